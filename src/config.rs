@@ -1,0 +1,192 @@
+//! Node configuration: a raw form gathered from a TOML file, the environment and flags, and a
+//! validated [`Config`] that the server starts from. A bad config fails before anything
+//! starts, with one line that says what is wrong.
+
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+
+use serde::Deserialize;
+
+use crate::{
+    domain::{catalog, Catalog, Hierarchy, Level, Unit},
+    rules::RuleParams,
+    sync::SyncSettings,
+};
+
+/// The three-level unit file (until June 2025), built in: the default.
+pub const UNITS_2024: &str = include_str!("../data/units-2024.csv");
+/// The two-level unit file (since July 2025), built in.
+pub const UNITS_2025: &str = include_str!("../data/units-2025.csv");
+const POSITIONS: &str = include_str!("../data/positions.csv");
+const TERMS: &str = include_str!("../data/terms.csv");
+
+/// Configuration as written: every field optional until validated.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// The level the node serves; must match the unit's level in the units file.
+    pub level: Option<String>,
+    /// Code of the unit the node serves.
+    pub unit: Option<String>,
+    /// Address to listen on, e.g. `127.0.0.1:7400`.
+    pub listen: Option<String>,
+    /// Folder of the node's store.
+    pub data: Option<PathBuf>,
+    /// URL of the parent node, e.g. `http://127.0.0.1:7400`; required below the province.
+    pub parent: Option<String>,
+    /// Units file; `builtin:2024` (default) or `builtin:2025` for the shipped ones.
+    pub units: Option<String>,
+    /// Folder holding `positions.csv` and `terms.csv`; the shipped ones by default.
+    pub reference: Option<PathBuf>,
+    /// How often decisions are pulled from the parent, in milliseconds.
+    pub poll_ms: Option<u64>,
+    /// Rule parameters (R19's denominator and quorum, …).
+    pub rules: Option<RuleParams>,
+}
+
+impl RawConfig {
+    /// Reads a TOML file.
+    pub fn from_file(path: &std::path::Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("config {}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| format!("config {}: {}", path.display(), e.message()))
+    }
+
+    /// Fields set in `over` replace those here.
+    pub fn overlay(self, over: RawConfig) -> RawConfig {
+        RawConfig {
+            level: over.level.or(self.level),
+            unit: over.unit.or(self.unit),
+            listen: over.listen.or(self.listen),
+            data: over.data.or(self.data),
+            parent: over.parent.or(self.parent),
+            units: over.units.or(self.units),
+            reference: over.reference.or(self.reference),
+            poll_ms: over.poll_ms.or(self.poll_ms),
+            rules: over.rules.or(self.rules),
+        }
+    }
+
+    /// Checks everything and loads the reference data.
+    pub fn validate(self) -> Result<Config, String> {
+        let hierarchy = load_units(self.units.as_deref().unwrap_or("builtin:2024"))?;
+        let catalog = match &self.reference {
+            Some(dir) => Catalog::load(dir)?,
+            None => Catalog { positions: catalog::parse_positions(POSITIONS)?, terms: catalog::parse_terms(TERMS)? },
+        };
+        let code = self.unit.ok_or("unit: required (the code of the unit this node serves)")?;
+        let unit = hierarchy
+            .get(&code)
+            .cloned()
+            .ok_or_else(|| format!("unit: {code:?} is not in the units file"))?;
+        if let Some(level) = &self.level {
+            let level: Level = level.parse().map_err(|e| format!("level: {e}"))?;
+            if level != unit.level {
+                return Err(format!("level: unit {code} ({}) is a {}, not a {level}", unit.name, unit.level));
+            }
+        }
+        let listen: SocketAddr = self
+            .listen
+            .as_deref()
+            .unwrap_or("127.0.0.1:0")
+            .parse()
+            .map_err(|e| format!("listen: {e} (expected host:port, e.g. 127.0.0.1:7400)"))?;
+        let data = self.data.ok_or("data: required (the folder of the node's store)")?;
+        let parent = match (self.parent, unit.level) {
+            (Some(_), Level::Province) => return Err("parent: a province node has no parent".into()),
+            (None, l) if l != Level::Province => {
+                return Err(format!("parent: required for a {l} node (the URL of its parent's node)"))
+            }
+            (p, _) => p,
+        };
+        if let Some(p) = &parent {
+            if !(p.starts_with("http://") || p.starts_with("https://")) || p.parse::<tonic::transport::Uri>().is_err() {
+                return Err(format!("parent: {p:?} is not a URL like http://127.0.0.1:7400"));
+            }
+        }
+        let mut sync = SyncSettings::default();
+        if let Some(ms) = self.poll_ms {
+            if ms == 0 {
+                return Err("poll_ms: must be at least 1".into());
+            }
+            sync.poll = Duration::from_millis(ms);
+        }
+        Ok(Config {
+            unit,
+            listen,
+            data,
+            parent,
+            hierarchy: Arc::new(hierarchy),
+            catalog: Arc::new(catalog),
+            rules: self.rules.unwrap_or_default(),
+            sync,
+        })
+    }
+}
+
+/// Loads a units file by path, or one of the built-in ones.
+pub fn load_units(spec: &str) -> Result<Hierarchy, String> {
+    let parsed = match spec {
+        "builtin:2024" => Hierarchy::parse(UNITS_2024),
+        "builtin:2025" => Hierarchy::parse(UNITS_2025),
+        path => return Hierarchy::load(std::path::Path::new(path)).map_err(|e| format!("units: {e}")),
+    };
+    parsed.map_err(|(line, e)| format!("units {spec} line {line}: {e}"))
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The unit served.
+    pub unit: Unit,
+    pub listen: SocketAddr,
+    pub data: PathBuf,
+    pub parent: Option<String>,
+    pub hierarchy: Arc<Hierarchy>,
+    pub catalog: Arc<Catalog>,
+    pub rules: RuleParams,
+    pub sync: SyncSettings,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(unit: &str, parent: Option<&str>) -> RawConfig {
+        RawConfig {
+            unit: Some(unit.into()),
+            data: Some("/tmp/x".into()),
+            parent: parent.map(Into::into),
+            ..RawConfig::default()
+        }
+    }
+
+    #[test]
+    fn lower_nodes_need_a_parent_and_provinces_have_none() {
+        assert!(raw("40", None).validate().is_ok());
+        assert!(raw("40", Some("http://127.0.0.1:1")).validate().unwrap_err().starts_with("parent:"));
+        assert!(raw("412", None).validate().unwrap_err().starts_with("parent:"));
+        assert!(raw("412", Some("127.0.0.1:1")).validate().unwrap_err().starts_with("parent:"));
+        assert!(raw("412", Some("http://127.0.0.1:7400")).validate().is_ok());
+    }
+
+    #[test]
+    fn level_must_match_the_unit() {
+        let mut r = raw("412", Some("http://127.0.0.1:7400"));
+        r.level = Some("province".into());
+        let e = r.validate().unwrap_err();
+        assert!(e.starts_with("level:") && e.contains("district"), "{e}");
+    }
+
+    #[test]
+    fn two_level_file_puts_communes_under_the_province() {
+        let mut r = raw("16681", Some("http://127.0.0.1:7400"));
+        r.units = Some("builtin:2025".into());
+        let c = r.validate().unwrap();
+        assert_eq!(c.hierarchy.parent("16681").unwrap().code, "40");
+    }
+
+    #[test]
+    fn toml_with_unknown_key_is_refused() {
+        let e = toml::from_str::<RawConfig>("unit = \"40\"\nlisten_addr = \"x\"\n").unwrap_err();
+        assert!(e.message().contains("listen_addr"), "{}", e.message());
+    }
+}

@@ -1,0 +1,53 @@
+//! The domain of cadre planning (quy hoạch cán bộ): units, positions, terms, cadres, plans and
+//! their validation. Plain structs and pure functions: nothing here knows about gRPC or storage.
+
+pub mod catalog;
+pub mod plan;
+pub mod text;
+pub mod unit;
+
+pub use catalog::{Catalog, Position, PositionKind, Term};
+pub use plan::{
+    BallotRound, Body, Cadre, Decision, Discipline, DisciplineKind, Entry, EntrySource, Gender,
+    Outcome, Plan, PlanId, PlanStatus, Tally,
+};
+pub use unit::{Hierarchy, Level, Unit};
+
+/// A problem with one field of some input: the field's path (`entry.cadre.national_id`) and
+/// what is wrong with it, said so that a clerk can fix it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {problem}")]
+pub struct FieldError {
+    /// Dotted path of the offending field, as named in the proto messages.
+    pub field: String,
+    /// What is wrong, in plain words.
+    pub problem: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// Parses an ISO date (`YYYY-MM-DD`), naming `field` when it is not a real calendar date.
+pub fn parse_date(field: &str, value: &str) -> Result<chrono::NaiveDate, FieldError> {
+    let date = chrono::NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d").map_err(|_| {
+        FieldError::new(
+            field,
+            format!("{value:?} is not a valid date (expected YYYY-MM-DD, a real calendar day)"),
+        )
+    })?;
+    let lo = chrono::NaiveDate::from_ymd_opt(1900, 1, 1).expect("valid constant");
+    let hi = chrono::NaiveDate::from_ymd_opt(2100, 12, 31).expect("valid constant");
+    if date < lo || date > hi {
+        return Err(FieldError::new(
+            field,
+            format!("{value} is outside the accepted range 1900-01-01..2100-12-31"),
+        ));
+    }
+    Ok(date)
+}

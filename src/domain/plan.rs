@@ -1,0 +1,508 @@
+//! Plans (danh sách quy hoạch) and what they hold: cadres (cán bộ), entries, ballot rounds
+//! (vòng bỏ phiếu) and decisions (quyết định phê duyệt / trả lại). Also the canonical encoding
+//! whose blake3 hash identifies a submitted version.
+
+use std::fmt;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{text, FieldError};
+
+/// Identifies one version of one plan: unit × term × version.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct PlanId {
+    pub unit: String,
+    pub term: String,
+    pub version: u32,
+}
+
+impl fmt::Display for PlanId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}/v{}", self.unit, self.term, self.version)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Gender {
+    Male,
+    Female,
+}
+
+/// Discipline measures (hình thức kỷ luật), mildest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DisciplineKind {
+    /// Khiển trách.
+    Reprimand,
+    /// Cảnh cáo.
+    Warning,
+    /// Cách chức.
+    RemovalFromPost,
+    /// Khai trừ / buộc thôi việc.
+    Expulsion,
+}
+
+/// One disciplinary decision in a cadre's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Discipline {
+    pub kind: DisciplineKind,
+    /// Date of the disciplinary decision; time-bars (R14) run from it.
+    pub decided_on: NaiveDate,
+}
+
+/// A person as a plan records them. The national ID is personal data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cadre {
+    /// Số CCCD: exactly 12 digits.
+    pub national_id: String,
+    /// Full name, NFC, family name first.
+    pub full_name: String,
+    pub birth_date: NaiveDate,
+    pub gender: Gender,
+    /// Dân tộc, e.g. "Kinh", "Thái".
+    pub ethnicity: String,
+    /// Codes of the positions the person holds now (R1 compares against the highest).
+    pub current_positions: Vec<String>,
+    /// The unit the person works in now.
+    pub current_unit: String,
+    /// Qualifications (trình độ), free text.
+    pub qualifications: Vec<String>,
+    /// Disciplinary history (R12, R14).
+    pub discipline: Vec<Discipline>,
+    /// Date of an open proposal to appoint or nominate this person, if any (R4).
+    pub appointment_proposed_on: Option<NaiveDate>,
+}
+
+/// How an entry got into the list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntrySource {
+    /// Put there by this unit's ballot rounds.
+    Voted,
+    /// Added by the approving authority without a new vote (R15).
+    AddedByAuthority,
+}
+
+/// One line of a plan: a cadre planned for a position.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    pub cadre: Cadre,
+    /// Code of the planned position (chức danh quy hoạch).
+    pub position: String,
+    pub source: EntrySource,
+}
+
+impl Entry {
+    /// The key that makes an entry unique within a plan.
+    pub fn key(&self) -> (&str, &str) {
+        (&self.position, &self.cadre.national_id)
+    }
+}
+
+/// The body that votes in a round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Body {
+    /// Hội nghị cán bộ chủ chốt.
+    KeyCadresConference,
+    /// Ban Chấp hành.
+    ExecutiveCommittee,
+    /// Ban Thường vụ.
+    StandingCommittee,
+}
+
+/// Yes votes for one nominee for one position in a round.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tally {
+    pub national_id: String,
+    pub position: String,
+    pub yes: u32,
+}
+
+/// A secret-ballot round.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BallotRound {
+    pub body: Body,
+    pub date: NaiveDate,
+    /// Members convened (triệu tập).
+    pub convened: u32,
+    /// Members present.
+    pub present: u32,
+    /// Ballots issued.
+    pub ballots_issued: u32,
+    /// Valid ballots.
+    pub valid_ballots: u32,
+    pub tallies: Vec<Tally>,
+}
+
+/// Where a plan version stands, as the node that holds it sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlanStatus {
+    /// Being edited by its unit.
+    Draft,
+    /// Adopted by the unit's standing committee; frozen, hash fixed.
+    Adopted,
+    /// Handed to the approving level (queued or delivered).
+    Submitted,
+    /// Held by the approving level, awaiting its decision.
+    Received,
+    Approved,
+    Returned,
+}
+
+impl PlanStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Draft => "draft",
+            Self::Adopted => "adopted",
+            Self::Submitted => "submitted",
+            Self::Received => "received",
+            Self::Approved => "approved",
+            Self::Returned => "returned",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Approve,
+    Return,
+}
+
+/// The approving level's decision on one plan version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    pub plan: PlanId,
+    /// The hash of the version decided on, so a decision can never apply to other content.
+    pub hash: String,
+    pub outcome: Outcome,
+    /// Reasons (required for a return).
+    pub reasons: Vec<String>,
+    /// The approving unit.
+    pub decided_by: String,
+    pub decided_at: DateTime<Utc>,
+}
+
+/// One version of a plan with everything it holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    pub id: PlanId,
+    /// The version this one revises, if any.
+    pub base_version: Option<u32>,
+    pub status: PlanStatus,
+    pub entries: Vec<Entry>,
+    pub rounds: Vec<BallotRound>,
+    /// Content hash (hex blake3 of [`canonical_bytes`]); set when the plan is adopted.
+    pub hash: Option<String>,
+    pub adopted_on: Option<NaiveDate>,
+    /// When this node received it (approving and upper levels).
+    pub received_at: Option<DateTime<Utc>>,
+    /// The decision on this version, once made.
+    pub decision: Option<Decision>,
+}
+
+impl Plan {
+    pub fn new_draft(id: PlanId, base_version: Option<u32>) -> Self {
+        Self {
+            id,
+            base_version,
+            status: PlanStatus::Draft,
+            entries: Vec::new(),
+            rounds: Vec::new(),
+            hash: None,
+            adopted_on: None,
+            received_at: None,
+            decision: None,
+        }
+    }
+
+    /// Computes the content hash of this version.
+    pub fn content_hash(&self) -> String {
+        blake3::hash(&canonical_bytes(self)).to_hex().to_string()
+    }
+
+    /// Puts entries in their canonical order (position, then national ID).
+    pub fn sort_entries(&mut self) {
+        self.entries.sort_by(|a, b| a.key().cmp(&b.key()));
+    }
+
+    /// The yes votes of the last round that voted on (person, position), with the round.
+    pub fn votes_for(&self, national_id: &str, position: &str) -> Option<(&BallotRound, u32)> {
+        self.rounds.iter().rev().find_map(|round| {
+            round
+                .tallies
+                .iter()
+                .find(|t| t.national_id == national_id && t.position == position)
+                .map(|t| (round, t.yes))
+        })
+    }
+}
+
+/// The canonical encoding of a plan's content: a tagged, length-prefixed byte string over the
+/// identity, the base version, the entries in canonical order and the rounds in recorded
+/// order. Status, timestamps and decisions are not content.
+pub fn canonical_bytes(plan: &Plan) -> Vec<u8> {
+    struct W(Vec<u8>);
+    impl W {
+        fn s(&mut self, s: &str) {
+            self.0.extend_from_slice(&(s.len() as u32).to_be_bytes());
+            self.0.extend_from_slice(s.as_bytes());
+        }
+        fn n(&mut self, n: u64) {
+            self.0.extend_from_slice(&n.to_be_bytes());
+        }
+        fn d(&mut self, d: Option<NaiveDate>) {
+            self.s(&d.map(|d| d.to_string()).unwrap_or_default());
+        }
+    }
+    let mut w = W(Vec::with_capacity(256 + plan.entries.len() * 160));
+    w.s("quyhoach.plan.v1");
+    w.s(&plan.id.unit);
+    w.s(&plan.id.term);
+    w.n(plan.id.version.into());
+    w.n(plan.base_version.map_or(0, u64::from));
+    let mut entries: Vec<&Entry> = plan.entries.iter().collect();
+    entries.sort_by(|a, b| a.key().cmp(&b.key()));
+    w.n(entries.len() as u64);
+    for e in entries {
+        let c = &e.cadre;
+        w.s(&e.position);
+        w.s(match e.source {
+            EntrySource::Voted => "voted",
+            EntrySource::AddedByAuthority => "added_by_authority",
+        });
+        w.s(&c.national_id);
+        w.s(&c.full_name);
+        w.d(Some(c.birth_date));
+        w.s(match c.gender {
+            Gender::Male => "male",
+            Gender::Female => "female",
+        });
+        w.s(&c.ethnicity);
+        w.n(c.current_positions.len() as u64);
+        for p in &c.current_positions {
+            w.s(p);
+        }
+        w.s(&c.current_unit);
+        w.n(c.qualifications.len() as u64);
+        for q in &c.qualifications {
+            w.s(q);
+        }
+        w.n(c.discipline.len() as u64);
+        for d in &c.discipline {
+            w.n(d.kind as u64);
+            w.d(Some(d.decided_on));
+        }
+        w.d(c.appointment_proposed_on);
+    }
+    w.n(plan.rounds.len() as u64);
+    for r in &plan.rounds {
+        w.n(r.body as u64);
+        w.d(Some(r.date));
+        for n in [r.convened, r.present, r.ballots_issued, r.valid_ballots] {
+            w.n(n.into());
+        }
+        w.n(r.tallies.len() as u64);
+        for t in &r.tallies {
+            w.s(&t.national_id);
+            w.s(&t.position);
+            w.n(t.yes.into());
+        }
+    }
+    w.0
+}
+
+/// Longest accepted name, ethnicity or qualification, in characters.
+pub const MAX_TEXT: usize = 200;
+
+/// Checks a national ID number: exactly 12 ASCII digits.
+pub fn validate_national_id(field: &str, id: &str) -> Result<(), FieldError> {
+    if id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err(FieldError::new(
+            field,
+            format!("a national ID (số CCCD) is exactly 12 digits; got {} characters", id.chars().count()),
+        ))
+    }
+}
+
+/// Normalizes and checks a free-text field that must not be empty.
+pub fn clean_text(field: &str, value: &str) -> Result<String, FieldError> {
+    let v = text::nfc(value);
+    if v.is_empty() {
+        return Err(FieldError::new(field, "must not be empty"));
+    }
+    if v.chars().count() > MAX_TEXT {
+        return Err(FieldError::new(field, format!("longer than {MAX_TEXT} characters")));
+    }
+    if v.chars().any(char::is_control) {
+        return Err(FieldError::new(field, "contains control characters"));
+    }
+    Ok(v)
+}
+
+impl Cadre {
+    /// Normalizes names to NFC and checks every field that needs no reference data.
+    pub fn validate(mut self, field: &str, today: NaiveDate) -> Result<Self, FieldError> {
+        validate_national_id(&format!("{field}.national_id"), &self.national_id)?;
+        self.full_name = clean_text(&format!("{field}.full_name"), &self.full_name)?;
+        self.ethnicity = clean_text(&format!("{field}.ethnicity"), &self.ethnicity)?;
+        let age_years = today.years_since(self.birth_date);
+        if !matches!(age_years, Some(18..=100)) {
+            return Err(FieldError::new(
+                format!("{field}.birth_date"),
+                format!("{} gives an age outside 18..100 on {today}", self.birth_date),
+            ));
+        }
+        for (i, q) in self.qualifications.iter_mut().enumerate() {
+            *q = clean_text(&format!("{field}.qualifications[{i}]"), q)?;
+        }
+        for (i, d) in self.discipline.iter().enumerate() {
+            if d.decided_on > today {
+                return Err(FieldError::new(
+                    format!("{field}.discipline[{i}].decided_on"),
+                    format!("{} is in the future", d.decided_on),
+                ));
+            }
+        }
+        Ok(self)
+    }
+}
+
+impl BallotRound {
+    /// Checks that the counts add up: present ≤ convened, issued ≤ present, valid ≤ issued, and
+    /// every yes count ≤ valid ballots. The quorum (R19) is a rule, checked by the caller.
+    pub fn validate_counts(&self, field: &str) -> Result<(), FieldError> {
+        let f = |name: &str| format!("{field}.{name}");
+        if self.convened == 0 {
+            return Err(FieldError::new(f("convened"), "must be at least 1"));
+        }
+        if self.present > self.convened {
+            return Err(FieldError::new(
+                f("present"),
+                format!("{} present is more than the {} convened", self.present, self.convened),
+            ));
+        }
+        if self.ballots_issued > self.present {
+            return Err(FieldError::new(
+                f("ballots_issued"),
+                format!("{} ballots issued to {} present", self.ballots_issued, self.present),
+            ));
+        }
+        if self.valid_ballots > self.ballots_issued {
+            return Err(FieldError::new(
+                f("valid_ballots"),
+                format!("{} valid of {} issued", self.valid_ballots, self.ballots_issued),
+            ));
+        }
+        if self.tallies.is_empty() {
+            return Err(FieldError::new(f("tallies"), "a round records at least one nominee"));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, t) in self.tallies.iter().enumerate() {
+            validate_national_id(&format!("{field}.tallies[{i}].national_id"), &t.national_id)?;
+            if t.yes > self.valid_ballots {
+                return Err(FieldError::new(
+                    format!("{field}.tallies[{i}].yes"),
+                    format!("{} yes votes is more than the {} valid ballots", t.yes, self.valid_ballots),
+                ));
+            }
+            if !seen.insert((&t.national_id, &t.position)) {
+                return Err(FieldError::new(
+                    format!("{field}.tallies[{i}]"),
+                    "the same nominee and position appear twice in one round",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn cadre(id: &str, name: &str) -> Cadre {
+        Cadre {
+            national_id: id.into(),
+            full_name: name.into(),
+            birth_date: NaiveDate::from_ymd_opt(1980, 5, 17).unwrap(),
+            gender: Gender::Female,
+            ethnicity: "Kinh".into(),
+            current_positions: vec!["C.PCT.UBND".into()],
+            current_unit: "16681".into(),
+            qualifications: vec![],
+            discipline: vec![],
+            appointment_proposed_on: None,
+        }
+    }
+
+    fn plan_with(entries: Vec<Entry>) -> Plan {
+        let mut p = Plan::new_draft(PlanId { unit: "16681".into(), term: "2025-2030".into(), version: 1 }, None);
+        p.entries = entries;
+        p
+    }
+
+    fn entry(id: &str, pos: &str) -> Entry {
+        Entry { cadre: cadre(id, "Nguyễn Thị Hoa"), position: pos.into(), source: EntrySource::Voted }
+    }
+
+    #[test]
+    fn hash_ignores_entry_order_and_status_but_not_content() {
+        let a = plan_with(vec![entry("001080000001", "C.BT"), entry("001080000002", "C.BT")]);
+        let mut b = plan_with(vec![entry("001080000002", "C.BT"), entry("001080000001", "C.BT")]);
+        b.status = PlanStatus::Approved;
+        assert_eq!(a.content_hash(), b.content_hash());
+        b.entries[0].cadre.full_name = "Nguyễn Thị Hòa".into();
+        assert_ne!(a.content_hash(), b.content_hash());
+        let mut c = a.clone();
+        c.id.version = 2;
+        assert_ne!(a.content_hash(), c.content_hash());
+    }
+
+    #[test]
+    fn national_id_must_be_twelve_digits() {
+        assert!(validate_national_id("id", "001080000001").is_ok());
+        for bad in ["00108000000", "0010800000011", "00108000000a", ""] {
+            let e = validate_national_id("entry.cadre.national_id", bad).unwrap_err();
+            assert_eq!(e.field, "entry.cadre.national_id");
+        }
+    }
+
+    #[test]
+    fn cadre_validation_normalizes_and_names_fields() {
+        let today = NaiveDate::from_ymd_opt(2025, 7, 1).unwrap();
+        let mut c = cadre("001080000001", "  Nguye\u{0302}\u{0303}n  Thị Hoa ");
+        c = c.validate("entry.cadre", today).unwrap();
+        assert_eq!(c.full_name, "Nguyễn Thị Hoa");
+        let mut empty = cadre("001080000001", " ");
+        empty.full_name = "   ".into();
+        assert_eq!(empty.validate("entry.cadre", today).unwrap_err().field, "entry.cadre.full_name");
+        let mut young = cadre("001080000001", "A B");
+        young.birth_date = NaiveDate::from_ymd_opt(2010, 1, 1).unwrap();
+        assert_eq!(young.validate("entry.cadre", today).unwrap_err().field, "entry.cadre.birth_date");
+    }
+
+    #[test]
+    fn ballot_counts_must_add_up() {
+        let round = |convened, present, issued, valid, yes| BallotRound {
+            body: Body::ExecutiveCommittee,
+            date: NaiveDate::from_ymd_opt(2025, 3, 1).unwrap(),
+            convened,
+            present,
+            ballots_issued: issued,
+            valid_ballots: valid,
+            tallies: vec![Tally { national_id: "001080000001".into(), position: "C.BT".into(), yes }],
+        };
+        assert!(round(30, 30, 30, 30, 30).validate_counts("round").is_ok());
+        assert_eq!(round(30, 31, 30, 30, 1).validate_counts("round").unwrap_err().field, "round.present");
+        assert_eq!(round(30, 29, 30, 29, 1).validate_counts("round").unwrap_err().field, "round.ballots_issued");
+        assert_eq!(round(30, 29, 29, 30, 1).validate_counts("round").unwrap_err().field, "round.valid_ballots");
+        assert_eq!(round(30, 29, 29, 28, 29).validate_counts("round").unwrap_err().field, "round.tallies[0].yes");
+    }
+}

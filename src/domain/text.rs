@@ -1,0 +1,133 @@
+//! Vietnamese text: names are stored in NFC, compared after NFC, searched without case or
+//! diacritics (đ counts as d), and sorted the way Vietnamese lists are: by given name (tên), then
+//! middle names (tên đệm), then family name (họ), with Vietnamese collation from CLDR.
+
+use std::{cmp::Ordering, sync::LazyLock};
+
+use icu_collator::{options::CollatorOptions, Collator, CollatorBorrowed};
+use unicode_normalization::{char::is_combining_mark, UnicodeNormalization};
+
+/// Returns `s` in Unicode normal form C with runs of white space folded to one space and the
+/// ends trimmed: the form every stored name takes.
+pub fn nfc(s: &str) -> String {
+    let composed: String = s.nfc().collect();
+    composed.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Returns the search key of `s`: lower case, no diacritics, đ as d, white space folded.
+/// "Nguyễn Văn Dũng", its NFD form and "nguyen van dung" share one key.
+pub fn fold(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.nfd() {
+        if is_combining_mark(c) {
+            continue;
+        }
+        match c {
+            'đ' | 'Đ' => out.push('d'),
+            c => out.extend(c.to_lowercase()),
+        }
+    }
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Returns true if and only if every word of `query` appears, in order, within `name` once both
+/// are folded; an empty query matches everything.
+pub fn matches(name: &str, query: &str) -> bool {
+    fold(name).contains(&fold(query))
+}
+
+static COLLATOR: LazyLock<CollatorBorrowed<'static>> = LazyLock::new(|| {
+    let locale = icu_locale_core::locale!("vi");
+    Collator::try_new(locale.into(), CollatorOptions::default())
+        .expect("the Vietnamese collation ships with icu_collator's compiled data")
+});
+
+/// Compares two strings with Vietnamese collation.
+pub fn collate(a: &str, b: &str) -> Ordering {
+    COLLATOR.compare(a, b)
+}
+
+/// The parts of a Vietnamese full name: (given, middle, family).
+fn name_parts(name: &str) -> (&str, &str, &str) {
+    let name = name.trim();
+    match (name.find(' '), name.rfind(' ')) {
+        (Some(first), Some(last)) => {
+            let middle = if first < last { name[first + 1..last].trim() } else { "" };
+            (&name[last + 1..], middle, &name[..first])
+        }
+        _ => (name, "", ""),
+    }
+}
+
+/// Compares two full names the way a Vietnamese list is ordered: given name, then middle
+/// names, then family name, each with Vietnamese collation.
+pub fn compare_names(a: &str, b: &str) -> Ordering {
+    let a = nfc(a);
+    let b = nfc(b);
+    let (ga, ma, fa) = name_parts(&a);
+    let (gb, mb, fb) = name_parts(&b);
+    collate(ga, gb)
+        .then_with(|| collate(ma, mb))
+        .then_with(|| collate(fa, fb))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nfd_and_nfc_are_one_name() {
+        let nfd: String = "Nguyễn Thị Ánh".nfd().collect();
+        assert_ne!(nfd, "Nguyễn Thị Ánh");
+        assert_eq!(nfc(&nfd), "Nguyễn Thị Ánh");
+        assert_eq!(nfc("  Lê   Văn  Tám "), "Lê Văn Tám");
+    }
+
+    #[test]
+    fn fold_ignores_case_diacritics_and_d_stroke() {
+        assert_eq!(fold("Nguyễn Văn Dũng"), "nguyen van dung");
+        assert_eq!(fold("ĐẶNG Thị Đào"), "dang thi dao");
+        assert!(matches("Nguyễn Văn Dũng", "nguyen van dung"));
+        assert!(matches("Đỗ Minh Đức", "duc"));
+        assert!(!matches("Đỗ Minh Đức", "dung"));
+    }
+
+    #[test]
+    fn sorts_by_given_then_middle_then_family() {
+        let mut names = vec![
+            "Trần Văn Bình",
+            "Đỗ Thị An",
+            "Nguyễn Thị Ánh",
+            "Lê Văn Đạt",
+            "Phạm Văn Dũng",
+            "Hoàng Thị Ân",
+            "Vũ Văn Ăn",
+            "Nguyễn Văn An",
+        ];
+        names.sort_by(|a, b| compare_names(a, b));
+        assert_eq!(
+            names,
+            [
+                "Đỗ Thị An",
+                "Nguyễn Văn An",
+                "Nguyễn Thị Ánh",
+                "Vũ Văn Ăn",
+                "Hoàng Thị Ân",
+                "Trần Văn Bình",
+                "Phạm Văn Dũng",
+                "Lê Văn Đạt",
+            ]
+        );
+    }
+
+    #[test]
+    fn d_stroke_sorts_after_d_unlike_a_byte_sort() {
+        // A byte sort puts "Đ" (U+0110) after every ASCII letter, even after "Y".
+        let mut byte = vec!["Đức", "Dũng", "Yến"];
+        byte.sort();
+        assert_eq!(byte, ["Dũng", "Yến", "Đức"]);
+        let mut vi = byte.clone();
+        vi.sort_by(|a, b| collate(a, b));
+        assert_eq!(vi, ["Dũng", "Đức", "Yến"]);
+    }
+}

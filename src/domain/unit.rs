@@ -1,0 +1,269 @@
+//! Administrative units (đơn vị) and the hierarchy a node serves, loaded from a units file
+//! (`code,level,name,parent_code`). A unit's parent is any unit of a higher level, so both the
+//! three-level structure (province → district → commune, until June 2025) and the two-level one
+//! (province → commune, since July 2025) load the same way.
+
+use std::{collections::HashMap, fmt, path::Path, str::FromStr};
+
+use serde::{Deserialize, Serialize};
+
+/// The level of a unit in local government (cấp).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// Xã, phường, thị trấn.
+    Commune,
+    /// Huyện, quận, thị xã, thành phố thuộc tỉnh (until 30 June 2025).
+    District,
+    /// Tỉnh, thành phố trực thuộc trung ương.
+    Province,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Commune => "commune",
+            Level::District => "district",
+            Level::Province => "province",
+        }
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Level {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "commune" => Ok(Level::Commune),
+            "district" => Ok(Level::District),
+            "province" => Ok(Level::Province),
+            other => Err(format!(
+                "unknown level {other:?} (expected province, district or commune)"
+            )),
+        }
+    }
+}
+
+/// One administrative unit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unit {
+    /// Official code (mã đơn vị hành chính); a string, leading zeros kept.
+    pub code: String,
+    /// Its level.
+    pub level: Level,
+    /// Official name, NFC.
+    pub name: String,
+    /// Code of the unit above it, none for a province.
+    pub parent: Option<String>,
+}
+
+/// Errors loading a units file.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path} line {line}: {problem}")]
+    Bad {
+        path: String,
+        line: u64,
+        problem: String,
+    },
+}
+
+/// The units a node knows: a whole units file, indexed by code and by parent.
+#[derive(Debug, Clone, Default)]
+pub struct Hierarchy {
+    units: HashMap<String, Unit>,
+    children: HashMap<String, Vec<String>>,
+}
+
+impl Hierarchy {
+    /// Loads a units file (`code,level,name,parent_code`).
+    pub fn load(path: &Path) -> Result<Self, LoadError> {
+        let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::parse(&text).map_err(|(line, problem)| LoadError::Bad {
+            path: path.display().to_string(),
+            line,
+            problem,
+        })
+    }
+
+    /// Parses the CSV text of a units file; the error is (line, problem).
+    pub fn parse(text: &str) -> Result<Self, (u64, String)> {
+        let mut reader = csv::Reader::from_reader(text.as_bytes());
+        let mut units = Vec::new();
+        for (i, record) in reader.records().enumerate() {
+            let line = i as u64 + 2;
+            let record = record.map_err(|e| (line, e.to_string()))?;
+            let field = |n: usize| record.get(n).unwrap_or("").trim().to_string();
+            let code = field(0);
+            if code.is_empty() {
+                // The published lists hold a few rows without a code (units being created or
+                // dissolved); they cannot be referenced, so they are skipped.
+                continue;
+            }
+            let level = field(1).parse::<Level>().map_err(|e| (line, e))?;
+            let parent = Some(field(3)).filter(|p| !p.is_empty());
+            units.push(Unit {
+                code,
+                level,
+                name: super::text::nfc(&field(2)),
+                parent,
+            });
+        }
+        Self::from_units(units).map_err(|e| (0, e))
+    }
+
+    /// Builds a hierarchy, checking that every parent exists and sits at a higher level.
+    pub fn from_units(list: Vec<Unit>) -> Result<Self, String> {
+        let mut units = HashMap::with_capacity(list.len());
+        for unit in list {
+            if let Some(old) = units.insert(unit.code.clone(), unit) {
+                return Err(format!("unit code {} appears twice", old.code));
+            }
+        }
+        let mut children: HashMap<String, Vec<String>> = HashMap::new();
+        for unit in units.values() {
+            if let Some(parent) = &unit.parent {
+                let Some(p) = units.get(parent) else {
+                    return Err(format!("unit {}: parent {parent} is not in the file", unit.code));
+                };
+                if p.level <= unit.level {
+                    return Err(format!(
+                        "unit {} ({}) has parent {parent} at level {}, which is not higher",
+                        unit.code, unit.level, p.level
+                    ));
+                }
+                children.entry(parent.clone()).or_default().push(unit.code.clone());
+            } else if unit.level != Level::Province {
+                return Err(format!("unit {} ({}) has no parent", unit.code, unit.level));
+            }
+        }
+        for list in children.values_mut() {
+            list.sort();
+        }
+        Ok(Self { units, children })
+    }
+
+    pub fn get(&self, code: &str) -> Option<&Unit> {
+        self.units.get(code)
+    }
+
+    pub fn len(&self) -> usize {
+        self.units.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.units.is_empty()
+    }
+
+    /// The units directly under `code`, sorted by code.
+    pub fn children(&self, code: &str) -> &[String] {
+        self.children.get(code).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// The parent of `code`, if any.
+    pub fn parent(&self, code: &str) -> Option<&Unit> {
+        self.units.get(code)?.parent.as_deref().and_then(|p| self.units.get(p))
+    }
+
+    /// Returns true if and only if `code` is `root` or lies below it.
+    pub fn is_within(&self, code: &str, root: &str) -> bool {
+        let mut cur = Some(code);
+        while let Some(c) = cur {
+            if c == root {
+                return true;
+            }
+            cur = self.units.get(c).and_then(|u| u.parent.as_deref());
+        }
+        false
+    }
+
+    /// `root` and every unit below it, in depth-first order, children sorted by code.
+    pub fn subtree(&self, root: &str) -> Vec<&Unit> {
+        let mut out = Vec::new();
+        let mut stack = vec![root];
+        while let Some(code) = stack.pop() {
+            if let Some(unit) = self.units.get(code) {
+                out.push(unit);
+                for child in self.children(code).iter().rev() {
+                    stack.push(child);
+                }
+            }
+        }
+        out
+    }
+
+    /// The chain of ancestors of `code`, nearest first.
+    pub fn ancestors(&self, code: &str) -> Vec<&Unit> {
+        let mut out = Vec::new();
+        let mut cur = self.parent(code);
+        while let Some(u) = cur {
+            out.push(u);
+            cur = self.parent(&u.code);
+        }
+        out
+    }
+
+    /// The province a unit belongs to.
+    pub fn province_of(&self, code: &str) -> Option<&Unit> {
+        let unit = self.units.get(code)?;
+        if unit.level == Level::Province {
+            return Some(unit);
+        }
+        self.ancestors(code).into_iter().last()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const THREE: &str = "code,level,name,parent_code\n40,province,Tỉnh Nghệ An,\n412,district,Thành phố Vinh,40\n16681,commune,Phường Đông Vĩnh,412\n16684,commune,Phường Hà Huy Tập,412\n414,district,Thị xã Thái Hòa,40\n";
+    const TWO: &str = "code,level,name,parent_code\n40,province,Tỉnh Nghệ An,\n16681,commune,Phường Vinh Hưng,40\n";
+
+    #[test]
+    fn three_level_subtree_and_ancestors() {
+        let h = Hierarchy::parse(THREE).unwrap();
+        assert_eq!(h.len(), 5);
+        assert_eq!(h.parent("16681").unwrap().code, "412");
+        assert!(h.is_within("16681", "40"));
+        assert!(!h.is_within("16681", "414"));
+        let codes: Vec<_> = h.subtree("412").iter().map(|u| u.code.as_str()).collect();
+        assert_eq!(codes, ["412", "16681", "16684"]);
+        assert_eq!(h.province_of("16684").unwrap().code, "40");
+    }
+
+    #[test]
+    fn two_level_commune_sits_under_province() {
+        let h = Hierarchy::parse(TWO).unwrap();
+        assert_eq!(h.parent("16681").unwrap().level, Level::Province);
+    }
+
+    #[test]
+    fn parent_must_be_higher_level() {
+        let bad = "code,level,name,parent_code\n40,province,A,\n1,commune,B,40\n2,commune,C,1\n";
+        let err = Hierarchy::parse(bad).unwrap_err();
+        assert!(err.1.contains("not higher"), "{err:?}");
+    }
+
+    #[test]
+    fn shipped_files_load() {
+        for file in ["data/units-2024.csv", "data/units-2025.csv"] {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+            let h = Hierarchy::load(&path).unwrap();
+            assert!(h.get("40").is_some(), "{file} lacks Nghệ An");
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//! The node layer's error: every way an operation can fail, each mapped to one gRPC status in
+//! `grpc::status`. Bad input names the field at fault.
+
+use crate::{domain::FieldError, store::StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request itself is malformed (INVALID_ARGUMENT).
+    #[error("{0}")]
+    Invalid(#[from] FieldError),
+    /// Something the request names does not exist (NOT_FOUND).
+    #[error("{0}")]
+    NotFound(FieldError),
+    /// The request is well formed but the state does not allow it (FAILED_PRECONDITION).
+    #[error("{0}")]
+    Precondition(FieldError),
+    /// The same identity already exists with other content (ALREADY_EXISTS).
+    #[error("{0}")]
+    Conflict(FieldError),
+    /// The caller may not do this here (PERMISSION_DENIED).
+    #[error("{0}")]
+    Denied(FieldError),
+    /// A peer could not be reached (UNAVAILABLE).
+    #[error("{0}")]
+    Unavailable(String),
+    /// Storage failed (INTERNAL).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Error {
+    pub fn not_found(field: &str, problem: impl Into<String>) -> Self {
+        Self::NotFound(FieldError::new(field, problem))
+    }
+    pub fn precondition(field: &str, problem: impl Into<String>) -> Self {
+        Self::Precondition(FieldError::new(field, problem))
+    }
+    pub fn denied(field: &str, problem: impl Into<String>) -> Self {
+        Self::Denied(FieldError::new(field, problem))
+    }
+    pub fn invalid(field: &str, problem: impl Into<String>) -> Self {
+        Self::Invalid(FieldError::new(field, problem))
+    }
+    pub fn conflict(field: &str, problem: impl Into<String>) -> Self {
+        Self::Conflict(FieldError::new(field, problem))
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,365 @@
+//! All conversion between proto messages and domain values, in one place. Incoming messages
+//! are destructured without `..`, so a new proto field fails to compile until it is handled.
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::pb;
+use crate::{
+    domain::{
+        parse_date, BallotRound, Body, Cadre, Decision, Discipline, DisciplineKind, Entry, EntrySource,
+        FieldError, Gender, Level, Outcome, Plan, PlanId, PlanStatus, Tally, Unit,
+    },
+    store::{PlanHeader, Receipt},
+};
+
+type R<T> = Result<T, FieldError>;
+
+fn date(field: &str, s: &str) -> R<NaiveDate> {
+    parse_date(field, s)
+}
+
+fn opt_date(field: &str, s: &str) -> R<Option<NaiveDate>> {
+    if s.trim().is_empty() { Ok(None) } else { date(field, s).map(Some) }
+}
+
+fn timestamp(field: &str, s: &str) -> R<Option<DateTime<Utc>>> {
+    if s.is_empty() {
+        return Ok(None);
+    }
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| Some(t.with_timezone(&Utc)))
+        .map_err(|_| FieldError::new(field, format!("{s:?} is not an RFC 3339 timestamp")))
+}
+
+fn required<T>(field: &str, v: Option<T>) -> R<T> {
+    v.ok_or_else(|| FieldError::new(field, "is required"))
+}
+
+pub fn level_to_pb(l: Level) -> pb::Level {
+    match l {
+        Level::Commune => pb::Level::Commune,
+        Level::District => pb::Level::District,
+        Level::Province => pb::Level::Province,
+    }
+}
+
+pub fn level_from_pb(l: i32) -> Option<Level> {
+    match pb::Level::try_from(l).ok()? {
+        pb::Level::Commune => Some(Level::Commune),
+        pb::Level::District => Some(Level::District),
+        pb::Level::Province => Some(Level::Province),
+        pb::Level::Unspecified => None,
+    }
+}
+
+pub fn status_to_pb(s: PlanStatus) -> pb::PlanStatus {
+    match s {
+        PlanStatus::Draft => pb::PlanStatus::Draft,
+        PlanStatus::Adopted => pb::PlanStatus::Adopted,
+        PlanStatus::Submitted => pb::PlanStatus::Submitted,
+        PlanStatus::Received => pb::PlanStatus::Received,
+        PlanStatus::Approved => pb::PlanStatus::Approved,
+        PlanStatus::Returned => pb::PlanStatus::Returned,
+    }
+}
+
+/// A status filter: UNSPECIFIED means any.
+pub fn status_from_pb(field: &str, s: i32) -> R<Option<PlanStatus>> {
+    Ok(match pb::PlanStatus::try_from(s).map_err(|_| FieldError::new(field, format!("unknown status {s}")))? {
+        pb::PlanStatus::Unspecified => None,
+        pb::PlanStatus::Draft => Some(PlanStatus::Draft),
+        pb::PlanStatus::Adopted => Some(PlanStatus::Adopted),
+        pb::PlanStatus::Submitted => Some(PlanStatus::Submitted),
+        pb::PlanStatus::Received => Some(PlanStatus::Received),
+        pb::PlanStatus::Approved => Some(PlanStatus::Approved),
+        pb::PlanStatus::Returned => Some(PlanStatus::Returned),
+    })
+}
+
+pub fn outcome_from_pb(field: &str, o: i32) -> R<Outcome> {
+    match pb::Outcome::try_from(o) {
+        Ok(pb::Outcome::Approve) => Ok(Outcome::Approve),
+        Ok(pb::Outcome::Return) => Ok(Outcome::Return),
+        _ => Err(FieldError::new(field, "must be APPROVE or RETURN")),
+    }
+}
+
+fn outcome_to_pb(o: Outcome) -> pb::Outcome {
+    match o {
+        Outcome::Approve => pb::Outcome::Approve,
+        Outcome::Return => pb::Outcome::Return,
+    }
+}
+
+pub fn gender_to_pb(g: Gender) -> pb::Gender {
+    match g {
+        Gender::Male => pb::Gender::Male,
+        Gender::Female => pb::Gender::Female,
+    }
+}
+
+pub fn source_to_pb(s: EntrySource) -> pb::EntrySource {
+    match s {
+        EntrySource::Voted => pb::EntrySource::Voted,
+        EntrySource::AddedByAuthority => pb::EntrySource::AddedByAuthority,
+    }
+}
+
+impl From<&Unit> for pb::Unit {
+    fn from(u: &Unit) -> Self {
+        pb::Unit {
+            code: u.code.clone(),
+            level: level_to_pb(u.level).into(),
+            name: u.name.clone(),
+            parent_code: u.parent.clone().unwrap_or_default(),
+        }
+    }
+}
+
+/// Converts a proto cadre; `field` is its path in the request.
+pub fn cadre_from_pb(field: &str, c: pb::Cadre) -> R<Cadre> {
+    let pb::Cadre {
+        national_id,
+        full_name,
+        birth_date,
+        gender,
+        ethnicity,
+        current_positions,
+        current_unit,
+        qualifications,
+        discipline,
+        appointment_proposed_on,
+    } = c;
+    let gender = match pb::Gender::try_from(gender) {
+        Ok(pb::Gender::Male) => Gender::Male,
+        Ok(pb::Gender::Female) => Gender::Female,
+        _ => return Err(FieldError::new(format!("{field}.gender"), "must be MALE or FEMALE")),
+    };
+    let discipline = discipline
+        .into_iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let pb::Discipline { kind, decided_on } = d;
+            let f = format!("{field}.discipline[{i}]");
+            let kind = match pb::DisciplineKind::try_from(kind) {
+                Ok(pb::DisciplineKind::Reprimand) => DisciplineKind::Reprimand,
+                Ok(pb::DisciplineKind::Warning) => DisciplineKind::Warning,
+                Ok(pb::DisciplineKind::RemovalFromPost) => DisciplineKind::RemovalFromPost,
+                Ok(pb::DisciplineKind::Expulsion) => DisciplineKind::Expulsion,
+                _ => return Err(FieldError::new(format!("{f}.kind"), "must be a discipline kind")),
+            };
+            Ok(Discipline { kind, decided_on: date(&format!("{f}.decided_on"), &decided_on)? })
+        })
+        .collect::<R<Vec<_>>>()?;
+    Ok(Cadre {
+        national_id: national_id.trim().to_string(),
+        full_name,
+        birth_date: date(&format!("{field}.birth_date"), &birth_date)?,
+        gender,
+        ethnicity,
+        current_positions: current_positions.into_iter().map(|p| p.trim().to_string()).collect(),
+        current_unit: current_unit.trim().to_string(),
+        qualifications,
+        discipline,
+        appointment_proposed_on: opt_date(&format!("{field}.appointment_proposed_on"), &appointment_proposed_on)?,
+    })
+}
+
+pub fn cadre_to_pb(c: &Cadre) -> pb::Cadre {
+    pb::Cadre {
+        national_id: c.national_id.clone(),
+        full_name: c.full_name.clone(),
+        birth_date: c.birth_date.to_string(),
+        gender: gender_to_pb(c.gender).into(),
+        ethnicity: c.ethnicity.clone(),
+        current_positions: c.current_positions.clone(),
+        current_unit: c.current_unit.clone(),
+        qualifications: c.qualifications.clone(),
+        discipline: c
+            .discipline
+            .iter()
+            .map(|d| pb::Discipline {
+                kind: match d.kind {
+                    DisciplineKind::Reprimand => pb::DisciplineKind::Reprimand,
+                    DisciplineKind::Warning => pb::DisciplineKind::Warning,
+                    DisciplineKind::RemovalFromPost => pb::DisciplineKind::RemovalFromPost,
+                    DisciplineKind::Expulsion => pb::DisciplineKind::Expulsion,
+                }
+                .into(),
+                decided_on: d.decided_on.to_string(),
+            })
+            .collect(),
+        appointment_proposed_on: c.appointment_proposed_on.map(|d| d.to_string()).unwrap_or_default(),
+    }
+}
+
+pub fn entry_from_pb(field: &str, e: pb::Entry) -> R<Entry> {
+    let pb::Entry { cadre, position, source } = e;
+    let source = match pb::EntrySource::try_from(source) {
+        Ok(pb::EntrySource::AddedByAuthority) => EntrySource::AddedByAuthority,
+        // Unspecified means voted: the usual case, so clients may leave it out.
+        Ok(pb::EntrySource::Voted) | Ok(pb::EntrySource::Unspecified) => EntrySource::Voted,
+        Err(_) => return Err(FieldError::new(format!("{field}.source"), format!("unknown source {source}"))),
+    };
+    Ok(Entry {
+        cadre: cadre_from_pb(&format!("{field}.cadre"), required(&format!("{field}.cadre"), cadre)?)?,
+        position: position.trim().to_string(),
+        source,
+    })
+}
+
+pub fn entry_to_pb(e: &Entry) -> pb::Entry {
+    pb::Entry {
+        cadre: Some(cadre_to_pb(&e.cadre)),
+        position: e.position.clone(),
+        source: source_to_pb(e.source).into(),
+    }
+}
+
+pub fn round_from_pb(field: &str, r: pb::BallotRound) -> R<BallotRound> {
+    let pb::BallotRound { body, date: d, convened, present, ballots_issued, valid_ballots, tallies } = r;
+    let body = match pb::Body::try_from(body) {
+        Ok(pb::Body::KeyCadresConference) => Body::KeyCadresConference,
+        Ok(pb::Body::ExecutiveCommittee) => Body::ExecutiveCommittee,
+        Ok(pb::Body::StandingCommittee) => Body::StandingCommittee,
+        _ => return Err(FieldError::new(format!("{field}.body"), "must name the voting body")),
+    };
+    Ok(BallotRound {
+        body,
+        date: date(&format!("{field}.date"), &d)?,
+        convened,
+        present,
+        ballots_issued,
+        valid_ballots,
+        tallies: tallies
+            .into_iter()
+            .map(|t| {
+                let pb::Tally { national_id, position, yes } = t;
+                Tally { national_id: national_id.trim().to_string(), position: position.trim().to_string(), yes }
+            })
+            .collect(),
+    })
+}
+
+pub fn round_to_pb(r: &BallotRound) -> pb::BallotRound {
+    pb::BallotRound {
+        body: match r.body {
+            Body::KeyCadresConference => pb::Body::KeyCadresConference,
+            Body::ExecutiveCommittee => pb::Body::ExecutiveCommittee,
+            Body::StandingCommittee => pb::Body::StandingCommittee,
+        }
+        .into(),
+        date: r.date.to_string(),
+        convened: r.convened,
+        present: r.present,
+        ballots_issued: r.ballots_issued,
+        valid_ballots: r.valid_ballots,
+        tallies: r
+            .tallies
+            .iter()
+            .map(|t| pb::Tally { national_id: t.national_id.clone(), position: t.position.clone(), yes: t.yes })
+            .collect(),
+    }
+}
+
+pub fn plan_id_from_pb(field: &str, id: Option<pb::PlanId>) -> R<PlanId> {
+    let pb::PlanId { unit, term, version } = required(field, id)?;
+    Ok(PlanId { unit: unit.trim().to_string(), term: term.trim().to_string(), version })
+}
+
+pub fn plan_id_to_pb(id: &PlanId) -> pb::PlanId {
+    pb::PlanId { unit: id.unit.clone(), term: id.term.clone(), version: id.version }
+}
+
+pub fn decision_from_pb(field: &str, d: pb::Decision) -> R<Decision> {
+    let pb::Decision { plan, hash, outcome, reasons, decided_by, decided_at } = d;
+    Ok(Decision {
+        plan: plan_id_from_pb(&format!("{field}.plan"), plan)?,
+        hash,
+        outcome: outcome_from_pb(&format!("{field}.outcome"), outcome)?,
+        reasons,
+        decided_by,
+        decided_at: required(&format!("{field}.decided_at"), timestamp(&format!("{field}.decided_at"), &decided_at)?)?,
+    })
+}
+
+pub fn decision_to_pb(d: &Decision) -> pb::Decision {
+    pb::Decision {
+        plan: Some(plan_id_to_pb(&d.plan)),
+        hash: d.hash.clone(),
+        outcome: outcome_to_pb(d.outcome).into(),
+        reasons: d.reasons.clone(),
+        decided_by: d.decided_by.clone(),
+        decided_at: d.decided_at.to_rfc3339(),
+    }
+}
+
+/// Converts a whole plan, as pushed between nodes.
+pub fn plan_from_pb(field: &str, p: pb::Plan) -> R<Plan> {
+    let pb::Plan { id, base_version, status, entries, rounds, hash, adopted_on, received_at, decision } = p;
+    Ok(Plan {
+        id: plan_id_from_pb(&format!("{field}.id"), id)?,
+        base_version: (base_version != 0).then_some(base_version),
+        status: required(&format!("{field}.status"), status_from_pb(&format!("{field}.status"), status)?)?,
+        entries: entries
+            .into_iter()
+            .enumerate()
+            .map(|(i, e)| entry_from_pb(&format!("{field}.entries[{i}]"), e))
+            .collect::<R<_>>()?,
+        rounds: rounds
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| round_from_pb(&format!("{field}.rounds[{i}]"), r))
+            .collect::<R<_>>()?,
+        hash: Some(hash).filter(|h| !h.is_empty()),
+        adopted_on: opt_date(&format!("{field}.adopted_on"), &adopted_on)?,
+        received_at: timestamp(&format!("{field}.received_at"), &received_at)?,
+        decision: decision.map(|d| decision_from_pb(&format!("{field}.decision"), d)).transpose()?,
+    })
+}
+
+pub fn plan_to_pb(p: &Plan) -> pb::Plan {
+    pb::Plan {
+        id: Some(plan_id_to_pb(&p.id)),
+        base_version: p.base_version.unwrap_or(0),
+        status: status_to_pb(p.status).into(),
+        entries: p.entries.iter().map(entry_to_pb).collect(),
+        rounds: p.rounds.iter().map(round_to_pb).collect(),
+        hash: p.hash.clone().unwrap_or_default(),
+        adopted_on: p.adopted_on.map(|d| d.to_string()).unwrap_or_default(),
+        received_at: p.received_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+        decision: p.decision.as_ref().map(decision_to_pb),
+    }
+}
+
+pub fn summary_to_pb(h: &PlanHeader) -> pb::PlanSummary {
+    pb::PlanSummary {
+        id: Some(plan_id_to_pb(&h.id)),
+        status: status_to_pb(h.status).into(),
+        hash: h.hash.clone().unwrap_or_default(),
+        entries: h.entry_count,
+        rounds: h.round_count,
+        received_at: h.received_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+        decision: h.decision.as_ref().map(decision_to_pb),
+    }
+}
+
+pub fn receipt_to_pb(r: &Receipt, duplicate: bool) -> pb::Receipt {
+    pb::Receipt {
+        plan: Some(plan_id_to_pb(&r.plan)),
+        hash: r.hash.clone(),
+        received_by: r.received_by.clone(),
+        received_at: r.received_at.to_rfc3339(),
+        duplicate,
+    }
+}
+
+pub fn receipt_from_pb(r: pb::Receipt) -> R<Receipt> {
+    let pb::Receipt { plan, hash, received_by, received_at, duplicate: _ } = r;
+    Ok(Receipt {
+        plan: plan_id_from_pb("receipt.plan", plan)?,
+        hash,
+        received_by,
+        received_at: required("receipt.received_at", timestamp("receipt.received_at", &received_at)?)?,
+    })
+}

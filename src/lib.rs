@@ -1,0 +1,28 @@
+//! `quyhoach` keeps Vietnam's cadre planning lists (danh sách quy hoạch cán bộ) in step across
+//! the levels of local government. Each commune, district and province runs a node; a unit
+//! records its plan, votes, adopts and submits it; the approving level approves or returns it;
+//! approved plans travel upward so that the province holds every plan of its subtree.
+//!
+//! # Layout
+//!
+//! - [`domain`]: units, positions, terms, cadres, plans, ballots, decisions; Vietnamese text.
+//!   Plain structs and pure functions.
+//! - [`rules`]: the planning rules (R1–R22) and their parameters. Pure.
+//! - [`store`]: the [`store::Store`] trait and its sled implementation, with group commit.
+//! - [`node`]: the transport-free operations of a node (workflow, approval, queries).
+//! - [`sync`]: the upward link: outbox delivery and decisions pulled down.
+//! - [`grpc`]: the proto types, conversions and the two thin services.
+//! - [`server`]: `run` and `spawn`, the node as a library function.
+//! - [`config`]: raw and validated configuration.
+//! - [`demo`]: the demonstration hierarchy.
+
+pub mod config;
+pub mod demo;
+pub mod domain;
+pub mod error;
+pub mod grpc;
+pub mod node;
+pub mod rules;
+pub mod server;
+pub mod store;
+pub mod sync;

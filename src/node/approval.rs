@@ -1,0 +1,268 @@
+//! The approving side and the flow between levels: taking pushes from children (idempotent,
+//! in version order), deciding, forwarding approved plans upward, and applying the decisions
+//! that come back down.
+
+use super::Node;
+use crate::{
+    domain::{Decision, Outcome, Plan, PlanId, PlanStatus},
+    error::{Error, Result},
+    store::{Change, OutboxItem, PlanHeader, Receipt},
+};
+
+impl Node {
+    /// Takes a plan pushed by the child unit `from`: its own submitted plan (this node
+    /// approves it) or a lower plan that the child approved, travelling upward.
+    ///
+    /// The same (unit, term, version) with the same hash again returns the first receipt and
+    /// changes nothing; with another hash it is refused with both hashes named.
+    pub async fn receive_push(&self, from: &str, mut plan: Plan) -> Result<(Receipt, bool)> {
+        self.check_push_origin(from, &plan.id)?;
+        let hash = plan.hash.clone().unwrap_or_default();
+        if hash != plan.content_hash() {
+            return Err(Error::invalid(
+                "plan.hash",
+                format!("{hash:?} is not the hash of the plan's content ({})", plan.content_hash()),
+            ));
+        }
+        let direct = plan.id.unit == from;
+        let guard = self.lock().await;
+        if let Some(existing) = self.store.header(&plan.id)? {
+            let held = existing.hash.clone().unwrap_or_default();
+            if held != hash {
+                return Err(Error::conflict(
+                    "plan.hash",
+                    format!("{} is already held with hash {held}; this push has hash {hash}; nothing was overwritten", plan.id),
+                ));
+            }
+            drop(guard);
+            self.settle().await?;
+            let receipt = self
+                .store
+                .receipt(&plan.id)?
+                .ok_or_else(|| Error::precondition("plan", format!("{} is held without its receipt", plan.id)))?;
+            return Ok((receipt, true));
+        }
+        if direct && plan.status != PlanStatus::Submitted {
+            return Err(Error::invalid("plan.status", format!("a child submits its own plan as submitted, not {}", plan.status.as_str())));
+        }
+        if !direct {
+            self.check_forwarded_approval(&plan, &hash)?;
+        }
+        self.check_version_order(&plan, direct)?;
+
+        let received_at = self.now();
+        plan.received_at = Some(received_at);
+        plan.status = if direct { PlanStatus::Received } else { PlanStatus::Approved };
+        let receipt = Receipt {
+            plan: plan.id.clone(),
+            hash,
+            received_by: self.unit.code.clone(),
+            received_at,
+        };
+        let mut changes = vec![Change::PutPlan(plan.clone()), Change::PutReceipt(receipt.clone())];
+        if !direct && self.parent_unit().is_some() {
+            changes.push(Change::Enqueue(OutboxItem::Push(plan.id.clone())));
+        }
+        self.commit(guard, changes).await?;
+        if !direct {
+            self.outbox_wake.notify_one();
+        }
+        tracing::info!(plan = %receipt.plan, from, "push received");
+        Ok((receipt, false))
+    }
+
+    /// The caller must be a child of this node, and the plan must belong to its subtree.
+    fn check_push_origin(&self, from: &str, id: &PlanId) -> Result<()> {
+        self.known_unit("from_unit", from)?;
+        self.known_unit("plan.id.unit", &id.unit)?;
+        self.known_term("plan.id.term", &id.term)?;
+        if !self.approves(from) {
+            return Err(Error::denied(
+                "from_unit",
+                format!("{from} is not a child of {}; push to the node that approves it", self.unit.code),
+            ));
+        }
+        if !self.hierarchy.is_within(&id.unit, from) {
+            return Err(Error::denied(
+                "plan.id.unit",
+                format!("{} is not within the subtree of {from}", id.unit),
+            ));
+        }
+        if id.version == 0 {
+            return Err(Error::invalid("plan.id.version", "versions start at 1"));
+        }
+        Ok(())
+    }
+
+    /// A forwarded plan must carry an approval of exactly this content by its approver.
+    fn check_forwarded_approval(&self, plan: &Plan, hash: &str) -> Result<()> {
+        let Some(d) = &plan.decision else {
+            return Err(Error::invalid("plan.decision", "a lower unit's plan travels upward only with its approval"));
+        };
+        let approver = self.hierarchy.parent(&plan.id.unit).map(|u| u.code.as_str());
+        if d.outcome != Outcome::Approve || d.plan != plan.id || d.hash != hash || Some(d.decided_by.as_str()) != approver {
+            return Err(Error::invalid(
+                "plan.decision",
+                format!("the decision is not an approval of {} with hash {hash} by its approving unit", plan.id),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Versions apply strictly in order: a direct push must be the next version after one
+    /// that was returned; a forwarded approval must be newer than what is held.
+    fn check_version_order(&self, plan: &Plan, direct: bool) -> Result<()> {
+        let latest = self.latest(&plan.id.unit, &plan.id.term)?;
+        let v = plan.id.version;
+        match (direct, latest) {
+            (true, None) if v == 1 => Ok(()),
+            (true, None) => Err(Error::precondition("plan.id.version", format!("version {v} arrived before version 1"))),
+            (true, Some(h)) if v != h.id.version + 1 => Err(Error::precondition(
+                "plan.id.version",
+                format!("version {v} arrived but the latest held is {}; versions apply in order", h.id.version),
+            )),
+            (true, Some(h)) if h.status == PlanStatus::Returned => Ok(()),
+            (true, Some(h)) => Err(Error::precondition(
+                "plan.base_version",
+                format!("{} is {}; a new version is taken only after it is returned", h.id, h.status.as_str()),
+            )),
+            (false, Some(h)) if v <= h.id.version => Err(Error::precondition(
+                "plan.id.version",
+                format!("version {v} is not newer than the version {} already held", h.id.version),
+            )),
+            (false, _) => Ok(()),
+        }
+    }
+
+    /// Approves or returns a plan this node approves. An approval travels on upward; a
+    /// return may also reopen an approved version for revision.
+    pub async fn decide(&self, id: &PlanId, hash: &str, outcome: Outcome, reasons: Vec<String>) -> Result<Decision> {
+        self.known_unit("plan.unit", &id.unit)?;
+        if !self.approves(&id.unit) {
+            let approver = self.hierarchy.parent(&id.unit).map_or("no unit".to_string(), |u| u.code.clone());
+            return Err(Error::denied(
+                "plan.unit",
+                format!("the plans of {} are decided by {approver}, not by {}", id.unit, self.unit.code),
+            ));
+        }
+        let reasons: Vec<String> = reasons.iter().map(|r| crate::domain::text::nfc(r)).filter(|r| !r.is_empty()).collect();
+        if outcome == Outcome::Return && reasons.is_empty() {
+            return Err(Error::invalid("reasons", "a return must give at least one reason"));
+        }
+        let guard = self.lock().await;
+        let mut header = self
+            .store
+            .header(id)?
+            .ok_or_else(|| Error::not_found("plan", format!("no plan version {id} here")))?;
+        let held = header.hash.clone().unwrap_or_default();
+        if !hash.is_empty() && hash != held {
+            return Err(Error::precondition("hash", format!("you decided on {hash} but {id} holds {held}")));
+        }
+        match (header.status, outcome) {
+            (PlanStatus::Received, _) | (PlanStatus::Approved, Outcome::Return) => {}
+            (status, _) => {
+                return Err(Error::precondition(
+                    "plan",
+                    format!("{id} is {}; it cannot be {}", status.as_str(), if outcome == Outcome::Approve { "approved" } else { "returned" }),
+                ))
+            }
+        }
+        let decision = Decision {
+            plan: id.clone(),
+            hash: held,
+            outcome,
+            reasons,
+            decided_by: self.unit.code.clone(),
+            decided_at: self.now(),
+        };
+        header.status = status_of(outcome);
+        header.decision = Some(decision.clone());
+        let mut changes = vec![Change::PutHeader(header), Change::LogDecision(decision.clone())];
+        let forward = outcome == Outcome::Approve && self.parent_unit().is_some();
+        if forward {
+            changes.push(Change::Enqueue(OutboxItem::Push(id.clone())));
+        }
+        self.commit(guard, changes).await?;
+        if forward {
+            self.outbox_wake.notify_one();
+        }
+        tracing::info!(plan = %id, ?outcome, "decided");
+        Ok(decision)
+    }
+
+    /// Decisions this node logged on `child`'s plans after sequence `after`, for the child to
+    /// pull. Only a child of this node may pull.
+    pub async fn decisions_for(&self, child: &str, after: u64) -> Result<Vec<(u64, Decision)>> {
+        self.known_unit("from_unit", child)?;
+        if !self.approves(child) {
+            return Err(Error::denied("from_unit", format!("{child} is not a child of {}", self.unit.code)));
+        }
+        self.settle().await?;
+        Ok(self.store.decisions_for(child, after)?)
+    }
+
+    /// Applies decisions pulled from the parent to this node's own plans, and advances the
+    /// cursor, in one transaction.
+    pub async fn apply_decisions(&self, decisions: Vec<(u64, Decision)>) -> Result<usize> {
+        let Some(last) = decisions.iter().map(|(s, _)| *s).max() else {
+            return Ok(0);
+        };
+        let guard = self.lock().await;
+        let mut changes = Vec::new();
+        let mut applied = 0;
+        for (_, d) in decisions {
+            let Some(mut header) = self.store.header(&d.plan)? else {
+                tracing::warn!(plan = %d.plan, "decision for a plan this node does not hold");
+                continue;
+            };
+            if header.hash.as_deref() != Some(d.hash.as_str()) {
+                tracing::warn!(plan = %d.plan, "decision for other content than held; ignored");
+                continue;
+            }
+            header.status = status_of(d.outcome);
+            header.decision = Some(d);
+            changes.push(Change::PutHeader(header));
+            applied += 1;
+        }
+        changes.push(Change::SetMeta(DECISION_CURSOR.into(), last));
+        self.commit(guard, changes).await?;
+        Ok(applied)
+    }
+
+    /// The sequence number of the last decision pulled from the parent.
+    pub fn decision_cursor(&self) -> Result<u64> {
+        Ok(self.store.meta(DECISION_CURSOR)?.unwrap_or(0))
+    }
+
+    /// Records the parent's receipt for an outbox item and removes the item.
+    pub async fn delivered(&self, seq: u64, receipt: Receipt) -> Result<()> {
+        let guard = self.lock().await;
+        self.commit(guard, vec![Change::Dequeue(seq), Change::PutReceipt(receipt)]).await
+    }
+
+    /// The plan to push for an outbox item, as the parent must see it.
+    pub fn outgoing(&self, item: &OutboxItem) -> Result<Plan> {
+        let OutboxItem::Push(id) = item;
+        let mut plan = self.load(id)?;
+        if plan.id.unit == self.unit.code {
+            // Our own plan goes up as submitted, whatever has happened to it here since.
+            plan.status = PlanStatus::Submitted;
+            plan.decision = None;
+            plan.received_at = None;
+        }
+        Ok(plan)
+    }
+
+    pub fn header(&self, id: &PlanId) -> Result<Option<PlanHeader>> {
+        Ok(self.store.header(id)?)
+    }
+}
+
+const DECISION_CURSOR: &str = "cursor.decisions";
+
+fn status_of(outcome: Outcome) -> PlanStatus {
+    match outcome {
+        Outcome::Approve => PlanStatus::Approved,
+        Outcome::Return => PlanStatus::Returned,
+    }
+}

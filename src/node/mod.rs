@@ -1,0 +1,197 @@
+//! A node: the unit it serves, the hierarchy and catalogue it knows, its store, and the
+//! transport-free operations the gRPC layer calls. Every mutating operation validates, builds
+//! its changes, commits them in one transaction and waits until they are durable before it
+//! returns, so that a returned `Ok` may be acknowledged.
+
+mod approval;
+mod query;
+mod workflow;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use tokio::sync::{Mutex, MutexGuard, Notify};
+
+use crate::{
+    domain::{Catalog, Hierarchy, Level, PlanId, Unit},
+    error::{Error, Result},
+    rules::RuleParams,
+    store::{Change, PlanHeader, Store},
+};
+
+pub use query::{ConsolidatedEntry, ConsolidatedFilter, PlanFilter};
+pub use workflow::{RoundResult, TallyResult};
+
+/// A source of the current time, passed in so that tests control it.
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// The wall clock.
+pub fn system_clock() -> Clock {
+    Arc::new(Utc::now)
+}
+
+/// Everything a node operation needs.
+pub struct Node {
+    /// The unit this node serves.
+    unit: Unit,
+    hierarchy: Arc<Hierarchy>,
+    catalog: Arc<Catalog>,
+    params: RuleParams,
+    store: Arc<dyn Store>,
+    clock: Clock,
+    /// Serializes read-validate-commit sequences; released before waiting for durability, so
+    /// that concurrent operations share flushes.
+    write_lock: Mutex<()>,
+    /// Wakes the sync task when something is queued for the parent.
+    outbox_wake: Arc<Notify>,
+}
+
+impl Node {
+    pub fn new(
+        unit: Unit,
+        hierarchy: Arc<Hierarchy>,
+        catalog: Arc<Catalog>,
+        params: RuleParams,
+        store: Arc<dyn Store>,
+        clock: Clock,
+    ) -> Self {
+        Self {
+            unit,
+            hierarchy,
+            catalog,
+            params,
+            store,
+            clock,
+            write_lock: Mutex::new(()),
+            outbox_wake: Arc::new(Notify::new()),
+        }
+    }
+
+    pub fn unit(&self) -> &Unit {
+        &self.unit
+    }
+
+    pub fn hierarchy(&self) -> &Hierarchy {
+        &self.hierarchy
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn outbox_wake(&self) -> Arc<Notify> {
+        self.outbox_wake.clone()
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        (self.clock)()
+    }
+
+    pub fn today(&self) -> NaiveDate {
+        self.now().date_naive()
+    }
+
+    /// The unit this node's parent serves, if any.
+    pub fn parent_unit(&self) -> Option<&Unit> {
+        self.hierarchy.parent(&self.unit.code)
+    }
+
+    async fn lock(&self) -> MutexGuard<'_, ()> {
+        self.write_lock.lock().await
+    }
+
+    /// Commits changes and waits until they are on disk. Call with the write lock held; the
+    /// lock is released before waiting.
+    async fn commit(&self, guard: MutexGuard<'_, ()>, changes: Vec<Change>) -> Result<()> {
+        let ticket = self.store.commit(changes)?;
+        drop(guard);
+        self.store.wait_durable(ticket).await?;
+        Ok(())
+    }
+
+    /// Waits until everything committed so far is durable: for answers that depend on state
+    /// another request may have written but not yet flushed.
+    async fn settle(&self) -> Result<()> {
+        self.store.wait_durable(self.store.last_ticket()).await?;
+        Ok(())
+    }
+
+    /// Looks a unit up, naming `field` when it is unknown.
+    fn known_unit(&self, field: &str, code: &str) -> Result<&Unit> {
+        self.hierarchy
+            .get(code)
+            .ok_or_else(|| Error::not_found(field, format!("unknown unit code {code:?}")))
+    }
+
+    fn known_term(&self, field: &str, code: &str) -> Result<()> {
+        match self.catalog.term(code) {
+            Some(_) => Ok(()),
+            None => Err(Error::not_found(
+                field,
+                format!(
+                    "unknown term {code:?} (known: {})",
+                    self.catalog.terms.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            )),
+        }
+    }
+
+    /// Checks that `unit` exists and that this node owns its plans.
+    fn owned_unit(&self, code: &str) -> Result<&Unit> {
+        let unit = self.known_unit("unit", code)?;
+        if unit.code != self.unit.code {
+            return Err(Error::denied(
+                "unit",
+                format!(
+                    "this node serves {} ({}); the plans of {} ({}) are kept by its own node",
+                    self.unit.code, self.unit.name, unit.code, unit.name
+                ),
+            ));
+        }
+        Ok(unit)
+    }
+
+    /// The header of the latest version of (unit, term).
+    fn latest(&self, unit: &str, term: &str) -> Result<Option<PlanHeader>> {
+        match self.store.latest_version(unit, term)? {
+            Some(version) => Ok(self.store.header(&PlanId {
+                unit: unit.into(),
+                term: term.into(),
+                version,
+            })?),
+            None => Ok(None),
+        }
+    }
+
+    /// Returns true if and only if this node approves the plans of `unit` (it serves the
+    /// unit's parent).
+    pub fn approves(&self, unit: &str) -> bool {
+        self.hierarchy
+            .parent(unit)
+            .is_some_and(|p| p.code == self.unit.code)
+    }
+
+    /// The root of a query's subtree: `under`, or this node's unit when empty; it must lie
+    /// within this node's subtree.
+    fn scope_root(&self, under: &str) -> Result<String> {
+        if under.is_empty() {
+            return Ok(self.unit.code.clone());
+        }
+        self.known_unit("under", under)?;
+        if !self.hierarchy.is_within(under, &self.unit.code) {
+            return Err(Error::denied(
+                "under",
+                format!("unit {under} is outside the subtree of {}", self.unit.code),
+            ));
+        }
+        Ok(under.to_string())
+    }
+
+    pub fn level(&self) -> Level {
+        self.unit.level
+    }
+}

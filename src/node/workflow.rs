@@ -1,0 +1,278 @@
+//! The owning unit's workflow: draft, edit, record ballot rounds (R19), adopt, submit.
+
+use chrono::NaiveDate;
+
+use super::Node;
+use crate::{
+    domain::{BallotRound, Entry, FieldError, Plan, PlanId, PlanStatus, Unit},
+    error::{Error, Result},
+    rules::ballot,
+    store::{Change, OutboxItem, PlanHeader},
+};
+
+/// Most entries one plan version may hold.
+pub const MAX_ENTRIES: usize = 5_000;
+
+/// What a recorded ballot round decided for one nominee.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TallyResult {
+    pub national_id: String,
+    pub position: String,
+    pub yes: u32,
+    /// More than half of the denominator (R19).
+    pub passed: bool,
+}
+
+/// The outcome of recording a round.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoundResult {
+    /// 1-based number of the round within the plan.
+    pub round_number: u32,
+    pub denominator: u32,
+    pub results: Vec<TallyResult>,
+}
+
+impl Node {
+    /// Opens a draft for (unit, term): version 1, or the next version after a returned one
+    /// (carrying its entries and rounds). An open draft is returned as it is.
+    pub async fn create_draft(&self, unit: &str, term: &str) -> Result<Plan> {
+        self.owned_unit(unit)?;
+        self.known_term("term", term)?;
+        let guard = self.lock().await;
+        let draft = match self.latest(unit, term)? {
+            None => Plan::new_draft(plan_id(unit, term, 1), None),
+            Some(h) if h.status == PlanStatus::Draft => {
+                drop(guard);
+                self.settle().await?;
+                return self.load(&h.id);
+            }
+            Some(h) if h.status == PlanStatus::Returned => {
+                let mut next = self.load(&h.id)?;
+                next.id.version += 1;
+                next.base_version = Some(h.id.version);
+                next.status = PlanStatus::Draft;
+                next.hash = None;
+                next.adopted_on = None;
+                next.received_at = None;
+                next.decision = None;
+                next
+            }
+            Some(h) if h.status == PlanStatus::Approved => {
+                return Err(Error::precondition(
+                    "term",
+                    format!(
+                        "{} is approved and locked; the approving level must return it before a new version (annual review) can be drafted",
+                        h.id
+                    ),
+                ))
+            }
+            Some(h) => {
+                return Err(Error::precondition(
+                    "term",
+                    format!("{} is {} and awaits a decision; a new version can be drafted once it is returned", h.id, h.status.as_str()),
+                ))
+            }
+        };
+        let plan = draft.clone();
+        self.commit(guard, vec![Change::PutPlan(draft)]).await?;
+        Ok(plan)
+    }
+
+    /// Adds an entry to the open draft, or replaces the entry with the same person and position.
+    pub async fn put_entry(&self, unit: &str, term: &str, entry: Entry) -> Result<Plan> {
+        let owner = self.owned_unit(unit)?.clone();
+        self.known_term("term", term)?;
+        let entry = self.validate_entry(&owner, entry)?;
+        self.edit_draft(unit, term, |plan| {
+            let count = plan.entries.len();
+            match plan.entries.iter_mut().find(|e| e.key() == entry.key()) {
+                Some(existing) => *existing = entry,
+                None if count >= MAX_ENTRIES => {
+                    return Err(Error::invalid("entry", format!("a plan holds at most {MAX_ENTRIES} entries")))
+                }
+                None => plan.entries.push(entry),
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Removes the entry of (person, position) from the open draft.
+    pub async fn remove_entry(&self, unit: &str, term: &str, national_id: &str, position: &str) -> Result<Plan> {
+        self.owned_unit(unit)?;
+        self.known_term("term", term)?;
+        self.edit_draft(unit, term, |plan| {
+            let before = plan.entries.len();
+            plan.entries.retain(|e| e.key() != (position, national_id));
+            if plan.entries.len() == before {
+                return Err(Error::not_found(
+                    "national_id",
+                    format!("no entry for this person and position {position} in the draft"),
+                ));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Records a ballot round on the open draft. A round below quorum is refused (R19); the
+    /// result says which nominees passed.
+    pub async fn record_round(&self, unit: &str, term: &str, round: BallotRound) -> Result<RoundResult> {
+        self.owned_unit(unit)?;
+        self.known_term("term", term)?;
+        round.validate_counts("round")?;
+        crate::domain::parse_date("round.date", &round.date.to_string())?;
+        if round.date > self.today() {
+            return Err(Error::invalid("round.date", format!("{} is in the future", round.date)));
+        }
+        for (i, t) in round.tallies.iter().enumerate() {
+            self.known_position(&format!("round.tallies[{i}].position"), &t.position)?;
+        }
+        if !ballot::quorum_met(&round, &self.params) {
+            return Err(Error::precondition(
+                "round.present",
+                format!(
+                    "R19: {} present of {} convened is below the quorum of {}/{}; the round is not valid",
+                    round.present, round.convened, self.params.quorum_num, self.params.quorum_den
+                ),
+            ));
+        }
+        let denominator = ballot::denominator(&round, &self.params);
+        let results = round
+            .tallies
+            .iter()
+            .map(|t| TallyResult {
+                national_id: t.national_id.clone(),
+                position: t.position.clone(),
+                yes: t.yes,
+                passed: ballot::passes(&round, t.yes, &self.params),
+            })
+            .collect();
+        let mut number = 0;
+        self.edit_draft(unit, term, |plan| {
+            plan.rounds.push(round);
+            number = plan.rounds.len() as u32;
+            Ok(())
+        })
+        .await?;
+        Ok(RoundResult { round_number: number, denominator, results })
+    }
+
+    /// Adopts the open draft: it is frozen and its content hash fixed.
+    pub async fn adopt(&self, unit: &str, term: &str, adopted_on: Option<NaiveDate>) -> Result<Plan> {
+        self.owned_unit(unit)?;
+        self.known_term("term", term)?;
+        let adopted_on = adopted_on.unwrap_or_else(|| self.today());
+        if adopted_on > self.today() {
+            return Err(Error::invalid("adopted_on", format!("{adopted_on} is in the future")));
+        }
+        let guard = self.lock().await;
+        let mut plan = self.draft(unit, term)?;
+        if plan.entries.is_empty() {
+            return Err(Error::precondition("entries", format!("{} has no entries to adopt", plan.id)));
+        }
+        plan.sort_entries();
+        plan.status = PlanStatus::Adopted;
+        plan.adopted_on = Some(adopted_on);
+        plan.hash = Some(plan.content_hash());
+        let out = plan.clone();
+        self.commit(guard, vec![Change::PutPlan(plan)]).await?;
+        Ok(out)
+    }
+
+    /// Submits the adopted version to the approving level: it is queued durably for the
+    /// parent and delivered by the sync task. Returns the header and the approving unit.
+    pub async fn submit(&self, unit: &str, term: &str) -> Result<(PlanHeader, Unit)> {
+        self.owned_unit(unit)?;
+        self.known_term("term", term)?;
+        let Some(approver) = self.parent_unit().cloned() else {
+            return Err(Error::precondition(
+                "unit",
+                format!("{} is a province: its plan is approved centrally, outside quyhoach", self.unit.code),
+            ));
+        };
+        let guard = self.lock().await;
+        let Some(mut header) = self.latest(unit, term)? else {
+            return Err(Error::not_found("term", format!("no plan for {unit} in term {term}")));
+        };
+        if header.status != PlanStatus::Adopted {
+            return Err(Error::precondition(
+                "term",
+                format!("{} is {}; only an adopted version can be submitted", header.id, header.status.as_str()),
+            ));
+        }
+        header.status = PlanStatus::Submitted;
+        let changes = vec![Change::PutHeader(header.clone()), Change::Enqueue(OutboxItem::Push(header.id.clone()))];
+        self.commit(guard, changes).await?;
+        self.outbox_wake.notify_one();
+        Ok((header, approver))
+    }
+
+    /// Loads the open draft of (unit, term), applies `edit` to it, and stores it.
+    async fn edit_draft(
+        &self,
+        unit: &str,
+        term: &str,
+        edit: impl FnOnce(&mut Plan) -> Result<()>,
+    ) -> Result<Plan> {
+        let guard = self.lock().await;
+        let mut plan = self.draft(unit, term)?;
+        edit(&mut plan)?;
+        let out = plan.clone();
+        self.commit(guard, vec![Change::PutPlan(plan)]).await?;
+        Ok(out)
+    }
+
+    /// The open draft of (unit, term), or why there is none.
+    fn draft(&self, unit: &str, term: &str) -> Result<Plan> {
+        match self.latest(unit, term)? {
+            Some(h) if h.status == PlanStatus::Draft => self.load(&h.id),
+            Some(h) => Err(Error::precondition(
+                "term",
+                format!("{} is {} and can no longer be edited; open a new version with CreateDraft once it is returned", h.id, h.status.as_str()),
+            )),
+            None => Err(Error::not_found("term", format!("no draft for {unit} in term {term}; open one with CreateDraft"))),
+        }
+    }
+
+    pub(super) fn load(&self, id: &PlanId) -> Result<Plan> {
+        self.store
+            .plan(id)?
+            .ok_or_else(|| Error::not_found("plan", format!("no plan version {id}")))
+    }
+
+    fn known_position(&self, field: &str, code: &str) -> Result<&crate::domain::Position> {
+        self.catalog
+            .position(code)
+            .ok_or_else(|| Error::not_found(field, format!("unknown position code {code:?}")))
+    }
+
+    /// Normalizes and checks an entry against the catalogue and the unit it is planned in.
+    fn validate_entry(&self, unit: &Unit, mut entry: Entry) -> Result<Entry> {
+        entry.cadre = entry.cadre.validate("entry.cadre", self.today())?;
+        let position = self.known_position("entry.position", &entry.position)?;
+        if position.level != unit.level {
+            return Err(Error::Invalid(FieldError::new(
+                "entry.position",
+                format!(
+                    "{} is a {} position; unit {} is a {}",
+                    position.code, position.level, unit.code, unit.level
+                ),
+            )));
+        }
+        for (i, p) in entry.cadre.current_positions.iter().enumerate() {
+            self.known_position(&format!("entry.cadre.current_positions[{i}]"), p)?;
+        }
+        self.known_unit("entry.cadre.current_unit", &entry.cadre.current_unit)?;
+        if let Some(d) = entry.cadre.appointment_proposed_on {
+            if d > self.today() {
+                return Err(Error::invalid("entry.cadre.appointment_proposed_on", format!("{d} is in the future")));
+            }
+        }
+        Ok(entry)
+    }
+}
+
+fn plan_id(unit: &str, term: &str, version: u32) -> PlanId {
+    PlanId { unit: unit.into(), term: term.into(), version }
+}

@@ -1,0 +1,113 @@
+//! The server as a library function: [`run`] serves one node on a bound listener until the
+//! shutdown future resolves; [`spawn`] starts one in the background and hands back its address,
+//! which is how the demo and the tests start nodes on port 0.
+
+use std::{future::Future, net::SocketAddr, sync::Arc};
+
+use tokio::{net::TcpListener, sync::Mutex};
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::Server;
+
+use crate::{
+    config::Config,
+    grpc::{
+        pb::{node_sync_server::NodeSyncServer, planning_server::PlanningServer, FILE_DESCRIPTOR_SET},
+        NodeSyncService, PlanningService,
+    },
+    node::{Clock, Node},
+    store::SledStore,
+    sync::{self, LinkState},
+};
+
+/// Serves the node described by `config` on `listener` until `shutdown` resolves, then stops
+/// accepting, finishes in-flight requests, stops the sync task and closes the store.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    clock: Clock,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let store = SledStore::open(&config.data)?;
+    let node = Arc::new(Node::new(
+        config.unit.clone(),
+        config.hierarchy.clone(),
+        config.catalog.clone(),
+        config.rules.clone(),
+        store,
+        clock,
+    ));
+    let link = Arc::new(Mutex::new(LinkState::default()));
+    let sync_task = config
+        .parent
+        .clone()
+        .map(|parent| tokio::spawn(sync::run(node.clone(), parent, config.sync.clone(), link.clone())));
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<PlanningServer<PlanningService>>().await;
+    health.set_serving::<NodeSyncServer<NodeSyncService>>().await;
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+
+    tracing::info!(
+        unit = %config.unit.code,
+        level = %config.unit.level,
+        addr = %listener.local_addr()?,
+        parent = config.parent.as_deref().unwrap_or("-"),
+        "node serving"
+    );
+    let result = Server::builder()
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(PlanningServer::new(PlanningService { node: node.clone() }))
+        .add_service(NodeSyncServer::new(NodeSyncService { node: node.clone() }))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await;
+    if let Some(task) = sync_task {
+        task.abort();
+        let _ = task.await;
+    }
+    drop(node);
+    tracing::info!(unit = %config.unit.code, "node stopped");
+    Ok(result?)
+}
+
+/// A node running in the background of this process.
+pub struct Running {
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    /// The node's URL, for clients and children.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops the node and waits until its store is closed.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        (&mut self.task).await?
+    }
+}
+
+/// Binds `config.listen` (port 0 picks a free port) and serves the node in the background.
+pub async fn spawn(config: Config, clock: Clock) -> anyhow::Result<Running> {
+    let listener = TcpListener::bind(config.listen).await?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(run(config, listener, clock, async {
+        let _ = stopped.await;
+    }));
+    Ok(Running { addr, stop: Some(stop), task })
+}

@@ -1,0 +1,140 @@
+//! Storage behind a trait. The store owns keys, encoding and atomicity: a caller hands it a
+//! list of [`Change`]s, the store applies them in one transaction and returns a ticket, and
+//! [`Store::wait_durable`] resolves once that ticket is on disk. Nothing is acknowledged before
+//! that. The only implementation is [`SledStore`]; tests open it on a temporary folder.
+
+mod keys;
+mod sled_store;
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{BallotRound, Decision, Entry, Plan, PlanId, PlanStatus};
+
+pub use sled_store::SledStore;
+
+/// Errors of the storage layer: all are failures, never expected outcomes.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage engine: {0}")]
+    Engine(#[from] sled::Error),
+    #[error("storage transaction: {0}")]
+    Transaction(String),
+    #[error("stored record {key} cannot be decoded: {reason}")]
+    Corrupt { key: String, reason: String },
+    #[error("storage I/O: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("the flusher thread has stopped")]
+    FlusherGone,
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// A plan version without its entries and rounds: what listings need.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanHeader {
+    pub id: PlanId,
+    pub base_version: Option<u32>,
+    pub status: PlanStatus,
+    pub hash: Option<String>,
+    pub adopted_on: Option<chrono::NaiveDate>,
+    pub received_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub decision: Option<Decision>,
+    /// How many entries the version holds.
+    pub entry_count: u32,
+    /// How many ballot rounds it records.
+    pub round_count: u32,
+}
+
+impl PlanHeader {
+    pub fn of(plan: &Plan) -> Self {
+        Self {
+            id: plan.id.clone(),
+            base_version: plan.base_version,
+            status: plan.status,
+            hash: plan.hash.clone(),
+            adopted_on: plan.adopted_on,
+            received_at: plan.received_at,
+            decision: plan.decision.clone(),
+            entry_count: plan.entries.len() as u32,
+            round_count: plan.rounds.len() as u32,
+        }
+    }
+
+    /// Joins the header with its entries and rounds.
+    pub fn into_plan(self, entries: Vec<Entry>, rounds: Vec<BallotRound>) -> Plan {
+        Plan {
+            id: self.id,
+            base_version: self.base_version,
+            status: self.status,
+            entries,
+            rounds,
+            hash: self.hash,
+            adopted_on: self.adopted_on,
+            received_at: self.received_at,
+            decision: self.decision,
+        }
+    }
+}
+
+/// Something a node must deliver to its parent, kept until the parent's receipt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OutboxItem {
+    /// Push this plan version (its stored content) to the parent.
+    Push(PlanId),
+}
+
+/// What the parent said when it took a push.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    pub plan: PlanId,
+    pub hash: String,
+    pub received_by: String,
+    pub received_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// One change in a transaction.
+#[derive(Debug, Clone)]
+pub enum Change {
+    /// Writes a whole plan version: header, entries and rounds, replacing any it had.
+    PutPlan(Plan),
+    /// Rewrites only the header of an existing version (status, decision).
+    PutHeader(PlanHeader),
+    /// Deletes a plan version (a draft being discarded).
+    DeletePlan(PlanId),
+    /// Appends to the outbox; the store assigns the sequence number.
+    Enqueue(OutboxItem),
+    /// Removes a delivered outbox item.
+    Dequeue(u64),
+    /// Records a receipt (given, at a parent; or held, at a child).
+    PutReceipt(Receipt),
+    /// Appends a decision to the log the deciding node's children pull from.
+    LogDecision(Decision),
+    /// Sets a named counter or cursor.
+    SetMeta(String, u64),
+}
+
+/// The storage a node needs.
+pub trait Store: Send + Sync + 'static {
+    /// One plan version, whole.
+    fn plan(&self, id: &PlanId) -> Result<Option<Plan>>;
+    /// The header of one plan version.
+    fn header(&self, id: &PlanId) -> Result<Option<PlanHeader>>;
+    /// The highest version stored for (unit, term).
+    fn latest_version(&self, unit: &str, term: &str) -> Result<Option<u32>>;
+    /// Every plan header, in key order (unit, term, version).
+    fn headers(&self) -> Result<Vec<PlanHeader>>;
+    /// The outbox, oldest first.
+    fn outbox(&self) -> Result<Vec<(u64, OutboxItem)>>;
+    fn receipt(&self, id: &PlanId) -> Result<Option<Receipt>>;
+    /// Decisions logged for plans of `unit`, with sequence numbers above `after`.
+    fn decisions_for(&self, unit: &str, after: u64) -> Result<Vec<(u64, Decision)>>;
+    fn meta(&self, key: &str) -> Result<Option<u64>>;
+    /// Applies every change atomically (all or nothing) and returns a ticket for
+    /// [`Store::wait_durable`].
+    fn commit(&self, changes: Vec<Change>) -> Result<u64>;
+    /// Resolves once everything committed up to `ticket` is flushed and synced to disk.
+    fn wait_durable(&self, ticket: u64) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + Send + '_>>;
+    /// The ticket of the latest commit, for acknowledging reads of state that may not be
+    /// durable yet (a duplicate push answered from memory).
+    fn last_ticket(&self) -> u64;
+}
