@@ -1,1 +1,209 @@
-pub fn placeholder() {}
+//! The demonstration: a province, two districts and four communes of Tỉnh Nghệ An on loopback
+//! in one process, each node with its own store, driven through the whole flow over gRPC:
+//! entries, ballots, adoption, submission, approval at the district, upward travel, approval
+//! at the province, decisions back down. It ends by printing the province's consolidated list
+//! and a summary per unit.
+
+use std::{path::PathBuf, time::Duration};
+
+use anyhow::{bail, Context};
+
+use crate::{
+    client::{self, EntryRow, RoundRow},
+    config::RawConfig,
+    grpc::pb,
+    node::system_clock,
+    server::{self, Running},
+};
+
+const ENTRIES: &str = include_str!("../data/demo/entries.csv");
+const ROUNDS: &str = include_str!("../data/demo/rounds.csv");
+const TERM: &str = "2025-2030";
+const PROVINCE: &str = "40";
+const DISTRICTS: [(&str, [&str; 2]); 2] = [("412", ["16681", "16690"]), ("427", ["17617", "17623"])];
+
+/// Options of `quyhoach demo`.
+#[derive(Debug, Clone, Default)]
+pub struct DemoOptions {
+    /// Folder for the nodes' stores; a temporary folder when none.
+    pub data: Option<PathBuf>,
+}
+
+/// What the demo ended with, for callers that check it.
+#[derive(Debug)]
+pub struct DemoOutcome {
+    /// The province's consolidated list.
+    pub consolidated: Vec<pb::ConsolidatedEntry>,
+    /// Every plan the province holds.
+    pub province_plans: Vec<pb::PlanSummary>,
+}
+
+/// Runs the demonstration and prints what it shows.
+pub async fn run(options: DemoOptions) -> anyhow::Result<DemoOutcome> {
+    let temp = tempfile::tempdir()?;
+    let root = options.data.clone().unwrap_or_else(|| temp.path().to_path_buf());
+    let entries = client::parse_entries(ENTRIES)?;
+    let rounds = client::parse_rounds(ROUNDS)?;
+
+    println!("== Starting nodes (stores under {})", root.display());
+    let province = start(&root, PROVINCE, None).await?;
+    let mut nodes: Vec<(String, Running)> = Vec::new();
+    for (district, communes) in DISTRICTS {
+        let d = start(&root, district, Some(province.url())).await?;
+        for commune in communes {
+            let c = start(&root, commune, Some(d.url())).await?;
+            nodes.push((commune.to_string(), c));
+        }
+        nodes.push((district.to_string(), d));
+    }
+    nodes.push((PROVINCE.to_string(), province));
+    for (unit, node) in &nodes {
+        println!("   {unit:>6}  {}", node.url());
+    }
+    let url = |unit: &str| nodes.iter().find(|(u, _)| u == unit).map(|(_, n)| n.url()).expect("demo unit");
+
+    println!("== Each unit records its list, votes, adopts and submits");
+    for (unit, _) in &nodes {
+        let mut c = client::connect(&url(unit)).await?;
+        record_and_adopt(&mut c, unit, &entries, &rounds).await?;
+        if unit != PROVINCE {
+            let r = c.submit_plan(pb::SubmitPlanRequest { unit: unit.clone(), term: TERM.into() }).await?.into_inner();
+            println!("   {unit:>6}  submitted to {}", r.approver);
+        }
+    }
+
+    println!("== Districts approve their communes' plans; the province approves the districts'");
+    for (district, communes) in DISTRICTS {
+        let mut c = client::connect(&url(district)).await?;
+        for commune in communes {
+            let plan = wait_for_status(&mut c, commune, pb::PlanStatus::Received).await?;
+            decide(&mut c, &plan, district).await?;
+        }
+    }
+    let mut p = client::connect(&url(PROVINCE)).await?;
+    for (district, _) in DISTRICTS {
+        let plan = wait_for_status(&mut p, district, pb::PlanStatus::Received).await?;
+        decide(&mut p, &plan, PROVINCE).await?;
+    }
+    for (_, communes) in DISTRICTS {
+        for commune in communes {
+            wait_for_status(&mut p, commune, pb::PlanStatus::Approved).await?;
+            let mut own = client::connect(&url(commune)).await?;
+            wait_for_status(&mut own, commune, pb::PlanStatus::Approved).await?;
+        }
+    }
+
+    let consolidated = p
+        .consolidated(pb::ConsolidatedRequest { term: TERM.into(), ..Default::default() })
+        .await?
+        .into_inner()
+        .entries;
+    println!("\n== Consolidated list at the province ({} entries, Vietnamese order)", consolidated.len());
+    client::print_consolidated(&consolidated);
+
+    let province_plans = p
+        .list_plans(pb::ListPlansRequest { term: TERM.into(), ..Default::default() })
+        .await?
+        .into_inner()
+        .plans;
+    println!("\n== Plans held at the province, with the owner's own view");
+    println!("{:>6}  {:<3} {:<10} {:<16} {:>7}  {:<10}", "unit", "v", "status", "hash", "entries", "at owner");
+    for s in &province_plans {
+        let id = s.id.clone().unwrap_or_default();
+        let mut own = client::connect(&url(&id.unit)).await?;
+        let owner = own
+            .get_plan(pb::GetPlanRequest { unit: id.unit.clone(), term: id.term.clone(), version: id.version })
+            .await?
+            .into_inner();
+        let same = if owner.hash == s.hash { "same hash" } else { "HASH DIFFERS" };
+        println!(
+            "{:>6}  v{:<2} {:<10} {:<16} {:>7}  {:<10} {same}",
+            id.unit,
+            id.version,
+            client::status_name(s.status),
+            &s.hash[..16.min(s.hash.len())],
+            s.entries,
+            client::status_name(owner.status)
+        );
+    }
+
+    for (_, node) in nodes {
+        node.stop().await?;
+    }
+    println!("\nDemo finished: {} plans held at the province.", province_plans.len());
+    Ok(DemoOutcome { consolidated, province_plans })
+}
+
+async fn start(root: &std::path::Path, unit: &str, parent: Option<String>) -> anyhow::Result<Running> {
+    let config = RawConfig {
+        unit: Some(unit.into()),
+        listen: Some("127.0.0.1:0".into()),
+        data: Some(root.join(unit)),
+        parent,
+        poll_ms: Some(100),
+        ..RawConfig::default()
+    }
+    .validate()
+    .map_err(anyhow::Error::msg)?;
+    server::spawn(config, system_clock()).await
+}
+
+async fn record_and_adopt(
+    c: &mut pb::planning_client::PlanningClient<tonic::transport::Channel>,
+    unit: &str,
+    entries: &[EntryRow],
+    rounds: &[RoundRow],
+) -> anyhow::Result<()> {
+    let n = client::load_unit(c, unit, TERM, entries, rounds).await?;
+    let adopted_on = if unit.len() > 3 { "2025-03-20" } else { "2025-04-15" };
+    let plan = c
+        .adopt_plan(pb::AdoptPlanRequest { unit: unit.into(), term: TERM.into(), adopted_on: adopted_on.into() })
+        .await
+        .with_context(|| format!("adopting {unit}"))?
+        .into_inner();
+    println!("   {unit:>6}  {n} entries, adopted v{} hash {}", plan.id.unwrap_or_default().version, &plan.hash[..16]);
+    Ok(())
+}
+
+async fn decide(
+    c: &mut pb::planning_client::PlanningClient<tonic::transport::Channel>,
+    plan: &pb::PlanSummary,
+    by: &str,
+) -> anyhow::Result<()> {
+    let d = c
+        .decide_plan(pb::DecidePlanRequest {
+            plan: plan.id.clone(),
+            hash: plan.hash.clone(),
+            outcome: pb::Outcome::Approve.into(),
+            reasons: vec![],
+        })
+        .await?
+        .into_inner();
+    let id = d.plan.unwrap_or_default();
+    println!("   {by:>6}  approved {} v{}", id.unit, id.version);
+    Ok(())
+}
+
+/// Polls `c` until the latest plan of `unit` has `status`; fails after 30 seconds.
+async fn wait_for_status(
+    c: &mut pb::planning_client::PlanningClient<tonic::transport::Channel>,
+    unit: &str,
+    status: pb::PlanStatus,
+) -> anyhow::Result<pb::PlanSummary> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let plans = c
+            .list_plans(pb::ListPlansRequest { under: unit.into(), term: TERM.into(), latest_only: true, ..Default::default() })
+            .await?
+            .into_inner()
+            .plans;
+        if let Some(p) = plans.into_iter().find(|p| p.id.as_ref().is_some_and(|id| id.unit == unit) && p.status == status as i32) {
+            return Ok(p);
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("{unit}: its plan did not become {status:?} within 30 s");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+

@@ -13,9 +13,11 @@
 //! - [`sync`]: the upward link: outbox delivery and decisions pulled down.
 //! - [`grpc`]: the proto types, conversions and the two thin services.
 //! - [`server`]: `run` and `spawn`, the node as a library function.
+//! - [`client`]: client helpers shared by the CLI and the demo.
 //! - [`config`]: raw and validated configuration.
 //! - [`demo`]: the demonstration hierarchy.
 
+pub mod client;
 pub mod config;
 pub mod demo;
 pub mod domain;

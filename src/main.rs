@@ -1,1 +1,337 @@
-fn main() {}
+//! The `quyhoach` command: `serve` runs a node, `demo` runs the demonstration hierarchy, and
+//! the other subcommands are clients of a running node (`--node ADDR`).
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use quyhoach::{
+    client,
+    config::RawConfig,
+    demo,
+    grpc::pb,
+    node::system_clock,
+    server,
+};
+
+#[derive(Parser)]
+#[command(name = "quyhoach", version, about = "Cadre planning lists kept in step across levels of government")]
+struct Cli {
+    /// Log as JSON lines instead of text.
+    #[arg(long, global = true)]
+    log_json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a node.
+    Serve(ServeArgs),
+    /// Run a province, two districts and four communes on loopback through the whole flow.
+    Demo {
+        /// Keep the nodes' stores in this folder instead of a temporary one.
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+    /// List the units under a node (or under --under).
+    Units {
+        #[command(flatten)]
+        node: NodeArg,
+        #[arg(long, default_value = "")]
+        under: String,
+    },
+    /// Open a draft plan for (unit, term).
+    Draft(PlanArgs),
+    /// Put a unit's entries and ballot rounds from CSV files (the format of data/demo/) into its draft.
+    Load {
+        #[command(flatten)]
+        plan: PlanArgs,
+        #[arg(long)]
+        entries: PathBuf,
+        #[arg(long)]
+        rounds: PathBuf,
+    },
+    /// Adopt the draft (freezes it and fixes its hash).
+    Adopt {
+        #[command(flatten)]
+        plan: PlanArgs,
+        /// Date of adoption (YYYY-MM-DD); today by default.
+        #[arg(long, default_value = "")]
+        on: String,
+    },
+    /// Submit the adopted version to the approving level.
+    Submit(PlanArgs),
+    /// List plans held by a node.
+    Plans {
+        #[command(flatten)]
+        node: NodeArg,
+        #[arg(long, default_value = "")]
+        under: String,
+        #[arg(long, default_value = "")]
+        term: String,
+    },
+    /// Show one plan version (the latest by default).
+    Plan {
+        #[command(flatten)]
+        plan: PlanArgs,
+        #[arg(long, default_value_t = 0)]
+        version: u32,
+    },
+    /// Approve or return a plan (on the approving node).
+    Decide {
+        #[command(flatten)]
+        plan: PlanArgs,
+        #[arg(long)]
+        version: u32,
+        /// Return the plan instead of approving it.
+        #[arg(long = "return")]
+        return_: bool,
+        /// A reason (repeatable); required with --return.
+        #[arg(long)]
+        reason: Vec<String>,
+    },
+    /// The consolidated list of entries under a node, in Vietnamese order.
+    Consolidated {
+        #[command(flatten)]
+        node: NodeArg,
+        #[arg(long, default_value = "")]
+        term: String,
+        #[arg(long, default_value = "")]
+        position: String,
+        /// Part of a name; case and diacritics are ignored.
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+}
+
+#[derive(Args)]
+struct NodeArg {
+    /// Address of the node, e.g. 127.0.0.1:7400.
+    #[arg(long, env = "QUYHOACH_NODE", default_value = "127.0.0.1:7400")]
+    node: String,
+}
+
+#[derive(Args)]
+struct PlanArgs {
+    #[command(flatten)]
+    node: NodeArg,
+    #[arg(long)]
+    unit: String,
+    #[arg(long)]
+    term: String,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// A TOML file with the node's settings; flags and environment override it.
+    #[arg(long, env = "QUYHOACH_CONFIG")]
+    config: Option<PathBuf>,
+    /// province, district or commune (checked against the unit).
+    #[arg(long, env = "QUYHOACH_LEVEL")]
+    level: Option<String>,
+    /// Code of the unit this node serves.
+    #[arg(long, env = "QUYHOACH_UNIT")]
+    unit: Option<String>,
+    /// Address to listen on.
+    #[arg(long, env = "QUYHOACH_LISTEN")]
+    listen: Option<String>,
+    /// Folder of the node's store.
+    #[arg(long, env = "QUYHOACH_DATA")]
+    data: Option<PathBuf>,
+    /// URL of the parent node (below the province).
+    #[arg(long, env = "QUYHOACH_PARENT")]
+    parent: Option<String>,
+    /// Units file, or builtin:2024 (default, three levels) / builtin:2025 (two levels).
+    #[arg(long, env = "QUYHOACH_UNITS")]
+    units: Option<String>,
+    /// Folder with positions.csv and terms.csv.
+    #[arg(long, env = "QUYHOACH_REFERENCE")]
+    reference: Option<PathBuf>,
+    /// How often to pull decisions from the parent, in milliseconds.
+    #[arg(long, env = "QUYHOACH_POLL_MS")]
+    poll_ms: Option<u64>,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.log_json);
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    match runtime.block_on(dispatch(cli.command)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,quyhoach=info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn dispatch(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve(args) => serve(args).await,
+        Command::Demo { data } => demo::run(demo::DemoOptions { data }).await.map(|_| ()),
+        Command::Units { node, under } => {
+            let mut c = client::connect(&node.node).await?;
+            let units = c.list_units(pb::ListUnitsRequest { under, level: 0 }).await?.into_inner().units;
+            for u in units {
+                println!("{:<6} {:<9} {:<6} {}", u.code, level_name(u.level), u.parent_code, u.name);
+            }
+            Ok(())
+        }
+        Command::Draft(p) => {
+            let mut c = client::connect(&p.node.node).await?;
+            let plan = c.create_draft(pb::CreateDraftRequest { unit: p.unit, term: p.term }).await?.into_inner();
+            let id = plan.id.unwrap_or_default();
+            println!("draft {}/{} v{} ({} entries)", id.unit, id.term, id.version, plan.entries.len());
+            Ok(())
+        }
+        Command::Load { plan, entries, rounds } => {
+            let read = |p: &PathBuf| std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()));
+            let entries = client::parse_entries(&read(&entries)?)?;
+            let rounds = client::parse_rounds(&read(&rounds)?)?;
+            let mut c = client::connect(&plan.node.node).await?;
+            let n = client::load_unit(&mut c, &plan.unit, &plan.term, &entries, &rounds).await?;
+            println!("loaded {n} entries into the draft of {}/{}", plan.unit, plan.term);
+            Ok(())
+        }
+        Command::Adopt { plan, on } => {
+            let mut c = client::connect(&plan.node.node).await?;
+            let p = c
+                .adopt_plan(pb::AdoptPlanRequest { unit: plan.unit, term: plan.term, adopted_on: on })
+                .await?
+                .into_inner();
+            let id = p.id.unwrap_or_default();
+            println!("adopted {}/{} v{} hash {}", id.unit, id.term, id.version, p.hash);
+            Ok(())
+        }
+        Command::Submit(p) => {
+            let mut c = client::connect(&p.node.node).await?;
+            let r = c.submit_plan(pb::SubmitPlanRequest { unit: p.unit, term: p.term }).await?.into_inner();
+            let s = r.plan.unwrap_or_default();
+            let id = s.id.unwrap_or_default();
+            println!("submitted {}/{} v{} to {} (hash {})", id.unit, id.term, id.version, r.approver, s.hash);
+            Ok(())
+        }
+        Command::Plans { node, under, term } => {
+            let mut c = client::connect(&node.node).await?;
+            let plans = c
+                .list_plans(pb::ListPlansRequest { under, term, ..Default::default() })
+                .await?
+                .into_inner()
+                .plans;
+            println!("{:<6} {:<10} {:<3} {:<10} {:>7}  hash", "unit", "term", "v", "status", "entries");
+            for s in plans {
+                let id = s.id.unwrap_or_default();
+                println!("{:<6} {:<10} v{:<2} {:<10} {:>7}  {}", id.unit, id.term, id.version, client::status_name(s.status), s.entries, s.hash);
+            }
+            Ok(())
+        }
+        Command::Plan { plan, version } => {
+            let mut c = client::connect(&plan.node.node).await?;
+            let p = c
+                .get_plan(pb::GetPlanRequest { unit: plan.unit, term: plan.term, version })
+                .await?
+                .into_inner();
+            let id = p.id.clone().unwrap_or_default();
+            println!("{}/{} v{}: {} hash {}", id.unit, id.term, id.version, client::status_name(p.status), p.hash);
+            if let Some(d) = &p.decision {
+                println!("decision by {} at {}: {:?} {}", d.decided_by, d.decided_at, pb::Outcome::try_from(d.outcome).unwrap_or_default(), d.reasons.join("; "));
+            }
+            for e in &p.entries {
+                let c = e.cadre.clone().unwrap_or_default();
+                println!("  {:<12} {:<28} {}", e.position, c.full_name, c.birth_date);
+            }
+            println!("{} ballot round(s)", p.rounds.len());
+            Ok(())
+        }
+        Command::Decide { plan, version, return_, reason } => {
+            let mut c = client::connect(&plan.node.node).await?;
+            let outcome = if return_ { pb::Outcome::Return } else { pb::Outcome::Approve };
+            let d = c
+                .decide_plan(pb::DecidePlanRequest {
+                    plan: Some(pb::PlanId { unit: plan.unit, term: plan.term, version }),
+                    hash: String::new(),
+                    outcome: outcome.into(),
+                    reasons: reason,
+                })
+                .await?
+                .into_inner();
+            let id = d.plan.unwrap_or_default();
+            println!("{:?} {}/{} v{} by {}", outcome, id.unit, id.term, id.version, d.decided_by);
+            Ok(())
+        }
+        Command::Consolidated { node, term, position, name } => {
+            let mut c = client::connect(&node.node).await?;
+            let entries = c
+                .consolidated(pb::ConsolidatedRequest { term, position, name, ..Default::default() })
+                .await?
+                .into_inner()
+                .entries;
+            client::print_consolidated(&entries);
+            Ok(())
+        }
+    }
+}
+
+fn level_name(l: i32) -> &'static str {
+    match pb::Level::try_from(l).unwrap_or_default() {
+        pb::Level::Province => "province",
+        pb::Level::District => "district",
+        pb::Level::Commune => "commune",
+        pb::Level::Unspecified => "?",
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let file = match &args.config {
+        Some(path) => RawConfig::from_file(path).map_err(anyhow::Error::msg)?,
+        None => RawConfig::default(),
+    };
+    let flags = RawConfig {
+        level: args.level,
+        unit: args.unit,
+        listen: args.listen,
+        data: args.data,
+        parent: args.parent,
+        units: args.units,
+        reference: args.reference,
+        poll_ms: args.poll_ms,
+        rules: None,
+    };
+    let config = file.overlay(flags).validate().map_err(|e| anyhow::anyhow!("bad configuration: {e}"))?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    println!("quyhoach node {} ({}) listening on {}", config.unit.code, config.unit.name, listener.local_addr()?);
+    server::run(config, listener, system_clock(), shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,182 @@
+//! Client-side helpers shared by the CLI and the demo: connecting, loading a unit's list from
+//! the CSV form of `data/demo/`, and printing tables.
+
+use anyhow::{bail, Context};
+use tonic::transport::Channel;
+
+use crate::grpc::pb::{self, planning_client::PlanningClient};
+
+/// Connects to a node's client-facing API.
+pub async fn connect(addr: &str) -> anyhow::Result<PlanningClient<Channel>> {
+    let url = if addr.contains("://") { addr.to_string() } else { format!("http://{addr}") };
+    PlanningClient::connect(url.clone()).await.with_context(|| format!("cannot reach node {url}"))
+}
+
+/// One row of an entries file, as a proto entry with its yes votes.
+pub struct EntryRow {
+    pub unit: String,
+    pub term: String,
+    pub entry: pb::Entry,
+    pub yes: Option<u32>,
+}
+
+/// One row of a rounds file.
+pub struct RoundRow {
+    pub unit: String,
+    pub term: String,
+    pub round: pb::BallotRound,
+}
+
+/// Parses an entries file (`unit,term,position,national_id,full_name,birth_date,gender,
+/// ethnicity,current_positions,current_unit,source,yes_votes`).
+pub fn parse_entries(text: &str) -> anyhow::Result<Vec<EntryRow>> {
+    let mut out = Vec::new();
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    for (i, rec) in reader.records().enumerate() {
+        let line = i + 2;
+        let rec = rec.with_context(|| format!("entries line {line}"))?;
+        let f = |n: usize| rec.get(n).unwrap_or("").trim().to_string();
+        let gender = match f(6).as_str() {
+            "male" => pb::Gender::Male,
+            "female" => pb::Gender::Female,
+            other => bail!("entries line {line}: gender {other:?} is not male or female"),
+        };
+        let source = match f(10).as_str() {
+            "" | "voted" => pb::EntrySource::Voted,
+            "added_by_authority" => pb::EntrySource::AddedByAuthority,
+            other => bail!("entries line {line}: source {other:?}"),
+        };
+        let yes = match f(11).as_str() {
+            "" => None,
+            n => Some(n.parse().with_context(|| format!("entries line {line}: yes_votes {n:?}"))?),
+        };
+        out.push(EntryRow {
+            unit: f(0),
+            term: f(1),
+            entry: pb::Entry {
+                cadre: Some(pb::Cadre {
+                    national_id: f(3),
+                    full_name: f(4),
+                    birth_date: f(5),
+                    gender: gender.into(),
+                    ethnicity: f(7),
+                    current_positions: f(8).split(';').filter(|s| !s.is_empty()).map(str::to_string).collect(),
+                    current_unit: f(9),
+                    ..Default::default()
+                }),
+                position: f(2),
+                source: source.into(),
+            },
+            yes,
+        });
+    }
+    Ok(out)
+}
+
+/// Parses a rounds file (`unit,term,body,date,convened,present,ballots_issued,valid_ballots`).
+pub fn parse_rounds(text: &str) -> anyhow::Result<Vec<RoundRow>> {
+    let mut out = Vec::new();
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    for (i, rec) in reader.records().enumerate() {
+        let line = i + 2;
+        let rec = rec.with_context(|| format!("rounds line {line}"))?;
+        let f = |n: usize| rec.get(n).unwrap_or("").trim().to_string();
+        let num = |n: usize| -> anyhow::Result<u32> {
+            f(n).parse().with_context(|| format!("rounds line {line}: column {} is not a count", n + 1))
+        };
+        let body = match f(2).as_str() {
+            "key_cadres_conference" => pb::Body::KeyCadresConference,
+            "executive_committee" => pb::Body::ExecutiveCommittee,
+            "standing_committee" => pb::Body::StandingCommittee,
+            other => bail!("rounds line {line}: body {other:?}"),
+        };
+        out.push(RoundRow {
+            unit: f(0),
+            term: f(1),
+            round: pb::BallotRound {
+                body: body.into(),
+                date: f(3),
+                convened: num(4)?,
+                present: num(5)?,
+                ballots_issued: num(6)?,
+                valid_ballots: num(7)?,
+                tallies: Vec::new(),
+            },
+        });
+    }
+    Ok(out)
+}
+
+/// Opens a draft of (unit, term) on `client`, puts the unit's entries and records its rounds
+/// with the entries' yes votes as tallies. Returns how many entries were put.
+pub async fn load_unit(
+    client: &mut PlanningClient<Channel>,
+    unit: &str,
+    term: &str,
+    entries: &[EntryRow],
+    rounds: &[RoundRow],
+) -> anyhow::Result<usize> {
+    client.create_draft(pb::CreateDraftRequest { unit: unit.into(), term: term.into() }).await?;
+    let mine: Vec<&EntryRow> = entries.iter().filter(|e| e.unit == unit && e.term == term).collect();
+    for row in &mine {
+        client
+            .put_entry(pb::PutEntryRequest { unit: unit.into(), term: term.into(), entry: Some(row.entry.clone()) })
+            .await
+            .with_context(|| format!("entry for {} in {unit}", row.entry.position))?;
+    }
+    for r in rounds.iter().filter(|r| r.unit == unit && r.term == term) {
+        let mut round = r.round.clone();
+        round.tallies = mine
+            .iter()
+            .filter_map(|e| {
+                let cadre = e.entry.cadre.as_ref()?;
+                Some(pb::Tally { national_id: cadre.national_id.clone(), position: e.entry.position.clone(), yes: e.yes? })
+            })
+            .collect();
+        client
+            .record_ballot_round(pb::RecordBallotRoundRequest { unit: unit.into(), term: term.into(), round: Some(round) })
+            .await
+            .with_context(|| format!("ballot round of {unit}"))?;
+    }
+    Ok(mine.len())
+}
+
+/// Human name of a plan status.
+pub fn status_name(status: i32) -> &'static str {
+    match pb::PlanStatus::try_from(status).unwrap_or(pb::PlanStatus::Unspecified) {
+        pb::PlanStatus::Unspecified => "?",
+        pb::PlanStatus::Draft => "draft",
+        pb::PlanStatus::Adopted => "adopted",
+        pb::PlanStatus::Submitted => "submitted",
+        pb::PlanStatus::Received => "received",
+        pb::PlanStatus::Approved => "approved",
+        pb::PlanStatus::Returned => "returned",
+    }
+}
+
+/// Prints the consolidated list as a table, numbered (STT).
+pub fn print_consolidated(entries: &[pb::ConsolidatedEntry]) {
+    println!(
+        "{:>3}  {:<26} {:<10} {:<6} {:<24} {:<12} {:>7}  {}",
+        "STT", "Họ và tên", "Ngày sinh", "Đơn vị", "Tên đơn vị", "Chức danh", "Phiếu", "Trạng thái"
+    );
+    for (i, e) in entries.iter().enumerate() {
+        let votes = if e.vote_denominator == 0 { "—".to_string() } else { format!("{}/{}", e.yes_votes, e.vote_denominator) };
+        println!(
+            "{:>3}  {:<26} {:<10} {:<6} {:<24} {:<12} {:>7}  {} v{}",
+            i + 1,
+            e.full_name,
+            e.birth_date,
+            e.unit,
+            truncate(&e.unit_name, 24),
+            e.position,
+            votes,
+            status_name(e.status),
+            e.version
+        );
+    }
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n { s.to_string() } else { s.chars().take(n - 1).chain(['…']).collect() }
+}
