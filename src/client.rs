@@ -8,8 +8,14 @@ use crate::grpc::pb::{self, planning_client::PlanningClient};
 
 /// Connects to a node's client-facing API.
 pub async fn connect(addr: &str) -> anyhow::Result<PlanningClient<Channel>> {
-    let url = if addr.contains("://") { addr.to_string() } else { format!("http://{addr}") };
-    PlanningClient::connect(url.clone()).await.with_context(|| format!("cannot reach node {url}"))
+    let url = if addr.contains("://") {
+        addr.to_string()
+    } else {
+        format!("http://{addr}")
+    };
+    PlanningClient::connect(url.clone())
+        .await
+        .with_context(|| format!("cannot reach node {url}"))
 }
 
 /// One row of an entries file, as a proto entry with its yes votes.
@@ -48,7 +54,10 @@ pub fn parse_entries(text: &str) -> anyhow::Result<Vec<EntryRow>> {
         };
         let yes = match f(11).as_str() {
             "" => None,
-            n => Some(n.parse().with_context(|| format!("entries line {line}: yes_votes {n:?}"))?),
+            n => Some(
+                n.parse()
+                    .with_context(|| format!("entries line {line}: yes_votes {n:?}"))?,
+            ),
         };
         out.push(EntryRow {
             unit: f(0),
@@ -60,7 +69,11 @@ pub fn parse_entries(text: &str) -> anyhow::Result<Vec<EntryRow>> {
                     birth_date: f(5),
                     gender: gender.into(),
                     ethnicity: f(7),
-                    current_positions: f(8).split(';').filter(|s| !s.is_empty()).map(str::to_string).collect(),
+                    current_positions: f(8)
+                        .split(';')
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string)
+                        .collect(),
                     current_unit: f(9),
                     ..Default::default()
                 }),
@@ -82,7 +95,8 @@ pub fn parse_rounds(text: &str) -> anyhow::Result<Vec<RoundRow>> {
         let rec = rec.with_context(|| format!("rounds line {line}"))?;
         let f = |n: usize| rec.get(n).unwrap_or("").trim().to_string();
         let num = |n: usize| -> anyhow::Result<u32> {
-            f(n).parse().with_context(|| format!("rounds line {line}: column {} is not a count", n + 1))
+            f(n).parse()
+                .with_context(|| format!("rounds line {line}: column {} is not a count", n + 1))
         };
         let body = match f(2).as_str() {
             "key_cadres_conference" => pb::Body::KeyCadresConference,
@@ -116,11 +130,23 @@ pub async fn load_unit(
     entries: &[EntryRow],
     rounds: &[RoundRow],
 ) -> anyhow::Result<usize> {
-    client.create_draft(pb::CreateDraftRequest { unit: unit.into(), term: term.into() }).await?;
-    let mine: Vec<&EntryRow> = entries.iter().filter(|e| e.unit == unit && e.term == term).collect();
+    client
+        .create_draft(pb::CreateDraftRequest {
+            unit: unit.into(),
+            term: term.into(),
+        })
+        .await?;
+    let mine: Vec<&EntryRow> = entries
+        .iter()
+        .filter(|e| e.unit == unit && e.term == term)
+        .collect();
     for row in &mine {
         client
-            .put_entry(pb::PutEntryRequest { unit: unit.into(), term: term.into(), entry: Some(row.entry.clone()) })
+            .put_entry(pb::PutEntryRequest {
+                unit: unit.into(),
+                term: term.into(),
+                entry: Some(row.entry.clone()),
+            })
             .await
             .with_context(|| format!("entry for {} in {unit}", row.entry.position))?;
     }
@@ -130,11 +156,19 @@ pub async fn load_unit(
             .iter()
             .filter_map(|e| {
                 let cadre = e.entry.cadre.as_ref()?;
-                Some(pb::Tally { national_id: cadre.national_id.clone(), position: e.entry.position.clone(), yes: e.yes? })
+                Some(pb::Tally {
+                    national_id: cadre.national_id.clone(),
+                    position: e.entry.position.clone(),
+                    yes: e.yes?,
+                })
             })
             .collect();
         client
-            .record_ballot_round(pb::RecordBallotRoundRequest { unit: unit.into(), term: term.into(), round: Some(round) })
+            .record_ballot_round(pb::RecordBallotRoundRequest {
+                unit: unit.into(),
+                term: term.into(),
+                round: Some(round),
+            })
             .await
             .with_context(|| format!("ballot round of {unit}"))?;
     }
@@ -156,12 +190,26 @@ pub fn status_name(status: i32) -> &'static str {
 
 /// Prints the consolidated list as a table, numbered (STT).
 pub fn print_consolidated(entries: &[pb::ConsolidatedEntry]) {
+    let h = [
+        "STT",
+        "Họ và tên",
+        "Ngày sinh",
+        "Đơn vị",
+        "Tên đơn vị",
+        "Chức danh",
+        "Phiếu",
+        "Trạng thái",
+    ];
     println!(
         "{:>3}  {:<26} {:<10} {:<6} {:<24} {:<12} {:>7}  {}",
-        "STT", "Họ và tên", "Ngày sinh", "Đơn vị", "Tên đơn vị", "Chức danh", "Phiếu", "Trạng thái"
+        h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]
     );
     for (i, e) in entries.iter().enumerate() {
-        let votes = if e.vote_denominator == 0 { "—".to_string() } else { format!("{}/{}", e.yes_votes, e.vote_denominator) };
+        let votes = if e.vote_denominator == 0 {
+            "—".to_string()
+        } else {
+            format!("{}/{}", e.yes_votes, e.vote_denominator)
+        };
         println!(
             "{:>3}  {:<26} {:<10} {:<6} {:<24} {:<12} {:>7}  {} v{}",
             i + 1,
@@ -178,5 +226,9 @@ pub fn print_consolidated(entries: &[pb::ConsolidatedEntry]) {
 }
 
 fn truncate(s: &str, n: usize) -> String {
-    if s.chars().count() <= n { s.to_string() } else { s.chars().take(n - 1).chain(['…']).collect() }
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        s.chars().take(n - 1).chain(['…']).collect()
+    }
 }

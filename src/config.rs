@@ -46,7 +46,8 @@ pub struct RawConfig {
 impl RawConfig {
     /// Reads a TOML file.
     pub fn from_file(path: &std::path::Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("config {}: {e}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| format!("config {}: {e}", path.display()))?;
         toml::from_str(&text).map_err(|e| format!("config {}: {}", path.display(), e.message()))
     }
 
@@ -70,9 +71,14 @@ impl RawConfig {
         let hierarchy = load_units(self.units.as_deref().unwrap_or("builtin:2024"))?;
         let catalog = match &self.reference {
             Some(dir) => Catalog::load(dir)?,
-            None => Catalog { positions: catalog::parse_positions(POSITIONS)?, terms: catalog::parse_terms(TERMS)? },
+            None => Catalog {
+                positions: catalog::parse_positions(POSITIONS)?,
+                terms: catalog::parse_terms(TERMS)?,
+            },
         };
-        let code = self.unit.ok_or("unit: required (the code of the unit this node serves)")?;
+        let code = self
+            .unit
+            .ok_or("unit: required (the code of the unit this node serves)")?;
         let unit = hierarchy
             .get(&code)
             .cloned()
@@ -80,7 +86,10 @@ impl RawConfig {
         if let Some(level) = &self.level {
             let level: Level = level.parse().map_err(|e| format!("level: {e}"))?;
             if level != unit.level {
-                return Err(format!("level: unit {code} ({}) is a {}, not a {level}", unit.name, unit.level));
+                return Err(format!(
+                    "level: unit {code} ({}) is a {}, not a {level}",
+                    unit.name, unit.level
+                ));
             }
         }
         let listen: SocketAddr = self
@@ -89,17 +98,27 @@ impl RawConfig {
             .unwrap_or("127.0.0.1:0")
             .parse()
             .map_err(|e| format!("listen: {e} (expected host:port, e.g. 127.0.0.1:7400)"))?;
-        let data = self.data.ok_or("data: required (the folder of the node's store)")?;
+        let data = self
+            .data
+            .ok_or("data: required (the folder of the node's store)")?;
         let parent = match (self.parent, unit.level) {
-            (Some(_), Level::Province) => return Err("parent: a province node has no parent".into()),
+            (Some(_), Level::Province) => {
+                return Err("parent: a province node has no parent".into())
+            }
             (None, l) if l != Level::Province => {
-                return Err(format!("parent: required for a {l} node (the URL of its parent's node)"))
+                return Err(format!(
+                    "parent: required for a {l} node (the URL of its parent's node)"
+                ))
             }
             (p, _) => p,
         };
         if let Some(p) = &parent {
-            if !(p.starts_with("http://") || p.starts_with("https://")) || p.parse::<tonic::transport::Uri>().is_err() {
-                return Err(format!("parent: {p:?} is not a URL like http://127.0.0.1:7400"));
+            if !(p.starts_with("http://") || p.starts_with("https://"))
+                || p.parse::<tonic::transport::Uri>().is_err()
+            {
+                return Err(format!(
+                    "parent: {p:?} is not a URL like http://127.0.0.1:7400"
+                ));
             }
         }
         let mut sync = SyncSettings::default();
@@ -127,7 +146,9 @@ pub fn load_units(spec: &str) -> Result<Hierarchy, String> {
     let parsed = match spec {
         "builtin:2024" => Hierarchy::parse(UNITS_2024),
         "builtin:2025" => Hierarchy::parse(UNITS_2025),
-        path => return Hierarchy::load(std::path::Path::new(path)).map_err(|e| format!("units: {e}")),
+        path => {
+            return Hierarchy::load(std::path::Path::new(path)).map_err(|e| format!("units: {e}"))
+        }
     };
     parsed.map_err(|(line, e)| format!("units {spec} line {line}: {e}"))
 }
@@ -162,9 +183,18 @@ mod tests {
     #[test]
     fn lower_nodes_need_a_parent_and_provinces_have_none() {
         assert!(raw("40", None).validate().is_ok());
-        assert!(raw("40", Some("http://127.0.0.1:1")).validate().unwrap_err().starts_with("parent:"));
-        assert!(raw("412", None).validate().unwrap_err().starts_with("parent:"));
-        assert!(raw("412", Some("127.0.0.1:1")).validate().unwrap_err().starts_with("parent:"));
+        assert!(raw("40", Some("http://127.0.0.1:1"))
+            .validate()
+            .unwrap_err()
+            .starts_with("parent:"));
+        assert!(raw("412", None)
+            .validate()
+            .unwrap_err()
+            .starts_with("parent:"));
+        assert!(raw("412", Some("127.0.0.1:1"))
+            .validate()
+            .unwrap_err()
+            .starts_with("parent:"));
         assert!(raw("412", Some("http://127.0.0.1:7400")).validate().is_ok());
     }
 

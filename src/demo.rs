@@ -20,7 +20,8 @@ const ENTRIES: &str = include_str!("../data/demo/entries.csv");
 const ROUNDS: &str = include_str!("../data/demo/rounds.csv");
 const TERM: &str = "2025-2030";
 const PROVINCE: &str = "40";
-const DISTRICTS: [(&str, [&str; 2]); 2] = [("412", ["16681", "16690"]), ("427", ["17617", "17623"])];
+const DISTRICTS: [(&str, [&str; 2]); 2] =
+    [("412", ["16681", "16690"]), ("427", ["17617", "17623"])];
 
 /// Options of `quyhoach demo`.
 #[derive(Debug, Clone, Default)]
@@ -41,7 +42,10 @@ pub struct DemoOutcome {
 /// Runs the demonstration and prints what it shows.
 pub async fn run(options: DemoOptions) -> anyhow::Result<DemoOutcome> {
     let temp = tempfile::tempdir()?;
-    let root = options.data.clone().unwrap_or_else(|| temp.path().to_path_buf());
+    let root = options
+        .data
+        .clone()
+        .unwrap_or_else(|| temp.path().to_path_buf());
     let entries = client::parse_entries(ENTRIES)?;
     let rounds = client::parse_rounds(ROUNDS)?;
 
@@ -60,14 +64,26 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoOutcome> {
     for (unit, node) in &nodes {
         println!("   {unit:>6}  {}", node.url());
     }
-    let url = |unit: &str| nodes.iter().find(|(u, _)| u == unit).map(|(_, n)| n.url()).expect("demo unit");
+    let url = |unit: &str| {
+        nodes
+            .iter()
+            .find(|(u, _)| u == unit)
+            .map(|(_, n)| n.url())
+            .expect("demo unit")
+    };
 
     println!("== Each unit records its list, votes, adopts and submits");
     for (unit, _) in &nodes {
         let mut c = client::connect(&url(unit)).await?;
         record_and_adopt(&mut c, unit, &entries, &rounds).await?;
         if unit != PROVINCE {
-            let r = c.submit_plan(pb::SubmitPlanRequest { unit: unit.clone(), term: TERM.into() }).await?.into_inner();
+            let r = c
+                .submit_plan(pb::SubmitPlanRequest {
+                    unit: unit.clone(),
+                    term: TERM.into(),
+                })
+                .await?
+                .into_inner();
             println!("   {unit:>6}  submitted to {}", r.approver);
         }
     }
@@ -94,28 +110,48 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoOutcome> {
     }
 
     let consolidated = p
-        .consolidated(pb::ConsolidatedRequest { term: TERM.into(), ..Default::default() })
+        .consolidated(pb::ConsolidatedRequest {
+            term: TERM.into(),
+            ..Default::default()
+        })
         .await?
         .into_inner()
         .entries;
-    println!("\n== Consolidated list at the province ({} entries, Vietnamese order)", consolidated.len());
+    println!(
+        "\n== Consolidated list at the province ({} entries, Vietnamese order)",
+        consolidated.len()
+    );
     client::print_consolidated(&consolidated);
 
     let province_plans = p
-        .list_plans(pb::ListPlansRequest { term: TERM.into(), ..Default::default() })
+        .list_plans(pb::ListPlansRequest {
+            term: TERM.into(),
+            ..Default::default()
+        })
         .await?
         .into_inner()
         .plans;
     println!("\n== Plans held at the province, with the owner's own view");
-    println!("{:>6}  {:<3} {:<10} {:<16} {:>7}  {:<10}", "unit", "v", "status", "hash", "entries", "at owner");
+    println!(
+        "{:>6}  {:<3} {:<10} {:<16} {:>7}  {:<10}",
+        "unit", "v", "status", "hash", "entries", "at owner"
+    );
     for s in &province_plans {
         let id = s.id.clone().unwrap_or_default();
         let mut own = client::connect(&url(&id.unit)).await?;
         let owner = own
-            .get_plan(pb::GetPlanRequest { unit: id.unit.clone(), term: id.term.clone(), version: id.version })
+            .get_plan(pb::GetPlanRequest {
+                unit: id.unit.clone(),
+                term: id.term.clone(),
+                version: id.version,
+            })
             .await?
             .into_inner();
-        let same = if owner.hash == s.hash { "same hash" } else { "HASH DIFFERS" };
+        let same = if owner.hash == s.hash {
+            "same hash"
+        } else {
+            "HASH DIFFERS"
+        };
         println!(
             "{:>6}  v{:<2} {:<10} {:<16} {:>7}  {:<10} {same}",
             id.unit,
@@ -130,11 +166,21 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoOutcome> {
     for (_, node) in nodes {
         node.stop().await?;
     }
-    println!("\nDemo finished: {} plans held at the province.", province_plans.len());
-    Ok(DemoOutcome { consolidated, province_plans })
+    println!(
+        "\nDemo finished: {} plans held at the province.",
+        province_plans.len()
+    );
+    Ok(DemoOutcome {
+        consolidated,
+        province_plans,
+    })
 }
 
-async fn start(root: &std::path::Path, unit: &str, parent: Option<String>) -> anyhow::Result<Running> {
+async fn start(
+    root: &std::path::Path,
+    unit: &str,
+    parent: Option<String>,
+) -> anyhow::Result<Running> {
     let config = RawConfig {
         unit: Some(unit.into()),
         listen: Some("127.0.0.1:0".into()),
@@ -155,13 +201,25 @@ async fn record_and_adopt(
     rounds: &[RoundRow],
 ) -> anyhow::Result<()> {
     let n = client::load_unit(c, unit, TERM, entries, rounds).await?;
-    let adopted_on = if unit.len() > 3 { "2025-03-20" } else { "2025-04-15" };
+    let adopted_on = if unit.len() > 3 {
+        "2025-03-20"
+    } else {
+        "2025-04-15"
+    };
     let plan = c
-        .adopt_plan(pb::AdoptPlanRequest { unit: unit.into(), term: TERM.into(), adopted_on: adopted_on.into() })
+        .adopt_plan(pb::AdoptPlanRequest {
+            unit: unit.into(),
+            term: TERM.into(),
+            adopted_on: adopted_on.into(),
+        })
         .await
         .with_context(|| format!("adopting {unit}"))?
         .into_inner();
-    println!("   {unit:>6}  {n} entries, adopted v{} hash {}", plan.id.unwrap_or_default().version, &plan.hash[..16]);
+    println!(
+        "   {unit:>6}  {n} entries, adopted v{} hash {}",
+        plan.id.unwrap_or_default().version,
+        &plan.hash[..16]
+    );
     Ok(())
 }
 
@@ -193,11 +251,19 @@ async fn wait_for_status(
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         let plans = c
-            .list_plans(pb::ListPlansRequest { under: unit.into(), term: TERM.into(), latest_only: true, ..Default::default() })
+            .list_plans(pb::ListPlansRequest {
+                under: unit.into(),
+                term: TERM.into(),
+                latest_only: true,
+                ..Default::default()
+            })
             .await?
             .into_inner()
             .plans;
-        if let Some(p) = plans.into_iter().find(|p| p.id.as_ref().is_some_and(|id| id.unit == unit) && p.status == status as i32) {
+        if let Some(p) = plans
+            .into_iter()
+            .find(|p| p.id.as_ref().is_some_and(|id| id.unit == unit) && p.status == status as i32)
+        {
             return Ok(p);
         }
         if tokio::time::Instant::now() > deadline {
@@ -206,4 +272,3 @@ async fn wait_for_status(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
-

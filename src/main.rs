@@ -5,17 +5,14 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use quyhoach::{
-    client,
-    config::RawConfig,
-    demo,
-    grpc::pb,
-    node::system_clock,
-    server,
-};
+use quyhoach::{client, config::RawConfig, demo, grpc::pb, node::system_clock, server};
 
 #[derive(Parser)]
-#[command(name = "quyhoach", version, about = "Cadre planning lists kept in step across levels of government")]
+#[command(
+    name = "quyhoach",
+    version,
+    about = "Cadre planning lists kept in step across levels of government"
+)]
 struct Cli {
     /// Log as JSON lines instead of text.
     #[arg(long, global = true)]
@@ -155,21 +152,28 @@ struct ServeArgs {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.log_json);
+    // The demo prints its own story; its nodes' logs would drown it.
+    let default_filter = if matches!(cli.command, Command::Demo { .. }) { "warn" } else { "warn,quyhoach=info" };
+    init_tracing(cli.log_json, default_filter);
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     match runtime.block_on(dispatch(cli.command)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            match e.downcast_ref::<tonic::Status>() {
+                Some(status) => eprintln!("error: {:?}: {}", status.code(), status.message()),
+                None => eprintln!("error: {e:#}"),
+            }
             std::process::ExitCode::FAILURE
         }
     }
 }
 
-fn init_tracing(json: bool) {
+fn init_tracing(json: bool, default_filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,quyhoach=info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
         builder.json().init();
     } else {
@@ -183,70 +187,149 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Demo { data } => demo::run(demo::DemoOptions { data }).await.map(|_| ()),
         Command::Units { node, under } => {
             let mut c = client::connect(&node.node).await?;
-            let units = c.list_units(pb::ListUnitsRequest { under, level: 0 }).await?.into_inner().units;
+            let units = c
+                .list_units(pb::ListUnitsRequest { under, level: 0 })
+                .await?
+                .into_inner()
+                .units;
             for u in units {
-                println!("{:<6} {:<9} {:<6} {}", u.code, level_name(u.level), u.parent_code, u.name);
+                println!(
+                    "{:<6} {:<9} {:<6} {}",
+                    u.code,
+                    level_name(u.level),
+                    u.parent_code,
+                    u.name
+                );
             }
             Ok(())
         }
         Command::Draft(p) => {
             let mut c = client::connect(&p.node.node).await?;
-            let plan = c.create_draft(pb::CreateDraftRequest { unit: p.unit, term: p.term }).await?.into_inner();
+            let plan = c
+                .create_draft(pb::CreateDraftRequest {
+                    unit: p.unit,
+                    term: p.term,
+                })
+                .await?
+                .into_inner();
             let id = plan.id.unwrap_or_default();
-            println!("draft {}/{} v{} ({} entries)", id.unit, id.term, id.version, plan.entries.len());
+            println!(
+                "draft {}/{} v{} ({} entries)",
+                id.unit,
+                id.term,
+                id.version,
+                plan.entries.len()
+            );
             Ok(())
         }
-        Command::Load { plan, entries, rounds } => {
-            let read = |p: &PathBuf| std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()));
+        Command::Load {
+            plan,
+            entries,
+            rounds,
+        } => {
+            let read = |p: &PathBuf| {
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))
+            };
             let entries = client::parse_entries(&read(&entries)?)?;
             let rounds = client::parse_rounds(&read(&rounds)?)?;
             let mut c = client::connect(&plan.node.node).await?;
             let n = client::load_unit(&mut c, &plan.unit, &plan.term, &entries, &rounds).await?;
-            println!("loaded {n} entries into the draft of {}/{}", plan.unit, plan.term);
+            println!(
+                "loaded {n} entries into the draft of {}/{}",
+                plan.unit, plan.term
+            );
             Ok(())
         }
         Command::Adopt { plan, on } => {
             let mut c = client::connect(&plan.node.node).await?;
             let p = c
-                .adopt_plan(pb::AdoptPlanRequest { unit: plan.unit, term: plan.term, adopted_on: on })
+                .adopt_plan(pb::AdoptPlanRequest {
+                    unit: plan.unit,
+                    term: plan.term,
+                    adopted_on: on,
+                })
                 .await?
                 .into_inner();
             let id = p.id.unwrap_or_default();
-            println!("adopted {}/{} v{} hash {}", id.unit, id.term, id.version, p.hash);
+            println!(
+                "adopted {}/{} v{} hash {}",
+                id.unit, id.term, id.version, p.hash
+            );
             Ok(())
         }
         Command::Submit(p) => {
             let mut c = client::connect(&p.node.node).await?;
-            let r = c.submit_plan(pb::SubmitPlanRequest { unit: p.unit, term: p.term }).await?.into_inner();
+            let r = c
+                .submit_plan(pb::SubmitPlanRequest {
+                    unit: p.unit,
+                    term: p.term,
+                })
+                .await?
+                .into_inner();
             let s = r.plan.unwrap_or_default();
             let id = s.id.unwrap_or_default();
-            println!("submitted {}/{} v{} to {} (hash {})", id.unit, id.term, id.version, r.approver, s.hash);
+            println!(
+                "submitted {}/{} v{} to {} (hash {})",
+                id.unit, id.term, id.version, r.approver, s.hash
+            );
             Ok(())
         }
         Command::Plans { node, under, term } => {
             let mut c = client::connect(&node.node).await?;
             let plans = c
-                .list_plans(pb::ListPlansRequest { under, term, ..Default::default() })
+                .list_plans(pb::ListPlansRequest {
+                    under,
+                    term,
+                    ..Default::default()
+                })
                 .await?
                 .into_inner()
                 .plans;
-            println!("{:<6} {:<10} {:<3} {:<10} {:>7}  hash", "unit", "term", "v", "status", "entries");
+            println!(
+                "{:<6} {:<10} {:<3} {:<10} {:>7}  hash",
+                "unit", "term", "v", "status", "entries"
+            );
             for s in plans {
                 let id = s.id.unwrap_or_default();
-                println!("{:<6} {:<10} v{:<2} {:<10} {:>7}  {}", id.unit, id.term, id.version, client::status_name(s.status), s.entries, s.hash);
+                println!(
+                    "{:<6} {:<10} v{:<2} {:<10} {:>7}  {}",
+                    id.unit,
+                    id.term,
+                    id.version,
+                    client::status_name(s.status),
+                    s.entries,
+                    s.hash
+                );
             }
             Ok(())
         }
         Command::Plan { plan, version } => {
             let mut c = client::connect(&plan.node.node).await?;
             let p = c
-                .get_plan(pb::GetPlanRequest { unit: plan.unit, term: plan.term, version })
+                .get_plan(pb::GetPlanRequest {
+                    unit: plan.unit,
+                    term: plan.term,
+                    version,
+                })
                 .await?
                 .into_inner();
             let id = p.id.clone().unwrap_or_default();
-            println!("{}/{} v{}: {} hash {}", id.unit, id.term, id.version, client::status_name(p.status), p.hash);
+            println!(
+                "{}/{} v{}: {} hash {}",
+                id.unit,
+                id.term,
+                id.version,
+                client::status_name(p.status),
+                p.hash
+            );
             if let Some(d) = &p.decision {
-                println!("decision by {} at {}: {:?} {}", d.decided_by, d.decided_at, pb::Outcome::try_from(d.outcome).unwrap_or_default(), d.reasons.join("; "));
+                println!(
+                    "decision by {} at {}: {:?} {}",
+                    d.decided_by,
+                    d.decided_at,
+                    pb::Outcome::try_from(d.outcome).unwrap_or_default(),
+                    d.reasons.join("; ")
+                );
             }
             for e in &p.entries {
                 let c = e.cadre.clone().unwrap_or_default();
@@ -255,12 +338,25 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             println!("{} ballot round(s)", p.rounds.len());
             Ok(())
         }
-        Command::Decide { plan, version, return_, reason } => {
+        Command::Decide {
+            plan,
+            version,
+            return_,
+            reason,
+        } => {
             let mut c = client::connect(&plan.node.node).await?;
-            let outcome = if return_ { pb::Outcome::Return } else { pb::Outcome::Approve };
+            let outcome = if return_ {
+                pb::Outcome::Return
+            } else {
+                pb::Outcome::Approve
+            };
             let d = c
                 .decide_plan(pb::DecidePlanRequest {
-                    plan: Some(pb::PlanId { unit: plan.unit, term: plan.term, version }),
+                    plan: Some(pb::PlanId {
+                        unit: plan.unit,
+                        term: plan.term,
+                        version,
+                    }),
                     hash: String::new(),
                     outcome: outcome.into(),
                     reasons: reason,
@@ -268,13 +364,26 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
                 .await?
                 .into_inner();
             let id = d.plan.unwrap_or_default();
-            println!("{:?} {}/{} v{} by {}", outcome, id.unit, id.term, id.version, d.decided_by);
+            println!(
+                "{:?} {}/{} v{} by {}",
+                outcome, id.unit, id.term, id.version, d.decided_by
+            );
             Ok(())
         }
-        Command::Consolidated { node, term, position, name } => {
+        Command::Consolidated {
+            node,
+            term,
+            position,
+            name,
+        } => {
             let mut c = client::connect(&node.node).await?;
             let entries = c
-                .consolidated(pb::ConsolidatedRequest { term, position, name, ..Default::default() })
+                .consolidated(pb::ConsolidatedRequest {
+                    term,
+                    position,
+                    name,
+                    ..Default::default()
+                })
                 .await?
                 .into_inner()
                 .entries;
@@ -309,11 +418,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         poll_ms: args.poll_ms,
         rules: None,
     };
-    let config = file.overlay(flags).validate().map_err(|e| anyhow::anyhow!("bad configuration: {e}"))?;
+    let config = file
+        .overlay(flags)
+        .validate()
+        .map_err(|e| anyhow::anyhow!("bad configuration: {e}"))?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
-    println!("quyhoach node {} ({}) listening on {}", config.unit.code, config.unit.name, listener.local_addr()?);
+    println!(
+        "quyhoach node {} ({}) listening on {}",
+        config.unit.code,
+        config.unit.name,
+        listener.local_addr()?
+    );
     server::run(config, listener, system_clock(), shutdown_signal()).await
 }
 
@@ -323,7 +440,8 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };

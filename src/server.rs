@@ -11,7 +11,9 @@ use tonic::transport::Server;
 use crate::{
     config::Config,
     grpc::{
-        pb::{node_sync_server::NodeSyncServer, planning_server::PlanningServer, FILE_DESCRIPTOR_SET},
+        pb::{
+            node_sync_server::NodeSyncServer, planning_server::PlanningServer, FILE_DESCRIPTOR_SET,
+        },
         NodeSyncService, PlanningService,
     },
     node::{Clock, Node},
@@ -37,22 +39,34 @@ pub async fn run(
         clock,
     ));
     let link = Arc::new(Mutex::new(LinkState::default()));
-    let sync_task = config
-        .parent
-        .clone()
-        .map(|parent| tokio::spawn(sync::run(node.clone(), parent, config.sync.clone(), link.clone())));
+    let sync_task = config.parent.clone().map(|parent| {
+        tokio::spawn(sync::run(
+            node.clone(),
+            parent,
+            config.sync.clone(),
+            link.clone(),
+        ))
+    });
 
     let (health, health_service) = tonic_health::server::health_reporter();
-    health.set_serving::<PlanningServer<PlanningService>>().await;
-    health.set_serving::<NodeSyncServer<NodeSyncService>>().await;
-    let reflection_v1 = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
-    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1alpha()?;
+    health
+        .set_serving::<PlanningServer<PlanningService>>()
+        .await;
+    health
+        .set_serving::<NodeSyncServer<NodeSyncService>>()
+        .await;
+    // Both reflection versions, each knowing every service, so that any grpcurl lists them all.
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(
+                tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+            )
+    };
+    let reflection_v1 = reflection().build_v1()?;
+    let reflection_v1alpha = reflection().build_v1alpha()?;
 
     tracing::info!(
         unit = %config.unit.code,
@@ -109,5 +123,9 @@ pub async fn spawn(config: Config, clock: Clock) -> anyhow::Result<Running> {
     let task = tokio::spawn(run(config, listener, clock, async {
         let _ = stopped.await;
     }));
-    Ok(Running { addr, stop: Some(stop), task })
+    Ok(Running {
+        addr,
+        stop: Some(stop),
+        task,
+    })
 }

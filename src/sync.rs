@@ -29,7 +29,11 @@ pub struct SyncSettings {
 
 impl Default for SyncSettings {
     fn default() -> Self {
-        Self { poll: Duration::from_secs(2), backoff_min: Duration::from_millis(100), backoff_max: Duration::from_secs(30) }
+        Self {
+            poll: Duration::from_secs(2),
+            backoff_min: Duration::from_millis(100),
+            backoff_max: Duration::from_secs(30),
+        }
     }
 }
 
@@ -43,9 +47,17 @@ pub struct LinkState {
 }
 
 /// Runs the link until the process ends (the caller aborts the task on shutdown).
-pub async fn run(node: Arc<Node>, parent: String, settings: SyncSettings, state: Arc<Mutex<LinkState>>) {
+pub async fn run(
+    node: Arc<Node>,
+    parent: String,
+    settings: SyncSettings,
+    state: Arc<Mutex<LinkState>>,
+) {
     let channel = match Endpoint::from_shared(parent.clone()) {
-        Ok(e) => e.connect_timeout(Duration::from_secs(3)).timeout(Duration::from_secs(30)).connect_lazy(),
+        Ok(e) => e
+            .connect_timeout(Duration::from_secs(3))
+            .timeout(Duration::from_secs(30))
+            .connect_lazy(),
         Err(e) => {
             tracing::error!(parent, error = %e, "bad parent address; the link is off");
             state.lock().await.last_error = Some(format!("bad parent address {parent}: {e}"));
@@ -84,27 +96,40 @@ pub async fn run(node: Arc<Node>, parent: String, settings: SyncSettings, state:
 }
 
 /// Delivers every queued item, then pulls decisions. Stops at the first failure.
-async fn step(node: &Node, client: &mut NodeSyncClient<Channel>, state: &Mutex<LinkState>) -> Result<(), String> {
+async fn step(
+    node: &Node,
+    client: &mut NodeSyncClient<Channel>,
+    state: &Mutex<LinkState>,
+) -> Result<(), String> {
     let from = node.unit().code.clone();
     let outbox = node.store().outbox().map_err(|e| e.to_string())?;
     for (seq, item) in outbox {
         let plan = node.outgoing(&item).map_err(|e| e.to_string())?;
         let id = plan.id.clone();
-        let request = pb::PushRequest { from_unit: from.clone(), plan: Some(plan_to_pb(&plan)) };
+        let request = pb::PushRequest {
+            from_unit: from.clone(),
+            plan: Some(plan_to_pb(&plan)),
+        };
         let receipt = client
             .push(request)
             .await
             .map_err(|s| format!("push {id}: {:?}: {}", s.code(), s.message()))?
             .into_inner();
-        let receipt = receipt_from_pb(receipt).map_err(|e| format!("push {id}: bad receipt: {e}"))?;
-        node.delivered(seq, receipt).await.map_err(|e| e.to_string())?;
+        let receipt =
+            receipt_from_pb(receipt).map_err(|e| format!("push {id}: bad receipt: {e}"))?;
+        node.delivered(seq, receipt)
+            .await
+            .map_err(|e| e.to_string())?;
         let mut s = state.lock().await;
         s.last_receipt_at = Some(chrono::Utc::now());
         s.delivered += 1;
     }
     let after = node.decision_cursor().map_err(|e| e.to_string())?;
     let response = client
-        .pull_decisions(pb::PullDecisionsRequest { from_unit: from, after })
+        .pull_decisions(pb::PullDecisionsRequest {
+            from_unit: from,
+            after,
+        })
         .await
         .map_err(|s| format!("pull decisions: {:?}: {}", s.code(), s.message()))?
         .into_inner();
@@ -113,10 +138,15 @@ async fn step(node: &Node, client: &mut NodeSyncClient<Channel>, state: &Mutex<L
         .into_iter()
         .map(|d| {
             let decision = d.decision.ok_or("pull decisions: empty decision")?;
-            Ok((d.seq, decision_from_pb("decision", decision).map_err(|e| e.to_string())?))
+            Ok((
+                d.seq,
+                decision_from_pb("decision", decision).map_err(|e| e.to_string())?,
+            ))
         })
         .collect::<Result<Vec<_>, String>>()?;
-    node.apply_decisions(decisions).await.map_err(|e| e.to_string())?;
+    node.apply_decisions(decisions)
+        .await
+        .map_err(|e| e.to_string())?;
     Ok(())
 }
 

@@ -76,7 +76,8 @@ impl Catalog {
     pub fn load(dir: &Path) -> Result<Self, String> {
         let read = |name: &str| {
             let path = dir.join(name);
-            std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+            std::fs::read_to_string(&path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))
         };
         let positions = parse_positions(&read("positions.csv")?)?;
         let terms = parse_terms(&read("terms.csv")?)?;
@@ -110,7 +111,9 @@ pub fn parse_positions(text: &str) -> Result<BTreeMap<String, Position>, String>
             code: f(0).to_string(),
             level: f(1).parse().map_err(bad)?,
             kind: f(2).parse().map_err(bad)?,
-            grade: f(3).parse().map_err(|_| bad(format!("grade {:?} is not a number", f(3))))?,
+            grade: f(3)
+                .parse()
+                .map_err(|_| bad(format!("grade {:?} is not a number", f(3))))?,
             title_vi: super::text::nfc(f(4)),
             title_en: f(5).to_string(),
         };
@@ -150,14 +153,22 @@ mod tests {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
         let c = Catalog::load(&dir).unwrap();
         let p = c.position("D.CT.UBND").unwrap();
-        assert_eq!((p.level, p.kind, p.grade), (Level::District, PositionKind::Leadership, 70));
-        assert_eq!(c.term("2025-2030").unwrap().pairs_with.as_deref(), Some("2026-2031"));
+        assert_eq!(
+            (p.level, p.kind, p.grade),
+            (Level::District, PositionKind::Leadership, 70)
+        );
+        assert_eq!(
+            c.term("2025-2030").unwrap().pairs_with.as_deref(),
+            Some("2026-2031")
+        );
     }
 
     #[test]
     fn bad_grade_is_named() {
-        let err = parse_positions("code,level,kind,grade,title_vi,title_en\nX,commune,leadership,high,a,b\n")
-            .unwrap_err();
+        let err = parse_positions(
+            "code,level,kind,grade,title_vi,title_en\nX,commune,leadership,high,a,b\n",
+        )
+        .unwrap_err();
         assert!(err.contains("line 2") && err.contains("grade"), "{err}");
     }
 }

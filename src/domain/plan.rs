@@ -326,7 +326,10 @@ pub fn validate_national_id(field: &str, id: &str) -> Result<(), FieldError> {
     } else {
         Err(FieldError::new(
             field,
-            format!("a national ID (số CCCD) is exactly 12 digits; got {} characters", id.chars().count()),
+            format!(
+                "a national ID (số CCCD) is exactly 12 digits; got {} characters",
+                id.chars().count()
+            ),
         ))
     }
 }
@@ -338,7 +341,10 @@ pub fn clean_text(field: &str, value: &str) -> Result<String, FieldError> {
         return Err(FieldError::new(field, "must not be empty"));
     }
     if v.chars().count() > MAX_TEXT {
-        return Err(FieldError::new(field, format!("longer than {MAX_TEXT} characters")));
+        return Err(FieldError::new(
+            field,
+            format!("longer than {MAX_TEXT} characters"),
+        ));
     }
     if v.chars().any(char::is_control) {
         return Err(FieldError::new(field, "contains control characters"));
@@ -356,7 +362,10 @@ impl Cadre {
         if !matches!(age_years, Some(18..=100)) {
             return Err(FieldError::new(
                 format!("{field}.birth_date"),
-                format!("{} gives an age outside 18..100 on {today}", self.birth_date),
+                format!(
+                    "{} gives an age outside 18..100 on {today}",
+                    self.birth_date
+                ),
             ));
         }
         for (i, q) in self.qualifications.iter_mut().enumerate() {
@@ -385,23 +394,35 @@ impl BallotRound {
         if self.present > self.convened {
             return Err(FieldError::new(
                 f("present"),
-                format!("{} present is more than the {} convened", self.present, self.convened),
+                format!(
+                    "{} present is more than the {} convened",
+                    self.present, self.convened
+                ),
             ));
         }
         if self.ballots_issued > self.present {
             return Err(FieldError::new(
                 f("ballots_issued"),
-                format!("{} ballots issued to {} present", self.ballots_issued, self.present),
+                format!(
+                    "{} ballots issued to {} present",
+                    self.ballots_issued, self.present
+                ),
             ));
         }
         if self.valid_ballots > self.ballots_issued {
             return Err(FieldError::new(
                 f("valid_ballots"),
-                format!("{} valid of {} issued", self.valid_ballots, self.ballots_issued),
+                format!(
+                    "{} valid of {} issued",
+                    self.valid_ballots, self.ballots_issued
+                ),
             ));
         }
         if self.tallies.is_empty() {
-            return Err(FieldError::new(f("tallies"), "a round records at least one nominee"));
+            return Err(FieldError::new(
+                f("tallies"),
+                "a round records at least one nominee",
+            ));
         }
         let mut seen = std::collections::HashSet::new();
         for (i, t) in self.tallies.iter().enumerate() {
@@ -409,7 +430,10 @@ impl BallotRound {
             if t.yes > self.valid_ballots {
                 return Err(FieldError::new(
                     format!("{field}.tallies[{i}].yes"),
-                    format!("{} yes votes is more than the {} valid ballots", t.yes, self.valid_ballots),
+                    format!(
+                        "{} yes votes is more than the {} valid ballots",
+                        t.yes, self.valid_ballots
+                    ),
                 ));
             }
             if !seen.insert((&t.national_id, &t.position)) {
@@ -443,19 +467,36 @@ mod tests {
     }
 
     fn plan_with(entries: Vec<Entry>) -> Plan {
-        let mut p = Plan::new_draft(PlanId { unit: "16681".into(), term: "2025-2030".into(), version: 1 }, None);
+        let mut p = Plan::new_draft(
+            PlanId {
+                unit: "16681".into(),
+                term: "2025-2030".into(),
+                version: 1,
+            },
+            None,
+        );
         p.entries = entries;
         p
     }
 
     fn entry(id: &str, pos: &str) -> Entry {
-        Entry { cadre: cadre(id, "Nguyễn Thị Hoa"), position: pos.into(), source: EntrySource::Voted }
+        Entry {
+            cadre: cadre(id, "Nguyễn Thị Hoa"),
+            position: pos.into(),
+            source: EntrySource::Voted,
+        }
     }
 
     #[test]
     fn hash_ignores_entry_order_and_status_but_not_content() {
-        let a = plan_with(vec![entry("001080000001", "C.BT"), entry("001080000002", "C.BT")]);
-        let mut b = plan_with(vec![entry("001080000002", "C.BT"), entry("001080000001", "C.BT")]);
+        let a = plan_with(vec![
+            entry("001080000001", "C.BT"),
+            entry("001080000002", "C.BT"),
+        ]);
+        let mut b = plan_with(vec![
+            entry("001080000002", "C.BT"),
+            entry("001080000001", "C.BT"),
+        ]);
         b.status = PlanStatus::Approved;
         assert_eq!(a.content_hash(), b.content_hash());
         b.entries[0].cadre.full_name = "Nguyễn Thị Hòa".into();
@@ -482,10 +523,16 @@ mod tests {
         assert_eq!(c.full_name, "Nguyễn Thị Hoa");
         let mut empty = cadre("001080000001", " ");
         empty.full_name = "   ".into();
-        assert_eq!(empty.validate("entry.cadre", today).unwrap_err().field, "entry.cadre.full_name");
+        assert_eq!(
+            empty.validate("entry.cadre", today).unwrap_err().field,
+            "entry.cadre.full_name"
+        );
         let mut young = cadre("001080000001", "A B");
         young.birth_date = NaiveDate::from_ymd_opt(2010, 1, 1).unwrap();
-        assert_eq!(young.validate("entry.cadre", today).unwrap_err().field, "entry.cadre.birth_date");
+        assert_eq!(
+            young.validate("entry.cadre", today).unwrap_err().field,
+            "entry.cadre.birth_date"
+        );
     }
 
     #[test]
@@ -497,12 +544,40 @@ mod tests {
             present,
             ballots_issued: issued,
             valid_ballots: valid,
-            tallies: vec![Tally { national_id: "001080000001".into(), position: "C.BT".into(), yes }],
+            tallies: vec![Tally {
+                national_id: "001080000001".into(),
+                position: "C.BT".into(),
+                yes,
+            }],
         };
         assert!(round(30, 30, 30, 30, 30).validate_counts("round").is_ok());
-        assert_eq!(round(30, 31, 30, 30, 1).validate_counts("round").unwrap_err().field, "round.present");
-        assert_eq!(round(30, 29, 30, 29, 1).validate_counts("round").unwrap_err().field, "round.ballots_issued");
-        assert_eq!(round(30, 29, 29, 30, 1).validate_counts("round").unwrap_err().field, "round.valid_ballots");
-        assert_eq!(round(30, 29, 29, 28, 29).validate_counts("round").unwrap_err().field, "round.tallies[0].yes");
+        assert_eq!(
+            round(30, 31, 30, 30, 1)
+                .validate_counts("round")
+                .unwrap_err()
+                .field,
+            "round.present"
+        );
+        assert_eq!(
+            round(30, 29, 30, 29, 1)
+                .validate_counts("round")
+                .unwrap_err()
+                .field,
+            "round.ballots_issued"
+        );
+        assert_eq!(
+            round(30, 29, 29, 30, 1)
+                .validate_counts("round")
+                .unwrap_err()
+                .field,
+            "round.valid_ballots"
+        );
+        assert_eq!(
+            round(30, 29, 29, 28, 29)
+                .validate_counts("round")
+                .unwrap_err()
+                .field,
+            "round.tallies[0].yes"
+        );
     }
 }

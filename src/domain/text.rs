@@ -52,7 +52,11 @@ fn name_parts(name: &str) -> (&str, &str, &str) {
     let name = name.trim();
     match (name.find(' '), name.rfind(' ')) {
         (Some(first), Some(last)) => {
-            let middle = if first < last { name[first + 1..last].trim() } else { "" };
+            let middle = if first < last {
+                name[first + 1..last].trim()
+            } else {
+                ""
+            };
             (&name[last + 1..], middle, &name[..first])
         }
         _ => (name, "", ""),

@@ -137,7 +137,10 @@ impl Hierarchy {
         for unit in units.values() {
             if let Some(parent) = &unit.parent {
                 let Some(p) = units.get(parent) else {
-                    return Err(format!("unit {}: parent {parent} is not in the file", unit.code));
+                    return Err(format!(
+                        "unit {}: parent {parent} is not in the file",
+                        unit.code
+                    ));
                 };
                 if p.level <= unit.level {
                     return Err(format!(
@@ -145,7 +148,10 @@ impl Hierarchy {
                         unit.code, unit.level, p.level
                     ));
                 }
-                children.entry(parent.clone()).or_default().push(unit.code.clone());
+                children
+                    .entry(parent.clone())
+                    .or_default()
+                    .push(unit.code.clone());
             } else if unit.level != Level::Province {
                 return Err(format!("unit {} ({}) has no parent", unit.code, unit.level));
             }
@@ -175,7 +181,11 @@ impl Hierarchy {
 
     /// The parent of `code`, if any.
     pub fn parent(&self, code: &str) -> Option<&Unit> {
-        self.units.get(code)?.parent.as_deref().and_then(|p| self.units.get(p))
+        self.units
+            .get(code)?
+            .parent
+            .as_deref()
+            .and_then(|p| self.units.get(p))
     }
 
     /// Returns true if and only if `code` is `root` or lies below it.

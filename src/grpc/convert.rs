@@ -6,8 +6,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use super::pb;
 use crate::{
     domain::{
-        parse_date, BallotRound, Body, Cadre, Decision, Discipline, DisciplineKind, Entry, EntrySource,
-        FieldError, Gender, Level, Outcome, Plan, PlanId, PlanStatus, Tally, Unit,
+        parse_date, BallotRound, Body, Cadre, Decision, Discipline, DisciplineKind, Entry,
+        EntrySource, FieldError, Gender, Level, Outcome, Plan, PlanId, PlanStatus, Tally, Unit,
     },
     store::{PlanHeader, Receipt},
 };
@@ -19,7 +19,11 @@ fn date(field: &str, s: &str) -> R<NaiveDate> {
 }
 
 fn opt_date(field: &str, s: &str) -> R<Option<NaiveDate>> {
-    if s.trim().is_empty() { Ok(None) } else { date(field, s).map(Some) }
+    if s.trim().is_empty() {
+        Ok(None)
+    } else {
+        date(field, s).map(Some)
+    }
 }
 
 fn timestamp(field: &str, s: &str) -> R<Option<DateTime<Utc>>> {
@@ -65,15 +69,19 @@ pub fn status_to_pb(s: PlanStatus) -> pb::PlanStatus {
 
 /// A status filter: UNSPECIFIED means any.
 pub fn status_from_pb(field: &str, s: i32) -> R<Option<PlanStatus>> {
-    Ok(match pb::PlanStatus::try_from(s).map_err(|_| FieldError::new(field, format!("unknown status {s}")))? {
-        pb::PlanStatus::Unspecified => None,
-        pb::PlanStatus::Draft => Some(PlanStatus::Draft),
-        pb::PlanStatus::Adopted => Some(PlanStatus::Adopted),
-        pb::PlanStatus::Submitted => Some(PlanStatus::Submitted),
-        pb::PlanStatus::Received => Some(PlanStatus::Received),
-        pb::PlanStatus::Approved => Some(PlanStatus::Approved),
-        pb::PlanStatus::Returned => Some(PlanStatus::Returned),
-    })
+    Ok(
+        match pb::PlanStatus::try_from(s)
+            .map_err(|_| FieldError::new(field, format!("unknown status {s}")))?
+        {
+            pb::PlanStatus::Unspecified => None,
+            pb::PlanStatus::Draft => Some(PlanStatus::Draft),
+            pb::PlanStatus::Adopted => Some(PlanStatus::Adopted),
+            pb::PlanStatus::Submitted => Some(PlanStatus::Submitted),
+            pb::PlanStatus::Received => Some(PlanStatus::Received),
+            pb::PlanStatus::Approved => Some(PlanStatus::Approved),
+            pb::PlanStatus::Returned => Some(PlanStatus::Returned),
+        },
+    )
 }
 
 pub fn outcome_from_pb(field: &str, o: i32) -> R<Outcome> {
@@ -133,7 +141,12 @@ pub fn cadre_from_pb(field: &str, c: pb::Cadre) -> R<Cadre> {
     let gender = match pb::Gender::try_from(gender) {
         Ok(pb::Gender::Male) => Gender::Male,
         Ok(pb::Gender::Female) => Gender::Female,
-        _ => return Err(FieldError::new(format!("{field}.gender"), "must be MALE or FEMALE")),
+        _ => {
+            return Err(FieldError::new(
+                format!("{field}.gender"),
+                "must be MALE or FEMALE",
+            ))
+        }
     };
     let discipline = discipline
         .into_iter()
@@ -146,9 +159,17 @@ pub fn cadre_from_pb(field: &str, c: pb::Cadre) -> R<Cadre> {
                 Ok(pb::DisciplineKind::Warning) => DisciplineKind::Warning,
                 Ok(pb::DisciplineKind::RemovalFromPost) => DisciplineKind::RemovalFromPost,
                 Ok(pb::DisciplineKind::Expulsion) => DisciplineKind::Expulsion,
-                _ => return Err(FieldError::new(format!("{f}.kind"), "must be a discipline kind")),
+                _ => {
+                    return Err(FieldError::new(
+                        format!("{f}.kind"),
+                        "must be a discipline kind",
+                    ))
+                }
             };
-            Ok(Discipline { kind, decided_on: date(&format!("{f}.decided_on"), &decided_on)? })
+            Ok(Discipline {
+                kind,
+                decided_on: date(&format!("{f}.decided_on"), &decided_on)?,
+            })
         })
         .collect::<R<Vec<_>>>()?;
     Ok(Cadre {
@@ -157,11 +178,17 @@ pub fn cadre_from_pb(field: &str, c: pb::Cadre) -> R<Cadre> {
         birth_date: date(&format!("{field}.birth_date"), &birth_date)?,
         gender,
         ethnicity,
-        current_positions: current_positions.into_iter().map(|p| p.trim().to_string()).collect(),
+        current_positions: current_positions
+            .into_iter()
+            .map(|p| p.trim().to_string())
+            .collect(),
         current_unit: current_unit.trim().to_string(),
         qualifications,
         discipline,
-        appointment_proposed_on: opt_date(&format!("{field}.appointment_proposed_on"), &appointment_proposed_on)?,
+        appointment_proposed_on: opt_date(
+            &format!("{field}.appointment_proposed_on"),
+            &appointment_proposed_on,
+        )?,
     })
 }
 
@@ -189,20 +216,35 @@ pub fn cadre_to_pb(c: &Cadre) -> pb::Cadre {
                 decided_on: d.decided_on.to_string(),
             })
             .collect(),
-        appointment_proposed_on: c.appointment_proposed_on.map(|d| d.to_string()).unwrap_or_default(),
+        appointment_proposed_on: c
+            .appointment_proposed_on
+            .map(|d| d.to_string())
+            .unwrap_or_default(),
     }
 }
 
 pub fn entry_from_pb(field: &str, e: pb::Entry) -> R<Entry> {
-    let pb::Entry { cadre, position, source } = e;
+    let pb::Entry {
+        cadre,
+        position,
+        source,
+    } = e;
     let source = match pb::EntrySource::try_from(source) {
         Ok(pb::EntrySource::AddedByAuthority) => EntrySource::AddedByAuthority,
         // Unspecified means voted: the usual case, so clients may leave it out.
         Ok(pb::EntrySource::Voted) | Ok(pb::EntrySource::Unspecified) => EntrySource::Voted,
-        Err(_) => return Err(FieldError::new(format!("{field}.source"), format!("unknown source {source}"))),
+        Err(_) => {
+            return Err(FieldError::new(
+                format!("{field}.source"),
+                format!("unknown source {source}"),
+            ))
+        }
     };
     Ok(Entry {
-        cadre: cadre_from_pb(&format!("{field}.cadre"), required(&format!("{field}.cadre"), cadre)?)?,
+        cadre: cadre_from_pb(
+            &format!("{field}.cadre"),
+            required(&format!("{field}.cadre"), cadre)?,
+        )?,
         position: position.trim().to_string(),
         source,
     })
@@ -217,12 +259,25 @@ pub fn entry_to_pb(e: &Entry) -> pb::Entry {
 }
 
 pub fn round_from_pb(field: &str, r: pb::BallotRound) -> R<BallotRound> {
-    let pb::BallotRound { body, date: d, convened, present, ballots_issued, valid_ballots, tallies } = r;
+    let pb::BallotRound {
+        body,
+        date: d,
+        convened,
+        present,
+        ballots_issued,
+        valid_ballots,
+        tallies,
+    } = r;
     let body = match pb::Body::try_from(body) {
         Ok(pb::Body::KeyCadresConference) => Body::KeyCadresConference,
         Ok(pb::Body::ExecutiveCommittee) => Body::ExecutiveCommittee,
         Ok(pb::Body::StandingCommittee) => Body::StandingCommittee,
-        _ => return Err(FieldError::new(format!("{field}.body"), "must name the voting body")),
+        _ => {
+            return Err(FieldError::new(
+                format!("{field}.body"),
+                "must name the voting body",
+            ))
+        }
     };
     Ok(BallotRound {
         body,
@@ -234,8 +289,16 @@ pub fn round_from_pb(field: &str, r: pb::BallotRound) -> R<BallotRound> {
         tallies: tallies
             .into_iter()
             .map(|t| {
-                let pb::Tally { national_id, position, yes } = t;
-                Tally { national_id: national_id.trim().to_string(), position: position.trim().to_string(), yes }
+                let pb::Tally {
+                    national_id,
+                    position,
+                    yes,
+                } = t;
+                Tally {
+                    national_id: national_id.trim().to_string(),
+                    position: position.trim().to_string(),
+                    yes,
+                }
             })
             .collect(),
     })
@@ -257,29 +320,55 @@ pub fn round_to_pb(r: &BallotRound) -> pb::BallotRound {
         tallies: r
             .tallies
             .iter()
-            .map(|t| pb::Tally { national_id: t.national_id.clone(), position: t.position.clone(), yes: t.yes })
+            .map(|t| pb::Tally {
+                national_id: t.national_id.clone(),
+                position: t.position.clone(),
+                yes: t.yes,
+            })
             .collect(),
     }
 }
 
 pub fn plan_id_from_pb(field: &str, id: Option<pb::PlanId>) -> R<PlanId> {
-    let pb::PlanId { unit, term, version } = required(field, id)?;
-    Ok(PlanId { unit: unit.trim().to_string(), term: term.trim().to_string(), version })
+    let pb::PlanId {
+        unit,
+        term,
+        version,
+    } = required(field, id)?;
+    Ok(PlanId {
+        unit: unit.trim().to_string(),
+        term: term.trim().to_string(),
+        version,
+    })
 }
 
 pub fn plan_id_to_pb(id: &PlanId) -> pb::PlanId {
-    pb::PlanId { unit: id.unit.clone(), term: id.term.clone(), version: id.version }
+    pb::PlanId {
+        unit: id.unit.clone(),
+        term: id.term.clone(),
+        version: id.version,
+    }
 }
 
 pub fn decision_from_pb(field: &str, d: pb::Decision) -> R<Decision> {
-    let pb::Decision { plan, hash, outcome, reasons, decided_by, decided_at } = d;
+    let pb::Decision {
+        plan,
+        hash,
+        outcome,
+        reasons,
+        decided_by,
+        decided_at,
+    } = d;
     Ok(Decision {
         plan: plan_id_from_pb(&format!("{field}.plan"), plan)?,
         hash,
         outcome: outcome_from_pb(&format!("{field}.outcome"), outcome)?,
         reasons,
         decided_by,
-        decided_at: required(&format!("{field}.decided_at"), timestamp(&format!("{field}.decided_at"), &decided_at)?)?,
+        decided_at: required(
+            &format!("{field}.decided_at"),
+            timestamp(&format!("{field}.decided_at"), &decided_at)?,
+        )?,
     })
 }
 
@@ -296,11 +385,24 @@ pub fn decision_to_pb(d: &Decision) -> pb::Decision {
 
 /// Converts a whole plan, as pushed between nodes.
 pub fn plan_from_pb(field: &str, p: pb::Plan) -> R<Plan> {
-    let pb::Plan { id, base_version, status, entries, rounds, hash, adopted_on, received_at, decision } = p;
+    let pb::Plan {
+        id,
+        base_version,
+        status,
+        entries,
+        rounds,
+        hash,
+        adopted_on,
+        received_at,
+        decision,
+    } = p;
     Ok(Plan {
         id: plan_id_from_pb(&format!("{field}.id"), id)?,
         base_version: (base_version != 0).then_some(base_version),
-        status: required(&format!("{field}.status"), status_from_pb(&format!("{field}.status"), status)?)?,
+        status: required(
+            &format!("{field}.status"),
+            status_from_pb(&format!("{field}.status"), status)?,
+        )?,
         entries: entries
             .into_iter()
             .enumerate()
@@ -314,7 +416,9 @@ pub fn plan_from_pb(field: &str, p: pb::Plan) -> R<Plan> {
         hash: Some(hash).filter(|h| !h.is_empty()),
         adopted_on: opt_date(&format!("{field}.adopted_on"), &adopted_on)?,
         received_at: timestamp(&format!("{field}.received_at"), &received_at)?,
-        decision: decision.map(|d| decision_from_pb(&format!("{field}.decision"), d)).transpose()?,
+        decision: decision
+            .map(|d| decision_from_pb(&format!("{field}.decision"), d))
+            .transpose()?,
     })
 }
 
@@ -355,11 +459,20 @@ pub fn receipt_to_pb(r: &Receipt, duplicate: bool) -> pb::Receipt {
 }
 
 pub fn receipt_from_pb(r: pb::Receipt) -> R<Receipt> {
-    let pb::Receipt { plan, hash, received_by, received_at, duplicate: _ } = r;
+    let pb::Receipt {
+        plan,
+        hash,
+        received_by,
+        received_at,
+        duplicate: _,
+    } = r;
     Ok(Receipt {
         plan: plan_id_from_pb("receipt.plan", plan)?,
         hash,
         received_by,
-        received_at: required("receipt.received_at", timestamp("receipt.received_at", &received_at)?)?,
+        received_at: required(
+            "receipt.received_at",
+            timestamp("receipt.received_at", &received_at)?,
+        )?,
     })
 }

@@ -13,7 +13,8 @@ pub mod pb {
     tonic::include_proto!("quyhoach.v1");
 
     /// The encoded descriptor set, served by reflection.
-    pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("quyhoach_descriptor");
+    pub const FILE_DESCRIPTOR_SET: &[u8] =
+        tonic::include_file_descriptor_set!("quyhoach_descriptor");
 }
 
 use tonic::{Code, Status};

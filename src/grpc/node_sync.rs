@@ -15,7 +15,8 @@ pub struct NodeSyncService {
 impl pb::node_sync_server::NodeSync for NodeSyncService {
     async fn push(&self, req: Request<pb::PushRequest>) -> Result<Response<pb::Receipt>, Status> {
         let pb::PushRequest { from_unit, plan } = req.into_inner();
-        let plan = plan.ok_or_else(|| Status::from(Error::Invalid(FieldError::new("plan", "is required"))))?;
+        let plan = plan
+            .ok_or_else(|| Status::from(Error::Invalid(FieldError::new("plan", "is required"))))?;
         let plan = plan_from_pb("plan", plan).map_err(|e| Status::from(Error::Invalid(e)))?;
         let (receipt, duplicate) = self.node.receive_push(from_unit.trim(), plan).await?;
         Ok(Response::new(receipt_to_pb(&receipt, duplicate)))
@@ -31,7 +32,10 @@ impl pb::node_sync_server::NodeSync for NodeSyncService {
             .decisions_for(from_unit.trim(), after)
             .await?
             .into_iter()
-            .map(|(seq, d)| pb::SequencedDecision { seq, decision: Some(decision_to_pb(&d)) })
+            .map(|(seq, d)| pb::SequencedDecision {
+                seq,
+                decision: Some(decision_to_pb(&d)),
+            })
             .collect();
         Ok(Response::new(pb::PullDecisionsResponse { decisions }))
     }

@@ -25,9 +25,16 @@ fn opt(s: String) -> Option<String> {
 
 #[tonic::async_trait]
 impl pb::planning_server::Planning for PlanningService {
-    async fn list_units(&self, req: Request<pb::ListUnitsRequest>) -> Result<Response<pb::ListUnitsResponse>, Status> {
+    async fn list_units(
+        &self,
+        req: Request<pb::ListUnitsRequest>,
+    ) -> Result<Response<pb::ListUnitsResponse>, Status> {
         let pb::ListUnitsRequest { under, level } = req.into_inner();
-        let root = if under.is_empty() { self.node.unit().code.clone() } else { under };
+        let root = if under.is_empty() {
+            self.node.unit().code.clone()
+        } else {
+            under
+        };
         if self.node.hierarchy().get(&root).is_none() {
             return Err(Error::not_found("under", format!("unknown unit code {root:?}")).into());
         }
@@ -43,7 +50,10 @@ impl pb::planning_server::Planning for PlanningService {
         Ok(Response::new(pb::ListUnitsResponse { units }))
     }
 
-    async fn list_positions(&self, req: Request<pb::ListPositionsRequest>) -> Result<Response<pb::ListPositionsResponse>, Status> {
+    async fn list_positions(
+        &self,
+        req: Request<pb::ListPositionsRequest>,
+    ) -> Result<Response<pb::ListPositionsResponse>, Status> {
         let level = level_from_pb(req.into_inner().level);
         let positions = self
             .node
@@ -66,7 +76,10 @@ impl pb::planning_server::Planning for PlanningService {
         Ok(Response::new(pb::ListPositionsResponse { positions }))
     }
 
-    async fn list_terms(&self, _req: Request<pb::ListTermsRequest>) -> Result<Response<pb::ListTermsResponse>, Status> {
+    async fn list_terms(
+        &self,
+        _req: Request<pb::ListTermsRequest>,
+    ) -> Result<Response<pb::ListTermsResponse>, Status> {
         let terms = self
             .node
             .catalog()
@@ -84,13 +97,19 @@ impl pb::planning_server::Planning for PlanningService {
         Ok(Response::new(pb::ListTermsResponse { terms }))
     }
 
-    async fn create_draft(&self, req: Request<pb::CreateDraftRequest>) -> Result<Response<pb::Plan>, Status> {
+    async fn create_draft(
+        &self,
+        req: Request<pb::CreateDraftRequest>,
+    ) -> Result<Response<pb::Plan>, Status> {
         let pb::CreateDraftRequest { unit, term } = req.into_inner();
         let plan = self.node.create_draft(unit.trim(), term.trim()).await?;
         Ok(Response::new(plan_to_pb(&plan)))
     }
 
-    async fn put_entry(&self, req: Request<pb::PutEntryRequest>) -> Result<Response<pb::Plan>, Status> {
+    async fn put_entry(
+        &self,
+        req: Request<pb::PutEntryRequest>,
+    ) -> Result<Response<pb::Plan>, Status> {
         let pb::PutEntryRequest { unit, term, entry } = req.into_inner();
         let entry = entry.ok_or_else(|| bad(FieldError::new("entry", "is required")))?;
         let entry = entry_from_pb("entry", entry).map_err(bad)?;
@@ -98,9 +117,25 @@ impl pb::planning_server::Planning for PlanningService {
         Ok(Response::new(plan_to_pb(&plan)))
     }
 
-    async fn remove_entry(&self, req: Request<pb::RemoveEntryRequest>) -> Result<Response<pb::Plan>, Status> {
-        let pb::RemoveEntryRequest { unit, term, national_id, position } = req.into_inner();
-        let plan = self.node.remove_entry(unit.trim(), term.trim(), national_id.trim(), position.trim()).await?;
+    async fn remove_entry(
+        &self,
+        req: Request<pb::RemoveEntryRequest>,
+    ) -> Result<Response<pb::Plan>, Status> {
+        let pb::RemoveEntryRequest {
+            unit,
+            term,
+            national_id,
+            position,
+        } = req.into_inner();
+        let plan = self
+            .node
+            .remove_entry(
+                unit.trim(),
+                term.trim(),
+                national_id.trim(),
+                position.trim(),
+            )
+            .await?;
         Ok(Response::new(plan_to_pb(&plan)))
     }
 
@@ -111,63 +146,128 @@ impl pb::planning_server::Planning for PlanningService {
         let pb::RecordBallotRoundRequest { unit, term, round } = req.into_inner();
         let round = round.ok_or_else(|| bad(FieldError::new("round", "is required")))?;
         let round = round_from_pb("round", round).map_err(bad)?;
-        let r = self.node.record_round(unit.trim(), term.trim(), round).await?;
+        let r = self
+            .node
+            .record_round(unit.trim(), term.trim(), round)
+            .await?;
         Ok(Response::new(pb::RecordBallotRoundResponse {
             round_number: r.round_number,
             denominator: r.denominator,
             results: r
                 .results
                 .into_iter()
-                .map(|t| pb::TallyResult { national_id: t.national_id, position: t.position, yes: t.yes, passed: t.passed })
+                .map(|t| pb::TallyResult {
+                    national_id: t.national_id,
+                    position: t.position,
+                    yes: t.yes,
+                    passed: t.passed,
+                })
                 .collect(),
         }))
     }
 
-    async fn adopt_plan(&self, req: Request<pb::AdoptPlanRequest>) -> Result<Response<pb::Plan>, Status> {
-        let pb::AdoptPlanRequest { unit, term, adopted_on } = req.into_inner();
+    async fn adopt_plan(
+        &self,
+        req: Request<pb::AdoptPlanRequest>,
+    ) -> Result<Response<pb::Plan>, Status> {
+        let pb::AdoptPlanRequest {
+            unit,
+            term,
+            adopted_on,
+        } = req.into_inner();
         let adopted_on = if adopted_on.trim().is_empty() {
             None
         } else {
             Some(parse_date("adopted_on", &adopted_on).map_err(bad)?)
         };
-        let plan = self.node.adopt(unit.trim(), term.trim(), adopted_on).await?;
+        let plan = self
+            .node
+            .adopt(unit.trim(), term.trim(), adopted_on)
+            .await?;
         Ok(Response::new(plan_to_pb(&plan)))
     }
 
-    async fn submit_plan(&self, req: Request<pb::SubmitPlanRequest>) -> Result<Response<pb::SubmitPlanResponse>, Status> {
+    async fn submit_plan(
+        &self,
+        req: Request<pb::SubmitPlanRequest>,
+    ) -> Result<Response<pb::SubmitPlanResponse>, Status> {
         let pb::SubmitPlanRequest { unit, term } = req.into_inner();
         let (header, approver) = self.node.submit(unit.trim(), term.trim()).await?;
-        Ok(Response::new(pb::SubmitPlanResponse { plan: Some(summary_to_pb(&header)), approver: approver.code }))
+        Ok(Response::new(pb::SubmitPlanResponse {
+            plan: Some(summary_to_pb(&header)),
+            approver: approver.code,
+        }))
     }
 
-    async fn get_plan(&self, req: Request<pb::GetPlanRequest>) -> Result<Response<pb::Plan>, Status> {
-        let pb::GetPlanRequest { unit, term, version } = req.into_inner();
-        let plan = self.node.get_plan(unit.trim(), term.trim(), version).await?;
+    async fn get_plan(
+        &self,
+        req: Request<pb::GetPlanRequest>,
+    ) -> Result<Response<pb::Plan>, Status> {
+        let pb::GetPlanRequest {
+            unit,
+            term,
+            version,
+        } = req.into_inner();
+        let plan = self
+            .node
+            .get_plan(unit.trim(), term.trim(), version)
+            .await?;
         Ok(Response::new(plan_to_pb(&plan)))
     }
 
-    async fn list_plans(&self, req: Request<pb::ListPlansRequest>) -> Result<Response<pb::ListPlansResponse>, Status> {
-        let pb::ListPlansRequest { under, term, status, latest_only } = req.into_inner();
+    async fn list_plans(
+        &self,
+        req: Request<pb::ListPlansRequest>,
+    ) -> Result<Response<pb::ListPlansResponse>, Status> {
+        let pb::ListPlansRequest {
+            under,
+            term,
+            status,
+            latest_only,
+        } = req.into_inner();
         let filter = PlanFilter {
             under: under.trim().to_string(),
             term: opt(term),
             status: status_from_pb("status", status).map_err(bad)?,
             latest_only,
         };
-        let plans = self.node.list_plans(&filter).await?.iter().map(summary_to_pb).collect();
+        let plans = self
+            .node
+            .list_plans(&filter)
+            .await?
+            .iter()
+            .map(summary_to_pb)
+            .collect();
         Ok(Response::new(pb::ListPlansResponse { plans }))
     }
 
-    async fn decide_plan(&self, req: Request<pb::DecidePlanRequest>) -> Result<Response<pb::Decision>, Status> {
-        let pb::DecidePlanRequest { plan, hash, outcome, reasons } = req.into_inner();
+    async fn decide_plan(
+        &self,
+        req: Request<pb::DecidePlanRequest>,
+    ) -> Result<Response<pb::Decision>, Status> {
+        let pb::DecidePlanRequest {
+            plan,
+            hash,
+            outcome,
+            reasons,
+        } = req.into_inner();
         let id: PlanId = plan_id_from_pb("plan", plan).map_err(bad)?;
         let outcome = outcome_from_pb("outcome", outcome).map_err(bad)?;
         let d = self.node.decide(&id, hash.trim(), outcome, reasons).await?;
         Ok(Response::new(decision_to_pb(&d)))
     }
 
-    async fn consolidated(&self, req: Request<pb::ConsolidatedRequest>) -> Result<Response<pb::ConsolidatedResponse>, Status> {
-        let pb::ConsolidatedRequest { under, term, position, status, name } = req.into_inner();
+    async fn consolidated(
+        &self,
+        req: Request<pb::ConsolidatedRequest>,
+    ) -> Result<Response<pb::ConsolidatedResponse>, Status> {
+        let pb::ConsolidatedRequest {
+            under,
+            term,
+            position,
+            status,
+            name,
+        } = req.into_inner();
         let filter = ConsolidatedFilter {
             under: under.trim().to_string(),
             term: opt(term),

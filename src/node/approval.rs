@@ -21,7 +21,10 @@ impl Node {
         if hash != plan.content_hash() {
             return Err(Error::invalid(
                 "plan.hash",
-                format!("{hash:?} is not the hash of the plan's content ({})", plan.content_hash()),
+                format!(
+                    "{hash:?} is not the hash of the plan's content ({})",
+                    plan.content_hash()
+                ),
             ));
         }
         let direct = plan.id.unit == from;
@@ -36,14 +39,19 @@ impl Node {
             }
             drop(guard);
             self.settle().await?;
-            let receipt = self
-                .store
-                .receipt(&plan.id)?
-                .ok_or_else(|| Error::precondition("plan", format!("{} is held without its receipt", plan.id)))?;
+            let receipt = self.store.receipt(&plan.id)?.ok_or_else(|| {
+                Error::precondition("plan", format!("{} is held without its receipt", plan.id))
+            })?;
             return Ok((receipt, true));
         }
         if direct && plan.status != PlanStatus::Submitted {
-            return Err(Error::invalid("plan.status", format!("a child submits its own plan as submitted, not {}", plan.status.as_str())));
+            return Err(Error::invalid(
+                "plan.status",
+                format!(
+                    "a child submits its own plan as submitted, not {}",
+                    plan.status.as_str()
+                ),
+            ));
         }
         if !direct {
             self.check_forwarded_approval(&plan, &hash)?;
@@ -52,14 +60,21 @@ impl Node {
 
         let received_at = self.now();
         plan.received_at = Some(received_at);
-        plan.status = if direct { PlanStatus::Received } else { PlanStatus::Approved };
+        plan.status = if direct {
+            PlanStatus::Received
+        } else {
+            PlanStatus::Approved
+        };
         let receipt = Receipt {
             plan: plan.id.clone(),
             hash,
             received_by: self.unit.code.clone(),
             received_at,
         };
-        let mut changes = vec![Change::PutPlan(plan.clone()), Change::PutReceipt(receipt.clone())];
+        let mut changes = vec![
+            Change::PutPlan(plan.clone()),
+            Change::PutReceipt(receipt.clone()),
+        ];
         if !direct && self.parent_unit().is_some() {
             changes.push(Change::Enqueue(OutboxItem::Push(plan.id.clone())));
         }
@@ -79,7 +94,10 @@ impl Node {
         if !self.approves(from) {
             return Err(Error::denied(
                 "from_unit",
-                format!("{from} is not a child of {}; push to the node that approves it", self.unit.code),
+                format!(
+                    "{from} is not a child of {}; push to the node that approves it",
+                    self.unit.code
+                ),
             ));
         }
         if !self.hierarchy.is_within(&id.unit, from) {
@@ -97,13 +115,26 @@ impl Node {
     /// A forwarded plan must carry an approval of exactly this content by its approver.
     fn check_forwarded_approval(&self, plan: &Plan, hash: &str) -> Result<()> {
         let Some(d) = &plan.decision else {
-            return Err(Error::invalid("plan.decision", "a lower unit's plan travels upward only with its approval"));
-        };
-        let approver = self.hierarchy.parent(&plan.id.unit).map(|u| u.code.as_str());
-        if d.outcome != Outcome::Approve || d.plan != plan.id || d.hash != hash || Some(d.decided_by.as_str()) != approver {
             return Err(Error::invalid(
                 "plan.decision",
-                format!("the decision is not an approval of {} with hash {hash} by its approving unit", plan.id),
+                "a lower unit's plan travels upward only with its approval",
+            ));
+        };
+        let approver = self
+            .hierarchy
+            .parent(&plan.id.unit)
+            .map(|u| u.code.as_str());
+        if d.outcome != Outcome::Approve
+            || d.plan != plan.id
+            || d.hash != hash
+            || Some(d.decided_by.as_str()) != approver
+        {
+            return Err(Error::invalid(
+                "plan.decision",
+                format!(
+                    "the decision is not an approval of {} with hash {hash} by its approving unit",
+                    plan.id
+                ),
             ));
         }
         Ok(())
@@ -116,19 +147,32 @@ impl Node {
         let v = plan.id.version;
         match (direct, latest) {
             (true, None) if v == 1 => Ok(()),
-            (true, None) => Err(Error::precondition("plan.id.version", format!("version {v} arrived before version 1"))),
+            (true, None) => Err(Error::precondition(
+                "plan.id.version",
+                format!("version {v} arrived before version 1"),
+            )),
             (true, Some(h)) if v != h.id.version + 1 => Err(Error::precondition(
                 "plan.id.version",
-                format!("version {v} arrived but the latest held is {}; versions apply in order", h.id.version),
+                format!(
+                    "version {v} arrived but the latest held is {}; versions apply in order",
+                    h.id.version
+                ),
             )),
             (true, Some(h)) if h.status == PlanStatus::Returned => Ok(()),
             (true, Some(h)) => Err(Error::precondition(
                 "plan.base_version",
-                format!("{} is {}; a new version is taken only after it is returned", h.id, h.status.as_str()),
+                format!(
+                    "{} is {}; a new version is taken only after it is returned",
+                    h.id,
+                    h.status.as_str()
+                ),
             )),
             (false, Some(h)) if v <= h.id.version => Err(Error::precondition(
                 "plan.id.version",
-                format!("version {v} is not newer than the version {} already held", h.id.version),
+                format!(
+                    "version {v} is not newer than the version {} already held",
+                    h.id.version
+                ),
             )),
             (false, _) => Ok(()),
         }
@@ -136,18 +180,37 @@ impl Node {
 
     /// Approves or returns a plan this node approves. An approval travels on upward; a
     /// return may also reopen an approved version for revision.
-    pub async fn decide(&self, id: &PlanId, hash: &str, outcome: Outcome, reasons: Vec<String>) -> Result<Decision> {
+    pub async fn decide(
+        &self,
+        id: &PlanId,
+        hash: &str,
+        outcome: Outcome,
+        reasons: Vec<String>,
+    ) -> Result<Decision> {
         self.known_unit("plan.unit", &id.unit)?;
         if !self.approves(&id.unit) {
-            let approver = self.hierarchy.parent(&id.unit).map_or("no unit".to_string(), |u| u.code.clone());
+            let approver = self
+                .hierarchy
+                .parent(&id.unit)
+                .map_or("no unit".to_string(), |u| u.code.clone());
             return Err(Error::denied(
                 "plan.unit",
-                format!("the plans of {} are decided by {approver}, not by {}", id.unit, self.unit.code),
+                format!(
+                    "the plans of {} are decided by {approver}, not by {}",
+                    id.unit, self.unit.code
+                ),
             ));
         }
-        let reasons: Vec<String> = reasons.iter().map(|r| crate::domain::text::nfc(r)).filter(|r| !r.is_empty()).collect();
+        let reasons: Vec<String> = reasons
+            .iter()
+            .map(|r| crate::domain::text::nfc(r))
+            .filter(|r| !r.is_empty())
+            .collect();
         if outcome == Outcome::Return && reasons.is_empty() {
-            return Err(Error::invalid("reasons", "a return must give at least one reason"));
+            return Err(Error::invalid(
+                "reasons",
+                "a return must give at least one reason",
+            ));
         }
         let guard = self.lock().await;
         let mut header = self
@@ -156,14 +219,25 @@ impl Node {
             .ok_or_else(|| Error::not_found("plan", format!("no plan version {id} here")))?;
         let held = header.hash.clone().unwrap_or_default();
         if !hash.is_empty() && hash != held {
-            return Err(Error::precondition("hash", format!("you decided on {hash} but {id} holds {held}")));
+            return Err(Error::precondition(
+                "hash",
+                format!("you decided on {hash} but {id} holds {held}"),
+            ));
         }
         match (header.status, outcome) {
             (PlanStatus::Received, _) | (PlanStatus::Approved, Outcome::Return) => {}
             (status, _) => {
                 return Err(Error::precondition(
                     "plan",
-                    format!("{id} is {}; it cannot be {}", status.as_str(), if outcome == Outcome::Approve { "approved" } else { "returned" }),
+                    format!(
+                        "{id} is {}; it cannot be {}",
+                        status.as_str(),
+                        if outcome == Outcome::Approve {
+                            "approved"
+                        } else {
+                            "returned"
+                        }
+                    ),
                 ))
             }
         }
@@ -177,7 +251,10 @@ impl Node {
         };
         header.status = status_of(outcome);
         header.decision = Some(decision.clone());
-        let mut changes = vec![Change::PutHeader(header), Change::LogDecision(decision.clone())];
+        let mut changes = vec![
+            Change::PutHeader(header),
+            Change::LogDecision(decision.clone()),
+        ];
         let forward = outcome == Outcome::Approve && self.parent_unit().is_some();
         if forward {
             changes.push(Change::Enqueue(OutboxItem::Push(id.clone())));
@@ -195,7 +272,10 @@ impl Node {
     pub async fn decisions_for(&self, child: &str, after: u64) -> Result<Vec<(u64, Decision)>> {
         self.known_unit("from_unit", child)?;
         if !self.approves(child) {
-            return Err(Error::denied("from_unit", format!("{child} is not a child of {}", self.unit.code)));
+            return Err(Error::denied(
+                "from_unit",
+                format!("{child} is not a child of {}", self.unit.code),
+            ));
         }
         self.settle().await?;
         Ok(self.store.decisions_for(child, after)?)
@@ -237,7 +317,11 @@ impl Node {
     /// Records the parent's receipt for an outbox item and removes the item.
     pub async fn delivered(&self, seq: u64, receipt: Receipt) -> Result<()> {
         let guard = self.lock().await;
-        self.commit(guard, vec![Change::Dequeue(seq), Change::PutReceipt(receipt)]).await
+        self.commit(
+            guard,
+            vec![Change::Dequeue(seq), Change::PutReceipt(receipt)],
+        )
+        .await
     }
 
     /// The plan to push for an outbox item, as the parent must see it.

@@ -134,7 +134,12 @@ impl Node {
                 field,
                 format!(
                     "unknown term {code:?} (known: {})",
-                    self.catalog.terms.keys().cloned().collect::<Vec<_>>().join(", ")
+                    self.catalog
+                        .terms
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             )),
         }

@@ -62,13 +62,16 @@ impl Node {
         self.known_unit("unit", unit)?;
         self.known_term("term", term)?;
         let version = match version {
-            0 => self
-                .store
-                .latest_version(unit, term)?
-                .ok_or_else(|| Error::not_found("term", format!("no plan for {unit} in term {term} here")))?,
+            0 => self.store.latest_version(unit, term)?.ok_or_else(|| {
+                Error::not_found("term", format!("no plan for {unit} in term {term} here"))
+            })?,
             v => v,
         };
-        self.load(&PlanId { unit: unit.into(), term: term.into(), version })
+        self.load(&PlanId {
+            unit: unit.into(),
+            term: term.into(),
+            version,
+        })
     }
 
     /// Plan headers within a subtree, filtered.
@@ -89,7 +92,9 @@ impl Node {
             let mut latest: Vec<PlanHeader> = Vec::new();
             for h in headers {
                 match latest.last_mut() {
-                    Some(last) if last.id.unit == h.id.unit && last.id.term == h.id.term => *last = h,
+                    Some(last) if last.id.unit == h.id.unit && last.id.term == h.id.term => {
+                        *last = h
+                    }
                     _ => latest.push(h),
                 }
             }
@@ -101,10 +106,16 @@ impl Node {
 
     /// The consolidated list: every entry of the latest version of each plan in the subtree,
     /// sorted the Vietnamese way (given name, middle names, family name), then by unit.
-    pub async fn consolidated(&self, filter: &ConsolidatedFilter) -> Result<Vec<ConsolidatedEntry>> {
+    pub async fn consolidated(
+        &self,
+        filter: &ConsolidatedFilter,
+    ) -> Result<Vec<ConsolidatedEntry>> {
         if let Some(p) = &filter.position {
             if self.catalog.position(p).is_none() {
-                return Err(Error::not_found("position", format!("unknown position code {p:?}")));
+                return Err(Error::not_found(
+                    "position",
+                    format!("unknown position code {p:?}"),
+                ));
             }
         }
         let headers = self
@@ -115,21 +126,37 @@ impl Node {
                 latest_only: true,
             })
             .await?;
-        let query = filter.name.as_deref().map(text::fold).filter(|q| !q.is_empty());
+        let query = filter
+            .name
+            .as_deref()
+            .map(text::fold)
+            .filter(|q| !q.is_empty());
         let mut out = Vec::new();
-        for h in headers.into_iter().filter(|h| h.status != PlanStatus::Draft) {
+        for h in headers
+            .into_iter()
+            .filter(|h| h.status != PlanStatus::Draft)
+        {
             let plan = self.load(&h.id)?;
-            let unit_name = self.hierarchy.get(&plan.id.unit).map(|u| u.name.clone()).unwrap_or_default();
+            let unit_name = self
+                .hierarchy
+                .get(&plan.id.unit)
+                .map(|u| u.name.clone())
+                .unwrap_or_default();
             for e in &plan.entries {
                 if filter.position.as_ref().is_some_and(|p| *p != e.position) {
                     continue;
                 }
-                if query.as_ref().is_some_and(|q| !text::fold(&e.cadre.full_name).contains(q.as_str())) {
+                if query
+                    .as_ref()
+                    .is_some_and(|q| !text::fold(&e.cadre.full_name).contains(q.as_str()))
+                {
                     continue;
                 }
-                let votes = plan
-                    .votes_for(&e.cadre.national_id, &e.position)
-                    .map(|(round, yes)| (yes, crate::rules::ballot::denominator(round, &self.params)));
+                let votes =
+                    plan.votes_for(&e.cadre.national_id, &e.position)
+                        .map(|(round, yes)| {
+                            (yes, crate::rules::ballot::denominator(round, &self.params))
+                        });
                 out.push(ConsolidatedEntry {
                     unit: plan.id.unit.clone(),
                     unit_name: unit_name.clone(),
@@ -137,7 +164,11 @@ impl Node {
                     version: plan.id.version,
                     status: plan.status,
                     position: e.position.clone(),
-                    position_title: self.catalog.position(&e.position).map(|p| p.title_vi.clone()).unwrap_or_default(),
+                    position_title: self
+                        .catalog
+                        .position(&e.position)
+                        .map(|p| p.title_vi.clone())
+                        .unwrap_or_default(),
                     full_name: e.cadre.full_name.clone(),
                     birth_date: e.cadre.birth_date,
                     gender: e.cadre.gender,

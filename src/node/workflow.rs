@@ -88,7 +88,10 @@ impl Node {
             match plan.entries.iter_mut().find(|e| e.key() == entry.key()) {
                 Some(existing) => *existing = entry,
                 None if count >= MAX_ENTRIES => {
-                    return Err(Error::invalid("entry", format!("a plan holds at most {MAX_ENTRIES} entries")))
+                    return Err(Error::invalid(
+                        "entry",
+                        format!("a plan holds at most {MAX_ENTRIES} entries"),
+                    ))
                 }
                 None => plan.entries.push(entry),
             }
@@ -98,7 +101,13 @@ impl Node {
     }
 
     /// Removes the entry of (person, position) from the open draft.
-    pub async fn remove_entry(&self, unit: &str, term: &str, national_id: &str, position: &str) -> Result<Plan> {
+    pub async fn remove_entry(
+        &self,
+        unit: &str,
+        term: &str,
+        national_id: &str,
+        position: &str,
+    ) -> Result<Plan> {
         self.owned_unit(unit)?;
         self.known_term("term", term)?;
         self.edit_draft(unit, term, |plan| {
@@ -117,13 +126,21 @@ impl Node {
 
     /// Records a ballot round on the open draft. A round below quorum is refused (R19); the
     /// result says which nominees passed.
-    pub async fn record_round(&self, unit: &str, term: &str, round: BallotRound) -> Result<RoundResult> {
+    pub async fn record_round(
+        &self,
+        unit: &str,
+        term: &str,
+        round: BallotRound,
+    ) -> Result<RoundResult> {
         self.owned_unit(unit)?;
         self.known_term("term", term)?;
         round.validate_counts("round")?;
         crate::domain::parse_date("round.date", &round.date.to_string())?;
         if round.date > self.today() {
-            return Err(Error::invalid("round.date", format!("{} is in the future", round.date)));
+            return Err(Error::invalid(
+                "round.date",
+                format!("{} is in the future", round.date),
+            ));
         }
         for (i, t) in round.tallies.iter().enumerate() {
             self.known_position(&format!("round.tallies[{i}].position"), &t.position)?;
@@ -155,21 +172,36 @@ impl Node {
             Ok(())
         })
         .await?;
-        Ok(RoundResult { round_number: number, denominator, results })
+        Ok(RoundResult {
+            round_number: number,
+            denominator,
+            results,
+        })
     }
 
     /// Adopts the open draft: it is frozen and its content hash fixed.
-    pub async fn adopt(&self, unit: &str, term: &str, adopted_on: Option<NaiveDate>) -> Result<Plan> {
+    pub async fn adopt(
+        &self,
+        unit: &str,
+        term: &str,
+        adopted_on: Option<NaiveDate>,
+    ) -> Result<Plan> {
         self.owned_unit(unit)?;
         self.known_term("term", term)?;
         let adopted_on = adopted_on.unwrap_or_else(|| self.today());
         if adopted_on > self.today() {
-            return Err(Error::invalid("adopted_on", format!("{adopted_on} is in the future")));
+            return Err(Error::invalid(
+                "adopted_on",
+                format!("{adopted_on} is in the future"),
+            ));
         }
         let guard = self.lock().await;
         let mut plan = self.draft(unit, term)?;
         if plan.entries.is_empty() {
-            return Err(Error::precondition("entries", format!("{} has no entries to adopt", plan.id)));
+            return Err(Error::precondition(
+                "entries",
+                format!("{} has no entries to adopt", plan.id),
+            ));
         }
         plan.sort_entries();
         plan.status = PlanStatus::Adopted;
@@ -188,21 +220,34 @@ impl Node {
         let Some(approver) = self.parent_unit().cloned() else {
             return Err(Error::precondition(
                 "unit",
-                format!("{} is a province: its plan is approved centrally, outside quyhoach", self.unit.code),
+                format!(
+                    "{} is a province: its plan is approved centrally, outside quyhoach",
+                    self.unit.code
+                ),
             ));
         };
         let guard = self.lock().await;
         let Some(mut header) = self.latest(unit, term)? else {
-            return Err(Error::not_found("term", format!("no plan for {unit} in term {term}")));
+            return Err(Error::not_found(
+                "term",
+                format!("no plan for {unit} in term {term}"),
+            ));
         };
         if header.status != PlanStatus::Adopted {
             return Err(Error::precondition(
                 "term",
-                format!("{} is {}; only an adopted version can be submitted", header.id, header.status.as_str()),
+                format!(
+                    "{} is {}; only an adopted version can be submitted",
+                    header.id,
+                    header.status.as_str()
+                ),
             ));
         }
         header.status = PlanStatus::Submitted;
-        let changes = vec![Change::PutHeader(header.clone()), Change::Enqueue(OutboxItem::Push(header.id.clone()))];
+        let changes = vec![
+            Change::PutHeader(header.clone()),
+            Change::Enqueue(OutboxItem::Push(header.id.clone())),
+        ];
         self.commit(guard, changes).await?;
         self.outbox_wake.notify_one();
         Ok((header, approver))
@@ -266,7 +311,10 @@ impl Node {
         self.known_unit("entry.cadre.current_unit", &entry.cadre.current_unit)?;
         if let Some(d) = entry.cadre.appointment_proposed_on {
             if d > self.today() {
-                return Err(Error::invalid("entry.cadre.appointment_proposed_on", format!("{d} is in the future")));
+                return Err(Error::invalid(
+                    "entry.cadre.appointment_proposed_on",
+                    format!("{d} is in the future"),
+                ));
             }
         }
         Ok(entry)
@@ -274,5 +322,9 @@ impl Node {
 }
 
 fn plan_id(unit: &str, term: &str, version: u32) -> PlanId {
-    PlanId { unit: unit.into(), term: term.into(), version }
+    PlanId {
+        unit: unit.into(),
+        term: term.into(),
+        version,
+    }
 }

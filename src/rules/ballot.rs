@@ -40,7 +40,11 @@ mod tests {
             present,
             ballots_issued: present,
             valid_ballots: present.saturating_sub(1),
-            tallies: vec![Tally { national_id: "001080000001".into(), position: "C.BT".into(), yes: 0 }],
+            tallies: vec![Tally {
+                national_id: "001080000001".into(),
+                position: "C.BT".into(),
+                yes: 0,
+            }],
         }
     }
 
@@ -67,8 +71,14 @@ mod tests {
     #[test]
     fn denominator_is_configurable() {
         let r = round(30, 20); // 19 valid ballots
-        let present = RuleParams { vote_denominator: Denominator::Present, ..RuleParams::default() };
-        let valid = RuleParams { vote_denominator: Denominator::ValidBallots, ..RuleParams::default() };
+        let present = RuleParams {
+            vote_denominator: Denominator::Present,
+            ..RuleParams::default()
+        };
+        let valid = RuleParams {
+            vote_denominator: Denominator::ValidBallots,
+            ..RuleParams::default()
+        };
         assert!(!passes(&r, 11, &RuleParams::default()));
         assert!(passes(&r, 11, &present));
         assert!(!passes(&r, 10, &present));

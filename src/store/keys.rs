@@ -54,7 +54,11 @@ mod tests {
 
     #[test]
     fn versions_sort_numerically() {
-        let id = |v| PlanId { unit: "412".into(), term: "2025-2030".into(), version: v };
+        let id = |v| PlanId {
+            unit: "412".into(),
+            term: "2025-2030".into(),
+            version: v,
+        };
         assert!(plan(&id(2)) < plan(&id(10)));
         assert!(item(&id(1), 2) < item(&id(1), 256));
         let p = plan_prefix("412", "2025-2030");

@@ -133,7 +133,10 @@ pub trait Store: Send + Sync + 'static {
     /// [`Store::wait_durable`].
     fn commit(&self, changes: Vec<Change>) -> Result<u64>;
     /// Resolves once everything committed up to `ticket` is flushed and synced to disk.
-    fn wait_durable(&self, ticket: u64) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + Send + '_>>;
+    fn wait_durable(
+        &self,
+        ticket: u64,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + Send + '_>>;
     /// The ticket of the latest commit, for acknowledging reads of state that may not be
     /// durable yet (a duplicate push answered from memory).
     fn last_ticket(&self) -> u64;

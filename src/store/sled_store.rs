@@ -32,7 +32,18 @@ const OUTBOX: usize = 3;
 const RECEIPTS: usize = 4;
 const DECISIONS: usize = 5;
 const META: usize = 6;
-const TREE_NAMES: [&str; 7] = ["plans", "entries", "rounds", "outbox", "receipts", "decisions", "meta"];
+const TREE_NAMES: [&str; 7] = [
+    "plans",
+    "entries",
+    "rounds",
+    "outbox",
+    "receipts",
+    "decisions",
+    "meta",
+];
+
+/// One plain write: tree index, key, and the value (none to delete).
+type Write = (usize, Vec<u8>, Option<Vec<u8>>);
 
 const OUTBOX_SEQ: &str = "seq.outbox";
 const DECISION_SEQ: &str = "seq.decision";
@@ -116,7 +127,10 @@ impl SledStore {
     }
 
     fn get<T: DeserializeOwned>(&self, tree: usize, key: &[u8]) -> Result<Option<T>> {
-        self.trees[tree].get(key)?.map(|v| decode(key, &v)).transpose()
+        self.trees[tree]
+            .get(key)?
+            .map(|v| decode(key, &v))
+            .transpose()
     }
 
     fn scan<T: DeserializeOwned>(&self, tree: usize, prefix: &[u8]) -> Result<Vec<T>> {
@@ -131,7 +145,7 @@ impl SledStore {
 
     /// Turns changes into plain writes (tree, key, value or delete), reading what must be
     /// replaced. Called under the commit lock.
-    fn plan_writes(&self, changes: Vec<Change>) -> Result<Vec<(usize, Vec<u8>, Option<Vec<u8>>)>> {
+    fn plan_writes(&self, changes: Vec<Change>) -> Result<Vec<Write>> {
         let mut out = Vec::new();
         let mut outbox_seq = self.meta(OUTBOX_SEQ)?.unwrap_or(0);
         let mut decision_seq = self.meta(DECISION_SEQ)?.unwrap_or(0);
@@ -154,7 +168,11 @@ impl SledStore {
                     for (i, r) in plan.rounds.iter().enumerate() {
                         out.push((ROUNDS, keys::item(&plan.id, i as u32), Some(encode(r))));
                     }
-                    out.push((PLANS, keys::plan(&plan.id), Some(encode(&PlanHeader::of(&plan)))));
+                    out.push((
+                        PLANS,
+                        keys::plan(&plan.id),
+                        Some(encode(&PlanHeader::of(&plan))),
+                    ));
                 }
                 Change::PutHeader(h) => out.push((PLANS, keys::plan(&h.id), Some(encode(&h)))),
                 Change::DeletePlan(id) => {
@@ -163,13 +181,23 @@ impl SledStore {
                 }
                 Change::Enqueue(item) => {
                     outbox_seq += 1;
-                    out.push((OUTBOX, outbox_seq.to_be_bytes().to_vec(), Some(encode(&item))));
+                    out.push((
+                        OUTBOX,
+                        outbox_seq.to_be_bytes().to_vec(),
+                        Some(encode(&item)),
+                    ));
                 }
                 Change::Dequeue(seq) => out.push((OUTBOX, seq.to_be_bytes().to_vec(), None)),
-                Change::PutReceipt(r) => out.push((RECEIPTS, keys::plan(&r.plan), Some(encode(&r)))),
+                Change::PutReceipt(r) => {
+                    out.push((RECEIPTS, keys::plan(&r.plan), Some(encode(&r))))
+                }
                 Change::LogDecision(d) => {
                     decision_seq += 1;
-                    out.push((DECISIONS, keys::decision(&d.plan.unit, decision_seq), Some(encode(&d))));
+                    out.push((
+                        DECISIONS,
+                        keys::decision(&d.plan.unit, decision_seq),
+                        Some(encode(&d)),
+                    ));
                 }
                 Change::SetMeta(key, value) => {
                     out.push((META, key.into_bytes(), Some(value.to_be_bytes().to_vec())))
@@ -177,10 +205,18 @@ impl SledStore {
             }
         }
         if outbox_seq != start_outbox {
-            out.push((META, OUTBOX_SEQ.into(), Some(outbox_seq.to_be_bytes().to_vec())));
+            out.push((
+                META,
+                OUTBOX_SEQ.into(),
+                Some(outbox_seq.to_be_bytes().to_vec()),
+            ));
         }
         if decision_seq != start_decision {
-            out.push((META, DECISION_SEQ.into(), Some(decision_seq.to_be_bytes().to_vec())));
+            out.push((
+                META,
+                DECISION_SEQ.into(),
+                Some(decision_seq.to_be_bytes().to_vec()),
+            ));
         }
         Ok(out)
     }
@@ -226,10 +262,11 @@ fn flush_loop(
             }
         }
         let target = applied.load(Ordering::Acquire);
-        let result = db
-            .flush()
-            .map_err(|e| e.to_string())
-            .and_then(|_| File::open(&data_file).and_then(|f| f.sync_data()).map_err(|e| e.to_string()));
+        let result = db.flush().map_err(|e| e.to_string()).and_then(|_| {
+            File::open(&data_file)
+                .and_then(|f| f.sync_data())
+                .map_err(|e| e.to_string())
+        });
         match result {
             Ok(()) => {
                 done = target;
@@ -286,10 +323,11 @@ impl Store for SledStore {
             .iter()
             .map(|kv| {
                 let (k, v) = kv?;
-                let seq = u64::from_be_bytes(k.as_ref().try_into().map_err(|_| StoreError::Corrupt {
-                    key: format!("outbox {k:?}"),
-                    reason: "key is not 8 bytes".into(),
-                })?);
+                let seq =
+                    u64::from_be_bytes(k.as_ref().try_into().map_err(|_| StoreError::Corrupt {
+                        key: format!("outbox {k:?}"),
+                        reason: "key is not 8 bytes".into(),
+                    })?);
                 Ok((seq, decode(&k, &v)?))
             })
             .collect()
@@ -326,7 +364,10 @@ impl Store for SledStore {
     }
 
     fn commit(&self, changes: Vec<Change>) -> Result<u64> {
-        let _guard = self.commit_lock.lock().map_err(|_| StoreError::FlusherGone)?;
+        let _guard = self
+            .commit_lock
+            .lock()
+            .map_err(|_| StoreError::FlusherGone)?;
         let writes = self.plan_writes(changes)?;
         let trees: Vec<&Tree> = self.trees.iter().collect();
         trees
@@ -350,7 +391,11 @@ impl Store for SledStore {
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + Send + '_>> {
         Box::pin(async move {
             {
-                let mut wanted = self.control.wanted.lock().map_err(|_| StoreError::FlusherGone)?;
+                let mut wanted = self
+                    .control
+                    .wanted
+                    .lock()
+                    .map_err(|_| StoreError::FlusherGone)?;
                 wanted.0 = wanted.0.max(ticket);
             }
             self.control.wake.notify_one();
@@ -360,7 +405,9 @@ impl Store for SledStore {
                 .await
                 .map_err(|_| StoreError::FlusherGone)?;
             match &state.error {
-                Some(e) if state.ticket < ticket => Err(StoreError::Transaction(format!("flush failed: {e}"))),
+                Some(e) if state.ticket < ticket => {
+                    Err(StoreError::Transaction(format!("flush failed: {e}")))
+                }
                 _ => Ok(()),
             }
         })
@@ -379,7 +426,14 @@ mod tests {
     use crate::domain::{Cadre, EntrySource, Gender};
 
     fn plan(unit: &str, version: u32, n: usize) -> Plan {
-        let mut p = Plan::new_draft(PlanId { unit: unit.into(), term: "2025-2030".into(), version }, None);
+        let mut p = Plan::new_draft(
+            PlanId {
+                unit: unit.into(),
+                term: "2025-2030".into(),
+                version,
+            },
+            None,
+        );
         p.entries = (0..n)
             .map(|i| Entry {
                 cadre: Cadre {
@@ -405,11 +459,22 @@ mod tests {
     async fn plans_round_trip_and_replace_their_entries() {
         let dir = tempfile::tempdir().unwrap();
         let store = SledStore::open(dir.path()).unwrap();
-        let t = store.commit(vec![Change::PutPlan(plan("16681", 1, 5))]).unwrap();
+        let t = store
+            .commit(vec![Change::PutPlan(plan("16681", 1, 5))])
+            .unwrap();
         store.wait_durable(t).await.unwrap();
-        let t = store.commit(vec![Change::PutPlan(plan("16681", 1, 2)), Change::PutPlan(plan("16681", 2, 1))]).unwrap();
+        let t = store
+            .commit(vec![
+                Change::PutPlan(plan("16681", 1, 2)),
+                Change::PutPlan(plan("16681", 2, 1)),
+            ])
+            .unwrap();
         store.wait_durable(t).await.unwrap();
-        let id = PlanId { unit: "16681".into(), term: "2025-2030".into(), version: 1 };
+        let id = PlanId {
+            unit: "16681".into(),
+            term: "2025-2030".into(),
+            version: 1,
+        };
         assert_eq!(store.plan(&id).unwrap().unwrap().entries.len(), 2);
         assert_eq!(store.latest_version("16681", "2025-2030").unwrap(), Some(2));
         assert_eq!(store.latest_version("1668", "2025-2030").unwrap(), None);
@@ -424,7 +489,9 @@ mod tests {
         for i in 0..64u32 {
             let store = store.clone();
             tasks.push(tokio::spawn(async move {
-                let t = store.commit(vec![Change::PutPlan(plan(&format!("{i}"), 1, 3))]).unwrap();
+                let t = store
+                    .commit(vec![Change::PutPlan(plan(&format!("{i}"), 1, 3))])
+                    .unwrap();
                 store.wait_durable(t).await.unwrap();
             }));
         }
@@ -437,22 +504,41 @@ mod tests {
     #[tokio::test]
     async fn outbox_and_decision_sequences_survive_reopen() {
         let dir = tempfile::tempdir().unwrap();
-        let id = PlanId { unit: "16681".into(), term: "2025-2030".into(), version: 1 };
+        let id = PlanId {
+            unit: "16681".into(),
+            term: "2025-2030".into(),
+            version: 1,
+        };
         {
             let store = SledStore::open(dir.path()).unwrap();
             let t = store
-                .commit(vec![Change::Enqueue(OutboxItem::Push(id.clone())), Change::Enqueue(OutboxItem::Push(id.clone()))])
+                .commit(vec![
+                    Change::Enqueue(OutboxItem::Push(id.clone())),
+                    Change::Enqueue(OutboxItem::Push(id.clone())),
+                ])
                 .unwrap();
             store.wait_durable(t).await.unwrap();
-            let seqs: Vec<u64> = store.outbox().unwrap().into_iter().map(|(s, _)| s).collect();
+            let seqs: Vec<u64> = store
+                .outbox()
+                .unwrap()
+                .into_iter()
+                .map(|(s, _)| s)
+                .collect();
             assert_eq!(seqs, [1, 2]);
             let t = store.commit(vec![Change::Dequeue(1)]).unwrap();
             store.wait_durable(t).await.unwrap();
         }
         let store = SledStore::open(dir.path()).unwrap();
-        let t = store.commit(vec![Change::Enqueue(OutboxItem::Push(id))]).unwrap();
+        let t = store
+            .commit(vec![Change::Enqueue(OutboxItem::Push(id))])
+            .unwrap();
         store.wait_durable(t).await.unwrap();
-        let seqs: Vec<u64> = store.outbox().unwrap().into_iter().map(|(s, _)| s).collect();
+        let seqs: Vec<u64> = store
+            .outbox()
+            .unwrap()
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect();
         assert_eq!(seqs, [2, 3]);
     }
 }

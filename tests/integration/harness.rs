@@ -1,0 +1,219 @@
+//! Starts real nodes on 127.0.0.1:0 with their own stores, and builds requests.
+
+use std::{path::Path, time::Duration};
+
+use quyhoach::{
+    config::RawConfig,
+    grpc::pb::{self, node_sync_client::NodeSyncClient, planning_client::PlanningClient},
+    node::system_clock,
+    server::{self, Running},
+};
+use tempfile::TempDir;
+use tonic::transport::Channel;
+
+pub const TERM: &str = "2025-2030";
+
+/// Starts a node for `unit` with its store in `dir/unit`.
+pub async fn start(dir: &Path, unit: &str, parent: Option<String>, units: &str) -> Running {
+    let config = RawConfig {
+        unit: Some(unit.into()),
+        listen: Some("127.0.0.1:0".into()),
+        data: Some(dir.join(unit)),
+        parent,
+        units: Some(units.into()),
+        poll_ms: Some(30),
+        ..RawConfig::default()
+    }
+    .validate()
+    .expect("valid test config");
+    server::spawn(config, system_clock())
+        .await
+        .expect("node starts")
+}
+
+/// A province (40), a district (412) and two of its communes (16681, 16690), three-level.
+pub struct Tree {
+    /// Holds the stores until the tree is dropped.
+    pub _dir: TempDir,
+    pub province: Running,
+    pub district: Running,
+    pub commune: Running,
+    pub sibling: Running,
+}
+
+impl Tree {
+    pub async fn start() -> Tree {
+        let dir = tempfile::tempdir().unwrap();
+        let province = start(dir.path(), "40", None, "builtin:2024").await;
+        let district = start(dir.path(), "412", Some(province.url()), "builtin:2024").await;
+        let commune = start(dir.path(), "16681", Some(district.url()), "builtin:2024").await;
+        let sibling = start(dir.path(), "16690", Some(district.url()), "builtin:2024").await;
+        Tree {
+            _dir: dir,
+            province,
+            district,
+            commune,
+            sibling,
+        }
+    }
+
+    pub async fn stop(self) {
+        for node in [self.commune, self.sibling, self.district, self.province] {
+            node.stop().await.unwrap();
+        }
+    }
+}
+
+pub async fn client(node: &Running) -> PlanningClient<Channel> {
+    PlanningClient::connect(node.url()).await.unwrap()
+}
+
+pub async fn sync_client(node: &Running) -> NodeSyncClient<Channel> {
+    NodeSyncClient::connect(node.url()).await.unwrap()
+}
+
+/// An entry for a commune plan; `n` makes the national ID unique.
+pub fn entry(n: u32, name: &str, position: &str, unit: &str) -> pb::Entry {
+    pb::Entry {
+        cadre: Some(pb::Cadre {
+            national_id: format!("0400800{n:05}"),
+            full_name: name.into(),
+            birth_date: "1984-06-15".into(),
+            gender: pb::Gender::Female.into(),
+            ethnicity: "Kinh".into(),
+            current_positions: vec!["C.PCT.UBND".into()],
+            current_unit: unit.into(),
+            ..Default::default()
+        }),
+        position: position.into(),
+        source: pb::EntrySource::Voted.into(),
+    }
+}
+
+/// A valid round of 30 convened with 28 present, giving `yes` to each (entry n, position).
+pub fn round(tallies: &[(u32, &str, u32)]) -> pb::BallotRound {
+    pb::BallotRound {
+        body: pb::Body::ExecutiveCommittee.into(),
+        date: "2025-03-14".into(),
+        convened: 30,
+        present: 28,
+        ballots_issued: 28,
+        valid_ballots: 27,
+        tallies: tallies
+            .iter()
+            .map(|&(n, position, yes)| pb::Tally {
+                national_id: format!("0400800{n:05}"),
+                position: position.into(),
+                yes,
+            })
+            .collect(),
+    }
+}
+
+/// Drafts, fills, votes on and adopts a plan of `unit` with the given entries (all voted 20/30).
+pub async fn adopted_plan(
+    c: &mut PlanningClient<Channel>,
+    unit: &str,
+    entries: &[(u32, &str, &str)],
+) -> pb::Plan {
+    c.create_draft(pb::CreateDraftRequest {
+        unit: unit.into(),
+        term: TERM.into(),
+    })
+    .await
+    .unwrap();
+    for &(n, name, position) in entries {
+        c.put_entry(pb::PutEntryRequest {
+            unit: unit.into(),
+            term: TERM.into(),
+            entry: Some(entry(n, name, position, unit)),
+        })
+        .await
+        .unwrap();
+    }
+    let tallies: Vec<(u32, &str, u32)> = entries.iter().map(|&(n, _, p)| (n, p, 20)).collect();
+    c.record_ballot_round(pb::RecordBallotRoundRequest {
+        unit: unit.into(),
+        term: TERM.into(),
+        round: Some(round(&tallies)),
+    })
+    .await
+    .unwrap();
+    c.adopt_plan(pb::AdoptPlanRequest {
+        unit: unit.into(),
+        term: TERM.into(),
+        adopted_on: "2025-03-20".into(),
+    })
+    .await
+    .unwrap()
+    .into_inner()
+}
+
+/// The summary of `unit`'s latest plan held by the node behind `c`, once it has `status`.
+/// Asynchronous flow between nodes is awaited by polling, bounded at 20 seconds.
+pub async fn wait_status(
+    c: &mut PlanningClient<Channel>,
+    unit: &str,
+    status: pb::PlanStatus,
+) -> pb::PlanSummary {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let plans = c
+            .list_plans(pb::ListPlansRequest {
+                under: unit.into(),
+                term: TERM.into(),
+                latest_only: true,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .plans;
+        let found = plans
+            .into_iter()
+            .find(|p| p.id.as_ref().unwrap().unit == unit);
+        if let Some(p) = &found {
+            if p.status == status as i32 {
+                return p.clone();
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{unit} never became {status:?}; last seen {found:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+pub fn id(unit: &str, version: u32) -> pb::PlanId {
+    pb::PlanId {
+        unit: unit.into(),
+        term: TERM.into(),
+        version,
+    }
+}
+
+/// Everything a node holds, for "nothing changed" comparisons: every plan, whole.
+pub async fn everything(c: &mut PlanningClient<Channel>) -> Vec<pb::Plan> {
+    let plans = c
+        .list_plans(pb::ListPlansRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .plans;
+    let mut out = Vec::new();
+    for s in plans {
+        let id = s.id.unwrap();
+        out.push(
+            c.get_plan(pb::GetPlanRequest {
+                unit: id.unit,
+                term: id.term,
+                version: id.version,
+            })
+            .await
+            .unwrap()
+            .into_inner(),
+        );
+    }
+    out
+}
