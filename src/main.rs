@@ -153,7 +153,11 @@ struct ServeArgs {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     // The demo prints its own story; its nodes' logs would drown it.
-    let default_filter = if matches!(cli.command, Command::Demo { .. }) { "warn" } else { "warn,quyhoach=info" };
+    let default_filter = if matches!(cli.command, Command::Demo { .. }) {
+        "warn"
+    } else {
+        "warn,quyhoach=info"
+    };
     init_tracing(cli.log_json, default_filter);
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     match runtime.block_on(dispatch(cli.command)) {
