@@ -289,3 +289,16 @@ async fn consolidated_list_sorts_the_vietnamese_way_and_searches_without_diacrit
     assert_eq!(by_position.len(), 2);
     province.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_demo_runs_the_whole_flow_and_the_province_holds_every_lower_plan() {
+    let outcome = quyhoach::demo::run(quyhoach::demo::DemoOptions::default()).await.unwrap();
+    let approved: Vec<&str> = outcome
+        .province_plans
+        .iter()
+        .filter(|p| p.status == pb::PlanStatus::Approved as i32)
+        .map(|p| p.id.as_ref().unwrap().unit.as_str())
+        .collect();
+    assert_eq!(approved, ["16681", "16690", "17617", "17623", "412", "427"]);
+    assert_eq!(outcome.consolidated.len(), 50);
+}
