@@ -232,3 +232,44 @@ fn truncate(s: &str, n: usize) -> String {
         s.chars().take(n - 1).chain(['…']).collect()
     }
 }
+
+/// Prints a node's sync status: its links, conflicts and counters.
+pub fn print_status(s: &pb::SyncStatusResponse) {
+    println!("node {} (reference data v{})", s.unit, s.reference_version);
+    let show = |role: &str, l: &pb::LinkStatus| {
+        let or_dash = |t: &str| {
+            if t.is_empty() {
+                "-".to_string()
+            } else {
+                t.to_string()
+            }
+        };
+        println!(
+            "  {role:<6} {:<6} {:<5} last receipt {:<32} outbox {:>3}  lag {:>4} s  last contact {:<32}{}",
+            l.unit,
+            if l.stuck { "STUCK" } else { "ok" },
+            or_dash(&l.last_receipt_at),
+            l.outbox_length,
+            l.lag_seconds,
+            or_dash(&l.last_contact_at),
+            if l.last_error.is_empty() { String::new() } else { format!("  last error: {}", l.last_error) }
+        );
+    };
+    if let Some(p) = &s.parent {
+        show("parent", p);
+    }
+    for c in &s.children {
+        show("child", c);
+    }
+    for c in &s.conflicts {
+        let id = c.plan.clone().unwrap_or_default();
+        println!(
+            "  CONFLICT {}/{} v{}: {} holds {}, {} offered {} ({})",
+            id.unit, id.term, id.version, c.to_unit, c.held_hash, c.from_unit, c.offered_hash, c.at
+        );
+    }
+    println!(
+        "  pushes accepted {}, duplicate {}, refused {}",
+        s.pushes_accepted, s.pushes_duplicate, s.pushes_refused
+    );
+}

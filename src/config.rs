@@ -39,6 +39,9 @@ pub struct RawConfig {
     pub reference: Option<PathBuf>,
     /// How often decisions are pulled from the parent, in milliseconds.
     pub poll_ms: Option<u64>,
+    /// After how many seconds a link with pending items, or without contact, is reported as
+    /// stuck.
+    pub stuck_after_secs: Option<u64>,
     /// Rule parameters (R19's denominator and quorum, …).
     pub rules: Option<RuleParams>,
 }
@@ -62,6 +65,7 @@ impl RawConfig {
             units: over.units.or(self.units),
             reference: over.reference.or(self.reference),
             poll_ms: over.poll_ms.or(self.poll_ms),
+            stuck_after_secs: over.stuck_after_secs.or(self.stuck_after_secs),
             rules: over.rules.or(self.rules),
         }
     }
@@ -127,6 +131,9 @@ impl RawConfig {
                 return Err("poll_ms: must be at least 1".into());
             }
             sync.poll = Duration::from_millis(ms);
+        }
+        if let Some(s) = self.stuck_after_secs {
+            sync.stuck_after = Duration::from_secs(s);
         }
         Ok(Config {
             unit,

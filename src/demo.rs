@@ -163,6 +163,13 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoOutcome> {
         );
     }
 
+    println!("\n== Sync status of every node (what `quyhoach status` shows)");
+    for (unit, _) in &nodes {
+        let mut c = client::connect(&url(unit)).await?;
+        let s = c.sync_status(pb::SyncStatusRequest {}).await?.into_inner();
+        client::print_status(&s);
+    }
+
     for (_, node) in nodes {
         node.stop().await?;
     }

@@ -14,9 +14,14 @@ pub enum Error {
     /// The request is well formed but the state does not allow it (FAILED_PRECONDITION).
     #[error("{0}")]
     Precondition(FieldError),
-    /// The same identity already exists with other content (ALREADY_EXISTS).
-    #[error("{0}")]
-    Conflict(FieldError),
+    /// A push of a version already held with another hash (ALREADY_EXISTS, both hashes in the
+    /// status metadata `quyhoach-held-hash` and `quyhoach-offered-hash`).
+    #[error("plan.hash: {plan} is already held with hash {held}; this push has hash {offered}; nothing was overwritten")]
+    HashConflict {
+        plan: crate::domain::PlanId,
+        held: String,
+        offered: String,
+    },
     /// The caller may not do this here (PERMISSION_DENIED).
     #[error("{0}")]
     Denied(FieldError),
@@ -40,9 +45,6 @@ impl Error {
     }
     pub fn invalid(field: &str, problem: impl Into<String>) -> Self {
         Self::Invalid(FieldError::new(field, problem))
-    }
-    pub fn conflict(field: &str, problem: impl Into<String>) -> Self {
-        Self::Conflict(FieldError::new(field, problem))
     }
 }
 

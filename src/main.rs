@@ -88,6 +88,11 @@ enum Command {
         #[arg(long)]
         reason: Vec<String>,
     },
+    /// The node's sync links (parent and children), conflicts and counters.
+    Status {
+        #[command(flatten)]
+        node: NodeArg,
+    },
     /// The consolidated list of entries under a node, in Vietnamese order.
     Consolidated {
         #[command(flatten)]
@@ -148,6 +153,9 @@ struct ServeArgs {
     /// How often to pull decisions from the parent, in milliseconds.
     #[arg(long, env = "QUYHOACH_POLL_MS")]
     poll_ms: Option<u64>,
+    /// After how many seconds a link with pending items is reported as stuck.
+    #[arg(long, env = "QUYHOACH_STUCK_AFTER_SECS")]
+    stuck_after_secs: Option<u64>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -374,6 +382,12 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Status { node } => {
+            let mut c = client::connect(&node.node).await?;
+            let s = c.sync_status(pb::SyncStatusRequest {}).await?.into_inner();
+            client::print_status(&s);
+            Ok(())
+        }
         Command::Consolidated {
             node,
             term,
@@ -420,6 +434,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         units: args.units,
         reference: args.reference,
         poll_ms: args.poll_ms,
+        stuck_after_secs: args.stuck_after_secs,
         rules: None,
     };
     let config = file

@@ -4,7 +4,7 @@
 
 use std::{future::Future, net::SocketAddr, sync::Arc};
 
-use tokio::{net::TcpListener, sync::Mutex};
+use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
 
@@ -16,9 +16,9 @@ use crate::{
         },
         NodeSyncService, PlanningService,
     },
-    node::{Clock, Node},
+    node::{Clock, Node, Reference},
     store::SledStore,
-    sync::{self, LinkState},
+    sync,
 };
 
 /// Serves the node described by `config` on `listener` until `shutdown` resolves, then stops
@@ -30,23 +30,25 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let store = SledStore::open(&config.data)?;
-    let node = Arc::new(Node::new(
+    let reference = Reference {
+        version: 0,
+        catalog: config.catalog.as_ref().clone(),
+        rules: config.rules.clone(),
+    };
+    let node = Node::open(
         config.unit.clone(),
         config.hierarchy.clone(),
-        config.catalog.clone(),
-        config.rules.clone(),
+        reference,
         store,
         clock,
-    ));
-    let link = Arc::new(Mutex::new(LinkState::default()));
-    let sync_task = config.parent.clone().map(|parent| {
-        tokio::spawn(sync::run(
-            node.clone(),
-            parent,
-            config.sync.clone(),
-            link.clone(),
-        ))
-    });
+        config.sync.stuck_after,
+    )
+    .await?;
+    let node = Arc::new(node);
+    let sync_task = config
+        .parent
+        .clone()
+        .map(|parent| tokio::spawn(sync::run(node.clone(), parent, config.sync.clone())));
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health

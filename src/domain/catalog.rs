@@ -63,7 +63,7 @@ pub struct Term {
 }
 
 /// The catalogue a node works with.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Catalog {
     /// Positions by code.
     pub positions: BTreeMap<String, Position>,

@@ -21,13 +21,18 @@ use tonic::{Code, Status};
 
 use crate::error::Error;
 
+/// Status metadata naming the hash a receiving node holds, on ALREADY_EXISTS.
+pub const HELD_HASH: &str = "quyhoach-held-hash";
+/// Status metadata naming the hash a refused push carried.
+pub const OFFERED_HASH: &str = "quyhoach-offered-hash";
+
 impl From<Error> for Status {
     fn from(e: Error) -> Self {
         let code = match &e {
             Error::Invalid(_) => Code::InvalidArgument,
             Error::NotFound(_) => Code::NotFound,
             Error::Precondition(_) => Code::FailedPrecondition,
-            Error::Conflict(_) => Code::AlreadyExists,
+            Error::HashConflict { .. } => Code::AlreadyExists,
             Error::Denied(_) => Code::PermissionDenied,
             Error::Unavailable(_) => Code::Unavailable,
             Error::Store(_) => Code::Internal,
@@ -35,6 +40,14 @@ impl From<Error> for Status {
         if code == Code::Internal {
             tracing::error!(error = %e, "internal error");
         }
-        Status::new(code, e.to_string())
+        let mut status = Status::new(code, e.to_string());
+        if let Error::HashConflict { held, offered, .. } = &e {
+            for (key, value) in [(HELD_HASH, held), (OFFERED_HASH, offered)] {
+                if let Ok(v) = value.parse() {
+                    status.metadata_mut().insert(key, v);
+                }
+            }
+        }
+        status
     }
 }

@@ -5,7 +5,11 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
 use super::{convert::*, pb};
-use crate::{domain::FieldError, error::Error, node::Node};
+use crate::{
+    domain::FieldError,
+    error::Error,
+    node::{ChildReport, Node},
+};
 
 pub struct NodeSyncService {
     pub node: Arc<Node>,
@@ -26,10 +30,18 @@ impl pb::node_sync_server::NodeSync for NodeSyncService {
         &self,
         req: Request<pb::PullDecisionsRequest>,
     ) -> Result<Response<pb::PullDecisionsResponse>, Status> {
-        let pb::PullDecisionsRequest { from_unit, after } = req.into_inner();
+        let pb::PullDecisionsRequest {
+            from_unit,
+            after,
+            outbox_length,
+            oldest_pending_at,
+            last_error,
+            reference_version,
+        } = req.into_inner();
+        let from_unit = from_unit.trim().to_string();
         let decisions = self
             .node
-            .decisions_for(from_unit.trim(), after)
+            .decisions_for(&from_unit, after)
             .await?
             .into_iter()
             .map(|(seq, d)| pb::SequencedDecision {
@@ -37,6 +49,39 @@ impl pb::node_sync_server::NodeSync for NodeSyncService {
                 decision: Some(decision_to_pb(&d)),
             })
             .collect();
+        self.node.note_child(
+            &from_unit,
+            ChildReport {
+                reported_at: self.node.now(),
+                outbox_length,
+                oldest_pending_at: chrono::DateTime::parse_from_rfc3339(&oldest_pending_at)
+                    .ok()
+                    .map(|t| t.with_timezone(&chrono::Utc)),
+                last_error: Some(last_error).filter(|e| !e.is_empty()),
+                reference_version,
+            },
+        );
         Ok(Response::new(pb::PullDecisionsResponse { decisions }))
+    }
+
+    async fn get_reference(
+        &self,
+        req: Request<pb::ReferenceRequest>,
+    ) -> Result<Response<pb::ReferenceResponse>, Status> {
+        let pb::ReferenceRequest {
+            from_unit,
+            have_version,
+        } = req.into_inner();
+        let newer = self.node.reference_for(from_unit.trim(), have_version)?;
+        let document = match &newer {
+            Some(r) => {
+                serde_json::to_string(r.as_ref()).map_err(|e| Status::internal(e.to_string()))?
+            }
+            None => String::new(),
+        };
+        Ok(Response::new(pb::ReferenceResponse {
+            version: self.node.reference().version,
+            document,
+        }))
     }
 }

@@ -257,6 +257,49 @@ impl pb::planning_server::Planning for PlanningService {
         Ok(Response::new(decision_to_pb(&d)))
     }
 
+    async fn sync_status(
+        &self,
+        _req: Request<pb::SyncStatusRequest>,
+    ) -> Result<Response<pb::SyncStatusResponse>, Status> {
+        let s = self.node.sync_status()?;
+        let ts = |t: Option<chrono::DateTime<chrono::Utc>>| {
+            t.map(|t| t.to_rfc3339()).unwrap_or_default()
+        };
+        let link = |l: &crate::node::LinkStatus| pb::LinkStatus {
+            unit: l.unit.clone(),
+            last_receipt_at: ts(l.last_receipt_at),
+            outbox_length: l.outbox_length,
+            oldest_pending: l.oldest_pending.as_ref().map(|(id, _)| plan_id_to_pb(id)),
+            oldest_pending_at: ts(l.oldest_pending.as_ref().map(|(_, at)| *at)),
+            last_error: l.last_error.clone().unwrap_or_default(),
+            lag_seconds: l.lag_seconds,
+            last_contact_at: ts(l.last_contact_at),
+            reference_version: l.reference_version.unwrap_or(0),
+            stuck: l.stuck,
+        };
+        Ok(Response::new(pb::SyncStatusResponse {
+            unit: s.unit.clone(),
+            reference_version: s.reference_version,
+            parent: s.parent.as_ref().map(link),
+            children: s.children.iter().map(link).collect(),
+            conflicts: s
+                .conflicts
+                .iter()
+                .map(|c| pb::Conflict {
+                    plan: Some(plan_id_to_pb(&c.plan)),
+                    held_hash: c.held_hash.clone(),
+                    offered_hash: c.offered_hash.clone(),
+                    from_unit: c.from.clone(),
+                    to_unit: c.to.clone(),
+                    at: c.at.to_rfc3339(),
+                })
+                .collect(),
+            pushes_accepted: s.pushes_accepted,
+            pushes_duplicate: s.pushes_duplicate,
+            pushes_refused: s.pushes_refused,
+        }))
+    }
+
     async fn consolidated(
         &self,
         req: Request<pb::ConsolidatedRequest>,

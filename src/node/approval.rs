@@ -6,7 +6,7 @@ use super::Node;
 use crate::{
     domain::{Decision, Outcome, Plan, PlanId, PlanStatus},
     error::{Error, Result},
-    store::{Change, OutboxItem, PlanHeader, Receipt},
+    store::{Change, Conflict, OutboxItem, PlanHeader, Receipt},
 };
 
 impl Node {
@@ -15,7 +15,45 @@ impl Node {
     ///
     /// The same (unit, term, version) with the same hash again returns the first receipt and
     /// changes nothing; with another hash it is refused with both hashes named.
-    pub async fn receive_push(&self, from: &str, mut plan: Plan) -> Result<(Receipt, bool)> {
+    pub async fn receive_push(&self, from: &str, plan: Plan) -> Result<(Receipt, bool)> {
+        let result = self.take_push(from, plan).await;
+        self.count_push(&result.as_ref().map(|(_, dup)| *dup).map_err(|_| ()));
+        if let Err(Error::HashConflict {
+            plan,
+            held,
+            offered,
+        }) = &result
+        {
+            let conflict = Conflict {
+                plan: plan.clone(),
+                held_hash: held.clone(),
+                offered_hash: offered.clone(),
+                from: from.to_string(),
+                to: self.unit.code.clone(),
+                at: self.now(),
+            };
+            self.record_conflict(conflict).await?;
+        }
+        result
+    }
+
+    /// Keeps a conflict for the status report, once per (plan, offered hash).
+    pub async fn record_conflict(&self, conflict: Conflict) -> Result<()> {
+        let guard = self.lock().await;
+        let known = self.store.conflicts()?.iter().any(|c| {
+            c.plan == conflict.plan
+                && c.offered_hash == conflict.offered_hash
+                && c.held_hash == conflict.held_hash
+        });
+        if known {
+            return Ok(());
+        }
+        tracing::warn!(plan = %conflict.plan, from = %conflict.from, "conflicting push recorded");
+        self.commit(guard, vec![Change::RecordConflict(conflict)])
+            .await
+    }
+
+    async fn take_push(&self, from: &str, mut plan: Plan) -> Result<(Receipt, bool)> {
         self.check_push_origin(from, &plan.id)?;
         let hash = plan.hash.clone().unwrap_or_default();
         if hash != plan.content_hash() {
@@ -32,10 +70,11 @@ impl Node {
         if let Some(existing) = self.store.header(&plan.id)? {
             let held = existing.hash.clone().unwrap_or_default();
             if held != hash {
-                return Err(Error::conflict(
-                    "plan.hash",
-                    format!("{} is already held with hash {held}; this push has hash {hash}; nothing was overwritten", plan.id),
-                ));
+                return Err(Error::HashConflict {
+                    plan: plan.id.clone(),
+                    held,
+                    offered: hash,
+                });
             }
             drop(guard);
             self.settle().await?;
@@ -74,9 +113,16 @@ impl Node {
         let mut changes = vec![
             Change::PutPlan(plan.clone()),
             Change::PutReceipt(receipt.clone()),
+            Change::SetMeta(
+                super::status::child_receipt_key(from),
+                received_at.timestamp_millis() as u64,
+            ),
         ];
         if !direct && self.parent_unit().is_some() {
-            changes.push(Change::Enqueue(OutboxItem::Push(plan.id.clone())));
+            changes.push(Change::Enqueue(OutboxItem {
+                plan: plan.id.clone(),
+                queued_at: received_at,
+            }));
         }
         self.commit(guard, changes).await?;
         if !direct {
@@ -257,7 +303,10 @@ impl Node {
         ];
         let forward = outcome == Outcome::Approve && self.parent_unit().is_some();
         if forward {
-            changes.push(Change::Enqueue(OutboxItem::Push(id.clone())));
+            changes.push(Change::Enqueue(OutboxItem {
+                plan: id.clone(),
+                queued_at: decision.decided_at,
+            }));
         }
         self.commit(guard, changes).await?;
         if forward {
@@ -316,18 +365,19 @@ impl Node {
 
     /// Records the parent's receipt for an outbox item and removes the item.
     pub async fn delivered(&self, seq: u64, receipt: Receipt) -> Result<()> {
+        let at = receipt.received_at.timestamp_millis() as u64;
         let guard = self.lock().await;
-        self.commit(
-            guard,
-            vec![Change::Dequeue(seq), Change::PutReceipt(receipt)],
-        )
-        .await
+        let changes = vec![
+            Change::Dequeue(seq),
+            Change::PutReceipt(receipt),
+            Change::SetMeta(super::status::LAST_PARENT_RECEIPT.into(), at),
+        ];
+        self.commit(guard, changes).await
     }
 
     /// The plan to push for an outbox item, as the parent must see it.
     pub fn outgoing(&self, item: &OutboxItem) -> Result<Plan> {
-        let OutboxItem::Push(id) = item;
-        let mut plan = self.load(id)?;
+        let mut plan = self.load(&item.plan)?;
         if plan.id.unit == self.unit.code {
             // Our own plan goes up as submitted, whatever has happened to it here since.
             plan.status = PlanStatus::Submitted;

@@ -5,9 +5,14 @@
 
 mod approval;
 mod query;
+mod reference;
+mod status;
 mod workflow;
 
-use std::sync::Arc;
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock},
+};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use tokio::sync::{Mutex, MutexGuard, Notify};
@@ -15,11 +20,12 @@ use tokio::sync::{Mutex, MutexGuard, Notify};
 use crate::{
     domain::{Catalog, Hierarchy, Level, PlanId, Unit},
     error::{Error, Result},
-    rules::RuleParams,
     store::{Change, PlanHeader, Store},
 };
 
-pub use query::{ConsolidatedEntry, ConsolidatedFilter, PlanFilter};
+pub use query::{mask_id, ConsolidatedEntry, ConsolidatedFilter, PlanFilter};
+pub use reference::Reference;
+pub use status::{ChildReport, LinkState, LinkStatus, SyncStatus};
 pub use workflow::{RoundResult, TallyResult};
 
 /// A source of the current time, passed in so that tests control it.
@@ -35,8 +41,9 @@ pub struct Node {
     /// The unit this node serves.
     unit: Unit,
     hierarchy: Arc<Hierarchy>,
-    catalog: Arc<Catalog>,
-    params: RuleParams,
+    /// Positions, terms and rule parameters, versioned at the province and pulled down by
+    /// every other node; swapped whole when a newer version arrives.
+    reference: RwLock<Arc<Reference>>,
     store: Arc<dyn Store>,
     clock: Clock,
     /// Serializes read-validate-commit sequences; released before waiting for durability, so
@@ -44,27 +51,43 @@ pub struct Node {
     write_lock: Mutex<()>,
     /// Wakes the sync task when something is queued for the parent.
     outbox_wake: Arc<Notify>,
+    /// The upward link as the sync task last saw it.
+    link: std::sync::Mutex<LinkState>,
+    /// What each child last reported about its own link, when it pulled decisions.
+    child_reports: std::sync::Mutex<HashMap<String, ChildReport>>,
+    /// After how long a link with pending items or no contact counts as stuck.
+    stuck_after: chrono::Duration,
+    /// Pushes taken, answered as duplicates, and refused, since start.
+    counters: status::Counters,
 }
 
 impl Node {
-    pub fn new(
+    /// Opens a node over its store. `configured` is the reference data of the node's own
+    /// files: at the province it becomes a new version whenever it differs from the stored
+    /// one; below, the version last received from the parent wins over it.
+    pub async fn open(
         unit: Unit,
         hierarchy: Arc<Hierarchy>,
-        catalog: Arc<Catalog>,
-        params: RuleParams,
+        configured: Reference,
         store: Arc<dyn Store>,
         clock: Clock,
-    ) -> Self {
-        Self {
+        stuck_after: std::time::Duration,
+    ) -> Result<Self> {
+        let node = Self {
             unit,
             hierarchy,
-            catalog,
-            params,
+            reference: RwLock::new(Arc::new(configured.clone())),
             store,
             clock,
             write_lock: Mutex::new(()),
             outbox_wake: Arc::new(Notify::new()),
-        }
+            link: std::sync::Mutex::new(LinkState::default()),
+            child_reports: std::sync::Mutex::new(HashMap::new()),
+            stuck_after: chrono::Duration::from_std(stuck_after).unwrap_or(chrono::Duration::MAX),
+            counters: status::Counters::default(),
+        };
+        node.load_reference(configured).await?;
+        Ok(node)
     }
 
     pub fn unit(&self) -> &Unit {
@@ -75,8 +98,17 @@ impl Node {
         &self.hierarchy
     }
 
-    pub fn catalog(&self) -> &Catalog {
-        &self.catalog
+    /// The reference data in force.
+    pub fn reference(&self) -> Arc<Reference> {
+        self.reference
+            .read()
+            .map(|r| r.clone())
+            .unwrap_or_else(|e| e.into_inner().clone())
+    }
+
+    /// The position catalogue and terms in force.
+    pub fn catalog(&self) -> Catalog {
+        self.reference().catalog.clone()
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -128,13 +160,15 @@ impl Node {
     }
 
     fn known_term(&self, field: &str, code: &str) -> Result<()> {
-        match self.catalog.term(code) {
+        let reference = self.reference();
+        match reference.catalog.term(code) {
             Some(_) => Ok(()),
             None => Err(Error::not_found(
                 field,
                 format!(
                     "unknown term {code:?} (known: {})",
-                    self.catalog
+                    reference
+                        .catalog
                         .terms
                         .keys()
                         .cloned()

@@ -111,7 +111,7 @@ impl Node {
         filter: &ConsolidatedFilter,
     ) -> Result<Vec<ConsolidatedEntry>> {
         if let Some(p) = &filter.position {
-            if self.catalog.position(p).is_none() {
+            if self.reference().catalog.position(p).is_none() {
                 return Err(Error::not_found(
                     "position",
                     format!("unknown position code {p:?}"),
@@ -126,6 +126,7 @@ impl Node {
                 latest_only: true,
             })
             .await?;
+        let reference = self.reference();
         let query = filter
             .name
             .as_deref()
@@ -155,7 +156,10 @@ impl Node {
                 let votes =
                     plan.votes_for(&e.cadre.national_id, &e.position)
                         .map(|(round, yes)| {
-                            (yes, crate::rules::ballot::denominator(round, &self.params))
+                            (
+                                yes,
+                                crate::rules::ballot::denominator(round, &reference.rules),
+                            )
                         });
                 out.push(ConsolidatedEntry {
                     unit: plan.id.unit.clone(),
@@ -164,7 +168,7 @@ impl Node {
                     version: plan.id.version,
                     status: plan.status,
                     position: e.position.clone(),
-                    position_title: self
+                    position_title: reference
                         .catalog
                         .position(&e.position)
                         .map(|p| p.title_vi.clone())

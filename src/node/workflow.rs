@@ -145,16 +145,17 @@ impl Node {
         for (i, t) in round.tallies.iter().enumerate() {
             self.known_position(&format!("round.tallies[{i}].position"), &t.position)?;
         }
-        if !ballot::quorum_met(&round, &self.params) {
+        let params = self.reference().rules.clone();
+        if !ballot::quorum_met(&round, &params) {
             return Err(Error::precondition(
                 "round.present",
                 format!(
                     "R19: {} present of {} convened is below the quorum of {}/{}; the round is not valid",
-                    round.present, round.convened, self.params.quorum_num, self.params.quorum_den
+                    round.present, round.convened, params.quorum_num, params.quorum_den
                 ),
             ));
         }
-        let denominator = ballot::denominator(&round, &self.params);
+        let denominator = ballot::denominator(&round, &params);
         let results = round
             .tallies
             .iter()
@@ -162,7 +163,7 @@ impl Node {
                 national_id: t.national_id.clone(),
                 position: t.position.clone(),
                 yes: t.yes,
-                passed: ballot::passes(&round, t.yes, &self.params),
+                passed: ballot::passes(&round, t.yes, &params),
             })
             .collect();
         let mut number = 0;
@@ -246,7 +247,10 @@ impl Node {
         header.status = PlanStatus::Submitted;
         let changes = vec![
             Change::PutHeader(header.clone()),
-            Change::Enqueue(OutboxItem::Push(header.id.clone())),
+            Change::Enqueue(OutboxItem {
+                plan: header.id.clone(),
+                queued_at: self.now(),
+            }),
         ];
         self.commit(guard, changes).await?;
         self.outbox_wake.notify_one();
@@ -286,9 +290,11 @@ impl Node {
             .ok_or_else(|| Error::not_found("plan", format!("no plan version {id}")))
     }
 
-    fn known_position(&self, field: &str, code: &str) -> Result<&crate::domain::Position> {
-        self.catalog
+    fn known_position(&self, field: &str, code: &str) -> Result<crate::domain::Position> {
+        self.reference()
+            .catalog
             .position(code)
+            .cloned()
             .ok_or_else(|| Error::not_found(field, format!("unknown position code {code:?}")))
     }
 

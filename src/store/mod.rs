@@ -76,11 +76,30 @@ impl PlanHeader {
     }
 }
 
-/// Something a node must deliver to its parent, kept until the parent's receipt.
+/// A plan version a node must push to its parent (its own submission, or a lower plan it
+/// approved), kept until the parent's receipt is durable here.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum OutboxItem {
-    /// Push this plan version (its stored content) to the parent.
-    Push(PlanId),
+pub struct OutboxItem {
+    /// The version to push; its stored content is read at delivery time (it is immutable).
+    pub plan: PlanId,
+    /// When it was queued, for lag and stuck-link reports.
+    pub queued_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// A push refused because the same (unit, term, version) is held with another hash. Kept on
+/// both sides so that people can see and settle it; nothing is overwritten.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conflict {
+    pub plan: PlanId,
+    /// The hash held by the receiving node.
+    pub held_hash: String,
+    /// The hash the push carried.
+    pub offered_hash: String,
+    /// The unit that pushed.
+    pub from: String,
+    /// The unit that refused it.
+    pub to: String,
+    pub at: chrono::DateTime<chrono::Utc>,
 }
 
 /// What the parent said when it took a push.
@@ -111,6 +130,10 @@ pub enum Change {
     LogDecision(Decision),
     /// Sets a named counter or cursor.
     SetMeta(String, u64),
+    /// Sets a named small JSON document (reference data).
+    SetDocument(String, serde_json::Value),
+    /// Records a refused conflicting push.
+    RecordConflict(Conflict),
 }
 
 /// The storage a node needs.
@@ -129,6 +152,10 @@ pub trait Store: Send + Sync + 'static {
     /// Decisions logged for plans of `unit`, with sequence numbers above `after`.
     fn decisions_for(&self, unit: &str, after: u64) -> Result<Vec<(u64, Decision)>>;
     fn meta(&self, key: &str) -> Result<Option<u64>>;
+    /// A named JSON document.
+    fn document(&self, key: &str) -> Result<Option<serde_json::Value>>;
+    /// Every recorded conflict, oldest first.
+    fn conflicts(&self) -> Result<Vec<Conflict>>;
     /// Applies every change atomically (all or nothing) and returns a ticket for
     /// [`Store::wait_durable`].
     fn commit(&self, changes: Vec<Change>) -> Result<u64>;

@@ -22,7 +22,7 @@ use serde::{de::DeserializeOwned, Serialize};
 use sled::{transaction::TransactionError, Transactional, Tree};
 use tokio::sync::watch;
 
-use super::{keys, Change, OutboxItem, PlanHeader, Receipt, Result, Store, StoreError};
+use super::{keys, Change, Conflict, OutboxItem, PlanHeader, Receipt, Result, Store, StoreError};
 use crate::domain::{BallotRound, Decision, Entry, Plan, PlanId};
 
 const PLANS: usize = 0;
@@ -32,7 +32,9 @@ const OUTBOX: usize = 3;
 const RECEIPTS: usize = 4;
 const DECISIONS: usize = 5;
 const META: usize = 6;
-const TREE_NAMES: [&str; 7] = [
+const DOCUMENTS: usize = 7;
+const CONFLICTS: usize = 8;
+const TREE_NAMES: [&str; 9] = [
     "plans",
     "entries",
     "rounds",
@@ -40,6 +42,8 @@ const TREE_NAMES: [&str; 7] = [
     "receipts",
     "decisions",
     "meta",
+    "documents",
+    "conflicts",
 ];
 
 /// One plain write: tree index, key, and the value (none to delete).
@@ -47,6 +51,7 @@ type Write = (usize, Vec<u8>, Option<Vec<u8>>);
 
 const OUTBOX_SEQ: &str = "seq.outbox";
 const DECISION_SEQ: &str = "seq.decision";
+const CONFLICT_SEQ: &str = "seq.conflict";
 
 /// What the flusher has made durable, as waiters see it.
 #[derive(Debug, Clone, Default)]
@@ -149,7 +154,9 @@ impl SledStore {
         let mut out = Vec::new();
         let mut outbox_seq = self.meta(OUTBOX_SEQ)?.unwrap_or(0);
         let mut decision_seq = self.meta(DECISION_SEQ)?.unwrap_or(0);
-        let (start_outbox, start_decision) = (outbox_seq, decision_seq);
+        let mut conflict_seq = self.meta(CONFLICT_SEQ)?.unwrap_or(0);
+        let (start_outbox, start_decision, start_conflict) =
+            (outbox_seq, decision_seq, conflict_seq);
         let clear_items = |out: &mut Vec<_>, id: &PlanId| -> Result<()> {
             for tree in [ENTRIES, ROUNDS] {
                 for key in self.trees[tree].scan_prefix(keys::items_prefix(id)).keys() {
@@ -199,6 +206,17 @@ impl SledStore {
                         Some(encode(&d)),
                     ));
                 }
+                Change::SetDocument(key, value) => {
+                    out.push((DOCUMENTS, key.into_bytes(), Some(encode(&value))))
+                }
+                Change::RecordConflict(c) => {
+                    conflict_seq += 1;
+                    out.push((
+                        CONFLICTS,
+                        conflict_seq.to_be_bytes().to_vec(),
+                        Some(encode(&c)),
+                    ));
+                }
                 Change::SetMeta(key, value) => {
                     out.push((META, key.into_bytes(), Some(value.to_be_bytes().to_vec())))
                 }
@@ -209,6 +227,13 @@ impl SledStore {
                 META,
                 OUTBOX_SEQ.into(),
                 Some(outbox_seq.to_be_bytes().to_vec()),
+            ));
+        }
+        if conflict_seq != start_conflict {
+            out.push((
+                META,
+                CONFLICT_SEQ.into(),
+                Some(conflict_seq.to_be_bytes().to_vec()),
             ));
         }
         if decision_seq != start_decision {
@@ -363,6 +388,14 @@ impl Store for SledStore {
         }))
     }
 
+    fn document(&self, key: &str) -> Result<Option<serde_json::Value>> {
+        self.get(DOCUMENTS, key.as_bytes())
+    }
+
+    fn conflicts(&self) -> Result<Vec<Conflict>> {
+        self.scan(CONFLICTS, b"")
+    }
+
     fn commit(&self, changes: Vec<Change>) -> Result<u64> {
         let _guard = self
             .commit_lock
@@ -513,8 +546,14 @@ mod tests {
             let store = SledStore::open(dir.path()).unwrap();
             let t = store
                 .commit(vec![
-                    Change::Enqueue(OutboxItem::Push(id.clone())),
-                    Change::Enqueue(OutboxItem::Push(id.clone())),
+                    Change::Enqueue(OutboxItem {
+                        plan: id.clone(),
+                        queued_at: chrono::Utc::now(),
+                    }),
+                    Change::Enqueue(OutboxItem {
+                        plan: id.clone(),
+                        queued_at: chrono::Utc::now(),
+                    }),
                 ])
                 .unwrap();
             store.wait_durable(t).await.unwrap();
@@ -530,7 +569,10 @@ mod tests {
         }
         let store = SledStore::open(dir.path()).unwrap();
         let t = store
-            .commit(vec![Change::Enqueue(OutboxItem::Push(id))])
+            .commit(vec![Change::Enqueue(OutboxItem {
+                plan: id,
+                queued_at: chrono::Utc::now(),
+            })])
             .unwrap();
         store.wait_durable(t).await.unwrap();
         let seqs: Vec<u64> = store

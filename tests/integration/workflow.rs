@@ -292,7 +292,9 @@ async fn consolidated_list_sorts_the_vietnamese_way_and_searches_without_diacrit
 
 #[tokio::test]
 async fn the_demo_runs_the_whole_flow_and_the_province_holds_every_lower_plan() {
-    let outcome = quyhoach::demo::run(quyhoach::demo::DemoOptions::default()).await.unwrap();
+    let outcome = quyhoach::demo::run(quyhoach::demo::DemoOptions::default())
+        .await
+        .unwrap();
     let approved: Vec<&str> = outcome
         .province_plans
         .iter()

@@ -1,0 +1,107 @@
+//! Reference data (the position catalogue, the terms and the rule parameters), versioned at
+//! the province and pulled down by every node, which reports the version it holds.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::Node;
+use crate::{
+    domain::{Catalog, Level},
+    error::{Error, Result},
+    rules::RuleParams,
+    store::Change,
+};
+
+const DOCUMENT: &str = "reference";
+
+/// One version of the reference data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reference {
+    /// Increases by one each time the province's data changes; 0 means "built in, not yet
+    /// received from the province".
+    pub version: u64,
+    pub catalog: Catalog,
+    pub rules: RuleParams,
+}
+
+impl Reference {
+    /// Returns true if and only if both carry the same data, whatever their versions.
+    pub fn same_content(&self, other: &Reference) -> bool {
+        self.catalog == other.catalog && self.rules == other.rules
+    }
+}
+
+impl Node {
+    /// Picks the reference data in force at start (see [`Node::open`]).
+    pub(super) async fn load_reference(&self, configured: Reference) -> Result<()> {
+        let stored: Option<Reference> = match self.store.document(DOCUMENT)? {
+            Some(v) => Some(serde_json::from_value(v).map_err(|e| {
+                Error::Store(crate::store::StoreError::Corrupt {
+                    key: DOCUMENT.into(),
+                    reason: e.to_string(),
+                })
+            })?),
+            None => None,
+        };
+        let chosen = if self.unit.level == Level::Province {
+            match stored {
+                Some(s) if s.same_content(&configured) => s,
+                other => {
+                    let next = Reference {
+                        version: other.map_or(1, |s| s.version + 1),
+                        ..configured
+                    };
+                    self.put_reference(next.clone()).await?;
+                    tracing::info!(version = next.version, "reference data has a new version");
+                    next
+                }
+            }
+        } else {
+            stored.unwrap_or(configured)
+        };
+        self.swap_reference(chosen);
+        Ok(())
+    }
+
+    /// Takes a newer version received from the parent; an older or equal one is ignored.
+    pub async fn receive_reference(&self, reference: Reference) -> Result<bool> {
+        if reference.version <= self.reference().version {
+            return Ok(false);
+        }
+        self.put_reference(reference.clone()).await?;
+        tracing::info!(
+            version = reference.version,
+            "reference data received from the parent"
+        );
+        self.swap_reference(reference);
+        Ok(true)
+    }
+
+    /// The reference data to hand a child that holds `have`, if this node's is newer.
+    pub fn reference_for(&self, child: &str, have: u64) -> Result<Option<Arc<Reference>>> {
+        self.known_unit("from_unit", child)?;
+        if !self.approves(child) {
+            return Err(Error::denied(
+                "from_unit",
+                format!("{child} is not a child of {}", self.unit.code),
+            ));
+        }
+        let mine = self.reference();
+        Ok((mine.version > have).then_some(mine))
+    }
+
+    async fn put_reference(&self, reference: Reference) -> Result<()> {
+        let value = serde_json::to_value(&reference).expect("reference data serializes");
+        let guard = self.lock().await;
+        self.commit(guard, vec![Change::SetDocument(DOCUMENT.into(), value)])
+            .await
+    }
+
+    fn swap_reference(&self, reference: Reference) {
+        match self.reference.write() {
+            Ok(mut r) => *r = Arc::new(reference),
+            Err(e) => *e.into_inner() = Arc::new(reference),
+        }
+    }
+}

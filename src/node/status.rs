@@ -1,0 +1,196 @@
+//! Sync status: the state of the link to the parent and of each child's link, the recorded
+//! conflicts, and counters. A link whose oldest pending item, or whose last contact, is older
+//! than the configured limit is reported as stuck.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use chrono::{DateTime, Utc};
+
+use super::Node;
+use crate::{domain::PlanId, error::Result, store::Conflict};
+
+/// A pending outbox item: the plan version and when it was queued.
+pub type Pending = (PlanId, DateTime<Utc>);
+
+/// The upward link as the sync task sees it (kept in memory).
+#[derive(Debug, Clone, Default)]
+pub struct LinkState {
+    pub last_error: Option<String>,
+    pub last_success_at: Option<DateTime<Utc>>,
+    pub consecutive_failures: u32,
+}
+
+/// What a child says about its own upward link each time it pulls decisions.
+#[derive(Debug, Clone)]
+pub struct ChildReport {
+    pub reported_at: DateTime<Utc>,
+    pub outbox_length: u64,
+    pub oldest_pending_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub reference_version: u64,
+}
+
+/// One link, seen from this node.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkStatus {
+    /// The unit at the other end.
+    pub unit: String,
+    /// The last receipt: held from the parent, or given to the child.
+    pub last_receipt_at: Option<DateTime<Utc>>,
+    /// Items waiting to go up this link.
+    pub outbox_length: u64,
+    /// The oldest of them and when it was queued.
+    pub oldest_pending: Option<Pending>,
+    pub last_error: Option<String>,
+    /// How long the oldest pending item has waited (zero when nothing waits), in seconds.
+    pub lag_seconds: i64,
+    /// When the other end was last heard from.
+    pub last_contact_at: Option<DateTime<Utc>>,
+    /// The reference data version the child reports (children only).
+    pub reference_version: Option<u64>,
+    pub stuck: bool,
+}
+
+/// Everything `quyhoach status` shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyncStatus {
+    pub unit: String,
+    pub reference_version: u64,
+    pub parent: Option<LinkStatus>,
+    pub children: Vec<LinkStatus>,
+    pub conflicts: Vec<Conflict>,
+    pub pushes_accepted: u64,
+    pub pushes_duplicate: u64,
+    pub pushes_refused: u64,
+}
+
+/// Push counters since start.
+#[derive(Debug, Default)]
+pub(super) struct Counters {
+    pub accepted: AtomicU64,
+    pub duplicate: AtomicU64,
+    pub refused: AtomicU64,
+}
+
+pub(super) const LAST_PARENT_RECEIPT: &str = "link.parent.receipt_ms";
+
+pub(super) fn child_receipt_key(child: &str) -> String {
+    format!("link.child.{child}.receipt_ms")
+}
+
+fn from_ms(ms: Option<u64>) -> Option<DateTime<Utc>> {
+    ms.and_then(|ms| DateTime::from_timestamp_millis(ms as i64))
+}
+
+impl Node {
+    /// Records how the sync task's last attempt went.
+    pub fn note_link(&self, result: std::result::Result<(), String>) {
+        let mut link = self.link.lock().unwrap_or_else(|e| e.into_inner());
+        match result {
+            Ok(()) => {
+                link.last_error = None;
+                link.consecutive_failures = 0;
+                link.last_success_at = Some(self.now());
+            }
+            Err(e) => {
+                link.last_error = Some(e);
+                link.consecutive_failures += 1;
+            }
+        }
+    }
+
+    /// The upward link's state, for a status report or a child's report to its parent.
+    pub fn link_state(&self) -> LinkState {
+        self.link.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Keeps what a child reported about itself.
+    pub fn note_child(&self, child: &str, report: ChildReport) {
+        self.child_reports
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(child.to_string(), report);
+    }
+
+    /// The length of the outbox and its oldest item.
+    pub fn outbox_summary(&self) -> Result<(u64, Option<Pending>)> {
+        let outbox = self.store.outbox()?;
+        let oldest = outbox
+            .first()
+            .map(|(_, item)| (item.plan.clone(), item.queued_at));
+        Ok((outbox.len() as u64, oldest))
+    }
+
+    pub(super) fn count_push(&self, outcome: &std::result::Result<bool, ()>) {
+        let counter = match outcome {
+            Ok(false) => &self.counters.accepted,
+            Ok(true) => &self.counters.duplicate,
+            Err(()) => &self.counters.refused,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The whole status report.
+    pub fn sync_status(&self) -> Result<SyncStatus> {
+        let now = self.now();
+        let stuck =
+            |since: Option<DateTime<Utc>>| since.is_some_and(|t| now - t > self.stuck_after);
+        let parent = match self.parent_unit() {
+            None => None,
+            Some(p) => {
+                let (length, oldest) = self.outbox_summary()?;
+                let link = self.link_state();
+                let queued = oldest.as_ref().map(|(_, at)| *at);
+                Some(LinkStatus {
+                    unit: p.code.clone(),
+                    last_receipt_at: from_ms(self.store.meta(LAST_PARENT_RECEIPT)?),
+                    outbox_length: length,
+                    oldest_pending: oldest,
+                    last_error: link.last_error.clone(),
+                    lag_seconds: queued.map_or(0, |at| (now - at).num_seconds()),
+                    last_contact_at: link.last_success_at,
+                    reference_version: None,
+                    stuck: stuck(queued)
+                        || (link.consecutive_failures > 0
+                            && stuck(link.last_success_at.or(queued))),
+                })
+            }
+        };
+        let reports = self
+            .child_reports
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let mut children = Vec::new();
+        for child in self.hierarchy.children(&self.unit.code) {
+            let receipt = from_ms(self.store.meta(&child_receipt_key(child))?);
+            let report = reports.get(child);
+            if receipt.is_none() && report.is_none() {
+                continue;
+            }
+            let oldest = report.and_then(|r| r.oldest_pending_at);
+            let contact = report.map(|r| r.reported_at).max(receipt);
+            children.push(LinkStatus {
+                unit: child.clone(),
+                last_receipt_at: receipt,
+                outbox_length: report.map_or(0, |r| r.outbox_length),
+                oldest_pending: None,
+                last_error: report.and_then(|r| r.last_error.clone()),
+                lag_seconds: oldest.map_or(0, |at| (now - at).num_seconds()),
+                last_contact_at: contact,
+                reference_version: report.map(|r| r.reference_version),
+                stuck: stuck(oldest) || stuck(contact),
+            });
+        }
+        Ok(SyncStatus {
+            unit: self.unit.code.clone(),
+            reference_version: self.reference().version,
+            parent,
+            children,
+            conflicts: self.store.conflicts()?,
+            pushes_accepted: self.counters.accepted.load(Ordering::Relaxed),
+            pushes_duplicate: self.counters.duplicate.load(Ordering::Relaxed),
+            pushes_refused: self.counters.refused.load(Ordering::Relaxed),
+        })
+    }
+}
