@@ -14,6 +14,7 @@
 //! - [`grpc`]: the proto types, conversions and the two thin services.
 //! - [`server`]: `run` and `spawn`, the node as a library function.
 //! - [`client`]: client helpers shared by the CLI and the demo.
+//! - [`tabular`]: Excel (.xlsx) and CSV import and export of planning lists.
 //! - [`config`]: raw and validated configuration.
 //! - [`demo`]: the demonstration hierarchy.
 
@@ -28,3 +29,4 @@ pub mod rules;
 pub mod server;
 pub mod store;
 pub mod sync;
+pub mod tabular;

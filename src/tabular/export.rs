@@ -1,0 +1,373 @@
+//! Export to `.xlsx` (rust_xlsxwriter: a bold header row, frozen panes, an autofilter and
+//! column widths fitted to the content) and to `.csv` (UTF-8 with a byte-order mark, so that
+//! Excel opens Vietnamese text correctly). A unit's plan is written in exactly the layout that
+//! [`super::import()`] reads, so an export imports back to the same entries.
+
+use std::{collections::HashSet, io::Write, path::Path};
+
+use chrono::{Datelike, NaiveDate};
+use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
+
+use crate::domain::{text::compare_names, Entry, EntrySource, Gender, Plan};
+
+use super::{columns::Column, import::ImportContext, resolve::Resolver, ExportError};
+
+/// The byte-order mark that opens every CSV export.
+pub const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Widest a column is made, in characters; longer text still fits in the cell.
+pub const MAX_COLUMN_WIDTH: usize = 60;
+
+/// One cell of an export.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExportCell {
+    /// Nothing.
+    Empty,
+    /// Text, written as text even when it looks like a number (a số CCCD keeps its zeros).
+    Text(String),
+    /// A number.
+    Number(f64),
+    /// A date, shown as dd/mm/yyyy.
+    Date(NaiveDate),
+}
+
+impl ExportCell {
+    /// The cell as text, as the CSV export writes it.
+    pub fn text(&self) -> String {
+        match self {
+            ExportCell::Empty => String::new(),
+            ExportCell::Text(s) => s.clone(),
+            ExportCell::Number(n) if n.fract() == 0.0 && n.abs() < 1e15 => {
+                format!("{}", *n as i64)
+            }
+            ExportCell::Number(n) => n.to_string(),
+            ExportCell::Date(d) => d.format("%d/%m/%Y").to_string(),
+        }
+    }
+
+    /// Its width in characters, for fitting the column.
+    fn width(&self) -> usize {
+        match self {
+            ExportCell::Date(_) => 10,
+            other => other.text().chars().count(),
+        }
+    }
+}
+
+impl From<String> for ExportCell {
+    fn from(s: String) -> Self {
+        if s.is_empty() {
+            Self::Empty
+        } else {
+            Self::Text(s)
+        }
+    }
+}
+
+impl From<&str> for ExportCell {
+    fn from(s: &str) -> Self {
+        s.to_string().into()
+    }
+}
+
+/// One worksheet of an export.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportSheet {
+    /// The sheet's tab name; made Excel-safe when written (see [`sheet_name`]).
+    pub name: String,
+    /// The header row.
+    pub headers: Vec<String>,
+    /// The rows under it; a row may be shorter than the header.
+    pub rows: Vec<Vec<ExportCell>>,
+}
+
+impl ExportSheet {
+    /// The rows as text, for [`export_csv`].
+    pub fn text_rows(&self) -> Vec<Vec<String>> {
+        self.rows
+            .iter()
+            .map(|row| row.iter().map(ExportCell::text).collect())
+            .collect()
+    }
+}
+
+/// A sheet of plain text: a consolidated list, a filtered view, check findings.
+pub fn table_sheet(name: &str, headers: Vec<String>, rows: Vec<Vec<String>>) -> ExportSheet {
+    ExportSheet {
+        name: name.to_string(),
+        headers,
+        rows: rows
+            .into_iter()
+            .map(|row| row.into_iter().map(ExportCell::from).collect())
+            .collect(),
+    }
+}
+
+/// A sheet of one unit's plan in the import layout: one row per entry, in the order given,
+/// with its yes votes where known. Positions and units are written as their titles and names
+/// where those read back to the same code, else as codes. The list has no columns for a
+/// cadre's disciplinary history or an open appointment proposal, so those do not round-trip.
+pub fn plan_sheet<'e>(
+    name: &str,
+    entries: impl IntoIterator<Item = (&'e Entry, Option<u32>)>,
+    ctx: &ImportContext<'_>,
+) -> ExportSheet {
+    let resolver = Resolver::new(ctx.catalog, ctx.hierarchy, ctx.unit);
+    let plan_level = resolver.as_ref().map(|r| r.unit().level);
+    let position = |code: &str, level| match (&resolver, level) {
+        (Some(r), Some(level)) => r.position_label(code, level),
+        _ => code.to_string(),
+    };
+    let mut rows = Vec::new();
+    for (i, (entry, yes)) in entries.into_iter().enumerate() {
+        let c = &entry.cadre;
+        let current_level = resolver
+            .as_ref()
+            .and_then(|r| r.level_of(&c.current_unit))
+            .or(plan_level);
+        let current: Vec<String> = c
+            .current_positions
+            .iter()
+            .map(|p| position(p, current_level))
+            .collect();
+        let unit = match &resolver {
+            Some(r) => r.unit_label(&c.current_unit),
+            None => c.current_unit.clone(),
+        };
+        let cell = |column| -> ExportCell {
+            match column {
+                Column::Number => ExportCell::Number((i + 1) as f64),
+                Column::FullName => c.full_name.as_str().into(),
+                Column::BirthDate => ExportCell::Date(c.birth_date),
+                Column::Gender => match c.gender {
+                    Gender::Male => "Nam".into(),
+                    Gender::Female => "Nữ".into(),
+                },
+                Column::Ethnicity => c.ethnicity.as_str().into(),
+                Column::NationalId => c.national_id.as_str().into(),
+                Column::CurrentPositions => current.join("; ").into(),
+                Column::CurrentUnit => unit.as_str().into(),
+                Column::Position => position(&entry.position, plan_level).into(),
+                Column::Term => ctx.term.into(),
+                Column::YesVotes => yes.map_or(ExportCell::Empty, |n| ExportCell::Number(n.into())),
+                Column::Source => match entry.source {
+                    EntrySource::Voted => "Bầu".into(),
+                    EntrySource::AddedByAuthority => "Bổ sung".into(),
+                },
+                Column::Qualifications => c.qualifications.join("; ").into(),
+            }
+        };
+        rows.push(Column::ALL.into_iter().map(cell).collect());
+    }
+    ExportSheet {
+        name: name.to_string(),
+        headers: Column::ALL.iter().map(|c| c.title().to_string()).collect(),
+        rows,
+    }
+}
+
+/// A sheet of a whole plan in the order of the usual list: by planned position, most senior
+/// first, then by name the Vietnamese way; yes votes from the plan's last round for each.
+pub fn plan_sheet_for(name: &str, plan: &Plan, ctx: &ImportContext<'_>) -> ExportSheet {
+    let grade = |code: &str| ctx.catalog.position(code).map_or(0, |p| p.grade);
+    let mut entries: Vec<&Entry> = plan.entries.iter().collect();
+    entries.sort_by(|a, b| {
+        grade(&b.position)
+            .cmp(&grade(&a.position))
+            .then_with(|| a.position.cmp(&b.position))
+            .then_with(|| compare_names(&a.cadre.full_name, &b.cadre.full_name))
+    });
+    let rows = entries.into_iter().map(|e| {
+        let yes = plan
+            .votes_for(&e.cadre.national_id, &e.position)
+            .map(|(_, yes)| yes);
+        (e, yes)
+    });
+    plan_sheet(name, rows, ctx)
+}
+
+/// Makes `name` a valid, unused Excel sheet name: none of `[]:*?/\`, no apostrophe at either
+/// end, at most 31 characters (UTF-16 units, as Excel counts), not "History", and unique
+/// without regard to case among `used`, to which it is added.
+pub fn sheet_name(name: &str, used: &mut HashSet<String>) -> String {
+    let cleaned: String = name
+        .chars()
+        .map(|c| {
+            if matches!(c, '[' | ']' | ':' | '*' | '?' | '/' | '\\') || c.is_control() {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    let mut base = cleaned.trim().trim_matches('\'').trim().to_string();
+    if base.is_empty() || base.eq_ignore_ascii_case("history") {
+        base = format!("Sheet{}", used.len() + 1);
+    }
+    let mut candidate = truncate_utf16(&base, 31);
+    let mut n = 2;
+    while used.contains(&candidate.to_lowercase()) {
+        let suffix = format!(" ({n})");
+        candidate = format!("{}{suffix}", truncate_utf16(&base, 31 - suffix.len()));
+        n += 1;
+    }
+    used.insert(candidate.to_lowercase());
+    candidate
+}
+
+fn truncate_utf16(s: &str, max: usize) -> String {
+    let mut units = 0;
+    let out: String = s
+        .chars()
+        .take_while(|c| {
+            units += c.len_utf16();
+            units <= max
+        })
+        .collect();
+    out.trim_end().trim_end_matches('\'').to_string()
+}
+
+/// Builds the workbook for `sheets`.
+fn workbook(sheets: &[ExportSheet]) -> Result<Workbook, ExportError> {
+    let mut workbook = Workbook::new();
+    let bold = Format::new().set_bold();
+    let date = Format::new().set_num_format("dd/mm/yyyy");
+    let mut used = HashSet::new();
+    for sheet in sheets {
+        let ws = workbook.add_worksheet();
+        ws.set_name(sheet_name(&sheet.name, &mut used))?;
+        let mut widths: Vec<usize> = sheet.headers.iter().map(|h| h.chars().count()).collect();
+        for (col, header) in sheet.headers.iter().enumerate() {
+            ws.write_string_with_format(0, col_num(col)?, header, &bold)?;
+        }
+        for (r, row) in sheet.rows.iter().enumerate() {
+            let r = u32::try_from(r + 1).map_err(|_| ExportError::TooLarge)?;
+            for (col, cell) in row.iter().enumerate() {
+                if widths.len() <= col {
+                    widths.resize(col + 1, 0);
+                }
+                widths[col] = widths[col].max(cell.width());
+                let col = col_num(col)?;
+                match cell {
+                    ExportCell::Empty => {}
+                    ExportCell::Text(s) => {
+                        ws.write_string(r, col, s)?;
+                    }
+                    ExportCell::Number(n) => {
+                        ws.write_number(r, col, *n)?;
+                    }
+                    ExportCell::Date(d) => {
+                        let dt = excel_date(*d)?;
+                        ws.write_datetime_with_format(r, col, dt, &date)?;
+                    }
+                }
+            }
+        }
+        ws.set_freeze_panes(1, 0)?;
+        if !sheet.headers.is_empty() {
+            let last_row = u32::try_from(sheet.rows.len()).map_err(|_| ExportError::TooLarge)?;
+            ws.autofilter(0, 0, last_row, col_num(sheet.headers.len() - 1)?)?;
+        }
+        for (col, width) in widths.iter().enumerate() {
+            // Two characters of padding, and room for the autofilter's arrow.
+            let width = (width + 3).min(MAX_COLUMN_WIDTH);
+            ws.set_column_width(col_num(col)?, width as f64)?;
+        }
+    }
+    Ok(workbook)
+}
+
+fn col_num(col: usize) -> Result<u16, ExportError> {
+    u16::try_from(col).map_err(|_| ExportError::TooLarge)
+}
+
+fn excel_date(d: NaiveDate) -> Result<ExcelDateTime, ExportError> {
+    let year = u16::try_from(d.year()).map_err(|_| ExportError::Date(d))?;
+    ExcelDateTime::from_ymd(year, d.month() as u8, d.day() as u8).map_err(|_| ExportError::Date(d))
+}
+
+/// Writes `sheets` to an `.xlsx` file at `path`, one worksheet each, in order.
+pub fn export_xlsx(path: &Path, sheets: &[ExportSheet]) -> Result<(), ExportError> {
+    workbook(sheets)?.save(path)?;
+    Ok(())
+}
+
+/// The `.xlsx` file for `sheets`, in memory (for a download).
+pub fn xlsx_bytes(sheets: &[ExportSheet]) -> Result<Vec<u8>, ExportError> {
+    Ok(workbook(sheets)?.save_to_buffer()?)
+}
+
+/// Writes a table as CSV in UTF-8, opening with a byte-order mark.
+pub fn export_csv<W: Write>(
+    mut writer: W,
+    headers: &[String],
+    rows: &[Vec<String>],
+) -> Result<(), ExportError> {
+    writer.write_all(BOM)?;
+    let mut csv = csv::WriterBuilder::new().flexible(true).from_writer(writer);
+    csv.write_record(headers)?;
+    for row in rows {
+        csv.write_record(row)?;
+    }
+    csv.flush()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sheet_names_are_made_excel_safe_and_unique() {
+        let mut used = HashSet::new();
+        assert_eq!(
+            sheet_name("Phường Quang Trung", &mut used),
+            "Phường Quang Trung"
+        );
+        assert_eq!(
+            sheet_name("phường quang trung", &mut used),
+            "phường quang trung (2)"
+        );
+        assert_eq!(
+            sheet_name("2025/2030: [dự thảo]?", &mut used),
+            "2025_2030_ _dự thảo__"
+        );
+        assert_eq!(sheet_name("'ngoặc'", &mut used), "ngoặc");
+        assert_eq!(sheet_name("History", &mut used), "Sheet5");
+        let long = "Danh sách quy hoạch cán bộ Phường Quang Trung nhiệm kỳ 2025-2030";
+        let a = sheet_name(long, &mut used);
+        let b = sheet_name(long, &mut used);
+        assert_eq!(a.chars().count(), 31);
+        assert!(b.ends_with(" (2)") && b.chars().count() <= 31, "{b}");
+        for name in [&a, &b] {
+            rust_xlsxwriter::utility::check_sheet_name(name).unwrap();
+        }
+    }
+
+    #[test]
+    fn csv_export_opens_with_the_bom() {
+        let mut out = Vec::new();
+        let headers = vec!["Họ và tên".to_string(), "Ghi chú".to_string()];
+        let rows = vec![vec![
+            "Đặng Thị Ánh".to_string(),
+            "có dấu phẩy, \"ngoặc\"".to_string(),
+        ]];
+        export_csv(&mut out, &headers, &rows).unwrap();
+        assert!(out.starts_with(BOM));
+        let text = std::str::from_utf8(&out[BOM.len()..]).unwrap();
+        assert_eq!(
+            text,
+            "Họ và tên,Ghi chú\nĐặng Thị Ánh,\"có dấu phẩy, \"\"ngoặc\"\"\"\n"
+        );
+    }
+
+    #[test]
+    fn cells_as_text() {
+        assert_eq!(ExportCell::Number(27.0).text(), "27");
+        assert_eq!(
+            ExportCell::Date(NaiveDate::from_ymd_opt(1990, 3, 8).unwrap()).text(),
+            "08/03/1990"
+        );
+        assert_eq!(ExportCell::from(""), ExportCell::Empty);
+    }
+}

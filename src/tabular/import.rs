@@ -1,0 +1,600 @@
+//! Import of one unit's planning list (danh sách quy hoạch) from rows read by
+//! [`super::read_rows`]: every row is checked in full against the catalogue, the hierarchy and
+//! [`Cadre::validate`], and every problem is reported with its spreadsheet row, the column as
+//! the clerk wrote it, and a reason. Writing all rows or none is the caller's job
+//! ([`ImportReport::is_clean`]).
+
+use std::{collections::HashMap, fmt, io::IsTerminal};
+
+use chrono::{Days, Months, NaiveDate};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+use crate::domain::{text::fold, Cadre, Catalog, Entry, EntrySource, Gender, Hierarchy, Level};
+
+use super::{
+    columns::{find_header, Column, Layout},
+    read::{Cell, Row, Sheet},
+    resolve::Resolver,
+};
+
+/// Lists with more rows than this show a progress bar when standard error is a terminal.
+pub const PROGRESS_THRESHOLD: usize = 500;
+
+/// What an import is checked against. Export takes the same context, so that what it writes
+/// imports back.
+#[derive(Debug, Clone, Copy)]
+pub struct ImportContext<'a> {
+    /// The position catalogue: codes and Vietnamese titles.
+    pub catalog: &'a Catalog,
+    /// The units: the plan's unit must be in it, and names of work units are looked up in it.
+    pub hierarchy: &'a Hierarchy,
+    /// Code of the unit whose plan the list is.
+    pub unit: &'a str,
+    /// The term (nhiệm kỳ) of the plan; a Nhiệm kỳ column, where present, must say the same.
+    pub term: &'a str,
+    /// The day ages are checked on (passed in, so that tests are deterministic).
+    pub today: NaiveDate,
+}
+
+/// One row that passed every check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ImportedEntry {
+    /// Its spreadsheet row number (1-based).
+    pub row: usize,
+    /// The entry, normalised (names in NFC, codes resolved).
+    pub entry: Entry,
+    /// Số phiếu đồng ý, where the list gives it.
+    pub yes_votes: Option<u32>,
+}
+
+/// One thing wrong with the list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RowProblem {
+    /// Spreadsheet row number, 1-based, as a spreadsheet program shows it (the header row of a
+    /// list without a title block is 1).
+    pub row: usize,
+    /// The column's header as written in the file (its standard title when the column is
+    /// missing); empty for a problem with the whole row.
+    pub column: String,
+    /// What is wrong, said so that a clerk can fix it.
+    pub reason: String,
+}
+
+impl fmt::Display for RowProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.column.is_empty() {
+            write!(f, "row {}: {}", self.row, self.reason)
+        } else {
+            write!(f, "row {}, {}: {}", self.row, self.column, self.reason)
+        }
+    }
+}
+
+/// The outcome of an import: the rows that passed and the problems found.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ImportReport {
+    /// Every row that passed its checks, in sheet order.
+    pub entries: Vec<ImportedEntry>,
+    /// Every problem, in sheet order; a row with problems has no entry.
+    pub problems: Vec<RowProblem>,
+}
+
+impl ImportReport {
+    /// Returns true if and only if the list had no problem at all, so that it may be written.
+    pub fn is_clean(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    fn problem(&mut self, row: usize, column: impl Into<String>, reason: impl Into<String>) {
+        self.problems.push(RowProblem {
+            row,
+            column: column.into(),
+            reason: reason.into(),
+        });
+    }
+}
+
+/// Checks every row of `sheet` as a planning list of `ctx.unit` for `ctx.term`.
+pub fn import(sheet: &Sheet, ctx: &ImportContext<'_>) -> ImportReport {
+    let mut report = ImportReport::default();
+    let first_row = sheet.rows.first().map_or(1, |r| r.number);
+    let Some(resolver) = Resolver::new(ctx.catalog, ctx.hierarchy, ctx.unit) else {
+        report.problem(
+            first_row,
+            "",
+            format!("unit {} is not in the list of units", ctx.unit),
+        );
+        return report;
+    };
+    if ctx.catalog.term(ctx.term).is_none() {
+        report.problem(
+            first_row,
+            "",
+            format!("term {} is not in the catalogue", ctx.term),
+        );
+        return report;
+    }
+    let Some((at, layout)) = find_header(sheet) else {
+        report.problem(
+            first_row,
+            "",
+            "no header row found: the list needs columns such as Họ và tên, Ngày sinh, Số CCCD \
+             and Chức danh quy hoạch",
+        );
+        return report;
+    };
+    for (_, written, column) in &layout.duplicates {
+        report.problem(
+            layout.header_row,
+            written.clone(),
+            format!("a second {} column; keep only one", column.title()),
+        );
+    }
+    let missing = layout.missing();
+    for column in &missing {
+        report.problem(
+            layout.header_row,
+            column.title(),
+            "required column is missing",
+        );
+    }
+    if !missing.is_empty() {
+        return report;
+    }
+
+    let rows = &sheet.rows[at + 1..];
+    let progress = progress_bar(rows.len());
+    let checker = RowChecker {
+        ctx,
+        layout: &layout,
+        resolver: &resolver,
+    };
+    // The first row of each (national ID, position) and of each national ID.
+    let mut seen_entry: HashMap<(String, String), usize> = HashMap::new();
+    let mut seen_person: HashMap<String, (usize, Cadre)> = HashMap::new();
+    for row in rows {
+        progress.inc(1);
+        if checker.is_blank(row) {
+            continue;
+        }
+        let imported = match checker.check(row) {
+            Ok(imported) => imported,
+            Err(problems) => {
+                report.problems.extend(problems);
+                continue;
+            }
+        };
+        let id_header = layout.header(Column::NationalId);
+        let cadre = &imported.entry.cadre;
+        let key = (cadre.national_id.clone(), imported.entry.position.clone());
+        if let Some(first) = seen_entry.get(&key) {
+            report.problem(
+                row.number,
+                id_header,
+                format!(
+                    "số CCCD {} is already listed for {} in row {first}",
+                    key.0, key.1
+                ),
+            );
+            continue;
+        }
+        if let Some((first, other)) = seen_person.get(&cadre.national_id) {
+            if let Some(what) = differs(cadre, other) {
+                report.problem(
+                    row.number,
+                    id_header,
+                    format!(
+                        "số CCCD {} is in row {first} with another {what}",
+                        cadre.national_id
+                    ),
+                );
+                continue;
+            }
+        } else {
+            seen_person.insert(cadre.national_id.clone(), (row.number, cadre.clone()));
+        }
+        seen_entry.insert(key, row.number);
+        report.entries.push(imported);
+    }
+    progress.finish_and_clear();
+    report
+}
+
+/// What differs between two rows of one person, if anything.
+fn differs(a: &Cadre, b: &Cadre) -> Option<&'static str> {
+    if a.full_name != b.full_name {
+        Some("name")
+    } else if a.birth_date != b.birth_date {
+        Some("date of birth")
+    } else if a.gender != b.gender {
+        Some("gender")
+    } else {
+        None
+    }
+}
+
+fn progress_bar(rows: usize) -> ProgressBar {
+    if rows <= PROGRESS_THRESHOLD || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(rows as u64);
+    if let Ok(style) = ProgressStyle::with_template("{msg} {wide_bar} {pos}/{len} rows") {
+        bar.set_style(style);
+    }
+    bar.set_message("checking");
+    bar
+}
+
+/// Checks one row at a time against the layout and the reference data.
+struct RowChecker<'c> {
+    ctx: &'c ImportContext<'c>,
+    layout: &'c Layout,
+    resolver: &'c Resolver<'c>,
+}
+
+/// The problems of one row, collected column by column.
+struct Problems<'c> {
+    row: usize,
+    layout: &'c Layout,
+    found: Vec<RowProblem>,
+}
+
+impl Problems<'_> {
+    fn add(&mut self, column: Option<Column>, reason: impl Into<String>) {
+        self.found.push(RowProblem {
+            row: self.row,
+            column: column.map(|c| self.layout.header(c)).unwrap_or_default(),
+            reason: reason.into(),
+        });
+    }
+
+    /// The value, or `fallback` after noting the problem under `column`.
+    fn take<T>(&mut self, column: Column, value: Result<T, String>, fallback: T) -> T {
+        value.unwrap_or_else(|reason| {
+            self.add(Some(column), reason);
+            fallback
+        })
+    }
+}
+
+impl RowChecker<'_> {
+    fn cell<'r>(&self, row: &'r Row, column: Column) -> &'r Cell {
+        self.layout
+            .index(column)
+            .map_or(&Cell::Empty, |i| row.cell(i))
+    }
+
+    /// Returns true if and only if the row holds nothing but, at most, its running number (a
+    /// template's numbered empty lines).
+    fn is_blank(&self, row: &Row) -> bool {
+        let number = self.layout.index(Column::Number);
+        row.cells
+            .iter()
+            .enumerate()
+            .all(|(i, c)| Some(i) == number || c.is_empty())
+    }
+
+    fn check(&self, row: &Row) -> Result<ImportedEntry, Vec<RowProblem>> {
+        let ctx = self.ctx;
+        let mut p = Problems {
+            row: row.number,
+            layout: self.layout,
+            found: Vec::new(),
+        };
+        let text = |column| self.cell(row, column).display();
+        let placeholder_birth = ctx.today - Months::new(40 * 12);
+
+        let birth_cell = self.cell(row, Column::BirthDate);
+        let birth_date = p.take(Column::BirthDate, parse_date(birth_cell), placeholder_birth);
+        let gender = p.take(
+            Column::Gender,
+            parse_gender(&text(Column::Gender)),
+            Gender::Male,
+        );
+        let national_id = national_id(self.cell(row, Column::NationalId));
+
+        let current_unit = match text(Column::CurrentUnit) {
+            s if s.is_empty() => ctx.unit.to_string(),
+            s => p.take(
+                Column::CurrentUnit,
+                self.resolver.unit_code(&s).map(|u| u.code.clone()),
+                ctx.unit.to_string(),
+            ),
+        };
+        let plan_level = self.resolver.unit().level;
+        let current_level = self.resolver.level_of(&current_unit).unwrap_or(plan_level);
+        let mut current_positions = Vec::new();
+        for item in split(&text(Column::CurrentPositions), &[';', ',']) {
+            match self.resolver.position(item, current_level) {
+                Ok(pos) => current_positions.push(pos.code.clone()),
+                Err(reason) => p.add(Some(Column::CurrentPositions), reason),
+            }
+        }
+
+        let position = self.planned_position(&text(Column::Position), plan_level);
+        let position = p.take(Column::Position, position, String::new());
+
+        let term = text(Column::Term);
+        if !term.is_empty() && normalize_term(&term) != ctx.term {
+            p.add(
+                Some(Column::Term),
+                format!("this list is for term {}; the row says {term:?}", ctx.term),
+            );
+        }
+        let yes_votes = p.take(
+            Column::YesVotes,
+            parse_votes(self.cell(row, Column::YesVotes)),
+            None,
+        );
+        let source = p.take(
+            Column::Source,
+            parse_source(&text(Column::Source)),
+            EntrySource::Voted,
+        );
+        let qualifications = split(&text(Column::Qualifications), &[';'])
+            .map(str::to_string)
+            .collect();
+
+        let cadre = Cadre {
+            national_id,
+            full_name: text(Column::FullName),
+            birth_date,
+            gender,
+            ethnicity: text(Column::Ethnicity),
+            current_positions,
+            current_unit,
+            qualifications,
+            discipline: Vec::new(),
+            appointment_proposed_on: None,
+        };
+        let cadre = validate_cadre(cadre, ctx.today, placeholder_birth, &mut p);
+        if !p.found.is_empty() {
+            return Err(p.found);
+        }
+        Ok(ImportedEntry {
+            row: row.number,
+            entry: Entry {
+                cadre,
+                position,
+                source,
+            },
+            yes_votes,
+        })
+    }
+
+    /// The planned position: known, and of the plan's unit's level (as the node checks it).
+    fn planned_position(&self, text: &str, level: Level) -> Result<String, String> {
+        if text.is_empty() {
+            return Err("must not be empty".into());
+        }
+        let position = self.resolver.position(text, level)?;
+        if position.level != level {
+            let unit = self.resolver.unit();
+            return Err(format!(
+                "{} is a {} position; unit {} is a {}",
+                position.code, position.level, unit.code, unit.level
+            ));
+        }
+        Ok(position.code.clone())
+    }
+}
+
+/// Runs [`Cadre::validate`] until it passes, noting each failure under its column and putting
+/// a harmless value in the failed field, so that every problem of the row is reported rather
+/// than only the first.
+fn validate_cadre(
+    mut cadre: Cadre,
+    today: NaiveDate,
+    birth: NaiveDate,
+    p: &mut Problems<'_>,
+) -> Cadre {
+    // One round per field that can fail, and one more to pass.
+    for _ in 0..8 {
+        let err = match cadre.clone().validate("cadre", today) {
+            Ok(valid) => return valid,
+            Err(err) => err,
+        };
+        let field = err.field.strip_prefix("cadre.").unwrap_or(&err.field);
+        let column = match field {
+            "national_id" => {
+                cadre.national_id = "0".repeat(12);
+                Column::NationalId
+            }
+            "full_name" => {
+                cadre.full_name = "-".into();
+                Column::FullName
+            }
+            "ethnicity" => {
+                cadre.ethnicity = "-".into();
+                Column::Ethnicity
+            }
+            "birth_date" => {
+                cadre.birth_date = birth;
+                Column::BirthDate
+            }
+            f if f.starts_with("qualifications") => {
+                cadre.qualifications.clear();
+                Column::Qualifications
+            }
+            _ => {
+                p.add(None, err.to_string());
+                return cadre;
+            }
+        };
+        p.add(Some(column), err.problem);
+    }
+    cadre
+}
+
+/// The non-empty, trimmed items of a list cell.
+fn split<'s>(text: &'s str, separators: &'s [char]) -> impl Iterator<Item = &'s str> + 's {
+    text.split(separators)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+}
+
+/// A national ID as written. Excel drops the leading zeros of a number, and every số CCCD
+/// opens with the zero of its province code, so a number is padded back to 12 digits.
+fn national_id(cell: &Cell) -> String {
+    match cell {
+        Cell::Number(n) if n.fract() == 0.0 && (0.0..1e12).contains(n) => {
+            format!("{:012}", *n as u64)
+        }
+        other => other.display().split_whitespace().collect(),
+    }
+}
+
+/// A date from a date cell, an Excel serial number, or text as dd/mm/yyyy or yyyy-mm-dd.
+pub fn parse_date(cell: &Cell) -> Result<NaiveDate, String> {
+    match cell {
+        Cell::Empty => Err("must not be empty".into()),
+        Cell::Date(d) => Ok(*d),
+        Cell::Number(n) => from_serial(*n).ok_or_else(|| format!("{n} is not a date")),
+        Cell::Text(s) => parse_date_text(s.trim()),
+    }
+}
+
+/// The date of an Excel serial number (1900 date system, whose day 60 is the 29 February
+/// 1900 that never was).
+fn from_serial(serial: f64) -> Option<NaiveDate> {
+    if !(1.0..2_958_466.0).contains(&serial) {
+        return None;
+    }
+    let days = serial.trunc() as u64;
+    let epoch = NaiveDate::from_ymd_opt(1899, 12, 31)?;
+    match days {
+        60 => None,
+        1..60 => epoch.checked_add_days(Days::new(days)),
+        _ => epoch.checked_add_days(Days::new(days - 1)),
+    }
+}
+
+fn parse_date_text(s: &str) -> Result<NaiveDate, String> {
+    let parts: Vec<&str> = s.split(['/', '-', '.']).map(str::trim).collect();
+    let digits = |p: &&str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+    let shape = || format!("{s:?} is not a date (write dd/mm/yyyy)");
+    if parts.len() != 3 || !parts.iter().all(digits) {
+        return Err(shape());
+    }
+    let n = |i: usize| parts[i].parse::<u32>().map_err(|_| shape());
+    let (y, m, d) = if parts[0].len() == 4 {
+        (n(0)?, n(1)?, n(2)?)
+    } else if parts[2].len() == 4 {
+        (n(2)?, n(1)?, n(0)?)
+    } else {
+        return Err(format!(
+            "{s:?} is not a date (write dd/mm/yyyy, with a 4-digit year)"
+        ));
+    };
+    i32::try_from(y)
+        .ok()
+        .and_then(|y| NaiveDate::from_ymd_opt(y, m, d))
+        .ok_or_else(|| format!("{s:?} is not a real calendar date"))
+}
+
+/// Nam / Nữ (or male / female).
+fn parse_gender(text: &str) -> Result<Gender, String> {
+    match fold(text).as_str() {
+        "nam" | "male" | "m" => Ok(Gender::Male),
+        "nu" | "female" | "f" => Ok(Gender::Female),
+        "" => Err("must not be empty (Nam or Nữ)".into()),
+        _ => Err(format!("{text:?} is not a gender (Nam or Nữ)")),
+    }
+}
+
+/// Bầu (voted; also when empty) or bổ sung (added by the approving authority).
+fn parse_source(text: &str) -> Result<EntrySource, String> {
+    match fold(text).as_str() {
+        "" | "bau" | "bau cu" | "bo phieu" | "voted" => Ok(EntrySource::Voted),
+        "bo sung" | "cap tren bo sung" | "added" | "added_by_authority" => {
+            Ok(EntrySource::AddedByAuthority)
+        }
+        _ => Err(format!("{text:?} is not a source (Bầu or Bổ sung)")),
+    }
+}
+
+fn parse_votes(cell: &Cell) -> Result<Option<u32>, String> {
+    let bad = || format!("{:?} is not a whole number of votes", cell.display());
+    match cell {
+        Cell::Empty => Ok(None),
+        Cell::Number(n) if n.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(n) => {
+            Ok(Some(*n as u32))
+        }
+        Cell::Text(s) => s.trim().parse().map(Some).map_err(|_| bad()),
+        Cell::Number(_) | Cell::Date(_) => Err(bad()),
+    }
+}
+
+/// A term as written ("2025 – 2030") in its code's form ("2025-2030").
+fn normalize_term(text: &str) -> String {
+    text.chars()
+        .filter(|c| !c.is_whitespace())
+        .map(|c| {
+            if matches!(c, '–' | '—' | '/') {
+                '-'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    #[test]
+    fn dates_in_the_usual_forms() {
+        let text = |s: &str| parse_date(&Cell::Text(s.into()));
+        assert_eq!(text("17/05/1980"), Ok(date(1980, 5, 17)));
+        assert_eq!(text("7/5/1980"), Ok(date(1980, 5, 7)));
+        assert_eq!(text("1980-05-17"), Ok(date(1980, 5, 17)));
+        assert_eq!(text("17.05.1980"), Ok(date(1980, 5, 17)));
+        assert!(text("30/02/1980")
+            .unwrap_err()
+            .contains("not a real calendar date"));
+        assert!(text("17/05/80").unwrap_err().contains("4-digit year"));
+        assert!(text("mười bảy").unwrap_err().contains("not a date"));
+        assert_eq!(parse_date(&Cell::Empty), Err("must not be empty".into()));
+        // 29221 is 1 January 1980 in Excel's 1900 date system.
+        assert_eq!(parse_date(&Cell::Number(29221.0)), Ok(date(1980, 1, 1)));
+        assert_eq!(parse_date(&Cell::Number(61.0)), Ok(date(1900, 3, 1)));
+        assert_eq!(parse_date(&Cell::Number(59.0)), Ok(date(1900, 2, 28)));
+        assert!(parse_date(&Cell::Number(60.0)).is_err());
+        assert!(parse_date(&Cell::Number(-3.0)).is_err());
+    }
+
+    #[test]
+    fn genders_sources_votes_and_terms() {
+        assert_eq!(parse_gender("Nữ"), Ok(Gender::Female));
+        assert_eq!(parse_gender("NAM"), Ok(Gender::Male));
+        assert_eq!(parse_gender("female"), Ok(Gender::Female));
+        assert!(parse_gender("Khác").is_err());
+        assert_eq!(parse_source(""), Ok(EntrySource::Voted));
+        assert_eq!(parse_source("Bổ sung"), Ok(EntrySource::AddedByAuthority));
+        assert!(parse_source("tự ứng cử").is_err());
+        assert_eq!(parse_votes(&Cell::Number(27.0)), Ok(Some(27)));
+        assert_eq!(parse_votes(&Cell::Text(" 27 ".into())), Ok(Some(27)));
+        assert!(parse_votes(&Cell::Number(2.5)).is_err());
+        assert!(parse_votes(&Cell::Text("-1".into())).is_err());
+        assert_eq!(normalize_term("2025 – 2030"), "2025-2030");
+    }
+
+    #[test]
+    fn a_national_id_stored_as_a_number_gets_its_zero_back() {
+        assert_eq!(national_id(&Cell::Number(40076000001.0)), "040076000001");
+        assert_eq!(
+            national_id(&Cell::Text(" 040 076 000 001 ".into())),
+            "040076000001"
+        );
+        assert_eq!(
+            national_id(&Cell::Text("04007600000".into())),
+            "04007600000"
+        );
+    }
+}

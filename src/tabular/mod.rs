@@ -1,0 +1,75 @@
+//! Spreadsheets in and out: import of a unit's planning list (danh sách quy hoạch) from `.xlsx`
+//! or `.csv`, and export of plans, consolidated lists and findings to `.xlsx` and `.csv`.
+//!
+//! Pure apart from file I/O: it builds on [`crate::domain`] and knows nothing of gRPC or
+//! storage. The CLI and the services call it; they decide what to do with a report (a dry run
+//! prints it, a real import writes all entries or none).
+//!
+//! # Layout
+//!
+//! - [`read`]: a workbook's first sheet or a CSV file as rows of cells ([`read_rows`]).
+//! - [`columns`]: the columns of the usual list and how a header row is recognised.
+//! - [`resolve`]: position titles and unit names to codes, and back.
+//! - [`import`](mod@import): the row-by-row checks and the [`ImportReport`].
+//! - [`export`]: `.xlsx` and `.csv` writers and the sheets they take.
+
+pub mod columns;
+pub mod export;
+pub mod import;
+pub mod read;
+pub mod resolve;
+
+#[cfg(test)]
+mod tests;
+
+pub use columns::Column;
+pub use export::{
+    export_csv, export_xlsx, plan_sheet, plan_sheet_for, table_sheet, xlsx_bytes, ExportCell,
+    ExportSheet,
+};
+pub use import::{import, ImportContext, ImportReport, ImportedEntry, RowProblem};
+pub use read::{read_rows, Cell, Format, Input, Row, Sheet};
+
+/// Failures to read a spreadsheet at all. Problems with its content are not errors: they are
+/// the [`RowProblem`]s of an [`ImportReport`].
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    /// The extension names no format this module reads.
+    #[error("{0}: not a spreadsheet this program reads (use .xlsx or .csv)")]
+    UnknownFormat(String),
+    /// The workbook is damaged or not a workbook.
+    #[error("cannot open the workbook: {0}")]
+    Workbook(#[from] calamine::Error),
+    /// The workbook holds no worksheet.
+    #[error("the workbook has no worksheet")]
+    NoWorksheet,
+    /// A CSV file in another encoding; Excel's "CSV UTF-8" choice writes the right one.
+    #[error("line {line} is not UTF-8 text; save the file as \"CSV UTF-8\"")]
+    NotUtf8 { line: usize },
+    /// A CSV file that cannot be parsed.
+    #[error("cannot read the CSV file: {0}")]
+    Csv(#[from] csv::Error),
+}
+
+/// Failures to write an export.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("cannot write the workbook: {0}")]
+    Xlsx(#[from] rust_xlsxwriter::XlsxError),
+    #[error("cannot write the CSV file: {0}")]
+    Csv(#[from] csv::Error),
+    #[error("cannot write: {0}")]
+    Io(#[from] std::io::Error),
+    /// More rows or columns than a worksheet holds.
+    #[error("the table is larger than an Excel worksheet")]
+    TooLarge,
+    /// A date Excel cannot show (before 1900).
+    #[error("{0} cannot be written as an Excel date")]
+    Date(chrono::NaiveDate),
+}
