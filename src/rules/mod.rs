@@ -1,7 +1,23 @@
 //! The planning rules of DOMAIN.md (R1–R22), as pure functions over domain values. Rule IDs are
-//! stable and appear in findings, errors and tests. Parameters are data ([`RuleParams`]).
+//! stable and appear in findings, errors and tests. Parameters are data ([`RuleParams`], read
+//! from a [`RulesFile`]); the ruleset in force is chosen by decision date ([`Ruleset`]).
+//!
+//! The engine ([`engine::check`], [`engine::check_incremental`]) runs over a [`Snapshot`] of the
+//! plans a province holds and returns a [`Report`] of [`Finding`]s. Nothing here does I/O or
+//! reads the clock.
 
 pub mod ballot;
+mod cross_rules;
+pub mod deadline;
+pub mod engine;
+pub mod finding;
 pub mod params;
+mod plan_rules;
+pub mod retirement;
+#[cfg(test)]
+mod testkit;
 
-pub use params::{Denominator, RuleParams};
+pub use engine::{check, check_incremental, Scope, Snapshot, SubmittedCopy};
+pub use finding::{Finding, PersonRef, Report, RuleId, Severity};
+pub use params::{CommitteeSeats, Denominator, RuleParams, RulesFile, Ruleset, TimeBars};
+pub use retirement::{months_until_retirement, retirement_month, RetirementSchedule, Schedule};

@@ -1,0 +1,639 @@
+//! The rule engine: checks a consolidated snapshot of the plans a province holds against the
+//! rules of DOMAIN.md and returns a [`Report`] of findings. Pure: no I/O and no clock; the day of
+//! the check is passed in. The province node calls [`check_incremental`] on every plan it
+//! receives and [`check`] on demand (the check RPC and `quyhoach check`).
+//!
+//! Only the current version of each plan (the highest version per unit × term) is checked, and
+//! only current versions take part in the cross-plan rules. The per-plan rules live in
+//! [`super::plan_rules`], the cross-plan ones in [`super::cross_rules`] and the appraisal
+//! deadline in [`super::deadline`]. Every rule indexes by national ID or by plan, so a check is
+//! near-linear in the number of entries.
+
+use std::{
+    borrow::Cow,
+    collections::{HashMap, HashSet},
+};
+
+use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use unicode_normalization::{is_nfc_quick, IsNormalized};
+
+use super::{
+    cross_rules, deadline,
+    finding::{Finding, Report, RuleId, Severity},
+    params::{RuleParams, RulesFile},
+    plan_rules,
+};
+use crate::domain::{text, Catalog, Hierarchy, Level, Plan, PlanId, Position};
+
+/// What the owner of a plan says it submitted (R22): the version and content hash it sent up.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SubmittedCopy {
+    /// The plan version the owner submitted.
+    pub id: PlanId,
+    /// The content hash the owner computed for it (hex blake3).
+    pub hash: String,
+}
+
+/// Everything a province holds that the rules look at. Borrowed, so that a store can hand over
+/// what it has loaded without copying.
+#[derive(Debug, Clone, Copy)]
+pub struct Snapshot<'a> {
+    /// Every plan version the province holds, of its own units and of its whole subtree, in any
+    /// status; the current version per unit × term is the one with the highest version.
+    pub plans: &'a [Plan],
+    /// The units of the province, to find levels and subtrees.
+    pub hierarchy: &'a Hierarchy,
+    /// Positions (grades, levels, kinds) and terms (age reference dates, pairs).
+    pub catalog: &'a Catalog,
+    /// What the owners of lower plans say they submitted (R22).
+    pub submitted: &'a [SubmittedCopy],
+}
+
+/// Which findings a check reports. The default reports everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scope {
+    /// Only findings that involve a unit within this unit's subtree.
+    pub unit: Option<String>,
+    /// Only findings that involve this term.
+    pub term: Option<String>,
+    /// Only these rules; empty means all.
+    pub rules: Vec<RuleId>,
+    /// Only findings of this severity.
+    pub severity: Option<Severity>,
+}
+
+impl Scope {
+    /// Returns true if and only if `rule` is to be checked.
+    pub fn wants_rule(&self, rule: RuleId) -> bool {
+        self.rules.is_empty() || self.rules.contains(&rule)
+    }
+
+    /// Returns true if and only if `finding` falls within the scope.
+    pub fn contains(&self, finding: &Finding, hierarchy: &Hierarchy) -> bool {
+        self.wants_rule(finding.rule)
+            && self.severity.is_none_or(|s| s == finding.severity)
+            && self.term.as_ref().is_none_or(|t| finding.terms.contains(t))
+            && self
+                .unit
+                .as_ref()
+                .is_none_or(|root| finding.units.iter().any(|u| hierarchy.is_within(u, root)))
+    }
+}
+
+/// The rules checked per person across plans, which an incremental check re-runs for the persons
+/// of the plan that arrived.
+pub const CROSS_PERSON_RULES: [RuleId; 3] = [RuleId::R3, RuleId::R5, RuleId::R21];
+
+/// What a check looks at, with the indexes the rules share.
+pub(crate) struct Ctx<'a> {
+    /// The snapshot checked.
+    pub snap: &'a Snapshot<'a>,
+    /// The day of the check.
+    pub today: NaiveDate,
+    /// Parameters of every ruleset.
+    pub rules: &'a RulesFile,
+    /// The current version of each unit × term, sorted by plan ID.
+    pub current: Vec<&'a Plan>,
+    /// The parameters in force today, for rules that are not about one plan's decision.
+    pub now: &'a RuleParams,
+}
+
+impl<'a> Ctx<'a> {
+    pub(crate) fn new(snap: &'a Snapshot<'a>, today: NaiveDate, rules: &'a RulesFile) -> Self {
+        let mut latest: HashMap<(&str, &str), &Plan> = HashMap::new();
+        for plan in snap.plans {
+            let key = (plan.id.unit.as_str(), plan.id.term.as_str());
+            let slot = latest.entry(key).or_insert(plan);
+            if plan.id.version > slot.id.version {
+                *slot = plan;
+            }
+        }
+        let mut current: Vec<&Plan> = latest.into_values().collect();
+        current.sort_by(|a, b| a.id.cmp(&b.id));
+        Self {
+            snap,
+            today,
+            rules,
+            current,
+            now: rules.params_for(today),
+        }
+    }
+
+    /// The date a plan is judged at: its decision's date (Vietnam time), else the day its unit
+    /// adopted it, else the day of the check.
+    pub fn decision_date(&self, plan: &Plan) -> NaiveDate {
+        plan.decision
+            .as_ref()
+            .map(|d| local_date(d.decided_at))
+            .or(plan.adopted_on)
+            .unwrap_or(self.today)
+    }
+
+    /// The parameters of the ruleset in force at a plan's decision date.
+    pub fn params(&self, plan: &Plan) -> &'a RuleParams {
+        self.rules.params_for(self.decision_date(plan))
+    }
+
+    /// A position of the catalogue.
+    pub fn position(&self, code: &str) -> Option<&'a Position> {
+        self.snap.catalog.position(code)
+    }
+
+    /// The level of a unit, if the hierarchy knows it.
+    pub fn unit_level(&self, code: &str) -> Option<Level> {
+        self.snap.hierarchy.get(code).map(|u| u.level)
+    }
+}
+
+/// The calendar date of an instant in Vietnam (UTC+7), where every deadline is counted.
+pub(crate) fn local_date(t: DateTime<Utc>) -> NaiveDate {
+    match FixedOffset::east_opt(7 * 3600) {
+        Some(vn) => t.with_timezone(&vn).date_naive(),
+        None => t.date_naive(),
+    }
+}
+
+/// A name in the form names are compared in ([`text::nfc`]), borrowing when it already is.
+pub(crate) fn name_key(s: &str) -> Cow<'_, str> {
+    let tidy_spaces = !s.starts_with(char::is_whitespace)
+        && !s.ends_with(char::is_whitespace)
+        && !s.contains("  ")
+        && !s.chars().any(|c| c.is_whitespace() && c != ' ');
+    if tidy_spaces && is_nfc_quick(s.chars()) == IsNormalized::Yes {
+        Cow::Borrowed(s)
+    } else {
+        Cow::Owned(text::nfc(s))
+    }
+}
+
+/// Checks the whole snapshot and reports the findings within `scope`, sorted by rule, unit and
+/// person. Plans are judged by the ruleset in force at their decision date; rules about the
+/// state of the province as a whole (R3, R5, R17, R21) use the parameters in force `today`.
+pub fn check(
+    snapshot: &Snapshot<'_>,
+    scope: &Scope,
+    today: NaiveDate,
+    rules: &RulesFile,
+) -> Report {
+    let ctx = Ctx::new(snapshot, today, rules);
+    let mut out = Vec::new();
+    for plan in &ctx.current {
+        per_plan(&ctx, plan, scope, &mut out);
+    }
+    cross(&ctx, None, scope, &mut out);
+    if scope.wants_rule(RuleId::R22) {
+        cross_rules::r22(&ctx, None, &mut out);
+    }
+    finish(out, scope, snapshot.hierarchy)
+}
+
+/// Re-checks only what the plan `changed` touches: the per-plan rules for it (if it is the
+/// current version of its unit × term), its appraisal deadline and sync integrity, and the
+/// cross-plan rules R3, R5 and R21 for the persons it lists (and those its earlier versions
+/// listed, so that a removal clears or raises their findings). The result equals the findings of
+/// a full [`check`] for which [`touches`] holds.
+pub fn check_incremental(
+    snapshot: &Snapshot<'_>,
+    changed: &PlanId,
+    scope: &Scope,
+    today: NaiveDate,
+    rules: &RulesFile,
+) -> Report {
+    let ctx = Ctx::new(snapshot, today, rules);
+    let persons = touched_persons(snapshot, changed);
+    let mut out = Vec::new();
+    if let Some(plan) = ctx.current.iter().find(|p| &p.id == changed) {
+        per_plan(&ctx, plan, scope, &mut out);
+    }
+    cross(&ctx, Some(&persons), scope, &mut out);
+    if scope.wants_rule(RuleId::R22) {
+        cross_rules::r22(&ctx, Some(changed), &mut out);
+    }
+    out.retain(|f| touches(f, changed, &persons));
+    finish(out, scope, snapshot.hierarchy)
+}
+
+/// The national IDs of every version of `changed`'s unit × term held in the snapshot.
+pub fn touched_persons<'a>(snapshot: &Snapshot<'a>, changed: &PlanId) -> HashSet<&'a str> {
+    snapshot
+        .plans
+        .iter()
+        .filter(|p| p.id.unit == changed.unit && p.id.term == changed.term)
+        .flat_map(|p| &p.entries)
+        .map(|e| e.cadre.national_id.as_str())
+        .collect()
+}
+
+/// Returns true if and only if a finding is one that the arrival of `changed` can alter: it
+/// concerns that plan version, or it is a cross-person rule (R3, R5, R21) naming one of
+/// `persons`.
+pub fn touches(finding: &Finding, changed: &PlanId, persons: &HashSet<&str>) -> bool {
+    finding.plans.contains(changed)
+        || (CROSS_PERSON_RULES.contains(&finding.rule)
+            && finding.national_ids().any(|id| persons.contains(id)))
+}
+
+/// Runs the rules about one plan on its own.
+fn per_plan(ctx: &Ctx<'_>, plan: &Plan, scope: &Scope, out: &mut Vec<Finding>) {
+    type Rule = fn(&Ctx<'_>, &Plan, &mut Vec<Finding>);
+    const RULES: [(RuleId, Rule); 11] = [
+        (RuleId::R1, plan_rules::r1),
+        (RuleId::R2, plan_rules::r2),
+        (RuleId::R4, plan_rules::r4),
+        (RuleId::R6, plan_rules::r6),
+        (RuleId::R8, plan_rules::r8),
+        (RuleId::R12, plan_rules::r12),
+        (RuleId::R14, plan_rules::r14),
+        (RuleId::R17, deadline::r17),
+        (RuleId::R18, plan_rules::r18),
+        (RuleId::R19, plan_rules::r19),
+        (RuleId::R20, plan_rules::r20),
+    ];
+    for (id, rule) in RULES {
+        if scope.wants_rule(id) {
+            rule(ctx, plan, out);
+        }
+    }
+}
+
+/// Runs the cross-plan person rules, for everyone or for `persons` only.
+fn cross(ctx: &Ctx<'_>, persons: Option<&HashSet<&str>>, scope: &Scope, out: &mut Vec<Finding>) {
+    if scope.wants_rule(RuleId::R3) {
+        cross_rules::r3(ctx, persons, out);
+    }
+    if scope.wants_rule(RuleId::R5) {
+        cross_rules::r5(ctx, persons, out);
+    }
+    if scope.wants_rule(RuleId::R21) {
+        cross_rules::r21(ctx, persons, out);
+    }
+}
+
+fn finish(mut out: Vec<Finding>, scope: &Scope, hierarchy: &Hierarchy) -> Report {
+    out.retain(|f| scope.contains(f, hierarchy));
+    Report::new(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::{
+        domain::{Discipline, DisciplineKind, EntrySource, Gender, PlanStatus},
+        rules::testkit::*,
+    };
+
+    #[test]
+    fn name_key_borrows_nfc_and_normalizes_nfd() {
+        assert!(matches!(name_key("Nguyễn Văn A"), Cow::Borrowed(_)));
+        let nfd: String =
+            unicode_normalization::UnicodeNormalization::nfd("Nguyễn Văn A").collect();
+        assert_eq!(name_key(&nfd), "Nguyễn Văn A");
+        assert_eq!(name_key(" Nguyễn  Văn A"), "Nguyễn Văn A");
+    }
+
+    #[test]
+    fn only_the_current_version_is_checked() {
+        let w = World::new();
+        let mut old = plan("412", "2025-2030", 1);
+        old.entries.push(entry(cadre(ID1, "Nguyễn Văn A"), "P.BT")); // R1 fine
+        old.entries[0].cadre.current_positions = vec!["P.BT".into()]; // but R1 broken in v1
+        let mut new = plan("412", "2025-2030", 2);
+        new.entries
+            .push(voted(&mut new.rounds, cadre(ID1, "Nguyễn Văn A"), "D.BT"));
+        let plans = [old, new];
+        let r = w.check(&plans);
+        assert_eq!(r.of_rule(RuleId::R1).count(), 0, "{r:#?}");
+    }
+
+    #[test]
+    fn scope_filters_by_subtree_term_rule_and_severity() {
+        let w = World::new();
+        let mut a = plan("412", "2025-2030", 1);
+        let mut b = plan("414", "2025-2030", 1);
+        let mut young = cadre(ID1, "Nguyễn Văn A");
+        young.current_positions = vec!["D.BT".into()];
+        a.entries
+            .push(voted(&mut a.rounds, young.clone(), "D.CT.UBND")); // R1 in 412
+        young.national_id = ID2.into();
+        b.entries.push(voted(&mut b.rounds, young, "D.CT.UBND")); // R1 in 414 (and R21 warning)
+        let plans = [a, b];
+        let snap = w.snapshot(&plans);
+        let all = check(&snap, &Scope::default(), today(), &RulesFile::default());
+        assert_eq!(all.of_rule(RuleId::R1).count(), 2);
+        let scope = Scope {
+            unit: Some("414".into()),
+            rules: vec![RuleId::R1],
+            ..Scope::default()
+        };
+        let r = check(&snap, &scope, today(), &RulesFile::default());
+        assert_eq!(r.findings.len(), 1);
+        assert_eq!(r.findings[0].units, ["414"]);
+        let scope = Scope {
+            severity: Some(Severity::Warning),
+            ..Scope::default()
+        };
+        let r = check(&snap, &scope, today(), &RulesFile::default());
+        assert!(r.findings.iter().all(|f| f.severity == Severity::Warning));
+        assert!(r.of_rule(RuleId::R21).count() == 1, "{r:#?}");
+        let scope = Scope {
+            term: Some("2026-2031".into()),
+            ..Scope::default()
+        };
+        assert!(check(&snap, &scope, today(), &RulesFile::default())
+            .findings
+            .is_empty());
+    }
+
+    /// A province of `units` districts each with a list of `per_unit` entries, several persons
+    /// appearing in two districts, some breaking rules.
+    fn big_province(units: usize, per_unit: usize) -> (Vec<Plan>, Hierarchy) {
+        let mut csv = String::from("code,level,name,parent_code\n40,province,Tỉnh,\n");
+        let positions = [
+            "D.BT",
+            "D.CT.UBND",
+            "D.PCT.UBND",
+            "D.TB.TC",
+            "D.HUV",
+            "D.UV.BTV",
+        ];
+        let mut plans = Vec::new();
+        for u in 0..units {
+            let code = format!("{}", 500 + u);
+            csv.push_str(&format!("{code},district,Huyện {u},40\n"));
+            let mut p = plan(&code, "2025-2030", 1);
+            for i in 0..per_unit {
+                // Every tenth person is shared with the next district.
+                let n = if i % 10 == 0 {
+                    (u + 1) * per_unit + i
+                } else {
+                    u * per_unit + i
+                };
+                let mut c = cadre(&format!("{:012}", n), &format!("Nguyễn Văn {n}"));
+                c.gender = if n % 3 == 0 {
+                    Gender::Female
+                } else {
+                    Gender::Male
+                };
+                let k = u32::try_from(n).unwrap();
+                c.birth_date = d(
+                    1965 + i32::try_from(k % 25).unwrap(),
+                    1 + k % 12,
+                    1 + k % 28,
+                );
+                c.current_unit = code.clone();
+                if n % 97 == 0 {
+                    c.discipline.push(Discipline {
+                        kind: DisciplineKind::Warning,
+                        decided_on: d(2024, 12, 1),
+                    });
+                }
+                let e = voted(&mut p.rounds, c, positions[i % positions.len()]);
+                p.entries.push(e);
+            }
+            p.status = if u % 2 == 0 {
+                PlanStatus::Approved
+            } else {
+                PlanStatus::Received
+            };
+            p.received_at = Some(at(2025, 8, 1));
+            plans.push(p);
+        }
+        (plans, Hierarchy::parse(&csv).unwrap())
+    }
+
+    #[test]
+    fn twenty_five_thousand_entries_check_fast() {
+        let (plans, hierarchy) = big_province(250, 100);
+        let w = World::new();
+        let snap = Snapshot {
+            plans: &plans,
+            hierarchy: &hierarchy,
+            catalog: &w.catalog,
+            submitted: &[],
+        };
+        let start = Instant::now();
+        let r = check(&snap, &Scope::default(), today(), &RulesFile::default());
+        let full = start.elapsed();
+        assert!(!r.findings.is_empty());
+        let start = Instant::now();
+        let inc = check_incremental(
+            &snap,
+            &plans[7].id,
+            &Scope::default(),
+            today(),
+            &RulesFile::default(),
+        );
+        let one = start.elapsed();
+        assert!(!inc.findings.is_empty());
+        // Generous bounds: debug builds of this crate are several times slower than release.
+        assert!(full.as_millis() < 3000, "full check took {full:?}");
+        assert!(one < full, "incremental {one:?} vs full {full:?}");
+        eprintln!(
+            "25,000 entries: full {full:?}, incremental {one:?}, {} findings",
+            r.findings.len()
+        );
+    }
+
+    #[test]
+    fn incremental_equals_full_restricted_to_what_the_plan_touches() {
+        let (mut plans, hierarchy) = big_province(6, 40);
+        // A second version of one plan that drops a shared person and adds a duplicate.
+        let mut v2 = plans[2].clone();
+        v2.id.version = 2;
+        v2.entries.remove(0);
+        let mut dup = plans[3].entries[5].cadre.clone();
+        dup.national_id = "999999999999".into();
+        v2.entries.push(Entry {
+            cadre: dup,
+            position: "D.TP".into(),
+            source: EntrySource::AddedByAuthority,
+        });
+        plans.push(v2);
+        let w = World::new();
+        let submitted = [SubmittedCopy {
+            id: plans[1].id.clone(),
+            hash: "bad".into(),
+        }];
+        let snap = Snapshot {
+            plans: &plans,
+            hierarchy: &hierarchy,
+            catalog: &w.catalog,
+            submitted: &submitted,
+        };
+        assert_incremental_matches(&snap);
+    }
+
+    fn assert_incremental_matches(snap: &Snapshot<'_>) {
+        let rules = RulesFile::default();
+        let full = check(snap, &Scope::default(), today(), &rules);
+        for plan in snap.plans {
+            let persons = touched_persons(snap, &plan.id);
+            let want: Vec<_> = full
+                .findings
+                .iter()
+                .filter(|f| touches(f, &plan.id, &persons))
+                .cloned()
+                .collect();
+            let got = check_incremental(snap, &plan.id, &Scope::default(), today(), &rules);
+            assert_eq!(got.findings, want, "incremental check of {}", plan.id);
+        }
+    }
+
+    use crate::domain::Entry;
+
+    fn arb_snapshot() -> impl Strategy<Value = Vec<Plan>> {
+        let ids = [
+            "001080000001",
+            "001080000002",
+            "001080000003",
+            "0010800000",
+            "",
+        ];
+        let names = [
+            "Nguyễn Văn A",
+            "Nguye\u{302}\u{303}n Văn A",
+            "Lê Thị B",
+            " ",
+        ];
+        let positions = [
+            "D.BT",
+            "D.CT.UBND",
+            "C.BT",
+            "C.DUV",
+            "P.TUV",
+            "X.UNKNOWN",
+            "D.HUV",
+        ];
+        let units = ["40", "412", "414", "16681", "99999"];
+        let terms = ["2025-2030", "2026-2031", "1999-2000"];
+        let entry = (
+            0..ids.len(),
+            0..names.len(),
+            0..positions.len(),
+            -40_000i32..40_000,
+            any::<bool>(),
+            proptest::option::of((0u8..4, -3000i32..3000)),
+            proptest::option::of(-3000i32..3000),
+            0..units.len(),
+            any::<bool>(),
+        )
+            .prop_map(move |(i, n, p, birth, female, disc, appt, cu, added)| {
+                let base = d(2000, 1, 1);
+                let day = |k: i32| {
+                    base.checked_add_signed(chrono::TimeDelta::days(k.into()))
+                        .unwrap_or(base)
+                };
+                let mut c = cadre(ids[i], names[n]);
+                c.birth_date = day(birth);
+                c.gender = if female { Gender::Female } else { Gender::Male };
+                c.current_unit = units[cu].into();
+                c.current_positions = vec![positions[(p + 1) % positions.len()].into()];
+                c.discipline = disc
+                    .map(|(k, t)| {
+                        let kind = [
+                            DisciplineKind::Reprimand,
+                            DisciplineKind::Warning,
+                            DisciplineKind::RemovalFromPost,
+                            DisciplineKind::Expulsion,
+                        ][usize::from(k)];
+                        vec![Discipline {
+                            kind,
+                            decided_on: day(t * 3),
+                        }]
+                    })
+                    .unwrap_or_default();
+                c.appointment_proposed_on = appt.map(|t| day(t * 3));
+                Entry {
+                    cadre: c,
+                    position: positions[p].into(),
+                    source: if added {
+                        EntrySource::AddedByAuthority
+                    } else {
+                        EntrySource::Voted
+                    },
+                }
+            });
+        let round = (
+            0u32..40,
+            0u32..40,
+            0u32..40,
+            proptest::collection::vec((0..ids.len(), 0..positions.len(), 0u32..50), 0..6),
+        )
+            .prop_map(move |(convened, present, valid, tallies)| BallotRound {
+                body: Body::ExecutiveCommittee,
+                date: d(2025, 3, 1),
+                convened,
+                present,
+                ballots_issued: present,
+                valid_ballots: valid,
+                tallies: tallies
+                    .into_iter()
+                    .map(|(i, p, yes)| Tally {
+                        national_id: ids[i].into(),
+                        position: positions[p].into(),
+                        yes,
+                    })
+                    .collect(),
+            });
+        let plan = (
+            0..units.len(),
+            0..terms.len(),
+            1u32..3,
+            proptest::collection::vec(entry, 0..8),
+            proptest::collection::vec(round, 0..3),
+            0u8..3,
+            proptest::option::of(-400i64..400),
+        )
+            .prop_map(move |(u, t, version, entries, rounds, status, received)| {
+                let mut p = plan(units[u], terms[t], version);
+                p.entries = entries;
+                p.rounds = rounds;
+                p.status = [
+                    PlanStatus::Received,
+                    PlanStatus::Approved,
+                    PlanStatus::Returned,
+                ][usize::from(status)];
+                p.received_at = received.map(|h| at(2025, 8, 1) + chrono::TimeDelta::days(h));
+                p.adopted_on = received.map(|_| d(2025, 7, 1));
+                p
+            });
+        proptest::collection::vec(plan, 0..6)
+    }
+
+    use crate::domain::{BallotRound, Body, Tally};
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+        #[test]
+        fn full_check_never_panics_and_incremental_agrees(plans in arb_snapshot(), days in -5000i64..5000) {
+            let w = World::new();
+            let submitted: Vec<SubmittedCopy> = plans
+                .iter()
+                .take(2)
+                .map(|p| SubmittedCopy { id: p.id.clone(), hash: p.content_hash() })
+                .collect();
+            let snap = Snapshot { plans: &plans, hierarchy: &w.hierarchy, catalog: &w.catalog, submitted: &submitted };
+            let day = today() + chrono::TimeDelta::days(days);
+            let mut rules = RulesFile::default();
+            rules.qd50.committee_multiplier = Some(1.5);
+            rules.qd50.committee_seats.district = Some(2);
+            rules.qd50.min_ethnic_minority_ratio = Some(0.1);
+            let r = check(&snap, &Scope::default(), day, &rules);
+            for f in &r.findings {
+                prop_assert!(!f.message_vi.is_empty() && !f.message_en.is_empty());
+                for id in f.national_ids() {
+                    if id.len() > 4 {
+                        prop_assert!(!f.message_vi.contains(id) && !f.message_en.contains(id));
+                    }
+                }
+            }
+            assert_incremental_matches(&snap);
+        }
+    }
+}

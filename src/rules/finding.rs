@@ -1,0 +1,300 @@
+//! What a check produces: findings (phát hiện), each naming a rule of DOMAIN.md, a severity, the
+//! units, person, positions and terms involved, and a message in Vietnamese and English that a
+//! clerk can act on. Messages never carry a full national ID: only its last four digits.
+
+use std::{fmt, str::FromStr};
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{Cadre, Level, PlanId};
+
+/// The stable rule IDs of DOMAIN.md. R9–R11 and R16 are reserved (not defined there); R13 and R15
+/// are workflow rules with nothing to find.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[allow(missing_docs)]
+pub enum RuleId {
+    R1,
+    R2,
+    R3,
+    R4,
+    R5,
+    R6,
+    R7,
+    R8,
+    R9,
+    R10,
+    R11,
+    R12,
+    R13,
+    R14,
+    R15,
+    R16,
+    R17,
+    R18,
+    R19,
+    R20,
+    R21,
+    R22,
+}
+
+impl RuleId {
+    /// Every rule ID in order.
+    pub const ALL: [RuleId; 22] = [
+        Self::R1,
+        Self::R2,
+        Self::R3,
+        Self::R4,
+        Self::R5,
+        Self::R6,
+        Self::R7,
+        Self::R8,
+        Self::R9,
+        Self::R10,
+        Self::R11,
+        Self::R12,
+        Self::R13,
+        Self::R14,
+        Self::R15,
+        Self::R16,
+        Self::R17,
+        Self::R18,
+        Self::R19,
+        Self::R20,
+        Self::R21,
+        Self::R22,
+    ];
+
+    /// The ID as written in DOMAIN.md: `"R1"`.
+    pub fn as_str(self) -> &'static str {
+        const NAMES: [&str; 22] = [
+            "R1", "R2", "R3", "R4", "R5", "R6", "R7", "R8", "R9", "R10", "R11", "R12", "R13",
+            "R14", "R15", "R16", "R17", "R18", "R19", "R20", "R21", "R22",
+        ];
+        NAMES[self as usize]
+    }
+}
+
+impl fmt::Display for RuleId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for RuleId {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let t = s.trim();
+        Self::ALL
+            .into_iter()
+            .find(|r| r.as_str().eq_ignore_ascii_case(t))
+            .ok_or_else(|| format!("unknown rule {s:?} (expected R1 … R22)"))
+    }
+}
+
+impl Serialize for RuleId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for RuleId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// How much a finding matters: errors block approval; warnings may be accepted with a written
+/// justification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Blocks approval (lỗi).
+    Error,
+    /// Shown, may be accepted with a justification (cảnh báo).
+    Warning,
+}
+
+impl Severity {
+    /// `"error"` or `"warning"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Error => "error",
+            Self::Warning => "warning",
+        }
+    }
+}
+
+/// A person a finding is about. The national ID is personal data: it is kept here so that the
+/// finding can be matched, and never printed whole in a message.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct PersonRef {
+    /// Số CCCD.
+    pub national_id: String,
+    /// Full name as the first plan that lists the person records it.
+    pub full_name: String,
+}
+
+impl PersonRef {
+    /// The person of a cadre record.
+    pub fn of(cadre: &Cadre) -> Self {
+        Self {
+            national_id: cadre.national_id.clone(),
+            full_name: cadre.full_name.clone(),
+        }
+    }
+
+    /// The name and masked ID as messages show them: `Nguyễn Văn A (CCCD …1234)`.
+    pub fn label(&self) -> String {
+        format!("{} (CCCD {})", self.full_name, mask_id(&self.national_id))
+    }
+}
+
+/// The last four characters of a national ID after an ellipsis: `…1234`.
+pub fn mask_id(id: &str) -> String {
+    let n = id.chars().count();
+    let tail: String = id.chars().skip(n.saturating_sub(4)).collect();
+    format!("…{tail}")
+}
+
+/// One problem found by a rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    /// The rule broken.
+    pub rule: RuleId,
+    /// Error or warning.
+    pub severity: Severity,
+    /// Codes of the units involved, sorted; scope filters match any of them.
+    pub units: Vec<String>,
+    /// The person concerned, if the finding is about one.
+    pub person: Option<PersonRef>,
+    /// Further persons involved: for R21, the other IDs the same person appears under.
+    pub other_persons: Vec<PersonRef>,
+    /// Codes of the positions involved, sorted.
+    pub positions: Vec<String>,
+    /// Codes of the terms involved, sorted.
+    pub terms: Vec<String>,
+    /// What is wrong and what to do, in Vietnamese.
+    pub message_vi: String,
+    /// The same in English.
+    pub message_en: String,
+    /// The plan versions the finding concerns, sorted; a return can cite it against them.
+    pub plans: Vec<PlanId>,
+}
+
+impl Finding {
+    /// A finding with its lists sorted and deduplicated.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        rule: RuleId,
+        severity: Severity,
+        units: Vec<String>,
+        person: Option<PersonRef>,
+        positions: Vec<String>,
+        terms: Vec<String>,
+        plans: Vec<PlanId>,
+        message_vi: String,
+        message_en: String,
+    ) -> Self {
+        fn tidy<T: Ord>(mut v: Vec<T>) -> Vec<T> {
+            v.sort();
+            v.dedup();
+            v
+        }
+        Self {
+            rule,
+            severity,
+            units: tidy(units),
+            person,
+            other_persons: Vec::new(),
+            positions: tidy(positions),
+            terms: tidy(terms),
+            message_vi,
+            message_en,
+            plans: tidy(plans),
+        }
+    }
+
+    /// Every national ID the finding names.
+    pub fn national_ids(&self) -> impl Iterator<Item = &str> {
+        self.person
+            .iter()
+            .chain(&self.other_persons)
+            .map(|p| p.national_id.as_str())
+    }
+
+    /// The key findings are sorted by: rule, first unit, person, then the rest.
+    fn sort_key(&self) -> impl Ord + '_ {
+        (
+            self.rule,
+            self.units.first(),
+            self.person.as_ref().map(|p| &p.national_id),
+            &self.positions,
+            &self.terms,
+            &self.plans,
+            self.severity,
+            &self.message_en,
+        )
+    }
+}
+
+/// The findings of one check, sorted by rule, unit and person.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    /// Every finding in scope, sorted.
+    pub findings: Vec<Finding>,
+}
+
+impl Report {
+    /// A report of `findings`, sorted so that equal inputs give equal reports.
+    pub fn new(mut findings: Vec<Finding>) -> Self {
+        findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+        findings.dedup();
+        Self { findings }
+    }
+
+    /// Returns true if and only if some finding is an error (so approval is blocked).
+    pub fn has_errors(&self) -> bool {
+        self.findings.iter().any(|f| f.severity == Severity::Error)
+    }
+
+    /// The findings of one rule.
+    pub fn of_rule(&self, rule: RuleId) -> impl Iterator<Item = &Finding> {
+        self.findings.iter().filter(move |f| f.rule == rule)
+    }
+}
+
+/// The Vietnamese word for a level, as in "cấp huyện".
+pub(crate) fn level_vi(level: Level) -> &'static str {
+    match level {
+        Level::Province => "tỉnh",
+        Level::District => "huyện",
+        Level::Commune => "xã",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rule_ids_round_trip() {
+        for r in RuleId::ALL {
+            assert_eq!(r.as_str().parse::<RuleId>().unwrap(), r);
+            assert_eq!(serde_json::to_string(&r).unwrap(), format!("\"{r}\""));
+        }
+        assert_eq!("r19".parse::<RuleId>().unwrap(), RuleId::R19);
+        assert!("R23".parse::<RuleId>().is_err());
+    }
+
+    #[test]
+    fn ids_are_masked() {
+        assert_eq!(mask_id("001080001234"), "…1234");
+        assert_eq!(mask_id("12"), "…12");
+        let p = PersonRef {
+            national_id: "001080001234".into(),
+            full_name: "Nguyễn Văn A".into(),
+        };
+        assert_eq!(p.label(), "Nguyễn Văn A (CCCD …1234)");
+    }
+}

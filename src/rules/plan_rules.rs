@@ -1,0 +1,1238 @@
+//! The rules that look at one plan on its own: R1 (higher position), R2 (three per position),
+//! R4 (open appointment case), R6 (age, with R7), R8 (structure), R12 (automatic removal), R14
+//! (discipline time-bars), R18 (committee size), R19 (vote threshold) and R20 (more passers than
+//! places). Each takes the engine's context and one plan and appends its findings; every finding
+//! names that plan and only that plan.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::{Months, NaiveDate};
+
+use super::{
+    ballot::{denominator, passes, quorum_met},
+    engine::{name_key, Ctx},
+    finding::{level_vi, mask_id, Finding, PersonRef, RuleId, Severity},
+    params::Ruleset,
+};
+use crate::domain::{
+    BallotRound, Cadre, DisciplineKind, Entry, EntrySource, Gender, Plan, PositionKind,
+};
+
+/// A finding about one plan.
+fn finding(
+    rule: RuleId,
+    severity: Severity,
+    plan: &Plan,
+    person: Option<PersonRef>,
+    positions: Vec<String>,
+    vi: String,
+    en: String,
+) -> Finding {
+    Finding::new(
+        rule,
+        severity,
+        vec![plan.id.unit.clone()],
+        person,
+        positions,
+        vec![plan.id.term.clone()],
+        vec![plan.id.clone()],
+        vi,
+        en,
+    )
+}
+
+/// "(đơn vị 412, nhiệm kỳ 2025-2030)" and its English twin.
+fn where_(plan: &Plan) -> (String, String) {
+    (
+        format!("(đơn vị {}, nhiệm kỳ {})", plan.id.unit, plan.id.term),
+        format!("(unit {}, term {})", plan.id.unit, plan.id.term),
+    )
+}
+
+/// The entries of a plan grouped by person, in national-ID order.
+fn by_person(plan: &Plan) -> BTreeMap<&str, Vec<&Entry>> {
+    let mut out: BTreeMap<&str, Vec<&Entry>> = BTreeMap::new();
+    for e in &plan.entries {
+        out.entry(e.cadre.national_id.as_str()).or_default().push(e);
+    }
+    out
+}
+
+/// The distinct persons of a plan (first record of each).
+fn persons(plan: &Plan) -> Vec<&Cadre> {
+    by_person(plan)
+        .into_values()
+        .map(|es| &es[0].cadre)
+        .collect()
+}
+
+/// For each (national ID, position), the last round that voted on it and the yes votes.
+fn last_votes(plan: &Plan) -> HashMap<(&str, &str), (&BallotRound, u32)> {
+    let mut out = HashMap::new();
+    for round in &plan.rounds {
+        for t in &round.tallies {
+            out.insert(
+                (t.national_id.as_str(), t.position.as_str()),
+                (round, t.yes),
+            );
+        }
+    }
+    out
+}
+
+fn gender_vi(g: Gender) -> &'static str {
+    match g {
+        Gender::Male => "nam",
+        Gender::Female => "nữ",
+    }
+}
+
+fn gender_en(g: Gender) -> &'static str {
+    match g {
+        Gender::Male => "male",
+        Gender::Female => "female",
+    }
+}
+
+/// R1: a cadre is planned only into a position of a higher grade than the highest they hold.
+pub(crate) fn r1(ctx: &Ctx<'_>, plan: &Plan, out: &mut Vec<Finding>) {
+    let (at_vi, at_en) = where_(plan);
+    for e in &plan.entries {
+        let who = || PersonRef::of(&e.cadre).label();
+        let Some(planned) = ctx.position(&e.position) else {
+            let who = who();
+            out.push(finding(
+                RuleId::R1,
+                Severity::Error,
+                plan,
+                Some(PersonRef::of(&e.cadre)),
+                vec![e.position.clone()],
+                format!(
+                    "{who}: chức danh quy hoạch {} không có trong danh mục chức danh nên không so sánh được; sửa mã chức danh {at_vi}",
+                    e.position
+                ),
+                format!(
+                    "{who}: planned position {} is not in the catalogue, so it cannot be compared; correct the position code {at_en}",
+                    e.position
+                ),
+            ));
+            continue;
+        };
+        let unknown: Vec<&str> = e
+            .cadre
+            .current_positions
+            .iter()
+            .filter(|c| ctx.position(c).is_none())
+            .map(String::as_str)
+            .collect();
+        if !unknown.is_empty() {
+            let who = who();
+            out.push(finding(
+                RuleId::R1,
+                Severity::Error,
+                plan,
+                Some(PersonRef::of(&e.cadre)),
+                vec![e.position.clone()],
+                format!(
+                    "{who}: chức danh hiện giữ {} không có trong danh mục nên không kiểm tra được việc quy hoạch vào {}; sửa mã chức danh {at_vi}",
+                    unknown.join(", "),
+                    e.position
+                ),
+                format!(
+                    "{who}: current position {} is not in the catalogue, so planning into {} cannot be checked; correct the position code {at_en}",
+                    unknown.join(", "),
+                    e.position
+                ),
+            ));
+            continue;
+        }
+        let highest = e
+            .cadre
+            .current_positions
+            .iter()
+            .filter_map(|c| ctx.position(c))
+            .max_by(|a, b| a.grade.cmp(&b.grade).then_with(|| b.code.cmp(&a.code)));
+        if let Some(cur) = highest.filter(|cur| planned.grade <= cur.grade) {
+            let who = who();
+            out.push(finding(
+                RuleId::R1,
+                Severity::Error,
+                plan,
+                Some(PersonRef::of(&e.cadre)),
+                vec![e.position.clone(), cur.code.clone()],
+                format!(
+                    "{who} được quy hoạch vào {} ({}, bậc {}) không cao hơn chức danh hiện giữ cao nhất {} ({}, bậc {}); chỉ quy hoạch vào chức danh cao hơn {at_vi}",
+                    planned.code, planned.title_vi, planned.grade, cur.code, cur.title_vi, cur.grade
+                ),
+                format!(
+                    "{who} is planned for {} ({}, grade {}), which is not higher than the highest current position {} ({}, grade {}); plan only into a higher position {at_en}",
+                    planned.code, planned.title_en, planned.grade, cur.code, cur.title_en, cur.grade
+                ),
+            ));
+        }
+    }
+}
+
+/// R2: at most `max_cadres_per_position` cadres for one leadership position of a unit and term.
+/// Committee seats are many per body and are bounded by R18 instead.
+pub(crate) fn r2(ctx: &Ctx<'_>, plan: &Plan, out: &mut Vec<Finding>) {
+    let cap = ctx.params(plan).max_cadres_per_position;
+    let (at_vi, at_en) = where_(plan);
+    let mut per_position: BTreeMap<&str, BTreeMap<&str, &Cadre>> = BTreeMap::new();
+    for e in &plan.entries {
+        per_position
+            .entry(e.position.as_str())
+            .or_default()
+            .entry(e.cadre.national_id.as_str())
+            .or_insert(&e.cadre);
+    }
+    for (code, cadres) in per_position {
+        let Some(pos) = ctx
+            .position(code)
+            .filter(|p| p.kind == PositionKind::Leadership)
+        else {
+            continue;
+        };
+        let count = u32::try_from(cadres.len()).unwrap_or(u32::MAX);
+        if count <= cap {
+            continue;
+        }
+        let names: Vec<String> = cadres.values().map(|c| PersonRef::of(c).label()).collect();
+        out.push(finding(
+            RuleId::R2,
+            Severity::Error,
+            plan,
+            None,
+            vec![code.to_string()],
+            format!(
+                "{count} cán bộ được quy hoạch vào {code} ({}): {}; tối đa {cap} {at_vi}",
+                pos.title_vi,
+                names.join("; ")
+            ),
+            format!(
+                "{count} cadres are planned for {code} ({}): {}; at most {cap} {at_en}",
+                pos.title_en,
+                names.join("; ")
+            ),
+        ));
+    }
+}
+
+/// R4: no planning while a proposal to appoint or nominate the same person is open: the
+/// proposal is dated on or before the vote that put the entry there (the last round that voted on
+/// it, or the plan's decision date for an entry without a vote).
+pub(crate) fn r4(ctx: &Ctx<'_>, plan: &Plan, out: &mut Vec<Finding>) {
+    let votes = last_votes(plan);
+    let decided = ctx.decision_date(plan);
+    let (at_vi, at_en) = where_(plan);
+    for (id, entries) in by_person(plan) {
+        let cadre = &entries[0].cadre;
+        let Some(proposed) = cadre.appointment_proposed_on else {
+            continue;
+        };
+        let clashing: Vec<(String, NaiveDate)> = entries
+            .iter()
+            .map(|e| {
+                let when = votes
+                    .get(&(id, e.position.as_str()))
+                    .map_or(decided, |(r, _)| r.date);
+                (e.position.clone(), when)
+            })
+            .filter(|(_, when)| proposed <= *when)
+            .collect();
+        if clashing.is_empty() {
+            continue;
+        }
+        let who = PersonRef::of(cadre).label();
+        let list = clashing
+            .iter()
+            .map(|(p, w)| format!("{p} ({w})"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        out.push(finding(
+            RuleId::R4,
+            Severity::Error,
+            plan,
+            Some(PersonRef::of(cadre)),
+            clashing.into_iter().map(|(p, _)| p).collect(),
+            format!(
+                "{who} đang có đề nghị bổ nhiệm/giới thiệu ứng cử từ {proposed} nhưng vẫn được bỏ phiếu quy hoạch vào {list}; không quy hoạch đồng thời với đề nghị bổ nhiệm {at_vi}"
+            ),
+            format!(
+                "{who} has an open appointment or nomination proposal since {proposed} but was voted into the plan for {list}; do not plan while an appointment is proposed {at_en}"
+            ),
+        ));
+    }
+}
+
+/// R6 with R7: months from the term's age reference date to retirement; fewer than
+/// `min_months_to_retirement` is an error, fewer than `preferred_months_to_retirement` a warning.
+/// A plan whose term is not in the catalogue is not checked.
+pub(crate) fn r6(ctx: &Ctx<'_>, plan: &Plan, out: &mut Vec<Finding>) {
+    let Some(term) = ctx.snap.catalog.term(&plan.id.term) else {
+        return;
+    };
+    let params = ctx.params(plan);
+    let reference = term.age_reference_date;
+    let (at_vi, at_en) = where_(plan);
+    for (_, entries) in by_person(plan) {
+        let c = &entries[0].cadre;
+        let months = params
+            .retirement
+            .months_until_retirement(c.birth_date, c.gender, reference);
+        let (severity, need) = if months < params.min_months_to_retirement {
+            (Severity::Error, params.min_months_to_retirement)
+        } else if months < params.preferred_months_to_retirement {
+            (Severity::Warning, params.preferred_months_to_retirement)
+        } else {
+            continue;
+        };
+        let (ry, rm) = params.retirement.retirement_month(c.birth_date, c.gender);
+        let who = PersonRef::of(c).label();
+        let positions: Vec<String> = entries.iter().map(|e| e.position.clone()).collect();
+        let (need_vi, need_en) = match severity {
+            Severity::Error => ("cần ít nhất", "at least"),
+            Severity::Warning => ("nên có từ", "preferably"),
+        };
+        out.push(finding(
+            RuleId::R6,
+            severity,
+            plan,
+            Some(PersonRef::of(c)),
+            positions.clone(),
+            format!(
+                "{who} ({}, sinh {}) đến tuổi nghỉ hưu tháng {rm:02}/{ry}, chỉ còn {months} tháng công tác tính từ {reference}; {need_vi} {need} tháng để quy hoạch vào {} {at_vi}",
+                gender_vi(c.gender),
+                c.birth_date,
+                positions.join(", ")
+            ),
+            format!(
+                "{who} ({}, born {}) reaches retirement age in {ry}-{rm:02}, only {months} months after {reference}; {need_en} {need} months are needed to be planned for {} {at_en}",
+                gender_en(c.gender),
+                c.birth_date,
+                positions.join(", ")
+            ),
+        ));
+    }
+}
+
+/// R8: the structure of a list (distinct persons): women, young cadres (younger than
+/// `young_age_under` whole years on the term's age reference date, or on the day of the check
+/// when the term is unknown) and, when a target is set, ethnic minorities. Warnings.
+pub(crate) fn r8(ctx: &Ctx<'_>, plan: &Plan, out: &mut Vec<Finding>) {
+    let people = persons(plan);
+    if people.is_empty() {
+        return;
+    }
+    let params = ctx.params(plan);
+    let reference = ctx
+        .snap
+        .catalog
+        .term(&plan.id.term)
+        .map_or(ctx.today, |t| t.age_reference_date);
+    let total = people.len();
+    let women = people.iter().filter(|c| c.gender == Gender::Female).count();
+    let young = people
+        .iter()
+        .filter(|c| reference.years_since(c.birth_date).unwrap_or(0) < params.young_age_under)
+        .count();
+    let majority = name_key(&params.majority_ethnicity).to_lowercase();
+    let minority = people
+        .iter()
+        .filter(|c| name_key(&c.ethnicity).to_lowercase() != majority)
+        .count();
+    let (at_vi, at_en) = where_(plan);
+    let mut check = |count: usize, min: f64, what_vi: &str, what_en: &str| {
+        #[allow(clippy::cast_precision_loss)]
+        let share = count as f64 / total as f64;
+        if share < min {
+            out.push(finding(
+                RuleId::R8,
+                Severity::Warning,
+                plan,
+                None,
+                Vec::new(),
+                format!(
+                    "Tỷ lệ {what_vi} trong danh sách là {count}/{total} ({:.1}%), thấp hơn mục tiêu {:.0}% {at_vi}",
+                    share * 100.0,
+                    min * 100.0
+                ),
+                format!(
+                    "The share of {what_en} in the list is {count}/{total} ({:.1}%), below the target of {:.0}% {at_en}",
+                    share * 100.0,
+                    min * 100.0
+                ),
+            ));
+        }
+    };
+    check(women, params.min_women_ratio, "cán bộ nữ", "women");
+    check(
+        young,
+        params.min_young_ratio,
+        &format!("cán bộ trẻ (dưới {} tuổi)", params.young_age_under),
+        &format!("young cadres (under {})", params.young_age_under),
+    );
+    if let Some(min) = params.min_ethnic_minority_ratio {
+        check(
+            minority,
+            min,
+            "cán bộ người dân tộc thiểu số",
+            "ethnic-minority cadres",
+        );
+    }
+}
+
+/// R12: entries that are automatically removed (đương nhiên ra khỏi quy hoạch): a cadre who is
+/// now over age (fewer than `removal_min_months_left` months from the day of the check to
+/// retirement, when R6 did not already reject them at the term's reference date), or who was
+/// disciplined at reprimand or above after the plan's decision date (a discipline before it is
+/// R14's). The political standard is not machine-checkable.
+pub(crate) fn r12(ctx: &Ctx<'_>, plan: &Plan, out: &mut Vec<Finding>) {
+    let params = ctx.params(plan);
+    let decided = ctx.decision_date(plan);
+    let reference = ctx
+        .snap
+        .catalog
+        .term(&plan.id.term)
+        .map(|t| t.age_reference_date);
+    let (at_vi, at_en) = where_(plan);
+    for (_, entries) in by_person(plan) {
+        let c = &entries[0].cadre;
+        let who = PersonRef::of(c).label();
+        let positions: Vec<String> = entries.iter().map(|e| e.position.clone()).collect();
+        let mut reasons_vi = Vec::new();
+        let mut reasons_en = Vec::new();
+        let left = params
+            .retirement
+            .months_until_retirement(c.birth_date, c.gender, ctx.today);
+        let passed_r6 = reference.is_none_or(|r| {
+            params
+                .retirement
+                .months_until_retirement(c.birth_date, c.gender, r)
+                >= params.min_months_to_retirement
+        });
+        if passed_r6 && left < params.removal_min_months_left {
+            let (ry, rm) = params.retirement.retirement_month(c.birth_date, c.gender);
+            reasons_vi.push(format!(
+                "quá tuổi quy hoạch (nghỉ hưu tháng {rm:02}/{ry}, còn {left} tháng tính từ {})",
+                ctx.today
+            ));
+            reasons_en.push(format!(
+                "over planning age (retires {ry}-{rm:02}, {left} months left on {})",
+                ctx.today
+            ));
+        }
+        for d in &c.discipline {
+            if d.decided_on > decided && d.decided_on <= ctx.today {
+                reasons_vi.push(format!(
+                    "bị kỷ luật {} ngày {}",
+                    discipline_vi(d.kind),
+                    d.decided_on
+                ));
+                reasons_en.push(format!(
+                    "disciplined ({}) on {}",
+                    discipline_en(d.kind),
+                    d.decided_on
+                ));
+            }
+        }
+        if reasons_vi.is_empty() {
+            continue;
+        }
+        out.push(finding(
+            RuleId::R12,
+            Severity::Error,
+            plan,
+            Some(PersonRef::of(c)),
+            positions.clone(),
+            format!(
+                "{who} đương nhiên ra khỏi quy hoạch {}: {}; đưa ra khỏi danh sách, ghi rõ lý do {at_vi}",
+                positions.join(", "),
+                reasons_vi.join("; ")
+            ),
+            format!(
+                "{who} is automatically removed from the plan for {}: {}; remove the entries with this reason {at_en}",
+                positions.join(", "),
+                reasons_en.join("; ")
+            ),
+        ));
+    }
+}
+
+fn discipline_vi(k: DisciplineKind) -> &'static str {
+    match k {
+        DisciplineKind::Reprimand => "khiển trách",
+        DisciplineKind::Warning => "cảnh cáo",
+        DisciplineKind::RemovalFromPost => "cách chức",
+        DisciplineKind::Expulsion => "khai trừ",
+    }
+}
+
+fn discipline_en(k: DisciplineKind) -> &'static str {
+    match k {
+        DisciplineKind::Reprimand => "reprimand",
+        DisciplineKind::Warning => "warning",
+        DisciplineKind::RemovalFromPost => "removal from post",
+        DisciplineKind::Expulsion => "expulsion",
+    }
+}
+
+fn ruleset_name(r: Ruleset) -> &'static str {
+    match r {
+        Ruleset::Qd50 => "QĐ 50-QĐ/TW, QĐ 80-QĐ/TW",
+        Ruleset::Qd377 => "QĐ 377-QĐ/TW",
+    }
+}
+
+/// The last day a discipline bars planning, `None` when it bars for ever.
+pub(crate) fn bar_last_day(decided_on: NaiveDate, months: Option<u32>) -> Option<NaiveDate> {
+    decided_on
+        .checked_add_months(Months::new(months?))?
+        .pred_opt()
+}
+
+/// R14: no planning during a discipline time-bar, counted from the disciplinary decision to the
+/// plan's decision date (its decision, else its adoption), by the ruleset in force on that date
+/// (see [`Ruleset::Qd377`] for how QĐ 377's relaxation is read). The bar's last day is still
+/// barred; expulsion bars for ever.
+pub(crate) fn r14(ctx: &Ctx<'_>, plan: &Plan, out: &mut Vec<Finding>) {
+    let decided = ctx.decision_date(plan);
+    let ruleset = Ruleset::for_date(decided);
+    let bars = ctx.rules.params(ruleset).time_bars;
+    let (at_vi, at_en) = where_(plan);
+    for (_, entries) in by_person(plan) {
+        let c = &entries[0].cadre;
+        let mut hits_vi = Vec::new();
+        let mut hits_en = Vec::new();
+        for d in c.discipline.iter().filter(|d| d.decided_on <= decided) {
+            let months = bars.months(d.kind);
+            let last = if months.is_some() {
+                match bar_last_day(d.decided_on, months) {
+                    Some(last) if last < decided => continue,
+                    other => other,
+                }
+            } else {
+                None
+            };
+            match (last, months) {
+                (Some(last), Some(m)) => {
+                    hits_vi.push(format!(
+                        "{} ngày {} (thời hạn {m} tháng, đến hết ngày {last})",
+                        discipline_vi(d.kind),
+                        d.decided_on
+                    ));
+                    hits_en.push(format!(
+                        "{} on {} ({m}-month bar, last day {last})",
+                        discipline_en(d.kind),
+                        d.decided_on
+                    ));
+                }
+                _ => {
+                    hits_vi.push(format!(
+                        "{} ngày {} (không thời hạn)",
+                        discipline_vi(d.kind),
+                        d.decided_on
+                    ));
+                    hits_en.push(format!(
+                        "{} on {} (bars for ever)",
+                        discipline_en(d.kind),
+                        d.decided_on
+                    ));
+                }
+            }
+        }
+        if hits_vi.is_empty() {
+            continue;
+        }
+        let who = PersonRef::of(c).label();
+        let positions: Vec<String> = entries.iter().map(|e| e.position.clone()).collect();
+        let rs = ruleset_name(ruleset);
+        out.push(finding(
+            RuleId::R14,
+            Severity::Error,
+            plan,
+            Some(PersonRef::of(c)),
+            positions.clone(),
+            format!(
+                "{who} đang trong thời hạn không quy hoạch vào chức danh cao hơn do bị kỷ luật {} vào ngày quyết định {decided} ({rs}); không quy hoạch vào {} {at_vi}",
+                hits_vi.join("; "),
+                positions.join(", ")
+            ),
+            format!(
+                "{who} is within a discipline time-bar on the decision date {decided}: {} ({rs}); do not plan into {} {at_en}",
+                hits_en.join("; "),
+                positions.join(", ")
+            ),
+        ));
+    }
+}
+
+/// R18 (off unless set): the planned party committee (distinct persons planned for a committee
+/// seat of the plan's unit) may hold at most `committee_multiplier` × the seats of the unit's
+/// level. Warning.
+pub(crate) fn r18(ctx: &Ctx<'_>, plan: &Plan, out: &mut Vec<Finding>) {
+    let params = ctx.params(plan);
+    let Some(multiplier) = params.committee_multiplier else {
+        return;
+    };
+    let Some(level) = ctx.unit_level(&plan.id.unit) else {
+        return;
+    };
+    let Some(seats) = params.committee_seats.for_level(level) else {
+        return;
+    };
+    let members: BTreeSet<&str> = plan
+        .entries
+        .iter()
+        .filter(|e| {
+            ctx.position(&e.position)
+                .is_some_and(|p| p.kind == PositionKind::Committee)
+        })
+        .map(|e| e.cadre.national_id.as_str())
+        .collect();
+    let limit = multiplier * f64::from(seats);
+    #[allow(clippy::cast_precision_loss)]
+    let count = members.len() as f64;
+    if count <= limit {
+        return;
+    }
+    let (at_vi, at_en) = where_(plan);
+    let lv = level_vi(level);
+    out.push(finding(
+        RuleId::R18,
+        Severity::Warning,
+        plan,
+        None,
+        Vec::new(),
+        format!(
+            "Quy hoạch cấp ủy {lv} có {} người, vượt {multiplier} × {seats} ủy viên = {limit:.1} {at_vi}",
+            members.len()
+        ),
+        format!(
+            "The planned {level} party committee has {} persons, more than {multiplier} × {seats} seats = {limit:.1} {at_en}",
+            members.len()
+        ),
+    ));
+}
+
+/// R19: an entry put there by a vote needs the last round that voted on it to be valid (2/3 of
+/// those convened present) and to give it more than half of the denominator. Entries added by
+/// the approving authority (R15) need no vote.
+pub(crate) fn r19(ctx: &Ctx<'_>, plan: &Plan, out: &mut Vec<Finding>) {
+    let params = ctx.params(plan);
+    let votes = last_votes(plan);
+    let (at_vi, at_en) = where_(plan);
+    for e in plan
+        .entries
+        .iter()
+        .filter(|e| e.source == EntrySource::Voted)
+    {
+        let key = (e.cadre.national_id.as_str(), e.position.as_str());
+        if let Some((round, yes)) = votes.get(&key) {
+            if quorum_met(round, params) && passes(round, *yes, params) {
+                continue;
+            }
+        }
+        let who = PersonRef::of(&e.cadre).label();
+        let (vi, en) = match votes.get(&key) {
+            None => (
+                format!("{who} có trong danh sách quy hoạch {} nhưng không có kết quả bỏ phiếu; bổ sung biên bản kiểm phiếu {at_vi}", e.position),
+                format!("{who} is listed for {} but no ballot result records it; attach the vote count {at_en}", e.position),
+            ),
+            Some((round, _)) if !quorum_met(round, params) => (
+                format!(
+                    "{who}: vòng bỏ phiếu ngày {} cho {} không hợp lệ: có mặt {}/{} người được triệu tập, cần ít nhất {}/{} {at_vi}",
+                    round.date, e.position, round.present, round.convened, params.quorum_num, params.quorum_den
+                ),
+                format!(
+                    "{who}: the round of {} for {} is not valid: {} of {} convened attended, at least {}/{} needed {at_en}",
+                    round.date, e.position, round.present, round.convened, params.quorum_num, params.quorum_den
+                ),
+            ),
+            Some((round, yes)) if !passes(round, *yes, params) => {
+                let den = denominator(round, params);
+                (
+                    format!(
+                        "{who} được {yes}/{den} phiếu đồng ý cho {} (vòng ngày {}), không quá 50%; chưa đủ điều kiện đưa vào quy hoạch {at_vi}",
+                        e.position, round.date
+                    ),
+                    format!(
+                        "{who} got {yes} of {den} yes votes for {} (round of {}), not more than 50%; not eligible for the plan {at_en}",
+                        e.position, round.date
+                    ),
+                )
+            }
+            Some(_) => continue,
+        };
+        out.push(finding(
+            RuleId::R19,
+            Severity::Error,
+            plan,
+            Some(PersonRef::of(&e.cadre)),
+            vec![e.position.clone()],
+            vi,
+            en,
+        ));
+    }
+}
+
+/// R20: when more nominees pass (R19) for a leadership position than `max_cadres_per_position`,
+/// the highest vote counts are kept; a tie at the cut-off is reported for a human decision.
+/// Warning.
+pub(crate) fn r20(ctx: &Ctx<'_>, plan: &Plan, out: &mut Vec<Finding>) {
+    let params = ctx.params(plan);
+    let cap = usize::try_from(params.max_cadres_per_position).unwrap_or(usize::MAX);
+    let names: HashMap<&str, &str> = plan
+        .entries
+        .iter()
+        .map(|e| (e.cadre.national_id.as_str(), e.cadre.full_name.as_str()))
+        .collect();
+    let label = |id: &str| match names.get(id) {
+        Some(n) => format!("{n} (CCCD {})", mask_id(id)),
+        None => format!("CCCD {}", mask_id(id)),
+    };
+    let mut passers: BTreeMap<&str, Vec<(u32, &str)>> = BTreeMap::new();
+    for ((id, position), (round, yes)) in last_votes(plan) {
+        if quorum_met(round, params) && passes(round, yes, params) {
+            passers.entry(position).or_default().push((yes, id));
+        }
+    }
+    let (at_vi, at_en) = where_(plan);
+    for (position, mut list) in passers {
+        if list.len() <= cap
+            || !ctx
+                .position(position)
+                .is_some_and(|p| p.kind == PositionKind::Leadership)
+        {
+            continue;
+        }
+        list.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1)));
+        let ranked = list
+            .iter()
+            .map(|(yes, id)| format!("{} {yes}", label(id)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let cut = list[cap.saturating_sub(1)].0;
+        let tied: Vec<String> = list
+            .iter()
+            .filter(|(y, _)| *y == cut)
+            .map(|(_, id)| label(id))
+            .collect();
+        let is_tie = cap > 0 && list[cap].0 == cut;
+        let (tie_vi, tie_en) = if is_tie {
+            (
+                format!(" Hòa phiếu ở vị trí cuối ({cut} phiếu) giữa {}: cần cấp có thẩm quyền quyết định.", tied.join(", ")),
+                format!(" A tie at the cut-off ({cut} votes) between {}: a human decision is needed.", tied.join(", ")),
+            )
+        } else {
+            (String::new(), String::new())
+        };
+        out.push(finding(
+            RuleId::R20,
+            Severity::Warning,
+            plan,
+            None,
+            vec![position.to_string()],
+            format!(
+                "{} người đạt trên 50% phiếu cho {position} nhưng chỉ có {cap} chỗ; giữ những người có số phiếu cao nhất: {ranked} {at_vi}.{tie_vi}",
+                list.len()
+            ),
+            format!(
+                "{} nominees passed for {position} but there are only {cap} places; keep the highest vote counts: {ranked} {at_en}.{tie_en}",
+                list.len()
+            ),
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        domain::{Decision, Discipline, Outcome, PlanId},
+        rules::{params::RulesFile, testkit::*},
+    };
+
+    fn one(plan: Plan) -> [Plan; 1] {
+        [plan]
+    }
+
+    // ---- R1
+
+    #[test]
+    fn r1_higher_passes_equal_fails() {
+        let w = World::new();
+        let mut p = plan("412", "2025-2030", 1);
+        let mut c = cadre(ID1, "Nguyễn Văn A");
+        c.current_positions = vec!["D.PCT.UBND".into()]; // grade 62
+        p.entries.push(voted(&mut p.rounds, c.clone(), "D.CT.UBND")); // 70: higher
+        assert_eq!(w.rule(&one(p.clone()), RuleId::R1).findings.len(), 0);
+        c.current_positions = vec!["D.CT.HDND".into(), "C.BT".into()]; // highest 70
+        p.entries[0].cadre = c;
+        let r = w.rule(&one(p), RuleId::R1);
+        assert_eq!(r.findings.len(), 1, "equal grade is not higher");
+        let f = &r.findings[0];
+        assert_eq!(f.severity, Severity::Error);
+        assert!(f.message_vi.contains("D.CT.HDND"), "{}", f.message_vi);
+        assert!(f.message_en.contains("grade 70"), "{}", f.message_en);
+        assert!(!f.message_vi.contains(ID1));
+    }
+
+    #[test]
+    fn r1_unknown_codes_are_reported() {
+        let w = World::new();
+        let mut p = plan("412", "2025-2030", 1);
+        p.entries
+            .push(voted(&mut p.rounds, cadre(ID1, "Nguyễn Văn A"), "D.NOPE"));
+        let mut c = cadre(ID2, "Lê Văn B");
+        c.current_positions = vec!["X.1".into()];
+        p.entries.push(voted(&mut p.rounds, c, "D.BT"));
+        assert_eq!(w.rule(&one(p), RuleId::R1).findings.len(), 2);
+    }
+
+    // ---- R2
+
+    fn with_n_for(position: &str, n: usize) -> Plan {
+        let mut p = plan("412", "2025-2030", 1);
+        for i in 0..n {
+            let c = cadre(&format!("00108500010{i}"), &format!("Trần Văn {i}"));
+            p.entries.push(voted(&mut p.rounds, c, position));
+        }
+        p
+    }
+
+    #[test]
+    fn r2_exactly_three_pass_four_fail() {
+        let w = World::new();
+        assert!(w
+            .rule(&one(with_n_for("D.CT.UBND", 3)), RuleId::R2)
+            .findings
+            .is_empty());
+        let r = w.rule(&one(with_n_for("D.CT.UBND", 4)), RuleId::R2);
+        assert_eq!(r.findings.len(), 1);
+        assert_eq!(r.findings[0].positions, ["D.CT.UBND"]);
+        assert!(r.findings[0].message_vi.starts_with("4 cán bộ"));
+        // Committee seats are not capped by R2.
+        assert!(w
+            .rule(&one(with_n_for("D.HUV", 9)), RuleId::R2)
+            .findings
+            .is_empty());
+    }
+
+    #[test]
+    fn r2_cap_is_configurable() {
+        let w = World::new();
+        let mut rules = RulesFile::default();
+        rules.qd50.max_cadres_per_position = 4;
+        let r = w.rule_with(
+            &one(with_n_for("D.CT.UBND", 4)),
+            RuleId::R2,
+            &rules,
+            today(),
+        );
+        assert!(r.findings.is_empty());
+    }
+
+    // ---- R4
+
+    #[test]
+    fn r4_proposal_on_vote_day_fails_after_passes() {
+        let w = World::new();
+        let mut p = plan("412", "2025-2030", 1);
+        let mut c = cadre(ID1, "Nguyễn Văn A");
+        c.appointment_proposed_on = Some(d(2025, 6, 21)); // the day after the vote
+        p.entries.push(voted(&mut p.rounds, c, "D.CT.UBND"));
+        assert!(w.rule(&one(p.clone()), RuleId::R4).findings.is_empty());
+        p.entries[0].cadre.appointment_proposed_on = Some(d(2025, 6, 20)); // the vote day
+        let r = w.rule(&one(p.clone()), RuleId::R4);
+        assert_eq!(r.findings.len(), 1);
+        assert!(r.findings[0].message_en.contains("D.CT.UBND (2025-06-20)"));
+        // An entry added by the authority is judged at the decision date.
+        p.entries[0].source = EntrySource::AddedByAuthority;
+        p.rounds.clear();
+        p.entries[0].cadre.appointment_proposed_on = Some(d(2025, 7, 16));
+        assert!(w.rule(&one(p), RuleId::R4).findings.is_empty());
+    }
+
+    // ---- R6
+
+    /// A man whose retirement month is `(y, m)`, for `y` from 2028 (the 62-year cap): born 62
+    /// years earlier.
+    fn man_retiring(id: &str, y: i32, m: u32) -> Cadre {
+        let mut c = cadre(id, "Phạm Văn Cả");
+        c.birth_date = d(y - 62, m, 10);
+        c
+    }
+
+    #[test]
+    fn r6_boundary_at_sixty_months_from_reference() {
+        // 2025-2030: age reference date 2025-07-01. Retiring June 2030 leaves exactly 60 months.
+        let w = World::new();
+        let mut p = plan("412", "2025-2030", 1);
+        p.entries.push(voted(
+            &mut p.rounds,
+            man_retiring(ID1, 2030, 6),
+            "D.CT.UBND",
+        ));
+        let r = w.rule(&one(p.clone()), RuleId::R6);
+        assert_eq!(r.findings.len(), 1);
+        assert_eq!(
+            r.findings[0].severity,
+            Severity::Warning,
+            "60 months: allowed, under 120"
+        );
+        assert!(
+            r.findings[0].message_en.contains("only 60 months"),
+            "{}",
+            r.findings[0].message_en
+        );
+        p.entries[0].cadre = man_retiring(ID1, 2030, 5);
+        let r = w.rule(&one(p.clone()), RuleId::R6);
+        assert_eq!(r.findings[0].severity, Severity::Error, "59 months");
+        p.entries[0].cadre = man_retiring(ID1, 2035, 6);
+        assert!(
+            w.rule(&one(p.clone()), RuleId::R6).findings.is_empty(),
+            "120 months"
+        );
+        p.entries[0].cadre = man_retiring(ID1, 2035, 5);
+        assert_eq!(
+            w.rule(&one(p), RuleId::R6).findings[0].severity,
+            Severity::Warning,
+            "119 months"
+        );
+    }
+
+    #[test]
+    fn r6_women_use_their_schedule() {
+        let w = World::new();
+        let mut p = plan("412", "2025-2030", 1);
+        let mut c = cadre(ID1, "Hồ Thị Dung");
+        c.gender = Gender::Female;
+        // Born June 1972: the age in force in 2030 is 58 years 4 months → October 2030.
+        c.birth_date = d(1972, 6, 1);
+        p.entries.push(voted(&mut p.rounds, c, "D.CT.UBND"));
+        let r = w.rule(&one(p), RuleId::R6);
+        assert_eq!(r.findings[0].severity, Severity::Warning);
+        assert!(
+            r.findings[0].message_vi.contains("10/2030"),
+            "{}",
+            r.findings[0].message_vi
+        );
+    }
+
+    // ---- R8
+
+    fn structured(women: usize, young: usize, total: usize) -> Plan {
+        let mut p = plan("412", "2025-2030", 1);
+        for i in 0..total {
+            let mut c = cadre(&format!("0010850002{i:02}"), &format!("Võ Văn {i}"));
+            if i < women {
+                c.gender = Gender::Female;
+            }
+            if i >= total - young {
+                c.birth_date = d(1985, 7, 2); // 39 on 2025-07-01
+            } else {
+                c.birth_date = d(1985, 7, 1); // 40 on 2025-07-01
+            }
+            p.entries.push(voted(&mut p.rounds, c, "D.HUV"));
+        }
+        p
+    }
+
+    #[test]
+    fn r8_targets_met_at_the_boundary() {
+        let w = World::new();
+        // 5 of 20 women = 25%, 3 of 20 young = 15%.
+        assert!(w
+            .rule(&one(structured(5, 3, 20)), RuleId::R8)
+            .findings
+            .is_empty());
+        let r = w.rule(&one(structured(4, 2, 20)), RuleId::R8);
+        assert_eq!(r.findings.len(), 2, "{r:#?}");
+        assert!(r.findings.iter().all(|f| f.severity == Severity::Warning));
+        assert!(r.findings.iter().any(|f| f.message_vi.contains("4/20")));
+    }
+
+    #[test]
+    fn r8_ethnic_target_off_by_default() {
+        let w = World::new();
+        let p = structured(5, 3, 20);
+        assert!(w.rule(&one(p.clone()), RuleId::R8).findings.is_empty());
+        let mut rules = RulesFile::default();
+        rules.qd50.min_ethnic_minority_ratio = Some(0.1);
+        let r = w.rule_with(&one(p.clone()), RuleId::R8, &rules, today());
+        assert_eq!(r.findings.len(), 1);
+        let mut p2 = p;
+        p2.entries[0].cadre.ethnicity = "Thái".into();
+        p2.entries[1].cadre.ethnicity = "Mông".into();
+        assert!(w
+            .rule_with(&one(p2), RuleId::R8, &rules, today())
+            .findings
+            .is_empty());
+    }
+
+    // ---- R12
+
+    #[test]
+    fn r12_discipline_after_the_decision_removes() {
+        let w = World::new();
+        let mut p = plan("412", "2025-2030", 1); // adopted 2025-07-15
+        let mut c = cadre(ID1, "Nguyễn Văn A");
+        c.discipline.push(Discipline {
+            kind: DisciplineKind::Reprimand,
+            decided_on: d(2025, 7, 15),
+        });
+        p.entries.push(voted(&mut p.rounds, c, "D.CT.UBND"));
+        assert!(
+            w.rule(&one(p.clone()), RuleId::R12).findings.is_empty(),
+            "on the decision day: R14's"
+        );
+        p.entries[0].cadre.discipline[0].decided_on = d(2025, 7, 16);
+        let r = w.rule(&one(p.clone()), RuleId::R12);
+        assert_eq!(r.findings.len(), 1);
+        assert_eq!(r.findings[0].severity, Severity::Error);
+        assert!(r.findings[0].message_vi.contains("khiển trách"));
+        // A discipline after the day of the check is not yet known.
+        p.entries[0].cadre.discipline[0].decided_on = today().succ_opt().unwrap();
+        assert!(w.rule(&one(p), RuleId::R12).findings.is_empty());
+    }
+
+    #[test]
+    fn r12_over_age_from_the_month_of_retirement() {
+        let w = World::new();
+        let mut p = plan("412", "2020-2025", 1); // reference 2020-10-01
+                                                 // Born July 1964: 61 years 3 months in October 2025, 61 months after 2020-10-01, so R6
+                                                 // accepted them.
+        let born = |m: u32| {
+            let mut c = cadre(ID1, "Phạm Văn Cả");
+            c.birth_date = d(1964, m, 10);
+            c
+        };
+        p.entries.push(voted(&mut p.rounds, born(7), "D.CT.UBND"));
+        let r = w.rule(&one(p.clone()), RuleId::R12);
+        assert_eq!(r.findings.len(), 1, "retired by 2025-11-03: {r:#?}");
+        // Retiring in November 2025: serving until the end of the month.
+        p.entries[0].cadre = born(8);
+        assert!(w.rule(&one(p.clone()), RuleId::R12).findings.is_empty());
+        // Retiring August 2025 (59 months): R6 already rejects them, R12 does not repeat it.
+        p.entries[0].cadre = born(5);
+        assert!(w.rule(&one(p), RuleId::R12).findings.is_empty());
+    }
+
+    // ---- R14
+
+    fn disciplined(kind: DisciplineKind, on: NaiveDate, adopted: NaiveDate) -> Plan {
+        let mut p = plan("412", "2025-2030", 1);
+        p.adopted_on = Some(adopted);
+        let mut c = cadre(ID1, "Nguyễn Văn A");
+        c.discipline.push(Discipline {
+            kind,
+            decided_on: on,
+        });
+        p.entries.push(voted(&mut p.rounds, c, "D.CT.UBND"));
+        p
+    }
+
+    #[test]
+    fn r14_last_day_of_the_bar_is_barred() {
+        let w = World::new();
+        // Reprimand on 2024-03-15: 12 months, last barred day 2025-03-14.
+        let on = d(2024, 3, 15);
+        let r = w.rule(
+            &one(disciplined(DisciplineKind::Reprimand, on, d(2025, 3, 14))),
+            RuleId::R14,
+        );
+        assert_eq!(r.findings.len(), 1);
+        assert!(
+            r.findings[0].message_vi.contains("đến hết ngày 2025-03-14"),
+            "{}",
+            r.findings[0].message_vi
+        );
+        let r = w.rule(
+            &one(disciplined(DisciplineKind::Reprimand, on, d(2025, 3, 15))),
+            RuleId::R14,
+        );
+        assert!(r.findings.is_empty());
+        // Warning: 30 months; removal from post: 60.
+        let p = disciplined(DisciplineKind::Warning, d(2023, 1, 31), d(2025, 7, 30));
+        assert_eq!(
+            w.rule(&one(p), RuleId::R14).findings.len(),
+            1,
+            "last day 2025-07-30"
+        );
+        let p = disciplined(DisciplineKind::Warning, d(2023, 1, 31), d(2025, 7, 31));
+        assert!(w.rule(&one(p), RuleId::R14).findings.is_empty());
+        let p = disciplined(
+            DisciplineKind::RemovalFromPost,
+            d(2020, 7, 15),
+            d(2025, 7, 14),
+        );
+        assert_eq!(w.rule(&one(p), RuleId::R14).findings.len(), 1);
+        let p = disciplined(DisciplineKind::Expulsion, d(2000, 1, 1), d(2025, 7, 14));
+        assert_eq!(w.rule(&one(p), RuleId::R14).findings.len(), 1, "for ever");
+    }
+
+    #[test]
+    fn r14_uses_the_decision_and_its_ruleset() {
+        let w = World::new();
+        let mut p = disciplined(DisciplineKind::Warning, d(2024, 1, 10), d(2025, 7, 1));
+        let mut rules = RulesFile::default();
+        rules.qd377.time_bars.warning = 12;
+        assert_eq!(
+            w.rule_with(&one(p.clone()), RuleId::R14, &rules, today())
+                .findings
+                .len(),
+            1
+        );
+        // Approved on 2025-10-08 (QĐ 377): the 12-month bar has run out.
+        p.decision = Some(Decision {
+            plan: PlanId {
+                unit: "412".into(),
+                term: "2025-2030".into(),
+                version: 1,
+            },
+            hash: String::new(),
+            outcome: Outcome::Approve,
+            reasons: vec![],
+            decided_by: "40".into(),
+            decided_at: at(2025, 10, 8),
+        });
+        assert!(w
+            .rule_with(&one(p.clone()), RuleId::R14, &rules, today())
+            .findings
+            .is_empty());
+        // With the default QĐ 377 table (30 months) it is still barred.
+        let r = w.rule(&one(p), RuleId::R14);
+        assert!(
+            r.findings[0].message_vi.contains("QĐ 377"),
+            "{}",
+            r.findings[0].message_vi
+        );
+    }
+
+    // ---- R18
+
+    #[test]
+    fn r18_off_unless_set_then_bounded() {
+        let w = World::new();
+        let p = with_n_for("D.HUV", 6);
+        assert!(w.rule(&one(p.clone()), RuleId::R18).findings.is_empty());
+        let mut rules = RulesFile::default();
+        rules.qd50.committee_multiplier = Some(1.5);
+        rules.qd50.committee_seats.district = Some(4);
+        assert!(
+            w.rule_with(&one(p), RuleId::R18, &rules, today())
+                .findings
+                .is_empty(),
+            "6 = 1.5 × 4"
+        );
+        let r = w.rule_with(&one(with_n_for("D.HUV", 7)), RuleId::R18, &rules, today());
+        assert_eq!(r.findings.len(), 1);
+        assert_eq!(r.findings[0].severity, Severity::Warning);
+    }
+
+    // ---- R19
+
+    fn tallied(convened: u32, present: u32, yes: u32) -> Plan {
+        let mut p = plan("412", "2025-2030", 1);
+        p.entries.push(voted_with(
+            &mut p.rounds,
+            cadre(ID1, "Nguyễn Văn A"),
+            "D.CT.UBND",
+            yes,
+        ));
+        p.rounds[0].convened = convened;
+        p.rounds[0].present = present;
+        p.rounds[0].ballots_issued = present;
+        p.rounds[0].valid_ballots = present;
+        p
+    }
+
+    #[test]
+    fn r19_exactly_half_of_convened_fails() {
+        let w = World::new();
+        assert!(w
+            .rule(&one(tallied(30, 30, 16)), RuleId::R19)
+            .findings
+            .is_empty());
+        let r = w.rule(&one(tallied(30, 30, 15)), RuleId::R19);
+        assert_eq!(r.findings.len(), 1);
+        assert!(
+            r.findings[0].message_vi.contains("15/30"),
+            "{}",
+            r.findings[0].message_vi
+        );
+    }
+
+    #[test]
+    fn r19_quorum_exactly_two_thirds_is_valid() {
+        let w = World::new();
+        assert!(w
+            .rule(&one(tallied(30, 20, 16)), RuleId::R19)
+            .findings
+            .is_empty());
+        let r = w.rule(&one(tallied(30, 19, 16)), RuleId::R19);
+        assert_eq!(r.findings.len(), 1);
+        assert!(
+            r.findings[0].message_en.contains("19 of 30"),
+            "{}",
+            r.findings[0].message_en
+        );
+    }
+
+    #[test]
+    fn r19_missing_tally_fails_unless_added_by_authority() {
+        let w = World::new();
+        let mut p = tallied(30, 30, 20);
+        p.entries.push(Entry {
+            cadre: cadre(ID2, "Lê Văn B"),
+            position: "D.BT".into(),
+            source: EntrySource::Voted,
+        });
+        assert_eq!(w.rule(&one(p.clone()), RuleId::R19).findings.len(), 1);
+        p.entries[1].source = EntrySource::AddedByAuthority;
+        assert!(w.rule(&one(p), RuleId::R19).findings.is_empty());
+    }
+
+    #[test]
+    fn r19_the_last_round_counts() {
+        let w = World::new();
+        let mut p = tallied(30, 30, 20);
+        let mut later = p.rounds[0].clone();
+        later.body = crate::domain::Body::StandingCommittee;
+        later.tallies[0].yes = 10;
+        p.rounds.push(later);
+        assert_eq!(w.rule(&one(p), RuleId::R19).findings.len(), 1);
+    }
+
+    // ---- R20
+
+    fn passers(votes: &[u32]) -> Plan {
+        let mut p = plan("412", "2025-2030", 1);
+        for (i, &yes) in votes.iter().enumerate() {
+            let c = cadre(&format!("00108500030{i}"), &format!("Đặng Văn {i}"));
+            p.entries
+                .push(voted_with(&mut p.rounds, c, "D.CT.UBND", yes));
+        }
+        p
+    }
+
+    #[test]
+    fn r20_three_passers_fine_four_warn_tie_reported() {
+        let w = World::new();
+        assert!(
+            w.rule(&one(passers(&[20, 19, 18, 10])), RuleId::R20)
+                .findings
+                .is_empty(),
+            "10 of 30 fails"
+        );
+        let r = w.rule(&one(passers(&[20, 19, 18, 17])), RuleId::R20);
+        assert_eq!(r.findings.len(), 1);
+        assert!(!r.findings[0].message_en.contains("tie"));
+        let r = w.rule(&one(passers(&[20, 19, 18, 18])), RuleId::R20);
+        assert_eq!(r.findings.len(), 1);
+        let m = &r.findings[0].message_en;
+        assert!(m.contains("A tie at the cut-off (18 votes)"), "{m}");
+        assert!(m.contains("Đặng Văn 2") && m.contains("Đặng Văn 3"), "{m}");
+    }
+}

@@ -1,0 +1,165 @@
+//! Builders shared by the rule tests: a small province (Nghệ An with two districts and three
+//! communes), the shipped catalogue, and plans, cadres and ballot rounds with sensible defaults.
+
+use std::path::Path;
+
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+
+use super::{
+    engine::{check, Scope, Snapshot},
+    finding::{Report, RuleId},
+    params::RulesFile,
+};
+use crate::domain::{
+    BallotRound, Body, Cadre, Catalog, Entry, EntrySource, Gender, Hierarchy, Plan, PlanId,
+    PlanStatus, Tally,
+};
+
+pub const ID1: &str = "001080001234";
+pub const ID2: &str = "001080005678";
+
+pub const UNITS: &str = "code,level,name,parent_code\n40,province,Tỉnh Nghệ An,\n412,district,Thành phố Vinh,40\n16681,commune,Phường Đông Vĩnh,412\n16684,commune,Phường Hà Huy Tập,412\n414,district,Thị xã Thái Hòa,40\n16700,commune,Xã Tây Hiếu,414\n";
+
+pub fn d(y: i32, m: u32, day: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, day).unwrap()
+}
+
+/// 09:00 Vietnam time on a day.
+pub fn at(y: i32, m: u32, day: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(y, m, day, 2, 0, 0).unwrap()
+}
+
+/// The day the tests check on: Monday 3 November 2025 (QĐ 377 in force).
+pub fn today() -> NaiveDate {
+    d(2025, 11, 3)
+}
+
+/// The province and catalogue the tests run against.
+pub struct World {
+    pub hierarchy: Hierarchy,
+    pub catalog: Catalog,
+}
+
+impl World {
+    pub fn new() -> Self {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
+        Self {
+            hierarchy: Hierarchy::parse(UNITS).unwrap(),
+            catalog: Catalog::load(&dir).unwrap(),
+        }
+    }
+
+    pub fn snapshot<'a>(&'a self, plans: &'a [Plan]) -> Snapshot<'a> {
+        Snapshot {
+            plans,
+            hierarchy: &self.hierarchy,
+            catalog: &self.catalog,
+            submitted: &[],
+        }
+    }
+
+    /// A full check of `plans` with the default rules on [`today`].
+    pub fn check(&self, plans: &[Plan]) -> Report {
+        check(
+            &self.snapshot(plans),
+            &Scope::default(),
+            today(),
+            &RulesFile::default(),
+        )
+    }
+
+    /// The findings of one rule only.
+    pub fn rule(&self, plans: &[Plan], rule: RuleId) -> Report {
+        self.rule_with(plans, rule, &RulesFile::default(), today())
+    }
+
+    /// The findings of one rule with given rules and day.
+    pub fn rule_with(
+        &self,
+        plans: &[Plan],
+        rule: RuleId,
+        rules: &RulesFile,
+        day: NaiveDate,
+    ) -> Report {
+        let scope = Scope {
+            rules: vec![rule],
+            ..Scope::default()
+        };
+        check(&self.snapshot(plans), &scope, day, rules)
+    }
+}
+
+/// A received plan adopted on 15 July 2025 (so judged by QĐ 50).
+pub fn plan(unit: &str, term: &str, version: u32) -> Plan {
+    let mut p = Plan::new_draft(
+        PlanId {
+            unit: unit.into(),
+            term: term.into(),
+            version,
+        },
+        None,
+    );
+    p.status = PlanStatus::Received;
+    p.adopted_on = Some(d(2025, 7, 15));
+    p
+}
+
+/// A man born 17 May 1985, Kinh, now a commune civil servant in district 412.
+pub fn cadre(id: &str, name: &str) -> Cadre {
+    Cadre {
+        national_id: id.into(),
+        full_name: name.into(),
+        birth_date: d(1985, 5, 17),
+        gender: Gender::Male,
+        ethnicity: "Kinh".into(),
+        current_positions: vec!["C.CC".into()],
+        current_unit: "412".into(),
+        qualifications: vec![],
+        discipline: vec![],
+        appointment_proposed_on: None,
+    }
+}
+
+/// A valid executive-committee round: 30 convened, 28 present, 27 valid ballots.
+pub fn round(tallies: Vec<Tally>) -> BallotRound {
+    BallotRound {
+        body: Body::ExecutiveCommittee,
+        date: d(2025, 6, 20),
+        convened: 30,
+        present: 28,
+        ballots_issued: 28,
+        valid_ballots: 27,
+        tallies,
+    }
+}
+
+/// An entry voted in with 20 yes votes in the plan's first round (created if missing).
+pub fn voted(rounds: &mut Vec<BallotRound>, cadre: Cadre, position: &str) -> Entry {
+    voted_with(rounds, cadre, position, 20)
+}
+
+/// An entry voted in with `yes` votes in the plan's first round (created if missing).
+pub fn voted_with(rounds: &mut Vec<BallotRound>, cadre: Cadre, position: &str, yes: u32) -> Entry {
+    if rounds.is_empty() {
+        rounds.push(round(vec![]));
+    }
+    rounds[0].tallies.push(Tally {
+        national_id: cadre.national_id.clone(),
+        position: position.into(),
+        yes,
+    });
+    Entry {
+        cadre,
+        position: position.into(),
+        source: EntrySource::Voted,
+    }
+}
+
+/// An entry added by the approving authority (R15), with no ballot.
+pub fn entry(cadre: Cadre, position: &str) -> Entry {
+    Entry {
+        cadre,
+        position: position.into(),
+        source: EntrySource::AddedByAuthority,
+    }
+}
