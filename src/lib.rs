@@ -15,6 +15,7 @@
 //! - [`server`]: `run` and `spawn`, the node as a library function.
 //! - [`client`]: client helpers shared by the CLI and the demo.
 //! - [`tabular`]: Excel (.xlsx) and CSV import and export of planning lists.
+//! - [`fault`]: crash points for fault tests (off unless an environment variable names one).
 //! - [`config`]: raw and validated configuration.
 //! - [`demo`]: the demonstration hierarchy.
 
@@ -23,6 +24,7 @@ pub mod config;
 pub mod demo;
 pub mod domain;
 pub mod error;
+pub mod fault;
 pub mod grpc;
 pub mod node;
 pub mod rules;

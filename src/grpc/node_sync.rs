@@ -22,7 +22,17 @@ impl pb::node_sync_server::NodeSync for NodeSyncService {
         let plan = plan
             .ok_or_else(|| Status::from(Error::Invalid(FieldError::new("plan", "is required"))))?;
         let plan = plan_from_pb("plan", plan).map_err(|e| Status::from(Error::Invalid(e)))?;
-        let (receipt, duplicate) = self.node.receive_push(from_unit.trim(), plan).await?;
+        // Run to completion even if the child hangs up mid-way, so that a push is either taken
+        // whole (and counted) or not at all.
+        let node = self.node.clone();
+        let from = from_unit.trim().to_string();
+        let (receipt, duplicate) =
+            tokio::spawn(async move { node.receive_push(&from, plan).await })
+                .await
+                .map_err(|e| Status::internal(format!("push handler failed: {e}")))??;
+        if !duplicate {
+            crate::fault::crash_point(crate::fault::AFTER_RECEIVE);
+        }
         Ok(Response::new(receipt_to_pb(&receipt, duplicate)))
     }
 

@@ -122,6 +122,7 @@ impl Node {
             changes.push(Change::Enqueue(OutboxItem {
                 plan: plan.id.clone(),
                 queued_at: received_at,
+                approval: plan.decision.clone(),
             }));
         }
         self.commit(guard, changes).await?;
@@ -306,6 +307,7 @@ impl Node {
             changes.push(Change::Enqueue(OutboxItem {
                 plan: id.clone(),
                 queued_at: decision.decided_at,
+                approval: Some(decision.clone()),
             }));
         }
         self.commit(guard, changes).await?;
@@ -378,11 +380,18 @@ impl Node {
     /// The plan to push for an outbox item, as the parent must see it.
     pub fn outgoing(&self, item: &OutboxItem) -> Result<Plan> {
         let mut plan = self.load(&item.plan)?;
-        if plan.id.unit == self.unit.code {
+        match &item.approval {
+            // A lower plan goes up with the approval it was queued with.
+            Some(approval) => {
+                plan.status = PlanStatus::Approved;
+                plan.decision = Some(approval.clone());
+            }
             // Our own plan goes up as submitted, whatever has happened to it here since.
-            plan.status = PlanStatus::Submitted;
-            plan.decision = None;
-            plan.received_at = None;
+            None => {
+                plan.status = PlanStatus::Submitted;
+                plan.decision = None;
+                plan.received_at = None;
+            }
         }
         Ok(plan)
     }

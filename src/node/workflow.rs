@@ -250,6 +250,7 @@ impl Node {
             Change::Enqueue(OutboxItem {
                 plan: header.id.clone(),
                 queued_at: self.now(),
+                approval: None,
             }),
         ];
         self.commit(guard, changes).await?;

@@ -84,6 +84,10 @@ pub struct OutboxItem {
     pub plan: PlanId,
     /// When it was queued, for lag and stuck-link reports.
     pub queued_at: chrono::DateTime<chrono::Utc>,
+    /// For a lower plan travelling upward: the approval it travels with, fixed when it was
+    /// queued (the plan may be reopened here later; what went up was approved).
+    #[serde(default)]
+    pub approval: Option<Decision>,
 }
 
 /// A push refused because the same (unit, term, version) is held with another hash. Kept on

@@ -549,10 +549,12 @@ mod tests {
                     Change::Enqueue(OutboxItem {
                         plan: id.clone(),
                         queued_at: chrono::Utc::now(),
+                        approval: None,
                     }),
                     Change::Enqueue(OutboxItem {
                         plan: id.clone(),
                         queued_at: chrono::Utc::now(),
+                        approval: None,
                     }),
                 ])
                 .unwrap();
@@ -572,6 +574,7 @@ mod tests {
             .commit(vec![Change::Enqueue(OutboxItem {
                 plan: id,
                 queued_at: chrono::Utc::now(),
+                approval: None,
             })])
             .unwrap();
         store.wait_durable(t).await.unwrap();

@@ -3,6 +3,8 @@
 
 mod bad_input;
 mod durability;
+mod faults;
 mod harness;
+mod procs;
 mod surface;
 mod workflow;

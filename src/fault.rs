@@ -1,0 +1,22 @@
+//! Crash points for fault tests. A node started with `QUYHOACH_CRASH_AT=<point>` kills itself
+//! with SIGKILL when it reaches that point, so that tests can stop a real process at an exact
+//! moment (for example after a push is on disk but before its receipt is sent). Without the
+//! variable every crash point is a no-op.
+
+use std::sync::OnceLock;
+
+/// After a received push is durable, before the receipt is sent.
+pub const AFTER_RECEIVE: &str = "after-receive";
+
+/// Kills this process with SIGKILL if and only if `QUYHOACH_CRASH_AT` names `point`.
+pub fn crash_point(point: &str) {
+    static ARMED: OnceLock<Option<String>> = OnceLock::new();
+    let armed = ARMED.get_or_init(|| std::env::var("QUYHOACH_CRASH_AT").ok());
+    if armed.as_deref() == Some(point) {
+        tracing::warn!(point, "crash point reached; killing this process");
+        // SAFETY: kill(2) with our own pid and a valid signal number has no memory effects.
+        unsafe {
+            libc::kill(libc::getpid(), libc::SIGKILL);
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! Real `quyhoach serve` processes for fault tests: started from the built binary, stopped
+//! with real signals (SIGKILL, SIGTERM), restarted on the same store and address.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::Duration,
+};
+
+use quyhoach::grpc::pb::{self, planning_client::PlanningClient};
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::{Child, Command},
+};
+use tonic::transport::Channel;
+
+/// A node running as its own process.
+pub struct Proc {
+    child: Child,
+    /// host:port it listens on.
+    pub addr: String,
+    unit: String,
+    data: PathBuf,
+    parent: Option<String>,
+    units: String,
+    env: Vec<(String, String)>,
+}
+
+impl Proc {
+    /// Starts `quyhoach serve` for `unit` with its store in `dir/unit`, listening on `listen`
+    /// (port 0 picks one), and waits until it says where it listens.
+    pub async fn start(
+        dir: &Path,
+        unit: &str,
+        listen: &str,
+        parent: Option<String>,
+        units: &str,
+        env: &[(&str, &str)],
+    ) -> Proc {
+        let env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Self::launch(
+            dir.join(unit),
+            unit.into(),
+            listen,
+            parent,
+            units.into(),
+            env,
+        )
+        .await
+    }
+
+    async fn launch(
+        data: PathBuf,
+        unit: String,
+        listen: &str,
+        parent: Option<String>,
+        units: String,
+        env: Vec<(String, String)>,
+    ) -> Proc {
+        std::fs::create_dir_all(&data).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(data.with_extension("log"))
+            .unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_quyhoach"));
+        cmd.args([
+            "serve",
+            "--unit",
+            &unit,
+            "--listen",
+            listen,
+            "--units",
+            &units,
+            "--poll-ms",
+            "30",
+        ])
+        .arg("--data")
+        .arg(&data)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("RUST_LOG", "warn,quyhoach=info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log))
+        .kill_on_drop(true);
+        if let Some(p) = &parent {
+            cmd.args(["--parent", p]);
+        }
+        let mut child = cmd.spawn().expect("the quyhoach binary starts");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+            .await
+            .expect("the node says where it listens")
+            .unwrap()
+            .unwrap_or_else(|| {
+                panic!(
+                    "node {unit} exited at start; see {}",
+                    data.with_extension("log").display()
+                )
+            });
+        let addr = line.rsplit(' ').next().unwrap().to_string();
+        // Keep draining stdout so that the process never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Proc {
+            child,
+            addr,
+            unit,
+            data,
+            parent,
+            units,
+            env,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// SIGKILL, and wait for the process to be gone.
+    pub async fn kill(&mut self) {
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
+    }
+
+    /// SIGTERM (graceful shutdown), and wait for a clean exit.
+    pub async fn terminate(&mut self) {
+        let pid = self.child.id().expect("running").to_string();
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let exit = tokio::time::timeout(Duration::from_secs(20), self.child.wait())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            exit.success(),
+            "{} did not stop cleanly on SIGTERM: {exit:?}",
+            self.unit
+        );
+    }
+
+    /// Waits for the process to end by itself (a crash point), returning its exit status.
+    pub async fn wait_exit(&mut self) -> std::process::ExitStatus {
+        tokio::time::timeout(Duration::from_secs(20), self.child.wait())
+            .await
+            .expect("the process ends")
+            .unwrap()
+    }
+
+    /// Starts the same node again on the same store and address, with `env` this time.
+    pub async fn restart(&mut self, same_addr: bool, env: &[(&str, &str)]) {
+        let listen = if same_addr {
+            self.addr.clone()
+        } else {
+            "127.0.0.1:0".into()
+        };
+        let env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let _ = std::mem::replace(&mut self.env, env);
+        let fresh = Self::launch(
+            self.data.clone(),
+            self.unit.clone(),
+            &listen,
+            self.parent.clone(),
+            self.units.clone(),
+            self.env.clone(),
+        )
+        .await;
+        *self = fresh;
+    }
+
+    pub async fn client(&self) -> PlanningClient<Channel> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            match PlanningClient::connect(self.url()).await {
+                Ok(c) => return c,
+                Err(e) if tokio::time::Instant::now() > deadline => {
+                    panic!("cannot reach {}: {e}", self.unit)
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+    }
+
+    pub async fn status(&self) -> pb::SyncStatusResponse {
+        self.client()
+            .await
+            .sync_status(pb::SyncStatusRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+    }
+}
+
+/// A loopback address with a port that was free a moment ago, for a node that must come back
+/// on the same address.
+pub fn free_addr() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().to_string()
+}
+
+/// Polls `check` every 20 ms until it yields a value; panics after `secs` seconds.
+pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
