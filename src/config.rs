@@ -39,6 +39,8 @@ pub struct RawConfig {
     pub reference: Option<PathBuf>,
     /// How often decisions are pulled from the parent, in milliseconds.
     pub poll_ms: Option<u64>,
+    /// The longest wait between retries to an unreachable parent, in milliseconds.
+    pub retry_max_ms: Option<u64>,
     /// After how many seconds a link with pending items, or without contact, is reported as
     /// stuck.
     pub stuck_after_secs: Option<u64>,
@@ -65,6 +67,7 @@ impl RawConfig {
             units: over.units.or(self.units),
             reference: over.reference.or(self.reference),
             poll_ms: over.poll_ms.or(self.poll_ms),
+            retry_max_ms: over.retry_max_ms.or(self.retry_max_ms),
             stuck_after_secs: over.stuck_after_secs.or(self.stuck_after_secs),
             rules: over.rules.or(self.rules),
         }
@@ -131,6 +134,12 @@ impl RawConfig {
                 return Err("poll_ms: must be at least 1".into());
             }
             sync.poll = Duration::from_millis(ms);
+        }
+        if let Some(ms) = self.retry_max_ms {
+            if ms < 10 {
+                return Err("retry_max_ms: must be at least 10".into());
+            }
+            sync.backoff_max = Duration::from_millis(ms);
         }
         if let Some(s) = self.stuck_after_secs {
             sync.stuck_after = Duration::from_secs(s);

@@ -153,6 +153,9 @@ struct ServeArgs {
     /// How often to pull decisions from the parent, in milliseconds.
     #[arg(long, env = "QUYHOACH_POLL_MS")]
     poll_ms: Option<u64>,
+    /// The longest wait between retries to an unreachable parent, in milliseconds.
+    #[arg(long, env = "QUYHOACH_RETRY_MAX_MS")]
+    retry_max_ms: Option<u64>,
     /// After how many seconds a link with pending items is reported as stuck.
     #[arg(long, env = "QUYHOACH_STUCK_AFTER_SECS")]
     stuck_after_secs: Option<u64>,
@@ -435,6 +438,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         reference: args.reference,
         poll_ms: args.poll_ms,
         stuck_after_secs: args.stuck_after_secs,
+        retry_max_ms: args.retry_max_ms,
         rules: None,
     };
     let config = file

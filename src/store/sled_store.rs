@@ -586,4 +586,29 @@ mod tests {
             .collect();
         assert_eq!(seqs, [2, 3]);
     }
+
+    #[tokio::test]
+    async fn a_large_province_never_reaches_sleds_unsynced_blob_files() {
+        // 200 plans of 125 entries: 25,000 entries, the size of a whole province's lists.
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        for unit in 0..200 {
+            let t = store
+                .commit(vec![Change::PutPlan(plan(&format!("{unit:05}"), 1, 125))])
+                .unwrap();
+            store.wait_durable(t).await.unwrap();
+        }
+        // And one plan of 1,000 entries, which as a single value would be far over 128 KiB.
+        let t = store
+            .commit(vec![Change::PutPlan(plan("40", 1, 1_000))])
+            .unwrap();
+        store.wait_durable(t).await.unwrap();
+        assert_eq!(store.headers().unwrap().len(), 201);
+        let blobs = dir.path().join("blobs");
+        let count = std::fs::read_dir(&blobs).map(|d| d.count()).unwrap_or(0);
+        assert_eq!(
+            count, 0,
+            "sled wrote {count} blob files, which it never syncs"
+        );
+    }
 }

@@ -5,6 +5,8 @@ mod bad_input;
 mod durability;
 mod faults;
 mod harness;
+mod model;
+mod ordering;
 mod procs;
 mod surface;
 mod workflow;

@@ -77,6 +77,8 @@ impl Proc {
             &units,
             "--poll-ms",
             "30",
+            "--retry-max-ms",
+            "300",
         ])
         .arg("--data")
         .arg(&data)
