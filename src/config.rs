@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use crate::{
     domain::{catalog, Catalog, Hierarchy, Level, Unit},
-    rules::RuleParams,
+    rules::RulesFile,
     sync::SyncSettings,
 };
 
@@ -18,6 +18,7 @@ pub const UNITS_2024: &str = include_str!("../data/units-2024.csv");
 pub const UNITS_2025: &str = include_str!("../data/units-2025.csv");
 const POSITIONS: &str = include_str!("../data/positions.csv");
 const TERMS: &str = include_str!("../data/terms.csv");
+const RULES: &str = include_str!("../data/rules.toml");
 
 /// Configuration as written: every field optional until validated.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -44,8 +45,8 @@ pub struct RawConfig {
     /// After how many seconds a link with pending items, or without contact, is reported as
     /// stuck.
     pub stuck_after_secs: Option<u64>,
-    /// Rule parameters (R19's denominator and quorum, …).
-    pub rules: Option<RuleParams>,
+    /// The rules file (TOML, both rulesets); the shipped `data/rules.toml` by default.
+    pub rules_file: Option<PathBuf>,
 }
 
 impl RawConfig {
@@ -69,7 +70,7 @@ impl RawConfig {
             poll_ms: over.poll_ms.or(self.poll_ms),
             retry_max_ms: over.retry_max_ms.or(self.retry_max_ms),
             stuck_after_secs: over.stuck_after_secs.or(self.stuck_after_secs),
-            rules: over.rules.or(self.rules),
+            rules_file: over.rules_file.or(self.rules_file),
         }
     }
 
@@ -82,6 +83,14 @@ impl RawConfig {
                 positions: catalog::parse_positions(POSITIONS)?,
                 terms: catalog::parse_terms(TERMS)?,
             },
+        };
+        let rules = match &self.rules_file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("rules_file: {}: {e}", path.display()))?;
+                RulesFile::parse(&text).map_err(|e| format!("rules_file: {e}"))?
+            }
+            None => RulesFile::parse(RULES).map_err(|e| format!("built-in rules: {e}"))?,
         };
         let code = self
             .unit
@@ -151,7 +160,7 @@ impl RawConfig {
             parent,
             hierarchy: Arc::new(hierarchy),
             catalog: Arc::new(catalog),
-            rules: self.rules.unwrap_or_default(),
+            rules,
             sync,
         })
     }
@@ -179,7 +188,8 @@ pub struct Config {
     pub parent: Option<String>,
     pub hierarchy: Arc<Hierarchy>,
     pub catalog: Arc<Catalog>,
-    pub rules: RuleParams,
+    /// The rule parameters of both rulesets.
+    pub rules: RulesFile,
     pub sync: SyncSettings,
 }
 

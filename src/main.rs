@@ -153,6 +153,9 @@ struct ServeArgs {
     /// How often to pull decisions from the parent, in milliseconds.
     #[arg(long, env = "QUYHOACH_POLL_MS")]
     poll_ms: Option<u64>,
+    /// The rules file (TOML); the shipped data/rules.toml by default.
+    #[arg(long, env = "QUYHOACH_RULES_FILE")]
+    rules_file: Option<PathBuf>,
     /// The longest wait between retries to an unreachable parent, in milliseconds.
     #[arg(long, env = "QUYHOACH_RETRY_MAX_MS")]
     retry_max_ms: Option<u64>,
@@ -439,7 +442,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         poll_ms: args.poll_ms,
         stuck_after_secs: args.stuck_after_secs,
         retry_max_ms: args.retry_max_ms,
-        rules: None,
+        rules_file: args.rules_file,
     };
     let config = file
         .overlay(flags)

@@ -158,7 +158,10 @@ impl Node {
                         .map(|(round, yes)| {
                             (
                                 yes,
-                                crate::rules::ballot::denominator(round, &reference.rules),
+                                crate::rules::ballot::denominator(
+                                    round,
+                                    reference.rules.params_for(round.date),
+                                ),
                             )
                         });
                 out.push(ConsolidatedEntry {

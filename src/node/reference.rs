@@ -9,7 +9,7 @@ use super::Node;
 use crate::{
     domain::{Catalog, Level},
     error::{Error, Result},
-    rules::RuleParams,
+    rules::RulesFile,
     store::Change,
 };
 
@@ -22,7 +22,7 @@ pub struct Reference {
     /// received from the province".
     pub version: u64,
     pub catalog: Catalog,
-    pub rules: RuleParams,
+    pub rules: RulesFile,
 }
 
 impl Reference {

@@ -145,7 +145,7 @@ impl Node {
         for (i, t) in round.tallies.iter().enumerate() {
             self.known_position(&format!("round.tallies[{i}].position"), &t.position)?;
         }
-        let params = self.reference().rules.clone();
+        let params = self.reference().rules.params_for(round.date).clone();
         if !ballot::quorum_met(&round, &params) {
             return Err(Error::precondition(
                 "round.present",

@@ -198,7 +198,8 @@ async fn run(ops: Vec<Op>) {
                 }
                 let allowed = matches!(
                     (v.parent, outcome),
-                    (Some(PlanStatus::Received), _) | (Some(PlanStatus::Approved), pb::Outcome::Return)
+                    (Some(PlanStatus::Received), _)
+                        | (Some(PlanStatus::Approved), pb::Outcome::Return)
                 );
                 let mut p = parent.client().await;
                 let r = p
