@@ -273,3 +273,58 @@ pub fn print_status(s: &pb::SyncStatusResponse) {
         s.pushes_accepted, s.pushes_duplicate, s.pushes_refused
     );
 }
+
+/// Prints findings as a table: rule, severity, ID, units, person, message.
+pub fn print_findings(findings: &[pb::Finding]) {
+    for f in findings {
+        let severity = if f.severity == pb::Severity::Error as i32 {
+            "lỗi"
+        } else {
+            "cảnh báo"
+        };
+        let person = if f.person_name.is_empty() {
+            String::new()
+        } else {
+            format!("{} ({})", f.person_name, f.person_id_masked)
+        };
+        println!(
+            "{:<4} {:<9} {}  [{}]  {}",
+            f.rule,
+            severity,
+            f.id,
+            f.units.join(","),
+            person
+        );
+        println!("     {}", f.message_vi);
+        if let Some(a) = &f.acceptance {
+            println!(
+                "     chấp nhận bởi {} lúc {}: {}",
+                a.by, a.at, a.justification
+            );
+        }
+    }
+}
+
+/// Findings as a JSON array.
+pub fn findings_json(findings: &[pb::Finding]) -> String {
+    let list: Vec<serde_json::Value> = findings
+        .iter()
+        .map(|f| {
+            serde_json::json!({
+                "id": f.id,
+                "rule": f.rule,
+                "severity": if f.severity == pb::Severity::Error as i32 { "error" } else { "warning" },
+                "units": f.units,
+                "person": f.person_name,
+                "national_id": f.person_id_masked,
+                "positions": f.positions,
+                "terms": f.terms,
+                "message_vi": f.message_vi,
+                "message_en": f.message_en,
+                "plans": f.plans.iter().map(|p| format!("{}/{}/v{}", p.unit, p.term, p.version)).collect::<Vec<_>>(),
+                "accepted": f.acceptance.as_ref().map(|a| serde_json::json!({"by": a.by, "at": a.at, "justification": a.justification})),
+            })
+        })
+        .collect();
+    serde_json::to_string_pretty(&list).expect("JSON values serialize")
+}

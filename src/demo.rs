@@ -33,6 +33,8 @@ pub struct DemoOptions {
 /// What the demo ended with, for callers that check it.
 #[derive(Debug)]
 pub struct DemoOutcome {
+    /// The province's findings at the end.
+    pub findings: Vec<pb::Finding>,
     /// The province's consolidated list.
     pub consolidated: Vec<pb::ConsolidatedEntry>,
     /// Every plan the province holds.
@@ -88,7 +90,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoOutcome> {
         }
     }
 
-    println!("== Districts approve their communes' plans; the province approves the districts'");
+    println!("== Districts approve their communes' plans");
     for (district, communes) in DISTRICTS {
         let mut c = client::connect(&url(district)).await?;
         for commune in communes {
@@ -96,10 +98,11 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoOutcome> {
             decide(&mut c, &plan, district).await?;
         }
     }
+    println!("== The province appraises the districts' plans: errors are returned, warnings accepted in writing");
     let mut p = client::connect(&url(PROVINCE)).await?;
     for (district, _) in DISTRICTS {
         let plan = wait_for_status(&mut p, district, pb::PlanStatus::Received).await?;
-        decide(&mut p, &plan, PROVINCE).await?;
+        appraise(&mut p, &plan).await?;
     }
     for (_, communes) in DISTRICTS {
         for commune in communes {
@@ -163,6 +166,21 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoOutcome> {
         );
     }
 
+    let report = p
+        .check(pb::CheckRequest {
+            term: TERM.into(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    println!(
+        "\n== Findings at the province ({} over {} entries, checked in {} µs)",
+        report.findings.len(),
+        report.entries_checked,
+        report.micros
+    );
+    client::print_findings(&report.findings);
+
     println!("\n== Sync status of every node (what `quyhoach status` shows)");
     for (unit, _) in &nodes {
         let mut c = client::connect(&url(unit)).await?;
@@ -178,6 +196,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoOutcome> {
         province_plans.len()
     );
     Ok(DemoOutcome {
+        findings: report.findings,
         consolidated,
         province_plans,
     })
@@ -230,6 +249,63 @@ async fn record_and_adopt(
     Ok(())
 }
 
+/// The province's appraisal of one plan: return it citing its errors, or accept its warnings
+/// with a justification and approve it.
+async fn appraise(
+    c: &mut pb::planning_client::PlanningClient<tonic::transport::Channel>,
+    plan: &pb::PlanSummary,
+) -> anyhow::Result<()> {
+    let id = plan.id.clone().unwrap_or_default();
+    let findings = c
+        .check(pb::CheckRequest {
+            plan: plan.id.clone(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .findings;
+    let mine: Vec<&pb::Finding> = findings.iter().filter(|f| f.plans.contains(&id)).collect();
+    let errors: Vec<String> = mine
+        .iter()
+        .filter(|f| f.severity == pb::Severity::Error as i32)
+        .map(|f| f.id.clone())
+        .collect();
+    if !errors.is_empty() {
+        let d = c
+            .decide_plan(pb::DecidePlanRequest {
+                plan: plan.id.clone(),
+                hash: plan.hash.clone(),
+                outcome: pb::Outcome::Return.into(),
+                reasons: vec![],
+                cite_findings: errors,
+            })
+            .await?
+            .into_inner();
+        println!("   {PROVINCE:>6}  returned {} v{}:", id.unit, id.version);
+        for r in &d.reasons {
+            println!("           - {r}");
+        }
+        return Ok(());
+    }
+    for f in mine
+        .iter()
+        .filter(|f| f.severity == pb::Severity::Warning as i32)
+    {
+        c.accept_warning(pb::AcceptWarningRequest {
+            plan: plan.id.clone(),
+            finding: f.id.clone(),
+            justification: "Đã xem xét; đơn vị cam kết bổ sung trong lần rà soát tới".into(),
+            accepted_by: "Ban Tổ chức Tỉnh ủy".into(),
+        })
+        .await?;
+        println!(
+            "   {PROVINCE:>6}  accepted warning {} {} on {}",
+            f.rule, f.id, id.unit
+        );
+    }
+    decide(c, plan, PROVINCE).await
+}
+
 async fn decide(
     c: &mut pb::planning_client::PlanningClient<tonic::transport::Channel>,
     plan: &pb::PlanSummary,
@@ -241,6 +317,7 @@ async fn decide(
             hash: plan.hash.clone(),
             outcome: pb::Outcome::Approve.into(),
             reasons: vec![],
+            cite_findings: vec![],
         })
         .await?
         .into_inner();

@@ -84,9 +84,54 @@ enum Command {
         /// Return the plan instead of approving it.
         #[arg(long = "return")]
         return_: bool,
-        /// A reason (repeatable); required with --return.
+        /// A reason (repeatable); a return needs one, or a cited finding.
         #[arg(long)]
         reason: Vec<String>,
+        /// The ID of a finding the return cites (repeatable).
+        #[arg(long)]
+        cite: Vec<String>,
+    },
+    /// Run the consistency checks (R1–R22) over the plans a node holds.
+    Check {
+        #[command(flatten)]
+        node: NodeArg,
+        #[arg(long, default_value = "")]
+        under: String,
+        #[arg(long, default_value = "")]
+        term: String,
+        /// Only this rule (repeatable), e.g. --rule R3.
+        #[arg(long)]
+        rule: Vec<String>,
+        /// Only errors or only warnings.
+        #[arg(long, value_parser = ["error", "warning"])]
+        severity: Option<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Accept a warning on a plan with a written justification.
+    Accept {
+        #[command(flatten)]
+        plan: PlanArgs,
+        #[arg(long)]
+        version: u32,
+        /// The finding's ID, as `check` prints it.
+        #[arg(long)]
+        finding: String,
+        #[arg(long)]
+        justification: String,
+        /// The official accepting it.
+        #[arg(long)]
+        by: String,
+    },
+    /// Units that have not submitted for a term, and overdue appraisals (R17).
+    Completeness {
+        #[command(flatten)]
+        node: NodeArg,
+        #[arg(long, default_value = "")]
+        under: String,
+        #[arg(long)]
+        term: String,
     },
     /// The node's sync links (parent and children), conflicts and counters.
     Status {
@@ -361,6 +406,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             version,
             return_,
             reason,
+            cite,
         } => {
             let mut c = client::connect(&plan.node.node).await?;
             let outcome = if return_ {
@@ -378,6 +424,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
                     hash: String::new(),
                     outcome: outcome.into(),
                     reasons: reason,
+                    cite_findings: cite,
                 })
                 .await?
                 .into_inner();
@@ -386,6 +433,82 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
                 "{:?} {}/{} v{} by {}",
                 outcome, id.unit, id.term, id.version, d.decided_by
             );
+            Ok(())
+        }
+        Command::Check {
+            node,
+            under,
+            term,
+            rule,
+            severity,
+            json,
+        } => {
+            let mut c = client::connect(&node.node).await?;
+            let severity = match severity.as_deref() {
+                Some("error") => pb::Severity::Error,
+                Some("warning") => pb::Severity::Warning,
+                _ => pb::Severity::Unspecified,
+            };
+            let r = c
+                .check(pb::CheckRequest {
+                    under,
+                    term,
+                    rules: rule,
+                    severity: severity.into(),
+                    ..Default::default()
+                })
+                .await?
+                .into_inner();
+            if json {
+                println!("{}", client::findings_json(&r.findings));
+            } else {
+                client::print_findings(&r.findings);
+                println!(
+                    "{} findings over {} entries, checked in {} µs",
+                    r.findings.len(),
+                    r.entries_checked,
+                    r.micros
+                );
+            }
+            Ok(())
+        }
+        Command::Accept {
+            plan,
+            version,
+            finding,
+            justification,
+            by,
+        } => {
+            let mut c = client::connect(&plan.node.node).await?;
+            let a = c
+                .accept_warning(pb::AcceptWarningRequest {
+                    plan: Some(pb::PlanId {
+                        unit: plan.unit,
+                        term: plan.term,
+                        version,
+                    }),
+                    finding,
+                    justification,
+                    accepted_by: by,
+                })
+                .await?
+                .into_inner();
+            println!("accepted by {} at {}: {}", a.by, a.at, a.justification);
+            Ok(())
+        }
+        Command::Completeness { node, under, term } => {
+            let mut c = client::connect(&node.node).await?;
+            let r = c
+                .completeness(pb::CompletenessRequest { under, term })
+                .await?
+                .into_inner();
+            println!(
+                "{} units have not submitted: {}",
+                r.missing.len(),
+                r.missing.join(" ")
+            );
+            println!("{} appraisals overdue (R17)", r.overdue.len());
+            client::print_findings(&r.overdue);
             Ok(())
         }
         Command::Status { node } => {

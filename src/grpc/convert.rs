@@ -476,3 +476,58 @@ pub fn receipt_from_pb(r: pb::Receipt) -> R<Receipt> {
         )?,
     })
 }
+
+pub fn severity_to_pb(s: crate::rules::Severity) -> pb::Severity {
+    match s {
+        crate::rules::Severity::Error => pb::Severity::Error,
+        crate::rules::Severity::Warning => pb::Severity::Warning,
+    }
+}
+
+/// A severity filter: UNSPECIFIED means any.
+pub fn severity_from_pb(field: &str, s: i32) -> R<Option<crate::rules::Severity>> {
+    match pb::Severity::try_from(s) {
+        Ok(pb::Severity::Unspecified) => Ok(None),
+        Ok(pb::Severity::Error) => Ok(Some(crate::rules::Severity::Error)),
+        Ok(pb::Severity::Warning) => Ok(Some(crate::rules::Severity::Warning)),
+        Err(_) => Err(FieldError::new(field, format!("unknown severity {s}"))),
+    }
+}
+
+pub fn acceptance_to_pb(a: &crate::node::Acceptance) -> pb::Acceptance {
+    pb::Acceptance {
+        justification: a.justification.clone(),
+        by: a.by.clone(),
+        at: a.at.to_rfc3339(),
+    }
+}
+
+pub fn finding_to_pb(f: &crate::node::CheckedFinding) -> pb::Finding {
+    let crate::node::CheckedFinding {
+        id,
+        finding,
+        acceptance,
+    } = f;
+    pb::Finding {
+        id: id.clone(),
+        rule: finding.rule.as_str().into(),
+        severity: severity_to_pb(finding.severity).into(),
+        units: finding.units.clone(),
+        person_name: finding
+            .person
+            .as_ref()
+            .map(|p| p.full_name.clone())
+            .unwrap_or_default(),
+        person_id_masked: finding
+            .person
+            .as_ref()
+            .map(|p| crate::node::mask_id(&p.national_id))
+            .unwrap_or_default(),
+        positions: finding.positions.clone(),
+        terms: finding.terms.clone(),
+        message_vi: finding.message_vi.clone(),
+        message_en: finding.message_en.clone(),
+        plans: finding.plans.iter().map(plan_id_to_pb).collect(),
+        acceptance: acceptance.as_ref().map(acceptance_to_pb),
+    }
+}

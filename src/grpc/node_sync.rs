@@ -26,10 +26,23 @@ impl pb::node_sync_server::NodeSync for NodeSyncService {
         // whole (and counted) or not at all.
         let node = self.node.clone();
         let from = from_unit.trim().to_string();
-        let (receipt, duplicate) =
-            tokio::spawn(async move { node.receive_push(&from, plan).await })
-                .await
-                .map_err(|e| Status::internal(format!("push handler failed: {e}")))??;
+        let (receipt, duplicate) = tokio::spawn(async move {
+            let taken = node.receive_push(&from, plan).await;
+            if let Ok((receipt, false)) = &taken {
+                if node.runs_checks() {
+                    // The province checks every plan it receives, off the push's path.
+                    let (node, id) = (node.clone(), receipt.plan.clone());
+                    tokio::spawn(async move {
+                        if let Err(e) = node.check_arrival(&id).await {
+                            tracing::error!(plan = %id, error = %e, "check on arrival failed");
+                        }
+                    });
+                }
+            }
+            taken
+        })
+        .await
+        .map_err(|e| Status::internal(format!("push handler failed: {e}")))??;
         if !duplicate {
             crate::fault::crash_point(crate::fault::AFTER_RECEIVE);
         }

@@ -8,7 +8,7 @@ use super::{convert::*, pb};
 use crate::{
     domain::{parse_date, FieldError, PlanId},
     error::Error,
-    node::{ConsolidatedFilter, Node, PlanFilter},
+    node::{finding_id, CheckFilter, CheckedFinding, ConsolidatedFilter, Node, PlanFilter},
 };
 
 pub struct PlanningService {
@@ -250,10 +250,14 @@ impl pb::planning_server::Planning for PlanningService {
             hash,
             outcome,
             reasons,
+            cite_findings,
         } = req.into_inner();
         let id: PlanId = plan_id_from_pb("plan", plan).map_err(bad)?;
         let outcome = outcome_from_pb("outcome", outcome).map_err(bad)?;
-        let d = self.node.decide(&id, hash.trim(), outcome, reasons).await?;
+        let d = self
+            .node
+            .decide(&id, hash.trim(), outcome, reasons, &cite_findings)
+            .await?;
         Ok(Response::new(decision_to_pb(&d)))
     }
 
@@ -297,6 +301,97 @@ impl pb::planning_server::Planning for PlanningService {
             pushes_accepted: s.pushes_accepted,
             pushes_duplicate: s.pushes_duplicate,
             pushes_refused: s.pushes_refused,
+        }))
+    }
+
+    async fn check(
+        &self,
+        req: Request<pb::CheckRequest>,
+    ) -> Result<Response<pb::CheckResponse>, Status> {
+        let pb::CheckRequest {
+            under,
+            term,
+            rules,
+            severity,
+            plan,
+            stored,
+        } = req.into_inner();
+        let rules = rules
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                r.parse()
+                    .map_err(|e: String| bad(FieldError::new(format!("rules[{i}]"), e)))
+            })
+            .collect::<Result<Vec<_>, Status>>()?;
+        let plan = plan
+            .map(|p| plan_id_from_pb("plan", Some(p)))
+            .transpose()
+            .map_err(bad)?;
+        if stored {
+            let Some(id) = plan else {
+                return Err(bad(FieldError::new("stored", "needs a plan")));
+            };
+            let findings = self
+                .node
+                .stored_findings(&id)?
+                .into_iter()
+                .map(|f| {
+                    finding_to_pb(&CheckedFinding {
+                        id: finding_id(&f),
+                        finding: f,
+                        acceptance: None,
+                    })
+                })
+                .collect();
+            return Ok(Response::new(pb::CheckResponse {
+                findings,
+                entries_checked: 0,
+                micros: 0,
+            }));
+        }
+        let filter = CheckFilter {
+            under: under.trim().to_string(),
+            term: opt(term),
+            rules,
+            severity: severity_from_pb("severity", severity).map_err(bad)?,
+            plan,
+        };
+        let outcome = self.node.check(&filter).await?;
+        Ok(Response::new(pb::CheckResponse {
+            findings: outcome.findings.iter().map(finding_to_pb).collect(),
+            entries_checked: outcome.entries as u64,
+            micros: outcome.micros,
+        }))
+    }
+
+    async fn accept_warning(
+        &self,
+        req: Request<pb::AcceptWarningRequest>,
+    ) -> Result<Response<pb::Acceptance>, Status> {
+        let pb::AcceptWarningRequest {
+            plan,
+            finding,
+            justification,
+            accepted_by,
+        } = req.into_inner();
+        let id = plan_id_from_pb("plan", plan).map_err(bad)?;
+        let a = self
+            .node
+            .accept_warning(&id, finding.trim(), &justification, &accepted_by)
+            .await?;
+        Ok(Response::new(acceptance_to_pb(&a)))
+    }
+
+    async fn completeness(
+        &self,
+        req: Request<pb::CompletenessRequest>,
+    ) -> Result<Response<pb::CompletenessResponse>, Status> {
+        let pb::CompletenessRequest { under, term } = req.into_inner();
+        let c = self.node.completeness(under.trim(), term.trim()).await?;
+        Ok(Response::new(pb::CompletenessResponse {
+            missing: c.missing,
+            overdue: c.overdue.iter().map(finding_to_pb).collect(),
         }))
     }
 

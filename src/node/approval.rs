@@ -233,6 +233,7 @@ impl Node {
         hash: &str,
         outcome: Outcome,
         reasons: Vec<String>,
+        cite: &[String],
     ) -> Result<Decision> {
         self.known_unit("plan.unit", &id.unit)?;
         if !self.approves(&id.unit) {
@@ -248,11 +249,20 @@ impl Node {
                 ),
             ));
         }
-        let reasons: Vec<String> = reasons
+        let mut reasons: Vec<String> = reasons
             .iter()
             .map(|r| crate::domain::text::nfc(r))
             .filter(|r| !r.is_empty())
             .collect();
+        if !cite.is_empty() {
+            if outcome == Outcome::Approve {
+                return Err(Error::invalid(
+                    "cite_findings",
+                    "only a return cites findings",
+                ));
+            }
+            reasons.extend(self.cited_reasons(id, cite).await?);
+        }
         if outcome == Outcome::Return && reasons.is_empty() {
             return Err(Error::invalid(
                 "reasons",
@@ -287,6 +297,10 @@ impl Node {
                     ),
                 ))
             }
+        }
+        if outcome == Outcome::Approve {
+            // At the province, errors block approval and warnings need a justification.
+            self.gate_approval(id).await?;
         }
         let decision = Decision {
             plan: id.clone(),

@@ -4,6 +4,7 @@
 //! returns, so that a returned `Ok` may be acknowledged.
 
 mod approval;
+mod checks;
 mod query;
 mod reference;
 mod status;
@@ -23,6 +24,7 @@ use crate::{
     store::{Change, PlanHeader, Store},
 };
 
+pub use checks::{finding_id, Acceptance, CheckFilter, CheckOutcome, CheckedFinding, Completeness};
 pub use query::{mask_id, ConsolidatedEntry, ConsolidatedFilter, PlanFilter};
 pub use reference::Reference;
 pub use status::{ChildReport, LinkState, LinkStatus, SyncStatus};

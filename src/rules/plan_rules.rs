@@ -15,7 +15,7 @@ use super::{
     params::Ruleset,
 };
 use crate::domain::{
-    BallotRound, Cadre, DisciplineKind, Entry, EntrySource, Gender, Plan, PositionKind,
+    BallotRound, Cadre, DisciplineKind, Entry, EntrySource, Gender, Plan, Position, PositionKind,
 };
 
 /// A finding about one plan.
@@ -95,6 +95,10 @@ fn gender_en(g: Gender) -> &'static str {
 }
 
 /// R1: a cadre is planned only into a position of a higher grade than the highest they hold.
+/// Leadership posts compare with every current position. A party-committee seat compares only
+/// with the committee seats held now: planning a deputy secretary into the next standing
+/// committee is planning for re-election (tái cử), not into a lower post, while planning a
+/// standing-committee member back into the plain committee is.
 pub(crate) fn r1(ctx: &Ctx<'_>, plan: &Plan, out: &mut Vec<Finding>) {
     let (at_vi, at_en) = where_(plan);
     for e in &plan.entries {
@@ -146,13 +150,21 @@ pub(crate) fn r1(ctx: &Ctx<'_>, plan: &Plan, out: &mut Vec<Finding>) {
             ));
             continue;
         }
+        let comparable = |cur: &&Position| {
+            planned.kind == PositionKind::Leadership || cur.kind == PositionKind::Committee
+        };
         let highest = e
             .cadre
             .current_positions
             .iter()
             .filter_map(|c| ctx.position(c))
+            .filter(comparable)
             .max_by(|a, b| a.grade.cmp(&b.grade).then_with(|| b.code.cmp(&a.code)));
-        if let Some(cur) = highest.filter(|cur| planned.grade <= cur.grade) {
+        let too_low = |cur: &&Position| match planned.kind {
+            PositionKind::Leadership => planned.grade <= cur.grade,
+            PositionKind::Committee => planned.grade < cur.grade,
+        };
+        if let Some(cur) = highest.filter(too_low) {
             let who = who();
             out.push(finding(
                 RuleId::R1,
@@ -776,6 +788,23 @@ mod tests {
         assert!(f.message_vi.contains("D.CT.HDND"), "{}", f.message_vi);
         assert!(f.message_en.contains("grade 70"), "{}", f.message_en);
         assert!(!f.message_vi.contains(ID1));
+    }
+
+    #[test]
+    fn r1_committee_seats_compare_with_committee_seats_only() {
+        let w = World::new();
+        let mut p = plan("412", "2025-2030", 1);
+        let mut c = cadre(ID1, "Nguyễn Văn A");
+        // A standing deputy secretary (71) planned for the next standing committee (65).
+        c.current_positions = vec!["D.PBT.TT".into()];
+        p.entries.push(voted(&mut p.rounds, c.clone(), "D.UV.BTV"));
+        assert_eq!(w.rule(&one(p.clone()), RuleId::R1).findings.len(), 0);
+        // Re-election into the same seat is allowed; a lower seat is not.
+        c.current_positions = vec!["D.UV.BTV".into()];
+        p.entries[0].cadre = c.clone();
+        assert_eq!(w.rule(&one(p.clone()), RuleId::R1).findings.len(), 0);
+        p.entries[0].position = "D.HUV".into();
+        assert_eq!(w.rule(&one(p), RuleId::R1).findings.len(), 1);
     }
 
     #[test]

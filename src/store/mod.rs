@@ -134,8 +134,10 @@ pub enum Change {
     LogDecision(Decision),
     /// Sets a named counter or cursor.
     SetMeta(String, u64),
-    /// Sets a named small JSON document (reference data).
+    /// Sets a named small JSON document (reference data, findings, acceptances).
     SetDocument(String, serde_json::Value),
+    /// Removes a named document.
+    DeleteDocument(String),
     /// Records a refused conflicting push.
     RecordConflict(Conflict),
 }
@@ -158,6 +160,8 @@ pub trait Store: Send + Sync + 'static {
     fn meta(&self, key: &str) -> Result<Option<u64>>;
     /// A named JSON document.
     fn document(&self, key: &str) -> Result<Option<serde_json::Value>>;
+    /// Every document whose name starts with `prefix`, in name order.
+    fn documents(&self, prefix: &str) -> Result<Vec<(String, serde_json::Value)>>;
     /// Every recorded conflict, oldest first.
     fn conflicts(&self) -> Result<Vec<Conflict>>;
     /// Applies every change atomically (all or nothing) and returns a ticket for

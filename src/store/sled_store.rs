@@ -209,6 +209,7 @@ impl SledStore {
                 Change::SetDocument(key, value) => {
                     out.push((DOCUMENTS, key.into_bytes(), Some(encode(&value))))
                 }
+                Change::DeleteDocument(key) => out.push((DOCUMENTS, key.into_bytes(), None)),
                 Change::RecordConflict(c) => {
                     conflict_seq += 1;
                     out.push((
@@ -390,6 +391,16 @@ impl Store for SledStore {
 
     fn document(&self, key: &str) -> Result<Option<serde_json::Value>> {
         self.get(DOCUMENTS, key.as_bytes())
+    }
+
+    fn documents(&self, prefix: &str) -> Result<Vec<(String, serde_json::Value)>> {
+        self.trees[DOCUMENTS]
+            .scan_prefix(prefix.as_bytes())
+            .map(|kv| {
+                let (k, v) = kv?;
+                Ok((String::from_utf8_lossy(&k).into_owned(), decode(&k, &v)?))
+            })
+            .collect()
     }
 
     fn conflicts(&self) -> Result<Vec<Conflict>> {

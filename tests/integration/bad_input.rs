@@ -194,6 +194,7 @@ async fn submitted_versions_cannot_be_edited_and_wrong_nodes_cannot_decide_or_re
     );
     // The province does not approve commune plans in the three-level structure.
     let decide = |hash: &str, outcome: pb::Outcome| pb::DecidePlanRequest {
+        cite_findings: vec![],
         plan: Some(id("16681", 1)),
         hash: hash.into(),
         outcome: outcome.into(),

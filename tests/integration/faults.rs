@@ -66,6 +66,7 @@ async fn decide(
     outcome: pb::Outcome,
 ) {
     c.decide_plan(pb::DecidePlanRequest {
+        cite_findings: vec![],
         plan: Some(pb::PlanId {
             unit: unit.into(),
             term: term.into(),

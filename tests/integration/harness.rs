@@ -78,10 +78,10 @@ pub fn entry(n: u32, name: &str, position: &str, unit: &str) -> pb::Entry {
         cadre: Some(pb::Cadre {
             national_id: format!("0400800{n:05}"),
             full_name: name.into(),
-            birth_date: "1984-06-15".into(),
+            birth_date: "1990-06-15".into(),
             gender: pb::Gender::Female.into(),
             ethnicity: "Kinh".into(),
-            current_positions: vec!["C.PCT.UBND".into()],
+            current_positions: vec!["C.CC".into()],
             current_unit: unit.into(),
             ..Default::default()
         }),

@@ -2,6 +2,7 @@
 //! folder, spoken to over real gRPC.
 
 mod bad_input;
+mod checks;
 mod durability;
 mod faults;
 mod harness;

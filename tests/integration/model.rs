@@ -10,7 +10,7 @@ use quyhoach::grpc::pb::{self, planning_client::PlanningClient, PlanStatus};
 use tonic::{transport::Channel, Code};
 
 use crate::{
-    harness::{entry, TERM},
+    harness::{entry, round, TERM},
     procs::*,
 };
 
@@ -34,7 +34,8 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        4 => (0u32..4).prop_map(Op::Edit),
+        // At most three people, so that the province's R2 cap never blocks an approval.
+        4 => (0u32..3).prop_map(Op::Edit),
         3 => Just(Op::Submit),
         2 => Just(Op::Approve),
         2 => Just(Op::Return),
@@ -133,7 +134,7 @@ async fn run(ops: Vec<Op>) {
                     .put_entry(pb::PutEntryRequest {
                         unit: UNIT.into(),
                         term: TERM.into(),
-                        entry: Some(entry(n, &format!("Người {n}"), "C.BT", UNIT)),
+                        entry: Some(entry(n, &format!("Người {n}"), "C.PCT.UBND", UNIT)),
                     })
                     .await;
                 let v = m.latest().unwrap();
@@ -150,6 +151,16 @@ async fn run(ops: Vec<Op>) {
             }
             Op::Submit => match m.latest() {
                 Some(v) if v.child == PlanStatus::Draft && !v.people.is_empty() => {
+                    // Every person passes the vote, so the province's checks find nothing.
+                    let tallies: Vec<(u32, &str, u32)> =
+                        v.people.iter().map(|&n| (n, "C.PCT.UBND", 20)).collect();
+                    c.record_ballot_round(pb::RecordBallotRoundRequest {
+                        unit: UNIT.into(),
+                        term: TERM.into(),
+                        round: Some(round(&tallies)),
+                    })
+                    .await
+                    .unwrap();
                     c.adopt_plan(pb::AdoptPlanRequest {
                         unit: UNIT.into(),
                         term: TERM.into(),
@@ -204,6 +215,7 @@ async fn run(ops: Vec<Op>) {
                 let mut p = parent.client().await;
                 let r = p
                     .decide_plan(pb::DecidePlanRequest {
+                        cite_findings: vec![],
                         plan: Some(pb::PlanId {
                             unit: UNIT.into(),
                             term: TERM.into(),

@@ -12,7 +12,8 @@ use crate::harness::*;
 
 /// A plan version of `unit` as its owner would push it: one entry, hashed.
 fn version(unit: &str, v: u32, name: &str) -> Plan {
-    let e = convert::entry_from_pb("entry", entry(v, name, "C.BT", unit)).unwrap();
+    let e = convert::entry_from_pb("entry", entry(v, name, "C.PCT.UBND", unit)).unwrap();
+    let round = convert::round_from_pb("round", round(&[(v, "C.PCT.UBND", 20)])).unwrap();
     let mut plan = Plan::new_draft(
         PlanId {
             unit: unit.into(),
@@ -22,6 +23,7 @@ fn version(unit: &str, v: u32, name: &str) -> Plan {
         (v > 1).then(|| v - 1),
     );
     plan.entries = vec![e];
+    plan.rounds = vec![round];
     plan.status = PlanStatus::Submitted;
     plan.adopted_on = chrono::NaiveDate::from_ymd_opt(2025, 3, 20);
     plan.hash = Some(plan.content_hash());
@@ -87,6 +89,7 @@ async fn versions_apply_in_order_and_wait_for_the_return_of_an_approved_base() {
         Code::FailedPrecondition
     );
     let decide = |outcome: pb::Outcome| pb::DecidePlanRequest {
+        cite_findings: vec![],
         plan: Some(id("16681", 1)),
         hash: v1.hash.clone().unwrap(),
         outcome: outcome.into(),

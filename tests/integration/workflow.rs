@@ -33,6 +33,7 @@ async fn commune_plan_approved_by_district_reaches_province_with_same_version_an
     assert_eq!(received.hash, adopted.hash);
     district
         .decide_plan(pb::DecidePlanRequest {
+            cite_findings: vec![],
             plan: received.id.clone(),
             hash: received.hash.clone(),
             outcome: pb::Outcome::Approve.into(),
@@ -79,6 +80,7 @@ async fn returned_plan_comes_back_with_reasons_and_is_resubmitted_as_a_new_versi
     wait_status(&mut district, "16681", pb::PlanStatus::Received).await;
     district
         .decide_plan(pb::DecidePlanRequest {
+            cite_findings: vec![],
             plan: Some(id("16681", 1)),
             hash: v1.hash.clone(),
             outcome: pb::Outcome::Return.into(),
@@ -153,7 +155,7 @@ async fn two_level_structure_commune_is_approved_directly_by_the_province() {
     let province = start(dir.path(), "40", None, "builtin:2025").await;
     let commune = start(dir.path(), "16681", Some(province.url()), "builtin:2025").await;
     let mut c = client(&commune).await;
-    let adopted = adopted_plan(&mut c, "16681", &[(1, "Nguyễn Thị Hoa", "C.BT")]).await;
+    let adopted = adopted_plan(&mut c, "16681", &[(1, "Nguyễn Thị Hoa", "C.PCT.UBND")]).await;
     let submitted = c
         .submit_plan(pb::SubmitPlanRequest {
             unit: "16681".into(),
@@ -167,6 +169,7 @@ async fn two_level_structure_commune_is_approved_directly_by_the_province() {
     let received = wait_status(&mut p, "16681", pb::PlanStatus::Received).await;
     assert_eq!(received.hash, adopted.hash);
     p.decide_plan(pb::DecidePlanRequest {
+        cite_findings: vec![],
         plan: received.id,
         hash: received.hash,
         outcome: pb::Outcome::Approve.into(),
@@ -291,16 +294,29 @@ async fn consolidated_list_sorts_the_vietnamese_way_and_searches_without_diacrit
 }
 
 #[tokio::test]
-async fn the_demo_runs_the_whole_flow_and_the_province_holds_every_lower_plan() {
+async fn the_demo_runs_the_whole_flow_and_reports_exactly_its_deliberate_breaks() {
     let outcome = quyhoach::demo::run(quyhoach::demo::DemoOptions::default())
         .await
         .unwrap();
-    let approved: Vec<&str> = outcome
-        .province_plans
-        .iter()
-        .filter(|p| p.status == pb::PlanStatus::Approved as i32)
-        .map(|p| p.id.as_ref().unwrap().unit.as_str())
-        .collect();
-    assert_eq!(approved, ["16681", "16690", "17617", "17623", "412", "427"]);
-    assert_eq!(outcome.consolidated.len(), 50);
+    let status = |unit: &str| {
+        let p = outcome
+            .province_plans
+            .iter()
+            .find(|p| p.id.as_ref().unwrap().unit == unit)
+            .unwrap();
+        pb::PlanStatus::try_from(p.status).unwrap()
+    };
+    // The communes' plans were approved by their districts and travelled up.
+    for commune in ["16681", "16690", "17617", "17623"] {
+        assert_eq!(status(commune), pb::PlanStatus::Approved, "{commune}");
+    }
+    // The districts' plans break R1, R3 and R21: the province returned them.
+    assert_eq!(status("412"), pb::PlanStatus::Returned);
+    assert_eq!(status("427"), pb::PlanStatus::Returned);
+    assert_eq!(outcome.consolidated.len(), 79);
+    let mut rules: Vec<&str> = outcome.findings.iter().map(|f| f.rule.as_str()).collect();
+    rules.dedup();
+    assert_eq!(rules, ["R1", "R2", "R3", "R6", "R19", "R21"]);
+    let r3 = outcome.findings.iter().find(|f| f.rule == "R3").unwrap();
+    assert_eq!(r3.units, ["412", "427"], "R3 across two districts");
 }

@@ -1,0 +1,401 @@
+//! The consistency checks (rules R1–R22) as a node runs them over what it holds: on demand over
+//! a subtree, automatically (and incrementally) at the province for every plan it receives, and
+//! before the province approves a plan: errors block approval, warnings must be accepted with a
+//! written justification, which is kept with who accepted it and when. Also the completeness
+//! report: units that have not submitted, and appraisals that are overdue (R17).
+
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::Node;
+use crate::{
+    domain::{Level, Plan, PlanId, PlanStatus},
+    error::{Error, Result},
+    rules::{self, Finding, RuleId, Scope, Severity, Snapshot, SubmittedCopy},
+    store::Change,
+};
+
+/// Which findings to report.
+#[derive(Debug, Clone, Default)]
+pub struct CheckFilter {
+    /// Root of the unit subtree; empty means this node's unit.
+    pub under: String,
+    pub term: Option<String>,
+    /// Only these rules; empty means all.
+    pub rules: Vec<RuleId>,
+    pub severity: Option<Severity>,
+    /// Only what this plan version touches (an incremental check).
+    pub plan: Option<PlanId>,
+}
+
+/// A written acceptance of a warning.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Acceptance {
+    pub justification: String,
+    /// Who accepted it: the official named in the request, at this node's unit.
+    pub by: String,
+    pub at: DateTime<Utc>,
+}
+
+/// A finding with its stable ID and, for a warning, its acceptance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckedFinding {
+    /// Stable across runs as long as the finding is the same: cite it in a return, name it to
+    /// accept it.
+    pub id: String,
+    pub finding: Finding,
+    pub acceptance: Option<Acceptance>,
+}
+
+/// What a check reports.
+#[derive(Debug, Clone)]
+pub struct CheckOutcome {
+    pub findings: Vec<CheckedFinding>,
+    /// Entries in the snapshot checked.
+    pub entries: usize,
+    /// How long the rules took, in microseconds (loading excluded).
+    pub micros: u64,
+}
+
+/// What is missing or late within a subtree for one term.
+#[derive(Debug, Clone)]
+pub struct Completeness {
+    /// Units of the subtree with no submitted plan for the term here.
+    pub missing: Vec<String>,
+    /// R17 findings: received plans whose appraisal is overdue.
+    pub overdue: Vec<CheckedFinding>,
+}
+
+/// The stable ID of a finding: a short hash of what identifies it.
+pub fn finding_id(f: &Finding) -> String {
+    let mut h = blake3::Hasher::new();
+    h.update(f.rule.as_str().as_bytes());
+    for part in f.units.iter().chain(&f.positions).chain(&f.terms) {
+        h.update(b"\0");
+        h.update(part.as_bytes());
+    }
+    for id in f.national_ids() {
+        h.update(b"\x01");
+        h.update(id.as_bytes());
+    }
+    for p in &f.plans {
+        h.update(format!("\x02{p}").as_bytes());
+    }
+    h.finalize().to_hex()[..12].to_string()
+}
+
+fn findings_prefix(id: &PlanId) -> String {
+    format!("findings/{id}/")
+}
+
+fn acceptance_key(id: &PlanId, finding: &str) -> String {
+    format!("accept/{id}/{finding}")
+}
+
+impl Node {
+    /// Returns true if and only if this node runs the automatic checks and gates its
+    /// approvals on them: the province, the one node that sees every list.
+    pub fn runs_checks(&self) -> bool {
+        self.unit.level == Level::Province
+    }
+
+    /// Every plan version held, and what their owners last submitted (R22): for the latest
+    /// version of each unit × term, the hash the approving level attested in its decision, or
+    /// the receipt this node gave.
+    fn snapshot_parts(&self) -> Result<(Vec<Plan>, Vec<SubmittedCopy>)> {
+        let mut plans = Vec::new();
+        let mut submitted = Vec::new();
+        for h in self.store.headers()? {
+            if h.id.unit != self.unit.code {
+                let attested = match &h.decision {
+                    Some(d) if d.decided_by != self.unit.code => Some(d.hash.clone()),
+                    _ => self.store.receipt(&h.id)?.map(|r| r.hash),
+                };
+                if let Some(hash) = attested {
+                    // Headers come in key order: a later version of the same plan replaces.
+                    let copy = SubmittedCopy {
+                        id: h.id.clone(),
+                        hash,
+                    };
+                    match submitted.last_mut() {
+                        Some(last) if same_plan(last, &copy.id) => *last = copy,
+                        _ => submitted.push(copy),
+                    }
+                }
+            }
+            plans.push(self.load(&h.id)?);
+        }
+        Ok((plans, submitted))
+    }
+
+    /// Runs the rules over everything this node holds and reports the findings in `filter`.
+    pub async fn check(&self, filter: &CheckFilter) -> Result<CheckOutcome> {
+        let root = self.scope_root(&filter.under)?;
+        if let Some(term) = &filter.term {
+            self.known_term("term", term)?;
+        }
+        if let Some(id) = &filter.plan {
+            if self.store.header(id)?.is_none() {
+                return Err(Error::not_found(
+                    "plan",
+                    format!("no plan version {id} here"),
+                ));
+            }
+        }
+        let (plans, submitted) = self.snapshot_parts()?;
+        let reference = self.reference();
+        let snapshot = Snapshot {
+            plans: &plans,
+            hierarchy: &self.hierarchy,
+            catalog: &reference.catalog,
+            submitted: &submitted,
+        };
+        let scope = Scope {
+            unit: Some(root),
+            term: filter.term.clone(),
+            rules: filter.rules.clone(),
+            severity: filter.severity,
+        };
+        let today = self.today();
+        let started = Instant::now();
+        let report = match &filter.plan {
+            Some(id) => rules::check_incremental(&snapshot, id, &scope, today, &reference.rules),
+            None => rules::check(&snapshot, &scope, today, &reference.rules),
+        };
+        let micros = started.elapsed().as_micros() as u64;
+        let entries = plans.iter().map(|p| p.entries.len()).sum();
+        let findings = report
+            .findings
+            .into_iter()
+            .map(|finding| self.with_acceptance(finding))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(CheckOutcome {
+            findings,
+            entries,
+            micros,
+        })
+    }
+
+    fn with_acceptance(&self, finding: Finding) -> Result<CheckedFinding> {
+        let id = finding_id(&finding);
+        let mut acceptance = None;
+        if finding.severity == Severity::Warning {
+            for plan in &finding.plans {
+                if let Some(v) = self.store.document(&acceptance_key(plan, &id))? {
+                    acceptance = serde_json::from_value(v).ok();
+                    break;
+                }
+            }
+        }
+        Ok(CheckedFinding {
+            id,
+            finding,
+            acceptance,
+        })
+    }
+
+    /// The findings that concern one plan version (fresh).
+    pub async fn plan_findings(&self, id: &PlanId) -> Result<Vec<CheckedFinding>> {
+        let outcome = self
+            .check(&CheckFilter {
+                plan: Some(id.clone()),
+                ..CheckFilter::default()
+            })
+            .await?;
+        Ok(outcome
+            .findings
+            .into_iter()
+            .filter(|f| f.finding.plans.contains(id))
+            .collect())
+    }
+
+    /// Checks a plan that has just arrived and stores its findings against that version.
+    pub async fn check_arrival(&self, id: &PlanId) -> Result<usize> {
+        let findings = self.plan_findings(id).await?;
+        let prefix = findings_prefix(id);
+        let guard = self.lock().await;
+        let mut changes: Vec<Change> = self
+            .store
+            .documents(&prefix)?
+            .into_iter()
+            .map(|(key, _)| Change::DeleteDocument(key))
+            .collect();
+        for f in &findings {
+            let value = serde_json::to_value(&f.finding).expect("findings serialize");
+            changes.push(Change::SetDocument(format!("{prefix}{}", f.id), value));
+        }
+        self.commit(guard, changes).await?;
+        tracing::info!(plan = %id, findings = findings.len(), "plan checked on arrival");
+        Ok(findings.len())
+    }
+
+    /// The findings stored against a plan version when it arrived.
+    pub fn stored_findings(&self, id: &PlanId) -> Result<Vec<Finding>> {
+        self.store
+            .documents(&findings_prefix(id))?
+            .into_iter()
+            .map(|(key, v)| {
+                serde_json::from_value(v).map_err(|e| {
+                    Error::Store(crate::store::StoreError::Corrupt {
+                        key,
+                        reason: e.to_string(),
+                    })
+                })
+            })
+            .collect()
+    }
+
+    /// Accepts a warning on a plan version with a written justification.
+    pub async fn accept_warning(
+        &self,
+        id: &PlanId,
+        finding: &str,
+        justification: &str,
+        by: &str,
+    ) -> Result<Acceptance> {
+        let justification = crate::domain::plan::clean_text("justification", justification)?;
+        let by = crate::domain::plan::clean_text("accepted_by", by)?;
+        let found = self.plan_findings(id).await?;
+        let Some(f) = found.iter().find(|f| f.id == finding) else {
+            return Err(Error::not_found(
+                "finding",
+                format!(
+                    "{id} has no finding {finding:?} now (it has {})",
+                    ids(&found)
+                ),
+            ));
+        };
+        if f.finding.severity != Severity::Warning {
+            return Err(Error::precondition(
+                "finding",
+                format!(
+                    "{finding} is an error ({}); errors cannot be accepted, only corrected",
+                    f.finding.rule
+                ),
+            ));
+        }
+        let acceptance = Acceptance {
+            justification,
+            by: format!("{by} ({})", self.unit.code),
+            at: self.now(),
+        };
+        let value = serde_json::to_value(&acceptance).expect("acceptances serialize");
+        let guard = self.lock().await;
+        self.commit(
+            guard,
+            vec![Change::SetDocument(acceptance_key(id, finding), value)],
+        )
+        .await?;
+        Ok(acceptance)
+    }
+
+    /// Refuses an approval the province's checks do not allow: any error, or any warning not
+    /// accepted in writing.
+    pub(super) async fn gate_approval(&self, id: &PlanId) -> Result<()> {
+        if !self.runs_checks() {
+            return Ok(());
+        }
+        let found = self.plan_findings(id).await?;
+        let errors: Vec<String> = found
+            .iter()
+            .filter(|f| f.finding.severity == Severity::Error)
+            .map(|f| format!("{} {} ({})", f.finding.rule, f.finding.message_en, f.id))
+            .collect();
+        if !errors.is_empty() {
+            return Err(Error::precondition(
+                "plan",
+                format!(
+                    "{id} cannot be approved while it has errors: {}",
+                    errors.join("; ")
+                ),
+            ));
+        }
+        let open: Vec<String> = found
+            .iter()
+            .filter(|f| f.finding.severity == Severity::Warning && f.acceptance.is_none())
+            .map(|f| format!("{} ({})", f.finding.rule, f.id))
+            .collect();
+        if !open.is_empty() {
+            return Err(Error::precondition(
+                "plan",
+                format!(
+                    "{id} has warnings not yet accepted with a justification: {}",
+                    open.join(", ")
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The reasons of a return that cites findings by ID: each cited finding's rule and message.
+    pub(super) async fn cited_reasons(&self, id: &PlanId, cite: &[String]) -> Result<Vec<String>> {
+        if cite.is_empty() {
+            return Ok(Vec::new());
+        }
+        let found = self.plan_findings(id).await?;
+        cite.iter()
+            .enumerate()
+            .map(|(i, c)| {
+                found
+                    .iter()
+                    .find(|f| &f.id == c)
+                    .map(|f| format!("[{} {}] {}", f.finding.rule, f.id, f.finding.message_vi))
+                    .ok_or_else(|| {
+                        Error::not_found(
+                            &format!("cite_findings[{i}]"),
+                            format!("{id} has no finding {c:?} (it has {})", ids(&found)),
+                        )
+                    })
+            })
+            .collect()
+    }
+
+    /// Units of the subtree without a submitted plan for `term`, and overdue appraisals.
+    pub async fn completeness(&self, under: &str, term: &str) -> Result<Completeness> {
+        let root = self.scope_root(under)?;
+        self.known_term("term", term)?;
+        let held: std::collections::HashSet<String> = self
+            .store
+            .headers()?
+            .into_iter()
+            .filter(|h| {
+                h.id.term == term && !matches!(h.status, PlanStatus::Draft | PlanStatus::Adopted)
+            })
+            .map(|h| h.id.unit)
+            .collect();
+        let missing = self
+            .hierarchy
+            .subtree(&root)
+            .into_iter()
+            .filter(|u| u.code != self.unit.code && !held.contains(&u.code))
+            .map(|u| u.code.clone())
+            .collect();
+        let overdue = self
+            .check(&CheckFilter {
+                under: root,
+                term: Some(term.to_string()),
+                rules: vec![RuleId::R17],
+                ..CheckFilter::default()
+            })
+            .await?
+            .findings;
+        Ok(Completeness { missing, overdue })
+    }
+}
+
+fn same_plan(copy: &SubmittedCopy, id: &PlanId) -> bool {
+    copy.id.unit == id.unit && copy.id.term == id.term
+}
+
+fn ids(found: &[CheckedFinding]) -> String {
+    if found.is_empty() {
+        return "none".into();
+    }
+    found
+        .iter()
+        .map(|f| format!("{} {}", f.finding.rule, f.id))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
