@@ -6,16 +6,65 @@ use tonic::transport::Channel;
 
 use crate::grpc::pb::{self, planning_client::PlanningClient};
 
-/// Connects to a node's client-facing API.
-pub async fn connect(addr: &str) -> anyhow::Result<PlanningClient<Channel>> {
-    let url = if addr.contains("://") {
-        addr.to_string()
-    } else {
-        format!("http://{addr}")
-    };
-    PlanningClient::connect(url.clone())
+/// A client's TLS material: the authority to trust and the client's own certificate.
+#[derive(Debug, Clone)]
+pub struct ClientTls {
+    pub ca_pem: String,
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+impl ClientTls {
+    /// Reads the three PEM files.
+    pub fn load(
+        ca: &std::path::Path,
+        cert: &std::path::Path,
+        key: &std::path::Path,
+    ) -> anyhow::Result<Self> {
+        let read = |p: &std::path::Path| {
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))
+        };
+        Ok(ClientTls {
+            ca_pem: read(ca)?,
+            cert_pem: read(cert)?,
+            key_pem: read(key)?,
+        })
+    }
+
+    /// The tonic client configuration.
+    pub fn config(&self) -> tonic::transport::ClientTlsConfig {
+        use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+        ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(&self.ca_pem))
+            .identity(Identity::from_pem(&self.cert_pem, &self.key_pem))
+    }
+}
+
+/// A channel to a node: https with a client certificate when `tls` is given, else plaintext.
+pub async fn channel(addr: &str, tls: Option<&ClientTls>) -> anyhow::Result<Channel> {
+    let host = addr.split("://").last().unwrap_or(addr);
+    let url = format!("{}://{host}", if tls.is_some() { "https" } else { "http" });
+    let mut endpoint = tonic::transport::Endpoint::from_shared(url.clone())?;
+    if let Some(tls) = tls {
+        endpoint = endpoint.tls_config(tls.config())?;
+    }
+    endpoint
+        .connect()
         .await
         .with_context(|| format!("cannot reach node {url}"))
+}
+
+/// Connects to a node's client-facing API over TLS with the given identity.
+pub async fn connect_to(addr: String, tls: ClientTls) -> anyhow::Result<PlanningClient<Channel>> {
+    connect(&addr, Some(&tls)).await
+}
+
+/// Connects to a node's client-facing API.
+pub async fn connect(
+    addr: &str,
+    tls: Option<&ClientTls>,
+) -> anyhow::Result<PlanningClient<Channel>> {
+    Ok(PlanningClient::new(channel(addr, tls).await?))
 }
 
 /// One row of an entries file, as a proto entry with its yes votes.

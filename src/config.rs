@@ -2,7 +2,12 @@
 //! validated [`Config`] that the server starts from. A bad config fails before anything
 //! starts, with one line that says what is wrong.
 
-use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
 
 use serde::Deserialize;
 
@@ -47,6 +52,17 @@ pub struct RawConfig {
     pub stuck_after_secs: Option<u64>,
     /// The rules file (TOML, both rulesets); the shipped `data/rules.toml` by default.
     pub rules_file: Option<PathBuf>,
+    /// Serve plaintext without authentication. Only for trying things out: without it the
+    /// node requires `cert`, `key` and `ca`.
+    pub insecure: Option<bool>,
+    /// The node's certificate (PEM), naming its unit with the `node` role.
+    pub cert: Option<PathBuf>,
+    /// The node's private key (PEM).
+    pub key: Option<PathBuf>,
+    /// The certificate authority (PEM) whose certificates this node trusts, as server and client.
+    pub ca: Option<PathBuf>,
+    /// Requests per second each peer may make (health checks are exempt).
+    pub rate_limit: Option<u32>,
 }
 
 impl RawConfig {
@@ -71,6 +87,11 @@ impl RawConfig {
             retry_max_ms: over.retry_max_ms.or(self.retry_max_ms),
             stuck_after_secs: over.stuck_after_secs.or(self.stuck_after_secs),
             rules_file: over.rules_file.or(self.rules_file),
+            insecure: over.insecure.or(self.insecure),
+            cert: over.cert.or(self.cert),
+            key: over.key.or(self.key),
+            ca: over.ca.or(self.ca),
+            rate_limit: over.rate_limit.or(self.rate_limit),
         }
     }
 
@@ -128,6 +149,33 @@ impl RawConfig {
             }
             (p, _) => p,
         };
+        let tls = match (
+            self.insecure.unwrap_or(false),
+            &self.cert,
+            &self.key,
+            &self.ca,
+        ) {
+            (true, None, None, None) => None,
+            (true, ..) => return Err("insecure: cannot be combined with cert, key or ca".into()),
+            (false, Some(cert), Some(key), Some(ca)) => Some(Tls::load(cert, key, ca, &unit.code)?),
+            (false, ..) => {
+                return Err(
+                    "tls: give cert, key and ca (--cert, --key, --ca), or --insecure for plaintext"
+                        .into(),
+                )
+            }
+        };
+        if let (Some(p), Some(_)) = (&parent, &tls) {
+            if !p.starts_with("https://") {
+                return Err(format!(
+                    "parent: {p:?} must be an https:// URL when TLS is on"
+                ));
+            }
+        }
+        let rate_limit = self.rate_limit.unwrap_or(200);
+        if rate_limit == 0 {
+            return Err("rate_limit: must be at least 1 request per second".into());
+        }
         if let Some(p) = &parent {
             if !(p.starts_with("http://") || p.starts_with("https://"))
                 || p.parse::<tonic::transport::Uri>().is_err()
@@ -162,7 +210,42 @@ impl RawConfig {
             catalog: Arc::new(catalog),
             rules,
             sync,
+            tls,
+            rate_limit,
         })
+    }
+}
+
+/// A node's TLS material, read and checked at start.
+#[derive(Debug, Clone)]
+pub struct Tls {
+    pub cert_pem: String,
+    pub key_pem: String,
+    pub ca_pem: String,
+}
+
+impl Tls {
+    /// Reads the three PEM files and checks that the certificate is a node certificate of `unit`.
+    pub fn load(cert: &Path, key: &Path, ca: &Path, unit: &str) -> Result<Self, String> {
+        let read = |field: &str, p: &Path| {
+            std::fs::read_to_string(p).map_err(|e| format!("{field}: {}: {e}", p.display()))
+        };
+        let tls = Tls {
+            cert_pem: read("cert", cert)?,
+            key_pem: read("key", key)?,
+            ca_pem: read("ca", ca)?,
+        };
+        match crate::pki::caller_from_pem(&tls.cert_pem).map_err(|e| format!("cert: {e}"))? {
+            crate::auth::Caller::Certified { unit: u, roles, .. }
+                if u == unit && roles.contains(&crate::auth::Role::Node) =>
+            {
+                Ok(tls)
+            }
+            other => Err(format!(
+                "cert: {} is not a node certificate of unit {unit}",
+                other.label()
+            )),
+        }
     }
 }
 
@@ -190,6 +273,10 @@ pub struct Config {
     pub catalog: Arc<Catalog>,
     /// The rule parameters of both rulesets.
     pub rules: RulesFile,
+    /// Mutual TLS material; none when started with `--insecure`.
+    pub tls: Option<Tls>,
+    /// Requests per second per peer.
+    pub rate_limit: u32,
     pub sync: SyncSettings,
 }
 
@@ -201,6 +288,7 @@ mod tests {
         RawConfig {
             unit: Some(unit.into()),
             data: Some("/tmp/x".into()),
+            insecure: Some(true),
             parent: parent.map(Into::into),
             ..RawConfig::default()
         }

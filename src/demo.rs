@@ -9,10 +9,12 @@ use std::{path::PathBuf, time::Duration};
 use anyhow::{bail, Context};
 
 use crate::{
-    client::{self, EntryRow, RoundRow},
+    auth::Role,
+    client::{self, ClientTls, EntryRow, RoundRow},
     config::RawConfig,
     grpc::pb,
     node::system_clock,
+    pki::{self, Authority, Subject},
     server::{self, Running},
 };
 
@@ -52,12 +54,17 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoOutcome> {
     let rounds = client::parse_rounds(ROUNDS)?;
 
     println!("== Starting nodes (stores under {})", root.display());
-    let province = start(&root, PROVINCE, None).await?;
+    let pki = Pki::create(&root.join("pki"))?;
+    println!(
+        "   certificates under {} (mutual TLS between every node and client)",
+        root.join("pki").display()
+    );
+    let province = start(&root, &pki, PROVINCE, None).await?;
     let mut nodes: Vec<(String, Running)> = Vec::new();
     for (district, communes) in DISTRICTS {
-        let d = start(&root, district, Some(province.url())).await?;
+        let d = start(&root, &pki, district, Some(province.url())).await?;
         for commune in communes {
-            let c = start(&root, commune, Some(d.url())).await?;
+            let c = start(&root, &pki, commune, Some(d.url())).await?;
             nodes.push((commune.to_string(), c));
         }
         nodes.push((district.to_string(), d));
@@ -70,13 +77,15 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoOutcome> {
         nodes
             .iter()
             .find(|(u, _)| u == unit)
-            .map(|(_, n)| n.url())
+            .map(|(_, n)| n.addr.to_string())
             .expect("demo unit")
     };
+    // Each unit's operator: its clerk, approver and reader in one certificate.
+    let connect = |unit: &str| client::connect_to(url(unit), pki.operator(unit));
 
     println!("== Each unit records its list, votes, adopts and submits");
     for (unit, _) in &nodes {
-        let mut c = client::connect(&url(unit)).await?;
+        let mut c = connect(unit).await?;
         record_and_adopt(&mut c, unit, &entries, &rounds).await?;
         if unit != PROVINCE {
             let r = c
@@ -92,14 +101,14 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoOutcome> {
 
     println!("== Districts approve their communes' plans");
     for (district, communes) in DISTRICTS {
-        let mut c = client::connect(&url(district)).await?;
+        let mut c = connect(district).await?;
         for commune in communes {
             let plan = wait_for_status(&mut c, commune, pb::PlanStatus::Received).await?;
             decide(&mut c, &plan, district).await?;
         }
     }
     println!("== The province appraises the districts' plans: errors are returned, warnings accepted in writing");
-    let mut p = client::connect(&url(PROVINCE)).await?;
+    let mut p = connect(PROVINCE).await?;
     for (district, _) in DISTRICTS {
         let plan = wait_for_status(&mut p, district, pb::PlanStatus::Received).await?;
         appraise(&mut p, &plan).await?;
@@ -107,7 +116,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoOutcome> {
     for (_, communes) in DISTRICTS {
         for commune in communes {
             wait_for_status(&mut p, commune, pb::PlanStatus::Approved).await?;
-            let mut own = client::connect(&url(commune)).await?;
+            let mut own = connect(commune).await?;
             wait_for_status(&mut own, commune, pb::PlanStatus::Approved).await?;
         }
     }
@@ -141,7 +150,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoOutcome> {
     );
     for s in &province_plans {
         let id = s.id.clone().unwrap_or_default();
-        let mut own = client::connect(&url(&id.unit)).await?;
+        let mut own = connect(&id.unit).await?;
         let owner = own
             .get_plan(pb::GetPlanRequest {
                 unit: id.unit.clone(),
@@ -183,7 +192,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoOutcome> {
 
     println!("\n== Sync status of every node (what `quyhoach status` shows)");
     for (unit, _) in &nodes {
-        let mut c = client::connect(&url(unit)).await?;
+        let mut c = connect(unit).await?;
         let s = c.sync_status(pb::SyncStatusRequest {}).await?.into_inner();
         client::print_status(&s);
     }
@@ -202,17 +211,76 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoOutcome> {
     })
 }
 
+/// Certificates for the demo: one authority, a node certificate per unit, and per unit an
+/// operator certificate with the clerk, approver and reader roles.
+struct Pki {
+    dir: PathBuf,
+    ca_pem: String,
+    operators: std::collections::HashMap<String, ClientTls>,
+}
+
+impl Pki {
+    fn create(dir: &std::path::Path) -> anyhow::Result<Pki> {
+        let ca = Authority::create("quyhoach demo CA — Tỉnh ủy Nghệ An", 30)
+            .map_err(anyhow::Error::msg)?;
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(dir.join("ca.pem"), &ca.cert_pem)?;
+        let mut operators = std::collections::HashMap::new();
+        let units = DISTRICTS
+            .iter()
+            .flat_map(|(d, cs)| std::iter::once(*d).chain(cs.iter().copied()));
+        for unit in std::iter::once(PROVINCE).chain(units) {
+            let node = ca
+                .issue(&Subject::node(unit, &[], 30))
+                .map_err(anyhow::Error::msg)?;
+            pki::write(&dir.join("nodes"), unit, &node)?;
+            let roles = [Role::Clerk, Role::Approver, Role::Reader, Role::Admin];
+            let op = ca
+                .issue(&Subject::new(
+                    unit,
+                    &roles,
+                    &format!("Cán bộ đơn vị {unit}"),
+                    30,
+                ))
+                .map_err(anyhow::Error::msg)?;
+            operators.insert(
+                unit.to_string(),
+                ClientTls {
+                    ca_pem: ca.cert_pem.clone(),
+                    cert_pem: op.cert_pem,
+                    key_pem: op.key_pem,
+                },
+            );
+        }
+        Ok(Pki {
+            dir: dir.to_path_buf(),
+            ca_pem: ca.cert_pem,
+            operators,
+        })
+    }
+
+    fn operator(&self, unit: &str) -> ClientTls {
+        self.operators[unit].clone()
+    }
+}
+
 async fn start(
     root: &std::path::Path,
+    pki: &Pki,
     unit: &str,
     parent: Option<String>,
 ) -> anyhow::Result<Running> {
+    let nodes = pki.dir.join("nodes");
+    debug_assert!(!pki.ca_pem.is_empty());
     let config = RawConfig {
         unit: Some(unit.into()),
         listen: Some("127.0.0.1:0".into()),
         data: Some(root.join(unit)),
         parent,
         poll_ms: Some(100),
+        cert: Some(nodes.join(format!("{unit}.pem"))),
+        key: Some(nodes.join(format!("{unit}.key"))),
+        ca: Some(pki.dir.join("ca.pem")),
         ..RawConfig::default()
     }
     .validate()

@@ -13,12 +13,15 @@
 //! - [`sync`]: the upward link: outbox delivery and decisions pulled down.
 //! - [`grpc`]: the proto types, conversions and the two thin services.
 //! - [`server`]: `run` and `spawn`, the node as a library function.
+//! - [`auth`]: callers (from certificates), roles and what each may do. Pure.
+//! - [`pki`]: the certificate authority and certificates for nodes and users (rcgen).
 //! - [`client`]: client helpers shared by the CLI and the demo.
 //! - [`tabular`]: Excel (.xlsx) and CSV import and export of planning lists.
 //! - [`fault`]: crash points for fault tests (off unless an environment variable names one).
 //! - [`config`]: raw and validated configuration.
 //! - [`demo`]: the demonstration hierarchy.
 
+pub mod auth;
 pub mod client;
 pub mod config;
 pub mod demo;
@@ -27,6 +30,7 @@ pub mod error;
 pub mod fault;
 pub mod grpc;
 pub mod node;
+pub mod pki;
 pub mod rules;
 pub mod server;
 pub mod store;

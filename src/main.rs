@@ -5,7 +5,11 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use quyhoach::{client, config::RawConfig, demo, grpc::pb, node::system_clock, server};
+use quyhoach::{
+    client, config::RawConfig, demo, grpc::pb, grpc::pb::planning_client::PlanningClient,
+    node::system_clock, server,
+};
+use tonic::transport::Channel;
 
 #[derive(Parser)]
 #[command(
@@ -157,6 +161,28 @@ struct NodeArg {
     /// Address of the node, e.g. 127.0.0.1:7400.
     #[arg(long, env = "QUYHOACH_NODE", default_value = "127.0.0.1:7400")]
     node: String,
+    /// The certificate authority to trust (PEM); with --cert and --key, the call uses TLS.
+    #[arg(long, env = "QUYHOACH_CA")]
+    ca: Option<PathBuf>,
+    /// Your certificate (PEM), naming your unit and roles.
+    #[arg(long, env = "QUYHOACH_CERT")]
+    cert: Option<PathBuf>,
+    /// Your private key (PEM).
+    #[arg(long, env = "QUYHOACH_KEY")]
+    key: Option<PathBuf>,
+}
+
+impl NodeArg {
+    async fn connect(&self) -> anyhow::Result<PlanningClient<Channel>> {
+        let tls = match (&self.ca, &self.cert, &self.key) {
+            (Some(ca), Some(cert), Some(key)) => Some(client::ClientTls::load(ca, cert, key)?),
+            (None, None, None) => None,
+            _ => anyhow::bail!(
+                "give all of --ca, --cert and --key for TLS, or none for a plaintext node"
+            ),
+        };
+        client::connect(&self.node, tls.as_ref()).await
+    }
 }
 
 #[derive(Args)]
@@ -201,6 +227,21 @@ struct ServeArgs {
     /// The rules file (TOML); the shipped data/rules.toml by default.
     #[arg(long, env = "QUYHOACH_RULES_FILE")]
     rules_file: Option<PathBuf>,
+    /// Serve plaintext without authentication (only for trying things out).
+    #[arg(long, env = "QUYHOACH_INSECURE")]
+    insecure: bool,
+    /// The node's certificate (PEM), from `quyhoach certs node`.
+    #[arg(long, env = "QUYHOACH_CERT")]
+    cert: Option<PathBuf>,
+    /// The node's private key (PEM).
+    #[arg(long, env = "QUYHOACH_KEY")]
+    key: Option<PathBuf>,
+    /// The certificate authority to trust (PEM).
+    #[arg(long, env = "QUYHOACH_CA")]
+    ca: Option<PathBuf>,
+    /// Requests per second each peer may make (health checks are exempt); 200 by default.
+    #[arg(long, env = "QUYHOACH_RATE_LIMIT")]
+    rate_limit: Option<u32>,
     /// The longest wait between retries to an unreachable parent, in milliseconds.
     #[arg(long, env = "QUYHOACH_RETRY_MAX_MS")]
     retry_max_ms: Option<u64>,
@@ -249,7 +290,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Serve(args) => serve(args).await,
         Command::Demo { data } => demo::run(demo::DemoOptions { data }).await.map(|_| ()),
         Command::Units { node, under } => {
-            let mut c = client::connect(&node.node).await?;
+            let mut c = node.connect().await?;
             let units = c
                 .list_units(pb::ListUnitsRequest { under, level: 0 })
                 .await?
@@ -267,7 +308,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Draft(p) => {
-            let mut c = client::connect(&p.node.node).await?;
+            let mut c = p.node.connect().await?;
             let plan = c
                 .create_draft(pb::CreateDraftRequest {
                     unit: p.unit,
@@ -295,7 +336,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             };
             let entries = client::parse_entries(&read(&entries)?)?;
             let rounds = client::parse_rounds(&read(&rounds)?)?;
-            let mut c = client::connect(&plan.node.node).await?;
+            let mut c = plan.node.connect().await?;
             let n = client::load_unit(&mut c, &plan.unit, &plan.term, &entries, &rounds).await?;
             println!(
                 "loaded {n} entries into the draft of {}/{}",
@@ -304,7 +345,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Adopt { plan, on } => {
-            let mut c = client::connect(&plan.node.node).await?;
+            let mut c = plan.node.connect().await?;
             let p = c
                 .adopt_plan(pb::AdoptPlanRequest {
                     unit: plan.unit,
@@ -321,7 +362,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Submit(p) => {
-            let mut c = client::connect(&p.node.node).await?;
+            let mut c = p.node.connect().await?;
             let r = c
                 .submit_plan(pb::SubmitPlanRequest {
                     unit: p.unit,
@@ -338,7 +379,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Plans { node, under, term } => {
-            let mut c = client::connect(&node.node).await?;
+            let mut c = node.connect().await?;
             let plans = c
                 .list_plans(pb::ListPlansRequest {
                     under,
@@ -367,7 +408,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Plan { plan, version } => {
-            let mut c = client::connect(&plan.node.node).await?;
+            let mut c = plan.node.connect().await?;
             let p = c
                 .get_plan(pb::GetPlanRequest {
                     unit: plan.unit,
@@ -408,7 +449,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             reason,
             cite,
         } => {
-            let mut c = client::connect(&plan.node.node).await?;
+            let mut c = plan.node.connect().await?;
             let outcome = if return_ {
                 pb::Outcome::Return
             } else {
@@ -443,7 +484,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             severity,
             json,
         } => {
-            let mut c = client::connect(&node.node).await?;
+            let mut c = node.connect().await?;
             let severity = match severity.as_deref() {
                 Some("error") => pb::Severity::Error,
                 Some("warning") => pb::Severity::Warning,
@@ -479,7 +520,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             justification,
             by,
         } => {
-            let mut c = client::connect(&plan.node.node).await?;
+            let mut c = plan.node.connect().await?;
             let a = c
                 .accept_warning(pb::AcceptWarningRequest {
                     plan: Some(pb::PlanId {
@@ -497,7 +538,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Completeness { node, under, term } => {
-            let mut c = client::connect(&node.node).await?;
+            let mut c = node.connect().await?;
             let r = c
                 .completeness(pb::CompletenessRequest { under, term })
                 .await?
@@ -512,7 +553,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Status { node } => {
-            let mut c = client::connect(&node.node).await?;
+            let mut c = node.connect().await?;
             let s = c.sync_status(pb::SyncStatusRequest {}).await?.into_inner();
             client::print_status(&s);
             Ok(())
@@ -523,7 +564,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             position,
             name,
         } => {
-            let mut c = client::connect(&node.node).await?;
+            let mut c = node.connect().await?;
             let entries = c
                 .consolidated(pb::ConsolidatedRequest {
                     term,
@@ -565,6 +606,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         poll_ms: args.poll_ms,
         stuck_after_secs: args.stuck_after_secs,
         retry_max_ms: args.retry_max_ms,
+        insecure: args.insecure.then_some(true),
+        cert: args.cert,
+        key: args.key,
+        ca: args.ca,
+        rate_limit: args.rate_limit,
         rules_file: args.rules_file,
     };
     let config = file

@@ -6,11 +6,16 @@ use std::{future::Future, net::SocketAddr, sync::Arc};
 
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
-use tonic::transport::Server;
+use tonic::{
+    service::interceptor::InterceptedService,
+    transport::{Certificate, Identity, Server, ServerTlsConfig},
+};
 
 use crate::{
+    client::ClientTls,
     config::Config,
     grpc::{
+        limits::{RateLimit, MAX_PLANNING_MESSAGE, MAX_SYNC_MESSAGE},
         pb::{
             node_sync_server::NodeSyncServer, planning_server::PlanningServer, FILE_DESCRIPTOR_SET,
         },
@@ -45,10 +50,14 @@ pub async fn run(
     )
     .await?;
     let node = Arc::new(node);
-    let sync_task = config
-        .parent
-        .clone()
-        .map(|parent| tokio::spawn(sync::run(node.clone(), parent, config.sync.clone())));
+    let sync_task = config.parent.clone().map(|parent| {
+        let tls = config.tls.as_ref().map(|t| ClientTls {
+            ca_pem: t.ca_pem.clone(),
+            cert_pem: t.cert_pem.clone(),
+            key_pem: t.key_pem.clone(),
+        });
+        tokio::spawn(sync::run(node.clone(), parent, config.sync.clone(), tls))
+    });
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health
@@ -77,12 +86,33 @@ pub async fn run(
         parent = config.parent.as_deref().unwrap_or("-"),
         "node serving"
     );
-    let result = Server::builder()
+    let mut builder = Server::builder();
+    if let Some(tls) = &config.tls {
+        builder = builder.tls_config(
+            ServerTlsConfig::new()
+                .identity(Identity::from_pem(&tls.cert_pem, &tls.key_pem))
+                .client_ca_root(Certificate::from_pem(&tls.ca_pem)),
+        )?;
+    }
+    let insecure = config.tls.is_none();
+    let limit = RateLimit::new(config.rate_limit);
+    let planning = PlanningServer::new(PlanningService {
+        node: node.clone(),
+        insecure,
+    })
+    .max_decoding_message_size(MAX_PLANNING_MESSAGE);
+    let node_sync = NodeSyncServer::new(NodeSyncService {
+        node: node.clone(),
+        insecure,
+    })
+    .max_decoding_message_size(MAX_SYNC_MESSAGE)
+    .max_encoding_message_size(MAX_SYNC_MESSAGE);
+    let result = builder
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(PlanningServer::new(PlanningService { node: node.clone() }))
-        .add_service(NodeSyncServer::new(NodeSyncService { node: node.clone() }))
+        .add_service(InterceptedService::new(planning, limit.clone()))
+        .add_service(InterceptedService::new(node_sync, limit))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await;
     if let Some(task) = sync_task {
@@ -98,6 +128,8 @@ pub async fn run(
 pub struct Running {
     /// The address it listens on.
     pub addr: SocketAddr,
+    /// Whether it serves TLS.
+    tls: bool,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -105,7 +137,8 @@ pub struct Running {
 impl Running {
     /// The node's URL, for clients and children.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// Stops the node and waits until its store is closed.
@@ -121,12 +154,14 @@ impl Running {
 pub async fn spawn(config: Config, clock: Clock) -> anyhow::Result<Running> {
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
+    let tls = config.tls.is_some();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(run(config, listener, clock, async {
         let _ = stopped.await;
     }));
     Ok(Running {
         addr,
+        tls,
         stop: Some(stop),
         task,
     })

@@ -12,6 +12,7 @@ use tonic::{
 };
 
 use crate::{
+    client::ClientTls,
     grpc::{
         convert::{decision_from_pb, plan_to_pb, receipt_from_pb},
         pb::{self, node_sync_client::NodeSyncClient},
@@ -57,8 +58,12 @@ pub fn backoff(settings: &SyncSettings, attempt: u32, jitter: f64) -> Duration {
 }
 
 /// Runs the link until the task is aborted.
-pub async fn run(node: Arc<Node>, parent: String, settings: SyncSettings) {
-    let channel = match Endpoint::from_shared(parent.clone()) {
+pub async fn run(node: Arc<Node>, parent: String, settings: SyncSettings, tls: Option<ClientTls>) {
+    let endpoint = Endpoint::from_shared(parent.clone()).and_then(|e| match &tls {
+        Some(tls) => e.tls_config(tls.config()),
+        None => Ok(e),
+    });
+    let channel = match endpoint {
         Ok(e) => e
             .connect_timeout(Duration::from_secs(3))
             .timeout(Duration::from_secs(30))

@@ -2,6 +2,7 @@
 //! Handlers validate and convert, call one [`crate::node::Node`] method, and convert back.
 
 pub mod convert;
+pub mod limits;
 mod node_sync;
 mod planning;
 
@@ -49,5 +50,30 @@ impl From<Error> for Status {
             }
         }
         status
+    }
+}
+
+/// The caller behind a request: from its client certificate, or [`Caller::Insecure`] on a node
+/// started with `--insecure`.
+pub fn caller<T>(insecure: bool, req: &tonic::Request<T>) -> Result<crate::auth::Caller, Status> {
+    if insecure {
+        return Ok(crate::auth::Caller::Insecure);
+    }
+    let certs = req.peer_certs().ok_or_else(|| {
+        Status::unauthenticated("no client certificate: connect with TLS and a certificate from this province's authority")
+    })?;
+    let leaf = certs
+        .first()
+        .ok_or_else(|| Status::unauthenticated("the client presented no certificate"))?;
+    crate::pki::caller_from_der(leaf.as_ref())
+        .map_err(|e| Status::unauthenticated(format!("client certificate: {e}")))
+}
+
+impl From<crate::auth::Denied> for Status {
+    fn from(d: crate::auth::Denied) -> Self {
+        match d {
+            crate::auth::Denied::Unauthenticated(m) => Status::unauthenticated(m),
+            crate::auth::Denied::Forbidden(f) => Status::permission_denied(f.to_string()),
+        }
     }
 }

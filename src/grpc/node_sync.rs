@@ -13,12 +13,16 @@ use crate::{
 
 pub struct NodeSyncService {
     pub node: Arc<Node>,
+    /// Started with `--insecure`: no certificates, everything allowed.
+    pub insecure: bool,
 }
 
 #[tonic::async_trait]
 impl pb::node_sync_server::NodeSync for NodeSyncService {
     async fn push(&self, req: Request<pb::PushRequest>) -> Result<Response<pb::Receipt>, Status> {
+        let who = super::caller(self.insecure, &req)?;
         let pb::PushRequest { from_unit, plan } = req.into_inner();
+        who.require_node(from_unit.trim())?;
         let plan = plan
             .ok_or_else(|| Status::from(Error::Invalid(FieldError::new("plan", "is required"))))?;
         let plan = plan_from_pb("plan", plan).map_err(|e| Status::from(Error::Invalid(e)))?;
@@ -53,6 +57,7 @@ impl pb::node_sync_server::NodeSync for NodeSyncService {
         &self,
         req: Request<pb::PullDecisionsRequest>,
     ) -> Result<Response<pb::PullDecisionsResponse>, Status> {
+        let who = super::caller(self.insecure, &req)?;
         let pb::PullDecisionsRequest {
             from_unit,
             after,
@@ -61,6 +66,7 @@ impl pb::node_sync_server::NodeSync for NodeSyncService {
             last_error,
             reference_version,
         } = req.into_inner();
+        who.require_node(from_unit.trim())?;
         let from_unit = from_unit.trim().to_string();
         let decisions = self
             .node
@@ -91,10 +97,12 @@ impl pb::node_sync_server::NodeSync for NodeSyncService {
         &self,
         req: Request<pb::ReferenceRequest>,
     ) -> Result<Response<pb::ReferenceResponse>, Status> {
+        let who = super::caller(self.insecure, &req)?;
         let pb::ReferenceRequest {
             from_unit,
             have_version,
         } = req.into_inner();
+        who.require_node(from_unit.trim())?;
         let newer = self.node.reference_for(from_unit.trim(), have_version)?;
         let document = match &newer {
             Some(r) => {

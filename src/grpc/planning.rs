@@ -11,8 +11,28 @@ use crate::{
     node::{finding_id, CheckFilter, CheckedFinding, ConsolidatedFilter, Node, PlanFilter},
 };
 
+impl PlanningService {
+    fn who<T>(&self, req: &Request<T>) -> Result<crate::auth::Caller, Status> {
+        super::caller(self.insecure, req)
+    }
+
+    /// The subtree a read covers: `under` if the caller may read it, else the default root.
+    fn root(&self, who: &crate::auth::Caller, under: String) -> Result<String, Status> {
+        let under = under.trim().to_string();
+        let hierarchy = self.node.hierarchy();
+        if under.is_empty() {
+            Ok(who.default_root(hierarchy, &self.node.unit().code)?)
+        } else {
+            who.require_read(hierarchy, "under", &under)?;
+            Ok(under)
+        }
+    }
+}
+
 pub struct PlanningService {
     pub node: Arc<Node>,
+    /// Started with `--insecure`: no certificates, everything allowed.
+    pub insecure: bool,
 }
 
 fn bad(e: FieldError) -> Status {
@@ -29,7 +49,9 @@ impl pb::planning_server::Planning for PlanningService {
         &self,
         req: Request<pb::ListUnitsRequest>,
     ) -> Result<Response<pb::ListUnitsResponse>, Status> {
+        let who = self.who(&req)?;
         let pb::ListUnitsRequest { under, level } = req.into_inner();
+        let under = self.root(&who, under)?;
         let root = if under.is_empty() {
             self.node.unit().code.clone()
         } else {
@@ -54,7 +76,9 @@ impl pb::planning_server::Planning for PlanningService {
         &self,
         req: Request<pb::ListPositionsRequest>,
     ) -> Result<Response<pb::ListPositionsResponse>, Status> {
+        let who = self.who(&req)?;
         let level = level_from_pb(req.into_inner().level);
+        who.require_authenticated()?;
         let positions = self
             .node
             .catalog()
@@ -78,8 +102,9 @@ impl pb::planning_server::Planning for PlanningService {
 
     async fn list_terms(
         &self,
-        _req: Request<pb::ListTermsRequest>,
+        req: Request<pb::ListTermsRequest>,
     ) -> Result<Response<pb::ListTermsResponse>, Status> {
+        self.who(&req)?.require_authenticated()?;
         let terms = self
             .node
             .catalog()
@@ -101,7 +126,9 @@ impl pb::planning_server::Planning for PlanningService {
         &self,
         req: Request<pb::CreateDraftRequest>,
     ) -> Result<Response<pb::Plan>, Status> {
+        let who = self.who(&req)?;
         let pb::CreateDraftRequest { unit, term } = req.into_inner();
+        who.require_clerk_of(unit.trim())?;
         let plan = self.node.create_draft(unit.trim(), term.trim()).await?;
         Ok(Response::new(plan_to_pb(&plan)))
     }
@@ -110,7 +137,9 @@ impl pb::planning_server::Planning for PlanningService {
         &self,
         req: Request<pb::PutEntryRequest>,
     ) -> Result<Response<pb::Plan>, Status> {
+        let who = self.who(&req)?;
         let pb::PutEntryRequest { unit, term, entry } = req.into_inner();
+        who.require_clerk_of(unit.trim())?;
         let entry = entry.ok_or_else(|| bad(FieldError::new("entry", "is required")))?;
         let entry = entry_from_pb("entry", entry).map_err(bad)?;
         let plan = self.node.put_entry(unit.trim(), term.trim(), entry).await?;
@@ -121,12 +150,14 @@ impl pb::planning_server::Planning for PlanningService {
         &self,
         req: Request<pb::RemoveEntryRequest>,
     ) -> Result<Response<pb::Plan>, Status> {
+        let who = self.who(&req)?;
         let pb::RemoveEntryRequest {
             unit,
             term,
             national_id,
             position,
         } = req.into_inner();
+        who.require_clerk_of(unit.trim())?;
         let plan = self
             .node
             .remove_entry(
@@ -143,7 +174,9 @@ impl pb::planning_server::Planning for PlanningService {
         &self,
         req: Request<pb::RecordBallotRoundRequest>,
     ) -> Result<Response<pb::RecordBallotRoundResponse>, Status> {
+        let who = self.who(&req)?;
         let pb::RecordBallotRoundRequest { unit, term, round } = req.into_inner();
+        who.require_clerk_of(unit.trim())?;
         let round = round.ok_or_else(|| bad(FieldError::new("round", "is required")))?;
         let round = round_from_pb("round", round).map_err(bad)?;
         let r = self
@@ -170,11 +203,13 @@ impl pb::planning_server::Planning for PlanningService {
         &self,
         req: Request<pb::AdoptPlanRequest>,
     ) -> Result<Response<pb::Plan>, Status> {
+        let who = self.who(&req)?;
         let pb::AdoptPlanRequest {
             unit,
             term,
             adopted_on,
         } = req.into_inner();
+        who.require_clerk_of(unit.trim())?;
         let adopted_on = if adopted_on.trim().is_empty() {
             None
         } else {
@@ -191,7 +226,9 @@ impl pb::planning_server::Planning for PlanningService {
         &self,
         req: Request<pb::SubmitPlanRequest>,
     ) -> Result<Response<pb::SubmitPlanResponse>, Status> {
+        let who = self.who(&req)?;
         let pb::SubmitPlanRequest { unit, term } = req.into_inner();
+        who.require_clerk_of(unit.trim())?;
         let (header, approver) = self.node.submit(unit.trim(), term.trim()).await?;
         Ok(Response::new(pb::SubmitPlanResponse {
             plan: Some(summary_to_pb(&header)),
@@ -203,11 +240,13 @@ impl pb::planning_server::Planning for PlanningService {
         &self,
         req: Request<pb::GetPlanRequest>,
     ) -> Result<Response<pb::Plan>, Status> {
+        let who = self.who(&req)?;
         let pb::GetPlanRequest {
             unit,
             term,
             version,
         } = req.into_inner();
+        who.require_read(self.node.hierarchy(), "unit", unit.trim())?;
         let plan = self
             .node
             .get_plan(unit.trim(), term.trim(), version)
@@ -219,12 +258,14 @@ impl pb::planning_server::Planning for PlanningService {
         &self,
         req: Request<pb::ListPlansRequest>,
     ) -> Result<Response<pb::ListPlansResponse>, Status> {
+        let who = self.who(&req)?;
         let pb::ListPlansRequest {
             under,
             term,
             status,
             latest_only,
         } = req.into_inner();
+        let under = self.root(&who, under)?;
         let filter = PlanFilter {
             under: under.trim().to_string(),
             term: opt(term),
@@ -245,6 +286,7 @@ impl pb::planning_server::Planning for PlanningService {
         &self,
         req: Request<pb::DecidePlanRequest>,
     ) -> Result<Response<pb::Decision>, Status> {
+        let who = self.who(&req)?;
         let pb::DecidePlanRequest {
             plan,
             hash,
@@ -252,6 +294,7 @@ impl pb::planning_server::Planning for PlanningService {
             reasons,
             cite_findings,
         } = req.into_inner();
+        who.require_approver_at(&self.node.unit().code)?;
         let id: PlanId = plan_id_from_pb("plan", plan).map_err(bad)?;
         let outcome = outcome_from_pb("outcome", outcome).map_err(bad)?;
         let d = self
@@ -263,8 +306,10 @@ impl pb::planning_server::Planning for PlanningService {
 
     async fn sync_status(
         &self,
-        _req: Request<pb::SyncStatusRequest>,
+        req: Request<pb::SyncStatusRequest>,
     ) -> Result<Response<pb::SyncStatusResponse>, Status> {
+        let who = self.who(&req)?;
+        who.require_read(self.node.hierarchy(), "caller", &self.node.unit().code)?;
         let s = self.node.sync_status()?;
         let ts = |t: Option<chrono::DateTime<chrono::Utc>>| {
             t.map(|t| t.to_rfc3339()).unwrap_or_default()
@@ -308,6 +353,7 @@ impl pb::planning_server::Planning for PlanningService {
         &self,
         req: Request<pb::CheckRequest>,
     ) -> Result<Response<pb::CheckResponse>, Status> {
+        let who = self.who(&req)?;
         let pb::CheckRequest {
             under,
             term,
@@ -316,6 +362,10 @@ impl pb::planning_server::Planning for PlanningService {
             plan,
             stored,
         } = req.into_inner();
+        let under = self.root(&who, under)?;
+        if let Some(p) = &plan {
+            who.require_read(self.node.hierarchy(), "plan.unit", p.unit.trim())?;
+        }
         let rules = rules
             .iter()
             .enumerate()
@@ -369,12 +419,14 @@ impl pb::planning_server::Planning for PlanningService {
         &self,
         req: Request<pb::AcceptWarningRequest>,
     ) -> Result<Response<pb::Acceptance>, Status> {
+        let who = self.who(&req)?;
         let pb::AcceptWarningRequest {
             plan,
             finding,
             justification,
             accepted_by,
         } = req.into_inner();
+        who.require_approver_at(&self.node.unit().code)?;
         let id = plan_id_from_pb("plan", plan).map_err(bad)?;
         let a = self
             .node
@@ -387,7 +439,9 @@ impl pb::planning_server::Planning for PlanningService {
         &self,
         req: Request<pb::CompletenessRequest>,
     ) -> Result<Response<pb::CompletenessResponse>, Status> {
+        let who = self.who(&req)?;
         let pb::CompletenessRequest { under, term } = req.into_inner();
+        let under = self.root(&who, under)?;
         let c = self.node.completeness(under.trim(), term.trim()).await?;
         Ok(Response::new(pb::CompletenessResponse {
             missing: c.missing,
@@ -399,6 +453,7 @@ impl pb::planning_server::Planning for PlanningService {
         &self,
         req: Request<pb::ConsolidatedRequest>,
     ) -> Result<Response<pb::ConsolidatedResponse>, Status> {
+        let who = self.who(&req)?;
         let pb::ConsolidatedRequest {
             under,
             term,
@@ -406,6 +461,7 @@ impl pb::planning_server::Planning for PlanningService {
             status,
             name,
         } = req.into_inner();
+        let under = self.root(&who, under)?;
         let filter = ConsolidatedFilter {
             under: under.trim().to_string(),
             term: opt(term),

@@ -22,6 +22,8 @@ pub async fn start(dir: &Path, unit: &str, parent: Option<String>, units: &str) 
         parent,
         units: Some(units.into()),
         poll_ms: Some(30),
+        // These tests are about planning and sync; the tls module tests certificates.
+        insecure: Some(true),
         ..RawConfig::default()
     }
     .validate()

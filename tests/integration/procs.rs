@@ -79,6 +79,7 @@ impl Proc {
             "30",
             "--retry-max-ms",
             "300",
+            "--insecure",
         ])
         .arg("--data")
         .arg(&data)

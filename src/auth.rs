@@ -1,0 +1,287 @@
+//! Who is calling and what they may do. A caller is identified by its certificate (see
+//! [`crate::pki`]): the unit it belongs to and its roles. The rules here are pure; the gRPC
+//! layer extracts the caller and asks.
+//!
+//! - A node (role `node`) may push to and pull from its parent, for its own subtree only.
+//! - A unit clerk (cán bộ văn thư / chuyên viên) writes its own unit's drafts and ballots.
+//! - An approver decides the plans of the units its unit approves.
+//! - A board reader (Ban Tổ chức) reads consolidated lists and findings.
+//! - An administrator manages reference data.
+//!
+//! Reads are scoped to the caller's own unit and everything below it, whatever the role.
+
+use std::{fmt, str::FromStr};
+
+use crate::domain::{FieldError, Hierarchy};
+
+/// A role a certificate can carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Role {
+    /// Another quyhoach node.
+    Node,
+    /// A unit clerk: writes its own unit's plans.
+    Clerk,
+    /// An approver: decides the plans its unit approves.
+    Approver,
+    /// A board reader: read-only consolidated queries and checks.
+    Reader,
+    /// An administrator: reference data.
+    Admin,
+}
+
+impl Role {
+    pub const ALL: [Role; 5] = [
+        Role::Node,
+        Role::Clerk,
+        Role::Approver,
+        Role::Reader,
+        Role::Admin,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Node => "node",
+            Role::Clerk => "clerk",
+            Role::Approver => "approver",
+            Role::Reader => "reader",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s.trim())
+            .ok_or_else(|| format!("unknown role {s:?} (node, clerk, approver, reader or admin)"))
+    }
+}
+
+/// The identity behind a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    /// Authenticated by a client certificate.
+    Certified {
+        /// The unit named in the certificate.
+        unit: String,
+        roles: Vec<Role>,
+        /// The certificate's common name: a person or a node.
+        name: String,
+    },
+    /// A node started with `--insecure`: nobody is authenticated and everything is allowed.
+    Insecure,
+}
+
+/// Why a request is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Denied {
+    /// No usable identity (UNAUTHENTICATED).
+    Unauthenticated(String),
+    /// An identity without the right (PERMISSION_DENIED).
+    Forbidden(FieldError),
+}
+
+impl Caller {
+    /// How the audit trail names this caller.
+    pub fn label(&self) -> String {
+        match self {
+            Caller::Certified { unit, roles, name } => {
+                let roles: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+                format!("{name} [{}@{unit}]", roles.join("+"))
+            }
+            Caller::Insecure => "insecure (no TLS)".into(),
+        }
+    }
+
+    fn has(&self, role: Role) -> bool {
+        match self {
+            Caller::Certified { roles, .. } => roles.contains(&role),
+            Caller::Insecure => true,
+        }
+    }
+
+    fn forbid(&self, field: &str, problem: String) -> Denied {
+        Denied::Forbidden(FieldError::new(
+            field,
+            format!("{}: {problem}", self.label()),
+        ))
+    }
+
+    /// Requires a certificate with at least one role.
+    pub fn require_authenticated(&self) -> Result<(), Denied> {
+        match self {
+            Caller::Certified { roles, .. } if roles.is_empty() => {
+                Err(self.forbid("caller", "the certificate carries no role".into()))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Requires `role`.
+    pub fn require(&self, role: Role) -> Result<(), Denied> {
+        if self.has(role) {
+            Ok(())
+        } else {
+            Err(self.forbid("caller", format!("this needs the {role} role")))
+        }
+    }
+
+    /// A write to `unit`'s own plan: the clerk of that very unit.
+    pub fn require_clerk_of(&self, unit: &str) -> Result<(), Denied> {
+        self.require(Role::Clerk)?;
+        match self {
+            Caller::Certified { unit: own, .. } if own != unit => Err(self.forbid(
+                "unit",
+                format!("a clerk of {own} cannot write the plans of {unit}"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// A decision taken by `approving_unit` (the node's unit): an approver of that unit.
+    pub fn require_approver_at(&self, approving_unit: &str) -> Result<(), Denied> {
+        self.require(Role::Approver)?;
+        match self {
+            Caller::Certified { unit: own, .. } if own != approving_unit => Err(self.forbid(
+                "caller",
+                format!("an approver of {own} cannot decide at {approving_unit}"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// A node-to-node call claiming to come from `from_unit`: a node certificate of that unit.
+    pub fn require_node(&self, from_unit: &str) -> Result<(), Denied> {
+        self.require(Role::Node)?;
+        match self {
+            Caller::Certified { unit: own, .. } if own != from_unit => Err(self.forbid(
+                "from_unit",
+                format!(
+                    "the certificate is for {own}, but the call claims to come from {from_unit}"
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Returns true if and only if the caller may read what belongs to `unit`: its own unit and
+    /// everything below it.
+    pub fn may_read(&self, hierarchy: &Hierarchy, unit: &str) -> bool {
+        match self {
+            Caller::Certified {
+                unit: own, roles, ..
+            } => !roles.is_empty() && hierarchy.is_within(unit, own),
+            Caller::Insecure => true,
+        }
+    }
+
+    /// Requires read access to `unit`.
+    pub fn require_read(
+        &self,
+        hierarchy: &Hierarchy,
+        field: &str,
+        unit: &str,
+    ) -> Result<(), Denied> {
+        if self.may_read(hierarchy, unit) {
+            Ok(())
+        } else {
+            Err(self.forbid(
+                field,
+                format!("{unit} is outside the caller's own unit and subtree"),
+            ))
+        }
+    }
+
+    /// The root of a read that names no unit: this node's unit if the caller may read all of
+    /// it, else the caller's own unit if it lies within the node's subtree.
+    pub fn default_root(&self, hierarchy: &Hierarchy, node_unit: &str) -> Result<String, Denied> {
+        if self.may_read(hierarchy, node_unit) {
+            return Ok(node_unit.to_string());
+        }
+        match self {
+            Caller::Certified { unit, .. } if hierarchy.is_within(unit, node_unit) => {
+                Ok(unit.clone())
+            }
+            _ => Err(self.forbid(
+                "under",
+                format!("nothing at {node_unit} is within the caller's unit"),
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h() -> Hierarchy {
+        Hierarchy::parse("code,level,name,parent_code\n40,province,P,\n412,district,D,40\n16681,commune,A,412\n16690,commune,B,412\n427,district,E,40\n")
+            .unwrap()
+    }
+
+    fn who(unit: &str, roles: &[Role]) -> Caller {
+        Caller::Certified {
+            unit: unit.into(),
+            roles: roles.to_vec(),
+            name: "Nguyễn Văn A".into(),
+        }
+    }
+
+    #[test]
+    fn clerks_write_only_their_own_unit() {
+        let c = who("16681", &[Role::Clerk]);
+        assert!(c.require_clerk_of("16681").is_ok());
+        assert!(
+            matches!(c.require_clerk_of("16690"), Err(Denied::Forbidden(f)) if f.field == "unit")
+        );
+        assert!(
+            who("16681", &[Role::Reader])
+                .require_clerk_of("16681")
+                .is_err(),
+            "a reader never writes"
+        );
+    }
+
+    #[test]
+    fn reads_are_scoped_to_the_callers_subtree() {
+        let h = h();
+        assert!(who("412", &[Role::Approver]).may_read(&h, "16681"));
+        assert!(
+            !who("16681", &[Role::Clerk]).may_read(&h, "16690"),
+            "not a sibling"
+        );
+        assert!(
+            !who("412", &[Role::Reader]).may_read(&h, "40"),
+            "not the parent"
+        );
+        assert!(!who("412", &[]).may_read(&h, "412"), "no role, no access");
+        assert_eq!(
+            who("16681", &[Role::Clerk])
+                .default_root(&h, "412")
+                .unwrap(),
+            "16681"
+        );
+        assert_eq!(
+            who("40", &[Role::Reader]).default_root(&h, "412").unwrap(),
+            "412"
+        );
+        assert!(who("427", &[Role::Reader]).default_root(&h, "412").is_err());
+    }
+
+    #[test]
+    fn a_node_cannot_claim_another_unit() {
+        let n = who("412", &[Role::Node]);
+        assert!(n.require_node("412").is_ok());
+        assert!(n.require_node("427").is_err());
+        assert!(who("412", &[Role::Approver]).require_node("412").is_err());
+        assert!(Caller::Insecure.require_node("427").is_ok());
+    }
+}

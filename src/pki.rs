@@ -1,0 +1,244 @@
+//! Certificates for a hierarchy of nodes and their users, made with rcgen. A certificate names
+//! its unit and roles in SAN URIs (`urn:quyhoach:unit:<code>`, `urn:quyhoach:role:<role>`) and
+//! its holder in the common name; node certificates also name the hosts they serve. One
+//! certificate authority per province signs them all.
+
+use std::{net::IpAddr, path::Path};
+
+use rcgen::{
+    string::Ia5String, BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType,
+};
+use time::{Duration, OffsetDateTime};
+use x509_parser::prelude::{FromDer, GeneralName, ParsedExtension, X509Certificate};
+
+use crate::auth::{Caller, Role};
+
+const UNIT_URI: &str = "urn:quyhoach:unit:";
+const ROLE_URI: &str = "urn:quyhoach:role:";
+
+/// A certificate and its private key, PEM-encoded.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+/// A certificate authority able to issue certificates.
+pub struct Authority {
+    /// The authority's own certificate, PEM.
+    pub cert_pem: String,
+    key: KeyPair,
+}
+
+/// What to put in a certificate.
+#[derive(Debug, Clone)]
+pub struct Subject {
+    pub unit: String,
+    pub roles: Vec<Role>,
+    /// Common name: a person's name, or the node's.
+    pub name: String,
+    /// DNS names and IP addresses the holder serves (nodes).
+    pub hosts: Vec<String>,
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+}
+
+impl Subject {
+    /// Valid from yesterday for `days` days.
+    pub fn new(unit: &str, roles: &[Role], name: &str, days: i64) -> Self {
+        let now = OffsetDateTime::now_utc();
+        Subject {
+            unit: unit.into(),
+            roles: roles.to_vec(),
+            name: name.into(),
+            hosts: Vec::new(),
+            not_before: now - Duration::days(1),
+            not_after: now + Duration::days(days),
+        }
+    }
+
+    /// A node's certificate, serving `hosts` (localhost and 127.0.0.1 are always included).
+    pub fn node(unit: &str, hosts: &[String], days: i64) -> Self {
+        let mut s = Subject::new(unit, &[Role::Node], &format!("quyhoach node {unit}"), days);
+        s.hosts = ["localhost".to_string(), "127.0.0.1".to_string()]
+            .into_iter()
+            .chain(hosts.iter().cloned())
+            .collect();
+        s
+    }
+}
+
+fn uri(s: String) -> Result<SanType, String> {
+    Ia5String::try_from(s)
+        .map(SanType::URI)
+        .map_err(|e| e.to_string())
+}
+
+impl Authority {
+    /// A new authority, e.g. for one province.
+    pub fn create(name: &str, days: i64) -> Result<Self, String> {
+        let key = KeyPair::generate().map_err(|e| e.to_string())?;
+        let mut params = CertificateParams::new(Vec::<String>::new()).map_err(|e| e.to_string())?;
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let now = OffsetDateTime::now_utc();
+        params.not_before = now - Duration::days(1);
+        params.not_after = now + Duration::days(days);
+        let cert = params.self_signed(&key).map_err(|e| e.to_string())?;
+        Ok(Authority {
+            cert_pem: cert.pem(),
+            key,
+        })
+    }
+
+    /// Loads an authority from its certificate and key (PEM).
+    pub fn load(cert_pem: &str, key_pem: &str) -> Result<Self, String> {
+        let key = KeyPair::from_pem(key_pem).map_err(|e| format!("CA key: {e}"))?;
+        Issuer::from_ca_cert_pem(cert_pem, &key).map_err(|e| format!("CA certificate: {e}"))?;
+        Ok(Authority {
+            cert_pem: cert_pem.to_string(),
+            key,
+        })
+    }
+
+    /// The authority's private key, PEM (keep it offline).
+    pub fn key_pem(&self) -> String {
+        self.key.serialize_pem()
+    }
+
+    /// Issues a certificate for `subject`.
+    pub fn issue(&self, subject: &Subject) -> Result<Issued, String> {
+        let issuer =
+            Issuer::from_ca_cert_pem(&self.cert_pem, &self.key).map_err(|e| e.to_string())?;
+        let mut params = CertificateParams::new(Vec::<String>::new()).map_err(|e| e.to_string())?;
+        params
+            .distinguished_name
+            .push(DnType::CommonName, subject.name.as_str());
+        params
+            .subject_alt_names
+            .push(uri(format!("{UNIT_URI}{}", subject.unit))?);
+        for role in &subject.roles {
+            params
+                .subject_alt_names
+                .push(uri(format!("{ROLE_URI}{role}"))?);
+        }
+        for host in &subject.hosts {
+            let san = match host.parse::<IpAddr>() {
+                Ok(ip) => SanType::IpAddress(ip),
+                Err(_) => {
+                    SanType::DnsName(Ia5String::try_from(host.as_str()).map_err(|e| e.to_string())?)
+                }
+            };
+            params.subject_alt_names.push(san);
+        }
+        params.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ClientAuth,
+            ExtendedKeyUsagePurpose::ServerAuth,
+        ];
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.not_before = subject.not_before;
+        params.not_after = subject.not_after;
+        let key = KeyPair::generate().map_err(|e| e.to_string())?;
+        let cert = params.signed_by(&key, &issuer).map_err(|e| e.to_string())?;
+        Ok(Issued {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        })
+    }
+}
+
+/// The caller a certificate (DER) names: its unit, roles and common name.
+pub fn caller_from_der(der: &[u8]) -> Result<Caller, String> {
+    let (_, cert) =
+        X509Certificate::from_der(der).map_err(|e| format!("unreadable certificate: {e}"))?;
+    let mut unit = None;
+    let mut roles = Vec::new();
+    for ext in cert.extensions() {
+        if let ParsedExtension::SubjectAlternativeName(san) = ext.parsed_extension() {
+            for name in &san.general_names {
+                if let GeneralName::URI(u) = name {
+                    if let Some(code) = u.strip_prefix(UNIT_URI) {
+                        unit = Some(code.to_string());
+                    } else if let Some(role) = u.strip_prefix(ROLE_URI) {
+                        roles.push(role.parse::<Role>()?);
+                    }
+                }
+            }
+        }
+    }
+    let unit = unit.ok_or("the certificate names no unit (urn:quyhoach:unit:…)")?;
+    let name = cert
+        .subject()
+        .iter_common_name()
+        .next()
+        .and_then(|cn| cn.as_str().ok())
+        .unwrap_or("")
+        .to_string();
+    Ok(Caller::Certified { unit, roles, name })
+}
+
+/// Reads the caller named by the first certificate in a PEM file's text.
+pub fn caller_from_pem(pem: &str) -> Result<Caller, String> {
+    let (_, block) = x509_parser::pem::parse_x509_pem(pem.as_bytes())
+        .map_err(|e| format!("not a PEM certificate: {e}"))?;
+    caller_from_der(&block.contents)
+}
+
+/// Writes an issued certificate and key as `<dir>/<stem>.pem` and `<dir>/<stem>.key`.
+pub fn write(dir: &Path, stem: &str, issued: &Issued) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(dir.join(format!("{stem}.pem")), &issued.cert_pem)?;
+    write_secret(&dir.join(format!("{stem}.key")), &issued.key_pem)
+}
+
+/// Writes a private key readable by its owner only.
+pub fn write_secret(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    options.open(path)?.write_all(text.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_certificate_names_its_unit_roles_and_holder() {
+        let ca = Authority::create("Tỉnh ủy Nghệ An CA", 30).unwrap();
+        let issued = ca
+            .issue(&Subject::new(
+                "412",
+                &[Role::Approver, Role::Reader],
+                "Trần Thị Minh Tâm",
+                30,
+            ))
+            .unwrap();
+        let caller = caller_from_pem(&issued.cert_pem).unwrap();
+        assert_eq!(
+            caller,
+            Caller::Certified {
+                unit: "412".into(),
+                roles: vec![Role::Approver, Role::Reader],
+                name: "Trần Thị Minh Tâm".into()
+            }
+        );
+        let reloaded = Authority::load(&ca.cert_pem, &ca.key_pem()).unwrap();
+        let node = reloaded
+            .issue(&Subject::node("40", &["tinhuy.nghean.example".into()], 30))
+            .unwrap();
+        assert!(
+            matches!(caller_from_pem(&node.cert_pem).unwrap(), Caller::Certified { roles, .. } if roles == [Role::Node])
+        );
+    }
+}
