@@ -6,8 +6,15 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use quyhoach::{
-    client, config::RawConfig, demo, grpc::pb, grpc::pb::planning_client::PlanningClient,
-    node::system_clock, server,
+    auth::Role,
+    client,
+    config::RawConfig,
+    demo,
+    grpc::pb,
+    grpc::pb::planning_client::PlanningClient,
+    node::system_clock,
+    pki::{self, Authority, Subject},
+    server,
 };
 use tonic::transport::Channel;
 
@@ -29,6 +36,9 @@ struct Cli {
 enum Command {
     /// Run a node.
     Serve(ServeArgs),
+    /// Create a certificate authority and certificates for nodes and people.
+    #[command(subcommand)]
+    Certs(CertsCommand),
     /// Run a province, two districts and four communes on loopback through the whole flow.
     Demo {
         /// Keep the nodes' stores in this folder instead of a temporary one.
@@ -153,6 +163,60 @@ enum Command {
         /// Part of a name; case and diacritics are ignored.
         #[arg(long, default_value = "")]
         name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum CertsCommand {
+    /// A new certificate authority (one per province): DIR/ca.pem and DIR/ca.key.
+    Ca {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value = "quyhoach CA")]
+        name: String,
+        #[arg(long, default_value_t = 3650)]
+        days: i64,
+    },
+    /// A node certificate for a unit: DIR/nodes/UNIT.pem and .key.
+    Node {
+        /// The folder holding ca.pem and ca.key.
+        #[arg(long)]
+        ca_dir: PathBuf,
+        #[arg(long)]
+        unit: String,
+        /// Host names or IP addresses the node is reached at (repeatable); localhost and
+        /// 127.0.0.1 are always included.
+        #[arg(long)]
+        host: Vec<String>,
+        #[arg(long, default_value_t = 825)]
+        days: i64,
+    },
+    /// A personal certificate: DIR/clients/NAME.pem and .key.
+    Client {
+        #[arg(long)]
+        ca_dir: PathBuf,
+        #[arg(long)]
+        unit: String,
+        /// clerk, approver, reader or admin (repeatable).
+        #[arg(long, required = true)]
+        role: Vec<String>,
+        /// The holder's full name.
+        #[arg(long)]
+        name: String,
+        /// File name stem; the unit and first role by default.
+        #[arg(long)]
+        stem: Option<String>,
+        #[arg(long, default_value_t = 365)]
+        days: i64,
+    },
+    /// Everything a set of units needs: the authority (if absent), a node certificate per unit,
+    /// and per unit an operator certificate with the clerk, approver and reader roles.
+    Hierarchy {
+        #[arg(long)]
+        out: PathBuf,
+        /// A unit code (repeatable).
+        #[arg(long, required = true)]
+        unit: Vec<String>,
     },
 }
 
@@ -288,6 +352,7 @@ fn init_tracing(json: bool, default_filter: &str) {
 async fn dispatch(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve(args) => serve(args).await,
+        Command::Certs(c) => certs(c),
         Command::Demo { data } => demo::run(demo::DemoOptions { data }).await.map(|_| ()),
         Command::Units { node, under } => {
             let mut c = node.connect().await?;
@@ -647,4 +712,93 @@ async fn shutdown_signal() {
         _ = term => {}
     }
     tracing::info!("shutting down");
+}
+
+fn load_ca(dir: &std::path::Path) -> anyhow::Result<Authority> {
+    let read = |f: &str| {
+        std::fs::read_to_string(dir.join(f))
+            .with_context(|| format!("reading {}", dir.join(f).display()))
+    };
+    Authority::load(&read("ca.pem")?, &read("ca.key")?).map_err(anyhow::Error::msg)
+}
+
+fn certs(command: CertsCommand) -> anyhow::Result<()> {
+    let fail = anyhow::Error::msg;
+    match command {
+        CertsCommand::Ca { out, name, days } => {
+            let ca = Authority::create(&name, days).map_err(fail)?;
+            std::fs::create_dir_all(&out)?;
+            std::fs::write(out.join("ca.pem"), &ca.cert_pem)?;
+            pki::write_secret(&out.join("ca.key"), &ca.key_pem())?;
+            println!(
+                "certificate authority {name:?}: {} (keep ca.key offline)",
+                out.join("ca.pem").display()
+            );
+        }
+        CertsCommand::Node {
+            ca_dir,
+            unit,
+            host,
+            days,
+        } => {
+            let issued = load_ca(&ca_dir)?
+                .issue(&Subject::node(&unit, &host, days))
+                .map_err(fail)?;
+            pki::write(&ca_dir.join("nodes"), &unit, &issued)?;
+            println!(
+                "node certificate for {unit}: {}",
+                ca_dir.join("nodes").join(format!("{unit}.pem")).display()
+            );
+        }
+        CertsCommand::Client {
+            ca_dir,
+            unit,
+            role,
+            name,
+            stem,
+            days,
+        } => {
+            let roles = role
+                .iter()
+                .map(|r| r.parse::<Role>())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(fail)?;
+            let issued = load_ca(&ca_dir)?
+                .issue(&Subject::new(&unit, &roles, &name, days))
+                .map_err(fail)?;
+            let stem = stem.unwrap_or_else(|| format!("{unit}-{}", roles[0]));
+            pki::write(&ca_dir.join("clients"), &stem, &issued)?;
+            println!(
+                "certificate for {name} ({}) at {unit}: {}",
+                role.join("+"),
+                ca_dir.join("clients").join(format!("{stem}.pem")).display()
+            );
+        }
+        CertsCommand::Hierarchy { out, unit } => {
+            let ca = if out.join("ca.pem").exists() {
+                load_ca(&out)?
+            } else {
+                let ca = Authority::create("quyhoach CA", 3650).map_err(fail)?;
+                std::fs::create_dir_all(&out)?;
+                std::fs::write(out.join("ca.pem"), &ca.cert_pem)?;
+                pki::write_secret(&out.join("ca.key"), &ca.key_pem())?;
+                ca
+            };
+            for u in &unit {
+                let node = ca.issue(&Subject::node(u, &[], 825)).map_err(fail)?;
+                pki::write(&out.join("nodes"), u, &node)?;
+                let roles = [Role::Clerk, Role::Approver, Role::Reader];
+                let op = ca
+                    .issue(&Subject::new(u, &roles, &format!("Cán bộ đơn vị {u}"), 365))
+                    .map_err(fail)?;
+                pki::write(&out.join("clients"), u, &op)?;
+            }
+            println!(
+                "{}: ca.pem, nodes/UNIT.pem|key, clients/UNIT.pem|key for {}",
+                out.display(),
+                unit.join(", ")
+            );
+        }
+    }
+    Ok(())
 }

@@ -10,4 +10,5 @@ mod model;
 mod ordering;
 mod procs;
 mod surface;
+mod tls;
 mod workflow;

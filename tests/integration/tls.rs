@@ -1,0 +1,388 @@
+//! Mutual TLS and roles: every denial is UNAUTHENTICATED or PERMISSION_DENIED (or, for a
+//! certificate the authority did not sign or that has expired, a refused handshake), says why,
+//! and leaves every store as it was.
+
+use std::path::Path;
+
+use quyhoach::{
+    auth::Role,
+    client::{self, ClientTls},
+    config::RawConfig,
+    grpc::pb::{self, node_sync_client::NodeSyncClient, planning_client::PlanningClient},
+    node::system_clock,
+    pki::{self, Authority, Subject},
+    server::{self, Running},
+};
+use time::{Duration, OffsetDateTime};
+use tonic::{transport::Channel, Code};
+
+use crate::harness::{entry, TERM};
+
+struct Tree {
+    _dir: tempfile::TempDir,
+    ca: Authority,
+    province: Running,
+    district: Running,
+    commune: Running,
+    sibling: Running,
+}
+
+async fn start(dir: &Path, ca: &Authority, unit: &str, parent: Option<String>) -> Running {
+    let node = ca.issue(&Subject::node(unit, &[], 1)).unwrap();
+    pki::write(&dir.join("nodes"), unit, &node).unwrap();
+    std::fs::write(dir.join("ca.pem"), &ca.cert_pem).unwrap();
+    let config = RawConfig {
+        unit: Some(unit.into()),
+        listen: Some("127.0.0.1:0".into()),
+        data: Some(dir.join(unit)),
+        parent,
+        poll_ms: Some(30),
+        cert: Some(dir.join("nodes").join(format!("{unit}.pem"))),
+        key: Some(dir.join("nodes").join(format!("{unit}.key"))),
+        ca: Some(dir.join("ca.pem")),
+        ..RawConfig::default()
+    }
+    .validate()
+    .unwrap();
+    server::spawn(config, system_clock()).await.unwrap()
+}
+
+impl Tree {
+    async fn start() -> Tree {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = Authority::create("test CA", 1).unwrap();
+        let province = start(dir.path(), &ca, "40", None).await;
+        let district = start(dir.path(), &ca, "412", Some(province.url())).await;
+        let commune = start(dir.path(), &ca, "16681", Some(district.url())).await;
+        let sibling = start(dir.path(), &ca, "16690", Some(district.url())).await;
+        Tree {
+            _dir: dir,
+            ca,
+            province,
+            district,
+            commune,
+            sibling,
+        }
+    }
+
+    fn identity(&self, unit: &str, roles: &[Role]) -> ClientTls {
+        let issued = self
+            .ca
+            .issue(&Subject::new(unit, roles, "Nguyễn Văn Kiểm", 1))
+            .unwrap();
+        ClientTls {
+            ca_pem: self.ca.cert_pem.clone(),
+            cert_pem: issued.cert_pem,
+            key_pem: issued.key_pem,
+        }
+    }
+
+    async fn as_(&self, node: &Running, unit: &str, roles: &[Role]) -> PlanningClient<Channel> {
+        client::connect(&node.addr.to_string(), Some(&self.identity(unit, roles)))
+            .await
+            .unwrap()
+    }
+
+    async fn node_as(&self, node: &Running, unit: &str) -> NodeSyncClient<Channel> {
+        let ch = client::channel(
+            &node.addr.to_string(),
+            Some(&self.identity(unit, &[Role::Node])),
+        )
+        .await
+        .unwrap();
+        NodeSyncClient::new(ch)
+    }
+
+    /// Everything every node holds, read by an all-seeing reader of the province.
+    async fn everything(&self) -> Vec<Vec<pb::Plan>> {
+        let mut out = Vec::new();
+        for (node, unit) in [
+            (&self.province, "40"),
+            (&self.district, "412"),
+            (&self.commune, "16681"),
+            (&self.sibling, "16690"),
+        ] {
+            let mut c = self.as_(node, unit, &[Role::Reader]).await;
+            out.push(crate::harness::everything(&mut c).await);
+        }
+        out
+    }
+
+    async fn stop(self) {
+        for n in [self.commune, self.sibling, self.district, self.province] {
+            n.stop().await.unwrap();
+        }
+    }
+}
+
+fn denied<T: std::fmt::Debug>(r: Result<T, tonic::Status>, code: Code, says: &str) {
+    let s = r.expect_err("must be refused");
+    assert_eq!(s.code(), code, "{}", s.message());
+    assert!(
+        s.message().contains(says),
+        "{:?} does not say {says:?}",
+        s.message()
+    );
+}
+
+/// A plan of `unit` as its node would push it.
+fn pushed(unit: &str) -> pb::Plan {
+    let e =
+        quyhoach::grpc::convert::entry_from_pb("entry", entry(1, "Lê Văn Tám", "C.PCT.UBND", unit))
+            .unwrap();
+    let mut plan = quyhoach::domain::Plan::new_draft(
+        quyhoach::domain::PlanId {
+            unit: unit.into(),
+            term: TERM.into(),
+            version: 1,
+        },
+        None,
+    );
+    plan.entries = vec![e];
+    plan.status = quyhoach::domain::PlanStatus::Submitted;
+    plan.hash = Some(plan.content_hash());
+    quyhoach::grpc::convert::plan_to_pb(&plan)
+}
+
+#[tokio::test]
+async fn every_denial_is_explained_and_changes_nothing() {
+    let t = Tree::start().await;
+    // Some state to protect: a draft of 16681.
+    let mut clerk = t.as_(&t.commune, "16681", &[Role::Clerk]).await;
+    clerk
+        .create_draft(pb::CreateDraftRequest {
+            unit: "16681".into(),
+            term: TERM.into(),
+        })
+        .await
+        .unwrap();
+    let before = t.everything().await;
+
+    // Wrong unit: a clerk of the sibling commune writes 16681's plan.
+    let mut other = t.as_(&t.commune, "16690", &[Role::Clerk]).await;
+    denied(
+        other
+            .create_draft(pb::CreateDraftRequest {
+                unit: "16681".into(),
+                term: TERM.into(),
+            })
+            .await,
+        Code::PermissionDenied,
+        "clerk of 16690",
+    );
+    // A reader trying to write.
+    let mut reader = t.as_(&t.commune, "16681", &[Role::Reader]).await;
+    let put = pb::PutEntryRequest {
+        unit: "16681".into(),
+        term: TERM.into(),
+        entry: Some(entry(2, "Đỗ Thị Mai", "C.PCT.UBND", "16681")),
+    };
+    denied(
+        reader.put_entry(put.clone()).await,
+        Code::PermissionDenied,
+        "clerk role",
+    );
+    // Reads stay in the caller's subtree: a commune clerk cannot list its sibling's plans.
+    let mut at_district = t.as_(&t.district, "16681", &[Role::Clerk]).await;
+    denied(
+        at_district
+            .list_plans(pb::ListPlansRequest {
+                under: "16690".into(),
+                ..Default::default()
+            })
+            .await,
+        Code::PermissionDenied,
+        "16690",
+    );
+    // Wrong level: a commune approver deciding at the district.
+    let mut approver = t.as_(&t.district, "16681", &[Role::Approver]).await;
+    let decide = pb::DecidePlanRequest {
+        plan: Some(pb::PlanId {
+            unit: "16681".into(),
+            term: TERM.into(),
+            version: 1,
+        }),
+        hash: String::new(),
+        outcome: pb::Outcome::Approve.into(),
+        reasons: vec![],
+        cite_findings: vec![],
+    };
+    denied(
+        approver.decide_plan(decide).await,
+        Code::PermissionDenied,
+        "approver of 16681",
+    );
+
+    // Node to node: a commune pushing for its sibling, pretending to be its parent, pushing
+    // past its parent to the province; a district pushing another district's commune.
+    let mut as_sibling = t.node_as(&t.district, "16690").await;
+    denied(
+        as_sibling
+            .push(pb::PushRequest {
+                from_unit: "16681".into(),
+                plan: Some(pushed("16681")),
+            })
+            .await,
+        Code::PermissionDenied,
+        "claims to come from 16681",
+    );
+    let mut as_commune = t.node_as(&t.district, "16681").await;
+    denied(
+        as_commune
+            .push(pb::PushRequest {
+                from_unit: "412".into(),
+                plan: Some(pushed("16681")),
+            })
+            .await,
+        Code::PermissionDenied,
+        "claims to come from 412",
+    );
+    let mut skipping = t.node_as(&t.province, "16681").await;
+    denied(
+        skipping
+            .push(pb::PushRequest {
+                from_unit: "16681".into(),
+                plan: Some(pushed("16681")),
+            })
+            .await,
+        Code::PermissionDenied,
+        "not a child",
+    );
+    let mut district_node = t.node_as(&t.province, "412").await;
+    denied(
+        district_node
+            .push(pb::PushRequest {
+                from_unit: "412".into(),
+                plan: Some(pushed("17617")),
+            })
+            .await,
+        Code::PermissionDenied,
+        "17617",
+    );
+    // A person's certificate cannot speak for a node.
+    let person = client::channel(
+        &t.district.addr.to_string(),
+        Some(&t.identity("16681", &[Role::Clerk])),
+    )
+    .await
+    .unwrap();
+    denied(
+        NodeSyncClient::new(person)
+            .push(pb::PushRequest {
+                from_unit: "16681".into(),
+                plan: Some(pushed("16681")),
+            })
+            .await,
+        Code::PermissionDenied,
+        "node role",
+    );
+
+    // No certificate at all: the TLS handshake succeeds, the call does not.
+    let anonymous = tonic::transport::Endpoint::from_shared(format!("https://{}", t.commune.addr))
+        .unwrap()
+        .tls_config(
+            tonic::transport::ClientTlsConfig::new()
+                .ca_certificate(tonic::transport::Certificate::from_pem(&t.ca.cert_pem)),
+        )
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    denied(
+        PlanningClient::new(anonymous).put_entry(put.clone()).await,
+        Code::Unauthenticated,
+        "no client certificate",
+    );
+
+    // A certificate from another authority, and an expired one: the handshake is refused.
+    let foreign = Authority::create("another province", 1).unwrap();
+    let stranger = foreign
+        .issue(&Subject::new("16681", &[Role::Clerk], "Người lạ", 1))
+        .unwrap();
+    let stranger = ClientTls {
+        ca_pem: t.ca.cert_pem.clone(),
+        cert_pem: stranger.cert_pem,
+        key_pem: stranger.key_pem,
+    };
+    let r = match client::connect(&t.commune.addr.to_string(), Some(&stranger)).await {
+        Ok(mut c) => c
+            .put_entry(put.clone())
+            .await
+            .map(|_| ())
+            .map_err(|s| s.code()),
+        Err(_) => Err(Code::Unavailable),
+    };
+    assert!(r.is_err(), "a certificate from another CA must not get in");
+    let mut old = Subject::new("16681", &[Role::Clerk], "Hết hạn", 1);
+    old.not_before = OffsetDateTime::now_utc() - Duration::days(30);
+    old.not_after = OffsetDateTime::now_utc() - Duration::days(1);
+    let expired = t.ca.issue(&old).unwrap();
+    let expired = ClientTls {
+        ca_pem: t.ca.cert_pem.clone(),
+        cert_pem: expired.cert_pem,
+        key_pem: expired.key_pem,
+    };
+    let r = match client::connect(&t.commune.addr.to_string(), Some(&expired)).await {
+        Ok(mut c) => c
+            .put_entry(put.clone())
+            .await
+            .map(|_| ())
+            .map_err(|s| s.code()),
+        Err(_) => Err(Code::Unavailable),
+    };
+    assert!(r.is_err(), "an expired certificate must not get in");
+
+    assert_eq!(
+        t.everything().await,
+        before,
+        "a refused request changed a store"
+    );
+    // And the rightful clerk still can.
+    clerk.put_entry(put).await.unwrap();
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn plans_travel_up_over_mutual_tls_and_health_needs_no_certificate() {
+    let t = Tree::start().await;
+    let mut clerk = t.as_(&t.commune, "16681", &[Role::Clerk]).await;
+    let adopted =
+        crate::harness::adopted_plan(&mut clerk, "16681", &[(1, "Nguyễn Thị Hoa", "C.PCT.UBND")])
+            .await;
+    clerk
+        .submit_plan(pb::SubmitPlanRequest {
+            unit: "16681".into(),
+            term: TERM.into(),
+        })
+        .await
+        .unwrap();
+    let mut approver = t
+        .as_(&t.district, "412", &[Role::Approver, Role::Reader])
+        .await;
+    let held = crate::harness::wait_status(&mut approver, "16681", pb::PlanStatus::Received).await;
+    assert_eq!(held.hash, adopted.hash);
+
+    let bare = tonic::transport::Endpoint::from_shared(format!("https://{}", t.province.addr))
+        .unwrap()
+        .tls_config(
+            tonic::transport::ClientTlsConfig::new()
+                .ca_certificate(tonic::transport::Certificate::from_pem(&t.ca.cert_pem)),
+        )
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut health = tonic_health::pb::health_client::HealthClient::new(bare);
+    let r = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        r.status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
+    t.stop().await;
+}
