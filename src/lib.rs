@@ -13,6 +13,7 @@
 //! - [`sync`]: the upward link: outbox delivery and decisions pulled down.
 //! - [`grpc`]: the proto types, conversions and the two thin services.
 //! - [`server`]: `run` and `spawn`, the node as a library function.
+//! - [`audit`]: the hash-chained audit trail and its verification. Pure.
 //! - [`auth`]: callers (from certificates), roles and what each may do. Pure.
 //! - [`pki`]: the certificate authority and certificates for nodes and users (rcgen).
 //! - [`client`]: client helpers shared by the CLI and the demo.
@@ -21,6 +22,7 @@
 //! - [`config`]: raw and validated configuration.
 //! - [`demo`]: the demonstration hierarchy.
 
+pub mod audit;
 pub mod auth;
 pub mod client;
 pub mod config;

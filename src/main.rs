@@ -147,6 +147,9 @@ enum Command {
         #[arg(long)]
         term: String,
     },
+    /// The audit trail: list it, or verify its hash chain.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// The node's sync links (parent and children), conflicts and counters.
     Status {
         #[command(flatten)]
@@ -217,6 +220,35 @@ enum CertsCommand {
         /// A unit code (repeatable).
         #[arg(long, required = true)]
         unit: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// List the records of a running node.
+    List {
+        #[command(flatten)]
+        node: NodeArg,
+        /// Only records of this unit's plans.
+        #[arg(long, default_value = "")]
+        unit: String,
+        /// Only this action (create_draft, put_entry, submit, receive_push, decide, …).
+        #[arg(long, default_value = "")]
+        action: String,
+        /// Only records whose actor contains this text.
+        #[arg(long, default_value = "")]
+        actor: String,
+        /// Only the latest N.
+        #[arg(long, default_value_t = 0)]
+        last: u32,
+    },
+    /// Verify the chain: of a stopped node's store (--data), or of a running node (--node).
+    Verify {
+        /// The store folder of a stopped node.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        #[command(flatten)]
+        node: NodeArg,
     },
 }
 
@@ -616,6 +648,85 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             println!("{} appraisals overdue (R17)", r.overdue.len());
             client::print_findings(&r.overdue);
             Ok(())
+        }
+        Command::Audit(AuditCommand::List {
+            node,
+            unit,
+            action,
+            actor,
+            last,
+        }) => {
+            let mut c = node.connect().await?;
+            let r = c
+                .audit(pb::AuditRequest {
+                    unit,
+                    action,
+                    actor,
+                    limit: last,
+                })
+                .await?
+                .into_inner();
+            for a in &r.records {
+                let plan = a
+                    .plan
+                    .clone()
+                    .map(|p| format!("{}/{}/v{}", p.unit, p.term, p.version))
+                    .unwrap_or_default();
+                println!(
+                    "{:>6} {} {:<16} {:<24} {} {}",
+                    a.seq, a.at, a.action, plan, a.actor, a.detail
+                );
+            }
+            println!(
+                "{} of {} records; chain {}",
+                r.records.len(),
+                r.total,
+                if r.intact { "intact" } else { "BROKEN" }
+            );
+            if !r.intact {
+                anyhow::bail!(
+                    "audit chain broken at record {}: {}",
+                    r.broken_at,
+                    r.problem
+                );
+            }
+            Ok(())
+        }
+        Command::Audit(AuditCommand::Verify {
+            data: Some(dir), ..
+        }) => {
+            use quyhoach::store::Store;
+            let store = quyhoach::store::SledStore::open(&dir)?;
+            let (records, head) = store.audit()?;
+            match quyhoach::audit::verify(&records, head) {
+                Ok(()) => {
+                    println!("audit chain intact: {} records", records.len());
+                    Ok(())
+                }
+                Err(b) => {
+                    anyhow::bail!("audit chain broken at record {}: {}", b.position, b.problem)
+                }
+            }
+        }
+        Command::Audit(AuditCommand::Verify { data: None, node }) => {
+            let mut c = node.connect().await?;
+            let r = c
+                .audit(pb::AuditRequest {
+                    limit: 1,
+                    ..Default::default()
+                })
+                .await?
+                .into_inner();
+            if r.intact {
+                println!("audit chain intact: {} records", r.total);
+                Ok(())
+            } else {
+                anyhow::bail!(
+                    "audit chain broken at record {}: {}",
+                    r.broken_at,
+                    r.problem
+                )
+            }
         }
         Command::Status { node } => {
             let mut c = node.connect().await?;

@@ -8,7 +8,7 @@ use super::{convert::*, pb};
 use crate::{
     domain::FieldError,
     error::Error,
-    node::{ChildReport, Node},
+    node::{acting_as, ChildReport, Node},
 };
 
 pub struct NodeSyncService {
@@ -29,9 +29,10 @@ impl pb::node_sync_server::NodeSync for NodeSyncService {
         // Run to completion even if the child hangs up mid-way, so that a push is either taken
         // whole (and counted) or not at all.
         let node = self.node.clone();
+        let actor = who.label();
         let from = from_unit.trim().to_string();
         let (receipt, duplicate) = tokio::spawn(async move {
-            let taken = node.receive_push(&from, plan).await;
+            let taken = acting_as(actor, node.receive_push(&from, plan)).await;
             if let Ok((receipt, false)) = &taken {
                 if node.runs_checks() {
                     // The province checks every plan it receives, off the push's path.

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
 use super::{convert::*, pb};
+use crate::node::acting_as;
 use crate::{
     domain::{parse_date, FieldError, PlanId},
     error::Error,
@@ -129,7 +130,11 @@ impl pb::planning_server::Planning for PlanningService {
         let who = self.who(&req)?;
         let pb::CreateDraftRequest { unit, term } = req.into_inner();
         who.require_clerk_of(unit.trim())?;
-        let plan = self.node.create_draft(unit.trim(), term.trim()).await?;
+        let plan = acting_as(
+            who.label(),
+            self.node.create_draft(unit.trim(), term.trim()),
+        )
+        .await?;
         Ok(Response::new(plan_to_pb(&plan)))
     }
 
@@ -142,7 +147,11 @@ impl pb::planning_server::Planning for PlanningService {
         who.require_clerk_of(unit.trim())?;
         let entry = entry.ok_or_else(|| bad(FieldError::new("entry", "is required")))?;
         let entry = entry_from_pb("entry", entry).map_err(bad)?;
-        let plan = self.node.put_entry(unit.trim(), term.trim(), entry).await?;
+        let plan = acting_as(
+            who.label(),
+            self.node.put_entry(unit.trim(), term.trim(), entry),
+        )
+        .await?;
         Ok(Response::new(plan_to_pb(&plan)))
     }
 
@@ -158,15 +167,16 @@ impl pb::planning_server::Planning for PlanningService {
             position,
         } = req.into_inner();
         who.require_clerk_of(unit.trim())?;
-        let plan = self
-            .node
-            .remove_entry(
+        let plan = acting_as(
+            who.label(),
+            self.node.remove_entry(
                 unit.trim(),
                 term.trim(),
                 national_id.trim(),
                 position.trim(),
-            )
-            .await?;
+            ),
+        )
+        .await?;
         Ok(Response::new(plan_to_pb(&plan)))
     }
 
@@ -179,10 +189,11 @@ impl pb::planning_server::Planning for PlanningService {
         who.require_clerk_of(unit.trim())?;
         let round = round.ok_or_else(|| bad(FieldError::new("round", "is required")))?;
         let round = round_from_pb("round", round).map_err(bad)?;
-        let r = self
-            .node
-            .record_round(unit.trim(), term.trim(), round)
-            .await?;
+        let r = acting_as(
+            who.label(),
+            self.node.record_round(unit.trim(), term.trim(), round),
+        )
+        .await?;
         Ok(Response::new(pb::RecordBallotRoundResponse {
             round_number: r.round_number,
             denominator: r.denominator,
@@ -215,10 +226,11 @@ impl pb::planning_server::Planning for PlanningService {
         } else {
             Some(parse_date("adopted_on", &adopted_on).map_err(bad)?)
         };
-        let plan = self
-            .node
-            .adopt(unit.trim(), term.trim(), adopted_on)
-            .await?;
+        let plan = acting_as(
+            who.label(),
+            self.node.adopt(unit.trim(), term.trim(), adopted_on),
+        )
+        .await?;
         Ok(Response::new(plan_to_pb(&plan)))
     }
 
@@ -229,7 +241,8 @@ impl pb::planning_server::Planning for PlanningService {
         let who = self.who(&req)?;
         let pb::SubmitPlanRequest { unit, term } = req.into_inner();
         who.require_clerk_of(unit.trim())?;
-        let (header, approver) = self.node.submit(unit.trim(), term.trim()).await?;
+        let (header, approver) =
+            acting_as(who.label(), self.node.submit(unit.trim(), term.trim())).await?;
         Ok(Response::new(pb::SubmitPlanResponse {
             plan: Some(summary_to_pb(&header)),
             approver: approver.code,
@@ -297,10 +310,12 @@ impl pb::planning_server::Planning for PlanningService {
         who.require_approver_at(&self.node.unit().code)?;
         let id: PlanId = plan_id_from_pb("plan", plan).map_err(bad)?;
         let outcome = outcome_from_pb("outcome", outcome).map_err(bad)?;
-        let d = self
-            .node
-            .decide(&id, hash.trim(), outcome, reasons, &cite_findings)
-            .await?;
+        let d = acting_as(
+            who.label(),
+            self.node
+                .decide(&id, hash.trim(), outcome, reasons, &cite_findings),
+        )
+        .await?;
         Ok(Response::new(decision_to_pb(&d)))
     }
 
@@ -346,6 +361,55 @@ impl pb::planning_server::Planning for PlanningService {
             pushes_accepted: s.pushes_accepted,
             pushes_duplicate: s.pushes_duplicate,
             pushes_refused: s.pushes_refused,
+        }))
+    }
+
+    async fn audit(
+        &self,
+        req: Request<pb::AuditRequest>,
+    ) -> Result<Response<pb::AuditResponse>, Status> {
+        let who = self.who(&req)?;
+        let pb::AuditRequest {
+            unit,
+            action,
+            actor,
+            limit,
+        } = req.into_inner();
+        who.require_read(self.node.hierarchy(), "caller", &self.node.unit().code)?;
+        let (records, verdict) = self.node.audit()?;
+        let total = records.len() as u64;
+        let mut kept: Vec<pb::AuditRecord> = records
+            .into_iter()
+            .filter(|r| {
+                unit.is_empty() || r.event.plan.as_ref().is_some_and(|p| p.unit == unit.trim())
+            })
+            .filter(|r| action.is_empty() || r.event.action == action.trim())
+            .filter(|r| actor.is_empty() || r.event.actor.contains(actor.trim()))
+            .map(|r| pb::AuditRecord {
+                seq: r.seq,
+                at: r.event.at.to_rfc3339(),
+                actor: r.event.actor,
+                action: r.event.action,
+                plan: r.event.plan.as_ref().map(plan_id_to_pb),
+                plan_hash: r.event.plan_hash.unwrap_or_default(),
+                detail: r.event.detail,
+                prev: r.prev,
+                digest: r.digest,
+            })
+            .collect();
+        if limit > 0 && kept.len() > limit as usize {
+            kept.drain(..kept.len() - limit as usize);
+        }
+        let (intact, broken_at, problem) = match verdict {
+            Ok(()) => (true, 0, String::new()),
+            Err(b) => (false, b.position, b.problem),
+        };
+        Ok(Response::new(pb::AuditResponse {
+            records: kept,
+            intact,
+            broken_at,
+            problem,
+            total,
         }))
     }
 
@@ -428,10 +492,12 @@ impl pb::planning_server::Planning for PlanningService {
         } = req.into_inner();
         who.require_approver_at(&self.node.unit().code)?;
         let id = plan_id_from_pb("plan", plan).map_err(bad)?;
-        let a = self
-            .node
-            .accept_warning(&id, finding.trim(), &justification, &accepted_by)
-            .await?;
+        let a = acting_as(
+            who.label(),
+            self.node
+                .accept_warning(&id, finding.trim(), &justification, &accepted_by),
+        )
+        .await?;
         Ok(Response::new(acceptance_to_pb(&a)))
     }
 

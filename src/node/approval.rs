@@ -2,7 +2,7 @@
 //! in version order), deciding, forwarding approved plans upward, and applying the decisions
 //! that come back down.
 
-use super::Node;
+use super::{Event, Node};
 use crate::{
     domain::{Decision, Outcome, Plan, PlanId, PlanStatus},
     error::{Error, Result},
@@ -49,7 +49,11 @@ impl Node {
             return Ok(());
         }
         tracing::warn!(plan = %conflict.plan, from = %conflict.from, "conflicting push recorded");
-        self.commit(guard, vec![Change::RecordConflict(conflict)])
+        let event = Event::new("record_conflict", Some(&conflict.plan)).detail(format!(
+            "held {} offered {} by {}",
+            conflict.held_hash, conflict.offered_hash, conflict.from
+        ));
+        self.commit(guard, event, vec![Change::RecordConflict(conflict)])
             .await
     }
 
@@ -125,7 +129,8 @@ impl Node {
                 approval: plan.decision.clone(),
             }));
         }
-        self.commit(guard, changes).await?;
+        let event = Event::new("receive_push", Some(&plan.id)).detail(format!("from {from}"));
+        self.commit(guard, event, changes).await?;
         if !direct {
             self.outbox_wake.notify_one();
         }
@@ -324,7 +329,12 @@ impl Node {
                 approval: Some(decision.clone()),
             }));
         }
-        self.commit(guard, changes).await?;
+        let event = Event::new("decide", Some(id)).detail(format!(
+            "{:?}: {}",
+            decision.outcome,
+            decision.reasons.join("; ")
+        ));
+        self.commit(guard, event, changes).await?;
         if forward {
             self.outbox_wake.notify_one();
         }
@@ -370,7 +380,9 @@ impl Node {
             applied += 1;
         }
         changes.push(Change::SetMeta(DECISION_CURSOR.into(), last));
-        self.commit(guard, changes).await?;
+        let event =
+            Event::new("apply_decisions", None).detail(format!("{applied} decisions up to {last}"));
+        self.commit(guard, event, changes).await?;
         Ok(applied)
     }
 
@@ -382,13 +394,15 @@ impl Node {
     /// Records the parent's receipt for an outbox item and removes the item.
     pub async fn delivered(&self, seq: u64, receipt: Receipt) -> Result<()> {
         let at = receipt.received_at.timestamp_millis() as u64;
+        let event = Event::new("delivered", Some(&receipt.plan))
+            .detail(format!("receipt from {}", receipt.received_by));
         let guard = self.lock().await;
         let changes = vec![
             Change::Dequeue(seq),
             Change::PutReceipt(receipt),
             Change::SetMeta(super::status::LAST_PARENT_RECEIPT.into(), at),
         ];
-        self.commit(guard, changes).await
+        self.commit(guard, event, changes).await
     }
 
     /// The plan to push for an outbox item, as the parent must see it.

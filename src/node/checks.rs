@@ -9,7 +9,7 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::Node;
+use super::{Event, Node};
 use crate::{
     domain::{Level, Plan, PlanId, PlanStatus},
     error::{Error, Result},
@@ -226,7 +226,9 @@ impl Node {
             let value = serde_json::to_value(&f.finding).expect("findings serialize");
             changes.push(Change::SetDocument(format!("{prefix}{}", f.id), value));
         }
-        self.commit(guard, changes).await?;
+        let event =
+            Event::new("store_findings", Some(id)).detail(format!("{} findings", findings.len()));
+        self.commit(guard, event, changes).await?;
         tracing::info!(plan = %id, findings = findings.len(), "plan checked on arrival");
         Ok(findings.len())
     }
@@ -283,8 +285,11 @@ impl Node {
         };
         let value = serde_json::to_value(&acceptance).expect("acceptances serialize");
         let guard = self.lock().await;
+        let event = Event::new("accept_warning", Some(id))
+            .detail(format!("{finding}: {}", acceptance.justification));
         self.commit(
             guard,
+            event,
             vec![Change::SetDocument(acceptance_key(id, finding), value)],
         )
         .await?;

@@ -19,6 +19,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use tokio::sync::{Mutex, MutexGuard, Notify};
 
 use crate::{
+    audit::AuditEvent,
     domain::{Catalog, Hierarchy, Level, PlanId, Unit},
     error::{Error, Result},
     store::{Change, PlanHeader, Store},
@@ -29,6 +30,39 @@ pub use query::{mask_id, ConsolidatedEntry, ConsolidatedFilter, PlanFilter};
 pub use reference::Reference;
 pub use status::{ChildReport, LinkState, LinkStatus, SyncStatus};
 pub use workflow::{RoundResult, TallyResult};
+
+tokio::task_local! {
+    /// Who the current request acts for, as its certificate names it; set by the gRPC layer
+    /// around each call into the node, read when the audit record is written.
+    static ACTOR: String;
+}
+
+/// Runs `f` on behalf of `actor` (for the audit trail).
+pub async fn acting_as<F: std::future::Future>(actor: String, f: F) -> F::Output {
+    ACTOR.scope(actor, f).await
+}
+
+/// What a commit records in the audit trail.
+pub(crate) struct Event {
+    pub action: &'static str,
+    pub plan: Option<PlanId>,
+    pub detail: String,
+}
+
+impl Event {
+    pub fn new(action: &'static str, plan: Option<&PlanId>) -> Self {
+        Event {
+            action,
+            plan: plan.cloned(),
+            detail: String::new(),
+        }
+    }
+
+    pub fn detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = detail.into();
+        self
+    }
+}
 
 /// A source of the current time, passed in so that tests control it.
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
@@ -138,13 +172,52 @@ impl Node {
         self.write_lock.lock().await
     }
 
-    /// Commits changes and waits until they are on disk. Call with the write lock held; the
-    /// lock is released before waiting.
-    async fn commit(&self, guard: MutexGuard<'_, ()>, changes: Vec<Change>) -> Result<()> {
+    /// Commits changes, with their audit record, and waits until they are on disk. Call with
+    /// the write lock held; the lock is released before waiting.
+    async fn commit(
+        &self,
+        guard: MutexGuard<'_, ()>,
+        event: Event,
+        mut changes: Vec<Change>,
+    ) -> Result<()> {
+        let plan_hash = event.plan.as_ref().and_then(|id| {
+            changes.iter().find_map(|c| match c {
+                Change::PutPlan(p) if &p.id == id => p.hash.clone(),
+                Change::PutHeader(h) if &h.id == id => h.hash.clone(),
+                _ => None,
+            })
+        });
+        changes.push(Change::Audit(AuditEvent {
+            at: self.now(),
+            actor: self.actor(),
+            action: event.action.into(),
+            plan: event.plan,
+            plan_hash,
+            detail: event.detail,
+        }));
         let ticket = self.store.commit(changes)?;
         drop(guard);
         self.store.wait_durable(ticket).await?;
         Ok(())
+    }
+
+    /// Who the current operation acts for: the caller set by [`acting_as`], or the node itself.
+    fn actor(&self) -> String {
+        ACTOR
+            .try_with(|a| a.clone())
+            .unwrap_or_else(|_| format!("system ({})", self.unit.code))
+    }
+
+    /// The audit trail and whether it is intact.
+    pub fn audit(
+        &self,
+    ) -> Result<(
+        Vec<crate::audit::AuditRecord>,
+        std::result::Result<(), crate::audit::Broken>,
+    )> {
+        let (records, head) = self.store.audit()?;
+        let verdict = crate::audit::verify(&records, head);
+        Ok((records, verdict))
     }
 
     /// Waits until everything committed so far is durable: for answers that depend on state

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::Node;
+use super::{Event, Node};
 use crate::{
     domain::{Catalog, Level},
     error::{Error, Result},
@@ -94,8 +94,14 @@ impl Node {
     async fn put_reference(&self, reference: Reference) -> Result<()> {
         let value = serde_json::to_value(&reference).expect("reference data serializes");
         let guard = self.lock().await;
-        self.commit(guard, vec![Change::SetDocument(DOCUMENT.into(), value)])
-            .await
+        let event =
+            Event::new("reference_data", None).detail(format!("version {}", reference.version));
+        self.commit(
+            guard,
+            event,
+            vec![Change::SetDocument(DOCUMENT.into(), value)],
+        )
+        .await
     }
 
     fn swap_reference(&self, reference: Reference) {

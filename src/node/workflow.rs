@@ -2,7 +2,7 @@
 
 use chrono::NaiveDate;
 
-use super::Node;
+use super::{Event, Node};
 use crate::{
     domain::{BallotRound, Entry, FieldError, Plan, PlanId, PlanStatus, Unit},
     error::{Error, Result},
@@ -74,7 +74,9 @@ impl Node {
             }
         };
         let plan = draft.clone();
-        self.commit(guard, vec![Change::PutPlan(draft)]).await?;
+        let event = Event::new("create_draft", Some(&plan.id));
+        self.commit(guard, event, vec![Change::PutPlan(draft)])
+            .await?;
         Ok(plan)
     }
 
@@ -83,7 +85,12 @@ impl Node {
         let owner = self.owned_unit(unit)?.clone();
         self.known_term("term", term)?;
         let entry = self.validate_entry(&owner, entry)?;
-        self.edit_draft(unit, term, |plan| {
+        self.edit_draft("put_entry", unit, term, |plan| {
+            let detail = format!(
+                "{} for {}",
+                entry.position,
+                crate::node::mask_id(&entry.cadre.national_id)
+            );
             let count = plan.entries.len();
             match plan.entries.iter_mut().find(|e| e.key() == entry.key()) {
                 Some(existing) => *existing = entry,
@@ -95,7 +102,7 @@ impl Node {
                 }
                 None => plan.entries.push(entry),
             }
-            Ok(())
+            Ok(detail)
         })
         .await
     }
@@ -110,7 +117,7 @@ impl Node {
     ) -> Result<Plan> {
         self.owned_unit(unit)?;
         self.known_term("term", term)?;
-        self.edit_draft(unit, term, |plan| {
+        self.edit_draft("remove_entry", unit, term, |plan| {
             let before = plan.entries.len();
             plan.entries.retain(|e| e.key() != (position, national_id));
             if plan.entries.len() == before {
@@ -119,7 +126,10 @@ impl Node {
                     format!("no entry for this person and position {position} in the draft"),
                 ));
             }
-            Ok(())
+            Ok(format!(
+                "{position} for {}",
+                crate::node::mask_id(national_id)
+            ))
         })
         .await
     }
@@ -167,10 +177,14 @@ impl Node {
             })
             .collect();
         let mut number = 0;
-        self.edit_draft(unit, term, |plan| {
+        self.edit_draft("record_round", unit, term, |plan| {
+            let detail = format!(
+                "{:?} on {}: {} of {} present",
+                round.body, round.date, round.present, round.convened
+            );
             plan.rounds.push(round);
             number = plan.rounds.len() as u32;
-            Ok(())
+            Ok(detail)
         })
         .await?;
         Ok(RoundResult {
@@ -209,7 +223,9 @@ impl Node {
         plan.adopted_on = Some(adopted_on);
         plan.hash = Some(plan.content_hash());
         let out = plan.clone();
-        self.commit(guard, vec![Change::PutPlan(plan)]).await?;
+        let event = Event::new("adopt", Some(&plan.id));
+        self.commit(guard, event, vec![Change::PutPlan(plan)])
+            .await?;
         Ok(out)
     }
 
@@ -253,7 +269,8 @@ impl Node {
                 approval: None,
             }),
         ];
-        self.commit(guard, changes).await?;
+        let event = Event::new("submit", Some(&header.id)).detail(format!("to {}", approver.code));
+        self.commit(guard, event, changes).await?;
         self.outbox_wake.notify_one();
         Ok((header, approver))
     }
@@ -261,15 +278,18 @@ impl Node {
     /// Loads the open draft of (unit, term), applies `edit` to it, and stores it.
     async fn edit_draft(
         &self,
+        action: &'static str,
         unit: &str,
         term: &str,
-        edit: impl FnOnce(&mut Plan) -> Result<()>,
+        edit: impl FnOnce(&mut Plan) -> Result<String>,
     ) -> Result<Plan> {
         let guard = self.lock().await;
         let mut plan = self.draft(unit, term)?;
-        edit(&mut plan)?;
+        let detail = edit(&mut plan)?;
         let out = plan.clone();
-        self.commit(guard, vec![Change::PutPlan(plan)]).await?;
+        let event = Event::new(action, Some(&plan.id)).detail(detail);
+        self.commit(guard, event, vec![Change::PutPlan(plan)])
+            .await?;
         Ok(out)
     }
 

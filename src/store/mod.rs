@@ -140,6 +140,8 @@ pub enum Change {
     DeleteDocument(String),
     /// Records a refused conflicting push.
     RecordConflict(Conflict),
+    /// Appends to the audit trail; the store numbers and chains it.
+    Audit(crate::audit::AuditEvent),
 }
 
 /// The storage a node needs.
@@ -162,6 +164,8 @@ pub trait Store: Send + Sync + 'static {
     fn document(&self, key: &str) -> Result<Option<serde_json::Value>>;
     /// Every document whose name starts with `prefix`, in name order.
     fn documents(&self, prefix: &str) -> Result<Vec<(String, serde_json::Value)>>;
+    /// The audit trail in stored order, and how many records the store says it wrote.
+    fn audit(&self) -> Result<(Vec<crate::audit::AuditRecord>, u64)>;
     /// Every recorded conflict, oldest first.
     fn conflicts(&self) -> Result<Vec<Conflict>>;
     /// Applies every change atomically (all or nothing) and returns a ticket for

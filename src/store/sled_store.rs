@@ -23,7 +23,10 @@ use sled::{transaction::TransactionError, Transactional, Tree};
 use tokio::sync::watch;
 
 use super::{keys, Change, Conflict, OutboxItem, PlanHeader, Receipt, Result, Store, StoreError};
-use crate::domain::{BallotRound, Decision, Entry, Plan, PlanId};
+use crate::{
+    audit::AuditRecord,
+    domain::{BallotRound, Decision, Entry, Plan, PlanId},
+};
 
 const PLANS: usize = 0;
 const ENTRIES: usize = 1;
@@ -34,7 +37,8 @@ const DECISIONS: usize = 5;
 const META: usize = 6;
 const DOCUMENTS: usize = 7;
 const CONFLICTS: usize = 8;
-const TREE_NAMES: [&str; 9] = [
+const AUDIT: usize = 9;
+const TREE_NAMES: [&str; 10] = [
     "plans",
     "entries",
     "rounds",
@@ -44,6 +48,7 @@ const TREE_NAMES: [&str; 9] = [
     "meta",
     "documents",
     "conflicts",
+    "audit",
 ];
 
 /// One plain write: tree index, key, and the value (none to delete).
@@ -52,6 +57,7 @@ type Write = (usize, Vec<u8>, Option<Vec<u8>>);
 const OUTBOX_SEQ: &str = "seq.outbox";
 const DECISION_SEQ: &str = "seq.decision";
 const CONFLICT_SEQ: &str = "seq.conflict";
+const AUDIT_SEQ: &str = "seq.audit";
 
 /// What the flusher has made durable, as waiters see it.
 #[derive(Debug, Clone, Default)]
@@ -155,6 +161,12 @@ impl SledStore {
         let mut outbox_seq = self.meta(OUTBOX_SEQ)?.unwrap_or(0);
         let mut decision_seq = self.meta(DECISION_SEQ)?.unwrap_or(0);
         let mut conflict_seq = self.meta(CONFLICT_SEQ)?.unwrap_or(0);
+        let mut audit_seq = self.meta(AUDIT_SEQ)?.unwrap_or(0);
+        let start_audit = audit_seq;
+        let mut audit_prev = match self.trees[AUDIT].last()? {
+            Some((k, v)) => decode::<AuditRecord>(&k, &v)?.digest,
+            None => String::new(),
+        };
         let (start_outbox, start_decision, start_conflict) =
             (outbox_seq, decision_seq, conflict_seq);
         let clear_items = |out: &mut Vec<_>, id: &PlanId| -> Result<()> {
@@ -209,6 +221,17 @@ impl SledStore {
                 Change::SetDocument(key, value) => {
                     out.push((DOCUMENTS, key.into_bytes(), Some(encode(&value))))
                 }
+                Change::Audit(event) => {
+                    audit_seq += 1;
+                    let record =
+                        AuditRecord::seal(audit_seq, event, std::mem::take(&mut audit_prev));
+                    audit_prev = record.digest.clone();
+                    out.push((
+                        AUDIT,
+                        audit_seq.to_be_bytes().to_vec(),
+                        Some(encode(&record)),
+                    ));
+                }
                 Change::DeleteDocument(key) => out.push((DOCUMENTS, key.into_bytes(), None)),
                 Change::RecordConflict(c) => {
                     conflict_seq += 1;
@@ -228,6 +251,13 @@ impl SledStore {
                 META,
                 OUTBOX_SEQ.into(),
                 Some(outbox_seq.to_be_bytes().to_vec()),
+            ));
+        }
+        if audit_seq != start_audit {
+            out.push((
+                META,
+                AUDIT_SEQ.into(),
+                Some(audit_seq.to_be_bytes().to_vec()),
             ));
         }
         if conflict_seq != start_conflict {
@@ -401,6 +431,10 @@ impl Store for SledStore {
                 Ok((String::from_utf8_lossy(&k).into_owned(), decode(&k, &v)?))
             })
             .collect()
+    }
+
+    fn audit(&self) -> Result<(Vec<AuditRecord>, u64)> {
+        Ok((self.scan(AUDIT, b"")?, self.meta(AUDIT_SEQ)?.unwrap_or(0)))
     }
 
     fn conflicts(&self) -> Result<Vec<Conflict>> {

@@ -1,6 +1,7 @@
 //! Integration tests: real nodes on loopback, each with its own sled store in a temporary
 //! folder, spoken to over real gRPC.
 
+mod audit;
 mod bad_input;
 mod checks;
 mod durability;

@@ -362,6 +362,29 @@ async fn plans_travel_up_over_mutual_tls_and_health_needs_no_certificate() {
     let held = crate::harness::wait_status(&mut approver, "16681", pb::PlanStatus::Received).await;
     assert_eq!(held.hash, adopted.hash);
 
+    // The audit trail names the certificates that acted.
+    let mut reader = t.as_(&t.commune, "16681", &[Role::Reader]).await;
+    let trail = reader
+        .audit(pb::AuditRequest {
+            action: "submit".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(trail.records.len(), 1);
+    assert_eq!(trail.records[0].actor, "Nguyễn Văn Kiểm [clerk@16681]");
+    let trail = approver
+        .audit(pb::AuditRequest {
+            action: "receive_push".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(trail.records[0].actor, "quyhoach node 16681 [node@16681]");
+    assert_eq!(trail.records[0].plan_hash, adopted.hash);
+
     let bare = tonic::transport::Endpoint::from_shared(format!("https://{}", t.province.addr))
         .unwrap()
         .tls_config(

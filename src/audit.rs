@@ -1,0 +1,175 @@
+//! The audit trail (nhật ký): every state change of a node, who made it (by certificate
+//! identity), what, when, and the plan version and hash it touched, appended in the same
+//! transaction as the change. Records are hash-chained: each carries the digest of the one
+//! before, so [`verify`] finds any record altered, removed or reordered, and says where.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::PlanId;
+
+/// What happened, before it is sealed into the chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    pub at: DateTime<Utc>,
+    /// The caller, as its certificate names it, or `system (<unit>)` for the node's own work.
+    pub actor: String,
+    /// A short verb: `create_draft`, `put_entry`, `submit`, `receive_push`, `decide`, …
+    pub action: String,
+    pub plan: Option<PlanId>,
+    /// The plan version's content hash, where it has one.
+    pub plan_hash: Option<String>,
+    /// Anything else worth keeping (never a national ID).
+    pub detail: String,
+}
+
+/// One sealed record of the chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// 1, 2, 3, … without gaps.
+    pub seq: u64,
+    pub event: AuditEvent,
+    /// The digest of the record before (empty for the first).
+    pub prev: String,
+    /// blake3 over `seq`, the event and `prev`.
+    pub digest: String,
+}
+
+impl AuditRecord {
+    /// Seals `event` as record `seq` after a record whose digest is `prev`.
+    pub fn seal(seq: u64, event: AuditEvent, prev: String) -> Self {
+        let digest = digest(seq, &event, &prev);
+        AuditRecord {
+            seq,
+            event,
+            prev,
+            digest,
+        }
+    }
+}
+
+fn digest(seq: u64, e: &AuditEvent, prev: &str) -> String {
+    let mut h = blake3::Hasher::new();
+    h.update(b"quyhoach.audit.v1");
+    h.update(&seq.to_be_bytes());
+    let plan = e.plan.as_ref().map(|p| p.to_string()).unwrap_or_default();
+    for part in [
+        e.at.to_rfc3339().as_str(),
+        &e.actor,
+        &e.action,
+        &plan,
+        e.plan_hash.as_deref().unwrap_or(""),
+        &e.detail,
+        prev,
+    ] {
+        h.update(&(part.len() as u64).to_be_bytes());
+        h.update(part.as_bytes());
+    }
+    h.finalize().to_hex().to_string()
+}
+
+/// Where the chain is broken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Broken {
+    /// The position (1-based) in the stored order where the problem shows.
+    pub position: u64,
+    pub problem: String,
+}
+
+/// Checks a whole trail, in stored order, against the number of records the store says it
+/// wrote (`head`). Returns the first break.
+pub fn verify(records: &[AuditRecord], head: u64) -> Result<(), Broken> {
+    let mut prev = String::new();
+    for (i, r) in records.iter().enumerate() {
+        let position = i as u64 + 1;
+        let broken = |problem: String| Err(Broken { position, problem });
+        if r.seq != position {
+            return broken(format!(
+                "record {position} carries number {}: a record was removed or the order changed",
+                r.seq
+            ));
+        }
+        if r.prev != prev {
+            return broken(format!(
+                "record {position} does not follow record {}: the chain is cut",
+                position - 1
+            ));
+        }
+        if digest(r.seq, &r.event, &r.prev) != r.digest {
+            return broken(format!(
+                "record {position} ({} by {}) was altered",
+                r.event.action, r.event.actor
+            ));
+        }
+        prev = r.digest.clone();
+    }
+    let n = records.len() as u64;
+    if n != head {
+        return Err(Broken {
+            position: n + 1,
+            problem: format!(
+                "the store wrote {head} records but {n} remain: the last ones were removed"
+            ),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chain(n: u64) -> Vec<AuditRecord> {
+        let mut out: Vec<AuditRecord> = Vec::new();
+        for seq in 1..=n {
+            let prev = out.last().map(|r| r.digest.clone()).unwrap_or_default();
+            let event = AuditEvent {
+                at: DateTime::from_timestamp(1_750_000_000 + seq as i64, 0).unwrap(),
+                actor: "Nguyễn Văn A [clerk@16681]".into(),
+                action: "put_entry".into(),
+                plan: Some(PlanId {
+                    unit: "16681".into(),
+                    term: "2025-2030".into(),
+                    version: 1,
+                }),
+                plan_hash: None,
+                detail: format!("entry {seq}"),
+            };
+            out.push(AuditRecord::seal(seq, event, prev));
+        }
+        out
+    }
+
+    #[test]
+    fn an_intact_chain_verifies() {
+        assert_eq!(verify(&chain(5), 5), Ok(()));
+        assert_eq!(verify(&[], 0), Ok(()));
+    }
+
+    #[test]
+    fn alteration_removal_reordering_and_truncation_are_found_where_they_are() {
+        let mut altered = chain(5);
+        altered[2].event.actor = "someone else".into();
+        assert_eq!(verify(&altered, 5).unwrap_err().position, 3);
+
+        let mut removed = chain(5);
+        removed.remove(1);
+        assert_eq!(verify(&removed, 5).unwrap_err().position, 2);
+
+        let mut swapped = chain(5);
+        swapped.swap(3, 4);
+        assert_eq!(verify(&swapped, 5).unwrap_err().position, 4);
+
+        let truncated = chain(4);
+        let e = verify(&truncated, 5).unwrap_err();
+        assert_eq!(e.position, 5);
+        assert!(e.problem.contains("removed"));
+
+        // Re-sealing an altered record does not help: the next one no longer follows it.
+        let mut resealed = chain(5);
+        let mut e = resealed[1].event.clone();
+        e.detail = "forged".into();
+        resealed[1] = AuditRecord::seal(2, e, resealed[0].digest.clone());
+        assert_eq!(verify(&resealed, 5).unwrap_err().position, 3);
+    }
+}
