@@ -19,6 +19,7 @@
 //! - [`client`]: client helpers shared by the CLI and the demo.
 //! - [`tabular`]: Excel (.xlsx) and CSV import and export of planning lists.
 //! - [`fault`]: crash points for fault tests (off unless an environment variable names one).
+//! - [`logging`]: log output with national ID numbers masked.
 //! - [`config`]: raw and validated configuration.
 //! - [`demo`]: the demonstration hierarchy.
 
@@ -31,6 +32,7 @@ pub mod domain;
 pub mod error;
 pub mod fault;
 pub mod grpc;
+pub mod logging;
 pub mod node;
 pub mod pki;
 pub mod rules;

@@ -373,7 +373,7 @@ fn init_tracing(json: bool, default_filter: &str) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(quyhoach::logging::RedactedStderr);
     if json {
         builder.json().init();
     } else {

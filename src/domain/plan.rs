@@ -336,14 +336,22 @@ pub fn validate_national_id(field: &str, id: &str) -> Result<(), FieldError> {
 
 /// Normalizes and checks a free-text field that must not be empty.
 pub fn clean_text(field: &str, value: &str) -> Result<String, FieldError> {
+    clean_text_max(field, value, MAX_TEXT)
+}
+
+/// Longest accepted reason or justification, in characters.
+pub const MAX_PROSE: usize = 2_000;
+
+/// Like [`clean_text`] with a limit of `max` characters (for reasons and justifications).
+pub fn clean_text_max(field: &str, value: &str, max: usize) -> Result<String, FieldError> {
     let v = text::nfc(value);
     if v.is_empty() {
         return Err(FieldError::new(field, "must not be empty"));
     }
-    if v.chars().count() > MAX_TEXT {
+    if v.chars().count() > max {
         return Err(FieldError::new(
             field,
-            format!("longer than {MAX_TEXT} characters"),
+            format!("longer than {max} characters"),
         ));
     }
     if v.chars().any(char::is_control) {

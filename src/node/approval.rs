@@ -254,11 +254,21 @@ impl Node {
                 ),
             ));
         }
+        if reasons.len() > 20 {
+            return Err(Error::invalid("reasons", "at most 20 reasons"));
+        }
         let mut reasons: Vec<String> = reasons
             .iter()
-            .map(|r| crate::domain::text::nfc(r))
-            .filter(|r| !r.is_empty())
-            .collect();
+            .filter(|r| !r.trim().is_empty())
+            .enumerate()
+            .map(|(i, r)| {
+                crate::domain::plan::clean_text_max(
+                    &format!("reasons[{i}]"),
+                    r,
+                    crate::domain::plan::MAX_PROSE,
+                )
+            })
+            .collect::<std::result::Result<_, _>>()?;
         if !cite.is_empty() {
             if outcome == Outcome::Approve {
                 return Err(Error::invalid(

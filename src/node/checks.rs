@@ -257,7 +257,11 @@ impl Node {
         justification: &str,
         by: &str,
     ) -> Result<Acceptance> {
-        let justification = crate::domain::plan::clean_text("justification", justification)?;
+        let justification = crate::domain::plan::clean_text_max(
+            "justification",
+            justification,
+            crate::domain::plan::MAX_PROSE,
+        )?;
         let by = crate::domain::plan::clean_text("accepted_by", by)?;
         let found = self.plan_findings(id).await?;
         let Some(f) = found.iter().find(|f| f.id == finding) else {

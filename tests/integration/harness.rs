@@ -24,6 +24,8 @@ pub async fn start(dir: &Path, unit: &str, parent: Option<String>, units: &str) 
         poll_ms: Some(30),
         // These tests are about planning and sync; the tls module tests certificates.
         insecure: Some(true),
+        // Tests fire requests faster than any clerk; the limits module tests the limit.
+        rate_limit: Some(100_000),
         ..RawConfig::default()
     }
     .validate()

@@ -7,6 +7,7 @@ mod checks;
 mod durability;
 mod faults;
 mod harness;
+mod limits;
 mod model;
 mod ordering;
 mod procs;

@@ -80,6 +80,8 @@ impl Proc {
             "--retry-max-ms",
             "300",
             "--insecure",
+            "--rate-limit",
+            "100000",
         ])
         .arg("--data")
         .arg(&data)
