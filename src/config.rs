@@ -63,6 +63,8 @@ pub struct RawConfig {
     pub ca: Option<PathBuf>,
     /// Requests per second each peer may make (health checks are exempt).
     pub rate_limit: Option<u32>,
+    /// Address for the Prometheus `/metrics` endpoint; none to not serve it.
+    pub metrics: Option<String>,
 }
 
 impl RawConfig {
@@ -92,6 +94,7 @@ impl RawConfig {
             key: over.key.or(self.key),
             ca: over.ca.or(self.ca),
             rate_limit: over.rate_limit.or(self.rate_limit),
+            metrics: over.metrics.or(self.metrics),
         }
     }
 
@@ -172,6 +175,14 @@ impl RawConfig {
                 ));
             }
         }
+        let metrics = self
+            .metrics
+            .as_deref()
+            .map(|m| {
+                m.parse::<SocketAddr>()
+                    .map_err(|e| format!("metrics: {e} (expected host:port)"))
+            })
+            .transpose()?;
         let rate_limit = self.rate_limit.unwrap_or(200);
         if rate_limit == 0 {
             return Err("rate_limit: must be at least 1 request per second".into());
@@ -212,6 +223,7 @@ impl RawConfig {
             sync,
             tls,
             rate_limit,
+            metrics,
         })
     }
 }
@@ -249,6 +261,14 @@ impl Tls {
     }
 }
 
+/// The shipped position catalogue and terms.
+pub fn builtin_catalog() -> Result<Catalog, String> {
+    Ok(Catalog {
+        positions: catalog::parse_positions(POSITIONS)?,
+        terms: catalog::parse_terms(TERMS)?,
+    })
+}
+
 /// Loads a units file by path, or one of the built-in ones.
 pub fn load_units(spec: &str) -> Result<Hierarchy, String> {
     let parsed = match spec {
@@ -277,6 +297,8 @@ pub struct Config {
     pub tls: Option<Tls>,
     /// Requests per second per peer.
     pub rate_limit: u32,
+    /// Where to serve `/metrics`.
+    pub metrics: Option<SocketAddr>,
     pub sync: SyncSettings,
 }
 

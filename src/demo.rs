@@ -243,6 +243,7 @@ impl Pki {
                     30,
                 ))
                 .map_err(anyhow::Error::msg)?;
+            pki::write(&dir.join("clients"), unit, &op)?;
             operators.insert(
                 unit.to_string(),
                 ClientTls {

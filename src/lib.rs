@@ -20,6 +20,8 @@
 //! - [`tabular`]: Excel (.xlsx) and CSV import and export of planning lists.
 //! - [`fault`]: crash points for fault tests (off unless an environment variable names one).
 //! - [`logging`]: log output with national ID numbers masked.
+//! - [`metrics`]: Prometheus metrics and the `/metrics` endpoint.
+//! - [`sheets`]: the CLI's import and export of lists (Excel, CSV, JSON).
 //! - [`config`]: raw and validated configuration.
 //! - [`demo`]: the demonstration hierarchy.
 
@@ -33,10 +35,12 @@ pub mod error;
 pub mod fault;
 pub mod grpc;
 pub mod logging;
+pub mod metrics;
 pub mod node;
 pub mod pki;
 pub mod rules;
 pub mod server;
+pub mod sheets;
 pub mod store;
 pub mod sync;
 pub mod tabular;

@@ -147,6 +147,49 @@ enum Command {
         #[arg(long)]
         term: String,
     },
+    /// Import a unit's list from .xlsx or .csv into its draft (all rows or none).
+    Import {
+        /// The spreadsheet.
+        file: PathBuf,
+        #[arg(long)]
+        unit: String,
+        #[arg(long)]
+        term: String,
+        /// Check every row and report; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Units file to resolve unit names against.
+        #[arg(long, default_value = "builtin:2024")]
+        units: String,
+        /// With vote counts in the list: the date of the round that produced them.
+        #[arg(long)]
+        round_date: Option<String>,
+        /// ... the members convened, and present.
+        #[arg(long)]
+        convened: Option<u32>,
+        #[arg(long)]
+        present: Option<u32>,
+        #[command(flatten)]
+        node: NodeArg,
+    },
+    /// Export the consolidated list, a unit's plan or the findings to .xlsx, .csv or .json.
+    Export {
+        #[command(flatten)]
+        node: NodeArg,
+        #[arg(long, value_enum)]
+        what: quyhoach::sheets::What,
+        /// The output file; its extension picks the format.
+        #[arg(long)]
+        out: PathBuf,
+        /// The unit (subtree for consolidated and findings; the plan's unit for plan).
+        #[arg(long, default_value = "")]
+        unit: String,
+        #[arg(long, default_value = "")]
+        term: String,
+        /// For the consolidated list in .xlsx: one sheet per unit.
+        #[arg(long)]
+        per_unit: bool,
+    },
     /// The audit trail: list it, or verify its hash chain.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -335,6 +378,9 @@ struct ServeArgs {
     /// The certificate authority to trust (PEM).
     #[arg(long, env = "QUYHOACH_CA")]
     ca: Option<PathBuf>,
+    /// Serve Prometheus metrics at http://ADDR/metrics.
+    #[arg(long, env = "QUYHOACH_METRICS")]
+    metrics: Option<String>,
     /// Requests per second each peer may make (health checks are exempt); 200 by default.
     #[arg(long, env = "QUYHOACH_RATE_LIMIT")]
     rate_limit: Option<u32>,
@@ -385,6 +431,52 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve(args) => serve(args).await,
         Command::Certs(c) => certs(c),
+        Command::Import {
+            file,
+            unit,
+            term,
+            dry_run,
+            units,
+            round_date,
+            convened,
+            present,
+            node,
+        } => {
+            let round = match (round_date, convened, present) {
+                (Some(d), Some(c), Some(p)) => {
+                    Some((quyhoach::domain::parse_date("round_date", &d)?, c, p))
+                }
+                (None, None, None) => None,
+                _ => anyhow::bail!("give --round-date, --convened and --present together"),
+            };
+            let job = quyhoach::sheets::ImportJob {
+                file: &file,
+                unit: &unit,
+                term: &term,
+                units: &units,
+                dry_run,
+                round,
+            };
+            if dry_run {
+                quyhoach::sheets::import(job, None).await?;
+            } else {
+                let mut c = node.connect().await?;
+                quyhoach::sheets::import(job, Some(&mut c)).await?;
+            }
+            Ok(())
+        }
+        Command::Export {
+            node,
+            what,
+            out,
+            unit,
+            term,
+            per_unit,
+        } => {
+            let mut c = node.connect().await?;
+            quyhoach::sheets::export(&mut c, what, &out, &unit, &term, per_unit).await?;
+            Ok(())
+        }
         Command::Demo { data } => demo::run(demo::DemoOptions { data }).await.map(|_| ()),
         Command::Units { node, under } => {
             let mut c = node.connect().await?;
@@ -787,6 +879,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         key: args.key,
         ca: args.ca,
         rate_limit: args.rate_limit,
+        metrics: args.metrics,
         rules_file: args.rules_file,
     };
     let config = file

@@ -86,6 +86,14 @@ pub async fn run(
         parent = config.parent.as_deref().unwrap_or("-"),
         "node serving"
     );
+    let metrics_task = match config.metrics {
+        Some(addr) => {
+            let (bound, task) = crate::metrics::spawn(addr).await?;
+            tracing::info!(addr = %bound, "metrics at /metrics");
+            Some(task)
+        }
+        None => None,
+    };
     let mut builder = Server::builder();
     if let Some(tls) = &config.tls {
         builder = builder.tls_config(
@@ -119,6 +127,9 @@ pub async fn run(
         .add_service(InterceptedService::new(node_sync, limit))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await;
+    if let Some(task) = metrics_task {
+        task.abort();
+    }
     if let Some(task) = sync_task {
         task.abort();
         let _ = task.await;

@@ -13,6 +13,74 @@ use crate::{
 };
 
 impl PlanningService {
+    /// The consolidated list for a request, as the caller may see it.
+    async fn consolidated_entries(
+        &self,
+        who: &crate::auth::Caller,
+        request: pb::ConsolidatedRequest,
+    ) -> Result<Vec<pb::ConsolidatedEntry>, Status> {
+        let pb::ConsolidatedRequest {
+            under,
+            term,
+            position,
+            status,
+            name,
+            level,
+            gender,
+            age_min,
+            age_max,
+            has_rule,
+            page_size: _,
+            page_token: _,
+        } = request;
+        let under = self.root(who, under)?;
+        let gender = match pb::Gender::try_from(gender) {
+            Ok(pb::Gender::Male) => Some(crate::domain::Gender::Male),
+            Ok(pb::Gender::Female) => Some(crate::domain::Gender::Female),
+            _ => None,
+        };
+        let has_rule = opt(has_rule)
+            .map(|r| {
+                r.parse()
+                    .map_err(|e: String| bad(FieldError::new("has_rule", e)))
+            })
+            .transpose()?;
+        let filter = ConsolidatedFilter {
+            under,
+            term: opt(term),
+            position: opt(position),
+            status: status_from_pb("status", status).map_err(bad)?,
+            name: opt(name),
+            level: level_from_pb(level),
+            gender,
+            age_min: (age_min > 0).then_some(age_min),
+            age_max: (age_max > 0).then_some(age_max),
+            has_rule,
+        };
+        Ok(self
+            .node
+            .consolidated(&filter)
+            .await?
+            .into_iter()
+            .map(|e| pb::ConsolidatedEntry {
+                unit: e.unit,
+                unit_name: e.unit_name,
+                term: e.term,
+                version: e.version,
+                status: status_to_pb(e.status).into(),
+                position: e.position,
+                position_title: e.position_title,
+                full_name: e.full_name,
+                birth_date: e.birth_date.to_string(),
+                gender: gender_to_pb(e.gender).into(),
+                national_id_masked: e.national_id_masked,
+                yes_votes: e.votes.map_or(0, |v| v.0),
+                vote_denominator: e.votes.map_or(0, |v| v.1),
+                source: source_to_pb(e.source).into(),
+            })
+            .collect())
+    }
+
     fn who<T>(&self, req: &Request<T>) -> Result<crate::auth::Caller, Status> {
         super::caller(self.insecure, req)
     }
@@ -150,6 +218,37 @@ impl pb::planning_server::Planning for PlanningService {
         let plan = acting_as(
             who.label(),
             self.node.put_entry(unit.trim(), term.trim(), entry),
+        )
+        .await?;
+        Ok(Response::new(plan_to_pb(&plan)))
+    }
+
+    async fn import_entries(
+        &self,
+        req: Request<pb::ImportEntriesRequest>,
+    ) -> Result<Response<pb::Plan>, Status> {
+        let who = self.who(&req)?;
+        let pb::ImportEntriesRequest {
+            unit,
+            term,
+            entries,
+            round,
+        } = req.into_inner();
+        who.require_clerk_of(unit.trim())?;
+        let entries = entries
+            .into_iter()
+            .enumerate()
+            .map(|(i, e)| entry_from_pb(&format!("entries[{i}]"), e))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(bad)?;
+        let round = round
+            .map(|r| round_from_pb("round", r))
+            .transpose()
+            .map_err(bad)?;
+        let plan = acting_as(
+            who.label(),
+            self.node
+                .import_entries(unit.trim(), term.trim(), entries, round),
         )
         .await?;
         Ok(Response::new(plan_to_pb(&plan)))
@@ -520,43 +619,53 @@ impl pb::planning_server::Planning for PlanningService {
         req: Request<pb::ConsolidatedRequest>,
     ) -> Result<Response<pb::ConsolidatedResponse>, Status> {
         let who = self.who(&req)?;
-        let pb::ConsolidatedRequest {
-            under,
-            term,
-            position,
-            status,
-            name,
-        } = req.into_inner();
-        let under = self.root(&who, under)?;
-        let filter = ConsolidatedFilter {
-            under: under.trim().to_string(),
-            term: opt(term),
-            position: opt(position),
-            status: status_from_pb("status", status).map_err(bad)?,
-            name: opt(name),
+        let request = req.into_inner();
+        let (page_size, token) = (request.page_size as usize, request.page_token.clone());
+        let entries = self.consolidated_entries(&who, request).await?;
+        let total = entries.len() as u64;
+        let start: usize = if token.is_empty() {
+            0
+        } else {
+            token.parse().map_err(|_| {
+                bad(FieldError::new(
+                    "page_token",
+                    "is not a token this node gave",
+                ))
+            })?
         };
-        let entries = self
-            .node
-            .consolidated(&filter)
-            .await?
+        let end = if page_size == 0 {
+            entries.len()
+        } else {
+            (start + page_size).min(entries.len())
+        };
+        let next_page_token = if end < entries.len() {
+            end.to_string()
+        } else {
+            String::new()
+        };
+        let entries = entries
             .into_iter()
-            .map(|e| pb::ConsolidatedEntry {
-                unit: e.unit,
-                unit_name: e.unit_name,
-                term: e.term,
-                version: e.version,
-                status: status_to_pb(e.status).into(),
-                position: e.position,
-                position_title: e.position_title,
-                full_name: e.full_name,
-                birth_date: e.birth_date.to_string(),
-                gender: gender_to_pb(e.gender).into(),
-                national_id_masked: e.national_id_masked,
-                yes_votes: e.votes.map_or(0, |v| v.0),
-                vote_denominator: e.votes.map_or(0, |v| v.1),
-                source: source_to_pb(e.source).into(),
-            })
+            .skip(start)
+            .take(end.saturating_sub(start))
             .collect();
-        Ok(Response::new(pb::ConsolidatedResponse { entries }))
+        Ok(Response::new(pb::ConsolidatedResponse {
+            entries,
+            next_page_token,
+            total,
+        }))
+    }
+
+    type ConsolidatedStreamStream = std::pin::Pin<
+        Box<dyn tokio_stream::Stream<Item = Result<pb::ConsolidatedEntry, Status>> + Send>,
+    >;
+
+    async fn consolidated_stream(
+        &self,
+        req: Request<pb::ConsolidatedRequest>,
+    ) -> Result<Response<Self::ConsolidatedStreamStream>, Status> {
+        let who = self.who(&req)?;
+        let entries = self.consolidated_entries(&who, req.into_inner()).await?;
+        let stream = tokio_stream::iter(entries.into_iter().map(Ok));
+        Ok(Response::new(Box::pin(stream)))
     }
 }

@@ -131,6 +131,7 @@ impl Node {
         }
         let event = Event::new("receive_push", Some(&plan.id)).detail(format!("from {from}"));
         self.commit(guard, event, changes).await?;
+        self.publish_pending()?;
         if !direct {
             self.outbox_wake.notify_one();
         }
@@ -345,6 +346,7 @@ impl Node {
             decision.reasons.join("; ")
         ));
         self.commit(guard, event, changes).await?;
+        self.publish_pending()?;
         if forward {
             self.outbox_wake.notify_one();
         }

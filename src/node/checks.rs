@@ -165,6 +165,13 @@ impl Node {
             None => rules::check(&snapshot, &scope, today, &reference.rules),
         };
         let micros = started.elapsed().as_micros() as u64;
+        let kind = if filter.plan.is_some() {
+            "incremental"
+        } else {
+            "full"
+        };
+        metrics::histogram!("quyhoach_check_duration_seconds", "unit" => self.unit.code.clone(), "kind" => kind)
+            .record(micros as f64 / 1e6);
         let entries = plans.iter().map(|p| p.entries.len()).sum();
         let findings = report
             .findings

@@ -28,6 +28,14 @@ pub struct ConsolidatedFilter {
     pub status: Option<PlanStatus>,
     /// Diacritic- and case-insensitive part of a name.
     pub name: Option<String>,
+    /// Only plans of units of this level.
+    pub level: Option<crate::domain::Level>,
+    pub gender: Option<Gender>,
+    /// Age in whole years today, at least / at most.
+    pub age_min: Option<u32>,
+    pub age_max: Option<u32>,
+    /// Only entries that a finding of this rule names.
+    pub has_rule: Option<crate::rules::RuleId>,
 }
 
 /// One line of the consolidated list.
@@ -132,10 +140,20 @@ impl Node {
             .as_deref()
             .map(text::fold)
             .filter(|q| !q.is_empty());
+        let flagged = match filter.has_rule {
+            Some(rule) => Some(self.flagged_by(rule, &filter.under).await?),
+            None => None,
+        };
+        let today = self.today();
         let mut out = Vec::new();
         for h in headers
             .into_iter()
             .filter(|h| h.status != PlanStatus::Draft)
+            .filter(|h| {
+                filter
+                    .level
+                    .is_none_or(|l| self.hierarchy.get(&h.id.unit).is_some_and(|u| u.level == l))
+            })
         {
             let plan = self.load(&h.id)?;
             let unit_name = self
@@ -146,6 +164,24 @@ impl Node {
             for e in &plan.entries {
                 if filter.position.as_ref().is_some_and(|p| *p != e.position) {
                     continue;
+                }
+                if filter.gender.is_some_and(|g| g != e.cadre.gender) {
+                    continue;
+                }
+                let age = today.years_since(e.cadre.birth_date).unwrap_or(0);
+                if filter.age_min.is_some_and(|a| age < a)
+                    || filter.age_max.is_some_and(|a| age > a)
+                {
+                    continue;
+                }
+                if let Some(flagged) = &flagged {
+                    let person = flagged.persons.contains(&e.cadre.national_id);
+                    let line = flagged.lines.iter().any(|(id, positions)| {
+                        id == &plan.id && (positions.is_empty() || positions.contains(&e.position))
+                    });
+                    if !person && !line {
+                        continue;
+                    }
                 }
                 if query
                     .as_ref()
@@ -191,5 +227,40 @@ impl Node {
                 .then_with(|| a.position.cmp(&b.position))
         });
         Ok(out)
+    }
+}
+
+/// What the findings of one rule name: persons, and plan lines (plan, positions) for findings
+/// about a whole position (R2, R20) rather than a person.
+struct Flagged {
+    persons: std::collections::HashSet<String>,
+    lines: Vec<(PlanId, Vec<String>)>,
+}
+
+impl Node {
+    async fn flagged_by(&self, rule: crate::rules::RuleId, under: &str) -> Result<Flagged> {
+        let outcome = self
+            .check(&super::CheckFilter {
+                under: under.to_string(),
+                rules: vec![rule],
+                ..Default::default()
+            })
+            .await?;
+        let mut flagged = Flagged {
+            persons: Default::default(),
+            lines: Vec::new(),
+        };
+        for f in outcome.findings {
+            let ids: Vec<String> = f.finding.national_ids().map(str::to_string).collect();
+            if ids.is_empty() {
+                for plan in &f.finding.plans {
+                    flagged
+                        .lines
+                        .push((plan.clone(), f.finding.positions.clone()));
+                }
+            }
+            flagged.persons.extend(ids);
+        }
+        Ok(flagged)
     }
 }

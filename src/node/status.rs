@@ -106,6 +106,15 @@ impl Node {
 
     /// Keeps what a child reported about itself.
     pub fn note_child(&self, child: &str, report: ChildReport) {
+        let lag = report.oldest_pending_at.map_or(0.0, |at| {
+            (self.now() - at).num_milliseconds() as f64 / 1000.0
+        });
+        let labels = [
+            ("unit", self.unit.code.clone()),
+            ("child", child.to_string()),
+        ];
+        metrics::gauge!("quyhoach_child_outbox_length", &labels).set(report.outbox_length as f64);
+        metrics::gauge!("quyhoach_child_sync_lag_seconds", &labels).set(lag);
         self.child_reports
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -118,7 +127,37 @@ impl Node {
         let oldest = outbox
             .first()
             .map(|(_, item)| (item.plan.clone(), item.queued_at));
+        let lag = oldest.as_ref().map_or(0.0, |(_, at)| {
+            (self.now() - *at).num_milliseconds() as f64 / 1000.0
+        });
+        metrics::gauge!("quyhoach_outbox_length", "unit" => self.unit.code.clone())
+            .set(outbox.len() as f64);
+        metrics::gauge!("quyhoach_sync_lag_seconds", "unit" => self.unit.code.clone()).set(lag);
         Ok((outbox.len() as u64, oldest))
+    }
+
+    /// Publishes how many received plans await this node's decision, by the level of their unit.
+    pub(super) fn publish_pending(&self) -> Result<()> {
+        let mut pending: std::collections::BTreeMap<&'static str, u64> =
+            std::collections::BTreeMap::new();
+        for level in [
+            crate::domain::Level::Commune,
+            crate::domain::Level::District,
+            crate::domain::Level::Province,
+        ] {
+            pending.insert(level.as_str(), 0);
+        }
+        for h in self.store.headers()? {
+            if h.status == crate::domain::PlanStatus::Received {
+                if let Some(u) = self.hierarchy.get(&h.id.unit) {
+                    *pending.entry(u.level.as_str()).or_default() += 1;
+                }
+            }
+        }
+        for (level, n) in pending {
+            metrics::gauge!("quyhoach_plans_pending_approval", "unit" => self.unit.code.clone(), "level" => level).set(n as f64);
+        }
+        Ok(())
     }
 
     pub(super) fn count_push(&self, outcome: &std::result::Result<bool, ()>) {
@@ -128,6 +167,13 @@ impl Node {
             Err(()) => &self.counters.refused,
         };
         counter.fetch_add(1, Ordering::Relaxed);
+        let outcome = match outcome {
+            Ok(false) => "accepted",
+            Ok(true) => "duplicate",
+            Err(()) => "refused",
+        };
+        metrics::counter!("quyhoach_pushes_total", "unit" => self.unit.code.clone(), "outcome" => outcome)
+            .increment(1);
     }
 
     /// The whole status report.

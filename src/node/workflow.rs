@@ -107,6 +107,85 @@ impl Node {
         .await
     }
 
+    /// Puts many entries (and, optionally, the ballot round that voted on them) into the draft
+    /// of (unit, term) at once: all of them or, if any is bad, none. Opens the draft if needed.
+    pub async fn import_entries(
+        &self,
+        unit: &str,
+        term: &str,
+        entries: Vec<Entry>,
+        round: Option<BallotRound>,
+    ) -> Result<Plan> {
+        let owner = self.owned_unit(unit)?.clone();
+        self.known_term("term", term)?;
+        if entries.is_empty() {
+            return Err(Error::invalid("entries", "nothing to import"));
+        }
+        if entries.len() > MAX_ENTRIES {
+            return Err(Error::invalid(
+                "entries",
+                format!("a plan holds at most {MAX_ENTRIES} entries"),
+            ));
+        }
+        let entries = entries
+            .into_iter()
+            .enumerate()
+            .map(|(i, e)| {
+                self.validate_entry(&owner, e).map_err(|err| match err {
+                    Error::Invalid(f) => Error::Invalid(FieldError::new(
+                        format!("entries[{i}]{}", f.field.trim_start_matches("entry")),
+                        f.problem,
+                    )),
+                    Error::NotFound(f) => Error::NotFound(FieldError::new(
+                        format!("entries[{i}]{}", f.field.trim_start_matches("entry")),
+                        f.problem,
+                    )),
+                    other => other,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        if let Some(round) = &round {
+            round.validate_counts("round")?;
+            let params = self.reference().rules.params_for(round.date).clone();
+            if !ballot::quorum_met(round, &params) {
+                return Err(Error::precondition(
+                    "round.present",
+                    format!(
+                        "R19: {} present of {} convened is below the quorum",
+                        round.present, round.convened
+                    ),
+                ));
+            }
+        }
+        let needs_draft = match self.latest(unit, term)? {
+            None => true,
+            Some(h) => h.status == PlanStatus::Returned,
+        };
+        if needs_draft {
+            self.create_draft(unit, term).await?;
+        }
+        let count = entries.len();
+        self.edit_draft("import", unit, term, |plan| {
+            for entry in entries {
+                match plan.entries.iter_mut().find(|e| e.key() == entry.key()) {
+                    Some(existing) => *existing = entry,
+                    None => plan.entries.push(entry),
+                }
+            }
+            if plan.entries.len() > MAX_ENTRIES {
+                return Err(Error::invalid(
+                    "entries",
+                    format!("a plan holds at most {MAX_ENTRIES} entries"),
+                ));
+            }
+            if let Some(round) = round {
+                plan.rounds.push(round);
+            }
+            Ok(format!("{count} entries"))
+        })
+        .await
+    }
+
     /// Removes the entry of (person, position) from the open draft.
     pub async fn remove_entry(
         &self,

@@ -1,0 +1,346 @@
+//! The spreadsheet side of the CLI: `import` (an Excel or CSV list into a unit's draft, with a
+//! dry run that reports every bad row) and `export` (the consolidated list, a unit's plan, or
+//! the findings, as .xlsx, .csv with BOM, or JSON). Talks to a node through the client API.
+
+use std::path::Path;
+
+use anyhow::{bail, Context};
+use tonic::transport::Channel;
+
+use crate::{
+    config,
+    domain::{BallotRound, Body},
+    grpc::{convert, pb, pb::planning_client::PlanningClient},
+    tabular::{self, ExportSheet, Format, ImportContext},
+};
+
+/// What `quyhoach import` is asked to do.
+pub struct ImportJob<'a> {
+    pub file: &'a Path,
+    pub unit: &'a str,
+    pub term: &'a str,
+    pub units: &'a str,
+    pub dry_run: bool,
+    /// The round that produced the vote counts, if the list has them: (date, convened, present).
+    pub round: Option<(chrono::NaiveDate, u32, u32)>,
+}
+
+/// Reads and checks a list; on a dry run prints the report; otherwise sends every row to the
+/// node in one all-or-nothing request. Returns the number of rows imported.
+pub async fn import(
+    job: ImportJob<'_>,
+    client: Option<&mut PlanningClient<Channel>>,
+) -> anyhow::Result<usize> {
+    let hierarchy = config::load_units(job.units).map_err(anyhow::Error::msg)?;
+    let catalog = config::builtin_catalog().map_err(anyhow::Error::msg)?;
+    let format = Format::from_path(job.file)?;
+    let sheet = tabular::read_rows(job.file, format)?;
+    let ctx = ImportContext {
+        catalog: &catalog,
+        hierarchy: &hierarchy,
+        unit: job.unit,
+        term: job.term,
+        today: chrono::Utc::now().date_naive(),
+    };
+    let report = tabular::import(&sheet, &ctx);
+    for p in &report.problems {
+        println!("{p}");
+    }
+    println!(
+        "{}: {} good rows, {} problems",
+        job.file.display(),
+        report.entries.len(),
+        report.problems.len()
+    );
+    if !report.is_clean() {
+        bail!("nothing was imported: correct the rows above and run again");
+    }
+    if job.dry_run {
+        println!("dry run: nothing was written");
+        return Ok(0);
+    }
+    let Some(client) = client else {
+        bail!("no node to import into")
+    };
+    let round = match job.round {
+        Some((date, convened, present)) => {
+            let tallies = report
+                .entries
+                .iter()
+                .filter_map(|e| {
+                    Some(crate::domain::Tally {
+                        national_id: e.entry.cadre.national_id.clone(),
+                        position: e.entry.position.clone(),
+                        yes: e.yes_votes?,
+                    })
+                })
+                .collect();
+            let round = BallotRound {
+                body: Body::ExecutiveCommittee,
+                date,
+                convened,
+                present,
+                ballots_issued: present,
+                valid_ballots: present,
+                tallies,
+            };
+            Some(convert::round_to_pb(&round))
+        }
+        None => None,
+    };
+    let entries: Vec<pb::Entry> = report
+        .entries
+        .iter()
+        .map(|e| convert::entry_to_pb(&e.entry))
+        .collect();
+    let n = entries.len();
+    client
+        .import_entries(pb::ImportEntriesRequest {
+            unit: job.unit.into(),
+            term: job.term.into(),
+            entries,
+            round,
+        })
+        .await?;
+    println!(
+        "imported {n} entries into the draft of {}/{}",
+        job.unit, job.term
+    );
+    Ok(n)
+}
+
+/// What to export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum What {
+    /// The consolidated list of the node's subtree.
+    Consolidated,
+    /// One unit's plan, in the import layout (it imports back).
+    Plan,
+    /// The findings of the checks.
+    Findings,
+}
+
+/// The file format, from the output's extension.
+fn format_of(out: &Path) -> anyhow::Result<&'static str> {
+    match out
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("xlsx") => Ok("xlsx"),
+        Some("csv") => Ok("csv"),
+        Some("json") => Ok("json"),
+        _ => bail!(
+            "{}: the output must end in .xlsx, .csv or .json",
+            out.display()
+        ),
+    }
+}
+
+/// Writes sheets in the format `out` asks for (CSV and JSON take the first sheet's rows and
+/// the other sheets' rows appended).
+fn write(out: &Path, sheets: Vec<ExportSheet>) -> anyhow::Result<()> {
+    match format_of(out)? {
+        "xlsx" => tabular::export_xlsx(out, &sheets)?,
+        "csv" => {
+            let headers = sheets
+                .first()
+                .map(|s| s.headers.clone())
+                .unwrap_or_default();
+            let rows: Vec<Vec<String>> = sheets.iter().flat_map(|s| s.text_rows()).collect();
+            let file = std::fs::File::create(out)
+                .with_context(|| format!("creating {}", out.display()))?;
+            tabular::export_csv(file, &headers, &rows)?;
+        }
+        _ => {
+            let rows: Vec<serde_json::Value> = sheets
+                .iter()
+                .flat_map(|s| {
+                    s.text_rows().into_iter().map(|row| {
+                        let object: serde_json::Map<String, serde_json::Value> = s
+                            .headers
+                            .iter()
+                            .cloned()
+                            .zip(row.into_iter().map(serde_json::Value::String))
+                            .collect();
+                        serde_json::Value::Object(object)
+                    })
+                })
+                .collect();
+            std::fs::write(out, serde_json::to_string_pretty(&rows)?)?;
+        }
+    }
+    Ok(())
+}
+
+/// Exports from a node to `out`.
+pub async fn export(
+    client: &mut PlanningClient<Channel>,
+    what: What,
+    out: &Path,
+    unit: &str,
+    term: &str,
+    per_unit: bool,
+) -> anyhow::Result<usize> {
+    format_of(out)?;
+    let sheets = match what {
+        What::Consolidated => {
+            let entries = client
+                .consolidated(pb::ConsolidatedRequest {
+                    under: unit.into(),
+                    term: term.into(),
+                    ..Default::default()
+                })
+                .await?
+                .into_inner()
+                .entries;
+            consolidated_sheets(&entries, per_unit)
+        }
+        What::Plan => {
+            if unit.is_empty() || term.is_empty() {
+                bail!("--unit and --term name the plan to export");
+            }
+            let plan = client
+                .get_plan(pb::GetPlanRequest {
+                    unit: unit.into(),
+                    term: term.into(),
+                    version: 0,
+                })
+                .await?
+                .into_inner();
+            let plan = convert::plan_from_pb("plan", plan).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let hierarchy = config::load_units("builtin:2024").map_err(anyhow::Error::msg)?;
+            let catalog = config::builtin_catalog().map_err(anyhow::Error::msg)?;
+            let ctx = ImportContext {
+                catalog: &catalog,
+                hierarchy: &hierarchy,
+                unit,
+                term,
+                today: chrono::Utc::now().date_naive(),
+            };
+            vec![tabular::plan_sheet_for(
+                &format!("{unit} {term}"),
+                &plan,
+                &ctx,
+            )]
+        }
+        What::Findings => {
+            let findings = client
+                .check(pb::CheckRequest {
+                    under: unit.into(),
+                    term: term.into(),
+                    ..Default::default()
+                })
+                .await?
+                .into_inner()
+                .findings;
+            vec![findings_sheet(&findings)]
+        }
+    };
+    let rows = sheets.iter().map(|s| s.rows.len()).sum();
+    write(out, sheets)?;
+    println!("wrote {rows} rows to {}", out.display());
+    Ok(rows)
+}
+
+fn consolidated_sheets(entries: &[pb::ConsolidatedEntry], per_unit: bool) -> Vec<ExportSheet> {
+    let headers: Vec<String> = [
+        "STT",
+        "Họ và tên",
+        "Ngày sinh",
+        "Giới tính",
+        "Mã đơn vị",
+        "Đơn vị",
+        "Chức danh quy hoạch",
+        "Mã chức danh",
+        "Nhiệm kỳ",
+        "Số phiếu đồng ý",
+        "Trạng thái",
+        "Phiên bản",
+    ]
+    .map(String::from)
+    .to_vec();
+    let row = |i: usize, e: &pb::ConsolidatedEntry| {
+        vec![
+            (i + 1).to_string(),
+            e.full_name.clone(),
+            e.birth_date.clone(),
+            if e.gender == pb::Gender::Female as i32 {
+                "Nữ"
+            } else {
+                "Nam"
+            }
+            .to_string(),
+            e.unit.clone(),
+            e.unit_name.clone(),
+            e.position_title.clone(),
+            e.position.clone(),
+            e.term.clone(),
+            if e.vote_denominator == 0 {
+                String::new()
+            } else {
+                format!("{}/{}", e.yes_votes, e.vote_denominator)
+            },
+            crate::client::status_name(e.status).to_string(),
+            e.version.to_string(),
+        ]
+    };
+    if !per_unit {
+        let rows = entries.iter().enumerate().map(|(i, e)| row(i, e)).collect();
+        return vec![tabular::table_sheet("Danh sách tổng hợp", headers, rows)];
+    }
+    let mut units: Vec<&str> = entries.iter().map(|e| e.unit.as_str()).collect();
+    units.sort();
+    units.dedup();
+    units
+        .into_iter()
+        .map(|u| {
+            let mine: Vec<&pb::ConsolidatedEntry> =
+                entries.iter().filter(|e| e.unit == u).collect();
+            let name = format!("{u} {}", mine[0].unit_name);
+            let rows = mine.iter().enumerate().map(|(i, e)| row(i, e)).collect();
+            tabular::table_sheet(&name, headers.clone(), rows)
+        })
+        .collect()
+}
+
+fn findings_sheet(findings: &[pb::Finding]) -> ExportSheet {
+    let headers: Vec<String> = [
+        "Quy tắc",
+        "Mức độ",
+        "Đơn vị",
+        "Cán bộ",
+        "CCCD",
+        "Chức danh",
+        "Nhiệm kỳ",
+        "Nội dung",
+        "Message",
+        "Mã phát hiện",
+    ]
+    .map(String::from)
+    .to_vec();
+    let rows = findings
+        .iter()
+        .map(|f| {
+            vec![
+                f.rule.clone(),
+                if f.severity == pb::Severity::Error as i32 {
+                    "lỗi"
+                } else {
+                    "cảnh báo"
+                }
+                .to_string(),
+                f.units.join(", "),
+                f.person_name.clone(),
+                f.person_id_masked.clone(),
+                f.positions.join(", "),
+                f.terms.join(", "),
+                f.message_vi.clone(),
+                f.message_en.clone(),
+                f.id.clone(),
+            ]
+        })
+        .collect();
+    tabular::table_sheet("Phát hiện", headers, rows)
+}

@@ -1,0 +1,133 @@
+//! Operations: a scrape of /metrics shows the counters and gauges move with the work. The
+//! recorder is shared by the whole test process, so this test uses Hà Nội (01) and Quận Ba
+//! Đình (001), which no other test touches.
+
+use quyhoach::{config::RawConfig, grpc::pb, node::system_clock, server};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::harness::*;
+
+async fn scrape(addr: &str) -> String {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut body = String::new();
+    s.read_to_string(&mut body).await.unwrap();
+    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+    body
+}
+
+/// The value of the series whose line starts with `name{` and holds every label in `labels`.
+fn value(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")))
+        .find(|l| labels.iter().all(|want| l.contains(want)))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+#[tokio::test]
+async fn a_metrics_scrape_shows_the_counters_move() {
+    let dir = tempfile::tempdir().unwrap();
+    let metrics = crate::procs::free_addr();
+    let config = RawConfig {
+        unit: Some("01".into()),
+        listen: Some("127.0.0.1:0".into()),
+        data: Some(dir.path().join("01")),
+        insecure: Some(true),
+        metrics: Some(metrics.clone()),
+        ..RawConfig::default()
+    }
+    .validate()
+    .unwrap();
+    let province = server::spawn(config, system_clock()).await.unwrap();
+    let district = start(dir.path(), "001", Some(province.url()), "builtin:2024").await;
+    let mut d = client(&district).await;
+    d.create_draft(pb::CreateDraftRequest {
+        unit: "001".into(),
+        term: TERM.into(),
+    })
+    .await
+    .unwrap();
+    let mut e = entry(1, "Lê Hữu Phước", "D.PCT.UBND", "001");
+    e.cadre.as_mut().unwrap().current_positions = vec!["D.TP".into()];
+    d.put_entry(pb::PutEntryRequest {
+        unit: "001".into(),
+        term: TERM.into(),
+        entry: Some(e),
+    })
+    .await
+    .unwrap();
+    let plan = d
+        .adopt_plan(pb::AdoptPlanRequest {
+            unit: "001".into(),
+            term: TERM.into(),
+            adopted_on: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    d.submit_plan(pb::SubmitPlanRequest {
+        unit: "001".into(),
+        term: TERM.into(),
+    })
+    .await
+    .unwrap();
+    let mut p = client(&province).await;
+    wait_status(&mut p, "001", pb::PlanStatus::Received).await;
+
+    let text = scrape(&metrics).await;
+    assert_eq!(
+        value(
+            &text,
+            "quyhoach_pushes_total",
+            &["unit=\"01\"", "outcome=\"accepted\""]
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        value(
+            &text,
+            "quyhoach_plans_pending_approval",
+            &["unit=\"01\"", "level=\"district\""]
+        ),
+        Some(1.0)
+    );
+
+    p.decide_plan(pb::DecidePlanRequest {
+        plan: Some(id("001", 1)),
+        hash: plan.hash.clone(),
+        outcome: pb::Outcome::Return.into(),
+        reasons: vec!["Thiếu phiếu bầu".into()],
+        cite_findings: vec![],
+    })
+    .await
+    .unwrap();
+    p.check(pb::CheckRequest::default()).await.unwrap();
+    let text = scrape(&metrics).await;
+    assert_eq!(
+        value(
+            &text,
+            "quyhoach_plans_pending_approval",
+            &["unit=\"01\"", "level=\"district\""]
+        ),
+        Some(0.0)
+    );
+    assert!(
+        value(
+            &text,
+            "quyhoach_check_duration_seconds_count",
+            &["unit=\"01\"", "kind=\"full\""]
+        )
+        .unwrap_or(0.0)
+            >= 1.0,
+        "{text}"
+    );
+    assert!(
+        text.contains("quyhoach_outbox_length{unit=\"001\"}"),
+        "{text}"
+    );
+    district.stop().await.unwrap();
+    province.stop().await.unwrap();
+}
