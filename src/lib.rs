@@ -18,6 +18,7 @@
 //! - [`fault`]: crash points for fault tests (off unless an environment variable names one).
 //! - [`config`]: raw and validated configuration.
 //! - [`demo`]: the demonstration hierarchy.
+//! - [`synth`]: a deterministic synthetic province (S, M, L) for the benchmarks.
 
 pub mod client;
 pub mod config;
@@ -31,4 +32,5 @@ pub mod rules;
 pub mod server;
 pub mod store;
 pub mod sync;
+pub mod synth;
 pub mod tabular;
