@@ -1,5 +1,6 @@
 //! Compiles `proto/` with protox (a pure-Rust protobuf compiler, so no system `protoc` is needed)
-//! and writes the descriptor set that the reflection service serves.
+//! and writes the descriptor set that the reflection service serves. Also compiles the bench-only
+//! echo service of `proto/bench/`.
 
 use std::{env, path::PathBuf};
 
@@ -16,5 +17,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_server(true)
         .build_client(true)
         .compile_fds(fds)?;
+    // The benchmark's bare echo service (its baseline for push throughput); kept out of the
+    // descriptor set that reflection serves.
+    let bench = protox::compile(["proto/bench/echo.proto"], ["proto"])?;
+    tonic_prost_build::configure()
+        .build_server(true)
+        .build_client(true)
+        .compile_fds(bench)?;
     Ok(())
 }

@@ -24,6 +24,7 @@
 //! - [`sheets`]: the CLI's import and export of lists (Excel, CSV, JSON).
 //! - [`config`]: raw and validated configuration.
 //! - [`demo`]: the demonstration hierarchy.
+//! - [`synth`]: a deterministic synthetic province (S, M, L) for the benchmarks.
 
 pub mod audit;
 pub mod auth;
@@ -43,4 +44,5 @@ pub mod server;
 pub mod sheets;
 pub mod store;
 pub mod sync;
+pub mod synth;
 pub mod tabular;
