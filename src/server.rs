@@ -33,6 +33,15 @@ pub async fn run(
     clock: Clock,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    // Metrics first, so that the node's opening values are recorded.
+    let metrics_task = match config.metrics {
+        Some(addr) => {
+            let (bound, task) = crate::metrics::spawn(addr).await?;
+            tracing::info!(addr = %bound, "metrics at /metrics");
+            Some(task)
+        }
+        None => None,
+    };
     let store = SledStore::open(&config.data)?;
     let reference = Reference {
         version: 0,
@@ -85,14 +94,6 @@ pub async fn run(
         parent = config.parent.as_deref().unwrap_or("-"),
         "node serving"
     );
-    let metrics_task = match config.metrics {
-        Some(addr) => {
-            let (bound, task) = crate::metrics::spawn(addr).await?;
-            tracing::info!(addr = %bound, "metrics at /metrics");
-            Some(task)
-        }
-        None => None,
-    };
     let mut builder = Server::builder();
     if let Some(tls) = &config.tls {
         builder = builder.tls_config(

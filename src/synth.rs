@@ -648,7 +648,10 @@ mod tests {
     use crate::config;
 
     fn reference() -> (Hierarchy, Catalog) {
-        (config::load_units("builtin:2024").unwrap(), config::builtin_catalog().unwrap())
+        (
+            config::load_units("builtin:2024").unwrap(),
+            config::builtin_catalog().unwrap(),
+        )
     }
 
     #[test]

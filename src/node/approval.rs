@@ -131,7 +131,9 @@ impl Node {
         }
         let event = Event::new("receive_push", Some(&plan.id)).detail(format!("from {from}"));
         self.commit(guard, event, changes).await?;
-        self.publish_pending()?;
+        if direct {
+            self.pending_changed(&plan.id.unit, 1.0);
+        }
         if !direct {
             self.outbox_wake.notify_one();
         }
@@ -326,6 +328,7 @@ impl Node {
             decided_by: self.unit.code.clone(),
             decided_at: self.now(),
         };
+        let was_pending = header.status == PlanStatus::Received;
         header.status = status_of(outcome);
         header.decision = Some(decision.clone());
         let mut changes = vec![
@@ -346,7 +349,9 @@ impl Node {
             decision.reasons.join("; ")
         ));
         self.commit(guard, event, changes).await?;
-        self.publish_pending()?;
+        if was_pending {
+            self.pending_changed(&id.unit, -1.0);
+        }
         if forward {
             self.outbox_wake.notify_one();
         }

@@ -123,6 +123,7 @@ impl Node {
             counters: status::Counters::default(),
         };
         node.load_reference(configured).await?;
+        node.publish_pending()?;
         Ok(node)
     }
 

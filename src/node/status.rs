@@ -137,6 +137,16 @@ impl Node {
     }
 
     /// Publishes how many received plans await this node's decision, by the level of their unit.
+    /// Moves the pending-approval gauge of the level of `unit` by `delta`.
+    pub(super) fn pending_changed(&self, unit: &str, delta: f64) {
+        if let Some(u) = self.hierarchy.get(unit) {
+            metrics::gauge!("quyhoach_plans_pending_approval", "unit" => self.unit.code.clone(), "level" => u.level.as_str())
+                .increment(delta);
+        }
+    }
+
+    /// Publishes, from the store, how many received plans await this node's decision, by the
+    /// level of their unit (at start; afterwards [`Node::pending_changed`] keeps it current).
     pub(super) fn publish_pending(&self) -> Result<()> {
         let mut pending: std::collections::BTreeMap<&'static str, u64> =
             std::collections::BTreeMap::new();

@@ -76,7 +76,16 @@ async fn a_metrics_scrape_shows_the_counters_move() {
     let mut p = client(&province).await;
     wait_status(&mut p, "001", pb::PlanStatus::Received).await;
 
-    let text = scrape(&metrics).await;
+    // The gauges move right after the plan becomes visible: poll briefly.
+    let mut text = scrape(&metrics).await;
+    for _ in 0..100 {
+        let pending = ["unit=\"01\"", "level=\"district\""];
+        if value(&text, "quyhoach_plans_pending_approval", &pending) == Some(1.0) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        text = scrape(&metrics).await;
+    }
     assert_eq!(
         value(
             &text,
