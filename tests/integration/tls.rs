@@ -223,50 +223,32 @@ async fn every_denial_is_explained_and_changes_nothing() {
 
     // Node to node: a commune pushing for its sibling, pretending to be its parent, pushing
     // past its parent to the province; a district pushing another district's commune.
-    let mut as_sibling = t.node_as(&t.district, "16690").await;
-    denied(
-        as_sibling
-            .push(pb::PushRequest {
-                from_unit: "16681".into(),
-                plan: Some(pushed("16681")),
-            })
-            .await,
-        Code::PermissionDenied,
-        "claims to come from 16681",
-    );
-    let mut as_commune = t.node_as(&t.district, "16681").await;
-    denied(
-        as_commune
-            .push(pb::PushRequest {
-                from_unit: "412".into(),
-                plan: Some(pushed("16681")),
-            })
-            .await,
-        Code::PermissionDenied,
-        "claims to come from 412",
-    );
-    let mut skipping = t.node_as(&t.province, "16681").await;
-    denied(
-        skipping
-            .push(pb::PushRequest {
-                from_unit: "16681".into(),
-                plan: Some(pushed("16681")),
-            })
-            .await,
-        Code::PermissionDenied,
-        "not a child",
-    );
-    let mut district_node = t.node_as(&t.province, "412").await;
-    denied(
-        district_node
-            .push(pb::PushRequest {
-                from_unit: "412".into(),
-                plan: Some(pushed("17617")),
-            })
-            .await,
-        Code::PermissionDenied,
-        "17617",
-    );
+    let cases = [
+        (
+            &t.district,
+            "16690",
+            "16681",
+            "16681",
+            "claims to come from 16681",
+        ),
+        (
+            &t.district,
+            "16681",
+            "412",
+            "16681",
+            "claims to come from 412",
+        ),
+        (&t.province, "16681", "16681", "16681", "not a child"),
+        (&t.province, "412", "412", "17617", "17617"),
+    ];
+    for (node, cert_unit, from_unit, plan_unit, says) in cases {
+        let mut c = t.node_as(node, cert_unit).await;
+        let push = pb::PushRequest {
+            from_unit: from_unit.into(),
+            plan: Some(pushed(plan_unit)),
+        };
+        denied(c.push(push).await, Code::PermissionDenied, says);
+    }
     // A person's certificate cannot speak for a node.
     let person = client::channel(
         &t.district.addr.to_string(),
