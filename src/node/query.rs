@@ -88,13 +88,10 @@ impl Node {
         if let Some(term) = &filter.term {
             self.known_term("term", term)?;
         }
-        let mut headers: Vec<PlanHeader> = self
-            .store
-            .headers()?
-            .into_iter()
-            .filter(|h| self.hierarchy.is_within(&h.id.unit, &root))
-            .filter(|h| filter.term.as_ref().is_none_or(|t| *t == h.id.term))
-            .collect();
+        let mut headers: Vec<PlanHeader> = self.store.headers_where(&|unit, term| {
+            filter.term.as_deref().is_none_or(|t| t == term)
+                && self.hierarchy.is_within(unit, &root)
+        })?;
         if filter.latest_only {
             // Headers come in key order, so the last of each (unit, term) is the latest.
             let mut latest: Vec<PlanHeader> = Vec::new();

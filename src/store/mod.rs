@@ -154,6 +154,9 @@ pub trait Store: Send + Sync + 'static {
     fn latest_version(&self, unit: &str, term: &str) -> Result<Option<u32>>;
     /// Every plan header, in key order (unit, term, version).
     fn headers(&self) -> Result<Vec<PlanHeader>>;
+    /// The headers of the plans whose (unit, term) `keep` accepts, in key order; the others
+    /// are not decoded.
+    fn headers_where(&self, keep: &dyn Fn(&str, &str) -> bool) -> Result<Vec<PlanHeader>>;
     /// The outbox, oldest first.
     fn outbox(&self) -> Result<Vec<(u64, OutboxItem)>>;
     fn receipt(&self, id: &PlanId) -> Result<Option<Receipt>>;

@@ -374,6 +374,20 @@ impl Store for SledStore {
         self.scan(PLANS, b"")
     }
 
+    fn headers_where(&self, keep: &dyn Fn(&str, &str) -> bool) -> Result<Vec<PlanHeader>> {
+        let mut out = Vec::new();
+        for kv in self.trees[PLANS].iter() {
+            let (k, v) = kv?;
+            let mut parts = k.splitn(3, |b| *b == 0);
+            let unit = std::str::from_utf8(parts.next().unwrap_or_default()).unwrap_or_default();
+            let term = std::str::from_utf8(parts.next().unwrap_or_default()).unwrap_or_default();
+            if keep(unit, term) {
+                out.push(decode(&k, &v)?);
+            }
+        }
+        Ok(out)
+    }
+
     fn outbox(&self) -> Result<Vec<(u64, OutboxItem)>> {
         self.trees[OUTBOX]
             .iter()
@@ -557,6 +571,19 @@ mod tests {
         assert_eq!(store.latest_version("16681", "2025-2030").unwrap(), Some(2));
         assert_eq!(store.latest_version("1668", "2025-2030").unwrap(), None);
         assert_eq!(store.headers().unwrap().len(), 2);
+        let t = store
+            .commit(vec![Change::PutPlan(plan("16690", 1, 1))])
+            .unwrap();
+        store.wait_durable(t).await.unwrap();
+        let only = store
+            .headers_where(&|unit, term| unit == "16681" && term == "2025-2030")
+            .unwrap();
+        let versions: Vec<u32> = only.iter().map(|h| h.id.version).collect();
+        assert_eq!(versions, [1, 2]);
+        assert!(store
+            .headers_where(&|_, term| term == "2026-2031")
+            .unwrap()
+            .is_empty());
     }
 
     #[tokio::test]
