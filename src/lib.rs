@@ -13,6 +13,7 @@
 //! - [`sync`]: the upward link: outbox delivery and decisions pulled down.
 //! - [`grpc`]: the proto types, conversions and the two thin services.
 //! - [`server`]: `run` and `spawn`, the node as a library function.
+//! - [`error`]: the node layer's error, one variant per gRPC status it maps to.
 //! - [`audit`]: the hash-chained audit trail and its verification. Pure.
 //! - [`auth`]: callers (from certificates), roles and what each may do. Pure.
 //! - [`pki`]: the certificate authority and certificates for nodes and users (rcgen).
