@@ -58,6 +58,9 @@ pub async fn run(
     )
     .await?;
     let node = Arc::new(node);
+    let checks_task = node
+        .runs_checks()
+        .then(|| tokio::spawn(node.clone().run_arrival_checks()));
     let sync_task = config.parent.clone().map(|parent| {
         let tls = config.tls.as_ref().map(|t| ClientTls {
             ca_pem: t.ca_pem.clone(),
@@ -132,6 +135,10 @@ pub async fn run(
             shutdown,
         )
         .await;
+    if let Some(task) = checks_task {
+        task.abort();
+        let _ = task.await;
+    }
     if let Some(task) = metrics_task {
         task.abort();
     }

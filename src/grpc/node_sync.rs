@@ -36,12 +36,7 @@ impl pb::node_sync_server::NodeSync for NodeSyncService {
             if let Ok((receipt, false)) = &taken {
                 if node.runs_checks() {
                     // The province checks every plan it receives, off the push's path.
-                    let (node, id) = (node.clone(), receipt.plan.clone());
-                    tokio::spawn(async move {
-                        if let Err(e) = node.check_arrival(&id).await {
-                            tracing::error!(plan = %id, error = %e, "check on arrival failed");
-                        }
-                    });
+                    node.queue_arrival(receipt.plan.clone());
                 }
             }
             taken

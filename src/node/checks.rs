@@ -218,26 +218,79 @@ impl Node {
             .collect())
     }
 
-    /// Checks a plan that has just arrived and stores its findings against that version.
-    pub async fn check_arrival(&self, id: &PlanId) -> Result<usize> {
-        let findings = self.plan_findings(id).await?;
-        let prefix = findings_prefix(id);
-        let guard = self.lock().await;
-        let mut changes: Vec<Change> = self
-            .store
-            .documents(&prefix)?
-            .into_iter()
-            .map(|(key, _)| Change::DeleteDocument(key))
-            .collect();
-        for f in &findings {
-            let value = serde_json::to_value(&f.finding).expect("findings serialize");
-            changes.push(Change::SetDocument(format!("{prefix}{}", f.id), value));
+    /// Queues a plan that has just arrived for the arrival checks (see
+    /// [`Node::run_arrival_checks`]).
+    pub fn queue_arrival(&self, id: PlanId) {
+        self.arrivals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(id);
+        self.arrival_wake.notify_one();
+    }
+
+    /// The province's arrival checks: whenever plans have arrived, loads the province once,
+    /// checks each of them incrementally and stores its findings against that version. Arrivals
+    /// that come while a batch runs wait for the next one, so a burst costs one load, not one
+    /// per plan. Runs until the task is aborted.
+    pub async fn run_arrival_checks(self: std::sync::Arc<Self>) {
+        loop {
+            self.arrival_wake.notified().await;
+            let batch =
+                std::mem::take(&mut *self.arrivals.lock().unwrap_or_else(|e| e.into_inner()));
+            if batch.is_empty() {
+                continue;
+            }
+            if let Err(e) = self.check_arrivals(&batch).await {
+                tracing::error!(plans = batch.len(), error = %e, "arrival checks failed");
+            }
         }
-        let event =
-            Event::new("store_findings", Some(id)).detail(format!("{} findings", findings.len()));
-        self.commit(guard, event, changes).await?;
-        tracing::info!(plan = %id, findings = findings.len(), "plan checked on arrival");
-        Ok(findings.len())
+    }
+
+    /// Checks a batch of arrived plans over one snapshot and stores each plan's findings.
+    pub async fn check_arrivals(&self, ids: &[PlanId]) -> Result<()> {
+        let (plans, submitted) = self.snapshot_parts()?;
+        let reference = self.reference();
+        let snapshot = Snapshot {
+            plans: &plans,
+            hierarchy: &self.hierarchy,
+            catalog: &reference.catalog,
+            submitted: &submitted,
+        };
+        let today = self.today();
+        let mut per_plan = Vec::with_capacity(ids.len());
+        for id in ids {
+            let report =
+                rules::check_incremental(&snapshot, id, &Scope::default(), today, &reference.rules);
+            let findings: Vec<Finding> = report
+                .findings
+                .into_iter()
+                .filter(|f| f.plans.contains(id))
+                .collect();
+            per_plan.push((id, findings));
+        }
+        drop(plans);
+        for (id, findings) in per_plan {
+            let prefix = findings_prefix(id);
+            let guard = self.lock().await;
+            let mut changes: Vec<Change> = self
+                .store
+                .documents(&prefix)?
+                .into_iter()
+                .map(|(key, _)| Change::DeleteDocument(key))
+                .collect();
+            for f in &findings {
+                let value = serde_json::to_value(f).expect("findings serialize");
+                changes.push(Change::SetDocument(
+                    format!("{prefix}{}", finding_id(f)),
+                    value,
+                ));
+            }
+            let event = Event::new("store_findings", Some(id))
+                .detail(format!("{} findings", findings.len()));
+            self.commit(guard, event, changes).await?;
+            tracing::info!(plan = %id, findings = findings.len(), "plan checked on arrival");
+        }
+        Ok(())
     }
 
     /// The findings stored against a plan version when it arrived.

@@ -95,6 +95,10 @@ pub struct Node {
     stuck_after: chrono::Duration,
     /// Pushes taken, answered as duplicates, and refused, since start.
     counters: status::Counters,
+    /// Plans received and not yet checked (province only).
+    arrivals: std::sync::Mutex<Vec<PlanId>>,
+    /// Wakes the arrival checks.
+    arrival_wake: Notify,
 }
 
 impl Node {
@@ -121,6 +125,8 @@ impl Node {
             child_reports: std::sync::Mutex::new(HashMap::new()),
             stuck_after: chrono::Duration::from_std(stuck_after).unwrap_or(chrono::Duration::MAX),
             counters: status::Counters::default(),
+            arrivals: std::sync::Mutex::new(Vec::new()),
+            arrival_wake: Notify::new(),
         };
         node.load_reference(configured).await?;
         node.publish_pending()?;
