@@ -39,13 +39,26 @@ impl Node {
         self.owned_unit(unit)?;
         self.known_term("term", term)?;
         let guard = self.lock().await;
-        let draft = match self.latest(unit, term)? {
-            None => Plan::new_draft(plan_id(unit, term, 1), None),
-            Some(h) if h.status == PlanStatus::Draft => {
-                drop(guard);
-                self.settle().await?;
-                return self.load(&h.id);
-            }
+        let (draft, new) = self.draft_or_next(unit, term)?;
+        if !new {
+            drop(guard);
+            self.settle().await?;
+            return Ok(draft);
+        }
+        let plan = draft.clone();
+        let event = Event::new("create_draft", Some(&plan.id));
+        self.commit(guard, event, vec![Change::PutPlan(draft)])
+            .await?;
+        Ok(plan)
+    }
+
+    /// The open draft of (unit, term), or the draft to create (version 1, or the next version
+    /// after a returned one, carrying its entries and rounds), with whether it is new. Call
+    /// with the write lock held.
+    fn draft_or_next(&self, unit: &str, term: &str) -> Result<(Plan, bool)> {
+        match self.latest(unit, term)? {
+            None => Ok((Plan::new_draft(plan_id(unit, term, 1), None), true)),
+            Some(h) if h.status == PlanStatus::Draft => Ok((self.load(&h.id)?, false)),
             Some(h) if h.status == PlanStatus::Returned => {
                 let mut next = self.load(&h.id)?;
                 next.id.version += 1;
@@ -55,29 +68,24 @@ impl Node {
                 next.adopted_on = None;
                 next.received_at = None;
                 next.decision = None;
-                next
+                Ok((next, true))
             }
-            Some(h) if h.status == PlanStatus::Approved => {
-                return Err(Error::precondition(
-                    "term",
-                    format!(
-                        "{} is approved and locked; the approving level must return it before a new version (annual review) can be drafted",
-                        h.id
-                    ),
-                ))
-            }
-            Some(h) => {
-                return Err(Error::precondition(
-                    "term",
-                    format!("{} is {} and awaits a decision; a new version can be drafted once it is returned", h.id, h.status.as_str()),
-                ))
-            }
-        };
-        let plan = draft.clone();
-        let event = Event::new("create_draft", Some(&plan.id));
-        self.commit(guard, event, vec![Change::PutPlan(draft)])
-            .await?;
-        Ok(plan)
+            Some(h) if h.status == PlanStatus::Approved => Err(Error::precondition(
+                "term",
+                format!(
+                    "{} is approved and locked; the approving level must return it before a new version (annual review) can be drafted",
+                    h.id
+                ),
+            )),
+            Some(h) => Err(Error::precondition(
+                "term",
+                format!(
+                    "{} is {} and awaits a decision; a new version can be drafted once it is returned",
+                    h.id,
+                    h.status.as_str()
+                ),
+            )),
+        }
     }
 
     /// Adds an entry to the open draft, or replaces the entry with the same person and position.
@@ -157,33 +165,30 @@ impl Node {
                 ));
             }
         }
-        let needs_draft = match self.latest(unit, term)? {
-            None => true,
-            Some(h) => h.status == PlanStatus::Returned,
-        };
-        if needs_draft {
-            self.create_draft(unit, term).await?;
-        }
+        // The draft (opened here if need be) and every entry go in one commit: all or none.
+        let guard = self.lock().await;
+        let (mut plan, _) = self.draft_or_next(unit, term)?;
         let count = entries.len();
-        self.edit_draft("import", unit, term, |plan| {
-            for entry in entries {
-                match plan.entries.iter_mut().find(|e| e.key() == entry.key()) {
-                    Some(existing) => *existing = entry,
-                    None => plan.entries.push(entry),
-                }
+        for entry in entries {
+            match plan.entries.iter_mut().find(|e| e.key() == entry.key()) {
+                Some(existing) => *existing = entry,
+                None => plan.entries.push(entry),
             }
-            if plan.entries.len() > MAX_ENTRIES {
-                return Err(Error::invalid(
-                    "entries",
-                    format!("a plan holds at most {MAX_ENTRIES} entries"),
-                ));
-            }
-            if let Some(round) = round {
-                plan.rounds.push(round);
-            }
-            Ok(format!("{count} entries"))
-        })
-        .await
+        }
+        if plan.entries.len() > MAX_ENTRIES {
+            return Err(Error::invalid(
+                "entries",
+                format!("a plan holds at most {MAX_ENTRIES} entries"),
+            ));
+        }
+        if let Some(round) = round {
+            plan.rounds.push(round);
+        }
+        let out = plan.clone();
+        let event = Event::new("import", Some(&plan.id)).detail(format!("{count} entries"));
+        self.commit(guard, event, vec![Change::PutPlan(plan)])
+            .await?;
+        Ok(out)
     }
 
     /// Removes the entry of (person, position) from the open draft.
