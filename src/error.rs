@@ -25,9 +25,6 @@ pub enum Error {
     /// The caller may not do this here (PERMISSION_DENIED).
     #[error("{0}")]
     Denied(FieldError),
-    /// A peer could not be reached (UNAVAILABLE).
-    #[error("{0}")]
-    Unavailable(String),
     /// Storage failed (INTERNAL).
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -35,7 +35,6 @@ impl From<Error> for Status {
             Error::Precondition(_) => Code::FailedPrecondition,
             Error::HashConflict { .. } => Code::AlreadyExists,
             Error::Denied(_) => Code::PermissionDenied,
-            Error::Unavailable(_) => Code::Unavailable,
             Error::Store(_) => Code::Internal,
         };
         if code == Code::Internal {

@@ -6,7 +6,7 @@ use super::{Event, Node};
 use crate::{
     domain::{Decision, Outcome, Plan, PlanId, PlanStatus},
     error::{Error, Result},
-    store::{Change, Conflict, OutboxItem, PlanHeader, Receipt},
+    store::{Change, Conflict, OutboxItem, Receipt},
 };
 
 impl Node {
@@ -439,10 +439,6 @@ impl Node {
             }
         }
         Ok(plan)
-    }
-
-    pub fn header(&self, id: &PlanId) -> Result<Option<PlanHeader>> {
-        Ok(self.store.header(id)?)
     }
 }
 

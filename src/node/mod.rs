@@ -20,7 +20,7 @@ use tokio::sync::{Mutex, MutexGuard, Notify};
 
 use crate::{
     audit::AuditEvent,
-    domain::{Catalog, Hierarchy, Level, PlanId, Unit},
+    domain::{Catalog, Hierarchy, PlanId, Unit},
     error::{Error, Result},
     store::{Change, PlanHeader, Store},
 };
@@ -310,9 +310,5 @@ impl Node {
             ));
         }
         Ok(under.to_string())
-    }
-
-    pub fn level(&self) -> Level {
-        self.unit.level
     }
 }

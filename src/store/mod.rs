@@ -122,8 +122,6 @@ pub enum Change {
     PutPlan(Plan),
     /// Rewrites only the header of an existing version (status, decision).
     PutHeader(PlanHeader),
-    /// Deletes a plan version (a draft being discarded).
-    DeletePlan(PlanId),
     /// Appends to the outbox; the store assigns the sequence number.
     Enqueue(OutboxItem),
     /// Removes a delivered outbox item.

@@ -194,10 +194,6 @@ impl SledStore {
                     ));
                 }
                 Change::PutHeader(h) => out.push((PLANS, keys::plan(&h.id), Some(encode(&h)))),
-                Change::DeletePlan(id) => {
-                    clear_items(&mut out, &id)?;
-                    out.push((PLANS, keys::plan(&id), None));
-                }
                 Change::Enqueue(item) => {
                     outbox_seq += 1;
                     out.push((

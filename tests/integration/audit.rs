@@ -39,23 +39,8 @@ async fn every_change_is_recorded_and_verify_finds_tampering_where_it_is() {
     let dir = tempfile::tempdir().unwrap();
     let province = start(dir.path(), "40", None, "builtin:2024").await;
     let mut p = client(&province).await;
-    p.create_draft(pb::CreateDraftRequest {
-        unit: "40".into(),
-        term: TERM.into(),
-    })
-    .await
-    .unwrap();
-    for n in 0..3 {
-        let mut e = entry(n, "Nguyễn Văn An", "P.GD.SO", "40");
-        e.cadre.as_mut().unwrap().current_positions = vec!["P.PGD.SO".into()];
-        p.put_entry(pb::PutEntryRequest {
-            unit: "40".into(),
-            term: TERM.into(),
-            entry: Some(e),
-        })
-        .await
-        .unwrap();
-    }
+    let entries = (0..3).map(|n| province_entry(n, "Nguyễn Văn An")).collect();
+    draft_with(&mut p, "40", entries).await;
     let adopted = p
         .adopt_plan(pb::AdoptPlanRequest {
             unit: "40".into(),

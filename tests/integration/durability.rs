@@ -20,8 +20,7 @@ async fn a_reopened_node_still_has_every_acknowledged_plan() {
     for n in 0..24u32 {
         let mut c = p.clone();
         tasks.push(tokio::spawn(async move {
-            let mut e = entry(n, "Nguyễn Văn An", "P.GD.SO", "40");
-            e.cadre.as_mut().unwrap().current_positions = vec!["P.PGD.SO".into()];
+            let e = province_entry(n, "Nguyễn Văn An");
             c.put_entry(pb::PutEntryRequest {
                 unit: "40".into(),
                 term: TERM.into(),

@@ -94,6 +94,32 @@ pub fn entry(n: u32, name: &str, position: &str, unit: &str) -> pb::Entry {
     }
 }
 
+/// An entry of the province's own plan: a deputy department director planned for director.
+pub fn province_entry(n: u32, name: &str) -> pb::Entry {
+    let mut e = entry(n, name, "P.GD.SO", "40");
+    e.cadre.as_mut().unwrap().current_positions = vec!["P.PGD.SO".into()];
+    e
+}
+
+/// Opens the draft of `unit` and puts `entries` into it.
+pub async fn draft_with(c: &mut PlanningClient<Channel>, unit: &str, entries: Vec<pb::Entry>) {
+    c.create_draft(pb::CreateDraftRequest {
+        unit: unit.into(),
+        term: TERM.into(),
+    })
+    .await
+    .unwrap();
+    for e in entries {
+        c.put_entry(pb::PutEntryRequest {
+            unit: unit.into(),
+            term: TERM.into(),
+            entry: Some(e),
+        })
+        .await
+        .unwrap();
+    }
+}
+
 /// A valid round of 30 convened with 28 present, giving `yes` to each (entry n, position).
 pub fn round(tallies: &[(u32, &str, u32)]) -> pb::BallotRound {
     pb::BallotRound {

@@ -217,23 +217,16 @@ async fn an_exported_plan_imports_back_to_the_same_plan() {
     let a = start(&dir.path().join("a"), "40", None, "builtin:2024").await;
     let b = start(&dir.path().join("b"), "40", None, "builtin:2024").await;
     let mut ca = client(&a).await;
-    ca.create_draft(pb::CreateDraftRequest {
-        unit: "40".into(),
-        term: TERM.into(),
-    })
-    .await
-    .unwrap();
-    for (n, name) in [(1, "Đặng Thị Ánh"), (2, "Ông Văn Ưng"), (3, "Bùi Thị Ơn")] {
-        let mut e = entry(n, name, "P.GD.SO", "40");
-        e.cadre.as_mut().unwrap().current_positions = vec!["P.PGD.SO".into()];
-        ca.put_entry(pb::PutEntryRequest {
-            unit: "40".into(),
-            term: TERM.into(),
-            entry: Some(e),
-        })
-        .await
-        .unwrap();
-    }
+    let names = [(1, "Đặng Thị Ánh"), (2, "Ông Văn Ưng"), (3, "Bùi Thị Ơn")];
+    draft_with(
+        &mut ca,
+        "40",
+        names
+            .iter()
+            .map(|&(n, name)| province_entry(n, name))
+            .collect(),
+    )
+    .await;
     let original = ca
         .get_plan(pb::GetPlanRequest {
             unit: "40".into(),
@@ -295,31 +288,23 @@ async fn the_consolidated_list_filters_pages_and_streams() {
     let dir = tempfile::tempdir().unwrap();
     let province = start(dir.path(), "40", None, "builtin:2024").await;
     let mut p = client(&province).await;
-    p.create_draft(pb::CreateDraftRequest {
-        unit: "40".into(),
-        term: TERM.into(),
-    })
-    .await
-    .unwrap();
-    for (n, name, gender, birth) in [
+    let people = [
         (1, "Nguyễn Thị An", pb::Gender::Female, "1990-01-01"),
         (2, "Trần Văn Bình", pb::Gender::Male, "1970-01-01"),
         (3, "Lê Thị Cúc", pb::Gender::Female, "1975-01-01"),
         (4, "Phạm Văn Dũng", pb::Gender::Male, "1988-01-01"),
         (5, "Hoàng Văn Em", pb::Gender::Male, "1980-01-01"),
-    ] {
-        let mut e = entry(n, name, "P.GD.SO", "40");
-        let c = e.cadre.as_mut().unwrap();
-        (c.gender, c.birth_date, c.current_positions) =
-            (gender.into(), birth.into(), vec!["P.PGD.SO".into()]);
-        p.put_entry(pb::PutEntryRequest {
-            unit: "40".into(),
-            term: TERM.into(),
-            entry: Some(e),
+    ];
+    let entries = people
+        .iter()
+        .map(|&(n, name, gender, birth)| {
+            let mut e = province_entry(n, name);
+            let c = e.cadre.as_mut().unwrap();
+            (c.gender, c.birth_date) = (gender.into(), birth.into());
+            e
         })
-        .await
-        .unwrap();
-    }
+        .collect();
+    draft_with(&mut p, "40", entries).await;
     p.adopt_plan(pb::AdoptPlanRequest {
         unit: "40".into(),
         term: TERM.into(),
