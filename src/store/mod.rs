@@ -3,7 +3,7 @@
 //! [`Store::wait_durable`] resolves once that ticket is on disk. Nothing is acknowledged before
 //! that. The only implementation is [`SledStore`]; tests open it on a temporary folder.
 
-mod codec;
+pub mod codec;
 mod keys;
 mod sled_store;
 mod staging;
