@@ -790,9 +790,13 @@ mod tests {
         }
     }
 
-    /// A plan as adopted: its hash is its content's.
+    /// A plan as adopted: its hash is its content's. Its names are incompressible, so that
+    /// its body takes several chunks.
     fn adopted(unit: &str, version: u32, n: usize) -> Plan {
         let mut p = plan(unit, version, n);
+        for (i, e) in p.entries.iter_mut().enumerate() {
+            e.cadre.full_name = blake3::hash(&i.to_be_bytes()).to_hex().to_string();
+        }
         p.status = crate::domain::PlanStatus::Adopted;
         p.hash = Some(p.content_hash());
         p
