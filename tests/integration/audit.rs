@@ -133,9 +133,22 @@ async fn every_change_is_recorded_and_verify_finds_tampering_where_it_is() {
             t.get(key(5)).unwrap().unwrap(),
         )
     };
+    // Swapped as stored, the checksums (which cover the key) find it; swapped and re-encoded
+    // under their new keys, the chain does.
     tamper(&store, |t| {
         t.insert(key(4), r5.clone()).unwrap();
         t.insert(key(5), r4.clone()).unwrap();
+    });
+    let (ok, said) = verify(&store);
+    assert!(!ok && said.contains("audit #4"), "{said}");
+    tamper(&store, |t| {
+        let reseal = |from: u64, raw: &[u8], to: u64| {
+            let record: quyhoach::audit::AuditRecord =
+                codec::decode("audit", &key(from), raw).unwrap();
+            codec::encode(&key(to), &record)
+        };
+        t.insert(key(4), reseal(5, &r5, 4)).unwrap();
+        t.insert(key(5), reseal(4, &r4, 5)).unwrap();
     });
     let (ok, said) = verify(&store);
     assert!(!ok && said.contains("record 4"), "{said}");
