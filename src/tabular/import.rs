@@ -201,9 +201,10 @@ pub fn import(sheet: &Sheet, ctx: &ImportContext<'_>) -> ImportReport {
     report
 }
 
-/// What differs between two rows of one person, if anything.
+/// What differs between two rows of one person, if anything. Names are compared by their
+/// identity key ([`crate::domain::name::key`]): `Hoà` and `Hòa` are one name.
 fn differs(a: &Cadre, b: &Cadre) -> Option<&'static str> {
-    if a.full_name != b.full_name {
+    if crate::domain::name::key(&a.full_name) != crate::domain::name::key(&b.full_name) {
         Some("name")
     } else if a.birth_date != b.birth_date {
         Some("date of birth")
