@@ -190,59 +190,98 @@ const QUALITY: [char; 3] = ['\u{0302}', '\u{0306}', '\u{031B}'];
 /// are equal (see the module's documentation for what that covers). The key is NFC text in
 /// lower case, every tone in its modern place; it is compared, never shown.
 pub fn key(name: &str) -> String {
-    let mut decomposed = String::with_capacity(name.len());
+    let mut out = String::with_capacity(name.len() + 8);
+    let mut word: Vec<char> = Vec::with_capacity(16);
+    let mut tones: Vec<char> = Vec::new();
+    // Decomposed letters (NFKD), look-alikes mapped, lower case; tones set aside per word.
+    // Lower-casing a decomposed letter yields decomposed letters again.
     for c in name.chars().filter(|c| !is_invisible(*c)).nfkd() {
         if is_invisible(c) {
             continue;
         }
-        decomposed.extend(unconfuse(c).to_lowercase());
-    }
-    // Lower-casing may yield precomposed letters again; decompose once more.
-    let decomposed: String = decomposed.nfd().collect();
-    let words: Vec<String> = decomposed.split_whitespace().map(place_tone).collect();
-    words.join(" ").nfc().collect()
-}
-
-/// One decomposed, lower-case word with its tone marks moved onto the vowel the modern rule
-/// names.
-fn place_tone(word: &str) -> String {
-    // Letters, each with the marks that follow it; tone marks set aside.
-    let mut letters: Vec<(char, Vec<char>)> = Vec::new();
-    let mut tones: Vec<char> = Vec::new();
-    for c in word.chars() {
+        if c.is_whitespace() {
+            end_word(&mut word, &mut tones, &mut out);
+            continue;
+        }
         if TONES.contains(&c) {
             tones.push(c);
-        } else if unicode_normalization::char::is_combining_mark(c) {
-            match letters.last_mut() {
-                Some((_, marks)) => marks.push(c),
-                None => letters.push((c, Vec::new())),
-            }
         } else {
-            letters.push((c, Vec::new()));
+            word.extend(unconfuse(c).to_lowercase());
         }
     }
-    if !tones.is_empty() {
-        let at = tone_position(&letters).unwrap_or(letters.len().saturating_sub(1));
-        if let Some((_, marks)) = letters.get_mut(at) {
-            marks.extend(tones);
-        } else {
-            letters.push(('\u{25CC}', tones));
-        }
-    }
-    let mut out = String::with_capacity(word.len());
-    for (c, marks) in letters {
-        out.push(c);
-        out.extend(marks);
-    }
-    out
+    end_word(&mut word, &mut tones, &mut out);
+    out.nfc().collect()
 }
 
-/// The index of the letter that carries the tone by the modern rule, if the word has a vowel.
-fn tone_position(letters: &[(char, Vec<char>)]) -> Option<usize> {
+/// [`key`] with a memory, for a pass over many records in which one name recurs (the same
+/// person in several lists): each distinct spelling is keyed once.
+#[derive(Debug, Default)]
+pub struct Keys<'a> {
+    /// Spelling → key.
+    seen: std::cell::RefCell<std::collections::HashMap<&'a str, std::rc::Rc<str>>>,
+}
+
+impl<'a> Keys<'a> {
+    /// The identity key of `name` (see [`key`]).
+    pub fn of(&self, name: &'a str) -> std::rc::Rc<str> {
+        self.seen
+            .borrow_mut()
+            .entry(name)
+            .or_insert_with(|| key(name).into())
+            .clone()
+    }
+}
+
+/// Appends one decomposed, lower-case word to `out` (after a space unless it is the first),
+/// with its tones on the vowel the modern rule names, and empties `word` and `tones`.
+fn end_word(word: &mut Vec<char>, tones: &mut Vec<char>, out: &mut String) {
+    if word.is_empty() && tones.is_empty() {
+        return;
+    }
+    if !out.is_empty() {
+        out.push(' ');
+    }
+    let at = if tones.is_empty() {
+        word.len()
+    } else {
+        tone_position(word).map_or(word.len(), |i| {
+            // After the vowel's own marks.
+            let mut j = i + 1;
+            while word
+                .get(j)
+                .is_some_and(|c| unicode_normalization::char::is_combining_mark(*c))
+            {
+                j += 1;
+            }
+            j
+        })
+    };
+    out.extend(&word[..at]);
+    out.extend(tones.iter());
+    out.extend(&word[at..]);
+    word.clear();
+    tones.clear();
+}
+
+/// The index in `word` (decomposed, lower case, without tones) of the vowel that carries the
+/// tone by the modern rule, if the word has a vowel.
+fn tone_position(word: &[char]) -> Option<usize> {
+    let is_mark = |c: char| unicode_normalization::char::is_combining_mark(c);
+    // Base letters: (index in word, letter, has a quality mark).
+    let mut letters: Vec<(usize, char, bool)> = Vec::with_capacity(word.len());
+    for (i, &c) in word.iter().enumerate() {
+        if is_mark(c) {
+            if let Some(last) = letters.last_mut() {
+                last.2 |= QUALITY.contains(&c);
+            }
+        } else {
+            letters.push((i, c, false));
+        }
+    }
     let is_vowel = |i: usize| {
         letters
             .get(i)
-            .is_some_and(|(c, _)| matches!(c, 'a' | 'e' | 'i' | 'o' | 'u' | 'y'))
+            .is_some_and(|(_, c, _)| matches!(c, 'a' | 'e' | 'i' | 'o' | 'u' | 'y'))
     };
     let mut start = (0..letters.len()).find(|&i| is_vowel(i))?;
     let mut end = start;
@@ -251,35 +290,28 @@ fn tone_position(letters: &[(char, Vec<char>)]) -> Option<usize> {
     }
     // "qu" and "gi" before another vowel: the u and the i belong to the initial consonant.
     if end - start > 1 && start > 0 {
-        let initial = letters[start - 1].0;
-        let first = &letters[start];
-        if (initial == 'q' && first.0 == 'u' || initial == 'g' && first.0 == 'i')
-            && first.1.is_empty()
-        {
+        let initial = letters[start - 1].1;
+        let (_, first, marked) = letters[start];
+        if (initial == 'q' && first == 'u' || initial == 'g' && first == 'i') && !marked {
             start += 1;
         }
     }
-    let cluster: Vec<usize> = (start..end).collect();
-    if let Some(&i) = cluster
-        .iter()
-        .rev()
-        .find(|&&i| letters[i].1.iter().any(|m| QUALITY.contains(m)))
-    {
+    let cluster = &letters[start..end];
+    if let Some(&(i, _, _)) = cluster.iter().rev().find(|l| l.2) {
         return Some(i);
     }
     let closed = end < letters.len();
-    Some(match cluster.as_slice() {
-        [only] => *only,
+    Some(match cluster {
+        [only] => only.0,
         [a, b] => {
-            let pair = (letters[*a].0, letters[*b].0);
-            if closed || matches!(pair, ('o', 'a') | ('o', 'e') | ('u', 'y')) {
-                *b
+            if closed || matches!((a.1, b.1), ('o', 'a') | ('o', 'e') | ('u', 'y')) {
+                b.0
             } else {
-                *a
+                a.0
             }
         }
-        [_, middle, ..] => *middle,
-        [] => start,
+        [_, middle, ..] => middle.0,
+        [] => letters[start].0,
     })
 }
 
@@ -373,7 +405,10 @@ mod tests {
         );
         let nfd: String = "Nguyễn Thị Hòa".nfd().collect();
         assert_eq!(display("f", &nfd).unwrap(), "Nguyễn Thị Hòa");
-        assert_eq!(display("f", "Ngô\u{FEFF} Quốc Tuấn").unwrap(), "Ngô Quốc Tuấn");
+        assert_eq!(
+            display("f", "Ngô\u{FEFF} Quốc Tuấn").unwrap(),
+            "Ngô Quốc Tuấn"
+        );
         let err = display("cadre.full_name", "Lê Văn \u{202E}mát").unwrap_err();
         assert_eq!(err.field, "cadre.full_name");
         assert!(err.problem.contains("U+202E"), "{err}");
@@ -381,9 +416,36 @@ mod tests {
 
     /// Syllables of real names, each written with its tone in the modern place.
     const SYLLABLES: &[&str] = &[
-        "nguyễn", "thị", "hoà", "thuý", "khoẻ", "uỷ", "hoàng", "ngoài", "trường", "quý", "giàu",
-        "văn", "đức", "mai", "hương", "tuấn", "lý", "huỳnh", "thoả", "hoè", "bùi", "nguyệt",
-        "an", "lê", "phạm", "quốc", "khuya", "hải", "tùng", "mùa",
+        "nguyễn",
+        "thị",
+        "hoà",
+        "thuý",
+        "khoẻ",
+        "uỷ",
+        "hoàng",
+        "ngoài",
+        "trường",
+        "quý",
+        "giàu",
+        "văn",
+        "đức",
+        "mai",
+        "hương",
+        "tuấn",
+        "lý",
+        "huỳnh",
+        "thoả",
+        "hoè",
+        "bùi",
+        "nguyệt",
+        "an",
+        "lê",
+        "phạm",
+        "quốc",
+        "khuya",
+        "hải",
+        "tùng",
+        "mùa",
     ];
 
     /// The same syllable with its tone moved to another vowel (the old placement, or any
@@ -405,10 +467,7 @@ mod tests {
         out.push_str(&bare[..=at]);
         // Keep the vowel's own quality marks right after it.
         let rest = &bare[at + 1..];
-        let marks: String = rest
-            .chars()
-            .take_while(|c| QUALITY.contains(c))
-            .collect();
+        let marks: String = rest.chars().take_while(|c| QUALITY.contains(c)).collect();
         out.push_str(&marks);
         out.push_str(&tone);
         out.push_str(&rest[marks.len()..]);

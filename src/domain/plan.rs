@@ -365,7 +365,10 @@ impl Cadre {
     pub fn validate(mut self, field: &str, today: NaiveDate) -> Result<Self, FieldError> {
         validate_national_id(&format!("{field}.national_id"), &self.national_id)?;
         let name_field = format!("{field}.full_name");
-        self.full_name = clean_text(&name_field, &super::name::display(&name_field, &self.full_name)?)?;
+        self.full_name = clean_text(
+            &name_field,
+            &super::name::display(&name_field, &self.full_name)?,
+        )?;
         self.ethnicity = clean_text(&format!("{field}.ethnicity"), &self.ethnicity)?;
         let age_years = today.years_since(self.birth_date);
         if !matches!(age_years, Some(18..=100)) {

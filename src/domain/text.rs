@@ -108,7 +108,12 @@ mod tests {
 
     #[test]
     fn two_spellings_of_one_name_sort_together() {
-        let mut names = vec!["Nguyễn Thị Hòa", "Nguyễn Thị Hoá", "Nguyễn Thị Hoà", "Nguyễn Thị Hoa"];
+        let mut names = vec![
+            "Nguyễn Thị Hòa",
+            "Nguyễn Thị Hoá",
+            "Nguyễn Thị Hoà",
+            "Nguyễn Thị Hoa",
+        ];
         names.sort_by(|a, b| compare_names(a, b));
         let hoa_grave: Vec<usize> = names
             .iter()

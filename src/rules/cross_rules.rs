@@ -6,8 +6,8 @@
 //! they index the current plans by national ID, so a full run is linear in the entries.
 
 use std::{
-    borrow::Cow,
     collections::{hash_map::Entry, BTreeMap, BTreeSet, HashMap, HashSet},
+    rc::Rc,
 };
 
 use chrono::NaiveDate;
@@ -261,19 +261,21 @@ fn gender_en(g: Gender) -> &'static str {
 ///   the current plans: error.
 /// - One person, the same name (by identity key) and birth date, under two or more national
 ///   IDs: warning.
-pub(crate) fn r21(ctx: &Ctx<'_>, persons: Option<&HashSet<&str>>, out: &mut Vec<Finding>) {
-    // (NFC name, birth date, is female): ordered so that messages list variants stably.
-    type Variant<'a> = (Cow<'a, str>, NaiveDate, bool);
+pub(crate) fn r21<'a>(ctx: &Ctx<'a>, persons: Option<&HashSet<&str>>, out: &mut Vec<Finding>) {
+    // (name's identity key, birth date, is female): ordered so that messages list variants
+    // stably.
+    type Variant = (Rc<str>, NaiveDate, bool);
+    let name_keys = domain::name::Keys::default();
     // A first pass finds the IDs with more than one variant without building anything per ID;
     // only those are gathered in detail.
-    fn variant(c: &Cadre) -> Variant<'_> {
+    let variant = |c: &'a Cadre| -> Variant {
         (
-            Cow::Owned(domain::name::key(&c.full_name)),
+            name_keys.of(&c.full_name),
             c.birth_date,
             c.gender == Gender::Female,
         )
-    }
-    let mut seen: HashMap<&str, (Variant<'_>, bool)> = HashMap::new();
+    };
+    let mut seen: HashMap<&str, (Variant, bool)> = HashMap::new();
     for plan in &ctx.current {
         for e in plan
             .entries
@@ -293,7 +295,7 @@ pub(crate) fn r21(ctx: &Ctx<'_>, persons: Option<&HashSet<&str>>, out: &mut Vec<
             }
         }
     }
-    let mut by_id: HashMap<&str, BTreeMap<Variant<'_>, (&Cadre, Vec<&Plan>)>> = HashMap::new();
+    let mut by_id: HashMap<&str, BTreeMap<Variant, (&Cadre, Vec<&Plan>)>> = HashMap::new();
     let mut first: HashMap<&str, &Cadre> = HashMap::new();
     for plan in &ctx.current {
         for e in &plan.entries {
@@ -383,14 +385,14 @@ pub(crate) fn r21(ctx: &Ctx<'_>, persons: Option<&HashSet<&str>>, out: &mut Vec<
                 .is_none_or(|k| k.contains(&(name, c.birth_date)))
     };
     // First pass: which (NFC name, birth date) keys carry more than one ID.
-    let mut ids_of: HashMap<(Cow<'_, str>, NaiveDate), (&str, bool)> = HashMap::new();
+    let mut ids_of: HashMap<(Rc<str>, NaiveDate), (&str, bool)> = HashMap::new();
     for plan in &ctx.current {
         for e in &plan.entries {
             let c = &e.cadre;
             if births.as_ref().is_some_and(|b| !b.contains(&c.birth_date)) {
                 continue;
             }
-            let name = Cow::Owned(domain::name::key(&c.full_name));
+            let name = name_keys.of(&c.full_name);
             if !in_focus(c, &name) {
                 continue;
             }
@@ -409,12 +411,12 @@ pub(crate) fn r21(ctx: &Ctx<'_>, persons: Option<&HashSet<&str>>, out: &mut Vec<
     ids_of.retain(|_, (_, several)| *several);
     // Second pass, for those keys only: national ID → (first record, plans holding it).
     type Ids<'a> = BTreeMap<&'a str, (&'a Cadre, Vec<&'a Plan>)>;
-    let mut groups: HashMap<(Cow<'_, str>, NaiveDate), Ids<'_>> = HashMap::new();
+    let mut groups: HashMap<(Rc<str>, NaiveDate), Ids<'_>> = HashMap::new();
     if !ids_of.is_empty() {
         for plan in &ctx.current {
             for e in &plan.entries {
                 let c = &e.cadre;
-                let name = Cow::Owned(domain::name::key(&c.full_name));
+                let name = name_keys.of(&c.full_name);
                 let key = (name, c.birth_date);
                 if !ids_of.contains_key(&key) {
                     continue;
