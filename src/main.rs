@@ -158,6 +158,9 @@ enum Command {
         /// Check every row and report; write nothing.
         #[arg(long)]
         dry_run: bool,
+        /// The worksheet to read, when several visible sheets hold a list.
+        #[arg(long)]
+        sheet: Option<String>,
         /// Units file to resolve unit names against.
         #[arg(long, default_value = "builtin:2024")]
         units: String,
@@ -436,6 +439,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             unit,
             term,
             dry_run,
+            sheet,
             units,
             round_date,
             convened,
@@ -455,6 +459,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
                 term: &term,
                 units: &units,
                 dry_run,
+                sheet: sheet.as_deref(),
                 round,
             };
             if dry_run {

@@ -21,6 +21,8 @@ pub struct ImportJob<'a> {
     pub term: &'a str,
     pub units: &'a str,
     pub dry_run: bool,
+    /// The worksheet to read, when several visible sheets hold a list.
+    pub sheet: Option<&'a str>,
     /// The round that produced the vote counts, if the list has them: (date, convened, present).
     pub round: Option<(chrono::NaiveDate, u32, u32)>,
 }
@@ -34,7 +36,7 @@ pub async fn import(
     let hierarchy = config::load_units(job.units).map_err(anyhow::Error::msg)?;
     let catalog = config::builtin_catalog().map_err(anyhow::Error::msg)?;
     let format = Format::from_path(job.file)?;
-    let sheet = tabular::read_rows(job.file, format)?;
+    let sheet = tabular::read_sheet(job.file, format, job.sheet)?;
     let ctx = ImportContext {
         catalog: &catalog,
         hierarchy: &hierarchy,
@@ -43,6 +45,12 @@ pub async fn import(
         today: chrono::Utc::now().date_naive(),
     };
     let report = tabular::import(&sheet, &ctx);
+    if !sheet.name.is_empty() {
+        println!("sheet {:?}", sheet.name);
+    }
+    for line in report.skipped_lines() {
+        println!("skipped {line}");
+    }
     for p in &report.problems {
         println!("{p}");
     }
