@@ -539,6 +539,16 @@ mod tests {
             empty.validate("entry.cadre", today).unwrap_err().field,
             "entry.cadre.full_name"
         );
+        // Invisible characters are dropped; a bidirectional override is refused.
+        let hidden = cadre("001080000001", "Phạm Văn\u{200B} Hải\u{FEFF}");
+        assert_eq!(
+            hidden.validate("entry.cadre", today).unwrap().full_name,
+            "Phạm Văn Hải"
+        );
+        let reversed = cadre("001080000001", "Lê Văn \u{202E}mát");
+        let err = reversed.validate("entry.cadre", today).unwrap_err();
+        assert_eq!(err.field, "entry.cadre.full_name");
+        assert!(err.problem.contains("bidirectional override"), "{err}");
         let mut young = cadre("001080000001", "A B");
         young.birth_date = NaiveDate::from_ymd_opt(2010, 1, 1).unwrap();
         assert_eq!(
