@@ -852,3 +852,30 @@ fn a_blank_template_imports_to_nothing_and_validates_typing() {
         "only the unit's level"
     );
 }
+
+#[test]
+fn a_two_row_header_in_text_reads_like_merged_cells() {
+    // In text a merged cell shows its text in its first column only; the sub-columns follow.
+    let text = "DANH SÁCH QUY HOẠCH;;;;;;;\n\
+                STT;Họ và tên;Ngày, tháng, năm sinh;;Dân tộc;Số CCCD;Chức vụ hiện tại;Chức danh quy hoạch\n\
+                ;;Nam;Nữ;;;;\n\
+                (1);(2);(3);(4);(5);(6);(7);(8)\n\
+                1;Lê Văn Tám;12/04/1976;;Kinh;040076000001;C.CC;C.BT\n\
+                2;Đỗ Thị Mai;;3/9/82;Kinh;040182000002;C.CC;C.BT\n\
+                3;Vũ Văn Sáu;;;Kinh;040076000003;C.CC;C.BT\n";
+    let report = import_bytes(text.as_bytes(), Format::Csv, None);
+    assert_problems(
+        &report,
+        &[(7, "Ngày, tháng, năm sinh", "no birth date under Nam or under Nữ")],
+    );
+    let mut expected = got(5, "Lê Văn Tám", "12/04/1976", Male, "C.BT");
+    expected.extend(got(6, "Đỗ Thị Mai", "03/09/1982", Female, "C.BT"));
+    assert_eq!(entries(&report), expected);
+    assert_eq!(
+        report.skipped_lines(),
+        [
+            "row 1: title block above the header",
+            "row 4: column numbers under the header"
+        ]
+    );
+}
