@@ -384,7 +384,7 @@ pub(crate) fn r21<'a>(ctx: &Ctx<'a>, persons: Option<&HashSet<&str>>, out: &mut 
                 .as_ref()
                 .is_none_or(|k| k.contains(&(name, c.birth_date)))
     };
-    // First pass: which (NFC name, birth date) keys carry more than one ID.
+    // First pass: which (name key, birth date) pairs carry more than one ID.
     let mut ids_of: HashMap<(Rc<str>, NaiveDate), (&str, bool)> = HashMap::new();
     for plan in &ctx.current {
         for e in &plan.entries {

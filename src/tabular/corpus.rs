@@ -866,7 +866,11 @@ fn a_two_row_header_in_text_reads_like_merged_cells() {
     let report = import_bytes(text.as_bytes(), Format::Csv, None);
     assert_problems(
         &report,
-        &[(7, "Ngày, tháng, năm sinh", "no birth date under Nam or under Nữ")],
+        &[(
+            7,
+            "Ngày, tháng, năm sinh",
+            "no birth date under Nam or under Nữ",
+        )],
     );
     let mut expected = got(5, "Lê Văn Tám", "12/04/1976", Male, "C.BT");
     expected.extend(got(6, "Đỗ Thị Mai", "03/09/1982", Female, "C.BT"));

@@ -47,7 +47,7 @@ pub enum ImportError {
         source: std::io::Error,
     },
     /// The extension names no format this module reads.
-    #[error("{0}: not a spreadsheet this program reads (use .xlsx or .csv)")]
+    #[error("{0}: not a spreadsheet this program reads (use .xlsx, .csv or .txt)")]
     UnknownFormat(String),
     /// The workbook is damaged or not a workbook.
     #[error("cannot open the workbook: {0}")]

@@ -1,6 +1,6 @@
 //! Reading a spreadsheet into plain rows of cells, as the clerk sees it: of a workbook
 //! (calamine) only the visible worksheets, and of a worksheet only its visible rows and columns
-//! (calamine does not say which rows are hidden, so [`hidden_parts`] reads the sheet's XML);
+//! (calamine does not say which rows are hidden, so this module reads the sheet's XML);
 //! or a text file (comma-, semicolon- or tab-separated, UTF-8 with or without a byte-order mark,
 //! or UTF-16 with one as Excel's "Unicode Text" writes). Nothing here knows what the columns
 //! mean; [`super::import()`] does, and [`super::columns::find_header`] says which visible sheet
