@@ -883,3 +883,95 @@ fn a_two_row_header_in_text_reads_like_merged_cells() {
         ]
     );
 }
+
+/// The reference data, loaded once for the property tests.
+static REFERENCE: std::sync::LazyLock<(Catalog, Hierarchy)> = std::sync::LazyLock::new(reference);
+
+/// Words a list is made of, for the property tests below.
+const VOCABULARY: &[&str] = &[
+    "STT",
+    "Họ và tên",
+    "Ngày, tháng, năm sinh",
+    "Ngày sinh",
+    "Nam",
+    "Nữ",
+    "Giới tính",
+    "Dân tộc",
+    "Số CCCD",
+    "Chức vụ hiện tại",
+    "Chức danh quy hoạch",
+    "Trình độ",
+    "Chuyên môn",
+    "Nhiệm kỳ",
+    "Số phiếu đồng ý",
+    "(1)",
+    "(2)",
+    "(3)",
+    "I. Quy hoạch chức danh Bí thư Đảng ủy xã",
+    "II.",
+    "Nơi nhận:",
+    "T/M BAN THƯỜNG VỤ",
+    "Tổng cộng",
+    "Nguyễn Thị Hoà",
+    "Lê\u{200B} Văn",
+    "\u{202E}x",
+    "12/04/1976",
+    "7/5/80",
+    "31/02/1990",
+    "040076000001",
+    "C.BT",
+    "C.CC",
+    "2025-2030",
+    "Kinh",
+    "",
+    "  ",
+    "#REF!",
+];
+
+fn cell_strategy() -> impl proptest::strategy::Strategy<Value = Cell> {
+    use proptest::prelude::*;
+    prop_oneof![
+        4 => proptest::sample::select(VOCABULARY).prop_map(|s| Cell::Text(s.to_string())),
+        1 => Just(Cell::Empty),
+        1 => (-5.0f64..3_000_000.0).prop_map(Cell::Number),
+        1 => Just(Cell::Error("#N/A".into())),
+    ]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+
+    /// No arrangement of cells makes the import panic, and every problem names a row of the
+    /// sheet.
+    #[test]
+    fn no_grid_of_cells_makes_the_import_panic(
+        grid in proptest::collection::vec(proptest::collection::vec(cell_strategy(), 0..10), 0..14),
+        date_1904 in proptest::prelude::any::<bool>(),
+    ) {
+        let (catalog, hierarchy) = &*REFERENCE;
+        let sheet = Sheet {
+            name: String::new(),
+            rows: grid
+                .into_iter()
+                .enumerate()
+                .map(|(i, cells)| Row { number: i + 1, cells })
+                .filter(|r| !r.is_empty())
+                .collect(),
+            skipped: Vec::new(),
+            date_1904,
+        };
+        let report = import(&sheet, &context(catalog, hierarchy));
+        let last = sheet.rows.last().map_or(1, |r| r.number);
+        for p in &report.problems {
+            proptest::prop_assert!(p.row >= 1 && p.row <= last.max(1), "{p}");
+        }
+        let _ = report.skipped_lines();
+    }
+
+    /// No text file, however broken, makes reading it panic.
+    #[test]
+    fn no_text_makes_reading_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
+        let _ = read_sheet(bytes.as_slice(), Format::Csv, None);
+        let _ = read_sheet(bytes.as_slice(), Format::Xlsx, None);
+    }
+}

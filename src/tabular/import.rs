@@ -198,7 +198,7 @@ pub fn import(sheet: &Sheet, ctx: &ImportContext<'_>) -> ImportReport {
         .map(|r| {
             let text = r.cells.iter().map(Cell::display).collect::<String>();
             let position = heading_position(&text)
-                .and_then(|t| resolver.position(t, plan_level).ok())
+                .and_then(|t| resolver.position(&t, plan_level).ok())
                 .filter(|p| p.level == plan_level)
                 .map(|p| p.code.clone());
             (r.number, position)
@@ -334,7 +334,7 @@ pub(crate) fn is_column_numbers(row: &Row) -> bool {
             _ => None,
         })
         .collect();
-    numbers.is_some_and(|n| n.len() >= 3 && n.windows(2).all(|w| w[1] == w[0] + 1))
+    numbers.is_some_and(|n| n.len() >= 3 && n.windows(2).all(|w| w[0].checked_add(1) == Some(w[1])))
 }
 
 /// The text of a row's one non-empty cell, if it has exactly one and that one is text.
@@ -364,37 +364,21 @@ fn is_group_heading(row: &Row) -> bool {
     enumerator || folded.contains("quy hoach") || folded.starts_with("chuc danh")
 }
 
-/// The position a group heading names, with its numbering and the words around it taken off:
+/// The position a group heading names, with its numbering and the words before it taken off:
 /// "I. Quy hoạch chức danh Bí thư Huyện ủy" names "Bí thư Huyện ủy".
-fn heading_position(text: &str) -> Option<&str> {
-    let mut rest = text.trim();
-    // The enumerator.
-    if let Some((first, after)) = rest.split_once(char::is_whitespace) {
-        if first.ends_with(['.', ')', ':']) {
-            rest = after.trim();
-        }
+fn heading_position(text: &str) -> Option<String> {
+    const LEADING: [&str; 8] = ["quy", "hoach", "chuc", "danh", "vao", "cac", "-", "–"];
+    let mut words: Vec<&str> = text.split_whitespace().collect();
+    if words.first().is_some_and(|w| w.ends_with(['.', ')', ':'])) {
+        words.remove(0);
     }
-    // Leading words "Quy hoạch", "chức danh", "vào", ":".
-    loop {
-        let folded = fold(rest);
-        let skip = ["quy hoach", "chuc danh", "vao", "cac", ":", "-"]
-            .iter()
-            .find(|w| folded.starts_with(*w))
-            .map(|w| w.len());
-        match skip {
-            Some(n) => {
-                // Folding keeps one character per character, so the count carries over.
-                let chars = fold(rest).chars().take(n).count();
-                let at = rest
-                    .char_indices()
-                    .nth(chars)
-                    .map_or(rest.len(), |(i, _)| i);
-                rest = rest[at..].trim();
-            }
-            None => break,
-        }
+    while words
+        .first()
+        .is_some_and(|w| LEADING.contains(&fold(w).trim_end_matches(':')))
+    {
+        words.remove(0);
     }
-    (!rest.is_empty()).then_some(rest)
+    (!words.is_empty()).then(|| words.join(" "))
 }
 
 /// Returns true if and only if `row` opens the signature block at the foot of a list: "Nơi
@@ -920,6 +904,28 @@ mod tests {
         assert_eq!(parse_date(&Cell::Number(59.0)), Ok(date(1900, 2, 28)));
         assert!(parse_date(&Cell::Number(60.0)).is_err());
         assert!(parse_date(&Cell::Number(-3.0)).is_err());
+    }
+
+    #[test]
+    fn headings_name_their_position_and_numbers_rows_count_up() {
+        assert_eq!(
+            heading_position("I. Quy hoạch chức danh Bí thư Huyện ủy").as_deref(),
+            Some("Bí thư Huyện ủy")
+        );
+        assert_eq!(
+            heading_position("II.  QUY   HOẠCH  Chủ tịch UBND xã").as_deref(),
+            Some("Chủ tịch UBND xã")
+        );
+        assert_eq!(heading_position("3. Quy hoạch"), None);
+        let row = |cells: &[&str]| Row {
+            number: 1,
+            cells: cells.iter().map(|c| Cell::Text(c.to_string())).collect(),
+        };
+        assert!(is_column_numbers(&row(&["(1)", "(2)", "(3)"])));
+        assert!(is_column_numbers(&row(&["1", "2", "3", "4"])));
+        assert!(!is_column_numbers(&row(&["(1)", "(3)", "(4)"])));
+        assert!(!is_column_numbers(&row(&["1", "2"])));
+        assert!(!is_column_numbers(&row(&["4294967295", "0", "1"])));
     }
 
     #[test]
