@@ -750,7 +750,8 @@ fn names_as_people_type_them() {
             (
                 6,
                 "Số CCCD",
-                "số CCCD 040178000003 is in row 4 with another name",
+                "số CCCD 040178000003 is in row 4 with another name (\"Nguyễn Thị Thuý\" \
+                 there, \"Nguyễn Thị Thủy\" here",
             ),
             (7, "Họ và tên", "bidirectional override U+202E"),
         ],

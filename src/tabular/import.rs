@@ -285,8 +285,17 @@ pub fn import(sheet: &Sheet, ctx: &ImportContext<'_>) -> ImportReport {
                     row.number,
                     id_header,
                     format!(
-                        "số CCCD {} is in row {first} with another {what}",
-                        cadre.national_id
+                        "số CCCD {} is in row {first} with another {what}{}",
+                        cadre.national_id,
+                        if what == "name" {
+                            format!(
+                                " ({:?} there, {:?} here; a different letter or tone is \
+                                 another name)",
+                                other.full_name, cadre.full_name
+                            )
+                        } else {
+                            String::new()
+                        }
                     ),
                 );
                 continue;
