@@ -755,8 +755,8 @@ fn national_id(cell: &Cell) -> String {
     }
 }
 
-/// A date from a date cell, an Excel serial number (1900 date system), or text as dd/mm/yyyy,
-/// d/m/yy or yyyy-mm-dd.
+/// A date from a date cell, an Excel serial number (1900 date system, also written as text),
+/// or text as dd/mm/yyyy, d/m/yy or yyyy-mm-dd.
 pub fn parse_date(cell: &Cell) -> Result<NaiveDate, String> {
     parse_date_in(cell, false)
 }
@@ -767,6 +767,11 @@ pub fn parse_date_in(cell: &Cell, date_1904: bool) -> Result<NaiveDate, String> 
         Cell::Empty => Err("must not be empty".into()),
         Cell::Date(d) => Ok(*d),
         Cell::Number(n) => from_serial(*n, date_1904).ok_or_else(|| format!("{n} is not a date")),
+        // A date column saved as text from a General-formatted column: its serial number.
+        Cell::Text(s) if s.trim().len() == 5 && s.trim().bytes().all(|b| b.is_ascii_digit()) => {
+            let n: f64 = s.trim().parse().unwrap_or(0.0);
+            from_serial(n, date_1904).ok_or_else(|| format!("{s:?} is not a date"))
+        }
         Cell::Text(s) => parse_date_text(s.trim()),
         Cell::Error(e) => Err(format!("holds the Excel error {e}")),
     }
@@ -906,6 +911,9 @@ mod tests {
             Ok(date(1980, 1, 1))
         );
         assert!(text("mười bảy").unwrap_err().contains("not a date"));
+        // A serial number saved as text; a year alone is not a date.
+        assert_eq!(text("29221"), Ok(date(1980, 1, 1)));
+        assert!(text("1976").unwrap_err().contains("not a date"));
         assert_eq!(parse_date(&Cell::Empty), Err("must not be empty".into()));
         // 29221 is 1 January 1980 in Excel's 1900 date system.
         assert_eq!(parse_date(&Cell::Number(29221.0)), Ok(date(1980, 1, 1)));
