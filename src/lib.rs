@@ -5,7 +5,8 @@
 //!
 //! # Layout
 //!
-//! - [`domain`]: units, positions, terms, cadres, plans, ballots, decisions; Vietnamese text.
+//! - [`domain`]: units, positions, terms, cadres, plans, ballots, decisions; Vietnamese text and
+//!   the identity key of a name ([`domain::name`]).
 //!   Plain structs and pure functions.
 //! - [`rules`]: the planning rules (R1–R22) and their parameters. Pure.
 //! - [`store`]: the [`store::Store`] trait and its sled implementation, with group commit.
@@ -18,7 +19,8 @@
 //! - [`auth`]: callers (from certificates), roles and what each may do. Pure.
 //! - [`pki`]: the certificate authority and certificates for nodes and users (rcgen).
 //! - [`client`]: client helpers shared by the CLI and the demo.
-//! - [`tabular`]: Excel (.xlsx) and CSV import and export of planning lists.
+//! - [`tabular`]: Excel (.xlsx) and text import and export of planning lists, in the flat and
+//!   the official layout, and the blank template.
 //! - [`fault`]: crash points for fault tests (off unless an environment variable names one).
 //! - [`logging`]: log output with national ID numbers masked.
 //! - [`metrics`]: Prometheus metrics and the `/metrics` endpoint.

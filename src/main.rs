@@ -158,6 +158,9 @@ enum Command {
         /// Check every row and report; write nothing.
         #[arg(long)]
         dry_run: bool,
+        /// The worksheet to read, when several visible sheets hold a list.
+        #[arg(long)]
+        sheet: Option<String>,
         /// Units file to resolve unit names against.
         #[arg(long, default_value = "builtin:2024")]
         units: String,
@@ -189,6 +192,22 @@ enum Command {
         /// For the consolidated list in .xlsx: one sheet per unit.
         #[arg(long)]
         per_unit: bool,
+        /// For a plan: flat (one header row) or official (as offices send it up; .xlsx).
+        #[arg(long, value_enum, default_value = "flat")]
+        layout: quyhoach::sheets::Layout,
+    },
+    /// Write a blank list to fill in: the official layout with drop-downs and checks.
+    Template {
+        #[arg(long)]
+        unit: String,
+        #[arg(long)]
+        term: String,
+        /// The output .xlsx file.
+        #[arg(long)]
+        out: PathBuf,
+        /// Units file the unit is looked up in.
+        #[arg(long, default_value = "builtin:2024")]
+        units: String,
     },
     /// The audit trail: list it, or verify its hash chain.
     #[command(subcommand)]
@@ -436,6 +455,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             unit,
             term,
             dry_run,
+            sheet,
             units,
             round_date,
             convened,
@@ -455,6 +475,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
                 term: &term,
                 units: &units,
                 dry_run,
+                sheet: sheet.as_deref(),
                 round,
             };
             if dry_run {
@@ -472,11 +493,18 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             unit,
             term,
             per_unit,
+            layout,
         } => {
             let mut c = node.connect().await?;
-            quyhoach::sheets::export(&mut c, what, &out, &unit, &term, per_unit).await?;
+            quyhoach::sheets::export(&mut c, what, &out, &unit, &term, per_unit, layout).await?;
             Ok(())
         }
+        Command::Template {
+            unit,
+            term,
+            out,
+            units,
+        } => quyhoach::sheets::template(&unit, &term, &units, &out),
         Command::Demo { data } => demo::run(demo::DemoOptions { data }).await.map(|_| ()),
         Command::Units { node, under } => {
             let mut c = node.connect().await?;

@@ -2,6 +2,7 @@
 //! their validation. Plain structs and pure functions: nothing here knows about gRPC or storage.
 
 pub mod catalog;
+pub mod name;
 pub mod plan;
 pub mod text;
 pub mod unit;

@@ -281,7 +281,7 @@ fn col_num(col: usize) -> Result<u16, ExportError> {
     u16::try_from(col).map_err(|_| ExportError::TooLarge)
 }
 
-fn excel_date(d: NaiveDate) -> Result<ExcelDateTime, ExportError> {
+pub(super) fn excel_date(d: NaiveDate) -> Result<ExcelDateTime, ExportError> {
     let year = u16::try_from(d.year()).map_err(|_| ExportError::Date(d))?;
     ExcelDateTime::from_ymd(year, d.month() as u8, d.day() as u8).map_err(|_| ExportError::Date(d))
 }

@@ -9,6 +9,7 @@ mod durability;
 mod faults;
 mod harness;
 mod limits;
+mod lists;
 mod model;
 mod ops;
 mod ordering;
