@@ -282,7 +282,7 @@ fn consolidated_sheets(entries: &[pb::ConsolidatedEntry], per_unit: bool) -> Vec
             } else {
                 format!("{}/{}", e.yes_votes, e.vote_denominator)
             },
-            crate::client::status_name(e.status).to_string(),
+            crate::client::table::status_name(e.status).to_string(),
             e.version.to_string(),
         ]
     };

@@ -1,0 +1,114 @@
+//! Spreadsheets: `import` (a unit's list from .xlsx or .csv into its draft, all rows or none)
+//! and `export` (the consolidated list, a plan or the findings as .xlsx, .csv or .json). The
+//! work itself is in the library's `sheets` module.
+
+use std::path::PathBuf;
+
+use clap::Subcommand;
+use quyhoach::sheets::{self, ImportJob, What};
+
+use super::args::NodeArgs;
+
+/// Commands on spreadsheets.
+#[derive(Subcommand)]
+pub enum Command {
+    /// Import a unit's list from .xlsx or .csv into its draft (all rows or none).
+    Import {
+        /// The spreadsheet.
+        file: PathBuf,
+        /// The unit whose list it is.
+        #[arg(long)]
+        unit: String,
+        /// The term, e.g. 2025-2030.
+        #[arg(long)]
+        term: String,
+        /// Check every row and report; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Units file to resolve unit names against.
+        #[arg(long, default_value = "builtin:2024")]
+        units: String,
+        /// With vote counts in the list: the date of the round that produced them.
+        #[arg(long)]
+        round_date: Option<String>,
+        /// ... the members convened.
+        #[arg(long)]
+        convened: Option<u32>,
+        /// ... and present.
+        #[arg(long)]
+        present: Option<u32>,
+        #[command(flatten)]
+        node: NodeArgs,
+    },
+    /// Export the consolidated list, a unit's plan or the findings to .xlsx, .csv or .json.
+    Export {
+        #[command(flatten)]
+        node: NodeArgs,
+        /// What to export.
+        #[arg(long, value_enum)]
+        what: What,
+        /// The output file; its extension picks the format.
+        #[arg(long)]
+        out: PathBuf,
+        /// The unit (subtree for consolidated and findings; the plan's unit for plan).
+        #[arg(long, default_value = "")]
+        unit: String,
+        /// The term.
+        #[arg(long, default_value = "")]
+        term: String,
+        /// For the consolidated list in .xlsx: one sheet per unit.
+        #[arg(long)]
+        per_unit: bool,
+    },
+}
+
+/// Runs one command of the family.
+pub async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Import {
+            file,
+            unit,
+            term,
+            dry_run,
+            units,
+            round_date,
+            convened,
+            present,
+            node,
+        } => {
+            let round = match (round_date, convened, present) {
+                (Some(d), Some(c), Some(p)) => {
+                    Some((quyhoach::domain::parse_date("round_date", &d)?, c, p))
+                }
+                (None, None, None) => None,
+                _ => anyhow::bail!("give --round-date, --convened and --present together"),
+            };
+            let job = ImportJob {
+                file: &file,
+                unit: &unit,
+                term: &term,
+                units: &units,
+                dry_run,
+                round,
+            };
+            if dry_run {
+                sheets::import(job, None).await?;
+            } else {
+                let mut c = node.connect().await?;
+                sheets::import(job, Some(&mut c)).await?;
+            }
+        }
+        Command::Export {
+            node,
+            what,
+            out,
+            unit,
+            term,
+            per_unit,
+        } => {
+            let mut c = node.connect().await?;
+            sheets::export(&mut c, what, &out, &unit, &term, per_unit).await?;
+        }
+    }
+    Ok(())
+}
