@@ -10,8 +10,8 @@ use anyhow::{bail, Context};
 
 use crate::{
     auth::Role,
-    client::{self, table, ClientTls, EntryRow, RoundRow},
-    config::RawConfig,
+    client::{self, table, EntryRow, RoundRow},
+    config::{RawConfig, Tls},
     grpc::pb,
     node::system_clock,
     pki::{self, Authority, Subject},
@@ -216,7 +216,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoOutcome> {
 struct Pki {
     dir: PathBuf,
     ca_pem: String,
-    operators: std::collections::HashMap<String, ClientTls>,
+    operators: std::collections::HashMap<String, Tls>,
 }
 
 impl Pki {
@@ -246,10 +246,10 @@ impl Pki {
             pki::write(&dir.join("clients"), unit, &op)?;
             operators.insert(
                 unit.to_string(),
-                ClientTls {
-                    ca_pem: ca.cert_pem.clone(),
+                Tls {
                     cert_pem: op.cert_pem,
                     key_pem: op.key_pem,
+                    ca_pem: ca.cert_pem.clone(),
                 },
             );
         }
@@ -260,7 +260,7 @@ impl Pki {
         })
     }
 
-    fn operator(&self, unit: &str) -> ClientTls {
+    fn operator(&self, unit: &str) -> Tls {
         self.operators[unit].clone()
     }
 }

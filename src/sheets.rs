@@ -120,6 +120,20 @@ pub enum What {
     Findings,
 }
 
+/// Checks an export's arguments before anything is asked of a node: the output's extension
+/// names a format, and a plan export names its plan.
+///
+/// # Errors
+///
+/// When the extension is not .xlsx, .csv or .json, or a plan export lacks its unit or term.
+pub fn check_export(what: What, out: &Path, unit: &str, term: &str) -> anyhow::Result<()> {
+    format_of(out)?;
+    if what == What::Plan && (unit.is_empty() || term.is_empty()) {
+        bail!("--unit and --term name the plan to export");
+    }
+    Ok(())
+}
+
 /// The file format, from the output's extension.
 fn format_of(out: &Path) -> anyhow::Result<&'static str> {
     match out
@@ -183,7 +197,7 @@ pub async fn export(
     term: &str,
     per_unit: bool,
 ) -> anyhow::Result<usize> {
-    format_of(out)?;
+    check_export(what, out, unit, term)?;
     let sheets = match what {
         What::Consolidated => {
             let entries = client
@@ -198,9 +212,6 @@ pub async fn export(
             consolidated_sheets(&entries, per_unit)
         }
         What::Plan => {
-            if unit.is_empty() || term.is_empty() {
-                bail!("--unit and --term name the plan to export");
-            }
             let plan = client
                 .get_plan(pb::GetPlanRequest {
                     unit: unit.into(),

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use quyhoach::grpc::pb::planning_client::PlanningClient;
+use quyhoach::{client::ConnectError, config::Tls, grpc::pb::planning_client::PlanningClient};
 use tonic::transport::Channel;
 
 /// Where the node is and the TLS identity to show it.
@@ -28,15 +28,18 @@ impl NodeArgs {
     /// Connects to the node's client-facing API, over TLS when all three files are given.
     pub async fn connect(&self) -> anyhow::Result<PlanningClient<Channel>> {
         let tls = match (&self.ca, &self.cert, &self.key) {
-            (Some(ca), Some(cert), Some(key)) => {
-                Some(quyhoach::client::ClientTls::load(ca, cert, key)?)
-            }
+            (Some(ca), Some(cert), Some(key)) => Some(Tls::read(cert, key, ca)?),
             (None, None, None) => None,
             _ => anyhow::bail!(
                 "give all of --ca, --cert and --key for TLS, or none for a plaintext node"
             ),
         };
-        quyhoach::client::connect(&self.node, tls.as_ref()).await
+        quyhoach::client::connect(&self.node, tls.as_ref())
+            .await
+            .map_err(|e| match e {
+                ConnectError::BadAddress { .. } => anyhow::Error::new(e).context("--node"),
+                other => other.into(),
+            })
     }
 }
 

@@ -29,92 +29,102 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
     }
 }
 
+/// `serve`'s arguments: where the TOML file is, and the settings themselves (one field of
+/// [`RawConfig`] each, so a setting is defined once for the file, the environment and flags).
 #[derive(Args)]
+#[command(
+    after_help = "Every setting can also be given in the --config TOML file (its key is \
+the flag's name with _ for -) or as an environment variable QUYHOACH_SERVE_<KEY>, e.g. \
+QUYHOACH_SERVE_POLL_MS=500. Flags win over the environment, which wins over the file. \
+Client commands use other variables (QUYHOACH_NODE, QUYHOACH_CA, QUYHOACH_CERT, QUYHOACH_KEY), \
+which serve does not read."
+)]
 pub struct ServeArgs {
-    /// A TOML file with the node's settings; flags and environment override it.
-    #[arg(long, env = "QUYHOACH_CONFIG")]
+    /// A TOML file with the node's settings; the environment and flags override it.
+    #[arg(long, env = "QUYHOACH_SERVE_CONFIG")]
     config: Option<PathBuf>,
-    /// province, district or commune (checked against the unit).
-    #[arg(long, env = "QUYHOACH_LEVEL")]
-    level: Option<String>,
-    /// Code of the unit this node serves.
-    #[arg(long, env = "QUYHOACH_UNIT")]
-    unit: Option<String>,
-    /// Address to listen on.
-    #[arg(long, env = "QUYHOACH_LISTEN")]
-    listen: Option<String>,
-    /// Folder of the node's store.
-    #[arg(long, env = "QUYHOACH_DATA")]
-    data: Option<PathBuf>,
-    /// URL of the parent node (below the province).
-    #[arg(long, env = "QUYHOACH_PARENT")]
-    parent: Option<String>,
-    /// Units file, or builtin:2024 (default, three levels) / builtin:2025 (two levels).
-    #[arg(long, env = "QUYHOACH_UNITS")]
-    units: Option<String>,
-    /// Folder with positions.csv and terms.csv.
-    #[arg(long, env = "QUYHOACH_REFERENCE")]
-    reference: Option<PathBuf>,
-    /// How often to pull decisions from the parent, in milliseconds.
-    #[arg(long, env = "QUYHOACH_POLL_MS")]
-    poll_ms: Option<u64>,
-    /// The rules file (TOML); the shipped data/rules.toml by default.
-    #[arg(long, env = "QUYHOACH_RULES_FILE")]
-    rules_file: Option<PathBuf>,
-    /// Serve plaintext without authentication (only for trying things out).
-    #[arg(long, env = "QUYHOACH_INSECURE")]
-    insecure: bool,
-    /// The node's certificate (PEM), from `quyhoach certs node`.
-    #[arg(long, env = "QUYHOACH_CERT")]
-    cert: Option<PathBuf>,
-    /// The node's private key (PEM).
-    #[arg(long, env = "QUYHOACH_KEY")]
-    key: Option<PathBuf>,
-    /// The certificate authority to trust (PEM).
-    #[arg(long, env = "QUYHOACH_CA")]
-    ca: Option<PathBuf>,
-    /// Serve Prometheus metrics at http://ADDR/metrics.
-    #[arg(long, env = "QUYHOACH_METRICS")]
-    metrics: Option<String>,
-    /// Requests per second each peer may make (health checks are exempt); 200 by default.
-    #[arg(long, env = "QUYHOACH_RATE_LIMIT")]
-    rate_limit: Option<u32>,
-    /// The longest wait between retries to an unreachable parent, in milliseconds.
-    #[arg(long, env = "QUYHOACH_RETRY_MAX_MS")]
-    retry_max_ms: Option<u64>,
-    /// After how many seconds a link with pending items is reported as stuck.
-    #[arg(long, env = "QUYHOACH_STUCK_AFTER_SECS")]
-    stuck_after_secs: Option<u64>,
+    #[command(flatten)]
+    settings: RawConfig,
+}
+
+/// The prefix of `serve`'s environment variables.
+const ENV_PREFIX: &str = "QUYHOACH_SERVE_";
+
+/// One layer of settings given as a value (the TOML file or the flags), named so that an
+/// error can say where a setting came from.
+struct Layer {
+    /// The layer's name, e.g. "command-line flags".
+    name: String,
+    /// How a key of this layer is written, e.g. `--poll-ms` for the key `poll_ms`.
+    spell: fn(&str) -> String,
+    /// The settings the layer sets.
+    settings: RawConfig,
+}
+
+impl figment::Provider for Layer {
+    fn metadata(&self) -> figment::Metadata {
+        let spell = self.spell;
+        figment::Metadata::named(self.name.clone())
+            .interpolater(move |_: &figment::Profile, keys: &[&str]| spell(&keys.join(".")))
+    }
+
+    fn data(
+        &self,
+    ) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
+        figment::providers::Serialized::defaults(&self.settings).data()
+    }
+}
+
+/// The settings layered TOML file < environment < flags, then validated: a type error names
+/// the key and its source; a bad value names the setting and where it was set.
+fn settings(args: ServeArgs) -> anyhow::Result<quyhoach::config::Config> {
+    let mut figment = figment::Figment::new();
+    if let Some(path) = &args.config {
+        figment = figment.merge(Layer {
+            name: format!("config file {}", path.display()),
+            spell: |key| format!("key {key}"),
+            settings: RawConfig::from_file(path)?,
+        });
+    }
+    let figment = figment
+        .merge(figment::providers::Env::prefixed(ENV_PREFIX).ignore(&["config"]))
+        .merge(Layer {
+            name: "command-line flags".into(),
+            spell: |key| format!("--{}", key.replace('_', "-")),
+            settings: args.settings,
+        });
+    let raw: RawConfig = figment
+        .extract()
+        .map_err(|e| anyhow::anyhow!("bad configuration: {e}"))?;
+    raw.validate().map_err(|e| {
+        let sources: Vec<String> = e
+            .keys()
+            .into_iter()
+            .filter_map(|key| {
+                let md = figment.find_metadata(key)?;
+                let spelled = md.interpolate(&figment::Profile::Default, &[key]);
+                Some(if md.name.contains("environment") {
+                    format!("{key} from environment variable {ENV_PREFIX}{spelled}")
+                } else if md.name.starts_with("config file") {
+                    format!("{key} from {}", md.name)
+                } else {
+                    format!("{key} from {spelled}")
+                })
+            })
+            .collect();
+        let mut line = format!("bad configuration: {e}");
+        if let Some(cause) = std::error::Error::source(&e) {
+            line.push_str(&format!(": {cause}"));
+        }
+        if !sources.is_empty() {
+            line.push_str(&format!(" ({})", sources.join("; ")));
+        }
+        anyhow::Error::msg(line)
+    })
 }
 
 async fn serve(args: ServeArgs, out: &mut Out) -> anyhow::Result<()> {
-    let file = match &args.config {
-        Some(path) => RawConfig::from_file(path).map_err(anyhow::Error::msg)?,
-        None => RawConfig::default(),
-    };
-    let flags = RawConfig {
-        level: args.level,
-        unit: args.unit,
-        listen: args.listen,
-        data: args.data,
-        parent: args.parent,
-        units: args.units,
-        reference: args.reference,
-        poll_ms: args.poll_ms,
-        stuck_after_secs: args.stuck_after_secs,
-        retry_max_ms: args.retry_max_ms,
-        insecure: args.insecure.then_some(true),
-        cert: args.cert,
-        key: args.key,
-        ca: args.ca,
-        rate_limit: args.rate_limit,
-        metrics: args.metrics,
-        rules_file: args.rules_file,
-    };
-    let config = file
-        .overlay(flags)
-        .validate()
-        .map_err(|e| anyhow::anyhow!("bad configuration: {e}"))?;
+    let config = settings(args)?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;

@@ -106,6 +106,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             term,
             per_unit,
         } => {
+            sheets::check_export(what, &out, &unit, &term)?;
             let mut c = node.connect().await?;
             sheets::export(&mut c, what, &out, &unit, &term, per_unit).await?;
         }

@@ -6,66 +6,81 @@ pub mod table;
 use anyhow::{bail, Context};
 use tonic::transport::Channel;
 
-use crate::grpc::pb::{self, planning_client::PlanningClient};
+use crate::{
+    config::Tls,
+    grpc::pb::{self, planning_client::PlanningClient},
+};
 
-/// A client's TLS material: the authority to trust and the client's own certificate.
-#[derive(Debug, Clone)]
-pub struct ClientTls {
-    pub ca_pem: String,
-    pub cert_pem: String,
-    pub key_pem: String,
-}
-
-impl ClientTls {
-    /// Reads the three PEM files.
-    pub fn load(
-        ca: &std::path::Path,
-        cert: &std::path::Path,
-        key: &std::path::Path,
-    ) -> anyhow::Result<Self> {
-        let read = |p: &std::path::Path| {
-            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))
-        };
-        Ok(ClientTls {
-            ca_pem: read(ca)?,
-            cert_pem: read(cert)?,
-            key_pem: read(key)?,
-        })
-    }
-
-    /// The tonic client configuration.
-    pub fn config(&self) -> tonic::transport::ClientTlsConfig {
-        use tonic::transport::{Certificate, ClientTlsConfig, Identity};
-        ClientTlsConfig::new()
-            .ca_certificate(Certificate::from_pem(&self.ca_pem))
-            .identity(Identity::from_pem(&self.cert_pem, &self.key_pem))
-    }
+/// Why a connection to a node could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The address is not host:port (or a URL).
+    #[error("{addr:?} is not a node address like 127.0.0.1:7400")]
+    BadAddress {
+        /// The address as given.
+        addr: String,
+        /// Why it does not parse.
+        #[source]
+        source: tonic::transport::Error,
+    },
+    /// The TLS material cannot be used.
+    #[error("cannot use the TLS certificate and key")]
+    Tls(#[source] tonic::transport::Error),
+    /// Nothing answers at the address, or the TLS handshake failed.
+    #[error("cannot reach node {url}")]
+    Unreachable {
+        /// The URL tried.
+        url: String,
+        /// Why it could not be reached.
+        #[source]
+        source: tonic::transport::Error,
+    },
 }
 
 /// A channel to a node: https with a client certificate when `tls` is given, else plaintext.
-pub async fn channel(addr: &str, tls: Option<&ClientTls>) -> anyhow::Result<Channel> {
+///
+/// # Errors
+///
+/// [`ConnectError::BadAddress`] if `addr` is not an address; [`ConnectError::Tls`] if the TLS
+/// material is refused; [`ConnectError::Unreachable`] if the node cannot be reached.
+pub async fn channel(addr: &str, tls: Option<&Tls>) -> Result<Channel, ConnectError> {
     let host = addr.split("://").last().unwrap_or(addr);
     let url = format!("{}://{host}", if tls.is_some() { "https" } else { "http" });
-    let mut endpoint = tonic::transport::Endpoint::from_shared(url.clone())?;
+    let mut endpoint = tonic::transport::Endpoint::from_shared(url.clone()).map_err(|source| {
+        ConnectError::BadAddress {
+            addr: addr.to_string(),
+            source,
+        }
+    })?;
     if let Some(tls) = tls {
-        endpoint = endpoint.tls_config(tls.config())?;
+        endpoint = endpoint
+            .tls_config(tls.client_config())
+            .map_err(ConnectError::Tls)?;
     }
     endpoint
         .connect()
         .await
-        .with_context(|| format!("cannot reach node {url}"))
+        .map_err(|source| ConnectError::Unreachable { url, source })
 }
 
 /// Connects to a node's client-facing API over TLS with the given identity.
-pub async fn connect_to(addr: String, tls: ClientTls) -> anyhow::Result<PlanningClient<Channel>> {
+///
+/// # Errors
+///
+/// As [`channel`].
+pub async fn connect_to(addr: String, tls: Tls) -> Result<PlanningClient<Channel>, ConnectError> {
     connect(&addr, Some(&tls)).await
 }
 
 /// Connects to a node's client-facing API.
+///
+/// # Errors
+///
+/// As [`channel`].
 pub async fn connect(
     addr: &str,
-    tls: Option<&ClientTls>,
-) -> anyhow::Result<PlanningClient<Channel>> {
+    tls: Option<&Tls>,
+) -> Result<PlanningClient<Channel>, ConnectError> {
     Ok(PlanningClient::new(channel(addr, tls).await?))
 }
 
