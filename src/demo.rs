@@ -10,8 +10,8 @@ use anyhow::{bail, Context};
 
 use crate::{
     auth::Role,
-    client::{self, ClientTls, EntryRow, RoundRow},
-    config::RawConfig,
+    client::{self, table, EntryRow, RoundRow},
+    config::{RawConfig, Tls},
     grpc::pb,
     node::system_clock,
     pki::{self, Authority, Subject},
@@ -133,7 +133,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoOutcome> {
         "\n== Consolidated list at the province ({} entries, Vietnamese order)",
         consolidated.len()
     );
-    client::print_consolidated(&consolidated);
+    table::print_consolidated(&mut std::io::stdout(), &consolidated)?;
 
     let province_plans = p
         .list_plans(pb::ListPlansRequest {
@@ -168,10 +168,10 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoOutcome> {
             "{:>6}  v{:<2} {:<10} {:<16} {:>7}  {:<10} {same}",
             id.unit,
             id.version,
-            client::status_name(s.status),
+            table::status_name(s.status),
             &s.hash[..16.min(s.hash.len())],
             s.entries,
-            client::status_name(owner.status)
+            table::status_name(owner.status)
         );
     }
 
@@ -188,13 +188,13 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoOutcome> {
         report.entries_checked,
         report.micros
     );
-    client::print_findings(&report.findings);
+    table::print_findings(&mut std::io::stdout(), &report.findings)?;
 
     println!("\n== Sync status of every node (what `quyhoach status` shows)");
     for (unit, _) in &nodes {
         let mut c = connect(unit).await?;
         let s = c.sync_status(pb::SyncStatusRequest {}).await?.into_inner();
-        client::print_status(&s);
+        table::print_status(&mut std::io::stdout(), &s)?;
     }
 
     for (_, node) in nodes {
@@ -216,7 +216,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoOutcome> {
 struct Pki {
     dir: PathBuf,
     ca_pem: String,
-    operators: std::collections::HashMap<String, ClientTls>,
+    operators: std::collections::HashMap<String, Tls>,
 }
 
 impl Pki {
@@ -246,10 +246,10 @@ impl Pki {
             pki::write(&dir.join("clients"), unit, &op)?;
             operators.insert(
                 unit.to_string(),
-                ClientTls {
-                    ca_pem: ca.cert_pem.clone(),
+                Tls {
                     cert_pem: op.cert_pem,
                     key_pem: op.key_pem,
+                    ca_pem: ca.cert_pem.clone(),
                 },
             );
         }
@@ -260,7 +260,7 @@ impl Pki {
         })
     }
 
-    fn operator(&self, unit: &str) -> ClientTls {
+    fn operator(&self, unit: &str) -> Tls {
         self.operators[unit].clone()
     }
 }

@@ -176,6 +176,20 @@ pub fn template(unit: &str, term: &str, units: &str, out: &Path) -> anyhow::Resu
     Ok(())
 }
 
+/// Checks an export's arguments before anything is asked of a node: the output's extension
+/// names a format, and a plan export names its plan.
+///
+/// # Errors
+///
+/// When the extension is not .xlsx, .csv or .json, or a plan export lacks its unit or term.
+pub fn check_export(what: What, out: &Path, unit: &str, term: &str) -> anyhow::Result<()> {
+    format_of(out)?;
+    if what == What::Plan && (unit.is_empty() || term.is_empty()) {
+        bail!("--unit and --term name the plan to export");
+    }
+    Ok(())
+}
+
 /// The file format, from the output's extension.
 fn format_of(out: &Path) -> anyhow::Result<&'static str> {
     match out
@@ -240,6 +254,7 @@ pub async fn export(
     per_unit: bool,
     layout: Layout,
 ) -> anyhow::Result<usize> {
+    check_export(what, out, unit, term)?;
     let format = format_of(out)?;
     if layout == Layout::Official && (what != What::Plan || format != "xlsx") {
         bail!("the official layout is for a unit's plan (--what plan) in .xlsx");
@@ -258,9 +273,6 @@ pub async fn export(
             consolidated_sheets(&entries, per_unit)
         }
         What::Plan => {
-            if unit.is_empty() || term.is_empty() {
-                bail!("--unit and --term name the plan to export");
-            }
             let plan = client
                 .get_plan(pb::GetPlanRequest {
                     unit: unit.into(),
@@ -352,7 +364,7 @@ fn consolidated_sheets(entries: &[pb::ConsolidatedEntry], per_unit: bool) -> Vec
             } else {
                 format!("{}/{}", e.yes_votes, e.vote_denominator)
             },
-            crate::client::status_name(e.status).to_string(),
+            crate::client::table::status_name(e.status).to_string(),
             e.version.to_string(),
         ]
     };

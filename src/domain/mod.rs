@@ -34,6 +34,19 @@ impl FieldError {
     }
 }
 
+/// A line of a reference data file (units, positions, terms) that does not parse. The domain
+/// parses the text; whoever read the file adds its path.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}{}: {problem}", if *line == 0 { String::new() } else { format!(" line {line}") })]
+pub struct ParseError {
+    /// Which file: `units`, `positions` or `terms`.
+    pub file: &'static str,
+    /// The line (1-based; the header is line 1; 0 for a problem of the whole file).
+    pub line: u64,
+    /// What is wrong, in plain words.
+    pub problem: String,
+}
+
 /// Parses an ISO date (`YYYY-MM-DD`), naming `field` when it is not a real calendar date.
 pub fn parse_date(field: &str, value: &str) -> Result<chrono::NaiveDate, FieldError> {
     let date = chrono::NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d").map_err(|_| {
