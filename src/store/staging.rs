@@ -19,6 +19,9 @@ use sled::IVec;
 /// One plain write: tree index, key, and the value (none to delete).
 pub type Write = (usize, Vec<u8>, Option<IVec>);
 
+/// One tree's staged keys: the latest staged value (none: deleted) and the ticket that staged it.
+type Overlay = BTreeMap<Vec<u8>, (u64, Option<IVec>)>;
+
 /// Commits waiting to be applied, and the latest staged value of each key they write.
 #[derive(Default)]
 pub struct Staged {
@@ -26,7 +29,7 @@ pub struct Staged {
     batches: VecDeque<(u64, Vec<Write>)>,
     /// Per tree: the latest staged value of each key (none: deleted), and the ticket that
     /// staged it, so that applying a commit forgets only what no later commit rewrote.
-    overlay: Vec<BTreeMap<Vec<u8>, (u64, Option<IVec>)>>,
+    overlay: Vec<Overlay>,
     /// Bytes of staged values, to apply early when many commits pile up unwaited.
     bytes: usize,
     /// The ticket of the latest staged commit.
