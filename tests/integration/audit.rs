@@ -137,8 +137,13 @@ async fn every_change_is_recorded_and_verify_finds_tampering_where_it_is() {
         t.insert(key(4), r5.clone()).unwrap();
         t.insert(key(5), r4.clone()).unwrap();
     });
+    // The checksum covers the key, so a record moved to another sequence number is found as
+    // damage at the first moved one.
     let (ok, said) = verify(&store);
-    assert!(!ok && said.contains("record 4"), "{said}");
+    assert!(
+        !ok && (said.contains("record 4") || said.contains("audit #4")),
+        "{said}"
+    );
     tamper(&store, |t| {
         t.insert(key(4), r4.clone()).unwrap();
         t.insert(key(5), r5.clone()).unwrap();
