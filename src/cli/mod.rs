@@ -130,15 +130,16 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
-/// The error as one line: a gRPC status as its code and message; otherwise the chain of
-/// causes, each said once (a cause whose text the message already holds is not repeated).
+/// The error as one line: the chain of causes, each said once (a cause whose text the line
+/// already holds is not repeated), a gRPC status as its code and message.
 fn describe(e: &anyhow::Error) -> String {
-    if let Some(status) = e.downcast_ref::<tonic::Status>() {
-        return format!("{:?}: {}", status.code(), status.message());
-    }
     let mut line = String::new();
     for cause in e.chain() {
-        let text = cause.to_string();
+        // A node's answer as its code and message, without tonic's metadata dump.
+        let text = match cause.downcast_ref::<tonic::Status>() {
+            Some(status) => format!("{:?}: {}", status.code(), status.message()),
+            None => cause.to_string(),
+        };
         if text.is_empty() || line.contains(&text) {
             continue;
         }
