@@ -9,7 +9,7 @@ use crate::{domain::FieldError, store::StoreError};
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The request itself is malformed (INVALID_ARGUMENT).
-    #[error("{0}")]
+    #[error(transparent)]
     Invalid(#[from] FieldError),
     /// Something the request names does not exist (NOT_FOUND).
     #[error("{0}")]
