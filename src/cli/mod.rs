@@ -22,7 +22,13 @@
 //!   it and its printing in the same file.
 //! - A new `serve` setting: one field of `RawConfig` in `src/config.rs` (with its `///` doc,
 //!   which is its `--help` line, and its `[default: …]`), checked in `RawConfig::validate`.
-//!   The flag, the `QUYHOACH_SERVE_*` variable and the TOML key follow from the field.
+//!   The flag, the `QUYHOACH_SERVE_*` variable and the TOML key follow from the field: a
+//!   `web: Option<String>` field is `--web ADDR`, `QUYHOACH_SERVE_WEB` and `web = "…"`.
+//! - A command of a new kind (say `web-login` or `template`): a new file here with its own
+//!   `Command` enum (`#[derive(Subcommand)]`) and `pub async fn run(command, out)`, declared
+//!   with `mod` below and flattened into [`Command`] with one line in [`run`].
+//! - A flag of an existing command (say `certs --force`): a field of that variant, used in the
+//!   same file.
 //!
 //! # Conventions
 //!

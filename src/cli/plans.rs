@@ -22,8 +22,10 @@ use super::{
 pub enum Command {
     /// Open a draft plan for (unit, term).
     Draft(PlanArgs),
-    /// Open a unit's draft and put its list (.xlsx or .csv, the format `import` reads, as the
-    /// files of data/demo/) and its ballot rounds into it, one request each.
+    /// Put a unit's list and its ballot rounds into its draft.
+    ///
+    /// The list is .xlsx or .csv in the format `import` reads (as the files of data/demo/);
+    /// it is checked row by row as `import` checks it, then sent one entry per request.
     Load {
         #[command(flatten)]
         plan: PlanArgs,
