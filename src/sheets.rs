@@ -10,7 +10,7 @@ use tonic::transport::Channel;
 
 use crate::{
     config,
-    domain::{BallotRound, Body},
+    domain::{BallotRound, Body, Gender},
     grpc::{convert, pb, pb::planning_client::PlanningClient},
     tabular::{self, ExportSheet, Format, ImportContext},
 };
@@ -349,10 +349,11 @@ fn consolidated_sheets(entries: &[pb::ConsolidatedEntry], per_unit: bool) -> Vec
             e.full_name.clone(),
             e.birth_date.clone(),
             if e.gender == pb::Gender::Female as i32 {
-                "Nữ"
+                Gender::Female
             } else {
-                "Nam"
+                Gender::Male
             }
+            .vi_title()
             .to_string(),
             e.unit.clone(),
             e.unit_name.clone(),

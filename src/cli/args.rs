@@ -26,6 +26,11 @@ pub struct NodeArgs {
 
 impl NodeArgs {
     /// Connects to the node's client-facing API, over TLS when all three files are given.
+    ///
+    /// # Errors
+    ///
+    /// When only some of the three files are given or one cannot be read, `--node` is not an
+    /// address, or the node cannot be reached.
     pub async fn connect(&self) -> anyhow::Result<PlanningClient<Channel>> {
         let tls = match (&self.ca, &self.cert, &self.key) {
             (Some(ca), Some(cert), Some(key)) => Some(Tls::read(cert, key, ca)?),

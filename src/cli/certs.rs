@@ -88,6 +88,11 @@ fn load_ca(dir: &Path) -> anyhow::Result<Authority> {
 }
 
 /// Runs one command of the family.
+///
+/// # Errors
+///
+/// When the arguments cannot be used, a file cannot be read or written, the node cannot be
+/// reached, or the node refuses the request (its status is passed on).
 pub fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
     let fail = anyhow::Error::msg;
     match command {

@@ -65,6 +65,11 @@ pub enum Command {
 }
 
 /// Runs one command of the family.
+///
+/// # Errors
+///
+/// When the arguments cannot be used, a file cannot be read or written, the node cannot be
+/// reached, or the node refuses the request (its status is passed on).
 pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
     match command {
         Command::Check {

@@ -22,7 +22,13 @@
 //!   it and its printing in the same file.
 //! - A new `serve` setting: one field of `RawConfig` in `src/config.rs` (with its `///` doc,
 //!   which is its `--help` line, and its `[default: …]`), checked in `RawConfig::validate`.
-//!   The flag, the `QUYHOACH_SERVE_*` variable and the TOML key follow from the field.
+//!   The flag, the `QUYHOACH_SERVE_*` variable and the TOML key follow from the field: a
+//!   `web: Option<String>` field is `--web ADDR`, `QUYHOACH_SERVE_WEB` and `web = "…"`.
+//! - A command of a new kind (say `web-login` or `template`): a new file here with its own
+//!   `Command` enum (`#[derive(Subcommand)]`) and `pub async fn run(command, out)`, declared
+//!   with `mod` below and flattened into [`Command`] with one line in [`run`].
+//! - A flag of an existing command (say `certs --force`): a field of that variant, used in the
+//!   same file.
 //!
 //! # Conventions
 //!
@@ -130,15 +136,16 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
-/// The error as one line: a gRPC status as its code and message; otherwise the chain of
-/// causes, each said once (a cause whose text the message already holds is not repeated).
+/// The error as one line: the chain of causes, each said once (a cause whose text the line
+/// already holds is not repeated), a gRPC status as its code and message.
 fn describe(e: &anyhow::Error) -> String {
-    if let Some(status) = e.downcast_ref::<tonic::Status>() {
-        return format!("{:?}: {}", status.code(), status.message());
-    }
     let mut line = String::new();
     for cause in e.chain() {
-        let text = cause.to_string();
+        // A node's answer as its code and message, without tonic's metadata dump.
+        let text = match cause.downcast_ref::<tonic::Status>() {
+            Some(status) => format!("{:?}: {}", status.code(), status.message()),
+            None => cause.to_string(),
+        };
         if text.is_empty() || line.contains(&text) {
             continue;
         }

@@ -7,7 +7,9 @@ use anyhow::Context;
 use clap::Subcommand;
 use quyhoach::{
     client::{self, table},
+    config,
     grpc::pb,
+    tabular::{Format, ImportContext},
 };
 
 use super::{
@@ -20,14 +22,18 @@ use super::{
 pub enum Command {
     /// Open a draft plan for (unit, term).
     Draft(PlanArgs),
-    /// Put a unit's entries and ballot rounds from CSV files (the format of data/demo/) into its draft.
+    /// Put a unit's list and its ballot rounds into its draft.
+    ///
+    /// The list is .xlsx or .csv in the format `import` reads (as the files of data/demo/);
+    /// it is checked row by row as `import` checks it, then sent one entry per request.
     Load {
         #[command(flatten)]
         plan: PlanArgs,
-        /// The entries file.
+        /// The unit's list, in the format `import` reads.
         #[arg(long)]
         entries: PathBuf,
-        /// The ballot rounds file.
+        /// The ballot rounds file (unit,term,body,date,convened,present,ballots_issued,
+        /// valid_ballots); the tallies are the list's yes votes.
         #[arg(long)]
         rounds: PathBuf,
     },
@@ -94,6 +100,11 @@ pub enum Command {
 }
 
 /// Runs one command of the family.
+///
+/// # Errors
+///
+/// When the arguments cannot be used, a file cannot be read or written, the node cannot be
+/// reached, or the node refuses the request (its status is passed on).
 pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
     match command {
         Command::Draft(p) => {
@@ -120,13 +131,23 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
             entries,
             rounds,
         } => {
-            let read = |p: &PathBuf| {
-                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))
+            let hierarchy = config::load_units(config::DEFAULT_UNITS)?;
+            let catalog = config::builtin_catalog()?;
+            let ctx = ImportContext {
+                catalog: &catalog,
+                hierarchy: &hierarchy,
+                unit: &plan.unit,
+                term: &plan.term,
+                today: chrono::Utc::now().date_naive(),
             };
-            let entries = client::parse_entries(&read(&entries)?)?;
-            let rounds = client::parse_rounds(&read(&rounds)?)?;
+            let format = Format::from_path(&entries)?;
+            let list = client::read_list(entries.as_path(), format, &ctx)
+                .with_context(|| entries.display().to_string())?;
+            let rounds = std::fs::read_to_string(&rounds)
+                .with_context(|| format!("cannot read {}", rounds.display()))?;
+            let rounds = client::parse_rounds(&rounds)?;
             let mut c = plan.node.connect().await?;
-            let n = client::load_unit(&mut c, &plan.unit, &plan.term, &entries, &rounds).await?;
+            let n = client::load_unit(&mut c, &plan.unit, &plan.term, &list, &rounds).await?;
             writeln!(
                 out,
                 "loaded {n} entries into the draft of {}/{}",

@@ -1,14 +1,20 @@
 //! Client-side helpers shared by the CLI and the demo: connecting to a node, loading a unit's
-//! list from the CSV form of `data/demo/`, and printing tables ([`table`]).
+//! list (in the import's format, as the files of `data/demo/`) with its ballot rounds into its
+//! draft, and printing tables ([`table`]).
+
+#![warn(missing_docs)]
 
 pub mod table;
 
-use anyhow::{bail, Context};
 use tonic::transport::Channel;
 
 use crate::{
     config::Tls,
-    grpc::pb::{self, planning_client::PlanningClient},
+    grpc::{
+        convert,
+        pb::{self, planning_client::PlanningClient},
+    },
+    tabular,
 };
 
 /// Why a connection to a node could not be made.
@@ -84,91 +90,89 @@ pub async fn connect(
     Ok(PlanningClient::new(channel(addr, tls).await?))
 }
 
-/// One row of an entries file, as a proto entry with its yes votes.
-pub struct EntryRow {
-    pub unit: String,
-    pub term: String,
-    pub entry: pb::Entry,
-    pub yes: Option<u32>,
+/// Why a unit's list could not be loaded into its draft.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The list cannot be read at all.
+    #[error("cannot read the list")]
+    List(#[from] tabular::ImportError),
+    /// Rows of the list are wrong; nothing was written.
+    #[error("{} problem(s) in the list, the first: {}", .0.len(), .0[0])]
+    Rows(Vec<tabular::RowProblem>),
+    /// A line of the rounds file is wrong.
+    #[error("rounds line {line}: {problem}")]
+    Rounds {
+        /// The line (1-based; the header is line 1).
+        line: usize,
+        /// What is wrong.
+        problem: String,
+    },
+    /// The node refused a request.
+    #[error("{what} of {unit}")]
+    Refused {
+        /// What was being written: the draft, an entry for a position, a ballot round.
+        what: String,
+        /// The unit whose plan it is.
+        unit: String,
+        /// The node's answer.
+        #[source]
+        status: tonic::Status,
+    },
+}
+
+/// Reads one unit's list in the import's format (the columns `import` reads, from `.csv` or
+/// `.xlsx`) and checks every row as `import` does.
+///
+/// # Errors
+///
+/// [`LoadError::List`] if the list cannot be read; [`LoadError::Rows`] with every row problem
+/// if any row is wrong.
+pub fn read_list<'a>(
+    input: impl Into<tabular::Input<'a>>,
+    format: tabular::Format,
+    ctx: &tabular::ImportContext<'_>,
+) -> Result<Vec<tabular::ImportedEntry>, LoadError> {
+    let sheet = tabular::read_rows(input, format)?;
+    let report = tabular::import(&sheet, ctx);
+    if !report.is_clean() {
+        return Err(LoadError::Rows(report.problems));
+    }
+    Ok(report.entries)
 }
 
 /// One row of a rounds file.
 pub struct RoundRow {
+    /// The unit whose round it is.
     pub unit: String,
+    /// The plan's term.
     pub term: String,
+    /// The round, without tallies (they come from the list's yes votes).
     pub round: pb::BallotRound,
 }
 
-/// Parses an entries file (`unit,term,position,national_id,full_name,birth_date,gender,
-/// ethnicity,current_positions,current_unit,source,yes_votes`).
-pub fn parse_entries(text: &str) -> anyhow::Result<Vec<EntryRow>> {
-    let mut out = Vec::new();
-    let mut reader = csv::Reader::from_reader(text.as_bytes());
-    for (i, rec) in reader.records().enumerate() {
-        let line = i + 2;
-        let rec = rec.with_context(|| format!("entries line {line}"))?;
-        let f = |n: usize| rec.get(n).unwrap_or("").trim().to_string();
-        let gender = match f(6).as_str() {
-            "male" => pb::Gender::Male,
-            "female" => pb::Gender::Female,
-            other => bail!("entries line {line}: gender {other:?} is not male or female"),
-        };
-        let source = match f(10).as_str() {
-            "" | "voted" => pb::EntrySource::Voted,
-            "added_by_authority" => pb::EntrySource::AddedByAuthority,
-            other => bail!("entries line {line}: source {other:?}"),
-        };
-        let yes = match f(11).as_str() {
-            "" => None,
-            n => Some(
-                n.parse()
-                    .with_context(|| format!("entries line {line}: yes_votes {n:?}"))?,
-            ),
-        };
-        out.push(EntryRow {
-            unit: f(0),
-            term: f(1),
-            entry: pb::Entry {
-                cadre: Some(pb::Cadre {
-                    national_id: f(3),
-                    full_name: f(4),
-                    birth_date: f(5),
-                    gender: gender.into(),
-                    ethnicity: f(7),
-                    current_positions: f(8)
-                        .split(';')
-                        .filter(|s| !s.is_empty())
-                        .map(str::to_string)
-                        .collect(),
-                    current_unit: f(9),
-                    ..Default::default()
-                }),
-                position: f(2),
-                source: source.into(),
-            },
-            yes,
-        });
-    }
-    Ok(out)
-}
-
 /// Parses a rounds file (`unit,term,body,date,convened,present,ballots_issued,valid_ballots`).
-pub fn parse_rounds(text: &str) -> anyhow::Result<Vec<RoundRow>> {
+///
+/// # Errors
+///
+/// [`LoadError::Rounds`] for the first line that is not CSV, names an unknown body or has a
+/// count that is not a number.
+pub fn parse_rounds(text: &str) -> Result<Vec<RoundRow>, LoadError> {
     let mut out = Vec::new();
     let mut reader = csv::Reader::from_reader(text.as_bytes());
     for (i, rec) in reader.records().enumerate() {
         let line = i + 2;
-        let rec = rec.with_context(|| format!("rounds line {line}"))?;
+        let bad = |problem: String| LoadError::Rounds { line, problem };
+        let rec = rec.map_err(|e| bad(e.to_string()))?;
         let f = |n: usize| rec.get(n).unwrap_or("").trim().to_string();
-        let num = |n: usize| -> anyhow::Result<u32> {
+        let num = |n: usize| -> Result<u32, LoadError> {
             f(n).parse()
-                .with_context(|| format!("rounds line {line}: column {} is not a count", n + 1))
+                .map_err(|_| bad(format!("column {} is not a count", n + 1)))
         };
         let body = match f(2).as_str() {
             "key_cadres_conference" => pb::Body::KeyCadresConference,
             "executive_committee" => pb::Body::ExecutiveCommittee,
             "standing_committee" => pb::Body::StandingCommittee,
-            other => bail!("rounds line {line}: body {other:?}"),
+            other => return Err(bad(format!("body {other:?}"))),
         };
         out.push(RoundRow {
             unit: f(0),
@@ -188,44 +192,48 @@ pub fn parse_rounds(text: &str) -> anyhow::Result<Vec<RoundRow>> {
 }
 
 /// Opens a draft of (unit, term) on `client`, puts the unit's entries and records its rounds
-/// with the entries' yes votes as tallies. Returns how many entries were put.
+/// of `rounds` with the entries' yes votes as tallies. Returns how many entries were put.
+///
+/// # Errors
+///
+/// [`LoadError::Refused`] naming the write the node refused (the draft, an entry, a round).
 pub async fn load_unit(
     client: &mut PlanningClient<Channel>,
     unit: &str,
     term: &str,
-    entries: &[EntryRow],
+    entries: &[tabular::ImportedEntry],
     rounds: &[RoundRow],
-) -> anyhow::Result<usize> {
+) -> Result<usize, LoadError> {
+    let refused = |what: String| {
+        let unit = unit.to_string();
+        move |status| LoadError::Refused { what, unit, status }
+    };
     client
         .create_draft(pb::CreateDraftRequest {
             unit: unit.into(),
             term: term.into(),
         })
-        .await?;
-    let mine: Vec<&EntryRow> = entries
-        .iter()
-        .filter(|e| e.unit == unit && e.term == term)
-        .collect();
-    for row in &mine {
+        .await
+        .map_err(refused("the draft".into()))?;
+    for row in entries {
         client
             .put_entry(pb::PutEntryRequest {
                 unit: unit.into(),
                 term: term.into(),
-                entry: Some(row.entry.clone()),
+                entry: Some(convert::entry_to_pb(&row.entry)),
             })
             .await
-            .with_context(|| format!("entry for {} in {unit}", row.entry.position))?;
+            .map_err(refused(format!("the entry for {}", row.entry.position)))?;
     }
     for r in rounds.iter().filter(|r| r.unit == unit && r.term == term) {
         let mut round = r.round.clone();
-        round.tallies = mine
+        round.tallies = entries
             .iter()
             .filter_map(|e| {
-                let cadre = e.entry.cadre.as_ref()?;
                 Some(pb::Tally {
-                    national_id: cadre.national_id.clone(),
+                    national_id: e.entry.cadre.national_id.clone(),
                     position: e.entry.position.clone(),
-                    yes: e.yes?,
+                    yes: e.yes_votes?,
                 })
             })
             .collect();
@@ -236,7 +244,7 @@ pub async fn load_unit(
                 round: Some(round),
             })
             .await
-            .with_context(|| format!("ballot round of {unit}"))?;
+            .map_err(refused("the ballot round".into()))?;
     }
-    Ok(mine.len())
+    Ok(entries.len())
 }

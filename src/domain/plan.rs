@@ -23,11 +23,40 @@ impl fmt::Display for PlanId {
     }
 }
 
+/// A cadre's gender (giới tính), as recorded on the national ID card.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Gender {
+    /// Nam.
     Male,
+    /// Nữ.
     Female,
+}
+
+impl Gender {
+    /// The English name, as stored and hashed: `male` or `female`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Gender::Male => "male",
+            Gender::Female => "female",
+        }
+    }
+
+    /// The Vietnamese name as it reads inside a sentence: `nam` or `nữ`.
+    pub fn vi(self) -> &'static str {
+        match self {
+            Gender::Male => "nam",
+            Gender::Female => "nữ",
+        }
+    }
+
+    /// The Vietnamese name as a list's Giới tính column shows it: `Nam` or `Nữ`.
+    pub fn vi_title(self) -> &'static str {
+        match self {
+            Gender::Male => "Nam",
+            Gender::Female => "Nữ",
+        }
+    }
 }
 
 /// Discipline measures (hình thức kỷ luật), mildest first.
@@ -278,10 +307,7 @@ pub fn canonical_bytes(plan: &Plan) -> Vec<u8> {
         w.s(&c.national_id);
         w.s(&c.full_name);
         w.d(Some(c.birth_date));
-        w.s(match c.gender {
-            Gender::Male => "male",
-            Gender::Female => "female",
-        });
+        w.s(c.gender.as_str());
         w.s(&c.ethnicity);
         w.n(c.current_positions.len() as u64);
         for p in &c.current_positions {

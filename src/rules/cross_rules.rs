@@ -240,20 +240,6 @@ pub(crate) fn r5(ctx: &Ctx<'_>, persons: Option<&HashSet<&str>>, out: &mut Vec<F
     }
 }
 
-fn gender_vi(g: Gender) -> &'static str {
-    match g {
-        Gender::Male => "nam",
-        Gender::Female => "nữ",
-    }
-}
-
-fn gender_en(g: Gender) -> &'static str {
-    match g {
-        Gender::Male => "male",
-        Gender::Female => "female",
-    }
-}
-
 /// R21, in two parts:
 ///
 /// - One national ID recorded with different full names (compared by their identity key,
@@ -338,9 +324,9 @@ pub(crate) fn r21<'a>(ctx: &Ctx<'a>, persons: Option<&HashSet<&str>>, out: &mut 
                         .collect::<Vec<_>>()
                         .join(", ");
                     if vi {
-                        format!("{name}, sinh {birth}, {} ({ids})", gender_vi(gender))
+                        format!("{name}, sinh {birth}, {} ({ids})", gender.vi())
                     } else {
-                        format!("{name}, born {birth}, {} ({ids})", gender_en(gender))
+                        format!("{name}, born {birth}, {} ({ids})", gender.as_str())
                     }
                 })
                 .collect::<Vec<_>>()

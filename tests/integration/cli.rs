@@ -300,3 +300,42 @@ async fn units_prints_level_names_from_the_domain() {
     );
     province.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn load_and_import_read_the_same_list_format() {
+    let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/demo");
+    let (ok, out, err) = run(quyhoach()
+        .args(["import", "--unit", "40", "--term", TERM, "--dry-run"])
+        .arg(demo.join("40.csv")))
+    .await;
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("9 good rows, 0 problems"), "{out}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let province = start(dir.path(), "40", None, "builtin:2024").await;
+    let (ok, out, err) = run(quyhoach()
+        .args(["load", "--node", &province.addr.to_string()])
+        .args(["--unit", "40", "--term", TERM, "--entries"])
+        .arg(demo.join("40.csv"))
+        .arg("--rounds")
+        .arg(demo.join("rounds.csv")))
+    .await;
+    assert!(ok, "{err}");
+    assert_eq!(
+        out.trim(),
+        "loaded 9 entries into the draft of 40/2025-2030"
+    );
+    let plan = client(&province)
+        .await
+        .get_plan(quyhoach::grpc::pb::GetPlanRequest {
+            unit: "40".into(),
+            term: TERM.into(),
+            version: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((plan.entries.len(), plan.rounds.len()), (9, 1));
+    assert!(plan.rounds[0].tallies.iter().all(|t| t.yes > 0));
+    province.stop().await.unwrap();
+}
