@@ -155,10 +155,12 @@ pub trait Store: Send + Sync + 'static {
     /// The headers of the plans whose (unit, term) `keep` accepts, in key order; the others
     /// are not decoded.
     fn headers_where(&self, keep: &dyn Fn(&str, &str) -> bool) -> Result<Vec<PlanHeader>>;
-    /// The outbox, oldest first.
+    /// The outbox, oldest first: only items whose commit is on disk, so that nothing is pushed
+    /// that a crash could take back.
     fn outbox(&self) -> Result<Vec<(u64, OutboxItem)>>;
     fn receipt(&self, id: &PlanId) -> Result<Option<Receipt>>;
-    /// Decisions logged for plans of `unit`, with sequence numbers above `after`.
+    /// Decisions logged for plans of `unit`, with sequence numbers above `after`: only those
+    /// whose commit is on disk, so that a sequence number served is never reused after a crash.
     fn decisions_for(&self, unit: &str, after: u64) -> Result<Vec<(u64, Decision)>>;
     fn meta(&self, key: &str) -> Result<Option<u64>>;
     /// A named JSON document.

@@ -68,11 +68,44 @@ struct Flushed {
     error: Option<String>,
 }
 
+/// The highest outbox and decision sequence numbers that are on disk, and those of commits
+/// applied but not yet flushed. Readers of the outbox and the decision log see only what is at
+/// or below the durable marks, so that nothing leaves the node before it is on disk and no
+/// sequence number handed out can be lost (and reused) in a crash.
+#[derive(Debug, Default)]
+struct Marks {
+    /// Outbox sequence number up to which every item is durable.
+    outbox: u64,
+    /// Decision sequence number up to which every decision is durable.
+    decision: u64,
+    /// (ticket, outbox seq, decision seq) after each commit not yet known to be durable, in
+    /// ticket order.
+    pending: std::collections::VecDeque<(u64, u64, u64)>,
+}
+
+impl Marks {
+    /// Everything up to `ticket` is on disk: advance the durable marks.
+    fn flushed(&mut self, ticket: u64) {
+        while let Some(&(t, outbox, decision)) = self.pending.front() {
+            if t > ticket {
+                break;
+            }
+            self.outbox = self.outbox.max(outbox);
+            self.decision = self.decision.max(decision);
+            self.pending.pop_front();
+        }
+    }
+}
+
 /// Shared between the store and its flusher thread.
 struct FlushControl {
     /// Highest ticket some waiter asked to be made durable, and whether to stop.
     wanted: Mutex<(u64, bool)>,
     wake: Condvar,
+    /// Durable and pending sequence marks, advanced by the flusher.
+    marks: Mutex<Marks>,
+    /// A test-only pause before every flush (`QUYHOACH_FLUSH_DELAY_MS`, see [`crate::fault`]).
+    delay: Option<std::time::Duration>,
 }
 
 /// A sled database with one tree per entity.
@@ -93,6 +126,7 @@ impl SledStore {
     /// Opens (or creates) a store in `path`, with a small page cache.
     pub fn open(path: &Path) -> Result<Arc<Self>> {
         std::fs::create_dir_all(path)?;
+        remove_partial_snapshots(path)?;
         let db = sled::Config::new()
             .path(path)
             .cache_capacity(16 * 1024 * 1024)
@@ -108,9 +142,23 @@ impl SledStore {
         File::open(path)?.sync_all()?;
 
         let applied = Arc::new(AtomicU64::new(0));
+        let meta = |key: &str| -> Result<u64> {
+            Ok(trees[META]
+                .get(key.as_bytes())?
+                .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes))
+                .unwrap_or(0))
+        };
+        // Everything in the store is on disk now (flushed and synced above).
+        let marks = Marks {
+            outbox: meta(OUTBOX_SEQ)?,
+            decision: meta(DECISION_SEQ)?,
+            pending: Default::default(),
+        };
         let control = Arc::new(FlushControl {
             wanted: Mutex::new((0, false)),
             wake: Condvar::new(),
+            marks: Mutex::new(marks),
+            delay: crate::fault::flush_delay(),
         });
         let (tx, rx) = watch::channel(Flushed::default());
         let flusher = {
@@ -156,7 +204,7 @@ impl SledStore {
 
     /// Turns changes into plain writes (tree, key, value or delete), reading what must be
     /// replaced. Called under the commit lock.
-    fn plan_writes(&self, changes: Vec<Change>) -> Result<Vec<Write>> {
+    fn plan_writes(&self, changes: Vec<Change>) -> Result<(Vec<Write>, u64, u64)> {
         let mut out = Vec::new();
         let mut outbox_seq = self.meta(OUTBOX_SEQ)?.unwrap_or(0);
         let mut decision_seq = self.meta(DECISION_SEQ)?.unwrap_or(0);
@@ -270,7 +318,17 @@ impl SledStore {
                 Some(decision_seq.to_be_bytes().to_vec()),
             ));
         }
-        Ok(out)
+        Ok((out, outbox_seq, decision_seq))
+    }
+
+    /// The outbox and decision sequence numbers at or below which everything is durable.
+    fn durable_marks(&self) -> Result<(u64, u64)> {
+        let marks = self
+            .control
+            .marks
+            .lock()
+            .map_err(|_| StoreError::FlusherGone)?;
+        Ok((marks.outbox, marks.decision))
     }
 }
 
@@ -285,6 +343,34 @@ impl Drop for SledStore {
         }
         let _ = self.db.flush();
     }
+}
+
+/// Removes the `snap.<lsn>.generating` files that sled 0.34.7 leaves when it is interrupted
+/// while writing a snapshot. Its reader takes the last snapshot file in name order, which is
+/// such a leftover, and then refuses to open ("Read corrupted data"). The snapshot it was
+/// writing is never needed: sled removes the previous snapshot only after the new one is
+/// renamed into place, and the log still holds everything after the previous one.
+fn remove_partial_snapshots(path: &Path) -> Result<()> {
+    let mut removed = false;
+    for entry in std::fs::read_dir(path)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            let bytes = entry.metadata().map(|m| m.len()).unwrap_or(0);
+            tracing::warn!(
+                file = %entry.path().display(),
+                bytes,
+                "removing a partial snapshot left by an interrupted start or stop"
+            );
+            std::fs::remove_file(entry.path())?;
+            removed = true;
+        }
+    }
+    if removed {
+        File::open(path)?.sync_all()?;
+    }
+    Ok(())
 }
 
 /// The flusher thread: waits until some commit wants durability, notes the latest applied
@@ -314,6 +400,9 @@ fn flush_loop(
             }
         }
         let target = applied.load(Ordering::Acquire);
+        if let Some(delay) = control.delay {
+            std::thread::sleep(delay);
+        }
         let result = db.flush().map_err(|e| e.to_string()).and_then(|_| {
             File::open(&data_file)
                 .and_then(|f| f.sync_data())
@@ -322,6 +411,10 @@ fn flush_loop(
         match result {
             Ok(()) => {
                 done = target;
+                // The marks first: a reader woken by the ticket must find them advanced.
+                if let Ok(mut marks) = control.marks.lock() {
+                    marks.flushed(target);
+                }
                 tx.send_modify(|f| f.ticket = target);
             }
             Err(e) => {
@@ -385,8 +478,9 @@ impl Store for SledStore {
     }
 
     fn outbox(&self) -> Result<Vec<(u64, OutboxItem)>> {
+        let (durable, _) = self.durable_marks()?;
         self.trees[OUTBOX]
-            .iter()
+            .range(..=durable.to_be_bytes())
             .map(|kv| {
                 let (k, v) = kv?;
                 let seq =
@@ -407,9 +501,13 @@ impl Store for SledStore {
         let Some(start) = after.checked_add(1) else {
             return Ok(Vec::new());
         };
+        let (_, durable) = self.durable_marks()?;
+        if start > durable {
+            return Ok(Vec::new());
+        }
         let prefix_len = unit.len() + 1;
         self.trees[DECISIONS]
-            .range(keys::decision(unit, start)..=keys::decision(unit, u64::MAX))
+            .range(keys::decision(unit, start)..=keys::decision(unit, durable))
             .map(|kv| {
                 let (k, v) = kv?;
                 let seq = k
@@ -456,9 +554,20 @@ impl Store for SledStore {
             .commit_lock
             .lock()
             .map_err(|_| StoreError::FlusherGone)?;
-        let writes = self.plan_writes(changes)?;
+        let (writes, outbox_seq, decision_seq) = self.plan_writes(changes)?;
+        let ticket = self.applied.load(Ordering::Acquire) + 1;
+        {
+            // Registered before the transaction is visible, so that no reader can see these
+            // sequence numbers as durable before the flusher has covered this ticket.
+            let mut marks = self
+                .control
+                .marks
+                .lock()
+                .map_err(|_| StoreError::FlusherGone)?;
+            marks.pending.push_back((ticket, outbox_seq, decision_seq));
+        }
         let trees: Vec<&Tree> = self.trees.iter().collect();
-        trees
+        let result = trees
             .as_slice()
             .transaction(|tx| {
                 for (tree, key, value) in &writes {
@@ -469,8 +578,16 @@ impl Store for SledStore {
                 }
                 Ok(())
             })
-            .map_err(|e: TransactionError<()>| StoreError::Transaction(format!("{e:?}")))?;
-        Ok(self.applied.fetch_add(1, Ordering::AcqRel) + 1)
+            .map_err(|e: TransactionError<()>| StoreError::Transaction(format!("{e:?}")));
+        if let Err(e) = result {
+            // Nothing was written: forget the marks, the next commit reuses this ticket.
+            if let Ok(mut marks) = self.control.marks.lock() {
+                marks.pending.pop_back();
+            }
+            return Err(e);
+        }
+        self.applied.store(ticket, Ordering::Release);
+        Ok(ticket)
     }
 
     fn wait_durable(
@@ -653,6 +770,67 @@ mod tests {
             .map(|(s, _)| s)
             .collect();
         assert_eq!(seqs, [2, 3]);
+    }
+
+    #[tokio::test]
+    async fn the_outbox_and_decision_log_show_only_what_is_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let id = PlanId {
+            unit: "16681".into(),
+            term: "2025-2030".into(),
+            version: 1,
+        };
+        let decision = Decision {
+            plan: id.clone(),
+            hash: "h".into(),
+            outcome: crate::domain::Outcome::Return,
+            reasons: vec!["r".into()],
+            decided_by: "412".into(),
+            decided_at: chrono::Utc::now(),
+        };
+        let item = OutboxItem {
+            plan: id.clone(),
+            queued_at: chrono::Utc::now(),
+            approval: None,
+        };
+        // The flusher runs only when someone waits, so this commit stays in memory.
+        let t = store
+            .commit(vec![
+                Change::Enqueue(item.clone()),
+                Change::LogDecision(decision.clone()),
+            ])
+            .unwrap();
+        assert!(store.outbox().unwrap().is_empty(), "not durable yet");
+        assert!(store.decisions_for("16681", 0).unwrap().is_empty());
+        store.wait_durable(t).await.unwrap();
+        assert_eq!(store.outbox().unwrap(), [(1, item.clone())]);
+        assert_eq!(store.decisions_for("16681", 0).unwrap(), [(1, decision)]);
+        // A second commit is hidden again until its own flush, the first stays visible.
+        let t = store.commit(vec![Change::Enqueue(item.clone())]).unwrap();
+        assert_eq!(store.outbox().unwrap().len(), 1);
+        store.wait_durable(t).await.unwrap();
+        assert_eq!(store.outbox().unwrap().len(), 2);
+        assert!(store.decisions_for("16681", 1).unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_partial_snapshot_left_by_an_interrupted_start_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = SledStore::open(dir.path()).unwrap();
+            let t = store
+                .commit(vec![Change::PutPlan(plan("16681", 1, 3))])
+                .unwrap();
+            store.wait_durable(t).await.unwrap();
+        }
+        // What sled 0.34.7 leaves when killed while writing a snapshot: an empty file whose
+        // name sorts after every real snapshot.
+        let leftover = dir.path().join("snap.FFFFFFFFFFFFFFFF.generating");
+        File::create(&leftover).unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        assert!(!leftover.exists());
+        assert_eq!(store.headers().unwrap().len(), 1);
     }
 
     #[tokio::test]

@@ -4,6 +4,7 @@
 mod audit;
 mod bad_input;
 mod checks;
+mod disk;
 mod downflow;
 mod durability;
 mod faults;

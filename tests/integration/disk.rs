@@ -1,0 +1,219 @@
+//! What the disk does to a node, with real processes: a slow disk (nothing leaves a node before
+//! it is on disk), a kill during start-up (the store still opens), a full disk (writes refused
+//! with RESOURCE_EXHAUSTED, then working again once space is back, without a restart).
+
+use std::{path::Path, process::Stdio, time::Duration};
+
+use chrono::{DateTime, Utc};
+use quyhoach::grpc::pb;
+use rand::Rng;
+
+use crate::{
+    faults::{find, plans},
+    harness::entry,
+    procs::*,
+};
+
+const TERM: &str = "2025-2030";
+
+/// With every flush of both nodes delayed by `QUYHOACH_FLUSH_DELAY_MS`, a submission reaches
+/// the parent only after the child's commit is on disk, and a return reaches the child only
+/// after the parent's commit is: the flush of a commit made at `t` ends after `t + delay`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_leaves_a_node_before_its_commit_is_on_disk() {
+    const DELAY_MS: i64 = 700;
+    let slow = [("QUYHOACH_FLUSH_DELAY_MS", "700")];
+    let dir = tempfile::tempdir().unwrap();
+    let province = Proc::start(dir.path(), "40", "127.0.0.1:0", None, "builtin:2024", &[]).await;
+    let district = Proc::start(
+        dir.path(),
+        "412",
+        "127.0.0.1:0",
+        Some(province.url()),
+        "builtin:2024",
+        &slow,
+    )
+    .await;
+    let commune = Proc::start(
+        dir.path(),
+        "16681",
+        "127.0.0.1:0",
+        Some(district.url()),
+        "builtin:2024",
+        &slow,
+    )
+    .await;
+    let mut c = commune.client().await;
+    let mut d = district.client().await;
+    let (unit, term) = ("16681".to_string(), TERM.to_string());
+    c.create_draft(pb::CreateDraftRequest {
+        unit: unit.clone(),
+        term: term.clone(),
+    })
+    .await
+    .unwrap();
+    c.put_entry(pb::PutEntryRequest {
+        unit: unit.clone(),
+        term: term.clone(),
+        entry: Some(entry(1, "Nguyễn Văn An", "C.BT", &unit)),
+    })
+    .await
+    .unwrap();
+    c.adopt_plan(pb::AdoptPlanRequest {
+        unit: unit.clone(),
+        term: term.clone(),
+        adopted_on: String::new(),
+    })
+    .await
+    .unwrap();
+
+    let submitted_at = Utc::now();
+    c.submit_plan(pb::SubmitPlanRequest {
+        unit: unit.clone(),
+        term: term.clone(),
+    })
+    .await
+    .unwrap();
+    let held = eventually(30, "the push at the district", || {
+        let mut d = d.clone();
+        async move { find(&plans(&mut d, "16681").await, "16681", TERM, 1) }
+    })
+    .await;
+    let received: DateTime<Utc> = held.received_at.parse().unwrap();
+    let durable_from = submitted_at + chrono::Duration::milliseconds(DELAY_MS);
+    assert!(
+        received >= durable_from,
+        "the district received the plan at {received}, before the commune's commit was on \
+         disk (not before {durable_from})"
+    );
+
+    // Downward: the district returns the plan; the commune must not see the return before the
+    // district's commit is on disk.
+    let decided_at = Utc::now();
+    let decide = tokio::spawn(async move {
+        crate::faults::decide(&mut d, "16681", TERM, 1, pb::Outcome::Return).await
+    });
+    let seen_at = eventually(30, "the return at the commune", || {
+        let mut c = c.clone();
+        async move {
+            let plan = c
+                .get_plan(pb::GetPlanRequest {
+                    unit: "16681".into(),
+                    term: TERM.into(),
+                    version: 1,
+                })
+                .await
+                .ok()?
+                .into_inner();
+            (plan.status == pb::PlanStatus::Returned as i32).then(Utc::now)
+        }
+    })
+    .await;
+    decide.await.unwrap();
+    let durable_from = decided_at + chrono::Duration::milliseconds(DELAY_MS);
+    assert!(
+        seen_at >= durable_from,
+        "the commune applied the return at {seen_at}, before the district's commit was on \
+         disk (not before {durable_from})"
+    );
+}
+
+/// How many kills during start-up the loop makes; `QUYHOACH_START_KILL_LOOPS` raises it (the
+/// README's long run uses 300).
+fn start_kill_loops() -> u32 {
+    std::env::var("QUYHOACH_START_KILL_LOOPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(8)
+}
+
+/// Starts `quyhoach serve` on `data` without waiting for anything.
+fn spawn_serve(data: &Path, unit: &str) -> tokio::process::Child {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_quyhoach"))
+        .args([
+            "serve",
+            "--unit",
+            unit,
+            "--listen",
+            "127.0.0.1:0",
+            "--units",
+            "builtin:2024",
+            "--insecure",
+        ])
+        .arg("--data")
+        .arg(data)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the quyhoach binary starts")
+}
+
+/// SIGKILL at a random moment of start-up (opening the store, writing sled's snapshot and
+/// the node's first commits), again and again: the store opens every time, with everything
+/// acknowledged before the first kill.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_during_start_up_never_leaves_a_store_that_will_not_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = Proc::start(dir.path(), "40", "127.0.0.1:0", None, "builtin:2024", &[]).await;
+    let mut p = node.client().await;
+    p.create_draft(pb::CreateDraftRequest {
+        unit: "40".into(),
+        term: TERM.into(),
+    })
+    .await
+    .unwrap();
+    p.put_entry(pb::PutEntryRequest {
+        unit: "40".into(),
+        term: TERM.into(),
+        entry: Some(crate::harness::province_entry(1, "Trần Thị Bình")),
+    })
+    .await
+    .unwrap();
+    let adopted = p
+        .adopt_plan(pb::AdoptPlanRequest {
+            unit: "40".into(),
+            term: TERM.into(),
+            adopted_on: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    node.kill().await;
+
+    // How long a start takes here, to spread the kills over it.
+    let started = std::time::Instant::now();
+    node.restart(false, &[]).await;
+    let start_up = started.elapsed().max(Duration::from_millis(20));
+    node.kill().await;
+
+    let data = dir.path().join("40");
+    let loops = start_kill_loops();
+    for i in 0..loops {
+        let mut child = spawn_serve(&data, "40");
+        let at = rand::rng().random_range(0..start_up.as_micros() as u64);
+        tokio::time::sleep(Duration::from_micros(at)).await;
+        let _ = child.start_kill();
+        let _ = child.wait().await;
+        // Every few kills, a whole start must succeed (Proc::start panics if the node exits).
+        if i % 4 == 3 || i + 1 == loops {
+            node.restart(false, &[]).await;
+            let plan = node
+                .client()
+                .await
+                .get_plan(pb::GetPlanRequest {
+                    unit: "40".into(),
+                    term: TERM.into(),
+                    version: 0,
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            assert_eq!(plan.hash, adopted.hash, "after kill {i}");
+            node.kill().await;
+        }
+    }
+    println!("start-up kill loop: {loops} kills, the store opened every time");
+}
