@@ -25,6 +25,13 @@ pub enum StoreError {
     Io(#[from] std::io::Error),
     #[error("the flusher thread has stopped")]
     FlusherGone,
+    /// A flush failed because the disk is full: writes are refused, reads go on, and writes
+    /// resume by themselves once there is space again.
+    #[error("the disk holding the data folder {path} is full ({free} bytes free): writes are refused until space is freed there; reads go on")]
+    Full { path: String, free: u64 },
+    /// The store is being reopened after a failed flush and could not be opened yet.
+    #[error("the store in {0} is being reopened after a failed flush; try again")]
+    Reopening(String),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;

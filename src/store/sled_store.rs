@@ -62,10 +62,20 @@ const AUDIT_SEQ: &str = "seq.audit";
 /// What the flusher has made durable, as waiters see it.
 #[derive(Debug, Clone, Default)]
 struct Flushed {
-    /// Every commit with a ticket up to this one is on disk.
+    /// Every commit with a ticket up to this one, and not in `lost`, is on disk.
     ticket: u64,
-    /// Set when a flush failed: nothing after it can be acknowledged.
-    error: Option<String>,
+    /// Ranges of tickets (first, last) whose flush failed: they are never acknowledged. The
+    /// last range is open (`u64::MAX`) while the store is failed; it closes at the reopen.
+    lost: Vec<(u64, u64)>,
+    /// Why the last flush failed, and whether it was because the disk is full.
+    error: Option<(String, bool)>,
+}
+
+impl Flushed {
+    /// Returns true if and only if the commit with `ticket` can never become durable.
+    fn is_lost(&self, ticket: u64) -> bool {
+        self.lost.iter().any(|&(a, b)| a <= ticket && ticket <= b)
+    }
 }
 
 /// The highest outbox and decision sequence numbers that are on disk, and those of commits
@@ -84,6 +94,21 @@ struct Marks {
 }
 
 impl Marks {
+    /// The marks of a store just opened: everything in it is on disk.
+    fn of(trees: &[Tree]) -> Result<Self> {
+        let meta = |key: &str| -> Result<u64> {
+            Ok(trees[META]
+                .get(key.as_bytes())?
+                .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes))
+                .unwrap_or(0))
+        };
+        Ok(Marks {
+            outbox: meta(OUTBOX_SEQ)?,
+            decision: meta(DECISION_SEQ)?,
+            pending: Default::default(),
+        })
+    }
+
     /// Everything up to `ticket` is on disk: advance the durable marks.
     fn flushed(&mut self, ticket: u64) {
         while let Some(&(t, outbox, decision)) = self.pending.front() {
@@ -106,78 +131,189 @@ struct FlushControl {
     marks: Mutex<Marks>,
     /// A test-only pause before every flush (`QUYHOACH_FLUSH_DELAY_MS`, see [`crate::fault`]).
     delay: Option<std::time::Duration>,
+    /// Set by the flusher when a flush fails: sled's error is sticky, so the store refuses
+    /// writes until it is reopened.
+    failed: std::sync::atomic::AtomicBool,
 }
+
+/// One opened sled database and its trees; replaced whole when the store is reopened after
+/// a failed flush.
+struct Engine {
+    db: sled::Db,
+    trees: Vec<Tree>,
+}
+
+/// The least free space (bytes) at which a failed store tries to reopen and write again.
+const MIN_FREE: u64 = 1024 * 1024;
 
 /// A sled database with one tree per entity.
 pub struct SledStore {
-    db: sled::Db,
-    trees: Vec<Tree>,
+    /// The open database; `None` only while a reopen is failing.
+    engine: std::sync::RwLock<Option<Arc<Engine>>>,
     /// Serializes commits so that keys and counters computed before a transaction hold in it.
     commit_lock: Mutex<()>,
     /// Ticket of the latest applied commit.
     applied: Arc<AtomicU64>,
     control: Arc<FlushControl>,
     flushed: watch::Receiver<Flushed>,
+    /// Publishes what is durable; shared with the flusher thread of each engine.
+    flushed_tx: Arc<watch::Sender<Flushed>>,
     flusher: Mutex<Option<JoinHandle<()>>>,
     path: PathBuf,
 }
 
+/// Opens sled on `path` with a small page cache, and syncs what it created.
+fn open_engine(path: &Path) -> Result<Engine> {
+    remove_partial_snapshots(path)?;
+    let db = sled::Config::new()
+        .path(path)
+        .cache_capacity(16 * 1024 * 1024)
+        .flush_every_ms(Some(1000))
+        .open()?;
+    let trees = TREE_NAMES
+        .iter()
+        .map(|name| db.open_tree(name))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    // Make the files sled created reachable after a power cut.
+    db.flush()?;
+    File::open(path.join("db"))?.sync_all()?;
+    File::open(path)?.sync_all()?;
+    Ok(Engine { db, trees })
+}
+
 impl SledStore {
-    /// Opens (or creates) a store in `path`, with a small page cache.
+    /// Opens (or creates) a store in `path`, with a small page cache. Partial snapshot files
+    /// that an interrupted sled left behind are removed first (and logged).
+    ///
+    /// # Errors
+    ///
+    /// The folder cannot be created or read, or sled cannot open the database in it.
     pub fn open(path: &Path) -> Result<Arc<Self>> {
         std::fs::create_dir_all(path)?;
-        remove_partial_snapshots(path)?;
-        let db = sled::Config::new()
-            .path(path)
-            .cache_capacity(16 * 1024 * 1024)
-            .flush_every_ms(Some(1000))
-            .open()?;
-        let trees = TREE_NAMES
-            .iter()
-            .map(|name| db.open_tree(name))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        // Make the files sled created reachable after a power cut.
-        db.flush()?;
-        File::open(path.join("db"))?.sync_all()?;
-        File::open(path)?.sync_all()?;
-
+        let engine = open_engine(path)?;
         let applied = Arc::new(AtomicU64::new(0));
-        let meta = |key: &str| -> Result<u64> {
-            Ok(trees[META]
-                .get(key.as_bytes())?
-                .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes))
-                .unwrap_or(0))
-        };
-        // Everything in the store is on disk now (flushed and synced above).
-        let marks = Marks {
-            outbox: meta(OUTBOX_SEQ)?,
-            decision: meta(DECISION_SEQ)?,
-            pending: Default::default(),
-        };
         let control = Arc::new(FlushControl {
             wanted: Mutex::new((0, false)),
             wake: Condvar::new(),
-            marks: Mutex::new(marks),
+            marks: Mutex::new(Marks::of(&engine.trees)?),
             delay: crate::fault::flush_delay(),
+            failed: Default::default(),
         });
         let (tx, rx) = watch::channel(Flushed::default());
-        let flusher = {
-            let (db, applied, control) = (db.clone(), applied.clone(), control.clone());
-            let data_file = path.join("db");
-            std::thread::Builder::new()
-                .name("sled-flusher".into())
-                .spawn(move || flush_loop(db, data_file, applied, control, tx))?
-        };
-        Ok(Arc::new(Self {
-            db,
-            trees,
+        let store = Self {
+            engine: std::sync::RwLock::new(None),
             commit_lock: Mutex::new(()),
             applied,
             control,
             flushed: rx,
-            flusher: Mutex::new(Some(flusher)),
+            flushed_tx: Arc::new(tx),
+            flusher: Mutex::new(None),
             path: path.to_path_buf(),
-        }))
+        };
+        store.spawn_flusher(&engine, 0)?;
+        *store.engine.write().map_err(|_| StoreError::FlusherGone)? = Some(Arc::new(engine));
+        Ok(Arc::new(store))
+    }
+
+    /// Starts the flusher thread of `engine`, counting from ticket `done`.
+    fn spawn_flusher(&self, engine: &Engine, done: u64) -> Result<()> {
+        let flusher = {
+            let (db, applied, control) = (
+                engine.db.clone(),
+                self.applied.clone(),
+                self.control.clone(),
+            );
+            let (tx, data_file) = (self.flushed_tx.clone(), self.path.join("db"));
+            std::thread::Builder::new()
+                .name("sled-flusher".into())
+                .spawn(move || flush_loop(db, data_file, applied, control, tx, done))?
+        };
+        *self.flusher.lock().map_err(|_| StoreError::FlusherGone)? = Some(flusher);
+        Ok(())
+    }
+
+    /// The open database.
+    fn engine(&self) -> Result<Arc<Engine>> {
+        self.engine
+            .read()
+            .map_err(|_| StoreError::FlusherGone)?
+            .clone()
+            .ok_or_else(|| StoreError::Reopening(self.path.display().to_string()))
+    }
+
+    /// Free bytes on the file system that holds the store, if it can be asked.
+    fn free_space(&self) -> Option<u64> {
+        let c = std::ffi::CString::new(self.path.as_os_str().as_encoded_bytes()).ok()?;
+        // SAFETY: statvfs(3) writes only into the zeroed struct we pass, and reads a valid
+        // NUL-terminated path.
+        unsafe {
+            let mut st: libc::statvfs = std::mem::zeroed();
+            (libc::statvfs(c.as_ptr(), &mut st) == 0)
+                .then(|| st.f_bavail as u64 * st.f_frsize as u64)
+        }
+    }
+
+    /// The error a write gets while the disk is full.
+    fn full(&self, free: u64) -> StoreError {
+        StoreError::Full {
+            path: self.path.display().to_string(),
+            free,
+        }
+    }
+
+    /// After a failed flush: if there is space again, closes sled (its error is sticky) and
+    /// opens it again on what is on disk, with a new flusher. Commits that were not flushed
+    /// are gone; none of them was acknowledged. Called under the commit lock.
+    fn recover(&self) -> Result<()> {
+        let free = self.free_space().unwrap_or(u64::MAX);
+        if free < MIN_FREE {
+            return Err(self.full(free));
+        }
+        tracing::warn!(path = %self.path.display(), free, "reopening the store after a failed flush");
+        if let Some(handle) = self
+            .flusher
+            .lock()
+            .map_err(|_| StoreError::FlusherGone)?
+            .take()
+        {
+            let _ = handle.join();
+        }
+        let mut slot = self.engine.write().map_err(|_| StoreError::FlusherGone)?;
+        drop(slot.take());
+        // A reader that cloned the old engine a moment ago may still hold sled's file lock.
+        let mut attempt = 0;
+        let engine = loop {
+            match open_engine(&self.path) {
+                Ok(e) => break e,
+                Err(e) if attempt < 20 => {
+                    tracing::debug!(error = %e, "store not reopened yet");
+                    attempt += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        let applied = self.applied.load(Ordering::Acquire);
+        *self
+            .control
+            .marks
+            .lock()
+            .map_err(|_| StoreError::FlusherGone)? = Marks::of(&engine.trees)?;
+        if let Ok(mut wanted) = self.control.wanted.lock() {
+            wanted.0 = wanted.0.max(applied);
+        }
+        self.flushed_tx.send_modify(|f| {
+            if let Some(last) = f.lost.last_mut() {
+                last.1 = applied;
+            }
+            f.ticket = applied;
+            f.error = None;
+        });
+        self.control.failed.store(false, Ordering::Release);
+        self.spawn_flusher(&engine, applied)?;
+        *slot = Some(Arc::new(engine));
+        tracing::info!(path = %self.path.display(), "store reopened; writes resume");
+        Ok(())
     }
 
     /// The folder the store lives in.
@@ -186,14 +322,14 @@ impl SledStore {
     }
 
     fn get<T: DeserializeOwned>(&self, tree: usize, key: &[u8]) -> Result<Option<T>> {
-        self.trees[tree]
+        self.engine()?.trees[tree]
             .get(key)?
             .map(|v| decode(key, &v))
             .transpose()
     }
 
     fn scan<T: DeserializeOwned>(&self, tree: usize, prefix: &[u8]) -> Result<Vec<T>> {
-        self.trees[tree]
+        self.engine()?.trees[tree]
             .scan_prefix(prefix)
             .map(|kv| {
                 let (k, v) = kv?;
@@ -211,7 +347,7 @@ impl SledStore {
         let mut conflict_seq = self.meta(CONFLICT_SEQ)?.unwrap_or(0);
         let mut audit_seq = self.meta(AUDIT_SEQ)?.unwrap_or(0);
         let start_audit = audit_seq;
-        let mut audit_prev = match self.trees[AUDIT].last()? {
+        let mut audit_prev = match self.engine()?.trees[AUDIT].last()? {
             Some((k, v)) => decode::<AuditRecord>(&k, &v)?.digest,
             None => String::new(),
         };
@@ -219,7 +355,10 @@ impl SledStore {
             (outbox_seq, decision_seq, conflict_seq);
         let clear_items = |out: &mut Vec<_>, id: &PlanId| -> Result<()> {
             for tree in [ENTRIES, ROUNDS] {
-                for key in self.trees[tree].scan_prefix(keys::items_prefix(id)).keys() {
+                for key in self.engine()?.trees[tree]
+                    .scan_prefix(keys::items_prefix(id))
+                    .keys()
+                {
                     out.push((tree, key?.to_vec(), None));
                 }
             }
@@ -341,7 +480,9 @@ impl Drop for SledStore {
         if let Some(handle) = self.flusher.lock().ok().and_then(|mut h| h.take()) {
             let _ = handle.join();
         }
-        let _ = self.db.flush();
+        if let Ok(engine) = self.engine() {
+            let _ = engine.db.flush();
+        }
     }
 }
 
@@ -380,9 +521,9 @@ fn flush_loop(
     data_file: PathBuf,
     applied: Arc<AtomicU64>,
     control: Arc<FlushControl>,
-    tx: watch::Sender<Flushed>,
+    tx: Arc<watch::Sender<Flushed>>,
+    mut done: u64,
 ) {
-    let mut done = 0u64;
     loop {
         {
             let mut wanted = match control.wanted.lock() {
@@ -403,11 +544,12 @@ fn flush_loop(
         if let Some(delay) = control.delay {
             std::thread::sleep(delay);
         }
-        let result = db.flush().map_err(|e| e.to_string()).and_then(|_| {
-            File::open(&data_file)
-                .and_then(|f| f.sync_data())
-                .map_err(|e| e.to_string())
-        });
+        let result = match db.flush() {
+            Err(sled::Error::Io(e)) => Err(e),
+            Err(e) => Err(std::io::Error::other(e.to_string())),
+            Ok(_) => File::open(&data_file).and_then(|f| f.sync_data()),
+        }
+        .map_err(|e| (e.to_string(), is_disk_full(&e)));
         match result {
             Ok(()) => {
                 done = target;
@@ -417,13 +559,25 @@ fn flush_loop(
                 }
                 tx.send_modify(|f| f.ticket = target);
             }
-            Err(e) => {
-                tracing::error!(error = %e, "flush failed; no further acknowledgements");
-                tx.send_modify(|f| f.error = Some(e));
+            Err((e, full)) => {
+                tracing::error!(error = %e, full, "flush failed; writes are refused until the store is reopened");
+                control.failed.store(true, Ordering::Release);
+                tx.send_modify(|f| {
+                    f.lost.push((done + 1, u64::MAX));
+                    f.error = Some((e, full));
+                });
                 return;
             }
         }
     }
+}
+
+/// Returns true if and only if `e` says the disk is full (ENOSPC, or EDQUOT for a quota).
+fn is_disk_full(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::StorageFull
+        || e.kind() == std::io::ErrorKind::QuotaExceeded
+        || matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
+        || e.to_string().contains("No space left on device")
 }
 
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {
@@ -453,7 +607,11 @@ impl Store for SledStore {
 
     fn latest_version(&self, unit: &str, term: &str) -> Result<Option<u32>> {
         let prefix = keys::plan_prefix(unit, term);
-        match self.trees[PLANS].scan_prefix(&prefix).keys().next_back() {
+        match self.engine()?.trees[PLANS]
+            .scan_prefix(&prefix)
+            .keys()
+            .next_back()
+        {
             Some(key) => Ok(keys::version_of(&key?, prefix.len())),
             None => Ok(None),
         }
@@ -465,7 +623,7 @@ impl Store for SledStore {
 
     fn headers_where(&self, keep: &dyn Fn(&str, &str) -> bool) -> Result<Vec<PlanHeader>> {
         let mut out = Vec::new();
-        for kv in self.trees[PLANS].iter() {
+        for kv in self.engine()?.trees[PLANS].iter() {
             let (k, v) = kv?;
             let mut parts = k.splitn(3, |b| *b == 0);
             let unit = std::str::from_utf8(parts.next().unwrap_or_default()).unwrap_or_default();
@@ -479,7 +637,7 @@ impl Store for SledStore {
 
     fn outbox(&self) -> Result<Vec<(u64, OutboxItem)>> {
         let (durable, _) = self.durable_marks()?;
-        self.trees[OUTBOX]
+        self.engine()?.trees[OUTBOX]
             .range(..=durable.to_be_bytes())
             .map(|kv| {
                 let (k, v) = kv?;
@@ -506,7 +664,7 @@ impl Store for SledStore {
             return Ok(Vec::new());
         }
         let prefix_len = unit.len() + 1;
-        self.trees[DECISIONS]
+        self.engine()?.trees[DECISIONS]
             .range(keys::decision(unit, start)..=keys::decision(unit, durable))
             .map(|kv| {
                 let (k, v) = kv?;
@@ -521,10 +679,12 @@ impl Store for SledStore {
     }
 
     fn meta(&self, key: &str) -> Result<Option<u64>> {
-        Ok(self.trees[META].get(key.as_bytes())?.and_then(|v| {
-            let bytes: [u8; 8] = v.as_ref().try_into().ok()?;
-            Some(u64::from_be_bytes(bytes))
-        }))
+        Ok(self.engine()?.trees[META]
+            .get(key.as_bytes())?
+            .and_then(|v| {
+                let bytes: [u8; 8] = v.as_ref().try_into().ok()?;
+                Some(u64::from_be_bytes(bytes))
+            }))
     }
 
     fn document(&self, key: &str) -> Result<Option<serde_json::Value>> {
@@ -532,7 +692,7 @@ impl Store for SledStore {
     }
 
     fn documents(&self, prefix: &str) -> Result<Vec<(String, serde_json::Value)>> {
-        self.trees[DOCUMENTS]
+        self.engine()?.trees[DOCUMENTS]
             .scan_prefix(prefix.as_bytes())
             .map(|kv| {
                 let (k, v) = kv?;
@@ -554,6 +714,9 @@ impl Store for SledStore {
             .commit_lock
             .lock()
             .map_err(|_| StoreError::FlusherGone)?;
+        if self.control.failed.load(Ordering::Acquire) {
+            self.recover()?;
+        }
         let (writes, outbox_seq, decision_seq) = self.plan_writes(changes)?;
         let ticket = self.applied.load(Ordering::Acquire) + 1;
         {
@@ -566,7 +729,8 @@ impl Store for SledStore {
                 .map_err(|_| StoreError::FlusherGone)?;
             marks.pending.push_back((ticket, outbox_seq, decision_seq));
         }
-        let trees: Vec<&Tree> = self.trees.iter().collect();
+        let engine = self.engine()?;
+        let trees: Vec<&Tree> = engine.trees.iter().collect();
         let result = trees
             .as_slice()
             .transaction(|tx| {
@@ -578,7 +742,12 @@ impl Store for SledStore {
                 }
                 Ok(())
             })
-            .map_err(|e: TransactionError<()>| StoreError::Transaction(format!("{e:?}")));
+            .map_err(|e: TransactionError<()>| match e {
+                TransactionError::Storage(sled::Error::Io(e)) if is_disk_full(&e) => {
+                    self.full(self.free_space().unwrap_or(0))
+                }
+                e => StoreError::Transaction(format!("{e:?}")),
+            });
         if let Err(e) = result {
             // Nothing was written: forget the marks, the next commit reuses this ticket.
             if let Ok(mut marks) = self.control.marks.lock() {
@@ -606,15 +775,18 @@ impl Store for SledStore {
             self.control.wake.notify_one();
             let mut rx = self.flushed.clone();
             let state = rx
-                .wait_for(|f| f.ticket >= ticket || f.error.is_some())
+                .wait_for(|f| f.is_lost(ticket) || f.ticket >= ticket)
                 .await
                 .map_err(|_| StoreError::FlusherGone)?;
-            match &state.error {
-                Some(e) if state.ticket < ticket => {
-                    Err(StoreError::Transaction(format!("flush failed: {e}")))
-                }
-                _ => Ok(()),
+            if !state.is_lost(ticket) {
+                return Ok(());
             }
+            let (error, full) = state.error.clone().unwrap_or_default();
+            drop(state);
+            if full {
+                return Err(self.full(self.free_space().unwrap_or(0)));
+            }
+            Err(StoreError::Transaction(format!("flush failed: {error}")))
         })
     }
 

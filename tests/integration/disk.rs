@@ -217,3 +217,172 @@ async fn sigkill_during_start_up_never_leaves_a_store_that_will_not_open() {
     }
     println!("start-up kill loop: {loops} kills, the store opened every time");
 }
+
+/// A small tmpfs mounted for one test, unmounted when dropped.
+struct SmallFs {
+    path: std::path::PathBuf,
+}
+
+impl SmallFs {
+    /// Mounts a tmpfs of `mib` MiB on `path`; `Err` says why it cannot (not root, no mount).
+    fn mount(path: &Path, mib: u32) -> Result<SmallFs, String> {
+        // SAFETY: geteuid(2) has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            return Err("mounting a small tmpfs needs root".into());
+        }
+        std::fs::create_dir_all(path).map_err(|e| e.to_string())?;
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
+            .arg(path)
+            .output()
+            .map_err(|e| format!("cannot run mount: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "mount -t tmpfs failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(SmallFs {
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Writes a file that takes every free byte; returns its path.
+    fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write;
+        let filler = self.path.join("filler");
+        let mut f = std::fs::File::create(&filler).unwrap();
+        for chunk in [1 << 20, 4096, 512, 1] {
+            let buf = vec![0x5a; chunk];
+            while f.write_all(&buf).is_ok() {}
+        }
+        filler
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.path)
+            .status();
+    }
+}
+
+async fn put(
+    c: &mut pb::planning_client::PlanningClient<tonic::transport::Channel>,
+    n: u32,
+) -> Result<(), tonic::Status> {
+    c.put_entry(pb::PutEntryRequest {
+        unit: "40".into(),
+        term: TERM.into(),
+        entry: Some(crate::harness::province_entry(n, &format!("Lê Văn Số {n}"))),
+    })
+    .await
+    .map(|_| ())
+}
+
+async fn national_ids(
+    c: &mut pb::planning_client::PlanningClient<tonic::transport::Channel>,
+) -> std::collections::BTreeSet<String> {
+    c.get_plan(pb::GetPlanRequest {
+        unit: "40".into(),
+        term: TERM.into(),
+        version: 0,
+    })
+    .await
+    .unwrap()
+    .into_inner()
+    .entries
+    .into_iter()
+    .map(|e| e.cadre.unwrap().national_id)
+    .collect()
+}
+
+/// On a small tmpfs filled up: a write is refused with RESOURCE_EXHAUSTED naming the data
+/// folder and the free space, reads go on, and once space is freed the next write works
+/// without a restart; after a SIGKILL every acknowledged write is there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_refuses_writes_keeps_reads_and_recovers_without_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("40");
+    let fs = match SmallFs::mount(&data, 24) {
+        Ok(fs) => fs,
+        Err(why) => {
+            println!("skipped a_full_disk_refuses_writes_keeps_reads_and_recovers_without_restart: {why}");
+            return;
+        }
+    };
+    let mut node = Proc::start(dir.path(), "40", "127.0.0.1:0", None, "builtin:2024", &[]).await;
+    let mut c = node.client().await;
+    c.create_draft(pb::CreateDraftRequest {
+        unit: "40".into(),
+        term: TERM.into(),
+    })
+    .await
+    .unwrap();
+    let mut acked = std::collections::BTreeSet::new();
+    for n in 0..3 {
+        put(&mut c, n).await.unwrap();
+        acked.insert(n);
+    }
+    let filler = fs.fill();
+
+    let mut refused = None;
+    for n in 3..2_000 {
+        match put(&mut c, n).await {
+            Ok(()) => {
+                acked.insert(n);
+            }
+            Err(status) => {
+                refused = Some(status);
+                break;
+            }
+        }
+    }
+    let refused = refused.expect("a write on a full disk is refused");
+    println!("acked {} then refused: {}", acked.len(), refused.message());
+    assert_eq!(
+        refused.code(),
+        tonic::Code::ResourceExhausted,
+        "{}",
+        refused.message()
+    );
+    assert!(
+        refused.message().contains(&data.display().to_string())
+            && refused.message().contains("bytes free"),
+        "the message names the folder and the free space: {}",
+        refused.message()
+    );
+    // Reads go on; writes stay refused while the disk is full.
+    let held = national_ids(&mut c).await;
+    assert!(held.len() >= acked.len());
+    let again = put(&mut c, 5_000).await.unwrap_err();
+    assert_eq!(
+        again.code(),
+        tonic::Code::ResourceExhausted,
+        "{}",
+        again.message()
+    );
+
+    // Space is back: the next write works, without a restart.
+    std::fs::remove_file(&filler).unwrap();
+    put(&mut c, 5_001).await.unwrap();
+    acked.insert(5_001);
+    put(&mut c, 5_002).await.unwrap();
+    acked.insert(5_002);
+
+    node.kill().await;
+    node.restart(false, &[]).await;
+    let mut c = node.client().await;
+    let held = national_ids(&mut c).await;
+    for n in &acked {
+        let id = format!("0400800{n:05}");
+        assert!(
+            held.contains(&id),
+            "acknowledged entry {n} lost after the full disk"
+        );
+    }
+    node.kill().await;
+    drop(fs);
+}
