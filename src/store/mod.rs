@@ -145,6 +145,9 @@ pub enum Change {
     DeleteDocument(String),
     /// Records a refused conflicting push.
     RecordConflict(Conflict),
+    /// Raises the decision sequence so that the next decision is numbered above this one
+    /// (a parent restored from a backup, told by a child what it has already pulled).
+    AtLeastDecisionSeq(u64),
     /// Appends to the audit trail; the store numbers and chains it.
     Audit(crate::audit::AuditEvent),
 }

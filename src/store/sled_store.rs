@@ -424,6 +424,7 @@ impl SledStore {
                         Some(encode(&c)),
                     ));
                 }
+                Change::AtLeastDecisionSeq(seq) => decision_seq = decision_seq.max(seq),
                 Change::SetMeta(key, value) => {
                     out.push((META, key.into_bytes(), Some(value.to_be_bytes().to_vec())))
                 }
