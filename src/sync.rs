@@ -440,7 +440,11 @@ pub async fn reconcile<P: Parent>(node: &Node, parent: &mut P) -> Result<Reconci
 
 /// Delivers every queued item in order, then pulls decisions and reference data. Stops at
 /// the first failure, so that nothing overtakes an item that has not arrived.
-async fn step<P: Parent>(node: &Node, parent: &mut P) -> Result<(), String> {
+///
+/// # Errors
+///
+/// The first push, pull or store write that fails, as a message for the link status.
+pub async fn step<P: Parent>(node: &Node, parent: &mut P) -> Result<(), String> {
     let from = node.unit().code.clone();
     let outbox = node.store().outbox().map_err(|e| e.to_string())?;
     for (seq, item) in outbox {

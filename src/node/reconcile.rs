@@ -400,7 +400,10 @@ mod tests {
             digest(&[a.clone(), b.clone()]),
             digest(&[b.clone(), a.clone()])
         );
-        assert_ne!(digest(std::slice::from_ref(&a)), digest(&[a.clone(), b.clone()]));
+        assert_ne!(
+            digest(std::slice::from_ref(&a)),
+            digest(&[a.clone(), b.clone()])
+        );
         let mut other = a.clone();
         other.status = PlanStatus::Returned;
         assert_ne!(digest(std::slice::from_ref(&a)), digest(&[other]));

@@ -14,6 +14,7 @@ mod model;
 mod ops;
 mod ordering;
 mod procs;
+mod reconcile_memory;
 mod recovery;
 mod sheets;
 mod surface;
