@@ -5,6 +5,7 @@
 
 mod keys;
 mod sled_store;
+pub mod state;
 
 use serde::{Deserialize, Serialize};
 
@@ -29,6 +30,10 @@ pub enum StoreError {
     /// resume by themselves once there is space again.
     #[error("the disk holding the data folder {path} is full ({free} bytes free): writes are refused until space is freed there; reads go on")]
     Full { path: String, free: u64 },
+    /// The store holds less than its durable-state record says was on disk: it has lost data.
+    /// Writes are refused until someone decides how to recover.
+    #[error("{0}")]
+    Behind(String),
     /// The store is being reopened after a failed flush and could not be opened yet.
     #[error("the store in {0} is being reopened after a failed flush; try again")]
     Reopening(String),

@@ -22,7 +22,11 @@ use serde::{de::DeserializeOwned, Serialize};
 use sled::{transaction::TransactionError, Transactional, Tree};
 use tokio::sync::watch;
 
-use super::{keys, Change, Conflict, OutboxItem, PlanHeader, Receipt, Result, Store, StoreError};
+use super::{
+    keys,
+    state::{self, DurableState},
+    Change, Conflict, OutboxItem, PlanHeader, Receipt, Result, Store, StoreError,
+};
 use crate::{
     audit::AuditRecord,
     domain::{BallotRound, Decision, Entry, Plan, PlanId},
@@ -84,13 +88,12 @@ impl Flushed {
 /// sequence number handed out can be lost (and reused) in a crash.
 #[derive(Debug, Default)]
 struct Marks {
-    /// Outbox sequence number up to which every item is durable.
-    outbox: u64,
-    /// Decision sequence number up to which every decision is durable.
-    decision: u64,
-    /// (ticket, outbox seq, decision seq) after each commit not yet known to be durable, in
+    /// What is on disk: the outbox and decision sequence numbers up to which every item is
+    /// durable, and the audit sequence and head (for the durable-state record).
+    durable: DurableState,
+    /// (ticket, state after that commit) for each commit not yet known to be durable, in
     /// ticket order.
-    pending: std::collections::VecDeque<(u64, u64, u64)>,
+    pending: std::collections::VecDeque<(u64, DurableState)>,
 }
 
 impl Marks {
@@ -102,22 +105,27 @@ impl Marks {
                 .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes))
                 .unwrap_or(0))
         };
+        let audit_head = match trees[AUDIT].last()? {
+            Some((k, v)) => decode::<AuditRecord>(&k, &v)?.digest,
+            None => String::new(),
+        };
         Ok(Marks {
-            outbox: meta(OUTBOX_SEQ)?,
-            decision: meta(DECISION_SEQ)?,
+            durable: DurableState {
+                audit_seq: meta(AUDIT_SEQ)?,
+                audit_head,
+                decision_seq: meta(DECISION_SEQ)?,
+                outbox_seq: meta(OUTBOX_SEQ)?,
+            },
             pending: Default::default(),
         })
     }
 
     /// Everything up to `ticket` is on disk: advance the durable marks.
     fn flushed(&mut self, ticket: u64) {
-        while let Some(&(t, outbox, decision)) = self.pending.front() {
-            if t > ticket {
-                break;
+        while self.pending.front().is_some_and(|(t, _)| *t <= ticket) {
+            if let Some((_, state)) = self.pending.pop_front() {
+                self.durable = state;
             }
-            self.outbox = self.outbox.max(outbox);
-            self.decision = self.decision.max(decision);
-            self.pending.pop_front();
         }
     }
 }
@@ -134,6 +142,26 @@ struct FlushControl {
     /// Set by the flusher when a flush fails: sled's error is sticky, so the store refuses
     /// writes until it is reopened.
     failed: std::sync::atomic::AtomicBool,
+    /// Where the durable-state record lives (`<data>.state`).
+    state_path: PathBuf,
+    /// Set at open when the store is behind its durable-state record: what it lacks. Writes
+    /// are refused and the record is left as it is, as evidence.
+    behind: Option<String>,
+}
+
+impl FlushControl {
+    /// Writes the durable-state record from the durable marks, unless the store is behind it.
+    fn write_state(&self) {
+        if self.behind.is_some() {
+            return;
+        }
+        let Ok(state) = self.marks.lock().map(|m| m.durable.clone()) else {
+            return;
+        };
+        if let Err(e) = state::write(&self.state_path, &state) {
+            tracing::warn!(file = %self.state_path.display(), error = %e, "cannot write the durable-state record");
+        }
+    }
 }
 
 /// One opened sled database and its trees; replaced whole when the store is reopened after
@@ -192,13 +220,43 @@ impl SledStore {
         std::fs::create_dir_all(path)?;
         let engine = open_engine(path)?;
         let applied = Arc::new(AtomicU64::new(0));
+        let marks = Marks::of(&engine.trees)?;
+        let state_path = state::path_for(path);
+        let behind = match state::read(&state_path)? {
+            Some(record) => state::behind(&marks.durable, &record, |seq| {
+                let v = engine.trees[AUDIT].get(seq.to_be_bytes()).ok()??;
+                decode::<AuditRecord>(&seq.to_be_bytes(), &v)
+                    .ok()
+                    .map(|r| r.digest)
+            })
+            .map(|missing| {
+                format!(
+                    "the store in {} has lost data: it lacks {missing}, which {} records as \
+                     durable. Writes are refused; reads go on. To recover, stop the node and keep \
+                     a copy of both; then put back a newer copy of the store, or accept the loss \
+                     by moving {} aside and starting again: the children push again what they \
+                     hold receipts for and the parent's decisions come down again (README, \
+                     Recovery)",
+                    path.display(),
+                    state_path.display(),
+                    state_path.display()
+                )
+            }),
+            None => None,
+        };
+        if let Some(why) = &behind {
+            tracing::error!(reason = %why, "store behind its durable-state record; writes refused");
+        }
         let control = Arc::new(FlushControl {
             wanted: Mutex::new((0, false)),
             wake: Condvar::new(),
-            marks: Mutex::new(Marks::of(&engine.trees)?),
+            marks: Mutex::new(marks),
             delay: crate::fault::flush_delay(),
             failed: Default::default(),
+            state_path,
+            behind,
         });
+        control.write_state();
         let (tx, rx) = watch::channel(Flushed::default());
         let store = Self {
             engine: std::sync::RwLock::new(None),
@@ -340,7 +398,7 @@ impl SledStore {
 
     /// Turns changes into plain writes (tree, key, value or delete), reading what must be
     /// replaced. Called under the commit lock.
-    fn plan_writes(&self, changes: Vec<Change>) -> Result<(Vec<Write>, u64, u64)> {
+    fn plan_writes(&self, changes: Vec<Change>) -> Result<(Vec<Write>, DurableState)> {
         let mut out = Vec::new();
         let mut outbox_seq = self.meta(OUTBOX_SEQ)?.unwrap_or(0);
         let mut decision_seq = self.meta(DECISION_SEQ)?.unwrap_or(0);
@@ -458,7 +516,13 @@ impl SledStore {
                 Some(decision_seq.to_be_bytes().to_vec()),
             ));
         }
-        Ok((out, outbox_seq, decision_seq))
+        let after = DurableState {
+            audit_seq,
+            audit_head: audit_prev,
+            decision_seq,
+            outbox_seq,
+        };
+        Ok((out, after))
     }
 
     /// The outbox and decision sequence numbers at or below which everything is durable.
@@ -468,7 +532,7 @@ impl SledStore {
             .marks
             .lock()
             .map_err(|_| StoreError::FlusherGone)?;
-        Ok((marks.outbox, marks.decision))
+        Ok((marks.durable.outbox_seq, marks.durable.decision_seq))
     }
 }
 
@@ -482,7 +546,16 @@ impl Drop for SledStore {
             let _ = handle.join();
         }
         if let Ok(engine) = self.engine() {
-            let _ = engine.db.flush();
+            let synced = engine.db.flush().is_ok()
+                && File::open(self.path.join("db"))
+                    .and_then(|f| f.sync_data())
+                    .is_ok();
+            if synced && !self.control.failed.load(Ordering::Acquire) {
+                if let Ok(mut marks) = self.control.marks.lock() {
+                    marks.flushed(u64::MAX);
+                }
+                self.control.write_state();
+            }
         }
     }
 }
@@ -525,6 +598,9 @@ fn flush_loop(
     tx: Arc<watch::Sender<Flushed>>,
     mut done: u64,
 ) {
+    let mut state_written = std::time::Instant::now() - state::MIN_INTERVAL;
+    // A flush whose marks are not in the durable-state record yet.
+    let mut state_behind = false;
     loop {
         {
             let mut wanted = match control.wanted.lock() {
@@ -532,10 +608,25 @@ fn flush_loop(
                 Err(_) => return,
             };
             while wanted.0 <= done && !wanted.1 {
-                wanted = match control.wake.wait(wanted) {
-                    Ok(w) => w,
+                if !state_behind {
+                    wanted = match control.wake.wait(wanted) {
+                        Ok(w) => w,
+                        Err(_) => return,
+                    };
+                    continue;
+                }
+                // Idle with the record behind: bring it up to date once the interval is over.
+                let wait = state::MIN_INTERVAL.saturating_sub(state_written.elapsed());
+                let (w, timeout) = match control.wake.wait_timeout(wanted, wait) {
+                    Ok(r) => r,
                     Err(_) => return,
                 };
+                wanted = w;
+                if timeout.timed_out() {
+                    control.write_state();
+                    state_written = std::time::Instant::now();
+                    state_behind = false;
+                }
             }
             if wanted.1 && wanted.0 <= done {
                 return;
@@ -559,6 +650,13 @@ fn flush_loop(
                     marks.flushed(target);
                 }
                 tx.send_modify(|f| f.ticket = target);
+                if state_written.elapsed() >= state::MIN_INTERVAL {
+                    control.write_state();
+                    state_written = std::time::Instant::now();
+                    state_behind = false;
+                } else {
+                    state_behind = true;
+                }
             }
             Err((e, full)) => {
                 tracing::error!(error = %e, full, "flush failed; writes are refused until the store is reopened");
@@ -715,10 +813,13 @@ impl Store for SledStore {
             .commit_lock
             .lock()
             .map_err(|_| StoreError::FlusherGone)?;
+        if let Some(why) = &self.control.behind {
+            return Err(StoreError::Behind(why.clone()));
+        }
         if self.control.failed.load(Ordering::Acquire) {
             self.recover()?;
         }
-        let (writes, outbox_seq, decision_seq) = self.plan_writes(changes)?;
+        let (writes, after) = self.plan_writes(changes)?;
         let ticket = self.applied.load(Ordering::Acquire) + 1;
         {
             // Registered before the transaction is visible, so that no reader can see these
@@ -728,7 +829,7 @@ impl Store for SledStore {
                 .marks
                 .lock()
                 .map_err(|_| StoreError::FlusherGone)?;
-            marks.pending.push_back((ticket, outbox_seq, decision_seq));
+            marks.pending.push_back((ticket, after));
         }
         let engine = self.engine()?;
         let trees: Vec<&Tree> = engine.trees.iter().collect();
@@ -836,7 +937,7 @@ mod tests {
     #[tokio::test]
     async fn plans_round_trip_and_replace_their_entries() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SledStore::open(dir.path()).unwrap();
+        let store = SledStore::open(&dir.path().join("store")).unwrap();
         let t = store
             .commit(vec![Change::PutPlan(plan("16681", 1, 5))])
             .unwrap();
@@ -875,7 +976,7 @@ mod tests {
     #[tokio::test]
     async fn concurrent_commits_share_flushes_and_all_become_durable() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SledStore::open(dir.path()).unwrap();
+        let store = SledStore::open(&dir.path().join("store")).unwrap();
         let mut tasks = Vec::new();
         for i in 0..64u32 {
             let store = store.clone();
@@ -901,7 +1002,7 @@ mod tests {
             version: 1,
         };
         {
-            let store = SledStore::open(dir.path()).unwrap();
+            let store = SledStore::open(&dir.path().join("store")).unwrap();
             let t = store
                 .commit(vec![
                     Change::Enqueue(OutboxItem {
@@ -927,7 +1028,7 @@ mod tests {
             let t = store.commit(vec![Change::Dequeue(1)]).unwrap();
             store.wait_durable(t).await.unwrap();
         }
-        let store = SledStore::open(dir.path()).unwrap();
+        let store = SledStore::open(&dir.path().join("store")).unwrap();
         let t = store
             .commit(vec![Change::Enqueue(OutboxItem {
                 plan: id,
@@ -948,7 +1049,7 @@ mod tests {
     #[tokio::test]
     async fn the_outbox_and_decision_log_show_only_what_is_on_disk() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SledStore::open(dir.path()).unwrap();
+        let store = SledStore::open(&dir.path().join("store")).unwrap();
         let id = PlanId {
             unit: "16681".into(),
             term: "2025-2030".into(),
@@ -991,7 +1092,7 @@ mod tests {
     async fn a_partial_snapshot_left_by_an_interrupted_start_is_removed() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let store = SledStore::open(dir.path()).unwrap();
+            let store = SledStore::open(&dir.path().join("store")).unwrap();
             let t = store
                 .commit(vec![Change::PutPlan(plan("16681", 1, 3))])
                 .unwrap();
@@ -999,18 +1100,72 @@ mod tests {
         }
         // What sled 0.34.7 leaves when killed while writing a snapshot: an empty file whose
         // name sorts after every real snapshot.
-        let leftover = dir.path().join("snap.FFFFFFFFFFFFFFFF.generating");
+        let leftover = dir.path().join("store/snap.FFFFFFFFFFFFFFFF.generating");
         File::create(&leftover).unwrap();
-        let store = SledStore::open(dir.path()).unwrap();
+        let store = SledStore::open(&dir.path().join("store")).unwrap();
         assert!(!leftover.exists());
         assert_eq!(store.headers().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_store_behind_its_durable_state_record_refuses_writes_and_keeps_the_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("store");
+        let item = OutboxItem {
+            plan: PlanId {
+                unit: "16681".into(),
+                term: "2025-2030".into(),
+                version: 1,
+            },
+            queued_at: chrono::Utc::now(),
+            approval: None,
+        };
+        let copy = dir.path().join("copy");
+        {
+            let store = SledStore::open(&data).unwrap();
+            let t = store.commit(vec![Change::Enqueue(item.clone())]).unwrap();
+            store.wait_durable(t).await.unwrap();
+            // A copy of the store as it is now: the "old backup".
+            drop(store);
+            let status = std::process::Command::new("cp")
+                .arg("-a")
+                .arg(&data)
+                .arg(&copy)
+                .status()
+                .unwrap();
+            assert!(status.success());
+            let store = SledStore::open(&data).unwrap();
+            let t = store
+                .commit(vec![Change::Enqueue(item.clone()), Change::Enqueue(item)])
+                .unwrap();
+            store.wait_durable(t).await.unwrap();
+        }
+        let record = state::read(&state::path_for(&data)).unwrap().unwrap();
+        assert_eq!(record.outbox_seq, 3, "written at close");
+
+        // The old copy put back in place of the store.
+        std::fs::remove_dir_all(&data).unwrap();
+        std::fs::rename(&copy, &data).unwrap();
+        let store = SledStore::open(&data).unwrap();
+        assert_eq!(store.outbox().unwrap().len(), 1, "reads go on");
+        let err = store.commit(vec![]).unwrap_err();
+        let message = err.to_string();
+        assert!(matches!(err, StoreError::Behind(_)), "{message}");
+        assert!(message.contains("outbox items 2..=3"), "{message}");
+        assert!(message.contains(".state"), "{message}");
+        drop(store);
+        assert_eq!(
+            state::read(&state::path_for(&data)).unwrap().unwrap(),
+            record,
+            "the record is kept as evidence"
+        );
     }
 
     #[tokio::test]
     async fn a_large_province_never_reaches_sleds_unsynced_blob_files() {
         // 200 plans of 125 entries: 25,000 entries, the size of a whole province's lists.
         let dir = tempfile::tempdir().unwrap();
-        let store = SledStore::open(dir.path()).unwrap();
+        let store = SledStore::open(&dir.path().join("store")).unwrap();
         for unit in 0..200 {
             let t = store
                 .commit(vec![Change::PutPlan(plan(&format!("{unit:05}"), 1, 125))])
@@ -1023,7 +1178,7 @@ mod tests {
             .unwrap();
         store.wait_durable(t).await.unwrap();
         assert_eq!(store.headers().unwrap().len(), 201);
-        let blobs = dir.path().join("blobs");
+        let blobs = dir.path().join("store/blobs");
         let count = std::fs::read_dir(&blobs).map(|d| d.count()).unwrap_or(0);
         assert_eq!(
             count, 0,

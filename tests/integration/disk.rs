@@ -386,3 +386,68 @@ async fn a_full_disk_refuses_writes_keeps_reads_and_recovers_without_restart() {
     node.kill().await;
     drop(fs);
 }
+
+/// A stopped province's store put back from an older copy (or damaged so that sled silently
+/// opens on less): at start the node finds it behind its durable-state record, refuses writes
+/// with DATA_LOSS naming what is missing and how to recover, and still serves reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_rolled_back_behind_its_record_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = Proc::start(dir.path(), "40", "127.0.0.1:0", None, "builtin:2024", &[]).await;
+    let mut c = node.client().await;
+    c.create_draft(pb::CreateDraftRequest {
+        unit: "40".into(),
+        term: TERM.into(),
+    })
+    .await
+    .unwrap();
+    put(&mut c, 1).await.unwrap();
+    node.terminate().await;
+    let data = dir.path().join("40");
+    let old = dir.path().join("40-old");
+    let cp = |from: &Path, to: &Path| {
+        let _ = std::fs::remove_dir_all(to);
+        assert!(std::process::Command::new("cp")
+            .arg("-a")
+            .arg(from)
+            .arg(to)
+            .status()
+            .unwrap()
+            .success());
+    };
+    cp(&data, &old);
+    node.restart(false, &[]).await;
+    let mut c = node.client().await;
+    put(&mut c, 2).await.unwrap();
+    put(&mut c, 3).await.unwrap();
+    // A SIGKILL, not a clean stop: the record is what the flusher wrote along the way.
+    node.kill().await;
+
+    cp(&old, &data);
+    node.restart(false, &[]).await;
+    let mut c = node.client().await;
+    let refused = put(&mut c, 4).await.unwrap_err();
+    assert_eq!(
+        refused.code(),
+        tonic::Code::DataLoss,
+        "{}",
+        refused.message()
+    );
+    let message = refused.message();
+    assert!(
+        message.contains("lost data")
+            && message.contains("audit records")
+            && message.contains("40.state")
+            && message.contains("Recovery"),
+        "the message says what is missing and how to recover: {message}"
+    );
+    assert_eq!(national_ids(&mut c).await.len(), 1, "reads go on");
+    node.kill().await;
+    node.restart(false, &[]).await;
+    let refused = put(&mut node.client().await, 5).await.unwrap_err();
+    assert_eq!(
+        refused.code(),
+        tonic::Code::DataLoss,
+        "still refused after a restart"
+    );
+}
