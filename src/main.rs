@@ -790,6 +790,9 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             use quyhoach::store::Store;
             let store = quyhoach::store::SledStore::open(&dir)?;
             let (records, head) = store.audit()?;
+            if let Some(why) = store.behind() {
+                anyhow::bail!("{why}");
+            }
             match quyhoach::audit::verify(&records, head) {
                 Ok(()) => {
                     println!("audit chain intact: {} records", records.len());

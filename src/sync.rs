@@ -400,6 +400,7 @@ pub async fn reconcile<P: Parent>(node: &Node, parent: &mut P) -> Result<Reconci
         return Ok(done);
     }
     let repairs = node.repairs(&view).map_err(|e| e.to_string())?;
+    done.unresolved = repairs.unresolved;
     for plan in repairs.push {
         match parent.push(&from, &plan).await {
             Ok(receipt) => {

@@ -46,6 +46,9 @@ pub struct Repairs {
     pub decisions: Vec<Decision>,
     /// Versions the parent holds that the child never sent.
     pub conflicts: Vec<Conflict>,
+    /// Versions the parent lacks that cannot be pushed again (a lower plan whose approval
+    /// here was since reopened).
+    pub unresolved: u64,
 }
 
 /// What reconciliation of a link has done, for `quyhoach status`.
@@ -222,7 +225,8 @@ impl Node {
                     match self.resend(plan, own, &receipt.hash) {
                         Some(plan) => repairs.push.push(plan),
                         None => {
-                            tracing::warn!(plan = %h.id, "cannot push again: its approval here was reopened")
+                            tracing::warn!(plan = %h.id, "cannot push again: its approval here was reopened");
+                            repairs.unresolved += 1;
                         }
                     }
                 }

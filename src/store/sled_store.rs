@@ -290,6 +290,12 @@ impl SledStore {
         Ok(())
     }
 
+    /// What the store lacks compared with its durable-state record, if it was found behind
+    /// it at open (then every write is refused).
+    pub fn behind(&self) -> Option<&str> {
+        self.control.behind.as_deref()
+    }
+
     /// The open database.
     fn engine(&self) -> Result<Arc<Engine>> {
         self.engine
