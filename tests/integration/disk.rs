@@ -225,7 +225,11 @@ async fn sigkill_during_start_up_never_leaves_a_store_that_will_not_open() {
                 version: 0,
             })
             .await
-            .unwrap()
+            .unwrap_or_else(|e| {
+                let log = std::fs::read_to_string(data.with_extension("log")).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(5).collect();
+                panic!("the node did not serve after kill {i}: {e}; its log ends: {tail:?}")
+            })
             .into_inner();
         assert_eq!(plan.hash, adopted.hash, "after kill {i}");
         c.put_entry(pb::PutEntryRequest {
