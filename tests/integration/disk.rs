@@ -469,9 +469,21 @@ async fn a_store_rolled_back_behind_its_record_is_refused_at_start() {
     };
     cp(&data, &old);
     node.restart(false, &[]).await;
+    let record = quyhoach::store::state::path_for(&data);
+    let audit_seq = || {
+        quyhoach::store::state::read(&record)
+            .unwrap()
+            .map_or(0, |s| s.audit_seq)
+    };
+    let at_start = audit_seq();
     let mut c = node.client().await;
     put(&mut c, 2).await.unwrap();
     put(&mut c, 3).await.unwrap();
+    // The flusher brings the record up to date when it goes idle.
+    eventually(10, "the durable-state record to move on", || async {
+        (audit_seq() > at_start).then_some(())
+    })
+    .await;
     // A SIGKILL, not a clean stop: the record is what the flusher wrote along the way.
     node.kill().await;
 
