@@ -515,3 +515,112 @@ async fn a_store_rolled_back_behind_its_record_is_refused_at_start() {
         "still refused after a restart"
     );
 }
+
+/// Starts `quyhoach serve` on `data` and waits for the line that says where it listens;
+/// `Err` with the end of its log if it exits first.
+async fn try_start(data: &Path) -> Result<(tokio::process::Child, String), String> {
+    use tokio::io::AsyncBufReadExt;
+    let log = data.with_extension("log");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_quyhoach"))
+        .args([
+            "serve",
+            "--unit",
+            "40",
+            "--listen",
+            "127.0.0.1:0",
+            "--units",
+            "builtin:2024",
+            "--insecure",
+        ])
+        .arg("--data")
+        .arg(data)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log)
+                .unwrap(),
+        ))
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    match tokio::time::timeout(Duration::from_secs(20), lines.next_line()).await {
+        Ok(Ok(Some(line))) => {
+            tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+            Ok((child, line.rsplit(' ').next().unwrap().to_string()))
+        }
+        _ => {
+            let _ = child.wait().await;
+            Err(std::fs::read_to_string(&log).unwrap_or_default())
+        }
+    }
+}
+
+/// A store whose log was cut to half while the node was stopped (sled takes a damaged tail
+/// for the end of its log and would open on less): the node does not serve it as if nothing
+/// happened. Either sled refuses to open it, or the node finds it behind its durable-state
+/// record and refuses writes with DATA_LOSS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_cut_to_half_is_found_not_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = Proc::start(dir.path(), "40", "127.0.0.1:0", None, "builtin:2024", &[]).await;
+    let mut c = node.client().await;
+    c.create_draft(pb::CreateDraftRequest {
+        unit: "40".into(),
+        term: TERM.into(),
+    })
+    .await
+    .unwrap();
+    for n in 0..60 {
+        put(&mut c, n).await.unwrap();
+    }
+    let data = dir.path().join("40");
+    let record = quyhoach::store::state::path_for(&data);
+    eventually(
+        10,
+        "the durable-state record to hold the last write",
+        || async {
+            let seq = quyhoach::store::state::read(&record).unwrap()?.audit_seq;
+            (seq >= 61).then_some(())
+        },
+    )
+    .await;
+    node.kill().await;
+    let db = data.join("db");
+    let len = std::fs::metadata(&db).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&db)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+
+    match try_start(&data).await {
+        Err(log) => {
+            println!("a log cut to half: the node refused to start");
+            assert!(
+                log.contains("error") || log.contains("Error"),
+                "the node says why it stopped: {log}"
+            );
+        }
+        Ok((mut child, addr)) => {
+            let mut c = pb::planning_client::PlanningClient::connect(format!("http://{addr}"))
+                .await
+                .unwrap();
+            let refused = put(&mut c, 100).await.unwrap_err();
+            assert_eq!(
+                refused.code(),
+                tonic::Code::DataLoss,
+                "{}",
+                refused.message()
+            );
+            println!("a log cut to half: writes refused: {}", refused.message());
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+        }
+    }
+}
