@@ -169,3 +169,32 @@ async fn a_parent_rebuilt_from_nothing_is_healed_and_a_restored_child_gets_its_d
     let h = before.store().header(&v1()).unwrap().unwrap();
     assert_eq!(h.status, PlanStatus::Returned);
 }
+
+/// Stored content that no longer hashes to the plan's hash (a damaged value sled read back as
+/// valid) is refused when loaded: neither served nor pushed.
+#[tokio::test]
+async fn a_plan_whose_content_no_longer_matches_its_hash_is_neither_served_nor_pushed() {
+    let dir = tempfile::tempdir().unwrap();
+    let commune = node(dir.path(), "16681", "16681").await;
+    let district = node(dir.path(), "412", "412").await;
+    commune.create_draft("16681", TERM).await.unwrap();
+    commune.put_entry("16681", TERM, entry()).await.unwrap();
+    commune.adopt("16681", TERM, None).await.unwrap();
+    commune.submit("16681", TERM).await.unwrap();
+    let mut damaged = commune.store().plan(&v1()).unwrap().unwrap();
+    damaged.entries[0].cadre.full_name = "Nguyễn Thị Hòa".into();
+    let t = commune
+        .store()
+        .commit(vec![quyhoach::store::Change::PutPlan(damaged)])
+        .unwrap();
+    commune.store().wait_durable(t).await.unwrap();
+
+    let err = commune.get_plan("16681", TERM, 1).await.unwrap_err();
+    assert!(err.to_string().contains("hashes to"), "{err}");
+    let mut parent = LocalParent {
+        node: district.clone(),
+    };
+    let err = step(&commune, &mut parent).await.unwrap_err();
+    assert!(err.contains("hashes to"), "{err}");
+    assert!(district.store().header(&v1()).unwrap().is_none());
+}
