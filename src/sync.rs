@@ -16,7 +16,7 @@ use tonic::{
 };
 
 use crate::{
-    client::ClientTls,
+    config::Tls,
     domain::{Decision, Plan},
     grpc::{
         convert::{decision_from_pb, plan_state_from_pb, plan_to_pb, receipt_from_pb},
@@ -319,9 +319,9 @@ impl Parent for LocalParent {
 }
 
 /// Runs the link until the task is aborted.
-pub async fn run(node: Arc<Node>, parent: String, settings: SyncSettings, tls: Option<ClientTls>) {
+pub async fn run(node: Arc<Node>, parent: String, settings: SyncSettings, tls: Option<Tls>) {
     let endpoint = Endpoint::from_shared(parent.clone()).and_then(|e| match &tls {
-        Some(tls) => e.tls_config(tls.config()),
+        Some(tls) => e.tls_config(tls.client_config()),
         None => Ok(e),
     });
     let channel = match endpoint {

@@ -3,8 +3,10 @@
 //! [`Store::wait_durable`] resolves once that ticket is on disk. Nothing is acknowledged before
 //! that. The only implementation is [`SledStore`]; tests open it on a temporary folder.
 
+pub mod codec;
 mod keys;
 mod sled_store;
+mod staging;
 pub mod state;
 
 use serde::{Deserialize, Serialize};
@@ -26,6 +28,12 @@ pub enum StoreError {
     Io(#[from] std::io::Error),
     #[error("the flusher thread has stopped")]
     FlusherGone,
+    /// The folder holds a store this version cannot read.
+    #[error("the store in {} cannot be opened: {reason}", path.display())]
+    Format {
+        path: std::path::PathBuf,
+        reason: String,
+    },
     /// A flush failed because the disk is full: writes are refused, reads go on, and writes
     /// resume by themselves once there is space again.
     #[error("the disk holding the data folder {path} is full ({free} bytes free): writes are refused until space is freed there; reads go on")]

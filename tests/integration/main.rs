@@ -4,12 +4,14 @@
 mod audit;
 mod bad_input;
 mod checks;
+mod cli;
 mod disk;
 mod downflow;
 mod durability;
 mod faults;
 mod harness;
 mod limits;
+mod lists;
 mod model;
 mod ops;
 mod ordering;

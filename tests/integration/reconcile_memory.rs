@@ -190,11 +190,11 @@ async fn a_plan_whose_content_no_longer_matches_its_hash_is_neither_served_nor_p
     commune.store().wait_durable(t).await.unwrap();
 
     let err = commune.get_plan("16681", TERM, 1).await.unwrap_err();
-    assert!(err.to_string().contains("hashes to"), "{err}");
+    assert!(err.to_string().contains("content hash"), "{err}");
     let mut parent = LocalParent {
         node: district.clone(),
     };
     let err = step(&commune, &mut parent).await.unwrap_err();
-    assert!(err.contains("hashes to"), "{err}");
+    assert!(err.contains("content hash"), "{err}");
     assert!(district.store().header(&v1()).unwrap().is_none());
 }

@@ -129,11 +129,8 @@ async fn a_province_restored_from_an_old_backup_is_healed_by_its_district() {
         std::fs::rename(&record, dir.path().join("40.state.lost")).unwrap();
     }
     province.restart(true, &[]).await;
+    // (The district may heal it before this test looks; its status says it did.)
     let mut p = province.client().await;
-    assert!(
-        plans(&mut p, "412").await.is_empty(),
-        "the backup predates the pushes"
-    );
 
     // Within a few poll intervals the district pushes again what it holds receipts for.
     let held = eventually(30, "the district's plans back at the province", || {
