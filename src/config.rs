@@ -65,6 +65,9 @@ pub struct RawConfig {
     pub rate_limit: Option<u32>,
     /// Address for the Prometheus `/metrics` endpoint; none to not serve it.
     pub metrics: Option<String>,
+    /// Address for the web page (trang web) of the node's subtree, e.g. `127.0.0.1:8400`;
+    /// none to not serve it.
+    pub web: Option<String>,
 }
 
 impl RawConfig {
@@ -95,6 +98,7 @@ impl RawConfig {
             ca: over.ca.or(self.ca),
             rate_limit: over.rate_limit.or(self.rate_limit),
             metrics: over.metrics.or(self.metrics),
+            web: over.web.or(self.web),
         }
     }
 
@@ -183,6 +187,14 @@ impl RawConfig {
                     .map_err(|e| format!("metrics: {e} (expected host:port)"))
             })
             .transpose()?;
+        let web = self
+            .web
+            .as_deref()
+            .map(|m| {
+                m.parse::<SocketAddr>()
+                    .map_err(|e| format!("web: {e} (expected host:port, e.g. 127.0.0.1:8400)"))
+            })
+            .transpose()?;
         let rate_limit = self.rate_limit.unwrap_or(200);
         if rate_limit == 0 {
             return Err("rate_limit: must be at least 1 request per second".into());
@@ -224,6 +236,7 @@ impl RawConfig {
             tls,
             rate_limit,
             metrics,
+            web,
         })
     }
 }
@@ -299,6 +312,8 @@ pub struct Config {
     pub rate_limit: u32,
     /// Where to serve `/metrics`.
     pub metrics: Option<SocketAddr>,
+    /// Where to serve the web page; none to not serve it.
+    pub web: Option<SocketAddr>,
     pub sync: SyncSettings,
 }
 

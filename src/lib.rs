@@ -26,6 +26,7 @@
 //! - [`config`]: raw and validated configuration.
 //! - [`demo`]: the demonstration hierarchy.
 //! - [`synth`]: a deterministic synthetic province (S, M, L) for the benchmarks.
+//! - [`web`]: the web page of a node's subtree (the Organization Board's workstation).
 
 pub mod audit;
 pub mod auth;
@@ -47,3 +48,4 @@ pub mod store;
 pub mod sync;
 pub mod synth;
 pub mod tabular;
+pub mod web;

@@ -44,7 +44,12 @@ enum Command {
         /// Keep the nodes' stores in this folder instead of a temporary one.
         #[arg(long)]
         data: Option<PathBuf>,
+        /// Keep serving the nodes and the province's web page after the flow, until Ctrl-C.
+        #[arg(long)]
+        keep: bool,
     },
+    /// Print a short-lived URL that signs you in to a node's web page with your certificate.
+    WebLogin(quyhoach::web::login::WebLoginArgs),
     /// List the units under a node (or under --under).
     Units {
         #[command(flatten)]
@@ -381,6 +386,9 @@ struct ServeArgs {
     /// Serve Prometheus metrics at http://ADDR/metrics.
     #[arg(long, env = "QUYHOACH_METRICS")]
     metrics: Option<String>,
+    /// Serve the web page of this node's subtree at http://ADDR/.
+    #[arg(long, env = "QUYHOACH_WEB")]
+    web: Option<String>,
     /// Requests per second each peer may make (health checks are exempt); 200 by default.
     #[arg(long, env = "QUYHOACH_RATE_LIMIT")]
     rate_limit: Option<u32>,
@@ -477,7 +485,8 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             quyhoach::sheets::export(&mut c, what, &out, &unit, &term, per_unit).await?;
             Ok(())
         }
-        Command::Demo { data } => demo::run(demo::DemoOptions { data }).await.map(|_| ()),
+        Command::Demo { data, keep } => demo::run(demo::DemoOptions { data, keep }).await.map(|_| ()),
+        Command::WebLogin(args) => quyhoach::web::login::run(args).await,
         Command::Units { node, under } => {
             let mut c = node.connect().await?;
             let units = c
@@ -880,6 +889,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         ca: args.ca,
         rate_limit: args.rate_limit,
         metrics: args.metrics,
+        web: args.web,
         rules_file: args.rules_file,
     };
     let config = file

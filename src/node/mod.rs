@@ -8,6 +8,7 @@ mod checks;
 mod query;
 mod reference;
 mod status;
+mod web_login;
 mod workflow;
 
 use std::{
@@ -29,6 +30,7 @@ pub use checks::{finding_id, Acceptance, CheckFilter, CheckOutcome, CheckedFindi
 pub use query::{mask_id, ConsolidatedEntry, ConsolidatedFilter, PlanFilter};
 pub use reference::Reference;
 pub use status::{ChildReport, LinkState, LinkStatus, SyncStatus};
+pub use web_login::{WebIdentity, LOGIN_TOKEN_SECONDS};
 pub use workflow::{RoundResult, TallyResult};
 
 tokio::task_local! {
