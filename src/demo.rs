@@ -124,7 +124,10 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoOutcome> {
     let keep = options.keep;
     let demo = start_demo(options).await?;
     let login = demo.login_url(&demo.operator(PROVINCE)).await?;
-    println!("\n== The province's web page (Ban Tổ chức Tỉnh ủy): {}", demo.web_url);
+    println!(
+        "\n== The province's web page (Ban Tổ chức Tỉnh ủy): {}",
+        demo.web_url
+    );
     println!("   sign in as the province's operator (valid 5 minutes, once): {login}");
     if keep {
         println!("   serving until Ctrl-C; a new sign-in URL: quyhoach web-login --node {} --web {} --ca {dir}/ca.pem --cert {dir}/clients/40.pem --key {dir}/clients/40.key",

@@ -485,7 +485,9 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             quyhoach::sheets::export(&mut c, what, &out, &unit, &term, per_unit).await?;
             Ok(())
         }
-        Command::Demo { data, keep } => demo::run(demo::DemoOptions { data, keep }).await.map(|_| ()),
+        Command::Demo { data, keep } => demo::run(demo::DemoOptions { data, keep })
+            .await
+            .map(|_| ()),
         Command::WebLogin(args) => quyhoach::web::login::run(args).await,
         Command::Units { node, under } => {
             let mut c = node.connect().await?;

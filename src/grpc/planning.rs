@@ -683,11 +683,8 @@ impl pb::planning_server::Planning for PlanningService {
             )
             .into());
         };
-        let (token, identity) = acting_as(
-            who.label(),
-            self.node.issue_web_login(unit, roles, name),
-        )
-        .await?;
+        let (token, identity) =
+            acting_as(who.label(), self.node.issue_web_login(unit, roles, name)).await?;
         Ok(Response::new(pb::WebLoginResponse {
             token,
             expires_at: identity.expires_at.to_rfc3339(),

@@ -141,7 +141,10 @@ impl Node {
     /// DENIED when the token is malformed, signed by another key, or expired; a store failure.
     pub async fn verify_web_login(&self, token: &str) -> Result<WebIdentity> {
         let bad = |why: &str| Error::denied("token", why.to_string());
-        let (payload, mac) = token.trim().split_once('.').ok_or_else(|| bad("malformed"))?;
+        let (payload, mac) = token
+            .trim()
+            .split_once('.')
+            .ok_or_else(|| bad("malformed"))?;
         let payload = URL_SAFE_NO_PAD
             .decode(payload)
             .map_err(|_| bad("malformed"))?;

@@ -113,7 +113,13 @@ pub async fn decide(
         .collect();
     acting_as(
         viewer.label(),
-        node.decide(&plan.id, field(&form, "hash").trim(), outcome, reasons, &cite),
+        node.decide(
+            &plan.id,
+            field(&form, "hash").trim(),
+            outcome,
+            reasons,
+            &cite,
+        ),
     )
     .await?;
     Ok(Redirect::to(&plan_href(&plan.id)).into_response())

@@ -78,7 +78,10 @@ pub fn diff_plans(older: &Plan, newer: &Plan) -> PlanDiff {
     }
     for e in &newer.entries {
         let id = &e.cadre.national_id;
-        if !a.get(id.as_str()).is_some_and(|(_, p)| p.contains(e.position.as_str())) {
+        if !a
+            .get(id.as_str())
+            .is_some_and(|(_, p)| p.contains(e.position.as_str()))
+        {
             continue;
         }
         let before = older.votes_for(id, &e.position).map(|(_, y)| y);
@@ -93,7 +96,8 @@ pub fn diff_plans(older: &Plan, newer: &Plan) -> PlanDiff {
             });
         }
     }
-    let order = |x: &DiffLine, y: &DiffLine| crate::domain::text::compare_names(&x.full_name, &y.full_name);
+    let order =
+        |x: &DiffLine, y: &DiffLine| crate::domain::text::compare_names(&x.full_name, &y.full_name);
     diff.added.sort_by(order);
     diff.removed.sort_by(order);
     diff.moved.sort_by(order);
@@ -164,6 +168,10 @@ mod tests {
         assert_eq!(d.moved[0].before, vec!["H.CT"]);
         assert_eq!(d.moved[0].after, vec!["H.PCT"]);
         assert!(d.votes.is_empty());
-        assert_eq!(diff_plans(&v1, &v1), PlanDiff::default(), "no change, no lines");
+        assert_eq!(
+            diff_plans(&v1, &v1),
+            PlanDiff::default(),
+            "no change, no lines"
+        );
     }
 }

@@ -20,10 +20,7 @@ pub fn page(viewer: &Viewer, title: &str, path: &str, content: Markup) -> Markup
         super::i18n::Lang::Vi => ("en", "English"),
         super::i18n::Lang::En => ("vi", "Tiếng Việt"),
     };
-    let switch = format!(
-        "/ngon-ngu?lang={other}&back={}",
-        form_urlencoded_path(path)
-    );
+    let switch = format!("/ngon-ngu?lang={other}&back={}", form_urlencoded_path(path));
     html! {
         (DOCTYPE)
         html lang=(l.code()) {

@@ -43,7 +43,9 @@ pub fn login_url(web: &str, token: &str) -> String {
 /// The node cannot be reached, or refuses (no certificate, no role, an insecure node).
 pub async fn issue(node: &str, tls: &client::ClientTls) -> anyhow::Result<pb::WebLoginResponse> {
     let mut c = client::connect(node, Some(tls)).await?;
-    Ok(c.issue_web_login(pb::WebLoginRequest {}).await?.into_inner())
+    Ok(c.issue_web_login(pb::WebLoginRequest {})
+        .await?
+        .into_inner())
 }
 
 /// Runs `quyhoach web-login`: prints the login URL.

@@ -123,7 +123,11 @@ impl WebTask {
 /// # Errors
 ///
 /// The node's web signing key cannot be read or created; the listener has no address.
-pub async fn spawn(node: Arc<Node>, insecure: bool, listener: TcpListener) -> anyhow::Result<WebTask> {
+pub async fn spawn(
+    node: Arc<Node>,
+    insecure: bool,
+    listener: TcpListener,
+) -> anyhow::Result<WebTask> {
     let addr = listener.local_addr()?;
     let unit = node.unit().code.clone();
     let app = router(node, insecure).await?;

@@ -20,7 +20,9 @@ use super::{
 };
 use crate::{
     domain::{Gender, Level, Plan, PlanId, PlanStatus},
-    node::{mask_id, CheckFilter, CheckedFinding, ConsolidatedEntry, ConsolidatedFilter, PlanFilter},
+    node::{
+        mask_id, CheckFilter, CheckedFinding, ConsolidatedEntry, ConsolidatedFilter, PlanFilter,
+    },
     rules::{RuleId, Severity},
     store::PlanHeader,
 };
@@ -117,7 +119,10 @@ fn unit_state(
         .unwrap_or_default();
     if overdue {
         return (
-            format!("{} ({approver})", l.t("Quá hạn thẩm định", "Appraisal overdue")),
+            format!(
+                "{} ({approver})",
+                l.t("Quá hạn thẩm định", "Appraisal overdue")
+            ),
             "overdue",
         );
     }
@@ -125,7 +130,10 @@ fn unit_state(
         PlanStatus::Draft => (l.status(h.status).into(), "draft"),
         PlanStatus::Adopted => (l.status(h.status).into(), "draft"),
         PlanStatus::Submitted | PlanStatus::Received => (
-            format!("{}: {approver}", l.t("Đã trình, chờ", "Submitted, pending at")),
+            format!(
+                "{}: {approver}",
+                l.t("Đã trình, chờ", "Submitted, pending at")
+            ),
             "pending",
         ),
         PlanStatus::Approved => (l.status(h.status).into(), "approved"),
@@ -142,7 +150,11 @@ pub async fn overview(
     let l = viewer.lang;
     let node = &state.node;
     let (terms, default_term) = terms(&state, &viewer).await?;
-    let term = if q.term.is_empty() { default_term } else { q.term };
+    let term = if q.term.is_empty() {
+        default_term
+    } else {
+        q.term
+    };
     let headers = node
         .list_plans(&PlanFilter {
             under: viewer.root.clone(),
@@ -375,7 +387,11 @@ fn parse_status(s: &str) -> Option<PlanStatus> {
 async fn shown(state: &WebState, viewer: &Viewer, q: &ListQuery) -> Result<Shown, WebError> {
     let node = &state.node;
     let (terms, default_term) = terms(state, viewer).await?;
-    let term = if q.term.is_empty() { default_term } else { q.term.clone() };
+    let term = if q.term.is_empty() {
+        default_term
+    } else {
+        q.term.clone()
+    };
     let under = if q.under.trim().is_empty() {
         viewer.root.clone()
     } else {
@@ -387,10 +403,9 @@ async fn shown(state: &WebState, viewer: &Viewer, q: &ListQuery) -> Result<Shown
     let number = |field: &str, v: &str| -> Result<Option<u32>, WebError> {
         match v.trim() {
             "" => Ok(None),
-            v => v
-                .parse()
-                .map(Some)
-                .map_err(|_| WebError::bad_request(format!("{field}: {v:?} is not a whole number"))),
+            v => v.parse().map(Some).map_err(|_| {
+                WebError::bad_request(format!("{field}: {v:?} is not a whole number"))
+            }),
         }
     };
     let filter = ConsolidatedFilter {
@@ -409,7 +424,10 @@ async fn shown(state: &WebState, viewer: &Viewer, q: &ListQuery) -> Result<Shown
         age_max: number("age_max", &q.age_max)?,
         has_rule: match q.rule.trim() {
             "" => None,
-            r => Some(r.parse().map_err(|e: String| WebError::bad_request(format!("rule: {e}")))?),
+            r => Some(
+                r.parse()
+                    .map_err(|e: String| WebError::bad_request(format!("rule: {e}")))?,
+            ),
         },
     };
     let mut entries = node.consolidated(&filter).await?;
@@ -455,7 +473,10 @@ async fn shown(state: &WebState, viewer: &Viewer, q: &ListQuery) -> Result<Shown
                     && mask_id(&x.cadre.national_id) == e.national_id_masked
             })
             .map(|x| x.cadre.national_id.clone());
-        rows.push(ShownRow { entry: e, national_id });
+        rows.push(ShownRow {
+            entry: e,
+            national_id,
+        });
     }
     Ok(Shown {
         rows,
@@ -477,7 +498,11 @@ pub async fn consolidated(
     let catalog = node.catalog();
     let units = node.hierarchy().subtree(&viewer.root);
     let size = q.page_size();
-    let pages = if size == 0 { 1 } else { shown.total.div_ceil(size).max(1) };
+    let pages = if size == 0 {
+        1
+    } else {
+        shown.total.div_ceil(size).max(1)
+    };
     let page_no = q.page().min(pages);
     let here = q.query_string(page_no);
     let sel = |a: &str, b: &str| a == b;
@@ -576,15 +601,34 @@ pub async fn consolidated(
 }
 
 /// The shown rows as an export sheet in the layout of `quyhoach export --what consolidated`.
-fn export_sheet(state: &WebState, viewer: &Viewer, q: &ListQuery, shown: &Shown) -> crate::tabular::ExportSheet {
+fn export_sheet(
+    state: &WebState,
+    viewer: &Viewer,
+    q: &ListQuery,
+    shown: &Shown,
+) -> crate::tabular::ExportSheet {
     let headers: Vec<String> = [
-        "STT", "Họ và tên", "Ngày sinh", "Giới tính", "Số CCCD", "Mã đơn vị", "Đơn vị",
-        "Chức danh quy hoạch", "Mã chức danh", "Nhiệm kỳ", "Số phiếu đồng ý", "Trạng thái",
+        "STT",
+        "Họ và tên",
+        "Ngày sinh",
+        "Giới tính",
+        "Số CCCD",
+        "Mã đơn vị",
+        "Đơn vị",
+        "Chức danh quy hoạch",
+        "Mã chức danh",
+        "Nhiệm kỳ",
+        "Số phiếu đồng ý",
+        "Trạng thái",
         "Phiên bản",
     ]
     .map(String::from)
     .to_vec();
-    let first = if q.page_size() == 0 { 0 } else { (q.page() - 1) * q.page_size() };
+    let first = if q.page_size() == 0 {
+        0
+    } else {
+        (q.page() - 1) * q.page_size()
+    };
     let rows = shown
         .rows
         .iter()
@@ -650,7 +694,8 @@ pub async fn consolidated_xlsx(
 ) -> Result<Response, WebError> {
     let shown = shown(&state, &viewer, &q).await?;
     let sheet = export_sheet(&state, &viewer, &q, &shown);
-    let bytes = crate::tabular::xlsx_bytes(&[sheet]).map_err(|e| WebError::bad_request(e.to_string()))?;
+    let bytes =
+        crate::tabular::xlsx_bytes(&[sheet]).map_err(|e| WebError::bad_request(e.to_string()))?;
     Ok(download(
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         "tong-hop.xlsx",
@@ -712,7 +757,9 @@ pub async fn findings(
     let (terms, _) = terms(&state, &viewer).await?;
     let rules = match q.rule.trim() {
         "" => vec![],
-        r => vec![r.parse().map_err(|e: String| WebError::bad_request(format!("rule: {e}")))?],
+        r => vec![r
+            .parse()
+            .map_err(|e: String| WebError::bad_request(format!("rule: {e}")))?],
     };
     let severity = match q.severity.as_str() {
         "error" => Some(Severity::Error),
@@ -766,7 +813,12 @@ pub async fn findings(
             }
         }
     };
-    Ok(page(&viewer, l.t("Phát hiện", "Findings"), "/phat-hien", content))
+    Ok(page(
+        &viewer,
+        l.t("Phát hiện", "Findings"),
+        "/phat-hien",
+        content,
+    ))
 }
 
 // ----------------------------------------------------------------------------------- plan
@@ -821,7 +873,11 @@ pub async fn plan(
     let pick = |s: &str| s.trim().parse::<u32>().ok();
     let (va, vb) = match (pick(&q.a), pick(&q.b)) {
         (Some(a), Some(b)) => (Some(a), b),
-        _ => (plan.base_version.or_else(|| plan.id.version.checked_sub(1).filter(|v| *v > 0)), plan.id.version),
+        _ => (
+            plan.base_version
+                .or_else(|| plan.id.version.checked_sub(1).filter(|v| *v > 0)),
+            plan.id.version,
+        ),
     };
     let diff = match va {
         Some(a) if a != vb => {
@@ -835,7 +891,12 @@ pub async fn plan(
     let (records, _) = node.audit()?;
     let audit: Vec<&crate::audit::AuditRecord> = records
         .iter()
-        .filter(|r| r.event.plan.as_ref().is_some_and(|p| p.unit == unit && p.term == term))
+        .filter(|r| {
+            r.event
+                .plan
+                .as_ref()
+                .is_some_and(|p| p.unit == unit && p.term == term)
+        })
         .collect();
     let decidable = plan.status == PlanStatus::Received
         && node.approves(&plan.id.unit)

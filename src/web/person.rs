@@ -101,7 +101,12 @@ pub async fn person(
     let hierarchy = node.hierarchy();
     let catalog = node.catalog();
     let unit_name = |c: &str| hierarchy.get(c).map(|u| u.name.clone()).unwrap_or(c.into());
-    let level = |c: &str| hierarchy.get(c).map(|u| u.level.as_str()).unwrap_or_default();
+    let level = |c: &str| {
+        hierarchy
+            .get(c)
+            .map(|u| u.level.as_str())
+            .unwrap_or_default()
+    };
     let content = html! {
         dl.person id="person" {
             dt { (l.t("Số CCCD", "National ID")) } dd id="national-id" { (shown_id(&viewer, &national_id)) }

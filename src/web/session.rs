@@ -243,7 +243,10 @@ pub async fn login(State(state): State<WebState>, Query(q): Query<LoginQuery>) -
             return e.into_response();
         }
     };
-    if !state.sessions.first_use(&identity.nonce, identity.expires_at) {
+    if !state
+        .sessions
+        .first_use(&identity.nonce, identity.expires_at)
+    {
         return WebError {
             status: StatusCode::UNAUTHORIZED,
             message: "token: this login token was already used; ask for a new one with `quyhoach web-login`".into(),

@@ -21,12 +21,19 @@ pub struct StructureQuery {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// A horizontal bar chart: one bar per (label, count) as a share of `total`, with an optional
 /// target line (a share) and its label.
-fn bars(title: &str, rows: &[(String, usize)], total: usize, target: Option<(f64, String)>) -> Markup {
+fn bars(
+    title: &str,
+    rows: &[(String, usize)],
+    total: usize,
+    target: Option<(f64, String)>,
+) -> Markup {
     let height = 30 + rows.len() * 28 + if target.is_some() { 20 } else { 0 };
     let x0 = 170.0;
     let width = 400.0;
@@ -35,7 +42,11 @@ fn bars(title: &str, rows: &[(String, usize)], total: usize, target: Option<(f64
         t = escape(title)
     );
     for (i, (label, count)) in rows.iter().enumerate() {
-        let share = if total == 0 { 0.0 } else { *count as f64 / total as f64 };
+        let share = if total == 0 {
+            0.0
+        } else {
+            *count as f64 / total as f64
+        };
         let y = 30 + i * 28;
         svg.push_str(&format!(
             r#"<text x="{lx}" y="{ty}" text-anchor="end">{label}</text><rect x="{x0}" y="{y}" width="{w:.1}" height="20" class="bar"/><text x="{vx:.1}" y="{ty}">{count} ({pct:.0}%)</text>"#,
@@ -140,7 +151,11 @@ pub async fn structure(
             b => (format!("{b}–{}", b + 4), *n),
         })
         .collect();
-    let minority = total - ethnicity.get(&params.majority_ethnicity).copied().unwrap_or(0);
+    let minority = total
+        - ethnicity
+            .get(&params.majority_ethnicity)
+            .copied()
+            .unwrap_or(0);
     let content = html! {
         form.filters method="get" action="/co-cau" {
             label { (l.t("Đơn vị", "Unit")) " " select name="under" {
@@ -164,5 +179,10 @@ pub async fn structure(
             (bars(l.t("Cấp", "Level"), &levels.iter().map(|(k, v)| (k.clone(), *v)).collect::<Vec<_>>(), total, None))
         }
     };
-    Ok(page(&viewer, l.t("Cơ cấu", "Structure"), "/co-cau", content))
+    Ok(page(
+        &viewer,
+        l.t("Cơ cấu", "Structure"),
+        "/co-cau",
+        content,
+    ))
 }

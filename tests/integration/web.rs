@@ -39,7 +39,13 @@ async fn revise_412(demo: &Demo) -> String {
         .unwrap()
         .into_inner();
     // Someone planned for one position only, so that removing the entry removes the person.
-    let once = |id: &str| v2.entries.iter().filter(|e| e.cadre.as_ref().unwrap().national_id == id).count() == 1;
+    let once = |id: &str| {
+        v2.entries
+            .iter()
+            .filter(|e| e.cadre.as_ref().unwrap().national_id == id)
+            .count()
+            == 1
+    };
     let removed = v2
         .entries
         .iter()
@@ -116,7 +122,11 @@ async fn revise_412(demo: &Demo) -> String {
         async move {
             let f = p
                 .check(pb::CheckRequest {
-                    plan: Some(pb::PlanId { unit: "412".into(), term: TERM.into(), version: 2 }),
+                    plan: Some(pb::PlanId {
+                        unit: "412".into(),
+                        term: TERM.into(),
+                        version: 2,
+                    }),
                     ..Default::default()
                 })
                 .await
@@ -138,7 +148,10 @@ where
 {
     let deadline = tokio::time::Instant::now() + limit;
     while !f().await {
-        assert!(tokio::time::Instant::now() < deadline, "condition not met within {limit:?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "condition not met within {limit:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -154,7 +167,10 @@ struct Browser {
 
 fn find_program(names: &[&str]) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
-    for dir in std::env::split_paths(&path).chain([PathBuf::from("/usr/bin"), PathBuf::from("/usr/lib/chromium")]) {
+    for dir in std::env::split_paths(&path).chain([
+        PathBuf::from("/usr/bin"),
+        PathBuf::from("/usr/lib/chromium"),
+    ]) {
         for name in names {
             let p = dir.join(name);
             if p.is_file() {
@@ -274,10 +290,15 @@ async fn wait_url(c: &Client, part: &str) {
     loop {
         let url = c.current_url().await.unwrap();
         let ready = c.execute("return document.readyState;", vec![]).await.ok();
-        if url.as_str().contains(part) && ready.as_ref().and_then(|v| v.as_str()) == Some("complete") {
+        if url.as_str().contains(part)
+            && ready.as_ref().and_then(|v| v.as_str()) == Some("complete")
+        {
             return;
         }
-        assert!(tokio::time::Instant::now() < deadline, "no page at {part} (at {url})");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no page at {part} (at {url})"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -313,7 +334,10 @@ async fn the_boards_web_page_in_a_real_browser() {
         let shown = text(c, &format!("tr[data-unit='{unit}'] .state")).await;
         assert_eq!(shown, state, "overview: state of {unit}");
     }
-    assert!(text(c, "#waiting").await.contains("Thành phố Vinh"), "412 v2 awaits the province");
+    assert!(
+        text(c, "#waiting").await.contains("Thành phố Vinh"),
+        "412 v2 awaits the province"
+    );
     shoot(c, "overview").await;
     no_horizontal_scroll(c, "overview", 1366, 768).await;
     no_horizontal_scroll(c, "overview", 390, 844).await;
@@ -321,20 +345,37 @@ async fn the_boards_web_page_in_a_real_browser() {
 
     // A search for "nguyen van" finds the name written in NFD, and only matching names.
     c.goto(&format!("{web}/tong-hop")).await.unwrap();
-    let field = c.find(Locator::Css("#filters input[name='name']")).await.unwrap();
+    let field = c
+        .find(Locator::Css("#filters input[name='name']"))
+        .await
+        .unwrap();
     field.send_keys("nguyen van").await.unwrap();
-    c.find(Locator::Css("#filters button[type='submit']")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Css("#filters button[type='submit']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     wait_url(c, "name=nguyen").await;
     let names: Vec<String> = {
         let mut out = Vec::new();
-        for e in c.find_all(Locator::Css("#consolidated td.name")).await.unwrap() {
+        for e in c
+            .find_all(Locator::Css("#consolidated td.name"))
+            .await
+            .unwrap()
+        {
             out.push(e.text().await.unwrap());
         }
         out
     };
-    assert!(names.iter().any(|n| n == NFC_NAME), "the NFD-written name is found: {names:?}");
     assert!(
-        names.iter().all(|n| quyhoach::domain::text::fold(n).contains("nguyen van")),
+        names.iter().any(|n| n == NFC_NAME),
+        "the NFD-written name is found: {names:?}"
+    );
+    assert!(
+        names
+            .iter()
+            .all(|n| quyhoach::domain::text::fold(n).contains("nguyen van")),
         "only matching names: {names:?}"
     );
     shoot(c, "consolidated").await;
@@ -347,27 +388,50 @@ async fn the_boards_web_page_in_a_real_browser() {
     shoot(c, "findings").await;
     let item = c.find(Locator::Css("li.finding")).await.unwrap();
     let finding_id = item.attr("data-finding").await.unwrap().unwrap();
-    let mut p = client::connect_to(demo.addr("40"), demo.operator("40")).await.unwrap();
-    let all = p.check(pb::CheckRequest::default()).await.unwrap().into_inner().findings;
-    let finding = all.iter().find(|f| f.id == finding_id).expect("the page's finding exists over gRPC");
+    let mut p = client::connect_to(demo.addr("40"), demo.operator("40"))
+        .await
+        .unwrap();
+    let all = p
+        .check(pb::CheckRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .findings;
+    let finding = all
+        .iter()
+        .find(|f| f.id == finding_id)
+        .expect("the page's finding exists over gRPC");
     let plan_id = finding.plans[0].clone();
     let plan_link = item.find(Locator::Css("a.plan")).await.unwrap();
     plan_link.click().await.unwrap();
     wait_url(c, "/ke-hoach/").await;
     assert_eq!(
         c.current_url().await.unwrap().path(),
-        format!("/ke-hoach/{}/{}/{}", plan_id.unit, plan_id.term, plan_id.version)
+        format!(
+            "/ke-hoach/{}/{}/{}",
+            plan_id.unit, plan_id.term, plan_id.version
+        )
     );
-    assert!(text(c, "h1").await.ends_with(&format!("v{}", plan_id.version)));
+    assert!(text(c, "h1")
+        .await
+        .ends_with(&format!("v{}", plan_id.version)));
     assert!(
-        exists(c, &format!("#plan-findings li[data-finding='{finding_id}']")).await,
+        exists(
+            c,
+            &format!("#plan-findings li[data-finding='{finding_id}']")
+        )
+        .await,
         "the plan lists the finding"
     );
     c.back().await.unwrap();
     wait_url(c, "/phat-hien").await;
     assert!(!finding.person_name.is_empty(), "R1 names a person");
     let held = p
-        .get_plan(pb::GetPlanRequest { unit: plan_id.unit.clone(), term: plan_id.term.clone(), version: plan_id.version })
+        .get_plan(pb::GetPlanRequest {
+            unit: plan_id.unit.clone(),
+            term: plan_id.term.clone(),
+            version: plan_id.version,
+        })
         .await
         .unwrap()
         .into_inner();
@@ -375,35 +439,63 @@ async fn the_boards_web_page_in_a_real_browser() {
         .entries
         .iter()
         .map(|e| e.cadre.clone().unwrap())
-        .find(|x| x.full_name == finding.person_name && x.national_id.ends_with(&finding.person_id_masked[finding.person_id_masked.len() - 4..]))
+        .find(|x| {
+            x.full_name == finding.person_name
+                && x.national_id
+                    .ends_with(&finding.person_id_masked[finding.person_id_masked.len() - 4..])
+        })
         .expect("the finding's person is in its plan")
         .national_id;
-    c.find(Locator::Css("li.finding a.person")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Css("li.finding a.person"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     wait_url(c, "/nguoi/").await;
     assert_eq!(text(c, "h1").await, finding.person_name);
-    assert_eq!(text(c, "#national-id").await, national_id, "an approver sees the full ID");
+    assert_eq!(
+        text(c, "#national-id").await,
+        national_id,
+        "an approver sees the full ID"
+    );
     assert!(text(c, "#appearances").await.contains(&plan_id.term));
     shoot(c, "person").await;
 
     // The version diff shows the person added and the person removed.
-    c.goto(&format!("{web}/ke-hoach/412/{TERM}/2?a=1&b=2")).await.unwrap();
+    c.goto(&format!("{web}/ke-hoach/412/{TERM}/2?a=1&b=2"))
+        .await
+        .unwrap();
     let added = text(c, "#diff li.added").await;
     assert!(added.contains(NFC_NAME), "added: {added}");
     let gone = text(c, "#diff li.removed").await;
-    assert!(gone.contains(&removed), "removed: {gone} (expected {removed})");
-    assert!(exists(c, "#actions #approve").await, "the approver is offered the decision");
+    assert!(
+        gone.contains(&removed),
+        "removed: {gone} (expected {removed})"
+    );
+    assert!(
+        exists(c, "#actions #approve").await,
+        "the approver is offered the decision"
+    );
     shoot(c, "plan").await;
     no_horizontal_scroll(c, "plan", 1366, 768).await;
     no_horizontal_scroll(c, "plan", 390, 844).await;
     c.set_window_size(1366, 768).await.unwrap();
 
     // A reader sees no action and masked IDs; a forged POST is refused.
-    let reader = demo.client("40", &[Role::Reader], "Chuyên viên đọc").unwrap();
+    let reader = demo
+        .client("40", &[Role::Reader], "Chuyên viên đọc")
+        .unwrap();
     sign_in(c, &demo, &reader).await;
-    c.goto(&format!("{web}/ke-hoach/412/{TERM}/2")).await.unwrap();
+    c.goto(&format!("{web}/ke-hoach/412/{TERM}/2"))
+        .await
+        .unwrap();
     assert!(!exists(c, "#actions").await, "no actions for a reader");
     assert!(!exists(c, "button#approve, button#return").await);
-    assert!(text(c, "#entries").await.contains("********"), "a reader sees masked IDs");
+    assert!(
+        text(c, "#entries").await.contains("********"),
+        "a reader sees masked IDs"
+    );
     assert!(!text(c, "#entries").await.contains(NEW_ID));
     let status = c
         .execute_async(
@@ -415,36 +507,67 @@ async fn the_boards_web_page_in_a_real_browser() {
         )
         .await
         .unwrap();
-    assert_eq!(status.as_u64(), Some(403), "a POST without the CSRF token is refused");
+    assert_eq!(
+        status.as_u64(),
+        Some(403),
+        "a POST without the CSRF token is refused"
+    );
 
     // The approver returns the plan citing a finding; the return reaches the district.
     sign_in(c, &demo, &demo.operator("40")).await;
-    c.goto(&format!("{web}/ke-hoach/412/{TERM}/2")).await.unwrap();
-    let cite = c.find(Locator::Css("#return-form input[type='checkbox']")).await.unwrap();
-    let cited = cite.attr("name").await.unwrap().unwrap().trim_start_matches("cite_").to_string();
+    c.goto(&format!("{web}/ke-hoach/412/{TERM}/2"))
+        .await
+        .unwrap();
+    let cite = c
+        .find(Locator::Css("#return-form input[type='checkbox']"))
+        .await
+        .unwrap();
+    let cited = cite
+        .attr("name")
+        .await
+        .unwrap()
+        .unwrap()
+        .trim_start_matches("cite_")
+        .to_string();
     cite.click().await.unwrap();
-    c.find(Locator::Css("#return")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Css("#return"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     wait_url(c, "/ke-hoach/412").await;
     assert_eq!(text(c, "#plan-status .state").await, "Bị trả lại");
-    let mut d = client::connect_to(demo.addr("412"), demo.operator("412")).await.unwrap();
+    let mut d = client::connect_to(demo.addr("412"), demo.operator("412"))
+        .await
+        .unwrap();
     wait(Duration::from_secs(30), || {
         let mut d = d.clone();
         let cited = cited.clone();
         async move {
             let plan = d
-                .get_plan(pb::GetPlanRequest { unit: "412".into(), term: TERM.into(), version: 2 })
+                .get_plan(pb::GetPlanRequest {
+                    unit: "412".into(),
+                    term: TERM.into(),
+                    version: 2,
+                })
                 .await
                 .unwrap()
                 .into_inner();
             plan.status == pb::PlanStatus::Returned as i32
-                && plan.decision.is_some_and(|x| x.reasons.iter().any(|r| r.contains(&cited)))
+                && plan
+                    .decision
+                    .is_some_and(|x| x.reasons.iter().any(|r| r.contains(&cited)))
         }
     })
     .await;
     let _ = &mut d;
     let audit = p
-        .audit(pb::AuditRequest { action: "decide".into(), ..Default::default() })
+        .audit(pb::AuditRequest {
+            action: "decide".into(),
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
@@ -457,7 +580,12 @@ async fn the_boards_web_page_in_a_real_browser() {
     c.goto(&format!("{web}/co-cau")).await.unwrap();
     assert!(exists(c, "svg.chart").await);
     shoot(c, "structure").await;
-    c.find(Locator::Css("#lang-switch")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Css("#lang-switch"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     wait_url(c, "/co-cau").await;
     assert_eq!(text(c, "h1").await, "Structure");
@@ -488,7 +616,11 @@ impl Http {
     }
 
     async fn send(&self, method: &str, path: &str, cookie: Option<&str>, body: &str) -> Reply {
-        let url = if path.starts_with("http") { path.to_string() } else { format!("{}{path}", self.base) };
+        let url = if path.starts_with("http") {
+            path.to_string()
+        } else {
+            format!("{}{path}", self.base)
+        };
         let mut req = hyper::Request::builder().method(method).uri(url);
         if let Some(c) = cookie {
             req = req.header("cookie", c);
@@ -498,41 +630,46 @@ impl Http {
         }
         let res = self
             .client
-            .request(req.body(Full::new(bytes::Bytes::from(body.to_string()))).unwrap())
+            .request(
+                req.body(Full::new(bytes::Bytes::from(body.to_string())))
+                    .unwrap(),
+            )
             .await
             .unwrap();
         let status = res.status().as_u16();
         let headers = res.headers().clone();
         let body = res.into_body().collect().await.unwrap().to_bytes();
-        Reply { status, headers, body: String::from_utf8_lossy(&body).into_owned() }
+        Reply {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        }
     }
 
     /// Signs in with a login URL and returns the session cookie.
-    /// Waits until the browser's URL contains `part` and the page has loaded.
-async fn wait_url(c: &Client, part: &str) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        let url = c.current_url().await.unwrap();
-        let ready = c.execute("return document.readyState;", vec![]).await.ok();
-        if url.as_str().contains(part) && ready.as_ref().and_then(|v| v.as_str()) == Some("complete") {
-            return;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "no page at {part} (at {url})");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn sign_in(&self, url: &str) -> String {
+    async fn sign_in(&self, url: &str) -> String {
         let r = self.send("GET", url, None, "").await;
         assert_eq!(r.status, 303, "{}", r.body);
-        let set = r.headers.get("set-cookie").unwrap().to_str().unwrap().to_string();
-        assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict"), "{set}");
+        let set = r
+            .headers
+            .get("set-cookie")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+            "{set}"
+        );
         set.split(';').next().unwrap().to_string()
     }
 }
 
 fn csrf_of(body: &str) -> String {
-    let at = body.find("name=\"csrf\" value=\"").expect("a form with its CSRF token") + 19;
+    let at = body
+        .find("name=\"csrf\" value=\"")
+        .expect("a form with its CSRF token")
+        + 19;
     body[at..].split('"').next().unwrap().to_string()
 }
 
@@ -543,67 +680,161 @@ async fn the_web_page_admits_only_signed_in_callers_within_their_subtree() {
 
     // Nobody signed in: refused.
     assert_eq!(http.send("GET", "/", None, "").await.status, 401);
-    assert_eq!(http.send("GET", "/tong-hop", Some("qh_session=guess"), "").await.status, 401);
+    assert_eq!(
+        http.send("GET", "/tong-hop", Some("qh_session=guess"), "")
+            .await
+            .status,
+        401
+    );
     // A forged or altered token: refused.
-    assert_eq!(http.send("GET", "/dang-nhap?token=abc.def", None, "").await.status, 401);
+    assert_eq!(
+        http.send("GET", "/dang-nhap?token=abc.def", None, "")
+            .await
+            .status,
+        401
+    );
     let url = demo.login_url(&demo.operator("40")).await.unwrap();
     let (head, mac) = url.rsplit_once('.').unwrap();
     let altered = format!("{head}.{}", mac.chars().rev().collect::<String>());
     assert_eq!(http.send("GET", &altered, None, "").await.status, 401);
     // A token works once.
     let approver = http.sign_in(&url).await;
-    assert_eq!(http.send("GET", &url, None, "").await.status, 401, "a token is accepted once");
+    assert_eq!(
+        http.send("GET", &url, None, "").await.status,
+        401,
+        "a token is accepted once"
+    );
 
     // A reader of the province sees everything, masked, with no action.
-    let reader_tls = demo.client("40", &[Role::Reader], "Chuyên viên đọc").unwrap();
-    let reader = http.sign_in(&demo.login_url(&reader_tls).await.unwrap()).await;
-    let page = http.send("GET", &format!("/ke-hoach/427/{TERM}/1"), Some(&reader), "").await;
+    let reader_tls = demo
+        .client("40", &[Role::Reader], "Chuyên viên đọc")
+        .unwrap();
+    let reader = http
+        .sign_in(&demo.login_url(&reader_tls).await.unwrap())
+        .await;
+    let page = http
+        .send("GET", &format!("/ke-hoach/427/{TERM}/1"), Some(&reader), "")
+        .await;
     assert_eq!(page.status, 200);
-    assert!(!page.body.contains("040079000030") && page.body.contains("********0030"), "masked IDs");
+    assert!(
+        !page.body.contains("040079000030") && page.body.contains("********0030"),
+        "masked IDs"
+    );
     assert!(!page.body.contains("id=\"actions\""));
     let reader_csrf = csrf_of(&page.body);
     // Its POST is refused even with its own valid token: deciding needs the approver role.
     let form = format!("csrf={reader_csrf}&outcome=approve&hash=x");
-    let r = http.send("POST", &format!("/ke-hoach/427/{TERM}/1/quyet-dinh"), Some(&reader), &form).await;
+    let r = http
+        .send(
+            "POST",
+            &format!("/ke-hoach/427/{TERM}/1/quyet-dinh"),
+            Some(&reader),
+            &form,
+        )
+        .await;
     assert_eq!(r.status, 403, "{}", r.body);
     // The approver's POST without a token, or with another session's, is refused before
     // anything happens.
-    for form in ["outcome=approve&hash=x".to_string(), format!("csrf={reader_csrf}&outcome=approve&hash=x")] {
-        let r = http.send("POST", &format!("/ke-hoach/427/{TERM}/1/quyet-dinh"), Some(&approver), &form).await;
+    for form in [
+        "outcome=approve&hash=x".to_string(),
+        format!("csrf={reader_csrf}&outcome=approve&hash=x"),
+    ] {
+        let r = http
+            .send(
+                "POST",
+                &format!("/ke-hoach/427/{TERM}/1/quyet-dinh"),
+                Some(&approver),
+                &form,
+            )
+            .await;
         assert_eq!(r.status, 403, "{form}: {}", r.body);
         assert!(r.body.contains("CSRF"));
     }
-    let mut p = client::connect_to(demo.addr("40"), demo.operator("40")).await.unwrap();
+    let mut p = client::connect_to(demo.addr("40"), demo.operator("40"))
+        .await
+        .unwrap();
     let decisions = p
-        .audit(pb::AuditRequest { action: "decide".into(), ..Default::default() })
+        .audit(pb::AuditRequest {
+            action: "decide".into(),
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
-    assert!(!format!("{decisions:?}").contains("Chuyên viên đọc"), "no decision by the reader");
+    assert!(
+        !format!("{decisions:?}").contains("Chuyên viên đọc"),
+        "no decision by the reader"
+    );
     // The approver sees full IDs.
-    let page = http.send("GET", &format!("/ke-hoach/427/{TERM}/1"), Some(&approver), "").await;
+    let page = http
+        .send(
+            "GET",
+            &format!("/ke-hoach/427/{TERM}/1"),
+            Some(&approver),
+            "",
+        )
+        .await;
     assert!(page.body.contains("040079000030"));
 
     // A district's reader sees its own subtree only.
-    let district = demo.client("412", &[Role::Reader], "Chuyên viên huyện").unwrap();
-    let district = http.sign_in(&demo.login_url(&district).await.unwrap()).await;
-    assert_eq!(http.send("GET", &format!("/ke-hoach/427/{TERM}/1"), Some(&district), "").await.status, 403);
-    assert_eq!(http.send("GET", "/tong-hop?under=427", Some(&district), "").await.status, 403);
-    let list = http.send("GET", "/tong-hop?size=0", Some(&district), "").await;
+    let district = demo
+        .client("412", &[Role::Reader], "Chuyên viên huyện")
+        .unwrap();
+    let district = http
+        .sign_in(&demo.login_url(&district).await.unwrap())
+        .await;
+    assert_eq!(
+        http.send(
+            "GET",
+            &format!("/ke-hoach/427/{TERM}/1"),
+            Some(&district),
+            ""
+        )
+        .await
+        .status,
+        403
+    );
+    assert_eq!(
+        http.send("GET", "/tong-hop?under=427", Some(&district), "")
+            .await
+            .status,
+        403
+    );
+    let list = http
+        .send("GET", "/tong-hop?size=0", Some(&district), "")
+        .await;
     assert_eq!(list.status, 200);
-    assert!(!list.body.contains("Đô Lương") && list.body.contains("Quang Trung"), "412's subtree only");
+    assert!(
+        !list.body.contains("Đô Lương") && list.body.contains("Quang Trung"),
+        "412's subtree only"
+    );
 
     // The export holds exactly the rows shown.
-    let shown = http.send("GET", "/tong-hop?name=nguyen&size=20", Some(&approver), "").await;
+    let shown = http
+        .send("GET", "/tong-hop?name=nguyen&size=20", Some(&approver), "")
+        .await;
     let rows = shown.body.matches("<td class=\"name\">").count();
     assert!(rows > 0);
-    let csv = http.send("GET", "/tong-hop.csv?name=nguyen&size=20", Some(&approver), "").await;
+    let csv = http
+        .send(
+            "GET",
+            "/tong-hop.csv?name=nguyen&size=20",
+            Some(&approver),
+            "",
+        )
+        .await;
     assert_eq!(csv.status, 200);
-    assert_eq!(csv.body.trim_end().lines().count(), rows + 1, "header plus the shown rows");
+    assert_eq!(
+        csv.body.trim_end().lines().count(),
+        rows + 1,
+        "header plus the shown rows"
+    );
 
     // A certificate without a role gets no login.
     let none = demo.client("40", &[], "Không vai trò").unwrap();
-    let refused = quyhoach::web::login::issue(&demo.addr("40"), &none).await.unwrap_err();
+    let refused = quyhoach::web::login::issue(&demo.addr("40"), &none)
+        .await
+        .unwrap_err();
     assert!(format!("{refused:#}").contains("no role"), "{refused:#}");
 
     demo.stop().await.unwrap();
@@ -622,13 +853,22 @@ async fn an_insecure_node_serves_its_web_page_open_and_issues_no_login() {
     }
     .validate()
     .unwrap();
-    let node = quyhoach::server::spawn(config, quyhoach::node::system_clock()).await.unwrap();
+    let node = quyhoach::server::spawn(config, quyhoach::node::system_clock())
+        .await
+        .unwrap();
     let http = Http::new(&format!("http://{}", node.web.unwrap()));
     let page = http.send("GET", "/", None, "").await;
     assert_eq!(page.status, 200);
     assert!(page.body.contains("Tổng quan"));
     // Still no POST without the page's token.
-    let r = http.send("POST", &format!("/ke-hoach/412/{TERM}/1/quyet-dinh"), None, "outcome=approve").await;
+    let r = http
+        .send(
+            "POST",
+            &format!("/ke-hoach/412/{TERM}/1/quyet-dinh"),
+            None,
+            "outcome=approve",
+        )
+        .await;
     assert_eq!(r.status, 403);
     let mut c = client::connect(&node.addr.to_string(), None).await.unwrap();
     let e = c.issue_web_login(pb::WebLoginRequest {}).await.unwrap_err();
