@@ -41,6 +41,33 @@ pub fn shown_id(viewer: &Viewer, id: &str) -> String {
     }
 }
 
+/// `text` with every run of 12 digits (a national ID) masked, unless the viewer sees full IDs.
+pub fn mask_ids_in(viewer: &Viewer, text: &str) -> String {
+    if viewer.sees_full_ids() {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut digits = String::new();
+    let flush = |digits: &mut String, out: &mut String| {
+        if digits.len() == 12 {
+            out.push_str(&mask_id(digits));
+        } else {
+            out.push_str(digits);
+        }
+        digits.clear();
+    };
+    for ch in text.chars() {
+        if ch.is_ascii_digit() {
+            digits.push(ch);
+        } else {
+            flush(&mut digits, &mut out);
+            out.push(ch);
+        }
+    }
+    flush(&mut digits, &mut out);
+    out
+}
+
 /// The terms of the catalogue, newest first, and the one a page shows by default: the newest
 /// that has a plan in scope, else the newest.
 async fn terms(state: &WebState, viewer: &Viewer) -> Result<(Vec<String>, String), WebError> {
@@ -888,7 +915,13 @@ pub async fn plan(
         _ => None,
     };
     let findings = node.plan_findings(&plan.id).await?;
-    let (records, _) = node.audit()?;
+    // The audit trail, to those who may read it over gRPC (the node's whole unit).
+    let sees_audit = viewer.caller.may_read(node.hierarchy(), &node.unit().code);
+    let records = if sees_audit {
+        node.audit()?.0
+    } else {
+        Vec::new()
+    };
     let audit: Vec<&crate::audit::AuditRecord> = records
         .iter()
         .filter(|r| {
@@ -991,16 +1024,16 @@ pub async fn plan(
         @if decidable {
             (super::actions::forms(&viewer, &plan, &findings))
         }
-        section {
+        @if sees_audit { section {
             h2 { (l.t("Nhật ký", "Audit records")) }
             div.scroll { table id="audit" {
                 thead { tr { th.num { "#" } th { (l.t("Lúc", "When")) } th { (l.t("Ai", "Who")) } th { (l.t("Việc", "Action")) } th { (l.t("Phiên bản", "Version")) } th { (l.t("Chi tiết", "Detail")) } } }
                 tbody { @for r in &audit {
                     tr { td.num { (r.seq) } td { (moment(r.event.at)) } td { (r.event.actor) } td { (r.event.action) }
-                        td { @if let Some(p) = &r.event.plan { "v" (p.version) } } td { (r.event.detail) } }
+                        td { @if let Some(p) = &r.event.plan { "v" (p.version) } } td { (mask_ids_in(&viewer, &r.event.detail)) } }
                 } }
             } }
-        }
+        } }
     };
     let path = plan_href(&plan.id);
     Ok(page(&viewer, &title, &path, content))
