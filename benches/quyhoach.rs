@@ -930,7 +930,10 @@ async fn web_pages(
                 .and_then(|l| l.to_str().ok())
                 .map(String::from);
             let body = res.into_body().collect().await?.to_bytes();
-            anyhow::ensure!(status.is_success() || status.is_redirection(), "{url}: {status}");
+            anyhow::ensure!(
+                status.is_success() || status.is_redirection(),
+                "{url}: {status}"
+            );
             anyhow::Ok((location, body.len()))
         }
     };
@@ -968,11 +971,17 @@ async fn web_pages(
     };
     Ok(vec![
         line(
-            format!("15. web: consolidated page at L, district {district}, {TERM} ({} samples)", list.len()),
+            format!(
+                "15. web: consolidated page at L, district {district}, {TERM} ({} samples)",
+                list.len()
+            ),
             &list,
         ),
         line(
-            format!("15. web: person page at L, across the province ({} samples)", person.len()),
+            format!(
+                "15. web: person page at L, across the province ({} samples)",
+                person.len()
+            ),
             &person,
         ),
     ])

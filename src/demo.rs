@@ -306,8 +306,7 @@ pub async fn start_demo(options: DemoOptions) -> anyhow::Result<Demo> {
     let web_url = nodes
         .iter()
         .find(|(u, _)| u == PROVINCE)
-        .and_then(|(_, n)| n.web)
-        .map(|a| format!("http://{a}"))
+        .and_then(|(_, n)| n.web_url())
         .unwrap_or_default();
     Ok(Demo {
         nodes,

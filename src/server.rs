@@ -126,7 +126,13 @@ async fn run_with_web(
     }
     let insecure = config.tls.is_none();
     let web_task = match web {
-        Some(web) => Some(crate::web::spawn(node.clone(), insecure, web).await?),
+        Some(web) => {
+            let tls = config.tls.as_ref().map(|t| crate::web::WebTls {
+                cert_pem: t.cert_pem.clone(),
+                key_pem: t.key_pem.clone(),
+            });
+            Some(crate::web::spawn(node.clone(), tls, web).await?)
+        }
         None => None,
     };
     let limit = RateLimit::new(config.rate_limit);
@@ -186,6 +192,12 @@ pub struct Running {
 }
 
 impl Running {
+    /// The URL of its web page, when it serves one.
+    pub fn web_url(&self) -> Option<String> {
+        let scheme = if self.tls { "https" } else { "http" };
+        self.web.map(|a| format!("{scheme}://{a}"))
+    }
+
     /// The node's URL, for clients and children.
     pub fn url(&self) -> String {
         let scheme = if self.tls { "https" } else { "http" };

@@ -11,7 +11,7 @@ pub struct WebLoginArgs {
     /// Address of the node (gRPC), e.g. 127.0.0.1:7400.
     #[arg(long, env = "QUYHOACH_NODE", default_value = "127.0.0.1:7400")]
     pub node: String,
-    /// The node's web page, e.g. http://127.0.0.1:8400 (as served with `serve --web`).
+    /// The node's web page, e.g. https://127.0.0.1:8400 (as served with `serve --web`).
     #[arg(long, env = "QUYHOACH_WEB")]
     pub web: String,
     /// The certificate authority to trust (PEM).
@@ -31,7 +31,7 @@ pub fn login_url(web: &str, token: &str) -> String {
     let web = if web.starts_with("http://") || web.starts_with("https://") {
         web.to_string()
     } else {
-        format!("http://{web}")
+        format!("https://{web}")
     };
     format!("{web}/dang-nhap?token={token}")
 }

@@ -118,21 +118,97 @@ impl WebTask {
     }
 }
 
-/// Serves the web page of `node` on `listener` in the background.
+/// The node's certificate and key (PEM), to serve the page over HTTPS.
+#[derive(Debug, Clone)]
+pub struct WebTls {
+    /// The node's certificate chain.
+    pub cert_pem: String,
+    /// Its private key.
+    pub key_pem: String,
+}
+
+fn tls_acceptor(tls: &WebTls) -> anyhow::Result<tokio_rustls::TlsAcceptor> {
+    use rustls_pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_slice_iter(tls.cert_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| anyhow::anyhow!("web: the node's certificate: {e}"))?;
+    let key = PrivateKeyDer::from_pem_slice(tls.key_pem.as_bytes())
+        .map_err(|e| anyhow::anyhow!("web: the node's key: {e}"))?;
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Serves `app` over HTTPS on `listener` until `stopped`.
+async fn serve_tls(
+    listener: TcpListener,
+    app: Router,
+    acceptor: tokio_rustls::TlsAcceptor,
+    mut stopped: tokio::sync::oneshot::Receiver<()>,
+) {
+    use hyper_util::{
+        rt::{TokioExecutor, TokioIo},
+        server::conn::auto,
+        service::TowerToHyperService,
+    };
+    loop {
+        let (tcp, _) = tokio::select! {
+            _ = &mut stopped => return,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "web accept failed");
+                    continue;
+                }
+            },
+        };
+        let acceptor = acceptor.clone();
+        let app = app.clone();
+        tokio::spawn(async move {
+            let _ = tcp.set_nodelay(true);
+            let Ok(Ok(tls)) =
+                tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(tcp))
+                    .await
+            else {
+                return;
+            };
+            let service = TowerToHyperService::new(app);
+            let _ = auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(tls), service)
+                .await;
+        });
+    }
+}
+
+/// Serves the web page of `node` on `listener` in the background: over HTTPS with the node's
+/// certificate when `tls` is given (the session cookie is then `Secure`), else plain HTTP
+/// (an `--insecure` node).
 ///
 /// # Errors
 ///
-/// The node's web signing key cannot be read or created; the listener has no address.
+/// The node's web signing key cannot be read or created; the certificate or key does not
+/// load; the listener has no address.
 pub async fn spawn(
     node: Arc<Node>,
-    insecure: bool,
+    tls: Option<WebTls>,
     listener: TcpListener,
 ) -> anyhow::Result<WebTask> {
     let addr = listener.local_addr()?;
     let unit = node.unit().code.clone();
+    let insecure = tls.is_none();
     let app = router(node, insecure).await?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tracing::info!(unit = %unit, addr = %addr, insecure, "web page serving");
+    tracing::info!(unit = %unit, addr = %addr, https = !insecure, "web page serving");
+    if let Some(tls) = &tls {
+        let acceptor = tls_acceptor(tls)?;
+        let task = tokio::spawn(serve_tls(listener, app, acceptor, stopped));
+        return Ok(WebTask { stop, task });
+    }
     let task = tokio::spawn(async move {
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(async {

@@ -264,7 +264,7 @@ pub async fn login(State(state): State<WebState>, Query(q): Query<LoginQuery>) -
         [(
             header::SET_COOKIE,
             format!(
-                "{SESSION_COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
+                "{SESSION_COOKIE}={id}; HttpOnly; SameSite=Strict; Secure; Path=/; Max-Age={}",
                 SESSION_LIFETIME.as_secs()
             ),
         )],
@@ -294,7 +294,7 @@ pub async fn logout(
     Ok((
         [(
             header::SET_COOKIE,
-            format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"),
+            format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Secure; Path=/; Max-Age=0"),
         )],
         Redirect::to("/"),
     )

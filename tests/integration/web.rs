@@ -7,7 +7,7 @@ use std::{path::PathBuf, time::Duration};
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use http_body_util::{BodyExt, Full};
-use hyper_util::{client::legacy::Client as HttpClient, rt::TokioExecutor};
+use hyper_util::rt::TokioIo;
 use quyhoach::{
     auth::Role,
     client::{self, ClientTls},
@@ -210,6 +210,8 @@ async fn browser() -> Browser {
                 "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
                 "--disable-dev-shm-usage", "--window-size=1366,768",
+                // The demo's certificates come from its own authority, unknown to Chromium.
+                "--ignore-certificate-errors",
                 format!("--user-data-dir={}", profile.path().display()),
             ]
         }),
@@ -597,8 +599,10 @@ async fn the_boards_web_page_in_a_real_browser() {
 // ---------------------------------------------------------------------- HTTP, no browser
 
 struct Http {
-    client: HttpClient<hyper_util::client::legacy::connect::HttpConnector, Full<bytes::Bytes>>,
-    base: String,
+    /// `host:port` of the web page.
+    addr: String,
+    /// Trusts the demo's authority, for an HTTPS page.
+    tls: Option<tokio_rustls::TlsConnector>,
 }
 
 struct Reply {
@@ -607,42 +611,77 @@ struct Reply {
     body: String,
 }
 
+async fn exchange<I>(io: I, req: hyper::Request<Full<bytes::Bytes>>) -> Reply
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let res = sender.send_request(req).await.unwrap();
+    let status = res.status().as_u16();
+    let headers = res.headers().clone();
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    Reply {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    }
+}
+
 impl Http {
-    fn new(base: &str) -> Self {
+    /// A client of the page at `base` (`https://…` trusting `ca_pem`, or `http://…`).
+    fn new(base: &str, ca_pem: Option<&str>) -> Self {
+        let (scheme, addr) = base.split_once("://").unwrap();
+        let tls = (scheme == "https").then(|| {
+            use rustls_pki_types::{pem::PemObject, CertificateDer};
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in CertificateDer::pem_slice_iter(ca_pem.unwrap().as_bytes()) {
+                roots.add(cert.unwrap()).unwrap();
+            }
+            let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+            tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        });
         Self {
-            client: HttpClient::builder(TokioExecutor::new()).build_http(),
-            base: base.to_string(),
+            addr: addr.trim_end_matches('/').to_string(),
+            tls,
         }
     }
 
     async fn send(&self, method: &str, path: &str, cookie: Option<&str>, body: &str) -> Reply {
-        let url = if path.starts_with("http") {
-            path.to_string()
-        } else {
-            format!("{}{path}", self.base)
+        // A full URL (a login link) is reduced to its path and query.
+        let path = match path.split_once("://") {
+            Some((_, rest)) => &rest[rest.find('/').unwrap()..],
+            None => path,
         };
-        let mut req = hyper::Request::builder().method(method).uri(url);
+        let mut req = hyper::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", &self.addr);
         if let Some(c) = cookie {
             req = req.header("cookie", c);
         }
         if method == "POST" {
             req = req.header("content-type", "application/x-www-form-urlencoded");
         }
-        let res = self
-            .client
-            .request(
-                req.body(Full::new(bytes::Bytes::from(body.to_string())))
-                    .unwrap(),
-            )
-            .await
+        let req = req
+            .body(Full::new(bytes::Bytes::from(body.to_string())))
             .unwrap();
-        let status = res.status().as_u16();
-        let headers = res.headers().clone();
-        let body = res.into_body().collect().await.unwrap().to_bytes();
-        Reply {
-            status,
-            headers,
-            body: String::from_utf8_lossy(&body).into_owned(),
+        let tcp = tokio::net::TcpStream::connect(&self.addr).await.unwrap();
+        match &self.tls {
+            Some(connector) => {
+                let name = rustls_pki_types::ServerName::try_from("127.0.0.1").unwrap();
+                let tls = connector.connect(name, tcp).await.unwrap();
+                exchange(tls, req).await
+            }
+            None => exchange(tcp, req).await,
         }
     }
 
@@ -676,7 +715,11 @@ fn csrf_of(body: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_web_page_admits_only_signed_in_callers_within_their_subtree() {
     let demo = demo::start_demo(DemoOptions::default()).await.unwrap();
-    let http = Http::new(&demo.web_url);
+    let http = Http::new(&demo.web_url, Some(&demo.operator("40").ca_pem));
+    assert!(
+        demo.web_url.starts_with("https://"),
+        "a TLS node serves its page over HTTPS"
+    );
 
     // Nobody signed in: refused.
     assert_eq!(http.send("GET", "/", None, "").await.status, 401);
@@ -856,7 +899,8 @@ async fn an_insecure_node_serves_its_web_page_open_and_issues_no_login() {
     let node = quyhoach::server::spawn(config, quyhoach::node::system_clock())
         .await
         .unwrap();
-    let http = Http::new(&format!("http://{}", node.web.unwrap()));
+    let http = Http::new(&node.web_url().unwrap(), None);
+    assert!(http.tls.is_none(), "an insecure node serves plain HTTP");
     let page = http.send("GET", "/", None, "").await;
     assert_eq!(page.status, 200);
     assert!(page.body.contains("Tổng quan"));
