@@ -63,3 +63,20 @@ pub async fn run(args: WebLoginArgs) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_login_url_joins_the_page_and_the_token() {
+        assert_eq!(
+            login_url("https://127.0.0.1:8400/", "a.b"),
+            "https://127.0.0.1:8400/dang-nhap?token=a.b"
+        );
+        assert_eq!(
+            login_url("127.0.0.1:8400", "a.b"),
+            "https://127.0.0.1:8400/dang-nhap?token=a.b"
+        );
+    }
+}

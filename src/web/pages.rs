@@ -1038,3 +1038,33 @@ pub async fn plan(
     let path = plan_href(&plan.id);
     Ok(page(&viewer, &title, &path, content))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::{Caller, Role};
+
+    #[test]
+    fn only_twelve_digit_runs_are_masked_for_readers() {
+        let reader = Viewer {
+            caller: Caller::Certified {
+                unit: "40".into(),
+                roles: vec![Role::Reader],
+                name: "A".into(),
+            },
+            csrf: String::new(),
+            lang: Lang::Vi,
+            root: "40".into(),
+        };
+        assert_eq!(
+            mask_ids_in(&reader, "put 040076000001 at 2025-03-14, ref 12345678901"),
+            "put ********0001 at 2025-03-14, ref 12345678901"
+        );
+        assert_eq!(mask_ids_in(&reader, "0400760000011"), "0400760000011");
+        let approver = Viewer {
+            caller: Caller::Insecure,
+            ..reader
+        };
+        assert_eq!(mask_ids_in(&approver, "040076000001"), "040076000001");
+    }
+}

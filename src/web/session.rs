@@ -330,3 +330,58 @@ pub async fn language(Query(q): Query<LanguageQuery>) -> Response {
     )
         .into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn viewer(sessions: &Sessions, session: &str, roles: &[Role]) -> Viewer {
+        Viewer {
+            caller: Caller::Certified {
+                unit: "40".into(),
+                roles: roles.to_vec(),
+                name: "A".into(),
+            },
+            csrf: sessions.csrf_for(session),
+            lang: Lang::Vi,
+            root: "40".into(),
+        }
+    }
+
+    #[test]
+    fn a_csrf_token_belongs_to_one_session() {
+        let s = Sessions::new([7; 32], false);
+        let a = viewer(&s, "session-a", &[Role::Approver]);
+        assert!(check_csrf(&a, &s.csrf_for("session-a")).is_ok());
+        assert!(
+            check_csrf(&a, &s.csrf_for("session-b")).is_err(),
+            "another session's"
+        );
+        assert!(check_csrf(&a, "").is_err(), "none");
+        let other_key = Sessions::new([8; 32], false);
+        assert!(
+            check_csrf(&a, &other_key.csrf_for("session-a")).is_err(),
+            "another node's"
+        );
+    }
+
+    #[test]
+    fn a_login_token_is_accepted_once() {
+        let s = Sessions::new([7; 32], false);
+        let until = chrono::Utc::now() + chrono::Duration::minutes(5);
+        assert!(s.first_use("n1", until));
+        assert!(!s.first_use("n1", until));
+        assert!(s.first_use("n2", until));
+    }
+
+    #[test]
+    fn readers_see_masked_ids_and_the_working_roles_full_ones() {
+        let s = Sessions::new([7; 32], false);
+        assert!(!viewer(&s, "x", &[Role::Reader]).sees_full_ids());
+        for role in [Role::Clerk, Role::Approver, Role::Admin] {
+            assert!(viewer(&s, "x", &[Role::Reader, role]).sees_full_ids());
+        }
+        assert_ne!(s.person_ref("040076000001"), s.person_ref("040076000002"));
+        assert!(!s.person_ref("040076000001").contains("0001"));
+    }
+}

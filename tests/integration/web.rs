@@ -919,3 +919,58 @@ async fn an_insecure_node_serves_its_web_page_open_and_issues_no_login() {
     assert_eq!(e.code(), tonic::Code::FailedPrecondition);
     node.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_login_token_expires_and_no_other_node_accepts_it() {
+    use std::sync::{Arc, Mutex};
+    let dir = tempfile::tempdir().unwrap();
+    let open = |data: PathBuf, now: Arc<Mutex<chrono::DateTime<chrono::Utc>>>| async move {
+        let config = quyhoach::config::RawConfig {
+            unit: Some("40".into()),
+            data: Some(data.clone()),
+            insecure: Some(true),
+            ..Default::default()
+        }
+        .validate()
+        .unwrap();
+        let reference = quyhoach::node::Reference {
+            version: 0,
+            catalog: config.catalog.as_ref().clone(),
+            rules: config.rules.clone(),
+        };
+        quyhoach::node::Node::open(
+            config.unit.clone(),
+            config.hierarchy.clone(),
+            reference,
+            quyhoach::store::SledStore::open(&data).unwrap(),
+            Arc::new(move || *now.lock().unwrap()),
+            Duration::from_secs(600),
+        )
+        .await
+        .unwrap()
+    };
+    let now = Arc::new(Mutex::new(chrono::Utc::now()));
+    let node = open(dir.path().join("a"), now.clone()).await;
+    let other = open(dir.path().join("b"), now.clone()).await;
+    let (token, identity) = node
+        .issue_web_login("412", &[Role::Reader], "Chuyên viên")
+        .await
+        .unwrap();
+    assert_eq!(node.verify_web_login(&token).await.unwrap(), identity);
+    assert!(
+        other.verify_web_login(&token).await.is_err(),
+        "another node's key"
+    );
+    // Valid until just before its expiry, refused at it.
+    *now.lock().unwrap() = identity.expires_at - chrono::Duration::seconds(1);
+    assert!(node.verify_web_login(&token).await.is_ok());
+    *now.lock().unwrap() = identity.expires_at;
+    let e = node.verify_web_login(&token).await.unwrap_err();
+    assert!(e.to_string().contains("expired"), "{e}");
+    // The issue is in the audit trail.
+    let (records, intact) = node.audit().unwrap();
+    assert!(intact.is_ok());
+    assert!(records.iter().any(|r| r.event.action == "web_login"));
+    // A certificate without roles gets no token.
+    assert!(node.issue_web_login("40", &[], "x").await.is_err());
+}
