@@ -126,6 +126,9 @@ fn term_select(l: Lang, terms: &[String], term: &str) -> Markup {
 pub struct TermQuery {
     #[serde(default)]
     term: String,
+    /// `1`: list every unit of the subtree, also those without a plan below the first level.
+    #[serde(default)]
+    all: String,
 }
 
 /// The state of one unit's plan as the overview shows it.
@@ -199,7 +202,29 @@ pub async fn overview(
         .flat_map(|f| f.finding.plans.iter())
         .collect();
     let hierarchy = node.hierarchy();
-    let units = hierarchy.subtree(&viewer.root);
+    // The root, its direct children, and every unit with a plan (with the units above it);
+    // the others only on request, since a province has hundreds of communes.
+    let show_all = q.all == "1";
+    let everything = hierarchy.subtree(&viewer.root);
+    let mut shown: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    shown.insert(viewer.root.as_str());
+    shown.extend(hierarchy.children(&viewer.root).iter().map(String::as_str));
+    for h in &headers {
+        shown.insert(h.id.unit.as_str());
+        for a in hierarchy.ancestors(&h.id.unit) {
+            shown.insert(a.code.as_str());
+        }
+    }
+    let hidden = everything.len()
+        - everything
+            .iter()
+            .filter(|u| shown.contains(u.code.as_str()))
+            .count();
+    let units: Vec<&crate::domain::Unit> = everything
+        .iter()
+        .copied()
+        .filter(|u| show_all || shown.contains(u.code.as_str()))
+        .collect();
     let root_depth = hierarchy.ancestors(&viewer.root).len();
     let waiting: Vec<&PlanHeader> = headers
         .iter()
@@ -237,6 +262,10 @@ pub async fn overview(
         }
         section {
             h2 { (l.t("Trạng thái kế hoạch theo đơn vị", "Plan state per unit")) }
+            @if hidden > 0 && !show_all {
+                p { a id="show-all" href=(format!("/?term={term}&all=1")) {
+                    (l.t("Hiện cả", "Show also the")) " " (hidden) " " (l.t("đơn vị cấp dưới chưa bắt đầu", "lower units not started")) } }
+            }
             div.scroll {
                 table id="units" {
                     thead { tr {

@@ -808,6 +808,12 @@ async fn the_web_page_admits_only_signed_in_callers_within_their_subtree() {
         !format!("{decisions:?}").contains("Chuyên viên đọc"),
         "no decision by the reader"
     );
+    // The overview lists the units with a plan and the districts; the rest on request.
+    let short = http.send("GET", "/", Some(&approver), "").await.body;
+    let long = http.send("GET", "/?all=1", Some(&approver), "").await.body;
+    assert!(short.matches("data-unit=").count() < long.matches("data-unit=").count());
+    assert!(short.contains("data-unit=\"16681\"") && short.contains("data-unit=\"414\""));
+    assert!(!short.contains("data-unit=\"16663\"") && long.contains("data-unit=\"16663\""));
     // The approver sees full IDs.
     let page = http
         .send(
