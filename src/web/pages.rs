@@ -70,10 +70,18 @@ pub fn mask_ids_in(viewer: &Viewer, text: &str) -> String {
 
 /// The terms of the catalogue, newest first, and the one a page shows by default: the newest
 /// that has a plan in scope, else the newest.
-async fn terms(state: &WebState, viewer: &Viewer) -> Result<(Vec<String>, String), WebError> {
+async fn terms(
+    state: &WebState,
+    viewer: &Viewer,
+    wanted: &str,
+) -> Result<(Vec<String>, String), WebError> {
     let mut terms: Vec<String> = state.node.catalog().terms.keys().cloned().collect();
     terms.sort();
     terms.reverse();
+    // A term asked for needs no look at what is held.
+    if !wanted.trim().is_empty() {
+        return Ok((terms, wanted.trim().to_string()));
+    }
     let held = state
         .node
         .list_plans(&PlanFilter {
@@ -179,7 +187,7 @@ pub async fn overview(
 ) -> Result<Markup, WebError> {
     let l = viewer.lang;
     let node = &state.node;
-    let (terms, default_term) = terms(&state, &viewer).await?;
+    let (terms, default_term) = terms(&state, &viewer, &q.term).await?;
     let term = if q.term.is_empty() {
         default_term
     } else {
@@ -442,7 +450,7 @@ fn parse_status(s: &str) -> Option<PlanStatus> {
 /// Runs the consolidated query for `q` as `viewer` may see it, sorted and paged.
 async fn shown(state: &WebState, viewer: &Viewer, q: &ListQuery) -> Result<Shown, WebError> {
     let node = &state.node;
-    let (terms, default_term) = terms(state, viewer).await?;
+    let (terms, default_term) = terms(state, viewer, &q.term).await?;
     let term = if q.term.is_empty() {
         default_term
     } else {
@@ -810,7 +818,7 @@ pub async fn findings(
     Query(q): Query<FindingsQuery>,
 ) -> Result<Markup, WebError> {
     let l = viewer.lang;
-    let (terms, _) = terms(&state, &viewer).await?;
+    let (terms, _) = terms(&state, &viewer, "-").await?;
     let rules = match q.rule.trim() {
         "" => vec![],
         r => vec![r
