@@ -12,7 +12,7 @@ use tonic::{
 };
 
 use crate::{
-    client::ClientTls,
+    config::Tls,
     grpc::{
         convert::{decision_from_pb, plan_to_pb, receipt_from_pb},
         pb::{self, node_sync_client::NodeSyncClient},
@@ -58,9 +58,9 @@ pub fn backoff(settings: &SyncSettings, attempt: u32, jitter: f64) -> Duration {
 }
 
 /// Runs the link until the task is aborted.
-pub async fn run(node: Arc<Node>, parent: String, settings: SyncSettings, tls: Option<ClientTls>) {
+pub async fn run(node: Arc<Node>, parent: String, settings: SyncSettings, tls: Option<Tls>) {
     let endpoint = Endpoint::from_shared(parent.clone()).and_then(|e| match &tls {
-        Some(tls) => e.tls_config(tls.config()),
+        Some(tls) => e.tls_config(tls.client_config()),
         None => Ok(e),
     });
     let channel = match endpoint {

@@ -4,11 +4,13 @@
 mod audit;
 mod bad_input;
 mod checks;
+mod cli;
 mod downflow;
 mod durability;
 mod faults;
 mod harness;
 mod limits;
+mod lists;
 mod model;
 mod ops;
 mod ordering;

@@ -10,7 +10,8 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use quyhoach::{
     auth::Role,
-    client::{self, ClientTls},
+    client,
+    config::Tls,
     demo::{self, Demo, DemoOptions},
     grpc::pb,
 };
@@ -305,7 +306,7 @@ async fn wait_url(c: &Client, part: &str) {
     }
 }
 
-async fn sign_in(c: &Client, demo: &Demo, tls: &ClientTls) {
+async fn sign_in(c: &Client, demo: &Demo, tls: &Tls) {
     c.delete_all_cookies().await.unwrap();
     let url = demo.login_url(tls).await.unwrap();
     c.goto(&url).await.unwrap();
