@@ -95,6 +95,9 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
         } => {
             let store = quyhoach::store::SledStore::open(&dir)?;
             let (records, head) = store.audit()?;
+            if let Some(why) = store.behind() {
+                anyhow::bail!("{why}");
+            }
             if let Err(b) = quyhoach::audit::verify(&records, head) {
                 anyhow::bail!("audit chain broken at record {}: {}", b.position, b.problem)
             }
