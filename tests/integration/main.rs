@@ -21,4 +21,5 @@ mod recovery;
 mod sheets;
 mod surface;
 mod tls;
+mod web;
 mod workflow;
