@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod plan;
 pub mod text;
 pub mod unit;
+pub mod validate;
 
 pub use catalog::{Catalog, Position, PositionKind, Term};
 pub use plan::{

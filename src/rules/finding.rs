@@ -150,12 +150,7 @@ impl PersonRef {
     }
 }
 
-/// The last four characters of a national ID after an ellipsis: `…1234`.
-pub fn mask_id(id: &str) -> String {
-    let n = id.chars().count();
-    let tail: String = id.chars().skip(n.saturating_sub(4)).collect();
-    format!("…{tail}")
-}
+pub use crate::domain::validate::mask_id;
 
 /// One problem found by a rule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
