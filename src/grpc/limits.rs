@@ -29,16 +29,18 @@ pub fn max_request(method: &str) -> usize {
     }
 }
 
-/// The fields of one protobuf message: (field number, payload of a length-delimited field).
-/// Refuses wire data that no protobuf decoder would accept.
-fn fields(mut buf: &[u8]) -> Result<Vec<(u64, Option<&[u8]>)>, Status> {
-    fn varint(buf: &mut &[u8]) -> Result<u64, Status> {
+/// The fields of one protobuf message, one at a time: (field number, payload of a
+/// length-delimited field). Yields an error for wire data no protobuf decoder would accept.
+struct Fields<'a>(&'a [u8]);
+
+impl<'a> Fields<'a> {
+    fn varint(&mut self) -> Result<u64, Status> {
         let mut value = 0u64;
         for shift in (0..70).step_by(7) {
-            let Some((&b, rest)) = buf.split_first() else {
+            let Some((&b, rest)) = self.0.split_first() else {
                 return Err(malformed());
             };
-            *buf = rest;
+            self.0 = rest;
             if shift == 63 && b > 1 {
                 return Err(malformed());
             }
@@ -49,67 +51,73 @@ fn fields(mut buf: &[u8]) -> Result<Vec<(u64, Option<&[u8]>)>, Status> {
         }
         Err(malformed())
     }
-    let mut out = Vec::new();
-    while !buf.is_empty() {
-        let key = varint(&mut buf)?;
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], Status> {
+        if self.0.len() < n {
+            return Err(malformed());
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(head)
+    }
+
+    fn field(&mut self) -> Result<(u64, Option<&'a [u8]>), Status> {
+        let key = self.varint()?;
         let (number, wire) = (key >> 3, key & 7);
         if number == 0 {
             return Err(malformed());
         }
-        let skip = |buf: &mut &[u8], n: usize| -> Result<(), Status> {
-            if buf.len() < n {
-                return Err(malformed());
-            }
-            *buf = &buf[n..];
-            Ok(())
-        };
         match wire {
-            0 => {
-                varint(&mut buf)?;
-                out.push((number, None));
-            }
-            1 => {
-                skip(&mut buf, 8)?;
-                out.push((number, None));
-            }
-            5 => {
-                skip(&mut buf, 4)?;
-                out.push((number, None));
-            }
+            0 => self.varint().map(|_| (number, None)),
+            1 => self.take(8).map(|_| (number, None)),
+            5 => self.take(4).map(|_| (number, None)),
             2 => {
-                let len = usize::try_from(varint(&mut buf)?).map_err(|_| malformed())?;
-                if buf.len() < len {
-                    return Err(malformed());
-                }
-                out.push((number, Some(&buf[..len])));
-                buf = &buf[len..];
+                let len = usize::try_from(self.varint()?).map_err(|_| malformed())?;
+                self.take(len).map(|p| (number, Some(p)))
             }
-            _ => return Err(malformed()),
+            _ => Err(malformed()),
         }
     }
-    Ok(out)
+}
+
+impl<'a> Iterator for Fields<'a> {
+    type Item = Result<(u64, Option<&'a [u8]>), Status>;
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.0.is_empty() {
+            return None;
+        }
+        let field = self.field();
+        if field.is_err() {
+            self.0 = &[];
+        }
+        Some(field)
+    }
 }
 
 fn malformed() -> Status {
     Status::invalid_argument("the request is not a valid protobuf message")
 }
 
-/// The payloads of field `number` in `message`, refusing more than `max` of them.
+/// The payloads of field `number` in `message`, refusing more than `max` of them; counts
+/// without keeping more than `max` payloads.
 fn repeated<'a>(
     message: &'a [u8],
     number: u64,
     max: usize,
     name: &str,
 ) -> Result<Vec<&'a [u8]>, Status> {
-    let found: Vec<&[u8]> = fields(message)?
-        .into_iter()
-        .filter(|(n, _)| *n == number)
-        .map(|(_, payload)| payload.unwrap_or_default())
-        .collect();
-    if found.len() > max {
-        return Err(Status::invalid_argument(format!(
-            "{name}: more than {max} items"
-        )));
+    let mut found = Vec::new();
+    for field in Fields(message) {
+        let (n, payload) = field?;
+        if n != number {
+            continue;
+        }
+        if found.len() == max {
+            return Err(Status::invalid_argument(format!(
+                "{name}: more than {max} items"
+            )));
+        }
+        found.push(payload.unwrap_or_default());
     }
     Ok(found)
 }
@@ -169,7 +177,9 @@ pub fn check_shape(method: &str, body: &[u8]) -> Result<(), Status> {
         }
         "/quyhoach.v1.Planning/RecordBallotRound" => round_in(message, 3, 1, "round")?,
         _ => {
-            fields(message)?;
+            for field in Fields(message) {
+                field?;
+            }
         }
     }
     Ok(())

@@ -5,6 +5,7 @@ pub mod convert;
 pub mod gate;
 pub mod limits;
 mod node_sync;
+pub mod paged;
 mod planning;
 
 pub use node_sync::NodeSyncService;

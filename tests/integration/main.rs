@@ -8,6 +8,7 @@ mod downflow;
 mod durability;
 mod faults;
 mod harness;
+mod hostile;
 mod limits;
 mod model;
 mod ops;
