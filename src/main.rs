@@ -420,6 +420,7 @@ fn init_tracing(json: bool, default_filter: &str) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(quyhoach::logging::RedactedStderr);
+    quyhoach::logging::install_panic_hook();
     if json {
         builder.json().init();
     } else {

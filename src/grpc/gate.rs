@@ -176,8 +176,14 @@ where
             }
             parts.extensions.insert(caller);
             let req = http::Request::from_parts(parts, Body::new(Full::<Bytes>::new(bytes)));
-            let response = inner.call(req).await?;
-            Ok(standard_codes(response))
+            // A handler that panics answers INTERNAL instead of dropping the stream unexplained.
+            match tokio::spawn(inner.call(req)).await {
+                Ok(response) => Ok(standard_codes(response?)),
+                Err(e) => {
+                    tracing::error!(method, error = %e, "handler failed");
+                    Ok(Status::internal("the request failed inside the node; its log says why").into_http())
+                }
+            }
         })
     }
 }

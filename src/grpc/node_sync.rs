@@ -26,6 +26,9 @@ impl pb::node_sync_server::NodeSync for NodeSyncService {
         let plan = plan
             .ok_or_else(|| Status::from(Error::Invalid(FieldError::new("plan", "is required"))))?;
         let plan = plan_from_pb("plan", plan).map_err(|e| Status::from(Error::Invalid(e)))?;
+        if let Some(e) = plan.entries.first() {
+            crate::fault::panic_point(crate::fault::ON_PUSH, &e.cadre.national_id);
+        }
         // Run to completion even if the child hangs up mid-way, so that a push is either taken
         // whole (and counted) or not at all.
         let node = self.node.clone();

@@ -30,7 +30,8 @@ where
     Fut: Future<Output = Result<(Vec<T>, bool), Status>> + Send,
 {
     let (tx, rx) = mpsc::channel(BUFFERED);
-    tokio::spawn(async move {
+    let supervisor = tx.clone();
+    let producer = tokio::spawn(async move {
         let mut offset = 0;
         loop {
             let page = {
@@ -55,6 +56,14 @@ where
             if !more {
                 return;
             }
+        }
+    });
+    // A producer that panics ends the stream with INTERNAL, never with a silent, short list.
+    tokio::spawn(async move {
+        if let Err(e) = producer.await {
+            tracing::error!(error = %e, "a streamed list failed");
+            let failed = Status::internal("the list failed inside the node; its log says why");
+            let _ = supervisor.send(Err(failed)).await;
         }
     });
     ReceiverStream::new(rx)

@@ -284,3 +284,43 @@ async fn four_hundred_unread_streams_hold_little_memory() {
     assert_eq!(held[0].message().await.unwrap().unwrap().unit, "40");
     drop(held);
 }
+
+#[tokio::test]
+async fn a_handlers_panic_is_logged_masked_and_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Proc::start(
+        dir.path(),
+        "412",
+        "127.0.0.1:0",
+        Some(format!("http://{}", crate::procs::free_addr())),
+        "builtin:2024",
+        &[("QUYHOACH_PANIC_AT", quyhoach::fault::ON_PUSH)],
+    )
+    .await;
+    let mut s = pb::node_sync_client::NodeSyncClient::connect(node.url())
+        .await
+        .unwrap();
+    let plan = crate::trust::plan_of("16681", 1);
+    let id = plan.entries[0].cadre.national_id.clone();
+    let mut plan = plan;
+    plan.status = quyhoach::domain::PlanStatus::Submitted;
+    plan.hash = Some(plan.content_hash());
+    let failed = s
+        .push(pb::PushRequest {
+            from_unit: "16681".into(),
+            plan: Some(quyhoach::grpc::convert::plan_to_pb(&plan)),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(failed.code(), Code::Internal, "{}", failed.message());
+    // The node is still up.
+    node.client()
+        .await
+        .list_terms(pb::ListTermsRequest {})
+        .await
+        .unwrap();
+    let log = std::fs::read_to_string(dir.path().join("412.log")).unwrap();
+    assert!(log.contains("panicked at"), "{log}");
+    assert!(log.contains("panic point on-push reached with ************"), "{log}");
+    assert!(!log.contains(&id), "the full national ID reached the log: {log}");
+}
