@@ -6,7 +6,7 @@ use std::{future::Future, net::SocketAddr, sync::Arc};
 
 use tokio::net::TcpListener;
 use tonic::{
-    transport::{server::TcpIncoming, Certificate, Identity, Server, ServerTlsConfig},
+    transport::{Certificate, Identity, Server, ServerTlsConfig},
 };
 
 use crate::{
@@ -26,7 +26,7 @@ use crate::{
 };
 
 /// How long a peer has to complete its TLS handshake.
-pub const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+pub const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 /// Most requests one connection may have open at once (HTTP/2 concurrent streams).
 pub const MAX_STREAMS_PER_CONNECTION: u32 = 64;
 
@@ -152,10 +152,9 @@ pub async fn run(
             insecure,
             limit,
         ))
-        // TCP_NODELAY on every accepted connection: `serve_with_incoming` ignores the
-        // builder's setting, and without it small replies wait ~40 ms for a delayed ACK.
+        // At most so many connections at once, each with TCP_NODELAY.
         .serve_with_incoming_shutdown(
-            TcpIncoming::from(listener).with_nodelay(Some(true)),
+            crate::grpc::incoming::capped(listener, crate::grpc::incoming::max_connections()),
             shutdown,
         )
         .await;

@@ -3,6 +3,7 @@
 
 pub mod convert;
 pub mod gate;
+pub mod incoming;
 pub mod limits;
 mod node_sync;
 pub mod paged;

@@ -324,3 +324,61 @@ async fn a_handlers_panic_is_logged_masked_and_answered() {
     assert!(log.contains("panic point on-push reached with ************"), "{log}");
     assert!(!log.contains(&id), "the full national ID reached the log: {log}");
 }
+
+/// A longer run (about 15 s), outside the default test command:
+/// `cargo test --test integration -- --ignored stalled_handshakes`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a longer run; see README, Tests"]
+async fn eleven_hundred_stalled_handshakes_do_not_lock_out_a_caller() {
+    // Room for 1,100 sockets in this process (the node inherits the same limit).
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain system calls on a struct we own.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+        limit.rlim_cur = limit.rlim_max.min(4096);
+        libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Authority::create("test CA", 1).unwrap();
+    let node = TlsNode::start(dir.path(), &ca, "40").await;
+    let mut stalled = Vec::new();
+    for _ in 0..1_100 {
+        if let Ok(s) = tokio::net::TcpStream::connect(&node.addr).await {
+            stalled.push(s);
+        }
+    }
+    assert!(stalled.len() >= 1_000, "{} connections opened", stalled.len());
+    let reader = ca
+        .issue(&Subject::new("40", &[quyhoach::auth::Role::Reader], "Lê Thị Đọc", 1))
+        .unwrap();
+    let started = std::time::Instant::now();
+    let answered = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            let tls = ClientTlsConfig::new()
+                .ca_certificate(Certificate::from_pem(&ca.cert_pem))
+                .identity(Identity::from_pem(&reader.cert_pem, &reader.key_pem))
+                .domain_name("localhost");
+            let endpoint = Endpoint::from_shared(format!("https://{}", node.addr))
+                .unwrap()
+                .tls_config(tls)
+                .unwrap()
+                .connect_timeout(Duration::from_secs(20));
+            if let Ok(channel) = endpoint.connect().await {
+                if PlanningClient::new(channel)
+                    .list_terms(pb::ListTermsRequest {})
+                    .await
+                    .is_ok()
+                {
+                    return;
+                }
+            }
+        }
+    })
+    .await;
+    println!("a legitimate caller got in after {:?}", started.elapsed());
+    assert!(answered.is_ok(), "locked out for a minute by stalled handshakes");
+    drop(stalled);
+}
