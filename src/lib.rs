@@ -36,6 +36,7 @@ pub mod domain;
 pub mod error;
 pub mod fault;
 pub mod grpc;
+pub mod link;
 pub mod logging;
 pub mod metrics;
 pub mod node;

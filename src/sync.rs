@@ -6,10 +6,7 @@
 use std::{sync::Arc, time::Duration};
 
 use rand::Rng;
-use tonic::{
-    transport::{Channel, Endpoint},
-    Code,
-};
+use tonic::{transport::Channel, Code};
 
 use crate::{
     client::ClientTls,
@@ -59,17 +56,12 @@ pub fn backoff(settings: &SyncSettings, attempt: u32, jitter: f64) -> Duration {
 
 /// Runs the link until the task is aborted.
 pub async fn run(node: Arc<Node>, parent: String, settings: SyncSettings, tls: Option<ClientTls>) {
-    let endpoint = Endpoint::from_shared(parent.clone()).and_then(|e| match &tls {
-        Some(tls) => e.tls_config(tls.config()),
-        None => Ok(e),
-    });
-    let channel = match endpoint {
-        Ok(e) => e
-            .connect_timeout(Duration::from_secs(3))
-            .timeout(Duration::from_secs(30))
-            .connect_lazy(),
+    // Over TLS the link talks only to the node certificate of this unit's parent.
+    let parent_unit = node.parent_unit().map(|u| u.code.clone()).unwrap_or_default();
+    let channel = match crate::link::parent_channel(&parent, tls.as_ref(), &parent_unit) {
+        Ok(channel) => channel,
         Err(e) => {
-            tracing::error!(parent, error = %e, "bad parent address; the link is off");
+            tracing::error!(parent, error = %e, "bad parent address or certificate; the link is off");
             node.note_link(Err(format!("bad parent address {parent}: {e}")));
             return;
         }

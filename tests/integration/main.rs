@@ -13,6 +13,7 @@ mod limits;
 mod model;
 mod ops;
 mod ordering;
+mod parent;
 mod procs;
 mod sheets;
 mod surface;
