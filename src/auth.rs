@@ -207,7 +207,9 @@ impl Caller {
             return Ok(node_unit.to_string());
         }
         match self {
-            Caller::Certified { unit, .. } if hierarchy.is_within(unit, node_unit) => {
+            Caller::Certified { unit, roles, .. }
+                if !roles.is_empty() && hierarchy.is_within(unit, node_unit) =>
+            {
                 Ok(unit.clone())
             }
             _ => Err(self.forbid(
@@ -263,6 +265,10 @@ mod tests {
             "not the parent"
         );
         assert!(!who("412", &[]).may_read(&h, "412"), "no role, no access");
+        assert!(
+            who("16681", &[]).default_root(&h, "412").is_err(),
+            "no role, no default subtree either"
+        );
         assert_eq!(
             who("16681", &[Role::Clerk])
                 .default_root(&h, "412")

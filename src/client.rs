@@ -46,6 +46,10 @@ pub async fn channel(addr: &str, tls: Option<&ClientTls>) -> anyhow::Result<Chan
     let url = format!("{}://{host}", if tls.is_some() { "https" } else { "http" });
     let mut endpoint = tonic::transport::Endpoint::from_shared(url.clone())?;
     if let Some(tls) = tls {
+        // Say plainly when the user's own certificate is out of date, instead of the
+        // handshake's "transport error".
+        crate::pki::check_validity(&tls.cert_pem, time::OffsetDateTime::now_utc())
+            .map_err(|e| anyhow::anyhow!("your certificate: {e}"))?;
         endpoint = endpoint.tls_config(tls.config())?;
     }
     endpoint

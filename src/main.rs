@@ -222,6 +222,10 @@ enum CertsCommand {
         name: String,
         #[arg(long, default_value_t = 3650)]
         days: i64,
+        /// Replace an authority key that is already there (every certificate it signed stops
+        /// working).
+        #[arg(long)]
+        force: bool,
     },
     /// A node certificate for a unit: DIR/nodes/UNIT.pem and .key.
     Node {
@@ -236,6 +240,9 @@ enum CertsCommand {
         host: Vec<String>,
         #[arg(long, default_value_t = 825)]
         days: i64,
+        /// Units file the unit must be in; `builtin:2024` or `builtin:2025` for the shipped ones.
+        #[arg(long, default_value = "builtin:2024")]
+        units: String,
     },
     /// A personal certificate: DIR/clients/NAME.pem and .key.
     Client {
@@ -254,6 +261,9 @@ enum CertsCommand {
         stem: Option<String>,
         #[arg(long, default_value_t = 365)]
         days: i64,
+        /// Units file the unit must be in.
+        #[arg(long, default_value = "builtin:2024")]
+        units: String,
     },
     /// Everything a set of units needs: the authority (if absent), a node certificate per unit,
     /// and per unit an operator certificate with the clerk, approver and reader roles.
@@ -263,6 +273,9 @@ enum CertsCommand {
         /// A unit code (repeatable).
         #[arg(long, required = true)]
         unit: Vec<String>,
+        /// Units file every unit must be in.
+        #[arg(long, default_value = "builtin:2024")]
+        units: String,
     },
 }
 
@@ -927,14 +940,26 @@ fn load_ca(dir: &std::path::Path) -> anyhow::Result<Authority> {
     Authority::load(&read("ca.pem")?, &read("ca.key")?).map_err(anyhow::Error::msg)
 }
 
+/// Refuses what `pki::check_subject` refuses and prints its warnings.
+fn checked(subject: &Subject, units: &str) -> anyhow::Result<()> {
+    let hierarchy = quyhoach::config::load_units(units).map_err(anyhow::Error::msg)?;
+    for warning in pki::check_subject(subject, &hierarchy).map_err(anyhow::Error::msg)? {
+        eprintln!("{warning}");
+    }
+    Ok(())
+}
+
 fn certs(command: CertsCommand) -> anyhow::Result<()> {
     let fail = anyhow::Error::msg;
     match command {
-        CertsCommand::Ca { out, name, days } => {
+        CertsCommand::Ca {
+            out,
+            name,
+            days,
+            force,
+        } => {
             let ca = Authority::create(&name, days).map_err(fail)?;
-            std::fs::create_dir_all(&out)?;
-            std::fs::write(out.join("ca.pem"), &ca.cert_pem)?;
-            pki::write_secret(&out.join("ca.key"), &ca.key_pem())?;
+            pki::write_authority(&out, &ca, force)?;
             println!(
                 "certificate authority {name:?}: {} (keep ca.key offline)",
                 out.join("ca.pem").display()
@@ -945,10 +970,11 @@ fn certs(command: CertsCommand) -> anyhow::Result<()> {
             unit,
             host,
             days,
+            units,
         } => {
-            let issued = load_ca(&ca_dir)?
-                .issue(&Subject::node(&unit, &host, days))
-                .map_err(fail)?;
+            let subject = Subject::node(&unit, &host, days);
+            checked(&subject, &units)?;
+            let issued = load_ca(&ca_dir)?.issue(&subject).map_err(fail)?;
             pki::write(&ca_dir.join("nodes"), &unit, &issued)?;
             println!(
                 "node certificate for {unit}: {}",
@@ -962,15 +988,19 @@ fn certs(command: CertsCommand) -> anyhow::Result<()> {
             name,
             stem,
             days,
+            units,
         } => {
             let roles = role
                 .iter()
                 .map(|r| r.parse::<Role>())
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(fail)?;
-            let issued = load_ca(&ca_dir)?
-                .issue(&Subject::new(&unit, &roles, &name, days))
-                .map_err(fail)?;
+            if roles.contains(&Role::Node) {
+                anyhow::bail!("a personal certificate never carries the node role; use `certs node`");
+            }
+            let subject = Subject::new(&unit, &roles, &name, days);
+            checked(&subject, &units)?;
+            let issued = load_ca(&ca_dir)?.issue(&subject).map_err(fail)?;
             let stem = stem.unwrap_or_else(|| format!("{unit}-{}", roles[0]));
             pki::write(&ca_dir.join("clients"), &stem, &issued)?;
             println!(
@@ -979,14 +1009,15 @@ fn certs(command: CertsCommand) -> anyhow::Result<()> {
                 ca_dir.join("clients").join(format!("{stem}.pem")).display()
             );
         }
-        CertsCommand::Hierarchy { out, unit } => {
+        CertsCommand::Hierarchy { out, unit, units } => {
+            for u in &unit {
+                checked(&Subject::node(u, &[], 825), &units)?;
+            }
             let ca = if out.join("ca.pem").exists() {
                 load_ca(&out)?
             } else {
                 let ca = Authority::create("quyhoach CA", 3650).map_err(fail)?;
-                std::fs::create_dir_all(&out)?;
-                std::fs::write(out.join("ca.pem"), &ca.cert_pem)?;
-                pki::write_secret(&out.join("ca.key"), &ca.key_pem())?;
+                pki::write_authority(&out, &ca, false)?;
                 ca
             };
             for u in &unit {

@@ -3,6 +3,7 @@
 
 mod audit;
 mod bad_input;
+mod certs;
 mod checks;
 mod downflow;
 mod durability;
