@@ -2,7 +2,7 @@
 //! dry run that reports every bad row) and `export` (the consolidated list, a unit's plan, or
 //! the findings, as .xlsx, .csv with BOM, or JSON). Talks to a node through the client API.
 
-use std::path::Path;
+use std::{io::Write, path::Path};
 
 use anyhow::{bail, Context};
 use tonic::transport::Channel;
@@ -149,7 +149,7 @@ fn write(out: &Path, sheets: Vec<ExportSheet>) -> anyhow::Result<()> {
                 .map(|s| s.headers.clone())
                 .unwrap_or_default();
             let rows: Vec<Vec<String>> = sheets.iter().flat_map(|s| s.text_rows()).collect();
-            let file = std::fs::File::create(out)
+            let file = tabular::export::create_private(out)
                 .with_context(|| format!("creating {}", out.display()))?;
             tabular::export_csv(file, &headers, &rows)?;
         }
@@ -168,7 +168,9 @@ fn write(out: &Path, sheets: Vec<ExportSheet>) -> anyhow::Result<()> {
                     })
                 })
                 .collect();
-            std::fs::write(out, serde_json::to_string_pretty(&rows)?)?;
+            tabular::export::create_private(out)
+                .with_context(|| format!("creating {}", out.display()))?
+                .write_all(serde_json::to_string_pretty(&rows)?.as_bytes())?;
         }
     }
     Ok(())

