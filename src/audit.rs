@@ -115,6 +115,47 @@ pub fn verify(records: &[AuditRecord], head: u64) -> Result<(), Broken> {
     Ok(())
 }
 
+/// Reads the audit trail of the store in `path` without changing it: the store's files are
+/// copied into a temporary folder and the copy is opened, so that verifying never writes to
+/// (or creates) the store it judges. Returns the records and the head the store names.
+///
+/// # Errors
+///
+/// When `path` is not a quyhoach store (no sled `conf` and `db` files), or it cannot be read.
+pub fn read_store_copy(path: &std::path::Path) -> anyhow::Result<(Vec<AuditRecord>, u64)> {
+    use anyhow::Context;
+
+    use crate::store::Store;
+    if !(path.join("conf").is_file() && path.join("db").is_file()) {
+        anyhow::bail!(
+            "{} is not a quyhoach store (no sled conf and db files there)",
+            path.display()
+        );
+    }
+    let copy = tempfile::tempdir().context("a temporary folder for the copy")?;
+    copy_tree(path, copy.path()).with_context(|| format!("copying {}", path.display()))?;
+    let store = crate::store::SledStore::open(copy.path())?;
+    let trail = store.audit()?;
+    drop(store);
+    Ok(trail)
+}
+
+/// Copies the regular files and folders under `from` into `to` (symbolic links are skipped).
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        let target = to.join(entry.file_name());
+        if kind.is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else if kind.is_file() {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

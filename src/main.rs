@@ -801,9 +801,8 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Audit(AuditCommand::Verify {
             data: Some(dir), ..
         }) => {
-            use quyhoach::store::Store;
-            let store = quyhoach::store::SledStore::open(&dir)?;
-            let (records, head) = store.audit()?;
+            // A copy is read, so that verifying never changes (or creates) the store.
+            let (records, head) = quyhoach::audit::read_store_copy(&dir)?;
             match quyhoach::audit::verify(&records, head) {
                 Ok(()) => {
                     println!("audit chain intact: {} records", records.len());

@@ -142,3 +142,42 @@ async fn every_change_is_recorded_and_verify_finds_tampering_where_it_is() {
     });
     assert!(!verify(&store).0);
 }
+
+/// Every file under `dir` with its bytes, for comparing a store before and after.
+fn files(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_dir() {
+            out.extend(files(&entry.path()));
+        } else {
+            out.push((entry.path(), std::fs::read(entry.path()).unwrap()));
+        }
+    }
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn verify_never_changes_a_store_and_a_path_that_is_not_one_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nothing-here");
+    let (ok, said) = verify(&missing);
+    assert!(!ok, "{said}");
+    assert!(said.contains("not a quyhoach store"), "{said}");
+    assert!(!missing.exists(), "verify created a store");
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    assert!(!verify(&empty).0);
+    assert_eq!(std::fs::read_dir(&empty).unwrap().count(), 0);
+
+    let node = start(dir.path(), "40", None, "builtin:2024").await;
+    let mut c = client(&node).await;
+    draft_with(&mut c, "40", vec![province_entry(1, "Lê Văn Tám")]).await;
+    node.stop().await.unwrap();
+    let store = dir.path().join("40");
+    let before = files(&store);
+    let (ok, said) = verify(&store);
+    assert!(ok, "{said}");
+    assert_eq!(files(&store), before, "verify changed the store");
+}
