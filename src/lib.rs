@@ -11,10 +11,13 @@
 //! - [`store`]: the [`store::Store`] trait and its sled implementation, with group commit.
 //! - [`node`]: the transport-free operations of a node (workflow, approval, queries).
 //! - [`sync`]: the upward link: outbox delivery and decisions pulled down.
-//! - [`grpc`]: the proto types, conversions and the two thin services.
+//! - [`link`]: the child's TLS link to its parent, which must hold the parent unit's node
+//!   certificate.
+//! - [`grpc`]: the proto types, conversions, the two thin services and the gate in front of
+//!   them (authentication before decoding, size and shape limits, rate limit).
 //! - [`server`]: `run` and `spawn`, the node as a library function.
 //! - [`error`]: the node layer's error, one variant per gRPC status it maps to.
-//! - [`audit`]: the hash-chained audit trail and its verification. Pure.
+//! - [`audit`]: the hash-chained audit trail and its verification.
 //! - [`auth`]: callers (from certificates), roles and what each may do. Pure.
 //! - [`pki`]: the certificate authority and certificates for nodes and users (rcgen).
 //! - [`client`]: client helpers shared by the CLI and the demo.

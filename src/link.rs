@@ -196,8 +196,7 @@ pub fn parent_channel(
     };
     // The connector does TLS itself, so the channel is given the address as plain http.
     let host = url.split("://").last().unwrap_or(url);
-    let endpoint =
-        Endpoint::from_shared(format!("http://{host}")).map_err(|e| e.to_string())?;
+    let endpoint = Endpoint::from_shared(format!("http://{host}")).map_err(|e| e.to_string())?;
     let connector = ParentConnector {
         config: Arc::new(parent_config(tls, parent_unit)?),
     };

@@ -64,7 +64,9 @@ impl<'a> MakeWriter<'a> for RedactedStderr {
 /// error masked like every log line.
 pub fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
-        let _ = io::stderr().lock().write_all(&redact(panic_text(info).as_bytes()));
+        let _ = io::stderr()
+            .lock()
+            .write_all(&redact(panic_text(info).as_bytes()));
     }));
 }
 

@@ -995,7 +995,9 @@ fn certs(command: CertsCommand) -> anyhow::Result<()> {
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(fail)?;
             if roles.contains(&Role::Node) {
-                anyhow::bail!("a personal certificate never carries the node role; use `certs node`");
+                anyhow::bail!(
+                    "a personal certificate never carries the node role; use `certs node`"
+                );
             }
             let subject = Subject::new(&unit, &roles, &name, days);
             checked(&subject, &units)?;

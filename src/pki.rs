@@ -233,7 +233,10 @@ pub fn check_validity(pem: &str, now: OffsetDateTime) -> Result<OffsetDateTime, 
     let (_, cert) = X509Certificate::from_der(&block.contents)
         .map_err(|e| format!("unreadable certificate: {e}"))?;
     let validity = cert.validity();
-    let (from, to) = (validity.not_before.to_datetime(), validity.not_after.to_datetime());
+    let (from, to) = (
+        validity.not_before.to_datetime(),
+        validity.not_after.to_datetime(),
+    );
     if now < from {
         return Err(format!("the certificate is not valid before {from}"));
     }

@@ -5,9 +5,7 @@
 use std::{future::Future, net::SocketAddr, sync::Arc};
 
 use tokio::net::TcpListener;
-use tonic::{
-    transport::{Certificate, Identity, Server, ServerTlsConfig},
-};
+use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 
 use crate::{
     client::ClientTls,
@@ -140,18 +138,8 @@ pub async fn run(
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(Gate::new(
-            planning,
-            Admit::Person,
-            insecure,
-            limit.clone(),
-        ))
-        .add_service(Gate::new(
-            node_sync,
-            Admit::Node,
-            insecure,
-            limit,
-        ))
+        .add_service(Gate::new(planning, Admit::Person, insecure, limit.clone()))
+        .add_service(Gate::new(node_sync, Admit::Node, insecure, limit))
         // At most so many connections at once, each with TCP_NODELAY.
         .serve_with_incoming_shutdown(
             crate::grpc::incoming::capped(listener, crate::grpc::incoming::max_connections()),

@@ -57,7 +57,10 @@ pub fn backoff(settings: &SyncSettings, attempt: u32, jitter: f64) -> Duration {
 /// Runs the link until the task is aborted.
 pub async fn run(node: Arc<Node>, parent: String, settings: SyncSettings, tls: Option<ClientTls>) {
     // Over TLS the link talks only to the node certificate of this unit's parent.
-    let parent_unit = node.parent_unit().map(|u| u.code.clone()).unwrap_or_default();
+    let parent_unit = node
+        .parent_unit()
+        .map(|u| u.code.clone())
+        .unwrap_or_default();
     let channel = match crate::link::parent_channel(&parent, tls.as_ref(), &parent_unit) {
         Ok(channel) => channel,
         Err(e) => {

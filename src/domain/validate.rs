@@ -100,8 +100,7 @@ pub fn stored_text(field: &str, value: &str, max: usize) -> Result<(), FieldErro
 ///
 /// A [`FieldError`] naming `field` otherwise.
 pub fn code(field: &str, value: &str) -> Result<(), FieldError> {
-    if value.is_empty() || value.len() > MAX_CODE || !value.bytes().all(|b| b.is_ascii_graphic())
-    {
+    if value.is_empty() || value.len() > MAX_CODE || !value.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(FieldError::new(
             field,
             format!(
@@ -186,7 +185,10 @@ impl Context<'_> {
             stored_text(&f(&format!("cadre.qualifications[{i}]")), q, MAX_TEXT)?;
         }
         for (i, d) in c.discipline.iter().enumerate() {
-            self.not_future(&f(&format!("cadre.discipline[{i}].decided_on")), d.decided_on)?;
+            self.not_future(
+                &f(&format!("cadre.discipline[{i}].decided_on")),
+                d.decided_on,
+            )?;
         }
         if let Some(d) = c.appointment_proposed_on {
             self.not_future(&f("cadre.appointment_proposed_on"), d)?;
@@ -218,7 +220,10 @@ impl Context<'_> {
         if round.convened > MAX_CONVENED {
             return Err(FieldError::new(
                 format!("{field}.convened"),
-                format!("{} convened is more than any body has ({MAX_CONVENED})", round.convened),
+                format!(
+                    "{} convened is more than any body has ({MAX_CONVENED})",
+                    round.convened
+                ),
             ));
         }
         if round.tallies.len() > MAX_ENTRIES {
@@ -349,7 +354,11 @@ impl Context<'_> {
 ///
 /// A [`FieldError`] naming `field` otherwise.
 pub fn hash(field: &str, value: &str) -> Result<(), FieldError> {
-    if value.len() == 64 && value.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+    if value.len() == 64
+        && value
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    {
         Ok(())
     } else {
         Err(FieldError::new(
@@ -394,7 +403,11 @@ mod tests {
             " Hoa",
             "Nguye\u{0302}\u{0303}n",
         ] {
-            assert_eq!(stored_text("n", bad, MAX_TEXT).unwrap_err().field, "n", "{bad:?}");
+            assert_eq!(
+                stored_text("n", bad, MAX_TEXT).unwrap_err().field,
+                "n",
+                "{bad:?}"
+            );
         }
         assert!(stored_text("n", &"a".repeat(MAX_TEXT), MAX_TEXT).is_ok());
         assert!(stored_text("n", &"a".repeat(MAX_TEXT + 1), MAX_TEXT).is_err());

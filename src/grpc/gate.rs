@@ -181,7 +181,10 @@ where
                 Ok(response) => Ok(standard_codes(response?)),
                 Err(e) => {
                     tracing::error!(method, error = %e, "handler failed");
-                    Ok(Status::internal("the request failed inside the node; its log says why").into_http())
+                    Ok(
+                        Status::internal("the request failed inside the node; its log says why")
+                            .into_http(),
+                    )
                 }
             }
         })

@@ -134,7 +134,9 @@ pub fn check_shape(method: &str, body: &[u8]) -> Result<(), Status> {
     use crate::domain::validate::{MAX_ENTRIES, MAX_LIST, MAX_ROUNDS};
     // One uncompressed gRPC frame: flag, big-endian length, message.
     let message = match body {
-        [0, a, b, c, d, rest @ ..] if rest.len() == u32::from_be_bytes([*a, *b, *c, *d]) as usize => {
+        [0, a, b, c, d, rest @ ..]
+            if rest.len() == u32::from_be_bytes([*a, *b, *c, *d]) as usize =>
+        {
             rest
         }
         _ => return Ok(()), // tonic refuses anything else itself.
@@ -142,7 +144,11 @@ pub fn check_shape(method: &str, body: &[u8]) -> Result<(), Status> {
     let entries_in = |container: &[u8], number: u64, name: &str| -> Result<(), Status> {
         for entry in repeated(container, number, MAX_ENTRIES, name)? {
             for cadre in repeated(entry, 1, 1, &format!("{name}.cadre"))? {
-                for (field, list) in [(6, "current_positions"), (8, "qualifications"), (9, "discipline")] {
+                for (field, list) in [
+                    (6, "current_positions"),
+                    (8, "qualifications"),
+                    (9, "discipline"),
+                ] {
                     repeated(cadre, field, MAX_LIST, &format!("{name}.cadre.{list}"))?;
                 }
             }
@@ -169,7 +175,11 @@ pub fn check_shape(method: &str, body: &[u8]) -> Result<(), Status> {
         "/quyhoach.v1.Planning/PutEntry" => {
             for entry in repeated(message, 3, 1, "entry")? {
                 for cadre in repeated(entry, 1, 1, "entry.cadre")? {
-                    for (field, list) in [(6, "current_positions"), (8, "qualifications"), (9, "discipline")] {
+                    for (field, list) in [
+                        (6, "current_positions"),
+                        (8, "qualifications"),
+                        (9, "discipline"),
+                    ] {
                         repeated(cadre, field, MAX_LIST, &format!("entry.cadre.{list}"))?;
                     }
                 }
@@ -281,9 +291,13 @@ mod tests {
 
     #[test]
     fn broken_wire_data_is_invalid_argument() {
-        let refused = check_shape("/quyhoach.v1.Planning/ListTerms", &frame(&[0x0a, 0x05, 1])).unwrap_err();
+        let refused =
+            check_shape("/quyhoach.v1.Planning/ListTerms", &frame(&[0x0a, 0x05, 1])).unwrap_err();
         assert_eq!(refused.code(), tonic::Code::InvalidArgument);
-        assert_eq!(max_request("/quyhoach.v1.Planning/PutEntry"), MAX_SMALL_MESSAGE);
+        assert_eq!(
+            max_request("/quyhoach.v1.Planning/PutEntry"),
+            MAX_SMALL_MESSAGE
+        );
     }
 
     #[test]

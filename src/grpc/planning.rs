@@ -683,7 +683,10 @@ impl pb::planning_server::Planning for PlanningService {
             if self.node.reference().catalog.position(p).is_none() {
                 return Err(bad(FieldError::new(
                     "position",
-                    format!("unknown position code {}", crate::domain::validate::prefix(p)),
+                    format!(
+                        "unknown position code {}",
+                        crate::domain::validate::prefix(p)
+                    ),
                 )));
             }
         }

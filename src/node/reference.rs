@@ -90,11 +90,9 @@ impl Node {
             ));
         }
         for ruleset in [crate::rules::Ruleset::Qd50, crate::rules::Ruleset::Qd377] {
-            reference
-                .rules
-                .params(ruleset)
-                .validate()
-                .map_err(|e| Error::invalid("reference.rules", format!("{}.{e}", ruleset.as_str())))?;
+            reference.rules.params(ruleset).validate().map_err(|e| {
+                Error::invalid("reference.rules", format!("{}.{e}", ruleset.as_str()))
+            })?;
         }
         for code in reference
             .catalog

@@ -73,8 +73,17 @@ async fn certificates_naming_no_role_two_units_or_spaced_roles_are_refused() {
             .consolidated(pb::ConsolidatedRequest::default())
             .await
             .expect_err(says);
-        assert_eq!(refused.code(), Code::Unauthenticated, "{}", refused.message());
-        assert!(refused.message().contains(says), "{:?} does not say {says}", refused.message());
+        assert_eq!(
+            refused.code(),
+            Code::Unauthenticated,
+            "{}",
+            refused.message()
+        );
+        assert!(
+            refused.message().contains(says),
+            "{:?} does not say {says}",
+            refused.message()
+        );
     }
     t.stop().await;
 }
@@ -117,7 +126,11 @@ fn the_certs_command_refuses_tricks_and_warns() {
     assert!(certs(&["ca", "--out", path(&ca)]).status.success());
     let key = std::fs::read_to_string(ca.join("ca.key")).unwrap();
     assert_eq!(
-        std::fs::metadata(ca.join("ca.key")).unwrap().permissions().mode() & 0o777,
+        std::fs::metadata(ca.join("ca.key"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
         0o600
     );
 
@@ -133,7 +146,11 @@ fn the_certs_command_refuses_tricks_and_warns() {
     std::fs::write(&bait, "untouched").unwrap();
     std::os::unix::fs::symlink(&bait, ca.join("nodes").join("412.key")).unwrap();
     let node = certs(&["node", "--ca-dir", path(&ca), "--unit", "412"]);
-    assert!(node.status.success(), "{}", String::from_utf8_lossy(&node.stderr));
+    assert!(
+        node.status.success(),
+        "{}",
+        String::from_utf8_lossy(&node.stderr)
+    );
     assert_eq!(std::fs::read_to_string(&bait).unwrap(), "untouched");
     let meta = std::fs::symlink_metadata(ca.join("nodes").join("412.key")).unwrap();
     assert!(meta.file_type().is_file());
@@ -144,13 +161,26 @@ fn the_certs_command_refuses_tricks_and_warns() {
     for (args, says) in [
         (vec!["node", "--unit", "../../x"], "not a safe file name"),
         (vec!["node", "--unit", "99999"], "not in the units list"),
-        (vec!["node", "--unit", "412", "--days", "0"], "expire at once"),
         (
-            vec!["client", "--unit", "412", "--role", "node", "--name", "Lê Văn A"],
+            vec!["node", "--unit", "412", "--days", "0"],
+            "expire at once",
+        ),
+        (
+            vec![
+                "client",
+                "--unit",
+                "412",
+                "--role",
+                "node",
+                "--name",
+                "Lê Văn A",
+            ],
             "never carries the node role",
         ),
         (
-            vec!["client", "--unit", "412", "--role", "reader", "--name", "A", "--stem", "../a"],
+            vec![
+                "client", "--unit", "412", "--role", "reader", "--name", "A", "--stem", "../a",
+            ],
             "not a safe file name",
         ),
     ] {
@@ -164,7 +194,15 @@ fn the_certs_command_refuses_tricks_and_warns() {
     assert!(!dir.path().join("x.key").exists());
     assert!(!dir.path().join("a.key").exists());
 
-    let soon = certs(&["node", "--ca-dir", path(&ca), "--unit", "427", "--days", "10"]);
+    let soon = certs(&[
+        "node",
+        "--ca-dir",
+        path(&ca),
+        "--unit",
+        "427",
+        "--days",
+        "10",
+    ]);
     assert!(soon.status.success());
     assert!(String::from_utf8_lossy(&soon.stderr).contains("expires within 30 days"));
 

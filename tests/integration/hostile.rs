@@ -78,7 +78,9 @@ async fn raw_call(channel: Channel, path: &'static str, body: Vec<u8>) -> Result
     let mut grpc = tonic::client::Grpc::new(channel)
         .max_encoding_message_size(usize::MAX)
         .max_decoding_message_size(usize::MAX);
-    grpc.ready().await.map_err(|e| Status::unavailable(e.to_string()))?;
+    grpc.ready()
+        .await
+        .map_err(|e| Status::unavailable(e.to_string()))?;
     grpc.unary(
         tonic::Request::new(body),
         http::uri::PathAndQuery::from_static(path),
@@ -183,7 +185,12 @@ async fn a_strangers_16_mib_push_and_a_childs_million_empty_entries_cost_little_
     let refused = raw_call(stranger.clone(), "/quyhoach.v1.NodeSync/Push", body.clone())
         .await
         .unwrap_err();
-    assert_eq!(refused.code(), Code::Unauthenticated, "{}", refused.message());
+    assert_eq!(
+        refused.code(),
+        Code::Unauthenticated,
+        "{}",
+        refused.message()
+    );
     let import = raw_call(
         stranger,
         "/quyhoach.v1.Planning/ImportEntries",
@@ -206,13 +213,27 @@ async fn a_strangers_16_mib_push_and_a_childs_million_empty_entries_cost_little_
     let oversized = raw_call(child.clone(), "/quyhoach.v1.NodeSync/Push", body)
         .await
         .unwrap_err();
-    assert_eq!(oversized.code(), Code::ResourceExhausted, "{}", oversized.message());
+    assert_eq!(
+        oversized.code(),
+        Code::ResourceExhausted,
+        "{}",
+        oversized.message()
+    );
     let within = empty_entries_push(8 * 1024 * 1024 - 64);
     let refused = raw_call(child, "/quyhoach.v1.NodeSync/Push", within)
         .await
         .unwrap_err();
-    assert_eq!(refused.code(), Code::InvalidArgument, "{}", refused.message());
-    assert!(refused.message().contains("plan.entries"), "{}", refused.message());
+    assert_eq!(
+        refused.code(),
+        Code::InvalidArgument,
+        "{}",
+        refused.message()
+    );
+    assert!(
+        refused.message().contains("plan.entries"),
+        "{}",
+        refused.message()
+    );
     let (_, peak_after) = memory(node.pid());
     let grown = peak_after.saturating_sub(peak_before);
     println!("child: peak RSS grew by {} KiB", grown / 1024);
@@ -321,8 +342,14 @@ async fn a_handlers_panic_is_logged_masked_and_answered() {
         .unwrap();
     let log = std::fs::read_to_string(dir.path().join("412.log")).unwrap();
     assert!(log.contains("panicked at"), "{log}");
-    assert!(log.contains("panic point on-push reached with ************"), "{log}");
-    assert!(!log.contains(&id), "the full national ID reached the log: {log}");
+    assert!(
+        log.contains("panic point on-push reached with ************"),
+        "{log}"
+    );
+    assert!(
+        !log.contains(&id),
+        "the full national ID reached the log: {log}"
+    );
 }
 
 /// A longer run (about 15 s), outside the default test command:
@@ -350,9 +377,18 @@ async fn eleven_hundred_stalled_handshakes_do_not_lock_out_a_caller() {
             stalled.push(s);
         }
     }
-    assert!(stalled.len() >= 1_000, "{} connections opened", stalled.len());
+    assert!(
+        stalled.len() >= 1_000,
+        "{} connections opened",
+        stalled.len()
+    );
     let reader = ca
-        .issue(&Subject::new("40", &[quyhoach::auth::Role::Reader], "Lê Thị Đọc", 1))
+        .issue(&Subject::new(
+            "40",
+            &[quyhoach::auth::Role::Reader],
+            "Lê Thị Đọc",
+            1,
+        ))
         .unwrap();
     let started = std::time::Instant::now();
     let answered = tokio::time::timeout(Duration::from_secs(60), async {
@@ -379,6 +415,9 @@ async fn eleven_hundred_stalled_handshakes_do_not_lock_out_a_caller() {
     })
     .await;
     println!("a legitimate caller got in after {:?}", started.elapsed());
-    assert!(answered.is_ok(), "locked out for a minute by stalled handshakes");
+    assert!(
+        answered.is_ok(),
+        "locked out for a minute by stalled handshakes"
+    );
     drop(stalled);
 }

@@ -32,7 +32,13 @@ struct Impostor {
     pushed: Arc<Mutex<Vec<pb::Plan>>>,
 }
 
-fn forged(unit: &str, version: u32, hash: &str, decided_by: &str, outcome: pb::Outcome) -> pb::Decision {
+fn forged(
+    unit: &str,
+    version: u32,
+    hash: &str,
+    decided_by: &str,
+    outcome: pb::Outcome,
+) -> pb::Decision {
     pb::Decision {
         plan: Some(pb::PlanId {
             unit: unit.into(),
@@ -106,7 +112,7 @@ impl NodeSync for Impostor {
         rules.qd50.quorum_num = 0;
         rules.qd377.quorum_num = 0;
         let catalog = quyhoach::config::builtin_catalog().unwrap();
-        let (version, rules) = if n % 2 == 0 {
+        let (version, rules) = if n.is_multiple_of(2) {
             (u64::MAX, quyhoach::rules::RulesFile::default())
         } else {
             (1, rules)
@@ -135,7 +141,9 @@ async fn serve(ca: &Authority, unit: &str, impostor: Impostor) -> String {
         .tls_config(tls)
         .unwrap()
         .add_service(pb::node_sync_server::NodeSyncServer::new(impostor));
-    tokio::spawn(server.serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)));
+    tokio::spawn(
+        server.serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
     format!("https://{addr}")
 }
 
@@ -173,7 +181,10 @@ async fn a_sibling_posing_as_the_parent_gets_nothing() {
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
     let link = loop {
         let link = parent_link(&t, &commune).await;
-        if link.last_error.contains("not the node of the parent unit 412") {
+        if link
+            .last_error
+            .contains("not the node of the parent unit 412")
+        {
             break link;
         }
         assert!(tokio::time::Instant::now() < deadline, "{link:?}");
@@ -181,7 +192,11 @@ async fn a_sibling_posing_as_the_parent_gets_nothing() {
     };
     assert!(link.last_error.contains("16690"), "{}", link.last_error);
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    assert_eq!(impostor.calls.load(Ordering::SeqCst), 0, "a request reached the impostor");
+    assert_eq!(
+        impostor.calls.load(Ordering::SeqCst),
+        0,
+        "a request reached the impostor"
+    );
     assert!(impostor.pushed.lock().unwrap().is_empty());
     commune.stop().await.unwrap();
     t.stop().await;
@@ -216,7 +231,10 @@ async fn forged_decisions_and_reference_data_from_the_parent_are_refused() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(status.reference_version, 0, "forged reference data was taken");
+    assert_eq!(
+        status.reference_version, 0,
+        "forged reference data was taken"
+    );
     let link = status.parent.unwrap();
     assert!(link.last_error.contains("reference"), "{}", link.last_error);
     commune.stop().await.unwrap();

@@ -121,7 +121,9 @@ pub fn plan_of(unit: &str, n: u32) -> Plan {
         None,
     );
     plan.entries = (1..=n)
-        .map(|i| convert::entry_from_pb("entry", entry(i, "Lê Văn Tám", "C.PCT.UBND", unit)).unwrap())
+        .map(|i| {
+            convert::entry_from_pb("entry", entry(i, "Lê Văn Tám", "C.PCT.UBND", unit)).unwrap()
+        })
         .collect();
     plan.rounds = vec![BallotRound {
         body: Body::ExecutiveCommittee,
@@ -223,7 +225,12 @@ async fn a_poisoned_push_is_refused_by_field_and_nothing_is_stored() {
         let mut plan = plan_of("16681", 2);
         poison(&mut plan);
         let status = push(&mut s, plan).await.expect_err(field);
-        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {}", status.message());
+        assert_eq!(
+            status.code(),
+            Code::InvalidArgument,
+            "{field}: {}",
+            status.message()
+        );
         assert!(
             status.message().contains(field),
             "{:?} does not name {field}",
@@ -231,7 +238,11 @@ async fn a_poisoned_push_is_refused_by_field_and_nothing_is_stored() {
         );
         assert!(status.message().len() < 400, "{}", status.message().len());
     }
-    assert_eq!(held(&mut reader).await, before, "a refused push stores nothing");
+    assert_eq!(
+        held(&mut reader).await,
+        before,
+        "a refused push stores nothing"
+    );
 
     // The well-formed plan still goes through, and the consolidated list reads it.
     push(&mut s, plan_of("16681", 2)).await.unwrap();
@@ -263,7 +274,11 @@ fn hostile_plan() -> impl Strategy<Value = Plan> {
             Just("D.BT".to_string()),
             text.clone()
         ]),
-        prop::option::of(prop_oneof![Just("16681".to_string()), Just("99999".to_string()), text]),
+        prop::option::of(prop_oneof![
+            Just("16681".to_string()),
+            Just("99999".to_string()),
+            text
+        ]),
         prop::option::of((0u32..50, 0u32..50, 0u32..50, 0u32..50, any::<u32>())),
     )
         .prop_map(|(id, name, position, unit, counts)| {
@@ -360,7 +375,10 @@ async fn an_exported_formula_is_inert_and_the_file_is_private() {
         if ext == "csv" {
             let text = std::fs::read_to_string(&out).unwrap();
             assert!(text.contains("'=HYPERLINK("), "{text}");
-            assert!(!text.contains(",=HYPERLINK(") && !text.contains("\"=HYPERLINK("), "{text}");
+            assert!(
+                !text.contains(",=HYPERLINK(") && !text.contains("\"=HYPERLINK("),
+                "{text}"
+            );
         }
     }
     node.stop().await.unwrap();
