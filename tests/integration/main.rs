@@ -17,6 +17,7 @@ mod ordering;
 mod parent;
 mod procs;
 mod sheets;
+mod stored;
 mod surface;
 mod tls;
 mod trust;
