@@ -50,6 +50,16 @@ pub fn prefix(value: &str) -> String {
     }
 }
 
+/// Like [`prefix`] without the quotes, for codes shown as they are.
+pub fn short(value: &str) -> String {
+    if value.chars().count() <= QUOTE {
+        value.to_string()
+    } else {
+        let head: String = value.chars().take(QUOTE).collect();
+        format!("{head}…")
+    }
+}
+
 /// Returns true if and only if `c` reorders text when displayed (Unicode bidirectional
 /// controls: embeddings, overrides, isolates and marks).
 pub fn is_bidi_control(c: char) -> bool {

@@ -236,9 +236,15 @@ impl Node {
 
     /// Looks a unit up, naming `field` when it is unknown.
     fn known_unit(&self, field: &str, code: &str) -> Result<&Unit> {
-        self.hierarchy
-            .get(code)
-            .ok_or_else(|| Error::not_found(field, format!("unknown unit code {code:?}")))
+        self.hierarchy.get(code).ok_or_else(|| {
+            Error::not_found(
+                field,
+                format!(
+                    "unknown unit code {}",
+                    crate::domain::validate::prefix(code)
+                ),
+            )
+        })
     }
 
     fn known_term(&self, field: &str, code: &str) -> Result<()> {
@@ -248,7 +254,8 @@ impl Node {
             None => Err(Error::not_found(
                 field,
                 format!(
-                    "unknown term {code:?} (known: {})",
+                    "unknown term {} (known: {})",
+                    crate::domain::validate::prefix(code),
                     reference
                         .catalog
                         .terms
@@ -306,7 +313,11 @@ impl Node {
         if !self.hierarchy.is_within(under, &self.unit.code) {
             return Err(Error::denied(
                 "under",
-                format!("unit {under} is outside the subtree of {}", self.unit.code),
+                format!(
+                    "unit {} is outside the subtree of {}",
+                    crate::domain::validate::short(under),
+                    self.unit.code
+                ),
             ));
         }
         Ok(under.to_string())

@@ -115,7 +115,10 @@ impl Node {
             if self.reference().catalog.position(p).is_none() {
                 return Err(Error::not_found(
                     "position",
-                    format!("unknown position code {p:?}"),
+                    format!(
+                        "unknown position code {}",
+                        crate::domain::validate::prefix(p)
+                    ),
                 ));
             }
         }

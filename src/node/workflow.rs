@@ -401,7 +401,15 @@ impl Node {
             .catalog
             .position(code)
             .cloned()
-            .ok_or_else(|| Error::not_found(field, format!("unknown position code {code:?}")))
+            .ok_or_else(|| {
+                Error::not_found(
+                    field,
+                    format!(
+                        "unknown position code {}",
+                        crate::domain::validate::prefix(code)
+                    ),
+                )
+            })
     }
 
     /// Normalizes and checks an entry against the catalogue and the unit it is planned in.

@@ -87,7 +87,12 @@ impl FromStr for RuleId {
         Self::ALL
             .into_iter()
             .find(|r| r.as_str().eq_ignore_ascii_case(t))
-            .ok_or_else(|| format!("unknown rule {s:?} (expected R1 … R22)"))
+            .ok_or_else(|| {
+                format!(
+                    "unknown rule {} (expected R1 … R22)",
+                    crate::domain::validate::prefix(s)
+                )
+            })
     }
 }
 

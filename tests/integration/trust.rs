@@ -383,3 +383,37 @@ async fn an_exported_formula_is_inert_and_the_file_is_private() {
     }
     node.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_huge_value_is_quoted_only_by_its_first_characters() {
+    let t = Tree::start().await;
+    let mut clerk = t.as_(&t.commune, "16681", &[Role::Clerk]).await;
+    let huge = "9".repeat(100_000);
+    let refused = clerk
+        .create_draft(pb::CreateDraftRequest {
+            unit: huge.clone(),
+            term: TERM.into(),
+        })
+        .await
+        .unwrap_err();
+    assert!(refused.message().contains("unit"), "{}", refused.message());
+    assert!(
+        refused.message().len() < 500,
+        "{} bytes",
+        refused.message().len()
+    );
+    let mut reader = t.as_(&t.district, "412", &[Role::Reader]).await;
+    let refused = reader
+        .consolidated(pb::ConsolidatedRequest {
+            under: huge,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        refused.message().len() < 500,
+        "{} bytes",
+        refused.message().len()
+    );
+    t.stop().await;
+}
