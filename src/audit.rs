@@ -115,6 +115,60 @@ pub fn verify(records: &[AuditRecord], head: u64) -> Result<(), Broken> {
     Ok(())
 }
 
+/// The request metadata in which a child's push carries its audit head (`<seq>:<digest>`);
+/// the parent writes it into the detail of its own `receive_push` record, so that the child's
+/// chain is witnessed outside the child's store.
+pub const HEAD_METADATA: &str = "quyhoach-audit-head";
+
+/// Parses a witnessed head, `<seq>:<digest>` (as `audit list` at the parent shows it after
+/// `head `).
+///
+/// # Errors
+///
+/// A sentence saying what is malformed.
+pub fn parse_head(text: &str) -> Result<(u64, String), String> {
+    let (seq, digest) = text.split_once(':').ok_or_else(|| {
+        format!(
+            "{} is not <seq>:<digest>",
+            crate::domain::validate::prefix(text)
+        )
+    })?;
+    let seq = seq.parse::<u64>().map_err(|_| {
+        format!(
+            "{} is not a record number",
+            crate::domain::validate::prefix(seq)
+        )
+    })?;
+    crate::domain::validate::hash("head", digest).map_err(|e| e.to_string())?;
+    Ok((seq, digest.to_string()))
+}
+
+/// Holds a trail against a head its parent witnessed: record `seq` must be there with exactly
+/// `digest`. A chain rewritten from an earlier record on (every later digest recomputed), cut
+/// short, or emptied differs from the witness.
+///
+/// # Errors
+///
+/// The first record that differs from what the parent witnessed.
+pub fn check_witness(records: &[AuditRecord], seq: u64, digest: &str) -> Result<(), Broken> {
+    match records.iter().find(|r| r.seq == seq) {
+        Some(r) if r.digest == digest => Ok(()),
+        Some(_) => Err(Broken {
+            position: seq,
+            problem: format!(
+                "record {seq} differs from what the parent witnessed (digest {digest})"
+            ),
+        }),
+        None => Err(Broken {
+            position: seq,
+            problem: format!(
+                "record {seq}, which the parent witnessed, is missing: the trail has {} records",
+                records.len()
+            ),
+        }),
+    }
+}
+
 /// Reads the audit trail of the store in `path` without changing it: the store's files are
 /// copied into a temporary folder and the copy is opened, so that verifying never writes to
 /// (or creates) the store it judges. Returns the records and the head the store names.

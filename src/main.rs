@@ -303,6 +303,10 @@ enum AuditCommand {
         /// The store folder of a stopped node.
         #[arg(long)]
         data: Option<PathBuf>,
+        /// A head the parent witnessed, `<seq>:<digest>` as the parent's `receive_push`
+        /// records show it after `head` (repeatable; with --data).
+        #[arg(long)]
+        witness: Vec<String>,
         #[command(flatten)]
         node: NodeArg,
     },
@@ -799,10 +803,18 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Audit(AuditCommand::Verify {
-            data: Some(dir), ..
+            data: Some(dir),
+            witness,
+            ..
         }) => {
             // A copy is read, so that verifying never changes (or creates) the store.
             let (records, head) = quyhoach::audit::read_store_copy(&dir)?;
+            for w in &witness {
+                let (seq, digest) = quyhoach::audit::parse_head(w).map_err(anyhow::Error::msg)?;
+                if let Err(b) = quyhoach::audit::check_witness(&records, seq, &digest) {
+                    anyhow::bail!("audit chain broken at record {}: {}", b.position, b.problem)
+                }
+            }
             match quyhoach::audit::verify(&records, head) {
                 Ok(()) => {
                     println!("audit chain intact: {} records", records.len());
@@ -813,7 +825,9 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
                 }
             }
         }
-        Command::Audit(AuditCommand::Verify { data: None, node }) => {
+        Command::Audit(AuditCommand::Verify {
+            data: None, node, ..
+        }) => {
             let mut c = node.connect().await?;
             let r = c
                 .audit(pb::AuditRequest {

@@ -103,6 +103,15 @@ async fn step(node: &Node, client: &mut NodeSyncClient<Channel>) -> Result<(), S
             from_unit: from.clone(),
             plan: Some(plan_to_pb(&plan)),
         };
+        // The parent keeps this node's audit head as a witness of its chain.
+        let mut request = tonic::Request::new(request);
+        if let Ok(Some((seq, digest))) = node.store().audit_head() {
+            if let Ok(value) = format!("{seq}:{digest}").parse() {
+                request
+                    .metadata_mut()
+                    .insert(crate::audit::HEAD_METADATA, value);
+            }
+        }
         let receipt = match client.push(request).await {
             Ok(r) => r.into_inner(),
             Err(status) => {

@@ -21,6 +21,14 @@ pub struct NodeSyncService {
 impl pb::node_sync_server::NodeSync for NodeSyncService {
     async fn push(&self, req: Request<pb::PushRequest>) -> Result<Response<pb::Receipt>, Status> {
         let who = super::caller(self.insecure, &req)?;
+        // The child's audit head, kept in this node's own record of the push as a witness.
+        let head = req
+            .metadata()
+            .get(crate::audit::HEAD_METADATA)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| crate::audit::parse_head(v).ok())
+            .map(|(seq, digest)| format!("{seq}:{digest}"))
+            .unwrap_or_default();
         let pb::PushRequest { from_unit, plan } = req.into_inner();
         who.require_node(from_unit.trim())?;
         let plan = plan
@@ -35,7 +43,9 @@ impl pb::node_sync_server::NodeSync for NodeSyncService {
         let actor = who.label();
         let from = from_unit.trim().to_string();
         let (receipt, duplicate) = tokio::spawn(async move {
-            let taken = acting_as(actor, node.receive_push(&from, plan)).await;
+            let taken =
+                crate::node::witnessing(head, acting_as(actor, node.receive_push(&from, plan)))
+                    .await;
             if let Ok((receipt, false)) = &taken {
                 if node.runs_checks() {
                     // The province checks every plan it receives, off the push's path.

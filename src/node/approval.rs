@@ -131,7 +131,11 @@ impl Node {
                 approval: plan.decision.clone(),
             }));
         }
-        let event = Event::new("receive_push", Some(&plan.id)).detail(format!("from {from}"));
+        let detail = match super::child_head() {
+            Some(head) => format!("from {from}, head {head}"),
+            None => format!("from {from}"),
+        };
+        let event = Event::new("receive_push", Some(&plan.id)).detail(detail);
         self.commit(guard, event, changes).await?;
         if direct {
             self.pending_changed(&plan.id.unit, 1.0);

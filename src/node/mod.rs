@@ -42,6 +42,25 @@ pub async fn acting_as<F: std::future::Future>(actor: String, f: F) -> F::Output
     ACTOR.scope(actor, f).await
 }
 
+tokio::task_local! {
+    /// The audit head (`<seq>:<digest>`) a child's push carried, for the parent's record.
+    static CHILD_HEAD: String;
+}
+
+/// Runs `f` with the audit head a child's push carried; the parent's `receive_push` record
+/// keeps it, so the child's chain is witnessed outside the child's store.
+pub async fn witnessing<F: std::future::Future>(head: String, f: F) -> F::Output {
+    CHILD_HEAD.scope(head, f).await
+}
+
+/// The child's audit head carried by the push being handled, if any.
+pub(crate) fn child_head() -> Option<String> {
+    CHILD_HEAD
+        .try_with(Clone::clone)
+        .ok()
+        .filter(|h| !h.is_empty())
+}
+
 /// What a commit records in the audit trail.
 pub(crate) struct Event {
     pub action: &'static str,

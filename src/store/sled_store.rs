@@ -447,6 +447,16 @@ impl Store for SledStore {
         Ok((self.scan(AUDIT, b"")?, self.meta(AUDIT_SEQ)?.unwrap_or(0)))
     }
 
+    fn audit_head(&self) -> Result<Option<(u64, String)>> {
+        match self.trees[AUDIT].last()? {
+            Some((k, v)) => {
+                let record = decode::<AuditRecord>(&k, &v)?;
+                Ok(Some((record.seq, record.digest)))
+            }
+            None => Ok(None),
+        }
+    }
+
     fn conflicts(&self) -> Result<Vec<Conflict>> {
         self.scan(CONFLICTS, b"")
     }
