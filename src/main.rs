@@ -415,7 +415,9 @@ fn main() -> std::process::ExitCode {
     let default_filter = if matches!(cli.command, Command::Demo { .. }) {
         "warn"
     } else {
-        "warn,quyhoach=info"
+        // tonic reports a refused TLS handshake (an expired, not yet valid or foreign
+        // certificate, with its dates) only at debug level; the node operator needs it.
+        "warn,quyhoach=info,tonic::transport::server::io_stream=debug"
     };
     init_tracing(cli.log_json, default_filter);
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");

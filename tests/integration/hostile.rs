@@ -131,7 +131,7 @@ impl TlsNode {
             .arg(dir.join("nodes").join(format!("{unit}.key")))
             .arg("--ca")
             .arg(dir.join("ca.pem"))
-            .env("RUST_LOG", "warn")
+            .env_remove("RUST_LOG")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
@@ -420,4 +420,39 @@ async fn eleven_hundred_stalled_handshakes_do_not_lock_out_a_caller() {
         "locked out for a minute by stalled handshakes"
     );
     drop(stalled);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_node_logs_a_refused_expired_certificate_with_its_dates() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Authority::create("test CA", 1).unwrap();
+    let node = TlsNode::start(dir.path(), &ca, "40").await;
+    let mut subject = Subject::new("40", &[quyhoach::auth::Role::Reader], "Lê Cũ", 1);
+    subject.not_before = time::OffsetDateTime::now_utc() - time::Duration::days(10);
+    subject.not_after = time::OffsetDateTime::now_utc() - time::Duration::days(2);
+    let expired = ca.issue(&subject).unwrap();
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(&ca.cert_pem))
+        .identity(Identity::from_pem(&expired.cert_pem, &expired.key_pem))
+        .domain_name("localhost");
+    let endpoint = Endpoint::from_shared(format!("https://{}", node.addr))
+        .unwrap()
+        .tls_config(tls)
+        .unwrap();
+    if let Ok(channel) = endpoint.connect().await {
+        let _ = PlanningClient::new(channel)
+            .list_terms(pb::ListTermsRequest {})
+            .await
+            .expect_err("an expired certificate gets nothing");
+    }
+    let log = dir.path().join("40.log");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("tls accept error") && text.to_lowercase().contains("expired") {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{text}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
