@@ -5,7 +5,8 @@
 //!
 //! # Layout
 //!
-//! - [`domain`]: units, positions, terms, cadres, plans, ballots, decisions; Vietnamese text.
+//! - [`domain`]: units, positions, terms, cadres, plans, ballots, decisions; Vietnamese text and
+//!   the identity key of a name ([`domain::name`]).
 //!   Plain structs and pure functions.
 //! - [`rules`]: the planning rules (R1–R22) and their parameters. Pure.
 //! - [`store`]: the [`store::Store`] trait and its sled implementation, with group commit.
@@ -20,13 +21,16 @@
 //! - [`audit`]: the hash-chained audit trail and its verification.
 //! - [`auth`]: callers (from certificates), roles and what each may do. Pure.
 //! - [`pki`]: the certificate authority and certificates for nodes and users (rcgen).
-//! - [`client`]: client helpers shared by the CLI and the demo.
-//! - [`tabular`]: Excel (.xlsx) and CSV import and export of planning lists.
+//! - [`client`]: connecting to a node, loading a unit's list into its draft, and printing
+//!   tables; shared by the CLI (`src/cli/`, in the binary) and the demo.
+//! - [`tabular`]: Excel (.xlsx) and text import and export of planning lists, in the flat and
+//!   the official layout, and the blank template.
 //! - [`fault`]: crash points for fault tests (off unless an environment variable names one).
 //! - [`logging`]: log output with national ID numbers masked.
-//! - [`metrics`]: Prometheus metrics and the `/metrics` endpoint.
+//! - [`metrics`]: Prometheus metrics and the `/metrics` endpoint (axum).
 //! - [`sheets`]: the CLI's import and export of lists (Excel, CSV, JSON).
-//! - [`config`]: raw and validated configuration.
+//! - [`config`]: raw and validated configuration, the one TLS type, and the reading of
+//!   reference data files (the domain parses their text).
 //! - [`demo`]: the demonstration hierarchy.
 //! - [`synth`]: a deterministic synthetic province (S, M, L) for the benchmarks.
 

@@ -30,7 +30,7 @@ use tower_service::Service;
 
 use crate::{
     auth::{Caller, Role},
-    client::ClientTls,
+    config::Tls as ClientTls,
 };
 
 /// Accepts a server certificate only if the authority signed it for the host and it is the

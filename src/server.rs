@@ -8,7 +8,6 @@ use tokio::net::TcpListener;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 
 use crate::{
-    client::ClientTls,
     config::Config,
     grpc::{
         gate::{Admit, Gate},
@@ -65,11 +64,7 @@ pub async fn run(
         .runs_checks()
         .then(|| tokio::spawn(node.clone().run_arrival_checks()));
     let sync_task = config.parent.clone().map(|parent| {
-        let tls = config.tls.as_ref().map(|t| ClientTls {
-            ca_pem: t.ca_pem.clone(),
-            cert_pem: t.cert_pem.clone(),
-            key_pem: t.key_pem.clone(),
-        });
+        let tls = config.tls.clone();
         tokio::spawn(sync::run(node.clone(), parent, config.sync.clone(), tls))
     });
 

@@ -9,7 +9,7 @@ use rand::Rng;
 use tonic::{transport::Channel, Code};
 
 use crate::{
-    client::ClientTls,
+    config::Tls,
     grpc::{
         convert::{decision_from_pb, plan_to_pb, receipt_from_pb},
         pb::{self, node_sync_client::NodeSyncClient},
@@ -55,7 +55,7 @@ pub fn backoff(settings: &SyncSettings, attempt: u32, jitter: f64) -> Duration {
 }
 
 /// Runs the link until the task is aborted.
-pub async fn run(node: Arc<Node>, parent: String, settings: SyncSettings, tls: Option<ClientTls>) {
+pub async fn run(node: Arc<Node>, parent: String, settings: SyncSettings, tls: Option<Tls>) {
     // Over TLS the link talks only to the node certificate of this unit's parent.
     let parent_unit = node
         .parent_unit()

@@ -3,8 +3,10 @@
 //! [`Store::wait_durable`] resolves once that ticket is on disk. Nothing is acknowledged before
 //! that. The only implementation is [`SledStore`]; tests open it on a temporary folder.
 
+pub mod codec;
 mod keys;
 mod sled_store;
+mod staging;
 
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +27,12 @@ pub enum StoreError {
     Io(#[from] std::io::Error),
     #[error("the flusher thread has stopped")]
     FlusherGone,
+    /// The folder holds a store this version cannot read.
+    #[error("the store in {} cannot be opened: {reason}", path.display())]
+    Format {
+        path: std::path::PathBuf,
+        reason: String,
+    },
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;

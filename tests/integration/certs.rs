@@ -7,7 +7,8 @@
 use std::{os::unix::fs::PermissionsExt, path::Path, process::Command};
 
 use quyhoach::{
-    client::{self, ClientTls},
+    client,
+    config::Tls as ClientTls,
     grpc::pb,
     pki::{Authority, Subject},
 };

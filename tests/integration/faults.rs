@@ -169,8 +169,12 @@ async fn parent_down_while_children_submit_then_everything_arrives_once_and_in_o
     for (unit, term, version, hash) in &sent {
         assert_eq!(&find(&held, unit, term, *version).unwrap().hash, hash);
     }
+    // A push whose reply the child gave up waiting for (a loaded machine) is counted when the
+    // child sends it again, as a duplicate; none is refused and no plan is counted twice.
     let s = district.status().await;
-    assert_eq!((s.pushes_accepted, s.pushes_refused), (4, 0));
+    assert_eq!(s.pushes_refused, 0);
+    assert!(s.pushes_accepted <= 4, "{s:?}");
+    assert!(s.pushes_accepted + s.pushes_duplicate >= 4, "{s:?}");
     for node in [&c1, &c2] {
         eventually(10, "the children's outboxes to drain", || async {
             (node.status().await.parent.unwrap().outbox_length == 0).then_some(())

@@ -7,8 +7,9 @@ use std::path::Path;
 use proptest::{prelude::*, strategy::ValueTree, test_runner::TestRunner};
 use quyhoach::{
     auth::Role,
-    client::{self, ClientTls},
+    client,
     config::RawConfig,
+    config::Tls as ClientTls,
     domain::{self, BallotRound, Body, Plan, PlanId, PlanStatus, Tally},
     grpc::{
         convert,
