@@ -171,12 +171,16 @@ pub fn check_witness(records: &[AuditRecord], seq: u64, digest: &str) -> Result<
 
 /// Reads the audit trail of the store in `path` without changing it: the store's files are
 /// copied into a temporary folder and the copy is opened, so that verifying never writes to
-/// (or creates) the store it judges. Returns the records and the head the store names.
+/// (or creates) the store it judges. Returns the records, the head the store names, and what
+/// the store lacks compared with its durable-state record (`<store>.state`, copied too), if
+/// anything.
 ///
 /// # Errors
 ///
 /// When `path` is not a quyhoach store (no sled `conf` and `db` files), or it cannot be read.
-pub fn read_store_copy(path: &std::path::Path) -> anyhow::Result<(Vec<AuditRecord>, u64)> {
+pub fn read_store_copy(
+    path: &std::path::Path,
+) -> anyhow::Result<(Vec<AuditRecord>, u64, Option<String>)> {
     use anyhow::Context;
 
     use crate::store::Store;
@@ -187,11 +191,18 @@ pub fn read_store_copy(path: &std::path::Path) -> anyhow::Result<(Vec<AuditRecor
         );
     }
     let copy = tempfile::tempdir().context("a temporary folder for the copy")?;
-    copy_tree(path, copy.path()).with_context(|| format!("copying {}", path.display()))?;
-    let store = crate::store::SledStore::open(copy.path())?;
-    let trail = store.audit()?;
+    let data = copy.path().join("store");
+    copy_tree(path, &data).with_context(|| format!("copying {}", path.display()))?;
+    let record = crate::store::state::path_for(path);
+    if record.is_file() {
+        std::fs::copy(&record, crate::store::state::path_for(&data))
+            .with_context(|| format!("copying {}", record.display()))?;
+    }
+    let store = crate::store::SledStore::open(&data)?;
+    let (records, head) = store.audit()?;
+    let behind = store.behind().map(str::to_string);
     drop(store);
-    Ok(trail)
+    Ok((records, head, behind))
 }
 
 /// Copies the regular files and folders under `from` into `to` (symbolic links are skipped).

@@ -9,9 +9,12 @@
 //!   the identity key of a name ([`domain::name`]).
 //!   Plain structs and pure functions.
 //! - [`rules`]: the planning rules (R1–R22) and their parameters. Pure.
-//! - [`store`]: the [`store::Store`] trait and its sled implementation, with group commit.
-//! - [`node`]: the transport-free operations of a node (workflow, approval, queries).
-//! - [`sync`]: the upward link: outbox delivery and decisions pulled down.
+//! - [`store`]: the [`store::Store`] trait and its sled implementation, with group commit, and
+//!   the durable-state record kept beside it (`store::state`).
+//! - [`node`]: the transport-free operations of a node (workflow, approval, queries, and
+//!   anti-entropy with the parent and the children).
+//! - [`sync`]: the upward link behind the `Parent` trait: outbox delivery, decisions pulled
+//!   down, reconciliation.
 //! - [`link`]: the child's TLS link to its parent, which must hold the parent unit's node
 //!   certificate.
 //! - [`grpc`]: the proto types, conversions, the two thin services and the gate in front of

@@ -100,7 +100,10 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
             ..
         } => {
             // A copy is read, so that verifying never changes (or creates) the store.
-            let (records, head) = quyhoach::audit::read_store_copy(&dir)?;
+            let (records, head, behind) = quyhoach::audit::read_store_copy(&dir)?;
+            if let Some(why) = behind {
+                anyhow::bail!("{why}");
+            }
             for w in &witness {
                 let (seq, digest) = quyhoach::audit::parse_head(w).map_err(anyhow::Error::msg)?;
                 if let Err(b) = quyhoach::audit::check_witness(&records, seq, &digest) {

@@ -79,6 +79,24 @@ fn truncate(s: &str, n: usize) -> String {
     }
 }
 
+/// When a link last reconciled and, seen from the child, what it repaired.
+pub fn reconciled_line(role: &str, l: &pb::LinkStatus) -> String {
+    if l.last_reconciled_at.is_empty() {
+        return "not reconciled yet".into();
+    }
+    if role == "child" {
+        return format!("reconciled {}", l.last_reconciled_at);
+    }
+    format!(
+        "reconciled {}: pushed again {}, decisions restored {}, conflicts reported {}, differences left {}",
+        l.last_reconciled_at,
+        l.reconciled_pushed,
+        l.reconciled_decisions,
+        l.reconciled_conflicts,
+        l.reconciled_unresolved
+    )
+}
+
 /// Prints a node's sync status: its links, conflicts and counters.
 ///
 /// # Errors
@@ -108,7 +126,8 @@ pub fn print_status(out: &mut impl Write, s: &pb::SyncStatusResponse) -> io::Res
             l.lag_seconds,
             or_dash(&l.last_contact_at),
             if l.last_error.is_empty() { String::new() } else { format!("  last error: {}", l.last_error) }
-        )
+        )?;
+        writeln!(out, "         {}", reconciled_line(role, l))
     };
     if let Some(p) = &s.parent {
         show("parent", p)?;

@@ -539,3 +539,34 @@ pub fn finding_to_pb(f: &crate::node::CheckedFinding) -> pb::Finding {
         acceptance: acceptance.as_ref().map(acceptance_to_pb),
     }
 }
+
+/// One plan version as its holder has it, for anti-entropy.
+pub fn plan_state_to_pb(s: &crate::node::PlanState) -> pb::PlanDigest {
+    pb::PlanDigest {
+        plan: Some(plan_id_to_pb(&s.plan)),
+        hash: s.hash.clone(),
+        status: status_to_pb(s.status).into(),
+        decision: s.decision.as_ref().map(decision_to_pb),
+    }
+}
+
+/// A plan version as the parent says it holds it; validated like any input.
+pub fn plan_state_from_pb(field: &str, d: pb::PlanDigest) -> R<crate::node::PlanState> {
+    let pb::PlanDigest {
+        plan,
+        hash,
+        status,
+        decision,
+    } = d;
+    Ok(crate::node::PlanState {
+        plan: plan_id_from_pb(&format!("{field}.plan"), plan)?,
+        hash,
+        status: required(
+            &format!("{field}.status"),
+            status_from_pb(&format!("{field}.status"), status)?,
+        )?,
+        decision: decision
+            .map(|d| decision_from_pb(&format!("{field}.decision"), d))
+            .transpose()?,
+    })
+}

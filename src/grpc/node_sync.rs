@@ -102,6 +102,32 @@ impl pb::node_sync_server::NodeSync for NodeSyncService {
         Ok(Response::new(pb::PullDecisionsResponse { decisions }))
     }
 
+    async fn reconcile(
+        &self,
+        req: Request<pb::ReconcileRequest>,
+    ) -> Result<Response<pb::ReconcileResponse>, Status> {
+        let who = super::caller(self.insecure, &req)?;
+        let pb::ReconcileRequest {
+            from_unit,
+            digest,
+            decision_cursor,
+        } = req.into_inner();
+        who.require_node(from_unit.trim())?;
+        let view = self
+            .node
+            .subtree_view(from_unit.trim(), decision_cursor)
+            .await?;
+        let plans = if view.digest == digest {
+            Vec::new()
+        } else {
+            view.plans.iter().map(plan_state_to_pb).collect()
+        };
+        Ok(Response::new(pb::ReconcileResponse {
+            digest: view.digest,
+            plans,
+        }))
+    }
+
     async fn get_reference(
         &self,
         req: Request<pb::ReferenceRequest>,

@@ -6,6 +6,7 @@
 mod approval;
 mod checks;
 mod query;
+mod reconcile;
 mod reference;
 mod status;
 mod workflow;
@@ -27,6 +28,7 @@ use crate::{
 
 pub use checks::{finding_id, Acceptance, CheckFilter, CheckOutcome, CheckedFinding, Completeness};
 pub use query::{mask_id, ConsolidatedEntry, ConsolidatedFilter, PlanFilter};
+pub use reconcile::{digest, ParentView, PlanState, Reconciled, Repairs};
 pub use reference::Reference;
 pub use status::{ChildReport, LinkState, LinkStatus, SyncStatus};
 pub use workflow::{RoundResult, TallyResult};
@@ -118,6 +120,8 @@ pub struct Node {
     arrivals: std::sync::Mutex<Vec<PlanId>>,
     /// Wakes the arrival checks.
     arrival_wake: Notify,
+    /// What anti-entropy with the parent and the children has done.
+    reconcile_log: reconcile::ReconcileLog,
 }
 
 impl Node {
@@ -146,6 +150,7 @@ impl Node {
             counters: status::Counters::default(),
             arrivals: std::sync::Mutex::new(Vec::new()),
             arrival_wake: Notify::new(),
+            reconcile_log: Default::default(),
         };
         node.load_reference(configured).await?;
         node.publish_pending()?;

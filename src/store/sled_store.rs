@@ -31,6 +31,7 @@ use tokio::sync::watch;
 use super::{
     codec, keys,
     staging::{self, Staged, Write},
+    state::{self, DurableState},
     Change, Conflict, OutboxItem, PlanHeader, Receipt, Result, Store, StoreError,
 };
 use crate::{
@@ -73,10 +74,69 @@ const STAGED_LIMIT: usize = 8 * 1024 * 1024;
 /// What the flusher has made durable, as waiters see it.
 #[derive(Debug, Clone, Default)]
 struct Flushed {
-    /// Every commit with a ticket up to this one is on disk.
+    /// Every commit with a ticket up to this one, and not in `lost`, is on disk.
     ticket: u64,
-    /// Set when a flush failed: nothing after it can be acknowledged.
-    error: Option<String>,
+    /// Ranges of tickets (first, last) whose flush failed: they are never acknowledged. The
+    /// last range is open (`u64::MAX`) while the store is failed; it closes at the reopen.
+    lost: Vec<(u64, u64)>,
+    /// Why the last flush failed, and whether it was because the disk is full.
+    error: Option<(String, bool)>,
+}
+
+impl Flushed {
+    /// Returns true if and only if the commit with `ticket` can never become durable.
+    fn is_lost(&self, ticket: u64) -> bool {
+        self.lost.iter().any(|&(a, b)| a <= ticket && ticket <= b)
+    }
+}
+
+/// The highest outbox and decision sequence numbers that are on disk, and those of commits
+/// staged but not yet flushed. Readers of the outbox and the decision log see only what is at
+/// or below the durable marks, so that nothing leaves the node before it is on disk and no
+/// sequence number handed out can be lost (and reused) in a crash.
+#[derive(Debug, Default)]
+struct Marks {
+    /// What is on disk: the outbox and decision sequence numbers up to which every item is
+    /// durable, and the audit sequence and head (for the durable-state record).
+    durable: DurableState,
+    /// (ticket, state after that commit) for each commit not yet known to be durable, in
+    /// ticket order.
+    pending: std::collections::VecDeque<(u64, DurableState)>,
+}
+
+impl Marks {
+    /// The marks of a store just opened: everything in it is on disk.
+    fn of(trees: &[Tree]) -> Result<Self> {
+        let meta = |key: &str| -> Result<u64> {
+            trees[META]
+                .get(key.as_bytes())?
+                .map(|v| codec::decode_u64(TREE_NAMES[META], key.as_bytes(), &v))
+                .transpose()
+                .map(|v| v.unwrap_or(0))
+        };
+        let audit_head = match trees[AUDIT].last()? {
+            Some((k, v)) => codec::decode::<AuditRecord>(TREE_NAMES[AUDIT], &k, &v)?.digest,
+            None => String::new(),
+        };
+        Ok(Marks {
+            durable: DurableState {
+                audit_seq: meta(AUDIT_SEQ)?,
+                audit_head,
+                decision_seq: meta(DECISION_SEQ)?,
+                outbox_seq: meta(OUTBOX_SEQ)?,
+            },
+            pending: Default::default(),
+        })
+    }
+
+    /// Everything up to `ticket` is on disk: advance the durable marks.
+    fn flushed(&mut self, ticket: u64) {
+        while self.pending.front().is_some_and(|(t, _)| *t <= ticket) {
+            if let Some((_, state)) = self.pending.pop_front() {
+                self.durable = state;
+            }
+        }
+    }
 }
 
 /// Shared between the store and its flusher thread.
@@ -84,12 +144,78 @@ struct FlushControl {
     /// Highest ticket some waiter asked to be made durable, and whether to stop.
     wanted: Mutex<(u64, bool)>,
     wake: Condvar,
+    /// Durable and pending sequence marks, advanced by the flusher.
+    marks: Mutex<Marks>,
+    /// A test-only pause before every flush (`QUYHOACH_FLUSH_DELAY_MS`, see [`crate::fault`]).
+    delay: Option<std::time::Duration>,
+    /// Set by the flusher when a flush fails: sled's error is sticky, so the store refuses
+    /// writes until it is reopened.
+    failed: std::sync::atomic::AtomicBool,
+    /// Set when a flush or a transaction failed because the disk is full.
+    full: std::sync::atomic::AtomicBool,
+    /// Where the durable-state record lives (`<data>.state`).
+    state_path: PathBuf,
+    /// False when the store's own counters could not be read at open (damage the reads
+    /// report): the record is then neither checked nor overwritten.
+    record: bool,
+    /// Set at open when the store is behind its durable-state record: what it lacks. Writes
+    /// are refused and the record is left as it is, as evidence.
+    behind: Option<String>,
+}
+
+impl FlushControl {
+    /// Writes the durable-state record from the durable marks, unless the store is behind it.
+    fn write_state(&self) {
+        if self.behind.is_some() || !self.record {
+            return;
+        }
+        let Ok(state) = self.marks.lock().map(|m| m.durable.clone()) else {
+            return;
+        };
+        if let Err(e) = state::write(&self.state_path, &state) {
+            tracing::warn!(file = %self.state_path.display(), error = %e, "cannot write the durable-state record");
+        }
+    }
+}
+
+/// One opened sled database and its trees; replaced whole when the store is reopened after
+/// a failed flush.
+struct Engine {
+    db: sled::Db,
+    trees: Vec<Tree>,
+}
+
+/// The least free space (bytes) at which a failed store tries to reopen and write again.
+const MIN_FREE: u64 = 1024 * 1024;
+
+/// Opens sled on `path` with a small page cache, checks its format, and syncs what it created.
+fn open_engine(path: &Path) -> Result<Engine> {
+    remove_partial_snapshots(path)?;
+    let db = sled::Config::new()
+        .path(path)
+        .cache_capacity(16 * 1024 * 1024)
+        .flush_every_ms(Some(1000))
+        .open()?;
+    check_format(&db, path)?;
+    let trees = TREE_NAMES
+        .iter()
+        .map(|name| db.open_tree(name))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let format_key = codec::FORMAT_KEY.as_bytes();
+    if trees[META].get(format_key)?.is_none() {
+        trees[META].insert(format_key, codec::encode_u64(format_key, codec::FORMAT))?;
+    }
+    // Make the files sled created reachable after a power cut.
+    db.flush()?;
+    File::open(path.join("db"))?.sync_all()?;
+    File::open(path)?.sync_all()?;
+    Ok(Engine { db, trees })
 }
 
 /// A sled database with one tree per entity.
 pub struct SledStore {
-    db: sled::Db,
-    trees: Vec<Tree>,
+    /// The open database; `None` only while a reopen is failing.
+    engine: std::sync::RwLock<Option<Arc<Engine>>>,
     /// Serializes commits so that keys and counters computed before staging hold when staged.
     commit_lock: Mutex<()>,
     /// Commits staged and not yet applied to sled.
@@ -104,6 +230,8 @@ pub struct SledStore {
     transactions: AtomicU64,
     control: Arc<FlushControl>,
     flushed: watch::Receiver<Flushed>,
+    /// Publishes what is durable; shared with the flusher thread of each engine.
+    flushed_tx: Arc<watch::Sender<Flushed>>,
     flusher: Mutex<Option<JoinHandle<()>>>,
     path: PathBuf,
 }
@@ -118,41 +246,57 @@ impl SledStore {
     /// system's errors.
     pub fn open(path: &Path) -> Result<Arc<Self>> {
         std::fs::create_dir_all(path)?;
-        let db = sled::Config::new()
-            .path(path)
-            .cache_capacity(16 * 1024 * 1024)
-            .flush_every_ms(Some(1000))
-            .open()?;
-        check_format(&db, path)?;
-        let trees = TREE_NAMES
-            .iter()
-            .map(|name| db.open_tree(name))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        let format_key = codec::FORMAT_KEY.as_bytes();
-        if trees[META].get(format_key)?.is_none() {
-            trees[META].insert(format_key, codec::encode_u64(format_key, codec::FORMAT))?;
-        }
-        // Make the files sled created reachable after a power cut.
-        db.flush()?;
-        File::open(path.join("db"))?.sync_all()?;
-        File::open(path)?.sync_all()?;
-
+        let engine = open_engine(path)?;
         let applied = Arc::new(AtomicU64::new(0));
+        let state_path = state::path_for(path);
+        let (marks, record) = match Marks::of(&engine.trees) {
+            Ok(marks) => (marks, true),
+            Err(e) => {
+                tracing::error!(error = %e, "the store's counters cannot be read; the durable-state record is left alone");
+                (Marks::default(), false)
+            }
+        };
+        let behind = match (record, state::read(&state_path)?) {
+            (true, Some(recorded)) => state::behind(&marks.durable, &recorded, |seq| {
+                let key = seq.to_be_bytes();
+                let v = engine.trees[AUDIT].get(key).ok()??;
+                codec::decode::<AuditRecord>(TREE_NAMES[AUDIT], &key, &v)
+                    .ok()
+                    .map(|r| r.digest)
+            })
+            .map(|missing| {
+                format!(
+                    "the store in {} has lost data: it lacks {missing}, which {} records as \
+                     durable. Writes are refused; reads go on. To recover, stop the node and keep \
+                     a copy of both; then put back a newer copy of the store, or accept the loss \
+                     by moving {} aside and starting again: the children push again what they \
+                     hold receipts for and the parent's decisions come down again (README, \
+                     Recovery)",
+                    path.display(),
+                    state_path.display(),
+                    state_path.display()
+                )
+            }),
+            _ => None,
+        };
+        if let Some(why) = &behind {
+            tracing::error!(reason = %why, "store behind its durable-state record; writes refused");
+        }
         let control = Arc::new(FlushControl {
             wanted: Mutex::new((0, false)),
             wake: Condvar::new(),
+            marks: Mutex::new(marks),
+            delay: crate::fault::flush_delay(),
+            failed: Default::default(),
+            full: Default::default(),
+            state_path,
+            record,
+            behind,
         });
+        control.write_state();
         let (tx, rx) = watch::channel(Flushed::default());
-        let flusher = {
-            let (db, applied, control) = (db.clone(), applied.clone(), control.clone());
-            let data_file = path.join("db");
-            std::thread::Builder::new()
-                .name("sled-flusher".into())
-                .spawn(move || flush_loop(db, data_file, applied, control, tx))?
-        };
-        Ok(Arc::new(Self {
-            db,
-            trees,
+        let store = Self {
+            engine: std::sync::RwLock::new(None),
             commit_lock: Mutex::new(()),
             staged: Mutex::new(Staged::new(TREE_NAMES.len())),
             apply_lock: Mutex::new(()),
@@ -161,9 +305,143 @@ impl SledStore {
             transactions: AtomicU64::new(0),
             control,
             flushed: rx,
-            flusher: Mutex::new(Some(flusher)),
+            flushed_tx: Arc::new(tx),
+            flusher: Mutex::new(None),
             path: path.to_path_buf(),
-        }))
+        };
+        store.spawn_flusher(&engine, 0)?;
+        *store.engine.write().map_err(|_| StoreError::FlusherGone)? = Some(Arc::new(engine));
+        Ok(Arc::new(store))
+    }
+
+    /// Starts the flusher thread of `engine`, counting from ticket `done`.
+    fn spawn_flusher(&self, engine: &Engine, done: u64) -> Result<()> {
+        let flusher = {
+            let (db, applied, control) = (
+                engine.db.clone(),
+                self.applied.clone(),
+                self.control.clone(),
+            );
+            let (tx, data_file) = (self.flushed_tx.clone(), self.path.join("db"));
+            std::thread::Builder::new()
+                .name("sled-flusher".into())
+                .spawn(move || flush_loop(db, data_file, applied, control, tx, done))?
+        };
+        *self.flusher.lock().map_err(|_| StoreError::FlusherGone)? = Some(flusher);
+        Ok(())
+    }
+
+    /// What the store lacks compared with its durable-state record, if it was found behind
+    /// it at open (then every write is refused).
+    pub fn behind(&self) -> Option<&str> {
+        self.control.behind.as_deref()
+    }
+
+    /// The open database.
+    fn engine(&self) -> Result<Arc<Engine>> {
+        self.engine
+            .read()
+            .map_err(|_| StoreError::FlusherGone)?
+            .clone()
+            .ok_or_else(|| StoreError::Reopening(self.path.display().to_string()))
+    }
+
+    /// Free bytes on the file system that holds the store, if it can be asked.
+    fn free_space(&self) -> Option<u64> {
+        let c = std::ffi::CString::new(self.path.as_os_str().as_encoded_bytes()).ok()?;
+        // SAFETY: statvfs(3) writes only into the zeroed struct we pass, and reads a valid
+        // NUL-terminated path.
+        unsafe {
+            let mut st: libc::statvfs = std::mem::zeroed();
+            (libc::statvfs(c.as_ptr(), &mut st) == 0)
+                .then(|| st.f_bavail as u64 * st.f_frsize as u64)
+        }
+    }
+
+    /// The error a write gets while the disk is full.
+    fn full(&self, free: u64) -> StoreError {
+        StoreError::Full {
+            path: self.path.display().to_string(),
+            free,
+        }
+    }
+
+    /// After a failed flush: if there is space again, closes sled (its error is sticky) and
+    /// opens it again on what is on disk, with a new flusher. Commits that were not flushed
+    /// are gone (anything still staged is discarded); none of them was acknowledged. Called
+    /// under the commit lock.
+    fn recover(&self) -> Result<()> {
+        let free = self.free_space().unwrap_or(u64::MAX);
+        if free < MIN_FREE {
+            return Err(self.full(free));
+        }
+        tracing::warn!(path = %self.path.display(), free, "reopening the store after a failed flush");
+        let _apply = self
+            .apply_lock
+            .lock()
+            .map_err(|_| StoreError::FlusherGone)?;
+        {
+            let mut staged = self.staged()?;
+            let first = self.applied.load(Ordering::Acquire) + 1;
+            staged.discard(first, "the store was reopened after a failed flush".into());
+        }
+        if let Some(handle) = self
+            .flusher
+            .lock()
+            .map_err(|_| StoreError::FlusherGone)?
+            .take()
+        {
+            let _ = handle.join();
+        }
+        let mut slot = self.engine.write().map_err(|_| StoreError::FlusherGone)?;
+        drop(slot.take());
+        // A reader that cloned the old engine a moment ago may still hold sled's file lock.
+        let mut attempt = 0;
+        let engine = loop {
+            match open_engine(&self.path) {
+                Ok(e) => break e,
+                Err(e) if attempt < 20 => {
+                    tracing::debug!(error = %e, "store not reopened yet");
+                    attempt += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        // Every ticket handed out so far is either on disk or lost.
+        let last = self.staged()?.last_ticket();
+        self.applied.store(last, Ordering::Release);
+        *self
+            .control
+            .marks
+            .lock()
+            .map_err(|_| StoreError::FlusherGone)? = Marks::of(&engine.trees)?;
+        if let Ok(mut wanted) = self.control.wanted.lock() {
+            wanted.0 = wanted.0.max(last);
+        }
+        self.flushed_tx.send_modify(|f| {
+            if let Some(range) = f.lost.last_mut() {
+                range.1 = last;
+            }
+            f.ticket = last;
+            f.error = None;
+        });
+        self.control.failed.store(false, Ordering::Release);
+        self.control.full.store(false, Ordering::Release);
+        self.spawn_flusher(&engine, last)?;
+        *slot = Some(Arc::new(engine));
+        tracing::info!(path = %self.path.display(), "store reopened; writes resume");
+        Ok(())
+    }
+
+    /// The outbox and decision sequence numbers at or below which everything is durable.
+    fn durable_marks(&self) -> Result<(u64, u64)> {
+        let marks = self
+            .control
+            .marks
+            .lock()
+            .map_err(|_| StoreError::FlusherGone)?;
+        Ok((marks.durable.outbox_seq, marks.durable.decision_seq))
     }
 
     /// The folder the store lives in.
@@ -186,14 +464,14 @@ impl SledStore {
         if let Some(staged) = self.staged()?.get(tree, key) {
             return Ok(staged);
         }
-        Ok(self.trees[tree].get(key)?)
+        Ok(self.engine()?.trees[tree].get(key)?)
     }
 
     /// Raw values of the keys that start with `prefix`, staged or in sled, in key order.
     fn raw_prefix(&self, tree: usize, prefix: &[u8]) -> Result<Vec<(IVec, IVec)>> {
         let staged = self.staged()?.from(tree, prefix, |k| k.starts_with(prefix));
         Ok(staging::merge(
-            self.trees[tree].scan_prefix(prefix),
+            self.engine()?.trees[tree].scan_prefix(prefix),
             staged,
         )?)
     }
@@ -201,13 +479,16 @@ impl SledStore {
     /// Raw values of the keys in `lo..=hi`, staged or in sled, in key order.
     fn raw_range(&self, tree: usize, lo: &[u8], hi: &[u8]) -> Result<Vec<(IVec, IVec)>> {
         let staged = self.staged()?.from(tree, lo, |k| k <= hi);
-        Ok(staging::merge(self.trees[tree].range(lo..=hi), staged)?)
+        Ok(staging::merge(
+            self.engine()?.trees[tree].range(lo..=hi),
+            staged,
+        )?)
     }
 
     /// The greatest key of an append-only tree with its value.
     fn raw_last(&self, tree: usize) -> Result<Option<(IVec, IVec)>> {
         let staged = self.staged()?.last(tree);
-        let base = self.trees[tree].last()?;
+        let base = self.engine()?.trees[tree].last()?;
         Ok(match (staged, base) {
             (Some((k, Some(v))), Some((bk, _))) if k.as_slice() >= bk.as_ref() => {
                 Some((k.into(), v))
@@ -232,7 +513,7 @@ impl SledStore {
 
     /// Turns changes into plain writes (tree, key, value or delete), reading what must be
     /// replaced. Called under the commit lock.
-    fn plan_writes(&self, changes: Vec<Change>) -> Result<Vec<Write>> {
+    fn plan_writes(&self, changes: Vec<Change>) -> Result<(Vec<Write>, DurableState)> {
         let mut out: Vec<Write> = Vec::new();
         let mut outbox_seq = self.meta(OUTBOX_SEQ)?.unwrap_or(0);
         let mut decision_seq = self.meta(DECISION_SEQ)?.unwrap_or(0);
@@ -314,6 +595,7 @@ impl SledStore {
                     let value = codec::encode(&key, &c);
                     put(&mut out, CONFLICTS, key, value);
                 }
+                Change::AtLeastDecisionSeq(seq) => decision_seq = decision_seq.max(seq),
                 Change::SetMeta(key, value) => {
                     let key = key.into_bytes();
                     let value = codec::encode_u64(&key, value);
@@ -333,7 +615,20 @@ impl SledStore {
                 put(&mut out, META, key, value);
             }
         }
-        Ok(out)
+        let audit_head = match audit_prev {
+            Some(head) => head,
+            None => match self.raw_last(AUDIT)? {
+                Some((k, v)) => codec::decode::<AuditRecord>(TREE_NAMES[AUDIT], &k, &v)?.digest,
+                None => String::new(),
+            },
+        };
+        let after = DurableState {
+            audit_seq,
+            audit_head,
+            decision_seq,
+            outbox_seq,
+        };
+        Ok((out, after))
     }
 
     /// Applies every staged commit to sled in one transaction, in ticket order. Call with the
@@ -345,7 +640,8 @@ impl SledStore {
             return Ok(());
         };
         let (first, last) = (*first, *last);
-        let trees: Vec<&Tree> = self.trees.iter().collect();
+        let engine = self.engine()?;
+        let trees: Vec<&Tree> = engine.trees.iter().collect();
         let result = trees.as_slice().transaction(|tx| {
             for (_, writes) in &batches {
                 for (tree, key, value) in writes {
@@ -366,6 +662,12 @@ impl SledStore {
             }
             Err(e) => {
                 let e: TransactionError<()> = e;
+                if let TransactionError::Storage(sled::Error::Io(io)) = &e {
+                    if is_disk_full(io) {
+                        self.control.full.store(true, Ordering::Release);
+                        self.control.failed.store(true, Ordering::Release);
+                    }
+                }
                 let reason = format!("{e:?}");
                 tracing::error!(error = %reason, first, last, "staged commits discarded");
                 // Nothing may be staged on top of the discarded commits meanwhile.
@@ -376,6 +678,10 @@ impl SledStore {
                 let mut staged = self.staged()?;
                 staged.discard(first, reason.clone());
                 self.applied.store(staged.last_ticket(), Ordering::Release);
+                drop(staged);
+                if let Ok(mut marks) = self.control.marks.lock() {
+                    marks.pending.retain(|(t, _)| *t < first);
+                }
                 Err(StoreError::Transaction(reason))
             }
         }
@@ -410,6 +716,42 @@ impl SledStore {
             }
         }
     }
+}
+
+/// Removes the `snap.<lsn>.generating` files that sled 0.34.7 leaves when it is interrupted
+/// while writing a snapshot. Its reader takes the last snapshot file in name order, which is
+/// such a leftover, and then refuses to open ("Read corrupted data"). The snapshot it was
+/// writing is never needed: sled removes the previous snapshot only after the new one is
+/// renamed into place, and the log still holds everything after the previous one.
+fn remove_partial_snapshots(path: &Path) -> Result<()> {
+    let mut removed = false;
+    for entry in std::fs::read_dir(path)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            let bytes = entry.metadata().map(|m| m.len()).unwrap_or(0);
+            tracing::warn!(
+                file = %entry.path().display(),
+                bytes,
+                "removing a partial snapshot left by an interrupted start or stop"
+            );
+            std::fs::remove_file(entry.path())?;
+            removed = true;
+        }
+    }
+    if removed {
+        File::open(path)?.sync_all()?;
+    }
+    Ok(())
+}
+
+/// Returns true if and only if `e` says the disk is full (ENOSPC, or EDQUOT for a quota).
+fn is_disk_full(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::StorageFull
+        || e.kind() == std::io::ErrorKind::QuotaExceeded
+        || matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
+        || e.to_string().contains("No space left on device")
 }
 
 /// Refuses a store of another format before anything is written to it.
@@ -459,7 +801,19 @@ impl Drop for SledStore {
         if let Some(handle) = self.flusher.lock().ok().and_then(|mut h| h.take()) {
             let _ = handle.join();
         }
-        let _ = self.db.flush();
+        if let Ok(engine) = self.engine() {
+            let synced = engine.db.flush().is_ok()
+                && File::open(self.path.join("db"))
+                    .and_then(|f| f.sync_data())
+                    .is_ok();
+            if synced && !self.control.failed.load(Ordering::Acquire) {
+                let applied = self.applied.load(Ordering::Acquire);
+                if let Ok(mut marks) = self.control.marks.lock() {
+                    marks.flushed(applied);
+                }
+                self.control.write_state();
+            }
+        }
     }
 }
 
@@ -470,9 +824,12 @@ fn flush_loop(
     data_file: PathBuf,
     applied: Arc<AtomicU64>,
     control: Arc<FlushControl>,
-    tx: watch::Sender<Flushed>,
+    tx: Arc<watch::Sender<Flushed>>,
+    mut done: u64,
 ) {
-    let mut done = 0u64;
+    let mut state_written = std::time::Instant::now() - state::MIN_INTERVAL;
+    // A flush whose marks are not in the durable-state record yet.
+    let mut state_behind = false;
     loop {
         {
             let mut wanted = match control.wanted.lock() {
@@ -480,29 +837,64 @@ fn flush_loop(
                 Err(_) => return,
             };
             while wanted.0 <= done && !wanted.1 {
-                wanted = match control.wake.wait(wanted) {
-                    Ok(w) => w,
+                if !state_behind {
+                    wanted = match control.wake.wait(wanted) {
+                        Ok(w) => w,
+                        Err(_) => return,
+                    };
+                    continue;
+                }
+                // Idle with the record behind: bring it up to date once the interval is over.
+                let wait = state::MIN_INTERVAL.saturating_sub(state_written.elapsed());
+                let (w, timeout) = match control.wake.wait_timeout(wanted, wait) {
+                    Ok(r) => r,
                     Err(_) => return,
                 };
+                wanted = w;
+                if timeout.timed_out() {
+                    control.write_state();
+                    state_written = std::time::Instant::now();
+                    state_behind = false;
+                }
             }
             if wanted.1 && wanted.0 <= done {
                 return;
             }
         }
         let target = applied.load(Ordering::Acquire);
-        let result = db.flush().map_err(|e| e.to_string()).and_then(|_| {
-            File::open(&data_file)
-                .and_then(|f| f.sync_data())
-                .map_err(|e| e.to_string())
-        });
+        if let Some(delay) = control.delay {
+            std::thread::sleep(delay);
+        }
+        let result = match db.flush() {
+            Err(sled::Error::Io(e)) => Err(e),
+            Err(e) => Err(std::io::Error::other(e.to_string())),
+            Ok(_) => File::open(&data_file).and_then(|f| f.sync_data()),
+        }
+        .map_err(|e| (e.to_string(), is_disk_full(&e)));
         match result {
             Ok(()) => {
                 done = target;
+                // The marks first: a reader woken by the ticket must find them advanced.
+                if let Ok(mut marks) = control.marks.lock() {
+                    marks.flushed(target);
+                }
                 tx.send_modify(|f| f.ticket = target);
+                if state_written.elapsed() >= state::MIN_INTERVAL {
+                    control.write_state();
+                    state_written = std::time::Instant::now();
+                    state_behind = false;
+                } else {
+                    state_behind = true;
+                }
             }
-            Err(e) => {
-                tracing::error!(error = %e, "flush failed; no further acknowledgements");
-                tx.send_modify(|f| f.error = Some(e));
+            Err((e, full)) => {
+                tracing::error!(error = %e, full, "flush failed; writes are refused until the store is reopened");
+                control.full.store(full, Ordering::Release);
+                control.failed.store(true, Ordering::Release);
+                tx.send_modify(|f| {
+                    f.lost.push((done + 1, u64::MAX));
+                    f.error = Some((e, full));
+                });
                 return;
             }
         }
@@ -572,7 +964,8 @@ impl Store for SledStore {
     }
 
     fn outbox(&self) -> Result<Vec<(u64, OutboxItem)>> {
-        self.raw_prefix(OUTBOX, b"")?
+        let (durable, _) = self.durable_marks()?;
+        self.raw_range(OUTBOX, &[], &durable.to_be_bytes())?
             .into_iter()
             .map(|(k, v)| {
                 let seq = u64::from_be_bytes(k.as_ref().try_into().map_err(|_| {
@@ -591,11 +984,15 @@ impl Store for SledStore {
         let Some(start) = after.checked_add(1) else {
             return Ok(Vec::new());
         };
+        let (_, durable) = self.durable_marks()?;
+        if start > durable {
+            return Ok(Vec::new());
+        }
         let prefix_len = unit.len() + 1;
         self.raw_range(
             DECISIONS,
             &keys::decision(unit, start),
-            &keys::decision(unit, u64::MAX),
+            &keys::decision(unit, durable),
         )?
         .into_iter()
         .map(|(k, v)| {
@@ -638,7 +1035,7 @@ impl Store for SledStore {
     }
 
     fn audit_head(&self) -> Result<Option<(u64, String)>> {
-        match self.trees[AUDIT].last()? {
+        match self.raw_last(AUDIT)? {
             Some((k, v)) => {
                 let record = codec::decode::<AuditRecord>(TREE_NAMES[AUDIT], &k, &v)?;
                 Ok(Some((record.seq, record.digest)))
@@ -657,9 +1054,24 @@ impl Store for SledStore {
                 .commit_lock
                 .lock()
                 .map_err(|_| StoreError::FlusherGone)?;
-            let writes = self.plan_writes(changes)?;
+            if let Some(why) = &self.control.behind {
+                return Err(StoreError::Behind(why.clone()));
+            }
+            if self.control.failed.load(Ordering::Acquire) {
+                self.recover()?;
+            }
+            let (writes, after) = self.plan_writes(changes)?;
+            // The marks are registered as the commit is staged (visible to reads), so that no
+            // reader takes its sequence numbers as durable before the flusher covers it.
+            let mut marks = self
+                .control
+                .marks
+                .lock()
+                .map_err(|_| StoreError::FlusherGone)?;
             let mut staged = self.staged()?;
-            (staged.stage(writes), staged.bytes())
+            let ticket = staged.stage(writes);
+            marks.pending.push_back((ticket, after));
+            (ticket, staged.bytes())
         };
         if pile > STAGED_LIMIT {
             let apply = self
@@ -682,7 +1094,10 @@ impl Store for SledStore {
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + Send + '_>> {
         Box::pin(async move {
             let applied = self.applied_up_to(ticket).await;
-            if let Some(why) = self.staged()?.failure(ticket) {
+            if let Some(why) = self.staged()?.failure(ticket).map(str::to_string) {
+                if self.control.full.load(Ordering::Acquire) {
+                    return Err(self.full(self.free_space().unwrap_or(0)));
+                }
                 return Err(StoreError::Transaction(format!(
                     "commit {ticket} was not stored: {why}"
                 )));
@@ -699,15 +1114,18 @@ impl Store for SledStore {
             self.control.wake.notify_one();
             let mut rx = self.flushed.clone();
             let state = rx
-                .wait_for(|f| f.ticket >= ticket || f.error.is_some())
+                .wait_for(|f| f.is_lost(ticket) || f.ticket >= ticket)
                 .await
                 .map_err(|_| StoreError::FlusherGone)?;
-            match &state.error {
-                Some(e) if state.ticket < ticket => {
-                    Err(StoreError::Transaction(format!("flush failed: {e}")))
-                }
-                _ => Ok(()),
+            if !state.is_lost(ticket) {
+                return Ok(());
             }
+            let (error, full) = state.error.clone().unwrap_or_default();
+            drop(state);
+            if full {
+                return Err(self.full(self.free_space().unwrap_or(0)));
+            }
+            Err(StoreError::Transaction(format!("flush failed: {error}")))
         })
     }
 
@@ -756,7 +1174,7 @@ mod tests {
     #[tokio::test]
     async fn plans_round_trip_and_replace_their_entries() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SledStore::open(dir.path()).unwrap();
+        let store = SledStore::open(&dir.path().join("store")).unwrap();
         let t = store
             .commit(vec![Change::PutPlan(plan("16681", 1, 5))])
             .unwrap();
@@ -824,7 +1242,7 @@ mod tests {
     async fn damaged(damage: impl FnOnce(&sled::Db)) -> (tempfile::TempDir, Arc<SledStore>) {
         let dir = tempfile::tempdir().unwrap();
         {
-            let store = SledStore::open(dir.path()).unwrap();
+            let store = SledStore::open(&dir.path().join("store")).unwrap();
             let t = store
                 .commit(vec![
                     Change::PutPlan(adopted("412", 1, 3_000)),
@@ -842,11 +1260,11 @@ mod tests {
             store.wait_durable(t).await.unwrap();
         }
         {
-            let db = sled::open(dir.path()).unwrap();
+            let db = sled::open(dir.path().join("store")).unwrap();
             damage(&db);
             db.flush().unwrap();
         }
-        let store = SledStore::open(dir.path()).unwrap();
+        let store = SledStore::open(&dir.path().join("store")).unwrap();
         (dir, store)
     }
 
@@ -939,7 +1357,7 @@ mod tests {
     async fn a_format_1_store_is_refused_with_what_to_do() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let db = sled::open(dir.path()).unwrap();
+            let db = sled::open(dir.path().join("store")).unwrap();
             for name in ["plans", "entries", "rounds", "meta"] {
                 db.open_tree(name).unwrap();
             }
@@ -949,20 +1367,22 @@ mod tests {
                 .unwrap();
             db.flush().unwrap();
         }
-        let err = SledStore::open(dir.path()).err().expect("refused");
+        let err = SledStore::open(&dir.path().join("store"))
+            .err()
+            .expect("refused");
         let message = err.to_string();
         assert!(matches!(err, StoreError::Format { .. }), "{message}");
         assert!(message.contains("format 1"), "{message}");
         assert!(message.contains("quyhoach export"), "{message}");
         // Nothing was written to it.
-        let db = sled::open(dir.path()).unwrap();
+        let db = sled::open(dir.path().join("store")).unwrap();
         assert!(db.open_tree("meta").unwrap().is_empty());
     }
 
     #[tokio::test]
     async fn a_commit_is_read_back_before_it_is_applied_and_after() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SledStore::open(dir.path()).unwrap();
+        let store = SledStore::open(&dir.path().join("store")).unwrap();
         let t1 = store
             .commit(vec![
                 Change::PutPlan(plan("412", 1, 700)),
@@ -999,7 +1419,7 @@ mod tests {
         assert!(crate::audit::verify(&records, head).is_ok());
         // The shorter body left no chunk of the longer one behind.
         assert_eq!(
-            store.trees[BODIES]
+            store.engine().unwrap().trees[BODIES]
                 .scan_prefix(keys::items_prefix(&id("412", 1)))
                 .count(),
             1
@@ -1009,7 +1429,7 @@ mod tests {
     #[tokio::test]
     async fn concurrent_commits_share_flushes_and_all_become_durable() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SledStore::open(dir.path()).unwrap();
+        let store = SledStore::open(&dir.path().join("store")).unwrap();
         let mut tasks = Vec::new();
         for i in 0..64u32 {
             let store = store.clone();
@@ -1028,7 +1448,7 @@ mod tests {
         // on scheduling; with one it would be 64).
         assert!(store.transactions() <= 64);
         assert_eq!(
-            store.trees[PLANS].len(),
+            store.engine().unwrap().trees[PLANS].len(),
             64,
             "every commit applied to sled, not only staged"
         );
@@ -1043,7 +1463,7 @@ mod tests {
             version: 1,
         };
         {
-            let store = SledStore::open(dir.path()).unwrap();
+            let store = SledStore::open(&dir.path().join("store")).unwrap();
             let t = store
                 .commit(vec![
                     Change::Enqueue(OutboxItem {
@@ -1069,7 +1489,7 @@ mod tests {
             let t = store.commit(vec![Change::Dequeue(1)]).unwrap();
             store.wait_durable(t).await.unwrap();
         }
-        let store = SledStore::open(dir.path()).unwrap();
+        let store = SledStore::open(&dir.path().join("store")).unwrap();
         let t = store
             .commit(vec![Change::Enqueue(OutboxItem {
                 plan: id,
@@ -1091,7 +1511,7 @@ mod tests {
     async fn a_large_province_never_reaches_sleds_unsynced_blob_files() {
         // 200 plans of 125 entries: 25,000 entries, the size of a whole province's lists.
         let dir = tempfile::tempdir().unwrap();
-        let store = SledStore::open(dir.path()).unwrap();
+        let store = SledStore::open(&dir.path().join("store")).unwrap();
         for unit in 0..200 {
             let t = store
                 .commit(vec![Change::PutPlan(plan(&format!("{unit:05}"), 1, 125))])
@@ -1109,6 +1529,121 @@ mod tests {
         assert_eq!(
             count, 0,
             "sled wrote {count} blob files, which it never syncs"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_outbox_and_decision_log_show_only_what_is_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(&dir.path().join("store")).unwrap();
+        let id = PlanId {
+            unit: "16681".into(),
+            term: "2025-2030".into(),
+            version: 1,
+        };
+        let decision = Decision {
+            plan: id.clone(),
+            hash: "h".into(),
+            outcome: crate::domain::Outcome::Return,
+            reasons: vec!["r".into()],
+            decided_by: "412".into(),
+            decided_at: chrono::Utc::now(),
+        };
+        let item = OutboxItem {
+            plan: id.clone(),
+            queued_at: chrono::Utc::now(),
+            approval: None,
+        };
+        // The flusher runs only when someone waits, so this commit stays in memory.
+        let t = store
+            .commit(vec![
+                Change::Enqueue(item.clone()),
+                Change::LogDecision(decision.clone()),
+            ])
+            .unwrap();
+        assert!(store.outbox().unwrap().is_empty(), "not durable yet");
+        assert!(store.decisions_for("16681", 0).unwrap().is_empty());
+        store.wait_durable(t).await.unwrap();
+        assert_eq!(store.outbox().unwrap(), [(1, item.clone())]);
+        assert_eq!(store.decisions_for("16681", 0).unwrap(), [(1, decision)]);
+        // A second commit is hidden again until its own flush, the first stays visible.
+        let t = store.commit(vec![Change::Enqueue(item.clone())]).unwrap();
+        assert_eq!(store.outbox().unwrap().len(), 1);
+        store.wait_durable(t).await.unwrap();
+        assert_eq!(store.outbox().unwrap().len(), 2);
+        assert!(store.decisions_for("16681", 1).unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_partial_snapshot_left_by_an_interrupted_start_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = SledStore::open(&dir.path().join("store")).unwrap();
+            let t = store
+                .commit(vec![Change::PutPlan(plan("16681", 1, 3))])
+                .unwrap();
+            store.wait_durable(t).await.unwrap();
+        }
+        // What sled 0.34.7 leaves when killed while writing a snapshot: an empty file whose
+        // name sorts after every real snapshot.
+        let leftover = dir.path().join("store/snap.FFFFFFFFFFFFFFFF.generating");
+        File::create(&leftover).unwrap();
+        let store = SledStore::open(&dir.path().join("store")).unwrap();
+        assert!(!leftover.exists());
+        assert_eq!(store.headers().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_store_behind_its_durable_state_record_refuses_writes_and_keeps_the_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("store");
+        let item = OutboxItem {
+            plan: PlanId {
+                unit: "16681".into(),
+                term: "2025-2030".into(),
+                version: 1,
+            },
+            queued_at: chrono::Utc::now(),
+            approval: None,
+        };
+        let copy = dir.path().join("copy");
+        {
+            let store = SledStore::open(&data).unwrap();
+            let t = store.commit(vec![Change::Enqueue(item.clone())]).unwrap();
+            store.wait_durable(t).await.unwrap();
+            // A copy of the store as it is now: the "old backup".
+            drop(store);
+            let status = std::process::Command::new("cp")
+                .arg("-a")
+                .arg(&data)
+                .arg(&copy)
+                .status()
+                .unwrap();
+            assert!(status.success());
+            let store = SledStore::open(&data).unwrap();
+            let t = store
+                .commit(vec![Change::Enqueue(item.clone()), Change::Enqueue(item)])
+                .unwrap();
+            store.wait_durable(t).await.unwrap();
+        }
+        let record = state::read(&state::path_for(&data)).unwrap().unwrap();
+        assert_eq!(record.outbox_seq, 3, "written at close");
+
+        // The old copy put back in place of the store.
+        std::fs::remove_dir_all(&data).unwrap();
+        std::fs::rename(&copy, &data).unwrap();
+        let store = SledStore::open(&data).unwrap();
+        assert_eq!(store.outbox().unwrap().len(), 1, "reads go on");
+        let err = store.commit(vec![]).unwrap_err();
+        let message = err.to_string();
+        assert!(matches!(err, StoreError::Behind(_)), "{message}");
+        assert!(message.contains("outbox items 2..=3"), "{message}");
+        assert!(message.contains(".state"), "{message}");
+        drop(store);
+        assert_eq!(
+            state::read(&state::path_for(&data)).unwrap().unwrap(),
+            record,
+            "the record is kept as evidence"
         );
     }
 }

@@ -255,7 +255,7 @@ async fn a_rewritten_trail_differs_from_what_the_parent_witnessed() {
     }
 
     // The district's own record of the push names the commune's head.
-    let (parent, _) = quyhoach::audit::read_store_copy(&root.join("412")).unwrap();
+    let (parent, _, _) = quyhoach::audit::read_store_copy(&root.join("412")).unwrap();
     let witness = parent
         .iter()
         .filter(|r| r.event.action == "receive_push")
@@ -268,7 +268,7 @@ async fn a_rewritten_trail_differs_from_what_the_parent_witnessed() {
     let (ok, said) = verify_with(&commune, &witness);
     assert!(ok, "the true trail matches its witness: {said}");
 
-    let (records, _) = quyhoach::audit::read_store_copy(&commune).unwrap();
+    let (records, _, _) = quyhoach::audit::read_store_copy(&commune).unwrap();
     let events: Vec<_> = records.iter().map(|r| r.event.clone()).collect();
     let mut altered = events.clone();
     altered[1].actor = "someone else".into();

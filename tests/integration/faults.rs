@@ -14,7 +14,7 @@ const TERMS: [&str; 2] = ["2025-2030", "2026-2031"];
 
 /// Drafts (or revises), fills, adopts and submits a plan of `unit` for `term`; returns its
 /// version and hash. `n` varies the content.
-async fn submit(
+pub(crate) async fn submit(
     c: &mut PlanningClient<Channel>,
     unit: &str,
     term: &str,
@@ -47,7 +47,7 @@ async fn submit(
     Ok((plan.id.unwrap().version, plan.hash))
 }
 
-async fn plans(c: &mut PlanningClient<Channel>, under: &str) -> Vec<pb::PlanSummary> {
+pub(crate) async fn plans(c: &mut PlanningClient<Channel>, under: &str) -> Vec<pb::PlanSummary> {
     c.list_plans(pb::ListPlansRequest {
         under: under.into(),
         ..Default::default()
@@ -58,7 +58,7 @@ async fn plans(c: &mut PlanningClient<Channel>, under: &str) -> Vec<pb::PlanSumm
     .plans
 }
 
-async fn decide(
+pub(crate) async fn decide(
     c: &mut PlanningClient<Channel>,
     unit: &str,
     term: &str,
@@ -80,7 +80,7 @@ async fn decide(
     .unwrap();
 }
 
-fn find(
+pub(crate) fn find(
     plans: &[pb::PlanSummary],
     unit: &str,
     term: &str,

@@ -102,6 +102,14 @@ impl NodeSync for Impostor {
         }))
     }
 
+    async fn reconcile(
+        &self,
+        _: Request<pb::ReconcileRequest>,
+    ) -> Result<Response<pb::ReconcileResponse>, Status> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        Ok(Response::new(pb::ReconcileResponse::default()))
+    }
+
     async fn get_reference(
         &self,
         _: Request<pb::ReferenceRequest>,
@@ -217,7 +225,8 @@ async fn forged_decisions_and_reference_data_from_the_parent_are_refused() {
         assert!(tokio::time::Instant::now() < deadline, "the link never ran");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    assert_eq!(impostor.pushed.lock().unwrap().len(), 1);
+    // (Anti-entropy may push again to a parent that answers reconciliation with nothing.)
+    assert!(!impostor.pushed.lock().unwrap().is_empty());
     let mut c = t.as_(&commune, "16681", &[Role::Reader]).await;
     let plans = everything(&mut c).await;
     assert_eq!(plans.len(), 1);
