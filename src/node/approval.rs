@@ -410,8 +410,10 @@ impl Node {
             }
             let open = match header.status {
                 PlanStatus::Submitted => true,
-                // An approved version may be returned for revision (annual review).
-                PlanStatus::Approved => d.outcome == Outcome::Return,
+                // An approved version may be returned for revision (annual review), and a
+                // parent rebuilt from its backups may issue a decision again.
+                PlanStatus::Approved => true,
+                PlanStatus::Returned => d.outcome == Outcome::Return,
                 _ => false,
             };
             if !open {
