@@ -9,6 +9,7 @@ mod query;
 mod reconcile;
 mod reference;
 mod status;
+mod web_login;
 mod workflow;
 
 use std::{
@@ -31,6 +32,7 @@ pub use query::{mask_id, ConsolidatedEntry, ConsolidatedFilter, PlanFilter};
 pub use reconcile::{digest, ParentView, PlanState, Reconciled, Repairs};
 pub use reference::Reference;
 pub use status::{ChildReport, LinkState, LinkStatus, SyncStatus};
+pub use web_login::{WebIdentity, LOGIN_TOKEN_SECONDS};
 pub use workflow::{RoundResult, TallyResult};
 
 tokio::task_local! {

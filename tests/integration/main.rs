@@ -26,4 +26,5 @@ mod stored;
 mod surface;
 mod tls;
 mod trust;
+mod web;
 mod workflow;
