@@ -115,6 +115,112 @@ pub fn verify(records: &[AuditRecord], head: u64) -> Result<(), Broken> {
     Ok(())
 }
 
+/// The request metadata in which a child's push carries its audit head (`<seq>:<digest>`);
+/// the parent writes it into the detail of its own `receive_push` record, so that the child's
+/// chain is witnessed outside the child's store.
+pub const HEAD_METADATA: &str = "quyhoach-audit-head";
+
+/// Parses a witnessed head, `<seq>:<digest>` (as `audit list` at the parent shows it after
+/// `head `).
+///
+/// # Errors
+///
+/// A sentence saying what is malformed.
+pub fn parse_head(text: &str) -> Result<(u64, String), String> {
+    let (seq, digest) = text.split_once(':').ok_or_else(|| {
+        format!(
+            "{} is not <seq>:<digest>",
+            crate::domain::validate::prefix(text)
+        )
+    })?;
+    let seq = seq.parse::<u64>().map_err(|_| {
+        format!(
+            "{} is not a record number",
+            crate::domain::validate::prefix(seq)
+        )
+    })?;
+    crate::domain::validate::hash("head", digest).map_err(|e| e.to_string())?;
+    Ok((seq, digest.to_string()))
+}
+
+/// Holds a trail against a head its parent witnessed: record `seq` must be there with exactly
+/// `digest`. A chain rewritten from an earlier record on (every later digest recomputed), cut
+/// short, or emptied differs from the witness.
+///
+/// # Errors
+///
+/// The first record that differs from what the parent witnessed.
+pub fn check_witness(records: &[AuditRecord], seq: u64, digest: &str) -> Result<(), Broken> {
+    match records.iter().find(|r| r.seq == seq) {
+        Some(r) if r.digest == digest => Ok(()),
+        Some(_) => Err(Broken {
+            position: seq,
+            problem: format!(
+                "record {seq} differs from what the parent witnessed (digest {digest})"
+            ),
+        }),
+        None => Err(Broken {
+            position: seq,
+            problem: format!(
+                "record {seq}, which the parent witnessed, is missing: the trail has {} records",
+                records.len()
+            ),
+        }),
+    }
+}
+
+/// Reads the audit trail of the store in `path` without changing it: the store's files are
+/// copied into a temporary folder and the copy is opened, so that verifying never writes to
+/// (or creates) the store it judges. Returns the records, the head the store names, and what
+/// the store lacks compared with its durable-state record (`<store>.state`, copied too), if
+/// anything.
+///
+/// # Errors
+///
+/// When `path` is not a quyhoach store (no sled `conf` and `db` files), or it cannot be read.
+pub fn read_store_copy(
+    path: &std::path::Path,
+) -> anyhow::Result<(Vec<AuditRecord>, u64, Option<String>)> {
+    use anyhow::Context;
+
+    use crate::store::Store;
+    if !(path.join("conf").is_file() && path.join("db").is_file()) {
+        anyhow::bail!(
+            "{} is not a quyhoach store (no sled conf and db files there)",
+            path.display()
+        );
+    }
+    let copy = tempfile::tempdir().context("a temporary folder for the copy")?;
+    let data = copy.path().join("store");
+    copy_tree(path, &data).with_context(|| format!("copying {}", path.display()))?;
+    let record = crate::store::state::path_for(path);
+    if record.is_file() {
+        std::fs::copy(&record, crate::store::state::path_for(&data))
+            .with_context(|| format!("copying {}", record.display()))?;
+    }
+    let store = crate::store::SledStore::open(&data)?;
+    let (records, head) = store.audit()?;
+    let behind = store.behind().map(str::to_string);
+    drop(store);
+    Ok((records, head, behind))
+}
+
+/// Copies the regular files and folders under `from` into `to` (symbolic links are skipped).
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        let target = to.join(entry.file_name());
+        if kind.is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else if kind.is_file() {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

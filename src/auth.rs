@@ -61,7 +61,12 @@ impl FromStr for Role {
         Role::ALL
             .into_iter()
             .find(|r| r.as_str() == s.trim())
-            .ok_or_else(|| format!("unknown role {s:?} (node, clerk, approver, reader or admin)"))
+            .ok_or_else(|| {
+                format!(
+                    "unknown role {} (node, clerk, approver, reader or admin)",
+                    crate::domain::validate::short(s)
+                )
+            })
     }
 }
 
@@ -140,7 +145,10 @@ impl Caller {
         match self {
             Caller::Certified { unit: own, .. } if own != unit => Err(self.forbid(
                 "unit",
-                format!("a clerk of {own} cannot write the plans of {unit}"),
+                format!(
+                    "a clerk of {own} cannot write the plans of {}",
+                    crate::domain::validate::short(unit)
+                ),
             )),
             _ => Ok(()),
         }
@@ -165,7 +173,8 @@ impl Caller {
             Caller::Certified { unit: own, .. } if own != from_unit => Err(self.forbid(
                 "from_unit",
                 format!(
-                    "the certificate is for {own}, but the call claims to come from {from_unit}"
+                    "the certificate is for {own}, but the call claims to come from {}",
+                    crate::domain::validate::short(from_unit)
                 ),
             )),
             _ => Ok(()),
@@ -195,7 +204,10 @@ impl Caller {
         } else {
             Err(self.forbid(
                 field,
-                format!("{unit} is outside the caller's own unit and subtree"),
+                format!(
+                    "{} is outside the caller's own unit and subtree",
+                    crate::domain::validate::short(unit)
+                ),
             ))
         }
     }
@@ -207,7 +219,9 @@ impl Caller {
             return Ok(node_unit.to_string());
         }
         match self {
-            Caller::Certified { unit, .. } if hierarchy.is_within(unit, node_unit) => {
+            Caller::Certified { unit, roles, .. }
+                if !roles.is_empty() && hierarchy.is_within(unit, node_unit) =>
+            {
                 Ok(unit.clone())
             }
             _ => Err(self.forbid(
@@ -263,6 +277,10 @@ mod tests {
             "not the parent"
         );
         assert!(!who("412", &[]).may_read(&h, "412"), "no role, no access");
+        assert!(
+            who("16681", &[]).default_root(&h, "412").is_err(),
+            "no role, no default subtree either"
+        );
         assert_eq!(
             who("16681", &[Role::Clerk])
                 .default_root(&h, "412")

@@ -24,6 +24,19 @@ pub fn crash_point(point: &str) {
     }
 }
 
+/// When a push is taken, before it is stored (for the panic-hook test).
+pub const ON_PUSH: &str = "on-push";
+
+/// Panics, with `detail` in the message, if and only if `QUYHOACH_PANIC_AT` names `point`: a
+/// test's way to see what a handler's panic prints.
+pub fn panic_point(point: &str, detail: &str) {
+    static ARMED: OnceLock<Option<String>> = OnceLock::new();
+    let armed = ARMED.get_or_init(|| std::env::var("QUYHOACH_PANIC_AT").ok());
+    if armed.as_deref() == Some(point) {
+        panic!("panic point {point} reached with {detail}");
+    }
+}
+
 /// The test-only pause before every flush, if `QUYHOACH_FLUSH_DELAY_MS` sets one.
 pub fn flush_delay() -> Option<std::time::Duration> {
     let ms: u64 = std::env::var("QUYHOACH_FLUSH_DELAY_MS")

@@ -15,10 +15,13 @@
 //!   anti-entropy with the parent and the children).
 //! - [`sync`]: the upward link behind the `Parent` trait: outbox delivery, decisions pulled
 //!   down, reconciliation.
-//! - [`grpc`]: the proto types, conversions and the two thin services.
+//! - [`link`]: the child's TLS link to its parent, which must hold the parent unit's node
+//!   certificate.
+//! - [`grpc`]: the proto types, conversions, the two thin services and the gate in front of
+//!   them (authentication before decoding, size and shape limits, rate limit).
 //! - [`server`]: `run` and `spawn`, the node as a library function.
 //! - [`error`]: the node layer's error, one variant per gRPC status it maps to.
-//! - [`audit`]: the hash-chained audit trail and its verification. Pure.
+//! - [`audit`]: the hash-chained audit trail and its verification.
 //! - [`auth`]: callers (from certificates), roles and what each may do. Pure.
 //! - [`pki`]: the certificate authority and certificates for nodes and users (rcgen).
 //! - [`client`]: connecting to a node, loading a unit's list into its draft, and printing
@@ -44,6 +47,7 @@ pub mod domain;
 pub mod error;
 pub mod fault;
 pub mod grpc;
+pub mod link;
 pub mod logging;
 pub mod metrics;
 pub mod node;

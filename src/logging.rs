@@ -59,6 +59,33 @@ impl<'a> MakeWriter<'a> for RedactedStderr {
     }
 }
 
+/// Replaces the panic hook with one that writes the panic's message through [`redact`], so
+/// that a value held in a panic message (a national ID in a failed slice) reaches standard
+/// error masked like every log line.
+pub fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let _ = io::stderr()
+            .lock()
+            .write_all(&redact(panic_text(info).as_bytes()));
+    }));
+}
+
+/// The text the standard hook would print for a panic: thread, place and message.
+fn panic_text(info: &std::panic::PanicHookInfo<'_>) -> String {
+    let thread = std::thread::current();
+    let payload = info
+        .payload()
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| info.payload().downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "Box<dyn Any>".into());
+    let location = info.location().map(|l| l.to_string()).unwrap_or_default();
+    format!(
+        "thread '{}' panicked at {location}:\n{payload}\n",
+        thread.name().unwrap_or("<unnamed>")
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -114,6 +114,13 @@ impl Authority {
 
     /// Issues a certificate for `subject`.
     pub fn issue(&self, subject: &Subject) -> Result<Issued, String> {
+        check_stem(&subject.unit).map_err(|e| e.to_string())?;
+        if subject.roles.is_empty() {
+            return Err("a certificate carries at least one role".into());
+        }
+        if subject.roles.contains(&Role::Node) && subject.roles.len() > 1 {
+            return Err("the node role is for node certificates only".into());
+        }
         let issuer =
             Issuer::from_ca_cert_pem(&self.cert_pem, &self.key).map_err(|e| e.to_string())?;
         let mut params = CertificateParams::new(Vec::<String>::new()).map_err(|e| e.to_string())?;
@@ -153,26 +160,57 @@ impl Authority {
     }
 }
 
-/// The caller a certificate (DER) names: its unit, roles and common name.
+/// The caller a certificate (DER) names: its unit, roles and common name. A certificate means
+/// one thing or nothing: exactly one unit, at least one known role spelled exactly (no white
+/// space), and the node role only alone.
+///
+/// # Errors
+///
+/// A sentence saying what is wrong with the certificate.
 pub fn caller_from_der(der: &[u8]) -> Result<Caller, String> {
     let (_, cert) =
         X509Certificate::from_der(der).map_err(|e| format!("unreadable certificate: {e}"))?;
-    let mut unit = None;
+    let mut units = Vec::new();
     let mut roles = Vec::new();
     for ext in cert.extensions() {
         if let ParsedExtension::SubjectAlternativeName(san) = ext.parsed_extension() {
             for name in &san.general_names {
                 if let GeneralName::URI(u) = name {
                     if let Some(code) = u.strip_prefix(UNIT_URI) {
-                        unit = Some(code.to_string());
+                        units.push(code.to_string());
                     } else if let Some(role) = u.strip_prefix(ROLE_URI) {
-                        roles.push(role.parse::<Role>()?);
+                        let known = Role::ALL.into_iter().find(|r| r.as_str() == role);
+                        let Some(role) = known else {
+                            return Err(format!(
+                                "the certificate names an unknown role {}",
+                                crate::domain::validate::prefix(role)
+                            ));
+                        };
+                        if !roles.contains(&role) {
+                            roles.push(role);
+                        }
                     }
                 }
             }
         }
     }
-    let unit = unit.ok_or("the certificate names no unit (urn:quyhoach:unit:…)")?;
+    let unit = match units.as_slice() {
+        [one] => one.clone(),
+        [] => return Err("the certificate names no unit (urn:quyhoach:unit:…)".into()),
+        more => {
+            return Err(format!(
+                "the certificate names {} units; a certificate belongs to exactly one",
+                more.len()
+            ))
+        }
+    };
+    crate::domain::validate::code("certificate unit", &unit).map_err(|e| e.to_string())?;
+    if roles.is_empty() {
+        return Err("the certificate carries no role".into());
+    }
+    if roles.contains(&Role::Node) && roles.len() > 1 {
+        return Err("a node certificate carries the node role only".into());
+    }
     let name = cert
         .subject()
         .iter_common_name()
@@ -183,6 +221,99 @@ pub fn caller_from_der(der: &[u8]) -> Result<Caller, String> {
     Ok(Caller::Certified { unit, roles, name })
 }
 
+/// Checks a certificate (PEM) against the clock: a sentence naming the date if it has expired
+/// or is not valid yet.
+///
+/// # Errors
+///
+/// When the certificate is unreadable, expired or not yet valid.
+pub fn check_validity(pem: &str, now: OffsetDateTime) -> Result<OffsetDateTime, String> {
+    let (_, block) = x509_parser::pem::parse_x509_pem(pem.as_bytes())
+        .map_err(|e| format!("not a PEM certificate: {e}"))?;
+    let (_, cert) = X509Certificate::from_der(&block.contents)
+        .map_err(|e| format!("unreadable certificate: {e}"))?;
+    let validity = cert.validity();
+    let (from, to) = (
+        validity.not_before.to_datetime(),
+        validity.not_after.to_datetime(),
+    );
+    if now < from {
+        return Err(format!("the certificate is not valid before {from}"));
+    }
+    if now > to {
+        return Err(format!("the certificate expired on {to}"));
+    }
+    Ok(to)
+}
+
+/// Checks what is about to be issued: a known unit, at least one role, the node role only
+/// alone, a name without control characters, and a validity that has not ended. Returns the
+/// warnings to show (a certificate that expires within 30 days).
+///
+/// # Errors
+///
+/// A sentence naming what is refused.
+pub fn check_subject(
+    subject: &Subject,
+    hierarchy: &crate::domain::Hierarchy,
+) -> Result<Vec<String>, String> {
+    check_stem(&subject.unit).map_err(|e| e.to_string())?;
+    if hierarchy.get(&subject.unit).is_none() {
+        return Err(format!("unit {} is not in the units list", subject.unit));
+    }
+    if subject.roles.is_empty() {
+        return Err("a certificate carries at least one role".into());
+    }
+    if subject.roles.contains(&Role::Node) && subject.roles.len() > 1 {
+        return Err("the node role is for node certificates only (certs node)".into());
+    }
+    if subject.name.trim().is_empty() || subject.name.chars().any(char::is_control) {
+        return Err("the holder's name is empty or holds control characters".into());
+    }
+    let now = OffsetDateTime::now_utc();
+    if subject.not_after <= now {
+        return Err(format!(
+            "the certificate would expire at once ({})",
+            subject.not_after
+        ));
+    }
+    let mut warnings = Vec::new();
+    if subject.not_after - now < Duration::days(30) {
+        warnings.push(format!(
+            "warning: the certificate for {} expires within 30 days, on {}",
+            subject.unit,
+            subject.not_after.date()
+        ));
+    }
+    Ok(warnings)
+}
+
+/// Refuses a file name stem that could leave its folder or hide: only letters, digits, `.`,
+/// `_` and `-`, not starting with a dot, at most 64 characters.
+///
+/// # Errors
+///
+/// [`std::io::ErrorKind::InvalidInput`] naming the stem.
+pub fn check_stem(stem: &str) -> std::io::Result<()> {
+    let ok = !stem.is_empty()
+        && stem.len() <= 64
+        && !stem.starts_with('.')
+        && stem
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "{} is not a safe file name (letters, digits, . _ -)",
+                crate::domain::validate::prefix(stem)
+            ),
+        ))
+    }
+}
+
 /// Reads the caller named by the first certificate in a PEM file's text.
 pub fn caller_from_pem(pem: &str) -> Result<Caller, String> {
     let (_, block) = x509_parser::pem::parse_x509_pem(pem.as_bytes())
@@ -190,22 +321,67 @@ pub fn caller_from_pem(pem: &str) -> Result<Caller, String> {
     caller_from_der(&block.contents)
 }
 
-/// Writes an issued certificate and key as `<dir>/<stem>.pem` and `<dir>/<stem>.key`.
+/// Writes an issued certificate and key as `<dir>/<stem>.pem` and `<dir>/<stem>.key`; the
+/// stem must be a plain file name ([`check_stem`]).
+///
+/// # Errors
+///
+/// An unsafe stem, or the file system's error.
 pub fn write(dir: &Path, stem: &str, issued: &Issued) -> std::io::Result<()> {
+    check_stem(stem)?;
     std::fs::create_dir_all(dir)?;
-    std::fs::write(dir.join(format!("{stem}.pem")), &issued.cert_pem)?;
+    write_file(&dir.join(format!("{stem}.pem")), &issued.cert_pem, 0o644)?;
     write_secret(&dir.join(format!("{stem}.key")), &issued.key_pem)
 }
 
 /// Writes a private key readable by its owner only.
+///
+/// # Errors
+///
+/// The file system's error.
 pub fn write_secret(path: &Path, text: &str) -> std::io::Result<()> {
+    write_file(path, text, 0o600)
+}
+
+/// Writes a new authority's `ca.pem` and `ca.key` into `dir`, refusing to replace a key that
+/// is there unless `force`: every certificate the old key signed would stop working.
+///
+/// # Errors
+///
+/// [`std::io::ErrorKind::AlreadyExists`] when `dir` holds a key and `force` is false, or the
+/// file system's error.
+pub fn write_authority(dir: &Path, ca: &Authority, force: bool) -> std::io::Result<()> {
+    let key = dir.join("ca.key");
+    if !force && std::fs::symlink_metadata(&key).is_ok() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            format!(
+                "{} exists: replacing it invalidates every certificate it signed; pass --force to replace it",
+                key.display()
+            ),
+        ));
+    }
+    std::fs::create_dir_all(dir)?;
+    write_file(&dir.join("ca.pem"), &ca.cert_pem, 0o644)?;
+    write_secret(&key, &ca.key_pem())
+}
+
+/// Writes `text` as a new file with `mode`. Whatever stood at `path` (a file or a symbolic
+/// link) is removed first and never followed: the file is created anew, exclusively, with
+/// `O_NOFOLLOW`.
+fn write_file(path: &Path, text: &str, mode: u32) -> std::io::Result<()> {
     use std::io::Write;
     #[cfg(unix)]
     use std::os::unix::fs::OpenOptionsExt;
+    if std::fs::symlink_metadata(path).is_ok() {
+        std::fs::remove_file(path)?;
+    }
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
-    options.mode(0o600);
+    options.mode(mode).custom_flags(libc::O_NOFOLLOW);
+    #[cfg(not(unix))]
+    let _ = mode;
     options.open(path)?.write_all(text.as_bytes())
 }
 

@@ -5,14 +5,12 @@
 use std::{future::Future, net::SocketAddr, sync::Arc};
 
 use tokio::net::TcpListener;
-use tonic::{
-    service::interceptor::InterceptedService,
-    transport::{server::TcpIncoming, Certificate, Identity, Server, ServerTlsConfig},
-};
+use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 
 use crate::{
     config::Config,
     grpc::{
+        gate::{Admit, Gate},
         limits::{RateLimit, MAX_PLANNING_MESSAGE, MAX_SYNC_MESSAGE},
         pb::{
             node_sync_server::NodeSyncServer, planning_server::PlanningServer, FILE_DESCRIPTOR_SET,
@@ -23,6 +21,11 @@ use crate::{
     store::SledStore,
     sync,
 };
+
+/// How long a peer has to complete its TLS handshake.
+pub const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// Most requests one connection may have open at once (HTTP/2 concurrent streams).
+pub const MAX_STREAMS_PER_CONNECTION: u32 = 64;
 
 /// Serves the node described by `config` on `listener` until `shutdown` resolves, then stops
 /// accepting, finishes in-flight requests, stops the sync task and closes the store.
@@ -116,9 +119,17 @@ async fn run_with_web(
                 // A certificate is verified whenever one is shown; without one the handshake
                 // still succeeds, so that health checks work and the quyhoach services can
                 // answer UNAUTHENTICATED instead of dropping the connection.
-                .client_auth_optional(true),
+                .client_auth_optional(true)
+                // A peer that opens a connection and never finishes its handshake is dropped.
+                .timeout(HANDSHAKE_TIMEOUT),
         )?;
     }
+    builder = builder
+        .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)
+        .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(std::time::Duration::from_secs(20)))
+        .tcp_keepalive(Some(std::time::Duration::from_secs(60)))
+        .http2_max_header_list_size(16 * 1024u32);
     let insecure = config.tls.is_none();
     let web_task = match web {
         Some(web) => {
@@ -135,7 +146,8 @@ async fn run_with_web(
         node: node.clone(),
         insecure,
     })
-    .max_decoding_message_size(MAX_PLANNING_MESSAGE);
+    .max_decoding_message_size(MAX_PLANNING_MESSAGE)
+    .max_encoding_message_size(MAX_SYNC_MESSAGE);
     let node_sync = NodeSyncServer::new(NodeSyncService {
         node: node.clone(),
         insecure,
@@ -146,12 +158,11 @@ async fn run_with_web(
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(InterceptedService::new(planning, limit.clone()))
-        .add_service(InterceptedService::new(node_sync, limit))
-        // TCP_NODELAY on every accepted connection: `serve_with_incoming` ignores the
-        // builder's setting, and without it small replies wait ~40 ms for a delayed ACK.
+        .add_service(Gate::new(planning, Admit::Person, insecure, limit.clone()))
+        .add_service(Gate::new(node_sync, Admit::Node, insecure, limit))
+        // At most so many connections at once, each with TCP_NODELAY.
         .serve_with_incoming_shutdown(
-            TcpIncoming::from(listener).with_nodelay(Some(true)),
+            crate::grpc::incoming::capped(listener, crate::grpc::incoming::max_connections()),
             shutdown,
         )
         .await;

@@ -3,7 +3,7 @@
 //! a unit's plan in the flat or the official layout, or the findings, as .xlsx, .csv with BOM,
 //! or JSON) and `template` (a blank list to fill in). Talks to a node through the client API.
 
-use std::path::Path;
+use std::{io::Write, path::Path};
 
 use anyhow::{bail, Context};
 use tonic::transport::Channel;
@@ -219,7 +219,7 @@ fn write(out: &Path, sheets: Vec<ExportSheet>) -> anyhow::Result<()> {
                 .map(|s| s.headers.clone())
                 .unwrap_or_default();
             let rows: Vec<Vec<String>> = sheets.iter().flat_map(|s| s.text_rows()).collect();
-            let file = std::fs::File::create(out)
+            let file = tabular::export::create_private(out)
                 .with_context(|| format!("creating {}", out.display()))?;
             tabular::export_csv(file, &headers, &rows)?;
         }
@@ -238,7 +238,9 @@ fn write(out: &Path, sheets: Vec<ExportSheet>) -> anyhow::Result<()> {
                     })
                 })
                 .collect();
-            std::fs::write(out, serde_json::to_string_pretty(&rows)?)?;
+            tabular::export::create_private(out)
+                .with_context(|| format!("creating {}", out.display()))?
+                .write_all(serde_json::to_string_pretty(&rows)?.as_bytes())?;
         }
     }
     Ok(())

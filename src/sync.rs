@@ -10,10 +10,7 @@
 use std::{sync::Arc, time::Duration};
 
 use rand::Rng;
-use tonic::{
-    transport::{Channel, Endpoint},
-    Code,
-};
+use tonic::{transport::Channel, Code};
 
 use crate::{
     config::Tls,
@@ -139,6 +136,8 @@ pub trait Parent: Send {
 /// The parent over gRPC.
 pub struct GrpcParent {
     client: NodeSyncClient<Channel>,
+    /// This node's store, whose audit head each push carries for the parent to witness.
+    store: Arc<dyn crate::store::Store>,
 }
 
 impl Parent for GrpcParent {
@@ -148,6 +147,15 @@ impl Parent for GrpcParent {
             from_unit: from.to_string(),
             plan: Some(plan_to_pb(plan)),
         };
+        // The parent keeps this node's audit head as a witness of its chain.
+        let mut request = tonic::Request::new(request);
+        if let Ok(Some((seq, digest))) = self.store.audit_head() {
+            if let Ok(value) = format!("{seq}:{digest}").parse() {
+                request
+                    .metadata_mut()
+                    .insert(crate::audit::HEAD_METADATA, value);
+            }
+        }
         let receipt = match self.client.push(request).await {
             Ok(r) => r.into_inner(),
             Err(status) => {
@@ -320,23 +328,22 @@ impl Parent for LocalParent {
 
 /// Runs the link until the task is aborted.
 pub async fn run(node: Arc<Node>, parent: String, settings: SyncSettings, tls: Option<Tls>) {
-    let endpoint = Endpoint::from_shared(parent.clone()).and_then(|e| match &tls {
-        Some(tls) => e.tls_config(tls.client_config()),
-        None => Ok(e),
-    });
-    let channel = match endpoint {
-        Ok(e) => e
-            .connect_timeout(Duration::from_secs(3))
-            .timeout(Duration::from_secs(30))
-            .connect_lazy(),
+    // Over TLS the link talks only to the node certificate of this unit's parent.
+    let parent_unit = node
+        .parent_unit()
+        .map(|u| u.code.clone())
+        .unwrap_or_default();
+    let channel = match crate::link::parent_channel(&parent, tls.as_ref(), &parent_unit) {
+        Ok(channel) => channel,
         Err(e) => {
-            tracing::error!(parent, error = %e, "bad parent address; the link is off");
+            tracing::error!(parent, error = %e, "bad parent address or certificate; the link is off");
             node.note_link(Err(format!("bad parent address {parent}: {e}")));
             return;
         }
     };
     let link = GrpcParent {
         client: NodeSyncClient::new(channel),
+        store: node.store().clone(),
     };
     drive(node, link, settings, &parent).await
 }

@@ -4,7 +4,7 @@
 use std::{io::Write, path::PathBuf};
 
 use clap::Subcommand;
-use quyhoach::{grpc::pb, store::Store};
+use quyhoach::grpc::pb;
 
 use super::{args::NodeArgs, Out};
 
@@ -33,6 +33,10 @@ pub enum Command {
         /// The store folder of a stopped node.
         #[arg(long)]
         data: Option<PathBuf>,
+        /// A head the parent witnessed, `<seq>:<digest>` as the parent's `receive_push`
+        /// records show it after `head` (repeatable; with --data).
+        #[arg(long)]
+        witness: Vec<String>,
         #[command(flatten)]
         node: NodeArgs,
     },
@@ -91,19 +95,29 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
             }
         }
         Command::Verify {
-            data: Some(dir), ..
+            data: Some(dir),
+            witness,
+            ..
         } => {
-            let store = quyhoach::store::SledStore::open(&dir)?;
-            let (records, head) = store.audit()?;
-            if let Some(why) = store.behind() {
+            // A copy is read, so that verifying never changes (or creates) the store.
+            let (records, head, behind) = quyhoach::audit::read_store_copy(&dir)?;
+            if let Some(why) = behind {
                 anyhow::bail!("{why}");
+            }
+            for w in &witness {
+                let (seq, digest) = quyhoach::audit::parse_head(w).map_err(anyhow::Error::msg)?;
+                if let Err(b) = quyhoach::audit::check_witness(&records, seq, &digest) {
+                    anyhow::bail!("audit chain broken at record {}: {}", b.position, b.problem)
+                }
             }
             if let Err(b) = quyhoach::audit::verify(&records, head) {
                 anyhow::bail!("audit chain broken at record {}: {}", b.position, b.problem)
             }
             writeln!(out, "audit chain intact: {} records", records.len())?;
         }
-        Command::Verify { data: None, node } => {
+        Command::Verify {
+            data: None, node, ..
+        } => {
             let mut c = node.connect().await?;
             let r = c
                 .audit(pb::AuditRequest {

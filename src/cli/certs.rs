@@ -29,6 +29,10 @@ pub enum Command {
         /// Days of validity.
         #[arg(long, default_value_t = 3650)]
         days: i64,
+        /// Replace an authority key that is already there (every certificate it signed stops
+        /// working).
+        #[arg(long)]
+        force: bool,
     },
     /// A node certificate for a unit: DIR/nodes/UNIT.pem and .key.
     Node {
@@ -45,6 +49,9 @@ pub enum Command {
         /// Days of validity.
         #[arg(long, default_value_t = 825)]
         days: i64,
+        /// Units file the unit must be in; `builtin:2024` or `builtin:2025` for the shipped ones.
+        #[arg(long, default_value = "builtin:2024")]
+        units: String,
     },
     /// A personal certificate: DIR/clients/NAME.pem and .key.
     Client {
@@ -66,6 +73,9 @@ pub enum Command {
         /// Days of validity.
         #[arg(long, default_value_t = 365)]
         days: i64,
+        /// Units file the unit must be in.
+        #[arg(long, default_value = "builtin:2024")]
+        units: String,
     },
     /// Everything a set of units needs: the authority (if absent), a node certificate per unit,
     /// and per unit an operator certificate with the clerk, approver and reader roles.
@@ -76,7 +86,19 @@ pub enum Command {
         /// A unit code (repeatable).
         #[arg(long, required = true)]
         unit: Vec<String>,
+        /// Units file every unit must be in.
+        #[arg(long, default_value = "builtin:2024")]
+        units: String,
     },
+}
+
+/// Refuses what `pki::check_subject` refuses and prints its warnings on standard error.
+fn checked(subject: &Subject, units: &str) -> anyhow::Result<()> {
+    let hierarchy = quyhoach::config::load_units(units)?;
+    for warning in pki::check_subject(subject, &hierarchy).map_err(anyhow::Error::msg)? {
+        eprintln!("{warning}");
+    }
+    Ok(())
 }
 
 fn load_ca(dir: &Path) -> anyhow::Result<Authority> {
@@ -100,11 +122,10 @@ pub fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
             out: dir,
             name,
             days,
+            force,
         } => {
             let ca = Authority::create(&name, days).map_err(fail)?;
-            std::fs::create_dir_all(&dir)?;
-            std::fs::write(dir.join("ca.pem"), &ca.cert_pem)?;
-            pki::write_secret(&dir.join("ca.key"), &ca.key_pem())?;
+            pki::write_authority(&dir, &ca, force)?;
             writeln!(
                 out,
                 "certificate authority {name:?}: {} (keep ca.key offline)",
@@ -116,10 +137,11 @@ pub fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
             unit,
             host,
             days,
+            units,
         } => {
-            let issued = load_ca(&ca_dir)?
-                .issue(&Subject::node(&unit, &host, days))
-                .map_err(fail)?;
+            let subject = Subject::node(&unit, &host, days);
+            checked(&subject, &units)?;
+            let issued = load_ca(&ca_dir)?.issue(&subject).map_err(fail)?;
             pki::write(&ca_dir.join("nodes"), &unit, &issued)?;
             writeln!(
                 out,
@@ -134,15 +156,21 @@ pub fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
             name,
             stem,
             days,
+            units,
         } => {
             let roles = role
                 .iter()
                 .map(|r| r.parse::<Role>())
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(fail)?;
-            let issued = load_ca(&ca_dir)?
-                .issue(&Subject::new(&unit, &roles, &name, days))
-                .map_err(fail)?;
+            if roles.contains(&Role::Node) {
+                anyhow::bail!(
+                    "a personal certificate never carries the node role; use `certs node`"
+                );
+            }
+            let subject = Subject::new(&unit, &roles, &name, days);
+            checked(&subject, &units)?;
+            let issued = load_ca(&ca_dir)?.issue(&subject).map_err(fail)?;
             let stem = stem.unwrap_or_else(|| format!("{unit}-{}", roles[0]));
             pki::write(&ca_dir.join("clients"), &stem, &issued)?;
             writeln!(
@@ -152,14 +180,19 @@ pub fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
                 ca_dir.join("clients").join(format!("{stem}.pem")).display()
             )?;
         }
-        Command::Hierarchy { out: dir, unit } => {
+        Command::Hierarchy {
+            out: dir,
+            unit,
+            units,
+        } => {
+            for u in &unit {
+                checked(&Subject::node(u, &[], 825), &units)?;
+            }
             let ca = if dir.join("ca.pem").exists() {
                 load_ca(&dir)?
             } else {
                 let ca = Authority::create("quyhoach CA", 3650).map_err(fail)?;
-                std::fs::create_dir_all(&dir)?;
-                std::fs::write(dir.join("ca.pem"), &ca.cert_pem)?;
-                pki::write_secret(&dir.join("ca.key"), &ca.key_pem())?;
+                pki::write_authority(&dir, &ca, false)?;
                 ca
             };
             for u in &unit {

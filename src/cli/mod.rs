@@ -100,7 +100,9 @@ pub fn main() -> ExitCode {
     let default_filter = if matches!(cli.command, Command::Nodes(nodes::Command::Demo { .. })) {
         "warn"
     } else {
-        "warn,quyhoach=info"
+        // tonic reports a refused TLS handshake (an expired, not yet valid or foreign
+        // certificate, with its dates) only at debug level; the node operator needs it.
+        "warn,quyhoach=info,tonic::transport::server::io_stream=debug"
     };
     init_tracing(cli.log_json, default_filter);
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
@@ -168,6 +170,7 @@ fn init_tracing(json: bool, default_filter: &str) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(quyhoach::logging::RedactedStderr);
+    quyhoach::logging::install_panic_hook();
     if json {
         builder.json().init();
     } else {

@@ -32,6 +32,10 @@ pub enum ConnectError {
     /// The TLS material cannot be used.
     #[error("cannot use the TLS certificate and key")]
     Tls(#[source] tonic::transport::Error),
+    /// One's own certificate is expired, not valid yet or unreadable: said plainly instead of
+    /// the handshake's "transport error".
+    #[error("your certificate: {0}")]
+    Certificate(String),
     /// Nothing answers at the address, or the TLS handshake failed.
     #[error("cannot reach node {url}")]
     Unreachable {
@@ -47,8 +51,8 @@ pub enum ConnectError {
 ///
 /// # Errors
 ///
-/// [`ConnectError::BadAddress`] if `addr` is not an address; [`ConnectError::Tls`] if the TLS
-/// material is refused; [`ConnectError::Unreachable`] if the node cannot be reached.
+/// [`ConnectError::BadAddress`] if `addr` is not an address; [`ConnectError::Certificate`] if
+/// one's own certificate is out of date; [`ConnectError::Tls`] if the TLS material is refused; [`ConnectError::Unreachable`] if the node cannot be reached.
 pub async fn channel(addr: &str, tls: Option<&Tls>) -> Result<Channel, ConnectError> {
     let host = addr.split("://").last().unwrap_or(addr);
     let url = format!("{}://{host}", if tls.is_some() { "https" } else { "http" });
@@ -59,6 +63,8 @@ pub async fn channel(addr: &str, tls: Option<&Tls>) -> Result<Channel, ConnectEr
         }
     })?;
     if let Some(tls) = tls {
+        crate::pki::check_validity(&tls.cert_pem, time::OffsetDateTime::now_utc())
+            .map_err(ConnectError::Certificate)?;
         endpoint = endpoint
             .tls_config(tls.client_config())
             .map_err(ConnectError::Tls)?;

@@ -6,6 +6,7 @@ pub mod name;
 pub mod plan;
 pub mod text;
 pub mod unit;
+pub mod validate;
 
 pub use catalog::{Catalog, Position, PositionKind, Term};
 pub use plan::{
@@ -52,7 +53,10 @@ pub fn parse_date(field: &str, value: &str) -> Result<chrono::NaiveDate, FieldEr
     let date = chrono::NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d").map_err(|_| {
         FieldError::new(
             field,
-            format!("{value:?} is not a valid date (expected YYYY-MM-DD, a real calendar day)"),
+            format!(
+                "{} is not a valid date (expected YYYY-MM-DD, a real calendar day)",
+                validate::prefix(value)
+            ),
         )
     })?;
     let lo = chrono::NaiveDate::from_ymd_opt(1900, 1, 1).expect("valid constant");

@@ -32,7 +32,15 @@ fn timestamp(field: &str, s: &str) -> R<Option<DateTime<Utc>>> {
     }
     DateTime::parse_from_rfc3339(s)
         .map(|t| Some(t.with_timezone(&Utc)))
-        .map_err(|_| FieldError::new(field, format!("{s:?} is not an RFC 3339 timestamp")))
+        .map_err(|_| {
+            FieldError::new(
+                field,
+                format!(
+                    "{} is not an RFC 3339 timestamp",
+                    crate::domain::validate::prefix(s)
+                ),
+            )
+        })
 }
 
 fn required<T>(field: &str, v: Option<T>) -> R<T> {

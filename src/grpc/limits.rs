@@ -3,73 +3,257 @@
 //! largest message each service decodes.
 
 use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-    time::Instant,
+    num::NonZeroU32,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
 };
 
-use tonic::{service::Interceptor, Request, Status};
+use tonic::Status;
 
-/// Largest message the client-facing service decodes (one entry, one ballot round…).
-pub const MAX_PLANNING_MESSAGE: usize = 1024 * 1024;
+/// Largest message the client-facing service decodes: an import of a whole list.
+pub const MAX_PLANNING_MESSAGE: usize = 4 * 1024 * 1024;
 /// Largest message the node-to-node service decodes (a whole plan of up to 5,000 entries).
 pub const MAX_SYNC_MESSAGE: usize = 16 * 1024 * 1024;
+/// Largest request of any other method: one entry, one round, one decision, a query.
+pub const MAX_SMALL_MESSAGE: usize = 256 * 1024;
 
-/// A token bucket per peer: `per_sec` requests a second, bursts of up to twice that.
+/// The largest request body (gRPC frame included) that `method` (the HTTP path,
+/// `/quyhoach.v1.NodeSync/Push`) accepts: only a push and an import are large.
+pub fn max_request(method: &str) -> usize {
+    match method {
+        "/quyhoach.v1.NodeSync/Push" => MAX_SYNC_MESSAGE,
+        "/quyhoach.v1.Planning/ImportEntries" => MAX_PLANNING_MESSAGE,
+        _ => MAX_SMALL_MESSAGE,
+    }
+}
+
+/// The fields of one protobuf message, one at a time: (field number, payload of a
+/// length-delimited field). Yields an error for wire data no protobuf decoder would accept.
+struct Fields<'a>(&'a [u8]);
+
+impl<'a> Fields<'a> {
+    fn varint(&mut self) -> Result<u64, Status> {
+        let mut value = 0u64;
+        for shift in (0..70).step_by(7) {
+            let Some((&b, rest)) = self.0.split_first() else {
+                return Err(malformed());
+            };
+            self.0 = rest;
+            if shift == 63 && b > 1 {
+                return Err(malformed());
+            }
+            value |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(malformed())
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], Status> {
+        if self.0.len() < n {
+            return Err(malformed());
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(head)
+    }
+
+    fn field(&mut self) -> Result<(u64, Option<&'a [u8]>), Status> {
+        let key = self.varint()?;
+        let (number, wire) = (key >> 3, key & 7);
+        if number == 0 {
+            return Err(malformed());
+        }
+        match wire {
+            0 => self.varint().map(|_| (number, None)),
+            1 => self.take(8).map(|_| (number, None)),
+            5 => self.take(4).map(|_| (number, None)),
+            2 => {
+                let len = usize::try_from(self.varint()?).map_err(|_| malformed())?;
+                self.take(len).map(|p| (number, Some(p)))
+            }
+            _ => Err(malformed()),
+        }
+    }
+}
+
+impl<'a> Iterator for Fields<'a> {
+    type Item = Result<(u64, Option<&'a [u8]>), Status>;
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.0.is_empty() {
+            return None;
+        }
+        let field = self.field();
+        if field.is_err() {
+            self.0 = &[];
+        }
+        Some(field)
+    }
+}
+
+fn malformed() -> Status {
+    Status::invalid_argument("the request is not a valid protobuf message")
+}
+
+/// The payloads of field `number` in `message`, refusing more than `max` of them; counts
+/// without keeping more than `max` payloads.
+fn repeated<'a>(
+    message: &'a [u8],
+    number: u64,
+    max: usize,
+    name: &str,
+) -> Result<Vec<&'a [u8]>, Status> {
+    let mut found = Vec::new();
+    for field in Fields(message) {
+        let (n, payload) = field?;
+        if n != number {
+            continue;
+        }
+        if found.len() == max {
+            return Err(Status::invalid_argument(format!(
+                "{name}: more than {max} items"
+            )));
+        }
+        found.push(payload.unwrap_or_default());
+    }
+    Ok(found)
+}
+
+/// Checks, before decoding, that the repeated fields of a push or an import hold no more items
+/// than a plan may: decoding millions of empty items would cost far more memory than the bytes
+/// that carry them.
+///
+/// # Errors
+///
+/// INVALID_ARGUMENT naming the field when a count is over its bound or the bytes are not a
+/// protobuf message.
+pub fn check_shape(method: &str, body: &[u8]) -> Result<(), Status> {
+    use crate::domain::validate::{MAX_ENTRIES, MAX_LIST, MAX_ROUNDS};
+    // One uncompressed gRPC frame: flag, big-endian length, message.
+    let message = match body {
+        [0, a, b, c, d, rest @ ..]
+            if rest.len() == u32::from_be_bytes([*a, *b, *c, *d]) as usize =>
+        {
+            rest
+        }
+        _ => return Ok(()), // tonic refuses anything else itself.
+    };
+    let entries_in = |container: &[u8], number: u64, name: &str| -> Result<(), Status> {
+        for entry in repeated(container, number, MAX_ENTRIES, name)? {
+            for cadre in repeated(entry, 1, 1, &format!("{name}.cadre"))? {
+                for (field, list) in [
+                    (6, "current_positions"),
+                    (8, "qualifications"),
+                    (9, "discipline"),
+                ] {
+                    repeated(cadre, field, MAX_LIST, &format!("{name}.cadre.{list}"))?;
+                }
+            }
+        }
+        Ok(())
+    };
+    let round_in = |container: &[u8], number: u64, max: usize, name: &str| -> Result<(), Status> {
+        for round in repeated(container, number, max, name)? {
+            repeated(round, 7, MAX_ENTRIES, &format!("{name}.tallies"))?;
+        }
+        Ok(())
+    };
+    match method {
+        "/quyhoach.v1.NodeSync/Push" => {
+            for plan in repeated(message, 2, 1, "plan")? {
+                entries_in(plan, 4, "plan.entries")?;
+                round_in(plan, 5, MAX_ROUNDS, "plan.rounds")?;
+            }
+        }
+        "/quyhoach.v1.Planning/ImportEntries" => {
+            entries_in(message, 3, "entries")?;
+            round_in(message, 4, 1, "round")?;
+        }
+        "/quyhoach.v1.Planning/PutEntry" => {
+            for entry in repeated(message, 3, 1, "entry")? {
+                for cadre in repeated(entry, 1, 1, "entry.cadre")? {
+                    for (field, list) in [
+                        (6, "current_positions"),
+                        (8, "qualifications"),
+                        (9, "discipline"),
+                    ] {
+                        repeated(cadre, field, MAX_LIST, &format!("entry.cadre.{list}"))?;
+                    }
+                }
+            }
+        }
+        "/quyhoach.v1.Planning/RecordBallotRound" => round_in(message, 3, 1, "round")?,
+        _ => {
+            for field in Fields(message) {
+                field?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The per-peer limiter of the `governor` crate (GCRA, equivalent to a token bucket).
+type Keyed = governor::RateLimiter<
+    String,
+    governor::state::keyed::DefaultKeyedStateStore<String>,
+    governor::clock::DefaultClock,
+>;
+
+/// How many admissions pass between two prunings of the per-peer state.
+const PRUNE_EVERY: u64 = 4_096;
+
+/// A limit per peer: `per_sec` requests a second, bursts of up to twice that. Peers whose
+/// state has returned to full are forgotten every [`PRUNE_EVERY`] requests, so that the map
+/// holds only peers seen recently.
 #[derive(Clone)]
 pub struct RateLimit {
-    per_sec: f64,
-    buckets: Arc<Mutex<HashMap<String, (f64, Instant)>>>,
+    per_sec: u32,
+    limiter: Arc<Keyed>,
+    calls: Arc<AtomicU64>,
 }
 
 impl RateLimit {
+    /// A limit of `per_sec` requests a second per peer (at least 1).
     pub fn new(per_sec: u32) -> Self {
+        let rate = NonZeroU32::new(per_sec.max(1)).expect("at least 1");
+        let burst = NonZeroU32::new(per_sec.max(1).saturating_mul(2)).expect("at least 2");
         RateLimit {
-            per_sec: f64::from(per_sec),
-            buckets: Arc::default(),
+            per_sec,
+            limiter: Arc::new(governor::RateLimiter::keyed(
+                governor::Quota::per_second(rate).allow_burst(burst),
+            )),
+            calls: Arc::default(),
         }
     }
 
     /// Returns true if and only if `peer` may make one more request now.
-    fn admit(&self, peer: String) -> bool {
-        let now = Instant::now();
-        let burst = self.per_sec * 2.0;
-        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        let (tokens, last) = buckets.entry(peer).or_insert((burst, now));
-        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * self.per_sec).min(burst);
-        *last = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            true
-        } else {
-            false
+    pub fn admit(&self, peer: String) -> bool {
+        if self.calls.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY == PRUNE_EVERY - 1 {
+            self.prune();
         }
+        self.limiter.check_key(&peer).is_ok()
     }
-}
 
-/// Who a request comes from, for the limit: the certificate's first bytes' hash, else the
-/// peer's IP address.
-fn peer_key<T>(req: &Request<T>) -> String {
-    if let Some(certs) = req.peer_certs() {
-        if let Some(leaf) = certs.first() {
-            return blake3::hash(leaf.as_ref()).to_hex()[..16].to_string();
-        }
+    /// Forgets every peer whose allowance is full again.
+    pub fn prune(&self) {
+        self.limiter.retain_recent();
+        self.limiter.shrink_to_fit();
     }
-    req.remote_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_else(|| "unknown".into())
-}
 
-impl Interceptor for RateLimit {
-    fn call(&mut self, req: Request<()>) -> Result<Request<()>, Status> {
-        if self.admit(peer_key(&req)) {
-            Ok(req)
-        } else {
-            Err(Status::resource_exhausted(format!(
-                "rate limit: more than {} requests a second from this peer; slow down and retry",
-                self.per_sec
-            )))
-        }
+    /// How many peers the limiter remembers.
+    pub fn peers(&self) -> usize {
+        self.limiter.len()
+    }
+
+    /// The refusal for a peer over its rate.
+    pub fn refusal(&self) -> Status {
+        Status::resource_exhausted(format!(
+            "rate limit: more than {} requests a second from this peer; slow down and retry",
+            self.per_sec
+        ))
     }
 }
 
@@ -77,11 +261,61 @@ impl Interceptor for RateLimit {
 mod tests {
     use super::*;
 
+    fn frame(message: &[u8]) -> Vec<u8> {
+        let mut out = vec![0];
+        out.extend_from_slice(&(message.len() as u32).to_be_bytes());
+        out.extend_from_slice(message);
+        out
+    }
+
+    #[test]
+    fn millions_of_empty_entries_are_refused_before_decoding() {
+        // PushRequest { plan: Plan { entries: [Entry {}; 5001] } }
+        let plan: Vec<u8> = [0x22, 0x00].repeat(5_001);
+        let mut push = vec![0x12];
+        let mut len = plan.len();
+        while len >= 0x80 {
+            push.push((len as u8) | 0x80);
+            len >>= 7;
+        }
+        push.push(len as u8);
+        push.extend_from_slice(&plan);
+        let refused = check_shape("/quyhoach.v1.NodeSync/Push", &frame(&push)).unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+        assert!(refused.message().contains("plan.entries"));
+        let ok: Vec<u8> = [0x22, 0x00].repeat(5_000);
+        let mut push = vec![0x12, 0x90, 0x4e];
+        push.extend_from_slice(&ok);
+        check_shape("/quyhoach.v1.NodeSync/Push", &frame(&push)).unwrap();
+    }
+
+    #[test]
+    fn broken_wire_data_is_invalid_argument() {
+        let refused =
+            check_shape("/quyhoach.v1.Planning/ListTerms", &frame(&[0x0a, 0x05, 1])).unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+        assert_eq!(
+            max_request("/quyhoach.v1.Planning/PutEntry"),
+            MAX_SMALL_MESSAGE
+        );
+    }
+
     #[test]
     fn a_burst_is_admitted_then_limited() {
         let limit = RateLimit::new(5);
         let admitted = (0..30).filter(|_| limit.admit("a".into())).count();
         assert_eq!(admitted, 10, "a burst of twice the rate");
         assert!(limit.admit("b".into()), "each peer has its own bucket");
+    }
+
+    #[test]
+    fn forgotten_peers_are_pruned() {
+        let limit = RateLimit::new(1_000);
+        for i in 0..10_000 {
+            limit.admit(format!("10.0.{}.{}", i / 256, i % 256));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        limit.prune();
+        assert!(limit.peers() < 100, "{} peers kept", limit.peers());
     }
 }

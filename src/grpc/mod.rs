@@ -2,8 +2,11 @@
 //! Handlers validate and convert, call one [`crate::node::Node`] method, and convert back.
 
 pub mod convert;
+pub mod gate;
+pub mod incoming;
 pub mod limits;
 mod node_sync;
+pub mod paged;
 mod planning;
 
 pub use node_sync::NodeSyncService;
@@ -55,9 +58,13 @@ impl From<Error> for Status {
     }
 }
 
-/// The caller behind a request: from its client certificate, or [`Caller::Insecure`] on a node
-/// started with `--insecure`.
+/// The caller behind a request, as the [`gate`] admitted it (from its client certificate, or
+/// [`Caller::Insecure`](crate::auth::Caller::Insecure) on a node started with `--insecure`);
+/// read from the certificate again only for a service mounted without the gate.
 pub fn caller<T>(insecure: bool, req: &tonic::Request<T>) -> Result<crate::auth::Caller, Status> {
+    if let Some(caller) = req.extensions().get::<crate::auth::Caller>() {
+        return Ok(caller.clone());
+    }
     if insecure {
         return Ok(crate::auth::Caller::Insecure);
     }

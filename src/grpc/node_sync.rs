@@ -21,18 +21,31 @@ pub struct NodeSyncService {
 impl pb::node_sync_server::NodeSync for NodeSyncService {
     async fn push(&self, req: Request<pb::PushRequest>) -> Result<Response<pb::Receipt>, Status> {
         let who = super::caller(self.insecure, &req)?;
+        // The child's audit head, kept in this node's own record of the push as a witness.
+        let head = req
+            .metadata()
+            .get(crate::audit::HEAD_METADATA)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| crate::audit::parse_head(v).ok())
+            .map(|(seq, digest)| format!("{seq}:{digest}"))
+            .unwrap_or_default();
         let pb::PushRequest { from_unit, plan } = req.into_inner();
         who.require_node(from_unit.trim())?;
         let plan = plan
             .ok_or_else(|| Status::from(Error::Invalid(FieldError::new("plan", "is required"))))?;
         let plan = plan_from_pb("plan", plan).map_err(|e| Status::from(Error::Invalid(e)))?;
+        if let Some(e) = plan.entries.first() {
+            crate::fault::panic_point(crate::fault::ON_PUSH, &e.cadre.national_id);
+        }
         // Run to completion even if the child hangs up mid-way, so that a push is either taken
         // whole (and counted) or not at all.
         let node = self.node.clone();
         let actor = who.label();
         let from = from_unit.trim().to_string();
         let (receipt, duplicate) = tokio::spawn(async move {
-            let taken = acting_as(actor, node.receive_push(&from, plan)).await;
+            let taken =
+                crate::node::witnessing(head, acting_as(actor, node.receive_push(&from, plan)))
+                    .await;
             if let Ok((receipt, false)) = &taken {
                 if node.runs_checks() {
                     // The province checks every plan it receives, off the push's path.

@@ -13,12 +13,12 @@ use crate::{
 };
 
 impl PlanningService {
-    /// The consolidated list for a request, as the caller may see it.
-    async fn consolidated_entries(
+    /// The consolidated filter for a request, as the caller may see it.
+    fn consolidated_filter(
         &self,
         who: &crate::auth::Caller,
         request: pb::ConsolidatedRequest,
-    ) -> Result<Vec<pb::ConsolidatedEntry>, Status> {
+    ) -> Result<ConsolidatedFilter, Status> {
         let pb::ConsolidatedRequest {
             under,
             term,
@@ -45,7 +45,7 @@ impl PlanningService {
                     .map_err(|e: String| bad(FieldError::new("has_rule", e)))
             })
             .transpose()?;
-        let filter = ConsolidatedFilter {
+        Ok(ConsolidatedFilter {
             under,
             term: opt(term),
             position: opt(position),
@@ -56,28 +56,22 @@ impl PlanningService {
             age_min: (age_min > 0).then_some(age_min),
             age_max: (age_max > 0).then_some(age_max),
             has_rule,
-        };
+        })
+    }
+
+    /// The consolidated list for a request, as the caller may see it.
+    async fn consolidated_entries(
+        &self,
+        who: &crate::auth::Caller,
+        request: pb::ConsolidatedRequest,
+    ) -> Result<Vec<pb::ConsolidatedEntry>, Status> {
+        let filter = self.consolidated_filter(who, request)?;
         Ok(self
             .node
             .consolidated(&filter)
             .await?
             .into_iter()
-            .map(|e| pb::ConsolidatedEntry {
-                unit: e.unit,
-                unit_name: e.unit_name,
-                term: e.term,
-                version: e.version,
-                status: status_to_pb(e.status).into(),
-                position: e.position,
-                position_title: e.position_title,
-                full_name: e.full_name,
-                birth_date: e.birth_date.to_string(),
-                gender: gender_to_pb(e.gender).into(),
-                national_id_masked: e.national_id_masked,
-                yes_votes: e.votes.map_or(0, |v| v.0),
-                vote_denominator: e.votes.map_or(0, |v| v.1),
-                source: source_to_pb(e.source).into(),
-            })
+            .map(consolidated_to_pb)
             .collect())
     }
 
@@ -102,6 +96,25 @@ pub struct PlanningService {
     pub node: Arc<Node>,
     /// Started with `--insecure`: no certificates, everything allowed.
     pub insecure: bool,
+}
+
+fn consolidated_to_pb(e: crate::node::ConsolidatedEntry) -> pb::ConsolidatedEntry {
+    pb::ConsolidatedEntry {
+        unit: e.unit,
+        unit_name: e.unit_name,
+        term: e.term,
+        version: e.version,
+        status: status_to_pb(e.status).into(),
+        position: e.position,
+        position_title: e.position_title,
+        full_name: e.full_name,
+        birth_date: e.birth_date.to_string(),
+        gender: gender_to_pb(e.gender).into(),
+        national_id_masked: e.national_id_masked,
+        yes_votes: e.votes.map_or(0, |v| v.0),
+        vote_denominator: e.votes.map_or(0, |v| v.1),
+        source: source_to_pb(e.source).into(),
+    }
 }
 
 fn bad(e: FieldError) -> Status {
@@ -669,8 +682,34 @@ impl pb::planning_server::Planning for PlanningService {
         req: Request<pb::ConsolidatedRequest>,
     ) -> Result<Response<Self::ConsolidatedStreamStream>, Status> {
         let who = self.who(&req)?;
-        let entries = self.consolidated_entries(&who, req.into_inner()).await?;
-        let stream = tokio_stream::iter(entries.into_iter().map(Ok));
+        let filter = Arc::new(self.consolidated_filter(&who, req.into_inner())?);
+        // Refuse a bad filter (an unknown position…) as a status, not mid-stream.
+        if let Some(p) = &filter.position {
+            if self.node.reference().catalog.position(p).is_none() {
+                return Err(bad(FieldError::new(
+                    "position",
+                    format!(
+                        "unknown position code {}",
+                        crate::domain::validate::prefix(p)
+                    ),
+                )));
+            }
+        }
+        let node = self.node.clone();
+        let stream = super::paged::paged(move |offset, size| {
+            let (node, filter) = (node.clone(), filter.clone());
+            async move {
+                let list = node.consolidated(&filter).await?;
+                let more = list.len() > offset + size;
+                let page = list
+                    .into_iter()
+                    .skip(offset)
+                    .take(size)
+                    .map(consolidated_to_pb)
+                    .collect();
+                Ok((page, more))
+            }
+        });
         Ok(Response::new(Box::pin(stream)))
     }
 

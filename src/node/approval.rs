@@ -59,6 +59,8 @@ impl Node {
 
     async fn take_push(&self, from: &str, mut plan: Plan) -> Result<(Receipt, bool)> {
         self.check_push_origin(from, &plan.id)?;
+        // What a child pushes passes the checks of a local write, before anything is stored.
+        self.validated(1, |c| c.plan("plan", &plan))?;
         let hash = plan.hash.clone().unwrap_or_default();
         if hash != plan.content_hash() {
             return Err(Error::invalid(
@@ -129,7 +131,11 @@ impl Node {
                 approval: plan.decision.clone(),
             }));
         }
-        let event = Event::new("receive_push", Some(&plan.id)).detail(format!("from {from}"));
+        let detail = match super::child_head() {
+            Some(head) => format!("from {from}, head {head}"),
+            None => format!("from {from}"),
+        };
+        let event = Event::new("receive_push", Some(&plan.id)).detail(detail);
         self.commit(guard, event, changes).await?;
         if direct {
             self.pending_changed(&plan.id.unit, 1.0);
@@ -382,13 +388,36 @@ impl Node {
         let guard = self.lock().await;
         let mut changes = Vec::new();
         let mut applied = 0;
-        for (_, d) in decisions {
+        let parent = self.parent_unit().map(|u| u.code.clone());
+        for (seq, d) in decisions {
+            // A parent is not trusted either: a decision must be well formed, come from the
+            // parent, and concern a plan of this unit that this node submitted.
+            if let Err(e) = self.validated(1, |c| c.decision("decision", &d)) {
+                tracing::warn!(seq, error = %e, "malformed decision from the parent; ignored");
+                continue;
+            }
+            if Some(&d.decided_by) != parent.as_ref() || d.plan.unit != self.unit.code {
+                tracing::warn!(plan = %d.plan, by = %d.decided_by, "decision not by the parent on this unit's plan; ignored");
+                continue;
+            }
             let Some(mut header) = self.store.header(&d.plan)? else {
                 tracing::warn!(plan = %d.plan, "decision for a plan this node does not hold");
                 continue;
             };
             if header.hash.as_deref() != Some(d.hash.as_str()) {
                 tracing::warn!(plan = %d.plan, "decision for other content than held; ignored");
+                continue;
+            }
+            let open = match header.status {
+                PlanStatus::Submitted => true,
+                // An approved version may be returned for revision (annual review), and a
+                // parent rebuilt from its backups may issue a decision again.
+                PlanStatus::Approved => true,
+                PlanStatus::Returned => d.outcome == Outcome::Return,
+                _ => false,
+            };
+            if !open {
+                tracing::warn!(plan = %d.plan, status = header.status.as_str(), "decision for a plan not awaiting one; ignored");
                 continue;
             }
             header.status = status_of(d.outcome);

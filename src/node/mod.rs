@@ -46,6 +46,25 @@ pub async fn acting_as<F: std::future::Future>(actor: String, f: F) -> F::Output
     ACTOR.scope(actor, f).await
 }
 
+tokio::task_local! {
+    /// The audit head (`<seq>:<digest>`) a child's push carried, for the parent's record.
+    static CHILD_HEAD: String;
+}
+
+/// Runs `f` with the audit head a child's push carried; the parent's `receive_push` record
+/// keeps it, so the child's chain is witnessed outside the child's store.
+pub async fn witnessing<F: std::future::Future>(head: String, f: F) -> F::Output {
+    CHILD_HEAD.scope(head, f).await
+}
+
+/// The child's audit head carried by the push being handled, if any.
+pub(crate) fn child_head() -> Option<String> {
+    CHILD_HEAD
+        .try_with(Clone::clone)
+        .ok()
+        .filter(|h| !h.is_empty())
+}
+
 /// What a commit records in the audit trail.
 pub(crate) struct Event {
     pub action: &'static str,
@@ -243,9 +262,15 @@ impl Node {
 
     /// Looks a unit up, naming `field` when it is unknown.
     fn known_unit(&self, field: &str, code: &str) -> Result<&Unit> {
-        self.hierarchy
-            .get(code)
-            .ok_or_else(|| Error::not_found(field, format!("unknown unit code {code:?}")))
+        self.hierarchy.get(code).ok_or_else(|| {
+            Error::not_found(
+                field,
+                format!(
+                    "unknown unit code {}",
+                    crate::domain::validate::prefix(code)
+                ),
+            )
+        })
     }
 
     fn known_term(&self, field: &str, code: &str) -> Result<()> {
@@ -255,7 +280,8 @@ impl Node {
             None => Err(Error::not_found(
                 field,
                 format!(
-                    "unknown term {code:?} (known: {})",
+                    "unknown term {} (known: {})",
+                    crate::domain::validate::prefix(code),
                     reference
                         .catalog
                         .terms
@@ -313,7 +339,11 @@ impl Node {
         if !self.hierarchy.is_within(under, &self.unit.code) {
             return Err(Error::denied(
                 "under",
-                format!("unit {under} is outside the subtree of {}", self.unit.code),
+                format!(
+                    "unit {} is outside the subtree of {}",
+                    crate::domain::validate::short(under),
+                    self.unit.code
+                ),
             ));
         }
         Ok(under.to_string())

@@ -58,11 +58,7 @@ pub struct ConsolidatedEntry {
     pub source: EntrySource,
 }
 
-/// Hides all but the last four digits of a national ID.
-pub fn mask_id(id: &str) -> String {
-    let keep = id.len().saturating_sub(4);
-    format!("{}{}", "*".repeat(keep), &id[keep..])
-}
+pub use crate::domain::validate::mask_id;
 
 impl Node {
     /// One plan version; version 0 means the latest.
@@ -119,7 +115,10 @@ impl Node {
             if self.reference().catalog.position(p).is_none() {
                 return Err(Error::not_found(
                     "position",
-                    format!("unknown position code {p:?}"),
+                    format!(
+                        "unknown position code {}",
+                        crate::domain::validate::prefix(p)
+                    ),
                 ));
             }
         }

@@ -15,6 +15,10 @@ use crate::{
 
 const DOCUMENT: &str = "reference";
 
+/// How far ahead of the version held a parent's reference data may jump: the province's
+/// version grows by one per change, so a larger jump is a forgery or a fault.
+pub const MAX_REFERENCE_STEP: u64 = 1_000;
+
 /// One version of the reference data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Reference {
@@ -65,9 +69,38 @@ impl Node {
     }
 
     /// Takes a newer version received from the parent; an older or equal one is ignored.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Invalid`] when the version jumps more than [`MAX_REFERENCE_STEP`] ahead of the
+    /// one held or the rule parameters are out of their sane ranges: a parent is checked like
+    /// a local rules file, and nothing is stored.
     pub async fn receive_reference(&self, reference: Reference) -> Result<bool> {
-        if reference.version <= self.reference().version {
+        let held = self.reference().version;
+        if reference.version <= held {
             return Ok(false);
+        }
+        if reference.version - held > MAX_REFERENCE_STEP {
+            return Err(Error::invalid(
+                "reference.version",
+                format!(
+                    "{} is more than {MAX_REFERENCE_STEP} versions ahead of the {held} held",
+                    reference.version
+                ),
+            ));
+        }
+        for ruleset in [crate::rules::Ruleset::Qd50, crate::rules::Ruleset::Qd377] {
+            reference.rules.params(ruleset).validate().map_err(|e| {
+                Error::invalid("reference.rules", format!("{}.{e}", ruleset.as_str()))
+            })?;
+        }
+        for code in reference
+            .catalog
+            .positions
+            .keys()
+            .chain(reference.catalog.terms.keys())
+        {
+            crate::domain::validate::code("reference.catalog", code).map_err(Error::Invalid)?;
         }
         self.put_reference(reference.clone()).await?;
         tracing::info!(

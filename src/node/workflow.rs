@@ -10,8 +10,7 @@ use crate::{
     store::{Change, OutboxItem, PlanHeader},
 };
 
-/// Most entries one plan version may hold.
-pub const MAX_ENTRIES: usize = 5_000;
+pub use crate::domain::validate::MAX_ENTRIES;
 
 /// What a recorded ballot round decided for one nominee.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,6 +153,7 @@ impl Node {
             .collect::<Result<Vec<_>>>()?;
         if let Some(round) = &round {
             round.validate_counts("round")?;
+            self.validated(0, |c| c.round("round", round))?;
             let params = self.reference().rules.params_for(round.date).clone();
             if !ballot::quorum_met(round, &params) {
                 return Err(Error::precondition(
@@ -229,6 +229,7 @@ impl Node {
         self.owned_unit(unit)?;
         self.known_term("term", term)?;
         round.validate_counts("round")?;
+        self.validated(0, |c| c.round("round", &round))?;
         crate::domain::parse_date("round.date", &round.date.to_string())?;
         if round.date > self.today() {
             return Err(Error::invalid(
@@ -400,7 +401,15 @@ impl Node {
             .catalog
             .position(code)
             .cloned()
-            .ok_or_else(|| Error::not_found(field, format!("unknown position code {code:?}")))
+            .ok_or_else(|| {
+                Error::not_found(
+                    field,
+                    format!(
+                        "unknown position code {}",
+                        crate::domain::validate::prefix(code)
+                    ),
+                )
+            })
     }
 
     /// Normalizes and checks an entry against the catalogue and the unit it is planned in.
@@ -428,7 +437,26 @@ impl Node {
                 ));
             }
         }
+        // The same checks a pushed plan's entries pass (domain::validate), on the stored form.
+        self.validated(0, |c| c.entry("entry", unit, &entry, self.today()))?;
         Ok(entry)
+    }
+
+    /// Runs the domain's input checks ([`crate::domain::validate`]) against this node's
+    /// reference data, with `slack_days` of tolerance for a peer's clock; a refusal is
+    /// [`Error::Invalid`] naming the field.
+    pub(super) fn validated(
+        &self,
+        slack_days: u64,
+        check: impl FnOnce(&crate::domain::validate::Context) -> std::result::Result<(), FieldError>,
+    ) -> Result<()> {
+        let reference = self.reference();
+        let context = crate::domain::validate::Context {
+            catalog: &reference.catalog,
+            hierarchy: &self.hierarchy,
+            today: self.today() + chrono::Days::new(slack_days),
+        };
+        check(&context).map_err(Error::Invalid)
     }
 }
 

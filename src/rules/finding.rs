@@ -87,7 +87,12 @@ impl FromStr for RuleId {
         Self::ALL
             .into_iter()
             .find(|r| r.as_str().eq_ignore_ascii_case(t))
-            .ok_or_else(|| format!("unknown rule {s:?} (expected R1 … R22)"))
+            .ok_or_else(|| {
+                format!(
+                    "unknown rule {} (expected R1 … R22)",
+                    crate::domain::validate::prefix(s)
+                )
+            })
     }
 }
 
@@ -150,12 +155,7 @@ impl PersonRef {
     }
 }
 
-/// The last four characters of a national ID after an ellipsis: `…1234`.
-pub fn mask_id(id: &str) -> String {
-    let n = id.chars().count();
-    let tail: String = id.chars().skip(n.saturating_sub(4)).collect();
-    format!("…{tail}")
-}
+pub use crate::domain::validate::mask_id;
 
 /// One problem found by a rule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -195,11 +195,20 @@ impl RuleParams {
                 self.quorum_num, self.quorum_den
             ));
         }
+        if u64::from(self.quorum_num) * 2 < u64::from(self.quorum_den) {
+            return Err(format!(
+                "quorum_num/quorum_den: {}/{} is below one half; no body decides with fewer present",
+                self.quorum_num, self.quorum_den
+            ));
+        }
+        if !(1..=100).contains(&self.max_cadres_per_position) {
+            return Err("max_cadres_per_position: must be between 1 and 100".into());
+        }
         if self.max_cadres_per_position == 0 {
             return Err("max_cadres_per_position: must be at least 1".into());
         }
-        if self.max_positions_per_level == 0 {
-            return Err("max_positions_per_level: must be at least 1".into());
+        if self.max_positions_per_level == 0 || self.max_positions_per_level > 100 {
+            return Err("max_positions_per_level: must be between 1 and 100".into());
         }
         if self.min_months_to_retirement > self.preferred_months_to_retirement {
             return Err(format!(

@@ -192,6 +192,10 @@ pub trait Store: Send + Sync + 'static {
     fn documents(&self, prefix: &str) -> Result<Vec<(String, serde_json::Value)>>;
     /// The audit trail in stored order, and how many records the store says it wrote.
     fn audit(&self) -> Result<(Vec<crate::audit::AuditRecord>, u64)>;
+    /// The last audit record's sequence number and digest: what a child shows its parent.
+    fn audit_head(&self) -> Result<Option<(u64, String)>> {
+        Ok(self.audit()?.0.last().map(|r| (r.seq, r.digest.clone())))
+    }
     /// Every recorded conflict, oldest first.
     fn conflicts(&self) -> Result<Vec<Conflict>>;
     /// Applies every change atomically (all or nothing) and returns a ticket for

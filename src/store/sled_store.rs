@@ -1034,6 +1034,16 @@ impl Store for SledStore {
         Ok((self.scan(AUDIT, b"")?, self.meta(AUDIT_SEQ)?.unwrap_or(0)))
     }
 
+    fn audit_head(&self) -> Result<Option<(u64, String)>> {
+        match self.raw_last(AUDIT)? {
+            Some((k, v)) => {
+                let record = codec::decode::<AuditRecord>(TREE_NAMES[AUDIT], &k, &v)?;
+                Ok(Some((record.seq, record.digest)))
+            }
+            None => Ok(None),
+        }
+    }
+
     fn conflicts(&self) -> Result<Vec<Conflict>> {
         self.scan(CONFLICTS, b"")
     }

@@ -283,10 +283,43 @@ pub(super) fn excel_date(d: NaiveDate) -> Result<ExcelDateTime, ExportError> {
     ExcelDateTime::from_ymd(year, d.month() as u8, d.day() as u8).map_err(|_| ExportError::Date(d))
 }
 
-/// Writes `sheets` to an `.xlsx` file at `path`, one worksheet each, in order.
+/// Writes `sheets` to an `.xlsx` file at `path`, one worksheet each, in order; the file is
+/// readable by its owner only ([`create_private`]).
 pub fn export_xlsx(path: &Path, sheets: &[ExportSheet]) -> Result<(), ExportError> {
-    workbook(sheets)?.save(path)?;
+    let bytes = workbook(sheets)?.save_to_buffer()?;
+    create_private(path)?.write_all(&bytes)?;
     Ok(())
+}
+
+/// Creates (or truncates) a file for personal data, readable and writable by its owner only
+/// (0600), whatever mode an earlier file at `path` had.
+///
+/// # Errors
+///
+/// The file system's error.
+pub fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        let file = options.open(path)?;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        Ok(file)
+    }
+    #[cfg(not(unix))]
+    options.open(path)
+}
+
+/// A cell as a spreadsheet will show it: text that begins with `=`, `+`, `-`, `@`, a tab or a
+/// carriage return would be read as a formula by Excel or LibreOffice, so it gets a leading
+/// apostrophe, which makes it plain text (OWASP's advice on CSV injection).
+pub fn inert(cell: &str) -> std::borrow::Cow<'_, str> {
+    match cell.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{cell}").into(),
+        _ => cell.into(),
+    }
 }
 
 /// The `.xlsx` file for `sheets`, in memory (for a download).
@@ -302,9 +335,9 @@ pub fn export_csv<W: Write>(
 ) -> Result<(), ExportError> {
     writer.write_all(BOM)?;
     let mut csv = csv::WriterBuilder::new().flexible(true).from_writer(writer);
-    csv.write_record(headers)?;
+    csv.write_record(headers.iter().map(|h| inert(h).into_owned()))?;
     for row in rows {
-        csv.write_record(row)?;
+        csv.write_record(row.iter().map(|c| inert(c).into_owned()))?;
     }
     csv.flush()?;
     Ok(())
@@ -339,6 +372,40 @@ mod tests {
         for name in [&a, &b] {
             rust_xlsxwriter::utility::check_sheet_name(name).unwrap();
         }
+    }
+
+    #[test]
+    fn formula_cells_are_written_as_text() {
+        let mut out = Vec::new();
+        let rows = vec![vec![
+            "=HYPERLINK(\"http://x\",\"bấm\")".to_string(),
+            "+1".into(),
+            "-2+3".into(),
+            "@SUM(A1)".into(),
+            "\tx".into(),
+            "Nguyễn Thị Hoa".into(),
+            "1990-06-15".into(),
+        ]];
+        export_csv(&mut out, &["a".into()], &rows).unwrap();
+        let text = String::from_utf8(out[BOM.len()..].to_vec()).unwrap();
+        let line = text.lines().nth(1).unwrap();
+        assert!(line.starts_with("\"'=HYPERLINK("), "{line}");
+        for cell in ["'+1", "'-2+3", "'@SUM(A1)", "Nguyễn Thị Hoa", "1990-06-15"] {
+            assert!(line.contains(cell), "{line}");
+        }
+        assert!(!line.contains(",=") && !line.contains(",+1"), "{line}");
+    }
+
+    #[test]
+    fn private_files_are_0600() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.csv");
+        std::fs::write(&path, "old").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        drop(create_private(&path).unwrap());
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
     }
 
     #[test]

@@ -171,6 +171,12 @@ async fn parent_down_while_children_submit_then_everything_arrives_once_and_in_o
     }
     // A push whose reply the child gave up waiting for (a loaded machine) is counted when the
     // child sends it again, as a duplicate; none is refused and no plan is counted twice.
+    // The counters move just after a push is stored, so a reader can see the plan first.
+    eventually(10, "every push counted at the district", || async {
+        let s = district.status().await;
+        (s.pushes_accepted + s.pushes_duplicate >= 4).then_some(())
+    })
+    .await;
     let s = district.status().await;
     assert_eq!(s.pushes_refused, 0);
     assert!(s.pushes_accepted <= 4, "{s:?}");
@@ -222,6 +228,11 @@ async fn parent_down_while_children_submit_then_everything_arrives_once_and_in_o
         pb::PlanStatus::Approved as i32
     );
     assert_eq!(find(&at_province, "16681", term, 2).unwrap().hash, v2_hash);
+    // The counter moves just after the push is stored, so a reader can see the plan first.
+    eventually(10, "both pushes counted at the province", || async {
+        (province.status().await.pushes_accepted == 2).then_some(())
+    })
+    .await;
     assert_eq!(province.status().await.pushes_accepted, 2);
     eventually(10, "the district's outbox to drain", || async {
         (district.status().await.parent.unwrap().outbox_length == 0).then_some(())

@@ -318,6 +318,6 @@ async fn a_peer_over_its_rate_is_refused_but_health_checks_are_not() {
         })
         .await
         .unwrap_err();
-    assert_eq!(big.code(), Code::OutOfRange, "{}", big.message());
+    assert_eq!(big.code(), Code::ResourceExhausted, "{}", big.message());
     node.stop().await.unwrap();
 }

@@ -3,6 +3,7 @@
 
 mod audit;
 mod bad_input;
+mod certs;
 mod checks;
 mod cli;
 mod disk;
@@ -10,16 +11,20 @@ mod downflow;
 mod durability;
 mod faults;
 mod harness;
+mod hostile;
 mod limits;
 mod lists;
 mod model;
 mod ops;
 mod ordering;
+mod parent;
 mod procs;
 mod reconcile_memory;
 mod recovery;
 mod sheets;
+mod stored;
 mod surface;
 mod tls;
+mod trust;
 mod web;
 mod workflow;

@@ -125,6 +125,11 @@ impl Proc {
         format!("http://{}", self.addr)
     }
 
+    /// The process id, for reading `/proc/<pid>/status`.
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("running")
+    }
+
     /// SIGKILL, and wait for the process to be gone.
     pub async fn kill(&mut self) {
         let _ = self.child.start_kill();

@@ -1,0 +1,251 @@
+//! Know your parent: a child talks only to the node certificate of its configured parent unit,
+//! and even from that parent it takes only well-formed decisions on plans it submitted and
+//! reference data that moves forward by sane steps with sane rule parameters.
+
+use std::sync::{
+    atomic::{AtomicUsize, Ordering},
+    Arc, Mutex,
+};
+
+use quyhoach::{
+    auth::Role,
+    grpc::pb::{self, node_sync_server::NodeSync},
+    pki::{Authority, Subject},
+};
+use tonic::{
+    transport::{Certificate, Identity, Server, ServerTlsConfig},
+    Request, Response, Status,
+};
+
+use crate::{
+    harness::*,
+    trust::{start_tls, Tree},
+};
+
+/// A node-to-node server under some certificate that records what reaches it and answers with
+/// forgeries: decisions on plans the child never submitted, a reference version of 2^64−1
+/// and a quorum of 0.
+#[derive(Default, Clone)]
+struct Impostor {
+    calls: Arc<AtomicUsize>,
+    references: Arc<AtomicUsize>,
+    pushed: Arc<Mutex<Vec<pb::Plan>>>,
+}
+
+fn forged(
+    unit: &str,
+    version: u32,
+    hash: &str,
+    decided_by: &str,
+    outcome: pb::Outcome,
+) -> pb::Decision {
+    pb::Decision {
+        plan: Some(pb::PlanId {
+            unit: unit.into(),
+            term: TERM.into(),
+            version,
+        }),
+        hash: hash.into(),
+        outcome: outcome.into(),
+        reasons: vec!["giả mạo".into()],
+        decided_by: decided_by.into(),
+        decided_at: chrono::Utc::now().to_rfc3339(),
+    }
+}
+
+#[tonic::async_trait]
+impl NodeSync for Impostor {
+    async fn push(&self, req: Request<pb::PushRequest>) -> Result<Response<pb::Receipt>, Status> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let plan = req.into_inner().plan.unwrap();
+        self.pushed.lock().unwrap().push(plan.clone());
+        Ok(Response::new(pb::Receipt {
+            plan: plan.id.clone(),
+            hash: plan.hash.clone(),
+            received_by: "412".into(),
+            received_at: chrono::Utc::now().to_rfc3339(),
+            duplicate: false,
+        }))
+    }
+
+    async fn pull_decisions(
+        &self,
+        _: Request<pb::PullDecisionsRequest>,
+    ) -> Result<Response<pb::PullDecisionsResponse>, Status> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let hash = self
+            .pushed
+            .lock()
+            .unwrap()
+            .first()
+            .map(|p| p.hash.clone())
+            .unwrap_or_default();
+        let decisions = [
+            // A return of the child's plan "by" a sibling.
+            forged("16681", 1, &hash, "16690", pb::Outcome::Return),
+            // A return of a plan the child does not own.
+            forged("16690", 1, &hash, "412", pb::Outcome::Return),
+            // An approval of a version the child never submitted.
+            forged("16681", 2, &hash, "412", pb::Outcome::Approve),
+            // A return with a hash that is no hash.
+            forged("16681", 1, "zz", "412", pb::Outcome::Return),
+        ];
+        Ok(Response::new(pb::PullDecisionsResponse {
+            decisions: decisions
+                .into_iter()
+                .enumerate()
+                .map(|(i, d)| pb::SequencedDecision {
+                    seq: i as u64 + 1,
+                    decision: Some(d),
+                })
+                .collect(),
+        }))
+    }
+
+    async fn reconcile(
+        &self,
+        _: Request<pb::ReconcileRequest>,
+    ) -> Result<Response<pb::ReconcileResponse>, Status> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        Ok(Response::new(pb::ReconcileResponse::default()))
+    }
+
+    async fn get_reference(
+        &self,
+        _: Request<pb::ReferenceRequest>,
+    ) -> Result<Response<pb::ReferenceResponse>, Status> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let n = self.references.fetch_add(1, Ordering::SeqCst);
+        let mut rules = quyhoach::rules::RulesFile::default();
+        rules.qd50.quorum_num = 0;
+        rules.qd377.quorum_num = 0;
+        let catalog = quyhoach::config::builtin_catalog().unwrap();
+        let (version, rules) = if n.is_multiple_of(2) {
+            (u64::MAX, quyhoach::rules::RulesFile::default())
+        } else {
+            (1, rules)
+        };
+        let reference = quyhoach::node::Reference {
+            version,
+            catalog,
+            rules,
+        };
+        Ok(Response::new(pb::ReferenceResponse {
+            version,
+            document: serde_json::to_string(&reference).unwrap(),
+        }))
+    }
+}
+
+/// Serves `impostor` over TLS with a node certificate of `unit`; returns its URL.
+async fn serve(ca: &Authority, unit: &str, impostor: Impostor) -> String {
+    let issued = ca.issue(&Subject::node(unit, &[], 1)).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let tls = ServerTlsConfig::new()
+        .identity(Identity::from_pem(issued.cert_pem, issued.key_pem))
+        .client_ca_root(Certificate::from_pem(&ca.cert_pem));
+    let server = Server::builder()
+        .tls_config(tls)
+        .unwrap()
+        .add_service(pb::node_sync_server::NodeSyncServer::new(impostor));
+    tokio::spawn(
+        server.serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+    format!("https://{addr}")
+}
+
+/// Adopts and submits a one-entry plan of 16681 through its clerk.
+async fn submit(t: &Tree, commune: &quyhoach::server::Running) {
+    let mut clerk = t.as_(commune, "16681", &[Role::Clerk]).await;
+    adopted_plan(&mut clerk, "16681", &[(1, "Lê Văn Tám", "C.PCT.UBND")]).await;
+    clerk
+        .submit_plan(pb::SubmitPlanRequest {
+            unit: "16681".into(),
+            term: TERM.into(),
+        })
+        .await
+        .unwrap();
+}
+
+async fn parent_link(t: &Tree, node: &quyhoach::server::Running) -> pb::LinkStatus {
+    let mut c = t.as_(node, "16681", &[Role::Reader]).await;
+    c.sync_status(pb::SyncStatusRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .parent
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_sibling_posing_as_the_parent_gets_nothing() {
+    let t = Tree::start().await;
+    let impostor = Impostor::default();
+    let url = serve(&t.ca, "16690", impostor.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let commune = start_tls(dir.path(), &t.ca, "16681", Some(url)).await;
+    submit(&t, &commune).await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    let link = loop {
+        let link = parent_link(&t, &commune).await;
+        if link
+            .last_error
+            .contains("not the node of the parent unit 412")
+        {
+            break link;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{link:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(link.last_error.contains("16690"), "{}", link.last_error);
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(
+        impostor.calls.load(Ordering::SeqCst),
+        0,
+        "a request reached the impostor"
+    );
+    assert!(impostor.pushed.lock().unwrap().is_empty());
+    commune.stop().await.unwrap();
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn forged_decisions_and_reference_data_from_the_parent_are_refused() {
+    let t = Tree::start().await;
+    let impostor = Impostor::default();
+    // The parent's own identity (a stolen key, or a parent gone wrong): the link is made, and
+    // what comes down is checked like a local write.
+    let url = serve(&t.ca, "412", impostor.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let commune = start_tls(dir.path(), &t.ca, "16681", Some(url)).await;
+    submit(&t, &commune).await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while impostor.calls.load(Ordering::SeqCst) < 8 {
+        assert!(tokio::time::Instant::now() < deadline, "the link never ran");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // (Anti-entropy may push again to a parent that answers reconciliation with nothing.)
+    assert!(!impostor.pushed.lock().unwrap().is_empty());
+    let mut c = t.as_(&commune, "16681", &[Role::Reader]).await;
+    let plans = everything(&mut c).await;
+    assert_eq!(plans.len(), 1);
+    assert_eq!(
+        plans[0].status,
+        i32::from(pb::PlanStatus::Submitted),
+        "a forged decision was applied"
+    );
+    let status = c
+        .sync_status(pb::SyncStatusRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        status.reference_version, 0,
+        "forged reference data was taken"
+    );
+    let link = status.parent.unwrap();
+    assert!(link.last_error.contains("reference"), "{}", link.last_error);
+    commune.stop().await.unwrap();
+    t.stop().await;
+}

