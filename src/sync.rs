@@ -136,6 +136,11 @@ async fn step(node: &Node, client: &mut NodeSyncClient<Channel>) -> Result<(), S
         oldest_pending_at: oldest.map(|(_, at)| at.to_rfc3339()).unwrap_or_default(),
         last_error: node.link_state().last_error.unwrap_or_default(),
         reference_version: node.reference().version,
+        plan_states: node
+            .plan_states()
+            .iter()
+            .map(crate::grpc::convert::plan_state_to_pb)
+            .collect(),
     };
     let response = client
         .pull_decisions(request)

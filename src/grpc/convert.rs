@@ -531,3 +531,47 @@ pub fn finding_to_pb(f: &crate::node::CheckedFinding) -> pb::Finding {
         acceptance: acceptance.as_ref().map(acceptance_to_pb),
     }
 }
+
+/// A plan state a child reports in its pull; the status must be a real one.
+pub fn plan_state_from_pb(field: &str, s: pb::PlanState) -> R<crate::node::PlanState> {
+    let pb::PlanState {
+        plan,
+        status,
+        held_by,
+    } = s;
+    let id = plan_id_from_pb(&format!("{field}.plan"), plan)?;
+    let status = status_from_pb(&format!("{field}.status"), status)?
+        .ok_or_else(|| FieldError::new(format!("{field}.status"), "is required"))?;
+    Ok(crate::node::PlanState {
+        id,
+        status,
+        held_by: held_by.trim().to_string(),
+    })
+}
+
+pub fn plan_state_to_pb(s: &crate::node::PlanState) -> pb::PlanState {
+    pb::PlanState {
+        plan: Some(plan_id_to_pb(&s.id)),
+        status: status_to_pb(s.status).into(),
+        held_by: s.held_by.clone(),
+    }
+}
+
+pub fn unit_progress_to_pb(u: &crate::node::UnitProgress) -> pb::UnitProgress {
+    use crate::node::Progress;
+    let (progress, pending_at) = match &u.progress {
+        Progress::NotStarted => (pb::Progress::NotStarted, String::new()),
+        Progress::Draft => (pb::Progress::Draft, String::new()),
+        Progress::Adopted => (pb::Progress::Adopted, String::new()),
+        Progress::Submitted { pending_at } => (pb::Progress::Submitted, pending_at.clone()),
+        Progress::Approved => (pb::Progress::Approved, String::new()),
+        Progress::Returned => (pb::Progress::Returned, String::new()),
+        Progress::Overdue { pending_at } => (pb::Progress::Overdue, pending_at.clone()),
+    };
+    pb::UnitProgress {
+        unit: u.unit.clone(),
+        progress: progress.into(),
+        version: u.version,
+        pending_at,
+    }
+}

@@ -9,16 +9,17 @@ use crate::node::acting_as;
 use crate::{
     domain::{parse_date, FieldError, PlanId},
     error::Error,
-    node::{finding_id, CheckFilter, CheckedFinding, ConsolidatedFilter, Node, PlanFilter},
+    node::{CheckFilter, ConsolidatedFilter, Node, PlanFilter},
 };
 
 impl PlanningService {
     /// The consolidated list for a request, as the caller may see it.
-    async fn consolidated_entries(
+    /// The filter, page size and token of a consolidated request.
+    fn consolidated_filter(
         &self,
         who: &crate::auth::Caller,
         request: pb::ConsolidatedRequest,
-    ) -> Result<Vec<pb::ConsolidatedEntry>, Status> {
+    ) -> Result<(ConsolidatedFilter, usize, String), Status> {
         let pb::ConsolidatedRequest {
             under,
             term,
@@ -30,8 +31,8 @@ impl PlanningService {
             age_min,
             age_max,
             has_rule,
-            page_size: _,
-            page_token: _,
+            page_size,
+            page_token,
         } = request;
         let under = self.root(who, under)?;
         let gender = match pb::Gender::try_from(gender) {
@@ -57,28 +58,7 @@ impl PlanningService {
             age_max: (age_max > 0).then_some(age_max),
             has_rule,
         };
-        Ok(self
-            .node
-            .consolidated(&filter)
-            .await?
-            .into_iter()
-            .map(|e| pb::ConsolidatedEntry {
-                unit: e.unit,
-                unit_name: e.unit_name,
-                term: e.term,
-                version: e.version,
-                status: status_to_pb(e.status).into(),
-                position: e.position,
-                position_title: e.position_title,
-                full_name: e.full_name,
-                birth_date: e.birth_date.to_string(),
-                gender: gender_to_pb(e.gender).into(),
-                national_id_masked: e.national_id_masked,
-                yes_votes: e.votes.map_or(0, |v| v.0),
-                vote_denominator: e.votes.map_or(0, |v| v.1),
-                source: source_to_pb(e.source).into(),
-            })
-            .collect())
+        Ok((filter, page_size as usize, page_token))
     }
 
     fn who<T>(&self, req: &Request<T>) -> Result<crate::auth::Caller, Status> {
@@ -541,28 +521,6 @@ impl pb::planning_server::Planning for PlanningService {
             .map(|p| plan_id_from_pb("plan", Some(p)))
             .transpose()
             .map_err(bad)?;
-        if stored {
-            let Some(id) = plan else {
-                return Err(bad(FieldError::new("stored", "needs a plan")));
-            };
-            let findings = self
-                .node
-                .stored_findings(&id)?
-                .into_iter()
-                .map(|f| {
-                    finding_to_pb(&CheckedFinding {
-                        id: finding_id(&f),
-                        finding: f,
-                        acceptance: None,
-                    })
-                })
-                .collect();
-            return Ok(Response::new(pb::CheckResponse {
-                findings,
-                entries_checked: 0,
-                micros: 0,
-            }));
-        }
         let filter = CheckFilter {
             under: under.trim().to_string(),
             term: opt(term),
@@ -570,6 +528,14 @@ impl pb::planning_server::Planning for PlanningService {
             severity: severity_from_pb("severity", severity).map_err(bad)?,
             plan,
         };
+        if stored {
+            let findings = self.node.stored_check(&filter).await?;
+            return Ok(Response::new(pb::CheckResponse {
+                findings: findings.iter().map(finding_to_pb).collect(),
+                entries_checked: 0,
+                micros: 0,
+            }));
+        }
         let outcome = self.node.check(&filter).await?;
         Ok(Response::new(pb::CheckResponse {
             findings: outcome.findings.iter().map(finding_to_pb).collect(),
@@ -611,6 +577,7 @@ impl pb::planning_server::Planning for PlanningService {
         Ok(Response::new(pb::CompletenessResponse {
             missing: c.missing,
             overdue: c.overdue.iter().map(finding_to_pb).collect(),
+            units: c.units.iter().map(unit_progress_to_pb).collect(),
         }))
     }
 
@@ -619,53 +586,80 @@ impl pb::planning_server::Planning for PlanningService {
         req: Request<pb::ConsolidatedRequest>,
     ) -> Result<Response<pb::ConsolidatedResponse>, Status> {
         let who = self.who(&req)?;
-        let request = req.into_inner();
-        let (page_size, token) = (request.page_size as usize, request.page_token.clone());
-        let entries = self.consolidated_entries(&who, request).await?;
-        let total = entries.len() as u64;
-        let start: usize = if token.is_empty() {
-            0
-        } else {
-            token.parse().map_err(|_| {
-                bad(FieldError::new(
-                    "page_token",
-                    "is not a token this node gave",
-                ))
-            })?
-        };
-        let end = if page_size == 0 {
-            entries.len()
-        } else {
-            (start + page_size).min(entries.len())
-        };
-        let next_page_token = if end < entries.len() {
-            end.to_string()
-        } else {
-            String::new()
-        };
-        let entries = entries
-            .into_iter()
-            .skip(start)
-            .take(end.saturating_sub(start))
-            .collect();
+        let (filter, page_size, token) = self.consolidated_filter(&who, req.into_inner())?;
+        let page = self
+            .node
+            .consolidated_page(&filter, &token, page_size)
+            .await?;
         Ok(Response::new(pb::ConsolidatedResponse {
-            entries,
-            next_page_token,
-            total,
+            entries: page.entries.into_iter().map(consolidated_to_pb).collect(),
+            next_page_token: page.next_page_token,
+            total: page.total,
         }))
     }
-
-    type ConsolidatedStreamStream = std::pin::Pin<
-        Box<dyn tokio_stream::Stream<Item = Result<pb::ConsolidatedEntry, Status>> + Send>,
-    >;
-
     async fn consolidated_stream(
         &self,
         req: Request<pb::ConsolidatedRequest>,
     ) -> Result<Response<Self::ConsolidatedStreamStream>, Status> {
         let who = self.who(&req)?;
-        let entries = self.consolidated_entries(&who, req.into_inner()).await?;
-        let stream = tokio_stream::iter(entries.into_iter().map(Ok));
-        Ok(Response::new(Box::pin(stream)))
+        let (filter, _, token) = self.consolidated_filter(&who, req.into_inner())?;
+        // The first page answers errors before the stream starts; later pages follow through a
+        // bounded channel, so that no more than two pages are held at once.
+        let first = self
+            .node
+            .consolidated_page(&filter, &token, STREAM_PAGE)
+            .await?;
+        let (tx, rx) = tokio::sync::mpsc::channel(STREAM_PAGE);
+        let node = self.node.clone();
+        tokio::spawn(async move {
+            let mut page = first;
+            loop {
+                for e in page.entries {
+                    if tx.send(Ok(consolidated_to_pb(e))).await.is_err() {
+                        return;
+                    }
+                }
+                if page.next_page_token.is_empty() {
+                    return;
+                }
+                let token = page.next_page_token;
+                page = match node.consolidated_page(&filter, &token, STREAM_PAGE).await {
+                    Ok(p) => p,
+                    Err(e) => {
+                        let _ = tx.send(Err(Status::from(e))).await;
+                        return;
+                    }
+                };
+            }
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
+    }
+
+    type ConsolidatedStreamStream = std::pin::Pin<
+        Box<dyn tokio_stream::Stream<Item = Result<pb::ConsolidatedEntry, Status>> + Send>,
+    >;
+}
+
+/// Entries per page when the consolidated list is streamed.
+const STREAM_PAGE: usize = 1000;
+
+fn consolidated_to_pb(e: crate::node::ConsolidatedEntry) -> pb::ConsolidatedEntry {
+    pb::ConsolidatedEntry {
+        unit: e.unit,
+        unit_name: e.unit_name,
+        term: e.term,
+        version: e.version,
+        status: status_to_pb(e.status).into(),
+        position: e.position,
+        position_title: e.position_title,
+        full_name: e.full_name,
+        birth_date: e.birth_date.to_string(),
+        gender: gender_to_pb(e.gender).into(),
+        national_id_masked: e.national_id_masked,
+        yes_votes: e.votes.map_or(0, |v| v.0),
+        vote_denominator: e.votes.map_or(0, |v| v.1),
+        source: source_to_pb(e.source).into(),
     }
 }
