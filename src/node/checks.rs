@@ -113,6 +113,7 @@ impl Node {
                 ));
             }
         }
+        self.view_settled().await?;
         let reference = self.reference();
         let view = self.view.read().unwrap_or_else(|e| e.into_inner());
         let submitted = view.submitted(&self.unit.code);
@@ -184,7 +185,7 @@ impl Node {
                     format!("no plan version {id} here"),
                 ));
             }
-            self.wait_live().await;
+            self.wait_live().await?;
             return self
                 .live_for(id)
                 .into_iter()
@@ -383,7 +384,7 @@ impl Node {
     pub async fn completeness(&self, under: &str, term: &str) -> Result<Completeness> {
         let root = self.scope_root(under)?;
         self.known_term("term", term)?;
-        let units = self.progress(&root, term).await;
+        let units = self.progress(&root, term).await?;
         let missing = units
             .iter()
             .filter(|u| u.progress.is_missing())

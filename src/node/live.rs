@@ -85,9 +85,10 @@ impl Node {
     /// Waits until every re-check queued so far has been applied, so that the live findings
     /// reflect every change acknowledged before this call. A new day first queues a full
     /// re-check.
-    pub(crate) async fn wait_live(&self) {
+    pub(crate) async fn wait_live(&self) -> Result<()> {
+        self.view_settled().await?;
         if !self.runs_checks() {
-            return;
+            return Ok(());
         }
         let today = self.today();
         let stale = self.live.read().unwrap_or_else(|e| e.into_inner()).day != Some(today);
@@ -100,6 +101,7 @@ impl Node {
         let target = self.rechecks_queued.load(std::sync::atomic::Ordering::Acquire);
         let mut rx = self.rechecks_done.subscribe();
         let _ = rx.wait_for(|done| *done >= target).await;
+        Ok(())
     }
 
     /// Applies a batch of re-checks to the live set; returns the history events to record.

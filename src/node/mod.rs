@@ -107,7 +107,9 @@ pub struct Node {
     /// Every plan this node holds, in memory, as of the last durable commit.
     view: RwLock<view::View>,
     /// Committed changes waiting for their durability before the view takes them, by ticket.
-    view_pending: std::sync::Mutex<std::collections::BTreeMap<u64, Vec<view::ViewChange>>>,
+    #[allow(clippy::type_complexity)]
+    view_pending:
+        std::sync::Mutex<std::collections::BTreeMap<u64, (&'static str, Vec<view::ViewChange>)>>,
     /// The live findings (province only).
     live: RwLock<live::Live>,
     /// Re-checks queued since start, and (below) applied.
@@ -253,18 +255,18 @@ impl Node {
             self.view_pending
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .insert(ticket, followed);
+                .insert(ticket, (action, followed));
         }
         drop(guard);
         self.store.wait_durable(ticket).await?;
-        self.after_durable(ticket, action);
+        self.after_durable(ticket);
         Ok(())
     }
 
     /// Hands the view every change durable up to `ticket`, in commit order, and queues the
     /// re-checks of what they touched.
-    fn after_durable(&self, ticket: u64, action: &str) {
-        let ready: Vec<Vec<view::ViewChange>> = {
+    fn after_durable(&self, ticket: u64) {
+        let ready: Vec<(&'static str, Vec<view::ViewChange>)> = {
             let mut pending = self.view_pending.lock().unwrap_or_else(|e| e.into_inner());
             let later = pending.split_off(&(ticket + 1));
             std::mem::replace(&mut *pending, later).into_values().collect()
@@ -277,15 +279,29 @@ impl Node {
             let mut view = self.view.write().unwrap_or_else(|e| e.into_inner());
             ready
                 .into_iter()
-                .flat_map(|changes| view.apply(changes, &reference.rules, &self.unit.code))
+                .flat_map(|(action, changes)| {
+                    view.apply(changes, &reference.rules, &self.unit.code)
+                        .into_iter()
+                        .map(move |(id, also)| (action, id, also))
+                })
                 .collect::<Vec<_>>()
         };
         if self.runs_checks() {
-            for (id, also) in touched {
+            for (action, id, also) in touched {
                 let why = format!("{action} {id}");
                 self.queue_recheck(live::Recheck::Plan { id, also, why });
             }
         }
+    }
+
+    /// Brings the view up to every commit made so far: waits until they are durable, then
+    /// applies them. Reads of the view call it first, so that a read follows every write
+    /// acknowledged before it.
+    async fn view_settled(&self) -> Result<()> {
+        let ticket = self.store.last_ticket();
+        self.store.wait_durable(ticket).await?;
+        self.after_durable(ticket);
+        Ok(())
     }
 
     /// How long building the view took when the node started.

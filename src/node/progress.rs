@@ -122,8 +122,8 @@ impl Node {
     }
 
     /// Where the plan of every unit of the subtree under `root` stands for `term`.
-    pub(super) async fn progress(&self, root: &str, term: &str) -> Vec<UnitProgress> {
-        self.wait_live().await;
+    pub(super) async fn progress(&self, root: &str, term: &str) -> Result<Vec<UnitProgress>> {
+        self.wait_live().await?;
         let overdue: HashMap<PlanId, ()> = self
             .live_where(|f| f.rule == RuleId::R17)
             .into_iter()
@@ -136,7 +136,8 @@ impl Node {
                 known.insert(s.id.unit.clone(), s);
             }
         }
-        self.hierarchy
+        Ok(self
+            .hierarchy
             .subtree(root)
             .into_iter()
             .filter(|u| u.code != self.unit.code)
@@ -177,6 +178,6 @@ impl Node {
                     version: s.id.version,
                 }
             })
-            .collect()
+            .collect())
     }
 }

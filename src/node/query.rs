@@ -189,6 +189,9 @@ impl Node {
             born_after,
             flagged: flagged.as_ref(),
         };
+        if flagged.is_none() {
+            self.view_settled().await?;
+        }
         let view = self.view.read().unwrap_or_else(|e| e.into_inner());
         let page = view.page(&self.hierarchy, &rows, after.as_ref(), page_size);
         let entries = page
@@ -237,7 +240,7 @@ impl Node {
     /// fresh check elsewhere.
     async fn flagged_by(&self, rule: crate::rules::RuleId, under: &str) -> Result<Flagged> {
         let findings: Vec<crate::rules::Finding> = if self.runs_checks() {
-            self.wait_live().await;
+            self.wait_live().await?;
             let scope = crate::rules::Scope {
                 unit: Some(under.to_string()),
                 rules: vec![rule],
