@@ -237,6 +237,61 @@ pub fn status_name(status: i32) -> &'static str {
     }
 }
 
+/// Prints where each unit's plan stands, one unit a line.
+pub fn print_progress(units: &[pb::UnitProgress]) {
+    for u in units {
+        let state = match pb::Progress::try_from(u.progress).unwrap_or_default() {
+            pb::Progress::Unspecified => "?".to_string(),
+            pb::Progress::NotStarted => "chưa bắt đầu (not started)".to_string(),
+            pb::Progress::Draft => format!("dự thảo v{} (draft)", u.version),
+            pb::Progress::Adopted => format!("đã thông qua v{} (adopted)", u.version),
+            pb::Progress::Submitted => format!(
+                "đã trình v{}, chờ {} (submitted, pending at {})",
+                u.version, u.pending_at, u.pending_at
+            ),
+            pb::Progress::Approved => format!("đã phê duyệt v{} (approved)", u.version),
+            pb::Progress::Returned => format!("bị trả lại v{} (returned)", u.version),
+            pb::Progress::Overdue => format!(
+                "quá hạn thẩm định v{} tại {} (overdue at {})",
+                u.version, u.pending_at, u.pending_at
+            ),
+        };
+        println!("{:<8} {state}", u.unit);
+    }
+}
+
+/// Entries asked for per page when the CLI lists or exports the consolidated list: well below
+/// the 4 MiB a gRPC response may carry by default, whatever the province's size.
+pub const CONSOLIDATED_PAGE: u32 = 5_000;
+
+/// Every entry of the consolidated list that `request` filters, fetched page by page with the
+/// node's cursor.
+///
+/// # Errors
+///
+/// When a page cannot be fetched: the node's status, with its message.
+pub async fn consolidated_all(
+    client: &mut PlanningClient<Channel>,
+    mut request: pb::ConsolidatedRequest,
+) -> anyhow::Result<Vec<pb::ConsolidatedEntry>> {
+    if request.page_size == 0 {
+        request.page_size = CONSOLIDATED_PAGE;
+    }
+    let mut out = Vec::new();
+    loop {
+        let page = client
+            .consolidated(request.clone())
+            .await
+            .map_err(|s| anyhow::anyhow!("consolidated: {:?}: {}", s.code(), s.message()))?
+            .into_inner();
+        out.extend(page.entries);
+        if page.next_page_token.is_empty() {
+            return Ok(out);
+        }
+        request.page_token = page.next_page_token;
+    }
+}
+
 /// Prints the consolidated list as a table, numbered (STT).
 pub fn print_consolidated(entries: &[pb::ConsolidatedEntry]) {
     let h = [

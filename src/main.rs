@@ -732,6 +732,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
                 .completeness(pb::CompletenessRequest { under, term })
                 .await?
                 .into_inner();
+            client::print_progress(&r.units);
             println!(
                 "{} units have not submitted: {}",
                 r.missing.len(),
@@ -833,16 +834,13 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             name,
         } => {
             let mut c = node.connect().await?;
-            let entries = c
-                .consolidated(pb::ConsolidatedRequest {
-                    term,
-                    position,
-                    name,
-                    ..Default::default()
-                })
-                .await?
-                .into_inner()
-                .entries;
+            let request = pb::ConsolidatedRequest {
+                term,
+                position,
+                name,
+                ..Default::default()
+            };
+            let entries = client::consolidated_all(&mut c, request).await?;
             client::print_consolidated(&entries);
             Ok(())
         }

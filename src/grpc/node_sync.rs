@@ -33,11 +33,10 @@ impl pb::node_sync_server::NodeSync for NodeSyncService {
         let from = from_unit.trim().to_string();
         // The province re-checks every plan it receives once it is durable, off the push's
         // path (see `Node::commit`).
-        let (receipt, duplicate) = tokio::spawn(async move {
-            acting_as(actor, node.receive_push(&from, plan)).await
-        })
-        .await
-        .map_err(|e| Status::internal(format!("push handler failed: {e}")))??;
+        let (receipt, duplicate) =
+            tokio::spawn(async move { acting_as(actor, node.receive_push(&from, plan)).await })
+                .await
+                .map_err(|e| Status::internal(format!("push handler failed: {e}")))??;
         if !duplicate {
             crate::fault::crash_point(crate::fault::AFTER_RECEIVE);
         }

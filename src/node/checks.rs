@@ -261,7 +261,11 @@ impl Node {
                 .unwrap_or_default();
             metrics::histogram!("quyhoach_check_duration_seconds", "unit" => self.unit.code.clone(), "kind" => "live")
                 .record(started.elapsed().as_secs_f64());
-            tracing::info!(rechecks = n, changed = events.len(), "live findings updated");
+            tracing::info!(
+                rechecks = n,
+                changed = events.len(),
+                "live findings updated"
+            );
             self.rechecks_done.send_modify(|done| *done += n);
             let _ = history.send(events);
         }

@@ -92,13 +92,17 @@ impl Node {
         }
         let today = self.today();
         let stale = self.live.read().unwrap_or_else(|e| e.into_inner()).day != Some(today);
-        let queued = self.rechecks_queued.load(std::sync::atomic::Ordering::Acquire);
+        let queued = self
+            .rechecks_queued
+            .load(std::sync::atomic::Ordering::Acquire);
         if stale && queued == *self.rechecks_done.borrow() {
             self.queue_recheck(Recheck::Full {
                 why: format!("day changed to {today}"),
             });
         }
-        let target = self.rechecks_queued.load(std::sync::atomic::Ordering::Acquire);
+        let target = self
+            .rechecks_queued
+            .load(std::sync::atomic::Ordering::Acquire);
         let mut rx = self.rechecks_done.subscribe();
         let _ = rx.wait_for(|done| *done >= target).await;
         Ok(())
@@ -123,9 +127,8 @@ impl Node {
             Recheck::Full { why } => Some(why.clone()),
             Recheck::Plan { .. } => None,
         });
-        let full = full.or_else(|| {
-            (live.day != Some(today)).then(|| format!("day changed to {today}"))
-        });
+        let full =
+            full.or_else(|| (live.day != Some(today)).then(|| format!("day changed to {today}")));
         if let Some(why) = full {
             let report = rules::check(&snapshot, &Scope::default(), today, &reference.rules);
             let fresh: HashMap<String, Finding> = report
@@ -189,7 +192,12 @@ impl Node {
     /// Every live finding that `keep` accepts, in report order.
     pub(crate) fn live_where(&self, keep: impl Fn(&Finding) -> bool) -> Vec<Finding> {
         let live = self.live.read().unwrap_or_else(|e| e.into_inner());
-        let out: Vec<Finding> = live.findings.values().filter(|f| keep(f)).cloned().collect();
+        let out: Vec<Finding> = live
+            .findings
+            .values()
+            .filter(|f| keep(f))
+            .cloned()
+            .collect();
         rules::Report::new(out).findings
     }
 

@@ -168,8 +168,10 @@ impl Node {
             view_built_in,
         };
         if node.runs_checks() {
-            node.live.write().unwrap_or_else(|e| e.into_inner()).findings =
-                node.open_in_history()?;
+            node.live
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .findings = node.open_in_history()?;
             node.queue_recheck(live::Recheck::Full {
                 why: "checked at start".into(),
             });
@@ -269,7 +271,9 @@ impl Node {
         let ready: Vec<(&'static str, Vec<view::ViewChange>)> = {
             let mut pending = self.view_pending.lock().unwrap_or_else(|e| e.into_inner());
             let later = pending.split_off(&(ticket + 1));
-            std::mem::replace(&mut *pending, later).into_values().collect()
+            std::mem::replace(&mut *pending, later)
+                .into_values()
+                .collect()
         };
         if ready.is_empty() {
             return;

@@ -30,17 +30,24 @@ pub enum Progress {
     Draft,
     Adopted,
     /// Submitted and waiting for the approving level's decision, at `pending_at`.
-    Submitted { pending_at: String },
+    Submitted {
+        pending_at: String,
+    },
     Approved,
     Returned,
     /// Waiting for a decision at `pending_at` past the appraisal deadline (R17).
-    Overdue { pending_at: String },
+    Overdue {
+        pending_at: String,
+    },
 }
 
 impl Progress {
     /// Returns true if and only if the unit has submitted nothing yet for the term.
     pub fn is_missing(&self) -> bool {
-        matches!(self, Progress::NotStarted | Progress::Draft | Progress::Adopted)
+        matches!(
+            self,
+            Progress::NotStarted | Progress::Draft | Progress::Adopted
+        )
     }
 }
 
@@ -74,7 +81,9 @@ impl Node {
         let view = self.view.read().unwrap_or_else(|e| e.into_inner());
         for plan in view.currents() {
             let key = (plan.id.unit.clone(), plan.id.term.clone());
-            let newer = out.get(&key).is_none_or(|s| s.id.version <= plan.id.version);
+            let newer = out
+                .get(&key)
+                .is_none_or(|s| s.id.version <= plan.id.version);
             if newer {
                 out.insert(
                     key,
@@ -101,7 +110,10 @@ impl Node {
         if states.len() > MAX_REPORTED_STATES {
             return Err(Error::invalid(
                 "plan_states",
-                format!("holds {} states; at most {MAX_REPORTED_STATES}", states.len()),
+                format!(
+                    "holds {} states; at most {MAX_REPORTED_STATES}",
+                    states.len()
+                ),
             ));
         }
         for (i, s) in states.iter().enumerate() {
@@ -161,9 +173,7 @@ impl Node {
                 let progress = match s.status {
                     PlanStatus::Draft => Progress::Draft,
                     PlanStatus::Adopted => Progress::Adopted,
-                    PlanStatus::Submitted | PlanStatus::Received
-                        if overdue.contains_key(&s.id) =>
-                    {
+                    PlanStatus::Submitted | PlanStatus::Received if overdue.contains_key(&s.id) => {
                         Progress::Overdue { pending_at }
                     }
                     PlanStatus::Submitted | PlanStatus::Received => {

@@ -157,9 +157,10 @@ impl Node {
         }
         let after = match token {
             "" => None,
-            t => Some(Cursor::parse(t).ok_or_else(|| {
-                Error::invalid("page_token", "is not a token this node gave")
-            })?),
+            t => Some(
+                Cursor::parse(t)
+                    .ok_or_else(|| Error::invalid("page_token", "is not a token this node gave"))?,
+            ),
         };
         let flagged = match filter.has_rule {
             Some(rule) => Some(self.flagged_by(rule, &root).await?),

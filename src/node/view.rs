@@ -327,15 +327,17 @@ impl View {
     fn slot_of(&self, id: &PlanId) -> Option<usize> {
         let unit = self.units.get(&id.unit)?;
         let term = self.terms.get(&id.term)?;
-        self.slot_index
-            .get(&(unit, term))
-            .map(|&s| s as usize)
+        self.slot_index.get(&(unit, term)).map(|&s| s as usize)
     }
 
     fn attest(&mut self, id: &PlanId, hash: String) {
         if let Some(s) = self.slot_of(id) {
             let slot = &mut self.slots[s];
-            if slot.attested.as_ref().is_none_or(|a| a.id.version <= id.version) {
+            if slot
+                .attested
+                .as_ref()
+                .is_none_or(|a| a.id.version <= id.version)
+            {
                 slot.attested = Some(SubmittedCopy {
                     id: id.clone(),
                     hash,
@@ -469,14 +471,17 @@ impl View {
             .entries
             .iter()
             .map(|e| {
-                let votes = plan.votes_for(&e.cadre.national_id, &e.position).map(
-                    |(round, yes)| {
-                        (
-                            yes,
-                            crate::rules::ballot::denominator(round, rules.params_for(round.date)),
-                        )
-                    },
-                );
+                let votes =
+                    plan.votes_for(&e.cadre.national_id, &e.position)
+                        .map(|(round, yes)| {
+                            (
+                                yes,
+                                crate::rules::ballot::denominator(
+                                    round,
+                                    rules.params_for(round.date),
+                                ),
+                            )
+                        });
                 (e.clone_light(), votes)
             })
             .collect();
@@ -509,7 +514,13 @@ impl View {
         self.rows = merged;
     }
 
-    fn intern_person(&mut self, national_id: &str, full_name: &str, birth: i32, gender: Gender) -> u32 {
+    fn intern_person(
+        &mut self,
+        national_id: &str,
+        full_name: &str,
+        birth: i32,
+        gender: Gender,
+    ) -> u32 {
         let mut h = person_hash(national_id, full_name, birth, gender);
         loop {
             match self.person_index.get(&h) {
@@ -577,7 +588,9 @@ impl View {
 
     /// The current version of a unit × term.
     pub fn current(&self, unit: &str, term: &str) -> Option<&Plan> {
-        let s = self.slot_index.get(&(self.units.get(unit)?, self.terms.get(term)?))?;
+        let s = self
+            .slot_index
+            .get(&(self.units.get(unit)?, self.terms.get(term)?))?;
         Some(&self.plans[self.slots[*s as usize].current])
     }
 
@@ -628,12 +641,9 @@ impl View {
             },
             None => None,
         };
-        let name_ok: Option<Vec<bool>> = filter.name.map(|q| {
-            self.persons
-                .iter()
-                .map(|p| p.folded.contains(q))
-                .collect()
-        });
+        let name_ok: Option<Vec<bool>> = filter
+            .name
+            .map(|q| self.persons.iter().map(|p| p.folded.contains(q)).collect());
         let born_by = filter.born_by.map(days);
         let born_after = filter.born_after.map(days);
         let keep = |r: &Row| -> bool {
@@ -758,7 +768,11 @@ pub enum ViewChange {
     Header(PlanHeader),
     Receipt(Receipt),
     /// A decision recorded on a header (its attested hash, for R22).
-    Decision { id: PlanId, hash: String, by: String },
+    Decision {
+        id: PlanId,
+        hash: String,
+        by: String,
+    },
 }
 
 impl ViewChange {

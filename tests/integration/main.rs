@@ -16,4 +16,5 @@ mod procs;
 mod sheets;
 mod surface;
 mod tls;
+mod view;
 mod workflow;
