@@ -4,11 +4,11 @@
 //!
 //! It keeps two forms. The rules read whole plans: the current version of each unit × term and,
 //! when it is older, the latest approved one (R5 compares against it). The consolidated list
-//! reads compact rows: one per entry of a current, non-draft plan, naming an interned person
-//! (national ID, name, folded name, collation key and birth day, stored once per person), an
-//! interned position and its unit × term, kept in list order (Vietnamese name order, then unit,
-//! term and position) so that a page is a binary search and a scan, and a cursor is the key of
-//! the last row given.
+//! reads compact rows: one per entry of a current, non-draft plan, naming the entry by its
+//! index in that plan (no string is copied per entry), an interned name (its folded search form
+//! and its collation key, computed once per distinct name), an interned position, and the
+//! votes; kept in list order (Vietnamese name order, then unit, term and position) so that a
+//! page is a binary search and a scan, and a cursor is the key of the last row given.
 
 use std::collections::{HashMap, HashSet};
 
@@ -53,31 +53,27 @@ impl Interner {
     }
 }
 
-/// A person as one or more lists record them. A national ID with two names (R21) is two
-/// persons here.
-struct Person {
-    national_id: Box<str>,
-    full_name: Box<str>,
+/// A distinct full name, with what searching and sorting need, computed once.
+struct Name {
     /// The search form of the name ([`name_identity`]).
     folded: Box<str>,
-    /// The collation key of the name, computed once ([`text::name_sort_key`]).
+    /// The collation key of the name ([`text::name_sort_key`]).
     sort_key: Box<[u8]>,
-    /// Birth date as days from the common era.
-    birth: i32,
-    gender: Gender,
-    /// Orders persons of one name without putting their national ID into a cursor.
-    tiebreak: u64,
 }
 
 /// One line of the consolidated list, compact.
 #[derive(Debug, Clone, Copy)]
 struct Row {
-    person: u32,
+    /// The entry's name.
+    name: u32,
     slot: u32,
+    /// The entry's index in its slot's current plan (cadre, position, source are read there).
+    entry: u32,
     position: u32,
+    /// Orders entries of one name without putting a national ID into a cursor.
+    tiebreak: u64,
     /// Yes votes and their denominator (R19), when a round voted on the entry.
     votes: Option<(u32, u32)>,
-    source: EntrySource,
 }
 
 /// One unit × term: its current version and what the rules need besides.
@@ -197,9 +193,8 @@ pub struct View {
     units: Interner,
     terms: Interner,
     positions: Interner,
-    persons: Vec<Person>,
-    /// Persons by a hash of (national ID, name, birth, gender), probed linearly on collision.
-    person_index: HashMap<u64, u32>,
+    names: Vec<Name>,
+    name_index: HashMap<Box<str>, u32>,
     /// The consolidated list, in list order.
     rows: Vec<Row>,
 }
@@ -208,19 +203,12 @@ fn days(d: NaiveDate) -> i32 {
     d.num_days_from_ce()
 }
 
-fn from_days(n: i32) -> NaiveDate {
-    NaiveDate::from_num_days_from_ce_opt(n).unwrap_or_default()
-}
-
-fn person_hash(national_id: &str, full_name: &str, birth: i32, gender: Gender) -> u64 {
-    let mut h = blake3::Hasher::new();
-    h.update(national_id.as_bytes());
-    h.update(b"\0");
-    h.update(full_name.as_bytes());
-    h.update(&birth.to_le_bytes());
-    h.update(&[gender as u8]);
-    let bytes = h.finalize();
-    u64::from_le_bytes(bytes.as_bytes()[..8].try_into().unwrap_or_default())
+/// A short stable hash of a national ID, for ordering rows without naming the ID.
+fn tiebreak(national_id: &str) -> u64 {
+    // FNV-1a: tiny, and stable across runs and builds.
+    national_id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 impl View {
@@ -471,29 +459,32 @@ impl View {
             .entries
             .iter()
             .map(|e| {
-                let votes =
-                    plan.votes_for(&e.cadre.national_id, &e.position)
-                        .map(|(round, yes)| {
-                            (
-                                yes,
-                                crate::rules::ballot::denominator(
-                                    round,
-                                    rules.params_for(round.date),
-                                ),
-                            )
-                        });
-                (e.clone_light(), votes)
+                let votes = plan
+                    .votes_for(&e.cadre.national_id, &e.position)
+                    .map(|(round, yes)| {
+                        (
+                            yes,
+                            crate::rules::ballot::denominator(round, rules.params_for(round.date)),
+                        )
+                    });
+                (
+                    e.cadre.full_name.clone(),
+                    e.position.clone(),
+                    tiebreak(&e.cadre.national_id),
+                    votes,
+                )
             })
             .collect();
-        for ((national_id, full_name, birth, gender, position, source), votes) in entries {
-            let person = self.intern_person(&national_id, &full_name, birth, gender);
+        for (i, (full_name, position, tiebreak, votes)) in entries.into_iter().enumerate() {
+            let name = self.intern_name(&full_name);
             let position = self.positions.intern(&position);
             fresh.push(Row {
-                person,
+                name,
                 slot: s,
+                entry: i as u32,
                 position,
+                tiebreak,
                 votes,
-                source,
             });
         }
         fresh.sort_by(|a, b| self.cmp_rows(a, b));
@@ -514,54 +505,27 @@ impl View {
         self.rows = merged;
     }
 
-    fn intern_person(
-        &mut self,
-        national_id: &str,
-        full_name: &str,
-        birth: i32,
-        gender: Gender,
-    ) -> u32 {
-        let mut h = person_hash(national_id, full_name, birth, gender);
-        loop {
-            match self.person_index.get(&h) {
-                Some(&p) => {
-                    let q = &self.persons[p as usize];
-                    if &*q.national_id == national_id
-                        && &*q.full_name == full_name
-                        && q.birth == birth
-                        && q.gender == gender
-                    {
-                        return p;
-                    }
-                    h = h.wrapping_add(1);
-                }
-                None => {
-                    let p = self.persons.len() as u32;
-                    self.persons.push(Person {
-                        national_id: national_id.into(),
-                        full_name: full_name.into(),
-                        folded: name_identity(full_name).into(),
-                        sort_key: text::name_sort_key(full_name).into(),
-                        birth,
-                        gender,
-                        tiebreak: person_hash(national_id, "", 0, Gender::Male),
-                    });
-                    self.person_index.insert(h, p);
-                    return p;
-                }
-            }
+    fn intern_name(&mut self, full_name: &str) -> u32 {
+        if let Some(&n) = self.name_index.get(full_name) {
+            return n;
         }
+        let n = self.names.len() as u32;
+        self.names.push(Name {
+            folded: name_identity(full_name).into(),
+            sort_key: text::name_sort_key(full_name).into(),
+        });
+        self.name_index.insert(full_name.into(), n);
+        n
     }
 
     fn key<'s>(&'s self, r: &Row) -> (&'s [u8], &'s str, &'s str, &'s str, u64) {
-        let p = &self.persons[r.person as usize];
         let slot = &self.slots[r.slot as usize];
         (
-            &p.sort_key,
+            &self.names[r.name as usize].sort_key,
             self.units.name(slot.unit),
             self.terms.name(slot.term),
             self.positions.name(r.position),
-            p.tiebreak,
+            r.tiebreak,
         )
     }
 
@@ -643,19 +607,23 @@ impl View {
         };
         let name_ok: Option<Vec<bool>> = filter
             .name
-            .map(|q| self.persons.iter().map(|p| p.folded.contains(q)).collect());
+            .map(|q| self.names.iter().map(|n| n.folded.contains(q)).collect());
         let born_by = filter.born_by.map(days);
         let born_after = filter.born_after.map(days);
         let keep = |r: &Row| -> bool {
-            let p = &self.persons[r.person as usize];
-            slot_ok[r.slot as usize]
-                && position.is_none_or(|x| x == r.position)
-                && filter.gender.is_none_or(|g| g == p.gender)
-                && born_by.is_none_or(|d| p.birth <= d)
-                && born_after.is_none_or(|d| p.birth > d)
-                && name_ok.as_ref().is_none_or(|ok| ok[r.person as usize])
+            if !slot_ok[r.slot as usize]
+                || position.is_some_and(|x| x != r.position)
+                || name_ok.as_ref().is_some_and(|ok| !ok[r.name as usize])
+            {
+                return false;
+            }
+            let p = &self.entry(r).cadre;
+            let birth = days(p.birth_date);
+            filter.gender.is_none_or(|g| g == p.gender)
+                && born_by.is_none_or(|d| birth <= d)
+                && born_after.is_none_or(|d| birth > d)
                 && filter.flagged.is_none_or(|f| {
-                    f.persons.contains(&*p.national_id)
+                    f.persons.contains(&p.national_id)
                         || f.lines.iter().any(|(id, positions)| {
                             let plan = &self.plans[self.slots[r.slot as usize].current];
                             *id == plan.id
@@ -697,27 +665,27 @@ impl View {
                 });
                 break;
             }
-            let p = &self.persons[r.person as usize];
             let plan = &self.plans[self.slots[r.slot as usize].current];
+            let e = self.entry(r);
             rows.push(RowOut {
                 id: &plan.id,
                 status: plan.status,
-                position: self.positions.name(r.position),
-                full_name: &p.full_name,
-                national_id: &p.national_id,
-                birth_date: from_days(p.birth),
-                gender: p.gender,
+                position: &e.position,
+                full_name: &e.cadre.full_name,
+                national_id: &e.cadre.national_id,
+                birth_date: e.cadre.birth_date,
+                gender: e.cadre.gender,
                 votes: r.votes,
-                source: r.source,
+                source: e.source,
             });
             last = Some(r);
         }
         Page { rows, next, total }
     }
 
-    /// Rough bytes held, for the memory report.
-    pub fn rows(&self) -> usize {
-        self.rows.len()
+    /// The entry a row stands for.
+    fn entry(&self, r: &Row) -> &crate::domain::Entry {
+        &self.plans[self.slots[r.slot as usize].current].entries[r.entry as usize]
     }
 
     /// Titles come from the catalogue; kept here so that callers need not know the view's
@@ -727,25 +695,6 @@ impl View {
             .position(code)
             .map(|p| p.title_vi.as_str())
             .unwrap_or_default()
-    }
-}
-
-/// What an entry contributes to a row, taken out so that the plan is not borrowed while the
-/// view interns.
-trait LightEntry {
-    fn clone_light(&self) -> (String, String, i32, Gender, String, EntrySource);
-}
-
-impl LightEntry for crate::domain::Entry {
-    fn clone_light(&self) -> (String, String, i32, Gender, String, EntrySource) {
-        (
-            self.cadre.national_id.clone(),
-            self.cadre.full_name.clone(),
-            days(self.cadre.birth_date),
-            self.cadre.gender,
-            self.position.clone(),
-            self.source,
-        )
     }
 }
 
