@@ -145,6 +145,12 @@ impl Node {
             let Recheck::Plan { id, also, why } = item else {
                 continue;
             };
+            // Only the plans the re-check reads (see `View::related`).
+            let related = view.related(id, also);
+            let snapshot = Snapshot {
+                plans: &related,
+                ..snapshot
+            };
             let also_refs: HashSet<&str> = also.iter().map(String::as_str).collect();
             let mut persons = rules::touched_persons(&snapshot, id);
             persons.extend(also_refs.iter().copied());

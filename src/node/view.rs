@@ -459,14 +459,17 @@ impl View {
             .entries
             .iter()
             .map(|e| {
-                let votes = plan
-                    .votes_for(&e.cadre.national_id, &e.position)
-                    .map(|(round, yes)| {
-                        (
-                            yes,
-                            crate::rules::ballot::denominator(round, rules.params_for(round.date)),
-                        )
-                    });
+                let votes =
+                    plan.votes_for(&e.cadre.national_id, &e.position)
+                        .map(|(round, yes)| {
+                            (
+                                yes,
+                                crate::rules::ballot::denominator(
+                                    round,
+                                    rules.params_for(round.date),
+                                ),
+                            )
+                        });
                 (
                     e.cadre.full_name.clone(),
                     e.position.clone(),
@@ -547,6 +550,62 @@ impl View {
             .filter_map(|s| s.attested.clone())
             .collect();
         out.sort_by(|a, b| a.id.cmp(&b.id));
+        out
+    }
+
+    /// The plans an incremental check of `id` reads, cloned: every plan (current or approved)
+    /// that lists a person of `id`'s versions or of `also`, or an entry with the same name and
+    /// birth date as one of them (R21), and every plan of the units those plans belong to or
+    /// those persons work in (R5's committee and lower lists). The cross-plan rules about those
+    /// persons see in it everything they see in the whole view, so their findings are the same;
+    /// the rest of the province is not copied or walked by the rules.
+    pub fn related(&self, id: &PlanId, also: &HashSet<String>) -> Vec<Plan> {
+        let Some(own) = self.slot_of(id) else {
+            return Vec::new();
+        };
+        let slot_plans = |s: &Slot| {
+            std::iter::once(&self.plans[s.current]).chain(s.approved.map(|a| &self.plans[a]))
+        };
+        let mut persons: HashSet<&str> = also.iter().map(String::as_str).collect();
+        for plan in slot_plans(&self.slots[own]) {
+            persons.extend(plan.entries.iter().map(|e| e.cadre.national_id.as_str()));
+        }
+        let mut marked = vec![false; self.slots.len()];
+        marked[own] = true;
+        let mut keys: HashSet<(&str, NaiveDate)> = HashSet::new();
+        let mut units: HashSet<&str> = HashSet::new();
+        for (i, slot) in self.slots.iter().enumerate() {
+            for plan in slot_plans(slot) {
+                for e in &plan.entries {
+                    if persons.contains(e.cadre.national_id.as_str()) {
+                        marked[i] = true;
+                        keys.insert((&e.cadre.full_name, e.cadre.birth_date));
+                        units.insert(&e.cadre.current_unit);
+                    }
+                }
+            }
+        }
+        for (i, slot) in self.slots.iter().enumerate() {
+            if marked[i] {
+                continue;
+            }
+            marked[i] = slot_plans(slot).any(|plan| {
+                plan.entries
+                    .iter()
+                    .any(|e| keys.contains(&(e.cadre.full_name.as_str(), e.cadre.birth_date)))
+            });
+        }
+        for (i, slot) in self.slots.iter().enumerate() {
+            if marked[i] {
+                units.insert(self.units.name(slot.unit));
+            }
+        }
+        let mut out = Vec::new();
+        for slot in &self.slots {
+            if units.contains(self.units.name(slot.unit)) {
+                out.extend(slot_plans(slot).cloned());
+            }
+        }
         out
     }
 
@@ -755,5 +814,74 @@ impl ViewChange {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use chrono::NaiveDate;
+
+    use super::*;
+    use crate::{
+        config,
+        rules::{self, Scope, Snapshot},
+        synth::{generate, Size, Spec},
+    };
+
+    /// A re-check over the related plans finds what a re-check over the whole view finds, for
+    /// district and commune plans of a synthetic province with persons listed in several units.
+    #[test]
+    fn a_check_over_the_related_plans_equals_one_over_the_whole_view() {
+        let hierarchy = config::load_units("builtin:2024").unwrap();
+        let catalog = config::builtin_catalog().unwrap();
+        let mut spec = Spec::sized("40", Size::S, 7);
+        spec.target_entries = 6_000;
+        let g = generate(&hierarchy, &catalog, &spec);
+        let rules = RulesFile::default();
+        let mut view = View::default();
+        view.apply(
+            g.plans.iter().cloned().map(ViewChange::Plan).collect(),
+            &rules,
+            "40",
+        );
+        let today = NaiveDate::from_ymd_opt(2025, 11, 1).unwrap();
+        let whole = Snapshot {
+            plans: view.plans(),
+            hierarchy: &hierarchy,
+            catalog: &catalog,
+            submitted: &[],
+        };
+        let mut compared = 0;
+        for plan in g.plans.iter().step_by(g.plans.len() / 12 + 1) {
+            let also = HashSet::new();
+            let want = rules::check_incremental(&whole, &plan.id, &Scope::default(), today, &rules);
+            let related = view.related(&plan.id, &also);
+            assert!(related.len() < view.plans().len() || view.plans().len() < 3);
+            let part = Snapshot {
+                plans: &related,
+                ..whole
+            };
+            let got = rules::check_incremental(&part, &plan.id, &Scope::default(), today, &rules);
+            assert_eq!(got.findings, want.findings, "{}", plan.id);
+            compared += want.findings.len();
+        }
+        assert!(compared > 0, "the sample found something to compare");
+    }
+
+    #[test]
+    fn cursors_read_back_and_strangers_are_refused() {
+        let c = Cursor {
+            sort_key: vec![1, 2, 0, 255],
+            unit: "412".into(),
+            term: "2025-2030".into(),
+            position: "D.BT".into(),
+            tiebreak: 42,
+        };
+        assert_eq!(Cursor::parse(&c.token()), Some(c));
+        for bad in ["", "2", "zz~412~t~p~1", "0102~412~t~p", "0102~412~t~p~x"] {
+            assert_eq!(Cursor::parse(bad), None, "{bad}");
+        }
     }
 }
