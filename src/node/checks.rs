@@ -117,8 +117,18 @@ impl Node {
         let reference = self.reference();
         let view = self.view.read().unwrap_or_else(|e| e.into_inner());
         let submitted = view.submitted(&self.unit.code);
+        // An incremental check reads only the plans related to the one named (see
+        // `View::related`); a full one reads them all.
+        let related = match &filter.plan {
+            Some(id) => view.related(id, &Default::default()),
+            None => Vec::new(),
+        };
         let snapshot = Snapshot {
-            plans: view.plans(),
+            plans: if filter.plan.is_some() {
+                &related
+            } else {
+                view.plans()
+            },
             hierarchy: &self.hierarchy,
             catalog: &reference.catalog,
             submitted: &submitted,
