@@ -779,15 +779,11 @@ async fn province_holding_l(
     // The live findings are built in the background at start; let them finish before the
     // queries are timed.
     let t = Instant::now();
+    // Completeness reads the live findings (R17), so it waits for the first full check.
     let live = planning
-        .check(pb::CheckRequest {
-            plan: Some(pb::PlanId {
-                unit: district.clone(),
-                term: TERM.into(),
-                version: 1,
-            }),
-            stored: true,
-            ..Default::default()
+        .completeness(pb::CompletenessRequest {
+            under: String::new(),
+            term: TERM.into(),
         })
         .await;
     let live_ready = t.elapsed();
@@ -795,7 +791,7 @@ async fn province_holding_l(
         "  started in {} (view built); live findings ready {} later ({})",
         ms(start_time),
         ms(live_ready),
-        if live.is_ok() { "ok" } else { "no plan" }
+        if live.is_ok() { "ok" } else { "failed" }
     );
     let (typical_times, typical_n) = sample(&mut planning, &typical, 200, budget).await?;
     let (search_times, search_n) = sample(&mut planning, &search, 100, budget).await?;

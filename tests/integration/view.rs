@@ -273,7 +273,7 @@ fn big_district_plan(unit: &str, term: &str, base: u32) -> Plan {
                     GIVEN[(k / 48 % 10) as usize]
                 ),
                 birth_date: chrono::NaiveDate::from_ymd_opt(1984, 5, 5).unwrap(),
-                gender: if k % 2 == 0 {
+                gender: if k.is_multiple_of(2) {
                     Gender::Female
                 } else {
                     Gender::Male
@@ -361,7 +361,7 @@ async fn a_consolidated_list_larger_than_a_message_lists_and_exports_whole() {
     ])
     .await;
     assert!(ok, "export failed: {err}");
-    use calamine::{Reader, Xlsx};
+    use calamine::{DataType, Reader, Xlsx};
     let mut book: Xlsx<_> = calamine::open_workbook(&xlsx).unwrap();
     let sheet = book.worksheet_range_at(0).unwrap().unwrap();
     // One header row (and any title rows above it) besides the 40,000 entries.
@@ -369,7 +369,7 @@ async fn a_consolidated_list_larger_than_a_message_lists_and_exports_whole() {
         .rows()
         .filter(|r| {
             r.iter()
-                .any(|c| c.to_string() == "412" || c.to_string() == "427")
+                .any(|c| matches!(c.as_string().as_deref(), Some("412" | "427")))
         })
         .count();
     assert_eq!(data_rows, 40_000);
