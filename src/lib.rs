@@ -9,7 +9,8 @@
 //!   Plain structs and pure functions.
 //! - [`rules`]: the planning rules (R1–R22) and their parameters. Pure.
 //! - [`store`]: the [`store::Store`] trait and its sled implementation, with group commit.
-//! - [`node`]: the transport-free operations of a node (workflow, approval, queries).
+//! - [`node`]: the transport-free operations of a node (workflow, approval, queries), over its
+//!   in-memory view of the plans it holds (`node::view`) and, at the province, live findings.
 //! - [`sync`]: the upward link: outbox delivery and decisions pulled down.
 //! - [`grpc`]: the proto types, conversions and the two thin services.
 //! - [`server`]: `run` and `spawn`, the node as a library function.

@@ -195,6 +195,8 @@ pub struct View {
     positions: Interner,
     names: Vec<Name>,
     name_index: HashMap<Box<str>, u32>,
+    /// While the view is being built, rows wait to be built and sorted once.
+    deferred: bool,
     /// The consolidated list, in list order.
     rows: Vec<Row>,
 }
@@ -218,7 +220,10 @@ impl View {
     ///
     /// When the store cannot be read or a stored plan cannot be decoded.
     pub fn build(store: &dyn Store, rules: &RulesFile, own: &str) -> store::Result<Self> {
-        let mut view = View::default();
+        let mut view = View {
+            deferred: true,
+            ..View::default()
+        };
         let headers = store.headers()?;
         // Key order: the versions of one unit × term are consecutive, oldest first.
         let mut i = 0;
@@ -259,6 +264,7 @@ impl View {
             }
             i = j;
         }
+        view.build_rows(rules);
         Ok(view)
     }
 
@@ -449,47 +455,11 @@ impl View {
 
     /// The rows of one slot, rebuilt from its current plan and merged into the list.
     fn rebuild_rows(&mut self, s: u32, rules: &RulesFile) {
-        self.rows.retain(|r| r.slot != s);
-        let plan = &self.plans[self.slots[s as usize].current];
-        if plan.status == PlanStatus::Draft {
+        if self.deferred {
             return;
         }
-        let mut fresh = Vec::with_capacity(plan.entries.len());
-        let entries: Vec<_> = plan
-            .entries
-            .iter()
-            .map(|e| {
-                let votes =
-                    plan.votes_for(&e.cadre.national_id, &e.position)
-                        .map(|(round, yes)| {
-                            (
-                                yes,
-                                crate::rules::ballot::denominator(
-                                    round,
-                                    rules.params_for(round.date),
-                                ),
-                            )
-                        });
-                (
-                    e.cadre.full_name.clone(),
-                    e.position.clone(),
-                    tiebreak(&e.cadre.national_id),
-                    votes,
-                )
-            })
-            .collect();
-        for (i, (full_name, position, tiebreak, votes)) in entries.into_iter().enumerate() {
-            let name = self.intern_name(&full_name);
-            let position = self.positions.intern(&position);
-            fresh.push(Row {
-                name,
-                slot: s,
-                entry: i as u32,
-                position,
-                tiebreak,
-                votes,
-            });
-        }
+        self.rows.retain(|r| r.slot != s);
+        let mut fresh = self.rows_of(s, rules);
         fresh.sort_by(|a, b| self.cmp_rows(a, b));
         let old = std::mem::take(&mut self.rows);
         let mut merged = Vec::with_capacity(old.len() + fresh.len());
@@ -506,6 +476,66 @@ impl View {
         merged.extend_from_slice(&old[i..]);
         merged.extend_from_slice(&fresh[j..]);
         self.rows = merged;
+    }
+
+    /// The rows of one slot's current plan, unsorted (none for a draft).
+    fn rows_of(&mut self, s: u32, rules: &RulesFile) -> Vec<Row> {
+        let plan = &self.plans[self.slots[s as usize].current];
+        if plan.status == PlanStatus::Draft {
+            return Vec::new();
+        }
+        // The last round that voted on each (person, position), as `Plan::votes_for` finds it,
+        // looked up once per plan rather than searched per entry.
+        let mut votes: HashMap<(&str, &str), (u32, u32)> = HashMap::new();
+        for round in &plan.rounds {
+            let denominator =
+                crate::rules::ballot::denominator(round, rules.params_for(round.date));
+            for t in &round.tallies {
+                votes.insert(
+                    (t.national_id.as_str(), t.position.as_str()),
+                    (t.yes, denominator),
+                );
+            }
+        }
+        let entries: Vec<_> = plan
+            .entries
+            .iter()
+            .map(|e| {
+                (
+                    e.cadre.full_name.clone(),
+                    e.position.clone(),
+                    tiebreak(&e.cadre.national_id),
+                    votes
+                        .get(&(e.cadre.national_id.as_str(), e.position.as_str()))
+                        .copied(),
+                )
+            })
+            .collect();
+        let mut fresh = Vec::with_capacity(entries.len());
+        for (i, (full_name, position, tiebreak, votes)) in entries.into_iter().enumerate() {
+            let name = self.intern_name(&full_name);
+            let position = self.positions.intern(&position);
+            fresh.push(Row {
+                name,
+                slot: s,
+                entry: i as u32,
+                position,
+                tiebreak,
+                votes,
+            });
+        }
+        fresh
+    }
+
+    /// Builds every row at once and sorts them once (at start).
+    fn build_rows(&mut self, rules: &RulesFile) {
+        self.deferred = false;
+        let mut rows = Vec::with_capacity(self.entries());
+        for s in 0..self.slots.len() as u32 {
+            rows.extend(self.rows_of(s, rules));
+        }
+        rows.sort_unstable_by(|a, b| self.cmp_rows(a, b));
+        self.rows = rows;
     }
 
     fn intern_name(&mut self, full_name: &str) -> u32 {
