@@ -364,7 +364,7 @@ async fn push_throughput(r: &Reference, quick: bool) -> anyhow::Result<Vec<Row>>
     let sled_rate = sled_flush_rate(&payloads)?;
 
     // The store alone: SledStore commit of the same plans and wait until durable (group commit).
-    let store_rate = store_rate(&all_plans).await?;
+    let (store_rate, transactions) = store_rate(&all_plans).await?;
 
     // The disk's floor: one small write and fdatasync, back to back; with 16 children sharing
     // each flush, 16 pushes per sync is the most group commit can give.
@@ -393,7 +393,10 @@ async fn push_throughput(r: &Reference, quick: bool) -> anyhow::Result<Vec<Row>>
             "1. push (same run)",
             format!("{push_rate:.0} /s"),
             "SledStore commit+wait_durable, same plans, 16 tasks",
-            format!("{store_rate:.0} /s"),
+            format!(
+                "{store_rate:.0} /s ({} commits in {transactions} transactions)",
+                all_plans.len()
+            ),
             format!("{:.2}", push_rate / store_rate),
         )
         .target("-", None),
@@ -513,7 +516,8 @@ fn sled_flush_rate(payloads: &[Vec<Vec<u8>>]) -> anyhow::Result<f64> {
     Ok(per_sec(n, t.elapsed()))
 }
 
-async fn store_rate(plans: &[Plan]) -> anyhow::Result<f64> {
+/// Commits per second of the store alone, and how many sled transactions carried them.
+async fn store_rate(plans: &[Plan]) -> anyhow::Result<(f64, u64)> {
     let dir = tempfile::tempdir()?;
     let store = SledStore::open(dir.path())?;
     let chunks: Vec<Vec<Plan>> = plans
@@ -535,7 +539,7 @@ async fn store_rate(plans: &[Plan]) -> anyhow::Result<f64> {
     for task in tasks {
         task.await??;
     }
-    Ok(per_sec(plans.len(), t.elapsed()))
+    Ok((per_sec(plans.len(), t.elapsed()), store.transactions()))
 }
 
 // ------------------------------------------------------------------------------- 2. checks

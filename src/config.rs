@@ -1,6 +1,12 @@
-//! Node configuration: a raw form gathered from a TOML file, the environment and flags, and a
-//! validated [`Config`] that the server starts from. A bad config fails before anything
-//! starts, with one line that says what is wrong.
+//! Node configuration: a raw form gathered from a TOML file, the environment and flags
+//! ([`RawConfig`], every setting defined once: its field is the TOML key, the `--flag` and the
+//! `QUYHOACH_SERVE_*` variable), and a validated [`Config`] that the server starts from. A bad
+//! config fails before anything starts, with one line that names the setting at fault.
+//!
+//! This is also where reference data files are read ([`load_units`], [`load_catalog`]); the
+//! domain only parses their text.
+
+#![warn(missing_docs)]
 
 use std::{
     net::SocketAddr,
@@ -9,10 +15,10 @@ use std::{
     time::Duration,
 };
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{
-    domain::{catalog, Catalog, Hierarchy, Level, Unit},
+    domain::{Catalog, Hierarchy, Level, Unit},
     rules::RulesFile,
     sync::SyncSettings,
 };
@@ -25,129 +31,333 @@ const POSITIONS: &str = include_str!("../data/positions.csv");
 const TERMS: &str = include_str!("../data/terms.csv");
 const RULES: &str = include_str!("../data/rules.toml");
 
-/// Configuration as written: every field optional until validated.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// The address a node listens on when none is given: a free port, printed at start.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:0";
+/// The units file used when none is given.
+pub const DEFAULT_UNITS: &str = "builtin:2024";
+/// Requests per second each peer may make when no limit is given.
+pub const DEFAULT_RATE_LIMIT: u32 = 200;
+
+/// Why a configuration cannot be used. Each names the setting (its TOML key) at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A setting has a value that cannot be used, or settings that cannot go together.
+    #[error("{key}: {problem}")]
+    Invalid {
+        /// The setting at fault.
+        key: &'static str,
+        /// What is wrong, in plain words.
+        problem: String,
+        /// Other settings the problem involves (a conflict names both sides).
+        with: Vec<&'static str>,
+    },
+    /// A file a setting names cannot be read.
+    #[error("{key}: cannot read {}", path.display())]
+    Read {
+        /// The setting naming the file.
+        key: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Why it cannot be read.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A configuration file that is not valid TOML for these settings.
+    #[error("{} line {line}: {problem}", path.display())]
+    Toml {
+        /// The file.
+        path: PathBuf,
+        /// The line at fault (1-based).
+        line: usize,
+        /// The key and what is wrong with it.
+        problem: String,
+    },
+}
+
+impl ConfigError {
+    fn invalid(key: &'static str, problem: impl Into<String>) -> Self {
+        Self::Invalid {
+            key,
+            problem: problem.into(),
+            with: Vec::new(),
+        }
+    }
+
+    fn read(key: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.to_path_buf();
+        move |source| Self::Read { key, path, source }
+    }
+
+    /// The settings the error is about, the one at fault first: a caller that layered the
+    /// configuration from several sources can say where each came from.
+    pub fn keys(&self) -> Vec<&'static str> {
+        match self {
+            Self::Invalid { key, with, .. } => std::iter::once(*key).chain(with.clone()).collect(),
+            Self::Read { key, .. } => vec![key],
+            Self::Toml { .. } => Vec::new(),
+        }
+    }
+}
+
+/// Configuration as written: every field optional until validated. Each field is one setting:
+/// a key of the TOML file, a `QUYHOACH_SERVE_<KEY>` environment variable and a `--key` flag of
+/// `quyhoach serve`; its doc is the flag's help, with its default.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, clap::Args)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
-    /// The level the node serves; must match the unit's level in the units file.
+    /// The level the node serves: province, district or commune (checked against the unit).
+    #[arg(long)]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "text"
+    )]
     pub level: Option<String>,
-    /// Code of the unit the node serves.
+    /// Code of the unit this node serves. Required.
+    #[arg(long)]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "text"
+    )]
     pub unit: Option<String>,
-    /// Address to listen on, e.g. `127.0.0.1:7400`.
+    /// Address to listen on, host:port [default: 127.0.0.1:0, a free port, printed at start].
+    #[arg(long)]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "text"
+    )]
     pub listen: Option<String>,
-    /// Folder of the node's store.
+    /// Folder of the node's store. Required.
+    #[arg(long)]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "text"
+    )]
     pub data: Option<PathBuf>,
-    /// URL of the parent node, e.g. `http://127.0.0.1:7400`; required below the province.
+    /// URL of the parent node, e.g. http://127.0.0.1:7400; required below the province.
+    #[arg(long)]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "text"
+    )]
     pub parent: Option<String>,
-    /// Units file; `builtin:2024` (default) or `builtin:2025` for the shipped ones.
+    /// Units file, or builtin:2024 (three levels) / builtin:2025 (two levels)
+    /// [default: builtin:2024].
+    #[arg(long)]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "text"
+    )]
     pub units: Option<String>,
-    /// Folder holding `positions.csv` and `terms.csv`; the shipped ones by default.
+    /// Folder holding positions.csv and terms.csv [default: the shipped ones].
+    #[arg(long)]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "text"
+    )]
     pub reference: Option<PathBuf>,
-    /// How often decisions are pulled from the parent, in milliseconds.
+    /// How often decisions are pulled from the parent, in milliseconds [default: 2000].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub poll_ms: Option<u64>,
-    /// The longest wait between retries to an unreachable parent, in milliseconds.
+    /// The longest wait between retries to an unreachable parent, in milliseconds
+    /// [default: 30000].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_max_ms: Option<u64>,
     /// After how many seconds a link with pending items, or without contact, is reported as
-    /// stuck.
+    /// stuck [default: 600].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub stuck_after_secs: Option<u64>,
-    /// The rules file (TOML, both rulesets); the shipped `data/rules.toml` by default.
+    /// The rules file (TOML, both rulesets) [default: the shipped data/rules.toml].
+    #[arg(long)]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "text"
+    )]
     pub rules_file: Option<PathBuf>,
-    /// Serve plaintext without authentication. Only for trying things out: without it the
-    /// node requires `cert`, `key` and `ca`.
+    /// Serve plaintext without authentication, only for trying things out; without it the
+    /// node requires cert, key and ca [default: false].
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub insecure: Option<bool>,
-    /// The node's certificate (PEM), naming its unit with the `node` role.
+    /// The node's certificate (PEM), from `quyhoach certs node`, naming its unit with the node
+    /// role.
+    #[arg(long)]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "text"
+    )]
     pub cert: Option<PathBuf>,
     /// The node's private key (PEM).
+    #[arg(long)]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "text"
+    )]
     pub key: Option<PathBuf>,
-    /// The certificate authority (PEM) whose certificates this node trusts, as server and client.
+    /// The certificate authority (PEM) whose certificates this node trusts, as server and
+    /// client.
+    #[arg(long)]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "text"
+    )]
     pub ca: Option<PathBuf>,
-    /// Requests per second each peer may make (health checks are exempt).
+    /// Requests per second each peer may make; health checks are exempt [default: 200].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<u32>,
-    /// Address for the Prometheus `/metrics` endpoint; none to not serve it.
+    /// Address (host:port) to serve Prometheus metrics at, as http://ADDR/metrics
+    /// [default: none, not served].
+    #[arg(long)]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "text"
+    )]
     pub metrics: Option<String>,
+}
+
+/// Reads a setting that is text (a code, an address, a path) from whatever the source holds:
+/// the environment gives `QUYHOACH_SERVE_UNIT=40` as a number, which is still the code "40".
+fn text<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: From<String>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Given {
+        Text(String),
+        Unsigned(u64),
+        Signed(i64),
+        Float(f64),
+    }
+    Ok(Option::<Given>::deserialize(deserializer)?.map(|t| {
+        T::from(match t {
+            Given::Text(s) => s,
+            Given::Unsigned(n) => n.to_string(),
+            Given::Signed(n) => n.to_string(),
+            Given::Float(n) => n.to_string(),
+        })
+    }))
 }
 
 impl RawConfig {
     /// Reads a TOML file.
-    pub fn from_file(path: &std::path::Path) -> Result<Self, String> {
-        let text =
-            std::fs::read_to_string(path).map_err(|e| format!("config {}: {e}", path.display()))?;
-        toml::from_str(&text).map_err(|e| format!("config {}: {}", path.display(), e.message()))
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Read`] if the file cannot be read; [`ConfigError::Toml`], naming the line
+    /// and the key, if it is not TOML or holds a key or a value these settings do not take.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(ConfigError::read("config", path))?;
+        Self::from_toml(&text).map_err(|(line, problem)| ConfigError::Toml {
+            path: path.to_path_buf(),
+            line,
+            problem,
+        })
     }
 
-    /// Fields set in `over` replace those here.
-    pub fn overlay(self, over: RawConfig) -> RawConfig {
-        RawConfig {
-            level: over.level.or(self.level),
-            unit: over.unit.or(self.unit),
-            listen: over.listen.or(self.listen),
-            data: over.data.or(self.data),
-            parent: over.parent.or(self.parent),
-            units: over.units.or(self.units),
-            reference: over.reference.or(self.reference),
-            poll_ms: over.poll_ms.or(self.poll_ms),
-            retry_max_ms: over.retry_max_ms.or(self.retry_max_ms),
-            stuck_after_secs: over.stuck_after_secs.or(self.stuck_after_secs),
-            rules_file: over.rules_file.or(self.rules_file),
-            insecure: over.insecure.or(self.insecure),
-            cert: over.cert.or(self.cert),
-            key: over.key.or(self.key),
-            ca: over.ca.or(self.ca),
-            rate_limit: over.rate_limit.or(self.rate_limit),
-            metrics: over.metrics.or(self.metrics),
-        }
+    /// Parses TOML text; the error is the line (1-based) and the problem, led by its key.
+    fn from_toml(text: &str) -> Result<Self, (usize, String)> {
+        toml::from_str(text).map_err(|e| {
+            let start = e.span().map_or(0, |s| s.start).min(text.len());
+            let line = text[..start].matches('\n').count() + 1;
+            let line_text = text.lines().nth(line - 1).unwrap_or("");
+            let key = line_text
+                .split_once('=')
+                .map(|(k, _)| k.trim())
+                .filter(|k| !k.is_empty() && !k.starts_with('[') && !e.message().contains(k));
+            let problem = match key {
+                Some(k) => format!("{k}: {}", e.message()),
+                None => e.message().to_string(),
+            };
+            (line, problem)
+        })
     }
 
     /// Checks everything and loads the reference data.
-    pub fn validate(self) -> Result<Config, String> {
-        let hierarchy = load_units(self.units.as_deref().unwrap_or("builtin:2024"))?;
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] naming the first setting with a value that cannot be used (a
+    /// missing unit or data folder, a unit not in the units file, a level that is not the
+    /// unit's, a parent where none may be or none where one is needed, TLS files given half or
+    /// together with `insecure`, an address that is not host:port, a zero limit or period);
+    /// [`ConfigError::Read`] if a file a setting names cannot be read.
+    pub fn validate(self) -> Result<Config, ConfigError> {
+        let hierarchy = load_units(self.units.as_deref().unwrap_or(DEFAULT_UNITS))?;
         let catalog = match &self.reference {
-            Some(dir) => Catalog::load(dir)?,
-            None => Catalog {
-                positions: catalog::parse_positions(POSITIONS)?,
-                terms: catalog::parse_terms(TERMS)?,
-            },
+            Some(dir) => load_catalog(dir)?,
+            None => builtin_catalog()?,
         };
         let rules = match &self.rules_file {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| format!("rules_file: {}: {e}", path.display()))?;
-                RulesFile::parse(&text).map_err(|e| format!("rules_file: {e}"))?
+                let text =
+                    std::fs::read_to_string(path).map_err(ConfigError::read("rules_file", path))?;
+                RulesFile::parse(&text).map_err(|e| ConfigError::invalid("rules_file", e))?
             }
-            None => RulesFile::parse(RULES).map_err(|e| format!("built-in rules: {e}"))?,
+            None => RulesFile::parse(RULES)
+                .map_err(|e| ConfigError::invalid("rules_file", format!("built-in rules: {e}")))?,
         };
-        let code = self
-            .unit
-            .ok_or("unit: required (the code of the unit this node serves)")?;
-        let unit = hierarchy
-            .get(&code)
-            .cloned()
-            .ok_or_else(|| format!("unit: {code:?} is not in the units file"))?;
+        let code = self.unit.ok_or_else(|| {
+            ConfigError::invalid("unit", "required (the code of the unit this node serves)")
+        })?;
+        let unit = hierarchy.get(&code).cloned().ok_or_else(|| {
+            ConfigError::invalid("unit", format!("{code:?} is not in the units file"))
+        })?;
         if let Some(level) = &self.level {
-            let level: Level = level.parse().map_err(|e| format!("level: {e}"))?;
+            let level: Level = level
+                .parse()
+                .map_err(|e| ConfigError::invalid("level", e))?;
             if level != unit.level {
-                return Err(format!(
-                    "level: unit {code} ({}) is a {}, not a {level}",
-                    unit.name, unit.level
+                return Err(ConfigError::invalid(
+                    "level",
+                    format!(
+                        "unit {code} ({}) is a {}, not a {level}",
+                        unit.name, unit.level
+                    ),
                 ));
             }
         }
         let listen: SocketAddr = self
             .listen
             .as_deref()
-            .unwrap_or("127.0.0.1:0")
+            .unwrap_or(DEFAULT_LISTEN)
             .parse()
-            .map_err(|e| format!("listen: {e} (expected host:port, e.g. 127.0.0.1:7400)"))?;
-        let data = self
-            .data
-            .ok_or("data: required (the folder of the node's store)")?;
+            .map_err(|e| {
+                ConfigError::invalid(
+                    "listen",
+                    format!("{e} (expected host:port, e.g. 127.0.0.1:7400)"),
+                )
+            })?;
+        let data = self.data.ok_or_else(|| {
+            ConfigError::invalid("data", "required (the folder of the node's store)")
+        })?;
         let parent = match (self.parent, unit.level) {
             (Some(_), Level::Province) => {
-                return Err("parent: a province node has no parent".into())
+                return Err(ConfigError::invalid(
+                    "parent",
+                    "a province node has no parent",
+                ))
             }
             (None, l) if l != Level::Province => {
-                return Err(format!(
-                    "parent: required for a {l} node (the URL of its parent's node)"
+                return Err(ConfigError::invalid(
+                    "parent",
+                    format!("required for a {l} node (the URL of its parent's node)"),
                 ))
             }
             (p, _) => p,
@@ -159,19 +369,31 @@ impl RawConfig {
             &self.ca,
         ) {
             (true, None, None, None) => None,
-            (true, ..) => return Err("insecure: cannot be combined with cert, key or ca".into()),
+            (true, cert, key, ca) => {
+                let with: Vec<&'static str> = [("cert", cert), ("key", key), ("ca", ca)]
+                    .into_iter()
+                    .filter(|(_, v)| v.is_some())
+                    .map(|(k, _)| k)
+                    .collect();
+                return Err(ConfigError::Invalid {
+                    key: "insecure",
+                    problem: format!("cannot be combined with {}", with.join(", ")),
+                    with,
+                });
+            }
             (false, Some(cert), Some(key), Some(ca)) => Some(Tls::load(cert, key, ca, &unit.code)?),
             (false, ..) => {
-                return Err(
-                    "tls: give cert, key and ca (--cert, --key, --ca), or --insecure for plaintext"
-                        .into(),
-                )
+                return Err(ConfigError::invalid(
+                    "tls",
+                    "give cert, key and ca (--cert, --key, --ca), or --insecure for plaintext",
+                ))
             }
         };
         if let (Some(p), Some(_)) = (&parent, &tls) {
             if !p.starts_with("https://") {
-                return Err(format!(
-                    "parent: {p:?} must be an https:// URL when TLS is on"
+                return Err(ConfigError::invalid(
+                    "parent",
+                    format!("{p:?} must be an https:// URL when TLS is on"),
                 ));
             }
         }
@@ -179,33 +401,38 @@ impl RawConfig {
             .metrics
             .as_deref()
             .map(|m| {
-                m.parse::<SocketAddr>()
-                    .map_err(|e| format!("metrics: {e} (expected host:port)"))
+                m.parse::<SocketAddr>().map_err(|e| {
+                    ConfigError::invalid("metrics", format!("{e} (expected host:port)"))
+                })
             })
             .transpose()?;
-        let rate_limit = self.rate_limit.unwrap_or(200);
+        let rate_limit = self.rate_limit.unwrap_or(DEFAULT_RATE_LIMIT);
         if rate_limit == 0 {
-            return Err("rate_limit: must be at least 1 request per second".into());
+            return Err(ConfigError::invalid(
+                "rate_limit",
+                "must be at least 1 request per second",
+            ));
         }
         if let Some(p) = &parent {
             if !(p.starts_with("http://") || p.starts_with("https://"))
                 || p.parse::<tonic::transport::Uri>().is_err()
             {
-                return Err(format!(
-                    "parent: {p:?} is not a URL like http://127.0.0.1:7400"
+                return Err(ConfigError::invalid(
+                    "parent",
+                    format!("{p:?} is not a URL like http://127.0.0.1:7400"),
                 ));
             }
         }
         let mut sync = SyncSettings::default();
         if let Some(ms) = self.poll_ms {
             if ms == 0 {
-                return Err("poll_ms: must be at least 1".into());
+                return Err(ConfigError::invalid("poll_ms", "must be at least 1"));
             }
             sync.poll = Duration::from_millis(ms);
         }
         if let Some(ms) = self.retry_max_ms {
             if ms < 10 {
-                return Err("retry_max_ms: must be at least 10".into());
+                return Err(ConfigError::invalid("retry_max_ms", "must be at least 10"));
             }
             sync.backoff_max = Duration::from_millis(ms);
         }
@@ -228,57 +455,110 @@ impl RawConfig {
     }
 }
 
-/// A node's TLS material, read and checked at start.
+/// TLS material, read once: the authority to trust and one's own certificate and key. A node
+/// uses it as server and as client of its parent; a person's client uses it to call a node.
 #[derive(Debug, Clone)]
 pub struct Tls {
+    /// The certificate (PEM), naming its holder's unit and roles.
     pub cert_pem: String,
+    /// The certificate's private key (PEM).
     pub key_pem: String,
+    /// The certificate authority to trust (PEM).
     pub ca_pem: String,
 }
 
 impl Tls {
-    /// Reads the three PEM files and checks that the certificate is a node certificate of `unit`.
-    pub fn load(cert: &Path, key: &Path, ca: &Path, unit: &str) -> Result<Self, String> {
-        let read = |field: &str, p: &Path| {
-            std::fs::read_to_string(p).map_err(|e| format!("{field}: {}: {e}", p.display()))
+    /// Reads the three PEM files.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Read`] naming the file (`cert`, `key` or `ca`) that cannot be read.
+    pub fn read(cert: &Path, key: &Path, ca: &Path) -> Result<Self, ConfigError> {
+        let read = |field: &'static str, p: &Path| {
+            std::fs::read_to_string(p).map_err(ConfigError::read(field, p))
         };
-        let tls = Tls {
+        Ok(Tls {
             cert_pem: read("cert", cert)?,
             key_pem: read("key", key)?,
             ca_pem: read("ca", ca)?,
-        };
-        match crate::pki::caller_from_pem(&tls.cert_pem).map_err(|e| format!("cert: {e}"))? {
+        })
+    }
+
+    /// Reads the three PEM files and checks that the certificate is a node certificate of `unit`.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Read`] if a file cannot be read; [`ConfigError::Invalid`] (`cert`) if
+    /// the certificate cannot be parsed or is not a node certificate of `unit`.
+    pub fn load(cert: &Path, key: &Path, ca: &Path, unit: &str) -> Result<Self, ConfigError> {
+        let tls = Self::read(cert, key, ca)?;
+        match crate::pki::caller_from_pem(&tls.cert_pem)
+            .map_err(|e| ConfigError::invalid("cert", e))?
+        {
             crate::auth::Caller::Certified { unit: u, roles, .. }
                 if u == unit && roles.contains(&crate::auth::Role::Node) =>
             {
                 Ok(tls)
             }
-            other => Err(format!(
-                "cert: {} is not a node certificate of unit {unit}",
-                other.label()
+            other => Err(ConfigError::invalid(
+                "cert",
+                format!("{} is not a node certificate of unit {unit}", other.label()),
             )),
         }
+    }
+
+    /// The tonic configuration for calling a node with this identity.
+    pub fn client_config(&self) -> tonic::transport::ClientTlsConfig {
+        use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+        ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(&self.ca_pem))
+            .identity(Identity::from_pem(&self.cert_pem, &self.key_pem))
     }
 }
 
 /// The shipped position catalogue and terms.
-pub fn builtin_catalog() -> Result<Catalog, String> {
-    Ok(Catalog {
-        positions: catalog::parse_positions(POSITIONS)?,
-        terms: catalog::parse_terms(TERMS)?,
-    })
+///
+/// # Errors
+///
+/// [`ConfigError::Invalid`] (`reference`) if the shipped files do not parse, which a test
+/// rules out.
+pub fn builtin_catalog() -> Result<Catalog, ConfigError> {
+    Catalog::parse(POSITIONS, TERMS).map_err(|e| ConfigError::invalid("reference", e.to_string()))
 }
 
-/// Loads a units file by path, or one of the built-in ones.
-pub fn load_units(spec: &str) -> Result<Hierarchy, String> {
-    let parsed = match spec {
-        "builtin:2024" => Hierarchy::parse(UNITS_2024),
-        "builtin:2025" => Hierarchy::parse(UNITS_2025),
+/// Reads `positions.csv` and `terms.csv` from a folder.
+///
+/// # Errors
+///
+/// [`ConfigError::Read`] if a file cannot be read; [`ConfigError::Invalid`] (`reference`)
+/// naming the file and line that does not parse.
+pub fn load_catalog(dir: &Path) -> Result<Catalog, ConfigError> {
+    let read = |name: &str| {
+        let path = dir.join(name);
+        std::fs::read_to_string(&path).map_err(ConfigError::read("reference", &path))
+    };
+    Catalog::parse(&read("positions.csv")?, &read("terms.csv")?)
+        .map_err(|e| ConfigError::invalid("reference", format!("{}: {e}", dir.display())))
+}
+
+/// Loads a units file by path, or one of the built-in ones (`builtin:2024`, `builtin:2025`).
+///
+/// # Errors
+///
+/// [`ConfigError::Read`] if the file cannot be read; [`ConfigError::Invalid`] (`units`)
+/// naming the line that does not parse.
+pub fn load_units(spec: &str) -> Result<Hierarchy, ConfigError> {
+    let text;
+    let text = match spec {
+        "builtin:2024" => UNITS_2024,
+        "builtin:2025" => UNITS_2025,
         path => {
-            return Hierarchy::load(std::path::Path::new(path)).map_err(|e| format!("units: {e}"))
+            text = std::fs::read_to_string(path)
+                .map_err(ConfigError::read("units", Path::new(path)))?;
+            &text
         }
     };
-    parsed.map_err(|(line, e)| format!("units {spec} line {line}: {e}"))
+    Hierarchy::parse(text).map_err(|e| ConfigError::invalid("units", format!("{spec} {e}")))
 }
 
 /// A validated configuration.
@@ -286,10 +566,15 @@ pub fn load_units(spec: &str) -> Result<Hierarchy, String> {
 pub struct Config {
     /// The unit served.
     pub unit: Unit,
+    /// The address to listen on (port 0 picks a free one).
     pub listen: SocketAddr,
+    /// The folder of the node's store.
     pub data: PathBuf,
+    /// The parent node's URL; none at the province.
     pub parent: Option<String>,
+    /// Every unit of the units file.
     pub hierarchy: Arc<Hierarchy>,
+    /// Positions and terms.
     pub catalog: Arc<Catalog>,
     /// The rule parameters of both rulesets.
     pub rules: RulesFile,
@@ -299,6 +584,7 @@ pub struct Config {
     pub rate_limit: u32,
     /// Where to serve `/metrics`.
     pub metrics: Option<SocketAddr>,
+    /// Timing of the upward link.
     pub sync: SyncSettings,
 }
 
@@ -322,14 +608,17 @@ mod tests {
         assert!(raw("40", Some("http://127.0.0.1:1"))
             .validate()
             .unwrap_err()
+            .to_string()
             .starts_with("parent:"));
         assert!(raw("412", None)
             .validate()
             .unwrap_err()
+            .to_string()
             .starts_with("parent:"));
         assert!(raw("412", Some("127.0.0.1:1"))
             .validate()
             .unwrap_err()
+            .to_string()
             .starts_with("parent:"));
         assert!(raw("412", Some("http://127.0.0.1:7400")).validate().is_ok());
     }
@@ -338,7 +627,7 @@ mod tests {
     fn level_must_match_the_unit() {
         let mut r = raw("412", Some("http://127.0.0.1:7400"));
         r.level = Some("province".into());
-        let e = r.validate().unwrap_err();
+        let e = r.validate().unwrap_err().to_string();
         assert!(e.starts_with("level:") && e.contains("district"), "{e}");
     }
 
@@ -352,7 +641,33 @@ mod tests {
 
     #[test]
     fn toml_with_unknown_key_is_refused() {
-        let e = toml::from_str::<RawConfig>("unit = \"40\"\nlisten_addr = \"x\"\n").unwrap_err();
-        assert!(e.message().contains("listen_addr"), "{}", e.message());
+        let (line, e) = RawConfig::from_toml("unit = \"40\"\nlisten_addr = \"x\"\n").unwrap_err();
+        assert_eq!(line, 2);
+        assert!(e.contains("listen_addr"), "{e}");
+    }
+
+    #[test]
+    fn toml_type_error_names_the_key_and_line() {
+        let (line, e) = RawConfig::from_toml("unit = \"40\"\n\npoll_ms = \"fast\"\n").unwrap_err();
+        assert_eq!(line, 3);
+        assert!(e.starts_with("poll_ms: ") && e.contains("u64"), "{e}");
+    }
+
+    #[test]
+    fn insecure_with_tls_files_names_the_conflicting_settings() {
+        let mut r = raw("40", None);
+        r.ca = Some("/tmp/ca.pem".into());
+        let e = r.validate().unwrap_err();
+        assert_eq!(e.keys(), ["insecure", "ca"]);
+        assert_eq!(e.to_string(), "insecure: cannot be combined with ca");
+    }
+
+    #[test]
+    fn shipped_reference_data_parses() {
+        builtin_catalog().unwrap();
+        load_units("builtin:2024").unwrap();
+        load_units("builtin:2025").unwrap();
+        let e = load_units("/nonexistent/units.csv").unwrap_err();
+        assert_eq!(e.to_string(), "units: cannot read /nonexistent/units.csv");
     }
 }

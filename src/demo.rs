@@ -4,21 +4,31 @@
 //! at the province, decisions back down. It ends by printing the province's consolidated list
 //! and a summary per unit.
 
-use std::{path::PathBuf, time::Duration};
+use std::{collections::HashMap, path::PathBuf, time::Duration};
 
 use anyhow::{bail, Context};
 
 use crate::{
     auth::Role,
-    client::{self, ClientTls, EntryRow, RoundRow},
-    config::RawConfig,
+    client::{self, table, RoundRow},
+    config::{self, RawConfig, Tls},
     grpc::pb,
     node::system_clock,
     pki::{self, Authority, Subject},
     server::{self, Running},
+    tabular::{Format, ImportContext, ImportedEntry},
 };
 
-const ENTRIES: &str = include_str!("../data/demo/entries.csv");
+/// Each unit's list, in the format `quyhoach import` reads.
+const LISTS: [(&str, &str); 7] = [
+    ("40", include_str!("../data/demo/40.csv")),
+    ("412", include_str!("../data/demo/412.csv")),
+    ("427", include_str!("../data/demo/427.csv")),
+    ("16681", include_str!("../data/demo/16681.csv")),
+    ("16690", include_str!("../data/demo/16690.csv")),
+    ("17617", include_str!("../data/demo/17617.csv")),
+    ("17623", include_str!("../data/demo/17623.csv")),
+];
 const ROUNDS: &str = include_str!("../data/demo/rounds.csv");
 const TERM: &str = "2025-2030";
 const PROVINCE: &str = "40";
@@ -50,7 +60,21 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoOutcome> {
         .data
         .clone()
         .unwrap_or_else(|| temp.path().to_path_buf());
-    let entries = client::parse_entries(ENTRIES)?;
+    let hierarchy = config::load_units(config::DEFAULT_UNITS)?;
+    let catalog = config::builtin_catalog()?;
+    let mut entries = HashMap::new();
+    for (unit, list) in LISTS {
+        let ctx = ImportContext {
+            catalog: &catalog,
+            hierarchy: &hierarchy,
+            unit,
+            term: TERM,
+            today: chrono::Utc::now().date_naive(),
+        };
+        let list = client::read_list(list.as_bytes(), Format::Csv, &ctx)
+            .with_context(|| format!("the demo list of {unit}"))?;
+        entries.insert(unit.to_string(), list);
+    }
     let rounds = client::parse_rounds(ROUNDS)?;
 
     println!("== Starting nodes (stores under {})", root.display());
@@ -86,7 +110,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoOutcome> {
     println!("== Each unit records its list, votes, adopts and submits");
     for (unit, _) in &nodes {
         let mut c = connect(unit).await?;
-        record_and_adopt(&mut c, unit, &entries, &rounds).await?;
+        record_and_adopt(&mut c, unit, &entries[unit], &rounds).await?;
         if unit != PROVINCE {
             let r = c
                 .submit_plan(pb::SubmitPlanRequest {
@@ -133,7 +157,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoOutcome> {
         "\n== Consolidated list at the province ({} entries, Vietnamese order)",
         consolidated.len()
     );
-    client::print_consolidated(&consolidated);
+    table::print_consolidated(&mut std::io::stdout(), &consolidated)?;
 
     let province_plans = p
         .list_plans(pb::ListPlansRequest {
@@ -168,10 +192,10 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoOutcome> {
             "{:>6}  v{:<2} {:<10} {:<16} {:>7}  {:<10} {same}",
             id.unit,
             id.version,
-            client::status_name(s.status),
+            table::status_name(s.status),
             &s.hash[..16.min(s.hash.len())],
             s.entries,
-            client::status_name(owner.status)
+            table::status_name(owner.status)
         );
     }
 
@@ -188,13 +212,13 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoOutcome> {
         report.entries_checked,
         report.micros
     );
-    client::print_findings(&report.findings);
+    table::print_findings(&mut std::io::stdout(), &report.findings)?;
 
     println!("\n== Sync status of every node (what `quyhoach status` shows)");
     for (unit, _) in &nodes {
         let mut c = connect(unit).await?;
         let s = c.sync_status(pb::SyncStatusRequest {}).await?.into_inner();
-        client::print_status(&s);
+        table::print_status(&mut std::io::stdout(), &s)?;
     }
 
     for (_, node) in nodes {
@@ -216,7 +240,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoOutcome> {
 struct Pki {
     dir: PathBuf,
     ca_pem: String,
-    operators: std::collections::HashMap<String, ClientTls>,
+    operators: std::collections::HashMap<String, Tls>,
 }
 
 impl Pki {
@@ -246,10 +270,10 @@ impl Pki {
             pki::write(&dir.join("clients"), unit, &op)?;
             operators.insert(
                 unit.to_string(),
-                ClientTls {
-                    ca_pem: ca.cert_pem.clone(),
+                Tls {
                     cert_pem: op.cert_pem,
                     key_pem: op.key_pem,
+                    ca_pem: ca.cert_pem.clone(),
                 },
             );
         }
@@ -260,7 +284,7 @@ impl Pki {
         })
     }
 
-    fn operator(&self, unit: &str) -> ClientTls {
+    fn operator(&self, unit: &str) -> Tls {
         self.operators[unit].clone()
     }
 }
@@ -292,7 +316,7 @@ async fn start(
 async fn record_and_adopt(
     c: &mut pb::planning_client::PlanningClient<tonic::transport::Channel>,
     unit: &str,
-    entries: &[EntryRow],
+    entries: &[ImportedEntry],
     rounds: &[RoundRow],
 ) -> anyhow::Result<()> {
     let n = client::load_unit(c, unit, TERM, entries, rounds).await?;

@@ -1,12 +1,15 @@
 //! The node layer's error: every way an operation can fail, each mapped to one gRPC status in
 //! `grpc::status`. Bad input names the field at fault.
 
+#![warn(missing_docs)]
+
 use crate::{domain::FieldError, store::StoreError};
 
+/// Why a node operation failed; each variant is one gRPC status.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The request itself is malformed (INVALID_ARGUMENT).
-    #[error("{0}")]
+    #[error(transparent)]
     Invalid(#[from] FieldError),
     /// Something the request names does not exist (NOT_FOUND).
     #[error("{0}")]
@@ -18,8 +21,11 @@ pub enum Error {
     /// status metadata `quyhoach-held-hash` and `quyhoach-offered-hash`).
     #[error("plan.hash: {plan} is already held with hash {held}; this push has hash {offered}; nothing was overwritten")]
     HashConflict {
+        /// The plan version pushed.
         plan: crate::domain::PlanId,
+        /// The hash of the version held here.
         held: String,
+        /// The hash of the version offered.
         offered: String,
     },
     /// The caller may not do this here (PERMISSION_DENIED).
@@ -31,18 +37,23 @@ pub enum Error {
 }
 
 impl Error {
+    /// NOT_FOUND for `field`.
     pub fn not_found(field: &str, problem: impl Into<String>) -> Self {
         Self::NotFound(FieldError::new(field, problem))
     }
+    /// FAILED_PRECONDITION for `field`.
     pub fn precondition(field: &str, problem: impl Into<String>) -> Self {
         Self::Precondition(FieldError::new(field, problem))
     }
+    /// PERMISSION_DENIED for `field`.
     pub fn denied(field: &str, problem: impl Into<String>) -> Self {
         Self::Denied(FieldError::new(field, problem))
     }
+    /// INVALID_ARGUMENT for `field`.
     pub fn invalid(field: &str, problem: impl Into<String>) -> Self {
         Self::Invalid(FieldError::new(field, problem))
     }
 }
 
+/// The result of a node operation.
 pub type Result<T> = std::result::Result<T, Error>;

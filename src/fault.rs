@@ -2,6 +2,9 @@
 //! with SIGKILL when it reaches that point, so that tests can stop a real process at an exact
 //! moment (for example after a push is on disk but before its receipt is sent). Without the
 //! variable every crash point is a no-op.
+//!
+//! `QUYHOACH_FLUSH_DELAY_MS=<ms>` makes the store's flusher pause that long before every flush,
+//! a slow disk for the tests that check that nothing leaves a node before it is durable.
 
 use std::sync::OnceLock;
 
@@ -19,4 +22,13 @@ pub fn crash_point(point: &str) {
             libc::kill(libc::getpid(), libc::SIGKILL);
         }
     }
+}
+
+/// The test-only pause before every flush, if `QUYHOACH_FLUSH_DELAY_MS` sets one.
+pub fn flush_delay() -> Option<std::time::Duration> {
+    let ms: u64 = std::env::var("QUYHOACH_FLUSH_DELAY_MS")
+        .ok()?
+        .parse()
+        .ok()?;
+    (ms > 0).then(|| std::time::Duration::from_millis(ms))
 }

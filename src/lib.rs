@@ -5,26 +5,33 @@
 //!
 //! # Layout
 //!
-//! - [`domain`]: units, positions, terms, cadres, plans, ballots, decisions; Vietnamese text.
+//! - [`domain`]: units, positions, terms, cadres, plans, ballots, decisions; Vietnamese text and
+//!   the identity key of a name ([`domain::name`]).
 //!   Plain structs and pure functions.
 //! - [`rules`]: the planning rules (R1–R22) and their parameters. Pure.
-//! - [`store`]: the [`store::Store`] trait and its sled implementation, with group commit.
-//! - [`node`]: the transport-free operations of a node (workflow, approval, queries), over its
-//!   in-memory view of the plans it holds (`node::view`) and, at the province, live findings.
-//! - [`sync`]: the upward link: outbox delivery and decisions pulled down.
+//! - [`store`]: the [`store::Store`] trait and its sled implementation, with group commit, and
+//!   the durable-state record kept beside it (`store::state`).
+//! - [`node`]: the transport-free operations of a node (workflow, approval, queries, and
+//!   anti-entropy with the parent and the children), over its in-memory view of the plans it
+//!   holds (`node::view`) and, at the province, live findings.
+//! - [`sync`]: the upward link behind the `Parent` trait: outbox delivery, decisions pulled
+//!   down, reconciliation.
 //! - [`grpc`]: the proto types, conversions and the two thin services.
 //! - [`server`]: `run` and `spawn`, the node as a library function.
 //! - [`error`]: the node layer's error, one variant per gRPC status it maps to.
 //! - [`audit`]: the hash-chained audit trail and its verification. Pure.
 //! - [`auth`]: callers (from certificates), roles and what each may do. Pure.
 //! - [`pki`]: the certificate authority and certificates for nodes and users (rcgen).
-//! - [`client`]: client helpers shared by the CLI and the demo.
-//! - [`tabular`]: Excel (.xlsx) and CSV import and export of planning lists.
+//! - [`client`]: connecting to a node, loading a unit's list into its draft, and printing
+//!   tables; shared by the CLI (`src/cli/`, in the binary) and the demo.
+//! - [`tabular`]: Excel (.xlsx) and text import and export of planning lists, in the flat and
+//!   the official layout, and the blank template.
 //! - [`fault`]: crash points for fault tests (off unless an environment variable names one).
 //! - [`logging`]: log output with national ID numbers masked.
-//! - [`metrics`]: Prometheus metrics and the `/metrics` endpoint.
+//! - [`metrics`]: Prometheus metrics and the `/metrics` endpoint (axum).
 //! - [`sheets`]: the CLI's import and export of lists (Excel, CSV, JSON).
-//! - [`config`]: raw and validated configuration.
+//! - [`config`]: raw and validated configuration, the one TLS type, and the reading of
+//!   reference data files (the domain parses their text).
 //! - [`demo`]: the demonstration hierarchy.
 //! - [`synth`]: a deterministic synthetic province (S, M, L) for the benchmarks.
 

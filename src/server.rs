@@ -11,7 +11,6 @@ use tonic::{
 };
 
 use crate::{
-    client::ClientTls,
     config::Config,
     grpc::{
         limits::{RateLimit, MAX_PLANNING_MESSAGE, MAX_SYNC_MESSAGE},
@@ -62,11 +61,7 @@ pub async fn run(
         .runs_checks()
         .then(|| tokio::spawn(node.clone().run_arrival_checks()));
     let sync_task = config.parent.clone().map(|parent| {
-        let tls = config.tls.as_ref().map(|t| ClientTls {
-            ca_pem: t.ca_pem.clone(),
-            cert_pem: t.cert_pem.clone(),
-            key_pem: t.key_pem.clone(),
-        });
+        let tls = config.tls.clone();
         tokio::spawn(sync::run(node.clone(), parent, config.sync.clone(), tls))
     });
 

@@ -1,6 +1,7 @@
-//! The spreadsheet side of the CLI: `import` (an Excel or CSV list into a unit's draft, with a
-//! dry run that reports every bad row) and `export` (the consolidated list, a unit's plan, or
-//! the findings, as .xlsx, .csv with BOM, or JSON). Talks to a node through the client API.
+//! The spreadsheet side of the CLI: `import` (an Excel or text list into a unit's draft, with a
+//! dry run that reports every bad row and every skipped one), `export` (the consolidated list,
+//! a unit's plan in the flat or the official layout, or the findings, as .xlsx, .csv with BOM,
+//! or JSON) and `template` (a blank list to fill in). Talks to a node through the client API.
 
 use std::path::Path;
 
@@ -9,7 +10,7 @@ use tonic::transport::Channel;
 
 use crate::{
     config,
-    domain::{BallotRound, Body},
+    domain::{BallotRound, Body, Gender},
     grpc::{convert, pb, pb::planning_client::PlanningClient},
     tabular::{self, ExportSheet, Format, ImportContext},
 };
@@ -21,6 +22,8 @@ pub struct ImportJob<'a> {
     pub term: &'a str,
     pub units: &'a str,
     pub dry_run: bool,
+    /// The worksheet to read, when several visible sheets hold a list.
+    pub sheet: Option<&'a str>,
     /// The round that produced the vote counts, if the list has them: (date, convened, present).
     pub round: Option<(chrono::NaiveDate, u32, u32)>,
 }
@@ -34,7 +37,7 @@ pub async fn import(
     let hierarchy = config::load_units(job.units).map_err(anyhow::Error::msg)?;
     let catalog = config::builtin_catalog().map_err(anyhow::Error::msg)?;
     let format = Format::from_path(job.file)?;
-    let sheet = tabular::read_rows(job.file, format)?;
+    let sheet = tabular::read_sheet(job.file, format, job.sheet)?;
     let ctx = ImportContext {
         catalog: &catalog,
         hierarchy: &hierarchy,
@@ -43,6 +46,12 @@ pub async fn import(
         today: chrono::Utc::now().date_naive(),
     };
     let report = tabular::import(&sheet, &ctx);
+    if !sheet.name.is_empty() {
+        println!("sheet {:?}", sheet.name);
+    }
+    for line in report.skipped_lines() {
+        println!("skipped {line}");
+    }
     for p in &report.problems {
         println!("{p}");
     }
@@ -120,6 +129,67 @@ pub enum What {
     Findings,
 }
 
+/// The layout of an exported plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Layout {
+    /// One header row and one row per entry: easy to filter and sort.
+    #[default]
+    Flat,
+    /// As offices send it up: title block, two-row header with the birth date under Nam or
+    /// Nữ, column numbers, entries grouped by position, signature block (.xlsx only).
+    Official,
+}
+
+/// Writes the blank template of `unit`'s list for `term` to `out` (.xlsx): the official layout
+/// with numbered empty rows, the unit's positions as a drop-down, and data validation on the
+/// birth dates, the số CCCD, the term and the source.
+///
+/// # Errors
+///
+/// An unknown unit, term or units file, an output that is not .xlsx, or a write failure.
+pub fn template(unit: &str, term: &str, units: &str, out: &Path) -> anyhow::Result<()> {
+    if format_of(out)? != "xlsx" {
+        bail!("{}: the template is an .xlsx workbook", out.display());
+    }
+    let hierarchy = config::load_units(units).map_err(anyhow::Error::msg)?;
+    let catalog = config::builtin_catalog().map_err(anyhow::Error::msg)?;
+    if hierarchy.get(unit).is_none() {
+        bail!("unit {unit} is not in the list of units");
+    }
+    if catalog.term(term).is_none() {
+        bail!("term {term} is not in the catalogue");
+    }
+    let ctx = ImportContext {
+        catalog: &catalog,
+        hierarchy: &hierarchy,
+        unit,
+        term,
+        today: chrono::Utc::now().date_naive(),
+    };
+    let bytes = tabular::template_xlsx_bytes(&ctx)?;
+    std::fs::write(out, bytes).with_context(|| format!("writing {}", out.display()))?;
+    println!(
+        "wrote the template for {unit}/{term} ({} numbered rows) to {}",
+        tabular::official::TEMPLATE_ROWS,
+        out.display()
+    );
+    Ok(())
+}
+
+/// Checks an export's arguments before anything is asked of a node: the output's extension
+/// names a format, and a plan export names its plan.
+///
+/// # Errors
+///
+/// When the extension is not .xlsx, .csv or .json, or a plan export lacks its unit or term.
+pub fn check_export(what: What, out: &Path, unit: &str, term: &str) -> anyhow::Result<()> {
+    format_of(out)?;
+    if what == What::Plan && (unit.is_empty() || term.is_empty()) {
+        bail!("--unit and --term name the plan to export");
+    }
+    Ok(())
+}
+
 /// The file format, from the output's extension.
 fn format_of(out: &Path) -> anyhow::Result<&'static str> {
     match out
@@ -182,8 +252,13 @@ pub async fn export(
     unit: &str,
     term: &str,
     per_unit: bool,
+    layout: Layout,
 ) -> anyhow::Result<usize> {
-    format_of(out)?;
+    check_export(what, out, unit, term)?;
+    let format = format_of(out)?;
+    if layout == Layout::Official && (what != What::Plan || format != "xlsx") {
+        bail!("the official layout is for a unit's plan (--what plan) in .xlsx");
+    }
     let sheets = match what {
         What::Consolidated => {
             let request = pb::ConsolidatedRequest {
@@ -195,9 +270,6 @@ pub async fn export(
             consolidated_sheets(&entries, per_unit)
         }
         What::Plan => {
-            if unit.is_empty() || term.is_empty() {
-                bail!("--unit and --term name the plan to export");
-            }
             let plan = client
                 .get_plan(pb::GetPlanRequest {
                     unit: unit.into(),
@@ -216,6 +288,16 @@ pub async fn export(
                 term,
                 today: chrono::Utc::now().date_naive(),
             };
+            if layout == Layout::Official {
+                let bytes = tabular::official_plan_bytes(&plan, &ctx)?;
+                std::fs::write(out, bytes).with_context(|| format!("writing {}", out.display()))?;
+                println!(
+                    "wrote {} entries in the official layout to {}",
+                    plan.entries.len(),
+                    out.display()
+                );
+                return Ok(plan.entries.len());
+            }
             vec![tabular::plan_sheet_for(
                 &format!("{unit} {term}"),
                 &plan,
@@ -264,10 +346,11 @@ fn consolidated_sheets(entries: &[pb::ConsolidatedEntry], per_unit: bool) -> Vec
             e.full_name.clone(),
             e.birth_date.clone(),
             if e.gender == pb::Gender::Female as i32 {
-                "Nữ"
+                Gender::Female
             } else {
-                "Nam"
+                Gender::Male
             }
+            .vi_title()
             .to_string(),
             e.unit.clone(),
             e.unit_name.clone(),
@@ -279,7 +362,7 @@ fn consolidated_sheets(entries: &[pb::ConsolidatedEntry], per_unit: bool) -> Vec
             } else {
                 format!("{}/{}", e.yes_votes, e.vote_denominator)
             },
-            crate::client::status_name(e.status).to_string(),
+            crate::client::table::status_name(e.status).to_string(),
             e.version.to_string(),
         ]
     };

@@ -1,7 +1,11 @@
 //! The upward link of a node: a background task that delivers the outbox to the parent in
 //! order, keeping each item until the parent's receipt is durable here, pulls the parent's
 //! decisions down, and fetches newer reference data. Failures retry with capped, jittered
-//! exponential back-off, for as long as the parent stays away.
+//! exponential back-off, for as long as the parent stays away. Periodically and after every
+//! reconnect, the link also reconciles with the parent (anti-entropy, `node::reconcile`).
+//!
+//! The parent is behind the [`Parent`] trait: [`GrpcParent`] over the network, [`LocalParent`]
+//! in the same process for tests of the sync logic.
 
 use std::{sync::Arc, time::Duration};
 
@@ -12,14 +16,15 @@ use tonic::{
 };
 
 use crate::{
-    client::ClientTls,
+    config::Tls,
+    domain::{Decision, Plan},
     grpc::{
-        convert::{decision_from_pb, plan_to_pb, receipt_from_pb},
+        convert::{decision_from_pb, plan_state_from_pb, plan_to_pb, receipt_from_pb},
         pb::{self, node_sync_client::NodeSyncClient},
         HELD_HASH, OFFERED_HASH,
     },
-    node::{Node, Reference},
-    store::Conflict,
+    node::{Node, ParentView, Reconciled, Reference},
+    store::{Conflict, Receipt},
 };
 
 /// Timing of the link.
@@ -33,6 +38,14 @@ pub struct SyncSettings {
     pub backoff_max: Duration,
     /// After how long a link with pending items or no contact is reported as stuck.
     pub stuck_after: Duration,
+}
+
+impl SyncSettings {
+    /// How often the link compares digests with the parent when nothing failed: every 30
+    /// poll intervals (a minute at the default poll of two seconds).
+    pub fn reconcile_every(&self) -> Duration {
+        self.poll.saturating_mul(30)
+    }
 }
 
 impl Default for SyncSettings {
@@ -57,10 +70,269 @@ pub fn backoff(settings: &SyncSettings, attempt: u32, jitter: f64) -> Duration {
         .mul_f64(jitter.clamp(0.5, 1.0))
 }
 
+/// A push the parent did not take.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushRefused {
+    /// The parent holds the same version with another hash (both named).
+    Conflict {
+        held: String,
+        offered: String,
+        message: String,
+    },
+    /// Any other failure: the parent unreachable, a refusal, a bad answer.
+    Failed(String),
+}
+
+impl std::fmt::Display for PushRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PushRefused::Conflict { message, .. } | PushRefused::Failed(message) => {
+                f.write_str(message)
+            }
+        }
+    }
+}
+
+/// What a child reports about its own link when it pulls decisions.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PullRequest {
+    /// Decisions with a sequence number above this one.
+    pub after: u64,
+    pub outbox_length: u64,
+    pub oldest_pending_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub last_error: Option<String>,
+    pub reference_version: u64,
+    /// The current version of every plan of the child's subtree it holds or has heard of,
+    /// for the parent's completeness report.
+    pub plan_states: Vec<crate::node::ReportedPlan>,
+}
+
+/// The upward link as the sync logic sees it: the tonic client is one implementation
+/// ([`GrpcParent`]), a parent node in the same process another ([`LocalParent`]), so that the
+/// sync logic can be driven without sockets. Every answer is validated by the caller like any
+/// input from a peer.
+pub trait Parent: Send {
+    /// Hands one plan version up; returns the parent's receipt.
+    fn push(
+        &mut self,
+        from: &str,
+        plan: &Plan,
+    ) -> impl std::future::Future<Output = Result<Receipt, PushRefused>> + Send;
+    /// Fetches the decisions taken on the child's subtree after `request.after`.
+    fn pull_decisions(
+        &mut self,
+        from: &str,
+        request: PullRequest,
+    ) -> impl std::future::Future<Output = Result<Vec<(u64, Decision)>, String>> + Send;
+    /// Fetches the reference data if the parent holds a version newer than `have`.
+    fn get_reference(
+        &mut self,
+        from: &str,
+        have: u64,
+    ) -> impl std::future::Future<Output = Result<Option<Reference>, String>> + Send;
+    /// Compares digests of the child's subtree; see [`crate::node::ParentView`].
+    fn reconcile(
+        &mut self,
+        from: &str,
+        digest: &str,
+        decision_cursor: u64,
+    ) -> impl std::future::Future<Output = Result<ParentView, String>> + Send;
+}
+
+/// The parent over gRPC.
+pub struct GrpcParent {
+    client: NodeSyncClient<Channel>,
+}
+
+impl Parent for GrpcParent {
+    async fn push(&mut self, from: &str, plan: &Plan) -> Result<Receipt, PushRefused> {
+        let id = plan.id.clone();
+        let request = pb::PushRequest {
+            from_unit: from.to_string(),
+            plan: Some(plan_to_pb(plan)),
+        };
+        let receipt = match self.client.push(request).await {
+            Ok(r) => r.into_inner(),
+            Err(status) => {
+                let message = format!("push {id}: {:?}: {}", status.code(), status.message());
+                if status.code() == Code::AlreadyExists {
+                    let get = |key: &str| {
+                        status
+                            .metadata()
+                            .get(key)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default()
+                            .to_string()
+                    };
+                    return Err(PushRefused::Conflict {
+                        held: get(HELD_HASH),
+                        offered: get(OFFERED_HASH),
+                        message,
+                    });
+                }
+                return Err(PushRefused::Failed(message));
+            }
+        };
+        receipt_from_pb(receipt)
+            .map_err(|e| PushRefused::Failed(format!("push {id}: bad receipt: {e}")))
+    }
+
+    async fn pull_decisions(
+        &mut self,
+        from: &str,
+        r: PullRequest,
+    ) -> Result<Vec<(u64, Decision)>, String> {
+        let request = pb::PullDecisionsRequest {
+            from_unit: from.to_string(),
+            after: r.after,
+            outbox_length: r.outbox_length,
+            oldest_pending_at: r
+                .oldest_pending_at
+                .map(|at| at.to_rfc3339())
+                .unwrap_or_default(),
+            last_error: r.last_error.unwrap_or_default(),
+            reference_version: r.reference_version,
+            plan_states: r
+                .plan_states
+                .iter()
+                .map(crate::grpc::convert::reported_plan_to_pb)
+                .collect(),
+        };
+        let response = self
+            .client
+            .pull_decisions(request)
+            .await
+            .map_err(|s| format!("pull decisions: {:?}: {}", s.code(), s.message()))?
+            .into_inner();
+        response
+            .decisions
+            .into_iter()
+            .map(|d| {
+                let decision = d.decision.ok_or("pull decisions: empty decision")?;
+                Ok((
+                    d.seq,
+                    decision_from_pb("decision", decision).map_err(|e| e.to_string())?,
+                ))
+            })
+            .collect()
+    }
+
+    async fn get_reference(&mut self, from: &str, have: u64) -> Result<Option<Reference>, String> {
+        let response = self
+            .client
+            .get_reference(pb::ReferenceRequest {
+                from_unit: from.to_string(),
+                have_version: have,
+            })
+            .await
+            .map_err(|s| format!("reference data: {:?}: {}", s.code(), s.message()))?
+            .into_inner();
+        if response.document.is_empty() {
+            return Ok(None);
+        }
+        serde_json::from_str(&response.document)
+            .map(Some)
+            .map_err(|e| format!("reference data: {e}"))
+    }
+
+    async fn reconcile(
+        &mut self,
+        from: &str,
+        digest: &str,
+        decision_cursor: u64,
+    ) -> Result<ParentView, String> {
+        let response = self
+            .client
+            .reconcile(pb::ReconcileRequest {
+                from_unit: from.to_string(),
+                digest: digest.to_string(),
+                decision_cursor,
+            })
+            .await
+            .map_err(|s| format!("reconcile: {:?}: {}", s.code(), s.message()))?
+            .into_inner();
+        let plans = response
+            .plans
+            .into_iter()
+            .enumerate()
+            .map(|(i, d)| {
+                plan_state_from_pb(&format!("plans[{i}]"), d).map_err(|e| format!("reconcile: {e}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(ParentView {
+            digest: response.digest,
+            plans,
+        })
+    }
+}
+
+/// A parent node in the same process, called directly: for tests of the sync logic that need
+/// no sockets (the real-process tests cover the gRPC path).
+pub struct LocalParent {
+    pub node: Arc<Node>,
+}
+
+impl Parent for LocalParent {
+    async fn push(&mut self, from: &str, plan: &Plan) -> Result<Receipt, PushRefused> {
+        match self.node.receive_push(from, plan.clone()).await {
+            Ok((receipt, _)) => Ok(receipt),
+            Err(crate::error::Error::HashConflict {
+                plan,
+                held,
+                offered,
+            }) => Err(PushRefused::Conflict {
+                message: format!("push {plan}: held {held}, offered {offered}"),
+                held,
+                offered,
+            }),
+            Err(e) => Err(PushRefused::Failed(format!("push {}: {e}", plan.id))),
+        }
+    }
+
+    async fn pull_decisions(
+        &mut self,
+        from: &str,
+        r: PullRequest,
+    ) -> Result<Vec<(u64, Decision)>, String> {
+        self.node
+            .note_lower_states(from, r.plan_states)
+            .map_err(|e| e.to_string())?;
+        self.node
+            .decisions_for(from, r.after)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn get_reference(&mut self, from: &str, have: u64) -> Result<Option<Reference>, String> {
+        Ok(self
+            .node
+            .reference_for(from, have)
+            .map_err(|e| e.to_string())?
+            .map(|r| r.as_ref().clone()))
+    }
+
+    async fn reconcile(
+        &mut self,
+        from: &str,
+        digest: &str,
+        decision_cursor: u64,
+    ) -> Result<ParentView, String> {
+        let mut view = self
+            .node
+            .subtree_view(from, decision_cursor)
+            .await
+            .map_err(|e| e.to_string())?;
+        if view.digest == digest {
+            view.plans.clear();
+        }
+        Ok(view)
+    }
+}
+
 /// Runs the link until the task is aborted.
-pub async fn run(node: Arc<Node>, parent: String, settings: SyncSettings, tls: Option<ClientTls>) {
+pub async fn run(node: Arc<Node>, parent: String, settings: SyncSettings, tls: Option<Tls>) {
     let endpoint = Endpoint::from_shared(parent.clone()).and_then(|e| match &tls {
-        Some(tls) => e.tls_config(tls.config()),
+        Some(tls) => e.tls_config(tls.client_config()),
         None => Ok(e),
     });
     let channel = match endpoint {
@@ -74,16 +346,37 @@ pub async fn run(node: Arc<Node>, parent: String, settings: SyncSettings, tls: O
             return;
         }
     };
-    let mut client = NodeSyncClient::new(channel);
+    let link = GrpcParent {
+        client: NodeSyncClient::new(channel),
+    };
+    drive(node, link, settings, &parent).await
+}
+
+/// The link's loop over any [`Parent`]: a step whenever something is queued or the poll
+/// interval passes, retries with back-off after a failure, and a reconciliation at the first
+/// contact, after every failure (a reconnect) and every [`SyncSettings::reconcile_every`].
+pub async fn drive<P: Parent>(node: Arc<Node>, mut parent: P, settings: SyncSettings, name: &str) {
     let wake = node.outbox_wake();
+    let mut next_reconcile = tokio::time::Instant::now();
     loop {
-        let result = step(&node, &mut client).await;
+        if tokio::time::Instant::now() >= next_reconcile {
+            match reconcile(&node, &mut parent).await {
+                Ok(_) => next_reconcile = tokio::time::Instant::now() + settings.reconcile_every(),
+                Err(e) => {
+                    tracing::warn!(parent = name, error = %e, "reconciliation with parent failed");
+                    next_reconcile = tokio::time::Instant::now() + settings.reconcile_every();
+                }
+            }
+        }
+        let result = step(&node, &mut parent).await;
         let failed = result.is_err();
         if let Err(e) = &result {
-            tracing::warn!(parent, error = %e, "sync with parent failed");
+            tracing::warn!(parent = name, error = %e, "sync with parent failed");
         }
         node.note_link(result);
         if failed {
+            // Reconcile again once the parent answers: it may have come back from a backup.
+            next_reconcile = tokio::time::Instant::now();
             let attempt = node.link_state().consecutive_failures;
             let jitter = rand::rng().random_range(0.5..1.0);
             tokio::time::sleep(backoff(&settings, attempt, jitter)).await;
@@ -96,84 +389,108 @@ pub async fn run(node: Arc<Node>, parent: String, settings: SyncSettings, tls: O
     }
 }
 
+/// Anti-entropy with the parent: compares digests of the child's subtree and, when they
+/// differ, pushes again what the parent lacks (in version order), applies the parent's
+/// decisions missing here, and records as conflicts what the parent holds that this node
+/// never sent.
+///
+/// # Errors
+///
+/// The parent cannot be reached or answers badly, or the store fails; a push the parent
+/// refuses is counted as a difference left, not an error.
+pub async fn reconcile<P: Parent>(node: &Node, parent: &mut P) -> Result<Reconciled, String> {
+    let from = node.unit().code.clone();
+    let expected = node.expected_at_parent().map_err(|e| e.to_string())?;
+    let cursor = node.decision_cursor().map_err(|e| e.to_string())?;
+    let view = parent
+        .reconcile(&from, &crate::node::digest(&expected), cursor)
+        .await?;
+    let mut done = Reconciled::default();
+    if view.digest == crate::node::digest(&expected) {
+        node.note_reconciled(Ok(&done));
+        return Ok(done);
+    }
+    let repairs = node.repairs(&view).map_err(|e| e.to_string())?;
+    done.unresolved = repairs.unresolved;
+    for plan in repairs.push {
+        match parent.push(&from, &plan).await {
+            Ok(receipt) => {
+                node.received_again(receipt)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                done.pushed += 1;
+            }
+            Err(e) => {
+                tracing::warn!(plan = %plan.id, error = %e, "pushing again refused");
+                done.unresolved += 1;
+            }
+        }
+    }
+    done.decisions = node
+        .restore_decisions(repairs.decisions)
+        .await
+        .map_err(|e| e.to_string())? as u64;
+    for conflict in repairs.conflicts {
+        tracing::warn!(plan = %conflict.plan, "the parent holds a version this node never sent");
+        node.record_conflict(conflict)
+            .await
+            .map_err(|e| e.to_string())?;
+        done.conflicts += 1;
+    }
+    if done != Reconciled::default() {
+        tracing::info!(
+            pushed = done.pushed,
+            decisions = done.decisions,
+            conflicts = done.conflicts,
+            unresolved = done.unresolved,
+            "reconciled with parent"
+        );
+    }
+    node.note_reconciled(Ok(&done));
+    Ok(done)
+}
+
 /// Delivers every queued item in order, then pulls decisions and reference data. Stops at
 /// the first failure, so that nothing overtakes an item that has not arrived.
-async fn step(node: &Node, client: &mut NodeSyncClient<Channel>) -> Result<(), String> {
+///
+/// # Errors
+///
+/// The first push, pull or store write that fails, as a message for the link status.
+pub async fn step<P: Parent>(node: &Node, parent: &mut P) -> Result<(), String> {
     let from = node.unit().code.clone();
     let outbox = node.store().outbox().map_err(|e| e.to_string())?;
     for (seq, item) in outbox {
         let plan = node.outgoing(&item).map_err(|e| e.to_string())?;
-        let id = plan.id.clone();
-        let request = pb::PushRequest {
-            from_unit: from.clone(),
-            plan: Some(plan_to_pb(&plan)),
-        };
-        let receipt = match client.push(request).await {
-            Ok(r) => r.into_inner(),
-            Err(status) => {
-                if status.code() == Code::AlreadyExists {
-                    record_conflict(node, &id, &status).await;
+        let receipt = match parent.push(&from, &plan).await {
+            Ok(r) => r,
+            Err(e) => {
+                if let PushRefused::Conflict { held, offered, .. } = &e {
+                    record_conflict(node, &plan.id, held, offered).await;
                 }
-                return Err(format!(
-                    "push {id}: {:?}: {}",
-                    status.code(),
-                    status.message()
-                ));
+                return Err(e.to_string());
             }
         };
-        let receipt =
-            receipt_from_pb(receipt).map_err(|e| format!("push {id}: bad receipt: {e}"))?;
         node.delivered(seq, receipt)
             .await
             .map_err(|e| e.to_string())?;
     }
 
     let (outbox_length, oldest) = node.outbox_summary().map_err(|e| e.to_string())?;
-    let request = pb::PullDecisionsRequest {
-        from_unit: from.clone(),
+    let request = PullRequest {
         after: node.decision_cursor().map_err(|e| e.to_string())?,
         outbox_length,
-        oldest_pending_at: oldest.map(|(_, at)| at.to_rfc3339()).unwrap_or_default(),
-        last_error: node.link_state().last_error.unwrap_or_default(),
+        oldest_pending_at: oldest.map(|(_, at)| at),
+        last_error: node.link_state().last_error,
         reference_version: node.reference().version,
-        plan_states: node
-            .plan_states()
-            .iter()
-            .map(crate::grpc::convert::plan_state_to_pb)
-            .collect(),
+        plan_states: node.plan_states(),
     };
-    let response = client
-        .pull_decisions(request)
-        .await
-        .map_err(|s| format!("pull decisions: {:?}: {}", s.code(), s.message()))?
-        .into_inner();
-    let decisions = response
-        .decisions
-        .into_iter()
-        .map(|d| {
-            let decision = d.decision.ok_or("pull decisions: empty decision")?;
-            Ok((
-                d.seq,
-                decision_from_pb("decision", decision).map_err(|e| e.to_string())?,
-            ))
-        })
-        .collect::<Result<Vec<_>, String>>()?;
+    let decisions = parent.pull_decisions(&from, request).await?;
     node.apply_decisions(decisions)
         .await
         .map_err(|e| e.to_string())?;
 
     let have = node.reference().version;
-    let response = client
-        .get_reference(pb::ReferenceRequest {
-            from_unit: from,
-            have_version: have,
-        })
-        .await
-        .map_err(|s| format!("reference data: {:?}: {}", s.code(), s.message()))?
-        .into_inner();
-    if !response.document.is_empty() {
-        let reference: Reference =
-            serde_json::from_str(&response.document).map_err(|e| format!("reference data: {e}"))?;
+    if let Some(reference) = parent.get_reference(&from, have).await? {
         node.receive_reference(reference)
             .await
             .map_err(|e| e.to_string())?;
@@ -182,19 +499,11 @@ async fn step(node: &Node, client: &mut NodeSyncClient<Channel>) -> Result<(), S
 }
 
 /// Keeps the parent's refusal of a conflicting push, with both hashes, in this node's store.
-async fn record_conflict(node: &Node, id: &crate::domain::PlanId, status: &tonic::Status) {
-    let get = |key: &str| {
-        status
-            .metadata()
-            .get(key)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_string()
-    };
+async fn record_conflict(node: &Node, id: &crate::domain::PlanId, held: &str, offered: &str) {
     let conflict = Conflict {
         plan: id.clone(),
-        held_hash: get(HELD_HASH),
-        offered_hash: get(OFFERED_HASH),
+        held_hash: held.to_string(),
+        offered_hash: offered.to_string(),
         from: node.unit().code.clone(),
         to: node
             .parent_unit()

@@ -1,13 +1,15 @@
 //! Reference data: the position catalogue (chức danh) and the terms (nhiệm kỳ). Both are data
 //! files so that a province can replace them with its own (the grades shipped here approximate
-//! Quy định 368-QĐ/TW).
+//! Quy định 368-QĐ/TW). Parsed here from text; `config` reads the files.
 
-use std::{collections::BTreeMap, path::Path, str::FromStr};
+#![warn(missing_docs)]
+
+use std::{collections::BTreeMap, str::FromStr};
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use super::{parse_date, Level};
+use super::{parse_date, Level, ParseError};
 
 /// What kind of seat a position is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -54,7 +56,9 @@ pub struct Term {
     pub code: String,
     /// `party` or `government`.
     pub kind: String,
+    /// First day of the term.
     pub start: NaiveDate,
+    /// Last day of the term.
     pub end: NaiveDate,
     /// The date from which ages are computed for this term (R6).
     pub age_reference_date: NaiveDate,
@@ -72,22 +76,24 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    /// Loads `positions.csv` and `terms.csv` from a folder.
-    pub fn load(dir: &Path) -> Result<Self, String> {
-        let read = |name: &str| {
-            let path = dir.join(name);
-            std::fs::read_to_string(&path)
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))
-        };
-        let positions = parse_positions(&read("positions.csv")?)?;
-        let terms = parse_terms(&read("terms.csv")?)?;
-        Ok(Self { positions, terms })
+    /// Parses the text of `positions.csv` and `terms.csv`.
+    ///
+    /// # Errors
+    ///
+    /// A [`ParseError`] naming the file and the first line that does not parse.
+    pub fn parse(positions: &str, terms: &str) -> Result<Self, ParseError> {
+        Ok(Self {
+            positions: parse_positions(positions)?,
+            terms: parse_terms(terms)?,
+        })
     }
 
+    /// The position with this code, if the catalogue has it.
     pub fn position(&self, code: &str) -> Option<&Position> {
         self.positions.get(code)
     }
 
+    /// The term with this code, if the catalogue has it.
     pub fn term(&self, code: &str) -> Option<&Term> {
         self.terms.get(code)
     }
@@ -101,12 +107,21 @@ fn records(text: &str) -> impl Iterator<Item = (u64, Result<csv::StringRecord, c
 }
 
 /// Parses `code,level,kind,grade,title_vi,title_en`.
-pub fn parse_positions(text: &str) -> Result<BTreeMap<String, Position>, String> {
+///
+/// # Errors
+///
+/// A [`ParseError`] for the first line that is not CSV, or has an unknown level or kind, or a
+/// grade that is not a number.
+pub fn parse_positions(text: &str) -> Result<BTreeMap<String, Position>, ParseError> {
     let mut out = BTreeMap::new();
     for (line, rec) in records(text) {
-        let rec = rec.map_err(|e| format!("positions line {line}: {e}"))?;
+        let bad = |problem: String| ParseError {
+            file: "positions",
+            line,
+            problem,
+        };
+        let rec = rec.map_err(|e| bad(e.to_string()))?;
         let f = |n: usize| rec.get(n).unwrap_or("").trim();
-        let bad = |p: String| format!("positions line {line}: {p}");
         let position = Position {
             code: f(0).to_string(),
             level: f(1).parse().map_err(bad)?,
@@ -123,14 +138,21 @@ pub fn parse_positions(text: &str) -> Result<BTreeMap<String, Position>, String>
 }
 
 /// Parses `code,kind,start,end,age_reference_date,pairs_with`.
-pub fn parse_terms(text: &str) -> Result<BTreeMap<String, Term>, String> {
+///
+/// # Errors
+///
+/// A [`ParseError`] for the first line that is not CSV or has a date that is not a real day.
+pub fn parse_terms(text: &str) -> Result<BTreeMap<String, Term>, ParseError> {
     let mut out = BTreeMap::new();
     for (line, rec) in records(text) {
-        let rec = rec.map_err(|e| format!("terms line {line}: {e}"))?;
-        let f = |n: usize| rec.get(n).unwrap_or("").trim();
-        let date = |n: usize, name: &str| {
-            parse_date(name, f(n)).map_err(|e| format!("terms line {line}: {e}"))
+        let bad = |problem: String| ParseError {
+            file: "terms",
+            line,
+            problem,
         };
+        let rec = rec.map_err(|e| bad(e.to_string()))?;
+        let f = |n: usize| rec.get(n).unwrap_or("").trim();
+        let date = |n: usize, name: &str| parse_date(name, f(n)).map_err(|e| bad(e.to_string()));
         let term = Term {
             code: f(0).to_string(),
             kind: f(1).to_string(),
@@ -149,9 +171,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn shipped_catalogue_loads() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
-        let c = Catalog::load(&dir).unwrap();
+    fn shipped_catalogue_parses() {
+        let c = Catalog::parse(
+            include_str!("../../data/positions.csv"),
+            include_str!("../../data/terms.csv"),
+        )
+        .unwrap();
         let p = c.position("D.CT.UBND").unwrap();
         assert_eq!(
             (p.level, p.kind, p.grade),
@@ -169,6 +194,7 @@ mod tests {
             "code,level,kind,grade,title_vi,title_en\nX,commune,leadership,high,a,b\n",
         )
         .unwrap_err();
-        assert!(err.contains("line 2") && err.contains("grade"), "{err}");
+        assert_eq!((err.file, err.line), ("positions", 2));
+        assert!(err.problem.contains("grade"), "{err}");
     }
 }

@@ -2,6 +2,7 @@
 //! their validation. Plain structs and pure functions: nothing here knows about gRPC or storage.
 
 pub mod catalog;
+pub mod name;
 pub mod plan;
 pub mod text;
 pub mod unit;
@@ -31,6 +32,19 @@ impl FieldError {
             problem: problem.into(),
         }
     }
+}
+
+/// A line of a reference data file (units, positions, terms) that does not parse. The domain
+/// parses the text; whoever read the file adds its path.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}{}: {problem}", if *line == 0 { String::new() } else { format!(" line {line}") })]
+pub struct ParseError {
+    /// Which file: `units`, `positions` or `terms`.
+    pub file: &'static str,
+    /// The line (1-based; the header is line 1; 0 for a problem of the whole file).
+    pub line: u64,
+    /// What is wrong, in plain words.
+    pub problem: String,
 }
 
 /// Parses an ISO date (`YYYY-MM-DD`), naming `field` when it is not a real calendar date.

@@ -23,11 +23,40 @@ impl fmt::Display for PlanId {
     }
 }
 
+/// A cadre's gender (giới tính), as recorded on the national ID card.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Gender {
+    /// Nam.
     Male,
+    /// Nữ.
     Female,
+}
+
+impl Gender {
+    /// The English name, as stored and hashed: `male` or `female`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Gender::Male => "male",
+            Gender::Female => "female",
+        }
+    }
+
+    /// The Vietnamese name as it reads inside a sentence: `nam` or `nữ`.
+    pub fn vi(self) -> &'static str {
+        match self {
+            Gender::Male => "nam",
+            Gender::Female => "nữ",
+        }
+    }
+
+    /// The Vietnamese name as a list's Giới tính column shows it: `Nam` or `Nữ`.
+    pub fn vi_title(self) -> &'static str {
+        match self {
+            Gender::Male => "Nam",
+            Gender::Female => "Nữ",
+        }
+    }
 }
 
 /// Discipline measures (hình thức kỷ luật), mildest first.
@@ -278,10 +307,7 @@ pub fn canonical_bytes(plan: &Plan) -> Vec<u8> {
         w.s(&c.national_id);
         w.s(&c.full_name);
         w.d(Some(c.birth_date));
-        w.s(match c.gender {
-            Gender::Male => "male",
-            Gender::Female => "female",
-        });
+        w.s(c.gender.as_str());
         w.s(&c.ethnicity);
         w.n(c.current_positions.len() as u64);
         for p in &c.current_positions {
@@ -364,7 +390,11 @@ impl Cadre {
     /// Normalizes names to NFC and checks every field that needs no reference data.
     pub fn validate(mut self, field: &str, today: NaiveDate) -> Result<Self, FieldError> {
         validate_national_id(&format!("{field}.national_id"), &self.national_id)?;
-        self.full_name = clean_text(&format!("{field}.full_name"), &self.full_name)?;
+        let name_field = format!("{field}.full_name");
+        self.full_name = clean_text(
+            &name_field,
+            &super::name::display(&name_field, &self.full_name)?,
+        )?;
         self.ethnicity = clean_text(&format!("{field}.ethnicity"), &self.ethnicity)?;
         let age_years = today.years_since(self.birth_date);
         if !matches!(age_years, Some(18..=100)) {
@@ -535,6 +565,16 @@ mod tests {
             empty.validate("entry.cadre", today).unwrap_err().field,
             "entry.cadre.full_name"
         );
+        // Invisible characters are dropped; a bidirectional override is refused.
+        let hidden = cadre("001080000001", "Phạm Văn\u{200B} Hải\u{FEFF}");
+        assert_eq!(
+            hidden.validate("entry.cadre", today).unwrap().full_name,
+            "Phạm Văn Hải"
+        );
+        let reversed = cadre("001080000001", "Lê Văn \u{202E}mát");
+        let err = reversed.validate("entry.cadre", today).unwrap_err();
+        assert_eq!(err.field, "entry.cadre.full_name");
+        assert!(err.problem.contains("bidirectional override"), "{err}");
         let mut young = cadre("001080000001", "A B");
         young.birth_date = NaiveDate::from_ymd_opt(2010, 1, 1).unwrap();
         assert_eq!(

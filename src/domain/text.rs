@@ -7,6 +7,8 @@ use std::{cmp::Ordering, sync::LazyLock};
 use icu_collator::{options::CollatorOptions, Collator, CollatorBorrowed};
 use unicode_normalization::{char::is_combining_mark, UnicodeNormalization};
 
+use super::name;
+
 /// Returns `s` in Unicode normal form C with runs of white space folded to one space and the
 /// ends trimmed: the form every stored name takes.
 pub fn nfc(s: &str) -> String {
@@ -14,15 +16,18 @@ pub fn nfc(s: &str) -> String {
     composed.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// Returns the search key of `s`: lower case, no diacritics, đ as d, white space folded.
-/// "Nguyễn Văn Dũng", its NFD form and "nguyen van dung" share one key.
+/// Returns the search key of `s`: lower case, no diacritics, đ as d, white space folded, and,
+/// as in a name's identity key ([`super::name::key`]), no invisible characters, compatibility
+/// forms (full-width letters) folded and look-alike letters read as the letter they imitate.
+/// "Nguyễn Văn Dũng", its NFD form, "Nguyễn\u{200B} Văn Dũng" and "nguyen van dung" share one
+/// key.
 pub fn fold(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for c in s.nfd() {
-        if is_combining_mark(c) {
+    for c in s.chars().filter(|c| !name::is_invisible(*c)).nfkd() {
+        if is_combining_mark(c) || name::is_invisible(c) {
             continue;
         }
-        match c {
+        match name::unconfuse(c) {
             'đ' | 'Đ' => out.push('d'),
             c => out.extend(c.to_lowercase()),
         }
@@ -64,15 +69,17 @@ fn name_parts(name: &str) -> (&str, &str, &str) {
 }
 
 /// Compares two full names the way a Vietnamese list is ordered: given name, then middle
-/// names, then family name, each with Vietnamese collation.
+/// names, then family name, each with Vietnamese collation of the names' identity keys
+/// ([`name::key`]), so that two spellings of one name (`Hoà`, `Hòa`) sort together; only then,
+/// to make the order total, by the spellings themselves.
 pub fn compare_names(a: &str, b: &str) -> Ordering {
-    let a = nfc(a);
-    let b = nfc(b);
-    let (ga, ma, fa) = name_parts(&a);
-    let (gb, mb, fb) = name_parts(&b);
+    let (ka, kb) = (name::key(a), name::key(b));
+    let (ga, ma, fa) = name_parts(&ka);
+    let (gb, mb, fb) = name_parts(&kb);
     collate(ga, gb)
         .then_with(|| collate(ma, mb))
         .then_with(|| collate(fa, fb))
+        .then_with(|| collate(&name::clean(a), &name::clean(b)))
 }
 
 /// The sort key of a full name: bytes that compare as [`compare_names`] orders the names
@@ -110,6 +117,28 @@ mod tests {
         assert!(matches("Nguyễn Văn Dũng", "nguyen van dung"));
         assert!(matches("Đỗ Minh Đức", "duc"));
         assert!(!matches("Đỗ Minh Đức", "dung"));
+        assert_eq!(fold("Phạm Văn\u{200B} Hải"), "pham van hai");
+        assert_eq!(fold("Ngô\u{FEFF} Quốc Tuấn"), "ngo quoc tuan");
+        assert_eq!(fold("Ðỗ Ｍinh Ηải"), "do minh hai");
+    }
+
+    #[test]
+    fn two_spellings_of_one_name_sort_together() {
+        let mut names = vec![
+            "Nguyễn Thị Hòa",
+            "Nguyễn Thị Hoá",
+            "Nguyễn Thị Hoà",
+            "Nguyễn Thị Hoa",
+        ];
+        names.sort_by(|a, b| compare_names(a, b));
+        let hoa_grave: Vec<usize> = names
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| name::key(n) == name::key("Nguyễn Thị Hòa"))
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(hoa_grave.len(), 2);
+        assert_eq!(hoa_grave[1], hoa_grave[0] + 1, "{names:?}");
     }
 
     #[test]

@@ -1,11 +1,16 @@
 //! Administrative units (đơn vị) and the hierarchy a node serves, loaded from a units file
 //! (`code,level,name,parent_code`). A unit's parent is any unit of a higher level, so both the
 //! three-level structure (province → district → commune, until June 2025) and the two-level one
-//! (province → commune, since July 2025) load the same way.
+//! (province → commune, since July 2025) load the same way. Parsed here from text; `config`
+//! reads the file.
 
-use std::{collections::HashMap, fmt, path::Path, str::FromStr};
+#![warn(missing_docs)]
+
+use std::{collections::HashMap, fmt, str::FromStr};
 
 use serde::{Deserialize, Serialize};
+
+use super::ParseError;
 
 /// The level of a unit in local government (cấp).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -20,6 +25,7 @@ pub enum Level {
 }
 
 impl Level {
+    /// The level's name: `commune`, `district` or `province`.
     pub fn as_str(self) -> &'static str {
         match self {
             Level::Commune => "commune",
@@ -62,22 +68,6 @@ pub struct Unit {
     pub parent: Option<String>,
 }
 
-/// Errors loading a units file.
-#[derive(Debug, thiserror::Error)]
-pub enum LoadError {
-    #[error("cannot read {path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("{path} line {line}: {problem}")]
-    Bad {
-        path: String,
-        line: u64,
-        problem: String,
-    },
-}
-
 /// The units a node knows: a whole units file, indexed by code and by parent.
 #[derive(Debug, Clone, Default)]
 pub struct Hierarchy {
@@ -86,26 +76,23 @@ pub struct Hierarchy {
 }
 
 impl Hierarchy {
-    /// Loads a units file (`code,level,name,parent_code`).
-    pub fn load(path: &Path) -> Result<Self, LoadError> {
-        let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
-        Self::parse(&text).map_err(|(line, problem)| LoadError::Bad {
-            path: path.display().to_string(),
+    /// Parses the CSV text of a units file.
+    ///
+    /// # Errors
+    ///
+    /// A [`ParseError`] for the first line that is not CSV or has an unknown level, or (line 0)
+    /// for a hierarchy that does not hold together, as [`Hierarchy::from_units`] checks.
+    pub fn parse(text: &str) -> Result<Self, ParseError> {
+        let bad = |line: u64, problem: String| ParseError {
+            file: "units",
             line,
             problem,
-        })
-    }
-
-    /// Parses the CSV text of a units file; the error is (line, problem).
-    pub fn parse(text: &str) -> Result<Self, (u64, String)> {
+        };
         let mut reader = csv::Reader::from_reader(text.as_bytes());
         let mut units = Vec::new();
         for (i, record) in reader.records().enumerate() {
             let line = i as u64 + 2;
-            let record = record.map_err(|e| (line, e.to_string()))?;
+            let record = record.map_err(|e| bad(line, e.to_string()))?;
             let field = |n: usize| record.get(n).unwrap_or("").trim().to_string();
             let code = field(0);
             if code.is_empty() {
@@ -113,7 +100,7 @@ impl Hierarchy {
                 // dissolved); they cannot be referenced, so they are skipped.
                 continue;
             }
-            let level = field(1).parse::<Level>().map_err(|e| (line, e))?;
+            let level = field(1).parse::<Level>().map_err(|e| bad(line, e))?;
             let parent = Some(field(3)).filter(|p| !p.is_empty());
             units.push(Unit {
                 code,
@@ -122,38 +109,51 @@ impl Hierarchy {
                 parent,
             });
         }
-        Self::from_units(units).map_err(|e| (0, e))
+        Self::from_units(units)
     }
 
     /// Builds a hierarchy, checking that every parent exists and sits at a higher level.
-    pub fn from_units(list: Vec<Unit>) -> Result<Self, String> {
+    ///
+    /// # Errors
+    ///
+    /// A [`ParseError`] (line 0) for a code that appears twice, a parent that is not in the
+    /// list or not at a higher level, or a unit below the province without a parent.
+    pub fn from_units(list: Vec<Unit>) -> Result<Self, ParseError> {
+        let bad = |problem: String| ParseError {
+            file: "units",
+            line: 0,
+            problem,
+        };
         let mut units = HashMap::with_capacity(list.len());
         for unit in list {
             if let Some(old) = units.insert(unit.code.clone(), unit) {
-                return Err(format!("unit code {} appears twice", old.code));
+                return Err(bad(format!("unit code {} appears twice", old.code)));
             }
         }
         let mut children: HashMap<String, Vec<String>> = HashMap::new();
         for unit in units.values() {
             if let Some(parent) = &unit.parent {
                 let Some(p) = units.get(parent) else {
-                    return Err(format!(
+                    return Err(bad(format!(
                         "unit {}: parent {parent} is not in the file",
                         unit.code
-                    ));
+                    )));
                 };
                 if p.level <= unit.level {
-                    return Err(format!(
+                    return Err(bad(format!(
                         "unit {} ({}) has parent {parent} at level {}, which is not higher",
                         unit.code, unit.level, p.level
-                    ));
+                    )));
                 }
                 children
                     .entry(parent.clone())
                     .or_default()
                     .push(unit.code.clone());
             } else if unit.level != Level::Province {
-                return Err(format!("unit {} ({}) has no parent", unit.code, unit.level));
+                return Err(bad(format!(
+                    "unit {} ({}) has no parent",
+                    unit.code, unit.level
+                )));
             }
         }
         for list in children.values_mut() {
@@ -162,14 +162,17 @@ impl Hierarchy {
         Ok(Self { units, children })
     }
 
+    /// The unit with this code, if the file has it.
     pub fn get(&self, code: &str) -> Option<&Unit> {
         self.units.get(code)
     }
 
+    /// How many units the hierarchy holds.
     pub fn len(&self) -> usize {
         self.units.len()
     }
 
+    /// Returns true if and only if the hierarchy holds no unit.
     pub fn is_empty(&self) -> bool {
         self.units.is_empty()
     }
@@ -265,15 +268,25 @@ mod tests {
     fn parent_must_be_higher_level() {
         let bad = "code,level,name,parent_code\n40,province,A,\n1,commune,B,40\n2,commune,C,1\n";
         let err = Hierarchy::parse(bad).unwrap_err();
-        assert!(err.1.contains("not higher"), "{err:?}");
+        assert!(err.problem.contains("not higher"), "{err:?}");
     }
 
     #[test]
-    fn shipped_files_load() {
-        for file in ["data/units-2024.csv", "data/units-2025.csv"] {
-            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
-            let h = Hierarchy::load(&path).unwrap();
-            assert!(h.get("40").is_some(), "{file} lacks Nghệ An");
+    fn shipped_files_parse() {
+        for text in [
+            include_str!("../../data/units-2024.csv"),
+            include_str!("../../data/units-2025.csv"),
+        ] {
+            let h = Hierarchy::parse(text).unwrap();
+            assert!(h.get("40").is_some(), "a shipped units file lacks Nghệ An");
         }
+    }
+
+    #[test]
+    fn bad_level_names_the_line() {
+        let err = Hierarchy::parse("code,level,name,parent_code\n40,province,A,\n1,village,B,40\n")
+            .unwrap_err();
+        assert_eq!((err.file, err.line), ("units", 3));
+        assert!(err.to_string().starts_with("units line 3: "), "{err}");
     }
 }

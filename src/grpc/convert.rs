@@ -533,7 +533,7 @@ pub fn finding_to_pb(f: &crate::node::CheckedFinding) -> pb::Finding {
 }
 
 /// A plan state a child reports in its pull; the status must be a real one.
-pub fn plan_state_from_pb(field: &str, s: pb::PlanState) -> R<crate::node::PlanState> {
+pub fn reported_plan_from_pb(field: &str, s: pb::PlanState) -> R<crate::node::ReportedPlan> {
     let pb::PlanState {
         plan,
         status,
@@ -542,14 +542,14 @@ pub fn plan_state_from_pb(field: &str, s: pb::PlanState) -> R<crate::node::PlanS
     let id = plan_id_from_pb(&format!("{field}.plan"), plan)?;
     let status = status_from_pb(&format!("{field}.status"), status)?
         .ok_or_else(|| FieldError::new(format!("{field}.status"), "is required"))?;
-    Ok(crate::node::PlanState {
+    Ok(crate::node::ReportedPlan {
         id,
         status,
         held_by: held_by.trim().to_string(),
     })
 }
 
-pub fn plan_state_to_pb(s: &crate::node::PlanState) -> pb::PlanState {
+pub fn reported_plan_to_pb(s: &crate::node::ReportedPlan) -> pb::PlanState {
     pb::PlanState {
         plan: Some(plan_id_to_pb(&s.id)),
         status: status_to_pb(s.status).into(),
@@ -574,4 +574,35 @@ pub fn unit_progress_to_pb(u: &crate::node::UnitProgress) -> pb::UnitProgress {
         version: u.version,
         pending_at,
     }
+}
+
+/// One plan version as its holder has it, for anti-entropy.
+pub fn plan_state_to_pb(s: &crate::node::PlanState) -> pb::PlanDigest {
+    pb::PlanDigest {
+        plan: Some(plan_id_to_pb(&s.plan)),
+        hash: s.hash.clone(),
+        status: status_to_pb(s.status).into(),
+        decision: s.decision.as_ref().map(decision_to_pb),
+    }
+}
+
+/// A plan version as the parent says it holds it; validated like any input.
+pub fn plan_state_from_pb(field: &str, d: pb::PlanDigest) -> R<crate::node::PlanState> {
+    let pb::PlanDigest {
+        plan,
+        hash,
+        status,
+        decision,
+    } = d;
+    Ok(crate::node::PlanState {
+        plan: plan_id_from_pb(&format!("{field}.plan"), plan)?,
+        hash,
+        status: required(
+            &format!("{field}.status"),
+            status_from_pb(&format!("{field}.status"), status)?,
+        )?,
+        decision: decision
+            .map(|d| decision_from_pb(&format!("{field}.decision"), d))
+            .transpose()?,
+    })
 }

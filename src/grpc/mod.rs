@@ -35,6 +35,9 @@ impl From<Error> for Status {
             Error::Precondition(_) => Code::FailedPrecondition,
             Error::HashConflict { .. } => Code::AlreadyExists,
             Error::Denied(_) => Code::PermissionDenied,
+            Error::Store(crate::store::StoreError::Full { .. }) => Code::ResourceExhausted,
+            Error::Store(crate::store::StoreError::Reopening(_)) => Code::Unavailable,
+            Error::Store(crate::store::StoreError::Behind(_)) => Code::DataLoss,
             Error::Store(_) => Code::Internal,
         };
         if code == Code::Internal {

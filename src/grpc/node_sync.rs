@@ -62,7 +62,7 @@ impl pb::node_sync_server::NodeSync for NodeSyncService {
         let plan_states = plan_states
             .into_iter()
             .enumerate()
-            .map(|(i, s)| plan_state_from_pb(&format!("plan_states[{i}]"), s))
+            .map(|(i, s)| reported_plan_from_pb(&format!("plan_states[{i}]"), s))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| Status::from(Error::Invalid(e)))?;
         self.node.note_lower_states(&from_unit, plan_states)?;
@@ -89,6 +89,32 @@ impl pb::node_sync_server::NodeSync for NodeSyncService {
             },
         );
         Ok(Response::new(pb::PullDecisionsResponse { decisions }))
+    }
+
+    async fn reconcile(
+        &self,
+        req: Request<pb::ReconcileRequest>,
+    ) -> Result<Response<pb::ReconcileResponse>, Status> {
+        let who = super::caller(self.insecure, &req)?;
+        let pb::ReconcileRequest {
+            from_unit,
+            digest,
+            decision_cursor,
+        } = req.into_inner();
+        who.require_node(from_unit.trim())?;
+        let view = self
+            .node
+            .subtree_view(from_unit.trim(), decision_cursor)
+            .await?;
+        let plans = if view.digest == digest {
+            Vec::new()
+        } else {
+            view.plans.iter().map(plan_state_to_pb).collect()
+        };
+        Ok(Response::new(pb::ReconcileResponse {
+            digest: view.digest,
+            plans,
+        }))
     }
 
     async fn get_reference(

@@ -419,6 +419,11 @@ impl pb::planning_server::Planning for PlanningService {
             last_contact_at: ts(l.last_contact_at),
             reference_version: l.reference_version.unwrap_or(0),
             stuck: l.stuck,
+            last_reconciled_at: ts(l.reconciled.at),
+            reconciled_pushed: l.reconciled.pushed,
+            reconciled_decisions: l.reconciled.decisions,
+            reconciled_conflicts: l.reconciled.conflicts,
+            reconciled_unresolved: l.reconciled.unresolved,
         };
         Ok(Response::new(pb::SyncStatusResponse {
             unit: s.unit.clone(),

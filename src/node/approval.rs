@@ -245,17 +245,17 @@ impl Node {
     ) -> Result<Decision> {
         self.known_unit("plan.unit", &id.unit)?;
         if !self.approves(&id.unit) {
-            let approver = self
-                .hierarchy
-                .parent(&id.unit)
-                .map_or("no unit".to_string(), |u| u.code.clone());
-            return Err(Error::denied(
-                "plan.unit",
-                format!(
-                    "the plans of {} are decided by {approver}, not by {}",
-                    id.unit, self.unit.code
+            let problem = match self.hierarchy.parent(&id.unit) {
+                Some(approver) => format!(
+                    "the plans of {} are decided by {}, not by {}",
+                    id.unit, approver.code, self.unit.code
                 ),
-            ));
+                None => format!(
+                    "{} has no level above it: its own plan is adopted, not approved or returned",
+                    id.unit
+                ),
+            };
+            return Err(Error::denied("plan.unit", problem));
         }
         if reasons.len() > 20 {
             return Err(Error::invalid("reasons", "at most 20 reasons"));

@@ -8,6 +8,7 @@ mod checks;
 mod live;
 mod progress;
 mod query;
+mod reconcile;
 mod reference;
 mod status;
 pub mod view;
@@ -30,8 +31,9 @@ use crate::{
 
 pub use checks::{finding_id, Acceptance, CheckFilter, CheckOutcome, CheckedFinding, Completeness};
 pub use live::{FindingEvent, FindingHistory};
-pub use progress::{PlanState, Progress, UnitProgress};
+pub use progress::{Progress, ReportedPlan, UnitProgress};
 pub use query::{mask_id, ConsolidatedEntry, ConsolidatedFilter, ConsolidatedPage, PlanFilter};
+pub use reconcile::{digest, ParentView, PlanState, Reconciled, Repairs};
 pub use reference::Reference;
 pub use status::{ChildReport, LinkState, LinkStatus, SyncStatus};
 pub use workflow::{RoundResult, TallyResult};
@@ -116,9 +118,11 @@ pub struct Node {
     rechecks_queued: std::sync::atomic::AtomicU64,
     rechecks_done: tokio::sync::watch::Sender<u64>,
     /// What each child last reported about the plans of its subtree (completeness).
-    lower_states: std::sync::Mutex<HashMap<String, Vec<PlanState>>>,
+    lower_states: std::sync::Mutex<HashMap<String, Vec<ReportedPlan>>>,
     /// How long building the view took at start.
     view_built_in: std::time::Duration,
+    /// What anti-entropy with the parent and the children has done.
+    reconcile_log: reconcile::ReconcileLog,
 }
 
 impl Node {
@@ -166,6 +170,7 @@ impl Node {
             rechecks_done: tokio::sync::watch::Sender::new(0),
             lower_states: std::sync::Mutex::new(HashMap::new()),
             view_built_in,
+            reconcile_log: Default::default(),
         };
         if node.runs_checks() {
             node.live

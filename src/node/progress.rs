@@ -15,7 +15,7 @@ use crate::{
 
 /// The state of one plan version as the node holding it sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlanState {
+pub struct ReportedPlan {
     pub id: PlanId,
     pub status: PlanStatus,
     /// The unit whose node holds the version in this state.
@@ -66,8 +66,8 @@ const MAX_REPORTED_STATES: usize = 200_000;
 impl Node {
     /// What this node reports to its parent: the current version of every plan it holds, and
     /// what its children reported of the plans it does not hold.
-    pub fn plan_states(&self) -> Vec<PlanState> {
-        let mut out: HashMap<(String, String), PlanState> = HashMap::new();
+    pub fn plan_states(&self) -> Vec<ReportedPlan> {
+        let mut out: HashMap<(String, String), ReportedPlan> = HashMap::new();
         for states in self
             .lower_states
             .lock()
@@ -87,7 +87,7 @@ impl Node {
             if newer {
                 out.insert(
                     key,
-                    PlanState {
+                    ReportedPlan {
                         id: plan.id.clone(),
                         status: plan.status,
                         held_by: self.unit.code.clone(),
@@ -95,7 +95,7 @@ impl Node {
                 );
             }
         }
-        let mut out: Vec<PlanState> = out.into_values().collect();
+        let mut out: Vec<ReportedPlan> = out.into_values().collect();
         out.sort_by(|a, b| a.id.cmp(&b.id));
         out
     }
@@ -106,7 +106,7 @@ impl Node {
     /// # Errors
     ///
     /// [`Error::Invalid`] naming the first state that is not.
-    pub fn note_lower_states(&self, child: &str, states: Vec<PlanState>) -> Result<()> {
+    pub fn note_lower_states(&self, child: &str, states: Vec<ReportedPlan>) -> Result<()> {
         if states.len() > MAX_REPORTED_STATES {
             return Err(Error::invalid(
                 "plan_states",
@@ -142,7 +142,7 @@ impl Node {
             .flat_map(|f| f.plans)
             .map(|p| (p, ()))
             .collect();
-        let mut known: HashMap<String, PlanState> = HashMap::new();
+        let mut known: HashMap<String, ReportedPlan> = HashMap::new();
         for s in self.plan_states() {
             if s.id.term == term {
                 known.insert(s.id.unit.clone(), s);

@@ -49,6 +49,8 @@ pub struct LinkStatus {
     /// The reference data version the child reports (children only).
     pub reference_version: Option<u64>,
     pub stuck: bool,
+    /// What anti-entropy on this link has done (for a child link: only when it last ran).
+    pub reconciled: super::Reconciled,
 }
 
 /// Everything `quyhoach status` shows.
@@ -209,6 +211,7 @@ impl Node {
                     stuck: stuck(queued)
                         || (link.consecutive_failures > 0
                             && stuck(link.last_success_at.or(queued))),
+                    reconciled: self.reconciled(),
                 })
             }
         };
@@ -221,7 +224,8 @@ impl Node {
         for child in self.hierarchy.children(&self.unit.code) {
             let receipt = from_ms(self.store.meta(&child_receipt_key(child))?);
             let report = reports.get(child);
-            if receipt.is_none() && report.is_none() {
+            let reconciled_at = self.child_reconciled_at(child);
+            if receipt.is_none() && report.is_none() && reconciled_at.is_none() {
                 continue;
             }
             let oldest = report.and_then(|r| r.oldest_pending_at);
@@ -236,6 +240,10 @@ impl Node {
                 last_contact_at: contact,
                 reference_version: report.map(|r| r.reference_version),
                 stuck: stuck(oldest) || stuck(contact),
+                reconciled: super::Reconciled {
+                    at: reconciled_at,
+                    ..Default::default()
+                },
             });
         }
         Ok(SyncStatus {

@@ -6,8 +6,8 @@
 //! they index the current plans by national ID, so a full run is linear in the entries.
 
 use std::{
-    borrow::Cow,
     collections::{hash_map::Entry, BTreeMap, BTreeSet, HashMap, HashSet},
+    rc::Rc,
 };
 
 use chrono::NaiveDate;
@@ -240,38 +240,28 @@ pub(crate) fn r5(ctx: &Ctx<'_>, persons: Option<&HashSet<&str>>, out: &mut Vec<F
     }
 }
 
-fn gender_vi(g: Gender) -> &'static str {
-    match g {
-        Gender::Male => "nam",
-        Gender::Female => "nữ",
-    }
-}
-
-fn gender_en(g: Gender) -> &'static str {
-    match g {
-        Gender::Male => "male",
-        Gender::Female => "female",
-    }
-}
-
 /// R21, in two parts:
 ///
-/// - One national ID recorded with different full names (after NFC), birth dates or genders in
+/// - One national ID recorded with different full names (compared by their identity key,
+///   [`domain::name::key`]: two spellings of one name are one name), birth dates or genders in
 ///   the current plans: error.
-/// - One person, the same NFC name and birth date, under two or more national IDs: warning.
-pub(crate) fn r21(ctx: &Ctx<'_>, persons: Option<&HashSet<&str>>, out: &mut Vec<Finding>) {
-    // (NFC name, birth date, is female): ordered so that messages list variants stably.
-    type Variant<'a> = (Cow<'a, str>, NaiveDate, bool);
+/// - One person, the same name (by identity key) and birth date, under two or more national
+///   IDs: warning.
+pub(crate) fn r21<'a>(ctx: &Ctx<'a>, persons: Option<&HashSet<&str>>, out: &mut Vec<Finding>) {
+    // (name's identity key, birth date, is female): ordered so that messages list variants
+    // stably.
+    type Variant = (Rc<str>, NaiveDate, bool);
+    let name_keys = domain::name::Keys::default();
     // A first pass finds the IDs with more than one variant without building anything per ID;
     // only those are gathered in detail.
-    fn variant(c: &Cadre) -> Variant<'_> {
+    let variant = |c: &'a Cadre| -> Variant {
         (
-            name_key(&c.full_name),
+            name_keys.of(&c.full_name),
             c.birth_date,
             c.gender == Gender::Female,
         )
-    }
-    let mut seen: HashMap<&str, (Variant<'_>, bool)> = HashMap::new();
+    };
+    let mut seen: HashMap<&str, (Variant, bool)> = HashMap::new();
     for plan in &ctx.current {
         for e in plan
             .entries
@@ -291,7 +281,7 @@ pub(crate) fn r21(ctx: &Ctx<'_>, persons: Option<&HashSet<&str>>, out: &mut Vec<
             }
         }
     }
-    let mut by_id: HashMap<&str, BTreeMap<Variant<'_>, Vec<&Plan>>> = HashMap::new();
+    let mut by_id: HashMap<&str, BTreeMap<Variant, (&Cadre, Vec<&Plan>)>> = HashMap::new();
     let mut first: HashMap<&str, &Cadre> = HashMap::new();
     for plan in &ctx.current {
         for e in &plan.entries {
@@ -303,11 +293,11 @@ pub(crate) fn r21(ctx: &Ctx<'_>, persons: Option<&HashSet<&str>>, out: &mut Vec<
                 continue;
             }
             first.entry(&c.national_id).or_insert(c);
-            let plans = by_id
+            let (_, plans) = by_id
                 .entry(&c.national_id)
                 .or_default()
                 .entry(variant(c))
-                .or_default();
+                .or_insert((c, Vec::new()));
             if plans.last().is_none_or(|p| p.id != plan.id) {
                 plans.push(plan);
             }
@@ -321,7 +311,8 @@ pub(crate) fn r21(ctx: &Ctx<'_>, persons: Option<&HashSet<&str>>, out: &mut Vec<
         let list = |vi: bool| {
             variants
                 .iter()
-                .map(|((name, birth, female), plans)| {
+                .map(|((_, birth, female), (c, plans))| {
+                    let name = name_key(&c.full_name);
                     let gender = if *female {
                         Gender::Female
                     } else {
@@ -333,15 +324,15 @@ pub(crate) fn r21(ctx: &Ctx<'_>, persons: Option<&HashSet<&str>>, out: &mut Vec<
                         .collect::<Vec<_>>()
                         .join(", ");
                     if vi {
-                        format!("{name}, sinh {birth}, {} ({ids})", gender_vi(gender))
+                        format!("{name}, sinh {birth}, {} ({ids})", gender.vi())
                     } else {
-                        format!("{name}, born {birth}, {} ({ids})", gender_en(gender))
+                        format!("{name}, born {birth}, {} ({ids})", gender.as_str())
                     }
                 })
                 .collect::<Vec<_>>()
                 .join("; ")
         };
-        let plans: Vec<&Plan> = variants.values().flatten().copied().collect();
+        let plans: Vec<&Plan> = variants.values().flat_map(|(_, p)| p).copied().collect();
         let masked = mask_id(id);
         out.push(Finding::new(
             RuleId::R21,
@@ -379,15 +370,15 @@ pub(crate) fn r21(ctx: &Ctx<'_>, persons: Option<&HashSet<&str>>, out: &mut Vec<
                 .as_ref()
                 .is_none_or(|k| k.contains(&(name, c.birth_date)))
     };
-    // First pass: which (NFC name, birth date) keys carry more than one ID.
-    let mut ids_of: HashMap<(Cow<'_, str>, NaiveDate), (&str, bool)> = HashMap::new();
+    // First pass: which (name key, birth date) pairs carry more than one ID.
+    let mut ids_of: HashMap<(Rc<str>, NaiveDate), (&str, bool)> = HashMap::new();
     for plan in &ctx.current {
         for e in &plan.entries {
             let c = &e.cadre;
             if births.as_ref().is_some_and(|b| !b.contains(&c.birth_date)) {
                 continue;
             }
-            let name = name_key(&c.full_name);
+            let name = name_keys.of(&c.full_name);
             if !in_focus(c, &name) {
                 continue;
             }
@@ -406,12 +397,12 @@ pub(crate) fn r21(ctx: &Ctx<'_>, persons: Option<&HashSet<&str>>, out: &mut Vec<
     ids_of.retain(|_, (_, several)| *several);
     // Second pass, for those keys only: national ID → (first record, plans holding it).
     type Ids<'a> = BTreeMap<&'a str, (&'a Cadre, Vec<&'a Plan>)>;
-    let mut groups: HashMap<(Cow<'_, str>, NaiveDate), Ids<'_>> = HashMap::new();
+    let mut groups: HashMap<(Rc<str>, NaiveDate), Ids<'_>> = HashMap::new();
     if !ids_of.is_empty() {
         for plan in &ctx.current {
             for e in &plan.entries {
                 let c = &e.cadre;
-                let name = name_key(&c.full_name);
+                let name = name_keys.of(&c.full_name);
                 let key = (name, c.birth_date);
                 if !ids_of.contains_key(&key) {
                     continue;
@@ -427,7 +418,7 @@ pub(crate) fn r21(ctx: &Ctx<'_>, persons: Option<&HashSet<&str>>, out: &mut Vec<
             }
         }
     }
-    for ((name, birth), ids) in groups {
+    for ((_, birth), ids) in groups {
         if ids.len() < 2 {
             continue;
         }
@@ -435,6 +426,7 @@ pub(crate) fn r21(ctx: &Ctx<'_>, persons: Option<&HashSet<&str>>, out: &mut Vec<
         let Some(main) = people.next() else {
             continue;
         };
+        let name = main.full_name.clone();
         let others: Vec<PersonRef> = people.collect();
         let plans: Vec<&Plan> = ids.values().flat_map(|(_, p)| p).copied().collect();
         let listing = ids
@@ -740,6 +732,40 @@ mod tests {
         // A different birth date: two people.
         plans[1].entries[0].cadre.birth_date = d(1985, 5, 18);
         assert!(w.rule(&plans, RuleId::R21).findings.is_empty());
+    }
+
+    #[test]
+    fn r21_two_spellings_of_one_name_are_one_name() {
+        let w = World::new();
+        // Old and new tone placement, an invisible character, another case: one person.
+        for other in [
+            "Nguyễn Thị Hòa",
+            "Nguyễn Thị\u{200B} Hoà",
+            "NGUYỄN THỊ HOÀ",
+            "Nguyễn \u{FEFF}Thị Hoà",
+        ] {
+            let mut plans = two_districts(&["D.BT"], &["D.PCT.UBND"], other);
+            plans[0].entries[0].cadre.full_name = "Nguyễn Thị Hoà".into();
+            let r = w.rule(&plans, RuleId::R21);
+            assert!(r.findings.is_empty(), "{other:?}: {r:#?}");
+            // Under two IDs, the two spellings are one person with the same birth date.
+            plans[1].entries[0].cadre.national_id = ID2.into();
+            plans[1].rounds[0].tallies[0].national_id = ID2.into();
+            let r = w.rule(&plans, RuleId::R21);
+            assert_eq!(r.findings.len(), 1, "{other:?}");
+            assert_eq!(r.findings[0].severity, Severity::Warning);
+        }
+        // Another tone is another name.
+        let mut plans = two_districts(&["D.BT"], &["D.PCT.UBND"], "Nguyễn Thị Hóa");
+        plans[0].entries[0].cadre.full_name = "Nguyễn Thị Hoà".into();
+        let r = w.rule(&plans, RuleId::R21);
+        assert_eq!(r.findings.len(), 1);
+        assert!(
+            r.findings[0].message_vi.contains("Nguyễn Thị Hoà")
+                && r.findings[0].message_vi.contains("Nguyễn Thị Hóa"),
+            "the message shows the names as written: {}",
+            r.findings[0].message_vi
+        );
     }
 
     // ---- R22

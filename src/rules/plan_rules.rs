@@ -80,20 +80,6 @@ fn last_votes(plan: &Plan) -> HashMap<(&str, &str), (&BallotRound, u32)> {
     out
 }
 
-fn gender_vi(g: Gender) -> &'static str {
-    match g {
-        Gender::Male => "nam",
-        Gender::Female => "nữ",
-    }
-}
-
-fn gender_en(g: Gender) -> &'static str {
-    match g {
-        Gender::Male => "male",
-        Gender::Female => "female",
-    }
-}
-
 /// R1: a cadre is planned only into a position of a higher grade than the highest they hold.
 /// Leadership posts compare with every current position. A party-committee seat compares only
 /// with the committee seats held now: planning a deputy secretary into the next standing
@@ -314,13 +300,13 @@ pub(crate) fn r6(ctx: &Ctx<'_>, plan: &Plan, out: &mut Vec<Finding>) {
             positions.clone(),
             format!(
                 "{who} ({}, sinh {}) đến tuổi nghỉ hưu tháng {rm:02}/{ry}, chỉ còn {months} tháng công tác tính từ {reference}; {need_vi} {need} tháng để quy hoạch vào {} {at_vi}",
-                gender_vi(c.gender),
+                c.gender.vi(),
                 c.birth_date,
                 positions.join(", ")
             ),
             format!(
                 "{who} ({}, born {}) reaches retirement age in {ry}-{rm:02}, only {months} months after {reference}; {need_en} {need} months are needed to be planned for {} {at_en}",
-                gender_en(c.gender),
+                c.gender.as_str(),
                 c.birth_date,
                 positions.join(", ")
             ),

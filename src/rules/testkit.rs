@@ -1,8 +1,6 @@
 //! Builders shared by the rule tests: a small province (Nghệ An with two districts and three
 //! communes), the shipped catalogue, and plans, cadres and ballot rounds with sensible defaults.
 
-use std::path::Path;
-
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 
 use super::{
@@ -42,10 +40,9 @@ pub struct World {
 
 impl World {
     pub fn new() -> Self {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
         Self {
             hierarchy: Hierarchy::parse(UNITS).unwrap(),
-            catalog: Catalog::load(&dir).unwrap(),
+            catalog: crate::config::builtin_catalog().unwrap(),
         }
     }
 

@@ -48,6 +48,54 @@ pub fn decision(unit: &str, seq: u64) -> Vec<u8> {
     k
 }
 
+/// A key in readable form for error messages: `412/2025-2030/v1`, `412/2025-2030/v1 chunk 2`,
+/// `#17` for a sequence number, `412 #3` for a decision, the text itself for named keys. Any
+/// bytes give some answer, never a panic.
+pub fn describe(tree: &str, key: &[u8]) -> String {
+    let be = |b: &[u8]| -> Option<u64> {
+        match b.len() {
+            4 => Some(u32::from_be_bytes(b.try_into().ok()?) as u64),
+            8 => Some(u64::from_be_bytes(b.try_into().ok()?)),
+            _ => None,
+        }
+    };
+    let text = |b: &[u8]| String::from_utf8_lossy(b).replace('\0', "/");
+    match tree {
+        "plans" | "receipts" | "bodies" => {
+            let mut parts = key.splitn(3, |b| *b == 0);
+            let (Some(unit), Some(term), Some(rest)) = (parts.next(), parts.next(), parts.next())
+            else {
+                return text(key);
+            };
+            let (version, chunk) = match rest.len() {
+                4 => (be(rest), None),
+                9 => (be(&rest[..4]), be(&rest[5..])),
+                _ => (None, None),
+            };
+            let Some(version) = version else {
+                return text(key);
+            };
+            let id = format!("{}/{}/v{version}", text(unit), text(term));
+            match chunk {
+                Some(c) => format!("{id} chunk {c}"),
+                None => id,
+            }
+        }
+        "decisions" => match key.iter().position(|b| *b == 0) {
+            Some(i) => match be(&key[i + 1..]) {
+                Some(seq) => format!("{} #{seq}", text(&key[..i])),
+                None => text(key),
+            },
+            None => text(key),
+        },
+        "outbox" | "conflicts" | "audit" => match be(key) {
+            Some(seq) if key.len() == 8 => format!("#{seq}"),
+            _ => text(key),
+        },
+        _ => text(key),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,5 +116,26 @@ mod tests {
     #[test]
     fn a_unit_is_not_a_prefix_of_another() {
         assert!(!plan_prefix("4120", "t").starts_with(&plan_prefix("412", "t")));
+    }
+
+    #[test]
+    fn keys_read_back_for_people() {
+        let id = PlanId {
+            unit: "412".into(),
+            term: "2025-2030".into(),
+            version: 3,
+        };
+        assert_eq!(describe("plans", &plan(&id)), "412/2025-2030/v3");
+        assert_eq!(
+            describe("bodies", &item(&id, 2)),
+            "412/2025-2030/v3 chunk 2"
+        );
+        assert_eq!(describe("decisions", &decision("412", 9)), "412 #9");
+        assert_eq!(describe("audit", &17u64.to_be_bytes()), "#17");
+        assert_eq!(describe("meta", b"seq.audit"), "seq.audit");
+        for junk in [&b""[..], b"\0", b"a\0b\0", b"a\0b\0\x01\x02"] {
+            describe("plans", junk);
+            describe("decisions", junk);
+        }
     }
 }

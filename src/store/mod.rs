@@ -3,8 +3,11 @@
 //! [`Store::wait_durable`] resolves once that ticket is on disk. Nothing is acknowledged before
 //! that. The only implementation is [`SledStore`]; tests open it on a temporary folder.
 
+pub mod codec;
 mod keys;
 mod sled_store;
+mod staging;
+pub mod state;
 
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +28,23 @@ pub enum StoreError {
     Io(#[from] std::io::Error),
     #[error("the flusher thread has stopped")]
     FlusherGone,
+    /// The folder holds a store this version cannot read.
+    #[error("the store in {} cannot be opened: {reason}", path.display())]
+    Format {
+        path: std::path::PathBuf,
+        reason: String,
+    },
+    /// A flush failed because the disk is full: writes are refused, reads go on, and writes
+    /// resume by themselves once there is space again.
+    #[error("the disk holding the data folder {path} is full ({free} bytes free): writes are refused until space is freed there; reads go on")]
+    Full { path: String, free: u64 },
+    /// The store holds less than its durable-state record says was on disk: it has lost data.
+    /// Writes are refused until someone decides how to recover.
+    #[error("{0}")]
+    Behind(String),
+    /// The store is being reopened after a failed flush and could not be opened yet.
+    #[error("the store in {0} is being reopened after a failed flush; try again")]
+    Reopening(String),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -138,6 +158,9 @@ pub enum Change {
     DeleteDocument(String),
     /// Records a refused conflicting push.
     RecordConflict(Conflict),
+    /// Raises the decision sequence so that the next decision is numbered above this one
+    /// (a parent restored from a backup, told by a child what it has already pulled).
+    AtLeastDecisionSeq(u64),
     /// Appends to the audit trail; the store numbers and chains it.
     Audit(crate::audit::AuditEvent),
 }
@@ -155,10 +178,12 @@ pub trait Store: Send + Sync + 'static {
     /// The headers of the plans whose (unit, term) `keep` accepts, in key order; the others
     /// are not decoded.
     fn headers_where(&self, keep: &dyn Fn(&str, &str) -> bool) -> Result<Vec<PlanHeader>>;
-    /// The outbox, oldest first.
+    /// The outbox, oldest first: only items whose commit is on disk, so that nothing is pushed
+    /// that a crash could take back.
     fn outbox(&self) -> Result<Vec<(u64, OutboxItem)>>;
     fn receipt(&self, id: &PlanId) -> Result<Option<Receipt>>;
-    /// Decisions logged for plans of `unit`, with sequence numbers above `after`.
+    /// Decisions logged for plans of `unit`, with sequence numbers above `after`: only those
+    /// whose commit is on disk, so that a sequence number served is never reused after a crash.
     fn decisions_for(&self, unit: &str, after: u64) -> Result<Vec<(u64, Decision)>>;
     fn meta(&self, key: &str) -> Result<Option<u64>>;
     /// A named JSON document.

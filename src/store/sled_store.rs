@@ -5,43 +5,52 @@
 //! one flusher thread calls the blocking `flush()` and then `fsync`s the data file itself, and
 //! wakes every waiter whose commit came before that flush began: concurrent commits share one
 //! flush. `flush_async` is never used (it deadlocks in 0.34.7 with many concurrent callers,
-//! sled issue 1308). Values stay small (one key per entry and per round), far below the 128 KiB
-//! at which sled would write an unsynced blob file.
+//! sled issue 1308). Concurrent commits also share one sled transaction: a commit is staged in
+//! memory (`staging.rs`, visible to reads at once) and the first waiter applies every staged
+//! commit together.
+//!
+//! Layout (format 2, `codec.rs`). A plan version is two values or more: its header in `plans`
+//! and its entries and rounds as one compact record in `bodies`, cut into chunks of at most
+//! 32 KiB, far below the 128 KiB at which sled would write an unsynced blob file. Every value
+//! carries a CRC checked on every read, and a plan's content hash is checked when it is loaded.
 
 use std::{
     fs::File,
     path::{Path, PathBuf},
     sync::{
         atomic::{AtomicU64, Ordering},
-        Arc, Condvar, Mutex,
+        Arc, Condvar, Mutex, MutexGuard,
     },
     thread::JoinHandle,
 };
 
-use serde::{de::DeserializeOwned, Serialize};
-use sled::{transaction::TransactionError, Transactional, Tree};
+use serde::de::DeserializeOwned;
+use sled::{transaction::TransactionError, IVec, Transactional, Tree};
 use tokio::sync::watch;
 
-use super::{keys, Change, Conflict, OutboxItem, PlanHeader, Receipt, Result, Store, StoreError};
+use super::{
+    codec, keys,
+    staging::{self, Staged, Write},
+    state::{self, DurableState},
+    Change, Conflict, OutboxItem, PlanHeader, Receipt, Result, Store, StoreError,
+};
 use crate::{
     audit::AuditRecord,
-    domain::{BallotRound, Decision, Entry, Plan, PlanId},
+    domain::{Decision, Plan, PlanId, PlanStatus},
 };
 
 const PLANS: usize = 0;
-const ENTRIES: usize = 1;
-const ROUNDS: usize = 2;
-const OUTBOX: usize = 3;
-const RECEIPTS: usize = 4;
-const DECISIONS: usize = 5;
-const META: usize = 6;
-const DOCUMENTS: usize = 7;
-const CONFLICTS: usize = 8;
-const AUDIT: usize = 9;
-const TREE_NAMES: [&str; 10] = [
+const BODIES: usize = 1;
+const OUTBOX: usize = 2;
+const RECEIPTS: usize = 3;
+const DECISIONS: usize = 4;
+const META: usize = 5;
+const DOCUMENTS: usize = 6;
+const CONFLICTS: usize = 7;
+const AUDIT: usize = 8;
+const TREE_NAMES: [&str; 9] = [
     "plans",
-    "entries",
-    "rounds",
+    "bodies",
     "outbox",
     "receipts",
     "decisions",
@@ -50,22 +59,84 @@ const TREE_NAMES: [&str; 10] = [
     "conflicts",
     "audit",
 ];
-
-/// One plain write: tree index, key, and the value (none to delete).
-type Write = (usize, Vec<u8>, Option<Vec<u8>>);
+/// A tree that only stores of format 1 (JSON, one value per entry) have.
+const FORMAT_1_TREE: &str = "entries";
 
 const OUTBOX_SEQ: &str = "seq.outbox";
 const DECISION_SEQ: &str = "seq.decision";
 const CONFLICT_SEQ: &str = "seq.conflict";
 const AUDIT_SEQ: &str = "seq.audit";
 
+/// Staged bytes past which a commit applies the staged commits itself, so that commits nobody
+/// waits for (a bulk load) do not pile up in memory.
+const STAGED_LIMIT: usize = 8 * 1024 * 1024;
+
 /// What the flusher has made durable, as waiters see it.
 #[derive(Debug, Clone, Default)]
 struct Flushed {
-    /// Every commit with a ticket up to this one is on disk.
+    /// Every commit with a ticket up to this one, and not in `lost`, is on disk.
     ticket: u64,
-    /// Set when a flush failed: nothing after it can be acknowledged.
-    error: Option<String>,
+    /// Ranges of tickets (first, last) whose flush failed: they are never acknowledged. The
+    /// last range is open (`u64::MAX`) while the store is failed; it closes at the reopen.
+    lost: Vec<(u64, u64)>,
+    /// Why the last flush failed, and whether it was because the disk is full.
+    error: Option<(String, bool)>,
+}
+
+impl Flushed {
+    /// Returns true if and only if the commit with `ticket` can never become durable.
+    fn is_lost(&self, ticket: u64) -> bool {
+        self.lost.iter().any(|&(a, b)| a <= ticket && ticket <= b)
+    }
+}
+
+/// The highest outbox and decision sequence numbers that are on disk, and those of commits
+/// staged but not yet flushed. Readers of the outbox and the decision log see only what is at
+/// or below the durable marks, so that nothing leaves the node before it is on disk and no
+/// sequence number handed out can be lost (and reused) in a crash.
+#[derive(Debug, Default)]
+struct Marks {
+    /// What is on disk: the outbox and decision sequence numbers up to which every item is
+    /// durable, and the audit sequence and head (for the durable-state record).
+    durable: DurableState,
+    /// (ticket, state after that commit) for each commit not yet known to be durable, in
+    /// ticket order.
+    pending: std::collections::VecDeque<(u64, DurableState)>,
+}
+
+impl Marks {
+    /// The marks of a store just opened: everything in it is on disk.
+    fn of(trees: &[Tree]) -> Result<Self> {
+        let meta = |key: &str| -> Result<u64> {
+            trees[META]
+                .get(key.as_bytes())?
+                .map(|v| codec::decode_u64(TREE_NAMES[META], key.as_bytes(), &v))
+                .transpose()
+                .map(|v| v.unwrap_or(0))
+        };
+        let audit_head = match trees[AUDIT].last()? {
+            Some((k, v)) => codec::decode::<AuditRecord>(TREE_NAMES[AUDIT], &k, &v)?.digest,
+            None => String::new(),
+        };
+        Ok(Marks {
+            durable: DurableState {
+                audit_seq: meta(AUDIT_SEQ)?,
+                audit_head,
+                decision_seq: meta(DECISION_SEQ)?,
+                outbox_seq: meta(OUTBOX_SEQ)?,
+            },
+            pending: Default::default(),
+        })
+    }
+
+    /// Everything up to `ticket` is on disk: advance the durable marks.
+    fn flushed(&mut self, ticket: u64) {
+        while self.pending.front().is_some_and(|(t, _)| *t <= ticket) {
+            if let Some((_, state)) = self.pending.pop_front() {
+                self.durable = state;
+            }
+        }
+    }
 }
 
 /// Shared between the store and its flusher thread.
@@ -73,63 +144,304 @@ struct FlushControl {
     /// Highest ticket some waiter asked to be made durable, and whether to stop.
     wanted: Mutex<(u64, bool)>,
     wake: Condvar,
+    /// Durable and pending sequence marks, advanced by the flusher.
+    marks: Mutex<Marks>,
+    /// A test-only pause before every flush (`QUYHOACH_FLUSH_DELAY_MS`, see [`crate::fault`]).
+    delay: Option<std::time::Duration>,
+    /// Set by the flusher when a flush fails: sled's error is sticky, so the store refuses
+    /// writes until it is reopened.
+    failed: std::sync::atomic::AtomicBool,
+    /// Set when a flush or a transaction failed because the disk is full.
+    full: std::sync::atomic::AtomicBool,
+    /// Where the durable-state record lives (`<data>.state`).
+    state_path: PathBuf,
+    /// False when the store's own counters could not be read at open (damage the reads
+    /// report): the record is then neither checked nor overwritten.
+    record: bool,
+    /// Set at open when the store is behind its durable-state record: what it lacks. Writes
+    /// are refused and the record is left as it is, as evidence.
+    behind: Option<String>,
+}
+
+impl FlushControl {
+    /// Writes the durable-state record from the durable marks, unless the store is behind it.
+    fn write_state(&self) {
+        if self.behind.is_some() || !self.record {
+            return;
+        }
+        let Ok(state) = self.marks.lock().map(|m| m.durable.clone()) else {
+            return;
+        };
+        if let Err(e) = state::write(&self.state_path, &state) {
+            tracing::warn!(file = %self.state_path.display(), error = %e, "cannot write the durable-state record");
+        }
+    }
+}
+
+/// One opened sled database and its trees; replaced whole when the store is reopened after
+/// a failed flush.
+struct Engine {
+    db: sled::Db,
+    trees: Vec<Tree>,
+}
+
+/// The least free space (bytes) at which a failed store tries to reopen and write again.
+const MIN_FREE: u64 = 1024 * 1024;
+
+/// Opens sled on `path` with a small page cache, checks its format, and syncs what it created.
+fn open_engine(path: &Path) -> Result<Engine> {
+    remove_partial_snapshots(path)?;
+    let db = sled::Config::new()
+        .path(path)
+        .cache_capacity(16 * 1024 * 1024)
+        .flush_every_ms(Some(1000))
+        .open()?;
+    check_format(&db, path)?;
+    let trees = TREE_NAMES
+        .iter()
+        .map(|name| db.open_tree(name))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let format_key = codec::FORMAT_KEY.as_bytes();
+    if trees[META].get(format_key)?.is_none() {
+        trees[META].insert(format_key, codec::encode_u64(format_key, codec::FORMAT))?;
+    }
+    // Make the files sled created reachable after a power cut.
+    db.flush()?;
+    File::open(path.join("db"))?.sync_all()?;
+    File::open(path)?.sync_all()?;
+    Ok(Engine { db, trees })
 }
 
 /// A sled database with one tree per entity.
 pub struct SledStore {
-    db: sled::Db,
-    trees: Vec<Tree>,
-    /// Serializes commits so that keys and counters computed before a transaction hold in it.
+    /// The open database; `None` only while a reopen is failing.
+    engine: std::sync::RwLock<Option<Arc<Engine>>>,
+    /// Serializes commits so that keys and counters computed before staging hold when staged.
     commit_lock: Mutex<()>,
-    /// Ticket of the latest applied commit.
+    /// Commits staged and not yet applied to sled.
+    staged: Mutex<Staged>,
+    /// Held by whoever applies staged commits to sled, so that they are applied in order.
+    apply_lock: Mutex<()>,
+    /// Ticket of the latest commit applied to sled (the flusher makes up to it durable).
     applied: Arc<AtomicU64>,
+    /// Tells waiters that an applier finished (the ticket it reached).
+    applied_tx: watch::Sender<u64>,
+    /// How many sled transactions have applied commits.
+    transactions: AtomicU64,
     control: Arc<FlushControl>,
     flushed: watch::Receiver<Flushed>,
+    /// Publishes what is durable; shared with the flusher thread of each engine.
+    flushed_tx: Arc<watch::Sender<Flushed>>,
     flusher: Mutex<Option<JoinHandle<()>>>,
     path: PathBuf,
 }
 
 impl SledStore {
     /// Opens (or creates) a store in `path`, with a small page cache.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Format`] for a store written in another format (format 1, the JSON encoding
+    /// of quyhoach before the compact one, or a newer one); otherwise sled's and the file
+    /// system's errors.
     pub fn open(path: &Path) -> Result<Arc<Self>> {
         std::fs::create_dir_all(path)?;
-        let db = sled::Config::new()
-            .path(path)
-            .cache_capacity(16 * 1024 * 1024)
-            .flush_every_ms(Some(1000))
-            .open()?;
-        let trees = TREE_NAMES
-            .iter()
-            .map(|name| db.open_tree(name))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        // Make the files sled created reachable after a power cut.
-        db.flush()?;
-        File::open(path.join("db"))?.sync_all()?;
-        File::open(path)?.sync_all()?;
-
+        let engine = open_engine(path)?;
         let applied = Arc::new(AtomicU64::new(0));
+        let state_path = state::path_for(path);
+        let (marks, record) = match Marks::of(&engine.trees) {
+            Ok(marks) => (marks, true),
+            Err(e) => {
+                tracing::error!(error = %e, "the store's counters cannot be read; the durable-state record is left alone");
+                (Marks::default(), false)
+            }
+        };
+        let behind = match (record, state::read(&state_path)?) {
+            (true, Some(recorded)) => state::behind(&marks.durable, &recorded, |seq| {
+                let key = seq.to_be_bytes();
+                let v = engine.trees[AUDIT].get(key).ok()??;
+                codec::decode::<AuditRecord>(TREE_NAMES[AUDIT], &key, &v)
+                    .ok()
+                    .map(|r| r.digest)
+            })
+            .map(|missing| {
+                format!(
+                    "the store in {} has lost data: it lacks {missing}, which {} records as \
+                     durable. Writes are refused; reads go on. To recover, stop the node and keep \
+                     a copy of both; then put back a newer copy of the store, or accept the loss \
+                     by moving {} aside and starting again: the children push again what they \
+                     hold receipts for and the parent's decisions come down again (README, \
+                     Recovery)",
+                    path.display(),
+                    state_path.display(),
+                    state_path.display()
+                )
+            }),
+            _ => None,
+        };
+        if let Some(why) = &behind {
+            tracing::error!(reason = %why, "store behind its durable-state record; writes refused");
+        }
         let control = Arc::new(FlushControl {
             wanted: Mutex::new((0, false)),
             wake: Condvar::new(),
+            marks: Mutex::new(marks),
+            delay: crate::fault::flush_delay(),
+            failed: Default::default(),
+            full: Default::default(),
+            state_path,
+            record,
+            behind,
         });
+        control.write_state();
         let (tx, rx) = watch::channel(Flushed::default());
-        let flusher = {
-            let (db, applied, control) = (db.clone(), applied.clone(), control.clone());
-            let data_file = path.join("db");
-            std::thread::Builder::new()
-                .name("sled-flusher".into())
-                .spawn(move || flush_loop(db, data_file, applied, control, tx))?
-        };
-        Ok(Arc::new(Self {
-            db,
-            trees,
+        let store = Self {
+            engine: std::sync::RwLock::new(None),
             commit_lock: Mutex::new(()),
+            staged: Mutex::new(Staged::new(TREE_NAMES.len())),
+            apply_lock: Mutex::new(()),
             applied,
+            applied_tx: watch::channel(0).0,
+            transactions: AtomicU64::new(0),
             control,
             flushed: rx,
-            flusher: Mutex::new(Some(flusher)),
+            flushed_tx: Arc::new(tx),
+            flusher: Mutex::new(None),
             path: path.to_path_buf(),
-        }))
+        };
+        store.spawn_flusher(&engine, 0)?;
+        *store.engine.write().map_err(|_| StoreError::FlusherGone)? = Some(Arc::new(engine));
+        Ok(Arc::new(store))
+    }
+
+    /// Starts the flusher thread of `engine`, counting from ticket `done`.
+    fn spawn_flusher(&self, engine: &Engine, done: u64) -> Result<()> {
+        let flusher = {
+            let (db, applied, control) = (
+                engine.db.clone(),
+                self.applied.clone(),
+                self.control.clone(),
+            );
+            let (tx, data_file) = (self.flushed_tx.clone(), self.path.join("db"));
+            std::thread::Builder::new()
+                .name("sled-flusher".into())
+                .spawn(move || flush_loop(db, data_file, applied, control, tx, done))?
+        };
+        *self.flusher.lock().map_err(|_| StoreError::FlusherGone)? = Some(flusher);
+        Ok(())
+    }
+
+    /// What the store lacks compared with its durable-state record, if it was found behind
+    /// it at open (then every write is refused).
+    pub fn behind(&self) -> Option<&str> {
+        self.control.behind.as_deref()
+    }
+
+    /// The open database.
+    fn engine(&self) -> Result<Arc<Engine>> {
+        self.engine
+            .read()
+            .map_err(|_| StoreError::FlusherGone)?
+            .clone()
+            .ok_or_else(|| StoreError::Reopening(self.path.display().to_string()))
+    }
+
+    /// Free bytes on the file system that holds the store, if it can be asked.
+    fn free_space(&self) -> Option<u64> {
+        let c = std::ffi::CString::new(self.path.as_os_str().as_encoded_bytes()).ok()?;
+        // SAFETY: statvfs(3) writes only into the zeroed struct we pass, and reads a valid
+        // NUL-terminated path.
+        unsafe {
+            let mut st: libc::statvfs = std::mem::zeroed();
+            (libc::statvfs(c.as_ptr(), &mut st) == 0)
+                .then(|| st.f_bavail as u64 * st.f_frsize as u64)
+        }
+    }
+
+    /// The error a write gets while the disk is full.
+    fn full(&self, free: u64) -> StoreError {
+        StoreError::Full {
+            path: self.path.display().to_string(),
+            free,
+        }
+    }
+
+    /// After a failed flush: if there is space again, closes sled (its error is sticky) and
+    /// opens it again on what is on disk, with a new flusher. Commits that were not flushed
+    /// are gone (anything still staged is discarded); none of them was acknowledged. Called
+    /// under the commit lock.
+    fn recover(&self) -> Result<()> {
+        let free = self.free_space().unwrap_or(u64::MAX);
+        if free < MIN_FREE {
+            return Err(self.full(free));
+        }
+        tracing::warn!(path = %self.path.display(), free, "reopening the store after a failed flush");
+        let _apply = self
+            .apply_lock
+            .lock()
+            .map_err(|_| StoreError::FlusherGone)?;
+        {
+            let mut staged = self.staged()?;
+            let first = self.applied.load(Ordering::Acquire) + 1;
+            staged.discard(first, "the store was reopened after a failed flush".into());
+        }
+        if let Some(handle) = self
+            .flusher
+            .lock()
+            .map_err(|_| StoreError::FlusherGone)?
+            .take()
+        {
+            let _ = handle.join();
+        }
+        let mut slot = self.engine.write().map_err(|_| StoreError::FlusherGone)?;
+        drop(slot.take());
+        // A reader that cloned the old engine a moment ago may still hold sled's file lock.
+        let mut attempt = 0;
+        let engine = loop {
+            match open_engine(&self.path) {
+                Ok(e) => break e,
+                Err(e) if attempt < 20 => {
+                    tracing::debug!(error = %e, "store not reopened yet");
+                    attempt += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        // Every ticket handed out so far is either on disk or lost.
+        let last = self.staged()?.last_ticket();
+        self.applied.store(last, Ordering::Release);
+        *self
+            .control
+            .marks
+            .lock()
+            .map_err(|_| StoreError::FlusherGone)? = Marks::of(&engine.trees)?;
+        if let Ok(mut wanted) = self.control.wanted.lock() {
+            wanted.0 = wanted.0.max(last);
+        }
+        self.flushed_tx.send_modify(|f| {
+            if let Some(range) = f.lost.last_mut() {
+                range.1 = last;
+            }
+            f.ticket = last;
+            f.error = None;
+        });
+        self.control.failed.store(false, Ordering::Release);
+        self.control.full.store(false, Ordering::Release);
+        self.spawn_flusher(&engine, last)?;
+        *slot = Some(Arc::new(engine));
+        tracing::info!(path = %self.path.display(), "store reopened; writes resume");
+        Ok(())
+    }
+
+    /// The outbox and decision sequence numbers at or below which everything is durable.
+    fn durable_marks(&self) -> Result<(u64, u64)> {
+        let marks = self
+            .control
+            .marks
+            .lock()
+            .map_err(|_| StoreError::FlusherGone)?;
+        Ok((marks.durable.outbox_seq, marks.durable.decision_seq))
     }
 
     /// The folder the store lives in.
@@ -137,145 +449,351 @@ impl SledStore {
         &self.path
     }
 
+    /// How many sled transactions have applied commits so far: fewer than the commits when
+    /// concurrent commits shared transactions.
+    pub fn transactions(&self) -> u64 {
+        self.transactions.load(Ordering::Relaxed)
+    }
+
+    fn staged(&self) -> Result<MutexGuard<'_, Staged>> {
+        self.staged.lock().map_err(|_| StoreError::FlusherGone)
+    }
+
+    /// One raw value, staged or in sled.
+    fn raw(&self, tree: usize, key: &[u8]) -> Result<Option<IVec>> {
+        if let Some(staged) = self.staged()?.get(tree, key) {
+            return Ok(staged);
+        }
+        Ok(self.engine()?.trees[tree].get(key)?)
+    }
+
+    /// Raw values of the keys that start with `prefix`, staged or in sled, in key order.
+    fn raw_prefix(&self, tree: usize, prefix: &[u8]) -> Result<Vec<(IVec, IVec)>> {
+        let staged = self.staged()?.from(tree, prefix, |k| k.starts_with(prefix));
+        Ok(staging::merge(
+            self.engine()?.trees[tree].scan_prefix(prefix),
+            staged,
+        )?)
+    }
+
+    /// Raw values of the keys in `lo..=hi`, staged or in sled, in key order.
+    fn raw_range(&self, tree: usize, lo: &[u8], hi: &[u8]) -> Result<Vec<(IVec, IVec)>> {
+        let staged = self.staged()?.from(tree, lo, |k| k <= hi);
+        Ok(staging::merge(
+            self.engine()?.trees[tree].range(lo..=hi),
+            staged,
+        )?)
+    }
+
+    /// The greatest key of an append-only tree with its value.
+    fn raw_last(&self, tree: usize) -> Result<Option<(IVec, IVec)>> {
+        let staged = self.staged()?.last(tree);
+        let base = self.engine()?.trees[tree].last()?;
+        Ok(match (staged, base) {
+            (Some((k, Some(v))), Some((bk, _))) if k.as_slice() >= bk.as_ref() => {
+                Some((k.into(), v))
+            }
+            (Some((k, Some(v))), None) => Some((k.into(), v)),
+            (_, base) => base,
+        })
+    }
+
     fn get<T: DeserializeOwned>(&self, tree: usize, key: &[u8]) -> Result<Option<T>> {
-        self.trees[tree]
-            .get(key)?
-            .map(|v| decode(key, &v))
+        self.raw(tree, key)?
+            .map(|v| codec::decode(TREE_NAMES[tree], key, &v))
             .transpose()
     }
 
     fn scan<T: DeserializeOwned>(&self, tree: usize, prefix: &[u8]) -> Result<Vec<T>> {
-        self.trees[tree]
-            .scan_prefix(prefix)
-            .map(|kv| {
-                let (k, v) = kv?;
-                decode(&k, &v)
-            })
+        self.raw_prefix(tree, prefix)?
+            .iter()
+            .map(|(k, v)| codec::decode(TREE_NAMES[tree], k, v))
             .collect()
     }
 
     /// Turns changes into plain writes (tree, key, value or delete), reading what must be
     /// replaced. Called under the commit lock.
-    fn plan_writes(&self, changes: Vec<Change>) -> Result<Vec<Write>> {
-        let mut out = Vec::new();
+    fn plan_writes(&self, changes: Vec<Change>) -> Result<(Vec<Write>, DurableState)> {
+        let mut out: Vec<Write> = Vec::new();
         let mut outbox_seq = self.meta(OUTBOX_SEQ)?.unwrap_or(0);
         let mut decision_seq = self.meta(DECISION_SEQ)?.unwrap_or(0);
         let mut conflict_seq = self.meta(CONFLICT_SEQ)?.unwrap_or(0);
         let mut audit_seq = self.meta(AUDIT_SEQ)?.unwrap_or(0);
         let start_audit = audit_seq;
-        let mut audit_prev = match self.trees[AUDIT].last()? {
-            Some((k, v)) => decode::<AuditRecord>(&k, &v)?.digest,
-            None => String::new(),
-        };
+        let mut audit_prev: Option<String> = None;
         let (start_outbox, start_decision, start_conflict) =
             (outbox_seq, decision_seq, conflict_seq);
-        let clear_items = |out: &mut Vec<_>, id: &PlanId| -> Result<()> {
-            for tree in [ENTRIES, ROUNDS] {
-                for key in self.trees[tree].scan_prefix(keys::items_prefix(id)).keys() {
-                    out.push((tree, key?.to_vec(), None));
-                }
-            }
-            Ok(())
+        let put = |out: &mut Vec<Write>, tree: usize, key: Vec<u8>, value: Vec<u8>| {
+            out.push((tree, key, Some(IVec::from(value))))
         };
         for change in changes {
             match change {
                 Change::PutPlan(plan) => {
-                    clear_items(&mut out, &plan.id)?;
-                    for (i, e) in plan.entries.iter().enumerate() {
-                        out.push((ENTRIES, keys::item(&plan.id, i as u32), Some(encode(e))));
+                    let chunks = codec::encode_body(&plan);
+                    // A shorter body than the one it replaces leaves no chunk behind.
+                    for (key, _) in self.raw_prefix(BODIES, &keys::items_prefix(&plan.id))? {
+                        if !chunks.iter().any(|(k, _)| k.as_slice() == key.as_ref()) {
+                            out.push((BODIES, key.to_vec(), None));
+                        }
                     }
-                    for (i, r) in plan.rounds.iter().enumerate() {
-                        out.push((ROUNDS, keys::item(&plan.id, i as u32), Some(encode(r))));
+                    for (key, value) in chunks {
+                        put(&mut out, BODIES, key, value);
                     }
-                    out.push((
-                        PLANS,
-                        keys::plan(&plan.id),
-                        Some(encode(&PlanHeader::of(&plan))),
-                    ));
+                    let key = keys::plan(&plan.id);
+                    let value = codec::encode(&key, &PlanHeader::of(&plan));
+                    put(&mut out, PLANS, key, value);
                 }
-                Change::PutHeader(h) => out.push((PLANS, keys::plan(&h.id), Some(encode(&h)))),
+                Change::PutHeader(h) => {
+                    let key = keys::plan(&h.id);
+                    let value = codec::encode(&key, &h);
+                    put(&mut out, PLANS, key, value);
+                }
                 Change::Enqueue(item) => {
                     outbox_seq += 1;
-                    out.push((
-                        OUTBOX,
-                        outbox_seq.to_be_bytes().to_vec(),
-                        Some(encode(&item)),
-                    ));
+                    let key = outbox_seq.to_be_bytes().to_vec();
+                    let value = codec::encode(&key, &item);
+                    put(&mut out, OUTBOX, key, value);
                 }
                 Change::Dequeue(seq) => out.push((OUTBOX, seq.to_be_bytes().to_vec(), None)),
                 Change::PutReceipt(r) => {
-                    out.push((RECEIPTS, keys::plan(&r.plan), Some(encode(&r))))
+                    let key = keys::plan(&r.plan);
+                    let value = codec::encode(&key, &r);
+                    put(&mut out, RECEIPTS, key, value);
                 }
                 Change::LogDecision(d) => {
                     decision_seq += 1;
-                    out.push((
-                        DECISIONS,
-                        keys::decision(&d.plan.unit, decision_seq),
-                        Some(encode(&d)),
-                    ));
+                    let key = keys::decision(&d.plan.unit, decision_seq);
+                    let value = codec::encode(&key, &d);
+                    put(&mut out, DECISIONS, key, value);
                 }
                 Change::SetDocument(key, value) => {
-                    out.push((DOCUMENTS, key.into_bytes(), Some(encode(&value))))
+                    let key = key.into_bytes();
+                    let value = codec::encode_json(&key, &value);
+                    put(&mut out, DOCUMENTS, key, value);
                 }
                 Change::Audit(event) => {
+                    let prev = match audit_prev.take() {
+                        Some(prev) => prev,
+                        None => match self.raw_last(AUDIT)? {
+                            Some((k, v)) => {
+                                codec::decode::<AuditRecord>(TREE_NAMES[AUDIT], &k, &v)?.digest
+                            }
+                            None => String::new(),
+                        },
+                    };
                     audit_seq += 1;
-                    let record =
-                        AuditRecord::seal(audit_seq, event, std::mem::take(&mut audit_prev));
-                    audit_prev = record.digest.clone();
-                    out.push((
-                        AUDIT,
-                        audit_seq.to_be_bytes().to_vec(),
-                        Some(encode(&record)),
-                    ));
+                    let record = AuditRecord::seal(audit_seq, event, prev);
+                    audit_prev = Some(record.digest.clone());
+                    let key = audit_seq.to_be_bytes().to_vec();
+                    let value = codec::encode(&key, &record);
+                    put(&mut out, AUDIT, key, value);
                 }
                 Change::DeleteDocument(key) => out.push((DOCUMENTS, key.into_bytes(), None)),
                 Change::RecordConflict(c) => {
                     conflict_seq += 1;
-                    out.push((
-                        CONFLICTS,
-                        conflict_seq.to_be_bytes().to_vec(),
-                        Some(encode(&c)),
-                    ));
+                    let key = conflict_seq.to_be_bytes().to_vec();
+                    let value = codec::encode(&key, &c);
+                    put(&mut out, CONFLICTS, key, value);
                 }
+                Change::AtLeastDecisionSeq(seq) => decision_seq = decision_seq.max(seq),
                 Change::SetMeta(key, value) => {
-                    out.push((META, key.into_bytes(), Some(value.to_be_bytes().to_vec())))
+                    let key = key.into_bytes();
+                    let value = codec::encode_u64(&key, value);
+                    put(&mut out, META, key, value);
                 }
             }
         }
-        if outbox_seq != start_outbox {
-            out.push((
-                META,
-                OUTBOX_SEQ.into(),
-                Some(outbox_seq.to_be_bytes().to_vec()),
-            ));
+        for (name, start, now) in [
+            (OUTBOX_SEQ, start_outbox, outbox_seq),
+            (AUDIT_SEQ, start_audit, audit_seq),
+            (CONFLICT_SEQ, start_conflict, conflict_seq),
+            (DECISION_SEQ, start_decision, decision_seq),
+        ] {
+            if now != start {
+                let key = name.as_bytes().to_vec();
+                let value = codec::encode_u64(&key, now);
+                put(&mut out, META, key, value);
+            }
         }
-        if audit_seq != start_audit {
-            out.push((
-                META,
-                AUDIT_SEQ.into(),
-                Some(audit_seq.to_be_bytes().to_vec()),
-            ));
+        let audit_head = match audit_prev {
+            Some(head) => head,
+            None => match self.raw_last(AUDIT)? {
+                Some((k, v)) => codec::decode::<AuditRecord>(TREE_NAMES[AUDIT], &k, &v)?.digest,
+                None => String::new(),
+            },
+        };
+        let after = DurableState {
+            audit_seq,
+            audit_head,
+            decision_seq,
+            outbox_seq,
+        };
+        Ok((out, after))
+    }
+
+    /// Applies every staged commit to sled in one transaction, in ticket order. Call with the
+    /// apply lock held. A failed transaction discards everything staged (later commits were
+    /// computed on top of it); their waiters get the error.
+    fn apply_staged(&self) -> Result<()> {
+        let batches = self.staged()?.drain();
+        let (Some((first, _)), Some((last, _))) = (batches.first(), batches.last()) else {
+            return Ok(());
+        };
+        let (first, last) = (*first, *last);
+        let engine = self.engine()?;
+        let trees: Vec<&Tree> = engine.trees.iter().collect();
+        let result = trees.as_slice().transaction(|tx| {
+            for (_, writes) in &batches {
+                for (tree, key, value) in writes {
+                    match value {
+                        Some(v) => tx[*tree].insert(key.as_slice(), v.clone())?,
+                        None => tx[*tree].remove(key.as_slice())?,
+                    };
+                }
+            }
+            Ok(())
+        });
+        match result {
+            Ok(()) => {
+                self.transactions.fetch_add(1, Ordering::Relaxed);
+                self.applied.store(last, Ordering::Release);
+                self.staged()?.forget(last);
+                Ok(())
+            }
+            Err(e) => {
+                let e: TransactionError<()> = e;
+                if let TransactionError::Storage(sled::Error::Io(io)) = &e {
+                    if is_disk_full(io) {
+                        self.control.full.store(true, Ordering::Release);
+                        self.control.failed.store(true, Ordering::Release);
+                    }
+                }
+                let reason = format!("{e:?}");
+                tracing::error!(error = %reason, first, last, "staged commits discarded");
+                // Nothing may be staged on top of the discarded commits meanwhile.
+                let _commits = self
+                    .commit_lock
+                    .lock()
+                    .map_err(|_| StoreError::FlusherGone)?;
+                let mut staged = self.staged()?;
+                staged.discard(first, reason.clone());
+                self.applied.store(staged.last_ticket(), Ordering::Release);
+                drop(staged);
+                if let Ok(mut marks) = self.control.marks.lock() {
+                    marks.pending.retain(|(t, _)| *t < first);
+                }
+                Err(StoreError::Transaction(reason))
+            }
         }
-        if conflict_seq != start_conflict {
-            out.push((
-                META,
-                CONFLICT_SEQ.into(),
-                Some(conflict_seq.to_be_bytes().to_vec()),
-            ));
+    }
+
+    /// Applies staged commits until `ticket` is applied; waits (without blocking the thread)
+    /// while another caller applies.
+    async fn applied_up_to(&self, ticket: u64) -> Result<()> {
+        let mut done = self.applied_tx.subscribe();
+        loop {
+            done.borrow_and_update();
+            if self.applied.load(Ordering::Acquire) >= ticket {
+                return Ok(());
+            }
+            let applying = match self.apply_lock.try_lock() {
+                Ok(guard) => {
+                    let result = self.apply_staged();
+                    drop(guard);
+                    self.applied_tx
+                        .send_replace(self.applied.load(Ordering::Acquire));
+                    Some(result)
+                }
+                Err(std::sync::TryLockError::WouldBlock) => None,
+                Err(std::sync::TryLockError::Poisoned(_)) => Some(Err(StoreError::FlusherGone)),
+            };
+            match applying {
+                Some(result) => result?,
+                // Woken when the current applier is done; then look again.
+                None => {
+                    let _ = done.changed().await;
+                }
+            }
         }
-        if decision_seq != start_decision {
-            out.push((
-                META,
-                DECISION_SEQ.into(),
-                Some(decision_seq.to_be_bytes().to_vec()),
-            ));
+    }
+}
+
+/// Removes the `snap.<lsn>.generating` files that sled 0.34.7 leaves when it is interrupted
+/// while writing a snapshot. Its reader takes the last snapshot file in name order, which is
+/// such a leftover, and then refuses to open ("Read corrupted data"). The snapshot it was
+/// writing is never needed: sled removes the previous snapshot only after the new one is
+/// renamed into place, and the log still holds everything after the previous one.
+fn remove_partial_snapshots(path: &Path) -> Result<()> {
+    let mut removed = false;
+    for entry in std::fs::read_dir(path)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            let bytes = entry.metadata().map(|m| m.len()).unwrap_or(0);
+            tracing::warn!(
+                file = %entry.path().display(),
+                bytes,
+                "removing a partial snapshot left by an interrupted start or stop"
+            );
+            std::fs::remove_file(entry.path())?;
+            removed = true;
         }
-        Ok(out)
+    }
+    if removed {
+        File::open(path)?.sync_all()?;
+    }
+    Ok(())
+}
+
+/// Returns true if and only if `e` says the disk is full (ENOSPC, or EDQUOT for a quota).
+fn is_disk_full(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::StorageFull
+        || e.kind() == std::io::ErrorKind::QuotaExceeded
+        || matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
+        || e.to_string().contains("No space left on device")
+}
+
+/// Refuses a store of another format before anything is written to it.
+fn check_format(db: &sled::Db, path: &Path) -> Result<()> {
+    let names = db.tree_names();
+    let has = |name: &str| names.iter().any(|n| n.as_ref() == name.as_bytes());
+    if has(FORMAT_1_TREE) {
+        return Err(StoreError::Format {
+            path: path.to_path_buf(),
+            reason: "it was written by an earlier quyhoach in format 1 (JSON values, one per \
+                     entry), which this version does not read; export its plans with that \
+                     version (`quyhoach export`) or rebuild the node from its parent and children"
+                .into(),
+        });
+    }
+    if !has(TREE_NAMES[META]) {
+        return Ok(());
+    }
+    let meta = db.open_tree(TREE_NAMES[META])?;
+    let key = codec::FORMAT_KEY.as_bytes();
+    match meta.get(key)? {
+        None => Ok(()),
+        Some(v) => match codec::decode_u64(TREE_NAMES[META], key, &v)? {
+            codec::FORMAT => Ok(()),
+            other => Err(StoreError::Format {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "it is in format {other}; this version reads format {}",
+                    codec::FORMAT
+                ),
+            }),
+        },
     }
 }
 
 impl Drop for SledStore {
     fn drop(&mut self) {
+        if let Ok(_guard) = self.apply_lock.lock() {
+            if let Err(e) = self.apply_staged() {
+                tracing::error!(error = %e, "staged commits not applied at close");
+            }
+        }
         if let Ok(mut wanted) = self.control.wanted.lock() {
             wanted.1 = true;
         }
@@ -283,7 +801,19 @@ impl Drop for SledStore {
         if let Some(handle) = self.flusher.lock().ok().and_then(|mut h| h.take()) {
             let _ = handle.join();
         }
-        let _ = self.db.flush();
+        if let Ok(engine) = self.engine() {
+            let synced = engine.db.flush().is_ok()
+                && File::open(self.path.join("db"))
+                    .and_then(|f| f.sync_data())
+                    .is_ok();
+            if synced && !self.control.failed.load(Ordering::Acquire) {
+                let applied = self.applied.load(Ordering::Acquire);
+                if let Ok(mut marks) = self.control.marks.lock() {
+                    marks.flushed(applied);
+                }
+                self.control.write_state();
+            }
+        }
     }
 }
 
@@ -294,9 +824,12 @@ fn flush_loop(
     data_file: PathBuf,
     applied: Arc<AtomicU64>,
     control: Arc<FlushControl>,
-    tx: watch::Sender<Flushed>,
+    tx: Arc<watch::Sender<Flushed>>,
+    mut done: u64,
 ) {
-    let mut done = 0u64;
+    let mut state_written = std::time::Instant::now() - state::MIN_INTERVAL;
+    // A flush whose marks are not in the durable-state record yet.
+    let mut state_behind = false;
     loop {
         {
             let mut wanted = match control.wanted.lock() {
@@ -304,44 +837,68 @@ fn flush_loop(
                 Err(_) => return,
             };
             while wanted.0 <= done && !wanted.1 {
-                wanted = match control.wake.wait(wanted) {
-                    Ok(w) => w,
+                if !state_behind {
+                    wanted = match control.wake.wait(wanted) {
+                        Ok(w) => w,
+                        Err(_) => return,
+                    };
+                    continue;
+                }
+                // Idle with the record behind: bring it up to date once the interval is over.
+                let wait = state::MIN_INTERVAL.saturating_sub(state_written.elapsed());
+                let (w, timeout) = match control.wake.wait_timeout(wanted, wait) {
+                    Ok(r) => r,
                     Err(_) => return,
                 };
+                wanted = w;
+                if timeout.timed_out() {
+                    control.write_state();
+                    state_written = std::time::Instant::now();
+                    state_behind = false;
+                }
             }
             if wanted.1 && wanted.0 <= done {
                 return;
             }
         }
         let target = applied.load(Ordering::Acquire);
-        let result = db.flush().map_err(|e| e.to_string()).and_then(|_| {
-            File::open(&data_file)
-                .and_then(|f| f.sync_data())
-                .map_err(|e| e.to_string())
-        });
+        if let Some(delay) = control.delay {
+            std::thread::sleep(delay);
+        }
+        let result = match db.flush() {
+            Err(sled::Error::Io(e)) => Err(e),
+            Err(e) => Err(std::io::Error::other(e.to_string())),
+            Ok(_) => File::open(&data_file).and_then(|f| f.sync_data()),
+        }
+        .map_err(|e| (e.to_string(), is_disk_full(&e)));
         match result {
             Ok(()) => {
                 done = target;
+                // The marks first: a reader woken by the ticket must find them advanced.
+                if let Ok(mut marks) = control.marks.lock() {
+                    marks.flushed(target);
+                }
                 tx.send_modify(|f| f.ticket = target);
+                if state_written.elapsed() >= state::MIN_INTERVAL {
+                    control.write_state();
+                    state_written = std::time::Instant::now();
+                    state_behind = false;
+                } else {
+                    state_behind = true;
+                }
             }
-            Err(e) => {
-                tracing::error!(error = %e, "flush failed; no further acknowledgements");
-                tx.send_modify(|f| f.error = Some(e));
+            Err((e, full)) => {
+                tracing::error!(error = %e, full, "flush failed; writes are refused until the store is reopened");
+                control.full.store(full, Ordering::Release);
+                control.failed.store(true, Ordering::Release);
+                tx.send_modify(|f| {
+                    f.lost.push((done + 1, u64::MAX));
+                    f.error = Some((e, full));
+                });
                 return;
             }
         }
     }
-}
-
-fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    serde_json::to_vec(value).expect("domain values always serialize")
-}
-
-fn decode<T: DeserializeOwned>(key: &[u8], value: &[u8]) -> Result<T> {
-    serde_json::from_slice(value).map_err(|e| StoreError::Corrupt {
-        key: String::from_utf8_lossy(key).replace('\0', "/"),
-        reason: e.to_string(),
-    })
 }
 
 impl Store for SledStore {
@@ -349,9 +906,32 @@ impl Store for SledStore {
         let Some(header) = self.header(id)? else {
             return Ok(None);
         };
-        let entries: Vec<Entry> = self.scan(ENTRIES, &keys::items_prefix(id))?;
-        let rounds: Vec<BallotRound> = self.scan(ROUNDS, &keys::items_prefix(id))?;
-        Ok(Some(header.into_plan(entries, rounds)))
+        let key = keys::plan(id);
+        let chunks = self.raw_prefix(BODIES, &keys::items_prefix(id))?;
+        let body = codec::decode_body(TREE_NAMES[BODIES], &key, chunks)?;
+        let corrupt = |reason: String| codec::corrupt(TREE_NAMES[BODIES], &key, reason);
+        if body.entries.len() != header.entry_count as usize
+            || body.rounds.len() != header.round_count as usize
+        {
+            return Err(corrupt(format!(
+                "{} entries and {} rounds where the header says {} and {}",
+                body.entries.len(),
+                body.rounds.len(),
+                header.entry_count,
+                header.round_count
+            )));
+        }
+        let plan = header.into_plan(body.entries, body.rounds);
+        // A draft's hash is fixed only when it is adopted.
+        if let (Some(stored), true) = (&plan.hash, plan.status != PlanStatus::Draft) {
+            let actual = plan.content_hash();
+            if *stored != actual {
+                return Err(corrupt(format!(
+                    "content hash {actual} is not the stored hash {stored}"
+                )));
+            }
+        }
+        Ok(Some(plan))
     }
 
     fn header(&self, id: &PlanId) -> Result<Option<PlanHeader>> {
@@ -360,8 +940,8 @@ impl Store for SledStore {
 
     fn latest_version(&self, unit: &str, term: &str) -> Result<Option<u32>> {
         let prefix = keys::plan_prefix(unit, term);
-        match self.trees[PLANS].scan_prefix(&prefix).keys().next_back() {
-            Some(key) => Ok(keys::version_of(&key?, prefix.len())),
+        match self.raw_prefix(PLANS, &prefix)?.last() {
+            Some((key, _)) => Ok(keys::version_of(key, prefix.len())),
             None => Ok(None),
         }
     }
@@ -372,29 +952,26 @@ impl Store for SledStore {
 
     fn headers_where(&self, keep: &dyn Fn(&str, &str) -> bool) -> Result<Vec<PlanHeader>> {
         let mut out = Vec::new();
-        for kv in self.trees[PLANS].iter() {
-            let (k, v) = kv?;
+        for (k, v) in self.raw_prefix(PLANS, b"")? {
             let mut parts = k.splitn(3, |b| *b == 0);
             let unit = std::str::from_utf8(parts.next().unwrap_or_default()).unwrap_or_default();
             let term = std::str::from_utf8(parts.next().unwrap_or_default()).unwrap_or_default();
             if keep(unit, term) {
-                out.push(decode(&k, &v)?);
+                out.push(codec::decode(TREE_NAMES[PLANS], &k, &v)?);
             }
         }
         Ok(out)
     }
 
     fn outbox(&self) -> Result<Vec<(u64, OutboxItem)>> {
-        self.trees[OUTBOX]
-            .iter()
-            .map(|kv| {
-                let (k, v) = kv?;
-                let seq =
-                    u64::from_be_bytes(k.as_ref().try_into().map_err(|_| StoreError::Corrupt {
-                        key: format!("outbox {k:?}"),
-                        reason: "key is not 8 bytes".into(),
-                    })?);
-                Ok((seq, decode(&k, &v)?))
+        let (durable, _) = self.durable_marks()?;
+        self.raw_range(OUTBOX, &[], &durable.to_be_bytes())?
+            .into_iter()
+            .map(|(k, v)| {
+                let seq = u64::from_be_bytes(k.as_ref().try_into().map_err(|_| {
+                    codec::corrupt(TREE_NAMES[OUTBOX], &k, "key is not 8 bytes".into())
+                })?);
+                Ok((seq, codec::decode(TREE_NAMES[OUTBOX], &k, &v)?))
             })
             .collect()
     }
@@ -407,38 +984,48 @@ impl Store for SledStore {
         let Some(start) = after.checked_add(1) else {
             return Ok(Vec::new());
         };
+        let (_, durable) = self.durable_marks()?;
+        if start > durable {
+            return Ok(Vec::new());
+        }
         let prefix_len = unit.len() + 1;
-        self.trees[DECISIONS]
-            .range(keys::decision(unit, start)..=keys::decision(unit, u64::MAX))
-            .map(|kv| {
-                let (k, v) = kv?;
-                let seq = k
-                    .get(prefix_len..)
-                    .and_then(|b| b.try_into().ok())
-                    .map(u64::from_be_bytes)
-                    .unwrap_or(0);
-                Ok((seq, decode(&k, &v)?))
-            })
-            .collect()
+        self.raw_range(
+            DECISIONS,
+            &keys::decision(unit, start),
+            &keys::decision(unit, durable),
+        )?
+        .into_iter()
+        .map(|(k, v)| {
+            let seq = k
+                .get(prefix_len..)
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_be_bytes)
+                .unwrap_or(0);
+            Ok((seq, codec::decode(TREE_NAMES[DECISIONS], &k, &v)?))
+        })
+        .collect()
     }
 
     fn meta(&self, key: &str) -> Result<Option<u64>> {
-        Ok(self.trees[META].get(key.as_bytes())?.and_then(|v| {
-            let bytes: [u8; 8] = v.as_ref().try_into().ok()?;
-            Some(u64::from_be_bytes(bytes))
-        }))
+        self.raw(META, key.as_bytes())?
+            .map(|v| codec::decode_u64(TREE_NAMES[META], key.as_bytes(), &v))
+            .transpose()
     }
 
     fn document(&self, key: &str) -> Result<Option<serde_json::Value>> {
-        self.get(DOCUMENTS, key.as_bytes())
+        self.raw(DOCUMENTS, key.as_bytes())?
+            .map(|v| codec::decode_json(TREE_NAMES[DOCUMENTS], key.as_bytes(), &v))
+            .transpose()
     }
 
     fn documents(&self, prefix: &str) -> Result<Vec<(String, serde_json::Value)>> {
-        self.trees[DOCUMENTS]
-            .scan_prefix(prefix.as_bytes())
-            .map(|kv| {
-                let (k, v) = kv?;
-                Ok((String::from_utf8_lossy(&k).into_owned(), decode(&k, &v)?))
+        self.raw_prefix(DOCUMENTS, prefix.as_bytes())?
+            .into_iter()
+            .map(|(k, v)| {
+                Ok((
+                    String::from_utf8_lossy(&k).into_owned(),
+                    codec::decode_json(TREE_NAMES[DOCUMENTS], &k, &v)?,
+                ))
             })
             .collect()
     }
@@ -452,25 +1039,43 @@ impl Store for SledStore {
     }
 
     fn commit(&self, changes: Vec<Change>) -> Result<u64> {
-        let _guard = self
-            .commit_lock
-            .lock()
-            .map_err(|_| StoreError::FlusherGone)?;
-        let writes = self.plan_writes(changes)?;
-        let trees: Vec<&Tree> = self.trees.iter().collect();
-        trees
-            .as_slice()
-            .transaction(|tx| {
-                for (tree, key, value) in &writes {
-                    match value {
-                        Some(v) => tx[*tree].insert(key.as_slice(), v.as_slice())?,
-                        None => tx[*tree].remove(key.as_slice())?,
-                    };
-                }
-                Ok(())
-            })
-            .map_err(|e: TransactionError<()>| StoreError::Transaction(format!("{e:?}")))?;
-        Ok(self.applied.fetch_add(1, Ordering::AcqRel) + 1)
+        let (ticket, pile) = {
+            let _guard = self
+                .commit_lock
+                .lock()
+                .map_err(|_| StoreError::FlusherGone)?;
+            if let Some(why) = &self.control.behind {
+                return Err(StoreError::Behind(why.clone()));
+            }
+            if self.control.failed.load(Ordering::Acquire) {
+                self.recover()?;
+            }
+            let (writes, after) = self.plan_writes(changes)?;
+            // The marks are registered as the commit is staged (visible to reads), so that no
+            // reader takes its sequence numbers as durable before the flusher covers it.
+            let mut marks = self
+                .control
+                .marks
+                .lock()
+                .map_err(|_| StoreError::FlusherGone)?;
+            let mut staged = self.staged()?;
+            let ticket = staged.stage(writes);
+            marks.pending.push_back((ticket, after));
+            (ticket, staged.bytes())
+        };
+        if pile > STAGED_LIMIT {
+            let apply = self
+                .apply_lock
+                .lock()
+                .map_err(|_| StoreError::FlusherGone)?;
+            let result = self.apply_staged();
+            drop(apply);
+            // Waiters on the apply lock look again.
+            self.applied_tx
+                .send_replace(self.applied.load(Ordering::Acquire));
+            result?;
+        }
+        Ok(ticket)
     }
 
     fn wait_durable(
@@ -478,6 +1083,16 @@ impl Store for SledStore {
         ticket: u64,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + Send + '_>> {
         Box::pin(async move {
+            let applied = self.applied_up_to(ticket).await;
+            if let Some(why) = self.staged()?.failure(ticket).map(str::to_string) {
+                if self.control.full.load(Ordering::Acquire) {
+                    return Err(self.full(self.free_space().unwrap_or(0)));
+                }
+                return Err(StoreError::Transaction(format!(
+                    "commit {ticket} was not stored: {why}"
+                )));
+            }
+            applied?;
             {
                 let mut wanted = self
                     .control
@@ -489,20 +1104,23 @@ impl Store for SledStore {
             self.control.wake.notify_one();
             let mut rx = self.flushed.clone();
             let state = rx
-                .wait_for(|f| f.ticket >= ticket || f.error.is_some())
+                .wait_for(|f| f.is_lost(ticket) || f.ticket >= ticket)
                 .await
                 .map_err(|_| StoreError::FlusherGone)?;
-            match &state.error {
-                Some(e) if state.ticket < ticket => {
-                    Err(StoreError::Transaction(format!("flush failed: {e}")))
-                }
-                _ => Ok(()),
+            if !state.is_lost(ticket) {
+                return Ok(());
             }
+            let (error, full) = state.error.clone().unwrap_or_default();
+            drop(state);
+            if full {
+                return Err(self.full(self.free_space().unwrap_or(0)));
+            }
+            Err(StoreError::Transaction(format!("flush failed: {error}")))
         })
     }
 
     fn last_ticket(&self) -> u64 {
-        self.applied.load(Ordering::Acquire)
+        self.staged().map(|s| s.last_ticket()).unwrap_or(0)
     }
 }
 
@@ -511,7 +1129,7 @@ mod tests {
     use chrono::NaiveDate;
 
     use super::*;
-    use crate::domain::{Cadre, EntrySource, Gender};
+    use crate::domain::{Cadre, Entry, EntrySource, Gender};
 
     fn plan(unit: &str, version: u32, n: usize) -> Plan {
         let mut p = Plan::new_draft(
@@ -546,7 +1164,7 @@ mod tests {
     #[tokio::test]
     async fn plans_round_trip_and_replace_their_entries() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SledStore::open(dir.path()).unwrap();
+        let store = SledStore::open(&dir.path().join("store")).unwrap();
         let t = store
             .commit(vec![Change::PutPlan(plan("16681", 1, 5))])
             .unwrap();
@@ -582,10 +1200,226 @@ mod tests {
             .is_empty());
     }
 
+    fn id(unit: &str, version: u32) -> PlanId {
+        PlanId {
+            unit: unit.into(),
+            term: "2025-2030".into(),
+            version,
+        }
+    }
+
+    /// A plan as adopted: its hash is its content's.
+    fn adopted(unit: &str, version: u32, n: usize) -> Plan {
+        let mut p = plan(unit, version, n);
+        p.status = crate::domain::PlanStatus::Adopted;
+        p.hash = Some(p.content_hash());
+        p
+    }
+
+    fn event(action: &str) -> crate::audit::AuditEvent {
+        crate::audit::AuditEvent {
+            at: chrono::Utc::now(),
+            actor: "test".into(),
+            action: action.into(),
+            plan: None,
+            plan_hash: None,
+            detail: String::new(),
+        }
+    }
+
+    /// Writes a store with one value of each kind, then runs `damage` on its sled trees
+    /// directly (the store closed), and reopens it.
+    async fn damaged(damage: impl FnOnce(&sled::Db)) -> (tempfile::TempDir, Arc<SledStore>) {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = SledStore::open(&dir.path().join("store")).unwrap();
+            let t = store
+                .commit(vec![
+                    Change::PutPlan(adopted("412", 1, 3_000)),
+                    Change::PutReceipt(Receipt {
+                        plan: id("412", 1),
+                        hash: "h".into(),
+                        received_by: "40".into(),
+                        received_at: chrono::Utc::now(),
+                    }),
+                    Change::SetDocument("reference".into(), serde_json::json!({"v": 3})),
+                    Change::SetMeta("link.cursor".into(), 9),
+                    Change::Audit(event("put_plan")),
+                ])
+                .unwrap();
+            store.wait_durable(t).await.unwrap();
+        }
+        {
+            let db = sled::open(dir.path().join("store")).unwrap();
+            damage(&db);
+            db.flush().unwrap();
+        }
+        let store = SledStore::open(&dir.path().join("store")).unwrap();
+        (dir, store)
+    }
+
+    /// Flips one byte of the value under `key` in `tree`.
+    fn flip(db: &sled::Db, tree: &str, key: &[u8], at: usize) {
+        let tree = db.open_tree(tree).unwrap();
+        let mut v = tree.get(key).unwrap().expect("value to damage").to_vec();
+        let at = at.min(v.len() - 1);
+        v[at] ^= 0x01;
+        tree.insert(key, v).unwrap();
+    }
+
+    fn assert_corrupt<T: std::fmt::Debug>(result: Result<T>, names: &str) {
+        match result {
+            Err(StoreError::Corrupt { key, reason }) => {
+                assert!(
+                    key.contains(names),
+                    "{key:?} does not name {names:?} ({reason})"
+                )
+            }
+            other => panic!("expected Corrupt naming {names}, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_flipped_byte_in_any_stored_value_is_found_and_named() {
+        let plan_key = keys::plan(&id("412", 1));
+        // The header: one byte in its payload.
+        let (_d, store) = damaged(|db| flip(db, "plans", &plan_key, 20)).await;
+        assert_corrupt(store.plan(&id("412", 1)), "plans 412/2025-2030/v1");
+        assert_corrupt(store.headers(), "plans 412/2025-2030/v1");
+        // The second chunk of the body (3,000 entries take several).
+        let chunk = keys::item(&id("412", 1), 1);
+        let (_d, store) = damaged(|db| flip(db, "bodies", &chunk, 10_000)).await;
+        assert!(store.header(&id("412", 1)).unwrap().is_some());
+        assert_corrupt(store.plan(&id("412", 1)), "bodies 412/2025-2030/v1 chunk 1");
+        // A missing chunk.
+        let (_d, store) = damaged(|db| {
+            db.open_tree("bodies").unwrap().remove(&chunk).unwrap();
+        })
+        .await;
+        assert_corrupt(store.plan(&id("412", 1)), "412/2025-2030/v1 chunk 2");
+        // The receipt, a document, a counter, an audit record: the CRC byte itself.
+        let (_d, store) = damaged(|db| flip(db, "receipts", &plan_key, 2)).await;
+        assert_corrupt(store.receipt(&id("412", 1)), "receipts 412/2025-2030/v1");
+        let (_d, store) = damaged(|db| flip(db, "documents", b"reference", 7)).await;
+        assert_corrupt(store.document("reference"), "documents reference");
+        let (_d, store) = damaged(|db| flip(db, "meta", b"link.cursor", 12)).await;
+        assert_corrupt(store.meta("link.cursor"), "meta link.cursor");
+        let (_d, store) = damaged(|db| flip(db, "audit", &1u64.to_be_bytes(), 40)).await;
+        assert_corrupt(store.audit(), "audit #1");
+        // A value moved under another key.
+        let (_d, store) = damaged(|db| {
+            let meta = db.open_tree("meta").unwrap();
+            let v = meta.get("link.cursor").unwrap().unwrap();
+            meta.insert("seq.audit", v).unwrap();
+        })
+        .await;
+        assert_corrupt(store.audit(), "meta seq.audit");
+        // And a commit on top of damage fails instead of building on it.
+        assert_corrupt(
+            store.commit(vec![Change::Audit(event("after"))]),
+            "meta seq.audit",
+        );
+    }
+
+    #[tokio::test]
+    async fn a_body_that_decodes_but_is_not_the_hashed_content_is_refused() {
+        // Well-formed chunks of another plan's content under the right keys (what a bad
+        // restore or a stray write could leave): every CRC holds, the content hash does not.
+        let (_d, store) = damaged(|db| {
+            let bodies = db.open_tree("bodies").unwrap();
+            let mut other = adopted("412", 1, 3_000);
+            other.entries[17].cadre.full_name = "Trần Văn Bình".into();
+            for (k, v) in codec::encode_body(&other) {
+                bodies.insert(k, v).unwrap();
+            }
+        })
+        .await;
+        match store.plan(&id("412", 1)) {
+            Err(StoreError::Corrupt { key, reason }) => {
+                assert!(key.contains("412/2025-2030/v1"), "{key}");
+                assert!(reason.contains("content hash"), "{reason}");
+            }
+            other => panic!("expected a content hash mismatch, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_format_1_store_is_refused_with_what_to_do() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = sled::open(dir.path().join("store")).unwrap();
+            for name in ["plans", "entries", "rounds", "meta"] {
+                db.open_tree(name).unwrap();
+            }
+            db.open_tree("plans")
+                .unwrap()
+                .insert(keys::plan(&id("412", 1)), &b"{\"status\":\"draft\"}"[..])
+                .unwrap();
+            db.flush().unwrap();
+        }
+        let err = SledStore::open(&dir.path().join("store"))
+            .err()
+            .expect("refused");
+        let message = err.to_string();
+        assert!(matches!(err, StoreError::Format { .. }), "{message}");
+        assert!(message.contains("format 1"), "{message}");
+        assert!(message.contains("quyhoach export"), "{message}");
+        // Nothing was written to it.
+        let db = sled::open(dir.path().join("store")).unwrap();
+        assert!(db.open_tree("meta").unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_commit_is_read_back_before_it_is_applied_and_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(&dir.path().join("store")).unwrap();
+        let t1 = store
+            .commit(vec![
+                Change::PutPlan(plan("412", 1, 700)),
+                Change::Enqueue(OutboxItem {
+                    plan: id("412", 1),
+                    queued_at: chrono::Utc::now(),
+                    approval: None,
+                }),
+                Change::Audit(event("one")),
+            ])
+            .unwrap();
+        // Staged, not applied: reads see it, and the next commit builds on it.
+        assert_eq!(store.transactions(), 0);
+        assert_eq!(
+            store.plan(&id("412", 1)).unwrap().unwrap().entries.len(),
+            700
+        );
+        let t2 = store
+            .commit(vec![
+                Change::PutPlan(plan("412", 1, 2)),
+                Change::Dequeue(1),
+                Change::Audit(event("two")),
+            ])
+            .unwrap();
+        assert_eq!(store.plan(&id("412", 1)).unwrap().unwrap().entries.len(), 2);
+        assert!(store.outbox().unwrap().is_empty());
+        assert_eq!(store.latest_version("412", "2025-2030").unwrap(), Some(1));
+        store.wait_durable(t2).await.unwrap();
+        store.wait_durable(t1).await.unwrap();
+        assert_eq!(store.transactions(), 1, "both commits in one transaction");
+        assert_eq!(store.plan(&id("412", 1)).unwrap().unwrap().entries.len(), 2);
+        let (records, head) = store.audit().unwrap();
+        assert_eq!(head, 2);
+        assert!(crate::audit::verify(&records, head).is_ok());
+        // The shorter body left no chunk of the longer one behind.
+        assert_eq!(
+            store.engine().unwrap().trees[BODIES]
+                .scan_prefix(keys::items_prefix(&id("412", 1)))
+                .count(),
+            1
+        );
+    }
+
     #[tokio::test]
     async fn concurrent_commits_share_flushes_and_all_become_durable() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SledStore::open(dir.path()).unwrap();
+        let store = SledStore::open(&dir.path().join("store")).unwrap();
         let mut tasks = Vec::new();
         for i in 0..64u32 {
             let store = store.clone();
@@ -600,6 +1434,14 @@ mod tests {
             t.await.unwrap();
         }
         assert_eq!(store.headers().unwrap().len(), 64);
+        // The commits are in sled, and fewer transactions carried them (how many fewer depends
+        // on scheduling; with one it would be 64).
+        assert!(store.transactions() <= 64);
+        assert_eq!(
+            store.engine().unwrap().trees[PLANS].len(),
+            64,
+            "every commit applied to sled, not only staged"
+        );
     }
 
     #[tokio::test]
@@ -611,7 +1453,7 @@ mod tests {
             version: 1,
         };
         {
-            let store = SledStore::open(dir.path()).unwrap();
+            let store = SledStore::open(&dir.path().join("store")).unwrap();
             let t = store
                 .commit(vec![
                     Change::Enqueue(OutboxItem {
@@ -637,7 +1479,7 @@ mod tests {
             let t = store.commit(vec![Change::Dequeue(1)]).unwrap();
             store.wait_durable(t).await.unwrap();
         }
-        let store = SledStore::open(dir.path()).unwrap();
+        let store = SledStore::open(&dir.path().join("store")).unwrap();
         let t = store
             .commit(vec![Change::Enqueue(OutboxItem {
                 plan: id,
@@ -659,7 +1501,7 @@ mod tests {
     async fn a_large_province_never_reaches_sleds_unsynced_blob_files() {
         // 200 plans of 125 entries: 25,000 entries, the size of a whole province's lists.
         let dir = tempfile::tempdir().unwrap();
-        let store = SledStore::open(dir.path()).unwrap();
+        let store = SledStore::open(&dir.path().join("store")).unwrap();
         for unit in 0..200 {
             let t = store
                 .commit(vec![Change::PutPlan(plan(&format!("{unit:05}"), 1, 125))])
@@ -677,6 +1519,121 @@ mod tests {
         assert_eq!(
             count, 0,
             "sled wrote {count} blob files, which it never syncs"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_outbox_and_decision_log_show_only_what_is_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(&dir.path().join("store")).unwrap();
+        let id = PlanId {
+            unit: "16681".into(),
+            term: "2025-2030".into(),
+            version: 1,
+        };
+        let decision = Decision {
+            plan: id.clone(),
+            hash: "h".into(),
+            outcome: crate::domain::Outcome::Return,
+            reasons: vec!["r".into()],
+            decided_by: "412".into(),
+            decided_at: chrono::Utc::now(),
+        };
+        let item = OutboxItem {
+            plan: id.clone(),
+            queued_at: chrono::Utc::now(),
+            approval: None,
+        };
+        // The flusher runs only when someone waits, so this commit stays in memory.
+        let t = store
+            .commit(vec![
+                Change::Enqueue(item.clone()),
+                Change::LogDecision(decision.clone()),
+            ])
+            .unwrap();
+        assert!(store.outbox().unwrap().is_empty(), "not durable yet");
+        assert!(store.decisions_for("16681", 0).unwrap().is_empty());
+        store.wait_durable(t).await.unwrap();
+        assert_eq!(store.outbox().unwrap(), [(1, item.clone())]);
+        assert_eq!(store.decisions_for("16681", 0).unwrap(), [(1, decision)]);
+        // A second commit is hidden again until its own flush, the first stays visible.
+        let t = store.commit(vec![Change::Enqueue(item.clone())]).unwrap();
+        assert_eq!(store.outbox().unwrap().len(), 1);
+        store.wait_durable(t).await.unwrap();
+        assert_eq!(store.outbox().unwrap().len(), 2);
+        assert!(store.decisions_for("16681", 1).unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_partial_snapshot_left_by_an_interrupted_start_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = SledStore::open(&dir.path().join("store")).unwrap();
+            let t = store
+                .commit(vec![Change::PutPlan(plan("16681", 1, 3))])
+                .unwrap();
+            store.wait_durable(t).await.unwrap();
+        }
+        // What sled 0.34.7 leaves when killed while writing a snapshot: an empty file whose
+        // name sorts after every real snapshot.
+        let leftover = dir.path().join("store/snap.FFFFFFFFFFFFFFFF.generating");
+        File::create(&leftover).unwrap();
+        let store = SledStore::open(&dir.path().join("store")).unwrap();
+        assert!(!leftover.exists());
+        assert_eq!(store.headers().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_store_behind_its_durable_state_record_refuses_writes_and_keeps_the_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("store");
+        let item = OutboxItem {
+            plan: PlanId {
+                unit: "16681".into(),
+                term: "2025-2030".into(),
+                version: 1,
+            },
+            queued_at: chrono::Utc::now(),
+            approval: None,
+        };
+        let copy = dir.path().join("copy");
+        {
+            let store = SledStore::open(&data).unwrap();
+            let t = store.commit(vec![Change::Enqueue(item.clone())]).unwrap();
+            store.wait_durable(t).await.unwrap();
+            // A copy of the store as it is now: the "old backup".
+            drop(store);
+            let status = std::process::Command::new("cp")
+                .arg("-a")
+                .arg(&data)
+                .arg(&copy)
+                .status()
+                .unwrap();
+            assert!(status.success());
+            let store = SledStore::open(&data).unwrap();
+            let t = store
+                .commit(vec![Change::Enqueue(item.clone()), Change::Enqueue(item)])
+                .unwrap();
+            store.wait_durable(t).await.unwrap();
+        }
+        let record = state::read(&state::path_for(&data)).unwrap().unwrap();
+        assert_eq!(record.outbox_seq, 3, "written at close");
+
+        // The old copy put back in place of the store.
+        std::fs::remove_dir_all(&data).unwrap();
+        std::fs::rename(&copy, &data).unwrap();
+        let store = SledStore::open(&data).unwrap();
+        assert_eq!(store.outbox().unwrap().len(), 1, "reads go on");
+        let err = store.commit(vec![]).unwrap_err();
+        let message = err.to_string();
+        assert!(matches!(err, StoreError::Behind(_)), "{message}");
+        assert!(message.contains("outbox items 2..=3"), "{message}");
+        assert!(message.contains(".state"), "{message}");
+        drop(store);
+        assert_eq!(
+            state::read(&state::path_for(&data)).unwrap().unwrap(),
+            record,
+            "the record is kept as evidence"
         );
     }
 }

@@ -1,10 +1,15 @@
-//! The columns of the usual planning list and how a header row is recognised: header names
+//! The columns of the usual planning list and how a header is recognised: header names
 //! are compared after [`crate::domain::text::fold`] with punctuation dropped, so "Họ và tên",
 //! "HỌ VÀ TÊN" and "Ho va ten" are one column, and a few common aliases are accepted.
+//!
+//! The header may take two rows, as in the official layout: a cell of the first row merged over
+//! several sub-columns named in the second ("Ngày, tháng, năm sinh" over "Nam" and "Nữ", the
+//! birth date written under one of them giving the gender; "Trình độ" over "Chuyên môn" and
+//! "Lý luận chính trị"; "Kết quả phiếu giới thiệu" over "Số phiếu đồng ý" and "Tỷ lệ %").
 
 use crate::domain::text::fold;
 
-use super::read::{Row, Sheet};
+use super::read::{Cell, Row, Sheet};
 
 /// A column the import understands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -105,7 +110,15 @@ impl Column {
                 "so cmnd cccd",
                 "national id",
             ],
-            Column::CurrentPositions => &["chuc vu", "chuc vu hien nay", "current positions"],
+            Column::CurrentPositions => &[
+                "chuc vu",
+                "chuc vu hien nay",
+                "chuc vu hien tai",
+                "chuc vu don vi cong tac",
+                "chuc vu don vi cong tac hien nay",
+                "chuc vu don vi cong tac hien tai",
+                "current positions",
+            ],
             Column::CurrentUnit => &[
                 "don vi",
                 "noi cong tac",
@@ -118,7 +131,7 @@ impl Column {
                 "chuc danh",
                 "planned position",
             ],
-            Column::Term => &["nhiem ky quy hoach", "term"],
+            Column::Term => &["nhiem ky quy hoach", "quy hoach nhiem ky", "term"],
             Column::YesVotes => &[
                 "so phieu",
                 "phieu dong y",
@@ -126,7 +139,15 @@ impl Column {
                 "yes votes",
             ],
             Column::Source => &["nguon quy hoach", "source"],
-            Column::Qualifications => &["trinh do chuyen mon", "qualifications"],
+            Column::Qualifications => &[
+                "trinh do chuyen mon",
+                "trinh do dao tao",
+                "chuyen mon",
+                "chuyen mon nghiep vu",
+                "ly luan chinh tri",
+                "trinh do ly luan chinh tri",
+                "qualifications",
+            ],
         }
     }
 
@@ -152,15 +173,32 @@ pub fn header_key(header: &str) -> String {
     folded.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// The birth date written under "Nam" or under "Nữ": the column it stands in gives the gender.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BirthByGender {
+    /// Index (0-based) of the column under "Nam".
+    pub male: usize,
+    /// Index (0-based) of the column under "Nữ".
+    pub female: usize,
+    /// The merged header over both, as written ("Ngày, tháng, năm sinh").
+    pub header: String,
+}
+
 /// Where each column sits in a sheet, and the header as the clerk wrote it.
 #[derive(Debug, Clone)]
 pub struct Layout {
-    /// The spreadsheet row number of the header row.
+    /// The spreadsheet row number of the header row (the first, in a two-row header).
     pub header_row: usize,
+    /// The spreadsheet row number of the header's second row, in a two-row header.
+    pub sub_header_row: Option<usize>,
     /// For each recognised column: its index (0-based) and its header as written.
     found: Vec<(Column, usize, String)>,
     /// Headers that name a column already found: (index, header as written, the column).
     pub duplicates: Vec<(usize, String, Column)>,
+    /// Birth date columns under "Nam" and "Nữ", in place of a Ngày sinh and a Giới tính column.
+    pub birth_by_gender: Option<BirthByGender>,
+    /// Further Trình độ sub-columns after the first (their items join the first's).
+    pub more_qualifications: Vec<usize>,
 }
 
 impl Layout {
@@ -171,6 +209,9 @@ impl Layout {
 
     /// The header of `column` as written in the sheet, or its title when the sheet lacks it.
     pub fn header(&self, column: Column) -> String {
+        if let (Column::BirthDate | Column::Gender, Some(b)) = (column, &self.birth_by_gender) {
+            return b.header.clone();
+        }
         self.found
             .iter()
             .find(|f| f.0 == column)
@@ -182,31 +223,141 @@ impl Layout {
         Column::ALL
             .into_iter()
             .filter(|c| c.is_required() && self.index(*c).is_none())
+            .filter(|c| {
+                self.birth_by_gender.is_none() || !matches!(c, Column::BirthDate | Column::Gender)
+            })
             .collect()
+    }
+
+    /// The indices of every recognised column and sub-column, for telling a data row from a
+    /// heading.
+    pub fn indices(&self) -> Vec<usize> {
+        let mut all: Vec<usize> = self.found.iter().map(|f| f.1).collect();
+        all.extend(&self.more_qualifications);
+        if let Some(b) = &self.birth_by_gender {
+            all.extend([b.male, b.female]);
+        }
+        all
     }
 }
 
 /// How many rows from the top are searched for the header row (lists often open with a title
-/// block: the unit's name, "DANH SÁCH QUY HOẠCH ...").
-pub const HEADER_SEARCH_ROWS: usize = 12;
+/// block: the Party committee, the place and date, "DANH SÁCH QUY HOẠCH ...", the submission).
+pub const HEADER_SEARCH_ROWS: usize = 25;
 
-/// Finds the header row: the first of the top rows in which at least three cells name a
-/// known column. Returns its position in `sheet.rows` and the layout.
+/// Finds the header: the first of the top rows in which at least three cells name a known
+/// column, and the row below it when that row holds sub-column names under merged cells.
+/// Returns the position in `sheet.rows` of the header's last row, and the layout.
 pub fn find_header(sheet: &Sheet) -> Option<(usize, Layout)> {
-    sheet
+    let (at, mut layout) = sheet
         .rows
         .iter()
         .take(HEADER_SEARCH_ROWS)
         .enumerate()
         .map(|(i, row)| (i, layout_of(row)))
-        .find(|(_, layout)| layout.found.len() >= 3)
+        .find(|(_, layout)| layout.found.len() >= 3)?;
+    let header = &sheet.rows[at];
+    match sheet.rows.get(at + 1) {
+        Some(next) if next.number == header.number + 1 && is_sub_header(header, next) => {
+            apply_sub_header(&mut layout, header, next);
+            Some((at + 1, layout))
+        }
+        _ => Some((at, layout)),
+    }
+}
+
+/// The header cell that stands over column `index`: its own, or, when empty, that of the
+/// nearest non-empty cell to its left (a merged cell shows its text in its first column only).
+fn parent(header: &Row, index: usize) -> Option<(usize, String)> {
+    (0..=index)
+        .rev()
+        .map(|i| (i, header.cell(i).display()))
+        .find(|(_, text)| !text.is_empty())
+}
+
+/// Returns true if and only if `next` is the second row of a two-row header over `header`:
+/// it holds only text, and every one of its cells stands under a header cell that spans more
+/// than one column (its own column's header is empty, or its right neighbour's is while `next`
+/// names that neighbour too), and it is not a row of column numbers.
+fn is_sub_header(header: &Row, next: &Row) -> bool {
+    if super::import::is_column_numbers(next) {
+        return false;
+    }
+    let filled: Vec<usize> = (0..next.cells.len())
+        .filter(|&i| !next.cell(i).is_empty())
+        .collect();
+    !filled.is_empty()
+        && filled.iter().all(|&i| {
+            matches!(next.cell(i), Cell::Text(_))
+                && (header.cell(i).is_empty()
+                    || (header.cell(i + 1).is_empty() && !next.cell(i + 1).is_empty()))
+        })
+}
+
+/// Reads the sub-columns of a two-row header into `layout`.
+fn apply_sub_header(layout: &mut Layout, header: &Row, sub: &Row) {
+    layout.sub_header_row = Some(sub.number);
+    let mut male = None;
+    let mut female = None;
+    let mut birth_header = String::new();
+    for i in 0..sub.cells.len() {
+        let written = sub.cell(i).display();
+        if written.is_empty() {
+            continue;
+        }
+        let Some((p, parent_text)) = parent(header, i) else {
+            continue;
+        };
+        let parent_column = Column::from_header(&parent_text);
+        // The parent's own entry stands for its first sub-column; take it back, and let the
+        // sub-columns say what they are.
+        layout.found.retain(|f| !(f.1 == p && f.2 == parent_text));
+        let key = header_key(&written);
+        match (parent_column, key.as_str()) {
+            (Some(Column::BirthDate), "nam") => {
+                male = Some(i);
+                birth_header = parent_text;
+            }
+            (Some(Column::BirthDate), "nu") => {
+                female = Some(i);
+                birth_header = parent_text;
+            }
+            _ => {
+                let column = Column::from_header(&written).or(match parent_column {
+                    Some(Column::Qualifications) => Some(Column::Qualifications),
+                    _ => None,
+                });
+                let Some(column) = column else {
+                    continue;
+                };
+                let shown = format!("{parent_text} / {written}");
+                if column == Column::Qualifications && layout.index(column).is_some() {
+                    layout.more_qualifications.push(i);
+                } else if layout.index(column).is_some() {
+                    layout.duplicates.push((i, shown, column));
+                } else {
+                    layout.found.push((column, i, shown));
+                }
+            }
+        }
+    }
+    if let (Some(male), Some(female)) = (male, female) {
+        layout.birth_by_gender = Some(BirthByGender {
+            male,
+            female,
+            header: birth_header,
+        });
+    }
 }
 
 fn layout_of(row: &Row) -> Layout {
     let mut layout = Layout {
         header_row: row.number,
+        sub_header_row: None,
         found: Vec::new(),
         duplicates: Vec::new(),
+        birth_by_gender: None,
+        more_qualifications: Vec::new(),
     };
     for (index, cell) in row.cells.iter().enumerate() {
         let written = cell.display();
@@ -225,7 +376,6 @@ fn layout_of(row: &Row) -> Layout {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tabular::read::Cell;
 
     #[test]
     fn headers_match_without_case_diacritics_or_punctuation() {
@@ -269,6 +419,9 @@ mod tests {
     fn header_is_found_below_a_title_block() {
         let text = |s: &str| Cell::Text(s.into());
         let sheet = Sheet {
+            name: String::new(),
+            skipped: Vec::new(),
+            date_1904: false,
             rows: vec![
                 Row {
                     number: 1,

@@ -8,7 +8,7 @@ use std::{collections::HashSet, io::Write, path::Path};
 use chrono::{Datelike, NaiveDate};
 use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
 
-use crate::domain::{text::compare_names, Entry, EntrySource, Gender, Plan};
+use crate::domain::{text::compare_names, Entry, EntrySource, Plan};
 
 use super::{columns::Column, import::ImportContext, resolve::Resolver, ExportError};
 
@@ -139,10 +139,7 @@ pub fn plan_sheet<'e>(
                 Column::Number => ExportCell::Number((i + 1) as f64),
                 Column::FullName => c.full_name.as_str().into(),
                 Column::BirthDate => ExportCell::Date(c.birth_date),
-                Column::Gender => match c.gender {
-                    Gender::Male => "Nam".into(),
-                    Gender::Female => "Nữ".into(),
-                },
+                Column::Gender => c.gender.vi_title().into(),
                 Column::Ethnicity => c.ethnicity.as_str().into(),
                 Column::NationalId => c.national_id.as_str().into(),
                 Column::CurrentPositions => current.join("; ").into(),
@@ -281,7 +278,7 @@ fn col_num(col: usize) -> Result<u16, ExportError> {
     u16::try_from(col).map_err(|_| ExportError::TooLarge)
 }
 
-fn excel_date(d: NaiveDate) -> Result<ExcelDateTime, ExportError> {
+pub(super) fn excel_date(d: NaiveDate) -> Result<ExcelDateTime, ExportError> {
     let year = u16::try_from(d.year()).map_err(|_| ExportError::Date(d))?;
     ExcelDateTime::from_ymd(year, d.month() as u8, d.day() as u8).map_err(|_| ExportError::Date(d))
 }

@@ -1,8 +1,14 @@
 //! Import of one unit's planning list (danh sách quy hoạch) from rows read by
-//! [`super::read_rows`]: every row is checked in full against the catalogue, the hierarchy and
+//! [`super::read_sheet`]: every row is checked in full against the catalogue, the hierarchy and
 //! [`Cadre::validate`], and every problem is reported with its spreadsheet row, the column as
 //! the clerk wrote it, and a reason. Writing all rows or none is the caller's job
 //! ([`ImportReport::is_clean`]).
+//!
+//! Rows that are not entries are skipped and listed with the reason ([`ImportReport::skipped`]):
+//! hidden rows, the title block above the header, the row of column numbers `(1) (2) …` under
+//! it, group heading rows ("I. Quy hoạch chức danh Bí thư Huyện ủy", whose position stands for
+//! the rows under it that name none), total lines, and the signature block ("Nơi nhận",
+//! "T/M BAN THƯỜNG VỤ" and everything after it).
 
 use std::{collections::HashMap, fmt, io::IsTerminal};
 
@@ -14,7 +20,7 @@ use crate::domain::{text::fold, Cadre, Catalog, Entry, EntrySource, Gender, Hier
 
 use super::{
     columns::{find_header, Column, Layout},
-    read::{Cell, Row, Sheet},
+    read::{Cell, Row, Sheet, Skipped},
     resolve::Resolver,
 };
 
@@ -78,12 +84,56 @@ pub struct ImportReport {
     pub entries: Vec<ImportedEntry>,
     /// Every problem, in sheet order; a row with problems has no entry.
     pub problems: Vec<RowProblem>,
+    /// Every row with content that is neither an entry nor a problem, and why, in sheet order.
+    pub skipped: Vec<Skipped>,
 }
 
 impl ImportReport {
     /// Returns true if and only if the list had no problem at all, so that it may be written.
     pub fn is_clean(&self) -> bool {
         self.problems.is_empty()
+    }
+
+    /// The skipped rows as lines a clerk reads: consecutive rows skipped for one reason are
+    /// one line ("rows 1–5: title block above the header").
+    pub fn skipped_lines(&self) -> Vec<String> {
+        let mut skipped: Vec<&Skipped> = self.skipped.iter().collect();
+        skipped.sort_by_key(|s| s.row);
+        // Rows that are entries or problems break a run; blank rows between do not.
+        let used: std::collections::BTreeSet<usize> = self
+            .entries
+            .iter()
+            .map(|e| e.row)
+            .chain(self.problems.iter().map(|p| p.row))
+            .collect();
+        let mut lines: Vec<(usize, usize, &str)> = Vec::new();
+        for s in skipped {
+            match lines.last_mut() {
+                Some((_, last, reason))
+                    if *reason == s.reason && used.range(*last..s.row).next().is_none() =>
+                {
+                    *last = s.row;
+                }
+                _ => lines.push((s.row, s.row, s.reason.as_str())),
+            }
+        }
+        lines
+            .into_iter()
+            .map(|(first, last, reason)| {
+                if first == last {
+                    format!("row {first}: {reason}")
+                } else {
+                    format!("rows {first}–{last}: {reason}")
+                }
+            })
+            .collect()
+    }
+
+    fn skip(&mut self, row: usize, reason: impl Into<String>) {
+        self.skipped.push(Skipped {
+            row,
+            reason: reason.into(),
+        });
     }
 
     fn problem(&mut self, row: usize, column: impl Into<String>, reason: impl Into<String>) {
@@ -115,6 +165,7 @@ pub fn import(sheet: &Sheet, ctx: &ImportContext<'_>) -> ImportReport {
         );
         return report;
     }
+    report.skipped.extend(sheet.skipped.iter().cloned());
     let Some((at, layout)) = find_header(sheet) else {
         report.problem(
             first_row,
@@ -124,6 +175,13 @@ pub fn import(sheet: &Sheet, ctx: &ImportContext<'_>) -> ImportReport {
         );
         return report;
     };
+    for row in sheet
+        .rows
+        .iter()
+        .take_while(|r| r.number < layout.header_row)
+    {
+        report.skip(row.number, "title block above the header");
+    }
     for (_, written, column) in &layout.duplicates {
         report.problem(
             layout.header_row,
@@ -131,7 +189,25 @@ pub fn import(sheet: &Sheet, ctx: &ImportContext<'_>) -> ImportReport {
             format!("a second {} column; keep only one", column.title()),
         );
     }
-    let missing = layout.missing();
+    let rows = &sheet.rows[at + 1..];
+    let plan_level = resolver.unit().level;
+    // Group headings, and the position each names, if it names one.
+    let headings: HashMap<usize, Option<String>> = rows
+        .iter()
+        .filter(|r| is_group_heading(r))
+        .map(|r| {
+            let text = r.cells.iter().map(Cell::display).collect::<String>();
+            let position = heading_position(&text)
+                .and_then(|t| resolver.position(&t, plan_level).ok())
+                .filter(|p| p.level == plan_level)
+                .map(|p| p.code.clone());
+            (r.number, position)
+        })
+        .collect();
+    let mut missing = layout.missing();
+    if headings.values().any(Option::is_some) {
+        missing.retain(|c| *c != Column::Position);
+    }
     for column in &missing {
         report.problem(
             layout.header_row,
@@ -143,22 +219,46 @@ pub fn import(sheet: &Sheet, ctx: &ImportContext<'_>) -> ImportReport {
         return report;
     }
 
-    let rows = &sheet.rows[at + 1..];
     let progress = progress_bar(rows.len());
     let checker = RowChecker {
         ctx,
         layout: &layout,
         resolver: &resolver,
+        date_1904: sheet.date_1904,
     };
     // The first row of each (national ID, position) and of each national ID.
     let mut seen_entry: HashMap<(String, String), usize> = HashMap::new();
     let mut seen_person: HashMap<String, (usize, Cadre)> = HashMap::new();
-    for row in rows {
+    let mut group_position: Option<String> = None;
+    let mut signature = false;
+    for (i, row) in rows.iter().enumerate() {
         progress.inc(1);
+        if signature || is_signature(row) {
+            signature = true;
+            report.skip(row.number, "signature block");
+            continue;
+        }
+        if i == 0 && is_column_numbers(row) {
+            report.skip(row.number, "column numbers under the header");
+            continue;
+        }
+        if let Some(position) = headings.get(&row.number) {
+            group_position.clone_from(position);
+            let reason = match position {
+                Some(code) => format!("group heading (position {code})"),
+                None => "group heading".to_string(),
+            };
+            report.skip(row.number, reason);
+            continue;
+        }
+        if is_total(row) {
+            report.skip(row.number, "total line");
+            continue;
+        }
         if checker.is_blank(row) {
             continue;
         }
-        let imported = match checker.check(row) {
+        let imported = match checker.check(row, group_position.as_deref()) {
             Ok(imported) => imported,
             Err(problems) => {
                 report.problems.extend(problems);
@@ -185,8 +285,17 @@ pub fn import(sheet: &Sheet, ctx: &ImportContext<'_>) -> ImportReport {
                     row.number,
                     id_header,
                     format!(
-                        "số CCCD {} is in row {first} with another {what}",
-                        cadre.national_id
+                        "số CCCD {} is in row {first} with another {what}{}",
+                        cadre.national_id,
+                        if what == "name" {
+                            format!(
+                                " ({:?} there, {:?} here; a different letter or tone is \
+                                 another name)",
+                                other.full_name, cadre.full_name
+                            )
+                        } else {
+                            String::new()
+                        }
                     ),
                 );
                 continue;
@@ -201,9 +310,10 @@ pub fn import(sheet: &Sheet, ctx: &ImportContext<'_>) -> ImportReport {
     report
 }
 
-/// What differs between two rows of one person, if anything.
+/// What differs between two rows of one person, if anything. Names are compared by their
+/// identity key ([`crate::domain::name::key`]): `Hoà` and `Hòa` are one name.
 fn differs(a: &Cadre, b: &Cadre) -> Option<&'static str> {
-    if a.full_name != b.full_name {
+    if crate::domain::name::key(&a.full_name) != crate::domain::name::key(&b.full_name) {
         Some("name")
     } else if a.birth_date != b.birth_date {
         Some("date of birth")
@@ -212,6 +322,109 @@ fn differs(a: &Cadre, b: &Cadre) -> Option<&'static str> {
     } else {
         None
     }
+}
+
+/// Returns true if and only if `row` is a row of column numbers under a header: at least three
+/// cells, every one a number or "(n)", counting up by one ("(1) (2) … (14)", or "1 2 … 9").
+pub(crate) fn is_column_numbers(row: &Row) -> bool {
+    let numbers: Option<Vec<u32>> = row
+        .cells
+        .iter()
+        .filter(|c| !c.is_empty())
+        .map(|c| match c {
+            Cell::Number(n) if n.fract() == 0.0 && (0.0..1000.0).contains(n) => Some(*n as u32),
+            Cell::Text(t) => t
+                .trim()
+                .trim_start_matches('(')
+                .trim_end_matches(')')
+                .trim()
+                .parse()
+                .ok(),
+            _ => None,
+        })
+        .collect();
+    numbers.is_some_and(|n| n.len() >= 3 && n.windows(2).all(|w| w[0].checked_add(1) == Some(w[1])))
+}
+
+/// The text of a row's one non-empty cell, if it has exactly one and that one is text.
+fn single_text(row: &Row) -> Option<&str> {
+    let mut filled = row.cells.iter().filter(|c| !c.is_empty());
+    match (filled.next(), filled.next()) {
+        (Some(Cell::Text(t)), None) => Some(t.trim()),
+        _ => None,
+    }
+}
+
+/// Returns true if and only if `row` is a group heading: one text cell that opens with a
+/// Roman numeral, a capital letter or a number and a dot ("I.", "A.", "1."), or that speaks of
+/// planning ("Quy hoạch chức danh …").
+fn is_group_heading(row: &Row) -> bool {
+    let Some(text) = single_text(row) else {
+        return false;
+    };
+    let folded = fold(text);
+    let first = folded.split_whitespace().next().unwrap_or("");
+    let enumerator = first.strip_suffix(['.', ')', ':']).is_some_and(|n| {
+        !n.is_empty()
+            && (n.chars().all(|c| "ivxlc".contains(c))
+                || n.chars().all(|c| c.is_ascii_digit())
+                || (n.len() == 1 && n.chars().all(|c| c.is_ascii_alphabetic())))
+    });
+    enumerator || folded.contains("quy hoach") || folded.starts_with("chuc danh")
+}
+
+/// The position a group heading names, with its numbering and the words before it taken off:
+/// "I. Quy hoạch chức danh Bí thư Huyện ủy" names "Bí thư Huyện ủy".
+fn heading_position(text: &str) -> Option<String> {
+    const LEADING: [&str; 8] = ["quy", "hoach", "chuc", "danh", "vao", "cac", "-", "–"];
+    let mut words: Vec<&str> = text.split_whitespace().collect();
+    if words.first().is_some_and(|w| w.ends_with(['.', ')', ':'])) {
+        words.remove(0);
+    }
+    while words
+        .first()
+        .is_some_and(|w| LEADING.contains(&fold(w).trim_end_matches(':')))
+    {
+        words.remove(0);
+    }
+    (!words.is_empty()).then(|| words.join(" "))
+}
+
+/// Returns true if and only if `row` opens the signature block at the foot of a list: "Nơi
+/// nhận", "T/M …", "K/T …", "Người lập biểu", or the place-and-date line of the signer.
+fn is_signature(row: &Row) -> bool {
+    row.cells.iter().any(|c| {
+        let Cell::Text(t) = c else {
+            return false;
+        };
+        let folded = fold(t);
+        [
+            "noi nhan",
+            "t/m ",
+            "tm.",
+            "tm ",
+            "k/t ",
+            "kt.",
+            "kt ",
+            "thay mat",
+            "nguoi lap",
+        ]
+        .iter()
+        .any(|m| folded.starts_with(m))
+    }) || single_text(row).is_some_and(|t| {
+        let folded = fold(t);
+        folded.contains("ngay") && folded.contains(" thang ") && folded.contains(" nam ")
+    })
+}
+
+/// Returns true if and only if `row` is a total line ("Tổng cộng: 4 người").
+fn is_total(row: &Row) -> bool {
+    row.cells.iter().find(|c| !c.is_empty()).is_some_and(|c| {
+        let folded = fold(&c.display());
+        ["tong cong", "tong so", "cong:", "cong "]
+            .iter()
+            .any(|m| folded.starts_with(m))
+    })
 }
 
 fn progress_bar(rows: usize) -> ProgressBar {
@@ -231,6 +444,8 @@ struct RowChecker<'c> {
     ctx: &'c ImportContext<'c>,
     layout: &'c Layout,
     resolver: &'c Resolver<'c>,
+    /// Whether date serial numbers count from 1904.
+    date_1904: bool,
 }
 
 /// The problems of one row, collected column by column.
@@ -238,10 +453,15 @@ struct Problems<'c> {
     row: usize,
     layout: &'c Layout,
     found: Vec<RowProblem>,
+    /// Columns whose cell holds an Excel error value: that is their one problem.
+    errors: Vec<Column>,
 }
 
 impl Problems<'_> {
     fn add(&mut self, column: Option<Column>, reason: impl Into<String>) {
+        if column.is_some_and(|c| self.errors.contains(&c)) {
+            return;
+        }
         self.found.push(RowProblem {
             row: self.row,
             column: column.map(|c| self.layout.header(c)).unwrap_or_default(),
@@ -275,23 +495,101 @@ impl RowChecker<'_> {
             .all(|(i, c)| Some(i) == number || c.is_empty())
     }
 
-    fn check(&self, row: &Row) -> Result<ImportedEntry, Vec<RowProblem>> {
+    /// Excel error values in the row's columns, each noted under its column.
+    fn excel_errors(&self, row: &Row, p: &mut Problems<'_>) {
+        let mut cells: Vec<(Column, usize)> = Column::ALL
+            .into_iter()
+            .filter_map(|c| self.layout.index(c).map(|i| (c, i)))
+            .collect();
+        cells.extend(
+            self.layout
+                .more_qualifications
+                .iter()
+                .map(|i| (Column::Qualifications, *i)),
+        );
+        if let Some(b) = &self.layout.birth_by_gender {
+            cells.extend([(Column::BirthDate, b.male), (Column::BirthDate, b.female)]);
+        }
+        for (column, i) in cells {
+            if let Cell::Error(e) = row.cell(i) {
+                p.add(
+                    Some(column),
+                    format!(
+                        "holds the Excel error {e}: the formula behind it no longer works; \
+                         type the value instead"
+                    ),
+                );
+                p.errors.push(column);
+            }
+        }
+    }
+
+    /// The birth date and the gender: from a Ngày sinh and a Giới tính column, or from the
+    /// birth date written under "Nam" or under "Nữ".
+    fn birth_and_gender(&self, row: &Row, p: &mut Problems<'_>) -> (NaiveDate, Gender) {
+        let placeholder = self.ctx.today - Months::new(40 * 12);
+        let date = |cell: &Cell| parse_date_in(cell, self.date_1904);
+        let Some(b) = &self.layout.birth_by_gender else {
+            let birth = p.take(
+                Column::BirthDate,
+                date(self.cell(row, Column::BirthDate)),
+                placeholder,
+            );
+            let gender = p.take(
+                Column::Gender,
+                parse_gender(&self.cell(row, Column::Gender).display()),
+                Gender::Male,
+            );
+            return (birth, gender);
+        };
+        let (male, female) = (row.cell(b.male), row.cell(b.female));
+        let (cell, gender) = match (male.is_empty(), female.is_empty()) {
+            (false, true) => (male, Gender::Male),
+            (true, false) => (female, Gender::Female),
+            (false, false) => {
+                p.add(
+                    Some(Column::BirthDate),
+                    "a birth date under both Nam and Nữ; write it under one only (the \
+                     person's gender)",
+                );
+                return (placeholder, Gender::Male);
+            }
+            (true, true) => {
+                p.add(
+                    Some(Column::BirthDate),
+                    "no birth date under Nam or under Nữ; write it under the person's gender",
+                );
+                return (placeholder, Gender::Male);
+            }
+        };
+        let birth = p.take(Column::BirthDate, date(cell), placeholder);
+        // A Giới tính column beside the Nam/Nữ columns must agree with them.
+        let written = self.cell(row, Column::Gender).display();
+        if !written.is_empty() && parse_gender(&written) != Ok(gender) {
+            p.add(
+                Some(Column::Gender),
+                format!("says {written:?}, but the birth date stands under the other gender"),
+            );
+        }
+        (birth, gender)
+    }
+
+    fn check(
+        &self,
+        row: &Row,
+        group_position: Option<&str>,
+    ) -> Result<ImportedEntry, Vec<RowProblem>> {
         let ctx = self.ctx;
         let mut p = Problems {
             row: row.number,
             layout: self.layout,
             found: Vec::new(),
+            errors: Vec::new(),
         };
+        self.excel_errors(row, &mut p);
         let text = |column| self.cell(row, column).display();
         let placeholder_birth = ctx.today - Months::new(40 * 12);
-
-        let birth_cell = self.cell(row, Column::BirthDate);
-        let birth_date = p.take(Column::BirthDate, parse_date(birth_cell), placeholder_birth);
-        let gender = p.take(
-            Column::Gender,
-            parse_gender(&text(Column::Gender)),
-            Gender::Male,
-        );
+        let (birth_date, gender) = self.birth_and_gender(row, &mut p);
         let national_id = national_id(self.cell(row, Column::NationalId));
 
         let current_unit = match text(Column::CurrentUnit) {
@@ -312,7 +610,10 @@ impl RowChecker<'_> {
             }
         }
 
-        let position = self.planned_position(&text(Column::Position), plan_level);
+        let position = match (text(Column::Position), group_position) {
+            (written, Some(code)) if written.is_empty() => Ok(code.to_string()),
+            (written, _) => self.planned_position(&written, plan_level),
+        };
         let position = p.take(Column::Position, position, String::new());
 
         let term = text(Column::Term);
@@ -332,7 +633,16 @@ impl RowChecker<'_> {
             parse_source(&text(Column::Source)),
             EntrySource::Voted,
         );
-        let qualifications = split(&text(Column::Qualifications), &[';'])
+        let mut qualification_cells = vec![text(Column::Qualifications)];
+        qualification_cells.extend(
+            self.layout
+                .more_qualifications
+                .iter()
+                .map(|i| row.cell(*i).display()),
+        );
+        let qualifications = qualification_cells
+            .iter()
+            .flat_map(|cell| split(cell, &[';']))
             .map(str::to_string)
             .collect();
 
@@ -445,19 +755,38 @@ fn national_id(cell: &Cell) -> String {
     }
 }
 
-/// A date from a date cell, an Excel serial number, or text as dd/mm/yyyy or yyyy-mm-dd.
+/// A date from a date cell, an Excel serial number (1900 date system, also written as text),
+/// or text as dd/mm/yyyy, d/m/yy or yyyy-mm-dd.
 pub fn parse_date(cell: &Cell) -> Result<NaiveDate, String> {
+    parse_date_in(cell, false)
+}
+
+/// Like [`parse_date`], with serial numbers counted in the 1904 date system when `date_1904`.
+pub fn parse_date_in(cell: &Cell, date_1904: bool) -> Result<NaiveDate, String> {
     match cell {
         Cell::Empty => Err("must not be empty".into()),
         Cell::Date(d) => Ok(*d),
-        Cell::Number(n) => from_serial(*n).ok_or_else(|| format!("{n} is not a date")),
+        Cell::Number(n) => from_serial(*n, date_1904).ok_or_else(|| format!("{n} is not a date")),
+        // A date column saved as text from a General-formatted column: its serial number.
+        Cell::Text(s) if s.trim().len() == 5 && s.trim().bytes().all(|b| b.is_ascii_digit()) => {
+            let n: f64 = s.trim().parse().unwrap_or(0.0);
+            from_serial(n, date_1904).ok_or_else(|| format!("{s:?} is not a date"))
+        }
         Cell::Text(s) => parse_date_text(s.trim()),
+        Cell::Error(e) => Err(format!("holds the Excel error {e}")),
     }
 }
 
-/// The date of an Excel serial number (1900 date system, whose day 60 is the 29 February
-/// 1900 that never was).
-fn from_serial(serial: f64) -> Option<NaiveDate> {
+/// The date of an Excel serial number: in the 1900 date system day 1 is 1 January 1900 and
+/// day 60 the 29 February 1900 that never was; in the 1904 system day 0 is 1 January 1904.
+fn from_serial(serial: f64, date_1904: bool) -> Option<NaiveDate> {
+    if date_1904 {
+        if !(0.0..2_957_004.0).contains(&serial) {
+            return None;
+        }
+        let epoch = NaiveDate::from_ymd_opt(1904, 1, 1)?;
+        return epoch.checked_add_days(Days::new(serial.trunc() as u64));
+    }
     if !(1.0..2_958_466.0).contains(&serial) {
         return None;
     }
@@ -482,6 +811,10 @@ fn parse_date_text(s: &str) -> Result<NaiveDate, String> {
         (n(0)?, n(1)?, n(2)?)
     } else if parts[2].len() == 4 {
         (n(2)?, n(1)?, n(0)?)
+    } else if parts[2].len() == 2 && parts[0].len() <= 2 && parts[1].len() <= 2 {
+        // d/m/yy: two-digit years as Excel reads them, 00–29 in the 2000s, 30–99 in the 1900s.
+        let yy = n(2)?;
+        (if yy < 30 { 2000 + yy } else { 1900 + yy }, n(1)?, n(0)?)
     } else {
         return Err(format!(
             "{s:?} is not a date (write dd/mm/yyyy, with a 4-digit year)"
@@ -522,7 +855,7 @@ fn parse_votes(cell: &Cell) -> Result<Option<u32>, String> {
             Ok(Some(*n as u32))
         }
         Cell::Text(s) => s.trim().parse().map(Some).map_err(|_| bad()),
-        Cell::Number(_) | Cell::Date(_) => Err(bad()),
+        Cell::Number(_) | Cell::Date(_) | Cell::Error(_) => Err(bad()),
     }
 }
 
@@ -558,8 +891,29 @@ mod tests {
         assert!(text("30/02/1980")
             .unwrap_err()
             .contains("not a real calendar date"));
-        assert!(text("17/05/80").unwrap_err().contains("4-digit year"));
+        assert_eq!(text("17/05/80"), Ok(date(1980, 5, 17)));
+        assert_eq!(text("7/5/80"), Ok(date(1980, 5, 7)));
+        assert_eq!(text("7/5/05"), Ok(date(2005, 5, 7)));
+        assert_eq!(text("7/5/29"), Ok(date(2029, 5, 7)));
+        assert_eq!(text("7/5/30"), Ok(date(1930, 5, 7)));
+        assert!(text("17/05/980").unwrap_err().contains("4-digit year"));
+        // 1904 system: day 0 is 1 January 1904; 1980-01-01 is 27,759 (29,221 − 1,462).
+        assert_eq!(
+            parse_date_in(&Cell::Number(0.0), true),
+            Ok(date(1904, 1, 1))
+        );
+        assert_eq!(
+            parse_date_in(&Cell::Number(27759.0), true),
+            Ok(date(1980, 1, 1))
+        );
+        assert_eq!(
+            parse_date_in(&Cell::Number(29221.0), false),
+            Ok(date(1980, 1, 1))
+        );
         assert!(text("mười bảy").unwrap_err().contains("not a date"));
+        // A serial number saved as text; a year alone is not a date.
+        assert_eq!(text("29221"), Ok(date(1980, 1, 1)));
+        assert!(text("1976").unwrap_err().contains("not a date"));
         assert_eq!(parse_date(&Cell::Empty), Err("must not be empty".into()));
         // 29221 is 1 January 1980 in Excel's 1900 date system.
         assert_eq!(parse_date(&Cell::Number(29221.0)), Ok(date(1980, 1, 1)));
@@ -567,6 +921,28 @@ mod tests {
         assert_eq!(parse_date(&Cell::Number(59.0)), Ok(date(1900, 2, 28)));
         assert!(parse_date(&Cell::Number(60.0)).is_err());
         assert!(parse_date(&Cell::Number(-3.0)).is_err());
+    }
+
+    #[test]
+    fn headings_name_their_position_and_numbers_rows_count_up() {
+        assert_eq!(
+            heading_position("I. Quy hoạch chức danh Bí thư Huyện ủy").as_deref(),
+            Some("Bí thư Huyện ủy")
+        );
+        assert_eq!(
+            heading_position("II.  QUY   HOẠCH  Chủ tịch UBND xã").as_deref(),
+            Some("Chủ tịch UBND xã")
+        );
+        assert_eq!(heading_position("3. Quy hoạch"), None);
+        let row = |cells: &[&str]| Row {
+            number: 1,
+            cells: cells.iter().map(|c| Cell::Text(c.to_string())).collect(),
+        };
+        assert!(is_column_numbers(&row(&["(1)", "(2)", "(3)"])));
+        assert!(is_column_numbers(&row(&["1", "2", "3", "4"])));
+        assert!(!is_column_numbers(&row(&["(1)", "(3)", "(4)"])));
+        assert!(!is_column_numbers(&row(&["1", "2"])));
+        assert!(!is_column_numbers(&row(&["4294967295", "0", "1"])));
     }
 
     #[test]

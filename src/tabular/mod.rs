@@ -7,18 +7,23 @@
 //!
 //! # Layout
 //!
-//! - [`read`]: a workbook's first sheet or a CSV file as rows of cells ([`read_rows`]).
+//! - [`read`]: a workbook's visible sheet or a text file as rows of cells ([`read_sheet`]).
 //! - [`columns`]: the columns of the usual list and how a header row is recognised.
 //! - [`resolve`]: position titles and unit names to codes, and back.
 //! - [`import`](mod@import): the row-by-row checks and the [`ImportReport`].
-//! - [`export`]: `.xlsx` and `.csv` writers and the sheets they take.
+//! - [`export`]: `.xlsx` and `.csv` writers and the sheets they take (the flat layout).
+//! - [`official`]: the official layout (title block, two-row header, column numbers, groups by
+//!   position, signature block) and the blank template with data validation.
 
 pub mod columns;
 pub mod export;
 pub mod import;
+pub mod official;
 pub mod read;
 pub mod resolve;
 
+#[cfg(test)]
+mod corpus;
 #[cfg(test)]
 mod tests;
 
@@ -28,7 +33,8 @@ pub use export::{
     ExportSheet,
 };
 pub use import::{import, ImportContext, ImportReport, ImportedEntry, RowProblem};
-pub use read::{read_rows, Cell, Format, Input, Row, Sheet};
+pub use official::{official_plan_bytes, official_xlsx_bytes, template_xlsx_bytes};
+pub use read::{read_rows, read_sheet, Cell, Format, Input, Row, Sheet, Skipped};
 
 /// Failures to read a spreadsheet at all. Problems with its content are not errors: they are
 /// the [`RowProblem`]s of an [`ImportReport`].
@@ -41,14 +47,29 @@ pub enum ImportError {
         source: std::io::Error,
     },
     /// The extension names no format this module reads.
-    #[error("{0}: not a spreadsheet this program reads (use .xlsx or .csv)")]
+    #[error("{0}: not a spreadsheet this program reads (use .xlsx, .csv or .txt)")]
     UnknownFormat(String),
     /// The workbook is damaged or not a workbook.
     #[error("cannot open the workbook: {0}")]
     Workbook(#[from] calamine::Error),
-    /// The workbook holds no worksheet.
-    #[error("the workbook has no worksheet")]
+    /// The workbook holds no visible worksheet.
+    #[error("the workbook has no visible worksheet")]
     NoWorksheet,
+    /// The named sheet is not in the workbook.
+    #[error("the workbook has no sheet {name:?}; its visible sheets are {visible}")]
+    NoSuchSheet { name: String, visible: String },
+    /// The named sheet is hidden: what the clerk does not see is not imported.
+    #[error("sheet {name:?} is hidden; unhide it in Excel or choose one of {visible}")]
+    HiddenSheet { name: String, visible: String },
+    /// More than one visible sheet holds a list, and none was chosen.
+    #[error("several visible sheets hold a list ({sheets}); choose one with --sheet NAME")]
+    SeveralLists { sheets: String },
+    /// A sheet was named for a text file, which has none.
+    #[error("--sheet applies to workbooks; a text file has one table")]
+    SheetOfText,
+    /// The parts of the workbook that say which rows are hidden cannot be read.
+    #[error("cannot read which rows of the workbook are hidden: {0}")]
+    Parts(String),
     /// A CSV file in another encoding; Excel's "CSV UTF-8" choice writes the right one.
     #[error("line {line} is not UTF-8 text; save the file as \"CSV UTF-8\"")]
     NotUtf8 { line: usize },

@@ -1,21 +1,30 @@
-//! Reading a spreadsheet into plain rows of cells: the first worksheet of a workbook (calamine)
-//! or a UTF-8 CSV file, with or without a byte-order mark. Nothing here knows what the columns
-//! mean; [`super::import()`] does.
+//! Reading a spreadsheet into plain rows of cells, as the clerk sees it: of a workbook
+//! (calamine) only the visible worksheets, and of a worksheet only its visible rows and columns
+//! (calamine does not say which rows are hidden, so this module reads the sheet's XML);
+//! or a text file (comma-, semicolon- or tab-separated, UTF-8 with or without a byte-order mark,
+//! or UTF-16 with one as Excel's "Unicode Text" writes). Nothing here knows what the columns
+//! mean; [`super::import()`] does, and [`super::columns::find_header`] says which visible sheet
+//! holds a list.
 
-use std::{io::Cursor, path::Path};
+use std::{
+    collections::{HashMap, HashSet},
+    io::{Cursor, Read},
+    path::Path,
+};
 
-use calamine::{Data, Reader};
+use calamine::{Data, Reader, SheetType, SheetVisible, Sheets};
 use chrono::NaiveDate;
 
-use super::ImportError;
+use super::{columns::find_header, ImportError};
 
 /// The kind of file to read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     /// An Excel workbook (`.xlsx`; `.xlsm`, `.xls`, `.xlsb` and `.ods` are read the same way).
-    /// Only the first worksheet is read.
+    /// Only a visible worksheet is read: the one that holds a list, or the one named.
     Xlsx,
-    /// Comma- or semicolon-separated text in UTF-8, with or without a byte-order mark.
+    /// Comma-, semicolon- or tab-separated text (`.csv`, `.txt`, `.tsv`) in UTF-8, with or
+    /// without a byte-order mark, or in UTF-16 with a byte-order mark.
     Csv,
 }
 
@@ -29,7 +38,7 @@ impl Format {
             .to_ascii_lowercase();
         match ext.as_str() {
             "xlsx" | "xlsm" | "xls" | "xlsb" | "ods" => Ok(Self::Xlsx),
-            "csv" | "txt" => Ok(Self::Csv),
+            "csv" | "txt" | "tsv" => Ok(Self::Csv),
             _ => Err(ImportError::UnknownFormat(path.display().to_string())),
         }
     }
@@ -67,6 +76,8 @@ pub enum Cell {
     Number(f64),
     /// A cell formatted as a date (or date and time; the time is dropped).
     Date(NaiveDate),
+    /// An Excel error value (`#REF!`, `#N/A`, `#VALUE!` …): a formula that no longer works.
+    Error(String),
 }
 
 impl Cell {
@@ -75,7 +86,7 @@ impl Cell {
         match self {
             Cell::Empty => true,
             Cell::Text(s) => s.trim().is_empty(),
-            Cell::Number(_) | Cell::Date(_) => false,
+            Cell::Number(_) | Cell::Date(_) | Cell::Error(_) => false,
         }
     }
 
@@ -87,6 +98,7 @@ impl Cell {
             Cell::Number(n) if n.fract() == 0.0 && n.abs() < 1e15 => format!("{}", *n as i64),
             Cell::Number(n) => n.to_string(),
             Cell::Date(d) => d.format("%d/%m/%Y").to_string(),
+            Cell::Error(e) => e.clone(),
         }
     }
 }
@@ -112,18 +124,56 @@ impl Row {
     }
 }
 
-/// A whole sheet as read: every non-empty row, in order, with its spreadsheet row number.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Sheet {
-    /// The rows that hold at least one cell; blank rows are left out (their numbers are kept).
-    pub rows: Vec<Row>,
+/// A row that is not read, and why (a hidden row; in [`super::import()`] also the title block,
+/// the column numbers, group headings and the signature block).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Skipped {
+    /// The spreadsheet row number (1-based).
+    pub row: usize,
+    /// Why it is not read, said so that a clerk can check it.
+    pub reason: String,
 }
 
-/// Reads the first worksheet of a workbook, or a CSV file, into rows of cells.
+/// A whole sheet as read: every non-empty visible row, in order, with its spreadsheet row number.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Sheet {
+    /// The worksheet's name; empty for a text file.
+    pub name: String,
+    /// The rows that hold at least one cell; blank rows are left out (their numbers are kept).
+    pub rows: Vec<Row>,
+    /// Rows with content that are not read because they are hidden.
+    pub skipped: Vec<Skipped>,
+    /// Whether the workbook counts date serial numbers from 1904 (old Mac Excel) rather than
+    /// from 1900.
+    pub date_1904: bool,
+}
+
+/// Reads the visible worksheet that holds a list (see [`read_sheet`]), or a text file, into
+/// rows of cells.
 ///
-/// `Err` is for a file that cannot be read at all (missing, corrupt, not UTF-8); what the
-/// cells mean is judged by [`super::import()`].
+/// # Errors
+///
+/// As [`read_sheet`].
 pub fn read_rows<'a>(input: impl Into<Input<'a>>, format: Format) -> Result<Sheet, ImportError> {
+    read_sheet(input, format, None)
+}
+
+/// Reads one worksheet of a workbook, or a text file, into rows of cells. Without `sheet`, the
+/// one visible worksheet in which a header row is found; if no visible sheet has one, the first
+/// visible sheet (and the import says that no header was found). Hidden rows are left out and
+/// listed in [`Sheet::skipped`]; hidden columns read as empty.
+///
+/// # Errors
+///
+/// `Err` is for a file that cannot be read at all (missing, corrupt, not UTF-8 or UTF-16), for
+/// a `sheet` the workbook does not have or hides, and for a workbook in which several visible
+/// sheets hold a list and none was named ([`ImportError::SeveralLists`], naming them). What the
+/// cells mean is judged by [`super::import()`].
+pub fn read_sheet<'a>(
+    input: impl Into<Input<'a>>,
+    format: Format,
+    sheet: Option<&str>,
+) -> Result<Sheet, ImportError> {
     let owned;
     let bytes = match input.into() {
         Input::Bytes(b) => b,
@@ -136,29 +186,235 @@ pub fn read_rows<'a>(input: impl Into<Input<'a>>, format: Format) -> Result<Shee
         }
     };
     match format {
-        Format::Xlsx => read_workbook(bytes),
+        Format::Xlsx => read_workbook(bytes, sheet),
+        Format::Csv if sheet.is_some() => Err(ImportError::SheetOfText),
         Format::Csv => read_csv(bytes),
     }
 }
 
-fn read_workbook(bytes: &[u8]) -> Result<Sheet, ImportError> {
+fn read_workbook(bytes: &[u8], wanted: Option<&str>) -> Result<Sheet, ImportError> {
     let mut workbook = calamine::open_workbook_auto_from_rs(Cursor::new(bytes))?;
-    let range = workbook
-        .worksheet_range_at(0)
-        .ok_or(ImportError::NoWorksheet)??;
+    let date_1904 = match &workbook {
+        Sheets::Xlsx(x) => x.has_1904_epoch(),
+        Sheets::Xls(x) => x.has_1904_epoch(),
+        Sheets::Xlsb(_) | Sheets::Ods(_) => false,
+    };
+    let hidden = if matches!(workbook, Sheets::Xlsx(_)) {
+        hidden_parts(bytes)?
+    } else {
+        HashMap::new()
+    };
+    let worksheets: Vec<(String, bool)> = workbook
+        .sheets_metadata()
+        .iter()
+        .filter(|s| s.typ == SheetType::WorkSheet)
+        .map(|s| (s.name.clone(), s.visible == SheetVisible::Visible))
+        .collect();
+    let visible: Vec<&str> = worksheets
+        .iter()
+        .filter(|(_, v)| *v)
+        .map(|(n, _)| n.as_str())
+        .collect();
+    let listing = || {
+        visible
+            .iter()
+            .map(|n| format!("{n:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut read = |name: &str| -> Result<Sheet, ImportError> {
+        let range = workbook.worksheet_range(name)?;
+        let mut sheet = sheet_of(&range, hidden.get(name));
+        sheet.name = name.to_string();
+        sheet.date_1904 = date_1904;
+        Ok(sheet)
+    };
+    if let Some(wanted) = wanted {
+        let fold = crate::domain::text::fold;
+        let found = worksheets
+            .iter()
+            .find(|(n, _)| n == wanted)
+            .or_else(|| worksheets.iter().find(|(n, _)| fold(n) == fold(wanted)));
+        return match found {
+            Some((name, true)) => read(&name.clone()),
+            Some((name, false)) => Err(ImportError::HiddenSheet {
+                name: name.clone(),
+                visible: listing(),
+            }),
+            None => Err(ImportError::NoSuchSheet {
+                name: wanted.to_string(),
+                visible: listing(),
+            }),
+        };
+    }
+    let names: Vec<String> = visible.iter().map(|s| s.to_string()).collect();
+    let Some(first) = names.first() else {
+        return Err(ImportError::NoWorksheet);
+    };
+    let mut lists = Vec::new();
+    for name in &names {
+        let sheet = read(name)?;
+        if find_header(&sheet).is_some() {
+            lists.push(sheet);
+        }
+    }
+    match lists.len() {
+        0 => read(first),
+        1 => Ok(lists.remove(0)),
+        _ => Err(ImportError::SeveralLists {
+            sheets: lists
+                .iter()
+                .map(|s| format!("{:?}", s.name))
+                .collect::<Vec<_>>()
+                .join(", "),
+        }),
+    }
+}
+
+/// The visible rows and columns of a worksheet's cells.
+fn sheet_of(range: &calamine::Range<Data>, hidden: Option<&Hidden>) -> Sheet {
     let (first_row, first_col) = range.start().unwrap_or((0, 0));
-    let mut rows = Vec::new();
+    let mut sheet = Sheet::default();
     for (i, cells) in range.rows().enumerate() {
         let mut row = Row {
             number: first_row as usize + i + 1,
             cells: vec![Cell::Empty; first_col as usize],
         };
         row.cells.extend(cells.iter().map(cell_of));
-        if !row.is_empty() {
-            rows.push(row);
+        if let Some(hidden) = hidden {
+            for (c, cell) in row.cells.iter_mut().enumerate() {
+                if hidden.columns.contains(&(c + 1)) {
+                    *cell = Cell::Empty;
+                }
+            }
+        }
+        if row.is_empty() {
+            continue;
+        }
+        if hidden.is_some_and(|h| h.rows.contains(&row.number)) {
+            sheet.skipped.push(Skipped {
+                row: row.number,
+                reason: "hidden row".into(),
+            });
+            continue;
+        }
+        sheet.rows.push(row);
+    }
+    sheet
+}
+
+/// The hidden rows and columns of one worksheet, 1-based as a spreadsheet program shows them.
+#[derive(Debug, Default)]
+struct Hidden {
+    rows: HashSet<usize>,
+    columns: HashSet<usize>,
+}
+
+/// Which rows and columns each worksheet of an `.xlsx` file hides, by sheet name: the `hidden`
+/// attribute of the sheet XML's `row` and `col` elements, which calamine does not expose.
+fn hidden_parts(bytes: &[u8]) -> Result<HashMap<String, Hidden>, ImportError> {
+    let bad = |what: &dyn std::fmt::Display| ImportError::Parts(what.to_string());
+    let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| bad(&e))?;
+    let mut text = |path: &str| -> Result<Option<String>, ImportError> {
+        let Ok(mut file) = zip.by_name(path) else {
+            return Ok(None);
+        };
+        let mut s = String::new();
+        file.read_to_string(&mut s).map_err(|e| bad(&e))?;
+        Ok(Some(s))
+    };
+    let Some(book) = text("xl/workbook.xml")? else {
+        return Ok(HashMap::new());
+    };
+    let rels = text("xl/_rels/workbook.xml.rels")?.unwrap_or_default();
+    let mut targets = HashMap::new();
+    for_each_element(&rels, |name, attr| {
+        if name == "Relationship" {
+            if let (Some(id), Some(target)) = (attr("Id"), attr("Target")) {
+                targets.insert(id, target);
+            }
+        }
+    })
+    .map_err(|e| bad(&e))?;
+    let mut sheets = Vec::new();
+    for_each_element(&book, |name, attr| {
+        if name == "sheet" {
+            if let (Some(sheet), Some(id)) = (attr("name"), attr("id")) {
+                sheets.push((sheet, id));
+            }
+        }
+    })
+    .map_err(|e| bad(&e))?;
+    let mut out = HashMap::new();
+    for (sheet, id) in sheets {
+        let Some(target) = targets.get(&id) else {
+            continue;
+        };
+        let path = match target.strip_prefix('/') {
+            Some(absolute) => absolute.to_string(),
+            None => format!("xl/{target}"),
+        };
+        let Some(xml) = text(&path)? else {
+            continue;
+        };
+        let mut hidden = Hidden::default();
+        let mut next_row = 1;
+        for_each_element(&xml, |name, attr| {
+            let is_hidden = attr("hidden").is_some_and(|v| v == "1" || v == "true");
+            let number = |key| attr(key).and_then(|v| v.parse::<usize>().ok());
+            match name {
+                "row" => {
+                    let r = number("r").unwrap_or(next_row);
+                    next_row = r + 1;
+                    if is_hidden {
+                        hidden.rows.insert(r);
+                    }
+                }
+                "col" if is_hidden => {
+                    if let (Some(min), Some(max)) = (number("min"), number("max")) {
+                        // A column range never exceeds Excel's 16,384 columns.
+                        hidden.columns.extend(min..=max.min(16_384));
+                    }
+                }
+                _ => {}
+            }
+        })
+        .map_err(|e| bad(&e))?;
+        out.insert(sheet, hidden);
+    }
+    Ok(out)
+}
+
+/// Calls `f` with the local name of every start or empty element of `xml` and a look-up of its
+/// attributes by local name.
+fn for_each_element(
+    xml: &str,
+    mut f: impl FnMut(&str, &dyn Fn(&str) -> Option<String>),
+) -> Result<(), quick_xml::Error> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(xml);
+    loop {
+        match reader.read_event()? {
+            Event::Start(e) | Event::Empty(e) => {
+                let name = e.local_name();
+                let attrs: Vec<(String, String)> = e
+                    .attributes()
+                    .flatten()
+                    .map(|a| {
+                        let key = a.key.local_name().as_ref().to_string();
+                        let value = a
+                            .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                            .map_or_else(|_| a.value.to_string(), |v| v.into_owned());
+                        (key, value)
+                    })
+                    .collect();
+                let attr = |key: &str| attrs.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+                f(name.as_ref(), &attr);
+            }
+            Event::Eof => return Ok(()),
+            _ => {}
         }
     }
-    Ok(Sheet { rows })
 }
 
 fn cell_of(data: &Data) -> Cell {
@@ -179,36 +435,48 @@ fn cell_of(data: &Data) -> Cell {
             .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
             .map_or_else(|| Cell::Text(s.clone()), Cell::Date),
         Data::DurationIso(s) => Cell::Text(s.clone()),
-        Data::Error(e) => Cell::Text(e.to_string()),
+        Data::Error(e) => Cell::Error(e.to_string()),
     }
 }
 
 fn read_csv(bytes: &[u8]) -> Result<Sheet, ImportError> {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let text = std::str::from_utf8(bytes).map_err(|e| ImportError::NotUtf8 {
-        line: 1 + bytes[..e.valid_up_to()]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count(),
-    })?;
-    // Excel saves "CSV" with the list separator of the machine's locale; take whichever of
-    // comma and semicolon the first line uses more.
-    let first = text.lines().next().unwrap_or("");
-    let delimiter = if first.matches(';').count() > first.matches(',').count() {
-        b';'
+    let decoded;
+    let text = if let Some(utf16) = utf16_text(bytes) {
+        decoded = utf16?;
+        decoded.as_str()
     } else {
-        b','
+        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+        std::str::from_utf8(bytes).map_err(|e| ImportError::NotUtf8 {
+            line: 1 + bytes[..e.valid_up_to()]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count(),
+        })?
     };
+    let delimiter = delimiter_of(text);
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .delimiter(delimiter)
         .from_reader(text.as_bytes());
     let mut rows = Vec::new();
-    for (i, record) in reader.records().enumerate() {
+    for record in reader.records() {
         let record = record?;
+        // The line the record opens on, as a spreadsheet program numbers rows: blank lines
+        // count.
+        let number = record.position().map_or(rows.len() + 1, |p| {
+            let bytes = text.as_bytes();
+            let mut at = usize::try_from(p.byte())
+                .unwrap_or(usize::MAX)
+                .min(bytes.len());
+            // After a CR LF the reader reports the LF as the record's start.
+            while bytes.get(at).is_some_and(|b| matches!(b, b'\r' | b'\n')) {
+                at += 1;
+            }
+            1 + bytes[..at].iter().filter(|&&b| b == b'\n').count()
+        });
         let row = Row {
-            number: i + 1,
+            number,
             cells: record
                 .iter()
                 .map(|s| {
@@ -224,7 +492,51 @@ fn read_csv(bytes: &[u8]) -> Result<Sheet, ImportError> {
             rows.push(row);
         }
     }
-    Ok(Sheet { rows })
+    Ok(Sheet {
+        rows,
+        ..Sheet::default()
+    })
+}
+
+/// Text in UTF-16 with a byte-order mark (Excel's "Unicode Text"), decoded; `None` when the
+/// bytes do not open with a UTF-16 byte-order mark.
+fn utf16_text(bytes: &[u8]) -> Option<Result<String, ImportError>> {
+    let (body, little) = match bytes {
+        [0xFF, 0xFE, rest @ ..] => (rest, true),
+        [0xFE, 0xFF, rest @ ..] => (rest, false),
+        _ => return None,
+    };
+    let units: Vec<u16> = body
+        .chunks(2)
+        .map(|pair| {
+            let pair = [pair[0], *pair.get(1).unwrap_or(&0)];
+            if little {
+                u16::from_le_bytes(pair)
+            } else {
+                u16::from_be_bytes(pair)
+            }
+        })
+        .collect();
+    Some(String::from_utf16(&units).map_err(|_| ImportError::NotUtf8 { line: 1 }))
+}
+
+/// The separator of a text list: Excel writes "CSV" with the list separator of the machine's
+/// locale (comma or semicolon) and "Text" and "Unicode Text" with tabs. The one that splits the
+/// most of the first lines into the most cells wins (a title block above the table has none).
+fn delimiter_of(text: &str) -> u8 {
+    let lines: Vec<&str> = text.lines().take(30).collect();
+    [b'\t', b';', b',']
+        .into_iter()
+        .max_by_key(|&d| {
+            let widest = lines
+                .iter()
+                .map(|l| l.bytes().filter(|&b| b == d).count())
+                .max()
+                .unwrap_or(0);
+            // Ties go to the earlier separator in the list (tab, then semicolon).
+            (widest, [b',', b';', b'\t'].iter().position(|&x| x == d))
+        })
+        .unwrap_or(b',')
 }
 
 #[cfg(test)]
@@ -236,7 +548,8 @@ mod tests {
         let text = "\u{feff}STT;Họ và tên\n1;Lê Văn Tám\n\n;\n2;\"Trần; Thị\"\n";
         let sheet = read_rows(text.as_bytes(), Format::Csv).unwrap();
         let numbers: Vec<_> = sheet.rows.iter().map(|r| r.number).collect();
-        assert_eq!(numbers, [1, 2, 4]);
+        // A blank line is a row too, as a spreadsheet program shows the file.
+        assert_eq!(numbers, [1, 2, 5]);
         assert_eq!(sheet.rows[0].cell(1), &Cell::Text("Họ và tên".into()));
         assert_eq!(sheet.rows[2].cell(1), &Cell::Text("Trần; Thị".into()));
         assert_eq!(sheet.rows[2].cell(7), &Cell::Empty);

@@ -212,15 +212,12 @@ fn codes<'s>(codes: impl Iterator<Item = &'s str>) -> String {
 
 #[cfg(test)]
 pub(crate) mod tests {
-    use std::path::Path;
-
     use super::*;
 
     /// The shipped catalogue and the 2024 (three-level) units.
     pub(crate) fn reference() -> (Catalog, Hierarchy) {
-        let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
-        let catalog = Catalog::load(&data).unwrap();
-        let hierarchy = Hierarchy::load(&data.join("units-2024.csv")).unwrap();
+        let catalog = crate::config::builtin_catalog().unwrap();
+        let hierarchy = crate::config::load_units("builtin:2024").unwrap();
         (catalog, hierarchy)
     }
 

@@ -368,7 +368,7 @@ fn cadre(id: &str, name: &str, born: NaiveDate, gender: Gender) -> Cadre {
 
 /// A plan whose names need Vietnamese letters (Đ, ư, ơ, ă, â, ê, ô) and every kind of value
 /// the list holds.
-fn sample_entries() -> Vec<(Entry, Option<u32>)> {
+pub(super) fn sample_entries() -> Vec<(Entry, Option<u32>)> {
     let mut a = cadre(
         "040076000001",
         "Đặng Văn Được",

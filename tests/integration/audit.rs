@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use quyhoach::grpc::pb;
+use quyhoach::{grpc::pb, store::codec};
 
 use crate::harness::*;
 
@@ -93,17 +93,30 @@ async fn every_change_is_recorded_and_verify_finds_tampering_where_it_is() {
         .get(key(3))
         .unwrap()
         .unwrap();
+    // Rewritten the way a tamperer would: decoded, edited and re-encoded with a valid
+    // checksum (the CRC is not a secret); the hash chain is what finds it.
     tamper(&store, |t| {
-        let text = String::from_utf8(saved.to_vec())
-            .unwrap()
-            .replace("system (40)", "someone else")
-            .replace("insecure (no TLS)", "someone else");
-        t.insert(key(3), text.as_bytes()).unwrap();
+        let mut record: quyhoach::audit::AuditRecord =
+            codec::decode("audit", &key(3), &saved).unwrap();
+        record.event.actor = "someone else".into();
+        t.insert(key(3), codec::encode(&key(3), &record)).unwrap();
     });
     let (ok, said) = verify(&store);
     assert!(!ok);
     assert!(
         said.contains("record 3") && said.contains("altered"),
+        "{said}"
+    );
+    // Damaged without re-encoding: the checksum finds it and names the record.
+    tamper(&store, |t| {
+        let mut bad = saved.to_vec();
+        let last = bad.len() - 1;
+        bad[last] ^= 0x01;
+        t.insert(key(3), bad).unwrap();
+    });
+    let (ok, said) = verify(&store);
+    assert!(
+        !ok && said.contains("audit #3") && said.contains("checksum"),
         "{said}"
     );
     tamper(&store, |t| {
@@ -124,8 +137,13 @@ async fn every_change_is_recorded_and_verify_finds_tampering_where_it_is() {
         t.insert(key(4), r5.clone()).unwrap();
         t.insert(key(5), r4.clone()).unwrap();
     });
+    // The checksum covers the key, so a record moved to another sequence number is found as
+    // damage at the first moved one.
     let (ok, said) = verify(&store);
-    assert!(!ok && said.contains("record 4"), "{said}");
+    assert!(
+        !ok && (said.contains("record 4") || said.contains("audit #4")),
+        "{said}"
+    );
     tamper(&store, |t| {
         t.insert(key(4), r4.clone()).unwrap();
         t.insert(key(5), r5.clone()).unwrap();

@@ -162,14 +162,8 @@ async fn submitted_versions_cannot_be_edited_and_wrong_nodes_cannot_decide_or_re
     let tree = Tree::start().await;
     let mut c = client(&tree.commune).await;
     let adopted = adopted_plan(&mut c, "16681", &[(1, "Nguyễn Thị Hoa", "C.BT")]).await;
-    c.submit_plan(pb::SubmitPlanRequest {
-        unit: "16681".into(),
-        term: TERM.into(),
-    })
-    .await
-    .unwrap();
     let mut district = client(&tree.district).await;
-    wait_status(&mut district, "16681", pb::PlanStatus::Received).await;
+    submit_until_received(&mut c, "16681", &mut district).await;
     let mut province = client(&tree.province).await;
     let commune_before = everything(&mut c).await;
     let district_before = everything(&mut district).await;
@@ -287,14 +281,8 @@ async fn the_same_push_twice_returns_the_first_receipt_and_other_content_is_refu
     let tree = Tree::start().await;
     let mut c = client(&tree.commune).await;
     let adopted = adopted_plan(&mut c, "16681", &[(1, "Nguyễn Thị Hoa", "C.BT")]).await;
-    c.submit_plan(pb::SubmitPlanRequest {
-        unit: "16681".into(),
-        term: TERM.into(),
-    })
-    .await
-    .unwrap();
     let mut district = client(&tree.district).await;
-    wait_status(&mut district, "16681", pb::PlanStatus::Received).await;
+    submit_until_received(&mut c, "16681", &mut district).await;
     let before = everything(&mut district).await;
 
     let mut plan = adopted.clone();

@@ -14,7 +14,7 @@ const TERMS: [&str; 2] = ["2025-2030", "2026-2031"];
 
 /// Drafts (or revises), fills, adopts and submits a plan of `unit` for `term`; returns its
 /// version and hash. `n` varies the content.
-async fn submit(
+pub(crate) async fn submit(
     c: &mut PlanningClient<Channel>,
     unit: &str,
     term: &str,
@@ -47,7 +47,7 @@ async fn submit(
     Ok((plan.id.unwrap().version, plan.hash))
 }
 
-async fn plans(c: &mut PlanningClient<Channel>, under: &str) -> Vec<pb::PlanSummary> {
+pub(crate) async fn plans(c: &mut PlanningClient<Channel>, under: &str) -> Vec<pb::PlanSummary> {
     c.list_plans(pb::ListPlansRequest {
         under: under.into(),
         ..Default::default()
@@ -58,7 +58,7 @@ async fn plans(c: &mut PlanningClient<Channel>, under: &str) -> Vec<pb::PlanSumm
     .plans
 }
 
-async fn decide(
+pub(crate) async fn decide(
     c: &mut PlanningClient<Channel>,
     unit: &str,
     term: &str,
@@ -80,7 +80,7 @@ async fn decide(
     .unwrap();
 }
 
-fn find(
+pub(crate) fn find(
     plans: &[pb::PlanSummary],
     unit: &str,
     term: &str,
@@ -169,8 +169,12 @@ async fn parent_down_while_children_submit_then_everything_arrives_once_and_in_o
     for (unit, term, version, hash) in &sent {
         assert_eq!(&find(&held, unit, term, *version).unwrap().hash, hash);
     }
+    // A push whose reply the child gave up waiting for (a loaded machine) is counted when the
+    // child sends it again, as a duplicate; none is refused and no plan is counted twice.
     let s = district.status().await;
-    assert_eq!((s.pushes_accepted, s.pushes_refused), (4, 0));
+    assert_eq!(s.pushes_refused, 0);
+    assert!(s.pushes_accepted <= 4, "{s:?}");
+    assert!(s.pushes_accepted + s.pushes_duplicate >= 4, "{s:?}");
     for node in [&c1, &c2] {
         eventually(10, "the children's outboxes to drain", || async {
             (node.status().await.parent.unwrap().outbox_length == 0).then_some(())

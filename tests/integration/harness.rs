@@ -247,3 +247,23 @@ pub async fn everything(c: &mut PlanningClient<Channel>) -> Vec<pb::Plan> {
     }
     out
 }
+
+/// Submits the adopted plan of `unit` through `c` and waits until the approving node behind
+/// `approver` holds it as received. Returns what the submit answered and the summary the
+/// approving node holds.
+pub async fn submit_until_received(
+    c: &mut PlanningClient<Channel>,
+    unit: &str,
+    approver: &mut PlanningClient<Channel>,
+) -> (pb::SubmitPlanResponse, pb::PlanSummary) {
+    let submitted = c
+        .submit_plan(pb::SubmitPlanRequest {
+            unit: unit.into(),
+            term: TERM.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let received = wait_status(approver, unit, pb::PlanStatus::Received).await;
+    (submitted, received)
+}

@@ -9,7 +9,7 @@ use crate::harness::*;
 
 async fn scrape(addr: &str) -> String {
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .await
         .unwrap();
     let mut body = String::new();
@@ -67,14 +67,8 @@ async fn a_metrics_scrape_shows_the_counters_move() {
         .await
         .unwrap()
         .into_inner();
-    d.submit_plan(pb::SubmitPlanRequest {
-        unit: "001".into(),
-        term: TERM.into(),
-    })
-    .await
-    .unwrap();
     let mut p = client(&province).await;
-    wait_status(&mut p, "001", pb::PlanStatus::Received).await;
+    submit_until_received(&mut d, "001", &mut p).await;
 
     // The gauges move right after the plan becomes visible: poll briefly.
     let mut text = scrape(&metrics).await;

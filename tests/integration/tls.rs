@@ -6,8 +6,9 @@ use std::path::Path;
 
 use quyhoach::{
     auth::Role,
-    client::{self, ClientTls},
+    client,
     config::RawConfig,
+    config::Tls,
     grpc::pb::{self, node_sync_client::NodeSyncClient, planning_client::PlanningClient},
     node::system_clock,
     pki::{self, Authority, Subject},
@@ -65,12 +66,12 @@ impl Tree {
         }
     }
 
-    fn identity(&self, unit: &str, roles: &[Role]) -> ClientTls {
+    fn identity(&self, unit: &str, roles: &[Role]) -> Tls {
         let issued = self
             .ca
             .issue(&Subject::new(unit, roles, "Nguyễn Văn Kiểm", 1))
             .unwrap();
-        ClientTls {
+        Tls {
             ca_pem: self.ca.cert_pem.clone(),
             cert_pem: issued.cert_pem,
             key_pem: issued.key_pem,
@@ -126,7 +127,7 @@ fn denied<T: std::fmt::Debug>(r: Result<T, tonic::Status>, code: Code, says: &st
 }
 
 /// Returns true if and only if a client with `tls` can get a write through to `node`.
-async fn gets_in(node: &Running, tls: &ClientTls, put: pb::PutEntryRequest) -> bool {
+async fn gets_in(node: &Running, tls: &Tls, put: pb::PutEntryRequest) -> bool {
     match client::connect(&node.addr.to_string(), Some(tls)).await {
         Ok(mut c) => c.put_entry(put).await.is_ok(),
         Err(_) => false,
@@ -289,7 +290,7 @@ async fn every_denial_is_explained_and_changes_nothing() {
     let stranger = foreign
         .issue(&Subject::new("16681", &[Role::Clerk], "Người lạ", 1))
         .unwrap();
-    let stranger = ClientTls {
+    let stranger = Tls {
         ca_pem: t.ca.cert_pem.clone(),
         cert_pem: stranger.cert_pem,
         key_pem: stranger.key_pem,
@@ -302,7 +303,7 @@ async fn every_denial_is_explained_and_changes_nothing() {
     old.not_before = OffsetDateTime::now_utc() - Duration::days(30);
     old.not_after = OffsetDateTime::now_utc() - Duration::days(1);
     let expired = t.ca.issue(&old).unwrap();
-    let expired = ClientTls {
+    let expired = Tls {
         ca_pem: t.ca.cert_pem.clone(),
         cert_pem: expired.cert_pem,
         key_pem: expired.key_pem,

@@ -18,18 +18,9 @@ async fn commune_plan_approved_by_district_reaches_province_with_same_version_an
         ],
     )
     .await;
-    let submitted = commune
-        .submit_plan(pb::SubmitPlanRequest {
-            unit: "16681".into(),
-            term: TERM.into(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(submitted.approver, "412");
-
     let mut district = client(&tree.district).await;
-    let received = wait_status(&mut district, "16681", pb::PlanStatus::Received).await;
+    let (submitted, received) = submit_until_received(&mut commune, "16681", &mut district).await;
+    assert_eq!(submitted.approver, "412");
     assert_eq!(received.hash, adopted.hash);
     district
         .decide_plan(pb::DecidePlanRequest {
@@ -69,15 +60,8 @@ async fn returned_plan_comes_back_with_reasons_and_is_resubmitted_as_a_new_versi
     let tree = Tree::start().await;
     let mut commune = client(&tree.commune).await;
     let v1 = adopted_plan(&mut commune, "16681", &[(1, "Nguyễn Thị Hoa", "C.BT")]).await;
-    commune
-        .submit_plan(pb::SubmitPlanRequest {
-            unit: "16681".into(),
-            term: TERM.into(),
-        })
-        .await
-        .unwrap();
     let mut district = client(&tree.district).await;
-    wait_status(&mut district, "16681", pb::PlanStatus::Received).await;
+    submit_until_received(&mut commune, "16681", &mut district).await;
     district
         .decide_plan(pb::DecidePlanRequest {
             cite_findings: vec![],
@@ -136,14 +120,7 @@ async fn returned_plan_comes_back_with_reasons_and_is_resubmitted_as_a_new_versi
         .unwrap()
         .into_inner();
     assert_ne!(v2.hash, v1.hash);
-    commune
-        .submit_plan(pb::SubmitPlanRequest {
-            unit: "16681".into(),
-            term: TERM.into(),
-        })
-        .await
-        .unwrap();
-    let received = wait_status(&mut district, "16681", pb::PlanStatus::Received).await;
+    let (_, received) = submit_until_received(&mut commune, "16681", &mut district).await;
     assert_eq!(received.id, Some(id("16681", 2)));
     assert_eq!(received.hash, v2.hash);
     tree.stop().await;
@@ -156,17 +133,9 @@ async fn two_level_structure_commune_is_approved_directly_by_the_province() {
     let commune = start(dir.path(), "16681", Some(province.url()), "builtin:2025").await;
     let mut c = client(&commune).await;
     let adopted = adopted_plan(&mut c, "16681", &[(1, "Nguyễn Thị Hoa", "C.PCT.UBND")]).await;
-    let submitted = c
-        .submit_plan(pb::SubmitPlanRequest {
-            unit: "16681".into(),
-            term: TERM.into(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(submitted.approver, "40");
     let mut p = client(&province).await;
-    let received = wait_status(&mut p, "16681", pb::PlanStatus::Received).await;
+    let (submitted, received) = submit_until_received(&mut c, "16681", &mut p).await;
+    assert_eq!(submitted.approver, "40");
     assert_eq!(received.hash, adopted.hash);
     p.decide_plan(pb::DecidePlanRequest {
         cite_findings: vec![],

@@ -1,0 +1,177 @@
+//! The consistency checks: `check` (R1–R22 over the plans a node holds, as a table or JSON),
+//! `accept` (a warning, with a written justification) and `completeness`.
+
+use std::io::Write;
+
+use clap::Subcommand;
+use quyhoach::{client::table, grpc::pb};
+
+use super::{
+    args::{NodeArgs, PlanArgs},
+    Out,
+};
+
+/// Commands on findings.
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the consistency checks (R1–R22) over the plans a node holds.
+    Check {
+        #[command(flatten)]
+        node: NodeArgs,
+        /// Only plans of this unit's subtree.
+        #[arg(long, default_value = "")]
+        under: String,
+        /// Only plans of this term.
+        #[arg(long, default_value = "")]
+        term: String,
+        /// Only this rule (repeatable), e.g. --rule R3.
+        #[arg(long)]
+        rule: Vec<String>,
+        /// Only errors or only warnings.
+        #[arg(long, value_parser = ["error", "warning"])]
+        severity: Option<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Accept a warning on a plan with a written justification.
+    Accept {
+        #[command(flatten)]
+        plan: PlanArgs,
+        /// The plan version the finding is on.
+        #[arg(long)]
+        version: u32,
+        /// The finding's ID, as `check` prints it.
+        #[arg(long)]
+        finding: String,
+        /// Why the warning is accepted.
+        #[arg(long)]
+        justification: String,
+        /// The official accepting it.
+        #[arg(long)]
+        by: String,
+    },
+    /// Units that have not submitted for a term, and overdue appraisals (R17).
+    Completeness {
+        #[command(flatten)]
+        node: NodeArgs,
+        /// Only units of this subtree.
+        #[arg(long, default_value = "")]
+        under: String,
+        /// The term.
+        #[arg(long)]
+        term: String,
+    },
+}
+
+/// Runs one command of the family.
+///
+/// # Errors
+///
+/// When the arguments cannot be used, a file cannot be read or written, the node cannot be
+/// reached, or the node refuses the request (its status is passed on).
+pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
+    match command {
+        Command::Check {
+            node,
+            under,
+            term,
+            rule,
+            severity,
+            json,
+        } => {
+            let mut c = node.connect().await?;
+            let severity = match severity.as_deref() {
+                Some("error") => pb::Severity::Error,
+                Some("warning") => pb::Severity::Warning,
+                _ => pb::Severity::Unspecified,
+            };
+            let r = c
+                .check(pb::CheckRequest {
+                    under,
+                    term,
+                    rules: rule,
+                    severity: severity.into(),
+                    ..Default::default()
+                })
+                .await?
+                .into_inner();
+            if json {
+                writeln!(out, "{}", findings_json(&r.findings))?;
+            } else {
+                table::print_findings(out, &r.findings)?;
+                writeln!(
+                    out,
+                    "{} findings over {} entries, checked in {} µs",
+                    r.findings.len(),
+                    r.entries_checked,
+                    r.micros
+                )?;
+            }
+        }
+        Command::Accept {
+            plan,
+            version,
+            finding,
+            justification,
+            by,
+        } => {
+            let mut c = plan.node.connect().await?;
+            let a = c
+                .accept_warning(pb::AcceptWarningRequest {
+                    plan: Some(pb::PlanId {
+                        unit: plan.unit,
+                        term: plan.term,
+                        version,
+                    }),
+                    finding,
+                    justification,
+                    accepted_by: by,
+                })
+                .await?
+                .into_inner();
+            writeln!(out, "accepted by {} at {}: {}", a.by, a.at, a.justification)?;
+        }
+        Command::Completeness { node, under, term } => {
+            let mut c = node.connect().await?;
+            let r = c
+                .completeness(pb::CompletenessRequest { under, term })
+                .await?
+                .into_inner();
+            table::print_progress(out, &r.units)?;
+            writeln!(
+                out,
+                "{} units have not submitted: {}",
+                r.missing.len(),
+                r.missing.join(" ")
+            )?;
+            writeln!(out, "{} appraisals overdue (R17)", r.overdue.len())?;
+            table::print_findings(out, &r.overdue)?;
+        }
+    }
+    Ok(())
+}
+
+/// Findings as a JSON array, one object per finding.
+fn findings_json(findings: &[pb::Finding]) -> String {
+    let list: Vec<serde_json::Value> = findings
+        .iter()
+        .map(|f| {
+            serde_json::json!({
+                "id": f.id,
+                "rule": f.rule,
+                "severity": if f.severity == pb::Severity::Error as i32 { "error" } else { "warning" },
+                "units": f.units,
+                "person": f.person_name,
+                "national_id": f.person_id_masked,
+                "positions": f.positions,
+                "terms": f.terms,
+                "message_vi": f.message_vi,
+                "message_en": f.message_en,
+                "plans": f.plans.iter().map(|p| format!("{}/{}/v{}", p.unit, p.term, p.version)).collect::<Vec<_>>(),
+                "accepted": f.acceptance.as_ref().map(|a| serde_json::json!({"by": a.by, "at": a.at, "justification": a.justification})),
+            })
+        })
+        .collect();
+    serde_json::to_string_pretty(&list).expect("JSON values serialize")
+}

@@ -1,0 +1,313 @@
+//! A unit's plan from draft to decision: `draft`, `load`, `adopt`, `submit`, `plans`, `plan`,
+//! `decide`, and the consolidated list of the plans a node holds.
+
+use std::{io::Write, path::PathBuf};
+
+use anyhow::Context;
+use clap::Subcommand;
+use quyhoach::{
+    client::{self, table},
+    config,
+    grpc::pb,
+    tabular::{Format, ImportContext},
+};
+
+use super::{
+    args::{NodeArgs, PlanArgs},
+    Out,
+};
+
+/// Commands on plans.
+#[derive(Subcommand)]
+pub enum Command {
+    /// Open a draft plan for (unit, term).
+    Draft(PlanArgs),
+    /// Put a unit's list and its ballot rounds into its draft.
+    ///
+    /// The list is .xlsx or .csv in the format `import` reads (as the files of data/demo/);
+    /// it is checked row by row as `import` checks it, then sent one entry per request.
+    Load {
+        #[command(flatten)]
+        plan: PlanArgs,
+        /// The unit's list, in the format `import` reads.
+        #[arg(long)]
+        entries: PathBuf,
+        /// The ballot rounds file (unit,term,body,date,convened,present,ballots_issued,
+        /// valid_ballots); the tallies are the list's yes votes.
+        #[arg(long)]
+        rounds: PathBuf,
+    },
+    /// Adopt the draft (freezes it and fixes its hash).
+    Adopt {
+        #[command(flatten)]
+        plan: PlanArgs,
+        /// Date of adoption (YYYY-MM-DD); today by default.
+        #[arg(long, default_value = "")]
+        on: String,
+    },
+    /// Submit the adopted version to the approving level.
+    Submit(PlanArgs),
+    /// List plans held by a node.
+    Plans {
+        #[command(flatten)]
+        node: NodeArgs,
+        /// Only plans of this unit's subtree.
+        #[arg(long, default_value = "")]
+        under: String,
+        /// Only plans of this term.
+        #[arg(long, default_value = "")]
+        term: String,
+    },
+    /// Show one plan version (the latest by default).
+    Plan {
+        #[command(flatten)]
+        plan: PlanArgs,
+        /// The version; 0 for the latest.
+        #[arg(long, default_value_t = 0)]
+        version: u32,
+    },
+    /// Approve or return a plan (on the approving node).
+    Decide {
+        #[command(flatten)]
+        plan: PlanArgs,
+        /// The version decided on.
+        #[arg(long)]
+        version: u32,
+        /// Return the plan instead of approving it.
+        #[arg(long = "return")]
+        return_: bool,
+        /// A reason (repeatable); a return needs one, or a cited finding.
+        #[arg(long)]
+        reason: Vec<String>,
+        /// The ID of a finding the return cites (repeatable).
+        #[arg(long)]
+        cite: Vec<String>,
+    },
+    /// The consolidated list of entries under a node, in Vietnamese order.
+    Consolidated {
+        #[command(flatten)]
+        node: NodeArgs,
+        /// Only this term.
+        #[arg(long, default_value = "")]
+        term: String,
+        /// Only this position code.
+        #[arg(long, default_value = "")]
+        position: String,
+        /// Part of a name; case and diacritics are ignored.
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+}
+
+/// Runs one command of the family.
+///
+/// # Errors
+///
+/// When the arguments cannot be used, a file cannot be read or written, the node cannot be
+/// reached, or the node refuses the request (its status is passed on).
+pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
+    match command {
+        Command::Draft(p) => {
+            let mut c = p.node.connect().await?;
+            let plan = c
+                .create_draft(pb::CreateDraftRequest {
+                    unit: p.unit,
+                    term: p.term,
+                })
+                .await?
+                .into_inner();
+            let id = plan.id.unwrap_or_default();
+            writeln!(
+                out,
+                "draft {}/{} v{} ({} entries)",
+                id.unit,
+                id.term,
+                id.version,
+                plan.entries.len()
+            )?;
+        }
+        Command::Load {
+            plan,
+            entries,
+            rounds,
+        } => {
+            let hierarchy = config::load_units(config::DEFAULT_UNITS)?;
+            let catalog = config::builtin_catalog()?;
+            let ctx = ImportContext {
+                catalog: &catalog,
+                hierarchy: &hierarchy,
+                unit: &plan.unit,
+                term: &plan.term,
+                today: chrono::Utc::now().date_naive(),
+            };
+            let format = Format::from_path(&entries)?;
+            let list = client::read_list(entries.as_path(), format, &ctx)
+                .with_context(|| entries.display().to_string())?;
+            let rounds = std::fs::read_to_string(&rounds)
+                .with_context(|| format!("cannot read {}", rounds.display()))?;
+            let rounds = client::parse_rounds(&rounds)?;
+            let mut c = plan.node.connect().await?;
+            let n = client::load_unit(&mut c, &plan.unit, &plan.term, &list, &rounds).await?;
+            writeln!(
+                out,
+                "loaded {n} entries into the draft of {}/{}",
+                plan.unit, plan.term
+            )?;
+        }
+        Command::Adopt { plan, on } => {
+            let mut c = plan.node.connect().await?;
+            let p = c
+                .adopt_plan(pb::AdoptPlanRequest {
+                    unit: plan.unit,
+                    term: plan.term,
+                    adopted_on: on,
+                })
+                .await?
+                .into_inner();
+            let id = p.id.unwrap_or_default();
+            writeln!(
+                out,
+                "adopted {}/{} v{} hash {}",
+                id.unit, id.term, id.version, p.hash
+            )?;
+        }
+        Command::Submit(p) => {
+            let mut c = p.node.connect().await?;
+            let r = c
+                .submit_plan(pb::SubmitPlanRequest {
+                    unit: p.unit,
+                    term: p.term,
+                })
+                .await?
+                .into_inner();
+            let s = r.plan.unwrap_or_default();
+            let id = s.id.unwrap_or_default();
+            writeln!(
+                out,
+                "submitted {}/{} v{} to {} (hash {})",
+                id.unit, id.term, id.version, r.approver, s.hash
+            )?;
+        }
+        Command::Plans { node, under, term } => {
+            let mut c = node.connect().await?;
+            let plans = c
+                .list_plans(pb::ListPlansRequest {
+                    under,
+                    term,
+                    ..Default::default()
+                })
+                .await?
+                .into_inner()
+                .plans;
+            writeln!(
+                out,
+                "{:<6} {:<10} {:<3} {:<10} {:>7}  hash",
+                "unit", "term", "v", "status", "entries"
+            )?;
+            for s in plans {
+                let id = s.id.unwrap_or_default();
+                writeln!(
+                    out,
+                    "{:<6} {:<10} v{:<2} {:<10} {:>7}  {}",
+                    id.unit,
+                    id.term,
+                    id.version,
+                    table::status_name(s.status),
+                    s.entries,
+                    s.hash
+                )?;
+            }
+        }
+        Command::Plan { plan, version } => {
+            let mut c = plan.node.connect().await?;
+            let p = c
+                .get_plan(pb::GetPlanRequest {
+                    unit: plan.unit,
+                    term: plan.term,
+                    version,
+                })
+                .await?
+                .into_inner();
+            let id = p.id.clone().unwrap_or_default();
+            writeln!(
+                out,
+                "{}/{} v{}: {} hash {}",
+                id.unit,
+                id.term,
+                id.version,
+                table::status_name(p.status),
+                p.hash
+            )?;
+            if let Some(d) = &p.decision {
+                writeln!(
+                    out,
+                    "decision by {} at {}: {:?} {}",
+                    d.decided_by,
+                    d.decided_at,
+                    pb::Outcome::try_from(d.outcome).unwrap_or_default(),
+                    d.reasons.join("; ")
+                )?;
+            }
+            for e in &p.entries {
+                let c = e.cadre.clone().unwrap_or_default();
+                writeln!(
+                    out,
+                    "  {:<12} {:<28} {}",
+                    e.position, c.full_name, c.birth_date
+                )?;
+            }
+            writeln!(out, "{} ballot round(s)", p.rounds.len())?;
+        }
+        Command::Decide {
+            plan,
+            version,
+            return_,
+            reason,
+            cite,
+        } => {
+            let mut c = plan.node.connect().await?;
+            let outcome = if return_ {
+                pb::Outcome::Return
+            } else {
+                pb::Outcome::Approve
+            };
+            let d = c
+                .decide_plan(pb::DecidePlanRequest {
+                    plan: Some(pb::PlanId {
+                        unit: plan.unit,
+                        term: plan.term,
+                        version,
+                    }),
+                    hash: String::new(),
+                    outcome: outcome.into(),
+                    reasons: reason,
+                    cite_findings: cite,
+                })
+                .await?
+                .into_inner();
+            let id = d.plan.unwrap_or_default();
+            writeln!(
+                out,
+                "{:?} {}/{} v{} by {}",
+                outcome, id.unit, id.term, id.version, d.decided_by
+            )?;
+        }
+        Command::Consolidated {
+            node,
+            term,
+            position,
+            name,
+        } => {
+            let mut c = node.connect().await?;
+            let request = pb::ConsolidatedRequest {
+                term,
+                position,
+                name,
+                ..Default::default()
+            };
+            let entries = quyhoach::client::consolidated_all(&mut c, request).await?;
+            table::print_consolidated(out, &entries)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,359 @@
+//! Value encoding of the store (format 2). Every value sled holds is an envelope:
+//!
+//! ```text
+//! [kind: 1 byte] [CRC-32 of the key, the kind and the payload: 4 bytes, little-endian] [payload]
+//! ```
+//!
+//! The payload is `postcard` (serde's compact binary format, varint integers, no field names)
+//! for records, JSON for the free-form documents (`serde_json::Value` needs a self-describing
+//! format), and plain bytes for counters and plan-body chunks. The CRC covers the key too, so a
+//! value written under the wrong key is found as well as a flipped bit. Every read goes through
+//! [`open`], and a bad envelope is a [`StoreError::Corrupt`] naming the tree and the key, never a
+//! panic. Format 1 (unversioned JSON values, one value per entry) is refused at open
+//! (`sled_store.rs`).
+//!
+//! Why postcard and not a store-private protobuf: the domain types already derive serde, so the
+//! store encodes them without a second set of message types and conversions; postcard's wire
+//! format is specified and stable since 1.0. What protobuf would give and this does not is field
+//! tags: a change to the serde shape of a stored domain type (a field added, an enum variant
+//! reordered) changes the encoding. The test `a_plans_encoding_is_pinned` fails when that
+//! happens, so the change comes with a new format number and an upgrade, never silently.
+
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+use super::{keys, Result, StoreError};
+use crate::domain::{BallotRound, Entry, Plan};
+
+/// The store format this code writes and reads, kept in the meta tree under [`FORMAT_KEY`].
+pub const FORMAT: u64 = 2;
+/// The meta key of the store format.
+pub const FORMAT_KEY: &str = "store.format";
+
+/// A postcard-encoded record.
+const POSTCARD: u8 = 0xB1;
+/// A JSON document.
+const JSON: u8 = 0xB2;
+/// Plain bytes: a counter, or a chunk of a plan's body.
+const BYTES: u8 = 0xB3;
+/// Envelope header: kind and CRC.
+const HEADER: usize = 5;
+
+/// The largest payload of one plan-body chunk: far below the 128 KiB at which sled 0.34.7
+/// writes a value to an unsynced blob file, and small enough that a page holding a few chunks
+/// stays cheap to rewrite.
+pub const CHUNK: usize = 32 * 1024;
+
+fn crc(key: &[u8], kind: u8, payload: &[u8]) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    h.update(&(key.len() as u32).to_le_bytes());
+    h.update(key);
+    h.update(&[kind]);
+    h.update(payload);
+    h.finalize()
+}
+
+/// Finishes an envelope whose payload was written after `HEADER` placeholder bytes.
+fn seal_in_place(key: &[u8], kind: u8, mut buf: Vec<u8>) -> Vec<u8> {
+    let sum = crc(key, kind, &buf[HEADER..]);
+    buf[0] = kind;
+    buf[1..HEADER].copy_from_slice(&sum.to_le_bytes());
+    buf
+}
+
+fn seal(key: &[u8], kind: u8, payload: &[u8]) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(HEADER + payload.len());
+    buf.extend_from_slice(&[0; HEADER]);
+    buf.extend_from_slice(payload);
+    seal_in_place(key, kind, buf)
+}
+
+/// Checks an envelope and returns its payload.
+///
+/// # Errors
+///
+/// [`StoreError::Corrupt`] naming `tree` and the key when the value is too short, of another
+/// kind than `kind`, or its CRC does not match.
+pub fn open<'v>(tree: &str, key: &[u8], kind: u8, value: &'v [u8]) -> Result<&'v [u8]> {
+    let corrupt = |reason: String| corrupt(tree, key, reason);
+    if value.len() < HEADER {
+        return Err(corrupt(format!(
+            "value of {} bytes is shorter than its header",
+            value.len()
+        )));
+    }
+    let payload = &value[HEADER..];
+    let stored = u32::from_le_bytes(value[1..HEADER].try_into().expect("4 bytes"));
+    if value[0] != kind {
+        return Err(corrupt(format!(
+            "value kind {:#04x}, expected {kind:#04x} (a store of another format, or damage)",
+            value[0]
+        )));
+    }
+    let actual = crc(key, kind, payload);
+    if actual != stored {
+        return Err(corrupt(format!(
+            "checksum mismatch (stored {stored:08x}, computed {actual:08x})"
+        )));
+    }
+    Ok(payload)
+}
+
+/// A corruption error naming the tree and the key in readable form.
+pub fn corrupt(tree: &str, key: &[u8], reason: String) -> StoreError {
+    StoreError::Corrupt {
+        key: format!("{tree} {}", keys::describe(tree, key)),
+        reason,
+    }
+}
+
+/// Encodes a record.
+pub fn encode<T: Serialize + ?Sized>(key: &[u8], value: &T) -> Vec<u8> {
+    let buf = postcard::to_extend(value, vec![0; HEADER]).expect("domain values always encode");
+    seal_in_place(key, POSTCARD, buf)
+}
+
+/// Decodes a record, checking its envelope.
+///
+/// # Errors
+///
+/// [`StoreError::Corrupt`] when the envelope is bad or the payload is not a whole `T`.
+pub fn decode<T: DeserializeOwned>(tree: &str, key: &[u8], value: &[u8]) -> Result<T> {
+    let payload = open(tree, key, POSTCARD, value)?;
+    decode_payload(tree, key, payload)
+}
+
+fn decode_payload<T: DeserializeOwned>(tree: &str, key: &[u8], payload: &[u8]) -> Result<T> {
+    match postcard::take_from_bytes::<T>(payload) {
+        Ok((value, [])) => Ok(value),
+        Ok((_, rest)) => Err(corrupt(
+            tree,
+            key,
+            format!("{} bytes after the record", rest.len()),
+        )),
+        Err(e) => Err(corrupt(tree, key, e.to_string())),
+    }
+}
+
+/// Encodes a JSON document.
+pub fn encode_json(key: &[u8], value: &serde_json::Value) -> Vec<u8> {
+    let payload = serde_json::to_vec(value).expect("JSON values always serialize");
+    seal(key, JSON, &payload)
+}
+
+/// Decodes a JSON document, checking its envelope.
+///
+/// # Errors
+///
+/// [`StoreError::Corrupt`] when the envelope is bad or the payload is not JSON.
+pub fn decode_json(tree: &str, key: &[u8], value: &[u8]) -> Result<serde_json::Value> {
+    let payload = open(tree, key, JSON, value)?;
+    serde_json::from_slice(payload).map_err(|e| corrupt(tree, key, e.to_string()))
+}
+
+/// Encodes a counter.
+pub fn encode_u64(key: &[u8], n: u64) -> Vec<u8> {
+    seal(key, BYTES, &n.to_be_bytes())
+}
+
+/// Decodes a counter, checking its envelope.
+///
+/// # Errors
+///
+/// [`StoreError::Corrupt`] when the envelope is bad or the payload is not 8 bytes.
+pub fn decode_u64(tree: &str, key: &[u8], value: &[u8]) -> Result<u64> {
+    let payload = open(tree, key, BYTES, value)?;
+    let bytes: [u8; 8] = payload
+        .try_into()
+        .map_err(|_| corrupt(tree, key, format!("{} bytes, not 8", payload.len())))?;
+    Ok(u64::from_be_bytes(bytes))
+}
+
+/// What a plan holds besides its header, borrowed for encoding.
+#[derive(Serialize)]
+struct BodyRef<'a> {
+    entries: &'a [Entry],
+    rounds: &'a [BallotRound],
+}
+
+/// A plan's body, decoded.
+#[derive(Deserialize)]
+pub struct Body {
+    pub entries: Vec<Entry>,
+    pub rounds: Vec<BallotRound>,
+}
+
+/// Encodes a plan's entries and rounds as one postcard record cut into chunks of at most
+/// [`CHUNK`] bytes, each its own value under `keys::item(id, i)`.
+pub fn encode_body(plan: &Plan) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let bytes = postcard::to_allocvec(&BodyRef {
+        entries: &plan.entries,
+        rounds: &plan.rounds,
+    })
+    .expect("domain values always encode");
+    bytes
+        .chunks(CHUNK)
+        .enumerate()
+        .map(|(i, chunk)| {
+            let key = keys::item(&plan.id, i as u32);
+            let value = seal(&key, BYTES, chunk);
+            (key, value)
+        })
+        .collect()
+}
+
+/// Decodes a plan's body from its chunks in key order, checking every envelope, that the
+/// chunks are numbered 0, 1, 2, … without a gap, and that they make one whole record.
+///
+/// # Errors
+///
+/// [`StoreError::Corrupt`] naming the chunk or the plan when any check fails.
+pub fn decode_body(
+    tree: &str,
+    plan_key: &[u8],
+    chunks: impl IntoIterator<Item = (impl AsRef<[u8]>, impl AsRef<[u8]>)>,
+) -> Result<Body> {
+    let mut bytes = Vec::new();
+    for (i, (key, value)) in chunks.into_iter().enumerate() {
+        let key = key.as_ref();
+        let index = key
+            .get(key.len().saturating_sub(4)..)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map(u32::from_be_bytes);
+        if index != Some(i as u32) {
+            return Err(corrupt(
+                tree,
+                key,
+                format!("chunk found where chunk {i} should be"),
+            ));
+        }
+        bytes.extend_from_slice(open(tree, key, BYTES, value.as_ref())?);
+    }
+    decode_payload(tree, plan_key, &bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::NaiveDate;
+
+    use super::*;
+    use crate::domain::{
+        Body as Voter, Cadre, Discipline, DisciplineKind, EntrySource, Gender, PlanId, Tally,
+    };
+
+    fn sample() -> Plan {
+        let mut p = Plan::new_draft(
+            PlanId {
+                unit: "412".into(),
+                term: "2025-2030".into(),
+                version: 1,
+            },
+            None,
+        );
+        p.entries.push(Entry {
+            cadre: Cadre {
+                national_id: "040080000001".into(),
+                full_name: "Nguyễn Thị Hoa".into(),
+                birth_date: NaiveDate::from_ymd_opt(1980, 2, 29).unwrap(),
+                gender: Gender::Female,
+                ethnicity: "Kinh".into(),
+                current_positions: vec!["P.CT".into()],
+                current_unit: "412".into(),
+                qualifications: vec!["Thạc sĩ".into()],
+                discipline: vec![Discipline {
+                    kind: DisciplineKind::Warning,
+                    decided_on: NaiveDate::from_ymd_opt(2019, 5, 1).unwrap(),
+                }],
+                appointment_proposed_on: None,
+            },
+            position: "C.CT".into(),
+            source: EntrySource::Voted,
+        });
+        p.rounds.push(BallotRound {
+            body: Voter::StandingCommittee,
+            date: NaiveDate::from_ymd_opt(2025, 3, 1).unwrap(),
+            convened: 15,
+            present: 14,
+            ballots_issued: 14,
+            valid_ballots: 14,
+            tallies: vec![Tally {
+                national_id: "040080000001".into(),
+                position: "C.CT".into(),
+                yes: 12,
+            }],
+        });
+        p
+    }
+
+    #[test]
+    fn a_plans_encoding_is_pinned() {
+        // If this fails, the serde shape of a stored domain type changed: stored values of
+        // format 2 would no longer decode. Bump FORMAT and add an upgrade, then update this.
+        let chunks = encode_body(&sample());
+        assert_eq!(chunks.len(), 1);
+        assert_eq!(
+            blake3::hash(&chunks[0].1).to_hex().to_string()[..16],
+            *"ba21e8392c7fe1cf",
+            "body encoding changed: {:02x?}",
+            chunks[0].1
+        );
+    }
+
+    #[test]
+    fn every_kind_round_trips() {
+        let plan = sample();
+        let key = keys::plan(&plan.id);
+        let chunks = encode_body(&plan);
+        let body = decode_body("bodies", &key, chunks.clone()).unwrap();
+        assert_eq!(body.entries, plan.entries);
+        assert_eq!(body.rounds, plan.rounds);
+        let v = encode(&key, &plan.id);
+        assert_eq!(decode::<PlanId>("plans", &key, &v).unwrap(), plan.id);
+        let doc = serde_json::json!({"a": [1, 2, "ba"]});
+        assert_eq!(
+            decode_json("documents", b"d", &encode_json(b"d", &doc)).unwrap(),
+            doc
+        );
+        assert_eq!(decode_u64("meta", b"n", &encode_u64(b"n", 7)).unwrap(), 7);
+    }
+
+    #[test]
+    fn any_flipped_byte_or_moved_value_is_corrupt_and_names_the_key() {
+        let plan = sample();
+        let key = keys::plan(&plan.id);
+        let v = encode(&key, &plan.id);
+        for i in 0..v.len() {
+            let mut bad = v.clone();
+            bad[i] ^= 0x40;
+            let err = decode::<PlanId>("plans", &key, &bad).unwrap_err();
+            assert!(
+                err.to_string().contains("plans 412/2025-2030/v1"),
+                "byte {i}: {err}"
+            );
+        }
+        let mut short = v.clone();
+        short.truncate(3);
+        assert!(decode::<PlanId>("plans", &key, &short).is_err());
+        // The same value under another key.
+        let other = keys::plan(&PlanId {
+            version: 2,
+            ..plan.id.clone()
+        });
+        assert!(decode::<PlanId>("plans", &other, &v).is_err());
+        // A missing middle chunk of a large body.
+        let mut big = plan.clone();
+        big.entries = vec![plan.entries[0].clone(); 2_000];
+        let mut chunks = encode_body(&big);
+        assert!(chunks.len() >= 3);
+        assert!(chunks.iter().all(|(_, v)| v.len() <= CHUNK + HEADER));
+        assert_eq!(
+            decode_body("bodies", &key, chunks.clone())
+                .unwrap()
+                .entries
+                .len(),
+            2_000
+        );
+        chunks.remove(1);
+        let err = decode_body("bodies", &key, chunks).err().unwrap();
+        assert!(err.to_string().contains("chunk 1"), "{err}");
+    }
+}

@@ -1,0 +1,200 @@
+//! The sync logic against a parent node in the same process ([`LocalParent`]), no sockets:
+//! anti-entropy after the parent is rebuilt from nothing (pushes again, raises the decision
+//! numbering above what the child pulled, reports what the child never sent) and after the
+//! child is restored from a backup (gets the parent's decisions back). The same paths over
+//! real gRPC and processes are in `recovery.rs`.
+
+use std::{path::Path, sync::Arc, time::Duration};
+
+use chrono::NaiveDate;
+use quyhoach::{
+    config::RawConfig,
+    domain::{Cadre, Entry, EntrySource, Gender, Outcome, PlanId, PlanStatus},
+    node::{system_clock, Node, Reference},
+    store::SledStore,
+    sync::{reconcile, step, LocalParent},
+};
+
+const TERM: &str = "2025-2030";
+
+/// A node for `unit` on its own store in `dir/name`.
+async fn node(dir: &Path, name: &str, unit: &str) -> Arc<Node> {
+    let config = RawConfig {
+        unit: Some(unit.into()),
+        listen: Some("127.0.0.1:0".into()),
+        data: Some(dir.join(name)),
+        parent: (unit != "40").then(|| "http://127.0.0.1:1".into()),
+        insecure: Some(true),
+        ..RawConfig::default()
+    }
+    .validate()
+    .unwrap();
+    let reference = Reference {
+        version: 0,
+        catalog: config.catalog.as_ref().clone(),
+        rules: config.rules.clone(),
+    };
+    let store = SledStore::open(&config.data).unwrap();
+    Arc::new(
+        Node::open(
+            config.unit,
+            config.hierarchy,
+            reference,
+            store,
+            system_clock(),
+            Duration::from_secs(600),
+        )
+        .await
+        .unwrap(),
+    )
+}
+
+fn entry() -> Entry {
+    Entry {
+        cadre: Cadre {
+            national_id: "040080000001".into(),
+            full_name: "Nguyễn Thị Hoa".into(),
+            birth_date: NaiveDate::from_ymd_opt(1990, 6, 15).unwrap(),
+            gender: Gender::Female,
+            ethnicity: "Kinh".into(),
+            current_positions: vec!["C.CC".into()],
+            current_unit: "16681".into(),
+            qualifications: vec![],
+            discipline: vec![],
+            appointment_proposed_on: None,
+        },
+        position: "C.BT".into(),
+        source: EntrySource::Voted,
+    }
+}
+
+fn v1() -> PlanId {
+    PlanId {
+        unit: "16681".into(),
+        term: TERM.into(),
+        version: 1,
+    }
+}
+
+#[tokio::test]
+async fn a_parent_rebuilt_from_nothing_is_healed_and_a_restored_child_gets_its_decisions_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let commune = node(dir.path(), "16681", "16681").await;
+    let district = node(dir.path(), "412", "412").await;
+    commune.create_draft("16681", TERM).await.unwrap();
+    commune.put_entry("16681", TERM, entry()).await.unwrap();
+    commune.adopt("16681", TERM, None).await.unwrap();
+    commune.submit("16681", TERM).await.unwrap();
+    let mut parent = LocalParent {
+        node: district.clone(),
+    };
+    step(&commune, &mut parent).await.unwrap();
+    let held = district.store().header(&v1()).unwrap().unwrap();
+    assert_eq!(held.status, PlanStatus::Received);
+    let hash = held.hash.clone().unwrap();
+
+    // In step: the digests agree and nothing is repaired.
+    let done = reconcile(&commune, &mut parent).await.unwrap();
+    assert_eq!((done.pushed, done.decisions, done.conflicts), (0, 0, 0));
+
+    // The district returns v1 and the commune pulls the return (decision number 1).
+    district
+        .decide(&v1(), &hash, Outcome::Return, vec!["Bổ sung".into()], &[])
+        .await
+        .unwrap();
+    step(&commune, &mut parent).await.unwrap();
+    assert_eq!(commune.decision_cursor().unwrap(), 1);
+
+    // The district is rebuilt from nothing, and a version the commune never sent appears
+    // there (a plan typed in at the district by mistake, say).
+    let rebuilt = node(dir.path(), "412-rebuilt", "412").await;
+    let mut stray = commune.store().plan(&v1()).unwrap().unwrap();
+    stray.id.term = "2026-2031".into();
+    stray.status = PlanStatus::Submitted;
+    stray.decision = None;
+    stray.received_at = None;
+    stray.hash = Some(stray.content_hash());
+    rebuilt.receive_push("16681", stray.clone()).await.unwrap();
+    let mut parent = LocalParent {
+        node: rebuilt.clone(),
+    };
+    let done = reconcile(&commune, &mut parent).await.unwrap();
+    assert_eq!(done.pushed, 1, "v1 pushed again");
+    assert_eq!(done.conflicts, 1, "the stray version is reported");
+    let back = rebuilt.store().header(&v1()).unwrap().unwrap();
+    assert_eq!(back.hash.as_deref(), Some(hash.as_str()));
+    let conflicts = commune.store().conflicts().unwrap();
+    assert!(conflicts.iter().any(|c| c.plan == stray.id));
+    assert_eq!(commune.reconciled().pushed, 1);
+
+    // The rebuilt district numbers its decisions above what the commune pulled: its return
+    // reaches the commune (a reused number 1 would be skipped as already pulled).
+    rebuilt
+        .decide(
+            &v1(),
+            &hash,
+            Outcome::Return,
+            vec!["Bổ sung lại".into()],
+            &[],
+        )
+        .await
+        .unwrap();
+    step(&commune, &mut parent).await.unwrap();
+    assert_eq!(commune.decision_cursor().unwrap(), 2);
+    let h = commune.store().header(&v1()).unwrap().unwrap();
+    assert_eq!(h.decision.unwrap().reasons, ["Bổ sung lại"]);
+
+    // A commune restored from a backup taken before the return gets the decision back from
+    // reconciliation, though its cursor says it has pulled it.
+    let before = node(dir.path(), "16681-restored", "16681").await;
+    before.create_draft("16681", TERM).await.unwrap();
+    before.put_entry("16681", TERM, entry()).await.unwrap();
+    before.adopt("16681", TERM, None).await.unwrap();
+    let mut plan = before.store().plan(&v1()).unwrap().unwrap();
+    assert_eq!(plan.hash.as_deref(), Some(hash.as_str()), "same content");
+    plan.status = PlanStatus::Submitted;
+    before
+        .store()
+        .commit(vec![
+            quyhoach::store::Change::PutPlan(plan),
+            quyhoach::store::Change::PutReceipt(rebuilt.store().receipt(&v1()).unwrap().unwrap()),
+            quyhoach::store::Change::SetMeta("cursor.decisions".into(), 2),
+        ])
+        .map(|t| before.store().wait_durable(t))
+        .unwrap()
+        .await
+        .unwrap();
+    let done = reconcile(&before, &mut parent).await.unwrap();
+    assert_eq!(done.decisions, 1);
+    let h = before.store().header(&v1()).unwrap().unwrap();
+    assert_eq!(h.status, PlanStatus::Returned);
+}
+
+/// Stored content that no longer hashes to the plan's hash (a damaged value sled read back as
+/// valid) is refused when loaded: neither served nor pushed.
+#[tokio::test]
+async fn a_plan_whose_content_no_longer_matches_its_hash_is_neither_served_nor_pushed() {
+    let dir = tempfile::tempdir().unwrap();
+    let commune = node(dir.path(), "16681", "16681").await;
+    let district = node(dir.path(), "412", "412").await;
+    commune.create_draft("16681", TERM).await.unwrap();
+    commune.put_entry("16681", TERM, entry()).await.unwrap();
+    commune.adopt("16681", TERM, None).await.unwrap();
+    commune.submit("16681", TERM).await.unwrap();
+    let mut damaged = commune.store().plan(&v1()).unwrap().unwrap();
+    damaged.entries[0].cadre.full_name = "Nguyễn Thị Hòa".into();
+    let t = commune
+        .store()
+        .commit(vec![quyhoach::store::Change::PutPlan(damaged)])
+        .unwrap();
+    commune.store().wait_durable(t).await.unwrap();
+
+    let err = commune.get_plan("16681", TERM, 1).await.unwrap_err();
+    assert!(err.to_string().contains("content hash"), "{err}");
+    let mut parent = LocalParent {
+        node: district.clone(),
+    };
+    let err = step(&commune, &mut parent).await.unwrap_err();
+    assert!(err.contains("content hash"), "{err}");
+    assert!(district.store().header(&v1()).unwrap().is_none());
+}
