@@ -247,15 +247,6 @@ impl Node {
     /// date, then records what appeared and cleared. Changes that come while a batch runs wait
     /// for the next one. Runs until the task is aborted.
     pub async fn run_arrival_checks(self: std::sync::Arc<Self>) {
-        let (history, mut histories) = tokio::sync::mpsc::unbounded_channel();
-        let recorder = self.clone();
-        let _recorder = AbortOnDrop(tokio::spawn(async move {
-            while let Some(events) = histories.recv().await {
-                if let Err(e) = recorder.record_history(events).await {
-                    tracing::error!(error = %e, "finding history not recorded");
-                }
-            }
-        }));
         loop {
             let batch =
                 std::mem::take(&mut *self.arrivals.lock().unwrap_or_else(|e| e.into_inner()));
@@ -263,12 +254,11 @@ impl Node {
                 self.arrival_wake.notified().await;
                 continue;
             }
-            let node = self.clone();
             let n = batch.len() as u64;
             let started = Instant::now();
-            let events = tokio::task::spawn_blocking(move || node.apply_rechecks(&batch))
-                .await
-                .unwrap_or_default();
+            // Run here rather than on a blocking thread, so that nothing holds the node (and
+            // its store) once this task is aborted at shutdown.
+            let events = self.apply_rechecks(&batch);
             metrics::histogram!("quyhoach_check_duration_seconds", "unit" => self.unit.code.clone(), "kind" => "live")
                 .record(started.elapsed().as_secs_f64());
             tracing::info!(
@@ -277,7 +267,11 @@ impl Node {
                 "live findings updated"
             );
             self.rechecks_done.send_modify(|done| *done += n);
-            let _ = history.send(events);
+            // The history is written by this task alone, without the write lock (an approval
+            // holding it may be waiting for the next batch).
+            if let Err(e) = self.record_history(events).await {
+                tracing::error!(error = %e, "finding history not recorded");
+            }
         }
     }
 
@@ -430,15 +424,6 @@ impl Node {
             overdue,
             units,
         })
-    }
-}
-
-/// Aborts a task when dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 

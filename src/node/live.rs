@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{checks::finding_id, Event, Node};
+use super::{checks::finding_id, Node};
 use crate::{
     domain::PlanId,
     error::Result,
@@ -215,7 +215,6 @@ impl Node {
         if events.is_empty() {
             return Ok(());
         }
-        let guard = self.lock().await;
         let mut records: HashMap<String, FindingHistory> = HashMap::new();
         for (id, finding, event) in events {
             let record = match records.entry(id.clone()) {
@@ -244,8 +243,12 @@ impl Node {
                 )
             })
             .collect();
-        let event = Event::new("finding_history", None).detail(format!("{n} findings changed"));
-        self.commit(guard, event, changes).await
+        // Derived from the plans, whose every change is in the audit trail already: the history
+        // is written beside it, not as audit records of its own.
+        let ticket = self.store.commit(changes)?;
+        tracing::debug!(findings = n, "finding history recorded");
+        self.store.wait_durable(ticket).await?;
+        Ok(())
     }
 
     /// The recorded history of one finding.

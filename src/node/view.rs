@@ -20,10 +20,16 @@ use crate::{
     store::{self, Change, PlanHeader, Receipt, Store},
 };
 
-/// The key under which persons are matched by name: one function, so that the name-identity
-/// rules of the Vietnamese names work can replace the folding in one line.
+/// The search form of a name: lower case, no diacritics, đ as d (a search for "nguyen thi hoa"
+/// finds Nguyễn Thị Hoà).
 pub fn name_identity(name: &str) -> String {
     text::fold(name)
+}
+
+/// The key under which two records name one person (R21): the identity key of the name
+/// ([`crate::domain::name::key`]), in one function so that the view and the rules agree.
+fn person_key(name: &str) -> String {
+    crate::domain::name::key(name)
 }
 
 /// Distinct strings stored once, named by a small index.
@@ -602,27 +608,31 @@ impl View {
         }
         let mut marked = vec![false; self.slots.len()];
         marked[own] = true;
-        let mut keys: HashSet<(&str, NaiveDate)> = HashSet::new();
+        // Names by their identity key (as R21 compares them), looked up only for entries
+        // born on a day one of the persons was born.
+        let mut keys: HashSet<(String, NaiveDate)> = HashSet::new();
         let mut units: HashSet<&str> = HashSet::new();
         for (i, slot) in self.slots.iter().enumerate() {
             for plan in slot_plans(slot) {
                 for e in &plan.entries {
                     if persons.contains(e.cadre.national_id.as_str()) {
                         marked[i] = true;
-                        keys.insert((&e.cadre.full_name, e.cadre.birth_date));
+                        keys.insert((person_key(&e.cadre.full_name), e.cadre.birth_date));
                         units.insert(&e.cadre.current_unit);
                     }
                 }
             }
         }
+        let births: HashSet<NaiveDate> = keys.iter().map(|(_, b)| *b).collect();
         for (i, slot) in self.slots.iter().enumerate() {
             if marked[i] {
                 continue;
             }
             marked[i] = slot_plans(slot).any(|plan| {
-                plan.entries
-                    .iter()
-                    .any(|e| keys.contains(&(e.cadre.full_name.as_str(), e.cadre.birth_date)))
+                plan.entries.iter().any(|e| {
+                    births.contains(&e.cadre.birth_date)
+                        && keys.contains(&(person_key(&e.cadre.full_name), e.cadre.birth_date))
+                })
             });
         }
         for (i, slot) in self.slots.iter().enumerate() {
