@@ -172,10 +172,13 @@ async fn start_node(unit: &str, data: &Path, parent: Option<String>) -> anyhow::
 struct Process {
     child: tokio::process::Child,
     url: String,
+    /// The node's web page (`serve --web`).
+    web: String,
 }
 
 /// Starts `quyhoach serve` for `unit` on a free port and waits until it listens.
 async fn serve_process(unit: &str, data: &Path) -> anyhow::Result<Process> {
+    let web = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_quyhoach"))
         .args([
             "serve",
@@ -186,6 +189,8 @@ async fn serve_process(unit: &str, data: &Path) -> anyhow::Result<Process> {
             "--insecure",
             "--rate-limit",
             "10000000",
+            "--web",
+            &web.to_string(),
             "--data",
         ])
         .arg(data)
@@ -201,7 +206,8 @@ async fn serve_process(unit: &str, data: &Path) -> anyhow::Result<Process> {
             let url = format!("http://{}", addr.trim());
             // Keep draining stdout so that the child never blocks on a full pipe.
             tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-            return Ok(Process { child, url });
+            let web = format!("http://{web}");
+            return Ok(Process { child, url, web });
         }
     }
     anyhow::bail!("quyhoach serve exited before listening")
@@ -966,8 +972,89 @@ async fn province_holding_l(
             Some(disk_after as f64 / entries as f64 <= 300.0),
         ),
     );
+    let person = held_back.entries[0].cadre.national_id.clone();
+    rows.extend(web_pages(&node.web, &district, &person, quick).await?);
     node.stop().await;
     Ok(rows)
+}
+
+/// Issue 15: the web page at L (an `--insecure` node, so no sign-in): the consolidated page of
+/// one district and one person's page, timed from request to the last byte on loopback.
+async fn web_pages(
+    web: &str,
+    district: &str,
+    national_id: &str,
+    quick: bool,
+) -> anyhow::Result<Vec<Row>> {
+    use http_body_util::{BodyExt, Empty};
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Empty<bytes::Bytes>>();
+    let get = |url: String| {
+        let client = client.clone();
+        async move {
+            let res = client.get(url.parse()?).await?;
+            let status = res.status();
+            let location = res
+                .headers()
+                .get("location")
+                .and_then(|l| l.to_str().ok())
+                .map(String::from);
+            let body = res.into_body().collect().await?.to_bytes();
+            anyhow::ensure!(
+                status.is_success() || status.is_redirection(),
+                "{url}: {status}"
+            );
+            anyhow::Ok((location, body.len()))
+        }
+    };
+    let budget = Duration::from_secs(if quick { 3 } else { 30 });
+    let timed = |url: String, max: usize| {
+        let get = &get;
+        async move {
+            let mut times = Vec::new();
+            let started = Instant::now();
+            while times.len() < max && (times.len() < 3 || started.elapsed() < budget) {
+                let t = Instant::now();
+                get(url.clone()).await?;
+                times.push(t.elapsed());
+            }
+            times.sort();
+            anyhow::Ok(times)
+        }
+    };
+    let floor = timed(format!("{web}/static/style.css"), 200).await?;
+    let list = timed(format!("{web}/tong-hop?under={district}&term={TERM}"), 200).await?;
+    let (location, _) = get(format!("{web}/nguoi?cccd={national_id}")).await?;
+    let person_url = format!("{web}{}", location.unwrap_or_default());
+    let person = timed(person_url, 100).await?;
+    let floor99 = percentile(&floor, 0.99);
+    let line = |figure: String, t: &[Duration]| {
+        let p99 = percentile(t, 0.99);
+        row(
+            &figure,
+            format!("p50 {} · p99 {}", ms(percentile(t, 0.5)), ms(p99)),
+            "the stylesheet from the same web page (p50 · p99)",
+            format!("{} · {}", ms(percentile(&floor, 0.5)), ms(floor99)),
+            format!("{:.0}", p99.as_secs_f64() / floor99.as_secs_f64().max(1e-9)),
+        )
+        .target("p99 < 50 ms", Some(p99 < Duration::from_millis(50)))
+    };
+    Ok(vec![
+        line(
+            format!(
+                "15. web: consolidated page at L, district {district}, {TERM} ({} samples)",
+                list.len()
+            ),
+            &list,
+        ),
+        line(
+            format!(
+                "15. web: person page at L, across the province ({} samples)",
+                person.len()
+            ),
+            &person,
+        ),
+    ])
 }
 
 /// Runs a consolidated query until `max` samples or `budget` is spent (at least three).

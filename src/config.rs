@@ -228,6 +228,15 @@ pub struct RawConfig {
         deserialize_with = "text"
     )]
     pub metrics: Option<String>,
+    /// Address (host:port) to serve the web page of the node's subtree at (trang web; HTTPS
+    /// with the node's certificate, plain HTTP when insecure) [default: none, not served].
+    #[arg(long)]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "text"
+    )]
+    pub web: Option<String>,
 }
 
 /// Reads a setting that is text (a code, an address, a path) from whatever the source holds:
@@ -406,6 +415,18 @@ impl RawConfig {
                 })
             })
             .transpose()?;
+        let web = self
+            .web
+            .as_deref()
+            .map(|m| {
+                m.parse::<SocketAddr>().map_err(|e| {
+                    ConfigError::invalid(
+                        "web",
+                        format!("{e} (expected host:port, e.g. 127.0.0.1:8400)"),
+                    )
+                })
+            })
+            .transpose()?;
         let rate_limit = self.rate_limit.unwrap_or(DEFAULT_RATE_LIMIT);
         if rate_limit == 0 {
             return Err(ConfigError::invalid(
@@ -451,6 +472,7 @@ impl RawConfig {
             tls,
             rate_limit,
             metrics,
+            web,
         })
     }
 }
@@ -584,6 +606,8 @@ pub struct Config {
     pub rate_limit: u32,
     /// Where to serve `/metrics`.
     pub metrics: Option<SocketAddr>,
+    /// Where to serve the web page; none to not serve it.
+    pub web: Option<SocketAddr>,
     /// Timing of the upward link.
     pub sync: SyncSettings,
 }

@@ -40,6 +40,8 @@ const DISTRICTS: [(&str, [&str; 2]); 2] =
 pub struct DemoOptions {
     /// Folder for the nodes' stores; a temporary folder when none.
     pub data: Option<PathBuf>,
+    /// Keep serving the nodes and the province's web page after the flow, until Ctrl-C.
+    pub keep: bool,
 }
 
 /// What the demo ended with, for callers that check it.
@@ -53,8 +55,112 @@ pub struct DemoOutcome {
     pub province_plans: Vec<pb::PlanSummary>,
 }
 
-/// Runs the demonstration and prints what it shows.
+/// The demo's hierarchy, still running after the flow: for `--keep` and for tests that drive
+/// its province's web page.
+pub struct Demo {
+    /// Every node, communes first, the province last.
+    pub nodes: Vec<(String, Running)>,
+    /// What the flow ended with.
+    pub outcome: DemoOutcome,
+    /// The province's web page, e.g. `http://127.0.0.1:40123`.
+    pub web_url: String,
+    pki: Pki,
+    /// Holds the temporary folder (when no `--data`) until the demo is dropped.
+    _temp: tempfile::TempDir,
+}
+
+impl Demo {
+    /// The gRPC address of `unit`'s node.
+    ///
+    /// # Panics
+    ///
+    /// `unit` is not a demo unit.
+    pub fn addr(&self, unit: &str) -> String {
+        self.nodes
+            .iter()
+            .find(|(u, _)| u == unit)
+            .map(|(_, n)| n.addr.to_string())
+            .expect("demo unit")
+    }
+
+    /// The operator certificate of `unit` (clerk, approver, reader and admin roles).
+    pub fn operator(&self, unit: &str) -> Tls {
+        self.pki.operator(unit)
+    }
+
+    /// A new client certificate of `unit` with `roles`, from the demo's authority.
+    ///
+    /// # Errors
+    ///
+    /// The certificate cannot be issued.
+    pub fn client(&self, unit: &str, roles: &[Role], name: &str) -> anyhow::Result<Tls> {
+        let issued = self
+            .pki
+            .authority
+            .issue(&Subject::new(unit, roles, name, 1))
+            .map_err(anyhow::Error::msg)?;
+        Ok(Tls {
+            ca_pem: self.pki.ca_pem.clone(),
+            cert_pem: issued.cert_pem,
+            key_pem: issued.key_pem,
+        })
+    }
+
+    /// A login URL to the province's web page for the holder of `tls`.
+    ///
+    /// # Errors
+    ///
+    /// The province refuses or cannot be reached.
+    pub async fn login_url(&self, tls: &Tls) -> anyhow::Result<String> {
+        let reply = crate::web::login::issue(&self.addr(PROVINCE), tls).await?;
+        Ok(crate::web::login::login_url(&self.web_url, &reply.token))
+    }
+
+    /// Stops every node.
+    ///
+    /// # Errors
+    ///
+    /// A node failed while stopping.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        for (_, node) in self.nodes {
+            node.stop().await?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs the demonstration and prints what it shows; with `keep`, keeps serving until Ctrl-C.
 pub async fn run(options: DemoOptions) -> anyhow::Result<DemoOutcome> {
+    let keep = options.keep;
+    let demo = start_demo(options).await?;
+    let login = demo.login_url(&demo.operator(PROVINCE)).await?;
+    println!(
+        "\n== The province's web page (Ban Tổ chức Tỉnh ủy): {}",
+        demo.web_url
+    );
+    println!("   sign in as the province's operator (valid 5 minutes, once): {login}");
+    if keep {
+        println!("   serving until Ctrl-C; a new sign-in URL: quyhoach web-login --node {} --web {} --ca {dir}/ca.pem --cert {dir}/clients/40.pem --key {dir}/clients/40.key",
+            demo.addr(PROVINCE), demo.web_url, dir = demo.pki.dir.display());
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    let outcome = DemoOutcome {
+        findings: demo.outcome.findings.clone(),
+        consolidated: demo.outcome.consolidated.clone(),
+        province_plans: demo.outcome.province_plans.clone(),
+    };
+    let held = outcome.province_plans.len();
+    demo.stop().await?;
+    println!("\nDemo finished: {held} plans held at the province.");
+    Ok(outcome)
+}
+
+/// Runs the demonstration's flow, prints what it shows, and leaves its nodes running.
+///
+/// # Errors
+///
+/// A node cannot start, or a step of the flow fails.
+pub async fn start_demo(options: DemoOptions) -> anyhow::Result<Demo> {
     let temp = tempfile::tempdir()?;
     let root = options
         .data
@@ -221,17 +327,21 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoOutcome> {
         table::print_status(&mut std::io::stdout(), &s)?;
     }
 
-    for (_, node) in nodes {
-        node.stop().await?;
-    }
-    println!(
-        "\nDemo finished: {} plans held at the province.",
-        province_plans.len()
-    );
-    Ok(DemoOutcome {
-        findings: report.findings,
-        consolidated,
-        province_plans,
+    let web_url = nodes
+        .iter()
+        .find(|(u, _)| u == PROVINCE)
+        .and_then(|(_, n)| n.web_url())
+        .unwrap_or_default();
+    Ok(Demo {
+        nodes,
+        outcome: DemoOutcome {
+            findings: report.findings,
+            consolidated,
+            province_plans,
+        },
+        web_url,
+        pki,
+        _temp: temp,
     })
 }
 
@@ -240,6 +350,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoOutcome> {
 struct Pki {
     dir: PathBuf,
     ca_pem: String,
+    authority: Authority,
     operators: std::collections::HashMap<String, Tls>,
 }
 
@@ -279,7 +390,8 @@ impl Pki {
         }
         Ok(Pki {
             dir: dir.to_path_buf(),
-            ca_pem: ca.cert_pem,
+            ca_pem: ca.cert_pem.clone(),
+            authority: ca,
             operators,
         })
     }
@@ -306,6 +418,8 @@ async fn start(
         cert: Some(nodes.join(format!("{unit}.pem"))),
         key: Some(nodes.join(format!("{unit}.key"))),
         ca: Some(pki.dir.join("ca.pem")),
+        // The province serves its web page (the Organization Board's workstation).
+        web: (unit == PROVINCE).then(|| "127.0.0.1:0".to_string()),
         ..RawConfig::default()
     }
     .validate()

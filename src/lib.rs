@@ -34,6 +34,7 @@
 //!   reference data files (the domain parses their text).
 //! - [`demo`]: the demonstration hierarchy.
 //! - [`synth`]: a deterministic synthetic province (S, M, L) for the benchmarks.
+//! - [`web`]: the web page of a node's subtree (the Organization Board's workstation).
 
 pub mod audit;
 pub mod auth;
@@ -55,3 +56,4 @@ pub mod store;
 pub mod sync;
 pub mod synth;
 pub mod tabular;
+pub mod web;

@@ -32,6 +32,21 @@ pub async fn run(
     clock: Clock,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let web = match config.web {
+        Some(addr) => Some(crate::web::bind(addr).await?),
+        None => None,
+    };
+    run_with_web(config, listener, web, clock, shutdown).await
+}
+
+/// [`run`], with the web page's listener (when `config.web` is set) already bound.
+async fn run_with_web(
+    config: Config,
+    listener: TcpListener,
+    web: Option<TcpListener>,
+    clock: Clock,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     // Metrics first, so that the node's opening values are recorded.
     let metrics_task = match config.metrics {
         Some(addr) => {
@@ -105,6 +120,16 @@ pub async fn run(
         )?;
     }
     let insecure = config.tls.is_none();
+    let web_task = match web {
+        Some(web) => {
+            let tls = config.tls.as_ref().map(|t| crate::web::WebTls {
+                cert_pem: t.cert_pem.clone(),
+                key_pem: t.key_pem.clone(),
+            });
+            Some(crate::web::spawn(node.clone(), tls, web).await?)
+        }
+        None => None,
+    };
     let limit = RateLimit::new(config.rate_limit);
     let planning = PlanningServer::new(PlanningService {
         node: node.clone(),
@@ -130,6 +155,9 @@ pub async fn run(
             shutdown,
         )
         .await;
+    if let Some(task) = web_task {
+        task.stop().await;
+    }
     if let Some(task) = checks_task {
         task.abort();
         let _ = task.await;
@@ -150,6 +178,8 @@ pub async fn run(
 pub struct Running {
     /// The address it listens on.
     pub addr: SocketAddr,
+    /// The address of its web page, when it serves one.
+    pub web: Option<SocketAddr>,
     /// Whether it serves TLS.
     tls: bool,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -157,6 +187,12 @@ pub struct Running {
 }
 
 impl Running {
+    /// The URL of its web page, when it serves one.
+    pub fn web_url(&self) -> Option<String> {
+        let scheme = if self.tls { "https" } else { "http" };
+        self.web.map(|a| format!("{scheme}://{a}"))
+    }
+
     /// The node's URL, for clients and children.
     pub fn url(&self) -> String {
         let scheme = if self.tls { "https" } else { "http" };
@@ -172,17 +208,24 @@ impl Running {
     }
 }
 
-/// Binds `config.listen` (port 0 picks a free port) and serves the node in the background.
+/// Binds `config.listen` and `config.web` (port 0 picks a free port) and serves the node in
+/// the background.
 pub async fn spawn(config: Config, clock: Clock) -> anyhow::Result<Running> {
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     let tls = config.tls.is_some();
+    let web = match config.web {
+        Some(addr) => Some(crate::web::bind(addr).await?),
+        None => None,
+    };
+    let web_addr = web.as_ref().map(|l| l.local_addr()).transpose()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(run(config, listener, clock, async {
+    let task = tokio::spawn(run_with_web(config, listener, web, clock, async {
         let _ = stopped.await;
     }));
     Ok(Running {
         addr,
+        web: web_addr,
         tls,
         stop: Some(stop),
         task,

@@ -12,6 +12,7 @@
 //! - [`certs`]: `certs ca|node|client|hierarchy`.
 //! - [`audit`]: `audit list|verify`.
 //! - [`status`]: `status` and `units`, what a node knows of itself.
+//! - [`web`]: `web-login`, a short-lived sign-in URL for a node's web page.
 //! - [`args`]: the arguments every client command shares (`--node`, `--ca`, `--cert`,
 //!   `--key`; `--unit`, `--term`) and the connection they make.
 //!
@@ -50,6 +51,7 @@ mod nodes;
 mod plans;
 mod sheets;
 mod status;
+mod web;
 
 /// The standard output every command prints to. Not held locked: the demo's nodes may log or
 /// print from other threads while a command runs.
@@ -87,6 +89,8 @@ enum Command {
     Audit(audit::Command),
     #[command(flatten)]
     Status(status::Command),
+    #[command(flatten)]
+    Web(web::Command),
 }
 
 /// Parses the arguments, runs the command and turns its outcome into the exit code.
@@ -124,6 +128,7 @@ async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
         Command::Certs(c) => certs::run(c, out),
         Command::Audit(c) => audit::run(c, out).await,
         Command::Status(c) => status::run(c, out).await,
+        Command::Web(c) => web::run(c, out).await,
     }
 }
 

@@ -18,6 +18,9 @@ pub enum Command {
         /// Keep the nodes' stores in this folder instead of a temporary one.
         #[arg(long)]
         data: Option<PathBuf>,
+        /// Keep serving the nodes and the province's web page after the flow, until Ctrl-C.
+        #[arg(long)]
+        keep: bool,
     },
 }
 
@@ -30,7 +33,9 @@ pub enum Command {
 pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
     match command {
         Command::Serve(args) => serve(*args, out).await,
-        Command::Demo { data } => demo::run(demo::DemoOptions { data }).await.map(|_| ()),
+        Command::Demo { data, keep } => demo::run(demo::DemoOptions { data, keep })
+            .await
+            .map(|_| ()),
     }
 }
 

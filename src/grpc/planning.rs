@@ -642,6 +642,28 @@ impl pb::planning_server::Planning for PlanningService {
         )))
     }
 
+    async fn issue_web_login(
+        &self,
+        req: Request<pb::WebLoginRequest>,
+    ) -> Result<Response<pb::WebLoginResponse>, Status> {
+        let who = self.who(&req)?;
+        let pb::WebLoginRequest {} = req.into_inner();
+        who.require_authenticated()?;
+        let crate::auth::Caller::Certified { unit, roles, name } = &who else {
+            return Err(Error::precondition(
+                "caller",
+                "this node runs --insecure: its web page is open without a login",
+            )
+            .into());
+        };
+        let (token, identity) =
+            acting_as(who.label(), self.node.issue_web_login(unit, roles, name)).await?;
+        Ok(Response::new(pb::WebLoginResponse {
+            token,
+            expires_at: identity.expires_at.to_rfc3339(),
+        }))
+    }
+
     type ConsolidatedStreamStream = std::pin::Pin<
         Box<dyn tokio_stream::Stream<Item = Result<pb::ConsolidatedEntry, Status>> + Send>,
     >;

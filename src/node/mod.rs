@@ -12,6 +12,7 @@ mod reconcile;
 mod reference;
 mod status;
 pub mod view;
+mod web_login;
 mod workflow;
 
 use std::{
@@ -36,6 +37,7 @@ pub use query::{mask_id, ConsolidatedEntry, ConsolidatedFilter, ConsolidatedPage
 pub use reconcile::{digest, ParentView, PlanState, Reconciled, Repairs};
 pub use reference::Reference;
 pub use status::{ChildReport, LinkState, LinkStatus, SyncStatus};
+pub use web_login::{WebIdentity, LOGIN_TOKEN_SECONDS};
 pub use workflow::{RoundResult, TallyResult};
 
 tokio::task_local! {

@@ -22,4 +22,5 @@ mod sheets;
 mod surface;
 mod tls;
 mod view;
+mod web;
 mod workflow;

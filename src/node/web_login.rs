@@ -1,0 +1,165 @@
+//! The short-lived web login (đăng nhập trang web): a person who holds a client certificate
+//! asks the node, over gRPC, for a login token; the token names their unit, roles and name and
+//! expires soon; the node's web page exchanges it for a session. Tokens are signed with a key
+//! that the node keeps in its store (created on first use), with blake3's keyed hash as the
+//! MAC, so that only this node can issue or accept them, also across restarts.
+
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{Event, Node};
+use crate::{
+    auth::Role,
+    error::{Error, Result},
+    store::Change,
+};
+
+/// Where the signing key is kept.
+const KEY_DOCUMENT: &str = "web/login-key";
+
+/// How long a login token stays valid: long enough to paste it into a browser.
+pub const LOGIN_TOKEN_SECONDS: i64 = 300;
+
+/// What a login token vouches for: the certificate it was issued against.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebIdentity {
+    /// The unit the certificate names.
+    pub unit: String,
+    /// Its roles, as their names.
+    pub roles: Vec<String>,
+    /// The certificate's common name.
+    pub name: String,
+    /// When the token stops being accepted.
+    pub expires_at: DateTime<Utc>,
+    /// A random value, so that two tokens are never alike (and each can be used once).
+    pub nonce: String,
+}
+
+impl WebIdentity {
+    /// The roles that parse; unknown names are dropped.
+    pub fn parsed_roles(&self) -> Vec<Role> {
+        self.roles.iter().filter_map(|r| r.parse().ok()).collect()
+    }
+}
+
+impl Node {
+    /// The node's web signing key, created and stored on first use.
+    ///
+    /// # Errors
+    ///
+    /// A store failure, or a stored key that is not 32 bytes of hex.
+    pub async fn web_key(&self) -> Result<[u8; 32]> {
+        if let Some(key) = self.stored_web_key()? {
+            return Ok(key);
+        }
+        let guard = self.lock().await;
+        if let Some(key) = self.stored_web_key()? {
+            return Ok(key);
+        }
+        let key: [u8; 32] = rand::random();
+        let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+        self.commit(
+            guard,
+            Event::new("web_key", None).detail("web login signing key created"),
+            vec![Change::SetDocument(
+                KEY_DOCUMENT.into(),
+                serde_json::Value::String(hex),
+            )],
+        )
+        .await?;
+        Ok(key)
+    }
+
+    fn stored_web_key(&self) -> Result<Option<[u8; 32]>> {
+        let Some(value) = self.store.document(KEY_DOCUMENT)? else {
+            return Ok(None);
+        };
+        let hex = value.as_str().unwrap_or_default();
+        let bytes: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .filter_map(|i| hex.get(i..i + 2))
+            .filter_map(|b| u8::from_str_radix(b, 16).ok())
+            .collect();
+        let key: [u8; 32] = bytes.try_into().map_err(|_| {
+            Error::Store(crate::store::StoreError::Transaction(
+                "the stored web login key is damaged".into(),
+            ))
+        })?;
+        Ok(Some(key))
+    }
+
+    /// Issues a login token for the holder of a certificate of `unit` with `roles`, valid for
+    /// [`LOGIN_TOKEN_SECONDS`]; the issue is recorded in the audit trail.
+    ///
+    /// # Errors
+    ///
+    /// INVALID when the certificate carries no role; a store failure.
+    pub async fn issue_web_login(
+        &self,
+        unit: &str,
+        roles: &[Role],
+        name: &str,
+    ) -> Result<(String, WebIdentity)> {
+        if roles.is_empty() {
+            return Err(Error::invalid("roles", "the certificate carries no role"));
+        }
+        let key = self.web_key().await?;
+        let nonce: [u8; 16] = rand::random();
+        let identity = WebIdentity {
+            unit: unit.to_string(),
+            roles: roles.iter().map(|r| r.as_str().to_string()).collect(),
+            name: name.to_string(),
+            expires_at: self.now() + chrono::Duration::seconds(LOGIN_TOKEN_SECONDS),
+            nonce: URL_SAFE_NO_PAD.encode(nonce),
+        };
+        let payload = serde_json::to_vec(&identity).expect("identity serializes");
+        let mac = blake3::keyed_hash(&key, &payload);
+        let token = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(&payload),
+            URL_SAFE_NO_PAD.encode(mac.as_bytes())
+        );
+        let guard = self.lock().await;
+        self.commit(
+            guard,
+            Event::new("web_login", None).detail(format!(
+                "web login issued to {name} [{}@{unit}] until {}",
+                identity.roles.join("+"),
+                identity.expires_at.to_rfc3339()
+            )),
+            vec![],
+        )
+        .await?;
+        Ok((token, identity))
+    }
+
+    /// Checks a login token's signature and expiry and returns what it vouches for.
+    ///
+    /// # Errors
+    ///
+    /// DENIED when the token is malformed, signed by another key, or expired; a store failure.
+    pub async fn verify_web_login(&self, token: &str) -> Result<WebIdentity> {
+        let bad = |why: &str| Error::denied("token", why.to_string());
+        let (payload, mac) = token
+            .trim()
+            .split_once('.')
+            .ok_or_else(|| bad("malformed"))?;
+        let payload = URL_SAFE_NO_PAD
+            .decode(payload)
+            .map_err(|_| bad("malformed"))?;
+        let mac = URL_SAFE_NO_PAD.decode(mac).map_err(|_| bad("malformed"))?;
+        let mac: [u8; 32] = mac.try_into().map_err(|_| bad("malformed"))?;
+        let key = self.web_key().await?;
+        // blake3::Hash compares in constant time.
+        if blake3::keyed_hash(&key, &payload) != blake3::Hash::from_bytes(mac) {
+            return Err(bad("not signed by this node"));
+        }
+        let identity: WebIdentity =
+            serde_json::from_slice(&payload).map_err(|_| bad("malformed"))?;
+        if identity.expires_at <= self.now() {
+            return Err(bad("expired: ask for a new one with `quyhoach web-login`"));
+        }
+        Ok(identity)
+    }
+}

@@ -1,0 +1,150 @@
+//! The approver's actions: approve or return a plan citing findings, and accept a warning with
+//! a written justification. Each is a form with the session's CSRF token; each POST checks the
+//! token and the approver role at this node's unit, then calls the same node operation as the
+//! gRPC call, on behalf of the signed-in person, so that it leaves the same audit record.
+
+use std::collections::HashMap;
+
+use axum::{
+    extract::{Path, State},
+    response::{IntoResponse, Redirect, Response},
+    Form,
+};
+use maud::{html, Markup};
+
+use super::{
+    pages::{load_plan, plan_href},
+    session::{check_csrf, Viewer},
+    WebError, WebState,
+};
+use crate::{
+    domain::{Outcome, Plan},
+    node::{acting_as, CheckedFinding},
+    rules::Severity,
+};
+
+/// The forms of a plan awaiting this unit's decision.
+pub fn forms(viewer: &Viewer, plan: &Plan, findings: &[CheckedFinding]) -> Markup {
+    let l = viewer.lang;
+    let action = |what: &str| format!("{}/{what}", plan_href(&plan.id));
+    let hash = plan.hash.clone().unwrap_or_default();
+    html! {
+        section.actions id="actions" {
+            h2 { (l.t("Quyết định của đơn vị", "This unit's decision")) }
+            form.action id="approve-form" method="post" action=(action("quyet-dinh")) {
+                input type="hidden" name="csrf" value=(viewer.csrf);
+                input type="hidden" name="hash" value=(hash);
+                input type="hidden" name="outcome" value="approve";
+                button.primary id="approve" type="submit" { (l.t("Phê duyệt", "Approve")) }
+            }
+            form.action id="return-form" method="post" action=(action("quyet-dinh")) {
+                input type="hidden" name="csrf" value=(viewer.csrf);
+                input type="hidden" name="hash" value=(hash);
+                input type="hidden" name="outcome" value="return";
+                fieldset {
+                    legend { (l.t("Trả lại, viện dẫn phát hiện", "Return, citing findings")) }
+                    @for f in findings {
+                        label.check { input type="checkbox" name=(format!("cite_{}", f.id)) value="on";
+                            " " (f.finding.rule.as_str()) " #" (f.id) ": " (l.t(&f.finding.message_vi, &f.finding.message_en)) }
+                    }
+                    label { (l.t("Lý do thêm (mỗi dòng một lý do)", "Further reasons (one per line)"))
+                        textarea name="reasons" rows="3" {} }
+                }
+                button.danger id="return" type="submit" { (l.t("Trả lại", "Return")) }
+            }
+            @for f in findings.iter().filter(|f| f.finding.severity == Severity::Warning && f.acceptance.is_none()) {
+                form.action.accept method="post" action=(action("chap-nhan")) data-finding=(f.id) {
+                    input type="hidden" name="csrf" value=(viewer.csrf);
+                    input type="hidden" name="finding" value=(f.id);
+                    fieldset {
+                        legend { (l.t("Chấp nhận cảnh báo", "Accept warning")) " " (f.finding.rule.as_str()) " #" (f.id) }
+                        label { (l.t("Lý do chấp nhận", "Justification")) textarea name="justification" rows="2" required {} }
+                        label { (l.t("Người chấp nhận", "Accepted by")) input type="text" name="by" required value=(viewer_name(viewer)); }
+                    }
+                    button type="submit" { (l.t("Chấp nhận", "Accept")) }
+                }
+            }
+        }
+    }
+}
+
+fn viewer_name(viewer: &Viewer) -> String {
+    match &viewer.caller {
+        crate::auth::Caller::Certified { name, .. } => name.clone(),
+        crate::auth::Caller::Insecure => String::new(),
+    }
+}
+
+fn field<'f>(form: &'f HashMap<String, String>, name: &str) -> &'f str {
+    form.get(name).map(String::as_str).unwrap_or_default()
+}
+
+/// `POST /ke-hoach/UNIT/TERM/VERSION/quyet-dinh`: approve or return.
+pub async fn decide(
+    State(state): State<WebState>,
+    viewer: Viewer,
+    Path((unit, term, version)): Path<(String, String, String)>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Result<Response, WebError> {
+    check_csrf(&viewer, field(&form, "csrf"))?;
+    let node = &state.node;
+    viewer.caller.require_approver_at(&node.unit().code)?;
+    let plan = load_plan(&state, &viewer, &unit, &term, &version).await?;
+    let outcome = match field(&form, "outcome") {
+        "approve" => Outcome::Approve,
+        "return" => Outcome::Return,
+        other => {
+            return Err(WebError::bad_request(format!(
+                "outcome: {other:?} is neither approve nor return"
+            )))
+        }
+    };
+    let mut cite: Vec<String> = form
+        .iter()
+        .filter(|(k, v)| k.starts_with("cite_") && v.as_str() == "on")
+        .map(|(k, _)| k["cite_".len()..].to_string())
+        .collect();
+    cite.sort();
+    let reasons: Vec<String> = field(&form, "reasons")
+        .lines()
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .map(String::from)
+        .collect();
+    acting_as(
+        viewer.label(),
+        node.decide(
+            &plan.id,
+            field(&form, "hash").trim(),
+            outcome,
+            reasons,
+            &cite,
+        ),
+    )
+    .await?;
+    Ok(Redirect::to(&plan_href(&plan.id)).into_response())
+}
+
+/// `POST /ke-hoach/UNIT/TERM/VERSION/chap-nhan`: accept a warning.
+pub async fn accept(
+    State(state): State<WebState>,
+    viewer: Viewer,
+    Path((unit, term, version)): Path<(String, String, String)>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Result<Response, WebError> {
+    check_csrf(&viewer, field(&form, "csrf"))?;
+    let node = &state.node;
+    viewer.caller.require_approver_at(&node.unit().code)?;
+    let plan = load_plan(&state, &viewer, &unit, &term, &version).await?;
+    acting_as(
+        viewer.label(),
+        node.accept_warning(
+            &plan.id,
+            field(&form, "finding").trim(),
+            field(&form, "justification"),
+            field(&form, "by"),
+        ),
+    )
+    .await?;
+    Ok(Redirect::to(&plan_href(&plan.id)).into_response())
+}

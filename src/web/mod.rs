@@ -1,0 +1,306 @@
+//! The Organization Board's workstation (trang làm việc của Ban Tổ chức): a web page served by
+//! a node over its own subtree, in Vietnamese with an English switch. Server-rendered HTML
+//! (maud, checked at compile time), one stylesheet from the repository, no script; every page
+//! calls the same [`Node`] operations as the gRPC API, with the same roles and the same
+//! subtree scope (see [`session`]).
+//!
+//! Pages: the overview (`/`), the consolidated list (`/tong-hop`, with its `.csv` and `.xlsx`
+//! export), the findings (`/phat-hien`), a plan (`/ke-hoach/UNIT/TERM/VERSION`, with versions,
+//! diff, rounds, decisions, audit records and the approver's actions), a person
+//! (`/nguoi/REF`) and the structure charts (`/co-cau`).
+
+mod actions;
+mod diff;
+mod i18n;
+mod layout;
+pub mod login;
+mod pages;
+mod person;
+pub mod session;
+mod structure;
+
+use std::{net::SocketAddr, sync::Arc};
+
+use axum::{
+    http::{header, StatusCode},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+    Router,
+};
+use tokio::net::TcpListener;
+
+use crate::node::Node;
+
+pub use diff::{diff_plans, PlanDiff};
+
+/// The stylesheet, a file of the repository served by the node.
+const STYLE: &str = include_str!("../../static/style.css");
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct WebState {
+    /// The node whose operations the pages call.
+    pub node: Arc<Node>,
+    /// Sessions and login.
+    pub sessions: Arc<session::Sessions>,
+}
+
+/// Binds the web page's address (port 0 picks a free port).
+///
+/// # Errors
+///
+/// The address cannot be bound.
+pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("web: cannot listen on {addr}: {e}"))
+}
+
+/// The router of the web page over `node`. `insecure`: the node runs without certificates, so
+/// the page is open to anyone who reaches it, as the gRPC API is (for trying things out only).
+///
+/// # Errors
+///
+/// The node's web signing key cannot be read or created.
+pub async fn router(node: Arc<Node>, insecure: bool) -> anyhow::Result<Router> {
+    let key = node.web_key().await?;
+    let state = WebState {
+        node,
+        sessions: Arc::new(session::Sessions::new(key, insecure)),
+    };
+    Ok(Router::new()
+        .route("/", get(pages::overview))
+        .route("/tong-hop", get(pages::consolidated))
+        .route("/tong-hop.csv", get(pages::consolidated_csv))
+        .route("/tong-hop.xlsx", get(pages::consolidated_xlsx))
+        .route("/phat-hien", get(pages::findings))
+        .route("/ke-hoach/{unit}/{term}/{version}", get(pages::plan))
+        .route(
+            "/ke-hoach/{unit}/{term}/{version}/quyet-dinh",
+            post(actions::decide),
+        )
+        .route(
+            "/ke-hoach/{unit}/{term}/{version}/chap-nhan",
+            post(actions::accept),
+        )
+        .route("/nguoi", get(person::find))
+        .route("/nguoi/{reference}", get(person::person))
+        .route("/co-cau", get(structure::structure))
+        .route("/dang-nhap", get(session::login))
+        .route("/dang-xuat", post(session::logout))
+        .route("/ngon-ngu", get(session::language))
+        .route("/static/style.css", get(style))
+        .with_state(state))
+}
+
+async fn style() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        STYLE,
+    )
+        .into_response()
+}
+
+/// The web page running in the background; [`WebTask::stop`] ends it.
+pub struct WebTask {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl WebTask {
+    /// Stops accepting, finishes requests in flight, and waits.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
+}
+
+/// The node's certificate and key (PEM), to serve the page over HTTPS.
+#[derive(Debug, Clone)]
+pub struct WebTls {
+    /// The node's certificate chain.
+    pub cert_pem: String,
+    /// Its private key.
+    pub key_pem: String,
+}
+
+fn tls_acceptor(tls: &WebTls) -> anyhow::Result<tokio_rustls::TlsAcceptor> {
+    use rustls_pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_slice_iter(tls.cert_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| anyhow::anyhow!("web: the node's certificate: {e}"))?;
+    let key = PrivateKeyDer::from_pem_slice(tls.key_pem.as_bytes())
+        .map_err(|e| anyhow::anyhow!("web: the node's key: {e}"))?;
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Serves `app` over HTTPS on `listener` until `stopped`.
+async fn serve_tls(
+    listener: TcpListener,
+    app: Router,
+    acceptor: tokio_rustls::TlsAcceptor,
+    mut stopped: tokio::sync::oneshot::Receiver<()>,
+) {
+    use hyper_util::{
+        rt::{TokioExecutor, TokioIo},
+        server::conn::auto,
+        service::TowerToHyperService,
+    };
+    loop {
+        let (tcp, _) = tokio::select! {
+            _ = &mut stopped => return,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "web accept failed");
+                    continue;
+                }
+            },
+        };
+        let acceptor = acceptor.clone();
+        let app = app.clone();
+        tokio::spawn(async move {
+            let _ = tcp.set_nodelay(true);
+            let Ok(Ok(tls)) =
+                tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(tcp))
+                    .await
+            else {
+                return;
+            };
+            let service = TowerToHyperService::new(app);
+            let _ = auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(tls), service)
+                .await;
+        });
+    }
+}
+
+/// Serves the web page of `node` on `listener` in the background: over HTTPS with the node's
+/// certificate when `tls` is given (the session cookie is then `Secure`), else plain HTTP
+/// (an `--insecure` node).
+///
+/// # Errors
+///
+/// The node's web signing key cannot be read or created; the certificate or key does not
+/// load; the listener has no address.
+pub async fn spawn(
+    node: Arc<Node>,
+    tls: Option<WebTls>,
+    listener: TcpListener,
+) -> anyhow::Result<WebTask> {
+    let addr = listener.local_addr()?;
+    let unit = node.unit().code.clone();
+    let insecure = tls.is_none();
+    let app = router(node, insecure).await?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tracing::info!(unit = %unit, addr = %addr, https = !insecure, "web page serving");
+    if let Some(tls) = &tls {
+        let acceptor = tls_acceptor(tls)?;
+        let task = tokio::spawn(serve_tls(listener, app, acceptor, stopped));
+        return Ok(WebTask { stop, task });
+    }
+    let task = tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "web page stopped");
+        }
+    });
+    Ok(WebTask { stop, task })
+}
+
+/// A failure shown as a page: the status and a message naming the problem.
+#[derive(Debug)]
+pub struct WebError {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// What went wrong, for the reader.
+    pub message: String,
+}
+
+impl WebError {
+    /// A request the caller may not make.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::FORBIDDEN,
+            message: message.into(),
+        }
+    }
+
+    /// A request that names something wrong.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<crate::error::Error> for WebError {
+    fn from(e: crate::error::Error) -> Self {
+        use crate::error::Error;
+        let status = match &e {
+            Error::Invalid(_) => StatusCode::BAD_REQUEST,
+            Error::NotFound(_) => StatusCode::NOT_FOUND,
+            Error::Precondition(_) | Error::HashConflict { .. } => StatusCode::CONFLICT,
+            Error::Denied(_) => StatusCode::FORBIDDEN,
+            Error::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!(error = %e, "internal error on the web page");
+        }
+        Self {
+            status,
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<crate::auth::Denied> for WebError {
+    fn from(d: crate::auth::Denied) -> Self {
+        match d {
+            crate::auth::Denied::Unauthenticated(m) => Self {
+                status: StatusCode::UNAUTHORIZED,
+                message: m,
+            },
+            crate::auth::Denied::Forbidden(f) => Self::forbidden(f.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        let body = maud::html! {
+            (maud::DOCTYPE)
+            html lang="vi" {
+                head {
+                    meta charset="utf-8";
+                    meta name="viewport" content="width=device-width, initial-scale=1";
+                    title { "Lỗi / Error " (self.status.as_u16()) }
+                    link rel="stylesheet" href="/static/style.css";
+                }
+                body {
+                    main {
+                        h1 { "Không thực hiện được / Not done (" (self.status.as_u16()) ")" }
+                        p.error id="error" { (self.message) }
+                        p { a href="/" { "Tổng quan / Overview" } }
+                    }
+                }
+            }
+        };
+        (self.status, body).into_response()
+    }
+}

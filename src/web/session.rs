@@ -1,0 +1,387 @@
+//! Who is looking at the page. A person gets a session by opening the login URL that
+//! `quyhoach web-login` prints (a token the node signed against their client certificate,
+//! valid for minutes and accepted once); the session lives in an HttpOnly, SameSite=Strict
+//! cookie and carries the certificate's unit and roles, so that every page is scoped exactly
+//! like the gRPC API. Every form carries a CSRF token tied to the session, and a POST without
+//! the right one is refused. On an `--insecure` node the page is open, like its gRPC API: every
+//! visitor acts as [`Caller::Insecure`] (for trying things out on one's own machine only).
+
+use std::{
+    collections::HashMap,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+use axum::{
+    extract::{FromRequestParts, Query, State},
+    http::{header, request::Parts, HeaderMap, StatusCode},
+    response::{IntoResponse, Redirect, Response},
+    Form,
+};
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use serde::Deserialize;
+
+use super::{i18n::Lang, WebError, WebState};
+use crate::auth::{Caller, Role};
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "qh_session";
+/// The language cookie's name.
+pub const LANG_COOKIE: &str = "qh_lang";
+/// How long a session lasts: one working day.
+pub const SESSION_LIFETIME: Duration = Duration::from_secs(8 * 3600);
+
+/// One signed-in person.
+#[derive(Debug, Clone)]
+struct Session {
+    caller: Caller,
+    expires: Instant,
+}
+
+/// The sessions of one node's web page, in memory: a restart signs everyone out.
+pub struct Sessions {
+    /// The node's web key: CSRF tokens are keyed hashes of the session ID under it.
+    key: [u8; 32],
+    insecure: bool,
+    sessions: Mutex<HashMap<String, Session>>,
+    /// Login tokens already exchanged, until they expire: each is accepted once.
+    used: Mutex<HashMap<String, chrono::DateTime<chrono::Utc>>>,
+}
+
+impl Sessions {
+    /// Sessions signed with the node's web `key`.
+    pub fn new(key: [u8; 32], insecure: bool) -> Self {
+        Self {
+            key,
+            insecure,
+            sessions: Mutex::new(HashMap::new()),
+            used: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The CSRF token of a session (of the open page, on an insecure node).
+    pub fn csrf_for(&self, session: &str) -> String {
+        let mac = blake3::keyed_hash(&self.key, format!("csrf\0{session}").as_bytes());
+        URL_SAFE_NO_PAD.encode(&mac.as_bytes()[..24])
+    }
+
+    /// An opaque, stable reference to a person for URLs: the national ID never appears in one.
+    pub fn person_ref(&self, national_id: &str) -> String {
+        let mac = blake3::keyed_hash(&self.key, format!("person\0{national_id}").as_bytes());
+        URL_SAFE_NO_PAD.encode(&mac.as_bytes()[..12])
+    }
+
+    fn open(&self, caller: Caller) -> String {
+        let id = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
+        let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        sessions.retain(|_, s| s.expires > now);
+        sessions.insert(
+            id.clone(),
+            Session {
+                caller,
+                expires: now + SESSION_LIFETIME,
+            },
+        );
+        id
+    }
+
+    fn get(&self, id: &str) -> Option<Caller> {
+        let sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        sessions
+            .get(id)
+            .filter(|s| s.expires > Instant::now())
+            .map(|s| s.caller.clone())
+    }
+
+    fn close(&self, id: &str) {
+        let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        sessions.remove(id);
+    }
+
+    /// Marks a login token used; false if it was used before.
+    fn first_use(&self, nonce: &str, until: chrono::DateTime<chrono::Utc>) -> bool {
+        let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        let now = chrono::Utc::now();
+        used.retain(|_, t| *t > now);
+        used.insert(nonce.to_string(), until).is_none()
+    }
+}
+
+/// The person behind a request, with what the page needs to know about them.
+#[derive(Debug, Clone)]
+pub struct Viewer {
+    /// As the gRPC API would see them.
+    pub caller: Caller,
+    /// The token every form of the page carries.
+    pub csrf: String,
+    /// The page's language.
+    pub lang: Lang,
+    /// The root of everything they may read here.
+    pub root: String,
+}
+
+impl Viewer {
+    /// Returns true if and only if the viewer may see full national IDs: the roles that work
+    /// with the lists (clerk, approver, administrator); a reader sees masked ones.
+    pub fn sees_full_ids(&self) -> bool {
+        match &self.caller {
+            Caller::Insecure => true,
+            Caller::Certified { roles, .. } => roles
+                .iter()
+                .any(|r| matches!(r, Role::Clerk | Role::Approver | Role::Admin)),
+        }
+    }
+
+    /// Returns true if and only if the viewer may decide at `unit` (the node's own unit).
+    pub fn approves_at(&self, unit: &str) -> bool {
+        self.caller.require_approver_at(unit).is_ok()
+    }
+
+    /// How the page names the viewer.
+    pub fn label(&self) -> String {
+        self.caller.label()
+    }
+}
+
+/// The value of cookie `name` in a request.
+fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+impl FromRequestParts<WebState> for Viewer {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &WebState,
+    ) -> Result<Self, Self::Rejection> {
+        let lang = Lang::from_cookie(cookie(&parts.headers, LANG_COOKIE));
+        let (caller, csrf) = if state.sessions.insecure {
+            (Caller::Insecure, state.sessions.csrf_for("insecure"))
+        } else {
+            let session = cookie(&parts.headers, SESSION_COOKIE);
+            match session.and_then(|s| state.sessions.get(s).map(|c| (c, s))) {
+                Some((caller, id)) => (caller, state.sessions.csrf_for(id)),
+                None => return Err(signed_out(lang)),
+            }
+        };
+        let node = &state.node;
+        let root = caller
+            .default_root(node.hierarchy(), &node.unit().code)
+            .map_err(|d| WebError::from(d).into_response())?;
+        Ok(Viewer {
+            caller,
+            csrf,
+            lang,
+            root,
+        })
+    }
+}
+
+fn signed_out(lang: Lang) -> Response {
+    let body = maud::html! {
+        (maud::DOCTYPE)
+        html lang=(lang.code()) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (lang.t("Chưa đăng nhập", "Not signed in")) }
+                link rel="stylesheet" href="/static/style.css";
+            }
+            body { main {
+                h1 { (lang.t("Chưa đăng nhập", "Not signed in")) }
+                p id="signed-out" { (lang.t(
+                    "Trang này cần đăng nhập bằng chứng thư số. Chạy lệnh sau và mở địa chỉ nó in ra:",
+                    "This page needs a sign-in with your certificate. Run the following and open the address it prints:")) }
+                pre { "quyhoach web-login --node ĐỊA_CHỈ_NÚT --web http://ĐỊA_CHỈ_TRANG --ca ca.pem --cert ban.pem --key ban.key" }
+            } }
+        }
+    };
+    (StatusCode::UNAUTHORIZED, body).into_response()
+}
+
+/// Checks a form's CSRF token against the viewer's session.
+///
+/// # Errors
+///
+/// FORBIDDEN when the token is missing or not this session's.
+pub fn check_csrf(viewer: &Viewer, token: &str) -> Result<(), WebError> {
+    let a = blake3::hash(viewer.csrf.as_bytes());
+    let b = blake3::hash(token.as_bytes());
+    // Compared as hashes, in constant time.
+    if a == b && !token.is_empty() {
+        Ok(())
+    } else {
+        Err(WebError::forbidden(viewer.lang.t(
+            "Yêu cầu bị từ chối: thiếu hoặc sai mã chống giả mạo (CSRF). Tải lại trang rồi thử lại.",
+            "Request refused: the anti-forgery (CSRF) token is missing or wrong. Reload the page and try again.",
+        )))
+    }
+}
+
+/// The query of the login URL.
+#[derive(Debug, Deserialize)]
+pub struct LoginQuery {
+    token: String,
+}
+
+/// `GET /dang-nhap?token=…`: exchanges a login token for a session.
+pub async fn login(State(state): State<WebState>, Query(q): Query<LoginQuery>) -> Response {
+    let identity = match state.node.verify_web_login(&q.token).await {
+        Ok(i) => i,
+        Err(e) => {
+            let mut e = WebError::from(e);
+            e.status = StatusCode::UNAUTHORIZED;
+            return e.into_response();
+        }
+    };
+    if !state
+        .sessions
+        .first_use(&identity.nonce, identity.expires_at)
+    {
+        return WebError {
+            status: StatusCode::UNAUTHORIZED,
+            message: "token: this login token was already used; ask for a new one with `quyhoach web-login`".into(),
+        }
+        .into_response();
+    }
+    let caller = Caller::Certified {
+        roles: identity.parsed_roles(),
+        unit: identity.unit,
+        name: identity.name,
+    };
+    tracing::info!(who = %caller.label(), "web session opened");
+    let id = state.sessions.open(caller);
+    (
+        [(
+            header::SET_COOKIE,
+            format!(
+                "{SESSION_COOKIE}={id}; HttpOnly; SameSite=Strict; Secure; Path=/; Max-Age={}",
+                SESSION_LIFETIME.as_secs()
+            ),
+        )],
+        Redirect::to("/"),
+    )
+        .into_response()
+}
+
+/// The form of a POST that carries only its CSRF token.
+#[derive(Debug, Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// `POST /dang-xuat`: ends the session.
+pub async fn logout(
+    State(state): State<WebState>,
+    viewer: Viewer,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, WebError> {
+    check_csrf(&viewer, &form.csrf)?;
+    if let Some(id) = cookie(&headers, SESSION_COOKIE) {
+        state.sessions.close(id);
+    }
+    Ok((
+        [(
+            header::SET_COOKIE,
+            format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Secure; Path=/; Max-Age=0"),
+        )],
+        Redirect::to("/"),
+    )
+        .into_response())
+}
+
+/// The query of the language switch.
+#[derive(Debug, Deserialize)]
+pub struct LanguageQuery {
+    lang: String,
+    #[serde(default)]
+    back: String,
+}
+
+/// `GET /ngon-ngu?lang=en&back=/path`: switches the page's language.
+pub async fn language(Query(q): Query<LanguageQuery>) -> Response {
+    let lang = Lang::from_cookie(Some(&q.lang));
+    // Only a path of this site: never a redirect elsewhere.
+    let back = if q.back.starts_with('/') && !q.back.starts_with("//") {
+        q.back
+    } else {
+        "/".into()
+    };
+    (
+        [(
+            header::SET_COOKIE,
+            format!(
+                "{LANG_COOKIE}={}; SameSite=Strict; Path=/; Max-Age=31536000",
+                lang.code()
+            ),
+        )],
+        Redirect::to(&back),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn viewer(sessions: &Sessions, session: &str, roles: &[Role]) -> Viewer {
+        Viewer {
+            caller: Caller::Certified {
+                unit: "40".into(),
+                roles: roles.to_vec(),
+                name: "A".into(),
+            },
+            csrf: sessions.csrf_for(session),
+            lang: Lang::Vi,
+            root: "40".into(),
+        }
+    }
+
+    #[test]
+    fn a_csrf_token_belongs_to_one_session() {
+        let s = Sessions::new([7; 32], false);
+        let a = viewer(&s, "session-a", &[Role::Approver]);
+        assert!(check_csrf(&a, &s.csrf_for("session-a")).is_ok());
+        assert!(
+            check_csrf(&a, &s.csrf_for("session-b")).is_err(),
+            "another session's"
+        );
+        assert!(check_csrf(&a, "").is_err(), "none");
+        let other_key = Sessions::new([8; 32], false);
+        assert!(
+            check_csrf(&a, &other_key.csrf_for("session-a")).is_err(),
+            "another node's"
+        );
+    }
+
+    #[test]
+    fn a_login_token_is_accepted_once() {
+        let s = Sessions::new([7; 32], false);
+        let until = chrono::Utc::now() + chrono::Duration::minutes(5);
+        assert!(s.first_use("n1", until));
+        assert!(!s.first_use("n1", until));
+        assert!(s.first_use("n2", until));
+    }
+
+    #[test]
+    fn readers_see_masked_ids_and_the_working_roles_full_ones() {
+        let s = Sessions::new([7; 32], false);
+        assert!(!viewer(&s, "x", &[Role::Reader]).sees_full_ids());
+        for role in [Role::Clerk, Role::Approver, Role::Admin] {
+            assert!(viewer(&s, "x", &[Role::Reader, role]).sees_full_ids());
+        }
+        assert_ne!(s.person_ref("040076000001"), s.person_ref("040076000002"));
+        assert!(!s.person_ref("040076000001").contains("0001"));
+    }
+}

@@ -1,0 +1,188 @@
+//! The structure charts (cơ cấu): the planned cadres of a unit's subtree by age band, gender,
+//! ethnicity and level, against the targets of the ruleset in force (R8), drawn as SVG on the
+//! server.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Query, State};
+use maud::{html, Markup, PreEscaped};
+use serde::Deserialize;
+
+use super::{i18n::Lang, layout::page, session::Viewer, WebError, WebState};
+use crate::{domain::Gender, node::PlanFilter};
+
+/// The page's query.
+#[derive(Debug, Default, Deserialize)]
+pub struct StructureQuery {
+    #[serde(default)]
+    under: String,
+    #[serde(default)]
+    term: String,
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// A horizontal bar chart: one bar per (label, count) as a share of `total`, with an optional
+/// target line (a share) and its label.
+fn bars(
+    title: &str,
+    rows: &[(String, usize)],
+    total: usize,
+    target: Option<(f64, String)>,
+) -> Markup {
+    let height = 30 + rows.len() * 28 + if target.is_some() { 20 } else { 0 };
+    let x0 = 170.0;
+    let width = 400.0;
+    let mut svg = format!(
+        r#"<svg class="chart" viewBox="0 0 640 {height}" role="img" aria-label="{t}" xmlns="http://www.w3.org/2000/svg"><text x="0" y="18" class="title">{t}</text>"#,
+        t = escape(title)
+    );
+    for (i, (label, count)) in rows.iter().enumerate() {
+        let share = if total == 0 {
+            0.0
+        } else {
+            *count as f64 / total as f64
+        };
+        let y = 30 + i * 28;
+        svg.push_str(&format!(
+            r#"<text x="{lx}" y="{ty}" text-anchor="end">{label}</text><rect x="{x0}" y="{y}" width="{w:.1}" height="20" class="bar"/><text x="{vx:.1}" y="{ty}">{count} ({pct:.0}%)</text>"#,
+            lx = x0 - 6.0,
+            ty = y + 15,
+            label = escape(label),
+            w = share * width,
+            vx = x0 + share * width + 6.0,
+            pct = share * 100.0,
+        ));
+    }
+    if let Some((t, label)) = target {
+        let x = x0 + t * width;
+        let bottom = 30 + rows.len() * 28;
+        svg.push_str(&format!(
+            r#"<line x1="{x:.1}" y1="26" x2="{x:.1}" y2="{bottom}" class="target"/><text x="{x:.1}" y="{ty}" class="target-label">{l}</text>"#,
+            ty = bottom + 14,
+            l = escape(&label)
+        ));
+    }
+    svg.push_str("</svg>");
+    html! { figure { (PreEscaped(svg)) } }
+}
+
+/// `GET /co-cau`: the structure of the planned cadres.
+pub async fn structure(
+    State(state): State<WebState>,
+    viewer: Viewer,
+    Query(q): Query<StructureQuery>,
+) -> Result<Markup, WebError> {
+    let l: Lang = viewer.lang;
+    let node = &state.node;
+    let under = if q.under.trim().is_empty() {
+        viewer.root.clone()
+    } else {
+        viewer
+            .caller
+            .require_read(node.hierarchy(), "under", q.under.trim())?;
+        q.under.trim().to_string()
+    };
+    let catalog = node.catalog();
+    let mut terms: Vec<String> = catalog.terms.keys().cloned().collect();
+    terms.sort();
+    terms.reverse();
+    let headers = node
+        .list_plans(&PlanFilter {
+            under: under.clone(),
+            latest_only: true,
+            ..Default::default()
+        })
+        .await?;
+    let term = if q.term.is_empty() {
+        terms
+            .iter()
+            .find(|t| headers.iter().any(|h| &h.id.term == *t))
+            .cloned()
+            .unwrap_or_default()
+    } else {
+        q.term.clone()
+    };
+    let reference_date = catalog
+        .term(&term)
+        .map(|t| t.age_reference_date)
+        .unwrap_or_else(|| node.today());
+    let params = node.reference().rules.params_for(node.today()).clone();
+    let mut total = 0usize;
+    let mut women = 0usize;
+    let mut young = 0usize;
+    let mut ages: BTreeMap<usize, usize> = BTreeMap::new();
+    let mut ethnicity: BTreeMap<String, usize> = BTreeMap::new();
+    let mut levels: BTreeMap<String, usize> = BTreeMap::new();
+    for h in headers.iter().filter(|h| h.id.term == term) {
+        if h.status == crate::domain::PlanStatus::Draft {
+            continue;
+        }
+        let plan = node.get_plan(&h.id.unit, &h.id.term, h.id.version).await?;
+        let level = node
+            .hierarchy()
+            .get(&h.id.unit)
+            .map(|u| u.level.as_str().to_string())
+            .unwrap_or_default();
+        for e in &plan.entries {
+            total += 1;
+            let age = reference_date.years_since(e.cadre.birth_date).unwrap_or(0) as usize;
+            if e.cadre.gender == Gender::Female {
+                women += 1;
+            }
+            if (age as u32) < params.young_age_under {
+                young += 1;
+            }
+            *ages.entry((age / 5 * 5).clamp(25, 60)).or_default() += 1;
+            *ethnicity.entry(e.cadre.ethnicity.clone()).or_default() += 1;
+            *levels.entry(level.clone()).or_default() += 1;
+        }
+    }
+    let units = node.hierarchy().subtree(&viewer.root);
+    let age_rows: Vec<(String, usize)> = ages
+        .iter()
+        .map(|(band, n)| match band {
+            25 => (l.t("dưới 30", "under 30").to_string(), *n),
+            60 => (l.t("60 trở lên", "60 and over").to_string(), *n),
+            b => (format!("{b}–{}", b + 4), *n),
+        })
+        .collect();
+    let minority = total
+        - ethnicity
+            .get(&params.majority_ethnicity)
+            .copied()
+            .unwrap_or(0);
+    let content = html! {
+        form.filters method="get" action="/co-cau" {
+            label { (l.t("Đơn vị", "Unit")) " " select name="under" {
+                @for u in &units { option value=(u.code) selected[u.code == under] { (u.name) } }
+            } }
+            label { (l.t("Nhiệm kỳ", "Term")) " " select name="term" {
+                @for t in &terms { option value=(t) selected[*t == term] { (t) } }
+            } }
+            button type="submit" { (l.t("Xem", "Show")) }
+        }
+        p id="summary" { (total) " " (l.t("người trong quy hoạch", "planned cadres")) }
+        div.charts {
+            (bars(l.t("Giới tính", "Gender"), &[(l.gender(Gender::Female).into(), women), (l.gender(Gender::Male).into(), total - women)], total,
+                Some((params.min_women_ratio, format!("{} ≥ {:.0}%", l.t("mục tiêu nữ", "women target"), params.min_women_ratio * 100.0)))))
+            (bars(l.t("Cán bộ trẻ", "Young cadres"), &[(format!("{} {}", l.t("dưới", "under"), params.young_age_under), young)], total,
+                Some((params.min_young_ratio, format!("{} ≥ {:.0}%", l.t("mục tiêu", "target"), params.min_young_ratio * 100.0)))))
+            (bars(l.t("Độ tuổi", "Age band"), &age_rows, total, None))
+            (bars(l.t("Dân tộc", "Ethnicity"), &ethnicity.iter().map(|(k, v)| (k.clone(), *v)).collect::<Vec<_>>(), total,
+                params.min_ethnic_minority_ratio.map(|r| (r, format!("{} ≥ {:.0}%", l.t("dân tộc thiểu số", "minorities"), r * 100.0)))))
+            @if minority > 0 { p { (l.t("Dân tộc thiểu số", "Ethnic minorities")) ": " (minority) } }
+            (bars(l.t("Cấp", "Level"), &levels.iter().map(|(k, v)| (k.clone(), *v)).collect::<Vec<_>>(), total, None))
+        }
+    };
+    Ok(page(
+        &viewer,
+        l.t("Cơ cấu", "Structure"),
+        "/co-cau",
+        content,
+    ))
+}
