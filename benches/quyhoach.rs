@@ -639,7 +639,7 @@ fn checks(r: &Reference, scale: f64) -> anyhow::Result<(Vec<Row>, synth::Synthet
                 format!("{hash_per_entry:.2} µs/entry"),
                 format!("{:.1}", per_entry / hash_per_entry),
             )
-            .target("≤ 2 µs/entry", Some(per_entry <= 2.0)),
+            .target("≤ 1 µs/entry", Some(per_entry <= 1.0)),
         );
         if size == Size::L {
             full_l = check;
@@ -655,7 +655,7 @@ fn checks(r: &Reference, scale: f64) -> anyhow::Result<(Vec<Row>, synth::Synthet
             "1.00".into(),
             format!("{growth:.2}"),
         )
-        .target("≈ 1 (≤ 1.5)", Some(growth <= 1.5)),
+        .target("≤ 1.2", Some(growth <= 1.2)),
     );
 
     let g = large.expect("L was generated");
@@ -745,9 +745,14 @@ async fn province_holding_l(
     );
     let disk = disk_size(&data);
 
+    // Start: open the store and build the view (every plan decoded once), until the first
+    // answer.
+    let t = Instant::now();
     let node = serve_process(PROVINCE, &data).await?;
-    let idle_rss = node.status_kib("VmRSS:").unwrap_or(0);
     let mut planning = PlanningClient::new(channel(&node.url).await?);
+    planning.list_terms(pb::ListTermsRequest {}).await?;
+    let start_time = t.elapsed();
+    let idle_rss = node.status_kib("VmRSS:").unwrap_or(0);
 
     // The floor: a unary call that does next to nothing on the same node.
     let mut floor = Vec::new();
@@ -781,18 +786,39 @@ async fn province_holding_l(
         ..Default::default()
     };
     let budget = Duration::from_secs(if quick { 3 } else { 40 });
+    // The live findings are built in the background at start; let them finish before the
+    // queries are timed.
+    let t = Instant::now();
+    // Completeness reads the live findings (R17), so it waits for the first full check.
+    let live = planning
+        .completeness(pb::CompletenessRequest {
+            under: String::new(),
+            term: TERM.into(),
+        })
+        .await;
+    let live_ready = t.elapsed();
+    eprintln!(
+        "  started in {} (view built); live findings ready {} later ({})",
+        ms(start_time),
+        ms(live_ready),
+        if live.is_ok() { "ok" } else { "failed" }
+    );
     let (typical_times, typical_n) = sample(&mut planning, &typical, 200, budget).await?;
     let (search_times, search_n) = sample(&mut planning, &search, 100, budget).await?;
 
     let mut rows = Vec::new();
-    for (label, times) in [
+    for (label, times, target, limit) in [
         (
             format!("4. consolidated query at L: district {district}, {TERM}, C.BT ({typical_n} rows)"),
             &typical_times,
+            "p99 < 10 ms",
+            Duration::from_millis(10),
         ),
         (
             format!("4. consolidated name search at L: \"nguyen thi hoa\", whole province ({search_n} rows)"),
             &search_times,
+            "p99 < 20 ms",
+            Duration::from_millis(20),
         ),
     ] {
         let p50 = percentile(times, 0.5);
@@ -809,7 +835,7 @@ async fn province_holding_l(
                 ),
                 format!("{:.0}", p99.as_secs_f64() / percentile(&floor, 0.99).as_secs_f64()),
             )
-            .target("p99 < 20 ms", Some(p99 < Duration::from_millis(20))),
+            .target(target, Some(p99 < limit)),
         );
     }
 
@@ -832,8 +858,25 @@ async fn province_holding_l(
     submitted.status = PlanStatus::Submitted;
     submitted.decision = None;
     submitted.received_at = None;
+    // One district plan arrives: from the push until its live findings (and those of every
+    // plan it involves) answer.
+    let t = Instant::now();
     sync.push(push_request(&district, &submitted)).await?;
     let id = &held_back.id;
+    let pb_id = pb::PlanId {
+        unit: id.unit.clone(),
+        term: id.term.clone(),
+        version: id.version,
+    };
+    let pushed = t.elapsed();
+    planning
+        .check(pb::CheckRequest {
+            plan: Some(pb_id.clone()),
+            stored: true,
+            ..Default::default()
+        })
+        .await?;
+    let arrival = t.elapsed();
     let mut incr = Vec::new();
     for _ in 0..if quick { 2 } else { 5 } {
         let t = Instant::now();
@@ -869,9 +912,29 @@ async fn province_holding_l(
             "-".into(),
         )
         .target(
-            "≤ 2 µs/entry",
-            Some(node_full.as_secs_f64() * 1e6 / checked.max(1) as f64 <= 2.0),
+            "≤ 1.5 µs/entry",
+            Some(node_full.as_secs_f64() * 1e6 / checked.max(1) as f64 <= 1.5),
         ),
+    );
+    rows.push(
+        row(
+            &format!("3. one district plan arrives at L: push to its live findings (Push, then Check stored, plan {id})"),
+            ms(arrival),
+            "the push alone (durable ack)",
+            ms(pushed),
+            format!("{:.1}", arrival.as_secs_f64() / pushed.as_secs_f64()),
+        )
+        .target("< 5 ms", Some(arrival < Duration::from_millis(5))),
+    );
+    rows.push(
+        row(
+            &format!("7. province start at L: open the store, build the view ({entries} entries)"),
+            ms(start_time),
+            "live findings ready after start (full check in the background)",
+            ms(live_ready),
+            "-".into(),
+        )
+        .target("-", None),
     );
     rows.push(
         row(
@@ -894,7 +957,7 @@ async fn province_holding_l(
             mib(idle_rss),
             format!("{:.1}", peak as f64 / idle_rss.max(1) as f64),
         )
-        .target("< 512 MiB", Some(peak < 512 * 1024)),
+        .target("< 384 MiB", Some(peak < 384 * 1024)),
     );
     rows.push(
         row(

@@ -12,7 +12,8 @@
 //! - [`store`]: the [`store::Store`] trait and its sled implementation, with group commit, and
 //!   the durable-state record kept beside it (`store::state`).
 //! - [`node`]: the transport-free operations of a node (workflow, approval, queries, and
-//!   anti-entropy with the parent and the children).
+//!   anti-entropy with the parent and the children), over its in-memory view of the plans it
+//!   holds (`node::view`) and, at the province, live findings.
 //! - [`sync`]: the upward link behind the `Parent` trait: outbox delivery, decisions pulled
 //!   down, reconciliation.
 //! - [`link`]: the child's TLS link to its parent, which must hold the parent unit's node

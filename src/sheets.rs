@@ -263,15 +263,12 @@ pub async fn export(
     }
     let sheets = match what {
         What::Consolidated => {
-            let entries = client
-                .consolidated(pb::ConsolidatedRequest {
-                    under: unit.into(),
-                    term: term.into(),
-                    ..Default::default()
-                })
-                .await?
-                .into_inner()
-                .entries;
+            let request = pb::ConsolidatedRequest {
+                under: unit.into(),
+                term: term.into(),
+                ..Default::default()
+            };
+            let entries = crate::client::consolidated_all(client, request).await?;
             consolidated_sheets(&entries, per_unit)
         }
         What::Plan => {

@@ -99,6 +99,9 @@ pub struct PullRequest {
     pub oldest_pending_at: Option<chrono::DateTime<chrono::Utc>>,
     pub last_error: Option<String>,
     pub reference_version: u64,
+    /// The current version of every plan of the child's subtree it holds or has heard of,
+    /// for the parent's completeness report.
+    pub plan_states: Vec<crate::node::ReportedPlan>,
 }
 
 /// The upward link as the sync logic sees it: the tonic client is one implementation
@@ -197,6 +200,11 @@ impl Parent for GrpcParent {
                 .unwrap_or_default(),
             last_error: r.last_error.unwrap_or_default(),
             reference_version: r.reference_version,
+            plan_states: r
+                .plan_states
+                .iter()
+                .map(crate::grpc::convert::reported_plan_to_pb)
+                .collect(),
         };
         let response = self
             .client
@@ -294,6 +302,9 @@ impl Parent for LocalParent {
         from: &str,
         r: PullRequest,
     ) -> Result<Vec<(u64, Decision)>, String> {
+        self.node
+            .note_lower_states(from, r.plan_states)
+            .map_err(|e| e.to_string())?;
         self.node
             .decisions_for(from, r.after)
             .await
@@ -478,6 +489,7 @@ pub async fn step<P: Parent>(node: &Node, parent: &mut P) -> Result<(), String> 
         oldest_pending_at: oldest.map(|(_, at)| at),
         last_error: node.link_state().last_error,
         reference_version: node.reference().version,
+        plan_states: node.plan_states(),
     };
     let decisions = parent.pull_decisions(&from, request).await?;
     node.apply_decisions(decisions)

@@ -138,6 +138,7 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
                 .completeness(pb::CompletenessRequest { under, term })
                 .await?
                 .into_inner();
+            table::print_progress(out, &r.units)?;
             writeln!(
                 out,
                 "{} units have not submitted: {}",

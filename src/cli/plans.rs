@@ -299,16 +299,13 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
             name,
         } => {
             let mut c = node.connect().await?;
-            let entries = c
-                .consolidated(pb::ConsolidatedRequest {
-                    term,
-                    position,
-                    name,
-                    ..Default::default()
-                })
-                .await?
-                .into_inner()
-                .entries;
+            let request = pb::ConsolidatedRequest {
+                term,
+                position,
+                name,
+                ..Default::default()
+            };
+            let entries = quyhoach::client::consolidated_all(&mut c, request).await?;
             table::print_consolidated(out, &entries)?;
         }
     }

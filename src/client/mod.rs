@@ -254,3 +254,31 @@ pub async fn load_unit(
     }
     Ok(entries.len())
 }
+
+/// Entries asked for per page when the CLI lists or exports the consolidated list: well below
+/// the 4 MiB a gRPC response may carry by default, whatever the province's size.
+pub const CONSOLIDATED_PAGE: u32 = 5_000;
+
+/// Every entry of the consolidated list that `request` filters, fetched page by page with the
+/// node's cursor.
+///
+/// # Errors
+///
+/// The node's status when a page cannot be fetched.
+pub async fn consolidated_all(
+    client: &mut PlanningClient<Channel>,
+    mut request: pb::ConsolidatedRequest,
+) -> Result<Vec<pb::ConsolidatedEntry>, tonic::Status> {
+    if request.page_size == 0 {
+        request.page_size = CONSOLIDATED_PAGE;
+    }
+    let mut out = Vec::new();
+    loop {
+        let page = client.consolidated(request.clone()).await?.into_inner();
+        out.extend(page.entries);
+        if page.next_page_token.is_empty() {
+            return Ok(out);
+        }
+        request.page_token = page.next_page_token;
+    }
+}

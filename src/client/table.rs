@@ -188,3 +188,27 @@ pub fn print_findings(out: &mut impl Write, findings: &[pb::Finding]) -> io::Res
     }
     Ok(())
 }
+
+/// Prints where each unit's plan stands for a term, one unit a line.
+pub fn print_progress(out: &mut impl Write, units: &[pb::UnitProgress]) -> io::Result<()> {
+    for u in units {
+        let state = match pb::Progress::try_from(u.progress).unwrap_or_default() {
+            pb::Progress::Unspecified => "?".to_string(),
+            pb::Progress::NotStarted => "chưa bắt đầu (not started)".to_string(),
+            pb::Progress::Draft => format!("dự thảo v{} (draft)", u.version),
+            pb::Progress::Adopted => format!("đã thông qua v{} (adopted)", u.version),
+            pb::Progress::Submitted => format!(
+                "đã trình v{}, chờ {} (submitted, pending at {})",
+                u.version, u.pending_at, u.pending_at
+            ),
+            pb::Progress::Approved => format!("đã phê duyệt v{} (approved)", u.version),
+            pb::Progress::Returned => format!("bị trả lại v{} (returned)", u.version),
+            pb::Progress::Overdue => format!(
+                "quá hạn thẩm định v{} tại {} (overdue at {})",
+                u.version, u.pending_at, u.pending_at
+            ),
+        };
+        writeln!(out, "{:<8} {state}", u.unit)?;
+    }
+    Ok(())
+}

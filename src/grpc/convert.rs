@@ -540,6 +540,50 @@ pub fn finding_to_pb(f: &crate::node::CheckedFinding) -> pb::Finding {
     }
 }
 
+/// A plan state a child reports in its pull; the status must be a real one.
+pub fn reported_plan_from_pb(field: &str, s: pb::PlanState) -> R<crate::node::ReportedPlan> {
+    let pb::PlanState {
+        plan,
+        status,
+        held_by,
+    } = s;
+    let id = plan_id_from_pb(&format!("{field}.plan"), plan)?;
+    let status = status_from_pb(&format!("{field}.status"), status)?
+        .ok_or_else(|| FieldError::new(format!("{field}.status"), "is required"))?;
+    Ok(crate::node::ReportedPlan {
+        id,
+        status,
+        held_by: held_by.trim().to_string(),
+    })
+}
+
+pub fn reported_plan_to_pb(s: &crate::node::ReportedPlan) -> pb::PlanState {
+    pb::PlanState {
+        plan: Some(plan_id_to_pb(&s.id)),
+        status: status_to_pb(s.status).into(),
+        held_by: s.held_by.clone(),
+    }
+}
+
+pub fn unit_progress_to_pb(u: &crate::node::UnitProgress) -> pb::UnitProgress {
+    use crate::node::Progress;
+    let (progress, pending_at) = match &u.progress {
+        Progress::NotStarted => (pb::Progress::NotStarted, String::new()),
+        Progress::Draft => (pb::Progress::Draft, String::new()),
+        Progress::Adopted => (pb::Progress::Adopted, String::new()),
+        Progress::Submitted { pending_at } => (pb::Progress::Submitted, pending_at.clone()),
+        Progress::Approved => (pb::Progress::Approved, String::new()),
+        Progress::Returned => (pb::Progress::Returned, String::new()),
+        Progress::Overdue { pending_at } => (pb::Progress::Overdue, pending_at.clone()),
+    };
+    pb::UnitProgress {
+        unit: u.unit.clone(),
+        progress: progress.into(),
+        version: u.version,
+        pending_at,
+    }
+}
+
 /// One plan version as its holder has it, for anti-entropy.
 pub fn plan_state_to_pb(s: &crate::node::PlanState) -> pb::PlanDigest {
     pb::PlanDigest {

@@ -42,17 +42,10 @@ impl pb::node_sync_server::NodeSync for NodeSyncService {
         let node = self.node.clone();
         let actor = who.label();
         let from = from_unit.trim().to_string();
+        // The province re-checks every plan it receives once it is durable, off the push's
+        // path (see `Node::commit`).
         let (receipt, duplicate) = tokio::spawn(async move {
-            let taken =
-                crate::node::witnessing(head, acting_as(actor, node.receive_push(&from, plan)))
-                    .await;
-            if let Ok((receipt, false)) = &taken {
-                if node.runs_checks() {
-                    // The province checks every plan it receives, off the push's path.
-                    node.queue_arrival(receipt.plan.clone());
-                }
-            }
-            taken
+            crate::node::witnessing(head, acting_as(actor, node.receive_push(&from, plan))).await
         })
         .await
         .map_err(|e| Status::internal(format!("push handler failed: {e}")))??;
@@ -74,9 +67,17 @@ impl pb::node_sync_server::NodeSync for NodeSyncService {
             oldest_pending_at,
             last_error,
             reference_version,
+            plan_states,
         } = req.into_inner();
         who.require_node(from_unit.trim())?;
         let from_unit = from_unit.trim().to_string();
+        let plan_states = plan_states
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| reported_plan_from_pb(&format!("plan_states[{i}]"), s))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| Status::from(Error::Invalid(e)))?;
+        self.node.note_lower_states(&from_unit, plan_states)?;
         let decisions = self
             .node
             .decisions_for(&from_unit, after)

@@ -1,8 +1,7 @@
 //! A server stream fed page by page through a bounded channel: a producer task asks its source
 //! for one page at a time and waits while the channel is full, so a client that never reads
 //! holds at most one page and the channel's few items, never a whole list. How pages are made
-//! is the source's business (today the consolidated query sliced by offset; an in-memory view
-//! can replace it without touching this adapter).
+//! is the source's business (the consolidated list reads the province view by cursor).
 
 use std::{future::Future, sync::LazyLock};
 
@@ -20,42 +19,42 @@ const BUILDING: usize = 4;
 
 static BUILDERS: LazyLock<Semaphore> = LazyLock::new(|| Semaphore::new(BUILDING));
 
-/// Streams the items of `source`, called with (offset, page size) and answering a page and
-/// whether more follow. Stops at the first error (sent to the client) or when the client
-/// goes away.
-pub fn paged<T, F, Fut>(mut source: F) -> ReceiverStream<Result<T, Status>>
+/// Streams the items of `source`, called with (cursor, page size) and answering a page and the
+/// cursor of the next one (empty: no more), starting from `first`. Stops at the first error
+/// (sent to the client) or when the client goes away.
+pub fn paged<T, F, Fut>(first: String, mut source: F) -> ReceiverStream<Result<T, Status>>
 where
     T: Send + 'static,
-    F: FnMut(usize, usize) -> Fut + Send + 'static,
-    Fut: Future<Output = Result<(Vec<T>, bool), Status>> + Send,
+    F: FnMut(String, usize) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<(Vec<T>, String), Status>> + Send,
 {
     let (tx, rx) = mpsc::channel(BUFFERED);
     let supervisor = tx.clone();
     let producer = tokio::spawn(async move {
-        let mut offset = 0;
+        let mut cursor = first;
         loop {
             let page = {
                 let Ok(_permit) = BUILDERS.acquire().await else {
                     return;
                 };
-                source(offset, PAGE).await
+                source(cursor.clone(), PAGE).await
             };
-            let (items, more) = match page {
+            let (items, next) = match page {
                 Ok(p) => p,
                 Err(status) => {
                     let _ = tx.send(Err(status)).await;
                     return;
                 }
             };
-            offset += items.len();
             for item in items {
                 if tx.send(Ok(item)).await.is_err() {
                     return;
                 }
             }
-            if !more {
+            if next.is_empty() {
                 return;
             }
+            cursor = next;
         }
     });
     // A producer that panics ends the stream with INTERNAL, never with a silent, short list.

@@ -9,16 +9,16 @@ use crate::node::acting_as;
 use crate::{
     domain::{parse_date, FieldError, PlanId},
     error::Error,
-    node::{finding_id, CheckFilter, CheckedFinding, ConsolidatedFilter, Node, PlanFilter},
+    node::{CheckFilter, ConsolidatedFilter, Node, PlanFilter},
 };
 
 impl PlanningService {
-    /// The consolidated filter for a request, as the caller may see it.
+    /// The filter, page size and token of a consolidated request, as the caller may see it.
     fn consolidated_filter(
         &self,
         who: &crate::auth::Caller,
         request: pb::ConsolidatedRequest,
-    ) -> Result<ConsolidatedFilter, Status> {
+    ) -> Result<(ConsolidatedFilter, usize, String), Status> {
         let pb::ConsolidatedRequest {
             under,
             term,
@@ -30,8 +30,8 @@ impl PlanningService {
             age_min,
             age_max,
             has_rule,
-            page_size: _,
-            page_token: _,
+            page_size,
+            page_token,
         } = request;
         let under = self.root(who, under)?;
         let gender = match pb::Gender::try_from(gender) {
@@ -45,7 +45,7 @@ impl PlanningService {
                     .map_err(|e: String| bad(FieldError::new("has_rule", e)))
             })
             .transpose()?;
-        Ok(ConsolidatedFilter {
+        let filter = ConsolidatedFilter {
             under,
             term: opt(term),
             position: opt(position),
@@ -56,23 +56,8 @@ impl PlanningService {
             age_min: (age_min > 0).then_some(age_min),
             age_max: (age_max > 0).then_some(age_max),
             has_rule,
-        })
-    }
-
-    /// The consolidated list for a request, as the caller may see it.
-    async fn consolidated_entries(
-        &self,
-        who: &crate::auth::Caller,
-        request: pb::ConsolidatedRequest,
-    ) -> Result<Vec<pb::ConsolidatedEntry>, Status> {
-        let filter = self.consolidated_filter(who, request)?;
-        Ok(self
-            .node
-            .consolidated(&filter)
-            .await?
-            .into_iter()
-            .map(consolidated_to_pb)
-            .collect())
+        };
+        Ok((filter, page_size as usize, page_token))
     }
 
     fn who<T>(&self, req: &Request<T>) -> Result<crate::auth::Caller, Status> {
@@ -559,28 +544,6 @@ impl pb::planning_server::Planning for PlanningService {
             .map(|p| plan_id_from_pb("plan", Some(p)))
             .transpose()
             .map_err(bad)?;
-        if stored {
-            let Some(id) = plan else {
-                return Err(bad(FieldError::new("stored", "needs a plan")));
-            };
-            let findings = self
-                .node
-                .stored_findings(&id)?
-                .into_iter()
-                .map(|f| {
-                    finding_to_pb(&CheckedFinding {
-                        id: finding_id(&f),
-                        finding: f,
-                        acceptance: None,
-                    })
-                })
-                .collect();
-            return Ok(Response::new(pb::CheckResponse {
-                findings,
-                entries_checked: 0,
-                micros: 0,
-            }));
-        }
         let filter = CheckFilter {
             under: under.trim().to_string(),
             term: opt(term),
@@ -588,6 +551,14 @@ impl pb::planning_server::Planning for PlanningService {
             severity: severity_from_pb("severity", severity).map_err(bad)?,
             plan,
         };
+        if stored {
+            let findings = self.node.stored_check(&filter).await?;
+            return Ok(Response::new(pb::CheckResponse {
+                findings: findings.iter().map(finding_to_pb).collect(),
+                entries_checked: 0,
+                micros: 0,
+            }));
+        }
         let outcome = self.node.check(&filter).await?;
         Ok(Response::new(pb::CheckResponse {
             findings: outcome.findings.iter().map(finding_to_pb).collect(),
@@ -629,6 +600,7 @@ impl pb::planning_server::Planning for PlanningService {
         Ok(Response::new(pb::CompletenessResponse {
             missing: c.missing,
             overdue: c.overdue.iter().map(finding_to_pb).collect(),
+            units: c.units.iter().map(unit_progress_to_pb).collect(),
         }))
     }
 
@@ -637,52 +609,23 @@ impl pb::planning_server::Planning for PlanningService {
         req: Request<pb::ConsolidatedRequest>,
     ) -> Result<Response<pb::ConsolidatedResponse>, Status> {
         let who = self.who(&req)?;
-        let request = req.into_inner();
-        let (page_size, token) = (request.page_size as usize, request.page_token.clone());
-        let entries = self.consolidated_entries(&who, request).await?;
-        let total = entries.len() as u64;
-        let start: usize = if token.is_empty() {
-            0
-        } else {
-            token.parse().map_err(|_| {
-                bad(FieldError::new(
-                    "page_token",
-                    "is not a token this node gave",
-                ))
-            })?
-        };
-        let end = if page_size == 0 {
-            entries.len()
-        } else {
-            (start + page_size).min(entries.len())
-        };
-        let next_page_token = if end < entries.len() {
-            end.to_string()
-        } else {
-            String::new()
-        };
-        let entries = entries
-            .into_iter()
-            .skip(start)
-            .take(end.saturating_sub(start))
-            .collect();
+        let (filter, page_size, token) = self.consolidated_filter(&who, req.into_inner())?;
+        let page = self
+            .node
+            .consolidated_page(&filter, &token, page_size)
+            .await?;
         Ok(Response::new(pb::ConsolidatedResponse {
-            entries,
-            next_page_token,
-            total,
+            entries: page.entries.into_iter().map(consolidated_to_pb).collect(),
+            next_page_token: page.next_page_token,
+            total: page.total,
         }))
     }
-
-    type ConsolidatedStreamStream = std::pin::Pin<
-        Box<dyn tokio_stream::Stream<Item = Result<pb::ConsolidatedEntry, Status>> + Send>,
-    >;
-
     async fn consolidated_stream(
         &self,
         req: Request<pb::ConsolidatedRequest>,
     ) -> Result<Response<Self::ConsolidatedStreamStream>, Status> {
         let who = self.who(&req)?;
-        let filter = Arc::new(self.consolidated_filter(&who, req.into_inner())?);
+        let (filter, _, token) = self.consolidated_filter(&who, req.into_inner())?;
         // Refuse a bad filter (an unknown position…) as a status, not mid-stream.
         if let Some(p) = &filter.position {
             if self.node.reference().catalog.position(p).is_none() {
@@ -695,19 +638,16 @@ impl pb::planning_server::Planning for PlanningService {
                 )));
             }
         }
+        // Pages are made one at a time from the view and wait in a small bounded channel, so a
+        // client that never reads holds one page, never the whole list.
         let node = self.node.clone();
-        let stream = super::paged::paged(move |offset, size| {
+        let filter = Arc::new(filter);
+        let stream = super::paged::paged(token, move |cursor, size| {
             let (node, filter) = (node.clone(), filter.clone());
             async move {
-                let list = node.consolidated(&filter).await?;
-                let more = list.len() > offset + size;
-                let page = list
-                    .into_iter()
-                    .skip(offset)
-                    .take(size)
-                    .map(consolidated_to_pb)
-                    .collect();
-                Ok((page, more))
+                let page = node.consolidated_page(&filter, &cursor, size).await?;
+                let entries = page.entries.into_iter().map(consolidated_to_pb).collect();
+                Ok((entries, page.next_page_token))
             }
         });
         Ok(Response::new(Box::pin(stream)))
@@ -734,4 +674,10 @@ impl pb::planning_server::Planning for PlanningService {
             expires_at: identity.expires_at.to_rfc3339(),
         }))
     }
+
+    type ConsolidatedStreamStream = std::pin::Pin<
+        Box<dyn tokio_stream::Stream<Item = Result<pb::ConsolidatedEntry, Status>> + Send>,
+    >;
 }
+
+

@@ -11,9 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{Event, Node};
 use crate::{
-    domain::{Level, Plan, PlanId, PlanStatus},
+    domain::{Level, PlanId},
     error::{Error, Result},
-    rules::{self, Finding, RuleId, Scope, Severity, Snapshot, SubmittedCopy},
+    rules::{self, Finding, RuleId, Scope, Severity, Snapshot},
     store::Change,
 };
 
@@ -66,6 +66,8 @@ pub struct Completeness {
     pub missing: Vec<String>,
     /// R17 findings: received plans whose appraisal is overdue.
     pub overdue: Vec<CheckedFinding>,
+    /// Where the plan of every unit of the subtree stands.
+    pub units: Vec<super::UnitProgress>,
 }
 
 /// The stable ID of a finding: a short hash of what identifies it.
@@ -86,10 +88,6 @@ pub fn finding_id(f: &Finding) -> String {
     h.finalize().to_hex()[..12].to_string()
 }
 
-fn findings_prefix(id: &PlanId) -> String {
-    format!("findings/{id}/")
-}
-
 fn acceptance_key(id: &PlanId, finding: &str) -> String {
     format!("accept/{id}/{finding}")
 }
@@ -99,35 +97,6 @@ impl Node {
     /// approvals on them: the province, the one node that sees every list.
     pub fn runs_checks(&self) -> bool {
         self.unit.level == Level::Province
-    }
-
-    /// Every plan version held, and what their owners last submitted (R22): for the latest
-    /// version of each unit × term, the hash the approving level attested in its decision, or
-    /// the receipt this node gave.
-    fn snapshot_parts(&self) -> Result<(Vec<Plan>, Vec<SubmittedCopy>)> {
-        let mut plans = Vec::new();
-        let mut submitted = Vec::new();
-        for h in self.store.headers()? {
-            if h.id.unit != self.unit.code {
-                let attested = match &h.decision {
-                    Some(d) if d.decided_by != self.unit.code => Some(d.hash.clone()),
-                    _ => self.store.receipt(&h.id)?.map(|r| r.hash),
-                };
-                if let Some(hash) = attested {
-                    // Headers come in key order: a later version of the same plan replaces.
-                    let copy = SubmittedCopy {
-                        id: h.id.clone(),
-                        hash,
-                    };
-                    match submitted.last_mut() {
-                        Some(last) if same_plan(last, &copy.id) => *last = copy,
-                        _ => submitted.push(copy),
-                    }
-                }
-            }
-            plans.push(self.load(&h.id)?);
-        }
-        Ok((plans, submitted))
     }
 
     /// Runs the rules over everything this node holds and reports the findings in `filter`.
@@ -144,10 +113,22 @@ impl Node {
                 ));
             }
         }
-        let (plans, submitted) = self.snapshot_parts()?;
+        self.view_settled().await?;
         let reference = self.reference();
+        let view = self.view.read().unwrap_or_else(|e| e.into_inner());
+        let submitted = view.submitted(&self.unit.code);
+        // An incremental check reads only the plans related to the one named (see
+        // `View::related`); a full one reads them all.
+        let related = match &filter.plan {
+            Some(id) => view.related(id, &Default::default()),
+            None => Vec::new(),
+        };
         let snapshot = Snapshot {
-            plans: &plans,
+            plans: if filter.plan.is_some() {
+                &related
+            } else {
+                view.plans()
+            },
             hierarchy: &self.hierarchy,
             catalog: &reference.catalog,
             submitted: &submitted,
@@ -172,7 +153,8 @@ impl Node {
         };
         metrics::histogram!("quyhoach_check_duration_seconds", "unit" => self.unit.code.clone(), "kind" => kind)
             .record(micros as f64 / 1e6);
-        let entries = plans.iter().map(|p| p.entries.len()).sum();
+        let entries = view.entries();
+        drop(view);
         let findings = report
             .findings
             .into_iter()
@@ -203,8 +185,23 @@ impl Node {
         })
     }
 
-    /// The findings that concern one plan version (fresh).
+    /// The findings that concern one plan version: the live ones at the province (current
+    /// with every change acknowledged so far), a fresh check elsewhere.
     pub async fn plan_findings(&self, id: &PlanId) -> Result<Vec<CheckedFinding>> {
+        if self.runs_checks() {
+            if self.store.header(id)?.is_none() {
+                return Err(Error::not_found(
+                    "plan",
+                    format!("no plan version {id} here"),
+                ));
+            }
+            self.wait_live().await?;
+            return self
+                .live_for(id)
+                .into_iter()
+                .map(|f| self.with_acceptance(f))
+                .collect();
+        }
         let outcome = self
             .check(&CheckFilter {
                 plan: Some(id.clone()),
@@ -218,95 +215,64 @@ impl Node {
             .collect())
     }
 
-    /// Queues a plan that has just arrived for the arrival checks (see
-    /// [`Node::run_arrival_checks`]).
-    pub fn queue_arrival(&self, id: PlanId) {
-        self.arrivals
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(id);
-        self.arrival_wake.notify_one();
+    /// The live findings of one plan version (`filter.plan`), within every other filter, with
+    /// their acceptances: what `Check(stored=true)` answers.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Invalid`] without a plan; [`Error::NotFound`] for a plan version, unit or term
+    /// not held here, or a subtree root that is unknown.
+    pub async fn stored_check(&self, filter: &CheckFilter) -> Result<Vec<CheckedFinding>> {
+        let Some(id) = &filter.plan else {
+            return Err(Error::invalid("stored", "needs a plan"));
+        };
+        let root = self.scope_root(&filter.under)?;
+        if let Some(term) = &filter.term {
+            self.known_term("term", term)?;
+        }
+        let found = self.plan_findings(id).await?;
+        let scope = Scope {
+            unit: Some(root),
+            term: filter.term.clone(),
+            rules: filter.rules.clone(),
+            severity: filter.severity,
+        };
+        Ok(found
+            .into_iter()
+            .filter(|f| scope.contains(&f.finding, &self.hierarchy))
+            .collect())
     }
 
-    /// The province's arrival checks: whenever plans have arrived, loads the province once,
-    /// checks each of them incrementally and stores its findings against that version. Arrivals
-    /// that come while a batch runs wait for the next one, so a burst costs one load, not one
-    /// per plan. Runs until the task is aborted.
+    /// The province's re-checks: whenever plans have changed, brings the live findings up to
+    /// date, then records what appeared and cleared. Changes that come while a batch runs wait
+    /// for the next one. Runs until the task is aborted.
     pub async fn run_arrival_checks(self: std::sync::Arc<Self>) {
         loop {
-            self.arrival_wake.notified().await;
             let batch =
                 std::mem::take(&mut *self.arrivals.lock().unwrap_or_else(|e| e.into_inner()));
             if batch.is_empty() {
+                self.arrival_wake.notified().await;
                 continue;
             }
-            if let Err(e) = self.check_arrivals(&batch).await {
-                tracing::error!(plans = batch.len(), error = %e, "arrival checks failed");
+            let n = batch.len() as u64;
+            let started = Instant::now();
+            // Run here rather than on a blocking thread, so that nothing holds the node (and
+            // its store) once this task is aborted at shutdown.
+            let events = self.apply_rechecks(&batch);
+            metrics::histogram!("quyhoach_check_duration_seconds", "unit" => self.unit.code.clone(), "kind" => "live")
+                .record(started.elapsed().as_secs_f64());
+            tracing::info!(
+                rechecks = n,
+                changed = events.len(),
+                "live findings updated"
+            );
+            self.rechecks_done.send_modify(|done| *done += n);
+            // The history is written by this task alone, without the write lock (an approval
+            // holding it may be waiting for the next batch).
+            if let Err(e) = self.record_history(events).await {
+                tracing::error!(error = %e, "finding history not recorded");
             }
         }
-    }
-
-    /// Checks a batch of arrived plans over one snapshot and stores each plan's findings.
-    pub async fn check_arrivals(&self, ids: &[PlanId]) -> Result<()> {
-        let (plans, submitted) = self.snapshot_parts()?;
-        let reference = self.reference();
-        let snapshot = Snapshot {
-            plans: &plans,
-            hierarchy: &self.hierarchy,
-            catalog: &reference.catalog,
-            submitted: &submitted,
-        };
-        let today = self.today();
-        let mut per_plan = Vec::with_capacity(ids.len());
-        for id in ids {
-            let report =
-                rules::check_incremental(&snapshot, id, &Scope::default(), today, &reference.rules);
-            let findings: Vec<Finding> = report
-                .findings
-                .into_iter()
-                .filter(|f| f.plans.contains(id))
-                .collect();
-            per_plan.push((id, findings));
-        }
-        drop(plans);
-        for (id, findings) in per_plan {
-            let prefix = findings_prefix(id);
-            let guard = self.lock().await;
-            let mut changes: Vec<Change> = self
-                .store
-                .documents(&prefix)?
-                .into_iter()
-                .map(|(key, _)| Change::DeleteDocument(key))
-                .collect();
-            for f in &findings {
-                let value = serde_json::to_value(f).expect("findings serialize");
-                changes.push(Change::SetDocument(
-                    format!("{prefix}{}", finding_id(f)),
-                    value,
-                ));
-            }
-            let event = Event::new("store_findings", Some(id))
-                .detail(format!("{} findings", findings.len()));
-            self.commit(guard, event, changes).await?;
-            tracing::info!(plan = %id, findings = findings.len(), "plan checked on arrival");
-        }
-        Ok(())
-    }
-
-    /// The findings stored against a plan version when it arrived.
-    pub fn stored_findings(&self, id: &PlanId) -> Result<Vec<Finding>> {
-        self.store
-            .documents(&findings_prefix(id))?
-            .into_iter()
-            .map(|(key, v)| {
-                serde_json::from_value(v).map_err(|e| {
-                    Error::Store(crate::store::StoreError::Corrupt {
-                        key,
-                        reason: e.to_string(),
-                    })
-                })
-            })
-            .collect()
     }
 
     /// Accepts a warning on a plan version with a written justification.
@@ -421,41 +387,44 @@ impl Node {
             .collect()
     }
 
-    /// Units of the subtree without a submitted plan for `term`, and overdue appraisals.
+    /// Where each unit of the subtree stands for `term`, the units without a submitted plan,
+    /// and overdue appraisals.
     pub async fn completeness(&self, under: &str, term: &str) -> Result<Completeness> {
         let root = self.scope_root(under)?;
         self.known_term("term", term)?;
-        let held: std::collections::HashSet<String> = self
-            .store
-            .headers()?
-            .into_iter()
-            .filter(|h| {
-                h.id.term == term && !matches!(h.status, PlanStatus::Draft | PlanStatus::Adopted)
-            })
-            .map(|h| h.id.unit)
+        let units = self.progress(&root, term).await?;
+        let missing = units
+            .iter()
+            .filter(|u| u.progress.is_missing())
+            .map(|u| u.unit.clone())
             .collect();
-        let missing = self
-            .hierarchy
-            .subtree(&root)
-            .into_iter()
-            .filter(|u| u.code != self.unit.code && !held.contains(&u.code))
-            .map(|u| u.code.clone())
-            .collect();
-        let overdue = self
-            .check(&CheckFilter {
+        let scope = Scope {
+            unit: Some(root.clone()),
+            term: Some(term.to_string()),
+            rules: vec![RuleId::R17],
+            severity: None,
+        };
+        let overdue = if self.runs_checks() {
+            self.live_where(|f| scope.contains(f, &self.hierarchy))
+                .into_iter()
+                .map(|f| self.with_acceptance(f))
+                .collect::<Result<Vec<_>>>()?
+        } else {
+            self.check(&CheckFilter {
                 under: root,
                 term: Some(term.to_string()),
                 rules: vec![RuleId::R17],
                 ..CheckFilter::default()
             })
             .await?
-            .findings;
-        Ok(Completeness { missing, overdue })
+            .findings
+        };
+        Ok(Completeness {
+            missing,
+            overdue,
+            units,
+        })
     }
-}
-
-fn same_plan(copy: &SubmittedCopy, id: &PlanId) -> bool {
-    copy.id.unit == id.unit && copy.id.term == id.term
 }
 
 fn ids(found: &[CheckedFinding]) -> String {

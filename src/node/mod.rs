@@ -5,10 +5,13 @@
 
 mod approval;
 mod checks;
+mod live;
+mod progress;
 mod query;
 mod reconcile;
 mod reference;
 mod status;
+pub mod view;
 mod web_login;
 mod workflow;
 
@@ -28,7 +31,9 @@ use crate::{
 };
 
 pub use checks::{finding_id, Acceptance, CheckFilter, CheckOutcome, CheckedFinding, Completeness};
-pub use query::{mask_id, ConsolidatedEntry, ConsolidatedFilter, PlanFilter};
+pub use live::{FindingEvent, FindingHistory};
+pub use progress::{Progress, ReportedPlan, UnitProgress};
+pub use query::{mask_id, ConsolidatedEntry, ConsolidatedFilter, ConsolidatedPage, PlanFilter};
 pub use reconcile::{digest, ParentView, PlanState, Reconciled, Repairs};
 pub use reference::Reference;
 pub use status::{ChildReport, LinkState, LinkStatus, SyncStatus};
@@ -118,10 +123,25 @@ pub struct Node {
     stuck_after: chrono::Duration,
     /// Pushes taken, answered as duplicates, and refused, since start.
     counters: status::Counters,
-    /// Plans received and not yet checked (province only).
-    arrivals: std::sync::Mutex<Vec<PlanId>>,
+    /// Re-checks of the live findings not yet applied (province only).
+    arrivals: std::sync::Mutex<Vec<live::Recheck>>,
     /// Wakes the arrival checks.
     arrival_wake: Notify,
+    /// Every plan this node holds, in memory, as of the last durable commit.
+    view: RwLock<view::View>,
+    /// Committed changes waiting for their durability before the view takes them, by ticket.
+    #[allow(clippy::type_complexity)]
+    view_pending:
+        std::sync::Mutex<std::collections::BTreeMap<u64, (&'static str, Vec<view::ViewChange>)>>,
+    /// The live findings (province only).
+    live: RwLock<live::Live>,
+    /// Re-checks queued since start, and (below) applied.
+    rechecks_queued: std::sync::atomic::AtomicU64,
+    rechecks_done: tokio::sync::watch::Sender<u64>,
+    /// What each child last reported about the plans of its subtree (completeness).
+    lower_states: std::sync::Mutex<HashMap<String, Vec<ReportedPlan>>>,
+    /// How long building the view took at start.
+    view_built_in: std::time::Duration,
     /// What anti-entropy with the parent and the children has done.
     reconcile_log: reconcile::ReconcileLog,
 }
@@ -138,6 +158,18 @@ impl Node {
         clock: Clock,
         stuck_after: std::time::Duration,
     ) -> Result<Self> {
+        let started = std::time::Instant::now();
+        let view = view::View::build(store.as_ref(), &configured.rules, &unit.code)?;
+        let view_built_in = started.elapsed();
+        tracing::info!(
+            unit = %unit.code,
+            plans = view.plans().len(),
+            entries = view.entries(),
+            millis = view_built_in.as_millis() as u64,
+            "view built"
+        );
+        metrics::gauge!("quyhoach_view_build_seconds", "unit" => unit.code.clone())
+            .set(view_built_in.as_secs_f64());
         let node = Self {
             unit,
             hierarchy,
@@ -152,8 +184,24 @@ impl Node {
             counters: status::Counters::default(),
             arrivals: std::sync::Mutex::new(Vec::new()),
             arrival_wake: Notify::new(),
+            view: RwLock::new(view),
+            view_pending: std::sync::Mutex::new(Default::default()),
+            live: RwLock::new(live::Live::default()),
+            rechecks_queued: Default::default(),
+            rechecks_done: tokio::sync::watch::Sender::new(0),
+            lower_states: std::sync::Mutex::new(HashMap::new()),
+            view_built_in,
             reconcile_log: Default::default(),
         };
+        if node.runs_checks() {
+            node.live
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .findings = node.open_in_history()?;
+            node.queue_recheck(live::Recheck::Full {
+                why: "checked at start".into(),
+            });
+        }
         node.load_reference(configured).await?;
         node.publish_pending()?;
         Ok(node)
@@ -213,6 +261,7 @@ impl Node {
         event: Event,
         mut changes: Vec<Change>,
     ) -> Result<()> {
+        let action = event.action;
         let plan_hash = event.plan.as_ref().and_then(|id| {
             changes.iter().find_map(|c| match c {
                 Change::PutPlan(p) if &p.id == id => p.hash.clone(),
@@ -228,10 +277,66 @@ impl Node {
             plan_hash,
             detail: event.detail,
         }));
+        let followed = view::ViewChange::of(&changes);
         let ticket = self.store.commit(changes)?;
+        if !followed.is_empty() {
+            self.view_pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(ticket, (action, followed));
+        }
         drop(guard);
         self.store.wait_durable(ticket).await?;
+        self.after_durable(ticket);
         Ok(())
+    }
+
+    /// Hands the view every change durable up to `ticket`, in commit order, and queues the
+    /// re-checks of what they touched.
+    fn after_durable(&self, ticket: u64) {
+        let ready: Vec<(&'static str, Vec<view::ViewChange>)> = {
+            let mut pending = self.view_pending.lock().unwrap_or_else(|e| e.into_inner());
+            let later = pending.split_off(&(ticket + 1));
+            std::mem::replace(&mut *pending, later)
+                .into_values()
+                .collect()
+        };
+        if ready.is_empty() {
+            return;
+        }
+        let reference = self.reference();
+        let touched = {
+            let mut view = self.view.write().unwrap_or_else(|e| e.into_inner());
+            ready
+                .into_iter()
+                .flat_map(|(action, changes)| {
+                    view.apply(changes, &reference.rules, &self.unit.code)
+                        .into_iter()
+                        .map(move |(id, also)| (action, id, also))
+                })
+                .collect::<Vec<_>>()
+        };
+        if self.runs_checks() {
+            for (action, id, also) in touched {
+                let why = format!("{action} {id}");
+                self.queue_recheck(live::Recheck::Plan { id, also, why });
+            }
+        }
+    }
+
+    /// Brings the view up to every commit made so far: waits until they are durable, then
+    /// applies them. Reads of the view call it first, so that a read follows every write
+    /// acknowledged before it.
+    async fn view_settled(&self) -> Result<()> {
+        let ticket = self.store.last_ticket();
+        self.store.wait_durable(ticket).await?;
+        self.after_durable(ticket);
+        Ok(())
+    }
+
+    /// How long building the view took when the node started.
+    pub fn view_built_in(&self) -> std::time::Duration {
+        self.view_built_in
     }
 
     /// Who the current operation acts for: the caller set by [`acting_as`], or the node itself.

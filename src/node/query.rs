@@ -1,9 +1,12 @@
 //! Read-only queries: plan versions, plan listings over a unit subtree, and the consolidated
 //! list of entries that the province's Organization Board reads.
 
-use super::Node;
+use super::{
+    view::{Cursor, Flagged, RowFilter, View},
+    Node,
+};
 use crate::{
-    domain::{text, EntrySource, Gender, Plan, PlanId, PlanStatus},
+    domain::{EntrySource, Gender, Plan, PlanId, PlanStatus},
     error::{Error, Result},
     store::PlanHeader,
 };
@@ -105,14 +108,39 @@ impl Node {
         Ok(headers)
     }
 
-    /// The consolidated list: every entry of the latest version of each plan in the subtree,
-    /// sorted the Vietnamese way (given name, middle names, family name), then by unit.
+    /// The consolidated list whole: every entry of the latest version of each plan in the
+    /// subtree, sorted the Vietnamese way (given name, middle names, family name), then by
+    /// unit. For large provinces page with [`Node::consolidated_page`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Node::consolidated_page`].
     pub async fn consolidated(
         &self,
         filter: &ConsolidatedFilter,
     ) -> Result<Vec<ConsolidatedEntry>> {
+        Ok(self.consolidated_page(filter, "", 0).await?.entries)
+    }
+
+    /// One page of the consolidated list, read from the view (no plan is loaded from the
+    /// store): at most `page_size` entries (0: all) after the cursor `token` (empty: from the
+    /// start), the token of the next page (empty on the last) and how many entries match over
+    /// all pages. The cursor names the last entry given, so a page stays right when plans
+    /// change between calls.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] for an unknown unit, term or position; [`Error::Invalid`] for a
+    /// token this node did not give.
+    pub async fn consolidated_page(
+        &self,
+        filter: &ConsolidatedFilter,
+        token: &str,
+        page_size: usize,
+    ) -> Result<ConsolidatedPage> {
+        let reference = self.reference();
         if let Some(p) = &filter.position {
-            if self.reference().catalog.position(p).is_none() {
+            if reference.catalog.position(p).is_none() {
                 return Err(Error::not_found(
                     "position",
                     format!(
@@ -122,137 +150,121 @@ impl Node {
                 ));
             }
         }
-        let headers = self
-            .list_plans(&PlanFilter {
-                under: filter.under.clone(),
-                term: filter.term.clone(),
-                status: filter.status,
-                latest_only: true,
-            })
-            .await?;
-        let reference = self.reference();
+        let root = self.scope_root(&filter.under)?;
+        if let Some(term) = &filter.term {
+            self.known_term("term", term)?;
+        }
+        let after = match token {
+            "" => None,
+            t => Some(
+                Cursor::parse(t)
+                    .ok_or_else(|| Error::invalid("page_token", "is not a token this node gave"))?,
+            ),
+        };
+        let flagged = match filter.has_rule {
+            Some(rule) => Some(self.flagged_by(rule, &root).await?),
+            None => None,
+        };
         let query = filter
             .name
             .as_deref()
-            .map(text::fold)
+            .map(super::view::name_identity)
             .filter(|q| !q.is_empty());
-        let flagged = match filter.has_rule {
-            Some(rule) => Some(self.flagged_by(rule, &filter.under).await?),
-            None => None,
-        };
         let today = self.today();
-        let mut out = Vec::new();
-        for h in headers
-            .into_iter()
-            .filter(|h| h.status != PlanStatus::Draft)
-            .filter(|h| {
-                filter
-                    .level
-                    .is_none_or(|l| self.hierarchy.get(&h.id.unit).is_some_and(|u| u.level == l))
-            })
-        {
-            let plan = self.load(&h.id)?;
-            let unit_name = self
-                .hierarchy
-                .get(&plan.id.unit)
-                .map(|u| u.name.clone())
-                .unwrap_or_default();
-            for e in &plan.entries {
-                if filter.position.as_ref().is_some_and(|p| *p != e.position) {
-                    continue;
-                }
-                if filter.gender.is_some_and(|g| g != e.cadre.gender) {
-                    continue;
-                }
-                let age = today.years_since(e.cadre.birth_date).unwrap_or(0);
-                if filter.age_min.is_some_and(|a| age < a)
-                    || filter.age_max.is_some_and(|a| age > a)
-                {
-                    continue;
-                }
-                if let Some(flagged) = &flagged {
-                    let person = flagged.persons.contains(&e.cadre.national_id);
-                    let line = flagged.lines.iter().any(|(id, positions)| {
-                        id == &plan.id && (positions.is_empty() || positions.contains(&e.position))
-                    });
-                    if !person && !line {
-                        continue;
-                    }
-                }
-                if query
-                    .as_ref()
-                    .is_some_and(|q| !text::fold(&e.cadre.full_name).contains(q.as_str()))
-                {
-                    continue;
-                }
-                let votes =
-                    plan.votes_for(&e.cadre.national_id, &e.position)
-                        .map(|(round, yes)| {
-                            (
-                                yes,
-                                crate::rules::ballot::denominator(
-                                    round,
-                                    reference.rules.params_for(round.date),
-                                ),
-                            )
-                        });
-                out.push(ConsolidatedEntry {
-                    unit: plan.id.unit.clone(),
-                    unit_name: unit_name.clone(),
-                    term: plan.id.term.clone(),
-                    version: plan.id.version,
-                    status: plan.status,
-                    position: e.position.clone(),
-                    position_title: reference
-                        .catalog
-                        .position(&e.position)
-                        .map(|p| p.title_vi.clone())
-                        .unwrap_or_default(),
-                    full_name: e.cadre.full_name.clone(),
-                    birth_date: e.cadre.birth_date,
-                    gender: e.cadre.gender,
-                    national_id_masked: mask_id(&e.cadre.national_id),
-                    votes,
-                    source: e.source,
-                });
-            }
-        }
-        out.sort_by(|a, b| {
-            text::compare_names(&a.full_name, &b.full_name)
-                .then_with(|| a.unit.cmp(&b.unit))
-                .then_with(|| a.position.cmp(&b.position))
+        let born_by = filter
+            .age_min
+            .and_then(|a| today.checked_sub_months(chrono::Months::new(a.saturating_mul(12))));
+        let born_after = filter.age_max.and_then(|a| {
+            today.checked_sub_months(chrono::Months::new(a.saturating_add(1).saturating_mul(12)))
         });
-        Ok(out)
+        let rows = RowFilter {
+            under: &root,
+            term: filter.term.as_deref(),
+            position: filter.position.as_deref(),
+            status: filter.status,
+            name: query.as_deref(),
+            level: filter.level,
+            gender: filter.gender,
+            born_by,
+            born_after,
+            flagged: flagged.as_ref(),
+        };
+        if flagged.is_none() {
+            self.view_settled().await?;
+        }
+        let view = self.view.read().unwrap_or_else(|e| e.into_inner());
+        let page = view.page(&self.hierarchy, &rows, after.as_ref(), page_size);
+        let entries = page
+            .rows
+            .iter()
+            .map(|r| ConsolidatedEntry {
+                unit: r.id.unit.clone(),
+                unit_name: self
+                    .hierarchy
+                    .get(&r.id.unit)
+                    .map(|u| u.name.clone())
+                    .unwrap_or_default(),
+                term: r.id.term.clone(),
+                version: r.id.version,
+                status: r.status,
+                position: r.position.to_string(),
+                position_title: View::position_title(&reference.catalog, r.position).to_string(),
+                full_name: r.full_name.to_string(),
+                birth_date: r.birth_date,
+                gender: r.gender,
+                national_id_masked: mask_id(r.national_id),
+                votes: r.votes,
+                source: r.source,
+            })
+            .collect();
+        Ok(ConsolidatedPage {
+            entries,
+            next_page_token: page.next.map(|c| c.token()).unwrap_or_default(),
+            total: page.total,
+        })
     }
 }
 
-/// What the findings of one rule name: persons, and plan lines (plan, positions) for findings
-/// about a whole position (R2, R20) rather than a person.
-struct Flagged {
-    persons: std::collections::HashSet<String>,
-    lines: Vec<(PlanId, Vec<String>)>,
+/// One page of the consolidated list.
+#[derive(Debug, Clone)]
+pub struct ConsolidatedPage {
+    pub entries: Vec<ConsolidatedEntry>,
+    /// Pass back for the next page; empty on the last page.
+    pub next_page_token: String,
+    /// Entries matching the filters over all pages.
+    pub total: u64,
 }
 
 impl Node {
+    /// What the findings of `rule` within `under` name: the live findings at the province, a
+    /// fresh check elsewhere.
     async fn flagged_by(&self, rule: crate::rules::RuleId, under: &str) -> Result<Flagged> {
-        let outcome = self
-            .check(&super::CheckFilter {
+        let findings: Vec<crate::rules::Finding> = if self.runs_checks() {
+            self.wait_live().await?;
+            let scope = crate::rules::Scope {
+                unit: Some(under.to_string()),
+                rules: vec![rule],
+                ..Default::default()
+            };
+            self.live_where(|f| scope.contains(f, &self.hierarchy))
+        } else {
+            self.check(&super::CheckFilter {
                 under: under.to_string(),
                 rules: vec![rule],
                 ..Default::default()
             })
-            .await?;
-        let mut flagged = Flagged {
-            persons: Default::default(),
-            lines: Vec::new(),
+            .await?
+            .findings
+            .into_iter()
+            .map(|f| f.finding)
+            .collect()
         };
-        for f in outcome.findings {
-            let ids: Vec<String> = f.finding.national_ids().map(str::to_string).collect();
+        let mut flagged = Flagged::default();
+        for f in findings {
+            let ids: Vec<String> = f.national_ids().map(str::to_string).collect();
             if ids.is_empty() {
-                for plan in &f.finding.plans {
-                    flagged
-                        .lines
-                        .push((plan.clone(), f.finding.positions.clone()));
+                for plan in &f.plans {
+                    flagged.lines.push((plan.clone(), f.positions.clone()));
                 }
             }
             flagged.persons.extend(ids);

@@ -200,8 +200,24 @@ pub fn check_incremental(
     today: NaiveDate,
     rules: &RulesFile,
 ) -> Report {
+    check_incremental_with(snapshot, changed, &HashSet::new(), scope, today, rules)
+}
+
+/// [`check_incremental`] for a snapshot that no longer holds every earlier version of
+/// `changed`: `also` names the persons those versions listed (an in-memory view keeps only the
+/// current and the latest approved version), so that a removal still clears or raises their
+/// findings.
+pub fn check_incremental_with(
+    snapshot: &Snapshot<'_>,
+    changed: &PlanId,
+    also: &HashSet<&str>,
+    scope: &Scope,
+    today: NaiveDate,
+    rules: &RulesFile,
+) -> Report {
     let ctx = Ctx::new(snapshot, today, rules);
-    let persons = touched_persons(snapshot, changed);
+    let mut persons = touched_persons(snapshot, changed);
+    persons.extend(also.iter().copied());
     let mut out = Vec::new();
     if let Some(plan) = ctx.current.iter().find(|p| &p.id == changed) {
         per_plan(&ctx, plan, scope, &mut out);

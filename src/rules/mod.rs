@@ -17,7 +17,10 @@ pub mod retirement;
 #[cfg(test)]
 mod testkit;
 
-pub use engine::{check, check_incremental, Scope, Snapshot, SubmittedCopy};
+pub use engine::{
+    check, check_incremental, check_incremental_with, touched_persons, Scope, Snapshot,
+    SubmittedCopy, CROSS_PERSON_RULES,
+};
 pub use finding::{Finding, PersonRef, Report, RuleId, Severity};
 pub use params::{CommitteeSeats, Denominator, RuleParams, RulesFile, Ruleset, TimeBars};
 pub use retirement::{months_until_retirement, retirement_month, RetirementSchedule, Schedule};

@@ -82,7 +82,8 @@ async fn every_change_is_recorded_and_verify_finds_tampering_where_it_is() {
     province.stop().await.unwrap();
 
     let store = dir.path().join("40");
-    assert!(verify(&store).0);
+    let (ok, said) = verify(&store);
+    assert!(ok, "{said}");
     let n = trail.total;
 
     // Altered: the actor of record 3 rewritten in place.

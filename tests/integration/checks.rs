@@ -11,7 +11,7 @@ use unicode_normalization::UnicodeNormalization;
 use crate::harness::*;
 
 /// A district-level entry for the shared person (same national ID in every district).
-fn shared(name: &str, position: &str, unit: &str) -> pb::Entry {
+pub(crate) fn shared(name: &str, position: &str, unit: &str) -> pb::Entry {
     let mut e = entry(900, name, position, unit);
     let c = e.cadre.as_mut().unwrap();
     c.current_positions = vec!["D.TP".into()];
@@ -20,7 +20,7 @@ fn shared(name: &str, position: &str, unit: &str) -> pb::Entry {
 }
 
 /// Submits a district plan with the given entries (each voted 30 of 40 convened).
-async fn district_plan(
+pub(crate) async fn district_plan(
     c: &mut PlanningClient<Channel>,
     unit: &str,
     entries: Vec<pb::Entry>,

@@ -26,5 +26,6 @@ mod stored;
 mod surface;
 mod tls;
 mod trust;
+mod view;
 mod web;
 mod workflow;

@@ -372,13 +372,10 @@ async fn the_consolidated_list_filters_pages_and_streams() {
         ..Default::default()
     })
     .await;
-    assert_eq!(
-        (
-            first.entries.len(),
-            first.total,
-            first.next_page_token.as_str()
-        ),
-        (2, 5, "2")
+    assert_eq!((first.entries.len(), first.total), (2, 5));
+    assert!(
+        !first.next_page_token.is_empty(),
+        "a cursor to the next page"
     );
     let second = list(pb::ConsolidatedRequest {
         page_size: 2,
