@@ -679,5 +679,3 @@ impl pb::planning_server::Planning for PlanningService {
         Box<dyn tokio_stream::Stream<Item = Result<pb::ConsolidatedEntry, Status>> + Send>,
     >;
 }
-
-
