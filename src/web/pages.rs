@@ -1095,7 +1095,7 @@ mod tests {
         };
         assert_eq!(
             mask_ids_in(&reader, "put 040076000001 at 2025-03-14, ref 12345678901"),
-            "put ********0001 at 2025-03-14, ref 12345678901"
+            "put …0001 at 2025-03-14, ref 12345678901"
         );
         assert_eq!(mask_ids_in(&reader, "0400760000011"), "0400760000011");
         let approver = Viewer {
