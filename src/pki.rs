@@ -115,9 +115,6 @@ impl Authority {
     /// Issues a certificate for `subject`.
     pub fn issue(&self, subject: &Subject) -> Result<Issued, String> {
         check_stem(&subject.unit).map_err(|e| e.to_string())?;
-        if subject.roles.is_empty() {
-            return Err("a certificate carries at least one role".into());
-        }
         if subject.roles.contains(&Role::Node) && subject.roles.len() > 1 {
             return Err("the node role is for node certificates only".into());
         }
