@@ -293,7 +293,6 @@ fn finish(mut out: Vec<Finding>, scope: &Scope, hierarchy: &Hierarchy) -> Report
 
 #[cfg(test)]
 mod tests {
-    use std::time::Instant;
 
     use proptest::prelude::*;
 
@@ -422,8 +421,11 @@ mod tests {
         (plans, Hierarchy::parse(&csv).unwrap())
     }
 
+    /// A province of 25,000 entries checks in full and incrementally, and the incremental
+    /// check of one plan finds a subset of what the full check finds. How fast is measured by
+    /// the benchmark (`cargo bench --bench quyhoach`), never asserted here.
     #[test]
-    fn twenty_five_thousand_entries_check_fast() {
+    fn twenty_five_thousand_entries_check_in_full_and_incrementally() {
         let (plans, hierarchy) = big_province(250, 100);
         let w = World::new();
         let snap = Snapshot {
@@ -432,11 +434,8 @@ mod tests {
             catalog: &w.catalog,
             submitted: &[],
         };
-        let start = Instant::now();
         let r = check(&snap, &Scope::default(), today(), &RulesFile::default());
-        let full = start.elapsed();
         assert!(!r.findings.is_empty());
-        let start = Instant::now();
         let inc = check_incremental(
             &snap,
             &plans[7].id,
@@ -444,15 +443,14 @@ mod tests {
             today(),
             &RulesFile::default(),
         );
-        let one = start.elapsed();
         assert!(!inc.findings.is_empty());
-        // Generous bounds: debug builds of this crate are several times slower than release.
-        assert!(full.as_millis() < 3000, "full check took {full:?}");
-        assert!(one < full, "incremental {one:?} vs full {full:?}");
-        eprintln!(
-            "25,000 entries: full {full:?}, incremental {one:?}, {} findings",
-            r.findings.len()
-        );
+        assert!(inc.findings.len() < r.findings.len());
+        for f in &inc.findings {
+            assert!(
+                r.findings.contains(f),
+                "{f:?} only in the incremental check"
+            );
+        }
     }
 
     #[test]

@@ -133,6 +133,9 @@ fn read_everything(plan: Plan) {
         )
         .await
         .unwrap();
+        // The province's live findings come from its check task, as under `server::run`.
+        let node = Arc::new(node);
+        let checks = tokio::spawn(node.clone().run_arrival_checks());
         let filter = ConsolidatedFilter {
             under: "40".into(),
             ..Default::default()
@@ -177,6 +180,7 @@ fn read_everything(plan: Plan) {
             .await;
         let _ = node.plan_findings(&plan.id).await;
         let _ = node.completeness("40", "2025-2030").await;
+        checks.abort();
     });
 }
 
