@@ -215,6 +215,47 @@ impl Node {
             .collect())
     }
 
+    /// The findings that name the person with `national_id`, within the subtree `under` (empty:
+    /// this node's), with their acceptances: from the live findings on a node that keeps them
+    /// (the province), so that looking a person up does not run a check; otherwise from a full
+    /// check of the subtree.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] for an unknown subtree root; the store's errors from the check.
+    pub async fn findings_naming(
+        &self,
+        under: &str,
+        national_id: &str,
+    ) -> Result<Vec<CheckedFinding>> {
+        let root = self.scope_root(under)?;
+        if self.runs_checks() {
+            self.wait_live().await?;
+            let scope = Scope {
+                unit: Some(root),
+                ..Scope::default()
+            };
+            return self
+                .live_where(|f| {
+                    f.national_ids().any(|i| i == national_id) && scope.contains(f, &self.hierarchy)
+                })
+                .into_iter()
+                .map(|f| self.with_acceptance(f))
+                .collect();
+        }
+        let outcome = self
+            .check(&CheckFilter {
+                under: root,
+                ..CheckFilter::default()
+            })
+            .await?;
+        Ok(outcome
+            .findings
+            .into_iter()
+            .filter(|f| f.finding.national_ids().any(|i| i == national_id))
+            .collect())
+    }
+
     /// The live findings of one plan version (`filter.plan`), within every other filter, with
     /// their acceptances: what `Check(stored=true)` answers.
     ///

@@ -20,7 +20,7 @@ use super::{
 };
 use crate::{
     domain::{Entry, PlanId, PlanStatus},
-    node::{CheckFilter, PlanFilter},
+    node::PlanFilter,
 };
 
 /// The look-up form's query.
@@ -87,17 +87,8 @@ pub async fn person(
     };
     let national_id = first.cadre.national_id.clone();
     let cadre = first.cadre.clone();
-    let outcome = node
-        .check(&CheckFilter {
-            under: viewer.root.clone(),
-            ..Default::default()
-        })
-        .await?;
-    let findings: Vec<_> = outcome
-        .findings
-        .iter()
-        .filter(|f| f.finding.national_ids().any(|i| i == national_id))
-        .collect();
+    let named = node.findings_naming(&viewer.root, &national_id).await?;
+    let findings: Vec<_> = named.iter().collect();
     let hierarchy = node.hierarchy();
     let catalog = node.catalog();
     let unit_name = |c: &str| hierarchy.get(c).map(|u| u.name.clone()).unwrap_or(c.into());

@@ -463,6 +463,10 @@ async fn the_boards_web_page_in_a_real_browser() {
         "an approver sees the full ID"
     );
     assert!(text(c, "#appearances").await.contains(&plan_id.term));
+    assert!(
+        exists(c, &format!("ul.findings li[data-finding='{finding_id}']")).await,
+        "the person's page lists the finding that names them"
+    );
     shoot(c, "person").await;
 
     // The version diff shows the person added and the person removed.
