@@ -183,6 +183,63 @@ impl FlushControl {
 struct Engine {
     db: sled::Db,
     trees: Vec<Tree>,
+    /// An exclusive lock on `quyhoach.lock` in the data folder, held while the store is open, so
+    /// that the start-up repair (removing sled's partial snapshots) never touches a folder that
+    /// another process has open.
+    _folder_lock: File,
+}
+
+/// How long opening waits for the folder's previous holder to let go (a process that is still
+/// exiting, or this process's previous handle whose sled threads are still closing) before it
+/// reports that the store is in use.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Takes the folder's lock, waiting up to [`LOCK_WAIT`] for a holder that is closing.
+fn lock_folder(path: &Path) -> Result<File> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path.join("quyhoach.lock"))?;
+    let started = std::time::Instant::now();
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) if started.elapsed() < LOCK_WAIT => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(StoreError::Io(std::io::Error::new(
+                    std::io::ErrorKind::WouldBlock,
+                    format!("the store in {} is open in another process", path.display()),
+                )));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(StoreError::Io(e)),
+        }
+    }
+}
+
+/// Opens sled on `path`, waiting up to [`LOCK_WAIT`] while sled's own lock on its `db` file is
+/// still held by threads of a handle that is closing (sled 0.34.7 releases it only when its
+/// background threads end).
+fn open_sled(path: &Path) -> Result<sled::Db> {
+    let started = std::time::Instant::now();
+    loop {
+        let opened = sled::Config::new()
+            .path(path)
+            .cache_capacity(16 * 1024 * 1024)
+            .flush_every_ms(Some(1000))
+            .open();
+        match opened {
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock")
+                    && started.elapsed() < LOCK_WAIT =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return Ok(other?),
+        }
+    }
 }
 
 /// The least free space (bytes) at which a failed store tries to reopen and write again.
@@ -190,12 +247,9 @@ const MIN_FREE: u64 = 1024 * 1024;
 
 /// Opens sled on `path` with a small page cache, checks its format, and syncs what it created.
 fn open_engine(path: &Path) -> Result<Engine> {
+    let folder_lock = lock_folder(path)?;
     remove_partial_snapshots(path)?;
-    let db = sled::Config::new()
-        .path(path)
-        .cache_capacity(16 * 1024 * 1024)
-        .flush_every_ms(Some(1000))
-        .open()?;
+    let db = open_sled(path)?;
     check_format(&db, path)?;
     let trees = TREE_NAMES
         .iter()
@@ -209,7 +263,11 @@ fn open_engine(path: &Path) -> Result<Engine> {
     db.flush()?;
     File::open(path.join("db"))?.sync_all()?;
     File::open(path)?.sync_all()?;
-    Ok(Engine { db, trees })
+    Ok(Engine {
+        db,
+        trees,
+        _folder_lock: folder_lock,
+    })
 }
 
 /// A sled database with one tree per entity.
@@ -395,19 +453,9 @@ impl SledStore {
         }
         let mut slot = self.engine.write().map_err(|_| StoreError::FlusherGone)?;
         drop(slot.take());
-        // A reader that cloned the old engine a moment ago may still hold sled's file lock.
-        let mut attempt = 0;
-        let engine = loop {
-            match open_engine(&self.path) {
-                Ok(e) => break e,
-                Err(e) if attempt < 20 => {
-                    tracing::debug!(error = %e, "store not reopened yet");
-                    attempt += 1;
-                    std::thread::sleep(std::time::Duration::from_millis(50));
-                }
-                Err(e) => return Err(e),
-            }
-        };
+        // A reader that cloned the old engine a moment ago may still hold sled's file lock:
+        // `open_engine` waits for it (`LOCK_WAIT`).
+        let engine = open_engine(&self.path)?;
         // Every ticket handed out so far is either on disk or lost.
         let last = self.staged()?.last_ticket();
         self.applied.store(last, Ordering::Release);
@@ -1595,6 +1643,26 @@ mod tests {
         let store = SledStore::open(&dir.path().join("store")).unwrap();
         assert!(!leftover.exists());
         assert_eq!(store.headers().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_folder_open_elsewhere_is_refused_and_its_snapshot_files_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("store");
+        let open = SledStore::open(&data).unwrap();
+        // A snapshot the open store could be writing at this moment.
+        let writing = data.join("snap.FFFFFFFFFFFFFFFF.generating");
+        File::create(&writing).unwrap();
+        let second = SledStore::open(&data);
+        let Err(e) = second else {
+            panic!("a second handle opened a folder that is open")
+        };
+        assert!(e.to_string().contains("open in another process"), "{e}");
+        assert!(writing.exists(), "the repair touched a folder that is open");
+        drop(open);
+        // Once the first handle is closed, the folder opens again (and is repaired).
+        SledStore::open(&data).unwrap();
+        assert!(!writing.exists());
     }
 
     #[tokio::test]
