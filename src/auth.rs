@@ -30,6 +30,7 @@ pub enum Role {
 }
 
 impl Role {
+    /// Every role, in the order they are listed and printed.
     pub const ALL: [Role; 5] = [
         Role::Node,
         Role::Clerk,
@@ -38,6 +39,7 @@ impl Role {
         Role::Admin,
     ];
 
+    /// The role's name, as certificates and the CLI write it: e.g. `clerk`.
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Node => "node",
@@ -77,6 +79,7 @@ pub enum Caller {
     Certified {
         /// The unit named in the certificate.
         unit: String,
+        /// The roles the certificate grants.
         roles: Vec<Role>,
         /// The certificate's common name: a person or a node.
         name: String,

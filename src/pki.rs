@@ -20,7 +20,9 @@ const ROLE_URI: &str = "urn:quyhoach:role:";
 /// A certificate and its private key, PEM-encoded.
 #[derive(Debug, Clone)]
 pub struct Issued {
+    /// The certificate, PEM.
     pub cert_pem: String,
+    /// Its private key, PEM.
     pub key_pem: String,
 }
 
@@ -34,13 +36,17 @@ pub struct Authority {
 /// What to put in a certificate.
 #[derive(Debug, Clone)]
 pub struct Subject {
+    /// Code of the unit the holder belongs to.
     pub unit: String,
+    /// The roles the certificate grants.
     pub roles: Vec<Role>,
     /// Common name: a person's name, or the node's.
     pub name: String,
     /// DNS names and IP addresses the holder serves (nodes).
     pub hosts: Vec<String>,
+    /// Start of the validity period.
     pub not_before: OffsetDateTime,
+    /// End of the validity period.
     pub not_after: OffsetDateTime,
 }
 

@@ -17,10 +17,15 @@ use crate::{
 
 /// What `quyhoach import` is asked to do.
 pub struct ImportJob<'a> {
+    /// The spreadsheet or text file to read.
     pub file: &'a Path,
+    /// Code of the unit whose draft receives the list.
     pub unit: &'a str,
+    /// The term of the draft.
     pub term: &'a str,
+    /// The units file (or `builtin:…` name) that resolves unit codes.
     pub units: &'a str,
+    /// True if and only if the list is only checked and reported, not loaded.
     pub dry_run: bool,
     /// The worksheet to read, when several visible sheets hold a list.
     pub sheet: Option<&'a str>,

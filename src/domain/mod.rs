@@ -27,6 +27,7 @@ pub struct FieldError {
 }
 
 impl FieldError {
+    /// A problem with `field`, described by `problem`.
     pub fn new(field: impl Into<String>, problem: impl Into<String>) -> Self {
         Self {
             field: field.into(),

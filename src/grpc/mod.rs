@@ -13,6 +13,7 @@ pub use node_sync::NodeSyncService;
 pub use planning::PlanningService;
 
 /// Types generated from `proto/quyhoach/v1/quyhoach.proto`.
+#[allow(missing_docs)]
 pub mod pb {
     tonic::include_proto!("quyhoach.v1");
 

@@ -22,9 +22,11 @@ use crate::{
 pub struct CheckFilter {
     /// Root of the unit subtree; empty means this node's unit.
     pub under: String,
+    /// Only plans for this term, if given.
     pub term: Option<String>,
     /// Only these rules; empty means all.
     pub rules: Vec<RuleId>,
+    /// Only findings of this severity, if given.
     pub severity: Option<Severity>,
     /// Only what this plan version touches (an incremental check).
     pub plan: Option<PlanId>,
@@ -33,9 +35,11 @@ pub struct CheckFilter {
 /// A written acceptance of a warning.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Acceptance {
+    /// Why the warning is accepted, in the official's words.
     pub justification: String,
     /// Who accepted it: the official named in the request, at this node's unit.
     pub by: String,
+    /// When it was accepted.
     pub at: DateTime<Utc>,
 }
 
@@ -45,13 +49,16 @@ pub struct CheckedFinding {
     /// Stable across runs as long as the finding is the same: cite it in a return, name it to
     /// accept it.
     pub id: String,
+    /// The finding as the rules produced it.
     pub finding: Finding,
+    /// Its written acceptance, if it is a warning someone accepted.
     pub acceptance: Option<Acceptance>,
 }
 
 /// What a check reports.
 #[derive(Debug, Clone)]
 pub struct CheckOutcome {
+    /// The findings, each with its stable ID and any acceptance.
     pub findings: Vec<CheckedFinding>,
     /// Entries in the snapshot checked.
     pub entries: usize,

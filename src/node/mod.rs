@@ -207,10 +207,12 @@ impl Node {
         Ok(node)
     }
 
+    /// This node's unit.
     pub fn unit(&self) -> &Unit {
         &self.unit
     }
 
+    /// The hierarchy of units this node knows.
     pub fn hierarchy(&self) -> &Hierarchy {
         &self.hierarchy
     }
@@ -228,18 +230,22 @@ impl Node {
         self.reference().catalog.clone()
     }
 
+    /// The store behind this node.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }
 
+    /// The notifier that wakes outbox delivery when something is queued.
     pub fn outbox_wake(&self) -> Arc<Notify> {
         self.outbox_wake.clone()
     }
 
+    /// The current time, from the node's clock (fixed in tests).
     pub fn now(&self) -> DateTime<Utc> {
         (self.clock)()
     }
 
+    /// Today's date (UTC), from the node's clock.
     pub fn today(&self) -> NaiveDate {
         self.now().date_naive()
     }

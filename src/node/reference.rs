@@ -25,7 +25,9 @@ pub struct Reference {
     /// Increases by one each time the province's data changes; 0 means "built in, not yet
     /// received from the province".
     pub version: u64,
+    /// The position catalogue and the terms.
     pub catalog: Catalog,
+    /// The rule parameters.
     pub rules: RulesFile,
 }
 

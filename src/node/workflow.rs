@@ -15,8 +15,11 @@ pub use crate::domain::validate::MAX_ENTRIES;
 /// What a recorded ballot round decided for one nominee.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TallyResult {
+    /// The nominee's national ID number.
     pub national_id: String,
+    /// Code of the position voted on.
     pub position: String,
+    /// How many valid ballots said yes.
     pub yes: u32,
     /// More than half of the denominator (R19).
     pub passed: bool,
@@ -27,7 +30,9 @@ pub struct TallyResult {
 pub struct RoundResult {
     /// 1-based number of the round within the plan.
     pub round_number: u32,
+    /// The number of votes a nominee needs more than half of (R19).
     pub denominator: u32,
+    /// The result for each nominee of the round.
     pub results: Vec<TallyResult>,
 }
 
