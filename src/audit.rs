@@ -82,6 +82,12 @@ pub struct Broken {
 
 /// Checks a whole trail, in stored order, against the number of records the store says it
 /// wrote (`head`). Returns the first break.
+///
+/// # Errors
+///
+/// The first [`Broken`] place: a record whose number is out of sequence, one that does not
+/// follow its predecessor's digest, one whose digest does not match its content, or a trail
+/// shorter or longer than `head`.
 pub fn verify(records: &[AuditRecord], head: u64) -> Result<(), Broken> {
     let mut prev = String::new();
     for (i, r) in records.iter().enumerate() {

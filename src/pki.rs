@@ -83,6 +83,10 @@ fn uri(s: String) -> Result<SanType, String> {
 
 impl Authority {
     /// A new authority, e.g. for one province.
+    ///
+    /// # Errors
+    ///
+    /// The reason, in words, if the key cannot be generated or the certificate cannot be signed.
     pub fn create(name: &str, days: i64) -> Result<Self, String> {
         let key = KeyPair::generate().map_err(|e| e.to_string())?;
         let mut params = CertificateParams::new(Vec::<String>::new()).map_err(|e| e.to_string())?;
@@ -104,6 +108,11 @@ impl Authority {
     }
 
     /// Loads an authority from its certificate and key (PEM).
+    ///
+    /// # Errors
+    ///
+    /// The reason, in words, if the key or the certificate cannot be parsed, or they do not
+    /// make an issuer together.
     pub fn load(cert_pem: &str, key_pem: &str) -> Result<Self, String> {
         let key = KeyPair::from_pem(key_pem).map_err(|e| format!("CA key: {e}"))?;
         Issuer::from_ca_cert_pem(cert_pem, &key).map_err(|e| format!("CA certificate: {e}"))?;
@@ -119,6 +128,11 @@ impl Authority {
     }
 
     /// Issues a certificate for `subject`.
+    ///
+    /// # Errors
+    ///
+    /// The reason, in words, if the unit code is not a safe name, the node role is combined
+    /// with another role, a host is neither an IP address nor a valid DNS name, or signing fails.
     pub fn issue(&self, subject: &Subject) -> Result<Issued, String> {
         check_stem(&subject.unit).map_err(|e| e.to_string())?;
         if subject.roles.contains(&Role::Node) && subject.roles.len() > 1 {
@@ -318,6 +332,11 @@ pub fn check_stem(stem: &str) -> std::io::Result<()> {
 }
 
 /// Reads the caller named by the first certificate in a PEM file's text.
+///
+/// # Errors
+///
+/// The reason, in words, if the text holds no PEM certificate or the certificate names no
+/// caller (see `caller_from_der`).
 pub fn caller_from_pem(pem: &str) -> Result<Caller, String> {
     let (_, block) = x509_parser::pem::parse_x509_pem(pem.as_bytes())
         .map_err(|e| format!("not a PEM certificate: {e}"))?;

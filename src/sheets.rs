@@ -35,6 +35,12 @@ pub struct ImportJob<'a> {
 
 /// Reads and checks a list; on a dry run prints the report; otherwise sends every row to the
 /// node in one all-or-nothing request. Returns the number of rows imported.
+///
+/// # Errors
+///
+/// If the units file or the built-in catalogue cannot be loaded, the file cannot be read,
+/// any row has a problem (even on a dry run), there is no node to import into, or the node
+/// refuses the request.
 pub async fn import(
     job: ImportJob<'_>,
     client: Option<&mut PlanningClient<Channel>>,
@@ -252,6 +258,11 @@ fn write(out: &Path, sheets: Vec<ExportSheet>) -> anyhow::Result<()> {
 }
 
 /// Exports from a node to `out`.
+///
+/// # Errors
+///
+/// If the output's name or format does not fit what is exported, the node refuses a
+/// request, the plan does not convert, or the file cannot be written.
 pub async fn export(
     client: &mut PlanningClient<Channel>,
     what: What,

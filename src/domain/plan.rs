@@ -375,6 +375,10 @@ pub fn canonical_bytes(plan: &Plan) -> Vec<u8> {
 pub const MAX_TEXT: usize = 200;
 
 /// Checks a national ID number: exactly 12 ASCII digits.
+///
+/// # Errors
+///
+/// A [`FieldError`] on `field` unless `id` is exactly 12 ASCII digits.
 pub fn validate_national_id(field: &str, id: &str) -> Result<(), FieldError> {
     if id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit()) {
         Ok(())
@@ -390,6 +394,10 @@ pub fn validate_national_id(field: &str, id: &str) -> Result<(), FieldError> {
 }
 
 /// Normalizes and checks a free-text field that must not be empty.
+///
+/// # Errors
+///
+/// As [`clean_text_max`] with a limit of [`MAX_TEXT`] characters.
 pub fn clean_text(field: &str, value: &str) -> Result<String, FieldError> {
     clean_text_max(field, value, MAX_TEXT)
 }
@@ -398,6 +406,11 @@ pub fn clean_text(field: &str, value: &str) -> Result<String, FieldError> {
 pub const MAX_PROSE: usize = 2_000;
 
 /// Like [`clean_text`] with a limit of `max` characters (for reasons and justifications).
+///
+/// # Errors
+///
+/// A [`FieldError`] on `field` if the normalized text is empty, longer than `max`
+/// characters, or contains control or bidirectional control characters.
 pub fn clean_text_max(field: &str, value: &str, max: usize) -> Result<String, FieldError> {
     let v = text::nfc(value);
     if v.is_empty() {
@@ -423,6 +436,13 @@ pub fn clean_text_max(field: &str, value: &str, max: usize) -> Result<String, Fi
 
 impl Cadre {
     /// Normalizes names to NFC and checks every field that needs no reference data.
+    ///
+    /// # Errors
+    ///
+    /// A [`FieldError`] on the offending sub-field of `field` if the national ID is not 12
+    /// digits, the name, ethnicity or a qualification is empty, too long or holds control
+    /// characters (or the name is not a valid name), the birth date gives an age outside
+    /// 18..100 on `today`, or a disciplinary decision is dated after `today`.
     pub fn validate(mut self, field: &str, today: NaiveDate) -> Result<Self, FieldError> {
         validate_national_id(&format!("{field}.national_id"), &self.national_id)?;
         let name_field = format!("{field}.full_name");
@@ -459,6 +479,11 @@ impl Cadre {
 impl BallotRound {
     /// Checks that the counts add up: present ≤ convened, issued ≤ present, valid ≤ issued, and
     /// every yes count ≤ valid ballots. The quorum (R19) is a rule, checked by the caller.
+    ///
+    /// # Errors
+    ///
+    /// A [`FieldError`] on the offending count of `field` if nobody was convened, or a count
+    /// exceeds the one it is bounded by.
     pub fn validate_counts(&self, field: &str) -> Result<(), FieldError> {
         let f = |name: &str| format!("{field}.{name}");
         if self.convened == 0 {

@@ -107,6 +107,12 @@ impl Node {
     }
 
     /// Runs the rules over everything this node holds and reports the findings in `filter`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] if the subtree root, the term or the plan named is unknown here;
+    /// [`Error::Denied`] if the root lies outside this node's subtree; [`Error::Store`] if
+    /// storage fails.
     pub async fn check(&self, filter: &CheckFilter) -> Result<CheckOutcome> {
         let root = self.scope_root(&filter.under)?;
         if let Some(term) = &filter.term {
@@ -194,6 +200,11 @@ impl Node {
 
     /// The findings that concern one plan version: the live ones at the province (current
     /// with every change acknowledged so far), a fresh check elsewhere.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] if the plan version is not held here; [`Error::Store`] if storage
+    /// fails.
     pub async fn plan_findings(&self, id: &PlanId) -> Result<Vec<CheckedFinding>> {
         if self.runs_checks() {
             if self.store.header(id)?.is_none() {
@@ -283,6 +294,13 @@ impl Node {
     }
 
     /// Accepts a warning on a plan version with a written justification.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Invalid`] if the justification or the name is empty, too long or holds control
+    /// characters; [`Error::NotFound`] if the plan version is not held here or has no such
+    /// finding now; [`Error::Precondition`] if the finding is an error, not a warning;
+    /// [`Error::Store`] if storage fails.
     pub async fn accept_warning(
         &self,
         id: &PlanId,
@@ -396,6 +414,11 @@ impl Node {
 
     /// Where each unit of the subtree stands for `term`, the units without a submitted plan,
     /// and overdue appraisals.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] if the subtree root or the term is unknown; [`Error::Denied`] if the
+    /// root lies outside this node's subtree; [`Error::Store`] if storage fails.
     pub async fn completeness(&self, under: &str, term: &str) -> Result<Completeness> {
         let root = self.scope_root(under)?;
         self.known_term("term", term)?;

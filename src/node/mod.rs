@@ -150,6 +150,11 @@ impl Node {
     /// Opens a node over its store. `configured` is the reference data of the node's own
     /// files: at the province it becomes a new version whenever it differs from the stored
     /// one; below, the version last received from the parent wins over it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] if the store cannot be read (including a stored reference data record
+    /// that cannot be decoded) or the new reference version cannot be committed.
     pub async fn open(
         unit: Unit,
         hierarchy: Arc<Hierarchy>,
@@ -353,6 +358,11 @@ impl Node {
     }
 
     /// The audit trail and whether it is intact.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] if the trail cannot be read; a broken chain is not an error but the
+    /// second part of the answer.
     pub fn audit(
         &self,
     ) -> Result<(

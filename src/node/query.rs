@@ -84,6 +84,11 @@ pub use crate::domain::validate::mask_id;
 
 impl Node {
     /// One plan version; version 0 means the latest.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] if the unit or term is unknown, or no such version (for version 0:
+    /// no version at all) is held here; [`Error::Store`] if storage fails.
     pub async fn get_plan(&self, unit: &str, term: &str, version: u32) -> Result<Plan> {
         self.known_unit("unit", unit)?;
         self.known_term("term", term)?;
@@ -101,6 +106,11 @@ impl Node {
     }
 
     /// Plan headers within a subtree, filtered.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] if the subtree root or the term is unknown; [`Error::Denied`] if the
+    /// root lies outside this node's subtree; [`Error::Store`] if storage fails.
     pub async fn list_plans(&self, filter: &PlanFilter) -> Result<Vec<PlanHeader>> {
         let root = self.scope_root(&filter.under)?;
         if let Some(term) = &filter.term {

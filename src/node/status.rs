@@ -57,7 +57,8 @@ pub struct LinkStatus {
     pub last_contact_at: Option<DateTime<Utc>>,
     /// The reference data version the child reports (children only).
     pub reference_version: Option<u64>,
-    /// True if and only if the oldest pending item, or the last contact, is older than the configured limit.
+    /// True if and only if the oldest pending item, or the last contact, is older than the
+    /// configured limit.
     pub stuck: bool,
     /// What anti-entropy on this link has done (for a child link: only when it last ran).
     pub reconciled: super::Reconciled,
@@ -142,6 +143,10 @@ impl Node {
     }
 
     /// The length of the outbox and its oldest item.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`](crate::error::Error::Store) if storage fails.
     pub fn outbox_summary(&self) -> Result<(u64, Option<Pending>)> {
         let outbox = self.store.outbox()?;
         let oldest = outbox
@@ -207,6 +212,10 @@ impl Node {
     }
 
     /// The whole status report.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`](crate::error::Error::Store) if storage fails.
     pub fn sync_status(&self) -> Result<SyncStatus> {
         let now = self.now();
         let stuck =

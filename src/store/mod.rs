@@ -24,7 +24,8 @@ pub enum StoreError {
     /// A sled transaction aborted or failed; the text says why.
     #[error("storage transaction: {0}")]
     Transaction(String),
-    /// A stored record could not be decoded: the store is damaged or was written by another version.
+    /// A stored record could not be decoded: the store is damaged or was written by another
+    /// version.
     #[error("stored record {key} cannot be decoded: {reason}")]
     Corrupt {
         /// The key of the record that failed to decode.
@@ -200,40 +201,115 @@ pub enum Change {
 /// The storage a node needs.
 pub trait Store: Send + Sync + 'static {
     /// One plan version, whole.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the engine fails, a stored record cannot be decoded
+    /// ([`StoreError::Corrupt`]), or the store is being reopened after a failed flush.
     fn plan(&self, id: &PlanId) -> Result<Option<Plan>>;
     /// The header of one plan version.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the engine fails, a stored record cannot be decoded
+    /// ([`StoreError::Corrupt`]), or the store is being reopened after a failed flush.
     fn header(&self, id: &PlanId) -> Result<Option<PlanHeader>>;
     /// The highest version stored for (unit, term).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the engine fails, a stored record cannot be decoded
+    /// ([`StoreError::Corrupt`]), or the store is being reopened after a failed flush.
     fn latest_version(&self, unit: &str, term: &str) -> Result<Option<u32>>;
     /// Every plan header, in key order (unit, term, version).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the engine fails, a stored record cannot be decoded
+    /// ([`StoreError::Corrupt`]), or the store is being reopened after a failed flush.
     fn headers(&self) -> Result<Vec<PlanHeader>>;
     /// The headers of the plans whose (unit, term) `keep` accepts, in key order; the others
     /// are not decoded.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the engine fails, a stored record cannot be decoded
+    /// ([`StoreError::Corrupt`]), or the store is being reopened after a failed flush.
     fn headers_where(&self, keep: &dyn Fn(&str, &str) -> bool) -> Result<Vec<PlanHeader>>;
     /// The outbox, oldest first: only items whose commit is on disk, so that nothing is pushed
     /// that a crash could take back.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the engine fails, a stored record cannot be decoded
+    /// ([`StoreError::Corrupt`]), or the store is being reopened after a failed flush.
     fn outbox(&self) -> Result<Vec<(u64, OutboxItem)>>;
     /// The parent's receipt for the push of `id`, if one is held.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the engine fails, a stored record cannot be decoded
+    /// ([`StoreError::Corrupt`]), or the store is being reopened after a failed flush.
     fn receipt(&self, id: &PlanId) -> Result<Option<Receipt>>;
     /// Decisions logged for plans of `unit`, with sequence numbers above `after`: only those
     /// whose commit is on disk, so that a sequence number served is never reused after a crash.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the engine fails, a stored record cannot be decoded
+    /// ([`StoreError::Corrupt`]), or the store is being reopened after a failed flush.
     fn decisions_for(&self, unit: &str, after: u64) -> Result<Vec<(u64, Decision)>>;
     /// A named counter kept in the store's metadata, if set.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the engine fails, a stored record cannot be decoded
+    /// ([`StoreError::Corrupt`]), or the store is being reopened after a failed flush.
     fn meta(&self, key: &str) -> Result<Option<u64>>;
     /// A named JSON document.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the engine fails, a stored record cannot be decoded
+    /// ([`StoreError::Corrupt`]), or the store is being reopened after a failed flush.
     fn document(&self, key: &str) -> Result<Option<serde_json::Value>>;
     /// Every document whose name starts with `prefix`, in name order.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the engine fails, a stored record cannot be decoded
+    /// ([`StoreError::Corrupt`]), or the store is being reopened after a failed flush.
     fn documents(&self, prefix: &str) -> Result<Vec<(String, serde_json::Value)>>;
     /// The audit trail in stored order, and how many records the store says it wrote.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the engine fails, a stored record cannot be decoded
+    /// ([`StoreError::Corrupt`]), or the store is being reopened after a failed flush.
     fn audit(&self) -> Result<(Vec<crate::audit::AuditRecord>, u64)>;
     /// The last audit record's sequence number and digest: what a child shows its parent.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if reading the audit trail fails (see [`Store::audit`]).
     fn audit_head(&self) -> Result<Option<(u64, String)>> {
         Ok(self.audit()?.0.last().map(|r| (r.seq, r.digest.clone())))
     }
     /// Every recorded conflict, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the engine fails, a stored record cannot be decoded
+    /// ([`StoreError::Corrupt`]), or the store is being reopened after a failed flush.
     fn conflicts(&self) -> Result<Vec<Conflict>>;
     /// Applies every change atomically (all or nothing) and returns a ticket for
     /// [`Store::wait_durable`].
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Behind`] if the store has lost data, [`StoreError::Full`] while the disk is
+    /// full, [`StoreError::Transaction`] if the transaction fails, or another [`StoreError`] if
+    /// the engine or the flusher fails; nothing is applied then.
     fn commit(&self, changes: Vec<Change>) -> Result<u64>;
     /// Resolves once everything committed up to `ticket` is flushed and synced to disk.
     fn wait_durable(
