@@ -11,11 +11,13 @@ use crate::domain::PlanId;
 /// What happened, before it is sealed into the chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEvent {
+    /// When it happened.
     pub at: DateTime<Utc>,
     /// The caller, as its certificate names it, or `system (<unit>)` for the node's own work.
     pub actor: String,
     /// A short verb: `create_draft`, `put_entry`, `submit`, `receive_push`, `decide`, …
     pub action: String,
+    /// The plan version it concerns, if any.
     pub plan: Option<PlanId>,
     /// The plan version's content hash, where it has one.
     pub plan_hash: Option<String>,
@@ -28,6 +30,7 @@ pub struct AuditEvent {
 pub struct AuditRecord {
     /// 1, 2, 3, … without gaps.
     pub seq: u64,
+    /// The event sealed.
     pub event: AuditEvent,
     /// The digest of the record before (empty for the first).
     pub prev: String,
@@ -73,11 +76,18 @@ fn digest(seq: u64, e: &AuditEvent, prev: &str) -> String {
 pub struct Broken {
     /// The position (1-based) in the stored order where the problem shows.
     pub position: u64,
+    /// What is wrong there.
     pub problem: String,
 }
 
 /// Checks a whole trail, in stored order, against the number of records the store says it
 /// wrote (`head`). Returns the first break.
+///
+/// # Errors
+///
+/// The first [`Broken`] place: a record whose number is out of sequence, one that does not
+/// follow its predecessor's digest, one whose digest does not match its content, or a trail
+/// shorter or longer than `head`.
 pub fn verify(records: &[AuditRecord], head: u64) -> Result<(), Broken> {
     let mut prev = String::new();
     for (i, r) in records.iter().enumerate() {

@@ -30,6 +30,7 @@ pub enum Role {
 }
 
 impl Role {
+    /// Every role, in the order they are listed and printed.
     pub const ALL: [Role; 5] = [
         Role::Node,
         Role::Clerk,
@@ -38,6 +39,7 @@ impl Role {
         Role::Admin,
     ];
 
+    /// The role's name, as certificates and the CLI write it: e.g. `clerk`.
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Node => "node",
@@ -77,6 +79,7 @@ pub enum Caller {
     Certified {
         /// The unit named in the certificate.
         unit: String,
+        /// The roles the certificate grants.
         roles: Vec<Role>,
         /// The certificate's common name: a person or a node.
         name: String,
@@ -121,6 +124,10 @@ impl Caller {
     }
 
     /// Requires a certificate with at least one role.
+    ///
+    /// # Errors
+    ///
+    /// [`Denied::Forbidden`] if the certificate carries no role (an insecure caller always passes).
     pub fn require_authenticated(&self) -> Result<(), Denied> {
         match self {
             Caller::Certified { roles, .. } if roles.is_empty() => {
@@ -131,6 +138,10 @@ impl Caller {
     }
 
     /// Requires `role`.
+    ///
+    /// # Errors
+    ///
+    /// [`Denied::Forbidden`] if the caller's certificate does not carry `role`.
     pub fn require(&self, role: Role) -> Result<(), Denied> {
         if self.has(role) {
             Ok(())
@@ -140,6 +151,10 @@ impl Caller {
     }
 
     /// A write to `unit`'s own plan: the clerk of that very unit.
+    ///
+    /// # Errors
+    ///
+    /// [`Denied::Forbidden`] if the caller is not a clerk, or is a clerk of another unit.
     pub fn require_clerk_of(&self, unit: &str) -> Result<(), Denied> {
         self.require(Role::Clerk)?;
         match self {
@@ -155,6 +170,10 @@ impl Caller {
     }
 
     /// A decision taken by `approving_unit` (the node's unit): an approver of that unit.
+    ///
+    /// # Errors
+    ///
+    /// [`Denied::Forbidden`] if the caller is not an approver, or is an approver of another unit.
     pub fn require_approver_at(&self, approving_unit: &str) -> Result<(), Denied> {
         self.require(Role::Approver)?;
         match self {
@@ -167,6 +186,11 @@ impl Caller {
     }
 
     /// A node-to-node call claiming to come from `from_unit`: a node certificate of that unit.
+    ///
+    /// # Errors
+    ///
+    /// [`Denied::Forbidden`] if the caller has no node certificate, or its certificate is for
+    /// another unit than `from_unit`.
     pub fn require_node(&self, from_unit: &str) -> Result<(), Denied> {
         self.require(Role::Node)?;
         match self {
@@ -193,6 +217,11 @@ impl Caller {
     }
 
     /// Requires read access to `unit`.
+    ///
+    /// # Errors
+    ///
+    /// [`Denied::Forbidden`] on `field` if `unit` is outside the caller's own unit and subtree,
+    /// or the certificate carries no role.
     pub fn require_read(
         &self,
         hierarchy: &Hierarchy,
@@ -214,6 +243,11 @@ impl Caller {
 
     /// The root of a read that names no unit: this node's unit if the caller may read all of
     /// it, else the caller's own unit if it lies within the node's subtree.
+    ///
+    /// # Errors
+    ///
+    /// [`Denied::Forbidden`] if the caller may read neither the node's unit nor a unit within
+    /// its subtree.
     pub fn default_root(&self, hierarchy: &Hierarchy, node_unit: &str) -> Result<String, Denied> {
         if self.may_read(hierarchy, node_unit) {
             return Ok(node_unit.to_string());

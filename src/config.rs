@@ -6,8 +6,6 @@
 //! This is also where reference data files are read ([`load_units`], [`load_catalog`]); the
 //! domain only parses their text.
 
-#![warn(missing_docs)]
-
 use std::{
     net::SocketAddr,
     path::{Path, PathBuf},

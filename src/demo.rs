@@ -130,6 +130,11 @@ impl Demo {
 }
 
 /// Runs the demonstration and prints what it shows; with `keep`, keeps serving until Ctrl-C.
+///
+/// # Errors
+///
+/// If the demonstration nodes cannot be started (temporary folder, reference data,
+/// certificates, binding), a step of the demonstration fails, or a node fails to stop.
 pub async fn run(options: DemoOptions) -> anyhow::Result<DemoOutcome> {
     let keep = options.keep;
     let demo = start_demo(options).await?;

@@ -1,8 +1,6 @@
 //! The node layer's error: every way an operation can fail, each mapped to one gRPC status in
 //! `grpc::status`. Bad input names the field at fault.
 
-#![warn(missing_docs)]
-
 use crate::{domain::FieldError, store::StoreError};
 
 /// Why a node operation failed; each variant is one gRPC status.

@@ -39,6 +39,9 @@
 //! - [`synth`]: a deterministic synthetic province (S, M, L) for the benchmarks.
 //! - [`web`]: the web page of a node's subtree (the Organization Board's workstation).
 
+#![warn(missing_docs)]
+#![warn(clippy::missing_errors_doc)]
+
 pub mod audit;
 pub mod auth;
 pub mod client;

@@ -42,6 +42,11 @@ struct ParentVerifier {
 }
 
 /// Returns why `der` is not the node certificate of `parent`, or nothing if it is.
+///
+/// # Errors
+///
+/// The reason, in words, if the certificate cannot be read, carries no node role, or is for
+/// another unit than `parent`.
 pub fn check_parent_certificate(der: &[u8], parent: &str) -> Result<(), String> {
     match crate::pki::caller_from_der(der)? {
         Caller::Certified { unit, roles, .. } if roles.contains(&Role::Node) && unit == parent => {

@@ -2,8 +2,6 @@
 //! the values (each series labelled with the node's unit, so several nodes in one process stay
 //! apart); [`serve`] answers `GET /metrics` on its own port with axum.
 
-#![warn(missing_docs)]
-
 use std::{net::SocketAddr, sync::OnceLock};
 
 use axum::{http::header, routing::get, Router};

@@ -20,7 +20,9 @@ const ROLE_URI: &str = "urn:quyhoach:role:";
 /// A certificate and its private key, PEM-encoded.
 #[derive(Debug, Clone)]
 pub struct Issued {
+    /// The certificate, PEM.
     pub cert_pem: String,
+    /// Its private key, PEM.
     pub key_pem: String,
 }
 
@@ -34,13 +36,17 @@ pub struct Authority {
 /// What to put in a certificate.
 #[derive(Debug, Clone)]
 pub struct Subject {
+    /// Code of the unit the holder belongs to.
     pub unit: String,
+    /// The roles the certificate grants.
     pub roles: Vec<Role>,
     /// Common name: a person's name, or the node's.
     pub name: String,
     /// DNS names and IP addresses the holder serves (nodes).
     pub hosts: Vec<String>,
+    /// Start of the validity period.
     pub not_before: OffsetDateTime,
+    /// End of the validity period.
     pub not_after: OffsetDateTime,
 }
 
@@ -77,6 +83,10 @@ fn uri(s: String) -> Result<SanType, String> {
 
 impl Authority {
     /// A new authority, e.g. for one province.
+    ///
+    /// # Errors
+    ///
+    /// The reason, in words, if the key cannot be generated or the certificate cannot be signed.
     pub fn create(name: &str, days: i64) -> Result<Self, String> {
         let key = KeyPair::generate().map_err(|e| e.to_string())?;
         let mut params = CertificateParams::new(Vec::<String>::new()).map_err(|e| e.to_string())?;
@@ -98,6 +108,11 @@ impl Authority {
     }
 
     /// Loads an authority from its certificate and key (PEM).
+    ///
+    /// # Errors
+    ///
+    /// The reason, in words, if the key or the certificate cannot be parsed, or they do not
+    /// make an issuer together.
     pub fn load(cert_pem: &str, key_pem: &str) -> Result<Self, String> {
         let key = KeyPair::from_pem(key_pem).map_err(|e| format!("CA key: {e}"))?;
         Issuer::from_ca_cert_pem(cert_pem, &key).map_err(|e| format!("CA certificate: {e}"))?;
@@ -113,6 +128,11 @@ impl Authority {
     }
 
     /// Issues a certificate for `subject`.
+    ///
+    /// # Errors
+    ///
+    /// The reason, in words, if the unit code is not a safe name, the node role is combined
+    /// with another role, a host is neither an IP address nor a valid DNS name, or signing fails.
     pub fn issue(&self, subject: &Subject) -> Result<Issued, String> {
         check_stem(&subject.unit).map_err(|e| e.to_string())?;
         if subject.roles.contains(&Role::Node) && subject.roles.len() > 1 {
@@ -312,6 +332,11 @@ pub fn check_stem(stem: &str) -> std::io::Result<()> {
 }
 
 /// Reads the caller named by the first certificate in a PEM file's text.
+///
+/// # Errors
+///
+/// The reason, in words, if the text holds no PEM certificate or the certificate names no
+/// caller (see `caller_from_der`).
 pub fn caller_from_pem(pem: &str) -> Result<Caller, String> {
     let (_, block) = x509_parser::pem::parse_x509_pem(pem.as_bytes())
         .map_err(|e| format!("not a PEM certificate: {e}"))?;

@@ -29,6 +29,11 @@ pub const MAX_STREAMS_PER_CONNECTION: u32 = 64;
 
 /// Serves the node described by `config` on `listener` until `shutdown` resolves, then stops
 /// accepting, finishes in-flight requests, stops the sync task and closes the store.
+///
+/// # Errors
+///
+/// If the web or metrics listener cannot be bound, the store cannot be opened, the node
+/// cannot be opened over it, the TLS or reflection setup fails, or serving fails.
 pub async fn run(
     config: Config,
     listener: TcpListener,
@@ -211,6 +216,10 @@ impl Running {
     }
 
     /// Stops the node and waits until its store is closed.
+    ///
+    /// # Errors
+    ///
+    /// If the node's task panicked, or the node failed while serving or closing its store.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
@@ -221,6 +230,11 @@ impl Running {
 
 /// Binds `config.listen` and `config.web` (port 0 picks a free port) and serves the node in
 /// the background.
+///
+/// # Errors
+///
+/// If `config.listen` or `config.web` cannot be bound; later failures come from
+/// [`Running::stop`].
 pub async fn spawn(config: Config, clock: Clock) -> anyhow::Result<Running> {
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;

@@ -17,10 +17,15 @@ use crate::{
 
 /// What `quyhoach import` is asked to do.
 pub struct ImportJob<'a> {
+    /// The spreadsheet or text file to read.
     pub file: &'a Path,
+    /// Code of the unit whose draft receives the list.
     pub unit: &'a str,
+    /// The term of the draft.
     pub term: &'a str,
+    /// The units file (or `builtin:…` name) that resolves unit codes.
     pub units: &'a str,
+    /// True if and only if the list is only checked and reported, not loaded.
     pub dry_run: bool,
     /// The worksheet to read, when several visible sheets hold a list.
     pub sheet: Option<&'a str>,
@@ -30,6 +35,12 @@ pub struct ImportJob<'a> {
 
 /// Reads and checks a list; on a dry run prints the report; otherwise sends every row to the
 /// node in one all-or-nothing request. Returns the number of rows imported.
+///
+/// # Errors
+///
+/// If the units file or the built-in catalogue cannot be loaded, the file cannot be read,
+/// any row has a problem (even on a dry run), there is no node to import into, or the node
+/// refuses the request.
 pub async fn import(
     job: ImportJob<'_>,
     client: Option<&mut PlanningClient<Channel>>,
@@ -247,6 +258,11 @@ fn write(out: &Path, sheets: Vec<ExportSheet>) -> anyhow::Result<()> {
 }
 
 /// Exports from a node to `out`.
+///
+/// # Errors
+///
+/// If the output's name or format does not fit what is exported, the node refuses a
+/// request, the plan does not convert, or the file cannot be written.
 pub async fn export(
     client: &mut PlanningClient<Channel>,
     what: What,

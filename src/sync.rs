@@ -72,8 +72,11 @@ pub fn backoff(settings: &SyncSettings, attempt: u32, jitter: f64) -> Duration {
 pub enum PushRefused {
     /// The parent holds the same version with another hash (both named).
     Conflict {
+        /// The hash the parent holds.
         held: String,
+        /// The hash the push carried.
         offered: String,
+        /// The parent's message, for people.
         message: String,
     },
     /// Any other failure: the parent unreachable, a refusal, a bad answer.
@@ -95,9 +98,13 @@ impl std::fmt::Display for PushRefused {
 pub struct PullRequest {
     /// Decisions with a sequence number above this one.
     pub after: u64,
+    /// How many items wait in the child's outbox.
     pub outbox_length: u64,
+    /// When the oldest of them was queued.
     pub oldest_pending_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The last error on the child's upward link, if any.
     pub last_error: Option<String>,
+    /// The reference data version the child holds.
     pub reference_version: u64,
     /// The current version of every plan of the child's subtree it holds or has heard of,
     /// for the parent's completeness report.
@@ -277,6 +284,7 @@ impl Parent for GrpcParent {
 /// A parent node in the same process, called directly: for tests of the sync logic that need
 /// no sockets (the real-process tests cover the gRPC path).
 pub struct LocalParent {
+    /// The parent node.
     pub node: Arc<Node>,
 }
 

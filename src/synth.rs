@@ -47,6 +47,7 @@ impl Size {
         }
     }
 
+    /// The size's name: `S`, `M` or `L`.
     pub fn name(self) -> &'static str {
         match self {
             Size::S => "S",

@@ -2,8 +2,6 @@
 //! list (in the import's format, as the files of `data/demo/`) with its ballot rounds into its
 //! draft, and printing tables ([`table`]).
 
-#![warn(missing_docs)]
-
 pub mod table;
 
 use tonic::transport::Channel;

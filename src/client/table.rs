@@ -190,6 +190,10 @@ pub fn print_findings(out: &mut impl Write, findings: &[pb::Finding]) -> io::Res
 }
 
 /// Prints where each unit's plan stands for a term, one unit a line.
+///
+/// # Errors
+///
+/// Any error of writing to `out`.
 pub fn print_progress(out: &mut impl Write, units: &[pb::UnitProgress]) -> io::Result<()> {
     for u in units {
         let state = match pb::Progress::try_from(u.progress).unwrap_or_default() {

@@ -2,8 +2,6 @@
 //! files so that a province can replace them with its own (the grades shipped here approximate
 //! Quy định 368-QĐ/TW). Parsed here from text; `config` reads the files.
 
-#![warn(missing_docs)]
-
 use std::{collections::BTreeMap, str::FromStr};
 
 use chrono::NaiveDate;

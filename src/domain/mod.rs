@@ -27,6 +27,7 @@ pub struct FieldError {
 }
 
 impl FieldError {
+    /// A problem with `field`, described by `problem`.
     pub fn new(field: impl Into<String>, problem: impl Into<String>) -> Self {
         Self {
             field: field.into(),
@@ -49,6 +50,11 @@ pub struct ParseError {
 }
 
 /// Parses an ISO date (`YYYY-MM-DD`), naming `field` when it is not a real calendar date.
+///
+/// # Errors
+///
+/// A [`FieldError`] on `field` if `value` is not a `YYYY-MM-DD` calendar date, or lies
+/// outside 1900–2100.
 pub fn parse_date(field: &str, value: &str) -> Result<chrono::NaiveDate, FieldError> {
     let date = chrono::NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d").map_err(|_| {
         FieldError::new(

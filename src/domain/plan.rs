@@ -12,8 +12,11 @@ use super::{text, FieldError};
 /// Identifies one version of one plan: unit × term × version.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct PlanId {
+    /// Code of the unit whose plan it is.
     pub unit: String,
+    /// The term (nhiệm kỳ) the plan is for, e.g. "2025-2030".
     pub term: String,
+    /// The version number within the unit and term, from 1.
     pub version: u32,
 }
 
@@ -76,6 +79,7 @@ pub enum DisciplineKind {
 /// One disciplinary decision in a cadre's history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Discipline {
+    /// The measure taken.
     pub kind: DisciplineKind,
     /// Date of the disciplinary decision; time-bars (R14) run from it.
     pub decided_on: NaiveDate,
@@ -88,7 +92,9 @@ pub struct Cadre {
     pub national_id: String,
     /// Full name, NFC, family name first.
     pub full_name: String,
+    /// Date of birth, as on the national ID card.
     pub birth_date: NaiveDate,
+    /// Gender, as on the national ID card.
     pub gender: Gender,
     /// Dân tộc, e.g. "Kinh", "Thái".
     pub ethnicity: String,
@@ -117,9 +123,11 @@ pub enum EntrySource {
 /// One line of a plan: a cadre planned for a position.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
+    /// The person planned.
     pub cadre: Cadre,
     /// Code of the planned position (chức danh quy hoạch).
     pub position: String,
+    /// How the entry got into the list.
     pub source: EntrySource,
 }
 
@@ -145,15 +153,20 @@ pub enum Body {
 /// Yes votes for one nominee for one position in a round.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tally {
+    /// The nominee's national ID number.
     pub national_id: String,
+    /// Code of the position voted on.
     pub position: String,
+    /// How many valid ballots said yes.
     pub yes: u32,
 }
 
 /// A secret-ballot round.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BallotRound {
+    /// The body that voted.
     pub body: Body,
+    /// The day of the vote.
     pub date: NaiveDate,
     /// Members convened (triệu tập).
     pub convened: u32,
@@ -163,6 +176,7 @@ pub struct BallotRound {
     pub ballots_issued: u32,
     /// Valid ballots.
     pub valid_ballots: u32,
+    /// Yes votes per nominee and position.
     pub tallies: Vec<Tally>,
 }
 
@@ -178,11 +192,14 @@ pub enum PlanStatus {
     Submitted,
     /// Held by the approving level, awaiting its decision.
     Received,
+    /// Approved by the approving level (phê duyệt).
     Approved,
+    /// Returned by the approving level, with reasons, for revision.
     Returned,
 }
 
 impl PlanStatus {
+    /// The English name, as stored and shown in listings: e.g. `draft`, `approved`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Draft => "draft",
@@ -195,38 +212,49 @@ impl PlanStatus {
     }
 }
 
+/// What an approving level decides on a plan version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
+    /// Approve the version.
     Approve,
+    /// Return it to its unit, with reasons.
     Return,
 }
 
 /// The approving level's decision on one plan version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Decision {
+    /// The version decided on.
     pub plan: PlanId,
     /// The hash of the version decided on, so a decision can never apply to other content.
     pub hash: String,
+    /// Approve or return.
     pub outcome: Outcome,
     /// Reasons (required for a return).
     pub reasons: Vec<String>,
     /// The approving unit.
     pub decided_by: String,
+    /// When the decision was made.
     pub decided_at: DateTime<Utc>,
 }
 
 /// One version of a plan with everything it holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
+    /// The plan's identity: unit, term and version.
     pub id: PlanId,
     /// The version this one revises, if any.
     pub base_version: Option<u32>,
+    /// Its workflow status on this node.
     pub status: PlanStatus,
+    /// The cadres planned, one line per position and person.
     pub entries: Vec<Entry>,
+    /// The ballot rounds that voted the list.
     pub rounds: Vec<BallotRound>,
     /// Content hash (hex blake3 of [`canonical_bytes`]); set when the plan is adopted.
     pub hash: Option<String>,
+    /// The day the unit adopted it, once it has.
     pub adopted_on: Option<NaiveDate>,
     /// When this node received it (approving and upper levels).
     pub received_at: Option<DateTime<Utc>>,
@@ -235,6 +263,7 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// A new, empty draft of `id`, revising `base_version` if given.
     pub fn new_draft(id: PlanId, base_version: Option<u32>) -> Self {
         Self {
             id,
@@ -346,6 +375,10 @@ pub fn canonical_bytes(plan: &Plan) -> Vec<u8> {
 pub const MAX_TEXT: usize = 200;
 
 /// Checks a national ID number: exactly 12 ASCII digits.
+///
+/// # Errors
+///
+/// A [`FieldError`] on `field` unless `id` is exactly 12 ASCII digits.
 pub fn validate_national_id(field: &str, id: &str) -> Result<(), FieldError> {
     if id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit()) {
         Ok(())
@@ -361,6 +394,10 @@ pub fn validate_national_id(field: &str, id: &str) -> Result<(), FieldError> {
 }
 
 /// Normalizes and checks a free-text field that must not be empty.
+///
+/// # Errors
+///
+/// As [`clean_text_max`] with a limit of [`MAX_TEXT`] characters.
 pub fn clean_text(field: &str, value: &str) -> Result<String, FieldError> {
     clean_text_max(field, value, MAX_TEXT)
 }
@@ -369,6 +406,11 @@ pub fn clean_text(field: &str, value: &str) -> Result<String, FieldError> {
 pub const MAX_PROSE: usize = 2_000;
 
 /// Like [`clean_text`] with a limit of `max` characters (for reasons and justifications).
+///
+/// # Errors
+///
+/// A [`FieldError`] on `field` if the normalized text is empty, longer than `max`
+/// characters, or contains control or bidirectional control characters.
 pub fn clean_text_max(field: &str, value: &str, max: usize) -> Result<String, FieldError> {
     let v = text::nfc(value);
     if v.is_empty() {
@@ -394,6 +436,13 @@ pub fn clean_text_max(field: &str, value: &str, max: usize) -> Result<String, Fi
 
 impl Cadre {
     /// Normalizes names to NFC and checks every field that needs no reference data.
+    ///
+    /// # Errors
+    ///
+    /// A [`FieldError`] on the offending sub-field of `field` if the national ID is not 12
+    /// digits, the name, ethnicity or a qualification is empty, too long or holds control
+    /// characters (or the name is not a valid name), the birth date gives an age outside
+    /// 18..100 on `today`, or a disciplinary decision is dated after `today`.
     pub fn validate(mut self, field: &str, today: NaiveDate) -> Result<Self, FieldError> {
         validate_national_id(&format!("{field}.national_id"), &self.national_id)?;
         let name_field = format!("{field}.full_name");
@@ -430,6 +479,11 @@ impl Cadre {
 impl BallotRound {
     /// Checks that the counts add up: present ≤ convened, issued ≤ present, valid ≤ issued, and
     /// every yes count ≤ valid ballots. The quorum (R19) is a rule, checked by the caller.
+    ///
+    /// # Errors
+    ///
+    /// A [`FieldError`] on the offending count of `field` if nobody was convened, or a count
+    /// exceeds the one it is bounded by.
     pub fn validate_counts(&self, field: &str) -> Result<(), FieldError> {
         let f = |name: &str| format!("{field}.{name}");
         if self.convened == 0 {

@@ -4,8 +4,6 @@
 //! (province → commune, since July 2025) load the same way. Parsed here from text; `config`
 //! reads the file.
 
-#![warn(missing_docs)]
-
 use std::{collections::HashMap, fmt, str::FromStr};
 
 use serde::{Deserialize, Serialize};

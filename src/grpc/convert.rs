@@ -47,6 +47,7 @@ fn required<T>(field: &str, v: Option<T>) -> R<T> {
     v.ok_or_else(|| FieldError::new(field, "is required"))
 }
 
+/// The proto form of a unit level.
 pub fn level_to_pb(l: Level) -> pb::Level {
     match l {
         Level::Commune => pb::Level::Commune,
@@ -55,6 +56,7 @@ pub fn level_to_pb(l: Level) -> pb::Level {
     }
 }
 
+/// The unit level a proto enum value names; none for UNSPECIFIED or an unknown value.
 pub fn level_from_pb(l: i32) -> Option<Level> {
     match pb::Level::try_from(l).ok()? {
         pb::Level::Commune => Some(Level::Commune),
@@ -64,6 +66,7 @@ pub fn level_from_pb(l: i32) -> Option<Level> {
     }
 }
 
+/// The proto form of a plan status.
 pub fn status_to_pb(s: PlanStatus) -> pb::PlanStatus {
     match s {
         PlanStatus::Draft => pb::PlanStatus::Draft,
@@ -76,6 +79,10 @@ pub fn status_to_pb(s: PlanStatus) -> pb::PlanStatus {
 }
 
 /// A status filter: UNSPECIFIED means any.
+///
+/// # Errors
+///
+/// A [`FieldError`] on `field` if `s` is not a known status value.
 pub fn status_from_pb(field: &str, s: i32) -> R<Option<PlanStatus>> {
     Ok(
         match pb::PlanStatus::try_from(s)
@@ -92,6 +99,11 @@ pub fn status_from_pb(field: &str, s: i32) -> R<Option<PlanStatus>> {
     )
 }
 
+/// Converts a proto decision outcome; `field` is its path in the request.
+///
+/// # Errors
+///
+/// A [`FieldError`] on `field` unless `o` is APPROVE or RETURN (UNSPECIFIED is refused).
 pub fn outcome_from_pb(field: &str, o: i32) -> R<Outcome> {
     match pb::Outcome::try_from(o) {
         Ok(pb::Outcome::Approve) => Ok(Outcome::Approve),
@@ -107,6 +119,7 @@ fn outcome_to_pb(o: Outcome) -> pb::Outcome {
     }
 }
 
+/// The proto form of a gender.
 pub fn gender_to_pb(g: Gender) -> pb::Gender {
     match g {
         Gender::Male => pb::Gender::Male,
@@ -114,6 +127,7 @@ pub fn gender_to_pb(g: Gender) -> pb::Gender {
     }
 }
 
+/// The proto form of an entry source.
 pub fn source_to_pb(s: EntrySource) -> pb::EntrySource {
     match s {
         EntrySource::Voted => pb::EntrySource::Voted,
@@ -133,6 +147,12 @@ impl From<&Unit> for pb::Unit {
 }
 
 /// Converts a proto cadre; `field` is its path in the request.
+///
+/// # Errors
+///
+/// A [`FieldError`] on the offending sub-field if the gender is not MALE or FEMALE, a
+/// discipline kind is unknown, or a date (birth, discipline, appointment proposal) is not a
+/// valid date.
 pub fn cadre_from_pb(field: &str, c: pb::Cadre) -> R<Cadre> {
     let pb::Cadre {
         national_id,
@@ -200,6 +220,7 @@ pub fn cadre_from_pb(field: &str, c: pb::Cadre) -> R<Cadre> {
     })
 }
 
+/// The proto form of a cadre.
 pub fn cadre_to_pb(c: &Cadre) -> pb::Cadre {
     pb::Cadre {
         national_id: c.national_id.clone(),
@@ -231,6 +252,13 @@ pub fn cadre_to_pb(c: &Cadre) -> pb::Cadre {
     }
 }
 
+/// Converts a proto plan entry (UNSPECIFIED source means voted); `field` is its path in the
+/// request.
+///
+/// # Errors
+///
+/// A [`FieldError`] on the offending sub-field if the source is unknown, the cadre is
+/// missing, or the cadre does not convert (see [`cadre_from_pb`]).
 pub fn entry_from_pb(field: &str, e: pb::Entry) -> R<Entry> {
     let pb::Entry {
         cadre,
@@ -258,6 +286,7 @@ pub fn entry_from_pb(field: &str, e: pb::Entry) -> R<Entry> {
     })
 }
 
+/// The proto form of a plan entry.
 pub fn entry_to_pb(e: &Entry) -> pb::Entry {
     pb::Entry {
         cadre: Some(cadre_to_pb(&e.cadre)),
@@ -266,6 +295,12 @@ pub fn entry_to_pb(e: &Entry) -> pb::Entry {
     }
 }
 
+/// Converts a proto ballot round; `field` is its path in the request.
+///
+/// # Errors
+///
+/// A [`FieldError`] on the offending sub-field if the voting body is not named or the date
+/// is not a valid date.
 pub fn round_from_pb(field: &str, r: pb::BallotRound) -> R<BallotRound> {
     let pb::BallotRound {
         body,
@@ -312,6 +347,7 @@ pub fn round_from_pb(field: &str, r: pb::BallotRound) -> R<BallotRound> {
     })
 }
 
+/// The proto form of a ballot round.
 pub fn round_to_pb(r: &BallotRound) -> pb::BallotRound {
     pb::BallotRound {
         body: match r.body {
@@ -337,6 +373,11 @@ pub fn round_to_pb(r: &BallotRound) -> pb::BallotRound {
     }
 }
 
+/// Converts a proto plan ID, trimming unit and term; `field` is its path in the request.
+///
+/// # Errors
+///
+/// A [`FieldError`] on `field` if the ID is missing.
 pub fn plan_id_from_pb(field: &str, id: Option<pb::PlanId>) -> R<PlanId> {
     let pb::PlanId {
         unit,
@@ -350,6 +391,7 @@ pub fn plan_id_from_pb(field: &str, id: Option<pb::PlanId>) -> R<PlanId> {
     })
 }
 
+/// The proto form of a plan ID.
 pub fn plan_id_to_pb(id: &PlanId) -> pb::PlanId {
     pb::PlanId {
         unit: id.unit.clone(),
@@ -358,6 +400,12 @@ pub fn plan_id_to_pb(id: &PlanId) -> pb::PlanId {
     }
 }
 
+/// Converts a proto decision; `field` is its path in the message.
+///
+/// # Errors
+///
+/// A [`FieldError`] on the offending sub-field if the plan ID is missing, the outcome is not
+/// APPROVE or RETURN, or `decided_at` is missing or not an RFC 3339 timestamp.
 pub fn decision_from_pb(field: &str, d: pb::Decision) -> R<Decision> {
     let pb::Decision {
         plan,
@@ -380,6 +428,7 @@ pub fn decision_from_pb(field: &str, d: pb::Decision) -> R<Decision> {
     })
 }
 
+/// The proto form of a decision.
 pub fn decision_to_pb(d: &Decision) -> pb::Decision {
     pb::Decision {
         plan: Some(plan_id_to_pb(&d.plan)),
@@ -392,6 +441,12 @@ pub fn decision_to_pb(d: &Decision) -> pb::Decision {
 }
 
 /// Converts a whole plan, as pushed between nodes.
+///
+/// # Errors
+///
+/// A [`FieldError`] on the offending sub-field if the ID is missing, the status is
+/// UNSPECIFIED or unknown, an entry, round or the decision does not convert, or a date or
+/// timestamp does not parse.
 pub fn plan_from_pb(field: &str, p: pb::Plan) -> R<Plan> {
     let pb::Plan {
         id,
@@ -430,6 +485,7 @@ pub fn plan_from_pb(field: &str, p: pb::Plan) -> R<Plan> {
     })
 }
 
+/// The proto form of a whole plan, with its entries and rounds.
 pub fn plan_to_pb(p: &Plan) -> pb::Plan {
     pb::Plan {
         id: Some(plan_id_to_pb(&p.id)),
@@ -444,6 +500,7 @@ pub fn plan_to_pb(p: &Plan) -> pb::Plan {
     }
 }
 
+/// The proto summary of a plan version, from its header.
 pub fn summary_to_pb(h: &PlanHeader) -> pb::PlanSummary {
     pb::PlanSummary {
         id: Some(plan_id_to_pb(&h.id)),
@@ -456,6 +513,7 @@ pub fn summary_to_pb(h: &PlanHeader) -> pb::PlanSummary {
     }
 }
 
+/// The proto form of a receipt; `duplicate` says the parent already held the version.
 pub fn receipt_to_pb(r: &Receipt, duplicate: bool) -> pb::Receipt {
     pb::Receipt {
         plan: Some(plan_id_to_pb(&r.plan)),
@@ -466,6 +524,12 @@ pub fn receipt_to_pb(r: &Receipt, duplicate: bool) -> pb::Receipt {
     }
 }
 
+/// Converts the receipt a parent returned for a push.
+///
+/// # Errors
+///
+/// A [`FieldError`] if the plan ID is missing, or `received_at` is missing or not an RFC 3339
+/// timestamp.
 pub fn receipt_from_pb(r: pb::Receipt) -> R<Receipt> {
     let pb::Receipt {
         plan,
@@ -485,6 +549,7 @@ pub fn receipt_from_pb(r: pb::Receipt) -> R<Receipt> {
     })
 }
 
+/// The proto form of a finding's severity.
 pub fn severity_to_pb(s: crate::rules::Severity) -> pb::Severity {
     match s {
         crate::rules::Severity::Error => pb::Severity::Error,
@@ -493,6 +558,10 @@ pub fn severity_to_pb(s: crate::rules::Severity) -> pb::Severity {
 }
 
 /// A severity filter: UNSPECIFIED means any.
+///
+/// # Errors
+///
+/// A [`FieldError`] on `field` if `s` is not a known severity value.
 pub fn severity_from_pb(field: &str, s: i32) -> R<Option<crate::rules::Severity>> {
     match pb::Severity::try_from(s) {
         Ok(pb::Severity::Unspecified) => Ok(None),
@@ -502,6 +571,7 @@ pub fn severity_from_pb(field: &str, s: i32) -> R<Option<crate::rules::Severity>
     }
 }
 
+/// The proto form of a warning's acceptance.
 pub fn acceptance_to_pb(a: &crate::node::Acceptance) -> pb::Acceptance {
     pb::Acceptance {
         justification: a.justification.clone(),
@@ -510,6 +580,7 @@ pub fn acceptance_to_pb(a: &crate::node::Acceptance) -> pb::Acceptance {
     }
 }
 
+/// The proto form of a checked finding (the person's national ID masked).
 pub fn finding_to_pb(f: &crate::node::CheckedFinding) -> pb::Finding {
     let crate::node::CheckedFinding {
         id,
@@ -541,6 +612,11 @@ pub fn finding_to_pb(f: &crate::node::CheckedFinding) -> pb::Finding {
 }
 
 /// A plan state a child reports in its pull; the status must be a real one.
+///
+/// # Errors
+///
+/// A [`FieldError`] on the offending sub-field if the plan ID is missing or the status is
+/// UNSPECIFIED or unknown.
 pub fn reported_plan_from_pb(field: &str, s: pb::PlanState) -> R<crate::node::ReportedPlan> {
     let pb::PlanState {
         plan,
@@ -557,6 +633,7 @@ pub fn reported_plan_from_pb(field: &str, s: pb::PlanState) -> R<crate::node::Re
     })
 }
 
+/// The proto form of a reported plan state.
 pub fn reported_plan_to_pb(s: &crate::node::ReportedPlan) -> pb::PlanState {
     pb::PlanState {
         plan: Some(plan_id_to_pb(&s.id)),
@@ -565,6 +642,7 @@ pub fn reported_plan_to_pb(s: &crate::node::ReportedPlan) -> pb::PlanState {
     }
 }
 
+/// The proto form of one unit's line of the completeness report.
 pub fn unit_progress_to_pb(u: &crate::node::UnitProgress) -> pb::UnitProgress {
     use crate::node::Progress;
     let (progress, pending_at) = match &u.progress {
@@ -595,6 +673,11 @@ pub fn plan_state_to_pb(s: &crate::node::PlanState) -> pb::PlanDigest {
 }
 
 /// A plan version as the parent says it holds it; validated like any input.
+///
+/// # Errors
+///
+/// A [`FieldError`] on the offending sub-field if the plan ID is missing, the status is
+/// UNSPECIFIED or unknown, or the decision does not convert.
 pub fn plan_state_from_pb(field: &str, d: pb::PlanDigest) -> R<crate::node::PlanState> {
     let pb::PlanDigest {
         plan,

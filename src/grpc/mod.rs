@@ -13,6 +13,7 @@ pub use node_sync::NodeSyncService;
 pub use planning::PlanningService;
 
 /// Types generated from `proto/quyhoach/v1/quyhoach.proto`.
+#[allow(missing_docs, clippy::missing_errors_doc)]
 pub mod pb {
     tonic::include_proto!("quyhoach.v1");
 
@@ -61,6 +62,11 @@ impl From<Error> for Status {
 /// The caller behind a request, as the [`gate`] admitted it (from its client certificate, or
 /// [`Caller::Insecure`](crate::auth::Caller::Insecure) on a node started with `--insecure`);
 /// read from the certificate again only for a service mounted without the gate.
+///
+/// # Errors
+///
+/// UNAUTHENTICATED if the gate has not admitted a caller, the node is not insecure, and the
+/// request carries no client certificate or one that names no caller.
 pub fn caller<T>(insecure: bool, req: &tonic::Request<T>) -> Result<crate::auth::Caller, Status> {
     if let Some(caller) = req.extensions().get::<crate::auth::Caller>() {
         return Ok(caller.clone());

@@ -11,7 +11,9 @@ use crate::{
     node::{acting_as, ChildReport, Node},
 };
 
+/// The `NodeSync` gRPC service: the calls one node makes to its parent (pushes, pulls, reconciliation).
 pub struct NodeSyncService {
+    /// The node that does the work.
     pub node: Arc<Node>,
     /// Started with `--insecure`: no certificates, everything allowed.
     pub insecure: bool,

@@ -77,7 +77,9 @@ impl PlanningService {
     }
 }
 
+/// The `Planning` gRPC service: the clerks', approvers' and readers' calls, each handed to one [`Node`] method.
 pub struct PlanningService {
+    /// The node that does the work.
     pub node: Arc<Node>,
     /// Started with `--insecure`: no certificates, everything allowed.
     pub insecure: bool,

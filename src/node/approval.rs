@@ -15,6 +15,14 @@ impl Node {
     ///
     /// The same (unit, term, version) with the same hash again returns the first receipt and
     /// changes nothing; with another hash it is refused with both hashes named.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Denied`] if `from` may not push this plan; [`Error::Invalid`] if the plan is
+    /// malformed or its hash or forwarded approval does not check out;
+    /// [`Error::HashConflict`] if the version is held here with another hash (the conflict is
+    /// recorded); [`Error::Precondition`] if the version is held without its receipt or comes
+    /// out of order; [`Error::Store`] if storage fails.
     pub async fn receive_push(&self, from: &str, plan: Plan) -> Result<(Receipt, bool)> {
         let result = self.take_push(from, plan).await;
         self.count_push(&result.as_ref().map(|(_, dup)| *dup).map_err(|_| ()));
@@ -38,6 +46,10 @@ impl Node {
     }
 
     /// Keeps a conflict for the status report, once per (plan, offered hash).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] if storage fails.
     pub async fn record_conflict(&self, conflict: Conflict) -> Result<()> {
         let guard = self.lock().await;
         let known = self.store.conflicts()?.iter().any(|c| {
@@ -239,8 +251,17 @@ impl Node {
         }
     }
 
-    /// Approves or returns a plan this node approves. An approval travels on upward; a
-    /// return may also reopen an approved version for revision.
+    /// Approves or returns a plan this node approves. An approval travels on upward; a return may
+    /// also reopen an approved version for revision.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] if the plan's unit is unknown; [`Error::Denied`] if this node does not
+    /// approve that unit; [`Error::Invalid`] if the reasons are too many, malformed, missing from a
+    /// return, or findings are cited on an approval; [`Error::NotFound`] if the plan version or a
+    /// cited finding is not held here; [`Error::Precondition`] if `hash` is not the held hash, the
+    /// status does not allow the outcome, or (at the province) the plan has errors or unaccepted
+    /// warnings; [`Error::Store`] if storage fails.
     pub async fn decide(
         &self,
         id: &PlanId,
@@ -367,6 +388,12 @@ impl Node {
 
     /// Decisions this node logged on `child`'s plans after sequence `after`, for the child to
     /// pull. Only a child of this node may pull.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] if `child` is an unknown unit; [`Error::Denied`] if it is not a
+    /// child of this node; [`Error::Store`] if
+    /// storage fails.
     pub async fn decisions_for(&self, child: &str, after: u64) -> Result<Vec<(u64, Decision)>> {
         self.known_unit("from_unit", child)?;
         if !self.approves(child) {
@@ -381,6 +408,11 @@ impl Node {
 
     /// Applies decisions pulled from the parent to this node's own plans, and advances the
     /// cursor, in one transaction.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] if storage fails; malformed decisions, or ones not by the parent on
+    /// this unit's plans, are skipped, not refused.
     pub async fn apply_decisions(&self, decisions: Vec<(u64, Decision)>) -> Result<usize> {
         let Some(last) = decisions.iter().map(|(s, _)| *s).max() else {
             return Ok(0);
@@ -433,11 +465,19 @@ impl Node {
     }
 
     /// The sequence number of the last decision pulled from the parent.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] if storage fails.
     pub fn decision_cursor(&self) -> Result<u64> {
         Ok(self.store.meta(DECISION_CURSOR)?.unwrap_or(0))
     }
 
     /// Records the parent's receipt for an outbox item and removes the item.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] if storage fails.
     pub async fn delivered(&self, seq: u64, receipt: Receipt) -> Result<()> {
         let at = receipt.received_at.timestamp_millis() as u64;
         let event = Event::new("delivered", Some(&receipt.plan))
@@ -452,6 +492,11 @@ impl Node {
     }
 
     /// The plan to push for an outbox item, as the parent must see it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] if the plan version is not stored here; [`Error::Store`] if storage
+    /// fails.
     pub fn outgoing(&self, item: &OutboxItem) -> Result<Plan> {
         let mut plan = self.load(&item.plan)?;
         match &item.approval {

@@ -22,9 +22,11 @@ use crate::{
 pub struct CheckFilter {
     /// Root of the unit subtree; empty means this node's unit.
     pub under: String,
+    /// Only plans for this term, if given.
     pub term: Option<String>,
     /// Only these rules; empty means all.
     pub rules: Vec<RuleId>,
+    /// Only findings of this severity, if given.
     pub severity: Option<Severity>,
     /// Only what this plan version touches (an incremental check).
     pub plan: Option<PlanId>,
@@ -33,9 +35,11 @@ pub struct CheckFilter {
 /// A written acceptance of a warning.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Acceptance {
+    /// Why the warning is accepted, in the official's words.
     pub justification: String,
     /// Who accepted it: the official named in the request, at this node's unit.
     pub by: String,
+    /// When it was accepted.
     pub at: DateTime<Utc>,
 }
 
@@ -45,13 +49,16 @@ pub struct CheckedFinding {
     /// Stable across runs as long as the finding is the same: cite it in a return, name it to
     /// accept it.
     pub id: String,
+    /// The finding as the rules produced it.
     pub finding: Finding,
+    /// Its written acceptance, if it is a warning someone accepted.
     pub acceptance: Option<Acceptance>,
 }
 
 /// What a check reports.
 #[derive(Debug, Clone)]
 pub struct CheckOutcome {
+    /// The findings, each with its stable ID and any acceptance.
     pub findings: Vec<CheckedFinding>,
     /// Entries in the snapshot checked.
     pub entries: usize,
@@ -100,6 +107,12 @@ impl Node {
     }
 
     /// Runs the rules over everything this node holds and reports the findings in `filter`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] if the subtree root, the term or the plan named is unknown here;
+    /// [`Error::Denied`] if the root lies outside this node's subtree; [`Error::Store`] if
+    /// storage fails.
     pub async fn check(&self, filter: &CheckFilter) -> Result<CheckOutcome> {
         let root = self.scope_root(&filter.under)?;
         if let Some(term) = &filter.term {
@@ -187,6 +200,11 @@ impl Node {
 
     /// The findings that concern one plan version: the live ones at the province (current
     /// with every change acknowledged so far), a fresh check elsewhere.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] if the plan version is not held here; [`Error::Store`] if storage
+    /// fails.
     pub async fn plan_findings(&self, id: &PlanId) -> Result<Vec<CheckedFinding>> {
         if self.runs_checks() {
             if self.store.header(id)?.is_none() {
@@ -317,6 +335,13 @@ impl Node {
     }
 
     /// Accepts a warning on a plan version with a written justification.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Invalid`] if the justification or the name is empty, too long or holds control
+    /// characters; [`Error::NotFound`] if the plan version is not held here or has no such
+    /// finding now; [`Error::Precondition`] if the finding is an error, not a warning;
+    /// [`Error::Store`] if storage fails.
     pub async fn accept_warning(
         &self,
         id: &PlanId,
@@ -430,6 +455,11 @@ impl Node {
 
     /// Where each unit of the subtree stands for `term`, the units without a submitted plan,
     /// and overdue appraisals.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] if the subtree root or the term is unknown; [`Error::Denied`] if the
+    /// root lies outside this node's subtree; [`Error::Store`] if storage fails.
     pub async fn completeness(&self, under: &str, term: &str) -> Result<Completeness> {
         let root = self.scope_root(under)?;
         self.known_term("term", term)?;

@@ -44,6 +44,7 @@ pub(crate) struct Live {
 /// One change in a finding's history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FindingEvent {
+    /// When it changed.
     pub at: DateTime<Utc>,
     /// "appeared" or "cleared".
     pub change: String,
@@ -54,7 +55,9 @@ pub struct FindingEvent {
 /// A finding's history as stored.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FindingHistory {
+    /// The finding.
     pub finding: Finding,
+    /// Its changes, oldest first.
     pub events: Vec<FindingEvent>,
 }
 

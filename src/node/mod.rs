@@ -150,6 +150,11 @@ impl Node {
     /// Opens a node over its store. `configured` is the reference data of the node's own
     /// files: at the province it becomes a new version whenever it differs from the stored
     /// one; below, the version last received from the parent wins over it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] if the store cannot be read (including a stored reference data record
+    /// that cannot be decoded) or the new reference version cannot be committed.
     pub async fn open(
         unit: Unit,
         hierarchy: Arc<Hierarchy>,
@@ -207,10 +212,12 @@ impl Node {
         Ok(node)
     }
 
+    /// This node's unit.
     pub fn unit(&self) -> &Unit {
         &self.unit
     }
 
+    /// The hierarchy of units this node knows.
     pub fn hierarchy(&self) -> &Hierarchy {
         &self.hierarchy
     }
@@ -228,18 +235,22 @@ impl Node {
         self.reference().catalog.clone()
     }
 
+    /// The store behind this node.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }
 
+    /// The notifier that wakes outbox delivery when something is queued.
     pub fn outbox_wake(&self) -> Arc<Notify> {
         self.outbox_wake.clone()
     }
 
+    /// The current time, from the node's clock (fixed in tests).
     pub fn now(&self) -> DateTime<Utc> {
         (self.clock)()
     }
 
+    /// Today's date (UTC), from the node's clock.
     pub fn today(&self) -> NaiveDate {
         self.now().date_naive()
     }
@@ -347,6 +358,11 @@ impl Node {
     }
 
     /// The audit trail and whether it is intact.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] if the trail cannot be read; a broken chain is not an error but the
+    /// second part of the answer.
     pub fn audit(
         &self,
     ) -> Result<(

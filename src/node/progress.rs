@@ -16,7 +16,9 @@ use crate::{
 /// The state of one plan version as the node holding it sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReportedPlan {
+    /// The plan version.
     pub id: PlanId,
+    /// Its status on the node that holds it.
     pub status: PlanStatus,
     /// The unit whose node holds the version in this state.
     pub held_by: String,
@@ -27,16 +29,22 @@ pub struct ReportedPlan {
 pub enum Progress {
     /// No version is known anywhere this node can see.
     NotStarted,
+    /// A draft is being edited.
     Draft,
+    /// Adopted by the unit, not yet submitted.
     Adopted,
     /// Submitted and waiting for the approving level's decision, at `pending_at`.
     Submitted {
+        /// The unit whose node is to decide.
         pending_at: String,
     },
+    /// Approved by the approving level.
     Approved,
+    /// Returned to the unit for revision.
     Returned,
     /// Waiting for a decision at `pending_at` past the appraisal deadline (R17).
     Overdue {
+        /// The unit whose node is to decide.
         pending_at: String,
     },
 }
@@ -54,7 +62,9 @@ impl Progress {
 /// One unit's line of the completeness report.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnitProgress {
+    /// Code of the unit.
     pub unit: String,
+    /// Where its plan for the term is.
     pub progress: Progress,
     /// The version the state is about; 0 when not started.
     pub version: u32,

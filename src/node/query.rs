@@ -16,7 +16,9 @@ use crate::{
 pub struct PlanFilter {
     /// Root of the unit subtree; empty means this node's unit.
     pub under: String,
+    /// Only plans for this term, if given.
     pub term: Option<String>,
+    /// Only plans in this status, if given.
     pub status: Option<PlanStatus>,
     /// Only the latest version of each (unit, term).
     pub latest_only: bool,
@@ -25,17 +27,23 @@ pub struct PlanFilter {
 /// Which consolidated entries to list.
 #[derive(Debug, Clone, Default)]
 pub struct ConsolidatedFilter {
+    /// Root of the unit subtree; empty means this node's unit.
     pub under: String,
+    /// Only plans for this term, if given.
     pub term: Option<String>,
+    /// Only entries for this position code, if given.
     pub position: Option<String>,
+    /// Only plans in this status, if given.
     pub status: Option<PlanStatus>,
     /// Diacritic- and case-insensitive part of a name.
     pub name: Option<String>,
     /// Only plans of units of this level.
     pub level: Option<crate::domain::Level>,
+    /// Only persons of this gender, if given.
     pub gender: Option<Gender>,
     /// Age in whole years today, at least / at most.
     pub age_min: Option<u32>,
+    /// See `age_min`.
     pub age_max: Option<u32>,
     /// Only entries that a finding of this rule names.
     pub has_rule: Option<crate::rules::RuleId>,
@@ -44,20 +52,31 @@ pub struct ConsolidatedFilter {
 /// One line of the consolidated list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsolidatedEntry {
+    /// Code of the unit whose plan holds the entry.
     pub unit: String,
+    /// That unit's name.
     pub unit_name: String,
+    /// The plan's term.
     pub term: String,
+    /// The plan's version number.
     pub version: u32,
+    /// The plan version's status.
     pub status: PlanStatus,
+    /// Code of the planned position.
     pub position: String,
+    /// The position's title, for display.
     pub position_title: String,
+    /// The person's full name.
     pub full_name: String,
+    /// The person's date of birth.
     pub birth_date: chrono::NaiveDate,
+    /// The person's gender.
     pub gender: Gender,
     /// The national ID with all but its last four digits hidden.
     pub national_id_masked: String,
     /// Yes votes of the last round that voted on this entry, and their denominator (R19).
     pub votes: Option<(u32, u32)>,
+    /// How the entry got into the list.
     pub source: EntrySource,
 }
 
@@ -65,6 +84,11 @@ pub use crate::domain::validate::mask_id;
 
 impl Node {
     /// One plan version; version 0 means the latest.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] if the unit or term is unknown, or no such version (for version 0:
+    /// no version at all) is held here; [`Error::Store`] if storage fails.
     pub async fn get_plan(&self, unit: &str, term: &str, version: u32) -> Result<Plan> {
         self.known_unit("unit", unit)?;
         self.known_term("term", term)?;
@@ -82,6 +106,11 @@ impl Node {
     }
 
     /// Plan headers within a subtree, filtered.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] if the subtree root or the term is unknown; [`Error::Denied`] if the
+    /// root lies outside this node's subtree; [`Error::Store`] if storage fails.
     pub async fn list_plans(&self, filter: &PlanFilter) -> Result<Vec<PlanHeader>> {
         let root = self.scope_root(&filter.under)?;
         if let Some(term) = &filter.term {
@@ -228,6 +257,7 @@ impl Node {
 /// One page of the consolidated list.
 #[derive(Debug, Clone)]
 pub struct ConsolidatedPage {
+    /// The entries of this page, in list order.
     pub entries: Vec<ConsolidatedEntry>,
     /// Pass back for the next page; empty on the last page.
     pub next_page_token: String,

@@ -20,7 +20,9 @@ use crate::{
 /// One plan version as its holder has it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlanState {
+    /// The plan version.
     pub plan: PlanId,
+    /// Its content hash.
     pub hash: String,
     /// The status at the parent (or, on the child's side, the status it expects there).
     pub status: PlanStatus,

@@ -25,7 +25,9 @@ pub struct Reference {
     /// Increases by one each time the province's data changes; 0 means "built in, not yet
     /// received from the province".
     pub version: u64,
+    /// The position catalogue and the terms.
     pub catalog: Catalog,
+    /// The rule parameters.
     pub rules: RulesFile,
 }
 
@@ -112,6 +114,11 @@ impl Node {
     }
 
     /// The reference data to hand a child that holds `have`, if this node's is newer.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] if `child` is an unknown unit; [`Error::Denied`] if it is not a
+    /// child of this node.
     pub fn reference_for(&self, child: &str, have: u64) -> Result<Option<Arc<Reference>>> {
         self.known_unit("from_unit", child)?;
         if !self.approves(child) {

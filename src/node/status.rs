@@ -15,18 +15,26 @@ pub type Pending = (PlanId, DateTime<Utc>);
 /// The upward link as the sync task sees it (kept in memory).
 #[derive(Debug, Clone, Default)]
 pub struct LinkState {
+    /// The error of the last failed attempt, cleared by a success.
     pub last_error: Option<String>,
+    /// When an attempt on the link last succeeded.
     pub last_success_at: Option<DateTime<Utc>>,
+    /// How many attempts have failed in a row since then.
     pub consecutive_failures: u32,
 }
 
 /// What a child says about its own upward link each time it pulls decisions.
 #[derive(Debug, Clone)]
 pub struct ChildReport {
+    /// When the child made this report.
     pub reported_at: DateTime<Utc>,
+    /// How many items wait in the child's outbox.
     pub outbox_length: u64,
+    /// When the oldest of them was queued.
     pub oldest_pending_at: Option<DateTime<Utc>>,
+    /// The last error on the child's upward link, if any.
     pub last_error: Option<String>,
+    /// The reference data version the child holds.
     pub reference_version: u64,
 }
 
@@ -41,6 +49,7 @@ pub struct LinkStatus {
     pub outbox_length: u64,
     /// The oldest of them and when it was queued.
     pub oldest_pending: Option<Pending>,
+    /// The last error on the link, if any.
     pub last_error: Option<String>,
     /// How long the oldest pending item has waited (zero when nothing waits), in seconds.
     pub lag_seconds: i64,
@@ -48,6 +57,8 @@ pub struct LinkStatus {
     pub last_contact_at: Option<DateTime<Utc>>,
     /// The reference data version the child reports (children only).
     pub reference_version: Option<u64>,
+    /// True if and only if the oldest pending item, or the last contact, is older than the
+    /// configured limit.
     pub stuck: bool,
     /// What anti-entropy on this link has done (for a child link: only when it last ran).
     pub reconciled: super::Reconciled,
@@ -56,13 +67,21 @@ pub struct LinkStatus {
 /// Everything `quyhoach status` shows.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SyncStatus {
+    /// This node's unit.
     pub unit: String,
+    /// The reference data version this node holds.
     pub reference_version: u64,
+    /// The link to the parent; none at the top of the hierarchy.
     pub parent: Option<LinkStatus>,
+    /// The links of the children that have reported.
     pub children: Vec<LinkStatus>,
+    /// Pushes refused because the same version is held with another hash.
     pub conflicts: Vec<Conflict>,
+    /// Pushes taken from children since start.
     pub pushes_accepted: u64,
+    /// Pushes that repeated a version already held with the same hash, since start.
     pub pushes_duplicate: u64,
+    /// Pushes refused since start.
     pub pushes_refused: u64,
 }
 
@@ -124,6 +143,10 @@ impl Node {
     }
 
     /// The length of the outbox and its oldest item.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`](crate::error::Error::Store) if storage fails.
     pub fn outbox_summary(&self) -> Result<(u64, Option<Pending>)> {
         let outbox = self.store.outbox()?;
         let oldest = outbox
@@ -189,6 +212,10 @@ impl Node {
     }
 
     /// The whole status report.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`](crate::error::Error::Store) if storage fails.
     pub fn sync_status(&self) -> Result<SyncStatus> {
         let now = self.now();
         let stuck =

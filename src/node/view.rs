@@ -143,12 +143,17 @@ impl Cursor {
 pub struct RowFilter<'a> {
     /// Root of the unit subtree.
     pub under: &'a str,
+    /// Only plans for this term, if given.
     pub term: Option<&'a str>,
+    /// Only rows for this position code, if given.
     pub position: Option<&'a str>,
+    /// Only plans in this status, if given.
     pub status: Option<PlanStatus>,
     /// Folded name query: rows whose folded name contains it.
     pub name: Option<&'a str>,
+    /// Only plans of units at this level, if given.
     pub level: Option<Level>,
+    /// Only persons of this gender, if given.
     pub gender: Option<Gender>,
     /// Born on or before (age at least).
     pub born_by: Option<NaiveDate>,
@@ -162,26 +167,38 @@ pub struct RowFilter<'a> {
 /// What the findings of one rule name.
 #[derive(Debug, Default)]
 pub struct Flagged {
+    /// National ID numbers of the persons the findings name.
     pub persons: HashSet<String>,
+    /// Plans and position codes the findings name (an empty list: every position of the plan).
     pub lines: Vec<(PlanId, Vec<String>)>,
 }
 
 /// One row as a caller sees it.
 #[derive(Debug, Clone)]
 pub struct RowOut<'v> {
+    /// The plan version the row belongs to.
     pub id: &'v PlanId,
+    /// That version's status.
     pub status: PlanStatus,
+    /// Code of the planned position.
     pub position: &'v str,
+    /// The person's full name.
     pub full_name: &'v str,
+    /// The person's national ID number.
     pub national_id: &'v str,
+    /// The person's date of birth.
     pub birth_date: NaiveDate,
+    /// The person's gender.
     pub gender: Gender,
+    /// Yes votes and their denominator (R19), when a round voted on the entry.
     pub votes: Option<(u32, u32)>,
+    /// How the entry got into the list.
     pub source: EntrySource,
 }
 
 /// One page of the consolidated list.
 pub struct Page<'v> {
+    /// The rows of this page, in list order.
     pub rows: Vec<RowOut<'v>>,
     /// Where the next page starts; none on the last page.
     pub next: Option<Cursor>,
@@ -812,13 +829,19 @@ fn attestation(store: &dyn Store, h: &PlanHeader, own: &str) -> store::Result<Op
 /// A committed change as the view takes it.
 #[derive(Debug, Clone)]
 pub enum ViewChange {
+    /// A whole plan version was written.
     Plan(Plan),
+    /// A plan header was written (a version held without its entries).
     Header(PlanHeader),
+    /// The parent's receipt for a pushed version was stored: its hash is now attested.
     Receipt(Receipt),
     /// A decision recorded on a header (its attested hash, for R22).
     Decision {
+        /// The plan version decided on.
         id: PlanId,
+        /// The hash the decision attests.
         hash: String,
+        /// The deciding unit (a decision made by this node attests nothing).
         by: String,
     },
 }

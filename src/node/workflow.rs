@@ -15,8 +15,11 @@ pub use crate::domain::validate::MAX_ENTRIES;
 /// What a recorded ballot round decided for one nominee.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TallyResult {
+    /// The nominee's national ID number.
     pub national_id: String,
+    /// Code of the position voted on.
     pub position: String,
+    /// How many valid ballots said yes.
     pub yes: u32,
     /// More than half of the denominator (R19).
     pub passed: bool,
@@ -27,13 +30,21 @@ pub struct TallyResult {
 pub struct RoundResult {
     /// 1-based number of the round within the plan.
     pub round_number: u32,
+    /// The number of votes a nominee needs more than half of (R19).
     pub denominator: u32,
+    /// The result for each nominee of the round.
     pub results: Vec<TallyResult>,
 }
 
 impl Node {
     /// Opens a draft for (unit, term): version 1, or the next version after a returned one
     /// (carrying its entries and rounds). An open draft is returned as it is.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] if the unit or term is unknown; [`Error::Denied`] if the unit is not
+    /// this node's own; [`Error::Precondition`] if the latest version is approved or awaits
+    /// a decision; [`Error::Store`] if storage fails.
     pub async fn create_draft(&self, unit: &str, term: &str) -> Result<Plan> {
         self.owned_unit(unit)?;
         self.known_term("term", term)?;
@@ -88,6 +99,14 @@ impl Node {
     }
 
     /// Adds an entry to the open draft, or replaces the entry with the same person and position.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] if the unit or term is unknown; [`Error::Denied`] if the unit is not
+    /// this node's own; [`Error::Invalid`] if the entry is malformed or the draft is full;
+    /// [`Error::NotFound`] if a position it names is not in the catalogue; [`Error::NotFound`] if
+    /// there is no draft; [`Error::Precondition`] if the latest version is no longer a draft;
+    /// [`Error::Store`] if storage fails.
     pub async fn put_entry(&self, unit: &str, term: &str, entry: Entry) -> Result<Plan> {
         let owner = self.owned_unit(unit)?.clone();
         self.known_term("term", term)?;
@@ -114,8 +133,16 @@ impl Node {
         .await
     }
 
-    /// Puts many entries (and, optionally, the ballot round that voted on them) into the draft
-    /// of (unit, term) at once: all of them or, if any is bad, none. Opens the draft if needed.
+    /// Puts many entries (and, optionally, the ballot round that voted on them) into the draft of
+    /// (unit, term) at once: all of them or, if any is bad, none. Opens the draft if needed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] if the unit or term is unknown; [`Error::Denied`] if the unit is not
+    /// this node's own; [`Error::Invalid`] if there is nothing to import, more entries than a plan
+    /// holds, or a malformed entry or round (the field names the entry); [`Error::NotFound`] if a
+    /// position named is not in the catalogue; [`Error::Precondition`] if the round misses the
+    /// quorum (R19) or no version can be drafted now; [`Error::Store`] if storage fails.
     pub async fn import_entries(
         &self,
         unit: &str,
@@ -192,6 +219,13 @@ impl Node {
     }
 
     /// Removes the entry of (person, position) from the open draft.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] if the unit or term is unknown; [`Error::Denied`] if the unit is not
+    /// this node's own; [`Error::NotFound`] if there is no draft; [`Error::Precondition`] if the
+    /// latest version is no longer a draft; [`Error::NotFound`] also if the draft holds no entry
+    /// for that person and position; [`Error::Store`] if storage fails.
     pub async fn remove_entry(
         &self,
         unit: &str,
@@ -218,8 +252,17 @@ impl Node {
         .await
     }
 
-    /// Records a ballot round on the open draft. A round below quorum is refused (R19); the
-    /// result says which nominees passed.
+    /// Records a ballot round on the open draft. A round below quorum is refused (R19); the result
+    /// says which nominees passed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] if the unit or term is unknown; [`Error::Denied`] if the unit is not
+    /// this node's own; [`Error::Invalid`] if the round's counts are inconsistent, it is malformed
+    /// or dated in the future; [`Error::NotFound`] if a tally names an unknown position;
+    /// [`Error::Precondition`] if the round misses the quorum (R19); [`Error::NotFound`] if there
+    /// is no draft; [`Error::Precondition`] if the latest version is no longer a draft;
+    /// [`Error::Store`] if storage fails.
     pub async fn record_round(
         &self,
         unit: &str,
@@ -280,6 +323,14 @@ impl Node {
     }
 
     /// Adopts the open draft: it is frozen and its content hash fixed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] if the unit or term is unknown; [`Error::Denied`] if the unit is not
+    /// this node's own; [`Error::Invalid`] if the adoption date is in the future;
+    /// [`Error::NotFound`] if there is no draft; [`Error::Precondition`] if the latest version is
+    /// no longer a draft; [`Error::Precondition`] also if the draft has no entries;
+    /// [`Error::Store`] if storage fails.
     pub async fn adopt(
         &self,
         unit: &str,
@@ -314,8 +365,15 @@ impl Node {
         Ok(out)
     }
 
-    /// Submits the adopted version to the approving level: it is queued durably for the
-    /// parent and delivered by the sync task. Returns the header and the approving unit.
+    /// Submits the adopted version to the approving level: it is queued durably for the parent and
+    /// delivered by the sync task. Returns the header and the approving unit.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] if the unit or term is unknown; [`Error::Denied`] if the unit is not
+    /// this node's own; [`Error::Precondition`] if this node is a province (nothing above it) or
+    /// the latest version is not adopted; [`Error::NotFound`] if there is no plan for the term;
+    /// [`Error::Store`] if storage fails.
     pub async fn submit(&self, unit: &str, term: &str) -> Result<(PlanHeader, Unit)> {
         self.owned_unit(unit)?;
         self.known_term("term", term)?;

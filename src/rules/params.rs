@@ -181,6 +181,11 @@ impl Default for RuleParams {
 
 impl RuleParams {
     /// Checks that the numbers make sense together; the error names the field.
+    ///
+    /// # Errors
+    ///
+    /// The field and what is wrong with it, if a ratio is outside 0..1, a count is outside its
+    /// range, a day count is zero, or the retirement schedule is invalid.
     pub fn validate(&self) -> Result<(), String> {
         let ratio = |name: &str, v: f64| {
             if (0.0..=1.0).contains(&v) {
@@ -301,6 +306,11 @@ pub struct RulesFile {
 
 impl RulesFile {
     /// Parses and validates the TOML text of a rules file; the error names the table and field.
+    ///
+    /// # Errors
+    ///
+    /// The table, field and problem, if the text is not valid TOML of this shape or either
+    /// ruleset's parameters fail [`RuleParams::validate`].
     pub fn parse(text: &str) -> Result<Self, String> {
         let file: Self = toml::from_str(text).map_err(|e| format!("rules file: {e}"))?;
         for ruleset in [Ruleset::Qd50, Ruleset::Qd377] {

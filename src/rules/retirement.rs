@@ -93,6 +93,11 @@ fn from_index(index: i64) -> (i32, u32) {
 
 impl RetirementSchedule {
     /// Checks that every age is below 100 years; the error names the field.
+    ///
+    /// # Errors
+    ///
+    /// The field and what is wrong with it, if any age in months is 0 or 1200 (100 years) or
+    /// more.
     pub fn validate(&self) -> Result<(), String> {
         for (name, s) in [("men", &self.men), ("women", &self.women)] {
             for (field, v) in [

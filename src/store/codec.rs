@@ -178,7 +178,9 @@ struct BodyRef<'a> {
 /// A plan's body, decoded.
 #[derive(Deserialize)]
 pub struct Body {
+    /// The plan's entries.
     pub entries: Vec<Entry>,
+    /// The plan's ballot rounds.
     pub rounds: Vec<BallotRound>,
 }
 

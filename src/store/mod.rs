@@ -18,26 +18,44 @@ pub use sled_store::SledStore;
 /// Errors of the storage layer: all are failures, never expected outcomes.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// The sled engine failed.
     #[error("storage engine: {0}")]
     Engine(#[from] sled::Error),
+    /// A sled transaction aborted or failed; the text says why.
     #[error("storage transaction: {0}")]
     Transaction(String),
+    /// A stored record could not be decoded: the store is damaged or was written by another
+    /// version.
     #[error("stored record {key} cannot be decoded: {reason}")]
-    Corrupt { key: String, reason: String },
+    Corrupt {
+        /// The key of the record that failed to decode.
+        key: String,
+        /// Why it failed.
+        reason: String,
+    },
+    /// A file operation of the store (outside sled) failed.
     #[error("storage I/O: {0}")]
     Io(#[from] std::io::Error),
+    /// The group-commit flusher thread has stopped, so no write can be made durable.
     #[error("the flusher thread has stopped")]
     FlusherGone,
     /// The folder holds a store this version cannot read.
     #[error("the store in {} cannot be opened: {reason}", path.display())]
     Format {
+        /// The folder holding the store.
         path: std::path::PathBuf,
+        /// Why it cannot be opened.
         reason: String,
     },
     /// A flush failed because the disk is full: writes are refused, reads go on, and writes
     /// resume by themselves once there is space again.
     #[error("the disk holding the data folder {path} is full ({free} bytes free): writes are refused until space is freed there; reads go on")]
-    Full { path: String, free: u64 },
+    Full {
+        /// The data folder whose disk is full.
+        path: String,
+        /// Bytes free on that disk when the flush failed.
+        free: u64,
+    },
     /// The store holds less than its durable-state record says was on disk: it has lost data.
     /// Writes are refused until someone decides how to recover.
     #[error("{0}")]
@@ -47,17 +65,25 @@ pub enum StoreError {
     Reopening(String),
 }
 
+/// The storage layer's result, with [`StoreError`] as its error.
 pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// A plan version without its entries and rounds: what listings need.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanHeader {
+    /// The plan's identity: unit, term and version.
     pub id: PlanId,
+    /// The version this one revises, if any.
     pub base_version: Option<u32>,
+    /// Its workflow status.
     pub status: PlanStatus,
+    /// Its content hash, once adopted.
     pub hash: Option<String>,
+    /// The day it was adopted, if it was.
     pub adopted_on: Option<chrono::NaiveDate>,
+    /// When this node received it (approving and upper levels).
     pub received_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The approving level's decision on it, if any.
     pub decision: Option<Decision>,
     /// How many entries the version holds.
     pub entry_count: u32,
@@ -66,6 +92,7 @@ pub struct PlanHeader {
 }
 
 impl PlanHeader {
+    /// The header of `plan`: its identity, status and counts, without entries or rounds.
     pub fn of(plan: &Plan) -> Self {
         Self {
             id: plan.id.clone(),
@@ -114,6 +141,7 @@ pub struct OutboxItem {
 /// both sides so that people can see and settle it; nothing is overwritten.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Conflict {
+    /// The plan version pushed.
     pub plan: PlanId,
     /// The hash held by the receiving node.
     pub held_hash: String,
@@ -123,15 +151,20 @@ pub struct Conflict {
     pub from: String,
     /// The unit that refused it.
     pub to: String,
+    /// When the push was refused.
     pub at: chrono::DateTime<chrono::Utc>,
 }
 
 /// What the parent said when it took a push.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Receipt {
+    /// The plan version the parent took.
     pub plan: PlanId,
+    /// The hash the parent stored for it.
     pub hash: String,
+    /// The unit of the node that took it.
     pub received_by: String,
+    /// When the parent took it.
     pub received_at: chrono::DateTime<chrono::Utc>,
 }
 
@@ -168,38 +201,115 @@ pub enum Change {
 /// The storage a node needs.
 pub trait Store: Send + Sync + 'static {
     /// One plan version, whole.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the engine fails, a stored record cannot be decoded
+    /// ([`StoreError::Corrupt`]), or the store is being reopened after a failed flush.
     fn plan(&self, id: &PlanId) -> Result<Option<Plan>>;
     /// The header of one plan version.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the engine fails, a stored record cannot be decoded
+    /// ([`StoreError::Corrupt`]), or the store is being reopened after a failed flush.
     fn header(&self, id: &PlanId) -> Result<Option<PlanHeader>>;
     /// The highest version stored for (unit, term).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the engine fails, a stored record cannot be decoded
+    /// ([`StoreError::Corrupt`]), or the store is being reopened after a failed flush.
     fn latest_version(&self, unit: &str, term: &str) -> Result<Option<u32>>;
     /// Every plan header, in key order (unit, term, version).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the engine fails, a stored record cannot be decoded
+    /// ([`StoreError::Corrupt`]), or the store is being reopened after a failed flush.
     fn headers(&self) -> Result<Vec<PlanHeader>>;
     /// The headers of the plans whose (unit, term) `keep` accepts, in key order; the others
     /// are not decoded.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the engine fails, a stored record cannot be decoded
+    /// ([`StoreError::Corrupt`]), or the store is being reopened after a failed flush.
     fn headers_where(&self, keep: &dyn Fn(&str, &str) -> bool) -> Result<Vec<PlanHeader>>;
     /// The outbox, oldest first: only items whose commit is on disk, so that nothing is pushed
     /// that a crash could take back.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the engine fails, a stored record cannot be decoded
+    /// ([`StoreError::Corrupt`]), or the store is being reopened after a failed flush.
     fn outbox(&self) -> Result<Vec<(u64, OutboxItem)>>;
+    /// The parent's receipt for the push of `id`, if one is held.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the engine fails, a stored record cannot be decoded
+    /// ([`StoreError::Corrupt`]), or the store is being reopened after a failed flush.
     fn receipt(&self, id: &PlanId) -> Result<Option<Receipt>>;
     /// Decisions logged for plans of `unit`, with sequence numbers above `after`: only those
     /// whose commit is on disk, so that a sequence number served is never reused after a crash.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the engine fails, a stored record cannot be decoded
+    /// ([`StoreError::Corrupt`]), or the store is being reopened after a failed flush.
     fn decisions_for(&self, unit: &str, after: u64) -> Result<Vec<(u64, Decision)>>;
+    /// A named counter kept in the store's metadata, if set.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the engine fails, a stored record cannot be decoded
+    /// ([`StoreError::Corrupt`]), or the store is being reopened after a failed flush.
     fn meta(&self, key: &str) -> Result<Option<u64>>;
     /// A named JSON document.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the engine fails, a stored record cannot be decoded
+    /// ([`StoreError::Corrupt`]), or the store is being reopened after a failed flush.
     fn document(&self, key: &str) -> Result<Option<serde_json::Value>>;
     /// Every document whose name starts with `prefix`, in name order.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the engine fails, a stored record cannot be decoded
+    /// ([`StoreError::Corrupt`]), or the store is being reopened after a failed flush.
     fn documents(&self, prefix: &str) -> Result<Vec<(String, serde_json::Value)>>;
     /// The audit trail in stored order, and how many records the store says it wrote.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the engine fails, a stored record cannot be decoded
+    /// ([`StoreError::Corrupt`]), or the store is being reopened after a failed flush.
     fn audit(&self) -> Result<(Vec<crate::audit::AuditRecord>, u64)>;
     /// The last audit record's sequence number and digest: what a child shows its parent.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if reading the audit trail fails (see [`Store::audit`]).
     fn audit_head(&self) -> Result<Option<(u64, String)>> {
         Ok(self.audit()?.0.last().map(|r| (r.seq, r.digest.clone())))
     }
     /// Every recorded conflict, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the engine fails, a stored record cannot be decoded
+    /// ([`StoreError::Corrupt`]), or the store is being reopened after a failed flush.
     fn conflicts(&self) -> Result<Vec<Conflict>>;
     /// Applies every change atomically (all or nothing) and returns a ticket for
     /// [`Store::wait_durable`].
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Behind`] if the store has lost data, [`StoreError::Full`] while the disk is
+    /// full, [`StoreError::Transaction`] if the transaction fails, or another [`StoreError`] if
+    /// the engine or the flusher fails; nothing is applied then.
     fn commit(&self, changes: Vec<Change>) -> Result<u64>;
     /// Resolves once everything committed up to `ticket` is flushed and synced to disk.
     fn wait_durable(

@@ -285,6 +285,12 @@ pub(super) fn excel_date(d: NaiveDate) -> Result<ExcelDateTime, ExportError> {
 
 /// Writes `sheets` to an `.xlsx` file at `path`, one worksheet each, in order; the file is
 /// readable by its owner only ([`create_private`]).
+///
+/// # Errors
+///
+/// [`ExportError::TooLarge`] if a sheet has more rows or columns than a worksheet holds,
+/// [`ExportError::Xlsx`] if the workbook cannot be built, or [`ExportError::Io`] if the file
+/// cannot be created or written.
 pub fn export_xlsx(path: &Path, sheets: &[ExportSheet]) -> Result<(), ExportError> {
     let bytes = workbook(sheets)?.save_to_buffer()?;
     create_private(path)?.write_all(&bytes)?;
@@ -323,11 +329,20 @@ pub fn inert(cell: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// The `.xlsx` file for `sheets`, in memory (for a download).
+///
+/// # Errors
+///
+/// [`ExportError::TooLarge`] if a sheet has more rows or columns than a worksheet holds,
+/// or [`ExportError::Xlsx`] if the workbook cannot be built or saved.
 pub fn xlsx_bytes(sheets: &[ExportSheet]) -> Result<Vec<u8>, ExportError> {
     Ok(workbook(sheets)?.save_to_buffer()?)
 }
 
 /// Writes a table as CSV in UTF-8, opening with a byte-order mark.
+///
+/// # Errors
+///
+/// [`ExportError::Io`] or [`ExportError::Csv`] if writing to `writer` fails.
 pub fn export_csv<W: Write>(
     mut writer: W,
     headers: &[String],

@@ -757,11 +757,20 @@ fn national_id(cell: &Cell) -> String {
 
 /// A date from a date cell, an Excel serial number (1900 date system, also written as text),
 /// or text as dd/mm/yyyy, d/m/yy or yyyy-mm-dd.
+///
+/// # Errors
+///
+/// What is wrong, in words, as [`parse_date_in`] says it.
 pub fn parse_date(cell: &Cell) -> Result<NaiveDate, String> {
     parse_date_in(cell, false)
 }
 
 /// Like [`parse_date`], with serial numbers counted in the 1904 date system when `date_1904`.
+///
+/// # Errors
+///
+/// What is wrong, in words, if the cell is empty or holds an Excel error, or its number or
+/// text is not a date in one of the accepted forms.
 pub fn parse_date_in(cell: &Cell, date_1904: bool) -> Result<NaiveDate, String> {
     match cell {
         Cell::Empty => Err("must not be empty".into()),

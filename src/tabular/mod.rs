@@ -43,7 +43,9 @@ pub enum ImportError {
     /// The file could not be read.
     #[error("cannot read {path}: {source}")]
     Io {
+        /// The file.
         path: String,
+        /// Why it could not be read.
         source: std::io::Error,
     },
     /// The extension names no format this module reads.
@@ -57,13 +59,26 @@ pub enum ImportError {
     NoWorksheet,
     /// The named sheet is not in the workbook.
     #[error("the workbook has no sheet {name:?}; its visible sheets are {visible}")]
-    NoSuchSheet { name: String, visible: String },
+    NoSuchSheet {
+        /// The sheet asked for.
+        name: String,
+        /// The workbook's visible sheets, listed for the message.
+        visible: String,
+    },
     /// The named sheet is hidden: what the clerk does not see is not imported.
     #[error("sheet {name:?} is hidden; unhide it in Excel or choose one of {visible}")]
-    HiddenSheet { name: String, visible: String },
+    HiddenSheet {
+        /// The sheet asked for.
+        name: String,
+        /// The workbook's visible sheets, listed for the message.
+        visible: String,
+    },
     /// More than one visible sheet holds a list, and none was chosen.
     #[error("several visible sheets hold a list ({sheets}); choose one with --sheet NAME")]
-    SeveralLists { sheets: String },
+    SeveralLists {
+        /// The sheets that hold a list, listed for the message.
+        sheets: String,
+    },
     /// A sheet was named for a text file, which has none.
     #[error("--sheet applies to workbooks; a text file has one table")]
     SheetOfText,
@@ -72,7 +87,10 @@ pub enum ImportError {
     Parts(String),
     /// A CSV file in another encoding; Excel's "CSV UTF-8" choice writes the right one.
     #[error("line {line} is not UTF-8 text; save the file as \"CSV UTF-8\"")]
-    NotUtf8 { line: usize },
+    NotUtf8 {
+        /// The first line that is not UTF-8, from 1.
+        line: usize,
+    },
     /// A CSV file that cannot be parsed.
     #[error("cannot read the CSV file: {0}")]
     Csv(#[from] csv::Error),
@@ -81,10 +99,13 @@ pub enum ImportError {
 /// Failures to write an export.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
+    /// The Excel writer failed.
     #[error("cannot write the workbook: {0}")]
     Xlsx(#[from] rust_xlsxwriter::XlsxError),
+    /// The CSV writer failed.
     #[error("cannot write the CSV file: {0}")]
     Csv(#[from] csv::Error),
+    /// Writing the file failed.
     #[error("cannot write: {0}")]
     Io(#[from] std::io::Error),
     /// More rows or columns than a worksheet holds.

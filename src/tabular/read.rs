@@ -30,6 +30,11 @@ pub enum Format {
 
 impl Format {
     /// Picks the format from a file name's extension.
+    ///
+    /// # Errors
+    ///
+    /// [`ImportError::UnknownFormat`] if the extension is none of xlsx, xlsm, xls, xlsb, ods,
+    /// csv, txt or tsv.
     pub fn from_path(path: &Path) -> Result<Self, ImportError> {
         let ext = path
             .extension()

@@ -105,6 +105,10 @@ impl<'a> Resolver<'a> {
 
     /// The catalogue code for `text`, a code or a title; `level` settles a title that several
     /// levels share. `Err` says why nothing, or more than one position, matches.
+    ///
+    /// # Errors
+    ///
+    /// Why, in words, if no position or several positions match.
     pub fn position(&self, text: &str, level: Level) -> Result<&'a Position, String> {
         let text = text.trim();
         if let Some(p) = self
@@ -140,6 +144,11 @@ impl<'a> Resolver<'a> {
 
     /// The unit code for `text`, a code or a name; a name is looked up in the plan's province,
     /// nearest to the plan's unit first.
+    ///
+    /// # Errors
+    ///
+    /// Why, in words, if `text` is neither a unit code nor the name of a unit in the province,
+    /// or names several units.
     pub fn unit_code(&self, text: &str) -> Result<&'a Unit, String> {
         let text = text.trim();
         if let Some(u) = self.hierarchy.get(text) {

@@ -281,6 +281,10 @@ pub struct CsrfForm {
 }
 
 /// `POST /dang-xuat`: ends the session.
+///
+/// # Errors
+///
+/// A [`WebError`] if the form's CSRF token is not the session's.
 pub async fn logout(
     State(state): State<WebState>,
     viewer: Viewer,
