@@ -31,6 +31,28 @@ async fn revise_412(demo: &Demo) -> String {
     let mut c = client::connect_to(demo.addr("412"), demo.operator("412"))
         .await
         .unwrap();
+    // The province's return of v1 reaches the district through its next pull.
+    wait(Duration::from_secs(30), || {
+        let mut c = c.clone();
+        async move {
+            let plans = c
+                .list_plans(pb::ListPlansRequest {
+                    under: "412".into(),
+                    term: TERM.into(),
+                    latest_only: true,
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .plans;
+            plans.iter().any(|s| {
+                let id = s.id.as_ref().unwrap();
+                id.unit == "412" && id.version == 1 && s.status == pb::PlanStatus::Returned as i32
+            })
+        }
+    })
+    .await;
     let v2 = c
         .create_draft(pb::CreateDraftRequest {
             unit: "412".into(),
