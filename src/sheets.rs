@@ -58,25 +58,26 @@ pub async fn import(
     };
     let report = tabular::import(&sheet, &ctx);
     if !sheet.name.is_empty() {
-        println!("sheet {:?}", sheet.name);
+        writeln!(std::io::stdout(), "sheet {:?}", sheet.name)?;
     }
     for line in report.skipped_lines() {
-        println!("skipped {line}");
+        writeln!(std::io::stdout(), "skipped {line}")?;
     }
     for p in &report.problems {
-        println!("{p}");
+        writeln!(std::io::stdout(), "{p}")?;
     }
-    println!(
+    writeln!(
+        std::io::stdout(),
         "{}: {} good rows, {} problems",
         job.file.display(),
         report.entries.len(),
         report.problems.len()
-    );
+    )?;
     if !report.is_clean() {
         bail!("nothing was imported: correct the rows above and run again");
     }
     if job.dry_run {
-        println!("dry run: nothing was written");
+        writeln!(std::io::stdout(), "dry run: nothing was written")?;
         return Ok(0);
     }
     let Some(client) = client else {
@@ -122,10 +123,12 @@ pub async fn import(
             round,
         })
         .await?;
-    println!(
+    writeln!(
+        std::io::stdout(),
         "imported {n} entries into the draft of {}/{}",
-        job.unit, job.term
-    );
+        job.unit,
+        job.term
+    )?;
     Ok(n)
 }
 
@@ -179,11 +182,12 @@ pub fn template(unit: &str, term: &str, units: &str, out: &Path) -> anyhow::Resu
     };
     let bytes = tabular::template_xlsx_bytes(&ctx)?;
     std::fs::write(out, bytes).with_context(|| format!("writing {}", out.display()))?;
-    println!(
+    writeln!(
+        std::io::stdout(),
         "wrote the template for {unit}/{term} ({} numbered rows) to {}",
         tabular::official::TEMPLATE_ROWS,
         out.display()
-    );
+    )?;
     Ok(())
 }
 
@@ -309,11 +313,12 @@ pub async fn export(
             if layout == Layout::Official {
                 let bytes = tabular::official_plan_bytes(&plan, &ctx)?;
                 std::fs::write(out, bytes).with_context(|| format!("writing {}", out.display()))?;
-                println!(
+                writeln!(
+                    std::io::stdout(),
                     "wrote {} entries in the official layout to {}",
                     plan.entries.len(),
                     out.display()
-                );
+                )?;
                 return Ok(plan.entries.len());
             }
             vec![tabular::plan_sheet_for(
@@ -337,7 +342,7 @@ pub async fn export(
     };
     let rows = sheets.iter().map(|s| s.rows.len()).sum();
     write(out, sheets)?;
-    println!("wrote {rows} rows to {}", out.display());
+    writeln!(std::io::stdout(), "wrote {rows} rows to {}", out.display())?;
     Ok(rows)
 }
 

@@ -283,6 +283,24 @@ async fn a_closed_pipe_ends_the_program_quietly() {
     assert!(out.status.success(), "exit {:?}: {err}", out.status);
     assert!(err.is_empty(), "{err}");
     province.stop().await.unwrap();
+
+    // The same for an import's dry run, which needs no node.
+    let list = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/demo/412.csv");
+    let mut child = quyhoach()
+        .args(["import", "--unit", "412", "--term", "2025-2030", "--dry-run"])
+        .arg(&list)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "exit {:?}: {err}", out.status);
+    assert!(err.is_empty(), "{err}");
 }
 
 #[tokio::test]
