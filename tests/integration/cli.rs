@@ -287,7 +287,14 @@ async fn a_closed_pipe_ends_the_program_quietly() {
     // The same for an import's dry run, which needs no node.
     let list = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/demo/412.csv");
     let mut child = quyhoach()
-        .args(["import", "--unit", "412", "--term", "2025-2030", "--dry-run"])
+        .args([
+            "import",
+            "--unit",
+            "412",
+            "--term",
+            "2025-2030",
+            "--dry-run",
+        ])
         .arg(&list)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
