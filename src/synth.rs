@@ -17,6 +17,15 @@ use crate::domain::{
     Outcome, Plan, PlanId, PlanStatus, Position, PositionKind, Tally, Unit,
 };
 
+/// The latest day a synthetic plan's first ballot round is held. Plans for a term that starts
+/// years ahead are voted in the current planning round (one round reviews the current pair of
+/// terms and builds the next, DOMAIN.md), so their votes, adoption and decisions lie in the
+/// past, as the nodes that receive them require (a date in the future is refused).
+const LATEST_FIRST_VOTE: NaiveDate = match NaiveDate::from_ymd_opt(2026, 5, 1) {
+    Some(d) => d,
+    None => panic!("a valid date"),
+};
+
 /// The benchmark sizes of the issue, in entries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Size {
@@ -372,7 +381,8 @@ impl<'a> Maker<'a> {
 
         // Two rounds: the key cadres' conference on the leadership posts, then the executive
         // committee on every entry (the last round to vote on an entry is the one R19 reads).
-        let first_day = start - Days::new(300 - self.rng.random_range(0..30));
+        let first_day =
+            (start - Days::new(300 - self.rng.random_range(0..30))).min(LATEST_FIRST_VOTE);
         let second_day = first_day + Days::new(self.rng.random_range(7..21));
         let adopted = second_day + Days::new(self.rng.random_range(3..10));
         let leadership: Vec<&Entry> = entries
