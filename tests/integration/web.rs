@@ -32,27 +32,7 @@ async fn revise_412(demo: &Demo) -> String {
         .await
         .unwrap();
     // The province's return of v1 reaches the district through its next pull.
-    wait(Duration::from_secs(30), || {
-        let mut c = c.clone();
-        async move {
-            let plans = c
-                .list_plans(pb::ListPlansRequest {
-                    under: "412".into(),
-                    term: TERM.into(),
-                    latest_only: true,
-                    ..Default::default()
-                })
-                .await
-                .unwrap()
-                .into_inner()
-                .plans;
-            plans.iter().any(|s| {
-                let id = s.id.as_ref().unwrap();
-                id.unit == "412" && id.version == 1 && s.status == pb::PlanStatus::Returned as i32
-            })
-        }
-    })
-    .await;
+    wait_for_412(&c, 1, pb::PlanStatus::Returned).await;
     let v2 = c
         .create_draft(pb::CreateDraftRequest {
             unit: "412".into(),
@@ -118,27 +98,7 @@ async fn revise_412(demo: &Demo) -> String {
     let mut p = client::connect_to(demo.addr("40"), demo.operator("40"))
         .await
         .unwrap();
-    wait(Duration::from_secs(30), || {
-        let mut p = p.clone();
-        async move {
-            let plans = p
-                .list_plans(pb::ListPlansRequest {
-                    under: "412".into(),
-                    term: TERM.into(),
-                    latest_only: true,
-                    ..Default::default()
-                })
-                .await
-                .unwrap()
-                .into_inner()
-                .plans;
-            plans.iter().any(|s| {
-                let id = s.id.as_ref().unwrap();
-                id.unit == "412" && id.version == 2 && s.status == pb::PlanStatus::Received as i32
-            })
-        }
-    })
-    .await;
+    wait_for_412(&p, 2, pb::PlanStatus::Received).await;
     // And its findings, which the province computes as it arrives.
     wait(Duration::from_secs(30), || {
         let mut p = p.clone();
@@ -162,6 +122,35 @@ async fn revise_412(demo: &Demo) -> String {
     .await;
     let _ = &mut p;
     cadre.full_name
+}
+
+/// Waits until the node behind `node` holds version `version` of 412's plan with `status`.
+async fn wait_for_412(
+    node: &pb::planning_client::PlanningClient<tonic::transport::Channel>,
+    version: u32,
+    status: pb::PlanStatus,
+) {
+    wait(Duration::from_secs(30), || {
+        let mut node = node.clone();
+        async move {
+            let plans = node
+                .list_plans(pb::ListPlansRequest {
+                    under: "412".into(),
+                    term: TERM.into(),
+                    latest_only: true,
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .plans;
+            plans.iter().any(|s| {
+                let id = s.id.as_ref().unwrap();
+                id.unit == "412" && id.version == version && s.status == status as i32
+            })
+        }
+    })
+    .await;
 }
 
 async fn wait<F, Fut>(limit: Duration, mut f: F)
