@@ -4,20 +4,86 @@
 //! at the province, decisions back down. It ends by printing the province's consolidated list
 //! and a summary per unit.
 
-use std::{collections::HashMap, path::PathBuf, time::Duration};
-
-use anyhow::{bail, Context};
+use std::{collections::HashMap, io::Write, path::PathBuf, time::Duration};
 
 use crate::{
     auth::Role,
-    client::{self, table, RoundRow},
-    config::{self, RawConfig, Tls},
+    client::{self, table, ConnectError, LoadError, RoundRow},
+    config::{self, ConfigError, RawConfig, Tls},
     grpc::pb,
     node::system_clock,
     pki::{self, Authority, Subject},
-    server::{self, Running},
+    server::{self, Running, ServeError},
     tabular::{Format, ImportContext, ImportedEntry},
+    web::login::LoginError,
 };
+
+/// Where the demonstration prints its story.
+pub type Out<'a> = &'a mut (dyn Write + Send);
+
+/// Why the demonstration could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    /// Its story cannot be printed (a closed pipe, for one).
+    #[error("cannot print the demonstration")]
+    Print(#[from] std::io::Error),
+    /// A folder or file of the demonstration cannot be created or written.
+    #[error("cannot write {}", path.display())]
+    Files {
+        /// The folder or file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The built-in reference data or a node's settings cannot be used.
+    #[error("the demonstration's settings")]
+    Config(#[from] ConfigError),
+    /// A unit's list in `data/demo/` does not read.
+    #[error("the demo list of {unit}")]
+    List {
+        /// The unit.
+        unit: String,
+        /// Why.
+        #[source]
+        source: LoadError,
+    },
+    /// The rounds file does not read, or a list cannot be loaded into a unit's draft.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// A certificate cannot be made (the authority's own message).
+    #[error("demo certificates: {0}")]
+    Certificate(String),
+    /// A node cannot start, or failed while stopping.
+    #[error("a demonstration node")]
+    Node(#[from] ServeError),
+    /// A node cannot be reached.
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    /// The province issues no web login.
+    #[error(transparent)]
+    Login(#[from] LoginError),
+    /// A node refused a step of the flow.
+    #[error("a node refused a step of the demonstration")]
+    Refused(#[from] tonic::Status),
+    /// A node refused adopting a unit's plan.
+    #[error("adopting {unit}")]
+    Adopt {
+        /// The unit.
+        unit: String,
+        /// The node's answer.
+        #[source]
+        source: tonic::Status,
+    },
+    /// A plan did not reach the state the flow waits for.
+    #[error("{unit}: its plan did not become {status} within 30 s")]
+    Timeout {
+        /// The unit whose plan it is.
+        unit: String,
+        /// The state waited for.
+        status: String,
+    },
+}
 
 /// Each unit's list, in the format `quyhoach import` reads.
 const LISTS: [(&str, &str); 7] = [
@@ -92,13 +158,13 @@ impl Demo {
     ///
     /// # Errors
     ///
-    /// The certificate cannot be issued.
-    pub fn client(&self, unit: &str, roles: &[Role], name: &str) -> anyhow::Result<Tls> {
+    /// [`DemoError::Certificate`] if the certificate cannot be issued.
+    pub fn client(&self, unit: &str, roles: &[Role], name: &str) -> Result<Tls, DemoError> {
         let issued = self
             .pki
             .authority
             .issue(&Subject::new(unit, roles, name, 1))
-            .map_err(anyhow::Error::msg)?;
+            .map_err(DemoError::Certificate)?;
         Ok(Tls {
             ca_pem: self.pki.ca_pem.clone(),
             cert_pem: issued.cert_pem,
@@ -110,8 +176,8 @@ impl Demo {
     ///
     /// # Errors
     ///
-    /// The province refuses or cannot be reached.
-    pub async fn login_url(&self, tls: &Tls) -> anyhow::Result<String> {
+    /// [`DemoError::Login`] if the province refuses or cannot be reached.
+    pub async fn login_url(&self, tls: &Tls) -> Result<String, DemoError> {
         let reply = crate::web::login::issue(&self.addr(PROVINCE), tls).await?;
         Ok(crate::web::login::login_url(&self.web_url, &reply.token))
     }
@@ -120,8 +186,8 @@ impl Demo {
     ///
     /// # Errors
     ///
-    /// A node failed while stopping.
-    pub async fn stop(self) -> anyhow::Result<()> {
+    /// [`DemoError::Node`] if a node failed while stopping.
+    pub async fn stop(self) -> Result<(), DemoError> {
         for (_, node) in self.nodes {
             node.stop().await?;
         }
@@ -129,24 +195,30 @@ impl Demo {
     }
 }
 
-/// Runs the demonstration and prints what it shows; with `keep`, keeps serving until Ctrl-C.
+/// Runs the demonstration and prints what it shows to `out`; with `keep`, keeps serving until
+/// Ctrl-C.
 ///
 /// # Errors
 ///
 /// If the demonstration nodes cannot be started (temporary folder, reference data,
-/// certificates, binding), a step of the demonstration fails, or a node fails to stop.
-pub async fn run(options: DemoOptions) -> anyhow::Result<DemoOutcome> {
+/// certificates, binding), a step of the demonstration fails, a node fails to stop, or `out`
+/// cannot be written ([`DemoError`] says which).
+pub async fn run(options: DemoOptions, out: Out<'_>) -> Result<DemoOutcome, DemoError> {
     let keep = options.keep;
-    let demo = start_demo(options).await?;
+    let demo = start_demo(options, &mut *out).await?;
     let login = demo.login_url(&demo.operator(PROVINCE)).await?;
-    println!(
+    writeln!(
+        out,
         "\n== The province's web page (Ban Tổ chức Tỉnh ủy): {}",
         demo.web_url
-    );
-    println!("   sign in as the province's operator (valid 5 minutes, once): {login}");
+    )?;
+    writeln!(
+        out,
+        "   sign in as the province's operator (valid 5 minutes, once): {login}"
+    )?;
     if keep {
-        println!("   serving until Ctrl-C; a new sign-in URL: quyhoach web-login --node {} --web {} --ca {dir}/ca.pem --cert {dir}/clients/40.pem --key {dir}/clients/40.key",
-            demo.addr(PROVINCE), demo.web_url, dir = demo.pki.dir.display());
+        writeln!(out, "   serving until Ctrl-C; a new sign-in URL: quyhoach web-login --node {} --web {} --ca {dir}/ca.pem --cert {dir}/clients/40.pem --key {dir}/clients/40.key",
+            demo.addr(PROVINCE), demo.web_url, dir = demo.pki.dir.display())?;
         let _ = tokio::signal::ctrl_c().await;
     }
     let outcome = DemoOutcome {
@@ -156,17 +228,21 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoOutcome> {
     };
     let held = outcome.province_plans.len();
     demo.stop().await?;
-    println!("\nDemo finished: {held} plans held at the province.");
+    writeln!(out, "\nDemo finished: {held} plans held at the province.")?;
     Ok(outcome)
 }
 
-/// Runs the demonstration's flow, prints what it shows, and leaves its nodes running.
+/// Runs the demonstration's flow, prints what it shows to `out`, and leaves its nodes running.
 ///
 /// # Errors
 ///
-/// A node cannot start, or a step of the flow fails.
-pub async fn start_demo(options: DemoOptions) -> anyhow::Result<Demo> {
-    let temp = tempfile::tempdir()?;
+/// A node cannot start, a step of the flow fails, or `out` cannot be written ([`DemoError`]
+/// says which).
+pub async fn start_demo(options: DemoOptions, out: Out<'_>) -> Result<Demo, DemoError> {
+    let temp = tempfile::tempdir().map_err(|source| DemoError::Files {
+        path: std::env::temp_dir(),
+        source,
+    })?;
     let root = options
         .data
         .clone()
@@ -182,18 +258,23 @@ pub async fn start_demo(options: DemoOptions) -> anyhow::Result<Demo> {
             term: TERM,
             today: chrono::Utc::now().date_naive(),
         };
-        let list = client::read_list(list.as_bytes(), Format::Csv, &ctx)
-            .with_context(|| format!("the demo list of {unit}"))?;
+        let list = client::read_list(list.as_bytes(), Format::Csv, &ctx).map_err(|source| {
+            DemoError::List {
+                unit: unit.to_string(),
+                source,
+            }
+        })?;
         entries.insert(unit.to_string(), list);
     }
     let rounds = client::parse_rounds(ROUNDS)?;
 
-    println!("== Starting nodes (stores under {})", root.display());
+    writeln!(out, "== Starting nodes (stores under {})", root.display())?;
     let pki = Pki::create(&root.join("pki"))?;
-    println!(
+    writeln!(
+        out,
         "   certificates under {} (mutual TLS between every node and client)",
         root.join("pki").display()
-    );
+    )?;
     let province = start(&root, &pki, PROVINCE, None).await?;
     let mut nodes: Vec<(String, Running)> = Vec::new();
     for (district, communes) in DISTRICTS {
@@ -206,7 +287,7 @@ pub async fn start_demo(options: DemoOptions) -> anyhow::Result<Demo> {
     }
     nodes.push((PROVINCE.to_string(), province));
     for (unit, node) in &nodes {
-        println!("   {unit:>6}  {}", node.url());
+        writeln!(out, "   {unit:>6}  {}", node.url())?;
     }
     let url = |unit: &str| {
         nodes
@@ -218,10 +299,13 @@ pub async fn start_demo(options: DemoOptions) -> anyhow::Result<Demo> {
     // Each unit's operator: its clerk, approver and reader in one certificate.
     let connect = |unit: &str| client::connect_to(url(unit), pki.operator(unit));
 
-    println!("== Each unit records its list, votes, adopts and submits");
+    writeln!(
+        out,
+        "== Each unit records its list, votes, adopts and submits"
+    )?;
     for (unit, _) in &nodes {
         let mut c = connect(unit).await?;
-        record_and_adopt(&mut c, unit, &entries[unit], &rounds).await?;
+        record_and_adopt(&mut c, unit, &entries[unit], &rounds, &mut *out).await?;
         if unit != PROVINCE {
             let r = c
                 .submit_plan(pb::SubmitPlanRequest {
@@ -230,23 +314,23 @@ pub async fn start_demo(options: DemoOptions) -> anyhow::Result<Demo> {
                 })
                 .await?
                 .into_inner();
-            println!("   {unit:>6}  submitted to {}", r.approver);
+            writeln!(out, "   {unit:>6}  submitted to {}", r.approver)?;
         }
     }
 
-    println!("== Districts approve their communes' plans");
+    writeln!(out, "== Districts approve their communes' plans")?;
     for (district, communes) in DISTRICTS {
         let mut c = connect(district).await?;
         for commune in communes {
             let plan = wait_for_status(&mut c, commune, pb::PlanStatus::Received).await?;
-            decide(&mut c, &plan, district).await?;
+            decide(&mut c, &plan, district, &mut *out).await?;
         }
     }
-    println!("== The province appraises the districts' plans: errors are returned, warnings accepted in writing");
+    writeln!(out, "== The province appraises the districts' plans: errors are returned, warnings accepted in writing")?;
     let mut p = connect(PROVINCE).await?;
     for (district, _) in DISTRICTS {
         let plan = wait_for_status(&mut p, district, pb::PlanStatus::Received).await?;
-        appraise(&mut p, &plan).await?;
+        appraise(&mut p, &plan, &mut *out).await?;
     }
     for (_, communes) in DISTRICTS {
         for commune in communes {
@@ -264,11 +348,12 @@ pub async fn start_demo(options: DemoOptions) -> anyhow::Result<Demo> {
         .await?
         .into_inner()
         .entries;
-    println!(
+    writeln!(
+        out,
         "\n== Consolidated list at the province ({} entries, Vietnamese order)",
         consolidated.len()
-    );
-    table::print_consolidated(&mut std::io::stdout(), &consolidated)?;
+    )?;
+    table::print_consolidated(&mut &mut *out, &consolidated)?;
 
     let province_plans = p
         .list_plans(pb::ListPlansRequest {
@@ -278,11 +363,15 @@ pub async fn start_demo(options: DemoOptions) -> anyhow::Result<Demo> {
         .await?
         .into_inner()
         .plans;
-    println!("\n== Plans held at the province, with the owner's own view");
-    println!(
+    writeln!(
+        out,
+        "\n== Plans held at the province, with the owner's own view"
+    )?;
+    writeln!(
+        out,
         "{:>6}  {:<3} {:<10} {:<16} {:>7}  {:<10}",
         "unit", "v", "status", "hash", "entries", "at owner"
-    );
+    )?;
     for s in &province_plans {
         let id = s.id.clone().unwrap_or_default();
         let mut own = connect(&id.unit).await?;
@@ -299,7 +388,8 @@ pub async fn start_demo(options: DemoOptions) -> anyhow::Result<Demo> {
         } else {
             "HASH DIFFERS"
         };
-        println!(
+        writeln!(
+            out,
             "{:>6}  v{:<2} {:<10} {:<16} {:>7}  {:<10} {same}",
             id.unit,
             id.version,
@@ -307,7 +397,7 @@ pub async fn start_demo(options: DemoOptions) -> anyhow::Result<Demo> {
             &s.hash[..16.min(s.hash.len())],
             s.entries,
             table::status_name(owner.status)
-        );
+        )?;
     }
 
     let report = p
@@ -317,19 +407,23 @@ pub async fn start_demo(options: DemoOptions) -> anyhow::Result<Demo> {
         })
         .await?
         .into_inner();
-    println!(
+    writeln!(
+        out,
         "\n== Findings at the province ({} over {} entries, checked in {} µs)",
         report.findings.len(),
         report.entries_checked,
         report.micros
-    );
-    table::print_findings(&mut std::io::stdout(), &report.findings)?;
+    )?;
+    table::print_findings(&mut &mut *out, &report.findings)?;
 
-    println!("\n== Sync status of every node (what `quyhoach status` shows)");
+    writeln!(
+        out,
+        "\n== Sync status of every node (what `quyhoach status` shows)"
+    )?;
     for (unit, _) in &nodes {
         let mut c = connect(unit).await?;
         let s = c.sync_status(pb::SyncStatusRequest {}).await?.into_inner();
-        table::print_status(&mut std::io::stdout(), &s)?;
+        table::print_status(&mut &mut *out, &s)?;
     }
 
     let web_url = nodes
@@ -360,11 +454,12 @@ struct Pki {
 }
 
 impl Pki {
-    fn create(dir: &std::path::Path) -> anyhow::Result<Pki> {
+    fn create(dir: &std::path::Path) -> Result<Pki, DemoError> {
+        let files = |path: PathBuf| move |source| DemoError::Files { path, source };
         let ca = Authority::create("quyhoach demo CA — Tỉnh ủy Nghệ An", 30)
-            .map_err(anyhow::Error::msg)?;
-        std::fs::create_dir_all(dir)?;
-        std::fs::write(dir.join("ca.pem"), &ca.cert_pem)?;
+            .map_err(DemoError::Certificate)?;
+        std::fs::create_dir_all(dir).map_err(files(dir.to_path_buf()))?;
+        std::fs::write(dir.join("ca.pem"), &ca.cert_pem).map_err(files(dir.join("ca.pem")))?;
         let mut operators = std::collections::HashMap::new();
         let units = DISTRICTS
             .iter()
@@ -372,8 +467,8 @@ impl Pki {
         for unit in std::iter::once(PROVINCE).chain(units) {
             let node = ca
                 .issue(&Subject::node(unit, &[], 30))
-                .map_err(anyhow::Error::msg)?;
-            pki::write(&dir.join("nodes"), unit, &node)?;
+                .map_err(DemoError::Certificate)?;
+            pki::write(&dir.join("nodes"), unit, &node).map_err(files(dir.join("nodes")))?;
             let roles = [Role::Clerk, Role::Approver, Role::Reader, Role::Admin];
             let op = ca
                 .issue(&Subject::new(
@@ -382,8 +477,8 @@ impl Pki {
                     &format!("Cán bộ đơn vị {unit}"),
                     30,
                 ))
-                .map_err(anyhow::Error::msg)?;
-            pki::write(&dir.join("clients"), unit, &op)?;
+                .map_err(DemoError::Certificate)?;
+            pki::write(&dir.join("clients"), unit, &op).map_err(files(dir.join("clients")))?;
             operators.insert(
                 unit.to_string(),
                 Tls {
@@ -411,7 +506,7 @@ async fn start(
     pki: &Pki,
     unit: &str,
     parent: Option<String>,
-) -> anyhow::Result<Running> {
+) -> Result<Running, DemoError> {
     let nodes = pki.dir.join("nodes");
     debug_assert!(!pki.ca_pem.is_empty());
     let config = RawConfig {
@@ -427,9 +522,8 @@ async fn start(
         web: (unit == PROVINCE).then(|| "127.0.0.1:0".to_string()),
         ..RawConfig::default()
     }
-    .validate()
-    .map_err(anyhow::Error::msg)?;
-    server::spawn(config, system_clock()).await
+    .validate()?;
+    Ok(server::spawn(config, system_clock()).await?)
 }
 
 async fn record_and_adopt(
@@ -437,7 +531,8 @@ async fn record_and_adopt(
     unit: &str,
     entries: &[ImportedEntry],
     rounds: &[RoundRow],
-) -> anyhow::Result<()> {
+    out: Out<'_>,
+) -> Result<(), DemoError> {
     let n = client::load_unit(c, unit, TERM, entries, rounds).await?;
     let adopted_on = if unit.len() > 3 {
         "2025-03-20"
@@ -451,13 +546,17 @@ async fn record_and_adopt(
             adopted_on: adopted_on.into(),
         })
         .await
-        .with_context(|| format!("adopting {unit}"))?
+        .map_err(|source| DemoError::Adopt {
+            unit: unit.to_string(),
+            source,
+        })?
         .into_inner();
-    println!(
+    writeln!(
+        out,
         "   {unit:>6}  {n} entries, adopted v{} hash {}",
         plan.id.unwrap_or_default().version,
         &plan.hash[..16]
-    );
+    )?;
     Ok(())
 }
 
@@ -466,7 +565,8 @@ async fn record_and_adopt(
 async fn appraise(
     c: &mut pb::planning_client::PlanningClient<tonic::transport::Channel>,
     plan: &pb::PlanSummary,
-) -> anyhow::Result<()> {
+    out: Out<'_>,
+) -> Result<(), DemoError> {
     let id = plan.id.clone().unwrap_or_default();
     let findings = c
         .check(pb::CheckRequest {
@@ -493,9 +593,13 @@ async fn appraise(
             })
             .await?
             .into_inner();
-        println!("   {PROVINCE:>6}  returned {} v{}:", id.unit, id.version);
+        writeln!(
+            out,
+            "   {PROVINCE:>6}  returned {} v{}:",
+            id.unit, id.version
+        )?;
         for r in &d.reasons {
-            println!("           - {r}");
+            writeln!(out, "           - {r}")?;
         }
         return Ok(());
     }
@@ -510,19 +614,21 @@ async fn appraise(
             accepted_by: "Ban Tổ chức Tỉnh ủy".into(),
         })
         .await?;
-        println!(
+        writeln!(
+            out,
             "   {PROVINCE:>6}  accepted warning {} {} on {}",
             f.rule, f.id, id.unit
-        );
+        )?;
     }
-    decide(c, plan, PROVINCE).await
+    decide(c, plan, PROVINCE, out).await
 }
 
 async fn decide(
     c: &mut pb::planning_client::PlanningClient<tonic::transport::Channel>,
     plan: &pb::PlanSummary,
     by: &str,
-) -> anyhow::Result<()> {
+    out: Out<'_>,
+) -> Result<(), DemoError> {
     let d = c
         .decide_plan(pb::DecidePlanRequest {
             plan: plan.id.clone(),
@@ -534,7 +640,7 @@ async fn decide(
         .await?
         .into_inner();
     let id = d.plan.unwrap_or_default();
-    println!("   {by:>6}  approved {} v{}", id.unit, id.version);
+    writeln!(out, "   {by:>6}  approved {} v{}", id.unit, id.version)?;
     Ok(())
 }
 
@@ -543,7 +649,7 @@ async fn wait_for_status(
     c: &mut pb::planning_client::PlanningClient<tonic::transport::Channel>,
     unit: &str,
     status: pb::PlanStatus,
-) -> anyhow::Result<pb::PlanSummary> {
+) -> Result<pb::PlanSummary, DemoError> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         let plans = c
@@ -563,7 +669,10 @@ async fn wait_for_status(
             return Ok(p);
         }
         if tokio::time::Instant::now() > deadline {
-            bail!("{unit}: its plan did not become {status:?} within 30 s");
+            return Err(DemoError::Timeout {
+                unit: unit.to_string(),
+                status: format!("{status:?}"),
+            });
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -32,7 +32,6 @@
 //! - [`fault`]: crash points for fault tests (off unless an environment variable names one).
 //! - [`logging`]: log output with national ID numbers masked.
 //! - [`metrics`]: Prometheus metrics and the `/metrics` endpoint (axum).
-//! - [`sheets`]: the CLI's import and export of lists (Excel, CSV, JSON).
 //! - [`config`]: raw and validated configuration, the one TLS type, and the reading of
 //!   reference data files (the domain parses their text).
 //! - [`demo`]: the demonstration hierarchy.
@@ -67,7 +66,6 @@ pub mod node;
 pub mod pki;
 pub mod rules;
 pub mod server;
-pub mod sheets;
 pub mod store;
 pub mod sync;
 pub mod tabular;

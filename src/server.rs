@@ -2,7 +2,7 @@
 //! shutdown future resolves; [`spawn`] starts one in the background and hands back its address,
 //! which is how the demo and the tests start nodes on port 0.
 
-use std::{future::Future, net::SocketAddr, sync::Arc};
+use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc};
 
 use tokio::net::TcpListener;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
@@ -18,9 +18,58 @@ use crate::{
         NodeSyncService, PlanningService,
     },
     node::{Clock, Node, Reference},
-    store::SledStore,
+    store::{SledStore, StoreError},
     sync,
 };
+
+/// Why a node could not start, or stopped with a failure.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// An address (the node's, or its metrics endpoint's) cannot be bound, or the bound
+    /// listener's address cannot be read.
+    #[error("cannot listen on {what}")]
+    Listen {
+        /// Which address, and the address when known.
+        what: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The web page cannot start.
+    #[error(transparent)]
+    Web(#[from] crate::web::StartError),
+    /// The store cannot be opened.
+    #[error("cannot open the store at {}", path.display())]
+    Store {
+        /// The store's folder.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: StoreError,
+    },
+    /// The node cannot be opened over its store.
+    #[error("cannot open the node")]
+    Node(#[source] crate::error::Error),
+    /// The reflection service cannot be built.
+    #[error("cannot build the reflection service")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    /// The node's certificate, key or authority is refused by the TLS setup.
+    #[error("cannot use the node's certificate and key")]
+    Tls(#[source] tonic::transport::Error),
+    /// Serving failed.
+    #[error("serving failed")]
+    Serve(#[source] tonic::transport::Error),
+    /// The node's background task panicked or was cancelled.
+    #[error("the node's task ended abnormally")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+impl ServeError {
+    fn listen(what: impl std::fmt::Display) -> impl FnOnce(std::io::Error) -> Self {
+        let what = what.to_string();
+        move |source| Self::Listen { what, source }
+    }
+}
 
 /// How long a peer has to complete its TLS handshake.
 pub const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -32,14 +81,16 @@ pub const MAX_STREAMS_PER_CONNECTION: u32 = 64;
 ///
 /// # Errors
 ///
-/// If the web or metrics listener cannot be bound, the store cannot be opened, the node
-/// cannot be opened over it, the TLS or reflection setup fails, or serving fails.
+/// [`ServeError::Web`] or [`ServeError::Listen`] if the web or metrics listener cannot be
+/// bound, [`ServeError::Store`] if the store cannot be opened, [`ServeError::Node`] if the
+/// node cannot be opened over it, [`ServeError::Tls`] or [`ServeError::Reflection`] if that
+/// setup fails, [`ServeError::Serve`] if serving fails.
 pub async fn run(
     config: Config,
     listener: TcpListener,
     clock: Clock,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
+) -> Result<(), ServeError> {
     let web = match config.web {
         Some(addr) => Some(crate::web::bind(addr).await?),
         None => None,
@@ -54,17 +105,22 @@ async fn run_with_web(
     web: Option<TcpListener>,
     clock: Clock,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
+) -> Result<(), ServeError> {
     // Metrics first, so that the node's opening values are recorded.
     let metrics_task = match config.metrics {
         Some(addr) => {
-            let (bound, task) = crate::metrics::spawn(addr).await?;
+            let (bound, task) = crate::metrics::spawn(addr)
+                .await
+                .map_err(ServeError::listen(format_args!("{addr} (metrics)")))?;
             tracing::info!(addr = %bound, "metrics at /metrics");
             Some(task)
         }
         None => None,
     };
-    let store = SledStore::open(&config.data)?;
+    let store = SledStore::open(&config.data).map_err(|source| ServeError::Store {
+        path: config.data.clone(),
+        source,
+    })?;
     let reference = Reference {
         version: 0,
         catalog: config.catalog.as_ref().clone(),
@@ -78,7 +134,8 @@ async fn run_with_web(
         clock,
         config.sync.stuck_after,
     )
-    .await?;
+    .await
+    .map_err(ServeError::Node)?;
     let node = Arc::new(node);
     let checks_task = node
         .runs_checks()
@@ -111,23 +168,25 @@ async fn run_with_web(
     tracing::info!(
         unit = %config.unit.code,
         level = %config.unit.level,
-        addr = %listener.local_addr()?,
+        addr = %listener.local_addr().map_err(ServeError::listen("the node's address"))?,
         parent = config.parent.as_deref().unwrap_or("-"),
         "node serving"
     );
     let mut builder = Server::builder();
     if let Some(tls) = &config.tls {
-        builder = builder.tls_config(
-            ServerTlsConfig::new()
-                .identity(Identity::from_pem(&tls.cert_pem, &tls.key_pem))
-                .client_ca_root(Certificate::from_pem(&tls.ca_pem))
-                // A certificate is verified whenever one is shown; without one the handshake
-                // still succeeds, so that health checks work and the quyhoach services can
-                // answer UNAUTHENTICATED instead of dropping the connection.
-                .client_auth_optional(true)
-                // A peer that opens a connection and never finishes its handshake is dropped.
-                .timeout(HANDSHAKE_TIMEOUT),
-        )?;
+        builder = builder
+            .tls_config(
+                ServerTlsConfig::new()
+                    .identity(Identity::from_pem(&tls.cert_pem, &tls.key_pem))
+                    .client_ca_root(Certificate::from_pem(&tls.ca_pem))
+                    // A certificate is verified whenever one is shown; without one the handshake
+                    // still succeeds, so that health checks work and the quyhoach services can
+                    // answer UNAUTHENTICATED instead of dropping the connection.
+                    .client_auth_optional(true)
+                    // A peer that opens a connection and never finishes its handshake is dropped.
+                    .timeout(HANDSHAKE_TIMEOUT),
+            )
+            .map_err(ServeError::Tls)?;
     }
     builder = builder
         .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)
@@ -187,7 +246,7 @@ async fn run_with_web(
     }
     drop(node);
     tracing::info!(unit = %config.unit.code, "node stopped");
-    Ok(result?)
+    result.map_err(ServeError::Serve)
 }
 
 /// A node running in the background of this process.
@@ -199,7 +258,7 @@ pub struct Running {
     /// Whether it serves TLS.
     tls: bool,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    task: tokio::task::JoinHandle<Result<(), ServeError>>,
 }
 
 impl Running {
@@ -219,8 +278,9 @@ impl Running {
     ///
     /// # Errors
     ///
-    /// If the node's task panicked, or the node failed while serving or closing its store.
-    pub async fn stop(mut self) -> anyhow::Result<()> {
+    /// [`ServeError::Task`] if the node's task panicked; the node's own error if it failed
+    /// while starting, serving or closing its store (as [`run`]).
+    pub async fn stop(mut self) -> Result<(), ServeError> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -233,17 +293,25 @@ impl Running {
 ///
 /// # Errors
 ///
-/// If `config.listen` or `config.web` cannot be bound; later failures come from
-/// [`Running::stop`].
-pub async fn spawn(config: Config, clock: Clock) -> anyhow::Result<Running> {
-    let listener = TcpListener::bind(config.listen).await?;
-    let addr = listener.local_addr()?;
+/// [`ServeError::Listen`] or [`ServeError::Web`] if `config.listen` or `config.web` cannot
+/// be bound; later failures come from [`Running::stop`].
+pub async fn spawn(config: Config, clock: Clock) -> Result<Running, ServeError> {
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(ServeError::listen(config.listen))?;
+    let addr = listener
+        .local_addr()
+        .map_err(ServeError::listen(config.listen))?;
     let tls = config.tls.is_some();
     let web = match config.web {
         Some(addr) => Some(crate::web::bind(addr).await?),
         None => None,
     };
-    let web_addr = web.as_ref().map(|l| l.local_addr()).transpose()?;
+    let web_addr = web
+        .as_ref()
+        .map(|l| l.local_addr())
+        .transpose()
+        .map_err(crate::web::StartError::Address)?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(run_with_web(config, listener, web, clock, async {
         let _ = stopped.await;

@@ -62,7 +62,7 @@ pub async fn start_node(
     }
     .validate()
     .map_err(anyhow::Error::msg)?;
-    server::spawn(config, system_clock()).await
+    Ok(server::spawn(config, system_clock()).await?)
 }
 
 /// A node running as a child `quyhoach serve` process, so that its memory can be read alone.

@@ -126,7 +126,7 @@ async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
         Command::Nodes(c) => nodes::run(c, out).await,
         Command::Plans(c) => plans::run(c, out).await,
         Command::Checks(c) => checks::run(c, out).await,
-        Command::Sheets(c) => sheets::run(c).await,
+        Command::Sheets(c) => sheets::run(c, out).await,
         Command::Certs(c) => certs::run(c, out),
         Command::Audit(c) => audit::run(c, out).await,
         Command::Status(c) => status::run(c, out).await,

@@ -33,9 +33,10 @@ pub enum Command {
 pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
     match command {
         Command::Serve(args) => serve(*args, out).await,
-        Command::Demo { data, keep } => demo::run(demo::DemoOptions { data, keep })
-            .await
-            .map(|_| ()),
+        Command::Demo { data, keep } => {
+            demo::run(demo::DemoOptions { data, keep }, out).await?;
+            Ok(())
+        }
     }
 }
 
@@ -146,7 +147,8 @@ async fn serve(args: ServeArgs, out: &mut Out) -> anyhow::Result<()> {
         listener.local_addr()?
     )?;
     out.flush()?;
-    server::run(config, listener, system_clock(), shutdown_signal()).await
+    server::run(config, listener, system_clock(), shutdown_signal()).await?;
+    Ok(())
 }
 
 async fn shutdown_signal() {

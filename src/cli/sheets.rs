@@ -1,14 +1,15 @@
 //! Spreadsheets: `import` (a unit's list from .xlsx or .csv into its draft, all rows or none)
 //! `export` (the consolidated list, a plan or the findings as .xlsx, .csv or .json) and
-//! `template` (a blank list in the official layout). The
-//! work itself is in the library's `sheets` module.
+//! `template` (a blank list in the official layout). The work itself is in [`jobs`].
+
+mod jobs;
 
 use std::path::PathBuf;
 
 use clap::Subcommand;
-use quyhoach::sheets::{self, ImportJob, What};
+use jobs::{ExportJob, ImportJob, What};
 
-use super::args::NodeArgs;
+use super::{args::NodeArgs, Out};
 
 /// Commands on spreadsheets.
 #[derive(Subcommand)]
@@ -65,7 +66,7 @@ pub enum Command {
         per_unit: bool,
         /// For a plan: flat (one header row) or official (as offices send it up; .xlsx).
         #[arg(long, value_enum, default_value = "flat")]
-        layout: sheets::Layout,
+        layout: jobs::Layout,
     },
     /// Write a blank list to fill in: the official layout with drop-downs and checks.
     Template {
@@ -90,7 +91,7 @@ pub enum Command {
 ///
 /// When the arguments cannot be used, a file cannot be read or written, the node cannot be
 /// reached, or the node refuses the request (its status is passed on).
-pub async fn run(command: Command) -> anyhow::Result<()> {
+pub async fn run(command: Command, stdout: &mut Out) -> anyhow::Result<()> {
     match command {
         Command::Import {
             file,
@@ -121,10 +122,10 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
                 round,
             };
             if dry_run {
-                sheets::import(job, None).await?;
+                jobs::import(job, None, stdout).await?;
             } else {
                 let mut c = node.connect().await?;
-                sheets::import(job, Some(&mut c)).await?;
+                jobs::import(job, Some(&mut c), stdout).await?;
             }
         }
         Command::Export {
@@ -136,16 +137,24 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             per_unit,
             layout,
         } => {
-            sheets::check_export(what, &out, &unit, &term)?;
+            jobs::check_export(what, &out, &unit, &term)?;
             let mut c = node.connect().await?;
-            sheets::export(&mut c, what, &out, &unit, &term, per_unit, layout).await?;
+            let job = ExportJob {
+                what,
+                out: &out,
+                unit: &unit,
+                term: &term,
+                per_unit,
+                layout,
+            };
+            jobs::export(&mut c, job, stdout).await?;
         }
         Command::Template {
             unit,
             term,
             out,
             units,
-        } => sheets::template(&unit, &term, &units, &out)?,
+        } => jobs::template(&unit, &term, &units, &out, stdout)?,
     }
     Ok(())
 }

@@ -9,7 +9,7 @@ use crate::node::acting_as;
 use crate::{
     domain::{parse_date, FieldError, PlanId},
     error::Error,
-    node::{CheckFilter, ConsolidatedFilter, Node, PlanFilter},
+    node::{AuditFilter, AuditSelection, CheckFilter, ConsolidatedFilter, Node, PlanFilter},
 };
 
 impl PlanningService {
@@ -480,15 +480,18 @@ impl pb::planning_server::Planning for PlanningService {
             limit,
         } = req.into_inner();
         who.require_read(self.node.hierarchy(), "caller", &self.node.unit().code)?;
-        let (records, verdict) = self.node.audit()?;
-        let total = records.len() as u64;
-        let mut kept: Vec<pb::AuditRecord> = records
+        let AuditSelection {
+            records,
+            total,
+            verdict,
+        } = self.node.audit_selection(&AuditFilter {
+            unit: opt(unit),
+            action: opt(action),
+            actor: opt(actor),
+            limit: limit as usize,
+        })?;
+        let records = records
             .into_iter()
-            .filter(|r| {
-                unit.is_empty() || r.event.plan.as_ref().is_some_and(|p| p.unit == unit.trim())
-            })
-            .filter(|r| action.is_empty() || r.event.action == action.trim())
-            .filter(|r| actor.is_empty() || r.event.actor.contains(actor.trim()))
             .map(|r| pb::AuditRecord {
                 seq: r.seq,
                 at: r.event.at.to_rfc3339(),
@@ -501,15 +504,12 @@ impl pb::planning_server::Planning for PlanningService {
                 digest: r.digest,
             })
             .collect();
-        if limit > 0 && kept.len() > limit as usize {
-            kept.drain(..kept.len() - limit as usize);
-        }
         let (intact, broken_at, problem) = match verdict {
             Ok(()) => (true, 0, String::new()),
             Err(b) => (false, b.position, b.problem),
         };
         Ok(Response::new(pb::AuditResponse {
-            records: kept,
+            records,
             intact,
             broken_at,
             problem,

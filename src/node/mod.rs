@@ -4,6 +4,7 @@
 //! returns, so that a returned `Ok` may be acknowledged.
 
 mod approval;
+mod audit_query;
 mod checks;
 mod live;
 mod progress;
@@ -30,6 +31,7 @@ use crate::{
     store::{Change, PlanHeader, Store},
 };
 
+pub use audit_query::{AuditFilter, AuditSelection};
 pub use checks::{finding_id, Acceptance, CheckFilter, CheckOutcome, CheckedFinding, Completeness};
 pub use live::{FindingEvent, FindingHistory};
 pub use progress::{Progress, ReportedPlan, UnitProgress};

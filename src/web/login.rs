@@ -19,12 +19,25 @@ pub fn login_url(web: &str, token: &str) -> String {
 ///
 /// # Errors
 ///
-/// The node cannot be reached, or refuses (no certificate, no role, an insecure node).
-pub async fn issue(node: &str, tls: &Tls) -> anyhow::Result<pb::WebLoginResponse> {
+/// [`LoginError::Connect`] if the node cannot be reached; [`LoginError::Refused`] if it
+/// refuses (no certificate, no role, an insecure node).
+pub async fn issue(node: &str, tls: &Tls) -> Result<pb::WebLoginResponse, LoginError> {
     let mut c = client::connect(node, Some(tls)).await?;
     Ok(c.issue_web_login(pb::WebLoginRequest {})
-        .await?
+        .await
+        .map_err(LoginError::Refused)?
         .into_inner())
+}
+
+/// Why no login token was issued.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    /// The node cannot be reached.
+    #[error(transparent)]
+    Connect(#[from] client::ConnectError),
+    /// The node refuses.
+    #[error("the node refuses a web login")]
+    Refused(#[source] tonic::Status),
 }
 
 #[cfg(test)]

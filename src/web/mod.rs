@@ -45,15 +45,44 @@ pub struct WebState {
     pub sessions: Arc<session::Sessions>,
 }
 
+/// Why the web page could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The address cannot be bound.
+    #[error("web: cannot listen on {addr}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The bound listener's address cannot be read.
+    #[error("web: the listener has no address")]
+    Address(#[source] std::io::Error),
+    /// The node's web signing key cannot be read or created.
+    #[error("web: the node's signing key")]
+    SigningKey(#[source] crate::error::Error),
+    /// The node's certificate does not load.
+    #[error("web: the node's certificate")]
+    Certificate(#[source] rustls_pki_types::pem::Error),
+    /// The node's private key does not load.
+    #[error("web: the node's key")]
+    Key(#[source] rustls_pki_types::pem::Error),
+    /// rustls refuses the certificate and key.
+    #[error("web: TLS setup")]
+    Tls(#[from] rustls::Error),
+}
+
 /// Binds the web page's address (port 0 picks a free port).
 ///
 /// # Errors
 ///
-/// The address cannot be bound.
-pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+/// [`StartError::Bind`] if the address cannot be bound.
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
     TcpListener::bind(addr)
         .await
-        .map_err(|e| anyhow::anyhow!("web: cannot listen on {addr}: {e}"))
+        .map_err(|source| StartError::Bind { addr, source })
 }
 
 /// The router of the web page over `node`. `insecure`: the node runs without certificates, so
@@ -61,9 +90,9 @@ pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
 ///
 /// # Errors
 ///
-/// The node's web signing key cannot be read or created.
-pub async fn router(node: Arc<Node>, insecure: bool) -> anyhow::Result<Router> {
-    let key = node.web_key().await?;
+/// [`StartError::SigningKey`] if the node's web signing key cannot be read or created.
+pub async fn router(node: Arc<Node>, insecure: bool) -> Result<Router, StartError> {
+    let key = node.web_key().await.map_err(StartError::SigningKey)?;
     let state = WebState {
         node,
         sessions: Arc::new(session::Sessions::new(key, insecure)),
@@ -127,13 +156,12 @@ pub struct WebTls {
     pub key_pem: String,
 }
 
-fn tls_acceptor(tls: &WebTls) -> anyhow::Result<tokio_rustls::TlsAcceptor> {
+fn tls_acceptor(tls: &WebTls) -> Result<tokio_rustls::TlsAcceptor, StartError> {
     use rustls_pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
     let certs = CertificateDer::pem_slice_iter(tls.cert_pem.as_bytes())
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| anyhow::anyhow!("web: the node's certificate: {e}"))?;
-    let key = PrivateKeyDer::from_pem_slice(tls.key_pem.as_bytes())
-        .map_err(|e| anyhow::anyhow!("web: the node's key: {e}"))?;
+        .map_err(StartError::Certificate)?;
+    let key = PrivateKeyDer::from_pem_slice(tls.key_pem.as_bytes()).map_err(StartError::Key)?;
     let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -191,14 +219,15 @@ async fn serve_tls(
 ///
 /// # Errors
 ///
-/// The node's web signing key cannot be read or created; the certificate or key does not
-/// load; the listener has no address.
+/// [`StartError::SigningKey`] if the node's web signing key cannot be read or created;
+/// [`StartError::Certificate`], [`StartError::Key`] or [`StartError::Tls`] if the
+/// certificate or key does not load; [`StartError::Address`] if the listener has no address.
 pub async fn spawn(
     node: Arc<Node>,
     tls: Option<WebTls>,
     listener: TcpListener,
-) -> anyhow::Result<WebTask> {
-    let addr = listener.local_addr()?;
+) -> Result<WebTask, StartError> {
+    let addr = listener.local_addr().map_err(StartError::Address)?;
     let unit = node.unit().code.clone();
     let insecure = tls.is_none();
     let app = router(node, insecure).await?;

@@ -308,6 +308,24 @@ async fn a_closed_pipe_ends_the_program_quietly() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "exit {:?}: {err}", out.status);
     assert!(err.is_empty(), "{err}");
+
+    // And for the demo, which prints its story through the same output as it goes.
+    let data = tempfile::tempdir().unwrap();
+    let mut child = quyhoach()
+        .args(["demo", "--data"])
+        .arg(data.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "exit {:?}: {err}", out.status);
+    assert!(err.is_empty(), "{err}");
 }
 
 #[tokio::test]

@@ -267,3 +267,15 @@ pub async fn submit_until_received(
     let received = wait_status(approver, unit, pb::PlanStatus::Received).await;
     (submitted, received)
 }
+
+/// An error and its causes on one line, as the binary prints them.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut line = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        line.push_str(": ");
+        line.push_str(&c.to_string());
+        cause = c.source();
+    }
+    line
+}

@@ -264,7 +264,7 @@ async fn consolidated_list_sorts_the_vietnamese_way_and_searches_without_diacrit
 
 #[tokio::test]
 async fn the_demo_runs_the_whole_flow_and_reports_exactly_its_deliberate_breaks() {
-    let outcome = quyhoach::demo::run(quyhoach::demo::DemoOptions::default())
+    let outcome = quyhoach::demo::run(quyhoach::demo::DemoOptions::default(), &mut std::io::sink())
         .await
         .unwrap();
     let status = |unit: &str| {

@@ -1,4 +1,4 @@
-//! The spreadsheet side of the CLI: `import` (an Excel or text list into a unit's draft, with a
+//! The work of the spreadsheet commands: `import` (an Excel or text list into a unit's draft, with a
 //! dry run that reports every bad row and every skipped one), `export` (the consolidated list,
 //! a unit's plan in the flat or the official layout, or the findings, as .xlsx, .csv with BOM,
 //! or JSON) and `template` (a blank list to fill in). Talks to a node through the client API.
@@ -8,7 +8,7 @@ use std::{io::Write, path::Path};
 use anyhow::{bail, Context};
 use tonic::transport::Channel;
 
-use crate::{
+use quyhoach::{
     config,
     domain::{BallotRound, Body, Gender},
     grpc::{convert, pb, pb::planning_client::PlanningClient},
@@ -44,9 +44,10 @@ pub struct ImportJob<'a> {
 pub async fn import(
     job: ImportJob<'_>,
     client: Option<&mut PlanningClient<Channel>>,
+    stdout: &mut impl Write,
 ) -> anyhow::Result<usize> {
-    let hierarchy = config::load_units(job.units).map_err(anyhow::Error::msg)?;
-    let catalog = config::builtin_catalog().map_err(anyhow::Error::msg)?;
+    let hierarchy = config::load_units(job.units)?;
+    let catalog = config::builtin_catalog()?;
     let format = Format::from_path(job.file)?;
     let sheet = tabular::read_sheet(job.file, format, job.sheet)?;
     let ctx = ImportContext {
@@ -58,16 +59,16 @@ pub async fn import(
     };
     let report = tabular::import(&sheet, &ctx);
     if !sheet.name.is_empty() {
-        writeln!(std::io::stdout(), "sheet {:?}", sheet.name)?;
+        writeln!(stdout, "sheet {:?}", sheet.name)?;
     }
     for line in report.skipped_lines() {
-        writeln!(std::io::stdout(), "skipped {line}")?;
+        writeln!(stdout, "skipped {line}")?;
     }
     for p in &report.problems {
-        writeln!(std::io::stdout(), "{p}")?;
+        writeln!(stdout, "{p}")?;
     }
     writeln!(
-        std::io::stdout(),
+        stdout,
         "{}: {} good rows, {} problems",
         job.file.display(),
         report.entries.len(),
@@ -77,7 +78,7 @@ pub async fn import(
         bail!("nothing was imported: correct the rows above and run again");
     }
     if job.dry_run {
-        writeln!(std::io::stdout(), "dry run: nothing was written")?;
+        writeln!(stdout, "dry run: nothing was written")?;
         return Ok(0);
     }
     let Some(client) = client else {
@@ -89,7 +90,7 @@ pub async fn import(
                 .entries
                 .iter()
                 .filter_map(|e| {
-                    Some(crate::domain::Tally {
+                    Some(quyhoach::domain::Tally {
                         national_id: e.entry.cadre.national_id.clone(),
                         position: e.entry.position.clone(),
                         yes: e.yes_votes?,
@@ -124,10 +125,9 @@ pub async fn import(
         })
         .await?;
     writeln!(
-        std::io::stdout(),
+        stdout,
         "imported {n} entries into the draft of {}/{}",
-        job.unit,
-        job.term
+        job.unit, job.term
     )?;
     Ok(n)
 }
@@ -161,12 +161,18 @@ pub enum Layout {
 /// # Errors
 ///
 /// An unknown unit, term or units file, an output that is not .xlsx, or a write failure.
-pub fn template(unit: &str, term: &str, units: &str, out: &Path) -> anyhow::Result<()> {
+pub fn template(
+    unit: &str,
+    term: &str,
+    units: &str,
+    out: &Path,
+    stdout: &mut impl Write,
+) -> anyhow::Result<()> {
     if format_of(out)? != "xlsx" {
         bail!("{}: the template is an .xlsx workbook", out.display());
     }
-    let hierarchy = config::load_units(units).map_err(anyhow::Error::msg)?;
-    let catalog = config::builtin_catalog().map_err(anyhow::Error::msg)?;
+    let hierarchy = config::load_units(units)?;
+    let catalog = config::builtin_catalog()?;
     if hierarchy.get(unit).is_none() {
         bail!("unit {unit} is not in the list of units");
     }
@@ -183,7 +189,7 @@ pub fn template(unit: &str, term: &str, units: &str, out: &Path) -> anyhow::Resu
     let bytes = tabular::template_xlsx_bytes(&ctx)?;
     std::fs::write(out, bytes).with_context(|| format!("writing {}", out.display()))?;
     writeln!(
-        std::io::stdout(),
+        stdout,
         "wrote the template for {unit}/{term} ({} numbered rows) to {}",
         tabular::official::TEMPLATE_ROWS,
         out.display()
@@ -261,7 +267,23 @@ fn write(out: &Path, sheets: Vec<ExportSheet>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Exports from a node to `out`.
+/// What `quyhoach export` is asked to do.
+pub struct ExportJob<'a> {
+    /// What to export.
+    pub what: What,
+    /// The file to write; its extension names the format.
+    pub out: &'a Path,
+    /// The unit (the subtree of the consolidated list and the findings, or the plan's unit).
+    pub unit: &'a str,
+    /// The term.
+    pub term: &'a str,
+    /// True if and only if the consolidated list gets one sheet per unit.
+    pub per_unit: bool,
+    /// The layout of an exported plan.
+    pub layout: Layout,
+}
+
+/// Exports from a node to the job's file.
 ///
 /// # Errors
 ///
@@ -269,13 +291,17 @@ fn write(out: &Path, sheets: Vec<ExportSheet>) -> anyhow::Result<()> {
 /// request, the plan does not convert, or the file cannot be written.
 pub async fn export(
     client: &mut PlanningClient<Channel>,
-    what: What,
-    out: &Path,
-    unit: &str,
-    term: &str,
-    per_unit: bool,
-    layout: Layout,
+    job: ExportJob<'_>,
+    stdout: &mut impl Write,
 ) -> anyhow::Result<usize> {
+    let ExportJob {
+        what,
+        out,
+        unit,
+        term,
+        per_unit,
+        layout,
+    } = job;
     check_export(what, out, unit, term)?;
     let format = format_of(out)?;
     if layout == Layout::Official && (what != What::Plan || format != "xlsx") {
@@ -288,7 +314,7 @@ pub async fn export(
                 term: term.into(),
                 ..Default::default()
             };
-            let entries = crate::client::consolidated_all(client, request).await?;
+            let entries = quyhoach::client::consolidated_all(client, request).await?;
             consolidated_sheets(&entries, per_unit)
         }
         What::Plan => {
@@ -300,9 +326,9 @@ pub async fn export(
                 })
                 .await?
                 .into_inner();
-            let plan = convert::plan_from_pb("plan", plan).map_err(|e| anyhow::anyhow!("{e}"))?;
-            let hierarchy = config::load_units("builtin:2024").map_err(anyhow::Error::msg)?;
-            let catalog = config::builtin_catalog().map_err(anyhow::Error::msg)?;
+            let plan = convert::plan_from_pb("plan", plan)?;
+            let hierarchy = config::load_units("builtin:2024")?;
+            let catalog = config::builtin_catalog()?;
             let ctx = ImportContext {
                 catalog: &catalog,
                 hierarchy: &hierarchy,
@@ -314,7 +340,7 @@ pub async fn export(
                 let bytes = tabular::official_plan_bytes(&plan, &ctx)?;
                 std::fs::write(out, bytes).with_context(|| format!("writing {}", out.display()))?;
                 writeln!(
-                    std::io::stdout(),
+                    stdout,
                     "wrote {} entries in the official layout to {}",
                     plan.entries.len(),
                     out.display()
@@ -342,7 +368,7 @@ pub async fn export(
     };
     let rows = sheets.iter().map(|s| s.rows.len()).sum();
     write(out, sheets)?;
-    writeln!(std::io::stdout(), "wrote {rows} rows to {}", out.display())?;
+    writeln!(stdout, "wrote {rows} rows to {}", out.display())?;
     Ok(rows)
 }
 
@@ -385,7 +411,7 @@ fn consolidated_sheets(entries: &[pb::ConsolidatedEntry], per_unit: bool) -> Vec
             } else {
                 format!("{}/{}", e.yes_votes, e.vote_denominator)
             },
-            crate::client::table::status_name(e.status).to_string(),
+            quyhoach::client::table::status_name(e.status).to_string(),
             e.version.to_string(),
         ]
     };
