@@ -310,11 +310,15 @@ impl Parent for LocalParent {
         from: &str,
         r: PullRequest,
     ) -> Result<Vec<(u64, Decision)>, String> {
+        let report = crate::node::ChildReport {
+            reported_at: self.node.now(),
+            outbox_length: r.outbox_length,
+            oldest_pending_at: r.oldest_pending_at,
+            last_error: r.last_error,
+            reference_version: r.reference_version,
+        };
         self.node
-            .note_lower_states(from, r.plan_states)
-            .map_err(|e| e.to_string())?;
-        self.node
-            .decisions_for(from, r.after)
+            .answer_pull(from, r.after, r.plan_states, report)
             .await
             .map_err(|e| e.to_string())
     }
@@ -333,15 +337,10 @@ impl Parent for LocalParent {
         digest: &str,
         decision_cursor: u64,
     ) -> Result<ParentView, String> {
-        let mut view = self
-            .node
-            .subtree_view(from, decision_cursor)
+        self.node
+            .answer_reconcile(from, digest, decision_cursor)
             .await
-            .map_err(|e| e.to_string())?;
-        if view.digest == digest {
-            view.plans.clear();
-        }
-        Ok(view)
+            .map_err(|e| e.to_string())
     }
 }
 

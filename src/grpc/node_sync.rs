@@ -79,10 +79,18 @@ impl pb::node_sync_server::NodeSync for NodeSyncService {
             .map(|(i, s)| reported_plan_from_pb(&format!("plan_states[{i}]"), s))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| Status::from(Error::Invalid(e)))?;
-        self.node.note_lower_states(&from_unit, plan_states)?;
+        let report = ChildReport {
+            reported_at: self.node.now(),
+            outbox_length,
+            oldest_pending_at: chrono::DateTime::parse_from_rfc3339(&oldest_pending_at)
+                .ok()
+                .map(|t| t.with_timezone(&chrono::Utc)),
+            last_error: Some(last_error).filter(|e| !e.is_empty()),
+            reference_version,
+        };
         let decisions = self
             .node
-            .decisions_for(&from_unit, after)
+            .answer_pull(&from_unit, after, plan_states, report)
             .await?
             .into_iter()
             .map(|(seq, d)| pb::SequencedDecision {
@@ -90,18 +98,6 @@ impl pb::node_sync_server::NodeSync for NodeSyncService {
                 decision: Some(decision_to_pb(&d)),
             })
             .collect();
-        self.node.note_child(
-            &from_unit,
-            ChildReport {
-                reported_at: self.node.now(),
-                outbox_length,
-                oldest_pending_at: chrono::DateTime::parse_from_rfc3339(&oldest_pending_at)
-                    .ok()
-                    .map(|t| t.with_timezone(&chrono::Utc)),
-                last_error: Some(last_error).filter(|e| !e.is_empty()),
-                reference_version,
-            },
-        );
         Ok(Response::new(pb::PullDecisionsResponse { decisions }))
     }
 
@@ -118,16 +114,11 @@ impl pb::node_sync_server::NodeSync for NodeSyncService {
         who.require_node(from_unit.trim())?;
         let view = self
             .node
-            .subtree_view(from_unit.trim(), decision_cursor)
+            .answer_reconcile(from_unit.trim(), &digest, decision_cursor)
             .await?;
-        let plans = if view.digest == digest {
-            Vec::new()
-        } else {
-            view.plans.iter().map(plan_state_to_pb).collect()
-        };
         Ok(Response::new(pb::ReconcileResponse {
+            plans: view.plans.iter().map(plan_state_to_pb).collect(),
             digest: view.digest,
-            plans,
         }))
     }
 

@@ -121,21 +121,10 @@ impl pb::planning_server::Planning for PlanningService {
         let who = self.who(&req)?;
         let pb::ListUnitsRequest { under, level } = req.into_inner();
         let under = self.root(&who, under)?;
-        let root = if under.is_empty() {
-            self.node.unit().code.clone()
-        } else {
-            under
-        };
-        if self.node.hierarchy().get(&root).is_none() {
-            return Err(Error::not_found("under", format!("unknown unit code {root:?}")).into());
-        }
-        let level = level_from_pb(level);
         let units = self
             .node
-            .hierarchy()
-            .subtree(&root)
+            .units_under(&under, level_from_pb(level))?
             .into_iter()
-            .filter(|u| level.is_none_or(|l| l == u.level))
             .map(pb::Unit::from)
             .collect();
         Ok(Response::new(pb::ListUnitsResponse { units }))

@@ -6,12 +6,14 @@
 mod approval;
 mod audit_query;
 mod checks;
+mod children;
 mod live;
 mod progress;
 mod query;
 mod reconcile;
 mod reference;
 mod status;
+mod units;
 pub mod view;
 mod web_login;
 mod workflow;

@@ -15,7 +15,7 @@ use quyhoach::{
 use rcgen::{string::Ia5String, CertificateParams, DnType, Issuer, KeyPair, SanType};
 use tonic::Code;
 
-use crate::trust::Tree;
+use crate::harness::TlsTree as Tree;
 
 /// A certificate of the authority with exactly the SAN URIs given, bypassing `certs`.
 fn forged(ca: &Authority, uris: &[&str]) -> ClientTls {

@@ -129,30 +129,10 @@ fn start_kill_loops() -> u32 {
 
 /// Starts `quyhoach serve` on `data` without waiting for anything.
 fn spawn_serve(data: &Path, unit: &str) -> tokio::process::Child {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_quyhoach"))
-        .args([
-            "serve",
-            "--unit",
-            unit,
-            "--listen",
-            "127.0.0.1:0",
-            "--units",
-            "builtin:2024",
-            "--insecure",
-        ])
-        .arg("--data")
-        .arg(data)
+    serve_command(unit, data, "127.0.0.1:0", "builtin:2024")
+        .arg("--insecure")
         .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::from(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(data.with_extension("log"))
-                .unwrap(),
-        ))
-        .kill_on_drop(true)
         .spawn()
         .expect("the quyhoach binary starts")
 }
@@ -165,28 +145,8 @@ async fn sigkill_during_start_up_never_leaves_a_store_that_will_not_open() {
     let dir = tempfile::tempdir().unwrap();
     let mut node = Proc::start(dir.path(), "40", "127.0.0.1:0", None, "builtin:2024", &[]).await;
     let mut p = node.client().await;
-    p.create_draft(pb::CreateDraftRequest {
-        unit: "40".into(),
-        term: TERM.into(),
-    })
-    .await
-    .unwrap();
-    p.put_entry(pb::PutEntryRequest {
-        unit: "40".into(),
-        term: TERM.into(),
-        entry: Some(crate::harness::province_entry(1, "Trần Thị Bình")),
-    })
-    .await
-    .unwrap();
-    let adopted = p
-        .adopt_plan(pb::AdoptPlanRequest {
-            unit: "40".into(),
-            term: TERM.into(),
-            adopted_on: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let e = crate::harness::province_entry(1, "Trần Thị Bình");
+    let adopted = crate::harness::adopted_without_vote(&mut p, "40", vec![e]).await;
     node.kill().await;
 
     // How long a start takes here, to spread the kills over it.
@@ -519,43 +479,16 @@ async fn a_store_rolled_back_behind_its_record_is_refused_at_start() {
 /// Starts `quyhoach serve` on `data` and waits for the line that says where it listens;
 /// `Err` with the end of its log if it exits first.
 async fn try_start(data: &Path) -> Result<(tokio::process::Child, String), String> {
-    use tokio::io::AsyncBufReadExt;
-    let log = data.with_extension("log");
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_quyhoach"))
-        .args([
-            "serve",
-            "--unit",
-            "40",
-            "--listen",
-            "127.0.0.1:0",
-            "--units",
-            "builtin:2024",
-            "--insecure",
-        ])
-        .arg("--data")
-        .arg(data)
+    let mut child = serve_command("40", data, "127.0.0.1:0", "builtin:2024")
+        .arg("--insecure")
         .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::from(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&log)
-                .unwrap(),
-        ))
-        .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    match tokio::time::timeout(Duration::from_secs(20), lines.next_line()).await {
-        Ok(Ok(Some(line))) => {
-            tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-            Ok((child, line.rsplit(' ').next().unwrap().to_string()))
-        }
-        _ => {
+    match listening(&mut child).await {
+        Some(addr) => Ok((child, addr)),
+        None => {
             let _ = child.wait().await;
-            Err(std::fs::read_to_string(&log).unwrap_or_default())
+            Err(std::fs::read_to_string(data.with_extension("log")).unwrap_or_default())
         }
     }
 }

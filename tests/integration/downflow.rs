@@ -3,21 +3,12 @@
 
 use std::time::Duration;
 
-use quyhoach::{config::RawConfig, grpc::pb, node::system_clock, server};
+use quyhoach::{config::RawConfig, grpc::pb, server};
 
 use crate::harness::*;
 
 fn config(dir: &std::path::Path, unit: &str, parent: Option<String>) -> RawConfig {
-    RawConfig {
-        unit: Some(unit.into()),
-        listen: Some("127.0.0.1:0".into()),
-        data: Some(dir.join(unit)),
-        parent,
-        poll_ms: Some(30),
-        insecure: Some(true),
-        rate_limit: Some(100_000),
-        ..RawConfig::default()
-    }
+    node_config(dir, unit, parent, "builtin:2024")
 }
 
 async fn status(node: &server::Running) -> pb::SyncStatusResponse {
@@ -47,12 +38,7 @@ where
 #[tokio::test]
 async fn reference_data_versioned_at_the_province_reaches_every_node() {
     let dir = tempfile::tempdir().unwrap();
-    let province = server::spawn(
-        config(dir.path(), "40", None).validate().unwrap(),
-        system_clock(),
-    )
-    .await
-    .unwrap();
+    let province = start(dir.path(), "40", None, "builtin:2024").await;
     let district = start(dir.path(), "412", Some(province.url()), "builtin:2024").await;
     let commune = start(dir.path(), "16681", Some(district.url()), "builtin:2024").await;
     assert_eq!(status(&province).await.reference_version, 1);
@@ -69,9 +55,7 @@ async fn reference_data_versioned_at_the_province_reaches_every_node() {
     let mut changed = config(dir.path(), "40", None);
     changed.listen = Some(addr);
     changed.rules_file = Some(rules);
-    let province = server::spawn(changed.validate().unwrap(), system_clock())
-        .await
-        .unwrap();
+    let province = start_with(changed).await;
     assert_eq!(status(&province).await.reference_version, 2);
     until("version 2 at the commune", || async {
         status(&commune).await.reference_version == 2
@@ -97,32 +81,10 @@ async fn a_link_whose_oldest_item_waits_too_long_is_reported_stuck() {
     let mut c = config(dir.path(), "412", Some(nowhere));
     c.stuck_after_secs = Some(1);
     c.retry_max_ms = Some(100);
-    let district = server::spawn(c.validate().unwrap(), system_clock())
-        .await
-        .unwrap();
+    let district = start_with(c).await;
     let mut d = client(&district).await;
-    d.create_draft(pb::CreateDraftRequest {
-        unit: "412".into(),
-        term: TERM.into(),
-    })
-    .await
-    .unwrap();
-    let mut e = entry(1, "Lê Hữu Phước", "D.PCT.UBND", "412");
-    e.cadre.as_mut().unwrap().current_positions = vec!["D.TP".into()];
-    d.put_entry(pb::PutEntryRequest {
-        unit: "412".into(),
-        term: TERM.into(),
-        entry: Some(e),
-    })
-    .await
-    .unwrap();
-    d.adopt_plan(pb::AdoptPlanRequest {
-        unit: "412".into(),
-        term: TERM.into(),
-        adopted_on: String::new(),
-    })
-    .await
-    .unwrap();
+    let e = district_entry(1, "Lê Hữu Phước", "412");
+    adopted_without_vote(&mut d, "412", vec![e]).await;
     d.submit_plan(pb::SubmitPlanRequest {
         unit: "412".into(),
         term: TERM.into(),

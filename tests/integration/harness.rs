@@ -3,9 +3,12 @@
 use std::{path::Path, time::Duration};
 
 use quyhoach::{
-    config::RawConfig,
+    auth::Role,
+    client,
+    config::{RawConfig, Tls},
     grpc::pb::{self, node_sync_client::NodeSyncClient, planning_client::PlanningClient},
     node::system_clock,
+    pki::{self, Authority, Subject},
     server::{self, Running},
 };
 use tempfile::TempDir;
@@ -13,9 +16,11 @@ use tonic::transport::Channel;
 
 pub const TERM: &str = "2025-2030";
 
-/// Starts a node for `unit` with its store in `dir/unit`.
-pub async fn start(dir: &Path, unit: &str, parent: Option<String>, units: &str) -> Running {
-    let config = RawConfig {
+/// The settings every in-process test node starts from: its store in `dir/unit`, a free port,
+/// a short poll, plaintext and no rate limit to speak of. A test changes only what it is
+/// about: `RawConfig { metrics: Some(addr), ..node_config(dir, "01", None, units) }`.
+pub fn node_config(dir: &Path, unit: &str, parent: Option<String>, units: &str) -> RawConfig {
+    RawConfig {
         unit: Some(unit.into()),
         listen: Some("127.0.0.1:0".into()),
         data: Some(dir.join(unit)),
@@ -28,11 +33,39 @@ pub async fn start(dir: &Path, unit: &str, parent: Option<String>, units: &str) 
         rate_limit: Some(100_000),
         ..RawConfig::default()
     }
-    .validate()
-    .expect("valid test config");
+}
+
+/// Starts a node in this process with `config`, on the port it names.
+pub async fn start_with(config: RawConfig) -> Running {
+    let config = config.validate().expect("valid test config");
     server::spawn(config, system_clock())
         .await
         .expect("node starts")
+}
+
+/// Starts a node for `unit` with its store in `dir/unit`.
+pub async fn start(dir: &Path, unit: &str, parent: Option<String>, units: &str) -> Running {
+    start_with(node_config(dir, unit, parent, units)).await
+}
+
+/// The settings of a node serving mutual TLS: [`node_config`] with a node certificate of `unit`
+/// from `ca`, written with its key to `dir/nodes` and the authority to `dir/ca.pem`.
+pub fn tls_config(dir: &Path, ca: &Authority, unit: &str, parent: Option<String>) -> RawConfig {
+    let node = ca.issue(&Subject::node(unit, &[], 1)).unwrap();
+    pki::write(&dir.join("nodes"), unit, &node).unwrap();
+    std::fs::write(dir.join("ca.pem"), &ca.cert_pem).unwrap();
+    RawConfig {
+        insecure: None,
+        cert: Some(dir.join("nodes").join(format!("{unit}.pem"))),
+        key: Some(dir.join("nodes").join(format!("{unit}.key"))),
+        ca: Some(dir.join("ca.pem")),
+        ..node_config(dir, unit, parent, "builtin:2024")
+    }
+}
+
+/// Starts a TLS node of `unit` (see [`tls_config`]).
+pub async fn start_tls(dir: &Path, ca: &Authority, unit: &str, parent: Option<String>) -> Running {
+    start_with(tls_config(dir, ca, unit, parent)).await
 }
 
 /// A province (40), a district (412) and two of its communes (16681, 16690), three-level.
@@ -68,6 +101,77 @@ impl Tree {
     }
 }
 
+/// The same hierarchy as [`Tree`] over mutual TLS, each node with its own node certificate
+/// from one authority, which also issues the callers' certificates.
+pub struct TlsTree {
+    /// Holds the stores and certificates until the tree is dropped.
+    pub _dir: TempDir,
+    pub ca: Authority,
+    pub province: Running,
+    pub district: Running,
+    pub commune: Running,
+    pub sibling: Running,
+}
+
+impl TlsTree {
+    pub async fn start() -> TlsTree {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = Authority::create("test CA", 1).unwrap();
+        let province = start_tls(dir.path(), &ca, "40", None).await;
+        let district = start_tls(dir.path(), &ca, "412", Some(province.url())).await;
+        let commune = start_tls(dir.path(), &ca, "16681", Some(district.url())).await;
+        let sibling = start_tls(dir.path(), &ca, "16690", Some(district.url())).await;
+        TlsTree {
+            _dir: dir,
+            ca,
+            province,
+            district,
+            commune,
+            sibling,
+        }
+    }
+
+    /// A certificate of `unit` with `roles` (a node certificate for `[Role::Node]`).
+    pub fn identity(&self, unit: &str, roles: &[Role]) -> Tls {
+        let issued = if roles == [Role::Node] {
+            self.ca.issue(&Subject::node(unit, &[], 1)).unwrap()
+        } else {
+            self.ca
+                .issue(&Subject::new(unit, roles, "Nguyễn Văn Kiểm", 1))
+                .unwrap()
+        };
+        Tls {
+            ca_pem: self.ca.cert_pem.clone(),
+            cert_pem: issued.cert_pem,
+            key_pem: issued.key_pem,
+        }
+    }
+
+    /// A client of `node`'s Planning service, as a person of `unit` with `roles`.
+    pub async fn as_(&self, node: &Running, unit: &str, roles: &[Role]) -> PlanningClient<Channel> {
+        client::connect(&node.addr.to_string(), Some(&self.identity(unit, roles)))
+            .await
+            .unwrap()
+    }
+
+    /// A client of `node`'s NodeSync service, as the node of `unit`.
+    pub async fn node_as(&self, node: &Running, unit: &str) -> NodeSyncClient<Channel> {
+        let ch = client::channel(
+            &node.addr.to_string(),
+            Some(&self.identity(unit, &[Role::Node])),
+        )
+        .await
+        .unwrap();
+        NodeSyncClient::new(ch)
+    }
+
+    pub async fn stop(self) {
+        for n in [self.commune, self.sibling, self.district, self.province] {
+            n.stop().await.unwrap();
+        }
+    }
+}
+
 pub async fn client(node: &Running) -> PlanningClient<Channel> {
     PlanningClient::connect(node.url()).await.unwrap()
 }
@@ -99,6 +203,32 @@ pub fn province_entry(n: u32, name: &str) -> pb::Entry {
     let mut e = entry(n, name, "P.GD.SO", "40");
     e.cadre.as_mut().unwrap().current_positions = vec!["P.PGD.SO".into()];
     e
+}
+
+/// An entry of a district's own plan: a department head planned as deputy chair of the
+/// district's people's committee.
+pub fn district_entry(n: u32, name: &str, unit: &str) -> pb::Entry {
+    let mut e = entry(n, name, "D.PCT.UBND", unit);
+    e.cadre.as_mut().unwrap().current_positions = vec!["D.TP".into()];
+    e
+}
+
+/// Drafts `unit`'s plan with `entries` and adopts it today, with no ballot round (a
+/// district's or the province's own list in these tests); answers the adopted plan.
+pub async fn adopted_without_vote(
+    c: &mut PlanningClient<Channel>,
+    unit: &str,
+    entries: Vec<pb::Entry>,
+) -> pb::Plan {
+    draft_with(c, unit, entries).await;
+    c.adopt_plan(pb::AdoptPlanRequest {
+        unit: unit.into(),
+        term: TERM.into(),
+        adopted_on: String::new(),
+    })
+    .await
+    .unwrap()
+    .into_inner()
 }
 
 /// Opens the draft of `unit` and puts `entries` into it.

@@ -2,24 +2,24 @@
 //! stranger's 16 MiB push, a child's push of millions of empty entries, and hundreds of
 //! streams that are never read.
 
-use std::{path::Path, process::Stdio, time::Duration};
+use std::{path::Path, time::Duration};
 
 use bytes::{Buf, BufMut};
 use quyhoach::{
     grpc::pb::{self, planning_client::PlanningClient},
     pki::{self, Authority, Subject},
 };
-use tokio::{
-    io::{AsyncBufReadExt, BufReader},
-    process::{Child, Command},
-};
+use tokio::process::Child;
 use tonic::{
     codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder},
     transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity},
     Code, Status,
 };
 
-use crate::{harness::*, procs::Proc};
+use crate::{
+    harness::*,
+    procs::{listening, serve_command, Proc},
+};
 
 /// Resident and peak resident memory of a process, in bytes.
 fn memory(pid: u32) -> (u64, u64) {
@@ -119,12 +119,7 @@ impl TlsNode {
         let issued = ca.issue(&Subject::node(unit, &[], 1)).unwrap();
         pki::write(&dir.join("nodes"), unit, &issued).unwrap();
         std::fs::write(dir.join("ca.pem"), &ca.cert_pem).unwrap();
-        let log = std::fs::File::create(dir.join(format!("{unit}.log"))).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_quyhoach"))
-            .args(["serve", "--unit", unit, "--listen", "127.0.0.1:0"])
-            .args(["--units", "builtin:2024"])
-            .arg("--data")
-            .arg(dir.join(unit))
+        let mut child = serve_command(unit, &dir.join(unit), "127.0.0.1:0", "builtin:2024")
             .arg("--cert")
             .arg(dir.join("nodes").join(format!("{unit}.pem")))
             .arg("--key")
@@ -132,20 +127,11 @@ impl TlsNode {
             .arg("--ca")
             .arg(dir.join("ca.pem"))
             .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log))
-            .kill_on_drop(true)
             .spawn()
             .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+        let addr = listening(&mut child)
             .await
-            .unwrap()
-            .unwrap()
             .expect("the node says where it listens");
-        let addr = line.rsplit(' ').next().unwrap().to_string();
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         TlsNode { child, addr }
     }
 

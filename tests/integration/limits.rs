@@ -7,8 +7,6 @@ use prost::Message;
 use quyhoach::{
     config::RawConfig,
     grpc::{convert, pb},
-    node::system_clock,
-    server,
 };
 use tonic::Code;
 
@@ -261,17 +259,11 @@ async fn random_well_formed_requests_never_write_when_refused() {
 #[tokio::test]
 async fn a_peer_over_its_rate_is_refused_but_health_checks_are_not() {
     let dir = tempfile::tempdir().unwrap();
-    let config = RawConfig {
-        unit: Some("40".into()),
-        listen: Some("127.0.0.1:0".into()),
-        data: Some(dir.path().join("40")),
-        insecure: Some(true),
+    let node = start_with(RawConfig {
         rate_limit: Some(5),
-        ..RawConfig::default()
-    }
-    .validate()
-    .unwrap();
-    let node = server::spawn(config, system_clock()).await.unwrap();
+        ..node_config(dir.path(), "40", None, "builtin:2024")
+    })
+    .await;
     let mut c = client(&node).await;
     let mut codes = Vec::new();
     for _ in 0..30 {

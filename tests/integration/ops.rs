@@ -2,7 +2,7 @@
 //! recorder is shared by the whole test process, so this test uses Hà Nội (01) and Quận Ba
 //! Đình (001), which no other test touches.
 
-use quyhoach::{config::RawConfig, grpc::pb, node::system_clock, server};
+use quyhoach::{config::RawConfig, grpc::pb};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::harness::*;
@@ -30,43 +30,15 @@ fn value(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
 async fn a_metrics_scrape_shows_the_counters_move() {
     let dir = tempfile::tempdir().unwrap();
     let metrics = crate::procs::free_addr();
-    let config = RawConfig {
-        unit: Some("01".into()),
-        listen: Some("127.0.0.1:0".into()),
-        data: Some(dir.path().join("01")),
-        insecure: Some(true),
+    let province = start_with(RawConfig {
         metrics: Some(metrics.clone()),
-        ..RawConfig::default()
-    }
-    .validate()
-    .unwrap();
-    let province = server::spawn(config, system_clock()).await.unwrap();
+        ..node_config(dir.path(), "01", None, "builtin:2024")
+    })
+    .await;
     let district = start(dir.path(), "001", Some(province.url()), "builtin:2024").await;
     let mut d = client(&district).await;
-    d.create_draft(pb::CreateDraftRequest {
-        unit: "001".into(),
-        term: TERM.into(),
-    })
-    .await
-    .unwrap();
-    let mut e = entry(1, "Lê Hữu Phước", "D.PCT.UBND", "001");
-    e.cadre.as_mut().unwrap().current_positions = vec!["D.TP".into()];
-    d.put_entry(pb::PutEntryRequest {
-        unit: "001".into(),
-        term: TERM.into(),
-        entry: Some(e),
-    })
-    .await
-    .unwrap();
-    let plan = d
-        .adopt_plan(pb::AdoptPlanRequest {
-            unit: "001".into(),
-            term: TERM.into(),
-            adopted_on: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let e = district_entry(1, "Lê Hữu Phước", "001");
+    let plan = adopted_without_vote(&mut d, "001", vec![e]).await;
     let mut p = client(&province).await;
     submit_until_received(&mut d, "001", &mut p).await;
 

@@ -19,7 +19,7 @@ use tonic::{
 
 use crate::{
     harness::*,
-    trust::{start_tls, Tree},
+    harness::{start_tls, TlsTree as Tree},
 };
 
 /// A node-to-node server under some certificate that records what reaches it and answers with

@@ -61,55 +61,21 @@ impl Proc {
         env: Vec<(String, String)>,
     ) -> Proc {
         std::fs::create_dir_all(&data).unwrap();
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(data.with_extension("log"))
-            .unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_quyhoach"));
-        cmd.args([
-            "serve",
-            "--unit",
-            &unit,
-            "--listen",
-            listen,
-            "--units",
-            &units,
-            "--poll-ms",
-            "30",
-            "--retry-max-ms",
-            "300",
-            "--insecure",
-            "--rate-limit",
-            "100000",
-        ])
-        .arg("--data")
-        .arg(&data)
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .env("RUST_LOG", "warn,quyhoach=info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::from(log))
-        .kill_on_drop(true);
+        let mut cmd = serve_command(&unit, &data, listen, &units);
+        cmd.args(["--poll-ms", "30", "--retry-max-ms", "300", "--insecure"])
+            .args(["--rate-limit", "100000"])
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("RUST_LOG", "warn,quyhoach=info");
         if let Some(p) = &parent {
             cmd.args(["--parent", p]);
         }
         let mut child = cmd.spawn().expect("the quyhoach binary starts");
-        let stdout = child.stdout.take().unwrap();
-        let mut lines = BufReader::new(stdout).lines();
-        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
-            .await
-            .expect("the node says where it listens")
-            .unwrap()
-            .unwrap_or_else(|| {
-                panic!(
-                    "node {unit} exited at start; see {}",
-                    data.with_extension("log").display()
-                )
-            });
-        let addr = line.rsplit(' ').next().unwrap().to_string();
-        // Keep draining stdout so that the process never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let addr = listening(&mut child).await.unwrap_or_else(|| {
+            panic!(
+                "node {unit} exited at start; see {}",
+                data.with_extension("log").display()
+            )
+        });
         Proc {
             child,
             addr,
@@ -208,6 +174,43 @@ impl Proc {
             .unwrap()
             .into_inner()
     }
+}
+
+/// `quyhoach serve` for `unit` on the store `data`, listening on `listen` (port 0 picks one),
+/// with its log appended to `data.log` and its output piped for [`listening`]: the command
+/// every test that runs a node as a process starts from, adding what it is about (`--insecure`
+/// or certificates, `RUST_LOG`, …).
+pub fn serve_command(unit: &str, data: &Path, listen: &str, units: &str) -> Command {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(data.with_extension("log"))
+        .unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_quyhoach"));
+    cmd.args([
+        "serve", "--unit", unit, "--listen", listen, "--units", units,
+    ])
+    .arg("--data")
+    .arg(data)
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::from(log))
+    .kill_on_drop(true);
+    cmd
+}
+
+/// Waits (20 s at most) for the line in which a node started by [`serve_command`] says where
+/// it listens, and answers that address; `None` if it exits or says nothing first. Keeps
+/// draining its output so that it never blocks on a full pipe.
+pub async fn listening(child: &mut Child) -> Option<String> {
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let mut lines = BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+        .await
+        .ok()?
+        .ok()??;
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Some(line.rsplit(' ').next()?.to_string())
 }
 
 /// A loopback address with a port that was free a moment ago, for a node that must come back

@@ -9,7 +9,7 @@ use tonic::transport::Channel;
 
 use crate::{
     faults::{decide, find, plans, submit},
-    harness::entry,
+    harness::{adopted_without_vote, district_entry},
     procs::*,
 };
 
@@ -17,30 +17,8 @@ const TERM: &str = "2025-2030";
 
 /// Drafts, fills, adopts and submits the district's own plan; returns its hash.
 async fn submit_district_plan(d: &mut PlanningClient<Channel>) -> String {
-    d.create_draft(pb::CreateDraftRequest {
-        unit: "412".into(),
-        term: TERM.into(),
-    })
-    .await
-    .unwrap();
-    let mut e = entry(1, "Lê Hữu Phước", "D.PCT.UBND", "412");
-    e.cadre.as_mut().unwrap().current_positions = vec!["D.TP".into()];
-    d.put_entry(pb::PutEntryRequest {
-        unit: "412".into(),
-        term: TERM.into(),
-        entry: Some(e),
-    })
-    .await
-    .unwrap();
-    let plan = d
-        .adopt_plan(pb::AdoptPlanRequest {
-            unit: "412".into(),
-            term: TERM.into(),
-            adopted_on: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let e = district_entry(1, "Lê Hữu Phước", "412");
+    let plan = adopted_without_vote(d, "412", vec![e]).await;
     d.submit_plan(pb::SubmitPlanRequest {
         unit: "412".into(),
         term: TERM.into(),

@@ -2,118 +2,32 @@
 //! certificate the authority did not sign or that has expired, a refused handshake), says why,
 //! and leaves every store as it was.
 
-use std::path::Path;
-
 use quyhoach::{
     auth::Role,
     client,
-    config::RawConfig,
     config::Tls,
     grpc::pb::{self, node_sync_client::NodeSyncClient, planning_client::PlanningClient},
-    node::system_clock,
-    pki::{self, Authority, Subject},
-    server::{self, Running},
+    pki::{Authority, Subject},
+    server::Running,
 };
 use time::{Duration, OffsetDateTime};
-use tonic::{transport::Channel, Code};
+use tonic::Code;
 
-use crate::harness::{entry, TERM};
+use crate::harness::{entry, TlsTree as Tree, TERM};
 
-struct Tree {
-    _dir: tempfile::TempDir,
-    ca: Authority,
-    province: Running,
-    district: Running,
-    commune: Running,
-    sibling: Running,
-}
-
-async fn start(dir: &Path, ca: &Authority, unit: &str, parent: Option<String>) -> Running {
-    let node = ca.issue(&Subject::node(unit, &[], 1)).unwrap();
-    pki::write(&dir.join("nodes"), unit, &node).unwrap();
-    std::fs::write(dir.join("ca.pem"), &ca.cert_pem).unwrap();
-    let config = RawConfig {
-        unit: Some(unit.into()),
-        listen: Some("127.0.0.1:0".into()),
-        data: Some(dir.join(unit)),
-        parent,
-        poll_ms: Some(30),
-        cert: Some(dir.join("nodes").join(format!("{unit}.pem"))),
-        key: Some(dir.join("nodes").join(format!("{unit}.key"))),
-        ca: Some(dir.join("ca.pem")),
-        ..RawConfig::default()
+/// Everything every node of `t` holds, read by an all-seeing reader of each.
+async fn everything(t: &Tree) -> Vec<Vec<pb::Plan>> {
+    let mut out = Vec::new();
+    for (node, unit) in [
+        (&t.province, "40"),
+        (&t.district, "412"),
+        (&t.commune, "16681"),
+        (&t.sibling, "16690"),
+    ] {
+        let mut c = t.as_(node, unit, &[Role::Reader]).await;
+        out.push(crate::harness::everything(&mut c).await);
     }
-    .validate()
-    .unwrap();
-    server::spawn(config, system_clock()).await.unwrap()
-}
-
-impl Tree {
-    async fn start() -> Tree {
-        let dir = tempfile::tempdir().unwrap();
-        let ca = Authority::create("test CA", 1).unwrap();
-        let province = start(dir.path(), &ca, "40", None).await;
-        let district = start(dir.path(), &ca, "412", Some(province.url())).await;
-        let commune = start(dir.path(), &ca, "16681", Some(district.url())).await;
-        let sibling = start(dir.path(), &ca, "16690", Some(district.url())).await;
-        Tree {
-            _dir: dir,
-            ca,
-            province,
-            district,
-            commune,
-            sibling,
-        }
-    }
-
-    fn identity(&self, unit: &str, roles: &[Role]) -> Tls {
-        let issued = self
-            .ca
-            .issue(&Subject::new(unit, roles, "Nguyễn Văn Kiểm", 1))
-            .unwrap();
-        Tls {
-            ca_pem: self.ca.cert_pem.clone(),
-            cert_pem: issued.cert_pem,
-            key_pem: issued.key_pem,
-        }
-    }
-
-    async fn as_(&self, node: &Running, unit: &str, roles: &[Role]) -> PlanningClient<Channel> {
-        client::connect(&node.addr.to_string(), Some(&self.identity(unit, roles)))
-            .await
-            .unwrap()
-    }
-
-    async fn node_as(&self, node: &Running, unit: &str) -> NodeSyncClient<Channel> {
-        let ch = client::channel(
-            &node.addr.to_string(),
-            Some(&self.identity(unit, &[Role::Node])),
-        )
-        .await
-        .unwrap();
-        NodeSyncClient::new(ch)
-    }
-
-    /// Everything every node holds, read by an all-seeing reader of the province.
-    async fn everything(&self) -> Vec<Vec<pb::Plan>> {
-        let mut out = Vec::new();
-        for (node, unit) in [
-            (&self.province, "40"),
-            (&self.district, "412"),
-            (&self.commune, "16681"),
-            (&self.sibling, "16690"),
-        ] {
-            let mut c = self.as_(node, unit, &[Role::Reader]).await;
-            out.push(crate::harness::everything(&mut c).await);
-        }
-        out
-    }
-
-    async fn stop(self) {
-        for n in [self.commune, self.sibling, self.district, self.province] {
-            n.stop().await.unwrap();
-        }
-    }
+    out
 }
 
 fn denied<T: std::fmt::Debug>(r: Result<T, tonic::Status>, code: Code, says: &str) {
@@ -165,7 +79,7 @@ async fn every_denial_is_explained_and_changes_nothing() {
         })
         .await
         .unwrap();
-    let before = t.everything().await;
+    let before = everything(&t).await;
 
     // Wrong unit: a clerk of the sibling commune writes 16681's plan.
     let mut other = t.as_(&t.commune, "16690", &[Role::Clerk]).await;
@@ -314,7 +228,7 @@ async fn every_denial_is_explained_and_changes_nothing() {
     );
 
     assert_eq!(
-        t.everything().await,
+        everything(&t).await,
         before,
         "a refused request changed a store"
     );

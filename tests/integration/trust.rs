@@ -2,114 +2,18 @@
 //! stranger sends before it is known are checked like a local write, over real mutual TLS with
 //! real certificates, and a refusal writes nothing.
 
-use std::path::Path;
-
 use proptest::{prelude::*, strategy::ValueTree, test_runner::TestRunner};
 use quyhoach::{
     auth::Role,
-    client,
-    config::RawConfig,
-    config::Tls as ClientTls,
     domain::{self, BallotRound, Body, Plan, PlanId, PlanStatus, Tally},
     grpc::{
         convert,
         pb::{self, node_sync_client::NodeSyncClient, planning_client::PlanningClient},
     },
-    node::system_clock,
-    pki::{self, Authority, Subject},
-    server::{self, Running},
 };
 use tonic::{transport::Channel, Code};
 
-use crate::harness::{entry, TERM};
-
-/// A province, a district and two communes, each with its own node certificate.
-pub struct Tree {
-    pub _dir: tempfile::TempDir,
-    pub ca: Authority,
-    pub province: Running,
-    pub district: Running,
-    pub commune: Running,
-    pub sibling: Running,
-}
-
-/// Starts a TLS node of `unit` whose certificate and key are in `dir/nodes`.
-pub async fn start_tls(dir: &Path, ca: &Authority, unit: &str, parent: Option<String>) -> Running {
-    let node = ca.issue(&Subject::node(unit, &[], 1)).unwrap();
-    pki::write(&dir.join("nodes"), unit, &node).unwrap();
-    std::fs::write(dir.join("ca.pem"), &ca.cert_pem).unwrap();
-    let config = RawConfig {
-        unit: Some(unit.into()),
-        listen: Some("127.0.0.1:0".into()),
-        data: Some(dir.join(unit)),
-        parent,
-        poll_ms: Some(30),
-        rate_limit: Some(100_000),
-        cert: Some(dir.join("nodes").join(format!("{unit}.pem"))),
-        key: Some(dir.join("nodes").join(format!("{unit}.key"))),
-        ca: Some(dir.join("ca.pem")),
-        ..RawConfig::default()
-    }
-    .validate()
-    .unwrap();
-    server::spawn(config, system_clock()).await.unwrap()
-}
-
-impl Tree {
-    pub async fn start() -> Tree {
-        let dir = tempfile::tempdir().unwrap();
-        let ca = Authority::create("test CA", 1).unwrap();
-        let province = start_tls(dir.path(), &ca, "40", None).await;
-        let district = start_tls(dir.path(), &ca, "412", Some(province.url())).await;
-        let commune = start_tls(dir.path(), &ca, "16681", Some(district.url())).await;
-        let sibling = start_tls(dir.path(), &ca, "16690", Some(district.url())).await;
-        Tree {
-            _dir: dir,
-            ca,
-            province,
-            district,
-            commune,
-            sibling,
-        }
-    }
-
-    pub fn identity(&self, unit: &str, roles: &[Role]) -> ClientTls {
-        let issued = if roles == [Role::Node] {
-            self.ca.issue(&Subject::node(unit, &[], 1)).unwrap()
-        } else {
-            self.ca
-                .issue(&Subject::new(unit, roles, "Nguyễn Văn Kiểm", 1))
-                .unwrap()
-        };
-        ClientTls {
-            ca_pem: self.ca.cert_pem.clone(),
-            cert_pem: issued.cert_pem,
-            key_pem: issued.key_pem,
-        }
-    }
-
-    pub async fn as_(&self, node: &Running, unit: &str, roles: &[Role]) -> PlanningClient<Channel> {
-        client::connect(&node.addr.to_string(), Some(&self.identity(unit, roles)))
-            .await
-            .unwrap()
-    }
-
-    pub async fn node_as(&self, node: &Running, unit: &str) -> NodeSyncClient<Channel> {
-        let ch = client::channel(
-            &node.addr.to_string(),
-            Some(&self.identity(unit, &[Role::Node])),
-        )
-        .await
-        .unwrap();
-        NodeSyncClient::new(ch)
-    }
-
-    pub async fn stop(self) {
-        for n in [self.commune, self.sibling, self.district, self.province] {
-            n.stop().await.unwrap();
-        }
-    }
-}
+use crate::harness::{entry, TlsTree as Tree, TERM};
 
 /// A submitted plan of commune `unit` with `n` well-formed entries and one valid round.
 pub fn plan_of(unit: &str, n: u32) -> Plan {
