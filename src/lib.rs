@@ -11,9 +11,10 @@
 //! - [`rules`]: the planning rules (R1–R22) and their parameters. Pure.
 //! - [`store`]: the [`store::Store`] trait and its sled implementation, with group commit, and
 //!   the durable-state record kept beside it (`store::state`).
-//! - [`node`]: the transport-free operations of a node (workflow, approval, queries, and
-//!   anti-entropy with the parent and the children), over its in-memory view of the plans it
-//!   holds (`node::view`) and, at the province, live findings.
+//! - [`node`]: the transport-free operations of a node (workflow, approval, queries, the audit
+//!   trail as a reader filters it, what a parent answers its children, and anti-entropy with
+//!   the parent and the children), over its in-memory view of the plans it holds
+//!   (`node::view`) and, at the province, live findings.
 //! - [`sync`]: the upward link behind the `Parent` trait: outbox delivery, decisions pulled
 //!   down, reconciliation.
 //! - [`link`]: the child's TLS link to its parent, which must hold the parent unit's node
@@ -34,7 +35,8 @@
 //! - [`metrics`]: Prometheus metrics and the `/metrics` endpoint (axum).
 //! - [`config`]: raw and validated configuration, the one TLS type, and the reading of
 //!   reference data files (the domain parses their text).
-//! - [`demo`]: the demonstration hierarchy.
+//! - [`demo`]: the demonstration hierarchy (here, not in the binary, because the integration
+//!   tests start it).
 //! - [`web`]: the web page of a node's subtree (the Organization Board's workstation).
 
 #![warn(missing_docs)]
