@@ -295,6 +295,21 @@ pub trait Store: Send + Sync + 'static {
     fn audit_head(&self) -> Result<Option<(u64, String)>> {
         Ok(self.audit()?.0.last().map(|r| (r.seq, r.digest.clone())))
     }
+    /// The seals of the audit records, by record number: what the store's audit key made of
+    /// each record's number and digest (none for records written without a key).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the engine fails, a stored seal cannot be decoded
+    /// ([`StoreError::Corrupt`]), or the store is being reopened after a failed flush.
+    fn audit_seals(&self) -> Result<std::collections::BTreeMap<u64, String>> {
+        Ok(Default::default())
+    }
+    /// The key with which the store seals the audit records it writes, if it was given one
+    /// (it is never written into the store).
+    fn audit_key(&self) -> Option<&crate::audit::AuditKey> {
+        None
+    }
     /// Every recorded conflict, oldest first.
     ///
     /// # Errors
