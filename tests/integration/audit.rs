@@ -494,3 +494,59 @@ async fn a_tls_node_seals_with_a_key_derived_from_its_private_key() {
     let (ok, said) = verify_args(&store, &["--audit-key", other.to_str().unwrap()]);
     assert!(!ok && said.contains("broken at record 1:"), "{said}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_written_before_the_key_pass_only_as_the_given_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("40.key");
+    new_key(&key);
+    // First without a key (chained, not sealed), then with one.
+    let node = start(dir.path(), "40", None, "builtin:2024").await;
+    let mut c = client(&node).await;
+    draft_with(&mut c, "40", vec![province_entry(1, "Lê Văn Tám")]).await;
+    node.stop().await.unwrap();
+    let store = dir.path().join("40");
+    let before = quyhoach::audit::read_store_copy(&store)
+        .unwrap()
+        .records
+        .len() as u64;
+    assert!(before >= 2, "create_draft and put_entry at least");
+    let node = start_keyed(dir.path(), "40", None, &key).await;
+    let mut c = client(&node).await;
+    c.put_entry(pb::PutEntryRequest {
+        unit: "40".into(),
+        term: TERM.into(),
+        entry: Some(province_entry(2, "Đỗ Thị Mai")),
+    })
+    .await
+    .unwrap();
+    // The node itself accepts the unsealed start of its trail.
+    let trail = c
+        .audit(pb::AuditRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(trail.intact, "{}", trail.problem);
+    node.stop().await.unwrap();
+
+    let key = key.to_str().unwrap();
+    let (ok, said) = verify_args(&store, &["--audit-key", key]);
+    assert!(
+        !ok && said.contains("broken at record 1:") && said.contains("no seal"),
+        "{said}"
+    );
+    let short = (before - 1).to_string();
+    let (ok, said) = verify_args(&store, &["--audit-key", key, "--unsealed", &short]);
+    assert!(
+        !ok && said.contains(&format!("broken at record {before}:")),
+        "{said}"
+    );
+    let exact = before.to_string();
+    let (ok, said) = verify_args(&store, &["--audit-key", key, "--unsealed", &exact]);
+    assert!(ok, "{said}");
+    assert!(
+        said.contains(&format!("records 1..={before} unsealed, the rest sealed")),
+        "{said}"
+    );
+}
