@@ -246,7 +246,8 @@ pub struct RawConfig {
     )]
     pub audit_key: Option<PathBuf>,
     /// The authority's certificate revocation list (PEM, from `quyhoach certs revoke`): a
-    /// client certificate it names is refused at the handshake [default: none].
+    /// client certificate it names is refused at the handshake, and so is a parent whose
+    /// certificate it names [default: none].
     #[arg(long)]
     #[serde(
         skip_serializing_if = "Option::is_none",
@@ -680,7 +681,8 @@ pub struct Config {
     /// The key the node seals its audit records with; none for an insecure node without
     /// `--audit-key` (its records are chained but not sealed).
     pub audit_key: Option<crate::audit::AuditKey>,
-    /// The authority's revocation list (PEM), checked for every client certificate.
+    /// The authority's revocation list (PEM), checked for every client certificate and for
+    /// the parent's.
     pub crl_pem: Option<String>,
     /// Timing of the upward link.
     pub sync: SyncSettings,

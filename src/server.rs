@@ -88,8 +88,14 @@ async fn run_with_web(
         .runs_checks()
         .then(|| tokio::spawn(node.clone().run_arrival_checks()));
     let sync_task = config.parent.clone().map(|parent| {
-        let tls = config.tls.clone();
-        tokio::spawn(sync::run(node.clone(), parent, config.sync.clone(), tls))
+        let (tls, crl) = (config.tls.clone(), config.crl_pem.clone());
+        tokio::spawn(sync::run(
+            node.clone(),
+            parent,
+            config.sync.clone(),
+            tls,
+            crl,
+        ))
     });
 
     let (health, health_service) = tonic_health::server::health_reporter();
