@@ -452,11 +452,41 @@ async fn the_node_logs_a_refused_expired_certificate_with_its_dates() {
             .expect_err("an expired certificate gets nothing");
     }
     // The refusal names the peer (its address), the reason and the certificate's dates.
-    wait_refusal(
-        &dir.path().join("40.log"),
-        &["expired on", "not valid after"],
-    )
-    .await;
+    let log = dir.path().join("40.log");
+    wait_refusal(&log, &["expired on", "not valid after"]).await;
+
+    // One from another authority, and one not valid yet: each named for what it is.
+    let foreign = Authority::create("another CA", 1)
+        .unwrap()
+        .issue(&Subject::new(
+            "40",
+            &[quyhoach::auth::Role::Reader],
+            "Người Lạ",
+            1,
+        ))
+        .unwrap();
+    let mut early = Subject::new("40", &[quyhoach::auth::Role::Reader], "Lê Sớm", 1);
+    early.not_before = time::OffsetDateTime::now_utc() + time::Duration::days(2);
+    early.not_after = time::OffsetDateTime::now_utc() + time::Duration::days(20);
+    let early = ca.issue(&early).unwrap();
+    for identity in [foreign, early] {
+        let tls = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(&ca.cert_pem))
+            .identity(Identity::from_pem(&identity.cert_pem, &identity.key_pem))
+            .domain_name("localhost");
+        let endpoint = Endpoint::from_shared(format!("https://{}", node.addr))
+            .unwrap()
+            .tls_config(tls)
+            .unwrap();
+        if let Ok(channel) = endpoint.connect().await {
+            let _ = PlanningClient::new(channel)
+                .list_terms(pb::ListTermsRequest {})
+                .await
+                .expect_err("a foreign or early certificate gets nothing");
+        }
+    }
+    wait_refusal(&log, &["issued by another authority"]).await;
+    wait_refusal(&log, &["not valid before", "not valid yet"]).await;
 }
 
 /// Waits until the log at `path` has a `tls handshake refused` line naming a peer on loopback
