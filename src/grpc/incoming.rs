@@ -142,6 +142,7 @@ pub fn capped_tls(
 ) -> ReceiverStream<io::Result<TlsStream<Capped>>> {
     let mut accepted = capped(listener, cap).into_inner();
     let (tx, rx) = mpsc::channel(16);
+    let log = Arc::new(RefusalLog::new());
     tokio::spawn(async move {
         loop {
             let conn = tokio::select! {
@@ -150,13 +151,13 @@ pub fn capped_tls(
             };
             let Some(Ok(conn)) = conn else { return };
             let peer = conn.stream.peer_addr().ok();
-            let (acceptor, tx) = (acceptor.clone(), tx.clone());
+            let (acceptor, tx, log) = (acceptor.clone(), tx.clone(), log.clone());
             tokio::spawn(async move {
                 match tokio::time::timeout(timeout, acceptor.accept(conn)).await {
                     Ok(Ok(tls)) => {
                         let _ = tx.send(Ok(tls)).await;
                     }
-                    Ok(Err(e)) => log_refusal(peer, &e),
+                    Ok(Err(e)) => log.refused(peer, &e),
                     Err(_) => tracing::debug!(peer = ?peer, "tls handshake timed out"),
                 }
             });
@@ -165,19 +166,46 @@ pub fn capped_tls(
     ReceiverStream::new(rx)
 }
 
-/// Logs a failed handshake: a warning when rustls refused it (a certificate, a protocol
-/// error), debug when the peer merely went away.
-fn log_refusal(peer: Option<std::net::SocketAddr>, e: &io::Error) {
-    let peer = peer.map_or_else(|| "unknown".to_string(), |p| p.to_string());
-    match e
-        .get_ref()
-        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-    {
-        Some(reason) => {
-            let certificate = certificate_problem(reason);
-            tracing::warn!(peer = %peer, certificate = %certificate, reason = %reason, "tls handshake refused");
+/// Refused handshakes logged a second, at most; a peer that retries in a loop (or a stranger
+/// who handshakes on purpose) cannot fill the disk with the log.
+const REFUSALS_LOGGED_PER_SECOND: u32 = 20;
+
+/// Logs failed handshakes, at most [`REFUSALS_LOGGED_PER_SECOND`] a second; the next line
+/// logged says how many were left out in between.
+struct RefusalLog {
+    limiter: governor::DefaultDirectRateLimiter,
+    unlogged: std::sync::atomic::AtomicU64,
+}
+
+impl RefusalLog {
+    fn new() -> Self {
+        let rate = std::num::NonZeroU32::new(REFUSALS_LOGGED_PER_SECOND)
+            .unwrap_or(std::num::NonZeroU32::MIN);
+        RefusalLog {
+            limiter: governor::RateLimiter::direct(governor::Quota::per_second(rate)),
+            unlogged: Default::default(),
         }
-        None => tracing::debug!(peer = %peer, error = %e, "tls handshake failed"),
+    }
+
+    /// Logs a failed handshake: a warning when rustls refused it (a certificate, a protocol
+    /// error), debug when the peer merely went away.
+    fn refused(&self, peer: Option<std::net::SocketAddr>, e: &io::Error) {
+        use std::sync::atomic::Ordering;
+        let peer = peer.map_or_else(|| "unknown".to_string(), |p| p.to_string());
+        let Some(reason) = e
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        else {
+            tracing::debug!(peer = %peer, error = %e, "tls handshake failed");
+            return;
+        };
+        if self.limiter.check().is_err() {
+            self.unlogged.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let certificate = certificate_problem(reason);
+        let unlogged = self.unlogged.swap(0, Ordering::Relaxed);
+        tracing::warn!(peer = %peer, certificate = %certificate, reason = %reason, unlogged, "tls handshake refused");
     }
 }
 
@@ -250,9 +278,65 @@ fn certificate_problem(e: &rustls::Error) -> String {
             C::Expired => "expired".into(),
             C::NotValidYet => "not yet valid".into(),
             C::UnknownIssuer => "issued by another authority".into(),
+            C::BadSignature => {
+                "issued by another authority (one of the same name: its signature does not \
+                 verify)"
+                    .into()
+            }
             C::Revoked => "revoked".into(),
             other => format!("{other:?}"),
         },
         _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refused_handshakes_are_logged_at_a_bounded_rate_and_the_rest_counted() {
+        let log = RefusalLog::new();
+        let refused = io::Error::new(
+            io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::Expired),
+        );
+        let peer = Some(([127, 0, 0, 1], 50312).into());
+        for _ in 0..200 {
+            log.refused(peer, &refused);
+        }
+        // The burst is logged; far more than the rest is counted, not logged (200 calls take
+        // well under the second that would let another 20 through).
+        let unlogged = log.unlogged.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(
+            unlogged >= 200 - 2 * u64::from(REFUSALS_LOGGED_PER_SECOND),
+            "{unlogged}"
+        );
+        // A peer that merely went away is not a refusal and is not counted.
+        log.refused(peer, &io::Error::from(io::ErrorKind::UnexpectedEof));
+        assert_eq!(
+            log.unlogged.load(std::sync::atomic::Ordering::Relaxed),
+            unlogged
+        );
+    }
+
+    #[test]
+    fn a_certificates_problem_is_said_in_words_with_its_date() {
+        let expired = rustls::Error::InvalidCertificate(rustls::CertificateError::ExpiredContext {
+            time: rustls::pki_types::UnixTime::since_unix_epoch(Duration::from_secs(1_764_500_000)),
+            not_after: rustls::pki_types::UnixTime::since_unix_epoch(Duration::from_secs(
+                1_764_300_000,
+            )),
+        });
+        assert_eq!(
+            certificate_problem(&expired),
+            "expired on 2025-11-28 03:20:00 UTC"
+        );
+        let revoked = rustls::Error::InvalidCertificate(rustls::CertificateError::Revoked);
+        assert_eq!(certificate_problem(&revoked), "revoked");
+        assert_eq!(
+            certificate_problem(&rustls::Error::HandshakeNotComplete),
+            ""
+        );
     }
 }
