@@ -287,7 +287,8 @@ pub trait Store: Send + Sync + 'static {
     /// [`StoreError`] if the engine fails, a stored record cannot be decoded
     /// ([`StoreError::Corrupt`]), or the store is being reopened after a failed flush.
     fn audit(&self) -> Result<(Vec<crate::audit::AuditRecord>, u64)>;
-    /// The last audit record's sequence number and digest: what a child shows its parent.
+    /// The last durable audit record's sequence number and digest: what a child shows its
+    /// parent (a record not yet on disk could be lost in a crash after the parent saw it).
     ///
     /// # Errors
     ///

@@ -406,7 +406,7 @@ impl SledStore {
     pub fn set_audit_key(&self, key: crate::audit::AuditKey) -> Result<()> {
         if let Some((k, _)) = self.raw_last(AUDIT)? {
             if self.raw(AUDIT_SEALS, &k)?.is_none() {
-                let seq = self.audit_head()?.map_or(0, |(seq, _)| seq);
+                let seq = self.meta(AUDIT_SEQ)?.unwrap_or(0);
                 tracing::warn!(
                     unsealed = seq,
                     "audit records up to this one carry no seal (written before the node had \
@@ -1140,13 +1140,15 @@ impl Store for SledStore {
     }
 
     fn audit_head(&self) -> Result<Option<(u64, String)>> {
-        match self.raw_last(AUDIT)? {
-            Some((k, v)) => {
-                let record = codec::decode::<AuditRecord>(TREE_NAMES[AUDIT], &k, &v)?;
-                Ok(Some((record.seq, record.digest)))
-            }
-            None => Ok(None),
-        }
+        // Only what is on disk: a head that the parent witnesses must survive a crash of this
+        // node, or the parent would hold a record the node never kept against it.
+        let marks = self
+            .control
+            .marks
+            .lock()
+            .map_err(|_| StoreError::FlusherGone)?;
+        let durable = &marks.durable;
+        Ok((durable.audit_seq > 0).then(|| (durable.audit_seq, durable.audit_head.clone())))
     }
 
     fn conflicts(&self) -> Result<Vec<Conflict>> {
