@@ -392,6 +392,26 @@ async fn each_rewrite_is_named_at_its_first_differing_record() {
         said.contains("differs from what the parent witnessed"),
         "{said}"
     );
+    // The node itself, started on the rewritten store with its key, reports the same record.
+    let root = tempfile::tempdir().unwrap();
+    copy_dir(forged.path(), &root.path().join("16681"));
+    let restarted = start_keyed(
+        root.path(),
+        "16681",
+        Some("http://127.0.0.1:1".into()),
+        &key_of("16681"),
+    )
+    .await;
+    let answer = client(&restarted)
+        .await
+        .audit(pb::AuditRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!answer.intact);
+    assert_eq!(answer.broken_at, 2, "{}", answer.problem);
+    assert!(answer.problem.contains("seal"), "{}", answer.problem);
+    restarted.stop().await.unwrap();
 
     // The tail cut off below the witnessed head (from record seq - 1 on), the counter lowered.
     let forged = tempfile::tempdir().unwrap();
