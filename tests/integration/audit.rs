@@ -521,6 +521,18 @@ async fn records_written_before_the_key_pass_only_as_the_given_prefix() {
     let keys = tempfile::tempdir().unwrap();
     let key = keys.path().join("40.key");
     new_key(&key);
+    // The key file is its owner's only, and never replaced.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    let text = std::fs::read(&key).unwrap();
+    let again = Command::new(env!("CARGO_BIN_EXE_quyhoach"))
+        .args(["audit", "key", "--out"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert_eq!(std::fs::read(&key).unwrap(), text, "the key was replaced");
     // First without a key (chained, not sealed), then with one.
     let node = start(dir.path(), "40", None, "builtin:2024").await;
     let mut c = client(&node).await;
