@@ -40,7 +40,7 @@ pub enum Command {
         audit_key: Vec<PathBuf>,
         /// With --audit-key: records 1..=N may carry no seal (those the node wrote before it
         /// had an audit key; it logs the number when it first starts with one).
-        #[arg(long, default_value_t = 0)]
+        #[arg(long, default_value_t = 0, requires = "audit_key")]
         unsealed: u64,
         /// A head the parent witnessed, `<seq>:<digest>` as the parent's `receive_push`
         /// records show it after `head` (repeatable; with --data).
@@ -166,7 +166,10 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
             };
             let witnessed = match heads.iter().map(|(s, _)| *s).max() {
                 None => "no witness".to_string(),
-                Some(s) => format!("{} witnessed heads held, up to record {s}", heads.len()),
+                Some(s) => format!(
+                    "as the parent witnessed it ({} heads, up to record {s})",
+                    heads.len()
+                ),
             };
             writeln!(
                 out,

@@ -348,7 +348,7 @@ async fn each_rewrite_is_named_at_its_first_differing_record() {
     let (ok, said) = verify_args(&store, &[&["--audit-key", key][..], &parent[..]].concat());
     assert!(ok, "the true trail verifies: {said}");
     assert!(said.contains("every record sealed"), "{said}");
-    assert!(said.contains("witnessed heads held"), "{said}");
+    assert!(said.contains("as the parent witnessed it"), "{said}");
     // The latest head of 16681 that the district witnessed.
     let pushes = d
         .audit(pb::AuditRequest {
