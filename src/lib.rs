@@ -20,12 +20,15 @@
 //! - [`link`]: the child's TLS link to its parent, which must hold the parent unit's node
 //!   certificate.
 //! - [`grpc`]: the proto types, conversions, the two thin services and the gate in front of
-//!   them (authentication before decoding, size and shape limits, rate limit).
+//!   them (authentication before decoding, size and shape limits, rate limit), and the
+//!   accept loop (connection cap, the TLS handshake and its refusals logged with the peer).
 //! - [`server`]: `run` and `spawn`, the node as a library function.
 //! - [`error`]: the node layer's error, one variant per gRPC status it maps to.
-//! - [`audit`]: the hash-chained audit trail and its verification.
+//! - [`audit`]: the hash-chained audit trail, its seals (a key outside the store) and its
+//!   verification, against the seals and against what the parent witnessed.
 //! - [`auth`]: callers (from certificates), roles and what each may do. Pure.
-//! - [`pki`]: the certificate authority and certificates for nodes and users (rcgen).
+//! - [`pki`]: the certificate authority, certificates for nodes and users, and revocation
+//!   lists (rcgen).
 //! - [`client`]: connecting to a node, loading a unit's list into its draft, and printing
 //!   tables; shared by the CLI (`src/cli/`, in the binary) and the demo.
 //! - [`tabular`]: Excel (.xlsx) and text import and export of planning lists, in the flat and
