@@ -24,25 +24,9 @@ async fn nothing_leaves_a_node_before_its_commit_is_on_disk() {
     const DELAY_MS: i64 = 700;
     let slow = [("QUYHOACH_FLUSH_DELAY_MS", "700")];
     let dir = tempfile::tempdir().unwrap();
-    let province = Proc::start(dir.path(), "40", "127.0.0.1:0", None, "builtin:2024", &[]).await;
-    let district = Proc::start(
-        dir.path(),
-        "412",
-        "127.0.0.1:0",
-        Some(province.url()),
-        "builtin:2024",
-        &slow,
-    )
-    .await;
-    let commune = Proc::start(
-        dir.path(),
-        "16681",
-        "127.0.0.1:0",
-        Some(district.url()),
-        "builtin:2024",
-        &slow,
-    )
-    .await;
+    let province = Proc::node(dir.path(), "40", None, &[]).await;
+    let district = Proc::node(dir.path(), "412", Some(&province), &slow).await;
+    let commune = Proc::node(dir.path(), "16681", Some(&district), &slow).await;
     let mut c = commune.client().await;
     let mut d = district.client().await;
     let (unit, term) = ("16681".to_string(), TERM.to_string());
@@ -143,7 +127,7 @@ fn spawn_serve(data: &Path, unit: &str) -> tokio::process::Child {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_during_start_up_never_leaves_a_store_that_will_not_open() {
     let dir = tempfile::tempdir().unwrap();
-    let mut node = Proc::start(dir.path(), "40", "127.0.0.1:0", None, "builtin:2024", &[]).await;
+    let mut node = Proc::node(dir.path(), "40", None, &[]).await;
     let mut p = node.client().await;
     let e = crate::harness::province_entry(1, "Trần Thị Bình");
     let adopted = crate::harness::adopted_without_vote(&mut p, "40", vec![e]).await;
@@ -325,7 +309,7 @@ async fn a_full_disk_refuses_writes_keeps_reads_and_recovers_without_restart() {
             return;
         }
     };
-    let mut node = Proc::start(dir.path(), "40", "127.0.0.1:0", None, "builtin:2024", &[]).await;
+    let mut node = Proc::node(dir.path(), "40", None, &[]).await;
     let mut c = node.client().await;
     c.create_draft(pb::CreateDraftRequest {
         unit: "40".into(),
@@ -405,7 +389,7 @@ async fn a_full_disk_refuses_writes_keeps_reads_and_recovers_without_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_rolled_back_behind_its_record_is_refused_at_start() {
     let dir = tempfile::tempdir().unwrap();
-    let mut node = Proc::start(dir.path(), "40", "127.0.0.1:0", None, "builtin:2024", &[]).await;
+    let mut node = Proc::node(dir.path(), "40", None, &[]).await;
     let mut c = node.client().await;
     c.create_draft(pb::CreateDraftRequest {
         unit: "40".into(),
@@ -500,7 +484,7 @@ async fn try_start(data: &Path) -> Result<(tokio::process::Child, String), Strin
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_log_cut_to_half_is_found_not_served() {
     let dir = tempfile::tempdir().unwrap();
-    let mut node = Proc::start(dir.path(), "40", "127.0.0.1:0", None, "builtin:2024", &[]).await;
+    let mut node = Proc::node(dir.path(), "40", None, &[]).await;
     let mut c = node.client().await;
     c.create_draft(pb::CreateDraftRequest {
         unit: "40".into(),

@@ -98,8 +98,7 @@ pub(crate) fn find(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parent_down_while_children_submit_then_everything_arrives_once_and_in_order() {
     let dir = tempfile::tempdir().unwrap();
-    let mut province =
-        Proc::start(dir.path(), "40", "127.0.0.1:0", None, "builtin:2024", &[]).await;
+    let mut province = Proc::node(dir.path(), "40", None, &[]).await;
     let district_addr = free_addr();
     let district_url = format!("http://{district_addr}");
     let c1 = Proc::start(

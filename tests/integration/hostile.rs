@@ -235,7 +235,7 @@ async fn a_strangers_16_mib_push_and_a_childs_million_empty_entries_cost_little_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_hundred_unread_streams_hold_little_memory() {
     let dir = tempfile::tempdir().unwrap();
-    let node = Proc::start(dir.path(), "40", "127.0.0.1:0", None, "builtin:2024", &[]).await;
+    let node = Proc::node(dir.path(), "40", None, &[]).await;
     let mut c = node.client().await;
     c.import_entries(pb::ImportEntriesRequest {
         unit: "40".into(),

@@ -52,6 +52,13 @@ impl Proc {
         .await
     }
 
+    /// [`Proc::start`] for the usual case: a node of `unit` from the 2024 units file on a free
+    /// port, a child of `parent` (the province when `None`).
+    pub async fn node(dir: &Path, unit: &str, parent: Option<&Proc>, env: &[(&str, &str)]) -> Proc {
+        let parent = parent.map(Proc::url);
+        Self::start(dir, unit, "127.0.0.1:0", parent, "builtin:2024", env).await
+    }
+
     async fn launch(
         data: PathBuf,
         unit: String,

@@ -46,24 +46,8 @@ async fn a_province_restored_from_an_old_backup_is_healed_by_its_district() {
     let province_addr = free_addr();
     let mut province =
         Proc::start(dir.path(), "40", &province_addr, None, "builtin:2024", &[]).await;
-    let district = Proc::start(
-        dir.path(),
-        "412",
-        "127.0.0.1:0",
-        Some(province.url()),
-        "builtin:2024",
-        &[],
-    )
-    .await;
-    let commune = Proc::start(
-        dir.path(),
-        "16681",
-        "127.0.0.1:0",
-        Some(district.url()),
-        "builtin:2024",
-        &[],
-    )
-    .await;
+    let district = Proc::node(dir.path(), "412", Some(&province), &[]).await;
+    let commune = Proc::node(dir.path(), "16681", Some(&district), &[]).await;
 
     // The backup: taken before anything reached the province.
     province.terminate().await;
