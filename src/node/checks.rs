@@ -128,24 +128,6 @@ impl Node {
         }
         self.view_settled().await?;
         let reference = self.reference();
-        let view = self.view.read().unwrap_or_else(|e| e.into_inner());
-        let submitted = view.submitted(&self.unit.code);
-        // An incremental check reads only the plans related to the one named (see
-        // `View::related`); a full one reads them all.
-        let related = match &filter.plan {
-            Some(id) => view.related(id, &Default::default()),
-            None => Vec::new(),
-        };
-        let snapshot = Snapshot {
-            plans: if filter.plan.is_some() {
-                &related
-            } else {
-                view.plans()
-            },
-            hierarchy: &self.hierarchy,
-            catalog: &reference.catalog,
-            submitted: &submitted,
-        };
         let scope = Scope {
             unit: Some(root),
             term: filter.term.clone(),
@@ -153,12 +135,39 @@ impl Node {
             severity: filter.severity,
         };
         let today = self.today();
-        let started = Instant::now();
-        let report = match &filter.plan {
-            Some(id) => rules::check_incremental(&snapshot, id, &scope, today, &reference.rules),
-            None => rules::check(&snapshot, &scope, today, &reference.rules),
+        let (report, micros, entries) = match &filter.plan {
+            // An incremental check reads only the plans related to the one named (see
+            // `View::related`), which it moves out of the view for its time.
+            Some(id) => {
+                let mut view = self.view.write().unwrap_or_else(|e| e.into_inner());
+                let entries = view.entries();
+                let submitted = view.submitted_for(id, &self.unit.code);
+                let related = view.related(id, &Default::default(), &reference.rules);
+                let snapshot = Snapshot {
+                    plans: related.plans(),
+                    hierarchy: &self.hierarchy,
+                    catalog: &reference.catalog,
+                    submitted: &submitted,
+                };
+                let started = Instant::now();
+                let report =
+                    rules::check_incremental(&snapshot, id, &scope, today, &reference.rules);
+                (report, started.elapsed().as_micros() as u64, entries)
+            }
+            None => {
+                let view = self.view.read().unwrap_or_else(|e| e.into_inner());
+                let submitted = view.submitted(&self.unit.code);
+                let snapshot = Snapshot {
+                    plans: view.plans(),
+                    hierarchy: &self.hierarchy,
+                    catalog: &reference.catalog,
+                    submitted: &submitted,
+                };
+                let started = Instant::now();
+                let report = rules::check(&snapshot, &scope, today, &reference.rules);
+                (report, started.elapsed().as_micros() as u64, view.entries())
+            }
         };
-        let micros = started.elapsed().as_micros() as u64;
         let kind = if filter.plan.is_some() {
             "incremental"
         } else {
@@ -166,8 +175,6 @@ impl Node {
         };
         metrics::histogram!("quyhoach_check_duration_seconds", "unit" => self.unit.code.clone(), "kind" => kind)
             .record(micros as f64 / 1e6);
-        let entries = view.entries();
-        drop(view);
         let findings = report
             .findings
             .into_iter()

@@ -33,7 +33,9 @@ use crate::{
 pub use checks::{finding_id, Acceptance, CheckFilter, CheckOutcome, CheckedFinding, Completeness};
 pub use live::{FindingEvent, FindingHistory};
 pub use progress::{Progress, ReportedPlan, UnitProgress};
-pub use query::{mask_id, ConsolidatedEntry, ConsolidatedFilter, ConsolidatedPage, PlanFilter};
+pub use query::{
+    mask_id, ConsolidatedEntry, ConsolidatedFilter, ConsolidatedPage, Listing, PlanFilter,
+};
 pub use reconcile::{digest, ParentView, PlanState, Reconciled, Repairs};
 pub use reference::Reference;
 pub use status::{ChildReport, LinkState, LinkStatus, SyncStatus};

@@ -46,7 +46,13 @@ pub struct Sessions {
     sessions: Mutex<HashMap<String, Session>>,
     /// Login tokens already exchanged, until they expire: each is accepted once.
     used: Mutex<HashMap<String, chrono::DateTime<chrono::Utc>>>,
+    /// The person behind each reference given out lately, so that opening a link does not
+    /// search for the national ID behind it (at most [`MAX_PEOPLE`], then forgotten at once).
+    people: Mutex<HashMap<String, String>>,
 }
+
+/// How many person references [`Sessions`] remembers.
+const MAX_PEOPLE: usize = 200_000;
 
 impl Sessions {
     /// Sessions signed with the node's web `key`.
@@ -56,6 +62,7 @@ impl Sessions {
             insecure,
             sessions: Mutex::new(HashMap::new()),
             used: Mutex::new(HashMap::new()),
+            people: Mutex::new(HashMap::new()),
         }
     }
 
@@ -67,8 +74,30 @@ impl Sessions {
 
     /// An opaque, stable reference to a person for URLs: the national ID never appears in one.
     pub fn person_ref(&self, national_id: &str) -> String {
+        let reference = self.reference_of(national_id);
+        let mut people = self.people.lock().unwrap_or_else(|e| e.into_inner());
+        if people.len() >= MAX_PEOPLE {
+            people.clear();
+        }
+        people
+            .entry(reference.clone())
+            .or_insert_with(|| national_id.to_string());
+        reference
+    }
+
+    /// [`Sessions::person_ref`] without remembering it.
+    pub fn reference_of(&self, national_id: &str) -> String {
         let mac = blake3::keyed_hash(&self.key, format!("person\0{national_id}").as_bytes());
         URL_SAFE_NO_PAD.encode(&mac.as_bytes()[..12])
+    }
+
+    /// The national ID behind a reference given out lately, if it is remembered.
+    pub fn person_of(&self, reference: &str) -> Option<String> {
+        self.people
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(reference)
+            .cloned()
     }
 
     fn open(&self, caller: Caller) -> String {
