@@ -1082,22 +1082,23 @@ impl View {
                 None => 0,
             })
             .collect();
-        // Count every match; keep those after the cursor while they are few enough to sort.
-        let cap = if limit == 0 {
-            usize::MAX
-        } else {
-            limit.saturating_mul(8).saturating_add(1024)
-        };
+        // Count every match and keep those after the cursor, up to a bound: past it, the filter
+        // is dense enough for a merge of the unit × terms' ordered rows to be cheap.
+        let wanted = if limit == 0 { usize::MAX } else { limit + 1 };
+        let cap = wanted.saturating_mul(64).max(65_536);
         let mut total = 0u64;
+        let mut scanned = 0usize;
         let mut hits: Vec<&Row> = Vec::new();
-        let mut many = false;
+        let mut dense = false;
         for (&s, &start) in in_scope.iter().zip(&starts) {
-            for (i, r) in self.slots[s].rows.iter().enumerate() {
+            let rows = &self.slots[s].rows;
+            scanned += rows.len() - start;
+            for (i, r) in rows.iter().enumerate() {
                 if keep(r) {
                     total += 1;
-                    if i >= start && !many {
+                    if i >= start && !dense {
                         if hits.len() == cap {
-                            many = true;
+                            dense = true;
                             hits = Vec::new();
                         } else {
                             hits.push(r);
@@ -1106,9 +1107,12 @@ impl View {
                 }
             }
         }
-        let wanted = if limit == 0 { usize::MAX } else { limit + 1 };
-        let mut chosen: Vec<&Row> = if many {
-            // Many matches: merge the slots' ordered rows up to the page's end.
+        // Otherwise merging walks about `wanted × scanned / hits` rows, and selecting the
+        // first `wanted` of the hits reads each a few times: take the cheaper.
+        let walk = wanted.saturating_mul(scanned) / hits.len().max(1);
+        let merge = dense || (wanted < hits.len() && walk < hits.len() / 8);
+        let mut chosen: Vec<&Row> = if merge {
+            drop(hits);
             let mut heap = std::collections::BinaryHeap::new();
             for (k, (&s, &start)) in in_scope.iter().zip(&starts).enumerate() {
                 if let Some(r) = self.slots[s].rows.get(start) {
@@ -1130,6 +1134,10 @@ impl View {
             }
             out
         } else {
+            if wanted < hits.len() {
+                hits.select_nth_unstable_by(wanted - 1, |a, b| self.cmp_rows(a, b));
+                hits.truncate(wanted);
+            }
             hits.sort_unstable_by(|a, b| self.cmp_rows(a, b));
             hits
         };
