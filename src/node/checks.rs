@@ -96,7 +96,21 @@ pub fn finding_id(f: &Finding) -> String {
 }
 
 fn acceptance_key(id: &PlanId, finding: &str) -> String {
-    format!("accept/{id}/{finding}")
+    format!("{ACCEPTANCES}{id}/{finding}")
+}
+
+/// Where acceptances are kept in the store.
+const ACCEPTANCES: &str = "accept/";
+
+/// Every acceptance the store holds, by key (read once, at start).
+pub(super) fn stored_acceptances(
+    store: &dyn crate::store::Store,
+) -> crate::store::Result<std::collections::HashMap<String, Acceptance>> {
+    Ok(store
+        .documents(ACCEPTANCES)?
+        .into_iter()
+        .filter_map(|(k, v)| Some((k, serde_json::from_value(v).ok()?)))
+        .collect())
 }
 
 impl Node {
@@ -191,12 +205,12 @@ impl Node {
         let id = finding_id(&finding);
         let mut acceptance = None;
         if finding.severity == Severity::Warning {
-            for plan in &finding.plans {
-                if let Some(v) = self.store.document(&acceptance_key(plan, &id))? {
-                    acceptance = serde_json::from_value(v).ok();
-                    break;
-                }
-            }
+            let held = self.acceptances.read().unwrap_or_else(|e| e.into_inner());
+            acceptance = finding
+                .plans
+                .iter()
+                .find_map(|plan| held.get(&acceptance_key(plan, &id)))
+                .cloned();
         }
         Ok(CheckedFinding {
             id,
@@ -390,12 +404,13 @@ impl Node {
         let guard = self.lock().await;
         let event = Event::new("accept_warning", Some(id))
             .detail(format!("{finding}: {}", acceptance.justification));
-        self.commit(
-            guard,
-            event,
-            vec![Change::SetDocument(acceptance_key(id, finding), value)],
-        )
-        .await?;
+        let key = acceptance_key(id, finding);
+        self.commit(guard, event, vec![Change::SetDocument(key.clone(), value)])
+            .await?;
+        self.acceptances
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, acceptance.clone());
         Ok(acceptance)
     }
 

@@ -146,6 +146,9 @@ pub struct Node {
     view_built_in: std::time::Duration,
     /// What anti-entropy with the parent and the children has done.
     reconcile_log: reconcile::ReconcileLog,
+    /// Every written acceptance of a warning, by its key in the store, so that checks read
+    /// memory only.
+    acceptances: RwLock<HashMap<String, checks::Acceptance>>,
 }
 
 impl Node {
@@ -177,6 +180,7 @@ impl Node {
         );
         metrics::gauge!("quyhoach_view_build_seconds", "unit" => unit.code.clone())
             .set(view_built_in.as_secs_f64());
+        let acceptances = checks::stored_acceptances(store.as_ref())?;
         let node = Self {
             unit,
             hierarchy,
@@ -199,6 +203,7 @@ impl Node {
             lower_states: std::sync::Mutex::new(HashMap::new()),
             view_built_in,
             reconcile_log: Default::default(),
+            acceptances: RwLock::new(acceptances),
         };
         if node.runs_checks() {
             node.live
