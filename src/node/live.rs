@@ -145,14 +145,15 @@ impl Node {
             live.day = Some(today);
             return events;
         }
-        // An incremental re-check moves the plan out of the view for its time (see
-        // `View::related`), so it holds the view's write lock.
-        let mut view = self.view.write().unwrap_or_else(|e| e.into_inner());
-        let mut live = self.live.write().unwrap_or_else(|e| e.into_inner());
         for item in batch {
             let Recheck::Plan { id, also, why } = item else {
                 continue;
             };
+            // An incremental re-check moves the plan out of the view for its time (see
+            // `View::related`), so it holds the view's write lock; one re-check at a time, so
+            // that queries run between them.
+            let mut view = self.view.write().unwrap_or_else(|e| e.into_inner());
+            let mut live = self.live.write().unwrap_or_else(|e| e.into_inner());
             let (before, after) = recheck_plan(
                 &mut view,
                 &mut live.findings,
