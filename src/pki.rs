@@ -234,6 +234,21 @@ pub fn serial_of(pem: &str) -> Result<Vec<u8>, String> {
     Ok(cert.tbs_certificate.raw_serial().to_vec())
 }
 
+/// The serial number of a certificate (DER), as its bytes.
+///
+/// # Errors
+///
+/// The reason, in words, if the bytes are not a certificate.
+pub fn serial_of_der(der: &[u8]) -> Result<Vec<u8>, String> {
+    let (_, cert) = X509Certificate::from_der(der).map_err(|e| e.to_string())?;
+    Ok(cert.tbs_certificate.raw_serial().to_vec())
+}
+
+/// A serial number's bytes as lowercase hex.
+pub fn serial_hex(serial: &[u8]) -> String {
+    serial.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// The serial numbers a revocation list (PEM) names, each with the date it was revoked.
 ///
 /// # Errors

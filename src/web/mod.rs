@@ -58,15 +58,29 @@ pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
 
 /// The router of the web page over `node`. `insecure`: the node runs without certificates, so
 /// the page is open to anyone who reaches it, as the gRPC API is (for trying things out only).
+/// `crl_pem`: the node's revocation list; a login token or session of a certificate it names
+/// is refused.
 ///
 /// # Errors
 ///
-/// The node's web signing key cannot be read or created.
-pub async fn router(node: Arc<Node>, insecure: bool) -> anyhow::Result<Router> {
+/// The node's web signing key cannot be read or created; the revocation list does not read.
+pub async fn router(
+    node: Arc<Node>,
+    insecure: bool,
+    crl_pem: Option<&str>,
+) -> anyhow::Result<Router> {
     let key = node.web_key().await?;
+    let revoked = match crl_pem {
+        Some(pem) => crate::pki::revoked_in(pem)
+            .map_err(|e| anyhow::anyhow!("web: crl: {e}"))?
+            .into_iter()
+            .map(|(serial, _)| crate::pki::serial_hex(&serial))
+            .collect(),
+        None => Vec::new(),
+    };
     let state = WebState {
         node,
-        sessions: Arc::new(session::Sessions::new(key, insecure)),
+        sessions: Arc::new(session::Sessions::new(key, insecure).with_revoked(revoked)),
     };
     Ok(Router::new()
         .route("/", get(pages::overview))
@@ -86,7 +100,10 @@ pub async fn router(node: Arc<Node>, insecure: bool) -> anyhow::Result<Router> {
         .route("/nguoi", get(person::find))
         .route("/nguoi/{reference}", get(person::person))
         .route("/co-cau", get(structure::structure))
-        .route("/dang-nhap", get(session::login))
+        .route(
+            "/dang-nhap",
+            get(session::login).post(session::login_confirm),
+        )
         .route("/dang-xuat", post(session::logout))
         .route("/ngon-ngu", get(session::language))
         .route("/static/style.css", get(style))
@@ -125,6 +142,8 @@ pub struct WebTls {
     pub cert_pem: String,
     /// Its private key.
     pub key_pem: String,
+    /// The authority's revocation list (`serve --crl`), if the node was given one.
+    pub crl_pem: Option<String>,
 }
 
 fn tls_acceptor(tls: &WebTls) -> anyhow::Result<tokio_rustls::TlsAcceptor> {
@@ -201,7 +220,8 @@ pub async fn spawn(
     let addr = listener.local_addr()?;
     let unit = node.unit().code.clone();
     let insecure = tls.is_none();
-    let app = router(node, insecure).await?;
+    let crl = tls.as_ref().and_then(|t| t.crl_pem.as_deref());
+    let app = router(node, insecure, crl).await?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tracing::info!(unit = %unit, addr = %addr, https = !insecure, "web page serving");
     if let Some(tls) = &tls {

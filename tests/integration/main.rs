@@ -22,6 +22,7 @@ mod procs;
 mod reconcile_memory;
 mod recovery;
 mod sheets;
+mod signin;
 mod stored;
 mod surface;
 mod tls;
