@@ -21,6 +21,7 @@ mod parent;
 mod procs;
 mod reconcile_memory;
 mod recovery;
+mod rpc_inputs;
 mod sheets;
 mod signin;
 mod stored;
