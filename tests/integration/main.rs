@@ -12,6 +12,7 @@ mod durability;
 mod faults;
 mod harness;
 mod hostile;
+mod import_bounds;
 mod limits;
 mod lists;
 mod model;
