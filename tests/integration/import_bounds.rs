@@ -22,7 +22,7 @@ fn workbook(
     let file = std::fs::File::create(path).unwrap();
     let mut z = zip::ZipWriter::new(file);
     let o = SimpleFileOptions::default().large_file(true);
-    let mut part = |z: &mut zip::ZipWriter<std::fs::File>, name: &str, text: &str| {
+    let part = |z: &mut zip::ZipWriter<std::fs::File>, name: &str, text: &str| {
         z.start_file(name, o).unwrap();
         z.write_all(text.as_bytes()).unwrap();
     };

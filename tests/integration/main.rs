@@ -9,6 +9,7 @@ mod cli;
 mod disk;
 mod downflow;
 mod durability;
+mod export_paths;
 mod faults;
 mod harness;
 mod hostile;
