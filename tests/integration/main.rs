@@ -5,6 +5,7 @@ mod audit;
 mod bad_input;
 mod certs;
 mod checks;
+mod clerk_calls;
 mod cli;
 mod disk;
 mod downflow;
