@@ -276,3 +276,41 @@ async fn hostile_write_calls_from_a_clerk_certificate_never_write_when_refused()
     drop(length);
     province.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_whose_common_name_could_forge_the_audit_trail_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Authority::create("test CA", 1).unwrap();
+    let province = start_tls(dir.path(), &ca, "40", None).await;
+    let connect = |name: &str| {
+        let issued = ca
+            .issue(&Subject::new("40", &[Role::Reader], name, 1))
+            .unwrap();
+        let tls = Tls {
+            ca_pem: ca.cert_pem.clone(),
+            cert_pem: issued.cert_pem,
+            key_pem: issued.key_pem,
+        };
+        let addr = province.addr.to_string();
+        async move { client::connect(&addr, Some(&tls)).await.unwrap() }
+    };
+    let mut fine = connect("Nguyễn Văn Đọc").await;
+    fine.list_terms(pb::ListTermsRequest {}).await.unwrap();
+    for name in [
+        "Nguyễn Văn A [admin@40]",
+        "Kẻ giả\nINFO web session opened who=Trưởng ban",
+        "\u{202E}04@nimda",
+        "Nguye\u{302}\u{303}n Va\u{306}n A",
+        &"A".repeat(201),
+    ] {
+        let mut c = connect(name).await;
+        let e = c.list_terms(pb::ListTermsRequest {}).await.expect_err(name);
+        assert_eq!(e.code(), Code::Unauthenticated, "{name:?}: {}", e.message());
+        assert!(
+            e.message().contains("common name"),
+            "{name:?}: {}",
+            e.message()
+        );
+    }
+    province.stop().await.unwrap();
+}
