@@ -87,6 +87,8 @@ fn filler(w: &mut dyn Write, byte: u8, size: usize) {
 
 /// Runs `quyhoach import --dry-run FILE` and returns whether it succeeded, its output, and its
 /// peak resident memory in bytes.
+// The child is reaped by `wait4` below, which also reports its peak memory.
+#[allow(clippy::zombie_processes)]
 fn import(file: &Path) -> (bool, String, u64) {
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_quyhoach"))
         .args([
