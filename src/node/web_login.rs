@@ -114,7 +114,8 @@ impl Node {
     ///
     /// # Errors
     ///
-    /// INVALID when the certificate carries no role; a store failure.
+    /// INVALID when the certificate carries no role; NOT_FOUND when its unit is not in the
+    /// hierarchy; a store failure.
     pub async fn issue_web_login_for(
         &self,
         unit: &str,
@@ -125,6 +126,9 @@ impl Node {
         if roles.is_empty() {
             return Err(Error::invalid("roles", "the certificate carries no role"));
         }
+        // A certificate is validated like a local write: its unit must be one this node knows
+        // (a URI SAN such as `urn:quyhoach:unit:40?x` or `…:40/../412` names none).
+        self.known_unit("certificate unit", unit)?;
         let key = self.web_key().await?;
         let nonce: [u8; 16] = rand::random();
         let identity = WebIdentity {

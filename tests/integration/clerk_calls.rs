@@ -314,3 +314,63 @@ async fn a_certificate_whose_common_name_could_forge_the_audit_trail_is_refused(
     }
     province.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_of_a_unit_the_node_does_not_know_gets_no_web_login() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Authority::create("test CA", 1).unwrap();
+    let province = start_tls(dir.path(), &ca, "40", None).await;
+    let connect = |unit: &str| {
+        let issued = ca
+            .issue(&Subject::new(unit, &[Role::Approver], "Trưởng ban", 1))
+            .unwrap();
+        let tls = Tls {
+            ca_pem: ca.cert_pem.clone(),
+            cert_pem: issued.cert_pem,
+            key_pem: issued.key_pem,
+        };
+        let addr = province.addr.to_string();
+        async move { client::connect(&addr, Some(&tls)).await.unwrap() }
+    };
+    let mut board = connect("40").await;
+    let total = |mut c: pb::planning_client::PlanningClient<tonic::transport::Channel>| async move {
+        c.audit(pb::AuditRequest {
+            limit: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .total
+    };
+    board
+        .issue_web_login(pb::WebLoginRequest {})
+        .await
+        .expect("the board's own certificate signs in");
+    let before = total(board.clone()).await;
+    // (The authority refuses `?`, `/` and `#` in a unit; these pass it but name no unit.)
+    for unit in ["4O", "40.1", "99999", "40-x"] {
+        let mut c = connect(unit).await;
+        let refused = c
+            .issue_web_login(pb::WebLoginRequest {})
+            .await
+            .map(|_| ())
+            .expect_err(unit);
+        assert!(
+            matches!(
+                refused.code(),
+                Code::NotFound | Code::InvalidArgument | Code::Unauthenticated
+            ),
+            "{unit}: {:?} {}",
+            refused.code(),
+            refused.message()
+        );
+        assert!(
+            refused.message().contains("unit"),
+            "{unit}: {}",
+            refused.message()
+        );
+    }
+    assert_eq!(total(board).await, before, "a refused login was recorded");
+    province.stop().await.unwrap();
+}
