@@ -107,7 +107,45 @@ pub async fn router(
         .route("/dang-xuat", post(session::logout))
         .route("/ngon-ngu", get(session::language))
         .route("/static/style.css", get(style))
+        .layer(axum::middleware::from_fn(paging_bounds))
         .with_state(state))
+}
+
+/// Highest page number a page accepts.
+pub const MAX_PAGE: u64 = 1_000_000;
+/// Largest page size a page accepts (0: everything, as the list's "all" link asks).
+pub const MAX_PAGE_SIZE: u64 = 10_000;
+
+/// Refuses, before any page runs, a `page` or `size` in the query that is not a whole number
+/// in range (1 to [`MAX_PAGE`], 0 to [`MAX_PAGE_SIZE`]): a negative, zero or enormous page
+/// gets a clear 400 naming the field (a `page` of 2^64 - 1 made the list's offset overflow
+/// and its handler panic).
+async fn paging_bounds(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let query = request.uri().query().unwrap_or("");
+    for (key, value) in query.split('&').filter_map(|kv| kv.split_once('=')) {
+        let (least, most) = match key {
+            "page" => (1, MAX_PAGE),
+            "size" => (0, MAX_PAGE_SIZE),
+            _ => continue,
+        };
+        let value = value.trim_matches('+');
+        if value.is_empty() {
+            continue;
+        }
+        let fits = value.len() <= 20
+            && value.bytes().all(|b| b.is_ascii_digit())
+            && value
+                .parse::<u64>()
+                .is_ok_and(|n| (least..=most).contains(&n));
+        if !fits {
+            let shown: String = value.chars().take(40).collect();
+            return WebError::bad_request(format!(
+                "{key}: {shown:?} is not a whole number from {least} to {most}"
+            ))
+            .into_response();
+        }
+    }
+    next.run(request).await
 }
 
 async fn style() -> Response {

@@ -241,6 +241,42 @@ async fn hostile_query_strings_get_a_4xx_never_a_500_a_script_or_a_redirect_else
             );
         }
     }
+    // Page numbers and sizes out of range: a 400 naming the field, on every page that pages
+    // (a page of 2^64 - 1 made the list's offset overflow and its handler panic).
+    for (path, field) in [
+        ("/tong-hop?page=-1".to_string(), "page"),
+        ("/tong-hop?page=0".into(), "page"),
+        ("/tong-hop?page=18446744073709551615".into(), "page"),
+        ("/tong-hop?page=18446744073709551616".into(), "page"),
+        ("/tong-hop?page=1000001".into(), "page"),
+        ("/tong-hop?page=2&size=18446744073709551615".into(), "size"),
+        ("/tong-hop?size=-1".into(), "size"),
+        ("/tong-hop?page=1e3".into(), "page"),
+        ("/tong-hop.csv?page=18446744073709551615".into(), "page"),
+        (
+            "/tong-hop.xlsx?page=2&size=9223372036854775809".into(),
+            "size",
+        ),
+        ("/phat-hien?page=-3".into(), "page"),
+        (
+            format!("/ke-hoach/412/{TERM}/1?page=18446744073709551615"),
+            "page",
+        ),
+        ("/nguoi?q=a&page=0".into(), "page"),
+    ] {
+        let r = http.send("GET", &path, Some(&session), "").await;
+        assert_eq!(r.status, 400, "{path}: {}", r.body);
+        assert!(r.body.contains(&format!("{field}: ")), "{path}: {}", r.body);
+    }
+    for path in [
+        "/tong-hop?page=1",
+        "/tong-hop?page=2&size=10",
+        "/tong-hop?size=0",
+        "/tong-hop?page=",
+    ] {
+        let r = http.send("GET", path, Some(&session), "").await;
+        assert_eq!(r.status, 200, "{path}: {}", r.body);
+    }
     // The language switch goes back to a path of this page only: never elsewhere, never a
     // header split (a CR/LF made the page answer 500 before).
     for back in [
