@@ -258,7 +258,7 @@ impl Node {
                 "plan.id.version",
                 format!("version {v} arrived before version 1"),
             )),
-            (true, Some(h)) if v != h.id.version + 1 => Err(Error::precondition(
+            (true, Some(h)) if h.id.version.checked_add(1) != Some(v) => Err(Error::precondition(
                 "plan.id.version",
                 format!(
                     "version {v} arrived but the latest held is {}; versions apply in order",
