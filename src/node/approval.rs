@@ -322,10 +322,11 @@ impl Node {
         if reasons.len() > 20 {
             return Err(Error::invalid("reasons", "at most 20 reasons"));
         }
+        // Numbered as sent, so that an error names the reason the caller wrote.
         let mut reasons: Vec<String> = reasons
             .iter()
-            .filter(|r| !r.trim().is_empty())
             .enumerate()
+            .filter(|(_, r)| !r.trim().is_empty())
             .map(|(i, r)| {
                 crate::domain::plan::clean_text_max(
                     &format!("reasons[{i}]"),

@@ -234,6 +234,15 @@ async fn a_return_cites_at_most_twenty_distinct_findings() {
         &[Code::InvalidArgument, Code::NotFound],
         "cite_findings[0]",
     );
+    // A bad reason is named by its place in the request, blank ones before it counted.
+    let mut blank_first = decide(vec![]);
+    blank_first.reasons = vec![" ".into(), "Thiếu hồ sơ".into(), "Sai\u{202E}tên".into()];
+    let e = p
+        .decide_plan(blank_first)
+        .await
+        .map(|_| ())
+        .expect_err("accepted");
+    clear(&e, &[Code::InvalidArgument], "reasons[2]");
     assert_eq!(everything(&mut p).await, before, "a refused return wrote");
     let d = p
         .decide_plan(decide(vec![finding.clone()]))
