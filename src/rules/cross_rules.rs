@@ -16,7 +16,7 @@ use foldhash::{HashMap, HashSet};
 use super::{
     context::{name_key, Ctx},
     finding::{level_vi, mask_id, Finding, PersonRef, RuleId, Severity},
-    index::{by_plan, NameKeys, Persons, Row},
+    index::{by_plan, Focus, Identity, NameKeys, Persons, Row},
 };
 use crate::domain::{Cadre, Gender, Level, Plan, PlanId, PlanStatus, PositionKind};
 
@@ -265,45 +265,6 @@ pub(crate) fn r5(ctx: &Ctx<'_>, index: &Persons<'_>, out: &mut Vec<Finding>) {
             ));
         }
     }
-}
-
-/// A name's identity key (numbered by [`NameKeys`]) and a birth date: what R21 takes to be one
-/// person whatever national ID they are recorded under.
-type Identity = (u32, NaiveDate);
-
-/// The records R21's second part needs in an incremental check: the identities of the indexed
-/// persons, and the records of everyone else that share one of them.
-pub(crate) struct Focus<'a> {
-    /// The identities of the indexed persons' records.
-    identities: HashSet<Identity>,
-    /// The other persons' records that have one of `identities`.
-    others: Persons<'a>,
-}
-
-/// The [`Focus`] of an incremental check: `index` holds the persons it is about, `plans` are
-/// the current plans.
-pub(crate) fn focus<'a>(
-    plans: &'a [&'a Plan],
-    index: &Persons<'a>,
-    keys: &mut NameKeys<'a>,
-) -> Focus<'a> {
-    let mut identities: HashSet<Identity> = HashSet::default();
-    let mut ids: HashSet<&str> = HashSet::default();
-    for p in 0..index.len() {
-        ids.insert(index.id(p));
-        for &row in index.rows(p) {
-            let c = index.cadre(row);
-            identities.insert((keys.of(&c.full_name), c.birth_date));
-        }
-    }
-    let births: HashSet<NaiveDate> = identities.iter().map(|(_, b)| *b).collect();
-    let others = Persons::build(plans, |e| {
-        let c = &e.cadre;
-        births.contains(&c.birth_date)
-            && !ids.contains(c.national_id.as_str())
-            && identities.contains(&(keys.of(&c.full_name), c.birth_date))
-    });
-    Focus { identities, others }
 }
 
 /// One way a person is recorded: name key, birth date, and whether female.

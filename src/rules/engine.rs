@@ -17,10 +17,10 @@ use serde::{Deserialize, Serialize};
 pub use super::context::{Snapshot, SubmittedCopy};
 use super::{
     context::Ctx,
-    cross_rules::{self, Focus},
+    cross_rules,
     deadline,
     finding::{Finding, Report, RuleId, Severity},
-    index::{NameKeys, Persons},
+    index::{self, Focus, NameKeys, Persons},
     params::RulesFile,
     plan_rules::{self, PlanView},
 };
@@ -122,14 +122,15 @@ pub fn check_incremental_with(
     }
     if CROSS_PERSON_RULES.iter().any(|r| scope.wants_rule(*r)) {
         let wanted: foldhash::HashSet<&str> = persons.iter().copied().collect();
-        let index = Persons::build(&ctx.current, |e| {
-            wanted.contains(e.cadre.national_id.as_str())
-        });
         let mut keys = NameKeys::default();
-        let focus = scope
-            .wants_rule(RuleId::R21)
-            .then(|| cross_rules::focus(&ctx.current, &index, &mut keys));
-        cross(&ctx, &index, focus.as_ref(), &mut keys, scope, &mut out);
+        let seed = snapshot
+            .plans
+            .iter()
+            .filter(|p| p.id.unit == changed.unit && p.id.term == changed.term)
+            .flat_map(|p| &p.entries)
+            .map(|e| &e.cadre);
+        let (index, focus) = index::gather(&ctx.current, &wanted, seed, &mut keys);
+        cross(&ctx, &index, Some(&focus), &mut keys, scope, &mut out);
     }
     if scope.wants_rule(RuleId::R22) {
         cross_rules::r22(&ctx, Some(changed), &mut out);

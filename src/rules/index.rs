@@ -9,7 +9,8 @@
 
 use std::rc::Rc;
 
-use foldhash::HashMap;
+use chrono::{Datelike, NaiveDate};
+use foldhash::{HashMap, HashSet};
 
 use crate::domain::{name, Cadre, Entry, Plan};
 
@@ -38,33 +39,40 @@ pub(crate) struct Persons<'a> {
 impl<'a> Persons<'a> {
     /// Indexes the entries of `plans` for which `keep` holds.
     pub(crate) fn build(plans: &'a [&'a Plan], mut keep: impl FnMut(&'a Entry) -> bool) -> Self {
-        let total: usize = plans.iter().map(|p| p.entries.len()).sum();
-        let mut number: HashMap<&'a str, u32> =
-            HashMap::with_capacity_and_hasher(total, Default::default());
-        let mut ids: Vec<&'a str> = Vec::new();
-        let mut counts: Vec<u32> = Vec::new();
-        // Each kept entry's person and row, in scan order.
-        let mut scanned: Vec<(u32, Row)> = Vec::with_capacity(total);
+        let mut rows = Vec::with_capacity(plans.iter().map(|p| p.entries.len()).sum());
         for (pi, plan) in plans.iter().enumerate() {
             for (ei, e) in plan.entries.iter().enumerate() {
-                if !keep(e) {
-                    continue;
-                }
-                let id = e.cadre.national_id.as_str();
-                let p = *number.entry(id).or_insert_with(|| {
-                    ids.push(id);
-                    counts.push(0);
-                    index_u32(ids.len() - 1)
-                });
-                counts[p as usize] += 1;
-                scanned.push((
-                    p,
-                    Row {
+                if keep(e) {
+                    rows.push(Row {
                         plan: index_u32(pi),
                         entry: index_u32(ei),
-                    },
-                ));
+                    });
+                }
             }
+        }
+        Self::from_rows(plans, rows)
+    }
+
+    /// Indexes the entries `rows` of `plans`, given in plan order, then entry order.
+    pub(crate) fn from_rows(plans: &'a [&'a Plan], scanned: Vec<Row>) -> Self {
+        let mut number: HashMap<&'a str, u32> =
+            HashMap::with_capacity_and_hasher(scanned.len(), Default::default());
+        let mut ids: Vec<&'a str> = Vec::new();
+        let mut counts: Vec<u32> = Vec::new();
+        // Each row's person, in the order given.
+        let mut person: Vec<u32> = Vec::with_capacity(scanned.len());
+        for row in &scanned {
+            let id = plans[row.plan as usize].entries[row.entry as usize]
+                .cadre
+                .national_id
+                .as_str();
+            let p = *number.entry(id).or_insert_with(|| {
+                ids.push(id);
+                counts.push(0);
+                index_u32(ids.len() - 1)
+            });
+            counts[p as usize] += 1;
+            person.push(p);
         }
         drop(number);
         let mut starts = Vec::with_capacity(ids.len() + 1);
@@ -77,7 +85,7 @@ impl<'a> Persons<'a> {
         // Reuse the counts as each person's next free slot.
         counts.copy_from_slice(&starts[..ids.len()]);
         let mut rows = vec![Row { plan: 0, entry: 0 }; scanned.len()];
-        for (p, row) in scanned {
+        for (p, row) in person.into_iter().zip(scanned) {
             let slot = &mut counts[p as usize];
             rows[*slot as usize] = row;
             *slot += 1;
@@ -123,6 +131,147 @@ impl<'a> Persons<'a> {
     /// The cadre record of a row.
     pub(crate) fn cadre(&self, row: Row) -> &'a Cadre {
         &self.entry(row).cadre
+    }
+}
+
+/// A name's identity key (numbered by [`NameKeys`]) and a birth date: what R21 takes to be one
+/// person whatever national ID they are recorded under.
+pub(crate) type Identity = (u32, NaiveDate);
+
+/// The records R21's second part needs in an incremental check: the identities of the persons
+/// checked, and the records of everyone else that share one of them.
+pub(crate) struct Focus<'a> {
+    /// The identities of the checked persons' records.
+    pub identities: HashSet<Identity>,
+    /// The other persons' records that have one of `identities`.
+    pub others: Persons<'a>,
+}
+
+/// What an incremental check reads, gathered in one scan of the current `plans` (a second one
+/// only when a checked person is recorded elsewhere under another name or birth date): the
+/// records of the persons `wanted`, and the [`Focus`] of R21. `seed` are the records of the
+/// plan that arrived (every version held), whose identities are known before the scan.
+pub(crate) fn gather<'a>(
+    plans: &'a [&'a Plan],
+    wanted: &HashSet<&str>,
+    seed: impl Iterator<Item = &'a Cadre>,
+    keys: &mut NameKeys<'a>,
+) -> (Persons<'a>, Focus<'a>) {
+    let mut identities: HashSet<Identity> = HashSet::default();
+    for c in seed {
+        identities.insert((keys.of(&c.full_name), c.birth_date));
+    }
+    let mut checked: Vec<Row> = Vec::new();
+    let mut others: Vec<Row> = Vec::new();
+    let mut found: HashSet<Identity> = HashSet::default();
+    let mut filter = Filter::new(&identities, keys);
+    for (pi, plan) in plans.iter().enumerate() {
+        for (ei, e) in plan.entries.iter().enumerate() {
+            let c = &e.cadre;
+            let row = Row {
+                plan: index_u32(pi),
+                entry: index_u32(ei),
+            };
+            if wanted.contains(c.national_id.as_str()) {
+                checked.push(row);
+                let identity = (keys.of(&c.full_name), c.birth_date);
+                if !identities.contains(&identity) {
+                    found.insert(identity);
+                }
+            } else if filter.may_have(c) && identities.contains(&(keys.of(&c.full_name), c.birth_date)) {
+                others.push(row);
+            }
+        }
+    }
+    if !found.is_empty() {
+        // Identities met on the way: the records that share them.
+        filter = Filter::new(&found, keys);
+        for (pi, plan) in plans.iter().enumerate() {
+            for (ei, e) in plan.entries.iter().enumerate() {
+                let c = &e.cadre;
+                if filter.may_have(c)
+                    && !wanted.contains(c.national_id.as_str())
+                    && found.contains(&(keys.of(&c.full_name), c.birth_date))
+                {
+                    others.push(Row {
+                        plan: index_u32(pi),
+                        entry: index_u32(ei),
+                    });
+                }
+            }
+        }
+        others.sort_unstable_by_key(|r| (r.plan, r.entry));
+        identities.extend(found);
+    }
+    (
+        Persons::from_rows(plans, checked),
+        Focus {
+            identities,
+            others: Persons::from_rows(plans, others),
+        },
+    )
+}
+
+/// A cheap test that a record may have one of a few identities, which spares keying the names
+/// of the records that cannot: by birth date (a bit per day), then by the name's
+/// [`name::fingerprint`].
+struct Filter {
+    /// The first day of `days`, counted from the common era.
+    first: i32,
+    /// A bit per day from `first`: some identity has that birth date.
+    days: Vec<u64>,
+    /// (birth date, fingerprint) of every identity whose key has a fingerprint.
+    prints: HashSet<(NaiveDate, u64)>,
+    /// The birth dates of the identities whose key has none: any name may have those.
+    open: HashSet<NaiveDate>,
+}
+
+impl Filter {
+    fn new(identities: &HashSet<Identity>, keys: &NameKeys<'_>) -> Self {
+        let day = |d: &NaiveDate| d.num_days_from_ce();
+        let first = identities.iter().map(|(_, b)| day(b)).min().unwrap_or(0);
+        let last = identities.iter().map(|(_, b)| day(b)).max().unwrap_or(0);
+        let span = usize::try_from(i64::from(last) - i64::from(first) + 1).unwrap_or(0);
+        let mut days = vec![0u64; span.div_ceil(64)];
+        let mut prints = HashSet::default();
+        let mut open = HashSet::default();
+        for (k, b) in identities {
+            let i = usize::try_from(day(b) - first).unwrap_or(0);
+            days[i / 64] |= 1 << (i % 64);
+            match name::fingerprint(keys.key(*k)) {
+                Some(f) => {
+                    prints.insert((*b, f));
+                }
+                None => {
+                    open.insert(*b);
+                }
+            }
+        }
+        Self {
+            first,
+            days,
+            prints,
+            open,
+        }
+    }
+
+    /// Returns false only if `c` has none of the identities.
+    fn may_have(&self, c: &Cadre) -> bool {
+        let Some(i) = c
+            .birth_date
+            .num_days_from_ce()
+            .checked_sub(self.first)
+            .and_then(|i| usize::try_from(i).ok())
+        else {
+            return false;
+        };
+        if self.days.get(i / 64).is_none_or(|w| w & (1 << (i % 64)) == 0) {
+            return false;
+        }
+        if !self.open.is_empty() && self.open.contains(&c.birth_date) {
+            return true;
+        }
+        name::fingerprint(&c.full_name).is_none_or(|f| self.prints.contains(&(c.birth_date, f)))
     }
 }
 
