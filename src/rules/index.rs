@@ -165,14 +165,24 @@ pub(crate) fn gather<'a>(
     let mut others: Vec<Row> = Vec::new();
     let mut found: HashSet<Identity> = HashSet::default();
     let mut filter = Filter::new(&identities, keys);
+    let bloom = Bloom::new(wanted.iter().copied());
+    // Whether each entry of a plan may be a checked person's: computed for the whole plan in a
+    // tight loop first, so that the processor fetches many IDs from memory at once.
+    let mut may: Vec<bool> = Vec::new();
     for (pi, plan) in plans.iter().enumerate() {
-        for (ei, e) in plan.entries.iter().enumerate() {
+        may.clear();
+        may.extend(
+            plan.entries
+                .iter()
+                .map(|e| bloom.may_hold(&e.cadre.national_id)),
+        );
+        for ((ei, e), &may) in plan.entries.iter().enumerate().zip(&may) {
             let c = &e.cadre;
             let row = Row {
                 plan: index_u32(pi),
                 entry: index_u32(ei),
             };
-            if wanted.contains(c.national_id.as_str()) {
+            if may && wanted.contains(c.national_id.as_str()) {
                 checked.push(row);
                 let identity = (keys.of(&c.full_name), c.birth_date);
                 if !identities.contains(&identity) {
@@ -190,7 +200,7 @@ pub(crate) fn gather<'a>(
             for (ei, e) in plan.entries.iter().enumerate() {
                 let c = &e.cadre;
                 if filter.may_have(c)
-                    && !wanted.contains(c.national_id.as_str())
+                    && !(bloom.may_hold(&c.national_id) && wanted.contains(c.national_id.as_str()))
                     && found.contains(&(keys.of(&c.full_name), c.birth_date))
                 {
                     others.push(Row {
@@ -210,6 +220,40 @@ pub(crate) fn gather<'a>(
             others: Persons::from_rows(plans, others),
         },
     )
+}
+
+/// A set of national IDs as a bit per hash of their last eight bytes: most IDs it does not hold
+/// are told apart by one load from a small table, without hashing the ID in full.
+struct Bloom {
+    /// 2¹⁶ bits.
+    bits: Vec<u64>,
+}
+
+impl Bloom {
+    fn new<'a>(ids: impl Iterator<Item = &'a str>) -> Self {
+        let mut bits = vec![0u64; (1 << 16) / 64];
+        for id in ids {
+            let i = Self::slot(id);
+            bits[i / 64] |= 1 << (i % 64);
+        }
+        Self { bits }
+    }
+
+    fn slot(id: &str) -> usize {
+        let b = id.as_bytes();
+        let tail = match b.len().checked_sub(8).and_then(|at| b.get(at..)) {
+            Some(last) => last.try_into().map_or(0, u64::from_le_bytes),
+            None => b.iter().fold(0, |x, &c| x << 8 | u64::from(c)),
+        };
+        let x = (tail ^ b.len() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        usize::try_from(x >> 48).unwrap_or(0)
+    }
+
+    /// Returns false only if `id` is not in the set.
+    fn may_hold(&self, id: &str) -> bool {
+        let i = Self::slot(id);
+        self.bits[i / 64] & (1 << (i % 64)) != 0
+    }
 }
 
 /// A cheap test that a record may have one of a few identities, which spares keying the names
