@@ -6,8 +6,11 @@
 //! Only the current version of each plan (the highest version per unit × term) is checked, and
 //! only current versions take part in the cross-plan rules. The per-plan rules live in
 //! [`super::plan_rules`], the cross-plan ones in [`super::cross_rules`] and the appraisal
-//! deadline in [`super::deadline`]. Every rule indexes by national ID or by plan, so a check is
-//! near-linear in the number of entries.
+//! deadline in [`super::deadline`], and what they share in [`super::context`]. A full check
+//! builds one index of the current plans ([`super::index::Persons`]: every entry grouped by
+//! person, in one pass) that R3, R5 and R21 read; an incremental check gathers only the
+//! records of the arriving plan's persons and of those sharing a name and birth date with them
+//! ([`super::index::gather`]), so a check is linear in the number of entries.
 
 use std::collections::HashSet;
 
@@ -388,6 +391,43 @@ mod tests {
             catalog: &w.catalog,
             submitted: &submitted,
         };
+        assert_incremental_matches(&snap);
+    }
+
+    /// The incremental check of 412 reaches a record that shares no national ID with 412's
+    /// persons and no identity with 412's own records: it shares one with another record of
+    /// one of them (found on the way), so R21's "one person under two IDs" must see it.
+    #[test]
+    fn incremental_finds_every_record_that_shares_an_identity() {
+        let w = World::new();
+        let mut a = plan("412", "2025-2030", 1);
+        a.entries
+            .push(voted(&mut a.rounds, cadre(ID1, "Nguyễn Văn A"), "D.BT"));
+        let mut b = plan("414", "2025-2030", 1);
+        let born = d(1970, 1, 1);
+        let mut elsewhere = cadre(ID1, "Nguyễn Văn A");
+        elsewhere.birth_date = born;
+        b.entries
+            .push(voted(&mut b.rounds, elsewhere, "D.PCT.UBND"));
+        // The same person written in capitals under another ID, and another person born the
+        // same day.
+        let mut twin = cadre(ID2, "NGUYỄN VĂN A");
+        twin.birth_date = born;
+        b.entries.push(voted(&mut b.rounds, twin, "D.TB.TC"));
+        let mut stranger = cadre("001080009999", "Nguyễn Văn B");
+        stranger.birth_date = born;
+        b.entries.push(voted(&mut b.rounds, stranger, "D.TB.TC"));
+        let plans = [a, b];
+        let snap = w.snapshot(&plans);
+        let rules = RulesFile::default();
+        let inc = check_incremental(&snap, &plans[0].id, &Scope::default(), today(), &rules);
+        let r21: Vec<&Finding> = inc.of_rule(RuleId::R21).collect();
+        assert_eq!(r21.len(), 2, "{r21:#?}");
+        let warning = r21
+            .iter()
+            .find(|f| f.severity == Severity::Warning)
+            .expect("one person under two IDs");
+        assert_eq!(warning.national_ids().collect::<Vec<_>>(), [ID1, ID2]);
         assert_incremental_matches(&snap);
     }
 
