@@ -235,6 +235,26 @@ pub struct RawConfig {
         deserialize_with = "text"
     )]
     pub web: Option<String>,
+    /// A key file with which the node seals its audit records (make one with `quyhoach audit
+    /// key --out FILE`); it must lie outside the data folder, which a store rewrite would
+    /// rewrite with it [default: derived from the node's TLS key; none with --insecure].
+    #[arg(long)]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "text"
+    )]
+    pub audit_key: Option<PathBuf>,
+    /// The authority's certificate revocation list (PEM, from `quyhoach certs revoke`): a
+    /// client certificate it names is refused at the handshake, and so is a parent whose
+    /// certificate it names [default: none].
+    #[arg(long)]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "text"
+    )]
+    pub crl: Option<PathBuf>,
 }
 
 /// Reads a setting that is text (a code, an address, a path) from whatever the source holds:
@@ -425,6 +445,29 @@ impl RawConfig {
                 })
             })
             .transpose()?;
+        let audit_key = match (&self.audit_key, &tls) {
+            (Some(path), _) => Some(load_audit_key(path, &data)?),
+            (None, Some(tls)) => Some(
+                crate::audit::AuditKey::from_private_key_pem(tls.key_pem.as_bytes())
+                    .map_err(|e| ConfigError::invalid("key", e))?,
+            ),
+            (None, None) => None,
+        };
+        let crl_pem = match (&self.crl, &tls) {
+            (None, _) => None,
+            (Some(_), None) => {
+                return Err(ConfigError::invalid(
+                    "crl",
+                    "a revocation list needs TLS (--cert, --key, --ca)",
+                ))
+            }
+            (Some(path), Some(_)) => {
+                let pem = std::fs::read_to_string(path).map_err(ConfigError::read("crl", path))?;
+                crate::pki::revoked_in(&pem)
+                    .map_err(|e| ConfigError::invalid("crl", format!("{}: {e}", path.display())))?;
+                Some(pem)
+            }
+        };
         let rate_limit = self.rate_limit.unwrap_or(DEFAULT_RATE_LIMIT);
         if rate_limit == 0 {
             return Err(ConfigError::invalid(
@@ -471,8 +514,37 @@ impl RawConfig {
             rate_limit,
             metrics,
             web,
+            audit_key,
+            crl_pem,
         })
     }
+}
+
+/// Reads the audit key file at `path`, which must lie outside the data folder `data`.
+fn load_audit_key(path: &Path, data: &Path) -> Result<crate::audit::AuditKey, ConfigError> {
+    // The data folder may not exist yet; compare absolute paths, resolved where they exist.
+    let resolve = |p: &Path| {
+        std::fs::canonicalize(p)
+            .or_else(|_| std::path::absolute(p))
+            .unwrap_or_else(|_| p.to_path_buf())
+    };
+    if resolve(path).starts_with(resolve(data)) {
+        return Err(ConfigError::invalid(
+            "audit_key",
+            format!(
+                "{} lies inside the data folder {}: whoever rewrites the store would rewrite \
+                 the key with it; keep it elsewhere",
+                path.display(),
+                data.display()
+            ),
+        ));
+    }
+    crate::audit::AuditKey::load(path).map_err(|e| match e {
+        crate::audit::AuditError::ReadKey { source, .. } => {
+            ConfigError::read("audit_key", path)(source)
+        }
+        other => ConfigError::invalid("audit_key", other.to_string()),
+    })
 }
 
 /// TLS material, read once: the authority to trust and one's own certificate and key. A node
@@ -606,6 +678,12 @@ pub struct Config {
     pub metrics: Option<SocketAddr>,
     /// Where to serve the web page; none to not serve it.
     pub web: Option<SocketAddr>,
+    /// The key the node seals its audit records with; none for an insecure node without
+    /// `--audit-key` (its records are chained but not sealed).
+    pub audit_key: Option<crate::audit::AuditKey>,
+    /// The authority's revocation list (PEM), checked for every client certificate and for
+    /// the parent's.
+    pub crl_pem: Option<String>,
     /// Timing of the upward link.
     pub sync: SyncSettings,
 }
@@ -682,6 +760,35 @@ mod tests {
         let e = r.validate().unwrap_err();
         assert_eq!(e.keys(), ["insecure", "ca"]);
         assert_eq!(e.to_string(), "insecure: cannot be combined with ca");
+    }
+
+    #[test]
+    fn an_audit_key_inside_the_data_folder_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("store");
+        std::fs::create_dir_all(&data).unwrap();
+        let text = crate::audit::AuditKey::generate_file_text();
+        for (at, ok) in [
+            (data.join("audit.key"), false),
+            (dir.path().join("audit.key"), true),
+        ] {
+            std::fs::write(&at, &text).unwrap();
+            let mut r = raw("40", None);
+            r.data = Some(data.clone());
+            r.audit_key = Some(at);
+            match r.validate() {
+                Ok(c) => assert!(ok && c.audit_key.is_some()),
+                Err(e) => {
+                    assert!(!ok, "{e}");
+                    assert_eq!(e.keys(), ["audit_key"]);
+                    assert!(e.to_string().contains("inside the data folder"), "{e}");
+                }
+            }
+        }
+        // A revocation list needs TLS.
+        let mut r = raw("40", None);
+        r.crl = Some(dir.path().join("crl.pem"));
+        assert_eq!(r.validate().unwrap_err().keys(), ["crl"]);
     }
 
     #[test]

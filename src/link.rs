@@ -20,7 +20,10 @@ use rustls::{
         danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier},
         WebPkiServerVerifier,
     },
-    pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer, ServerName, UnixTime},
+    pki_types::{
+        pem::PemObject, CertificateDer, CertificateRevocationListDer, PrivateKeyDer, ServerName,
+        UnixTime,
+    },
     ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
 use tokio::net::TcpStream;
@@ -110,12 +113,17 @@ impl ServerCertVerifier for ParentVerifier {
 }
 
 /// The rustls client configuration of a child towards `parent`: the authority of `tls` as the
-/// only root, the child's own certificate, and [`ParentVerifier`].
+/// only root, the child's own certificate, and [`ParentVerifier`], which also refuses a
+/// server certificate that the authority's revocation list `crl_pem` names.
 ///
 /// # Errors
 ///
-/// When the PEM texts hold no usable certificate or key.
-pub fn parent_config(tls: &ClientTls, parent: &str) -> Result<ClientConfig, String> {
+/// When the PEM texts hold no usable certificate, key or revocation list.
+pub fn parent_config(
+    tls: &ClientTls,
+    parent: &str,
+    crl_pem: Option<&str>,
+) -> Result<ClientConfig, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(tls.ca_pem.as_bytes()) {
@@ -124,7 +132,11 @@ pub fn parent_config(tls: &ClientTls, parent: &str) -> Result<ClientConfig, Stri
             .add(cert)
             .map_err(|e| format!("authority certificate: {e}"))?;
     }
+    let crls = CertificateRevocationListDer::pem_slice_iter(crl_pem.unwrap_or("").as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("revocation list: {e}"))?;
     let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .with_crls(crls)
         .build()
         .map_err(|e| format!("authority certificate: {e}"))?;
     let chain = CertificateDer::pem_slice_iter(tls.cert_pem.as_bytes())
@@ -181,7 +193,8 @@ impl Service<Uri> for ParentConnector {
 }
 
 /// A lazily connecting channel to the parent at `url` that only talks to the node of
-/// `parent_unit`, or a plain channel when `tls` is `None` (`--insecure`).
+/// `parent_unit` (and not if the revocation list `crl_pem` names its certificate), or a plain
+/// channel when `tls` is `None` (`--insecure`).
 ///
 /// # Errors
 ///
@@ -190,6 +203,7 @@ pub fn parent_channel(
     url: &str,
     tls: Option<&ClientTls>,
     parent_unit: &str,
+    crl_pem: Option<&str>,
 ) -> Result<Channel, String> {
     let timeouts = |e: Endpoint| {
         e.connect_timeout(Duration::from_secs(3))
@@ -203,7 +217,7 @@ pub fn parent_channel(
     let host = url.split("://").last().unwrap_or(url);
     let endpoint = Endpoint::from_shared(format!("http://{host}")).map_err(|e| e.to_string())?;
     let connector = ParentConnector {
-        config: Arc::new(parent_config(tls, parent_unit)?),
+        config: Arc::new(parent_config(tls, parent_unit, crl_pem)?),
     };
     Ok(timeouts(endpoint).connect_with_connector_lazy(connector))
 }

@@ -5,7 +5,7 @@
 use std::{future::Future, net::SocketAddr, sync::Arc};
 
 use tokio::net::TcpListener;
-use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
+use tonic::transport::Server;
 
 use crate::{
     config::Config,
@@ -65,6 +65,10 @@ async fn run_with_web(
         None => None,
     };
     let store = SledStore::open(&config.data)?;
+    match &config.audit_key {
+        Some(key) => store.set_audit_key(key.clone())?,
+        None => tracing::warn!("no audit key (--insecure without --audit-key): audit records are chained but not sealed"),
+    }
     let reference = Reference {
         version: 0,
         catalog: config.catalog.as_ref().clone(),
@@ -84,8 +88,14 @@ async fn run_with_web(
         .runs_checks()
         .then(|| tokio::spawn(node.clone().run_arrival_checks()));
     let sync_task = config.parent.clone().map(|parent| {
-        let tls = config.tls.clone();
-        tokio::spawn(sync::run(node.clone(), parent, config.sync.clone(), tls))
+        let (tls, crl) = (config.tls.clone(), config.crl_pem.clone());
+        tokio::spawn(sync::run(
+            node.clone(),
+            parent,
+            config.sync.clone(),
+            tls,
+            crl,
+        ))
     });
 
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -115,20 +125,15 @@ async fn run_with_web(
         parent = config.parent.as_deref().unwrap_or("-"),
         "node serving"
     );
+    // The TLS handshake is done by the accept loop (`grpc::incoming`), which logs a refused
+    // one with the peer's address; a peer that never finishes its handshake is dropped.
+    let acceptor = config
+        .tls
+        .as_ref()
+        .map(|tls| crate::grpc::incoming::tls_acceptor(tls, config.crl_pem.as_deref()))
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("tls: {e}"))?;
     let mut builder = Server::builder();
-    if let Some(tls) = &config.tls {
-        builder = builder.tls_config(
-            ServerTlsConfig::new()
-                .identity(Identity::from_pem(&tls.cert_pem, &tls.key_pem))
-                .client_ca_root(Certificate::from_pem(&tls.ca_pem))
-                // A certificate is verified whenever one is shown; without one the handshake
-                // still succeeds, so that health checks work and the quyhoach services can
-                // answer UNAUTHENTICATED instead of dropping the connection.
-                .client_auth_optional(true)
-                // A peer that opens a connection and never finishes its handshake is dropped.
-                .timeout(HANDSHAKE_TIMEOUT),
-        )?;
-    }
     builder = builder
         .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)
         .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
@@ -159,18 +164,29 @@ async fn run_with_web(
     })
     .max_decoding_message_size(MAX_SYNC_MESSAGE)
     .max_encoding_message_size(MAX_SYNC_MESSAGE);
-    let result = builder
+    let router = builder
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(Gate::new(planning, Admit::Person, insecure, limit.clone()))
-        .add_service(Gate::new(node_sync, Admit::Node, insecure, limit))
-        // At most so many connections at once, each with TCP_NODELAY.
-        .serve_with_incoming_shutdown(
-            crate::grpc::incoming::capped(listener, crate::grpc::incoming::max_connections()),
-            shutdown,
-        )
-        .await;
+        .add_service(Gate::new(node_sync, Admit::Node, insecure, limit));
+    // At most so many connections at once, each with TCP_NODELAY.
+    let cap = crate::grpc::incoming::max_connections();
+    let result = match acceptor {
+        Some(acceptor) => {
+            let incoming =
+                crate::grpc::incoming::capped_tls(listener, cap, acceptor, HANDSHAKE_TIMEOUT);
+            router
+                .serve_with_incoming_shutdown(incoming, shutdown)
+                .await
+        }
+        None => {
+            let incoming = crate::grpc::incoming::capped(listener, cap);
+            router
+                .serve_with_incoming_shutdown(incoming, shutdown)
+                .await
+        }
+    };
     if let Some(task) = web_task {
         task.stop().await;
     }

@@ -345,14 +345,26 @@ impl Parent for LocalParent {
     }
 }
 
-/// Runs the link until the task is aborted.
-pub async fn run(node: Arc<Node>, parent: String, settings: SyncSettings, tls: Option<Tls>) {
+/// Runs the link until the task is aborted; over TLS, a parent whose certificate the
+/// revocation list `crl_pem` names is refused.
+pub async fn run(
+    node: Arc<Node>,
+    parent: String,
+    settings: SyncSettings,
+    tls: Option<Tls>,
+    crl_pem: Option<String>,
+) {
     // Over TLS the link talks only to the node certificate of this unit's parent.
     let parent_unit = node
         .parent_unit()
         .map(|u| u.code.clone())
         .unwrap_or_default();
-    let channel = match crate::link::parent_channel(&parent, tls.as_ref(), &parent_unit) {
+    let channel = match crate::link::parent_channel(
+        &parent,
+        tls.as_ref(),
+        &parent_unit,
+        crl_pem.as_deref(),
+    ) {
         Ok(channel) => channel,
         Err(e) => {
             tracing::error!(parent, error = %e, "bad parent address or certificate; the link is off");

@@ -3,6 +3,7 @@
 
 use std::{io::Write, path::PathBuf};
 
+use anyhow::Context;
 use clap::Subcommand;
 use quyhoach::grpc::pb;
 
@@ -33,12 +34,31 @@ pub enum Command {
         /// The store folder of a stopped node.
         #[arg(long)]
         data: Option<PathBuf>,
+        /// The node's audit key: its TLS private key, or its --audit-key file; every record's
+        /// seal is checked (repeatable: every key the node has had; with --data).
+        #[arg(long)]
+        audit_key: Vec<PathBuf>,
+        /// With --audit-key: records 1..=N may carry no seal (those the node wrote before it
+        /// had an audit key; it logs the number when it first starts with one).
+        #[arg(long, default_value_t = 0, requires = "audit_key")]
+        unsealed: u64,
         /// A head the parent witnessed, `<seq>:<digest>` as the parent's `receive_push`
         /// records show it after `head` (repeatable; with --data).
         #[arg(long)]
         witness: Vec<String>,
+        /// Fetch every head that the node at --node (the parent) witnessed of the child unit
+        /// CODE, from its `receive_push` records (with --data).
+        #[arg(long, value_name = "CODE")]
+        witnessed_child: Option<String>,
         #[command(flatten)]
         node: NodeArgs,
+    },
+    /// Write a new random audit key file (0600), for a node started with --insecure; keep it
+    /// outside the node's data folder and give it to `serve --audit-key`.
+    Key {
+        /// The file to create; an existing file is never replaced.
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -96,24 +116,65 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
         }
         Command::Verify {
             data: Some(dir),
+            audit_key,
+            unsealed,
             witness,
-            ..
+            witnessed_child,
+            node,
         } => {
             // A copy is read, so that verifying never changes (or creates) the store.
-            let (records, head, behind) = quyhoach::audit::read_store_copy(&dir)?;
-            if let Some(why) = behind {
+            let trail = quyhoach::audit::read_store_copy(&dir)?;
+            if let Some(why) = trail.behind {
                 anyhow::bail!("{why}");
             }
+            let keys = audit_key
+                .iter()
+                .map(|p| quyhoach::audit::AuditKey::load(p))
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut heads = Vec::new();
             for w in &witness {
-                let (seq, digest) = quyhoach::audit::parse_head(w).map_err(anyhow::Error::msg)?;
-                if let Err(b) = quyhoach::audit::check_witness(&records, seq, &digest) {
-                    anyhow::bail!("audit chain broken at record {}: {}", b.position, b.problem)
-                }
+                heads.push(quyhoach::audit::parse_head(w).map_err(anyhow::Error::msg)?);
             }
-            if let Err(b) = quyhoach::audit::verify(&records, head) {
-                anyhow::bail!("audit chain broken at record {}: {}", b.position, b.problem)
+            if let Some(child) = &witnessed_child {
+                heads.extend(witnessed_at(&node, child).await?);
             }
-            writeln!(out, "audit chain intact: {} records", records.len())?;
+            let broken = |b: quyhoach::audit::Broken| {
+                anyhow::anyhow!("audit chain broken at record {}: {}", b.position, b.problem)
+            };
+            // The chain and the seals first: they name the very record that was altered; then
+            // the witnesses, which alone see a tail cut off with the counter lowered.
+            let unsealed = if keys.is_empty() {
+                quyhoach::audit::verify(&trail.records, trail.head).map_err(broken)?;
+                None
+            } else {
+                let check = quyhoach::audit::SealCheck {
+                    seals: &trail.seals,
+                    keys: &keys,
+                    unsealed: quyhoach::audit::Unsealed::UpTo(unsealed),
+                };
+                Some(
+                    quyhoach::audit::verify_sealed(&trail.records, trail.head, check)
+                        .map_err(broken)?,
+                )
+            };
+            quyhoach::audit::check_witnesses(&trail.records, &heads).map_err(broken)?;
+            let n = trail.records.len();
+            let sealed = match unsealed {
+                None => "seals not checked (give --audit-key)".to_string(),
+                Some(0) => "every record sealed".to_string(),
+                Some(u) => format!("records 1..={u} unsealed, the rest sealed"),
+            };
+            let witnessed = match heads.iter().map(|(s, _)| *s).max() {
+                None => "no witness".to_string(),
+                Some(s) => format!(
+                    "as the parent witnessed it ({} heads, up to record {s})",
+                    heads.len()
+                ),
+            };
+            writeln!(
+                out,
+                "audit chain intact: {n} records; {sealed}; {witnessed}"
+            )?;
         }
         Command::Verify {
             data: None, node, ..
@@ -135,6 +196,47 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
             }
             writeln!(out, "audit chain intact: {} records", r.total)?;
         }
+        Command::Key { out: path } => {
+            write_key(&path, &quyhoach::audit::AuditKey::generate_file_text())
+                .with_context(|| format!("writing {}", path.display()))?;
+            writeln!(
+                out,
+                "audit key written to {}; keep it outside the node's data folder and give it \
+                 to `serve --audit-key`",
+                path.display()
+            )?;
+        }
     }
     Ok(())
+}
+
+/// Every head of `child`'s trail that the node at `parent.node` witnessed, from its
+/// `receive_push` records of that child's pushes.
+async fn witnessed_at(parent: &NodeArgs, child: &str) -> anyhow::Result<Vec<(u64, String)>> {
+    let mut c = parent.connect().await?;
+    let r = c
+        .audit(pb::AuditRequest {
+            action: "receive_push".into(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    let from = format!("from {},", child.trim());
+    Ok(quyhoach::audit::witnessed_heads(
+        r.records
+            .iter()
+            .map(|a| a.detail.as_str())
+            .filter(|d| d.starts_with(&from)),
+    ))
+}
+
+/// Creates `path` anew, readable by its owner only; an existing file or link is an error.
+fn write_key(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
+    options.open(path)?.write_all(text.as_bytes())
 }

@@ -77,6 +77,20 @@ pub enum Command {
         #[arg(long, default_value = "builtin:2024")]
         units: String,
     },
+    /// Revoke certificates: DIR/crl.pem, signed by the authority, lists them with every one
+    /// revoked before; give it to every node (`serve --crl`), which then refuses them at the
+    /// handshake.
+    Revoke {
+        /// The folder holding ca.pem and ca.key (and crl.pem, if certificates were revoked).
+        #[arg(long)]
+        ca_dir: PathBuf,
+        /// A certificate to revoke (PEM; repeatable).
+        #[arg(long, required = true)]
+        cert: Vec<PathBuf>,
+        /// Days until the list is due to be reissued.
+        #[arg(long, default_value_t = 365)]
+        days: i64,
+    },
     /// Everything a set of units needs: the authority (if absent), a node certificate per unit,
     /// and per unit an operator certificate with the clerk, approver and reader roles.
     Hierarchy {
@@ -178,6 +192,36 @@ pub fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
                 "certificate for {name} ({}) at {unit}: {}",
                 role.join("+"),
                 ca_dir.join("clients").join(format!("{stem}.pem")).display()
+            )?;
+        }
+        Command::Revoke { ca_dir, cert, days } => {
+            let ca = load_ca(&ca_dir)?;
+            let existing = ca_dir.join("crl.pem");
+            let mut revoked = match std::fs::read_to_string(&existing) {
+                Ok(pem) => pki::revoked_in(&pem)
+                    .map_err(fail)
+                    .with_context(|| format!("reading {}", existing.display()))?,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+                Err(e) => return Err(e).with_context(|| format!("reading {}", existing.display())),
+            };
+            let now = time::OffsetDateTime::now_utc();
+            for path in &cert {
+                let pem = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                let serial = pki::serial_of(&pem)
+                    .map_err(fail)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                if !revoked.iter().any(|(s, _)| *s == serial) {
+                    revoked.push((serial, now));
+                }
+            }
+            let list = ca.revocation_list(&revoked, days).map_err(fail)?;
+            let written = pki::write_revocation_list(&ca_dir, &list)?;
+            writeln!(
+                out,
+                "{} lists {} revoked certificates; give it to every node (serve --crl)",
+                written.display(),
+                revoked.len()
             )?;
         }
         Command::Hierarchy {

@@ -100,9 +100,9 @@ pub fn main() -> ExitCode {
     let default_filter = if matches!(cli.command, Command::Nodes(nodes::Command::Demo { .. })) {
         "warn"
     } else {
-        // tonic reports a refused TLS handshake (an expired, not yet valid or foreign
-        // certificate, with its dates) only at debug level; the node operator needs it.
-        "warn,quyhoach=info,tonic::transport::server::io_stream=debug"
+        // A refused TLS handshake (an expired, not yet valid or foreign certificate, with its
+        // dates and the peer's address) is a quyhoach warning (`grpc::incoming`).
+        "warn,quyhoach=info"
     };
     init_tracing(cli.log_json, default_filter);
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");

@@ -3,6 +3,11 @@
 //! descriptors nor make the accept loop spin on EMFILE. A connection over the cap waits in the
 //! kernel's backlog until one closes; a stalled TLS handshake is closed after the server's
 //! handshake timeout, so the queue always moves.
+//!
+//! With TLS, the handshake is done here ([`capped_tls`]), each in its own task, rather than by
+//! tonic: here the peer's address is at hand, so a refused handshake (an expired, not yet valid
+//! or foreign certificate) is logged with the peer and rustls's reason. tonic is handed the
+//! finished TLS stream, whose peer certificates reach the gate as usual.
 
 use std::{
     io,
@@ -17,6 +22,7 @@ use tokio::{
     net::{TcpListener, TcpStream},
     sync::{mpsc, OwnedSemaphorePermit, Semaphore},
 };
+use tokio_rustls::{server::TlsStream, TlsAcceptor};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::server::{Connected, TcpConnectInfo};
 
@@ -121,4 +127,216 @@ pub fn capped(listener: TcpListener, cap: usize) -> ReceiverStream<io::Result<Ca
         }
     });
     ReceiverStream::new(rx)
+}
+
+/// [`capped`], with the TLS handshake of each connection done in a task of its own within
+/// `timeout`. A handshake refused over the peer's certificate is logged as a warning with the
+/// peer's address and the reason (which says whether the certificate expired, is not yet
+/// valid, or comes from another authority, with its dates); a timed-out or abandoned one only
+/// at debug level, so that a crowd of stalled clients cannot flood the log.
+pub fn capped_tls(
+    listener: TcpListener,
+    cap: usize,
+    acceptor: TlsAcceptor,
+    timeout: Duration,
+) -> ReceiverStream<io::Result<TlsStream<Capped>>> {
+    let mut accepted = capped(listener, cap).into_inner();
+    let (tx, rx) = mpsc::channel(16);
+    let log = Arc::new(RefusalLog::new());
+    tokio::spawn(async move {
+        loop {
+            let conn = tokio::select! {
+                conn = accepted.recv() => conn,
+                _ = tx.closed() => return,
+            };
+            let Some(Ok(conn)) = conn else { return };
+            let peer = conn.stream.peer_addr().ok();
+            let (acceptor, tx, log) = (acceptor.clone(), tx.clone(), log.clone());
+            tokio::spawn(async move {
+                match tokio::time::timeout(timeout, acceptor.accept(conn)).await {
+                    Ok(Ok(tls)) => {
+                        let _ = tx.send(Ok(tls)).await;
+                    }
+                    Ok(Err(e)) => log.refused(peer, &e),
+                    Err(_) => tracing::debug!(peer = ?peer, "tls handshake timed out"),
+                }
+            });
+        }
+    });
+    ReceiverStream::new(rx)
+}
+
+/// Refused handshakes logged a second, at most; a peer that retries in a loop (or a stranger
+/// who handshakes on purpose) cannot fill the disk with the log.
+const REFUSALS_LOGGED_PER_SECOND: u32 = 20;
+
+/// Logs failed handshakes, at most [`REFUSALS_LOGGED_PER_SECOND`] a second; the next line
+/// logged says how many were left out in between.
+struct RefusalLog {
+    limiter: governor::DefaultDirectRateLimiter,
+    unlogged: std::sync::atomic::AtomicU64,
+}
+
+impl RefusalLog {
+    fn new() -> Self {
+        let rate = std::num::NonZeroU32::new(REFUSALS_LOGGED_PER_SECOND)
+            .unwrap_or(std::num::NonZeroU32::MIN);
+        RefusalLog {
+            limiter: governor::RateLimiter::direct(governor::Quota::per_second(rate)),
+            unlogged: Default::default(),
+        }
+    }
+
+    /// Logs a failed handshake: a warning when rustls refused it (a certificate, a protocol
+    /// error), debug when the peer merely went away.
+    fn refused(&self, peer: Option<std::net::SocketAddr>, e: &io::Error) {
+        use std::sync::atomic::Ordering;
+        let peer = peer.map_or_else(|| "unknown".to_string(), |p| p.to_string());
+        let Some(reason) = e
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        else {
+            tracing::debug!(peer = %peer, error = %e, "tls handshake failed");
+            return;
+        };
+        if self.limiter.check().is_err() {
+            self.unlogged.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let certificate = certificate_problem(reason);
+        let unlogged = self.unlogged.swap(0, Ordering::Relaxed);
+        tracing::warn!(peer = %peer, certificate = %certificate, reason = %reason, unlogged, "tls handshake refused");
+    }
+}
+
+/// The server side of the node's TLS: its own certificate, and client certificates verified
+/// against the authority whenever one is shown. Without one the handshake still succeeds, so
+/// that health checks work and the quyhoach services can answer UNAUTHENTICATED (the gate)
+/// instead of dropping the connection. A client certificate that the authority's revocation
+/// list `crl_pem` names is refused. HTTP/2 only.
+///
+/// # Errors
+///
+/// A sentence naming the PEM text (`cert`, `key`, `ca` or `crl`) that holds nothing usable.
+pub fn tls_acceptor(
+    tls: &crate::config::Tls,
+    crl_pem: Option<&str>,
+) -> Result<TlsAcceptor, String> {
+    use rustls::{
+        pki_types::{pem::PemObject, CertificateDer, CertificateRevocationListDer, PrivateKeyDer},
+        server::WebPkiClientVerifier,
+        RootCertStore, ServerConfig,
+    };
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(tls.ca_pem.as_bytes()) {
+        let cert = cert.map_err(|e| format!("ca: {e}"))?;
+        roots.add(cert).map_err(|e| format!("ca: {e}"))?;
+    }
+    let crls = CertificateRevocationListDer::pem_slice_iter(crl_pem.unwrap_or("").as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("crl: {e}"))?;
+    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .with_crls(crls)
+        .allow_unauthenticated()
+        .build()
+        .map_err(|e| format!("ca: {e}"))?;
+    let chain = CertificateDer::pem_slice_iter(tls.cert_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("cert: {e}"))?;
+    let key =
+        PrivateKeyDer::from_pem_slice(tls.key_pem.as_bytes()).map_err(|e| format!("key: {e}"))?;
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, key)
+        .map_err(|e| format!("cert: {e}"))?;
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// What was wrong with the peer's certificate, in words, with the date that matters; empty
+/// when the refusal was not about its validity period or authority.
+fn certificate_problem(e: &rustls::Error) -> String {
+    use rustls::CertificateError as C;
+    let date = |t: &rustls::pki_types::UnixTime| {
+        i64::try_from(t.as_secs())
+            .ok()
+            .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+            .map_or_else(
+                || "?".into(),
+                |d| d.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+            )
+    };
+    match e {
+        rustls::Error::InvalidCertificate(c) => match c {
+            C::ExpiredContext { not_after, .. } => format!("expired on {}", date(not_after)),
+            C::NotValidYetContext { not_before, .. } => {
+                format!("not valid before {}", date(not_before))
+            }
+            C::Expired => "expired".into(),
+            C::NotValidYet => "not yet valid".into(),
+            C::UnknownIssuer => "issued by another authority".into(),
+            C::BadSignature => {
+                "issued by another authority (one of the same name: its signature does not \
+                 verify)"
+                    .into()
+            }
+            C::Revoked => "revoked".into(),
+            other => format!("{other:?}"),
+        },
+        _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refused_handshakes_are_logged_at_a_bounded_rate_and_the_rest_counted() {
+        let log = RefusalLog::new();
+        let refused = io::Error::new(
+            io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::Expired),
+        );
+        let peer = Some(([127, 0, 0, 1], 50312).into());
+        for _ in 0..200 {
+            log.refused(peer, &refused);
+        }
+        // The burst is logged; far more than the rest is counted, not logged (200 calls take
+        // well under the second that would let another 20 through).
+        let unlogged = log.unlogged.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(
+            unlogged >= 200 - 2 * u64::from(REFUSALS_LOGGED_PER_SECOND),
+            "{unlogged}"
+        );
+        // A peer that merely went away is not a refusal and is not counted.
+        log.refused(peer, &io::Error::from(io::ErrorKind::UnexpectedEof));
+        assert_eq!(
+            log.unlogged.load(std::sync::atomic::Ordering::Relaxed),
+            unlogged
+        );
+    }
+
+    #[test]
+    fn a_certificates_problem_is_said_in_words_with_its_date() {
+        let expired = rustls::Error::InvalidCertificate(rustls::CertificateError::ExpiredContext {
+            time: rustls::pki_types::UnixTime::since_unix_epoch(Duration::from_secs(1_764_500_000)),
+            not_after: rustls::pki_types::UnixTime::since_unix_epoch(Duration::from_secs(
+                1_764_300_000,
+            )),
+        });
+        assert_eq!(
+            certificate_problem(&expired),
+            "expired on 2025-11-28 03:20:00 UTC"
+        );
+        let revoked = rustls::Error::InvalidCertificate(rustls::CertificateError::Revoked);
+        assert_eq!(certificate_problem(&revoked), "revoked");
+        assert_eq!(
+            certificate_problem(&rustls::Error::HandshakeNotComplete),
+            ""
+        );
+    }
 }

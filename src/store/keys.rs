@@ -88,7 +88,7 @@ pub fn describe(tree: &str, key: &[u8]) -> String {
             },
             None => text(key),
         },
-        "outbox" | "conflicts" | "audit" => match be(key) {
+        "outbox" | "conflicts" | "audit" | "audit_seals" => match be(key) {
             Some(seq) if key.len() == 8 => format!("#{seq}"),
             _ => text(key),
         },

@@ -287,13 +287,29 @@ pub trait Store: Send + Sync + 'static {
     /// [`StoreError`] if the engine fails, a stored record cannot be decoded
     /// ([`StoreError::Corrupt`]), or the store is being reopened after a failed flush.
     fn audit(&self) -> Result<(Vec<crate::audit::AuditRecord>, u64)>;
-    /// The last audit record's sequence number and digest: what a child shows its parent.
+    /// The last durable audit record's sequence number and digest: what a child shows its
+    /// parent (a record not yet on disk could be lost in a crash after the parent saw it).
     ///
     /// # Errors
     ///
     /// [`StoreError`] if reading the audit trail fails (see [`Store::audit`]).
     fn audit_head(&self) -> Result<Option<(u64, String)>> {
         Ok(self.audit()?.0.last().map(|r| (r.seq, r.digest.clone())))
+    }
+    /// The seals of the audit records, by record number: what the store's audit key made of
+    /// each record's number and digest (none for records written without a key).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the engine fails, a stored seal cannot be decoded
+    /// ([`StoreError::Corrupt`]), or the store is being reopened after a failed flush.
+    fn audit_seals(&self) -> Result<std::collections::BTreeMap<u64, String>> {
+        Ok(Default::default())
+    }
+    /// The key with which the store seals the audit records it writes, if it was given one
+    /// (it is never written into the store).
+    fn audit_key(&self) -> Option<&crate::audit::AuditKey> {
+        None
     }
     /// Every recorded conflict, oldest first.
     ///

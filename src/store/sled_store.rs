@@ -48,7 +48,9 @@ const META: usize = 5;
 const DOCUMENTS: usize = 6;
 const CONFLICTS: usize = 7;
 const AUDIT: usize = 8;
-const TREE_NAMES: [&str; 9] = [
+/// The seal of each audit record, by record number (see [`crate::audit::AuditKey`]).
+const AUDIT_SEALS: usize = 9;
+const TREE_NAMES: [&str; 10] = [
     "plans",
     "bodies",
     "outbox",
@@ -58,6 +60,7 @@ const TREE_NAMES: [&str; 9] = [
     "documents",
     "conflicts",
     "audit",
+    "audit_seals",
 ];
 /// A tree that only stores of format 1 (JSON, one value per entry) have.
 const FORMAT_1_TREE: &str = "entries";
@@ -292,6 +295,9 @@ pub struct SledStore {
     flushed_tx: Arc<watch::Sender<Flushed>>,
     flusher: Mutex<Option<JoinHandle<()>>>,
     path: PathBuf,
+    /// The key audit records are sealed with; set once, before the first commit, and never
+    /// written into the store.
+    audit_key: std::sync::OnceLock<crate::audit::AuditKey>,
 }
 
 impl SledStore {
@@ -366,6 +372,7 @@ impl SledStore {
             flushed_tx: Arc::new(tx),
             flusher: Mutex::new(None),
             path: path.to_path_buf(),
+            audit_key: std::sync::OnceLock::new(),
         };
         store.spawn_flusher(&engine, 0)?;
         *store.engine.write().map_err(|_| StoreError::FlusherGone)? = Some(Arc::new(engine));
@@ -386,6 +393,28 @@ impl SledStore {
                 .spawn(move || flush_loop(db, data_file, applied, control, tx, done))?
         };
         *self.flusher.lock().map_err(|_| StoreError::FlusherGone)? = Some(flusher);
+        Ok(())
+    }
+
+    /// Seals every audit record written from now on with `key` (a second call is ignored).
+    /// Logs how many records at the start of the trail carry no seal, when the last one has
+    /// none: records written before the node had its key.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the last audit record or its seal cannot be read.
+    pub fn set_audit_key(&self, key: crate::audit::AuditKey) -> Result<()> {
+        if let Some((k, _)) = self.raw_last(AUDIT)? {
+            if self.raw(AUDIT_SEALS, &k)?.is_none() {
+                let seq = self.meta(AUDIT_SEQ)?.unwrap_or(0);
+                tracing::warn!(
+                    unsealed = seq,
+                    "audit records up to this one carry no seal (written before the node had \
+                     an audit key); verify them with --unsealed"
+                );
+            }
+        }
+        let _ = self.audit_key.set(key);
         Ok(())
     }
 
@@ -633,6 +662,15 @@ impl SledStore {
                     let record = AuditRecord::seal(audit_seq, event, prev);
                     audit_prev = Some(record.digest.clone());
                     let key = audit_seq.to_be_bytes().to_vec();
+                    if let Some(k) = self.audit_key.get() {
+                        let seal = k.seal(audit_seq, &record.digest);
+                        put(
+                            &mut out,
+                            AUDIT_SEALS,
+                            key.clone(),
+                            codec::encode(&key, &seal),
+                        );
+                    }
                     let value = codec::encode(&key, &record);
                     put(&mut out, AUDIT, key, value);
                 }
@@ -1082,14 +1120,35 @@ impl Store for SledStore {
         Ok((self.scan(AUDIT, b"")?, self.meta(AUDIT_SEQ)?.unwrap_or(0)))
     }
 
+    fn audit_seals(&self) -> Result<std::collections::BTreeMap<u64, String>> {
+        self.raw_prefix(AUDIT_SEALS, b"")?
+            .iter()
+            .map(|(k, v)| {
+                let seq = <[u8; 8]>::try_from(k.as_ref()).map_err(|_| {
+                    codec::corrupt(TREE_NAMES[AUDIT_SEALS], k, "key is not 8 bytes".into())
+                })?;
+                Ok((
+                    u64::from_be_bytes(seq),
+                    codec::decode(TREE_NAMES[AUDIT_SEALS], k, v)?,
+                ))
+            })
+            .collect()
+    }
+
+    fn audit_key(&self) -> Option<&crate::audit::AuditKey> {
+        self.audit_key.get()
+    }
+
     fn audit_head(&self) -> Result<Option<(u64, String)>> {
-        match self.raw_last(AUDIT)? {
-            Some((k, v)) => {
-                let record = codec::decode::<AuditRecord>(TREE_NAMES[AUDIT], &k, &v)?;
-                Ok(Some((record.seq, record.digest)))
-            }
-            None => Ok(None),
-        }
+        // Only what is on disk: a head that the parent witnesses must survive a crash of this
+        // node, or the parent would hold a record the node never kept against it.
+        let marks = self
+            .control
+            .marks
+            .lock()
+            .map_err(|_| StoreError::FlusherGone)?;
+        let durable = &marks.durable;
+        Ok((durable.audit_seq > 0).then(|| (durable.audit_seq, durable.audit_head.clone())))
     }
 
     fn conflicts(&self) -> Result<Vec<Conflict>> {

@@ -3,7 +3,11 @@
 
 use std::process::Command;
 
-use quyhoach::{grpc::pb, store::codec};
+use quyhoach::{
+    audit::{AuditEvent, AuditRecord},
+    grpc::pb,
+    store::codec,
+};
 
 use crate::harness::*;
 
@@ -209,21 +213,61 @@ async fn verify_never_changes_a_store_and_a_path_that_is_not_one_is_an_error() {
     assert_eq!(files(&store), before, "verify changed the store");
 }
 
-/// A store whose audit trail is exactly `events`, chained and counted as the store does it:
-/// what someone who can rewrite a node's store can produce.
-async fn forged_store(dir: &std::path::Path, events: Vec<quyhoach::audit::AuditEvent>) {
-    use quyhoach::store::{Change, SledStore, Store};
-    let store = SledStore::open(dir).unwrap();
-    let mut ticket = 0;
-    for e in events {
-        ticket = store.commit(vec![Change::Audit(e)]).unwrap();
+/// A copy of the stopped store `from` in `to`, whose audit trail is rewritten by `edit` and
+/// re-chained, with the counter set to the new length: what someone who can rewrite a node's
+/// store but does not hold its audit key can produce. The seals of the records kept are kept
+/// as they were (the forger cannot make new ones); those of removed records are removed.
+fn forge(from: &std::path::Path, to: &std::path::Path, edit: impl FnOnce(&mut Vec<AuditEvent>)) {
+    copy_dir(from, to);
+    let db = sled::open(to).unwrap();
+    let audit = db.open_tree("audit").unwrap();
+    let seals = db.open_tree("audit_seals").unwrap();
+    let mut events: Vec<AuditEvent> = audit
+        .iter()
+        .map(|kv| {
+            let (k, v) = kv.unwrap();
+            codec::decode::<AuditRecord>("audit", &k, &v).unwrap().event
+        })
+        .collect();
+    edit(&mut events);
+    audit.clear().unwrap();
+    let mut prev = String::new();
+    for (i, e) in events.into_iter().enumerate() {
+        let seq = i as u64 + 1;
+        let record = AuditRecord::seal(seq, e, prev);
+        prev = record.digest.clone();
+        audit
+            .insert(key(seq), codec::encode(&key(seq), &record))
+            .unwrap();
     }
-    store.wait_durable(ticket).await.unwrap();
+    let n = audit.len() as u64;
+    for kv in seals.range(key(n + 1)..) {
+        seals.remove(kv.unwrap().0).unwrap();
+    }
+    let meta = db.open_tree("meta").unwrap();
+    meta.insert("seq.audit", codec::encode_u64(b"seq.audit", n))
+        .unwrap();
+    db.flush().unwrap();
 }
 
-fn verify_with(dir: &std::path::Path, witness: &str) -> (bool, String) {
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &to.join(entry.file_name()));
+        } else {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+/// `quyhoach audit verify --data DIR` with `args`: whether it passed, and what it said.
+fn verify_args(dir: &std::path::Path, args: &[&str]) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_quyhoach"))
-        .args(["audit", "verify", "--witness", witness, "--data"])
+        .args(["audit", "verify"])
+        .args(args)
+        .arg("--data")
         .arg(dir)
         .output()
         .unwrap();
@@ -237,10 +281,53 @@ fn verify_with(dir: &std::path::Path, witness: &str) -> (bool, String) {
     )
 }
 
+/// Starts an insecure node for `unit` whose audit key is the file `key` (outside `dir`).
+async fn start_keyed(
+    dir: &std::path::Path,
+    unit: &str,
+    parent: Option<String>,
+    key: &std::path::Path,
+) -> quyhoach::server::Running {
+    let config = quyhoach::config::RawConfig {
+        unit: Some(unit.into()),
+        listen: Some("127.0.0.1:0".into()),
+        data: Some(dir.join(unit)),
+        parent,
+        poll_ms: Some(30),
+        insecure: Some(true),
+        rate_limit: Some(100_000),
+        audit_key: Some(key.to_path_buf()),
+        ..Default::default()
+    }
+    .validate()
+    .expect("valid test config");
+    quyhoach::server::spawn(config, quyhoach::node::system_clock())
+        .await
+        .expect("node starts")
+}
+
+/// Writes a new audit key file with `quyhoach audit key`.
+fn new_key(path: &std::path::Path) {
+    let out = Command::new(env!("CARGO_BIN_EXE_quyhoach"))
+        .args(["audit", "key", "--out"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_rewritten_trail_differs_from_what_the_parent_witnessed() {
-    let tree = Tree::start().await;
-    let mut k = client(&tree.commune).await;
+async fn each_rewrite_is_named_at_its_first_differing_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    for unit in ["40", "412", "16681"] {
+        new_key(&keys.path().join(unit));
+    }
+    let key_of = |unit: &str| keys.path().join(unit);
+    let province = start_keyed(dir.path(), "40", None, &key_of("40")).await;
+    let district = start_keyed(dir.path(), "412", Some(province.url()), &key_of("412")).await;
+    let commune = start_keyed(dir.path(), "16681", Some(district.url()), &key_of("16681")).await;
+    let mut k = client(&commune).await;
     adopted_plan(&mut k, "16681", &[(1, "Lê Văn Tám", "C.PCT.UBND")]).await;
     k.submit_plan(pb::SubmitPlanRequest {
         unit: "16681".into(),
@@ -248,52 +335,250 @@ async fn a_rewritten_trail_differs_from_what_the_parent_witnessed() {
     })
     .await
     .unwrap();
-    let mut d = client(&tree.district).await;
+    let mut d = client(&district).await;
     wait_status(&mut d, "16681", pb::PlanStatus::Received).await;
-    let root = tree._dir.path().to_path_buf();
-    // Keep the folder: stop the nodes but not the tree's temporary directory.
-    let Tree {
-        _dir,
-        province,
-        district,
-        commune,
-        sibling,
-    } = tree;
-    for n in [commune, sibling, district, province] {
-        n.stop().await.unwrap();
+    commune.stop().await.unwrap();
+    let store = dir.path().join("16681");
+    let key = key_of("16681");
+    let key = key.to_str().unwrap();
+    // The district, still running, is asked for what it witnessed of 16681.
+    let district_addr = district.addr.to_string();
+    let parent = ["--witnessed-child", "16681", "--node", &district_addr];
+
+    let (ok, said) = verify_args(&store, &[&["--audit-key", key][..], &parent[..]].concat());
+    assert!(ok, "the true trail verifies: {said}");
+    assert!(said.contains("every record sealed"), "{said}");
+    assert!(said.contains("as the parent witnessed it"), "{said}");
+    // The latest head of 16681 that the district witnessed.
+    let pushes = d
+        .audit(pb::AuditRequest {
+            action: "receive_push".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let seq = quyhoach::audit::witnessed_heads(pushes.records.iter().map(|r| r.detail.as_str()))
+        .into_iter()
+        .map(|(seq, _)| seq)
+        .max()
+        .expect("the push carried the commune's head");
+    assert!(seq >= 3, "{seq}");
+    // Another node's key opens none of the seals.
+    let (ok, said) = verify_args(&store, &["--audit-key", key_of("412").to_str().unwrap()]);
+    assert!(
+        !ok && said.contains("record 1 ") && said.contains("seal"),
+        "{said}"
+    );
+
+    // Record 2 altered and everything after it re-chained.
+    let forged = tempfile::tempdir().unwrap();
+    forge(&store, forged.path(), |events| {
+        events[1].actor = "someone else".into()
+    });
+    let (ok, said) = verify(forged.path());
+    assert!(ok, "the rewrite is consistent in itself: {said}");
+    let (ok, said) = verify_args(
+        forged.path(),
+        &[&["--audit-key", key][..], &parent[..]].concat(),
+    );
+    assert!(!ok, "{said}");
+    assert!(said.contains("broken at record 2:"), "{said}");
+    assert!(said.contains("altered"), "{said}");
+    // Without the key, the parent's witness still sees it, and says where it began at most.
+    let (ok, said) = verify_args(forged.path(), &parent);
+    assert!(!ok, "{said}");
+    assert!(
+        said.contains("differs from what the parent witnessed"),
+        "{said}"
+    );
+    // The node itself, started on the rewritten store with its key, reports the same record.
+    let root = tempfile::tempdir().unwrap();
+    copy_dir(forged.path(), &root.path().join("16681"));
+    let restarted = start_keyed(
+        root.path(),
+        "16681",
+        Some("http://127.0.0.1:1".into()),
+        &key_of("16681"),
+    )
+    .await;
+    let answer = client(&restarted)
+        .await
+        .audit(pb::AuditRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!answer.intact);
+    assert_eq!(answer.broken_at, 2, "{}", answer.problem);
+    assert!(answer.problem.contains("seal"), "{}", answer.problem);
+    restarted.stop().await.unwrap();
+
+    // The tail cut off below the witnessed head (from record seq - 1 on), the counter lowered.
+    let forged = tempfile::tempdir().unwrap();
+    forge(&store, forged.path(), |events| {
+        events.truncate(seq as usize - 2)
+    });
+    assert!(verify(forged.path()).0, "consistent in itself");
+    let (ok, said) = verify_args(
+        forged.path(),
+        &[&["--audit-key", key][..], &parent[..]].concat(),
+    );
+    assert!(!ok, "{said}");
+    assert!(
+        said.contains(&format!("broken at record {}:", seq - 1)),
+        "{said}"
+    );
+    assert!(said.contains("missing"), "{said}");
+
+    // The trail emptied.
+    let forged = tempfile::tempdir().unwrap();
+    forge(&store, forged.path(), Vec::clear);
+    assert!(verify(forged.path()).0, "consistent in itself");
+    let (ok, said) = verify_args(
+        forged.path(),
+        &[&["--audit-key", key][..], &parent[..]].concat(),
+    );
+    assert!(!ok, "{said}");
+    assert!(said.contains("broken at record 1:"), "{said}");
+    assert!(said.contains("missing"), "{said}");
+
+    // Seals stripped from a re-chained trail: with the key, the first unsealed record is named.
+    let forged = tempfile::tempdir().unwrap();
+    forge(&store, forged.path(), |events| {
+        events[2].detail = "forged".into()
+    });
+    {
+        let db = sled::open(forged.path()).unwrap();
+        db.open_tree("audit_seals").unwrap().clear().unwrap();
+        db.flush().unwrap();
     }
+    let (ok, said) = verify_args(forged.path(), &["--audit-key", key]);
+    assert!(
+        !ok && said.contains("broken at record 1:") && said.contains("no seal"),
+        "{said}"
+    );
 
-    // The district's own record of the push names the commune's head.
-    let (parent, _, _) = quyhoach::audit::read_store_copy(&root.join("412")).unwrap();
-    let witness = parent
-        .iter()
-        .filter(|r| r.event.action == "receive_push")
-        .find_map(|r| r.event.detail.split("head ").nth(1).map(str::to_string))
-        .expect("the push carried the commune's audit head");
-    let (seq, _) = quyhoach::audit::parse_head(&witness).unwrap();
-    assert!(seq >= 3, "{witness}");
+    district.stop().await.unwrap();
+    province.stop().await.unwrap();
+}
 
-    let commune = root.join("16681");
-    let (ok, said) = verify_with(&commune, &witness);
-    assert!(ok, "the true trail matches its witness: {said}");
-
-    let (records, _, _) = quyhoach::audit::read_store_copy(&commune).unwrap();
-    let events: Vec<_> = records.iter().map(|r| r.event.clone()).collect();
-    let mut altered = events.clone();
-    altered[1].actor = "someone else".into();
-    let forgeries = [
-        ("altered and re-chained", altered),
-        ("cut short", events[..(seq as usize - 1)].to_vec()),
-        ("emptied", Vec::new()),
-    ];
-    for (what, events) in forgeries {
-        let dir = tempfile::tempdir().unwrap();
-        forged_store(dir.path(), events).await;
-        let (ok, said) = verify(dir.path());
-        assert!(ok, "{what}: a rewrite is consistent in itself: {said}");
-        let (ok, said) = verify_with(dir.path(), &witness);
-        assert!(!ok, "{what}: not detected");
-        assert!(said.contains(&format!("record {seq}")), "{what}: {said}");
-        assert!(said.contains("witnessed"), "{what}: {said}");
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_node_seals_with_a_key_derived_from_its_private_key() {
+    use quyhoach::pki::{self, Authority, Subject};
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Authority::create("test CA", 1).unwrap();
+    for unit in ["40", "412"] {
+        let issued = ca.issue(&Subject::node(unit, &[], 1)).unwrap();
+        pki::write(&dir.path().join("nodes"), unit, &issued).unwrap();
     }
+    std::fs::write(dir.path().join("ca.pem"), &ca.cert_pem).unwrap();
+    let nodes = dir.path().join("nodes");
+    let config = quyhoach::config::RawConfig {
+        unit: Some("40".into()),
+        listen: Some("127.0.0.1:0".into()),
+        data: Some(dir.path().join("40")),
+        cert: Some(nodes.join("40.pem")),
+        key: Some(nodes.join("40.key")),
+        ca: Some(dir.path().join("ca.pem")),
+        ..Default::default()
+    }
+    .validate()
+    .unwrap();
+    let node = quyhoach::server::spawn(config, quyhoach::node::system_clock())
+        .await
+        .unwrap();
+    let clerk = ca
+        .issue(&Subject::new(
+            "40",
+            &[quyhoach::auth::Role::Clerk],
+            "Lê Thư Ký",
+            1,
+        ))
+        .unwrap();
+    let tls = quyhoach::config::Tls {
+        ca_pem: ca.cert_pem.clone(),
+        cert_pem: clerk.cert_pem,
+        key_pem: clerk.key_pem,
+    };
+    let mut c = quyhoach::client::connect(&node.addr.to_string(), Some(&tls))
+        .await
+        .unwrap();
+    draft_with(&mut c, "40", vec![province_entry(1, "Lê Văn Tám")]).await;
+    node.stop().await.unwrap();
+
+    let store = dir.path().join("40");
+    let own = nodes.join("40.key");
+    let (ok, said) = verify_args(&store, &["--audit-key", own.to_str().unwrap()]);
+    assert!(ok && said.contains("every record sealed"), "{said}");
+    let other = nodes.join("412.key");
+    let (ok, said) = verify_args(&store, &["--audit-key", other.to_str().unwrap()]);
+    assert!(!ok && said.contains("broken at record 1:"), "{said}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_written_before_the_key_pass_only_as_the_given_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("40.key");
+    new_key(&key);
+    // The key file is its owner's only, and never replaced.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    let text = std::fs::read(&key).unwrap();
+    let again = Command::new(env!("CARGO_BIN_EXE_quyhoach"))
+        .args(["audit", "key", "--out"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert_eq!(std::fs::read(&key).unwrap(), text, "the key was replaced");
+    // First without a key (chained, not sealed), then with one.
+    let node = start(dir.path(), "40", None, "builtin:2024").await;
+    let mut c = client(&node).await;
+    draft_with(&mut c, "40", vec![province_entry(1, "Lê Văn Tám")]).await;
+    node.stop().await.unwrap();
+    let store = dir.path().join("40");
+    let before = quyhoach::audit::read_store_copy(&store)
+        .unwrap()
+        .records
+        .len() as u64;
+    assert!(before >= 2, "create_draft and put_entry at least");
+    let node = start_keyed(dir.path(), "40", None, &key).await;
+    let mut c = client(&node).await;
+    c.put_entry(pb::PutEntryRequest {
+        unit: "40".into(),
+        term: TERM.into(),
+        entry: Some(province_entry(2, "Đỗ Thị Mai")),
+    })
+    .await
+    .unwrap();
+    // The node itself accepts the unsealed start of its trail.
+    let trail = c
+        .audit(pb::AuditRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(trail.intact, "{}", trail.problem);
+    node.stop().await.unwrap();
+
+    let key = key.to_str().unwrap();
+    let (ok, said) = verify_args(&store, &["--audit-key", key]);
+    assert!(
+        !ok && said.contains("broken at record 1:") && said.contains("no seal"),
+        "{said}"
+    );
+    let short = (before - 1).to_string();
+    let (ok, said) = verify_args(&store, &["--audit-key", key, "--unsealed", &short]);
+    assert!(
+        !ok && said.contains(&format!("broken at record {before}:")),
+        "{said}"
+    );
+    let exact = before.to_string();
+    let (ok, said) = verify_args(&store, &["--audit-key", key, "--unsealed", &exact]);
+    assert!(ok, "{said}");
+    assert!(
+        said.contains(&format!("records 1..={before} unsealed, the rest sealed")),
+        "{said}"
+    );
 }

@@ -116,6 +116,11 @@ struct TlsNode {
 
 impl TlsNode {
     async fn start(dir: &Path, ca: &Authority, unit: &str) -> TlsNode {
+        Self::start_with(dir, ca, unit, &[]).await
+    }
+
+    /// [`TlsNode::start`], with more `serve` arguments.
+    async fn start_with(dir: &Path, ca: &Authority, unit: &str, more: &[&Path]) -> TlsNode {
         let issued = ca.issue(&Subject::node(unit, &[], 1)).unwrap();
         pki::write(&dir.join("nodes"), unit, &issued).unwrap();
         std::fs::write(dir.join("ca.pem"), &ca.cert_pem).unwrap();
@@ -131,6 +136,7 @@ impl TlsNode {
             .arg(dir.join("nodes").join(format!("{unit}.key")))
             .arg("--ca")
             .arg(dir.join("ca.pem"))
+            .args(more)
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -445,14 +451,132 @@ async fn the_node_logs_a_refused_expired_certificate_with_its_dates() {
             .await
             .expect_err("an expired certificate gets nothing");
     }
+    // The refusal names the peer (its address), the reason and the certificate's dates.
     let log = dir.path().join("40.log");
+    wait_refusal(&log, &["expired on", "not valid after"]).await;
+
+    // One from another authority, and one not valid yet: each named for what it is.
+    let foreign = Authority::create("another CA", 1)
+        .unwrap()
+        .issue(&Subject::new(
+            "40",
+            &[quyhoach::auth::Role::Reader],
+            "Người Lạ",
+            1,
+        ))
+        .unwrap();
+    let mut early = Subject::new("40", &[quyhoach::auth::Role::Reader], "Lê Sớm", 1);
+    early.not_before = time::OffsetDateTime::now_utc() + time::Duration::days(2);
+    early.not_after = time::OffsetDateTime::now_utc() + time::Duration::days(20);
+    let early = ca.issue(&early).unwrap();
+    for identity in [foreign, early] {
+        let tls = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(&ca.cert_pem))
+            .identity(Identity::from_pem(&identity.cert_pem, &identity.key_pem))
+            .domain_name("localhost");
+        let endpoint = Endpoint::from_shared(format!("https://{}", node.addr))
+            .unwrap()
+            .tls_config(tls)
+            .unwrap();
+        if let Ok(channel) = endpoint.connect().await {
+            let _ = PlanningClient::new(channel)
+                .list_terms(pb::ListTermsRequest {})
+                .await
+                .expect_err("a foreign or early certificate gets nothing");
+        }
+    }
+    wait_refusal(&log, &["issued by another authority"]).await;
+    wait_refusal(&log, &["not valid before", "not valid yet"]).await;
+}
+
+/// Waits until the log at `path` has a `tls handshake refused` line naming a peer on loopback
+/// and containing every one of `words` (case-insensitively); fails after 10 s with the log.
+async fn wait_refusal(path: &Path, words: &[&str]) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        if text.contains("tls accept error") && text.to_lowercase().contains("expired") {
-            break;
+        let text = plain(&std::fs::read_to_string(path).unwrap_or_default());
+        let found = text.lines().any(|l| {
+            let lower = l.to_lowercase();
+            l.contains("tls handshake refused")
+                && l.contains("peer=127.0.0.1:")
+                && words.iter().all(|w| lower.contains(w))
+        });
+        if found {
+            return;
         }
         assert!(tokio::time::Instant::now() < deadline, "{text}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_client_certificate_is_refused_and_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Authority::create("test CA", 1).unwrap();
+    let authority = dir.path().join("pki");
+    pki::write_authority(&authority, &ca, false).unwrap();
+    let person = |name: &str| {
+        ca.issue(&Subject::new(
+            "40",
+            &[quyhoach::auth::Role::Reader],
+            name,
+            30,
+        ))
+        .unwrap()
+    };
+    let (kept, lost) = (person("Lê Giữ Lại"), person("Trần Bị Mất"));
+    let lost_pem = dir.path().join("lost.pem");
+    std::fs::write(&lost_pem, &lost.cert_pem).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_quyhoach"))
+        .args(["certs", "revoke", "--ca-dir"])
+        .arg(&authority)
+        .arg("--cert")
+        .arg(&lost_pem)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let crl = authority.join("crl.pem");
+    let node = TlsNode::start_with(dir.path(), &ca, "40", &[Path::new("--crl"), &crl]).await;
+
+    let channel = node
+        .channel(&ca, Some((kept.cert_pem.clone(), kept.key_pem.clone())))
+        .await;
+    PlanningClient::new(channel)
+        .list_terms(pb::ListTermsRequest {})
+        .await
+        .expect("a certificate not on the list is served");
+
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(&ca.cert_pem))
+        .identity(Identity::from_pem(&lost.cert_pem, &lost.key_pem))
+        .domain_name("localhost");
+    let endpoint = Endpoint::from_shared(format!("https://{}", node.addr))
+        .unwrap()
+        .tls_config(tls)
+        .unwrap();
+    if let Ok(channel) = endpoint.connect().await {
+        PlanningClient::new(channel)
+            .list_terms(pb::ListTermsRequest {})
+            .await
+            .expect_err("a revoked certificate gets nothing");
+    }
+    wait_refusal(&dir.path().join("40.log"), &["revoked"]).await;
+}
+
+/// `text` without ANSI colour sequences (`ESC [ … m`), as a terminal would show it.
+fn plain(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }

@@ -140,6 +140,11 @@ impl NodeSync for Impostor {
 /// Serves `impostor` over TLS with a node certificate of `unit`; returns its URL.
 async fn serve(ca: &Authority, unit: &str, impostor: Impostor) -> String {
     let issued = ca.issue(&Subject::node(unit, &[], 1)).unwrap();
+    serve_as(ca, issued, impostor).await
+}
+
+/// Serves `impostor` over TLS with the certificate `issued`; returns its URL.
+async fn serve_as(ca: &Authority, issued: quyhoach::pki::Issued, impostor: Impostor) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let tls = ServerTlsConfig::new()
@@ -246,6 +251,60 @@ async fn forged_decisions_and_reference_data_from_the_parent_are_refused() {
     );
     let link = status.parent.unwrap();
     assert!(link.last_error.contains("reference"), "{}", link.last_error);
+    commune.stop().await.unwrap();
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn a_parent_whose_certificate_is_revoked_gets_nothing() {
+    let t = Tree::start().await;
+    // The parent's key was stolen and its certificate revoked; the thief serves with it.
+    let stolen = t.ca.issue(&Subject::node("412", &[], 1)).unwrap();
+    let serial = quyhoach::pki::serial_of(&stolen.cert_pem).unwrap();
+    let list =
+        t.ca.revocation_list(&[(serial, time::OffsetDateTime::now_utc())], 30)
+            .unwrap();
+    let impostor = Impostor::default();
+    let url = serve_as(&t.ca, stolen, impostor.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("crl.pem"), list).unwrap();
+    let node = t.ca.issue(&Subject::node("16681", &[], 1)).unwrap();
+    quyhoach::pki::write(&dir.path().join("nodes"), "16681", &node).unwrap();
+    std::fs::write(dir.path().join("ca.pem"), &t.ca.cert_pem).unwrap();
+    let config = quyhoach::config::RawConfig {
+        unit: Some("16681".into()),
+        listen: Some("127.0.0.1:0".into()),
+        data: Some(dir.path().join("16681")),
+        parent: Some(url),
+        poll_ms: Some(30),
+        rate_limit: Some(100_000),
+        cert: Some(dir.path().join("nodes/16681.pem")),
+        key: Some(dir.path().join("nodes/16681.key")),
+        ca: Some(dir.path().join("ca.pem")),
+        crl: Some(dir.path().join("crl.pem")),
+        ..Default::default()
+    }
+    .validate()
+    .unwrap();
+    let commune = quyhoach::server::spawn(config, quyhoach::node::system_clock())
+        .await
+        .unwrap();
+    submit(&t, &commune).await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let link = parent_link(&t, &commune).await;
+        if link.last_error.to_lowercase().contains("revoked") {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{link:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        impostor.calls.load(Ordering::SeqCst),
+        0,
+        "a request reached the revoked parent"
+    );
+    assert!(impostor.pushed.lock().unwrap().is_empty());
     commune.stop().await.unwrap();
     t.stop().await;
 }

@@ -7,12 +7,15 @@
 //! commune's, the province's ten times), so that the whole province reaches a target number of
 //! entries. Plans come as the province holds them: a lower unit's plan approved by its
 //! approving unit, the province's own plan adopted; every plan carries its content hash. Nothing
-//! here does I/O: the benchmarks (`benches/quyhoach.rs`) load the plans into stores and nodes.
+//! here does I/O: the benchmarks (`benches/quyhoach/`) load the plans into stores and nodes.
+//!
+//! It lives with the benchmarks, not in the library; the library's tests compile it too
+//! (`src/lib.rs` includes it under `cfg(test)`), because `node::view`'s tests check on it.
 
 use chrono::{DateTime, Datelike, Days, NaiveDate, TimeZone, Utc};
 use rand::{rngs::StdRng, seq::SliceRandom, Rng, SeedableRng};
 
-use crate::domain::{
+use quyhoach::domain::{
     BallotRound, Body, Cadre, Catalog, Decision, Entry, EntrySource, Gender, Hierarchy, Level,
     Outcome, Plan, PlanId, PlanStatus, Position, PositionKind, Tally, Unit,
 };
@@ -241,7 +244,7 @@ impl<'a> Maker<'a> {
         Self {
             rng: StdRng::seed_from_u64(seed),
             catalog,
-            key_posts: crate::rules::RuleParams::default().key_posts,
+            key_posts: quyhoach::rules::RuleParams::default().key_posts,
             break_share,
             next_person: 0,
         }
@@ -653,11 +656,14 @@ const DEGREES: &[&str] = &[
 ];
 const POLITICAL: &[&str] = &["Trung cấp lý luận chính trị", "Cao cấp lý luận chính trị"];
 
+/// These run with the library's tests (`cargo test --lib synth::`), which compile this file.
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config;
+    use quyhoach::config;
 
+    // The benchmark's build sets `cfg(test)` but leaves the `#[test]` functions out.
+    #[allow(dead_code)]
     fn reference() -> (Hierarchy, Catalog) {
         (
             config::load_units("builtin:2024").unwrap(),
@@ -702,19 +708,19 @@ mod tests {
         let mut spec = Spec::sized("40", Size::S, 3);
         spec.target_entries = 10_000;
         let g = generate(&h, &c, &spec);
-        let rules = crate::rules::RulesFile::default();
-        let snapshot = crate::rules::Snapshot {
+        let rules = quyhoach::rules::RulesFile::default();
+        let snapshot = quyhoach::rules::Snapshot {
             plans: &g.plans,
             hierarchy: &h,
             catalog: &c,
             submitted: &[],
         };
         let today = NaiveDate::from_ymd_opt(2025, 11, 1).unwrap();
-        let report = crate::rules::check(&snapshot, &Default::default(), today, &rules);
+        let report = quyhoach::rules::check(&snapshot, &Default::default(), today, &rules);
         let errors = report
             .findings
             .iter()
-            .filter(|f| f.severity == crate::rules::Severity::Error)
+            .filter(|f| f.severity == quyhoach::rules::Severity::Error)
             .count();
         assert!(g.breaks > 0, "some breaks are put in");
         // Every error comes from a deliberate break (a break of R1 or R6 in a person listed
