@@ -265,7 +265,11 @@ fn letters() -> &'static Letters {
             }
             let parts = (base, quality, tone);
             apart.insert(letter, parts);
-            let composed: String = [Some(base), quality, tone].into_iter().flatten().nfc().collect();
+            let composed: String = [Some(base), quality, tone]
+                .into_iter()
+                .flatten()
+                .nfc()
+                .collect();
             let mut composed = composed.chars();
             if let (Some(c), None) = (composed.next(), composed.next()) {
                 together.insert(parts, c);

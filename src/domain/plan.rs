@@ -583,10 +583,16 @@ mod tests {
             day = day + chrono::TimeDelta::days(997);
         }
         for d in [last, NaiveDate::from_ymd_opt(2024, 2, 29).unwrap()] {
-            assert_eq!(std::str::from_utf8(&iso_date(d).unwrap()).unwrap(), d.to_string());
+            assert_eq!(
+                std::str::from_utf8(&iso_date(d).unwrap()).unwrap(),
+                d.to_string()
+            );
         }
         assert_eq!(iso_date(NaiveDate::from_ymd_opt(-1, 1, 1).unwrap()), None);
-        assert_eq!(iso_date(NaiveDate::from_ymd_opt(10000, 1, 1).unwrap()), None);
+        assert_eq!(
+            iso_date(NaiveDate::from_ymd_opt(10000, 1, 1).unwrap()),
+            None
+        );
     }
 
     pub(crate) fn cadre(id: &str, name: &str) -> Cadre {

@@ -290,7 +290,9 @@ fn variants<'a>(
     let first = index.cadre(rows[0]);
     // Records written identically are one variant without keying their names.
     let same = |c: &Cadre| {
-        c.full_name == first.full_name && c.birth_date == first.birth_date && c.gender == first.gender
+        c.full_name == first.full_name
+            && c.birth_date == first.birth_date
+            && c.gender == first.gender
     };
     if rows[1..].iter().all(|&r| same(index.cadre(r))) {
         return None;

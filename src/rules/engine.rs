@@ -20,8 +20,7 @@ use serde::{Deserialize, Serialize};
 pub use super::context::{Snapshot, SubmittedCopy};
 use super::{
     context::Ctx,
-    cross_rules,
-    deadline,
+    cross_rules, deadline,
     finding::{Finding, Report, RuleId, Severity},
     index::{self, Focus, NameKeys, Persons},
     params::RulesFile,

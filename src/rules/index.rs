@@ -188,7 +188,9 @@ pub(crate) fn gather<'a>(
                 if !identities.contains(&identity) {
                     found.insert(identity);
                 }
-            } else if filter.may_have(c) && identities.contains(&(keys.of(&c.full_name), c.birth_date)) {
+            } else if filter.may_have(c)
+                && identities.contains(&(keys.of(&c.full_name), c.birth_date))
+            {
                 others.push(row);
             }
         }
@@ -309,7 +311,11 @@ impl Filter {
         else {
             return false;
         };
-        if self.days.get(i / 64).is_none_or(|w| w & (1 << (i % 64)) == 0) {
+        if self
+            .days
+            .get(i / 64)
+            .is_none_or(|w| w & (1 << (i % 64)) == 0)
+        {
             return false;
         }
         if !self.open.is_empty() && self.open.contains(&c.birth_date) {
@@ -376,10 +382,14 @@ mod tests {
     fn rows_are_grouped_by_person_in_plan_then_entry_order() {
         let mut a = plan("412", "2025-2030", 1);
         let mut b = plan("414", "2025-2030", 1);
-        a.entries.push(voted(&mut a.rounds, cadre(ID1, "A"), "D.BT"));
-        a.entries.push(voted(&mut a.rounds, cadre(ID2, "B"), "D.BT"));
-        a.entries.push(voted(&mut a.rounds, cadre(ID1, "A"), "D.HUV"));
-        b.entries.push(voted(&mut b.rounds, cadre(ID1, "A"), "D.BT"));
+        a.entries
+            .push(voted(&mut a.rounds, cadre(ID1, "A"), "D.BT"));
+        a.entries
+            .push(voted(&mut a.rounds, cadre(ID2, "B"), "D.BT"));
+        a.entries
+            .push(voted(&mut a.rounds, cadre(ID1, "A"), "D.HUV"));
+        b.entries
+            .push(voted(&mut b.rounds, cadre(ID1, "A"), "D.BT"));
         let plans = [&a, &b];
         let index = Persons::build(&plans, |_| true);
         assert_eq!(index.len(), 2);

@@ -145,10 +145,9 @@ impl RetirementSchedule {
         // The age in force never rises by more than 12 months a year in any sane schedule, so
         // the month is found by the year `birth + max / 12 + 1`; the bound keeps the loop finite
         // for any schedule.
-        for year in from
-            ..=birth
-                .year()
-                .saturating_add(i32::try_from(max / 12 + 2).unwrap_or(0))
+        for year in from..=birth
+            .year()
+            .saturating_add(i32::try_from(max / 12 + 2).unwrap_or(0))
         {
             let reached = born + i64::from(schedule.age_in_force(year));
             if reached < month_index(year, 12) + 1 {
