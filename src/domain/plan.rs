@@ -580,7 +580,7 @@ mod tests {
         while day < last {
             let text = iso_date(day).unwrap();
             assert_eq!(std::str::from_utf8(&text).unwrap(), day.to_string());
-            day = day + chrono::TimeDelta::days(997);
+            day += chrono::TimeDelta::days(997);
         }
         for d in [last, NaiveDate::from_ymd_opt(2024, 2, 29).unwrap()] {
             assert_eq!(

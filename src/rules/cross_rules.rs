@@ -369,7 +369,6 @@ pub(crate) fn r21<'a>(
             }
         }
     }
-    drop(record);
     let mut groups: Vec<(Identity, &Vec<(u8, u32)>)> = identities
         .iter()
         .filter(|(_, (_, more))| *more != u32::MAX)
