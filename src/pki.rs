@@ -234,6 +234,21 @@ pub fn serial_of(pem: &str) -> Result<Vec<u8>, String> {
     Ok(cert.tbs_certificate.raw_serial().to_vec())
 }
 
+/// The serial number of a certificate (DER), as its bytes.
+///
+/// # Errors
+///
+/// The reason, in words, if the bytes are not a certificate.
+pub fn serial_of_der(der: &[u8]) -> Result<Vec<u8>, String> {
+    let (_, cert) = X509Certificate::from_der(der).map_err(|e| e.to_string())?;
+    Ok(cert.tbs_certificate.raw_serial().to_vec())
+}
+
+/// A serial number's bytes as lowercase hex.
+pub fn serial_hex(serial: &[u8]) -> String {
+    serial.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// The serial numbers a revocation list (PEM) names, each with the date it was revoked.
 ///
 /// # Errors
@@ -307,7 +322,31 @@ pub fn caller_from_der(der: &[u8]) -> Result<Caller, String> {
         .and_then(|cn| cn.as_str().ok())
         .unwrap_or("")
         .to_string();
+    check_common_name(&name)?;
     Ok(Caller::Certified { unit, roles, name })
+}
+
+/// A certificate's common name names its holder in the audit trail, the logs and the web
+/// page, as `NAME [roles@unit]`: it is checked like a name a clerk types (no control or
+/// bidirectional control characters, at most 200 characters, in NFC), and may not hold the
+/// brackets that would let it pass for another holder's roles. It may be empty.
+///
+/// # Errors
+///
+/// A sentence saying what is wrong with the name.
+pub fn check_common_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Ok(());
+    }
+    let clean = crate::domain::plan::clean_text_max("certificate common name", name, 200)
+        .map_err(|e| e.to_string())?;
+    if clean != name {
+        return Err("the certificate's common name is not in Unicode NFC form".into());
+    }
+    if name.contains(['[', ']']) {
+        return Err("the certificate's common name holds brackets, which would pass for roles in the audit trail".into());
+    }
+    Ok(())
 }
 
 /// Checks a certificate (PEM) against the clock: a sentence naming the date if it has expired

@@ -209,6 +209,7 @@ async fn run_with_web(
             let tls = config.tls.as_ref().map(|t| crate::web::WebTls {
                 cert_pem: t.cert_pem.clone(),
                 key_pem: t.key_pem.clone(),
+                crl_pem: config.crl_pem.clone(),
             });
             Some(crate::web::spawn(node.clone(), tls, web).await?)
         }

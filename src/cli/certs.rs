@@ -182,6 +182,9 @@ pub fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
                     "a personal certificate never carries the node role; use `certs node`"
                 );
             }
+            // Typed names may come decomposed; the certificate holds them composed (NFC).
+            let name = quyhoach::domain::text::nfc(&name);
+            pki::check_common_name(&name).map_err(fail)?;
             let subject = Subject::new(&unit, &roles, &name, days);
             checked(&subject, &units)?;
             let issued = load_ca(&ca_dir)?.issue(&subject).map_err(fail)?;

@@ -50,7 +50,7 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
             let reply = login::issue(&node, &tls).await?;
             writeln!(out, "{}", login::login_url(&web, &reply.token))?;
             eprintln!(
-                "Open it in your browser before {} (it works once); the session lasts 8 hours.",
+                "Open it in your browser before {} and press Sign in on the page it shows (it works once); the session lasts 8 hours.",
                 reply.expires_at
             );
             Ok(())

@@ -190,6 +190,12 @@ const QUALITY: [char; 3] = ['\u{0302}', '\u{0306}', '\u{031B}'];
 /// are equal (see the module's documentation for what that covers). The key is NFC text in
 /// lower case, every tone in its modern place; it is compared, never shown.
 pub fn key(name: &str) -> String {
+    plain_key(name).unwrap_or_else(|| general_key(name))
+}
+
+/// [`key`] by the definition: the name decomposed (NFKD), look-alikes mapped, lower-cased, each
+/// word's tones moved, and composed again (NFC).
+fn general_key(name: &str) -> String {
     let mut out = String::with_capacity(name.len() + 8);
     let mut word: Vec<char> = Vec::with_capacity(16);
     let mut tones: Vec<char> = Vec::new();
@@ -211,6 +217,134 @@ pub fn key(name: &str) -> String {
     }
     end_word(&mut word, &mut tones, &mut out);
     out.nfc().collect()
+}
+
+/// The letters with diacritics of Vietnamese, lower case (their upper case is derived).
+const VIETNAMESE: &str = "àáảãạăằắẳẵặâầấẩẫậèéẻẽẹêềếểễệìíỉĩịòóỏõọôồốổỗộơờớởỡợùúủũụưừứửữựỳýỷỹỵđ";
+
+/// A letter of [`VIETNAMESE`] taken apart as [`general_key`] sees it: its base letter in lower
+/// case, its quality mark and its tone.
+type Parts = (char, Option<char>, Option<char>);
+
+/// The tables of [`plain_key`], derived from the normalization library once.
+struct Letters {
+    /// Each letter of [`VIETNAMESE`], in either case, taken apart.
+    apart: foldhash::HashMap<char, Parts>,
+    /// The lower-case letter of each set of parts.
+    together: foldhash::HashMap<Parts, char>,
+}
+
+fn letters() -> &'static Letters {
+    static LETTERS: std::sync::OnceLock<Letters> = std::sync::OnceLock::new();
+    LETTERS.get_or_init(|| {
+        let mut apart = foldhash::HashMap::default();
+        let mut together = foldhash::HashMap::default();
+        let all = VIETNAMESE
+            .chars()
+            .chain(VIETNAMESE.chars().flat_map(char::to_uppercase));
+        for letter in all {
+            let mut chars = std::iter::once(letter).nfkd();
+            let Some(base) = chars.next() else { continue };
+            let mut lower = unconfuse(base).to_lowercase();
+            let (Some(base), None) = (lower.next(), lower.next()) else {
+                continue;
+            };
+            let (mut quality, mut tone) = (None, None);
+            let mut fits = true;
+            for mark in chars {
+                if QUALITY.contains(&mark) && quality.is_none() {
+                    quality = Some(mark);
+                } else if TONES.contains(&mark) && tone.is_none() {
+                    tone = Some(mark);
+                } else {
+                    fits = false;
+                }
+            }
+            if !fits {
+                continue;
+            }
+            let parts = (base, quality, tone);
+            apart.insert(letter, parts);
+            let composed: String = [Some(base), quality, tone]
+                .into_iter()
+                .flatten()
+                .nfc()
+                .collect();
+            let mut composed = composed.chars();
+            if let (Some(c), None) = (composed.next(), composed.next()) {
+                together.insert(parts, c);
+            }
+        }
+        Letters { apart, together }
+    })
+}
+
+/// [`general_key`] for a name written only with ASCII letters, ASCII spaces and the letters of
+/// [`VIETNAMESE`] (nearly every name), by table instead of by the normalization library; `None`
+/// for any other name, or when a syllable carries two tones.
+fn plain_key(name: &str) -> Option<String> {
+    let letters = letters();
+    let mut out = String::with_capacity(name.len() + 8);
+    let mut word: Vec<char> = Vec::with_capacity(16);
+    let mut tones: Vec<char> = Vec::new();
+    for c in name.chars() {
+        if c == ' ' {
+            end_word(&mut word, &mut tones, &mut out);
+        } else if c.is_ascii_alphabetic() {
+            word.push(c.to_ascii_lowercase());
+        } else {
+            let &(base, quality, tone) = letters.apart.get(&c)?;
+            word.push(base);
+            word.extend(quality);
+            tones.extend(tone);
+        }
+    }
+    end_word(&mut word, &mut tones, &mut out);
+    // Compose each letter with its marks.
+    let mut key = String::with_capacity(out.len());
+    let mut chars = out.chars().peekable();
+    while let Some(base) = chars.next() {
+        let (mut quality, mut tone) = (None, None);
+        while let Some(&mark) = chars.peek() {
+            if QUALITY.contains(&mark) && quality.is_none() {
+                quality = Some(mark);
+            } else if TONES.contains(&mark) && tone.is_none() {
+                tone = Some(mark);
+            } else if QUALITY.contains(&mark) || TONES.contains(&mark) {
+                return None;
+            } else {
+                break;
+            }
+            chars.next();
+        }
+        if quality.is_none() && tone.is_none() {
+            key.push(base);
+        } else {
+            key.push(*letters.together.get(&(base, quality, tone))?);
+        }
+    }
+    Some(key)
+}
+
+/// A cheap fingerprint of a name written only with ASCII letters, ASCII spaces and the letters
+/// of Vietnamese (`None` for any other name): its ASCII consonants in order, in lower case,
+/// hashed. When a name and its [`key`] both have a fingerprint, they have the same one, so a
+/// name whose fingerprint differs from a key's fingerprint does not have that key: a filter
+/// that spares computing keys.
+pub fn fingerprint(name: &str) -> Option<u64> {
+    let letters = letters();
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for c in name.chars() {
+        if c.is_ascii_alphabetic() {
+            let c = c.to_ascii_lowercase();
+            if !matches!(c, 'a' | 'e' | 'i' | 'o' | 'u' | 'y') {
+                hash = (hash ^ u64::from(c)).wrapping_mul(0x0100_0000_01b3);
+            }
+        } else if c != ' ' && !letters.apart.contains_key(&c) {
+            return None;
+        }
+    }
+    Some(hash)
 }
 
 /// [`key`] with a memory, for a pass over many records in which one name recurs (the same
@@ -368,6 +502,32 @@ mod tests {
     ];
 
     #[test]
+    fn the_table_agrees_with_the_definition() {
+        let mut names: Vec<String> = SAME
+            .iter()
+            .chain(DIFFERENT)
+            .flat_map(|(a, b)| [a.to_string(), b.to_string()])
+            .collect();
+        names.extend(SYLLABLES.iter().map(|s| s.to_string()));
+        names.extend(["Hòà", "gì", "Qúy", "  Lê  Văn ", "ĐỖ", "x", "", " "].map(String::from));
+        for name in &names {
+            if let Some(fast) = plain_key(name) {
+                assert_eq!(fast, general_key(name), "{name:?}");
+            }
+        }
+        for name in &names {
+            if let (Some(f), Some(g)) = (fingerprint(name), fingerprint(&key(name))) {
+                assert_eq!(f, g, "{name:?}");
+            }
+        }
+        assert_ne!(fingerprint("Lê Văn Tám"), fingerprint("Lê Văn Nam"));
+        assert_eq!(fingerprint("Lê Văn\u{200B} Tám"), None);
+        assert!(plain_key("Nguyễn Thị Hoà").is_some());
+        assert!(plain_key("Nguyễn Thị\u{200B} Hoà").is_none());
+        assert_eq!(letters().apart.len(), 2 * VIETNAMESE.chars().count());
+    }
+
+    #[test]
     fn spellings_that_must_match() {
         for (a, b) in SAME {
             assert_eq!(key(a), key(b), "{a:?} and {b:?} must be one name");
@@ -479,6 +639,28 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn the_table_agrees_with_the_definition_on_any_plain_text(
+            text in prop::collection::vec(
+                prop::sample::select(
+                    VIETNAMESE
+                        .chars()
+                        .chain(VIETNAMESE.to_uppercase().chars())
+                        .chain("aeiouyAEIOUYbcdghklmnpqrstvxGIQ ".chars())
+                        .collect::<Vec<char>>(),
+                ),
+                0..24,
+            )
+        ) {
+            let text: String = text.into_iter().collect();
+            if let Some(fast) = plain_key(&text) {
+                prop_assert_eq!(fast, general_key(&text), "{:?}", text);
+            }
+            if let (Some(f), Some(g)) = (fingerprint(&text), fingerprint(&key(&text))) {
+                prop_assert_eq!(f, g, "{:?}", text);
+            }
+        }
+
         #[test]
         fn rewritings_of_one_name_share_its_key(
             parts in name(),

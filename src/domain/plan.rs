@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{text, FieldError};
@@ -314,7 +314,10 @@ pub fn canonical_bytes(plan: &Plan) -> Vec<u8> {
             self.0.extend_from_slice(&n.to_be_bytes());
         }
         fn d(&mut self, d: Option<NaiveDate>) {
-            self.s(&d.map(|d| d.to_string()).unwrap_or_default());
+            match d.and_then(iso_date) {
+                Some(text) => self.s(std::str::from_utf8(&text).unwrap_or_default()),
+                None => self.s(&d.map(|d| d.to_string()).unwrap_or_default()),
+            }
         }
     }
     let mut w = W(Vec::with_capacity(256 + plan.entries.len() * 160));
@@ -369,6 +372,26 @@ pub fn canonical_bytes(plan: &Plan) -> Vec<u8> {
         }
     }
     w.0
+}
+
+/// A date as its `Display` writes it (`2025-07-01`) for the years 0 to 9999, without
+/// allocating; `None` for other years.
+fn iso_date(d: NaiveDate) -> Option<[u8; 10]> {
+    let year = u32::try_from(d.year()).ok().filter(|y| *y <= 9999)?;
+    let digit = |n: u32| b'0' + u8::try_from(n % 10).unwrap_or(0);
+    let (m, day) = (d.month(), d.day());
+    Some([
+        digit(year / 1000),
+        digit(year / 100),
+        digit(year / 10),
+        digit(year),
+        b'-',
+        digit(m / 10),
+        digit(m),
+        b'-',
+        digit(day / 10),
+        digit(day),
+    ])
 }
 
 /// Longest accepted name, ethnicity or qualification, in characters.
@@ -548,6 +571,29 @@ impl BallotRound {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The hash's bytes of a date are what `Display` writes, so hashes stay what they were.
+    #[test]
+    fn iso_dates_are_written_as_display_writes_them() {
+        let mut day = NaiveDate::from_ymd_opt(0, 1, 1).unwrap();
+        let last = NaiveDate::from_ymd_opt(9999, 12, 31).unwrap();
+        while day < last {
+            let text = iso_date(day).unwrap();
+            assert_eq!(std::str::from_utf8(&text).unwrap(), day.to_string());
+            day += chrono::TimeDelta::days(997);
+        }
+        for d in [last, NaiveDate::from_ymd_opt(2024, 2, 29).unwrap()] {
+            assert_eq!(
+                std::str::from_utf8(&iso_date(d).unwrap()).unwrap(),
+                d.to_string()
+            );
+        }
+        assert_eq!(iso_date(NaiveDate::from_ymd_opt(-1, 1, 1).unwrap()), None);
+        assert_eq!(
+            iso_date(NaiveDate::from_ymd_opt(10000, 1, 1).unwrap()),
+            None
+        );
+    }
 
     pub(crate) fn cadre(id: &str, name: &str) -> Cadre {
         Cadre {

@@ -31,6 +31,25 @@ pub const HELD_HASH: &str = "quyhoach-held-hash";
 /// Status metadata naming the hash a refused push carried.
 pub const OFFERED_HASH: &str = "quyhoach-offered-hash";
 
+/// Longest status message sent, in bytes: a message quotes what was refused, and a refused
+/// value can be as long as the request, but the message travels in a header (`grpc-message`)
+/// that a client refuses past a few kilobytes, so an echoed value would turn a clear refusal
+/// into a protocol error.
+pub const MAX_STATUS_MESSAGE: usize = 1_024;
+
+/// `message`, cut to at most [`MAX_STATUS_MESSAGE`] bytes on a character boundary, with `…`
+/// where it was cut.
+pub fn bounded_message(message: String) -> String {
+    if message.len() <= MAX_STATUS_MESSAGE {
+        return message;
+    }
+    let mut end = MAX_STATUS_MESSAGE - '…'.len_utf8();
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &message[..end])
+}
+
 impl From<Error> for Status {
     fn from(e: Error) -> Self {
         let code = match &e {
@@ -47,7 +66,7 @@ impl From<Error> for Status {
         if code == Code::Internal {
             tracing::error!(error = %e, "internal error");
         }
-        let mut status = Status::new(code, e.to_string());
+        let mut status = Status::new(code, bounded_message(e.to_string()));
         if let Error::HashConflict { held, offered, .. } = &e {
             for (key, value) in [(HELD_HASH, held), (OFFERED_HASH, offered)] {
                 if let Ok(v) = value.parse() {
@@ -90,5 +109,23 @@ impl From<crate::auth::Denied> for Status {
             crate::auth::Denied::Unauthenticated(m) => Status::unauthenticated(m),
             crate::auth::Denied::Forbidden(f) => Status::permission_denied(f.to_string()),
         }
+    }
+}
+
+#[cfg(test)]
+mod message_tests {
+    use super::*;
+
+    #[test]
+    fn a_status_message_is_cut_on_a_character_boundary() {
+        let short = "unit: unknown".to_string();
+        assert_eq!(bounded_message(short.clone()), short);
+        let exact = "a".repeat(MAX_STATUS_MESSAGE);
+        assert_eq!(bounded_message(exact.clone()), exact);
+        // Two-byte letters put a boundary inside the limit.
+        let long = format!("position: {}", "ệ".repeat(5_000));
+        let cut = bounded_message(long);
+        assert!(cut.len() <= MAX_STATUS_MESSAGE, "{}", cut.len());
+        assert!(cut.starts_with("position: ") && cut.ends_with('…'));
     }
 }

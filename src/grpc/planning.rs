@@ -649,6 +649,13 @@ impl pb::planning_server::Planning for PlanningService {
         req: Request<pb::WebLoginRequest>,
     ) -> Result<Response<pb::WebLoginResponse>, Status> {
         let who = self.who(&req)?;
+        // The certificate's serial goes into the token: the web page refuses it once revoked.
+        let serial = req
+            .peer_certs()
+            .and_then(|certs| certs.first().cloned())
+            .and_then(|leaf| crate::pki::serial_of_der(leaf.as_ref()).ok())
+            .map(|s| crate::pki::serial_hex(&s))
+            .unwrap_or_default();
         let pb::WebLoginRequest {} = req.into_inner();
         who.require_authenticated()?;
         let crate::auth::Caller::Certified { unit, roles, name } = &who else {
@@ -658,8 +665,11 @@ impl pb::planning_server::Planning for PlanningService {
             )
             .into());
         };
-        let (token, identity) =
-            acting_as(who.label(), self.node.issue_web_login(unit, roles, name)).await?;
+        let (token, identity) = acting_as(
+            who.label(),
+            self.node.issue_web_login_for(unit, roles, name, &serial),
+        )
+        .await?;
         Ok(Response::new(pb::WebLoginResponse {
             token,
             expires_at: identity.expires_at.to_rfc3339(),

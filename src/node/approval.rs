@@ -9,6 +9,40 @@ use crate::{
     store::{Change, Conflict, OutboxItem, Receipt},
 };
 
+/// Most findings one return may cite: each becomes a reason, stored with the decision and sent
+/// down to the unit, so a return cannot be made of thousands.
+pub const MAX_CITATIONS: usize = 20;
+
+/// Checks the findings a return cites, before any is looked up: at most [`MAX_CITATIONS`],
+/// each a finding ID (short, letters, digits, `-`, `_`, `.`), none twice.
+fn check_citations(cite: &[String]) -> Result<()> {
+    if cite.len() > MAX_CITATIONS {
+        return Err(Error::invalid(
+            "cite_findings",
+            format!("at most {MAX_CITATIONS} findings, not {}", cite.len()),
+        ));
+    }
+    for (i, c) in cite.iter().enumerate() {
+        let well_formed = !c.is_empty()
+            && c.len() <= 64
+            && c.chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '-' | '_' | '.'));
+        if !well_formed {
+            return Err(Error::invalid(
+                &format!("cite_findings[{i}]"),
+                "not a finding ID (as `quyhoach check` lists them)",
+            ));
+        }
+        if cite[..i].contains(c) {
+            return Err(Error::invalid(
+                &format!("cite_findings[{i}]"),
+                format!("{c} is cited twice"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl Node {
     /// Takes a plan pushed by the child unit `from`: its own submitted plan (this node
     /// approves it) or a lower plan that the child approved, travelling upward.
@@ -224,7 +258,7 @@ impl Node {
                 "plan.id.version",
                 format!("version {v} arrived before version 1"),
             )),
-            (true, Some(h)) if v != h.id.version + 1 => Err(Error::precondition(
+            (true, Some(h)) if h.id.version.checked_add(1) != Some(v) => Err(Error::precondition(
                 "plan.id.version",
                 format!(
                     "version {v} arrived but the latest held is {}; versions apply in order",
@@ -258,7 +292,8 @@ impl Node {
     ///
     /// [`Error::NotFound`] if the plan's unit is unknown; [`Error::Denied`] if this node does not
     /// approve that unit; [`Error::Invalid`] if the reasons are too many, malformed, missing from a
-    /// return, or findings are cited on an approval; [`Error::NotFound`] if the plan version or a
+    /// return, or findings are cited on an approval, more than [`MAX_CITATIONS`] of them, one
+    /// twice, or an ID that is no finding ID; [`Error::NotFound`] if the plan version or a
     /// cited finding is not held here; [`Error::Precondition`] if `hash` is not the held hash, the
     /// status does not allow the outcome, or (at the province) the plan has errors or unaccepted
     /// warnings; [`Error::Store`] if storage fails.
@@ -287,10 +322,11 @@ impl Node {
         if reasons.len() > 20 {
             return Err(Error::invalid("reasons", "at most 20 reasons"));
         }
+        // Numbered as sent, so that an error names the reason the caller wrote.
         let mut reasons: Vec<String> = reasons
             .iter()
-            .filter(|r| !r.trim().is_empty())
             .enumerate()
+            .filter(|(_, r)| !r.trim().is_empty())
             .map(|(i, r)| {
                 crate::domain::plan::clean_text_max(
                     &format!("reasons[{i}]"),
@@ -299,6 +335,7 @@ impl Node {
                 )
             })
             .collect::<std::result::Result<_, _>>()?;
+        check_citations(cite)?;
         if !cite.is_empty() {
             if outcome == Outcome::Approve {
                 return Err(Error::invalid(

@@ -96,7 +96,21 @@ pub fn finding_id(f: &Finding) -> String {
 }
 
 fn acceptance_key(id: &PlanId, finding: &str) -> String {
-    format!("accept/{id}/{finding}")
+    format!("{ACCEPTANCES}{id}/{finding}")
+}
+
+/// Where acceptances are kept in the store.
+const ACCEPTANCES: &str = "accept/";
+
+/// Every acceptance the store holds, by key (read once, at start).
+pub(super) fn stored_acceptances(
+    store: &dyn crate::store::Store,
+) -> crate::store::Result<std::collections::HashMap<String, Acceptance>> {
+    Ok(store
+        .documents(ACCEPTANCES)?
+        .into_iter()
+        .filter_map(|(k, v)| Some((k, serde_json::from_value(v).ok()?)))
+        .collect())
 }
 
 impl Node {
@@ -128,24 +142,6 @@ impl Node {
         }
         self.view_settled().await?;
         let reference = self.reference();
-        let view = self.view.read().unwrap_or_else(|e| e.into_inner());
-        let submitted = view.submitted(&self.unit.code);
-        // An incremental check reads only the plans related to the one named (see
-        // `View::related`); a full one reads them all.
-        let related = match &filter.plan {
-            Some(id) => view.related(id, &Default::default()),
-            None => Vec::new(),
-        };
-        let snapshot = Snapshot {
-            plans: if filter.plan.is_some() {
-                &related
-            } else {
-                view.plans()
-            },
-            hierarchy: &self.hierarchy,
-            catalog: &reference.catalog,
-            submitted: &submitted,
-        };
         let scope = Scope {
             unit: Some(root),
             term: filter.term.clone(),
@@ -153,12 +149,39 @@ impl Node {
             severity: filter.severity,
         };
         let today = self.today();
-        let started = Instant::now();
-        let report = match &filter.plan {
-            Some(id) => rules::check_incremental(&snapshot, id, &scope, today, &reference.rules),
-            None => rules::check(&snapshot, &scope, today, &reference.rules),
+        let (report, micros, entries) = match &filter.plan {
+            // An incremental check reads only the plans related to the one named (see
+            // `View::related`), which it moves out of the view for its time.
+            Some(id) => {
+                let mut view = self.view.write().unwrap_or_else(|e| e.into_inner());
+                let entries = view.entries();
+                let submitted = view.submitted_for(id, &self.unit.code);
+                let related = view.related(id, &Default::default(), &reference.rules);
+                let snapshot = Snapshot {
+                    plans: related.plans(),
+                    hierarchy: &self.hierarchy,
+                    catalog: &reference.catalog,
+                    submitted: &submitted,
+                };
+                let started = Instant::now();
+                let report =
+                    rules::check_incremental(&snapshot, id, &scope, today, &reference.rules);
+                (report, started.elapsed().as_micros() as u64, entries)
+            }
+            None => {
+                let view = self.view.read().unwrap_or_else(|e| e.into_inner());
+                let submitted = view.submitted(&self.unit.code);
+                let snapshot = Snapshot {
+                    plans: view.plans(),
+                    hierarchy: &self.hierarchy,
+                    catalog: &reference.catalog,
+                    submitted: &submitted,
+                };
+                let started = Instant::now();
+                let report = rules::check(&snapshot, &scope, today, &reference.rules);
+                (report, started.elapsed().as_micros() as u64, view.entries())
+            }
         };
-        let micros = started.elapsed().as_micros() as u64;
         let kind = if filter.plan.is_some() {
             "incremental"
         } else {
@@ -166,8 +189,6 @@ impl Node {
         };
         metrics::histogram!("quyhoach_check_duration_seconds", "unit" => self.unit.code.clone(), "kind" => kind)
             .record(micros as f64 / 1e6);
-        let entries = view.entries();
-        drop(view);
         let findings = report
             .findings
             .into_iter()
@@ -184,12 +205,12 @@ impl Node {
         let id = finding_id(&finding);
         let mut acceptance = None;
         if finding.severity == Severity::Warning {
-            for plan in &finding.plans {
-                if let Some(v) = self.store.document(&acceptance_key(plan, &id))? {
-                    acceptance = serde_json::from_value(v).ok();
-                    break;
-                }
-            }
+            let held = self.acceptances.read().unwrap_or_else(|e| e.into_inner());
+            acceptance = finding
+                .plans
+                .iter()
+                .find_map(|plan| held.get(&acceptance_key(plan, &id)))
+                .cloned();
         }
         Ok(CheckedFinding {
             id,
@@ -383,12 +404,13 @@ impl Node {
         let guard = self.lock().await;
         let event = Event::new("accept_warning", Some(id))
             .detail(format!("{finding}: {}", acceptance.justification));
-        self.commit(
-            guard,
-            event,
-            vec![Change::SetDocument(acceptance_key(id, finding), value)],
-        )
-        .await?;
+        let key = acceptance_key(id, finding);
+        self.commit(guard, event, vec![Change::SetDocument(key.clone(), value)])
+            .await?;
+        self.acceptances
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, acceptance.clone());
         Ok(acceptance)
     }
 

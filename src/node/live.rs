@@ -10,11 +10,11 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{checks::finding_id, Node};
+use super::{checks::finding_id, view::View, Node};
 use crate::{
-    domain::PlanId,
+    domain::{Catalog, Hierarchy, PlanId},
     error::Result,
-    rules::{self, Finding, Scope, Snapshot, CROSS_PERSON_RULES},
+    rules::{self, Finding, RulesFile, Scope, Snapshot, CROSS_PERSON_RULES},
     store::Change,
 };
 
@@ -116,29 +116,30 @@ impl Node {
         let reference = self.reference();
         let today = self.today();
         let now = self.now();
-        let view = self.view.read().unwrap_or_else(|e| e.into_inner());
-        let submitted = view.submitted(&self.unit.code);
-        let snapshot = Snapshot {
-            plans: view.plans(),
-            hierarchy: &self.hierarchy,
-            catalog: &reference.catalog,
-            submitted: &submitted,
-        };
-        let mut live = self.live.write().unwrap_or_else(|e| e.into_inner());
         let mut events = Vec::new();
         let full = batch.iter().find_map(|r| match r {
             Recheck::Full { why } => Some(why.clone()),
             Recheck::Plan { .. } => None,
         });
-        let full =
-            full.or_else(|| (live.day != Some(today)).then(|| format!("day changed to {today}")));
+        let stale = self.live.read().unwrap_or_else(|e| e.into_inner()).day != Some(today);
+        let full = full.or_else(|| stale.then(|| format!("day changed to {today}")));
         if let Some(why) = full {
+            let view = self.view.read().unwrap_or_else(|e| e.into_inner());
+            let submitted = view.submitted(&self.unit.code);
+            let snapshot = Snapshot {
+                plans: view.plans(),
+                hierarchy: &self.hierarchy,
+                catalog: &reference.catalog,
+                submitted: &submitted,
+            };
             let report = rules::check(&snapshot, &Scope::default(), today, &reference.rules);
+            drop(view);
             let fresh: HashMap<String, Finding> = report
                 .findings
                 .into_iter()
                 .map(|f| (finding_id(&f), f))
                 .collect();
+            let mut live = self.live.write().unwrap_or_else(|e| e.into_inner());
             diff(&live.findings, &fresh, &why, now, &mut events);
             live.findings = fresh;
             live.day = Some(today);
@@ -148,39 +149,25 @@ impl Node {
             let Recheck::Plan { id, also, why } = item else {
                 continue;
             };
-            // Only the plans the re-check reads (see `View::related`).
-            let related = view.related(id, also);
-            let snapshot = Snapshot {
-                plans: &related,
-                ..snapshot
-            };
-            let also_refs: HashSet<&str> = also.iter().map(String::as_str).collect();
-            let mut persons = rules::touched_persons(&snapshot, id);
-            persons.extend(also_refs.iter().copied());
-            let report = rules::check_incremental_with(
-                &snapshot,
+            // An incremental re-check moves the plan out of the view for its time (see
+            // `View::related`), so it holds the view's write lock; one re-check at a time, so
+            // that queries run between them.
+            let mut view = self.view.write().unwrap_or_else(|e| e.into_inner());
+            let mut live = self.live.write().unwrap_or_else(|e| e.into_inner());
+            let (before, after) = recheck_plan(
+                &mut view,
+                &mut live.findings,
                 id,
-                &also_refs,
-                &Scope::default(),
-                today,
-                &reference.rules,
+                also,
+                &Setting {
+                    hierarchy: &self.hierarchy,
+                    catalog: &reference.catalog,
+                    rules: &reference.rules,
+                    today,
+                    own: &self.unit.code,
+                },
             );
-            let before: HashMap<String, Finding> = live
-                .findings
-                .iter()
-                .filter(|(_, f)| recomputed_by(f, id, &persons))
-                .map(|(k, f)| (k.clone(), f.clone()))
-                .collect();
-            let after: HashMap<String, Finding> = report
-                .findings
-                .into_iter()
-                .map(|f| (finding_id(&f), f))
-                .collect();
             diff(&before, &after, why, now, &mut events);
-            for k in before.keys() {
-                live.findings.remove(k);
-            }
-            live.findings.extend(after);
         }
         events
     }
@@ -281,6 +268,62 @@ impl Node {
     }
 }
 
+/// What a re-check is run against, besides the view.
+pub(crate) struct Setting<'a> {
+    pub hierarchy: &'a Hierarchy,
+    pub catalog: &'a Catalog,
+    pub rules: &'a RulesFile,
+    pub today: NaiveDate,
+    /// The node's own unit (its own plans attest nothing, R22).
+    pub own: &'a str,
+}
+
+/// Brings `findings` up to date after a change to `id`'s unit × term (whose replaced version
+/// listed `also`), re-checking only the plans related to it in the view; returns the findings
+/// it recomputed, before and after.
+pub(crate) fn recheck_plan(
+    view: &mut View,
+    findings: &mut HashMap<String, Finding>,
+    id: &PlanId,
+    also: &HashSet<String>,
+    at: &Setting<'_>,
+) -> (HashMap<String, Finding>, HashMap<String, Finding>) {
+    let submitted = view.submitted_for(id, at.own);
+    let related = view.related(id, also, at.rules);
+    let snapshot = Snapshot {
+        plans: related.plans(),
+        hierarchy: at.hierarchy,
+        catalog: at.catalog,
+        submitted: &submitted,
+    };
+    let also_refs: HashSet<&str> = related.persons().iter().map(String::as_str).collect();
+    let mut persons = rules::touched_persons(&snapshot, id);
+    persons.extend(also_refs.iter().copied());
+    let report = rules::check_incremental_with(
+        &snapshot,
+        id,
+        &also_refs,
+        &Scope::default(),
+        at.today,
+        at.rules,
+    );
+    let before: HashMap<String, Finding> = findings
+        .iter()
+        .filter(|(_, f)| recomputed_by(f, id, &persons))
+        .map(|(k, f)| (k.clone(), f.clone()))
+        .collect();
+    let after: HashMap<String, Finding> = report
+        .findings
+        .into_iter()
+        .map(|f| (finding_id(&f), f))
+        .collect();
+    for k in before.keys() {
+        findings.remove(k);
+    }
+    findings.extend(after.iter().map(|(k, f)| (k.clone(), f.clone())));
+    (before, after)
+}
+
 fn diff(
     before: &HashMap<String, Finding>,
     after: &HashMap<String, Finding>,
@@ -313,5 +356,235 @@ fn diff(
                 },
             ));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use super::*;
+    use crate::{
+        config,
+        domain::{Plan, PlanStatus},
+        node::view::ViewChange,
+        store::PlanHeader,
+        synth::{generate, Size, Spec},
+    };
+
+    /// Every finding of a full check, by ID, with its message.
+    fn full_check(view: &View, at: &Setting<'_>) -> BTreeMap<String, String> {
+        let submitted = view.submitted(at.own);
+        let snapshot = Snapshot {
+            plans: view.plans(),
+            hierarchy: at.hierarchy,
+            catalog: at.catalog,
+            submitted: &submitted,
+        };
+        rules::check(&snapshot, &Scope::default(), at.today, at.rules)
+            .findings
+            .iter()
+            .map(|f| (finding_id(f), f.message_en.clone()))
+            .collect()
+    }
+
+    fn kept(live: &HashMap<String, Finding>) -> BTreeMap<String, String> {
+        live.iter()
+            .map(|(k, f)| (k.clone(), f.message_en.clone()))
+            .collect()
+    }
+
+    /// Property-style: over a sequence of arrivals of every kind (a plan the province did not
+    /// hold, a new version that drops persons and lists persons of other units, with one name
+    /// spelled differently, an approved version of a lower plan, a decision on a header), the
+    /// live findings kept by re-checking only the related plans equal a full check after each.
+    #[test]
+    fn live_findings_equal_a_full_check_after_every_arrival() {
+        let hierarchy = config::load_units("builtin:2024").unwrap();
+        let catalog = config::builtin_catalog().unwrap();
+        let mut spec = Spec::sized("40", Size::S, 11);
+        spec.target_entries = 6_000;
+        let g = generate(&hierarchy, &catalog, &spec);
+        let rules = RulesFile::default();
+        let at = Setting {
+            hierarchy: &hierarchy,
+            catalog: &catalog,
+            rules: &rules,
+            today: NaiveDate::from_ymd_opt(2025, 11, 1).unwrap(),
+            own: "40",
+        };
+        let (mut held_back, mut first): (Vec<&Plan>, Vec<&Plan>) = (Vec::new(), Vec::new());
+        for (i, p) in g.plans.iter().enumerate() {
+            if i % 5 == 0 {
+                held_back.push(p);
+            } else {
+                first.push(p);
+            }
+        }
+        let mut view = View::default();
+        view.apply(
+            first
+                .iter()
+                .map(|p| ViewChange::Plan((*p).clone()))
+                .collect(),
+            &rules,
+            "40",
+        );
+        let mut live: HashMap<String, Finding> = {
+            let submitted = view.submitted("40");
+            let snapshot = Snapshot {
+                plans: view.plans(),
+                hierarchy: &hierarchy,
+                catalog: &catalog,
+                submitted: &submitted,
+            };
+            rules::check(&snapshot, &Scope::default(), at.today, &rules)
+                .findings
+                .into_iter()
+                .map(|f| (finding_id(&f), f))
+                .collect()
+        };
+        let mut changed_findings = 0;
+        for step in 0..16 {
+            let change = match step % 4 {
+                0 => ViewChange::Plan(held_back[step % held_back.len()].clone()),
+                1 => {
+                    let base = first[(step * 7) % first.len()];
+                    let other = first[(step * 13 + 5) % first.len()];
+                    let mut next = view.current(&base.id.unit, &base.id.term).unwrap().clone();
+                    next.id.version += 1;
+                    next.entries.drain(..next.entries.len().min(3));
+                    for (k, e) in other.entries.iter().take(3).enumerate() {
+                        let mut e = e.clone();
+                        if k == 0 {
+                            e.cadre.full_name.push_str(" Anh");
+                        }
+                        next.entries.push(e);
+                    }
+                    ViewChange::Plan(next)
+                }
+                2 => {
+                    let base = first[(step * 11 + 3) % first.len()];
+                    let mut next = view.current(&base.id.unit, &base.id.term).unwrap().clone();
+                    next.id.version += 1;
+                    next.status = PlanStatus::Approved;
+                    next.entries.truncate(next.entries.len() / 2);
+                    ViewChange::Plan(next)
+                }
+                _ => {
+                    let base = first[(step * 17 + 1) % first.len()];
+                    let mut header =
+                        PlanHeader::of(view.current(&base.id.unit, &base.id.term).unwrap());
+                    header.status = PlanStatus::Approved;
+                    ViewChange::Header(header)
+                }
+            };
+            for (id, also) in view.apply(vec![change], &rules, "40") {
+                let (before, after) = recheck_plan(&mut view, &mut live, &id, &also, &at);
+                changed_findings += before.len() + after.len();
+            }
+            assert_eq!(kept(&live), full_check(&view, &at), "after step {step}");
+        }
+        assert!(changed_findings > 0, "the arrivals changed some findings");
+    }
+
+    /// R5 through the live findings: when a lower unit's list is approved, the warning on an
+    /// upper list planning someone who works in that unit but is not in its list appears at
+    /// once, though that person is in neither the approved version nor its predecessor.
+    #[test]
+    fn an_approval_below_updates_r5_on_the_upper_list() {
+        let hierarchy = config::load_units("builtin:2024").unwrap();
+        let catalog = config::builtin_catalog().unwrap();
+        let mut spec = Spec::sized("40", Size::S, 5);
+        spec.target_entries = 6_000;
+        let g = generate(&hierarchy, &catalog, &spec);
+        let rules = RulesFile::default();
+        let at = Setting {
+            hierarchy: &hierarchy,
+            catalog: &catalog,
+            rules: &rules,
+            today: NaiveDate::from_ymd_opt(2025, 11, 1).unwrap(),
+            own: "40",
+        };
+        // A lower list held back, below an upper list of the same term.
+        let (upper, lower) = g
+            .plans
+            .iter()
+            .flat_map(|u| g.plans.iter().map(move |l| (u, l)))
+            .find(|(u, l)| {
+                u.id.term == l.id.term
+                    && l.id.unit != u.id.unit
+                    && hierarchy.is_within(&l.id.unit, &u.id.unit)
+            })
+            .map(|(u, l)| (u.clone(), l.clone()))
+            .expect("the synthetic province has lower and upper lists");
+        let mut view = View::default();
+        view.apply(
+            g.plans
+                .iter()
+                .filter(|p| p.id != lower.id)
+                .cloned()
+                .map(ViewChange::Plan)
+                .collect(),
+            &rules,
+            "40",
+        );
+        let mut live: HashMap<String, Finding> = {
+            let submitted = view.submitted("40");
+            let snapshot = Snapshot {
+                plans: view.plans(),
+                hierarchy: &hierarchy,
+                catalog: &catalog,
+                submitted: &submitted,
+            };
+            rules::check(&snapshot, &Scope::default(), at.today, &rules)
+                .findings
+                .into_iter()
+                .map(|f| (finding_id(&f), f))
+                .collect()
+        };
+        // It arrives received, not approved.
+        let mut lower = lower;
+        lower.status = PlanStatus::Received;
+        lower.decision = None;
+        // The upper list plans someone who works in the lower unit, is not in its list and
+        // holds no key post.
+        let key_posts = &rules.qd377.key_posts;
+        let mut entry = upper.entries[0].clone();
+        entry.cadre.national_id = "001999000123".into();
+        entry.cadre.full_name = "Hoàng Thị Mới".into();
+        entry.cadre.current_unit = lower.id.unit.clone();
+        entry
+            .cadre
+            .current_positions
+            .retain(|p| !key_posts.contains(p));
+        let person = entry.cadre.national_id.clone();
+        let mut upper_next = upper.clone();
+        upper_next.id.version += 1;
+        upper_next.entries.push(entry);
+        let mut approved = PlanHeader::of(&lower);
+        approved.status = PlanStatus::Approved;
+        let r5_naming = |live: &HashMap<String, Finding>| -> BTreeSet<String> {
+            live.values()
+                .filter(|f| f.rule == rules::RuleId::R5 && f.national_ids().any(|i| i == person))
+                .map(|f| f.message_en.clone())
+                .collect()
+        };
+        let mut seen = Vec::new();
+        for change in [
+            ViewChange::Plan(lower),
+            ViewChange::Plan(upper_next),
+            ViewChange::Header(approved),
+        ] {
+            for (id, also) in view.apply(vec![change], &rules, "40") {
+                recheck_plan(&mut view, &mut live, &id, &also, &at);
+            }
+            assert_eq!(kept(&live), full_check(&view, &at));
+            seen.push(r5_naming(&live));
+        }
+        assert_ne!(
+            seen[1], seen[2],
+            "the approval below changed R5 on the upper list"
+        );
     }
 }

@@ -37,7 +37,9 @@ pub use audit_query::{AuditFilter, AuditSelection};
 pub use checks::{finding_id, Acceptance, CheckFilter, CheckOutcome, CheckedFinding, Completeness};
 pub use live::{FindingEvent, FindingHistory};
 pub use progress::{Progress, ReportedPlan, UnitProgress};
-pub use query::{mask_id, ConsolidatedEntry, ConsolidatedFilter, ConsolidatedPage, PlanFilter};
+pub use query::{
+    mask_id, ConsolidatedEntry, ConsolidatedFilter, ConsolidatedPage, Listing, PlanFilter,
+};
 pub use reconcile::{digest, ParentView, PlanState, Reconciled, Repairs};
 pub use reference::Reference;
 pub use status::{ChildReport, LinkState, LinkStatus, SyncStatus};
@@ -148,6 +150,9 @@ pub struct Node {
     view_built_in: std::time::Duration,
     /// What anti-entropy with the parent and the children has done.
     reconcile_log: reconcile::ReconcileLog,
+    /// Every written acceptance of a warning, by its key in the store, so that checks read
+    /// memory only.
+    acceptances: RwLock<HashMap<String, checks::Acceptance>>,
 }
 
 impl Node {
@@ -179,6 +184,7 @@ impl Node {
         );
         metrics::gauge!("quyhoach_view_build_seconds", "unit" => unit.code.clone())
             .set(view_built_in.as_secs_f64());
+        let acceptances = checks::stored_acceptances(store.as_ref())?;
         let node = Self {
             unit,
             hierarchy,
@@ -201,6 +207,7 @@ impl Node {
             lower_states: std::sync::Mutex::new(HashMap::new()),
             view_built_in,
             reconcile_log: Default::default(),
+            acceptances: RwLock::new(acceptances),
         };
         if node.runs_checks() {
             node.live

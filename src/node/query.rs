@@ -302,3 +302,93 @@ impl Node {
         Ok(flagged)
     }
 }
+
+/// One plan version's entries naming a person.
+#[derive(Debug, Clone)]
+pub struct Listing {
+    /// The plan version.
+    pub id: PlanId,
+    /// Its status.
+    pub status: PlanStatus,
+    /// Its entries naming the person (one per planned position).
+    pub entries: Vec<crate::domain::Entry>,
+}
+
+impl Node {
+    /// Every plan version within `under` (empty: this node's subtree) that lists
+    /// `national_id`, oldest first per unit × term: found through the view's person index
+    /// (the current version of each unit × term and its latest approved one, from memory),
+    /// with the older versions of the same unit × terms read from the store.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] for an unknown subtree root; [`Error::Denied`] for one outside this
+    /// node's subtree; [`Error::Store`] if storage fails.
+    pub async fn person_listings(&self, under: &str, national_id: &str) -> Result<Vec<Listing>> {
+        let root = self.scope_root(under)?;
+        self.view_settled().await?;
+        let mut out: Vec<Listing> = Vec::new();
+        {
+            let view = self.view.read().unwrap_or_else(|e| e.into_inner());
+            for (plan, entries) in view.listing(national_id) {
+                if self.hierarchy.is_within(&plan.id.unit, &root) {
+                    out.push(Listing {
+                        id: plan.id.clone(),
+                        status: plan.status,
+                        entries: entries.into_iter().cloned().collect(),
+                    });
+                }
+            }
+        }
+        // The latest version held in memory of each unit × term; older ones are in the store.
+        let mut latest: std::collections::BTreeMap<(String, String), u32> = Default::default();
+        for l in &out {
+            let v = latest
+                .entry((l.id.unit.clone(), l.id.term.clone()))
+                .or_default();
+            *v = (*v).max(l.id.version);
+        }
+        let held: std::collections::HashSet<PlanId> = out.iter().map(|l| l.id.clone()).collect();
+        for ((unit, term), last) in latest {
+            for version in 1..last {
+                let id = PlanId {
+                    unit: unit.clone(),
+                    term: term.clone(),
+                    version,
+                };
+                if held.contains(&id) {
+                    continue;
+                }
+                let Some(plan) = self.store.plan(&id)? else {
+                    continue;
+                };
+                let entries: Vec<_> = plan
+                    .entries
+                    .into_iter()
+                    .filter(|e| e.cadre.national_id == national_id)
+                    .collect();
+                if !entries.is_empty() {
+                    out.push(Listing {
+                        id,
+                        status: plan.status,
+                        entries,
+                    });
+                }
+            }
+        }
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
+    }
+
+    /// The national ID, among those the node's current plans list, whose reference under
+    /// `reference_of` is `reference` (for links that carry an opaque reference): one keyed
+    /// hash per distinct person, so callers remember the references they give out first.
+    pub fn person_by_reference(
+        &self,
+        reference: &str,
+        reference_of: impl Fn(&str) -> String,
+    ) -> Option<String> {
+        let view = self.view.read().unwrap_or_else(|e| e.into_inner());
+        view.find_person(reference, reference_of)
+    }
+}

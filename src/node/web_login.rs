@@ -34,6 +34,11 @@ pub struct WebIdentity {
     pub expires_at: DateTime<Utc>,
     /// A random value, so that two tokens are never alike (and each can be used once).
     pub nonce: String,
+    /// The serial number (hex) of the certificate the token was issued against, so that the
+    /// web page refuses it once the revocation list names that certificate. Empty for a token
+    /// issued without a certificate at hand.
+    #[serde(default)]
+    pub serial: String,
 }
 
 impl WebIdentity {
@@ -101,9 +106,29 @@ impl Node {
         roles: &[Role],
         name: &str,
     ) -> Result<(String, WebIdentity)> {
+        self.issue_web_login_for(unit, roles, name, "").await
+    }
+
+    /// [`Node::issue_web_login`] for the certificate with serial number `serial` (hex), which
+    /// the token carries so that the web page can check it against the revocation list.
+    ///
+    /// # Errors
+    ///
+    /// INVALID when the certificate carries no role; NOT_FOUND when its unit is not in the
+    /// hierarchy; a store failure.
+    pub async fn issue_web_login_for(
+        &self,
+        unit: &str,
+        roles: &[Role],
+        name: &str,
+        serial: &str,
+    ) -> Result<(String, WebIdentity)> {
         if roles.is_empty() {
             return Err(Error::invalid("roles", "the certificate carries no role"));
         }
+        // A certificate is validated like a local write: its unit must be one this node knows
+        // (a URI SAN such as `urn:quyhoach:unit:40?x` or `…:40/../412` names none).
+        self.known_unit("certificate unit", unit)?;
         let key = self.web_key().await?;
         let nonce: [u8; 16] = rand::random();
         let identity = WebIdentity {
@@ -112,6 +137,7 @@ impl Node {
             name: name.to_string(),
             expires_at: self.now() + chrono::Duration::seconds(LOGIN_TOKEN_SECONDS),
             nonce: URL_SAFE_NO_PAD.encode(nonce),
+            serial: serial.to_string(),
         };
         let payload = serde_json::to_vec(&identity).expect("identity serializes");
         let mac = blake3::keyed_hash(&key, &payload);

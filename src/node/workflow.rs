@@ -71,7 +71,12 @@ impl Node {
             Some(h) if h.status == PlanStatus::Draft => Ok((self.load(&h.id)?, false)),
             Some(h) if h.status == PlanStatus::Returned => {
                 let mut next = self.load(&h.id)?;
-                next.id.version += 1;
+                next.id.version = h.id.version.checked_add(1).ok_or_else(|| {
+                    Error::precondition(
+                        "term",
+                        format!("{} is the last version a plan can have", h.id),
+                    )
+                })?;
                 next.base_version = Some(h.id.version);
                 next.status = PlanStatus::Draft;
                 next.hash = None;

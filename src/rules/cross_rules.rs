@@ -2,26 +2,23 @@
 //! R3 (three positions per level, across units), R5 (lower lists are the basis of upper ones),
 //! R21 (one person, one record) and R22 (the province's copy is what its owner submitted).
 //!
-//! R3, R5 and R21 can run for a set of persons only (the persons of a plan that just arrived);
-//! they index the current plans by national ID, so a full run is linear in the entries.
+//! R3, R5 and R21 read the check's shared index ([`Persons`]): every entry of the current plans
+//! grouped by person, built once in one pass. A full check indexes everyone; an incremental one
+//! indexes only the persons of the plan that arrived (and, for R21's "one person under two
+//! IDs", the records that share a name and birth date with them: [`Focus`]). A rule builds
+//! strings only for the findings it produces.
 
-use std::{
-    collections::{hash_map::Entry, BTreeMap, BTreeSet, HashMap, HashSet},
-    rc::Rc,
-};
+use std::collections::BTreeSet;
 
 use chrono::NaiveDate;
+use foldhash::{HashMap, HashSet};
 
 use super::{
-    engine::{name_key, Ctx},
+    context::{name_key, Ctx},
     finding::{level_vi, mask_id, Finding, PersonRef, RuleId, Severity},
+    index::{by_plan, Focus, Identity, NameKeys, Persons, Row},
 };
-use crate::domain::{self, Cadre, Gender, Plan, PlanId, PlanStatus, PositionKind};
-
-/// Returns true if and only if `id` is one of `persons`, or no person filter is set.
-fn wanted(persons: Option<&HashSet<&str>>, id: &str) -> bool {
-    persons.is_none_or(|s| s.contains(id))
-}
+use crate::domain::{Cadre, Gender, Level, Plan, PlanId, PlanStatus, PositionKind};
 
 /// A person as cross-plan findings name them: the NFC name of their first record.
 fn person(cadre: &Cadre) -> PersonRef {
@@ -33,56 +30,64 @@ fn person(cadre: &Cadre) -> PersonRef {
 
 /// R3: one person is planned for at most `max_positions_per_level` positions of the same level in
 /// one term, counted across every unit's current list (a position of two units counts twice).
-pub(crate) fn r3(ctx: &Ctx<'_>, persons: Option<&HashSet<&str>>, out: &mut Vec<Finding>) {
+pub(crate) fn r3(ctx: &Ctx<'_>, index: &Persons<'_>, out: &mut Vec<Finding>) {
     let cap = usize::try_from(ctx.now.max_positions_per_level).unwrap_or(usize::MAX);
-    // (national ID, term, level of the planned position) → the entries.
-    type Key<'a> = (&'a str, &'a str, crate::domain::Level);
-    let mut groups: HashMap<Key<'_>, Vec<(&Plan, &domain::Entry)>> = HashMap::new();
-    for plan in &ctx.current {
-        for e in &plan.entries {
-            let id = e.cadre.national_id.as_str();
-            if !wanted(persons, id) {
-                continue;
-            }
-            let Some(pos) = ctx.position(&e.position) else {
-                continue;
-            };
-            groups
-                .entry((id, plan.id.term.as_str(), pos.level))
-                .or_default()
-                .push((plan, e));
-        }
-    }
-    for ((_, term, level), list) in groups {
-        let seats: BTreeSet<(&str, &str)> = list
-            .iter()
-            .map(|(p, e)| (e.position.as_str(), p.id.unit.as_str()))
-            .collect();
-        if seats.len() <= cap {
+    let mut groups: Vec<((&str, Level), Vec<Row>)> = Vec::new();
+    for p in 0..index.len() {
+        let rows = index.rows(p);
+        // Distinct seats are at most the rows: a person listed no more than `cap` times passes.
+        if rows.len() <= cap {
             continue;
         }
-        let who = person(&list[0].1.cadre);
-        let listing = seats
-            .iter()
-            .map(|(pos, unit)| format!("{pos} ({unit})"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let label = who.label();
-        let n = seats.len();
-        out.push(Finding::new(
-            RuleId::R3,
-            Severity::Error,
-            seats.iter().map(|(_, u)| (*u).to_string()).collect(),
-            Some(who),
-            seats.iter().map(|(p, _)| (*p).to_string()).collect(),
-            vec![term.to_string()],
-            list.iter().map(|(p, _)| p.id.clone()).collect(),
-            format!(
-                "{label} được quy hoạch vào {n} chức danh cấp {} nhiệm kỳ {term}: {listing}; tối đa {cap}",
-                level_vi(level)
-            ),
-            format!("{label} is planned for {n} {level}-level positions in term {term}: {listing}; at most {cap}"),
-        ));
+        // (term, level of the planned position) → the rows.
+        groups.clear();
+        for &row in rows {
+            let Some(pos) = ctx.position(&index.entry(row).position) else {
+                continue;
+            };
+            let key = (index.plan(row).id.term.as_str(), pos.level);
+            match groups.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, list)) => list.push(row),
+                None => groups.push((key, vec![row])),
+            }
+        }
+        for ((term, level), list) in &groups {
+            let seats: BTreeSet<(&str, &str)> = list
+                .iter()
+                .map(|&r| {
+                    (
+                        index.entry(r).position.as_str(),
+                        index.plan(r).id.unit.as_str(),
+                    )
+                })
+                .collect();
+            if seats.len() <= cap {
+                continue;
+            }
+            let who = person(index.cadre(list[0]));
+            let listing = seats
+                .iter()
+                .map(|(pos, unit)| format!("{pos} ({unit})"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let label = who.label();
+            let n = seats.len();
+            let level = *level;
+            out.push(Finding::new(
+                RuleId::R3,
+                Severity::Error,
+                seats.iter().map(|(_, u)| (*u).to_string()).collect(),
+                Some(who),
+                seats.iter().map(|(p, _)| (*p).to_string()).collect(),
+                vec![term.to_string()],
+                list.iter().map(|&r| index.plan(r).id.clone()).collect(),
+                format!(
+                    "{label} được quy hoạch vào {n} chức danh cấp {} nhiệm kỳ {term}: {listing}; tối đa {cap}",
+                    level_vi(level)
+                ),
+                format!("{label} is planned for {n} {level}-level positions in term {term}: {listing}; at most {cap}"),
+            ));
+        }
     }
 }
 
@@ -94,9 +99,17 @@ pub(crate) fn r3(ctx: &Ctx<'_>, persons: Option<&HashSet<&str>>, out: &mut Vec<F
 /// - A cadre planned for a key leadership post should be in the same unit's committee list: the
 ///   committee entries of the unit's current plan for the party term (the plan's own term when
 ///   it is a party term, else its pair). Checked only when that plan is held.
-pub(crate) fn r5(ctx: &Ctx<'_>, persons: Option<&HashSet<&str>>, out: &mut Vec<Finding>) {
+pub(crate) fn r5(ctx: &Ctx<'_>, index: &Persons<'_>, out: &mut Vec<Finding>) {
     let key_posts: HashSet<&str> = ctx.now.key_posts.iter().map(String::as_str).collect();
-    let mut approved: HashMap<(&str, &str), &Plan> = HashMap::new();
+    // The current plan of each unit × term, as its place in `ctx.current`.
+    let held: HashMap<(&str, &str), u32> = ctx
+        .current
+        .iter()
+        .zip(0u32..)
+        .map(|(p, i)| ((p.id.unit.as_str(), p.id.term.as_str()), i))
+        .collect();
+    // The latest approved version of each unit × term.
+    let mut approved: HashMap<(&str, &str), &Plan> = HashMap::default();
     for p in ctx
         .snap
         .plans
@@ -110,58 +123,59 @@ pub(crate) fn r5(ctx: &Ctx<'_>, persons: Option<&HashSet<&str>>, out: &mut Vec<F
             *slot = p;
         }
     }
-    let mut in_approved: HashSet<(&str, &str, &str)> = HashSet::new();
-    for p in approved.values() {
-        for e in p
-            .entries
-            .iter()
-            .filter(|e| wanted(persons, &e.cadre.national_id))
-        {
-            in_approved.insert((&p.id.unit, &p.id.term, &e.cadre.national_id));
-        }
-    }
-    let mut held: HashSet<(&str, &str)> = HashSet::new();
-    let mut in_committee: HashSet<(&str, &str, &str)> = HashSet::new();
-    for p in &ctx.current {
-        held.insert((&p.id.unit, &p.id.term));
-        for e in p
-            .entries
-            .iter()
-            .filter(|e| wanted(persons, &e.cadre.national_id))
-        {
-            if ctx
-                .position(&e.position)
-                .is_some_and(|pos| pos.kind == PositionKind::Committee)
-            {
-                in_committee.insert((&p.id.unit, &p.id.term, &e.cadre.national_id));
-            }
-        }
-    }
-    for plan in &ctx.current {
-        let unit = plan.id.unit.as_str();
-        let term = ctx.snap.catalog.term(&plan.id.term);
-        let pair = term.and_then(|t| t.pairs_with.as_deref());
-        let party_term = term.and_then(|t| {
-            if t.kind == "party" {
-                Some(t.code.as_str())
-            } else {
-                pair
-            }
-        });
-        let mut by_person: BTreeMap<&str, Vec<&domain::Entry>> = BTreeMap::new();
-        for e in plan
-            .entries
-            .iter()
-            .filter(|e| wanted(persons, &e.cadre.national_id))
-        {
-            by_person.entry(&e.cadre.national_id).or_default().push(e);
-        }
-        for (id, entries) in by_person {
-            let c = &entries[0].cadre;
-            let positions: Vec<String> = entries.iter().map(|e| e.position.clone()).collect();
+    // An approved list that is the current version is looked up in the index; the national
+    // IDs of one that is not (a later version is pending) are gathered here.
+    let current_place = |p: &Plan| {
+        held.get(&(p.id.unit.as_str(), p.id.term.as_str()))
+            .copied()
+            .filter(|&i| std::ptr::eq(ctx.current[i as usize], p))
+    };
+    let older: HashMap<*const Plan, HashSet<&str>> = approved
+        .values()
+        .filter(|p| current_place(p).is_none())
+        .map(|p| {
+            let ids = p.entries.iter().map(|e| e.cadre.national_id.as_str());
+            (std::ptr::from_ref::<Plan>(p), ids.collect())
+        })
+        .collect();
+    // Each current plan's term pair and party term.
+    let terms: Vec<(Option<&str>, Option<&str>)> = ctx
+        .current
+        .iter()
+        .map(|plan| {
+            let term = ctx.snap.catalog.term(&plan.id.term);
+            let pair = term.and_then(|t| t.pairs_with.as_deref());
+            let party_term = term.and_then(|t| {
+                if t.kind == "party" {
+                    Some(t.code.as_str())
+                } else {
+                    pair
+                }
+            });
+            (pair, party_term)
+        })
+        .collect();
+    let mut within: HashMap<(&str, &str), bool> = HashMap::default();
+    for p in 0..index.len() {
+        let id = index.id(p);
+        let rows = index.rows(p);
+        let in_list = |l: &Plan| match current_place(l) {
+            Some(i) => rows.iter().any(|r| r.plan == i),
+            None => older
+                .get(&std::ptr::from_ref(l))
+                .is_some_and(|ids| ids.contains(id)),
+        };
+        for group in by_plan(rows) {
+            let plan = index.plan(group[0]);
+            let (pair, party_term) = terms[group[0].plan as usize];
+            let unit = plan.id.unit.as_str();
+            let c = index.cadre(group[0]);
             let lower = c.current_unit.as_str();
-            if lower != unit
-                && ctx.snap.hierarchy.is_within(lower, unit)
+            let below = lower != unit
+                && *within
+                    .entry((lower, unit))
+                    .or_insert_with(|| ctx.snap.hierarchy.is_within(lower, unit));
+            if below
                 && !c
                     .current_positions
                     .iter()
@@ -172,11 +186,11 @@ pub(crate) fn r5(ctx: &Ctx<'_>, persons: Option<&HashSet<&str>>, out: &mut Vec<F
                     .flatten()
                     .filter_map(|t| approved.get(&(lower, t)).copied())
                     .collect();
-                if !lists.is_empty()
-                    && !lists
+                if !lists.is_empty() && !lists.iter().any(|l| in_list(l)) {
+                    let positions: Vec<String> = group
                         .iter()
-                        .any(|l| in_approved.contains(&(lower, &l.id.term, id)))
-                {
+                        .map(|&r| index.entry(r).position.clone())
+                        .collect();
                     let who = person(c);
                     let label = who.label();
                     let names = lists
@@ -203,264 +217,308 @@ pub(crate) fn r5(ctx: &Ctx<'_>, persons: Option<&HashSet<&str>>, out: &mut Vec<F
                     ));
                 }
             }
-            let key: Vec<String> = entries
-                .iter()
-                .filter(|e| {
-                    key_posts.contains(e.position.as_str())
-                        && ctx
-                            .position(&e.position)
-                            .is_some_and(|p| p.kind == PositionKind::Leadership)
-                })
-                .map(|e| e.position.clone())
-                .collect();
-            if let Some(pt) = party_term.filter(|_| !key.is_empty()) {
-                if held.contains(&(unit, pt)) && !in_committee.contains(&(unit, pt, id)) {
-                    let who = person(c);
-                    let label = who.label();
-                    out.push(Finding::new(
-                        RuleId::R5,
-                        Severity::Warning,
-                        vec![unit.to_string()],
-                        Some(who),
-                        key.clone(),
-                        vec![plan.id.term.clone(), pt.to_string()],
-                        vec![plan.id.clone()],
-                        format!(
-                            "{label} được quy hoạch vào chức danh chủ chốt {} của đơn vị {unit} nhưng không có trong quy hoạch cấp ủy nhiệm kỳ {pt}; quy hoạch cấp ủy là cơ sở của quy hoạch lãnh đạo",
-                            key.join(", ")
-                        ),
-                        format!(
-                            "{label} is planned for the key post {} in unit {unit} but is not in the unit's party-committee plan for term {pt}; committee plans are the basis of leadership plans",
-                            key.join(", ")
-                        ),
-                    ));
-                }
+            let is_key = |r: &Row| {
+                let code = index.entry(*r).position.as_str();
+                key_posts.contains(code)
+                    && ctx
+                        .position(code)
+                        .is_some_and(|p| p.kind == PositionKind::Leadership)
+            };
+            let Some(pt) = party_term.filter(|_| group.iter().any(is_key)) else {
+                continue;
+            };
+            let Some(&committee) = held.get(&(unit, pt)) else {
+                continue;
+            };
+            let in_committee = rows.iter().any(|&r| {
+                r.plan == committee
+                    && ctx
+                        .position(&index.entry(r).position)
+                        .is_some_and(|pos| pos.kind == PositionKind::Committee)
+            });
+            if in_committee {
+                continue;
             }
+            let key: Vec<String> = group
+                .iter()
+                .filter(|r| is_key(r))
+                .map(|&r| index.entry(r).position.clone())
+                .collect();
+            let who = person(c);
+            let label = who.label();
+            out.push(Finding::new(
+                RuleId::R5,
+                Severity::Warning,
+                vec![unit.to_string()],
+                Some(who),
+                key.clone(),
+                vec![plan.id.term.clone(), pt.to_string()],
+                vec![plan.id.clone()],
+                format!(
+                    "{label} được quy hoạch vào chức danh chủ chốt {} của đơn vị {unit} nhưng không có trong quy hoạch cấp ủy nhiệm kỳ {pt}; quy hoạch cấp ủy là cơ sở của quy hoạch lãnh đạo",
+                    key.join(", ")
+                ),
+                format!(
+                    "{label} is planned for the key post {} in unit {unit} but is not in the unit's party-committee plan for term {pt}; committee plans are the basis of leadership plans",
+                    key.join(", ")
+                ),
+            ));
         }
     }
+}
+
+/// One way a person is recorded: name key, birth date, and whether female.
+type Variant = (u32, NaiveDate, bool);
+
+/// The variant of a record.
+fn variant<'a>(c: &'a Cadre, keys: &mut NameKeys<'a>) -> Variant {
+    (
+        keys.of(&c.full_name),
+        c.birth_date,
+        c.gender == Gender::Female,
+    )
+}
+
+/// Person `p`'s distinct variants, each with its first record and the plans recording it (in
+/// order, each once), when there is more than one; `None` when every record agrees.
+fn variants<'a>(
+    index: &Persons<'a>,
+    p: usize,
+    keys: &mut NameKeys<'a>,
+) -> Option<Vec<(Variant, Row, Vec<u32>)>> {
+    let rows = index.rows(p);
+    let first = index.cadre(rows[0]);
+    // Records written identically are one variant without keying their names.
+    let same = |c: &Cadre| {
+        c.full_name == first.full_name
+            && c.birth_date == first.birth_date
+            && c.gender == first.gender
+    };
+    if rows[1..].iter().all(|&r| same(index.cadre(r))) {
+        return None;
+    }
+    let mut out: Vec<(Variant, Row, Vec<u32>)> = Vec::new();
+    for &row in rows {
+        let v = variant(index.cadre(row), keys);
+        match out.iter_mut().find(|(w, _, _)| *w == v) {
+            Some((_, _, plans)) => {
+                if plans.last() != Some(&row.plan) {
+                    plans.push(row.plan);
+                }
+            }
+            None => out.push((v, row, vec![row.plan])),
+        }
+    }
+    (out.len() > 1).then_some(out)
 }
 
 /// R21, in two parts:
 ///
 /// - One national ID recorded with different full names (compared by their identity key,
-///   [`domain::name::key`]: two spellings of one name are one name), birth dates or genders in
-///   the current plans: error.
+///   [`crate::domain::name::key`]: two spellings of one name are one name), birth dates or
+///   genders in the current plans: error.
 /// - One person, the same name (by identity key) and birth date, under two or more national
-///   IDs: warning.
-pub(crate) fn r21<'a>(ctx: &Ctx<'a>, persons: Option<&HashSet<&str>>, out: &mut Vec<Finding>) {
-    // (name's identity key, birth date, is female): ordered so that messages list variants
-    // stably.
-    type Variant = (Rc<str>, NaiveDate, bool);
-    let name_keys = domain::name::Keys::default();
-    // A first pass finds the IDs with more than one variant without building anything per ID;
-    // only those are gathered in detail.
-    let variant = |c: &'a Cadre| -> Variant {
-        (
-            name_keys.of(&c.full_name),
-            c.birth_date,
-            c.gender == Gender::Female,
-        )
+///   IDs: warning. With a [`Focus`], only the identities of the indexed persons are grouped,
+///   each from every record that has it.
+pub(crate) fn r21<'a>(
+    index: &Persons<'a>,
+    focus: Option<&Focus<'a>>,
+    keys: &mut NameKeys<'a>,
+    out: &mut Vec<Finding>,
+) {
+    // Identity → the persons recorded with it: (0 for `index`, 1 for the focus's others;
+    // person number). A second person moves the list to `several`.
+    let mut identities: HashMap<Identity, ((u8, u32), u32)> =
+        HashMap::with_capacity_and_hasher(index.len(), Default::default());
+    let mut several: Vec<Vec<(u8, u32)>> = Vec::new();
+    let mut record = |identity: Identity, who: (u8, u32)| {
+        let slot = identities.entry(identity).or_insert((who, u32::MAX));
+        if slot.0 == who {
+            return;
+        }
+        if slot.1 == u32::MAX {
+            slot.1 = u32::try_from(several.len()).unwrap_or(u32::MAX);
+            several.push(vec![slot.0, who]);
+        } else if let Some(list) = several.get_mut(slot.1 as usize) {
+            if !list.contains(&who) {
+                list.push(who);
+            }
+        }
     };
-    let mut seen: HashMap<&str, (Variant, bool)> = HashMap::new();
-    for plan in &ctx.current {
-        for e in plan
-            .entries
-            .iter()
-            .filter(|e| wanted(persons, &e.cadre.national_id))
-        {
-            let v = variant(&e.cadre);
-            match seen.entry(&e.cadre.national_id) {
-                Entry::Vacant(slot) => {
-                    slot.insert((v, false));
-                }
-                Entry::Occupied(mut slot) => {
-                    if slot.get().0 != v {
-                        slot.get_mut().1 = true;
-                    }
+    for p in 0..index.len() {
+        let who = (0, u32::try_from(p).unwrap_or(u32::MAX));
+        let Some(vs) = variants(index, p, keys) else {
+            let c = index.cadre(index.rows(p)[0]);
+            record((keys.of(&c.full_name), c.birth_date), who);
+            continue;
+        };
+        for ((name, birth, _), _, _) in &vs {
+            record((*name, *birth), who);
+        }
+        different_details(index, p, vs, keys, out);
+    }
+    if let Some(focus) = focus {
+        for p in 0..focus.others.len() {
+            let who = (1, u32::try_from(p).unwrap_or(u32::MAX));
+            for &row in focus.others.rows(p) {
+                let c = focus.others.cadre(row);
+                let identity = (keys.of(&c.full_name), c.birth_date);
+                if focus.identities.contains(&identity) {
+                    record(identity, who);
                 }
             }
         }
     }
-    let mut by_id: HashMap<&str, BTreeMap<Variant, (&Cadre, Vec<&Plan>)>> = HashMap::new();
-    let mut first: HashMap<&str, &Cadre> = HashMap::new();
-    for plan in &ctx.current {
-        for e in &plan.entries {
-            let c = &e.cadre;
-            if !seen
-                .get(c.national_id.as_str())
-                .is_some_and(|(_, differs)| *differs)
-            {
+    let mut groups: Vec<(Identity, &Vec<(u8, u32)>)> = identities
+        .iter()
+        .filter(|(_, (_, more))| *more != u32::MAX)
+        .filter_map(|(identity, (_, more))| Some((*identity, several.get(*more as usize)?)))
+        .collect();
+    groups.sort_unstable_by_key(|(identity, _)| *identity);
+    for ((name, birth), members) in groups {
+        let sources = [index, focus.map_or(index, |f| &f.others)];
+        under_several_ids(sources, name, birth, members, keys, out);
+    }
+}
+
+/// R21's error: one national ID with different details.
+fn different_details<'a>(
+    index: &Persons<'a>,
+    p: usize,
+    mut variants: Vec<(Variant, Row, Vec<u32>)>,
+    keys: &NameKeys<'a>,
+    out: &mut Vec<Finding>,
+) {
+    variants.sort_by(|a, b| {
+        let ((ka, ba, fa), _, _) = a;
+        let ((kb, bb, fb), _, _) = b;
+        (keys.key(*ka), ba, fa).cmp(&(keys.key(*kb), bb, fb))
+    });
+    let id = index.id(p);
+    let who = person(index.cadre(index.rows(p)[0]));
+    let plan_of = |i: u32| index.plan_at(i);
+    let list = |vi: bool| {
+        variants
+            .iter()
+            .map(|((_, birth, female), first, plans)| {
+                let name = name_key(&index.cadre(*first).full_name);
+                let gender = if *female {
+                    Gender::Female
+                } else {
+                    Gender::Male
+                };
+                let ids = plans
+                    .iter()
+                    .map(|&i| plan_of(i).id.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                if vi {
+                    format!("{name}, sinh {birth}, {} ({ids})", gender.vi())
+                } else {
+                    format!("{name}, born {birth}, {} ({ids})", gender.as_str())
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let plans: Vec<&Plan> = variants
+        .iter()
+        .flat_map(|(_, _, p)| p)
+        .map(|&i| plan_of(i))
+        .collect();
+    let masked = mask_id(id);
+    out.push(Finding::new(
+        RuleId::R21,
+        Severity::Error,
+        plans.iter().map(|p| p.id.unit.clone()).collect(),
+        Some(who),
+        Vec::new(),
+        plans.iter().map(|p| p.id.term.clone()).collect(),
+        plans.iter().map(|p| p.id.clone()).collect(),
+        format!(
+            "Số CCCD {masked} được ghi với thông tin khác nhau giữa các danh sách: {}; đối chiếu hồ sơ và sửa cho thống nhất",
+            list(true)
+        ),
+        format!(
+            "National ID {masked} is recorded with different details across lists: {}; check the records and make them agree",
+            list(false)
+        ),
+    ));
+}
+
+/// R21's warning: the persons `members` (of `sources`) share the identity (`name`, `birth`).
+fn under_several_ids<'a>(
+    sources: [&Persons<'a>; 2],
+    name: u32,
+    birth: NaiveDate,
+    members: &[(u8, u32)],
+    keys: &mut NameKeys<'a>,
+    out: &mut Vec<Finding>,
+) {
+    // National ID → (first record with this identity, the plans holding one), by ID.
+    let mut ids: Vec<(&str, &Cadre, Vec<&Plan>)> = Vec::with_capacity(members.len());
+    for &(source, p) in members {
+        let index = sources[usize::from(source)];
+        let p = p as usize;
+        let mut first: Option<&Cadre> = None;
+        let mut plans: Vec<&Plan> = Vec::new();
+        for &row in index.rows(p) {
+            let c = index.cadre(row);
+            if c.birth_date != birth || keys.of(&c.full_name) != name {
                 continue;
             }
-            first.entry(&c.national_id).or_insert(c);
-            let (_, plans) = by_id
-                .entry(&c.national_id)
-                .or_default()
-                .entry(variant(c))
-                .or_insert((c, Vec::new()));
-            if plans.last().is_none_or(|p| p.id != plan.id) {
+            first.get_or_insert(c);
+            let plan = index.plan(row);
+            if plans.last().is_none_or(|l| l.id != plan.id) {
                 plans.push(plan);
             }
         }
-    }
-    for (id, variants) in &by_id {
-        if variants.len() < 2 {
-            continue;
+        if let Some(first) = first {
+            ids.push((index.id(p), first, plans));
         }
-        let who = person(first[id]);
-        let list = |vi: bool| {
-            variants
-                .iter()
-                .map(|((_, birth, female), (c, plans))| {
-                    let name = name_key(&c.full_name);
-                    let gender = if *female {
-                        Gender::Female
-                    } else {
-                        Gender::Male
-                    };
-                    let ids = plans
-                        .iter()
-                        .map(|p| p.id.to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ");
-                    if vi {
-                        format!("{name}, sinh {birth}, {} ({ids})", gender.vi())
-                    } else {
-                        format!("{name}, born {birth}, {} ({ids})", gender.as_str())
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join("; ")
-        };
-        let plans: Vec<&Plan> = variants.values().flat_map(|(_, p)| p).copied().collect();
-        let masked = mask_id(id);
-        out.push(Finding::new(
-            RuleId::R21,
-            Severity::Error,
-            plans.iter().map(|p| p.id.unit.clone()).collect(),
-            Some(who),
-            Vec::new(),
-            plans.iter().map(|p| p.id.term.clone()).collect(),
-            plans.iter().map(|p| p.id.clone()).collect(),
-            format!(
-                "Số CCCD {masked} được ghi với thông tin khác nhau giữa các danh sách: {}; đối chiếu hồ sơ và sửa cho thống nhất",
-                list(true)
-            ),
-            format!(
-                "National ID {masked} is recorded with different details across lists: {}; check the records and make them agree",
-                list(false)
-            ),
-        ));
     }
-
-    // One person under several IDs. With a person filter, only the (name, birth date) keys of
-    // those persons' records are grouped, but each such group is gathered from every record.
-    let keys: Option<HashSet<(&str, NaiveDate)>> = persons.map(|_| {
-        seen.values()
-            .map(|(v, _)| v)
-            .chain(by_id.values().flat_map(|v| v.keys()))
-            .map(|(name, birth, _)| (name.as_ref(), *birth))
-            .collect()
-    });
-    let births: Option<HashSet<NaiveDate>> =
-        keys.as_ref().map(|k| k.iter().map(|(_, b)| *b).collect());
-    let in_focus = |c: &Cadre, name: &str| {
-        births.as_ref().is_none_or(|b| b.contains(&c.birth_date))
-            && keys
-                .as_ref()
-                .is_none_or(|k| k.contains(&(name, c.birth_date)))
+    if ids.len() < 2 {
+        return;
+    }
+    ids.sort_by(|a, b| a.0.cmp(b.0));
+    let mut people = ids.iter().map(|(_, c, _)| person(c));
+    let Some(main) = people.next() else {
+        return;
     };
-    // First pass: which (name key, birth date) pairs carry more than one ID.
-    let mut ids_of: HashMap<(Rc<str>, NaiveDate), (&str, bool)> = HashMap::new();
-    for plan in &ctx.current {
-        for e in &plan.entries {
-            let c = &e.cadre;
-            if births.as_ref().is_some_and(|b| !b.contains(&c.birth_date)) {
-                continue;
-            }
-            let name = name_keys.of(&c.full_name);
-            if !in_focus(c, &name) {
-                continue;
-            }
-            match ids_of.entry((name, c.birth_date)) {
-                Entry::Vacant(slot) => {
-                    slot.insert((&c.national_id, false));
-                }
-                Entry::Occupied(mut slot) => {
-                    if slot.get().0 != c.national_id {
-                        slot.get_mut().1 = true;
-                    }
-                }
-            }
-        }
-    }
-    ids_of.retain(|_, (_, several)| *several);
-    // Second pass, for those keys only: national ID → (first record, plans holding it).
-    type Ids<'a> = BTreeMap<&'a str, (&'a Cadre, Vec<&'a Plan>)>;
-    let mut groups: HashMap<(Rc<str>, NaiveDate), Ids<'_>> = HashMap::new();
-    if !ids_of.is_empty() {
-        for plan in &ctx.current {
-            for e in &plan.entries {
-                let c = &e.cadre;
-                let name = name_keys.of(&c.full_name);
-                let key = (name, c.birth_date);
-                if !ids_of.contains_key(&key) {
-                    continue;
-                }
-                let (_, plans) = groups
-                    .entry(key)
-                    .or_default()
-                    .entry(&c.national_id)
-                    .or_insert((c, Vec::new()));
-                if plans.last().is_none_or(|p| p.id != plan.id) {
-                    plans.push(plan);
-                }
-            }
-        }
-    }
-    for ((_, birth), ids) in groups {
-        if ids.len() < 2 {
-            continue;
-        }
-        let mut people = ids.values().map(|(c, _)| person(c));
-        let Some(main) = people.next() else {
-            continue;
-        };
-        let name = main.full_name.clone();
-        let others: Vec<PersonRef> = people.collect();
-        let plans: Vec<&Plan> = ids.values().flat_map(|(_, p)| p).copied().collect();
-        let listing = ids
-            .iter()
-            .map(|(id, (_, plans))| {
-                let ps = plans
-                    .iter()
-                    .map(|p| p.id.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                format!("CCCD {} ({ps})", mask_id(id))
-            })
-            .collect::<Vec<_>>()
-            .join("; ");
-        let mut f = Finding::new(
-            RuleId::R21,
-            Severity::Warning,
-            plans.iter().map(|p| p.id.unit.clone()).collect(),
-            Some(main),
-            Vec::new(),
-            plans.iter().map(|p| p.id.term.clone()).collect(),
-            plans.iter().map(|p| p.id.clone()).collect(),
-            format!(
-                "{name}, sinh {birth}, xuất hiện với {} số CCCD khác nhau: {listing}; kiểm tra có phải một người không và sửa số CCCD",
-                ids.len()
-            ),
-            format!(
-                "{name}, born {birth}, appears under {} different national IDs: {listing}; check whether this is one person and correct the ID",
-                ids.len()
-            ),
-        );
-        f.other_persons = others;
-        out.push(f);
-    }
+    let name = main.full_name.clone();
+    let others: Vec<PersonRef> = people.collect();
+    let plans: Vec<&Plan> = ids.iter().flat_map(|(_, _, p)| p).copied().collect();
+    let listing = ids
+        .iter()
+        .map(|(id, _, plans)| {
+            let ps = plans
+                .iter()
+                .map(|p| p.id.to_string())
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!("CCCD {} ({ps})", mask_id(id))
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    let mut f = Finding::new(
+        RuleId::R21,
+        Severity::Warning,
+        plans.iter().map(|p| p.id.unit.clone()).collect(),
+        Some(main),
+        Vec::new(),
+        plans.iter().map(|p| p.id.term.clone()).collect(),
+        plans.iter().map(|p| p.id.clone()).collect(),
+        format!(
+            "{name}, sinh {birth}, xuất hiện với {} số CCCD khác nhau: {listing}; kiểm tra có phải một người không và sửa số CCCD",
+            ids.len()
+        ),
+        format!(
+            "{name}, born {birth}, appears under {} different national IDs: {listing}; check whether this is one person and correct the ID",
+            ids.len()
+        ),
+    );
+    f.other_persons = others;
+    out.push(f);
 }
 
 /// The first 12 hex digits of a hash, enough for a clerk to compare.

@@ -6,7 +6,7 @@
 use chrono::{Datelike, NaiveDate, Weekday};
 
 use super::{
-    engine::{local_date, Ctx},
+    context::{local_date, Ctx},
     finding::{Finding, RuleId, Severity},
 };
 use crate::domain::{Plan, PlanStatus};

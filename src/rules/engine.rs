@@ -6,49 +6,27 @@
 //! Only the current version of each plan (the highest version per unit × term) is checked, and
 //! only current versions take part in the cross-plan rules. The per-plan rules live in
 //! [`super::plan_rules`], the cross-plan ones in [`super::cross_rules`] and the appraisal
-//! deadline in [`super::deadline`]. Every rule indexes by national ID or by plan, so a check is
-//! near-linear in the number of entries.
+//! deadline in [`super::deadline`], and what they share in [`super::context`]. A full check
+//! builds one index of the current plans ([`super::index::Persons`]: every entry grouped by
+//! person, in one pass) that R3, R5 and R21 read; an incremental check gathers only the
+//! records of the arriving plan's persons and of those sharing a name and birth date with them
+//! ([`super::index::gather`]), so a check is linear in the number of entries.
 
-use std::{
-    borrow::Cow,
-    collections::{HashMap, HashSet},
-};
+use std::collections::HashSet;
 
-use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
-use unicode_normalization::{is_nfc_quick, IsNormalized};
 
+pub use super::context::{Snapshot, SubmittedCopy};
 use super::{
+    context::Ctx,
     cross_rules, deadline,
     finding::{Finding, Report, RuleId, Severity},
-    params::{RuleParams, RulesFile},
-    plan_rules,
+    index::{self, Focus, NameKeys, Persons},
+    params::RulesFile,
+    plan_rules::{self, PlanView},
 };
-use crate::domain::{text, Catalog, Hierarchy, Level, Plan, PlanId, Position};
-
-/// What the owner of a plan says it submitted (R22): the version and content hash it sent up.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct SubmittedCopy {
-    /// The plan version the owner submitted.
-    pub id: PlanId,
-    /// The content hash the owner computed for it (hex blake3).
-    pub hash: String,
-}
-
-/// Everything a province holds that the rules look at. Borrowed, so that a store can hand over
-/// what it has loaded without copying.
-#[derive(Debug, Clone, Copy)]
-pub struct Snapshot<'a> {
-    /// Every plan version the province holds, of its own units and of its whole subtree, in any
-    /// status; the current version per unit × term is the one with the highest version.
-    pub plans: &'a [Plan],
-    /// The units of the province, to find levels and subtrees.
-    pub hierarchy: &'a Hierarchy,
-    /// Positions (grades, levels, kinds) and terms (age reference dates, pairs).
-    pub catalog: &'a Catalog,
-    /// What the owners of lower plans say they submitted (R22).
-    pub submitted: &'a [SubmittedCopy],
-}
+use crate::domain::{Hierarchy, Plan, PlanId};
 
 /// Which findings a check reports. The default reports everything.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,88 +63,6 @@ impl Scope {
 /// of the plan that arrived.
 pub const CROSS_PERSON_RULES: [RuleId; 3] = [RuleId::R3, RuleId::R5, RuleId::R21];
 
-/// What a check looks at, with the indexes the rules share.
-pub(crate) struct Ctx<'a> {
-    /// The snapshot checked.
-    pub snap: &'a Snapshot<'a>,
-    /// The day of the check.
-    pub today: NaiveDate,
-    /// Parameters of every ruleset.
-    pub rules: &'a RulesFile,
-    /// The current version of each unit × term, sorted by plan ID.
-    pub current: Vec<&'a Plan>,
-    /// The parameters in force today, for rules that are not about one plan's decision.
-    pub now: &'a RuleParams,
-}
-
-impl<'a> Ctx<'a> {
-    pub(crate) fn new(snap: &'a Snapshot<'a>, today: NaiveDate, rules: &'a RulesFile) -> Self {
-        let mut latest: HashMap<(&str, &str), &Plan> = HashMap::new();
-        for plan in snap.plans {
-            let key = (plan.id.unit.as_str(), plan.id.term.as_str());
-            let slot = latest.entry(key).or_insert(plan);
-            if plan.id.version > slot.id.version {
-                *slot = plan;
-            }
-        }
-        let mut current: Vec<&Plan> = latest.into_values().collect();
-        current.sort_by(|a, b| a.id.cmp(&b.id));
-        Self {
-            snap,
-            today,
-            rules,
-            current,
-            now: rules.params_for(today),
-        }
-    }
-
-    /// The date a plan is judged at: its decision's date (Vietnam time), else the day its unit
-    /// adopted it, else the day of the check.
-    pub fn decision_date(&self, plan: &Plan) -> NaiveDate {
-        plan.decision
-            .as_ref()
-            .map(|d| local_date(d.decided_at))
-            .or(plan.adopted_on)
-            .unwrap_or(self.today)
-    }
-
-    /// The parameters of the ruleset in force at a plan's decision date.
-    pub fn params(&self, plan: &Plan) -> &'a RuleParams {
-        self.rules.params_for(self.decision_date(plan))
-    }
-
-    /// A position of the catalogue.
-    pub fn position(&self, code: &str) -> Option<&'a Position> {
-        self.snap.catalog.position(code)
-    }
-
-    /// The level of a unit, if the hierarchy knows it.
-    pub fn unit_level(&self, code: &str) -> Option<Level> {
-        self.snap.hierarchy.get(code).map(|u| u.level)
-    }
-}
-
-/// The calendar date of an instant in Vietnam (UTC+7), where every deadline is counted.
-pub(crate) fn local_date(t: DateTime<Utc>) -> NaiveDate {
-    match FixedOffset::east_opt(7 * 3600) {
-        Some(vn) => t.with_timezone(&vn).date_naive(),
-        None => t.date_naive(),
-    }
-}
-
-/// A name in the form names are compared in ([`text::nfc`]), borrowing when it already is.
-pub(crate) fn name_key(s: &str) -> Cow<'_, str> {
-    let tidy_spaces = !s.starts_with(char::is_whitespace)
-        && !s.ends_with(char::is_whitespace)
-        && !s.contains("  ")
-        && !s.chars().any(|c| c.is_whitespace() && c != ' ');
-    if tidy_spaces && is_nfc_quick(s.chars()) == IsNormalized::Yes {
-        Cow::Borrowed(s)
-    } else {
-        Cow::Owned(text::nfc(s))
-    }
-}
-
 /// Checks the whole snapshot and reports the findings within `scope`, sorted by rule, unit and
 /// person. Plans are judged by the ruleset in force at their decision date; rules about the
 /// state of the province as a whole (R3, R5, R17, R21) use the parameters in force `today`.
@@ -181,7 +77,11 @@ pub fn check(
     for plan in &ctx.current {
         per_plan(&ctx, plan, scope, &mut out);
     }
-    cross(&ctx, None, scope, &mut out);
+    if CROSS_PERSON_RULES.iter().any(|r| scope.wants_rule(*r)) {
+        let index = Persons::build(&ctx.current, |_| true);
+        let mut keys = NameKeys::default();
+        cross(&ctx, &index, None, &mut keys, scope, &mut out);
+    }
     if scope.wants_rule(RuleId::R22) {
         cross_rules::r22(&ctx, None, &mut out);
     }
@@ -222,7 +122,18 @@ pub fn check_incremental_with(
     if let Some(plan) = ctx.current.iter().find(|p| &p.id == changed) {
         per_plan(&ctx, plan, scope, &mut out);
     }
-    cross(&ctx, Some(&persons), scope, &mut out);
+    if CROSS_PERSON_RULES.iter().any(|r| scope.wants_rule(*r)) {
+        let wanted: foldhash::HashSet<&str> = persons.iter().copied().collect();
+        let mut keys = NameKeys::default();
+        let seed = snapshot
+            .plans
+            .iter()
+            .filter(|p| p.id.unit == changed.unit && p.id.term == changed.term)
+            .flat_map(|p| &p.entries)
+            .map(|e| &e.cadre);
+        let (index, focus) = index::gather(&ctx.current, &wanted, seed, &mut keys);
+        cross(&ctx, &index, Some(&focus), &mut keys, scope, &mut out);
+    }
     if scope.wants_rule(RuleId::R22) {
         cross_rules::r22(&ctx, Some(changed), &mut out);
     }
@@ -252,37 +163,46 @@ pub fn touches(finding: &Finding, changed: &PlanId, persons: &HashSet<&str>) -> 
 
 /// Runs the rules about one plan on its own.
 fn per_plan(ctx: &Ctx<'_>, plan: &Plan, scope: &Scope, out: &mut Vec<Finding>) {
-    type Rule = fn(&Ctx<'_>, &Plan, &mut Vec<Finding>);
+    type Rule = fn(&Ctx<'_>, &PlanView<'_>, &mut Vec<Finding>);
     const RULES: [(RuleId, Rule); 11] = [
-        (RuleId::R1, plan_rules::r1),
-        (RuleId::R2, plan_rules::r2),
+        (RuleId::R1, |ctx, v, out| plan_rules::r1(ctx, v.plan, out)),
+        (RuleId::R2, |ctx, v, out| plan_rules::r2(ctx, v.plan, out)),
         (RuleId::R4, plan_rules::r4),
         (RuleId::R6, plan_rules::r6),
         (RuleId::R8, plan_rules::r8),
         (RuleId::R12, plan_rules::r12),
         (RuleId::R14, plan_rules::r14),
-        (RuleId::R17, deadline::r17),
-        (RuleId::R18, plan_rules::r18),
+        (RuleId::R17, |ctx, v, out| deadline::r17(ctx, v.plan, out)),
+        (RuleId::R18, |ctx, v, out| plan_rules::r18(ctx, v.plan, out)),
         (RuleId::R19, plan_rules::r19),
         (RuleId::R20, plan_rules::r20),
     ];
+    let view = PlanView::new(plan);
     for (id, rule) in RULES {
         if scope.wants_rule(id) {
-            rule(ctx, plan, out);
+            rule(ctx, &view, out);
         }
     }
 }
 
-/// Runs the cross-plan person rules, for everyone or for `persons` only.
-fn cross(ctx: &Ctx<'_>, persons: Option<&HashSet<&str>>, scope: &Scope, out: &mut Vec<Finding>) {
+/// Runs the cross-plan person rules over the persons of `index` (with R21's [`Focus`] in an
+/// incremental check).
+fn cross<'a>(
+    ctx: &Ctx<'_>,
+    index: &Persons<'a>,
+    focus: Option<&Focus<'a>>,
+    keys: &mut NameKeys<'a>,
+    scope: &Scope,
+    out: &mut Vec<Finding>,
+) {
     if scope.wants_rule(RuleId::R3) {
-        cross_rules::r3(ctx, persons, out);
+        cross_rules::r3(ctx, index, out);
     }
     if scope.wants_rule(RuleId::R5) {
-        cross_rules::r5(ctx, persons, out);
+        cross_rules::r5(ctx, index, out);
     }
     if scope.wants_rule(RuleId::R21) {
-        cross_rules::r21(ctx, persons, out);
+        cross_rules::r21(index, focus, keys, out);
     }
 }
 
@@ -301,15 +221,6 @@ mod tests {
         domain::{Discipline, DisciplineKind, EntrySource, Gender, PlanStatus},
         rules::testkit::*,
     };
-
-    #[test]
-    fn name_key_borrows_nfc_and_normalizes_nfd() {
-        assert!(matches!(name_key("Nguyễn Văn A"), Cow::Borrowed(_)));
-        let nfd: String =
-            unicode_normalization::UnicodeNormalization::nfd("Nguyễn Văn A").collect();
-        assert_eq!(name_key(&nfd), "Nguyễn Văn A");
-        assert_eq!(name_key(" Nguyễn  Văn A"), "Nguyễn Văn A");
-    }
 
     #[test]
     fn only_the_current_version_is_checked() {
@@ -479,6 +390,43 @@ mod tests {
             catalog: &w.catalog,
             submitted: &submitted,
         };
+        assert_incremental_matches(&snap);
+    }
+
+    /// The incremental check of 412 reaches a record that shares no national ID with 412's
+    /// persons and no identity with 412's own records: it shares one with another record of
+    /// one of them (found on the way), so R21's "one person under two IDs" must see it.
+    #[test]
+    fn incremental_finds_every_record_that_shares_an_identity() {
+        let w = World::new();
+        let mut a = plan("412", "2025-2030", 1);
+        a.entries
+            .push(voted(&mut a.rounds, cadre(ID1, "Nguyễn Văn A"), "D.BT"));
+        let mut b = plan("414", "2025-2030", 1);
+        let born = d(1970, 1, 1);
+        let mut elsewhere = cadre(ID1, "Nguyễn Văn A");
+        elsewhere.birth_date = born;
+        b.entries
+            .push(voted(&mut b.rounds, elsewhere, "D.PCT.UBND"));
+        // The same person written in capitals under another ID, and another person born the
+        // same day.
+        let mut twin = cadre(ID2, "NGUYỄN VĂN A");
+        twin.birth_date = born;
+        b.entries.push(voted(&mut b.rounds, twin, "D.TB.TC"));
+        let mut stranger = cadre("001080009999", "Nguyễn Văn B");
+        stranger.birth_date = born;
+        b.entries.push(voted(&mut b.rounds, stranger, "D.TB.TC"));
+        let plans = [a, b];
+        let snap = w.snapshot(&plans);
+        let rules = RulesFile::default();
+        let inc = check_incremental(&snap, &plans[0].id, &Scope::default(), today(), &rules);
+        let r21: Vec<&Finding> = inc.of_rule(RuleId::R21).collect();
+        assert_eq!(r21.len(), 2, "{r21:#?}");
+        let warning = r21
+            .iter()
+            .find(|f| f.severity == Severity::Warning)
+            .expect("one person under two IDs");
+        assert_eq!(warning.national_ids().collect::<Vec<_>>(), [ID1, ID2]);
         assert_incremental_matches(&snap);
     }
 

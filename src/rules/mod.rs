@@ -7,10 +7,12 @@
 //! reads the clock.
 
 pub mod ballot;
+mod context;
 mod cross_rules;
 pub mod deadline;
 pub mod engine;
 pub mod finding;
+mod index;
 pub mod params;
 mod plan_rules;
 pub mod retirement;

@@ -4,13 +4,18 @@
 //! places). Each takes the engine's context and one plan and appends its findings; every finding
 //! names that plan and only that plan.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::{
+    cell::OnceCell,
+    collections::{BTreeMap, BTreeSet},
+};
+
+use foldhash::HashMap;
 
 use chrono::{Months, NaiveDate};
 
 use super::{
     ballot::{denominator, passes, quorum_met},
-    engine::{name_key, Ctx},
+    context::{name_key, Ctx},
     finding::{level_vi, mask_id, Finding, PersonRef, RuleId, Severity},
     params::Ruleset,
 };
@@ -49,35 +54,70 @@ fn where_(plan: &Plan) -> (String, String) {
     )
 }
 
-/// The entries of a plan grouped by person, in national-ID order.
-fn by_person(plan: &Plan) -> BTreeMap<&str, Vec<&Entry>> {
-    let mut out: BTreeMap<&str, Vec<&Entry>> = BTreeMap::new();
-    for e in &plan.entries {
-        out.entry(e.cadre.national_id.as_str()).or_default().push(e);
-    }
-    out
-}
-
-/// The distinct persons of a plan (first record of each).
-fn persons(plan: &Plan) -> Vec<&Cadre> {
-    by_person(plan)
-        .into_values()
-        .map(|es| &es[0].cadre)
-        .collect()
+/// A plan with what several of its rules share, computed once per check of the plan: its
+/// entries grouped by person and the last votes of its ballot rounds.
+pub(crate) struct PlanView<'a> {
+    /// The plan.
+    pub plan: &'a Plan,
+    /// The entries in national-ID order (each person's in list order).
+    sorted: Vec<&'a Entry>,
+    /// Where each person's entries start in `sorted`, and `sorted.len()` last.
+    starts: Vec<u32>,
+    /// The last votes, computed on first use.
+    votes: OnceCell<Votes<'a>>,
 }
 
 /// For each (national ID, position), the last round that voted on it and the yes votes.
-fn last_votes(plan: &Plan) -> HashMap<(&str, &str), (&BallotRound, u32)> {
-    let mut out = HashMap::new();
-    for round in &plan.rounds {
-        for t in &round.tallies {
-            out.insert(
-                (t.national_id.as_str(), t.position.as_str()),
-                (round, t.yes),
-            );
+type Votes<'a> = HashMap<(&'a str, &'a str), (&'a BallotRound, u32)>;
+
+impl<'a> PlanView<'a> {
+    /// The view of `plan`.
+    pub(crate) fn new(plan: &'a Plan) -> Self {
+        let mut sorted: Vec<&Entry> = plan.entries.iter().collect();
+        sorted.sort_by(|a, b| a.cadre.national_id.cmp(&b.cadre.national_id));
+        let mut starts: Vec<u32> = Vec::with_capacity(sorted.len() + 1);
+        for (i, e) in sorted.iter().enumerate() {
+            if i == 0 || sorted[i - 1].cadre.national_id != e.cadre.national_id {
+                starts.push(u32::try_from(i).unwrap_or(u32::MAX));
+            }
+        }
+        starts.push(u32::try_from(sorted.len()).unwrap_or(u32::MAX));
+        Self {
+            plan,
+            sorted,
+            starts,
+            votes: OnceCell::new(),
         }
     }
-    out
+
+    /// The entries grouped by person, in national-ID order.
+    fn by_person(&self) -> impl Iterator<Item = (&'a str, &[&'a Entry])> + '_ {
+        self.starts.windows(2).map(|w| {
+            let entries = &self.sorted[w[0] as usize..w[1] as usize];
+            (entries[0].cadre.national_id.as_str(), entries)
+        })
+    }
+
+    /// The distinct persons (first record of each).
+    fn persons(&self) -> Vec<&'a Cadre> {
+        self.by_person().map(|(_, es)| &es[0].cadre).collect()
+    }
+
+    /// For each (national ID, position), the last round that voted on it and the yes votes.
+    fn last_votes(&self) -> &Votes<'a> {
+        self.votes.get_or_init(|| {
+            let mut out = Votes::default();
+            for round in &self.plan.rounds {
+                for t in &round.tallies {
+                    out.insert(
+                        (t.national_id.as_str(), t.position.as_str()),
+                        (round, t.yes),
+                    );
+                }
+            }
+            out
+        })
+    }
 }
 
 /// R1: a cadre is planned only into a position of a higher grade than the highest they hold.
@@ -176,26 +216,31 @@ pub(crate) fn r1(ctx: &Ctx<'_>, plan: &Plan, out: &mut Vec<Finding>) {
 pub(crate) fn r2(ctx: &Ctx<'_>, plan: &Plan, out: &mut Vec<Finding>) {
     let cap = ctx.params(plan).max_cadres_per_position;
     let (at_vi, at_en) = where_(plan);
-    let mut per_position: BTreeMap<&str, BTreeMap<&str, &Cadre>> = BTreeMap::new();
-    for e in &plan.entries {
-        per_position
-            .entry(e.position.as_str())
-            .or_default()
-            .entry(e.cadre.national_id.as_str())
-            .or_insert(&e.cadre);
-    }
-    for (code, cadres) in per_position {
-        let Some(pos) = ctx
-            .position(code)
-            .filter(|p| p.kind == PositionKind::Leadership)
-        else {
+    // (position, national ID, first record) of the leadership entries, by position and ID.
+    let mut listed: Vec<(&str, &str, &Cadre)> = plan
+        .entries
+        .iter()
+        .filter(|e| {
+            ctx.position(&e.position)
+                .is_some_and(|p| p.kind == PositionKind::Leadership)
+        })
+        .map(|e| (e.position.as_str(), e.cadre.national_id.as_str(), &e.cadre))
+        .collect();
+    listed.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    listed.dedup_by(|later, first| later.0 == first.0 && later.1 == first.1);
+    for cadres in listed.chunk_by(|a, b| a.0 == b.0) {
+        let code = cadres[0].0;
+        let Some(pos) = ctx.position(code) else {
             continue;
         };
         let count = u32::try_from(cadres.len()).unwrap_or(u32::MAX);
         if count <= cap {
             continue;
         }
-        let names: Vec<String> = cadres.values().map(|c| PersonRef::of(c).label()).collect();
+        let names: Vec<String> = cadres
+            .iter()
+            .map(|(_, _, c)| PersonRef::of(c).label())
+            .collect();
         out.push(finding(
             RuleId::R2,
             Severity::Error,
@@ -219,11 +264,12 @@ pub(crate) fn r2(ctx: &Ctx<'_>, plan: &Plan, out: &mut Vec<Finding>) {
 /// R4: no planning while a proposal to appoint or nominate the same person is open: the
 /// proposal is dated on or before the vote that put the entry there (the last round that voted on
 /// it, or the plan's decision date for an entry without a vote).
-pub(crate) fn r4(ctx: &Ctx<'_>, plan: &Plan, out: &mut Vec<Finding>) {
-    let votes = last_votes(plan);
+pub(crate) fn r4(ctx: &Ctx<'_>, view: &PlanView<'_>, out: &mut Vec<Finding>) {
+    let plan = view.plan;
+    let votes = view.last_votes();
     let decided = ctx.decision_date(plan);
     let (at_vi, at_en) = where_(plan);
-    for (id, entries) in by_person(plan) {
+    for (id, entries) in view.by_person() {
         let cadre = &entries[0].cadre;
         let Some(proposed) = cadre.appointment_proposed_on else {
             continue;
@@ -266,14 +312,15 @@ pub(crate) fn r4(ctx: &Ctx<'_>, plan: &Plan, out: &mut Vec<Finding>) {
 /// R6 with R7: months from the term's age reference date to retirement; fewer than
 /// `min_months_to_retirement` is an error, fewer than `preferred_months_to_retirement` a warning.
 /// A plan whose term is not in the catalogue is not checked.
-pub(crate) fn r6(ctx: &Ctx<'_>, plan: &Plan, out: &mut Vec<Finding>) {
+pub(crate) fn r6(ctx: &Ctx<'_>, view: &PlanView<'_>, out: &mut Vec<Finding>) {
+    let plan = view.plan;
     let Some(term) = ctx.snap.catalog.term(&plan.id.term) else {
         return;
     };
     let params = ctx.params(plan);
     let reference = term.age_reference_date;
     let (at_vi, at_en) = where_(plan);
-    for (_, entries) in by_person(plan) {
+    for (_, entries) in view.by_person() {
         let c = &entries[0].cadre;
         let months = params
             .retirement
@@ -317,8 +364,9 @@ pub(crate) fn r6(ctx: &Ctx<'_>, plan: &Plan, out: &mut Vec<Finding>) {
 /// R8: the structure of a list (distinct persons): women, young cadres (younger than
 /// `young_age_under` whole years on the term's age reference date, or on the day of the check
 /// when the term is unknown) and, when a target is set, ethnic minorities. Warnings.
-pub(crate) fn r8(ctx: &Ctx<'_>, plan: &Plan, out: &mut Vec<Finding>) {
-    let people = persons(plan);
+pub(crate) fn r8(ctx: &Ctx<'_>, view: &PlanView<'_>, out: &mut Vec<Finding>) {
+    let plan = view.plan;
+    let people = view.persons();
     if people.is_empty() {
         return;
     }
@@ -337,7 +385,10 @@ pub(crate) fn r8(ctx: &Ctx<'_>, plan: &Plan, out: &mut Vec<Finding>) {
     let majority = name_key(&params.majority_ethnicity).to_lowercase();
     let minority = people
         .iter()
-        .filter(|c| name_key(&c.ethnicity).to_lowercase() != majority)
+        .filter(|c| {
+            c.ethnicity != params.majority_ethnicity
+                && name_key(&c.ethnicity).to_lowercase() != majority
+        })
         .count();
     let (at_vi, at_en) = where_(plan);
     let mut check = |count: usize, min: f64, what_vi: &str, what_en: &str| {
@@ -385,7 +436,8 @@ pub(crate) fn r8(ctx: &Ctx<'_>, plan: &Plan, out: &mut Vec<Finding>) {
 /// retirement, when R6 did not already reject them at the term's reference date), or who was
 /// disciplined at reprimand or above after the plan's decision date (a discipline before it is
 /// R14's). The political standard is not machine-checkable.
-pub(crate) fn r12(ctx: &Ctx<'_>, plan: &Plan, out: &mut Vec<Finding>) {
+pub(crate) fn r12(ctx: &Ctx<'_>, view: &PlanView<'_>, out: &mut Vec<Finding>) {
+    let plan = view.plan;
     let params = ctx.params(plan);
     let decided = ctx.decision_date(plan);
     let reference = ctx
@@ -394,10 +446,8 @@ pub(crate) fn r12(ctx: &Ctx<'_>, plan: &Plan, out: &mut Vec<Finding>) {
         .term(&plan.id.term)
         .map(|t| t.age_reference_date);
     let (at_vi, at_en) = where_(plan);
-    for (_, entries) in by_person(plan) {
+    for (_, entries) in view.by_person() {
         let c = &entries[0].cadre;
-        let who = PersonRef::of(c).label();
-        let positions: Vec<String> = entries.iter().map(|e| e.position.clone()).collect();
         let mut reasons_vi = Vec::new();
         let mut reasons_en = Vec::new();
         let left = params
@@ -437,6 +487,8 @@ pub(crate) fn r12(ctx: &Ctx<'_>, plan: &Plan, out: &mut Vec<Finding>) {
         if reasons_vi.is_empty() {
             continue;
         }
+        let who = PersonRef::of(c).label();
+        let positions: Vec<String> = entries.iter().map(|e| e.position.clone()).collect();
         out.push(finding(
             RuleId::R12,
             Severity::Error,
@@ -493,12 +545,13 @@ pub(crate) fn bar_last_day(decided_on: NaiveDate, months: Option<u32>) -> Option
 /// plan's decision date (its decision, else its adoption), by the ruleset in force on that date
 /// (see [`Ruleset::Qd377`] for how QĐ 377's relaxation is read). The bar's last day is still
 /// barred; expulsion bars for ever.
-pub(crate) fn r14(ctx: &Ctx<'_>, plan: &Plan, out: &mut Vec<Finding>) {
+pub(crate) fn r14(ctx: &Ctx<'_>, view: &PlanView<'_>, out: &mut Vec<Finding>) {
+    let plan = view.plan;
     let decided = ctx.decision_date(plan);
     let ruleset = Ruleset::for_date(decided);
     let bars = ctx.rules.params(ruleset).time_bars;
     let (at_vi, at_en) = where_(plan);
-    for (_, entries) in by_person(plan) {
+    for (_, entries) in view.by_person() {
         let c = &entries[0].cadre;
         let mut hits_vi = Vec::new();
         let mut hits_en = Vec::new();
@@ -616,9 +669,10 @@ pub(crate) fn r18(ctx: &Ctx<'_>, plan: &Plan, out: &mut Vec<Finding>) {
 /// R19: an entry put there by a vote needs the last round that voted on it to be valid (2/3 of
 /// those convened present) and to give it more than half of the denominator. Entries added by
 /// the approving authority (R15) need no vote.
-pub(crate) fn r19(ctx: &Ctx<'_>, plan: &Plan, out: &mut Vec<Finding>) {
+pub(crate) fn r19(ctx: &Ctx<'_>, view: &PlanView<'_>, out: &mut Vec<Finding>) {
+    let plan = view.plan;
     let params = ctx.params(plan);
-    let votes = last_votes(plan);
+    let votes = view.last_votes();
     let (at_vi, at_en) = where_(plan);
     for e in plan
         .entries
@@ -677,7 +731,8 @@ pub(crate) fn r19(ctx: &Ctx<'_>, plan: &Plan, out: &mut Vec<Finding>) {
 /// R20: when more nominees pass (R19) for a leadership position than `max_cadres_per_position`,
 /// the highest vote counts are kept; a tie at the cut-off is reported for a human decision.
 /// Warning.
-pub(crate) fn r20(ctx: &Ctx<'_>, plan: &Plan, out: &mut Vec<Finding>) {
+pub(crate) fn r20(ctx: &Ctx<'_>, view: &PlanView<'_>, out: &mut Vec<Finding>) {
+    let plan = view.plan;
     let params = ctx.params(plan);
     let cap = usize::try_from(params.max_cadres_per_position).unwrap_or(usize::MAX);
     let names: HashMap<&str, &str> = plan
@@ -690,7 +745,7 @@ pub(crate) fn r20(ctx: &Ctx<'_>, plan: &Plan, out: &mut Vec<Finding>) {
         None => format!("CCCD {}", mask_id(id)),
     };
     let mut passers: BTreeMap<&str, Vec<(u32, &str)>> = BTreeMap::new();
-    for ((id, position), (round, yes)) in last_votes(plan) {
+    for (&(id, position), &(round, yes)) in view.last_votes() {
         if quorum_met(round, params) && passes(round, yes, params) {
             passers.entry(position).or_default().push((yes, id));
         }

@@ -133,13 +133,21 @@ impl RetirementSchedule {
         let schedule = self.for_gender(gender);
         let born = month_index(birth.year(), birth.month());
         let max = i64::from(schedule.max_months());
+        // No year before the one in which the youngest age the schedule knows is reached can
+        // hold the month, so the search starts there.
+        let youngest = schedule
+            .before_months
+            .min(schedule.first_months)
+            .min(schedule.cap_months);
+        let from = i32::try_from((born + i64::from(youngest)).div_euclid(12))
+            .unwrap_or(i32::MAX)
+            .max(birth.year());
         // The age in force never rises by more than 12 months a year in any sane schedule, so
         // the month is found by the year `birth + max / 12 + 1`; the bound keeps the loop finite
         // for any schedule.
-        for year in birth.year()
-            ..=birth
-                .year()
-                .saturating_add(i32::try_from(max / 12 + 2).unwrap_or(0))
+        for year in from..=birth
+            .year()
+            .saturating_add(i32::try_from(max / 12 + 2).unwrap_or(0))
         {
             let reached = born + i64::from(schedule.age_in_force(year));
             if reached < month_index(year, 12) + 1 {

@@ -298,18 +298,18 @@ pub fn export_xlsx(path: &Path, sheets: &[ExportSheet]) -> Result<(), ExportErro
 }
 
 /// Creates (or truncates) a file for personal data, readable and writable by its owner only
-/// (0600), whatever mode an earlier file at `path` had.
+/// (0600), whatever mode an earlier file at `path` had; never through a symbolic link.
 ///
 /// # Errors
 ///
-/// The file system's error.
+/// The file system's error (`path` is a symbolic link: too many levels of links).
 pub fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-        options.mode(0o600);
+        options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
         let file = options.open(path)?;
         file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
         Ok(file)

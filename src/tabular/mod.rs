@@ -94,6 +94,10 @@ pub enum ImportError {
     /// A CSV file that cannot be parsed.
     #[error("cannot read the CSV file: {0}")]
     Csv(#[from] csv::Error),
+    /// A file, or what a workbook unpacks to, larger than any list of cadres: refused before
+    /// it is read whole.
+    #[error("too large to be a list: {0}")]
+    TooLarge(String),
 }
 
 /// Failures to write an export.

@@ -17,6 +17,18 @@ use chrono::NaiveDate;
 
 use super::{columns::find_header, ImportError};
 
+/// Largest file read, in bytes: a district's list of a few thousand rows is a few megabytes.
+pub const MAX_FILE_BYTES: u64 = 64 << 20;
+/// Most bytes the parts of a workbook (a zip archive) may unpack to, all together: a small
+/// file that unpacks to gigabytes (a zip bomb) is refused before anything is parsed.
+pub const MAX_UNPACKED_BYTES: u64 = 64 << 20;
+/// Most parts a workbook archive may hold.
+pub const MAX_PARTS: usize = 2_000;
+/// Most cells the rectangle from a worksheet's first cell (A1) to its last used row and column
+/// may span: the reader holds that rectangle whole, so two cells at A1 and XFD1048576 would
+/// ask for seventeen billion.
+pub const MAX_CELLS: u64 = 2_000_000;
+
 /// The kind of file to read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -183,13 +195,32 @@ pub fn read_sheet<'a>(
     let bytes = match input.into() {
         Input::Bytes(b) => b,
         Input::Path(path) => {
-            owned = std::fs::read(path).map_err(|source| ImportError::Io {
+            let io = |source| ImportError::Io {
                 path: path.display().to_string(),
                 source,
-            })?;
+            };
+            let size = std::fs::metadata(path).map_err(io)?.len();
+            if size > MAX_FILE_BYTES {
+                return Err(ImportError::TooLarge(format!(
+                    "the file is {size} bytes; at most {MAX_FILE_BYTES} are read"
+                )));
+            }
+            let mut buffer = Vec::new();
+            std::fs::File::open(path)
+                .map_err(io)?
+                .take(MAX_FILE_BYTES + 1)
+                .read_to_end(&mut buffer)
+                .map_err(io)?;
+            owned = buffer;
             &owned[..]
         }
     };
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(ImportError::TooLarge(format!(
+            "the file is {} bytes; at most {MAX_FILE_BYTES} are read",
+            bytes.len()
+        )));
+    }
     match format {
         Format::Xlsx => read_workbook(bytes, sheet),
         Format::Csv if sheet.is_some() => Err(ImportError::SheetOfText),
@@ -197,7 +228,53 @@ pub fn read_sheet<'a>(
     }
 }
 
+/// Checks, before any part is parsed, that a workbook archive holds at most [`MAX_PARTS`]
+/// parts which unpack to at most [`MAX_UNPACKED_BYTES`] together: each part is inflated into
+/// nothing and counted, so a part that understates its size is caught too.
+fn check_archive(bytes: &[u8]) -> Result<(), ImportError> {
+    let bad = |what: &dyn std::fmt::Display| ImportError::Parts(what.to_string());
+    let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| bad(&e))?;
+    if zip.len() > MAX_PARTS {
+        return Err(ImportError::TooLarge(format!(
+            "the workbook holds {} parts; at most {MAX_PARTS} are read",
+            zip.len()
+        )));
+    }
+    let too_large = |name: &str| {
+        ImportError::TooLarge(format!(
+            "the workbook unpacks to more than {MAX_UNPACKED_BYTES} bytes (at part {name:?}); \
+             it is not a list of cadres, or not only one"
+        ))
+    };
+    let mut total = 0u64;
+    for i in 0..zip.len() {
+        let mut part = zip.by_index(i).map_err(|e| bad(&e))?;
+        let name = part
+            .name()
+            .map_or_else(|_| format!("#{i}"), |n| n.to_string());
+        let budget = MAX_UNPACKED_BYTES - total;
+        if part.size() > budget {
+            return Err(too_large(&name));
+        }
+        let unpacked = std::io::copy(&mut (&mut part).take(budget + 1), &mut std::io::sink())
+            .map_err(|e| bad(&e))?;
+        if unpacked > budget {
+            return Err(too_large(&name));
+        }
+        total += unpacked;
+    }
+    Ok(())
+}
+
 fn read_workbook(bytes: &[u8], wanted: Option<&str>) -> Result<Sheet, ImportError> {
+    // A zip archive (xlsx, xlsm, xlsb, ods) is bounded before calamine opens it, and an
+    // xlsx's sheets are measured (and their hidden rows found) before calamine reads them.
+    let hidden = if bytes.starts_with(b"PK") {
+        check_archive(bytes)?;
+        hidden_parts(bytes)?
+    } else {
+        HashMap::new()
+    };
     let mut workbook = calamine::open_workbook_auto_from_rs(Cursor::new(bytes))?;
     let date_1904 = match &workbook {
         Sheets::Xlsx(x) => x.has_1904_epoch(),
@@ -205,7 +282,7 @@ fn read_workbook(bytes: &[u8], wanted: Option<&str>) -> Result<Sheet, ImportErro
         Sheets::Xlsb(_) | Sheets::Ods(_) => false,
     };
     let hidden = if matches!(workbook, Sheets::Xlsx(_)) {
-        hidden_parts(bytes)?
+        hidden
     } else {
         HashMap::new()
     };
@@ -364,6 +441,8 @@ fn hidden_parts(bytes: &[u8]) -> Result<HashMap<String, Hidden>, ImportError> {
         };
         let mut hidden = Hidden::default();
         let mut next_row = 1;
+        // The row and column of the last cell seen, and the largest of each, 1-based.
+        let (mut row, mut column, mut last_row, mut last_column) = (0u64, 0u64, 0u64, 0u64);
         for_each_element(&xml, |name, attr| {
             let is_hidden = attr("hidden").is_some_and(|v| v == "1" || v == "true");
             let number = |key| attr(key).and_then(|v| v.parse::<usize>().ok());
@@ -371,9 +450,18 @@ fn hidden_parts(bytes: &[u8]) -> Result<HashMap<String, Hidden>, ImportError> {
                 "row" => {
                     let r = number("r").unwrap_or(next_row);
                     next_row = r + 1;
+                    (row, column) = (r as u64, 0);
                     if is_hidden {
                         hidden.rows.insert(r);
                     }
+                }
+                "c" => {
+                    (row, column) = match attr("r").as_deref().and_then(cell_reference) {
+                        Some(at) => at,
+                        None => (row.max(1), column + 1),
+                    };
+                    last_row = last_row.max(row);
+                    last_column = last_column.max(column);
                 }
                 "col" if is_hidden => {
                     if let (Some(min), Some(max)) = (number("min"), number("max")) {
@@ -385,9 +473,28 @@ fn hidden_parts(bytes: &[u8]) -> Result<HashMap<String, Hidden>, ImportError> {
             }
         })
         .map_err(|e| bad(&e))?;
+        if last_row.saturating_mul(last_column) > MAX_CELLS {
+            return Err(ImportError::TooLarge(format!(
+                "sheet {sheet:?} spans {last_row} rows by {last_column} columns; at most \
+                 {MAX_CELLS} cells are read (delete what lies beyond the list)"
+            )));
+        }
         out.insert(sheet, hidden);
     }
     Ok(out)
+}
+
+/// The row and column (1-based) of a cell reference such as `B12`, if it is one.
+fn cell_reference(r: &str) -> Option<(u64, u64)> {
+    let letters = r.bytes().take_while(u8::is_ascii_alphabetic).count();
+    if letters == 0 || letters > 3 {
+        return None;
+    }
+    let column = r[..letters].bytes().fold(0u64, |n, b| {
+        n * 26 + u64::from(b.to_ascii_uppercase() - b'A' + 1)
+    });
+    let row = r[letters..].parse::<u64>().ok().filter(|&n| n >= 1)?;
+    Some((row, column))
 }
 
 /// Calls `f` with the local name of every start or empty element of `xml` and a look-up of its
@@ -585,5 +692,21 @@ mod tests {
         assert_eq!(Cell::Number(2.5).display(), "2.5");
         let d = NaiveDate::from_ymd_opt(1980, 2, 3).unwrap();
         assert_eq!(Cell::Date(d).display(), "03/02/1980");
+    }
+}
+
+#[cfg(test)]
+mod bound_tests {
+    use super::*;
+
+    #[test]
+    fn a_cell_reference_gives_its_row_and_column() {
+        assert_eq!(cell_reference("A1"), Some((1, 1)));
+        assert_eq!(cell_reference("b12"), Some((12, 2)));
+        assert_eq!(cell_reference("AA3"), Some((3, 27)));
+        assert_eq!(cell_reference("XFD1048576"), Some((1_048_576, 16_384)));
+        for bad in ["", "1", "A", "A0", "ABCD1", "A-1"] {
+            assert_eq!(cell_reference(bad), None, "{bad:?}");
+        }
     }
 }

@@ -72,6 +72,9 @@ pub enum StartError {
     /// rustls refuses the certificate and key.
     #[error("web: TLS setup")]
     Tls(#[from] rustls::Error),
+    /// The authority's revocation list does not read (the reason, as the reader words it).
+    #[error("web: crl: {0}")]
+    Crl(String),
 }
 
 /// Binds the web page's address (port 0 picks a free port).
@@ -87,15 +90,30 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
 
 /// The router of the web page over `node`. `insecure`: the node runs without certificates, so
 /// the page is open to anyone who reaches it, as the gRPC API is (for trying things out only).
+/// `crl_pem`: the node's revocation list; a login token or session of a certificate it names
+/// is refused.
 ///
 /// # Errors
 ///
-/// [`StartError::SigningKey`] if the node's web signing key cannot be read or created.
-pub async fn router(node: Arc<Node>, insecure: bool) -> Result<Router, StartError> {
+/// [`StartError::SigningKey`] if the node's web signing key cannot be read or created;
+/// [`StartError::Crl`] if the revocation list does not read.
+pub async fn router(
+    node: Arc<Node>,
+    insecure: bool,
+    crl_pem: Option<&str>,
+) -> Result<Router, StartError> {
     let key = node.web_key().await.map_err(StartError::SigningKey)?;
+    let revoked = match crl_pem {
+        Some(pem) => crate::pki::revoked_in(pem)
+            .map_err(StartError::Crl)?
+            .into_iter()
+            .map(|(serial, _)| crate::pki::serial_hex(&serial))
+            .collect(),
+        None => Vec::new(),
+    };
     let state = WebState {
         node,
-        sessions: Arc::new(session::Sessions::new(key, insecure)),
+        sessions: Arc::new(session::Sessions::new(key, insecure).with_revoked(revoked)),
     };
     Ok(Router::new()
         .route("/", get(pages::overview))
@@ -115,11 +133,52 @@ pub async fn router(node: Arc<Node>, insecure: bool) -> Result<Router, StartErro
         .route("/nguoi", get(person::find))
         .route("/nguoi/{reference}", get(person::person))
         .route("/co-cau", get(structure::structure))
-        .route("/dang-nhap", get(session::login))
+        .route(
+            "/dang-nhap",
+            get(session::login).post(session::login_confirm),
+        )
         .route("/dang-xuat", post(session::logout))
         .route("/ngon-ngu", get(session::language))
         .route("/static/style.css", get(style))
+        .layer(axum::middleware::from_fn(paging_bounds))
         .with_state(state))
+}
+
+/// Highest page number a page accepts.
+pub const MAX_PAGE: u64 = 1_000_000;
+/// Largest page size a page accepts (0: everything, as the list's "all" link asks).
+pub const MAX_PAGE_SIZE: u64 = 10_000;
+
+/// Refuses, before any page runs, a `page` or `size` in the query that is not a whole number
+/// in range (1 to [`MAX_PAGE`], 0 to [`MAX_PAGE_SIZE`]): a negative, zero or enormous page
+/// gets a clear 400 naming the field (a `page` of 2^64 - 1 made the list's offset overflow
+/// and its handler panic).
+async fn paging_bounds(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let query = request.uri().query().unwrap_or("");
+    for (key, value) in query.split('&').filter_map(|kv| kv.split_once('=')) {
+        let (least, most) = match key {
+            "page" => (1, MAX_PAGE),
+            "size" => (0, MAX_PAGE_SIZE),
+            _ => continue,
+        };
+        let value = value.trim_matches('+');
+        if value.is_empty() {
+            continue;
+        }
+        let fits = value.len() <= 20
+            && value.bytes().all(|b| b.is_ascii_digit())
+            && value
+                .parse::<u64>()
+                .is_ok_and(|n| (least..=most).contains(&n));
+        if !fits {
+            let shown: String = value.chars().take(40).collect();
+            return WebError::bad_request(format!(
+                "{key}: {shown:?} is not a whole number from {least} to {most}"
+            ))
+            .into_response();
+        }
+    }
+    next.run(request).await
 }
 
 async fn style() -> Response {
@@ -154,6 +213,8 @@ pub struct WebTls {
     pub cert_pem: String,
     /// Its private key.
     pub key_pem: String,
+    /// The authority's revocation list (`serve --crl`), if the node was given one.
+    pub crl_pem: Option<String>,
 }
 
 fn tls_acceptor(tls: &WebTls) -> Result<tokio_rustls::TlsAcceptor, StartError> {
@@ -230,7 +291,8 @@ pub async fn spawn(
     let addr = listener.local_addr().map_err(StartError::Address)?;
     let unit = node.unit().code.clone();
     let insecure = tls.is_none();
-    let app = router(node, insecure).await?;
+    let crl = tls.as_ref().and_then(|t| t.crl_pem.as_deref());
+    let app = router(node, insecure, crl).await?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tracing::info!(unit = %unit, addr = %addr, https = !insecure, "web page serving");
     if let Some(tls) = &tls {

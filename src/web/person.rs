@@ -2,8 +2,6 @@
 //! levels, terms and versions, with the findings that name them. URLs carry an opaque
 //! reference, never the national ID itself.
 
-use std::collections::HashMap;
-
 use axum::{
     extract::{Path, Query, State},
     response::{IntoResponse, Redirect, Response},
@@ -18,10 +16,7 @@ use super::{
     session::Viewer,
     WebError, WebState,
 };
-use crate::{
-    domain::{Entry, PlanId, PlanStatus},
-    node::PlanFilter,
-};
+use crate::domain::{Entry, PlanId, PlanStatus};
 
 /// The look-up form's query.
 #[derive(Debug, Deserialize)]
@@ -54,26 +49,21 @@ pub async fn person(
 ) -> Result<Response, WebError> {
     let l = viewer.lang;
     let node = &state.node;
-    let headers = node
-        .list_plans(&PlanFilter {
-            under: viewer.root.clone(),
-            ..Default::default()
+    let national_id = state
+        .sessions
+        .person_of(&reference)
+        .or_else(|| node.person_by_reference(&reference, |id| state.sessions.reference_of(id)));
+    let listings = match &national_id {
+        Some(id) => node.person_listings(&viewer.root, id).await?,
+        None => Vec::new(),
+    };
+    let found: Vec<(PlanId, PlanStatus, Entry)> = listings
+        .into_iter()
+        .flat_map(|l| {
+            let (id, status) = (l.id, l.status);
+            l.entries.into_iter().map(move |e| (id.clone(), status, e))
         })
-        .await?;
-    let mut refs: HashMap<String, bool> = HashMap::new();
-    let mut found: Vec<(PlanId, PlanStatus, Entry)> = Vec::new();
-    for h in &headers {
-        let plan = node.get_plan(&h.id.unit, &h.id.term, h.id.version).await?;
-        for e in plan.entries {
-            let id = &e.cadre.national_id;
-            let hit = *refs
-                .entry(id.clone())
-                .or_insert_with(|| state.sessions.person_ref(id) == reference);
-            if hit {
-                found.push((plan.id.clone(), plan.status, e));
-            }
-        }
-    }
+        .collect();
     let Some((_, _, first)) = found.last() else {
         return Err(WebError {
             status: axum::http::StatusCode::NOT_FOUND,

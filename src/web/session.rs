@@ -1,13 +1,17 @@
 //! Who is looking at the page. A person gets a session by opening the login URL that
 //! `quyhoach web-login` prints (a token the node signed against their client certificate,
-//! valid for minutes and accepted once); the session lives in an HttpOnly, SameSite=Strict
+//! valid for minutes and accepted once) and confirming, on the page it shows, who they sign
+//! in as: the GET only shows; the confirmation's POST, refused when it comes from another
+//! site (`Origin`, `Sec-Fetch-Site`), opens the session, so that a hostile page cannot sign a
+//! visitor in as someone else (login CSRF). A token whose certificate the node's revocation
+//! list (`--crl`) names is refused. The session lives in an HttpOnly, SameSite=Strict
 //! cookie and carries the certificate's unit and roles, so that every page is scoped exactly
 //! like the gRPC API. Every form carries a CSRF token tied to the session, and a POST without
 //! the right one is refused. On an `--insecure` node the page is open, like its gRPC API: every
 //! visitor acts as [`Caller::Insecure`] (for trying things out on one's own machine only).
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::Mutex,
     time::{Duration, Instant},
 };
@@ -35,6 +39,8 @@ pub const SESSION_LIFETIME: Duration = Duration::from_secs(8 * 3600);
 #[derive(Debug, Clone)]
 struct Session {
     caller: Caller,
+    /// The serial number (hex) of the certificate the login token was issued against.
+    serial: String,
     expires: Instant,
 }
 
@@ -46,7 +52,15 @@ pub struct Sessions {
     sessions: Mutex<HashMap<String, Session>>,
     /// Login tokens already exchanged, until they expire: each is accepted once.
     used: Mutex<HashMap<String, chrono::DateTime<chrono::Utc>>>,
+    /// The person behind each reference given out lately, so that opening a link does not
+    /// search for the national ID behind it (at most [`MAX_PEOPLE`], then forgotten at once).
+    people: Mutex<HashMap<String, String>>,
+    /// The serial numbers (hex) of the certificates the node's revocation list names.
+    revoked: HashSet<String>,
 }
+
+/// How many person references [`Sessions`] remembers.
+const MAX_PEOPLE: usize = 200_000;
 
 impl Sessions {
     /// Sessions signed with the node's web `key`.
@@ -56,7 +70,22 @@ impl Sessions {
             insecure,
             sessions: Mutex::new(HashMap::new()),
             used: Mutex::new(HashMap::new()),
+            people: Mutex::new(HashMap::new()),
+            revoked: HashSet::new(),
         }
+    }
+
+    /// The same, refusing logins and sessions of the certificates whose serial numbers (hex)
+    /// are `revoked`.
+    #[must_use]
+    pub fn with_revoked(mut self, revoked: impl IntoIterator<Item = String>) -> Self {
+        self.revoked = revoked.into_iter().collect();
+        self
+    }
+
+    /// Returns true if and only if the revocation list names the certificate `serial` (hex).
+    fn is_revoked(&self, serial: &str) -> bool {
+        !serial.is_empty() && self.revoked.contains(serial)
     }
 
     /// The CSRF token of a session (of the open page, on an insecure node).
@@ -67,11 +96,33 @@ impl Sessions {
 
     /// An opaque, stable reference to a person for URLs: the national ID never appears in one.
     pub fn person_ref(&self, national_id: &str) -> String {
+        let reference = self.reference_of(national_id);
+        let mut people = self.people.lock().unwrap_or_else(|e| e.into_inner());
+        if people.len() >= MAX_PEOPLE {
+            people.clear();
+        }
+        people
+            .entry(reference.clone())
+            .or_insert_with(|| national_id.to_string());
+        reference
+    }
+
+    /// [`Sessions::person_ref`] without remembering it.
+    pub fn reference_of(&self, national_id: &str) -> String {
         let mac = blake3::keyed_hash(&self.key, format!("person\0{national_id}").as_bytes());
         URL_SAFE_NO_PAD.encode(&mac.as_bytes()[..12])
     }
 
-    fn open(&self, caller: Caller) -> String {
+    /// The national ID behind a reference given out lately, if it is remembered.
+    pub fn person_of(&self, reference: &str) -> Option<String> {
+        self.people
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(reference)
+            .cloned()
+    }
+
+    fn open(&self, caller: Caller, serial: String) -> String {
         let id = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
         let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
@@ -80,6 +131,7 @@ impl Sessions {
             id.clone(),
             Session {
                 caller,
+                serial,
                 expires: now + SESSION_LIFETIME,
             },
         );
@@ -90,13 +142,19 @@ impl Sessions {
         let sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
         sessions
             .get(id)
-            .filter(|s| s.expires > Instant::now())
+            .filter(|s| s.expires > Instant::now() && !self.is_revoked(&s.serial))
             .map(|s| s.caller.clone())
     }
 
     fn close(&self, id: &str) {
         let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
         sessions.remove(id);
+    }
+
+    /// Returns true if and only if the login token `nonce` was exchanged already.
+    fn was_used(&self, nonce: &str) -> bool {
+        let used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        used.contains_key(nonce)
     }
 
     /// Marks a login token used; false if it was used before.
@@ -227,21 +285,147 @@ pub fn check_csrf(viewer: &Viewer, token: &str) -> Result<(), WebError> {
     }
 }
 
-/// The query of the login URL.
+/// The query of the login URL, and the form of its confirmation.
 #[derive(Debug, Deserialize)]
 pub struct LoginQuery {
+    #[serde(default)]
     token: String,
 }
 
-/// `GET /dang-nhap?token=…`: exchanges a login token for a session.
-pub async fn login(State(state): State<WebState>, Query(q): Query<LoginQuery>) -> Response {
-    let identity = match state.node.verify_web_login(&q.token).await {
-        Ok(i) => i,
-        Err(e) => {
-            let mut e = WebError::from(e);
-            e.status = StatusCode::UNAUTHORIZED;
-            return e.into_response();
+/// Checks a login token without using it up: its signature, expiry and certificate.
+async fn vouched(state: &WebState, token: &str) -> Result<crate::node::WebIdentity, WebError> {
+    if token.is_empty() {
+        return Err(WebError {
+            status: StatusCode::UNAUTHORIZED,
+            message: "token: missing; open the address `quyhoach web-login` prints".into(),
+        });
+    }
+    let identity = state.node.verify_web_login(token).await.map_err(|e| {
+        let mut e = WebError::from(e);
+        e.status = StatusCode::UNAUTHORIZED;
+        e
+    })?;
+    if state.sessions.was_used(&identity.nonce) {
+        return Err(WebError {
+            status: StatusCode::UNAUTHORIZED,
+            message: "token: this login token was already used; ask for a new one with `quyhoach web-login`".into(),
+        });
+    }
+    if state.sessions.is_revoked(&identity.serial) {
+        tracing::warn!(serial = %identity.serial, unit = %identity.unit, "web login refused: certificate revoked");
+        return Err(WebError {
+            status: StatusCode::UNAUTHORIZED,
+            message: format!(
+                "token: the certificate it was issued against (serial {}) is revoked",
+                identity.serial
+            ),
+        });
+    }
+    Ok(identity)
+}
+
+/// Refuses a request that a browser says comes from another site: `Sec-Fetch-Site` other
+/// than `same-origin` or `none` or, from a browser that does not send it, an `Origin` that is
+/// not this page's. A request with neither header comes from a program, not from a page a
+/// person was lured to.
+fn same_site(headers: &HeaderMap) -> Result<(), WebError> {
+    let refused = |why: String| {
+        WebError::forbidden(format!(
+            "refused: {why}; a sign-in is confirmed on this page only"
+        ))
+    };
+    if let Some(site) = headers.get("sec-fetch-site") {
+        let site = site.to_str().unwrap_or("");
+        if !matches!(site, "same-origin" | "none") {
+            return Err(refused(format!(
+                "the request comes from another site (Sec-Fetch-Site: {site:?})"
+            )));
         }
+        return Ok(());
+    }
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or("");
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("");
+        let authority = origin.split_once("://").map_or("", |(_, a)| a);
+        if host.is_empty() || !authority.eq_ignore_ascii_case(host) {
+            return Err(refused(format!(
+                "the request comes from another origin ({origin:?})"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Headers of the confirmation page: never framed (no click-jacking), never cached, and the
+/// token never leaves in a `Referer` to another site.
+const CONFIRM_HEADERS: [(header::HeaderName, &str); 4] = [
+    (header::X_FRAME_OPTIONS, "DENY"),
+    (header::CONTENT_SECURITY_POLICY, "frame-ancestors 'none'"),
+    (header::REFERRER_POLICY, "same-origin"),
+    (header::CACHE_CONTROL, "no-store"),
+];
+
+/// `GET /dang-nhap?token=…`: shows who the token signs in as, with a button that confirms;
+/// opens no session and does not use the token up.
+pub async fn login(
+    State(state): State<WebState>,
+    headers: HeaderMap,
+    Query(q): Query<LoginQuery>,
+) -> Response {
+    let lang = Lang::from_cookie(cookie(&headers, LANG_COOKIE));
+    let identity = match vouched(&state, &q.token).await {
+        Ok(i) => i,
+        Err(e) => return (CONFIRM_HEADERS, e).into_response(),
+    };
+    let who = format!(
+        "{} [{}@{}]",
+        identity.name,
+        identity.roles.join("+"),
+        identity.unit
+    );
+    let body = maud::html! {
+        (maud::DOCTYPE)
+        html lang=(lang.code()) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (lang.t("Đăng nhập", "Sign in")) }
+                link rel="stylesheet" href="/static/style.css";
+            }
+            body { main {
+                h1 { (lang.t("Đăng nhập", "Sign in")) }
+                p id="sign-in-as" {
+                    (lang.t("Đăng nhập với tư cách: ", "Sign in as: ")) strong { (who) }
+                }
+                p { (lang.t(
+                    "Nếu đây không phải là bạn, hoặc bạn không tự mở địa chỉ này, hãy đóng trang.",
+                    "If this is not you, or you did not open this address yourself, close the page.")) }
+                form method="post" action="/dang-nhap" {
+                    input type="hidden" name="token" value=(q.token);
+                    button type="submit" id="sign-in" { (lang.t("Đăng nhập", "Sign in")) }
+                }
+            } }
+        }
+    };
+    (CONFIRM_HEADERS, body).into_response()
+}
+
+/// `POST /dang-nhap` (the confirmation): exchanges a login token for a session, once.
+pub async fn login_confirm(
+    State(state): State<WebState>,
+    headers: HeaderMap,
+    Form(form): Form<LoginQuery>,
+) -> Response {
+    if let Err(e) = same_site(&headers) {
+        tracing::warn!(error = %e.message, "web login refused");
+        return e.into_response();
+    }
+    let identity = match vouched(&state, &form.token).await {
+        Ok(i) => i,
+        Err(e) => return e.into_response(),
     };
     if !state
         .sessions
@@ -259,7 +443,7 @@ pub async fn login(State(state): State<WebState>, Query(q): Query<LoginQuery>) -
         name: identity.name,
     };
     tracing::info!(who = %caller.label(), "web session opened");
-    let id = state.sessions.open(caller);
+    let id = state.sessions.open(caller, identity.serial);
     (
         [(
             header::SET_COOKIE,
@@ -305,6 +489,17 @@ pub async fn logout(
         .into_response())
 }
 
+/// Returns true if and only if `back` is a path of this site that a `Location` header can
+/// carry: never a redirect elsewhere (`//host`, or `/\host`, which browsers read as
+/// `//host`), never a control character (a header split, or a refused header).
+fn local_path(back: &str) -> bool {
+    back.starts_with('/')
+        && !back.starts_with("//")
+        && !back.contains('\\')
+        && !back.chars().any(char::is_control)
+        && back.len() <= 2048
+}
+
 /// The query of the language switch.
 #[derive(Debug, Deserialize)]
 pub struct LanguageQuery {
@@ -316,8 +511,7 @@ pub struct LanguageQuery {
 /// `GET /ngon-ngu?lang=en&back=/path`: switches the page's language.
 pub async fn language(Query(q): Query<LanguageQuery>) -> Response {
     let lang = Lang::from_cookie(Some(&q.lang));
-    // Only a path of this site: never a redirect elsewhere.
-    let back = if q.back.starts_with('/') && !q.back.starts_with("//") {
+    let back = if local_path(&q.back) {
         q.back
     } else {
         "/".into()

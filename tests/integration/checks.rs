@@ -373,6 +373,22 @@ async fn a_warning_accepted_in_writing_lets_the_plan_through_and_is_kept() {
     for n in [vinh, province] {
         n.stop().await.unwrap();
     }
+    // Kept across a restart: the province reads its acceptances back from its store.
+    let province = start(dir.path(), "40", None, "builtin:2024").await;
+    let mut p = client(&province).await;
+    let again = findings(
+        &mut p,
+        pb::CheckRequest {
+            rules: vec!["R8".into()],
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(
+        again[0].acceptance.as_ref().unwrap().justification,
+        "Huyện đang đào tạo nguồn cán bộ nữ"
+    );
+    province.stop().await.unwrap();
 }
 
 #[tokio::test]

@@ -331,6 +331,11 @@ async fn two_spellings_of_one_person_in_two_districts_are_one_person_at_the_prov
         out.to_str().unwrap(),
     ]);
     assert!(ok, "{said}");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "the official layout holds personal data too");
+    }
     let (ok, said) = cli(&[
         "import",
         out.to_str().unwrap(),

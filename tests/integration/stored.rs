@@ -192,3 +192,59 @@ proptest! {
         read_everything(plan);
     }
 }
+
+/// A node over a store holding, for unit `unit`, a returned plan at the last version a
+/// version number can hold.
+async fn node_holding_the_last_version(dir: &std::path::Path, unit: &str) -> Node {
+    let store = SledStore::open(dir).unwrap();
+    let mut plan = Plan::new_draft(
+        PlanId {
+            unit: unit.into(),
+            term: "2025-2030".into(),
+            version: u32::MAX,
+        },
+        None,
+    );
+    plan.status = PlanStatus::Returned;
+    store.commit(vec![Change::PutPlan(plan)]).unwrap();
+    let hierarchy = Arc::new(quyhoach::config::load_units("builtin:2024").unwrap());
+    let catalog = quyhoach::config::builtin_catalog().unwrap();
+    Node::open(
+        hierarchy.get("40").unwrap().clone(),
+        hierarchy.clone(),
+        Reference {
+            version: 0,
+            catalog,
+            rules: Default::default(),
+        },
+        store,
+        system_clock(),
+        std::time::Duration::from_secs(600),
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_stored_plan_at_the_last_version_number_refuses_a_next_version_without_a_panic() {
+    // A new draft after it would be version 2^32: refused, not an overflow.
+    let dir = tempfile::tempdir().unwrap();
+    let node = node_holding_the_last_version(dir.path(), "40").await;
+    let e = node.create_draft("40", "2025-2030").await.unwrap_err();
+    assert!(e.to_string().contains("version"), "{e}");
+    // A child's push after it: refused, not an overflow.
+    let dir = tempfile::tempdir().unwrap();
+    let node = node_holding_the_last_version(dir.path(), "412").await;
+    let mut pushed = Plan::new_draft(
+        PlanId {
+            unit: "412".into(),
+            term: "2025-2030".into(),
+            version: 1,
+        },
+        None,
+    );
+    pushed.status = PlanStatus::Submitted;
+    pushed.hash = Some(pushed.content_hash());
+    let e = node.receive_push("412", pushed).await.unwrap_err();
+    assert!(e.to_string().contains("version"), "{e}");
+}

@@ -9,6 +9,9 @@
 mod access;
 mod browser;
 
+/// The plain-HTTP client of the web page, which the sign-in tests use too.
+pub(crate) use access::{token_of, Http};
+
 use std::time::Duration;
 
 use quyhoach::{client, demo::Demo, grpc::pb};

@@ -198,17 +198,48 @@ pub fn template(
 }
 
 /// Checks an export's arguments before anything is asked of a node: the output's extension
-/// names a format, and a plan export names its plan.
+/// names a format, the output goes into an existing folder and is not a symbolic link or a
+/// folder, and a plan export names its plan.
 ///
 /// # Errors
 ///
-/// When the extension is not .xlsx, .csv or .json, or a plan export lacks its unit or term.
+/// When the extension is not .xlsx, .csv or .json, the output's folder does not exist, the
+/// output is a symbolic link or a folder, or a plan export lacks its unit or term.
 pub fn check_export(what: What, out: &Path, unit: &str, term: &str) -> anyhow::Result<()> {
     format_of(out)?;
+    check_out_path(out)?;
     if what == What::Plan && (unit.is_empty() || term.is_empty()) {
         bail!("--unit and --term name the plan to export");
     }
     Ok(())
+}
+
+/// An export's output is a new file, or a regular file it replaces, in a folder that exists:
+/// never written through a symbolic link (personal data would land wherever the link points,
+/// and the file there would be truncated), never a folder.
+fn check_out_path(out: &Path) -> anyhow::Result<()> {
+    let folder = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    match std::fs::metadata(folder) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => bail!("{}: {} is not a folder", out.display(), folder.display()),
+        Err(_) => bail!(
+            "{}: the folder {} does not exist; create it first",
+            out.display(),
+            folder.display()
+        ),
+    }
+    match std::fs::symlink_metadata(out) {
+        Ok(m) if m.file_type().is_symlink() => bail!(
+            "{}: is a symbolic link; an export is never written through one (remove the link \
+             or choose another name)",
+            out.display()
+        ),
+        Ok(m) if m.is_dir() => bail!("{}: is a folder; name a file", out.display()),
+        _ => Ok(()),
+    }
 }
 
 /// The file format, from the output's extension.
@@ -338,7 +369,9 @@ pub async fn export(
             };
             if layout == Layout::Official {
                 let bytes = tabular::official_plan_bytes(&plan, &ctx)?;
-                std::fs::write(out, bytes).with_context(|| format!("writing {}", out.display()))?;
+                tabular::export::create_private(out)
+                    .and_then(|mut f| f.write_all(&bytes))
+                    .with_context(|| format!("writing {}", out.display()))?;
                 writeln!(
                     stdout,
                     "wrote {} entries in the official layout to {}",

@@ -14,17 +14,17 @@ use quyhoach::{
 
 use super::*;
 
-struct Http {
+pub(crate) struct Http {
     /// `host:port` of the web page.
-    addr: String,
+    pub(crate) addr: String,
     /// Trusts the demo's authority, for an HTTPS page.
     tls: Option<tokio_rustls::TlsConnector>,
 }
 
-struct Reply {
-    status: u16,
-    headers: hyper::HeaderMap,
-    body: String,
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) headers: hyper::HeaderMap,
+    pub(crate) body: String,
 }
 
 async fn exchange<I>(io: I, req: hyper::Request<Full<bytes::Bytes>>) -> Reply
@@ -48,7 +48,7 @@ where
 
 impl Http {
     /// A client of the page at `base` (`https://…` trusting `ca_pem`, or `http://…`).
-    fn new(base: &str, ca_pem: Option<&str>) -> Self {
+    pub(crate) fn new(base: &str, ca_pem: Option<&str>) -> Self {
         let (scheme, addr) = base.split_once("://").unwrap();
         let tls = (scheme == "https").then(|| {
             use rustls_pki_types::{pem::PemObject, CertificateDer};
@@ -71,7 +71,25 @@ impl Http {
         }
     }
 
-    async fn send(&self, method: &str, path: &str, cookie: Option<&str>, body: &str) -> Reply {
+    pub(crate) async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        cookie: Option<&str>,
+        body: &str,
+    ) -> Reply {
+        self.send_with(method, path, cookie, body, &[]).await
+    }
+
+    /// [`Http::send`] with extra request headers.
+    pub(crate) async fn send_with(
+        &self,
+        method: &str,
+        path: &str,
+        cookie: Option<&str>,
+        body: &str,
+        headers: &[(&str, &str)],
+    ) -> Reply {
         // A full URL (a login link) is reduced to its path and query.
         let path = match path.split_once("://") {
             Some((_, rest)) => &rest[rest.find('/').unwrap()..],
@@ -87,6 +105,9 @@ impl Http {
         if method == "POST" {
             req = req.header("content-type", "application/x-www-form-urlencoded");
         }
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
         let req = req
             .body(Full::new(bytes::Bytes::from(body.to_string())))
             .unwrap();
@@ -101,9 +122,19 @@ impl Http {
         }
     }
 
-    /// Signs in with a login URL and returns the session cookie.
-    async fn sign_in(&self, url: &str) -> String {
+    /// Signs in with a login URL (its page, then its confirmation) and returns the session
+    /// cookie.
+    pub(crate) async fn sign_in(&self, url: &str) -> String {
         let r = self.send("GET", url, None, "").await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(
+            r.headers.get("set-cookie").is_none(),
+            "the link alone signs nobody in"
+        );
+        let token = token_of(url);
+        let r = self
+            .send("POST", "/dang-nhap", None, &format!("token={token}"))
+            .await;
         assert_eq!(r.status, 303, "{}", r.body);
         let set = r
             .headers
@@ -118,6 +149,11 @@ impl Http {
         );
         set.split(';').next().unwrap().to_string()
     }
+}
+
+/// The login token of a login URL.
+pub(crate) fn token_of(url: &str) -> String {
+    url.split_once("token=").unwrap().1.to_string()
 }
 
 fn csrf_of(body: &str) -> String {

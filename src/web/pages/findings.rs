@@ -1,0 +1,134 @@
+//! The findings (Phát hiện): by rule and severity, each linked to its plans and persons, with
+//! acceptances.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Query, State};
+use maud::{html, Markup};
+use serde::Deserialize;
+
+use crate::web::{i18n::moment, layout::page, session::Viewer, WebError, WebState};
+use crate::{
+    node::{CheckFilter, CheckedFinding},
+    rules::{RuleId, Severity},
+};
+
+use super::*;
+
+/// The findings page's query.
+#[derive(Debug, Default, Deserialize)]
+pub struct FindingsQuery {
+    #[serde(default)]
+    term: String,
+    #[serde(default)]
+    rule: String,
+    #[serde(default)]
+    severity: String,
+}
+
+/// One finding as a list item: rule, severity, message, persons, plans, acceptance.
+pub fn finding_item(state: &WebState, viewer: &Viewer, f: &CheckedFinding) -> Markup {
+    let l = viewer.lang;
+    let x = &f.finding;
+    let persons: Vec<&crate::rules::PersonRef> = x.person.iter().chain(&x.other_persons).collect();
+    html! {
+        li.finding data-finding=(f.id) data-rule=(x.rule.as_str()) {
+            span class=(format!("sev {}", x.severity.as_str())) { (l.severity(x.severity)) }
+            " " strong { (x.rule.as_str()) } " "
+            span.muted { "#" (f.id) }
+            p { (l.t(&x.message_vi, &x.message_en)) }
+            @if !persons.is_empty() {
+                p { (l.t("Người:", "Person:")) " "
+                    @for p in &persons {
+                        a.person href=(format!("/nguoi/{}", state.sessions.person_ref(&p.national_id))) { (p.full_name) }
+                        " (" (shown_id(viewer, &p.national_id)) ") "
+                    }
+                }
+            }
+            p { (l.t("Kế hoạch:", "Plans:")) " "
+                @for id in &x.plans {
+                    a.plan href=(plan_href(id)) { (unit_name(state, &id.unit)) " " (id.term) " v" (id.version) } " "
+                }
+            }
+            @if let Some(a) = &f.acceptance {
+                p.accepted { (l.t("Đã chấp nhận:", "Accepted:")) " “" (a.justification) "” — " (a.by) ", " (moment(a.at)) }
+            }
+        }
+    }
+}
+
+/// `GET /phat-hien`: the findings by rule and severity.
+pub async fn findings(
+    State(state): State<WebState>,
+    viewer: Viewer,
+    Query(q): Query<FindingsQuery>,
+) -> Result<Markup, WebError> {
+    let l = viewer.lang;
+    let (terms, _) = terms(&state, &viewer, "-").await?;
+    let rules = match q.rule.trim() {
+        "" => vec![],
+        r => vec![r
+            .parse()
+            .map_err(|e: String| WebError::bad_request(format!("rule: {e}")))?],
+    };
+    let severity = match q.severity.as_str() {
+        "error" => Some(Severity::Error),
+        "warning" => Some(Severity::Warning),
+        _ => None,
+    };
+    let outcome = state
+        .node
+        .check(&CheckFilter {
+            under: viewer.root.clone(),
+            term: Some(q.term.clone()).filter(|t| !t.is_empty()),
+            rules,
+            severity,
+            plan: None,
+        })
+        .await?;
+    let mut by_rule: BTreeMap<(usize, u8), Vec<&CheckedFinding>> = BTreeMap::new();
+    for f in &outcome.findings {
+        let sev = match f.finding.severity {
+            Severity::Error => 0,
+            Severity::Warning => 1,
+        };
+        by_rule
+            .entry((f.finding.rule as usize, sev))
+            .or_default()
+            .push(f);
+    }
+    let content = html! {
+        form.filters method="get" action="/phat-hien" {
+            label { (l.t("Nhiệm kỳ", "Term")) " " select name="term" {
+                option value="" { (l.t("Tất cả", "All")) }
+                @for t in &terms { option value=(t) selected[*t == q.term] { (t) } }
+            } }
+            label { (l.t("Quy tắc", "Rule")) " " select name="rule" {
+                option value="" { (l.t("Tất cả", "All")) }
+                @for r in RuleId::ALL { option value=(r.as_str()) selected[q.rule == r.as_str()] { (r.as_str()) } }
+            } }
+            label { (l.t("Mức độ", "Severity")) " " select name="severity" {
+                option value="" { (l.t("Tất cả", "All")) }
+                option value="error" selected[q.severity == "error"] { (l.severity(Severity::Error)) }
+                option value="warning" selected[q.severity == "warning"] { (l.severity(Severity::Warning)) }
+            } }
+            button type="submit" { (l.t("Lọc", "Filter")) }
+        }
+        p id="summary" { (outcome.findings.len()) " " (l.t("phát hiện trên", "findings over")) " " (outcome.entries) " " (l.t("dòng", "entries")) }
+        @for ((_, _), list) in &by_rule {
+            @let first = &list[0].finding;
+            section.rule {
+                h2 { (first.rule.as_str()) " · " (l.severity(first.severity)) " (" (list.len()) ")" }
+                ul.findings { @for f in list { (finding_item(&state, &viewer, f)) } }
+            }
+        }
+    };
+    Ok(page(
+        &viewer,
+        l.t("Phát hiện", "Findings"),
+        "/phat-hien",
+        content,
+    ))
+}
+
+// ----------------------------------------------------------------------------------- plan

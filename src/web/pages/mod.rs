@@ -1,0 +1,164 @@
+//! The read-only pages: overview, consolidated list (and its export), findings, a plan. Each
+//! handler checks the viewer's scope, calls node operations, and renders.
+//! One module per page; what several pages share is here.
+
+mod consolidated;
+mod findings;
+mod overview;
+mod plan;
+
+use maud::{html, Markup};
+use serde::Deserialize;
+
+use super::{i18n::Lang, session::Viewer, WebError, WebState};
+use crate::{
+    domain::PlanId,
+    node::{mask_id, PlanFilter},
+};
+
+pub use consolidated::*;
+pub use findings::*;
+pub use overview::*;
+pub use plan::*;
+
+/// The link to a plan version.
+pub fn plan_href(id: &PlanId) -> String {
+    format!("/ke-hoach/{}/{}/{}", id.unit, id.term, id.version)
+}
+
+/// A national ID as the viewer may see it.
+pub fn shown_id(viewer: &Viewer, id: &str) -> String {
+    if viewer.sees_full_ids() {
+        id.to_string()
+    } else {
+        mask_id(id)
+    }
+}
+
+/// `text` with every run of 12 digits (a national ID) masked, unless the viewer sees full IDs.
+pub fn mask_ids_in(viewer: &Viewer, text: &str) -> String {
+    if viewer.sees_full_ids() {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut digits = String::new();
+    let flush = |digits: &mut String, out: &mut String| {
+        if digits.len() == 12 {
+            out.push_str(&mask_id(digits));
+        } else {
+            out.push_str(digits);
+        }
+        digits.clear();
+    };
+    for ch in text.chars() {
+        if ch.is_ascii_digit() {
+            digits.push(ch);
+        } else {
+            flush(&mut digits, &mut out);
+            out.push(ch);
+        }
+    }
+    flush(&mut digits, &mut out);
+    out
+}
+
+/// The terms of the catalogue, newest first, and the one a page shows by default: the newest
+/// that has a plan in scope, else the newest.
+async fn terms(
+    state: &WebState,
+    viewer: &Viewer,
+    wanted: &str,
+) -> Result<(Vec<String>, String), WebError> {
+    let mut terms: Vec<String> = state.node.catalog().terms.keys().cloned().collect();
+    terms.sort();
+    terms.reverse();
+    // A term asked for needs no look at what is held.
+    if !wanted.trim().is_empty() {
+        return Ok((terms, wanted.trim().to_string()));
+    }
+    let held = state
+        .node
+        .list_plans(&PlanFilter {
+            under: viewer.root.clone(),
+            latest_only: true,
+            ..Default::default()
+        })
+        .await?;
+    let default = terms
+        .iter()
+        .find(|t| held.iter().any(|h| &h.id.term == *t))
+        .or(terms.first())
+        .cloned()
+        .unwrap_or_default();
+    Ok((terms, default))
+}
+
+fn unit_name(state: &WebState, code: &str) -> String {
+    state
+        .node
+        .hierarchy()
+        .get(code)
+        .map(|u| u.name.clone())
+        .unwrap_or_else(|| code.to_string())
+}
+
+fn position_title(state: &WebState, lang: Lang, code: &str) -> String {
+    state
+        .node
+        .catalog()
+        .position(code)
+        .map(|p| lang.t(&p.title_vi, &p.title_en).to_string())
+        .unwrap_or_else(|| code.to_string())
+}
+
+fn term_select(l: Lang, terms: &[String], term: &str) -> Markup {
+    html! {
+        label { (l.t("Nhiệm kỳ", "Term")) " "
+            select name="term" {
+                @for t in terms { option value=(t) selected[t == term] { (t) } }
+            }
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------ overview
+
+/// The overview's query.
+#[derive(Debug, Default, Deserialize)]
+pub struct TermQuery {
+    #[serde(default)]
+    term: String,
+    /// `1`: list every unit of the subtree, also those without a plan below the first level.
+    #[serde(default)]
+    all: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::{Caller, Role};
+
+    #[test]
+    fn only_twelve_digit_runs_are_masked_for_readers() {
+        let reader = Viewer {
+            caller: Caller::Certified {
+                unit: "40".into(),
+                roles: vec![Role::Reader],
+                name: "A".into(),
+            },
+            csrf: String::new(),
+            lang: Lang::Vi,
+            root: "40".into(),
+        };
+        assert_eq!(
+            mask_ids_in(&reader, "put 040076000001 at 2025-03-14, ref 12345678901"),
+            "put …0001 at 2025-03-14, ref 12345678901"
+        );
+        assert_eq!(mask_ids_in(&reader, "0400760000011"), "0400760000011");
+        let approver = Viewer {
+            caller: Caller::Insecure,
+            ..reader
+        };
+        assert_eq!(mask_ids_in(&approver, "040076000001"), "040076000001");
+    }
+}

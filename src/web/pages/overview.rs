@@ -1,0 +1,227 @@
+//! The overview (Tổng quan): per term, the unit tree with each unit's plan state, completeness,
+//! plans waiting for a decision here, and the sync state of every link.
+
+use std::collections::HashMap;
+
+use axum::extract::{Query, State};
+use maud::{html, Markup};
+
+use crate::web::{
+    i18n::{moment, Lang},
+    layout::page,
+    session::Viewer,
+    WebError, WebState,
+};
+use crate::{
+    domain::{Level, PlanId, PlanStatus},
+    node::PlanFilter,
+    store::PlanHeader,
+};
+
+use super::*;
+
+/// The state of one unit's plan as the overview shows it.
+fn unit_state(
+    state: &WebState,
+    l: Lang,
+    header: Option<&PlanHeader>,
+    overdue: bool,
+) -> (String, &'static str) {
+    let Some(h) = header else {
+        return (l.t("Chưa bắt đầu", "Not started").into(), "none");
+    };
+    let approver = state
+        .node
+        .hierarchy()
+        .parent(&h.id.unit)
+        .map(|u| u.name.clone())
+        .unwrap_or_default();
+    if overdue {
+        return (
+            format!(
+                "{} ({approver})",
+                l.t("Quá hạn thẩm định", "Appraisal overdue")
+            ),
+            "overdue",
+        );
+    }
+    match h.status {
+        PlanStatus::Draft => (l.status(h.status).into(), "draft"),
+        PlanStatus::Adopted => (l.status(h.status).into(), "draft"),
+        PlanStatus::Submitted | PlanStatus::Received => (
+            format!(
+                "{}: {approver}",
+                l.t("Đã trình, chờ", "Submitted, pending at")
+            ),
+            "pending",
+        ),
+        PlanStatus::Approved => (l.status(h.status).into(), "approved"),
+        PlanStatus::Returned => (l.status(h.status).into(), "returned"),
+    }
+}
+
+/// `GET /`: the overview of one term.
+pub async fn overview(
+    State(state): State<WebState>,
+    viewer: Viewer,
+    Query(q): Query<TermQuery>,
+) -> Result<Markup, WebError> {
+    let l = viewer.lang;
+    let node = &state.node;
+    let (terms, default_term) = terms(&state, &viewer, &q.term).await?;
+    let term = if q.term.is_empty() {
+        default_term
+    } else {
+        q.term
+    };
+    let headers = node
+        .list_plans(&PlanFilter {
+            under: viewer.root.clone(),
+            term: Some(term.clone()),
+            latest_only: true,
+            ..Default::default()
+        })
+        .await?;
+    let latest: HashMap<&str, &PlanHeader> =
+        headers.iter().map(|h| (h.id.unit.as_str(), h)).collect();
+    let completeness = node.completeness(&viewer.root, &term).await?;
+    let overdue: Vec<&PlanId> = completeness
+        .overdue
+        .iter()
+        .flat_map(|f| f.finding.plans.iter())
+        .collect();
+    let hierarchy = node.hierarchy();
+    // The root, its direct children, and every unit with a plan (with the units above it);
+    // the others only on request, since a province has hundreds of communes.
+    let show_all = q.all == "1";
+    let everything = hierarchy.subtree(&viewer.root);
+    let mut shown: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    shown.insert(viewer.root.as_str());
+    shown.extend(hierarchy.children(&viewer.root).iter().map(String::as_str));
+    for h in &headers {
+        shown.insert(h.id.unit.as_str());
+        for a in hierarchy.ancestors(&h.id.unit) {
+            shown.insert(a.code.as_str());
+        }
+    }
+    let hidden = everything.len()
+        - everything
+            .iter()
+            .filter(|u| shown.contains(u.code.as_str()))
+            .count();
+    let units: Vec<&crate::domain::Unit> = everything
+        .iter()
+        .copied()
+        .filter(|u| show_all || shown.contains(u.code.as_str()))
+        .collect();
+    let root_depth = hierarchy.ancestors(&viewer.root).len();
+    let waiting: Vec<&PlanHeader> = headers
+        .iter()
+        .filter(|h| h.status == PlanStatus::Received && node.approves(&h.id.unit))
+        .collect();
+    let children: Vec<&crate::domain::Unit> = hierarchy
+        .children(&viewer.root)
+        .iter()
+        .filter_map(|c| hierarchy.get(c))
+        .collect();
+    let mut per_child = Vec::new();
+    for child in &children {
+        let c = node.completeness(&child.code, &term).await?;
+        let total = hierarchy.subtree(&child.code).len();
+        per_child.push((child, total - c.missing.len(), total, c.overdue.len()));
+    }
+    let sync = node.sync_status()?;
+    let content = html! {
+        form.filters method="get" action="/" {
+            (term_select(l, &terms, &term))
+            button type="submit" { (l.t("Xem", "Show")) }
+        }
+        section {
+            h2 { (l.t("Kế hoạch chờ đơn vị này quyết định", "Plans awaiting this unit's decision")) }
+            @if waiting.is_empty() {
+                p.muted { (l.t("Không có.", "None.")) }
+            } @else {
+                ul id="waiting" {
+                    @for h in &waiting {
+                        li { a href=(plan_href(&h.id)) { (unit_name(&state, &h.id.unit)) " · v" (h.id.version) }
+                            @if let Some(at) = h.received_at { " · " (l.t("nhận", "received")) " " (moment(at)) } }
+                    }
+                }
+            }
+        }
+        section {
+            h2 { (l.t("Trạng thái kế hoạch theo đơn vị", "Plan state per unit")) }
+            @if hidden > 0 && !show_all {
+                p { a id="show-all" href=(format!("/?term={term}&all=1")) {
+                    (l.t("Hiện cả", "Show also the")) " " (hidden) " " (l.t("đơn vị cấp dưới chưa bắt đầu", "lower units not started")) } }
+            }
+            div.scroll {
+                table id="units" {
+                    thead { tr {
+                        th { (l.t("Đơn vị", "Unit")) } th { (l.t("Cấp", "Level")) }
+                        th { (l.t("Trạng thái", "State")) } th { (l.t("Phiên bản", "Version")) }
+                        th.num { (l.t("Số người", "Entries")) }
+                    } }
+                    tbody {
+                        @for u in &units {
+                            @let depth = hierarchy.ancestors(&u.code).len().saturating_sub(root_depth);
+                            @let h = latest.get(u.code.as_str()).copied();
+                            @let late = h.is_some_and(|h| overdue.contains(&&h.id));
+                            @let (label, class) = unit_state(&state, l, h, late);
+                            tr data-unit=(u.code) {
+                                td style=(format!("padding-left:{}rem", 0.4 + depth as f32 * 1.2)) {
+                                    (u.name) " " span.muted { "(" (u.code) ")" }
+                                }
+                                td { (level_name(l, u.level)) }
+                                td { span class=(format!("state {class}")) { (label) } }
+                                td { @if let Some(h) = h { a href=(plan_href(&h.id)) { "v" (h.id.version) } } }
+                                td.num { @if let Some(h) = h { (h.entry_count) } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        section {
+            h2 { (l.t("Mức độ đầy đủ theo đơn vị trực thuộc", "Completeness per subordinate unit")) }
+            div.scroll { table id="completeness" {
+                thead { tr { th { (l.t("Đơn vị", "Unit")) } th.num { (l.t("Đã trình", "Submitted")) } th.num { (l.t("Quá hạn", "Overdue")) } } }
+                tbody { @for (u, done, total, late) in &per_child {
+                    tr { td { (u.name) } td.num { (done) "/" (total) } td.num class=[(*late > 0).then_some("bad")] { (late) } }
+                } }
+            } }
+        }
+        section {
+            h2 { (l.t("Trạng thái đồng bộ", "Sync state")) }
+            div.scroll { table id="sync" {
+                thead { tr { th { (l.t("Liên kết", "Link")) } th.num { (l.t("Hàng đợi", "Outbox")) } th.num { (l.t("Độ trễ (giây)", "Lag (s)")) } th { (l.t("Liên lạc gần nhất", "Last contact")) } th { (l.t("Lỗi gần nhất", "Last error")) } th { (l.t("Tình trạng", "State")) } } }
+                tbody {
+                    @for (kind, link) in sync.parent.iter().map(|p| (l.t("cấp trên", "parent"), p)).chain(sync.children.iter().map(|c| (l.t("cấp dưới", "child"), c))) {
+                        tr class=[link.stuck.then_some("stuck")] {
+                            td { (unit_name(&state, &link.unit)) " (" (kind) ")" }
+                            td.num { (link.outbox_length) }
+                            td.num { (link.lag_seconds) }
+                            td { @if let Some(t) = link.last_contact_at { (moment(t)) } @else { "—" } }
+                            td { (link.last_error.clone().unwrap_or_default()) }
+                            td { @if link.stuck { strong.bad { (l.t("TẮC", "STUCK")) } } @else { (l.t("bình thường", "ok")) } }
+                        }
+                    }
+                }
+            } }
+            @if !sync.conflicts.is_empty() {
+                p.bad { (sync.conflicts.len()) " " (l.t("xung đột đã ghi nhận", "recorded conflicts")) }
+            }
+        }
+    };
+    Ok(page(&viewer, l.t("Tổng quan", "Overview"), "/", content))
+}
+
+pub(super) fn level_name(l: Lang, level: Level) -> &'static str {
+    match level {
+        Level::Province => l.t("Tỉnh", "Province"),
+        Level::District => l.t("Huyện", "District"),
+        Level::Commune => l.t("Xã", "Commune"),
+    }
+}
+
+// ---------------------------------------------------------------------- consolidated list
