@@ -29,6 +29,11 @@ use std::{collections::BTreeSet, time::Instant};
 
 use table::Row;
 
+/// The allocator of the `quyhoach` binary (`src/main.rs`), so that the nodes this process runs
+/// on loopback allocate as a deployed node does; every baseline of the same run uses it too.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The province whose real subtree the synthetic lists use: Nghệ An.
 const PROVINCE: &str = "40";
 /// Concurrent children pushing in the push benchmark.
