@@ -166,23 +166,31 @@ pub fn capped_tls(
     ReceiverStream::new(rx)
 }
 
-/// Refused handshakes logged a second, at most; a peer that retries in a loop (or a stranger
-/// who handshakes on purpose) cannot fill the disk with the log.
+/// Refused handshakes logged a second for each kind of refusal, at most; a peer that retries in
+/// a loop (or a stranger who handshakes on purpose) cannot fill the disk with the log, nor hide
+/// a refusal of another kind behind its own.
 const REFUSALS_LOGGED_PER_SECOND: u32 = 20;
 
-/// Logs failed handshakes, at most [`REFUSALS_LOGGED_PER_SECOND`] a second; the next line
-/// logged says how many were left out in between.
+/// Logs failed handshakes, at most [`REFUSALS_LOGGED_PER_SECOND`] a second of each kind; the
+/// next line logged says how many were left out in between.
 struct RefusalLog {
-    limiter: governor::DefaultDirectRateLimiter,
+    /// One bucket per problem said in words ([`certificate_problem`]), so that a peer retrying
+    /// one refused certificate in a loop never hides the refusal of another kind.
+    limiter: governor::DefaultKeyedRateLimiter<String>,
     unlogged: std::sync::atomic::AtomicU64,
 }
+
+/// How many distinct problems the limiter remembers before it forgets the quiet ones. Problems
+/// are few by nature (a certificate of this authority expired or not yet valid on a date, one
+/// of another authority, a revoked one, a protocol error), so this is never reached in use.
+const REFUSAL_KINDS_KEPT: usize = 1024;
 
 impl RefusalLog {
     fn new() -> Self {
         let rate = std::num::NonZeroU32::new(REFUSALS_LOGGED_PER_SECOND)
             .unwrap_or(std::num::NonZeroU32::MIN);
         RefusalLog {
-            limiter: governor::RateLimiter::direct(governor::Quota::per_second(rate)),
+            limiter: governor::RateLimiter::keyed(governor::Quota::per_second(rate)),
             unlogged: Default::default(),
         }
     }
@@ -199,11 +207,14 @@ impl RefusalLog {
             tracing::debug!(peer = %peer, error = %e, "tls handshake failed");
             return;
         };
-        if self.limiter.check().is_err() {
+        let certificate = certificate_problem(reason);
+        if self.limiter.len() > REFUSAL_KINDS_KEPT {
+            self.limiter.retain_recent();
+        }
+        if self.limiter.check_key(&certificate).is_err() {
             self.unlogged.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        let certificate = certificate_problem(reason);
         let unlogged = self.unlogged.swap(0, Ordering::Relaxed);
         tracing::warn!(peer = %peer, certificate = %certificate, reason = %reason, unlogged, "tls handshake refused");
     }
@@ -317,6 +328,24 @@ mod tests {
         assert_eq!(
             log.unlogged.load(std::sync::atomic::Ordering::Relaxed),
             unlogged
+        );
+        // A refusal of another kind is logged though the expired one's flood is still limited:
+        // its line carries the count left out (which starts again from 0).
+        let foreign = io::Error::new(
+            io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+        );
+        log.refused(peer, &foreign);
+        assert_eq!(
+            log.unlogged.load(std::sync::atomic::Ordering::Relaxed),
+            0,
+            "the first refusal of another kind is logged, with the count before it"
+        );
+        log.refused(peer, &refused);
+        assert_eq!(
+            log.unlogged.load(std::sync::atomic::Ordering::Relaxed),
+            1,
+            "the expired certificate's kind is still limited"
         );
     }
 
