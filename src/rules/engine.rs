@@ -72,21 +72,68 @@ pub fn check(
     today: NaiveDate,
     rules: &RulesFile,
 ) -> Report {
+    let entries: usize = snapshot.plans.iter().map(|p| p.entries.len()).sum();
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    check_on(
+        snapshot,
+        scope,
+        today,
+        rules,
+        entries >= PARALLEL_FROM_ENTRIES && cores > 1,
+    )
+}
+
+/// [`check`], on two threads if `parallel`: the per-plan and the cross-plan rules read the same
+/// snapshot and share nothing else, so a large check runs them side by side; the findings come
+/// out in the same order either way.
+fn check_on(
+    snapshot: &Snapshot<'_>,
+    scope: &Scope,
+    today: NaiveDate,
+    rules: &RulesFile,
+    parallel: bool,
+) -> Report {
     let ctx = Ctx::new(snapshot, today, rules);
-    let mut out = Vec::new();
-    for plan in &ctx.current {
-        per_plan(&ctx, plan, scope, &mut out);
-    }
-    if CROSS_PERSON_RULES.iter().any(|r| scope.wants_rule(*r)) {
-        let index = Persons::build(&ctx.current, |_| true);
-        let mut keys = NameKeys::default();
-        cross(&ctx, &index, None, &mut keys, scope, &mut out);
-    }
-    if scope.wants_rule(RuleId::R22) {
-        cross_rules::r22(&ctx, None, &mut out);
-    }
+    let per_plan_rules = || {
+        let mut out = Vec::new();
+        for plan in &ctx.current {
+            per_plan(&ctx, plan, scope, &mut out);
+        }
+        out
+    };
+    let cross_plan_rules = || {
+        let mut out = Vec::new();
+        if CROSS_PERSON_RULES.iter().any(|r| scope.wants_rule(*r)) {
+            let index = Persons::build(&ctx.current, |_| true);
+            let mut keys = NameKeys::default();
+            cross(&ctx, &index, None, &mut keys, scope, &mut out);
+        }
+        if scope.wants_rule(RuleId::R22) {
+            cross_rules::r22(&ctx, None, &mut out);
+        }
+        out
+    };
+    let out = if parallel {
+        std::thread::scope(|s| {
+            let cross = s.spawn(cross_plan_rules);
+            let mut out = per_plan_rules();
+            match cross.join() {
+                Ok(more) => out.extend(more),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+            out
+        })
+    } else {
+        let mut out = per_plan_rules();
+        out.extend(cross_plan_rules());
+        out
+    };
     finish(out, scope, snapshot.hierarchy)
 }
+
+/// The number of entries (of every version held) from which a full [`check`] runs the per-plan
+/// and the cross-plan rules on two threads (below it, a thread costs more than it saves).
+const PARALLEL_FROM_ENTRIES: usize = 10_000;
 
 /// Re-checks only what the plan `changed` touches: the per-plan rules for it (if it is the
 /// current version of its unit × term), its appraisal deadline and sync integrity, and the
@@ -221,6 +268,40 @@ mod tests {
         domain::{Discipline, DisciplineKind, EntrySource, Gender, PlanStatus},
         rules::testkit::*,
     };
+
+    /// The two-thread check finds exactly what the one-thread check finds, in the same order,
+    /// over a synthetic province large enough to carry findings of many rules.
+    #[test]
+    fn a_check_on_two_threads_equals_one_on_one_thread() {
+        use crate::synth::{generate, Size, Spec};
+        let hierarchy = crate::config::load_units("builtin:2024").unwrap();
+        let catalog = crate::config::builtin_catalog().unwrap();
+        let mut spec = Spec::sized("40", Size::S, 11);
+        spec.target_entries = 12_000;
+        let g = generate(&hierarchy, &catalog, &spec);
+        let snapshot = Snapshot {
+            plans: &g.plans,
+            hierarchy: &hierarchy,
+            catalog: &catalog,
+            submitted: &[],
+        };
+        let today = NaiveDate::from_ymd_opt(2025, 11, 1).unwrap();
+        let rules = RulesFile::default();
+        let one = check_on(&snapshot, &Scope::default(), today, &rules, false);
+        let two = check_on(&snapshot, &Scope::default(), today, &rules, true);
+        let rules_seen: HashSet<RuleId> = one.findings.iter().map(|f| f.rule).collect();
+        assert!(
+            rules_seen.len() >= 3,
+            "too few rules to compare: {rules_seen:?}"
+        );
+        let ids = |r: &Report| -> Vec<(RuleId, String)> {
+            r.findings
+                .iter()
+                .map(|f| (f.rule, f.message_en.clone()))
+                .collect()
+        };
+        assert_eq!(ids(&one), ids(&two));
+    }
 
     #[test]
     fn only_the_current_version_is_checked() {
