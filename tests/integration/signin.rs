@@ -217,6 +217,20 @@ async fn hostile_query_strings_get_a_4xx_never_a_500_a_script_or_a_redirect_else
         "/ngon-ngu?lang=%FF".into(),
         "/ngon-ngu".into(),
     ];
+    // A filter or an order the list does not have is refused naming the field, not ignored
+    // (the page would show a list the officer did not ask for), on the page and its exports.
+    for (path, field) in [
+        ("/tong-hop?status=pending", "status:"),
+        ("/tong-hop?sort=age", "sort:"),
+        ("/tong-hop?level=ward", "level:"),
+        ("/tong-hop?gender=x", "gender:"),
+        ("/tong-hop.csv?sort=age", "sort:"),
+        ("/tong-hop.xlsx?status=x", "status:"),
+    ] {
+        let r = http.send("GET", path, Some(&session), "").await;
+        assert_eq!(r.status, 400, "{path}: {}", r.body);
+        assert!(r.body.contains(field), "{path}: {}", r.body);
+    }
     for path in &paths {
         let r = http.send("GET", path, Some(&session), "").await;
         let shown = &path[..path.len().min(80)];

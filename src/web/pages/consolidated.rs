@@ -114,6 +114,9 @@ pub struct Shown {
     pub terms: Vec<String>,
 }
 
+/// The orders the list offers: by name the Vietnamese way (empty, or `name`), then the others.
+const SORTS: [&str; 6] = ["", "name", "unit", "position", "birth", "votes"];
+
 fn parse_status(s: &str) -> Option<PlanStatus> {
     [
         PlanStatus::Draft,
@@ -156,13 +159,36 @@ async fn shown(state: &WebState, viewer: &Viewer, q: &ListQuery) -> Result<Shown
         under,
         term: Some(term.clone()),
         position: Some(q.position.trim().to_string()).filter(|s| !s.is_empty()),
-        status: parse_status(q.status.trim()),
+        status: match q.status.trim() {
+            "" => None,
+            v => Some(parse_status(v).ok_or_else(|| {
+                WebError::bad_request(format!(
+                    "status: {:?} is not a plan status (draft, adopted, submitted, received, \
+                     approved, returned)",
+                    crate::domain::validate::prefix(v)
+                ))
+            })?),
+        },
         name: Some(q.name.clone()).filter(|s| !s.trim().is_empty()),
-        level: q.level.trim().parse().ok(),
-        gender: match q.gender.as_str() {
+        level: match q.level.trim() {
+            "" => None,
+            v => Some(v.parse().map_err(|_| {
+                WebError::bad_request(format!(
+                    "level: {:?} is not a level of government",
+                    crate::domain::validate::prefix(v)
+                ))
+            })?),
+        },
+        gender: match q.gender.trim() {
+            "" => None,
             "male" => Some(Gender::Male),
             "female" => Some(Gender::Female),
-            _ => None,
+            v => {
+                return Err(WebError::bad_request(format!(
+                    "gender: {:?} is neither male nor female",
+                    crate::domain::validate::prefix(v)
+                )))
+            }
         },
         age_min: number("age_min", &q.age_min)?,
         age_max: number("age_max", &q.age_max)?,
@@ -174,6 +200,12 @@ async fn shown(state: &WebState, viewer: &Viewer, q: &ListQuery) -> Result<Shown
             ),
         },
     };
+    if !SORTS.contains(&q.sort.as_str()) {
+        return Err(WebError::bad_request(format!(
+            "sort: {:?} is not an order of the list (name, unit, position, birth, votes)",
+            crate::domain::validate::prefix(&q.sort)
+        )));
+    }
     let mut entries = node.consolidated(&filter).await?;
     // The node sorts the Vietnamese way by name; the other orders keep it within ties.
     match q.sort.as_str() {
