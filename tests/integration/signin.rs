@@ -226,6 +226,7 @@ async fn hostile_query_strings_get_a_4xx_never_a_500_a_script_or_a_redirect_else
         ("/tong-hop?gender=x", "gender:"),
         ("/tong-hop.csv?sort=age", "sort:"),
         ("/tong-hop.xlsx?status=x", "status:"),
+        ("/phat-hien?severity=fatal", "severity:"),
     ] {
         let r = http.send("GET", path, Some(&session), "").await;
         assert_eq!(r.status, 400, "{path}: {}", r.body);
@@ -324,5 +325,69 @@ async fn hostile_query_strings_get_a_4xx_never_a_500_a_script_or_a_redirect_else
     assert_eq!(r.headers.get("location").unwrap(), "/tong-hop?page=2");
     // And the page still answers.
     assert_eq!(http.send("GET", "/", Some(&session), "").await.status, 200);
+    demo.stop().await.unwrap();
+}
+
+/// The findings page's `under` narrows the findings to a subtree, exactly as the Check RPC's
+/// does; a unit outside the caller's subtree or unknown is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_findings_page_narrows_to_a_subtree_as_the_check_rpc_does() {
+    let demo = demo::start_demo(DemoOptions::default(), &mut std::io::sink())
+        .await
+        .unwrap();
+    let http = Http::new(&demo.web_url, Some(&demo.operator("40").ca_pem));
+    let session = http
+        .sign_in(&demo.login_url(&demo.operator("40")).await.unwrap())
+        .await;
+    let mut p = quyhoach::client::connect_to(demo.addr("40"), demo.operator("40"))
+        .await
+        .unwrap();
+    let shown = |body: &str| -> std::collections::BTreeSet<String> {
+        body.split("data-finding=\"")
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next().map(str::to_string))
+            .collect()
+    };
+    let mut sizes = Vec::new();
+    for under in ["40", "412", "427", "16681"] {
+        let r = http
+            .send(
+                "GET",
+                &format!("/phat-hien?under={under}"),
+                Some(&session),
+                "",
+            )
+            .await;
+        assert_eq!(r.status, 200, "{under}: {}", r.body);
+        let checked: std::collections::BTreeSet<String> = p
+            .check(quyhoach::grpc::pb::CheckRequest {
+                under: under.into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .findings
+            .into_iter()
+            .map(|f| f.id)
+            .collect();
+        assert_eq!(shown(&r.body), checked, "under {under}");
+        sizes.push(checked.len());
+    }
+    assert!(
+        sizes[1..].iter().any(|n| *n < sizes[0]),
+        "no subtree narrows the province's findings: {sizes:?}"
+    );
+    for under in ["99999", "%3Cx%3E"] {
+        let r = http
+            .send(
+                "GET",
+                &format!("/phat-hien?under={under}"),
+                Some(&session),
+                "",
+            )
+            .await;
+        assert!((400..500).contains(&r.status), "{under}: {}", r.status);
+    }
     demo.stop().await.unwrap();
 }

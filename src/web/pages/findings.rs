@@ -24,6 +24,9 @@ pub struct FindingsQuery {
     rule: String,
     #[serde(default)]
     severity: String,
+    /// Only findings involving a unit within this subtree (the caller's own when empty).
+    #[serde(default)]
+    under: String,
 }
 
 /// One finding as a list item: rule, severity, message, persons, plans, acceptance.
@@ -71,15 +74,30 @@ pub async fn findings(
             .parse()
             .map_err(|e: String| WebError::bad_request(format!("rule: {e}")))?],
     };
-    let severity = match q.severity.as_str() {
+    let severity = match q.severity.trim() {
+        "" => None,
         "error" => Some(Severity::Error),
         "warning" => Some(Severity::Warning),
-        _ => None,
+        v => {
+            return Err(WebError::bad_request(format!(
+                "severity: {:?} is neither error nor warning",
+                crate::domain::validate::prefix(v)
+            )))
+        }
+    };
+    let under = match q.under.trim() {
+        "" => viewer.root.clone(),
+        u => {
+            viewer
+                .caller
+                .require_read(state.node.hierarchy(), "under", u)?;
+            u.to_string()
+        }
     };
     let outcome = state
         .node
         .check(&CheckFilter {
-            under: viewer.root.clone(),
+            under,
             term: Some(q.term.clone()).filter(|t| !t.is_empty()),
             rules,
             severity,
