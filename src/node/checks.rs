@@ -114,6 +114,28 @@ pub(super) fn stored_acceptances(
 }
 
 impl Node {
+    /// A full check of every plan the view holds, with the copies their owners submitted
+    /// (R22): the one place the node builds a snapshot of the whole view. Returns the report,
+    /// the rules' time in µs and the number of entries checked.
+    pub(crate) fn check_view(
+        &self,
+        reference: &super::reference::Reference,
+        scope: &Scope,
+        today: chrono::NaiveDate,
+    ) -> (rules::Report, u64, usize) {
+        let view = self.view.read().unwrap_or_else(|e| e.into_inner());
+        let submitted = view.submitted(&self.unit.code);
+        let snapshot = Snapshot {
+            plans: view.plans(),
+            hierarchy: &self.hierarchy,
+            catalog: &reference.catalog,
+            submitted: &submitted,
+        };
+        let started = Instant::now();
+        let report = rules::check(&snapshot, scope, today, &reference.rules);
+        (report, started.elapsed().as_micros() as u64, view.entries())
+    }
+
     /// Returns true if and only if this node runs the automatic checks and gates its
     /// approvals on them: the province, the one node that sees every list.
     pub fn runs_checks(&self) -> bool {
@@ -168,19 +190,7 @@ impl Node {
                     rules::check_incremental(&snapshot, id, &scope, today, &reference.rules);
                 (report, started.elapsed().as_micros() as u64, entries)
             }
-            None => {
-                let view = self.view.read().unwrap_or_else(|e| e.into_inner());
-                let submitted = view.submitted(&self.unit.code);
-                let snapshot = Snapshot {
-                    plans: view.plans(),
-                    hierarchy: &self.hierarchy,
-                    catalog: &reference.catalog,
-                    submitted: &submitted,
-                };
-                let started = Instant::now();
-                let report = rules::check(&snapshot, &scope, today, &reference.rules);
-                (report, started.elapsed().as_micros() as u64, view.entries())
-            }
+            None => self.check_view(&reference, &scope, today),
         };
         let kind = if filter.plan.is_some() {
             "incremental"

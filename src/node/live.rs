@@ -124,16 +124,7 @@ impl Node {
         let stale = self.live.read().unwrap_or_else(|e| e.into_inner()).day != Some(today);
         let full = full.or_else(|| stale.then(|| format!("day changed to {today}")));
         if let Some(why) = full {
-            let view = self.view.read().unwrap_or_else(|e| e.into_inner());
-            let submitted = view.submitted(&self.unit.code);
-            let snapshot = Snapshot {
-                plans: view.plans(),
-                hierarchy: &self.hierarchy,
-                catalog: &reference.catalog,
-                submitted: &submitted,
-            };
-            let report = rules::check(&snapshot, &Scope::default(), today, &reference.rules);
-            drop(view);
+            let (report, _, _) = self.check_view(&reference, &Scope::default(), today);
             let fresh: HashMap<String, Finding> = report
                 .findings
                 .into_iter()

@@ -171,13 +171,7 @@ async fn a_login_token_of_a_revoked_certificate_opens_no_session() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn hostile_query_strings_get_a_4xx_never_a_500_a_script_or_a_redirect_elsewhere() {
-    let demo = demo::start_demo(DemoOptions::default(), &mut std::io::sink())
-        .await
-        .unwrap();
-    let http = Http::new(&demo.web_url, Some(&demo.operator("40").ca_pem));
-    let session = http
-        .sign_in(&demo.login_url(&demo.operator("40")).await.unwrap())
-        .await;
+    let (demo, http, session) = province_signed_in().await;
     let script = "%22%27%3E%3Cscript%3Ealert(1)%3C%2Fscript%3E";
     let huge = "a".repeat(60_000);
     let paths = vec![
@@ -332,13 +326,7 @@ async fn hostile_query_strings_get_a_4xx_never_a_500_a_script_or_a_redirect_else
 /// does; a unit outside the caller's subtree or unknown is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_findings_page_narrows_to_a_subtree_as_the_check_rpc_does() {
-    let demo = demo::start_demo(DemoOptions::default(), &mut std::io::sink())
-        .await
-        .unwrap();
-    let http = Http::new(&demo.web_url, Some(&demo.operator("40").ca_pem));
-    let session = http
-        .sign_in(&demo.login_url(&demo.operator("40")).await.unwrap())
-        .await;
+    let (demo, http, session) = province_signed_in().await;
     let mut p = quyhoach::client::connect_to(demo.addr("40"), demo.operator("40"))
         .await
         .unwrap();
@@ -390,4 +378,17 @@ async fn the_findings_page_narrows_to_a_subtree_as_the_check_rpc_does() {
         assert!((400..500).contains(&r.status), "{under}: {}", r.status);
     }
     demo.stop().await.unwrap();
+}
+
+/// A demo hierarchy, an HTTP client of its province's web page, and a session of the
+/// province's operator.
+async fn province_signed_in() -> (demo::Demo, Http, String) {
+    let demo = demo::start_demo(DemoOptions::default(), &mut std::io::sink())
+        .await
+        .unwrap();
+    let http = Http::new(&demo.web_url, Some(&demo.operator("40").ca_pem));
+    let session = http
+        .sign_in(&demo.login_url(&demo.operator("40")).await.unwrap())
+        .await;
+    (demo, http, session)
 }
