@@ -363,8 +363,8 @@ mod tests {
         synth::{generate, Size, Spec},
     };
 
-    /// Every finding of a full check, by ID, with its message.
-    fn full_check(view: &View, at: &Setting<'_>) -> BTreeMap<String, String> {
+    /// Every finding of a full check of the view, by ID.
+    fn full_findings(view: &View, at: &Setting<'_>) -> HashMap<String, Finding> {
         let submitted = view.submitted(at.own);
         let snapshot = Snapshot {
             plans: view.plans(),
@@ -374,9 +374,14 @@ mod tests {
         };
         rules::check(&snapshot, &Scope::default(), at.today, at.rules)
             .findings
-            .iter()
-            .map(|f| (finding_id(f), f.message_en.clone()))
+            .into_iter()
+            .map(|f| (finding_id(&f), f))
             .collect()
+    }
+
+    /// Every finding of a full check, by ID, with its message.
+    fn full_check(view: &View, at: &Setting<'_>) -> BTreeMap<String, String> {
+        kept(&full_findings(view, at))
     }
 
     fn kept(live: &HashMap<String, Finding>) -> BTreeMap<String, String> {
@@ -421,20 +426,7 @@ mod tests {
             &rules,
             "40",
         );
-        let mut live: HashMap<String, Finding> = {
-            let submitted = view.submitted("40");
-            let snapshot = Snapshot {
-                plans: view.plans(),
-                hierarchy: &hierarchy,
-                catalog: &catalog,
-                submitted: &submitted,
-            };
-            rules::check(&snapshot, &Scope::default(), at.today, &rules)
-                .findings
-                .into_iter()
-                .map(|f| (finding_id(&f), f))
-                .collect()
-        };
+        let mut live = full_findings(&view, &at);
         let mut changed_findings = 0;
         for step in 0..16 {
             let change = match step % 4 {
@@ -520,20 +512,7 @@ mod tests {
             &rules,
             "40",
         );
-        let mut live: HashMap<String, Finding> = {
-            let submitted = view.submitted("40");
-            let snapshot = Snapshot {
-                plans: view.plans(),
-                hierarchy: &hierarchy,
-                catalog: &catalog,
-                submitted: &submitted,
-            };
-            rules::check(&snapshot, &Scope::default(), at.today, &rules)
-                .findings
-                .into_iter()
-                .map(|f| (finding_id(&f), f))
-                .collect()
-        };
+        let mut live = full_findings(&view, &at);
         // It arrives received, not approved.
         let mut lower = lower;
         lower.status = PlanStatus::Received;

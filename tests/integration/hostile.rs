@@ -423,20 +423,7 @@ async fn the_node_logs_a_refused_expired_certificate_with_its_dates() {
     subject.not_before = time::OffsetDateTime::now_utc() - time::Duration::days(10);
     subject.not_after = time::OffsetDateTime::now_utc() - time::Duration::days(2);
     let expired = ca.issue(&subject).unwrap();
-    let tls = ClientTlsConfig::new()
-        .ca_certificate(Certificate::from_pem(&ca.cert_pem))
-        .identity(Identity::from_pem(&expired.cert_pem, &expired.key_pem))
-        .domain_name("localhost");
-    let endpoint = Endpoint::from_shared(format!("https://{}", node.addr))
-        .unwrap()
-        .tls_config(tls)
-        .unwrap();
-    if let Ok(channel) = endpoint.connect().await {
-        let _ = PlanningClient::new(channel)
-            .list_terms(pb::ListTermsRequest {})
-            .await
-            .expect_err("an expired certificate gets nothing");
-    }
+    refused_call(&node.addr, &ca.cert_pem, &expired).await;
     // The refusal names the peer (its address), the reason and the certificate's dates.
     let log = dir.path().join("40.log");
     wait_refusal(&log, &["expired on", "not valid after"]).await;
@@ -456,23 +443,29 @@ async fn the_node_logs_a_refused_expired_certificate_with_its_dates() {
     early.not_after = time::OffsetDateTime::now_utc() + time::Duration::days(20);
     let early = ca.issue(&early).unwrap();
     for identity in [foreign, early] {
-        let tls = ClientTlsConfig::new()
-            .ca_certificate(Certificate::from_pem(&ca.cert_pem))
-            .identity(Identity::from_pem(&identity.cert_pem, &identity.key_pem))
-            .domain_name("localhost");
-        let endpoint = Endpoint::from_shared(format!("https://{}", node.addr))
-            .unwrap()
-            .tls_config(tls)
-            .unwrap();
-        if let Ok(channel) = endpoint.connect().await {
-            let _ = PlanningClient::new(channel)
-                .list_terms(pb::ListTermsRequest {})
-                .await
-                .expect_err("a foreign or early certificate gets nothing");
-        }
+        refused_call(&node.addr, &ca.cert_pem, &identity).await;
     }
     wait_refusal(&log, &["issued by another authority"]).await;
     wait_refusal(&log, &["not valid before", "not valid yet"]).await;
+}
+
+/// Calls the node at `addr` over TLS with `identity`, trusting `ca_pem`; the call must get
+/// nothing (the handshake or the call is refused).
+async fn refused_call(addr: &str, ca_pem: &str, identity: &quyhoach::pki::Issued) {
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(ca_pem))
+        .identity(Identity::from_pem(&identity.cert_pem, &identity.key_pem))
+        .domain_name("localhost");
+    let endpoint = Endpoint::from_shared(format!("https://{addr}"))
+        .unwrap()
+        .tls_config(tls)
+        .unwrap();
+    if let Ok(channel) = endpoint.connect().await {
+        let _ = PlanningClient::new(channel)
+            .list_terms(pb::ListTermsRequest {})
+            .await
+            .expect_err("a refused certificate gets nothing");
+    }
 }
 
 /// Waits until the log at `path` has a `tls handshake refused` line naming a peer on loopback
