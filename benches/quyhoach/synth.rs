@@ -10,7 +10,7 @@
 //! here does I/O: the benchmarks (`benches/quyhoach/`) load the plans into stores and nodes.
 //!
 //! It lives with the benchmarks, not in the library; the library's tests compile it too
-//! (`src/lib.rs` includes it under `cfg(test)`), because `node::view`'s tests check on it.
+//! (`src/lib.rs` includes it under `cfg(test)`), because `view`'s tests check on it.
 
 use chrono::{DateTime, Datelike, Days, NaiveDate, TimeZone, Utc};
 use rand::{rngs::StdRng, seq::SliceRandom, Rng, SeedableRng};
