@@ -133,7 +133,6 @@ impl FlushControl {
     }
 }
 
-/// One opened sled database and its trees; replaced whole when the store is reopened after
 impl SledStore {
     /// Starts the flusher thread of `engine`, counting from ticket `done`.
     pub(super) fn spawn_flusher(&self, engine: &Engine, done: u64) -> Result<()> {

@@ -20,6 +20,7 @@ use super::{
 };
 use crate::audit::AuditRecord;
 
+/// One opened sled database and its trees; replaced whole when the store is reopened after
 /// a failed flush.
 pub(super) struct Engine {
     pub(super) db: sled::Db,
