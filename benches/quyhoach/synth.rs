@@ -22,7 +22,7 @@ use quyhoach::domain::{
 
 /// The latest day a synthetic plan's first ballot round is held. Plans for a term that starts
 /// years ahead are voted in the current planning round (one round reviews the current pair of
-/// terms and builds the next, DOMAIN.md), so their votes, adoption and decisions lie in the
+/// terms and builds the next, `docs/rules.md`), so their votes, adoption and decisions lie in the
 /// past, as the nodes that receive them require (a date in the future is refused).
 const LATEST_FIRST_VOTE: NaiveDate = match NaiveDate::from_ymd_opt(2026, 5, 1) {
     Some(d) => d,
