@@ -214,57 +214,6 @@ async fn sigkill_during_start_up_never_leaves_a_store_that_will_not_open() {
     );
 }
 
-/// A small tmpfs mounted for one test, unmounted when dropped.
-struct SmallFs {
-    path: std::path::PathBuf,
-}
-
-impl SmallFs {
-    /// Mounts a tmpfs of `mib` MiB on `path`; `Err` says why it cannot (not root, no mount).
-    fn mount(path: &Path, mib: u32) -> Result<SmallFs, String> {
-        // SAFETY: geteuid(2) has no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
-            return Err("mounting a small tmpfs needs root".into());
-        }
-        std::fs::create_dir_all(path).map_err(|e| e.to_string())?;
-        let out = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
-            .arg(path)
-            .output()
-            .map_err(|e| format!("cannot run mount: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "mount -t tmpfs failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
-        Ok(SmallFs {
-            path: path.to_path_buf(),
-        })
-    }
-
-    /// Writes a file that takes every free byte; returns its path.
-    fn fill(&self) -> std::path::PathBuf {
-        use std::io::Write;
-        let filler = self.path.join("filler");
-        let mut f = std::fs::File::create(&filler).unwrap();
-        for chunk in [1 << 20, 4096, 512, 1] {
-            let buf = vec![0x5a; chunk];
-            while f.write_all(&buf).is_ok() {}
-        }
-        filler
-    }
-}
-
-impl Drop for SmallFs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(&self.path)
-            .status();
-    }
-}
-
 async fn put(
     c: &mut pb::planning_client::PlanningClient<tonic::transport::Channel>,
     n: u32,
@@ -303,7 +252,7 @@ async fn national_ids(
 async fn a_full_disk_refuses_writes_keeps_reads_and_recovers_without_restart() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("40");
-    let fs = match SmallFs::mount(&data, 24) {
+    let fs = match crate::full_disk::SmallDisk::tmpfs(&data, 24) {
         Ok(fs) => fs,
         Err(why) => {
             println!("skipped a_full_disk_refuses_writes_keeps_reads_and_recovers_without_restart: {why}");

@@ -223,6 +223,21 @@ async fn answered(
     }
 }
 
+/// Asserts that the plan holds exactly the acknowledged entries, naming the difference.
+fn assert_exactly(ids: &BTreeSet<String>, acked: &Acked, what: &str) {
+    let refused: Vec<_> = ids.difference(&acked.ids).collect();
+    let lost: Vec<_> = acked.ids.difference(ids).collect();
+    assert!(
+        refused.is_empty() && lost.is_empty(),
+        "{what}: the plan shows {} entries never acknowledged {:?} and lacks {} acknowledged \
+         {:?}",
+        refused.len(),
+        refused.iter().take(5).collect::<Vec<_>>(),
+        lost.len(),
+        lost.iter().take(5).collect::<Vec<_>>()
+    );
+}
+
 /// Checks the audit trail: intact, and one put_entry or import record per acknowledged write.
 async fn assert_audit_explains(c: &mut PlanningClient<Channel>, acked: &Acked, what: &str) {
     let audit = c
@@ -318,7 +333,7 @@ async fn fill_free_loop(dir: &Path, disk: &SmallDisk, name: &str) {
         // While full: a read answers exactly what was acknowledged, or UNAVAILABLE naming
         // the full disk; never a refused write.
         match read_ids(&mut c).await {
-            Ok(ids) => assert_eq!(ids, acked.ids, "{what}: a read on the full disk"),
+            Ok(ids) => assert_exactly(&ids, &acked, &format!("{what}: a read on the full disk")),
             Err(status) => {
                 assert_eq!(status.code(), Code::Unavailable, "{}", status.message());
                 assert!(status.message().contains("full"), "{}", status.message());
@@ -327,14 +342,14 @@ async fn fill_free_loop(dir: &Path, disk: &SmallDisk, name: &str) {
         std::fs::remove_file(&filler).unwrap();
         let (ids, took) = answered(&mut c, 10, &what).await;
         slowest = slowest.max(took);
-        assert_eq!(ids, acked.ids, "{what}: after space was freed");
+        assert_exactly(&ids, &acked, &format!("{what}: after space was freed"));
         put(&mut c, next)
             .await
             .unwrap_or_else(|e| panic!("{what}: {e}"));
         acked.ids.insert(id_of(next));
         acked.writes += 1;
         next += 1;
-        assert_eq!(read_ids(&mut c).await.unwrap(), acked.ids, "{what}");
+        assert_exactly(&read_ids(&mut c).await.unwrap(), &acked, &what);
         node.kill().await;
         node.restart(false, &[]).await;
         c = node.client().await;
