@@ -12,6 +12,7 @@ mod downflow;
 mod durability;
 mod export_paths;
 mod faults;
+mod full_disk;
 mod harness;
 mod hostile;
 mod import_bounds;
