@@ -218,8 +218,12 @@ impl Node {
     /// [`Error::Store`](crate::error::Error::Store) if storage fails.
     pub fn sync_status(&self) -> Result<SyncStatus> {
         let now = self.now();
-        let stuck =
-            |since: Option<DateTime<Utc>>| since.is_some_and(|t| now - t > self.stuck_after);
+        // A stamp further in the future than the limit counts too: an item queued while this
+        // node's (or the child's) clock was days ahead would otherwise show a negative lag
+        // and never be stuck while it stays queued.
+        let stuck = |since: Option<DateTime<Utc>>| {
+            since.is_some_and(|t| now - t > self.stuck_after || t - now > self.stuck_after)
+        };
         let parent = match self.parent_unit() {
             None => None,
             Some(p) => {
