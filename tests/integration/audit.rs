@@ -539,7 +539,7 @@ async fn records_written_before_the_key_pass_only_as_the_given_prefix() {
     draft_with(&mut c, "40", vec![province_entry(1, "Lê Văn Tám")]).await;
     node.stop().await.unwrap();
     let store = dir.path().join("40");
-    let before = quyhoach::audit::read_store_copy(&store)
+    let before = quyhoach::store::trail::read_store_copy(&store)
         .unwrap()
         .records
         .len() as u64;

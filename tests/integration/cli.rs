@@ -4,7 +4,7 @@
 
 use std::{process::Stdio, time::Duration};
 
-use quyhoach::{config, sync::SyncSettings};
+use quyhoach::config::{self, SyncSettings};
 use tokio::{
     io::{AsyncBufReadExt, BufReader},
     process::Command,

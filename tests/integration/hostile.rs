@@ -347,7 +347,7 @@ async fn a_handlers_panic_is_logged_masked_and_answered() {
 /// A longer run (about 15 s), outside the default test command:
 /// `cargo test --test integration -- --ignored stalled_handshakes`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a longer run; see README, Tests"]
+#[ignore = "a longer run; see docs/operations.md, Running the tests"]
 async fn eleven_hundred_stalled_handshakes_do_not_lock_out_a_caller() {
     // Room for 1,100 sockets in this process (the node inherits the same limit).
     let mut limit = libc::rlimit {
