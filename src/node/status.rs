@@ -214,6 +214,21 @@ impl Node {
             .increment(1);
     }
 
+    /// [`Node::sync_status`] as `who` may see it: the whole report for a caller who may read
+    /// this node's own unit (the links, their outboxes and last errors are the node's own),
+    /// none for anyone else, as the `SyncStatus` RPC refuses them (a district's reader signed
+    /// in to the province's page saw every link).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`](crate::error::Error::Store) if storage fails.
+    pub fn sync_status_seen_by(&self, who: &crate::auth::Caller) -> Result<Option<SyncStatus>> {
+        if !who.may_read(&self.hierarchy, &self.unit.code) {
+            return Ok(None);
+        }
+        self.sync_status().map(Some)
+    }
+
     /// The whole status report.
     ///
     /// # Errors
