@@ -614,3 +614,241 @@ async fn a_clock_days_ahead_is_named_and_never_hides_the_link() {
     sibling.stop().await.unwrap();
     province.stop().await.unwrap();
 }
+
+/// A TLS connection to the web page at `addr`, trusting `ca_pem`.
+async fn tls_to(
+    addr: &str,
+    ca_pem: &str,
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    use rustls_pki_types::{pem::PemObject, CertificateDer};
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    // Ask for HTTP/2 first, as a client that wants many streams on one connection would.
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let name = rustls_pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    connector.connect(name, tcp).await.unwrap()
+}
+
+/// The web port speaks HTTP/1.1 only (HTTP/2 with its 200 streams a connection is not
+/// offered, by ALPN or by prior knowledge), and a connection that sends nothing is closed by
+/// the server's header-read timeout instead of being held for ever (slowloris); a caller is
+/// served all the while.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_web_port_speaks_http1_only_and_closes_a_silent_connection() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Authority::create("test CA", 1).unwrap();
+    let node = crate::harness::start_with(quyhoach::config::RawConfig {
+        web: Some("127.0.0.1:0".into()),
+        ..crate::harness::tls_config(dir.path(), &ca, "40", None)
+    })
+    .await;
+    let url = node.web_url().unwrap();
+    let addr = url.trim_start_matches("https://").to_string();
+
+    let mut h2 = tls_to(&addr, &ca.cert_pem).await;
+    assert_ne!(
+        h2.get_ref().1.alpn_protocol(),
+        Some(&b"h2"[..]),
+        "h2 offered by ALPN"
+    );
+    h2.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+        .await
+        .unwrap();
+    let mut reply = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(60), h2.read_to_end(&mut reply)).await;
+    // An HTTP/2 server answers the preface with a SETTINGS frame (type 4 in byte 3).
+    assert!(
+        reply.is_empty() || reply.starts_with(b"HTTP/1.1 "),
+        "HTTP/2 spoken: {:?}",
+        &reply[..reply.len().min(16)]
+    );
+
+    // A connection that sends nothing is closed by the server (bounded here so that a
+    // regression fails instead of hanging; the server's limit is far below it).
+    let mut silent = tls_to(&addr, &ca.cert_pem).await;
+    let mut buf = [0u8; 64];
+    let closed = tokio::time::timeout(Duration::from_secs(90), silent.read(&mut buf)).await;
+    assert!(
+        matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+        "a silent connection is held open: {closed:?}"
+    );
+    // A caller is served.
+    let http = crate::web::Http::new(&url, Some(&ca.cert_pem));
+    let r = http.send("GET", "/static/style.css", None, "").await;
+    assert_eq!(r.status, 200);
+    node.stop().await.unwrap();
+}
+
+/// The overview's sync links (outboxes, lags, last errors) are shown to exactly those whom
+/// the `SyncStatus` RPC answers: the province's own people, not a district's reader signed in
+/// to the province's page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_overview_shows_sync_links_only_to_whom_sync_status_answers() {
+    let demo =
+        quyhoach::demo::start_demo(quyhoach::demo::DemoOptions::default(), &mut std::io::sink())
+            .await
+            .unwrap();
+    let http = crate::web::Http::new(&demo.web_url, Some(&demo.operator("40").ca_pem));
+    for (unit, sees) in [("40", true), ("412", false)] {
+        let who = demo.operator(unit);
+        let url = demo.login_url(&who).await.unwrap();
+        let cookie = http.sign_in(&url).await;
+        let page = http.send("GET", "/", Some(&cookie), "").await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert_eq!(
+            page.body.contains("id=\"sync\""),
+            sees,
+            "{unit}: {}",
+            page.body
+        );
+        let mut c = quyhoach::client::connect_to(demo.addr("40"), who)
+            .await
+            .unwrap();
+        let answered = c
+            .sync_status(quyhoach::grpc::pb::SyncStatusRequest::default())
+            .await
+            .is_ok();
+        assert_eq!(answered, sees, "{unit}: the page and the RPC agree");
+    }
+    demo.stop().await.unwrap();
+}
+
+/// A used sign-in link stays used across a restart of the node: the used tokens are kept in
+/// the store until they expire (they lived only in memory, and a restart made a used link
+/// work again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_used_sign_in_link_stays_used_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Authority::create("test CA", 1).unwrap();
+    // One node certificate for both runs, as on a real node.
+    let settings = quyhoach::config::RawConfig {
+        web: Some("127.0.0.1:0".into()),
+        ..crate::harness::tls_config(dir.path(), &ca, "40", None)
+    };
+    let config = || settings.clone();
+    let me = person(&ca, "40", "Lê Văn Tám", &ca.cert_pem);
+    let node = crate::harness::start_with(config()).await;
+    let mut c = quyhoach::client::connect(&node.addr.to_string(), Some(&me))
+        .await
+        .unwrap();
+    let token = c
+        .issue_web_login(quyhoach::grpc::pb::WebLoginRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .token;
+    let form = format!("token={token}");
+    let http = crate::web::Http::new(&node.web_url().unwrap(), Some(&ca.cert_pem));
+    let r = http.send("POST", "/dang-nhap", None, &form).await;
+    assert_eq!(r.status, 303, "the first use signs in: {}", r.body);
+    let r = http.send("POST", "/dang-nhap", None, &form).await;
+    assert_eq!(r.status, 401, "{}", r.body);
+    node.stop().await.unwrap();
+
+    let node = crate::harness::start_with(config()).await;
+    let http = crate::web::Http::new(&node.web_url().unwrap(), Some(&ca.cert_pem));
+    let r = http.send("POST", "/dang-nhap", None, &form).await;
+    assert_eq!(
+        r.status, 401,
+        "a used link works again after a restart: {}",
+        r.body
+    );
+    assert!(r.body.contains("already used"), "{}", r.body);
+    assert!(r.headers.get("set-cookie").is_none());
+    node.stop().await.unwrap();
+}
+
+/// Signs `who` in to `node`'s web page through a login token asked for over gRPC; returns the
+/// session cookie (`name=value`).
+async fn signed_in(
+    node: &quyhoach::server::Running,
+    http: &crate::web::Http,
+    who: &quyhoach::config::Tls,
+) -> String {
+    let mut c = quyhoach::client::connect(&node.addr.to_string(), Some(who))
+        .await
+        .unwrap();
+    let token = c
+        .issue_web_login(quyhoach::grpc::pb::WebLoginRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .token;
+    let r = http
+        .send("POST", "/dang-nhap", None, &format!("token={token}"))
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let cookie = r.headers.get("set-cookie").unwrap().to_str().unwrap();
+    cookie.split(';').next().unwrap().to_string()
+}
+
+/// The ID box answers only those who see full national IDs (a reader, who sees them masked,
+/// could recover one in 89 guesses from its last four digits, birth year and gender), and at
+/// most `MAX_ID_LOOKUPS` times a session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_id_box_answers_only_those_who_see_full_ids_and_a_limited_number_of_times() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Authority::create("test CA", 1).unwrap();
+    let node = crate::harness::start_with(quyhoach::config::RawConfig {
+        web: Some("127.0.0.1:0".into()),
+        ..crate::harness::tls_config(dir.path(), &ca, "40", None)
+    })
+    .await;
+    let http = crate::web::Http::new(&node.web_url().unwrap(), Some(&ca.cert_pem));
+    let reader = ca
+        .issue(&Subject::new(
+            "40",
+            &[quyhoach::auth::Role::Reader],
+            "Đọc Thôi",
+            30,
+        ))
+        .unwrap();
+    let reader = quyhoach::config::Tls {
+        ca_pem: ca.cert_pem.clone(),
+        cert_pem: reader.cert_pem,
+        key_pem: reader.key_pem,
+    };
+    let cookie = signed_in(&node, &http, &reader).await;
+    let r = http
+        .send("GET", "/nguoi?cccd=040080000034", Some(&cookie), "")
+        .await;
+    assert_eq!(r.status, 403, "a reader looked an ID up: {}", r.body);
+
+    let clerk = person(&ca, "40", "Lê Văn Tám", &ca.cert_pem);
+    let cookie = signed_in(&node, &http, &clerk).await;
+    let limit = quyhoach::web::session::MAX_ID_LOOKUPS;
+    for n in 0..limit {
+        let r = http
+            .send(
+                "GET",
+                &format!("/nguoi?cccd=0400800{n:05}"),
+                Some(&cookie),
+                "",
+            )
+            .await;
+        assert_eq!(r.status, 303, "lookup {n}: {}", r.body);
+    }
+    let r = http
+        .send("GET", "/nguoi?cccd=040080099999", Some(&cookie), "")
+        .await;
+    assert_eq!(r.status, 429, "lookup {limit} + 1: {}", r.body);
+    // Another session of the same person starts again.
+    let cookie = signed_in(&node, &http, &clerk).await;
+    let r = http
+        .send("GET", "/nguoi?cccd=040080099999", Some(&cookie), "")
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    node.stop().await.unwrap();
+}
