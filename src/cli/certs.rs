@@ -96,8 +96,9 @@ pub enum Command {
         #[arg(long, default_value_t = 365)]
         days: i64,
     },
-    /// Everything a set of units needs: the authority (if absent), a node certificate per unit,
-    /// and per unit an operator certificate with the clerk, approver and reader roles.
+    /// Everything a set of units needs: the authority (if absent), a node certificate per unit
+    /// (if it has no key yet: an existing node key is kept), and per unit an operator
+    /// certificate with the clerk, approver and reader roles.
     Hierarchy {
         /// The folder to write to.
         #[arg(long)]
@@ -257,8 +258,17 @@ pub fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
                 ca
             };
             for u in &unit {
-                let node = ca.issue(&Subject::node(u, &[], 825)).map_err(fail)?;
-                pki::write(&dir.join("nodes"), u, &node)?;
+                // An existing node key is its audit key's source: never replaced here.
+                if dir.join("nodes").join(format!("{u}.key")).exists() {
+                    writeln!(
+                        out,
+                        "{u}: node key kept (renew it with `certs node --ca-dir {} --unit {u} --renew`)",
+                        dir.display()
+                    )?;
+                } else {
+                    let node = ca.issue(&Subject::node(u, &[], 825)).map_err(fail)?;
+                    pki::write_node(&dir.join("nodes"), u, &node, false)?;
+                }
                 let roles = [Role::Clerk, Role::Approver, Role::Reader];
                 let op = ca
                     .issue(&Subject::new(u, &roles, &format!("Cán bộ đơn vị {u}"), 365))

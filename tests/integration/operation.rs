@@ -320,6 +320,11 @@ async fn a_renewed_node_certificate_keeps_the_audit_trail_verifiable() {
     assert_ne!(std::fs::read(pki.join("nodes/40.key")).unwrap(), old_key);
     assert_eq!(std::fs::read(pki.join("nodes/40.key.1")).unwrap(), old_key);
     assert!(pki.join("nodes/40.pem.1").is_file());
+    // `certs hierarchy` over the same folder keeps the node's key too.
+    let renewed = std::fs::read(pki.join("nodes/40.key")).unwrap();
+    let (ok, said) = run(&["certs", "hierarchy", "--out", &p(""), "--unit", "40"]).await;
+    assert!(ok && said.contains("node key kept"), "{said}");
+    assert_eq!(std::fs::read(pki.join("nodes/40.key")).unwrap(), renewed);
 
     let node = crate::harness::start_with(node_40(&pki, &data)).await;
     let mut c = quyhoach::client::connect(&node.addr.to_string(), Some(&me))
@@ -850,5 +855,88 @@ async fn the_id_box_answers_only_those_who_see_full_ids_and_a_limited_number_of_
         .send("GET", "/nguoi?cccd=040080099999", Some(&cookie), "")
         .await;
     assert_eq!(r.status, 303, "{}", r.body);
+    node.stop().await.unwrap();
+}
+
+/// This process's resident set size in KiB, from `/proc/self/status`.
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// 1,100 idle connections to the web port, measured like the gRPC port's stalled handshakes
+/// (`hostile::eleven_hundred_stalled_handshakes_do_not_lock_out_a_caller`): the node's gRPC
+/// still answers at once (the web port's cap keeps file descriptors free), a legitimate web
+/// caller is served once the header-read timeout has closed the idle ones, and the memory
+/// they cost is printed (RSS of the process holding the node, from `/proc`). A longer run
+/// (about 15 s): `cargo test --test integration -- --ignored idle_web_connections`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a longer run; see docs/web-hardening.md"]
+async fn eleven_hundred_idle_web_connections_lock_out_neither_face() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain system calls on a struct we own.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+        limit.rlim_cur = limit.rlim_max.min(4096);
+        libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Authority::create("test CA", 1).unwrap();
+    let node = crate::harness::start_with(quyhoach::config::RawConfig {
+        web: Some("127.0.0.1:0".into()),
+        ..crate::harness::tls_config(dir.path(), &ca, "40", None)
+    })
+    .await;
+    let url = node.web_url().unwrap();
+    let addr = url.trim_start_matches("https://").to_string();
+    let before = rss_kib();
+    let mut idle = Vec::new();
+    for _ in 0..1_100 {
+        if let Ok(s) = tokio::net::TcpStream::connect(&addr).await {
+            idle.push(s);
+        }
+    }
+    assert!(idle.len() >= 1_000, "{} connections opened", idle.len());
+    let held = rss_kib();
+    // The gRPC face answers while the web port is flooded.
+    let me = person(&ca, "40", "Lê Văn Tám", &ca.cert_pem);
+    assert!(
+        served(&node.addr, &me).await,
+        "gRPC locked out by the web port"
+    );
+    // A legitimate web caller gets in (bounded so that a regression fails, not hangs).
+    let started = std::time::Instant::now();
+    let answered = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            let Ok(tcp) = tokio::net::TcpStream::connect(&addr).await else {
+                continue;
+            };
+            drop(tcp);
+            let http = crate::web::Http::new(&url, Some(&ca.cert_pem));
+            let caller = tokio::spawn(async move {
+                http.send("GET", "/static/style.css", None, "").await.status
+            });
+            if let Ok(200) = caller.await {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await;
+    println!(
+        "RSS {before} KiB before, {held} KiB with {} idle web connections; a web caller got in \
+         after {:?}",
+        idle.len(),
+        started.elapsed()
+    );
+    assert!(answered.is_ok(), "locked out of the web page for a minute");
+    drop(idle);
     node.stop().await.unwrap();
 }
