@@ -145,8 +145,8 @@ impl SledStore {
                      durable. Writes are refused; reads go on. To recover, stop the node and keep \
                      a copy of both; then put back a newer copy of the store, or accept the loss \
                      by moving {} aside and starting again: the children push again what they \
-                     hold receipts for and the parent's decisions come down again (README, \
-                     Recovery)",
+                     hold receipts for and the parent's decisions come down again \
+                     (docs/sync-and-recovery.md, Recovery)",
                     path.display(),
                     state_path.display(),
                     state_path.display()
