@@ -569,7 +569,7 @@ async fn verify_says_every_finding_the_altered_record_first_with_the_given_paths
     let dir = tempfile::tempdir().unwrap();
     let keys = tempfile::tempdir().unwrap();
     for unit in ["40", "412", "16681"] {
-        new_key(&keys.path().join(unit));
+        new_key(&keys.path().join(unit)).await;
     }
     let key_of = |unit: &str| keys.path().join(unit);
     let province = start_keyed(dir.path(), "40", None, &key_of("40")).await;
@@ -599,7 +599,7 @@ async fn verify_says_every_finding_the_altered_record_first_with_the_given_paths
         "--node",
         &district_addr,
     ];
-    let (ok, said) = verify_args(&store, &args);
+    let (ok, said) = verify_args(&store, &args).await;
     assert!(ok, "the true trail verifies: {said}");
 
     // Record 3 altered in place and re-chained, the state record left beside it.
@@ -609,7 +609,7 @@ async fn verify_says_every_finding_the_altered_record_first_with_the_given_paths
     let forged_state = quyhoach::store::state::path_for(&forged);
     std::fs::copy(&state, &forged_state).unwrap();
 
-    let (ok, said) = verify_args(&forged, &args);
+    let (ok, said) = verify_args(&forged, &args).await;
     assert!(!ok, "{said}");
     let altered = said
         .find("broken at record 3:")

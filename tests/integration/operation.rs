@@ -1,24 +1,14 @@
-//! Years of operation (issue 21), tried through the binary: a clerk whose certificate a node
-//! refuses at the handshake is told so by every command, with a non-zero exit.
+//! Years of operation (issue 21), tried from outside with real certificates, real nodes and
+//! the binary: every client command refused at the handshake exits non-zero; a node
+//! certificate renewed, an authority rotated and a revocation list updated; a clock two days
+//! ahead (the node's clock is the value given to `server::spawn`); the web port's headers,
+//! protocol, connection limits, scoping, ID box and used sign-in links.
 
-use std::{path::Path, process::Stdio, time::Duration};
+use std::{path::Path, time::Duration};
 
 use quyhoach::pki::{Authority, Subject};
-use tokio::process::Command;
 
 use crate::harness::{start_tls, TERM};
-
-/// The binary with no `QUYHOACH_*` variable inherited from the test's environment.
-fn quyhoach() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_quyhoach"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("QUYHOACH_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.stdin(Stdio::null()).kill_on_drop(true);
-    cmd
-}
 
 /// Every client command, with the arguments it needs to reach the node (`--node`, `--ca`,
 /// `--cert` and `--key` are added by the caller).
@@ -125,9 +115,8 @@ async fn every_client_command_refused_at_the_handshake_exits_non_zero() {
     // few times, so that the broken pipe is met.
     for _ in 0..3 {
         for command in client_commands(dir.path()) {
-            let out = tokio::time::timeout(
-                Duration::from_secs(60),
-                quyhoach()
+            let out = crate::procs::run(
+                crate::procs::quyhoach()
                     .args(&command)
                     .arg("--node")
                     .arg(node.addr.to_string())
@@ -136,17 +125,14 @@ async fn every_client_command_refused_at_the_handshake_exits_non_zero() {
                     .arg("--cert")
                     .arg(&cert)
                     .arg("--key")
-                    .arg(&key)
-                    .output(),
+                    .arg(&key),
             )
-            .await
-            .expect("the command ends")
-            .unwrap();
-            let err = String::from_utf8_lossy(&out.stderr);
+            .await;
+            let err = &out.stderr;
             assert!(
-                !out.status.success(),
+                !out.ok,
                 "{command:?} exited 0 though the node refused it; stdout: {} stderr: {err}",
-                String::from_utf8_lossy(&out.stdout)
+                out.stdout
             );
             assert!(
                 err.lines().any(|l| l.starts_with("error: ")),
@@ -220,20 +206,9 @@ async fn every_web_response_carries_the_security_headers() {
     open.stop().await.unwrap();
 }
 
-/// Runs the binary to its end: (success, stdout and stderr).
+/// Runs the binary with `args` to its end: (success, all it said).
 async fn run(args: &[&str]) -> (bool, String) {
-    let out = tokio::time::timeout(Duration::from_secs(60), quyhoach().args(args).output())
-        .await
-        .expect("the command ends")
-        .unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    crate::procs::cli(args).await.said()
 }
 
 /// The settings of node 40 serving TLS with the files of `pki` on the store `data`.
