@@ -106,7 +106,7 @@ impl Node {
     async fn take_push(&self, from: &str, mut plan: Plan) -> Result<(Receipt, bool)> {
         self.check_push_origin(from, &plan.id)?;
         // What a child pushes passes the checks of a local write, before anything is stored.
-        self.validated(1, |c| c.plan("plan", &plan))?;
+        self.validated(Some(from), |c| c.plan("plan", &plan))?;
         let hash = plan.hash.clone().unwrap_or_default();
         if hash != plan.content_hash() {
             return Err(Error::invalid(
@@ -461,7 +461,7 @@ impl Node {
         for (seq, d) in decisions {
             // A parent is not trusted either: a decision must be well formed, come from the
             // parent, and concern a plan of this unit that this node submitted.
-            if let Err(e) = self.validated(1, |c| c.decision("decision", &d)) {
+            if let Err(e) = self.validated(parent.as_deref(), |c| c.decision("decision", &d)) {
                 tracing::warn!(seq, error = %e, "malformed decision from the parent; ignored");
                 continue;
             }

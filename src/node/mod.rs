@@ -384,13 +384,15 @@ impl Node {
         // With its key, the node checks every seal too; it cannot know how many records
         // predate the key, so it accepts any unsealed run at the start (`audit verify --data`
         // is told the number).
+        // A renewed certificate brings a new key: records of the earlier keys' time verify
+        // with those (kept by `certs node --renew` beside the key).
         let verdict = match self.store.audit_key() {
             Some(key) => crate::audit::verify_sealed(
                 &records,
                 head,
                 crate::audit::SealCheck {
                     seals: &self.store.audit_seals()?,
-                    keys: std::slice::from_ref(key),
+                    keys: &[std::slice::from_ref(key), self.store.earlier_audit_keys()].concat(),
                     unsealed: crate::audit::Unsealed::Prefix,
                 },
             )

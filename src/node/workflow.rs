@@ -187,7 +187,7 @@ impl Node {
             .collect::<Result<Vec<_>>>()?;
         if let Some(round) = &round {
             round.validate_counts("round")?;
-            self.validated(0, |c| c.round("round", round))?;
+            self.validated(None, |c| c.round("round", round))?;
             let params = self.reference().rules.params_for(round.date).clone();
             if !ballot::quorum_met(round, &params) {
                 return Err(Error::precondition(
@@ -279,7 +279,7 @@ impl Node {
         self.owned_unit(unit)?;
         self.known_term("term", term)?;
         round.validate_counts("round")?;
-        self.validated(0, |c| c.round("round", &round))?;
+        self.validated(None, |c| c.round("round", &round))?;
         crate::domain::parse_date("round.date", &round.date.to_string())?;
         if round.date > self.today() {
             return Err(Error::invalid(
@@ -503,23 +503,25 @@ impl Node {
             }
         }
         // The same checks a pushed plan's entries pass (domain::validate), on the stored form.
-        self.validated(0, |c| c.entry("entry", unit, &entry, self.today()))?;
+        self.validated(None, |c| c.entry("entry", unit, &entry, self.today()))?;
         Ok(entry)
     }
 
     /// Runs the domain's input checks ([`crate::domain::validate`]) against this node's
-    /// reference data, with `slack_days` of tolerance for a peer's clock; a refusal is
-    /// [`Error::Invalid`] naming the field.
+    /// reference data; dates sent by `peer` (a child's push, the parent's decision) get
+    /// [`crate::domain::validate::PEER_CLOCK_TOLERANCE_DAYS`] of tolerance for its clock and a
+    /// refusal names the skew. A refusal is [`Error::Invalid`] naming the field.
     pub(super) fn validated(
         &self,
-        slack_days: u64,
+        peer: Option<&str>,
         check: impl FnOnce(&crate::domain::validate::Context) -> std::result::Result<(), FieldError>,
     ) -> Result<()> {
         let reference = self.reference();
         let context = crate::domain::validate::Context {
             catalog: &reference.catalog,
             hierarchy: &self.hierarchy,
-            today: self.today() + chrono::Days::new(slack_days),
+            today: self.today(),
+            peer,
         };
         check(&context).map_err(Error::Invalid)
     }

@@ -217,6 +217,11 @@ pub trait Store: Send + Sync + 'static {
     fn audit_key(&self) -> Option<&crate::audit::AuditKey> {
         None
     }
+    /// The keys the node sealed with before [`Store::audit_key`] (its earlier TLS keys, kept
+    /// by `certs node --renew`): records of their time verify with them, none is sealed with.
+    fn earlier_audit_keys(&self) -> &[crate::audit::AuditKey] {
+        &[]
+    }
     /// Every recorded conflict, oldest first.
     ///
     /// # Errors

@@ -19,6 +19,7 @@ mod import_bounds;
 mod limits;
 mod lists;
 mod model;
+mod operation;
 mod ops;
 mod ordering;
 mod parent;

@@ -106,17 +106,24 @@ pub struct SledStore {
     /// The key audit records are sealed with; set once, before the first commit, and never
     /// written into the store.
     audit_key: std::sync::OnceLock<crate::audit::AuditKey>,
+    /// The keys the node sealed with before `audit_key` (renewed TLS keys), for verifying only.
+    earlier_audit_keys: std::sync::OnceLock<Vec<crate::audit::AuditKey>>,
 }
 
 impl SledStore {
-    /// Seals every audit record written from now on with `key` (a second call is ignored).
-    /// Logs how many records at the start of the trail carry no seal, when the last one has
+    /// Seals every audit record written from now on with `key` (a second call is ignored);
+    /// `earlier` are the keys the node sealed with before (renewed TLS keys), which
+    /// [`Store::earlier_audit_keys`] hands to whoever verifies the trail. Logs how many records at the start of the trail carry no seal, when the last one has
     /// none: records written before the node had its key.
     ///
     /// # Errors
     ///
     /// [`StoreError`] if the last audit record or its seal cannot be read.
-    pub fn set_audit_key(&self, key: crate::audit::AuditKey) -> Result<()> {
+    pub fn set_audit_key(
+        &self,
+        key: crate::audit::AuditKey,
+        earlier: Vec<crate::audit::AuditKey>,
+    ) -> Result<()> {
         if let Some((k, _)) = self.raw_last(AUDIT)? {
             if self.raw(AUDIT_SEALS, &k)?.is_none() {
                 let seq = self.meta(AUDIT_SEQ)?.unwrap_or(0);
@@ -128,6 +135,7 @@ impl SledStore {
             }
         }
         let _ = self.audit_key.set(key);
+        let _ = self.earlier_audit_keys.set(earlier);
         Ok(())
     }
 

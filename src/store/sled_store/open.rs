@@ -174,6 +174,7 @@ impl SledStore {
             flusher: Mutex::new(None),
             path: path.to_path_buf(),
             audit_key: std::sync::OnceLock::new(),
+            earlier_audit_keys: std::sync::OnceLock::new(),
         };
         store.spawn_flusher(&engine, 0)?;
         *store.engine.write().map_err(|_| StoreError::FlusherGone)? = Some(Arc::new(engine));

@@ -250,6 +250,10 @@ impl Store for SledStore {
         self.audit_key.get()
     }
 
+    fn earlier_audit_keys(&self) -> &[crate::audit::AuditKey] {
+        self.earlier_audit_keys.get().map_or(&[], Vec::as_slice)
+    }
+
     fn audit_head(&self) -> Result<Option<(u64, String)>> {
         // Only what is on disk: a head that the parent witnesses must survive a crash of this
         // node, or the parent would hold a record the node never kept against it.
