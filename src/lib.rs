@@ -8,7 +8,7 @@
 //! - [`domain`]: units, positions, terms, cadres, plans, ballots, decisions; Vietnamese text and
 //!   the identity key of a name ([`domain::name`]).
 //!   Plain structs and pure functions.
-//! - [`rules`]: the planning rules (R1–R22) and their parameters. Pure.
+//! - [`rules`]: the planning rules (R1–R26) and their parameters. Pure.
 //! - [`store`]: the [`store::Store`] trait and its sled implementation, with group commit, and
 //!   the durable-state record kept beside it (`store::state`).
 //! - [`node`]: the transport-free operations of a node (workflow, approval, queries, the audit

@@ -100,10 +100,18 @@ pub struct RuleParams {
     pub min_months_to_retirement: i64,
     /// R6: months below which planning draws a warning (two full terms preferred).
     pub preferred_months_to_retirement: i64,
-    /// R8: smallest share of women in a list.
-    pub min_women_ratio: f64,
-    /// R8: smallest share of young cadres in a list.
-    pub min_young_ratio: f64,
+    /// R8: smallest share of women in a list; `None` sets no target. Left out of a rules file
+    /// it is the ruleset's own figure: 25 % under QĐ 50 (Hướng dẫn 16-HD/BTCTW), none under
+    /// QĐ 377, which leaves the figure to the province.
+    pub min_women_ratio: Option<f64>,
+    /// R8: smallest share of young cadres in a list; `None` sets no target. Left out it is 15 %
+    /// under QĐ 50 and none under QĐ 377.
+    pub min_young_ratio: Option<f64>,
+    /// R8: smallest share of science-and-technology cadres (QĐ 377); `None` (the default) sets
+    /// no target. Counts the cadres whose record says so.
+    pub min_science_technology_ratio: Option<f64>,
+    /// R8: the three age bands of QĐ 377 as optional targets; `None` (the default) sets none.
+    pub age_bands: Option<AgeBands>,
     /// R8: a cadre is young if younger than this many whole years on the term's age reference
     /// date (40 at province and district level; the engine applies it to communes too).
     pub young_age_under: u32,
@@ -131,8 +139,39 @@ pub struct RuleParams {
     pub committee_multiplier: Option<f64>,
     /// R18: seats of the party committee per level of unit.
     pub committee_seats: CommitteeSeats,
-    /// R7: the statutory retirement schedule (Labour Code 2019, Decree 135/2020).
+    /// R7: the statutory retirement schedule (Labour Code 2019, Decree 135/2020): the
+    /// `general` regime.
     pub retirement: RetirementSchedule,
+    /// R7: the retirement age in months of a woman allowed to retire at 60 (the `female_60`
+    /// regime); 720.
+    pub female_60_months: u32,
+    /// R7: the People's Public Security schedule (the `police` regime), by gender; the province
+    /// gives it, and a person under this regime without it draws an R7 error.
+    pub retirement_police: Option<RetirementSchedule>,
+    /// R7: the officers' schedule of the People's Army (the `military` regime); as
+    /// `retirement_police`.
+    pub retirement_military: Option<RetirementSchedule>,
+}
+
+/// R8 under QĐ 377: three age bands (ba độ tuổi), each with an optional smallest share. Ages are
+/// whole years on the age reference date: band 1 is under `middle_from`, band 2 from
+/// `middle_from` to under `senior_from`, band 3 from `senior_from`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgeBands {
+    /// The first age of the middle band, in whole years.
+    pub middle_from: u32,
+    /// The first age of the senior band, in whole years.
+    pub senior_from: u32,
+    /// Smallest share of the young band (under `middle_from`), if any.
+    #[serde(default)]
+    pub min_young: Option<f64>,
+    /// Smallest share of the middle band, if any.
+    #[serde(default)]
+    pub min_middle: Option<f64>,
+    /// Smallest share of the senior band (from `senior_from`), if any.
+    #[serde(default)]
+    pub min_senior: Option<f64>,
 }
 
 /// The key posts of every level of the shipped catalogue (secretary, standing deputy secretary,
@@ -162,8 +201,10 @@ impl Default for RuleParams {
             max_positions_per_level: 3,
             min_months_to_retirement: 60,
             preferred_months_to_retirement: 120,
-            min_women_ratio: 0.25,
-            min_young_ratio: 0.15,
+            min_women_ratio: None,
+            min_young_ratio: None,
+            min_science_technology_ratio: None,
+            age_bands: None,
             young_age_under: 40,
             min_ethnic_minority_ratio: None,
             majority_ethnicity: "Kinh".into(),
@@ -175,6 +216,9 @@ impl Default for RuleParams {
             committee_multiplier: None,
             committee_seats: CommitteeSeats::default(),
             retirement: RetirementSchedule::default(),
+            female_60_months: 720,
+            retirement_police: None,
+            retirement_military: None,
         }
     }
 }
@@ -221,10 +265,49 @@ impl RuleParams {
                 self.min_months_to_retirement, self.preferred_months_to_retirement
             ));
         }
-        ratio("min_women_ratio", self.min_women_ratio)?;
-        ratio("min_young_ratio", self.min_young_ratio)?;
-        if let Some(r) = self.min_ethnic_minority_ratio {
-            ratio("min_ethnic_minority_ratio", r)?;
+        for (name, target) in [
+            ("min_women_ratio", self.min_women_ratio),
+            ("min_young_ratio", self.min_young_ratio),
+            ("min_ethnic_minority_ratio", self.min_ethnic_minority_ratio),
+            (
+                "min_science_technology_ratio",
+                self.min_science_technology_ratio,
+            ),
+        ] {
+            if let Some(r) = target {
+                ratio(name, r)?;
+            }
+        }
+        if let Some(b) = &self.age_bands {
+            if b.middle_from == 0 || b.middle_from >= b.senior_from || b.senior_from > 100 {
+                return Err(format!(
+                    "age_bands: middle_from {} and senior_from {} must be ages with 0 < middle_from < senior_from <= 100",
+                    b.middle_from, b.senior_from
+                ));
+            }
+            for (name, target) in [
+                ("age_bands.min_young", b.min_young),
+                ("age_bands.min_middle", b.min_middle),
+                ("age_bands.min_senior", b.min_senior),
+            ] {
+                if let Some(r) = target {
+                    ratio(name, r)?;
+                }
+            }
+        }
+        if self.female_60_months == 0 || self.female_60_months >= 1200 {
+            return Err(format!(
+                "female_60_months: {} is not an age in months below 100 years",
+                self.female_60_months
+            ));
+        }
+        for (name, s) in [
+            ("retirement_police", &self.retirement_police),
+            ("retirement_military", &self.retirement_military),
+        ] {
+            if let Some(s) = s {
+                s.validate().map_err(|e| format!("{name}.{e}"))?;
+            }
         }
         if self.appraisal_working_days == 0 {
             return Err("appraisal_working_days: must be at least 1".into());
@@ -277,6 +360,14 @@ impl Ruleset {
         }
     }
 
+    /// The regulations' short names as findings and pages cite them.
+    pub fn citation(self) -> &'static str {
+        match self {
+            Self::Qd50 => "QĐ 50-QĐ/TW",
+            Self::Qd377 => "QĐ 377-QĐ/TW",
+        }
+    }
+
     /// The table name in the rules file.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -286,22 +377,102 @@ impl Ruleset {
     }
 }
 
-/// A rules file: one [`RuleParams`] table per ruleset, each defaulting to DOMAIN.md's figures.
+/// A rules file: one [`RuleParams`] table per ruleset, each defaulting to DOMAIN.md's figures,
+/// and the province's planning freezes (R24) and merged units (R25), which no ruleset changes.
+/// R8's women and young targets left out of a table take that ruleset's own figure (see
+/// [`RuleParams::min_women_ratio`]).
 ///
 /// ```toml
 /// [qd50]
 /// max_cadres_per_position = 3
 ///
-/// [qd377.time_bars]
-/// warning = 30
+/// [qd377]
+/// min_women_ratio = 0.3
+///
+/// [[freezes]]
+/// unit = "40"
+/// from = "2025-03-07"
+/// to = "2025-06-30"
+/// reason = "Kết luận 128-KL/TW"
 /// ```
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "RawRulesFile")]
 pub struct RulesFile {
     /// Parameters for decisions before 8 October 2025.
     pub qd50: RuleParams,
     /// Parameters for decisions from 8 October 2025.
     pub qd377: RuleParams,
+    /// R24: planning freeze windows.
+    pub freezes: Vec<Freeze>,
+    /// R25: codes of the units formed by the mergers of 2025. Empty (the default): every
+    /// province and commune plan decided from 1 July to 31 December 2025 counts as one of a
+    /// merged unit.
+    pub merged_units: Vec<String>,
+}
+
+impl Default for RulesFile {
+    fn default() -> Self {
+        RawRulesFile::default().into()
+    }
+}
+
+/// A rules file as written, before each ruleset's own R8 figures fill what it left out.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawRulesFile {
+    qd50: RuleParams,
+    qd377: RuleParams,
+    freezes: Vec<Freeze>,
+    merged_units: Vec<String>,
+}
+
+impl From<RawRulesFile> for RulesFile {
+    fn from(raw: RawRulesFile) -> Self {
+        let RawRulesFile {
+            mut qd50,
+            qd377,
+            freezes,
+            merged_units,
+        } = raw;
+        // QĐ 50's figures (Hướng dẫn 16-HD/BTCTW); 0 turns a target off.
+        qd50.min_women_ratio.get_or_insert(0.25);
+        qd50.min_young_ratio.get_or_insert(0.15);
+        Self {
+            qd50,
+            qd377,
+            freezes,
+            merged_units,
+        }
+    }
+}
+
+/// R24: a window in which planning is frozen in a unit and every unit below it (Kết luận
+/// 128-KL/TW froze planning in bodies being reorganised from 7 March 2025), with the units the
+/// competent level exempted in writing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Freeze {
+    /// Code of the unit frozen, with its subtree.
+    pub unit: String,
+    /// First day of the freeze.
+    pub from: NaiveDate,
+    /// Last day of the freeze.
+    pub to: NaiveDate,
+    /// Why, citing the document (shown in the finding).
+    pub reason: String,
+    /// Units exempted in writing: their plans adopted inside the window draw a warning.
+    #[serde(default)]
+    pub exemptions: Vec<Exemption>,
+}
+
+/// An exemption from a freeze, cited in writing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Exemption {
+    /// The unit exempted (its subtree too).
+    pub unit: String,
+    /// The written document that exempts it, e.g. "Công văn 123-CV/TU ngày 2025-04-02".
+    pub cited: String,
 }
 
 impl RulesFile {
@@ -317,6 +488,24 @@ impl RulesFile {
             file.params(ruleset)
                 .validate()
                 .map_err(|e| format!("rules file: {}.{e}", ruleset.as_str()))?;
+        }
+        for (i, f) in file.freezes.iter().enumerate() {
+            if f.from > f.to {
+                return Err(format!(
+                    "rules file: freezes[{i}].to: {} is before from {}",
+                    f.to, f.from
+                ));
+            }
+            if f.unit.trim().is_empty() || f.reason.trim().is_empty() {
+                return Err(format!(
+                    "rules file: freezes[{i}]: unit and reason must not be empty"
+                ));
+            }
+            if let Some(e) = f.exemptions.iter().position(|e| e.cited.trim().is_empty()) {
+                return Err(format!(
+                    "rules file: freezes[{i}].exemptions[{e}].cited: must name the written exemption"
+                ));
+            }
         }
         Ok(file)
     }
@@ -394,6 +583,33 @@ mod tests {
         assert!(e.contains("missing field"), "{e}");
         let e = RulesFile::parse("[qd51]\n").unwrap_err();
         assert!(e.contains("qd51"), "{e}");
+    }
+
+    #[test]
+    fn freezes_and_merged_units_parse_and_bad_ones_name_the_field() {
+        let text = r#"
+            merged_units = ["40"]
+            [[freezes]]
+            unit = "40"
+            from = "2025-03-07"
+            to = "2025-06-30"
+            reason = "Kết luận 128-KL/TW"
+            exemptions = [{ unit = "412", cited = "Công văn 45-CV/TU" }]
+        "#;
+        let f = RulesFile::parse(text).unwrap();
+        assert_eq!(f.freezes[0].to, d(2025, 6, 30));
+        assert_eq!(f.freezes[0].exemptions[0].unit, "412");
+        assert_eq!(f.merged_units, ["40"]);
+        let e = RulesFile::parse(&text.replace("2025-06-30", "2025-03-06")).unwrap_err();
+        assert!(e.contains("freezes[0].to"), "{e}");
+        let e = RulesFile::parse(&text.replace("Công văn 45-CV/TU", " ")).unwrap_err();
+        assert!(e.contains("freezes[0].exemptions[0].cited"), "{e}");
+        // The file survives the JSON the province sends down, R8's unset QĐ 377 targets too.
+        let json = serde_json::to_string(&f).unwrap();
+        assert_eq!(serde_json::from_str::<RulesFile>(&json).unwrap(), f);
+        let e = RulesFile::parse("[qd377.age_bands]\nmiddle_from = 55\nsenior_from = 45\n")
+            .unwrap_err();
+        assert!(e.contains("qd377.age_bands"), "{e}");
     }
 
     #[test]

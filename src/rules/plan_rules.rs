@@ -24,7 +24,7 @@ use crate::domain::{
 };
 
 /// A finding about one plan.
-fn finding(
+pub(crate) fn finding(
     rule: RuleId,
     severity: Severity,
     plan: &Plan,
@@ -51,6 +51,16 @@ fn where_(plan: &Plan) -> (String, String) {
     (
         format!("(đơn vị {}, nhiệm kỳ {})", plan.id.unit, plan.id.term),
         format!("(unit {}, term {})", plan.id.unit, plan.id.term),
+    )
+}
+
+/// Like [`where_`], naming also the ruleset that judged the plan: "(đơn vị 412, nhiệm kỳ
+/// 2025-2030; QĐ 377-QĐ/TW)".
+pub(crate) fn where_judged(ctx: &Ctx<'_>, plan: &Plan) -> (String, String) {
+    let rs = Ruleset::for_date(ctx.decision_date(plan)).citation();
+    (
+        format!("(đơn vị {}, nhiệm kỳ {}; {rs})", plan.id.unit, plan.id.term),
+        format!("(unit {}, term {}; {rs})", plan.id.unit, plan.id.term),
     )
 }
 
@@ -91,7 +101,7 @@ impl<'a> PlanView<'a> {
     }
 
     /// The entries grouped by person, in national-ID order.
-    fn by_person(&self) -> impl Iterator<Item = (&'a str, &[&'a Entry])> + '_ {
+    pub(crate) fn by_person(&self) -> impl Iterator<Item = (&'a str, &[&'a Entry])> + '_ {
         self.starts.windows(2).map(|w| {
             let entries = &self.sorted[w[0] as usize..w[1] as usize];
             (entries[0].cadre.national_id.as_str(), entries)
@@ -309,61 +319,76 @@ pub(crate) fn r4(ctx: &Ctx<'_>, view: &PlanView<'_>, out: &mut Vec<Finding>) {
     }
 }
 
-/// R6 with R7: months from the term's age reference date to retirement; fewer than
-/// `min_months_to_retirement` is an error, fewer than `preferred_months_to_retirement` a warning.
-/// A plan whose term is not in the catalogue is not checked.
+/// R6 with R7: calendar months from the age reference month of the term and of the planned
+/// position's level (Chỉ thị 45-CT/TW gives one per level) to the retirement month
+/// ([`super::retirement::Schedule::calendar_months_to_retirement`]); fewer than `min_months_to_retirement` is an
+/// error, fewer than `preferred_months_to_retirement` a warning. A plan whose term is not in
+/// the catalogue is not checked; a position not in it (R1's finding) takes the level of the
+/// plan's unit.
 pub(crate) fn r6(ctx: &Ctx<'_>, view: &PlanView<'_>, out: &mut Vec<Finding>) {
     let plan = view.plan;
     let Some(term) = ctx.snap.catalog.term(&plan.id.term) else {
         return;
     };
     let params = ctx.params(plan);
-    let reference = term.age_reference_date;
-    let (at_vi, at_en) = where_(plan);
+    let unit_level = ctx.unit_level(&plan.id.unit);
+    let (at_vi, at_en) = where_judged(ctx, plan);
     for (_, entries) in view.by_person() {
         let c = &entries[0].cadre;
-        let months = params
-            .retirement
-            .months_until_retirement(c.birth_date, c.gender, reference);
-        let (severity, need) = if months < params.min_months_to_retirement {
-            (Severity::Error, params.min_months_to_retirement)
-        } else if months < params.preferred_months_to_retirement {
-            (Severity::Warning, params.preferred_months_to_retirement)
-        } else {
-            continue;
-        };
-        let (ry, rm) = params.retirement.retirement_month(c.birth_date, c.gender);
-        let who = PersonRef::of(c).label();
-        let positions: Vec<String> = entries.iter().map(|e| e.position.clone()).collect();
-        let (need_vi, need_en) = match severity {
-            Severity::Error => ("cần ít nhất", "at least"),
-            Severity::Warning => ("nên có từ", "preferably"),
-        };
-        out.push(finding(
-            RuleId::R6,
-            severity,
-            plan,
-            Some(PersonRef::of(c)),
-            positions.clone(),
-            format!(
-                "{who} ({}, sinh {}) đến tuổi nghỉ hưu tháng {rm:02}/{ry}, chỉ còn {months} tháng công tác tính từ {reference}; {need_vi} {need} tháng để quy hoạch vào {} {at_vi}",
-                c.gender.vi(),
-                c.birth_date,
-                positions.join(", ")
-            ),
-            format!(
-                "{who} ({}, born {}) reaches retirement age in {ry}-{rm:02}, only {months} months after {reference}; {need_en} {need} months are needed to be planned for {} {at_en}",
-                c.gender.as_str(),
-                c.birth_date,
-                positions.join(", ")
-            ),
-        ));
+        let schedule = params.retirement.for_gender(c.gender);
+        // The person's entries by the reference date of their positions' levels.
+        let mut by_reference: BTreeMap<NaiveDate, Vec<String>> = BTreeMap::new();
+        for e in entries {
+            let level = ctx.position(&e.position).map(|p| p.level).or(unit_level);
+            by_reference
+                .entry(term.age_reference(level))
+                .or_default()
+                .push(e.position.clone());
+        }
+        for (reference, positions) in by_reference {
+            let months = schedule.calendar_months_to_retirement(c.birth_date, reference);
+            let (severity, need) = if months < params.min_months_to_retirement {
+                (Severity::Error, params.min_months_to_retirement)
+            } else if months < params.preferred_months_to_retirement {
+                (Severity::Warning, params.preferred_months_to_retirement)
+            } else {
+                continue;
+            };
+            let (ry, rm) = schedule.retirement_month(c.birth_date);
+            let who = PersonRef::of(c).label();
+            let (need_vi, need_en) = match severity {
+                Severity::Error => ("cần ít nhất", "at least"),
+                Severity::Warning => ("nên có từ", "preferably"),
+            };
+            let from = reference.format("%m/%Y");
+            out.push(finding(
+                RuleId::R6,
+                severity,
+                plan,
+                Some(PersonRef::of(c)),
+                positions.clone(),
+                format!(
+                    "{who} ({}, sinh {}) đến tuổi nghỉ hưu tháng {rm:02}/{ry}, chỉ còn {months} tháng công tác tính từ tháng {from}; {need_vi} {need} tháng để quy hoạch vào {} {at_vi}",
+                    c.gender.vi(),
+                    c.birth_date,
+                    positions.join(", ")
+                ),
+                format!(
+                    "{who} ({}, born {}) reaches retirement age in {ry}-{rm:02}, only {months} months after {from}; {need_en} {need} months are needed to be planned for {} {at_en}",
+                    c.gender.as_str(),
+                    c.birth_date,
+                    positions.join(", ")
+                ),
+            ));
+        }
     }
 }
 
-/// R8: the structure of a list (distinct persons): women, young cadres (younger than
-/// `young_age_under` whole years on the term's age reference date, or on the day of the check
-/// when the term is unknown) and, when a target is set, ethnic minorities. Warnings.
+/// R8: the structure of a list (distinct persons) against the targets of the ruleset that
+/// judges it: women, young cadres (younger than `young_age_under` whole years on the term's age
+/// reference date, or on the day of the check when the term is unknown), ethnic minorities and
+/// QĐ 377's three age bands, each only when its target is set (QĐ 50 sets women 25 % and young
+/// 15 %; QĐ 377 sets none unless the province's rules file does). Warnings naming the ruleset.
 pub(crate) fn r8(ctx: &Ctx<'_>, view: &PlanView<'_>, out: &mut Vec<Finding>) {
     let plan = view.plan;
     let people = view.persons();
@@ -371,27 +396,21 @@ pub(crate) fn r8(ctx: &Ctx<'_>, view: &PlanView<'_>, out: &mut Vec<Finding>) {
         return;
     }
     let params = ctx.params(plan);
+    let level = ctx.unit_level(&plan.id.unit);
     let reference = ctx
         .snap
         .catalog
         .term(&plan.id.term)
-        .map_or(ctx.today, |t| t.age_reference_date);
+        .map_or(ctx.today, |t| t.age_reference(level));
+    let age = |c: &Cadre| reference.years_since(c.birth_date).unwrap_or(0);
     let total = people.len();
-    let women = people.iter().filter(|c| c.gender == Gender::Female).count();
-    let young = people
-        .iter()
-        .filter(|c| reference.years_since(c.birth_date).unwrap_or(0) < params.young_age_under)
-        .count();
+    let count = |pred: &dyn Fn(&Cadre) -> bool| people.iter().filter(|c| pred(c)).count();
     let majority = name_key(&params.majority_ethnicity).to_lowercase();
-    let minority = people
-        .iter()
-        .filter(|c| {
-            c.ethnicity != params.majority_ethnicity
-                && name_key(&c.ethnicity).to_lowercase() != majority
-        })
-        .count();
-    let (at_vi, at_en) = where_(plan);
-    let mut check = |count: usize, min: f64, what_vi: &str, what_en: &str| {
+    let (at_vi, at_en) = where_judged(ctx, plan);
+    let mut check = |count: usize, min: Option<f64>, what_vi: &str, what_en: &str| {
+        let Some(min) = min else {
+            return;
+        };
         #[allow(clippy::cast_precision_loss)]
         let share = count as f64 / total as f64;
         if share < min {
@@ -414,19 +433,45 @@ pub(crate) fn r8(ctx: &Ctx<'_>, view: &PlanView<'_>, out: &mut Vec<Finding>) {
             ));
         }
     };
-    check(women, params.min_women_ratio, "cán bộ nữ", "women");
     check(
-        young,
+        count(&|c| c.gender == Gender::Female),
+        params.min_women_ratio,
+        "cán bộ nữ",
+        "women",
+    );
+    check(
+        count(&|c| age(c) < params.young_age_under),
         params.min_young_ratio,
         &format!("cán bộ trẻ (dưới {} tuổi)", params.young_age_under),
         &format!("young cadres (under {})", params.young_age_under),
     );
-    if let Some(min) = params.min_ethnic_minority_ratio {
+    check(
+        count(&|c| {
+            c.ethnicity != params.majority_ethnicity
+                && name_key(&c.ethnicity).to_lowercase() != majority
+        }),
+        params.min_ethnic_minority_ratio,
+        "cán bộ người dân tộc thiểu số",
+        "ethnic-minority cadres",
+    );
+    if let Some(b) = params.age_bands {
         check(
-            minority,
-            min,
-            "cán bộ người dân tộc thiểu số",
-            "ethnic-minority cadres",
+            count(&|c| age(c) < b.middle_from),
+            b.min_young,
+            &format!("độ tuổi dưới {}", b.middle_from),
+            &format!("the age band under {}", b.middle_from),
+        );
+        check(
+            count(&|c| (b.middle_from..b.senior_from).contains(&age(c))),
+            b.min_middle,
+            &format!("độ tuổi từ {} đến dưới {}", b.middle_from, b.senior_from),
+            &format!("the age band {} to under {}", b.middle_from, b.senior_from),
+        );
+        check(
+            count(&|c| age(c) >= b.senior_from),
+            b.min_senior,
+            &format!("độ tuổi từ {} trở lên", b.senior_from),
+            &format!("the age band {} and over", b.senior_from),
         );
     }
 }
@@ -509,7 +554,7 @@ pub(crate) fn r12(ctx: &Ctx<'_>, view: &PlanView<'_>, out: &mut Vec<Finding>) {
     }
 }
 
-fn discipline_vi(k: DisciplineKind) -> &'static str {
+pub(crate) fn discipline_vi(k: DisciplineKind) -> &'static str {
     match k {
         DisciplineKind::Reprimand => "khiển trách",
         DisciplineKind::Warning => "cảnh cáo",
@@ -518,7 +563,7 @@ fn discipline_vi(k: DisciplineKind) -> &'static str {
     }
 }
 
-fn discipline_en(k: DisciplineKind) -> &'static str {
+pub(crate) fn discipline_en(k: DisciplineKind) -> &'static str {
     match k {
         DisciplineKind::Reprimand => "reprimand",
         DisciplineKind::Warning => "warning",
@@ -990,7 +1035,135 @@ mod tests {
         );
     }
 
+    /// One person planned for `position` in `unit`'s 2025–2030 list.
+    fn one_planned(unit: &str, position: &str, c: Cadre) -> Plan {
+        let mut p = plan(unit, "2025-2030", 1);
+        p.entries.push(voted(&mut p.rounds, c, position));
+        p
+    }
+
+    fn born(gender: Gender, y: i32, m: u32) -> Cadre {
+        let mut c = cadre(ID1, "Trần Văn Bình");
+        c.gender = gender;
+        c.birth_date = d(y, m, 15);
+        c
+    }
+
+    fn r6_severity(w: &World, p: Plan) -> Option<Severity> {
+        w.rule(&one(p), RuleId::R6)
+            .findings
+            .first()
+            .map(|f| f.severity)
+    }
+
+    /// DOMAIN.md's R6 oracle: Chỉ thị 45's reference 09/2025 at province level, 07/2025 for
+    /// communes, and the month count of its published cut-offs.
+    #[test]
+    fn r6_chi_thi_45_cut_offs_at_province_and_commune_level() {
+        let w = World::new();
+        let province = |c| one_planned("40", "P.PCT.UBND", c);
+        assert_eq!(
+            r6_severity(&w, province(born(Gender::Male, 1968, 9))),
+            Some(Severity::Warning),
+            "60 months: plannable"
+        );
+        assert_eq!(
+            r6_severity(&w, province(born(Gender::Male, 1968, 8))),
+            Some(Severity::Error)
+        );
+        assert_eq!(
+            r6_severity(&w, province(born(Gender::Female, 1972, 5))),
+            Some(Severity::Warning)
+        );
+        assert_eq!(
+            r6_severity(&w, province(born(Gender::Female, 1972, 4))),
+            Some(Severity::Error)
+        );
+        // The same man born 08/1968 is plannable for a commune post (reference 07/2025).
+        let commune = |c| one_planned("16681", "C.CT.UBND", c);
+        assert_eq!(
+            r6_severity(&w, commune(born(Gender::Male, 1968, 8))),
+            Some(Severity::Warning)
+        );
+        // From 07/2025 a man retiring in 06/2030 has 59 months: an error; 07/2030, 60.
+        assert_eq!(
+            r6_severity(&w, commune(born(Gender::Male, 1968, 6))),
+            Some(Severity::Error)
+        );
+        let r = w.rule(&one(commune(born(Gender::Male, 1968, 6))), RuleId::R6);
+        assert!(
+            r.findings[0]
+                .message_en
+                .contains("only 59 months after 07/2025"),
+            "{}",
+            r.findings[0].message_en
+        );
+        assert_eq!(
+            r6_severity(&w, commune(born(Gender::Male, 1968, 7))),
+            Some(Severity::Warning)
+        );
+    }
+
     // ---- R8
+
+    #[test]
+    fn r8_targets_are_the_rulesets_qd377_sets_none_unless_the_province_does() {
+        let w = World::new();
+        let mut p = structured(4, 2, 20);
+        let r = w.rule(&one(p.clone()), RuleId::R8);
+        assert_eq!(r.findings.len(), 2);
+        assert!(
+            r.findings
+                .iter()
+                .all(|f| f.message_en.contains("QĐ 50-QĐ/TW")),
+            "{r:#?}"
+        );
+        // The same list decided on 2025-10-09: QĐ 377, no figure.
+        p.adopted_on = Some(d(2025, 10, 9));
+        assert!(w.rule(&one(p.clone()), RuleId::R8).findings.is_empty());
+        let mut rules = RulesFile::default();
+        rules.qd377.min_women_ratio = Some(0.25);
+        let r = w.rule_with(&one(p.clone()), RuleId::R8, &rules, today());
+        assert_eq!(r.findings.len(), 1);
+        assert!(r.findings[0].message_vi.contains("QĐ 377-QĐ/TW"));
+        assert!(r.findings[0].message_vi.contains("4/20"));
+        // A province's file that leaves the QĐ 50 table out still gets QĐ 50's figures.
+        let parsed = RulesFile::parse("[qd377]\nmin_women_ratio = 0.2\n").unwrap();
+        assert_eq!(parsed.qd50.min_women_ratio, Some(0.25));
+        assert_eq!(parsed.qd377.min_young_ratio, None);
+        let parsed = RulesFile::parse("[qd50]\nmax_cadres_per_position = 3\n").unwrap();
+        assert_eq!(parsed.qd50.min_young_ratio, Some(0.15));
+        assert_eq!(parsed.qd377.min_women_ratio, None);
+    }
+
+    #[test]
+    fn r8_age_bands_of_qd377_at_the_boundary() {
+        let w = World::new();
+        // 20 people: 3 aged 39, 17 aged 40 on the district reference date 2025-06-01.
+        let mut p = structured(5, 3, 20);
+        p.adopted_on = Some(d(2025, 10, 9));
+        let mut rules = RulesFile::default();
+        rules.qd377.age_bands = Some(crate::rules::params::AgeBands {
+            middle_from: 40,
+            senior_from: 55,
+            min_young: Some(0.15),
+            min_middle: None,
+            min_senior: None,
+        });
+        assert!(
+            w.rule_with(&one(p.clone()), RuleId::R8, &rules, today())
+                .findings
+                .is_empty(),
+            "3/20 = 15%"
+        );
+        rules.qd377.age_bands.as_mut().unwrap().min_young = Some(0.16);
+        let r = w.rule_with(&one(p.clone()), RuleId::R8, &rules, today());
+        assert_eq!(r.findings.len(), 1);
+        assert!(r.findings[0].message_en.contains("age band under 40"));
+        rules.qd377.age_bands.as_mut().unwrap().min_senior = Some(0.05);
+        let r = w.rule_with(&one(p), RuleId::R8, &rules, today());
+        assert_eq!(r.findings.len(), 2, "nobody is 55 or over");
+    }
 
     fn structured(women: usize, young: usize, total: usize) -> Plan {
         let mut p = plan("412", "2025-2030", 1);
@@ -1000,9 +1173,9 @@ mod tests {
                 c.gender = Gender::Female;
             }
             if i >= total - young {
-                c.birth_date = d(1985, 7, 2); // 39 on 2025-07-01
+                c.birth_date = d(1985, 6, 2); // 39 on 2025-06-01 (district reference)
             } else {
-                c.birth_date = d(1985, 7, 1); // 40 on 2025-07-01
+                c.birth_date = d(1985, 6, 1); // 40 on 2025-06-01
             }
             p.entries.push(voted(&mut p.rounds, c, "D.HUV"));
         }
