@@ -6,8 +6,8 @@
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use super::retirement::RetirementSchedule;
-use crate::domain::{DisciplineKind, Level};
+use super::retirement::{RetirementSchedule, Schedule};
+use crate::domain::{DisciplineKind, Gender, Level, RetirementRegime};
 
 /// Which count a nominee's yes votes are compared with (R19).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -22,8 +22,12 @@ pub enum Denominator {
     ValidBallots,
 }
 
-/// R14: how long each disciplinary measure bars planning into a higher post, in months from the
-/// date of the disciplinary decision. Expulsion (khai trừ) bars for ever and has no entry.
+/// R14: how long each disciplinary measure bars planning into a higher post, in months.
+/// Under QĐ 50 (with QĐ 80/2022) every bar runs from the date of the disciplinary decision.
+/// Under QĐ 377 a reprimand or a warning bars until `relief_after_announcement` months after it
+/// was announced, and only then if no complaint is pending and no new violation came in that
+/// time (Quy định 69-QĐ/TW, art. 2(5)); the other measures keep their bars from the decision.
+/// Expulsion (khai trừ) bars for ever and has no entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TimeBars {
@@ -33,6 +37,14 @@ pub struct TimeBars {
     pub warning: u32,
     /// Months barred after removal from post (cách chức); 60 under QĐ 80/2022.
     pub removal_from_post: u32,
+    /// Months barred after demotion (giáng chức), a form removed from 1 July 2025 by Decree
+    /// 172/2025 and kept on earlier records; 24.
+    pub demotion: u32,
+    /// Months barred after salary-step reduction (hạ bậc lương), likewise; 12.
+    pub salary_step_reduction: u32,
+    /// QĐ 377: months after the announcement at which a reprimand or a warning stops barring,
+    /// with no complaint pending and no new violation (Quy định 69-QĐ/TW); 12.
+    pub relief_after_announcement: u32,
 }
 
 impl Default for TimeBars {
@@ -41,17 +53,23 @@ impl Default for TimeBars {
             reprimand: 12,
             warning: 30,
             removal_from_post: 60,
+            demotion: 24,
+            salary_step_reduction: 12,
+            relief_after_announcement: 12,
         }
     }
 }
 
 impl TimeBars {
-    /// The bar of one measure in months; `None` for a measure that bars for ever (expulsion).
+    /// The bar of one measure in months under QĐ 50; `None` for a measure that bars for ever
+    /// (expulsion).
     pub fn months(&self, kind: DisciplineKind) -> Option<u32> {
         match kind {
             DisciplineKind::Reprimand => Some(self.reprimand),
             DisciplineKind::Warning => Some(self.warning),
             DisciplineKind::RemovalFromPost => Some(self.removal_from_post),
+            DisciplineKind::Demotion => Some(self.demotion),
+            DisciplineKind::SalaryStepReduction => Some(self.salary_step_reduction),
             DisciplineKind::Expulsion => None,
         }
     }
@@ -224,6 +242,31 @@ impl Default for RuleParams {
 }
 
 impl RuleParams {
+    /// The retirement schedule (R7) of a person of `gender` under `regime`.
+    ///
+    /// # Errors
+    ///
+    /// The name of the rules-file table the regime needs (`retirement_police`,
+    /// `retirement_military`) when the province did not give it.
+    pub fn schedule_for(
+        &self,
+        regime: RetirementRegime,
+        gender: Gender,
+    ) -> Result<Schedule, &'static str> {
+        match regime {
+            RetirementRegime::General => Ok(*self.retirement.for_gender(gender)),
+            RetirementRegime::Female60 => Ok(Schedule::flat(self.female_60_months)),
+            RetirementRegime::Police => self
+                .retirement_police
+                .map(|s| *s.for_gender(gender))
+                .ok_or("retirement_police"),
+            RetirementRegime::Military => self
+                .retirement_military
+                .map(|s| *s.for_gender(gender))
+                .ok_or("retirement_military"),
+        }
+    }
+
     /// Checks that the numbers make sense together; the error names the field.
     ///
     /// # Errors
@@ -334,14 +377,10 @@ pub enum Ruleset {
     Qd50,
     /// Quy định 377-QĐ/TW (2025), which replaces QĐ 50 and QĐ 80: decisions from 8 October 2025.
     ///
-    /// QĐ 377 relaxes R14: planning is allowed once a reprimand or a warning has expired, or when
-    /// no disciplinary decision was issued. The engine reads this as follows. The engine sees only
-    /// issued disciplinary decisions, so "no decision issued" never bars anything under either
-    /// ruleset. A reprimand or warning bars only while its time-bar runs, its length being the
-    /// `[qd377.time_bars]` figure of the rules file; removal from post bars for its own time-bar
-    /// and expulsion for ever, as the relaxation does not name them. The shipped `[qd377]` table
-    /// keeps the DOMAIN.md figures (12, 30 and 60 months) until the province confirms QĐ 377's
-    /// own, so the two rulesets differ only where the rules file makes them differ.
+    /// QĐ 377 relaxes R14: a reprimand or a warning stops barring 12 months after it was
+    /// announced, with no complaint pending and no new violation in that time (see
+    /// [`TimeBars`]); removal from post gets no relief and expulsion never expires. R8's
+    /// figures are the province's own: none unless its rules file sets them.
     Qd377,
 }
 
@@ -619,5 +658,8 @@ mod tests {
         assert_eq!(t.months(DisciplineKind::Warning), Some(30));
         assert_eq!(t.months(DisciplineKind::RemovalFromPost), Some(60));
         assert_eq!(t.months(DisciplineKind::Expulsion), None);
+        assert_eq!(t.months(DisciplineKind::Demotion), Some(24));
+        assert_eq!(t.months(DisciplineKind::SalaryStepReduction), Some(12));
+        assert_eq!(t.relief_after_announcement, 12);
     }
 }

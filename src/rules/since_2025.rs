@@ -261,6 +261,9 @@ mod tests {
         p.entries[0].cadre.discipline.push(Discipline {
             kind: DisciplineKind::Reprimand,
             decided_on: on,
+            announced_on: None,
+            complaint_pending: false,
+            new_violation_on: None,
         });
         p
     }

@@ -9,7 +9,7 @@
 //! memory (`staging.rs`, visible to reads at once) and the first waiter applies every staged
 //! commit together.
 //!
-//! Layout (format 2, `codec.rs`). A plan version is two values or more: its header in `plans`
+//! Layout (format 3, `codec.rs`; a format-2 store is upgraded when opened). A plan version is two values or more: its header in `plans`
 //! and its entries and rounds as one compact record in `bodies`, cut into chunks of at most
 //! 32 KiB, far below the 128 KiB at which sled would write an unsynced blob file. Every value
 //! carries a CRC checked on every read, and a plan's content hash is checked when it is loaded.
@@ -253,11 +253,14 @@ fn open_engine(path: &Path) -> Result<Engine> {
     let folder_lock = lock_folder(path)?;
     remove_partial_snapshots(path)?;
     let db = open_sled(path)?;
-    check_format(&db, path)?;
+    let found = check_format(&db, path)?;
     let trees = TREE_NAMES
         .iter()
         .map(|name| db.open_tree(name))
         .collect::<std::result::Result<Vec<_>, _>>()?;
+    if found == Some(2) {
+        upgrade_2_to_3(&trees)?;
+    }
     let format_key = codec::FORMAT_KEY.as_bytes();
     if trees[META].get(format_key)?.is_none() {
         trees[META].insert(format_key, codec::encode_u64(format_key, codec::FORMAT))?;
@@ -840,8 +843,46 @@ fn is_disk_full(e: &std::io::Error) -> bool {
         || e.to_string().contains("No space left on device")
 }
 
-/// Refuses a store of another format before anything is written to it.
-fn check_format(db: &sled::Db, path: &Path) -> Result<()> {
+/// Upgrades a format-2 store to format 3 (the 2025 attributes of cadres and discipline
+/// records, with their defaults): every plan body is decoded in the old shape and written in the
+/// new one, and the format mark changes in the same transaction, so that a crash leaves either
+/// store whole.
+fn upgrade_2_to_3(trees: &[Tree]) -> Result<()> {
+    let mut removed: Vec<IVec> = Vec::new();
+    let mut written: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    for item in trees[PLANS].iter() {
+        let (k, v) = item?;
+        let header: PlanHeader = codec::decode(TREE_NAMES[PLANS], &k, &v)?;
+        let chunks = trees[BODIES]
+            .scan_prefix(keys::items_prefix(&header.id))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let body = codec::decode_body_v2(TREE_NAMES[BODIES], &k, chunks.iter().cloned())?;
+        removed.extend(chunks.into_iter().map(|(key, _)| key));
+        written.extend(codec::encode_body(
+            &header.into_plan(body.entries, body.rounds),
+        ));
+    }
+    let format_key = codec::FORMAT_KEY.as_bytes();
+    let mark = codec::encode_u64(format_key, codec::FORMAT);
+    (&trees[BODIES], &trees[META])
+        .transaction(|(bodies, meta)| {
+            for key in &removed {
+                bodies.remove(key.as_ref())?;
+            }
+            for (key, value) in &written {
+                bodies.insert(key.as_slice(), value.as_slice())?;
+            }
+            meta.insert(format_key, mark.as_slice())?;
+            Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
+        })
+        .map_err(|e: TransactionError<()>| StoreError::Transaction(format!("upgrade: {e:?}")))?;
+    tracing::info!(chunks = written.len(), "store upgraded from format 2 to 3");
+    Ok(())
+}
+
+/// Refuses a store of another format before anything is written to it; returns the format
+/// found (`None` for a new store). Format 2 is accepted, to be upgraded.
+fn check_format(db: &sled::Db, path: &Path) -> Result<Option<u64>> {
     let names = db.tree_names();
     let has = |name: &str| names.iter().any(|n| n.as_ref() == name.as_bytes());
     if has(FORMAT_1_TREE) {
@@ -854,14 +895,14 @@ fn check_format(db: &sled::Db, path: &Path) -> Result<()> {
         });
     }
     if !has(TREE_NAMES[META]) {
-        return Ok(());
+        return Ok(None);
     }
     let meta = db.open_tree(TREE_NAMES[META])?;
     let key = codec::FORMAT_KEY.as_bytes();
     match meta.get(key)? {
-        None => Ok(()),
+        None => Ok(None),
         Some(v) => match codec::decode_u64(TREE_NAMES[META], key, &v)? {
-            codec::FORMAT => Ok(()),
+            f @ (2 | codec::FORMAT) => Ok(Some(f)),
             other => Err(StoreError::Format {
                 path: path.to_path_buf(),
                 reason: format!(
@@ -1270,6 +1311,9 @@ mod tests {
                     qualifications: vec![],
                     discipline: vec![],
                     appointment_proposed_on: None,
+                    retirement_regime: Default::default(),
+                    science_technology: false,
+                    ratings: Vec::new(),
                 },
                 position: "C.BT".into(),
                 source: EntrySource::Voted,
@@ -1439,6 +1483,43 @@ mod tests {
         assert_corrupt(
             store.commit(vec![Change::Audit(event("after"))]),
             "meta seq.audit",
+        );
+    }
+
+    #[tokio::test]
+    async fn a_format_2_store_is_upgraded_when_opened_and_reads_the_same_plans() {
+        let before = adopted("412", 1, 3_000);
+        let (dir, store) = damaged(|db| {
+            // Turn the store back into what format 2 wrote: old-shape bodies, format mark 2.
+            let bodies = db.open_tree("bodies").unwrap();
+            for item in bodies.scan_prefix(keys::items_prefix(&before.id)) {
+                bodies.remove(item.unwrap().0).unwrap();
+            }
+            for (k, v) in codec::format2::encode_body(&before) {
+                bodies.insert(k, v).unwrap();
+            }
+            let key = codec::FORMAT_KEY.as_bytes();
+            db.open_tree("meta")
+                .unwrap()
+                .insert(key, codec::encode_u64(key, 2))
+                .unwrap();
+        })
+        .await;
+        assert_eq!(
+            store.plan(&id("412", 1)).unwrap().unwrap().entries,
+            before.entries
+        );
+        drop(store);
+        // The mark says 3 now, and the store opens again as format 3.
+        let db = sled::open(dir.path().join("store")).unwrap();
+        let key = codec::FORMAT_KEY.as_bytes();
+        let mark = db.open_tree("meta").unwrap().get(key).unwrap().unwrap();
+        assert_eq!(codec::decode_u64("meta", key, &mark).unwrap(), 3);
+        drop(db);
+        let store = SledStore::open(&dir.path().join("store")).unwrap();
+        assert_eq!(
+            store.plan(&id("412", 1)).unwrap().unwrap().entries,
+            before.entries
         );
     }
 

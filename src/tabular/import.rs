@@ -657,6 +657,9 @@ impl RowChecker<'_> {
             qualifications,
             discipline: Vec::new(),
             appointment_proposed_on: None,
+            retirement_regime: Default::default(),
+            science_technology: false,
+            ratings: Vec::new(),
         };
         let cadre = validate_cadre(cadre, ctx.today, placeholder_birth, &mut p);
         if !p.found.is_empty() {

@@ -363,6 +363,9 @@ fn cadre(id: &str, name: &str, born: NaiveDate, gender: Gender) -> Cadre {
         qualifications: vec![],
         discipline: vec![],
         appointment_proposed_on: None,
+        retirement_regime: Default::default(),
+        science_technology: false,
+        ratings: Vec::new(),
     }
 }
 
