@@ -4,13 +4,10 @@
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::pb;
-use crate::{
-    domain::{
-        parse_date, BallotRound, Body, Cadre, Decision, Discipline, DisciplineKind, Entry,
-        EntrySource, FieldError, Gender, Level, Outcome, Plan, PlanId, PlanStatus, Rating,
-        RatingLevel, RetirementRegime, Tally, Unit,
-    },
-    store::{PlanHeader, Receipt},
+use crate::domain::{
+    parse_date, BallotRound, Body, Cadre, Decision, Discipline, DisciplineKind, Entry, EntrySource,
+    FieldError, Gender, Level, Outcome, Plan, PlanHeader, PlanId, PlanStatus, Rating, RatingLevel,
+    Receipt, RetirementRegime, Tally, Unit,
 };
 
 type R<T> = Result<T, FieldError>;

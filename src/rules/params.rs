@@ -1,7 +1,7 @@
 //! Rule parameters: caps, ratios, thresholds, the vote denominator, discipline time-bars, the
-//! appraisal deadline and the retirement schedule. Defaults are those of DOMAIN.md; a rules file
-//! ([`RulesFile`], TOML) overrides them, one table per ruleset ([`Ruleset`]), and the ruleset in
-//! force is chosen by a plan's decision date.
+//! appraisal deadline and the retirement schedule. Defaults are those of `docs/rules.md`; a rules
+//! file ([`RulesFile`], TOML) overrides them, one table per ruleset ([`Ruleset`]), and the ruleset
+//! in force is chosen by a plan's decision date.
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -416,8 +416,8 @@ impl Ruleset {
     }
 }
 
-/// A rules file: one [`RuleParams`] table per ruleset, each defaulting to DOMAIN.md's figures,
-/// and the province's planning freezes (R24) and merged units (R25), which no ruleset changes.
+/// A rules file: one [`RuleParams`] table per ruleset, each defaulting to the figures of
+/// `docs/rules.md`, and the province's planning freezes (R24) and merged units (R25), which no ruleset changes.
 /// R8's women and young targets left out of a table take that ruleset's own figure (see
 /// [`RuleParams::min_women_ratio`]).
 ///

@@ -1174,7 +1174,7 @@ mod tests {
             .map(|f| f.severity)
     }
 
-    /// DOMAIN.md's R6 oracle: Chỉ thị 45's reference 09/2025 at province level, 07/2025 for
+    /// The R6 oracle of the rules since 2025: Chỉ thị 45's reference 09/2025 at province level, 07/2025 for
     /// communes, and the month count of its published cut-offs.
     #[test]
     fn r6_chi_thi_45_cut_offs_at_province_and_commune_level() {

@@ -201,7 +201,7 @@ impl Schedule {
     /// R6's count: calendar months from the reference month to the retirement month,
     /// retirement year × 12 + month − reference year × 12 − month, as the published cut-offs of
     /// Chỉ thị 35-CT/TW (2020) and Chỉ thị 45-CT/TW (2025) count them. From a reference of
-    /// 07/2025 a retirement in 06/2030 is 59 months (DOMAIN.md, R6).
+    /// 07/2025 a retirement in 06/2030 is 59 months (`docs/rules.md`, R6).
     pub fn calendar_months_to_retirement(&self, birth: NaiveDate, reference: NaiveDate) -> i64 {
         self.retirement_index(birth) - month_index(reference.year(), reference.month())
     }

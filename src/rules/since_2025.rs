@@ -1,4 +1,4 @@
-//! The per-plan rules added by DOMAIN.md's section "Since 2025": R24 (planning freeze windows,
+//! The per-plan rules since 2025 (`docs/rules-377.md`): R24 (planning freeze windows,
 //! Kết luận 128-KL/TW) and R25 (discipline in the merged term, Kết luận 150-KL/TW). Each takes
 //! the engine's context and one plan and appends its findings; the windows and the merged units
 //! are data of the rules file ([`super::params::RulesFile`]).
