@@ -624,6 +624,27 @@ impl RowChecker<'_> {
             .map(str::to_string)
             .collect();
 
+        use super::attributes as attr;
+        let discipline = p.take(
+            Column::Discipline,
+            attr::parse_discipline(&text(Column::Discipline)),
+            Vec::new(),
+        );
+        let retirement_regime = p.take(
+            Column::RetirementRegime,
+            attr::parse_regime(&text(Column::RetirementRegime)),
+            Default::default(),
+        );
+        let science_technology = p.take(
+            Column::ScienceTechnology,
+            attr::parse_flag(&text(Column::ScienceTechnology)),
+            false,
+        );
+        let ratings = p.take(
+            Column::Ratings,
+            attr::parse_ratings(&text(Column::Ratings)),
+            Vec::new(),
+        );
         let cadre = Cadre {
             national_id,
             full_name: text(Column::FullName),
@@ -633,8 +654,11 @@ impl RowChecker<'_> {
             current_positions,
             current_unit,
             qualifications,
-            discipline: Vec::new(),
+            discipline,
             appointment_proposed_on: None,
+            retirement_regime,
+            science_technology,
+            ratings,
         };
         let cadre = validate_cadre(cadre, ctx.today, placeholder_birth, &mut p);
         if !p.found.is_empty() {
@@ -704,6 +728,18 @@ fn validate_cadre(
             f if f.starts_with("qualifications") => {
                 cadre.qualifications.clear();
                 Column::Qualifications
+            }
+            f if f.starts_with("discipline") => {
+                cadre.discipline.clear();
+                Column::Discipline
+            }
+            "retirement_regime" => {
+                cadre.retirement_regime = Default::default();
+                Column::RetirementRegime
+            }
+            f if f.starts_with("ratings") => {
+                cadre.ratings.clear();
+                Column::Ratings
             }
             _ => {
                 p.add(None, err.to_string());

@@ -16,6 +16,7 @@
 //! - [`official`]: the official layout (title block, two-row header, column numbers, groups by
 //!   position, signature block) and the blank template with data validation.
 
+pub mod attributes;
 pub mod columns;
 pub mod export;
 pub mod import;

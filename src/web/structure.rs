@@ -111,7 +111,8 @@ pub async fn structure(
         .term(&term)
         .map(|t| t.age_reference_date)
         .unwrap_or_else(|| node.today());
-    let params = node.reference().rules.params_for(node.today()).clone();
+    let ruleset = crate::rules::Ruleset::for_date(node.today());
+    let params = node.reference().rules.params(ruleset).clone();
     let mut total = 0usize;
     let mut women = 0usize;
     let mut young = 0usize;
@@ -167,11 +168,17 @@ pub async fn structure(
             button type="submit" { (l.t("Xem", "Show")) }
         }
         p id="summary" { (total) " " (l.t("người trong quy hoạch", "planned cadres")) }
+        p id="ruleset" {
+            (l.t("Mục tiêu cơ cấu theo", "Structure targets of")) " " (ruleset.citation())
+            @if params.min_women_ratio.is_none() && params.min_young_ratio.is_none() && params.min_ethnic_minority_ratio.is_none() {
+                ": " (l.t("không quy định tỷ lệ (tỉnh chưa đặt)", "no figure set (the province has set none)"))
+            }
+        }
         div.charts {
             (bars(l.t("Giới tính", "Gender"), &[(l.gender(Gender::Female).into(), women), (l.gender(Gender::Male).into(), total - women)], total,
-                Some((params.min_women_ratio, format!("{} ≥ {:.0}%", l.t("mục tiêu nữ", "women target"), params.min_women_ratio * 100.0)))))
+                params.min_women_ratio.map(|r| (r, format!("{} ≥ {:.0}%", l.t("mục tiêu nữ", "women target"), r * 100.0)))))
             (bars(l.t("Cán bộ trẻ", "Young cadres"), &[(format!("{} {}", l.t("dưới", "under"), params.young_age_under), young)], total,
-                Some((params.min_young_ratio, format!("{} ≥ {:.0}%", l.t("mục tiêu", "target"), params.min_young_ratio * 100.0)))))
+                params.min_young_ratio.map(|r| (r, format!("{} ≥ {:.0}%", l.t("mục tiêu", "target"), r * 100.0)))))
             (bars(l.t("Độ tuổi", "Age band"), &age_rows, total, None))
             (bars(l.t("Dân tộc", "Ethnicity"), &ethnicity.iter().map(|(k, v)| (k.clone(), *v)).collect::<Vec<_>>(), total,
                 params.min_ethnic_minority_ratio.map(|r| (r, format!("{} ≥ {:.0}%", l.t("dân tộc thiểu số", "minorities"), r * 100.0)))))

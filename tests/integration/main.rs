@@ -27,6 +27,7 @@ mod procs;
 mod reconcile_memory;
 mod recovery;
 mod rpc_inputs;
+mod rulesets;
 mod sheets;
 mod signin;
 mod stored;

@@ -9,7 +9,7 @@
 //! memory (`staging.rs`, visible to reads at once) and the first waiter applies every staged
 //! commit together.
 //!
-//! Layout (format 2, `codec.rs`). A plan version is two values or more: its header in `plans`
+//! Layout (format 3, `codec.rs`; a format-2 store is upgraded when opened). A plan version is two values or more: its header in `plans`
 //! and its entries and rounds as one compact record in `bodies`, cut into chunks of at most
 //! 32 KiB, far below the 128 KiB at which sled would write an unsynced blob file. Every value
 //! carries a CRC checked on every read, and a plan's content hash is checked when it is loaded.

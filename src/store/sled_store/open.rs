@@ -14,11 +14,11 @@ use sled::{transaction::TransactionError, Transactional, Tree};
 use tokio::sync::watch;
 
 use super::{
-    super::{codec, staging::Staged, state, Result, StoreError},
+    super::{codec, keys, staging::Staged, state, Result, StoreError},
     flusher::{FlushControl, Flushed, Marks},
-    SledStore, AUDIT, FORMAT_1_TREE, META, TREE_NAMES,
+    SledStore, AUDIT, BODIES, FORMAT_1_TREE, META, PLANS, TREE_NAMES,
 };
-use crate::audit::AuditRecord;
+use crate::{audit::AuditRecord, domain::PlanHeader};
 
 /// One opened sled database and its trees; replaced whole when the store is reopened after
 /// a failed flush.
@@ -92,11 +92,14 @@ pub(super) fn open_engine(path: &Path) -> Result<Engine> {
     let folder_lock = lock_folder(path)?;
     remove_partial_snapshots(path)?;
     let db = open_sled(path)?;
-    check_format(&db, path)?;
+    let found = check_format(&db, path)?;
     let trees = TREE_NAMES
         .iter()
         .map(|name| db.open_tree(name))
         .collect::<std::result::Result<Vec<_>, _>>()?;
+    if found == Some(2) {
+        upgrade_2_to_3(&trees)?;
+    }
     let format_key = codec::FORMAT_KEY.as_bytes();
     if trees[META].get(format_key)?.is_none() {
         trees[META].insert(format_key, codec::encode_u64(format_key, codec::FORMAT))?;
@@ -375,8 +378,50 @@ pub(super) fn remove_partial_snapshots(path: &Path) -> Result<()> {
     }
     Ok(())
 }
-/// Refuses a store of another format before anything is written to it.
-pub(super) fn check_format(db: &sled::Db, path: &Path) -> Result<()> {
+/// Upgrades a format-2 store to format 3 (the 2025 attributes of cadres and discipline
+/// records, with their defaults): every plan body is decoded in the old shape and written in the
+/// new one, and the format mark changes in the same transaction, so that a crash leaves either
+/// store whole.
+fn upgrade_2_to_3(trees: &[Tree]) -> Result<()> {
+    use sled::{
+        transaction::{ConflictableTransactionError, TransactionError},
+        IVec, Transactional,
+    };
+    let mut removed: Vec<IVec> = Vec::new();
+    let mut written: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    for item in trees[PLANS].iter() {
+        let (k, v) = item?;
+        let header: PlanHeader = codec::decode(TREE_NAMES[PLANS], &k, &v)?;
+        let chunks = trees[BODIES]
+            .scan_prefix(keys::items_prefix(&header.id))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let body = codec::decode_body_v2(TREE_NAMES[BODIES], &k, chunks.iter().cloned())?;
+        removed.extend(chunks.into_iter().map(|(key, _)| key));
+        written.extend(codec::encode_body(
+            &header.into_plan(body.entries, body.rounds),
+        ));
+    }
+    let format_key = codec::FORMAT_KEY.as_bytes();
+    let mark = codec::encode_u64(format_key, codec::FORMAT);
+    (&trees[BODIES], &trees[META])
+        .transaction(|(bodies, meta)| {
+            for key in &removed {
+                bodies.remove(key.as_ref())?;
+            }
+            for (key, value) in &written {
+                bodies.insert(key.as_slice(), value.as_slice())?;
+            }
+            meta.insert(format_key, mark.as_slice())?;
+            Ok::<(), ConflictableTransactionError<()>>(())
+        })
+        .map_err(|e: TransactionError<()>| StoreError::Transaction(format!("upgrade: {e:?}")))?;
+    tracing::info!(chunks = written.len(), "store upgraded from format 2 to 3");
+    Ok(())
+}
+
+/// Refuses a store of another format before anything is written to it; returns the format
+/// found (`None` for a new store). Format 2 is accepted, to be upgraded.
+pub(super) fn check_format(db: &sled::Db, path: &Path) -> Result<Option<u64>> {
     let names = db.tree_names();
     let has = |name: &str| names.iter().any(|n| n.as_ref() == name.as_bytes());
     if has(FORMAT_1_TREE) {
@@ -389,14 +434,14 @@ pub(super) fn check_format(db: &sled::Db, path: &Path) -> Result<()> {
         });
     }
     if !has(TREE_NAMES[META]) {
-        return Ok(());
+        return Ok(None);
     }
     let meta = db.open_tree(TREE_NAMES[META])?;
     let key = codec::FORMAT_KEY.as_bytes();
     match meta.get(key)? {
-        None => Ok(()),
+        None => Ok(None),
         Some(v) => match codec::decode_u64(TREE_NAMES[META], key, &v)? {
-            codec::FORMAT => Ok(()),
+            f @ (2 | codec::FORMAT) => Ok(Some(f)),
             other => Err(StoreError::Format {
                 path: path.to_path_buf(),
                 reason: format!(
