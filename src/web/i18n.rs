@@ -3,7 +3,8 @@
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::{
-    domain::{Gender, PlanStatus},
+    domain::{Gender, Level, PlanStatus},
+    node::SortKey,
     rules::Severity,
 };
 
@@ -43,14 +44,15 @@ impl Lang {
 
     /// A plan status.
     pub fn status(self, s: PlanStatus) -> &'static str {
-        match s {
-            PlanStatus::Draft => self.t("Dự thảo", "Draft"),
-            PlanStatus::Adopted => self.t("Đã thông qua", "Adopted"),
-            PlanStatus::Submitted => self.t("Đã gửi", "Submitted"),
-            PlanStatus::Received => self.t("Chờ phê duyệt", "Awaiting approval"),
-            PlanStatus::Approved => self.t("Đã phê duyệt", "Approved"),
-            PlanStatus::Returned => self.t("Bị trả lại", "Returned"),
-        }
+        let en = match s {
+            PlanStatus::Draft => "Draft",
+            PlanStatus::Adopted => "Adopted",
+            PlanStatus::Submitted => "Submitted",
+            PlanStatus::Received => "Awaiting approval",
+            PlanStatus::Approved => "Approved",
+            PlanStatus::Returned => "Returned",
+        };
+        self.t(s.vi_title(), en)
     }
 
     /// A gender.
@@ -58,6 +60,26 @@ impl Lang {
         match g {
             Gender::Male => self.t("Nam", "Male"),
             Gender::Female => self.t("Nữ", "Female"),
+        }
+    }
+
+    /// A level of government.
+    pub fn level(self, level: Level) -> &'static str {
+        match level {
+            Level::Province => self.t("Tỉnh", "Province"),
+            Level::District => self.t("Huyện", "District"),
+            Level::Commune => self.t("Xã", "Commune"),
+        }
+    }
+
+    /// An order of the consolidated list.
+    pub fn sort(self, k: SortKey) -> &'static str {
+        match k {
+            SortKey::Name => self.t("Tên (kiểu Việt)", "Name (Vietnamese)"),
+            SortKey::Unit => self.t("Đơn vị", "Unit"),
+            SortKey::Position => self.t("Chức danh", "Position"),
+            SortKey::Birth => self.t("Ngày sinh", "Birth date"),
+            SortKey::Votes => self.t("Số phiếu", "Votes"),
         }
     }
 

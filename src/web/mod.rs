@@ -14,10 +14,11 @@ mod diff;
 mod i18n;
 mod layout;
 pub mod login;
-mod pages;
+pub(crate) mod pages;
 mod person;
 pub mod session;
 mod structure;
+mod typed;
 
 use std::{net::SocketAddr, sync::Arc};
 
