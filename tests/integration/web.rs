@@ -8,6 +8,7 @@
 
 mod access;
 mod browser;
+mod language;
 mod list;
 
 /// The plain-HTTP client of the web page, which the sign-in tests use too.
