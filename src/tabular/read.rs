@@ -15,7 +15,11 @@ use std::{
 use calamine::{Data, Reader, SheetType, SheetVisible, Sheets};
 use chrono::NaiveDate;
 
-use super::{columns::find_header, ImportError};
+use super::{
+    columns::find_header,
+    sheet::{Cell, Row, Sheet, Skipped},
+    ImportError,
+};
 
 /// Largest file read, in bytes: a district's list of a few thousand rows is a few megabytes.
 pub const MAX_FILE_BYTES: u64 = 64 << 20;
@@ -80,89 +84,6 @@ impl<'a> From<&'a [u8]> for Input<'a> {
     fn from(bytes: &'a [u8]) -> Self {
         Self::Bytes(bytes)
     }
-}
-
-/// One cell as read, before it is given a meaning.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Cell {
-    /// Nothing, or only white space.
-    Empty,
-    /// Text as written (CSV cells are always text).
-    Text(String),
-    /// A number; a date typed into a cell without a date format arrives as its serial number.
-    Number(f64),
-    /// A cell formatted as a date (or date and time; the time is dropped).
-    Date(NaiveDate),
-    /// An Excel error value (`#REF!`, `#N/A`, `#VALUE!` …): a formula that no longer works.
-    Error(String),
-}
-
-impl Cell {
-    /// Returns true if and only if the cell holds nothing but white space.
-    pub fn is_empty(&self) -> bool {
-        match self {
-            Cell::Empty => true,
-            Cell::Text(s) => s.trim().is_empty(),
-            Cell::Number(_) | Cell::Date(_) | Cell::Error(_) => false,
-        }
-    }
-
-    /// The cell as a clerk would read it: numbers without a needless `.0`, dates as dd/mm/yyyy.
-    pub fn display(&self) -> String {
-        match self {
-            Cell::Empty => String::new(),
-            Cell::Text(s) => s.trim().to_string(),
-            Cell::Number(n) if n.fract() == 0.0 && n.abs() < 1e15 => format!("{}", *n as i64),
-            Cell::Number(n) => n.to_string(),
-            Cell::Date(d) => d.format("%d/%m/%Y").to_string(),
-            Cell::Error(e) => e.clone(),
-        }
-    }
-}
-
-/// One row of the sheet.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Row {
-    /// The row number a spreadsheet program shows (1-based), used in every problem report.
-    pub number: usize,
-    /// The cells from column A on; missing trailing cells count as empty.
-    pub cells: Vec<Cell>,
-}
-
-impl Row {
-    /// The cell in column `index` (0-based), empty when the row is shorter.
-    pub fn cell(&self, index: usize) -> &Cell {
-        self.cells.get(index).unwrap_or(&Cell::Empty)
-    }
-
-    /// Returns true if and only if every cell of the row is empty.
-    pub fn is_empty(&self) -> bool {
-        self.cells.iter().all(Cell::is_empty)
-    }
-}
-
-/// A row that is not read, and why (a hidden row; in [`super::import()`] also the title block,
-/// the column numbers, group headings and the signature block).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Skipped {
-    /// The spreadsheet row number (1-based).
-    pub row: usize,
-    /// Why it is not read, said so that a clerk can check it.
-    pub reason: String,
-}
-
-/// A whole sheet as read: every non-empty visible row, in order, with its spreadsheet row number.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Sheet {
-    /// The worksheet's name; empty for a text file.
-    pub name: String,
-    /// The rows that hold at least one cell; blank rows are left out (their numbers are kept).
-    pub rows: Vec<Row>,
-    /// Rows with content that are not read because they are hidden.
-    pub skipped: Vec<Skipped>,
-    /// Whether the workbook counts date serial numbers from 1904 (old Mac Excel) rather than
-    /// from 1900.
-    pub date_1904: bool,
 }
 
 /// Reads the visible worksheet that holds a list (see [`read_sheet`]), or a text file, into

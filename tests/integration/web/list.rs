@@ -3,8 +3,6 @@
 //! number past the last is the last page everywhere, and the CLI's export and the page's are
 //! the same file for the same viewer.
 
-use std::process::Command;
-
 use quyhoach::grpc::pb;
 
 use super::access::Http;
@@ -92,7 +90,6 @@ fn names(r: &pb::ConsolidatedResponse) -> Vec<String> {
     r.entries.iter().map(|e| e.full_name.clone()).collect()
 }
 
-// Multi-threaded: the CLI runs as a child process that the test waits for.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_page_its_export_the_grpc_query_and_the_cli_give_the_same_rows() {
     let dir = tempfile::tempdir().unwrap();
@@ -211,24 +208,21 @@ async fn the_page_its_export_the_grpc_query_and_the_cli_give_the_same_rows() {
     // The CLI's export and the page's export of the whole list are the same file (an insecure
     // node's caller sees whole IDs on both faces).
     let out = dir.path().join("tong-hop.csv");
-    let done = Command::new(env!("CARGO_BIN_EXE_quyhoach"))
-        .args([
-            "export",
-            "--node",
-            &node.addr.to_string(),
-            "--what",
-            "consolidated",
-        ])
-        .args(["--term", TERM, "--out"])
-        .arg(&out)
-        .env_remove("QUYHOACH_NODE")
-        .output()
-        .unwrap();
-    assert!(
-        done.status.success(),
-        "{}",
-        String::from_utf8_lossy(&done.stderr)
-    );
+    let addr = node.addr.to_string();
+    let out_arg = out.to_str().unwrap();
+    let ran = crate::procs::cli([
+        "export",
+        "--node",
+        &addr,
+        "--what",
+        "consolidated",
+        "--term",
+        TERM,
+        "--out",
+        out_arg,
+    ])
+    .await;
+    assert!(ran.ok, "{}", ran.text());
     let cli = std::fs::read(&out).unwrap();
     let web = http
         .send(
