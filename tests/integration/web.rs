@@ -8,6 +8,8 @@
 
 mod access;
 mod browser;
+mod language;
+mod list;
 
 /// The plain-HTTP client of the web page, which the sign-in tests use too.
 pub(crate) use access::{token_of, Http};

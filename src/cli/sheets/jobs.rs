@@ -346,7 +346,7 @@ pub async fn export(
                 ..Default::default()
             };
             let entries = quyhoach::client::consolidated_all(client, request).await?;
-            consolidated_sheets(&entries, per_unit)
+            consolidated_sheets(&entries, per_unit)?
         }
         What::Plan => {
             let plan = client
@@ -405,66 +405,50 @@ pub async fn export(
     Ok(rows)
 }
 
-fn consolidated_sheets(entries: &[pb::ConsolidatedEntry], per_unit: bool) -> Vec<ExportSheet> {
-    let headers: Vec<String> = [
-        "STT",
-        "Họ và tên",
-        "Ngày sinh",
-        "Giới tính",
-        "Mã đơn vị",
-        "Đơn vị",
-        "Chức danh quy hoạch",
-        "Mã chức danh",
-        "Nhiệm kỳ",
-        "Số phiếu đồng ý",
-        "Trạng thái",
-        "Phiên bản",
-    ]
-    .map(String::from)
-    .to_vec();
-    let row = |i: usize, e: &pb::ConsolidatedEntry| {
-        vec![
-            (i + 1).to_string(),
-            e.full_name.clone(),
-            e.birth_date.clone(),
-            if e.gender == pb::Gender::Female as i32 {
-                Gender::Female
-            } else {
-                Gender::Male
-            }
-            .vi_title()
-            .to_string(),
-            e.unit.clone(),
-            e.unit_name.clone(),
-            e.position_title.clone(),
-            e.position.clone(),
-            e.term.clone(),
-            if e.vote_denominator == 0 {
-                String::new()
-            } else {
-                format!("{}/{}", e.yes_votes, e.vote_denominator)
-            },
-            quyhoach::client::table::status_name(e.status).to_string(),
-            e.version.to_string(),
-        ]
-    };
-    if !per_unit {
-        let rows = entries.iter().enumerate().map(|(i, e)| row(i, e)).collect();
-        return vec![tabular::table_sheet("Danh sách tổng hợp", headers, rows)];
-    }
-    let mut units: Vec<&str> = entries.iter().map(|e| e.unit.as_str()).collect();
-    units.sort();
-    units.dedup();
-    units
-        .into_iter()
-        .map(|u| {
-            let mine: Vec<&pb::ConsolidatedEntry> =
-                entries.iter().filter(|e| e.unit == u).collect();
-            let name = format!("{u} {}", mine[0].unit_name);
-            let rows = mine.iter().enumerate().map(|(i, e)| row(i, e)).collect();
-            tabular::table_sheet(&name, headers.clone(), rows)
-        })
-        .collect()
+/// The node's entries in the one export layout of every face ([`tabular::consolidated`]): the
+/// national ID as the node shows it to this caller.
+///
+/// # Errors
+///
+/// If an entry's birth date or status is not one this program reads.
+fn consolidated_sheets(
+    entries: &[pb::ConsolidatedEntry],
+    per_unit: bool,
+) -> anyhow::Result<Vec<ExportSheet>> {
+    let rows = entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| list_row(e).with_context(|| format!("entry {} of the list", i + 1)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(tabular::consolidated_sheets(&rows, per_unit))
+}
+
+/// One entry of the node's answer as an export row.
+fn list_row(e: &pb::ConsolidatedEntry) -> anyhow::Result<tabular::ListRow> {
+    Ok(tabular::ListRow {
+        full_name: e.full_name.clone(),
+        birth_date: quyhoach::domain::parse_date("birth_date", &e.birth_date)?,
+        gender: if e.gender == pb::Gender::Female as i32 {
+            Gender::Female
+        } else {
+            Gender::Male
+        },
+        // A node from before the whole ID travelled sends only the masked one.
+        national_id: if e.national_id.is_empty() {
+            e.national_id_masked.clone()
+        } else {
+            e.national_id.clone()
+        },
+        unit: e.unit.clone(),
+        unit_name: e.unit_name.clone(),
+        position_title: e.position_title.clone(),
+        position: e.position.clone(),
+        term: e.term.clone(),
+        votes: (e.vote_denominator != 0).then_some((e.yes_votes, e.vote_denominator)),
+        status: convert::status_from_pb("status", e.status)?
+            .context("status: the node sent no status")?,
+        version: e.version,
+    })
 }
 
 fn findings_sheet(findings: &[pb::Finding]) -> ExportSheet {

@@ -171,7 +171,7 @@ pub async fn plan(
             div.scroll { table id="rounds" {
                 thead { tr { th { (l.t("Cơ quan", "Body")) } th { (l.t("Ngày", "Date")) } th.num { (l.t("Triệu tập", "Convened")) } th.num { (l.t("Có mặt", "Present")) } th.num { (l.t("Phiếu phát ra", "Issued")) } th.num { (l.t("Hợp lệ", "Valid")) } } }
                 tbody { @for r in &plan.rounds {
-                    tr { td { (format!("{:?}", r.body)) } td { (date(r.date)) } td.num { (r.convened) } td.num { (r.present) } td.num { (r.ballots_issued) } td.num { (r.valid_ballots) } }
+                    tr { td { (l.body(r.body)) } td { (date(r.date)) } td.num { (r.convened) } td.num { (r.present) } td.num { (r.ballots_issued) } td.num { (r.valid_ballots) } }
                 } }
             } }
         }
@@ -180,8 +180,8 @@ pub async fn plan(
             @for h in &versions {
                 @if let Some(d) = &h.decision {
                     div.decision data-version=(h.id.version) {
-                        p { "v" (h.id.version) ": " strong { (format!("{:?}", d.outcome)) } " — " (unit_name(&state, &d.decided_by)) ", " (moment(d.decided_at)) }
-                        @if !d.reasons.is_empty() { ul { @for r in &d.reasons { li { (r) } } } }
+                        p { "v" (h.id.version) ": " strong { (l.outcome(d.outcome)) } " — " (unit_name(&state, &d.decided_by)) ", " (moment(d.decided_at)) }
+                        @if !d.reasons.is_empty() { ul { @for r in &d.reasons { li.reason { (r) } } } }
                     }
                 }
             }
@@ -198,8 +198,8 @@ pub async fn plan(
             div.scroll { table id="audit" {
                 thead { tr { th.num { "#" } th { (l.t("Lúc", "When")) } th { (l.t("Ai", "Who")) } th { (l.t("Việc", "Action")) } th { (l.t("Phiên bản", "Version")) } th { (l.t("Chi tiết", "Detail")) } } }
                 tbody { @for r in &audit {
-                    tr { td.num { (r.seq) } td { (moment(r.event.at)) } td { (r.event.actor) } td { (r.event.action) }
-                        td { @if let Some(p) = &r.event.plan { "v" (p.version) } } td { (mask_ids_in(&viewer, &r.event.detail)) } }
+                    tr { td.num { (r.seq) } td { (moment(r.event.at)) } td { (r.event.actor) } td { (l.action(&r.event.action)) }
+                        td { @if let Some(p) = &r.event.plan { "v" (p.version) } } td.detail { (l.detail(&mask_ids_in(&viewer, &r.event.detail))) } }
                 } }
             } }
         } }
