@@ -160,9 +160,14 @@ fn call() -> impl Strategy<Value = Call> {
             unit,
             term: TERM.into(),
             adopted_on,
+            revision: None,
         })),
-        (text(), text())
-            .prop_map(|(unit, term)| Call::Submit(pb::SubmitPlanRequest { unit, term })),
+        (text(), text()).prop_map(|(unit, term)| Call::Submit(pb::SubmitPlanRequest {
+            unit,
+            term,
+            revision: None,
+            hash: String::new()
+        })),
         (plan_id(), text(), 0i32..4, texts(20), texts(20)).prop_map(
             |(plan, hash, outcome, reasons, cite_findings)| Call::Decide(pb::DecidePlanRequest {
                 plan: Some(plan),

@@ -251,6 +251,7 @@ async fn four_hundred_unread_streams_hold_little_memory() {
         unit: "40".into(),
         term: TERM.into(),
         adopted_on: "2025-03-20".into(),
+        revision: None,
     })
     .await
     .unwrap();

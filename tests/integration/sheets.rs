@@ -309,6 +309,7 @@ async fn the_consolidated_list_filters_pages_and_streams() {
         unit: "40".into(),
         term: TERM.into(),
         adopted_on: String::new(),
+        revision: None,
     })
     .await
     .unwrap();
