@@ -234,6 +234,7 @@ impl pb::planning_server::Planning for PlanningService {
             term,
             entries,
             round,
+            replace,
         } = req.into_inner();
         who.require_clerk_of(unit.trim())?;
         let entries = entries
@@ -249,7 +250,7 @@ impl pb::planning_server::Planning for PlanningService {
         let plan = acting_as(
             who.label(),
             self.node
-                .import_entries(unit.trim(), term.trim(), entries, round),
+                .import_entries(unit.trim(), term.trim(), entries, round, replace),
         )
         .await?;
         Ok(Response::new(self.plan_out(plan).await?))

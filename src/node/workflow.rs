@@ -231,12 +231,17 @@ impl Node {
     /// holds, or a malformed entry or round (the field names the entry); [`Error::NotFound`] if a
     /// position named is not in the catalogue; [`Error::Precondition`] if the round misses the
     /// quorum (R19) or no version can be drafted now; [`Error::Store`] if storage fails.
+    ///
+    /// With `replace`, the draft's entries become exactly `entries` (a corrected list applied,
+    /// not added); its ballot rounds stay. A round identical to one the draft already records
+    /// is not recorded again.
     pub async fn import_entries(
         &self,
         unit: &str,
         term: &str,
         entries: Vec<Entry>,
         round: Option<BallotRound>,
+        replace: bool,
     ) -> Result<Plan> {
         let owner = self.owned_unit(unit)?.clone();
         self.known_term("term", term)?;
@@ -284,6 +289,7 @@ impl Node {
         let guard = self.lock().await;
         let (mut plan, _) = self.draft_or_next(unit, term)?;
         let count = entries.len();
+        let replaced = replace.then(|| std::mem::take(&mut plan.entries).len());
         for entry in entries {
             match plan.entries.iter_mut().find(|e| e.key() == entry.key()) {
                 Some(existing) => *existing = entry,
@@ -296,11 +302,19 @@ impl Node {
                 format!("a plan holds at most {MAX_ENTRIES} entries"),
             ));
         }
+        let mut detail = match replaced {
+            Some(old) => format!("{count} entries replacing {old}"),
+            None => format!("{count} entries"),
+        };
         if let Some(round) = round {
-            plan.rounds.push(round);
+            if plan.rounds.contains(&round) {
+                detail.push_str("; the ballot round was already recorded");
+            } else {
+                plan.rounds.push(round);
+            }
         }
         let out = plan.clone();
-        let event = Event::new("import", Some(&plan.id)).detail(format!("{count} entries"));
+        let event = Event::new("import", Some(&plan.id)).detail(detail);
         let changes = vec![Change::PutPlan(plan), self.next_revision(unit, term)?];
         self.commit(guard, event, changes).await?;
         Ok(out)

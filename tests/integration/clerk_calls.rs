@@ -149,6 +149,7 @@ fn call() -> impl Strategy<Value = Call> {
                     term: TERM.into(),
                     entries,
                     round,
+                    replace: false,
                 })
             ),
         (text(), round()).prop_map(|(unit, r)| Call::Round(pb::RecordBallotRoundRequest {

@@ -244,6 +244,7 @@ async fn four_hundred_unread_streams_hold_little_memory() {
             .map(|n| province_entry(n, "Nguyễn Văn Hùng Dũng"))
             .collect(),
         round: None,
+        replace: false,
     })
     .await
     .unwrap();

@@ -7,6 +7,7 @@ mod certs;
 mod checks;
 mod clerk_calls;
 mod cli;
+mod corrected;
 mod disk;
 mod downflow;
 mod durability;
