@@ -18,6 +18,7 @@ mod hostile;
 mod import_bounds;
 mod limits;
 mod lists;
+mod merged;
 mod model;
 mod ops;
 mod ordering;
