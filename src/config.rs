@@ -18,7 +18,6 @@ use serde::{Deserialize, Serialize};
 use crate::{
     domain::{Catalog, Hierarchy, Level, Unit},
     rules::RulesFile,
-    sync::SyncSettings,
 };
 
 /// The three-level unit file (until June 2025), built in: the default.
@@ -686,6 +685,38 @@ pub struct Config {
     pub crl_pem: Option<String>,
     /// Timing of the upward link.
     pub sync: SyncSettings,
+}
+
+/// Timing of the link.
+#[derive(Debug, Clone)]
+pub struct SyncSettings {
+    /// How often decisions are pulled when nothing else wakes the task.
+    pub poll: Duration,
+    /// First retry delay after a failure.
+    pub backoff_min: Duration,
+    /// Longest retry delay.
+    pub backoff_max: Duration,
+    /// After how long a link with pending items or no contact is reported as stuck.
+    pub stuck_after: Duration,
+}
+
+impl SyncSettings {
+    /// How often the link compares digests with the parent when nothing failed: every 30
+    /// poll intervals (a minute at the default poll of two seconds).
+    pub fn reconcile_every(&self) -> Duration {
+        self.poll.saturating_mul(30)
+    }
+}
+
+impl Default for SyncSettings {
+    fn default() -> Self {
+        Self {
+            poll: Duration::from_secs(2),
+            backoff_min: Duration::from_millis(100),
+            backoff_max: Duration::from_secs(30),
+            stuck_after: Duration::from_secs(600),
+        }
+    }
 }
 
 #[cfg(test)]

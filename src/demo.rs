@@ -8,6 +8,7 @@ use std::{collections::HashMap, io::Write, path::PathBuf, time::Duration};
 
 use crate::{
     auth::Role,
+    client::web_login::LoginError,
     client::{self, table, ConnectError, LoadError, RoundRow},
     config::{self, ConfigError, RawConfig, Tls},
     grpc::pb,
@@ -15,7 +16,6 @@ use crate::{
     pki::{self, Authority, Subject},
     server::{self, Running, ServeError},
     tabular::{Format, ImportContext, ImportedEntry},
-    web::login::LoginError,
 };
 
 /// Where the demonstration prints its story.
@@ -178,8 +178,11 @@ impl Demo {
     ///
     /// [`DemoError::Login`] if the province refuses or cannot be reached.
     pub async fn login_url(&self, tls: &Tls) -> Result<String, DemoError> {
-        let reply = crate::web::login::issue(&self.addr(PROVINCE), tls).await?;
-        Ok(crate::web::login::login_url(&self.web_url, &reply.token))
+        let reply = crate::client::web_login::issue(&self.addr(PROVINCE), tls).await?;
+        Ok(crate::client::web_login::login_url(
+            &self.web_url,
+            &reply.token,
+        ))
     }
 
     /// Stops every node.

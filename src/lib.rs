@@ -5,18 +5,22 @@
 //!
 //! # Layout
 //!
-//! - [`domain`]: units, positions, terms, cadres, plans, ballots, decisions; Vietnamese text and
-//!   the identity key of a name ([`domain::name`]).
+//! - [`domain`]: units, positions, terms, cadres, plans, ballots, decisions, the records kept
+//!   beside plans (headers, outbox items, receipts, conflicts); Vietnamese text and the identity
+//!   key of a name ([`domain::name`]).
 //!   Plain structs and pure functions.
 //! - [`rules`]: the planning rules (R1–R22) and their parameters. Pure.
-//! - [`store`]: the [`store::Store`] trait and its sled implementation, with group commit, and
-//!   the durable-state record kept beside it (`store::state`).
+//! - [`store`]: the [`store::Store`] trait and its sled implementation, with group commit, the
+//!   durable-state record kept beside it (`store::state`), and a stopped node's audit trail read
+//!   from a copy ([`store::trail`]).
 //! - [`node`]: the transport-free operations of a node (workflow, approval, queries, the audit
 //!   trail as a reader filters it, what a parent answers its children, and anti-entropy with
-//!   the parent and the children), over its in-memory view of the plans it holds
-//!   (`node::view`) and, at the province, live findings.
+//!   the parent and the children), over its in-memory [`view`] of the plans it holds and, at the
+//!   province, live findings.
+//! - [`view`]: every current plan version a node holds, in memory: the consolidated list's
+//!   rows, pages and cursors, and the person index that incremental checks read.
 //! - [`sync`]: the upward link behind the `Parent` trait: outbox delivery, decisions pulled
-//!   down, reconciliation.
+//!   down, reconciliation; its gRPC implementation in [`sync::grpc_parent`].
 //! - [`link`]: the child's TLS link to its parent, which must hold the parent unit's node
 //!   certificate.
 //! - [`grpc`]: the proto types, conversions, the two thin services and the gate in front of
@@ -29,15 +33,15 @@
 //! - [`auth`]: callers (from certificates), roles and what each may do. Pure.
 //! - [`pki`]: the certificate authority, certificates for nodes and users, and revocation
 //!   lists (rcgen).
-//! - [`client`]: connecting to a node, loading a unit's list into its draft, and printing
-//!   tables; shared by the CLI (`src/cli/`, in the binary) and the demo.
+//! - [`client`]: connecting to a node, loading a unit's list into its draft, printing tables,
+//!   and asking for a web login; shared by the CLI (`src/cli/`, in the binary) and the demo.
 //! - [`tabular`]: Excel (.xlsx) and text import and export of planning lists, in the flat and
 //!   the official layout, and the blank template.
 //! - [`fault`]: crash points for fault tests (off unless an environment variable names one).
 //! - [`logging`]: log output with national ID numbers masked.
 //! - [`metrics`]: Prometheus metrics and the `/metrics` endpoint (axum).
-//! - [`config`]: raw and validated configuration, the one TLS type, and the reading of
-//!   reference data files (the domain parses their text).
+//! - [`config`]: raw and validated configuration (the link's timing among it), the one TLS
+//!   type, and the reading of reference data files (the domain parses their text).
 //! - [`demo`]: the demonstration hierarchy (here, not in the binary, because the integration
 //!   tests start it).
 //! - [`web`]: the web page of a node's subtree (the Organization Board's workstation).
@@ -46,7 +50,7 @@
 #![warn(clippy::missing_errors_doc)]
 
 // The benchmarks' synthetic province (`benches/quyhoach/synth.rs`) is no part of the library;
-// its tests and `node::view`'s, which check on it, compile it here. It names the library
+// its tests and `view`'s, which check on it, compile it here. It names the library
 // `quyhoach`, as the benchmark does.
 #[cfg(test)]
 extern crate self as quyhoach;
@@ -74,4 +78,5 @@ pub mod server;
 pub mod store;
 pub mod sync;
 pub mod tabular;
+pub mod view;
 pub mod web;

@@ -5,7 +5,7 @@
 mod cli;
 
 /// mimalloc instead of glibc's allocator: smaller size classes for the many short strings
-/// the province view holds (see the README's memory figure).
+/// the province view holds (see the memory figure in docs/performance.md).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

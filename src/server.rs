@@ -152,7 +152,7 @@ async fn run_with_web(
         .then(|| tokio::spawn(node.clone().run_arrival_checks()));
     let sync_task = config.parent.clone().map(|parent| {
         let (tls, crl) = (config.tls.clone(), config.crl_pem.clone());
-        tokio::spawn(sync::run(
+        tokio::spawn(sync::grpc_parent::run(
             node.clone(),
             parent,
             config.sync.clone(),

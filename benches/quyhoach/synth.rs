@@ -10,7 +10,7 @@
 //! here does I/O: the benchmarks (`benches/quyhoach/`) load the plans into stores and nodes.
 //!
 //! It lives with the benchmarks, not in the library; the library's tests compile it too
-//! (`src/lib.rs` includes it under `cfg(test)`), because `node::view`'s tests check on it.
+//! (`src/lib.rs` includes it under `cfg(test)`), because `view`'s tests check on it.
 
 use chrono::{DateTime, Datelike, Days, NaiveDate, TimeZone, Utc};
 use rand::{rngs::StdRng, seq::SliceRandom, Rng, SeedableRng};
@@ -22,7 +22,7 @@ use quyhoach::domain::{
 
 /// The latest day a synthetic plan's first ballot round is held. Plans for a term that starts
 /// years ahead are voted in the current planning round (one round reviews the current pair of
-/// terms and builds the next, DOMAIN.md), so their votes, adoption and decisions lie in the
+/// terms and builds the next, `docs/rules.md`), so their votes, adoption and decisions lie in the
 /// past, as the nodes that receive them require (a date in the future is refused).
 const LATEST_FIRST_VOTE: NaiveDate = match NaiveDate::from_ymd_opt(2026, 5, 1) {
     Some(d) => d,

@@ -123,7 +123,7 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
             node,
         } => {
             // A copy is read, so that verifying never changes (or creates) the store.
-            let trail = quyhoach::audit::read_store_copy(&dir)?;
+            let trail = quyhoach::store::trail::read_store_copy(&dir)?;
             if let Some(why) = trail.behind {
                 anyhow::bail!("{why}");
             }

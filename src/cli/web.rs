@@ -4,7 +4,7 @@
 use std::{io::Write, path::PathBuf};
 
 use clap::Subcommand;
-use quyhoach::{config::Tls, web::login};
+use quyhoach::{client::web_login as login, config::Tls};
 
 use super::Out;
 

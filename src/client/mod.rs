@@ -1,8 +1,9 @@
 //! Client-side helpers shared by the CLI and the demo: connecting to a node, loading a unit's
 //! list (in the import's format, as the files of `data/demo/`) with its ballot rounds into its
-//! draft, and printing tables ([`table`]).
+//! draft, printing tables ([`table`]), and asking a node for a web login ([`web_login`]).
 
 pub mod table;
+pub mod web_login;
 
 use tonic::transport::Channel;
 

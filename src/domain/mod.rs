@@ -4,6 +4,7 @@
 pub mod catalog;
 pub mod name;
 pub mod plan;
+pub mod records;
 pub mod text;
 pub mod unit;
 pub mod validate;
@@ -13,6 +14,7 @@ pub use plan::{
     BallotRound, Body, Cadre, Decision, Discipline, DisciplineKind, Entry, EntrySource, Gender,
     Outcome, Plan, PlanId, PlanStatus, Tally,
 };
+pub use records::{Conflict, OutboxItem, PlanHeader, Receipt};
 pub use unit::{Hierarchy, Level, Unit};
 
 /// A problem with one field of some input: the field's path (`entry.cadre.national_id`) and

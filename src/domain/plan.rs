@@ -448,7 +448,7 @@ pub fn clean_text_max(field: &str, value: &str, max: usize) -> Result<String, Fi
     if v.chars().any(char::is_control) {
         return Err(FieldError::new(field, "contains control characters"));
     }
-    if v.chars().any(super::validate::is_bidi_control) {
+    if v.chars().any(text::is_bidi_control) {
         return Err(FieldError::new(
             field,
             "contains bidirectional control characters",

@@ -9,6 +9,15 @@ use unicode_normalization::{char::is_combining_mark, UnicodeNormalization};
 
 use super::name;
 
+/// Returns true if and only if `c` reorders text when displayed (Unicode bidirectional
+/// controls: embeddings, overrides, isolates and marks).
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+    )
+}
+
 /// Returns `s` in Unicode normal form C with runs of white space folded to one space and the
 /// ends trimmed: the form every stored name takes.
 pub fn nfc(s: &str) -> String {

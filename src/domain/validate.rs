@@ -60,15 +60,6 @@ pub fn short(value: &str) -> String {
     }
 }
 
-/// Returns true if and only if `c` reorders text when displayed (Unicode bidirectional
-/// controls: embeddings, overrides, isolates and marks).
-pub fn is_bidi_control(c: char) -> bool {
-    matches!(
-        c,
-        '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
-    )
-}
-
 /// Checks a text field in its stored form: not empty, at most `max` characters, no control or
 /// bidirectional-control characters, and already normalized (NFC, single spaces, trimmed).
 ///
@@ -88,7 +79,7 @@ pub fn stored_text(field: &str, value: &str, max: usize) -> Result<(), FieldErro
     if value.chars().any(char::is_control) {
         return Err(FieldError::new(field, "contains control characters"));
     }
-    if value.chars().any(is_bidi_control) {
+    if value.chars().any(text::is_bidi_control) {
         return Err(FieldError::new(
             field,
             "contains bidirectional control characters",

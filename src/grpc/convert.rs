@@ -4,12 +4,9 @@
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::pb;
-use crate::{
-    domain::{
-        parse_date, BallotRound, Body, Cadre, Decision, Discipline, DisciplineKind, Entry,
-        EntrySource, FieldError, Gender, Level, Outcome, Plan, PlanId, PlanStatus, Tally, Unit,
-    },
-    store::{PlanHeader, Receipt},
+use crate::domain::{
+    parse_date, BallotRound, Body, Cadre, Decision, Discipline, DisciplineKind, Entry, EntrySource,
+    FieldError, Gender, Level, Outcome, Plan, PlanHeader, PlanId, PlanStatus, Receipt, Tally, Unit,
 };
 
 type R<T> = Result<T, FieldError>;

@@ -4,9 +4,9 @@
 
 use super::{Event, Node};
 use crate::{
-    domain::{Decision, Outcome, Plan, PlanId, PlanStatus},
+    domain::{Conflict, Decision, OutboxItem, Outcome, Plan, PlanId, PlanStatus, Receipt},
     error::{Error, Result},
-    store::{Change, Conflict, OutboxItem, Receipt},
+    store::Change,
 };
 
 /// Most findings one return may cite: each becomes a reason, stored with the decision and sent

@@ -10,7 +10,8 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{checks::finding_id, view::View, Node};
+use super::{checks::finding_id, Node};
+use crate::view::View;
 use crate::{
     domain::{Catalog, Hierarchy, PlanId},
     error::Result,
@@ -357,10 +358,9 @@ mod tests {
     use super::*;
     use crate::{
         config,
-        domain::{Plan, PlanStatus},
-        node::view::ViewChange,
-        store::PlanHeader,
+        domain::{Plan, PlanHeader, PlanStatus},
         synth::{generate, Size, Spec},
+        view::ViewChange,
     };
 
     /// Every finding of a full check of the view, by ID.

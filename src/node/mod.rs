@@ -14,7 +14,6 @@ mod reconcile;
 mod reference;
 mod status;
 mod units;
-pub mod view;
 mod web_login;
 mod workflow;
 
@@ -28,9 +27,10 @@ use tokio::sync::{Mutex, MutexGuard, Notify};
 
 use crate::{
     audit::AuditEvent,
-    domain::{Catalog, Hierarchy, PlanId, Unit},
+    domain::{Catalog, Hierarchy, PlanHeader, PlanId, Unit},
     error::{Error, Result},
-    store::{Change, PlanHeader, Store},
+    store::{Change, Store},
+    view,
 };
 
 pub use audit_query::{AuditFilter, AuditSelection};

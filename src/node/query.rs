@@ -1,14 +1,11 @@
 //! Read-only queries: plan versions, plan listings over a unit subtree, and the consolidated
 //! list of entries that the province's Organization Board reads.
 
-use super::{
-    view::{Cursor, Flagged, RowFilter, View},
-    Node,
-};
+use super::Node;
 use crate::{
-    domain::{EntrySource, Gender, Plan, PlanId, PlanStatus},
+    domain::{EntrySource, Gender, Plan, PlanHeader, PlanId, PlanStatus},
     error::{Error, Result},
-    store::PlanHeader,
+    view::{Cursor, Flagged, RowFilter, View},
 };
 
 /// Which plans to list.
@@ -197,7 +194,7 @@ impl Node {
         let query = filter
             .name
             .as_deref()
-            .map(super::view::name_identity)
+            .map(crate::view::name_identity)
             .filter(|q| !q.is_empty());
         let today = self.today();
         let born_by = filter

@@ -12,9 +12,9 @@ use chrono::{DateTime, Utc};
 
 use super::{Event, Node};
 use crate::{
-    domain::{Decision, Outcome, Plan, PlanId, PlanStatus},
+    domain::{Conflict, Decision, Outcome, Plan, PlanId, PlanStatus, Receipt},
     error::{Error, Result},
-    store::{Change, Conflict},
+    store::Change,
 };
 
 /// One plan version as its holder has it.
@@ -281,7 +281,7 @@ impl Node {
 
     /// The parent's receipt for a version, if this node holds one (a receipt this node gave
     /// a child for the same version does not count).
-    fn parent_receipt(&self, id: &PlanId) -> Result<Option<crate::store::Receipt>> {
+    fn parent_receipt(&self, id: &PlanId) -> Result<Option<Receipt>> {
         let parent = self.parent_unit().map(|u| u.code.as_str());
         Ok(self
             .store
@@ -318,7 +318,7 @@ impl Node {
     /// # Errors
     ///
     /// The store fails.
-    pub async fn received_again(&self, receipt: crate::store::Receipt) -> Result<()> {
+    pub async fn received_again(&self, receipt: Receipt) -> Result<()> {
         let event = Event::new("reconcile_push", Some(&receipt.plan)).detail(format!(
             "pushed again; receipt from {}",
             receipt.received_by

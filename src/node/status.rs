@@ -7,7 +7,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use chrono::{DateTime, Utc};
 
 use super::Node;
-use crate::{domain::PlanId, error::Result, store::Conflict};
+use crate::{
+    domain::{Conflict, PlanId},
+    error::Result,
+};
 
 /// A pending outbox item: the plan version and when it was queued.
 pub type Pending = (PlanId, DateTime<Utc>);

@@ -4,10 +4,12 @@ use chrono::NaiveDate;
 
 use super::{Event, Node};
 use crate::{
-    domain::{BallotRound, Entry, FieldError, Plan, PlanId, PlanStatus, Unit},
+    domain::{
+        BallotRound, Entry, FieldError, OutboxItem, Plan, PlanHeader, PlanId, PlanStatus, Unit,
+    },
     error::{Error, Result},
     rules::ballot,
-    store::{Change, OutboxItem, PlanHeader},
+    store::Change,
 };
 
 pub use crate::domain::validate::MAX_ENTRIES;

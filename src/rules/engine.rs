@@ -1,7 +1,7 @@
-//! The rule engine: checks a consolidated snapshot of the plans a province holds against the
-//! rules of DOMAIN.md and returns a [`Report`] of findings. Pure: no I/O and no clock; the day of
-//! the check is passed in. The province node calls [`check_incremental`] on every plan it
-//! receives and [`check`] on demand (the check RPC and `quyhoach check`).
+//! The rule engine: checks a consolidated snapshot of the plans a province holds against the rules
+//! of `docs/rules.md` and returns a [`Report`] of findings. Pure: no I/O and no clock; the day of
+//! the check is passed in. The province node calls [`check_incremental`] on every plan it receives
+//! and [`check`] on demand (the check RPC and `quyhoach check`).
 //!
 //! Only the current version of each plan (the highest version per unit × term) is checked, and
 //! only current versions take part in the cross-plan rules. The per-plan rules live in

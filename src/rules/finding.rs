@@ -1,5 +1,5 @@
-//! What a check produces: findings (phát hiện), each naming a rule of DOMAIN.md, a severity, the
-//! units, person, positions and terms involved, and a message in Vietnamese and English that a
+//! What a check produces: findings (phát hiện), each naming a rule of `docs/rules.md`, a severity,
+//! the units, person, positions and terms involved, and a message in Vietnamese and English that a
 //! clerk can act on. Messages never carry a full national ID: only its last four digits.
 
 use std::{fmt, str::FromStr};
@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{Cadre, Level, PlanId};
 
-/// The stable rule IDs of DOMAIN.md. R9–R11 and R16 are reserved (not defined there); R13 and R15
-/// are workflow rules with nothing to find.
+/// The stable rule IDs of `docs/rules.md`. R9–R11 and R16 are reserved (not defined there); R13 and
+/// R15 are workflow rules with nothing to find.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[allow(missing_docs)]
 pub enum RuleId {
@@ -64,7 +64,7 @@ impl RuleId {
         Self::R22,
     ];
 
-    /// The ID as written in DOMAIN.md: `"R1"`.
+    /// The ID as written in `docs/rules.md`: `"R1"`.
     pub fn as_str(self) -> &'static str {
         const NAMES: [&str; 22] = [
             "R1", "R2", "R3", "R4", "R5", "R6", "R7", "R8", "R9", "R10", "R11", "R12", "R13",

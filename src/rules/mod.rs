@@ -1,5 +1,5 @@
-//! The planning rules of DOMAIN.md (R1–R22), as pure functions over domain values. Rule IDs are
-//! stable and appear in findings, errors and tests. Parameters are data ([`RuleParams`], read
+//! The planning rules of `docs/rules.md` (R1–R22), as pure functions over domain values. Rule IDs
+//! are stable and appear in findings, errors and tests. Parameters are data ([`RuleParams`], read
 //! from a [`RulesFile`]); the ruleset in force is chosen by decision date ([`Ruleset`]).
 //!
 //! The engine ([`engine::check`], [`engine::check_incremental`]) runs over a [`Snapshot`] of the

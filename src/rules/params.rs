@@ -1,7 +1,7 @@
 //! Rule parameters: caps, ratios, thresholds, the vote denominator, discipline time-bars, the
-//! appraisal deadline and the retirement schedule. Defaults are those of DOMAIN.md; a rules file
-//! ([`RulesFile`], TOML) overrides them, one table per ruleset ([`Ruleset`]), and the ruleset in
-//! force is chosen by a plan's decision date.
+//! appraisal deadline and the retirement schedule. Defaults are those of `docs/rules.md`; a rules
+//! file ([`RulesFile`], TOML) overrides them, one table per ruleset ([`Ruleset`]), and the ruleset
+//! in force is chosen by a plan's decision date.
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -257,8 +257,8 @@ pub enum Ruleset {
     /// ruleset. A reprimand or warning bars only while its time-bar runs, its length being the
     /// `[qd377.time_bars]` figure of the rules file; removal from post bars for its own time-bar
     /// and expulsion for ever, as the relaxation does not name them. The shipped `[qd377]` table
-    /// keeps the DOMAIN.md figures (12, 30 and 60 months) until the province confirms QĐ 377's
-    /// own, so the two rulesets differ only where the rules file makes them differ.
+    /// keeps the `docs/rules.md` figures (12, 30 and 60 months) until the province confirms QĐ
+    /// 377's own, so the two rulesets differ only where the rules file makes them differ.
     Qd377,
 }
 
@@ -286,7 +286,8 @@ impl Ruleset {
     }
 }
 
-/// A rules file: one [`RuleParams`] table per ruleset, each defaulting to DOMAIN.md's figures.
+/// A rules file: one [`RuleParams`] table per ruleset, each defaulting to the figures of
+/// `docs/rules.md`.
 ///
 /// ```toml
 /// [qd50]

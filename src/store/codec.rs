@@ -10,7 +10,7 @@
 //! value written under the wrong key is found as well as a flipped bit. Every read goes through
 //! [`open`], and a bad envelope is a [`StoreError::Corrupt`] naming the tree and the key, never a
 //! panic. Format 1 (unversioned JSON values, one value per entry) is refused at open
-//! (`sled_store.rs`).
+//! (`sled_store/`).
 //!
 //! Why postcard and not a store-private protobuf: the domain types already derive serde, so the
 //! store encodes them without a second set of message types and conversions; postcard's wire

@@ -9,7 +9,7 @@
 
 use crate::domain::text::fold;
 
-use super::read::{Cell, Row, Sheet};
+use super::sheet::{Cell, Row, Sheet};
 
 /// A column the import understands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -280,7 +280,7 @@ fn parent(header: &Row, index: usize) -> Option<(usize, String)> {
 /// than one column (its own column's header is empty, or its right neighbour's is while `next`
 /// names that neighbour too), and it is not a row of column numbers.
 fn is_sub_header(header: &Row, next: &Row) -> bool {
-    if super::import::is_column_numbers(next) {
+    if is_column_numbers(next) {
         return false;
     }
     let filled: Vec<usize> = (0..next.cells.len())
@@ -371,6 +371,28 @@ fn layout_of(row: &Row) -> Layout {
         }
     }
     layout
+}
+
+/// Returns true if and only if `row` is a row of column numbers under a header: at least three
+/// cells, every one a number or "(n)", counting up by one ("(1) (2) … (14)", or "1 2 … 9").
+pub fn is_column_numbers(row: &Row) -> bool {
+    let numbers: Option<Vec<u32>> = row
+        .cells
+        .iter()
+        .filter(|c| !c.is_empty())
+        .map(|c| match c {
+            Cell::Number(n) if n.fract() == 0.0 && (0.0..1000.0).contains(n) => Some(*n as u32),
+            Cell::Text(t) => t
+                .trim()
+                .trim_start_matches('(')
+                .trim_end_matches(')')
+                .trim()
+                .parse()
+                .ok(),
+            _ => None,
+        })
+        .collect();
+    numbers.is_some_and(|n| n.len() >= 3 && n.windows(2).all(|w| w[0].checked_add(1) == Some(w[1])))
 }
 
 #[cfg(test)]

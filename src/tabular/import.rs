@@ -19,9 +19,9 @@ use serde::Serialize;
 use crate::domain::{text::fold, Cadre, Catalog, Entry, EntrySource, Gender, Hierarchy, Level};
 
 use super::{
-    columns::{find_header, Column, Layout},
-    read::{Cell, Row, Sheet, Skipped},
+    columns::{find_header, is_column_numbers, Column, Layout},
     resolve::Resolver,
+    sheet::{Cell, Row, Sheet, Skipped},
 };
 
 /// Lists with more rows than this show a progress bar when standard error is a terminal.
@@ -189,7 +189,7 @@ pub fn import(sheet: &Sheet, ctx: &ImportContext<'_>) -> ImportReport {
             format!("a second {} column; keep only one", column.title()),
         );
     }
-    let filled = super::read::fill_merged(&sheet.rows[at + 1..], &sheet.merged);
+    let filled = super::sheet::fill_merged(&sheet.rows[at + 1..], &sheet.merged);
     let rows = &filled[..];
     let plan_level = resolver.unit().level;
     // Group headings, and the position each names, if it names one.
@@ -323,28 +323,6 @@ fn differs(a: &Cadre, b: &Cadre) -> Option<&'static str> {
     } else {
         None
     }
-}
-
-/// Returns true if and only if `row` is a row of column numbers under a header: at least three
-/// cells, every one a number or "(n)", counting up by one ("(1) (2) … (14)", or "1 2 … 9").
-pub(crate) fn is_column_numbers(row: &Row) -> bool {
-    let numbers: Option<Vec<u32>> = row
-        .cells
-        .iter()
-        .filter(|c| !c.is_empty())
-        .map(|c| match c {
-            Cell::Number(n) if n.fract() == 0.0 && (0.0..1000.0).contains(n) => Some(*n as u32),
-            Cell::Text(t) => t
-                .trim()
-                .trim_start_matches('(')
-                .trim_end_matches(')')
-                .trim()
-                .parse()
-                .ok(),
-            _ => None,
-        })
-        .collect();
-    numbers.is_some_and(|n| n.len() >= 3 && n.windows(2).all(|w| w[0].checked_add(1) == Some(w[1])))
 }
 
 /// The text of a row's one non-empty cell, if it has exactly one and that one is text.

@@ -8,6 +8,7 @@
 //! # Layout
 //!
 //! - [`read`]: a workbook's visible sheet or a text file as rows of cells ([`read_sheet`]).
+//! - [`sheet`]: a sheet as read: rows of cells, and the rows left out.
 //! - [`columns`]: the columns of the usual list and how a header row is recognised.
 //! - [`resolve`]: position titles and unit names to codes, and back.
 //! - [`import`](mod@import): the row-by-row checks and the [`ImportReport`].
@@ -21,6 +22,7 @@ pub mod import;
 pub mod official;
 pub mod read;
 pub mod resolve;
+pub mod sheet;
 
 #[cfg(test)]
 mod corpus;
@@ -34,7 +36,8 @@ pub use export::{
 };
 pub use import::{import, ImportContext, ImportReport, ImportedEntry, RowProblem};
 pub use official::{official_plan_bytes, official_xlsx_bytes, template_xlsx_bytes};
-pub use read::{read_rows, read_sheet, Cell, Format, Input, Row, Sheet, Skipped};
+pub use read::{read_rows, read_sheet, Format, Input};
+pub use sheet::{Cell, Row, Sheet, Skipped};
 
 /// Failures to read a spreadsheet at all. Problems with its content are not errors: they are
 /// the [`RowProblem`]s of an [`ImportReport`].

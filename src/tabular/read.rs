@@ -15,7 +15,11 @@ use std::{
 use calamine::{Data, Reader, SheetType, SheetVisible, Sheets};
 use chrono::NaiveDate;
 
-use super::{columns::find_header, ImportError};
+use super::{
+    columns::find_header,
+    sheet::{Cell, Merged, Row, Sheet, Skipped},
+    ImportError,
+};
 
 /// Largest file read, in bytes: a district's list of a few thousand rows is a few megabytes.
 pub const MAX_FILE_BYTES: u64 = 64 << 20;
@@ -80,92 +84,6 @@ impl<'a> From<&'a [u8]> for Input<'a> {
     fn from(bytes: &'a [u8]) -> Self {
         Self::Bytes(bytes)
     }
-}
-
-/// One cell as read, before it is given a meaning.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Cell {
-    /// Nothing, or only white space.
-    Empty,
-    /// Text as written (CSV cells are always text).
-    Text(String),
-    /// A number; a date typed into a cell without a date format arrives as its serial number.
-    Number(f64),
-    /// A cell formatted as a date (or date and time; the time is dropped).
-    Date(NaiveDate),
-    /// An Excel error value (`#REF!`, `#N/A`, `#VALUE!` …): a formula that no longer works.
-    Error(String),
-}
-
-impl Cell {
-    /// Returns true if and only if the cell holds nothing but white space.
-    pub fn is_empty(&self) -> bool {
-        match self {
-            Cell::Empty => true,
-            Cell::Text(s) => s.trim().is_empty(),
-            Cell::Number(_) | Cell::Date(_) | Cell::Error(_) => false,
-        }
-    }
-
-    /// The cell as a clerk would read it: numbers without a needless `.0`, dates as dd/mm/yyyy.
-    pub fn display(&self) -> String {
-        match self {
-            Cell::Empty => String::new(),
-            Cell::Text(s) => s.trim().to_string(),
-            Cell::Number(n) if n.fract() == 0.0 && n.abs() < 1e15 => format!("{}", *n as i64),
-            Cell::Number(n) => n.to_string(),
-            Cell::Date(d) => d.format("%d/%m/%Y").to_string(),
-            Cell::Error(e) => e.clone(),
-        }
-    }
-}
-
-/// One row of the sheet.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Row {
-    /// The row number a spreadsheet program shows (1-based), used in every problem report.
-    pub number: usize,
-    /// The cells from column A on; missing trailing cells count as empty.
-    pub cells: Vec<Cell>,
-}
-
-impl Row {
-    /// The cell in column `index` (0-based), empty when the row is shorter.
-    pub fn cell(&self, index: usize) -> &Cell {
-        self.cells.get(index).unwrap_or(&Cell::Empty)
-    }
-
-    /// Returns true if and only if every cell of the row is empty.
-    pub fn is_empty(&self) -> bool {
-        self.cells.iter().all(Cell::is_empty)
-    }
-}
-
-/// A row that is not read, and why (a hidden row; in [`super::import()`] also the title block,
-/// the column numbers, group headings and the signature block).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Skipped {
-    /// The spreadsheet row number (1-based).
-    pub row: usize,
-    /// Why it is not read, said so that a clerk can check it.
-    pub reason: String,
-}
-
-/// A whole sheet as read: every non-empty visible row, in order, with its spreadsheet row number.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Sheet {
-    /// The worksheet's name; empty for a text file.
-    pub name: String,
-    /// The rows that hold at least one cell; blank rows are left out (their numbers are kept).
-    pub rows: Vec<Row>,
-    /// Rows with content that are not read because they are hidden.
-    pub skipped: Vec<Skipped>,
-    /// Whether the workbook counts date serial numbers from 1904 (old Mac Excel) rather than
-    /// from 1900.
-    pub date_1904: bool,
-    /// The merged regions of the worksheet (none for a text file); the import fills those in
-    /// the data rows ([`fill_merged`]).
-    pub merged: Vec<Merged>,
 }
 
 /// Reads the visible worksheet that holds a list (see [`read_sheet`]), or a text file, into
@@ -380,56 +298,6 @@ fn read_workbook(bytes: &[u8], wanted: Option<&str>) -> Result<Sheet, ImportErro
 /// What a cell holding a formula with no saved result reads as: an error value whose text
 /// starts with this, followed by the formula. The import reports it by row and column.
 pub const NO_SAVED_VALUE: &str = "formula with no saved value: =";
-
-/// A merged region of a worksheet: rows as a spreadsheet program numbers them (1-based),
-/// columns as [`Row::cells`] indexes them (0-based, column A is 0).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Merged {
-    /// The region's top row.
-    pub first_row: usize,
-    /// The region's bottom row.
-    pub last_row: usize,
-    /// The region's leftmost column.
-    pub first_col: usize,
-    /// The region's rightmost column.
-    pub last_col: usize,
-}
-
-/// `rows` (the data rows below the header) with the value of each merged region that starts
-/// among them and spans several rows written into every empty cell the region covers (all its
-/// columns): "Chức vụ hiện tại" merged over two deputy chairmen is the current position of
-/// both. Left alone, because there a merge is layout, not data: regions that start above (the
-/// title block, a two-row header) and regions within one row (a group heading across the
-/// columns, "I. Quy hoạch chức danh Bí thư"). Columns are bounded by the widest row, so a
-/// region that claims the whole sheet costs nothing.
-pub fn fill_merged(rows: &[Row], merged: &[Merged]) -> Vec<Row> {
-    let mut out = rows.to_vec();
-    let width = out.iter().map(|r| r.cells.len()).max().unwrap_or(0);
-    for m in merged.iter().filter(|m| m.last_row > m.first_row) {
-        let Some(top) = out.iter().position(|r| r.number == m.first_row) else {
-            continue;
-        };
-        let value = out[top].cell(m.first_col).clone();
-        if value.is_empty() || m.first_col >= width {
-            continue;
-        }
-        let last_col = m.last_col.min(width - 1);
-        if last_col < m.first_col {
-            continue;
-        }
-        for row in out[top..].iter_mut().take_while(|r| r.number <= m.last_row) {
-            if row.cells.len() <= last_col {
-                row.cells.resize(last_col + 1, Cell::Empty);
-            }
-            for cell in &mut row.cells[m.first_col..=last_col] {
-                if cell.is_empty() {
-                    *cell = value.clone();
-                }
-            }
-        }
-    }
-    out
-}
 
 /// The cells behind which `formulas` has a formula but `range` holds no value (a file written
 /// by a program, or saved with manual calculation), with the formula, by absolute position.

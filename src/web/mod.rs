@@ -13,7 +13,6 @@ mod actions;
 mod diff;
 mod i18n;
 mod layout;
-pub mod login;
 mod pages;
 mod person;
 pub mod session;

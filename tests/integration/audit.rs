@@ -1,30 +1,20 @@
 //! The audit trail: every change is recorded with who, what, when and the plan's hash, and
 //! `quyhoach audit verify` finds a record altered, removed or reordered in the store.
 
-use std::process::Command;
-
 use quyhoach::{
     audit::{AuditEvent, AuditRecord},
     grpc::pb,
     store::codec,
 };
 
-use crate::harness::*;
+use crate::{
+    harness::*,
+    procs::{quyhoach, run},
+};
 
-fn verify(dir: &std::path::Path) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_quyhoach"))
-        .args(["audit", "verify", "--data"])
-        .arg(dir)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+/// `quyhoach audit verify --data DIR`: whether it passed, and what it said.
+async fn verify(dir: &std::path::Path) -> (bool, String) {
+    verify_args(dir, &[]).await
 }
 
 /// Rewrites the audit tree of a stopped node's store with `edit`.
@@ -87,7 +77,7 @@ async fn every_change_is_recorded_and_verify_finds_tampering_where_it_is() {
     province.stop().await.unwrap();
 
     let store = dir.path().join("40");
-    let (ok, said) = verify(&store);
+    let (ok, said) = verify(&store).await;
     assert!(ok, "{said}");
     let n = trail.total;
 
@@ -107,7 +97,7 @@ async fn every_change_is_recorded_and_verify_finds_tampering_where_it_is() {
         record.event.actor = "someone else".into();
         t.insert(key(3), codec::encode(&key(3), &record)).unwrap();
     });
-    let (ok, said) = verify(&store);
+    let (ok, said) = verify(&store).await;
     assert!(!ok);
     assert!(
         said.contains("record 3") && said.contains("altered"),
@@ -120,7 +110,7 @@ async fn every_change_is_recorded_and_verify_finds_tampering_where_it_is() {
         bad[last] ^= 0x01;
         t.insert(key(3), bad).unwrap();
     });
-    let (ok, said) = verify(&store);
+    let (ok, said) = verify(&store).await;
     assert!(
         !ok && said.contains("audit #3") && said.contains("checksum"),
         "{said}"
@@ -128,7 +118,7 @@ async fn every_change_is_recorded_and_verify_finds_tampering_where_it_is() {
     tamper(&store, |t| {
         t.insert(key(3), saved.clone()).unwrap();
     });
-    assert!(verify(&store).0, "restored");
+    assert!(verify(&store).await.0, "restored");
 
     // Reordered: records 4 and 5 swapped.
     let (r4, r5) = {
@@ -145,7 +135,7 @@ async fn every_change_is_recorded_and_verify_finds_tampering_where_it_is() {
         t.insert(key(4), r5.clone()).unwrap();
         t.insert(key(5), r4.clone()).unwrap();
     });
-    let (ok, said) = verify(&store);
+    let (ok, said) = verify(&store).await;
     assert!(!ok && said.contains("audit #4"), "{said}");
     tamper(&store, |t| {
         let reseal = |from: u64, raw: &[u8], to: u64| {
@@ -156,7 +146,7 @@ async fn every_change_is_recorded_and_verify_finds_tampering_where_it_is() {
         t.insert(key(4), reseal(5, &r5, 4)).unwrap();
         t.insert(key(5), reseal(4, &r4, 5)).unwrap();
     });
-    let (ok, said) = verify(&store);
+    let (ok, said) = verify(&store).await;
     assert!(!ok && said.contains("record 4"), "{said}");
     tamper(&store, |t| {
         t.insert(key(4), r4.clone()).unwrap();
@@ -167,12 +157,12 @@ async fn every_change_is_recorded_and_verify_finds_tampering_where_it_is() {
     tamper(&store, |t| {
         t.remove(key(2)).unwrap();
     });
-    let (ok, said) = verify(&store);
+    let (ok, said) = verify(&store).await;
     assert!(!ok && said.contains("record 2"), "{said}");
     tamper(&store, |t| {
         t.remove(key(n)).unwrap();
     });
-    assert!(!verify(&store).0);
+    assert!(!verify(&store).await.0);
 }
 
 /// Every file under `dir` with its bytes, for comparing a store before and after.
@@ -194,13 +184,13 @@ fn files(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
 async fn verify_never_changes_a_store_and_a_path_that_is_not_one_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nothing-here");
-    let (ok, said) = verify(&missing);
+    let (ok, said) = verify(&missing).await;
     assert!(!ok, "{said}");
     assert!(said.contains("not a quyhoach store"), "{said}");
     assert!(!missing.exists(), "verify created a store");
     let empty = dir.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
-    assert!(!verify(&empty).0);
+    assert!(!verify(&empty).await.0);
     assert_eq!(std::fs::read_dir(&empty).unwrap().count(), 0);
 
     let node = start(dir.path(), "40", None, "builtin:2024").await;
@@ -209,7 +199,7 @@ async fn verify_never_changes_a_store_and_a_path_that_is_not_one_is_an_error() {
     node.stop().await.unwrap();
     let store = dir.path().join("40");
     let before = files(&store);
-    let (ok, said) = verify(&store);
+    let (ok, said) = verify(&store).await;
     assert!(ok, "{said}");
     assert_eq!(files(&store), before, "verify changed the store");
 }
@@ -264,22 +254,14 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
 }
 
 /// `quyhoach audit verify --data DIR` with `args`: whether it passed, and what it said.
-fn verify_args(dir: &std::path::Path, args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_quyhoach"))
+async fn verify_args(dir: &std::path::Path, args: &[&str]) -> (bool, String) {
+    run(quyhoach()
         .args(["audit", "verify"])
         .args(args)
         .arg("--data")
-        .arg(dir)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+        .arg(dir))
+    .await
+    .said()
 }
 
 /// Starts an insecure node for `unit` whose audit key is the file `key` (outside `dir`).
@@ -308,13 +290,9 @@ async fn start_keyed(
 }
 
 /// Writes a new audit key file with `quyhoach audit key`.
-fn new_key(path: &std::path::Path) {
-    let out = Command::new(env!("CARGO_BIN_EXE_quyhoach"))
-        .args(["audit", "key", "--out"])
-        .arg(path)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
+async fn new_key(path: &std::path::Path) {
+    let ran = run(quyhoach().args(["audit", "key", "--out"]).arg(path)).await;
+    assert!(ran.ok, "{ran:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -322,7 +300,7 @@ async fn each_rewrite_is_named_at_its_first_differing_record() {
     let dir = tempfile::tempdir().unwrap();
     let keys = tempfile::tempdir().unwrap();
     for unit in ["40", "412", "16681"] {
-        new_key(&keys.path().join(unit));
+        new_key(&keys.path().join(unit)).await;
     }
     let key_of = |unit: &str| keys.path().join(unit);
     let province = start_keyed(dir.path(), "40", None, &key_of("40")).await;
@@ -348,7 +326,7 @@ async fn each_rewrite_is_named_at_its_first_differing_record() {
     let district_addr = district.addr.to_string();
     let parent = ["--witnessed-child", "16681", "--node", &district_addr];
 
-    let (ok, said) = verify_args(&store, &[&["--audit-key", key][..], &parent[..]].concat());
+    let (ok, said) = verify_args(&store, &[&["--audit-key", key][..], &parent[..]].concat()).await;
     assert!(ok, "the true trail verifies: {said}");
     assert!(said.contains("every record sealed"), "{said}");
     assert!(said.contains("as the parent witnessed it"), "{said}");
@@ -368,7 +346,7 @@ async fn each_rewrite_is_named_at_its_first_differing_record() {
         .expect("the push carried the commune's head");
     assert!(seq >= 3, "{seq}");
     // Another node's key opens none of the seals.
-    let (ok, said) = verify_args(&store, &["--audit-key", key_of("412").to_str().unwrap()]);
+    let (ok, said) = verify_args(&store, &["--audit-key", key_of("412").to_str().unwrap()]).await;
     assert!(
         !ok && said.contains("record 1 ") && said.contains("seal"),
         "{said}"
@@ -379,17 +357,18 @@ async fn each_rewrite_is_named_at_its_first_differing_record() {
     forge(&store, forged.path(), |events| {
         events[1].actor = "someone else".into()
     });
-    let (ok, said) = verify(forged.path());
+    let (ok, said) = verify(forged.path()).await;
     assert!(ok, "the rewrite is consistent in itself: {said}");
     let (ok, said) = verify_args(
         forged.path(),
         &[&["--audit-key", key][..], &parent[..]].concat(),
-    );
+    )
+    .await;
     assert!(!ok, "{said}");
     assert!(said.contains("broken at record 2:"), "{said}");
     assert!(said.contains("altered"), "{said}");
     // Without the key, the parent's witness still sees it, and says where it began at most.
-    let (ok, said) = verify_args(forged.path(), &parent);
+    let (ok, said) = verify_args(forged.path(), &parent).await;
     assert!(!ok, "{said}");
     assert!(
         said.contains("differs from what the parent witnessed"),
@@ -421,11 +400,12 @@ async fn each_rewrite_is_named_at_its_first_differing_record() {
     forge(&store, forged.path(), |events| {
         events.truncate(seq as usize - 2)
     });
-    assert!(verify(forged.path()).0, "consistent in itself");
+    assert!(verify(forged.path()).await.0, "consistent in itself");
     let (ok, said) = verify_args(
         forged.path(),
         &[&["--audit-key", key][..], &parent[..]].concat(),
-    );
+    )
+    .await;
     assert!(!ok, "{said}");
     assert!(
         said.contains(&format!("broken at record {}:", seq - 1)),
@@ -436,11 +416,12 @@ async fn each_rewrite_is_named_at_its_first_differing_record() {
     // The trail emptied.
     let forged = tempfile::tempdir().unwrap();
     forge(&store, forged.path(), Vec::clear);
-    assert!(verify(forged.path()).0, "consistent in itself");
+    assert!(verify(forged.path()).await.0, "consistent in itself");
     let (ok, said) = verify_args(
         forged.path(),
         &[&["--audit-key", key][..], &parent[..]].concat(),
-    );
+    )
+    .await;
     assert!(!ok, "{said}");
     assert!(said.contains("broken at record 1:"), "{said}");
     assert!(said.contains("missing"), "{said}");
@@ -455,7 +436,7 @@ async fn each_rewrite_is_named_at_its_first_differing_record() {
         db.open_tree("audit_seals").unwrap().clear().unwrap();
         db.flush().unwrap();
     }
-    let (ok, said) = verify_args(forged.path(), &["--audit-key", key]);
+    let (ok, said) = verify_args(forged.path(), &["--audit-key", key]).await;
     assert!(
         !ok && said.contains("broken at record 1:") && said.contains("no seal"),
         "{said}"
@@ -511,10 +492,10 @@ async fn a_tls_node_seals_with_a_key_derived_from_its_private_key() {
 
     let store = dir.path().join("40");
     let own = nodes.join("40.key");
-    let (ok, said) = verify_args(&store, &["--audit-key", own.to_str().unwrap()]);
+    let (ok, said) = verify_args(&store, &["--audit-key", own.to_str().unwrap()]).await;
     assert!(ok && said.contains("every record sealed"), "{said}");
     let other = nodes.join("412.key");
-    let (ok, said) = verify_args(&store, &["--audit-key", other.to_str().unwrap()]);
+    let (ok, said) = verify_args(&store, &["--audit-key", other.to_str().unwrap()]).await;
     assert!(!ok && said.contains("broken at record 1:"), "{said}");
 }
 
@@ -523,18 +504,14 @@ async fn records_written_before_the_key_pass_only_as_the_given_prefix() {
     let dir = tempfile::tempdir().unwrap();
     let keys = tempfile::tempdir().unwrap();
     let key = keys.path().join("40.key");
-    new_key(&key);
+    new_key(&key).await;
     // The key file is its owner's only, and never replaced.
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&key).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600, "{mode:o}");
     let text = std::fs::read(&key).unwrap();
-    let again = Command::new(env!("CARGO_BIN_EXE_quyhoach"))
-        .args(["audit", "key", "--out"])
-        .arg(&key)
-        .output()
-        .unwrap();
-    assert!(!again.status.success());
+    let again = run(quyhoach().args(["audit", "key", "--out"]).arg(&key)).await;
+    assert!(!again.ok);
     assert_eq!(std::fs::read(&key).unwrap(), text, "the key was replaced");
     // First without a key (chained, not sealed), then with one.
     let node = start(dir.path(), "40", None, "builtin:2024").await;
@@ -542,7 +519,7 @@ async fn records_written_before_the_key_pass_only_as_the_given_prefix() {
     draft_with(&mut c, "40", vec![province_entry(1, "Lê Văn Tám")]).await;
     node.stop().await.unwrap();
     let store = dir.path().join("40");
-    let before = quyhoach::audit::read_store_copy(&store)
+    let before = quyhoach::store::trail::read_store_copy(&store)
         .unwrap()
         .records
         .len() as u64;
@@ -566,19 +543,19 @@ async fn records_written_before_the_key_pass_only_as_the_given_prefix() {
     node.stop().await.unwrap();
 
     let key = key.to_str().unwrap();
-    let (ok, said) = verify_args(&store, &["--audit-key", key]);
+    let (ok, said) = verify_args(&store, &["--audit-key", key]).await;
     assert!(
         !ok && said.contains("broken at record 1:") && said.contains("no seal"),
         "{said}"
     );
     let short = (before - 1).to_string();
-    let (ok, said) = verify_args(&store, &["--audit-key", key, "--unsealed", &short]);
+    let (ok, said) = verify_args(&store, &["--audit-key", key, "--unsealed", &short]).await;
     assert!(
         !ok && said.contains(&format!("broken at record {before}:")),
         "{said}"
     );
     let exact = before.to_string();
-    let (ok, said) = verify_args(&store, &["--audit-key", key, "--unsealed", &exact]);
+    let (ok, said) = verify_args(&store, &["--audit-key", key, "--unsealed", &exact]).await;
     assert!(ok, "{said}");
     assert!(
         said.contains(&format!("records 1..={before} unsealed, the rest sealed")),

@@ -4,7 +4,7 @@
 //! unit, a personal certificate with the node role or a certificate that expires at once, and
 //! warns of one that expires soon; an expired certificate is named as such.
 
-use std::{os::unix::fs::PermissionsExt, path::Path, process::Command};
+use std::{os::unix::fs::PermissionsExt, path::Path};
 
 use quyhoach::{
     client,
@@ -15,7 +15,10 @@ use quyhoach::{
 use rcgen::{string::Ia5String, CertificateParams, DnType, Issuer, KeyPair, SanType};
 use tonic::Code;
 
-use crate::harness::TlsTree as Tree;
+use crate::{
+    harness::TlsTree as Tree,
+    procs::{quyhoach, run, Ran},
+};
 
 /// A certificate of the authority with exactly the SAN URIs given, bypassing `certs`.
 fn forged(ca: &Authority, uris: &[&str]) -> ClientTls {
@@ -108,23 +111,20 @@ async fn an_expired_certificate_is_named_as_expired() {
     t.stop().await;
 }
 
-fn certs(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_quyhoach"))
-        .arg("certs")
-        .args(args)
-        .output()
-        .unwrap()
+/// `quyhoach certs` with `args`, run to its end.
+async fn certs(args: &[&str]) -> Ran {
+    run(quyhoach().arg("certs").args(args)).await
 }
 
 fn path(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-#[test]
-fn the_certs_command_refuses_tricks_and_warns() {
+#[tokio::test]
+async fn the_certs_command_refuses_tricks_and_warns() {
     let dir = tempfile::tempdir().unwrap();
     let ca = dir.path().join("ca");
-    assert!(certs(&["ca", "--out", path(&ca)]).status.success());
+    assert!(certs(&["ca", "--out", path(&ca)]).await.ok);
     let key = std::fs::read_to_string(ca.join("ca.key")).unwrap();
     assert_eq!(
         std::fs::metadata(ca.join("ca.key"))
@@ -136,9 +136,9 @@ fn the_certs_command_refuses_tricks_and_warns() {
     );
 
     // The CA key is not replaced without --force.
-    let again = certs(&["ca", "--out", path(&ca)]);
-    assert!(!again.status.success());
-    assert!(String::from_utf8_lossy(&again.stderr).contains("--force"));
+    let again = certs(&["ca", "--out", path(&ca)]).await;
+    assert!(!again.ok);
+    assert!(again.stderr.contains("--force"));
     assert_eq!(std::fs::read_to_string(ca.join("ca.key")).unwrap(), key);
 
     // A symbolic link at a key path is replaced, never followed.
@@ -146,12 +146,8 @@ fn the_certs_command_refuses_tricks_and_warns() {
     let bait = dir.path().join("bait");
     std::fs::write(&bait, "untouched").unwrap();
     std::os::unix::fs::symlink(&bait, ca.join("nodes").join("412.key")).unwrap();
-    let node = certs(&["node", "--ca-dir", path(&ca), "--unit", "412"]);
-    assert!(
-        node.status.success(),
-        "{}",
-        String::from_utf8_lossy(&node.stderr)
-    );
+    let node = certs(&["node", "--ca-dir", path(&ca), "--unit", "412"]).await;
+    assert!(node.ok, "{}", node.stderr);
     assert_eq!(std::fs::read_to_string(&bait).unwrap(), "untouched");
     let meta = std::fs::symlink_metadata(ca.join("nodes").join("412.key")).unwrap();
     assert!(meta.file_type().is_file());
@@ -187,9 +183,9 @@ fn the_certs_command_refuses_tricks_and_warns() {
     ] {
         let mut all = args.clone();
         all.extend(["--ca-dir", path(&ca)]);
-        let out = certs(&all);
-        assert!(!out.status.success(), "{args:?} was accepted");
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let out = certs(&all).await;
+        assert!(!out.ok, "{args:?} was accepted");
+        let stderr = out.stderr;
         assert!(stderr.contains(says), "{args:?}: {stderr}");
     }
     assert!(!dir.path().join("x.key").exists());
@@ -203,11 +199,12 @@ fn the_certs_command_refuses_tricks_and_warns() {
         "427",
         "--days",
         "10",
-    ]);
-    assert!(soon.status.success());
-    assert!(String::from_utf8_lossy(&soon.stderr).contains("expires within 30 days"));
+    ])
+    .await;
+    assert!(soon.ok);
+    assert!(soon.stderr.contains("expires within 30 days"));
 
-    let forced = certs(&["ca", "--out", path(&ca), "--force"]);
-    assert!(forced.status.success());
+    let forced = certs(&["ca", "--out", path(&ca), "--force"]).await;
+    assert!(forced.ok);
     assert_ne!(std::fs::read_to_string(ca.join("ca.key")).unwrap(), key);
 }

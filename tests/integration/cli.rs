@@ -4,42 +4,19 @@
 
 use std::{process::Stdio, time::Duration};
 
-use quyhoach::{config, sync::SyncSettings};
-use tokio::{
-    io::{AsyncBufReadExt, BufReader},
-    process::Command,
+use quyhoach::config::{self, SyncSettings};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::{
+    harness::*,
+    procs::{quyhoach, run, Ran},
 };
 
-use crate::harness::*;
-
-/// The binary with no `QUYHOACH_*` variable inherited from the test's environment.
-fn quyhoach() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_quyhoach"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("QUYHOACH_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.stdin(Stdio::null()).kill_on_drop(true);
-    cmd
-}
-
-/// Runs the binary to its end: (success, stdout, stderr).
-async fn run(cmd: &mut Command) -> (bool, String, String) {
-    let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
-        .await
-        .expect("the command ends")
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 /// Asserts that the command failed with exactly one error line containing every piece.
-fn one_error_line(result: &(bool, String, String), pieces: &[&str]) -> String {
-    let (ok, _, err) = result;
+fn one_error_line(result: &Ran, pieces: &[&str]) -> String {
+    let Ran {
+        ok, stderr: err, ..
+    } = result;
     assert!(!ok, "the command should fail; stderr: {err}");
     let lines: Vec<&str> = err.lines().collect();
     assert_eq!(lines.len(), 1, "one error line, not: {err}");
@@ -149,7 +126,9 @@ async fn a_type_error_in_the_environment_names_the_variable() {
 
 #[tokio::test]
 async fn serve_help_shows_every_default() {
-    let (ok, help, _) = run(quyhoach().args(["serve", "--help"])).await;
+    let Ran {
+        ok, stdout: help, ..
+    } = run(quyhoach().args(["serve", "--help"])).await;
     assert!(ok);
     let sync = SyncSettings::default();
     for default in [
@@ -164,7 +143,9 @@ async fn serve_help_shows_every_default() {
     ] {
         assert!(help.contains(&default), "{default:?} missing from:\n{help}");
     }
-    let (ok, help, _) = run(quyhoach().args(["units", "--help"])).await;
+    let Ran {
+        ok, stdout: help, ..
+    } = run(quyhoach().args(["units", "--help"])).await;
     assert!(ok);
     assert!(
         help.contains("[env: QUYHOACH_NODE=]") && help.contains("[default: 127.0.0.1:7400]"),
@@ -332,8 +313,11 @@ async fn a_closed_pipe_ends_the_program_quietly() {
 async fn units_prints_level_names_from_the_domain() {
     let dir = tempfile::tempdir().unwrap();
     let province = start(dir.path(), "40", None, "builtin:2024").await;
-    let (ok, out, err) =
-        run(quyhoach().args(["units", "--node", &province.addr.to_string()])).await;
+    let Ran {
+        ok,
+        stdout: out,
+        stderr: err,
+    } = run(quyhoach().args(["units", "--node", &province.addr.to_string()])).await;
     assert!(ok, "{err}");
     let first = out.lines().next().unwrap();
     assert!(first.starts_with("40     province"), "{first}");
@@ -347,7 +331,11 @@ async fn units_prints_level_names_from_the_domain() {
 #[tokio::test]
 async fn load_and_import_read_the_same_list_format() {
     let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/demo");
-    let (ok, out, err) = run(quyhoach()
+    let Ran {
+        ok,
+        stdout: out,
+        stderr: err,
+    } = run(quyhoach()
         .args(["import", "--unit", "40", "--term", TERM, "--dry-run"])
         .arg(demo.join("40.csv")))
     .await;
@@ -356,7 +344,11 @@ async fn load_and_import_read_the_same_list_format() {
 
     let dir = tempfile::tempdir().unwrap();
     let province = start(dir.path(), "40", None, "builtin:2024").await;
-    let (ok, out, err) = run(quyhoach()
+    let Ran {
+        ok,
+        stdout: out,
+        stderr: err,
+    } = run(quyhoach()
         .args(["load", "--node", &province.addr.to_string()])
         .args(["--unit", "40", "--term", TERM, "--entries"])
         .arg(demo.join("40.csv"))

@@ -2,8 +2,6 @@
 //! equal to the file where the default adds to it; every import, the dry run included, prints
 //! the difference against the draft; an identical ballot round is not recorded twice.
 
-use std::process::Command;
-
 use quyhoach::grpc::pb;
 use rust_xlsxwriter::Workbook;
 
@@ -119,23 +117,17 @@ fn workbook(path: &std::path::Path, rows: &[Row]) {
 
 /// Runs `quyhoach import FILE` into 16681's draft at `addr` with the round's counts and
 /// `extra` arguments; answers whether it succeeded and what it printed.
-fn import(file: &std::path::Path, addr: &str, extra: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_quyhoach"))
-        .args(["import", file.to_str().unwrap(), "--unit", "16681"])
-        .args(["--term", TERM, "--node", addr])
-        .args(["--round-date", "2025-03-14", "--convened", "30"])
-        .args(["--present", "28"])
-        .args(extra)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
+async fn import(file: &std::path::Path, addr: &str, extra: &[&str]) -> (bool, String) {
+    crate::procs::run(
+        crate::procs::quyhoach()
+            .args(["import", file.to_str().unwrap(), "--unit", "16681"])
+            .args(["--term", TERM, "--node", addr])
+            .args(["--round-date", "2025-03-14", "--convened", "30"])
+            .args(["--present", "28"])
+            .args(extra),
     )
+    .await
+    .said()
 }
 
 async fn draft(c: &mut pb::planning_client::PlanningClient<tonic::transport::Channel>) -> pb::Plan {
@@ -176,14 +168,14 @@ async fn a_corrected_list_is_applied_with_replace_and_added_without_and_both_say
     workbook(&first, &FIRST);
     workbook(&corrected, &CORRECTED);
 
-    let (ok, said) = import(&first, &addr, &[]);
+    let (ok, said) = import(&first, &addr, &[]).await;
     assert!(ok, "{said}");
     assert!(
         said.contains("3 added, 0 removed, 0 moved, 0 votes changed"),
         "{said}"
     );
     // The same file again: nothing changes and the round is not recorded twice.
-    let (ok, said) = import(&first, &addr, &[]);
+    let (ok, said) = import(&first, &addr, &[]).await;
     assert!(ok, "{said}");
     assert!(
         said.contains("0 added, 0 removed, 0 moved, 0 votes changed")
@@ -194,13 +186,13 @@ async fn a_corrected_list_is_applied_with_replace_and_added_without_and_both_say
     assert_eq!((held.entries.len(), held.rounds.len()), (3, 1));
 
     // Both dry runs against the same draft say what each would do, and write nothing.
-    let (ok, said) = import(&corrected, &addr, &["--dry-run"]);
+    let (ok, said) = import(&corrected, &addr, &["--dry-run"]).await;
     assert!(ok, "{said}");
     assert!(
         said.contains("1 added, 0 removed, 1 moved, 1 votes changed"),
         "{said}"
     );
-    let (ok, said) = import(&corrected, &addr, &["--dry-run", "--replace"]);
+    let (ok, said) = import(&corrected, &addr, &["--dry-run", "--replace"]).await;
     assert!(ok, "{said}");
     assert!(
         said.contains("1 added, 1 removed, 1 moved, 1 votes changed"),
@@ -217,14 +209,14 @@ async fn a_corrected_list_is_applied_with_replace_and_added_without_and_both_say
     assert_eq!(draft(&mut c).await, held, "dry runs write nothing");
 
     // The default adds: the moved person stays in both posts (the reported mistake).
-    let (ok, said) = import(&corrected, &addr, &[]);
+    let (ok, said) = import(&corrected, &addr, &[]).await;
     assert!(ok, "{said}");
     let added = draft(&mut c).await;
     assert_eq!(added.entries.len(), 5);
     assert_eq!(added.rounds.len(), 2);
 
     // --replace makes the draft equal to the file.
-    let (ok, said) = import(&corrected, &addr, &["--replace"]);
+    let (ok, said) = import(&corrected, &addr, &["--replace"]).await;
     assert!(ok, "{said}");
     assert!(
         said.contains("0 added, 1 removed, 1 moved, 0 votes changed"),

@@ -106,7 +106,7 @@ async fn nothing_leaves_a_node_before_its_commit_is_on_disk() {
 }
 
 /// How many kills during start-up the loop makes; `QUYHOACH_START_KILL_LOOPS` raises it (the
-/// README's long run uses 300).
+/// long run in docs/sync-and-recovery.md uses 300).
 fn start_kill_loops() -> u32 {
     std::env::var("QUYHOACH_START_KILL_LOOPS")
         .ok()

@@ -2,28 +2,25 @@
 //! link, never into a folder that does not exist or onto a folder, each refused before the
 //! node is asked; and every export, the official layout too, is readable by its owner only.
 
-use std::{os::unix::fs::PermissionsExt, process::Command};
+use std::os::unix::fs::PermissionsExt;
 
-fn export_to(out: &std::path::Path) -> (bool, String) {
-    let done = Command::new(env!("CARGO_BIN_EXE_quyhoach"))
-        .args(["export", "--node", "127.0.0.1:1", "--what", "consolidated"])
-        .arg("--out")
-        .arg(out)
-        .env_remove("QUYHOACH_NODE")
-        .output()
-        .unwrap();
-    (
-        done.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&done.stdout),
-            String::from_utf8_lossy(&done.stderr)
-        ),
-    )
+use crate::procs::{quyhoach, run};
+
+/// `quyhoach export` of the consolidated list to `out`, from a node that is not there.
+async fn export_to(out: &std::path::Path) -> (bool, String) {
+    let export = [
+        "export",
+        "--node",
+        "127.0.0.1:1",
+        "--what",
+        "consolidated",
+        "--out",
+    ];
+    run(quyhoach().args(export).arg(out)).await.said()
 }
 
-#[test]
-fn an_export_is_never_written_through_a_link_into_a_missing_folder_or_onto_a_folder() {
+#[tokio::test]
+async fn an_export_is_never_written_through_a_link_into_a_missing_folder_or_onto_a_folder() {
     let dir = tempfile::tempdir().unwrap();
     // Someone else's file, and a link to it where the clerk exports.
     let victim = dir.path().join("cua-nguoi-khac.txt");
@@ -43,7 +40,7 @@ fn an_export_is_never_written_through_a_link_into_a_missing_folder_or_onto_a_fol
         (&folder, "is a folder"),
         (&missing, "does not exist"),
     ] {
-        let (ok, said) = export_to(out);
+        let (ok, said) = export_to(out).await;
         assert!(!ok, "{}: {said}", out.display());
         assert!(said.contains(words), "{}: {said}", out.display());
         assert!(

@@ -18,7 +18,7 @@ use tonic::{
 
 use crate::{
     harness::*,
-    procs::{listening, serve_command, Proc},
+    procs::{listening, quyhoach, run, serve_command, Proc},
 };
 
 /// Resident and peak resident memory of a process, in bytes.
@@ -349,7 +349,7 @@ async fn a_handlers_panic_is_logged_masked_and_answered() {
 /// A longer run (about 15 s), outside the default test command:
 /// `cargo test --test integration -- --ignored stalled_handshakes`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a longer run; see README, Tests"]
+#[ignore = "a longer run; see docs/operations.md, Running the tests"]
 async fn eleven_hundred_stalled_handshakes_do_not_lock_out_a_caller() {
     // Room for 1,100 sockets in this process (the node inherits the same limit).
     let mut limit = libc::rlimit {
@@ -508,14 +508,10 @@ async fn a_revoked_client_certificate_is_refused_and_logged() {
     let (kept, lost) = (person("Lê Giữ Lại"), person("Trần Bị Mất"));
     let lost_pem = dir.path().join("lost.pem");
     std::fs::write(&lost_pem, &lost.cert_pem).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_quyhoach"))
-        .args(["certs", "revoke", "--ca-dir"])
-        .arg(&authority)
-        .arg("--cert")
-        .arg(&lost_pem)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
+    let mut revoke = quyhoach();
+    revoke.args(["certs", "revoke", "--ca-dir"]).arg(&authority);
+    let out = run(revoke.arg("--cert").arg(&lost_pem)).await;
+    assert!(out.ok, "{out:?}");
     let crl = authority.join("crl.pem");
     let node = TlsNode::start_with(dir.path(), &ca, "40", &[Path::new("--crl"), &crl]).await;
 

@@ -5,27 +5,10 @@
 //! and another with a zero-width space. At the province they are one person each: no R21, and
 //! a search finds both records.
 
-use std::process::Command;
-
 use quyhoach::grpc::pb;
 use rust_xlsxwriter::{Format, Workbook};
 
-use crate::harness::*;
-
-fn cli(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_quyhoach"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
+use crate::{harness::*, procs::cli};
 
 const HOA_ID: &str = "040182000901";
 const HAI_ID: &str = "040079000902";
@@ -216,7 +199,9 @@ async fn two_spellings_of_one_person_in_two_districts_are_one_person_at_the_prov
         "--term",
         TERM,
         "--dry-run",
-    ]);
+    ])
+    .await
+    .said();
     assert!(ok, "{said}");
     for line in [
         "skipped rows 1–3: title block above the header",
@@ -250,7 +235,7 @@ async fn two_spellings_of_one_person_in_two_districts_are_one_person_at_the_prov
             &addr,
         ];
         args.extend(round);
-        let (ok, said) = cli(&args);
+        let (ok, said) = cli(&args).await.said();
         assert!(ok, "{unit}: {said}");
         assert!(said.contains("imported 2 entries"), "{said}");
         let mut c = client(node).await;
@@ -309,7 +294,9 @@ async fn two_spellings_of_one_person_in_two_districts_are_one_person_at_the_prov
         assert_eq!(units, ["412", "427"], "{query:?}");
     }
     let addr = province.addr.to_string();
-    let (ok, said) = cli(&["consolidated", "--node", &addr, "--name", "Nguyễn Thị Hoà"]);
+    let (ok, said) = cli(&["consolidated", "--node", &addr, "--name", "Nguyễn Thị Hoà"])
+        .await
+        .said();
     assert!(ok, "{said}");
     assert!(
         said.contains("Nguyễn Thị Hoà") && said.contains("Nguyễn Thị Hòa"),
@@ -332,7 +319,9 @@ async fn two_spellings_of_one_person_in_two_districts_are_one_person_at_the_prov
         "official",
         "--out",
         out.to_str().unwrap(),
-    ]);
+    ])
+    .await
+    .said();
     assert!(ok, "{said}");
     {
         use std::os::unix::fs::PermissionsExt;
@@ -347,7 +336,9 @@ async fn two_spellings_of_one_person_in_two_districts_are_one_person_at_the_prov
         "--term",
         TERM,
         "--dry-run",
-    ]);
+    ])
+    .await
+    .said();
     assert!(ok && said.contains("2 good rows, 0 problems"), "{said}");
 
     for node in [vinh, do_luong, province] {
@@ -355,8 +346,8 @@ async fn two_spellings_of_one_person_in_two_districts_are_one_person_at_the_prov
     }
 }
 
-#[test]
-fn the_template_command_writes_a_list_that_imports_to_nothing() {
+#[tokio::test]
+async fn the_template_command_writes_a_list_that_imports_to_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("mau.xlsx");
     let (ok, said) = cli(&[
@@ -367,7 +358,9 @@ fn the_template_command_writes_a_list_that_imports_to_nothing() {
         TERM,
         "--out",
         out.to_str().unwrap(),
-    ]);
+    ])
+    .await
+    .said();
     assert!(ok, "{said}");
     let (ok, said) = cli(&[
         "import",
@@ -377,7 +370,9 @@ fn the_template_command_writes_a_list_that_imports_to_nothing() {
         "--term",
         TERM,
         "--dry-run",
-    ]);
+    ])
+    .await
+    .said();
     assert!(ok && said.contains("0 good rows, 0 problems"), "{said}");
     let (ok, said) = cli(&[
         "template",
@@ -387,7 +382,9 @@ fn the_template_command_writes_a_list_that_imports_to_nothing() {
         TERM,
         "--out",
         out.to_str().unwrap(),
-    ]);
+    ])
+    .await
+    .said();
     assert!(
         !ok && said.contains("unit 99999 is not in the list of units"),
         "{said}"

@@ -2,8 +2,6 @@
 //! covers (across rows in the data, across columns in a title above the header), and a formula
 //! whose result was never saved is a problem named by row and column, not an empty cell.
 
-use std::process::Command;
-
 use quyhoach::grpc::pb;
 use rust_xlsxwriter::{Formula, Workbook, Worksheet};
 
@@ -168,21 +166,15 @@ fn drop_saved_results(path: &std::path::Path) {
     out.finish().unwrap();
 }
 
-fn import(file: &std::path::Path, extra: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_quyhoach"))
-        .args(["import", file.to_str().unwrap(), "--unit", "16681"])
-        .args(["--term", TERM])
-        .args(extra)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
+async fn import(file: &std::path::Path, extra: &[&str]) -> (bool, String) {
+    crate::procs::run(
+        crate::procs::quyhoach()
+            .args(["import", file.to_str().unwrap(), "--unit", "16681"])
+            .args(["--term", TERM])
+            .args(extra),
     )
+    .await
+    .said()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -194,7 +186,7 @@ async fn a_merged_cell_fills_every_cell_it_covers() {
     let file = dir.path().join("merged.xlsx");
     merged_list(&file);
 
-    let (ok, said) = import(&file, &["--node", &addr]);
+    let (ok, said) = import(&file, &["--node", &addr]).await;
     assert!(ok, "{said}");
     assert!(said.contains("3 good rows, 0 problems"), "{said}");
     let mut c = client(&commune).await;
@@ -224,13 +216,13 @@ async fn a_merged_cell_fills_every_cell_it_covers() {
     commune.stop().await.unwrap();
 }
 
-#[test]
-fn a_formula_without_a_saved_value_is_a_problem_named_by_row_and_column() {
+#[tokio::test]
+async fn a_formula_without_a_saved_value_is_a_problem_named_by_row_and_column() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("formulas.xlsx");
     formula_list(&file);
     let nowhere = format!("http://{}", crate::procs::free_addr());
-    let (ok, said) = import(&file, &["--dry-run", "--node", &nowhere]);
+    let (ok, said) = import(&file, &["--dry-run", "--node", &nowhere]).await;
     assert!(!ok, "{said}");
     assert!(
         said.contains("row 4, Họ và tên") && said.contains("open and save the file in Excel"),

@@ -1,7 +1,10 @@
-//! Real `quyhoach serve` processes for fault tests: started from the built binary, stopped
-//! with real signals (SIGKILL, SIGTERM), restarted on the same store and address.
+//! The built `quyhoach` binary as tests run it: real `quyhoach serve` processes for fault
+//! tests, started from the binary, stopped with real signals (SIGKILL, SIGTERM), restarted on
+//! the same store and address; and the one way a test runs a client command to its end
+//! ([`quyhoach`], [`run`], [`cli`]).
 
 use std::{
+    ffi::OsStr,
     path::{Path, PathBuf},
     process::Stdio,
     time::Duration,
@@ -13,6 +16,63 @@ use tokio::{
     process::{Child, Command},
 };
 use tonic::transport::Channel;
+
+/// The binary with no `QUYHOACH_*` variable inherited from the test's environment and
+/// standard input closed: every test that runs the command line starts from it, adding its
+/// arguments and the variables it is about.
+pub fn quyhoach() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_quyhoach"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("QUYHOACH_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.stdin(Stdio::null()).kill_on_drop(true);
+    cmd
+}
+
+/// What a run of the binary gave.
+#[derive(Debug)]
+pub struct Ran {
+    /// Whether it exited with status 0.
+    pub ok: bool,
+    /// Its standard output.
+    pub stdout: String,
+    /// Its standard error.
+    pub stderr: String,
+}
+
+impl Ran {
+    /// Standard output, then standard error: all a person at the terminal reads.
+    pub fn text(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+
+    /// Whether it succeeded, and all it said ([`Ran::text`]).
+    pub fn said(self) -> (bool, String) {
+        let text = self.text();
+        (self.ok, text)
+    }
+}
+
+/// Runs `cmd` (from [`quyhoach`]) to its end, 60 s at most, without blocking the nodes that run
+/// in the test's own runtime.
+pub async fn run(cmd: &mut Command) -> Ran {
+    let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
+        .await
+        .expect("the command ends")
+        .unwrap();
+    Ran {
+        ok: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Runs the binary with `args` to its end (see [`run`]).
+pub async fn cli<S: AsRef<OsStr>>(args: impl IntoIterator<Item = S>) -> Ran {
+    run(quyhoach().args(args)).await
+}
 
 /// A node running as its own process.
 pub struct Proc {

@@ -83,9 +83,9 @@ async fn a_province_restored_from_an_old_backup_is_healed_by_its_district() {
     })
     .await;
 
-    // The province is restored from the backup: it holds nothing of 412. As the README's
-    // Recovery says, restoring an older copy means accepting the loss: its durable-state
-    // record, which would refuse writes to a store behind it, is moved aside.
+    // The province is restored from the backup: it holds nothing of 412. As
+    // docs/sync-and-recovery.md's Recovery says, restoring an older copy means accepting the loss:
+    // its durable-state record, which would refuse writes to a store behind it, is moved aside.
     province.terminate().await;
     copy_store(&backup, &store);
     let record = dir.path().join("40.state");

@@ -2,12 +2,10 @@
 //! that writes all rows or none, an export that imports back to the same plan, and the
 //! consolidated list's filters, paging and stream.
 
-use std::process::Command;
-
 use quyhoach::grpc::pb;
 use rust_xlsxwriter::Workbook;
 
-use crate::harness::*;
+use crate::{harness::*, procs::cli};
 
 const HEADER: [&str; 10] = [
     "STT",
@@ -34,21 +32,6 @@ fn workbook(path: &std::path::Path, rows: &[[&str; 10]]) {
         }
     }
     book.save(path).unwrap();
-}
-
-fn cli(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_quyhoach"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
 }
 
 const GOOD: [[&str; 10]; 2] = [
@@ -121,7 +104,9 @@ async fn a_dry_run_names_every_bad_row_and_an_import_is_all_or_nothing() {
         "--term",
         TERM,
         "--dry-run",
-    ]);
+    ])
+    .await
+    .said();
     assert!(!ok, "{said}");
     for (row, column) in [
         (4, "Ngày sinh"),
@@ -146,7 +131,9 @@ async fn a_dry_run_names_every_bad_row_and_an_import_is_all_or_nothing() {
         TERM,
         "--node",
         &addr,
-    ]);
+    ])
+    .await
+    .said();
     assert!(!ok);
     let mut c = client(&commune).await;
     assert!(everything(&mut c).await.is_empty());
@@ -163,7 +150,9 @@ async fn a_dry_run_names_every_bad_row_and_an_import_is_all_or_nothing() {
         TERM,
         "--node",
         &addr,
-    ]);
+    ])
+    .await
+    .said();
     assert!(ok, "{said}");
     let plan = c
         .get_plan(pb::GetPlanRequest {
@@ -251,7 +240,9 @@ async fn an_exported_plan_imports_back_to_the_same_plan() {
             TERM,
             "--out",
             file.to_str().unwrap(),
-        ]);
+        ])
+        .await
+        .said();
         assert!(ok, "{said}");
         let (ok, said) = cli(&[
             "import",
@@ -262,7 +253,9 @@ async fn an_exported_plan_imports_back_to_the_same_plan() {
             TERM,
             "--node",
             &b.addr.to_string(),
-        ]);
+        ])
+        .await
+        .said();
         assert!(ok, "{said}");
         let mut cb = client(&b).await;
         let copy = cb

@@ -13,7 +13,10 @@ use quyhoach::{
 };
 use tonic::{transport::Channel, Code};
 
-use crate::harness::{entry, TlsTree as Tree, TERM};
+use crate::{
+    harness::{entry, TlsTree as Tree, TERM},
+    procs::{quyhoach, run},
+};
 
 /// A submitted plan of commune `unit` with `n` well-formed entries and one valid round.
 pub fn plan_of(unit: &str, n: u32) -> Plan {
@@ -268,13 +271,13 @@ async fn an_exported_formula_is_inert_and_the_file_is_private() {
     .await;
     for ext in ["csv", "xlsx"] {
         let out = dir.path().join(format!("x.{ext}"));
-        let status = std::process::Command::new(env!("CARGO_BIN_EXE_quyhoach"))
+        let mut export = quyhoach();
+        export
             .args(["export", "--node", &node.addr.to_string(), "--what", "plan"])
             .args(["--unit", "40", "--term", TERM, "--out"])
-            .arg(&out)
-            .status()
-            .unwrap();
-        assert!(status.success());
+            .arg(&out);
+        let ran = run(&mut export).await;
+        assert!(ran.ok, "{ran:?}");
         let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "{ext} holds full national IDs");
         if ext == "csv" {

@@ -14,6 +14,7 @@ use tonic::{transport::Channel, Code};
 use crate::{
     checks::{district_plan, shared},
     harness::*,
+    procs::{cli, Ran},
 };
 
 async fn stored(
@@ -232,20 +233,6 @@ async fn completeness_says_where_each_plan_is() {
     tree.stop().await;
 }
 
-/// Runs the CLI (without blocking the nodes running in this test): its success and output.
-async fn cli(args: &[&str]) -> (bool, String, String) {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_quyhoach"))
-        .args(args)
-        .output()
-        .await
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 const FAMILY: [&str; 8] = ["Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Võ", "Đặng", "Bùi"];
 const MIDDLE: [&str; 6] = ["Văn", "Thị", "Hữu", "Đức", "Minh", "Thanh"];
 const GIVEN: [&str; 10] = [
@@ -343,7 +330,11 @@ async fn a_consolidated_list_larger_than_a_message_lists_and_exports_whole() {
     assert!(bytes > 4 * 1024 * 1024, "{bytes} bytes of rows");
 
     let url = province.url();
-    let (ok, out, err) = cli(&["consolidated", "--node", &url]).await;
+    let Ran {
+        ok,
+        stdout: out,
+        stderr: err,
+    } = cli(&["consolidated", "--node", &url]).await;
     assert!(ok, "consolidated failed: {err}");
     let rows = out
         .lines()
@@ -352,7 +343,9 @@ async fn a_consolidated_list_larger_than_a_message_lists_and_exports_whole() {
     assert_eq!(rows, 40_000, "every row listed: {}", &err);
 
     let xlsx = dir.path().join("tong-hop.xlsx");
-    let (ok, _, err) = cli(&[
+    let Ran {
+        ok, stderr: err, ..
+    } = cli(&[
         "export",
         "--node",
         &url,

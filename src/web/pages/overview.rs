@@ -13,9 +13,8 @@ use crate::web::{
     WebError, WebState,
 };
 use crate::{
-    domain::{Level, PlanId, PlanStatus},
+    domain::{Level, PlanHeader, PlanId, PlanStatus},
     node::PlanFilter,
-    store::PlanHeader,
 };
 
 use super::*;

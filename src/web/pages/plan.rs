@@ -13,9 +13,8 @@ use crate::web::{
     WebError, WebState,
 };
 use crate::{
-    domain::{Plan, PlanStatus},
+    domain::{Plan, PlanHeader, PlanStatus},
     node::PlanFilter,
-    store::PlanHeader,
 };
 
 use super::*;

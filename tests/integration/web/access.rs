@@ -335,7 +335,7 @@ async fn the_web_page_admits_only_signed_in_callers_within_their_subtree() {
 
     // A certificate without a role gets no login.
     let none = demo.client("40", &[], "Không vai trò").unwrap();
-    let refused = quyhoach::web::login::issue(&demo.addr("40"), &none)
+    let refused = quyhoach::client::web_login::issue(&demo.addr("40"), &none)
         .await
         .unwrap_err();
     let said = crate::harness::chain(&refused);

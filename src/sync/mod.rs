@@ -4,57 +4,21 @@
 //! exponential back-off, for as long as the parent stays away. Periodically and after every
 //! reconnect, the link also reconciles with the parent (anti-entropy, `node::reconcile`).
 //!
-//! The parent is behind the [`Parent`] trait: [`GrpcParent`] over the network, [`LocalParent`]
-//! in the same process for tests of the sync logic.
+//! The parent is behind the [`Parent`] trait: [`grpc_parent::GrpcParent`] over the network,
+//! [`LocalParent`] in the same process for tests of the sync logic. [`grpc_parent::run`] opens
+//! the link to the parent and drives it.
+
+pub mod grpc_parent;
 
 use std::{sync::Arc, time::Duration};
 
 use rand::Rng;
-use tonic::{transport::Channel, Code};
 
 use crate::{
-    config::Tls,
-    domain::{Decision, Plan},
-    grpc::{
-        convert::{decision_from_pb, plan_state_from_pb, plan_to_pb, receipt_from_pb},
-        pb::{self, node_sync_client::NodeSyncClient},
-        HELD_HASH, OFFERED_HASH,
-    },
+    config::SyncSettings,
+    domain::{Conflict, Decision, Plan, Receipt},
     node::{Node, ParentView, Reconciled, Reference},
-    store::{Conflict, Receipt},
 };
-
-/// Timing of the link.
-#[derive(Debug, Clone)]
-pub struct SyncSettings {
-    /// How often decisions are pulled when nothing else wakes the task.
-    pub poll: Duration,
-    /// First retry delay after a failure.
-    pub backoff_min: Duration,
-    /// Longest retry delay.
-    pub backoff_max: Duration,
-    /// After how long a link with pending items or no contact is reported as stuck.
-    pub stuck_after: Duration,
-}
-
-impl SyncSettings {
-    /// How often the link compares digests with the parent when nothing failed: every 30
-    /// poll intervals (a minute at the default poll of two seconds).
-    pub fn reconcile_every(&self) -> Duration {
-        self.poll.saturating_mul(30)
-    }
-}
-
-impl Default for SyncSettings {
-    fn default() -> Self {
-        Self {
-            poll: Duration::from_secs(2),
-            backoff_min: Duration::from_millis(100),
-            backoff_max: Duration::from_secs(30),
-            stuck_after: Duration::from_secs(600),
-        }
-    }
-}
 
 /// The delay before retry number `attempt` (1-based): doubling from `min`, capped at `max`,
 /// then scaled by a random factor in [0.5, 1) so that many children do not retry in step.
@@ -112,9 +76,9 @@ pub struct PullRequest {
 }
 
 /// The upward link as the sync logic sees it: the tonic client is one implementation
-/// ([`GrpcParent`]), a parent node in the same process another ([`LocalParent`]), so that the
-/// sync logic can be driven without sockets. Every answer is validated by the caller like any
-/// input from a peer.
+/// ([`grpc_parent::GrpcParent`]), a parent node in the same process another ([`LocalParent`]),
+/// so that the sync logic can be driven without sockets. Every answer is validated by the caller
+/// like any input from a peer.
 pub trait Parent: Send {
     /// Hands one plan version up; returns the parent's receipt.
     fn push(
@@ -141,144 +105,6 @@ pub trait Parent: Send {
         digest: &str,
         decision_cursor: u64,
     ) -> impl std::future::Future<Output = Result<ParentView, String>> + Send;
-}
-
-/// The parent over gRPC.
-pub struct GrpcParent {
-    client: NodeSyncClient<Channel>,
-    /// This node's store, whose audit head each push carries for the parent to witness.
-    store: Arc<dyn crate::store::Store>,
-}
-
-impl Parent for GrpcParent {
-    async fn push(&mut self, from: &str, plan: &Plan) -> Result<Receipt, PushRefused> {
-        let id = plan.id.clone();
-        let request = pb::PushRequest {
-            from_unit: from.to_string(),
-            plan: Some(plan_to_pb(plan)),
-        };
-        // The parent keeps this node's audit head as a witness of its chain.
-        let mut request = tonic::Request::new(request);
-        if let Ok(Some((seq, digest))) = self.store.audit_head() {
-            if let Ok(value) = format!("{seq}:{digest}").parse() {
-                request
-                    .metadata_mut()
-                    .insert(crate::audit::HEAD_METADATA, value);
-            }
-        }
-        let receipt = match self.client.push(request).await {
-            Ok(r) => r.into_inner(),
-            Err(status) => {
-                let message = format!("push {id}: {:?}: {}", status.code(), status.message());
-                if status.code() == Code::AlreadyExists {
-                    let get = |key: &str| {
-                        status
-                            .metadata()
-                            .get(key)
-                            .and_then(|v| v.to_str().ok())
-                            .unwrap_or_default()
-                            .to_string()
-                    };
-                    return Err(PushRefused::Conflict {
-                        held: get(HELD_HASH),
-                        offered: get(OFFERED_HASH),
-                        message,
-                    });
-                }
-                return Err(PushRefused::Failed(message));
-            }
-        };
-        receipt_from_pb(receipt)
-            .map_err(|e| PushRefused::Failed(format!("push {id}: bad receipt: {e}")))
-    }
-
-    async fn pull_decisions(
-        &mut self,
-        from: &str,
-        r: PullRequest,
-    ) -> Result<Vec<(u64, Decision)>, String> {
-        let request = pb::PullDecisionsRequest {
-            from_unit: from.to_string(),
-            after: r.after,
-            outbox_length: r.outbox_length,
-            oldest_pending_at: r
-                .oldest_pending_at
-                .map(|at| at.to_rfc3339())
-                .unwrap_or_default(),
-            last_error: r.last_error.unwrap_or_default(),
-            reference_version: r.reference_version,
-            plan_states: r
-                .plan_states
-                .iter()
-                .map(crate::grpc::convert::reported_plan_to_pb)
-                .collect(),
-        };
-        let response = self
-            .client
-            .pull_decisions(request)
-            .await
-            .map_err(|s| format!("pull decisions: {:?}: {}", s.code(), s.message()))?
-            .into_inner();
-        response
-            .decisions
-            .into_iter()
-            .map(|d| {
-                let decision = d.decision.ok_or("pull decisions: empty decision")?;
-                Ok((
-                    d.seq,
-                    decision_from_pb("decision", decision).map_err(|e| e.to_string())?,
-                ))
-            })
-            .collect()
-    }
-
-    async fn get_reference(&mut self, from: &str, have: u64) -> Result<Option<Reference>, String> {
-        let response = self
-            .client
-            .get_reference(pb::ReferenceRequest {
-                from_unit: from.to_string(),
-                have_version: have,
-            })
-            .await
-            .map_err(|s| format!("reference data: {:?}: {}", s.code(), s.message()))?
-            .into_inner();
-        if response.document.is_empty() {
-            return Ok(None);
-        }
-        serde_json::from_str(&response.document)
-            .map(Some)
-            .map_err(|e| format!("reference data: {e}"))
-    }
-
-    async fn reconcile(
-        &mut self,
-        from: &str,
-        digest: &str,
-        decision_cursor: u64,
-    ) -> Result<ParentView, String> {
-        let response = self
-            .client
-            .reconcile(pb::ReconcileRequest {
-                from_unit: from.to_string(),
-                digest: digest.to_string(),
-                decision_cursor,
-            })
-            .await
-            .map_err(|s| format!("reconcile: {:?}: {}", s.code(), s.message()))?
-            .into_inner();
-        let plans = response
-            .plans
-            .into_iter()
-            .enumerate()
-            .map(|(i, d)| {
-                plan_state_from_pb(&format!("plans[{i}]"), d).map_err(|e| format!("reconcile: {e}"))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(ParentView {
-            digest: response.digest,
-            plans,
-        })
-    }
 }
 
 /// A parent node in the same process, called directly: for tests of the sync logic that need
@@ -342,40 +168,6 @@ impl Parent for LocalParent {
             .await
             .map_err(|e| e.to_string())
     }
-}
-
-/// Runs the link until the task is aborted; over TLS, a parent whose certificate the
-/// revocation list `crl_pem` names is refused.
-pub async fn run(
-    node: Arc<Node>,
-    parent: String,
-    settings: SyncSettings,
-    tls: Option<Tls>,
-    crl_pem: Option<String>,
-) {
-    // Over TLS the link talks only to the node certificate of this unit's parent.
-    let parent_unit = node
-        .parent_unit()
-        .map(|u| u.code.clone())
-        .unwrap_or_default();
-    let channel = match crate::link::parent_channel(
-        &parent,
-        tls.as_ref(),
-        &parent_unit,
-        crl_pem.as_deref(),
-    ) {
-        Ok(channel) => channel,
-        Err(e) => {
-            tracing::error!(parent, error = %e, "bad parent address or certificate; the link is off");
-            node.note_link(Err(format!("bad parent address {parent}: {e}")));
-            return;
-        }
-    };
-    let link = GrpcParent {
-        client: NodeSyncClient::new(channel),
-        store: node.store().clone(),
-    };
-    drive(node, link, settings, &parent).await
 }
 
 /// The link's loop over any [`Parent`]: a step whenever something is queued or the poll

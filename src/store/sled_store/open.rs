@@ -1,0 +1,308 @@
+//! Opening the store: the folder lock, the start-up repair, sled itself, the format check and
+//! the durable-state record; and reopening it after a failed flush.
+
+use std::{
+    fs::File,
+    path::Path,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Condvar, Mutex,
+    },
+};
+
+use sled::Tree;
+use tokio::sync::watch;
+
+use super::{
+    super::{codec, staging::Staged, state, Result, StoreError},
+    flusher::{FlushControl, Flushed, Marks},
+    SledStore, AUDIT, FORMAT_1_TREE, META, TREE_NAMES,
+};
+use crate::audit::AuditRecord;
+
+/// One opened sled database and its trees; replaced whole when the store is reopened after
+/// a failed flush.
+pub(super) struct Engine {
+    pub(super) db: sled::Db,
+    pub(super) trees: Vec<Tree>,
+    /// An exclusive lock on `quyhoach.lock` in the data folder, held while the store is open, so
+    /// that the start-up repair (removing sled's partial snapshots) never touches a folder that
+    /// another process has open.
+    pub(super) _folder_lock: File,
+}
+
+/// How long opening waits for the folder's previous holder to let go (a process that is still
+/// exiting, or this process's previous handle whose sled threads are still closing) before it
+/// reports that the store is in use.
+pub(super) const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Takes the folder's lock, waiting up to [`LOCK_WAIT`] for a holder that is closing.
+pub(super) fn lock_folder(path: &Path) -> Result<File> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path.join("quyhoach.lock"))?;
+    let started = std::time::Instant::now();
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) if started.elapsed() < LOCK_WAIT => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(StoreError::Io(std::io::Error::new(
+                    std::io::ErrorKind::WouldBlock,
+                    format!("the store in {} is open in another process", path.display()),
+                )));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(StoreError::Io(e)),
+        }
+    }
+}
+
+/// Opens sled on `path`, waiting up to [`LOCK_WAIT`] while sled's own lock on its `db` file is
+/// still held by threads of a handle that is closing (sled 0.34.7 releases it only when its
+/// background threads end).
+pub(super) fn open_sled(path: &Path) -> Result<sled::Db> {
+    let started = std::time::Instant::now();
+    loop {
+        let opened = sled::Config::new()
+            .path(path)
+            .cache_capacity(16 * 1024 * 1024)
+            .flush_every_ms(Some(1000))
+            .open();
+        match opened {
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock")
+                    && started.elapsed() < LOCK_WAIT =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return Ok(other?),
+        }
+    }
+}
+
+/// The least free space (bytes) at which a failed store tries to reopen and write again.
+pub(super) const MIN_FREE: u64 = 1024 * 1024;
+
+/// Opens sled on `path` with a small page cache, checks its format, and syncs what it created.
+pub(super) fn open_engine(path: &Path) -> Result<Engine> {
+    let folder_lock = lock_folder(path)?;
+    remove_partial_snapshots(path)?;
+    let db = open_sled(path)?;
+    check_format(&db, path)?;
+    let trees = TREE_NAMES
+        .iter()
+        .map(|name| db.open_tree(name))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let format_key = codec::FORMAT_KEY.as_bytes();
+    if trees[META].get(format_key)?.is_none() {
+        trees[META].insert(format_key, codec::encode_u64(format_key, codec::FORMAT))?;
+    }
+    // Make the files sled created reachable after a power cut.
+    db.flush()?;
+    File::open(path.join("db"))?.sync_all()?;
+    File::open(path)?.sync_all()?;
+    Ok(Engine {
+        db,
+        trees,
+        _folder_lock: folder_lock,
+    })
+}
+impl SledStore {
+    /// Opens (or creates) a store in `path`, with a small page cache.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Format`] for a store written in another format (format 1, the JSON encoding
+    /// of quyhoach before the compact one, or a newer one); otherwise sled's and the file
+    /// system's errors.
+    pub fn open(path: &Path) -> Result<Arc<Self>> {
+        std::fs::create_dir_all(path)?;
+        let engine = open_engine(path)?;
+        let applied = Arc::new(AtomicU64::new(0));
+        let state_path = state::path_for(path);
+        let (marks, record) = match Marks::of(&engine.trees) {
+            Ok(marks) => (marks, true),
+            Err(e) => {
+                tracing::error!(error = %e, "the store's counters cannot be read; the durable-state record is left alone");
+                (Marks::default(), false)
+            }
+        };
+        let behind = match (record, state::read(&state_path)?) {
+            (true, Some(recorded)) => state::behind(&marks.durable, &recorded, |seq| {
+                let key = seq.to_be_bytes();
+                let v = engine.trees[AUDIT].get(key).ok()??;
+                codec::decode::<AuditRecord>(TREE_NAMES[AUDIT], &key, &v)
+                    .ok()
+                    .map(|r| r.digest)
+            })
+            .map(|missing| {
+                format!(
+                    "the store in {} has lost data: it lacks {missing}, which {} records as \
+                     durable. Writes are refused; reads go on. To recover, stop the node and keep \
+                     a copy of both; then put back a newer copy of the store, or accept the loss \
+                     by moving {} aside and starting again: the children push again what they \
+                     hold receipts for and the parent's decisions come down again \
+                     (docs/sync-and-recovery.md, Recovery)",
+                    path.display(),
+                    state_path.display(),
+                    state_path.display()
+                )
+            }),
+            _ => None,
+        };
+        if let Some(why) = &behind {
+            tracing::error!(reason = %why, "store behind its durable-state record; writes refused");
+        }
+        let control = Arc::new(FlushControl {
+            wanted: Mutex::new((0, false)),
+            wake: Condvar::new(),
+            marks: Mutex::new(marks),
+            delay: crate::fault::flush_delay(),
+            failed: Default::default(),
+            full: Default::default(),
+            state_path,
+            record,
+            behind,
+        });
+        control.write_state();
+        let (tx, rx) = watch::channel(Flushed::default());
+        let store = Self {
+            engine: std::sync::RwLock::new(None),
+            commit_lock: Mutex::new(()),
+            staged: Mutex::new(Staged::new(TREE_NAMES.len())),
+            apply_lock: Mutex::new(()),
+            applied,
+            applied_tx: watch::channel(0).0,
+            transactions: AtomicU64::new(0),
+            control,
+            flushed: rx,
+            flushed_tx: Arc::new(tx),
+            flusher: Mutex::new(None),
+            path: path.to_path_buf(),
+            audit_key: std::sync::OnceLock::new(),
+        };
+        store.spawn_flusher(&engine, 0)?;
+        *store.engine.write().map_err(|_| StoreError::FlusherGone)? = Some(Arc::new(engine));
+        Ok(Arc::new(store))
+    }
+
+    /// are gone (anything still staged is discarded); none of them was acknowledged. Called
+    /// under the commit lock.
+    pub(super) fn recover(&self) -> Result<()> {
+        let free = self.free_space().unwrap_or(u64::MAX);
+        if free < MIN_FREE {
+            return Err(self.full(free));
+        }
+        tracing::warn!(path = %self.path.display(), free, "reopening the store after a failed flush");
+        let _apply = self
+            .apply_lock
+            .lock()
+            .map_err(|_| StoreError::FlusherGone)?;
+        {
+            let mut staged = self.staged()?;
+            let first = self.applied.load(Ordering::Acquire) + 1;
+            staged.discard(first, "the store was reopened after a failed flush".into());
+        }
+        if let Some(handle) = self
+            .flusher
+            .lock()
+            .map_err(|_| StoreError::FlusherGone)?
+            .take()
+        {
+            let _ = handle.join();
+        }
+        let mut slot = self.engine.write().map_err(|_| StoreError::FlusherGone)?;
+        drop(slot.take());
+        // A reader that cloned the old engine a moment ago may still hold sled's file lock:
+        // `open_engine` waits for it (`LOCK_WAIT`).
+        let engine = open_engine(&self.path)?;
+        // Every ticket handed out so far is either on disk or lost.
+        let last = self.staged()?.last_ticket();
+        self.applied.store(last, Ordering::Release);
+        *self
+            .control
+            .marks
+            .lock()
+            .map_err(|_| StoreError::FlusherGone)? = Marks::of(&engine.trees)?;
+        if let Ok(mut wanted) = self.control.wanted.lock() {
+            wanted.0 = wanted.0.max(last);
+        }
+        self.flushed_tx.send_modify(|f| {
+            if let Some(range) = f.lost.last_mut() {
+                range.1 = last;
+            }
+            f.ticket = last;
+            f.error = None;
+        });
+        self.control.failed.store(false, Ordering::Release);
+        self.control.full.store(false, Ordering::Release);
+        self.spawn_flusher(&engine, last)?;
+        *slot = Some(Arc::new(engine));
+        tracing::info!(path = %self.path.display(), "store reopened; writes resume");
+        Ok(())
+    }
+}
+
+/// Removes the `snap.<lsn>.generating` files that sled 0.34.7 leaves when it is interrupted
+/// while writing a snapshot. Its reader takes the last snapshot file in name order, which is
+/// such a leftover, and then refuses to open ("Read corrupted data"). The snapshot it was
+/// writing is never needed: sled removes the previous snapshot only after the new one is
+/// renamed into place, and the log still holds everything after the previous one.
+pub(super) fn remove_partial_snapshots(path: &Path) -> Result<()> {
+    let mut removed = false;
+    for entry in std::fs::read_dir(path)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            let bytes = entry.metadata().map(|m| m.len()).unwrap_or(0);
+            tracing::warn!(
+                file = %entry.path().display(),
+                bytes,
+                "removing a partial snapshot left by an interrupted start or stop"
+            );
+            std::fs::remove_file(entry.path())?;
+            removed = true;
+        }
+    }
+    if removed {
+        File::open(path)?.sync_all()?;
+    }
+    Ok(())
+}
+/// Refuses a store of another format before anything is written to it.
+pub(super) fn check_format(db: &sled::Db, path: &Path) -> Result<()> {
+    let names = db.tree_names();
+    let has = |name: &str| names.iter().any(|n| n.as_ref() == name.as_bytes());
+    if has(FORMAT_1_TREE) {
+        return Err(StoreError::Format {
+            path: path.to_path_buf(),
+            reason: "it was written by an earlier quyhoach in format 1 (JSON values, one per \
+                     entry), which this version does not read; export its plans with that \
+                     version (`quyhoach export`) or rebuild the node from its parent and children"
+                .into(),
+        });
+    }
+    if !has(TREE_NAMES[META]) {
+        return Ok(());
+    }
+    let meta = db.open_tree(TREE_NAMES[META])?;
+    let key = codec::FORMAT_KEY.as_bytes();
+    match meta.get(key)? {
+        None => Ok(()),
+        Some(v) => match codec::decode_u64(TREE_NAMES[META], key, &v)? {
+            codec::FORMAT => Ok(()),
+            other => Err(StoreError::Format {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "it is in format {other}; this version reads format {}",
+                    codec::FORMAT
+                ),
+            }),
+        },
+    }
+}

@@ -1,0 +1,542 @@
+//! The sled store's own tests: round trips, damage found and named, group commit, reopen.
+
+use chrono::NaiveDate;
+
+use std::{fs::File, sync::Arc};
+
+use super::{
+    super::{codec, keys, state, Change, OutboxItem, Receipt, Result, Store, StoreError},
+    SledStore, BODIES, PLANS,
+};
+use crate::domain::{Cadre, Entry, EntrySource, Gender};
+use crate::domain::{Decision, Plan, PlanId};
+
+fn plan(unit: &str, version: u32, n: usize) -> Plan {
+    let mut p = Plan::new_draft(
+        PlanId {
+            unit: unit.into(),
+            term: "2025-2030".into(),
+            version,
+        },
+        None,
+    );
+    p.entries = (0..n)
+        .map(|i| Entry {
+            cadre: Cadre {
+                national_id: format!("{:012}", i),
+                full_name: "Nguyễn Văn An".into(),
+                birth_date: NaiveDate::from_ymd_opt(1980, 1, 1).unwrap(),
+                gender: Gender::Male,
+                ethnicity: "Kinh".into(),
+                current_positions: vec![],
+                current_unit: unit.into(),
+                qualifications: vec![],
+                discipline: vec![],
+                appointment_proposed_on: None,
+            },
+            position: "C.BT".into(),
+            source: EntrySource::Voted,
+        })
+        .collect();
+    p
+}
+
+#[tokio::test]
+async fn plans_round_trip_and_replace_their_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(&dir.path().join("store")).unwrap();
+    let t = store
+        .commit(vec![Change::PutPlan(plan("16681", 1, 5))])
+        .unwrap();
+    store.wait_durable(t).await.unwrap();
+    let t = store
+        .commit(vec![
+            Change::PutPlan(plan("16681", 1, 2)),
+            Change::PutPlan(plan("16681", 2, 1)),
+        ])
+        .unwrap();
+    store.wait_durable(t).await.unwrap();
+    let id = PlanId {
+        unit: "16681".into(),
+        term: "2025-2030".into(),
+        version: 1,
+    };
+    assert_eq!(store.plan(&id).unwrap().unwrap().entries.len(), 2);
+    assert_eq!(store.latest_version("16681", "2025-2030").unwrap(), Some(2));
+    assert_eq!(store.latest_version("1668", "2025-2030").unwrap(), None);
+    assert_eq!(store.headers().unwrap().len(), 2);
+    let t = store
+        .commit(vec![Change::PutPlan(plan("16690", 1, 1))])
+        .unwrap();
+    store.wait_durable(t).await.unwrap();
+    let only = store
+        .headers_where(&|unit, term| unit == "16681" && term == "2025-2030")
+        .unwrap();
+    let versions: Vec<u32> = only.iter().map(|h| h.id.version).collect();
+    assert_eq!(versions, [1, 2]);
+    assert!(store
+        .headers_where(&|_, term| term == "2026-2031")
+        .unwrap()
+        .is_empty());
+}
+
+fn id(unit: &str, version: u32) -> PlanId {
+    PlanId {
+        unit: unit.into(),
+        term: "2025-2030".into(),
+        version,
+    }
+}
+
+/// A plan as adopted: its hash is its content's. Its names are incompressible, so that
+/// its body takes several chunks.
+fn adopted(unit: &str, version: u32, n: usize) -> Plan {
+    let mut p = plan(unit, version, n);
+    for (i, e) in p.entries.iter_mut().enumerate() {
+        e.cadre.full_name = blake3::hash(&i.to_be_bytes()).to_hex().to_string();
+    }
+    p.status = crate::domain::PlanStatus::Adopted;
+    p.hash = Some(p.content_hash());
+    p
+}
+
+fn event(action: &str) -> crate::audit::AuditEvent {
+    crate::audit::AuditEvent {
+        at: chrono::Utc::now(),
+        actor: "test".into(),
+        action: action.into(),
+        plan: None,
+        plan_hash: None,
+        detail: String::new(),
+    }
+}
+
+/// Writes a store with one value of each kind, then runs `damage` on its sled trees
+/// directly (the store closed), and reopens it.
+async fn damaged(damage: impl FnOnce(&sled::Db)) -> (tempfile::TempDir, Arc<SledStore>) {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = SledStore::open(&dir.path().join("store")).unwrap();
+        let t = store
+            .commit(vec![
+                Change::PutPlan(adopted("412", 1, 3_000)),
+                Change::PutReceipt(Receipt {
+                    plan: id("412", 1),
+                    hash: "h".into(),
+                    received_by: "40".into(),
+                    received_at: chrono::Utc::now(),
+                }),
+                Change::SetDocument("reference".into(), serde_json::json!({"v": 3})),
+                Change::SetMeta("link.cursor".into(), 9),
+                Change::Audit(event("put_plan")),
+            ])
+            .unwrap();
+        store.wait_durable(t).await.unwrap();
+    }
+    {
+        let db = sled::open(dir.path().join("store")).unwrap();
+        damage(&db);
+        db.flush().unwrap();
+    }
+    let store = SledStore::open(&dir.path().join("store")).unwrap();
+    (dir, store)
+}
+
+/// Flips one byte of the value under `key` in `tree`.
+fn flip(db: &sled::Db, tree: &str, key: &[u8], at: usize) {
+    let tree = db.open_tree(tree).unwrap();
+    let mut v = tree.get(key).unwrap().expect("value to damage").to_vec();
+    let at = at.min(v.len() - 1);
+    v[at] ^= 0x01;
+    tree.insert(key, v).unwrap();
+}
+
+fn assert_corrupt<T: std::fmt::Debug>(result: Result<T>, names: &str) {
+    match result {
+        Err(StoreError::Corrupt { key, reason }) => {
+            assert!(
+                key.contains(names),
+                "{key:?} does not name {names:?} ({reason})"
+            )
+        }
+        other => panic!("expected Corrupt naming {names}, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_flipped_byte_in_any_stored_value_is_found_and_named() {
+    let plan_key = keys::plan(&id("412", 1));
+    // The header: one byte in its payload.
+    let (_d, store) = damaged(|db| flip(db, "plans", &plan_key, 20)).await;
+    assert_corrupt(store.plan(&id("412", 1)), "plans 412/2025-2030/v1");
+    assert_corrupt(store.headers(), "plans 412/2025-2030/v1");
+    // The second chunk of the body (3,000 entries take several).
+    let chunk = keys::item(&id("412", 1), 1);
+    let (_d, store) = damaged(|db| flip(db, "bodies", &chunk, 10_000)).await;
+    assert!(store.header(&id("412", 1)).unwrap().is_some());
+    assert_corrupt(store.plan(&id("412", 1)), "bodies 412/2025-2030/v1 chunk 1");
+    // A missing chunk.
+    let (_d, store) = damaged(|db| {
+        db.open_tree("bodies").unwrap().remove(&chunk).unwrap();
+    })
+    .await;
+    assert_corrupt(store.plan(&id("412", 1)), "412/2025-2030/v1 chunk 2");
+    // The receipt, a document, a counter, an audit record: the CRC byte itself.
+    let (_d, store) = damaged(|db| flip(db, "receipts", &plan_key, 2)).await;
+    assert_corrupt(store.receipt(&id("412", 1)), "receipts 412/2025-2030/v1");
+    let (_d, store) = damaged(|db| flip(db, "documents", b"reference", 7)).await;
+    assert_corrupt(store.document("reference"), "documents reference");
+    let (_d, store) = damaged(|db| flip(db, "meta", b"link.cursor", 12)).await;
+    assert_corrupt(store.meta("link.cursor"), "meta link.cursor");
+    let (_d, store) = damaged(|db| flip(db, "audit", &1u64.to_be_bytes(), 40)).await;
+    assert_corrupt(store.audit(), "audit #1");
+    // A value moved under another key.
+    let (_d, store) = damaged(|db| {
+        let meta = db.open_tree("meta").unwrap();
+        let v = meta.get("link.cursor").unwrap().unwrap();
+        meta.insert("seq.audit", v).unwrap();
+    })
+    .await;
+    assert_corrupt(store.audit(), "meta seq.audit");
+    // And a commit on top of damage fails instead of building on it.
+    assert_corrupt(
+        store.commit(vec![Change::Audit(event("after"))]),
+        "meta seq.audit",
+    );
+}
+
+#[tokio::test]
+async fn a_body_that_decodes_but_is_not_the_hashed_content_is_refused() {
+    // Well-formed chunks of another plan's content under the right keys (what a bad
+    // restore or a stray write could leave): every CRC holds, the content hash does not.
+    let (_d, store) = damaged(|db| {
+        let bodies = db.open_tree("bodies").unwrap();
+        let mut other = adopted("412", 1, 3_000);
+        other.entries[17].cadre.full_name = "Trần Văn Bình".into();
+        for (k, v) in codec::encode_body(&other) {
+            bodies.insert(k, v).unwrap();
+        }
+    })
+    .await;
+    match store.plan(&id("412", 1)) {
+        Err(StoreError::Corrupt { key, reason }) => {
+            assert!(key.contains("412/2025-2030/v1"), "{key}");
+            assert!(reason.contains("content hash"), "{reason}");
+        }
+        other => panic!("expected a content hash mismatch, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_format_1_store_is_refused_with_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = sled::open(dir.path().join("store")).unwrap();
+        for name in ["plans", "entries", "rounds", "meta"] {
+            db.open_tree(name).unwrap();
+        }
+        db.open_tree("plans")
+            .unwrap()
+            .insert(keys::plan(&id("412", 1)), &b"{\"status\":\"draft\"}"[..])
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let err = SledStore::open(&dir.path().join("store"))
+        .err()
+        .expect("refused");
+    let message = err.to_string();
+    assert!(matches!(err, StoreError::Format { .. }), "{message}");
+    assert!(message.contains("format 1"), "{message}");
+    assert!(message.contains("quyhoach export"), "{message}");
+    // Nothing was written to it.
+    let db = sled::open(dir.path().join("store")).unwrap();
+    assert!(db.open_tree("meta").unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_commit_is_read_back_before_it_is_applied_and_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(&dir.path().join("store")).unwrap();
+    let t1 = store
+        .commit(vec![
+            Change::PutPlan(plan("412", 1, 700)),
+            Change::Enqueue(OutboxItem {
+                plan: id("412", 1),
+                queued_at: chrono::Utc::now(),
+                approval: None,
+            }),
+            Change::Audit(event("one")),
+        ])
+        .unwrap();
+    // Staged, not applied: reads see it, and the next commit builds on it.
+    assert_eq!(store.transactions(), 0);
+    assert_eq!(
+        store.plan(&id("412", 1)).unwrap().unwrap().entries.len(),
+        700
+    );
+    let t2 = store
+        .commit(vec![
+            Change::PutPlan(plan("412", 1, 2)),
+            Change::Dequeue(1),
+            Change::Audit(event("two")),
+        ])
+        .unwrap();
+    assert_eq!(store.plan(&id("412", 1)).unwrap().unwrap().entries.len(), 2);
+    assert!(store.outbox().unwrap().is_empty());
+    assert_eq!(store.latest_version("412", "2025-2030").unwrap(), Some(1));
+    store.wait_durable(t2).await.unwrap();
+    store.wait_durable(t1).await.unwrap();
+    assert_eq!(store.transactions(), 1, "both commits in one transaction");
+    assert_eq!(store.plan(&id("412", 1)).unwrap().unwrap().entries.len(), 2);
+    let (records, head) = store.audit().unwrap();
+    assert_eq!(head, 2);
+    assert!(crate::audit::verify(&records, head).is_ok());
+    // The shorter body left no chunk of the longer one behind.
+    assert_eq!(
+        store.engine().unwrap().trees[BODIES]
+            .scan_prefix(keys::items_prefix(&id("412", 1)))
+            .count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn concurrent_commits_share_flushes_and_all_become_durable() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(&dir.path().join("store")).unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..64u32 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let t = store
+                .commit(vec![Change::PutPlan(plan(&format!("{i}"), 1, 3))])
+                .unwrap();
+            store.wait_durable(t).await.unwrap();
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(store.headers().unwrap().len(), 64);
+    // The commits are in sled, and fewer transactions carried them (how many fewer depends
+    // on scheduling; with one it would be 64).
+    assert!(store.transactions() <= 64);
+    assert_eq!(
+        store.engine().unwrap().trees[PLANS].len(),
+        64,
+        "every commit applied to sled, not only staged"
+    );
+}
+
+#[tokio::test]
+async fn outbox_and_decision_sequences_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = PlanId {
+        unit: "16681".into(),
+        term: "2025-2030".into(),
+        version: 1,
+    };
+    {
+        let store = SledStore::open(&dir.path().join("store")).unwrap();
+        let t = store
+            .commit(vec![
+                Change::Enqueue(OutboxItem {
+                    plan: id.clone(),
+                    queued_at: chrono::Utc::now(),
+                    approval: None,
+                }),
+                Change::Enqueue(OutboxItem {
+                    plan: id.clone(),
+                    queued_at: chrono::Utc::now(),
+                    approval: None,
+                }),
+            ])
+            .unwrap();
+        store.wait_durable(t).await.unwrap();
+        let seqs: Vec<u64> = store
+            .outbox()
+            .unwrap()
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect();
+        assert_eq!(seqs, [1, 2]);
+        let t = store.commit(vec![Change::Dequeue(1)]).unwrap();
+        store.wait_durable(t).await.unwrap();
+    }
+    let store = SledStore::open(&dir.path().join("store")).unwrap();
+    let t = store
+        .commit(vec![Change::Enqueue(OutboxItem {
+            plan: id,
+            queued_at: chrono::Utc::now(),
+            approval: None,
+        })])
+        .unwrap();
+    store.wait_durable(t).await.unwrap();
+    let seqs: Vec<u64> = store
+        .outbox()
+        .unwrap()
+        .into_iter()
+        .map(|(s, _)| s)
+        .collect();
+    assert_eq!(seqs, [2, 3]);
+}
+
+#[tokio::test]
+async fn a_large_province_never_reaches_sleds_unsynced_blob_files() {
+    // 200 plans of 125 entries: 25,000 entries, the size of a whole province's lists.
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(&dir.path().join("store")).unwrap();
+    for unit in 0..200 {
+        let t = store
+            .commit(vec![Change::PutPlan(plan(&format!("{unit:05}"), 1, 125))])
+            .unwrap();
+        store.wait_durable(t).await.unwrap();
+    }
+    // And one plan of 1,000 entries, which as a single value would be far over 128 KiB.
+    let t = store
+        .commit(vec![Change::PutPlan(plan("40", 1, 1_000))])
+        .unwrap();
+    store.wait_durable(t).await.unwrap();
+    assert_eq!(store.headers().unwrap().len(), 201);
+    let blobs = dir.path().join("blobs");
+    let count = std::fs::read_dir(&blobs).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(
+        count, 0,
+        "sled wrote {count} blob files, which it never syncs"
+    );
+}
+
+#[tokio::test]
+async fn the_outbox_and_decision_log_show_only_what_is_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(&dir.path().join("store")).unwrap();
+    let id = PlanId {
+        unit: "16681".into(),
+        term: "2025-2030".into(),
+        version: 1,
+    };
+    let decision = Decision {
+        plan: id.clone(),
+        hash: "h".into(),
+        outcome: crate::domain::Outcome::Return,
+        reasons: vec!["r".into()],
+        decided_by: "412".into(),
+        decided_at: chrono::Utc::now(),
+    };
+    let item = OutboxItem {
+        plan: id.clone(),
+        queued_at: chrono::Utc::now(),
+        approval: None,
+    };
+    // The flusher runs only when someone waits, so this commit stays in memory.
+    let t = store
+        .commit(vec![
+            Change::Enqueue(item.clone()),
+            Change::LogDecision(decision.clone()),
+        ])
+        .unwrap();
+    assert!(store.outbox().unwrap().is_empty(), "not durable yet");
+    assert!(store.decisions_for("16681", 0).unwrap().is_empty());
+    store.wait_durable(t).await.unwrap();
+    assert_eq!(store.outbox().unwrap(), [(1, item.clone())]);
+    assert_eq!(store.decisions_for("16681", 0).unwrap(), [(1, decision)]);
+    // A second commit is hidden again until its own flush, the first stays visible.
+    let t = store.commit(vec![Change::Enqueue(item.clone())]).unwrap();
+    assert_eq!(store.outbox().unwrap().len(), 1);
+    store.wait_durable(t).await.unwrap();
+    assert_eq!(store.outbox().unwrap().len(), 2);
+    assert!(store.decisions_for("16681", 1).unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_partial_snapshot_left_by_an_interrupted_start_is_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = SledStore::open(&dir.path().join("store")).unwrap();
+        let t = store
+            .commit(vec![Change::PutPlan(plan("16681", 1, 3))])
+            .unwrap();
+        store.wait_durable(t).await.unwrap();
+    }
+    // What sled 0.34.7 leaves when killed while writing a snapshot: an empty file whose
+    // name sorts after every real snapshot.
+    let leftover = dir.path().join("store/snap.FFFFFFFFFFFFFFFF.generating");
+    File::create(&leftover).unwrap();
+    let store = SledStore::open(&dir.path().join("store")).unwrap();
+    assert!(!leftover.exists());
+    assert_eq!(store.headers().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_folder_open_elsewhere_is_refused_and_its_snapshot_files_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("store");
+    let open = SledStore::open(&data).unwrap();
+    // A snapshot the open store could be writing at this moment.
+    let writing = data.join("snap.FFFFFFFFFFFFFFFF.generating");
+    File::create(&writing).unwrap();
+    let second = SledStore::open(&data);
+    let Err(e) = second else {
+        panic!("a second handle opened a folder that is open")
+    };
+    assert!(e.to_string().contains("open in another process"), "{e}");
+    assert!(writing.exists(), "the repair touched a folder that is open");
+    drop(open);
+    // Once the first handle is closed, the folder opens again (and is repaired).
+    SledStore::open(&data).unwrap();
+    assert!(!writing.exists());
+}
+
+#[tokio::test]
+async fn a_store_behind_its_durable_state_record_refuses_writes_and_keeps_the_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("store");
+    let item = OutboxItem {
+        plan: PlanId {
+            unit: "16681".into(),
+            term: "2025-2030".into(),
+            version: 1,
+        },
+        queued_at: chrono::Utc::now(),
+        approval: None,
+    };
+    let copy = dir.path().join("copy");
+    {
+        let store = SledStore::open(&data).unwrap();
+        let t = store.commit(vec![Change::Enqueue(item.clone())]).unwrap();
+        store.wait_durable(t).await.unwrap();
+        // A copy of the store as it is now: the "old backup".
+        drop(store);
+        let status = std::process::Command::new("cp")
+            .arg("-a")
+            .arg(&data)
+            .arg(&copy)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let store = SledStore::open(&data).unwrap();
+        let t = store
+            .commit(vec![Change::Enqueue(item.clone()), Change::Enqueue(item)])
+            .unwrap();
+        store.wait_durable(t).await.unwrap();
+    }
+    let record = state::read(&state::path_for(&data)).unwrap().unwrap();
+    assert_eq!(record.outbox_seq, 3, "written at close");
+
+    // The old copy put back in place of the store.
+    std::fs::remove_dir_all(&data).unwrap();
+    std::fs::rename(&copy, &data).unwrap();
+    let store = SledStore::open(&data).unwrap();
+    assert_eq!(store.outbox().unwrap().len(), 1, "reads go on");
+    let err = store.commit(vec![]).unwrap_err();
+    let message = err.to_string();
+    assert!(matches!(err, StoreError::Behind(_)), "{message}");
+    assert!(message.contains("outbox items 2..=3"), "{message}");
+    assert!(message.contains(".state"), "{message}");
+    drop(store);
+    assert_eq!(
+        state::read(&state::path_for(&data)).unwrap().unwrap(),
+        record,
+        "the record is kept as evidence"
+    );
+}

@@ -1,0 +1,97 @@
+//! A stopped node's audit trail read from a copy of its store, so that verifying it never
+//! writes to (or creates) the store it judges. The trail itself, its chain and its seals are
+//! [`crate::audit`]'s.
+
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+};
+
+use super::{state, SledStore, Store, StoreError};
+use crate::audit::AuditRecord;
+
+/// What went wrong reading a stopped node's trail: failures, not findings (a broken chain is a
+/// [`crate::audit::Broken`]).
+#[derive(Debug, thiserror::Error)]
+pub enum TrailError {
+    /// The folder holds no quyhoach store.
+    #[error("{} is not a quyhoach store (no sled conf and db files there)", .0.display())]
+    NotAStore(PathBuf),
+    /// The store (or its durable-state record) could not be copied aside.
+    #[error("copying {} aside to read it", .path.display())]
+    Copy {
+        /// What was being copied.
+        path: PathBuf,
+        /// Why it failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The copied store could not be opened or read.
+    #[error("reading the store")]
+    Store(#[from] StoreError),
+}
+
+/// A stopped node's audit trail as its store holds it, read from a copy.
+#[derive(Debug, Clone)]
+pub struct StoredTrail {
+    /// The records in stored order.
+    pub records: Vec<AuditRecord>,
+    /// How many records the store says it wrote.
+    pub head: u64,
+    /// The seals, by record number.
+    pub seals: BTreeMap<u64, String>,
+    /// What the store lacks compared with its durable-state record, if anything.
+    pub behind: Option<String>,
+}
+
+/// Reads the audit trail of the store in `path` without changing it: the store's files are
+/// copied into a temporary folder and the copy is opened, so that verifying never writes to
+/// (or creates) the store it judges. The durable-state record (`<store>.state`) is copied too.
+///
+/// # Errors
+///
+/// [`TrailError::NotAStore`] when `path` is not a quyhoach store (no sled `conf` and `db`
+/// files); [`TrailError::Copy`] or [`TrailError::Store`] when it cannot be copied or read.
+pub fn read_store_copy(path: &Path) -> Result<StoredTrail, TrailError> {
+    if !(path.join("conf").is_file() && path.join("db").is_file()) {
+        return Err(TrailError::NotAStore(path.to_path_buf()));
+    }
+    let copy_error = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| TrailError::Copy { path, source }
+    };
+    let copy = tempfile::tempdir().map_err(copy_error(path))?;
+    let data = copy.path().join("store");
+    copy_tree(path, &data).map_err(copy_error(path))?;
+    let record = state::path_for(path);
+    if record.is_file() {
+        std::fs::copy(&record, state::path_for(&data)).map_err(copy_error(&record))?;
+    }
+    let store = SledStore::open(&data)?;
+    let (records, head) = store.audit()?;
+    let seals = store.audit_seals()?;
+    let behind = store.behind().map(str::to_string);
+    drop(store);
+    Ok(StoredTrail {
+        records,
+        head,
+        seals,
+        behind,
+    })
+}
+
+/// Copies the regular files and folders under `from` into `to` (symbolic links are skipped).
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        let target = to.join(entry.file_name());
+        if kind.is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else if kind.is_file() {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,191 @@
+//! The parent over the network: [`GrpcParent`], the tonic client of the parent's node-to-node
+//! service behind the [`Parent`] trait, and [`run`], which opens the TLS link to the parent
+//! (`crate::link`) and drives the sync logic over it.
+
+use std::sync::Arc;
+
+use tonic::{transport::Channel, Code};
+
+use super::{drive, Parent, PullRequest, PushRefused};
+use crate::{
+    config::{SyncSettings, Tls},
+    domain::{Decision, Plan, Receipt},
+    grpc::{
+        convert::{decision_from_pb, plan_state_from_pb, plan_to_pb, receipt_from_pb},
+        pb::{self, node_sync_client::NodeSyncClient},
+        HELD_HASH, OFFERED_HASH,
+    },
+    node::{Node, ParentView, Reference},
+};
+
+/// The parent over gRPC.
+pub struct GrpcParent {
+    client: NodeSyncClient<Channel>,
+    /// This node's store, whose audit head each push carries for the parent to witness.
+    store: Arc<dyn crate::store::Store>,
+}
+
+impl Parent for GrpcParent {
+    async fn push(&mut self, from: &str, plan: &Plan) -> Result<Receipt, PushRefused> {
+        let id = plan.id.clone();
+        let request = pb::PushRequest {
+            from_unit: from.to_string(),
+            plan: Some(plan_to_pb(plan)),
+        };
+        // The parent keeps this node's audit head as a witness of its chain.
+        let mut request = tonic::Request::new(request);
+        if let Ok(Some((seq, digest))) = self.store.audit_head() {
+            if let Ok(value) = format!("{seq}:{digest}").parse() {
+                request
+                    .metadata_mut()
+                    .insert(crate::audit::HEAD_METADATA, value);
+            }
+        }
+        let receipt = match self.client.push(request).await {
+            Ok(r) => r.into_inner(),
+            Err(status) => {
+                let message = format!("push {id}: {:?}: {}", status.code(), status.message());
+                if status.code() == Code::AlreadyExists {
+                    let get = |key: &str| {
+                        status
+                            .metadata()
+                            .get(key)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default()
+                            .to_string()
+                    };
+                    return Err(PushRefused::Conflict {
+                        held: get(HELD_HASH),
+                        offered: get(OFFERED_HASH),
+                        message,
+                    });
+                }
+                return Err(PushRefused::Failed(message));
+            }
+        };
+        receipt_from_pb(receipt)
+            .map_err(|e| PushRefused::Failed(format!("push {id}: bad receipt: {e}")))
+    }
+
+    async fn pull_decisions(
+        &mut self,
+        from: &str,
+        r: PullRequest,
+    ) -> Result<Vec<(u64, Decision)>, String> {
+        let request = pb::PullDecisionsRequest {
+            from_unit: from.to_string(),
+            after: r.after,
+            outbox_length: r.outbox_length,
+            oldest_pending_at: r
+                .oldest_pending_at
+                .map(|at| at.to_rfc3339())
+                .unwrap_or_default(),
+            last_error: r.last_error.unwrap_or_default(),
+            reference_version: r.reference_version,
+            plan_states: r
+                .plan_states
+                .iter()
+                .map(crate::grpc::convert::reported_plan_to_pb)
+                .collect(),
+        };
+        let response = self
+            .client
+            .pull_decisions(request)
+            .await
+            .map_err(|s| format!("pull decisions: {:?}: {}", s.code(), s.message()))?
+            .into_inner();
+        response
+            .decisions
+            .into_iter()
+            .map(|d| {
+                let decision = d.decision.ok_or("pull decisions: empty decision")?;
+                Ok((
+                    d.seq,
+                    decision_from_pb("decision", decision).map_err(|e| e.to_string())?,
+                ))
+            })
+            .collect()
+    }
+
+    async fn get_reference(&mut self, from: &str, have: u64) -> Result<Option<Reference>, String> {
+        let response = self
+            .client
+            .get_reference(pb::ReferenceRequest {
+                from_unit: from.to_string(),
+                have_version: have,
+            })
+            .await
+            .map_err(|s| format!("reference data: {:?}: {}", s.code(), s.message()))?
+            .into_inner();
+        if response.document.is_empty() {
+            return Ok(None);
+        }
+        serde_json::from_str(&response.document)
+            .map(Some)
+            .map_err(|e| format!("reference data: {e}"))
+    }
+
+    async fn reconcile(
+        &mut self,
+        from: &str,
+        digest: &str,
+        decision_cursor: u64,
+    ) -> Result<ParentView, String> {
+        let response = self
+            .client
+            .reconcile(pb::ReconcileRequest {
+                from_unit: from.to_string(),
+                digest: digest.to_string(),
+                decision_cursor,
+            })
+            .await
+            .map_err(|s| format!("reconcile: {:?}: {}", s.code(), s.message()))?
+            .into_inner();
+        let plans = response
+            .plans
+            .into_iter()
+            .enumerate()
+            .map(|(i, d)| {
+                plan_state_from_pb(&format!("plans[{i}]"), d).map_err(|e| format!("reconcile: {e}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(ParentView {
+            digest: response.digest,
+            plans,
+        })
+    }
+}
+
+/// Runs the link until the task is aborted; over TLS, a parent whose certificate the
+/// revocation list `crl_pem` names is refused.
+pub async fn run(
+    node: Arc<Node>,
+    parent: String,
+    settings: SyncSettings,
+    tls: Option<Tls>,
+    crl_pem: Option<String>,
+) {
+    // Over TLS the link talks only to the node certificate of this unit's parent.
+    let parent_unit = node
+        .parent_unit()
+        .map(|u| u.code.clone())
+        .unwrap_or_default();
+    let channel = match crate::link::parent_channel(
+        &parent,
+        tls.as_ref(),
+        &parent_unit,
+        crl_pem.as_deref(),
+    ) {
+        Ok(channel) => channel,
+        Err(e) => {
+            tracing::error!(parent, error = %e, "bad parent address or certificate; the link is off");
+            node.note_link(Err(format!("bad parent address {parent}: {e}")));
+            return;
+        }
+    };
+    let link = GrpcParent {
+        client: NodeSyncClient::new(channel),
+        store: node.store().clone(),
+    };
+    drive(node, link, settings, &parent).await
+}
