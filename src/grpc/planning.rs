@@ -11,7 +11,7 @@ use crate::{
     error::Error,
     node::{
         AuditFilter, AuditSelection, CheckFilter, ConsolidatedFilter, Node, PageAt, PageRequest,
-        PlanFilter, SortKey,
+        PlanFilter, Reviewed, SortKey,
     },
 };
 
@@ -88,6 +88,16 @@ impl PlanningService {
                 size: page_size as usize,
             },
         ))
+    }
+
+    /// The proto form of a plan as this node holds it: with the draft revision of the latest
+    /// own version (read together with its content) and whether it is a withdrawn lower plan.
+    async fn plan_out(&self, plan: crate::domain::Plan) -> Result<pb::Plan, Status> {
+        let (plan, revision) = self.node.revised(plan).await?;
+        let mut out = plan_to_pb(&plan);
+        out.revision = revision;
+        out.withdrawn = self.node.is_withdrawn(&plan);
+        Ok(out)
     }
 
     fn who<T>(&self, req: &Request<T>) -> Result<crate::auth::Caller, Status> {
@@ -227,7 +237,7 @@ impl pb::planning_server::Planning for PlanningService {
             self.node.create_draft(unit.trim(), term.trim()),
         )
         .await?;
-        Ok(Response::new(plan_to_pb(&plan)))
+        Ok(Response::new(self.plan_out(plan).await?))
     }
 
     async fn put_entry(
@@ -244,7 +254,7 @@ impl pb::planning_server::Planning for PlanningService {
             self.node.put_entry(unit.trim(), term.trim(), entry),
         )
         .await?;
-        Ok(Response::new(plan_to_pb(&plan)))
+        Ok(Response::new(self.plan_out(plan).await?))
     }
 
     async fn import_entries(
@@ -257,6 +267,7 @@ impl pb::planning_server::Planning for PlanningService {
             term,
             entries,
             round,
+            replace,
         } = req.into_inner();
         who.require_clerk_of(unit.trim())?;
         let entries = entries
@@ -272,10 +283,10 @@ impl pb::planning_server::Planning for PlanningService {
         let plan = acting_as(
             who.label(),
             self.node
-                .import_entries(unit.trim(), term.trim(), entries, round),
+                .import_entries(unit.trim(), term.trim(), entries, round, replace),
         )
         .await?;
-        Ok(Response::new(plan_to_pb(&plan)))
+        Ok(Response::new(self.plan_out(plan).await?))
     }
 
     async fn remove_entry(
@@ -300,7 +311,7 @@ impl pb::planning_server::Planning for PlanningService {
             ),
         )
         .await?;
-        Ok(Response::new(plan_to_pb(&plan)))
+        Ok(Response::new(self.plan_out(plan).await?))
     }
 
     async fn record_ballot_round(
@@ -342,7 +353,12 @@ impl pb::planning_server::Planning for PlanningService {
             unit,
             term,
             adopted_on,
+            revision,
         } = req.into_inner();
+        let reviewed = Reviewed {
+            revision,
+            hash: None,
+        };
         who.require_clerk_of(unit.trim())?;
         let adopted_on = if adopted_on.trim().is_empty() {
             None
@@ -351,10 +367,11 @@ impl pb::planning_server::Planning for PlanningService {
         };
         let plan = acting_as(
             who.label(),
-            self.node.adopt(unit.trim(), term.trim(), adopted_on),
+            self.node
+                .adopt_reviewed(unit.trim(), term.trim(), adopted_on, &reviewed),
         )
         .await?;
-        Ok(Response::new(plan_to_pb(&plan)))
+        Ok(Response::new(self.plan_out(plan).await?))
     }
 
     async fn submit_plan(
@@ -362,10 +379,27 @@ impl pb::planning_server::Planning for PlanningService {
         req: Request<pb::SubmitPlanRequest>,
     ) -> Result<Response<pb::SubmitPlanResponse>, Status> {
         let who = self.who(&req)?;
-        let pb::SubmitPlanRequest { unit, term } = req.into_inner();
+        let pb::SubmitPlanRequest {
+            unit,
+            term,
+            revision,
+            hash,
+        } = req.into_inner();
         who.require_clerk_of(unit.trim())?;
-        let (header, approver) =
-            acting_as(who.label(), self.node.submit(unit.trim(), term.trim())).await?;
+        let hash = hash.trim();
+        if !hash.is_empty() {
+            crate::domain::validate::hash("hash", hash).map_err(bad)?;
+        }
+        let reviewed = Reviewed {
+            revision,
+            hash: (!hash.is_empty()).then(|| hash.to_string()),
+        };
+        let (header, approver) = acting_as(
+            who.label(),
+            self.node
+                .submit_reviewed(unit.trim(), term.trim(), &reviewed),
+        )
+        .await?;
         Ok(Response::new(pb::SubmitPlanResponse {
             plan: Some(summary_to_pb(&header)),
             approver: approver.code,
@@ -387,7 +421,7 @@ impl pb::planning_server::Planning for PlanningService {
             .node
             .get_plan(unit.trim(), term.trim(), version)
             .await?;
-        Ok(Response::new(plan_to_pb(&plan)))
+        Ok(Response::new(self.plan_out(plan).await?))
     }
 
     async fn list_plans(

@@ -47,7 +47,7 @@ pub use reference::Reference;
 pub use status::{ChildReport, LinkState, LinkStatus, SyncStatus};
 pub use structure::Structure;
 pub use web_login::{WebIdentity, LOGIN_TOKEN_SECONDS};
-pub use workflow::{RoundResult, TallyResult};
+pub use workflow::{Reviewed, RoundResult, TallyResult};
 
 tokio::task_local! {
     /// Who the current request acts for, as its certificate names it; set by the gRPC layer

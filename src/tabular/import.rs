@@ -189,7 +189,8 @@ pub fn import(sheet: &Sheet, ctx: &ImportContext<'_>) -> ImportReport {
             format!("a second {} column; keep only one", column.title()),
         );
     }
-    let rows = &sheet.rows[at + 1..];
+    let filled = super::sheet::fill_merged(&sheet.rows[at + 1..], &sheet.merged);
+    let rows = &filled[..];
     let plan_level = resolver.unit().level;
     // Group headings, and the position each names, if it names one.
     let headings: HashMap<usize, Option<String>> = rows
@@ -490,13 +491,17 @@ impl RowChecker<'_> {
         }
         for (column, i) in cells {
             if let Cell::Error(e) = row.cell(i) {
-                p.add(
-                    Some(column),
-                    format!(
+                let problem = match e.strip_prefix(super::read::NO_SAVED_VALUE) {
+                    Some(formula) => format!(
+                        "is a formula (={formula}) with no saved value: open and save the file \
+                         in Excel, then import it again"
+                    ),
+                    None => format!(
                         "holds the Excel error {e}: the formula behind it no longer works; \
                          type the value instead"
                     ),
-                );
+                };
+                p.add(Some(column), problem);
                 p.errors.push(column);
             }
         }

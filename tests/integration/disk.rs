@@ -47,6 +47,7 @@ async fn nothing_leaves_a_node_before_its_commit_is_on_disk() {
         unit: unit.clone(),
         term: term.clone(),
         adopted_on: String::new(),
+        revision: None,
     })
     .await
     .unwrap();
@@ -55,6 +56,8 @@ async fn nothing_leaves_a_node_before_its_commit_is_on_disk() {
     c.submit_plan(pb::SubmitPlanRequest {
         unit: unit.clone(),
         term: term.clone(),
+        revision: None,
+        hash: String::new(),
     })
     .await
     .unwrap();

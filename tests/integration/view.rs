@@ -173,6 +173,8 @@ async fn completeness_says_where_each_plan_is() {
         .submit_plan(pb::SubmitPlanRequest {
             unit: "16681".into(),
             term: TERM.into(),
+            revision: None,
+            hash: String::new(),
         })
         .await
         .unwrap();

@@ -88,12 +88,15 @@ pub async fn revise_412(demo: &Demo) -> String {
         unit: "412".into(),
         term: TERM.into(),
         adopted_on: "2025-05-02".into(),
+        revision: None,
     })
     .await
     .unwrap();
     c.submit_plan(pb::SubmitPlanRequest {
         unit: "412".into(),
         term: TERM.into(),
+        revision: None,
+        hash: String::new(),
     })
     .await
     .unwrap();

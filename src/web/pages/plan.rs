@@ -125,6 +125,12 @@ pub async fn plan(
             @if let Some(h) = &plan.hash { " · " span.muted.hash { (h.get(..16).unwrap_or(h)) } }
             @if let Some(d) = plan.adopted_on { " · " (l.t("thông qua", "adopted")) " " (date(d)) }
             @if let Some(t) = plan.received_at { " · " (l.t("nhận", "received")) " " (moment(t)) }
+            @if node.is_withdrawn(&plan) { @if let Some(d) = &plan.decision {
+                " · " strong.withdrawn id="plan-withdrawn" {
+                    (l.t("bị rút lại bởi", "withdrawn by")) " " (d.decided_by) " " (l.t("ngày", "on")) " " (date(d.decided_at.date_naive()))
+                    ", " (l.t("lý do", "reason")) " " (d.reasons.join("; "))
+                }
+            } }
         }
         section {
             h2 { (l.t("Các phiên bản", "Versions")) }
