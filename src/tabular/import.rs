@@ -10,10 +10,9 @@
 //! the rows under it that name none), total lines, and the signature block ("Nơi nhận",
 //! "T/M BAN THƯỜNG VỤ" and everything after it).
 
-use std::{collections::HashMap, fmt, io::IsTerminal};
+use std::{collections::HashMap, fmt};
 
 use chrono::{Days, Months, NaiveDate};
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use crate::domain::{text::fold, Cadre, Catalog, Entry, EntrySource, Gender, Hierarchy, Level};
@@ -220,7 +219,7 @@ pub fn import(sheet: &Sheet, ctx: &ImportContext<'_>) -> ImportReport {
         return report;
     }
 
-    let progress = progress_bar(rows.len());
+    let progress = super::progress_bar(rows.len(), "checking");
     let checker = RowChecker {
         ctx,
         layout: &layout,
@@ -404,18 +403,6 @@ fn is_total(row: &Row) -> bool {
             .iter()
             .any(|m| folded.starts_with(m))
     })
-}
-
-fn progress_bar(rows: usize) -> ProgressBar {
-    if rows <= PROGRESS_THRESHOLD || !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(rows as u64);
-    if let Ok(style) = ProgressStyle::with_template("{msg} {wide_bar} {pos}/{len} rows") {
-        bar.set_style(style);
-    }
-    bar.set_message("checking");
-    bar
 }
 
 /// Checks one row at a time against the layout and the reference data.

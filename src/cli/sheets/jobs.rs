@@ -474,7 +474,19 @@ pub async fn export(
                 term: term.into(),
                 ..Default::default()
             };
-            let entries = quyhoach::client::consolidated_all(client, request).await?;
+            // The bar appears with the first page, which says how many entries there are.
+            let mut progress = None;
+            let entries =
+                quyhoach::client::consolidated_all_with(client, request, |so_far, total| {
+                    let bar = progress
+                        .get_or_insert_with(|| tabular::progress_bar(total as usize, "fetching"));
+                    bar.set_length(total);
+                    bar.set_position(so_far);
+                })
+                .await?;
+            if let Some(bar) = progress {
+                bar.finish_and_clear();
+            }
             consolidated_sheets(&entries, per_unit)?
         }
         What::Plan => {
