@@ -51,6 +51,14 @@ impl Error {
     pub fn invalid(field: &str, problem: impl Into<String>) -> Self {
         Self::Invalid(FieldError::new(field, problem))
     }
+    /// Whether the failure passes by itself: the disk is full or the store is reopening after
+    /// a failed write, so the same request can succeed later (docs/full-disk.md).
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Self::Store(StoreError::Full { .. } | StoreError::Reopening { .. })
+        )
+    }
 }
 
 /// The result of a node operation.

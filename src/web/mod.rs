@@ -436,9 +436,7 @@ impl From<crate::error::Error> for WebError {
             Error::Precondition(_) | Error::HashConflict { .. } => StatusCode::CONFLICT,
             Error::Denied(_) => StatusCode::FORBIDDEN,
             // A full disk or a store reopening itself: the page works again by itself.
-            Error::Store(
-                crate::store::StoreError::Full { .. } | crate::store::StoreError::Reopening { .. },
-            ) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Store(_) if e.is_transient() => StatusCode::SERVICE_UNAVAILABLE,
             Error::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status == StatusCode::INTERNAL_SERVER_ERROR {
