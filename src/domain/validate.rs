@@ -214,7 +214,23 @@ impl Context<'_> {
                 &f(&format!("cadre.discipline[{i}].decided_on")),
                 d.decided_on,
             )?;
+            d.validate(&f(&format!("cadre.discipline[{i}]")), NaiveDate::MAX)?;
+            for (name, date) in [
+                ("announced_on", d.announced_on),
+                ("new_violation_on", d.new_violation_on),
+            ] {
+                if let Some(date) = date {
+                    self.not_future(&f(&format!("cadre.discipline[{i}].{name}")), date)?;
+                }
+            }
         }
+        if c.ratings.len() > MAX_LIST {
+            return Err(FieldError::new(
+                f("cadre.ratings"),
+                format!("at most {MAX_LIST} items"),
+            ));
+        }
+        c.validate_regime_and_ratings(&f("cadre"), NaiveDate::MAX)?;
         if let Some(d) = c.appointment_proposed_on {
             self.not_future(&f("cadre.appointment_proposed_on"), d)?;
         }

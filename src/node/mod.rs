@@ -13,6 +13,7 @@ mod query;
 mod reconcile;
 mod reference;
 mod status;
+mod structure;
 mod units;
 mod web_login;
 mod workflow;
@@ -38,13 +39,15 @@ pub use checks::{finding_id, Acceptance, CheckFilter, CheckOutcome, CheckedFindi
 pub use live::{FindingEvent, FindingHistory};
 pub use progress::{Progress, ReportedPlan, UnitProgress};
 pub use query::{
-    mask_id, ConsolidatedEntry, ConsolidatedFilter, ConsolidatedPage, Listing, PlanFilter,
+    mask_id, ConsolidatedEntry, ConsolidatedFilter, ConsolidatedPage, Listing, PageAt, PageRequest,
+    PlanFilter, SortKey,
 };
 pub use reconcile::{digest, ParentView, PlanState, Reconciled, Repairs};
 pub use reference::Reference;
 pub use status::{ChildReport, LinkState, LinkStatus, SyncStatus};
+pub use structure::Structure;
 pub use web_login::{WebIdentity, LOGIN_TOKEN_SECONDS};
-pub use workflow::{RoundResult, TallyResult};
+pub use workflow::{Reviewed, RoundResult, TallyResult};
 
 tokio::task_local! {
     /// Who the current request acts for, as its certificate names it; set by the gRPC layer

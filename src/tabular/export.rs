@@ -152,6 +152,19 @@ pub fn plan_sheet<'e>(
                     EntrySource::AddedByAuthority => "Bổ sung".into(),
                 },
                 Column::Qualifications => c.qualifications.join("; ").into(),
+                Column::Discipline => super::attributes::format_discipline(&c.discipline).into(),
+                Column::RetirementRegime => match c.retirement_regime {
+                    crate::domain::RetirementRegime::General => ExportCell::Empty,
+                    r => r.vi().into(),
+                },
+                Column::ScienceTechnology => {
+                    if c.science_technology {
+                        "x".into()
+                    } else {
+                        ExportCell::Empty
+                    }
+                }
+                Column::Ratings => super::attributes::format_ratings(&c.ratings).into(),
             }
         };
         rows.push(Column::ALL.into_iter().map(cell).collect());

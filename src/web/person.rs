@@ -107,7 +107,7 @@ pub async fn person(
     let level = |c: &str| {
         hierarchy
             .get(c)
-            .map(|u| u.level.as_str())
+            .map(|u| l.level(u.level))
             .unwrap_or_default()
     };
     let content = html! {

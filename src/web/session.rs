@@ -26,7 +26,7 @@ use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use serde::Deserialize;
 
 use super::{i18n::Lang, WebError, WebState};
-use crate::auth::{Caller, Role};
+use crate::auth::Caller;
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "qh_session";
@@ -192,12 +192,7 @@ impl Viewer {
     /// Returns true if and only if the viewer may see full national IDs: the roles that work
     /// with the lists (clerk, approver, administrator); a reader sees masked ones.
     pub fn sees_full_ids(&self) -> bool {
-        match &self.caller {
-            Caller::Insecure => true,
-            Caller::Certified { roles, .. } => roles
-                .iter()
-                .any(|r| matches!(r, Role::Clerk | Role::Approver | Role::Admin)),
-        }
+        self.caller.sees_full_ids()
     }
 
     /// Returns true if and only if the viewer may decide at `unit` (the node's own unit).
@@ -550,6 +545,7 @@ pub async fn language(Query(q): Query<LanguageQuery>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::Role;
 
     fn viewer(sessions: &Sessions, session: &str, roles: &[Role]) -> Viewer {
         Viewer {

@@ -40,6 +40,7 @@ async fn every_change_is_recorded_and_verify_finds_tampering_where_it_is() {
             unit: "40".into(),
             term: TERM.into(),
             adopted_on: String::new(),
+            revision: None,
         })
         .await
         .unwrap()
@@ -310,6 +311,8 @@ async fn each_rewrite_is_named_at_its_first_differing_record() {
     k.submit_plan(pb::SubmitPlanRequest {
         unit: "16681".into(),
         term: TERM.into(),
+        revision: None,
+        hash: String::new(),
     })
     .await
     .unwrap();
@@ -580,6 +583,8 @@ async fn verify_says_every_finding_the_altered_record_first_with_the_given_paths
     k.submit_plan(pb::SubmitPlanRequest {
         unit: "16681".into(),
         term: TERM.into(),
+        revision: None,
+        hash: String::new(),
     })
     .await
     .unwrap();

@@ -217,11 +217,7 @@ pub async fn overview(
 }
 
 pub(super) fn level_name(l: Lang, level: Level) -> &'static str {
-    match level {
-        Level::Province => l.t("Tỉnh", "Province"),
-        Level::District => l.t("Huyện", "District"),
-        Level::Commune => l.t("Xã", "Commune"),
-    }
+    l.level(level)
 }
 
 // ---------------------------------------------------------------------- consolidated list
