@@ -495,7 +495,8 @@ pub fn write_node(
     let key = dir.join(format!("{stem}.key"));
     let cert = dir.join(format!("{stem}.pem"));
     let mut kept = None;
-    if std::fs::symlink_metadata(&key).is_ok() {
+    // A key is a regular file; a symbolic link there is replaced, never followed ([`write`]).
+    if std::fs::symlink_metadata(&key).is_ok_and(|m| m.is_file()) {
         if !renew {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::AlreadyExists,

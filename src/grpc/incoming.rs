@@ -217,9 +217,20 @@ impl RefusalLog {
         }
         let unlogged = self.unlogged.swap(0, Ordering::Relaxed);
         // rustls's own text of a certificate error is its variant's name; the words instead.
-        let reason = match reason {
-            rustls::Error::InvalidCertificate(c) => certificate_error_in_words(c),
-            other => other.to_string(),
+        // (the variants with context are worded by rustls, with their dates).
+        let reason = {
+            use rustls::CertificateError as C;
+            match reason {
+                rustls::Error::InvalidCertificate(
+                    C::ExpiredContext { .. }
+                    | C::NotValidYetContext { .. }
+                    | C::ExpiredRevocationListContext { .. }
+                    | C::NotValidForNameContext { .. }
+                    | C::InvalidPurposeContext { .. },
+                ) => reason.to_string(),
+                rustls::Error::InvalidCertificate(c) => certificate_error_in_words(c),
+                other => other.to_string(),
+            }
         };
         tracing::warn!(peer = %peer, certificate = %certificate, reason = %reason, unlogged, "tls handshake refused");
     }

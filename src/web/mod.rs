@@ -152,7 +152,8 @@ pub async fn router(
 /// itself, no script at all (inline or not), never framed. Inline `style` attributes are
 /// allowed (the overview indents its tree with them); no page carries script.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self' 'unsafe-inline'; \
-     img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+     img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; \
+     base-uri 'none'";
 
 /// HSTS of the HTTPS page: a year, as OWASP's HTTP headers cheat sheet advises.
 pub const STRICT_TRANSPORT_SECURITY: &str = "max-age=31536000";
