@@ -266,7 +266,21 @@ pub const CONSOLIDATED_PAGE: u32 = 5_000;
 /// The node's status when a page cannot be fetched.
 pub async fn consolidated_all(
     client: &mut PlanningClient<Channel>,
+    request: pb::ConsolidatedRequest,
+) -> Result<Vec<pb::ConsolidatedEntry>, tonic::Status> {
+    consolidated_all_with(client, request, |_, _| {}).await
+}
+
+/// As [`consolidated_all`], calling `fetched(so_far, total)` after each page: the entries
+/// fetched so far and the node's count of all that match, for a progress bar.
+///
+/// # Errors
+///
+/// The node's status when a page cannot be fetched.
+pub async fn consolidated_all_with(
+    client: &mut PlanningClient<Channel>,
     mut request: pb::ConsolidatedRequest,
+    mut fetched: impl FnMut(u64, u64),
 ) -> Result<Vec<pb::ConsolidatedEntry>, tonic::Status> {
     if request.page_size == 0 {
         request.page_size = CONSOLIDATED_PAGE;
@@ -275,6 +289,7 @@ pub async fn consolidated_all(
     loop {
         let page = client.consolidated(request.clone()).await?.into_inner();
         out.extend(page.entries);
+        fetched(out.len() as u64, page.total.max(out.len() as u64));
         if page.next_page_token.is_empty() {
             return Ok(out);
         }

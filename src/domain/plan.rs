@@ -463,6 +463,19 @@ impl PlanStatus {
             Self::Returned => "returned",
         }
     }
+
+    /// The Vietnamese name as the office's lists and the web page show it: e.g. `Dự thảo`,
+    /// `Đã phê duyệt`.
+    pub fn vi_title(self) -> &'static str {
+        match self {
+            Self::Draft => "Dự thảo",
+            Self::Adopted => "Đã thông qua",
+            Self::Submitted => "Đã gửi",
+            Self::Received => "Chờ phê duyệt",
+            Self::Approved => "Đã phê duyệt",
+            Self::Returned => "Bị trả lại",
+        }
+    }
 }
 
 /// What an approving level decides on a plan version.

@@ -537,6 +537,9 @@ pub fn plan_from_pb(field: &str, p: pb::Plan) -> R<Plan> {
         adopted_on,
         received_at,
         decision,
+        // What this node says of its own copy; the receiver judges for itself.
+        withdrawn: _,
+        revision: _,
     } = p;
     Ok(Plan {
         id: plan_id_from_pb(&format!("{field}.id"), id)?,
@@ -576,6 +579,8 @@ pub fn plan_to_pb(p: &Plan) -> pb::Plan {
         adopted_on: p.adopted_on.map(|d| d.to_string()).unwrap_or_default(),
         received_at: p.received_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
         decision: p.decision.as_ref().map(decision_to_pb),
+        withdrawn: false,
+        revision: 0,
     }
 }
 

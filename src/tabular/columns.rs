@@ -474,6 +474,7 @@ mod tests {
             name: String::new(),
             skipped: Vec::new(),
             date_1904: false,
+            merged: Vec::new(),
             rows: vec![
                 Row {
                     number: 1,

@@ -10,10 +10,9 @@
 //! the rows under it that name none), total lines, and the signature block ("Nơi nhận",
 //! "T/M BAN THƯỜNG VỤ" and everything after it).
 
-use std::{collections::HashMap, fmt, io::IsTerminal};
+use std::{collections::HashMap, fmt};
 
 use chrono::{Days, Months, NaiveDate};
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use crate::domain::{text::fold, Cadre, Catalog, Entry, EntrySource, Gender, Hierarchy, Level};
@@ -189,7 +188,8 @@ pub fn import(sheet: &Sheet, ctx: &ImportContext<'_>) -> ImportReport {
             format!("a second {} column; keep only one", column.title()),
         );
     }
-    let rows = &sheet.rows[at + 1..];
+    let filled = super::sheet::fill_merged(&sheet.rows[at + 1..], &sheet.merged);
+    let rows = &filled[..];
     let plan_level = resolver.unit().level;
     // Group headings, and the position each names, if it names one.
     let headings: HashMap<usize, Option<String>> = rows
@@ -219,7 +219,7 @@ pub fn import(sheet: &Sheet, ctx: &ImportContext<'_>) -> ImportReport {
         return report;
     }
 
-    let progress = progress_bar(rows.len());
+    let progress = super::progress_bar(rows.len(), "checking");
     let checker = RowChecker {
         ctx,
         layout: &layout,
@@ -405,18 +405,6 @@ fn is_total(row: &Row) -> bool {
     })
 }
 
-fn progress_bar(rows: usize) -> ProgressBar {
-    if rows <= PROGRESS_THRESHOLD || !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(rows as u64);
-    if let Ok(style) = ProgressStyle::with_template("{msg} {wide_bar} {pos}/{len} rows") {
-        bar.set_style(style);
-    }
-    bar.set_message("checking");
-    bar
-}
-
 /// Checks one row at a time against the layout and the reference data.
 struct RowChecker<'c> {
     ctx: &'c ImportContext<'c>,
@@ -490,13 +478,17 @@ impl RowChecker<'_> {
         }
         for (column, i) in cells {
             if let Cell::Error(e) = row.cell(i) {
-                p.add(
-                    Some(column),
-                    format!(
+                let problem = match e.strip_prefix(super::read::NO_SAVED_VALUE) {
+                    Some(formula) => format!(
+                        "is a formula (={formula}) with no saved value: open and save the file \
+                         in Excel, then import it again"
+                    ),
+                    None => format!(
                         "holds the Excel error {e}: the formula behind it no longer works; \
                          type the value instead"
                     ),
-                );
+                };
+                p.add(Some(column), problem);
                 p.errors.push(column);
             }
         }

@@ -13,11 +13,13 @@
 //! - [`resolve`]: position titles and unit names to codes, and back.
 //! - [`import`](mod@import): the row-by-row checks and the [`ImportReport`].
 //! - [`export`]: `.xlsx` and `.csv` writers and the sheets they take (the flat layout).
+//! - [`consolidated`]: the consolidated list's one export layout, for every face.
 //! - [`official`]: the official layout (title block, two-row header, column numbers, groups by
 //!   position, signature block) and the blank template with data validation.
 
 pub mod attributes;
 pub mod columns;
+pub mod consolidated;
 pub mod export;
 pub mod import;
 pub mod official;
@@ -30,7 +32,12 @@ mod corpus;
 #[cfg(test)]
 mod tests;
 
+use std::io::IsTerminal;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
 pub use columns::Column;
+pub use consolidated::{consolidated_sheet, consolidated_sheets, ListRow};
 pub use export::{
     export_csv, export_xlsx, plan_sheet, plan_sheet_for, table_sheet, xlsx_bytes, ExportCell,
     ExportSheet,
@@ -39,6 +46,22 @@ pub use import::{import, ImportContext, ImportReport, ImportedEntry, RowProblem}
 pub use official::{official_plan_bytes, official_xlsx_bytes, template_xlsx_bytes};
 pub use read::{read_rows, read_sheet, Format, Input};
 pub use sheet::{Cell, Row, Sheet, Skipped};
+
+/// A progress bar for long work over `rows` rows (checking an import, fetching a consolidated list
+/// to export), labelled `doing`: drawn on standard error only when that is a terminal and there are
+/// more than [`import::PROGRESS_THRESHOLD`] rows, hidden otherwise (so tests and pipes see none).
+/// The caller advances it and clears it when done.
+pub fn progress_bar(rows: usize, doing: &str) -> ProgressBar {
+    if rows <= import::PROGRESS_THRESHOLD || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(rows as u64);
+    if let Ok(style) = ProgressStyle::with_template("{msg} {wide_bar} {pos}/{len} rows") {
+        bar.set_style(style);
+    }
+    bar.set_message(doing.to_string());
+    bar
+}
 
 /// Failures to read a spreadsheet at all. Problems with its content are not errors: they are
 /// the [`RowProblem`]s of an [`ImportReport`].
@@ -122,4 +145,15 @@ pub enum ExportError {
     /// A date Excel cannot show (before 1900).
     #[error("{0} cannot be written as an Excel date")]
     Date(chrono::NaiveDate),
+}
+
+#[cfg(test)]
+mod progress_tests {
+    use super::*;
+
+    #[test]
+    fn a_list_of_at_most_the_threshold_shows_no_bar_even_on_a_terminal() {
+        assert!(progress_bar(import::PROGRESS_THRESHOLD, "checking").is_hidden());
+        assert!(progress_bar(0, "fetching").is_hidden());
+    }
 }

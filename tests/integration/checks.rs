@@ -70,6 +70,7 @@ pub(crate) async fn district_plan(
             unit: unit.into(),
             term: TERM.into(),
             adopted_on: "2025-04-15".into(),
+            revision: None,
         })
         .await
         .unwrap()
@@ -77,6 +78,8 @@ pub(crate) async fn district_plan(
     c.submit_plan(pb::SubmitPlanRequest {
         unit: unit.into(),
         term: TERM.into(),
+        revision: None,
+        hash: String::new(),
     })
     .await
     .unwrap();

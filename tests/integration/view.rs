@@ -173,6 +173,8 @@ async fn completeness_says_where_each_plan_is() {
         .submit_plan(pb::SubmitPlanRequest {
             unit: "16681".into(),
             term: TERM.into(),
+            revision: None,
+            hash: String::new(),
         })
         .await
         .unwrap();
@@ -345,7 +347,9 @@ async fn a_consolidated_list_larger_than_a_message_lists_and_exports_whole() {
 
     let xlsx = dir.path().join("tong-hop.xlsx");
     let Ran {
-        ok, stderr: err, ..
+        ok,
+        stdout: said,
+        stderr: err,
     } = cli(&[
         "export",
         "--node",
@@ -357,6 +361,9 @@ async fn a_consolidated_list_larger_than_a_message_lists_and_exports_whole() {
     ])
     .await;
     assert!(ok, "export failed: {err}");
+    // It says what it did, and draws no progress bar where standard error is no terminal.
+    assert!(said.contains("wrote 40000 rows to"), "{said}");
+    assert!(!err.contains("fetching"), "a bar on a pipe: {err}");
     use calamine::{DataType, Reader, Xlsx};
     let mut book: Xlsx<_> = calamine::open_workbook(&xlsx).unwrap();
     let sheet = book.worksheet_range_at(0).unwrap().unwrap();
@@ -369,5 +376,19 @@ async fn a_consolidated_list_larger_than_a_message_lists_and_exports_whole() {
         })
         .count();
     assert_eq!(data_rows, 40_000);
+
+    // What a progress bar is fed: after each page, the entries so far and the node's total.
+    let mut seen = Vec::new();
+    let request = pb::ConsolidatedRequest {
+        page_size: 15_000,
+        ..Default::default()
+    };
+    let all = quyhoach::client::consolidated_all_with(&mut p, request, |so_far, total| {
+        seen.push((so_far, total))
+    })
+    .await
+    .unwrap();
+    assert_eq!(all.len(), 40_000);
+    assert_eq!(seen, [(15_000, 40_000), (30_000, 40_000), (40_000, 40_000)]);
     province.stop().await.unwrap();
 }

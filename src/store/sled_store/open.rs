@@ -6,11 +6,11 @@ use std::{
     path::Path,
     sync::{
         atomic::{AtomicU64, Ordering},
-        Arc, Condvar, Mutex,
+        Arc, Mutex,
     },
 };
 
-use sled::Tree;
+use sled::{transaction::TransactionError, Transactional, Tree};
 use tokio::sync::watch;
 
 use super::{
@@ -160,17 +160,7 @@ impl SledStore {
         if let Some(why) = &behind {
             tracing::error!(reason = %why, "store behind its durable-state record; writes refused");
         }
-        let control = Arc::new(FlushControl {
-            wanted: Mutex::new((0, false)),
-            wake: Condvar::new(),
-            marks: Mutex::new(marks),
-            delay: crate::fault::flush_delay(),
-            failed: Default::default(),
-            full: Default::default(),
-            state_path,
-            record,
-            behind,
-        });
+        let control = Arc::new(FlushControl::new(marks, state_path, record, behind));
         control.write_state();
         let (tx, rx) = watch::channel(Flushed::default());
         let store = Self {
@@ -187,35 +177,62 @@ impl SledStore {
             flusher: Mutex::new(None),
             path: path.to_path_buf(),
             audit_key: std::sync::OnceLock::new(),
+            earlier_audit_keys: std::sync::OnceLock::new(),
         };
         store.spawn_flusher(&engine, 0)?;
         *store.engine.write().map_err(|_| StoreError::FlusherGone)? = Some(Arc::new(engine));
-        Ok(Arc::new(store))
+        let store = Arc::new(store);
+        let (weak, control) = (Arc::downgrade(&store), store.control.clone());
+        std::thread::Builder::new()
+            .name("store-reopener".into())
+            .spawn(move || reopener(weak, control))?;
+        Ok(store)
     }
 
-    /// are gone (anything still staged is discarded); none of them was acknowledged. Called
-    /// under the commit lock.
-    pub(super) fn recover(&self) -> Result<()> {
+    /// After a failure ([`FlushControl::fail`]): if there is space again, drops the failed
+    /// engine (sled's error is sticky and its memory may hold refused or half-applied
+    /// commits), opens sled again on what is on disk, takes back whatever sled wrote there of
+    /// commits that were never acknowledged, and starts a new flusher. Every commit not
+    /// acknowledged before the failure is gone; none of them was acknowledged. Called only by
+    /// the reopener thread.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Full`] while less than [`MIN_FREE`] bytes are free; otherwise whatever
+    /// opening sled or writing the take-back fails with (the reopener tries again).
+    pub(super) fn reopen(&self) -> Result<()> {
         let free = self.free_space().unwrap_or(u64::MAX);
         if free < MIN_FREE {
             return Err(self.full(free));
         }
-        tracing::warn!(path = %self.path.display(), free, "reopening the store after a failed flush");
+        tracing::warn!(path = %self.path.display(), free, "reopening the store after a failure");
+        // The apply lock first, as everywhere: then no commit is staged or applied meanwhile.
         let _apply = self
             .apply_lock
             .lock()
             .map_err(|_| StoreError::FlusherGone)?;
-        {
+        let _commits = self
+            .commit_lock
+            .lock()
+            .map_err(|_| StoreError::FlusherGone)?;
+        // Every ticket handed out so far is either on disk or refused.
+        let last = {
             let mut staged = self.staged()?;
             let first = self.applied.load(Ordering::Acquire) + 1;
-            staged.discard(first, "the store was reopened after a failed flush".into());
-        }
-        if let Some(handle) = self
+            if first <= staged.last_ticket() {
+                staged.discard(first, "the store failed before it was applied".into());
+            }
+            staged.last_ticket()
+        };
+        self.applied.store(last, Ordering::Release);
+        self.applied_tx.send_replace(last);
+        // The failure moved the flusher's generation on, so it has stopped or is stopping.
+        let flusher = self
             .flusher
             .lock()
             .map_err(|_| StoreError::FlusherGone)?
-            .take()
-        {
+            .take();
+        if let Some(handle) = flusher {
             let _ = handle.join();
         }
         let mut slot = self.engine.write().map_err(|_| StoreError::FlusherGone)?;
@@ -223,9 +240,8 @@ impl SledStore {
         // A reader that cloned the old engine a moment ago may still hold sled's file lock:
         // `open_engine` waits for it (`LOCK_WAIT`).
         let engine = open_engine(&self.path)?;
-        // Every ticket handed out so far is either on disk or lost.
-        let last = self.staged()?.last_ticket();
-        self.applied.store(last, Ordering::Release);
+        take_back(&engine, &self.control)?;
+        File::open(self.path.join("db"))?.sync_all()?;
         *self
             .control
             .marks
@@ -241,14 +257,99 @@ impl SledStore {
             f.ticket = last;
             f.error = None;
         });
-        self.control.failed.store(false, Ordering::Release);
-        self.control.full.store(false, Ordering::Release);
         self.spawn_flusher(&engine, last)?;
         *slot = Some(Arc::new(engine));
-        tracing::info!(path = %self.path.display(), "store reopened; writes resume");
+        drop(slot);
+        self.control.full.store(false, Ordering::Release);
+        self.control.failed.store(false, Ordering::Release);
+        self.control.epoch.fetch_add(1, Ordering::AcqRel);
+        tracing::info!(path = %self.path.display(), "store reopened from disk; reads and writes resume");
         Ok(())
     }
 }
+
+/// Writes back, in one transaction, the values that refused commits replaced (the earliest
+/// replaced value of each key is the acknowledged one), and flushes; clears the take-back list
+/// only once that is done.
+fn take_back(engine: &Engine, control: &FlushControl) -> Result<()> {
+    let mut undo = control.undo.lock().map_err(|_| StoreError::FlusherGone)?;
+    if undo.is_empty() {
+        return Ok(());
+    }
+    let mut before: std::collections::BTreeMap<(usize, &[u8]), &Option<sled::IVec>> =
+        Default::default();
+    for (_, writes) in undo.iter() {
+        for (tree, key, old) in writes {
+            before.entry((*tree, key.as_slice())).or_insert(old);
+        }
+    }
+    let trees: Vec<&Tree> = engine.trees.iter().collect();
+    trees
+        .as_slice()
+        .transaction(|tx| {
+            for ((tree, key), old) in &before {
+                match old {
+                    Some(v) => tx[*tree].insert(*key, v.clone())?,
+                    None => tx[*tree].remove(*key)?,
+                };
+            }
+            Ok(())
+        })
+        .map_err(|e: TransactionError<()>| StoreError::Transaction(format!("{e:?}")))?;
+    engine.db.flush()?;
+    tracing::warn!(
+        keys = before.len(),
+        "took back from disk what sled had written of refused commits"
+    );
+    undo.clear();
+    Ok(())
+}
+
+/// The reopener thread: sleeps until the store fails, then tries [`SledStore::reopen`] with a
+/// growing pause (up to [`REOPEN_PAUSE_MAX`]) until it succeeds; ends when the store closes.
+fn reopener(store: std::sync::Weak<SledStore>, control: Arc<FlushControl>) {
+    let mut pause = REOPEN_PAUSE_MIN;
+    loop {
+        {
+            let Ok(mut closing) = control.closing.lock() else {
+                return;
+            };
+            while !*closing && !control.failed.load(Ordering::Acquire) {
+                closing = match control.reopen_wake.wait(closing) {
+                    Ok(c) => c,
+                    Err(_) => return,
+                };
+            }
+            if *closing {
+                return;
+            }
+        }
+        let Some(store) = store.upgrade() else {
+            return;
+        };
+        match store.reopen() {
+            Ok(()) => pause = REOPEN_PAUSE_MIN,
+            Err(e) => {
+                tracing::debug!(error = %e, ?pause, "the store cannot be reopened yet");
+                drop(store);
+                let Ok(closing) = control.closing.lock() else {
+                    return;
+                };
+                if *closing {
+                    return;
+                }
+                let _ = control.reopen_wake.wait_timeout(closing, pause);
+                pause = (pause * 2).min(REOPEN_PAUSE_MAX);
+            }
+        }
+    }
+}
+
+/// The first pause of the reopener after a failed attempt.
+const REOPEN_PAUSE_MIN: std::time::Duration = std::time::Duration::from_millis(25);
+/// The longest pause between two attempts: how long after space is freed the store may take to
+/// answer again.
+const REOPEN_PAUSE_MAX: std::time::Duration = std::time::Duration::from_millis(400);
 
 /// Removes the `snap.<lsn>.generating` files that sled 0.34.7 leaves when it is interrupted
 /// while writing a snapshot. Its reader takes the last snapshot file in name order, which is
