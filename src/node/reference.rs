@@ -91,11 +91,10 @@ impl Node {
                 ),
             ));
         }
-        for ruleset in [crate::rules::Ruleset::Qd50, crate::rules::Ruleset::Qd377] {
-            reference.rules.params(ruleset).validate().map_err(|e| {
-                Error::invalid("reference.rules", format!("{}.{e}", ruleset.as_str()))
-            })?;
-        }
+        reference
+            .rules
+            .validate()
+            .map_err(|e| Error::invalid("reference.rules", e))?;
         for code in reference
             .catalog
             .positions

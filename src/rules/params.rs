@@ -523,30 +523,40 @@ impl RulesFile {
     /// ruleset's parameters fail [`RuleParams::validate`].
     pub fn parse(text: &str) -> Result<Self, String> {
         let file: Self = toml::from_str(text).map_err(|e| format!("rules file: {e}"))?;
+        file.validate().map_err(|e| format!("rules file: {e}"))?;
+        Ok(file)
+    }
+
+    /// Checks both rulesets' parameters ([`RuleParams::validate`]) and the freeze windows, as
+    /// for a local file and for one a parent sends down; the error names the table and field.
+    ///
+    /// # Errors
+    ///
+    /// The table, field and problem: a parameter out of its range, a freeze ending before it
+    /// starts, without a unit or reason, or an exemption that cites nothing.
+    pub fn validate(&self) -> Result<(), String> {
         for ruleset in [Ruleset::Qd50, Ruleset::Qd377] {
-            file.params(ruleset)
+            self.params(ruleset)
                 .validate()
-                .map_err(|e| format!("rules file: {}.{e}", ruleset.as_str()))?;
+                .map_err(|e| format!("{}.{e}", ruleset.as_str()))?;
         }
-        for (i, f) in file.freezes.iter().enumerate() {
+        for (i, f) in self.freezes.iter().enumerate() {
             if f.from > f.to {
                 return Err(format!(
-                    "rules file: freezes[{i}].to: {} is before from {}",
+                    "freezes[{i}].to: {} is before from {}",
                     f.to, f.from
                 ));
             }
             if f.unit.trim().is_empty() || f.reason.trim().is_empty() {
-                return Err(format!(
-                    "rules file: freezes[{i}]: unit and reason must not be empty"
-                ));
+                return Err(format!("freezes[{i}]: unit and reason must not be empty"));
             }
             if let Some(e) = f.exemptions.iter().position(|e| e.cited.trim().is_empty()) {
                 return Err(format!(
-                    "rules file: freezes[{i}].exemptions[{e}].cited: must name the written exemption"
+                    "freezes[{i}].exemptions[{e}].cited: must name the written exemption"
                 ));
             }
         }
-        Ok(file)
+        Ok(())
     }
 
     /// The parameters of one ruleset.

@@ -4,7 +4,10 @@
 
 use std::time::Duration;
 
-use quyhoach::grpc::pb::{self, planning_client::PlanningClient};
+use quyhoach::{
+    config::RawConfig,
+    grpc::pb::{self, planning_client::PlanningClient},
+};
 use tonic::{transport::Channel, Code};
 use unicode_normalization::UnicodeNormalization;
 
@@ -298,7 +301,15 @@ async fn errors_block_approval_warnings_need_a_justification_and_returns_cite_fi
 #[tokio::test]
 async fn a_warning_accepted_in_writing_lets_the_plan_through_and_is_kept() {
     let dir = tempfile::tempdir().unwrap();
-    let province = start(dir.path(), "40", None, "builtin:2024").await;
+    // The approval falls under QĐ 377, which sets no structure figure of its own: this province
+    // sets women ≥ 25 % for it too, so that R8's warning outlives the approval.
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(&rules, "[qd377]\nmin_women_ratio = 0.25\n").unwrap();
+    let province_config = || RawConfig {
+        rules_file: Some(rules.clone()),
+        ..node_config(dir.path(), "40", None, "builtin:2024")
+    };
+    let province = start_with(province_config()).await;
     let vinh = start(dir.path(), "412", Some(province.url()), "builtin:2024").await;
     let (mut a, mut p) = (client(&vinh).await, client(&province).await);
     // Two men, no woman: R8 (women below 25%) is a warning.
@@ -377,7 +388,7 @@ async fn a_warning_accepted_in_writing_lets_the_plan_through_and_is_kept() {
         n.stop().await.unwrap();
     }
     // Kept across a restart: the province reads its acceptances back from its store.
-    let province = start(dir.path(), "40", None, "builtin:2024").await;
+    let province = start_with(province_config()).await;
     let mut p = client(&province).await;
     let again = findings(
         &mut p,
