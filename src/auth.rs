@@ -98,6 +98,27 @@ pub enum Denied {
 }
 
 impl Caller {
+    /// Returns true if and only if the caller may see national IDs whole: the roles that work
+    /// with the lists (clerk, approver, administrator) and an insecure node's caller; a reader
+    /// sees them masked ([`crate::domain::validate::mask_id`]), on every face.
+    pub fn sees_full_ids(&self) -> bool {
+        match self {
+            Caller::Insecure => true,
+            Caller::Certified { roles, .. } => roles
+                .iter()
+                .any(|r| matches!(r, Role::Clerk | Role::Approver | Role::Admin)),
+        }
+    }
+
+    /// A national ID as this caller may see it: whole, or masked for a reader.
+    pub fn shown_id(&self, id: &str) -> String {
+        if self.sees_full_ids() {
+            id.to_string()
+        } else {
+            crate::domain::validate::mask_id(id)
+        }
+    }
+
     /// How the audit trail names this caller.
     pub fn label(&self) -> String {
         match self {

@@ -452,6 +452,10 @@ impl RawConfig {
             ),
             (None, None) => None,
         };
+        let earlier_audit_keys = match (&self.audit_key, &self.key, &tls) {
+            (None, Some(key), Some(_)) => earlier_keys(key)?,
+            _ => Vec::new(),
+        };
         let crl_pem = match (&self.crl, &tls) {
             (None, _) => None,
             (Some(_), None) => {
@@ -514,12 +518,30 @@ impl RawConfig {
             metrics,
             web,
             audit_key,
+            earlier_audit_keys,
             crl_pem,
         })
     }
 }
 
 /// Reads the audit key file at `path`, which must lie outside the data folder `data`.
+/// The audit keys derived from the earlier TLS keys that `certs node --renew` kept beside
+/// `key` ([`crate::pki::kept_key`]: `key.1`, `key.2`, … up to the first missing number).
+fn earlier_keys(key: &Path) -> Result<Vec<crate::audit::AuditKey>, ConfigError> {
+    let mut keys = Vec::new();
+    for n in 1.. {
+        let path = crate::pki::kept_key(key, n);
+        if !path.exists() {
+            break;
+        }
+        let pem = std::fs::read(&path).map_err(ConfigError::read("key", &path))?;
+        let derived = crate::audit::AuditKey::from_private_key_pem(&pem)
+            .map_err(|e| ConfigError::invalid("key", format!("{}: {e}", path.display())))?;
+        keys.push(derived);
+    }
+    Ok(keys)
+}
+
 fn load_audit_key(path: &Path, data: &Path) -> Result<crate::audit::AuditKey, ConfigError> {
     // The data folder may not exist yet; compare absolute paths, resolved where they exist.
     let resolve = |p: &Path| {
@@ -680,6 +702,10 @@ pub struct Config {
     /// The key the node seals its audit records with; none for an insecure node without
     /// `--audit-key` (its records are chained but not sealed).
     pub audit_key: Option<crate::audit::AuditKey>,
+    /// The keys the node sealed with before `audit_key`: with the key derived from the TLS key
+    /// `nodes/U.key`, those derived from the earlier keys `certs node --renew` kept beside it
+    /// (`U.key.1`, `U.key.2`, …); they verify the records of their time and seal nothing.
+    pub earlier_audit_keys: Vec<crate::audit::AuditKey>,
     /// The authority's revocation list (PEM), checked for every client certificate and for
     /// the parent's.
     pub crl_pem: Option<String>,

@@ -314,6 +314,8 @@ pub async fn start_demo(options: DemoOptions, out: Out<'_>) -> Result<Demo, Demo
                 .submit_plan(pb::SubmitPlanRequest {
                     unit: unit.clone(),
                     term: TERM.into(),
+                    revision: None,
+                    hash: String::new(),
                 })
                 .await?
                 .into_inner();
@@ -547,6 +549,7 @@ async fn record_and_adopt(
             unit: unit.into(),
             term: TERM.into(),
             adopted_on: adopted_on.into(),
+            revision: None,
         })
         .await
         .map_err(|source| DemoError::Adopt {

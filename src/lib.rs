@@ -9,7 +9,7 @@
 //!   beside plans (headers, outbox items, receipts, conflicts); Vietnamese text and the identity
 //!   key of a name ([`domain::name`]).
 //!   Plain structs and pure functions.
-//! - [`rules`]: the planning rules (R1–R22) and their parameters. Pure.
+//! - [`rules`]: the planning rules (R1–R26) and their parameters. Pure.
 //! - [`store`]: the [`store::Store`] trait and its sled implementation, with group commit, the
 //!   durable-state record kept beside it (`store::state`), and a stopped node's audit trail read
 //!   from a copy ([`store::trail`]).

@@ -135,8 +135,11 @@ pub fn parent_config(
     let crls = CertificateRevocationListDer::pem_slice_iter(crl_pem.unwrap_or("").as_bytes())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("revocation list: {e}"))?;
+    // As on the server side: a parent whose authority no given list is from is judged by its
+    // authority alone (a CA rotation keeps the old authority's list in --crl).
     let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
         .with_crls(crls)
+        .allow_unknown_revocation_status()
         .build()
         .map_err(|e| format!("authority certificate: {e}"))?;
     let chain = CertificateDer::pem_slice_iter(tls.cert_pem.as_bytes())

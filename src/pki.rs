@@ -467,6 +467,61 @@ pub fn write(dir: &Path, stem: &str, issued: &Issued) -> std::io::Result<()> {
     write_secret(&dir.join(format!("{stem}.key")), &issued.key_pem)
 }
 
+/// Where a renewal keeps the `n`th earlier key (from 1) of the key file `key`: `key.n`
+/// (`nodes/40.key.1`). A node derives its audit key from its TLS key, so the records sealed
+/// before a renewal verify only with the earlier key; the node reads these files back.
+pub fn kept_key(key: &Path, n: u32) -> std::path::PathBuf {
+    let mut name = key.as_os_str().to_os_string();
+    name.push(format!(".{n}"));
+    std::path::PathBuf::from(name)
+}
+
+/// Writes a node's certificate and key as [`write`] does, refusing to replace a key that is
+/// there unless `renew`; with `renew`, the key and certificate there are first moved to the
+/// first free `key.N` / `pem.N` ([`kept_key`]), never overwritten. Returns where the earlier
+/// key was kept, if there was one.
+///
+/// # Errors
+///
+/// [`std::io::ErrorKind::AlreadyExists`] when `dir` holds the key and `renew` is false (a new
+/// key changes the node's audit key), or the file system's error.
+pub fn write_node(
+    dir: &Path,
+    stem: &str,
+    issued: &Issued,
+    renew: bool,
+) -> std::io::Result<Option<std::path::PathBuf>> {
+    check_stem(stem)?;
+    let key = dir.join(format!("{stem}.key"));
+    let cert = dir.join(format!("{stem}.pem"));
+    let mut kept = None;
+    if std::fs::symlink_metadata(&key).is_ok() {
+        if !renew {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                format!(
+                    "{} exists: a new key changes the node's audit key and the trail it sealed \
+                     would no longer verify; pass --renew to keep the old key beside the new one",
+                    key.display()
+                ),
+            ));
+        }
+        let n = (1..)
+            .find(|n| std::fs::symlink_metadata(kept_key(&key, *n)).is_err())
+            .expect("a free number");
+        let to = kept_key(&key, n);
+        // A hard link, then the new key over the old name: the earlier key is never lost.
+        std::fs::hard_link(&key, &to)?;
+        if std::fs::symlink_metadata(&cert).is_ok() {
+            std::fs::rename(&cert, kept_key(&cert, n))?;
+        }
+        std::fs::remove_file(&key)?;
+        kept = Some(to);
+    }
+    write(dir, stem, issued)?;
+    Ok(kept)
+}
+
 /// Writes a private key readable by its owner only.
 ///
 /// # Errors

@@ -127,7 +127,7 @@ async fn run_with_web(
     })?;
     match &config.audit_key {
         Some(key) => store
-            .set_audit_key(key.clone())
+            .set_audit_key(key.clone(), config.earlier_audit_keys.clone())
             .map_err(ServeError::AuditKey)?,
         None => tracing::warn!("no audit key (--insecure without --audit-key): audit records are chained but not sealed"),
     }

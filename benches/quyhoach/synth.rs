@@ -525,6 +525,9 @@ impl<'a> Maker<'a> {
             qualifications: self.qualifications(),
             discipline: Vec::new(),
             appointment_proposed_on: None,
+            retirement_regime: Default::default(),
+            science_technology: false,
+            ratings: Vec::new(),
         }
     }
 

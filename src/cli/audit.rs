@@ -124,9 +124,6 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
         } => {
             // A copy is read, so that verifying never changes (or creates) the store.
             let trail = quyhoach::store::trail::read_store_copy(&dir)?;
-            if let Some(why) = trail.behind {
-                anyhow::bail!("{why}");
-            }
             let keys = audit_key
                 .iter()
                 .map(|p| quyhoach::audit::AuditKey::load(p))
@@ -139,12 +136,16 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
                 heads.extend(witnessed_at(&node, child).await?);
             }
             let broken = |b: quyhoach::audit::Broken| {
-                anyhow::anyhow!("audit chain broken at record {}: {}", b.position, b.problem)
+                format!("audit chain broken at record {}: {}", b.position, b.problem)
             };
-            // The chain and the seals first: they name the very record that was altered; then
-            // the witnesses, which alone see a tail cut off with the counter lowered.
+            // Every check runs and each finding is said: the chain and the seals first (they
+            // name the very record that was altered), then the witnesses (which alone see a
+            // tail cut off with the counter lowered), then the durable-state record.
+            let mut findings = Vec::new();
             let unsealed = if keys.is_empty() {
-                quyhoach::audit::verify(&trail.records, trail.head).map_err(broken)?;
+                if let Err(b) = quyhoach::audit::verify(&trail.records, trail.head) {
+                    findings.push(broken(b));
+                }
                 None
             } else {
                 let check = quyhoach::audit::SealCheck {
@@ -152,12 +153,36 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
                     keys: &keys,
                     unsealed: quyhoach::audit::Unsealed::UpTo(unsealed),
                 };
-                Some(
-                    quyhoach::audit::verify_sealed(&trail.records, trail.head, check)
-                        .map_err(broken)?,
-                )
+                match quyhoach::audit::verify_sealed(&trail.records, trail.head, check) {
+                    Ok(u) => Some(u),
+                    Err(b) => {
+                        findings.push(broken(b));
+                        None
+                    }
+                }
             };
-            quyhoach::audit::check_witnesses(&trail.records, &heads).map_err(broken)?;
+            if let Err(b) = quyhoach::audit::check_witnesses(&trail.records, &heads) {
+                let said = broken(b);
+                if !findings.contains(&said) {
+                    findings.push(said);
+                }
+            }
+            if let Some(why) = trail.behind {
+                findings.push(why);
+            }
+            match findings.len() {
+                0 => {}
+                1 => anyhow::bail!("{}", findings[0]),
+                n => anyhow::bail!(
+                    "{n} findings: {}",
+                    findings
+                        .iter()
+                        .enumerate()
+                        .map(|(i, f)| format!("({}) {f}", i + 1))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
+            }
             let n = trail.records.len();
             let sealed = match unsealed {
                 None => "seals not checked (give --audit-key)".to_string(),

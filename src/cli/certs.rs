@@ -52,6 +52,11 @@ pub enum Command {
         /// Units file the unit must be in; `builtin:2024` or `builtin:2025` for the shipped ones.
         #[arg(long, default_value = "builtin:2024")]
         units: String,
+        /// Renew a node that has a key: the old key and certificate are kept beside the new
+        /// ones as UNIT.key.N and UNIT.pem.N (the node verifies its older audit records with
+        /// them; copy them with the new files). Without it an existing key is never replaced.
+        #[arg(long)]
+        renew: bool,
     },
     /// A personal certificate: DIR/clients/NAME.pem and .key.
     Client {
@@ -91,8 +96,9 @@ pub enum Command {
         #[arg(long, default_value_t = 365)]
         days: i64,
     },
-    /// Everything a set of units needs: the authority (if absent), a node certificate per unit,
-    /// and per unit an operator certificate with the clerk, approver and reader roles.
+    /// Everything a set of units needs: the authority (if absent), a node certificate per unit
+    /// (if it has no key yet: an existing node key is kept), and per unit an operator
+    /// certificate with the clerk, approver and reader roles.
     Hierarchy {
         /// The folder to write to.
         #[arg(long)]
@@ -152,16 +158,25 @@ pub fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
             host,
             days,
             units,
+            renew,
         } => {
             let subject = Subject::node(&unit, &host, days);
             checked(&subject, &units)?;
             let issued = load_ca(&ca_dir)?.issue(&subject).map_err(fail)?;
-            pki::write(&ca_dir.join("nodes"), &unit, &issued)?;
+            let kept = pki::write_node(&ca_dir.join("nodes"), &unit, &issued, renew)?;
             writeln!(
                 out,
                 "node certificate for {unit}: {}",
                 ca_dir.join("nodes").join(format!("{unit}.pem")).display()
             )?;
+            if let Some(kept) = kept {
+                writeln!(
+                    out,
+                    "the earlier key is kept as {}: copy it beside the new key, the node \
+                     verifies the audit records it sealed with it",
+                    kept.display()
+                )?;
+            }
         }
         Command::Client {
             ca_dir,
@@ -243,8 +258,17 @@ pub fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
                 ca
             };
             for u in &unit {
-                let node = ca.issue(&Subject::node(u, &[], 825)).map_err(fail)?;
-                pki::write(&dir.join("nodes"), u, &node)?;
+                // An existing node key is its audit key's source: never replaced here.
+                if dir.join("nodes").join(format!("{u}.key")).exists() {
+                    writeln!(
+                        out,
+                        "{u}: node key kept (renew it with `certs node --ca-dir {} --unit {u} --renew`)",
+                        dir.display()
+                    )?;
+                } else {
+                    let node = ca.issue(&Subject::node(u, &[], 825)).map_err(fail)?;
+                    pki::write_node(&dir.join("nodes"), u, &node, false)?;
+                }
                 let roles = [Role::Clerk, Role::Approver, Role::Reader];
                 let op = ca
                     .issue(&Subject::new(u, &roles, &format!("Cán bộ đơn vị {u}"), 365))

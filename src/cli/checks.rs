@@ -1,4 +1,4 @@
-//! The consistency checks: `check` (R1–R22 over the plans a node holds, as a table or JSON),
+//! The consistency checks: `check` (R1–R26 over the plans a node holds, as a table or JSON),
 //! `accept` (a warning, with a written justification) and `completeness`.
 
 use std::io::Write;
@@ -14,7 +14,7 @@ use super::{
 /// Commands on findings.
 #[derive(Subcommand)]
 pub enum Command {
-    /// Run the consistency checks (R1–R22) over the plans a node holds.
+    /// Run the consistency checks (R1–R26) over the plans a node holds.
     Check {
         #[command(flatten)]
         node: NodeArgs,

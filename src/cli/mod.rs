@@ -34,7 +34,8 @@
 //! # Conventions
 //!
 //! Output goes through the stdout passed as `out` with `writeln!`; a closed pipe (`quyhoach units | head`)
-//! ends the program quietly with success, as ripgrep does. Errors print once, as one line.
+//! ends the program quietly with success, as ripgrep does, but only when a write to that stdout
+//! found it closed: any other broken pipe (a node closing a refused handshake) is a failure. Errors print once, as one line.
 //! Client commands read `QUYHOACH_NODE`, `QUYHOACH_CA`, `QUYHOACH_CERT` and `QUYHOACH_KEY`;
 //! `serve` reads only `QUYHOACH_SERVE_*`, so that a shell set up as a client does not change a
 //! node started from it.
@@ -53,9 +54,49 @@ mod sheets;
 mod status;
 mod web;
 
-/// The standard output every command prints to. Not held locked: the demo's nodes may log or
-/// print from other threads while a command runs.
-pub(crate) type Out = std::io::Stdout;
+/// The standard output every command prints to, remembering whether a write found it closed.
+/// Not held locked: the demo's nodes may log or print from other threads while a command runs.
+///
+/// Only a write through this value marks the output closed: a broken pipe anywhere else (a
+/// connection the node closed during a TLS handshake, say) is a failure of the command, and
+/// must not pass for a reader who stopped reading (`quyhoach units | head`).
+pub(crate) struct Out {
+    /// The process's standard output.
+    inner: std::io::Stdout,
+    /// True once a write or flush to `inner` failed because its reader had gone.
+    closed: bool,
+}
+
+impl Out {
+    fn stdout() -> Out {
+        Out {
+            inner: std::io::stdout(),
+            closed: false,
+        }
+    }
+
+    /// Notes a broken pipe of `result` as the output having been closed by its reader.
+    fn note<T>(&mut self, result: std::io::Result<T>) -> std::io::Result<T> {
+        if let Err(e) = &result {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                self.closed = true;
+            }
+        }
+        result
+    }
+}
+
+impl Write for Out {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let result = self.inner.write(buf);
+        self.note(result)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let result = self.inner.flush();
+        self.note(result)
+    }
+}
 
 #[derive(Parser)]
 #[command(
@@ -107,13 +148,20 @@ pub fn main() -> ExitCode {
     init_tracing(cli.log_json, default_filter);
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     let result = runtime.block_on(async {
-        let mut out = std::io::stdout();
+        let mut out = Out::stdout();
         let result = run(cli.command, &mut out).await;
-        result.and_then(|()| Ok(out.flush()?))
+        let result = result.and_then(|()| Ok(out.flush()?));
+        (result, out.closed)
     });
+    exit_code(result)
+}
+
+/// The exit code of a command's outcome, printing its error: success, or a failure said on
+/// stderr, except that a command whose output was closed by its reader ends quietly.
+fn exit_code((result, stdout_closed): (anyhow::Result<()>, bool)) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) if stdout_closed && is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", describe(&e));
             ExitCode::FAILURE
@@ -134,7 +182,8 @@ async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
     }
 }
 
-/// Returns true if and only if the error comes from writing to a closed pipe.
+/// Returns true if and only if the error's chain holds a broken pipe (with [`Out::closed`]:
+/// the error comes from writing to a closed standard output).
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|cause| {
         cause
@@ -175,5 +224,29 @@ fn init_tracing(json: bool, default_filter: &str) {
         builder.json().init();
     } else {
         builder.init();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A node refusing the handshake closes the connection: tonic's status carries a broken
+    /// pipe in its chain, and the command failed, whatever it printed before.
+    #[test]
+    fn a_broken_pipe_of_the_connection_is_a_failure() {
+        let pipe = std::io::Error::new(std::io::ErrorKind::BrokenPipe, "broken pipe");
+        let status = tonic::Status::from_error(Box::new(pipe));
+        let e = anyhow::Error::new(status).context("import 412");
+        assert!(is_broken_pipe(&e), "the chain holds the broken pipe");
+        assert_eq!(exit_code((Err(e), false)), ExitCode::FAILURE);
+
+        let closed = std::io::Error::new(std::io::ErrorKind::BrokenPipe, "broken pipe");
+        assert_eq!(
+            exit_code((Err(anyhow::Error::new(closed)), true)),
+            ExitCode::SUCCESS
+        );
+        let other = anyhow::anyhow!("PermissionDenied: certificate revoked");
+        assert_eq!(exit_code((Err(other), true)), ExitCode::FAILURE);
     }
 }

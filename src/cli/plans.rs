@@ -38,15 +38,34 @@ pub enum Command {
         rounds: PathBuf,
     },
     /// Adopt the draft (freezes it and fixes its hash).
+    ///
+    /// Only the draft revision that was reviewed is adopted: the one given with --revision
+    /// (as `quyhoach plan` shows it), or else the one this command reads and prints first. If
+    /// the draft changed in between, nothing is adopted and the command fails naming both.
     Adopt {
         #[command(flatten)]
         plan: PlanArgs,
         /// Date of adoption (YYYY-MM-DD); today by default.
         #[arg(long, default_value = "")]
         on: String,
+        /// The draft revision reviewed (`quyhoach plan` shows it).
+        #[arg(long)]
+        revision: Option<u64>,
     },
     /// Submit the adopted version to the approving level.
-    Submit(PlanArgs),
+    ///
+    /// As with `adopt`, only what was reviewed is submitted: the revision and hash given, or
+    /// else those this command reads and prints first.
+    Submit {
+        #[command(flatten)]
+        plan: PlanArgs,
+        /// The revision reviewed (`quyhoach plan` shows it).
+        #[arg(long)]
+        revision: Option<u64>,
+        /// The hash of the adopted version reviewed.
+        #[arg(long)]
+        hash: Option<String>,
+    },
     /// List plans held by a node.
     Plans {
         #[command(flatten)]
@@ -150,13 +169,30 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
                 plan.unit, plan.term
             )?;
         }
-        Command::Adopt { plan, on } => {
+        Command::Adopt { plan, on, revision } => {
             let mut c = plan.node.connect().await?;
+            let revision = match revision {
+                Some(r) => r,
+                None => {
+                    let shown = reviewed(&mut c, &plan.unit, &plan.term).await?;
+                    writeln!(
+                        out,
+                        "adopting revision {} of {}/{}: {} entries, {} ballot round(s)",
+                        shown.revision,
+                        plan.unit,
+                        plan.term,
+                        shown.entries.len(),
+                        shown.rounds.len()
+                    )?;
+                    shown.revision
+                }
+            };
             let p = c
                 .adopt_plan(pb::AdoptPlanRequest {
                     unit: plan.unit,
                     term: plan.term,
                     adopted_on: on,
+                    revision: Some(revision),
                 })
                 .await?
                 .into_inner();
@@ -167,12 +203,39 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
                 id.unit, id.term, id.version, p.hash
             )?;
         }
-        Command::Submit(p) => {
+        Command::Submit {
+            plan: p,
+            revision,
+            hash,
+        } => {
             let mut c = p.node.connect().await?;
+            let (revision, hash) = match (revision, hash) {
+                (Some(r), Some(h)) => (r, h),
+                (revision, hash) => {
+                    let shown = reviewed(&mut c, &p.unit, &p.term).await?;
+                    let id = shown.id.clone().unwrap_or_default();
+                    writeln!(
+                        out,
+                        "submitting {}/{} v{} revision {} hash {}: {} entries",
+                        id.unit,
+                        id.term,
+                        id.version,
+                        shown.revision,
+                        shown.hash,
+                        shown.entries.len()
+                    )?;
+                    (
+                        revision.unwrap_or(shown.revision),
+                        hash.unwrap_or(shown.hash),
+                    )
+                }
+            };
             let r = c
                 .submit_plan(pb::SubmitPlanRequest {
                     unit: p.unit,
                     term: p.term,
+                    revision: Some(revision),
+                    hash,
                 })
                 .await?
                 .into_inner();
@@ -237,15 +300,26 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
                 table::status_name(p.status),
                 p.hash
             )?;
-            if let Some(d) = &p.decision {
-                writeln!(
+            if p.revision != 0 {
+                writeln!(out, "revision {}", p.revision)?;
+            }
+            match &p.decision {
+                Some(d) if p.withdrawn => writeln!(
+                    out,
+                    "withdrawn by {} on {}, reason {}",
+                    d.decided_by,
+                    d.decided_at,
+                    d.reasons.join("; ")
+                )?,
+                Some(d) => writeln!(
                     out,
                     "decision by {} at {}: {:?} {}",
                     d.decided_by,
                     d.decided_at,
                     pb::Outcome::try_from(d.outcome).unwrap_or_default(),
                     d.reasons.join("; ")
-                )?;
+                )?,
+                None => {}
             }
             for e in &p.entries {
                 let c = e.cadre.clone().unwrap_or_default();
@@ -305,4 +379,20 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The latest version of (unit, term) as the node holds it, with its revision: what `adopt`
+/// and `submit` show before they act, and then pass back.
+async fn reviewed(
+    c: &mut pb::planning_client::PlanningClient<tonic::transport::Channel>,
+    unit: &str,
+    term: &str,
+) -> anyhow::Result<pb::Plan> {
+    Ok(c.get_plan(pb::GetPlanRequest {
+        unit: unit.into(),
+        term: term.into(),
+        version: 0,
+    })
+    .await?
+    .into_inner())
 }

@@ -24,9 +24,14 @@ pub enum Command {
         /// The term, e.g. 2025-2030.
         #[arg(long)]
         term: String,
-        /// Check every row and report; write nothing.
+        /// Check every row and report, with the difference against the draft when the node
+        /// answers; write nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Make the draft's list exactly the file's (a corrected list), instead of adding the
+        /// file's entries to it.
+        #[arg(long)]
+        replace: bool,
         /// The worksheet to read, when several visible sheets hold a list.
         #[arg(long)]
         sheet: Option<String>,
@@ -98,6 +103,7 @@ pub async fn run(command: Command, stdout: &mut Out) -> anyhow::Result<()> {
             unit,
             term,
             dry_run,
+            replace,
             sheet,
             units,
             round_date,
@@ -120,9 +126,12 @@ pub async fn run(command: Command, stdout: &mut Out) -> anyhow::Result<()> {
                 dry_run,
                 sheet: sheet.as_deref(),
                 round,
+                replace,
             };
             if dry_run {
-                jobs::import(job, None, stdout).await?;
+                // A dry run needs no node; with one, it also shows the difference.
+                let mut c = node.connect().await.ok();
+                jobs::import(job, c.as_mut(), stdout).await?;
             } else {
                 let mut c = node.connect().await?;
                 jobs::import(job, Some(&mut c), stdout).await?;

@@ -58,10 +58,27 @@ pub struct Term {
     pub start: NaiveDate,
     /// Last day of the term.
     pub end: NaiveDate,
-    /// The date from which ages are computed for this term (R6).
+    /// The date from which ages are computed for this term (R6), for a level the term gives
+    /// no date of its own.
     pub age_reference_date: NaiveDate,
+    /// R6: the age reference date per level of the planned position, where it differs from
+    /// `age_reference_date` (Chỉ thị 45-CT/TW gives one per level for 2025–2030: communes
+    /// 07/2025, province 09/2025). Optional columns `age_reference_province`,
+    /// `age_reference_district` and `age_reference_commune` of `terms.csv`.
+    #[serde(default)]
+    pub age_reference_by_level: BTreeMap<Level, NaiveDate>,
     /// The term it is planned together with.
     pub pairs_with: Option<String>,
+}
+
+impl Term {
+    /// The age reference date (R6) of a position at `level`: the level's own date if the term
+    /// gives one, else the term's.
+    pub fn age_reference(&self, level: Option<Level>) -> NaiveDate {
+        level
+            .and_then(|l| self.age_reference_by_level.get(&l).copied())
+            .unwrap_or(self.age_reference_date)
+    }
 }
 
 /// The catalogue a node works with.
@@ -135,12 +152,33 @@ pub fn parse_positions(text: &str) -> Result<BTreeMap<String, Position>, ParseEr
     Ok(out)
 }
 
-/// Parses `code,kind,start,end,age_reference_date,pairs_with`.
+/// Parses `code,kind,start,end,age_reference_date,pairs_with`, with the optional columns
+/// `age_reference_province`, `age_reference_district` and `age_reference_commune` (by name, in
+/// any order after those six; an empty cell means the term's own date).
 ///
 /// # Errors
 ///
 /// A [`ParseError`] for the first line that is not CSV or has a date that is not a real day.
 pub fn parse_terms(text: &str) -> Result<BTreeMap<String, Term>, ParseError> {
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let headers = reader.headers().cloned().map_err(|e| ParseError {
+        file: "terms",
+        line: 1,
+        problem: e.to_string(),
+    })?;
+    let by_level: Vec<(usize, Level, &str)> = [
+        (Level::Province, "age_reference_province"),
+        (Level::District, "age_reference_district"),
+        (Level::Commune, "age_reference_commune"),
+    ]
+    .into_iter()
+    .filter_map(|(level, name)| {
+        headers
+            .iter()
+            .position(|h| h.trim() == name)
+            .map(|i| (i, level, name))
+    })
+    .collect();
     let mut out = BTreeMap::new();
     for (line, rec) in records(text) {
         let bad = |problem: String| ParseError {
@@ -151,6 +189,12 @@ pub fn parse_terms(text: &str) -> Result<BTreeMap<String, Term>, ParseError> {
         let rec = rec.map_err(|e| bad(e.to_string()))?;
         let f = |n: usize| rec.get(n).unwrap_or("").trim();
         let date = |n: usize, name: &str| parse_date(name, f(n)).map_err(|e| bad(e.to_string()));
+        let mut levels = BTreeMap::new();
+        for &(i, level, name) in &by_level {
+            if !f(i).is_empty() {
+                levels.insert(level, date(i, name)?);
+            }
+        }
         let term = Term {
             code: f(0).to_string(),
             kind: f(1).to_string(),
@@ -158,6 +202,7 @@ pub fn parse_terms(text: &str) -> Result<BTreeMap<String, Term>, ParseError> {
             end: date(3, "end")?,
             age_reference_date: date(4, "age_reference_date")?,
             pairs_with: Some(f(5).to_string()).filter(|s| !s.is_empty()),
+            age_reference_by_level: levels,
         };
         out.insert(term.code.clone(), term);
     }
@@ -184,6 +229,34 @@ mod tests {
             c.term("2025-2030").unwrap().pairs_with.as_deref(),
             Some("2026-2031")
         );
+    }
+
+    #[test]
+    fn chi_thi_45_dates_by_level_and_old_files_without_them() {
+        let c = Catalog::parse(
+            include_str!("../../data/positions.csv"),
+            include_str!("../../data/terms.csv"),
+        )
+        .unwrap();
+        let t = c.term("2025-2030").unwrap();
+        let day = |y, m| NaiveDate::from_ymd_opt(y, m, 1).unwrap();
+        assert_eq!(t.age_reference(Some(Level::Commune)), day(2025, 7));
+        assert_eq!(t.age_reference(Some(Level::Province)), day(2025, 9));
+        assert_eq!(t.age_reference(Some(Level::District)), day(2025, 6));
+        assert_eq!(t.age_reference(None), day(2025, 7));
+        let old = parse_terms(
+            "code,kind,start,end,age_reference_date,pairs_with\n2025-2030,party,2025-10-01,2030-09-30,2025-07-01,\n",
+        )
+        .unwrap();
+        assert_eq!(
+            old["2025-2030"].age_reference(Some(Level::Province)),
+            day(2025, 7)
+        );
+        let err = parse_terms(
+            "code,kind,start,end,age_reference_date,pairs_with,age_reference_province\n2025-2030,party,2025-10-01,2030-09-30,2025-07-01,,2025-13-01\n",
+        )
+        .unwrap_err();
+        assert!(err.problem.contains("age_reference_province"), "{err}");
     }
 
     #[test]

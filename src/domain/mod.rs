@@ -12,7 +12,7 @@ pub mod validate;
 pub use catalog::{Catalog, Position, PositionKind, Term};
 pub use plan::{
     BallotRound, Body, Cadre, Decision, Discipline, DisciplineKind, Entry, EntrySource, Gender,
-    Outcome, Plan, PlanId, PlanStatus, Tally,
+    Outcome, Plan, PlanId, PlanStatus, Rating, RatingLevel, RetirementRegime, Tally,
 };
 pub use records::{Conflict, OutboxItem, PlanHeader, Receipt};
 pub use unit::{Hierarchy, Level, Unit};

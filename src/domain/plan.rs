@@ -62,7 +62,9 @@ impl Gender {
     }
 }
 
-/// Discipline measures (hình thức kỷ luật), mildest first.
+/// Discipline measures (hình thức kỷ luật). The first four in order of severity; demotion and
+/// salary-step reduction came later to this list and sit after them (the order is the stored
+/// one, not a ranking).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DisciplineKind {
@@ -74,6 +76,63 @@ pub enum DisciplineKind {
     RemovalFromPost,
     /// Khai trừ / buộc thôi việc.
     Expulsion,
+    /// Giáng chức: removed for civil servants by Decree 172/2025/NĐ-CP from 1 July 2025.
+    Demotion,
+    /// Hạ bậc lương: removed by Decree 172/2025/NĐ-CP from 1 July 2025.
+    SalaryStepReduction,
+}
+
+impl DisciplineKind {
+    /// Every kind, in stored order.
+    pub const ALL: [DisciplineKind; 6] = [
+        Self::Reprimand,
+        Self::Warning,
+        Self::RemovalFromPost,
+        Self::Expulsion,
+        Self::Demotion,
+        Self::SalaryStepReduction,
+    ];
+
+    /// The last day a record of this form may be dated, `None` while the form is in force:
+    /// Decree 172/2025/NĐ-CP removed demotion and salary-step reduction from 1 July 2025.
+    pub fn valid_until(self) -> Option<NaiveDate> {
+        match self {
+            Self::Demotion | Self::SalaryStepReduction => NaiveDate::from_ymd_opt(2025, 6, 30),
+            _ => None,
+        }
+    }
+
+    /// The English name, as stored and in files: e.g. `reprimand`, `salary_step_reduction`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Reprimand => "reprimand",
+            Self::Warning => "warning",
+            Self::RemovalFromPost => "removal_from_post",
+            Self::Expulsion => "expulsion",
+            Self::Demotion => "demotion",
+            Self::SalaryStepReduction => "salary_step_reduction",
+        }
+    }
+
+    /// The Vietnamese name: e.g. `khiển trách`.
+    pub fn vi(self) -> &'static str {
+        match self {
+            Self::Reprimand => "khiển trách",
+            Self::Warning => "cảnh cáo",
+            Self::RemovalFromPost => "cách chức",
+            Self::Expulsion => "khai trừ",
+            Self::Demotion => "giáng chức",
+            Self::SalaryStepReduction => "hạ bậc lương",
+        }
+    }
+
+    /// Reads a kind by its English or Vietnamese name (case and diacritics as written).
+    pub fn parse(s: &str) -> Option<Self> {
+        let t = super::text::nfc(s.trim()).to_lowercase();
+        Self::ALL
+            .into_iter()
+            .find(|k| t == k.as_str() || t == k.vi() || t == k.as_str().replace('_', " "))
+    }
 }
 
 /// One disciplinary decision in a cadre's history.
@@ -81,8 +140,192 @@ pub enum DisciplineKind {
 pub struct Discipline {
     /// The measure taken.
     pub kind: DisciplineKind,
-    /// Date of the disciplinary decision; time-bars (R14) run from it.
+    /// Date of the disciplinary decision; QĐ 50/QĐ 80 time-bars (R14) run from it.
     pub decided_on: NaiveDate,
+    /// Date the decision was announced (ngày công bố); QĐ 377's bar on a reprimand or warning
+    /// runs 12 months from it (Quy định 69-QĐ/TW, art. 2(5)). `None`: not recorded.
+    #[serde(default)]
+    pub announced_on: Option<NaiveDate>,
+    /// True if and only if the cadre has a complaint (khiếu nại) about the decision pending;
+    /// QĐ 377's relief after 12 months needs none.
+    #[serde(default)]
+    pub complaint_pending: bool,
+    /// Date of a later violation (vi phạm mới) that supersedes the relief, if any; QĐ 377's
+    /// relief after 12 months needs none in that time.
+    #[serde(default)]
+    pub new_violation_on: Option<NaiveDate>,
+}
+
+impl Discipline {
+    /// A record of `kind` decided on `decided_on`, with nothing else recorded.
+    pub fn new(kind: DisciplineKind, decided_on: NaiveDate) -> Self {
+        Self {
+            kind,
+            decided_on,
+            announced_on: None,
+            complaint_pending: false,
+            new_violation_on: None,
+        }
+    }
+
+    /// Checks a record against the calendar and the forms in force on its date.
+    ///
+    /// # Errors
+    ///
+    /// A [`FieldError`] on the offending sub-field of `field` if a date is after `today`, the
+    /// announcement or the later violation comes before the decision, or the form was removed
+    /// before the decision's date (Decree 172/2025: demotion and salary-step reduction from
+    /// 1 July 2025).
+    pub fn validate(&self, field: &str, today: NaiveDate) -> Result<(), FieldError> {
+        let f = |name: &str| format!("{field}.{name}");
+        for (name, date) in [
+            ("decided_on", Some(self.decided_on)),
+            ("announced_on", self.announced_on),
+            ("new_violation_on", self.new_violation_on),
+        ] {
+            if let Some(d) = date.filter(|d| *d > today) {
+                return Err(FieldError::new(f(name), format!("{d} is in the future")));
+            }
+        }
+        if let Some(until) = self.kind.valid_until() {
+            if self.decided_on > until {
+                return Err(FieldError::new(
+                    f("kind"),
+                    format!(
+                        "{} ({}) is no longer a discipline form after {until} (Decree 172/2025/NĐ-CP); a record dated {} cannot use it",
+                        self.kind.vi(),
+                        self.kind.as_str(),
+                        self.decided_on
+                    ),
+                ));
+            }
+        }
+        for (name, date) in [
+            ("announced_on", self.announced_on),
+            ("new_violation_on", self.new_violation_on),
+        ] {
+            if let Some(d) = date.filter(|d| *d < self.decided_on) {
+                return Err(FieldError::new(
+                    f(name),
+                    format!("{d} is before the decision of {}", self.decided_on),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Which retirement schedule applies to a person (R7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RetirementRegime {
+    /// The Labour Code 2019 and Decree 135/2020 schedule, by gender.
+    #[default]
+    General,
+    /// A woman allowed to retire at 60 (the rules' `female_60_months`).
+    Female60,
+    /// The People's Public Security Law's ages: the province's `retirement_police` table.
+    Police,
+    /// The People's Army officers' ages: the province's `retirement_military` table.
+    Military,
+}
+
+impl RetirementRegime {
+    /// Every regime.
+    pub const ALL: [RetirementRegime; 4] =
+        [Self::General, Self::Female60, Self::Police, Self::Military];
+
+    /// The English name, as stored and in files: `general`, `female_60`, `police`, `military`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::General => "general",
+            Self::Female60 => "female_60",
+            Self::Police => "police",
+            Self::Military => "military",
+        }
+    }
+
+    /// The Vietnamese name as a list's column shows it.
+    pub fn vi(self) -> &'static str {
+        match self {
+            Self::General => "chung",
+            Self::Female60 => "nữ 60",
+            Self::Police => "công an",
+            Self::Military => "quân đội",
+        }
+    }
+
+    /// Reads a regime by its English or Vietnamese name; empty is `general`.
+    pub fn parse(s: &str) -> Option<Self> {
+        let t = super::text::nfc(s.trim()).to_lowercase();
+        if t.is_empty() {
+            return Some(Self::General);
+        }
+        Self::ALL
+            .into_iter()
+            .find(|r| t == r.as_str() || t == r.vi())
+    }
+}
+
+/// A yearly rating of a cadre (xếp loại chất lượng hằng năm, Quy định 366-QĐ/TW).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RatingLevel {
+    /// Hoàn thành xuất sắc nhiệm vụ.
+    Excellent,
+    /// Hoàn thành tốt nhiệm vụ.
+    Good,
+    /// Hoàn thành nhiệm vụ.
+    Completed,
+    /// Không hoàn thành nhiệm vụ (R26).
+    NotCompleted,
+}
+
+impl RatingLevel {
+    /// Every level, best first.
+    pub const ALL: [RatingLevel; 4] = [
+        Self::Excellent,
+        Self::Good,
+        Self::Completed,
+        Self::NotCompleted,
+    ];
+
+    /// The English name, as stored and in files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Excellent => "excellent",
+            Self::Good => "good",
+            Self::Completed => "completed",
+            Self::NotCompleted => "not_completed",
+        }
+    }
+
+    /// The Vietnamese name.
+    pub fn vi(self) -> &'static str {
+        match self {
+            Self::Excellent => "hoàn thành xuất sắc nhiệm vụ",
+            Self::Good => "hoàn thành tốt nhiệm vụ",
+            Self::Completed => "hoàn thành nhiệm vụ",
+            Self::NotCompleted => "không hoàn thành nhiệm vụ",
+        }
+    }
+
+    /// Reads a level by its English or Vietnamese name.
+    pub fn parse(s: &str) -> Option<Self> {
+        let t = super::text::nfc(s.trim()).to_lowercase();
+        Self::ALL
+            .into_iter()
+            .find(|r| t == r.as_str() || t == r.vi())
+    }
+}
+
+/// One yearly rating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Rating {
+    /// The year rated.
+    pub year: i32,
+    /// The rating.
+    pub level: RatingLevel,
 }
 
 /// A person as a plan records them. The national ID is personal data.
@@ -108,6 +351,16 @@ pub struct Cadre {
     pub discipline: Vec<Discipline>,
     /// Date of an open proposal to appoint or nominate this person, if any (R4).
     pub appointment_proposed_on: Option<NaiveDate>,
+    /// The retirement schedule that applies (R7); `general` unless the record says otherwise.
+    #[serde(default)]
+    pub retirement_regime: RetirementRegime,
+    /// True if and only if the person counts as a science-and-technology cadre (R8 under
+    /// QĐ 377).
+    #[serde(default)]
+    pub science_technology: bool,
+    /// Yearly ratings (R26), one per year.
+    #[serde(default)]
+    pub ratings: Vec<Rating>,
 }
 
 /// How an entry got into the list.
@@ -208,6 +461,19 @@ impl PlanStatus {
             Self::Received => "received",
             Self::Approved => "approved",
             Self::Returned => "returned",
+        }
+    }
+
+    /// The Vietnamese name as the office's lists and the web page show it: e.g. `Dự thảo`,
+    /// `Đã phê duyệt`.
+    pub fn vi_title(self) -> &'static str {
+        match self {
+            Self::Draft => "Dự thảo",
+            Self::Adopted => "Đã thông qua",
+            Self::Submitted => "Đã gửi",
+            Self::Received => "Chờ phê duyệt",
+            Self::Approved => "Đã phê duyệt",
+            Self::Returned => "Bị trả lại",
         }
     }
 }
@@ -371,6 +637,37 @@ pub fn canonical_bytes(plan: &Plan) -> Vec<u8> {
             w.n(t.yes.into());
         }
     }
+    // The attributes added in 2025 (R7 regimes, R8, R14 under QĐ 377, R26) follow as a trailer,
+    // only when some entry has one, so that the hash of every earlier plan stays what it was.
+    let extended = |c: &Cadre| {
+        c.retirement_regime != RetirementRegime::General
+            || c.science_technology
+            || !c.ratings.is_empty()
+            || c.discipline.iter().any(|d| {
+                d.announced_on.is_some() || d.complaint_pending || d.new_violation_on.is_some()
+            })
+    };
+    let mut entries: Vec<&Entry> = plan.entries.iter().collect();
+    entries.sort_by(|a, b| a.key().cmp(&b.key()));
+    if entries.iter().any(|e| extended(&e.cadre)) {
+        w.s("quyhoach.plan.v2-attributes");
+        for e in entries {
+            let c = &e.cadre;
+            w.s(c.retirement_regime.as_str());
+            w.n(u64::from(c.science_technology));
+            w.n(c.ratings.len() as u64);
+            for r in &c.ratings {
+                w.n(u64::from(r.year.unsigned_abs()));
+                w.s(r.level.as_str());
+            }
+            w.n(c.discipline.len() as u64);
+            for d in &c.discipline {
+                w.d(d.announced_on);
+                w.n(u64::from(d.complaint_pending));
+                w.d(d.new_violation_on);
+            }
+        }
+    }
     w.0
 }
 
@@ -488,14 +785,44 @@ impl Cadre {
             *q = clean_text(&format!("{field}.qualifications[{i}]"), q)?;
         }
         for (i, d) in self.discipline.iter().enumerate() {
-            if d.decided_on > today {
+            d.validate(&format!("{field}.discipline[{i}]"), today)?;
+        }
+        self.validate_regime_and_ratings(field, today)?;
+        Ok(self)
+    }
+
+    /// Checks the retirement regime against the gender and the ratings against the calendar.
+    ///
+    /// # Errors
+    ///
+    /// A [`FieldError`] on `field.retirement_regime` for the `female_60` regime on a man, or on
+    /// `field.ratings[i]` for a year after `today`'s or rated twice.
+    pub fn validate_regime_and_ratings(
+        &self,
+        field: &str,
+        today: NaiveDate,
+    ) -> Result<(), FieldError> {
+        if self.retirement_regime == RetirementRegime::Female60 && self.gender != Gender::Female {
+            return Err(FieldError::new(
+                format!("{field}.retirement_regime"),
+                "female_60 (nữ 60) is a regime for women only",
+            ));
+        }
+        for (i, r) in self.ratings.iter().enumerate() {
+            if r.year > today.year() || r.year < 1900 {
                 return Err(FieldError::new(
-                    format!("{field}.discipline[{i}].decided_on"),
-                    format!("{} is in the future", d.decided_on),
+                    format!("{field}.ratings[{i}].year"),
+                    format!("{} is not a year rated by {today}", r.year),
+                ));
+            }
+            if self.ratings[..i].iter().any(|o| o.year == r.year) {
+                return Err(FieldError::new(
+                    format!("{field}.ratings[{i}].year"),
+                    format!("{} is rated twice", r.year),
                 ));
             }
         }
-        Ok(self)
+        Ok(())
     }
 }
 
@@ -607,6 +934,9 @@ mod tests {
             qualifications: vec![],
             discipline: vec![],
             appointment_proposed_on: None,
+            retirement_regime: RetirementRegime::General,
+            science_technology: false,
+            ratings: vec![],
         }
     }
 
@@ -648,6 +978,68 @@ mod tests {
         let mut c = a.clone();
         c.id.version = 2;
         assert_ne!(a.content_hash(), c.content_hash());
+    }
+
+    #[test]
+    fn decree_172_forms_are_refused_from_1_july_2025() {
+        let today = NaiveDate::from_ymd_opt(2025, 11, 1).unwrap();
+        let on = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        for kind in [
+            DisciplineKind::Demotion,
+            DisciplineKind::SalaryStepReduction,
+        ] {
+            assert!(Discipline::new(kind, on(2025, 6, 30))
+                .validate("d", today)
+                .is_ok());
+            let e = Discipline::new(kind, on(2025, 7, 1))
+                .validate("cadre.discipline[0]", today)
+                .unwrap_err();
+            assert_eq!(e.field, "cadre.discipline[0].kind");
+            assert!(e.problem.contains("Decree 172/2025"), "{e}");
+        }
+        assert!(Discipline::new(DisciplineKind::Warning, on(2025, 7, 1))
+            .validate("d", today)
+            .is_ok());
+        let mut d = Discipline::new(DisciplineKind::Warning, on(2025, 7, 1));
+        d.announced_on = Some(on(2025, 6, 30));
+        assert_eq!(d.validate("d", today).unwrap_err().field, "d.announced_on");
+        d.announced_on = Some(on(2025, 11, 2));
+        assert_eq!(d.validate("d", today).unwrap_err().field, "d.announced_on");
+        // A cadre record: the same check, and female_60 only for women.
+        let mut c = cadre("001080000001", "Nguyễn Thị Hoa");
+        c.discipline
+            .push(Discipline::new(DisciplineKind::Demotion, on(2025, 7, 1)));
+        assert_eq!(
+            c.clone().validate("entry.cadre", today).unwrap_err().field,
+            "entry.cadre.discipline[0].kind"
+        );
+        c.discipline.clear();
+        c.gender = Gender::Male;
+        c.retirement_regime = RetirementRegime::Female60;
+        assert_eq!(
+            c.validate("entry.cadre", today).unwrap_err().field,
+            "entry.cadre.retirement_regime"
+        );
+    }
+
+    #[test]
+    fn the_2025_attributes_leave_earlier_hashes_alone_and_change_hashes_when_set() {
+        let a = plan_with(vec![entry("001080000001", "C.BT")]);
+        // A plan without them is encoded as before (no trailer), so its hash is unchanged; one
+        // with them is that encoding followed by the trailer.
+        let tag = b"quyhoach.plan.v2-attributes";
+        let old = canonical_bytes(&a);
+        assert!(!old.windows(tag.len()).any(|w| w == tag));
+        let mut b = a.clone();
+        b.entries[0].cadre.science_technology = true;
+        assert!(canonical_bytes(&b).starts_with(&old));
+        assert_ne!(a.content_hash(), b.content_hash());
+        let mut c = a.clone();
+        c.entries[0].cadre.ratings.push(Rating {
+            year: 2024,
+            level: RatingLevel::Good,
+        });
+        assert_ne!(c.content_hash(), b.content_hash());
     }
 
     #[test]

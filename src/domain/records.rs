@@ -69,8 +69,9 @@ pub struct OutboxItem {
     pub plan: PlanId,
     /// When it was queued, for lag and stuck-link reports.
     pub queued_at: chrono::DateTime<chrono::Utc>,
-    /// For a lower plan travelling upward: the approval it travels with, fixed when it was
-    /// queued (the plan may be reopened here later; what went up was approved).
+    /// For a lower plan travelling upward: the decision it travels with, fixed when it was
+    /// queued: its approval (the plan may be reopened here later; what went up was approved),
+    /// or the return that withdrew that approval, which follows it in the queue.
     #[serde(default)]
     pub approval: Option<Decision>,
 }

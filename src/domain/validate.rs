@@ -122,7 +122,16 @@ pub struct Context<'a> {
     pub hierarchy: &'a Hierarchy,
     /// Today, for dates that may not lie in the future.
     pub today: NaiveDate,
+    /// The node whose clock stamped the dates, when they come from a peer (a child's push, a
+    /// parent's decision): its dates may lie up to [`PEER_CLOCK_TOLERANCE_DAYS`] ahead of
+    /// `today`, and a refusal names its clock's skew. `None` for a local write.
+    pub peer: Option<&'a str>,
 }
+
+/// How many days a peer's dates may lie ahead of this node's today: clocks of offices drift
+/// and a day boundary falls at different moments; beyond a day the clock is wrong, and the
+/// refusal says by how much (issue 21).
+pub const PEER_CLOCK_TOLERANCE_DAYS: u64 = 1;
 
 impl Context<'_> {
     fn unit(&self, field: &str, value: &str) -> Result<&Unit, FieldError> {
@@ -140,8 +149,23 @@ impl Context<'_> {
     }
 
     fn not_future(&self, field: &str, date: NaiveDate) -> Result<(), FieldError> {
-        if date > self.today {
-            return Err(FieldError::new(field, format!("{date} is in the future")));
+        let Some(peer) = self.peer else {
+            if date > self.today {
+                return Err(FieldError::new(field, format!("{date} is in the future")));
+            }
+            return Ok(());
+        };
+        let tolerated = self.today + chrono::Days::new(PEER_CLOCK_TOLERANCE_DAYS);
+        if date > tolerated {
+            let ahead = (date - self.today).num_days();
+            return Err(FieldError::new(
+                field,
+                format!(
+                    "{date} is in the future: node {peer}'s clock is {ahead} days ahead of this \
+                     node's ({}; {PEER_CLOCK_TOLERANCE_DAYS} day is tolerated)",
+                    self.today
+                ),
+            ));
         }
         Ok(())
     }
@@ -190,7 +214,23 @@ impl Context<'_> {
                 &f(&format!("cadre.discipline[{i}].decided_on")),
                 d.decided_on,
             )?;
+            d.validate(&f(&format!("cadre.discipline[{i}]")), NaiveDate::MAX)?;
+            for (name, date) in [
+                ("announced_on", d.announced_on),
+                ("new_violation_on", d.new_violation_on),
+            ] {
+                if let Some(date) = date {
+                    self.not_future(&f(&format!("cadre.discipline[{i}].{name}")), date)?;
+                }
+            }
         }
+        if c.ratings.len() > MAX_LIST {
+            return Err(FieldError::new(
+                f("cadre.ratings"),
+                format!("at most {MAX_LIST} items"),
+            ));
+        }
+        c.validate_regime_and_ratings(&f("cadre"), NaiveDate::MAX)?;
         if let Some(d) = c.appointment_proposed_on {
             self.not_future(&f("cadre.appointment_proposed_on"), d)?;
         }
@@ -268,13 +308,7 @@ impl Context<'_> {
         if d.outcome == Outcome::Return && d.reasons.is_empty() {
             return Err(FieldError::new(f("reasons"), "a return gives its reasons"));
         }
-        if d.decided_at.date_naive() > self.today + chrono::Days::new(1) {
-            return Err(FieldError::new(
-                f("decided_at"),
-                format!("{} is in the future", d.decided_at),
-            ));
-        }
-        Ok(())
+        self.not_future(&f("decided_at"), d.decided_at.date_naive())
     }
 
     fn term(&self, field: &str, value: &str) -> Result<(), FieldError> {

@@ -6,7 +6,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use super::pb;
 use crate::domain::{
     parse_date, BallotRound, Body, Cadre, Decision, Discipline, DisciplineKind, Entry, EntrySource,
-    FieldError, Gender, Level, Outcome, Plan, PlanHeader, PlanId, PlanStatus, Receipt, Tally, Unit,
+    FieldError, Gender, Level, Outcome, Plan, PlanHeader, PlanId, PlanStatus, Rating, RatingLevel,
+    Receipt, RetirementRegime, Tally, Unit,
 };
 
 type R<T> = Result<T, FieldError>;
@@ -162,7 +163,44 @@ pub fn cadre_from_pb(field: &str, c: pb::Cadre) -> R<Cadre> {
         qualifications,
         discipline,
         appointment_proposed_on,
+        retirement_regime,
+        science_technology,
+        ratings,
     } = c;
+    let retirement_regime = match pb::RetirementRegime::try_from(retirement_regime) {
+        Ok(pb::RetirementRegime::Unspecified | pb::RetirementRegime::General) => {
+            RetirementRegime::General
+        }
+        Ok(pb::RetirementRegime::Female60) => RetirementRegime::Female60,
+        Ok(pb::RetirementRegime::Police) => RetirementRegime::Police,
+        Ok(pb::RetirementRegime::Military) => RetirementRegime::Military,
+        Err(_) => {
+            return Err(FieldError::new(
+                format!("{field}.retirement_regime"),
+                "must be GENERAL, FEMALE_60, POLICE or MILITARY",
+            ))
+        }
+    };
+    let ratings = ratings
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let pb::Rating { year, level } = r;
+            let level = match pb::RatingLevel::try_from(level) {
+                Ok(pb::RatingLevel::Excellent) => RatingLevel::Excellent,
+                Ok(pb::RatingLevel::Good) => RatingLevel::Good,
+                Ok(pb::RatingLevel::Completed) => RatingLevel::Completed,
+                Ok(pb::RatingLevel::NotCompleted) => RatingLevel::NotCompleted,
+                _ => {
+                    return Err(FieldError::new(
+                        format!("{field}.ratings[{i}].level"),
+                        "must be EXCELLENT, GOOD, COMPLETED or NOT_COMPLETED",
+                    ))
+                }
+            };
+            Ok(Rating { year, level })
+        })
+        .collect::<R<Vec<_>>>()?;
     let gender = match pb::Gender::try_from(gender) {
         Ok(pb::Gender::Male) => Gender::Male,
         Ok(pb::Gender::Female) => Gender::Female,
@@ -177,13 +215,21 @@ pub fn cadre_from_pb(field: &str, c: pb::Cadre) -> R<Cadre> {
         .into_iter()
         .enumerate()
         .map(|(i, d)| {
-            let pb::Discipline { kind, decided_on } = d;
+            let pb::Discipline {
+                kind,
+                decided_on,
+                announced_on,
+                complaint_pending,
+                new_violation_on,
+            } = d;
             let f = format!("{field}.discipline[{i}]");
             let kind = match pb::DisciplineKind::try_from(kind) {
                 Ok(pb::DisciplineKind::Reprimand) => DisciplineKind::Reprimand,
                 Ok(pb::DisciplineKind::Warning) => DisciplineKind::Warning,
                 Ok(pb::DisciplineKind::RemovalFromPost) => DisciplineKind::RemovalFromPost,
                 Ok(pb::DisciplineKind::Expulsion) => DisciplineKind::Expulsion,
+                Ok(pb::DisciplineKind::Demotion) => DisciplineKind::Demotion,
+                Ok(pb::DisciplineKind::SalaryStepReduction) => DisciplineKind::SalaryStepReduction,
                 _ => {
                     return Err(FieldError::new(
                         format!("{f}.kind"),
@@ -194,6 +240,9 @@ pub fn cadre_from_pb(field: &str, c: pb::Cadre) -> R<Cadre> {
             Ok(Discipline {
                 kind,
                 decided_on: date(&format!("{f}.decided_on"), &decided_on)?,
+                announced_on: opt_date(&format!("{f}.announced_on"), &announced_on)?,
+                complaint_pending,
+                new_violation_on: opt_date(&format!("{f}.new_violation_on"), &new_violation_on)?,
             })
         })
         .collect::<R<Vec<_>>>()?;
@@ -214,6 +263,9 @@ pub fn cadre_from_pb(field: &str, c: pb::Cadre) -> R<Cadre> {
             &format!("{field}.appointment_proposed_on"),
             &appointment_proposed_on,
         )?,
+        retirement_regime,
+        science_technology,
+        ratings,
     })
 }
 
@@ -237,15 +289,45 @@ pub fn cadre_to_pb(c: &Cadre) -> pb::Cadre {
                     DisciplineKind::Warning => pb::DisciplineKind::Warning,
                     DisciplineKind::RemovalFromPost => pb::DisciplineKind::RemovalFromPost,
                     DisciplineKind::Expulsion => pb::DisciplineKind::Expulsion,
+                    DisciplineKind::Demotion => pb::DisciplineKind::Demotion,
+                    DisciplineKind::SalaryStepReduction => pb::DisciplineKind::SalaryStepReduction,
                 }
                 .into(),
                 decided_on: d.decided_on.to_string(),
+                announced_on: d.announced_on.map(|d| d.to_string()).unwrap_or_default(),
+                complaint_pending: d.complaint_pending,
+                new_violation_on: d
+                    .new_violation_on
+                    .map(|d| d.to_string())
+                    .unwrap_or_default(),
             })
             .collect(),
         appointment_proposed_on: c
             .appointment_proposed_on
             .map(|d| d.to_string())
             .unwrap_or_default(),
+        retirement_regime: match c.retirement_regime {
+            RetirementRegime::General => pb::RetirementRegime::General,
+            RetirementRegime::Female60 => pb::RetirementRegime::Female60,
+            RetirementRegime::Police => pb::RetirementRegime::Police,
+            RetirementRegime::Military => pb::RetirementRegime::Military,
+        }
+        .into(),
+        science_technology: c.science_technology,
+        ratings: c
+            .ratings
+            .iter()
+            .map(|r| pb::Rating {
+                year: r.year,
+                level: match r.level {
+                    RatingLevel::Excellent => pb::RatingLevel::Excellent,
+                    RatingLevel::Good => pb::RatingLevel::Good,
+                    RatingLevel::Completed => pb::RatingLevel::Completed,
+                    RatingLevel::NotCompleted => pb::RatingLevel::NotCompleted,
+                }
+                .into(),
+            })
+            .collect(),
     }
 }
 
@@ -455,6 +537,9 @@ pub fn plan_from_pb(field: &str, p: pb::Plan) -> R<Plan> {
         adopted_on,
         received_at,
         decision,
+        // What this node says of its own copy; the receiver judges for itself.
+        withdrawn: _,
+        revision: _,
     } = p;
     Ok(Plan {
         id: plan_id_from_pb(&format!("{field}.id"), id)?,
@@ -494,6 +579,8 @@ pub fn plan_to_pb(p: &Plan) -> pb::Plan {
         adopted_on: p.adopted_on.map(|d| d.to_string()).unwrap_or_default(),
         received_at: p.received_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
         decision: p.decision.as_ref().map(decision_to_pb),
+        withdrawn: false,
+        revision: 0,
     }
 }
 

@@ -191,18 +191,55 @@ where
     }
 }
 
+/// The start of the message of prost's `DecodeError`, which tonic answers as INTERNAL for a
+/// request body it cannot decode.
+const PROST_DECODE_ERROR: &str = "failed to decode Protobuf message";
+
 /// Rewrites tonic's codes for an undecodable (INTERNAL) or oversized (OUT_OF_RANGE) request
-/// to gRPC's INVALID_ARGUMENT and RESOURCE_EXHAUSTED.
+/// to gRPC's INVALID_ARGUMENT and RESOURCE_EXHAUSTED. Only tonic's own decode error is the
+/// caller's fault: a handler's INTERNAL that mentions decoding (a damaged stored record) stays.
 fn standard_codes(mut response: http::Response<Body>) -> http::Response<Body> {
     let Some(status) = Status::from_header_map(response.headers()) else {
         return response;
     };
     let code = match status.code() {
-        Code::Internal if status.message().contains("decode") => Code::InvalidArgument,
+        Code::Internal if status.message().starts_with(PROST_DECODE_ERROR) => Code::InvalidArgument,
         Code::OutOfRange if status.message().contains("too large") => Code::ResourceExhausted,
         _ => return response,
     };
     let value = http::HeaderValue::from(code as i32);
     response.headers_mut().insert("grpc-status", value);
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answered(status: Status) -> Code {
+        let response = standard_codes(status.into_http());
+        Status::from_header_map(response.headers())
+            .expect("a status")
+            .code()
+    }
+
+    #[test]
+    fn only_tonics_own_decode_error_becomes_invalid_argument() {
+        let undecodable =
+            <crate::grpc::pb::GetPlanRequest as prost::Message>::decode(&[0xff, 0xff][..])
+                .unwrap_err();
+        assert!(undecodable.to_string().starts_with(PROST_DECODE_ERROR));
+        assert_eq!(
+            answered(Status::internal(undecodable.to_string())),
+            Code::InvalidArgument
+        );
+        // The store's damage, answered by a handler, is not the caller's bad argument.
+        let damaged = "stored record bodies 40/2025-2030/v1 cannot be decoded: bad CRC";
+        assert_eq!(answered(Status::internal(damaged)), Code::Internal);
+        assert_eq!(answered(Status::data_loss(damaged)), Code::DataLoss);
+        assert_eq!(
+            answered(Status::out_of_range("message too large")),
+            Code::ResourceExhausted
+        );
+    }
 }

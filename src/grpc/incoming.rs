@@ -216,6 +216,11 @@ impl RefusalLog {
             return;
         }
         let unlogged = self.unlogged.swap(0, Ordering::Relaxed);
+        // rustls's own text of a certificate error is its variant's name; the words instead.
+        let reason = match reason {
+            rustls::Error::InvalidCertificate(c) => certificate_error_in_words(c),
+            other => other.to_string(),
+        };
         tracing::warn!(peer = %peer, certificate = %certificate, reason = %reason, unlogged, "tls handshake refused");
     }
 }
@@ -224,7 +229,8 @@ impl RefusalLog {
 /// against the authority whenever one is shown. Without one the handshake still succeeds, so
 /// that health checks work and the quyhoach services can answer UNAUTHENTICATED (the gate)
 /// instead of dropping the connection. A client certificate that the authority's revocation
-/// list `crl_pem` names is refused. HTTP/2 only.
+/// list `crl_pem` names is refused; one of an authority that no list in `crl_pem` is from is
+/// judged by its authority alone (`docs/certificates-renewal.md`). HTTP/2 only.
 ///
 /// # Errors
 ///
@@ -247,8 +253,12 @@ pub fn tls_acceptor(
     let crls = CertificateRevocationListDer::pem_slice_iter(crl_pem.unwrap_or("").as_bytes())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("crl: {e}"))?;
+    // A certificate of an authority no given list is from is judged by that authority alone:
+    // with the old and the new authority in --ca and the old one's list in --crl (a CA
+    // rotation), the new authority's certificates are not refused as of unknown status.
     let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
         .with_crls(crls)
+        .allow_unknown_revocation_status()
         .allow_unauthenticated()
         .build()
         .map_err(|e| format!("ca: {e}"))?;
@@ -295,9 +305,54 @@ fn certificate_problem(e: &rustls::Error) -> String {
                     .into()
             }
             C::Revoked => "revoked".into(),
-            other => format!("{other:?}"),
+            other => certificate_error_in_words(other),
         },
         _ => String::new(),
+    }
+}
+
+/// A refused certificate in words, for a person reading a log or an error line: never rustls's
+/// variant name (`UnknownRevocationStatus` told an operator nothing). Shared by the server side
+/// ([`tls_acceptor`]) and the upward link (`crate::link`).
+pub fn certificate_error_in_words(e: &rustls::CertificateError) -> String {
+    use rustls::CertificateError as C;
+    match e {
+        C::Expired | C::ExpiredContext { .. } => "the certificate has expired".into(),
+        C::NotValidYet | C::NotValidYetContext { .. } => "the certificate is not valid yet".into(),
+        C::Revoked => {
+            "the certificate is revoked (its authority's revocation list names it)".into()
+        }
+        C::UnknownIssuer => "the certificate is issued by another authority".into(),
+        C::BadSignature => {
+            "the certificate's signature does not verify (another authority of the same name)"
+                .into()
+        }
+        C::UnknownRevocationStatus => {
+            "no revocation list of the certificate's authority was given, and its status \
+             cannot be known"
+                .into()
+        }
+        C::ExpiredRevocationList | C::ExpiredRevocationListContext { .. } => {
+            "the authority's revocation list is past its next update: issue a new one \
+             (`certs revoke`) and give it to the node (--crl)"
+                .into()
+        }
+        C::BadEncoding => "the certificate is not well-formed".into(),
+        C::UnhandledCriticalExtension => {
+            "the certificate carries a critical extension this node does not know".into()
+        }
+        C::NotValidForName | C::NotValidForNameContext { .. } => {
+            "the certificate does not name the host it was reached at".into()
+        }
+        C::InvalidPurpose | C::InvalidPurposeContext { .. } => {
+            "the certificate is not for this use (client or server)".into()
+        }
+        C::UnsupportedSignatureAlgorithmContext { .. }
+        | C::UnsupportedSignatureAlgorithmForPublicKeyContext { .. } => {
+            "the certificate is signed with an algorithm this node does not accept".into()
+        }
+        C::ApplicationVerificationFailure => "the certificate was refused by this node".into(),
+        other => format!("the certificate is refused ({other})"),
     }
 }
 

@@ -148,6 +148,7 @@ pub fn check_shape(method: &str, body: &[u8]) -> Result<(), Status> {
                     (6, "current_positions"),
                     (8, "qualifications"),
                     (9, "discipline"),
+                    (13, "ratings"),
                 ] {
                     repeated(cadre, field, MAX_LIST, &format!("{name}.cadre.{list}"))?;
                 }
@@ -179,6 +180,7 @@ pub fn check_shape(method: &str, body: &[u8]) -> Result<(), Status> {
                         (6, "current_positions"),
                         (8, "qualifications"),
                         (9, "discipline"),
+                        (13, "ratings"),
                     ] {
                         repeated(cadre, field, MAX_LIST, &format!("entry.cadre.{list}"))?;
                     }

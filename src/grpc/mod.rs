@@ -59,8 +59,11 @@ impl From<Error> for Status {
             Error::HashConflict { .. } => Code::AlreadyExists,
             Error::Denied(_) => Code::PermissionDenied,
             Error::Store(crate::store::StoreError::Full { .. }) => Code::ResourceExhausted,
-            Error::Store(crate::store::StoreError::Reopening(_)) => Code::Unavailable,
-            Error::Store(crate::store::StoreError::Behind(_)) => Code::DataLoss,
+            Error::Store(crate::store::StoreError::Reopening { .. }) => Code::Unavailable,
+            // Damage found in the store is the store's fault, never the caller's argument.
+            Error::Store(
+                crate::store::StoreError::Behind(_) | crate::store::StoreError::Corrupt { .. },
+            ) => Code::DataLoss,
             Error::Store(_) => Code::Internal,
         };
         if code == Code::Internal {

@@ -9,16 +9,19 @@ use crate::node::acting_as;
 use crate::{
     domain::{parse_date, FieldError, PlanId},
     error::Error,
-    node::{AuditFilter, AuditSelection, CheckFilter, ConsolidatedFilter, Node, PlanFilter},
+    node::{
+        AuditFilter, AuditSelection, CheckFilter, ConsolidatedFilter, Node, PageAt, PageRequest,
+        PlanFilter, Reviewed, SortKey,
+    },
 };
 
 impl PlanningService {
-    /// The filter, page size and token of a consolidated request, as the caller may see it.
+    /// The filter and paging of a consolidated request, as the caller may see it.
     fn consolidated_filter(
         &self,
         who: &crate::auth::Caller,
         request: pb::ConsolidatedRequest,
-    ) -> Result<(ConsolidatedFilter, usize, String), Status> {
+    ) -> Result<(ConsolidatedFilter, PageRequest), Status> {
         let pb::ConsolidatedRequest {
             under,
             term,
@@ -32,8 +35,28 @@ impl PlanningService {
             has_rule,
             page_size,
             page_token,
+            sort,
+            page,
         } = request;
         let under = self.root(who, under)?;
+        let sort = match pb::ConsolidatedSort::try_from(sort) {
+            Ok(pb::ConsolidatedSort::Name) => SortKey::Name,
+            Ok(pb::ConsolidatedSort::Unit) => SortKey::Unit,
+            Ok(pb::ConsolidatedSort::Position) => SortKey::Position,
+            Ok(pb::ConsolidatedSort::Birth) => SortKey::Birth,
+            Ok(pb::ConsolidatedSort::Votes) => SortKey::Votes,
+            Err(_) => {
+                return Err(bad(FieldError::new(
+                    "sort",
+                    format!("unknown order {sort}"),
+                )))
+            }
+        };
+        let at = if page_token.is_empty() && page > 0 {
+            PageAt::Number(page as usize)
+        } else {
+            PageAt::Token(page_token)
+        };
         let gender = match pb::Gender::try_from(gender) {
             Ok(pb::Gender::Male) => Some(crate::domain::Gender::Male),
             Ok(pb::Gender::Female) => Some(crate::domain::Gender::Female),
@@ -57,7 +80,24 @@ impl PlanningService {
             age_max: (age_max > 0).then_some(age_max),
             has_rule,
         };
-        Ok((filter, page_size as usize, page_token))
+        Ok((
+            filter,
+            PageRequest {
+                sort,
+                at,
+                size: page_size as usize,
+            },
+        ))
+    }
+
+    /// The proto form of a plan as this node holds it: with the draft revision of the latest
+    /// own version (read together with its content) and whether it is a withdrawn lower plan.
+    async fn plan_out(&self, plan: crate::domain::Plan) -> Result<pb::Plan, Status> {
+        let (plan, revision) = self.node.revised(plan).await?;
+        let mut out = plan_to_pb(&plan);
+        out.revision = revision;
+        out.withdrawn = self.node.is_withdrawn(&plan);
+        Ok(out)
     }
 
     fn who<T>(&self, req: &Request<T>) -> Result<crate::auth::Caller, Status> {
@@ -85,8 +125,13 @@ pub struct PlanningService {
     pub insecure: bool,
 }
 
-fn consolidated_to_pb(e: crate::node::ConsolidatedEntry) -> pb::ConsolidatedEntry {
+/// An entry as `who` may see it: the whole national ID only for the roles that work with lists.
+fn consolidated_to_pb(
+    who: &crate::auth::Caller,
+    e: crate::node::ConsolidatedEntry,
+) -> pb::ConsolidatedEntry {
     pb::ConsolidatedEntry {
+        national_id: who.shown_id(&e.national_id),
         unit: e.unit,
         unit_name: e.unit_name,
         term: e.term,
@@ -192,7 +237,7 @@ impl pb::planning_server::Planning for PlanningService {
             self.node.create_draft(unit.trim(), term.trim()),
         )
         .await?;
-        Ok(Response::new(plan_to_pb(&plan)))
+        Ok(Response::new(self.plan_out(plan).await?))
     }
 
     async fn put_entry(
@@ -209,7 +254,7 @@ impl pb::planning_server::Planning for PlanningService {
             self.node.put_entry(unit.trim(), term.trim(), entry),
         )
         .await?;
-        Ok(Response::new(plan_to_pb(&plan)))
+        Ok(Response::new(self.plan_out(plan).await?))
     }
 
     async fn import_entries(
@@ -222,6 +267,7 @@ impl pb::planning_server::Planning for PlanningService {
             term,
             entries,
             round,
+            replace,
         } = req.into_inner();
         who.require_clerk_of(unit.trim())?;
         let entries = entries
@@ -237,10 +283,10 @@ impl pb::planning_server::Planning for PlanningService {
         let plan = acting_as(
             who.label(),
             self.node
-                .import_entries(unit.trim(), term.trim(), entries, round),
+                .import_entries(unit.trim(), term.trim(), entries, round, replace),
         )
         .await?;
-        Ok(Response::new(plan_to_pb(&plan)))
+        Ok(Response::new(self.plan_out(plan).await?))
     }
 
     async fn remove_entry(
@@ -265,7 +311,7 @@ impl pb::planning_server::Planning for PlanningService {
             ),
         )
         .await?;
-        Ok(Response::new(plan_to_pb(&plan)))
+        Ok(Response::new(self.plan_out(plan).await?))
     }
 
     async fn record_ballot_round(
@@ -307,7 +353,12 @@ impl pb::planning_server::Planning for PlanningService {
             unit,
             term,
             adopted_on,
+            revision,
         } = req.into_inner();
+        let reviewed = Reviewed {
+            revision,
+            hash: None,
+        };
         who.require_clerk_of(unit.trim())?;
         let adopted_on = if adopted_on.trim().is_empty() {
             None
@@ -316,10 +367,11 @@ impl pb::planning_server::Planning for PlanningService {
         };
         let plan = acting_as(
             who.label(),
-            self.node.adopt(unit.trim(), term.trim(), adopted_on),
+            self.node
+                .adopt_reviewed(unit.trim(), term.trim(), adopted_on, &reviewed),
         )
         .await?;
-        Ok(Response::new(plan_to_pb(&plan)))
+        Ok(Response::new(self.plan_out(plan).await?))
     }
 
     async fn submit_plan(
@@ -327,10 +379,27 @@ impl pb::planning_server::Planning for PlanningService {
         req: Request<pb::SubmitPlanRequest>,
     ) -> Result<Response<pb::SubmitPlanResponse>, Status> {
         let who = self.who(&req)?;
-        let pb::SubmitPlanRequest { unit, term } = req.into_inner();
+        let pb::SubmitPlanRequest {
+            unit,
+            term,
+            revision,
+            hash,
+        } = req.into_inner();
         who.require_clerk_of(unit.trim())?;
-        let (header, approver) =
-            acting_as(who.label(), self.node.submit(unit.trim(), term.trim())).await?;
+        let hash = hash.trim();
+        if !hash.is_empty() {
+            crate::domain::validate::hash("hash", hash).map_err(bad)?;
+        }
+        let reviewed = Reviewed {
+            revision,
+            hash: (!hash.is_empty()).then(|| hash.to_string()),
+        };
+        let (header, approver) = acting_as(
+            who.label(),
+            self.node
+                .submit_reviewed(unit.trim(), term.trim(), &reviewed),
+        )
+        .await?;
         Ok(Response::new(pb::SubmitPlanResponse {
             plan: Some(summary_to_pb(&header)),
             approver: approver.code,
@@ -352,7 +421,7 @@ impl pb::planning_server::Planning for PlanningService {
             .node
             .get_plan(unit.trim(), term.trim(), version)
             .await?;
-        Ok(Response::new(plan_to_pb(&plan)))
+        Ok(Response::new(self.plan_out(plan).await?))
     }
 
     async fn list_plans(
@@ -600,15 +669,18 @@ impl pb::planning_server::Planning for PlanningService {
         req: Request<pb::ConsolidatedRequest>,
     ) -> Result<Response<pb::ConsolidatedResponse>, Status> {
         let who = self.who(&req)?;
-        let (filter, page_size, token) = self.consolidated_filter(&who, req.into_inner())?;
-        let page = self
-            .node
-            .consolidated_page(&filter, &token, page_size)
-            .await?;
+        let (filter, paging) = self.consolidated_filter(&who, req.into_inner())?;
+        let page = self.node.consolidated_page(&filter, &paging).await?;
         Ok(Response::new(pb::ConsolidatedResponse {
-            entries: page.entries.into_iter().map(consolidated_to_pb).collect(),
+            entries: page
+                .entries
+                .into_iter()
+                .map(|e| consolidated_to_pb(&who, e))
+                .collect(),
             next_page_token: page.next_page_token,
             total: page.total,
+            page: u32::try_from(page.page).unwrap_or(u32::MAX),
+            pages: u32::try_from(page.pages).unwrap_or(u32::MAX),
         }))
     }
     async fn consolidated_stream(
@@ -616,7 +688,16 @@ impl pb::planning_server::Planning for PlanningService {
         req: Request<pb::ConsolidatedRequest>,
     ) -> Result<Response<Self::ConsolidatedStreamStream>, Status> {
         let who = self.who(&req)?;
-        let (filter, _, token) = self.consolidated_filter(&who, req.into_inner())?;
+        let (filter, paging) = self.consolidated_filter(&who, req.into_inner())?;
+        let sort = paging.sort;
+        let token = match &paging.at {
+            PageAt::Token(t) => t.clone(),
+            // From a page number, the stream starts at that page's first entry, as an offset.
+            PageAt::Number(_) => {
+                let page = self.node.consolidated_page(&filter, &paging).await?;
+                page.first.map(|f| format!("@{f}")).unwrap_or_default()
+            }
+        };
         // Refuse a bad filter (an unknown position…) as a status, not mid-stream.
         if let Some(p) = &filter.position {
             if self.node.reference().catalog.position(p).is_none() {
@@ -633,11 +714,21 @@ impl pb::planning_server::Planning for PlanningService {
         // client that never reads holds one page, never the whole list.
         let node = self.node.clone();
         let filter = Arc::new(filter);
+        let who = Arc::new(who);
         let stream = super::paged::paged(token, move |cursor, size| {
-            let (node, filter) = (node.clone(), filter.clone());
+            let (node, filter, who) = (node.clone(), filter.clone(), who.clone());
             async move {
-                let page = node.consolidated_page(&filter, &cursor, size).await?;
-                let entries = page.entries.into_iter().map(consolidated_to_pb).collect();
+                let paging = PageRequest {
+                    sort,
+                    at: PageAt::Token(cursor),
+                    size,
+                };
+                let page = node.consolidated_page(&filter, &paging).await?;
+                let entries = page
+                    .entries
+                    .into_iter()
+                    .map(|e| consolidated_to_pb(&who, e))
+                    .collect();
                 Ok((entries, page.next_page_token))
             }
         });

@@ -106,7 +106,7 @@ impl Node {
     async fn take_push(&self, from: &str, mut plan: Plan) -> Result<(Receipt, bool)> {
         self.check_push_origin(from, &plan.id)?;
         // What a child pushes passes the checks of a local write, before anything is stored.
-        self.validated(1, |c| c.plan("plan", &plan))?;
+        self.validated(Some(from), |c| c.plan("plan", &plan))?;
         let hash = plan.hash.clone().unwrap_or_default();
         if hash != plan.content_hash() {
             return Err(Error::invalid(
@@ -118,6 +118,9 @@ impl Node {
             ));
         }
         let direct = plan.id.unit == from;
+        if !direct && plan.status == PlanStatus::Returned {
+            return self.take_withdrawal(from, plan, hash).await;
+        }
         let guard = self.lock().await;
         if let Some(existing) = self.store.header(&plan.id)? {
             let held = existing.hash.clone().unwrap_or_default();
@@ -191,6 +194,128 @@ impl Node {
         }
         tracing::info!(plan = %receipt.plan, from, "push received");
         Ok((receipt, false))
+    }
+
+    /// Takes a withdrawal travelling upward: a lower plan that its approving unit approved
+    /// and then returned. The version held here as approved becomes returned, with the
+    /// approver's return as its decision, and the withdrawal travels on to the parent in the
+    /// same transaction. The same withdrawal again returns the first receipt. A withdrawal
+    /// of a version never received here is stored as returned (it shows what the approver
+    /// decided last; a withdrawal never overtakes its approval on the link, so this happens
+    /// only to a node rebuilt from a backup).
+    async fn take_withdrawal(
+        &self,
+        from: &str,
+        mut plan: Plan,
+        hash: String,
+    ) -> Result<(Receipt, bool)> {
+        self.check_forwarded_withdrawal(&plan, &hash)?;
+        let withdrawal = plan.decision.clone();
+        let guard = self.lock().await;
+        let held = self.store.header(&plan.id)?;
+        if let Some(existing) = &held {
+            let held_hash = existing.hash.clone().unwrap_or_default();
+            if held_hash != hash {
+                return Err(Error::HashConflict {
+                    plan: plan.id.clone(),
+                    held: held_hash,
+                    offered: hash,
+                });
+            }
+            match existing.status {
+                PlanStatus::Approved => {}
+                PlanStatus::Returned if existing.decision == withdrawal => {
+                    drop(guard);
+                    self.settle().await?;
+                    let receipt = self.store.receipt(&plan.id)?.ok_or_else(|| {
+                        Error::precondition(
+                            "plan",
+                            format!("{} is held without its receipt", plan.id),
+                        )
+                    })?;
+                    return Ok((receipt, true));
+                }
+                status => {
+                    return Err(Error::precondition(
+                        "plan.status",
+                        format!(
+                            "{} is {} here; only an approved version can be withdrawn",
+                            plan.id,
+                            status.as_str()
+                        ),
+                    ))
+                }
+            }
+        }
+        let received_at = self.now();
+        let mut changes = Vec::new();
+        match held {
+            Some(mut header) => {
+                header.status = PlanStatus::Returned;
+                header.decision = withdrawal.clone();
+                changes.push(Change::PutHeader(header));
+            }
+            None => {
+                plan.received_at = Some(received_at);
+                changes.push(Change::PutPlan(plan.clone()));
+            }
+        }
+        let receipt = Receipt {
+            plan: plan.id.clone(),
+            hash,
+            received_by: self.unit.code.clone(),
+            received_at,
+        };
+        changes.push(Change::PutReceipt(receipt.clone()));
+        changes.push(Change::SetMeta(
+            super::status::child_receipt_key(from),
+            received_at.timestamp_millis() as u64,
+        ));
+        let forward = self.parent_unit().is_some();
+        if forward {
+            changes.push(Change::Enqueue(OutboxItem {
+                plan: plan.id.clone(),
+                queued_at: received_at,
+                approval: withdrawal.clone(),
+            }));
+        }
+        let (by, reasons) = withdrawal
+            .as_ref()
+            .map(|d| (d.decided_by.clone(), d.reasons.join("; ")))
+            .unwrap_or_default();
+        let event = Event::new("receive_withdrawal", Some(&plan.id))
+            .detail(format!("from {from}: withdrawn by {by}: {reasons}"));
+        self.commit(guard, event, changes).await?;
+        if forward {
+            self.outbox_wake.notify_one();
+        }
+        tracing::info!(plan = %receipt.plan, from, "withdrawal received");
+        Ok((receipt, false))
+    }
+
+    /// A forwarded withdrawal must carry a return of exactly this content by its approver.
+    fn check_forwarded_withdrawal(&self, plan: &Plan, hash: &str) -> Result<()> {
+        let approver = self
+            .hierarchy
+            .parent(&plan.id.unit)
+            .map(|u| u.code.as_str());
+        let good = plan.decision.as_ref().is_some_and(|d| {
+            d.outcome == Outcome::Return
+                && d.plan == plan.id
+                && d.hash == hash
+                && Some(d.decided_by.as_str()) == approver
+                && !d.reasons.is_empty()
+        });
+        if !good {
+            return Err(Error::invalid(
+                "plan.decision",
+                format!(
+                    "a returned lower plan travels upward only with its return of {} with hash {hash} by its approving unit, with reasons",
+                    plan.id
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// The caller must be a child of this node, and the plan must belong to its subtree.
@@ -286,7 +411,9 @@ impl Node {
     }
 
     /// Approves or returns a plan this node approves. An approval travels on upward; a return may
-    /// also reopen an approved version for revision.
+    /// also reopen an approved version for revision (a withdrawal), which travels upward too, in
+    /// the same transaction, so that every level above shows the version as returned by this
+    /// node with its reasons.
     ///
     /// # Errors
     ///
@@ -295,8 +422,10 @@ impl Node {
     /// return, or findings are cited on an approval, more than [`MAX_CITATIONS`] of them, one
     /// twice, or an ID that is no finding ID; [`Error::NotFound`] if the plan version or a
     /// cited finding is not held here; [`Error::Precondition`] if `hash` is not the held hash, the
-    /// status does not allow the outcome, or (at the province) the plan has errors or unaccepted
-    /// warnings; [`Error::Store`] if storage fails.
+    /// status does not allow the outcome, (at the province) the plan has errors or unaccepted
+    /// warnings, or a withdrawal (a return of an approved version) comes after the level above
+    /// approved this node's own plan of the term on top of it; [`Error::Store`] if storage
+    /// fails.
     pub async fn decide(
         &self,
         id: &PlanId,
@@ -384,6 +513,10 @@ impl Node {
             // At the province, errors block approval and warnings need a justification.
             self.gate_approval(id).await?;
         }
+        let withdrawal = header.status == PlanStatus::Approved;
+        if withdrawal {
+            self.check_not_relied_on(id)?;
+        }
         let decision = Decision {
             plan: id.clone(),
             hash: held,
@@ -399,7 +532,9 @@ impl Node {
             Change::PutHeader(header),
             Change::LogDecision(decision.clone()),
         ];
-        let forward = outcome == Outcome::Approve && self.parent_unit().is_some();
+        // An approval travels upward, and so does a withdrawal of one (DOMAIN "Decisions go
+        // backwards"): the levels above must stop relying on what was taken back.
+        let forward = (outcome == Outcome::Approve || withdrawal) && self.parent_unit().is_some();
         if forward {
             changes.push(Change::Enqueue(OutboxItem {
                 plan: id.clone(),
@@ -421,6 +556,45 @@ impl Node {
         }
         tracing::info!(plan = %id, ?outcome, "decided");
         Ok(decision)
+    }
+
+    /// Returns true if and only if `plan` is a lower unit's version held here that its
+    /// approving unit (not this node) approved and then took back: every level above the one
+    /// that withdrew it shows it so.
+    pub fn is_withdrawn(&self, plan: &Plan) -> bool {
+        plan.id.unit != self.unit.code
+            && plan.status == PlanStatus::Returned
+            && plan
+                .decision
+                .as_ref()
+                .is_some_and(|d| d.outcome == Outcome::Return && d.decided_by != self.unit.code)
+    }
+
+    /// A withdrawal is refused once the level above has approved this node's own plan of the
+    /// same term on top of it (as DHIS2 refuses an un-approval once a higher level approved):
+    /// the level above must first return that plan.
+    fn check_not_relied_on(&self, id: &PlanId) -> Result<()> {
+        if self.parent_unit().is_none() {
+            return Ok(());
+        }
+        let Some(own) = self.latest(&self.unit.code, &id.term)? else {
+            return Ok(());
+        };
+        if own.status != PlanStatus::Approved {
+            return Ok(());
+        }
+        let by = own
+            .decision
+            .as_ref()
+            .map(|d| format!(" by {} on {}", d.decided_by, d.decided_at.date_naive()))
+            .unwrap_or_default();
+        Err(Error::precondition(
+            "plan",
+            format!(
+                "{} was approved{by} on top of {id}; {id} can be withdrawn only after {} is returned",
+                own.id, own.id
+            ),
+        ))
     }
 
     /// Decisions this node logged on `child`'s plans after sequence `after`, for the child to
@@ -461,7 +635,7 @@ impl Node {
         for (seq, d) in decisions {
             // A parent is not trusted either: a decision must be well formed, come from the
             // parent, and concern a plan of this unit that this node submitted.
-            if let Err(e) = self.validated(1, |c| c.decision("decision", &d)) {
+            if let Err(e) = self.validated(parent.as_deref(), |c| c.decision("decision", &d)) {
                 tracing::warn!(seq, error = %e, "malformed decision from the parent; ignored");
                 continue;
             }
@@ -537,10 +711,10 @@ impl Node {
     pub fn outgoing(&self, item: &OutboxItem) -> Result<Plan> {
         let mut plan = self.load(&item.plan)?;
         match &item.approval {
-            // A lower plan goes up with the approval it was queued with.
-            Some(approval) => {
-                plan.status = PlanStatus::Approved;
-                plan.decision = Some(approval.clone());
+            // A lower plan goes up with the approval (or the withdrawal) it was queued with.
+            Some(decision) => {
+                plan.status = status_of(decision.outcome);
+                plan.decision = Some(decision.clone());
             }
             // Our own plan goes up as submitted, whatever has happened to it here since.
             None => {

@@ -1,4 +1,4 @@
-//! The consistency checks (rules R1–R22) as a node runs them over what it holds: on demand over
+//! The consistency checks (rules R1–R26) as a node runs them over what it holds: on demand over
 //! a subtree, automatically (and incrementally) at the province for every plan it receives, and
 //! before the province approves a plan: errors block approval, warnings must be accepted with a
 //! written justification, which is kept with who accepted it and when. Also the completeness

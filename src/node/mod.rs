@@ -13,6 +13,7 @@ mod query;
 mod reconcile;
 mod reference;
 mod status;
+mod structure;
 mod units;
 mod web_login;
 mod workflow;
@@ -38,13 +39,15 @@ pub use checks::{finding_id, Acceptance, CheckFilter, CheckOutcome, CheckedFindi
 pub use live::{FindingEvent, FindingHistory};
 pub use progress::{Progress, ReportedPlan, UnitProgress};
 pub use query::{
-    mask_id, ConsolidatedEntry, ConsolidatedFilter, ConsolidatedPage, Listing, PlanFilter,
+    mask_id, ConsolidatedEntry, ConsolidatedFilter, ConsolidatedPage, Listing, PageAt, PageRequest,
+    PlanFilter, SortKey,
 };
 pub use reconcile::{digest, ParentView, PlanState, Reconciled, Repairs};
 pub use reference::Reference;
 pub use status::{ChildReport, LinkState, LinkStatus, SyncStatus};
+pub use structure::Structure;
 pub use web_login::{WebIdentity, LOGIN_TOKEN_SECONDS};
-pub use workflow::{RoundResult, TallyResult};
+pub use workflow::{Reviewed, RoundResult, TallyResult};
 
 tokio::task_local! {
     /// Who the current request acts for, as its certificate names it; set by the gRPC layer
@@ -384,13 +387,15 @@ impl Node {
         // With its key, the node checks every seal too; it cannot know how many records
         // predate the key, so it accepts any unsealed run at the start (`audit verify --data`
         // is told the number).
+        // A renewed certificate brings a new key: records of the earlier keys' time verify
+        // with those (kept by `certs node --renew` beside the key).
         let verdict = match self.store.audit_key() {
             Some(key) => crate::audit::verify_sealed(
                 &records,
                 head,
                 crate::audit::SealCheck {
                     seals: &self.store.audit_seals()?,
-                    keys: std::slice::from_ref(key),
+                    keys: &[std::slice::from_ref(key), self.store.earlier_audit_keys()].concat(),
                     unsealed: crate::audit::Unsealed::Prefix,
                 },
             )

@@ -5,7 +5,7 @@ use super::Node;
 use crate::{
     domain::{EntrySource, Gender, Plan, PlanHeader, PlanId, PlanStatus},
     error::{Error, Result},
-    view::{Cursor, Flagged, RowFilter, View},
+    view::{Cursor, Flagged, RowFilter, RowOut, View},
 };
 
 /// Which plans to list.
@@ -69,6 +69,8 @@ pub struct ConsolidatedEntry {
     pub birth_date: chrono::NaiveDate,
     /// The person's gender.
     pub gender: Gender,
+    /// The person's national ID, whole: each face masks it for its viewer ([`mask_id`]).
+    pub national_id: String,
     /// The national ID with all but its last four digits hidden.
     pub national_id_masked: String,
     /// Yes votes of the last round that voted on this entry, and their denominator (R19).
@@ -145,24 +147,31 @@ impl Node {
         &self,
         filter: &ConsolidatedFilter,
     ) -> Result<Vec<ConsolidatedEntry>> {
-        Ok(self.consolidated_page(filter, "", 0).await?.entries)
+        Ok(self
+            .consolidated_page(filter, &PageRequest::default())
+            .await?
+            .entries)
     }
 
     /// One page of the consolidated list, read from the view (no plan is loaded from the
-    /// store): at most `page_size` entries (0: all) after the cursor `token` (empty: from the
-    /// start), the token of the next page (empty on the last) and how many entries match over
-    /// all pages. The cursor names the last entry given, so a page stays right when plans
-    /// change between calls.
+    /// store), in the order `request.sort`: at most `request.size` entries (0: all) from where
+    /// `request.at` says, the token of the next page (empty on the last) and how many entries
+    /// match over all pages. The one paging of every face (gRPC, the CLI, the web page).
+    ///
+    /// A page number is clamped: page 0 is the first, a page past the last is the last, and an
+    /// empty list has one empty page; [`ConsolidatedPage::first`] says where the page's rows
+    /// start, so a face numbers them (STT) and exports exactly them. A name-order cursor
+    /// names the last entry given, so a page stays right when plans change between calls;
+    /// the other orders page by offset (`@<offset>`).
     ///
     /// # Errors
     ///
     /// [`Error::NotFound`] for an unknown unit, term or position; [`Error::Invalid`] for a
-    /// token this node did not give.
+    /// token this node did not give, or a name-order cursor asked for another order.
     pub async fn consolidated_page(
         &self,
         filter: &ConsolidatedFilter,
-        token: &str,
-        page_size: usize,
+        request: &PageRequest,
     ) -> Result<ConsolidatedPage> {
         let reference = self.reference();
         if let Some(p) = &filter.position {
@@ -180,12 +189,31 @@ impl Node {
         if let Some(term) = &filter.term {
             self.known_term("term", term)?;
         }
-        let after = match token {
-            "" => None,
-            t => Some(
-                Cursor::parse(t)
-                    .ok_or_else(|| Error::invalid("page_token", "is not a token this node gave"))?,
-            ),
+        let size = request.size;
+        // Where the page starts: after a name cursor, at an offset, or at a page number.
+        let (after, start) = match &request.at {
+            PageAt::Token(t) if t.is_empty() => (None, Start::Number(1)),
+            PageAt::Token(t) => match t.strip_prefix('@') {
+                Some(offset) => (
+                    None,
+                    Start::Offset(offset.parse().map_err(|_| {
+                        Error::invalid("page_token", "is not a token this node gave")
+                    })?),
+                ),
+                None if request.sort != SortKey::Name => {
+                    return Err(Error::invalid(
+                        "page_token",
+                        "is a cursor of the name order; ask with the order that gave it",
+                    ))
+                }
+                None => (
+                    Some(Cursor::parse(t).ok_or_else(|| {
+                        Error::invalid("page_token", "is not a token this node gave")
+                    })?),
+                    Start::Cursor,
+                ),
+            },
+            PageAt::Number(n) => (None, Start::Number(*n)),
         };
         let flagged = match filter.has_rule {
             Some(rule) => Some(self.flagged_by(rule, &root).await?),
@@ -219,35 +247,194 @@ impl Node {
             self.view_settled().await?;
         }
         let view = self.view.read().unwrap_or_else(|e| e.into_inner());
-        let page = view.page(&self.hierarchy, &rows, after.as_ref(), page_size);
-        let entries = page
-            .rows
+        let unit_name = |code: &str| {
+            self.hierarchy
+                .get(code)
+                .map(|u| u.name.as_str())
+                .unwrap_or_default()
+        };
+        let entry = |r: &RowOut<'_>| ConsolidatedEntry {
+            unit: r.id.unit.clone(),
+            unit_name: unit_name(&r.id.unit).to_string(),
+            term: r.id.term.clone(),
+            version: r.id.version,
+            status: r.status,
+            position: r.position.to_string(),
+            position_title: View::position_title(&reference.catalog, r.position).to_string(),
+            full_name: r.full_name.to_string(),
+            birth_date: r.birth_date,
+            gender: r.gender,
+            national_id: r.national_id.to_string(),
+            national_id_masked: mask_id(r.national_id),
+            votes: r.votes,
+            source: r.source,
+        };
+        if let Start::Cursor = start {
+            // The name order after a cursor: the view pages it without reading the rest.
+            let page = view.page(&self.hierarchy, &rows, after.as_ref(), size);
+            return Ok(ConsolidatedPage {
+                entries: page.rows.iter().map(entry).collect(),
+                next_page_token: page.next.map(|c| c.token()).unwrap_or_default(),
+                total: page.total,
+                first: None,
+                page: 0,
+                pages: 0,
+            });
+        }
+        // The name order needs only the rows up to the end of the page asked for; the others
+        // sort every match (stably, so the name order stays within ties).
+        let wanted = match (request.sort, start) {
+            (SortKey::Name, Start::Number(n)) if size > 0 => n.max(1).saturating_mul(size),
+            (SortKey::Name, Start::Offset(o)) if size > 0 => o.saturating_add(size),
+            _ => 0,
+        };
+        let page = view.page(&self.hierarchy, &rows, None, wanted);
+        let mut all = page.rows;
+        match request.sort {
+            SortKey::Name => {}
+            SortKey::Unit => all.sort_by(|a, b| {
+                unit_name(&a.id.unit)
+                    .cmp(unit_name(&b.id.unit))
+                    .then_with(|| a.id.unit.cmp(&b.id.unit))
+            }),
+            SortKey::Position => all.sort_by(|a, b| a.position.cmp(b.position)),
+            SortKey::Birth => all.sort_by_key(|r| r.birth_date),
+            SortKey::Votes => all.sort_by_key(|r| std::cmp::Reverse(r.votes.map_or(0, |v| v.0))),
+        }
+        let total = usize::try_from(page.total).unwrap_or(usize::MAX);
+        let at = Paging::clamp(total, size, start);
+        let end = if size == 0 {
+            total
+        } else {
+            (at.first + size).min(total)
+        };
+        let entries: Vec<ConsolidatedEntry> = all
+            .get(at.first..end.min(all.len()))
+            .unwrap_or_default()
             .iter()
-            .map(|r| ConsolidatedEntry {
-                unit: r.id.unit.clone(),
-                unit_name: self
-                    .hierarchy
-                    .get(&r.id.unit)
-                    .map(|u| u.name.clone())
-                    .unwrap_or_default(),
-                term: r.id.term.clone(),
-                version: r.id.version,
-                status: r.status,
-                position: r.position.to_string(),
-                position_title: View::position_title(&reference.catalog, r.position).to_string(),
-                full_name: r.full_name.to_string(),
-                birth_date: r.birth_date,
-                gender: r.gender,
-                national_id_masked: mask_id(r.national_id),
-                votes: r.votes,
-                source: r.source,
-            })
+            .map(entry)
             .collect();
+        let next_page_token = if end < total {
+            format!("@{end}")
+        } else {
+            String::new()
+        };
         Ok(ConsolidatedPage {
             entries,
-            next_page_token: page.next.map(|c| c.token()).unwrap_or_default(),
+            next_page_token,
             total: page.total,
+            first: Some(at.first),
+            page: at.page,
+            pages: at.pages,
         })
+    }
+}
+
+/// The order of the consolidated list. Each keeps the name order (the Vietnamese way) within
+/// ties.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SortKey {
+    /// By name the Vietnamese way (given name, middle names, family name), then unit.
+    #[default]
+    #[serde(alias = "")]
+    Name,
+    /// By unit name, then unit code.
+    Unit,
+    /// By position code.
+    Position,
+    /// By date of birth, oldest first.
+    Birth,
+    /// By yes votes (R19), most first; entries without a vote last.
+    Votes,
+}
+
+impl SortKey {
+    /// Every order, the default first.
+    pub const ALL: [SortKey; 5] = [
+        SortKey::Name,
+        SortKey::Unit,
+        SortKey::Position,
+        SortKey::Birth,
+        SortKey::Votes,
+    ];
+
+    /// The order's name in a query string: `name`, `unit`, `position`, `birth`, `votes`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SortKey::Name => "name",
+            SortKey::Unit => "unit",
+            SortKey::Position => "position",
+            SortKey::Birth => "birth",
+            SortKey::Votes => "votes",
+        }
+    }
+}
+
+/// Where a page of the consolidated list starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PageAt {
+    /// After the token of the previous page (empty: the first page).
+    Token(String),
+    /// The page of this number, from 1, clamped to the pages there are (0 is the first).
+    Number(usize),
+}
+
+impl Default for PageAt {
+    fn default() -> Self {
+        PageAt::Token(String::new())
+    }
+}
+
+/// How to page the consolidated list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PageRequest {
+    /// The order.
+    pub sort: SortKey,
+    /// Where the page starts.
+    pub at: PageAt,
+    /// At most this many entries a page; 0: every entry on one page.
+    pub size: usize,
+}
+
+/// Where a page starts, resolved from a [`PageAt`].
+#[derive(Debug, Clone, Copy)]
+enum Start {
+    Cursor,
+    Offset(usize),
+    Number(usize),
+}
+
+/// A page number clamped to the list: the page, how many there are, and its first row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Paging {
+    page: usize,
+    pages: usize,
+    first: usize,
+}
+
+impl Paging {
+    /// Pages of `size` rows over `total` (0: one page of everything); past the last page is
+    /// the last page, an empty list is one empty page.
+    fn clamp(total: usize, size: usize, start: Start) -> Self {
+        if size == 0 {
+            return Paging {
+                page: 1,
+                pages: 1,
+                first: 0,
+            };
+        }
+        let pages = total.div_ceil(size).max(1);
+        let page = match start {
+            Start::Number(n) => n.clamp(1, pages),
+            Start::Offset(o) => (o / size + 1).min(pages),
+            Start::Cursor => 1,
+        };
+        let first = match start {
+            Start::Offset(o) if o < total => o,
+            _ => (page - 1) * size,
+        };
+        Paging { page, pages, first }
     }
 }
 
@@ -260,6 +447,13 @@ pub struct ConsolidatedPage {
     pub next_page_token: String,
     /// Entries matching the filters over all pages.
     pub total: u64,
+    /// The index (from 0) in the whole list of this page's first entry; `None` after a
+    /// name-order cursor, which does not count what came before.
+    pub first: Option<usize>,
+    /// The page answered, from 1, after clamping; 0 after a name-order cursor.
+    pub page: usize,
+    /// How many pages of this size the list has (at least 1); 0 after a name-order cursor.
+    pub pages: usize,
 }
 
 impl Node {
@@ -387,5 +581,41 @@ impl Node {
     ) -> Option<String> {
         let view = self.view.read().unwrap_or_else(|e| e.into_inner());
         view.find_person(reference, reference_of)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(total: usize, size: usize, start: Start) -> (usize, usize, usize) {
+        let p = Paging::clamp(total, size, start);
+        (p.page, p.pages, p.first)
+    }
+
+    #[test]
+    fn a_page_number_is_clamped_to_the_pages_there_are() {
+        // 5 rows, 2 a page: pages 1, 2, 3 (the last holds one row).
+        assert_eq!(at(5, 2, Start::Number(1)), (1, 3, 0));
+        assert_eq!(at(5, 2, Start::Number(3)), (3, 3, 4));
+        // Past the last page is the last page; page 0 is the first.
+        assert_eq!(at(5, 2, Start::Number(4)), (3, 3, 4));
+        assert_eq!(at(5, 2, Start::Number(usize::MAX)), (3, 3, 4));
+        assert_eq!(at(5, 2, Start::Number(0)), (1, 3, 0));
+        // Exactly full pages: the last starts at the last pair.
+        assert_eq!(at(4, 2, Start::Number(9)), (2, 2, 2));
+        // An empty list is one empty page.
+        assert_eq!(at(0, 2, Start::Number(1)), (1, 1, 0));
+        assert_eq!(at(0, 2, Start::Number(7)), (1, 1, 0));
+        // Size 0 is everything on one page.
+        assert_eq!(at(5, 0, Start::Number(3)), (1, 1, 0));
+    }
+
+    #[test]
+    fn an_offset_past_the_end_is_the_last_page() {
+        assert_eq!(at(5, 2, Start::Offset(2)), (2, 3, 2));
+        assert_eq!(at(5, 2, Start::Offset(4)), (3, 3, 4));
+        assert_eq!(at(5, 2, Start::Offset(5)), (3, 3, 4));
+        assert_eq!(at(5, 2, Start::Offset(usize::MAX)), (3, 3, 4));
     }
 }

@@ -182,10 +182,11 @@ impl Node {
             };
             let own = h.id.unit == self.unit.code;
             // At the parent the own plan is received until decided; a lower plan this node
-            // approved stays approved there.
+            // approved stays approved there, unless this node (or one below) withdrew it.
             let status = match (own, h.status) {
                 (true, s @ (PlanStatus::Approved | PlanStatus::Returned)) => s,
                 (true, _) => PlanStatus::Received,
+                (false, PlanStatus::Returned) if withdrawn(&h.decision) => PlanStatus::Returned,
                 (false, _) => PlanStatus::Approved,
             };
             out.push(PlanState {
@@ -233,6 +234,22 @@ impl Node {
                     }
                 }
                 Some(there) => {
+                    let own = h.id.unit == self.unit.code;
+                    // A withdrawal the parent missed (or a parent restored from before it):
+                    // the statuses differ, so it goes up again.
+                    if !own
+                        && h.status == PlanStatus::Returned
+                        && withdrawn(&h.decision)
+                        && there.status == PlanStatus::Approved
+                        && !pending.contains(&h.id)
+                    {
+                        let plan = self.load(&h.id)?;
+                        match self.resend(plan, false, &receipt.hash) {
+                            Some(plan) => repairs.push.push(plan),
+                            None => repairs.unresolved += 1,
+                        }
+                        continue;
+                    }
                     let Some(d) = &there.decision else { continue };
                     if d.decided_by == parent
                         && d.plan == h.id
@@ -273,7 +290,8 @@ impl Node {
     }
 
     /// The plan as it goes up again: an own version as submitted; a lower version with the
-    /// approval this node gave it, if it still holds that approval.
+    /// approval this node gave it, if it still holds that approval, or with the withdrawal
+    /// that took the approval back.
     fn resend(&self, mut plan: Plan, own: bool, hash: &str) -> Option<Plan> {
         if plan.hash.as_deref() != Some(hash) {
             return None;
@@ -283,6 +301,9 @@ impl Node {
             plan.decision = None;
             plan.received_at = None;
             return Some(plan);
+        }
+        if plan.status == PlanStatus::Returned && withdrawn(&plan.decision) {
+            return (plan.decision.as_ref()?.hash == hash).then_some(plan);
         }
         let approval = plan.decision.clone().filter(|d| {
             d.outcome == Outcome::Approve && d.decided_by == self.unit.code && d.hash == hash
@@ -376,6 +397,16 @@ impl Node {
             .get(child)
             .copied()
     }
+}
+
+/// Returns true if and only if a lower plan's decision is a return by its approver (this
+/// node or one below): a withdrawal, which the parent must hold as returned too. A return
+/// from before the plan was ever approved never reaches this node: only approved lower plans
+/// travel upward.
+fn withdrawn(decision: &Option<Decision>) -> bool {
+    decision
+        .as_ref()
+        .is_some_and(|d| d.outcome == Outcome::Return)
 }
 
 /// The store's name for the decision counter (raised by [`Change::AtLeastDecisionSeq`]).

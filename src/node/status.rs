@@ -214,6 +214,21 @@ impl Node {
             .increment(1);
     }
 
+    /// [`Node::sync_status`] as `who` may see it: the whole report for a caller who may read
+    /// this node's own unit (the links, their outboxes and last errors are the node's own),
+    /// none for anyone else, as the `SyncStatus` RPC refuses them (a district's reader signed
+    /// in to the province's page saw every link).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`](crate::error::Error::Store) if storage fails.
+    pub fn sync_status_seen_by(&self, who: &crate::auth::Caller) -> Result<Option<SyncStatus>> {
+        if !who.may_read(&self.hierarchy, &self.unit.code) {
+            return Ok(None);
+        }
+        self.sync_status().map(Some)
+    }
+
     /// The whole status report.
     ///
     /// # Errors
@@ -221,8 +236,12 @@ impl Node {
     /// [`Error::Store`](crate::error::Error::Store) if storage fails.
     pub fn sync_status(&self) -> Result<SyncStatus> {
         let now = self.now();
-        let stuck =
-            |since: Option<DateTime<Utc>>| since.is_some_and(|t| now - t > self.stuck_after);
+        // A stamp further in the future than the limit counts too: an item queued while this
+        // node's (or the child's) clock was days ahead would otherwise show a negative lag
+        // and never be stuck while it stays queued.
+        let stuck = |since: Option<DateTime<Utc>>| {
+            since.is_some_and(|t| now - t > self.stuck_after || t - now > self.stuck_after)
+        };
         let parent = match self.parent_unit() {
             None => None,
             Some(p) => {

@@ -17,6 +17,9 @@ use crate::{
 
 /// Where the signing key is kept.
 const KEY_DOCUMENT: &str = "web/login-key";
+/// The store document of used login tokens: their nonces, each with its token's expiry
+/// (RFC 3339), kept until then so that a used link stays used across a restart.
+const USED_DOCUMENT: &str = "web/login-used";
 
 /// How long a login token stays valid: long enough to paste it into a browser.
 pub const LOGIN_TOKEN_SECONDS: i64 = 300;
@@ -74,6 +77,63 @@ impl Node {
         )
         .await?;
         Ok(key)
+    }
+
+    /// The used login tokens the store holds that have not expired: nonce → expiry.
+    fn used_web_logins(&self) -> Result<std::collections::BTreeMap<String, DateTime<Utc>>> {
+        let now = self.now();
+        let Some(value) = self.store.document(USED_DOCUMENT)? else {
+            return Ok(Default::default());
+        };
+        // A damaged entry is dropped: its token has a signature and an expiry of its own.
+        Ok(value
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter_map(|(nonce, until)| {
+                let until = DateTime::parse_from_rfc3339(until.as_str()?).ok()?;
+                Some((nonce.clone(), until.with_timezone(&Utc)))
+            })
+            .filter(|(_, until)| *until > now)
+            .collect())
+    }
+
+    /// Returns true if and only if the login token with `nonce` was exchanged for a session
+    /// already (kept in the store until the token expires, so a restart forgets none).
+    ///
+    /// # Errors
+    ///
+    /// A store failure.
+    pub fn web_login_used(&self, nonce: &str) -> Result<bool> {
+        Ok(self.used_web_logins()?.contains_key(nonce))
+    }
+
+    /// Marks the login token with `nonce`, valid `until`, used; answers false if it was used
+    /// before. The mark is on disk before the answer (the sign-in is recorded in the audit
+    /// trail with it); expired marks are dropped.
+    ///
+    /// # Errors
+    ///
+    /// A store failure.
+    pub async fn use_web_login(&self, nonce: &str, until: DateTime<Utc>) -> Result<bool> {
+        let guard = self.lock().await;
+        let mut used = self.used_web_logins()?;
+        if used.contains_key(nonce) {
+            return Ok(false);
+        }
+        used.insert(nonce.to_string(), until);
+        let value = serde_json::Value::Object(
+            used.into_iter()
+                .map(|(n, t)| (n, serde_json::Value::String(t.to_rfc3339())))
+                .collect(),
+        );
+        self.commit(
+            guard,
+            Event::new("web_login_used", None).detail("web sign-in: a login token used"),
+            vec![Change::SetDocument(USED_DOCUMENT.into(), value)],
+        )
+        .await?;
+        Ok(true)
     }
 
     fn stored_web_key(&self) -> Result<Option<[u8; 32]>> {

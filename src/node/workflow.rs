@@ -38,7 +38,90 @@ pub struct RoundResult {
     pub results: Vec<TallyResult>,
 }
 
+/// What a caller reviewed before adopting or submitting a plan: the draft revision
+/// ([`Node::revised`]) and, optionally, the content hash. Either, when given, must still hold
+/// when the write happens, so that what is adopted or submitted is exactly what was reviewed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reviewed {
+    /// The draft revision the caller saw; `None`: not checked (a client older than revisions).
+    pub revision: Option<u64>,
+    /// The content hash the caller saw (for a draft, the hash it would get when adopted);
+    /// `None`: not checked.
+    pub hash: Option<String>,
+}
+
+impl Reviewed {
+    /// Checks what was reviewed against what is there now: `revision` and `hash` of `id`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Precondition`] naming the field, what was reviewed and what is there, if either
+    /// moved.
+    fn check(&self, id: &PlanId, revision: u64, hash: &str) -> Result<()> {
+        if let Some(seen) = self.revision.filter(|r| *r != revision) {
+            return Err(Error::precondition(
+                "revision",
+                format!(
+                    "you reviewed revision {seen} of {id} but it is now at revision {revision}: it changed since; review it again"
+                ),
+            ));
+        }
+        if let Some(seen) = self.hash.as_deref().filter(|h| *h != hash) {
+            return Err(Error::precondition(
+                "hash",
+                format!("you reviewed {id} with hash {seen} but it now has hash {hash}; review it again"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The meta key of the draft revision of (unit, term).
+fn revision_key(unit: &str, term: &str) -> String {
+    format!("revision.{unit}.{term}")
+}
+
 impl Node {
+    /// The draft revision of (unit, term): how many changes its drafts have had (0 before
+    /// the first). Call with the write lock held for a value that matches what is stored.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] if storage fails.
+    fn revision(&self, unit: &str, term: &str) -> Result<u64> {
+        Ok(self.store.meta(&revision_key(unit, term))?.unwrap_or(0))
+    }
+
+    /// The change that counts one more change of the draft of (unit, term), to commit with it.
+    fn next_revision(&self, unit: &str, term: &str) -> Result<Change> {
+        Ok(Change::SetMeta(
+            revision_key(unit, term),
+            self.revision(unit, term)?.saturating_add(1),
+        ))
+    }
+
+    /// `plan` with its draft revision, read together so that they match: for the latest version
+    /// of this node's own plan, the version as stored now and the revision; for any other
+    /// version, `plan` itself and 0.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] if storage fails.
+    pub async fn revised(&self, plan: Plan) -> Result<(Plan, u64)> {
+        if plan.id.unit != self.unit.code {
+            return Ok((plan, 0));
+        }
+        let _guard = self.lock().await;
+        match self.latest(&plan.id.unit, &plan.id.term)? {
+            Some(h) if h.id == plan.id => {
+                let now = self.load(&plan.id)?;
+                let revision = self.revision(&plan.id.unit, &plan.id.term)?;
+                Ok((now, revision))
+            }
+            _ => Ok((plan, 0)),
+        }
+    }
+
     /// Opens a draft for (unit, term): version 1, or the next version after a returned one
     /// (carrying its entries and rounds). An open draft is returned as it is.
     ///
@@ -59,8 +142,8 @@ impl Node {
         }
         let plan = draft.clone();
         let event = Event::new("create_draft", Some(&plan.id));
-        self.commit(guard, event, vec![Change::PutPlan(draft)])
-            .await?;
+        let changes = vec![Change::PutPlan(draft), self.next_revision(unit, term)?];
+        self.commit(guard, event, changes).await?;
         Ok(plan)
     }
 
@@ -150,12 +233,17 @@ impl Node {
     /// holds, or a malformed entry or round (the field names the entry); [`Error::NotFound`] if a
     /// position named is not in the catalogue; [`Error::Precondition`] if the round misses the
     /// quorum (R19) or no version can be drafted now; [`Error::Store`] if storage fails.
+    ///
+    /// With `replace`, the draft's entries become exactly `entries` (a corrected list applied,
+    /// not added); its ballot rounds stay. A round identical to one the draft already records
+    /// is not recorded again.
     pub async fn import_entries(
         &self,
         unit: &str,
         term: &str,
         entries: Vec<Entry>,
         round: Option<BallotRound>,
+        replace: bool,
     ) -> Result<Plan> {
         let owner = self.owned_unit(unit)?.clone();
         self.known_term("term", term)?;
@@ -187,7 +275,7 @@ impl Node {
             .collect::<Result<Vec<_>>>()?;
         if let Some(round) = &round {
             round.validate_counts("round")?;
-            self.validated(0, |c| c.round("round", round))?;
+            self.validated(None, |c| c.round("round", round))?;
             let params = self.reference().rules.params_for(round.date).clone();
             if !ballot::quorum_met(round, &params) {
                 return Err(Error::precondition(
@@ -203,6 +291,7 @@ impl Node {
         let guard = self.lock().await;
         let (mut plan, _) = self.draft_or_next(unit, term)?;
         let count = entries.len();
+        let replaced = replace.then(|| std::mem::take(&mut plan.entries).len());
         for entry in entries {
             match plan.entries.iter_mut().find(|e| e.key() == entry.key()) {
                 Some(existing) => *existing = entry,
@@ -215,13 +304,21 @@ impl Node {
                 format!("a plan holds at most {MAX_ENTRIES} entries"),
             ));
         }
+        let mut detail = match replaced {
+            Some(old) => format!("{count} entries replacing {old}"),
+            None => format!("{count} entries"),
+        };
         if let Some(round) = round {
-            plan.rounds.push(round);
+            if plan.rounds.contains(&round) {
+                detail.push_str("; the ballot round was already recorded");
+            } else {
+                plan.rounds.push(round);
+            }
         }
         let out = plan.clone();
-        let event = Event::new("import", Some(&plan.id)).detail(format!("{count} entries"));
-        self.commit(guard, event, vec![Change::PutPlan(plan)])
-            .await?;
+        let event = Event::new("import", Some(&plan.id)).detail(detail);
+        let changes = vec![Change::PutPlan(plan), self.next_revision(unit, term)?];
+        self.commit(guard, event, changes).await?;
         Ok(out)
     }
 
@@ -279,7 +376,7 @@ impl Node {
         self.owned_unit(unit)?;
         self.known_term("term", term)?;
         round.validate_counts("round")?;
-        self.validated(0, |c| c.round("round", &round))?;
+        self.validated(None, |c| c.round("round", &round))?;
         crate::domain::parse_date("round.date", &round.date.to_string())?;
         if round.date > self.today() {
             return Err(Error::invalid(
@@ -344,6 +441,25 @@ impl Node {
         term: &str,
         adopted_on: Option<NaiveDate>,
     ) -> Result<Plan> {
+        self.adopt_reviewed(unit, term, adopted_on, &Reviewed::default())
+            .await
+    }
+
+    /// Adopts the open draft if it is still what the caller reviewed: [`Node::adopt`], with
+    /// the draft revision and (for a draft, the would-be) content hash checked in the same
+    /// step as the write.
+    ///
+    /// # Errors
+    ///
+    /// As [`Node::adopt`]; and [`Error::Precondition`] on `revision` or `hash`, naming what
+    /// was reviewed and what is there now, if the draft changed since it was reviewed.
+    pub async fn adopt_reviewed(
+        &self,
+        unit: &str,
+        term: &str,
+        adopted_on: Option<NaiveDate>,
+        reviewed: &Reviewed,
+    ) -> Result<Plan> {
         self.owned_unit(unit)?;
         self.known_term("term", term)?;
         let adopted_on = adopted_on.unwrap_or_else(|| self.today());
@@ -361,6 +477,7 @@ impl Node {
                 format!("{} has no entries to adopt", plan.id),
             ));
         }
+        reviewed.check(&plan.id, self.revision(unit, term)?, &plan.content_hash())?;
         plan.sort_entries();
         plan.status = PlanStatus::Adopted;
         plan.adopted_on = Some(adopted_on);
@@ -382,6 +499,22 @@ impl Node {
     /// the latest version is not adopted; [`Error::NotFound`] if there is no plan for the term;
     /// [`Error::Store`] if storage fails.
     pub async fn submit(&self, unit: &str, term: &str) -> Result<(PlanHeader, Unit)> {
+        self.submit_reviewed(unit, term, &Reviewed::default()).await
+    }
+
+    /// Submits the adopted version if it is still what the caller reviewed: [`Node::submit`],
+    /// with the revision and hash checked in the same step as the write.
+    ///
+    /// # Errors
+    ///
+    /// As [`Node::submit`]; and [`Error::Precondition`] on `revision` or `hash`, naming what
+    /// was reviewed and what is there now, if either moved.
+    pub async fn submit_reviewed(
+        &self,
+        unit: &str,
+        term: &str,
+        reviewed: &Reviewed,
+    ) -> Result<(PlanHeader, Unit)> {
         self.owned_unit(unit)?;
         self.known_term("term", term)?;
         let Some(approver) = self.parent_unit().cloned() else {
@@ -410,6 +543,11 @@ impl Node {
                 ),
             ));
         }
+        reviewed.check(
+            &header.id,
+            self.revision(unit, term)?,
+            header.hash.as_deref().unwrap_or_default(),
+        )?;
         header.status = PlanStatus::Submitted;
         let changes = vec![
             Change::PutHeader(header.clone()),
@@ -438,8 +576,8 @@ impl Node {
         let detail = edit(&mut plan)?;
         let out = plan.clone();
         let event = Event::new(action, Some(&plan.id)).detail(detail);
-        self.commit(guard, event, vec![Change::PutPlan(plan)])
-            .await?;
+        let changes = vec![Change::PutPlan(plan), self.next_revision(unit, term)?];
+        self.commit(guard, event, changes).await?;
         Ok(out)
     }
 
@@ -503,23 +641,25 @@ impl Node {
             }
         }
         // The same checks a pushed plan's entries pass (domain::validate), on the stored form.
-        self.validated(0, |c| c.entry("entry", unit, &entry, self.today()))?;
+        self.validated(None, |c| c.entry("entry", unit, &entry, self.today()))?;
         Ok(entry)
     }
 
     /// Runs the domain's input checks ([`crate::domain::validate`]) against this node's
-    /// reference data, with `slack_days` of tolerance for a peer's clock; a refusal is
-    /// [`Error::Invalid`] naming the field.
+    /// reference data; dates sent by `peer` (a child's push, the parent's decision) get
+    /// [`crate::domain::validate::PEER_CLOCK_TOLERANCE_DAYS`] of tolerance for its clock and a
+    /// refusal names the skew. A refusal is [`Error::Invalid`] naming the field.
     pub(super) fn validated(
         &self,
-        slack_days: u64,
+        peer: Option<&str>,
         check: impl FnOnce(&crate::domain::validate::Context) -> std::result::Result<(), FieldError>,
     ) -> Result<()> {
         let reference = self.reference();
         let context = crate::domain::validate::Context {
             catalog: &reference.catalog,
             hierarchy: &self.hierarchy,
-            today: self.today() + chrono::Days::new(slack_days),
+            today: self.today(),
+            peer,
         };
         check(&context).map_err(Error::Invalid)
     }

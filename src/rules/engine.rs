@@ -25,6 +25,7 @@ use super::{
     index::{self, Focus, NameKeys, Persons},
     params::RulesFile,
     plan_rules::{self, PlanView},
+    since_2025,
 };
 use crate::domain::{Hierarchy, Plan, PlanId};
 
@@ -211,7 +212,7 @@ pub fn touches(finding: &Finding, changed: &PlanId, persons: &HashSet<&str>) -> 
 /// Runs the rules about one plan on its own.
 fn per_plan(ctx: &Ctx<'_>, plan: &Plan, scope: &Scope, out: &mut Vec<Finding>) {
     type Rule = fn(&Ctx<'_>, &PlanView<'_>, &mut Vec<Finding>);
-    const RULES: [(RuleId, Rule); 11] = [
+    const RULES: [(RuleId, Rule); 14] = [
         (RuleId::R1, |ctx, v, out| plan_rules::r1(ctx, v.plan, out)),
         (RuleId::R2, |ctx, v, out| plan_rules::r2(ctx, v.plan, out)),
         (RuleId::R4, plan_rules::r4),
@@ -223,6 +224,9 @@ fn per_plan(ctx: &Ctx<'_>, plan: &Plan, scope: &Scope, out: &mut Vec<Finding>) {
         (RuleId::R18, |ctx, v, out| plan_rules::r18(ctx, v.plan, out)),
         (RuleId::R19, plan_rules::r19),
         (RuleId::R20, plan_rules::r20),
+        (RuleId::R24, since_2025::r24),
+        (RuleId::R25, since_2025::r25),
+        (RuleId::R26, plan_rules::r26),
     ];
     let view = PlanView::new(plan);
     for (id, rule) in RULES {
@@ -397,6 +401,9 @@ mod tests {
                     c.discipline.push(Discipline {
                         kind: DisciplineKind::Warning,
                         decided_on: d(2024, 12, 1),
+                        announced_on: None,
+                        complaint_pending: false,
+                        new_violation_on: None,
                     });
                 }
                 let e = voted(&mut p.rounds, c, positions[i % positions.len()]);
@@ -587,6 +594,9 @@ mod tests {
                         vec![Discipline {
                             kind,
                             decided_on: day(t * 3),
+                            announced_on: None,
+                            complaint_pending: false,
+                            new_violation_on: None,
                         }]
                     })
                     .unwrap_or_default();

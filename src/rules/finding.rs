@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{Cadre, Level, PlanId};
 
-/// The stable rule IDs of `docs/rules.md`. R9–R11 and R16 are reserved (not defined there); R13 and
-/// R15 are workflow rules with nothing to find.
+/// The stable rule IDs of `docs/rules.md` (R23–R26: the rules since 2025, `docs/rules-377.md`).
+/// R9–R11 and R16 are reserved (not defined there); R13 and R15 are workflow rules with nothing
+/// to find.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[allow(missing_docs)]
 pub enum RuleId {
@@ -35,11 +36,15 @@ pub enum RuleId {
     R20,
     R21,
     R22,
+    R23,
+    R24,
+    R25,
+    R26,
 }
 
 impl RuleId {
     /// Every rule ID in order.
-    pub const ALL: [RuleId; 22] = [
+    pub const ALL: [RuleId; 26] = [
         Self::R1,
         Self::R2,
         Self::R3,
@@ -62,13 +67,18 @@ impl RuleId {
         Self::R20,
         Self::R21,
         Self::R22,
+        Self::R23,
+        Self::R24,
+        Self::R25,
+        Self::R26,
     ];
 
     /// The ID as written in `docs/rules.md`: `"R1"`.
     pub fn as_str(self) -> &'static str {
-        const NAMES: [&str; 22] = [
+        const NAMES: [&str; 26] = [
             "R1", "R2", "R3", "R4", "R5", "R6", "R7", "R8", "R9", "R10", "R11", "R12", "R13",
-            "R14", "R15", "R16", "R17", "R18", "R19", "R20", "R21", "R22",
+            "R14", "R15", "R16", "R17", "R18", "R19", "R20", "R21", "R22", "R23", "R24", "R25",
+            "R26",
         ];
         NAMES[self as usize]
     }
@@ -89,7 +99,7 @@ impl FromStr for RuleId {
             .find(|r| r.as_str().eq_ignore_ascii_case(t))
             .ok_or_else(|| {
                 format!(
-                    "unknown rule {} (expected R1 … R22)",
+                    "unknown rule {} (expected R1 … R26)",
                     crate::domain::validate::prefix(s)
                 )
             })
@@ -284,7 +294,8 @@ mod tests {
             assert_eq!(serde_json::to_string(&r).unwrap(), format!("\"{r}\""));
         }
         assert_eq!("r19".parse::<RuleId>().unwrap(), RuleId::R19);
-        assert!("R23".parse::<RuleId>().is_err());
+        assert!("R27".parse::<RuleId>().is_err());
+        assert_eq!("R26".parse::<RuleId>().unwrap(), RuleId::R26);
     }
 
     #[test]

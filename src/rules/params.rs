@@ -6,8 +6,8 @@
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use super::retirement::RetirementSchedule;
-use crate::domain::{DisciplineKind, Level};
+use super::retirement::{RetirementSchedule, Schedule};
+use crate::domain::{DisciplineKind, Gender, Level, RetirementRegime};
 
 /// Which count a nominee's yes votes are compared with (R19).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -22,8 +22,12 @@ pub enum Denominator {
     ValidBallots,
 }
 
-/// R14: how long each disciplinary measure bars planning into a higher post, in months from the
-/// date of the disciplinary decision. Expulsion (khai trừ) bars for ever and has no entry.
+/// R14: how long each disciplinary measure bars planning into a higher post, in months.
+/// Under QĐ 50 (with QĐ 80/2022) every bar runs from the date of the disciplinary decision.
+/// Under QĐ 377 a reprimand or a warning bars until `relief_after_announcement` months after it
+/// was announced, and only then if no complaint is pending and no new violation came in that
+/// time (Quy định 69-QĐ/TW, art. 2(5)); the other measures keep their bars from the decision.
+/// Expulsion (khai trừ) bars for ever and has no entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TimeBars {
@@ -33,6 +37,14 @@ pub struct TimeBars {
     pub warning: u32,
     /// Months barred after removal from post (cách chức); 60 under QĐ 80/2022.
     pub removal_from_post: u32,
+    /// Months barred after demotion (giáng chức), a form removed from 1 July 2025 by Decree
+    /// 172/2025 and kept on earlier records; 24.
+    pub demotion: u32,
+    /// Months barred after salary-step reduction (hạ bậc lương), likewise; 12.
+    pub salary_step_reduction: u32,
+    /// QĐ 377: months after the announcement at which a reprimand or a warning stops barring,
+    /// with no complaint pending and no new violation (Quy định 69-QĐ/TW); 12.
+    pub relief_after_announcement: u32,
 }
 
 impl Default for TimeBars {
@@ -41,17 +53,23 @@ impl Default for TimeBars {
             reprimand: 12,
             warning: 30,
             removal_from_post: 60,
+            demotion: 24,
+            salary_step_reduction: 12,
+            relief_after_announcement: 12,
         }
     }
 }
 
 impl TimeBars {
-    /// The bar of one measure in months; `None` for a measure that bars for ever (expulsion).
+    /// The bar of one measure in months under QĐ 50; `None` for a measure that bars for ever
+    /// (expulsion).
     pub fn months(&self, kind: DisciplineKind) -> Option<u32> {
         match kind {
             DisciplineKind::Reprimand => Some(self.reprimand),
             DisciplineKind::Warning => Some(self.warning),
             DisciplineKind::RemovalFromPost => Some(self.removal_from_post),
+            DisciplineKind::Demotion => Some(self.demotion),
+            DisciplineKind::SalaryStepReduction => Some(self.salary_step_reduction),
             DisciplineKind::Expulsion => None,
         }
     }
@@ -100,10 +118,18 @@ pub struct RuleParams {
     pub min_months_to_retirement: i64,
     /// R6: months below which planning draws a warning (two full terms preferred).
     pub preferred_months_to_retirement: i64,
-    /// R8: smallest share of women in a list.
-    pub min_women_ratio: f64,
-    /// R8: smallest share of young cadres in a list.
-    pub min_young_ratio: f64,
+    /// R8: smallest share of women in a list; `None` sets no target. Left out of a rules file
+    /// it is the ruleset's own figure: 25 % under QĐ 50 (Hướng dẫn 16-HD/BTCTW), none under
+    /// QĐ 377, which leaves the figure to the province.
+    pub min_women_ratio: Option<f64>,
+    /// R8: smallest share of young cadres in a list; `None` sets no target. Left out it is 15 %
+    /// under QĐ 50 and none under QĐ 377.
+    pub min_young_ratio: Option<f64>,
+    /// R8: smallest share of science-and-technology cadres (QĐ 377); `None` (the default) sets
+    /// no target. Counts the cadres whose record says so.
+    pub min_science_technology_ratio: Option<f64>,
+    /// R8: the three age bands of QĐ 377 as optional targets; `None` (the default) sets none.
+    pub age_bands: Option<AgeBands>,
     /// R8: a cadre is young if younger than this many whole years on the term's age reference
     /// date (40 at province and district level; the engine applies it to communes too).
     pub young_age_under: u32,
@@ -131,8 +157,39 @@ pub struct RuleParams {
     pub committee_multiplier: Option<f64>,
     /// R18: seats of the party committee per level of unit.
     pub committee_seats: CommitteeSeats,
-    /// R7: the statutory retirement schedule (Labour Code 2019, Decree 135/2020).
+    /// R7: the statutory retirement schedule (Labour Code 2019, Decree 135/2020): the
+    /// `general` regime.
     pub retirement: RetirementSchedule,
+    /// R7: the retirement age in months of a woman allowed to retire at 60 (the `female_60`
+    /// regime); 720.
+    pub female_60_months: u32,
+    /// R7: the People's Public Security schedule (the `police` regime), by gender; the province
+    /// gives it, and a person under this regime without it draws an R7 error.
+    pub retirement_police: Option<RetirementSchedule>,
+    /// R7: the officers' schedule of the People's Army (the `military` regime); as
+    /// `retirement_police`.
+    pub retirement_military: Option<RetirementSchedule>,
+}
+
+/// R8 under QĐ 377: three age bands (ba độ tuổi), each with an optional smallest share. Ages are
+/// whole years on the age reference date: band 1 is under `middle_from`, band 2 from
+/// `middle_from` to under `senior_from`, band 3 from `senior_from`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgeBands {
+    /// The first age of the middle band, in whole years.
+    pub middle_from: u32,
+    /// The first age of the senior band, in whole years.
+    pub senior_from: u32,
+    /// Smallest share of the young band (under `middle_from`), if any.
+    #[serde(default)]
+    pub min_young: Option<f64>,
+    /// Smallest share of the middle band, if any.
+    #[serde(default)]
+    pub min_middle: Option<f64>,
+    /// Smallest share of the senior band (from `senior_from`), if any.
+    #[serde(default)]
+    pub min_senior: Option<f64>,
 }
 
 /// The key posts of every level of the shipped catalogue (secretary, standing deputy secretary,
@@ -162,8 +219,10 @@ impl Default for RuleParams {
             max_positions_per_level: 3,
             min_months_to_retirement: 60,
             preferred_months_to_retirement: 120,
-            min_women_ratio: 0.25,
-            min_young_ratio: 0.15,
+            min_women_ratio: None,
+            min_young_ratio: None,
+            min_science_technology_ratio: None,
+            age_bands: None,
             young_age_under: 40,
             min_ethnic_minority_ratio: None,
             majority_ethnicity: "Kinh".into(),
@@ -175,11 +234,39 @@ impl Default for RuleParams {
             committee_multiplier: None,
             committee_seats: CommitteeSeats::default(),
             retirement: RetirementSchedule::default(),
+            female_60_months: 720,
+            retirement_police: None,
+            retirement_military: None,
         }
     }
 }
 
 impl RuleParams {
+    /// The retirement schedule (R7) of a person of `gender` under `regime`.
+    ///
+    /// # Errors
+    ///
+    /// The name of the rules-file table the regime needs (`retirement_police`,
+    /// `retirement_military`) when the province did not give it.
+    pub fn schedule_for(
+        &self,
+        regime: RetirementRegime,
+        gender: Gender,
+    ) -> Result<Schedule, &'static str> {
+        match regime {
+            RetirementRegime::General => Ok(*self.retirement.for_gender(gender)),
+            RetirementRegime::Female60 => Ok(Schedule::flat(self.female_60_months)),
+            RetirementRegime::Police => self
+                .retirement_police
+                .map(|s| *s.for_gender(gender))
+                .ok_or("retirement_police"),
+            RetirementRegime::Military => self
+                .retirement_military
+                .map(|s| *s.for_gender(gender))
+                .ok_or("retirement_military"),
+        }
+    }
+
     /// Checks that the numbers make sense together; the error names the field.
     ///
     /// # Errors
@@ -221,10 +308,49 @@ impl RuleParams {
                 self.min_months_to_retirement, self.preferred_months_to_retirement
             ));
         }
-        ratio("min_women_ratio", self.min_women_ratio)?;
-        ratio("min_young_ratio", self.min_young_ratio)?;
-        if let Some(r) = self.min_ethnic_minority_ratio {
-            ratio("min_ethnic_minority_ratio", r)?;
+        for (name, target) in [
+            ("min_women_ratio", self.min_women_ratio),
+            ("min_young_ratio", self.min_young_ratio),
+            ("min_ethnic_minority_ratio", self.min_ethnic_minority_ratio),
+            (
+                "min_science_technology_ratio",
+                self.min_science_technology_ratio,
+            ),
+        ] {
+            if let Some(r) = target {
+                ratio(name, r)?;
+            }
+        }
+        if let Some(b) = &self.age_bands {
+            if b.middle_from == 0 || b.middle_from >= b.senior_from || b.senior_from > 100 {
+                return Err(format!(
+                    "age_bands: middle_from {} and senior_from {} must be ages with 0 < middle_from < senior_from <= 100",
+                    b.middle_from, b.senior_from
+                ));
+            }
+            for (name, target) in [
+                ("age_bands.min_young", b.min_young),
+                ("age_bands.min_middle", b.min_middle),
+                ("age_bands.min_senior", b.min_senior),
+            ] {
+                if let Some(r) = target {
+                    ratio(name, r)?;
+                }
+            }
+        }
+        if self.female_60_months == 0 || self.female_60_months >= 1200 {
+            return Err(format!(
+                "female_60_months: {} is not an age in months below 100 years",
+                self.female_60_months
+            ));
+        }
+        for (name, s) in [
+            ("retirement_police", &self.retirement_police),
+            ("retirement_military", &self.retirement_military),
+        ] {
+            if let Some(s) = s {
+                s.validate().map_err(|e| format!("{name}.{e}"))?;
+            }
         }
         if self.appraisal_working_days == 0 {
             return Err("appraisal_working_days: must be at least 1".into());
@@ -251,14 +377,10 @@ pub enum Ruleset {
     Qd50,
     /// Quy định 377-QĐ/TW (2025), which replaces QĐ 50 and QĐ 80: decisions from 8 October 2025.
     ///
-    /// QĐ 377 relaxes R14: planning is allowed once a reprimand or a warning has expired, or when
-    /// no disciplinary decision was issued. The engine reads this as follows. The engine sees only
-    /// issued disciplinary decisions, so "no decision issued" never bars anything under either
-    /// ruleset. A reprimand or warning bars only while its time-bar runs, its length being the
-    /// `[qd377.time_bars]` figure of the rules file; removal from post bars for its own time-bar
-    /// and expulsion for ever, as the relaxation does not name them. The shipped `[qd377]` table
-    /// keeps the `docs/rules.md` figures (12, 30 and 60 months) until the province confirms QĐ
-    /// 377's own, so the two rulesets differ only where the rules file makes them differ.
+    /// QĐ 377 relaxes R14: a reprimand or a warning stops barring 12 months after it was
+    /// announced, with no complaint pending and no new violation in that time (see
+    /// [`TimeBars`]); removal from post gets no relief and expulsion never expires. R8's
+    /// figures are the province's own: none unless its rules file sets them.
     Qd377,
 }
 
@@ -277,6 +399,14 @@ impl Ruleset {
         }
     }
 
+    /// The regulations' short names as findings and pages cite them.
+    pub fn citation(self) -> &'static str {
+        match self {
+            Self::Qd50 => "QĐ 50-QĐ/TW",
+            Self::Qd377 => "QĐ 377-QĐ/TW",
+        }
+    }
+
     /// The table name in the rules file.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -287,22 +417,101 @@ impl Ruleset {
 }
 
 /// A rules file: one [`RuleParams`] table per ruleset, each defaulting to the figures of
-/// `docs/rules.md`.
+/// `docs/rules.md`, and the province's planning freezes (R24) and merged units (R25), which no ruleset changes.
+/// R8's women and young targets left out of a table take that ruleset's own figure (see
+/// [`RuleParams::min_women_ratio`]).
 ///
 /// ```toml
 /// [qd50]
 /// max_cadres_per_position = 3
 ///
-/// [qd377.time_bars]
-/// warning = 30
+/// [qd377]
+/// min_women_ratio = 0.3
+///
+/// [[freezes]]
+/// unit = "40"
+/// from = "2025-03-07"
+/// to = "2025-06-30"
+/// reason = "Kết luận 128-KL/TW"
 /// ```
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "RawRulesFile")]
 pub struct RulesFile {
     /// Parameters for decisions before 8 October 2025.
     pub qd50: RuleParams,
     /// Parameters for decisions from 8 October 2025.
     pub qd377: RuleParams,
+    /// R24: planning freeze windows.
+    pub freezes: Vec<Freeze>,
+    /// R25: codes of the units formed by the mergers of 2025. Empty (the default): every
+    /// province and commune plan decided from 1 July to 31 December 2025 counts as one of a
+    /// merged unit.
+    pub merged_units: Vec<String>,
+}
+
+impl Default for RulesFile {
+    fn default() -> Self {
+        RawRulesFile::default().into()
+    }
+}
+
+/// A rules file as written, before each ruleset's own R8 figures fill what it left out.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawRulesFile {
+    qd50: RuleParams,
+    qd377: RuleParams,
+    freezes: Vec<Freeze>,
+    merged_units: Vec<String>,
+}
+
+impl From<RawRulesFile> for RulesFile {
+    fn from(raw: RawRulesFile) -> Self {
+        let RawRulesFile {
+            mut qd50,
+            qd377,
+            freezes,
+            merged_units,
+        } = raw;
+        // QĐ 50's figures (Hướng dẫn 16-HD/BTCTW); 0 turns a target off.
+        qd50.min_women_ratio.get_or_insert(0.25);
+        qd50.min_young_ratio.get_or_insert(0.15);
+        Self {
+            qd50,
+            qd377,
+            freezes,
+            merged_units,
+        }
+    }
+}
+
+/// R24: a window in which planning is frozen in a unit and every unit below it (Kết luận
+/// 128-KL/TW froze planning in bodies being reorganised from 7 March 2025), with the units the
+/// competent level exempted in writing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Freeze {
+    /// Code of the unit frozen, with its subtree.
+    pub unit: String,
+    /// First day of the freeze.
+    pub from: NaiveDate,
+    /// Last day of the freeze.
+    pub to: NaiveDate,
+    /// Why, citing the document (shown in the finding).
+    pub reason: String,
+    /// Units exempted in writing: their plans adopted inside the window draw a warning.
+    #[serde(default)]
+    pub exemptions: Vec<Exemption>,
+}
+
+/// An exemption from a freeze, cited in writing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Exemption {
+    /// The unit exempted (its subtree too).
+    pub unit: String,
+    /// The written document that exempts it, e.g. "Công văn 123-CV/TU ngày 2025-04-02".
+    pub cited: String,
 }
 
 impl RulesFile {
@@ -318,6 +527,24 @@ impl RulesFile {
             file.params(ruleset)
                 .validate()
                 .map_err(|e| format!("rules file: {}.{e}", ruleset.as_str()))?;
+        }
+        for (i, f) in file.freezes.iter().enumerate() {
+            if f.from > f.to {
+                return Err(format!(
+                    "rules file: freezes[{i}].to: {} is before from {}",
+                    f.to, f.from
+                ));
+            }
+            if f.unit.trim().is_empty() || f.reason.trim().is_empty() {
+                return Err(format!(
+                    "rules file: freezes[{i}]: unit and reason must not be empty"
+                ));
+            }
+            if let Some(e) = f.exemptions.iter().position(|e| e.cited.trim().is_empty()) {
+                return Err(format!(
+                    "rules file: freezes[{i}].exemptions[{e}].cited: must name the written exemption"
+                ));
+            }
         }
         Ok(file)
     }
@@ -398,11 +625,41 @@ mod tests {
     }
 
     #[test]
+    fn freezes_and_merged_units_parse_and_bad_ones_name_the_field() {
+        let text = r#"
+            merged_units = ["40"]
+            [[freezes]]
+            unit = "40"
+            from = "2025-03-07"
+            to = "2025-06-30"
+            reason = "Kết luận 128-KL/TW"
+            exemptions = [{ unit = "412", cited = "Công văn 45-CV/TU" }]
+        "#;
+        let f = RulesFile::parse(text).unwrap();
+        assert_eq!(f.freezes[0].to, d(2025, 6, 30));
+        assert_eq!(f.freezes[0].exemptions[0].unit, "412");
+        assert_eq!(f.merged_units, ["40"]);
+        let e = RulesFile::parse(&text.replace("2025-06-30", "2025-03-06")).unwrap_err();
+        assert!(e.contains("freezes[0].to"), "{e}");
+        let e = RulesFile::parse(&text.replace("Công văn 45-CV/TU", " ")).unwrap_err();
+        assert!(e.contains("freezes[0].exemptions[0].cited"), "{e}");
+        // The file survives the JSON the province sends down, R8's unset QĐ 377 targets too.
+        let json = serde_json::to_string(&f).unwrap();
+        assert_eq!(serde_json::from_str::<RulesFile>(&json).unwrap(), f);
+        let e = RulesFile::parse("[qd377.age_bands]\nmiddle_from = 55\nsenior_from = 45\n")
+            .unwrap_err();
+        assert!(e.contains("qd377.age_bands"), "{e}");
+    }
+
+    #[test]
     fn time_bars_by_kind() {
         let t = TimeBars::default();
         assert_eq!(t.months(DisciplineKind::Reprimand), Some(12));
         assert_eq!(t.months(DisciplineKind::Warning), Some(30));
         assert_eq!(t.months(DisciplineKind::RemovalFromPost), Some(60));
         assert_eq!(t.months(DisciplineKind::Expulsion), None);
+        assert_eq!(t.months(DisciplineKind::Demotion), Some(24));
+        assert_eq!(t.months(DisciplineKind::SalaryStepReduction), Some(12));
+        assert_eq!(t.relief_after_announcement, 12);
     }
 }

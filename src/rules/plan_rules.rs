@@ -11,20 +11,21 @@ use std::{
 
 use foldhash::HashMap;
 
-use chrono::{Months, NaiveDate};
+use chrono::{Datelike, Months, NaiveDate};
 
 use super::{
     ballot::{denominator, passes, quorum_met},
     context::{name_key, Ctx},
     finding::{level_vi, mask_id, Finding, PersonRef, RuleId, Severity},
-    params::Ruleset,
+    params::{Ruleset, TimeBars},
 };
 use crate::domain::{
-    BallotRound, Cadre, DisciplineKind, Entry, EntrySource, Gender, Plan, Position, PositionKind,
+    BallotRound, Cadre, Discipline, DisciplineKind, Entry, EntrySource, Gender, Plan, Position,
+    PositionKind, RatingLevel,
 };
 
 /// A finding about one plan.
-fn finding(
+pub(crate) fn finding(
     rule: RuleId,
     severity: Severity,
     plan: &Plan,
@@ -51,6 +52,16 @@ fn where_(plan: &Plan) -> (String, String) {
     (
         format!("(đơn vị {}, nhiệm kỳ {})", plan.id.unit, plan.id.term),
         format!("(unit {}, term {})", plan.id.unit, plan.id.term),
+    )
+}
+
+/// Like [`where_`], naming also the ruleset that judged the plan: "(đơn vị 412, nhiệm kỳ
+/// 2025-2030; QĐ 377-QĐ/TW)".
+pub(crate) fn where_judged(ctx: &Ctx<'_>, plan: &Plan) -> (String, String) {
+    let rs = Ruleset::for_date(ctx.decision_date(plan)).citation();
+    (
+        format!("(đơn vị {}, nhiệm kỳ {}; {rs})", plan.id.unit, plan.id.term),
+        format!("(unit {}, term {}; {rs})", plan.id.unit, plan.id.term),
     )
 }
 
@@ -91,7 +102,7 @@ impl<'a> PlanView<'a> {
     }
 
     /// The entries grouped by person, in national-ID order.
-    fn by_person(&self) -> impl Iterator<Item = (&'a str, &[&'a Entry])> + '_ {
+    pub(crate) fn by_person(&self) -> impl Iterator<Item = (&'a str, &[&'a Entry])> + '_ {
         self.starts.windows(2).map(|w| {
             let entries = &self.sorted[w[0] as usize..w[1] as usize];
             (entries[0].cadre.national_id.as_str(), entries)
@@ -309,61 +320,115 @@ pub(crate) fn r4(ctx: &Ctx<'_>, view: &PlanView<'_>, out: &mut Vec<Finding>) {
     }
 }
 
-/// R6 with R7: months from the term's age reference date to retirement; fewer than
-/// `min_months_to_retirement` is an error, fewer than `preferred_months_to_retirement` a warning.
-/// A plan whose term is not in the catalogue is not checked.
+/// R6 with R7: calendar months from the age reference month of the term and of the planned
+/// position's level (Chỉ thị 45-CT/TW gives one per level) to the retirement month
+/// ([`super::retirement::Schedule::calendar_months_to_retirement`]); fewer than `min_months_to_retirement` is an
+/// error, fewer than `preferred_months_to_retirement` a warning. A plan whose term is not in
+/// the catalogue is not checked; a position not in it (R1's finding) takes the level of the
+/// plan's unit.
 pub(crate) fn r6(ctx: &Ctx<'_>, view: &PlanView<'_>, out: &mut Vec<Finding>) {
     let plan = view.plan;
     let Some(term) = ctx.snap.catalog.term(&plan.id.term) else {
         return;
     };
     let params = ctx.params(plan);
-    let reference = term.age_reference_date;
-    let (at_vi, at_en) = where_(plan);
+    let unit_level = ctx.unit_level(&plan.id.unit);
+    let (at_vi, at_en) = where_judged(ctx, plan);
+    let ruleset = Ruleset::for_date(ctx.decision_date(plan));
     for (_, entries) in view.by_person() {
         let c = &entries[0].cadre;
-        let months = params
-            .retirement
-            .months_until_retirement(c.birth_date, c.gender, reference);
-        let (severity, need) = if months < params.min_months_to_retirement {
-            (Severity::Error, params.min_months_to_retirement)
-        } else if months < params.preferred_months_to_retirement {
-            (Severity::Warning, params.preferred_months_to_retirement)
-        } else {
-            continue;
+        let schedule = match params.schedule_for(c.retirement_regime, c.gender) {
+            Ok(s) => s,
+            Err(table) => {
+                missing_table(plan, c, entries, ruleset, table, out);
+                continue;
+            }
         };
-        let (ry, rm) = params.retirement.retirement_month(c.birth_date, c.gender);
-        let who = PersonRef::of(c).label();
-        let positions: Vec<String> = entries.iter().map(|e| e.position.clone()).collect();
-        let (need_vi, need_en) = match severity {
-            Severity::Error => ("cần ít nhất", "at least"),
-            Severity::Warning => ("nên có từ", "preferably"),
-        };
-        out.push(finding(
-            RuleId::R6,
-            severity,
-            plan,
-            Some(PersonRef::of(c)),
-            positions.clone(),
-            format!(
-                "{who} ({}, sinh {}) đến tuổi nghỉ hưu tháng {rm:02}/{ry}, chỉ còn {months} tháng công tác tính từ {reference}; {need_vi} {need} tháng để quy hoạch vào {} {at_vi}",
-                c.gender.vi(),
-                c.birth_date,
-                positions.join(", ")
-            ),
-            format!(
-                "{who} ({}, born {}) reaches retirement age in {ry}-{rm:02}, only {months} months after {reference}; {need_en} {need} months are needed to be planned for {} {at_en}",
-                c.gender.as_str(),
-                c.birth_date,
-                positions.join(", ")
-            ),
-        ));
+        // The person's entries by the reference date of their positions' levels.
+        let mut by_reference: BTreeMap<NaiveDate, Vec<String>> = BTreeMap::new();
+        for e in entries {
+            let level = ctx.position(&e.position).map(|p| p.level).or(unit_level);
+            by_reference
+                .entry(term.age_reference(level))
+                .or_default()
+                .push(e.position.clone());
+        }
+        for (reference, positions) in by_reference {
+            let months = schedule.calendar_months_to_retirement(c.birth_date, reference);
+            let (severity, need) = if months < params.min_months_to_retirement {
+                (Severity::Error, params.min_months_to_retirement)
+            } else if months < params.preferred_months_to_retirement {
+                (Severity::Warning, params.preferred_months_to_retirement)
+            } else {
+                continue;
+            };
+            let (ry, rm) = schedule.retirement_month(c.birth_date);
+            let who = PersonRef::of(c).label();
+            let (need_vi, need_en) = match severity {
+                Severity::Error => ("cần ít nhất", "at least"),
+                Severity::Warning => ("nên có từ", "preferably"),
+            };
+            let from = reference.format("%m/%Y");
+            out.push(finding(
+                RuleId::R6,
+                severity,
+                plan,
+                Some(PersonRef::of(c)),
+                positions.clone(),
+                format!(
+                    "{who} ({}, sinh {}) đến tuổi nghỉ hưu tháng {rm:02}/{ry}, chỉ còn {months} tháng công tác tính từ tháng {from}; {need_vi} {need} tháng để quy hoạch vào {} {at_vi}",
+                    c.gender.vi(),
+                    c.birth_date,
+                    positions.join(", ")
+                ),
+                format!(
+                    "{who} ({}, born {}) reaches retirement age in {ry}-{rm:02}, only {months} months after {from}; {need_en} {need} months are needed to be planned for {} {at_en}",
+                    c.gender.as_str(),
+                    c.birth_date,
+                    positions.join(", ")
+                ),
+            ));
+        }
     }
 }
 
-/// R8: the structure of a list (distinct persons): women, young cadres (younger than
-/// `young_age_under` whole years on the term's age reference date, or on the day of the check
-/// when the term is unknown) and, when a target is set, ethnic minorities. Warnings.
+/// R7: a person whose retirement regime needs a table the province's rules file does not give:
+/// an error, since neither R6 nor R12 can judge them.
+fn missing_table(
+    plan: &Plan,
+    c: &Cadre,
+    entries: &[&Entry],
+    ruleset: Ruleset,
+    table: &str,
+    out: &mut Vec<Finding>,
+) {
+    let (at_vi, at_en) = where_(plan);
+    let who = PersonRef::of(c).label();
+    let regime = c.retirement_regime;
+    let file_table = format!("[{}.{table}]", ruleset.as_str());
+    out.push(finding(
+        RuleId::R7,
+        Severity::Error,
+        plan,
+        Some(PersonRef::of(c)),
+        entries.iter().map(|e| e.position.clone()).collect(),
+        format!(
+            "{who} theo chế độ nghỉ hưu {} ({}) nhưng tệp quy định của tỉnh không có bảng tuổi nghỉ hưu {file_table}; không tính được tuổi quy hoạch, bổ sung bảng này {at_vi}",
+            regime.vi(),
+            regime.as_str()
+        ),
+        format!(
+            "{who} is under the {} retirement regime but the province's rules file has no {file_table} table; the planning age cannot be judged until it is added {at_en}",
+            regime.as_str()
+        ),
+    ));
+}
+
+/// R8: the structure of a list (distinct persons) against the targets of the ruleset that
+/// judges it: women, young cadres (younger than `young_age_under` whole years on the term's age
+/// reference date, or on the day of the check when the term is unknown), ethnic minorities and
+/// QĐ 377's three age bands, each only when its target is set (QĐ 50 sets women 25 % and young
+/// 15 %; QĐ 377 sets none unless the province's rules file does). Warnings naming the ruleset.
 pub(crate) fn r8(ctx: &Ctx<'_>, view: &PlanView<'_>, out: &mut Vec<Finding>) {
     let plan = view.plan;
     let people = view.persons();
@@ -371,27 +436,21 @@ pub(crate) fn r8(ctx: &Ctx<'_>, view: &PlanView<'_>, out: &mut Vec<Finding>) {
         return;
     }
     let params = ctx.params(plan);
+    let level = ctx.unit_level(&plan.id.unit);
     let reference = ctx
         .snap
         .catalog
         .term(&plan.id.term)
-        .map_or(ctx.today, |t| t.age_reference_date);
+        .map_or(ctx.today, |t| t.age_reference(level));
+    let age = |c: &Cadre| reference.years_since(c.birth_date).unwrap_or(0);
     let total = people.len();
-    let women = people.iter().filter(|c| c.gender == Gender::Female).count();
-    let young = people
-        .iter()
-        .filter(|c| reference.years_since(c.birth_date).unwrap_or(0) < params.young_age_under)
-        .count();
+    let count = |pred: &dyn Fn(&Cadre) -> bool| people.iter().filter(|c| pred(c)).count();
     let majority = name_key(&params.majority_ethnicity).to_lowercase();
-    let minority = people
-        .iter()
-        .filter(|c| {
-            c.ethnicity != params.majority_ethnicity
-                && name_key(&c.ethnicity).to_lowercase() != majority
-        })
-        .count();
-    let (at_vi, at_en) = where_(plan);
-    let mut check = |count: usize, min: f64, what_vi: &str, what_en: &str| {
+    let (at_vi, at_en) = where_judged(ctx, plan);
+    let mut check = |count: usize, min: Option<f64>, what_vi: &str, what_en: &str| {
+        let Some(min) = min else {
+            return;
+        };
         #[allow(clippy::cast_precision_loss)]
         let share = count as f64 / total as f64;
         if share < min {
@@ -414,19 +473,51 @@ pub(crate) fn r8(ctx: &Ctx<'_>, view: &PlanView<'_>, out: &mut Vec<Finding>) {
             ));
         }
     };
-    check(women, params.min_women_ratio, "cán bộ nữ", "women");
     check(
-        young,
+        count(&|c| c.gender == Gender::Female),
+        params.min_women_ratio,
+        "cán bộ nữ",
+        "women",
+    );
+    check(
+        count(&|c| age(c) < params.young_age_under),
         params.min_young_ratio,
         &format!("cán bộ trẻ (dưới {} tuổi)", params.young_age_under),
         &format!("young cadres (under {})", params.young_age_under),
     );
-    if let Some(min) = params.min_ethnic_minority_ratio {
+    check(
+        count(&|c| {
+            c.ethnicity != params.majority_ethnicity
+                && name_key(&c.ethnicity).to_lowercase() != majority
+        }),
+        params.min_ethnic_minority_ratio,
+        "cán bộ người dân tộc thiểu số",
+        "ethnic-minority cadres",
+    );
+    check(
+        count(&|c| c.science_technology),
+        params.min_science_technology_ratio,
+        "cán bộ khoa học, công nghệ",
+        "science-and-technology cadres",
+    );
+    if let Some(b) = params.age_bands {
         check(
-            minority,
-            min,
-            "cán bộ người dân tộc thiểu số",
-            "ethnic-minority cadres",
+            count(&|c| age(c) < b.middle_from),
+            b.min_young,
+            &format!("độ tuổi dưới {}", b.middle_from),
+            &format!("the age band under {}", b.middle_from),
+        );
+        check(
+            count(&|c| (b.middle_from..b.senior_from).contains(&age(c))),
+            b.min_middle,
+            &format!("độ tuổi từ {} đến dưới {}", b.middle_from, b.senior_from),
+            &format!("the age band {} to under {}", b.middle_from, b.senior_from),
+        );
+        check(
+            count(&|c| age(c) >= b.senior_from),
+            b.min_senior,
+            &format!("độ tuổi từ {} trở lên", b.senior_from),
+            &format!("the age band {} and over", b.senior_from),
         );
     }
 }
@@ -440,43 +531,38 @@ pub(crate) fn r12(ctx: &Ctx<'_>, view: &PlanView<'_>, out: &mut Vec<Finding>) {
     let plan = view.plan;
     let params = ctx.params(plan);
     let decided = ctx.decision_date(plan);
-    let reference = ctx
-        .snap
-        .catalog
-        .term(&plan.id.term)
-        .map(|t| t.age_reference_date);
+    let term = ctx.snap.catalog.term(&plan.id.term);
     let (at_vi, at_en) = where_(plan);
     for (_, entries) in view.by_person() {
         let c = &entries[0].cadre;
         let mut reasons_vi = Vec::new();
         let mut reasons_en = Vec::new();
-        let left = params
-            .retirement
-            .months_until_retirement(c.birth_date, c.gender, ctx.today);
-        let passed_r6 = reference.is_none_or(|r| {
-            params
-                .retirement
-                .months_until_retirement(c.birth_date, c.gender, r)
-                >= params.min_months_to_retirement
-        });
-        if passed_r6 && left < params.removal_min_months_left {
-            let (ry, rm) = params.retirement.retirement_month(c.birth_date, c.gender);
-            reasons_vi.push(format!(
-                "quá tuổi quy hoạch (nghỉ hưu tháng {rm:02}/{ry}, còn {left} tháng tính từ {})",
-                ctx.today
-            ));
-            reasons_en.push(format!(
-                "over planning age (retires {ry}-{rm:02}, {left} months left on {})",
-                ctx.today
-            ));
+        // A person whose regime's table is missing draws R7's error from R6 instead.
+        if let Ok(schedule) = params.schedule_for(c.retirement_regime, c.gender) {
+            let left = schedule.months_until_retirement(c.birth_date, ctx.today);
+            let level = entries
+                .iter()
+                .find_map(|e| ctx.position(&e.position).map(|p| p.level))
+                .or_else(|| ctx.unit_level(&plan.id.unit));
+            let passed_r6 = term.is_none_or(|t| {
+                schedule.calendar_months_to_retirement(c.birth_date, t.age_reference(level))
+                    >= params.min_months_to_retirement
+            });
+            if passed_r6 && left < params.removal_min_months_left {
+                let (ry, rm) = schedule.retirement_month(c.birth_date);
+                reasons_vi.push(format!(
+                    "quá tuổi quy hoạch (nghỉ hưu tháng {rm:02}/{ry}, còn {left} tháng tính từ {})",
+                    ctx.today
+                ));
+                reasons_en.push(format!(
+                    "over planning age (retires {ry}-{rm:02}, {left} months left on {})",
+                    ctx.today
+                ));
+            }
         }
         for d in &c.discipline {
             if d.decided_on > decided && d.decided_on <= ctx.today {
-                reasons_vi.push(format!(
-                    "bị kỷ luật {} ngày {}",
-                    discipline_vi(d.kind),
-                    d.decided_on
-                ));
+                reasons_vi.push(format!("bị kỷ luật {} ngày {}", d.kind.vi(), d.decided_on));
                 reasons_en.push(format!(
                     "disciplined ({}) on {}",
                     discipline_en(d.kind),
@@ -509,21 +595,18 @@ pub(crate) fn r12(ctx: &Ctx<'_>, view: &PlanView<'_>, out: &mut Vec<Finding>) {
     }
 }
 
-fn discipline_vi(k: DisciplineKind) -> &'static str {
-    match k {
-        DisciplineKind::Reprimand => "khiển trách",
-        DisciplineKind::Warning => "cảnh cáo",
-        DisciplineKind::RemovalFromPost => "cách chức",
-        DisciplineKind::Expulsion => "khai trừ",
-    }
+pub(crate) fn discipline_vi(k: DisciplineKind) -> &'static str {
+    k.vi()
 }
 
-fn discipline_en(k: DisciplineKind) -> &'static str {
+pub(crate) fn discipline_en(k: DisciplineKind) -> &'static str {
     match k {
         DisciplineKind::Reprimand => "reprimand",
         DisciplineKind::Warning => "warning",
         DisciplineKind::RemovalFromPost => "removal from post",
         DisciplineKind::Expulsion => "expulsion",
+        DisciplineKind::Demotion => "demotion",
+        DisciplineKind::SalaryStepReduction => "salary-step reduction",
     }
 }
 
@@ -541,10 +624,77 @@ pub(crate) fn bar_last_day(decided_on: NaiveDate, months: Option<u32>) -> Option
         .pred_opt()
 }
 
-/// R14: no planning during a discipline time-bar, counted from the disciplinary decision to the
-/// plan's decision date (its decision, else its adoption), by the ruleset in force on that date
-/// (see [`Ruleset::Qd377`] for how QĐ 377's relaxation is read). The bar's last day is still
-/// barred; expulsion bars for ever.
+/// Why one discipline record still bars planning on a decision date: its last barred day
+/// (`None`: for ever) and the reason in Vietnamese and English.
+struct Bar {
+    vi: String,
+    en: String,
+}
+
+/// R14 for one record judged on `decided` by `ruleset`: `None` once the record no longer bars.
+fn bar_of(d: &Discipline, decided: NaiveDate, ruleset: Ruleset, bars: &TimeBars) -> Option<Bar> {
+    let (kind_vi, kind_en) = (discipline_vi(d.kind), discipline_en(d.kind));
+    let relieved = ruleset == Ruleset::Qd377
+        && matches!(d.kind, DisciplineKind::Reprimand | DisciplineKind::Warning);
+    if relieved {
+        // QĐ 377 with Quy định 69: 12 months from the announcement (the decision when none is
+        // recorded), with no complaint pending and no new violation in that time.
+        let (from, from_vi, from_en) = match d.announced_on {
+            Some(a) => (a, "công bố", "announced"),
+            None => (
+                d.decided_on,
+                "quyết định (chưa ghi ngày công bố)",
+                "decided (no announcement recorded)",
+            ),
+        };
+        let months = bars.relief_after_announcement;
+        let last = bar_last_day(from, Some(months))?;
+        if last >= decided {
+            return Some(Bar {
+                vi: format!("{kind_vi} {from_vi} ngày {from} (thời hạn {months} tháng, đến hết ngày {last})"),
+                en: format!("{kind_en} {from_en} on {from} ({months}-month bar, last day {last})"),
+            });
+        }
+        if d.complaint_pending {
+            return Some(Bar {
+                vi: format!("{kind_vi} công bố ngày {from}: đã quá {months} tháng nhưng đang có khiếu nại"),
+                en: format!("{kind_en} announced on {from}: {months} months have passed but a complaint is pending"),
+            });
+        }
+        if let Some(v) = d.new_violation_on.filter(|v| *v <= last) {
+            return Some(Bar {
+                vi: format!("{kind_vi} công bố ngày {from}: có vi phạm mới ngày {v} trong thời hạn {months} tháng"),
+                en: format!("{kind_en} announced on {from}: a new violation on {v} within the {months} months"),
+            });
+        }
+        return None;
+    }
+    match bars.months(d.kind) {
+        Some(m) => {
+            let last = bar_last_day(d.decided_on, Some(m))?;
+            (last >= decided).then(|| Bar {
+                vi: format!(
+                    "{kind_vi} ngày {} (thời hạn {m} tháng, đến hết ngày {last})",
+                    d.decided_on
+                ),
+                en: format!(
+                    "{kind_en} on {} ({m}-month bar, last day {last})",
+                    d.decided_on
+                ),
+            })
+        }
+        None => Some(Bar {
+            vi: format!("{kind_vi} ngày {} (không thời hạn)", d.decided_on),
+            en: format!("{kind_en} on {} (bars for ever)", d.decided_on),
+        }),
+    }
+}
+
+/// R14: no planning during a discipline time-bar, judged on the plan's decision date (its
+/// decision, else its adoption) by the ruleset in force on that date: under QĐ 50/QĐ 80 every
+/// bar runs from the decision date; under QĐ 377 a reprimand or a warning runs 12 months from
+/// its announcement and then needs no pending complaint and no new violation in that time
+/// ([`TimeBars`]). The bar's last day is still barred; expulsion bars for ever.
 pub(crate) fn r14(ctx: &Ctx<'_>, view: &PlanView<'_>, out: &mut Vec<Finding>) {
     let plan = view.plan;
     let decided = ctx.decision_date(plan);
@@ -553,48 +703,17 @@ pub(crate) fn r14(ctx: &Ctx<'_>, view: &PlanView<'_>, out: &mut Vec<Finding>) {
     let (at_vi, at_en) = where_(plan);
     for (_, entries) in view.by_person() {
         let c = &entries[0].cadre;
-        let mut hits_vi = Vec::new();
-        let mut hits_en = Vec::new();
-        for d in c.discipline.iter().filter(|d| d.decided_on <= decided) {
-            let months = bars.months(d.kind);
-            let last = if months.is_some() {
-                match bar_last_day(d.decided_on, months) {
-                    Some(last) if last < decided => continue,
-                    other => other,
-                }
-            } else {
-                None
-            };
-            match (last, months) {
-                (Some(last), Some(m)) => {
-                    hits_vi.push(format!(
-                        "{} ngày {} (thời hạn {m} tháng, đến hết ngày {last})",
-                        discipline_vi(d.kind),
-                        d.decided_on
-                    ));
-                    hits_en.push(format!(
-                        "{} on {} ({m}-month bar, last day {last})",
-                        discipline_en(d.kind),
-                        d.decided_on
-                    ));
-                }
-                _ => {
-                    hits_vi.push(format!(
-                        "{} ngày {} (không thời hạn)",
-                        discipline_vi(d.kind),
-                        d.decided_on
-                    ));
-                    hits_en.push(format!(
-                        "{} on {} (bars for ever)",
-                        discipline_en(d.kind),
-                        d.decided_on
-                    ));
-                }
-            }
-        }
-        if hits_vi.is_empty() {
+        let hits: Vec<Bar> = c
+            .discipline
+            .iter()
+            .filter(|d| d.decided_on <= decided)
+            .filter_map(|d| bar_of(d, decided, ruleset, &bars))
+            .collect();
+        if hits.is_empty() {
             continue;
         }
+        let hits_vi: Vec<&str> = hits.iter().map(|b| b.vi.as_str()).collect();
+        let hits_en: Vec<&str> = hits.iter().map(|b| b.en.as_str()).collect();
         let who = PersonRef::of(c).label();
         let positions: Vec<String> = entries.iter().map(|e| e.position.clone()).collect();
         let rs = ruleset_name(ruleset);
@@ -612,6 +731,50 @@ pub(crate) fn r14(ctx: &Ctx<'_>, view: &PlanView<'_>, out: &mut Vec<Finding>) {
             format!(
                 "{who} is within a discipline time-bar on the decision date {decided}: {} ({rs}); do not plan into {} {at_en}",
                 hits_en.join("; "),
+                positions.join(", ")
+            ),
+        ));
+    }
+}
+
+/// R26: an entry whose latest yearly rating (the last year rated up to the plan's decision
+/// date) is "không hoàn thành nhiệm vụ" is still in the plan (Quy định 366-QĐ/TW): a warning.
+/// Every version checked is the list as the annual review leaves it, so every version is
+/// judged.
+pub(crate) fn r26(ctx: &Ctx<'_>, view: &PlanView<'_>, out: &mut Vec<Finding>) {
+    let plan = view.plan;
+    let year = ctx.decision_date(plan).year();
+    let (at_vi, at_en) = where_judged(ctx, plan);
+    for (_, entries) in view.by_person() {
+        let c = &entries[0].cadre;
+        let Some(latest) = c
+            .ratings
+            .iter()
+            .filter(|r| r.year <= year)
+            .max_by_key(|r| r.year)
+        else {
+            continue;
+        };
+        if latest.level != RatingLevel::NotCompleted {
+            continue;
+        }
+        let who = PersonRef::of(c).label();
+        let positions: Vec<String> = entries.iter().map(|e| e.position.clone()).collect();
+        out.push(finding(
+            RuleId::R26,
+            Severity::Warning,
+            plan,
+            Some(PersonRef::of(c)),
+            positions.clone(),
+            format!(
+                "{who} được xếp loại \"{}\" năm {} mà vẫn còn trong quy hoạch {}; xem xét đưa ra khỏi quy hoạch khi rà soát hằng năm {at_vi}",
+                latest.level.vi(),
+                latest.year,
+                positions.join(", ")
+            ),
+            format!(
+                "{who} was rated \"did not complete tasks\" for {} and is still planned for {}; consider removal at the annual review {at_en}",
+                latest.year,
                 positions.join(", ")
             ),
         ));
@@ -990,7 +1153,135 @@ mod tests {
         );
     }
 
+    /// One person planned for `position` in `unit`'s 2025–2030 list.
+    fn one_planned(unit: &str, position: &str, c: Cadre) -> Plan {
+        let mut p = plan(unit, "2025-2030", 1);
+        p.entries.push(voted(&mut p.rounds, c, position));
+        p
+    }
+
+    fn born(gender: Gender, y: i32, m: u32) -> Cadre {
+        let mut c = cadre(ID1, "Trần Văn Bình");
+        c.gender = gender;
+        c.birth_date = d(y, m, 15);
+        c
+    }
+
+    fn r6_severity(w: &World, p: Plan) -> Option<Severity> {
+        w.rule(&one(p), RuleId::R6)
+            .findings
+            .first()
+            .map(|f| f.severity)
+    }
+
+    /// The R6 oracle of the rules since 2025: Chỉ thị 45's reference 09/2025 at province level, 07/2025 for
+    /// communes, and the month count of its published cut-offs.
+    #[test]
+    fn r6_chi_thi_45_cut_offs_at_province_and_commune_level() {
+        let w = World::new();
+        let province = |c| one_planned("40", "P.PCT.UBND", c);
+        assert_eq!(
+            r6_severity(&w, province(born(Gender::Male, 1968, 9))),
+            Some(Severity::Warning),
+            "60 months: plannable"
+        );
+        assert_eq!(
+            r6_severity(&w, province(born(Gender::Male, 1968, 8))),
+            Some(Severity::Error)
+        );
+        assert_eq!(
+            r6_severity(&w, province(born(Gender::Female, 1972, 5))),
+            Some(Severity::Warning)
+        );
+        assert_eq!(
+            r6_severity(&w, province(born(Gender::Female, 1972, 4))),
+            Some(Severity::Error)
+        );
+        // The same man born 08/1968 is plannable for a commune post (reference 07/2025).
+        let commune = |c| one_planned("16681", "C.CT.UBND", c);
+        assert_eq!(
+            r6_severity(&w, commune(born(Gender::Male, 1968, 8))),
+            Some(Severity::Warning)
+        );
+        // From 07/2025 a man retiring in 06/2030 has 59 months: an error; 07/2030, 60.
+        assert_eq!(
+            r6_severity(&w, commune(born(Gender::Male, 1968, 6))),
+            Some(Severity::Error)
+        );
+        let r = w.rule(&one(commune(born(Gender::Male, 1968, 6))), RuleId::R6);
+        assert!(
+            r.findings[0]
+                .message_en
+                .contains("only 59 months after 07/2025"),
+            "{}",
+            r.findings[0].message_en
+        );
+        assert_eq!(
+            r6_severity(&w, commune(born(Gender::Male, 1968, 7))),
+            Some(Severity::Warning)
+        );
+    }
+
     // ---- R8
+
+    #[test]
+    fn r8_targets_are_the_rulesets_qd377_sets_none_unless_the_province_does() {
+        let w = World::new();
+        let mut p = structured(4, 2, 20);
+        let r = w.rule(&one(p.clone()), RuleId::R8);
+        assert_eq!(r.findings.len(), 2);
+        assert!(
+            r.findings
+                .iter()
+                .all(|f| f.message_en.contains("QĐ 50-QĐ/TW")),
+            "{r:#?}"
+        );
+        // The same list decided on 2025-10-09: QĐ 377, no figure.
+        p.adopted_on = Some(d(2025, 10, 9));
+        assert!(w.rule(&one(p.clone()), RuleId::R8).findings.is_empty());
+        let mut rules = RulesFile::default();
+        rules.qd377.min_women_ratio = Some(0.25);
+        let r = w.rule_with(&one(p.clone()), RuleId::R8, &rules, today());
+        assert_eq!(r.findings.len(), 1);
+        assert!(r.findings[0].message_vi.contains("QĐ 377-QĐ/TW"));
+        assert!(r.findings[0].message_vi.contains("4/20"));
+        // A province's file that leaves the QĐ 50 table out still gets QĐ 50's figures.
+        let parsed = RulesFile::parse("[qd377]\nmin_women_ratio = 0.2\n").unwrap();
+        assert_eq!(parsed.qd50.min_women_ratio, Some(0.25));
+        assert_eq!(parsed.qd377.min_young_ratio, None);
+        let parsed = RulesFile::parse("[qd50]\nmax_cadres_per_position = 3\n").unwrap();
+        assert_eq!(parsed.qd50.min_young_ratio, Some(0.15));
+        assert_eq!(parsed.qd377.min_women_ratio, None);
+    }
+
+    #[test]
+    fn r8_age_bands_of_qd377_at_the_boundary() {
+        let w = World::new();
+        // 20 people: 3 aged 39, 17 aged 40 on the district reference date 2025-06-01.
+        let mut p = structured(5, 3, 20);
+        p.adopted_on = Some(d(2025, 10, 9));
+        let mut rules = RulesFile::default();
+        rules.qd377.age_bands = Some(crate::rules::params::AgeBands {
+            middle_from: 40,
+            senior_from: 55,
+            min_young: Some(0.15),
+            min_middle: None,
+            min_senior: None,
+        });
+        assert!(
+            w.rule_with(&one(p.clone()), RuleId::R8, &rules, today())
+                .findings
+                .is_empty(),
+            "3/20 = 15%"
+        );
+        rules.qd377.age_bands.as_mut().unwrap().min_young = Some(0.16);
+        let r = w.rule_with(&one(p.clone()), RuleId::R8, &rules, today());
+        assert_eq!(r.findings.len(), 1);
+        assert!(r.findings[0].message_en.contains("age band under 40"));
+        rules.qd377.age_bands.as_mut().unwrap().min_senior = Some(0.05);
+        let r = w.rule_with(&one(p), RuleId::R8, &rules, today());
+        assert_eq!(r.findings.len(), 2, "nobody is 55 or over");
+    }
 
     fn structured(women: usize, young: usize, total: usize) -> Plan {
         let mut p = plan("412", "2025-2030", 1);
@@ -1000,9 +1291,9 @@ mod tests {
                 c.gender = Gender::Female;
             }
             if i >= total - young {
-                c.birth_date = d(1985, 7, 2); // 39 on 2025-07-01
+                c.birth_date = d(1985, 6, 2); // 39 on 2025-06-01 (district reference)
             } else {
-                c.birth_date = d(1985, 7, 1); // 40 on 2025-07-01
+                c.birth_date = d(1985, 6, 1); // 40 on 2025-06-01
             }
             p.entries.push(voted(&mut p.rounds, c, "D.HUV"));
         }
@@ -1051,6 +1342,9 @@ mod tests {
         c.discipline.push(Discipline {
             kind: DisciplineKind::Reprimand,
             decided_on: d(2025, 7, 15),
+            announced_on: None,
+            complaint_pending: false,
+            new_violation_on: None,
         });
         p.entries.push(voted(&mut p.rounds, c, "D.CT.UBND"));
         assert!(
@@ -1098,6 +1392,9 @@ mod tests {
         c.discipline.push(Discipline {
             kind,
             decided_on: on,
+            announced_on: None,
+            complaint_pending: false,
+            new_violation_on: None,
         });
         p.entries.push(voted(&mut p.rounds, c, "D.CT.UBND"));
         p
@@ -1145,16 +1442,20 @@ mod tests {
     #[test]
     fn r14_uses_the_decision_and_its_ruleset() {
         let w = World::new();
-        let mut p = disciplined(DisciplineKind::Warning, d(2024, 1, 10), d(2025, 7, 1));
-        let mut rules = RulesFile::default();
-        rules.qd377.time_bars.warning = 12;
-        assert_eq!(
-            w.rule_with(&one(p.clone()), RuleId::R14, &rules, today())
-                .findings
-                .len(),
-            1
+        // A warning decided 2024-01-10: under QĐ 50 it bars 30 months, to 2026-07-09.
+        let mut p = disciplined(DisciplineKind::Warning, d(2024, 1, 10), d(2025, 10, 7));
+        let r = w.rule(&one(p.clone()), RuleId::R14);
+        assert_eq!(r.findings.len(), 1);
+        assert!(
+            r.findings[0].message_vi.contains("QĐ 50"),
+            "{}",
+            r.findings[0].message_vi
         );
-        // Approved on 2025-10-08 (QĐ 377): the 12-month bar has run out.
+        // Adopted on 2025-10-08 (QĐ 377): 12 months from the decision (no announcement
+        // recorded) have run out.
+        p.adopted_on = Some(d(2025, 10, 8));
+        assert!(w.rule(&one(p.clone()), RuleId::R14).findings.is_empty());
+        // Approved on 2025-10-07 (QĐ 50) though adopted later: the decision counts.
         p.decision = Some(Decision {
             plan: PlanId {
                 unit: "412".into(),
@@ -1165,19 +1466,212 @@ mod tests {
             outcome: Outcome::Approve,
             reasons: vec![],
             decided_by: "40".into(),
-            decided_at: at(2025, 10, 8),
+            decided_at: at(2025, 10, 7),
         });
-        assert!(w
-            .rule_with(&one(p.clone()), RuleId::R14, &rules, today())
-            .findings
-            .is_empty());
-        // With the default QĐ 377 table (30 months) it is still barred.
-        let r = w.rule(&one(p), RuleId::R14);
+        assert_eq!(w.rule(&one(p), RuleId::R14).findings.len(), 1);
+    }
+
+    /// A warning decided 2024-09-01 and announced 2024-10-15, judged under QĐ 377.
+    fn announced_warning(adopted: NaiveDate) -> Plan {
+        let mut p = disciplined(DisciplineKind::Warning, d(2024, 9, 1), adopted);
+        p.entries[0].cadre.discipline[0].announced_on = Some(d(2024, 10, 15));
+        p
+    }
+
+    #[test]
+    fn r14_qd377_counts_twelve_months_from_the_announcement() {
+        let w = World::new();
+        // 12 months from 2024-10-15: the last barred day is 2025-10-14.
+        let r = w.rule(&one(announced_warning(d(2025, 10, 14))), RuleId::R14);
+        assert_eq!(r.findings.len(), 1, "one day before the end");
         assert!(
-            r.findings[0].message_vi.contains("QĐ 377"),
+            r.findings[0].message_en.contains("announced on 2024-10-15"),
+            "{}",
+            r.findings[0].message_en
+        );
+        assert!(r.findings[0].message_en.contains("QĐ 377"));
+        assert!(
+            w.rule(&one(announced_warning(d(2025, 10, 15))), RuleId::R14)
+                .findings
+                .is_empty(),
+            "the day after"
+        );
+        // A reprimand the same.
+        let mut p = announced_warning(d(2025, 10, 15));
+        p.entries[0].cadre.discipline[0].kind = DisciplineKind::Reprimand;
+        assert!(w.rule(&one(p), RuleId::R14).findings.is_empty());
+    }
+
+    #[test]
+    fn r14_qd377_relief_needs_no_complaint_and_no_new_violation() {
+        let w = World::new();
+        let mut p = announced_warning(d(2025, 11, 1));
+        assert!(w.rule(&one(p.clone()), RuleId::R14).findings.is_empty());
+        p.entries[0].cadre.discipline[0].complaint_pending = true;
+        let r = w.rule(&one(p.clone()), RuleId::R14);
+        assert_eq!(r.findings.len(), 1);
+        assert!(r.findings[0].message_en.contains("complaint is pending"));
+        p.entries[0].cadre.discipline[0].complaint_pending = false;
+        // A new violation on the last day of the 12 months bars; the day after does not.
+        p.entries[0].cadre.discipline[0].new_violation_on = Some(d(2025, 10, 14));
+        let r = w.rule(&one(p.clone()), RuleId::R14);
+        assert_eq!(r.findings.len(), 1);
+        assert!(r.findings[0]
+            .message_en
+            .contains("new violation on 2025-10-14"));
+        p.entries[0].cadre.discipline[0].new_violation_on = Some(d(2025, 10, 15));
+        assert!(w.rule(&one(p), RuleId::R14).findings.is_empty());
+    }
+
+    #[test]
+    fn r14_qd377_gives_removal_from_post_no_relief() {
+        let w = World::new();
+        let mut p = disciplined(
+            DisciplineKind::RemovalFromPost,
+            d(2022, 1, 10),
+            d(2025, 11, 1),
+        );
+        p.entries[0].cadre.discipline[0].announced_on = Some(d(2022, 1, 20));
+        let r = w.rule(&one(p), RuleId::R14);
+        assert_eq!(
+            r.findings.len(),
+            1,
+            "60 months from the decision, not 12 from the announcement"
+        );
+    }
+
+    #[test]
+    fn r14_decree_172_forms_keep_their_bars_on_earlier_records() {
+        let w = World::new();
+        // Demotion decided 2025-06-30 (the last day the form existed): 24 months.
+        let p = disciplined(DisciplineKind::Demotion, d(2025, 6, 30), d(2025, 11, 1));
+        let r = w.rule(&one(p), RuleId::R14);
+        assert_eq!(r.findings.len(), 1);
+        assert!(r.findings[0].message_vi.contains("giáng chức"));
+        assert!(r.findings[0].message_en.contains("last day 2027-06-29"));
+        // Salary-step reduction decided 2024-06-30: 12 months, over by 2025-06-30.
+        let p = disciplined(
+            DisciplineKind::SalaryStepReduction,
+            d(2024, 6, 30),
+            d(2025, 6, 29),
+        );
+        assert_eq!(w.rule(&one(p), RuleId::R14).findings.len(), 1);
+        let p = disciplined(
+            DisciplineKind::SalaryStepReduction,
+            d(2024, 6, 30),
+            d(2025, 6, 30),
+        );
+        assert!(w.rule(&one(p), RuleId::R14).findings.is_empty());
+    }
+
+    // ---- R7 regimes
+
+    #[test]
+    fn r7_a_woman_under_the_60_regime_is_judged_at_60() {
+        let w = World::new();
+        // Born 04/1972: at the general age she retires 08/2030 (59 months from 09/2025 at
+        // province level); at 60, in 04/2032.
+        let mut c = born(Gender::Female, 1972, 4);
+        let p = one_planned("40", "P.PCT.UBND", c.clone());
+        assert_eq!(r6_severity(&w, p), Some(Severity::Error));
+        c.retirement_regime = crate::domain::RetirementRegime::Female60;
+        let r = w.rule(&one(one_planned("40", "P.PCT.UBND", c)), RuleId::R6);
+        assert_eq!(r.findings[0].severity, Severity::Warning, "{r:#?}");
+        assert!(
+            r.findings[0].message_vi.contains("04/2032"),
             "{}",
             r.findings[0].message_vi
         );
+    }
+
+    #[test]
+    fn r7_a_police_chief_without_the_provinces_table_is_an_error() {
+        let w = World::new();
+        let mut c = born(Gender::Male, 1980, 1);
+        c.retirement_regime = crate::domain::RetirementRegime::Police;
+        let p = one_planned("16681", "C.CT.UBND", c);
+        let r = w.check(&one(p.clone()));
+        let r7: Vec<_> = r.of_rule(RuleId::R7).collect();
+        assert_eq!(r7.len(), 1, "{r:#?}");
+        assert_eq!(r7[0].severity, Severity::Error);
+        assert!(
+            r7[0].message_en.contains("[qd50.retirement_police]"),
+            "{}",
+            r7[0].message_en
+        );
+        assert_eq!(r.of_rule(RuleId::R6).count(), 0);
+        // With the table (a flat 62 for men), R6 judges them by it.
+        let mut rules = RulesFile::default();
+        let police = crate::rules::RetirementSchedule {
+            men: crate::rules::Schedule::flat(62 * 12),
+            ..Default::default()
+        };
+        rules.qd50.retirement_police = Some(police);
+        let r = w.rule_with(&one(p.clone()), RuleId::R7, &rules, today());
+        assert!(r.findings.is_empty());
+        // 62 × 12 from 01/1980 is 01/2042: far beyond 120 months from 07/2025.
+        assert!(w
+            .rule_with(&one(p), RuleId::R6, &rules, today())
+            .findings
+            .is_empty());
+    }
+
+    // ---- R26
+
+    #[test]
+    fn r26_latest_rating_not_completed_warns() {
+        use crate::domain::{Rating, RatingLevel};
+        let w = World::new();
+        let mut c = cadre(ID1, "Nguyễn Văn A");
+        c.ratings = vec![
+            Rating {
+                year: 2023,
+                level: RatingLevel::NotCompleted,
+            },
+            Rating {
+                year: 2024,
+                level: RatingLevel::Completed,
+            },
+        ];
+        let mut p = one_planned("412", "D.CT.UBND", c);
+        assert!(
+            w.rule(&one(p.clone()), RuleId::R26).findings.is_empty(),
+            "2024 is the latest"
+        );
+        p.entries[0].cadre.ratings[1].level = RatingLevel::NotCompleted;
+        let r = w.rule(&one(p.clone()), RuleId::R26);
+        assert_eq!(r.findings.len(), 1);
+        assert_eq!(r.findings[0].severity, Severity::Warning);
+        assert!(r.findings[0]
+            .message_vi
+            .contains("không hoàn thành nhiệm vụ"));
+        // A rating of a year after the decision is not yet known to it.
+        p.entries[0].cadre.ratings[1].level = RatingLevel::Good;
+        p.entries[0].cadre.ratings.push(Rating {
+            year: 2026,
+            level: RatingLevel::NotCompleted,
+        });
+        assert!(w.rule(&one(p), RuleId::R26).findings.is_empty());
+    }
+
+    // ---- R8 science and technology
+
+    #[test]
+    fn r8_science_and_technology_share_when_the_province_sets_it() {
+        let w = World::new();
+        let mut p = structured(5, 3, 20);
+        p.adopted_on = Some(d(2025, 10, 9));
+        let mut rules = RulesFile::default();
+        rules.qd377.min_science_technology_ratio = Some(0.1);
+        p.entries[0].cadre.science_technology = true;
+        let r = w.rule_with(&one(p.clone()), RuleId::R8, &rules, today());
+        assert_eq!(r.findings.len(), 1, "1/20 < 10%");
+        assert!(r.findings[0].message_en.contains("science-and-technology"));
+        p.entries[1].cadre.science_technology = true;
+        assert!(w
+            .rule_with(&one(p), RuleId::R8, &rules, today())
+            .findings
+            .is_empty());
     }
 
     // ---- R18

@@ -126,11 +126,44 @@ impl RetirementSchedule {
     /// The (year, month) in which a person born on `birth` reaches retirement age: the first
     /// month whose age in months reaches the age in force in that month's year.
     pub fn retirement_month(&self, birth: NaiveDate, gender: Gender) -> (i32, u32) {
-        from_index(self.retirement_index(birth, gender))
+        self.for_gender(gender).retirement_month(birth)
     }
 
-    fn retirement_index(&self, birth: NaiveDate, gender: Gender) -> i64 {
-        let schedule = self.for_gender(gender);
+    /// Whole months from `reference` to the moment of retirement (the end of the retirement
+    /// month, i.e. the first day of the next month); negative once retired. A person whose
+    /// retirement month is June 2030 has exactly 60 months from 1 July 2025. R12 counts so;
+    /// R6 counts [`Schedule::calendar_months_to_retirement`].
+    pub fn months_until_retirement(
+        &self,
+        birth: NaiveDate,
+        gender: Gender,
+        reference: NaiveDate,
+    ) -> i64 {
+        self.for_gender(gender)
+            .months_until_retirement(birth, reference)
+    }
+}
+
+impl Schedule {
+    /// A flat retirement age of `months`, the same in every year (the `female_60` regime).
+    pub fn flat(months: u32) -> Self {
+        Self {
+            first_year: 2021,
+            before_months: months,
+            first_months: months,
+            step_months: 0,
+            cap_months: months,
+        }
+    }
+
+    /// The (year, month) in which a person born on `birth` reaches retirement age under this
+    /// schedule.
+    pub fn retirement_month(&self, birth: NaiveDate) -> (i32, u32) {
+        from_index(self.retirement_index(birth))
+    }
+
+    fn retirement_index(&self, birth: NaiveDate) -> i64 {
+        let schedule = self;
         let born = month_index(birth.year(), birth.month());
         let max = i64::from(schedule.max_months());
         // No year before the one in which the youngest age the schedule knows is reached can
@@ -157,18 +190,20 @@ impl RetirementSchedule {
         born + max
     }
 
-    /// Whole months from `reference` to the moment of retirement (the end of the retirement
-    /// month, i.e. the first day of the next month); negative once retired. A person whose
-    /// retirement month is June 2030 has exactly 60 months from 1 July 2025.
-    pub fn months_until_retirement(
-        &self,
-        birth: NaiveDate,
-        gender: Gender,
-        reference: NaiveDate,
-    ) -> i64 {
-        let end = self.retirement_index(birth, gender) + 1;
+    /// Whole months from `reference` to the end of the retirement month; see
+    /// [`RetirementSchedule::months_until_retirement`].
+    pub fn months_until_retirement(&self, birth: NaiveDate, reference: NaiveDate) -> i64 {
+        let end = self.retirement_index(birth) + 1;
         let start = month_index(reference.year(), reference.month());
         end - start - i64::from(reference.day() > 1)
+    }
+
+    /// R6's count: calendar months from the reference month to the retirement month,
+    /// retirement year × 12 + month − reference year × 12 − month, as the published cut-offs of
+    /// Chỉ thị 35-CT/TW (2020) and Chỉ thị 45-CT/TW (2025) count them. From a reference of
+    /// 07/2025 a retirement in 06/2030 is 59 months (`docs/rules.md`, R6).
+    pub fn calendar_months_to_retirement(&self, birth: NaiveDate, reference: NaiveDate) -> i64 {
+        self.retirement_index(birth) - month_index(reference.year(), reference.month())
     }
 }
 
@@ -187,6 +222,29 @@ pub fn months_until_retirement(birth: NaiveDate, gender: Gender, reference_date:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn calendar_months_from_july_2025_to_june_2030_are_59() {
+        let men = RetirementSchedule::default().men;
+        // Born June 1968: 62 in June 2030.
+        assert_eq!(men.retirement_month(d(1968, 6, 20)), (2030, 6));
+        assert_eq!(
+            men.calendar_months_to_retirement(d(1968, 6, 20), d(2025, 7, 1)),
+            59
+        );
+        assert_eq!(
+            men.calendar_months_to_retirement(d(1968, 7, 1), d(2025, 7, 1)),
+            60
+        );
+        // The day of the reference does not count.
+        assert_eq!(
+            men.calendar_months_to_retirement(d(1968, 7, 1), d(2025, 7, 31)),
+            60
+        );
+        // A flat 60 for women of the female_60 regime.
+        let f60 = Schedule::flat(720);
+        assert_eq!(f60.retirement_month(d(1972, 4, 9)), (2032, 4));
+    }
 
     fn d(y: i32, m: u32, day: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, day).unwrap()

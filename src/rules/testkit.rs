@@ -114,6 +114,9 @@ pub fn cadre(id: &str, name: &str) -> Cadre {
         qualifications: vec![],
         discipline: vec![],
         appointment_proposed_on: None,
+        retirement_regime: Default::default(),
+        science_technology: false,
+        ratings: Vec::new(),
     }
 }
 

@@ -25,7 +25,9 @@ use super::{keys, Result, StoreError};
 use crate::domain::{BallotRound, Entry, Plan};
 
 /// The store format this code writes and reads, kept in the meta tree under [`FORMAT_KEY`].
-pub const FORMAT: u64 = 2;
+/// Format 3 added the 2025 attributes of a cadre and of a discipline record; a format-2 store
+/// is upgraded when opened ([`decode_body_v2`]).
+pub const FORMAT: u64 = 3;
 /// The meta key of the store format.
 pub const FORMAT_KEY: &str = "store.format";
 
@@ -188,21 +190,25 @@ pub struct Body {
 /// qualifications repeat across a plan's entries: about 170 bytes per entry become 60), cut
 /// into chunks of at most [`CHUNK`] bytes, each its own value under `keys::item(id, i)`.
 pub fn encode_body(plan: &Plan) -> Vec<(Vec<u8>, Vec<u8>)> {
+    seal_record(&plan.id, &body_record(plan))
+}
+
+/// Deflates a body record and seals it in chunks under `id`'s item keys.
+fn seal_record(id: &crate::domain::PlanId, bytes: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
     use std::io::Write;
-    let bytes = body_record(plan);
     let mut z = flate2::write::DeflateEncoder::new(
         Vec::with_capacity(bytes.len() / 2),
         flate2::Compression::fast(),
     );
     let bytes = z
-        .write_all(&bytes)
+        .write_all(bytes)
         .and_then(|()| z.finish())
         .expect("deflate into memory cannot fail");
     bytes
         .chunks(CHUNK)
         .enumerate()
         .map(|(i, chunk)| {
-            let key = keys::item(&plan.id, i as u32);
+            let key = keys::item(id, i as u32);
             let value = seal(&key, BYTES, chunk);
             (key, value)
         })
@@ -218,6 +224,100 @@ fn body_record(plan: &Plan) -> Vec<u8> {
     .expect("domain values always encode")
 }
 
+/// The shapes of format 2 that format 3 changed: a cadre without its retirement regime,
+/// science-and-technology flag and ratings, a discipline record without its announcement,
+/// complaint and later violation. Read only to upgrade a store.
+mod v2 {
+    use chrono::NaiveDate;
+    use serde::Deserialize;
+
+    use crate::domain::{self, BallotRound, DisciplineKind, EntrySource, Gender};
+
+    #[derive(Deserialize)]
+    pub struct Body {
+        pub entries: Vec<Entry>,
+        pub rounds: Vec<BallotRound>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Entry {
+        cadre: Cadre,
+        position: String,
+        source: EntrySource,
+    }
+
+    #[derive(Deserialize)]
+    struct Cadre {
+        national_id: String,
+        full_name: String,
+        birth_date: NaiveDate,
+        gender: Gender,
+        ethnicity: String,
+        current_positions: Vec<String>,
+        current_unit: String,
+        qualifications: Vec<String>,
+        discipline: Vec<Discipline>,
+        appointment_proposed_on: Option<NaiveDate>,
+    }
+
+    #[derive(Deserialize)]
+    struct Discipline {
+        kind: DisciplineKind,
+        decided_on: NaiveDate,
+    }
+
+    impl From<Entry> for domain::Entry {
+        fn from(e: Entry) -> Self {
+            let Entry {
+                cadre: c,
+                position,
+                source,
+            } = e;
+            domain::Entry {
+                cadre: domain::Cadre {
+                    national_id: c.national_id,
+                    full_name: c.full_name,
+                    birth_date: c.birth_date,
+                    gender: c.gender,
+                    ethnicity: c.ethnicity,
+                    current_positions: c.current_positions,
+                    current_unit: c.current_unit,
+                    qualifications: c.qualifications,
+                    discipline: c
+                        .discipline
+                        .into_iter()
+                        .map(|d| domain::Discipline::new(d.kind, d.decided_on))
+                        .collect(),
+                    appointment_proposed_on: c.appointment_proposed_on,
+                    retirement_regime: domain::RetirementRegime::General,
+                    science_technology: false,
+                    ratings: Vec::new(),
+                },
+                position,
+                source,
+            }
+        }
+    }
+}
+
+/// Decodes a plan's body written in format 2 (see [`decode_body`]), giving each record the
+/// 2025 attributes' defaults, so that the store can be upgraded to format 3.
+///
+/// # Errors
+///
+/// As [`decode_body`].
+pub fn decode_body_v2(
+    tree: &str,
+    plan_key: &[u8],
+    chunks: impl IntoIterator<Item = (impl AsRef<[u8]>, impl AsRef<[u8]>)>,
+) -> Result<Body> {
+    let old: v2::Body = decode_body_as(tree, plan_key, chunks)?;
+    Ok(Body {
+        entries: old.entries.into_iter().map(Entry::from).collect(),
+        rounds: old.rounds,
+    })
+}
+
 /// Decodes a plan's body from its chunks in key order, checking every envelope, that the
 /// chunks are numbered 0, 1, 2, … without a gap, and that they make one whole record.
 ///
@@ -229,6 +329,14 @@ pub fn decode_body(
     plan_key: &[u8],
     chunks: impl IntoIterator<Item = (impl AsRef<[u8]>, impl AsRef<[u8]>)>,
 ) -> Result<Body> {
+    decode_body_as(tree, plan_key, chunks)
+}
+
+fn decode_body_as<T: DeserializeOwned>(
+    tree: &str,
+    plan_key: &[u8],
+    chunks: impl IntoIterator<Item = (impl AsRef<[u8]>, impl AsRef<[u8]>)>,
+) -> Result<T> {
     let mut bytes = Vec::new();
     for (i, (key, value)) in chunks.into_iter().enumerate() {
         let key = key.as_ref();
@@ -263,6 +371,91 @@ pub fn decode_body(
     decode_payload(tree, plan_key, &plain)
 }
 
+/// What a format-2 store holds, written for the tests of the upgrade.
+#[cfg(test)]
+pub(crate) mod format2 {
+    use super::*;
+
+    mod old {
+        use chrono::NaiveDate;
+        use serde::Serialize;
+
+        use crate::domain::{BallotRound, DisciplineKind, EntrySource, Gender};
+
+        #[derive(Serialize)]
+        pub struct Body {
+            pub entries: Vec<Entry>,
+            pub rounds: Vec<BallotRound>,
+        }
+        #[derive(Serialize)]
+        pub struct Entry {
+            pub cadre: Cadre,
+            pub position: String,
+            pub source: EntrySource,
+        }
+        #[derive(Serialize)]
+        pub struct Cadre {
+            pub national_id: String,
+            pub full_name: String,
+            pub birth_date: NaiveDate,
+            pub gender: Gender,
+            pub ethnicity: String,
+            pub current_positions: Vec<String>,
+            pub current_unit: String,
+            pub qualifications: Vec<String>,
+            pub discipline: Vec<Discipline>,
+            pub appointment_proposed_on: Option<NaiveDate>,
+        }
+        #[derive(Serialize)]
+        pub struct Discipline {
+            pub kind: DisciplineKind,
+            pub decided_on: NaiveDate,
+        }
+    }
+
+    /// The body record of `p` in format 2 (the 2025 attributes dropped).
+    pub(crate) fn record(p: &Plan) -> Vec<u8> {
+        let entries = p
+            .entries
+            .iter()
+            .map(|e| old::Entry {
+                cadre: old::Cadre {
+                    national_id: e.cadre.national_id.clone(),
+                    full_name: e.cadre.full_name.clone(),
+                    birth_date: e.cadre.birth_date,
+                    gender: e.cadre.gender,
+                    ethnicity: e.cadre.ethnicity.clone(),
+                    current_positions: e.cadre.current_positions.clone(),
+                    current_unit: e.cadre.current_unit.clone(),
+                    qualifications: e.cadre.qualifications.clone(),
+                    discipline: e
+                        .cadre
+                        .discipline
+                        .iter()
+                        .map(|d| old::Discipline {
+                            kind: d.kind,
+                            decided_on: d.decided_on,
+                        })
+                        .collect(),
+                    appointment_proposed_on: e.cadre.appointment_proposed_on,
+                },
+                position: e.position.clone(),
+                source: e.source,
+            })
+            .collect();
+        postcard::to_allocvec(&old::Body {
+            entries,
+            rounds: p.rounds.clone(),
+        })
+        .expect("encodes")
+    }
+
+    /// The sealed chunks of `p`'s body in format 2.
+    pub(crate) fn encode_body(p: &Plan) -> Vec<(Vec<u8>, Vec<u8>)> {
+        seal_record(&p.id, &record(p))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::NaiveDate;
@@ -294,8 +487,14 @@ mod tests {
                 discipline: vec![Discipline {
                     kind: DisciplineKind::Warning,
                     decided_on: NaiveDate::from_ymd_opt(2019, 5, 1).unwrap(),
+                    announced_on: None,
+                    complaint_pending: false,
+                    new_violation_on: None,
                 }],
                 appointment_proposed_on: None,
+                retirement_regime: Default::default(),
+                science_technology: false,
+                ratings: Vec::new(),
             },
             position: "C.CT".into(),
             source: EntrySource::Voted,
@@ -323,11 +522,30 @@ mod tests {
         // (Deflate's output may change with the library; what it inflates to may not.)
         let record = body_record(&sample());
         assert_eq!(encode_body(&sample()).len(), 1);
+        // Format 3 (format 2 was 4ef376f8d1fe01d2: see a_format_2_body_upgrades_…).
         assert_eq!(
             blake3::hash(&record).to_hex().to_string()[..16],
-            *"4ef376f8d1fe01d2",
+            *"1a8f609b397a46ee",
             "body encoding changed: {record:02x?}"
         );
+    }
+
+    #[test]
+    fn a_format_2_body_upgrades_to_the_same_plan() {
+        let record = format2::record(&sample());
+        // Format 2's pinned encoding of the sample: these are the bytes a format-2 store holds.
+        assert_eq!(
+            blake3::hash(&record).to_hex().to_string()[..16],
+            *"4ef376f8d1fe01d2"
+        );
+        let plan = sample();
+        let key = keys::plan(&plan.id);
+        let chunks = seal_record(&plan.id, &record);
+        let body = decode_body_v2("bodies", &key, chunks.clone()).unwrap();
+        assert_eq!(body.entries, plan.entries);
+        assert_eq!(body.rounds, plan.rounds);
+        // Format 3 reads it no more: the upgrade is needed.
+        assert!(decode_body("bodies", &key, chunks).is_err());
     }
 
     #[test]

@@ -46,9 +46,9 @@ pub enum StoreError {
         /// Why it cannot be opened.
         reason: String,
     },
-    /// A flush failed because the disk is full: writes are refused, reads go on, and writes
-    /// resume by themselves once there is space again.
-    #[error("the disk holding the data folder {path} is full ({free} bytes free): writes are refused until space is freed there; reads go on")]
+    /// A flush or a transaction failed because the disk is full: writes are refused (and reads
+    /// answer [`StoreError::Reopening`]) until space is freed and the store has reopened itself.
+    #[error("the disk holding the data folder {path} is full ({free} bytes free): writes are refused until space is freed there; the store then reopens by itself")]
     Full {
         /// The data folder whose disk is full.
         path: String,
@@ -59,9 +59,16 @@ pub enum StoreError {
     /// Writes are refused until someone decides how to recover.
     #[error("{0}")]
     Behind(String),
-    /// The store is being reopened after a failed flush and could not be opened yet.
-    #[error("the store in {0} is being reopened after a failed flush; try again")]
-    Reopening(String),
+    /// A flush or a transaction failed (the disk is full, or another I/O error): the store
+    /// serves nothing from the failed engine and is being reopened from disk in the
+    /// background; reads and writes resume by themselves once it is.
+    #[error("the store in {path} is being reopened from disk after a failed write ({why}); reads and writes resume by themselves once it is, try again")]
+    Reopening {
+        /// The data folder.
+        path: String,
+        /// What failed, naming a full disk and its free bytes when that is the cause.
+        why: String,
+    },
 }
 
 /// The storage layer's result, with [`StoreError`] as its error.
@@ -209,6 +216,11 @@ pub trait Store: Send + Sync + 'static {
     /// (it is never written into the store).
     fn audit_key(&self) -> Option<&crate::audit::AuditKey> {
         None
+    }
+    /// The keys the node sealed with before [`Store::audit_key`] (its earlier TLS keys, kept
+    /// by `certs node --renew`): records of their time verify with them, none is sealed with.
+    fn earlier_audit_keys(&self) -> &[crate::audit::AuditKey] {
+        &[]
     }
     /// Every recorded conflict, oldest first.
     ///

@@ -46,7 +46,8 @@ pub struct StoredTrail {
 
 /// Reads the audit trail of the store in `path` without changing it: the store's files are
 /// copied into a temporary folder and the copy is opened, so that verifying never writes to
-/// (or creates) the store it judges. The durable-state record (`<store>.state`) is copied too.
+/// (or creates) the store it judges. The durable-state record (`<store>.state`) is copied too;
+/// [`StoredTrail::behind`] names `path` and its state record, never the copy.
 ///
 /// # Errors
 ///
@@ -67,10 +68,23 @@ pub fn read_store_copy(path: &Path) -> Result<StoredTrail, TrailError> {
     if record.is_file() {
         std::fs::copy(&record, state::path_for(&data)).map_err(copy_error(&record))?;
     }
-    let store = SledStore::open(&data)?;
+    // Opening the copy logs what the store lacks, naming the copy: the finding is returned
+    // (as `behind`, with the operator's paths) instead of logged.
+    let store =
+        tracing::subscriber::with_default(tracing::subscriber::NoSubscriber::new(), || {
+            SledStore::open(&data)
+        })?;
     let (records, head) = store.audit()?;
     let seals = store.audit_seals()?;
-    let behind = store.behind().map(str::to_string);
+    // The store names its own folder and state record: those of the copy, which the operator
+    // never gave; said with the paths the operator gave instead.
+    let behind = store.behind().map(|why| {
+        why.replace(
+            &state::path_for(&data).display().to_string(),
+            &record.display().to_string(),
+        )
+        .replace(&data.display().to_string(), &path.display().to_string())
+    });
     drop(store);
     Ok(StoredTrail {
         records,

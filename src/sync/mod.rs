@@ -268,15 +268,21 @@ pub async fn reconcile<P: Parent>(node: &Node, parent: &mut P) -> Result<Reconci
     Ok(done)
 }
 
-/// Delivers every queued item in order, then pulls decisions and reference data. Stops at
-/// the first failure, so that nothing overtakes an item that has not arrived.
+/// Delivers every queued item in order, then pulls decisions and reference data. The pushes
+/// stop at the first refusal, so that nothing overtakes an item that has not arrived; the
+/// pull runs all the same, telling the parent the refusal.
 ///
 /// # Errors
 ///
-/// The first push, pull or store write that fails, as a message for the link status.
+/// The refused push, or the first pull or store write that fails, as a message for the link
+/// status.
 pub async fn step<P: Parent>(node: &Node, parent: &mut P) -> Result<(), String> {
     let from = node.unit().code.clone();
     let outbox = node.store().outbox().map_err(|e| e.to_string())?;
+    // A refused push ends the pushes of this step but never the pull: the parent still learns
+    // the outbox and the refusal (as the link's last error), and its decisions still come
+    // down. The refusal is this step's outcome.
+    let mut refused = None;
     for (seq, item) in outbox {
         let plan = node.outgoing(&item).map_err(|e| e.to_string())?;
         let receipt = match parent.push(&from, &plan).await {
@@ -285,7 +291,8 @@ pub async fn step<P: Parent>(node: &Node, parent: &mut P) -> Result<(), String> 
                 if let PushRefused::Conflict { held, offered, .. } = &e {
                     record_conflict(node, &plan.id, held, offered).await;
                 }
-                return Err(e.to_string());
+                refused = Some(e.to_string());
+                break;
             }
         };
         node.delivered(seq, receipt)
@@ -298,7 +305,7 @@ pub async fn step<P: Parent>(node: &Node, parent: &mut P) -> Result<(), String> 
         after: node.decision_cursor().map_err(|e| e.to_string())?,
         outbox_length,
         oldest_pending_at: oldest.map(|(_, at)| at),
-        last_error: node.link_state().last_error,
+        last_error: refused.clone().or(node.link_state().last_error),
         reference_version: node.reference().version,
         plan_states: node.plan_states(),
     };
@@ -313,7 +320,10 @@ pub async fn step<P: Parent>(node: &Node, parent: &mut P) -> Result<(), String> 
             .await
             .map_err(|e| e.to_string())?;
     }
-    Ok(())
+    match refused {
+        Some(why) => Err(why),
+        None => Ok(()),
+    }
 }
 
 /// Keeps the parent's refusal of a conflicting push, with both hashes, in this node's store.

@@ -40,11 +40,19 @@ pub enum Column {
     Source,
     /// Trình độ: qualifications separated by ";".
     Qualifications,
+    /// Kỷ luật: discipline records (see [`super::attributes`]); optional.
+    Discipline,
+    /// Chế độ nghỉ hưu: the retirement regime (R7); optional, empty is general.
+    RetirementRegime,
+    /// Cán bộ khoa học, công nghệ: marked with x (R8 under QĐ 377); optional.
+    ScienceTechnology,
+    /// Xếp loại hằng năm: yearly ratings (R26); optional.
+    Ratings,
 }
 
 impl Column {
     /// Every column, in the order of the exported list.
-    pub const ALL: [Column; 13] = [
+    pub const ALL: [Column; 17] = [
         Column::Number,
         Column::FullName,
         Column::BirthDate,
@@ -58,6 +66,10 @@ impl Column {
         Column::YesVotes,
         Column::Source,
         Column::Qualifications,
+        Column::Discipline,
+        Column::RetirementRegime,
+        Column::ScienceTechnology,
+        Column::Ratings,
     ];
 
     /// The header an export writes.
@@ -76,6 +88,10 @@ impl Column {
             Column::YesVotes => "Số phiếu đồng ý",
             Column::Source => "Nguồn",
             Column::Qualifications => "Trình độ",
+            Column::Discipline => "Kỷ luật",
+            Column::RetirementRegime => "Chế độ nghỉ hưu",
+            Column::ScienceTechnology => "Cán bộ khoa học, công nghệ",
+            Column::Ratings => "Xếp loại hằng năm",
         }
     }
 
@@ -147,6 +163,20 @@ impl Column {
                 "ly luan chinh tri",
                 "trinh do ly luan chinh tri",
                 "qualifications",
+            ],
+            Column::Discipline => &["hinh thuc ky luat", "ky luat dang", "discipline"],
+            Column::RetirementRegime => &["che do huu", "retirement regime"],
+            Column::ScienceTechnology => &[
+                "khoa hoc cong nghe",
+                "can bo khcn",
+                "khcn",
+                "science and technology",
+            ],
+            Column::Ratings => &[
+                "xep loai",
+                "xep loai chat luong",
+                "danh gia xep loai",
+                "ratings",
             ],
         }
     }
@@ -444,6 +474,7 @@ mod tests {
             name: String::new(),
             skipped: Vec::new(),
             date_1904: false,
+            merged: Vec::new(),
             rows: vec![
                 Row {
                     number: 1,

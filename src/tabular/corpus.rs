@@ -960,6 +960,12 @@ proptest::proptest! {
                 .collect(),
             skipped: Vec::new(),
             date_1904,
+            // Regions of every shape, the reversed and the sheet-sized among them.
+            merged: vec![
+                crate::tabular::sheet::Merged { first_row: 2, last_row: 9, first_col: 1, last_col: 3 },
+                crate::tabular::sheet::Merged { first_row: 5, last_row: 1, first_col: 4, last_col: 0 },
+                crate::tabular::sheet::Merged { first_row: 1, last_row: 1_048_576, first_col: 0, last_col: 16_383 },
+            ],
         };
         let report = import(&sheet, &context(catalog, hierarchy));
         let last = sheet.rows.last().map_or(1, |r| r.number);

@@ -152,6 +152,19 @@ pub fn plan_sheet<'e>(
                     EntrySource::AddedByAuthority => "Bổ sung".into(),
                 },
                 Column::Qualifications => c.qualifications.join("; ").into(),
+                Column::Discipline => super::attributes::format_discipline(&c.discipline).into(),
+                Column::RetirementRegime => match c.retirement_regime {
+                    crate::domain::RetirementRegime::General => ExportCell::Empty,
+                    r => r.vi().into(),
+                },
+                Column::ScienceTechnology => {
+                    if c.science_technology {
+                        "x".into()
+                    } else {
+                        ExportCell::Empty
+                    }
+                }
+                Column::Ratings => super::attributes::format_ratings(&c.ratings).into(),
             }
         };
         rows.push(Column::ALL.into_iter().map(cell).collect());
@@ -347,7 +360,9 @@ pub fn xlsx_bytes(sheets: &[ExportSheet]) -> Result<Vec<u8>, ExportError> {
     Ok(workbook(sheets)?.save_to_buffer()?)
 }
 
-/// Writes a table as CSV in UTF-8, opening with a byte-order mark.
+/// Writes a table as CSV in UTF-8, opening with a byte-order mark. Every cell is made
+/// [`inert`]; a cell holding a comma, a semicolon (the separator of Excel under Vietnamese
+/// regional settings), a quote or a line break is quoted.
 ///
 /// # Errors
 ///
@@ -358,12 +373,29 @@ pub fn export_csv<W: Write>(
     rows: &[Vec<String>],
 ) -> Result<(), ExportError> {
     writer.write_all(BOM)?;
-    let mut csv = csv::WriterBuilder::new().flexible(true).from_writer(writer);
-    csv.write_record(headers.iter().map(|h| inert(h).into_owned()))?;
-    for row in rows {
-        csv.write_record(row.iter().map(|c| inert(c).into_owned()))?;
+    let builder = |style| {
+        let mut b = csv::WriterBuilder::new();
+        b.flexible(true).quote_style(style);
+        b
+    };
+    // The csv crate quotes a cell holding a comma, a quote or a line break; Excel under
+    // Vietnamese (and most European) regional settings splits on `;` too, so a row with a
+    // `;` in any cell is written with every cell quoted (`Tèo;=cmd|…` stays one cell, text).
+    let (necessary, always) = (
+        builder(csv::QuoteStyle::Necessary),
+        builder(csv::QuoteStyle::Always),
+    );
+    for record in std::iter::once(headers).chain(rows.iter().map(Vec::as_slice)) {
+        let cells: Vec<String> = record.iter().map(|c| inert(c).into_owned()).collect();
+        let style = if cells.iter().any(|c| c.contains(';')) {
+            &always
+        } else {
+            &necessary
+        };
+        let mut csv = style.from_writer(&mut writer);
+        csv.write_record(&cells)?;
+        csv.flush()?;
     }
-    csv.flush()?;
     Ok(())
 }
 
@@ -446,6 +478,24 @@ mod tests {
         assert_eq!(
             text,
             "Họ và tên,Ghi chú\nĐặng Thị Ánh,\"có dấu phẩy, \"\"ngoặc\"\"\"\n"
+        );
+    }
+
+    /// A cell that Excel would split on `;` is quoted, and its formula stays inert; a row
+    /// without a separator is written as before.
+    #[test]
+    fn a_semicolon_or_a_comma_in_a_cell_is_quoted() {
+        let mut out = Vec::new();
+        let headers = vec!["Họ và tên".to_string(), "Ghi chú".to_string()];
+        let rows = vec![
+            vec!["Tèo;=cmd|' /C calc'!A0".to_string(), "x".to_string()],
+            vec!["a,b".to_string(), "=1+1".to_string()],
+        ];
+        export_csv(&mut out, &headers, &rows).unwrap();
+        let text = std::str::from_utf8(&out[BOM.len()..]).unwrap();
+        assert_eq!(
+            text,
+            "Họ và tên,Ghi chú\n\"Tèo;=cmd|' /C calc'!A0\",\"x\"\n\"a,b\",'=1+1\n"
         );
     }
 

@@ -188,7 +188,8 @@ pub fn import(sheet: &Sheet, ctx: &ImportContext<'_>) -> ImportReport {
             format!("a second {} column; keep only one", column.title()),
         );
     }
-    let rows = &sheet.rows[at + 1..];
+    let filled = super::sheet::fill_merged(&sheet.rows[at + 1..], &sheet.merged);
+    let rows = &filled[..];
     let plan_level = resolver.unit().level;
     // Group headings, and the position each names, if it names one.
     let headings: HashMap<usize, Option<String>> = rows
@@ -477,13 +478,17 @@ impl RowChecker<'_> {
         }
         for (column, i) in cells {
             if let Cell::Error(e) = row.cell(i) {
-                p.add(
-                    Some(column),
-                    format!(
+                let problem = match e.strip_prefix(super::read::NO_SAVED_VALUE) {
+                    Some(formula) => format!(
+                        "is a formula (={formula}) with no saved value: open and save the file \
+                         in Excel, then import it again"
+                    ),
+                    None => format!(
                         "holds the Excel error {e}: the formula behind it no longer works; \
                          type the value instead"
                     ),
-                );
+                };
+                p.add(Some(column), problem);
                 p.errors.push(column);
             }
         }
@@ -611,6 +616,27 @@ impl RowChecker<'_> {
             .map(str::to_string)
             .collect();
 
+        use super::attributes as attr;
+        let discipline = p.take(
+            Column::Discipline,
+            attr::parse_discipline(&text(Column::Discipline)),
+            Vec::new(),
+        );
+        let retirement_regime = p.take(
+            Column::RetirementRegime,
+            attr::parse_regime(&text(Column::RetirementRegime)),
+            Default::default(),
+        );
+        let science_technology = p.take(
+            Column::ScienceTechnology,
+            attr::parse_flag(&text(Column::ScienceTechnology)),
+            false,
+        );
+        let ratings = p.take(
+            Column::Ratings,
+            attr::parse_ratings(&text(Column::Ratings)),
+            Vec::new(),
+        );
         let cadre = Cadre {
             national_id,
             full_name: text(Column::FullName),
@@ -620,8 +646,11 @@ impl RowChecker<'_> {
             current_positions,
             current_unit,
             qualifications,
-            discipline: Vec::new(),
+            discipline,
             appointment_proposed_on: None,
+            retirement_regime,
+            science_technology,
+            ratings,
         };
         let cadre = validate_cadre(cadre, ctx.today, placeholder_birth, &mut p);
         if !p.found.is_empty() {
@@ -691,6 +720,18 @@ fn validate_cadre(
             f if f.starts_with("qualifications") => {
                 cadre.qualifications.clear();
                 Column::Qualifications
+            }
+            f if f.starts_with("discipline") => {
+                cadre.discipline.clear();
+                Column::Discipline
+            }
+            "retirement_regime" => {
+                cadre.retirement_regime = Default::default();
+                Column::RetirementRegime
+            }
+            f if f.starts_with("ratings") => {
+                cadre.ratings.clear();
+                Column::Ratings
             }
             _ => {
                 p.add(None, err.to_string());

@@ -13,10 +13,13 @@
 //! - [`resolve`]: position titles and unit names to codes, and back.
 //! - [`import`](mod@import): the row-by-row checks and the [`ImportReport`].
 //! - [`export`]: `.xlsx` and `.csv` writers and the sheets they take (the flat layout).
+//! - [`consolidated`]: the consolidated list's one export layout, for every face.
 //! - [`official`]: the official layout (title block, two-row header, column numbers, groups by
 //!   position, signature block) and the blank template with data validation.
 
+pub mod attributes;
 pub mod columns;
+pub mod consolidated;
 pub mod export;
 pub mod import;
 pub mod official;
@@ -34,6 +37,7 @@ use std::io::IsTerminal;
 use indicatif::{ProgressBar, ProgressStyle};
 
 pub use columns::Column;
+pub use consolidated::{consolidated_sheet, consolidated_sheets, ListRow};
 pub use export::{
     export_csv, export_xlsx, plan_sheet, plan_sheet_for, table_sheet, xlsx_bytes, ExportCell,
     ExportSheet,

@@ -1,7 +1,7 @@
 //! The official layout of a planning list, as offices send it up: a title block naming the
 //! Party committee, the unit and the term; a two-row header in which "Ngày, tháng, năm sinh"
 //! stands merged over "Nam" and "Nữ" (the birth date written under one gives the gender); a row
-//! of column numbers `(1) … (13)`; the entries grouped under a heading per planned position,
+//! of column numbers `(1) … (17)`; the entries grouped under a heading per planned position,
 //! most senior first; and the signature block. [`super::import()`] reads it back to the same
 //! entries.
 //!
@@ -28,7 +28,7 @@ use super::{
 };
 
 /// The columns of the official layout, after the merged birth-date pair: (title, flat column).
-const AFTER_BIRTH: [(&str, Column); 9] = [
+const AFTER_BIRTH: [(&str, Column); 13] = [
     ("Dân tộc", Column::Ethnicity),
     ("Số CCCD", Column::NationalId),
     ("Chức vụ hiện tại", Column::CurrentPositions),
@@ -38,6 +38,10 @@ const AFTER_BIRTH: [(&str, Column); 9] = [
     ("Số phiếu đồng ý", Column::YesVotes),
     ("Nguồn", Column::Source),
     ("Trình độ", Column::Qualifications),
+    ("Kỷ luật", Column::Discipline),
+    ("Chế độ nghỉ hưu", Column::RetirementRegime),
+    ("Cán bộ khoa học, công nghệ", Column::ScienceTechnology),
+    ("Xếp loại hằng năm", Column::Ratings),
 ];
 
 /// How many columns the official layout has.

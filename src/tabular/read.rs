@@ -7,7 +7,7 @@
 //! holds a list.
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::{BTreeMap, HashMap, HashSet},
     io::{Cursor, Read},
     path::Path,
 };
@@ -17,7 +17,7 @@ use chrono::NaiveDate;
 
 use super::{
     columns::find_header,
-    sheet::{Cell, Row, Sheet, Skipped},
+    sheet::{Cell, Merged, Row, Sheet, Skipped},
     ImportError,
 };
 
@@ -227,7 +227,28 @@ fn read_workbook(bytes: &[u8], wanted: Option<&str>) -> Result<Sheet, ImportErro
     };
     let mut read = |name: &str| -> Result<Sheet, ImportError> {
         let range = workbook.worksheet_range(name)?;
-        let mut sheet = sheet_of(&range, hidden.get(name));
+        let merged = match &mut workbook {
+            Sheets::Xlsx(x) => x
+                .merge_cells_by_sheet_name(name)
+                .map_err(calamine::Error::Xlsx)?,
+            _ => Vec::new(),
+        };
+        // A formula whose result was never saved reads as empty: it is a problem of its row
+        // and column, never a silently empty cell.
+        let unsaved = match workbook.worksheet_formula(name) {
+            Ok(formulas) => unsaved_formulas(&range, &formulas),
+            Err(_) => BTreeMap::new(),
+        };
+        let mut sheet = sheet_of(&range, hidden.get(name), &unsaved);
+        sheet.merged = merged
+            .iter()
+            .map(|d| Merged {
+                first_row: d.start.0 as usize + 1,
+                last_row: d.end.0 as usize + 1,
+                first_col: d.start.1 as usize,
+                last_col: d.end.1 as usize,
+            })
+            .collect();
         sheet.name = name.to_string();
         sheet.date_1904 = date_1904;
         Ok(sheet)
@@ -274,16 +295,65 @@ fn read_workbook(bytes: &[u8], wanted: Option<&str>) -> Result<Sheet, ImportErro
     }
 }
 
+/// What a cell holding a formula with no saved result reads as: an error value whose text
+/// starts with this, followed by the formula. The import reports it by row and column.
+pub const NO_SAVED_VALUE: &str = "formula with no saved value: =";
+
+/// The cells behind which `formulas` has a formula but `range` holds no value (a file written
+/// by a program, or saved with manual calculation), with the formula, by absolute position.
+fn unsaved_formulas(
+    range: &calamine::Range<Data>,
+    formulas: &calamine::Range<String>,
+) -> BTreeMap<(u32, u32), String> {
+    let mut out = BTreeMap::new();
+    let Some((row0, col0)) = formulas.start() else {
+        return out;
+    };
+    for (r, row) in formulas.rows().enumerate() {
+        for (c, formula) in row.iter().enumerate() {
+            let formula = formula.trim();
+            if formula.is_empty() {
+                continue;
+            }
+            let at = (row0 + r as u32, col0 + c as u32);
+            let empty = match range.get_value(at) {
+                None | Some(Data::Empty) => true,
+                Some(Data::String(s)) => s.is_empty(),
+                Some(_) => false,
+            };
+            if empty {
+                let formula = formula.trim_start_matches('=');
+                out.insert(at, formula.chars().take(60).collect());
+            }
+        }
+    }
+    out
+}
+
 /// The visible rows and columns of a worksheet's cells.
-fn sheet_of(range: &calamine::Range<Data>, hidden: Option<&Hidden>) -> Sheet {
+fn sheet_of(
+    range: &calamine::Range<Data>,
+    hidden: Option<&Hidden>,
+    unsaved: &BTreeMap<(u32, u32), String>,
+) -> Sheet {
     let (first_row, first_col) = range.start().unwrap_or((0, 0));
     let mut sheet = Sheet::default();
+    let mut rows: BTreeMap<usize, Vec<Cell>> = BTreeMap::new();
     for (i, cells) in range.rows().enumerate() {
-        let mut row = Row {
-            number: first_row as usize + i + 1,
-            cells: vec![Cell::Empty; first_col as usize],
-        };
-        row.cells.extend(cells.iter().map(cell_of));
+        let mut row = vec![Cell::Empty; first_col as usize];
+        row.extend(cells.iter().map(cell_of));
+        rows.insert(first_row as usize + i + 1, row);
+    }
+    for (&(r, c), formula) in unsaved {
+        let row = rows.entry(r as usize + 1).or_default();
+        let c = c as usize;
+        if row.len() <= c {
+            row.resize(c + 1, Cell::Empty);
+        }
+        row[c] = Cell::Error(format!("{NO_SAVED_VALUE}{formula}"));
+    }
+    for (number, cells) in rows {
+        let mut row = Row { number, cells };
         if let Some(hidden) = hidden {
             for (c, cell) in row.cells.iter_mut().enumerate() {
                 if hidden.columns.contains(&(c + 1)) {

@@ -85,4 +85,57 @@ pub struct Sheet {
     /// Whether the workbook counts date serial numbers from 1904 (old Mac Excel) rather than
     /// from 1900.
     pub date_1904: bool,
+    /// The merged regions of the worksheet (none for a text file); the import fills those in
+    /// the data rows ([`fill_merged`]).
+    pub merged: Vec<Merged>,
+}
+
+/// A merged region of a worksheet: rows as a spreadsheet program numbers them (1-based),
+/// columns as [`Row::cells`] indexes them (0-based, column A is 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Merged {
+    /// The region's top row.
+    pub first_row: usize,
+    /// The region's bottom row.
+    pub last_row: usize,
+    /// The region's leftmost column.
+    pub first_col: usize,
+    /// The region's rightmost column.
+    pub last_col: usize,
+}
+
+/// `rows` (the data rows below the header) with the value of each merged region that starts
+/// among them and spans several rows written into every empty cell the region covers (all its
+/// columns): "Chức vụ hiện tại" merged over two deputy chairmen is the current position of
+/// both. Left alone, because there a merge is layout, not data: regions that start above (the
+/// title block, a two-row header) and regions within one row (a group heading across the
+/// columns, "I. Quy hoạch chức danh Bí thư"). Columns are bounded by the widest row, so a
+/// region that claims the whole sheet costs nothing.
+pub fn fill_merged(rows: &[Row], merged: &[Merged]) -> Vec<Row> {
+    let mut out = rows.to_vec();
+    let width = out.iter().map(|r| r.cells.len()).max().unwrap_or(0);
+    for m in merged.iter().filter(|m| m.last_row > m.first_row) {
+        let Some(top) = out.iter().position(|r| r.number == m.first_row) else {
+            continue;
+        };
+        let value = out[top].cell(m.first_col).clone();
+        if value.is_empty() || m.first_col >= width {
+            continue;
+        }
+        let last_col = m.last_col.min(width - 1);
+        if last_col < m.first_col {
+            continue;
+        }
+        for row in out[top..].iter_mut().take_while(|r| r.number <= m.last_row) {
+            if row.cells.len() <= last_col {
+                row.cells.resize(last_col + 1, Cell::Empty);
+            }
+            for cell in &mut row.cells[m.first_col..=last_col] {
+                if cell.is_empty() {
+                    *cell = value.clone();
+                }
+            }
+        }
+    }
+    out
 }

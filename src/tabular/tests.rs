@@ -304,6 +304,49 @@ fn csv_with_bom_imports() {
 }
 
 #[test]
+fn the_2025_columns_are_read_and_their_mistakes_named() {
+    let (catalog, hierarchy) = reference();
+    let ctx = context(&catalog, &hierarchy);
+    let head = "Họ và tên,Ngày sinh,Giới tính,Dân tộc,Số CCCD,Chức vụ hiện tại,\
+                Chức danh quy hoạch,Kỷ luật,Chế độ nghỉ hưu,Cán bộ KHCN,Xếp loại\n";
+    let good = "Lò Thị Pâng,25/01/1980,Nữ,Thái,040080000028,C.DUV,C.CT.HDND,\
+                \"khiển trách, 2023-05-02, công bố 2023-05-10\",nữ 60,x,2024: hoàn thành nhiệm vụ\n";
+    let sheet = read_rows(format!("{head}{good}").as_bytes(), Format::Csv).unwrap();
+    let report = import(&sheet, &ctx);
+    assert!(report.is_clean(), "{:#?}", report.problems);
+    let c = &report.entries[0].entry.cadre;
+    assert_eq!(c.discipline[0].announced_on, Some(date(2023, 5, 10)));
+    assert_eq!(
+        c.retirement_regime,
+        crate::domain::RetirementRegime::Female60
+    );
+    assert!(c.science_technology);
+    assert_eq!(c.ratings[0].year, 2024);
+    // A demotion dated from 1 July 2025 (Decree 172), female_60 on a man, a bad rating.
+    let bad = "Lò Văn Pâng,25/01/1980,Nam,Thái,040080000029,C.DUV,C.CT.HDND,\
+               \"giáng chức, 2025-07-01\",nữ 60,,2024: giỏi\n";
+    let sheet = read_rows(format!("{head}{bad}").as_bytes(), Format::Csv).unwrap();
+    let report = import(&sheet, &ctx);
+    assert!(report.entries.is_empty());
+    let got: Vec<(&str, &str)> = report
+        .problems
+        .iter()
+        .map(|p| (p.column.as_str(), p.reason.as_str()))
+        .collect();
+    assert!(
+        got.iter()
+            .any(|(c, r)| *c == "Kỷ luật" && r.contains("Decree 172")),
+        "{got:#?}"
+    );
+    assert!(got.iter().any(|(c, _)| *c == "Chế độ nghỉ hưu"), "{got:#?}");
+    assert!(
+        got.iter()
+            .any(|(c, r)| *c == "Xếp loại" && r.contains("giỏi")),
+        "{got:#?}"
+    );
+}
+
+#[test]
 fn missing_columns_and_unknown_context_stop_the_import() {
     let (catalog, hierarchy) = reference();
     let ctx = context(&catalog, &hierarchy);
@@ -363,6 +406,9 @@ fn cadre(id: &str, name: &str, born: NaiveDate, gender: Gender) -> Cadre {
         qualifications: vec![],
         discipline: vec![],
         appointment_proposed_on: None,
+        retirement_regime: Default::default(),
+        science_technology: false,
+        ratings: Vec::new(),
     }
 }
 
@@ -380,6 +426,28 @@ pub(super) fn sample_entries() -> Vec<(Entry, Option<u32>)> {
         "Thạc sĩ Quản lý kinh tế".into(),
         "Cao cấp lý luận chính trị".into(),
     ];
+    // The 2025 attributes travel through every export and back.
+    let mut warning =
+        crate::domain::Discipline::new(crate::domain::DisciplineKind::Warning, date(2024, 9, 1));
+    warning.announced_on = Some(date(2024, 10, 15));
+    warning.complaint_pending = true;
+    a.discipline = vec![
+        warning,
+        crate::domain::Discipline::new(
+            crate::domain::DisciplineKind::SalaryStepReduction,
+            date(2023, 2, 1),
+        ),
+    ];
+    a.ratings = vec![
+        crate::domain::Rating {
+            year: 2023,
+            level: crate::domain::RatingLevel::Good,
+        },
+        crate::domain::Rating {
+            year: 2024,
+            level: crate::domain::RatingLevel::NotCompleted,
+        },
+    ];
     let mut b = cadre(
         "040182000002",
         "Trương Thị Ơn",
@@ -387,6 +455,8 @@ pub(super) fn sample_entries() -> Vec<(Entry, Option<u32>)> {
         Gender::Female,
     );
     b.ethnicity = "Thái".into();
+    b.retirement_regime = crate::domain::RetirementRegime::Female60;
+    b.science_technology = true;
     b.current_unit = "412".into();
     b.current_positions = vec!["D.TP".into()];
     let c = cadre(

@@ -3,7 +3,8 @@
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::{
-    domain::{Gender, PlanStatus},
+    domain::{Body, Gender, Level, Outcome, PlanStatus},
+    node::SortKey,
     rules::Severity,
 };
 
@@ -43,14 +44,15 @@ impl Lang {
 
     /// A plan status.
     pub fn status(self, s: PlanStatus) -> &'static str {
-        match s {
-            PlanStatus::Draft => self.t("Dự thảo", "Draft"),
-            PlanStatus::Adopted => self.t("Đã thông qua", "Adopted"),
-            PlanStatus::Submitted => self.t("Đã gửi", "Submitted"),
-            PlanStatus::Received => self.t("Chờ phê duyệt", "Awaiting approval"),
-            PlanStatus::Approved => self.t("Đã phê duyệt", "Approved"),
-            PlanStatus::Returned => self.t("Bị trả lại", "Returned"),
-        }
+        let en = match s {
+            PlanStatus::Draft => "Draft",
+            PlanStatus::Adopted => "Adopted",
+            PlanStatus::Submitted => "Submitted",
+            PlanStatus::Received => "Awaiting approval",
+            PlanStatus::Approved => "Approved",
+            PlanStatus::Returned => "Returned",
+        };
+        self.t(s.vi_title(), en)
     }
 
     /// A gender.
@@ -59,6 +61,105 @@ impl Lang {
             Gender::Male => self.t("Nam", "Male"),
             Gender::Female => self.t("Nữ", "Female"),
         }
+    }
+
+    /// A level of government.
+    pub fn level(self, level: Level) -> &'static str {
+        match level {
+            Level::Province => self.t("Tỉnh", "Province"),
+            Level::District => self.t("Huyện", "District"),
+            Level::Commune => self.t("Xã", "Commune"),
+        }
+    }
+
+    /// An order of the consolidated list.
+    pub fn sort(self, k: SortKey) -> &'static str {
+        match k {
+            SortKey::Name => self.t("Tên (kiểu Việt)", "Name (Vietnamese)"),
+            SortKey::Unit => self.t("Đơn vị", "Unit"),
+            SortKey::Position => self.t("Chức danh", "Position"),
+            SortKey::Birth => self.t("Ngày sinh", "Birth date"),
+            SortKey::Votes => self.t("Số phiếu", "Votes"),
+        }
+    }
+
+    /// The body that held a ballot round.
+    pub fn body(self, b: Body) -> &'static str {
+        match b {
+            Body::KeyCadresConference => {
+                self.t("Hội nghị cán bộ chủ chốt", "Key cadres' conference")
+            }
+            Body::ExecutiveCommittee => self.t("Ban Chấp hành", "Executive committee"),
+            Body::StandingCommittee => self.t("Ban Thường vụ", "Standing committee"),
+        }
+    }
+
+    /// An approving level's decision.
+    pub fn outcome(self, o: Outcome) -> &'static str {
+        match o {
+            Outcome::Approve => self.t("Phê duyệt", "Approved"),
+            Outcome::Return => self.t("Trả lại", "Returned"),
+        }
+    }
+
+    /// An action of the audit trail, as the node records it (`receive_push`, `decide`, …); one
+    /// this table does not know is shown as recorded.
+    pub fn action(self, action: &str) -> String {
+        let (vi, en) = match action {
+            "create_draft" => ("Tạo dự thảo", "Draft created"),
+            "put_entry" => ("Ghi một dòng", "Entry written"),
+            "remove_entry" => ("Xoá một dòng", "Entry removed"),
+            "record_round" => ("Ghi vòng bỏ phiếu", "Ballot round recorded"),
+            "import" => ("Nhập từ bảng tính", "Imported from a spreadsheet"),
+            "adopt" => ("Thông qua", "Adopted"),
+            "submit" => ("Gửi lên", "Submitted"),
+            "delivered" => ("Cấp trên đã nhận", "Delivered"),
+            "receive_push" => ("Nhận từ cấp dưới", "Received from below"),
+            "decide" => ("Quyết định", "Decided"),
+            "apply_decisions" => (
+                "Nhận quyết định của cấp trên",
+                "Decision from above applied",
+            ),
+            "accept_warning" => ("Chấp nhận cảnh báo", "Warning accepted"),
+            "reconcile_push" => ("Đối soát bản gửi", "Submission reconciled"),
+            "reconcile_decisions" => ("Đối soát quyết định", "Decisions reconciled"),
+            "record_conflict" => ("Ghi xung đột", "Conflict recorded"),
+            "raise_decision_seq" => ("Nâng số thứ tự quyết định", "Decision sequence raised"),
+            "reference_data" => ("Cập nhật dữ liệu tham chiếu", "Reference data updated"),
+            "web_key" => ("Khoá trang web", "Web page key"),
+            "web_login" => ("Đăng nhập trang web", "Web sign-in"),
+            other => return other.to_string(),
+        };
+        self.t(vi, en).to_string()
+    }
+
+    /// An audit record's detail as the node wrote it, with the raw names of the code in it (a
+    /// ballot round's body, a decision's outcome: `ExecutiveCommittee`, `Return`) in this
+    /// language; the rest of the sentence is shown as recorded.
+    pub fn detail(self, text: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        let mut word = String::new();
+        let flush = |word: &mut String, out: &mut String| {
+            out.push_str(match word.as_str() {
+                "KeyCadresConference" => self.body(Body::KeyCadresConference),
+                "ExecutiveCommittee" => self.body(Body::ExecutiveCommittee),
+                "StandingCommittee" => self.body(Body::StandingCommittee),
+                "Approve" => self.outcome(Outcome::Approve),
+                "Return" => self.outcome(Outcome::Return),
+                w => w,
+            });
+            word.clear();
+        };
+        for ch in text.chars() {
+            if ch.is_ascii_alphabetic() {
+                word.push(ch);
+            } else {
+                flush(&mut word, &mut out);
+                out.push(ch);
+            }
+        }
+        flush(&mut word, &mut out);
+        out
     }
 
     /// A severity.
@@ -79,4 +180,23 @@ pub fn date(d: NaiveDate) -> String {
 pub fn moment(t: DateTime<Utc>) -> String {
     let local = t + chrono::Duration::hours(7);
     local.format("%d/%m/%Y %H:%M").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_details_raw_names_read_in_the_viewers_language() {
+        assert_eq!(
+            Lang::Vi.detail("ExecutiveCommittee on 2025-04-10: 63 of 65 present"),
+            "Ban Chấp hành on 2025-04-10: 63 of 65 present"
+        );
+        assert_eq!(
+            Lang::Vi.detail("Return: R1; Returned"),
+            "Trả lại: R1; Returned"
+        );
+        assert_eq!(Lang::En.detail("Approve: "), "Approved: ");
+        assert_eq!(Lang::Vi.detail("Nguyễn Văn Toàn"), "Nguyễn Văn Toàn");
+    }
 }

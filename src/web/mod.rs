@@ -13,10 +13,11 @@ mod actions;
 mod diff;
 mod i18n;
 mod layout;
-mod pages;
+pub(crate) mod pages;
 mod person;
 pub mod session;
 mod structure;
+mod typed;
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -140,7 +141,59 @@ pub async fn router(
         .route("/ngon-ngu", get(session::language))
         .route("/static/style.css", get(style))
         .layer(axum::middleware::from_fn(paging_bounds))
+        .layer(axum::middleware::from_fn_with_state(
+            !insecure,
+            security_headers,
+        ))
         .with_state(state))
+}
+
+/// The page's Content-Security-Policy: nothing but its own stylesheet, forms posting to
+/// itself, no script at all (inline or not), never framed. Inline `style` attributes are
+/// allowed (the overview indents its tree with them); no page carries script.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self' 'unsafe-inline'; \
+     img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// HSTS of the HTTPS page: a year, as OWASP's HTTP headers cheat sheet advises.
+pub const STRICT_TRANSPORT_SECURITY: &str = "max-age=31536000";
+
+/// Sets the security headers on every response, whatever made it (a page, a download, an
+/// error, the stylesheet): [`CONTENT_SECURITY_POLICY`], `X-Frame-Options: DENY` (for
+/// browsers without `frame-ancestors`), `X-Content-Type-Options: nosniff`,
+/// `Referrer-Policy: same-origin`, `Cache-Control: no-store` unless the response set its own
+/// (pages and downloads carry full national IDs; a shared workstation's cache must not keep
+/// them; only the stylesheet is cached), and [`STRICT_TRANSPORT_SECURITY`] when `https`.
+async fn security_headers(
+    axum::extract::State(https): axum::extract::State<bool>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    use axum::http::HeaderValue;
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    if https {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(STRICT_TRANSPORT_SECURITY),
+        );
+    }
+    response
 }
 
 /// Highest page number a page accepts.
@@ -232,7 +285,25 @@ fn tls_acceptor(tls: &WebTls) -> Result<tokio_rustls::TlsAcceptor, StartError> {
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
 
-/// Serves `app` over HTTPS on `listener` until `stopped`.
+/// Most HTTPS connections the web page holds at once; a connection beyond them is closed as
+/// soon as it is accepted, so that idle or stalled connections cannot use up the node's file
+/// descriptors (1,011 idle connections made the node's gRPC calls time out).
+pub const MAX_WEB_CONNECTIONS: usize = 256;
+/// How long a connection may take for its TLS handshake, and then for each request's headers
+/// (hyper's header-read timeout: a slowloris sending a byte at a time is closed after it).
+pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long one connection is served at most, idle or not: a browser opens another when it
+/// needs one; a connection held open for ever is closed after it.
+pub const MAX_CONNECTION_TIME: std::time::Duration = std::time::Duration::from_secs(120);
+/// The longest pause of the accept loop after a failed accept (out of file descriptors,
+/// EMFILE): the pause doubles from 10 ms up to this, instead of spinning at full CPU and
+/// logging without end.
+const MAX_ACCEPT_BACKOFF: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Serves `app` over HTTPS on `listener` until `stopped`: HTTP/1.1 only (HTTP/2 is not
+/// offered: no stream and window limits to tune), at most [`MAX_WEB_CONNECTIONS`] at once,
+/// [`HEADER_READ_TIMEOUT`] for the handshake and each request's headers, [`MAX_CONNECTION_TIME`]
+/// per connection, and an accept loop that backs off when accepting fails.
 async fn serve_tls(
     listener: TcpListener,
     app: Router,
@@ -240,35 +311,52 @@ async fn serve_tls(
     mut stopped: tokio::sync::oneshot::Receiver<()>,
 ) {
     use hyper_util::{
-        rt::{TokioExecutor, TokioIo},
-        server::conn::auto,
+        rt::{TokioIo, TokioTimer},
         service::TowerToHyperService,
     };
+    let connections = Arc::new(tokio::sync::Semaphore::new(MAX_WEB_CONNECTIONS));
+    let mut backoff = std::time::Duration::ZERO;
     loop {
         let (tcp, _) = tokio::select! {
             _ = &mut stopped => return,
             accepted = listener.accept() => match accepted {
-                Ok(a) => a,
+                Ok(a) => {
+                    backoff = std::time::Duration::ZERO;
+                    a
+                }
                 Err(e) => {
-                    tracing::warn!(error = %e, "web accept failed");
+                    // Out of file descriptors (EMFILE) or another accept failure: pause, so
+                    // that the connections being served can end and free what is lacking.
+                    backoff = (backoff * 2).clamp(std::time::Duration::from_millis(10), MAX_ACCEPT_BACKOFF);
+                    tracing::warn!(error = %e, pause_ms = backoff.as_millis() as u64, "web accept failed");
+                    tokio::select! {
+                        _ = &mut stopped => return,
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
                     continue;
                 }
             },
         };
+        let Ok(permit) = connections.clone().try_acquire_owned() else {
+            tracing::debug!("web connection refused: too many open");
+            drop(tcp);
+            continue;
+        };
         let acceptor = acceptor.clone();
         let app = app.clone();
         tokio::spawn(async move {
+            let _permit = permit;
             let _ = tcp.set_nodelay(true);
-            let Ok(Ok(tls)) =
-                tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(tcp))
-                    .await
+            let Ok(Ok(tls)) = tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(tcp)).await
             else {
                 return;
             };
             let service = TowerToHyperService::new(app);
-            let _ = auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(tls), service)
-                .await;
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
+                .serve_connection(TokioIo::new(tls), service);
+            let _ = tokio::time::timeout(MAX_CONNECTION_TIME, connection).await;
         });
     }
 }
@@ -347,6 +435,10 @@ impl From<crate::error::Error> for WebError {
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::Precondition(_) | Error::HashConflict { .. } => StatusCode::CONFLICT,
             Error::Denied(_) => StatusCode::FORBIDDEN,
+            // A full disk or a store reopening itself: the page works again by itself.
+            Error::Store(
+                crate::store::StoreError::Full { .. } | crate::store::StoreError::Reopening { .. },
+            ) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status == StatusCode::INTERNAL_SERVER_ERROR {
@@ -392,5 +484,40 @@ impl IntoResponse for WebError {
             }
         };
         (self.status, body).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The web page reads only node operations (issue 19): no code of `src/web/` names the
+    /// store or sled. Comments may speak of them.
+    #[test]
+    fn no_file_of_the_web_page_reads_the_store() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/web");
+        let mut dirs = vec![root];
+        let mut files = 0;
+        // Spelt in two halves, so that this test does not find itself.
+        let names = [concat!("store", "::"), concat!("sl", "ed")];
+        while let Some(dir) = dirs.pop() {
+            for e in std::fs::read_dir(dir).unwrap() {
+                let path = e.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                    continue;
+                }
+                files += 1;
+                let src = std::fs::read_to_string(&path).unwrap();
+                for (i, line) in src.lines().enumerate() {
+                    let code = line.split("//").next().unwrap_or("");
+                    assert!(
+                        !names.iter().any(|n| code.contains(n)),
+                        "{}:{}: {line}",
+                        path.display(),
+                        i + 1
+                    );
+                }
+            }
+        }
+        assert!(files > 10, "the web page's files were read: {files}");
     }
 }

@@ -25,7 +25,8 @@ pub struct FindQuery {
     cccd: String,
 }
 
-/// `GET /nguoi?cccd=…`: looks a person up by national ID.
+/// `GET /nguoi?cccd=…`: looks a person up by national ID; only for a viewer who sees full
+/// IDs ([`Viewer::sees_full_ids`]), at most [`super::session::MAX_ID_LOOKUPS`] a session.
 pub async fn find(
     State(state): State<WebState>,
     viewer: Viewer,
@@ -37,6 +38,27 @@ pub async fn find(
             "cccd: số CCCD phải gồm đúng 12 chữ số",
             "cccd: a national ID has exactly 12 digits",
         )));
+    }
+    // A reader sees national IDs masked: answering found / not found for a typed ID would
+    // give back what the mask hides (89 guesses from the last four digits, birth year and
+    // gender). The box answers only those who see full IDs, a limited number of times.
+    if !viewer.sees_full_ids() {
+        return Err(WebError::forbidden(viewer.lang.t(
+            "cccd: chỉ người được xem số CCCD đầy đủ mới tra cứu theo số CCCD",
+            "cccd: only those who see full national IDs may look a person up by one",
+        )));
+    }
+    if !state.sessions.count_lookup(&viewer.csrf) {
+        return Err(WebError {
+            status: axum::http::StatusCode::TOO_MANY_REQUESTS,
+            message: viewer
+                .lang
+                .t(
+                    "cccd: đã tra cứu quá nhiều số CCCD trong phiên này; đăng nhập lại",
+                    "cccd: too many national IDs looked up in this session; sign in again",
+                )
+                .into(),
+        });
     }
     Ok(Redirect::to(&format!("/nguoi/{}", state.sessions.person_ref(&id))).into_response())
 }
@@ -85,7 +107,7 @@ pub async fn person(
     let level = |c: &str| {
         hierarchy
             .get(c)
-            .map(|u| u.level.as_str())
+            .map(|u| l.level(u.level))
             .unwrap_or_default()
     };
     let content = html! {

@@ -26,7 +26,7 @@ use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use serde::Deserialize;
 
 use super::{i18n::Lang, WebError, WebState};
-use crate::auth::{Caller, Role};
+use crate::auth::Caller;
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "qh_session";
@@ -50,14 +50,20 @@ pub struct Sessions {
     key: [u8; 32],
     insecure: bool,
     sessions: Mutex<HashMap<String, Session>>,
-    /// Login tokens already exchanged, until they expire: each is accepted once.
-    used: Mutex<HashMap<String, chrono::DateTime<chrono::Utc>>>,
     /// The person behind each reference given out lately, so that opening a link does not
     /// search for the national ID behind it (at most [`MAX_PEOPLE`], then forgotten at once).
     people: Mutex<HashMap<String, String>>,
     /// The serial numbers (hex) of the certificates the node's revocation list names.
     revoked: HashSet<String>,
+    /// How many national IDs each session looked up in the ID box, by the session's CSRF
+    /// token (one per session): at most [`MAX_ID_LOOKUPS`] each.
+    lookups: Mutex<HashMap<String, u32>>,
 }
+
+/// How many national IDs one session may look up in the ID box (`/nguoi?cccd=…`): enough for
+/// a day's work, too few to walk the 89 guesses that recover a masked ID from its last four
+/// digits, birth year and gender (issue 21).
+pub const MAX_ID_LOOKUPS: u32 = 30;
 
 /// How many person references [`Sessions`] remembers.
 const MAX_PEOPLE: usize = 200_000;
@@ -69,8 +75,8 @@ impl Sessions {
             key,
             insecure,
             sessions: Mutex::new(HashMap::new()),
-            used: Mutex::new(HashMap::new()),
             people: Mutex::new(HashMap::new()),
+            lookups: Mutex::new(HashMap::new()),
             revoked: HashSet::new(),
         }
     }
@@ -92,6 +98,23 @@ impl Sessions {
     pub fn csrf_for(&self, session: &str) -> String {
         let mac = blake3::keyed_hash(&self.key, format!("csrf\0{session}").as_bytes());
         URL_SAFE_NO_PAD.encode(&mac.as_bytes()[..24])
+    }
+
+    /// Counts one ID-box lookup of the session whose CSRF token is `session`; returns false,
+    /// counting nothing, once it has made [`MAX_ID_LOOKUPS`].
+    pub fn count_lookup(&self, session: &str) -> bool {
+        let mut lookups = self.lookups.lock().unwrap_or_else(|e| e.into_inner());
+        if lookups.len() >= MAX_PEOPLE && !lookups.contains_key(session) {
+            // Bounded memory: sessions come and go; a cleared count starts again, and a
+            // session lasts hours, not the thousands of sessions this takes.
+            lookups.clear();
+        }
+        let n = lookups.entry(session.to_string()).or_insert(0);
+        if *n >= MAX_ID_LOOKUPS {
+            return false;
+        }
+        *n += 1;
+        true
     }
 
     /// An opaque, stable reference to a person for URLs: the national ID never appears in one.
@@ -150,20 +173,6 @@ impl Sessions {
         let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
         sessions.remove(id);
     }
-
-    /// Returns true if and only if the login token `nonce` was exchanged already.
-    fn was_used(&self, nonce: &str) -> bool {
-        let used = self.used.lock().unwrap_or_else(|e| e.into_inner());
-        used.contains_key(nonce)
-    }
-
-    /// Marks a login token used; false if it was used before.
-    fn first_use(&self, nonce: &str, until: chrono::DateTime<chrono::Utc>) -> bool {
-        let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
-        let now = chrono::Utc::now();
-        used.retain(|_, t| *t > now);
-        used.insert(nonce.to_string(), until).is_none()
-    }
 }
 
 /// The person behind a request, with what the page needs to know about them.
@@ -183,12 +192,7 @@ impl Viewer {
     /// Returns true if and only if the viewer may see full national IDs: the roles that work
     /// with the lists (clerk, approver, administrator); a reader sees masked ones.
     pub fn sees_full_ids(&self) -> bool {
-        match &self.caller {
-            Caller::Insecure => true,
-            Caller::Certified { roles, .. } => roles
-                .iter()
-                .any(|r| matches!(r, Role::Clerk | Role::Approver | Role::Admin)),
-        }
+        self.caller.sees_full_ids()
     }
 
     /// Returns true if and only if the viewer may decide at `unit` (the node's own unit).
@@ -305,7 +309,11 @@ async fn vouched(state: &WebState, token: &str) -> Result<crate::node::WebIdenti
         e.status = StatusCode::UNAUTHORIZED;
         e
     })?;
-    if state.sessions.was_used(&identity.nonce) {
+    if state
+        .node
+        .web_login_used(&identity.nonce)
+        .map_err(WebError::from)?
+    {
         return Err(WebError {
             status: StatusCode::UNAUTHORIZED,
             message: "token: this login token was already used; ask for a new one with `quyhoach web-login`".into(),
@@ -427,10 +435,15 @@ pub async fn login_confirm(
         Ok(i) => i,
         Err(e) => return e.into_response(),
     };
-    if !state
-        .sessions
-        .first_use(&identity.nonce, identity.expires_at)
+    let first = match state
+        .node
+        .use_web_login(&identity.nonce, identity.expires_at)
+        .await
     {
+        Ok(first) => first,
+        Err(e) => return WebError::from(e).into_response(),
+    };
+    if !first {
         return WebError {
             status: StatusCode::UNAUTHORIZED,
             message: "token: this login token was already used; ask for a new one with `quyhoach web-login`".into(),
@@ -532,6 +545,7 @@ pub async fn language(Query(q): Query<LanguageQuery>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::Role;
 
     fn viewer(sessions: &Sessions, session: &str, roles: &[Role]) -> Viewer {
         Viewer {
@@ -561,15 +575,6 @@ mod tests {
             check_csrf(&a, &other_key.csrf_for("session-a")).is_err(),
             "another node's"
         );
-    }
-
-    #[test]
-    fn a_login_token_is_accepted_once() {
-        let s = Sessions::new([7; 32], false);
-        let until = chrono::Utc::now() + chrono::Duration::minutes(5);
-        assert!(s.first_use("n1", until));
-        assert!(!s.first_use("n1", until));
-        assert!(s.first_use("n2", until));
     }
 
     #[test]

@@ -2,20 +2,20 @@
 //! ethnicity and level, against the targets of the ruleset in force (R8), drawn as SVG on the
 //! server.
 
-use std::collections::BTreeMap;
-
-use axum::extract::{Query, State};
+use axum::extract::State;
 use maud::{html, Markup, PreEscaped};
 use serde::Deserialize;
 
-use super::{i18n::Lang, layout::page, session::Viewer, WebError, WebState};
-use crate::{domain::Gender, node::PlanFilter};
+use super::{i18n::Lang, layout::page, session::Viewer, typed::Typed, WebError, WebState};
+use crate::domain::Gender;
 
 /// The page's query.
 #[derive(Debug, Default, Deserialize)]
 pub struct StructureQuery {
+    /// The subtree (empty: the viewer's).
     #[serde(default)]
     under: String,
+    /// The term (empty: the newest with a plan in the viewer's scope).
     #[serde(default)]
     term: String,
 }
@@ -71,11 +71,11 @@ fn bars(
     html! { figure { (PreEscaped(svg)) } }
 }
 
-/// `GET /co-cau`: the structure of the planned cadres.
+/// `GET /co-cau`: the structure of the planned cadres, as the node counts it.
 pub async fn structure(
     State(state): State<WebState>,
     viewer: Viewer,
-    Query(q): Query<StructureQuery>,
+    Typed(q): Typed<StructureQuery>,
 ) -> Result<Markup, WebError> {
     let l: Lang = viewer.lang;
     let node = &state.node;
@@ -87,63 +87,14 @@ pub async fn structure(
             .require_read(node.hierarchy(), "under", q.under.trim())?;
         q.under.trim().to_string()
     };
-    let catalog = node.catalog();
-    let mut terms: Vec<String> = catalog.terms.keys().cloned().collect();
-    terms.sort();
-    terms.reverse();
-    let headers = node
-        .list_plans(&PlanFilter {
-            under: under.clone(),
-            latest_only: true,
-            ..Default::default()
-        })
-        .await?;
-    let term = if q.term.is_empty() {
-        terms
-            .iter()
-            .find(|t| headers.iter().any(|h| &h.id.term == *t))
-            .cloned()
-            .unwrap_or_default()
-    } else {
-        q.term.clone()
-    };
-    let reference_date = catalog
-        .term(&term)
-        .map(|t| t.age_reference_date)
-        .unwrap_or_else(|| node.today());
-    let params = node.reference().rules.params_for(node.today()).clone();
-    let mut total = 0usize;
-    let mut women = 0usize;
-    let mut young = 0usize;
-    let mut ages: BTreeMap<usize, usize> = BTreeMap::new();
-    let mut ethnicity: BTreeMap<String, usize> = BTreeMap::new();
-    let mut levels: BTreeMap<String, usize> = BTreeMap::new();
-    for h in headers.iter().filter(|h| h.id.term == term) {
-        if h.status == crate::domain::PlanStatus::Draft {
-            continue;
-        }
-        let plan = node.get_plan(&h.id.unit, &h.id.term, h.id.version).await?;
-        let level = node
-            .hierarchy()
-            .get(&h.id.unit)
-            .map(|u| u.level.as_str().to_string())
-            .unwrap_or_default();
-        for e in &plan.entries {
-            total += 1;
-            let age = reference_date.years_since(e.cadre.birth_date).unwrap_or(0) as usize;
-            if e.cadre.gender == Gender::Female {
-                women += 1;
-            }
-            if (age as u32) < params.young_age_under {
-                young += 1;
-            }
-            *ages.entry((age / 5 * 5).clamp(25, 60)).or_default() += 1;
-            *ethnicity.entry(e.cadre.ethnicity.clone()).or_default() += 1;
-            *levels.entry(level.clone()).or_default() += 1;
-        }
-    }
+    let (terms, term) = super::pages::terms(&state, &viewer, &q.term).await?;
+    let s = node.structure(&under, &term).await?;
+    let ruleset = crate::rules::Ruleset::for_date(node.today());
+    let params = &s.params;
+    let total = s.total;
     let units = node.hierarchy().subtree(&viewer.root);
-    let age_rows: Vec<(String, usize)> = ages
+    let age_rows: Vec<(String, usize)> = s
+        .ages
         .iter()
         .map(|(band, n)| match band {
             25 => (l.t("dưới 30", "under 30").to_string(), *n),
@@ -151,11 +102,13 @@ pub async fn structure(
             b => (format!("{b}–{}", b + 4), *n),
         })
         .collect();
-    let minority = total
-        - ethnicity
-            .get(&params.majority_ethnicity)
-            .copied()
-            .unwrap_or(0);
+    let level_rows: Vec<(String, usize)> = s
+        .levels
+        .iter()
+        .map(|(level, n)| (l.level(*level).to_string(), *n))
+        .collect();
+    let ethnicity_rows: Vec<(String, usize)> =
+        s.ethnicity.iter().map(|(k, v)| (k.clone(), *v)).collect();
     let content = html! {
         form.filters method="get" action="/co-cau" {
             label { (l.t("Đơn vị", "Unit")) " " select name="under" {
@@ -167,16 +120,22 @@ pub async fn structure(
             button type="submit" { (l.t("Xem", "Show")) }
         }
         p id="summary" { (total) " " (l.t("người trong quy hoạch", "planned cadres")) }
+        p id="ruleset" {
+            (l.t("Mục tiêu cơ cấu theo", "Structure targets of")) " " (ruleset.citation())
+            @if params.min_women_ratio.is_none() && params.min_young_ratio.is_none() && params.min_ethnic_minority_ratio.is_none() {
+                ": " (l.t("không quy định tỷ lệ (tỉnh chưa đặt)", "no figure set (the province has set none)"))
+            }
+        }
         div.charts {
-            (bars(l.t("Giới tính", "Gender"), &[(l.gender(Gender::Female).into(), women), (l.gender(Gender::Male).into(), total - women)], total,
-                Some((params.min_women_ratio, format!("{} ≥ {:.0}%", l.t("mục tiêu nữ", "women target"), params.min_women_ratio * 100.0)))))
-            (bars(l.t("Cán bộ trẻ", "Young cadres"), &[(format!("{} {}", l.t("dưới", "under"), params.young_age_under), young)], total,
-                Some((params.min_young_ratio, format!("{} ≥ {:.0}%", l.t("mục tiêu", "target"), params.min_young_ratio * 100.0)))))
+            (bars(l.t("Giới tính", "Gender"), &[(l.gender(Gender::Female).into(), s.women), (l.gender(Gender::Male).into(), total - s.women)], total,
+                params.min_women_ratio.map(|r| (r, format!("{} ≥ {:.0}%", l.t("mục tiêu nữ", "women target"), r * 100.0)))))
+            (bars(l.t("Cán bộ trẻ", "Young cadres"), &[(format!("{} {}", l.t("dưới", "under"), params.young_age_under), s.young)], total,
+                params.min_young_ratio.map(|r| (r, format!("{} ≥ {:.0}%", l.t("mục tiêu", "target"), r * 100.0)))))
             (bars(l.t("Độ tuổi", "Age band"), &age_rows, total, None))
-            (bars(l.t("Dân tộc", "Ethnicity"), &ethnicity.iter().map(|(k, v)| (k.clone(), *v)).collect::<Vec<_>>(), total,
+            (bars(l.t("Dân tộc", "Ethnicity"), &ethnicity_rows, total,
                 params.min_ethnic_minority_ratio.map(|r| (r, format!("{} ≥ {:.0}%", l.t("dân tộc thiểu số", "minorities"), r * 100.0)))))
-            @if minority > 0 { p { (l.t("Dân tộc thiểu số", "Ethnic minorities")) ": " (minority) } }
-            (bars(l.t("Cấp", "Level"), &levels.iter().map(|(k, v)| (k.clone(), *v)).collect::<Vec<_>>(), total, None))
+            @if s.minority > 0 { p { (l.t("Dân tộc thiểu số", "Ethnic minorities")) ": " (s.minority) } }
+            (bars(l.t("Cấp", "Level"), &level_rows, total, None))
         }
     };
     Ok(page(

@@ -40,6 +40,7 @@ async fn every_change_is_recorded_and_verify_finds_tampering_where_it_is() {
             unit: "40".into(),
             term: TERM.into(),
             adopted_on: String::new(),
+            revision: None,
         })
         .await
         .unwrap()
@@ -310,6 +311,8 @@ async fn each_rewrite_is_named_at_its_first_differing_record() {
     k.submit_plan(pb::SubmitPlanRequest {
         unit: "16681".into(),
         term: TERM.into(),
+        revision: None,
+        hash: String::new(),
     })
     .await
     .unwrap();
@@ -558,4 +561,85 @@ async fn records_written_before_the_key_pass_only_as_the_given_prefix() {
         said.contains(&format!("records 1..={before} unsealed, the rest sealed")),
         "{said}"
     );
+}
+
+/// The stopped store whose record 3 was altered and the chain after it recomputed, in
+/// place, its durable-state record beside it: verify runs every check and says each finding,
+/// the altered record first (chain and seals), then the parent's witness, then the state
+/// record, naming the paths the operator gave (never the temporary copy it reads).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_says_every_finding_the_altered_record_first_with_the_given_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    for unit in ["40", "412", "16681"] {
+        new_key(&keys.path().join(unit)).await;
+    }
+    let key_of = |unit: &str| keys.path().join(unit);
+    let province = start_keyed(dir.path(), "40", None, &key_of("40")).await;
+    let district = start_keyed(dir.path(), "412", Some(province.url()), &key_of("412")).await;
+    let commune = start_keyed(dir.path(), "16681", Some(district.url()), &key_of("16681")).await;
+    let mut k = client(&commune).await;
+    adopted_plan(&mut k, "16681", &[(1, "Lê Văn Tám", "C.PCT.UBND")]).await;
+    k.submit_plan(pb::SubmitPlanRequest {
+        unit: "16681".into(),
+        term: TERM.into(),
+        revision: None,
+        hash: String::new(),
+    })
+    .await
+    .unwrap();
+    let mut d = client(&district).await;
+    wait_status(&mut d, "16681", pb::PlanStatus::Received).await;
+    commune.stop().await.unwrap();
+    let store = dir.path().join("16681");
+    let state = quyhoach::store::state::path_for(&store);
+    assert!(state.is_file(), "a stopped node leaves its state record");
+    let key = key_of("16681");
+    let district_addr = district.addr.to_string();
+    let args = [
+        "--audit-key",
+        key.to_str().unwrap(),
+        "--witnessed-child",
+        "16681",
+        "--node",
+        &district_addr,
+    ];
+    let (ok, said) = verify_args(&store, &args).await;
+    assert!(ok, "the true trail verifies: {said}");
+
+    // Record 3 altered in place and re-chained, the state record left beside it.
+    let root = tempfile::tempdir().unwrap();
+    let forged = root.path().join("16681");
+    forge(&store, &forged, |events| events[2].detail = "forged".into());
+    let forged_state = quyhoach::store::state::path_for(&forged);
+    std::fs::copy(&state, &forged_state).unwrap();
+
+    let (ok, said) = verify_args(&forged, &args).await;
+    assert!(!ok, "{said}");
+    let altered = said
+        .find("broken at record 3:")
+        .unwrap_or_else(|| panic!("the altered record is not named: {said}"));
+    let witnessed = said
+        .find("differs from what the parent witnessed")
+        .unwrap_or_else(|| panic!("the witness's finding is not said: {said}"));
+    let lost = said
+        .find("lost data")
+        .unwrap_or_else(|| panic!("the state record's finding is not said: {said}"));
+    assert!(altered < witnessed && witnessed < lost, "{said}");
+    assert!(
+        said.contains(&forged_state.display().to_string())
+            && said.contains(&format!("the store in {} ", forged.display())),
+        "the operator's paths: {said}"
+    );
+    let tmp = std::env::temp_dir().display().to_string();
+    let root_text = root.path().display().to_string();
+    for word in said.split_whitespace().filter(|w| w.starts_with(&tmp)) {
+        assert!(
+            word.starts_with(&root_text),
+            "a path not given: {word} in {said}"
+        );
+    }
+
+    district.stop().await.unwrap();
+    province.stop().await.unwrap();
 }

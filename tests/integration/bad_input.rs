@@ -181,6 +181,7 @@ async fn submitted_versions_cannot_be_edited_and_wrong_nodes_cannot_decide_or_re
             unit: "16681".into(),
             term: TERM.into(),
             adopted_on: String::new(),
+            revision: None,
         })
         .await,
         Code::FailedPrecondition,

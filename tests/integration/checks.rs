@@ -67,6 +67,7 @@ pub(crate) async fn district_plan(
             unit: unit.into(),
             term: TERM.into(),
             adopted_on: "2025-04-15".into(),
+            revision: None,
         })
         .await
         .unwrap()
@@ -74,6 +75,8 @@ pub(crate) async fn district_plan(
     c.submit_plan(pb::SubmitPlanRequest {
         unit: unit.into(),
         term: TERM.into(),
+        revision: None,
+        hash: String::new(),
     })
     .await
     .unwrap();

@@ -149,6 +149,7 @@ fn call() -> impl Strategy<Value = Call> {
                     term: TERM.into(),
                     entries,
                     round,
+                    replace: false,
                 })
             ),
         (text(), round()).prop_map(|(unit, r)| Call::Round(pb::RecordBallotRoundRequest {
@@ -160,9 +161,14 @@ fn call() -> impl Strategy<Value = Call> {
             unit,
             term: TERM.into(),
             adopted_on,
+            revision: None,
         })),
-        (text(), text())
-            .prop_map(|(unit, term)| Call::Submit(pb::SubmitPlanRequest { unit, term })),
+        (text(), text()).prop_map(|(unit, term)| Call::Submit(pb::SubmitPlanRequest {
+            unit,
+            term,
+            revision: None,
+            hash: String::new()
+        })),
         (plan_id(), text(), 0i32..4, texts(20), texts(20)).prop_map(
             |(plan, hash, outcome, reasons, cite_findings)| Call::Decide(pb::DecidePlanRequest {
                 plan: Some(plan),

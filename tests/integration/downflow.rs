@@ -88,6 +88,8 @@ async fn a_link_whose_oldest_item_waits_too_long_is_reported_stuck() {
     d.submit_plan(pb::SubmitPlanRequest {
         unit: "412".into(),
         term: TERM.into(),
+        revision: None,
+        hash: String::new(),
     })
     .await
     .unwrap();

@@ -38,6 +38,7 @@ async fn a_reopened_node_still_has_every_acknowledged_plan() {
             unit: "40".into(),
             term: TERM.into(),
             adopted_on: String::new(),
+            revision: None,
         })
         .await
         .unwrap()

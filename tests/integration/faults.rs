@@ -36,12 +36,15 @@ pub(crate) async fn submit(
             unit: unit.into(),
             term: term.into(),
             adopted_on: String::new(),
+            revision: None,
         })
         .await?
         .into_inner();
     c.submit_plan(pb::SubmitPlanRequest {
         unit: unit.into(),
         term: term.into(),
+        revision: None,
+        hash: String::new(),
     })
     .await?;
     Ok((plan.id.unwrap().version, plan.hash))
@@ -187,8 +190,9 @@ async fn parent_down_while_children_submit_then_everything_arrives_once_and_in_o
         .await;
     }
 
-    // In order: with the province down, the district approves v1, reopens it, and approves v2
-    // of the same plan; when the province returns, v1 must arrive before v2.
+    // In order: with the province down, the district approves v1, withdraws it, and approves
+    // v2 of the same plan; when the province returns, v1's approval and its withdrawal must
+    // arrive before v2.
     province.terminate().await;
     let term = TERMS[0];
     decide(&mut d, "16681", term, 1, pb::Outcome::Approve).await;
@@ -210,7 +214,7 @@ async fn parent_down_while_children_submit_then_everything_arrives_once_and_in_o
     })
     .await;
     decide(&mut d, "16681", term, 2, pb::Outcome::Approve).await;
-    assert_eq!(district.status().await.parent.unwrap().outbox_length, 2);
+    assert_eq!(district.status().await.parent.unwrap().outbox_length, 3);
 
     province.restart(true, &[]).await;
     let p = province.client().await;
@@ -222,17 +226,16 @@ async fn parent_down_while_children_submit_then_everything_arrives_once_and_in_o
         }
     })
     .await;
-    assert_eq!(
-        find(&at_province, "16681", term, 1).unwrap().status,
-        pb::PlanStatus::Approved as i32
-    );
     assert_eq!(find(&at_province, "16681", term, 2).unwrap().hash, v2_hash);
     // The counter moves just after the push is stored, so a reader can see the plan first.
-    eventually(10, "both pushes counted at the province", || async {
-        (province.status().await.pushes_accepted == 2).then_some(())
+    eventually(10, "all three pushes counted at the province", || async {
+        (province.status().await.pushes_accepted == 3).then_some(())
     })
     .await;
-    assert_eq!(province.status().await.pushes_accepted, 2);
+    assert_eq!(province.status().await.pushes_accepted, 3);
+    let v1 = find(&plans(&mut p.clone(), "16681").await, "16681", term, 1).unwrap();
+    assert_eq!(v1.status, pb::PlanStatus::Returned as i32, "withdrawn");
+    assert_eq!(v1.decision.unwrap().decided_by, "412");
     eventually(10, "the district's outbox to drain", || async {
         (district.status().await.parent.unwrap().outbox_length == 0).then_some(())
     })
@@ -288,6 +291,7 @@ async fn finish(c: &mut PlanningClient<Channel>, unit: &str, term: &str, n: u32)
                     unit: unit_s,
                     term: term_s,
                     adopted_on: String::new(),
+                    revision: None,
                 })
                 .await
                 .unwrap();
@@ -296,6 +300,8 @@ async fn finish(c: &mut PlanningClient<Channel>, unit: &str, term: &str, n: u32)
                 c.submit_plan(pb::SubmitPlanRequest {
                     unit: unit_s,
                     term: term_s,
+                    revision: None,
+                    hash: String::new(),
                 })
                 .await
                 .unwrap();

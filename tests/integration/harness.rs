@@ -225,6 +225,7 @@ pub async fn adopted_without_vote(
         unit: unit.into(),
         term: TERM.into(),
         adopted_on: String::new(),
+        revision: None,
     })
     .await
     .unwrap()
@@ -303,6 +304,7 @@ pub async fn adopted_plan(
         unit: unit.into(),
         term: TERM.into(),
         adopted_on: "2025-03-20".into(),
+        revision: None,
     })
     .await
     .unwrap()
@@ -390,6 +392,8 @@ pub async fn submit_until_received(
         .submit_plan(pb::SubmitPlanRequest {
             unit: unit.into(),
             term: TERM.into(),
+            revision: None,
+            hash: String::new(),
         })
         .await
         .unwrap()

@@ -244,6 +244,7 @@ async fn four_hundred_unread_streams_hold_little_memory() {
             .map(|n| province_entry(n, "Nguyễn Văn Hùng Dũng"))
             .collect(),
         round: None,
+        replace: false,
     })
     .await
     .unwrap();
@@ -251,6 +252,7 @@ async fn four_hundred_unread_streams_hold_little_memory() {
         unit: "40".into(),
         term: TERM.into(),
         adopted_on: "2025-03-20".into(),
+        revision: None,
     })
     .await
     .unwrap();

@@ -91,7 +91,7 @@ fn cadre() -> impl Strategy<Value = pb::Cadre> {
 #[derive(Debug, Clone)]
 enum Call {
     Draft(String, String),
-    Put(String, pb::Cadre, String),
+    Put(String, Box<pb::Cadre>, String),
     Round(String, u32, u32, u32, u32, (String, String, u32)),
     Decide(String, i32, Vec<String>),
     Push(String, String, u32),
@@ -100,7 +100,7 @@ enum Call {
 fn call() -> impl Strategy<Value = Call> {
     prop_oneof![
         (text(), text()).prop_map(|(u, t)| Call::Draft(u, t)),
-        (text(), cadre(), text()).prop_map(|(u, c, p)| Call::Put(u, c, p)),
+        (text(), cadre(), text()).prop_map(|(u, c, p)| Call::Put(u, Box::new(c), p)),
         (
             text(),
             0u32..60,
@@ -166,7 +166,7 @@ async fn random_well_formed_requests_never_write_when_refused() {
                     unit,
                     term: TERM.into(),
                     entry: Some(pb::Entry {
-                        cadre: Some(cadre),
+                        cadre: Some(*cadre),
                         position,
                         source: 1,
                     }),

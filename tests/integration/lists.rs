@@ -164,12 +164,15 @@ async fn adopt_and_submit(
         unit: unit.into(),
         term: TERM.into(),
         adopted_on: "2025-04-15".into(),
+        revision: None,
     })
     .await
     .unwrap();
     c.submit_plan(pb::SubmitPlanRequest {
         unit: unit.into(),
         term: TERM.into(),
+        revision: None,
+        hash: String::new(),
     })
     .await
     .unwrap();

@@ -165,12 +165,15 @@ async fn run(ops: Vec<Op>) {
                         unit: UNIT.into(),
                         term: TERM.into(),
                         adopted_on: String::new(),
+                        revision: None,
                     })
                     .await
                     .unwrap();
                     c.submit_plan(pb::SubmitPlanRequest {
                         unit: UNIT.into(),
                         term: TERM.into(),
+                        revision: None,
+                        hash: String::new(),
                     })
                     .await
                     .unwrap();
@@ -181,6 +184,8 @@ async fn run(ops: Vec<Op>) {
                         .submit_plan(pb::SubmitPlanRequest {
                             unit: UNIT.into(),
                             term: TERM.into(),
+                            revision: None,
+                            hash: String::new(),
                         })
                         .await;
                     assert!(r.is_err(), "{op:?} must be refused on {:?}", m.latest());

@@ -168,6 +168,8 @@ async fn submit(t: &Tree, commune: &quyhoach::server::Running) {
         .submit_plan(pb::SubmitPlanRequest {
             unit: "16681".into(),
             term: TERM.into(),
+            revision: None,
+            hash: String::new(),
         })
         .await
         .unwrap();

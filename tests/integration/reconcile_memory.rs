@@ -62,6 +62,9 @@ fn entry() -> Entry {
             qualifications: vec![],
             discipline: vec![],
             appointment_proposed_on: None,
+            retirement_regime: Default::default(),
+            science_technology: false,
+            ratings: Vec::new(),
         },
         position: "C.BT".into(),
         source: EntrySource::Voted,
@@ -197,4 +200,74 @@ async fn a_plan_whose_content_no_longer_matches_its_hash_is_neither_served_nor_p
     let err = step(&commune, &mut parent).await.unwrap_err();
     assert!(err.contains("content hash"), "{err}");
     assert!(district.store().header(&v1()).unwrap().is_none());
+}
+
+/// Reconciliation compares statuses, not only versions and hashes: a province restored from a
+/// backup taken after an approval reached it and before its withdrawal gets the withdrawal
+/// pushed again by the district.
+#[tokio::test]
+async fn a_province_that_missed_a_withdrawal_gets_it_from_reconciliation() {
+    let dir = tempfile::tempdir().unwrap();
+    let commune = node(dir.path(), "16681", "16681").await;
+    let district = node(dir.path(), "412", "412").await;
+    let restored = node(dir.path(), "40-restored", "40").await;
+    let province = node(dir.path(), "40", "40").await;
+    commune.create_draft("16681", TERM).await.unwrap();
+    commune.put_entry("16681", TERM, entry()).await.unwrap();
+    commune.adopt("16681", TERM, None).await.unwrap();
+    commune.submit("16681", TERM).await.unwrap();
+    let mut to_district = LocalParent {
+        node: district.clone(),
+    };
+    step(&commune, &mut to_district).await.unwrap();
+    let hash = district
+        .store()
+        .header(&v1())
+        .unwrap()
+        .unwrap()
+        .hash
+        .unwrap();
+    district
+        .decide(&v1(), &hash, Outcome::Approve, vec![], &[])
+        .await
+        .unwrap();
+    // The approval reaches the province as its backup will have it.
+    let mut to_restored = LocalParent {
+        node: restored.clone(),
+    };
+    step(&district, &mut to_restored).await.unwrap();
+    let held = restored.store().header(&v1()).unwrap().unwrap();
+    assert_eq!(held.status, PlanStatus::Approved);
+    let done = reconcile(&district, &mut to_restored).await.unwrap();
+    assert_eq!((done.pushed, done.unresolved), (0, 0), "in step");
+
+    // The withdrawal reaches the live province; then the province is restored from the
+    // backup that still says approved.
+    district
+        .decide(&v1(), &hash, Outcome::Return, vec!["Rút lại".into()], &[])
+        .await
+        .unwrap();
+    let mut to_province = LocalParent {
+        node: province.clone(),
+    };
+    step(&district, &mut to_province).await.unwrap();
+    assert_eq!(
+        province.store().header(&v1()).unwrap().unwrap().status,
+        PlanStatus::Returned
+    );
+    let done = reconcile(&district, &mut to_restored).await.unwrap();
+    assert_eq!(
+        (done.pushed, done.unresolved),
+        (1, 0),
+        "the withdrawal again"
+    );
+    let healed = restored.store().header(&v1()).unwrap().unwrap();
+    assert_eq!(healed.status, PlanStatus::Returned);
+    let d = healed.decision.unwrap();
+    assert_eq!(
+        (d.decided_by.as_str(), d.reasons),
+        ("412", vec!["Rút lại".to_string()])
+    );
+    let done = reconcile(&district, &mut to_restored).await.unwrap();
+    assert_eq!((done.pushed, done.unresolved), (0, 0), "in step again");
 }

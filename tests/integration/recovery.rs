@@ -22,6 +22,8 @@ async fn submit_district_plan(d: &mut PlanningClient<Channel>) -> String {
     d.submit_plan(pb::SubmitPlanRequest {
         unit: "412".into(),
         term: TERM.into(),
+        revision: None,
+        hash: String::new(),
     })
     .await
     .unwrap();

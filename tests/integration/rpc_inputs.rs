@@ -111,6 +111,7 @@ async fn a_200_kb_value_in_any_text_field_is_refused_clearly_and_changes_nothing
             unit: "412".into(),
             term: TERM.into(),
             adopted_on: huge.clone(),
+            revision: None,
         })
         .await
         .map(|_| ())

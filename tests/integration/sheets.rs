@@ -186,6 +186,7 @@ async fn a_dry_run_names_every_bad_row_and_an_import_is_all_or_nothing() {
             term: TERM.into(),
             entries: vec![entry(8, "Phạm Văn Tư", "C.PCT.UBND", "16681"), broken],
             round: None,
+            replace: false,
         })
         .await
         .unwrap_err();
@@ -302,6 +303,7 @@ async fn the_consolidated_list_filters_pages_and_streams() {
         unit: "40".into(),
         term: TERM.into(),
         adopted_on: String::new(),
+        revision: None,
     })
     .await
     .unwrap();

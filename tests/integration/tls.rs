@@ -248,6 +248,8 @@ async fn plans_travel_up_over_mutual_tls_and_health_needs_no_certificate() {
         .submit_plan(pb::SubmitPlanRequest {
             unit: "16681".into(),
             term: TERM.into(),
+            revision: None,
+            hash: String::new(),
         })
         .await
         .unwrap();

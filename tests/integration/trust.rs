@@ -241,6 +241,7 @@ async fn random_pushes_from_a_real_child_certificate_never_write_when_refused() 
                     catalog: &catalog,
                     hierarchy: &hierarchy,
                     today,
+                    peer: None,
                 }
                 .plan("plan", &local)
                 .unwrap();

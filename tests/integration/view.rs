@@ -173,6 +173,8 @@ async fn completeness_says_where_each_plan_is() {
         .submit_plan(pb::SubmitPlanRequest {
             unit: "16681".into(),
             term: TERM.into(),
+            revision: None,
+            hash: String::new(),
         })
         .await
         .unwrap();
@@ -271,6 +273,9 @@ fn big_district_plan(unit: &str, term: &str, base: u32) -> Plan {
                 qualifications: vec![],
                 discipline: vec![],
                 appointment_proposed_on: None,
+                retirement_regime: Default::default(),
+                science_technology: false,
+                ratings: Vec::new(),
             },
             position: POSITIONS[(i % 4) as usize].into(),
             source: EntrySource::Voted,

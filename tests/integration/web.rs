@@ -8,6 +8,8 @@
 
 mod access;
 mod browser;
+mod language;
+mod list;
 
 /// The plain-HTTP client of the web page, which the sign-in tests use too.
 pub(crate) use access::{token_of, Http};
@@ -86,12 +88,15 @@ pub async fn revise_412(demo: &Demo) -> String {
         unit: "412".into(),
         term: TERM.into(),
         adopted_on: "2025-05-02".into(),
+        revision: None,
     })
     .await
     .unwrap();
     c.submit_plan(pb::SubmitPlanRequest {
         unit: "412".into(),
         term: TERM.into(),
+        revision: None,
+        hash: String::new(),
     })
     .await
     .unwrap();

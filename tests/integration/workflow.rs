@@ -115,6 +115,7 @@ async fn returned_plan_comes_back_with_reasons_and_is_resubmitted_as_a_new_versi
             unit: "16681".into(),
             term: TERM.into(),
             adopted_on: String::new(),
+            revision: None,
         })
         .await
         .unwrap()
@@ -215,6 +216,7 @@ async fn consolidated_list_sorts_the_vietnamese_way_and_searches_without_diacrit
         unit: "40".into(),
         term: TERM.into(),
         adopted_on: String::new(),
+        revision: None,
     })
     .await
     .unwrap();

@@ -10,7 +10,7 @@ use tonic::transport::Channel;
 
 use quyhoach::{
     config,
-    domain::{BallotRound, Body, Catalog, Gender, Hierarchy},
+    domain::{BallotRound, Body, Catalog, Entry, Gender, Hierarchy, Plan},
     grpc::{convert, pb, pb::planning_client::PlanningClient},
     tabular::{self, ExportSheet, Format, ImportContext},
 };
@@ -31,10 +31,14 @@ pub struct ImportJob<'a> {
     pub sheet: Option<&'a str>,
     /// The round that produced the vote counts, if the list has them: (date, convened, present).
     pub round: Option<(chrono::NaiveDate, u32, u32)>,
+    /// True if and only if the draft's entries are to become exactly the file's (a corrected
+    /// list), instead of the file's being added to them.
+    pub replace: bool,
 }
 
-/// Reads and checks a list; on a dry run prints the report; otherwise sends every row to the
-/// node in one all-or-nothing request. Returns the number of rows imported.
+/// Reads and checks a list, prints the report and the difference it makes to the draft (the
+/// dry run too, when the node answers); unless it is a dry run, sends every row to the node in
+/// one all-or-nothing request. Returns the number of rows imported.
 ///
 /// # Errors
 ///
@@ -71,59 +75,184 @@ pub async fn import(
     if !report.is_clean() {
         bail!("nothing was imported: correct the rows above and run again");
     }
+    let round = job.round.map(|(date, convened, present)| BallotRound {
+        body: Body::ExecutiveCommittee,
+        date,
+        convened,
+        present,
+        ballots_issued: present,
+        valid_ballots: present,
+        tallies: report
+            .entries
+            .iter()
+            .filter_map(|e| {
+                Some(quyhoach::domain::Tally {
+                    national_id: e.entry.cadre.national_id.clone(),
+                    position: e.entry.position.clone(),
+                    yes: e.yes_votes?,
+                })
+            })
+            .collect(),
+    });
+    let entries: Vec<Entry> = report.entries.iter().map(|e| e.entry.clone()).collect();
+    let Some(client) = client else {
+        if job.dry_run {
+            writeln!(
+                stdout,
+                "difference against the draft: not compared (no node answered)"
+            )?;
+            writeln!(stdout, "dry run: nothing was written")?;
+            return Ok(0);
+        }
+        bail!("no node to import into")
+    };
+    let draft = match current_draft(client, job.unit, job.term).await {
+        Ok(draft) => draft,
+        Err(e) if job.dry_run => {
+            writeln!(stdout, "difference against the draft: not compared ({e})")?;
+            writeln!(stdout, "dry run: nothing was written")?;
+            return Ok(0);
+        }
+        Err(e) => return Err(e),
+    };
+    let after = imported(&draft, &entries, round.as_ref(), job.replace);
+    print_difference(stdout, &draft, &after, round.as_ref())?;
     if job.dry_run {
         writeln!(stdout, "dry run: nothing was written")?;
         return Ok(0);
     }
-    let Some(client) = client else {
-        bail!("no node to import into")
-    };
-    let round = match job.round {
-        Some((date, convened, present)) => {
-            let tallies = report
-                .entries
-                .iter()
-                .filter_map(|e| {
-                    Some(quyhoach::domain::Tally {
-                        national_id: e.entry.cadre.national_id.clone(),
-                        position: e.entry.position.clone(),
-                        yes: e.yes_votes?,
-                    })
-                })
-                .collect();
-            let round = BallotRound {
-                body: Body::ExecutiveCommittee,
-                date,
-                convened,
-                present,
-                ballots_issued: present,
-                valid_ballots: present,
-                tallies,
-            };
-            Some(convert::round_to_pb(&round))
-        }
-        None => None,
-    };
-    let entries: Vec<pb::Entry> = report
-        .entries
-        .iter()
-        .map(|e| convert::entry_to_pb(&e.entry))
-        .collect();
     let n = entries.len();
     client
         .import_entries(pb::ImportEntriesRequest {
             unit: job.unit.into(),
             term: job.term.into(),
-            entries,
-            round,
+            entries: entries.iter().map(convert::entry_to_pb).collect(),
+            round: round.as_ref().map(convert::round_to_pb),
+            replace: job.replace,
         })
         .await?;
     writeln!(
         stdout,
-        "imported {n} entries into the draft of {}/{}",
-        job.unit, job.term
+        "imported {n} entries into the draft of {}/{}{}",
+        job.unit,
+        job.term,
+        if job.replace {
+            ", replacing its list"
+        } else {
+            ""
+        }
     )?;
     Ok(n)
+}
+
+/// What an import is compared with: the open draft of (unit, term), or the version a new
+/// draft would start from (a returned one), or an empty plan when there is none.
+///
+/// # Errors
+///
+/// The node refuses the request for another reason than there being no plan.
+async fn current_draft(
+    client: &mut PlanningClient<Channel>,
+    unit: &str,
+    term: &str,
+) -> anyhow::Result<Plan> {
+    let empty = || {
+        Plan::new_draft(
+            quyhoach::domain::PlanId {
+                unit: unit.into(),
+                term: term.into(),
+                version: 1,
+            },
+            None,
+        )
+    };
+    let latest = match client
+        .get_plan(pb::GetPlanRequest {
+            unit: unit.into(),
+            term: term.into(),
+            version: 0,
+        })
+        .await
+    {
+        Ok(p) => p.into_inner(),
+        Err(s) if s.code() == tonic::Code::NotFound => return Ok(empty()),
+        Err(s) => return Err(s.into()),
+    };
+    Ok(convert::plan_from_pb("plan", latest).unwrap_or_else(|_| empty()))
+}
+
+/// The draft as the node will make it: with `replace`, exactly `entries`; otherwise `entries`
+/// added, each replacing the entry of the same person and position; a round identical to one
+/// the draft records is not added again (as `Node::import_entries` does).
+fn imported(draft: &Plan, entries: &[Entry], round: Option<&BallotRound>, replace: bool) -> Plan {
+    let mut after = draft.clone();
+    if replace {
+        after.entries.clear();
+    }
+    for e in entries {
+        match after.entries.iter_mut().find(|x| x.key() == e.key()) {
+            Some(x) => *x = e.clone(),
+            None => after.entries.push(e.clone()),
+        }
+    }
+    if let Some(r) = round {
+        if !after.rounds.contains(r) {
+            after.rounds.push(r.clone());
+        }
+    }
+    after
+}
+
+/// Prints who the import adds, removes, moves to another position, and whose votes change.
+fn print_difference(
+    stdout: &mut impl Write,
+    draft: &Plan,
+    after: &Plan,
+    round: Option<&BallotRound>,
+) -> std::io::Result<()> {
+    let d = quyhoach::web::diff_plans(draft, after);
+    let who = |id: &str, name: &str| format!("{name} ({})", quyhoach::node::mask_id(id));
+    writeln!(
+        stdout,
+        "difference against {} ({}): {} added, {} removed, {} moved, {} votes changed",
+        draft.id,
+        draft.status.as_str(),
+        d.added.len(),
+        d.removed.len(),
+        d.moved.len(),
+        d.votes.len()
+    )?;
+    for l in &d.added {
+        let whom = who(&l.national_id, &l.full_name);
+        writeln!(stdout, "  added {whom}: {}", l.after.join(", "))?;
+    }
+    for l in &d.removed {
+        let whom = who(&l.national_id, &l.full_name);
+        writeln!(stdout, "  removed {whom}: {}", l.before.join(", "))?;
+    }
+    for l in &d.moved {
+        let whom = who(&l.national_id, &l.full_name);
+        let (from, to) = (l.before.join(", "), l.after.join(", "));
+        writeln!(stdout, "  moved {whom}: {from} -> {to}")?;
+    }
+    for v in &d.votes {
+        let votes = |n: Option<u32>| n.map_or_else(|| "none".to_string(), |n| n.to_string());
+        writeln!(
+            stdout,
+            "  votes {} for {}: {} -> {}",
+            who(&v.national_id, &v.full_name),
+            v.position,
+            votes(v.before),
+            votes(v.after)
+        )?;
+    }
+    if round.is_some_and(|r| draft.rounds.contains(r)) {
+        writeln!(
+            stdout,
+            "  the ballot round is already recorded in the draft; it is not recorded again"
+        )?;
+    }
+    Ok(())
 }
 
 /// What to export.
@@ -363,7 +492,7 @@ pub async fn export(
             if let Some(bar) = progress {
                 bar.finish_and_clear();
             }
-            consolidated_sheets(&entries, per_unit)
+            consolidated_sheets(&entries, per_unit)?
         }
         What::Plan => {
             let plan = client
@@ -416,66 +545,50 @@ pub async fn export(
     Ok(rows)
 }
 
-fn consolidated_sheets(entries: &[pb::ConsolidatedEntry], per_unit: bool) -> Vec<ExportSheet> {
-    let headers: Vec<String> = [
-        "STT",
-        "Họ và tên",
-        "Ngày sinh",
-        "Giới tính",
-        "Mã đơn vị",
-        "Đơn vị",
-        "Chức danh quy hoạch",
-        "Mã chức danh",
-        "Nhiệm kỳ",
-        "Số phiếu đồng ý",
-        "Trạng thái",
-        "Phiên bản",
-    ]
-    .map(String::from)
-    .to_vec();
-    let row = |i: usize, e: &pb::ConsolidatedEntry| {
-        vec![
-            (i + 1).to_string(),
-            e.full_name.clone(),
-            e.birth_date.clone(),
-            if e.gender == pb::Gender::Female as i32 {
-                Gender::Female
-            } else {
-                Gender::Male
-            }
-            .vi_title()
-            .to_string(),
-            e.unit.clone(),
-            e.unit_name.clone(),
-            e.position_title.clone(),
-            e.position.clone(),
-            e.term.clone(),
-            if e.vote_denominator == 0 {
-                String::new()
-            } else {
-                format!("{}/{}", e.yes_votes, e.vote_denominator)
-            },
-            quyhoach::client::table::status_name(e.status).to_string(),
-            e.version.to_string(),
-        ]
-    };
-    if !per_unit {
-        let rows = entries.iter().enumerate().map(|(i, e)| row(i, e)).collect();
-        return vec![tabular::table_sheet("Danh sách tổng hợp", headers, rows)];
-    }
-    let mut units: Vec<&str> = entries.iter().map(|e| e.unit.as_str()).collect();
-    units.sort();
-    units.dedup();
-    units
-        .into_iter()
-        .map(|u| {
-            let mine: Vec<&pb::ConsolidatedEntry> =
-                entries.iter().filter(|e| e.unit == u).collect();
-            let name = format!("{u} {}", mine[0].unit_name);
-            let rows = mine.iter().enumerate().map(|(i, e)| row(i, e)).collect();
-            tabular::table_sheet(&name, headers.clone(), rows)
-        })
-        .collect()
+/// The node's entries in the one export layout of every face ([`tabular::consolidated`]): the
+/// national ID as the node shows it to this caller.
+///
+/// # Errors
+///
+/// If an entry's birth date or status is not one this program reads.
+fn consolidated_sheets(
+    entries: &[pb::ConsolidatedEntry],
+    per_unit: bool,
+) -> anyhow::Result<Vec<ExportSheet>> {
+    let rows = entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| list_row(e).with_context(|| format!("entry {} of the list", i + 1)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(tabular::consolidated_sheets(&rows, per_unit))
+}
+
+/// One entry of the node's answer as an export row.
+fn list_row(e: &pb::ConsolidatedEntry) -> anyhow::Result<tabular::ListRow> {
+    Ok(tabular::ListRow {
+        full_name: e.full_name.clone(),
+        birth_date: quyhoach::domain::parse_date("birth_date", &e.birth_date)?,
+        gender: if e.gender == pb::Gender::Female as i32 {
+            Gender::Female
+        } else {
+            Gender::Male
+        },
+        // A node from before the whole ID travelled sends only the masked one.
+        national_id: if e.national_id.is_empty() {
+            e.national_id_masked.clone()
+        } else {
+            e.national_id.clone()
+        },
+        unit: e.unit.clone(),
+        unit_name: e.unit_name.clone(),
+        position_title: e.position_title.clone(),
+        position: e.position.clone(),
+        term: e.term.clone(),
+        votes: (e.vote_denominator != 0).then_some((e.yes_votes, e.vote_denominator)),
+        status: convert::status_from_pb("status", e.status)?
+            .context("status: the node sent no status")?,
+        version: e.version,
+    })
 }
 
 fn findings_sheet(findings: &[pb::Finding]) -> ExportSheet {

@@ -3,10 +3,11 @@
 //! far that reached; and the marks of what is durable, shared with the store.
 
 use std::{
+    collections::VecDeque,
     fs::File,
     path::PathBuf,
     sync::{
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
         Arc, Condvar, Mutex,
     },
 };
@@ -17,6 +18,7 @@ use tokio::sync::watch;
 use super::{
     super::{
         codec,
+        staging::Write,
         state::{self, DurableState},
         Result, StoreError,
     },
@@ -103,11 +105,29 @@ pub(super) struct FlushControl {
     pub(super) marks: Mutex<Marks>,
     /// A test-only pause before every flush (`QUYHOACH_FLUSH_DELAY_MS`, see [`crate::fault`]).
     pub(super) delay: Option<std::time::Duration>,
-    /// Set by the flusher when a flush fails: sled's error is sticky, so the store refuses
-    /// writes until it is reopened.
-    pub(super) failed: std::sync::atomic::AtomicBool,
-    /// Set when a flush or a transaction failed because the disk is full.
-    pub(super) full: std::sync::atomic::AtomicBool,
+    /// Set by [`FlushControl::fail`] when a flush, a transaction or a read of sled fails:
+    /// sled's error is sticky and its memory may hold refused or half-applied commits, so the
+    /// store serves nothing until the reopener has opened it again from disk.
+    pub(super) failed: AtomicBool,
+    /// Set when the failure was a full disk.
+    pub(super) full: AtomicBool,
+    /// Why the store failed, for the errors reads and writes get meanwhile.
+    pub(super) why: Mutex<String>,
+    /// Moves on at every failure and every reopen: a read that began in another epoch may have
+    /// read the failed engine, and is not served.
+    pub(super) epoch: AtomicU64,
+    /// The generation of the flusher that may run: a flusher whose generation is older stops
+    /// (the failure path moves it on, so a failed engine is never flushed again).
+    pub(super) generation: AtomicU64,
+    /// For each sled transaction applied and not yet known durable (its last ticket): the
+    /// values its writes replaced, so that a reopen can take back from disk what sled wrote of
+    /// commits that were refused (its periodic flush writes without asking).
+    pub(super) undo: Mutex<VecDeque<(u64, Vec<Write>)>>,
+    /// Whether the store is closing, with [`FlushControl::reopen_wake`]: wakes the reopener
+    /// thread at a failure and at the close.
+    pub(super) closing: Mutex<bool>,
+    /// Signalled at a failure and at the close.
+    pub(super) reopen_wake: Condvar,
     /// Where the durable-state record lives (`<data>.state`).
     pub(super) state_path: PathBuf,
     /// False when the store's own counters could not be read at open (damage the reads
@@ -119,6 +139,70 @@ pub(super) struct FlushControl {
 }
 
 impl FlushControl {
+    /// A control for a store just opened, with `marks`.
+    pub(super) fn new(
+        marks: Marks,
+        state_path: PathBuf,
+        record: bool,
+        behind: Option<String>,
+    ) -> Self {
+        Self {
+            wanted: Mutex::new((0, false)),
+            wake: Condvar::new(),
+            marks: Mutex::new(marks),
+            delay: crate::fault::flush_delay(),
+            failed: AtomicBool::new(false),
+            full: AtomicBool::new(false),
+            why: Mutex::new(String::new()),
+            epoch: AtomicU64::new(0),
+            generation: AtomicU64::new(0),
+            undo: Mutex::new(VecDeque::new()),
+            closing: Mutex::new(false),
+            reopen_wake: Condvar::new(),
+            state_path,
+            record,
+            behind,
+        }
+    }
+
+    /// The failure path: from now on the store serves nothing from this engine. Marks it
+    /// failed (reads and writes are refused), stops its flusher, tells every waiter whose
+    /// commit was not flushed yet that it is lost (none of them was acknowledged), and wakes
+    /// the reopener. A second failure before the reopen only keeps the first reason.
+    pub(super) fn fail(&self, tx: &watch::Sender<Flushed>, why: String, full: bool) {
+        // Held throughout: a flusher acknowledges a flush under this lock, so it either
+        // acknowledged before the failure (and the lost range starts after it) or sees it.
+        let undo = self.undo.lock();
+        if full {
+            self.full.store(true, Ordering::Release);
+        }
+        let first = !self.failed.swap(true, Ordering::AcqRel);
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        if !first {
+            return;
+        }
+        if let Ok(mut slot) = self.why.lock() {
+            *slot = why.clone();
+        }
+        tracing::error!(error = %why, full, "store failed; reads and writes are refused until it is reopened from disk");
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        // Taking the lock orders the flusher's look at the generation with this notify.
+        drop(self.wanted.lock());
+        self.wake.notify_all();
+        tx.send_modify(|f| {
+            f.lost.push((f.ticket + 1, u64::MAX));
+            f.error = Some((why, full));
+        });
+        drop(undo);
+        drop(self.closing.lock());
+        self.reopen_wake.notify_all();
+    }
+
+    /// Returns true if and only if the flusher of `generation` must stop.
+    fn stopped(&self, generation: u64) -> bool {
+        self.generation.load(Ordering::Acquire) != generation
+    }
+
     /// Writes the durable-state record from the durable marks, unless the store is behind it.
     pub(super) fn write_state(&self) {
         if self.behind.is_some() || !self.record {
@@ -143,17 +227,19 @@ impl SledStore {
                 self.control.clone(),
             );
             let (tx, data_file) = (self.flushed_tx.clone(), self.path.join("db"));
+            let generation = control.generation.load(Ordering::Acquire);
             std::thread::Builder::new()
                 .name("sled-flusher".into())
-                .spawn(move || flush_loop(db, data_file, applied, control, tx, done))?
+                .spawn(move || flush_loop(db, data_file, applied, control, tx, done, generation))?
         };
         *self.flusher.lock().map_err(|_| StoreError::FlusherGone)? = Some(flusher);
         Ok(())
     }
 }
 
-/// The flusher thread: waits until some commit wants durability, notes the latest applied
-/// ticket, flushes and syncs, then publishes that ticket.
+/// The flusher thread of one engine (`generation`): waits until some commit wants
+/// durability, notes the latest applied ticket, flushes and syncs, then publishes that ticket.
+/// It stops when the store closes or fails (a failure anywhere moves the generation on).
 pub(super) fn flush_loop(
     db: sled::Db,
     data_file: PathBuf,
@@ -161,6 +247,7 @@ pub(super) fn flush_loop(
     control: Arc<FlushControl>,
     tx: Arc<watch::Sender<Flushed>>,
     mut done: u64,
+    generation: u64,
 ) {
     let mut state_written = std::time::Instant::now() - state::MIN_INTERVAL;
     // A flush whose marks are not in the durable-state record yet.
@@ -171,7 +258,7 @@ pub(super) fn flush_loop(
                 Ok(w) => w,
                 Err(_) => return,
             };
-            while wanted.0 <= done && !wanted.1 {
+            while wanted.0 <= done && !wanted.1 && !control.stopped(generation) {
                 if !state_behind {
                     wanted = match control.wake.wait(wanted) {
                         Ok(w) => w,
@@ -192,7 +279,7 @@ pub(super) fn flush_loop(
                     state_behind = false;
                 }
             }
-            if wanted.1 && wanted.0 <= done {
+            if (wanted.1 && wanted.0 <= done) || control.stopped(generation) {
                 return;
             }
         }
@@ -208,12 +295,22 @@ pub(super) fn flush_loop(
         .map_err(|e| (e.to_string(), is_disk_full(&e)));
         match result {
             Ok(()) => {
+                // Acknowledged under the undo lock, unless the store failed meanwhile: then
+                // what this flush wrote is taken back at the reopen, as refused.
+                let Ok(mut undo) = control.undo.lock() else {
+                    return;
+                };
+                if control.stopped(generation) {
+                    return;
+                }
                 done = target;
+                undo.retain(|(t, _)| *t > target);
                 // The marks first: a reader woken by the ticket must find them advanced.
                 if let Ok(mut marks) = control.marks.lock() {
                     marks.flushed(target);
                 }
                 tx.send_modify(|f| f.ticket = target);
+                drop(undo);
                 if state_written.elapsed() >= state::MIN_INTERVAL {
                     control.write_state();
                     state_written = std::time::Instant::now();
@@ -223,13 +320,7 @@ pub(super) fn flush_loop(
                 }
             }
             Err((e, full)) => {
-                tracing::error!(error = %e, full, "flush failed; writes are refused until the store is reopened");
-                control.full.store(full, Ordering::Release);
-                control.failed.store(true, Ordering::Release);
-                tx.send_modify(|f| {
-                    f.lost.push((done + 1, u64::MAX));
-                    f.error = Some((e, full));
-                });
+                control.fail(&tx, format!("a flush failed: {e}"), full);
                 return;
             }
         }

@@ -9,7 +9,7 @@
 //! memory (`staging.rs`, visible to reads at once) and the first waiter applies every staged
 //! commit together.
 //!
-//! Layout (format 2, `codec.rs`). A plan version is two values or more: its header in `plans`
+//! Layout (format 3, `codec.rs`; a format-2 store is upgraded when opened). A plan version is two values or more: its header in `plans`
 //! and its entries and rounds as one compact record in `bodies`, cut into chunks of at most
 //! 32 KiB, far below the 128 KiB at which sled would write an unsynced blob file. Every value
 //! carries a CRC checked on every read, and a plan's content hash is checked when it is loaded.
@@ -106,17 +106,24 @@ pub struct SledStore {
     /// The key audit records are sealed with; set once, before the first commit, and never
     /// written into the store.
     audit_key: std::sync::OnceLock<crate::audit::AuditKey>,
+    /// The keys the node sealed with before `audit_key` (renewed TLS keys), for verifying only.
+    earlier_audit_keys: std::sync::OnceLock<Vec<crate::audit::AuditKey>>,
 }
 
 impl SledStore {
-    /// Seals every audit record written from now on with `key` (a second call is ignored).
-    /// Logs how many records at the start of the trail carry no seal, when the last one has
+    /// Seals every audit record written from now on with `key` (a second call is ignored);
+    /// `earlier` are the keys the node sealed with before (renewed TLS keys), which
+    /// [`Store::earlier_audit_keys`] hands to whoever verifies the trail. Logs how many records at the start of the trail carry no seal, when the last one has
     /// none: records written before the node had its key.
     ///
     /// # Errors
     ///
     /// [`StoreError`] if the last audit record or its seal cannot be read.
-    pub fn set_audit_key(&self, key: crate::audit::AuditKey) -> Result<()> {
+    pub fn set_audit_key(
+        &self,
+        key: crate::audit::AuditKey,
+        earlier: Vec<crate::audit::AuditKey>,
+    ) -> Result<()> {
         if let Some((k, _)) = self.raw_last(AUDIT)? {
             if self.raw(AUDIT_SEALS, &k)?.is_none() {
                 let seq = self.meta(AUDIT_SEQ)?.unwrap_or(0);
@@ -128,6 +135,7 @@ impl SledStore {
             }
         }
         let _ = self.audit_key.set(key);
+        let _ = self.earlier_audit_keys.set(earlier);
         Ok(())
     }
 
@@ -143,7 +151,7 @@ impl SledStore {
             .read()
             .map_err(|_| StoreError::FlusherGone)?
             .clone()
-            .ok_or_else(|| StoreError::Reopening(self.path.display().to_string()))
+            .ok_or_else(|| self.unavailable())
     }
 
     /// Free bytes on the file system that holds the store, if it can be asked.
@@ -158,6 +166,59 @@ impl SledStore {
         }
     }
 
+    /// The error a write gets while the store is failed: [`StoreError::Full`] when the disk
+    /// is full, else [`StoreError::Reopening`].
+    fn refused(&self) -> StoreError {
+        if self.control.full.load(Ordering::Acquire) {
+            return self.full(self.free_space().unwrap_or(0));
+        }
+        self.unavailable()
+    }
+
+    /// The error a read gets while the store is failed: [`StoreError::Reopening`], naming a
+    /// full disk and its free bytes when that is the cause.
+    fn unavailable(&self) -> StoreError {
+        let why = if self.control.full.load(Ordering::Acquire) {
+            format!(
+                "the disk holding it is full, {} bytes free: free space there",
+                self.free_space().unwrap_or(0)
+            )
+        } else {
+            self.control
+                .why
+                .lock()
+                .map(|w| w.clone())
+                .unwrap_or_default()
+        };
+        StoreError::Reopening {
+            path: self.path.display().to_string(),
+            why,
+        }
+    }
+
+    /// Runs one read of the store, refusing it while the store is failed and when a failure
+    /// or a reopen happened while it ran (it may have read the failed engine: a refused or
+    /// half-applied commit). An I/O error of sled itself fails the store (sled finishes tree
+    /// splits during reads, and its error is sticky).
+    fn guarded<T>(&self, read: impl FnOnce() -> Result<T>) -> Result<T> {
+        let epoch = self.control.epoch.load(Ordering::Acquire);
+        if self.control.failed.load(Ordering::Acquire) {
+            return Err(self.unavailable());
+        }
+        let result = read();
+        if let Err(StoreError::Engine(sled::Error::Io(e))) = &result {
+            let full = is_disk_full(e);
+            self.control
+                .fail(&self.flushed_tx, format!("a read failed: {e}"), full);
+        }
+        if self.control.failed.load(Ordering::Acquire)
+            || self.control.epoch.load(Ordering::Acquire) != epoch
+        {
+            return Err(self.unavailable());
+        }
+        result
+    }
+
     /// The error a write gets while the disk is full.
     fn full(&self, free: u64) -> StoreError {
         StoreError::Full {
@@ -166,8 +227,6 @@ impl SledStore {
         }
     }
 
-    /// After a failed flush: if there is space again, closes sled (its error is sticky) and
-    /// opens it again on what is on disk, with a new flusher. Commits that were not flushed
     /// The outbox and decision sequence numbers at or below which everything is durable.
     fn durable_marks(&self) -> Result<(u64, u64)> {
         let marks = self
@@ -200,6 +259,17 @@ fn is_disk_full(e: &std::io::Error) -> bool {
 
 impl Drop for SledStore {
     fn drop(&mut self) {
+        if let Ok(mut closing) = self.control.closing.lock() {
+            *closing = true;
+        }
+        self.control.reopen_wake.notify_all();
+        // A failed store closing: one last reopen takes back what sled wrote of refused
+        // commits, if there is room; else the failed engine is dropped unflushed.
+        if self.control.failed.load(Ordering::Acquire) {
+            if let Err(e) = self.reopen() {
+                tracing::error!(error = %e, "the failed store could not be reopened at close");
+            }
+        }
         if let Ok(_guard) = self.apply_lock.lock() {
             if let Err(e) = self.apply_staged() {
                 tracing::error!(error = %e, "staged commits not applied at close");
@@ -212,7 +282,13 @@ impl Drop for SledStore {
         if let Some(handle) = self.flusher.lock().ok().and_then(|mut h| h.take()) {
             let _ = handle.join();
         }
-        if let Ok(engine) = self.engine() {
+        if let Ok(engine) =
+            self.engine()
+                .and_then(|e| match self.control.failed.load(Ordering::Acquire) {
+                    true => Err(self.unavailable()),
+                    false => Ok(e),
+                })
+        {
             let synced = engine.db.flush().is_ok()
                 && File::open(self.path.join("db"))
                     .and_then(|f| f.sync_data())

@@ -6,19 +6,19 @@ use std::{
     path::Path,
     sync::{
         atomic::{AtomicU64, Ordering},
-        Arc, Condvar, Mutex,
+        Arc, Mutex,
     },
 };
 
-use sled::Tree;
+use sled::{transaction::TransactionError, Transactional, Tree};
 use tokio::sync::watch;
 
 use super::{
-    super::{codec, staging::Staged, state, Result, StoreError},
+    super::{codec, keys, staging::Staged, state, Result, StoreError},
     flusher::{FlushControl, Flushed, Marks},
-    SledStore, AUDIT, FORMAT_1_TREE, META, TREE_NAMES,
+    SledStore, AUDIT, BODIES, FORMAT_1_TREE, META, PLANS, TREE_NAMES,
 };
-use crate::audit::AuditRecord;
+use crate::{audit::AuditRecord, domain::PlanHeader};
 
 /// One opened sled database and its trees; replaced whole when the store is reopened after
 /// a failed flush.
@@ -92,11 +92,14 @@ pub(super) fn open_engine(path: &Path) -> Result<Engine> {
     let folder_lock = lock_folder(path)?;
     remove_partial_snapshots(path)?;
     let db = open_sled(path)?;
-    check_format(&db, path)?;
+    let found = check_format(&db, path)?;
     let trees = TREE_NAMES
         .iter()
         .map(|name| db.open_tree(name))
         .collect::<std::result::Result<Vec<_>, _>>()?;
+    if found == Some(2) {
+        upgrade_2_to_3(&trees)?;
+    }
     let format_key = codec::FORMAT_KEY.as_bytes();
     if trees[META].get(format_key)?.is_none() {
         trees[META].insert(format_key, codec::encode_u64(format_key, codec::FORMAT))?;
@@ -157,17 +160,7 @@ impl SledStore {
         if let Some(why) = &behind {
             tracing::error!(reason = %why, "store behind its durable-state record; writes refused");
         }
-        let control = Arc::new(FlushControl {
-            wanted: Mutex::new((0, false)),
-            wake: Condvar::new(),
-            marks: Mutex::new(marks),
-            delay: crate::fault::flush_delay(),
-            failed: Default::default(),
-            full: Default::default(),
-            state_path,
-            record,
-            behind,
-        });
+        let control = Arc::new(FlushControl::new(marks, state_path, record, behind));
         control.write_state();
         let (tx, rx) = watch::channel(Flushed::default());
         let store = Self {
@@ -184,35 +177,62 @@ impl SledStore {
             flusher: Mutex::new(None),
             path: path.to_path_buf(),
             audit_key: std::sync::OnceLock::new(),
+            earlier_audit_keys: std::sync::OnceLock::new(),
         };
         store.spawn_flusher(&engine, 0)?;
         *store.engine.write().map_err(|_| StoreError::FlusherGone)? = Some(Arc::new(engine));
-        Ok(Arc::new(store))
+        let store = Arc::new(store);
+        let (weak, control) = (Arc::downgrade(&store), store.control.clone());
+        std::thread::Builder::new()
+            .name("store-reopener".into())
+            .spawn(move || reopener(weak, control))?;
+        Ok(store)
     }
 
-    /// are gone (anything still staged is discarded); none of them was acknowledged. Called
-    /// under the commit lock.
-    pub(super) fn recover(&self) -> Result<()> {
+    /// After a failure ([`FlushControl::fail`]): if there is space again, drops the failed
+    /// engine (sled's error is sticky and its memory may hold refused or half-applied
+    /// commits), opens sled again on what is on disk, takes back whatever sled wrote there of
+    /// commits that were never acknowledged, and starts a new flusher. Every commit not
+    /// acknowledged before the failure is gone; none of them was acknowledged. Called only by
+    /// the reopener thread.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Full`] while less than [`MIN_FREE`] bytes are free; otherwise whatever
+    /// opening sled or writing the take-back fails with (the reopener tries again).
+    pub(super) fn reopen(&self) -> Result<()> {
         let free = self.free_space().unwrap_or(u64::MAX);
         if free < MIN_FREE {
             return Err(self.full(free));
         }
-        tracing::warn!(path = %self.path.display(), free, "reopening the store after a failed flush");
+        tracing::warn!(path = %self.path.display(), free, "reopening the store after a failure");
+        // The apply lock first, as everywhere: then no commit is staged or applied meanwhile.
         let _apply = self
             .apply_lock
             .lock()
             .map_err(|_| StoreError::FlusherGone)?;
-        {
+        let _commits = self
+            .commit_lock
+            .lock()
+            .map_err(|_| StoreError::FlusherGone)?;
+        // Every ticket handed out so far is either on disk or refused.
+        let last = {
             let mut staged = self.staged()?;
             let first = self.applied.load(Ordering::Acquire) + 1;
-            staged.discard(first, "the store was reopened after a failed flush".into());
-        }
-        if let Some(handle) = self
+            if first <= staged.last_ticket() {
+                staged.discard(first, "the store failed before it was applied".into());
+            }
+            staged.last_ticket()
+        };
+        self.applied.store(last, Ordering::Release);
+        self.applied_tx.send_replace(last);
+        // The failure moved the flusher's generation on, so it has stopped or is stopping.
+        let flusher = self
             .flusher
             .lock()
             .map_err(|_| StoreError::FlusherGone)?
-            .take()
-        {
+            .take();
+        if let Some(handle) = flusher {
             let _ = handle.join();
         }
         let mut slot = self.engine.write().map_err(|_| StoreError::FlusherGone)?;
@@ -220,9 +240,8 @@ impl SledStore {
         // A reader that cloned the old engine a moment ago may still hold sled's file lock:
         // `open_engine` waits for it (`LOCK_WAIT`).
         let engine = open_engine(&self.path)?;
-        // Every ticket handed out so far is either on disk or lost.
-        let last = self.staged()?.last_ticket();
-        self.applied.store(last, Ordering::Release);
+        take_back(&engine, &self.control)?;
+        File::open(self.path.join("db"))?.sync_all()?;
         *self
             .control
             .marks
@@ -238,14 +257,99 @@ impl SledStore {
             f.ticket = last;
             f.error = None;
         });
-        self.control.failed.store(false, Ordering::Release);
-        self.control.full.store(false, Ordering::Release);
         self.spawn_flusher(&engine, last)?;
         *slot = Some(Arc::new(engine));
-        tracing::info!(path = %self.path.display(), "store reopened; writes resume");
+        drop(slot);
+        self.control.full.store(false, Ordering::Release);
+        self.control.failed.store(false, Ordering::Release);
+        self.control.epoch.fetch_add(1, Ordering::AcqRel);
+        tracing::info!(path = %self.path.display(), "store reopened from disk; reads and writes resume");
         Ok(())
     }
 }
+
+/// Writes back, in one transaction, the values that refused commits replaced (the earliest
+/// replaced value of each key is the acknowledged one), and flushes; clears the take-back list
+/// only once that is done.
+fn take_back(engine: &Engine, control: &FlushControl) -> Result<()> {
+    let mut undo = control.undo.lock().map_err(|_| StoreError::FlusherGone)?;
+    if undo.is_empty() {
+        return Ok(());
+    }
+    let mut before: std::collections::BTreeMap<(usize, &[u8]), &Option<sled::IVec>> =
+        Default::default();
+    for (_, writes) in undo.iter() {
+        for (tree, key, old) in writes {
+            before.entry((*tree, key.as_slice())).or_insert(old);
+        }
+    }
+    let trees: Vec<&Tree> = engine.trees.iter().collect();
+    trees
+        .as_slice()
+        .transaction(|tx| {
+            for ((tree, key), old) in &before {
+                match old {
+                    Some(v) => tx[*tree].insert(*key, v.clone())?,
+                    None => tx[*tree].remove(*key)?,
+                };
+            }
+            Ok(())
+        })
+        .map_err(|e: TransactionError<()>| StoreError::Transaction(format!("{e:?}")))?;
+    engine.db.flush()?;
+    tracing::warn!(
+        keys = before.len(),
+        "took back from disk what sled had written of refused commits"
+    );
+    undo.clear();
+    Ok(())
+}
+
+/// The reopener thread: sleeps until the store fails, then tries [`SledStore::reopen`] with a
+/// growing pause (up to [`REOPEN_PAUSE_MAX`]) until it succeeds; ends when the store closes.
+fn reopener(store: std::sync::Weak<SledStore>, control: Arc<FlushControl>) {
+    let mut pause = REOPEN_PAUSE_MIN;
+    loop {
+        {
+            let Ok(mut closing) = control.closing.lock() else {
+                return;
+            };
+            while !*closing && !control.failed.load(Ordering::Acquire) {
+                closing = match control.reopen_wake.wait(closing) {
+                    Ok(c) => c,
+                    Err(_) => return,
+                };
+            }
+            if *closing {
+                return;
+            }
+        }
+        let Some(store) = store.upgrade() else {
+            return;
+        };
+        match store.reopen() {
+            Ok(()) => pause = REOPEN_PAUSE_MIN,
+            Err(e) => {
+                tracing::debug!(error = %e, ?pause, "the store cannot be reopened yet");
+                drop(store);
+                let Ok(closing) = control.closing.lock() else {
+                    return;
+                };
+                if *closing {
+                    return;
+                }
+                let _ = control.reopen_wake.wait_timeout(closing, pause);
+                pause = (pause * 2).min(REOPEN_PAUSE_MAX);
+            }
+        }
+    }
+}
+
+/// The first pause of the reopener after a failed attempt.
+const REOPEN_PAUSE_MIN: std::time::Duration = std::time::Duration::from_millis(25);
+/// The longest pause between two attempts: how long after space is freed the store may take to
+/// answer again.
+const REOPEN_PAUSE_MAX: std::time::Duration = std::time::Duration::from_millis(400);
 
 /// Removes the `snap.<lsn>.generating` files that sled 0.34.7 leaves when it is interrupted
 /// while writing a snapshot. Its reader takes the last snapshot file in name order, which is
@@ -274,8 +378,50 @@ pub(super) fn remove_partial_snapshots(path: &Path) -> Result<()> {
     }
     Ok(())
 }
-/// Refuses a store of another format before anything is written to it.
-pub(super) fn check_format(db: &sled::Db, path: &Path) -> Result<()> {
+/// Upgrades a format-2 store to format 3 (the 2025 attributes of cadres and discipline
+/// records, with their defaults): every plan body is decoded in the old shape and written in the
+/// new one, and the format mark changes in the same transaction, so that a crash leaves either
+/// store whole.
+fn upgrade_2_to_3(trees: &[Tree]) -> Result<()> {
+    use sled::{
+        transaction::{ConflictableTransactionError, TransactionError},
+        IVec, Transactional,
+    };
+    let mut removed: Vec<IVec> = Vec::new();
+    let mut written: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    for item in trees[PLANS].iter() {
+        let (k, v) = item?;
+        let header: PlanHeader = codec::decode(TREE_NAMES[PLANS], &k, &v)?;
+        let chunks = trees[BODIES]
+            .scan_prefix(keys::items_prefix(&header.id))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let body = codec::decode_body_v2(TREE_NAMES[BODIES], &k, chunks.iter().cloned())?;
+        removed.extend(chunks.into_iter().map(|(key, _)| key));
+        written.extend(codec::encode_body(
+            &header.into_plan(body.entries, body.rounds),
+        ));
+    }
+    let format_key = codec::FORMAT_KEY.as_bytes();
+    let mark = codec::encode_u64(format_key, codec::FORMAT);
+    (&trees[BODIES], &trees[META])
+        .transaction(|(bodies, meta)| {
+            for key in &removed {
+                bodies.remove(key.as_ref())?;
+            }
+            for (key, value) in &written {
+                bodies.insert(key.as_slice(), value.as_slice())?;
+            }
+            meta.insert(format_key, mark.as_slice())?;
+            Ok::<(), ConflictableTransactionError<()>>(())
+        })
+        .map_err(|e: TransactionError<()>| StoreError::Transaction(format!("upgrade: {e:?}")))?;
+    tracing::info!(chunks = written.len(), "store upgraded from format 2 to 3");
+    Ok(())
+}
+
+/// Refuses a store of another format before anything is written to it; returns the format
+/// found (`None` for a new store). Format 2 is accepted, to be upgraded.
+pub(super) fn check_format(db: &sled::Db, path: &Path) -> Result<Option<u64>> {
     let names = db.tree_names();
     let has = |name: &str| names.iter().any(|n| n.as_ref() == name.as_bytes());
     if has(FORMAT_1_TREE) {
@@ -288,14 +434,14 @@ pub(super) fn check_format(db: &sled::Db, path: &Path) -> Result<()> {
         });
     }
     if !has(TREE_NAMES[META]) {
-        return Ok(());
+        return Ok(None);
     }
     let meta = db.open_tree(TREE_NAMES[META])?;
     let key = codec::FORMAT_KEY.as_bytes();
     match meta.get(key)? {
-        None => Ok(()),
+        None => Ok(None),
         Some(v) => match codec::decode_u64(TREE_NAMES[META], key, &v)? {
-            codec::FORMAT => Ok(()),
+            f @ (2 | codec::FORMAT) => Ok(Some(f)),
             other => Err(StoreError::Format {
                 path: path.to_path_buf(),
                 reason: format!(

@@ -80,154 +80,178 @@ impl SledStore {
 
 impl Store for SledStore {
     fn plan(&self, id: &PlanId) -> Result<Option<Plan>> {
-        let Some(header) = self.header(id)? else {
-            return Ok(None);
-        };
-        let key = keys::plan(id);
-        let chunks = self.raw_prefix(BODIES, &keys::items_prefix(id))?;
-        let body = codec::decode_body(TREE_NAMES[BODIES], &key, chunks)?;
-        let corrupt = |reason: String| codec::corrupt(TREE_NAMES[BODIES], &key, reason);
-        if body.entries.len() != header.entry_count as usize
-            || body.rounds.len() != header.round_count as usize
-        {
-            return Err(corrupt(format!(
-                "{} entries and {} rounds where the header says {} and {}",
-                body.entries.len(),
-                body.rounds.len(),
-                header.entry_count,
-                header.round_count
-            )));
-        }
-        let plan = header.into_plan(body.entries, body.rounds);
-        // A draft's hash is fixed only when it is adopted.
-        if let (Some(stored), true) = (&plan.hash, plan.status != PlanStatus::Draft) {
-            let actual = plan.content_hash();
-            if *stored != actual {
+        self.guarded(|| {
+            let Some(header) = self.header(id)? else {
+                return Ok(None);
+            };
+            let key = keys::plan(id);
+            let chunks = self.raw_prefix(BODIES, &keys::items_prefix(id))?;
+            let body = codec::decode_body(TREE_NAMES[BODIES], &key, chunks)?;
+            let corrupt = |reason: String| codec::corrupt(TREE_NAMES[BODIES], &key, reason);
+            if body.entries.len() != header.entry_count as usize
+                || body.rounds.len() != header.round_count as usize
+            {
                 return Err(corrupt(format!(
-                    "content hash {actual} is not the stored hash {stored}"
+                    "{} entries and {} rounds where the header says {} and {}",
+                    body.entries.len(),
+                    body.rounds.len(),
+                    header.entry_count,
+                    header.round_count
                 )));
             }
-        }
-        Ok(Some(plan))
+            let plan = header.into_plan(body.entries, body.rounds);
+            // A draft's hash is fixed only when it is adopted.
+            if let (Some(stored), true) = (&plan.hash, plan.status != PlanStatus::Draft) {
+                let actual = plan.content_hash();
+                if *stored != actual {
+                    return Err(corrupt(format!(
+                        "content hash {actual} is not the stored hash {stored}"
+                    )));
+                }
+            }
+            Ok(Some(plan))
+        })
     }
 
     fn header(&self, id: &PlanId) -> Result<Option<PlanHeader>> {
-        self.get(PLANS, &keys::plan(id))
+        self.guarded(|| self.get(PLANS, &keys::plan(id)))
     }
 
     fn latest_version(&self, unit: &str, term: &str) -> Result<Option<u32>> {
-        let prefix = keys::plan_prefix(unit, term);
-        match self.raw_prefix(PLANS, &prefix)?.last() {
-            Some((key, _)) => Ok(keys::version_of(key, prefix.len())),
-            None => Ok(None),
-        }
+        self.guarded(|| {
+            let prefix = keys::plan_prefix(unit, term);
+            match self.raw_prefix(PLANS, &prefix)?.last() {
+                Some((key, _)) => Ok(keys::version_of(key, prefix.len())),
+                None => Ok(None),
+            }
+        })
     }
 
     fn headers(&self) -> Result<Vec<PlanHeader>> {
-        self.scan(PLANS, b"")
+        self.guarded(|| self.scan(PLANS, b""))
     }
 
     fn headers_where(&self, keep: &dyn Fn(&str, &str) -> bool) -> Result<Vec<PlanHeader>> {
-        let mut out = Vec::new();
-        for (k, v) in self.raw_prefix(PLANS, b"")? {
-            let mut parts = k.splitn(3, |b| *b == 0);
-            let unit = std::str::from_utf8(parts.next().unwrap_or_default()).unwrap_or_default();
-            let term = std::str::from_utf8(parts.next().unwrap_or_default()).unwrap_or_default();
-            if keep(unit, term) {
-                out.push(codec::decode(TREE_NAMES[PLANS], &k, &v)?);
+        self.guarded(|| {
+            let mut out = Vec::new();
+            for (k, v) in self.raw_prefix(PLANS, b"")? {
+                let mut parts = k.splitn(3, |b| *b == 0);
+                let unit =
+                    std::str::from_utf8(parts.next().unwrap_or_default()).unwrap_or_default();
+                let term =
+                    std::str::from_utf8(parts.next().unwrap_or_default()).unwrap_or_default();
+                if keep(unit, term) {
+                    out.push(codec::decode(TREE_NAMES[PLANS], &k, &v)?);
+                }
             }
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 
     fn outbox(&self) -> Result<Vec<(u64, OutboxItem)>> {
-        let (durable, _) = self.durable_marks()?;
-        self.raw_range(OUTBOX, &[], &durable.to_be_bytes())?
-            .into_iter()
-            .map(|(k, v)| {
-                let seq = u64::from_be_bytes(k.as_ref().try_into().map_err(|_| {
-                    codec::corrupt(TREE_NAMES[OUTBOX], &k, "key is not 8 bytes".into())
-                })?);
-                Ok((seq, codec::decode(TREE_NAMES[OUTBOX], &k, &v)?))
-            })
-            .collect()
+        self.guarded(|| {
+            let (durable, _) = self.durable_marks()?;
+            self.raw_range(OUTBOX, &[], &durable.to_be_bytes())?
+                .into_iter()
+                .map(|(k, v)| {
+                    let seq = u64::from_be_bytes(k.as_ref().try_into().map_err(|_| {
+                        codec::corrupt(TREE_NAMES[OUTBOX], &k, "key is not 8 bytes".into())
+                    })?);
+                    Ok((seq, codec::decode(TREE_NAMES[OUTBOX], &k, &v)?))
+                })
+                .collect()
+        })
     }
 
     fn receipt(&self, id: &PlanId) -> Result<Option<Receipt>> {
-        self.get(RECEIPTS, &keys::plan(id))
+        self.guarded(|| self.get(RECEIPTS, &keys::plan(id)))
     }
 
     fn decisions_for(&self, unit: &str, after: u64) -> Result<Vec<(u64, Decision)>> {
-        let Some(start) = after.checked_add(1) else {
-            return Ok(Vec::new());
-        };
-        let (_, durable) = self.durable_marks()?;
-        if start > durable {
-            return Ok(Vec::new());
-        }
-        let prefix_len = unit.len() + 1;
-        self.raw_range(
-            DECISIONS,
-            &keys::decision(unit, start),
-            &keys::decision(unit, durable),
-        )?
-        .into_iter()
-        .map(|(k, v)| {
-            let seq = k
-                .get(prefix_len..)
-                .and_then(|b| b.try_into().ok())
-                .map(u64::from_be_bytes)
-                .unwrap_or(0);
-            Ok((seq, codec::decode(TREE_NAMES[DECISIONS], &k, &v)?))
+        self.guarded(|| {
+            let Some(start) = after.checked_add(1) else {
+                return Ok(Vec::new());
+            };
+            let (_, durable) = self.durable_marks()?;
+            if start > durable {
+                return Ok(Vec::new());
+            }
+            let prefix_len = unit.len() + 1;
+            self.raw_range(
+                DECISIONS,
+                &keys::decision(unit, start),
+                &keys::decision(unit, durable),
+            )?
+            .into_iter()
+            .map(|(k, v)| {
+                let seq = k
+                    .get(prefix_len..)
+                    .and_then(|b| b.try_into().ok())
+                    .map(u64::from_be_bytes)
+                    .unwrap_or(0);
+                Ok((seq, codec::decode(TREE_NAMES[DECISIONS], &k, &v)?))
+            })
+            .collect()
         })
-        .collect()
     }
 
     fn meta(&self, key: &str) -> Result<Option<u64>> {
-        self.raw(META, key.as_bytes())?
-            .map(|v| codec::decode_u64(TREE_NAMES[META], key.as_bytes(), &v))
-            .transpose()
+        self.guarded(|| {
+            self.raw(META, key.as_bytes())?
+                .map(|v| codec::decode_u64(TREE_NAMES[META], key.as_bytes(), &v))
+                .transpose()
+        })
     }
 
     fn document(&self, key: &str) -> Result<Option<serde_json::Value>> {
-        self.raw(DOCUMENTS, key.as_bytes())?
-            .map(|v| codec::decode_json(TREE_NAMES[DOCUMENTS], key.as_bytes(), &v))
-            .transpose()
+        self.guarded(|| {
+            self.raw(DOCUMENTS, key.as_bytes())?
+                .map(|v| codec::decode_json(TREE_NAMES[DOCUMENTS], key.as_bytes(), &v))
+                .transpose()
+        })
     }
 
     fn documents(&self, prefix: &str) -> Result<Vec<(String, serde_json::Value)>> {
-        self.raw_prefix(DOCUMENTS, prefix.as_bytes())?
-            .into_iter()
-            .map(|(k, v)| {
-                Ok((
-                    String::from_utf8_lossy(&k).into_owned(),
-                    codec::decode_json(TREE_NAMES[DOCUMENTS], &k, &v)?,
-                ))
-            })
-            .collect()
+        self.guarded(|| {
+            self.raw_prefix(DOCUMENTS, prefix.as_bytes())?
+                .into_iter()
+                .map(|(k, v)| {
+                    Ok((
+                        String::from_utf8_lossy(&k).into_owned(),
+                        codec::decode_json(TREE_NAMES[DOCUMENTS], &k, &v)?,
+                    ))
+                })
+                .collect()
+        })
     }
 
     fn audit(&self) -> Result<(Vec<AuditRecord>, u64)> {
-        Ok((self.scan(AUDIT, b"")?, self.meta(AUDIT_SEQ)?.unwrap_or(0)))
+        self.guarded(|| Ok((self.scan(AUDIT, b"")?, self.meta(AUDIT_SEQ)?.unwrap_or(0))))
     }
 
     fn audit_seals(&self) -> Result<std::collections::BTreeMap<u64, String>> {
-        self.raw_prefix(AUDIT_SEALS, b"")?
-            .iter()
-            .map(|(k, v)| {
-                let seq = <[u8; 8]>::try_from(k.as_ref()).map_err(|_| {
-                    codec::corrupt(TREE_NAMES[AUDIT_SEALS], k, "key is not 8 bytes".into())
-                })?;
-                Ok((
-                    u64::from_be_bytes(seq),
-                    codec::decode(TREE_NAMES[AUDIT_SEALS], k, v)?,
-                ))
-            })
-            .collect()
+        self.guarded(|| {
+            self.raw_prefix(AUDIT_SEALS, b"")?
+                .iter()
+                .map(|(k, v)| {
+                    let seq = <[u8; 8]>::try_from(k.as_ref()).map_err(|_| {
+                        codec::corrupt(TREE_NAMES[AUDIT_SEALS], k, "key is not 8 bytes".into())
+                    })?;
+                    Ok((
+                        u64::from_be_bytes(seq),
+                        codec::decode(TREE_NAMES[AUDIT_SEALS], k, v)?,
+                    ))
+                })
+                .collect()
+        })
     }
 
     fn audit_key(&self) -> Option<&crate::audit::AuditKey> {
         self.audit_key.get()
+    }
+
+    fn earlier_audit_keys(&self) -> &[crate::audit::AuditKey] {
+        self.earlier_audit_keys.get().map_or(&[], Vec::as_slice)
     }
 
     fn audit_head(&self) -> Result<Option<(u64, String)>> {
@@ -243,7 +267,7 @@ impl Store for SledStore {
     }
 
     fn conflicts(&self) -> Result<Vec<Conflict>> {
-        self.scan(CONFLICTS, b"")
+        self.guarded(|| self.scan(CONFLICTS, b""))
     }
 
     fn commit(&self, changes: Vec<Change>) -> Result<u64> {

@@ -33,6 +33,9 @@ fn plan(unit: &str, version: u32, n: usize) -> Plan {
                 qualifications: vec![],
                 discipline: vec![],
                 appointment_proposed_on: None,
+                retirement_regime: Default::default(),
+                science_technology: false,
+                ratings: Vec::new(),
             },
             position: "C.BT".into(),
             source: EntrySource::Voted,
@@ -202,6 +205,43 @@ async fn a_flipped_byte_in_any_stored_value_is_found_and_named() {
     assert_corrupt(
         store.commit(vec![Change::Audit(event("after"))]),
         "meta seq.audit",
+    );
+}
+
+#[tokio::test]
+async fn a_format_2_store_is_upgraded_when_opened_and_reads_the_same_plans() {
+    let before = adopted("412", 1, 3_000);
+    let (dir, store) = damaged(|db| {
+        // Turn the store back into what format 2 wrote: old-shape bodies, format mark 2.
+        let bodies = db.open_tree("bodies").unwrap();
+        for item in bodies.scan_prefix(keys::items_prefix(&before.id)) {
+            bodies.remove(item.unwrap().0).unwrap();
+        }
+        for (k, v) in codec::format2::encode_body(&before) {
+            bodies.insert(k, v).unwrap();
+        }
+        let key = codec::FORMAT_KEY.as_bytes();
+        db.open_tree("meta")
+            .unwrap()
+            .insert(key, codec::encode_u64(key, 2))
+            .unwrap();
+    })
+    .await;
+    assert_eq!(
+        store.plan(&id("412", 1)).unwrap().unwrap().entries,
+        before.entries
+    );
+    drop(store);
+    // The mark says 3 now, and the store opens again as format 3.
+    let db = sled::open(dir.path().join("store")).unwrap();
+    let key = codec::FORMAT_KEY.as_bytes();
+    let mark = db.open_tree("meta").unwrap().get(key).unwrap().unwrap();
+    assert_eq!(codec::decode_u64("meta", key, &mark).unwrap(), 3);
+    drop(db);
+    let store = SledStore::open(&dir.path().join("store")).unwrap();
+    assert_eq!(
+        store.plan(&id("412", 1)).unwrap().unwrap().entries,
+        before.entries
     );
 }
 

@@ -147,10 +147,19 @@ impl SledStore {
         Ok((out, after))
     }
 
-    /// Applies every staged commit to sled in one transaction, in ticket order. Call with the
-    /// apply lock held. A failed transaction discards everything staged (later commits were
-    /// computed on top of it); their waiters get the error.
+    /// Applies every staged commit to sled in one transaction, in ticket order, keeping the
+    /// values it replaces until a flush covers it (see [`FlushControl::undo`]). Call with the
+    /// apply lock held. A failed transaction fails the store ([`FlushControl::fail`]): it may
+    /// be half applied in sled's memory, so nothing is served from that engine again; the
+    /// staged commits are discarded (later ones were computed on top of it) and their waiters
+    /// get the error.
+    ///
+    /// [`FlushControl::undo`]: super::flusher::FlushControl::undo
+    /// [`FlushControl::fail`]: super::flusher::FlushControl::fail
     pub(super) fn apply_staged(&self) -> Result<()> {
+        if self.control.failed.load(Ordering::Acquire) {
+            return Err(self.refused());
+        }
         let batches = self.staged()?.drain();
         let (Some((first, _)), Some((last, _))) = (batches.first(), batches.last()) else {
             return Ok(());
@@ -158,17 +167,26 @@ impl SledStore {
         let (first, last) = (*first, *last);
         let engine = self.engine()?;
         let trees: Vec<&Tree> = engine.trees.iter().collect();
+        // What each write replaced, collected afresh at every attempt of the closure.
+        let replaced = std::cell::RefCell::new(Vec::new());
         let result = trees.as_slice().transaction(|tx| {
+            let mut replaced = replaced.borrow_mut();
+            replaced.clear();
             for (_, writes) in &batches {
                 for (tree, key, value) in writes {
-                    match value {
+                    let old = match value {
                         Some(v) => tx[*tree].insert(key.as_slice(), v.clone())?,
                         None => tx[*tree].remove(key.as_slice())?,
                     };
+                    replaced.push((*tree, key.clone(), old));
                 }
             }
             Ok(())
         });
+        // Kept before the ticket counts as applied, so a flush that covers it finds it.
+        if let Ok(mut undo) = self.control.undo.lock() {
+            undo.push_back((last, replaced.into_inner()));
+        }
         match result {
             Ok(()) => {
                 self.transactions.fetch_add(1, Ordering::Relaxed);
@@ -178,14 +196,10 @@ impl SledStore {
             }
             Err(e) => {
                 let e: TransactionError<()> = e;
-                if let TransactionError::Storage(sled::Error::Io(io)) = &e {
-                    if is_disk_full(io) {
-                        self.control.full.store(true, Ordering::Release);
-                        self.control.failed.store(true, Ordering::Release);
-                    }
-                }
-                let reason = format!("{e:?}");
+                let full = matches!(&e, TransactionError::Storage(sled::Error::Io(io)) if is_disk_full(io));
+                let reason = format!("a transaction failed: {e:?}");
                 tracing::error!(error = %reason, first, last, "staged commits discarded");
+                self.control.fail(&self.flushed_tx, reason.clone(), full);
                 // Nothing may be staged on top of the discarded commits meanwhile.
                 let _commits = self
                     .commit_lock
@@ -198,7 +212,7 @@ impl SledStore {
                 if let Ok(mut marks) = self.control.marks.lock() {
                     marks.pending.retain(|(t, _)| *t < first);
                 }
-                Err(StoreError::Transaction(reason))
+                Err(self.refused())
             }
         }
     }
@@ -244,8 +258,9 @@ impl SledStore {
             if let Some(why) = &self.control.behind {
                 return Err(StoreError::Behind(why.clone()));
             }
+            // A failed store is reopened in the background, never on a write's path.
             if self.control.failed.load(Ordering::Acquire) {
-                self.recover()?;
+                return Err(self.refused());
             }
             let (writes, after) = self.plan_writes(changes)?;
             // The marks are registered as the commit is staged (visible to reads), so that no
@@ -279,13 +294,8 @@ impl SledStore {
     /// up to `ticket` if nobody else is, then waits for the flusher to make them durable.
     pub(super) async fn durable(&self, ticket: u64) -> Result<()> {
         let applied = self.applied_up_to(ticket).await;
-        if let Some(why) = self.staged()?.failure(ticket).map(str::to_string) {
-            if self.control.full.load(Ordering::Acquire) {
-                return Err(self.full(self.free_space().unwrap_or(0)));
-            }
-            return Err(StoreError::Transaction(format!(
-                "commit {ticket} was not stored: {why}"
-            )));
+        if self.staged()?.failure(ticket).is_some() {
+            return Err(self.refused());
         }
         applied?;
         {
@@ -310,6 +320,8 @@ impl SledStore {
         if full {
             return Err(self.full(self.free_space().unwrap_or(0)));
         }
-        Err(StoreError::Transaction(format!("flush failed: {error}")))
+        Err(StoreError::Transaction(format!(
+            "commit {ticket} was not stored: {error}"
+        )))
     }
 }

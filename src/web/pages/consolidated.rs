@@ -1,10 +1,8 @@
 //! The consolidated list (Danh sách tổng hợp): every filter of the query API, paged, and its
 //! export (csv, xlsx) of exactly what is shown.
 
-use std::collections::HashMap;
-
 use axum::{
-    extract::{Query, State},
+    extract::State,
     http::header,
     response::{IntoResponse, Response},
 };
@@ -12,68 +10,112 @@ use maud::{html, Markup};
 use serde::Deserialize;
 
 use crate::web::{
-    i18n::{date, Lang},
+    i18n::date,
     layout::{form_urlencoded_path, page},
     session::Viewer,
+    typed::{blank_is_none, blank_or_number, Typed},
     WebError, WebState,
 };
 use crate::{
-    domain::{Gender, Level, Plan, PlanId, PlanStatus},
-    node::{mask_id, ConsolidatedEntry, ConsolidatedFilter},
+    domain::{Gender, Level, PlanId, PlanStatus},
+    node::{ConsolidatedEntry, ConsolidatedFilter, ConsolidatedPage, PageAt, PageRequest, SortKey},
     rules::RuleId,
+    tabular::ListRow,
 };
 
 use super::*;
 
-/// The consolidated list's query: every filter of the query API, the sort and the page.
+/// The consolidated list's query: every filter of the query API, the sort and the page. A
+/// closed list (status, level, gender, rule, sort) is an enum: a value the page does not offer
+/// is a 400 naming the field; an empty one is "all".
 #[derive(Debug, Default, Clone, Deserialize)]
 pub struct ListQuery {
+    /// The subtree (empty: the viewer's).
     #[serde(default)]
     under: String,
+    /// The term (empty: the newest with a plan in scope).
     #[serde(default)]
     term: String,
+    /// A position code.
     #[serde(default)]
     position: String,
-    #[serde(default)]
-    status: String,
+    /// A plan status.
+    #[serde(default, deserialize_with = "blank_is_none")]
+    status: Option<PlanStatus>,
+    /// Part of a name, diacritics and case ignored.
     #[serde(default)]
     name: String,
-    #[serde(default)]
-    level: String,
-    #[serde(default)]
-    gender: String,
-    #[serde(default)]
-    age_min: String,
-    #[serde(default)]
-    age_max: String,
-    #[serde(default)]
-    rule: String,
-    #[serde(default)]
-    sort: String,
-    #[serde(default)]
-    page: String,
-    #[serde(default)]
-    size: String,
+    /// A level of government.
+    #[serde(default, deserialize_with = "blank_is_none")]
+    level: Option<Level>,
+    /// A gender.
+    #[serde(default, deserialize_with = "blank_is_none")]
+    gender: Option<Gender>,
+    /// Age today in whole years, at least.
+    #[serde(default, deserialize_with = "blank_or_number")]
+    age_min: Option<u32>,
+    /// ... at most.
+    #[serde(default, deserialize_with = "blank_or_number")]
+    age_max: Option<u32>,
+    /// Only entries a finding of this rule names.
+    #[serde(default, deserialize_with = "blank_is_none")]
+    rule: Option<RuleId>,
+    /// The order (empty: by name).
+    #[serde(default, deserialize_with = "blank_is_none")]
+    sort: Option<SortKey>,
+    /// The page, from 1; past the last is the last.
+    #[serde(default, deserialize_with = "blank_or_number")]
+    page: Option<usize>,
+    /// Rows a page (empty: [`PAGE_SIZE`]; 0: all).
+    #[serde(default, deserialize_with = "blank_or_number")]
+    size: Option<usize>,
 }
 
 /// How many rows a page shows unless asked otherwise.
 const PAGE_SIZE: usize = 50;
 
 impl ListQuery {
+    /// The query string of page `page` of this list (the export links and the pager).
     fn query_string(&self, page: usize) -> String {
+        let number = |n: Option<u32>| n.map(|n| n.to_string()).unwrap_or_default();
         let pairs = [
-            ("under", &self.under),
-            ("term", &self.term),
-            ("position", &self.position),
-            ("status", &self.status),
-            ("name", &self.name),
-            ("level", &self.level),
-            ("gender", &self.gender),
-            ("age_min", &self.age_min),
-            ("age_max", &self.age_max),
-            ("rule", &self.rule),
-            ("sort", &self.sort),
-            ("size", &self.size),
+            ("under", self.under.clone()),
+            ("term", self.term.clone()),
+            ("position", self.position.clone()),
+            (
+                "status",
+                self.status
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
+            ),
+            ("name", self.name.clone()),
+            (
+                "level",
+                self.level
+                    .map(|l| l.as_str().to_string())
+                    .unwrap_or_default(),
+            ),
+            (
+                "gender",
+                self.gender
+                    .map(|g| g.as_str().to_string())
+                    .unwrap_or_default(),
+            ),
+            ("age_min", number(self.age_min)),
+            ("age_max", number(self.age_max)),
+            (
+                "rule",
+                self.rule
+                    .map(|r| r.as_str().to_string())
+                    .unwrap_or_default(),
+            ),
+            (
+                "sort",
+                self.sort
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
+            ),
+            ("size", self.size.map(|s| s.to_string()).unwrap_or_default()),
         ];
         let mut out: Vec<String> = pairs
             .iter()
@@ -87,50 +129,29 @@ impl ListQuery {
     }
 
     fn page_size(&self) -> usize {
-        match self.size.trim() {
-            "" => PAGE_SIZE,
-            s => s.parse().unwrap_or(PAGE_SIZE),
-        }
-    }
-
-    fn page(&self) -> usize {
-        self.page.trim().parse().unwrap_or(1).max(1)
+        self.size.unwrap_or(PAGE_SIZE)
     }
 }
 
-/// One row of the list as shown: the entry and its person.
-pub struct ShownRow {
-    /// The entry as the node lists it.
-    pub entry: ConsolidatedEntry,
-    /// The person's national ID, when it could be resolved.
-    pub national_id: Option<String>,
-}
-
-/// The list as the page shows it: the rows of the current page, out of `total`.
+/// The list as the page shows it: one page as the node pages it, and the term shown.
 pub struct Shown {
-    pub rows: Vec<ShownRow>,
-    pub total: usize,
+    /// The page: its rows (with their whole IDs), the total, the page number and the pages.
+    pub page: ConsolidatedPage,
+    /// The term shown.
     pub term: String,
+    /// The terms the viewer may pick, newest first.
     pub terms: Vec<String>,
 }
 
-/// The orders the list offers: by name the Vietnamese way (empty, or `name`), then the others.
-const SORTS: [&str; 6] = ["", "name", "unit", "position", "birth", "votes"];
-
-fn parse_status(s: &str) -> Option<PlanStatus> {
-    [
-        PlanStatus::Draft,
-        PlanStatus::Adopted,
-        PlanStatus::Submitted,
-        PlanStatus::Received,
-        PlanStatus::Approved,
-        PlanStatus::Returned,
-    ]
-    .into_iter()
-    .find(|x| x.as_str() == s)
+impl Shown {
+    /// The place in the whole list of the page's first row.
+    fn first(&self) -> usize {
+        self.page.first.unwrap_or(0)
+    }
 }
 
-/// Runs the consolidated query for `q` as `viewer` may see it, sorted and paged.
+/// Asks the node for the page of the consolidated list that `q` names, as `viewer` may see it:
+/// the node filters, sorts and pages (clamped); the page only renders.
 async fn shown(state: &WebState, viewer: &Viewer, q: &ListQuery) -> Result<Shown, WebError> {
     let node = &state.node;
     let (terms, default_term) = terms(state, viewer, &q.term).await?;
@@ -147,126 +168,32 @@ async fn shown(state: &WebState, viewer: &Viewer, q: &ListQuery) -> Result<Shown
             .require_read(node.hierarchy(), "under", q.under.trim())?;
         q.under.trim().to_string()
     };
-    let number = |field: &str, v: &str| -> Result<Option<u32>, WebError> {
-        match v.trim() {
-            "" => Ok(None),
-            v => v.parse().map(Some).map_err(|_| {
-                WebError::bad_request(format!("{field}: {v:?} is not a whole number"))
-            }),
-        }
-    };
     let filter = ConsolidatedFilter {
         under,
         term: Some(term.clone()),
         position: Some(q.position.trim().to_string()).filter(|s| !s.is_empty()),
-        status: match q.status.trim() {
-            "" => None,
-            v => Some(parse_status(v).ok_or_else(|| {
-                WebError::bad_request(format!(
-                    "status: {:?} is not a plan status (draft, adopted, submitted, received, \
-                     approved, returned)",
-                    crate::domain::validate::prefix(v)
-                ))
-            })?),
-        },
+        status: q.status,
         name: Some(q.name.clone()).filter(|s| !s.trim().is_empty()),
-        level: match q.level.trim() {
-            "" => None,
-            v => Some(v.parse().map_err(|_| {
-                WebError::bad_request(format!(
-                    "level: {:?} is not a level of government",
-                    crate::domain::validate::prefix(v)
-                ))
-            })?),
-        },
-        gender: match q.gender.trim() {
-            "" => None,
-            "male" => Some(Gender::Male),
-            "female" => Some(Gender::Female),
-            v => {
-                return Err(WebError::bad_request(format!(
-                    "gender: {:?} is neither male nor female",
-                    crate::domain::validate::prefix(v)
-                )))
-            }
-        },
-        age_min: number("age_min", &q.age_min)?,
-        age_max: number("age_max", &q.age_max)?,
-        has_rule: match q.rule.trim() {
-            "" => None,
-            r => Some(
-                r.parse()
-                    .map_err(|e: String| WebError::bad_request(format!("rule: {e}")))?,
-            ),
-        },
+        level: q.level,
+        gender: q.gender,
+        age_min: q.age_min,
+        age_max: q.age_max,
+        has_rule: q.rule,
     };
-    if !SORTS.contains(&q.sort.as_str()) {
-        return Err(WebError::bad_request(format!(
-            "sort: {:?} is not an order of the list (name, unit, position, birth, votes)",
-            crate::domain::validate::prefix(&q.sort)
-        )));
-    }
-    let mut entries = node.consolidated(&filter).await?;
-    // The node sorts the Vietnamese way by name; the other orders keep it within ties.
-    match q.sort.as_str() {
-        "unit" => entries.sort_by(|a, b| a.unit_name.cmp(&b.unit_name).then(a.unit.cmp(&b.unit))),
-        "position" => entries.sort_by(|a, b| a.position.cmp(&b.position)),
-        "birth" => entries.sort_by_key(|e| e.birth_date),
-        "votes" => entries.sort_by_key(|e| std::cmp::Reverse(e.votes.map_or(0, |v| v.0))),
-        _ => {}
-    }
-    let total = entries.len();
-    let size = q.page_size();
-    let page_rows: Vec<ConsolidatedEntry> = if size == 0 {
-        entries
-    } else {
-        entries
-            .into_iter()
-            .skip((q.page() - 1) * size)
-            .take(size)
-            .collect()
+    let request = PageRequest {
+        sort: q.sort.unwrap_or_default(),
+        at: PageAt::Number(q.page.unwrap_or(1)),
+        size: q.page_size(),
     };
-    // The list carries masked IDs; the person behind each shown row comes from its plan.
-    let mut plans: HashMap<PlanId, Plan> = HashMap::new();
-    let mut rows = Vec::with_capacity(page_rows.len());
-    for e in page_rows {
-        let id = PlanId {
-            unit: e.unit.clone(),
-            term: e.term.clone(),
-            version: e.version,
-        };
-        if !plans.contains_key(&id) {
-            let plan = node.get_plan(&id.unit, &id.term, id.version).await?;
-            plans.insert(id.clone(), plan);
-        }
-        let national_id = plans[&id]
-            .entries
-            .iter()
-            .find(|x| {
-                x.position == e.position
-                    && x.cadre.full_name == e.full_name
-                    && x.cadre.birth_date == e.birth_date
-                    && mask_id(&x.cadre.national_id) == e.national_id_masked
-            })
-            .map(|x| x.cadre.national_id.clone());
-        rows.push(ShownRow {
-            entry: e,
-            national_id,
-        });
-    }
-    Ok(Shown {
-        rows,
-        total,
-        term,
-        terms,
-    })
+    let page = node.consolidated_page(&filter, &request).await?;
+    Ok(Shown { page, term, terms })
 }
 
 /// `GET /tong-hop`: the consolidated list.
 pub async fn consolidated(
     State(state): State<WebState>,
     viewer: Viewer,
-    Query(q): Query<ListQuery>,
+    Typed(q): Typed<ListQuery>,
 ) -> Result<Markup, WebError> {
     let l = viewer.lang;
     let shown = shown(&state, &viewer, &q).await?;
@@ -274,14 +201,11 @@ pub async fn consolidated(
     let catalog = node.catalog();
     let units = node.hierarchy().subtree(&viewer.root);
     let size = q.page_size();
-    let pages = if size == 0 {
-        1
-    } else {
-        shown.total.div_ceil(size).max(1)
-    };
-    let page_no = q.page().min(pages);
+    let (page_no, pages) = (shown.page.page, shown.page.pages);
+    let first = shown.first();
     let here = q.query_string(page_no);
     let sel = |a: &str, b: &str| a == b;
+    let sort = q.sort.unwrap_or_default();
     let content = html! {
         form.filters id="filters" method="get" action="/tong-hop" {
             label { (l.t("Tìm theo tên", "Search by name")) " " input type="search" name="name" value=(q.name) placeholder=(l.t("vd. nguyen van", "e.g. nguyen van")); }
@@ -297,38 +221,37 @@ pub async fn consolidated(
             label { (l.t("Trạng thái", "Status")) " " select name="status" {
                 option value="" { (l.t("Tất cả", "All")) }
                 @for s in [PlanStatus::Adopted, PlanStatus::Submitted, PlanStatus::Received, PlanStatus::Approved, PlanStatus::Returned] {
-                    option value=(s.as_str()) selected[sel(&q.status, s.as_str())] { (l.status(s)) }
+                    option value=(s.as_str()) selected[q.status == Some(s)] { (l.status(s)) }
                 }
             } }
             label { (l.t("Cấp", "Level")) " " select name="level" {
                 option value="" { (l.t("Tất cả", "All")) }
-                @for lv in [Level::Province, Level::District, Level::Commune] { option value=(lv.as_str()) selected[sel(&q.level, lv.as_str())] { (level_name(l, lv)) } }
+                @for lv in [Level::Province, Level::District, Level::Commune] { option value=(lv.as_str()) selected[q.level == Some(lv)] { (level_name(l, lv)) } }
             } }
             label { (l.t("Giới tính", "Gender")) " " select name="gender" {
                 option value="" { (l.t("Tất cả", "All")) }
-                option value="male" selected[sel(&q.gender, "male")] { (l.gender(Gender::Male)) }
-                option value="female" selected[sel(&q.gender, "female")] { (l.gender(Gender::Female)) }
+                @for g in [Gender::Male, Gender::Female] { option value=(g.as_str()) selected[q.gender == Some(g)] { (l.gender(g)) } }
             } }
-            label { (l.t("Tuổi từ", "Age from")) " " input.short type="number" min="0" name="age_min" value=(q.age_min); }
-            label { (l.t("đến", "to")) " " input.short type="number" min="0" name="age_max" value=(q.age_max); }
+            label { (l.t("Tuổi từ", "Age from")) " " input.short type="number" min="0" name="age_min" value=[q.age_min]; }
+            label { (l.t("đến", "to")) " " input.short type="number" min="0" name="age_max" value=[q.age_max]; }
             label { (l.t("Có phát hiện", "Has finding")) " " select name="rule" {
                 option value="" { "—" }
-                @for r in RuleId::ALL { option value=(r.as_str()) selected[sel(&q.rule, r.as_str())] { (r.as_str()) } }
+                @for r in RuleId::ALL { option value=(r.as_str()) selected[q.rule == Some(r)] { (r.as_str()) } }
             } }
             label { (l.t("Sắp xếp", "Sort")) " " select name="sort" {
-                @for (v, vi, en) in [("", "Tên (kiểu Việt)", "Name (Vietnamese)"), ("unit", "Đơn vị", "Unit"), ("position", "Chức danh", "Position"), ("birth", "Ngày sinh", "Birth date"), ("votes", "Số phiếu", "Votes")] {
-                    option value=(v) selected[sel(&q.sort, v)] { (l.t(vi, en)) }
+                @for k in SortKey::ALL {
+                    option value=(if k == SortKey::Name { "" } else { k.as_str() }) selected[sort == k] { (l.sort(k)) }
                 }
             } }
             label { (l.t("Số dòng/trang", "Rows/page")) " " select name="size" {
-                @for (v, label) in [("", "50"), ("20", "20"), ("100", "100"), ("0", l.t("Tất cả", "All"))] {
-                    option value=(v) selected[sel(&q.size, v)] { (label) }
+                @for (v, n, label) in [("", None, "50"), ("20", Some(20), "20"), ("100", Some(100), "100"), ("0", Some(0), l.t("Tất cả", "All"))] {
+                    option value=(v) selected[q.size == n] { (label) }
                 }
             } }
             button type="submit" { (l.t("Lọc", "Filter")) }
         }
         p id="summary" {
-            (shown.total) " " (l.t("dòng", "rows"))
+            (shown.page.total) " " (l.t("dòng", "rows"))
             @if size != 0 { " · " (l.t("trang", "page")) " " (page_no) "/" (pages) }
             " · " a id="export-xlsx" href=(format!("/tong-hop.xlsx?{here}")) { (l.t("Xuất Excel (những dòng đang hiển thị)", "Export Excel (the rows shown)")) }
             " · " a id="export-csv" href=(format!("/tong-hop.csv?{here}")) { "CSV" }
@@ -341,17 +264,13 @@ pub async fn consolidated(
                 th.num { (l.t("Phiếu", "Votes")) } th { (l.t("Trạng thái", "Status")) }
             } }
             tbody {
-                @for (i, r) in shown.rows.iter().enumerate() {
-                    @let e = &r.entry;
-                    @let stt = if size == 0 { i + 1 } else { (page_no - 1) * size + i + 1 };
+                @for (i, e) in shown.page.entries.iter().enumerate() {
                     tr {
-                        td.num { (stt) }
-                        td.name { @if let Some(id) = &r.national_id {
-                            a href=(format!("/nguoi/{}", state.sessions.person_ref(id))) { (e.full_name) }
-                        } @else { (e.full_name) } }
+                        td.num { (first + i + 1) }
+                        td.name { a href=(format!("/nguoi/{}", state.sessions.person_ref(&e.national_id))) { (e.full_name) } }
                         td { (date(e.birth_date)) }
                         td { (l.gender(e.gender)) }
-                        td.id { @if let Some(id) = &r.national_id { (shown_id(&viewer, id)) } @else { (e.national_id_masked) } }
+                        td.id { (shown_id(&viewer, &e.national_id)) }
                         td { (e.unit_name) }
                         td { (position_title(&state, l, &e.position)) }
                         td.num { @if let Some((y, d)) = e.votes { (y) "/" (d) } }
@@ -376,62 +295,38 @@ pub async fn consolidated(
     ))
 }
 
-/// The shown rows as an export sheet in the layout of `quyhoach export --what consolidated`.
-fn export_sheet(
-    state: &WebState,
-    viewer: &Viewer,
-    q: &ListQuery,
-    shown: &Shown,
-) -> crate::tabular::ExportSheet {
-    let headers: Vec<String> = [
-        "STT",
-        "Họ và tên",
-        "Ngày sinh",
-        "Giới tính",
-        "Số CCCD",
-        "Mã đơn vị",
-        "Đơn vị",
-        "Chức danh quy hoạch",
-        "Mã chức danh",
-        "Nhiệm kỳ",
-        "Số phiếu đồng ý",
-        "Trạng thái",
-        "Phiên bản",
-    ]
-    .map(String::from)
-    .to_vec();
-    let first = if q.page_size() == 0 {
-        0
-    } else {
-        (q.page() - 1) * q.page_size()
-    };
-    let rows = shown
-        .rows
+/// An entry as the export writes it for `viewer`: the national ID masked for a reader.
+pub fn list_row(viewer: &Viewer, e: &ConsolidatedEntry) -> ListRow {
+    ListRow {
+        full_name: e.full_name.clone(),
+        birth_date: e.birth_date,
+        gender: e.gender,
+        national_id: shown_id(viewer, &e.national_id),
+        unit: e.unit.clone(),
+        unit_name: e.unit_name.clone(),
+        position_title: e.position_title.clone(),
+        position: e.position.clone(),
+        term: e.term.clone(),
+        votes: e.votes,
+        status: e.status,
+        version: e.version,
+    }
+}
+
+/// The shown rows as an export sheet, in the one layout of every face
+/// ([`crate::tabular::consolidated`]), numbered from their place in the whole list.
+fn export_sheet(viewer: &Viewer, shown: &Shown) -> crate::tabular::ExportSheet {
+    let rows: Vec<ListRow> = shown
+        .page
+        .entries
         .iter()
-        .enumerate()
-        .map(|(i, r)| {
-            let e = &r.entry;
-            vec![
-                (first + i + 1).to_string(),
-                e.full_name.clone(),
-                date(e.birth_date),
-                Lang::Vi.gender(e.gender).to_string(),
-                r.national_id
-                    .as_deref()
-                    .map(|id| shown_id(viewer, id))
-                    .unwrap_or_else(|| e.national_id_masked.clone()),
-                e.unit.clone(),
-                e.unit_name.clone(),
-                position_title(state, Lang::Vi, &e.position),
-                e.position.clone(),
-                e.term.clone(),
-                e.votes.map(|(y, d)| format!("{y}/{d}")).unwrap_or_default(),
-                Lang::Vi.status(e.status).to_string(),
-                e.version.to_string(),
-            ]
-        })
+        .map(|e| list_row(viewer, e))
         .collect();
-    crate::tabular::table_sheet("Danh sách tổng hợp", headers, rows)
+    crate::tabular::consolidated_sheet(
+        crate::tabular::consolidated::SHEET_NAME,
+        shown.first(),
+        &rows,
+    )
 }
 
 fn download(content_type: &str, name: &str, bytes: Vec<u8>) -> Response {
@@ -452,10 +347,10 @@ fn download(content_type: &str, name: &str, bytes: Vec<u8>) -> Response {
 pub async fn consolidated_csv(
     State(state): State<WebState>,
     viewer: Viewer,
-    Query(q): Query<ListQuery>,
+    Typed(q): Typed<ListQuery>,
 ) -> Result<Response, WebError> {
     let shown = shown(&state, &viewer, &q).await?;
-    let sheet = export_sheet(&state, &viewer, &q, &shown);
+    let sheet = export_sheet(&viewer, &shown);
     let mut bytes = Vec::new();
     crate::tabular::export_csv(&mut bytes, &sheet.headers, &sheet.text_rows())
         .map_err(|e| WebError::bad_request(e.to_string()))?;
@@ -466,10 +361,10 @@ pub async fn consolidated_csv(
 pub async fn consolidated_xlsx(
     State(state): State<WebState>,
     viewer: Viewer,
-    Query(q): Query<ListQuery>,
+    Typed(q): Typed<ListQuery>,
 ) -> Result<Response, WebError> {
     let shown = shown(&state, &viewer, &q).await?;
-    let sheet = export_sheet(&state, &viewer, &q, &shown);
+    let sheet = export_sheet(&viewer, &shown);
     let bytes =
         crate::tabular::xlsx_bytes(&[sheet]).map_err(|e| WebError::bad_request(e.to_string()))?;
     Ok(download(

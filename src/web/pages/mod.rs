@@ -28,11 +28,7 @@ pub fn plan_href(id: &PlanId) -> String {
 
 /// A national ID as the viewer may see it.
 pub fn shown_id(viewer: &Viewer, id: &str) -> String {
-    if viewer.sees_full_ids() {
-        id.to_string()
-    } else {
-        mask_id(id)
-    }
+    viewer.caller.shown_id(id)
 }
 
 /// `text` with every run of 12 digits (a national ID) masked, unless the viewer sees full IDs.
@@ -64,7 +60,7 @@ pub fn mask_ids_in(viewer: &Viewer, text: &str) -> String {
 
 /// The terms of the catalogue, newest first, and the one a page shows by default: the newest
 /// that has a plan in scope, else the newest.
-async fn terms(
+pub(in crate::web) async fn terms(
     state: &WebState,
     viewer: &Viewer,
     wanted: &str,

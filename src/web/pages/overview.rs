@@ -129,7 +129,8 @@ pub async fn overview(
         let total = hierarchy.subtree(&child.code).len();
         per_child.push((child, total - c.missing.len(), total, c.overdue.len()));
     }
-    let sync = node.sync_status()?;
+    // Scoped like the SyncStatus RPC: only a caller who may read this node's own unit.
+    let sync = node.sync_status_seen_by(&viewer.caller)?;
     let content = html! {
         form.filters method="get" action="/" {
             (term_select(l, &terms, &term))
@@ -190,7 +191,7 @@ pub async fn overview(
                 } }
             } }
         }
-        section {
+        @if let Some(sync) = &sync { section {
             h2 { (l.t("Trạng thái đồng bộ", "Sync state")) }
             div.scroll { table id="sync" {
                 thead { tr { th { (l.t("Liên kết", "Link")) } th.num { (l.t("Hàng đợi", "Outbox")) } th.num { (l.t("Độ trễ (giây)", "Lag (s)")) } th { (l.t("Liên lạc gần nhất", "Last contact")) } th { (l.t("Lỗi gần nhất", "Last error")) } th { (l.t("Tình trạng", "State")) } } }
@@ -210,17 +211,13 @@ pub async fn overview(
             @if !sync.conflicts.is_empty() {
                 p.bad { (sync.conflicts.len()) " " (l.t("xung đột đã ghi nhận", "recorded conflicts")) }
             }
-        }
+        } }
     };
     Ok(page(&viewer, l.t("Tổng quan", "Overview"), "/", content))
 }
 
 pub(super) fn level_name(l: Lang, level: Level) -> &'static str {
-    match level {
-        Level::Province => l.t("Tỉnh", "Province"),
-        Level::District => l.t("Huyện", "District"),
-        Level::Commune => l.t("Xã", "Commune"),
-    }
+    l.level(level)
 }
 
 // ---------------------------------------------------------------------- consolidated list

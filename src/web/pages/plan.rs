@@ -125,6 +125,12 @@ pub async fn plan(
             @if let Some(h) = &plan.hash { " · " span.muted.hash { (h.get(..16).unwrap_or(h)) } }
             @if let Some(d) = plan.adopted_on { " · " (l.t("thông qua", "adopted")) " " (date(d)) }
             @if let Some(t) = plan.received_at { " · " (l.t("nhận", "received")) " " (moment(t)) }
+            @if node.is_withdrawn(&plan) { @if let Some(d) = &plan.decision {
+                " · " strong.withdrawn id="plan-withdrawn" {
+                    (l.t("bị rút lại bởi", "withdrawn by")) " " (d.decided_by) " " (l.t("ngày", "on")) " " (date(d.decided_at.date_naive()))
+                    ", " (l.t("lý do", "reason")) " " (d.reasons.join("; "))
+                }
+            } }
         }
         section {
             h2 { (l.t("Các phiên bản", "Versions")) }
@@ -171,7 +177,7 @@ pub async fn plan(
             div.scroll { table id="rounds" {
                 thead { tr { th { (l.t("Cơ quan", "Body")) } th { (l.t("Ngày", "Date")) } th.num { (l.t("Triệu tập", "Convened")) } th.num { (l.t("Có mặt", "Present")) } th.num { (l.t("Phiếu phát ra", "Issued")) } th.num { (l.t("Hợp lệ", "Valid")) } } }
                 tbody { @for r in &plan.rounds {
-                    tr { td { (format!("{:?}", r.body)) } td { (date(r.date)) } td.num { (r.convened) } td.num { (r.present) } td.num { (r.ballots_issued) } td.num { (r.valid_ballots) } }
+                    tr { td { (l.body(r.body)) } td { (date(r.date)) } td.num { (r.convened) } td.num { (r.present) } td.num { (r.ballots_issued) } td.num { (r.valid_ballots) } }
                 } }
             } }
         }
@@ -180,8 +186,8 @@ pub async fn plan(
             @for h in &versions {
                 @if let Some(d) = &h.decision {
                     div.decision data-version=(h.id.version) {
-                        p { "v" (h.id.version) ": " strong { (format!("{:?}", d.outcome)) } " — " (unit_name(&state, &d.decided_by)) ", " (moment(d.decided_at)) }
-                        @if !d.reasons.is_empty() { ul { @for r in &d.reasons { li { (r) } } } }
+                        p { "v" (h.id.version) ": " strong { (l.outcome(d.outcome)) } " — " (unit_name(&state, &d.decided_by)) ", " (moment(d.decided_at)) }
+                        @if !d.reasons.is_empty() { ul { @for r in &d.reasons { li.reason { (r) } } } }
                     }
                 }
             }
@@ -198,8 +204,8 @@ pub async fn plan(
             div.scroll { table id="audit" {
                 thead { tr { th.num { "#" } th { (l.t("Lúc", "When")) } th { (l.t("Ai", "Who")) } th { (l.t("Việc", "Action")) } th { (l.t("Phiên bản", "Version")) } th { (l.t("Chi tiết", "Detail")) } } }
                 tbody { @for r in &audit {
-                    tr { td.num { (r.seq) } td { (moment(r.event.at)) } td { (r.event.actor) } td { (r.event.action) }
-                        td { @if let Some(p) = &r.event.plan { "v" (p.version) } } td { (mask_ids_in(&viewer, &r.event.detail)) } }
+                    tr { td.num { (r.seq) } td { (moment(r.event.at)) } td { (r.event.actor) } td { (l.action(&r.event.action)) }
+                        td { @if let Some(p) = &r.event.plan { "v" (p.version) } } td.detail { (l.detail(&mask_ids_in(&viewer, &r.event.detail))) } }
                 } }
             } }
         } }
