@@ -1,10 +1,15 @@
 //! The arguments every client command shares: where the node is and who is asking (`--node`,
-//! `--ca`, `--cert`, `--key`), and which plan (`--unit`, `--term`).
+//! `--ca`, `--cert`, `--key`), which plan (`--unit`, `--term`), and which plans (`--under`,
+//! `--term`).
 
 use std::path::PathBuf;
 
 use clap::Args;
-use quyhoach::{client::ConnectError, config::Tls, grpc::pb::planning_client::PlanningClient};
+use quyhoach::{
+    client::ConnectError,
+    config::Tls,
+    grpc::pb::{self, planning_client::PlanningClient},
+};
 use tonic::transport::Channel;
 
 /// Where the node is and the TLS identity to show it.
@@ -48,6 +53,18 @@ impl NodeArgs {
     }
 }
 
+/// Which plans a listing or a check reads: a unit's subtree and a term, each everything when
+/// left out.
+#[derive(Args)]
+pub struct SubtreeArgs {
+    /// Only plans of this unit's subtree.
+    #[arg(long, default_value = "")]
+    pub under: String,
+    /// Only plans of this term.
+    #[arg(long, default_value = "")]
+    pub term: String,
+}
+
 /// A plan's unit and term, on a node.
 #[derive(Args)]
 pub struct PlanArgs {
@@ -59,4 +76,15 @@ pub struct PlanArgs {
     /// The term, e.g. 2025-2030.
     #[arg(long)]
     pub term: String,
+}
+
+impl PlanArgs {
+    /// Version `version` of the plan, as the API names it.
+    pub fn version(&self, version: u32) -> pb::PlanId {
+        pb::PlanId {
+            unit: self.unit.clone(),
+            term: self.term.clone(),
+            version,
+        }
+    }
 }

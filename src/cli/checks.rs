@@ -7,7 +7,7 @@ use clap::Subcommand;
 use quyhoach::{client::table, grpc::pb};
 
 use super::{
-    args::{NodeArgs, PlanArgs},
+    args::{NodeArgs, PlanArgs, SubtreeArgs},
     Out,
 };
 
@@ -18,12 +18,8 @@ pub enum Command {
     Check {
         #[command(flatten)]
         node: NodeArgs,
-        /// Only plans of this unit's subtree.
-        #[arg(long, default_value = "")]
-        under: String,
-        /// Only plans of this term.
-        #[arg(long, default_value = "")]
-        term: String,
+        #[command(flatten)]
+        plans: SubtreeArgs,
         /// Only this rule (repeatable), e.g. --rule R3.
         #[arg(long)]
         rule: Vec<String>,
@@ -74,8 +70,7 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
     match command {
         Command::Check {
             node,
-            under,
-            term,
+            plans: SubtreeArgs { under, term },
             rule,
             severity,
             json,
@@ -119,11 +114,7 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
             let mut c = plan.node.connect().await?;
             let a = c
                 .accept_warning(pb::AcceptWarningRequest {
-                    plan: Some(pb::PlanId {
-                        unit: plan.unit,
-                        term: plan.term,
-                        version,
-                    }),
+                    plan: Some(plan.version(version)),
                     finding,
                     justification,
                     accepted_by: by,

@@ -13,7 +13,7 @@ use quyhoach::{
 };
 
 use super::{
-    args::{NodeArgs, PlanArgs},
+    args::{NodeArgs, PlanArgs, SubtreeArgs},
     Out,
 };
 
@@ -70,12 +70,8 @@ pub enum Command {
     Plans {
         #[command(flatten)]
         node: NodeArgs,
-        /// Only plans of this unit's subtree.
-        #[arg(long, default_value = "")]
-        under: String,
-        /// Only plans of this term.
-        #[arg(long, default_value = "")]
-        term: String,
+        #[command(flatten)]
+        plans: SubtreeArgs,
     },
     /// Show one plan version (the latest by default).
     Plan {
@@ -251,7 +247,10 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
                 id.unit, id.term, id.version, r.approver, s.hash
             )?;
         }
-        Command::Plans { node, under, term } => {
+        Command::Plans {
+            node,
+            plans: SubtreeArgs { under, term },
+        } => {
             let mut c = node.connect().await?;
             let plans = c
                 .list_plans(pb::ListPlansRequest {
@@ -347,11 +346,7 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
             };
             let d = c
                 .decide_plan(pb::DecidePlanRequest {
-                    plan: Some(pb::PlanId {
-                        unit: plan.unit,
-                        term: plan.term,
-                        version,
-                    }),
+                    plan: Some(plan.version(version)),
                     hash: String::new(),
                     outcome: outcome.into(),
                     reasons: reason,

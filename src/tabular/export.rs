@@ -179,6 +179,16 @@ pub fn plan_sheet<'e>(
 /// A sheet of a whole plan in the order of the usual list: by planned position, most senior
 /// first, then by name the Vietnamese way; yes votes from the plan's last round for each.
 pub fn plan_sheet_for(name: &str, plan: &Plan, ctx: &ImportContext<'_>) -> ExportSheet {
+    plan_sheet(name, in_list_order(plan, ctx), ctx)
+}
+
+/// A plan's entries in the order of the usual list (by planned position, most senior first,
+/// then by name the Vietnamese way), each with its yes votes from the plan's last round: what
+/// both layouts of an exported plan write.
+pub fn in_list_order<'p>(
+    plan: &'p Plan,
+    ctx: &ImportContext<'_>,
+) -> impl Iterator<Item = (&'p Entry, Option<u32>)> {
     let grade = |code: &str| ctx.catalog.position(code).map_or(0, |p| p.grade);
     let mut entries: Vec<&Entry> = plan.entries.iter().collect();
     entries.sort_by(|a, b| {
@@ -187,13 +197,12 @@ pub fn plan_sheet_for(name: &str, plan: &Plan, ctx: &ImportContext<'_>) -> Expor
             .then_with(|| a.position.cmp(&b.position))
             .then_with(|| compare_names(&a.cadre.full_name, &b.cadre.full_name))
     });
-    let rows = entries.into_iter().map(|e| {
+    entries.into_iter().map(|e| {
         let yes = plan
             .votes_for(&e.cadre.national_id, &e.position)
             .map(|(_, yes)| yes);
         (e, yes)
-    });
-    plan_sheet(name, rows, ctx)
+    })
 }
 
 /// Makes `name` a valid, unused Excel sheet name: none of `[]:*?/\`, no apostrophe at either

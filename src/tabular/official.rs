@@ -17,11 +17,11 @@ use rust_xlsxwriter::{
     Worksheet,
 };
 
-use crate::domain::{text::compare_names, Entry, Plan};
+use crate::domain::{Entry, Plan};
 
 use super::{
     columns::Column,
-    export::{excel_date, plan_sheet, ExportCell},
+    export::{excel_date, in_list_order, plan_sheet, ExportCell},
     import::ImportContext,
     resolve::Resolver,
     ExportError,
@@ -313,23 +313,7 @@ pub fn official_xlsx_bytes<'e>(
 ///
 /// As [`official_xlsx_bytes`].
 pub fn official_plan_bytes(plan: &Plan, ctx: &ImportContext<'_>) -> Result<Vec<u8>, ExportError> {
-    let grade = |code: &str| ctx.catalog.position(code).map_or(0, |p| p.grade);
-    let mut entries: Vec<&Entry> = plan.entries.iter().collect();
-    entries.sort_by(|a, b| {
-        grade(&b.position)
-            .cmp(&grade(&a.position))
-            .then_with(|| a.position.cmp(&b.position))
-            .then_with(|| compare_names(&a.cadre.full_name, &b.cadre.full_name))
-    });
-    official_xlsx_bytes(
-        entries.into_iter().map(|e| {
-            let yes = plan
-                .votes_for(&e.cadre.national_id, &e.position)
-                .map(|(_, yes)| yes);
-            (e, yes)
-        }),
-        ctx,
-    )
+    official_xlsx_bytes(in_list_order(plan, ctx), ctx)
 }
 
 /// How many numbered empty rows the blank template offers.

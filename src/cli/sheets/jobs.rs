@@ -10,7 +10,7 @@ use tonic::transport::Channel;
 
 use quyhoach::{
     config,
-    domain::{BallotRound, Body, Entry, Gender, Plan},
+    domain::{BallotRound, Body, Catalog, Entry, Gender, Hierarchy, Plan},
     grpc::{convert, pb, pb::planning_client::PlanningClient},
     tabular::{self, ExportSheet, Format, ImportContext},
 };
@@ -54,13 +54,7 @@ pub async fn import(
     let catalog = config::builtin_catalog()?;
     let format = Format::from_path(job.file)?;
     let sheet = tabular::read_sheet(job.file, format, job.sheet)?;
-    let ctx = ImportContext {
-        catalog: &catalog,
-        hierarchy: &hierarchy,
-        unit: job.unit,
-        term: job.term,
-        today: chrono::Utc::now().date_naive(),
-    };
+    let ctx = context_today(&catalog, &hierarchy, job.unit, job.term);
     let report = tabular::import(&sheet, &ctx);
     if !sheet.name.is_empty() {
         writeln!(stdout, "sheet {:?}", sheet.name)?;
@@ -308,13 +302,7 @@ pub fn template(
     if catalog.term(term).is_none() {
         bail!("term {term} is not in the catalogue");
     }
-    let ctx = ImportContext {
-        catalog: &catalog,
-        hierarchy: &hierarchy,
-        unit,
-        term,
-        today: chrono::Utc::now().date_naive(),
-    };
+    let ctx = context_today(&catalog, &hierarchy, unit, term);
     let bytes = tabular::template_xlsx_bytes(&ctx)?;
     std::fs::write(out, bytes).with_context(|| format!("writing {}", out.display()))?;
     writeln!(
@@ -427,6 +415,23 @@ fn write(out: &Path, sheets: Vec<ExportSheet>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What a list of `unit` for `term` is checked against (import) or written for (template,
+/// export), with ages counted on today's date.
+fn context_today<'a>(
+    catalog: &'a Catalog,
+    hierarchy: &'a Hierarchy,
+    unit: &'a str,
+    term: &'a str,
+) -> ImportContext<'a> {
+    ImportContext {
+        catalog,
+        hierarchy,
+        unit,
+        term,
+        today: chrono::Utc::now().date_naive(),
+    }
+}
+
 /// What `quyhoach export` is asked to do.
 pub struct ExportJob<'a> {
     /// What to export.
@@ -501,13 +506,7 @@ pub async fn export(
             let plan = convert::plan_from_pb("plan", plan)?;
             let hierarchy = config::load_units("builtin:2024")?;
             let catalog = config::builtin_catalog()?;
-            let ctx = ImportContext {
-                catalog: &catalog,
-                hierarchy: &hierarchy,
-                unit,
-                term,
-                today: chrono::Utc::now().date_naive(),
-            };
+            let ctx = context_today(&catalog, &hierarchy, unit, term);
             if layout == Layout::Official {
                 let bytes = tabular::official_plan_bytes(&plan, &ctx)?;
                 tabular::export::create_private(out)
