@@ -583,6 +583,7 @@ async fn verify_says_every_finding_the_altered_record_first_with_the_given_paths
     k.submit_plan(pb::SubmitPlanRequest {
         unit: "16681".into(),
         term: TERM.into(),
+        ..Default::default()
     })
     .await
     .unwrap();

@@ -176,6 +176,7 @@ async fn import(c: &mut PlanningClient<Channel>, from: u32, count: u32) -> Resul
         term: TERM.into(),
         entries: (from..from + count).map(|n| long_entry(n, 190)).collect(),
         round: None,
+        replace: false,
     })
     .await
     .map(|_| ())

@@ -551,6 +551,7 @@ async fn a_clock_days_ahead_is_named_and_never_hides_the_link() {
     d.submit_plan(quyhoach::grpc::pb::SubmitPlanRequest {
         unit: "412".into(),
         term: TERM.into(),
+        ..Default::default()
     })
     .await
     .unwrap();

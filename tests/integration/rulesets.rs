@@ -38,6 +38,7 @@ async fn findings_when_adopted_on(day: &str) -> Vec<pb::Finding> {
         unit: "40".into(),
         term: TERM.into(),
         adopted_on: day.into(),
+        revision: None,
     })
     .await
     .unwrap();
