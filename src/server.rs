@@ -265,10 +265,28 @@ async fn run_with_web(
         task.abort();
         let _ = task.await;
     }
+    // Tasks that outlive the servers (a connection's last request, a blocking store call)
+    // may still hold the node for a moment: wait until the last one lets go, so that the store
+    // is closed when this returns, as `Running::stop` promises.
+    let held = Arc::downgrade(&node);
     drop(node);
+    let deadline = tokio::time::Instant::now() + STORE_CLOSE_WAIT;
+    while held.strong_count() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    if held.strong_count() > 0 {
+        tracing::warn!(
+            unit = %config.unit.code,
+            "the node is still held after {STORE_CLOSE_WAIT:?}; its store closes when it is let go"
+        );
+    }
     tracing::info!(unit = %config.unit.code, "node stopped");
     result.map_err(ServeError::Serve)
 }
+
+/// How long a stopping node waits for the last holder of the node (and so of its store) to let
+/// go.
+const STORE_CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A node running in the background of this process.
 pub struct Running {
