@@ -11,7 +11,7 @@
 
 use chrono::NaiveDate;
 
-use super::{import::parse_date, sheet::Cell};
+use super::{dates::parse_date, sheet::Cell};
 use crate::domain::{
     text::fold, Discipline, DisciplineKind, Rating, RatingLevel, RetirementRegime,
 };

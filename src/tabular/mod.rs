@@ -20,6 +20,7 @@
 pub mod attributes;
 pub mod columns;
 pub mod consolidated;
+pub mod dates;
 pub mod export;
 pub mod import;
 pub mod official;

@@ -22,9 +22,7 @@ use super::{
         state::{self, DurableState},
         Result, StoreError,
     },
-    is_disk_full,
-    open::Engine,
-    SledStore, AUDIT, AUDIT_SEQ, DECISION_SEQ, META, OUTBOX_SEQ, TREE_NAMES,
+    is_disk_full, Engine, SledStore, AUDIT, AUDIT_SEQ, DECISION_SEQ, META, OUTBOX_SEQ, TREE_NAMES,
 };
 use crate::audit::AuditRecord;
 

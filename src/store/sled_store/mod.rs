@@ -33,10 +33,7 @@ use std::{
 
 use tokio::sync::watch;
 
-use self::{
-    flusher::{FlushControl, Flushed},
-    open::Engine,
-};
+use self::flusher::{FlushControl, Flushed};
 use super::{staging::Staged, Result, Store, StoreError};
 
 mod flusher;
@@ -80,6 +77,17 @@ const AUDIT_SEQ: &str = "seq.audit";
 /// Staged bytes past which a commit applies the staged commits itself, so that commits nobody
 /// waits for (a bulk load) do not pile up in memory.
 const STAGED_LIMIT: usize = 8 * 1024 * 1024;
+
+/// One opened sled database and its trees; replaced whole when the store is reopened after
+/// a failed flush.
+pub(super) struct Engine {
+    pub(super) db: sled::Db,
+    pub(super) trees: Vec<sled::Tree>,
+    /// An exclusive lock on `quyhoach.lock` in the data folder, held while the store is open, so
+    /// that the start-up repair (removing sled's partial snapshots) never touches a folder that
+    /// another process has open.
+    pub(super) _folder_lock: File,
+}
 
 /// A sled database with one tree per entity.
 pub struct SledStore {

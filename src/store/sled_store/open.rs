@@ -16,20 +16,9 @@ use tokio::sync::watch;
 use super::{
     super::{codec, keys, staging::Staged, state, Result, StoreError},
     flusher::{FlushControl, Flushed, Marks},
-    SledStore, AUDIT, BODIES, FORMAT_1_TREE, META, PLANS, TREE_NAMES,
+    Engine, SledStore, AUDIT, BODIES, FORMAT_1_TREE, META, PLANS, TREE_NAMES,
 };
 use crate::{audit::AuditRecord, domain::PlanHeader};
-
-/// One opened sled database and its trees; replaced whole when the store is reopened after
-/// a failed flush.
-pub(super) struct Engine {
-    pub(super) db: sled::Db,
-    pub(super) trees: Vec<Tree>,
-    /// An exclusive lock on `quyhoach.lock` in the data folder, held while the store is open, so
-    /// that the start-up repair (removing sled's partial snapshots) never touches a folder that
-    /// another process has open.
-    pub(super) _folder_lock: File,
-}
 
 /// How long opening waits for the folder's previous holder to let go (a process that is still
 /// exiting, or this process's previous handle whose sled threads are still closing) before it
