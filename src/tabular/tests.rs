@@ -58,7 +58,8 @@ fn write_xlsx(path: &Path, rows: &[Vec<W>]) {
     wb.save(path).unwrap();
 }
 
-const HEADERS: [&str; 12] = [
+/// The titles of the full list's columns, in the order offices write them.
+pub(super) const HEADERS: [&str; 12] = [
     "STT",
     "Họ và tên",
     "Ngày sinh",
@@ -396,19 +397,11 @@ fn missing_columns_and_unknown_context_stop_the_import() {
 
 fn cadre(id: &str, name: &str, born: NaiveDate, gender: Gender) -> Cadre {
     Cadre {
-        national_id: id.into(),
-        full_name: name.into(),
         birth_date: born,
         gender,
-        ethnicity: "Kinh".into(),
         current_positions: vec!["C.PCT.UBND".into()],
         current_unit: "16681".into(),
-        qualifications: vec![],
-        discipline: vec![],
-        appointment_proposed_on: None,
-        retirement_regime: Default::default(),
-        science_technology: false,
-        ratings: Vec::new(),
+        ..crate::rules::testkit::cadre(id, name)
     }
 }
 

@@ -1,15 +1,14 @@
 //! The sled store's own tests: round trips, damage found and named, group commit, reopen.
 
-use chrono::NaiveDate;
-
 use std::{fs::File, sync::Arc};
 
 use super::{
     super::{codec, keys, state, Change, OutboxItem, Receipt, Result, Store, StoreError},
     SledStore, BODIES, PLANS,
 };
-use crate::domain::{Cadre, Entry, EntrySource, Gender};
+use crate::domain::{Cadre, Entry, EntrySource};
 use crate::domain::{Decision, Plan, PlanId};
+use crate::rules::testkit::{cadre, d};
 
 fn plan(unit: &str, version: u32, n: usize) -> Plan {
     let mut p = Plan::new_draft(
@@ -23,19 +22,10 @@ fn plan(unit: &str, version: u32, n: usize) -> Plan {
     p.entries = (0..n)
         .map(|i| Entry {
             cadre: Cadre {
-                national_id: format!("{:012}", i),
-                full_name: "Nguyễn Văn An".into(),
-                birth_date: NaiveDate::from_ymd_opt(1980, 1, 1).unwrap(),
-                gender: Gender::Male,
-                ethnicity: "Kinh".into(),
+                birth_date: d(1980, 1, 1),
                 current_positions: vec![],
                 current_unit: unit.into(),
-                qualifications: vec![],
-                discipline: vec![],
-                appointment_proposed_on: None,
-                retirement_regime: Default::default(),
-                science_technology: false,
-                ratings: Vec::new(),
+                ..cadre(&format!("{:012}", i), "Nguyễn Văn An")
             },
             position: "C.BT".into(),
             source: EntrySource::Voted,
@@ -378,47 +368,32 @@ async fn outbox_and_decision_sequences_survive_reopen() {
     };
     {
         let store = SledStore::open(&dir.path().join("store")).unwrap();
-        let t = store
-            .commit(vec![
-                Change::Enqueue(OutboxItem {
-                    plan: id.clone(),
-                    queued_at: chrono::Utc::now(),
-                    approval: None,
-                }),
-                Change::Enqueue(OutboxItem {
-                    plan: id.clone(),
-                    queued_at: chrono::Utc::now(),
-                    approval: None,
-                }),
-            ])
-            .unwrap();
-        store.wait_durable(t).await.unwrap();
-        let seqs: Vec<u64> = store
-            .outbox()
-            .unwrap()
-            .into_iter()
-            .map(|(s, _)| s)
-            .collect();
-        assert_eq!(seqs, [1, 2]);
+        assert_eq!(enqueue(&store, &id, 2).await, [1, 2]);
         let t = store.commit(vec![Change::Dequeue(1)]).unwrap();
         store.wait_durable(t).await.unwrap();
     }
     let store = SledStore::open(&dir.path().join("store")).unwrap();
+    assert_eq!(enqueue(&store, &id, 1).await, [2, 3]);
+}
+
+/// Queues `n` submissions of `id` in one durable commit; the sequence numbers the outbox then
+/// holds.
+async fn enqueue(store: &SledStore, id: &PlanId, n: usize) -> Vec<u64> {
+    let item = || OutboxItem {
+        plan: id.clone(),
+        queued_at: chrono::Utc::now(),
+        approval: None,
+    };
     let t = store
-        .commit(vec![Change::Enqueue(OutboxItem {
-            plan: id,
-            queued_at: chrono::Utc::now(),
-            approval: None,
-        })])
+        .commit((0..n).map(|_| Change::Enqueue(item())).collect())
         .unwrap();
     store.wait_durable(t).await.unwrap();
-    let seqs: Vec<u64> = store
+    store
         .outbox()
         .unwrap()
         .into_iter()
         .map(|(s, _)| s)
-        .collect();
-    assert_eq!(seqs, [2, 3]);
+        .collect()
 }
 
 #[tokio::test]
