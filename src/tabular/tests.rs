@@ -15,7 +15,8 @@ fn date(y: i32, m: u32, d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, d).unwrap()
 }
 
-fn context<'a>(catalog: &'a Catalog, hierarchy: &'a Hierarchy) -> ImportContext<'a> {
+/// The import context of the tests: commune 16681's 2025–2030 list, read on 1 July 2025.
+pub(super) fn context<'a>(catalog: &'a Catalog, hierarchy: &'a Hierarchy) -> ImportContext<'a> {
     ImportContext {
         catalog,
         hierarchy,
@@ -479,6 +480,17 @@ pub(super) fn sample_entries() -> Vec<(Entry, Option<u32>)> {
     ]
 }
 
+/// Reads `input` and asserts that it imports to exactly `entries`.
+fn assert_reads_back<'a>(
+    input: impl Into<super::read::Input<'a>>,
+    format: Format,
+    ctx: &ImportContext,
+    entries: &[(Entry, Option<u32>)],
+) {
+    let read = read_rows(input, format).unwrap();
+    assert_same(&import(&read, ctx), entries);
+}
+
 fn assert_same(report: &ImportReport, entries: &[(Entry, Option<u32>)]) {
     assert!(report.is_clean(), "{:#?}", report.problems);
     let got: Vec<(Entry, Option<u32>)> = report
@@ -514,11 +526,9 @@ fn xlsx_export_imports_back_to_the_same_entries() {
     let other = table_sheet("Phát hiện", vec!["Quy tắc".into()], vec![vec!["R1".into()]]);
     export_xlsx(&path, &[sheet, other]).unwrap();
 
-    let read = read_rows(path.as_path(), Format::Xlsx).unwrap();
-    assert_same(&import(&read, &ctx), &entries);
+    assert_reads_back(path.as_path(), Format::Xlsx, &ctx, &entries);
     let bytes = xlsx_bytes(&[plan_sheet("x", entries.iter().map(|(e, y)| (e, *y)), &ctx)]).unwrap();
-    let read = read_rows(bytes.as_slice(), Format::Xlsx).unwrap();
-    assert_same(&import(&read, &ctx), &entries);
+    assert_reads_back(bytes.as_slice(), Format::Xlsx, &ctx, &entries);
 }
 
 #[test]
@@ -530,8 +540,7 @@ fn csv_export_imports_back_to_the_same_entries() {
     let mut out = Vec::new();
     export_csv(&mut out, &sheet.headers, &sheet.text_rows()).unwrap();
     assert!(out.starts_with(export::BOM));
-    let read = read_rows(out.as_slice(), Format::Csv).unwrap();
-    assert_same(&import(&read, &ctx), &entries);
+    assert_reads_back(out.as_slice(), Format::Csv, &ctx, &entries);
 }
 
 #[test]
