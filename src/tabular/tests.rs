@@ -380,20 +380,21 @@ fn missing_columns_and_unknown_context_stop_the_import() {
     assert!(report.problems[0].reason.starts_with("no header row found"));
 
     let sheet = read_rows("STT\n".as_bytes(), Format::Csv).unwrap();
-    let unknown = ImportContext {
+    let unknown_unit = ImportContext {
         unit: "99999999",
         ..ctx
     };
-    assert!(import(&sheet, &unknown).problems[0]
-        .reason
-        .contains("not in the list of units"));
-    let unknown = ImportContext {
+    let unknown_term = ImportContext {
         term: "1999-2004",
         ..ctx
     };
-    assert!(import(&sheet, &unknown).problems[0]
-        .reason
-        .contains("not in the catalogue"));
+    for (unknown, reason) in [
+        (unknown_unit, "not in the list of units"),
+        (unknown_term, "not in the catalogue"),
+    ] {
+        let report = import(&sheet, &unknown);
+        assert!(report.problems[0].reason.contains(reason), "{report:?}");
+    }
 }
 
 fn cadre(id: &str, name: &str, born: NaiveDate, gender: Gender) -> Cadre {
