@@ -572,10 +572,7 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-
-    fn d(y: i32, m: u32, day: u32) -> NaiveDate {
-        NaiveDate::from_ymd_opt(y, m, day).unwrap()
-    }
+    use crate::rules::testkit::d;
 
     #[test]
     fn ruleset_changes_on_8_october_2025() {
