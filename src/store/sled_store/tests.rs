@@ -382,7 +382,7 @@ async fn enqueue(store: &SledStore, id: &PlanId, n: usize) -> Vec<u64> {
         queued_at: chrono::Utc::now(),
         approval: None,
     };
-    durable(&store, (0..n).map(|_| Change::Enqueue(item())).collect()).await;
+    durable(store, (0..n).map(|_| Change::Enqueue(item())).collect()).await;
     store
         .outbox()
         .unwrap()
