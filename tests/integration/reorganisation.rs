@@ -416,3 +416,43 @@ async fn three_levels_reorganised_to_two_lose_no_plan_and_strand_none() {
         n.stop().await.unwrap();
     }
 }
+
+/// Issue 22, second reproduction as seen: commune 16681's plan pending at district 412; the
+/// province restarted with `--units builtin:2025` and the commune restarted under it. Before,
+/// the commune stayed submitted for ever (its link said ok, 0 differences) and the province
+/// answered NOT_FOUND; now the commune pushes it again and the province decides it.
+#[tokio::test]
+async fn a_plan_pending_at_an_abolished_district_reaches_the_province() {
+    let Tree {
+        _dir: dir,
+        province,
+        district,
+        commune,
+        sibling,
+    } = Tree::start().await;
+    let mut c = client(&commune).await;
+    let adopted = adopted_plan(&mut c, "16681", &[(1, "Nguyễn Thị Hoa", "C.BT")]).await;
+    let mut d = client(&district).await;
+    submit_until_received(&mut c, "16681", &mut d).await;
+    drop((c, d));
+    for n in [commune, sibling, district, province] {
+        n.stop().await.unwrap();
+    }
+    let province = start(dir.path(), "40", None, "builtin:2025").await;
+    let commune = start(dir.path(), "16681", Some(province.url()), "builtin:2025").await;
+    let (mut p, mut c) = (client(&province).await, client(&commune).await);
+    let pending = wait_status(&mut p, "16681", pb::PlanStatus::Received).await;
+    assert_eq!(pending.hash, adopted.hash);
+    p.decide_plan(give_back(&pending)).await.unwrap();
+    wait_status(&mut c, "16681", pb::PlanStatus::Returned).await;
+    // Decided, the commune drafts its next version.
+    c.create_draft(pb::CreateDraftRequest {
+        unit: "16681".into(),
+        term: TERM.into(),
+    })
+    .await
+    .unwrap();
+    for n in [commune, province] {
+        n.stop().await.unwrap();
+    }
+}
