@@ -112,8 +112,25 @@ async fn a_province_restarted_in_two_levels_keeps_the_plans_of_abolished_units()
     assert_eq!(listed_before, 3);
 
     province.stop().await.unwrap();
-    let province = start(dir.path(), "40", None, "builtin:2025").await;
+    let province = start_with(quyhoach::config::RawConfig {
+        web: Some("127.0.0.1:0".into()),
+        ..node_config(dir.path(), "40", None, "builtin:2025")
+    })
+    .await;
     let mut p = client(&province).await;
+    // The Board's overview shows both periods: 16681's 2024 list under its name of then, and
+    // the abolished district's plan apart.
+    let page = crate::web::access::Http::new(&province.web_url().unwrap(), None)
+        .send("GET", &format!("/?term={TERM}"), None, "")
+        .await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains(QUANG_TRUNG_2024), "{}", page.body);
+    assert!(
+        page.body
+            .contains("Thành phố Vinh (2024; now divided among 6 units)"),
+        "{}",
+        page.body
+    );
     let plans_after = latest_plans(&mut p).await;
     assert_eq!(
         plans_after.keys().collect::<Vec<_>>(),
