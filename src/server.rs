@@ -135,6 +135,7 @@ async fn run_with_web(
         version: 0,
         catalog: config.catalog.as_ref().clone(),
         rules: config.rules.clone(),
+        structure: None,
     };
     let node = Node::open(
         config.unit.clone(),

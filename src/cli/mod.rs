@@ -13,6 +13,7 @@
 //! - [`audit`]: `audit list|verify`.
 //! - [`status`]: `status` and `units`, what a node knows of itself.
 //! - [`web`]: `web-login`, a short-lived sign-in URL for a node's web page.
+//! - [`reorganise`]: `reorganize`, a province's move to the next structure of units.
 //! - [`args`]: the arguments every client command shares (`--node`, `--ca`, `--cert`,
 //!   `--key`; `--unit`, `--term`) and the connection they make.
 //!
@@ -50,6 +51,7 @@ mod certs;
 mod checks;
 mod nodes;
 mod plans;
+mod reorganise;
 mod sheets;
 mod status;
 mod web;
@@ -132,6 +134,8 @@ enum Command {
     Status(status::Command),
     #[command(flatten)]
     Web(web::Command),
+    #[command(flatten)]
+    Reorganise(reorganise::Command),
 }
 
 /// Parses the arguments, runs the command and turns its outcome into the exit code.
@@ -179,6 +183,7 @@ async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
         Command::Audit(c) => audit::run(c, out).await,
         Command::Status(c) => status::run(c, out).await,
         Command::Web(c) => web::run(c, out).await,
+        Command::Reorganise(c) => reorganise::run(c, out).await,
     }
 }
 
