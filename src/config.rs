@@ -150,6 +150,16 @@ pub struct RawConfig {
         deserialize_with = "text"
     )]
     pub parent: Option<String>,
+    /// Folder of an offline link to the parent, instead of --parent: bundles for the parent
+    /// are written into DIR/up/, receipts and decisions are taken from DIR/down/ (needs TLS;
+    /// docs/offline-transfer.md).
+    #[arg(long)]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "text"
+    )]
+    pub parent_dir: Option<PathBuf>,
     /// Units file, or builtin:2024 (three levels) / builtin:2025 (two levels)
     /// [default: builtin:2024].
     #[arg(long)]
@@ -381,7 +391,29 @@ impl RawConfig {
         let data = self.data.ok_or_else(|| {
             ConfigError::invalid("data", "required (the folder of the node's store)")
         })?;
+        if let (Some(_), Some(_)) = (&self.parent, &self.parent_dir) {
+            return Err(ConfigError::invalid(
+                "parent_dir",
+                "give --parent (a network link) or --parent-dir (a folder), not both",
+            ));
+        }
+        let parent_dir = match (self.parent_dir, unit.level) {
+            (Some(_), Level::Province) => {
+                return Err(ConfigError::invalid(
+                    "parent_dir",
+                    "a province node has no parent",
+                ))
+            }
+            (Some(_), _) if self.insecure.unwrap_or(false) => {
+                return Err(ConfigError::invalid(
+                    "parent_dir",
+                    "a folder link signs what it carries: it needs the node's key (--cert, --key, --ca), not --insecure",
+                ))
+            }
+            (dir, _) => dir,
+        };
         let parent = match (self.parent, unit.level) {
+            (None, _) if parent_dir.is_some() => None,
             (Some(_), Level::Province) => {
                 return Err(ConfigError::invalid(
                     "parent",
@@ -391,7 +423,7 @@ impl RawConfig {
             (None, l) if l != Level::Province => {
                 return Err(ConfigError::invalid(
                     "parent",
-                    format!("required for a {l} node (the URL of its parent's node)"),
+                    format!("required for a {l} node (the URL of its parent's node, or --parent-dir for a folder)"),
                 ))
             }
             (p, _) => p,
@@ -517,6 +549,7 @@ impl RawConfig {
             listen,
             data,
             parent,
+            parent_dir,
             hierarchy: Arc::new(hierarchy),
             catalog: Arc::new(catalog),
             rules,
@@ -736,8 +769,10 @@ pub struct Config {
     pub listen: SocketAddr,
     /// The folder of the node's store.
     pub data: PathBuf,
-    /// The parent node's URL; none at the province.
+    /// The parent node's URL; none at the province or with a folder link.
     pub parent: Option<String>,
+    /// The folder of an offline link to the parent (`sync::folder_parent`), instead of a URL.
+    pub parent_dir: Option<PathBuf>,
     /// Every unit of the units file.
     pub hierarchy: Arc<Hierarchy>,
     /// Positions and terms.

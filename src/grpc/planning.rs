@@ -146,6 +146,22 @@ fn opt(s: String) -> Option<String> {
 
 #[tonic::async_trait]
 impl pb::planning_server::Planning for PlanningService {
+    async fn export_bundle(
+        &self,
+        req: Request<pb::ExportBundleRequest>,
+    ) -> Result<Response<pb::BundleResponse>, Status> {
+        let who = self.who(&req)?;
+        super::bundles::export(&self.node, &who, req).await
+    }
+
+    async fn import_bundle(
+        &self,
+        req: Request<pb::ImportBundleRequest>,
+    ) -> Result<Response<pb::ImportBundleResponse>, Status> {
+        let who = self.who(&req)?;
+        super::bundles::import(self.node.clone(), &who, req).await
+    }
+
     async fn list_units(
         &self,
         req: Request<pb::ListUnitsRequest>,

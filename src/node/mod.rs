@@ -13,6 +13,7 @@ mod query;
 mod reconcile;
 mod reference;
 mod reorganise;
+mod signing;
 mod status;
 mod structure;
 mod units;
@@ -139,6 +140,9 @@ pub struct Node {
     /// Every written acceptance of a warning, by its key in the store, so that checks read
     /// memory only.
     acceptances: RwLock<HashMap<String, checks::Acceptance>>,
+    /// The node's signing key and the authority it checks other signers against; unset on an
+    /// insecure node, which signs nothing (`node/signing.rs`).
+    signer: std::sync::OnceLock<crate::bundle::sign::Signer>,
 }
 
 impl Node {
@@ -194,6 +198,7 @@ impl Node {
             view_built_in,
             reconcile_log: Default::default(),
             acceptances: RwLock::new(acceptances),
+            signer: std::sync::OnceLock::new(),
         };
         if node.runs_checks() {
             node.live
