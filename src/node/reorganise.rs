@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{live, Event, Node};
 use crate::{
+    auth::Caller,
     domain::{Level, PlanId, PlanStatus},
     error::{Error, Result},
     store::Change,
@@ -84,16 +85,24 @@ impl Node {
     ///
     /// # Errors
     ///
-    /// [`Error::Precondition`] if this node is not a province's, or is already in that
+    /// [`Error::Denied`] if `who` may not read the province (a dry run) or is not its
+    /// administrator (applying); [`Error::Precondition`] if this node is not a province's, or is already in that
     /// structure or a later one; [`Error::Invalid`] naming `to` for a structure the history
     /// lacks or one that is not the next, naming `on` for a day other than the structure's
     /// first; [`Error::Store`] if storage fails (nothing is applied then).
     pub async fn reorganize(
         &self,
+        who: &Caller,
         to: &str,
         on: NaiveDate,
         dry_run: bool,
     ) -> Result<Reorganisation> {
+        // A dry run changes nothing: any reader of the province may see it. Applying moves
+        // every node of the province: its administrators only.
+        who.require_read(&self.hierarchy, "caller", &self.unit.code)?;
+        if !dry_run {
+            who.require(crate::auth::Role::Admin)?;
+        }
         if self.unit.level != Level::Province {
             return Err(Error::precondition(
                 "node",
@@ -177,7 +186,7 @@ impl Node {
         reference.version += 1;
         reference.structure = Some(choice);
         let count = |f: fn(&Fate) -> bool| plan.plans.iter().filter(|p| f(&p.fate)).count();
-        let event = Event::new("reorganize", None).detail(format!(
+        let event = Event::new("reorganize", None).by(who).detail(format!(
             "structure {} to {} on {on}: {} plans; {} stay, {} become sources, {} pending \
              (reference data version {})",
             plan.from,
