@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{live, Event, Node};
 use crate::{
+    auth::{Caller, Role},
     domain::{Level, PlanId, PlanStatus},
     error::{Error, Result},
     store::Change,
@@ -82,18 +83,27 @@ impl Node {
     /// transaction, then switches the node's units and re-checks the province; the nodes
     /// below receive the choice with the reference data.
     ///
+    /// A dry run changes nothing: any reader of the province may ask for it. Applying moves
+    /// every node of the province: its administrators only.
+    ///
     /// # Errors
     ///
-    /// [`Error::Precondition`] if this node is not a province's, or is already in that
+    /// [`Error::Denied`] if `who` may not read this node's unit, or applies without the admin
+    /// role; [`Error::Precondition`] if this node is not a province's, or is already in that
     /// structure or a later one; [`Error::Invalid`] naming `to` for a structure the history
     /// lacks or one that is not the next, naming `on` for a day other than the structure's
     /// first; [`Error::Store`] if storage fails (nothing is applied then).
     pub async fn reorganize(
         &self,
+        who: &Caller,
         to: &str,
         on: NaiveDate,
         dry_run: bool,
     ) -> Result<Reorganisation> {
+        who.require_read(&self.hierarchy, "caller", &self.unit.code)?;
+        if !dry_run {
+            who.require(Role::Admin)?;
+        }
         if self.unit.level != Level::Province {
             return Err(Error::precondition(
                 "node",
@@ -177,7 +187,7 @@ impl Node {
         reference.version += 1;
         reference.structure = Some(choice);
         let count = |f: fn(&Fate) -> bool| plan.plans.iter().filter(|p| f(&p.fate)).count();
-        let event = Event::new("reorganize", None).detail(format!(
+        let event = Event::new("reorganize", None).by(who).detail(format!(
             "structure {} to {} on {on}: {} plans; {} stay, {} become sources, {} pending \
              (reference data version {})",
             plan.from,
