@@ -8,6 +8,7 @@ use super::{
     sign::{Kind, PlanSignature, Statement},
 };
 use crate::{
+    auth::Caller,
     domain::{OutboxItem, Plan, PlanId, PlanStatus},
     error::{Error, Result},
     node::Node,
@@ -110,10 +111,18 @@ pub async fn push_bundle(node: &Node, plan: &Plan) -> Result<Exported> {
 ///
 /// # Errors
 ///
-/// [`Error::NotFound`] if nothing of that plan is held or decided here; [`Error::Precondition`]
+/// [`Error::Denied`] unless `who` is a clerk of this node's unit (the person who carries the
+/// files); [`Error::NotFound`] if nothing of that plan is held or decided here; [`Error::Precondition`]
 /// if the version is not submitted yet or the node has no key; [`Error::Store`] if storage
 /// fails.
-pub async fn export(node: &Node, unit: &str, term: &str, version: u32) -> Result<Exported> {
+pub async fn export(
+    node: &Node,
+    who: &Caller,
+    unit: &str,
+    term: &str,
+    version: u32,
+) -> Result<Exported> {
+    who.require_clerk_of(&node.unit().code)?;
     let wanted =
         |id: &PlanId| id.unit == unit && id.term == term && (version == 0 || id.version == version);
     let queued = node
@@ -225,8 +234,10 @@ pub fn open(node: &Node, bytes: &[u8]) -> Result<(format::Sealed, format::Verifi
 ///
 /// # Errors
 ///
-/// As [`open`]; then whatever the receive path, the outbox or the decisions refuse.
-pub async fn import(node: &Node, bytes: &[u8]) -> Result<Imported> {
+/// [`Error::Denied`] unless `carrier` is a clerk of this node's unit; as [`open`]; then
+/// whatever the receive path, the outbox or the decisions refuse.
+pub async fn import(node: &Node, carrier: &Caller, bytes: &[u8]) -> Result<Imported> {
+    carrier.require_clerk_of(&node.unit().code)?;
     let (sealed, verified) = open(node, bytes)?;
     let who = verified.sealed_by;
     let bundle = sealed.bundle;
@@ -237,10 +248,6 @@ pub async fn import(node: &Node, bytes: &[u8]) -> Result<Imported> {
             audit_head,
             signature,
         } => {
-            who.require_node(&from).map_err(|d| match d {
-                crate::auth::Denied::Forbidden(f) => Error::Denied(f),
-                crate::auth::Denied::Unauthenticated(why) => Error::denied("bundle.seal", why),
-            })?;
             let status = plan.status;
             let id = plan.id.clone();
             // A unit's own version older than the newest held here is a replay: the version
@@ -259,13 +266,13 @@ pub async fn import(node: &Node, bytes: &[u8]) -> Result<Imported> {
                 }
             }
             let head = crate::audit::parse_head(&audit_head)
-                .map(|(seq, digest)| format!("{seq}:{digest}"))
-                .unwrap_or_default();
-            let (receipt, duplicate) = crate::node::witnessing(
-                head,
-                crate::node::acting_as(who.label(), node.receive_push(&from, plan)),
-            )
-            .await?;
+                .ok()
+                .map(|(seq, digest)| format!("{seq}:{digest}"));
+            // The bundle's signer, the child's node, is the caller: the receive path holds it
+            // to the rules a push over gRPC is held to.
+            let (receipt, duplicate) = node
+                .receive_push(&who, &from, plan, head.as_deref())
+                .await?;
             if !duplicate {
                 crate::fault::crash_point(crate::fault::AFTER_RECEIVE);
             }
