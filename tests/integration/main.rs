@@ -3,6 +3,7 @@
 
 mod audit;
 mod bad_input;
+mod bundles;
 mod certs;
 mod checks;
 mod clerk_calls;
