@@ -695,6 +695,46 @@ pub fn finding_to_pb(f: &crate::node::CheckedFinding) -> pb::Finding {
     }
 }
 
+/// The proto form of an `eligible` answer (the person's national ID masked in its finding).
+pub fn eligible_to_pb(a: &crate::node::EligibleAnswer) -> pb::EligibleResponse {
+    use crate::rules::Eligibility;
+    let crate::node::EligibleAnswer {
+        verdict,
+        hash,
+        person,
+        finding,
+        on,
+    } = a;
+    let (kind, plan, planned_position) = match verdict {
+        Eligibility::Planned { plan, position } => (
+            pb::EligibilityVerdict::Planned,
+            Some(plan_id_to_pb(plan)),
+            position.clone(),
+        ),
+        Eligibility::NotPlanned => (pb::EligibilityVerdict::NotPlanned, None, String::new()),
+        Eligibility::NoApprovedPlan => {
+            (pb::EligibilityVerdict::NoApprovedPlan, None, String::new())
+        }
+        // The node refuses an unknown post before asking the rule.
+        Eligibility::UnknownPosition => (pb::EligibilityVerdict::Unspecified, None, String::new()),
+    };
+    pb::EligibleResponse {
+        verdict: kind.into(),
+        plan,
+        hash: hash.clone().unwrap_or_default(),
+        planned_position,
+        full_name: person.full_name.clone(),
+        finding: finding.as_ref().map(|f| {
+            finding_to_pb(&crate::node::CheckedFinding {
+                id: crate::node::finding_id(f),
+                finding: f.clone(),
+                acceptance: None,
+            })
+        }),
+        on: on.to_string(),
+    }
+}
+
 /// A plan state a child reports in its pull; the status must be a real one.
 ///
 /// # Errors

@@ -767,6 +767,23 @@ impl pb::planning_server::Planning for PlanningService {
         }))
     }
 
+    async fn eligible(
+        &self,
+        req: Request<pb::EligibleRequest>,
+    ) -> Result<Response<pb::EligibleResponse>, Status> {
+        let who = self.who(&req)?;
+        let pb::EligibleRequest {
+            national_id,
+            position,
+            unit,
+        } = req.into_inner();
+        let answer = self
+            .node
+            .eligible(&who, national_id.trim(), position.trim(), unit.trim())
+            .await?;
+        Ok(Response::new(eligible_to_pb(&answer)))
+    }
+
     type ConsolidatedStreamStream = std::pin::Pin<
         Box<dyn tokio_stream::Stream<Item = Result<pb::ConsolidatedEntry, Status>> + Send>,
     >;

@@ -7,6 +7,7 @@ mod approval;
 mod audit_query;
 mod checks;
 mod children;
+mod eligible;
 mod live;
 mod progress;
 mod query;
@@ -36,6 +37,7 @@ use crate::{
 
 pub use audit_query::{AuditFilter, AuditSelection};
 pub use checks::{finding_id, Acceptance, CheckFilter, CheckOutcome, CheckedFinding, Completeness};
+pub use eligible::EligibleAnswer;
 pub use live::{FindingEvent, FindingHistory};
 pub use progress::{Progress, ReportedPlan, UnitProgress};
 pub use query::{

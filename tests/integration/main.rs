@@ -11,6 +11,7 @@ mod corrected;
 mod disk;
 mod downflow;
 mod durability;
+mod eligible;
 mod export_paths;
 mod faults;
 mod full_disk;
