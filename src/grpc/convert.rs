@@ -735,6 +735,46 @@ pub fn eligible_to_pb(a: &crate::node::EligibleAnswer) -> pb::EligibleResponse {
     }
 }
 
+/// A fulfilment kind from its proto form.
+///
+/// # Errors
+///
+/// On `field` when the kind is unspecified or unknown.
+pub fn fulfilment_kind_from_pb(field: &str, kind: i32) -> R<crate::domain::FulfilmentKind> {
+    use crate::domain::FulfilmentKind;
+    match pb::FulfilmentKind::try_from(kind) {
+        Ok(pb::FulfilmentKind::Appointed) => Ok(FulfilmentKind::Appointed),
+        Ok(pb::FulfilmentKind::Elected) => Ok(FulfilmentKind::Elected),
+        _ => Err(FieldError::new(
+            field,
+            "say whether the person was appointed or elected",
+        )),
+    }
+}
+
+/// The proto form of a fulfilment, the national ID as `who` may see it.
+pub fn fulfilment_to_pb(
+    who: &crate::auth::Caller,
+    f: &crate::domain::Fulfilment,
+) -> pb::Fulfilment {
+    use crate::domain::FulfilmentKind;
+    pb::Fulfilment {
+        plan: Some(plan_id_to_pb(&f.plan)),
+        national_id: who.shown_id(&f.national_id),
+        position: f.position.clone(),
+        kind: match f.kind {
+            FulfilmentKind::Appointed => pb::FulfilmentKind::Appointed,
+            FulfilmentKind::Elected => pb::FulfilmentKind::Elected,
+        }
+        .into(),
+        post: f.post.clone(),
+        decision_number: f.decision_number.clone(),
+        decided_on: f.decided_on.to_string(),
+        recorded_by: f.recorded_by.clone(),
+        recorded_at: f.recorded_at.to_rfc3339(),
+    }
+}
+
 /// A plan state a child reports in its pull; the status must be a real one.
 ///
 /// # Errors

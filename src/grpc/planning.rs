@@ -784,6 +784,33 @@ impl pb::planning_server::Planning for PlanningService {
         Ok(Response::new(eligible_to_pb(&answer)))
     }
 
+    async fn fulfil(
+        &self,
+        req: Request<pb::FulfilRequest>,
+    ) -> Result<Response<pb::Fulfilment>, Status> {
+        let who = self.who(&req)?;
+        let pb::FulfilRequest {
+            plan,
+            national_id,
+            position,
+            kind,
+            post,
+            decision_number,
+            decided_on,
+        } = req.into_inner();
+        let request = crate::node::FulfilRequest {
+            plan: plan_id_from_pb("plan", plan).map_err(bad)?,
+            national_id: national_id.trim().to_string(),
+            position: position.trim().to_string(),
+            kind: fulfilment_kind_from_pb("kind", kind).map_err(bad)?,
+            post,
+            decision_number,
+            decided_on,
+        };
+        let f = acting_as(who.label(), self.node.fulfil(&who, request)).await?;
+        Ok(Response::new(fulfilment_to_pb(&who, &f)))
+    }
+
     type ConsolidatedStreamStream = std::pin::Pin<
         Box<dyn tokio_stream::Stream<Item = Result<pb::ConsolidatedEntry, Status>> + Send>,
     >;

@@ -8,6 +8,7 @@ mod audit_query;
 mod checks;
 mod children;
 mod eligible;
+mod fulfil;
 mod live;
 mod progress;
 mod query;
@@ -38,6 +39,7 @@ use crate::{
 pub use audit_query::{AuditFilter, AuditSelection};
 pub use checks::{finding_id, Acceptance, CheckFilter, CheckOutcome, CheckedFinding, Completeness};
 pub use eligible::EligibleAnswer;
+pub use fulfil::FulfilRequest;
 pub use live::{FindingEvent, FindingHistory};
 pub use progress::{Progress, ReportedPlan, UnitProgress};
 pub use query::{
@@ -158,6 +160,9 @@ pub struct Node {
     /// Every written acceptance of a warning, by its key in the store, so that checks read
     /// memory only.
     acceptances: RwLock<HashMap<String, checks::Acceptance>>,
+    /// Every entry recorded here as fulfilled (elected or appointed), read by R2 and the
+    /// person page.
+    fulfilled: RwLock<Vec<crate::domain::Fulfilment>>,
 }
 
 impl Node {
@@ -190,6 +195,7 @@ impl Node {
         metrics::gauge!("quyhoach_view_build_seconds", "unit" => unit.code.clone())
             .set(view_built_in.as_secs_f64());
         let acceptances = checks::stored_acceptances(store.as_ref())?;
+        let fulfilled = fulfil::stored_fulfilments(store.as_ref())?;
         let node = Self {
             unit,
             hierarchy,
@@ -213,6 +219,7 @@ impl Node {
             view_built_in,
             reconcile_log: Default::default(),
             acceptances: RwLock::new(acceptances),
+            fulfilled: RwLock::new(fulfilled),
         };
         if node.runs_checks() {
             node.live

@@ -288,6 +288,7 @@ mod tests {
             hierarchy: &hierarchy,
             catalog: &catalog,
             submitted: &[],
+            fulfilled: &[],
         };
         let today = NaiveDate::from_ymd_opt(2025, 11, 1).unwrap();
         let rules = RulesFile::default();
@@ -432,6 +433,7 @@ mod tests {
             hierarchy: &hierarchy,
             catalog: &w.catalog,
             submitted: &[],
+            fulfilled: &[],
         };
         let r = check(&snap, &Scope::default(), today(), &RulesFile::default());
         assert!(!r.findings.is_empty());
@@ -477,6 +479,7 @@ mod tests {
             hierarchy: &hierarchy,
             catalog: &w.catalog,
             submitted: &submitted,
+            fulfilled: &[],
         };
         assert_incremental_matches(&snap);
     }
@@ -671,7 +674,7 @@ mod tests {
                 .take(2)
                 .map(|p| SubmittedCopy { id: p.id.clone(), hash: p.content_hash() })
                 .collect();
-            let snap = Snapshot { plans: &plans, hierarchy: &w.hierarchy, catalog: &w.catalog, submitted: &submitted };
+            let snap = Snapshot { plans: &plans, hierarchy: &w.hierarchy, catalog: &w.catalog, submitted: &submitted, fulfilled: &[] };
             let day = today() + chrono::TimeDelta::days(days);
             let mut rules = RulesFile::default();
             rules.qd50.committee_multiplier = Some(1.5);

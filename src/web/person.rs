@@ -23,6 +23,22 @@ use crate::{
     rules::Eligibility,
 };
 
+/// "Đã bầu" from "đã bầu".
+fn capitalised(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
+/// The English outcome of a fulfilled entry.
+fn fulfilment_en(kind: crate::domain::FulfilmentKind) -> &'static str {
+    match kind {
+        crate::domain::FulfilmentKind::Appointed => "Fulfilled: appointed",
+        crate::domain::FulfilmentKind::Elected => "Fulfilled: elected",
+    }
+}
+
 /// The R23 box's answer: the plan version (with its hash) that makes the person eligible, or
 /// why not.
 fn eligible_answer(l: Lang, catalog: &Catalog, a: &EligibleAnswer) -> maud::Markup {
@@ -169,6 +185,16 @@ pub async fn person(
                 .await?,
         ),
     };
+    let fulfilled = node.fulfilments_of(&viewer.caller, &national_id);
+    // The outcome of an entry: fulfilled in its version or an earlier one of the unit × term.
+    let outcome = |id: &PlanId, e: &Entry| {
+        fulfilled.iter().find(|f| {
+            f.plan.unit == id.unit
+                && f.plan.term == id.term
+                && f.plan.version <= id.version
+                && f.position == e.position
+        })
+    };
     let named = node.findings_naming(&viewer.root, &national_id).await?;
     let findings: Vec<_> = named.iter().collect();
     let hierarchy = node.hierarchy();
@@ -194,12 +220,21 @@ pub async fn person(
         section {
             h2 { (l.t("Trong các danh sách quy hoạch", "In the planning lists")) " (" (found.len()) ")" }
             div.scroll { table id="appearances" {
-                thead { tr { th { (l.t("Đơn vị", "Unit")) } th { (l.t("Cấp", "Level")) } th { (l.t("Nhiệm kỳ", "Term")) } th { (l.t("Phiên bản", "Version")) } th { (l.t("Họ và tên ghi trong danh sách", "Name as listed")) } th { (l.t("Chức danh quy hoạch", "Planned position")) } } }
+                thead { tr { th { (l.t("Đơn vị", "Unit")) } th { (l.t("Cấp", "Level")) } th { (l.t("Nhiệm kỳ", "Term")) } th { (l.t("Phiên bản", "Version")) } th { (l.t("Họ và tên ghi trong danh sách", "Name as listed")) } th { (l.t("Chức danh quy hoạch", "Planned position")) } th { (l.t("Kết quả", "Outcome")) } } }
                 tbody { @for (id, status, e) in &found {
                     tr { td { (unit_name(&id.unit)) } td { (level(&id.unit)) } td { (id.term) }
                         td { a href=(plan_href(id)) { "v" (id.version) " · " (l.status(*status)) } }
                         td { (e.cadre.full_name) }
-                        td { (catalog.position(&e.position).map(|p| l.t(&p.title_vi, &p.title_en).to_string()).unwrap_or(e.position.clone())) } }
+                        td { (catalog.position(&e.position).map(|p| l.t(&p.title_vi, &p.title_en).to_string()).unwrap_or(e.position.clone())) }
+                        td.outcome {
+                            @if let Some(f) = outcome(id, e) {
+                                span.fulfilled data-outcome="fulfilled" {
+                                    (l.t(&capitalised(f.kind.vi()), fulfilment_en(f.kind)))
+                                    " — " (l.t("QĐ số", "decision")) " " (f.decision_number) " " (l.t("ngày", "of")) " " (date(f.decided_on))
+                                    @if f.post != f.position { " (" (f.post) ")" }
+                                }
+                            }
+                        } }
                 } }
             } }
         }

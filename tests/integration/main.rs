@@ -14,6 +14,7 @@ mod durability;
 mod eligible;
 mod export_paths;
 mod faults;
+mod fulfilled;
 mod full_disk;
 mod harness;
 mod hostile;
