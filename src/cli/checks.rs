@@ -227,6 +227,7 @@ fn findings_json(findings: &[pb::Finding]) -> String {
             serde_json::json!({
                 "id": f.id,
                 "rule": f.rule,
+                "ruleset": f.ruleset,
                 "severity": if f.severity == pb::Severity::Error as i32 { "error" } else { "warning" },
                 "units": f.units,
                 "person": f.person_name,

@@ -692,6 +692,10 @@ pub fn finding_to_pb(f: &crate::node::CheckedFinding) -> pb::Finding {
         message_en: finding.message_en.clone(),
         plans: finding.plans.iter().map(plan_id_to_pb).collect(),
         acceptance: acceptance.as_ref().map(acceptance_to_pb),
+        ruleset: finding
+            .ruleset
+            .map(|r| r.citation().to_string())
+            .unwrap_or_default(),
     }
 }
 
