@@ -52,7 +52,7 @@ impl Node {
         position: &str,
         unit: &str,
     ) -> Result<EligibleAnswer> {
-        who.require_authenticated().map_err(denied)?;
+        who.require_authenticated()?;
         let unit = if unit.is_empty() {
             self.unit.code.as_str()
         } else {
@@ -80,8 +80,7 @@ impl Node {
                 ),
             ));
         }
-        who.require_read(&self.hierarchy, "unit", unit)
-            .map_err(denied)?;
+        who.require_read(&self.hierarchy, "unit", unit)?;
         self.view_settled().await?;
         let readable = |p: &Plan| {
             p.status == PlanStatus::Approved
@@ -153,12 +152,5 @@ fn header_of(plan: &Plan) -> Plan {
         adopted_on: plan.adopted_on,
         received_at: plan.received_at,
         decision: plan.decision.clone(),
-    }
-}
-
-fn denied(d: crate::auth::Denied) -> Error {
-    match d {
-        crate::auth::Denied::Unauthenticated(m) => Error::denied("caller", m),
-        crate::auth::Denied::Forbidden(f) => Error::Denied(f),
     }
 }

@@ -99,7 +99,7 @@ impl Node {
             ));
         }
         if who.require_approver_at(&self.unit.code).is_err() {
-            who.require_clerk_of(&plan.unit).map_err(denied)?;
+            who.require_clerk_of(&plan.unit)?;
         }
         validate_national_id("national_id", &national_id)?;
         let decision_number = clean_text("decision_number", &decision_number)?;
@@ -201,7 +201,7 @@ impl Node {
             recorded_at: self.now(),
         };
         let value = serde_json::to_value(&fulfilment).expect("fulfilments serialize");
-        let event = Event::new("fulfil", Some(&held.id)).detail(format!(
+        let event = Event::new("fulfil", Some(&held.id)).by(who).detail(format!(
             "{} {} for {} ({}): decision {} of {}",
             fulfilment.kind.as_str(),
             crate::domain::validate::mask_id(&fulfilment.national_id),
@@ -271,12 +271,5 @@ impl Node {
             .filter(|p| p.id.unit == unit && p.id.term == term)
             .map(|p| p.id.clone())
             .max_by_key(|id| id.version)
-    }
-}
-
-fn denied(d: crate::auth::Denied) -> Error {
-    match d {
-        crate::auth::Denied::Unauthenticated(m) => Error::denied("caller", m),
-        crate::auth::Denied::Forbidden(f) => Error::Denied(f),
     }
 }
