@@ -14,6 +14,7 @@ mod progress;
 mod query;
 mod reconcile;
 mod reference;
+mod since_approved;
 mod status;
 mod structure;
 mod units;

@@ -2,7 +2,8 @@
 //! gets the outcome "fulfilled" with the decision's number and date, through the `Fulfil` RPC
 //! and `quyhoach fulfil`; the approved version keeps the entry and its hash (distinct from
 //! removal), the person page shows the outcome, and at the next review the entry no longer
-//! counts against R2's cap while every other entry still does.
+//! counts against R2's cap while every other entry still does; the page of that next version
+//! shows what changed since the approved one.
 
 use quyhoach::{
     config::RawConfig,
@@ -329,6 +330,30 @@ async fn a_fulfilled_entry_is_kept_shown_and_no_longer_counted_at_the_next_revie
         assert!(!m.contains(released), "{released} not counted: {m}");
     }
 
+    // What changed since approval: the province's page of v2 compares it with v1, which it
+    // approved and then reopened for the review.
+    let page = http
+        .send(
+            "GET",
+            &format!("/ke-hoach/412/{TERM}/2"),
+            Some("qh_lang=en"),
+            "",
+        )
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let at = page
+        .body
+        .find(r#"id="since-approved""#)
+        .expect("the section");
+    let section = &page.body[at..at + page.body[at..].find("</section>").unwrap()];
+    assert!(
+        section.contains("Changes since the approved version (v1)"),
+        "{section}"
+    );
+    for added in ["Phạm Văn Dũng", "Hoàng Thị Em", "Vũ Văn Phúc"] {
+        assert!(section.contains(added), "{added}: {section}");
+    }
+    assert!(!section.contains("Nguyễn Văn An"), "{section}");
     district.stop().await.unwrap();
     province.stop().await.unwrap();
 }
