@@ -540,6 +540,7 @@ pub fn plan_from_pb(field: &str, p: pb::Plan) -> R<Plan> {
         // What this node says of its own copy; the receiver judges for itself.
         withdrawn: _,
         revision: _,
+        approved_before: _,
     } = p;
     Ok(Plan {
         id: plan_id_from_pb(&format!("{field}.id"), id)?,
@@ -581,6 +582,7 @@ pub fn plan_to_pb(p: &Plan) -> pb::Plan {
         decision: p.decision.as_ref().map(decision_to_pb),
         withdrawn: false,
         revision: 0,
+        approved_before: 0,
     }
 }
 

@@ -390,7 +390,13 @@ impl pb::planning_server::Planning for PlanningService {
             .node
             .get_plan(&who, unit.trim(), term.trim(), version)
             .await?;
-        Ok(Response::new(self.plan_out(plan).await?))
+        let approved_before = self
+            .node
+            .last_approved_before(&who, &plan.id)?
+            .map_or(0, |p| p.id.version);
+        let mut out = self.plan_out(plan).await?;
+        out.approved_before = approved_before;
+        Ok(Response::new(out))
     }
 
     async fn list_plans(

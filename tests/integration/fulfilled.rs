@@ -354,6 +354,49 @@ async fn a_fulfilled_entry_is_kept_shown_and_no_longer_counted_at_the_next_revie
         assert!(section.contains(added), "{added}: {section}");
     }
     assert!(!section.contains("Nguyễn Văn An"), "{section}");
+    // And in the workbook `export` writes, a sheet of its own.
+    let book = dir.path().join("412.xlsx");
+    let ran = cli([
+        "export",
+        "--node",
+        &node,
+        "--what",
+        "plan",
+        "--unit",
+        "412",
+        "--term",
+        TERM,
+        "--out",
+        book.to_str().unwrap(),
+    ])
+    .await;
+    assert!(ran.ok, "{}", ran.text());
+    use calamine::Reader;
+    let mut wb = calamine::open_workbook_auto(&book).unwrap();
+    assert!(
+        wb.sheet_names()
+            .iter()
+            .any(|n| n == "Thay đổi so với bản phê duyệt"),
+        "{:?}",
+        wb.sheet_names()
+    );
+    let changes = wb.worksheet_range("Thay đổi so với bản phê duyệt").unwrap();
+    let text: Vec<String> = changes
+        .rows()
+        .map(|r| {
+            r.iter()
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>()
+                .join("|")
+        })
+        .collect();
+    assert_eq!(text.len(), 4, "{text:#?}");
+    assert!(
+        text[1..]
+            .iter()
+            .all(|r| r.starts_with("Thêm|") && r.ends_with("|v1")),
+        "{text:#?}"
+    );
     district.stop().await.unwrap();
     province.stop().await.unwrap();
 }
