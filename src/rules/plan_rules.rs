@@ -47,6 +47,22 @@ pub(crate) fn finding(
     )
 }
 
+/// A finding about the person of `entries` (one person's entries in `plan`, as
+/// [`PlanView::by_person`] gives them) that names all their positions: `message` writes the
+/// Vietnamese and English sentences from the person's label and those positions, joined by ", ".
+fn person_finding(
+    rule: RuleId,
+    severity: Severity,
+    plan: &Plan,
+    entries: &[&Entry],
+    message: impl FnOnce(&str, &str) -> (String, String),
+) -> Finding {
+    let person = PersonRef::of(&entries[0].cadre);
+    let positions: Vec<String> = entries.iter().map(|e| e.position.clone()).collect();
+    let (vi, en) = message(&person.label(), &positions.join(", "));
+    finding(rule, severity, plan, Some(person), positions, vi, en)
+}
+
 /// "(đơn vị 412, nhiệm kỳ 2025-2030)" and its English twin.
 fn where_(plan: &Plan) -> (String, String) {
     (
@@ -140,13 +156,21 @@ pub(crate) fn r1(ctx: &Ctx<'_>, plan: &Plan, out: &mut Vec<Finding>) {
     let (at_vi, at_en) = where_(plan);
     for e in &plan.entries {
         let who = || PersonRef::of(&e.cadre).label();
-        let Some(planned) = ctx.position(&e.position) else {
-            let who = who();
-            out.push(finding(
+        // Every R1 finding is an error about this entry's person.
+        let error = |positions: Vec<String>, vi: String, en: String| {
+            finding(
                 RuleId::R1,
                 Severity::Error,
                 plan,
                 Some(PersonRef::of(&e.cadre)),
+                positions,
+                vi,
+                en,
+            )
+        };
+        let Some(planned) = ctx.position(&e.position) else {
+            let who = who();
+            out.push(error(
                 vec![e.position.clone()],
                 format!(
                     "{who}: chức danh quy hoạch {} không có trong danh mục chức danh nên không so sánh được; sửa mã chức danh {at_vi}",
@@ -168,11 +192,7 @@ pub(crate) fn r1(ctx: &Ctx<'_>, plan: &Plan, out: &mut Vec<Finding>) {
             .collect();
         if !unknown.is_empty() {
             let who = who();
-            out.push(finding(
-                RuleId::R1,
-                Severity::Error,
-                plan,
-                Some(PersonRef::of(&e.cadre)),
+            out.push(error(
                 vec![e.position.clone()],
                 format!(
                     "{who}: chức danh hiện giữ {} không có trong danh mục nên không kiểm tra được việc quy hoạch vào {}; sửa mã chức danh {at_vi}",
@@ -203,11 +223,7 @@ pub(crate) fn r1(ctx: &Ctx<'_>, plan: &Plan, out: &mut Vec<Finding>) {
         };
         if let Some(cur) = highest.filter(too_low) {
             let who = who();
-            out.push(finding(
-                RuleId::R1,
-                Severity::Error,
-                plan,
-                Some(PersonRef::of(&e.cadre)),
+            out.push(error(
                 vec![e.position.clone(), cur.code.clone()],
                 format!(
                     "{who} được quy hoạch vào {} ({}, bậc {}) không cao hơn chức danh hiện giữ cao nhất {} ({}, bậc {}); chỉ quy hoạch vào chức danh cao hơn {at_vi}",
@@ -479,11 +495,12 @@ pub(crate) fn r8(ctx: &Ctx<'_>, view: &PlanView<'_>, out: &mut Vec<Finding>) {
         "cán bộ nữ",
         "women",
     );
+    let young = params.young_age_under;
     check(
-        count(&|c| age(c) < params.young_age_under),
+        count(&|c| age(c) < young),
         params.min_young_ratio,
-        &format!("cán bộ trẻ (dưới {} tuổi)", params.young_age_under),
-        &format!("young cadres (under {})", params.young_age_under),
+        &format!("cán bộ trẻ (dưới {young} tuổi)"),
+        &format!("young cadres (under {young})"),
     );
     check(
         count(&|c| {
@@ -573,25 +590,16 @@ pub(crate) fn r12(ctx: &Ctx<'_>, view: &PlanView<'_>, out: &mut Vec<Finding>) {
         if reasons_vi.is_empty() {
             continue;
         }
-        let who = PersonRef::of(c).label();
-        let positions: Vec<String> = entries.iter().map(|e| e.position.clone()).collect();
-        out.push(finding(
-            RuleId::R12,
-            Severity::Error,
-            plan,
-            Some(PersonRef::of(c)),
-            positions.clone(),
+        out.push(person_finding(RuleId::R12, Severity::Error, plan, entries, |who, positions| (
             format!(
-                "{who} đương nhiên ra khỏi quy hoạch {}: {}; đưa ra khỏi danh sách, ghi rõ lý do {at_vi}",
-                positions.join(", "),
+                "{who} đương nhiên ra khỏi quy hoạch {positions}: {}; đưa ra khỏi danh sách, ghi rõ lý do {at_vi}",
                 reasons_vi.join("; ")
             ),
             format!(
-                "{who} is automatically removed from the plan for {}: {}; remove the entries with this reason {at_en}",
-                positions.join(", "),
+                "{who} is automatically removed from the plan for {positions}: {}; remove the entries with this reason {at_en}",
                 reasons_en.join("; ")
             ),
-        ));
+        )));
     }
 }
 
@@ -714,26 +722,16 @@ pub(crate) fn r14(ctx: &Ctx<'_>, view: &PlanView<'_>, out: &mut Vec<Finding>) {
         }
         let hits_vi: Vec<&str> = hits.iter().map(|b| b.vi.as_str()).collect();
         let hits_en: Vec<&str> = hits.iter().map(|b| b.en.as_str()).collect();
-        let who = PersonRef::of(c).label();
-        let positions: Vec<String> = entries.iter().map(|e| e.position.clone()).collect();
         let rs = ruleset_name(ruleset);
-        out.push(finding(
-            RuleId::R14,
-            Severity::Error,
-            plan,
-            Some(PersonRef::of(c)),
-            positions.clone(),
+        let (hits_vi, hits_en) = (hits_vi.join("; "), hits_en.join("; "));
+        out.push(person_finding(RuleId::R14, Severity::Error, plan, entries, |who, positions| (
             format!(
-                "{who} đang trong thời hạn không quy hoạch vào chức danh cao hơn do bị kỷ luật {} vào ngày quyết định {decided} ({rs}); không quy hoạch vào {} {at_vi}",
-                hits_vi.join("; "),
-                positions.join(", ")
+                "{who} đang trong thời hạn không quy hoạch vào chức danh cao hơn do bị kỷ luật {hits_vi} vào ngày quyết định {decided} ({rs}); không quy hoạch vào {positions} {at_vi}"
             ),
             format!(
-                "{who} is within a discipline time-bar on the decision date {decided}: {} ({rs}); do not plan into {} {at_en}",
-                hits_en.join("; "),
-                positions.join(", ")
+                "{who} is within a discipline time-bar on the decision date {decided}: {hits_en} ({rs}); do not plan into {positions} {at_en}"
             ),
-        ));
+        )));
     }
 }
 
@@ -758,26 +756,15 @@ pub(crate) fn r26(ctx: &Ctx<'_>, view: &PlanView<'_>, out: &mut Vec<Finding>) {
         if latest.level != RatingLevel::NotCompleted {
             continue;
         }
-        let who = PersonRef::of(c).label();
-        let positions: Vec<String> = entries.iter().map(|e| e.position.clone()).collect();
-        out.push(finding(
-            RuleId::R26,
-            Severity::Warning,
-            plan,
-            Some(PersonRef::of(c)),
-            positions.clone(),
+        let (level, year) = (latest.level.vi(), latest.year);
+        out.push(person_finding(RuleId::R26, Severity::Warning, plan, entries, |who, positions| (
             format!(
-                "{who} được xếp loại \"{}\" năm {} mà vẫn còn trong quy hoạch {}; xem xét đưa ra khỏi quy hoạch khi rà soát hằng năm {at_vi}",
-                latest.level.vi(),
-                latest.year,
-                positions.join(", ")
+                "{who} được xếp loại \"{level}\" năm {year} mà vẫn còn trong quy hoạch {positions}; xem xét đưa ra khỏi quy hoạch khi rà soát hằng năm {at_vi}"
             ),
             format!(
-                "{who} was rated \"did not complete tasks\" for {} and is still planned for {}; consider removal at the annual review {at_en}",
-                latest.year,
-                positions.join(", ")
+                "{who} was rated \"did not complete tasks\" for {year} and is still planned for {positions}; consider removal at the annual review {at_en}"
             ),
-        ));
+        )));
     }
 }
 
@@ -854,16 +841,20 @@ pub(crate) fn r19(ctx: &Ctx<'_>, view: &PlanView<'_>, out: &mut Vec<Finding>) {
                 format!("{who} có trong danh sách quy hoạch {} nhưng không có kết quả bỏ phiếu; bổ sung biên bản kiểm phiếu {at_vi}", e.position),
                 format!("{who} is listed for {} but no ballot result records it; attach the vote count {at_en}", e.position),
             ),
-            Some((round, _)) if !quorum_met(round, params) => (
-                format!(
-                    "{who}: vòng bỏ phiếu ngày {} cho {} không hợp lệ: có mặt {}/{} người được triệu tập, cần ít nhất {}/{} {at_vi}",
-                    round.date, e.position, round.present, round.convened, params.quorum_num, params.quorum_den
-                ),
-                format!(
-                    "{who}: the round of {} for {} is not valid: {} of {} convened attended, at least {}/{} needed {at_en}",
-                    round.date, e.position, round.present, round.convened, params.quorum_num, params.quorum_den
-                ),
-            ),
+            Some((round, _)) if !quorum_met(round, params) => {
+                let (present, convened) = (round.present, round.convened);
+                let (num, den) = (params.quorum_num, params.quorum_den);
+                (
+                    format!(
+                        "{who}: vòng bỏ phiếu ngày {} cho {} không hợp lệ: có mặt {present}/{convened} người được triệu tập, cần ít nhất {num}/{den} {at_vi}",
+                        round.date, e.position
+                    ),
+                    format!(
+                        "{who}: the round of {} for {} is not valid: {present} of {convened} convened attended, at least {num}/{den} needed {at_en}",
+                        round.date, e.position
+                    ),
+                )
+            }
             Some((round, yes)) if !passes(round, *yes, params) => {
                 let den = denominator(round, params);
                 (
