@@ -25,9 +25,14 @@ pub fn max_request(method: &str) -> usize {
     match method {
         "/quyhoach.v1.NodeSync/Push" => MAX_SYNC_MESSAGE,
         "/quyhoach.v1.Planning/ImportEntries" => MAX_PLANNING_MESSAGE,
+        "/quyhoach.v1.Planning/ImportBundle" => MAX_SYNC_MESSAGE + BUNDLE_FRAME_SLACK,
         _ => MAX_SMALL_MESSAGE,
     }
 }
+
+/// What a bundle's request or answer adds around the bundle file itself (the gRPC frame,
+/// the field tags, a file name), in bytes.
+pub const BUNDLE_FRAME_SLACK: usize = 4096;
 
 /// The fields of one protobuf message, one at a time: (field number, payload of a
 /// length-delimited field). Yields an error for wire data no protobuf decoder would accept.

@@ -1,6 +1,7 @@
 //! The gRPC layer: generated types, conversions, and thin handlers for the two services.
 //! Handlers validate and convert, call one [`crate::node::Node`] method, and convert back.
 
+mod bundles;
 pub mod convert;
 pub mod gate;
 pub mod incoming;

@@ -441,6 +441,9 @@ pub struct RulesFile {
     /// province and commune plan decided from 1 July to 31 December 2025 counts as one of a
     /// merged unit.
     pub merged_units: Vec<String>,
+    /// Codes of the units the province marks as not planning (besides the special zones,
+    /// đặc khu, which never are): never listed as missing a plan.
+    pub not_planning: Vec<String>,
 }
 
 impl Default for RulesFile {
@@ -457,6 +460,7 @@ struct RawRulesFile {
     qd377: RuleParams,
     freezes: Vec<Freeze>,
     merged_units: Vec<String>,
+    not_planning: Vec<String>,
 }
 
 impl From<RawRulesFile> for RulesFile {
@@ -466,6 +470,7 @@ impl From<RawRulesFile> for RulesFile {
             qd377,
             freezes,
             merged_units,
+            not_planning,
         } = raw;
         // QĐ 50's figures (Hướng dẫn 16-HD/BTCTW); 0 turns a target off.
         qd50.min_women_ratio.get_or_insert(0.25);
@@ -475,6 +480,7 @@ impl From<RawRulesFile> for RulesFile {
             qd377,
             freezes,
             merged_units,
+            not_planning,
         }
     }
 }

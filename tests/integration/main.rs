@@ -28,6 +28,7 @@ mod parent;
 mod procs;
 mod reconcile_memory;
 mod recovery;
+mod reorganisation;
 mod reviewed;
 mod rpc_inputs;
 mod rulesets;
