@@ -47,6 +47,22 @@ pub(crate) fn finding(
     )
 }
 
+/// A finding about the person of `entries` (one person's entries in `plan`, as
+/// [`PlanView::by_person`] gives them) that names all their positions: `message` writes the
+/// Vietnamese and English sentences from the person's label and those positions, joined by ", ".
+fn person_finding(
+    rule: RuleId,
+    severity: Severity,
+    plan: &Plan,
+    entries: &[&Entry],
+    message: impl FnOnce(&str, &str) -> (String, String),
+) -> Finding {
+    let person = PersonRef::of(&entries[0].cadre);
+    let positions: Vec<String> = entries.iter().map(|e| e.position.clone()).collect();
+    let (vi, en) = message(&person.label(), &positions.join(", "));
+    finding(rule, severity, plan, Some(person), positions, vi, en)
+}
+
 /// "(đơn vị 412, nhiệm kỳ 2025-2030)" and its English twin.
 fn where_(plan: &Plan) -> (String, String) {
     (
@@ -140,13 +156,21 @@ pub(crate) fn r1(ctx: &Ctx<'_>, plan: &Plan, out: &mut Vec<Finding>) {
     let (at_vi, at_en) = where_(plan);
     for e in &plan.entries {
         let who = || PersonRef::of(&e.cadre).label();
-        let Some(planned) = ctx.position(&e.position) else {
-            let who = who();
-            out.push(finding(
+        // Every R1 finding is an error about this entry's person.
+        let error = |positions: Vec<String>, vi: String, en: String| {
+            finding(
                 RuleId::R1,
                 Severity::Error,
                 plan,
                 Some(PersonRef::of(&e.cadre)),
+                positions,
+                vi,
+                en,
+            )
+        };
+        let Some(planned) = ctx.position(&e.position) else {
+            let who = who();
+            out.push(error(
                 vec![e.position.clone()],
                 format!(
                     "{who}: chức danh quy hoạch {} không có trong danh mục chức danh nên không so sánh được; sửa mã chức danh {at_vi}",
@@ -168,11 +192,7 @@ pub(crate) fn r1(ctx: &Ctx<'_>, plan: &Plan, out: &mut Vec<Finding>) {
             .collect();
         if !unknown.is_empty() {
             let who = who();
-            out.push(finding(
-                RuleId::R1,
-                Severity::Error,
-                plan,
-                Some(PersonRef::of(&e.cadre)),
+            out.push(error(
                 vec![e.position.clone()],
                 format!(
                     "{who}: chức danh hiện giữ {} không có trong danh mục nên không kiểm tra được việc quy hoạch vào {}; sửa mã chức danh {at_vi}",
@@ -203,11 +223,7 @@ pub(crate) fn r1(ctx: &Ctx<'_>, plan: &Plan, out: &mut Vec<Finding>) {
         };
         if let Some(cur) = highest.filter(too_low) {
             let who = who();
-            out.push(finding(
-                RuleId::R1,
-                Severity::Error,
-                plan,
-                Some(PersonRef::of(&e.cadre)),
+            out.push(error(
                 vec![e.position.clone(), cur.code.clone()],
                 format!(
                     "{who} được quy hoạch vào {} ({}, bậc {}) không cao hơn chức danh hiện giữ cao nhất {} ({}, bậc {}); chỉ quy hoạch vào chức danh cao hơn {at_vi}",
@@ -491,11 +507,12 @@ pub(crate) fn r8(ctx: &Ctx<'_>, view: &PlanView<'_>, out: &mut Vec<Finding>) {
         "cán bộ nữ",
         "women",
     );
+    let young = params.young_age_under;
     check(
-        count(&|c| age(c) < params.young_age_under),
+        count(&|c| age(c) < young),
         params.min_young_ratio,
-        &format!("cán bộ trẻ (dưới {} tuổi)", params.young_age_under),
-        &format!("young cadres (under {})", params.young_age_under),
+        &format!("cán bộ trẻ (dưới {young} tuổi)"),
+        &format!("young cadres (under {young})"),
     );
     check(
         count(&|c| {
@@ -585,25 +602,16 @@ pub(crate) fn r12(ctx: &Ctx<'_>, view: &PlanView<'_>, out: &mut Vec<Finding>) {
         if reasons_vi.is_empty() {
             continue;
         }
-        let who = PersonRef::of(c).label();
-        let positions: Vec<String> = entries.iter().map(|e| e.position.clone()).collect();
-        out.push(finding(
-            RuleId::R12,
-            Severity::Error,
-            plan,
-            Some(PersonRef::of(c)),
-            positions.clone(),
+        out.push(person_finding(RuleId::R12, Severity::Error, plan, entries, |who, positions| (
             format!(
-                "{who} đương nhiên ra khỏi quy hoạch {}: {}; đưa ra khỏi danh sách, ghi rõ lý do {at_vi}",
-                positions.join(", "),
+                "{who} đương nhiên ra khỏi quy hoạch {positions}: {}; đưa ra khỏi danh sách, ghi rõ lý do {at_vi}",
                 reasons_vi.join("; ")
             ),
             format!(
-                "{who} is automatically removed from the plan for {}: {}; remove the entries with this reason {at_en}",
-                positions.join(", "),
+                "{who} is automatically removed from the plan for {positions}: {}; remove the entries with this reason {at_en}",
                 reasons_en.join("; ")
             ),
-        ));
+        )));
     }
 }
 
@@ -726,26 +734,16 @@ pub(crate) fn r14(ctx: &Ctx<'_>, view: &PlanView<'_>, out: &mut Vec<Finding>) {
         }
         let hits_vi: Vec<&str> = hits.iter().map(|b| b.vi.as_str()).collect();
         let hits_en: Vec<&str> = hits.iter().map(|b| b.en.as_str()).collect();
-        let who = PersonRef::of(c).label();
-        let positions: Vec<String> = entries.iter().map(|e| e.position.clone()).collect();
         let rs = ruleset_name(ruleset);
-        out.push(finding(
-            RuleId::R14,
-            Severity::Error,
-            plan,
-            Some(PersonRef::of(c)),
-            positions.clone(),
+        let (hits_vi, hits_en) = (hits_vi.join("; "), hits_en.join("; "));
+        out.push(person_finding(RuleId::R14, Severity::Error, plan, entries, |who, positions| (
             format!(
-                "{who} đang trong thời hạn không quy hoạch vào chức danh cao hơn do bị kỷ luật {} vào ngày quyết định {decided} ({rs}); không quy hoạch vào {} {at_vi}",
-                hits_vi.join("; "),
-                positions.join(", ")
+                "{who} đang trong thời hạn không quy hoạch vào chức danh cao hơn do bị kỷ luật {hits_vi} vào ngày quyết định {decided} ({rs}); không quy hoạch vào {positions} {at_vi}"
             ),
             format!(
-                "{who} is within a discipline time-bar on the decision date {decided}: {} ({rs}); do not plan into {} {at_en}",
-                hits_en.join("; "),
-                positions.join(", ")
+                "{who} is within a discipline time-bar on the decision date {decided}: {hits_en} ({rs}); do not plan into {positions} {at_en}"
             ),
-        ));
+        )));
     }
 }
 
@@ -770,26 +768,15 @@ pub(crate) fn r26(ctx: &Ctx<'_>, view: &PlanView<'_>, out: &mut Vec<Finding>) {
         if latest.level != RatingLevel::NotCompleted {
             continue;
         }
-        let who = PersonRef::of(c).label();
-        let positions: Vec<String> = entries.iter().map(|e| e.position.clone()).collect();
-        out.push(finding(
-            RuleId::R26,
-            Severity::Warning,
-            plan,
-            Some(PersonRef::of(c)),
-            positions.clone(),
+        let (level, year) = (latest.level.vi(), latest.year);
+        out.push(person_finding(RuleId::R26, Severity::Warning, plan, entries, |who, positions| (
             format!(
-                "{who} được xếp loại \"{}\" năm {} mà vẫn còn trong quy hoạch {}; xem xét đưa ra khỏi quy hoạch khi rà soát hằng năm {at_vi}",
-                latest.level.vi(),
-                latest.year,
-                positions.join(", ")
+                "{who} được xếp loại \"{level}\" năm {year} mà vẫn còn trong quy hoạch {positions}; xem xét đưa ra khỏi quy hoạch khi rà soát hằng năm {at_vi}"
             ),
             format!(
-                "{who} was rated \"did not complete tasks\" for {} and is still planned for {}; consider removal at the annual review {at_en}",
-                latest.year,
-                positions.join(", ")
+                "{who} was rated \"did not complete tasks\" for {year} and is still planned for {positions}; consider removal at the annual review {at_en}"
             ),
-        ));
+        )));
     }
 }
 
@@ -866,16 +853,20 @@ pub(crate) fn r19(ctx: &Ctx<'_>, view: &PlanView<'_>, out: &mut Vec<Finding>) {
                 format!("{who} có trong danh sách quy hoạch {} nhưng không có kết quả bỏ phiếu; bổ sung biên bản kiểm phiếu {at_vi}", e.position),
                 format!("{who} is listed for {} but no ballot result records it; attach the vote count {at_en}", e.position),
             ),
-            Some((round, _)) if !quorum_met(round, params) => (
-                format!(
-                    "{who}: vòng bỏ phiếu ngày {} cho {} không hợp lệ: có mặt {}/{} người được triệu tập, cần ít nhất {}/{} {at_vi}",
-                    round.date, e.position, round.present, round.convened, params.quorum_num, params.quorum_den
-                ),
-                format!(
-                    "{who}: the round of {} for {} is not valid: {} of {} convened attended, at least {}/{} needed {at_en}",
-                    round.date, e.position, round.present, round.convened, params.quorum_num, params.quorum_den
-                ),
-            ),
+            Some((round, _)) if !quorum_met(round, params) => {
+                let (present, convened) = (round.present, round.convened);
+                let (num, den) = (params.quorum_num, params.quorum_den);
+                (
+                    format!(
+                        "{who}: vòng bỏ phiếu ngày {} cho {} không hợp lệ: có mặt {present}/{convened} người được triệu tập, cần ít nhất {num}/{den} {at_vi}",
+                        round.date, e.position
+                    ),
+                    format!(
+                        "{who}: the round of {} for {} is not valid: {present} of {convened} convened attended, at least {num}/{den} needed {at_en}",
+                        round.date, e.position
+                    ),
+                )
+            }
             Some((round, yes)) if !passes(round, *yes, params) => {
                 let den = denominator(round, params);
                 (
@@ -998,12 +989,12 @@ mod tests {
         let mut c = cadre(ID1, "Nguyễn Văn A");
         c.current_positions = vec!["D.PCT.UBND".into()]; // grade 62
         p.entries.push(voted(&mut p.rounds, c.clone(), "D.CT.UBND")); // 70: higher
-        assert_eq!(w.rule(&one(p.clone()), RuleId::R1).findings.len(), 0);
+        assert_eq!(w.findings(p.clone(), RuleId::R1).len(), 0);
         c.current_positions = vec!["D.CT.HDND".into(), "C.BT".into()]; // highest 70
         p.entries[0].cadre = c;
-        let r = w.rule(&one(p), RuleId::R1);
-        assert_eq!(r.findings.len(), 1, "equal grade is not higher");
-        let f = &r.findings[0];
+        let r = w.findings(p, RuleId::R1);
+        assert_eq!(r.len(), 1, "equal grade is not higher");
+        let f = &r[0];
         assert_eq!(f.severity, Severity::Error);
         assert_contains(&f.message_vi, "D.CT.HDND");
         assert_contains(&f.message_en, "grade 70");
@@ -1018,13 +1009,13 @@ mod tests {
         // A standing deputy secretary (71) planned for the next standing committee (65).
         c.current_positions = vec!["D.PBT.TT".into()];
         p.entries.push(voted(&mut p.rounds, c.clone(), "D.UV.BTV"));
-        assert_eq!(w.rule(&one(p.clone()), RuleId::R1).findings.len(), 0);
+        assert_eq!(w.findings(p.clone(), RuleId::R1).len(), 0);
         // Re-election into the same seat is allowed; a lower seat is not.
         c.current_positions = vec!["D.UV.BTV".into()];
         p.entries[0].cadre = c.clone();
-        assert_eq!(w.rule(&one(p.clone()), RuleId::R1).findings.len(), 0);
+        assert_eq!(w.findings(p.clone(), RuleId::R1).len(), 0);
         p.entries[0].position = "D.HUV".into();
-        assert_eq!(w.rule(&one(p), RuleId::R1).findings.len(), 1);
+        assert_eq!(w.findings(p, RuleId::R1).len(), 1);
     }
 
     #[test]
@@ -1034,7 +1025,7 @@ mod tests {
         let mut c = cadre(ID2, "Lê Văn B");
         c.current_positions = vec!["X.1".into()];
         p.entries.push(voted(&mut p.rounds, c, "D.BT"));
-        assert_eq!(w.rule(&one(p), RuleId::R1).findings.len(), 2);
+        assert_eq!(w.findings(p, RuleId::R1).len(), 2);
     }
 
     // ---- R2
@@ -1052,18 +1043,14 @@ mod tests {
     fn r2_exactly_three_pass_four_fail() {
         let w = World::new();
         assert!(w
-            .rule(&one(with_n_for("D.CT.UBND", 3)), RuleId::R2)
-            .findings
+            .findings(with_n_for("D.CT.UBND", 3), RuleId::R2)
             .is_empty());
-        let r = w.rule(&one(with_n_for("D.CT.UBND", 4)), RuleId::R2);
-        assert_eq!(r.findings.len(), 1);
-        assert_eq!(r.findings[0].positions, ["D.CT.UBND"]);
-        assert!(r.findings[0].message_vi.starts_with("4 cán bộ"));
+        let r = w.findings(with_n_for("D.CT.UBND", 4), RuleId::R2);
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].positions, ["D.CT.UBND"]);
+        assert!(r[0].message_vi.starts_with("4 cán bộ"));
         // Committee seats are not capped by R2.
-        assert!(w
-            .rule(&one(with_n_for("D.HUV", 9)), RuleId::R2)
-            .findings
-            .is_empty());
+        assert!(w.findings(with_n_for("D.HUV", 9), RuleId::R2).is_empty());
     }
 
     #[test]
@@ -1134,16 +1121,16 @@ mod tests {
         let mut c = cadre(ID1, "Nguyễn Văn A");
         c.appointment_proposed_on = Some(d(2025, 6, 21)); // the day after the vote
         p.entries.push(voted(&mut p.rounds, c, "D.CT.UBND"));
-        assert!(w.rule(&one(p.clone()), RuleId::R4).findings.is_empty());
+        assert!(w.findings(p.clone(), RuleId::R4).is_empty());
         p.entries[0].cadre.appointment_proposed_on = Some(d(2025, 6, 20)); // the vote day
-        let r = w.rule(&one(p.clone()), RuleId::R4);
-        assert_eq!(r.findings.len(), 1);
-        assert!(r.findings[0].message_en.contains("D.CT.UBND (2025-06-20)"));
+        let r = w.findings(p.clone(), RuleId::R4);
+        assert_eq!(r.len(), 1);
+        assert!(r[0].message_en.contains("D.CT.UBND (2025-06-20)"));
         // An entry added by the authority is judged at the decision date.
         p.entries[0].source = EntrySource::AddedByAuthority;
         p.rounds.clear();
         p.entries[0].cadre.appointment_proposed_on = Some(d(2025, 7, 16));
-        assert!(w.rule(&one(p), RuleId::R4).findings.is_empty());
+        assert!(w.findings(p, RuleId::R4).is_empty());
     }
 
     // ---- R6
@@ -1166,25 +1153,22 @@ mod tests {
             man_retiring(ID1, 2030, 6),
             "D.CT.UBND",
         ));
-        let r = w.rule(&one(p.clone()), RuleId::R6);
-        assert_eq!(r.findings.len(), 1);
+        let r = w.findings(p.clone(), RuleId::R6);
+        assert_eq!(r.len(), 1);
         assert_eq!(
-            r.findings[0].severity,
+            r[0].severity,
             Severity::Warning,
             "60 months: allowed, under 120"
         );
-        assert_contains(&r.findings[0].message_en, "only 60 months");
+        assert_contains(&r[0].message_en, "only 60 months");
         p.entries[0].cadre = man_retiring(ID1, 2030, 5);
-        let r = w.rule(&one(p.clone()), RuleId::R6);
-        assert_eq!(r.findings[0].severity, Severity::Error, "59 months");
+        let r = w.findings(p.clone(), RuleId::R6);
+        assert_eq!(r[0].severity, Severity::Error, "59 months");
         p.entries[0].cadre = man_retiring(ID1, 2035, 6);
-        assert!(
-            w.rule(&one(p.clone()), RuleId::R6).findings.is_empty(),
-            "120 months"
-        );
+        assert!(w.findings(p.clone(), RuleId::R6).is_empty(), "120 months");
         p.entries[0].cadre = man_retiring(ID1, 2035, 5);
         assert_eq!(
-            w.rule(&one(p), RuleId::R6).findings[0].severity,
+            w.findings(p, RuleId::R6)[0].severity,
             Severity::Warning,
             "119 months"
         );
@@ -1199,9 +1183,9 @@ mod tests {
         // Born June 1972: the age in force in 2030 is 58 years 4 months → October 2030.
         c.birth_date = d(1972, 6, 1);
         p.entries.push(voted(&mut p.rounds, c, "D.CT.UBND"));
-        let r = w.rule(&one(p), RuleId::R6);
-        assert_eq!(r.findings[0].severity, Severity::Warning);
-        assert_contains(&r.findings[0].message_vi, "10/2030");
+        let r = w.findings(p, RuleId::R6);
+        assert_eq!(r[0].severity, Severity::Warning);
+        assert_contains(&r[0].message_vi, "10/2030");
     }
 
     fn born(gender: Gender, y: i32, m: u32) -> Cadre {
@@ -1212,10 +1196,7 @@ mod tests {
     }
 
     fn r6_severity(w: &World, p: Plan) -> Option<Severity> {
-        w.rule(&one(p), RuleId::R6)
-            .findings
-            .first()
-            .map(|f| f.severity)
+        w.findings(p, RuleId::R6).first().map(|f| f.severity)
     }
 
     /// The R6 oracle of the rules since 2025: Chỉ thị 45's reference 09/2025 at province level, 07/2025 for
@@ -1224,40 +1205,28 @@ mod tests {
     fn r6_chi_thi_45_cut_offs_at_province_and_commune_level() {
         let w = World::new();
         let province = |c| one_planned("40", "P.PCT.UBND", c);
-        assert_eq!(
-            r6_severity(&w, province(born(Gender::Male, 1968, 9))),
-            Some(Severity::Warning),
-            "60 months: plannable"
-        );
-        assert_eq!(
-            r6_severity(&w, province(born(Gender::Male, 1968, 8))),
-            Some(Severity::Error)
-        );
-        assert_eq!(
-            r6_severity(&w, province(born(Gender::Female, 1972, 5))),
-            Some(Severity::Warning)
-        );
-        assert_eq!(
-            r6_severity(&w, province(born(Gender::Female, 1972, 4))),
-            Some(Severity::Error)
-        );
-        // The same man born 08/1968 is plannable for a commune post (reference 07/2025).
         let commune = |c| one_planned("16681", "C.CT.UBND", c);
-        assert_eq!(
-            r6_severity(&w, commune(born(Gender::Male, 1968, 8))),
-            Some(Severity::Warning)
-        );
-        // From 07/2025 a man retiring in 06/2030 has 59 months: an error; 07/2030, 60.
-        assert_eq!(
-            r6_severity(&w, commune(born(Gender::Male, 1968, 6))),
-            Some(Severity::Error)
-        );
-        let r = w.rule(&one(commune(born(Gender::Male, 1968, 6))), RuleId::R6);
-        assert_contains(&r.findings[0].message_en, "only 59 months after 07/2025");
-        assert_eq!(
-            r6_severity(&w, commune(born(Gender::Male, 1968, 7))),
-            Some(Severity::Warning)
-        );
+        let (man, woman) = (Gender::Male, Gender::Female);
+        for (plan, want) in [
+            // 60 months: plannable.
+            (province(born(man, 1968, 9)), Severity::Warning),
+            (province(born(man, 1968, 8)), Severity::Error),
+            (province(born(woman, 1972, 5)), Severity::Warning),
+            (province(born(woman, 1972, 4)), Severity::Error),
+            // The same man born 08/1968 is plannable for a commune post (reference 07/2025).
+            (commune(born(man, 1968, 8)), Severity::Warning),
+            // From 07/2025 a man retiring in 06/2030 has 59 months: an error; 07/2030, 60.
+            (commune(born(man, 1968, 6)), Severity::Error),
+            (commune(born(man, 1968, 7)), Severity::Warning),
+        ] {
+            let what = format!(
+                "{}, born {}",
+                plan.id.unit, plan.entries[0].cadre.birth_date
+            );
+            assert_eq!(r6_severity(&w, plan), Some(want), "{what}");
+        }
+        let r = w.findings(commune(born(man, 1968, 6)), RuleId::R6);
+        assert_contains(&r[0].message_en, "only 59 months after 07/2025");
     }
 
     // ---- R8
@@ -1266,23 +1235,21 @@ mod tests {
     fn r8_targets_are_the_rulesets_qd377_sets_none_unless_the_province_does() {
         let w = World::new();
         let mut p = structured(4, 2, 20);
-        let r = w.rule(&one(p.clone()), RuleId::R8);
-        assert_eq!(r.findings.len(), 2);
+        let r = w.findings(p.clone(), RuleId::R8);
+        assert_eq!(r.len(), 2);
         assert!(
-            r.findings
-                .iter()
-                .all(|f| f.message_en.contains("QĐ 50-QĐ/TW")),
+            r.iter().all(|f| f.message_en.contains("QĐ 50-QĐ/TW")),
             "{r:#?}"
         );
         // The same list decided on 2025-10-09: QĐ 377, no figure.
         p.adopted_on = Some(d(2025, 10, 9));
-        assert!(w.rule(&one(p.clone()), RuleId::R8).findings.is_empty());
+        assert!(w.findings(p.clone(), RuleId::R8).is_empty());
         let mut rules = RulesFile::default();
         rules.qd377.min_women_ratio = Some(0.25);
-        let r = w.rule_with(&one(p.clone()), RuleId::R8, &rules, today());
-        assert_eq!(r.findings.len(), 1);
-        assert!(r.findings[0].message_vi.contains("QĐ 377-QĐ/TW"));
-        assert!(r.findings[0].message_vi.contains("4/20"));
+        let r = w.findings_with(p.clone(), RuleId::R8, &rules);
+        assert_eq!(r.len(), 1);
+        assert!(r[0].message_vi.contains("QĐ 377-QĐ/TW"));
+        assert!(r[0].message_vi.contains("4/20"));
         // A province's file that leaves the QĐ 50 table out still gets QĐ 50's figures.
         let parsed = RulesFile::parse("[qd377]\nmin_women_ratio = 0.2\n").unwrap();
         assert_eq!(parsed.qd50.min_women_ratio, Some(0.25));
@@ -1296,8 +1263,7 @@ mod tests {
     fn r8_age_bands_of_qd377_at_the_boundary() {
         let w = World::new();
         // 20 people: 3 aged 39, 17 aged 40 on the district reference date 2025-06-01.
-        let mut p = structured(5, 3, 20);
-        p.adopted_on = Some(d(2025, 10, 9));
+        let p = meeting_qd50_targets_under_qd377();
         let mut rules = RulesFile::default();
         rules.qd377.age_bands = Some(crate::rules::params::AgeBands {
             middle_from: 40,
@@ -1307,18 +1273,24 @@ mod tests {
             min_senior: None,
         });
         assert!(
-            w.rule_with(&one(p.clone()), RuleId::R8, &rules, today())
-                .findings
-                .is_empty(),
+            w.findings_with(p.clone(), RuleId::R8, &rules).is_empty(),
             "3/20 = 15%"
         );
         rules.qd377.age_bands.as_mut().unwrap().min_young = Some(0.16);
-        let r = w.rule_with(&one(p.clone()), RuleId::R8, &rules, today());
-        assert_eq!(r.findings.len(), 1);
-        assert!(r.findings[0].message_en.contains("age band under 40"));
+        let r = w.findings_with(p.clone(), RuleId::R8, &rules);
+        assert_eq!(r.len(), 1);
+        assert!(r[0].message_en.contains("age band under 40"));
         rules.qd377.age_bands.as_mut().unwrap().min_senior = Some(0.05);
-        let r = w.rule_with(&one(p), RuleId::R8, &rules, today());
-        assert_eq!(r.findings.len(), 2, "nobody is 55 or over");
+        let r = w.findings_with(p, RuleId::R8, &rules);
+        assert_eq!(r.len(), 2, "nobody is 55 or over");
+    }
+
+    /// A list that meets QĐ 50's targets (5 of 20 women, 3 of 20 young), decided on 2025-10-09
+    /// and so judged by QĐ 377.
+    fn meeting_qd50_targets_under_qd377() -> Plan {
+        let mut p = structured(5, 3, 20);
+        p.adopted_on = Some(d(2025, 10, 9));
+        p
     }
 
     fn structured(women: usize, young: usize, total: usize) -> Plan {
@@ -1342,32 +1314,26 @@ mod tests {
     fn r8_targets_met_at_the_boundary() {
         let w = World::new();
         // 5 of 20 women = 25%, 3 of 20 young = 15%.
-        assert!(w
-            .rule(&one(structured(5, 3, 20)), RuleId::R8)
-            .findings
-            .is_empty());
-        let r = w.rule(&one(structured(4, 2, 20)), RuleId::R8);
-        assert_eq!(r.findings.len(), 2, "{r:#?}");
-        assert!(r.findings.iter().all(|f| f.severity == Severity::Warning));
-        assert!(r.findings.iter().any(|f| f.message_vi.contains("4/20")));
+        assert!(w.findings(structured(5, 3, 20), RuleId::R8).is_empty());
+        let r = w.findings(structured(4, 2, 20), RuleId::R8);
+        assert_eq!(r.len(), 2, "{r:#?}");
+        assert!(r.iter().all(|f| f.severity == Severity::Warning));
+        assert!(r.iter().any(|f| f.message_vi.contains("4/20")));
     }
 
     #[test]
     fn r8_ethnic_target_off_by_default() {
         let w = World::new();
         let p = structured(5, 3, 20);
-        assert!(w.rule(&one(p.clone()), RuleId::R8).findings.is_empty());
+        assert!(w.findings(p.clone(), RuleId::R8).is_empty());
         let mut rules = RulesFile::default();
         rules.qd50.min_ethnic_minority_ratio = Some(0.1);
-        let r = w.rule_with(&one(p.clone()), RuleId::R8, &rules, today());
-        assert_eq!(r.findings.len(), 1);
+        let r = w.findings_with(p.clone(), RuleId::R8, &rules);
+        assert_eq!(r.len(), 1);
         let mut p2 = p;
         p2.entries[0].cadre.ethnicity = "Thái".into();
         p2.entries[1].cadre.ethnicity = "Mông".into();
-        assert!(w
-            .rule_with(&one(p2), RuleId::R8, &rules, today())
-            .findings
-            .is_empty());
+        assert!(w.findings_with(p2, RuleId::R8, &rules).is_empty());
     }
 
     // ---- R12
@@ -1386,17 +1352,17 @@ mod tests {
         });
         p.entries.push(voted(&mut p.rounds, c, "D.CT.UBND"));
         assert!(
-            w.rule(&one(p.clone()), RuleId::R12).findings.is_empty(),
+            w.findings(p.clone(), RuleId::R12).is_empty(),
             "on the decision day: R14's"
         );
         p.entries[0].cadre.discipline[0].decided_on = d(2025, 7, 16);
-        let r = w.rule(&one(p.clone()), RuleId::R12);
-        assert_eq!(r.findings.len(), 1);
-        assert_eq!(r.findings[0].severity, Severity::Error);
-        assert!(r.findings[0].message_vi.contains("khiển trách"));
+        let r = w.findings(p.clone(), RuleId::R12);
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].severity, Severity::Error);
+        assert!(r[0].message_vi.contains("khiển trách"));
         // A discipline after the day of the check is not yet known.
         p.entries[0].cadre.discipline[0].decided_on = today().succ_opt().unwrap();
-        assert!(w.rule(&one(p), RuleId::R12).findings.is_empty());
+        assert!(w.findings(p, RuleId::R12).is_empty());
     }
 
     #[test]
@@ -1411,14 +1377,14 @@ mod tests {
             c
         };
         p.entries.push(voted(&mut p.rounds, born(7), "D.CT.UBND"));
-        let r = w.rule(&one(p.clone()), RuleId::R12);
-        assert_eq!(r.findings.len(), 1, "retired by 2025-11-03: {r:#?}");
+        let r = w.findings(p.clone(), RuleId::R12);
+        assert_eq!(r.len(), 1, "retired by 2025-11-03: {r:#?}");
         // Retiring in November 2025: serving until the end of the month.
         p.entries[0].cadre = born(8);
-        assert!(w.rule(&one(p.clone()), RuleId::R12).findings.is_empty());
+        assert!(w.findings(p.clone(), RuleId::R12).is_empty());
         // Retiring August 2025 (59 months): R6 already rejects them, R12 does not repeat it.
         p.entries[0].cadre = born(5);
-        assert!(w.rule(&one(p), RuleId::R12).findings.is_empty());
+        assert!(w.findings(p, RuleId::R12).is_empty());
     }
 
     // ---- R14
@@ -1443,34 +1409,30 @@ mod tests {
         let w = World::new();
         // Reprimand on 2024-03-15: 12 months, last barred day 2025-03-14.
         let on = d(2024, 3, 15);
-        let r = w.rule(
-            &one(disciplined(DisciplineKind::Reprimand, on, d(2025, 3, 14))),
+        let r = w.findings(
+            disciplined(DisciplineKind::Reprimand, on, d(2025, 3, 14)),
             RuleId::R14,
         );
-        assert_eq!(r.findings.len(), 1);
-        assert_contains(&r.findings[0].message_vi, "đến hết ngày 2025-03-14");
-        let r = w.rule(
-            &one(disciplined(DisciplineKind::Reprimand, on, d(2025, 3, 15))),
+        assert_eq!(r.len(), 1);
+        assert_contains(&r[0].message_vi, "đến hết ngày 2025-03-14");
+        let r = w.findings(
+            disciplined(DisciplineKind::Reprimand, on, d(2025, 3, 15)),
             RuleId::R14,
         );
-        assert!(r.findings.is_empty());
+        assert!(r.is_empty());
         // Warning: 30 months; removal from post: 60.
         let p = disciplined(DisciplineKind::Warning, d(2023, 1, 31), d(2025, 7, 30));
-        assert_eq!(
-            w.rule(&one(p), RuleId::R14).findings.len(),
-            1,
-            "last day 2025-07-30"
-        );
+        assert_eq!(w.findings(p, RuleId::R14).len(), 1, "last day 2025-07-30");
         let p = disciplined(DisciplineKind::Warning, d(2023, 1, 31), d(2025, 7, 31));
-        assert!(w.rule(&one(p), RuleId::R14).findings.is_empty());
+        assert!(w.findings(p, RuleId::R14).is_empty());
         let p = disciplined(
             DisciplineKind::RemovalFromPost,
             d(2020, 7, 15),
             d(2025, 7, 14),
         );
-        assert_eq!(w.rule(&one(p), RuleId::R14).findings.len(), 1);
+        assert_eq!(w.findings(p, RuleId::R14).len(), 1);
         let p = disciplined(DisciplineKind::Expulsion, d(2000, 1, 1), d(2025, 7, 14));
-        assert_eq!(w.rule(&one(p), RuleId::R14).findings.len(), 1, "for ever");
+        assert_eq!(w.findings(p, RuleId::R14).len(), 1, "for ever");
     }
 
     #[test]
@@ -1478,13 +1440,13 @@ mod tests {
         let w = World::new();
         // A warning decided 2024-01-10: under QĐ 50 it bars 30 months, to 2026-07-09.
         let mut p = disciplined(DisciplineKind::Warning, d(2024, 1, 10), d(2025, 10, 7));
-        let r = w.rule(&one(p.clone()), RuleId::R14);
-        assert_eq!(r.findings.len(), 1);
-        assert_contains(&r.findings[0].message_vi, "QĐ 50");
+        let r = w.findings(p.clone(), RuleId::R14);
+        assert_eq!(r.len(), 1);
+        assert_contains(&r[0].message_vi, "QĐ 50");
         // Adopted on 2025-10-08 (QĐ 377): 12 months from the decision (no announcement
         // recorded) have run out.
         p.adopted_on = Some(d(2025, 10, 8));
-        assert!(w.rule(&one(p.clone()), RuleId::R14).findings.is_empty());
+        assert!(w.findings(p.clone(), RuleId::R14).is_empty());
         // Approved on 2025-10-07 (QĐ 50) though adopted later: the decision counts.
         p.decision = Some(Decision {
             plan: PlanId {
@@ -1498,7 +1460,7 @@ mod tests {
             decided_by: "40".into(),
             decided_at: at(2025, 10, 7),
         });
-        assert_eq!(w.rule(&one(p), RuleId::R14).findings.len(), 1);
+        assert_eq!(w.findings(p, RuleId::R14).len(), 1);
     }
 
     /// A warning decided 2024-09-01 and announced 2024-10-15, judged under QĐ 377.
@@ -1512,41 +1474,38 @@ mod tests {
     fn r14_qd377_counts_twelve_months_from_the_announcement() {
         let w = World::new();
         // 12 months from 2024-10-15: the last barred day is 2025-10-14.
-        let r = w.rule(&one(announced_warning(d(2025, 10, 14))), RuleId::R14);
-        assert_eq!(r.findings.len(), 1, "one day before the end");
-        assert_contains(&r.findings[0].message_en, "announced on 2024-10-15");
-        assert!(r.findings[0].message_en.contains("QĐ 377"));
+        let r = w.findings(announced_warning(d(2025, 10, 14)), RuleId::R14);
+        assert_eq!(r.len(), 1, "one day before the end");
+        assert_contains(&r[0].message_en, "announced on 2024-10-15");
+        assert!(r[0].message_en.contains("QĐ 377"));
         assert!(
-            w.rule(&one(announced_warning(d(2025, 10, 15))), RuleId::R14)
-                .findings
+            w.findings(announced_warning(d(2025, 10, 15)), RuleId::R14)
                 .is_empty(),
             "the day after"
         );
         // A reprimand the same.
         let mut p = announced_warning(d(2025, 10, 15));
         p.entries[0].cadre.discipline[0].kind = DisciplineKind::Reprimand;
-        assert!(w.rule(&one(p), RuleId::R14).findings.is_empty());
+        assert!(w.findings(p, RuleId::R14).is_empty());
     }
 
     #[test]
     fn r14_qd377_relief_needs_no_complaint_and_no_new_violation() {
         let w = World::new();
         let mut p = announced_warning(d(2025, 11, 1));
-        assert!(w.rule(&one(p.clone()), RuleId::R14).findings.is_empty());
+        assert!(w.findings(p.clone(), RuleId::R14).is_empty());
         p.entries[0].cadre.discipline[0].complaint_pending = true;
-        let r = w.rule(&one(p.clone()), RuleId::R14);
-        assert_eq!(r.findings.len(), 1);
-        assert!(r.findings[0].message_en.contains("complaint is pending"));
+        let r = w.findings(p.clone(), RuleId::R14);
+        assert_eq!(r.len(), 1);
+        assert!(r[0].message_en.contains("complaint is pending"));
         p.entries[0].cadre.discipline[0].complaint_pending = false;
         // A new violation on the last day of the 12 months bars; the day after does not.
         p.entries[0].cadre.discipline[0].new_violation_on = Some(d(2025, 10, 14));
-        let r = w.rule(&one(p.clone()), RuleId::R14);
-        assert_eq!(r.findings.len(), 1);
-        assert!(r.findings[0]
-            .message_en
-            .contains("new violation on 2025-10-14"));
+        let r = w.findings(p.clone(), RuleId::R14);
+        assert_eq!(r.len(), 1);
+        assert!(r[0].message_en.contains("new violation on 2025-10-14"));
         p.entries[0].cadre.discipline[0].new_violation_on = Some(d(2025, 10, 15));
-        assert!(w.rule(&one(p), RuleId::R14).findings.is_empty());
+        assert!(w.findings(p, RuleId::R14).is_empty());
     }
 
     #[test]
@@ -1558,9 +1517,9 @@ mod tests {
             d(2025, 11, 1),
         );
         p.entries[0].cadre.discipline[0].announced_on = Some(d(2022, 1, 20));
-        let r = w.rule(&one(p), RuleId::R14);
+        let r = w.findings(p, RuleId::R14);
         assert_eq!(
-            r.findings.len(),
+            r.len(),
             1,
             "60 months from the decision, not 12 from the announcement"
         );
@@ -1571,23 +1530,23 @@ mod tests {
         let w = World::new();
         // Demotion decided 2025-06-30 (the last day the form existed): 24 months.
         let p = disciplined(DisciplineKind::Demotion, d(2025, 6, 30), d(2025, 11, 1));
-        let r = w.rule(&one(p), RuleId::R14);
-        assert_eq!(r.findings.len(), 1);
-        assert!(r.findings[0].message_vi.contains("giáng chức"));
-        assert!(r.findings[0].message_en.contains("last day 2027-06-29"));
+        let r = w.findings(p, RuleId::R14);
+        assert_eq!(r.len(), 1);
+        assert!(r[0].message_vi.contains("giáng chức"));
+        assert!(r[0].message_en.contains("last day 2027-06-29"));
         // Salary-step reduction decided 2024-06-30: 12 months, over by 2025-06-30.
         let p = disciplined(
             DisciplineKind::SalaryStepReduction,
             d(2024, 6, 30),
             d(2025, 6, 29),
         );
-        assert_eq!(w.rule(&one(p), RuleId::R14).findings.len(), 1);
+        assert_eq!(w.findings(p, RuleId::R14).len(), 1);
         let p = disciplined(
             DisciplineKind::SalaryStepReduction,
             d(2024, 6, 30),
             d(2025, 6, 30),
         );
-        assert!(w.rule(&one(p), RuleId::R14).findings.is_empty());
+        assert!(w.findings(p, RuleId::R14).is_empty());
     }
 
     // ---- R7 regimes
@@ -1601,9 +1560,9 @@ mod tests {
         let p = one_planned("40", "P.PCT.UBND", c.clone());
         assert_eq!(r6_severity(&w, p), Some(Severity::Error));
         c.retirement_regime = crate::domain::RetirementRegime::Female60;
-        let r = w.rule(&one(one_planned("40", "P.PCT.UBND", c)), RuleId::R6);
-        assert_eq!(r.findings[0].severity, Severity::Warning, "{r:#?}");
-        assert_contains(&r.findings[0].message_vi, "04/2032");
+        let r = w.findings(one_planned("40", "P.PCT.UBND", c), RuleId::R6);
+        assert_eq!(r[0].severity, Severity::Warning, "{r:#?}");
+        assert_contains(&r[0].message_vi, "04/2032");
     }
 
     #[test]
@@ -1628,10 +1587,7 @@ mod tests {
         let r = w.rule_with(&one(p.clone()), RuleId::R7, &rules, today());
         assert!(r.findings.is_empty());
         // 62 × 12 from 01/1980 is 01/2042: far beyond 120 months from 07/2025.
-        assert!(w
-            .rule_with(&one(p), RuleId::R6, &rules, today())
-            .findings
-            .is_empty());
+        assert!(w.findings_with(p, RuleId::R6, &rules).is_empty());
     }
 
     // ---- R26
@@ -1653,23 +1609,21 @@ mod tests {
         ];
         let mut p = one_planned("412", "D.CT.UBND", c);
         assert!(
-            w.rule(&one(p.clone()), RuleId::R26).findings.is_empty(),
+            w.findings(p.clone(), RuleId::R26).is_empty(),
             "2024 is the latest"
         );
         p.entries[0].cadre.ratings[1].level = RatingLevel::NotCompleted;
-        let r = w.rule(&one(p.clone()), RuleId::R26);
-        assert_eq!(r.findings.len(), 1);
-        assert_eq!(r.findings[0].severity, Severity::Warning);
-        assert!(r.findings[0]
-            .message_vi
-            .contains("không hoàn thành nhiệm vụ"));
+        let r = w.findings(p.clone(), RuleId::R26);
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].severity, Severity::Warning);
+        assert!(r[0].message_vi.contains("không hoàn thành nhiệm vụ"));
         // A rating of a year after the decision is not yet known to it.
         p.entries[0].cadre.ratings[1].level = RatingLevel::Good;
         p.entries[0].cadre.ratings.push(Rating {
             year: 2026,
             level: RatingLevel::NotCompleted,
         });
-        assert!(w.rule(&one(p), RuleId::R26).findings.is_empty());
+        assert!(w.findings(p, RuleId::R26).is_empty());
     }
 
     // ---- R8 science and technology
@@ -1677,19 +1631,15 @@ mod tests {
     #[test]
     fn r8_science_and_technology_share_when_the_province_sets_it() {
         let w = World::new();
-        let mut p = structured(5, 3, 20);
-        p.adopted_on = Some(d(2025, 10, 9));
+        let mut p = meeting_qd50_targets_under_qd377();
         let mut rules = RulesFile::default();
         rules.qd377.min_science_technology_ratio = Some(0.1);
         p.entries[0].cadre.science_technology = true;
-        let r = w.rule_with(&one(p.clone()), RuleId::R8, &rules, today());
-        assert_eq!(r.findings.len(), 1, "1/20 < 10%");
-        assert!(r.findings[0].message_en.contains("science-and-technology"));
+        let r = w.findings_with(p.clone(), RuleId::R8, &rules);
+        assert_eq!(r.len(), 1, "1/20 < 10%");
+        assert!(r[0].message_en.contains("science-and-technology"));
         p.entries[1].cadre.science_technology = true;
-        assert!(w
-            .rule_with(&one(p), RuleId::R8, &rules, today())
-            .findings
-            .is_empty());
+        assert!(w.findings_with(p, RuleId::R8, &rules).is_empty());
     }
 
     // ---- R18
@@ -1698,19 +1648,17 @@ mod tests {
     fn r18_off_unless_set_then_bounded() {
         let w = World::new();
         let p = with_n_for("D.HUV", 6);
-        assert!(w.rule(&one(p.clone()), RuleId::R18).findings.is_empty());
+        assert!(w.findings(p.clone(), RuleId::R18).is_empty());
         let mut rules = RulesFile::default();
         rules.qd50.committee_multiplier = Some(1.5);
         rules.qd50.committee_seats.district = Some(4);
         assert!(
-            w.rule_with(&one(p), RuleId::R18, &rules, today())
-                .findings
-                .is_empty(),
+            w.findings_with(p, RuleId::R18, &rules).is_empty(),
             "6 = 1.5 × 4"
         );
-        let r = w.rule_with(&one(with_n_for("D.HUV", 7)), RuleId::R18, &rules, today());
-        assert_eq!(r.findings.len(), 1);
-        assert_eq!(r.findings[0].severity, Severity::Warning);
+        let r = w.findings_with(with_n_for("D.HUV", 7), RuleId::R18, &rules);
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].severity, Severity::Warning);
     }
 
     // ---- R19
@@ -1733,25 +1681,15 @@ mod tests {
     #[test]
     fn r19_exactly_half_of_convened_fails() {
         let w = World::new();
-        assert!(w
-            .rule(&one(tallied(30, 30, 16)), RuleId::R19)
-            .findings
-            .is_empty());
-        let r = w.rule(&one(tallied(30, 30, 15)), RuleId::R19);
-        assert_eq!(r.findings.len(), 1);
-        assert_contains(&r.findings[0].message_vi, "15/30");
+        let f = w.boundary(RuleId::R19, tallied(30, 30, 16), tallied(30, 30, 15));
+        assert_contains(&f.message_vi, "15/30");
     }
 
     #[test]
     fn r19_quorum_exactly_two_thirds_is_valid() {
         let w = World::new();
-        assert!(w
-            .rule(&one(tallied(30, 20, 16)), RuleId::R19)
-            .findings
-            .is_empty());
-        let r = w.rule(&one(tallied(30, 19, 16)), RuleId::R19);
-        assert_eq!(r.findings.len(), 1);
-        assert_contains(&r.findings[0].message_en, "19 of 30");
+        let f = w.boundary(RuleId::R19, tallied(30, 20, 16), tallied(30, 19, 16));
+        assert_contains(&f.message_en, "19 of 30");
     }
 
     #[test]
@@ -1763,9 +1701,9 @@ mod tests {
             position: "D.BT".into(),
             source: EntrySource::Voted,
         });
-        assert_eq!(w.rule(&one(p.clone()), RuleId::R19).findings.len(), 1);
+        assert_eq!(w.findings(p.clone(), RuleId::R19).len(), 1);
         p.entries[1].source = EntrySource::AddedByAuthority;
-        assert!(w.rule(&one(p), RuleId::R19).findings.is_empty());
+        assert!(w.findings(p, RuleId::R19).is_empty());
     }
 
     #[test]
@@ -1776,7 +1714,7 @@ mod tests {
         later.body = crate::domain::Body::StandingCommittee;
         later.tallies[0].yes = 10;
         p.rounds.push(later);
-        assert_eq!(w.rule(&one(p), RuleId::R19).findings.len(), 1);
+        assert_eq!(w.findings(p, RuleId::R19).len(), 1);
     }
 
     // ---- R20
@@ -1795,17 +1733,16 @@ mod tests {
     fn r20_three_passers_fine_four_warn_tie_reported() {
         let w = World::new();
         assert!(
-            w.rule(&one(passers(&[20, 19, 18, 10])), RuleId::R20)
-                .findings
+            w.findings(passers(&[20, 19, 18, 10]), RuleId::R20)
                 .is_empty(),
             "10 of 30 fails"
         );
-        let r = w.rule(&one(passers(&[20, 19, 18, 17])), RuleId::R20);
-        assert_eq!(r.findings.len(), 1);
-        assert!(!r.findings[0].message_en.contains("tie"));
-        let r = w.rule(&one(passers(&[20, 19, 18, 18])), RuleId::R20);
-        assert_eq!(r.findings.len(), 1);
-        let m = &r.findings[0].message_en;
+        let r = w.findings(passers(&[20, 19, 18, 17]), RuleId::R20);
+        assert_eq!(r.len(), 1);
+        assert!(!r[0].message_en.contains("tie"));
+        let r = w.findings(passers(&[20, 19, 18, 18]), RuleId::R20);
+        assert_eq!(r.len(), 1);
+        let m = &r[0].message_en;
         assert!(m.contains("A tie at the cut-off (18 votes)"), "{m}");
         assert!(m.contains("Đặng Văn 2") && m.contains("Đặng Văn 3"), "{m}");
     }

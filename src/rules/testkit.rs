@@ -5,7 +5,7 @@ use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 
 use super::{
     engine::{check, Scope, Snapshot},
-    finding::{Report, RuleId},
+    finding::{Finding, Report, RuleId},
     params::RulesFile,
 };
 use crate::domain::{
@@ -69,6 +69,27 @@ impl World {
     /// The findings of one rule only.
     pub fn rule(&self, plans: &[Plan], rule: RuleId) -> Report {
         self.rule_with(plans, rule, &RulesFile::default(), today())
+    }
+
+    /// The findings of one rule about `plan` alone.
+    pub fn findings(&self, plan: Plan, rule: RuleId) -> Vec<Finding> {
+        self.rule(&[plan], rule).findings
+    }
+
+    /// The findings of one rule about `plan` alone, with given rules, on [`today`].
+    pub fn findings_with(&self, plan: Plan, rule: RuleId, rules: &RulesFile) -> Vec<Finding> {
+        self.rule_with(&[plan], rule, rules, today()).findings
+    }
+
+    /// Asserts that `rule` finds nothing in `passes` and exactly one thing in `fails`, the
+    /// two sides of a boundary; that one finding.
+    #[track_caller]
+    pub fn boundary(&self, rule: RuleId, passes: Plan, fails: Plan) -> Finding {
+        let passing = self.findings(passes, rule);
+        assert!(passing.is_empty(), "{passing:#?}");
+        let mut failing = self.findings(fails, rule);
+        assert_eq!(failing.len(), 1, "{failing:#?}");
+        failing.remove(0)
     }
 
     /// The findings of one rule with given rules and day.
