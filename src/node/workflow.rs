@@ -77,8 +77,11 @@ impl Reviewed {
 }
 
 /// The meta key of the draft revision of (unit, term).
+/// The start of every draft revision's key among the store's counters.
+pub(super) const REVISION_PREFIX: &str = "revision.";
+
 fn revision_key(unit: &str, term: &str) -> String {
-    format!("revision.{unit}.{term}")
+    format!("{REVISION_PREFIX}{unit}.{term}")
 }
 
 impl Node {
@@ -104,21 +107,47 @@ impl Node {
     /// of this node's own plan, the version as stored now and the revision; for any other
     /// version, `plan` itself and 0.
     ///
+    /// A write's reply is built with it after the write was acknowledged. If the store fails
+    /// in between (a full disk met by another commit) and cannot be read back, the reply is
+    /// still the acknowledged write's: `plan` as it was read or written, with the highest
+    /// revision a write of this node had acknowledged for it (at least the one of `plan`, so
+    /// a review against it is refused as stale rather than taken for a later content). A
+    /// write acknowledged on disk is never answered as refused (issue 20).
+    ///
     /// # Errors
     ///
-    /// [`Error::Store`] if storage fails.
+    /// [`Error::Store`] if storage fails for any other reason than a full disk or a reopening
+    /// store.
     pub async fn revised(&self, plan: Plan) -> Result<(Plan, u64)> {
         if plan.id.unit != self.unit.code {
             return Ok((plan, 0));
         }
         let _guard = self.lock().await;
-        match self.latest(&plan.id.unit, &plan.id.term)? {
-            Some(h) if h.id == plan.id => {
-                let now = self.load(&plan.id)?;
-                let revision = self.revision(&plan.id.unit, &plan.id.term)?;
-                Ok((now, revision))
+        let read = || -> Result<Option<(Plan, u64)>> {
+            match self.latest(&plan.id.unit, &plan.id.term)? {
+                Some(h) if h.id == plan.id => {
+                    let now = self.load(&plan.id)?;
+                    let revision = self.revision(&plan.id.unit, &plan.id.term)?;
+                    Ok(Some((now, revision)))
+                }
+                _ => Ok(None),
             }
-            _ => Ok((plan, 0)),
+        };
+        match read() {
+            Ok(Some(revised)) => Ok(revised),
+            Ok(None) => Ok((plan, 0)),
+            Err(e) if e.is_transient() => {
+                let revision = self
+                    .acked_revisions
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(&revision_key(&plan.id.unit, &plan.id.term))
+                    .copied()
+                    .unwrap_or(0);
+                tracing::warn!(plan = %plan.id, revision, error = %e, "the store failed after the write was acknowledged; answering with the plan as written");
+                Ok((plan, revision))
+            }
+            Err(e) => Err(e),
         }
     }
 
