@@ -160,6 +160,8 @@ pub struct Node {
     /// acknowledged, by its store key: a write's reply carries it when the store fails right
     /// after the acknowledgement and cannot be read back ([`Node::revised`]).
     acked_revisions: std::sync::Mutex<HashMap<String, u64>>,
+    /// Held while the outbox is pushed to the parent (see [`Node::pushing`]).
+    pushing: Mutex<()>,
 }
 
 impl Node {
@@ -216,6 +218,7 @@ impl Node {
             reconcile_log: Default::default(),
             acceptances: RwLock::new(acceptances),
             acked_revisions: Default::default(),
+            pushing: Mutex::new(()),
         };
         if node.runs_checks() {
             node.live
@@ -281,6 +284,13 @@ impl Node {
 
     async fn lock(&self) -> MutexGuard<'_, ()> {
         self.write_lock.lock().await
+    }
+
+    /// Held by the sync task from reading the outbox until the last push of a step is answered
+    /// and its receipt stored, and by [`Node::withdraw_submission`], so that an item is never
+    /// withdrawn while a push is delivering it. Take it before the write lock.
+    pub async fn pushing(&self) -> MutexGuard<'_, ()> {
+        self.pushing.lock().await
     }
 
     /// Commits changes, with their audit record, and waits until they are on disk. Call with

@@ -592,6 +592,95 @@ impl Node {
         Ok((header, approver))
     }
 
+    /// Withdraws this node's own submitted version of (unit, term) while it still waits in the
+    /// outbox, so that it is a draft again: for a version the approving level refused (a date
+    /// it takes for the future, from a clock that was wrong) or never got. In one transaction
+    /// the outbox item goes, the version becomes a draft again (its adoption date and hash
+    /// cleared, its entries and rounds kept, the same version number) and the draft revision
+    /// moves on; audited as `withdraw_submission`. It can then be corrected, adopted and
+    /// submitted again.
+    ///
+    /// No push of the outbox is under way meanwhile (it waits for the one in progress, see
+    /// [`Node::pushing`]): once the approving level's receipt is here the version is no longer
+    /// this node's to withdraw. A push whose answer was lost in the network may still have
+    /// reached the approving level; then the version submitted again with other content is
+    /// recorded there and here as a conflict (`status` shows it), to be settled by a return.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] if the unit or term is unknown or there is no plan for the term;
+    /// [`Error::Denied`] if the unit is not this node's own; [`Error::Precondition`] if the
+    /// latest version is not submitted, or was already received by the approving level (the
+    /// message names who and when, and that it must be returned there); [`Error::Store`] if
+    /// storage fails.
+    pub async fn withdraw_submission(&self, unit: &str, term: &str) -> Result<Plan> {
+        self.owned_unit(unit)?;
+        self.known_term("term", term)?;
+        let _pushing = self.pushing().await;
+        let guard = self.lock().await;
+        let Some(header) = self.latest(unit, term)? else {
+            return Err(Error::not_found(
+                "term",
+                format!("no plan for {unit} in term {term}"),
+            ));
+        };
+        let approver = self
+            .parent_unit()
+            .map(|u| u.code.clone())
+            .unwrap_or_default();
+        if header.status != PlanStatus::Submitted {
+            return Err(Error::precondition(
+                "term",
+                format!(
+                    "{} is {}; only a submitted version still waiting to be sent can be withdrawn",
+                    header.id,
+                    header.status.as_str()
+                ),
+            ));
+        }
+        let queued = self
+            .store
+            .outbox()?
+            .into_iter()
+            .find(|(_, item)| item.plan == header.id && item.approval.is_none());
+        let Some((seq, item)) = queued else {
+            let taken = match self.store.receipt(&header.id)? {
+                Some(r) => format!(
+                    "was received by {} on {}",
+                    r.received_by,
+                    r.received_at.date_naive()
+                ),
+                None => format!("is no longer waiting to be sent to {approver}"),
+            };
+            return Err(Error::precondition(
+                "term",
+                format!(
+                    "{} {taken}; it can no longer be withdrawn here: ask {approver} to return it",
+                    header.id
+                ),
+            ));
+        };
+        let mut plan = self.load(&header.id)?;
+        plan.status = PlanStatus::Draft;
+        plan.hash = None;
+        plan.adopted_on = None;
+        plan.received_at = None;
+        plan.decision = None;
+        let out = plan.clone();
+        let event = Event::new("withdraw_submission", Some(&plan.id)).detail(format!(
+            "from the outbox for {approver}, queued at {}",
+            item.queued_at.format("%Y-%m-%d %H:%M:%S UTC")
+        ));
+        let changes = vec![
+            Change::Dequeue(seq),
+            Change::PutPlan(plan),
+            self.next_revision(unit, term)?,
+        ];
+        self.commit(guard, event, changes).await?;
+        tracing::info!(plan = %out.id, approver, "submission withdrawn from the outbox");
+        Ok(out)
+    }
+
     /// Loads the open draft of (unit, term), applies `edit` to it, and stores it.
     async fn edit_draft(
         &self,

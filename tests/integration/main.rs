@@ -26,6 +26,7 @@ mod ops;
 mod ordering;
 mod parent;
 mod procs;
+mod queued;
 mod reconcile_memory;
 mod recovery;
 mod reviewed;
