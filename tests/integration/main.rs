@@ -40,5 +40,6 @@ mod tls;
 mod trust;
 mod view;
 mod web;
+mod web_limits;
 mod withdrawal;
 mod workflow;
