@@ -1,6 +1,7 @@
 //! The gRPC layer: generated types, conversions, and thin handlers for the two services.
 //! Handlers validate and convert, call one [`crate::node::Node`] method, and convert back.
 
+mod bundles;
 pub mod convert;
 pub mod gate;
 pub mod incoming;
@@ -104,15 +105,6 @@ pub fn caller<T>(insecure: bool, req: &tonic::Request<T>) -> Result<crate::auth:
         .ok_or_else(|| Status::unauthenticated("the client presented no certificate"))?;
     crate::pki::caller_from_der(leaf.as_ref())
         .map_err(|e| Status::unauthenticated(format!("client certificate: {e}")))
-}
-
-impl From<crate::auth::Denied> for Status {
-    fn from(d: crate::auth::Denied) -> Self {
-        match d {
-            crate::auth::Denied::Unauthenticated(m) => Status::unauthenticated(m),
-            crate::auth::Denied::Forbidden(f) => Status::permission_denied(f.to_string()),
-        }
-    }
 }
 
 #[cfg(test)]

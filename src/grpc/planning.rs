@@ -5,7 +5,6 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
 use super::{convert::*, pb};
-use crate::node::acting_as;
 use crate::{
     domain::{parse_date, FieldError, PlanId},
     error::Error,
@@ -38,7 +37,7 @@ impl PlanningService {
             sort,
             page,
         } = request;
-        let under = self.root(who, under)?;
+        let under = self.node.scope(who, &under)?;
         let sort = match pb::ConsolidatedSort::try_from(sort) {
             Ok(pb::ConsolidatedSort::Name) => SortKey::Name,
             Ok(pb::ConsolidatedSort::Unit) => SortKey::Unit,
@@ -103,18 +102,6 @@ impl PlanningService {
     fn who<T>(&self, req: &Request<T>) -> Result<crate::auth::Caller, Status> {
         super::caller(self.insecure, req)
     }
-
-    /// The subtree a read covers: `under` if the caller may read it, else the default root.
-    fn root(&self, who: &crate::auth::Caller, under: String) -> Result<String, Status> {
-        let under = under.trim().to_string();
-        let hierarchy = self.node.hierarchy();
-        if under.is_empty() {
-            Ok(who.default_root(hierarchy, &self.node.unit().code)?)
-        } else {
-            who.require_read(hierarchy, "under", &under)?;
-            Ok(under)
-        }
-    }
 }
 
 /// The `Planning` gRPC service: the clerks', approvers' and readers' calls, each handed to one [`Node`] method.
@@ -159,16 +146,32 @@ fn opt(s: String) -> Option<String> {
 
 #[tonic::async_trait]
 impl pb::planning_server::Planning for PlanningService {
+    async fn export_bundle(
+        &self,
+        req: Request<pb::ExportBundleRequest>,
+    ) -> Result<Response<pb::BundleResponse>, Status> {
+        let who = self.who(&req)?;
+        super::bundles::export(&self.node, &who, req).await
+    }
+
+    async fn import_bundle(
+        &self,
+        req: Request<pb::ImportBundleRequest>,
+    ) -> Result<Response<pb::ImportBundleResponse>, Status> {
+        let who = self.who(&req)?;
+        super::bundles::import(self.node.clone(), &who, req).await
+    }
+
     async fn list_units(
         &self,
         req: Request<pb::ListUnitsRequest>,
     ) -> Result<Response<pb::ListUnitsResponse>, Status> {
         let who = self.who(&req)?;
         let pb::ListUnitsRequest { under, level } = req.into_inner();
-        let under = self.root(&who, under)?;
+        let under = self.node.scope(&who, &under)?;
         let units = self
             .node
-            .units_under(&under, level_from_pb(level))?
+            .units_under(&who, &under, level_from_pb(level))?
             .into_iter()
             .map(pb::Unit::from)
             .collect();
@@ -181,10 +184,9 @@ impl pb::planning_server::Planning for PlanningService {
     ) -> Result<Response<pb::ListPositionsResponse>, Status> {
         let who = self.who(&req)?;
         let level = level_from_pb(req.into_inner().level);
-        who.require_authenticated()?;
         let positions = self
             .node
-            .catalog()
+            .catalog_for(&who)?
             .positions
             .values()
             .filter(|p| level.is_none_or(|l| l == p.level))
@@ -207,10 +209,10 @@ impl pb::planning_server::Planning for PlanningService {
         &self,
         req: Request<pb::ListTermsRequest>,
     ) -> Result<Response<pb::ListTermsResponse>, Status> {
-        self.who(&req)?.require_authenticated()?;
+        let who = self.who(&req)?;
         let terms = self
             .node
-            .catalog()
+            .catalog_for(&who)?
             .terms
             .values()
             .map(|t| pb::Term {
@@ -231,12 +233,10 @@ impl pb::planning_server::Planning for PlanningService {
     ) -> Result<Response<pb::Plan>, Status> {
         let who = self.who(&req)?;
         let pb::CreateDraftRequest { unit, term } = req.into_inner();
-        who.require_clerk_of(unit.trim())?;
-        let plan = acting_as(
-            who.label(),
-            self.node.create_draft(unit.trim(), term.trim()),
-        )
-        .await?;
+        let plan = self
+            .node
+            .create_draft(&who, unit.trim(), term.trim())
+            .await?;
         Ok(Response::new(self.plan_out(plan).await?))
     }
 
@@ -246,14 +246,12 @@ impl pb::planning_server::Planning for PlanningService {
     ) -> Result<Response<pb::Plan>, Status> {
         let who = self.who(&req)?;
         let pb::PutEntryRequest { unit, term, entry } = req.into_inner();
-        who.require_clerk_of(unit.trim())?;
         let entry = entry.ok_or_else(|| bad(FieldError::new("entry", "is required")))?;
         let entry = entry_from_pb("entry", entry).map_err(bad)?;
-        let plan = acting_as(
-            who.label(),
-            self.node.put_entry(unit.trim(), term.trim(), entry),
-        )
-        .await?;
+        let plan = self
+            .node
+            .put_entry(&who, unit.trim(), term.trim(), entry)
+            .await?;
         Ok(Response::new(self.plan_out(plan).await?))
     }
 
@@ -269,7 +267,6 @@ impl pb::planning_server::Planning for PlanningService {
             round,
             replace,
         } = req.into_inner();
-        who.require_clerk_of(unit.trim())?;
         let entries = entries
             .into_iter()
             .enumerate()
@@ -280,12 +277,10 @@ impl pb::planning_server::Planning for PlanningService {
             .map(|r| round_from_pb("round", r))
             .transpose()
             .map_err(bad)?;
-        let plan = acting_as(
-            who.label(),
-            self.node
-                .import_entries(unit.trim(), term.trim(), entries, round, replace),
-        )
-        .await?;
+        let plan = self
+            .node
+            .import_entries(&who, unit.trim(), term.trim(), entries, round, replace)
+            .await?;
         Ok(Response::new(self.plan_out(plan).await?))
     }
 
@@ -300,17 +295,16 @@ impl pb::planning_server::Planning for PlanningService {
             national_id,
             position,
         } = req.into_inner();
-        who.require_clerk_of(unit.trim())?;
-        let plan = acting_as(
-            who.label(),
-            self.node.remove_entry(
+        let plan = self
+            .node
+            .remove_entry(
+                &who,
                 unit.trim(),
                 term.trim(),
                 national_id.trim(),
                 position.trim(),
-            ),
-        )
-        .await?;
+            )
+            .await?;
         Ok(Response::new(self.plan_out(plan).await?))
     }
 
@@ -320,14 +314,12 @@ impl pb::planning_server::Planning for PlanningService {
     ) -> Result<Response<pb::RecordBallotRoundResponse>, Status> {
         let who = self.who(&req)?;
         let pb::RecordBallotRoundRequest { unit, term, round } = req.into_inner();
-        who.require_clerk_of(unit.trim())?;
         let round = round.ok_or_else(|| bad(FieldError::new("round", "is required")))?;
         let round = round_from_pb("round", round).map_err(bad)?;
-        let r = acting_as(
-            who.label(),
-            self.node.record_round(unit.trim(), term.trim(), round),
-        )
-        .await?;
+        let r = self
+            .node
+            .record_round(&who, unit.trim(), term.trim(), round)
+            .await?;
         Ok(Response::new(pb::RecordBallotRoundResponse {
             round_number: r.round_number,
             denominator: r.denominator,
@@ -359,18 +351,15 @@ impl pb::planning_server::Planning for PlanningService {
             revision,
             hash: None,
         };
-        who.require_clerk_of(unit.trim())?;
         let adopted_on = if adopted_on.trim().is_empty() {
             None
         } else {
             Some(parse_date("adopted_on", &adopted_on).map_err(bad)?)
         };
-        let plan = acting_as(
-            who.label(),
-            self.node
-                .adopt_reviewed(unit.trim(), term.trim(), adopted_on, &reviewed),
-        )
-        .await?;
+        let plan = self
+            .node
+            .adopt_reviewed(&who, unit.trim(), term.trim(), adopted_on, &reviewed)
+            .await?;
         Ok(Response::new(self.plan_out(plan).await?))
     }
 
@@ -385,7 +374,6 @@ impl pb::planning_server::Planning for PlanningService {
             revision,
             hash,
         } = req.into_inner();
-        who.require_clerk_of(unit.trim())?;
         let hash = hash.trim();
         if !hash.is_empty() {
             crate::domain::validate::hash("hash", hash).map_err(bad)?;
@@ -394,12 +382,10 @@ impl pb::planning_server::Planning for PlanningService {
             revision,
             hash: (!hash.is_empty()).then(|| hash.to_string()),
         };
-        let (header, approver) = acting_as(
-            who.label(),
-            self.node
-                .submit_reviewed(unit.trim(), term.trim(), &reviewed),
-        )
-        .await?;
+        let (header, approver) = self
+            .node
+            .submit_reviewed(&who, unit.trim(), term.trim(), &reviewed)
+            .await?;
         Ok(Response::new(pb::SubmitPlanResponse {
             plan: Some(summary_to_pb(&header)),
             approver: approver.code,
@@ -412,12 +398,10 @@ impl pb::planning_server::Planning for PlanningService {
     ) -> Result<Response<pb::Plan>, Status> {
         let who = self.who(&req)?;
         let pb::WithdrawSubmissionRequest { unit, term } = req.into_inner();
-        who.require_clerk_of(unit.trim())?;
-        let plan = acting_as(
-            who.label(),
-            self.node.withdraw_submission(unit.trim(), term.trim()),
-        )
-        .await?;
+        let plan = self
+            .node
+            .withdraw_submission(&who, unit.trim(), term.trim())
+            .await?;
         Ok(Response::new(self.plan_out(plan).await?))
     }
 
@@ -431,10 +415,9 @@ impl pb::planning_server::Planning for PlanningService {
             term,
             version,
         } = req.into_inner();
-        who.require_read(self.node.hierarchy(), "unit", unit.trim())?;
         let plan = self
             .node
-            .get_plan(unit.trim(), term.trim(), version)
+            .get_plan(&who, unit.trim(), term.trim(), version)
             .await?;
         Ok(Response::new(self.plan_out(plan).await?))
     }
@@ -450,7 +433,7 @@ impl pb::planning_server::Planning for PlanningService {
             status,
             latest_only,
         } = req.into_inner();
-        let under = self.root(&who, under)?;
+        let under = self.node.scope(&who, &under)?;
         let filter = PlanFilter {
             under: under.trim().to_string(),
             term: opt(term),
@@ -459,7 +442,7 @@ impl pb::planning_server::Planning for PlanningService {
         };
         let plans = self
             .node
-            .list_plans(&filter)
+            .list_plans(&who, &filter)
             .await?
             .iter()
             .map(summary_to_pb)
@@ -479,15 +462,12 @@ impl pb::planning_server::Planning for PlanningService {
             reasons,
             cite_findings,
         } = req.into_inner();
-        who.require_approver_at(&self.node.unit().code)?;
         let id: PlanId = plan_id_from_pb("plan", plan).map_err(bad)?;
         let outcome = outcome_from_pb("outcome", outcome).map_err(bad)?;
-        let d = acting_as(
-            who.label(),
-            self.node
-                .decide(&id, hash.trim(), outcome, reasons, &cite_findings),
-        )
-        .await?;
+        let d = self
+            .node
+            .decide(&who, &id, hash.trim(), outcome, reasons, &cite_findings)
+            .await?;
         Ok(Response::new(decision_to_pb(&d)))
     }
 
@@ -496,8 +476,7 @@ impl pb::planning_server::Planning for PlanningService {
         req: Request<pb::SyncStatusRequest>,
     ) -> Result<Response<pb::SyncStatusResponse>, Status> {
         let who = self.who(&req)?;
-        who.require_read(self.node.hierarchy(), "caller", &self.node.unit().code)?;
-        let s = self.node.sync_status()?;
+        let s = self.node.sync_status(&who)?;
         let ts = |t: Option<chrono::DateTime<chrono::Utc>>| {
             t.map(|t| t.to_rfc3339()).unwrap_or_default()
         };
@@ -552,17 +531,19 @@ impl pb::planning_server::Planning for PlanningService {
             actor,
             limit,
         } = req.into_inner();
-        who.require_read(self.node.hierarchy(), "caller", &self.node.unit().code)?;
         let AuditSelection {
             records,
             total,
             verdict,
-        } = self.node.audit_selection(&AuditFilter {
-            unit: opt(unit),
-            action: opt(action),
-            actor: opt(actor),
-            limit: limit as usize,
-        })?;
+        } = self.node.audit_selection(
+            &who,
+            &AuditFilter {
+                unit: opt(unit),
+                action: opt(action),
+                actor: opt(actor),
+                limit: limit as usize,
+            },
+        )?;
         let records = records
             .into_iter()
             .map(|r| pb::AuditRecord {
@@ -603,10 +584,7 @@ impl pb::planning_server::Planning for PlanningService {
             plan,
             stored,
         } = req.into_inner();
-        let under = self.root(&who, under)?;
-        if let Some(p) = &plan {
-            who.require_read(self.node.hierarchy(), "plan.unit", p.unit.trim())?;
-        }
+        let under = self.node.scope(&who, &under)?;
         let rules = rules
             .iter()
             .enumerate()
@@ -627,14 +605,14 @@ impl pb::planning_server::Planning for PlanningService {
             plan,
         };
         if stored {
-            let findings = self.node.stored_check(&filter).await?;
+            let findings = self.node.stored_check(&who, &filter).await?;
             return Ok(Response::new(pb::CheckResponse {
                 findings: findings.iter().map(finding_to_pb).collect(),
                 entries_checked: 0,
                 micros: 0,
             }));
         }
-        let outcome = self.node.check(&filter).await?;
+        let outcome = self.node.check(&who, &filter).await?;
         Ok(Response::new(pb::CheckResponse {
             findings: outcome.findings.iter().map(finding_to_pb).collect(),
             entries_checked: outcome.entries as u64,
@@ -653,14 +631,11 @@ impl pb::planning_server::Planning for PlanningService {
             justification,
             accepted_by,
         } = req.into_inner();
-        who.require_approver_at(&self.node.unit().code)?;
         let id = plan_id_from_pb("plan", plan).map_err(bad)?;
-        let a = acting_as(
-            who.label(),
-            self.node
-                .accept_warning(&id, finding.trim(), &justification, &accepted_by),
-        )
-        .await?;
+        let a = self
+            .node
+            .accept_warning(&who, &id, finding.trim(), &justification, &accepted_by)
+            .await?;
         Ok(Response::new(acceptance_to_pb(&a)))
     }
 
@@ -670,8 +645,11 @@ impl pb::planning_server::Planning for PlanningService {
     ) -> Result<Response<pb::CompletenessResponse>, Status> {
         let who = self.who(&req)?;
         let pb::CompletenessRequest { under, term } = req.into_inner();
-        let under = self.root(&who, under)?;
-        let c = self.node.completeness(under.trim(), term.trim()).await?;
+        let under = self.node.scope(&who, &under)?;
+        let c = self
+            .node
+            .completeness(&who, under.trim(), term.trim())
+            .await?;
         Ok(Response::new(pb::CompletenessResponse {
             missing: c.missing,
             overdue: c.overdue.iter().map(finding_to_pb).collect(),
@@ -685,7 +663,7 @@ impl pb::planning_server::Planning for PlanningService {
     ) -> Result<Response<pb::ConsolidatedResponse>, Status> {
         let who = self.who(&req)?;
         let (filter, paging) = self.consolidated_filter(&who, req.into_inner())?;
-        let page = self.node.consolidated_page(&filter, &paging).await?;
+        let page = self.node.consolidated_page(&who, &filter, &paging).await?;
         Ok(Response::new(pb::ConsolidatedResponse {
             entries: page
                 .entries
@@ -709,7 +687,7 @@ impl pb::planning_server::Planning for PlanningService {
             PageAt::Token(t) => t.clone(),
             // From a page number, the stream starts at that page's first entry, as an offset.
             PageAt::Number(_) => {
-                let page = self.node.consolidated_page(&filter, &paging).await?;
+                let page = self.node.consolidated_page(&who, &filter, &paging).await?;
                 page.first.map(|f| format!("@{f}")).unwrap_or_default()
             }
         };
@@ -738,7 +716,7 @@ impl pb::planning_server::Planning for PlanningService {
                     at: PageAt::Token(cursor),
                     size,
                 };
-                let page = node.consolidated_page(&filter, &paging).await?;
+                let page = node.consolidated_page(&who, &filter, &paging).await?;
                 let entries = page
                     .entries
                     .into_iter()
@@ -748,6 +726,18 @@ impl pb::planning_server::Planning for PlanningService {
             }
         });
         Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn reorganize(
+        &self,
+        req: Request<pb::ReorganizeRequest>,
+    ) -> Result<Response<pb::ReorganizeResponse>, Status> {
+        let who = self.who(&req)?;
+        let pb::ReorganizeRequest { to, on, dry_run } = req.into_inner();
+        let on = crate::domain::parse_date("on", on.trim())
+            .map_err(|e| Status::from(Error::Invalid(e)))?;
+        let r = self.node.reorganize(&who, &to, on, dry_run).await?;
+        Ok(Response::new(reorganisation_to_pb(&r)))
     }
 
     async fn issue_web_login(
@@ -763,19 +753,7 @@ impl pb::planning_server::Planning for PlanningService {
             .map(|s| crate::pki::serial_hex(&s))
             .unwrap_or_default();
         let pb::WebLoginRequest {} = req.into_inner();
-        who.require_authenticated()?;
-        let crate::auth::Caller::Certified { unit, roles, name } = &who else {
-            return Err(Error::precondition(
-                "caller",
-                "this node runs --insecure: its web page is open without a login",
-            )
-            .into());
-        };
-        let (token, identity) = acting_as(
-            who.label(),
-            self.node.issue_web_login_for(unit, roles, name, &serial),
-        )
-        .await?;
+        let (token, identity) = self.node.issue_web_login(&who, &serial).await?;
         Ok(Response::new(pb::WebLoginResponse {
             token,
             expires_at: identity.expires_at.to_rfc3339(),

@@ -29,6 +29,7 @@ mod procs;
 mod queued;
 mod reconcile_memory;
 mod recovery;
+mod reorganisation;
 mod reviewed;
 mod rpc_inputs;
 mod rulesets;

@@ -160,14 +160,7 @@ async fn shown(state: &WebState, viewer: &Viewer, q: &ListQuery) -> Result<Shown
     } else {
         q.term.clone()
     };
-    let under = if q.under.trim().is_empty() {
-        viewer.root.clone()
-    } else {
-        viewer
-            .caller
-            .require_read(node.hierarchy(), "under", q.under.trim())?;
-        q.under.trim().to_string()
-    };
+    let under = node.scope(&viewer.caller, q.under.trim())?;
     let filter = ConsolidatedFilter {
         under,
         term: Some(term.clone()),
@@ -185,7 +178,9 @@ async fn shown(state: &WebState, viewer: &Viewer, q: &ListQuery) -> Result<Shown
         at: PageAt::Number(q.page.unwrap_or(1)),
         size: q.page_size(),
     };
-    let page = node.consolidated_page(&filter, &request).await?;
+    let page = node
+        .consolidated_page(&viewer.caller, &filter, &request)
+        .await?;
     Ok(Shown { page, term, terms })
 }
 

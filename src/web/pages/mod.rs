@@ -74,11 +74,14 @@ pub(in crate::web) async fn terms(
     }
     let held = state
         .node
-        .list_plans(&PlanFilter {
-            under: viewer.root.clone(),
-            latest_only: true,
-            ..Default::default()
-        })
+        .list_plans(
+            &viewer.caller,
+            &PlanFilter {
+                under: viewer.root.clone(),
+                latest_only: true,
+                ..Default::default()
+            },
+        )
         .await?;
     let default = terms
         .iter()
@@ -96,6 +99,15 @@ fn unit_name(state: &WebState, code: &str) -> String {
         .get(code)
         .map(|u| u.name.clone())
         .unwrap_or_else(|| code.to_string())
+}
+
+/// The name of a plan's unit in the structure of the plan's date (its adoption day): a 2024
+/// list by its 2024 commune, "(…, 2024; now part of …)" ([`crate::node::Node::unit_name_at`]).
+fn plan_unit_name(state: &WebState, code: &str, on: Option<chrono::NaiveDate>) -> String {
+    match state.node.unit_name_at(code, on) {
+        name if name.is_empty() => code.to_string(),
+        name => name,
+    }
 }
 
 fn position_title(state: &WebState, lang: Lang, code: &str) -> String {

@@ -74,16 +74,21 @@ pub async fn overview(
         q.term
     };
     let headers = node
-        .list_plans(&PlanFilter {
-            under: viewer.root.clone(),
-            term: Some(term.clone()),
-            latest_only: true,
-            ..Default::default()
-        })
+        .list_plans(
+            &viewer.caller,
+            &PlanFilter {
+                under: viewer.root.clone(),
+                term: Some(term.clone()),
+                latest_only: true,
+                ..Default::default()
+            },
+        )
         .await?;
     let latest: HashMap<&str, &PlanHeader> =
         headers.iter().map(|h| (h.id.unit.as_str(), h)).collect();
-    let completeness = node.completeness(&viewer.root, &term).await?;
+    let completeness = node
+        .completeness(&viewer.caller, &viewer.root, &term)
+        .await?;
     let overdue: Vec<&PlanId> = completeness
         .overdue
         .iter()
@@ -114,6 +119,12 @@ pub async fn overview(
         .filter(|u| show_all || shown.contains(u.code.as_str()))
         .collect();
     let root_depth = hierarchy.ancestors(&viewer.root).len();
+    // Plans of units a reorganisation abolished: not in today's tree, listed apart under the
+    // names of their time.
+    let former: Vec<&PlanHeader> = headers
+        .iter()
+        .filter(|h| hierarchy.is_former(&h.id.unit))
+        .collect();
     let waiting: Vec<&PlanHeader> = headers
         .iter()
         .filter(|h| h.status == PlanStatus::Received && node.approves(&h.id.unit))
@@ -125,7 +136,9 @@ pub async fn overview(
         .collect();
     let mut per_child = Vec::new();
     for child in &children {
-        let c = node.completeness(&child.code, &term).await?;
+        let c = node
+            .completeness(&viewer.caller, &child.code, &term)
+            .await?;
         let total = hierarchy.subtree(&child.code).len();
         per_child.push((child, total - c.missing.len(), total, c.overdue.len()));
     }
@@ -143,7 +156,7 @@ pub async fn overview(
             } @else {
                 ul id="waiting" {
                     @for h in &waiting {
-                        li { a href=(plan_href(&h.id)) { (unit_name(&state, &h.id.unit)) " · v" (h.id.version) }
+                        li { a href=(plan_href(&h.id)) { (plan_unit_name(&state, &h.id.unit, h.adopted_on)) " · v" (h.id.version) }
                             @if let Some(at) = h.received_at { " · " (l.t("nhận", "received")) " " (moment(at)) } }
                     }
                 }
@@ -171,6 +184,12 @@ pub async fn overview(
                             tr data-unit=(u.code) {
                                 td style=(format!("padding-left:{}rem", 0.4 + depth as f32 * 1.2)) {
                                     (u.name) " " span.muted { "(" (u.code) ")" }
+                                    // A list made before a reorganisation, under a code a new
+                                    // unit kept: named as in its time.
+                                    @if let Some(h) = h {
+                                        @let made = plan_unit_name(&state, &u.code, h.adopted_on);
+                                        @if made != u.name { br; span.muted.made { (l.t("danh sách của", "list of")) " " (made) } }
+                                    }
                                 }
                                 td { (level_name(l, u.level)) }
                                 td { span class=(format!("state {class}")) { (label) } }
@@ -182,6 +201,15 @@ pub async fn overview(
                 }
             }
         }
+        @if !former.is_empty() { section {
+            h2 { (l.t("Kế hoạch của đơn vị trước sắp xếp", "Plans of units before the reorganisation")) }
+            ul id="former" {
+                @for h in &former {
+                    li { a href=(plan_href(&h.id)) { (plan_unit_name(&state, &h.id.unit, h.adopted_on)) " · v" (h.id.version) }
+                        " · " span class=(format!("state {}", h.status.as_str())) { (l.status(h.status)) } }
+                }
+            }
+        } }
         section {
             h2 { (l.t("Mức độ đầy đủ theo đơn vị trực thuộc", "Completeness per subordinate unit")) }
             div.scroll { table id="completeness" {
