@@ -58,6 +58,7 @@ pub fn checks(r: &Reference, scale: f64) -> anyhow::Result<(Vec<Row>, synth::Syn
             hierarchy: &r.hierarchy,
             catalog: &r.catalog,
             submitted: &copies,
+            fulfilled: &[],
         };
         let runs = if size == Size::L { 2 } else { 3 };
         let (check, report) = best_of(runs, || {
@@ -119,6 +120,7 @@ pub fn checks(r: &Reference, scale: f64) -> anyhow::Result<(Vec<Row>, synth::Syn
         hierarchy: &r.hierarchy,
         catalog: &r.catalog,
         submitted: &copies,
+        fulfilled: &[],
     };
     let changed = district_plan(&r.hierarchy, &g.plans).id.clone();
     let mut times: Vec<Duration> = (0..10)

@@ -717,6 +717,7 @@ mod tests {
             hierarchy: &h,
             catalog: &c,
             submitted: &[],
+            fulfilled: &[],
         };
         let today = NaiveDate::from_ymd_opt(2025, 11, 1).unwrap();
         let report = quyhoach::rules::check(&snapshot, &Default::default(), today, &rules);

@@ -111,8 +111,8 @@ pub async fn push_bundle(node: &Node, plan: &Plan) -> Result<Exported> {
 ///
 /// # Errors
 ///
-/// [`Error::Denied`] if `who` is not a clerk of this node's unit; [`Error::NotFound`] if
-/// nothing of that plan is held or decided here; [`Error::Precondition`]
+/// [`Error::Denied`] unless `who` is a clerk of this node's unit (the person who carries the
+/// files); [`Error::NotFound`] if nothing of that plan is held or decided here; [`Error::Precondition`]
 /// if the version is not submitted yet or the node has no key; [`Error::Store`] if storage
 /// fails.
 pub async fn export(
@@ -234,8 +234,8 @@ pub fn open(node: &Node, bytes: &[u8]) -> Result<(format::Sealed, format::Verifi
 ///
 /// # Errors
 ///
-/// [`Error::Denied`] if `carrier` (who applies the file) is not a clerk of this node's unit;
-/// as [`open`]; then whatever the receive path, the outbox or the decisions refuse.
+/// [`Error::Denied`] unless `carrier` is a clerk of this node's unit; as [`open`]; then
+/// whatever the receive path, the outbox or the decisions refuse.
 pub async fn import(node: &Node, carrier: &Caller, bytes: &[u8]) -> Result<Imported> {
     carrier.require_clerk_of(&node.unit().code)?;
     let (sealed, verified) = open(node, bytes)?;
@@ -248,9 +248,6 @@ pub async fn import(node: &Node, carrier: &Caller, bytes: &[u8]) -> Result<Impor
             audit_head,
             signature,
         } => {
-            // Checked again by the receive path; first here, so that a signer who may not push
-            // learns nothing of what is held.
-            who.require_node(&from)?;
             let status = plan.status;
             let id = plan.id.clone();
             // A unit's own version older than the newest held here is a replay: the version
@@ -269,8 +266,10 @@ pub async fn import(node: &Node, carrier: &Caller, bytes: &[u8]) -> Result<Impor
                 }
             }
             let head = crate::audit::parse_head(&audit_head)
-                .map(|(seq, digest)| format!("{seq}:{digest}"))
-                .ok();
+                .ok()
+                .map(|(seq, digest)| format!("{seq}:{digest}"));
+            // The bundle's signer, the child's node, is the caller: the receive path holds it
+            // to the rules a push over gRPC is held to.
             let (receipt, duplicate) = node
                 .receive_push(&who, &from, plan, head.as_deref())
                 .await?;

@@ -27,6 +27,8 @@ pub const MAX_DECISIONS: usize = 10_000;
 
 /// What a bundle carries.
 #[derive(Debug, Clone, PartialEq)]
+// One value per bundle file read or written: boxing the plan would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Content {
     /// A plan version going up, as a push carries it.
     Push {

@@ -1,5 +1,6 @@
 //! The consistency checks: `check` (R1–R26 over the plans a node holds, as a table or JSON),
-//! `accept` (a warning, with a written justification) and `completeness`.
+//! `accept` (a warning, with a written justification), `completeness`, and `eligible` (R23: may
+//! this person be appointed to this post).
 
 use std::io::Write;
 
@@ -57,6 +58,25 @@ pub enum Command {
         /// The term.
         #[arg(long)]
         term: String,
+    },
+    /// May this person be appointed to this post (R23, QĐ 377-QĐ/TW art. 34)?
+    ///
+    /// Answers from the approved plans of the current term the node holds and you may read:
+    /// planned (citing the plan version and its hash), not planned, or "no approved plan: the
+    /// competent level decides". Exits 0 with any of these answers; non-zero only when the
+    /// node refuses the question.
+    Eligible {
+        #[command(flatten)]
+        node: NodeArgs,
+        /// The person's national ID (số CCCD), 12 digits.
+        #[arg(long)]
+        cccd: String,
+        /// The post proposed, a catalogue code (e.g. C.CT.UBND).
+        #[arg(long)]
+        position: String,
+        /// The unit whose post it is [default: the node's own unit].
+        #[arg(long, default_value = "")]
+        unit: String,
     },
 }
 
@@ -139,6 +159,62 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
             writeln!(out, "{} appraisals overdue (R17)", r.overdue.len())?;
             table::print_findings(out, &r.overdue)?;
         }
+        Command::Eligible {
+            node,
+            cccd,
+            position,
+            unit,
+        } => {
+            let mut c = node.connect().await?;
+            let r = c
+                .eligible(pb::EligibleRequest {
+                    national_id: cccd,
+                    position,
+                    unit,
+                })
+                .await?
+                .into_inner();
+            print_eligible(out, &r)?;
+        }
+    }
+    Ok(())
+}
+
+/// An `eligible` answer: the verdict on one line, then the plan it rests on or the R23 warning.
+fn print_eligible(out: &mut impl Write, r: &pb::EligibleResponse) -> std::io::Result<()> {
+    let who = if r.full_name.is_empty() {
+        String::new()
+    } else {
+        format!("{}: ", r.full_name)
+    };
+    match pb::EligibilityVerdict::try_from(r.verdict).unwrap_or_default() {
+        pb::EligibilityVerdict::Planned => {
+            let p = r.plan.clone().unwrap_or_default();
+            writeln!(
+                out,
+                "{who}planned: in approved plan {}/{} v{} (hash {}) for {} (R23, as of {})",
+                p.unit, p.term, p.version, r.hash, r.planned_position, r.on
+            )?;
+        }
+        pb::EligibilityVerdict::NotPlanned => {
+            writeln!(
+                out,
+                "{who}not planned: in no approved plan of the current term for this post or an equivalent or higher one (R23, as of {})",
+                r.on
+            )?;
+        }
+        pb::EligibilityVerdict::NoApprovedPlan => {
+            writeln!(
+                out,
+                "{who}no approved plan: the competent level decides (R23, as of {})",
+                r.on
+            )?;
+        }
+        pb::EligibilityVerdict::Unspecified => writeln!(out, "{who}no answer")?,
+    }
+    if let Some(f) = &r.finding {
+        writeln!(out, "  {} {}: {}", f.rule, f.id, f.message_en)?;
+        writeln!(out, "  {}", f.message_vi)?;
     }
     Ok(())
 }
@@ -151,6 +227,7 @@ fn findings_json(findings: &[pb::Finding]) -> String {
             serde_json::json!({
                 "id": f.id,
                 "rule": f.rule,
+                "ruleset": f.ruleset,
                 "severity": if f.severity == pb::Severity::Error as i32 { "error" } else { "warning" },
                 "units": f.units,
                 "person": f.person_name,

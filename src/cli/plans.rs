@@ -1,5 +1,6 @@
 //! A unit's plan from draft to decision: `draft`, `load`, `adopt`, `submit`, `withdraw`,
-//! `plans`, `plan`, `decide`, and the consolidated list of the plans a node holds.
+//! `plans`, `plan`, `decide`, the consolidated list of the plans a node holds, and `fulfil` (a
+//! planned entry used by an election or appointment).
 
 use std::{io::Write, path::PathBuf};
 
@@ -102,6 +103,36 @@ pub enum Command {
         /// The ID of a finding the return cites (repeatable).
         #[arg(long)]
         cite: Vec<String>,
+    },
+    /// Record that a planned cadre was elected or appointed (the entry is fulfilled).
+    ///
+    /// The entry of the approved version (the latest approved one unless --version) gets the
+    /// outcome "fulfilled" with the decision's number and date; it stays in that version, and
+    /// from the next review on it no longer counts against R2's cap of cadres per post.
+    Fulfil {
+        #[command(flatten)]
+        plan: PlanArgs,
+        /// The approved version; 0 for the latest approved one.
+        #[arg(long, default_value_t = 0)]
+        version: u32,
+        /// The person's national ID (số CCCD).
+        #[arg(long)]
+        cccd: String,
+        /// The entry's planned position (catalogue code).
+        #[arg(long)]
+        position: String,
+        /// Elected (đã bầu) rather than appointed (đã bố trí).
+        #[arg(long)]
+        elected: bool,
+        /// The post taken, if an equivalent one rather than the planned one.
+        #[arg(long, default_value = "")]
+        post: String,
+        /// The decision's number, e.g. 125/QĐ-UBND.
+        #[arg(long)]
+        decision: String,
+        /// The decision's date (YYYY-MM-DD).
+        #[arg(long)]
+        on: String,
     },
     /// The consolidated list of entries under a node, in Vietnamese order.
     Consolidated {
@@ -384,6 +415,52 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
                 out,
                 "{:?} {}/{} v{} by {}",
                 outcome, id.unit, id.term, id.version, d.decided_by
+            )?;
+        }
+        Command::Fulfil {
+            plan,
+            version,
+            cccd,
+            position,
+            elected,
+            post,
+            decision,
+            on,
+        } => {
+            let mut c = plan.node.connect().await?;
+            let kind = if elected {
+                pb::FulfilmentKind::Elected
+            } else {
+                pb::FulfilmentKind::Appointed
+            };
+            let f = c
+                .fulfil(pb::FulfilRequest {
+                    plan: Some(plan.version(version)),
+                    national_id: cccd,
+                    position,
+                    kind: kind.into(),
+                    post,
+                    decision_number: decision,
+                    decided_on: on,
+                })
+                .await?
+                .into_inner();
+            let id = f.plan.unwrap_or_default();
+            let (vi, en) = match kind {
+                pb::FulfilmentKind::Elected => ("đã bầu", "elected"),
+                _ => ("đã bố trí", "appointed"),
+            };
+            writeln!(
+                out,
+                "fulfilled ({en}, {vi}): {} {} in {}/{} v{} -> {}, decision {} of {}",
+                f.national_id,
+                f.position,
+                id.unit,
+                id.term,
+                id.version,
+                f.post,
+                f.decision_number,
+                f.decided_on
             )?;
         }
         Command::Consolidated {

@@ -170,10 +170,11 @@ pub fn print_findings(out: &mut impl Write, findings: &[pb::Finding]) -> io::Res
         };
         writeln!(
             out,
-            "{:<4} {:<9} {}  [{}]  {}",
+            "{:<4} {:<9} {}  {}  [{}]  {}",
             f.rule,
             severity,
             f.id,
+            f.ruleset,
             f.units.join(","),
             person
         )?;

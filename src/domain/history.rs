@@ -597,6 +597,14 @@ impl Hierarchy {
         }
     }
 
+    /// Returns true if and only if `date` lies before the current structure took effect (a
+    /// plan adopted then was made in an earlier structure).
+    pub fn is_before_current(&self, date: NaiveDate) -> bool {
+        self.history.periods[self.period()]
+            .from
+            .is_some_and(|from| date < from)
+    }
+
     /// The period a plan dated `date` belongs to on this node: the period in force on that
     /// date, but never one the node has not reached.
     pub fn period_at(&self, date: NaiveDate) -> usize {

@@ -16,7 +16,7 @@ pub use plan::{
     BallotRound, Body, Cadre, Decision, Discipline, DisciplineKind, Entry, EntrySource, Gender,
     Outcome, Plan, PlanId, PlanStatus, Rating, RatingLevel, RetirementRegime, Tally,
 };
-pub use records::{Conflict, OutboxItem, PlanHeader, Receipt};
+pub use records::{Conflict, Fulfilment, FulfilmentKind, OutboxItem, PlanHeader, Receipt};
 pub use unit::{Level, Structure, Unit};
 
 /// A problem with one field of some input: the field's path (`entry.cadre.national_id`) and

@@ -106,3 +106,72 @@ pub struct Receipt {
     /// When the parent took it.
     pub received_at: chrono::DateTime<chrono::Utc>,
 }
+
+/// How a planned cadre came to hold the post (the entry's outcome, kết quả sử dụng quy hoạch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FulfilmentKind {
+    /// Appointed by a decision (đã bố trí, bổ nhiệm).
+    Appointed,
+    /// Elected by the body (đã bầu).
+    Elected,
+}
+
+impl FulfilmentKind {
+    /// "đã bố trí" or "đã bầu".
+    pub fn vi(self) -> &'static str {
+        match self {
+            Self::Appointed => "đã bố trí",
+            Self::Elected => "đã bầu",
+        }
+    }
+
+    /// "appointed" or "elected".
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Appointed => "appointed",
+            Self::Elected => "elected",
+        }
+    }
+}
+
+/// A planned entry that was used: the cadre was elected or appointed to the planned post or an
+/// equivalent one (same kind and grade in the catalogue). Distinct from removal: the entry
+/// stays in the approved version it fulfils, and from the next review on (any later version
+/// of the same unit × term) it is no longer counted against the R2 cap (QĐ 377-QĐ/TW art. 34:
+/// a plan is "used" by appointment). Kept beside the plans, one per (unit, term, person,
+/// planned position); the version's hash does not change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fulfilment {
+    /// The approved plan version whose entry is fulfilled.
+    pub plan: PlanId,
+    /// The person's national ID (số CCCD, 12 digits).
+    pub national_id: String,
+    /// The planned position of the entry (catalogue code).
+    pub position: String,
+    /// Elected or appointed.
+    pub kind: FulfilmentKind,
+    /// The post taken: the planned one or an equivalent (catalogue code).
+    pub post: String,
+    /// The number of the decision (số quyết định), e.g. `125/QĐ-UBND`.
+    pub decision_number: String,
+    /// The date of the decision (or of the election).
+    pub decided_on: chrono::NaiveDate,
+    /// Who recorded it, as the audit trail names them.
+    pub recorded_by: String,
+    /// When it was recorded (UTC).
+    pub recorded_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl Fulfilment {
+    /// Returns true if and only if this fulfilment takes the entry of `national_id` for
+    /// `position` in `plan` out of the R2 and R20 counts: the same unit, term, person and
+    /// planned position, in a version later than the one fulfilled (the next review).
+    pub fn releases(&self, plan: &PlanId, national_id: &str, position: &str) -> bool {
+        self.plan.unit == plan.unit
+            && self.plan.term == plan.term
+            && self.plan.version < plan.version
+            && self.national_id == national_id
+            && self.position == position
+    }
+}

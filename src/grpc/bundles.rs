@@ -45,8 +45,8 @@ pub async fn import(
     who: &Caller,
     req: Request<pb::ImportBundleRequest>,
 ) -> Result<Response<pb::ImportBundleResponse>, Status> {
-    let bytes = req.into_inner().bundle;
     let who = who.clone();
+    let bytes = req.into_inner().bundle;
     // Run to completion even if the clerk's command goes away mid-way, so that a bundle is
     // applied whole or not at all, as a push is.
     let imported = tokio::spawn(async move { exchange::import(&node, &who, &bytes).await })

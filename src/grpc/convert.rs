@@ -540,6 +540,7 @@ pub fn plan_from_pb(field: &str, p: pb::Plan) -> R<Plan> {
         // What this node says of its own copy; the receiver judges for itself.
         withdrawn: _,
         revision: _,
+        approved_before: _,
     } = p;
     Ok(Plan {
         id: plan_id_from_pb(&format!("{field}.id"), id)?,
@@ -581,6 +582,7 @@ pub fn plan_to_pb(p: &Plan) -> pb::Plan {
         decision: p.decision.as_ref().map(decision_to_pb),
         withdrawn: false,
         revision: 0,
+        approved_before: 0,
     }
 }
 
@@ -692,6 +694,90 @@ pub fn finding_to_pb(f: &crate::node::CheckedFinding) -> pb::Finding {
         message_en: finding.message_en.clone(),
         plans: finding.plans.iter().map(plan_id_to_pb).collect(),
         acceptance: acceptance.as_ref().map(acceptance_to_pb),
+        ruleset: finding
+            .ruleset
+            .map(|r| r.citation().to_string())
+            .unwrap_or_default(),
+    }
+}
+
+/// The proto form of an `eligible` answer (the person's national ID masked in its finding).
+pub fn eligible_to_pb(a: &crate::node::EligibleAnswer) -> pb::EligibleResponse {
+    use crate::rules::Eligibility;
+    let crate::node::EligibleAnswer {
+        verdict,
+        hash,
+        person,
+        finding,
+        on,
+    } = a;
+    let (kind, plan, planned_position) = match verdict {
+        Eligibility::Planned { plan, position } => (
+            pb::EligibilityVerdict::Planned,
+            Some(plan_id_to_pb(plan)),
+            position.clone(),
+        ),
+        Eligibility::NotPlanned => (pb::EligibilityVerdict::NotPlanned, None, String::new()),
+        Eligibility::NoApprovedPlan => {
+            (pb::EligibilityVerdict::NoApprovedPlan, None, String::new())
+        }
+        // The node refuses an unknown post before asking the rule.
+        Eligibility::UnknownPosition => (pb::EligibilityVerdict::Unspecified, None, String::new()),
+    };
+    pb::EligibleResponse {
+        verdict: kind.into(),
+        plan,
+        hash: hash.clone().unwrap_or_default(),
+        planned_position,
+        full_name: person.full_name.clone(),
+        finding: finding.as_ref().map(|f| {
+            finding_to_pb(&crate::node::CheckedFinding {
+                id: crate::node::finding_id(f),
+                finding: f.clone(),
+                acceptance: None,
+            })
+        }),
+        on: on.to_string(),
+    }
+}
+
+/// A fulfilment kind from its proto form.
+///
+/// # Errors
+///
+/// On `field` when the kind is unspecified or unknown.
+pub fn fulfilment_kind_from_pb(field: &str, kind: i32) -> R<crate::domain::FulfilmentKind> {
+    use crate::domain::FulfilmentKind;
+    match pb::FulfilmentKind::try_from(kind) {
+        Ok(pb::FulfilmentKind::Appointed) => Ok(FulfilmentKind::Appointed),
+        Ok(pb::FulfilmentKind::Elected) => Ok(FulfilmentKind::Elected),
+        _ => Err(FieldError::new(
+            field,
+            "say whether the person was appointed or elected",
+        )),
+    }
+}
+
+/// The proto form of a fulfilment, the national ID as `who` may see it.
+pub fn fulfilment_to_pb(
+    who: &crate::auth::Caller,
+    f: &crate::domain::Fulfilment,
+) -> pb::Fulfilment {
+    use crate::domain::FulfilmentKind;
+    pb::Fulfilment {
+        plan: Some(plan_id_to_pb(&f.plan)),
+        national_id: who.shown_id(&f.national_id),
+        position: f.position.clone(),
+        kind: match f.kind {
+            FulfilmentKind::Appointed => pb::FulfilmentKind::Appointed,
+            FulfilmentKind::Elected => pb::FulfilmentKind::Elected,
+        }
+        .into(),
+        post: f.post.clone(),
+        decision_number: f.decision_number.clone(),
+        decided_on: f.decided_on.to_string(),
+        recorded_by: f.recorded_by.clone(),
+        recorded_at: f.recorded_at.to_rfc3339(),
     }
 }
 

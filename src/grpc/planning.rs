@@ -419,7 +419,13 @@ impl pb::planning_server::Planning for PlanningService {
             .node
             .get_plan(&who, unit.trim(), term.trim(), version)
             .await?;
-        Ok(Response::new(self.plan_out(plan).await?))
+        let approved_before = self
+            .node
+            .last_approved_before(&who, &plan.id)?
+            .map_or(0, |p| p.id.version);
+        let mut out = self.plan_out(plan).await?;
+        out.approved_before = approved_before;
+        Ok(Response::new(out))
     }
 
     async fn list_plans(
@@ -758,6 +764,50 @@ impl pb::planning_server::Planning for PlanningService {
             token,
             expires_at: identity.expires_at.to_rfc3339(),
         }))
+    }
+
+    async fn eligible(
+        &self,
+        req: Request<pb::EligibleRequest>,
+    ) -> Result<Response<pb::EligibleResponse>, Status> {
+        let who = self.who(&req)?;
+        let pb::EligibleRequest {
+            national_id,
+            position,
+            unit,
+        } = req.into_inner();
+        let answer = self
+            .node
+            .eligible(&who, national_id.trim(), position.trim(), unit.trim())
+            .await?;
+        Ok(Response::new(eligible_to_pb(&answer)))
+    }
+
+    async fn fulfil(
+        &self,
+        req: Request<pb::FulfilRequest>,
+    ) -> Result<Response<pb::Fulfilment>, Status> {
+        let who = self.who(&req)?;
+        let pb::FulfilRequest {
+            plan,
+            national_id,
+            position,
+            kind,
+            post,
+            decision_number,
+            decided_on,
+        } = req.into_inner();
+        let request = crate::node::FulfilRequest {
+            plan: plan_id_from_pb("plan", plan).map_err(bad)?,
+            national_id: national_id.trim().to_string(),
+            position: position.trim().to_string(),
+            kind: fulfilment_kind_from_pb("kind", kind).map_err(bad)?,
+            post,
+            decision_number,
+            decided_on,
+        };
+        let f = self.node.fulfil(&who, request).await?;
+        Ok(Response::new(fulfilment_to_pb(&who, &f)))
     }
 
     type ConsolidatedStreamStream = std::pin::Pin<

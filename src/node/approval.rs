@@ -401,9 +401,17 @@ impl Node {
         let v = plan.id.version;
         match (direct, latest) {
             (true, None) if v == 1 => Ok(()),
-            // This node became the approving unit by a reorganisation: the versions before
-            // were decided by the unit that approved it then, which this node never held.
-            (true, None) if self.hierarchy.approver_changed(&plan.id.unit) => Ok(()),
+            // A version made before the reorganisation that made this node its unit's approver
+            // (re-routed from an abolished district): the versions before it were decided by
+            // the unit that approved it then, which this node never held.
+            (true, None)
+                if self.hierarchy.approver_changed(&plan.id.unit)
+                    && plan
+                        .adopted_on
+                        .is_some_and(|d| self.hierarchy.is_before_current(d)) =>
+            {
+                Ok(())
+            }
             (true, None) => Err(Error::precondition(
                 "plan.id.version",
                 format!("version {v} arrived before version 1"),

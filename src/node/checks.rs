@@ -126,11 +126,13 @@ impl Node {
     ) -> (rules::Report, u64, usize) {
         let view = self.view.read().unwrap_or_else(|e| e.into_inner());
         let submitted = view.submitted(&self.unit.code);
+        let fulfilled = self.fulfilled.read().unwrap_or_else(|e| e.into_inner());
         let snapshot = Snapshot {
             plans: view.plans(),
             hierarchy: &self.hierarchy,
             catalog: &reference.catalog,
             submitted: &submitted,
+            fulfilled: &fulfilled,
         };
         let started = Instant::now();
         let report = rules::check(&snapshot, scope, today, &reference.rules);
@@ -193,11 +195,13 @@ impl Node {
                 let entries = view.entries();
                 let submitted = view.submitted_for(id, &self.unit.code);
                 let related = view.related(id, &Default::default(), &reference.rules);
+                let fulfilled = self.fulfilled.read().unwrap_or_else(|e| e.into_inner());
                 let snapshot = Snapshot {
                     plans: related.plans(),
                     hierarchy: &self.hierarchy,
                     catalog: &reference.catalog,
                     submitted: &submitted,
+                    fulfilled: &fulfilled,
                 };
                 let started = Instant::now();
                 let report =

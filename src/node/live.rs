@@ -146,6 +146,7 @@ impl Node {
             // that queries run between them.
             let mut view = self.view.write().unwrap_or_else(|e| e.into_inner());
             let mut live = self.live.write().unwrap_or_else(|e| e.into_inner());
+            let fulfilled = self.fulfilled.read().unwrap_or_else(|e| e.into_inner());
             let (before, after) = recheck_plan(
                 &mut view,
                 &mut live.findings,
@@ -157,6 +158,7 @@ impl Node {
                     rules: &reference.rules,
                     today,
                     own: &self.unit.code,
+                    fulfilled: &fulfilled,
                 },
             );
             diff(&before, &after, why, now, &mut events);
@@ -268,6 +270,8 @@ pub(crate) struct Setting<'a> {
     pub today: NaiveDate,
     /// The node's own unit (its own plans attest nothing, R22).
     pub own: &'a str,
+    /// The entries fulfilled here (R2).
+    pub fulfilled: &'a [crate::domain::Fulfilment],
 }
 
 /// Brings `findings` up to date after a change to `id`'s unit × term (whose replaced version
@@ -287,6 +291,7 @@ pub(crate) fn recheck_plan(
         hierarchy: at.hierarchy,
         catalog: at.catalog,
         submitted: &submitted,
+        fulfilled: at.fulfilled,
     };
     let also_refs: HashSet<&str> = related.persons().iter().map(String::as_str).collect();
     let mut persons = rules::touched_persons(&snapshot, id);
@@ -371,6 +376,7 @@ mod tests {
             hierarchy: at.hierarchy,
             catalog: at.catalog,
             submitted: &submitted,
+            fulfilled: at.fulfilled,
         };
         rules::check(&snapshot, &Scope::default(), at.today, at.rules)
             .findings
@@ -408,6 +414,7 @@ mod tests {
             rules: &rules,
             today: NaiveDate::from_ymd_opt(2025, 11, 1).unwrap(),
             own: "40",
+            fulfilled: &[],
         };
         let (mut held_back, mut first): (Vec<&Plan>, Vec<&Plan>) = (Vec::new(), Vec::new());
         for (i, p) in g.plans.iter().enumerate() {
@@ -488,6 +495,7 @@ mod tests {
             rules: &rules,
             today: NaiveDate::from_ymd_opt(2025, 11, 1).unwrap(),
             own: "40",
+            fulfilled: &[],
         };
         // A lower list held back, below an upper list of the same term.
         let (upper, lower) = g

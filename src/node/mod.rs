@@ -7,6 +7,8 @@ mod approval;
 mod audit_query;
 mod checks;
 mod children;
+mod eligible;
+mod fulfil;
 mod live;
 mod progress;
 mod query;
@@ -14,6 +16,7 @@ mod reconcile;
 mod reference;
 mod reorganise;
 mod signing;
+mod since_approved;
 mod status;
 mod structure;
 mod units;
@@ -39,6 +42,8 @@ use crate::{
 
 pub use audit_query::{AuditFilter, AuditSelection};
 pub use checks::{finding_id, Acceptance, CheckFilter, CheckOutcome, CheckedFinding, Completeness};
+pub use eligible::EligibleAnswer;
+pub use fulfil::FulfilRequest;
 pub use live::{FindingEvent, FindingHistory};
 pub use progress::{Progress, ReportedPlan, UnitProgress};
 pub use query::{
@@ -149,6 +154,9 @@ pub struct Node {
     /// The node's signing key and the authority it checks other signers against; unset on an
     /// insecure node, which signs nothing (`node/signing.rs`).
     signer: std::sync::OnceLock<crate::bundle::sign::Signer>,
+    /// Every entry recorded here as fulfilled (elected or appointed), read by R2 and the
+    /// person page.
+    fulfilled: RwLock<Vec<crate::domain::Fulfilment>>,
 }
 
 impl Node {
@@ -181,6 +189,7 @@ impl Node {
         metrics::gauge!("quyhoach_view_build_seconds", "unit" => unit.code.clone())
             .set(view_built_in.as_secs_f64());
         let acceptances = checks::stored_acceptances(store.as_ref())?;
+        let fulfilled = fulfil::stored_fulfilments(store.as_ref())?;
         let node = Self {
             unit,
             hierarchy,
@@ -207,6 +216,7 @@ impl Node {
             acked_revisions: Default::default(),
             pushing: Mutex::new(()),
             signer: std::sync::OnceLock::new(),
+            fulfilled: RwLock::new(fulfilled),
         };
         if node.runs_checks() {
             node.live

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{live, Event, Node};
 use crate::{
-    auth::Caller,
+    auth::{Caller, Role},
     domain::{Level, PlanId, PlanStatus},
     error::{Error, Result},
     store::Change,
@@ -83,10 +83,13 @@ impl Node {
     /// transaction, then switches the node's units and re-checks the province; the nodes
     /// below receive the choice with the reference data.
     ///
+    /// A dry run changes nothing: any reader of the province may ask for it. Applying moves
+    /// every node of the province: its administrators only.
+    ///
     /// # Errors
     ///
-    /// [`Error::Denied`] if `who` may not read the province (a dry run) or is not its
-    /// administrator (applying); [`Error::Precondition`] if this node is not a province's, or is already in that
+    /// [`Error::Denied`] if `who` may not read this node's unit, or applies without the admin
+    /// role; [`Error::Precondition`] if this node is not a province's, or is already in that
     /// structure or a later one; [`Error::Invalid`] naming `to` for a structure the history
     /// lacks or one that is not the next, naming `on` for a day other than the structure's
     /// first; [`Error::Store`] if storage fails (nothing is applied then).
@@ -97,11 +100,9 @@ impl Node {
         on: NaiveDate,
         dry_run: bool,
     ) -> Result<Reorganisation> {
-        // A dry run changes nothing: any reader of the province may see it. Applying moves
-        // every node of the province: its administrators only.
         who.require_read(&self.hierarchy, "caller", &self.unit.code)?;
         if !dry_run {
-            who.require(crate::auth::Role::Admin)?;
+            who.require(Role::Admin)?;
         }
         if self.unit.level != Level::Province {
             return Err(Error::precondition(

@@ -14,7 +14,7 @@ use unicode_normalization::{is_nfc_quick, IsNormalized};
 use serde::{Deserialize, Serialize};
 
 use super::params::{RuleParams, RulesFile};
-use crate::domain::{text, Catalog, Hierarchy, Level, Plan, PlanId, Position};
+use crate::domain::{text, Catalog, Fulfilment, Hierarchy, Level, Plan, PlanId, Position};
 
 /// What the owner of a plan says it submitted (R22): the version and content hash it sent up.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -38,6 +38,9 @@ pub struct Snapshot<'a> {
     pub catalog: &'a Catalog,
     /// What the owners of lower plans say they submitted (R22).
     pub submitted: &'a [SubmittedCopy],
+    /// Planned entries already used (elected or appointed): from the next review on they no
+    /// longer count against the R2 cap ([`Fulfilment::releases`]).
+    pub fulfilled: &'a [Fulfilment],
 }
 
 /// What a check looks at, with the lookups the rules share.

@@ -853,6 +853,7 @@ mod tests {
         let plans = [p];
         let snap = Snapshot {
             submitted: &submitted,
+            fulfilled: &[],
             ..w.snapshot(&plans)
         };
         let scope = Scope {

@@ -106,17 +106,20 @@ impl Eligibility {
                 format!("{who}: the post proposed, {position}, is not in the catalogue"),
             ),
         };
-        Some(Finding::new(
-            RuleId::R23,
-            Severity::Warning,
-            vec![unit.to_string()],
-            Some(person.clone()),
-            vec![position.to_string()],
-            Vec::new(),
-            Vec::new(),
-            vi,
-            en,
-        ))
+        Some(
+            Finding::new(
+                RuleId::R23,
+                Severity::Warning,
+                vec![unit.to_string()],
+                Some(person.clone()),
+                vec![position.to_string()],
+                Vec::new(),
+                Vec::new(),
+                vi,
+                en,
+            )
+            .judged_by(super::params::Ruleset::Qd377),
+        )
     }
 }
 

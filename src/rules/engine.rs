@@ -23,7 +23,7 @@ use super::{
     cross_rules, deadline,
     finding::{Finding, Report, RuleId, Severity},
     index::{self, Focus, NameKeys, Persons},
-    params::RulesFile,
+    params::{RulesFile, Ruleset},
     plan_rules::{self, PlanView},
     since_2025,
 };
@@ -129,7 +129,7 @@ fn check_on(
         out.extend(cross_plan_rules());
         out
     };
-    finish(out, scope, snapshot.hierarchy)
+    finish(&ctx, out, scope)
 }
 
 /// The number of entries (of every version held) from which a full [`check`] runs the per-plan
@@ -186,7 +186,7 @@ pub fn check_incremental_with(
         cross_rules::r22(&ctx, Some(changed), &mut out);
     }
     out.retain(|f| touches(f, changed, &persons));
-    finish(out, scope, snapshot.hierarchy)
+    finish(&ctx, out, scope)
 }
 
 /// The national IDs of every version of `changed`'s unit × term held in the snapshot.
@@ -257,8 +257,41 @@ fn cross<'a>(
     }
 }
 
-fn finish(mut out: Vec<Finding>, scope: &Scope, hierarchy: &Hierarchy) -> Report {
-    out.retain(|f| scope.contains(f, hierarchy));
+/// The rules about the province as a whole rather than one plan: judged by the ruleset in force
+/// on the day of the check.
+const WHOLE_PROVINCE_RULES: [RuleId; 5] = [
+    RuleId::R3,
+    RuleId::R5,
+    RuleId::R17,
+    RuleId::R21,
+    RuleId::R22,
+];
+
+/// The ruleset that judged `f`: that of its plan's decision date for a rule about one plan,
+/// that of the day of the check for a rule about the province as a whole (or a finding whose
+/// plan is not current).
+fn ruleset_of(ctx: &Ctx<'_>, f: &Finding) -> Ruleset {
+    if WHOLE_PROVINCE_RULES.contains(&f.rule) {
+        return Ruleset::for_date(ctx.today);
+    }
+    f.plans
+        .iter()
+        .filter_map(|id| ctx.current.iter().find(|p| &p.id == id))
+        .map(|p| Ruleset::for_date(ctx.decision_date(p)))
+        .max()
+        .unwrap_or_else(|| Ruleset::for_date(ctx.today))
+}
+
+fn finish(ctx: &Ctx<'_>, out: Vec<Finding>, scope: &Scope) -> Report {
+    let hierarchy = ctx.snap.hierarchy;
+    let out = out
+        .into_iter()
+        .filter(|f| scope.contains(f, hierarchy))
+        .map(|f| {
+            let ruleset = ruleset_of(ctx, &f);
+            f.judged_by(ruleset)
+        })
+        .collect();
     Report::new(out)
 }
 
@@ -288,6 +321,7 @@ mod tests {
             hierarchy: &hierarchy,
             catalog: &catalog,
             submitted: &[],
+            fulfilled: &[],
         };
         let today = NaiveDate::from_ymd_opt(2025, 11, 1).unwrap();
         let rules = RulesFile::default();
@@ -432,6 +466,7 @@ mod tests {
             hierarchy: &hierarchy,
             catalog: &w.catalog,
             submitted: &[],
+            fulfilled: &[],
         };
         let r = check(&snap, &Scope::default(), today(), &RulesFile::default());
         assert!(!r.findings.is_empty());
@@ -477,6 +512,7 @@ mod tests {
             hierarchy: &hierarchy,
             catalog: &w.catalog,
             submitted: &submitted,
+            fulfilled: &[],
         };
         assert_incremental_matches(&snap);
     }
@@ -669,7 +705,7 @@ mod tests {
                 .take(2)
                 .map(|p| SubmittedCopy { id: p.id.clone(), hash: p.content_hash() })
                 .collect();
-            let snap = Snapshot { plans: &plans, hierarchy: &w.hierarchy, catalog: &w.catalog, submitted: &submitted };
+            let snap = Snapshot { plans: &plans, hierarchy: &w.hierarchy, catalog: &w.catalog, submitted: &submitted, fulfilled: &[] };
             let day = today() + chrono::TimeDelta::days(days);
             let mut rules = RulesFile::default();
             rules.qd50.committee_multiplier = Some(1.5);

@@ -6,6 +6,7 @@ use std::{fmt, str::FromStr};
 
 use serde::{Deserialize, Serialize};
 
+use super::params::Ruleset;
 use crate::domain::{Cadre, Level, PlanId};
 
 /// The stable rule IDs of `docs/rules.md` (R23–R26: the rules since 2025, `docs/rules-377.md`).
@@ -190,6 +191,12 @@ pub struct Finding {
     pub message_en: String,
     /// The plan versions the finding concerns, sorted; a return can cite it against them.
     pub plans: Vec<PlanId>,
+    /// The ruleset that judged it: for a rule about one plan, the one in force at that plan's
+    /// decision date; for the rules about the province as a whole (R3, R5, R17, R21, R22), the
+    /// one in force on the day of the check. Set by the engine (`None` only before it is;
+    /// findings stored before this field existed read as `None`).
+    #[serde(default)]
+    pub ruleset: Option<Ruleset>,
 }
 
 impl Finding {
@@ -222,7 +229,14 @@ impl Finding {
             message_vi,
             message_en,
             plans: tidy(plans),
+            ruleset: None,
         }
+    }
+
+    /// The same finding, judged by `ruleset`.
+    pub(crate) fn judged_by(mut self, ruleset: Ruleset) -> Self {
+        self.ruleset = Some(ruleset);
+        self
     }
 
     /// Every national ID the finding names.

@@ -222,8 +222,18 @@ pub(crate) fn r1(ctx: &Ctx<'_>, plan: &Plan, out: &mut Vec<Finding>) {
     }
 }
 
-/// R2: at most `max_cadres_per_position` cadres for one leadership position of a unit and term.
-/// Committee seats are many per body and are bounded by R18 instead.
+/// Returns true if and only if the entry of `national_id` for `position` was fulfilled (elected
+/// or appointed) before this version of its plan: it no longer takes a place (R2, R20).
+fn released(ctx: &Ctx<'_>, plan: &Plan, national_id: &str, position: &str) -> bool {
+    ctx.snap
+        .fulfilled
+        .iter()
+        .any(|f| f.releases(&plan.id, national_id, position))
+}
+
+/// R2: at most `max_cadres_per_position` cadres for one leadership position of a unit and term,
+/// not counting entries fulfilled before this version (elected or appointed, see
+/// [`crate::domain::Fulfilment`]). Committee seats are many per body and are bounded by R18 instead.
 pub(crate) fn r2(ctx: &Ctx<'_>, plan: &Plan, out: &mut Vec<Finding>) {
     let cap = ctx.params(plan).max_cadres_per_position;
     let (at_vi, at_en) = where_(plan);
@@ -235,6 +245,8 @@ pub(crate) fn r2(ctx: &Ctx<'_>, plan: &Plan, out: &mut Vec<Finding>) {
             ctx.position(&e.position)
                 .is_some_and(|p| p.kind == PositionKind::Leadership)
         })
+        // An entry used (elected or appointed) before this review no longer takes a place.
+        .filter(|e| !released(ctx, plan, &e.cadre.national_id, &e.position))
         .map(|e| (e.position.as_str(), e.cadre.national_id.as_str(), &e.cadre))
         .collect();
     listed.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
@@ -891,7 +903,8 @@ pub(crate) fn r19(ctx: &Ctx<'_>, view: &PlanView<'_>, out: &mut Vec<Finding>) {
     }
 }
 
-/// R20: when more nominees pass (R19) for a leadership position than `max_cadres_per_position`,
+/// R20: when more nominees pass (R19) for a leadership position than `max_cadres_per_position`
+/// (not counting entries fulfilled before this version),
 /// the highest vote counts are kept; a tie at the cut-off is reported for a human decision.
 /// Warning.
 pub(crate) fn r20(ctx: &Ctx<'_>, view: &PlanView<'_>, out: &mut Vec<Finding>) {
@@ -909,7 +922,10 @@ pub(crate) fn r20(ctx: &Ctx<'_>, view: &PlanView<'_>, out: &mut Vec<Finding>) {
     };
     let mut passers: BTreeMap<&str, Vec<(u32, &str)>> = BTreeMap::new();
     for (&(id, position), &(round, yes)) in view.last_votes() {
-        if quorum_met(round, params) && passes(round, yes, params) {
+        if quorum_met(round, params)
+            && passes(round, yes, params)
+            && !released(ctx, plan, id, position)
+        {
             passers.entry(position).or_default().push((yes, id));
         }
     }
@@ -1048,6 +1064,53 @@ mod tests {
             .rule(&one(with_n_for("D.HUV", 9)), RuleId::R2)
             .findings
             .is_empty());
+    }
+
+    #[test]
+    fn r2_and_r20_do_not_count_an_entry_fulfilled_before_the_review() {
+        use crate::domain::{Fulfilment, FulfilmentKind};
+        let w = World::new();
+        let mut v2 = with_n_for("D.CT.UBND", 4);
+        v2.id.version = 2;
+        let fulfilled = |version: u32, id: &str| Fulfilment {
+            plan: PlanId {
+                version,
+                ..v2.id.clone()
+            },
+            national_id: id.into(),
+            position: "D.CT.UBND".into(),
+            kind: FulfilmentKind::Appointed,
+            post: "D.CT.UBND".into(),
+            decision_number: "125/QĐ-UBND".into(),
+            decided_on: d(2025, 6, 1),
+            recorded_by: "40".into(),
+            recorded_at: at(2025, 6, 2),
+        };
+        let plans = one(v2.clone());
+        let run = |f: &[Fulfilment], rule: RuleId| {
+            let snap = crate::rules::Snapshot {
+                fulfilled: f,
+                ..w.snapshot(&plans)
+            };
+            let scope = crate::rules::Scope {
+                rules: vec![rule],
+                ..crate::rules::Scope::default()
+            };
+            crate::rules::check(&snap, &scope, today(), &RulesFile::default()).findings
+        };
+        let first = v2.entries[0].cadre.national_id.clone();
+        // Without it, or fulfilled on this very version (not yet reviewed), four count.
+        assert_eq!(run(&[], RuleId::R2).len(), 1);
+        assert_eq!(run(&[fulfilled(2, &first)], RuleId::R2).len(), 1);
+        assert_eq!(run(&[], RuleId::R20).len(), 1);
+        // Fulfilled on version 1: three remain.
+        assert!(run(&[fulfilled(1, &first)], RuleId::R2).is_empty());
+        assert!(run(&[fulfilled(1, &first)], RuleId::R20).is_empty());
+        // Another person, or another position, releases nothing.
+        assert_eq!(run(&[fulfilled(1, ID2)], RuleId::R2).len(), 1);
+        let mut elsewhere = fulfilled(1, &first);
+        elsewhere.position = "D.CT.HDND".into();
+        assert_eq!(run(&[elsewhere], RuleId::R2).len(), 1);
     }
 
     #[test]

@@ -52,6 +52,7 @@ impl World {
             hierarchy: &self.hierarchy,
             catalog: &self.catalog,
             submitted: &[],
+            fulfilled: &[],
         }
     }
 

@@ -407,6 +407,7 @@ mod tests {
             hierarchy: &hierarchy,
             catalog: &catalog,
             submitted: &[],
+            fulfilled: &[],
         };
         let mut compared = 0;
         for plan in g.plans.iter().step_by(g.plans.len() / 12 + 1) {

@@ -121,6 +121,7 @@ impl Lang {
                 "Decision from above applied",
             ),
             "accept_warning" => ("Chấp nhận cảnh báo", "Warning accepted"),
+            "fulfil" => ("Ghi kết quả sử dụng quy hoạch", "Entry fulfilled"),
             "reconcile_push" => ("Đối soát bản gửi", "Submission reconciled"),
             "reconcile_decisions" => ("Đối soát quyết định", "Decisions reconciled"),
             "record_conflict" => ("Ghi xung đột", "Conflict recorded"),

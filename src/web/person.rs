@@ -9,6 +9,7 @@ use axum::{
 use maud::html;
 use serde::Deserialize;
 
+use super::i18n::Lang;
 use super::{
     i18n::date,
     layout::page,
@@ -16,7 +17,64 @@ use super::{
     session::Viewer,
     WebError, WebState,
 };
-use crate::domain::{Entry, PlanId, PlanStatus};
+use crate::{
+    domain::{Catalog, Entry, PlanId, PlanStatus},
+    node::EligibleAnswer,
+    rules::Eligibility,
+};
+
+/// "Đã bầu" from "đã bầu".
+fn capitalised(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
+/// The English outcome of a fulfilled entry.
+fn fulfilment_en(kind: crate::domain::FulfilmentKind) -> &'static str {
+    match kind {
+        crate::domain::FulfilmentKind::Appointed => "Fulfilled: appointed",
+        crate::domain::FulfilmentKind::Elected => "Fulfilled: elected",
+    }
+}
+
+/// The R23 box's answer: the plan version (with its hash) that makes the person eligible, or
+/// why not.
+fn eligible_answer(l: Lang, catalog: &Catalog, a: &EligibleAnswer) -> maud::Markup {
+    let title = |code: &str| {
+        catalog
+            .position(code)
+            .map(|p| l.t(&p.title_vi, &p.title_en).to_string())
+            .unwrap_or_else(|| code.to_string())
+    };
+    html! {
+        @match &a.verdict {
+            Eligibility::Planned { plan, position } => {
+                p.eligible id="eligible-answer" data-verdict="planned" {
+                    (l.t("Có trong quy hoạch đã phê duyệt:", "Planned, in the approved plan"))
+                    " " a href=(plan_href(plan)) { (plan.unit) " " (plan.term) " v" (plan.version) }
+                    ", " (l.t("chức danh", "for")) " " (title(position))
+                    " (" (l.t("mã băm", "hash")) " " code { (a.hash.as_deref().unwrap_or("")) } ")"
+                    " — " (l.t("ngày xét", "as of")) " " (date(a.on))
+                }
+            }
+            Eligibility::NoApprovedPlan => {
+                p.not-eligible id="eligible-answer" data-verdict="no_approved_plan" {
+                    (l.t("Chưa có quy hoạch được phê duyệt: cấp có thẩm quyền xem xét, quyết định.", "No approved plan: the competent level decides."))
+                }
+            }
+            Eligibility::NotPlanned | Eligibility::UnknownPosition => {
+                p.not-eligible id="eligible-answer" data-verdict="not_planned" {
+                    (l.t("Không có trong quy hoạch đã phê duyệt cho chức danh này hoặc chức danh tương đương, cao hơn.", "Not planned: in no approved plan for this post or an equivalent or higher one."))
+                }
+            }
+        }
+        @if let Some(f) = &a.finding {
+            p.finding data-rule=(f.rule.as_str()) { strong { (f.rule.as_str()) } " " (l.t(&f.message_vi, &f.message_en)) }
+        }
+    }
+}
 
 /// The look-up form's query.
 #[derive(Debug, Deserialize)]
@@ -63,11 +121,25 @@ pub async fn find(
     Ok(Redirect::to(&format!("/nguoi/{}", state.sessions.person_ref(&id))).into_response())
 }
 
-/// `GET /nguoi/REF`: one person across the node's subtree.
+/// The question of the person page's R23 box: the post proposed and its unit.
+#[derive(Debug, Default, Deserialize)]
+pub struct EligibleQuery {
+    /// The post proposed, a catalogue code.
+    #[serde(default)]
+    chuc_danh: String,
+    /// The unit whose post it is.
+    #[serde(default)]
+    don_vi: String,
+}
+
+/// `GET /nguoi/REF[?chuc_danh=…&don_vi=…]`: one person across the node's subtree; with a
+/// post, the R23 box answers whether the person may be appointed to it (the node's
+/// `eligible` operation, as the gRPC call and the CLI ask it).
 pub async fn person(
     State(state): State<WebState>,
     viewer: Viewer,
     Path(reference): Path<String>,
+    Query(q): Query<EligibleQuery>,
 ) -> Result<Response, WebError> {
     let l = viewer.lang;
     let node = &state.node;
@@ -102,6 +174,30 @@ pub async fn person(
     };
     let national_id = first.cadre.national_id.clone();
     let cadre = first.cadre.clone();
+    let asked_unit = match q.don_vi.trim() {
+        "" => found
+            .last()
+            .map(|(id, _, _)| id.unit.clone())
+            .unwrap_or_default(),
+        u => u.to_string(),
+    };
+    let answer = match q.chuc_danh.trim() {
+        "" => None,
+        position => Some(
+            node.eligible(&viewer.caller, &national_id, position, &asked_unit)
+                .await?,
+        ),
+    };
+    let fulfilled = node.fulfilments_of(&viewer.caller, &national_id);
+    // The outcome of an entry: fulfilled in its version or an earlier one of the unit × term.
+    let outcome = |id: &PlanId, e: &Entry| {
+        fulfilled.iter().find(|f| {
+            f.plan.unit == id.unit
+                && f.plan.term == id.term
+                && f.plan.version <= id.version
+                && f.position == e.position
+        })
+    };
     let named = node
         .findings_naming(&viewer.caller, &viewer.root, &national_id)
         .await?;
@@ -129,14 +225,39 @@ pub async fn person(
         section {
             h2 { (l.t("Trong các danh sách quy hoạch", "In the planning lists")) " (" (found.len()) ")" }
             div.scroll { table id="appearances" {
-                thead { tr { th { (l.t("Đơn vị", "Unit")) } th { (l.t("Cấp", "Level")) } th { (l.t("Nhiệm kỳ", "Term")) } th { (l.t("Phiên bản", "Version")) } th { (l.t("Họ và tên ghi trong danh sách", "Name as listed")) } th { (l.t("Chức danh quy hoạch", "Planned position")) } } }
+                thead { tr { th { (l.t("Đơn vị", "Unit")) } th { (l.t("Cấp", "Level")) } th { (l.t("Nhiệm kỳ", "Term")) } th { (l.t("Phiên bản", "Version")) } th { (l.t("Họ và tên ghi trong danh sách", "Name as listed")) } th { (l.t("Chức danh quy hoạch", "Planned position")) } th { (l.t("Kết quả", "Outcome")) } } }
                 tbody { @for (id, status, e) in &found {
                     tr { td { (unit_name(&id.unit)) } td { (level(&id.unit)) } td { (id.term) }
                         td { a href=(plan_href(id)) { "v" (id.version) " · " (l.status(*status)) } }
                         td { (e.cadre.full_name) }
-                        td { (catalog.position(&e.position).map(|p| l.t(&p.title_vi, &p.title_en).to_string()).unwrap_or(e.position.clone())) } }
+                        td { (catalog.position(&e.position).map(|p| l.t(&p.title_vi, &p.title_en).to_string()).unwrap_or(e.position.clone())) }
+                        td.outcome {
+                            @if let Some(f) = outcome(id, e) {
+                                span.fulfilled data-outcome="fulfilled" {
+                                    (l.t(&capitalised(f.kind.vi()), fulfilment_en(f.kind)))
+                                    " — " (l.t("QĐ số", "decision")) " " (f.decision_number) " " (l.t("ngày", "of")) " " (date(f.decided_on))
+                                    @if f.post != f.position { " (" (f.post) ")" }
+                                }
+                            }
+                        } }
                 } }
             } }
+        }
+        section id="eligible" {
+            h2 { (l.t("Bổ nhiệm cần có quy hoạch (R23)", "Appointment requires planning (R23)")) }
+            form method="get" action=(format!("/nguoi/{reference}")) {
+                label { (l.t("Chức danh đề nghị", "Post proposed")) " "
+                    select name="chuc_danh" {
+                        @for (code, p) in &catalog.positions {
+                            option value=(code) selected[q.chuc_danh.trim() == code.as_str()] { (code) " — " (l.t(&p.title_vi, &p.title_en)) }
+                        }
+                    }
+                }
+                " "
+                label { (l.t("Đơn vị", "Unit")) " " input name="don_vi" value=(asked_unit) size="8"; }
+                " " button type="submit" { (l.t("Kiểm tra", "Check")) }
+            }
+            @if let Some(a) = &answer { (eligible_answer(l, &catalog, a)) }
         }
         section {
             h2 { (l.t("Phát hiện nêu tên người này", "Findings naming this person")) " (" (findings.len()) ")" }

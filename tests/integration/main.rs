@@ -3,6 +3,7 @@
 
 mod audit;
 mod bad_input;
+mod bundles;
 mod certs;
 mod checks;
 mod clerk_calls;
@@ -11,8 +12,10 @@ mod corrected;
 mod disk;
 mod downflow;
 mod durability;
+mod eligible;
 mod export_paths;
 mod faults;
+mod fulfilled;
 mod full_disk;
 mod harness;
 mod hostile;

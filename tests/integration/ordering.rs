@@ -25,7 +25,9 @@ fn version(unit: &str, v: u32, name: &str) -> Plan {
     plan.entries = vec![e];
     plan.rounds = vec![round];
     plan.status = PlanStatus::Submitted;
-    plan.adopted_on = chrono::NaiveDate::from_ymd_opt(2025, 3, 20);
+    // Adopted in the two-level structure: a version made before 1 July 2025 may arrive
+    // without its predecessors, re-routed from its abolished district (`reorganisation`).
+    plan.adopted_on = chrono::NaiveDate::from_ymd_opt(2025, 7, 20);
     plan.hash = Some(plan.content_hash());
     plan
 }

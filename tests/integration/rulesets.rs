@@ -115,3 +115,78 @@ async fn a_decree_172_form_dated_from_july_2025_is_refused_naming_the_field() {
     c.put_entry(put("2025-06-30")).await.unwrap();
     province.stop().await.unwrap();
 }
+
+/// Every finding names the ruleset that judged it, on gRPC, the binary and the web page: the
+/// rule about the list adopted on 7 October 2025 (R14) cites QĐ 50, and R3, a cross-plan
+/// rule about the province as a whole, the ruleset in force on the day of the check (QĐ 377).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_finding_names_its_ruleset_cross_plan_ones_included() {
+    let dir = tempfile::tempdir().unwrap();
+    let province = start_with(quyhoach::config::RawConfig {
+        web: Some("127.0.0.1:0".into()),
+        ..node_config(dir.path(), "40", None, "builtin:2024")
+    })
+    .await;
+    let mut c = client(&province).await;
+    let mut list = the_list();
+    // One man planned for four provincial posts: R3 (at most 3 of one level).
+    for post in ["P.GD.SO", "P.PCT.UBND", "P.PCT.HDND", "P.CT.MTTQ"] {
+        let mut e = province_entry(9, "Trịnh Văn Chín");
+        e.position = post.into();
+        list.push(e);
+    }
+    draft_with(&mut c, "40", list).await;
+    c.adopt_plan(pb::AdoptPlanRequest {
+        unit: "40".into(),
+        term: TERM.into(),
+        adopted_on: "2025-10-07".into(),
+        revision: None,
+    })
+    .await
+    .unwrap();
+    let found = c
+        .check(pb::CheckRequest {
+            rules: vec!["R3".into(), "R14".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .findings;
+    let named: Vec<(&str, &str)> = found
+        .iter()
+        .map(|f| (f.rule.as_str(), f.ruleset.as_str()))
+        .collect();
+    assert_eq!(
+        named,
+        [("R3", "QĐ 377-QĐ/TW"), ("R14", "QĐ 50-QĐ/TW")],
+        "{found:#?}"
+    );
+
+    let node = province.addr.to_string();
+    let ran = crate::procs::cli(["check", "--node", &node, "--rule", "R3", "--json"]).await;
+    assert!(ran.ok, "{}", ran.text());
+    assert!(
+        ran.stdout.contains(r#""ruleset": "QĐ 377-QĐ/TW""#),
+        "{}",
+        ran.stdout
+    );
+    let ran = crate::procs::cli(["check", "--node", &node, "--rule", "R14"]).await;
+    assert!(ran.ok, "{}", ran.text());
+    assert!(ran.stdout.contains("QĐ 50-QĐ/TW"), "{}", ran.stdout);
+
+    let http = crate::web::Http::new(&province.web_url().unwrap(), None);
+    let page = http.send("GET", "/phat-hien", None, "").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains(r#"data-ruleset="qd50""#),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains(r#"data-ruleset="qd377""#),
+        "{}",
+        page.body
+    );
+    province.stop().await.unwrap();
+}

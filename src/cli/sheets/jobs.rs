@@ -255,6 +255,54 @@ fn print_difference(
     Ok(())
 }
 
+/// The sheet "Thay đổi so với bản phê duyệt": one row per person added, removed or moved and
+/// per vote changed from `base` (the last approved version) to `plan`.
+fn changes_sheet(base: &Plan, plan: &Plan) -> ExportSheet {
+    let d = quyhoach::web::diff_plans(base, plan);
+    let mut rows = Vec::new();
+    let from = format!("v{}", base.id.version);
+    for (kind, lines) in [
+        ("Thêm", &d.added),
+        ("Bớt", &d.removed),
+        ("Chuyển chức danh", &d.moved),
+    ] {
+        for l in lines {
+            rows.push(vec![
+                kind.to_string(),
+                l.full_name.clone(),
+                quyhoach::node::mask_id(&l.national_id),
+                l.before.join(", "),
+                l.after.join(", "),
+                from.clone(),
+            ]);
+        }
+    }
+    for v in &d.votes {
+        let votes = |n: Option<u32>| n.map_or_else(String::new, |n| n.to_string());
+        rows.push(vec![
+            "Phiếu thay đổi".into(),
+            v.full_name.clone(),
+            quyhoach::node::mask_id(&v.national_id),
+            format!("{}: {}", v.position, votes(v.before)),
+            format!("{}: {}", v.position, votes(v.after)),
+            from.clone(),
+        ]);
+    }
+    let headers = [
+        "Thay đổi",
+        "Họ và tên",
+        "Số CCCD",
+        "Trước",
+        "Sau",
+        "So với bản",
+    ];
+    tabular::table_sheet(
+        "Thay đổi so với bản phê duyệt",
+        headers.iter().map(|h| h.to_string()).collect(),
+        rows,
+    )
+}
+
 /// What to export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum What {
@@ -503,6 +551,7 @@ pub async fn export(
                 })
                 .await?
                 .into_inner();
+            let approved_before = plan.approved_before;
             let plan = convert::plan_from_pb("plan", plan)?;
             let hierarchy = config::load_units("builtin:2024")?;
             let catalog = config::builtin_catalog()?;
@@ -520,11 +569,25 @@ pub async fn export(
                 )?;
                 return Ok(plan.entries.len());
             }
-            vec![tabular::plan_sheet_for(
+            let mut sheets = vec![tabular::plan_sheet_for(
                 &format!("{unit} {term}"),
                 &plan,
                 &ctx,
-            )]
+            )];
+            // In a workbook, what changed since the last approved version (the annual review).
+            if approved_before > 0 && format_of(out)? == "xlsx" {
+                let base = client
+                    .get_plan(pb::GetPlanRequest {
+                        unit: unit.into(),
+                        term: term.into(),
+                        version: approved_before,
+                    })
+                    .await?
+                    .into_inner();
+                let base = convert::plan_from_pb("plan", base)?;
+                sheets.push(changes_sheet(&base, &plan));
+            }
+            sheets
         }
         What::Findings => {
             let findings = client

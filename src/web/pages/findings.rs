@@ -38,6 +38,7 @@ pub fn finding_item(state: &WebState, viewer: &Viewer, f: &CheckedFinding) -> Ma
         li.finding data-finding=(f.id) data-rule=(x.rule.as_str()) {
             span class=(format!("sev {}", x.severity.as_str())) { (l.severity(x.severity)) }
             " " strong { (x.rule.as_str()) } " "
+            @if let Some(r) = x.ruleset { span.ruleset data-ruleset=(r.as_str()) { (r.citation()) } " " }
             span.muted { "#" (f.id) }
             p { (l.t(&x.message_vi, &x.message_en)) }
             @if !persons.is_empty() {

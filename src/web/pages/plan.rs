@@ -86,6 +86,11 @@ pub async fn plan(
         }
         _ => None,
     };
+    // The annual review: this version against the last one approved before it.
+    let since_approved = match node.last_approved_before(&viewer.caller, &plan.id)? {
+        Some(base) => Some((base.id.version, diff_plans(&base, &plan))),
+        None => None,
+    };
     let findings = node.plan_findings(&plan.id).await?;
     // The audit trail, to those who may read it over gRPC (the node's whole unit).
     let sees_audit = viewer.caller.may_read(node.hierarchy(), &node.unit().code);
@@ -161,6 +166,27 @@ pub async fn plan(
                     @for x in &d.moved { li.moved { "↔ " (l.t("Chuyển chức danh", "Moved")) ": " (person_link(&x.national_id, &x.full_name)) " — " (positions(&x.before)) " → " (positions(&x.after)) } }
                     @for x in &d.votes { li.votes { "± " (l.t("Phiếu thay đổi", "Votes changed")) ": " (x.full_name) " (" (position_title(&state, l, &x.position)) "): "
                         (x.before.map(|v| v.to_string()).unwrap_or("—".into())) " → " (x.after.map(|v| v.to_string()).unwrap_or("—".into())) } }
+                }
+            }
+        }
+        @if plan.id.version > 1 {
+            section id="since-approved" {
+                h2 { (l.t("Thay đổi so với bản đã phê duyệt", "Changes since the approved version"))
+                    @if let Some((v, _)) = &since_approved { " (v" (v) ")" } }
+                @match &since_approved {
+                    None => { p.muted { (l.t("Chưa có bản nào trước bản này được phê duyệt.", "No earlier version was approved.")) } }
+                    Some((_, d)) => {
+                        @if d.added.is_empty() && d.removed.is_empty() && d.moved.is_empty() && d.votes.is_empty() {
+                            p.muted { (l.t("Không có khác biệt.", "No differences.")) }
+                        }
+                        ul {
+                            @for x in &d.added { li.added { "+ " (l.t("Thêm", "Added")) ": " (person_link(&x.national_id, &x.full_name)) " — " (positions(&x.after)) } }
+                            @for x in &d.removed { li.removed { "− " (l.t("Bớt", "Removed")) ": " (person_link(&x.national_id, &x.full_name)) " — " (positions(&x.before)) } }
+                            @for x in &d.moved { li.moved { "↔ " (l.t("Chuyển chức danh", "Moved")) ": " (person_link(&x.national_id, &x.full_name)) " — " (positions(&x.before)) " → " (positions(&x.after)) } }
+                            @for x in &d.votes { li.votes { "± " (l.t("Phiếu thay đổi", "Votes changed")) ": " (x.full_name) " (" (position_title(&state, l, &x.position)) "): "
+                                (x.before.map(|v| v.to_string()).unwrap_or("—".into())) " → " (x.after.map(|v| v.to_string()).unwrap_or("—".into())) } }
+                        }
+                    }
                 }
             }
         }
