@@ -1,6 +1,6 @@
-//! A unit's plan from draft to decision: `draft`, `load`, `adopt`, `submit`, `plans`, `plan`,
-//! `decide`, the consolidated list of the plans a node holds, and `fulfil` (a planned entry
-//! used by an election or appointment).
+//! A unit's plan from draft to decision: `draft`, `load`, `adopt`, `submit`, `withdraw`,
+//! `plans`, `plan`, `decide`, the consolidated list of the plans a node holds, and `fulfil` (a
+//! planned entry used by an election or appointment).
 
 use std::{io::Write, path::PathBuf};
 
@@ -67,6 +67,11 @@ pub enum Command {
         #[arg(long)]
         hash: Option<String>,
     },
+    /// Take the submitted version back out of the outbox (the approving level refused it or
+    /// never got it): it becomes a draft again, to correct, adopt and submit again.
+    ///
+    /// Refused once the approving level has received it: then it must be returned there.
+    Withdraw(PlanArgs),
     /// List plans held by a node.
     Plans {
         #[command(flatten)]
@@ -276,6 +281,26 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
                 out,
                 "submitted {}/{} v{} to {} (hash {})",
                 id.unit, id.term, id.version, r.approver, s.hash
+            )?;
+        }
+        Command::Withdraw(p) => {
+            let mut c = p.node.connect().await?;
+            let plan = c
+                .withdraw_submission(pb::WithdrawSubmissionRequest {
+                    unit: p.unit,
+                    term: p.term,
+                })
+                .await?
+                .into_inner();
+            let id = plan.id.unwrap_or_default();
+            writeln!(
+                out,
+                "withdrew {}/{} v{} from the outbox: it is a draft again (revision {}, {} entries)",
+                id.unit,
+                id.term,
+                id.version,
+                plan.revision,
+                plan.entries.len()
             )?;
         }
         Command::Plans {

@@ -392,6 +392,19 @@ impl pb::planning_server::Planning for PlanningService {
         }))
     }
 
+    async fn withdraw_submission(
+        &self,
+        req: Request<pb::WithdrawSubmissionRequest>,
+    ) -> Result<Response<pb::Plan>, Status> {
+        let who = self.who(&req)?;
+        let pb::WithdrawSubmissionRequest { unit, term } = req.into_inner();
+        let plan = self
+            .node
+            .withdraw_submission(&who, unit.trim(), term.trim())
+            .await?;
+        Ok(Response::new(self.plan_out(plan).await?))
+    }
+
     async fn get_plan(
         &self,
         req: Request<pb::GetPlanRequest>,

@@ -378,12 +378,14 @@ impl Node {
                 changed = events.len(),
                 "live findings updated"
             );
-            self.rechecks_done.send_modify(|done| *done += n);
             // The history is written by this task alone, without the write lock (an approval
-            // holding it may be waiting for the next batch).
+            // holding it may be waiting for the next batch). The batch counts as done once its
+            // history is written (or refused), so that whoever waits for the live findings
+            // (`wait_live`) finds the node quiet: no write of this batch still under way.
             if let Err(e) = self.record_history(events).await {
                 tracing::error!(error = %e, "finding history not recorded");
             }
+            self.rechecks_done.send_modify(|done| *done += n);
         }
     }
 

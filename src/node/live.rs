@@ -86,9 +86,9 @@ impl Node {
         self.arrival_wake.notify_one();
     }
 
-    /// Waits until every re-check queued so far has been applied, so that the live findings
-    /// reflect every change acknowledged before this call. A new day first queues a full
-    /// re-check.
+    /// Waits until every re-check queued so far has been applied and its finding history
+    /// written (or refused), so that the live findings reflect every change acknowledged
+    /// before this call. A new day first queues a full re-check.
     pub(crate) async fn wait_live(&self) -> Result<()> {
         self.view_settled().await?;
         if !self.runs_checks() {

@@ -145,6 +145,12 @@ pub struct Node {
     /// Every written acceptance of a warning, by its key in the store, so that checks read
     /// memory only.
     acceptances: RwLock<HashMap<String, checks::Acceptance>>,
+    /// The highest draft revision of each (unit, term) that a write of this node had
+    /// acknowledged, by its store key: a write's reply carries it when the store fails right
+    /// after the acknowledgement and cannot be read back ([`Node::revised`]).
+    acked_revisions: std::sync::Mutex<HashMap<String, u64>>,
+    /// Held while the outbox is pushed to the parent (see [`Node::pushing`]).
+    pushing: Mutex<()>,
     /// The node's signing key and the authority it checks other signers against; unset on an
     /// insecure node, which signs nothing (`node/signing.rs`).
     signer: std::sync::OnceLock<crate::bundle::sign::Signer>,
@@ -207,6 +213,8 @@ impl Node {
             view_built_in,
             reconcile_log: Default::default(),
             acceptances: RwLock::new(acceptances),
+            acked_revisions: Default::default(),
+            pushing: Mutex::new(()),
             signer: std::sync::OnceLock::new(),
             fulfilled: RwLock::new(fulfilled),
         };
@@ -295,6 +303,13 @@ impl Node {
         self.write_lock.lock().await
     }
 
+    /// Held by the sync task from reading the outbox until the last push of a step is answered
+    /// and its receipt stored, and by [`Node::withdraw_submission`], so that an item is never
+    /// withdrawn while a push is delivering it. Take it before the write lock.
+    pub async fn pushing(&self) -> MutexGuard<'_, ()> {
+        self.pushing.lock().await
+    }
+
     /// Commits changes, with their audit record, and waits until they are on disk. Call with
     /// the write lock held; the lock is released before waiting.
     async fn commit(
@@ -322,6 +337,15 @@ impl Node {
             detail: event.detail,
         }));
         let followed = view::ViewChange::of(&changes);
+        let revisions: Vec<(String, u64)> = changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::SetMeta(key, value) if key.starts_with(workflow::REVISION_PREFIX) => {
+                    Some((key.clone(), *value))
+                }
+                _ => None,
+            })
+            .collect();
         let ticket = self.store.commit(changes)?;
         if !followed.is_empty() {
             self.view_pending
@@ -330,19 +354,40 @@ impl Node {
                 .insert(ticket, (action, followed));
         }
         drop(guard);
-        self.store.wait_durable(ticket).await?;
+        if let Err(e) = self.store.wait_durable(ticket).await {
+            // Refused: the view never takes it (`after_durable` skips refused tickets too,
+            // for a later commit that gets there first).
+            self.view_pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&ticket);
+            return Err(e.into());
+        }
+        if !revisions.is_empty() {
+            let mut acked = self
+                .acked_revisions
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            for (key, value) in revisions {
+                let slot = acked.entry(key).or_default();
+                *slot = (*slot).max(value);
+            }
+        }
         self.after_durable(ticket);
         Ok(())
     }
 
     /// Hands the view every change durable up to `ticket`, in commit order, and queues the
-    /// re-checks of what they touched.
+    /// re-checks of what they touched. Commits the store refused (a full disk) are dropped,
+    /// never shown: call only once every commit up to `ticket` is durable or refused.
     fn after_durable(&self, ticket: u64) {
         let ready: Vec<(&'static str, Vec<view::ViewChange>)> = {
             let mut pending = self.view_pending.lock().unwrap_or_else(|e| e.into_inner());
             let later = pending.split_off(&(ticket + 1));
             std::mem::replace(&mut *pending, later)
-                .into_values()
+                .into_iter()
+                .filter(|(t, _)| !self.store.refused(*t))
+                .map(|(_, v)| v)
                 .collect()
         };
         if ready.is_empty() {
@@ -371,9 +416,17 @@ impl Node {
     /// Brings the view up to every commit made so far: waits until they are durable, then
     /// applies them. Reads of the view call it first, so that a read follows every write
     /// acknowledged before it.
+    ///
+    /// A refused last commit settles too (every commit before it is then durable or refused):
+    /// the view holds only what was acknowledged, so it goes on answering while the store
+    /// refuses writes (a full disk) and after it reopens.
     async fn view_settled(&self) -> Result<()> {
         let ticket = self.store.last_ticket();
-        self.store.wait_durable(ticket).await?;
+        if let Err(e) = self.store.wait_durable(ticket).await {
+            if !self.store.refused(ticket) {
+                return Err(e.into());
+            }
+        }
         self.after_durable(ticket);
         Ok(())
     }

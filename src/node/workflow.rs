@@ -78,8 +78,11 @@ impl Reviewed {
 }
 
 /// The meta key of the draft revision of (unit, term).
+/// The start of every draft revision's key among the store's counters.
+pub(super) const REVISION_PREFIX: &str = "revision.";
+
 fn revision_key(unit: &str, term: &str) -> String {
-    format!("revision.{unit}.{term}")
+    format!("{REVISION_PREFIX}{unit}.{term}")
 }
 
 impl Node {
@@ -105,21 +108,47 @@ impl Node {
     /// of this node's own plan, the version as stored now and the revision; for any other
     /// version, `plan` itself and 0.
     ///
+    /// A write's reply is built with it after the write was acknowledged. If the store fails
+    /// in between (a full disk met by another commit) and cannot be read back, the reply is
+    /// still the acknowledged write's: `plan` as it was read or written, with the highest
+    /// revision a write of this node had acknowledged for it (at least the one of `plan`, so
+    /// a review against it is refused as stale rather than taken for a later content). A
+    /// write acknowledged on disk is never answered as refused (issue 20).
+    ///
     /// # Errors
     ///
-    /// [`Error::Store`] if storage fails.
+    /// [`Error::Store`] if storage fails for any other reason than a full disk or a reopening
+    /// store.
     pub async fn revised(&self, plan: Plan) -> Result<(Plan, u64)> {
         if plan.id.unit != self.unit.code {
             return Ok((plan, 0));
         }
         let _guard = self.lock().await;
-        match self.latest(&plan.id.unit, &plan.id.term)? {
-            Some(h) if h.id == plan.id => {
-                let now = self.load(&plan.id)?;
-                let revision = self.revision(&plan.id.unit, &plan.id.term)?;
-                Ok((now, revision))
+        let read = || -> Result<Option<(Plan, u64)>> {
+            match self.latest(&plan.id.unit, &plan.id.term)? {
+                Some(h) if h.id == plan.id => {
+                    let now = self.load(&plan.id)?;
+                    let revision = self.revision(&plan.id.unit, &plan.id.term)?;
+                    Ok(Some((now, revision)))
+                }
+                _ => Ok(None),
             }
-            _ => Ok((plan, 0)),
+        };
+        match read() {
+            Ok(Some(revised)) => Ok(revised),
+            Ok(None) => Ok((plan, 0)),
+            Err(e) if e.is_transient() => {
+                let revision = self
+                    .acked_revisions
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(&revision_key(&plan.id.unit, &plan.id.term))
+                    .copied()
+                    .unwrap_or(0);
+                tracing::warn!(plan = %plan.id, revision, error = %e, "the store failed after the write was acknowledged; answering with the plan as written");
+                Ok((plan, revision))
+            }
+            Err(e) => Err(e),
         }
     }
 
@@ -584,6 +613,98 @@ impl Node {
         self.commit(guard, event, changes).await?;
         self.outbox_wake.notify_one();
         Ok((header, approver))
+    }
+
+    /// Withdraws this node's own submitted version of (unit, term) while it still waits in the
+    /// outbox, so that it is a draft again: for a version the approving level refused (a date
+    /// it takes for the future, from a clock that was wrong) or never got. In one transaction
+    /// the outbox item goes, the version becomes a draft again (its adoption date and hash
+    /// cleared, its entries and rounds kept, the same version number) and the draft revision
+    /// moves on; audited as `withdraw_submission`. It can then be corrected, adopted and
+    /// submitted again.
+    ///
+    /// No push of the outbox is under way meanwhile (it waits for the one in progress, see
+    /// [`Node::pushing`]): once the approving level's receipt is here the version is no longer
+    /// this node's to withdraw. A push whose answer was lost in the network may still have
+    /// reached the approving level; then the version submitted again with other content is
+    /// recorded there and here as a conflict (`status` shows it), to be settled by a return.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] if the unit or term is unknown or there is no plan for the term;
+    /// [`Error::Denied`] if `who` is not a clerk of `unit` or the unit is not this node's own;
+    /// [`Error::Precondition`] if the latest version is not submitted, or was already received by the approving level (the
+    /// message names who and when, and that it must be returned there); [`Error::Store`] if
+    /// storage fails.
+    pub async fn withdraw_submission(&self, who: &Caller, unit: &str, term: &str) -> Result<Plan> {
+        who.require_clerk_of(unit)?;
+        self.owned_unit(unit)?;
+        self.known_term("term", term)?;
+        let _pushing = self.pushing().await;
+        let guard = self.lock().await;
+        let Some(header) = self.latest(unit, term)? else {
+            return Err(Error::not_found(
+                "term",
+                format!("no plan for {unit} in term {term}"),
+            ));
+        };
+        let approver = self
+            .parent_unit()
+            .map(|u| u.code.clone())
+            .unwrap_or_default();
+        if header.status != PlanStatus::Submitted {
+            return Err(Error::precondition(
+                "term",
+                format!(
+                    "{} is {}; only a submitted version still waiting to be sent can be withdrawn",
+                    header.id,
+                    header.status.as_str()
+                ),
+            ));
+        }
+        let queued = self
+            .store
+            .outbox()?
+            .into_iter()
+            .find(|(_, item)| item.plan == header.id && item.approval.is_none());
+        let Some((seq, item)) = queued else {
+            let taken = match self.store.receipt(&header.id)? {
+                Some(r) => format!(
+                    "was received by {} on {}",
+                    r.received_by,
+                    r.received_at.date_naive()
+                ),
+                None => format!("is no longer waiting to be sent to {approver}"),
+            };
+            return Err(Error::precondition(
+                "term",
+                format!(
+                    "{} {taken}; it can no longer be withdrawn here: ask {approver} to return it",
+                    header.id
+                ),
+            ));
+        };
+        let mut plan = self.load(&header.id)?;
+        plan.status = PlanStatus::Draft;
+        plan.hash = None;
+        plan.adopted_on = None;
+        plan.received_at = None;
+        plan.decision = None;
+        let out = plan.clone();
+        let event = Event::new("withdraw_submission", Some(&plan.id))
+            .detail(format!(
+                "from the outbox for {approver}, queued at {}",
+                item.queued_at.format("%Y-%m-%d %H:%M:%S UTC")
+            ))
+            .by(who);
+        let changes = vec![
+            Change::Dequeue(seq),
+            Change::PutPlan(plan),
+            self.next_revision(unit, term)?,
+        ];
+        self.commit(guard, event, changes).await?;
+        tracing::info!(plan = %out.id, approver, "submission withdrawn from the outbox");
+        Ok(out)
     }
 
     /// Loads the open draft of (unit, term), applies `edit` to it, and stores it.

@@ -246,4 +246,13 @@ pub trait Store: Send + Sync + 'static {
     /// The ticket of the latest commit, for acknowledging reads of state that may not be
     /// durable yet (a duplicate push answered from memory).
     fn last_ticket(&self) -> u64;
+    /// Whether the commit of `ticket` was refused: its [`Store::wait_durable`] answers an
+    /// error, and it is not (and never becomes) part of what the store holds. When it is, every
+    /// commit before it is either durable or refused too, so whoever follows the commits in
+    /// order (the node's view) skips it and goes on. A store that never refuses a commit
+    /// after accepting it answers false.
+    fn refused(&self, ticket: u64) -> bool {
+        let _ = ticket;
+        false
+    }
 }

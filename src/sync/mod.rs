@@ -285,6 +285,8 @@ pub async fn reconcile<P: Parent>(node: &Node, parent: &mut P) -> Result<Reconci
 /// status.
 pub async fn step<P: Parent>(node: &Node, parent: &mut P) -> Result<(), String> {
     let from = node.unit().code.clone();
+    // No item is withdrawn by its owner while it is being pushed (`Node::withdraw_submission`).
+    let pushing = node.pushing().await;
     let outbox = node.store().outbox().map_err(|e| e.to_string())?;
     // A refused push ends the pushes of this step but never the pull: the parent still learns
     // the outbox and the refusal (as the link's last error), and its decisions still come
@@ -306,6 +308,7 @@ pub async fn step<P: Parent>(node: &Node, parent: &mut P) -> Result<(), String> 
             .await
             .map_err(|e| e.to_string())?;
     }
+    drop(pushing);
 
     let (outbox_length, oldest) = node.outbox_summary().map_err(|e| e.to_string())?;
     let request = PullRequest {

@@ -115,7 +115,7 @@ pub async fn router(
         node,
         sessions: Arc::new(session::Sessions::new(key, insecure).with_revoked(revoked)),
     };
-    Ok(Router::new()
+    let app = Router::new()
         .route("/", get(pages::overview))
         .route("/tong-hop", get(pages::consolidated))
         .route("/tong-hop.csv", get(pages::consolidated_csv))
@@ -141,11 +141,8 @@ pub async fn router(
         .route("/ngon-ngu", get(session::language))
         .route("/static/style.css", get(style))
         .layer(axum::middleware::from_fn(paging_bounds))
-        .layer(axum::middleware::from_fn_with_state(
-            !insecure,
-            security_headers,
-        ))
-        .with_state(state))
+        .with_state(state);
+    Ok(with_security_headers(app, !insecure))
 }
 
 /// The page's Content-Security-Policy: nothing but its own stylesheet, forms posting to
@@ -158,43 +155,42 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self' 
 /// HSTS of the HTTPS page: a year, as OWASP's HTTP headers cheat sheet advises.
 pub const STRICT_TRANSPORT_SECURITY: &str = "max-age=31536000";
 
-/// Sets the security headers on every response, whatever made it (a page, a download, an
-/// error, the stylesheet): [`CONTENT_SECURITY_POLICY`], `X-Frame-Options: DENY` (for
-/// browsers without `frame-ancestors`), `X-Content-Type-Options: nosniff`,
-/// `Referrer-Policy: same-origin`, `Cache-Control: no-store` unless the response set its own
-/// (pages and downloads carry full national IDs; a shared workstation's cache must not keep
-/// them; only the stylesheet is cached), and [`STRICT_TRANSPORT_SECURITY`] when `https`.
-async fn security_headers(
-    axum::extract::State(https): axum::extract::State<bool>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
+/// Puts the security headers on every response, whatever made it (a page, a download, an
+/// error, the stylesheet), with tower-http's `SetResponseHeaderLayer`:
+/// [`CONTENT_SECURITY_POLICY`], `X-Frame-Options: DENY` (for browsers without
+/// `frame-ancestors`), `X-Content-Type-Options: nosniff`, `Referrer-Policy: same-origin`,
+/// `Cache-Control: no-store` unless the response set its own (pages and downloads carry full
+/// national IDs; a shared workstation's cache must not keep them; only the stylesheet is
+/// cached), and [`STRICT_TRANSPORT_SECURITY`] when `https`.
+fn with_security_headers(router: Router, https: bool) -> Router {
     use axum::http::HeaderValue;
-    let mut response = next.run(request).await;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-    );
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("same-origin"),
-    );
-    headers
-        .entry(header::CACHE_CONTROL)
-        .or_insert(HeaderValue::from_static("no-store"));
-    if https {
-        headers.insert(
+    use tower_http::set_header::SetResponseHeaderLayer;
+    let hsts = HeaderValue::from_static(STRICT_TRANSPORT_SECURITY);
+    router
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
             header::STRICT_TRANSPORT_SECURITY,
-            HeaderValue::from_static(STRICT_TRANSPORT_SECURITY),
-        );
-    }
-    response
+            move |_: &Response| https.then(|| hsts.clone()),
+        ))
 }
 
 /// Highest page number a page accepts.
@@ -286,10 +282,15 @@ fn tls_acceptor(tls: &WebTls) -> Result<tokio_rustls::TlsAcceptor, StartError> {
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
 
-/// Most HTTPS connections the web page holds at once; a connection beyond them is closed as
-/// soon as it is accepted, so that idle or stalled connections cannot use up the node's file
-/// descriptors (1,011 idle connections made the node's gRPC calls time out).
+/// Most connections the web page holds at once, HTTPS or plain; a connection beyond them is
+/// closed as soon as it is accepted, so that idle or stalled connections cannot use up the
+/// node's file descriptors (1,011 idle connections made the node's gRPC calls time out). It is
+/// the web port's own cap, beside the gRPC port's ([`crate::grpc::incoming::max_connections`]).
 pub const MAX_WEB_CONNECTIONS: usize = 256;
+/// Most of those one peer address holds at once (an eighth): one address holding idle
+/// connections leaves the rest of the cap to everyone else. Every connection over it is closed
+/// at accept, like those over the cap.
+pub const MAX_WEB_CONNECTIONS_PER_ADDRESS: usize = MAX_WEB_CONNECTIONS / 8;
 /// How long a connection may take for its TLS handshake, and then for each request's headers
 /// (hyper's header-read timeout: a slowloris sending a byte at a time is closed after it).
 pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -301,25 +302,86 @@ pub const MAX_CONNECTION_TIME: std::time::Duration = std::time::Duration::from_s
 /// logging without end.
 const MAX_ACCEPT_BACKOFF: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Serves `app` over HTTPS on `listener` until `stopped`: HTTP/1.1 only (HTTP/2 is not
-/// offered: no stream and window limits to tune), at most [`MAX_WEB_CONNECTIONS`] at once,
-/// [`HEADER_READ_TIMEOUT`] for the handshake and each request's headers, [`MAX_CONNECTION_TIME`]
-/// per connection, and an accept loop that backs off when accepting fails.
-async fn serve_tls(
+/// The connection slots of the web port: [`MAX_WEB_CONNECTIONS`] in all and
+/// [`MAX_WEB_CONNECTIONS_PER_ADDRESS`] for each peer address (IPv4-mapped IPv6 addresses
+/// count as their IPv4 address).
+struct Slots {
+    all: Arc<tokio::sync::Semaphore>,
+    by_address: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
+}
+
+/// One connection's place under both caps, given back when dropped.
+struct Slot {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+    address: std::net::IpAddr,
+    by_address: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
+}
+
+impl Slots {
+    fn new() -> Self {
+        Self {
+            all: Arc::new(tokio::sync::Semaphore::new(MAX_WEB_CONNECTIONS)),
+            by_address: Default::default(),
+        }
+    }
+
+    /// A slot for a connection from `peer`, or `None` when the cap or the address's share is
+    /// full (the reason, for the log).
+    fn take(&self, peer: std::net::IpAddr) -> Result<Slot, &'static str> {
+        let address = peer.to_canonical();
+        let permit = self
+            .all
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| "too many connections open")?;
+        let mut counts = self.by_address.lock().unwrap_or_else(|e| e.into_inner());
+        let held = counts.entry(address).or_insert(0);
+        if *held >= MAX_WEB_CONNECTIONS_PER_ADDRESS {
+            return Err("too many connections open from this address");
+        }
+        *held += 1;
+        Ok(Slot {
+            _permit: permit,
+            address,
+            by_address: self.by_address.clone(),
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut counts = self.by_address.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(held) = counts.get_mut(&self.address) {
+            *held -= 1;
+            if *held == 0 {
+                counts.remove(&self.address);
+            }
+        }
+    }
+}
+
+/// Serves `app` on `listener` until `stopped`, over HTTPS when `acceptor` is given and plain
+/// HTTP otherwise (an `--insecure` node, the demo), with the same limits either way: HTTP/1.1
+/// only (HTTP/2 is not offered: no stream and window limits to tune), at most
+/// [`MAX_WEB_CONNECTIONS`] at once and [`MAX_WEB_CONNECTIONS_PER_ADDRESS`] from one address,
+/// [`HEADER_READ_TIMEOUT`] for the handshake and each request's headers,
+/// [`MAX_CONNECTION_TIME`] per connection, and an accept loop that backs off when accepting
+/// fails (EMFILE). Once stopped, it closes idle connections, lets requests in flight finish
+/// and waits for them.
+async fn serve(
     listener: TcpListener,
     app: Router,
-    acceptor: tokio_rustls::TlsAcceptor,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
     mut stopped: tokio::sync::oneshot::Receiver<()>,
 ) {
-    use hyper_util::{
-        rt::{TokioIo, TokioTimer},
-        service::TowerToHyperService,
-    };
-    let connections = Arc::new(tokio::sync::Semaphore::new(MAX_WEB_CONNECTIONS));
+    let slots = Slots::new();
+    let (closing_tx, closing) = tokio::sync::watch::channel(false);
+    let mut connections = tokio::task::JoinSet::new();
     let mut backoff = std::time::Duration::ZERO;
     loop {
-        let (tcp, _) = tokio::select! {
-            _ = &mut stopped => return,
+        while connections.try_join_next().is_some() {}
+        let (tcp, peer) = tokio::select! {
+            _ = &mut stopped => break,
             accepted = listener.accept() => match accepted {
                 Ok(a) => {
                     backoff = std::time::Duration::ZERO;
@@ -331,40 +393,77 @@ async fn serve_tls(
                     backoff = (backoff * 2).clamp(std::time::Duration::from_millis(10), MAX_ACCEPT_BACKOFF);
                     tracing::warn!(error = %e, pause_ms = backoff.as_millis() as u64, "web accept failed");
                     tokio::select! {
-                        _ = &mut stopped => return,
+                        _ = &mut stopped => break,
                         _ = tokio::time::sleep(backoff) => {}
                     }
                     continue;
                 }
             },
         };
-        let Ok(permit) = connections.clone().try_acquire_owned() else {
-            tracing::debug!("web connection refused: too many open");
-            drop(tcp);
-            continue;
+        let slot = match slots.take(peer.ip()) {
+            Ok(slot) => slot,
+            Err(why) => {
+                tracing::debug!(%peer, why, "web connection refused");
+                drop(tcp);
+                continue;
+            }
         };
-        let acceptor = acceptor.clone();
-        let app = app.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
+        let (acceptor, app, closing) = (acceptor.clone(), app.clone(), closing.clone());
+        connections.spawn(async move {
+            let _slot = slot;
             let _ = tcp.set_nodelay(true);
-            let Ok(Ok(tls)) = tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(tcp)).await
-            else {
-                return;
-            };
-            let service = TowerToHyperService::new(app);
-            let connection = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT)
-                .serve_connection(TokioIo::new(tls), service);
-            let _ = tokio::time::timeout(MAX_CONNECTION_TIME, connection).await;
+            match acceptor {
+                Some(acceptor) => {
+                    let mut closed = closing.clone();
+                    let handshake = tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(tcp));
+                    let tls = tokio::select! {
+                        done = handshake => match done {
+                            Ok(Ok(tls)) => tls,
+                            _ => return,
+                        },
+                        _ = closed.wait_for(|c| *c) => return,
+                    };
+                    serve_connection(tls, app, closing).await;
+                }
+                None => serve_connection(tcp, app, closing).await,
+            }
         });
     }
+    let _ = closing_tx.send(true);
+    while connections.join_next().await.is_some() {}
+}
+
+/// Serves one connection with hyper's HTTP/1.1 server and its header-read timeout, for at most
+/// [`MAX_CONNECTION_TIME`]; when `closing` turns true, it shuts down gracefully (an idle
+/// connection closes, a request in flight is answered first).
+async fn serve_connection<S>(io: S, app: Router, mut closing: tokio::sync::watch::Receiver<bool>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    use hyper_util::{
+        rt::{TokioIo, TokioTimer},
+        service::TowerToHyperService,
+    };
+    let service = TowerToHyperService::new(app);
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .serve_connection(TokioIo::new(io), service);
+    let served = async {
+        tokio::pin!(connection);
+        tokio::select! {
+            _ = connection.as_mut() => return,
+            _ = closing.wait_for(|c| *c) => {}
+        }
+        connection.as_mut().graceful_shutdown();
+        let _ = connection.await;
+    };
+    let _ = tokio::time::timeout(MAX_CONNECTION_TIME, served).await;
 }
 
 /// Serves the web page of `node` on `listener` in the background: over HTTPS with the node's
 /// certificate when `tls` is given (the session cookie is then `Secure`), else plain HTTP
-/// (an `--insecure` node).
+/// (an `--insecure` node); the same connection limits either way (see [`serve`]).
 ///
 /// # Errors
 ///
@@ -381,23 +480,10 @@ pub async fn spawn(
     let insecure = tls.is_none();
     let crl = tls.as_ref().and_then(|t| t.crl_pem.as_deref());
     let app = router(node, insecure, crl).await?;
+    let acceptor = tls.as_ref().map(tls_acceptor).transpose()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tracing::info!(unit = %unit, addr = %addr, https = !insecure, "web page serving");
-    if let Some(tls) = &tls {
-        let acceptor = tls_acceptor(tls)?;
-        let task = tokio::spawn(serve_tls(listener, app, acceptor, stopped));
-        return Ok(WebTask { stop, task });
-    }
-    let task = tokio::spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await;
-        if let Err(e) = served {
-            tracing::error!(error = %e, "web page stopped");
-        }
-    });
+    let task = tokio::spawn(serve(listener, app, acceptor, stopped));
     Ok(WebTask { stop, task })
 }
 

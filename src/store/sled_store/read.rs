@@ -284,4 +284,12 @@ impl Store for SledStore {
     fn last_ticket(&self) -> u64 {
         self.staged().map(|s| s.last_ticket()).unwrap_or(0)
     }
+
+    fn refused(&self, ticket: u64) -> bool {
+        // Lost: applied, but the store failed before a flush covered it (the open range of
+        // a store that is failed now covers every later ticket, all of which it refuses).
+        // Discarded: staged on top of a failed transaction, never applied.
+        self.flushed.borrow().is_lost(ticket)
+            || self.staged().is_ok_and(|s| s.failure(ticket).is_some())
+    }
 }
