@@ -145,7 +145,9 @@ async fn run_with_web(
         config.sync.stuck_after,
     )
     .await
-    .map_err(ServeError::Node)?;
+    .map_err(ServeError::Node)?
+    .with_signing_authority(config.signing_authority.clone())
+    .with_classification(config.classification.clone());
     let node = Arc::new(node);
     let checks_task = node
         .runs_checks()

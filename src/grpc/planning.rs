@@ -97,6 +97,10 @@ impl PlanningService {
         let mut out = plan_to_pb(&plan);
         out.revision = revision;
         out.withdrawn = self.node.is_withdrawn(&plan);
+        out.approval_signature = self
+            .node
+            .approval_signature(&plan.id)?
+            .map(|s| approval_signature_to_pb(&s));
         Ok(out)
     }
 
@@ -463,14 +467,21 @@ impl pb::planning_server::Planning for PlanningService {
             outcome,
             reasons,
             cite_findings,
+            cms_signature,
         } = req.into_inner();
         who.require_approver_at(&self.node.unit().code)?;
         let id: PlanId = plan_id_from_pb("plan", plan).map_err(bad)?;
         let outcome = outcome_from_pb("outcome", outcome).map_err(bad)?;
         let d = acting_as(
             who.label(),
-            self.node
-                .decide(&id, hash.trim(), outcome, reasons, &cite_findings),
+            self.node.decide_signed(
+                &id,
+                hash.trim(),
+                outcome,
+                reasons,
+                &cite_findings,
+                Some(&cms_signature),
+            ),
         )
         .await?;
         Ok(Response::new(decision_to_pb(&d)))
@@ -733,6 +744,41 @@ impl pb::planning_server::Planning for PlanningService {
             }
         });
         Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn record_export(
+        &self,
+        req: Request<pb::RecordExportRequest>,
+    ) -> Result<Response<pb::RecordExportResponse>, Status> {
+        let who = self.who(&req)?;
+        let pb::RecordExportRequest {
+            what,
+            format,
+            unit,
+            term,
+            version,
+            rows,
+        } = req.into_inner();
+        let unit = unit.trim().to_string();
+        let read_root = if unit.is_empty() {
+            self.node.unit().code.clone()
+        } else {
+            unit.clone()
+        };
+        who.require_read(self.node.hierarchy(), "unit", &read_root)?;
+        let export = crate::node::Export {
+            what: crate::node::ExportWhat::parse("what", what.trim())?,
+            format: crate::node::ExportFormat::parse("format", format.trim())?,
+            unit,
+            term: term.trim().to_string(),
+            version,
+            rows,
+            face: "cli",
+        };
+        let mark = acting_as(who.label(), self.node.record_export(&export)).await?;
+        Ok(Response::new(pb::RecordExportResponse {
+            classification: mark.map(|m| m.to_string()).unwrap_or_default(),
+        }))
     }
 
     async fn issue_web_login(

@@ -7,6 +7,7 @@ mod approval;
 mod audit_query;
 mod checks;
 mod children;
+mod exports;
 mod live;
 mod progress;
 mod query;
@@ -34,8 +35,10 @@ use crate::{
     view,
 };
 
+pub use approval::ApprovalSignature;
 pub use audit_query::{AuditFilter, AuditSelection};
 pub use checks::{finding_id, Acceptance, CheckFilter, CheckOutcome, CheckedFinding, Completeness};
+pub use exports::{Export, ExportFormat, ExportWhat};
 pub use live::{FindingEvent, FindingHistory};
 pub use progress::{Progress, ReportedPlan, UnitProgress};
 pub use query::{
@@ -156,6 +159,11 @@ pub struct Node {
     /// Every written acceptance of a warning, by its key in the store, so that checks read
     /// memory only.
     acceptances: RwLock<HashMap<String, checks::Acceptance>>,
+    /// The authority approvers' CMS signatures must chain to (`serve --signing-ca`); none:
+    /// an approval carrying one is refused.
+    signing_authority: Option<crate::signature::SigningAuthority>,
+    /// The classification every export carries (`serve --classification`); none: unmarked.
+    classification: Option<crate::tabular::Classification>,
 }
 
 impl Node {
@@ -211,6 +219,8 @@ impl Node {
             view_built_in,
             reconcile_log: Default::default(),
             acceptances: RwLock::new(acceptances),
+            signing_authority: None,
+            classification: None,
         };
         if node.runs_checks() {
             node.live
@@ -224,6 +234,28 @@ impl Node {
         node.load_reference(configured).await?;
         node.publish_pending()?;
         Ok(node)
+    }
+
+    /// The node with the authority that approvers' detached CMS signatures must chain to
+    /// (`serve --signing-ca`), or none (then an approval carrying one is refused).
+    pub fn with_signing_authority(
+        mut self,
+        authority: Option<crate::signature::SigningAuthority>,
+    ) -> Self {
+        self.signing_authority = authority;
+        self
+    }
+
+    /// The node with the classification every export is marked with (`serve
+    /// --classification`), or none (exports unmarked).
+    pub fn with_classification(mut self, mark: Option<crate::tabular::Classification>) -> Self {
+        self.classification = mark;
+        self
+    }
+
+    /// The classification every export of this node carries, if the deployment names one.
+    pub fn classification(&self) -> Option<&crate::tabular::Classification> {
+        self.classification.as_ref()
     }
 
     /// This node's unit.
