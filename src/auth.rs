@@ -12,7 +12,10 @@
 
 use std::{fmt, str::FromStr};
 
-use crate::domain::{FieldError, Hierarchy};
+use crate::{
+    domain::{FieldError, Hierarchy},
+    error::Error,
+};
 
 /// A role a certificate can carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -88,16 +91,17 @@ pub enum Caller {
     Insecure,
 }
 
-/// Why a request is refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Denied {
-    /// No usable identity (UNAUTHENTICATED).
-    Unauthenticated(String),
-    /// An identity without the right (PERMISSION_DENIED).
-    Forbidden(FieldError),
-}
-
 impl Caller {
+    /// The node of `unit`, as its node certificate would name it: how a parent in the same
+    /// process (tests, the benchmark) sees a child that pushes to it.
+    pub fn node_of(unit: &str) -> Caller {
+        Caller::Certified {
+            unit: unit.to_string(),
+            roles: vec![Role::Node],
+            name: format!("node {unit}"),
+        }
+    }
+
     /// Returns true if and only if the caller may see national IDs whole: the roles that work
     /// with the lists (clerk, approver, administrator) and an insecure node's caller; a reader
     /// sees them masked ([`crate::domain::validate::mask_id`]), on every face.
@@ -137,8 +141,8 @@ impl Caller {
         }
     }
 
-    fn forbid(&self, field: &str, problem: String) -> Denied {
-        Denied::Forbidden(FieldError::new(
+    fn forbid(&self, field: &str, problem: String) -> Error {
+        Error::Denied(FieldError::new(
             field,
             format!("{}: {problem}", self.label()),
         ))
@@ -148,8 +152,8 @@ impl Caller {
     ///
     /// # Errors
     ///
-    /// [`Denied::Forbidden`] if the certificate carries no role (an insecure caller always passes).
-    pub fn require_authenticated(&self) -> Result<(), Denied> {
+    /// [`Error::Denied`] if the certificate carries no role (an insecure caller always passes).
+    pub fn require_authenticated(&self) -> Result<(), Error> {
         match self {
             Caller::Certified { roles, .. } if roles.is_empty() => {
                 Err(self.forbid("caller", "the certificate carries no role".into()))
@@ -162,8 +166,8 @@ impl Caller {
     ///
     /// # Errors
     ///
-    /// [`Denied::Forbidden`] if the caller's certificate does not carry `role`.
-    pub fn require(&self, role: Role) -> Result<(), Denied> {
+    /// [`Error::Denied`] if the caller's certificate does not carry `role`.
+    pub fn require(&self, role: Role) -> Result<(), Error> {
         if self.has(role) {
             Ok(())
         } else {
@@ -175,8 +179,8 @@ impl Caller {
     ///
     /// # Errors
     ///
-    /// [`Denied::Forbidden`] if the caller is not a clerk, or is a clerk of another unit.
-    pub fn require_clerk_of(&self, unit: &str) -> Result<(), Denied> {
+    /// [`Error::Denied`] if the caller is not a clerk, or is a clerk of another unit.
+    pub fn require_clerk_of(&self, unit: &str) -> Result<(), Error> {
         self.require(Role::Clerk)?;
         match self {
             Caller::Certified { unit: own, .. } if own != unit => Err(self.forbid(
@@ -194,8 +198,8 @@ impl Caller {
     ///
     /// # Errors
     ///
-    /// [`Denied::Forbidden`] if the caller is not an approver, or is an approver of another unit.
-    pub fn require_approver_at(&self, approving_unit: &str) -> Result<(), Denied> {
+    /// [`Error::Denied`] if the caller is not an approver, or is an approver of another unit.
+    pub fn require_approver_at(&self, approving_unit: &str) -> Result<(), Error> {
         self.require(Role::Approver)?;
         match self {
             Caller::Certified { unit: own, .. } if own != approving_unit => Err(self.forbid(
@@ -210,9 +214,9 @@ impl Caller {
     ///
     /// # Errors
     ///
-    /// [`Denied::Forbidden`] if the caller has no node certificate, or its certificate is for
+    /// [`Error::Denied`] if the caller has no node certificate, or its certificate is for
     /// another unit than `from_unit`.
-    pub fn require_node(&self, from_unit: &str) -> Result<(), Denied> {
+    pub fn require_node(&self, from_unit: &str) -> Result<(), Error> {
         self.require(Role::Node)?;
         match self {
             Caller::Certified { unit: own, .. } if own != from_unit => Err(self.forbid(
@@ -241,14 +245,14 @@ impl Caller {
     ///
     /// # Errors
     ///
-    /// [`Denied::Forbidden`] on `field` if `unit` is outside the caller's own unit and subtree,
+    /// [`Error::Denied`] on `field` if `unit` is outside the caller's own unit and subtree,
     /// or the certificate carries no role.
     pub fn require_read(
         &self,
         hierarchy: &Hierarchy,
         field: &str,
         unit: &str,
-    ) -> Result<(), Denied> {
+    ) -> Result<(), Error> {
         if self.may_read(hierarchy, unit) {
             Ok(())
         } else {
@@ -267,9 +271,9 @@ impl Caller {
     ///
     /// # Errors
     ///
-    /// [`Denied::Forbidden`] if the caller may read neither the node's unit nor a unit within
+    /// [`Error::Denied`] if the caller may read neither the node's unit nor a unit within
     /// its subtree.
-    pub fn default_root(&self, hierarchy: &Hierarchy, node_unit: &str) -> Result<String, Denied> {
+    pub fn default_root(&self, hierarchy: &Hierarchy, node_unit: &str) -> Result<String, Error> {
         if self.may_read(hierarchy, node_unit) {
             return Ok(node_unit.to_string());
         }
@@ -308,9 +312,7 @@ mod tests {
     fn clerks_write_only_their_own_unit() {
         let c = who("16681", &[Role::Clerk]);
         assert!(c.require_clerk_of("16681").is_ok());
-        assert!(
-            matches!(c.require_clerk_of("16690"), Err(Denied::Forbidden(f)) if f.field == "unit")
-        );
+        assert!(matches!(c.require_clerk_of("16690"), Err(Error::Denied(f)) if f.field == "unit"));
         assert!(
             who("16681", &[Role::Reader])
                 .require_clerk_of("16681")

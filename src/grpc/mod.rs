@@ -106,15 +106,6 @@ pub fn caller<T>(insecure: bool, req: &tonic::Request<T>) -> Result<crate::auth:
         .map_err(|e| Status::unauthenticated(format!("client certificate: {e}")))
 }
 
-impl From<crate::auth::Denied> for Status {
-    fn from(d: crate::auth::Denied) -> Self {
-        match d {
-            crate::auth::Denied::Unauthenticated(m) => Status::unauthenticated(m),
-            crate::auth::Denied::Forbidden(f) => Status::permission_denied(f.to_string()),
-        }
-    }
-}
-
 #[cfg(test)]
 mod message_tests {
     use super::*;

@@ -8,7 +8,7 @@ use super::{convert::*, pb};
 use crate::{
     domain::FieldError,
     error::Error,
-    node::{acting_as, ChildReport, Node},
+    node::{ChildReport, Node},
 };
 
 /// The `NodeSync` gRPC service: the calls one node makes to its parent (pushes, pulls, reconciliation).
@@ -29,10 +29,8 @@ impl pb::node_sync_server::NodeSync for NodeSyncService {
             .get(crate::audit::HEAD_METADATA)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| crate::audit::parse_head(v).ok())
-            .map(|(seq, digest)| format!("{seq}:{digest}"))
-            .unwrap_or_default();
+            .map(|(seq, digest)| format!("{seq}:{digest}"));
         let pb::PushRequest { from_unit, plan } = req.into_inner();
-        who.require_node(from_unit.trim())?;
         let plan = plan
             .ok_or_else(|| Status::from(Error::Invalid(FieldError::new("plan", "is required"))))?;
         let plan = plan_from_pb("plan", plan).map_err(|e| Status::from(Error::Invalid(e)))?;
@@ -42,15 +40,15 @@ impl pb::node_sync_server::NodeSync for NodeSyncService {
         // Run to completion even if the child hangs up mid-way, so that a push is either taken
         // whole (and counted) or not at all.
         let node = self.node.clone();
-        let actor = who.label();
         let from = from_unit.trim().to_string();
         // The province re-checks every plan it receives once it is durable, off the push's
         // path (see `Node::commit`).
-        let (receipt, duplicate) = tokio::spawn(async move {
-            crate::node::witnessing(head, acting_as(actor, node.receive_push(&from, plan))).await
-        })
-        .await
-        .map_err(|e| Status::internal(format!("push handler failed: {e}")))??;
+        let (receipt, duplicate) =
+            tokio::spawn(
+                async move { node.receive_push(&who, &from, plan, head.as_deref()).await },
+            )
+            .await
+            .map_err(|e| Status::internal(format!("push handler failed: {e}")))??;
         if !duplicate {
             crate::fault::crash_point(crate::fault::AFTER_RECEIVE);
         }
@@ -71,7 +69,6 @@ impl pb::node_sync_server::NodeSync for NodeSyncService {
             reference_version,
             plan_states,
         } = req.into_inner();
-        who.require_node(from_unit.trim())?;
         let from_unit = from_unit.trim().to_string();
         let plan_states = plan_states
             .into_iter()
@@ -90,7 +87,7 @@ impl pb::node_sync_server::NodeSync for NodeSyncService {
         };
         let decisions = self
             .node
-            .answer_pull(&from_unit, after, plan_states, report)
+            .answer_pull(&who, &from_unit, after, plan_states, report)
             .await?
             .into_iter()
             .map(|(seq, d)| pb::SequencedDecision {
@@ -111,10 +108,9 @@ impl pb::node_sync_server::NodeSync for NodeSyncService {
             digest,
             decision_cursor,
         } = req.into_inner();
-        who.require_node(from_unit.trim())?;
         let view = self
             .node
-            .answer_reconcile(from_unit.trim(), &digest, decision_cursor)
+            .answer_reconcile(&who, from_unit.trim(), &digest, decision_cursor)
             .await?;
         Ok(Response::new(pb::ReconcileResponse {
             plans: view.plans.iter().map(plan_state_to_pb).collect(),
@@ -131,8 +127,9 @@ impl pb::node_sync_server::NodeSync for NodeSyncService {
             from_unit,
             have_version,
         } = req.into_inner();
-        who.require_node(from_unit.trim())?;
-        let newer = self.node.reference_for(from_unit.trim(), have_version)?;
+        let newer = self
+            .node
+            .reference_for(&who, from_unit.trim(), have_version)?;
         let document = match &newer {
             Some(r) => {
                 serde_json::to_string(r.as_ref()).map_err(|e| Status::internal(e.to_string()))?

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
 use super::{convert::*, pb};
-use crate::node::acting_as;
 use crate::{
     domain::{parse_date, FieldError, PlanId},
     error::Error,
@@ -38,7 +37,7 @@ impl PlanningService {
             sort,
             page,
         } = request;
-        let under = self.root(who, under)?;
+        let under = self.node.scope(who, &under)?;
         let sort = match pb::ConsolidatedSort::try_from(sort) {
             Ok(pb::ConsolidatedSort::Name) => SortKey::Name,
             Ok(pb::ConsolidatedSort::Unit) => SortKey::Unit,
@@ -97,27 +96,11 @@ impl PlanningService {
         let mut out = plan_to_pb(&plan);
         out.revision = revision;
         out.withdrawn = self.node.is_withdrawn(&plan);
-        out.approval_signature = self
-            .node
-            .approval_signature(&plan.id)?
-            .map(|s| approval_signature_to_pb(&s));
         Ok(out)
     }
 
     fn who<T>(&self, req: &Request<T>) -> Result<crate::auth::Caller, Status> {
         super::caller(self.insecure, req)
-    }
-
-    /// The subtree a read covers: `under` if the caller may read it, else the default root.
-    fn root(&self, who: &crate::auth::Caller, under: String) -> Result<String, Status> {
-        let under = under.trim().to_string();
-        let hierarchy = self.node.hierarchy();
-        if under.is_empty() {
-            Ok(who.default_root(hierarchy, &self.node.unit().code)?)
-        } else {
-            who.require_read(hierarchy, "under", &under)?;
-            Ok(under)
-        }
     }
 }
 
@@ -169,10 +152,10 @@ impl pb::planning_server::Planning for PlanningService {
     ) -> Result<Response<pb::ListUnitsResponse>, Status> {
         let who = self.who(&req)?;
         let pb::ListUnitsRequest { under, level } = req.into_inner();
-        let under = self.root(&who, under)?;
+        let under = self.node.scope(&who, &under)?;
         let units = self
             .node
-            .units_under(&under, level_from_pb(level))?
+            .units_under(&who, &under, level_from_pb(level))?
             .into_iter()
             .map(pb::Unit::from)
             .collect();
@@ -185,10 +168,9 @@ impl pb::planning_server::Planning for PlanningService {
     ) -> Result<Response<pb::ListPositionsResponse>, Status> {
         let who = self.who(&req)?;
         let level = level_from_pb(req.into_inner().level);
-        who.require_authenticated()?;
         let positions = self
             .node
-            .catalog()
+            .catalog_for(&who)?
             .positions
             .values()
             .filter(|p| level.is_none_or(|l| l == p.level))
@@ -211,10 +193,10 @@ impl pb::planning_server::Planning for PlanningService {
         &self,
         req: Request<pb::ListTermsRequest>,
     ) -> Result<Response<pb::ListTermsResponse>, Status> {
-        self.who(&req)?.require_authenticated()?;
+        let who = self.who(&req)?;
         let terms = self
             .node
-            .catalog()
+            .catalog_for(&who)?
             .terms
             .values()
             .map(|t| pb::Term {
@@ -235,12 +217,10 @@ impl pb::planning_server::Planning for PlanningService {
     ) -> Result<Response<pb::Plan>, Status> {
         let who = self.who(&req)?;
         let pb::CreateDraftRequest { unit, term } = req.into_inner();
-        who.require_clerk_of(unit.trim())?;
-        let plan = acting_as(
-            who.label(),
-            self.node.create_draft(unit.trim(), term.trim()),
-        )
-        .await?;
+        let plan = self
+            .node
+            .create_draft(&who, unit.trim(), term.trim())
+            .await?;
         Ok(Response::new(self.plan_out(plan).await?))
     }
 
@@ -250,14 +230,12 @@ impl pb::planning_server::Planning for PlanningService {
     ) -> Result<Response<pb::Plan>, Status> {
         let who = self.who(&req)?;
         let pb::PutEntryRequest { unit, term, entry } = req.into_inner();
-        who.require_clerk_of(unit.trim())?;
         let entry = entry.ok_or_else(|| bad(FieldError::new("entry", "is required")))?;
         let entry = entry_from_pb("entry", entry).map_err(bad)?;
-        let plan = acting_as(
-            who.label(),
-            self.node.put_entry(unit.trim(), term.trim(), entry),
-        )
-        .await?;
+        let plan = self
+            .node
+            .put_entry(&who, unit.trim(), term.trim(), entry)
+            .await?;
         Ok(Response::new(self.plan_out(plan).await?))
     }
 
@@ -273,7 +251,6 @@ impl pb::planning_server::Planning for PlanningService {
             round,
             replace,
         } = req.into_inner();
-        who.require_clerk_of(unit.trim())?;
         let entries = entries
             .into_iter()
             .enumerate()
@@ -284,12 +261,10 @@ impl pb::planning_server::Planning for PlanningService {
             .map(|r| round_from_pb("round", r))
             .transpose()
             .map_err(bad)?;
-        let plan = acting_as(
-            who.label(),
-            self.node
-                .import_entries(unit.trim(), term.trim(), entries, round, replace),
-        )
-        .await?;
+        let plan = self
+            .node
+            .import_entries(&who, unit.trim(), term.trim(), entries, round, replace)
+            .await?;
         Ok(Response::new(self.plan_out(plan).await?))
     }
 
@@ -304,17 +279,16 @@ impl pb::planning_server::Planning for PlanningService {
             national_id,
             position,
         } = req.into_inner();
-        who.require_clerk_of(unit.trim())?;
-        let plan = acting_as(
-            who.label(),
-            self.node.remove_entry(
+        let plan = self
+            .node
+            .remove_entry(
+                &who,
                 unit.trim(),
                 term.trim(),
                 national_id.trim(),
                 position.trim(),
-            ),
-        )
-        .await?;
+            )
+            .await?;
         Ok(Response::new(self.plan_out(plan).await?))
     }
 
@@ -324,14 +298,12 @@ impl pb::planning_server::Planning for PlanningService {
     ) -> Result<Response<pb::RecordBallotRoundResponse>, Status> {
         let who = self.who(&req)?;
         let pb::RecordBallotRoundRequest { unit, term, round } = req.into_inner();
-        who.require_clerk_of(unit.trim())?;
         let round = round.ok_or_else(|| bad(FieldError::new("round", "is required")))?;
         let round = round_from_pb("round", round).map_err(bad)?;
-        let r = acting_as(
-            who.label(),
-            self.node.record_round(unit.trim(), term.trim(), round),
-        )
-        .await?;
+        let r = self
+            .node
+            .record_round(&who, unit.trim(), term.trim(), round)
+            .await?;
         Ok(Response::new(pb::RecordBallotRoundResponse {
             round_number: r.round_number,
             denominator: r.denominator,
@@ -363,18 +335,15 @@ impl pb::planning_server::Planning for PlanningService {
             revision,
             hash: None,
         };
-        who.require_clerk_of(unit.trim())?;
         let adopted_on = if adopted_on.trim().is_empty() {
             None
         } else {
             Some(parse_date("adopted_on", &adopted_on).map_err(bad)?)
         };
-        let plan = acting_as(
-            who.label(),
-            self.node
-                .adopt_reviewed(unit.trim(), term.trim(), adopted_on, &reviewed),
-        )
-        .await?;
+        let plan = self
+            .node
+            .adopt_reviewed(&who, unit.trim(), term.trim(), adopted_on, &reviewed)
+            .await?;
         Ok(Response::new(self.plan_out(plan).await?))
     }
 
@@ -389,7 +358,6 @@ impl pb::planning_server::Planning for PlanningService {
             revision,
             hash,
         } = req.into_inner();
-        who.require_clerk_of(unit.trim())?;
         let hash = hash.trim();
         if !hash.is_empty() {
             crate::domain::validate::hash("hash", hash).map_err(bad)?;
@@ -398,12 +366,10 @@ impl pb::planning_server::Planning for PlanningService {
             revision,
             hash: (!hash.is_empty()).then(|| hash.to_string()),
         };
-        let (header, approver) = acting_as(
-            who.label(),
-            self.node
-                .submit_reviewed(unit.trim(), term.trim(), &reviewed),
-        )
-        .await?;
+        let (header, approver) = self
+            .node
+            .submit_reviewed(&who, unit.trim(), term.trim(), &reviewed)
+            .await?;
         Ok(Response::new(pb::SubmitPlanResponse {
             plan: Some(summary_to_pb(&header)),
             approver: approver.code,
@@ -420,12 +386,14 @@ impl pb::planning_server::Planning for PlanningService {
             term,
             version,
         } = req.into_inner();
-        who.require_read(self.node.hierarchy(), "unit", unit.trim())?;
         let plan = self
             .node
-            .get_plan(unit.trim(), term.trim(), version)
+            .get_plan(&who, unit.trim(), term.trim(), version)
             .await?;
-        Ok(Response::new(self.plan_out(plan).await?))
+        let signature = self.node.approval_signature(&who, &plan.id)?;
+        let mut out = self.plan_out(plan).await?;
+        out.approval_signature = signature.as_ref().map(approval_signature_to_pb);
+        Ok(Response::new(out))
     }
 
     async fn list_plans(
@@ -439,7 +407,7 @@ impl pb::planning_server::Planning for PlanningService {
             status,
             latest_only,
         } = req.into_inner();
-        let under = self.root(&who, under)?;
+        let under = self.node.scope(&who, &under)?;
         let filter = PlanFilter {
             under: under.trim().to_string(),
             term: opt(term),
@@ -448,7 +416,7 @@ impl pb::planning_server::Planning for PlanningService {
         };
         let plans = self
             .node
-            .list_plans(&filter)
+            .list_plans(&who, &filter)
             .await?
             .iter()
             .map(summary_to_pb)
@@ -469,21 +437,20 @@ impl pb::planning_server::Planning for PlanningService {
             cite_findings,
             cms_signature,
         } = req.into_inner();
-        who.require_approver_at(&self.node.unit().code)?;
         let id: PlanId = plan_id_from_pb("plan", plan).map_err(bad)?;
         let outcome = outcome_from_pb("outcome", outcome).map_err(bad)?;
-        let d = acting_as(
-            who.label(),
-            self.node.decide_signed(
+        let d = self
+            .node
+            .decide_signed(
+                &who,
                 &id,
                 hash.trim(),
                 outcome,
                 reasons,
                 &cite_findings,
                 Some(&cms_signature),
-            ),
-        )
-        .await?;
+            )
+            .await?;
         Ok(Response::new(decision_to_pb(&d)))
     }
 
@@ -492,8 +459,7 @@ impl pb::planning_server::Planning for PlanningService {
         req: Request<pb::SyncStatusRequest>,
     ) -> Result<Response<pb::SyncStatusResponse>, Status> {
         let who = self.who(&req)?;
-        who.require_read(self.node.hierarchy(), "caller", &self.node.unit().code)?;
-        let s = self.node.sync_status()?;
+        let s = self.node.sync_status(&who)?;
         let ts = |t: Option<chrono::DateTime<chrono::Utc>>| {
             t.map(|t| t.to_rfc3339()).unwrap_or_default()
         };
@@ -548,17 +514,19 @@ impl pb::planning_server::Planning for PlanningService {
             actor,
             limit,
         } = req.into_inner();
-        who.require_read(self.node.hierarchy(), "caller", &self.node.unit().code)?;
         let AuditSelection {
             records,
             total,
             verdict,
-        } = self.node.audit_selection(&AuditFilter {
-            unit: opt(unit),
-            action: opt(action),
-            actor: opt(actor),
-            limit: limit as usize,
-        })?;
+        } = self.node.audit_selection(
+            &who,
+            &AuditFilter {
+                unit: opt(unit),
+                action: opt(action),
+                actor: opt(actor),
+                limit: limit as usize,
+            },
+        )?;
         let records = records
             .into_iter()
             .map(|r| pb::AuditRecord {
@@ -599,10 +567,7 @@ impl pb::planning_server::Planning for PlanningService {
             plan,
             stored,
         } = req.into_inner();
-        let under = self.root(&who, under)?;
-        if let Some(p) = &plan {
-            who.require_read(self.node.hierarchy(), "plan.unit", p.unit.trim())?;
-        }
+        let under = self.node.scope(&who, &under)?;
         let rules = rules
             .iter()
             .enumerate()
@@ -623,14 +588,14 @@ impl pb::planning_server::Planning for PlanningService {
             plan,
         };
         if stored {
-            let findings = self.node.stored_check(&filter).await?;
+            let findings = self.node.stored_check(&who, &filter).await?;
             return Ok(Response::new(pb::CheckResponse {
                 findings: findings.iter().map(finding_to_pb).collect(),
                 entries_checked: 0,
                 micros: 0,
             }));
         }
-        let outcome = self.node.check(&filter).await?;
+        let outcome = self.node.check(&who, &filter).await?;
         Ok(Response::new(pb::CheckResponse {
             findings: outcome.findings.iter().map(finding_to_pb).collect(),
             entries_checked: outcome.entries as u64,
@@ -649,14 +614,11 @@ impl pb::planning_server::Planning for PlanningService {
             justification,
             accepted_by,
         } = req.into_inner();
-        who.require_approver_at(&self.node.unit().code)?;
         let id = plan_id_from_pb("plan", plan).map_err(bad)?;
-        let a = acting_as(
-            who.label(),
-            self.node
-                .accept_warning(&id, finding.trim(), &justification, &accepted_by),
-        )
-        .await?;
+        let a = self
+            .node
+            .accept_warning(&who, &id, finding.trim(), &justification, &accepted_by)
+            .await?;
         Ok(Response::new(acceptance_to_pb(&a)))
     }
 
@@ -666,8 +628,11 @@ impl pb::planning_server::Planning for PlanningService {
     ) -> Result<Response<pb::CompletenessResponse>, Status> {
         let who = self.who(&req)?;
         let pb::CompletenessRequest { under, term } = req.into_inner();
-        let under = self.root(&who, under)?;
-        let c = self.node.completeness(under.trim(), term.trim()).await?;
+        let under = self.node.scope(&who, &under)?;
+        let c = self
+            .node
+            .completeness(&who, under.trim(), term.trim())
+            .await?;
         Ok(Response::new(pb::CompletenessResponse {
             missing: c.missing,
             overdue: c.overdue.iter().map(finding_to_pb).collect(),
@@ -681,7 +646,7 @@ impl pb::planning_server::Planning for PlanningService {
     ) -> Result<Response<pb::ConsolidatedResponse>, Status> {
         let who = self.who(&req)?;
         let (filter, paging) = self.consolidated_filter(&who, req.into_inner())?;
-        let page = self.node.consolidated_page(&filter, &paging).await?;
+        let page = self.node.consolidated_page(&who, &filter, &paging).await?;
         Ok(Response::new(pb::ConsolidatedResponse {
             entries: page
                 .entries
@@ -705,7 +670,7 @@ impl pb::planning_server::Planning for PlanningService {
             PageAt::Token(t) => t.clone(),
             // From a page number, the stream starts at that page's first entry, as an offset.
             PageAt::Number(_) => {
-                let page = self.node.consolidated_page(&filter, &paging).await?;
+                let page = self.node.consolidated_page(&who, &filter, &paging).await?;
                 page.first.map(|f| format!("@{f}")).unwrap_or_default()
             }
         };
@@ -734,7 +699,7 @@ impl pb::planning_server::Planning for PlanningService {
                     at: PageAt::Token(cursor),
                     size,
                 };
-                let page = node.consolidated_page(&filter, &paging).await?;
+                let page = node.consolidated_page(&who, &filter, &paging).await?;
                 let entries = page
                     .entries
                     .into_iter()
@@ -759,23 +724,16 @@ impl pb::planning_server::Planning for PlanningService {
             version,
             rows,
         } = req.into_inner();
-        let unit = unit.trim().to_string();
-        let read_root = if unit.is_empty() {
-            self.node.unit().code.clone()
-        } else {
-            unit.clone()
-        };
-        who.require_read(self.node.hierarchy(), "unit", &read_root)?;
         let export = crate::node::Export {
             what: crate::node::ExportWhat::parse("what", what.trim())?,
             format: crate::node::ExportFormat::parse("format", format.trim())?,
-            unit,
+            unit: unit.trim().to_string(),
             term: term.trim().to_string(),
             version,
             rows,
             face: "cli",
         };
-        let mark = acting_as(who.label(), self.node.record_export(&export)).await?;
+        let mark = self.node.record_export(&who, &export).await?;
         Ok(Response::new(pb::RecordExportResponse {
             classification: mark.map(|m| m.to_string()).unwrap_or_default(),
         }))
@@ -794,19 +752,7 @@ impl pb::planning_server::Planning for PlanningService {
             .map(|s| crate::pki::serial_hex(&s))
             .unwrap_or_default();
         let pb::WebLoginRequest {} = req.into_inner();
-        who.require_authenticated()?;
-        let crate::auth::Caller::Certified { unit, roles, name } = &who else {
-            return Err(Error::precondition(
-                "caller",
-                "this node runs --insecure: its web page is open without a login",
-            )
-            .into());
-        };
-        let (token, identity) = acting_as(
-            who.label(),
-            self.node.issue_web_login_for(unit, roles, name, &serial),
-        )
-        .await?;
+        let (token, identity) = self.node.issue_web_login(&who, &serial).await?;
         Ok(Response::new(pb::WebLoginResponse {
             token,
             expires_at: identity.expires_at.to_rfc3339(),

@@ -4,6 +4,7 @@
 
 use super::{Event, Node};
 use crate::{
+    auth::Caller,
     domain::{Conflict, Decision, OutboxItem, Outcome, Plan, PlanId, PlanStatus, Receipt},
     error::{Error, Result},
     store::Change,
@@ -50,15 +51,26 @@ impl Node {
     /// The same (unit, term, version) with the same hash again returns the first receipt and
     /// changes nothing; with another hash it is refused with both hashes named.
     ///
+    /// `child_head` is the child's audit head (`<seq>:<digest>`) the push carried, kept in this
+    /// node's record of it as a witness of the child's chain.
+    ///
     /// # Errors
     ///
-    /// [`Error::Denied`] if `from` may not push this plan; [`Error::Invalid`] if the plan is
+    /// [`Error::Denied`] unless `who` is the node of `from`, or if `from` may not push this
+    /// plan; [`Error::Invalid`] if the plan is
     /// malformed or its hash or forwarded approval does not check out;
     /// [`Error::HashConflict`] if the version is held here with another hash (the conflict is
     /// recorded); [`Error::Precondition`] if the version is held without its receipt or comes
     /// out of order; [`Error::Store`] if storage fails.
-    pub async fn receive_push(&self, from: &str, plan: Plan) -> Result<(Receipt, bool)> {
-        let result = self.take_push(from, plan).await;
+    pub async fn receive_push(
+        &self,
+        who: &Caller,
+        from: &str,
+        plan: Plan,
+        child_head: Option<&str>,
+    ) -> Result<(Receipt, bool)> {
+        who.require_node(from)?;
+        let result = self.take_push(who, from, plan, child_head).await;
         self.count_push(&result.as_ref().map(|(_, dup)| *dup).map_err(|_| ()));
         if let Err(Error::HashConflict {
             plan,
@@ -103,7 +115,13 @@ impl Node {
             .await
     }
 
-    async fn take_push(&self, from: &str, mut plan: Plan) -> Result<(Receipt, bool)> {
+    async fn take_push(
+        &self,
+        who: &Caller,
+        from: &str,
+        mut plan: Plan,
+        child_head: Option<&str>,
+    ) -> Result<(Receipt, bool)> {
         self.check_push_origin(from, &plan.id)?;
         // What a child pushes passes the checks of a local write, before anything is stored.
         self.validated(Some(from), |c| c.plan("plan", &plan))?;
@@ -119,7 +137,7 @@ impl Node {
         }
         let direct = plan.id.unit == from;
         if !direct && plan.status == PlanStatus::Returned {
-            return self.take_withdrawal(from, plan, hash).await;
+            return self.take_withdrawal(who, from, plan, hash).await;
         }
         let guard = self.lock().await;
         if let Some(existing) = self.store.header(&plan.id)? {
@@ -180,11 +198,13 @@ impl Node {
                 approval: plan.decision.clone(),
             }));
         }
-        let detail = match super::child_head() {
+        let detail = match child_head.filter(|h| !h.is_empty()) {
             Some(head) => format!("from {from}, head {head}"),
             None => format!("from {from}"),
         };
-        let event = Event::new("receive_push", Some(&plan.id)).detail(detail);
+        let event = Event::new("receive_push", Some(&plan.id))
+            .detail(detail)
+            .by(who);
         self.commit(guard, event, changes).await?;
         if direct {
             self.pending_changed(&plan.id.unit, 1.0);
@@ -205,6 +225,7 @@ impl Node {
     /// only to a node rebuilt from a backup).
     async fn take_withdrawal(
         &self,
+        who: &Caller,
         from: &str,
         mut plan: Plan,
         hash: String,
@@ -284,7 +305,8 @@ impl Node {
             .map(|d| (d.decided_by.clone(), d.reasons.join("; ")))
             .unwrap_or_default();
         let event = Event::new("receive_withdrawal", Some(&plan.id))
-            .detail(format!("from {from}: withdrawn by {by}: {reasons}"));
+            .detail(format!("from {from}: withdrawn by {by}: {reasons}"))
+            .by(who);
         self.commit(guard, event, changes).await?;
         if forward {
             self.outbox_wake.notify_one();
@@ -417,8 +439,8 @@ impl Node {
     ///
     /// # Errors
     ///
-    /// [`Error::NotFound`] if the plan's unit is unknown; [`Error::Denied`] if this node does not
-    /// approve that unit; [`Error::Invalid`] if the reasons are too many, malformed, missing from a
+    /// [`Error::Denied`] unless `who` is an approver of this node's unit, or if this node does
+    /// not approve the plan's unit; [`Error::NotFound`] if the plan's unit is unknown; [`Error::Invalid`] if the reasons are too many, malformed, missing from a
     /// return, or findings are cited on an approval, more than [`MAX_CITATIONS`] of them, one
     /// twice, or an ID that is no finding ID; [`Error::NotFound`] if the plan version or a
     /// cited finding is not held here; [`Error::Precondition`] if `hash` is not the held hash, the
@@ -428,13 +450,14 @@ impl Node {
     /// fails.
     pub async fn decide(
         &self,
+        who: &Caller,
         id: &PlanId,
         hash: &str,
         outcome: Outcome,
         reasons: Vec<String>,
         cite: &[String],
     ) -> Result<Decision> {
-        self.decide_signed(id, hash, outcome, reasons, cite, None)
+        self.decide_signed(who, id, hash, outcome, reasons, cite, None)
             .await
     }
 
@@ -450,8 +473,10 @@ impl Node {
     /// comes with a return, is malformed, or signs other bytes ([`crate::signature::verify`]);
     /// [`Error::Precondition`] if this node names no signing authority, or the signer's
     /// certificate does not chain to it or was not valid at the signing time.
+    #[allow(clippy::too_many_arguments)]
     pub async fn decide_signed(
         &self,
+        who: &Caller,
         id: &PlanId,
         hash: &str,
         outcome: Outcome,
@@ -459,6 +484,7 @@ impl Node {
         cite: &[String],
         cms: Option<&[u8]>,
     ) -> Result<Decision> {
+        who.require_approver_at(&self.unit.code)?;
         let cms = cms.filter(|c| !c.is_empty());
         if cms.is_some() && outcome != Outcome::Approve {
             return Err(Error::invalid(
@@ -595,7 +621,7 @@ impl Node {
                     .map_err(|e| Error::invalid("cms_signature", format!("cannot be kept: {e}")))?,
             ));
         }
-        let event = Event::new("decide", Some(id)).detail(detail);
+        let event = Event::new("decide", Some(id)).detail(detail).by(who);
         self.commit(guard, event, changes).await?;
         if was_pending {
             self.pending_changed(&id.unit, -1.0);
@@ -629,12 +655,18 @@ impl Node {
     }
 
     /// The detached CMS signature the approval of `id` carried, if it carried one (kept after
-    /// a withdrawal of that approval, as a record of it).
+    /// a withdrawal of that approval, as a record of it), for `who`, who may read the plan.
     ///
     /// # Errors
     ///
-    /// [`Error::Store`] if storage fails or the kept signature does not decode.
-    pub fn approval_signature(&self, id: &PlanId) -> Result<Option<ApprovalSignature>> {
+    /// [`Error::Denied`] if `who` may not read the plans of `id.unit`; [`Error::Store`] if
+    /// storage fails or the kept signature does not decode.
+    pub fn approval_signature(
+        &self,
+        who: &Caller,
+        id: &PlanId,
+    ) -> Result<Option<ApprovalSignature>> {
+        who.require_read(&self.hierarchy, "unit", &id.unit)?;
         let Some(value) = self.store.document(&signature_key(id))? else {
             return Ok(None);
         };

@@ -3,7 +3,10 @@
 //! any other reader get the same selection.
 
 use super::{Node, Result};
-use crate::audit::{AuditRecord, Broken};
+use crate::{
+    audit::{AuditRecord, Broken},
+    auth::Caller,
+};
 
 /// Which audit records a reader asks for; `None` (or an empty string) means any.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -48,8 +51,10 @@ impl Node {
     ///
     /// # Errors
     ///
+    /// [`crate::error::Error::Denied`] unless `who` may read this node's own unit;
     /// [`crate::error::Error::Store`] if the trail cannot be read.
-    pub fn audit_selection(&self, filter: &AuditFilter) -> Result<AuditSelection> {
+    pub fn audit_selection(&self, who: &Caller, filter: &AuditFilter) -> Result<AuditSelection> {
+        who.require_read(&self.hierarchy, "caller", &self.unit.code)?;
         let (records, verdict) = self.audit()?;
         let total = records.len() as u64;
         let mut records: Vec<AuditRecord> =

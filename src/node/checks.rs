@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Event, Node};
 use crate::{
+    auth::Caller,
     domain::{Level, PlanId},
     error::{Error, Result},
     rules::{self, Finding, RuleId, Scope, Severity, Snapshot},
@@ -149,8 +150,21 @@ impl Node {
     /// [`Error::NotFound`] if the subtree root, the term or the plan named is unknown here;
     /// [`Error::Denied`] if the root lies outside this node's subtree; [`Error::Store`] if
     /// storage fails.
-    pub async fn check(&self, filter: &CheckFilter) -> Result<CheckOutcome> {
-        let root = self.scope_root(&filter.under)?;
+    pub async fn check(&self, who: &Caller, filter: &CheckFilter) -> Result<CheckOutcome> {
+        let root = self.scope(who, &filter.under)?;
+        if let Some(id) = &filter.plan {
+            who.require_read(&self.hierarchy, "plan.unit", &id.unit)?;
+        }
+        self.check_within(root, filter).await
+    }
+
+    /// [`Node::check`] below `root`, a subtree already scoped for the caller (`filter.under`
+    /// is not read): for the operations that check on a caller's behalf.
+    pub(crate) async fn check_within(
+        &self,
+        root: String,
+        filter: &CheckFilter,
+    ) -> Result<CheckOutcome> {
         if let Some(term) = &filter.term {
             self.known_term("term", term)?;
         }
@@ -252,10 +266,13 @@ impl Node {
                 .collect();
         }
         let outcome = self
-            .check(&CheckFilter {
-                plan: Some(id.clone()),
-                ..CheckFilter::default()
-            })
+            .check_within(
+                self.scope_root(&self.unit.code)?,
+                &CheckFilter {
+                    plan: Some(id.clone()),
+                    ..CheckFilter::default()
+                },
+            )
             .await?;
         Ok(outcome
             .findings
@@ -274,10 +291,11 @@ impl Node {
     /// [`Error::NotFound`] for an unknown subtree root; the store's errors from the check.
     pub async fn findings_naming(
         &self,
+        who: &Caller,
         under: &str,
         national_id: &str,
     ) -> Result<Vec<CheckedFinding>> {
-        let root = self.scope_root(under)?;
+        let root = self.scope(who, under)?;
         if self.runs_checks() {
             self.wait_live().await?;
             let scope = Scope {
@@ -292,12 +310,7 @@ impl Node {
                 .map(|f| self.with_acceptance(f))
                 .collect();
         }
-        let outcome = self
-            .check(&CheckFilter {
-                under: root,
-                ..CheckFilter::default()
-            })
-            .await?;
+        let outcome = self.check_within(root, &CheckFilter::default()).await?;
         Ok(outcome
             .findings
             .into_iter()
@@ -312,11 +325,16 @@ impl Node {
     ///
     /// [`Error::Invalid`] without a plan; [`Error::NotFound`] for a plan version, unit or term
     /// not held here, or a subtree root that is unknown.
-    pub async fn stored_check(&self, filter: &CheckFilter) -> Result<Vec<CheckedFinding>> {
+    pub async fn stored_check(
+        &self,
+        who: &Caller,
+        filter: &CheckFilter,
+    ) -> Result<Vec<CheckedFinding>> {
+        let root = self.scope(who, &filter.under)?;
         let Some(id) = &filter.plan else {
             return Err(Error::invalid("stored", "needs a plan"));
         };
-        let root = self.scope_root(&filter.under)?;
+        who.require_read(&self.hierarchy, "plan.unit", &id.unit)?;
         if let Some(term) = &filter.term {
             self.known_term("term", term)?;
         }
@@ -369,17 +387,20 @@ impl Node {
     ///
     /// # Errors
     ///
+    /// [`Error::Denied`] unless `who` is an approver of this node's unit;
     /// [`Error::Invalid`] if the justification or the name is empty, too long or holds control
     /// characters; [`Error::NotFound`] if the plan version is not held here or has no such
     /// finding now; [`Error::Precondition`] if the finding is an error, not a warning;
     /// [`Error::Store`] if storage fails.
     pub async fn accept_warning(
         &self,
+        who: &Caller,
         id: &PlanId,
         finding: &str,
         justification: &str,
         by: &str,
     ) -> Result<Acceptance> {
+        who.require_approver_at(&self.unit.code)?;
         let justification = crate::domain::plan::clean_text_max(
             "justification",
             justification,
@@ -413,7 +434,8 @@ impl Node {
         let value = serde_json::to_value(&acceptance).expect("acceptances serialize");
         let guard = self.lock().await;
         let event = Event::new("accept_warning", Some(id))
-            .detail(format!("{finding}: {}", acceptance.justification));
+            .detail(format!("{finding}: {}", acceptance.justification))
+            .by(who);
         let key = acceptance_key(id, finding);
         self.commit(guard, event, vec![Change::SetDocument(key.clone(), value)])
             .await?;
@@ -492,8 +514,13 @@ impl Node {
     ///
     /// [`Error::NotFound`] if the subtree root or the term is unknown; [`Error::Denied`] if the
     /// root lies outside this node's subtree; [`Error::Store`] if storage fails.
-    pub async fn completeness(&self, under: &str, term: &str) -> Result<Completeness> {
-        let root = self.scope_root(under)?;
+    pub async fn completeness(
+        &self,
+        who: &Caller,
+        under: &str,
+        term: &str,
+    ) -> Result<Completeness> {
+        let root = self.scope(who, under)?;
         self.known_term("term", term)?;
         let units = self.progress(&root, term).await?;
         let missing = units
@@ -513,12 +540,14 @@ impl Node {
                 .map(|f| self.with_acceptance(f))
                 .collect::<Result<Vec<_>>>()?
         } else {
-            self.check(&CheckFilter {
-                under: root,
-                term: Some(term.to_string()),
-                rules: vec![RuleId::R17],
-                ..CheckFilter::default()
-            })
+            self.check_within(
+                root,
+                &CheckFilter {
+                    term: Some(term.to_string()),
+                    rules: vec![RuleId::R17],
+                    ..CheckFilter::default()
+                },
+            )
             .await?
             .findings
         };

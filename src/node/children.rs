@@ -4,7 +4,7 @@
 //! with the plans only when the digests differ.
 
 use super::{ChildReport, Node, ParentView, ReportedPlan};
-use crate::{domain::Decision, error::Result};
+use crate::{auth::Caller, domain::Decision, error::Result};
 
 impl Node {
     /// Parent side of a child's pull: keeps what `child` reports of its subtree's plans, then
@@ -13,17 +13,20 @@ impl Node {
     ///
     /// # Errors
     ///
-    /// As [`Node::note_lower_states`] and [`Node::decisions_for`]: [`crate::error::Error::Invalid`]
+    /// [`crate::error::Error::Denied`] unless `who` is the node of `child`; as
+    /// [`Node::note_lower_states`] and [`Node::decisions_for`]: [`crate::error::Error::Invalid`]
     /// for a state outside the child's subtree, [`crate::error::Error::NotFound`] or
     /// [`crate::error::Error::Denied`] if `child` is unknown or not a child of this node,
     /// [`crate::error::Error::Store`] if storage fails. Nothing of the report is kept then.
     pub async fn answer_pull(
         &self,
+        who: &Caller,
         child: &str,
         after: u64,
         states: Vec<ReportedPlan>,
         report: ChildReport,
     ) -> Result<Vec<(u64, Decision)>> {
+        who.require_node(child)?;
         self.note_lower_states(child, states)?;
         let decisions = self.decisions_for(child, after).await?;
         self.note_child(child, report);
@@ -36,13 +39,16 @@ impl Node {
     ///
     /// # Errors
     ///
-    /// As [`Node::subtree_view`].
+    /// [`crate::error::Error::Denied`] unless `who` is the node of `child`; as
+    /// [`Node::subtree_view`].
     pub async fn answer_reconcile(
         &self,
+        who: &Caller,
         child: &str,
         digest: &str,
         decision_cursor: u64,
     ) -> Result<ParentView> {
+        who.require_node(child)?;
         let mut view = self.subtree_view(child, decision_cursor).await?;
         if view.digest == digest {
             view.plans.clear();

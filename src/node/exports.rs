@@ -6,6 +6,7 @@
 
 use super::{Event, Node};
 use crate::{
+    auth::Caller,
     domain::PlanId,
     error::{Error, Result},
     tabular::Classification,
@@ -119,19 +120,24 @@ pub struct Export {
 }
 
 impl Node {
-    /// Records an export in the audit trail (action `export`; the detail names what, the
+    /// Records `who`'s export in the audit trail (action `export`, actor `who`; the detail names what, the
     /// format, the unit, the term, the rows, the face and the mark) and returns the
     /// classification the file must carry. Call it before the bytes leave the node's faces:
     /// the record is on disk when this returns.
     ///
     /// # Errors
     ///
-    /// [`Error::NotFound`] if the unit or the term is unknown; [`Error::Invalid`] if a plan
+    /// [`Error::Denied`] if `who` may not read the unit's plans; [`Error::NotFound`] if the unit
+    /// or the term is unknown; [`Error::Invalid`] if a plan
     /// export names no unit or term, or the official layout is asked for anything but a plan;
     /// [`Error::Denied`] if the unit lies outside this node's subtree; [`Error::Store`] if the
     /// record cannot be written (then nothing may be exported).
-    pub async fn record_export(&self, export: &Export) -> Result<Option<Classification>> {
-        let root = self.scope_root(&export.unit)?;
+    pub async fn record_export(
+        &self,
+        who: &Caller,
+        export: &Export,
+    ) -> Result<Option<Classification>> {
+        let root = self.scope(who, &export.unit)?;
         if !export.term.is_empty() {
             self.known_term("term", &export.term)?;
         }
@@ -173,7 +179,9 @@ impl Node {
         );
         let guard = self.lock().await;
         // A plan's record names it only when it names a stored version (0 is "the latest").
-        let event = Event::new("export", plan.as_ref().filter(|p| p.version != 0)).detail(detail);
+        let event = Event::new("export", plan.as_ref().filter(|p| p.version != 0))
+            .detail(detail)
+            .by(who);
         self.commit(guard, event, Vec::new()).await?;
         tracing::info!(what = export.what.as_str(), unit = %root, rows = export.rows, "export recorded");
         Ok(mark)

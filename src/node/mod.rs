@@ -29,6 +29,7 @@ use tokio::sync::{Mutex, MutexGuard, Notify};
 
 use crate::{
     audit::AuditEvent,
+    auth::Caller,
     domain::{Catalog, Hierarchy, PlanHeader, PlanId, Unit},
     error::{Error, Result},
     store::{Change, Store},
@@ -52,41 +53,14 @@ pub use structure::Structure;
 pub use web_login::{WebIdentity, LOGIN_TOKEN_SECONDS};
 pub use workflow::{Reviewed, RoundResult, TallyResult};
 
-tokio::task_local! {
-    /// Who the current request acts for, as its certificate names it; set by the gRPC layer
-    /// around each call into the node, read when the audit record is written.
-    static ACTOR: String;
-}
-
-/// Runs `f` on behalf of `actor` (for the audit trail).
-pub async fn acting_as<F: std::future::Future>(actor: String, f: F) -> F::Output {
-    ACTOR.scope(actor, f).await
-}
-
-tokio::task_local! {
-    /// The audit head (`<seq>:<digest>`) a child's push carried, for the parent's record.
-    static CHILD_HEAD: String;
-}
-
-/// Runs `f` with the audit head a child's push carried; the parent's `receive_push` record
-/// keeps it, so the child's chain is witnessed outside the child's store.
-pub async fn witnessing<F: std::future::Future>(head: String, f: F) -> F::Output {
-    CHILD_HEAD.scope(head, f).await
-}
-
-/// The child's audit head carried by the push being handled, if any.
-pub(crate) fn child_head() -> Option<String> {
-    CHILD_HEAD
-        .try_with(Clone::clone)
-        .ok()
-        .filter(|h| !h.is_empty())
-}
-
 /// What a commit records in the audit trail.
 pub(crate) struct Event {
     pub action: &'static str,
     pub plan: Option<PlanId>,
     pub detail: String,
+    /// Who asked for it, as the trail names them; `None` for the node's own work (the sync
+    /// task, the arrival checks).
+    pub actor: Option<String>,
 }
 
 impl Event {
@@ -95,7 +69,14 @@ impl Event {
             action,
             plan: plan.cloned(),
             detail: String::new(),
+            actor: None,
         }
+    }
+
+    /// The record of an operation `who` asked for.
+    pub fn by(mut self, who: &Caller) -> Self {
+        self.actor = Some(who.label());
+        self
     }
 
     pub fn detail(mut self, detail: impl Into<String>) -> Self {
@@ -281,6 +262,17 @@ impl Node {
         self.reference().catalog.clone()
     }
 
+    /// The catalogue as `who` asks for it (the `ListPositions` and `ListTerms` calls): any
+    /// authenticated caller may read it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Denied`] if `who` carries no role.
+    pub fn catalog_for(&self, who: &Caller) -> Result<Catalog> {
+        who.require_authenticated()?;
+        Ok(self.catalog())
+    }
+
     /// The store behind this node.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
@@ -328,7 +320,9 @@ impl Node {
         });
         changes.push(Change::Audit(AuditEvent {
             at: self.now(),
-            actor: self.actor(),
+            actor: event
+                .actor
+                .unwrap_or_else(|| format!("system ({})", self.unit.code)),
             action: event.action.into(),
             plan: event.plan,
             plan_hash,
@@ -396,13 +390,6 @@ impl Node {
         self.view_built_in
     }
 
-    /// Who the current operation acts for: the caller set by [`acting_as`], or the node itself.
-    fn actor(&self) -> String {
-        ACTOR
-            .try_with(|a| a.clone())
-            .unwrap_or_else(|_| format!("system ({})", self.unit.code))
-    }
-
     /// The audit trail and whether it is intact.
     ///
     /// # Errors
@@ -442,6 +429,25 @@ impl Node {
     async fn settle(&self) -> Result<()> {
         self.store.wait_durable(self.store.last_ticket()).await?;
         Ok(())
+    }
+
+    /// The root of a read `who` asks for under `under` (a unit code; empty: the widest
+    /// subtree of this node they may read), checked against both the caller's scope and this
+    /// node's subtree. Every read operation starts here, whatever face it came through.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Denied`] on `under` if it lies outside the caller's unit and subtree or this
+    /// node's, or nothing of this node is the caller's; [`Error::NotFound`] if it is unknown.
+    pub fn scope(&self, who: &Caller, under: &str) -> Result<String> {
+        let under = under.trim();
+        let root = if under.is_empty() {
+            who.default_root(&self.hierarchy, &self.unit.code)?
+        } else {
+            who.require_read(&self.hierarchy, "under", under)?;
+            under.to_string()
+        };
+        self.scope_root(&root)
     }
 
     /// Looks a unit up, naming `field` when it is unknown.

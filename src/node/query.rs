@@ -3,6 +3,7 @@
 
 use super::Node;
 use crate::{
+    auth::Caller,
     domain::{EntrySource, Gender, Plan, PlanHeader, PlanId, PlanStatus},
     error::{Error, Result},
     view::{Cursor, Flagged, RowFilter, RowOut, View},
@@ -88,7 +89,14 @@ impl Node {
     ///
     /// [`Error::NotFound`] if the unit or term is unknown, or no such version (for version 0:
     /// no version at all) is held here; [`Error::Store`] if storage fails.
-    pub async fn get_plan(&self, unit: &str, term: &str, version: u32) -> Result<Plan> {
+    pub async fn get_plan(
+        &self,
+        who: &Caller,
+        unit: &str,
+        term: &str,
+        version: u32,
+    ) -> Result<Plan> {
+        who.require_read(&self.hierarchy, "unit", unit)?;
         self.known_unit("unit", unit)?;
         self.known_term("term", term)?;
         let version = match version {
@@ -110,8 +118,8 @@ impl Node {
     ///
     /// [`Error::NotFound`] if the subtree root or the term is unknown; [`Error::Denied`] if the
     /// root lies outside this node's subtree; [`Error::Store`] if storage fails.
-    pub async fn list_plans(&self, filter: &PlanFilter) -> Result<Vec<PlanHeader>> {
-        let root = self.scope_root(&filter.under)?;
+    pub async fn list_plans(&self, who: &Caller, filter: &PlanFilter) -> Result<Vec<PlanHeader>> {
+        let root = self.scope(who, &filter.under)?;
         if let Some(term) = &filter.term {
             self.known_term("term", term)?;
         }
@@ -145,10 +153,11 @@ impl Node {
     /// As [`Node::consolidated_page`].
     pub async fn consolidated(
         &self,
+        who: &Caller,
         filter: &ConsolidatedFilter,
     ) -> Result<Vec<ConsolidatedEntry>> {
         Ok(self
-            .consolidated_page(filter, &PageRequest::default())
+            .consolidated_page(who, filter, &PageRequest::default())
             .await?
             .entries)
     }
@@ -170,9 +179,11 @@ impl Node {
     /// token this node did not give, or a name-order cursor asked for another order.
     pub async fn consolidated_page(
         &self,
+        who: &Caller,
         filter: &ConsolidatedFilter,
         request: &PageRequest,
     ) -> Result<ConsolidatedPage> {
+        let root = self.scope(who, &filter.under)?;
         let reference = self.reference();
         if let Some(p) = &filter.position {
             if reference.catalog.position(p).is_none() {
@@ -185,7 +196,6 @@ impl Node {
                 ));
             }
         }
-        let root = self.scope_root(&filter.under)?;
         if let Some(term) = &filter.term {
             self.known_term("term", term)?;
         }
@@ -469,11 +479,13 @@ impl Node {
             };
             self.live_where(|f| scope.contains(f, &self.hierarchy))
         } else {
-            self.check(&super::CheckFilter {
-                under: under.to_string(),
-                rules: vec![rule],
-                ..Default::default()
-            })
+            self.check_within(
+                under.to_string(),
+                &super::CheckFilter {
+                    rules: vec![rule],
+                    ..Default::default()
+                },
+            )
             .await?
             .findings
             .into_iter()
@@ -515,8 +527,13 @@ impl Node {
     ///
     /// [`Error::NotFound`] for an unknown subtree root; [`Error::Denied`] for one outside this
     /// node's subtree; [`Error::Store`] if storage fails.
-    pub async fn person_listings(&self, under: &str, national_id: &str) -> Result<Vec<Listing>> {
-        let root = self.scope_root(under)?;
+    pub async fn person_listings(
+        &self,
+        who: &Caller,
+        under: &str,
+        national_id: &str,
+    ) -> Result<Vec<Listing>> {
+        let root = self.scope(who, under)?;
         self.view_settled().await?;
         let mut out: Vec<Listing> = Vec::new();
         {

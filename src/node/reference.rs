@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Event, Node};
 use crate::{
+    auth::Caller,
     domain::{Catalog, Level},
     error::{Error, Result},
     rules::RulesFile,
@@ -116,9 +117,15 @@ impl Node {
     ///
     /// # Errors
     ///
-    /// [`Error::NotFound`] if `child` is an unknown unit; [`Error::Denied`] if it is not a
-    /// child of this node.
-    pub fn reference_for(&self, child: &str, have: u64) -> Result<Option<Arc<Reference>>> {
+    /// [`Error::Denied`] unless `who` is the node of `child`; [`Error::NotFound`] if `child`
+    /// is an unknown unit; [`Error::Denied`] if it is not a child of this node.
+    pub fn reference_for(
+        &self,
+        who: &Caller,
+        child: &str,
+        have: u64,
+    ) -> Result<Option<Arc<Reference>>> {
+        who.require_node(child)?;
         self.known_unit("from_unit", child)?;
         if !self.approves(child) {
             return Err(Error::denied(

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::Node;
 use crate::{
+    auth::Caller,
     domain::{Conflict, PlanId},
     error::Result,
 };
@@ -222,19 +223,26 @@ impl Node {
     /// # Errors
     ///
     /// [`Error::Store`](crate::error::Error::Store) if storage fails.
-    pub fn sync_status_seen_by(&self, who: &crate::auth::Caller) -> Result<Option<SyncStatus>> {
+    pub fn sync_status_seen_by(&self, who: &Caller) -> Result<Option<SyncStatus>> {
         if !who.may_read(&self.hierarchy, &self.unit.code) {
             return Ok(None);
         }
-        self.sync_status().map(Some)
+        self.link_report().map(Some)
     }
 
-    /// The whole status report.
+    /// The whole status report, for a caller who may read this node's own unit.
     ///
     /// # Errors
     ///
+    /// [`Error::Denied`](crate::error::Error::Denied) for anyone else;
     /// [`Error::Store`](crate::error::Error::Store) if storage fails.
-    pub fn sync_status(&self) -> Result<SyncStatus> {
+    pub fn sync_status(&self, who: &Caller) -> Result<SyncStatus> {
+        who.require_read(&self.hierarchy, "caller", &self.unit.code)?;
+        self.link_report()
+    }
+
+    /// The status report, for the node's own use (the sync task, the status page).
+    fn link_report(&self) -> Result<SyncStatus> {
         let now = self.now();
         // A stamp further in the future than the limit counts too: an item queued while this
         // node's (or the child's) clock was days ahead would otherwise show a negative lag

@@ -8,6 +8,7 @@ use chrono::NaiveDate;
 
 use super::Node;
 use crate::{
+    auth::Caller,
     domain::{Gender, Level, PlanStatus},
     error::Result,
     rules::RuleParams,
@@ -47,8 +48,8 @@ impl Node {
     /// [`crate::error::Error::NotFound`] for an unknown unit or term;
     /// [`crate::error::Error::Denied`] for a unit outside this node's subtree;
     /// [`crate::error::Error::Store`] if waiting for the store fails.
-    pub async fn structure(&self, under: &str, term: &str) -> Result<Structure> {
-        let root = self.scope_root(under)?;
+    pub async fn structure(&self, who: &Caller, under: &str, term: &str) -> Result<Structure> {
+        let root = self.scope(who, under)?;
         self.known_term("term", term)?;
         let reference = self.reference();
         let reference_date = reference

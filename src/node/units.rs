@@ -2,8 +2,9 @@
 
 use super::Node;
 use crate::{
+    auth::Caller,
     domain::{Level, Unit},
-    error::{Error, Result},
+    error::Result,
 };
 
 impl Node {
@@ -12,21 +13,18 @@ impl Node {
     ///
     /// # Errors
     ///
+    /// [`Error::Denied`] if `under` is outside what `who` may read here;
     /// [`Error::NotFound`] naming `under` if it is not a known unit.
-    pub fn units_under(&self, under: &str, level: Option<Level>) -> Result<Vec<&Unit>> {
-        let root = match under.trim() {
-            "" => self.unit.code.as_str(),
-            code => code,
-        };
-        if self.hierarchy.get(root).is_none() {
-            return Err(Error::not_found(
-                "under",
-                format!("unknown unit code {root:?}"),
-            ));
-        }
+    pub fn units_under(
+        &self,
+        who: &Caller,
+        under: &str,
+        level: Option<Level>,
+    ) -> Result<Vec<&Unit>> {
+        let root = self.scope(who, under)?;
         Ok(self
             .hierarchy
-            .subtree(root)
+            .subtree(&root)
             .into_iter()
             .filter(|u| level.is_none_or(|l| l == u.level))
             .collect())

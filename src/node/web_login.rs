@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Event, Node};
 use crate::{
+    auth::Caller,
     auth::Role,
     error::{Error, Result},
     store::Change,
@@ -154,38 +155,28 @@ impl Node {
         Ok(Some(key))
     }
 
-    /// Issues a login token for the holder of a certificate of `unit` with `roles`, valid for
-    /// [`LOGIN_TOKEN_SECONDS`]; the issue is recorded in the audit trail.
+    /// Issues a login token for `who`, the holder of a certificate of a unit with roles, valid
+    /// for [`LOGIN_TOKEN_SECONDS`]; `serial` (hex, may be empty) is the certificate's serial
+    /// number, which the token carries so that the web page can check it against the
+    /// revocation list. The issue is recorded in the audit trail.
     ///
     /// # Errors
     ///
-    /// INVALID when the certificate carries no role; a store failure.
+    /// [`Error::Denied`] when the certificate carries no role; [`Error::Precondition`] for an
+    /// insecure node's caller (its page needs no login); [`Error::NotFound`] when the
+    /// certificate's unit is not in the hierarchy; a store failure.
     pub async fn issue_web_login(
         &self,
-        unit: &str,
-        roles: &[Role],
-        name: &str,
-    ) -> Result<(String, WebIdentity)> {
-        self.issue_web_login_for(unit, roles, name, "").await
-    }
-
-    /// [`Node::issue_web_login`] for the certificate with serial number `serial` (hex), which
-    /// the token carries so that the web page can check it against the revocation list.
-    ///
-    /// # Errors
-    ///
-    /// INVALID when the certificate carries no role; NOT_FOUND when its unit is not in the
-    /// hierarchy; a store failure.
-    pub async fn issue_web_login_for(
-        &self,
-        unit: &str,
-        roles: &[Role],
-        name: &str,
+        who: &Caller,
         serial: &str,
     ) -> Result<(String, WebIdentity)> {
-        if roles.is_empty() {
-            return Err(Error::invalid("roles", "the certificate carries no role"));
-        }
+        who.require_authenticated()?;
+        let Caller::Certified { unit, roles, name } = who else {
+            return Err(Error::precondition(
+                "caller",
+                "this node runs --insecure: its web page is open without a login",
+            ));
+        };
         // A certificate is validated like a local write: its unit must be one this node knows
         // (a URI SAN such as `urn:quyhoach:unit:40?x` or `…:40/../412` names none).
         self.known_unit("certificate unit", unit)?;
@@ -209,11 +200,12 @@ impl Node {
         let guard = self.lock().await;
         self.commit(
             guard,
-            Event::new("web_login", None).detail(format!(
-                "web login issued to {name} [{}@{unit}] until {}",
-                identity.roles.join("+"),
-                identity.expires_at.to_rfc3339()
-            )),
+            Event::new("web_login", None)
+                .detail(format!(
+                    "web login issued until {}",
+                    identity.expires_at.to_rfc3339()
+                ))
+                .by(who),
             vec![],
         )
         .await?;

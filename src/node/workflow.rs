@@ -4,6 +4,7 @@ use chrono::NaiveDate;
 
 use super::{Event, Node};
 use crate::{
+    auth::Caller,
     domain::{
         BallotRound, Entry, FieldError, OutboxItem, Plan, PlanHeader, PlanId, PlanStatus, Unit,
     },
@@ -127,10 +128,11 @@ impl Node {
     ///
     /// # Errors
     ///
-    /// [`Error::NotFound`] if the unit or term is unknown; [`Error::Denied`] if the unit is not
-    /// this node's own; [`Error::Precondition`] if the latest version is approved or awaits
+    /// [`Error::Denied`] unless `who` is a clerk of `unit`; [`Error::NotFound`] if the unit or
+    /// term is unknown; [`Error::Denied`] if the unit is not this node's own; [`Error::Precondition`] if the latest version is approved or awaits
     /// a decision; [`Error::Store`] if storage fails.
-    pub async fn create_draft(&self, unit: &str, term: &str) -> Result<Plan> {
+    pub async fn create_draft(&self, who: &Caller, unit: &str, term: &str) -> Result<Plan> {
+        who.require_clerk_of(unit)?;
         self.owned_unit(unit)?;
         self.known_term("term", term)?;
         let guard = self.lock().await;
@@ -141,7 +143,7 @@ impl Node {
             return Ok(draft);
         }
         let plan = draft.clone();
-        let event = Event::new("create_draft", Some(&plan.id));
+        let event = Event::new("create_draft", Some(&plan.id)).by(who);
         let changes = vec![Change::PutPlan(draft), self.next_revision(unit, term)?];
         self.commit(guard, event, changes).await?;
         Ok(plan)
@@ -192,16 +194,23 @@ impl Node {
     ///
     /// # Errors
     ///
-    /// [`Error::NotFound`] if the unit or term is unknown; [`Error::Denied`] if the unit is not
-    /// this node's own; [`Error::Invalid`] if the entry is malformed or the draft is full;
+    /// [`Error::Denied`] unless `who` is a clerk of `unit`; [`Error::NotFound`] if the unit or
+    /// term is unknown; [`Error::Denied`] if the unit is not this node's own; [`Error::Invalid`] if the entry is malformed or the draft is full;
     /// [`Error::NotFound`] if a position it names is not in the catalogue; [`Error::NotFound`] if
     /// there is no draft; [`Error::Precondition`] if the latest version is no longer a draft;
     /// [`Error::Store`] if storage fails.
-    pub async fn put_entry(&self, unit: &str, term: &str, entry: Entry) -> Result<Plan> {
+    pub async fn put_entry(
+        &self,
+        who: &Caller,
+        unit: &str,
+        term: &str,
+        entry: Entry,
+    ) -> Result<Plan> {
+        who.require_clerk_of(unit)?;
         let owner = self.owned_unit(unit)?.clone();
         self.known_term("term", term)?;
         let entry = self.validate_entry(&owner, entry)?;
-        self.edit_draft("put_entry", unit, term, |plan| {
+        self.edit_draft(who, "put_entry", unit, term, |plan| {
             let detail = format!(
                 "{} for {}",
                 entry.position,
@@ -228,8 +237,8 @@ impl Node {
     ///
     /// # Errors
     ///
-    /// [`Error::NotFound`] if the unit or term is unknown; [`Error::Denied`] if the unit is not
-    /// this node's own; [`Error::Invalid`] if there is nothing to import, more entries than a plan
+    /// [`Error::Denied`] unless `who` is a clerk of `unit`; [`Error::NotFound`] if the unit or
+    /// term is unknown; [`Error::Denied`] if the unit is not this node's own; [`Error::Invalid`] if there is nothing to import, more entries than a plan
     /// holds, or a malformed entry or round (the field names the entry); [`Error::NotFound`] if a
     /// position named is not in the catalogue; [`Error::Precondition`] if the round misses the
     /// quorum (R19) or no version can be drafted now; [`Error::Store`] if storage fails.
@@ -239,12 +248,14 @@ impl Node {
     /// is not recorded again.
     pub async fn import_entries(
         &self,
+        who: &Caller,
         unit: &str,
         term: &str,
         entries: Vec<Entry>,
         round: Option<BallotRound>,
         replace: bool,
     ) -> Result<Plan> {
+        who.require_clerk_of(unit)?;
         let owner = self.owned_unit(unit)?.clone();
         self.known_term("term", term)?;
         if entries.is_empty() {
@@ -316,7 +327,7 @@ impl Node {
             }
         }
         let out = plan.clone();
-        let event = Event::new("import", Some(&plan.id)).detail(detail);
+        let event = Event::new("import", Some(&plan.id)).detail(detail).by(who);
         let changes = vec![Change::PutPlan(plan), self.next_revision(unit, term)?];
         self.commit(guard, event, changes).await?;
         Ok(out)
@@ -326,20 +337,22 @@ impl Node {
     ///
     /// # Errors
     ///
-    /// [`Error::NotFound`] if the unit or term is unknown; [`Error::Denied`] if the unit is not
-    /// this node's own; [`Error::NotFound`] if there is no draft; [`Error::Precondition`] if the
+    /// [`Error::Denied`] unless `who` is a clerk of `unit`; [`Error::NotFound`] if the unit or
+    /// term is unknown; [`Error::Denied`] if the unit is not this node's own; [`Error::NotFound`] if there is no draft; [`Error::Precondition`] if the
     /// latest version is no longer a draft; [`Error::NotFound`] also if the draft holds no entry
     /// for that person and position; [`Error::Store`] if storage fails.
     pub async fn remove_entry(
         &self,
+        who: &Caller,
         unit: &str,
         term: &str,
         national_id: &str,
         position: &str,
     ) -> Result<Plan> {
+        who.require_clerk_of(unit)?;
         self.owned_unit(unit)?;
         self.known_term("term", term)?;
-        self.edit_draft("remove_entry", unit, term, |plan| {
+        self.edit_draft(who, "remove_entry", unit, term, |plan| {
             let before = plan.entries.len();
             plan.entries.retain(|e| e.key() != (position, national_id));
             if plan.entries.len() == before {
@@ -361,18 +374,20 @@ impl Node {
     ///
     /// # Errors
     ///
-    /// [`Error::NotFound`] if the unit or term is unknown; [`Error::Denied`] if the unit is not
-    /// this node's own; [`Error::Invalid`] if the round's counts are inconsistent, it is malformed
+    /// [`Error::Denied`] unless `who` is a clerk of `unit`; [`Error::NotFound`] if the unit or
+    /// term is unknown; [`Error::Denied`] if the unit is not this node's own; [`Error::Invalid`] if the round's counts are inconsistent, it is malformed
     /// or dated in the future; [`Error::NotFound`] if a tally names an unknown position;
     /// [`Error::Precondition`] if the round misses the quorum (R19); [`Error::NotFound`] if there
     /// is no draft; [`Error::Precondition`] if the latest version is no longer a draft;
     /// [`Error::Store`] if storage fails.
     pub async fn record_round(
         &self,
+        who: &Caller,
         unit: &str,
         term: &str,
         round: BallotRound,
     ) -> Result<RoundResult> {
+        who.require_clerk_of(unit)?;
         self.owned_unit(unit)?;
         self.known_term("term", term)?;
         round.validate_counts("round")?;
@@ -409,7 +424,7 @@ impl Node {
             })
             .collect();
         let mut number = 0;
-        self.edit_draft("record_round", unit, term, |plan| {
+        self.edit_draft(who, "record_round", unit, term, |plan| {
             let detail = format!(
                 "{:?} on {}: {} of {} present",
                 round.body, round.date, round.present, round.convened
@@ -430,18 +445,19 @@ impl Node {
     ///
     /// # Errors
     ///
-    /// [`Error::NotFound`] if the unit or term is unknown; [`Error::Denied`] if the unit is not
-    /// this node's own; [`Error::Invalid`] if the adoption date is in the future;
+    /// [`Error::Denied`] unless `who` is a clerk of `unit`; [`Error::NotFound`] if the unit or
+    /// term is unknown; [`Error::Denied`] if the unit is not this node's own; [`Error::Invalid`] if the adoption date is in the future;
     /// [`Error::NotFound`] if there is no draft; [`Error::Precondition`] if the latest version is
     /// no longer a draft; [`Error::Precondition`] also if the draft has no entries;
     /// [`Error::Store`] if storage fails.
     pub async fn adopt(
         &self,
+        who: &Caller,
         unit: &str,
         term: &str,
         adopted_on: Option<NaiveDate>,
     ) -> Result<Plan> {
-        self.adopt_reviewed(unit, term, adopted_on, &Reviewed::default())
+        self.adopt_reviewed(who, unit, term, adopted_on, &Reviewed::default())
             .await
     }
 
@@ -455,11 +471,13 @@ impl Node {
     /// was reviewed and what is there now, if the draft changed since it was reviewed.
     pub async fn adopt_reviewed(
         &self,
+        who: &Caller,
         unit: &str,
         term: &str,
         adopted_on: Option<NaiveDate>,
         reviewed: &Reviewed,
     ) -> Result<Plan> {
+        who.require_clerk_of(unit)?;
         self.owned_unit(unit)?;
         self.known_term("term", term)?;
         let adopted_on = adopted_on.unwrap_or_else(|| self.today());
@@ -483,7 +501,7 @@ impl Node {
         plan.adopted_on = Some(adopted_on);
         plan.hash = Some(plan.content_hash());
         let out = plan.clone();
-        let event = Event::new("adopt", Some(&plan.id));
+        let event = Event::new("adopt", Some(&plan.id)).by(who);
         self.commit(guard, event, vec![Change::PutPlan(plan)])
             .await?;
         Ok(out)
@@ -494,12 +512,13 @@ impl Node {
     ///
     /// # Errors
     ///
-    /// [`Error::NotFound`] if the unit or term is unknown; [`Error::Denied`] if the unit is not
-    /// this node's own; [`Error::Precondition`] if this node is a province (nothing above it) or
+    /// [`Error::Denied`] unless `who` is a clerk of `unit`; [`Error::NotFound`] if the unit or
+    /// term is unknown; [`Error::Denied`] if the unit is not this node's own; [`Error::Precondition`] if this node is a province (nothing above it) or
     /// the latest version is not adopted; [`Error::NotFound`] if there is no plan for the term;
     /// [`Error::Store`] if storage fails.
-    pub async fn submit(&self, unit: &str, term: &str) -> Result<(PlanHeader, Unit)> {
-        self.submit_reviewed(unit, term, &Reviewed::default()).await
+    pub async fn submit(&self, who: &Caller, unit: &str, term: &str) -> Result<(PlanHeader, Unit)> {
+        self.submit_reviewed(who, unit, term, &Reviewed::default())
+            .await
     }
 
     /// Submits the adopted version if it is still what the caller reviewed: [`Node::submit`],
@@ -511,10 +530,12 @@ impl Node {
     /// was reviewed and what is there now, if either moved.
     pub async fn submit_reviewed(
         &self,
+        who: &Caller,
         unit: &str,
         term: &str,
         reviewed: &Reviewed,
     ) -> Result<(PlanHeader, Unit)> {
+        who.require_clerk_of(unit)?;
         self.owned_unit(unit)?;
         self.known_term("term", term)?;
         let Some(approver) = self.parent_unit().cloned() else {
@@ -557,7 +578,9 @@ impl Node {
                 approval: None,
             }),
         ];
-        let event = Event::new("submit", Some(&header.id)).detail(format!("to {}", approver.code));
+        let event = Event::new("submit", Some(&header.id))
+            .detail(format!("to {}", approver.code))
+            .by(who);
         self.commit(guard, event, changes).await?;
         self.outbox_wake.notify_one();
         Ok((header, approver))
@@ -566,6 +589,7 @@ impl Node {
     /// Loads the open draft of (unit, term), applies `edit` to it, and stores it.
     async fn edit_draft(
         &self,
+        who: &Caller,
         action: &'static str,
         unit: &str,
         term: &str,
@@ -575,7 +599,7 @@ impl Node {
         let mut plan = self.draft(unit, term)?;
         let detail = edit(&mut plan)?;
         let out = plan.clone();
-        let event = Event::new(action, Some(&plan.id)).detail(detail);
+        let event = Event::new(action, Some(&plan.id)).detail(detail).by(who);
         let changes = vec![Change::PutPlan(plan), self.next_revision(unit, term)?];
         self.commit(guard, event, changes).await?;
         Ok(out)

@@ -15,6 +15,7 @@ use std::{sync::Arc, time::Duration};
 use rand::Rng;
 
 use crate::{
+    auth::Caller,
     config::SyncSettings,
     domain::{Conflict, Decision, Plan, Receipt},
     node::{Node, ParentView, Reconciled, Reference},
@@ -116,7 +117,11 @@ pub struct LocalParent {
 
 impl Parent for LocalParent {
     async fn push(&mut self, from: &str, plan: &Plan) -> Result<Receipt, PushRefused> {
-        match self.node.receive_push(from, plan.clone()).await {
+        match self
+            .node
+            .receive_push(&Caller::node_of(from), from, plan.clone(), None)
+            .await
+        {
             Ok((receipt, _)) => Ok(receipt),
             Err(crate::error::Error::HashConflict {
                 plan,
@@ -144,7 +149,7 @@ impl Parent for LocalParent {
             reference_version: r.reference_version,
         };
         self.node
-            .answer_pull(from, r.after, r.plan_states, report)
+            .answer_pull(&Caller::node_of(from), from, r.after, r.plan_states, report)
             .await
             .map_err(|e| e.to_string())
     }
@@ -152,7 +157,7 @@ impl Parent for LocalParent {
     async fn get_reference(&mut self, from: &str, have: u64) -> Result<Option<Reference>, String> {
         Ok(self
             .node
-            .reference_for(from, have)
+            .reference_for(&Caller::node_of(from), from, have)
             .map_err(|e| e.to_string())?
             .map(|r| r.as_ref().clone()))
     }
@@ -164,7 +169,7 @@ impl Parent for LocalParent {
         decision_cursor: u64,
     ) -> Result<ParentView, String> {
         self.node
-            .answer_reconcile(from, digest, decision_cursor)
+            .answer_reconcile(&Caller::node_of(from), from, digest, decision_cursor)
             .await
             .map_err(|e| e.to_string())
     }

@@ -3,23 +3,22 @@
 //! token and the approver role at this node's unit, then calls the same node operation as the
 //! gRPC call, on behalf of the signed-in person, so that it leaves the same audit record.
 
-use std::collections::HashMap;
-
 use axum::{
     extract::{Path, State},
     response::{IntoResponse, Redirect, Response},
-    Form,
 };
 use maud::{html, Markup};
+use serde::Deserialize;
 
 use super::{
     pages::{load_plan, plan_href},
     session::{check_csrf, Viewer},
+    typed::{one_or_many, TypedForm},
     WebError, WebState,
 };
 use crate::{
     domain::{Outcome, Plan},
-    node::{acting_as, CheckedFinding},
+    node::CheckedFinding,
     rules::Severity,
 };
 
@@ -44,7 +43,7 @@ pub fn forms(viewer: &Viewer, plan: &Plan, findings: &[CheckedFinding]) -> Marku
                 fieldset {
                     legend { (l.t("Trả lại, viện dẫn phát hiện", "Return, citing findings")) }
                     @for f in findings {
-                        label.check { input type="checkbox" name=(format!("cite_{}", f.id)) value="on";
+                        label.check { input type="checkbox" name="cite" value=(f.id);
                             " " (f.finding.rule.as_str()) " #" (f.id) ": " (l.t(&f.finding.message_vi, &f.finding.message_en)) }
                     }
                     label { (l.t("Lý do thêm (mỗi dòng một lý do)", "Further reasons (one per line)"))
@@ -75,8 +74,40 @@ fn viewer_name(viewer: &Viewer) -> String {
     }
 }
 
-fn field<'f>(form: &'f HashMap<String, String>, name: &str) -> &'f str {
-    form.get(name).map(String::as_str).unwrap_or_default()
+/// The approve-or-return form as [`forms`] writes it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecideForm {
+    /// The session's token; missing reads as empty, refused as a bad token (403).
+    #[serde(default)]
+    csrf: String,
+    /// The content hash of the version shown: the decision is refused if it moved.
+    #[serde(default)]
+    hash: String,
+    /// `approve` or `return`.
+    #[serde(default)]
+    outcome: String,
+    /// Further reasons, one a line.
+    #[serde(default)]
+    reasons: String,
+    /// The IDs of the findings cited (checked boxes).
+    #[serde(default, deserialize_with = "one_or_many")]
+    cite: Vec<String>,
+}
+
+/// The accept-a-warning form as [`forms`] writes it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptForm {
+    /// The session's token; missing reads as empty, refused as a bad token (403).
+    #[serde(default)]
+    csrf: String,
+    /// The ID of the warning accepted.
+    finding: String,
+    /// Why it is accepted (required by the node).
+    justification: String,
+    /// Who accepts it, by name.
+    by: String,
 }
 
 /// `POST /ke-hoach/UNIT/TERM/VERSION/quyet-dinh`: approve or return.
@@ -84,13 +115,12 @@ pub async fn decide(
     State(state): State<WebState>,
     viewer: Viewer,
     Path((unit, term, version)): Path<(String, String, String)>,
-    Form(form): Form<HashMap<String, String>>,
+    TypedForm(form): TypedForm<DecideForm>,
 ) -> Result<Response, WebError> {
-    check_csrf(&viewer, field(&form, "csrf"))?;
+    check_csrf(&viewer, &form.csrf)?;
     let node = &state.node;
-    viewer.caller.require_approver_at(&node.unit().code)?;
     let plan = load_plan(&state, &viewer, &unit, &term, &version).await?;
-    let outcome = match field(&form, "outcome") {
+    let outcome = match form.outcome.as_str() {
         "approve" => Outcome::Approve,
         "return" => Outcome::Return,
         other => {
@@ -99,27 +129,22 @@ pub async fn decide(
             )))
         }
     };
-    let mut cite: Vec<String> = form
-        .iter()
-        .filter(|(k, v)| k.starts_with("cite_") && v.as_str() == "on")
-        .map(|(k, _)| k["cite_".len()..].to_string())
-        .collect();
+    let mut cite = form.cite;
     cite.sort();
-    let reasons: Vec<String> = field(&form, "reasons")
+    let reasons: Vec<String> = form
+        .reasons
         .lines()
         .map(str::trim)
         .filter(|r| !r.is_empty())
         .map(String::from)
         .collect();
-    acting_as(
-        viewer.label(),
-        node.decide(
-            &plan.id,
-            field(&form, "hash").trim(),
-            outcome,
-            reasons,
-            &cite,
-        ),
+    node.decide(
+        &viewer.caller,
+        &plan.id,
+        form.hash.trim(),
+        outcome,
+        reasons,
+        &cite,
     )
     .await?;
     Ok(Redirect::to(&plan_href(&plan.id)).into_response())
@@ -130,20 +155,17 @@ pub async fn accept(
     State(state): State<WebState>,
     viewer: Viewer,
     Path((unit, term, version)): Path<(String, String, String)>,
-    Form(form): Form<HashMap<String, String>>,
+    TypedForm(form): TypedForm<AcceptForm>,
 ) -> Result<Response, WebError> {
-    check_csrf(&viewer, field(&form, "csrf"))?;
+    check_csrf(&viewer, &form.csrf)?;
     let node = &state.node;
-    viewer.caller.require_approver_at(&node.unit().code)?;
     let plan = load_plan(&state, &viewer, &unit, &term, &version).await?;
-    acting_as(
-        viewer.label(),
-        node.accept_warning(
-            &plan.id,
-            field(&form, "finding").trim(),
-            field(&form, "justification"),
-            field(&form, "by"),
-        ),
+    node.accept_warning(
+        &viewer.caller,
+        &plan.id,
+        form.finding.trim(),
+        &form.justification,
+        &form.by,
     )
     .await?;
     Ok(Redirect::to(&plan_href(&plan.id)).into_response())

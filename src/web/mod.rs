@@ -450,18 +450,6 @@ impl From<crate::error::Error> for WebError {
     }
 }
 
-impl From<crate::auth::Denied> for WebError {
-    fn from(d: crate::auth::Denied) -> Self {
-        match d {
-            crate::auth::Denied::Unauthenticated(m) => Self {
-                status: StatusCode::UNAUTHORIZED,
-                message: m,
-            },
-            crate::auth::Denied::Forbidden(f) => Self::forbidden(f.to_string()),
-        }
-    }
-}
-
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
         let body = maud::html! {

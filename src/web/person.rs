@@ -76,7 +76,10 @@ pub async fn person(
         .person_of(&reference)
         .or_else(|| node.person_by_reference(&reference, |id| state.sessions.reference_of(id)));
     let listings = match &national_id {
-        Some(id) => node.person_listings(&viewer.root, id).await?,
+        Some(id) => {
+            node.person_listings(&viewer.caller, &viewer.root, id)
+                .await?
+        }
         None => Vec::new(),
     };
     let found: Vec<(PlanId, PlanStatus, Entry)> = listings
@@ -99,7 +102,9 @@ pub async fn person(
     };
     let national_id = first.cadre.national_id.clone();
     let cadre = first.cadre.clone();
-    let named = node.findings_naming(&viewer.root, &national_id).await?;
+    let named = node
+        .findings_naming(&viewer.caller, &viewer.root, &national_id)
+        .await?;
     let findings: Vec<_> = named.iter().collect();
     let hierarchy = node.hierarchy();
     let catalog = node.catalog();

@@ -79,16 +79,9 @@ pub async fn structure(
 ) -> Result<Markup, WebError> {
     let l: Lang = viewer.lang;
     let node = &state.node;
-    let under = if q.under.trim().is_empty() {
-        viewer.root.clone()
-    } else {
-        viewer
-            .caller
-            .require_read(node.hierarchy(), "under", q.under.trim())?;
-        q.under.trim().to_string()
-    };
+    let under = node.scope(&viewer.caller, q.under.trim())?;
     let (terms, term) = super::pages::terms(&state, &viewer, &q.term).await?;
-    let s = node.structure(&under, &term).await?;
+    let s = node.structure(&viewer.caller, &under, &term).await?;
     let ruleset = crate::rules::Ruleset::for_date(node.today());
     let params = &s.params;
     let total = s.total;

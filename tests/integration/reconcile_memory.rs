@@ -8,6 +8,7 @@ use std::{path::Path, sync::Arc, time::Duration};
 
 use chrono::NaiveDate;
 use quyhoach::{
+    auth::{Caller, Role},
     config::RawConfig,
     domain::{Cadre, Entry, EntrySource, Gender, Outcome, PlanId, PlanStatus},
     node::{system_clock, Node, Reference},
@@ -16,6 +17,24 @@ use quyhoach::{
 };
 
 const TERM: &str = "2025-2030";
+
+/// The commune's clerk, as their certificate names them.
+fn clerk() -> Caller {
+    Caller::Certified {
+        unit: "16681".into(),
+        roles: vec![Role::Clerk],
+        name: "Văn thư xã".into(),
+    }
+}
+
+/// An approver of `unit`.
+fn approver(unit: &str) -> Caller {
+    Caller::Certified {
+        unit: unit.into(),
+        roles: vec![Role::Approver],
+        name: format!("Lãnh đạo {unit}"),
+    }
+}
 
 /// A node for `unit` on its own store in `dir/name`.
 async fn node(dir: &Path, name: &str, unit: &str) -> Arc<Node> {
@@ -84,10 +103,13 @@ async fn a_parent_rebuilt_from_nothing_is_healed_and_a_restored_child_gets_its_d
     let dir = tempfile::tempdir().unwrap();
     let commune = node(dir.path(), "16681", "16681").await;
     let district = node(dir.path(), "412", "412").await;
-    commune.create_draft("16681", TERM).await.unwrap();
-    commune.put_entry("16681", TERM, entry()).await.unwrap();
-    commune.adopt("16681", TERM, None).await.unwrap();
-    commune.submit("16681", TERM).await.unwrap();
+    commune.create_draft(&clerk(), "16681", TERM).await.unwrap();
+    commune
+        .put_entry(&clerk(), "16681", TERM, entry())
+        .await
+        .unwrap();
+    commune.adopt(&clerk(), "16681", TERM, None).await.unwrap();
+    commune.submit(&clerk(), "16681", TERM).await.unwrap();
     let mut parent = LocalParent {
         node: district.clone(),
     };
@@ -102,7 +124,14 @@ async fn a_parent_rebuilt_from_nothing_is_healed_and_a_restored_child_gets_its_d
 
     // The district returns v1 and the commune pulls the return (decision number 1).
     district
-        .decide(&v1(), &hash, Outcome::Return, vec!["Bổ sung".into()], &[])
+        .decide(
+            &approver("412"),
+            &v1(),
+            &hash,
+            Outcome::Return,
+            vec!["Bổ sung".into()],
+            &[],
+        )
         .await
         .unwrap();
     step(&commune, &mut parent).await.unwrap();
@@ -117,7 +146,10 @@ async fn a_parent_rebuilt_from_nothing_is_healed_and_a_restored_child_gets_its_d
     stray.decision = None;
     stray.received_at = None;
     stray.hash = Some(stray.content_hash());
-    rebuilt.receive_push("16681", stray.clone()).await.unwrap();
+    rebuilt
+        .receive_push(&Caller::node_of("16681"), "16681", stray.clone(), None)
+        .await
+        .unwrap();
     let mut parent = LocalParent {
         node: rebuilt.clone(),
     };
@@ -134,6 +166,7 @@ async fn a_parent_rebuilt_from_nothing_is_healed_and_a_restored_child_gets_its_d
     // reaches the commune (a reused number 1 would be skipped as already pulled).
     rebuilt
         .decide(
+            &approver("412"),
             &v1(),
             &hash,
             Outcome::Return,
@@ -150,9 +183,12 @@ async fn a_parent_rebuilt_from_nothing_is_healed_and_a_restored_child_gets_its_d
     // A commune restored from a backup taken before the return gets the decision back from
     // reconciliation, though its cursor says it has pulled it.
     let before = node(dir.path(), "16681-restored", "16681").await;
-    before.create_draft("16681", TERM).await.unwrap();
-    before.put_entry("16681", TERM, entry()).await.unwrap();
-    before.adopt("16681", TERM, None).await.unwrap();
+    before.create_draft(&clerk(), "16681", TERM).await.unwrap();
+    before
+        .put_entry(&clerk(), "16681", TERM, entry())
+        .await
+        .unwrap();
+    before.adopt(&clerk(), "16681", TERM, None).await.unwrap();
     let mut plan = before.store().plan(&v1()).unwrap().unwrap();
     assert_eq!(plan.hash.as_deref(), Some(hash.as_str()), "same content");
     plan.status = PlanStatus::Submitted;
@@ -180,10 +216,13 @@ async fn a_plan_whose_content_no_longer_matches_its_hash_is_neither_served_nor_p
     let dir = tempfile::tempdir().unwrap();
     let commune = node(dir.path(), "16681", "16681").await;
     let district = node(dir.path(), "412", "412").await;
-    commune.create_draft("16681", TERM).await.unwrap();
-    commune.put_entry("16681", TERM, entry()).await.unwrap();
-    commune.adopt("16681", TERM, None).await.unwrap();
-    commune.submit("16681", TERM).await.unwrap();
+    commune.create_draft(&clerk(), "16681", TERM).await.unwrap();
+    commune
+        .put_entry(&clerk(), "16681", TERM, entry())
+        .await
+        .unwrap();
+    commune.adopt(&clerk(), "16681", TERM, None).await.unwrap();
+    commune.submit(&clerk(), "16681", TERM).await.unwrap();
     let mut damaged = commune.store().plan(&v1()).unwrap().unwrap();
     damaged.entries[0].cadre.full_name = "Nguyễn Thị Hòa".into();
     let t = commune
@@ -192,7 +231,10 @@ async fn a_plan_whose_content_no_longer_matches_its_hash_is_neither_served_nor_p
         .unwrap();
     commune.store().wait_durable(t).await.unwrap();
 
-    let err = commune.get_plan("16681", TERM, 1).await.unwrap_err();
+    let err = commune
+        .get_plan(&clerk(), "16681", TERM, 1)
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("content hash"), "{err}");
     let mut parent = LocalParent {
         node: district.clone(),
@@ -212,10 +254,13 @@ async fn a_province_that_missed_a_withdrawal_gets_it_from_reconciliation() {
     let district = node(dir.path(), "412", "412").await;
     let restored = node(dir.path(), "40-restored", "40").await;
     let province = node(dir.path(), "40", "40").await;
-    commune.create_draft("16681", TERM).await.unwrap();
-    commune.put_entry("16681", TERM, entry()).await.unwrap();
-    commune.adopt("16681", TERM, None).await.unwrap();
-    commune.submit("16681", TERM).await.unwrap();
+    commune.create_draft(&clerk(), "16681", TERM).await.unwrap();
+    commune
+        .put_entry(&clerk(), "16681", TERM, entry())
+        .await
+        .unwrap();
+    commune.adopt(&clerk(), "16681", TERM, None).await.unwrap();
+    commune.submit(&clerk(), "16681", TERM).await.unwrap();
     let mut to_district = LocalParent {
         node: district.clone(),
     };
@@ -228,7 +273,14 @@ async fn a_province_that_missed_a_withdrawal_gets_it_from_reconciliation() {
         .hash
         .unwrap();
     district
-        .decide(&v1(), &hash, Outcome::Approve, vec![], &[])
+        .decide(
+            &approver("412"),
+            &v1(),
+            &hash,
+            Outcome::Approve,
+            vec![],
+            &[],
+        )
         .await
         .unwrap();
     // The approval reaches the province as its backup will have it.
@@ -244,7 +296,14 @@ async fn a_province_that_missed_a_withdrawal_gets_it_from_reconciliation() {
     // The withdrawal reaches the live province; then the province is restored from the
     // backup that still says approved.
     district
-        .decide(&v1(), &hash, Outcome::Return, vec!["Rút lại".into()], &[])
+        .decide(
+            &approver("412"),
+            &v1(),
+            &hash,
+            Outcome::Return,
+            vec!["Rút lại".into()],
+            &[],
+        )
         .await
         .unwrap();
     let mut to_province = LocalParent {

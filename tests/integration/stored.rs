@@ -143,25 +143,37 @@ fn read_everything(plan: Plan) {
             under: "40".into(),
             ..Default::default()
         };
-        if let Ok(list) = node.consolidated(&filter).await {
+        if let Ok(list) = node
+            .consolidated(&quyhoach::auth::Caller::Insecure, &filter)
+            .await
+        {
             for e in list {
                 let _ = quyhoach::node::mask_id(&e.national_id_masked);
             }
         }
         let _ = node
-            .consolidated(&ConsolidatedFilter {
-                name: Some("nguyen".into()),
-                age_min: Some(30),
-                ..filter.clone()
-            })
+            .consolidated(
+                &quyhoach::auth::Caller::Insecure,
+                &ConsolidatedFilter {
+                    name: Some("nguyen".into()),
+                    age_min: Some(30),
+                    ..filter.clone()
+                },
+            )
             .await;
         let _ = node
-            .list_plans(&PlanFilter {
-                under: "40".into(),
-                ..Default::default()
-            })
+            .list_plans(
+                &quyhoach::auth::Caller::Insecure,
+                &PlanFilter {
+                    under: "40".into(),
+                    ..Default::default()
+                },
+            )
             .await;
-        if let Ok(p) = node.get_plan("40", "2025-2030", 0).await {
+        if let Ok(p) = node
+            .get_plan(&quyhoach::auth::Caller::Insecure, "40", "2025-2030", 0)
+            .await
+        {
             let _ = quyhoach::grpc::convert::plan_to_pb(&p);
             let ctx = ImportContext {
                 catalog: &catalog,
@@ -176,13 +188,18 @@ fn read_everything(plan: Plan) {
             let _ = tabular::xlsx_bytes(&[sheet], None);
         }
         let _ = node
-            .check(&CheckFilter {
-                under: "40".into(),
-                ..Default::default()
-            })
+            .check(
+                &quyhoach::auth::Caller::Insecure,
+                &CheckFilter {
+                    under: "40".into(),
+                    ..Default::default()
+                },
+            )
             .await;
         let _ = node.plan_findings(&plan.id).await;
-        let _ = node.completeness("40", "2025-2030").await;
+        let _ = node
+            .completeness(&quyhoach::auth::Caller::Insecure, "40", "2025-2030")
+            .await;
         checks.abort();
     });
 }
@@ -233,7 +250,10 @@ async fn a_stored_plan_at_the_last_version_number_refuses_a_next_version_without
     // A new draft after it would be version 2^32: refused, not an overflow.
     let dir = tempfile::tempdir().unwrap();
     let node = node_holding_the_last_version(dir.path(), "40").await;
-    let e = node.create_draft("40", "2025-2030").await.unwrap_err();
+    let e = node
+        .create_draft(&quyhoach::auth::Caller::Insecure, "40", "2025-2030")
+        .await
+        .unwrap_err();
     assert!(e.to_string().contains("version"), "{e}");
     // A child's push after it: refused, not an overflow.
     let dir = tempfile::tempdir().unwrap();
@@ -248,6 +268,9 @@ async fn a_stored_plan_at_the_last_version_number_refuses_a_next_version_without
     );
     pushed.status = PlanStatus::Submitted;
     pushed.hash = Some(pushed.content_hash());
-    let e = node.receive_push("412", pushed).await.unwrap_err();
+    let e = node
+        .receive_push(&quyhoach::auth::Caller::node_of("412"), "412", pushed, None)
+        .await
+        .unwrap_err();
     assert!(e.to_string().contains("version"), "{e}");
 }

@@ -18,10 +18,7 @@ use crate::web::{
 };
 use crate::{
     domain::{Gender, Level, PlanId, PlanStatus},
-    node::{
-        acting_as, ConsolidatedEntry, ConsolidatedFilter, ConsolidatedPage, PageAt, PageRequest,
-        SortKey,
-    },
+    node::{ConsolidatedEntry, ConsolidatedFilter, ConsolidatedPage, PageAt, PageRequest, SortKey},
     rules::RuleId,
     tabular::ListRow,
 };
@@ -165,14 +162,7 @@ async fn shown(state: &WebState, viewer: &Viewer, q: &ListQuery) -> Result<Shown
     } else {
         q.term.clone()
     };
-    let under = if q.under.trim().is_empty() {
-        viewer.root.clone()
-    } else {
-        viewer
-            .caller
-            .require_read(node.hierarchy(), "under", q.under.trim())?;
-        q.under.trim().to_string()
-    };
+    let under = node.scope(&viewer.caller, q.under.trim())?;
     let filter = ConsolidatedFilter {
         under,
         term: Some(term.clone()),
@@ -191,7 +181,9 @@ async fn shown(state: &WebState, viewer: &Viewer, q: &ListQuery) -> Result<Shown
         size: q.page_size(),
     };
     let under = filter.under.clone();
-    let page = node.consolidated_page(&filter, &request).await?;
+    let page = node
+        .consolidated_page(&viewer.caller, &filter, &request)
+        .await?;
     Ok(Shown {
         page,
         term,
@@ -372,7 +364,7 @@ async fn record_download(
         rows: shown.page.entries.len() as u64,
         face: "web",
     };
-    Ok(acting_as(viewer.label(), state.node.record_export(&export)).await?)
+    Ok(state.node.record_export(&viewer.caller, &export).await?)
 }
 
 /// `GET /tong-hop.csv`: exactly the rows the list shows for the same query, as CSV, opening

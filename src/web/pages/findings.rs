@@ -85,24 +85,19 @@ pub async fn findings(
             )))
         }
     };
-    let under = match q.under.trim() {
-        "" => viewer.root.clone(),
-        u => {
-            viewer
-                .caller
-                .require_read(state.node.hierarchy(), "under", u)?;
-            u.to_string()
-        }
-    };
+    let under = state.node.scope(&viewer.caller, q.under.trim())?;
     let outcome = state
         .node
-        .check(&CheckFilter {
-            under,
-            term: Some(q.term.clone()).filter(|t| !t.is_empty()),
-            rules,
-            severity,
-            plan: None,
-        })
+        .check(
+            &viewer.caller,
+            &CheckFilter {
+                under,
+                term: Some(q.term.clone()).filter(|t| !t.is_empty()),
+                rules,
+                severity,
+                plan: None,
+            },
+        )
         .await?;
     let mut by_rule: BTreeMap<(usize, u8), Vec<&CheckedFinding>> = BTreeMap::new();
     for f in &outcome.findings {

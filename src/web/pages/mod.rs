@@ -74,11 +74,14 @@ pub(in crate::web) async fn terms(
     }
     let held = state
         .node
-        .list_plans(&PlanFilter {
-            under: viewer.root.clone(),
-            latest_only: true,
-            ..Default::default()
-        })
+        .list_plans(
+            &viewer.caller,
+            &PlanFilter {
+                under: viewer.root.clone(),
+                latest_only: true,
+                ..Default::default()
+            },
+        )
         .await?;
     let default = terms
         .iter()

@@ -74,16 +74,21 @@ pub async fn overview(
         q.term
     };
     let headers = node
-        .list_plans(&PlanFilter {
-            under: viewer.root.clone(),
-            term: Some(term.clone()),
-            latest_only: true,
-            ..Default::default()
-        })
+        .list_plans(
+            &viewer.caller,
+            &PlanFilter {
+                under: viewer.root.clone(),
+                term: Some(term.clone()),
+                latest_only: true,
+                ..Default::default()
+            },
+        )
         .await?;
     let latest: HashMap<&str, &PlanHeader> =
         headers.iter().map(|h| (h.id.unit.as_str(), h)).collect();
-    let completeness = node.completeness(&viewer.root, &term).await?;
+    let completeness = node
+        .completeness(&viewer.caller, &viewer.root, &term)
+        .await?;
     let overdue: Vec<&PlanId> = completeness
         .overdue
         .iter()
@@ -125,7 +130,9 @@ pub async fn overview(
         .collect();
     let mut per_child = Vec::new();
     for child in &children {
-        let c = node.completeness(&child.code, &term).await?;
+        let c = node
+            .completeness(&viewer.caller, &child.code, &term)
+            .await?;
         let total = hierarchy.subtree(&child.code).len();
         per_child.push((child, total - c.missing.len(), total, c.overdue.len()));
     }

@@ -36,13 +36,13 @@ pub async fn load_plan(
     term: &str,
     version: &str,
 ) -> Result<Plan, WebError> {
-    viewer
-        .caller
-        .require_read(state.node.hierarchy(), "unit", unit)?;
     let version: u32 = version
         .parse()
         .map_err(|_| WebError::bad_request(format!("version: {version:?} is not a number")))?;
-    Ok(state.node.get_plan(unit, term, version).await?)
+    Ok(state
+        .node
+        .get_plan(&viewer.caller, unit, term, version)
+        .await?)
 }
 
 /// `GET /ke-hoach/UNIT/TERM/VERSION`: one plan version with everything about it.
@@ -56,11 +56,14 @@ pub async fn plan(
     let node = &state.node;
     let plan = load_plan(&state, &viewer, &unit, &term, &version).await?;
     let versions: Vec<PlanHeader> = node
-        .list_plans(&PlanFilter {
-            under: unit.clone(),
-            term: Some(term.clone()),
-            ..Default::default()
-        })
+        .list_plans(
+            &viewer.caller,
+            &PlanFilter {
+                under: unit.clone(),
+                term: Some(term.clone()),
+                ..Default::default()
+            },
+        )
         .await?
         .into_iter()
         .filter(|h| h.id.unit == unit)
@@ -77,8 +80,8 @@ pub async fn plan(
     };
     let diff = match va {
         Some(a) if a != vb => {
-            let older = node.get_plan(&unit, &term, a).await?;
-            let newer = node.get_plan(&unit, &term, vb).await?;
+            let older = node.get_plan(&viewer.caller, &unit, &term, a).await?;
+            let newer = node.get_plan(&viewer.caller, &unit, &term, vb).await?;
             Some((a, vb, diff_plans(&older, &newer)))
         }
         _ => None,

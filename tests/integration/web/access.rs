@@ -406,7 +406,14 @@ async fn a_login_token_expires_and_no_other_node_accepts_it() {
     let node = open(dir.path().join("a"), now.clone()).await;
     let other = open(dir.path().join("b"), now.clone()).await;
     let (token, identity) = node
-        .issue_web_login("412", &[Role::Reader], "Chuyên viên")
+        .issue_web_login(
+            &quyhoach::auth::Caller::Certified {
+                unit: "412".into(),
+                roles: vec![Role::Reader],
+                name: "Chuyên viên".into(),
+            },
+            "",
+        )
         .await
         .unwrap();
     assert_eq!(node.verify_web_login(&token).await.unwrap(), identity);
@@ -425,5 +432,10 @@ async fn a_login_token_expires_and_no_other_node_accepts_it() {
     assert!(intact.is_ok());
     assert!(records.iter().any(|r| r.event.action == "web_login"));
     // A certificate without roles gets no token.
-    assert!(node.issue_web_login("40", &[], "x").await.is_err());
+    let roleless = quyhoach::auth::Caller::Certified {
+        unit: "40".into(),
+        roles: vec![],
+        name: "x".into(),
+    };
+    assert!(node.issue_web_login(&roleless, "").await.is_err());
 }

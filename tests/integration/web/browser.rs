@@ -402,13 +402,7 @@ async fn the_boards_web_page_in_a_real_browser() {
         .find(Locator::Css("#return-form input[type='checkbox']"))
         .await
         .unwrap();
-    let cited = cite
-        .attr("name")
-        .await
-        .unwrap()
-        .unwrap()
-        .trim_start_matches("cite_")
-        .to_string();
+    let cited = cite.attr("value").await.unwrap().unwrap();
     cite.click().await.unwrap();
     c.find(Locator::Css("#return"))
         .await
