@@ -5,7 +5,10 @@
 use std::{env, path::PathBuf};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let files = ["proto/quyhoach/v1/quyhoach.proto"];
+    let files = [
+        "proto/quyhoach/v1/quyhoach.proto",
+        "proto/quyhoach/v1/bundle.proto",
+    ];
     println!("cargo:rerun-if-changed=proto");
     let fds = protox::compile(files, ["proto"])?;
     let out = PathBuf::from(env::var("OUT_DIR")?);

@@ -231,12 +231,13 @@ impl Caller {
     }
 
     /// Returns true if and only if the caller may read what belongs to `unit`: its own unit and
-    /// everything below it.
+    /// everything below it, including the units since abolished that they absorbed
+    /// ([`Hierarchy::reads`]: today's structure mapped back through the reorganisations).
     pub fn may_read(&self, hierarchy: &Hierarchy, unit: &str) -> bool {
         match self {
             Caller::Certified {
                 unit: own, roles, ..
-            } => !roles.is_empty() && hierarchy.is_within(unit, own),
+            } => !roles.is_empty() && hierarchy.reads(unit, own),
             Caller::Insecure => true,
         }
     }

@@ -16,7 +16,7 @@ use std::{
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    domain::{Catalog, Hierarchy, Level, Unit},
+    domain::{history::Period, Catalog, Hierarchy, Level, Structure, Unit, UnitHistory},
     rules::RulesFile,
 };
 
@@ -24,6 +24,14 @@ use crate::{
 pub const UNITS_2024: &str = include_str!("../data/units-2024.csv");
 /// The two-level unit file (since July 2025), built in.
 pub const UNITS_2025: &str = include_str!("../data/units-2025.csv");
+/// How the 2024 units became the 2025 ones (`old_code,new_code,share`), built in.
+pub const UNITS_2024_TO_2025: &str = include_str!("../data/units-2024-to-2025.csv");
+/// The day the two-level structure took effect: 1 July 2025 (Nghị quyết 202/2025/QH15 and
+/// the resolutions of the National Assembly's Standing Committee on each province's communes).
+pub const TWO_LEVELS_FROM: chrono::NaiveDate = match chrono::NaiveDate::from_ymd_opt(2025, 7, 1) {
+    Some(d) => d,
+    None => panic!("a real date"),
+};
 const POSITIONS: &str = include_str!("../data/positions.csv");
 const TERMS: &str = include_str!("../data/terms.csv");
 const RULES: &str = include_str!("../data/rules.toml");
@@ -142,6 +150,16 @@ pub struct RawConfig {
         deserialize_with = "text"
     )]
     pub parent: Option<String>,
+    /// Folder of an offline link to the parent, instead of --parent: bundles for the parent
+    /// are written into DIR/up/, receipts and decisions are taken from DIR/down/ (needs TLS;
+    /// docs/offline-transfer.md).
+    #[arg(long)]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "text"
+    )]
+    pub parent_dir: Option<PathBuf>,
     /// Units file, or builtin:2024 (three levels) / builtin:2025 (two levels)
     /// [default: builtin:2024].
     #[arg(long)]
@@ -394,7 +412,29 @@ impl RawConfig {
         let data = self.data.ok_or_else(|| {
             ConfigError::invalid("data", "required (the folder of the node's store)")
         })?;
+        if let (Some(_), Some(_)) = (&self.parent, &self.parent_dir) {
+            return Err(ConfigError::invalid(
+                "parent_dir",
+                "give --parent (a network link) or --parent-dir (a folder), not both",
+            ));
+        }
+        let parent_dir = match (self.parent_dir, unit.level) {
+            (Some(_), Level::Province) => {
+                return Err(ConfigError::invalid(
+                    "parent_dir",
+                    "a province node has no parent",
+                ))
+            }
+            (Some(_), _) if self.insecure.unwrap_or(false) => {
+                return Err(ConfigError::invalid(
+                    "parent_dir",
+                    "a folder link signs what it carries: it needs the node's key (--cert, --key, --ca), not --insecure",
+                ))
+            }
+            (dir, _) => dir,
+        };
         let parent = match (self.parent, unit.level) {
+            (None, _) if parent_dir.is_some() => None,
             (Some(_), Level::Province) => {
                 return Err(ConfigError::invalid(
                     "parent",
@@ -404,7 +444,7 @@ impl RawConfig {
             (None, l) if l != Level::Province => {
                 return Err(ConfigError::invalid(
                     "parent",
-                    format!("required for a {l} node (the URL of its parent's node)"),
+                    format!("required for a {l} node (the URL of its parent's node, or --parent-dir for a folder)"),
                 ))
             }
             (p, _) => p,
@@ -549,6 +589,7 @@ impl RawConfig {
             listen,
             data,
             parent,
+            parent_dir,
             hierarchy: Arc::new(hierarchy),
             catalog: Arc::new(catalog),
             rules,
@@ -696,24 +737,69 @@ pub fn load_catalog(dir: &Path) -> Result<Catalog, ConfigError> {
         .map_err(|e| ConfigError::invalid("reference", format!("{}: {e}", dir.display())))
 }
 
-/// Loads a units file by path, or one of the built-in ones (`builtin:2024`, `builtin:2025`).
+/// Loads a units file by path, or one of the built-in ones: `builtin:2024` (the three-level
+/// structure) and `builtin:2025` (the two-level one) are the two periods of the built-in
+/// history ([`builtin_history`]), so that a node in either knows the other's units; a file
+/// is a structure without history.
 ///
 /// # Errors
 ///
 /// [`ConfigError::Read`] if the file cannot be read; [`ConfigError::Invalid`] (`units`)
 /// naming the line that does not parse.
 pub fn load_units(spec: &str) -> Result<Hierarchy, ConfigError> {
-    let text;
-    let text = match spec {
-        "builtin:2024" => UNITS_2024,
-        "builtin:2025" => UNITS_2025,
-        path => {
-            text = std::fs::read_to_string(path)
-                .map_err(ConfigError::read("units", Path::new(path)))?;
-            &text
-        }
-    };
-    Hierarchy::parse(text).map_err(|e| ConfigError::invalid("units", format!("{spec} {e}")))
+    match spec {
+        "builtin:2024" => return Ok(Hierarchy::with_history(builtin_history()?, 0)),
+        "builtin:2025" => return Ok(Hierarchy::with_history(builtin_history()?, 1)),
+        _ => {}
+    }
+    let text =
+        std::fs::read_to_string(spec).map_err(ConfigError::read("units", Path::new(spec)))?;
+    Hierarchy::parse(&text).map_err(|e| ConfigError::invalid("units", format!("{spec} {e}")))
+}
+
+/// The period of the built-in history a structure name (`builtin:2024`, `builtin:2025`)
+/// stands for.
+pub fn builtin_period(spec: &str) -> Option<usize> {
+    match spec {
+        "builtin:2024" => Some(0),
+        "builtin:2025" => Some(1),
+        _ => None,
+    }
+}
+
+/// The built-in history: the 2024 structure until 30 June 2025, the 2025 one from
+/// [`TWO_LEVELS_FROM`], joined by `data/units-2024-to-2025.csv`. Parsed once per process.
+///
+/// # Errors
+///
+/// [`ConfigError::Invalid`] (`units`) if the shipped files do not parse or do not join,
+/// which a test rules out.
+pub fn builtin_history() -> Result<Arc<UnitHistory>, ConfigError> {
+    static BUILTIN: std::sync::OnceLock<Result<Arc<UnitHistory>, String>> =
+        std::sync::OnceLock::new();
+    BUILTIN
+        .get_or_init(|| {
+            let structure = |text: &str| Structure::parse(text).map_err(|e| e.to_string());
+            let periods = vec![
+                Period {
+                    label: "2024".into(),
+                    from: None,
+                    structure: structure(UNITS_2024)?,
+                },
+                Period {
+                    label: "2025".into(),
+                    from: Some(TWO_LEVELS_FROM),
+                    structure: structure(UNITS_2025)?,
+                },
+            ];
+            let mapping = crate::domain::history::parse_mappings(UNITS_2024_TO_2025)
+                .map_err(|e| e.to_string())?;
+            UnitHistory::new(periods, vec![mapping])
+                .map(Arc::new)
+                .map_err(|e| e.to_string())
+        })
+        .clone()
+        .map_err(|e| ConfigError::invalid("units", format!("built-in history: {e}")))
 }
 
 /// A validated configuration.
@@ -725,8 +811,10 @@ pub struct Config {
     pub listen: SocketAddr,
     /// The folder of the node's store.
     pub data: PathBuf,
-    /// The parent node's URL; none at the province.
+    /// The parent node's URL; none at the province or with a folder link.
     pub parent: Option<String>,
+    /// The folder of an offline link to the parent (`sync::folder_parent`), instead of a URL.
+    pub parent_dir: Option<PathBuf>,
     /// Every unit of the units file.
     pub hierarchy: Arc<Hierarchy>,
     /// Positions and terms.

@@ -21,6 +21,8 @@
 //!   rows, pages and cursors, and the person index that incremental checks read.
 //! - [`sync`]: the upward link behind the `Parent` trait: outbox delivery, decisions pulled
 //!   down, reconciliation; its gRPC implementation in [`sync::grpc_parent`].
+//! - [`bundle`]: signed statements on plan versions (submission, decision, receipt) and the
+//!   bundle files that carry a link's traffic on removable media.
 //! - [`link`]: the child's TLS link to its parent, which must hold the parent unit's node
 //!   certificate.
 //! - [`grpc`]: the proto types, conversions, the two thin services and the gate in front of
@@ -64,6 +66,7 @@ mod synth;
 
 pub mod audit;
 pub mod auth;
+pub mod bundle;
 pub mod client;
 pub mod config;
 pub mod demo;

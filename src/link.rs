@@ -20,11 +20,8 @@ use rustls::{
         danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier},
         WebPkiServerVerifier,
     },
-    pki_types::{
-        pem::PemObject, CertificateDer, CertificateRevocationListDer, PrivateKeyDer, ServerName,
-        UnixTime,
-    },
-    ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+    pki_types::{CertificateDer, ServerName, UnixTime},
+    ClientConfig, DigitallySignedStruct, SignatureScheme,
 };
 use tokio::net::TcpStream;
 use tokio_rustls::{client::TlsStream, TlsConnector};
@@ -125,16 +122,11 @@ pub fn parent_config(
     crl_pem: Option<&str>,
 ) -> Result<ClientConfig, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut roots = RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(tls.ca_pem.as_bytes()) {
-        let cert = cert.map_err(|e| format!("authority certificate: {e}"))?;
-        roots
-            .add(cert)
-            .map_err(|e| format!("authority certificate: {e}"))?;
-    }
-    let crls = CertificateRevocationListDer::pem_slice_iter(crl_pem.unwrap_or("").as_bytes())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("revocation list: {e}"))?;
+    let (roots, crls) = crate::pki::tls_authority(
+        &tls.ca_pem,
+        crl_pem,
+        ["authority certificate", "revocation list"],
+    )?;
     // As on the server side: a parent whose authority no given list is from is judged by its
     // authority alone (a CA rotation keeps the old authority's list in --crl).
     let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
@@ -142,11 +134,11 @@ pub fn parent_config(
         .allow_unknown_revocation_status()
         .build()
         .map_err(|e| format!("authority certificate: {e}"))?;
-    let chain = CertificateDer::pem_slice_iter(tls.cert_pem.as_bytes())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("node certificate: {e}"))?;
-    let key = PrivateKeyDer::from_pem_slice(tls.key_pem.as_bytes())
-        .map_err(|e| format!("node key: {e}"))?;
+    let (chain, key) = crate::pki::tls_identity(
+        &tls.cert_pem,
+        &tls.key_pem,
+        ["node certificate", "node key"],
+    )?;
     let mut config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?

@@ -9,7 +9,10 @@ use rcgen::{
     string::Ia5String, BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyPair, KeyUsagePurpose, SanType,
 };
-use rustls_pki_types::pem::PemObject;
+use rustls::RootCertStore;
+use rustls_pki_types::{
+    pem::PemObject, CertificateDer, CertificateRevocationListDer, PrivateKeyDer,
+};
 use time::{Duration, OffsetDateTime};
 use x509_parser::prelude::{FromDer, GeneralName, ParsedExtension, X509Certificate};
 
@@ -17,6 +20,51 @@ use crate::auth::{Caller, Role};
 
 const UNIT_URI: &str = "urn:quyhoach:unit:";
 const ROLE_URI: &str = "urn:quyhoach:role:";
+
+/// The trusted side of a TLS link from PEM texts: the authority's certificates in `ca_pem` as
+/// the only roots, and the revocation lists in `crl_pem` (none when `None`). `names` are the
+/// words that name the two texts in an error, as each face calls them (`["ca", "crl"]`).
+///
+/// # Errors
+///
+/// `"<name>: <reason>"` for the first text holding an unreadable or unusable certificate or
+/// list.
+pub fn tls_authority(
+    ca_pem: &str,
+    crl_pem: Option<&str>,
+    names: [&str; 2],
+) -> Result<(RootCertStore, Vec<CertificateRevocationListDer<'static>>), String> {
+    let [ca, crl] = names;
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        let cert = cert.map_err(|e| format!("{ca}: {e}"))?;
+        roots.add(cert).map_err(|e| format!("{ca}: {e}"))?;
+    }
+    let crls = CertificateRevocationListDer::pem_slice_iter(crl_pem.unwrap_or("").as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{crl}: {e}"))?;
+    Ok((roots, crls))
+}
+
+/// A node's own side of a TLS link from PEM texts: its certificate chain and private key.
+/// `names` name the two texts in an error, as in [`tls_authority`] (`["cert", "key"]`).
+///
+/// # Errors
+///
+/// `"<name>: <reason>"` when a text holds no readable certificate or key.
+pub fn tls_identity(
+    cert_pem: &str,
+    key_pem: &str,
+    names: [&str; 2],
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), String> {
+    let [cert, key] = names;
+    let chain = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{cert}: {e}"))?;
+    let key =
+        PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(|e| format!("{key}: {e}"))?;
+    Ok((chain, key))
+}
 
 /// A certificate and its private key, PEM-encoded.
 #[derive(Debug, Clone)]

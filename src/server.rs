@@ -11,7 +11,7 @@ use crate::{
     config::Config,
     grpc::{
         gate::{Admit, Gate},
-        limits::{RateLimit, MAX_PLANNING_MESSAGE, MAX_SYNC_MESSAGE},
+        limits::{RateLimit, MAX_SYNC_MESSAGE},
         pb::{
             node_sync_server::NodeSyncServer, planning_server::PlanningServer, FILE_DESCRIPTOR_SET,
         },
@@ -135,6 +135,7 @@ async fn run_with_web(
         version: 0,
         catalog: config.catalog.as_ref().clone(),
         rules: config.rules.clone(),
+        structure: None,
     };
     let node = Node::open(
         config.unit.clone(),
@@ -148,10 +149,27 @@ async fn run_with_web(
     .map_err(ServeError::Node)?
     .with_signing_authority(config.signing_authority.clone())
     .with_classification(config.classification.clone());
+    if let Some(tls) = &config.tls {
+        let signer = crate::bundle::sign::Signer::from_pem(
+            &tls.key_pem,
+            &tls.cert_pem,
+            &tls.ca_pem,
+            config.crl_pem.as_deref(),
+        )
+        .map_err(ServeError::Tls)?;
+        node.set_signer(signer);
+    }
     let node = Arc::new(node);
     let checks_task = node
         .runs_checks()
         .then(|| tokio::spawn(node.clone().run_arrival_checks()));
+    let folder_task = config.parent_dir.clone().map(|dir| {
+        tokio::spawn(sync::folder_parent::run(
+            node.clone(),
+            dir,
+            config.sync.clone(),
+        ))
+    });
     let sync_task = config.parent.clone().map(|parent| {
         let (tls, crl) = (config.tls.clone(), config.crl_pem.clone());
         tokio::spawn(sync::grpc_parent::run(
@@ -222,8 +240,10 @@ async fn run_with_web(
         node: node.clone(),
         insecure,
     })
-    .max_decoding_message_size(MAX_PLANNING_MESSAGE)
-    .max_encoding_message_size(MAX_SYNC_MESSAGE);
+    // The gate holds each method to its own limit before decoding (`limits::max_request`);
+    // this one is the largest of them, a bundle's.
+    .max_decoding_message_size(MAX_SYNC_MESSAGE + crate::grpc::limits::BUNDLE_FRAME_SLACK)
+    .max_encoding_message_size(MAX_SYNC_MESSAGE + crate::grpc::limits::BUNDLE_FRAME_SLACK);
     let node_sync = NodeSyncServer::new(NodeSyncService {
         node: node.clone(),
         insecure,
@@ -263,7 +283,7 @@ async fn run_with_web(
     if let Some(task) = metrics_task {
         task.abort();
     }
-    if let Some(task) = sync_task {
+    for task in [sync_task, folder_task].into_iter().flatten() {
         task.abort();
         let _ = task.await;
     }

@@ -11,8 +11,10 @@
 //! - [`sheets`]: `import`, `export` and `template` of spreadsheets.
 //! - [`certs`]: `certs ca|node|client|hierarchy`.
 //! - [`audit`]: `audit list|verify`.
+//! - [`bundles`]: `bundle export|import|verify`, bundle files on removable media.
 //! - [`status`]: `status` and `units`, what a node knows of itself.
 //! - [`web`]: `web-login`, a short-lived sign-in URL for a node's web page.
+//! - [`reorganise`]: `reorganize`, a province's move to the next structure of units.
 //! - [`args`]: the arguments every client command shares (`--node`, `--ca`, `--cert`,
 //!   `--key`; `--unit`, `--term`) and the connection they make.
 //!
@@ -46,10 +48,12 @@ use clap::{Parser, Subcommand};
 
 mod args;
 mod audit;
+mod bundles;
 mod certs;
 mod checks;
 mod nodes;
 mod plans;
+mod reorganise;
 mod sheets;
 mod status;
 mod web;
@@ -128,10 +132,15 @@ enum Command {
     /// The audit trail: list it, or verify its hash chain.
     #[command(subcommand)]
     Audit(audit::Command),
+    /// Bundles on removable media: export, import, verify (docs/offline-transfer.md).
+    #[command(subcommand)]
+    Bundle(bundles::Command),
     #[command(flatten)]
     Status(status::Command),
     #[command(flatten)]
     Web(web::Command),
+    #[command(flatten)]
+    Reorganise(reorganise::Command),
 }
 
 /// Parses the arguments, runs the command and turns its outcome into the exit code.
@@ -177,8 +186,10 @@ async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
         Command::Sheets(c) => sheets::run(c, out).await,
         Command::Certs(c) => certs::run(c, out),
         Command::Audit(c) => audit::run(c, out).await,
+        Command::Bundle(c) => bundles::run(c, out).await,
         Command::Status(c) => status::run(c, out).await,
         Command::Web(c) => web::run(c, out).await,
+        Command::Reorganise(c) => reorganise::run(c, out).await,
     }
 }
 

@@ -211,6 +211,13 @@ pub fn print_progress(out: &mut impl Write, units: &[pb::UnitProgress]) -> io::R
                 "quá hạn thẩm định v{} tại {} (overdue at {})",
                 u.version, u.pending_at, u.pending_at
             ),
+            pb::Progress::New => {
+                format!(
+                    "đơn vị mới từ {}, chưa có quy hoạch (new since {}: no plan yet)",
+                    u.since, u.since
+                )
+            }
+            pb::Progress::NotPlanning => "không quy hoạch (not planning)".to_string(),
         };
         writeln!(out, "{:<8} {state}", u.unit)?;
     }

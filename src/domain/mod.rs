@@ -2,6 +2,7 @@
 //! their validation. Plain structs and pure functions: nothing here knows about gRPC or storage.
 
 pub mod catalog;
+pub mod history;
 pub mod name;
 pub mod plan;
 pub mod records;
@@ -10,12 +11,13 @@ pub mod unit;
 pub mod validate;
 
 pub use catalog::{Catalog, Position, PositionKind, Term};
+pub use history::{Hierarchy, Mapping, Share, UnitHistory};
 pub use plan::{
     BallotRound, Body, Cadre, Decision, Discipline, DisciplineKind, Entry, EntrySource, Gender,
     Outcome, Plan, PlanId, PlanStatus, Rating, RatingLevel, RetirementRegime, Tally,
 };
 pub use records::{Conflict, OutboxItem, PlanHeader, Receipt};
-pub use unit::{Hierarchy, Level, Unit};
+pub use unit::{Level, Structure, Unit};
 
 /// A problem with one field of some input: the field's path (`entry.cadre.national_id`) and
 /// what is wrong with it, said so that a clerk can fix it.

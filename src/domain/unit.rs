@@ -66,20 +66,21 @@ pub struct Unit {
     pub parent: Option<String>,
 }
 
-/// The units a node knows: a whole units file, indexed by code and by parent.
+/// One structure of units (cơ cấu đơn vị hành chính) as one units file gives it, indexed by
+/// code and by parent: a snapshot without dates. [`super::Hierarchy`] joins several of them in time.
 #[derive(Debug, Clone, Default)]
-pub struct Hierarchy {
+pub struct Structure {
     units: HashMap<String, Unit>,
     children: HashMap<String, Vec<String>>,
 }
 
-impl Hierarchy {
+impl Structure {
     /// Parses the CSV text of a units file.
     ///
     /// # Errors
     ///
     /// A [`ParseError`] for the first line that is not CSV or has an unknown level, or (line 0)
-    /// for a hierarchy that does not hold together, as [`Hierarchy::from_units`] checks.
+    /// for a hierarchy that does not hold together, as [`Structure::from_units`] checks.
     pub fn parse(text: &str) -> Result<Self, ParseError> {
         let bad = |line: u64, problem: String| ParseError {
             file: "units",
@@ -165,6 +166,11 @@ impl Hierarchy {
         self.units.get(code)
     }
 
+    /// Every unit of the structure, in no particular order.
+    pub fn units(&self) -> impl Iterator<Item = &Unit> {
+        self.units.values()
+    }
+
     /// How many units the hierarchy holds.
     pub fn len(&self) -> usize {
         self.units.len()
@@ -246,7 +252,7 @@ mod tests {
 
     #[test]
     fn three_level_subtree_and_ancestors() {
-        let h = Hierarchy::parse(THREE).unwrap();
+        let h = Structure::parse(THREE).unwrap();
         assert_eq!(h.len(), 5);
         assert_eq!(h.parent("16681").unwrap().code, "412");
         assert!(h.is_within("16681", "40"));
@@ -258,14 +264,14 @@ mod tests {
 
     #[test]
     fn two_level_commune_sits_under_province() {
-        let h = Hierarchy::parse(TWO).unwrap();
+        let h = Structure::parse(TWO).unwrap();
         assert_eq!(h.parent("16681").unwrap().level, Level::Province);
     }
 
     #[test]
     fn parent_must_be_higher_level() {
         let bad = "code,level,name,parent_code\n40,province,A,\n1,commune,B,40\n2,commune,C,1\n";
-        let err = Hierarchy::parse(bad).unwrap_err();
+        let err = Structure::parse(bad).unwrap_err();
         assert!(err.problem.contains("not higher"), "{err:?}");
     }
 
@@ -275,14 +281,14 @@ mod tests {
             include_str!("../../data/units-2024.csv"),
             include_str!("../../data/units-2025.csv"),
         ] {
-            let h = Hierarchy::parse(text).unwrap();
+            let h = Structure::parse(text).unwrap();
             assert!(h.get("40").is_some(), "a shipped units file lacks Nghệ An");
         }
     }
 
     #[test]
     fn bad_level_names_the_line() {
-        let err = Hierarchy::parse("code,level,name,parent_code\n40,province,A,\n1,village,B,40\n")
+        let err = Structure::parse("code,level,name,parent_code\n40,province,A,\n1,village,B,40\n")
             .unwrap_err();
         assert_eq!((err.file, err.line), ("units", 3));
         assert!(err.to_string().starts_with("units line 3: "), "{err}");

@@ -752,6 +752,10 @@ pub fn reported_plan_to_pb(s: &crate::node::ReportedPlan) -> pb::PlanState {
 /// The proto form of one unit's line of the completeness report.
 pub fn unit_progress_to_pb(u: &crate::node::UnitProgress) -> pb::UnitProgress {
     use crate::node::Progress;
+    let since = match &u.progress {
+        Progress::New { since } => since.to_string(),
+        _ => String::new(),
+    };
     let (progress, pending_at) = match &u.progress {
         Progress::NotStarted => (pb::Progress::NotStarted, String::new()),
         Progress::Draft => (pb::Progress::Draft, String::new()),
@@ -760,12 +764,15 @@ pub fn unit_progress_to_pb(u: &crate::node::UnitProgress) -> pb::UnitProgress {
         Progress::Approved => (pb::Progress::Approved, String::new()),
         Progress::Returned => (pb::Progress::Returned, String::new()),
         Progress::Overdue { pending_at } => (pb::Progress::Overdue, pending_at.clone()),
+        Progress::New { .. } => (pb::Progress::New, String::new()),
+        Progress::NotPlanning => (pb::Progress::NotPlanning, String::new()),
     };
     pb::UnitProgress {
         unit: u.unit.clone(),
         progress: progress.into(),
         version: u.version,
         pending_at,
+        since,
     }
 }
 
@@ -803,4 +810,36 @@ pub fn plan_state_from_pb(field: &str, d: pb::PlanDigest) -> R<crate::node::Plan
             .map(|d| decision_from_pb(&format!("{field}.decision"), d))
             .transpose()?,
     })
+}
+
+/// A reorganisation, planned or applied.
+pub fn reorganisation_to_pb(r: &crate::node::Reorganisation) -> pb::ReorganizeResponse {
+    use crate::node::Fate;
+    pb::ReorganizeResponse {
+        from: r.from.clone(),
+        to: r.to.clone(),
+        on: r.on.to_string(),
+        applied: r.applied,
+        plans: r
+            .plans
+            .iter()
+            .map(|p| {
+                let (fate, into, pending_at, decided_by) = match &p.fate {
+                    Fate::Stays => ("stays", Vec::new(), String::new(), String::new()),
+                    Fate::Source { into } => ("source", into.clone(), String::new(), String::new()),
+                    Fate::Pending { at, to } => ("pending", Vec::new(), at.clone(), to.clone()),
+                };
+                pb::PlanFate {
+                    plan: Some(plan_id_to_pb(&p.id)),
+                    status: status_to_pb(p.status).into(),
+                    held_by: p.held_by.clone(),
+                    name: p.name.clone(),
+                    fate: fate.into(),
+                    into,
+                    pending_at,
+                    decided_by,
+                }
+            })
+            .collect(),
+    }
 }

@@ -250,20 +250,9 @@ pub fn tls_acceptor(
     tls: &crate::config::Tls,
     crl_pem: Option<&str>,
 ) -> Result<TlsAcceptor, String> {
-    use rustls::{
-        pki_types::{pem::PemObject, CertificateDer, CertificateRevocationListDer, PrivateKeyDer},
-        server::WebPkiClientVerifier,
-        RootCertStore, ServerConfig,
-    };
+    use rustls::{server::WebPkiClientVerifier, ServerConfig};
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut roots = RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(tls.ca_pem.as_bytes()) {
-        let cert = cert.map_err(|e| format!("ca: {e}"))?;
-        roots.add(cert).map_err(|e| format!("ca: {e}"))?;
-    }
-    let crls = CertificateRevocationListDer::pem_slice_iter(crl_pem.unwrap_or("").as_bytes())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("crl: {e}"))?;
+    let (roots, crls) = crate::pki::tls_authority(&tls.ca_pem, crl_pem, ["ca", "crl"])?;
     // A certificate of an authority no given list is from is judged by that authority alone:
     // with the old and the new authority in --ca and the old one's list in --crl (a CA
     // rotation), the new authority's certificates are not refused as of unknown status.
@@ -273,11 +262,7 @@ pub fn tls_acceptor(
         .allow_unauthenticated()
         .build()
         .map_err(|e| format!("ca: {e}"))?;
-    let chain = CertificateDer::pem_slice_iter(tls.cert_pem.as_bytes())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("cert: {e}"))?;
-    let key =
-        PrivateKeyDer::from_pem_slice(tls.key_pem.as_bytes()).map_err(|e| format!("key: {e}"))?;
+    let (chain, key) = crate::pki::tls_identity(&tls.cert_pem, &tls.key_pem, ["cert", "key"])?;
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?

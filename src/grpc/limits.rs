@@ -25,9 +25,14 @@ pub fn max_request(method: &str) -> usize {
     match method {
         "/quyhoach.v1.NodeSync/Push" => MAX_SYNC_MESSAGE,
         "/quyhoach.v1.Planning/ImportEntries" => MAX_PLANNING_MESSAGE,
+        "/quyhoach.v1.Planning/ImportBundle" => MAX_SYNC_MESSAGE + BUNDLE_FRAME_SLACK,
         _ => MAX_SMALL_MESSAGE,
     }
 }
+
+/// What a bundle's request or answer adds around the bundle file itself (the gRPC frame,
+/// the field tags, a file name), in bytes.
+pub const BUNDLE_FRAME_SLACK: usize = 4096;
 
 /// The fields of one protobuf message, one at a time: (field number, payload of a
 /// length-delimited field). Yields an error for wire data no protobuf decoder would accept.
@@ -141,21 +146,22 @@ pub fn check_shape(method: &str, body: &[u8]) -> Result<(), Status> {
         }
         _ => return Ok(()), // tonic refuses anything else itself.
     };
-    let entries_in = |container: &[u8], number: u64, name: &str| -> Result<(), Status> {
-        for entry in repeated(container, number, MAX_ENTRIES, name)? {
-            for cadre in repeated(entry, 1, 1, &format!("{name}.cadre"))? {
-                for (field, list) in [
-                    (6, "current_positions"),
-                    (8, "qualifications"),
-                    (9, "discipline"),
-                    (13, "ratings"),
-                ] {
-                    repeated(cadre, field, MAX_LIST, &format!("{name}.cadre.{list}"))?;
+    let entries_in =
+        |container: &[u8], number: u64, max: usize, name: &str| -> Result<(), Status> {
+            for entry in repeated(container, number, max, name)? {
+                for cadre in repeated(entry, 1, 1, &format!("{name}.cadre"))? {
+                    for (field, list) in [
+                        (6, "current_positions"),
+                        (8, "qualifications"),
+                        (9, "discipline"),
+                        (13, "ratings"),
+                    ] {
+                        repeated(cadre, field, MAX_LIST, &format!("{name}.cadre.{list}"))?;
+                    }
                 }
             }
-        }
-        Ok(())
-    };
+            Ok(())
+        };
     let round_in = |container: &[u8], number: u64, max: usize, name: &str| -> Result<(), Status> {
         for round in repeated(container, number, max, name)? {
             repeated(round, 7, MAX_ENTRIES, &format!("{name}.tallies"))?;
@@ -165,28 +171,15 @@ pub fn check_shape(method: &str, body: &[u8]) -> Result<(), Status> {
     match method {
         "/quyhoach.v1.NodeSync/Push" => {
             for plan in repeated(message, 2, 1, "plan")? {
-                entries_in(plan, 4, "plan.entries")?;
+                entries_in(plan, 4, MAX_ENTRIES, "plan.entries")?;
                 round_in(plan, 5, MAX_ROUNDS, "plan.rounds")?;
             }
         }
         "/quyhoach.v1.Planning/ImportEntries" => {
-            entries_in(message, 3, "entries")?;
+            entries_in(message, 3, MAX_ENTRIES, "entries")?;
             round_in(message, 4, 1, "round")?;
         }
-        "/quyhoach.v1.Planning/PutEntry" => {
-            for entry in repeated(message, 3, 1, "entry")? {
-                for cadre in repeated(entry, 1, 1, "entry.cadre")? {
-                    for (field, list) in [
-                        (6, "current_positions"),
-                        (8, "qualifications"),
-                        (9, "discipline"),
-                        (13, "ratings"),
-                    ] {
-                        repeated(cadre, field, MAX_LIST, &format!("entry.cadre.{list}"))?;
-                    }
-                }
-            }
-        }
+        "/quyhoach.v1.Planning/PutEntry" => entries_in(message, 3, 1, "entry")?,
         "/quyhoach.v1.Planning/RecordBallotRound" => round_in(message, 3, 1, "round")?,
         _ => {
             for field in Fields(message) {

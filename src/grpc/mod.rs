@@ -1,6 +1,7 @@
 //! The gRPC layer: generated types, conversions, and thin handlers for the two services.
 //! Handlers validate and convert, call one [`crate::node::Node`] method, and convert back.
 
+mod bundles;
 pub mod convert;
 pub mod gate;
 pub mod incoming;
@@ -13,7 +14,7 @@ pub use node_sync::NodeSyncService;
 pub use planning::PlanningService;
 
 /// Types generated from `proto/quyhoach/v1/quyhoach.proto`.
-#[allow(missing_docs, clippy::missing_errors_doc)]
+#[allow(missing_docs, clippy::missing_errors_doc, clippy::large_enum_variant)]
 pub mod pb {
     tonic::include_proto!("quyhoach.v1");
 

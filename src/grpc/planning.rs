@@ -146,6 +146,22 @@ fn opt(s: String) -> Option<String> {
 
 #[tonic::async_trait]
 impl pb::planning_server::Planning for PlanningService {
+    async fn export_bundle(
+        &self,
+        req: Request<pb::ExportBundleRequest>,
+    ) -> Result<Response<pb::BundleResponse>, Status> {
+        let who = self.who(&req)?;
+        super::bundles::export(&self.node, &who, req).await
+    }
+
+    async fn import_bundle(
+        &self,
+        req: Request<pb::ImportBundleRequest>,
+    ) -> Result<Response<pb::ImportBundleResponse>, Status> {
+        let who = self.who(&req)?;
+        super::bundles::import(self.node.clone(), &who, req).await
+    }
+
     async fn list_units(
         &self,
         req: Request<pb::ListUnitsRequest>,
@@ -737,6 +753,18 @@ impl pb::planning_server::Planning for PlanningService {
         Ok(Response::new(pb::RecordExportResponse {
             classification: mark.map(|m| m.to_string()).unwrap_or_default(),
         }))
+    }
+
+    async fn reorganize(
+        &self,
+        req: Request<pb::ReorganizeRequest>,
+    ) -> Result<Response<pb::ReorganizeResponse>, Status> {
+        let who = self.who(&req)?;
+        let pb::ReorganizeRequest { to, on, dry_run } = req.into_inner();
+        let on = crate::domain::parse_date("on", on.trim())
+            .map_err(|e| Status::from(Error::Invalid(e)))?;
+        let r = self.node.reorganize(&who, &to, on, dry_run).await?;
+        Ok(Response::new(reorganisation_to_pb(&r)))
     }
 
     async fn issue_web_login(

@@ -401,6 +401,9 @@ impl Node {
         let v = plan.id.version;
         match (direct, latest) {
             (true, None) if v == 1 => Ok(()),
+            // This node became the approving unit by a reorganisation: the versions before
+            // were decided by the unit that approved it then, which this node never held.
+            (true, None) if self.hierarchy.approver_changed(&plan.id.unit) => Ok(()),
             (true, None) => Err(Error::precondition(
                 "plan.id.version",
                 format!("version {v} arrived before version 1"),

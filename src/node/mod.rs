@@ -13,6 +13,8 @@ mod progress;
 mod query;
 mod reconcile;
 mod reference;
+mod reorganise;
+mod signing;
 mod status;
 mod structure;
 mod units;
@@ -48,6 +50,7 @@ pub use query::{
 };
 pub use reconcile::{digest, ParentView, PlanState, Reconciled, Repairs};
 pub use reference::Reference;
+pub use reorganise::{Fate, PlanFate, Reorganisation, StructureChoice};
 pub use status::{ChildReport, LinkState, LinkStatus, SyncStatus};
 pub use structure::Structure;
 pub use web_login::{WebIdentity, LOGIN_TOKEN_SECONDS};
@@ -145,6 +148,9 @@ pub struct Node {
     signing_authority: Option<crate::signature::SigningAuthority>,
     /// The classification every export carries (`serve --classification`); none: unmarked.
     classification: Option<crate::tabular::Classification>,
+    /// The node's signing key and the authority it checks other signers against; unset on an
+    /// insecure node, which signs nothing (`node/signing.rs`).
+    signer: std::sync::OnceLock<crate::bundle::sign::Signer>,
 }
 
 impl Node {
@@ -202,6 +208,7 @@ impl Node {
             acceptances: RwLock::new(acceptances),
             signing_authority: None,
             classification: None,
+            signer: std::sync::OnceLock::new(),
         };
         if node.runs_checks() {
             node.live
@@ -291,6 +298,14 @@ impl Node {
     /// Today's date (UTC), from the node's clock.
     pub fn today(&self) -> NaiveDate {
         self.now().date_naive()
+    }
+
+    /// The name of `unit` for the Board in the structure of `on` (a plan's date; today's
+    /// structure when none): "<commune> (<district>, 2024; now part of <new commune>)" for a
+    /// unit since reorganised, as [`Hierarchy::name_in_time`] spells it; empty for an
+    /// unknown code.
+    pub fn unit_name_at(&self, unit: &str, on: Option<NaiveDate>) -> String {
+        self.hierarchy.name_in_time(unit, on).unwrap_or_default()
     }
 
     /// The unit this node's parent serves, if any.

@@ -47,10 +47,20 @@ pub enum Progress {
         /// The unit whose node is to decide.
         pending_at: String,
     },
+    /// No version yet, and the unit came into being on `since` by a reorganisation: a new
+    /// unit starts without an approved plan (the old units' plans are its sources).
+    New {
+        /// The day the structure that created it took effect.
+        since: chrono::NaiveDate,
+    },
+    /// A special zone (đặc khu) or a unit the province marks as not planning: no plan is
+    /// expected of it.
+    NotPlanning,
 }
 
 impl Progress {
-    /// Returns true if and only if the unit has submitted nothing yet for the term.
+    /// Returns true if and only if the unit has submitted nothing yet for the term and is
+    /// expected to have (a new unit is not behind: it says so; a special zone plans nothing).
     pub fn is_missing(&self) -> bool {
         matches!(
             self,
@@ -152,6 +162,7 @@ impl Node {
             .flat_map(|f| f.plans)
             .map(|p| (p, ()))
             .collect();
+        let not_planning = self.reference().rules.not_planning.clone();
         let mut known: HashMap<String, ReportedPlan> = HashMap::new();
         for s in self.plan_states() {
             if s.id.term == term {
@@ -165,9 +176,19 @@ impl Node {
             .filter(|u| u.code != self.unit.code)
             .map(|u| {
                 let Some(s) = known.get(&u.code) else {
+                    // Special zones: "Đặc khu …" in the official list (Nghị quyết 1687 to
+                    // 1693/NQ-UBTVQH15, 2025); Hoàng Sa and Trường Sa have no population.
+                    let progress =
+                        if u.name.starts_with("Đặc khu ") || not_planning.contains(&u.code) {
+                            Progress::NotPlanning
+                        } else if let Some(since) = self.hierarchy.new_since(&u.code) {
+                            Progress::New { since }
+                        } else {
+                            Progress::NotStarted
+                        };
                     return UnitProgress {
                         unit: u.code.clone(),
-                        progress: Progress::NotStarted,
+                        progress,
                         version: 0,
                     };
                 };

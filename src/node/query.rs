@@ -257,15 +257,14 @@ impl Node {
             self.view_settled().await?;
         }
         let view = self.view.read().unwrap_or_else(|e| e.into_inner());
-        let unit_name = |code: &str| {
-            self.hierarchy
-                .get(code)
-                .map(|u| u.name.as_str())
-                .unwrap_or_default()
+        // A plan is named in the structure of its own date (a 2024 list by its 2024 commune).
+        let unit_name = |id: &PlanId| {
+            let on = view.current(&id.unit, &id.term).and_then(|p| p.adopted_on);
+            self.unit_name_at(&id.unit, on)
         };
         let entry = |r: &RowOut<'_>| ConsolidatedEntry {
             unit: r.id.unit.clone(),
-            unit_name: unit_name(&r.id.unit).to_string(),
+            unit_name: unit_name(r.id),
             term: r.id.term.clone(),
             version: r.id.version,
             status: r.status,
@@ -302,11 +301,7 @@ impl Node {
         let mut all = page.rows;
         match request.sort {
             SortKey::Name => {}
-            SortKey::Unit => all.sort_by(|a, b| {
-                unit_name(&a.id.unit)
-                    .cmp(unit_name(&b.id.unit))
-                    .then_with(|| a.id.unit.cmp(&b.id.unit))
-            }),
+            SortKey::Unit => all.sort_by_cached_key(|r| (unit_name(r.id), r.id.unit.clone())),
             SortKey::Position => all.sort_by(|a, b| a.position.cmp(b.position)),
             SortKey::Birth => all.sort_by_key(|r| r.birth_date),
             SortKey::Votes => all.sort_by_key(|r| std::cmp::Reverse(r.votes.map_or(0, |v| v.0))),

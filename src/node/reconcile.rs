@@ -279,14 +279,28 @@ impl Node {
         Ok(repairs)
     }
 
-    /// The parent's receipt for a version, if this node holds one (a receipt this node gave
-    /// a child for the same version does not count).
+    /// The receipt of the level above for a version, if this node holds one: from the
+    /// current parent, or from the one it had before a reorganisation (whoever received it
+    /// first: a plan acknowledged by a district since abolished is still owed to the new
+    /// parent). A receipt this node gave a child for the same version does not count.
     fn parent_receipt(&self, id: &PlanId) -> Result<Option<Receipt>> {
+        let Some(receipt) = self.store.receipt(id)? else {
+            return Ok(None);
+        };
         let parent = self.parent_unit().map(|u| u.code.as_str());
-        Ok(self
+        if Some(receipt.received_by.as_str()) == parent {
+            return Ok(Some(receipt));
+        }
+        if receipt.received_by == self.unit.code || id.unit != self.unit.code {
+            return Ok(None);
+        }
+        // A former parent's receipt: the own version is owed to the new parent while it
+        // awaits a decision; one the former parent decided stays decided there.
+        let awaiting = self
             .store
-            .receipt(id)?
-            .filter(|r| Some(r.received_by.as_str()) == parent))
+            .header(id)?
+            .is_some_and(|h| h.status == PlanStatus::Submitted);
+        Ok(awaiting.then_some(receipt))
     }
 
     /// The plan as it goes up again: an own version as submitted; a lower version with the
@@ -319,10 +333,22 @@ impl Node {
     ///
     /// The store fails.
     pub async fn received_again(&self, receipt: Receipt) -> Result<()> {
-        let event = Event::new("reconcile_push", Some(&receipt.plan)).detail(format!(
-            "pushed again; receipt from {}",
-            receipt.received_by
-        ));
+        let first = self
+            .store
+            .receipt(&receipt.plan)?
+            .map(|r| r.received_by)
+            .filter(|by| *by != receipt.received_by && *by != self.unit.code);
+        let detail = match first {
+            // The unit that first received it is no longer this node's parent.
+            Some(by) => format!(
+                "re-routed: first received by {by}, which is not the approving unit in \
+                 structure {}; pushed again to {}, receipt from it",
+                self.hierarchy.label(),
+                receipt.received_by
+            ),
+            None => format!("pushed again; receipt from {}", receipt.received_by),
+        };
+        let event = Event::new("reconcile_push", Some(&receipt.plan)).detail(detail);
         let guard = self.lock().await;
         self.commit(guard, event, vec![Change::PutReceipt(receipt)])
             .await

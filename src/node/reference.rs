@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Event, Node};
+use super::{reorganise::StructureChoice, Event, Node};
 use crate::{
     auth::Caller,
     domain::{Catalog, Level},
@@ -14,7 +14,7 @@ use crate::{
     store::Change,
 };
 
-const DOCUMENT: &str = "reference";
+pub(super) const DOCUMENT: &str = "reference";
 
 /// How far ahead of the version held a parent's reference data may jump: the province's
 /// version grows by one per change, so a larger jump is a forgery or a fault.
@@ -30,10 +30,15 @@ pub struct Reference {
     pub catalog: Catalog,
     /// The rule parameters.
     pub rules: RulesFile,
+    /// The structure of units the province has moved to by a reorganisation
+    /// ([`Node::reorganize`]); none while it is in the one its nodes were started with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub structure: Option<StructureChoice>,
 }
 
 impl Reference {
-    /// Returns true if and only if both carry the same data, whatever their versions.
+    /// Returns true if and only if both carry the same catalogue and rules, whatever their
+    /// versions and structures.
     pub fn same_content(&self, other: &Reference) -> bool {
         self.catalog == other.catalog && self.rules == other.rules
     }
@@ -55,8 +60,11 @@ impl Node {
             match stored {
                 Some(s) if s.same_content(&configured) => s,
                 other => {
+                    // The files give the catalogue and the rules; a reorganisation applied
+                    // here is kept.
                     let next = Reference {
-                        version: other.map_or(1, |s| s.version + 1),
+                        version: other.as_ref().map_or(1, |s| s.version + 1),
+                        structure: other.and_then(|s| s.structure),
                         ..configured
                     };
                     self.put_reference(next.clone()).await?;
@@ -67,6 +75,7 @@ impl Node {
         } else {
             stored.unwrap_or(configured)
         };
+        self.follow_structure(chosen.structure.as_ref());
         self.swap_reference(chosen);
         Ok(())
     }
@@ -104,11 +113,13 @@ impl Node {
         {
             crate::domain::validate::code("reference.catalog", code).map_err(Error::Invalid)?;
         }
+        self.check_structure(reference.structure.as_ref())?;
         self.put_reference(reference.clone()).await?;
         tracing::info!(
             version = reference.version,
             "reference data received from the parent"
         );
+        self.follow_structure(reference.structure.as_ref());
         self.swap_reference(reference);
         Ok(true)
     }
@@ -150,7 +161,7 @@ impl Node {
         .await
     }
 
-    fn swap_reference(&self, reference: Reference) {
+    pub(super) fn swap_reference(&self, reference: Reference) {
         match self.reference.write() {
             Ok(mut r) => *r = Arc::new(reference),
             Err(e) => *e.into_inner() = Arc::new(reference),

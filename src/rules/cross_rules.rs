@@ -427,14 +427,10 @@ fn different_details<'a>(
         .map(|&i| plan_of(i))
         .collect();
     let masked = mask_id(id);
-    out.push(Finding::new(
-        RuleId::R21,
+    out.push(r21_finding(
         Severity::Error,
-        plans.iter().map(|p| p.id.unit.clone()).collect(),
-        Some(who),
-        Vec::new(),
-        plans.iter().map(|p| p.id.term.clone()).collect(),
-        plans.iter().map(|p| p.id.clone()).collect(),
+        &plans,
+        who,
         format!(
             "Số CCCD {masked} được ghi với thông tin khác nhau giữa các danh sách: {}; đối chiếu hồ sơ và sửa cho thống nhất",
             list(true)
@@ -444,6 +440,27 @@ fn different_details<'a>(
             list(false)
         ),
     ));
+}
+
+/// An R21 finding about `who` that names the units, terms and IDs of the lists `plans`.
+fn r21_finding(
+    severity: Severity,
+    plans: &[&Plan],
+    who: PersonRef,
+    message_vi: String,
+    message_en: String,
+) -> Finding {
+    Finding::new(
+        RuleId::R21,
+        severity,
+        plans.iter().map(|p| p.id.unit.clone()).collect(),
+        Some(who),
+        Vec::new(),
+        plans.iter().map(|p| p.id.term.clone()).collect(),
+        plans.iter().map(|p| p.id.clone()).collect(),
+        message_vi,
+        message_en,
+    )
 }
 
 /// R21's warning: the persons `members` (of `sources`) share the identity (`name`, `birth`).
@@ -500,14 +517,10 @@ fn under_several_ids<'a>(
         })
         .collect::<Vec<_>>()
         .join("; ");
-    let mut f = Finding::new(
-        RuleId::R21,
+    let mut f = r21_finding(
         Severity::Warning,
-        plans.iter().map(|p| p.id.unit.clone()).collect(),
-        Some(main),
-        Vec::new(),
-        plans.iter().map(|p| p.id.term.clone()).collect(),
-        plans.iter().map(|p| p.id.clone()).collect(),
+        &plans,
+        main,
         format!(
             "{name}, sinh {birth}, xuất hiện với {} số CCCD khác nhau: {listing}; kiểm tra có phải một người không và sửa số CCCD",
             ids.len()

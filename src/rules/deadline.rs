@@ -127,12 +127,9 @@ mod tests {
         let r = on(d(2025, 9, 17));
         assert_eq!(r.findings.len(), 1);
         assert_eq!(r.findings[0].severity, Severity::Warning);
-        assert!(
-            r.findings[0]
-                .message_en
-                .contains("last day 2025-09-16, 1 working days late"),
-            "{}",
-            r.findings[0].message_en
+        assert_contains(
+            &r.findings[0].message_en,
+            "last day 2025-09-16, 1 working days late",
         );
         // A weekend after the deadline adds no working days.
         assert!(on(d(2025, 9, 22)).findings[0]

@@ -487,9 +487,7 @@ mod tests {
     #[test]
     fn incremental_finds_every_record_that_shares_an_identity() {
         let w = World::new();
-        let mut a = plan("412", "2025-2030", 1);
-        a.entries
-            .push(voted(&mut a.rounds, cadre(ID1, "Nguyễn Văn A"), "D.BT"));
+        let a = one_planned("412", "D.BT", cadre(ID1, "Nguyễn Văn A"));
         let mut b = plan("414", "2025-2030", 1);
         let born = d(1970, 1, 1);
         let mut elsewhere = cadre(ID1, "Nguyễn Văn A");

@@ -19,7 +19,7 @@ mod plan_rules;
 pub mod retirement;
 mod since_2025;
 #[cfg(test)]
-mod testkit;
+pub(crate) mod testkit;
 
 pub use eligibility::{eligibility, Eligibility};
 pub use engine::{

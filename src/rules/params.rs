@@ -274,12 +274,14 @@ impl RuleParams {
     /// The field and what is wrong with it, if a ratio is outside 0..1, a count is outside its
     /// range, a day count is zero, or the retirement schedule is invalid.
     pub fn validate(&self) -> Result<(), String> {
-        let ratio = |name: &str, v: f64| {
-            if (0.0..=1.0).contains(&v) {
-                Ok(())
-            } else {
-                Err(format!("{name}: {v} is not a ratio between 0 and 1"))
+        // Every share that is set lies between 0 and 1.
+        let ratios = |targets: &[(&str, Option<f64>)]| {
+            for &(name, target) in targets {
+                if let Some(v) = target.filter(|v| !(0.0..=1.0).contains(v)) {
+                    return Err(format!("{name}: {v} is not a ratio between 0 and 1"));
+                }
             }
+            Ok(())
         };
         if self.quorum_den == 0 || self.quorum_num > self.quorum_den {
             return Err(format!(
@@ -308,7 +310,7 @@ impl RuleParams {
                 self.min_months_to_retirement, self.preferred_months_to_retirement
             ));
         }
-        for (name, target) in [
+        ratios(&[
             ("min_women_ratio", self.min_women_ratio),
             ("min_young_ratio", self.min_young_ratio),
             ("min_ethnic_minority_ratio", self.min_ethnic_minority_ratio),
@@ -316,27 +318,19 @@ impl RuleParams {
                 "min_science_technology_ratio",
                 self.min_science_technology_ratio,
             ),
-        ] {
-            if let Some(r) = target {
-                ratio(name, r)?;
-            }
-        }
+        ])?;
         if let Some(b) = &self.age_bands {
-            if b.middle_from == 0 || b.middle_from >= b.senior_from || b.senior_from > 100 {
+            let (middle, senior) = (b.middle_from, b.senior_from);
+            if middle == 0 || middle >= senior || senior > 100 {
                 return Err(format!(
-                    "age_bands: middle_from {} and senior_from {} must be ages with 0 < middle_from < senior_from <= 100",
-                    b.middle_from, b.senior_from
+                    "age_bands: middle_from {middle} and senior_from {senior} must be ages with 0 < middle_from < senior_from <= 100"
                 ));
             }
-            for (name, target) in [
+            ratios(&[
                 ("age_bands.min_young", b.min_young),
                 ("age_bands.min_middle", b.min_middle),
                 ("age_bands.min_senior", b.min_senior),
-            ] {
-                if let Some(r) = target {
-                    ratio(name, r)?;
-                }
-            }
+            ])?;
         }
         if self.female_60_months == 0 || self.female_60_months >= 1200 {
             return Err(format!(
@@ -447,6 +441,9 @@ pub struct RulesFile {
     /// province and commune plan decided from 1 July to 31 December 2025 counts as one of a
     /// merged unit.
     pub merged_units: Vec<String>,
+    /// Codes of the units the province marks as not planning (besides the special zones,
+    /// đặc khu, which never are): never listed as missing a plan.
+    pub not_planning: Vec<String>,
 }
 
 impl Default for RulesFile {
@@ -463,6 +460,7 @@ struct RawRulesFile {
     qd377: RuleParams,
     freezes: Vec<Freeze>,
     merged_units: Vec<String>,
+    not_planning: Vec<String>,
 }
 
 impl From<RawRulesFile> for RulesFile {
@@ -472,6 +470,7 @@ impl From<RawRulesFile> for RulesFile {
             qd377,
             freezes,
             merged_units,
+            not_planning,
         } = raw;
         // QĐ 50's figures (Hướng dẫn 16-HD/BTCTW); 0 turns a target off.
         qd50.min_women_ratio.get_or_insert(0.25);
@@ -481,6 +480,7 @@ impl From<RawRulesFile> for RulesFile {
             qd377,
             freezes,
             merged_units,
+            not_planning,
         }
     }
 }
@@ -578,10 +578,7 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-
-    fn d(y: i32, m: u32, day: u32) -> NaiveDate {
-        NaiveDate::from_ymd_opt(y, m, day).unwrap()
-    }
+    use crate::rules::testkit::d;
 
     #[test]
     fn ruleset_changes_on_8_october_2025() {

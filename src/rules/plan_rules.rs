@@ -989,8 +989,8 @@ mod tests {
         assert_eq!(r.findings.len(), 1, "equal grade is not higher");
         let f = &r.findings[0];
         assert_eq!(f.severity, Severity::Error);
-        assert!(f.message_vi.contains("D.CT.HDND"), "{}", f.message_vi);
-        assert!(f.message_en.contains("grade 70"), "{}", f.message_en);
+        assert_contains(&f.message_vi, "D.CT.HDND");
+        assert_contains(&f.message_en, "grade 70");
         assert!(!f.message_vi.contains(ID1));
     }
 
@@ -1014,9 +1014,7 @@ mod tests {
     #[test]
     fn r1_unknown_codes_are_reported() {
         let w = World::new();
-        let mut p = plan("412", "2025-2030", 1);
-        p.entries
-            .push(voted(&mut p.rounds, cadre(ID1, "Nguyễn Văn A"), "D.NOPE"));
+        let mut p = one_planned("412", "D.NOPE", cadre(ID1, "Nguyễn Văn A"));
         let mut c = cadre(ID2, "Lê Văn B");
         c.current_positions = vec!["X.1".into()];
         p.entries.push(voted(&mut p.rounds, c, "D.BT"));
@@ -1057,13 +1055,11 @@ mod tests {
         let w = World::new();
         let mut rules = RulesFile::default();
         rules.qd50.max_cadres_per_position = 4;
-        let r = w.rule_with(
-            &one(with_n_for("D.CT.UBND", 4)),
-            RuleId::R2,
-            &rules,
-            today(),
-        );
-        assert!(r.findings.is_empty());
+        let four = one(with_n_for("D.CT.UBND", 4));
+        assert!(w
+            .rule_with(&four, RuleId::R2, &rules, today())
+            .findings
+            .is_empty());
     }
 
     // ---- R4
@@ -1114,11 +1110,7 @@ mod tests {
             Severity::Warning,
             "60 months: allowed, under 120"
         );
-        assert!(
-            r.findings[0].message_en.contains("only 60 months"),
-            "{}",
-            r.findings[0].message_en
-        );
+        assert_contains(&r.findings[0].message_en, "only 60 months");
         p.entries[0].cadre = man_retiring(ID1, 2030, 5);
         let r = w.rule(&one(p.clone()), RuleId::R6);
         assert_eq!(r.findings[0].severity, Severity::Error, "59 months");
@@ -1146,18 +1138,7 @@ mod tests {
         p.entries.push(voted(&mut p.rounds, c, "D.CT.UBND"));
         let r = w.rule(&one(p), RuleId::R6);
         assert_eq!(r.findings[0].severity, Severity::Warning);
-        assert!(
-            r.findings[0].message_vi.contains("10/2030"),
-            "{}",
-            r.findings[0].message_vi
-        );
-    }
-
-    /// One person planned for `position` in `unit`'s 2025–2030 list.
-    fn one_planned(unit: &str, position: &str, c: Cadre) -> Plan {
-        let mut p = plan(unit, "2025-2030", 1);
-        p.entries.push(voted(&mut p.rounds, c, position));
-        p
+        assert_contains(&r.findings[0].message_vi, "10/2030");
     }
 
     fn born(gender: Gender, y: i32, m: u32) -> Cadre {
@@ -1209,13 +1190,7 @@ mod tests {
             Some(Severity::Error)
         );
         let r = w.rule(&one(commune(born(Gender::Male, 1968, 6))), RuleId::R6);
-        assert!(
-            r.findings[0]
-                .message_en
-                .contains("only 59 months after 07/2025"),
-            "{}",
-            r.findings[0].message_en
-        );
+        assert_contains(&r.findings[0].message_en, "only 59 months after 07/2025");
         assert_eq!(
             r6_severity(&w, commune(born(Gender::Male, 1968, 7))),
             Some(Severity::Warning)
@@ -1410,11 +1385,7 @@ mod tests {
             RuleId::R14,
         );
         assert_eq!(r.findings.len(), 1);
-        assert!(
-            r.findings[0].message_vi.contains("đến hết ngày 2025-03-14"),
-            "{}",
-            r.findings[0].message_vi
-        );
+        assert_contains(&r.findings[0].message_vi, "đến hết ngày 2025-03-14");
         let r = w.rule(
             &one(disciplined(DisciplineKind::Reprimand, on, d(2025, 3, 15))),
             RuleId::R14,
@@ -1446,11 +1417,7 @@ mod tests {
         let mut p = disciplined(DisciplineKind::Warning, d(2024, 1, 10), d(2025, 10, 7));
         let r = w.rule(&one(p.clone()), RuleId::R14);
         assert_eq!(r.findings.len(), 1);
-        assert!(
-            r.findings[0].message_vi.contains("QĐ 50"),
-            "{}",
-            r.findings[0].message_vi
-        );
+        assert_contains(&r.findings[0].message_vi, "QĐ 50");
         // Adopted on 2025-10-08 (QĐ 377): 12 months from the decision (no announcement
         // recorded) have run out.
         p.adopted_on = Some(d(2025, 10, 8));
@@ -1484,11 +1451,7 @@ mod tests {
         // 12 months from 2024-10-15: the last barred day is 2025-10-14.
         let r = w.rule(&one(announced_warning(d(2025, 10, 14))), RuleId::R14);
         assert_eq!(r.findings.len(), 1, "one day before the end");
-        assert!(
-            r.findings[0].message_en.contains("announced on 2024-10-15"),
-            "{}",
-            r.findings[0].message_en
-        );
+        assert_contains(&r.findings[0].message_en, "announced on 2024-10-15");
         assert!(r.findings[0].message_en.contains("QĐ 377"));
         assert!(
             w.rule(&one(announced_warning(d(2025, 10, 15))), RuleId::R14)
@@ -1577,11 +1540,7 @@ mod tests {
         c.retirement_regime = crate::domain::RetirementRegime::Female60;
         let r = w.rule(&one(one_planned("40", "P.PCT.UBND", c)), RuleId::R6);
         assert_eq!(r.findings[0].severity, Severity::Warning, "{r:#?}");
-        assert!(
-            r.findings[0].message_vi.contains("04/2032"),
-            "{}",
-            r.findings[0].message_vi
-        );
+        assert_contains(&r.findings[0].message_vi, "04/2032");
     }
 
     #[test]
@@ -1594,11 +1553,7 @@ mod tests {
         let r7: Vec<_> = r.of_rule(RuleId::R7).collect();
         assert_eq!(r7.len(), 1, "{r:#?}");
         assert_eq!(r7[0].severity, Severity::Error);
-        assert!(
-            r7[0].message_en.contains("[qd50.retirement_police]"),
-            "{}",
-            r7[0].message_en
-        );
+        assert_contains(&r7[0].message_en, "[qd50.retirement_police]");
         assert_eq!(r.of_rule(RuleId::R6).count(), 0);
         // With the table (a flat 62 for men), R6 judges them by it.
         let mut rules = RulesFile::default();
@@ -1721,11 +1676,7 @@ mod tests {
             .is_empty());
         let r = w.rule(&one(tallied(30, 30, 15)), RuleId::R19);
         assert_eq!(r.findings.len(), 1);
-        assert!(
-            r.findings[0].message_vi.contains("15/30"),
-            "{}",
-            r.findings[0].message_vi
-        );
+        assert_contains(&r.findings[0].message_vi, "15/30");
     }
 
     #[test]
@@ -1737,11 +1688,7 @@ mod tests {
             .is_empty());
         let r = w.rule(&one(tallied(30, 19, 16)), RuleId::R19);
         assert_eq!(r.findings.len(), 1);
-        assert!(
-            r.findings[0].message_en.contains("19 of 30"),
-            "{}",
-            r.findings[0].message_en
-        );
+        assert_contains(&r.findings[0].message_en, "19 of 30");
     }
 
     #[test]

@@ -222,6 +222,7 @@ pub fn months_until_retirement(birth: NaiveDate, gender: Gender, reference_date:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rules::testkit::d;
 
     #[test]
     fn calendar_months_from_july_2025_to_june_2030_are_59() {
@@ -244,10 +245,6 @@ mod tests {
         // A flat 60 for women of the female_60 regime.
         let f60 = Schedule::flat(720);
         assert_eq!(f60.retirement_month(d(1972, 4, 9)), (2032, 4));
-    }
-
-    fn d(y: i32, m: u32, day: u32) -> NaiveDate {
-        NaiveDate::from_ymd_opt(y, m, day).unwrap()
     }
 
     /// (birth year, birth month) → (retirement year, month, age at retirement in months), from

@@ -155,6 +155,13 @@ pub fn voted_with(rounds: &mut Vec<BallotRound>, cadre: Cadre, position: &str, y
     }
 }
 
+/// One person planned for `position` in `unit`'s 2025–2030 list (see [`plan`], [`voted`]).
+pub fn one_planned(unit: &str, position: &str, c: Cadre) -> Plan {
+    let mut p = plan(unit, "2025-2030", 1);
+    p.entries.push(voted(&mut p.rounds, c, position));
+    p
+}
+
 /// An entry added by the approving authority (R15), with no ballot.
 pub fn entry(cadre: Cadre, position: &str) -> Entry {
     Entry {
@@ -162,4 +169,10 @@ pub fn entry(cadre: Cadre, position: &str) -> Entry {
         position: position.into(),
         source: EntrySource::AddedByAuthority,
     }
+}
+
+/// Asserts that `message` contains `part`, showing the whole message when it does not.
+#[track_caller]
+pub fn assert_contains(message: &str, part: &str) {
+    assert!(message.contains(part), "{message}");
 }

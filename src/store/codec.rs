@@ -226,7 +226,8 @@ fn body_record(plan: &Plan) -> Vec<u8> {
 
 /// The shapes of format 2 that format 3 changed: a cadre without its retirement regime,
 /// science-and-technology flag and ratings, a discipline record without its announcement,
-/// complaint and later violation. Read only to upgrade a store.
+/// complaint and later violation. Read to upgrade a store; the tests also write them
+/// (`format2`) to make a format-2 store.
 mod v2 {
     use chrono::NaiveDate;
     use serde::Deserialize;
@@ -234,36 +235,40 @@ mod v2 {
     use crate::domain::{self, BallotRound, DisciplineKind, EntrySource, Gender};
 
     #[derive(Deserialize)]
+    #[cfg_attr(test, derive(serde::Serialize))]
     pub struct Body {
         pub entries: Vec<Entry>,
         pub rounds: Vec<BallotRound>,
     }
 
     #[derive(Deserialize)]
+    #[cfg_attr(test, derive(serde::Serialize))]
     pub struct Entry {
-        cadre: Cadre,
-        position: String,
-        source: EntrySource,
+        pub(super) cadre: Cadre,
+        pub(super) position: String,
+        pub(super) source: EntrySource,
     }
 
     #[derive(Deserialize)]
-    struct Cadre {
-        national_id: String,
-        full_name: String,
-        birth_date: NaiveDate,
-        gender: Gender,
-        ethnicity: String,
-        current_positions: Vec<String>,
-        current_unit: String,
-        qualifications: Vec<String>,
-        discipline: Vec<Discipline>,
-        appointment_proposed_on: Option<NaiveDate>,
+    #[cfg_attr(test, derive(serde::Serialize))]
+    pub(super) struct Cadre {
+        pub(super) national_id: String,
+        pub(super) full_name: String,
+        pub(super) birth_date: NaiveDate,
+        pub(super) gender: Gender,
+        pub(super) ethnicity: String,
+        pub(super) current_positions: Vec<String>,
+        pub(super) current_unit: String,
+        pub(super) qualifications: Vec<String>,
+        pub(super) discipline: Vec<Discipline>,
+        pub(super) appointment_proposed_on: Option<NaiveDate>,
     }
 
     #[derive(Deserialize)]
-    struct Discipline {
-        kind: DisciplineKind,
-        decided_on: NaiveDate,
+    #[cfg_attr(test, derive(serde::Serialize))]
+    pub(super) struct Discipline {
+        pub(super) kind: DisciplineKind,
+        pub(super) decided_on: NaiveDate,
     }
 
     impl From<Entry> for domain::Entry {
@@ -376,50 +381,13 @@ fn decode_body_as<T: DeserializeOwned>(
 pub(crate) mod format2 {
     use super::*;
 
-    mod old {
-        use chrono::NaiveDate;
-        use serde::Serialize;
-
-        use crate::domain::{BallotRound, DisciplineKind, EntrySource, Gender};
-
-        #[derive(Serialize)]
-        pub struct Body {
-            pub entries: Vec<Entry>,
-            pub rounds: Vec<BallotRound>,
-        }
-        #[derive(Serialize)]
-        pub struct Entry {
-            pub cadre: Cadre,
-            pub position: String,
-            pub source: EntrySource,
-        }
-        #[derive(Serialize)]
-        pub struct Cadre {
-            pub national_id: String,
-            pub full_name: String,
-            pub birth_date: NaiveDate,
-            pub gender: Gender,
-            pub ethnicity: String,
-            pub current_positions: Vec<String>,
-            pub current_unit: String,
-            pub qualifications: Vec<String>,
-            pub discipline: Vec<Discipline>,
-            pub appointment_proposed_on: Option<NaiveDate>,
-        }
-        #[derive(Serialize)]
-        pub struct Discipline {
-            pub kind: DisciplineKind,
-            pub decided_on: NaiveDate,
-        }
-    }
-
     /// The body record of `p` in format 2 (the 2025 attributes dropped).
     pub(crate) fn record(p: &Plan) -> Vec<u8> {
         let entries = p
             .entries
             .iter()
-            .map(|e| old::Entry {
-                cadre: old::Cadre {
+            .map(|e| v2::Entry {
+                cadre: v2::Cadre {
                     national_id: e.cadre.national_id.clone(),
                     full_name: e.cadre.full_name.clone(),
                     birth_date: e.cadre.birth_date,
@@ -432,7 +400,7 @@ pub(crate) mod format2 {
                         .cadre
                         .discipline
                         .iter()
-                        .map(|d| old::Discipline {
+                        .map(|d| v2::Discipline {
                             kind: d.kind,
                             decided_on: d.decided_on,
                         })
@@ -443,7 +411,7 @@ pub(crate) mod format2 {
                 source: e.source,
             })
             .collect();
-        postcard::to_allocvec(&old::Body {
+        postcard::to_allocvec(&v2::Body {
             entries,
             rounds: p.rounds.clone(),
         })

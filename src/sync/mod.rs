@@ -5,9 +5,11 @@
 //! reconnect, the link also reconciles with the parent (anti-entropy, `node::reconcile`).
 //!
 //! The parent is behind the [`Parent`] trait: [`grpc_parent::GrpcParent`] over the network,
+//! [`folder_parent::FolderParent`] over a folder of bundle files carried on removable media,
 //! [`LocalParent`] in the same process for tests of the sync logic. [`grpc_parent::run`] opens
 //! the link to the parent and drives it.
 
+pub mod folder_parent;
 pub mod grpc_parent;
 
 use std::{sync::Arc, time::Duration};

@@ -153,10 +153,7 @@ pub fn format_ratings(ratings: &[Rating]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn d(y: i32, m: u32, day: u32) -> NaiveDate {
-        NaiveDate::from_ymd_opt(y, m, day).unwrap()
-    }
+    use crate::rules::testkit::d;
 
     #[test]
     fn discipline_cells_round_trip_and_bad_ones_say_why() {

@@ -431,31 +431,23 @@ mod tests {
 
     #[test]
     fn headers_match_without_case_diacritics_or_punctuation() {
-        assert_eq!(Column::from_header("Họ và tên"), Some(Column::FullName));
-        assert_eq!(Column::from_header("  HỌ VÀ  TÊN "), Some(Column::FullName));
-        assert_eq!(Column::from_header("Ho va ten"), Some(Column::FullName));
-        assert_eq!(Column::from_header("Họ tên"), Some(Column::FullName));
-        assert_eq!(Column::from_header("So CCCD"), Some(Column::NationalId));
-        assert_eq!(
-            Column::from_header("Số định danh"),
-            Some(Column::NationalId)
-        );
-        assert_eq!(
-            Column::from_header("Số CMND/CCCD"),
-            Some(Column::NationalId)
-        );
-        assert_eq!(
-            Column::from_header("Ngày, tháng, năm sinh"),
-            Some(Column::BirthDate)
-        );
-        assert_eq!(
-            Column::from_header("Chức danh được quy hoạch"),
-            Some(Column::Position)
-        );
-        assert_eq!(
-            Column::from_header("Đơn vị công tác"),
-            Some(Column::CurrentUnit)
-        );
+        for (column, headers) in [
+            (
+                Column::FullName,
+                &["Họ và tên", "  HỌ VÀ  TÊN ", "Ho va ten", "Họ tên"][..],
+            ),
+            (
+                Column::NationalId,
+                &["So CCCD", "Số định danh", "Số CMND/CCCD"],
+            ),
+            (Column::BirthDate, &["Ngày, tháng, năm sinh"]),
+            (Column::Position, &["Chức danh được quy hoạch"]),
+            (Column::CurrentUnit, &["Đơn vị công tác"]),
+        ] {
+            for header in headers {
+                assert_eq!(Column::from_header(header), Some(column), "{header:?}");
+            }
+        }
         assert_eq!(Column::from_header("Ghi chú"), None);
         assert_eq!(Column::from_header(""), None);
     }

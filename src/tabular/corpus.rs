@@ -12,7 +12,7 @@ use std::io::{Read, Write};
 use rust_xlsxwriter::{ExcelDateTime, Format as XlsxFormat, Formula, Workbook};
 use unicode_normalization::UnicodeNormalization;
 
-use super::{resolve::tests::reference, *};
+use super::{resolve::tests::reference, tests::context, *};
 use crate::domain::{Catalog, Gender, Hierarchy};
 
 /// A cell of a test workbook.
@@ -128,19 +128,15 @@ fn in_1904(xlsx: &[u8]) -> Vec<u8> {
     out.finish().unwrap().into_inner()
 }
 
-const HEADER: [&str; 8] = [
-    "STT",
-    "Họ và tên",
-    "Ngày sinh",
-    "Giới tính",
-    "Dân tộc",
-    "Số CCCD",
-    "Chức vụ hiện tại",
-    "Chức danh quy hoạch",
-];
+/// The simple list's titles: the full list's first seven ([`super::tests::HEADERS`]) and the
+/// planned position.
+fn header_titles() -> Vec<&'static str> {
+    let first_seven = super::tests::HEADERS[..7].iter().copied();
+    first_seven.chain(["Chức danh quy hoạch"]).collect()
+}
 
 fn header() -> Vec<X> {
-    HEADER.iter().map(|h| s(h)).collect()
+    header_titles().into_iter().map(s).collect()
 }
 
 /// A row of the simple list: running number, name, birth date as text, gender, ID, position.
@@ -157,18 +153,17 @@ fn person(n: u32, name: &str, born: &str, gender: &str, id: &str, position: &str
     ]
 }
 
-fn context<'a>(catalog: &'a Catalog, hierarchy: &'a Hierarchy) -> ImportContext<'a> {
-    ImportContext {
-        catalog,
-        hierarchy,
-        unit: "16681",
-        term: "2025-2030",
-        today: chrono::NaiveDate::from_ymd_opt(2025, 7, 1).unwrap(),
-    }
-}
-
 /// What a list imported to: (row, name, birth date, gender, position) per entry.
 type Got = Vec<(usize, String, String, Gender, String)>;
+
+/// A workbook of one visible sheet "DS" holding `rows`.
+fn one_sheet(rows: Vec<Vec<X>>) -> Vec<u8> {
+    workbook(&[Spec {
+        name: "DS",
+        rows,
+        ..Spec::default()
+    }])
+}
 
 fn import_bytes(bytes: &[u8], format: Format, sheet: Option<&str>) -> ImportReport {
     let (catalog, hierarchy) = reference();
@@ -368,15 +363,7 @@ fn excel_error_values_are_bad_cells() {
     rows[2][4] = X::E("#N/A");
     rows.push(person(3, "Lê Văn Ba", "", "Nam", "040076000013", "C.BT"));
     rows[3][2] = X::E("#VALUE!");
-    let report = import_bytes(
-        &workbook(&[Spec {
-            name: "DS",
-            rows,
-            ..Spec::default()
-        }]),
-        Format::Xlsx,
-        None,
-    );
+    let report = import_bytes(&one_sheet(rows), Format::Xlsx, None);
     assert_problems(
         &report,
         &[
@@ -418,22 +405,7 @@ fn official_rows() -> Spec {
         vec![b.clone(); 14],
         vec![],
         // 7–8: two-row header; 9: column numbers.
-        vec![
-            b.clone(),
-            b.clone(),
-            b.clone(),
-            b.clone(),
-            b.clone(),
-            b.clone(),
-            b.clone(),
-            b.clone(),
-            b.clone(),
-            b.clone(),
-            b.clone(),
-            b.clone(),
-            b.clone(),
-            b.clone(),
-        ],
+        vec![b.clone(); 14],
         vec![
             b.clone(),
             b.clone(),
@@ -502,17 +474,7 @@ fn official_rows() -> Spec {
         vec![b.clone(); 14],
         vec![],
         vec![b.clone(); 14],
-        vec![
-            b.clone(),
-            b.clone(),
-            b.clone(),
-            b.clone(),
-            b.clone(),
-            b.clone(),
-            b.clone(),
-            b.clone(),
-            s("Nguyễn Văn Bí"),
-        ],
+        [vec![b.clone(); 8], vec![s("Nguyễn Văn Bí")]].concat(),
     ];
     Spec {
         name: "Danh sách",
@@ -604,15 +566,7 @@ fn a_position_named_only_by_headings_is_enough() {
         vec![s("B. Quy hoạch Phó Chủ tịch UBND xã")],
         b,
     ];
-    let report = import_bytes(
-        &workbook(&[Spec {
-            name: "DS",
-            rows,
-            ..Spec::default()
-        }]),
-        Format::Xlsx,
-        None,
-    );
+    let report = import_bytes(&one_sheet(rows), Format::Xlsx, None);
     assert_problems(&report, &[]);
     let positions: Vec<String> = entries(&report).into_iter().map(|e| e.4).collect();
     assert_eq!(positions, ["C.CT.UBND", "C.PCT.UBND"]);
@@ -628,7 +582,7 @@ const TEXT_ROWS: [&str; 3] = [
 fn text_list(sep: &str) -> String {
     let mut lines = vec![
         "DANH SÁCH QUY HOẠCH PHƯỜNG QUANG TRUNG".to_string(),
-        HEADER.join(sep),
+        header_titles().join(sep),
     ];
     lines.extend(TEXT_ROWS.iter().map(|r| r.replace('|', sep)));
     lines.join("\r\n") + "\r\n"
@@ -682,11 +636,7 @@ fn dates_in_the_1904_system_and_with_two_digit_years() {
     rows[1][2] = X::N(27759.0);
     rows[2][2] = X::D(1980, 1, 1);
     rows[3][2] = s("1/1/80");
-    let plain = workbook(&[Spec {
-        name: "DS",
-        rows,
-        ..Spec::default()
-    }]);
+    let plain = one_sheet(rows);
     let mac = in_1904(&plain);
     let report = import_bytes(&mac, Format::Xlsx, None);
     assert_problems(&report, &[]);
@@ -735,15 +685,7 @@ fn names_as_people_type_them() {
             "C.BT",
         ),
     ];
-    let report = import_bytes(
-        &workbook(&[Spec {
-            name: "DS",
-            rows,
-            ..Spec::default()
-        }]),
-        Format::Xlsx,
-        None,
-    );
+    let report = import_bytes(&one_sheet(rows), Format::Xlsx, None);
     assert_problems(
         &report,
         &[

@@ -28,22 +28,10 @@ use super::{
     ExportError,
 };
 
-/// The columns of the official layout, after the merged birth-date pair: (title, flat column).
-const AFTER_BIRTH: [(&str, Column); 13] = [
-    ("Dân tộc", Column::Ethnicity),
-    ("Số CCCD", Column::NationalId),
-    ("Chức vụ hiện tại", Column::CurrentPositions),
-    ("Đơn vị công tác", Column::CurrentUnit),
-    ("Chức danh quy hoạch", Column::Position),
-    ("Nhiệm kỳ", Column::Term),
-    ("Số phiếu đồng ý", Column::YesVotes),
-    ("Nguồn", Column::Source),
-    ("Trình độ", Column::Qualifications),
-    ("Kỷ luật", Column::Discipline),
-    ("Chế độ nghỉ hưu", Column::RetirementRegime),
-    ("Cán bộ khoa học, công nghệ", Column::ScienceTechnology),
-    ("Xếp loại hằng năm", Column::Ratings),
-];
+/// The columns of the official layout after the merged birth-date pair: the flat columns
+/// after the gender, which that pair holds, in the same order and with the same titles
+/// ([`Column::title`]).
+const AFTER_BIRTH: &[Column] = Column::ALL.split_at(4).1;
 
 /// How many columns the official layout has.
 const WIDTH: u16 = 4 + AFTER_BIRTH.len() as u16;
@@ -60,7 +48,7 @@ fn flat(column: Column) -> usize {
 fn official(column: Column) -> u16 {
     4 + AFTER_BIRTH
         .iter()
-        .position(|(_, c)| *c == column)
+        .position(|c| *c == column)
         .unwrap_or_default() as u16
 }
 
@@ -174,9 +162,9 @@ fn write_top(
     ws.merge_range(top, 2, top, 3, "Ngày, tháng, năm sinh", &f.header)?;
     ws.write_string_with_format(sub, 2, "Nam", &f.header)?;
     ws.write_string_with_format(sub, 3, "Nữ", &f.header)?;
-    for (i, (title, _)) in AFTER_BIRTH.iter().enumerate() {
+    for (i, column) in AFTER_BIRTH.iter().enumerate() {
         let col = 4 + i as u16;
-        ws.merge_range(top, col, sub, col, title, &f.header)?;
+        ws.merge_range(top, col, sub, col, column.title(), &f.header)?;
     }
     for col in 0..WIDTH {
         ws.write_string_with_format(sub + 1, col, format!("({})", col + 1), &f.centered)?;
@@ -244,7 +232,7 @@ fn write_entry(
         }
     }
     ws.write_blank(row, blank, &f.date)?;
-    for (_, column) in AFTER_BIRTH {
+    for &column in AFTER_BIRTH {
         let col = official(column);
         match cell(column) {
             ExportCell::Number(n) => {
@@ -379,12 +367,15 @@ pub fn template_xlsx_bytes(ctx: &ImportContext<'_>) -> Result<Vec<u8>, ExportErr
         }
     }
     let r = first + 1; // the formulas' row, 1-based
-    let stop =
-        |v: DataValidation, title: &str, message: &str| -> Result<DataValidation, ExportError> {
-            Ok(v.set_error_style(DataValidationErrorStyle::Stop)
-                .set_error_title(title)?
-                .set_error_message(message)?)
-        };
+                       // Stops a wrong value in column `col` of every template row, saying `title` and `message`.
+    let mut stop = |col: u16, v: DataValidation, title: &str, message: &str| {
+        let v = v
+            .set_error_style(DataValidationErrorStyle::Stop)
+            .set_error_title(title)?
+            .set_error_message(message)?;
+        ws.add_data_validation(first, col, last, col, &v)?;
+        Ok::<(), ExportError>(())
+    };
     // Birth date under exactly one of Nam and Nữ, of a person aged 18 to 100.
     let today = ctx.today;
     let (y, m, d) = (today.year(), today.month(), today.day());
@@ -394,55 +385,50 @@ pub fn template_xlsx_bytes(ctx: &ImportContext<'_>) -> Result<Vec<u8>, ExportErr
             y - 100,
             y - 18
         );
-        let v = stop(
+        stop(
+            col,
             DataValidation::new().allow_custom(Formula::new(rule)),
             "Ngày sinh",
             "Ghi ngày sinh (dd/mm/yyyy) dưới cột Nam hoặc cột Nữ, chỉ một cột; tuổi từ 18 đến 100.",
         )?;
-        ws.add_data_validation(first, col, last, col, &v)?;
     }
-    let id_col = official(Column::NationalId);
     let id = format!("F{r}");
-    let v = stop(
+    stop(
+        official(Column::NationalId),
         DataValidation::new().allow_custom(Formula::new(format!(
             "=AND(LEN({id})=12,ISNUMBER(--{id}),ISERROR(FIND(\".\",{id})),ISERROR(FIND(\"-\",{id})))"
         ))),
         "Số CCCD",
         "Số CCCD gồm đúng 12 chữ số.",
     )?;
-    ws.add_data_validation(first, id_col, last, id_col, &v)?;
     // The positions of the unit's level, listed on a hidden sheet.
     let count = labels.len().max(1);
-    let v = stop(
+    stop(
+        official(Column::Position),
         DataValidation::new()
             .allow_list_formula(Formula::new(format!("='Danh mục'!$A$1:$A${count}"))),
         "Chức danh quy hoạch",
         "Chọn chức danh trong danh sách.",
     )?;
-    let pos_col = official(Column::Position);
-    ws.add_data_validation(first, pos_col, last, pos_col, &v)?;
-    let term_col = official(Column::Term);
-    let v = stop(
+    stop(
+        official(Column::Term),
         DataValidation::new().allow_list_strings(&[ctx.term])?,
         "Nhiệm kỳ",
         "Danh sách này cho một nhiệm kỳ.",
     )?;
-    ws.add_data_validation(first, term_col, last, term_col, &v)?;
-    let source_col = official(Column::Source);
-    let v = stop(
+    stop(
+        official(Column::Source),
         DataValidation::new().allow_list_strings(&["Bầu", "Bổ sung"])?,
         "Nguồn",
         "Bầu, hoặc Bổ sung (cấp trên bổ sung).",
     )?;
-    ws.add_data_validation(first, source_col, last, source_col, &v)?;
-    let votes_col = official(Column::YesVotes);
-    let v = stop(
+    stop(
+        official(Column::YesVotes),
         DataValidation::new()
             .allow_whole_number(rust_xlsxwriter::DataValidationRule::Between(0, 100_000)),
         "Số phiếu đồng ý",
         "Một số nguyên không âm.",
     )?;
-    ws.add_data_validation(first, votes_col, last, votes_col, &v)?;
     write_signature(ws, last + 2, &f)?;
 
     let list = workbook.add_worksheet();

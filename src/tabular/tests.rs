@@ -15,7 +15,8 @@ fn date(y: i32, m: u32, d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, d).unwrap()
 }
 
-fn context<'a>(catalog: &'a Catalog, hierarchy: &'a Hierarchy) -> ImportContext<'a> {
+/// The import context of the tests: commune 16681's 2025–2030 list, read on 1 July 2025.
+pub(super) fn context<'a>(catalog: &'a Catalog, hierarchy: &'a Hierarchy) -> ImportContext<'a> {
     ImportContext {
         catalog,
         hierarchy,
@@ -58,7 +59,8 @@ fn write_xlsx(path: &Path, rows: &[Vec<W>]) {
     wb.save(path).unwrap();
 }
 
-const HEADERS: [&str; 12] = [
+/// The titles of the full list's columns, in the order offices write them.
+pub(super) const HEADERS: [&str; 12] = [
     "STT",
     "Họ và tên",
     "Ngày sinh",
@@ -378,37 +380,30 @@ fn missing_columns_and_unknown_context_stop_the_import() {
     assert!(report.problems[0].reason.starts_with("no header row found"));
 
     let sheet = read_rows("STT\n".as_bytes(), Format::Csv).unwrap();
-    let unknown = ImportContext {
+    let unknown_unit = ImportContext {
         unit: "99999999",
         ..ctx
     };
-    assert!(import(&sheet, &unknown).problems[0]
-        .reason
-        .contains("not in the list of units"));
-    let unknown = ImportContext {
+    let unknown_term = ImportContext {
         term: "1999-2004",
         ..ctx
     };
-    assert!(import(&sheet, &unknown).problems[0]
-        .reason
-        .contains("not in the catalogue"));
+    for (unknown, reason) in [
+        (unknown_unit, "not in the list of units"),
+        (unknown_term, "not in the catalogue"),
+    ] {
+        let report = import(&sheet, &unknown);
+        assert!(report.problems[0].reason.contains(reason), "{report:?}");
+    }
 }
 
 fn cadre(id: &str, name: &str, born: NaiveDate, gender: Gender) -> Cadre {
     Cadre {
-        national_id: id.into(),
-        full_name: name.into(),
         birth_date: born,
         gender,
-        ethnicity: "Kinh".into(),
         current_positions: vec!["C.PCT.UBND".into()],
         current_unit: "16681".into(),
-        qualifications: vec![],
-        discipline: vec![],
-        appointment_proposed_on: None,
-        retirement_regime: Default::default(),
-        science_technology: false,
-        ratings: Vec::new(),
+        ..crate::rules::testkit::cadre(id, name)
     }
 }
 
@@ -486,6 +481,17 @@ pub(super) fn sample_entries() -> Vec<(Entry, Option<u32>)> {
     ]
 }
 
+/// Reads `input` and asserts that it imports to exactly `entries`.
+fn assert_reads_back<'a>(
+    input: impl Into<super::read::Input<'a>>,
+    format: Format,
+    ctx: &ImportContext,
+    entries: &[(Entry, Option<u32>)],
+) {
+    let read = read_rows(input, format).unwrap();
+    assert_same(&import(&read, ctx), entries);
+}
+
 fn assert_same(report: &ImportReport, entries: &[(Entry, Option<u32>)]) {
     assert!(report.is_clean(), "{:#?}", report.problems);
     let got: Vec<(Entry, Option<u32>)> = report
@@ -521,14 +527,12 @@ fn xlsx_export_imports_back_to_the_same_entries() {
     let other = table_sheet("Phát hiện", vec!["Quy tắc".into()], vec![vec!["R1".into()]]);
     export_xlsx(&path, &[sheet, other], None).unwrap();
 
-    let read = read_rows(path.as_path(), Format::Xlsx).unwrap();
-    assert_same(&import(&read, &ctx), &entries);
+    assert_reads_back(path.as_path(), Format::Xlsx, &ctx, &entries);
     // A classification mark above the header does not stop the import finding it.
     let mark = super::Classification::parse("Mật").unwrap();
     let sheets = [plan_sheet("x", entries.iter().map(|(e, y)| (e, *y)), &ctx)];
     let bytes = xlsx_bytes(&sheets, Some(&mark)).unwrap();
-    let read = read_rows(bytes.as_slice(), Format::Xlsx).unwrap();
-    assert_same(&import(&read, &ctx), &entries);
+    assert_reads_back(bytes.as_slice(), Format::Xlsx, &ctx, &entries);
 }
 
 #[test]
@@ -542,8 +546,7 @@ fn csv_export_imports_back_to_the_same_entries() {
         let mut out = Vec::new();
         export_csv(&mut out, mark, &sheet.headers, &sheet.text_rows()).unwrap();
         assert!(out.starts_with(export::BOM));
-        let read = read_rows(out.as_slice(), Format::Csv).unwrap();
-        assert_same(&import(&read, &ctx), &entries);
+        assert_reads_back(out.as_slice(), Format::Csv, &ctx, &entries);
     }
 }
 

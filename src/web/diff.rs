@@ -107,28 +107,19 @@ pub fn diff_plans(older: &Plan, newer: &Plan) -> PlanDiff {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Cadre, EntrySource, Gender, PlanId};
+    use crate::{
+        domain::{Cadre, PlanId},
+        rules::testkit,
+    };
 
+    /// An entry added by the authority: a man born 1 January 1980 holding no post in 412.
     fn entry(id: &str, name: &str, position: &str) -> Entry {
-        Entry {
-            cadre: Cadre {
-                national_id: id.into(),
-                full_name: name.into(),
-                birth_date: chrono::NaiveDate::from_ymd_opt(1980, 1, 1).unwrap(),
-                gender: Gender::Male,
-                ethnicity: "Kinh".into(),
-                current_positions: vec![],
-                current_unit: "412".into(),
-                qualifications: vec![],
-                discipline: vec![],
-                appointment_proposed_on: None,
-                retirement_regime: Default::default(),
-                science_technology: false,
-                ratings: Vec::new(),
-            },
-            position: position.into(),
-            source: EntrySource::AddedByAuthority,
-        }
+        let cadre = Cadre {
+            birth_date: testkit::d(1980, 1, 1),
+            current_positions: vec![],
+            ..testkit::cadre(id, name)
+        };
+        testkit::entry(cadre, position)
     }
 
     fn plan(version: u32, entries: Vec<Entry>) -> Plan {

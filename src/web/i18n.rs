@@ -137,29 +137,21 @@ impl Lang {
     /// ballot round's body, a decision's outcome: `ExecutiveCommittee`, `Return`) in this
     /// language; the rest of the sentence is shown as recorded.
     pub fn detail(self, text: &str) -> String {
-        let mut out = String::with_capacity(text.len());
-        let mut word = String::new();
-        let flush = |word: &mut String, out: &mut String| {
-            out.push_str(match word.as_str() {
-                "KeyCadresConference" => self.body(Body::KeyCadresConference),
-                "ExecutiveCommittee" => self.body(Body::ExecutiveCommittee),
-                "StandingCommittee" => self.body(Body::StandingCommittee),
-                "Approve" => self.outcome(Outcome::Approve),
-                "Return" => self.outcome(Outcome::Return),
-                w => w,
-            });
-            word.clear();
-        };
-        for ch in text.chars() {
-            if ch.is_ascii_alphabetic() {
-                word.push(ch);
-            } else {
-                flush(&mut word, &mut out);
-                out.push(ch);
-            }
-        }
-        flush(&mut word, &mut out);
-        out
+        replace_runs(
+            text,
+            |c| c.is_ascii_alphabetic(),
+            |word| {
+                match word {
+                    "KeyCadresConference" => self.body(Body::KeyCadresConference),
+                    "ExecutiveCommittee" => self.body(Body::ExecutiveCommittee),
+                    "StandingCommittee" => self.body(Body::StandingCommittee),
+                    "Approve" => self.outcome(Outcome::Approve),
+                    "Return" => self.outcome(Outcome::Return),
+                    w => w,
+                }
+                .into()
+            },
+        )
     }
 
     /// A severity.
@@ -169,6 +161,26 @@ impl Lang {
             Severity::Warning => self.t("Cảnh báo", "Warning"),
         }
     }
+}
+
+/// `text` with every longest run of characters for which `in_run` holds replaced by what
+/// `replace` makes of it; the characters between runs are kept as they are.
+pub fn replace_runs<'t>(
+    text: &'t str,
+    in_run: impl Fn(char) -> bool,
+    replace: impl Fn(&'t str) -> std::borrow::Cow<'t, str>,
+) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find(&in_run) {
+        out.push_str(&rest[..start]);
+        let run = &rest[start..];
+        let end = run.find(|c| !in_run(c)).unwrap_or(run.len());
+        out.push_str(&replace(&run[..end]));
+        rest = &run[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// A date as dd/mm/yyyy.

@@ -249,25 +249,37 @@ impl FromRequestParts<WebState> for Viewer {
 }
 
 fn signed_out(lang: Lang) -> Response {
-    let body = maud::html! {
+    let body = bare_page(
+        lang,
+        lang.t("Chưa đăng nhập", "Not signed in"),
+        maud::html! {
+            p id="signed-out" { (lang.t(
+                "Trang này cần đăng nhập bằng chứng thư số. Chạy lệnh sau và mở địa chỉ nó in ra:",
+                "This page needs a sign-in with your certificate. Run the following and open the address it prints:")) }
+            pre { "quyhoach web-login --node ĐỊA_CHỈ_NÚT --web http://ĐỊA_CHỈ_TRANG --ca ca.pem --cert ban.pem --key ban.key" }
+        },
+    );
+    (StatusCode::UNAUTHORIZED, body).into_response()
+}
+
+/// A page of the sign-in steps, shown before there is a viewer (so without the frame of
+/// [`super::layout::page`]): `title` as the page's title and heading, then `content`.
+fn bare_page(lang: Lang, title: &str, content: maud::Markup) -> maud::Markup {
+    maud::html! {
         (maud::DOCTYPE)
         html lang=(lang.code()) {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (lang.t("Chưa đăng nhập", "Not signed in")) }
+                title { (title) }
                 link rel="stylesheet" href="/static/style.css";
             }
             body { main {
-                h1 { (lang.t("Chưa đăng nhập", "Not signed in")) }
-                p id="signed-out" { (lang.t(
-                    "Trang này cần đăng nhập bằng chứng thư số. Chạy lệnh sau và mở địa chỉ nó in ra:",
-                    "This page needs a sign-in with your certificate. Run the following and open the address it prints:")) }
-                pre { "quyhoach web-login --node ĐỊA_CHỈ_NÚT --web http://ĐỊA_CHỈ_TRANG --ca ca.pem --cert ban.pem --key ban.key" }
+                h1 { (title) }
+                (content)
             } }
         }
-    };
-    (StatusCode::UNAUTHORIZED, body).into_response()
+    }
 }
 
 /// Checks a form's CSRF token against the viewer's session.
@@ -394,30 +406,22 @@ pub async fn login(
         identity.roles.join("+"),
         identity.unit
     );
-    let body = maud::html! {
-        (maud::DOCTYPE)
-        html lang=(lang.code()) {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (lang.t("Đăng nhập", "Sign in")) }
-                link rel="stylesheet" href="/static/style.css";
+    let body = bare_page(
+        lang,
+        lang.t("Đăng nhập", "Sign in"),
+        maud::html! {
+            p id="sign-in-as" {
+                (lang.t("Đăng nhập với tư cách: ", "Sign in as: ")) strong { (who) }
             }
-            body { main {
-                h1 { (lang.t("Đăng nhập", "Sign in")) }
-                p id="sign-in-as" {
-                    (lang.t("Đăng nhập với tư cách: ", "Sign in as: ")) strong { (who) }
-                }
-                p { (lang.t(
-                    "Nếu đây không phải là bạn, hoặc bạn không tự mở địa chỉ này, hãy đóng trang.",
-                    "If this is not you, or you did not open this address yourself, close the page.")) }
-                form method="post" action="/dang-nhap" {
-                    input type="hidden" name="token" value=(q.token);
-                    button type="submit" id="sign-in" { (lang.t("Đăng nhập", "Sign in")) }
-                }
-            } }
-        }
-    };
+            p { (lang.t(
+                "Nếu đây không phải là bạn, hoặc bạn không tự mở địa chỉ này, hãy đóng trang.",
+                "If this is not you, or you did not open this address yourself, close the page.")) }
+            form method="post" action="/dang-nhap" {
+                input type="hidden" name="token" value=(q.token);
+                button type="submit" id="sign-in" { (lang.t("Đăng nhập", "Sign in")) }
+            }
+        },
+    );
     (CONFIRM_HEADERS, body).into_response()
 }
 

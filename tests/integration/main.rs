@@ -29,6 +29,7 @@ mod parent;
 mod procs;
 mod reconcile_memory;
 mod recovery;
+mod reorganisation;
 mod reviewed;
 mod rpc_inputs;
 mod rulesets;

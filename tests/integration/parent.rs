@@ -129,6 +129,7 @@ impl NodeSync for Impostor {
             version,
             catalog,
             rules,
+            structure: None,
         };
         Ok(Response::new(pb::ReferenceResponse {
             version,

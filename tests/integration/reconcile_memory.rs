@@ -52,6 +52,7 @@ async fn node(dir: &Path, name: &str, unit: &str) -> Arc<Node> {
         version: 0,
         catalog: config.catalog.as_ref().clone(),
         rules: config.rules.clone(),
+        structure: None,
     };
     let store = SledStore::open(&config.data).unwrap();
     Arc::new(

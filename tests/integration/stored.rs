@@ -125,6 +125,7 @@ fn read_everything(plan: Plan) {
             version: 0,
             catalog: catalog.clone(),
             rules: Default::default(),
+            structure: None,
         };
         let node = Node::open(
             unit,
@@ -236,6 +237,7 @@ async fn node_holding_the_last_version(dir: &std::path::Path, unit: &str) -> Nod
             version: 0,
             catalog,
             rules: Default::default(),
+            structure: None,
         },
         store,
         system_clock(),

@@ -6,7 +6,7 @@
 //! The browser test is in [`browser`]; the checks over plain HTTP, without a browser, in
 //! [`access`]. What both use (revising 412's plan, waiting for it) is here.
 
-mod access;
+pub(crate) mod access;
 mod browser;
 mod language;
 mod list;

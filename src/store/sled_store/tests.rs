@@ -1,15 +1,14 @@
 //! The sled store's own tests: round trips, damage found and named, group commit, reopen.
 
-use chrono::NaiveDate;
-
 use std::{fs::File, sync::Arc};
 
 use super::{
     super::{codec, keys, state, Change, OutboxItem, Receipt, Result, Store, StoreError},
     SledStore, BODIES, PLANS,
 };
-use crate::domain::{Cadre, Entry, EntrySource, Gender};
+use crate::domain::{Cadre, Entry, EntrySource};
 use crate::domain::{Decision, Plan, PlanId};
+use crate::rules::testkit::{cadre, d};
 
 fn plan(unit: &str, version: u32, n: usize) -> Plan {
     let mut p = Plan::new_draft(
@@ -23,19 +22,10 @@ fn plan(unit: &str, version: u32, n: usize) -> Plan {
     p.entries = (0..n)
         .map(|i| Entry {
             cadre: Cadre {
-                national_id: format!("{:012}", i),
-                full_name: "Nguyễn Văn An".into(),
-                birth_date: NaiveDate::from_ymd_opt(1980, 1, 1).unwrap(),
-                gender: Gender::Male,
-                ethnicity: "Kinh".into(),
+                birth_date: d(1980, 1, 1),
                 current_positions: vec![],
                 current_unit: unit.into(),
-                qualifications: vec![],
-                discipline: vec![],
-                appointment_proposed_on: None,
-                retirement_regime: Default::default(),
-                science_technology: false,
-                ratings: Vec::new(),
+                ..cadre(&format!("{:012}", i), "Nguyễn Văn An")
             },
             position: "C.BT".into(),
             source: EntrySource::Voted,
@@ -48,17 +38,15 @@ fn plan(unit: &str, version: u32, n: usize) -> Plan {
 async fn plans_round_trip_and_replace_their_entries() {
     let dir = tempfile::tempdir().unwrap();
     let store = SledStore::open(&dir.path().join("store")).unwrap();
-    let t = store
-        .commit(vec![Change::PutPlan(plan("16681", 1, 5))])
-        .unwrap();
-    store.wait_durable(t).await.unwrap();
-    let t = store
-        .commit(vec![
+    durable(&store, vec![Change::PutPlan(plan("16681", 1, 5))]).await;
+    durable(
+        &store,
+        vec![
             Change::PutPlan(plan("16681", 1, 2)),
             Change::PutPlan(plan("16681", 2, 1)),
-        ])
-        .unwrap();
-    store.wait_durable(t).await.unwrap();
+        ],
+    )
+    .await;
     let id = PlanId {
         unit: "16681".into(),
         term: "2025-2030".into(),
@@ -68,10 +56,7 @@ async fn plans_round_trip_and_replace_their_entries() {
     assert_eq!(store.latest_version("16681", "2025-2030").unwrap(), Some(2));
     assert_eq!(store.latest_version("1668", "2025-2030").unwrap(), None);
     assert_eq!(store.headers().unwrap().len(), 2);
-    let t = store
-        .commit(vec![Change::PutPlan(plan("16690", 1, 1))])
-        .unwrap();
-    store.wait_durable(t).await.unwrap();
+    durable(&store, vec![Change::PutPlan(plan("16690", 1, 1))]).await;
     let only = store
         .headers_where(&|unit, term| unit == "16681" && term == "2025-2030")
         .unwrap();
@@ -120,8 +105,9 @@ async fn damaged(damage: impl FnOnce(&sled::Db)) -> (tempfile::TempDir, Arc<Sled
     let dir = tempfile::tempdir().unwrap();
     {
         let store = SledStore::open(&dir.path().join("store")).unwrap();
-        let t = store
-            .commit(vec![
+        durable(
+            &store,
+            vec![
                 Change::PutPlan(adopted("412", 1, 3_000)),
                 Change::PutReceipt(Receipt {
                     plan: id("412", 1),
@@ -132,9 +118,9 @@ async fn damaged(damage: impl FnOnce(&sled::Db)) -> (tempfile::TempDir, Arc<Sled
                 Change::SetDocument("reference".into(), serde_json::json!({"v": 3})),
                 Change::SetMeta("link.cursor".into(), 9),
                 Change::Audit(event("put_plan")),
-            ])
-            .unwrap();
-        store.wait_durable(t).await.unwrap();
+            ],
+        )
+        .await;
     }
     {
         let db = sled::open(dir.path().join("store")).unwrap();
@@ -348,10 +334,7 @@ async fn concurrent_commits_share_flushes_and_all_become_durable() {
     for i in 0..64u32 {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
-            let t = store
-                .commit(vec![Change::PutPlan(plan(&format!("{i}"), 1, 3))])
-                .unwrap();
-            store.wait_durable(t).await.unwrap();
+            durable(&store, vec![Change::PutPlan(plan(&format!("{i}"), 1, 3))]).await;
         }));
     }
     for t in tasks {
@@ -378,47 +361,34 @@ async fn outbox_and_decision_sequences_survive_reopen() {
     };
     {
         let store = SledStore::open(&dir.path().join("store")).unwrap();
-        let t = store
-            .commit(vec![
-                Change::Enqueue(OutboxItem {
-                    plan: id.clone(),
-                    queued_at: chrono::Utc::now(),
-                    approval: None,
-                }),
-                Change::Enqueue(OutboxItem {
-                    plan: id.clone(),
-                    queued_at: chrono::Utc::now(),
-                    approval: None,
-                }),
-            ])
-            .unwrap();
-        store.wait_durable(t).await.unwrap();
-        let seqs: Vec<u64> = store
-            .outbox()
-            .unwrap()
-            .into_iter()
-            .map(|(s, _)| s)
-            .collect();
-        assert_eq!(seqs, [1, 2]);
-        let t = store.commit(vec![Change::Dequeue(1)]).unwrap();
-        store.wait_durable(t).await.unwrap();
+        assert_eq!(enqueue(&store, &id, 2).await, [1, 2]);
+        durable(&store, vec![Change::Dequeue(1)]).await;
     }
     let store = SledStore::open(&dir.path().join("store")).unwrap();
-    let t = store
-        .commit(vec![Change::Enqueue(OutboxItem {
-            plan: id,
-            queued_at: chrono::Utc::now(),
-            approval: None,
-        })])
-        .unwrap();
+    assert_eq!(enqueue(&store, &id, 1).await, [2, 3]);
+}
+
+/// Commits `changes` and waits until they are on disk.
+async fn durable(store: &SledStore, changes: Vec<Change>) {
+    let t = store.commit(changes).unwrap();
     store.wait_durable(t).await.unwrap();
-    let seqs: Vec<u64> = store
+}
+
+/// Queues `n` submissions of `id` in one durable commit; the sequence numbers the outbox then
+/// holds.
+async fn enqueue(store: &SledStore, id: &PlanId, n: usize) -> Vec<u64> {
+    let item = || OutboxItem {
+        plan: id.clone(),
+        queued_at: chrono::Utc::now(),
+        approval: None,
+    };
+    durable(store, (0..n).map(|_| Change::Enqueue(item())).collect()).await;
+    store
         .outbox()
         .unwrap()
         .into_iter()
         .map(|(s, _)| s)
-        .collect();
-    assert_eq!(seqs, [2, 3]);
+        .collect()
 }
 
 #[tokio::test]
@@ -427,16 +397,14 @@ async fn a_large_province_never_reaches_sleds_unsynced_blob_files() {
     let dir = tempfile::tempdir().unwrap();
     let store = SledStore::open(&dir.path().join("store")).unwrap();
     for unit in 0..200 {
-        let t = store
-            .commit(vec![Change::PutPlan(plan(&format!("{unit:05}"), 1, 125))])
-            .unwrap();
-        store.wait_durable(t).await.unwrap();
+        durable(
+            &store,
+            vec![Change::PutPlan(plan(&format!("{unit:05}"), 1, 125))],
+        )
+        .await;
     }
     // And one plan of 1,000 entries, which as a single value would be far over 128 KiB.
-    let t = store
-        .commit(vec![Change::PutPlan(plan("40", 1, 1_000))])
-        .unwrap();
-    store.wait_durable(t).await.unwrap();
+    durable(&store, vec![Change::PutPlan(plan("40", 1, 1_000))]).await;
     assert_eq!(store.headers().unwrap().len(), 201);
     let blobs = dir.path().join("blobs");
     let count = std::fs::read_dir(&blobs).map(|d| d.count()).unwrap_or(0);
@@ -493,10 +461,7 @@ async fn a_partial_snapshot_left_by_an_interrupted_start_is_removed() {
     let dir = tempfile::tempdir().unwrap();
     {
         let store = SledStore::open(&dir.path().join("store")).unwrap();
-        let t = store
-            .commit(vec![Change::PutPlan(plan("16681", 1, 3))])
-            .unwrap();
-        store.wait_durable(t).await.unwrap();
+        durable(&store, vec![Change::PutPlan(plan("16681", 1, 3))]).await;
     }
     // What sled 0.34.7 leaves when killed while writing a snapshot: an empty file whose
     // name sorts after every real snapshot.
@@ -543,8 +508,7 @@ async fn a_store_behind_its_durable_state_record_refuses_writes_and_keeps_the_re
     let copy = dir.path().join("copy");
     {
         let store = SledStore::open(&data).unwrap();
-        let t = store.commit(vec![Change::Enqueue(item.clone())]).unwrap();
-        store.wait_durable(t).await.unwrap();
+        durable(&store, vec![Change::Enqueue(item.clone())]).await;
         // A copy of the store as it is now: the "old backup".
         drop(store);
         let status = std::process::Command::new("cp")
@@ -555,10 +519,11 @@ async fn a_store_behind_its_durable_state_record_refuses_writes_and_keeps_the_re
             .unwrap();
         assert!(status.success());
         let store = SledStore::open(&data).unwrap();
-        let t = store
-            .commit(vec![Change::Enqueue(item.clone()), Change::Enqueue(item)])
-            .unwrap();
-        store.wait_durable(t).await.unwrap();
+        durable(
+            &store,
+            vec![Change::Enqueue(item.clone()), Change::Enqueue(item)],
+        )
+        .await;
     }
     let record = state::read(&state::path_for(&data)).unwrap().unwrap();
     assert_eq!(record.outbox_seq, 3, "written at close");

@@ -17,6 +17,18 @@ use super::{
 };
 use crate::audit::AuditRecord;
 
+/// The write of one record: `value` encoded (postcard in its envelope) under `key` in `tree`.
+fn record_write<T: serde::Serialize + ?Sized>(tree: usize, key: Vec<u8>, value: &T) -> Write {
+    let value = codec::encode(&key, value);
+    (tree, key, Some(IVec::from(value)))
+}
+
+/// Moves a sequence on by one and gives its new number as a key (8 bytes, big-endian).
+fn next_key(seq: &mut u64) -> Vec<u8> {
+    *seq += 1;
+    seq.to_be_bytes().to_vec()
+}
+
 impl SledStore {
     /// Turns changes into plain writes (tree, key, value or delete), reading what must be
     /// replaced. Called under the commit lock.
@@ -46,32 +58,22 @@ impl SledStore {
                     for (key, value) in chunks {
                         put(&mut out, BODIES, key, value);
                     }
-                    let key = keys::plan(&plan.id);
-                    let value = codec::encode(&key, &PlanHeader::of(&plan));
-                    put(&mut out, PLANS, key, value);
+                    out.push(record_write(
+                        PLANS,
+                        keys::plan(&plan.id),
+                        &PlanHeader::of(&plan),
+                    ));
                 }
-                Change::PutHeader(h) => {
-                    let key = keys::plan(&h.id);
-                    let value = codec::encode(&key, &h);
-                    put(&mut out, PLANS, key, value);
-                }
+                Change::PutHeader(h) => out.push(record_write(PLANS, keys::plan(&h.id), &h)),
                 Change::Enqueue(item) => {
-                    outbox_seq += 1;
-                    let key = outbox_seq.to_be_bytes().to_vec();
-                    let value = codec::encode(&key, &item);
-                    put(&mut out, OUTBOX, key, value);
+                    out.push(record_write(OUTBOX, next_key(&mut outbox_seq), &item));
                 }
                 Change::Dequeue(seq) => out.push((OUTBOX, seq.to_be_bytes().to_vec(), None)),
-                Change::PutReceipt(r) => {
-                    let key = keys::plan(&r.plan);
-                    let value = codec::encode(&key, &r);
-                    put(&mut out, RECEIPTS, key, value);
-                }
+                Change::PutReceipt(r) => out.push(record_write(RECEIPTS, keys::plan(&r.plan), &r)),
                 Change::LogDecision(d) => {
                     decision_seq += 1;
                     let key = keys::decision(&d.plan.unit, decision_seq);
-                    let value = codec::encode(&key, &d);
-                    put(&mut out, DECISIONS, key, value);
+                    out.push(record_write(DECISIONS, key, &d));
                 }
                 Change::SetDocument(key, value) => {
                     let key = key.into_bytes();
@@ -94,22 +96,13 @@ impl SledStore {
                     let key = audit_seq.to_be_bytes().to_vec();
                     if let Some(k) = self.audit_key.get() {
                         let seal = k.seal(audit_seq, &record.digest);
-                        put(
-                            &mut out,
-                            AUDIT_SEALS,
-                            key.clone(),
-                            codec::encode(&key, &seal),
-                        );
+                        out.push(record_write(AUDIT_SEALS, key.clone(), &seal));
                     }
-                    let value = codec::encode(&key, &record);
-                    put(&mut out, AUDIT, key, value);
+                    out.push(record_write(AUDIT, key, &record));
                 }
                 Change::DeleteDocument(key) => out.push((DOCUMENTS, key.into_bytes(), None)),
                 Change::RecordConflict(c) => {
-                    conflict_seq += 1;
-                    let key = conflict_seq.to_be_bytes().to_vec();
-                    let value = codec::encode(&key, &c);
-                    put(&mut out, CONFLICTS, key, value);
+                    out.push(record_write(CONFLICTS, next_key(&mut conflict_seq), &c));
                 }
                 Change::AtLeastDecisionSeq(seq) => decision_seq = decision_seq.max(seq),
                 Change::SetMeta(key, value) => {

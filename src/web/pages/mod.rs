@@ -101,6 +101,15 @@ fn unit_name(state: &WebState, code: &str) -> String {
         .unwrap_or_else(|| code.to_string())
 }
 
+/// The name of a plan's unit in the structure of the plan's date (its adoption day): a 2024
+/// list by its 2024 commune, "(…, 2024; now part of …)" ([`crate::node::Node::unit_name_at`]).
+fn plan_unit_name(state: &WebState, code: &str, on: Option<chrono::NaiveDate>) -> String {
+    match state.node.unit_name_at(code, on) {
+        name if name.is_empty() => code.to_string(),
+        name => name,
+    }
+}
+
 fn position_title(state: &WebState, lang: Lang, code: &str) -> String {
     state
         .node

@@ -119,6 +119,12 @@ pub async fn overview(
         .filter(|u| show_all || shown.contains(u.code.as_str()))
         .collect();
     let root_depth = hierarchy.ancestors(&viewer.root).len();
+    // Plans of units a reorganisation abolished: not in today's tree, listed apart under the
+    // names of their time.
+    let former: Vec<&PlanHeader> = headers
+        .iter()
+        .filter(|h| hierarchy.is_former(&h.id.unit))
+        .collect();
     let waiting: Vec<&PlanHeader> = headers
         .iter()
         .filter(|h| h.status == PlanStatus::Received && node.approves(&h.id.unit))
@@ -150,7 +156,7 @@ pub async fn overview(
             } @else {
                 ul id="waiting" {
                     @for h in &waiting {
-                        li { a href=(plan_href(&h.id)) { (unit_name(&state, &h.id.unit)) " · v" (h.id.version) }
+                        li { a href=(plan_href(&h.id)) { (plan_unit_name(&state, &h.id.unit, h.adopted_on)) " · v" (h.id.version) }
                             @if let Some(at) = h.received_at { " · " (l.t("nhận", "received")) " " (moment(at)) } }
                     }
                 }
@@ -178,6 +184,12 @@ pub async fn overview(
                             tr data-unit=(u.code) {
                                 td style=(format!("padding-left:{}rem", 0.4 + depth as f32 * 1.2)) {
                                     (u.name) " " span.muted { "(" (u.code) ")" }
+                                    // A list made before a reorganisation, under a code a new
+                                    // unit kept: named as in its time.
+                                    @if let Some(h) = h {
+                                        @let made = plan_unit_name(&state, &u.code, h.adopted_on);
+                                        @if made != u.name { br; span.muted.made { (l.t("danh sách của", "list of")) " " (made) } }
+                                    }
                                 }
                                 td { (level_name(l, u.level)) }
                                 td { span class=(format!("state {class}")) { (label) } }
@@ -189,6 +201,15 @@ pub async fn overview(
                 }
             }
         }
+        @if !former.is_empty() { section {
+            h2 { (l.t("Kế hoạch của đơn vị trước sắp xếp", "Plans of units before the reorganisation")) }
+            ul id="former" {
+                @for h in &former {
+                    li { a href=(plan_href(&h.id)) { (plan_unit_name(&state, &h.id.unit, h.adopted_on)) " · v" (h.id.version) }
+                        " · " span class=(format!("state {}", h.status.as_str())) { (l.status(h.status)) } }
+                }
+            }
+        } }
         section {
             h2 { (l.t("Mức độ đầy đủ theo đơn vị trực thuộc", "Completeness per subordinate unit")) }
             div.scroll { table id="completeness" {

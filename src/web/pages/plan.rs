@@ -118,7 +118,7 @@ pub async fn plan(
     };
     let title = format!(
         "{} · {} · v{}",
-        unit_name(&state, &unit),
+        plan_unit_name(&state, &unit, plan.adopted_on),
         term,
         plan.id.version
     );

@@ -390,6 +390,7 @@ async fn a_login_token_expires_and_no_other_node_accepts_it() {
             version: 0,
             catalog: config.catalog.as_ref().clone(),
             rules: config.rules.clone(),
+            structure: None,
         };
         quyhoach::node::Node::open(
             config.unit.clone(),

@@ -1,0 +1,395 @@
+//! A node's side of bundles: writing what it would push (or the decisions it took on a child's
+//! plans) as a bundle, and applying a bundle exactly as the link would: a push through the
+//! node's own receive path with the bundle's signer as the caller, a receipt closing the outbox
+//! item it acknowledges, decisions through the path pulled decisions take.
+
+use super::{
+    format::{self, Bundle, Content},
+    sign::{Kind, PlanSignature, Statement},
+};
+use crate::{
+    auth::Caller,
+    domain::{OutboxItem, Plan, PlanId, PlanStatus},
+    error::{Error, Result},
+    node::Node,
+};
+
+/// A bundle file written by a node.
+#[derive(Debug, Clone)]
+pub struct Exported {
+    /// The whole file, magic included.
+    pub bytes: Vec<u8>,
+    /// Its name (`Bundle::file_name`).
+    pub file_name: String,
+}
+
+/// What applying a bundle did.
+#[derive(Debug, Clone)]
+pub struct Imported {
+    /// In words, for the clerk.
+    pub outcome: String,
+    /// For a push: the signed receipt bundle to carry back.
+    pub receipt: Option<Exported>,
+    /// True when nothing changed: the bundle had been applied before.
+    pub duplicate: bool,
+}
+
+fn seal(node: &Node, bundle: &Bundle) -> Result<Exported> {
+    let bytes = bundle
+        .write(node.signer()?)
+        .map_err(|e| Error::precondition("bundle", e))?;
+    Ok(Exported {
+        bytes,
+        file_name: bundle.file_name(),
+    })
+}
+
+/// The signature a pushed plan travels with: this node's submission of its own plan, or its
+/// decision on a lower plan (kept when made; signed now if it was made before the node had a
+/// key).
+async fn push_signature(node: &Node, plan: &Plan) -> Result<PlanSignature> {
+    if plan.id.unit == node.unit().code {
+        return node.signed(Statement::submitted(plan, node.now())).await;
+    }
+    let decision = plan.decision.as_ref().ok_or_else(|| {
+        Error::precondition("plan", format!("{} goes up without its decision", plan.id))
+    })?;
+    if decision.decided_by == node.unit().code {
+        return node.signed(Statement::decision(decision)).await;
+    }
+    node.kept_signature(
+        Kind::Decision,
+        &plan.id,
+        Statement::decision(decision).status,
+    )?
+    .ok_or_else(|| {
+        Error::precondition(
+            "plan",
+            format!(
+                "no signature of {} is kept for its decision on {}",
+                decision.decided_by, plan.id
+            ),
+        )
+    })
+}
+
+/// The push bundle of `plan` (as `Node::outgoing` makes it) for this node's parent.
+///
+/// # Errors
+///
+/// [`Error::Precondition`] if the node has no key or no parent, or the plan cannot be signed;
+/// [`Error::Store`] if storage fails.
+pub async fn push_bundle(node: &Node, plan: &Plan) -> Result<Exported> {
+    let parent = node
+        .parent_unit()
+        .ok_or_else(|| Error::precondition("unit", "this node has no parent to push to"))?;
+    let signature = push_signature(node, plan).await?;
+    let audit_head = node
+        .store()
+        .audit_head()?
+        .map(|(seq, digest)| format!("{seq}:{digest}"))
+        .unwrap_or_default();
+    let bundle = Bundle {
+        from_unit: node.unit().code.clone(),
+        to_unit: parent.code.clone(),
+        created_at: node.now(),
+        content: Content::Push {
+            plan: plan.clone(),
+            audit_head,
+            signature,
+        },
+    };
+    seal(node, &bundle)
+}
+
+/// A bundle of what this node holds for `unit`'s plan of `term` (`version` 0: the latest):
+///
+/// - an item waiting in the outbox for that version: its push, as the link would send it;
+/// - this node's own plan, submitted before: its push as submitted (carried again);
+/// - a child's plan: every decision this node logged for that child, each signed, so that the
+///   child applies them in order (its cursor skips those it has).
+///
+/// # Errors
+///
+/// [`Error::Denied`] if `who` is not a clerk of this node's unit; [`Error::NotFound`] if
+/// nothing of that plan is held or decided here; [`Error::Precondition`]
+/// if the version is not submitted yet or the node has no key; [`Error::Store`] if storage
+/// fails.
+pub async fn export(
+    node: &Node,
+    who: &Caller,
+    unit: &str,
+    term: &str,
+    version: u32,
+) -> Result<Exported> {
+    who.require_clerk_of(&node.unit().code)?;
+    let wanted =
+        |id: &PlanId| id.unit == unit && id.term == term && (version == 0 || id.version == version);
+    let queued = node
+        .store()
+        .outbox()?
+        .into_iter()
+        .filter(|(_, item)| wanted(&item.plan))
+        .max_by_key(|(_, item)| item.plan.version);
+    if let Some((_, item)) = queued {
+        let plan = node.outgoing(&item)?;
+        return push_bundle(node, &plan).await;
+    }
+    if unit == node.unit().code {
+        let version = match version {
+            0 => node.store().latest_version(unit, term)?.ok_or_else(|| {
+                Error::not_found("unit", format!("no plan of {unit} for {term} here"))
+            })?,
+            v => v,
+        };
+        let id = PlanId {
+            unit: unit.into(),
+            term: term.into(),
+            version,
+        };
+        let header = node
+            .store()
+            .header(&id)?
+            .ok_or_else(|| Error::not_found("version", format!("no plan version {id} here")))?;
+        if matches!(header.status, PlanStatus::Draft | PlanStatus::Adopted) {
+            return Err(Error::precondition(
+                "version",
+                format!(
+                    "{id} is {}: only a submitted version travels",
+                    header.status.as_str()
+                ),
+            ));
+        }
+        let plan = node.outgoing(&OutboxItem {
+            plan: id,
+            queued_at: node.now(),
+            approval: None,
+        })?;
+        return push_bundle(node, &plan).await;
+    }
+    if node.approves(unit) {
+        let decisions = node.decisions_for(unit, 0).await?;
+        if !decisions
+            .iter()
+            .any(|(_, d)| d.plan.term == term && (version == 0 || d.plan.version == version))
+        {
+            return Err(Error::not_found(
+                "version",
+                format!("no decision on {unit}'s plan of {term} here"),
+            ));
+        }
+        let mut signatures = Vec::with_capacity(decisions.len());
+        for (_, d) in &decisions {
+            signatures.push(node.signed(Statement::decision(d)).await?);
+        }
+        let bundle = Bundle {
+            from_unit: node.unit().code.clone(),
+            to_unit: unit.into(),
+            created_at: node.now(),
+            content: Content::Decisions {
+                decisions,
+                signatures,
+            },
+        };
+        return seal(node, &bundle);
+    }
+    Err(Error::not_found(
+        "unit",
+        format!(
+            "node {} neither keeps nor decides the plans of {unit}",
+            node.unit().code
+        ),
+    ))
+}
+
+/// Reads and verifies a bundle for this node: its size, format, seal and every signature
+/// against the node's authority, and that it is addressed to this node.
+///
+/// # Errors
+///
+/// [`Error::Invalid`] naming what is malformed or does not verify; [`Error::Denied`] if it is
+/// for another node; [`Error::Precondition`] if this node has no key (and so no authority).
+pub fn open(node: &Node, bytes: &[u8]) -> Result<(format::Sealed, format::Verified)> {
+    let sealed = format::read(bytes)?;
+    let verified = sealed.verify(node.trust()?)?;
+    let to = &sealed.bundle.to_unit;
+    if to != &node.unit().code {
+        return Err(Error::denied(
+            "bundle.to_unit",
+            format!(
+                "the bundle is for {}, not for this node ({})",
+                crate::domain::validate::short(to),
+                node.unit().code
+            ),
+        ));
+    }
+    Ok((sealed, verified))
+}
+
+/// Applies a bundle as the link would (see the module's documentation). A push is taken by
+/// `Node::receive_push` with the bundle's signer as the caller: the same checks of origin,
+/// content, hash and version order as a push over gRPC, the same idempotence (the same push
+/// again answers the receipt kept, with the signature kept), and another content under a held
+/// version is a conflict, recorded and refused.
+///
+/// # Errors
+///
+/// [`Error::Denied`] if `carrier` (who applies the file) is not a clerk of this node's unit;
+/// as [`open`]; then whatever the receive path, the outbox or the decisions refuse.
+pub async fn import(node: &Node, carrier: &Caller, bytes: &[u8]) -> Result<Imported> {
+    carrier.require_clerk_of(&node.unit().code)?;
+    let (sealed, verified) = open(node, bytes)?;
+    let who = verified.sealed_by;
+    let bundle = sealed.bundle;
+    let from = bundle.from_unit.clone();
+    match bundle.content {
+        Content::Push {
+            plan,
+            audit_head,
+            signature,
+        } => {
+            // Checked again by the receive path; first here, so that a signer who may not push
+            // learns nothing of what is held.
+            who.require_node(&from)?;
+            let status = plan.status;
+            let id = plan.id.clone();
+            // A unit's own version older than the newest held here is a replay: the version
+            // after it could only have been submitted once this one's receipt was back.
+            if id.unit == from {
+                if let Some(newest) = node.store().latest_version(&id.unit, &id.term)? {
+                    if newest > id.version {
+                        return Err(Error::precondition(
+                            "bundle.push.plan.id.version",
+                            format!(
+                                "{id} is a replay: version {newest} of {} is already held here; nothing was changed",
+                                id.unit
+                            ),
+                        ));
+                    }
+                }
+            }
+            let head = crate::audit::parse_head(&audit_head)
+                .map(|(seq, digest)| format!("{seq}:{digest}"))
+                .ok();
+            let (receipt, duplicate) = node
+                .receive_push(&who, &from, plan, head.as_deref())
+                .await?;
+            if !duplicate {
+                crate::fault::crash_point(crate::fault::AFTER_RECEIVE);
+            }
+            node.keep_signature(signature).await?;
+            let receipt_signature = node.signed(Statement::receipt(&receipt, status)).await?;
+            let back = Bundle {
+                from_unit: node.unit().code.clone(),
+                to_unit: from.clone(),
+                created_at: receipt.received_at,
+                content: Content::Receipt {
+                    receipt: receipt.clone(),
+                    signature: receipt_signature,
+                },
+            };
+            let outcome = if duplicate {
+                format!(
+                    "{id} from {from} was already held (received {}): nothing changed; the same receipt again",
+                    receipt.received_at.to_rfc3339()
+                )
+            } else {
+                format!("{id} from {from} received as {}", status.as_str())
+            };
+            Ok(Imported {
+                outcome,
+                receipt: Some(seal(node, &back)?),
+                duplicate,
+            })
+        }
+        Content::Receipt { receipt, signature } => {
+            from_parent(node, &from)?;
+            let status = signature.statement.status;
+            let id = receipt.plan.clone();
+            let mut waiting = None;
+            for (seq, item) in node.store().outbox()? {
+                if item.plan != id {
+                    continue;
+                }
+                let plan = node.outgoing(&item)?;
+                if plan.hash.as_deref() == Some(receipt.hash.as_str()) && plan.status == status {
+                    waiting = Some(seq);
+                    break;
+                }
+            }
+            node.keep_signature(signature).await?;
+            match waiting {
+                Some(seq) => {
+                    node.delivered(seq, receipt).await?;
+                    Ok(Imported {
+                        outcome: format!(
+                            "{id} ({}) delivered: its receipt from {from} closes the outbox item",
+                            status.as_str()
+                        ),
+                        receipt: None,
+                        duplicate: false,
+                    })
+                }
+                None if node
+                    .store()
+                    .receipt(&id)?
+                    .is_some_and(|held| held.hash == receipt.hash) =>
+                {
+                    Ok(Imported {
+                        outcome: format!("{id}: this receipt was taken before; nothing changed"),
+                        receipt: None,
+                        duplicate: true,
+                    })
+                }
+                None => Err(Error::precondition(
+                    "bundle.receipt",
+                    format!(
+                        "no item waits in the outbox for {id} ({}) with hash {}",
+                        status.as_str(),
+                        receipt.hash
+                    ),
+                )),
+            }
+        }
+        Content::Decisions {
+            decisions,
+            signatures,
+        } => {
+            from_parent(node, &from)?;
+            let cursor = node.decision_cursor()?;
+            let fresh: Vec<_> = decisions.into_iter().filter(|(s, _)| *s > cursor).collect();
+            if fresh.is_empty() {
+                return Ok(Imported {
+                    outcome: format!("no decision after {cursor}: nothing changed"),
+                    receipt: None,
+                    duplicate: true,
+                });
+            }
+            let applied = node.apply_decisions(fresh).await?;
+            for s in signatures {
+                if s.statement.plan.unit == node.unit().code {
+                    node.keep_signature(s).await?;
+                }
+            }
+            Ok(Imported {
+                outcome: format!("{applied} decision(s) of {from} applied"),
+                receipt: None,
+                duplicate: applied == 0,
+            })
+        }
+    }
+}
+
+/// Requires a bundle to come from this node's parent.
+fn from_parent(node: &Node, from: &str) -> Result<()> {
+    match node.parent_unit() {
+        Some(p) if p.code == from => Ok(()),
+        _ => Err(Error::denied(
+            "bundle.from_unit",
+            format!(
+                "the bundle comes from {}, which is not this node's parent",
+                crate::domain::validate::short(from)
+            ),
+        )),
+    }
+}

@@ -1,0 +1,499 @@
+//! The bundle file (`proto/quyhoach/v1/bundle.proto`): [`MAGIC`], then one `BundleFile`
+//! message whose `body` (a `BundleBody`) is sealed by the writing node's signature. Reading
+//! refuses a file over [`MAX_BUNDLE`] before decoding anything, a wrong magic or format
+//! version, and malformed protobuf (prost checks every length against the bytes present, so a
+//! huge length prefix is refused, never allocated). [`Sealed::verify`] then checks the seal,
+//! every signature inside and that each vouches for exactly what is carried.
+
+use chrono::{DateTime, Utc};
+use prost::Message;
+
+use super::sign::{self, Kind, PlanSignature, Signer, Statement, Trust};
+use crate::{
+    auth::Caller,
+    domain::{Decision, FieldError, Plan, PlanStatus, Receipt},
+    grpc::{convert, pb},
+};
+
+/// The first eight bytes of every bundle file.
+pub const MAGIC: &[u8; 8] = b"QHBUNDLE";
+/// The format version this code writes and reads.
+pub const FORMAT: u32 = 1;
+/// The largest bundle file, in bytes: what one push may carry (16 MiB, as
+/// `grpc::limits::MAX_SYNC_MESSAGE`).
+pub const MAX_BUNDLE: usize = crate::grpc::limits::MAX_SYNC_MESSAGE;
+/// The most decisions one bundle carries.
+pub const MAX_DECISIONS: usize = 10_000;
+
+/// What a bundle carries.
+// One bundle holds one content, read once: boxing the push buys nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum Content {
+    /// A plan version going up, as a push carries it.
+    Push {
+        /// The version, with its entries, rounds and (for a lower plan) the decision.
+        plan: Plan,
+        /// The writing node's audit head, `<seq>:<digest>` (empty if none).
+        audit_head: String,
+        /// The submission (own plan) or decision (a lower plan) signature.
+        signature: PlanSignature,
+    },
+    /// The parent's receipt for a push.
+    Receipt {
+        /// The receipt.
+        receipt: Receipt,
+        /// The parent's signature on it.
+        signature: PlanSignature,
+    },
+    /// Decisions going down, with their sequence numbers in the parent's log.
+    Decisions {
+        /// (sequence number, decision), in order.
+        decisions: Vec<(u64, Decision)>,
+        /// One signature per decision, in the same order.
+        signatures: Vec<PlanSignature>,
+    },
+}
+
+impl Content {
+    /// `push`, `receipt` or `decisions`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Content::Push { .. } => "push",
+            Content::Receipt { .. } => "receipt",
+            Content::Decisions { .. } => "decisions",
+        }
+    }
+}
+
+/// A bundle's body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bundle {
+    /// The unit of the node that wrote it.
+    pub from_unit: String,
+    /// The unit of the node it is for.
+    pub to_unit: String,
+    /// When it was written.
+    pub created_at: DateTime<Utc>,
+    /// What it carries.
+    pub content: Content,
+}
+
+impl Bundle {
+    /// A file name for the bundle: `push-40-2025-2030-v1-submitted.qhb`,
+    /// `receipt-40-2025-2030-v1-submitted.qhb`, `decisions-40-to-12.qhb` (up to sequence 12).
+    pub fn file_name(&self) -> String {
+        match &self.content {
+            Content::Push { plan, .. } => format!(
+                "push-{}-{}-v{}-{}.qhb",
+                plan.id.unit,
+                plan.id.term,
+                plan.id.version,
+                plan.status.as_str()
+            ),
+            Content::Receipt { signature, .. } => {
+                let s = &signature.statement;
+                format!(
+                    "receipt-{}-{}-v{}-{}.qhb",
+                    s.plan.unit,
+                    s.plan.term,
+                    s.plan.version,
+                    s.status.as_str()
+                )
+            }
+            Content::Decisions { decisions, .. } => format!(
+                "decisions-{}-to-{}.qhb",
+                self.to_unit,
+                decisions.iter().map(|(s, _)| *s).max().unwrap_or(0)
+            ),
+        }
+    }
+
+    /// Encodes and seals the bundle with `signer`: the whole file, magic included.
+    ///
+    /// # Errors
+    ///
+    /// A sentence if signing fails or the file would exceed [`MAX_BUNDLE`].
+    pub fn write(&self, signer: &Signer) -> Result<Vec<u8>, String> {
+        let body = pb::BundleBody {
+            from_unit: self.from_unit.clone(),
+            to_unit: self.to_unit.clone(),
+            created_at: self.created_at.to_rfc3339(),
+            content: Some(match &self.content {
+                Content::Push {
+                    plan,
+                    audit_head,
+                    signature,
+                } => pb::bundle_body::Content::Push(pb::BundledPush {
+                    plan: Some(convert::plan_to_pb(plan)),
+                    audit_head: audit_head.clone(),
+                    signature: Some(signature_to_pb(signature)),
+                }),
+                Content::Receipt { receipt, signature } => {
+                    pb::bundle_body::Content::Receipt(pb::BundledReceipt {
+                        receipt: Some(convert::receipt_to_pb(receipt, false)),
+                        signature: Some(signature_to_pb(signature)),
+                    })
+                }
+                Content::Decisions {
+                    decisions,
+                    signatures,
+                } => pb::bundle_body::Content::Decisions(pb::BundledDecisions {
+                    decisions: decisions
+                        .iter()
+                        .map(|(seq, d)| pb::SequencedDecision {
+                            seq: *seq,
+                            decision: Some(convert::decision_to_pb(d)),
+                        })
+                        .collect(),
+                    signatures: signatures.iter().map(signature_to_pb).collect(),
+                }),
+            }),
+            chain: Vec::new(),
+        }
+        .encode_to_vec();
+        let (algorithm, signature) = signer.sign_bytes(&body)?;
+        let file = pb::BundleFile {
+            format: FORMAT,
+            body,
+            seal: Some(pb::NodeSignature {
+                algorithm,
+                signature,
+                certificate: signer.certificate.clone(),
+                statement: None,
+            }),
+        };
+        let mut bytes = Vec::with_capacity(MAGIC.len() + file.encoded_len());
+        bytes.extend_from_slice(MAGIC);
+        file.encode(&mut bytes)
+            .map_err(|e| format!("cannot encode the bundle: {e}"))?;
+        if bytes.len() > MAX_BUNDLE {
+            return Err(format!(
+                "the bundle would be {} bytes, more than the {MAX_BUNDLE} a bundle may hold",
+                bytes.len()
+            ));
+        }
+        Ok(bytes)
+    }
+}
+
+/// A bundle read from its bytes, not yet verified.
+#[derive(Debug, Clone)]
+pub struct Sealed {
+    /// What the body says.
+    pub bundle: Bundle,
+    /// The sealed body's bytes, exactly as read.
+    body: Vec<u8>,
+    seal_algorithm: String,
+    seal_signature: Vec<u8>,
+    /// The seal's certificate (DER): the node that wrote the bundle.
+    pub seal_certificate: Vec<u8>,
+}
+
+fn bad(field: &str, problem: impl Into<String>) -> FieldError {
+    FieldError::new(field, problem)
+}
+
+/// Reads a bundle file's bytes: its size, magic and format version, and its protobuf, into a
+/// [`Sealed`] bundle. Nothing is verified yet.
+///
+/// # Errors
+///
+/// A [`FieldError`] on `bundle` (or the field inside it) naming what is wrong.
+pub fn read(bytes: &[u8]) -> Result<Sealed, FieldError> {
+    if bytes.len() > MAX_BUNDLE {
+        return Err(bad(
+            "bundle",
+            format!(
+                "{} bytes, more than the {MAX_BUNDLE} a bundle may hold",
+                bytes.len()
+            ),
+        ));
+    }
+    let Some(rest) = bytes.strip_prefix(MAGIC.as_slice()) else {
+        return Err(bad(
+            "bundle",
+            "is not a quyhoach bundle (it does not start with QHBUNDLE)",
+        ));
+    };
+    let file = pb::BundleFile::decode(rest)
+        .map_err(|e| bad("bundle", format!("is damaged or truncated: {e}")))?;
+    if file.format != FORMAT {
+        return Err(bad(
+            "bundle.format",
+            format!(
+                "format {} is not the format {FORMAT} this version reads",
+                file.format
+            ),
+        ));
+    }
+    let seal = file
+        .seal
+        .ok_or_else(|| bad("bundle.seal", "is missing: the bundle is not signed"))?;
+    let body = pb::BundleBody::decode(file.body.as_slice())
+        .map_err(|e| bad("bundle.body", format!("is damaged: {e}")))?;
+    let created_at = DateTime::parse_from_rfc3339(&body.created_at)
+        .map_err(|_| bad("bundle.created_at", "is not an RFC 3339 timestamp"))?
+        .with_timezone(&Utc);
+    let content = match body.content {
+        None => return Err(bad("bundle.content", "is missing")),
+        Some(pb::bundle_body::Content::Push(p)) => Content::Push {
+            plan: convert::plan_from_pb(
+                "bundle.push.plan",
+                p.plan
+                    .ok_or_else(|| bad("bundle.push.plan", "is required"))?,
+            )?,
+            audit_head: p.audit_head,
+            signature: signature_from_pb(
+                "bundle.push.signature",
+                p.signature
+                    .ok_or_else(|| bad("bundle.push.signature", "is missing"))?,
+            )?,
+        },
+        Some(pb::bundle_body::Content::Receipt(r)) => Content::Receipt {
+            receipt: convert::receipt_from_pb(
+                r.receipt
+                    .ok_or_else(|| bad("bundle.receipt.receipt", "is required"))?,
+            )?,
+            signature: signature_from_pb(
+                "bundle.receipt.signature",
+                r.signature
+                    .ok_or_else(|| bad("bundle.receipt.signature", "is missing"))?,
+            )?,
+        },
+        Some(pb::bundle_body::Content::Decisions(d)) => {
+            if d.decisions.len() > MAX_DECISIONS {
+                return Err(bad(
+                    "bundle.decisions",
+                    format!("more than {MAX_DECISIONS} decisions"),
+                ));
+            }
+            let decisions = d
+                .decisions
+                .into_iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    let field = format!("bundle.decisions.decisions[{i}]");
+                    let decision = s.decision.ok_or_else(|| bad(&field, "is required"))?;
+                    Ok((s.seq, convert::decision_from_pb(&field, decision)?))
+                })
+                .collect::<Result<Vec<_>, FieldError>>()?;
+            let signatures = d
+                .signatures
+                .into_iter()
+                .enumerate()
+                .map(|(i, s)| signature_from_pb(&format!("bundle.decisions.signatures[{i}]"), s))
+                .collect::<Result<Vec<_>, FieldError>>()?;
+            Content::Decisions {
+                decisions,
+                signatures,
+            }
+        }
+    };
+    Ok(Sealed {
+        bundle: Bundle {
+            from_unit: body.from_unit,
+            to_unit: body.to_unit,
+            created_at,
+            content,
+        },
+        body: file.body,
+        seal_algorithm: seal.algorithm,
+        seal_signature: seal.signature,
+        seal_certificate: seal.certificate,
+    })
+}
+
+/// What verification found: who sealed the bundle, and each signature inside, checked.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    /// The node that wrote and sealed the bundle.
+    pub sealed_by: Caller,
+    /// Every statement inside, each verified.
+    pub statements: Vec<Statement>,
+}
+
+impl Sealed {
+    /// Verifies the bundle with the authority (`trust`): the seal over the body's exact bytes
+    /// by a node certificate of `from_unit`, and every signature inside, by the node its
+    /// statement names, vouching for exactly the content carried:
+    ///
+    /// - a push of the writer's own plan: its submission, by the writer, of the plan's
+    ///   content hash (recomputed); a push of a lower plan: the decision it carries, by the
+    ///   writer (the approving node), of the content hash;
+    /// - a receipt: by the writer, for the receipt carried;
+    /// - decisions: one signature each, by the writer, for the decision carried.
+    ///
+    /// # Errors
+    ///
+    /// A [`FieldError`] naming the part that does not hold.
+    pub fn verify(&self, trust: &Trust) -> Result<Verified, FieldError> {
+        let b = &self.bundle;
+        let sealed_by = trust
+            .verify_bytes(
+                &self.seal_certificate,
+                &self.seal_algorithm,
+                &self.body,
+                &self.seal_signature,
+            )
+            .map_err(|e| bad("bundle.seal", e))?;
+        sign::require_node_of(&sealed_by, &b.from_unit).map_err(|e| bad("bundle.seal", e))?;
+        let check = |field: &str, s: &PlanSignature, expected: &Statement| {
+            if &s.statement != expected {
+                return Err(bad(
+                    field,
+                    format!(
+                        "vouches for {}, but the bundle carries {}",
+                        s.statement.describe(),
+                        expected.describe()
+                    ),
+                ));
+            }
+            if s.statement.by != b.from_unit {
+                return Err(bad(
+                    field,
+                    format!(
+                        "is by {}, but the bundle was written by {}",
+                        s.statement.by, b.from_unit
+                    ),
+                ));
+            }
+            trust.verify(s).map_err(|e| bad(field, e))?;
+            Ok(s.statement.clone())
+        };
+        let statements = match &b.content {
+            Content::Push {
+                plan, signature, ..
+            } => {
+                sign::matches_plan(&signature.statement, plan)
+                    .map_err(|e| bad("bundle.push.signature", e))?;
+                let expected = if plan.id.unit == b.from_unit {
+                    if plan.status != PlanStatus::Submitted {
+                        return Err(bad(
+                            "bundle.push.plan.status",
+                            format!(
+                                "a unit's own plan goes up as submitted, not {}",
+                                plan.status.as_str()
+                            ),
+                        ));
+                    }
+                    Statement::submitted(plan, signature.statement.date)
+                } else {
+                    let d = plan.decision.as_ref().ok_or_else(|| {
+                        bad(
+                            "bundle.push.plan.decision",
+                            "a lower plan goes up with the decision on it",
+                        )
+                    })?;
+                    Statement::decision(d)
+                };
+                vec![check("bundle.push.signature", signature, &expected)?]
+            }
+            Content::Receipt { receipt, signature } => {
+                let expected = Statement::receipt(receipt, signature.statement.status);
+                vec![check("bundle.receipt.signature", signature, &expected)?]
+            }
+            Content::Decisions {
+                decisions,
+                signatures,
+            } => {
+                if decisions.len() != signatures.len() {
+                    return Err(bad(
+                        "bundle.decisions.signatures",
+                        format!(
+                            "{} signatures for {} decisions",
+                            signatures.len(),
+                            decisions.len()
+                        ),
+                    ));
+                }
+                decisions
+                    .iter()
+                    .zip(signatures)
+                    .enumerate()
+                    .map(|(i, ((_, d), s))| {
+                        check(
+                            &format!("bundle.decisions.signatures[{i}]"),
+                            s,
+                            &Statement::decision(d),
+                        )
+                    })
+                    .collect::<Result<_, _>>()?
+            }
+        };
+        Ok(Verified {
+            sealed_by,
+            statements,
+        })
+    }
+}
+
+/// The proto form of a signature.
+pub fn signature_to_pb(s: &PlanSignature) -> pb::NodeSignature {
+    let st = &s.statement;
+    pb::NodeSignature {
+        algorithm: s.algorithm.clone(),
+        signature: s.signature.clone(),
+        certificate: s.certificate.clone(),
+        statement: Some(pb::SignedStatement {
+            kind: st.kind.as_str().into(),
+            plan: Some(convert::plan_id_to_pb(&st.plan)),
+            status: convert::status_to_pb(st.status).into(),
+            hash: st.hash.clone(),
+            date: st.date.to_rfc3339(),
+            by: st.by.clone(),
+            detail: st.detail.clone(),
+        }),
+    }
+}
+
+/// A signature from its proto form.
+///
+/// # Errors
+///
+/// A [`FieldError`] on the sub-field that is missing or malformed.
+pub fn signature_from_pb(field: &str, s: pb::NodeSignature) -> Result<PlanSignature, FieldError> {
+    let st = s
+        .statement
+        .ok_or_else(|| bad(&format!("{field}.statement"), "is missing"))?;
+    let kind = match st.kind.as_str() {
+        "submitted" => Kind::Submitted,
+        "decision" => Kind::Decision,
+        "receipt" => Kind::Receipt,
+        other => {
+            return Err(bad(
+                &format!("{field}.statement.kind"),
+                format!(
+                    "{} is not submitted, decision or receipt",
+                    crate::domain::validate::short(other)
+                ),
+            ))
+        }
+    };
+    let statement = Statement {
+        kind,
+        plan: convert::plan_id_from_pb(&format!("{field}.statement.plan"), st.plan)?,
+        status: convert::status_from_pb(&format!("{field}.statement.status"), st.status)?
+            .ok_or_else(|| bad(&format!("{field}.statement.status"), "is required"))?,
+        hash: st.hash,
+        date: DateTime::parse_from_rfc3339(&st.date)
+            .map_err(|_| {
+                bad(
+                    &format!("{field}.statement.date"),
+                    "is not an RFC 3339 timestamp",
+                )
+            })?
+            .with_timezone(&Utc),
+        by: st.by,
+        detail: st.detail,
+    };
+    statement
+        .check()
+        .map_err(|e| bad(&format!("{field}.statement"), e))?;
+    Ok(PlanSignature {
+        statement,
+        algorithm: s.algorithm,
+        signature: s.signature,
+        certificate: s.certificate,
+    })
+}

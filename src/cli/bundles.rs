@@ -1,0 +1,252 @@
+//! Bundles on removable media (docs/offline-transfer.md): `bundle export` writes what a node
+//! would push for a plan version (or, at the approving node, the decisions on a child's plan)
+//! into a file, `bundle import` applies one to a node as the link would (and writes the signed
+//! receipt of a push beside it), `bundle verify` says offline what a file holds and whether
+//! every signature and hash in it holds, with the authority's certificate alone.
+
+use std::{io::Write, path::PathBuf};
+
+use anyhow::Context;
+use clap::Subcommand;
+use quyhoach::{
+    bundle::{
+        format::{self, Content, MAX_BUNDLE},
+        sign::Trust,
+    },
+    grpc::{limits::BUNDLE_FRAME_SLACK, pb},
+    sync::folder_parent::read_bounded,
+};
+
+use super::{args::NodeArgs, Out};
+
+/// Commands about bundle files.
+#[derive(Subcommand)]
+pub enum Command {
+    /// Write what the node would push for a plan version into a file (at the approving
+    /// node: the decisions on a child's plan).
+    Export {
+        #[command(flatten)]
+        node: NodeArgs,
+        /// The plan's unit.
+        #[arg(long)]
+        unit: String,
+        /// The term, e.g. 2025-2030.
+        #[arg(long)]
+        term: String,
+        /// The version [default: the latest].
+        #[arg(long, default_value_t = 0)]
+        version: u32,
+        /// The file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Apply a bundle file to the node as the link would; a push's signed receipt is
+    /// written beside the file (or to --receipt-out).
+    Import {
+        /// The bundle file.
+        file: PathBuf,
+        #[command(flatten)]
+        node: NodeArgs,
+        /// Where to write the receipt of a push [default: beside FILE, named as the node
+        /// names it].
+        #[arg(long)]
+        receipt_out: Option<PathBuf>,
+    },
+    /// Say what a bundle file holds, who signed it, and whether every signature and hash
+    /// holds, offline, with the authority's certificate alone (exit 1 if anything does not).
+    Verify {
+        /// The bundle file.
+        file: PathBuf,
+        /// The authority's certificate (PEM).
+        #[arg(long)]
+        ca: PathBuf,
+        /// The authority's revocation list (PEM), if any.
+        #[arg(long)]
+        crl: Option<PathBuf>,
+    },
+}
+
+/// Runs one command of the family.
+///
+/// # Errors
+///
+/// A file cannot be read or written; the node cannot be reached or refuses; for `verify`, a
+/// signature or hash that does not hold.
+pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
+    match command {
+        Command::Export {
+            node,
+            unit,
+            term,
+            version,
+            out: path,
+        } => {
+            let mut client = node
+                .connect()
+                .await?
+                .max_decoding_message_size(MAX_BUNDLE + BUNDLE_FRAME_SLACK);
+            let reply = client
+                .export_bundle(pb::ExportBundleRequest {
+                    unit,
+                    term,
+                    version,
+                })
+                .await?
+                .into_inner();
+            write_file(&path, &reply.bundle)?;
+            writeln!(
+                out,
+                "wrote {} ({} bytes; the node names it {})",
+                path.display(),
+                reply.bundle.len(),
+                reply.file_name
+            )?;
+            Ok(())
+        }
+        Command::Import {
+            file,
+            node,
+            receipt_out,
+        } => {
+            let bytes = read_bounded(&file).with_context(|| format!("{}", file.display()))?;
+            let mut client = node
+                .connect()
+                .await?
+                .max_decoding_message_size(MAX_BUNDLE + BUNDLE_FRAME_SLACK)
+                .max_encoding_message_size(MAX_BUNDLE + BUNDLE_FRAME_SLACK);
+            let reply = client
+                .import_bundle(pb::ImportBundleRequest { bundle: bytes })
+                .await?
+                .into_inner();
+            writeln!(out, "{}", reply.outcome)?;
+            if !reply.receipt.is_empty() {
+                let to = receipt_out.unwrap_or_else(|| {
+                    file.parent()
+                        .unwrap_or(std::path::Path::new("."))
+                        .join(&reply.receipt_file_name)
+                });
+                write_file(&to, &reply.receipt)?;
+                writeln!(
+                    out,
+                    "receipt written to {}: carry it back to the sender's down/ folder (or `bundle import` it at the sender's node)",
+                    to.display()
+                )?;
+            }
+            Ok(())
+        }
+        Command::Verify { file, ca, crl } => {
+            let read = |p: &PathBuf| {
+                std::fs::read_to_string(p).with_context(|| format!("{}", p.display()))
+            };
+            let ca_pem = read(&ca)?;
+            let crl_pem = crl.as_ref().map(read).transpose()?;
+            let trust = Trust::from_pem(&ca_pem, crl_pem.as_deref()).map_err(anyhow::Error::msg)?;
+            let bytes = read_bounded(&file).with_context(|| format!("{}", file.display()))?;
+            let sealed = format::read(&bytes).map_err(|e| anyhow::anyhow!("{e}"))?;
+            describe(out, &file, bytes.len(), &sealed.bundle)?;
+            let verified = sealed.verify(&trust).map_err(|e| {
+                anyhow::anyhow!("{e}: the bundle does NOT verify with {}", ca.display())
+            })?;
+            writeln!(
+                out,
+                "sealed by: {} (the seal holds)",
+                verified.sealed_by.label()
+            )?;
+            for s in &verified.statements {
+                writeln!(out, "signed: {} (the signature holds)", s.describe())?;
+            }
+            writeln!(out, "every signature and hash holds")?;
+            Ok(())
+        }
+    }
+}
+
+/// Prints what a bundle holds, before anything in it is trusted.
+fn describe(
+    out: &mut Out,
+    file: &std::path::Path,
+    len: usize,
+    b: &format::Bundle,
+) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{}: {} bytes, format {}, a {} from {} to {}, written {}",
+        file.display(),
+        len,
+        format::FORMAT,
+        b.content.kind(),
+        b.from_unit,
+        b.to_unit,
+        b.created_at.to_rfc3339()
+    )?;
+    match &b.content {
+        Content::Push {
+            plan, audit_head, ..
+        } => {
+            let hash = plan.content_hash();
+            writeln!(
+                out,
+                "holds: plan {} {}, {} entries, {} ballot round(s), hash {} ({})",
+                plan.id,
+                plan.status.as_str(),
+                plan.entries.len(),
+                plan.rounds.len(),
+                plan.hash.as_deref().unwrap_or("-"),
+                if plan.hash.as_deref() == Some(hash.as_str()) {
+                    "the content's own".to_string()
+                } else {
+                    format!("NOT the content's, which is {hash}")
+                }
+            )?;
+            if let Some(d) = &plan.decision {
+                writeln!(
+                    out,
+                    "decision: {:?} by {} at {}",
+                    d.outcome,
+                    d.decided_by,
+                    d.decided_at.to_rfc3339()
+                )?;
+            }
+            writeln!(
+                out,
+                "audit head of {}: {}",
+                b.from_unit,
+                if audit_head.is_empty() {
+                    "-"
+                } else {
+                    audit_head
+                }
+            )?;
+        }
+        Content::Receipt { receipt, .. } => writeln!(
+            out,
+            "holds: receipt for {} (hash {}) by {} at {}",
+            receipt.plan,
+            receipt.hash,
+            receipt.received_by,
+            receipt.received_at.to_rfc3339()
+        )?,
+        Content::Decisions { decisions, .. } => {
+            for (seq, d) in decisions {
+                writeln!(
+                    out,
+                    "holds: decision {seq}: {:?} {} (hash {}) by {} at {}",
+                    d.outcome,
+                    d.plan,
+                    d.hash,
+                    d.decided_by,
+                    d.decided_at.to_rfc3339()
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes a file and flushes it to disk before saying it is written.
+fn write_file(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let mut f = std::fs::File::create(path).with_context(|| format!("{}", path.display()))?;
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("{}", path.display()))
+}

@@ -1,0 +1,65 @@
+//! The two `Planning` methods that carry bundles (docs/offline-transfer.md): `ExportBundle`
+//! writes what this node would push for a plan version (or the decisions it took on a
+//! child's), `ImportBundle` applies one as the link would. Both are for a clerk of this
+//! node's unit, the person who carries the files; the push inside a bundle is taken with the
+//! bundle's signer, the child's node, as the caller.
+
+use tonic::{Request, Response, Status};
+
+use super::pb;
+use crate::{auth::Caller, bundle::exchange, node::Node};
+
+/// `ExportBundle` for `who`.
+///
+/// # Errors
+///
+/// PERMISSION_DENIED if `who` is not a clerk of this node's unit; otherwise the status of the
+/// node's refusal (`bundle::exchange::export`).
+pub async fn export(
+    node: &Node,
+    who: &Caller,
+    req: Request<pb::ExportBundleRequest>,
+) -> Result<Response<pb::BundleResponse>, Status> {
+    let pb::ExportBundleRequest {
+        unit,
+        term,
+        version,
+    } = req.into_inner();
+    let exported = exchange::export(node, who, unit.trim(), term.trim(), version).await?;
+    Ok(Response::new(pb::BundleResponse {
+        bundle: exported.bytes,
+        file_name: exported.file_name,
+    }))
+}
+
+/// `ImportBundle` for `who`.
+///
+/// # Errors
+///
+/// PERMISSION_DENIED if `who` is not a clerk of this node's unit or the bundle's signer may
+/// not do what it carries; INVALID_ARGUMENT if the bundle is malformed or does not verify;
+/// ALREADY_EXISTS for another content under a held version; otherwise the status of the
+/// node's refusal (`bundle::exchange::import`).
+pub async fn import(
+    node: std::sync::Arc<Node>,
+    who: &Caller,
+    req: Request<pb::ImportBundleRequest>,
+) -> Result<Response<pb::ImportBundleResponse>, Status> {
+    let bytes = req.into_inner().bundle;
+    let who = who.clone();
+    // Run to completion even if the clerk's command goes away mid-way, so that a bundle is
+    // applied whole or not at all, as a push is.
+    let imported = tokio::spawn(async move { exchange::import(&node, &who, &bytes).await })
+        .await
+        .map_err(|e| Status::internal(format!("bundle import failed: {e}")))??;
+    let (receipt, receipt_file_name) = match imported.receipt {
+        Some(r) => (r.bytes, r.file_name),
+        None => (Vec::new(), String::new()),
+    };
+    Ok(Response::new(pb::ImportBundleResponse {
+        outcome: imported.outcome,
+        receipt,
+        receipt_file_name,
+        duplicate: imported.duplicate,
+    }))
+}
