@@ -272,6 +272,27 @@ pub struct RawConfig {
         deserialize_with = "text"
     )]
     pub crl: Option<PathBuf>,
+    /// The authority (PEM, one or more certificates) that approvers' official-use
+    /// certificates chain to (Decree 68/2024): an approval may then carry a detached CMS
+    /// signature (`decide --cms FILE`), verified against it [default: none, such an approval
+    /// is refused].
+    #[arg(long)]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "text"
+    )]
+    pub signing_ca: Option<PathBuf>,
+    /// The classification (độ mật) every export carries: "Tuyệt mật", "Tối mật" or "Mật"
+    /// (Law 117/2025/QH15), written in capitals at the top right of a sheet and on the first
+    /// line of a CSV file [default: none, exports unmarked].
+    #[arg(long)]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "text"
+    )]
+    pub classification: Option<String>,
 }
 
 /// Reads a setting that is text (a code, an address, a path) from whatever the source holds:
@@ -511,6 +532,25 @@ impl RawConfig {
                 Some(pem)
             }
         };
+        let signing_authority = self
+            .signing_ca
+            .as_ref()
+            .map(|path| {
+                let pem =
+                    std::fs::read_to_string(path).map_err(ConfigError::read("signing_ca", path))?;
+                crate::signature::SigningAuthority::from_pem(&pem).map_err(|e| {
+                    ConfigError::invalid("signing_ca", format!("{}: {e}", path.display()))
+                })
+            })
+            .transpose()?;
+        let classification = self
+            .classification
+            .as_deref()
+            .map(|text| {
+                crate::tabular::Classification::parse(text)
+                    .map_err(|e| ConfigError::invalid("classification", e))
+            })
+            .transpose()?;
         let rate_limit = self.rate_limit.unwrap_or(DEFAULT_RATE_LIMIT);
         if rate_limit == 0 {
             return Err(ConfigError::invalid(
@@ -561,6 +601,8 @@ impl RawConfig {
             audit_key,
             earlier_audit_keys,
             crl_pem,
+            signing_authority,
+            classification,
         })
     }
 }
@@ -797,6 +839,10 @@ pub struct Config {
     /// The authority's revocation list (PEM), checked for every client certificate and for
     /// the parent's.
     pub crl_pem: Option<String>,
+    /// The authority approvers' CMS signatures must chain to; none: such approvals refused.
+    pub signing_authority: Option<crate::signature::SigningAuthority>,
+    /// The classification every export carries; none: exports unmarked.
+    pub classification: Option<crate::tabular::Classification>,
     /// Timing of the upward link.
     pub sync: SyncSettings,
 }

@@ -596,6 +596,7 @@ async fn appraise(
                 outcome: pb::Outcome::Return.into(),
                 reasons: vec![],
                 cite_findings: errors,
+                cms_signature: Vec::new(),
             })
             .await?
             .into_inner();
@@ -642,6 +643,7 @@ async fn decide(
             outcome: pb::Outcome::Approve.into(),
             reasons: vec![],
             cite_findings: vec![],
+            cms_signature: Vec::new(),
         })
         .await?
         .into_inner();

@@ -33,6 +33,9 @@
 //! - [`audit`]: the hash-chained audit trail, its seals (a key outside the store) and its
 //!   verification, against the seals and against what the parent witnessed.
 //! - [`auth`]: callers (from certificates), roles and what each may do. Pure.
+//! - [`signature`]: detached CMS (PKCS#7) signatures that approvers make outside the system
+//!   with their official-use certificate, verified against the deployment's signing authority
+//!   (RustCrypto's `cms` and `x509-cert`). Pure.
 //! - [`pki`]: the certificate authority, certificates for nodes and users, and revocation
 //!   lists (rcgen).
 //! - [`client`]: connecting to a node, loading a unit's list into its draft, printing tables,
@@ -78,6 +81,7 @@ pub mod node;
 pub mod pki;
 pub mod rules;
 pub mod server;
+pub mod signature;
 pub mod store;
 pub mod sync;
 pub mod tabular;

@@ -146,7 +146,9 @@ async fn run_with_web(
         config.sync.stuck_after,
     )
     .await
-    .map_err(ServeError::Node)?;
+    .map_err(ServeError::Node)?
+    .with_signing_authority(config.signing_authority.clone())
+    .with_classification(config.classification.clone());
     if let Some(tls) = &config.tls {
         let signer = crate::bundle::sign::Signer::from_pem(
             &tls.key_pem,

@@ -99,6 +99,7 @@ pub async fn cold_sync(r: &Reference, quick: bool) -> anyhow::Result<Vec<Row>> {
                         outcome: pb::Outcome::Approve.into(),
                         reasons: Vec::new(),
                         cite_findings: Vec::new(),
+                        cms_signature: Vec::new(),
                     })
                     .await?;
             }

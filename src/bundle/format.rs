@@ -26,6 +26,8 @@ pub const MAX_BUNDLE: usize = crate::grpc::limits::MAX_SYNC_MESSAGE;
 pub const MAX_DECISIONS: usize = 10_000;
 
 /// What a bundle carries.
+// One bundle holds one content, read once: boxing the push buys nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 // One value per bundle file read or written: boxing the plan would buy nothing.
 #[allow(clippy::large_enum_variant)]

@@ -103,6 +103,12 @@ pub enum Command {
         /// The ID of a finding the return cites (repeatable).
         #[arg(long)]
         cite: Vec<String>,
+        /// An approval's detached CMS (PKCS#7) signature, DER or PEM, made with the approver's
+        /// official-use certificate over the version's hash as hex text (as `plan` shows it),
+        /// e.g. `printf %s HASH > h.txt; openssl cms -sign -binary -in h.txt -signer me.pem
+        /// -inkey me.key -outform DER -out h.p7s`.
+        #[arg(long)]
+        cms: Option<PathBuf>,
     },
     /// Record that a planned cadre was elected or appointed (the entry is fulfilled).
     ///
@@ -377,6 +383,13 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
                 )?,
                 None => {}
             }
+            if let Some(s) = &p.approval_signature {
+                writeln!(
+                    out,
+                    "approval signed (CMS) by {}, certificate serial {}, issued by {}, signed at {}",
+                    s.signer, s.serial, s.issuer, s.signed_at
+                )?;
+            }
             for e in &p.entries {
                 let c = e.cadre.clone().unwrap_or_default();
                 writeln!(
@@ -393,7 +406,12 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
             return_,
             reason,
             cite,
+            cms,
         } => {
+            let cms_signature = match &cms {
+                Some(path) => read_cms(path)?,
+                None => Vec::new(),
+            };
             let mut c = plan.node.connect().await?;
             let outcome = if return_ {
                 pb::Outcome::Return
@@ -407,14 +425,24 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
                     outcome: outcome.into(),
                     reasons: reason,
                     cite_findings: cite,
+                    cms_signature,
                 })
                 .await?
                 .into_inner();
             let id = d.plan.unwrap_or_default();
             writeln!(
                 out,
-                "{:?} {}/{} v{} by {}",
-                outcome, id.unit, id.term, id.version, d.decided_by
+                "{:?} {}/{} v{} by {}{}",
+                outcome,
+                id.unit,
+                id.term,
+                id.version,
+                d.decided_by,
+                if cms.is_some() {
+                    ", with its CMS signature verified and kept"
+                } else {
+                    ""
+                }
             )?;
         }
         Command::Fulfil {
@@ -497,4 +525,37 @@ async fn reviewed(
     })
     .await?
     .into_inner())
+}
+
+/// Reads a CMS signature file: DER as it is, or PEM (`-----BEGIN PKCS7-----` or `CMS`)
+/// decoded to DER.
+///
+/// # Errors
+///
+/// When the file cannot be read, is larger than a signature may be, or is PEM that does not
+/// decode.
+fn read_cms(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    use base64::Engine;
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    if bytes.len() > quyhoach::signature::MAX_CMS_BYTES * 2 {
+        anyhow::bail!(
+            "{}: {} bytes is too large for a CMS signature",
+            path.display(),
+            bytes.len()
+        );
+    }
+    let Some(text) = std::str::from_utf8(&bytes)
+        .ok()
+        .filter(|t| t.trim_start().starts_with("-----BEGIN"))
+    else {
+        return Ok(bytes);
+    };
+    let body: String = text
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .flat_map(|l| l.trim().chars())
+        .collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .with_context(|| format!("{}: the PEM does not decode", path.display()))
 }

@@ -541,6 +541,9 @@ pub fn plan_from_pb(field: &str, p: pb::Plan) -> R<Plan> {
         withdrawn: _,
         revision: _,
         approved_before: _,
+        // Kept by the approving node with its decision; a receiver does not take it from a
+        // plan's message.
+        approval_signature: _,
     } = p;
     Ok(Plan {
         id: plan_id_from_pb(&format!("{field}.id"), id)?,
@@ -583,6 +586,26 @@ pub fn plan_to_pb(p: &Plan) -> pb::Plan {
         withdrawn: false,
         revision: 0,
         approved_before: 0,
+        approval_signature: None,
+    }
+}
+
+/// The proto form of the CMS signature an approval carried.
+pub fn approval_signature_to_pb(s: &crate::node::ApprovalSignature) -> pb::ApprovalSignature {
+    let crate::signature::Verified {
+        signer,
+        subject,
+        serial,
+        issuer,
+        signed_at,
+    } = &s.verified;
+    pb::ApprovalSignature {
+        signer: signer.clone(),
+        subject: subject.clone(),
+        serial: serial.clone(),
+        issuer: issuer.clone(),
+        signed_at: signed_at.to_rfc3339(),
+        cms: s.cms.clone(),
     }
 }
 

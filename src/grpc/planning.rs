@@ -423,8 +423,10 @@ impl pb::planning_server::Planning for PlanningService {
             .node
             .last_approved_before(&who, &plan.id)?
             .map_or(0, |p| p.id.version);
+        let signature = self.node.approval_signature(&who, &plan.id)?;
         let mut out = self.plan_out(plan).await?;
         out.approved_before = approved_before;
+        out.approval_signature = signature.as_ref().map(approval_signature_to_pb);
         Ok(Response::new(out))
     }
 
@@ -467,12 +469,21 @@ impl pb::planning_server::Planning for PlanningService {
             outcome,
             reasons,
             cite_findings,
+            cms_signature,
         } = req.into_inner();
         let id: PlanId = plan_id_from_pb("plan", plan).map_err(bad)?;
         let outcome = outcome_from_pb("outcome", outcome).map_err(bad)?;
         let d = self
             .node
-            .decide(&who, &id, hash.trim(), outcome, reasons, &cite_findings)
+            .decide_signed(
+                &who,
+                &id,
+                hash.trim(),
+                outcome,
+                reasons,
+                &cite_findings,
+                Some(&cms_signature),
+            )
             .await?;
         Ok(Response::new(decision_to_pb(&d)))
     }
@@ -732,6 +743,34 @@ impl pb::planning_server::Planning for PlanningService {
             }
         });
         Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn record_export(
+        &self,
+        req: Request<pb::RecordExportRequest>,
+    ) -> Result<Response<pb::RecordExportResponse>, Status> {
+        let who = self.who(&req)?;
+        let pb::RecordExportRequest {
+            what,
+            format,
+            unit,
+            term,
+            version,
+            rows,
+        } = req.into_inner();
+        let export = crate::node::Export {
+            what: crate::node::ExportWhat::parse("what", what.trim())?,
+            format: crate::node::ExportFormat::parse("format", format.trim())?,
+            unit: unit.trim().to_string(),
+            term: term.trim().to_string(),
+            version,
+            rows,
+            face: "cli",
+        };
+        let mark = self.node.record_export(&who, &export).await?;
+        Ok(Response::new(pb::RecordExportResponse {
+            classification: mark.map(|m| m.to_string()).unwrap_or_default(),
+        }))
     }
 
     async fn reorganize(

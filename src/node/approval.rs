@@ -468,7 +468,41 @@ impl Node {
         reasons: Vec<String>,
         cite: &[String],
     ) -> Result<Decision> {
+        self.decide_signed(who, id, hash, outcome, reasons, cite, None)
+            .await
+    }
+
+    /// [`Node::decide`], with an approval that may carry `cms`: a detached CMS (PKCS#7)
+    /// SignedData, DER, made by the approver with an official-use certificate over
+    /// [`crate::signature::approval_content`] of the held version's hash (Decree 68/2024). It is
+    /// verified against the node's signing authority before anything is written, and kept with
+    /// the decision, in the same transaction ([`Node::approval_signature`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Node::decide`]; and, naming the field `cms_signature`: [`Error::Invalid`] if it
+    /// comes with a return, is malformed, or signs other bytes ([`crate::signature::verify`]);
+    /// [`Error::Precondition`] if this node names no signing authority, or the signer's
+    /// certificate does not chain to it or was not valid at the signing time.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn decide_signed(
+        &self,
+        who: &Caller,
+        id: &PlanId,
+        hash: &str,
+        outcome: Outcome,
+        reasons: Vec<String>,
+        cite: &[String],
+        cms: Option<&[u8]>,
+    ) -> Result<Decision> {
         who.require_approver_at(&self.unit.code)?;
+        let cms = cms.filter(|c| !c.is_empty());
+        if cms.is_some() && outcome != Outcome::Approve {
+            return Err(Error::invalid(
+                "cms_signature",
+                "only an approval carries a CMS signature",
+            ));
+        }
         self.known_unit("plan.unit", &id.unit)?;
         if !self.approves(&id.unit) {
             let problem = match self.hierarchy.parent(&id.unit) {
@@ -552,6 +586,9 @@ impl Node {
         if withdrawal {
             self.check_not_relied_on(id)?;
         }
+        let signed = cms
+            .map(|der| self.verify_cms(der, &held).map(|v| (v, der)))
+            .transpose()?;
         let decision = Decision {
             plan: id.clone(),
             hash: held,
@@ -577,13 +614,25 @@ impl Node {
                 approval: Some(decision.clone()),
             }));
         }
-        let event = Event::new("decide", Some(id))
-            .detail(format!(
-                "{:?}: {}",
-                decision.outcome,
-                decision.reasons.join("; ")
-            ))
-            .by(who);
+        let mut detail = format!("{:?}: {}", decision.outcome, decision.reasons.join("; "));
+        if let Some((verified, der)) = signed {
+            detail.push_str(&format!(
+                " (CMS signature by {}, certificate serial {}, signed {})",
+                verified.signer,
+                verified.serial,
+                verified.signed_at.to_rfc3339()
+            ));
+            let stored = ApprovalSignature {
+                verified,
+                cms: der.to_vec(),
+            };
+            changes.push(Change::SetDocument(
+                signature_key(id),
+                serde_json::to_value(StoredSignature::from(&stored))
+                    .map_err(|e| Error::invalid("cms_signature", format!("cannot be kept: {e}")))?,
+            ));
+        }
+        let event = Event::new("decide", Some(id)).detail(detail).by(who);
         self.commit(guard, event, changes).await?;
         if was_pending {
             self.pending_changed(&id.unit, -1.0);
@@ -593,6 +642,56 @@ impl Node {
         }
         tracing::info!(plan = %id, ?outcome, "decided");
         Ok(decision)
+    }
+
+    /// Verifies a CMS signature over the version whose hash is `hash`, against this node's
+    /// signing authority, at this node's time.
+    fn verify_cms(&self, der: &[u8], hash: &str) -> Result<crate::signature::Verified> {
+        let authority = self.signing_authority.as_ref().ok_or_else(|| {
+            Error::precondition(
+                "cms_signature",
+                "this node names no signing authority (serve --signing-ca FILE), so it cannot \
+                 verify a CMS signature",
+            )
+        })?;
+        let content = crate::signature::approval_content(hash);
+        crate::signature::verify(der, &content, authority, self.now()).map_err(|e| {
+            tracing::warn!(reason = %e, "cms signature refused");
+            if e.is_precondition() {
+                Error::precondition("cms_signature", e.to_string())
+            } else {
+                Error::invalid("cms_signature", e.to_string())
+            }
+        })
+    }
+
+    /// The detached CMS signature the approval of `id` carried, if it carried one (kept after
+    /// a withdrawal of that approval, as a record of it), for `who`, who may read the plan.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Denied`] if `who` may not read the plans of `id.unit`; [`Error::Store`] if
+    /// storage fails or the kept signature does not decode.
+    pub fn approval_signature(
+        &self,
+        who: &Caller,
+        id: &PlanId,
+    ) -> Result<Option<ApprovalSignature>> {
+        who.require_read(&self.hierarchy, "unit", &id.unit)?;
+        let Some(value) = self.store.document(&signature_key(id))? else {
+            return Ok(None);
+        };
+        let stored: StoredSignature =
+            serde_json::from_value(value).map_err(|e| crate::store::StoreError::Corrupt {
+                key: signature_key(id),
+                reason: e.to_string(),
+            })?;
+        Ok(Some(stored.try_into().map_err(|reason| {
+            crate::store::StoreError::Corrupt {
+                key: signature_key(id),
+                reason,
+            }
+        })?))
     }
 
     /// Returns true if and only if `plan` is a lower unit's version held here that its
@@ -771,4 +870,50 @@ fn status_of(outcome: Outcome) -> PlanStatus {
         Outcome::Approve => PlanStatus::Approved,
         Outcome::Return => PlanStatus::Returned,
     }
+}
+
+/// A detached CMS signature an approval carried, as verified when it was made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovalSignature {
+    /// Who signed, with which certificate, when.
+    pub verified: crate::signature::Verified,
+    /// The signature itself (CMS ContentInfo, DER), as the approver sent it.
+    pub cms: Vec<u8>,
+}
+
+/// The store document of an approval's signature: the verification and the DER in base64.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredSignature {
+    #[serde(flatten)]
+    verified: crate::signature::Verified,
+    cms_base64: String,
+}
+
+impl From<&ApprovalSignature> for StoredSignature {
+    fn from(s: &ApprovalSignature) -> Self {
+        use base64::Engine;
+        Self {
+            verified: s.verified.clone(),
+            cms_base64: base64::engine::general_purpose::STANDARD.encode(&s.cms),
+        }
+    }
+}
+
+impl TryFrom<StoredSignature> for ApprovalSignature {
+    type Error = String;
+
+    fn try_from(s: StoredSignature) -> std::result::Result<Self, String> {
+        use base64::Engine;
+        Ok(Self {
+            verified: s.verified,
+            cms: base64::engine::general_purpose::STANDARD
+                .decode(&s.cms_base64)
+                .map_err(|e| format!("the kept signature is not base64: {e}"))?,
+        })
+    }
+}
+
+/// The store document that keeps the approval signature of `id`.
+fn signature_key(id: &PlanId) -> String {
+    format!("cms.approval/{}/{}/{}", id.unit, id.term, id.version)
 }

@@ -9,6 +9,7 @@ mod checks;
 mod children;
 mod eligible;
 mod fulfil;
+mod exports;
 mod live;
 mod progress;
 mod query;
@@ -40,10 +41,12 @@ use crate::{
     view,
 };
 
+pub use approval::ApprovalSignature;
 pub use audit_query::{AuditFilter, AuditSelection};
 pub use checks::{finding_id, Acceptance, CheckFilter, CheckOutcome, CheckedFinding, Completeness};
 pub use eligible::EligibleAnswer;
 pub use fulfil::FulfilRequest;
+pub use exports::{Export, ExportFormat, ExportWhat};
 pub use live::{FindingEvent, FindingHistory};
 pub use progress::{Progress, ReportedPlan, UnitProgress};
 pub use query::{
@@ -151,6 +154,11 @@ pub struct Node {
     acked_revisions: std::sync::Mutex<HashMap<String, u64>>,
     /// Held while the outbox is pushed to the parent (see [`Node::pushing`]).
     pushing: Mutex<()>,
+    /// The authority approvers' CMS signatures must chain to (`serve --signing-ca`); none:
+    /// an approval carrying one is refused.
+    signing_authority: Option<crate::signature::SigningAuthority>,
+    /// The classification every export carries (`serve --classification`); none: unmarked.
+    classification: Option<crate::tabular::Classification>,
     /// The node's signing key and the authority it checks other signers against; unset on an
     /// insecure node, which signs nothing (`node/signing.rs`).
     signer: std::sync::OnceLock<crate::bundle::sign::Signer>,
@@ -215,6 +223,8 @@ impl Node {
             acceptances: RwLock::new(acceptances),
             acked_revisions: Default::default(),
             pushing: Mutex::new(()),
+            signing_authority: None,
+            classification: None,
             signer: std::sync::OnceLock::new(),
             fulfilled: RwLock::new(fulfilled),
         };
@@ -230,6 +240,28 @@ impl Node {
         node.load_reference(configured).await?;
         node.publish_pending()?;
         Ok(node)
+    }
+
+    /// The node with the authority that approvers' detached CMS signatures must chain to
+    /// (`serve --signing-ca`), or none (then an approval carrying one is refused).
+    pub fn with_signing_authority(
+        mut self,
+        authority: Option<crate::signature::SigningAuthority>,
+    ) -> Self {
+        self.signing_authority = authority;
+        self
+    }
+
+    /// The node with the classification every export is marked with (`serve
+    /// --classification`), or none (exports unmarked).
+    pub fn with_classification(mut self, mark: Option<crate::tabular::Classification>) -> Self {
+        self.classification = mark;
+        self
+    }
+
+    /// The classification every export of this node carries, if the deployment names one.
+    pub fn classification(&self) -> Option<&crate::tabular::Classification> {
+        self.classification.as_ref()
     }
 
     /// This node's unit.

@@ -1,6 +1,8 @@
 //! Export to `.xlsx` (rust_xlsxwriter: a bold header row, frozen panes, an autofilter and
 //! column widths fitted to the content) and to `.csv` (UTF-8 with a byte-order mark, so that
-//! Excel opens Vietnamese text correctly). A unit's plan is written in exactly the layout that
+//! Excel opens Vietnamese text correctly). With a classification ([`Classification`]) a sheet
+//! opens with a row holding the mark at its top right, above the header, and a CSV file with a
+//! line holding the mark alone; the import finds the header below either. A unit's plan is written in exactly the layout that
 //! [`super::import()`] reads, so an export imports back to the same entries.
 
 use std::{collections::HashSet, io::Write, path::Path};
@@ -10,7 +12,9 @@ use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
 
 use crate::domain::{text::compare_names, Entry, EntrySource, Plan};
 
-use super::{columns::Column, import::ImportContext, resolve::Resolver, ExportError};
+use super::{
+    columns::Column, import::ImportContext, mark::Classification, resolve::Resolver, ExportError,
+};
 
 /// The byte-order mark that opens every CSV export.
 pub const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -246,21 +250,37 @@ fn truncate_utf16(s: &str, max: usize) -> String {
     out.trim_end().trim_end_matches('\'').to_string()
 }
 
-/// Builds the workbook for `sheets`.
-fn workbook(sheets: &[ExportSheet]) -> Result<Workbook, ExportError> {
+/// Builds the workbook for `sheets`, each marked with `mark` when given: the mark in the top
+/// row's last column (over the last header), the header in the row below it.
+fn workbook(
+    sheets: &[ExportSheet],
+    mark: Option<&Classification>,
+) -> Result<Workbook, ExportError> {
     let mut workbook = Workbook::new();
     let bold = Format::new().set_bold();
     let date = Format::new().set_num_format("dd/mm/yyyy");
+    let marked = Format::new()
+        .set_bold()
+        .set_align(rust_xlsxwriter::FormatAlign::Right);
+    // The row of the header: below the mark's row when there is a mark.
+    let top = u32::from(mark.is_some());
     let mut used = HashSet::new();
     for sheet in sheets {
         let ws = workbook.add_worksheet();
         ws.set_name(sheet_name(&sheet.name, &mut used))?;
         let mut widths: Vec<usize> = sheet.headers.iter().map(|h| h.chars().count()).collect();
+        if let Some(mark) = mark {
+            let last = sheet.headers.len().max(1) - 1;
+            ws.write_string_with_format(0, col_num(last)?, mark.as_str(), &marked)?;
+        }
         for (col, header) in sheet.headers.iter().enumerate() {
-            ws.write_string_with_format(0, col_num(col)?, header, &bold)?;
+            ws.write_string_with_format(top, col_num(col)?, header, &bold)?;
         }
         for (r, row) in sheet.rows.iter().enumerate() {
-            let r = u32::try_from(r + 1).map_err(|_| ExportError::TooLarge)?;
+            let r = u32::try_from(r + 1)
+                .ok()
+                .and_then(|r| r.checked_add(top))
+                .ok_or(ExportError::TooLarge)?;
             for (col, cell) in row.iter().enumerate() {
                 if widths.len() <= col {
                     widths.resize(col + 1, 0);
@@ -282,10 +302,13 @@ fn workbook(sheets: &[ExportSheet]) -> Result<Workbook, ExportError> {
                 }
             }
         }
-        ws.set_freeze_panes(1, 0)?;
+        ws.set_freeze_panes(top + 1, 0)?;
         if !sheet.headers.is_empty() {
-            let last_row = u32::try_from(sheet.rows.len()).map_err(|_| ExportError::TooLarge)?;
-            ws.autofilter(0, 0, last_row, col_num(sheet.headers.len() - 1)?)?;
+            let last_row = u32::try_from(sheet.rows.len())
+                .ok()
+                .and_then(|r| r.checked_add(top))
+                .ok_or(ExportError::TooLarge)?;
+            ws.autofilter(top, 0, last_row, col_num(sheet.headers.len() - 1)?)?;
         }
         for (col, width) in widths.iter().enumerate() {
             // Two characters of padding, and room for the autofilter's arrow.
@@ -305,16 +328,20 @@ pub(super) fn excel_date(d: NaiveDate) -> Result<ExcelDateTime, ExportError> {
     ExcelDateTime::from_ymd(year, d.month() as u8, d.day() as u8).map_err(|_| ExportError::Date(d))
 }
 
-/// Writes `sheets` to an `.xlsx` file at `path`, one worksheet each, in order; the file is
-/// readable by its owner only ([`create_private`]).
+/// Writes `sheets` to an `.xlsx` file at `path`, one worksheet each, in order, each marked with
+/// `mark` when given; the file is readable by its owner only ([`create_private`]).
 ///
 /// # Errors
 ///
 /// [`ExportError::TooLarge`] if a sheet has more rows or columns than a worksheet holds,
 /// [`ExportError::Xlsx`] if the workbook cannot be built, or [`ExportError::Io`] if the file
 /// cannot be created or written.
-pub fn export_xlsx(path: &Path, sheets: &[ExportSheet]) -> Result<(), ExportError> {
-    let bytes = workbook(sheets)?.save_to_buffer()?;
+pub fn export_xlsx(
+    path: &Path,
+    sheets: &[ExportSheet],
+    mark: Option<&Classification>,
+) -> Result<(), ExportError> {
+    let bytes = workbook(sheets, mark)?.save_to_buffer()?;
     create_private(path)?.write_all(&bytes)?;
     Ok(())
 }
@@ -350,29 +377,38 @@ pub fn inert(cell: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// The `.xlsx` file for `sheets`, in memory (for a download).
+/// The `.xlsx` file for `sheets`, in memory (for a download), each sheet marked with `mark`
+/// when given.
 ///
 /// # Errors
 ///
 /// [`ExportError::TooLarge`] if a sheet has more rows or columns than a worksheet holds,
 /// or [`ExportError::Xlsx`] if the workbook cannot be built or saved.
-pub fn xlsx_bytes(sheets: &[ExportSheet]) -> Result<Vec<u8>, ExportError> {
-    Ok(workbook(sheets)?.save_to_buffer()?)
+pub fn xlsx_bytes(
+    sheets: &[ExportSheet],
+    mark: Option<&Classification>,
+) -> Result<Vec<u8>, ExportError> {
+    Ok(workbook(sheets, mark)?.save_to_buffer()?)
 }
 
-/// Writes a table as CSV in UTF-8, opening with a byte-order mark. Every cell is made
-/// [`inert`]; a cell holding a comma, a semicolon (the separator of Excel under Vietnamese
-/// regional settings), a quote or a line break is quoted.
+/// Writes a table as CSV in UTF-8, opening with a byte-order mark and, when `mark` is given,
+/// a first line holding the mark alone. Every cell is made [`inert`]; a cell holding a comma,
+/// a semicolon (the separator of Excel under Vietnamese regional settings), a quote or a line
+/// break is quoted.
 ///
 /// # Errors
 ///
 /// [`ExportError::Io`] or [`ExportError::Csv`] if writing to `writer` fails.
 pub fn export_csv<W: Write>(
     mut writer: W,
+    mark: Option<&Classification>,
     headers: &[String],
     rows: &[Vec<String>],
 ) -> Result<(), ExportError> {
     writer.write_all(BOM)?;
+    if let Some(mark) = mark {
+        writeln!(writer, "{mark}")?;
+    }
     let builder = |style| {
         let mut b = csv::WriterBuilder::new();
         b.flexible(true).quote_style(style);
@@ -442,7 +478,7 @@ mod tests {
             "Nguyễn Thị Hoa".into(),
             "1990-06-15".into(),
         ]];
-        export_csv(&mut out, &["a".into()], &rows).unwrap();
+        export_csv(&mut out, None, &["a".into()], &rows).unwrap();
         let text = String::from_utf8(out[BOM.len()..].to_vec()).unwrap();
         let line = text.lines().nth(1).unwrap();
         assert!(line.starts_with("\"'=HYPERLINK("), "{line}");
@@ -472,7 +508,7 @@ mod tests {
             "Đặng Thị Ánh".to_string(),
             "có dấu phẩy, \"ngoặc\"".to_string(),
         ]];
-        export_csv(&mut out, &headers, &rows).unwrap();
+        export_csv(&mut out, None, &headers, &rows).unwrap();
         assert!(out.starts_with(BOM));
         let text = std::str::from_utf8(&out[BOM.len()..]).unwrap();
         assert_eq!(
@@ -491,12 +527,22 @@ mod tests {
             vec!["Tèo;=cmd|' /C calc'!A0".to_string(), "x".to_string()],
             vec!["a,b".to_string(), "=1+1".to_string()],
         ];
-        export_csv(&mut out, &headers, &rows).unwrap();
+        export_csv(&mut out, None, &headers, &rows).unwrap();
         let text = std::str::from_utf8(&out[BOM.len()..]).unwrap();
         assert_eq!(
             text,
             "Họ và tên,Ghi chú\n\"Tèo;=cmd|' /C calc'!A0\",\"x\"\n\"a,b\",'=1+1\n"
         );
+    }
+
+    #[test]
+    fn a_marked_csv_opens_with_the_mark_alone_on_its_first_line() {
+        let mark = Classification::parse("Mật").unwrap();
+        let mut out = Vec::new();
+        let headers = vec!["Họ và tên".to_string()];
+        export_csv(&mut out, Some(&mark), &headers, &[vec!["An".to_string()]]).unwrap();
+        let text = std::str::from_utf8(&out[BOM.len()..]).unwrap();
+        assert_eq!(text, "MẬT\nHọ và tên\nAn\n");
     }
 
     #[test]

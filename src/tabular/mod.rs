@@ -14,6 +14,8 @@
 //! - [`import`](mod@import): the row-by-row checks and the [`ImportReport`].
 //! - [`export`]: `.xlsx` and `.csv` writers and the sheets they take (the flat layout).
 //! - [`consolidated`]: the consolidated list's one export layout, for every face.
+//! - [`mark`]: the classification mark (độ mật) every export carries when the deployment
+//!   names one.
 //! - [`official`]: the official layout (title block, two-row header, column numbers, groups by
 //!   position, signature block) and the blank template with data validation.
 
@@ -23,6 +25,7 @@ pub mod consolidated;
 pub mod dates;
 pub mod export;
 pub mod import;
+pub mod mark;
 pub mod official;
 pub mod read;
 pub mod resolve;
@@ -44,6 +47,7 @@ pub use export::{
     ExportSheet,
 };
 pub use import::{import, ImportContext, ImportReport, ImportedEntry, RowProblem};
+pub use mark::Classification;
 pub use official::{official_plan_bytes, official_xlsx_bytes, template_xlsx_bytes};
 pub use read::{read_rows, read_sheet, Format, Input};
 pub use sheet::{Cell, Row, Sheet, Skipped};

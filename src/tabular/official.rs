@@ -23,6 +23,7 @@ use super::{
     columns::Column,
     export::{excel_date, in_list_order, plan_sheet, ExportCell},
     import::ImportContext,
+    mark::Classification,
     resolve::Resolver,
     ExportError,
 };
@@ -112,8 +113,14 @@ impl Formats {
     }
 }
 
-/// Writes the title block, the two-row header and the column numbers; returns the next row.
-fn write_top(ws: &mut Worksheet, ctx: &ImportContext<'_>, f: &Formats) -> Result<u32, ExportError> {
+/// Writes the title block (with `mark`, when given, at the right of the empty row under the
+/// national heading), the two-row header and the column numbers; returns the next row.
+fn write_top(
+    ws: &mut Worksheet,
+    ctx: &ImportContext<'_>,
+    f: &Formats,
+    mark: Option<&Classification>,
+) -> Result<u32, ExportError> {
     let unit = ctx
         .hierarchy
         .get(ctx.unit)
@@ -128,6 +135,10 @@ fn write_top(ws: &mut Worksheet, ctx: &ImportContext<'_>, f: &Formats) -> Result
         &f.title,
     )?;
     ws.merge_range(0, 6, 0, last, "ĐẢNG CỘNG SẢN VIỆT NAM", &f.title)?;
+    if let Some(mark) = mark {
+        let right = Format::new().set_bold().set_align(FormatAlign::Right);
+        ws.write_string_with_format(1, last, mark.as_str(), &right)?;
+    }
     ws.merge_range(
         2,
         0,
@@ -242,7 +253,8 @@ fn write_entry(
 }
 
 /// The `.xlsx` file of `entries` in the official layout, grouped by planned position in the
-/// order the entries come (give them sorted, as [`official_plan_bytes`] does).
+/// order the entries come (give them sorted, as [`official_plan_bytes`] does), marked with
+/// `mark` when given (top right, under the national heading).
 ///
 /// # Errors
 ///
@@ -250,6 +262,7 @@ fn write_entry(
 pub fn official_xlsx_bytes<'e>(
     entries: impl IntoIterator<Item = (&'e Entry, Option<u32>)>,
     ctx: &ImportContext<'_>,
+    mark: Option<&Classification>,
 ) -> Result<Vec<u8>, ExportError> {
     let entries: Vec<(&Entry, Option<u32>)> = entries.into_iter().collect();
     let flat_rows = plan_sheet("x", entries.iter().copied(), ctx).rows;
@@ -258,7 +271,7 @@ pub fn official_xlsx_bytes<'e>(
     let mut workbook = Workbook::new();
     let ws = workbook.add_worksheet();
     ws.set_name("Danh sách")?;
-    let mut row = write_top(ws, ctx, &f)?;
+    let mut row = write_top(ws, ctx, &f, mark)?;
     // Groups in order of first appearance.
     let mut groups: Vec<&str> = Vec::new();
     for (e, _) in &entries {
@@ -295,13 +308,18 @@ pub fn official_xlsx_bytes<'e>(
 }
 
 /// A whole plan in the official layout: by planned position, most senior first, then by name
-/// the Vietnamese way, with the yes votes of the plan's last round.
+/// the Vietnamese way, with the yes votes of the plan's last round; marked with `mark` when
+/// given.
 ///
 /// # Errors
 ///
 /// As [`official_xlsx_bytes`].
-pub fn official_plan_bytes(plan: &Plan, ctx: &ImportContext<'_>) -> Result<Vec<u8>, ExportError> {
-    official_xlsx_bytes(in_list_order(plan, ctx), ctx)
+pub fn official_plan_bytes(
+    plan: &Plan,
+    ctx: &ImportContext<'_>,
+    mark: Option<&Classification>,
+) -> Result<Vec<u8>, ExportError> {
+    official_xlsx_bytes(in_list_order(plan, ctx), ctx, mark)
 }
 
 /// How many numbered empty rows the blank template offers.
@@ -335,7 +353,7 @@ pub fn template_xlsx_bytes(ctx: &ImportContext<'_>) -> Result<Vec<u8>, ExportErr
     let mut workbook = Workbook::new();
     let ws = workbook.add_worksheet();
     ws.set_name("Danh sách")?;
-    let first = write_top(ws, ctx, &f)?;
+    let first = write_top(ws, ctx, &f, None)?;
     let last = first + TEMPLATE_ROWS - 1;
     for i in 0..TEMPLATE_ROWS {
         ws.write_number_with_format(first + i, 0, f64::from(i + 1), &f.cell)?;

@@ -525,10 +525,13 @@ fn xlsx_export_imports_back_to_the_same_entries() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ke-hoach.xlsx");
     let other = table_sheet("Phát hiện", vec!["Quy tắc".into()], vec![vec!["R1".into()]]);
-    export_xlsx(&path, &[sheet, other]).unwrap();
+    export_xlsx(&path, &[sheet, other], None).unwrap();
 
     assert_reads_back(path.as_path(), Format::Xlsx, &ctx, &entries);
-    let bytes = xlsx_bytes(&[plan_sheet("x", entries.iter().map(|(e, y)| (e, *y)), &ctx)]).unwrap();
+    // A classification mark above the header does not stop the import finding it.
+    let mark = super::Classification::parse("Mật").unwrap();
+    let sheets = [plan_sheet("x", entries.iter().map(|(e, y)| (e, *y)), &ctx)];
+    let bytes = xlsx_bytes(&sheets, Some(&mark)).unwrap();
     assert_reads_back(bytes.as_slice(), Format::Xlsx, &ctx, &entries);
 }
 
@@ -538,10 +541,13 @@ fn csv_export_imports_back_to_the_same_entries() {
     let ctx = context(&catalog, &hierarchy);
     let entries = sample_entries();
     let sheet = plan_sheet("x", entries.iter().map(|(e, y)| (e, *y)), &ctx);
-    let mut out = Vec::new();
-    export_csv(&mut out, &sheet.headers, &sheet.text_rows()).unwrap();
-    assert!(out.starts_with(export::BOM));
-    assert_reads_back(out.as_slice(), Format::Csv, &ctx, &entries);
+    let mark = super::Classification::parse("Tối mật").unwrap();
+    for mark in [None, Some(&mark)] {
+        let mut out = Vec::new();
+        export_csv(&mut out, mark, &sheet.headers, &sheet.text_rows()).unwrap();
+        assert!(out.starts_with(export::BOM));
+        assert_reads_back(out.as_slice(), Format::Csv, &ctx, &entries);
+    }
 }
 
 #[test]

@@ -194,6 +194,7 @@ async fn submitted_versions_cannot_be_edited_and_wrong_nodes_cannot_decide_or_re
         hash: hash.into(),
         outcome: outcome.into(),
         reasons: vec![],
+        cms_signature: Vec::new(),
     };
     refused(
         province

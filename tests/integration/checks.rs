@@ -241,6 +241,7 @@ async fn errors_block_approval_warnings_need_a_justification_and_returns_cite_fi
         outcome: outcome.into(),
         reasons: vec![],
         cite_findings: cite,
+        cms_signature: Vec::new(),
     };
     let before = everything(&mut p).await;
     let blocked = p
@@ -343,6 +344,7 @@ async fn a_warning_accepted_in_writing_lets_the_plan_through_and_is_kept() {
         outcome: pb::Outcome::Approve.into(),
         reasons: vec![],
         cite_findings: vec![],
+        cms_signature: Vec::new(),
     };
     let open = p.decide_plan(approve.clone()).await.unwrap_err();
     assert_eq!(open.code(), Code::FailedPrecondition);

@@ -176,6 +176,7 @@ fn call() -> impl Strategy<Value = Call> {
                 outcome,
                 reasons,
                 cite_findings,
+                cms_signature: Vec::new(),
             })
         ),
         (plan_id(), text(), text(), text()).prop_map(

@@ -78,6 +78,7 @@ pub(crate) async fn decide(
         hash: String::new(),
         outcome: outcome.into(),
         reasons: vec!["Bổ sung hồ sơ".into()],
+        cms_signature: Vec::new(),
     })
     .await
     .unwrap();

@@ -204,6 +204,7 @@ async fn random_well_formed_requests_never_write_when_refused() {
                     outcome,
                     reasons,
                     cite_findings: vec![],
+                    cms_signature: Vec::new(),
                 })
                 .await
                 .map(|_| ()),

@@ -229,6 +229,7 @@ async fn run(ops: Vec<Op>) {
                         hash: String::new(),
                         outcome: outcome.into(),
                         reasons: vec!["Bổ sung".into()],
+                        cms_signature: Vec::new(),
                     })
                     .await;
                 if allowed {

@@ -76,6 +76,7 @@ async fn a_metrics_scrape_shows_the_counters_move() {
         outcome: pb::Outcome::Return.into(),
         reasons: vec!["Thiếu phiếu bầu".into()],
         cite_findings: vec![],
+        cms_signature: Vec::new(),
     })
     .await
     .unwrap();

@@ -96,6 +96,7 @@ async fn versions_apply_in_order_and_wait_for_the_return_of_an_approved_base() {
         hash: v1.hash.clone().unwrap(),
         outcome: outcome.into(),
         reasons: vec!["Rà soát hằng năm".into()],
+        cms_signature: Vec::new(),
     };
     p.decide_plan(decide(pb::Outcome::Approve)).await.unwrap();
     // v1 is approved: a new version resting on it is refused until the province returns it.

@@ -23,6 +23,7 @@ fn approve(s: &pb::PlanSummary) -> pb::DecidePlanRequest {
         hash: s.hash.clone(),
         outcome: pb::Outcome::Approve.into(),
         reasons: vec![],
+        cms_signature: Vec::new(),
     }
 }
 

@@ -138,6 +138,7 @@ async fn a_200_kb_value_in_any_text_field_is_refused_clearly_and_changes_nothing
             outcome: pb::Outcome::Return.into(),
             reasons: vec!["Thiếu hồ sơ".into()],
             cite_findings: vec![],
+            cms_signature: Vec::new(),
         })
         .await
         .map(|_| ())
@@ -203,6 +204,7 @@ async fn a_return_cites_at_most_twenty_distinct_findings() {
         outcome: pb::Outcome::Return.into(),
         reasons: vec![],
         cite_findings: cite,
+        cms_signature: Vec::new(),
     };
     let before = everything(&mut p).await;
     // One finding cited ten thousand times made a decision of ten thousand reasons, stored

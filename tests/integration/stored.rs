@@ -185,8 +185,8 @@ fn read_everything(plan: Plan) {
             };
             let sheet = tabular::plan_sheet_for("x", &p, &ctx);
             let mut out = Vec::new();
-            let _ = tabular::export_csv(&mut out, &sheet.headers, &sheet.text_rows());
-            let _ = tabular::xlsx_bytes(&[sheet]);
+            let _ = tabular::export_csv(&mut out, None, &sheet.headers, &sheet.text_rows());
+            let _ = tabular::xlsx_bytes(&[sheet], None);
         }
         let _ = node
             .check(

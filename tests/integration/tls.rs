@@ -129,6 +129,7 @@ async fn every_denial_is_explained_and_changes_nothing() {
         outcome: pb::Outcome::Approve.into(),
         reasons: vec![],
         cite_findings: vec![],
+        cms_signature: Vec::new(),
     };
     denied(
         approver.decide_plan(decide).await,

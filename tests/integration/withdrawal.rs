@@ -27,6 +27,7 @@ async fn approved_at_district(
             outcome: pb::Outcome::Approve.into(),
             reasons: vec![],
             cite_findings: vec![],
+            cms_signature: Vec::new(),
         })
         .await
         .unwrap();
@@ -45,6 +46,7 @@ async fn withdraw(
             outcome: pb::Outcome::Return.into(),
             reasons: vec!["Hồ sơ nhân sự chưa đầy đủ".into()],
             cite_findings: vec![],
+            cms_signature: Vec::new(),
         })
         .await
         .map(|r| r.into_inner())
@@ -223,6 +225,7 @@ async fn a_withdrawal_is_refused_once_the_province_approved_the_district_plan_on
             outcome: pb::Outcome::Approve.into(),
             reasons: vec![],
             cite_findings: vec![],
+            cms_signature: Vec::new(),
         })
         .await
         .unwrap();

@@ -29,6 +29,7 @@ async fn commune_plan_approved_by_district_reaches_province_with_same_version_an
             hash: received.hash.clone(),
             outcome: pb::Outcome::Approve.into(),
             reasons: vec![],
+            cms_signature: Vec::new(),
         })
         .await
         .unwrap();
@@ -69,6 +70,7 @@ async fn returned_plan_comes_back_with_reasons_and_is_resubmitted_as_a_new_versi
             hash: v1.hash.clone(),
             outcome: pb::Outcome::Return.into(),
             reasons: vec!["Thiếu nữ cán bộ trẻ (R8)".into()],
+            cms_signature: Vec::new(),
         })
         .await
         .unwrap();
@@ -144,6 +146,7 @@ async fn two_level_structure_commune_is_approved_directly_by_the_province() {
         hash: received.hash,
         outcome: pb::Outcome::Approve.into(),
         reasons: vec![],
+        cms_signature: Vec::new(),
     })
     .await
     .unwrap();

@@ -426,10 +426,16 @@ fn format_of(out: &Path) -> anyhow::Result<&'static str> {
 }
 
 /// Writes sheets in the format `out` asks for (CSV and JSON take the first sheet's rows and
-/// the other sheets' rows appended).
-fn write(out: &Path, sheets: Vec<ExportSheet>) -> anyhow::Result<()> {
+/// the other sheets' rows appended), marked with `mark` when given: at the top right of each
+/// sheet, on the first line of a CSV file, and as `{"classification": …, "rows": […]}` in
+/// JSON (an unmarked JSON export stays a plain array of rows).
+fn write(
+    out: &Path,
+    sheets: Vec<ExportSheet>,
+    mark: Option<&tabular::Classification>,
+) -> anyhow::Result<()> {
     match format_of(out)? {
-        "xlsx" => tabular::export_xlsx(out, &sheets)?,
+        "xlsx" => tabular::export_xlsx(out, &sheets, mark)?,
         "csv" => {
             let headers = sheets
                 .first()
@@ -438,7 +444,7 @@ fn write(out: &Path, sheets: Vec<ExportSheet>) -> anyhow::Result<()> {
             let rows: Vec<Vec<String>> = sheets.iter().flat_map(|s| s.text_rows()).collect();
             let file = tabular::export::create_private(out)
                 .with_context(|| format!("creating {}", out.display()))?;
-            tabular::export_csv(file, &headers, &rows)?;
+            tabular::export_csv(file, mark, &headers, &rows)?;
         }
         _ => {
             let rows: Vec<serde_json::Value> = sheets
@@ -455,9 +461,16 @@ fn write(out: &Path, sheets: Vec<ExportSheet>) -> anyhow::Result<()> {
                     })
                 })
                 .collect();
+            let document = match mark {
+                Some(mark) => serde_json::json!({
+                    "classification": mark.as_str(),
+                    "rows": rows,
+                }),
+                None => serde_json::Value::Array(rows),
+            };
             tabular::export::create_private(out)
                 .with_context(|| format!("creating {}", out.display()))?
-                .write_all(serde_json::to_string_pretty(&rows)?.as_bytes())?;
+                .write_all(serde_json::to_string_pretty(&document)?.as_bytes())?;
         }
     }
     Ok(())
@@ -520,6 +533,8 @@ pub async fn export(
     if layout == Layout::Official && (what != What::Plan || format != "xlsx") {
         bail!("the official layout is for a unit's plan (--what plan) in .xlsx");
     }
+    // The plan's version, once the node has sent it: the record names it.
+    let mut version = 0;
     let sheets = match what {
         What::Consolidated => {
             let request = pb::ConsolidatedRequest {
@@ -553,11 +568,14 @@ pub async fn export(
                 .into_inner();
             let approved_before = plan.approved_before;
             let plan = convert::plan_from_pb("plan", plan)?;
+            version = plan.id.version;
             let hierarchy = config::load_units("builtin:2024")?;
             let catalog = config::builtin_catalog()?;
             let ctx = context_today(&catalog, &hierarchy, unit, term);
             if layout == Layout::Official {
-                let bytes = tabular::official_plan_bytes(&plan, &ctx)?;
+                let request = record_request(what, "official", unit, term, &plan);
+                let mark = record(client, request).await?;
+                let bytes = tabular::official_plan_bytes(&plan, &ctx, mark.as_ref())?;
                 tabular::export::create_private(out)
                     .and_then(|mut f| f.write_all(&bytes))
                     .with_context(|| format!("writing {}", out.display()))?;
@@ -602,10 +620,67 @@ pub async fn export(
             vec![findings_sheet(&findings)]
         }
     };
-    let rows = sheets.iter().map(|s| s.rows.len()).sum();
-    write(out, sheets)?;
+    let rows: usize = sheets.iter().map(|s| s.rows.len()).sum();
+    // The node records the export before the file is written, and names its mark.
+    let request = pb::RecordExportRequest {
+        what: what_name(what).into(),
+        format: format.into(),
+        unit: unit.into(),
+        term: term.into(),
+        version,
+        rows: rows as u64,
+    };
+    let mark = record(client, request).await?;
+    write(out, sheets, mark.as_ref())?;
     writeln!(stdout, "wrote {rows} rows to {}", out.display())?;
     Ok(rows)
+}
+
+/// The name `RecordExport` knows `what` by.
+fn what_name(what: What) -> &'static str {
+    match what {
+        What::Consolidated => "consolidated",
+        What::Plan => "plan",
+        What::Findings => "findings",
+    }
+}
+
+/// The record of a plan's export in `format`.
+fn record_request(
+    what: What,
+    format: &str,
+    unit: &str,
+    term: &str,
+    plan: &quyhoach::domain::Plan,
+) -> pb::RecordExportRequest {
+    pb::RecordExportRequest {
+        what: what_name(what).into(),
+        format: format.into(),
+        unit: unit.into(),
+        term: term.into(),
+        version: plan.id.version,
+        rows: plan.entries.len() as u64,
+    }
+}
+
+/// Has the node record an export in its audit trail (`RecordExport`) and returns the
+/// classification the file must carry.
+///
+/// # Errors
+///
+/// When the node refuses or cannot record it (then no file is written), or answers a mark
+/// this program does not know.
+async fn record(
+    client: &mut PlanningClient<Channel>,
+    request: pb::RecordExportRequest,
+) -> anyhow::Result<Option<tabular::Classification>> {
+    let answer = client.record_export(request).await?.into_inner();
+    if answer.classification.is_empty() {
+        return Ok(None);
+    }
+    tabular::Classification::parse(&answer.classification)
+        .map(Some)
+        .map_err(|e| anyhow::anyhow!("the node's classification: {e}"))
 }
 
 /// The node's entries in the one export layout of every face ([`tabular::consolidated`]): the

@@ -141,6 +141,8 @@ pub struct Shown {
     pub term: String,
     /// The terms the viewer may pick, newest first.
     pub terms: Vec<String>,
+    /// The subtree shown.
+    pub under: String,
 }
 
 impl Shown {
@@ -178,10 +180,16 @@ async fn shown(state: &WebState, viewer: &Viewer, q: &ListQuery) -> Result<Shown
         at: PageAt::Number(q.page.unwrap_or(1)),
         size: q.page_size(),
     };
+    let under = filter.under.clone();
     let page = node
         .consolidated_page(&viewer.caller, &filter, &request)
         .await?;
-    Ok(Shown { page, term, terms })
+    Ok(Shown {
+        page,
+        term,
+        terms,
+        under,
+    })
 }
 
 /// `GET /tong-hop`: the consolidated list.
@@ -338,7 +346,29 @@ fn download(content_type: &str, name: &str, bytes: Vec<u8>) -> Response {
         .into_response()
 }
 
-/// `GET /tong-hop.csv`: exactly the rows the list shows for the same query, as CSV.
+/// Records the download of `shown` as `format` in the node's audit trail, for `viewer`
+/// (nothing is sent when the record cannot be written), and returns the classification the
+/// file carries.
+async fn record_download(
+    state: &WebState,
+    viewer: &Viewer,
+    shown: &Shown,
+    format: crate::node::ExportFormat,
+) -> Result<Option<crate::tabular::Classification>, WebError> {
+    let export = crate::node::Export {
+        what: crate::node::ExportWhat::Consolidated,
+        format,
+        unit: shown.under.clone(),
+        term: shown.term.clone(),
+        version: 0,
+        rows: shown.page.entries.len() as u64,
+        face: "web",
+    };
+    Ok(state.node.record_export(&viewer.caller, &export).await?)
+}
+
+/// `GET /tong-hop.csv`: exactly the rows the list shows for the same query, as CSV, opening
+/// with the deployment's classification mark when it names one; recorded in the audit trail.
 pub async fn consolidated_csv(
     State(state): State<WebState>,
     viewer: Viewer,
@@ -346,13 +376,19 @@ pub async fn consolidated_csv(
 ) -> Result<Response, WebError> {
     let shown = shown(&state, &viewer, &q).await?;
     let sheet = export_sheet(&viewer, &shown);
+    let mark = record_download(&state, &viewer, &shown, crate::node::ExportFormat::Csv).await?;
     let mut bytes = Vec::new();
-    crate::tabular::export_csv(&mut bytes, &sheet.headers, &sheet.text_rows())
-        .map_err(|e| WebError::bad_request(e.to_string()))?;
+    crate::tabular::export_csv(
+        &mut bytes,
+        mark.as_ref(),
+        &sheet.headers,
+        &sheet.text_rows(),
+    )
+    .map_err(|e| WebError::bad_request(e.to_string()))?;
     Ok(download("text/csv; charset=utf-8", "tong-hop.csv", bytes))
 }
 
-/// `GET /tong-hop.xlsx`: the same as Excel.
+/// `GET /tong-hop.xlsx`: the same as Excel, the mark at the sheet's top right.
 pub async fn consolidated_xlsx(
     State(state): State<WebState>,
     viewer: Viewer,
@@ -360,8 +396,9 @@ pub async fn consolidated_xlsx(
 ) -> Result<Response, WebError> {
     let shown = shown(&state, &viewer, &q).await?;
     let sheet = export_sheet(&viewer, &shown);
-    let bytes =
-        crate::tabular::xlsx_bytes(&[sheet]).map_err(|e| WebError::bad_request(e.to_string()))?;
+    let mark = record_download(&state, &viewer, &shown, crate::node::ExportFormat::Xlsx).await?;
+    let bytes = crate::tabular::xlsx_bytes(&[sheet], mark.as_ref())
+        .map_err(|e| WebError::bad_request(e.to_string()))?;
     Ok(download(
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         "tong-hop.xlsx",

@@ -1,0 +1,379 @@
+//! Detached CMS (PKCS#7) signatures on approvals (issue 25): a test authority and its signers
+//! made here (the project's rcgen authority), the CMS made with the `cms` crate's builder as
+//! token software would make it, and a real district node started with `--signing-ca`. A
+//! signature over the version's hash verifies through the binary and `GetPlan` shows its
+//! signer; one over other bytes, by another authority's certificate, with an expired
+//! certificate, or garbage is refused naming `cms_signature`, and nothing is stored.
+
+use cms::{
+    builder::{SignedDataBuilder, SignerInfoBuilder},
+    cert::{CertificateChoices, IssuerAndSerialNumber},
+    signed_data::{EncapsulatedContentInfo, SignerIdentifier},
+};
+use der::{asn1::ObjectIdentifier, DecodePem, Encode};
+use p256::pkcs8::DecodePrivateKey;
+use quyhoach::{
+    config::RawConfig,
+    grpc::pb,
+    pki::{Authority, Issued, Subject},
+    server::Running,
+};
+use sha2::Digest;
+use spki::AlgorithmIdentifierOwned;
+use tempfile::TempDir;
+use tonic::Code;
+use x509_cert::Certificate;
+
+use crate::{harness::*, procs::cli};
+
+const ID_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.1");
+const ID_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.1");
+
+/// The approver's certificate from `ca`, valid from `from_days` to `until_days` days from now.
+fn signer(ca: &Authority, name: &str, from_days: i64, until_days: i64) -> Issued {
+    let now = time::OffsetDateTime::now_utc();
+    let mut subject = Subject::new("412", &[], name, 1);
+    subject.not_before = now + time::Duration::days(from_days);
+    subject.not_after = now + time::Duration::days(until_days);
+    ca.issue(&subject).unwrap()
+}
+
+/// A detached CMS SignedData (DER) over `content` by `who`, with its certificate, as token
+/// software makes it: content-type, message-digest and signing-time signed attributes.
+fn sign(who: &Issued, content: &[u8]) -> Vec<u8> {
+    let cert = Certificate::from_pem(who.cert_pem.as_bytes()).unwrap();
+    let key = p256::ecdsa::SigningKey::from_pkcs8_pem(&who.key_pem).unwrap();
+    let encapsulated = EncapsulatedContentInfo {
+        econtent_type: ID_DATA,
+        econtent: None,
+    };
+    let digest_algorithm = AlgorithmIdentifierOwned {
+        oid: ID_SHA256,
+        parameters: None,
+    };
+    let sid = SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
+        issuer: cert.tbs_certificate.issuer.clone(),
+        serial_number: cert.tbs_certificate.serial_number.clone(),
+    });
+    let digest = sha2::Sha256::digest(content);
+    let mut signer_info = SignerInfoBuilder::new(
+        &key,
+        sid,
+        digest_algorithm.clone(),
+        &encapsulated,
+        Some(&digest[..]),
+    )
+    .unwrap();
+    // The builder adds content-type and message-digest; token software adds the signing time.
+    signer_info
+        .add_signed_attribute(cms::builder::create_signing_time_attribute().unwrap())
+        .unwrap();
+    SignedDataBuilder::new(&encapsulated)
+        .add_digest_algorithm(digest_algorithm)
+        .unwrap()
+        .add_certificate(CertificateChoices::Certificate(cert))
+        .unwrap()
+        .add_signer_info::<_, p256::ecdsa::DerSignature>(signer_info)
+        .unwrap()
+        .build()
+        .unwrap()
+        .to_der()
+        .unwrap()
+}
+
+/// The serial of `who`'s certificate as nodes show serials (lowercase hex).
+fn serial(who: &Issued) -> String {
+    let cert = Certificate::from_pem(who.cert_pem.as_bytes()).unwrap();
+    cert.tbs_certificate
+        .serial_number
+        .as_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A province, a district that names `ca` as its signing authority (when given), and a
+/// commune whose version 1 the district holds as received.
+struct Signing {
+    dir: TempDir,
+    province: Running,
+    district: Running,
+    commune: Running,
+    /// The hash of the commune's version 1.
+    hash: String,
+}
+
+impl Signing {
+    async fn start(ca: Option<&Authority>) -> Signing {
+        let dir = tempfile::tempdir().unwrap();
+        let signing_ca = ca.map(|ca| {
+            let path = dir.path().join("signing-ca.pem");
+            std::fs::write(&path, &ca.cert_pem).unwrap();
+            path
+        });
+        let province = start(dir.path(), "40", None, "builtin:2024").await;
+        let district = start_with(RawConfig {
+            signing_ca,
+            ..node_config(dir.path(), "412", Some(province.url()), "builtin:2024")
+        })
+        .await;
+        let commune = start(dir.path(), "16681", Some(district.url()), "builtin:2024").await;
+        let mut c = client(&commune).await;
+        adopted_plan(&mut c, "16681", &[(1, "Nguyễn Thị Hoa", "C.BT")]).await;
+        let mut d = client(&district).await;
+        let (_, received) = submit_until_received(&mut c, "16681", &mut d).await;
+        Signing {
+            dir,
+            province,
+            district,
+            commune,
+            hash: received.hash,
+        }
+    }
+
+    fn write(&self, name: &str, bytes: &[u8]) -> String {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path.to_str().unwrap().to_string()
+    }
+
+    async fn stop(self) {
+        for node in [self.commune, self.district, self.province] {
+            node.stop().await.unwrap();
+        }
+    }
+}
+
+/// `quyhoach decide` approving the commune's version 1 at the district with `cms`.
+async fn decide_with(node: &Running, cms: &str) -> (bool, String) {
+    cli([
+        "decide",
+        "--node",
+        &node.addr.to_string(),
+        "--unit",
+        "16681",
+        "--term",
+        TERM,
+        "--version",
+        "1",
+        "--cms",
+        cms,
+    ])
+    .await
+    .said()
+}
+
+fn approve(cms_signature: Vec<u8>) -> pb::DecidePlanRequest {
+    pb::DecidePlanRequest {
+        plan: Some(id("16681", 1)),
+        hash: String::new(),
+        outcome: pb::Outcome::Approve.into(),
+        reasons: vec![],
+        cite_findings: vec![],
+        cms_signature,
+    }
+}
+
+async fn version_1(node: &Running) -> pb::Plan {
+    client(node)
+        .await
+        .get_plan(pb::GetPlanRequest {
+            unit: "16681".into(),
+            term: TERM.into(),
+            version: 1,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+#[tokio::test]
+async fn a_cms_signature_over_the_version_s_hash_verifies_through_the_binary_and_get_plan_names_its_signer(
+) {
+    let ca = Authority::create("Ban Cơ yếu Chính phủ (thử)", 30).unwrap();
+    let net = Signing::start(Some(&ca)).await;
+    let approver = signer(&ca, "Trần Văn Phê Duyệt", -1, 365);
+    let cms = net.write(
+        "v1.p7s",
+        &sign(&approver, &quyhoach::signature::approval_content(&net.hash)),
+    );
+
+    let (ok, said) = decide_with(&net.district, &cms).await;
+    assert!(ok, "{said}");
+    assert!(said.contains("CMS signature verified and kept"), "{said}");
+
+    let plan = version_1(&net.district).await;
+    assert_eq!(plan.status, pb::PlanStatus::Approved as i32);
+    let kept = plan.approval_signature.expect("the signature is kept");
+    assert_eq!(kept.signer, "Trần Văn Phê Duyệt");
+    assert_eq!(kept.serial, serial(&approver));
+    assert!(kept.issuer.contains("Ban Cơ yếu"), "{}", kept.issuer);
+    assert!(!kept.cms.is_empty());
+
+    // The binary's `plan` shows it too.
+    let (ok, shown) = cli([
+        "plan",
+        "--node",
+        &net.district.addr.to_string(),
+        "--unit",
+        "16681",
+        "--term",
+        TERM,
+        "--version",
+        "1",
+    ])
+    .await
+    .said();
+    assert!(ok, "{shown}");
+    assert!(
+        shown.contains(&format!(
+            "approval signed (CMS) by Trần Văn Phê Duyệt, certificate serial {}",
+            serial(&approver)
+        )),
+        "{shown}"
+    );
+
+    // The audit record of the decision names the signer.
+    let audit = client(&net.district)
+        .await
+        .audit(pb::AuditRequest {
+            action: "decide".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        audit
+            .records
+            .iter()
+            .any(|r| r.detail.contains("CMS signature by Trần Văn Phê Duyệt")),
+        "{:?}",
+        audit.records
+    );
+    net.stop().await;
+}
+
+#[tokio::test]
+async fn a_cms_signature_over_other_bytes_by_another_authority_or_expired_is_refused_and_nothing_is_stored(
+) {
+    let ca = Authority::create("Ban Cơ yếu Chính phủ (thử)", 30).unwrap();
+    let stranger = Authority::create("Một tổ chức khác", 30).unwrap();
+    let net = Signing::start(Some(&ca)).await;
+    let content = quyhoach::signature::approval_content(&net.hash);
+    let approver = signer(&ca, "Trần Văn Phê Duyệt", -1, 365);
+    let mut d = client(&net.district).await;
+    let before = everything(&mut d).await;
+
+    let other_bytes = sign(
+        &approver,
+        &quyhoach::signature::approval_content(&"0".repeat(64)),
+    );
+    let by_stranger = sign(&signer(&stranger, "Người lạ", -1, 365), &content);
+    let expired = sign(&signer(&ca, "Hết Hạn", -30, -1), &content);
+    let mut garbage = sign(&approver, &content);
+    garbage.truncate(garbage.len() / 2);
+    let cases: [(&str, Vec<u8>, Code, &str); 4] = [
+        (
+            "other bytes",
+            other_bytes.clone(),
+            Code::InvalidArgument,
+            "other bytes",
+        ),
+        (
+            "another authority",
+            by_stranger,
+            Code::FailedPrecondition,
+            "does not chain",
+        ),
+        (
+            "expired",
+            expired,
+            Code::FailedPrecondition,
+            "not valid at the signing time",
+        ),
+        ("truncated", garbage, Code::InvalidArgument, "not a DER CMS"),
+    ];
+    for (case, cms, code, reason) in cases {
+        let e = d.decide_plan(approve(cms)).await.unwrap_err();
+        assert_eq!(e.code(), code, "{case}: {e:?}");
+        assert!(
+            e.message().contains("cms_signature"),
+            "{case}: {}",
+            e.message()
+        );
+        assert!(e.message().contains(reason), "{case}: {}", e.message());
+    }
+    // A return carries no signature.
+    let mut returned = approve(sign(&approver, &content));
+    returned.outcome = pb::Outcome::Return.into();
+    returned.reasons = vec!["Thiếu hồ sơ".into()];
+    let e = d.decide_plan(returned).await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().contains("cms_signature"), "{}", e.message());
+
+    // Through the binary: refused, not zero, the field and the reason said.
+    let (ok, said) = decide_with(&net.district, &net.write("other.p7s", &other_bytes)).await;
+    assert!(!ok, "{said}");
+    assert!(
+        said.contains("cms_signature") && said.contains("other bytes"),
+        "{said}"
+    );
+
+    // Nothing was written: the plan is as it was, still to be decided, and no decision was
+    // recorded.
+    assert_eq!(everything(&mut d).await, before);
+    let plan = version_1(&net.district).await;
+    assert_eq!(plan.status, pb::PlanStatus::Received as i32);
+    assert!(plan.approval_signature.is_none());
+    let audit = d
+        .audit(pb::AuditRequest {
+            action: "decide".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(audit.records.is_empty(), "{:?}", audit.records);
+
+    // And the right signature still approves it.
+    d.decide_plan(approve(sign(&approver, &content)))
+        .await
+        .unwrap();
+    net.stop().await;
+}
+
+#[tokio::test]
+async fn a_node_that_names_no_signing_authority_refuses_a_cms_signature_and_approves_without_one() {
+    let ca = Authority::create("Ban Cơ yếu Chính phủ (thử)", 30).unwrap();
+    let net = Signing::start(None).await;
+    let approver = signer(&ca, "Trần Văn Phê Duyệt", -1, 365);
+    let mut d = client(&net.district).await;
+    let signed = sign(&approver, &quyhoach::signature::approval_content(&net.hash));
+    let e = d.decide_plan(approve(signed)).await.unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition);
+    assert!(
+        e.message().contains("cms_signature") && e.message().contains("--signing-ca"),
+        "{}",
+        e.message()
+    );
+    d.decide_plan(approve(Vec::new())).await.unwrap();
+    assert!(version_1(&net.district).await.approval_signature.is_none());
+    net.stop().await;
+}
+
+/// A signing authority file that holds no certificate stops the node at start, naming the
+/// setting.
+#[tokio::test]
+async fn serve_refuses_a_signing_ca_that_is_no_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("ca.pem");
+    std::fs::write(&bad, "not a certificate").unwrap();
+    let e = RawConfig {
+        signing_ca: Some(bad.clone()),
+        ..node_config(dir.path(), "40", None, "builtin:2024")
+    }
+    .validate()
+    .unwrap_err();
+    assert!(e.to_string().contains("signing_ca"), "{e}");
+}
