@@ -252,6 +252,7 @@ async fn plan_v(c: &mut PlanningClient<Channel>, version: u32) -> pb::Plan {
 
 async fn approve(c: &mut PlanningClient<Channel>, plan: &pb::Plan) {
     c.decide_plan(pb::DecidePlanRequest {
+        cms_signature: Vec::new(),
         plan: plan.id.clone(),
         hash: plan.hash.clone(),
         outcome: pb::Outcome::Approve.into(),
@@ -576,6 +577,7 @@ async fn every_attack_on_a_bundle_is_refused_with_its_reason_and_nothing_is_stor
     outbox_empties(&mut clerk).await;
     admin
         .decide_plan(pb::DecidePlanRequest {
+            cms_signature: Vec::new(),
             plan: own.id.clone(),
             hash: own.hash.clone(),
             outcome: pb::Outcome::Return.into(),

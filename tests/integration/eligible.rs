@@ -110,6 +110,7 @@ async fn eligibility_for_the_same_an_equivalent_a_lower_and_a_higher_post() {
     let adopted = adopted_plan(&mut cc, "16681", &[(1, "Nguyễn Thị Hoa", "C.CT.UBND")]).await;
     submit_until_received(&mut cc, "16681", &mut dc).await;
     dc.decide_plan(pb::DecidePlanRequest {
+        cms_signature: Vec::new(),
         plan: adopted.id.clone(),
         hash: adopted.hash.clone(),
         outcome: pb::Outcome::Approve.into(),
@@ -253,6 +254,7 @@ async fn eligibility_for_the_same_an_equivalent_a_lower_and_a_higher_post() {
 
     // 412 withdraws its approval: 16681 has no approved plan any more, at 412 and above.
     dc.decide_plan(pb::DecidePlanRequest {
+        cms_signature: Vec::new(),
         plan: Some(id("16681", 1)),
         hash: String::new(),
         outcome: pb::Outcome::Return.into(),

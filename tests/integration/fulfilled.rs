@@ -101,6 +101,7 @@ async fn a_fulfilled_entry_is_kept_shown_and_no_longer_counted_at_the_next_revie
     let v1 = adopt(&mut dc).await;
     submit_until_received(&mut dc, "412", &mut pc).await;
     pc.decide_plan(pb::DecidePlanRequest {
+        cms_signature: Vec::new(),
         plan: v1.id.clone(),
         hash: v1.hash.clone(),
         outcome: pb::Outcome::Approve.into(),
@@ -275,6 +276,7 @@ async fn a_fulfilled_entry_is_kept_shown_and_no_longer_counted_at_the_next_revie
     // The next review: the province reopens v1, the district drafts v2 with three more deputy
     // chairmen (six entries). R2 counts four: the two fulfilled entries take no place.
     pc.decide_plan(pb::DecidePlanRequest {
+        cms_signature: Vec::new(),
         plan: Some(id("412", 1)),
         hash: String::new(),
         outcome: pb::Outcome::Return.into(),
