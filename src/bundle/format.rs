@@ -29,8 +29,6 @@ pub const MAX_DECISIONS: usize = 10_000;
 // One bundle holds one content, read once: boxing the push buys nothing.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
-// One value per bundle file read or written: boxing the plan would buy nothing.
-#[allow(clippy::large_enum_variant)]
 pub enum Content {
     /// A plan version going up, as a push carries it.
     Push {
