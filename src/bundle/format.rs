@@ -19,9 +19,9 @@ use crate::{
 pub const MAGIC: &[u8; 8] = b"QHBUNDLE";
 /// The format version this code writes and reads.
 pub const FORMAT: u32 = 1;
-/// The largest bundle file, in bytes: what one push may carry (16 MiB, as
-/// `grpc::limits::MAX_SYNC_MESSAGE`).
-pub const MAX_BUNDLE: usize = crate::grpc::limits::MAX_SYNC_MESSAGE;
+/// The largest bundle file, in bytes: what one push may carry (16 MiB; gRPC's
+/// `grpc::limits::MAX_SYNC_MESSAGE` is this figure).
+pub const MAX_BUNDLE: usize = 16 * 1024 * 1024;
 /// The most decisions one bundle carries.
 pub const MAX_DECISIONS: usize = 10_000;
 

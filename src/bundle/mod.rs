@@ -5,9 +5,9 @@
 //! - [`sign`]: statements, the node's signer, and verification with the authority alone.
 //! - [`format`]: the file (`proto/quyhoach/v1/bundle.proto`): writing, reading within limits,
 //!   verifying.
-//! - [`exchange`]: a node's side: exporting what it would push, importing a bundle as the link
-//!   would apply it.
+//!
+//! A node's side (exporting what it would push, importing a bundle as the link would apply it)
+//! is `node::bundles`, so that this module, below the node, imports nothing of it.
 
-pub mod exchange;
 pub mod format;
 pub mod sign;

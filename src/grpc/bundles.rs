@@ -7,14 +7,17 @@
 use tonic::{Request, Response, Status};
 
 use super::pb;
-use crate::{auth::Caller, bundle::exchange, node::Node};
+use crate::{
+    auth::Caller,
+    node::{bundles as exchange, Node},
+};
 
 /// `ExportBundle` for `who`.
 ///
 /// # Errors
 ///
 /// PERMISSION_DENIED if `who` is not a clerk of this node's unit; otherwise the status of the
-/// node's refusal (`bundle::exchange::export`).
+/// node's refusal (`node::bundles::export`).
 pub async fn export(
     node: &Node,
     who: &Caller,
@@ -39,7 +42,7 @@ pub async fn export(
 /// PERMISSION_DENIED if `who` is not a clerk of this node's unit or the bundle's signer may
 /// not do what it carries; INVALID_ARGUMENT if the bundle is malformed or does not verify;
 /// ALREADY_EXISTS for another content under a held version; otherwise the status of the
-/// node's refusal (`bundle::exchange::import`).
+/// node's refusal (`node::bundles::import`).
 pub async fn import(
     node: std::sync::Arc<Node>,
     who: &Caller,

@@ -15,7 +15,7 @@ use tonic::Status;
 /// Largest message the client-facing service decodes: an import of a whole list.
 pub const MAX_PLANNING_MESSAGE: usize = 4 * 1024 * 1024;
 /// Largest message the node-to-node service decodes (a whole plan of up to 5,000 entries).
-pub const MAX_SYNC_MESSAGE: usize = 16 * 1024 * 1024;
+pub const MAX_SYNC_MESSAGE: usize = crate::bundle::format::MAX_BUNDLE;
 /// Largest request of any other method: one entry, one round, one decision, a query.
 pub const MAX_SMALL_MESSAGE: usize = 256 * 1024;
 

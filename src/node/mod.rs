@@ -5,6 +5,7 @@
 
 mod approval;
 mod audit_query;
+pub mod bundles;
 mod checks;
 mod children;
 mod eligible;

@@ -19,13 +19,10 @@ use std::{
 
 use super::{drive, Parent, PullRequest, PushRefused};
 use crate::{
-    bundle::{
-        exchange,
-        format::{self, Content, MAX_BUNDLE},
-    },
+    bundle::format::{self, Content, MAX_BUNDLE},
     config::SyncSettings,
     domain::{Decision, Plan, Receipt},
-    node::{Node, ParentView, Reference},
+    node::{bundles as exchange, Node, ParentView, Reference},
 };
 
 /// The crash point after a bundle's temporary file is written and flushed, before its rename

@@ -3,15 +3,15 @@
 //! node's own receive path with the bundle's signer as the caller, a receipt closing the outbox
 //! item it acknowledges, decisions through the path pulled decisions take.
 
-use super::{
-    format::{self, Bundle, Content},
-    sign::{Kind, PlanSignature, Statement},
-};
+use super::Node;
 use crate::{
     auth::Caller,
+    bundle::{
+        format::{self, Bundle, Content},
+        sign::{Kind, PlanSignature, Statement},
+    },
     domain::{OutboxItem, Plan, PlanId, PlanStatus},
     error::{Error, Result},
-    node::Node,
 };
 
 /// A bundle file written by a node.
