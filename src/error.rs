@@ -54,10 +54,11 @@ impl Error {
     /// Whether the failure passes by itself: the disk is full or the store is reopening after
     /// a failed write, so the same request can succeed later (docs/full-disk.md).
     pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            Self::Store(StoreError::Full { .. } | StoreError::Reopening { .. })
-        )
+        match self {
+            Self::Store(StoreError::Reopening { .. }) => true,
+            Self::Store(s) => s.says_disk_full(),
+            _ => false,
+        }
     }
 }
 

@@ -60,7 +60,7 @@ impl From<Error> for Status {
             Error::Precondition(_) => Code::FailedPrecondition,
             Error::HashConflict { .. } => Code::AlreadyExists,
             Error::Denied(_) => Code::PermissionDenied,
-            Error::Store(crate::store::StoreError::Full { .. }) => Code::ResourceExhausted,
+            Error::Store(s) if s.says_disk_full() => Code::ResourceExhausted,
             Error::Store(crate::store::StoreError::Reopening { .. }) => Code::Unavailable,
             // Damage found in the store is the store's fault, never the caller's argument.
             Error::Store(
@@ -71,7 +71,16 @@ impl From<Error> for Status {
         if code == Code::Internal {
             tracing::error!(error = %e, "internal error");
         }
-        let mut status = Status::new(code, bounded_message(e.to_string()));
+        let message = match &e {
+            // An I/O error that says the disk is full, in the operator's words.
+            Error::Store(s)
+                if s.says_disk_full() && !matches!(s, crate::store::StoreError::Full { .. }) =>
+            {
+                format!("the disk holding the store is full: {e}")
+            }
+            _ => e.to_string(),
+        };
+        let mut status = Status::new(code, bounded_message(message));
         if let Error::HashConflict { held, offered, .. } = &e {
             for (key, value) in [(HELD_HASH, held), (OFFERED_HASH, offered)] {
                 if let Ok(v) = value.parse() {

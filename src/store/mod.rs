@@ -14,6 +14,29 @@ use crate::domain::{Conflict, Decision, OutboxItem, Plan, PlanHeader, PlanId, Re
 
 pub use sled_store::SledStore;
 
+/// Returns true if and only if `e` says the disk is full (ENOSPC, or EDQUOT for a quota).
+pub(crate) fn is_disk_full(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::StorageFull
+        || e.kind() == std::io::ErrorKind::QuotaExceeded
+        || matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
+        || e.to_string().contains("No space left on device")
+}
+
+impl StoreError {
+    /// Returns true if and only if this failure is the disk being full: [`StoreError::Full`],
+    /// or an I/O error of sled or of the store's own files that says so (one that reached the
+    /// caller before the store marked itself failed). Such a refusal is the operator's to
+    /// fix by freeing space, never an internal error (docs/full-disk.md).
+    pub fn says_disk_full(&self) -> bool {
+        match self {
+            StoreError::Full { .. } => true,
+            StoreError::Engine(sled::Error::Io(e)) | StoreError::Io(e) => is_disk_full(e),
+            StoreError::Transaction(why) => why.contains("No space left on device"),
+            _ => false,
+        }
+    }
+}
+
 /// Errors of the storage layer: all are failures, never expected outcomes.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -34,7 +34,7 @@ use std::{
 use tokio::sync::watch;
 
 use self::flusher::{FlushControl, Flushed};
-use super::{staging::Staged, Result, Store, StoreError};
+use super::{is_disk_full, staging::Staged, Result, Store, StoreError};
 
 mod flusher;
 mod open;
@@ -255,14 +255,6 @@ impl SledStore {
     pub fn transactions(&self) -> u64 {
         self.transactions.load(Ordering::Relaxed)
     }
-}
-
-/// Returns true if and only if `e` says the disk is full (ENOSPC, or EDQUOT for a quota).
-fn is_disk_full(e: &std::io::Error) -> bool {
-    e.kind() == std::io::ErrorKind::StorageFull
-        || e.kind() == std::io::ErrorKind::QuotaExceeded
-        || matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
-        || e.to_string().contains("No space left on device")
 }
 
 impl Drop for SledStore {
