@@ -529,6 +529,22 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// This version without its entries and rounds: what the rules read of a plan that lists
+    /// none of the persons they are asked about (its existence, status, term and decision).
+    pub fn header_only(&self) -> Plan {
+        Plan {
+            id: self.id.clone(),
+            base_version: self.base_version,
+            status: self.status,
+            entries: Vec::new(),
+            rounds: Vec::new(),
+            hash: self.hash.clone(),
+            adopted_on: self.adopted_on,
+            received_at: self.received_at,
+            decision: self.decision.clone(),
+        }
+    }
+
     /// A new, empty draft of `id`, revising `base_version` if given.
     pub fn new_draft(id: PlanId, base_version: Option<u32>) -> Self {
         Self {

@@ -108,14 +108,14 @@ impl Node {
                 if readable(plan) {
                     plans.push(Plan {
                         entries: entries.into_iter().cloned().collect(),
-                        ..header_of(plan)
+                        ..plan.header_only()
                     });
                 }
             }
             for plan in view.plans() {
                 if plan.id.unit == unit && readable(plan) && !plans.iter().any(|p| p.id == plan.id)
                 {
-                    plans.push(header_of(plan));
+                    plans.push(plan.header_only());
                 }
             }
         }
@@ -136,21 +136,5 @@ impl Node {
             finding,
             on,
         })
-    }
-}
-
-/// A plan version without its entries and rounds: what R23 reads of a plan that does not list
-/// the person.
-fn header_of(plan: &Plan) -> Plan {
-    Plan {
-        id: plan.id.clone(),
-        base_version: plan.base_version,
-        status: plan.status,
-        entries: Vec::new(),
-        rounds: Vec::new(),
-        hash: plan.hash.clone(),
-        adopted_on: plan.adopted_on,
-        received_at: plan.received_at,
-        decision: plan.decision.clone(),
     }
 }

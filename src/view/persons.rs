@@ -151,22 +151,6 @@ impl Drop for Related<'_> {
     }
 }
 
-/// A plan version without its entries and rounds: what the rules read of a plan that lists
-/// none of the persons a check is about (its existence, status and term).
-pub(super) fn header_of(plan: &Plan) -> Plan {
-    Plan {
-        id: plan.id.clone(),
-        base_version: plan.base_version,
-        status: plan.status,
-        entries: Vec::new(),
-        rounds: Vec::new(),
-        hash: plan.hash.clone(),
-        adopted_on: plan.adopted_on,
-        received_at: plan.received_at,
-        decision: plan.decision.clone(),
-    }
-}
-
 impl View {
     /// Adds (or removes) a slot's versions to (from) the person indexes.
     pub(super) fn index_slot(&mut self, s: usize, add: bool) {
@@ -307,7 +291,7 @@ impl View {
             }
             for p in std::iter::once(slot.current).chain(slot.approved) {
                 let plan = &self.plans[p];
-                let mut copy = header_of(plan);
+                let mut copy = plan.header_only();
                 if listing[s] {
                     copy.entries = plan
                         .entries
