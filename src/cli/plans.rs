@@ -7,7 +7,10 @@ use std::{io::Write, path::PathBuf};
 use anyhow::Context;
 use clap::Subcommand;
 use quyhoach::{
-    client::{self, table},
+    client::{
+        self,
+        table::{self, plan_ref},
+    },
     config,
     grpc::pb,
     tabular::{Format, ImportContext},
@@ -173,14 +176,11 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
                 })
                 .await?
                 .into_inner();
-            let id = plan.id.unwrap_or_default();
+            let entries = plan.entries.len();
             writeln!(
                 out,
-                "draft {}/{} v{} ({} entries)",
-                id.unit,
-                id.term,
-                id.version,
-                plan.entries.len()
+                "draft {} ({entries} entries)",
+                plan_ref(plan.id.as_ref())
             )?;
         }
         Command::Load {
@@ -216,7 +216,7 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
             let revision = match revision {
                 Some(r) => r,
                 None => {
-                    let shown = reviewed(&mut c, &plan.unit, &plan.term).await?;
+                    let shown = client::get_plan(&mut c, &plan.unit, &plan.term, 0).await?;
                     writeln!(
                         out,
                         "adopting revision {} of {}/{}: {} entries, {} ballot round(s)",
@@ -238,12 +238,7 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
                 })
                 .await?
                 .into_inner();
-            let id = p.id.unwrap_or_default();
-            writeln!(
-                out,
-                "adopted {}/{} v{} hash {}",
-                id.unit, id.term, id.version, p.hash
-            )?;
+            writeln!(out, "adopted {} hash {}", plan_ref(p.id.as_ref()), p.hash)?;
         }
         Command::Submit {
             plan: p,
@@ -254,14 +249,11 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
             let (revision, hash) = match (revision, hash) {
                 (Some(r), Some(h)) => (r, h),
                 (revision, hash) => {
-                    let shown = reviewed(&mut c, &p.unit, &p.term).await?;
-                    let id = shown.id.clone().unwrap_or_default();
+                    let shown = client::get_plan(&mut c, &p.unit, &p.term, 0).await?;
                     writeln!(
                         out,
-                        "submitting {}/{} v{} revision {} hash {}: {} entries",
-                        id.unit,
-                        id.term,
-                        id.version,
+                        "submitting {} revision {} hash {}: {} entries",
+                        plan_ref(shown.id.as_ref()),
                         shown.revision,
                         shown.hash,
                         shown.entries.len()
@@ -282,12 +274,8 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
                 .await?
                 .into_inner();
             let s = r.plan.unwrap_or_default();
-            let id = s.id.unwrap_or_default();
-            writeln!(
-                out,
-                "submitted {}/{} v{} to {} (hash {})",
-                id.unit, id.term, id.version, r.approver, s.hash
-            )?;
+            let id = plan_ref(s.id.as_ref());
+            writeln!(out, "submitted {id} to {} (hash {})", r.approver, s.hash)?;
         }
         Command::Withdraw(p) => {
             let mut c = p.node.connect().await?;
@@ -298,13 +286,10 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
                 })
                 .await?
                 .into_inner();
-            let id = plan.id.unwrap_or_default();
             writeln!(
                 out,
-                "withdrew {}/{} v{} from the outbox: it is a draft again (revision {}, {} entries)",
-                id.unit,
-                id.term,
-                id.version,
+                "withdrew {} from the outbox: it is a draft again (revision {}, {} entries)",
+                plan_ref(plan.id.as_ref()),
                 plan.revision,
                 plan.entries.len()
             )?;
@@ -314,15 +299,7 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
             plans: SubtreeArgs { under, term },
         } => {
             let mut c = node.connect().await?;
-            let plans = c
-                .list_plans(pb::ListPlansRequest {
-                    under,
-                    term,
-                    ..Default::default()
-                })
-                .await?
-                .into_inner()
-                .plans;
+            let plans = client::list_plans(&mut c, &under, &term).await?;
             writeln!(
                 out,
                 "{:<6} {:<10} {:<3} {:<10} {:>7}  hash",
@@ -344,24 +321,9 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
         }
         Command::Plan { plan, version } => {
             let mut c = plan.node.connect().await?;
-            let p = c
-                .get_plan(pb::GetPlanRequest {
-                    unit: plan.unit,
-                    term: plan.term,
-                    version,
-                })
-                .await?
-                .into_inner();
-            let id = p.id.clone().unwrap_or_default();
-            writeln!(
-                out,
-                "{}/{} v{}: {} hash {}",
-                id.unit,
-                id.term,
-                id.version,
-                table::status_name(p.status),
-                p.hash
-            )?;
+            let p = client::get_plan(&mut c, &plan.unit, &plan.term, version).await?;
+            let status = table::status_name(p.status);
+            writeln!(out, "{}: {status} hash {}", plan_ref(p.id.as_ref()), p.hash)?;
             if p.revision != 0 {
                 writeln!(out, "revision {}", p.revision)?;
             }
@@ -429,14 +391,10 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
                 })
                 .await?
                 .into_inner();
-            let id = d.plan.unwrap_or_default();
             writeln!(
                 out,
-                "{:?} {}/{} v{} by {}{}",
-                outcome,
-                id.unit,
-                id.term,
-                id.version,
+                "{outcome:?} {} by {}{}",
+                plan_ref(d.plan.as_ref()),
                 d.decided_by,
                 if cms.is_some() {
                     ", with its CMS signature verified and kept"
@@ -473,19 +431,16 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
                 })
                 .await?
                 .into_inner();
-            let id = f.plan.unwrap_or_default();
             let (vi, en) = match kind {
                 pb::FulfilmentKind::Elected => ("đã bầu", "elected"),
                 _ => ("đã bố trí", "appointed"),
             };
             writeln!(
                 out,
-                "fulfilled ({en}, {vi}): {} {} in {}/{} v{} -> {}, decision {} of {}",
+                "fulfilled ({en}, {vi}): {} {} in {} -> {}, decision {} of {}",
                 f.national_id,
                 f.position,
-                id.unit,
-                id.term,
-                id.version,
+                plan_ref(f.plan.as_ref()),
                 f.post,
                 f.decision_number,
                 f.decided_on
@@ -509,22 +464,6 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// The latest version of (unit, term) as the node holds it, with its revision: what `adopt`
-/// and `submit` show before they act, and then pass back.
-async fn reviewed(
-    c: &mut pb::planning_client::PlanningClient<tonic::transport::Channel>,
-    unit: &str,
-    term: &str,
-) -> anyhow::Result<pb::Plan> {
-    Ok(c.get_plan(pb::GetPlanRequest {
-        unit: unit.into(),
-        term: term.into(),
-        version: 0,
-    })
-    .await?
-    .into_inner())
 }
 
 /// Reads a CMS signature file: DER as it is, or PEM (`-----BEGIN PKCS7-----` or `CMS`)

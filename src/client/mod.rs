@@ -254,6 +254,44 @@ pub async fn load_unit(
     Ok(entries.len())
 }
 
+/// Version `version` of (unit, term) as the node holds it; 0 for the latest, with its revision.
+///
+/// # Errors
+///
+/// The node's status: `NOT_FOUND` when it holds no such version.
+pub async fn get_plan(
+    client: &mut PlanningClient<Channel>,
+    unit: &str,
+    term: &str,
+    version: u32,
+) -> Result<pb::Plan, tonic::Status> {
+    let request = pb::GetPlanRequest {
+        unit: unit.into(),
+        term: term.into(),
+        version,
+    };
+    Ok(client.get_plan(request).await?.into_inner())
+}
+
+/// The plans the node holds in `under`'s subtree for `term` (each everything when empty), every
+/// version of each.
+///
+/// # Errors
+///
+/// The node's status when it refuses the listing.
+pub async fn list_plans(
+    client: &mut PlanningClient<Channel>,
+    under: &str,
+    term: &str,
+) -> Result<Vec<pb::PlanSummary>, tonic::Status> {
+    let request = pb::ListPlansRequest {
+        under: under.into(),
+        term: term.into(),
+        ..Default::default()
+    };
+    Ok(client.list_plans(request).await?.into_inner().plans)
+}
+
 /// Entries asked for per page when the CLI lists or exports the consolidated list: well below
 /// the 4 MiB a gRPC response may carry by default, whatever the province's size.
 pub const CONSOLIDATED_PAGE: u32 = 5_000;
