@@ -310,12 +310,7 @@ mod tests {
     /// over a synthetic province large enough to carry findings of many rules.
     #[test]
     fn a_check_on_two_threads_equals_one_on_one_thread() {
-        use crate::synth::{generate, Size, Spec};
-        let hierarchy = crate::config::load_units("builtin:2024").unwrap();
-        let catalog = crate::config::builtin_catalog().unwrap();
-        let mut spec = Spec::sized("40", Size::S, 11);
-        spec.target_entries = 12_000;
-        let g = generate(&hierarchy, &catalog, &spec);
+        let (hierarchy, catalog, g) = crate::synthetic_province(11, 12_000);
         let snapshot = Snapshot {
             plans: &g.plans,
             hierarchy: &hierarchy,
