@@ -114,13 +114,6 @@ impl Catalog {
     }
 }
 
-fn records(text: &str) -> impl Iterator<Item = (u64, Result<csv::StringRecord, csv::Error>)> + '_ {
-    csv::Reader::from_reader(text.as_bytes())
-        .into_records()
-        .enumerate()
-        .map(|(i, r)| (i as u64 + 2, r))
-}
-
 /// Parses `code,level,kind,grade,title_vi,title_en`.
 ///
 /// # Errors
@@ -129,14 +122,10 @@ fn records(text: &str) -> impl Iterator<Item = (u64, Result<csv::StringRecord, c
 /// grade that is not a number.
 pub fn parse_positions(text: &str) -> Result<BTreeMap<String, Position>, ParseError> {
     let mut out = BTreeMap::new();
-    for (line, rec) in records(text) {
-        let bad = |problem: String| ParseError {
-            file: "positions",
-            line,
-            problem,
-        };
-        let rec = rec.map_err(|e| bad(e.to_string()))?;
-        let f = |n: usize| rec.get(n).unwrap_or("").trim();
+    for rec in super::csv_records("positions", text) {
+        let rec = rec?;
+        let bad = |problem: String| rec.bad(problem);
+        let f = |n: usize| rec.cell(n);
         let position = Position {
             code: f(0).to_string(),
             level: f(1).parse().map_err(bad)?,
@@ -180,14 +169,10 @@ pub fn parse_terms(text: &str) -> Result<BTreeMap<String, Term>, ParseError> {
     })
     .collect();
     let mut out = BTreeMap::new();
-    for (line, rec) in records(text) {
-        let bad = |problem: String| ParseError {
-            file: "terms",
-            line,
-            problem,
-        };
-        let rec = rec.map_err(|e| bad(e.to_string()))?;
-        let f = |n: usize| rec.get(n).unwrap_or("").trim();
+    for rec in super::csv_records("terms", text) {
+        let rec = rec?;
+        let bad = |problem: String| rec.bad(problem);
+        let f = |n: usize| rec.cell(n);
         let date = |n: usize, name: &str| parse_date(name, f(n)).map_err(|e| bad(e.to_string()));
         let mut levels = BTreeMap::new();
         for &(i, level, name) in &by_level {

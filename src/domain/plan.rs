@@ -570,6 +570,16 @@ impl Plan {
         self.entries.sort_by(|a, b| a.key().cmp(&b.key()));
     }
 
+    /// The entries that list the person with `national_id` (one a position planned).
+    pub fn entries_of<'p, 'n>(
+        &'p self,
+        national_id: &'n str,
+    ) -> impl Iterator<Item = &'p Entry> + use<'p, 'n> {
+        self.entries
+            .iter()
+            .filter(move |e| e.cadre.national_id == national_id)
+    }
+
     /// The yes votes of the last round that voted on (person, position), with the round.
     pub fn votes_for(&self, national_id: &str, position: &str) -> Option<(&BallotRound, u32)> {
         self.rounds.iter().rev().find_map(|round| {
@@ -749,25 +759,38 @@ pub const MAX_PROSE: usize = 2_000;
 /// characters, or contains control or bidirectional control characters.
 pub fn clean_text_max(field: &str, value: &str, max: usize) -> Result<String, FieldError> {
     let v = text::nfc(value);
-    if v.is_empty() {
+    text_within(field, &v, max)?;
+    Ok(v)
+}
+
+/// Checks text as it stands, normalized or not: not empty, at most `max` characters, no
+/// control or bidirectional control characters. A fresh write checks it once normalized
+/// ([`clean_text_max`]); a stored value, which must already be, as it comes
+/// (`validate::stored_text`).
+///
+/// # Errors
+///
+/// A [`FieldError`] naming `field` when any of these fails.
+pub(super) fn text_within(field: &str, value: &str, max: usize) -> Result<(), FieldError> {
+    if value.is_empty() {
         return Err(FieldError::new(field, "must not be empty"));
     }
-    if v.chars().count() > max {
+    if value.chars().count() > max {
         return Err(FieldError::new(
             field,
             format!("longer than {max} characters"),
         ));
     }
-    if v.chars().any(char::is_control) {
+    if value.chars().any(char::is_control) {
         return Err(FieldError::new(field, "contains control characters"));
     }
-    if v.chars().any(text::is_bidi_control) {
+    if value.chars().any(text::is_bidi_control) {
         return Err(FieldError::new(
             field,
             "contains bidirectional control characters",
         ));
     }
-    Ok(v)
+    Ok(())
 }
 
 impl Cadre {

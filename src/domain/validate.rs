@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use chrono::NaiveDate;
 
 use super::{
-    plan::{validate_national_id, MAX_PROSE, MAX_TEXT},
+    plan::{text_within, validate_national_id, MAX_PROSE, MAX_TEXT},
     text, BallotRound, Catalog, Decision, Entry, FieldError, Hierarchy, Outcome, Plan, Unit,
 };
 
@@ -67,24 +67,7 @@ pub fn short(value: &str) -> String {
 ///
 /// A [`FieldError`] naming `field` when any of these fails.
 pub fn stored_text(field: &str, value: &str, max: usize) -> Result<(), FieldError> {
-    if value.is_empty() {
-        return Err(FieldError::new(field, "must not be empty"));
-    }
-    if value.chars().count() > max {
-        return Err(FieldError::new(
-            field,
-            format!("longer than {max} characters"),
-        ));
-    }
-    if value.chars().any(char::is_control) {
-        return Err(FieldError::new(field, "contains control characters"));
-    }
-    if value.chars().any(text::is_bidi_control) {
-        return Err(FieldError::new(
-            field,
-            "contains bidirectional control characters",
-        ));
-    }
+    text_within(field, value, max)?;
     if text::nfc(value) != value {
         return Err(FieldError::new(
             field,

@@ -827,23 +827,15 @@ impl pb::planning_server::Planning for PlanningService {
         req: Request<pb::FulfilRequest>,
     ) -> Result<Response<pb::Fulfilment>, Status> {
         let who = self.who(&req)?;
-        let pb::FulfilRequest {
-            plan,
-            national_id,
-            position,
-            kind,
-            post,
-            decision_number,
-            decided_on,
-        } = req.into_inner();
+        let r = req.into_inner();
         let request = crate::node::FulfilRequest {
-            plan: plan_id_from_pb("plan", plan).map_err(bad)?,
-            national_id: national_id.trim().to_string(),
-            position: position.trim().to_string(),
-            kind: fulfilment_kind_from_pb("kind", kind).map_err(bad)?,
-            post,
-            decision_number,
-            decided_on,
+            plan: plan_id_from_pb("plan", r.plan).map_err(bad)?,
+            national_id: r.national_id.trim().to_string(),
+            position: r.position.trim().to_string(),
+            kind: fulfilment_kind_from_pb("kind", r.kind).map_err(bad)?,
+            post: r.post,
+            decision_number: r.decision_number,
+            decided_on: r.decided_on,
         };
         let f = self.node.fulfil(&who, request).await?;
         Ok(Response::new(fulfilment_to_pb(&who, &f)))

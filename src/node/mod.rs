@@ -542,6 +542,23 @@ impl Node {
         })
     }
 
+    /// Looks up a unit of this node's subtree, naming `field` when it is unknown
+    /// ([`Error::NotFound`]) or lies outside the subtree ([`Error::Denied`]).
+    fn subtree_unit(&self, field: &str, code: &str) -> Result<&Unit> {
+        let unit = self.known_unit(field, code)?;
+        if !self.hierarchy.is_within(code, &self.unit.code) {
+            return Err(Error::denied(
+                field,
+                format!(
+                    "unit {} is outside the subtree of {}",
+                    crate::domain::validate::short(code),
+                    self.unit.code
+                ),
+            ));
+        }
+        Ok(unit)
+    }
+
     fn known_term(&self, field: &str, code: &str) -> Result<()> {
         let reference = self.reference();
         match reference.catalog.term(code) {
@@ -604,17 +621,7 @@ impl Node {
         if under.is_empty() {
             return Ok(self.unit.code.clone());
         }
-        self.known_unit("under", under)?;
-        if !self.hierarchy.is_within(under, &self.unit.code) {
-            return Err(Error::denied(
-                "under",
-                format!(
-                    "unit {} is outside the subtree of {}",
-                    crate::domain::validate::short(under),
-                    self.unit.code
-                ),
-            ));
-        }
+        self.subtree_unit("under", under)?;
         Ok(under.to_string())
     }
 }
