@@ -360,14 +360,7 @@ pub async fn start_demo(options: DemoOptions, out: Out<'_>) -> Result<Demo, Demo
     )?;
     table::print_consolidated(&mut &mut *out, &consolidated)?;
 
-    let province_plans = p
-        .list_plans(pb::ListPlansRequest {
-            term: TERM.into(),
-            ..Default::default()
-        })
-        .await?
-        .into_inner()
-        .plans;
+    let province_plans = client::list_plans(&mut p, "", TERM).await?;
     writeln!(
         out,
         "\n== Plans held at the province, with the owner's own view"
@@ -380,14 +373,7 @@ pub async fn start_demo(options: DemoOptions, out: Out<'_>) -> Result<Demo, Demo
     for s in &province_plans {
         let id = s.id.clone().unwrap_or_default();
         let mut own = connect(&id.unit).await?;
-        let owner = own
-            .get_plan(pb::GetPlanRequest {
-                unit: id.unit.clone(),
-                term: id.term.clone(),
-                version: id.version,
-            })
-            .await?
-            .into_inner();
+        let owner = client::get_plan(&mut own, &id.unit, &id.term, id.version).await?;
         let same = if owner.hash == s.hash {
             "same hash"
         } else {
