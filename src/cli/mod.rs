@@ -15,6 +15,7 @@
 //! - [`status`]: `status` and `units`, what a node knows of itself.
 //! - [`web`]: `web-login`, a short-lived sign-in URL for a node's web page.
 //! - [`reorganise`]: `reorganize`, a province's move to the next structure of units.
+//! - [`progress`]: the spinner a command shows on a terminal while a node does long work.
 //! - [`args`]: the arguments every client command shares (`--node`, `--ca`, `--cert`,
 //!   `--key`; `--unit`, `--term`) and the connection they make.
 //!
@@ -53,6 +54,7 @@ mod certs;
 mod checks;
 mod nodes;
 mod plans;
+mod progress;
 mod reorganise;
 mod sheets;
 mod status;
