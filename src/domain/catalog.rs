@@ -198,13 +198,18 @@ pub fn parse_terms(text: &str) -> Result<BTreeMap<String, Term>, ParseError> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn shipped_catalogue_parses() {
-        let c = Catalog::parse(
+    /// The catalogue the program ships (`data/positions.csv`, `data/terms.csv`).
+    fn shipped() -> Catalog {
+        Catalog::parse(
             include_str!("../../data/positions.csv"),
             include_str!("../../data/terms.csv"),
         )
-        .unwrap();
+        .unwrap()
+    }
+
+    #[test]
+    fn shipped_catalogue_parses() {
+        let c = shipped();
         let p = c.position("D.CT.UBND").unwrap();
         assert_eq!(
             (p.level, p.kind, p.grade),
@@ -218,11 +223,7 @@ mod tests {
 
     #[test]
     fn chi_thi_45_dates_by_level_and_old_files_without_them() {
-        let c = Catalog::parse(
-            include_str!("../../data/positions.csv"),
-            include_str!("../../data/terms.csv"),
-        )
-        .unwrap();
+        let c = shipped();
         let t = c.term("2025-2030").unwrap();
         let day = |y, m| NaiveDate::from_ymd_opt(y, m, 1).unwrap();
         assert_eq!(t.age_reference(Some(Level::Commune)), day(2025, 7));

@@ -459,18 +459,16 @@ impl Node {
             return Ok(());
         }
         let found = self.plan_findings(id).await?;
+        let refuse = |why: String| Err(Error::precondition("plan", format!("{id} {why}")));
         let errors: Vec<String> = found
             .iter()
             .filter(|f| f.finding.severity == Severity::Error)
             .map(|f| format!("{} {} ({})", f.finding.rule, f.finding.message_en, f.id))
             .collect();
         if !errors.is_empty() {
-            return Err(Error::precondition(
-                "plan",
-                format!(
-                    "{id} cannot be approved while it has errors: {}",
-                    errors.join("; ")
-                ),
+            return refuse(format!(
+                "cannot be approved while it has errors: {}",
+                errors.join("; ")
             ));
         }
         let open: Vec<String> = found
@@ -479,12 +477,9 @@ impl Node {
             .map(|f| format!("{} ({})", f.finding.rule, f.id))
             .collect();
         if !open.is_empty() {
-            return Err(Error::precondition(
-                "plan",
-                format!(
-                    "{id} has warnings not yet accepted with a justification: {}",
-                    open.join(", ")
-                ),
+            return refuse(format!(
+                "has warnings not yet accepted with a justification: {}",
+                open.join(", ")
             ));
         }
         Ok(())
