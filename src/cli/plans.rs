@@ -169,13 +169,11 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
     match command {
         Command::Draft(p) => {
             let mut c = p.node.connect().await?;
-            let plan = c
-                .create_draft(pb::CreateDraftRequest {
-                    unit: p.unit,
-                    term: p.term,
-                })
-                .await?
-                .into_inner();
+            let request = pb::CreateDraftRequest {
+                unit: p.unit,
+                term: p.term,
+            };
+            let plan = c.create_draft(request).await?.into_inner();
             let entries = plan.entries.len();
             writeln!(
                 out,
@@ -279,13 +277,11 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
         }
         Command::Withdraw(p) => {
             let mut c = p.node.connect().await?;
-            let plan = c
-                .withdraw_submission(pb::WithdrawSubmissionRequest {
-                    unit: p.unit,
-                    term: p.term,
-                })
-                .await?
-                .into_inner();
+            let request = pb::WithdrawSubmissionRequest {
+                unit: p.unit,
+                term: p.term,
+            };
+            let plan = c.withdraw_submission(request).await?.into_inner();
             writeln!(
                 out,
                 "withdrew {} from the outbox: it is a draft again (revision {}, {} entries)",
