@@ -179,26 +179,25 @@ impl Office {
         ]
     }
 
-    /// `quyhoach bundle import FILE` at this office's node.
-    async fn import(&self, file: &Path) -> crate::procs::Ran {
+    /// The arguments of `quyhoach bundle import FILE` at this office's node.
+    fn import_args(&self, file: &Path) -> Vec<String> {
         let mut args = vec![
             "bundle".to_string(),
             "import".into(),
             file.display().to_string(),
         ];
         args.extend(self.node_args());
-        cli(args).await
+        args
+    }
+
+    /// `quyhoach bundle import FILE` at this office's node.
+    async fn import(&self, file: &Path) -> crate::procs::Ran {
+        cli(self.import_args(file)).await
     }
 
     /// The same at a terminal ([`on_terminal`]): its progress is drawn.
     async fn import_on_terminal(&self, file: &Path) -> crate::procs::Ran {
-        let mut args = vec![
-            "bundle".to_string(),
-            "import".into(),
-            file.display().to_string(),
-        ];
-        args.extend(self.node_args());
-        on_terminal(args).await
+        on_terminal(self.import_args(file)).await
     }
 
     /// `quyhoach bundle export` of 412's plan at this office's node into `out`.
