@@ -100,7 +100,7 @@ pub async fn appraisal(
     let content = html! {
         p id="appraisal-summary" {
             (appraisal.plans.len()) " " (l.t("kế hoạch chờ đơn vị này quyết định", "plans awaiting this unit's decision"))
-            " · " (clean) " " (l.t("kế hoạch không có lỗi", "plans without errors"))
+            " · " (clean) " " (l.t("kế hoạch sạch (không lỗi, không cảnh báo chưa chấp nhận)", "clean plans (no error, no warning left unaccepted)"))
         }
         section {
             h2 { (l.t("Phát hiện theo quy tắc", "Findings by rule")) }
@@ -195,6 +195,7 @@ pub async fn approve(
         .map(|(i, v)| read_shown(i, v))
         .collect::<Result<Vec<_>, _>>()?;
     let done = state.node.approve_clean(&viewer.caller, &shown).await?;
+    let unit_name = |id: &PlanId| super::pages::plan_unit_name_at(&state, &id.unit, None);
     let content = html! {
         p id="approved-summary" {
             (done.approved.len()) " " (l.t("kế hoạch đã được phê duyệt", "plans approved"))
@@ -203,14 +204,14 @@ pub async fn approve(
         @if !done.approved.is_empty() { section {
             h2 { (l.t("Đã phê duyệt", "Approved")) }
             ul id="approved" { @for d in &done.approved {
-                li data-unit=(d.plan.unit) { a href=(plan_href(&d.plan)) { (d.plan.unit) " " (d.plan.term) " v" (d.plan.version) }
+                li data-unit=(d.plan.unit) { a href=(plan_href(&d.plan)) { (unit_name(&d.plan)) " " (d.plan.term) " v" (d.plan.version) }
                     " · " span.muted.hash { (d.hash.get(..16).unwrap_or(&d.hash)) } " · " (moment(d.decided_at)) }
             } }
         } }
         @if !done.refused.is_empty() { section {
             h2 { (l.t("Không được phê duyệt", "Not approved")) }
             ul id="refused" { @for r in &done.refused {
-                li.bad data-unit=(r.plan.unit) { a href=(plan_href(&r.plan)) { (r.plan.unit) " " (r.plan.term) " v" (r.plan.version) }
+                li.bad data-unit=(r.plan.unit) { a href=(plan_href(&r.plan)) { (unit_name(&r.plan)) " " (r.plan.term) " v" (r.plan.version) }
                     ": " (r.reason) }
             } }
         } }
