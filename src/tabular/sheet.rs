@@ -163,3 +163,87 @@ pub fn fill_merged(rows: &[Row], merged: &[Merged]) -> Vec<Row> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(number: usize, cells: &[&str]) -> Row {
+        Row {
+            number,
+            cells: cells
+                .iter()
+                .map(|c| match c {
+                    &"" => Cell::Empty,
+                    t => Cell::Text(t.to_string()),
+                })
+                .collect(),
+        }
+    }
+
+    fn merged(first_row: usize, last_row: usize, first_col: usize, last_col: usize) -> Merged {
+        Merged {
+            first_row,
+            last_row,
+            first_col,
+            last_col,
+        }
+    }
+
+    fn texts(rows: &[Row]) -> Vec<Vec<String>> {
+        rows.iter()
+            .map(|r| r.cells.iter().map(Cell::display).collect())
+            .collect()
+    }
+
+    #[test]
+    fn a_merge_in_the_data_fills_across_rows_columns_and_blocks() {
+        let rows = [
+            row(4, &["1", "An", "C.PCT.UBND", "", "16681", "2025-2030", ""]),
+            row(5, &["2", "Bình", "", "", "", "", ""]),
+        ];
+        let regions = [
+            merged(4, 5, 4, 4), // across rows
+            merged(4, 4, 2, 3), // across columns
+            merged(4, 5, 5, 6), // a block
+        ];
+        assert_eq!(
+            texts(&fill_merged(&rows, &regions)),
+            [
+                [
+                    "1",
+                    "An",
+                    "C.PCT.UBND",
+                    "C.PCT.UBND",
+                    "16681",
+                    "2025-2030",
+                    "2025-2030"
+                ],
+                ["2", "Bình", "", "", "16681", "2025-2030", "2025-2030"],
+            ]
+        );
+    }
+
+    #[test]
+    fn a_heading_or_a_merge_that_starts_above_stays_layout() {
+        // A heading across the row, and one whose number stands in a cell of its own: at
+        // most one other cell beside the region. A region from the header above.
+        let rows = [
+            row(10, &["I. Quy hoạch chức danh Bí thư", "", ""]),
+            row(11, &["II", "Quy hoạch chức danh Chủ tịch", ""]),
+            row(12, &["1", "An", ""]),
+        ];
+        let regions = [
+            merged(10, 10, 0, 2),
+            merged(11, 11, 1, 2),
+            merged(8, 12, 2, 2),
+        ];
+        assert_eq!(texts(&fill_merged(&rows, &regions)), texts(&rows));
+        // Two cells beside the region: a person's row, filled.
+        let person = [row(12, &["1", "An", "C.CC", ""])];
+        assert_eq!(
+            texts(&fill_merged(&person, &[merged(12, 12, 2, 3)])),
+            [["1", "An", "C.CC", "C.CC"]]
+        );
+    }
+}

@@ -112,6 +112,29 @@ async fn held(
     .into_inner()
 }
 
+/// Posts the approve-together form from the page in the browser, with the session's token
+/// and `plans` as the ticked values; answers the status and the body.
+async fn post_plans(c: &fantoccini::Client, plans: &[String]) -> (u64, String) {
+    let answer = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             const csrf = document.querySelector(\"input[name='csrf']\").value;
+             const body = new URLSearchParams([['csrf', csrf]]);
+             for (const p of arguments[0]) { body.append('plan', p); }
+             fetch('/tham-dinh/phe-duyet', {method: 'POST',
+                   headers: {'content-type': 'application/x-www-form-urlencoded'},
+                   body: body.toString()})
+               .then(r => r.text().then(t => done([r.status, t])));",
+            vec![serde_json::json!(plans)],
+        )
+        .await
+        .unwrap();
+    (
+        answer[0].as_u64().unwrap(),
+        answer[1].as_str().unwrap().to_string(),
+    )
+}
+
 /// Signs the browser in with a fresh login link of `tls`.
 async fn sign_in(c: &fantoccini::Client, node: &Running, tls: &Tls) {
     c.delete_all_cookies().await.unwrap();
@@ -276,30 +299,35 @@ async fn the_province_approves_the_clean_plans_at_once_each_its_own_decision() {
         pb::PlanStatus::Returned as i32
     );
 
-    // A clerk of the province sees the plans but no choice and no button, and a POST of
-    // the form with the clerk's own token, for a clean plan, is refused: nothing is approved.
+    // Bad input is a 400 naming the field, and approves nothing: a value that is not
+    // UNIT/TERM/VERSION/HASH, a plan named twice, no plan at all.
     let late = commune_plan("16744", 7, "Đỗ Thị Giang", 20);
     push(&node, &ca, &late).await;
+    let value = format!("16744/{TERM}/1/{}", late.hash.clone().unwrap());
+    for (body, names) in [
+        (vec!["16744/1".to_string()], "plan[0]"),
+        (vec![value.clone(), value.clone()], "plans[1]"),
+        (vec![], "plans"),
+    ] {
+        let (status, text) = post_plans(c, &body).await;
+        assert_eq!(status, 400, "{body:?}: {text}");
+        assert!(text.contains(names), "{body:?}: {text}");
+    }
+    assert_eq!(
+        held(&mut approver, "16744").await.status,
+        pb::PlanStatus::Received as i32
+    );
+
+    // A clerk of the province sees the plans but no choice and no button, and a POST of
+    // the form with the clerk's own token, for a clean plan, is refused: nothing is approved.
     sign_in(c, &node, &clerk_tls).await;
     c.goto(&format!("{web}/tham-dinh")).await.unwrap();
     wait_url(c, "/tham-dinh").await;
     assert!(exists(c, "#awaiting tr.clean[data-unit='16744']").await);
     assert!(!exists(c, "#awaiting input[name='plan']").await);
     assert!(!exists(c, "#approve-clean").await);
-    let value = format!("16744/{TERM}/1/{}", late.hash.clone().unwrap());
-    let status = c
-        .execute_async(
-            "const done = arguments[arguments.length - 1];
-             const csrf = document.querySelector(\"input[name='csrf']\").value;
-             fetch('/tham-dinh/phe-duyet', {method: 'POST',
-                   headers: {'content-type': 'application/x-www-form-urlencoded'},
-                   body: 'csrf=' + encodeURIComponent(csrf) + '&plan=' + encodeURIComponent(arguments[0])})
-               .then(r => done(r.status));",
-            vec![serde_json::json!(value)],
-        )
-        .await
-        .unwrap();
-    assert_eq!(status.as_u64(), Some(403), "a clerk may not approve");
+    let (status, text) = post_plans(c, std::slice::from_ref(&value)).await;
+    assert_eq!(status, 403, "a clerk may not approve: {text}");
     assert_eq!(
         held(&mut approver, "16744").await.status,
         pb::PlanStatus::Received as i32
