@@ -3,6 +3,7 @@
 //! its changes, commits them in one transaction and waits until they are durable before it
 //! returns, so that a returned `Ok` may be acknowledged.
 
+mod appraisal;
 mod approval;
 mod audit_query;
 pub mod bundles;
@@ -42,6 +43,10 @@ use crate::{
     view,
 };
 
+pub use appraisal::{
+    Appraisal, ApprovedTogether, AwaitingPlan, NotApproved, RuleGroup, ShownPlan,
+    MAX_APPROVE_AT_ONCE,
+};
 pub use approval::ApprovalSignature;
 pub use audit_query::{AuditFilter, AuditSelection};
 pub use checks::{finding_id, Acceptance, CheckFilter, CheckOutcome, CheckedFinding, Completeness};

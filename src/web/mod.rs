@@ -7,9 +7,11 @@
 //! Pages: the overview (`/`), the consolidated list (`/tong-hop`, with its `.csv` and `.xlsx`
 //! export), the findings (`/phat-hien`), a plan (`/ke-hoach/UNIT/TERM/VERSION`, with versions,
 //! diff, rounds, decisions, audit records and the approver's actions), a person
-//! (`/nguoi/REF`) and the structure charts (`/co-cau`).
+//! (`/nguoi/REF`), the structure charts (`/co-cau`) and the appraisal of every plan awaiting
+//! this unit, with the approval of the clean ones together (`/tham-dinh`).
 
 mod actions;
+mod appraisal;
 mod diff;
 mod i18n;
 mod layout;
@@ -130,6 +132,8 @@ pub async fn router(
             "/ke-hoach/{unit}/{term}/{version}/chap-nhan",
             post(actions::accept),
         )
+        .route(appraisal::PATH, get(appraisal::appraisal))
+        .route("/tham-dinh/phe-duyet", post(appraisal::approve))
         .route("/nguoi", get(person::find))
         .route("/nguoi/{reference}", get(person::person))
         .route("/co-cau", get(structure::structure))

@@ -3,10 +3,12 @@
 //! Chromium and chromedriver must be installed (`.ci/run` installs Debian's packages when they
 //! are missing); without them the browser test fails, naming what is missing.
 //!
-//! The browser test is in [`browser`]; the checks over plain HTTP, without a browser, in
-//! [`access`]. What both use (revising 412's plan, waiting for it) is here.
+//! The browser tests are in [`browser`] and [`appraisal`]; the checks over plain HTTP,
+//! without a browser, in [`access`]. What they share (revising 412's plan, waiting for it) is
+//! here.
 
 pub(crate) mod access;
+mod appraisal;
 mod browser;
 mod language;
 mod list;
