@@ -94,6 +94,7 @@ async fn returned_plan_comes_back_with_reasons_and_is_resubmitted_as_a_new_versi
         .create_draft(pb::CreateDraftRequest {
             unit: "16681".into(),
             term: TERM.into(),
+            from_sources: false,
         })
         .await
         .unwrap()
@@ -165,6 +166,7 @@ async fn ballot_round_reports_who_passed_at_the_fifty_percent_boundary() {
     c.create_draft(pb::CreateDraftRequest {
         unit: "16681".into(),
         term: TERM.into(),
+        from_sources: false,
     })
     .await
     .unwrap();
@@ -201,6 +203,7 @@ async fn consolidated_list_sorts_the_vietnamese_way_and_searches_without_diacrit
     p.create_draft(pb::CreateDraftRequest {
         unit: "40".into(),
         term: TERM.into(),
+        from_sources: false,
     })
     .await
     .unwrap();
