@@ -799,6 +799,30 @@ pub async fn second_act(demo: &mut Demo, out: Out<'_>) -> Result<SecondAct, Demo
         on: "2025-07-01".into(),
         dry_run,
     };
+    // The province hears of the pending version from the district's reports.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = p
+            .completeness(pb::CompletenessRequest {
+                under: String::new(),
+                term: TERM.into(),
+            })
+            .await?
+            .into_inner();
+        if r.units
+            .iter()
+            .any(|u| u.unit == pending_commune && u.pending_at == "412")
+        {
+            break;
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(DemoError::Timeout {
+                unit: pending_commune.to_string(),
+                status: "known at the province as pending at 412".into(),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let dry_run = p.reorganize(request(true)).await?.into_inner();
     writeln!(
         out,
