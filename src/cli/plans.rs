@@ -25,7 +25,17 @@ use super::{
 #[derive(Subcommand)]
 pub enum Command {
     /// Open a draft plan for (unit, term).
-    Draft(PlanArgs),
+    ///
+    /// With --from-sources, a unit created by a reorganisation starts its first draft from the
+    /// approved entries of the old units it absorbed, each entry keeping its provenance
+    /// (`plan` shows it); refused when the unit has no sources or already has a draft.
+    Draft {
+        #[command(flatten)]
+        plan: PlanArgs,
+        /// Start from the approved entries of the old units this unit absorbed.
+        #[arg(long)]
+        from_sources: bool,
+    },
     /// Put a unit's list and its ballot rounds into its draft.
     ///
     /// The list is .xlsx or .csv in the format `import` reads (as the files of data/demo/);
@@ -167,11 +177,15 @@ pub enum Command {
 /// reached, or the node refuses the request (its status is passed on).
 pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
     match command {
-        Command::Draft(p) => {
+        Command::Draft {
+            plan: p,
+            from_sources,
+        } => {
             let mut c = p.node.connect().await?;
             let request = pb::CreateDraftRequest {
                 unit: p.unit,
                 term: p.term,
+                from_sources,
             };
             let plan = c.create_draft(request).await?.into_inner();
             let entries = plan.entries.len();
@@ -180,6 +194,17 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
                 "draft {} ({entries} entries)",
                 plan_ref(plan.id.as_ref())
             )?;
+            if from_sources {
+                let mut drawn: std::collections::BTreeMap<String, usize> = Default::default();
+                for e in &plan.entries {
+                    if let Some(o) = &e.origin {
+                        *drawn.entry(origin_plan(o)).or_default() += 1;
+                    }
+                }
+                for (source, n) in drawn {
+                    writeln!(out, "  from {source}: {n} entries")?;
+                }
+            }
         }
         Command::Load {
             plan,
@@ -350,9 +375,14 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
             }
             for e in &p.entries {
                 let c = e.cadre.clone().unwrap_or_default();
+                let from = e
+                    .origin
+                    .as_ref()
+                    .map(|o| format!("  from {} #{}", origin_plan(o), o.position))
+                    .unwrap_or_default();
                 writeln!(
                     out,
-                    "  {:<12} {:<28} {}",
+                    "  {:<12} {:<28} {}{from}",
                     e.position, c.full_name, c.birth_date
                 )?;
             }
@@ -493,4 +523,10 @@ fn read_cms(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
     base64::engine::general_purpose::STANDARD
         .decode(body)
         .with_context(|| format!("{}: the PEM does not decode", path.display()))
+}
+
+/// The source plan an entry was drawn from, as `unit/term/vN`.
+fn origin_plan(o: &pb::EntryOrigin) -> String {
+    let id = o.plan.clone().unwrap_or_default();
+    format!("{}/{}/v{}", id.unit, id.term, id.version)
 }

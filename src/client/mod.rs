@@ -217,6 +217,7 @@ pub async fn load_unit(
         .create_draft(pb::CreateDraftRequest {
             unit: unit.into(),
             term: term.into(),
+            from_sources: false,
         })
         .await
         .map_err(refused("the draft".into()))?;

@@ -190,6 +190,13 @@ pub fn print_findings(out: &mut impl Write, findings: &[pb::Finding]) -> io::Res
             person
         )?;
         writeln!(out, "     {}", f.message_vi)?;
+        if !f.reorganised_on.is_empty() {
+            writeln!(
+                out,
+                "     sắp xếp đơn vị {} (reorganisation)",
+                f.reorganised_on
+            )?;
+        }
         if let Some(a) = &f.acceptance {
             writeln!(
                 out,

@@ -13,8 +13,9 @@ pub mod validate;
 pub use catalog::{Catalog, Position, PositionKind, Term};
 pub use history::{Hierarchy, Mapping, Share, UnitHistory};
 pub use plan::{
-    BallotRound, Body, Cadre, Decision, Discipline, DisciplineKind, Entry, EntrySource, Gender,
-    Outcome, Plan, PlanId, PlanStatus, Rating, RatingLevel, RetirementRegime, Tally,
+    BallotRound, Body, Cadre, Decision, Discipline, DisciplineKind, Entry, EntryOrigin,
+    EntrySource, Gender, Outcome, Plan, PlanId, PlanStatus, Rating, RatingLevel, RetirementRegime,
+    Tally,
 };
 pub use records::{Conflict, Fulfilment, FulfilmentKind, OutboxItem, PlanHeader, Receipt};
 pub use unit::{Level, Structure, Unit};

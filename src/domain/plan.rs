@@ -373,6 +373,24 @@ pub enum EntrySource {
     AddedByAuthority,
 }
 
+/// Where an entry of a new unit's plan was drawn from: an entry of an approved plan of an old
+/// unit that the reorganisation mapping says the new unit absorbed (`draft --from-sources`,
+/// issue 22; `docs/reorganisation.md`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct EntryOrigin {
+    /// The source plan version: the old unit, the term and the approved version.
+    pub plan: PlanId,
+    /// The entry's position in that version's list, from 1 (the order the version stores and
+    /// `plan` prints).
+    pub position: u32,
+}
+
+impl fmt::Display for EntryOrigin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} #{}", self.plan, self.position)
+    }
+}
+
 /// One line of a plan: a cadre planned for a position.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
@@ -382,6 +400,11 @@ pub struct Entry {
     pub position: String,
     /// How the entry got into the list.
     pub source: EntrySource,
+    /// The approved entry of an old unit's plan it was drawn from, if any. Not part of the
+    /// serde shape: the store keeps it as a trailer of the plan's body (`store::codec`), so
+    /// that the encoding of every plan without provenance stays what it was.
+    #[serde(skip)]
+    pub origin: Option<EntryOrigin>,
 }
 
 impl Entry {
@@ -676,6 +699,7 @@ pub fn canonical_bytes(plan: &Plan) -> Vec<u8> {
     let mut entries: Vec<&Entry> = plan.entries.iter().collect();
     entries.sort_by(|a, b| a.key().cmp(&b.key()));
     if entries.iter().any(|e| extended(&e.cadre)) {
+        let entries = entries.clone();
         w.s("quyhoach.plan.v2-attributes");
         for e in entries {
             let c = &e.cadre;
@@ -691,6 +715,23 @@ pub fn canonical_bytes(plan: &Plan) -> Vec<u8> {
                 w.d(d.announced_on);
                 w.n(u64::from(d.complaint_pending));
                 w.d(d.new_violation_on);
+            }
+        }
+    }
+    // Provenance (issue 22) follows as its own trailer, only when some entry was drawn from a
+    // source, for the same reason: it is content (what was approved came from there).
+    if entries.iter().any(|e| e.origin.is_some()) {
+        w.s("quyhoach.plan.v3-origins");
+        for e in entries {
+            match &e.origin {
+                Some(o) => {
+                    w.n(1);
+                    w.s(&o.plan.unit);
+                    w.s(&o.plan.term);
+                    w.n(o.plan.version.into());
+                    w.n(o.position.into());
+                }
+                None => w.n(0),
             }
         }
     }
@@ -997,6 +1038,7 @@ mod tests {
             cadre: cadre(id, "Nguyễn Thị Hoa"),
             position: pos.into(),
             source: EntrySource::Voted,
+            origin: None,
         }
     }
 

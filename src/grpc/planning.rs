@@ -232,11 +232,21 @@ impl pb::planning_server::Planning for PlanningService {
         req: Request<pb::CreateDraftRequest>,
     ) -> Result<Response<pb::Plan>, Status> {
         let who = self.who(&req)?;
-        let pb::CreateDraftRequest { unit, term } = req.into_inner();
-        let plan = self
-            .node
-            .create_draft(&who, unit.trim(), term.trim())
-            .await?;
+        let pb::CreateDraftRequest {
+            unit,
+            term,
+            from_sources,
+        } = req.into_inner();
+        let plan = if from_sources {
+            self.node
+                .create_draft_from_sources(&who, unit.trim(), term.trim())
+                .await?
+                .plan
+        } else {
+            self.node
+                .create_draft(&who, unit.trim(), term.trim())
+                .await?
+        };
         Ok(Response::new(self.plan_out(plan).await?))
     }
 

@@ -20,6 +20,7 @@ mod reference;
 mod reorganise;
 mod signing;
 mod since_approved;
+mod sources;
 mod status;
 mod structure;
 mod units;
@@ -62,6 +63,7 @@ pub use query::{
 pub use reconcile::{digest, ParentView, PlanState, Reconciled, Repairs};
 pub use reference::Reference;
 pub use reorganise::{Fate, PlanFate, Reorganisation, StructureChoice};
+pub use sources::{FromSources, SkippedEntry, SourceUse};
 pub use status::{ChildReport, LinkState, LinkStatus, SyncStatus};
 pub use structure::Structure;
 pub use web_login::{WebIdentity, LOGIN_TOKEN_SECONDS};

@@ -622,6 +622,7 @@ async fn every_attack_on_a_bundle_is_refused_with_its_reason_and_nothing_is_stor
         .create_draft(pb::CreateDraftRequest {
             unit: "412".into(),
             term: TERM.into(),
+            from_sources: false,
         })
         .await
         .unwrap();

@@ -40,6 +40,7 @@ mod rulesets;
 mod sheets;
 mod signatures;
 mod signin;
+mod sources;
 mod stored;
 mod surface;
 mod tls;

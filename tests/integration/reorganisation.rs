@@ -217,6 +217,7 @@ async fn three_levels_reorganised_to_two_lose_no_plan_and_strand_none() {
     s.create_draft(pb::CreateDraftRequest {
         unit: "16690".into(),
         term: TERM.into(),
+        from_sources: false,
     })
     .await
     .unwrap();
@@ -479,6 +480,7 @@ async fn a_plan_pending_at_an_abolished_district_reaches_the_province() {
     c.create_draft(pb::CreateDraftRequest {
         unit: "16681".into(),
         term: TERM.into(),
+        from_sources: false,
     })
     .await
     .unwrap();

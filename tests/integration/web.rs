@@ -41,6 +41,7 @@ pub async fn revise_412(demo: &Demo) -> String {
         .create_draft(pb::CreateDraftRequest {
             unit: "412".into(),
             term: TERM.into(),
+            from_sources: false,
         })
         .await
         .unwrap()
@@ -82,6 +83,7 @@ pub async fn revise_412(demo: &Demo) -> String {
             }),
             position: removed.position.clone(),
             source: removed.source,
+            origin: None,
         }),
     })
     .await

@@ -7,7 +7,12 @@ use axum::extract::{Query, State};
 use maud::{html, Markup};
 use serde::Deserialize;
 
-use crate::web::{i18n::moment, layout::page, session::Viewer, WebError, WebState};
+use crate::web::{
+    i18n::{date, moment},
+    layout::page,
+    session::Viewer,
+    WebError, WebState,
+};
 use crate::{
     node::{CheckFilter, CheckedFinding},
     rules::{RuleId, Severity},
@@ -39,6 +44,7 @@ pub fn finding_item(state: &WebState, viewer: &Viewer, f: &CheckedFinding) -> Ma
             span class=(format!("sev {}", x.severity.as_str())) { (l.severity(x.severity)) }
             " " strong { (x.rule.as_str()) } " "
             @if let Some(r) = x.ruleset { span.ruleset data-ruleset=(r.as_str()) { (r.citation()) } " " }
+            @if let Some(on) = x.reorganised_on { span.reorganised data-reorganised=(on) { (l.t("Sắp xếp đơn vị ", "Reorganisation of ")) (date(on)) } " " }
             span.muted { "#" (f.id) }
             p { (l.t(&x.message_vi, &x.message_en)) }
             @if !persons.is_empty() {

@@ -142,6 +142,7 @@ pub async fn plan(
         term,
         plan.id.version
     );
+    let drawn = plan.entries.iter().any(|e| e.origin.is_some());
     let content = html! {
         p id="plan-status" {
             span class=(format!("state {}", plan.status.as_str())) { (l.status(plan.status)) }
@@ -190,11 +191,14 @@ pub async fn plan(
         section {
             h2 { (l.t("Danh sách", "Entries")) " (" (plan.entries.len()) ")" }
             div.scroll { table id="entries" {
-                thead { tr { th { (l.t("Họ và tên", "Full name")) } th { (l.t("Ngày sinh", "Born")) } th { (l.t("Số CCCD", "National ID")) } th { (l.t("Chức danh quy hoạch", "Planned position")) } th.num { (l.t("Phiếu", "Votes")) } } }
+                thead { tr { th { (l.t("Họ và tên", "Full name")) } th { (l.t("Ngày sinh", "Born")) } th { (l.t("Số CCCD", "National ID")) } th { (l.t("Chức danh quy hoạch", "Planned position")) } th.num { (l.t("Phiếu", "Votes")) } @if drawn { th { (l.t("Lấy từ danh sách", "Drawn from")) } } } }
                 tbody { @for e in &plan.entries {
                     tr { td { (person_link(&e.cadre.national_id, &e.cadre.full_name)) } td { (date(e.cadre.birth_date)) }
                         td.id { (shown_id(&viewer, &e.cadre.national_id)) } td { (position_title(&state, l, &e.position)) }
-                        td.num { @if let Some((_, y)) = plan.votes_for(&e.cadre.national_id, &e.position) { (y) } } }
+                        td.num { @if let Some((_, y)) = plan.votes_for(&e.cadre.national_id, &e.position) { (y) } }
+                        @if drawn { td.origin { @if let Some(o) = &e.origin {
+                            a.plan href=(plan_href(&o.plan)) { (unit_name(&state, &o.plan.unit)) " " (o.plan.term) " v" (o.plan.version) } " #" (o.position)
+                        } } } }
                 } }
             } }
         }
