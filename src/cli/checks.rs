@@ -228,6 +228,7 @@ fn findings_json(findings: &[pb::Finding]) -> String {
                 "id": f.id,
                 "rule": f.rule,
                 "ruleset": f.ruleset,
+                "merger": f.merger,
                 "severity": if f.severity == pb::Severity::Error as i32 { "error" } else { "warning" },
                 "units": f.units,
                 "person": f.person_name,

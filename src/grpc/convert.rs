@@ -695,6 +695,7 @@ pub fn finding_to_pb(f: &crate::node::CheckedFinding) -> pb::Finding {
         id,
         finding,
         acceptance,
+        merger,
     } = f;
     pb::Finding {
         id: id.clone(),
@@ -721,6 +722,7 @@ pub fn finding_to_pb(f: &crate::node::CheckedFinding) -> pb::Finding {
             .ruleset
             .map(|r| r.citation().to_string())
             .unwrap_or_default(),
+        merger: merger.clone(),
     }
 }
 
@@ -758,6 +760,7 @@ pub fn eligible_to_pb(a: &crate::node::EligibleAnswer) -> pb::EligibleResponse {
                 id: crate::node::finding_id(f),
                 finding: f.clone(),
                 acceptance: None,
+                merger: Vec::new(),
             })
         }),
         on: on.to_string(),
