@@ -189,6 +189,13 @@ pub fn print_findings(out: &mut impl Write, findings: &[pb::Finding]) -> io::Res
             f.units.join(","),
             person
         )?;
+        if !f.merger.is_empty() {
+            writeln!(
+                out,
+                "     sáp nhập tỉnh / merger of provinces {}: re-plan (the lists collide since the merger)",
+                f.merger.join(", ")
+            )?;
+        }
         writeln!(out, "     {}", f.message_vi)?;
         if !f.reorganised_on.is_empty() {
             writeln!(

@@ -708,6 +708,7 @@ pub fn finding_to_pb(f: &crate::node::CheckedFinding) -> pb::Finding {
         id,
         finding,
         acceptance,
+        merger,
     } = f;
     pb::Finding {
         id: id.clone(),
@@ -738,6 +739,7 @@ pub fn finding_to_pb(f: &crate::node::CheckedFinding) -> pb::Finding {
             .reorganised_on
             .map(|d| d.to_string())
             .unwrap_or_default(),
+        merger: merger.clone(),
     }
 }
 
@@ -775,6 +777,7 @@ pub fn eligible_to_pb(a: &crate::node::EligibleAnswer) -> pb::EligibleResponse {
                 id: crate::node::finding_id(f),
                 finding: f.clone(),
                 acceptance: None,
+                merger: Vec::new(),
             })
         }),
         on: on.to_string(),

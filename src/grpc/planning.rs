@@ -562,6 +562,7 @@ impl pb::planning_server::Planning for PlanningService {
             records,
             total,
             verdict,
+            merged_chains,
         } = self.node.audit_selection(
             &who,
             &AuditFilter {
@@ -585,16 +586,36 @@ impl pb::planning_server::Planning for PlanningService {
                 digest: r.digest,
             })
             .collect();
-        let (intact, broken_at, problem) = match verdict {
+        let (mut intact, broken_at, mut problem) = match verdict {
             Ok(()) => (true, 0, String::new()),
             Err(b) => (false, b.position, b.problem),
         };
+        let mut chains = Vec::new();
+        for (origin, n, broken) in merged_chains {
+            match broken {
+                None => chains.push(format!(
+                    "chain of province {origin} (merged in): intact, {n} records"
+                )),
+                Some(b) => {
+                    let said = format!(
+                        "chain of province {origin} (merged in): broken at record {}: {}",
+                        b.position, b.problem
+                    );
+                    if intact {
+                        problem = said.clone();
+                    }
+                    intact = false;
+                    chains.push(said);
+                }
+            }
+        }
         Ok(Response::new(pb::AuditResponse {
             records,
             intact,
             broken_at,
             problem,
             total,
+            chains,
         }))
     }
 

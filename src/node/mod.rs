@@ -13,6 +13,7 @@ mod eligible;
 mod exports;
 mod fulfil;
 mod live;
+pub mod merge;
 mod progress;
 mod query;
 mod reconcile;
@@ -173,6 +174,10 @@ pub struct Node {
     /// Every entry recorded here as fulfilled (elected or appointed), read by R2 and the
     /// person page.
     fulfilled: RwLock<Vec<crate::domain::Fulfilment>>,
+    /// Every unit a merge of provinces brought into this store, to the old province it came
+    /// from (`quyhoach merge`, [`merge::merged_units`]); read at start, since a merge runs on
+    /// a stopped node.
+    merged: std::collections::BTreeMap<String, String>,
 }
 
 impl Node {
@@ -206,6 +211,7 @@ impl Node {
             .set(view_built_in.as_secs_f64());
         let acceptances = checks::stored_acceptances(store.as_ref())?;
         let fulfilled = fulfil::stored_fulfilments(store.as_ref())?;
+        let merged = merge::merged_units(store.as_ref())?;
         let node = Self {
             unit,
             hierarchy,
@@ -235,6 +241,7 @@ impl Node {
             classification: None,
             signer: std::sync::OnceLock::new(),
             fulfilled: RwLock::new(fulfilled),
+            merged,
         };
         if node.runs_checks() {
             node.live

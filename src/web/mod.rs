@@ -123,6 +123,7 @@ pub async fn router(
         .route("/tong-hop.csv", get(pages::consolidated_csv))
         .route("/tong-hop.xlsx", get(pages::consolidated_xlsx))
         .route("/phat-hien", get(pages::findings))
+        .route("/phat-hien/sap-nhap", get(pages::merger_worklist))
         .route("/ke-hoach/{unit}/{term}/{version}", get(pages::plan))
         .route(
             "/ke-hoach/{unit}/{term}/{version}/quyet-dinh",

@@ -23,6 +23,7 @@ mod hostile;
 mod import_bounds;
 mod limits;
 mod lists;
+mod merge_provinces;
 mod merged;
 mod model;
 mod operation;
