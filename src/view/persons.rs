@@ -61,7 +61,7 @@ pub(super) enum SlotSet {
 /// list them. A hash collision only adds a slot to a look-up, and every caller reads the
 /// slot's plans to confirm, so it costs time, never a wrong answer.
 #[derive(Default)]
-pub(super) struct SlotIndex(HashMap<u64, SlotSet, foldhash::fast::RandomState>);
+pub(super) struct SlotIndex(pub(super) HashMap<u64, SlotSet, foldhash::fast::RandomState>);
 
 impl SlotIndex {
     pub(super) fn insert(&mut self, key: u64, s: u32) {
