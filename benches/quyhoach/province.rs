@@ -64,7 +64,7 @@ pub async fn province_holding_l(
     // bytes by part (an estimate from capacities; the node's memory is measured below).
     let view_bytes = {
         let store = SledStore::open(&data)?;
-        let view = quyhoach::view::View::build(&store, &r.rules, PROVINCE)?;
+        let view = quyhoach::view::View::build(store.as_ref(), &r.rules, PROVINCE)?;
         (view.heap_bytes(), view.entries())
     };
 
@@ -76,6 +76,8 @@ pub async fn province_holding_l(
     planning.list_terms(pb::ListTermsRequest {}).await?;
     let start_time = t.elapsed();
     let idle_rss = node.status_kib("VmRSS:").unwrap_or(0);
+    // The peak (VmHWM) after each step, to say which step sets it.
+    let mut steps: Vec<(&str, u64)> = vec![("started", node.status_kib("VmHWM:").unwrap_or(0))];
 
     // The floor: a unary call that does next to nothing on the same node.
     let mut floor = Vec::new();
@@ -126,8 +128,10 @@ pub async fn province_holding_l(
         ms(live_ready),
         if live.is_ok() { "ok" } else { "failed" }
     );
+    steps.push(("first full check", node.status_kib("VmHWM:").unwrap_or(0)));
     let (typical_times, typical_n) = sample(&mut planning, &typical, 200, budget).await?;
     let (search_times, search_n) = sample(&mut planning, &search, 100, budget).await?;
+    steps.push(("queries", node.status_kib("VmHWM:").unwrap_or(0)));
 
     let mut rows = Vec::new();
     for (label, times, target, limit) in [
@@ -176,6 +180,7 @@ pub async fn province_holding_l(
         .await?
         .into_inner();
     let node_full = t.elapsed();
+    steps.push(("Check RPC", node.status_kib("VmHWM:").unwrap_or(0)));
     let mut sync = NodeSyncClient::new(channel(&node.url).await?);
     let mut submitted = held_back.clone();
     submitted.status = PlanStatus::Submitted;
@@ -200,6 +205,7 @@ pub async fn province_holding_l(
         })
         .await?;
     let arrival = t.elapsed();
+    steps.push(("push", node.status_kib("VmHWM:").unwrap_or(0)));
     let mut incr = Vec::new();
     for _ in 0..if quick { 2 } else { 5 } {
         let t = Instant::now();
@@ -271,6 +277,7 @@ pub async fn province_holding_l(
     );
 
     let peak = node.status_kib("VmHWM:").unwrap_or(0);
+    steps.push(("incremental checks", peak));
     let disk_after = disk_size(&data);
     rows.push(
         row(
@@ -281,6 +288,20 @@ pub async fn province_holding_l(
             format!("{:.1}", peak as f64 / idle_rss.max(1) as f64),
         )
         .target("< 256 MiB", Some(peak < 256 * 1024)),
+    );
+    rows.push(
+        row(
+            "6. its peak (VmHWM) after each step",
+            steps
+                .iter()
+                .map(|(step, kib)| format!("{step} {}", mib(*kib)))
+                .collect::<Vec<_>>()
+                .join(" · "),
+            "-",
+            "-".into(),
+            "-".into(),
+        )
+        .target("-", None),
     );
     let (view_bytes, view_entries) = view_bytes;
     rows.push(
