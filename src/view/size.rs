@@ -158,7 +158,7 @@ impl View {
                     + i.0
                         .values()
                         .map(|s| match s {
-                            SlotSet::Many(v) => vec_block(v),
+                            SlotSet::Many(v) => block(size_of::<Vec<u32>>()) + vec_block(v),
                             _ => 0,
                         })
                         .sum::<usize>()
