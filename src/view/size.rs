@@ -101,7 +101,11 @@ impl View {
         for p in &self.plans {
             entries_inline += block(p.entries.capacity() * size_of::<Entry>());
             for e in &p.entries {
-                entries_strings += cadre_heap(&e.cadre) + string(&e.position);
+                entries_strings += cadre_heap(&e.cadre)
+                    + string(&e.position)
+                    + e.origin
+                        .as_ref()
+                        .map_or(0, |o| string(&o.plan.unit) + string(&o.plan.term));
             }
             rounds += vec_block(&p.rounds);
             for r in &p.rounds {
