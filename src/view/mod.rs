@@ -8,6 +8,7 @@
 
 mod list;
 mod persons;
+mod size;
 
 use std::collections::{HashMap, HashSet};
 
@@ -21,6 +22,7 @@ pub use list::{Cursor, Flagged, Page, RowFilter, RowOut};
 use list::{Names, Row};
 use persons::SlotIndex;
 pub use persons::{name_identity, Related};
+pub use size::HeapBytes;
 
 /// Distinct strings stored once, named by a small index.
 #[derive(Default)]
