@@ -12,6 +12,7 @@ mod eligible;
 mod exports;
 mod fulfil;
 mod live;
+mod pages;
 mod progress;
 mod query;
 mod reconcile;
