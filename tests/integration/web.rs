@@ -10,6 +10,7 @@ pub(crate) mod access;
 mod browser;
 mod language;
 mod list;
+mod whole;
 
 /// The plain-HTTP client of the web page, which the sign-in tests use too.
 pub(crate) use access::{token_of, Http};
