@@ -36,7 +36,8 @@ pub async fn web_pages(
             let body = res.into_body().collect().await?.to_bytes();
             anyhow::ensure!(
                 status.is_success() || status.is_redirection(),
-                "{url}: {status}"
+                "{url}: {status} {}",
+                String::from_utf8_lossy(&body[..body.len().min(300)])
             );
             anyhow::Ok((location, body))
         }
@@ -71,7 +72,7 @@ pub async fn web_pages(
     let rows_total = number_after(&first_body, "<p id=\"summary\">").unwrap_or(0);
     let first = timed(first_url, 200).await?;
     // A page past the last is the last.
-    let last_url = format!("{web}/tong-hop?page=1000000000");
+    let last_url = format!("{web}/tong-hop?page=1000000");
     let last_body = size_of(last_url.clone()).await?;
     anyhow::ensure!(
         rows_total > 0 && last_body.len() > 10_000,
