@@ -17,6 +17,7 @@ use crate::{
     helpers::{channel, disk_size, mib, ms, percentile, push_request, serve_process, Reference},
     synth,
     table::{row, Row},
+    timed,
     web::web_pages,
     PROVINCE, TERM,
 };
@@ -30,8 +31,14 @@ pub async fn province_holding_l(
 ) -> anyhow::Result<Vec<Row>> {
     let dir = tempfile::tempdir()?;
     let data = dir.path().join(PROVINCE);
-    // One district plan is kept back, to arrive over NodeSync.
+    // One district plan is kept back, to arrive over NodeSync; and another district's plans of
+    // the term (its own and its communes'), to arrive as bundles ([`crate::timed`]).
     let held_back = district_plan(&r.hierarchy, &g.plans).clone();
+    let carried = timed::carried_district(&r.hierarchy, &held_back.id.unit);
+    let (trip, plans): (Vec<_>, Vec<_>) = g
+        .plans
+        .into_iter()
+        .partition(|p| p.id.term == TERM && r.hierarchy.is_within(&p.id.unit, &carried));
     let entries = g.entries;
     let t = Instant::now();
     {
@@ -39,7 +46,7 @@ pub async fn province_holding_l(
         let mut ticket = 0;
         let mut batch = Vec::new();
         let mut batch_entries = 0;
-        for plan in g.plans {
+        for plan in plans {
             if plan.id == held_back.id {
                 continue;
             }
@@ -55,8 +62,10 @@ pub async fn province_holding_l(
         }
         store.wait_durable(ticket).await?;
     }
+    let trip_entries: usize = trip.iter().map(|p| p.entries.len()).sum();
     eprintln!(
-        "  loaded {entries} entries into the province store in {:.1} s",
+        "  loaded {} entries into the province store in {:.1} s ({trip_entries} of district {carried} kept for bundles)",
+        entries - trip_entries,
         t.elapsed().as_secs_f64()
     );
     let disk = disk_size(&data);
@@ -330,6 +339,9 @@ pub async fn province_holding_l(
     let person = held_back.entries[0].cadre.national_id.clone();
     rows.extend(web_pages(&node.web, &district, &person, quick).await?);
     node.stop().await;
+    // The same store again, served over TLS (bundles are signed): bundles arrive, then the
+    // province is reorganised.
+    rows.extend(timed::time_dependent(&data, dir.path(), &carried, trip).await?);
     Ok(rows)
 }
 

@@ -5,8 +5,11 @@
 //! - [`list`](self::list): the consolidated list's compact rows, its filter, pages and cursors.
 //! - [`persons`](self::persons): the person index, and what an incremental check reads
 //!   ([`View::related`]).
+//! - [`pages`](self::pages): what the pages read for a whole province: a page of the list by
+//!   rank ([`View::page_at`]), the terms held in a subtree.
 
 mod list;
+mod pages;
 mod persons;
 mod size;
 
