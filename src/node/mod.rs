@@ -621,12 +621,16 @@ impl Node {
         }
     }
 
-    /// Returns true if and only if this node approves the plans of `unit` (it serves the
-    /// unit's parent).
+    /// Returns true if and only if this node approves the plans of `unit`: it serves the
+    /// unit's parent, or the parent is an old province whose node's store was merged into
+    /// this one (`quyhoach merge`, docs/merging-provinces.md): the new province decides what
+    /// awaited the old one's decision.
     pub fn approves(&self, unit: &str) -> bool {
-        self.hierarchy
-            .parent(unit)
-            .is_some_and(|p| p.code == self.unit.code)
+        self.hierarchy.parent(unit).is_some_and(|p| {
+            p.code == self.unit.code
+                || (p.level == crate::domain::Level::Province
+                    && self.merged.values().any(|province| *province == p.code))
+        })
     }
 
     /// The root of a query's subtree: `under`, or this node's unit when empty; it must lie

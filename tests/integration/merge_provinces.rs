@@ -294,8 +294,37 @@ async fn two_provinces_merge_into_one_with_every_plan_and_trail_and_the_collisio
     assert!(!inside.is_empty(), "{findings:#?}");
     assert!(inside.iter().all(|f| f.merger.is_empty()), "{inside:#?}");
 
-    // Through the binary: `check` shows the tag.
+    // A plan pending at an old province comes in pending: the new province decides it.
+    let pending = wait_status(&mut c, "461", pb::PlanStatus::Received).await;
+    let decided = c
+        .decide_plan(pb::DecidePlanRequest {
+            outcome: pb::Outcome::Return.into(),
+            reasons: vec!["Thiếu kết quả bỏ phiếu (R19)".into()],
+            ..approve(&pending)
+        })
+        .await;
+    assert!(decided.is_ok(), "{decided:?}");
+    wait_status(&mut c, "461", pb::PlanStatus::Returned).await;
+
+    // The audit RPC verifies every chain and says which.
     let addr = node.addr.to_string();
+    let ran = cli(["audit", "verify", "--node", &addr]).await;
+    assert!(ran.ok, "{}", ran.text());
+    assert!(
+        ran.stdout
+            .contains("chain of province 45 (merged in): intact"),
+        "{}",
+        ran.text()
+    );
+    // A merge on a store whose node runs is refused, saying so, and writes nothing.
+    let (ok, said) = merge(&["--data", &t, "--from", &s45], &[]).await;
+    assert!(!ok, "{said}");
+    assert!(
+        said.contains("is open") && said.contains("stop it first"),
+        "{said}"
+    );
+
+    // Through the binary: `check` shows the tag.
     let ran = cli(["check", "--node", &addr, "--term", TERM]).await;
     assert!(
         ran.text().contains("merger of provinces 44, 45"),
