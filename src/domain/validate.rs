@@ -85,7 +85,7 @@ pub fn stored_text(field: &str, value: &str, max: usize) -> Result<(), FieldErro
             "contains bidirectional control characters",
         ));
     }
-    if text::nfc(value) != value {
+    if !text::is_nfc_form(value) {
         return Err(FieldError::new(
             field,
             "is not in normal form (NFC, single spaces, no leading or trailing space)",
