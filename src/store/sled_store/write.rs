@@ -1,6 +1,6 @@
 //! Writing the store: a commit turns its changes into plain writes under the commit lock and
 //! stages them; the first waiter applies every staged commit in one sled transaction and then
-//! waits for the flusher.
+//! flushes them, or waits for the flush under way.
 
 use std::sync::atomic::Ordering;
 
@@ -284,37 +284,46 @@ impl SledStore {
     }
 
     /// [`Store::wait_durable`](super::super::Store::wait_durable): applies the staged commits
-    /// up to `ticket` if nobody else is, then waits for the flusher to make them durable.
+    /// up to `ticket` if nobody else is, then makes them durable on this task if no flush is
+    /// under way ([`SledStore::flush_applied`]), or waits for the flush under way and looks
+    /// again (group commit: one flush serves every commit applied before it began).
     pub(super) async fn durable(&self, ticket: u64) -> Result<()> {
         let applied = self.applied_up_to(ticket).await;
         if self.staged()?.failure(ticket).is_some() {
             return Err(self.refused());
         }
         applied?;
-        {
-            let mut wanted = self
-                .control
-                .wanted
-                .lock()
-                .map_err(|_| StoreError::FlusherGone)?;
-            wanted.0 = wanted.0.max(ticket);
-        }
-        self.control.wake.notify_one();
         let mut rx = self.flushed.clone();
-        let state = rx
-            .wait_for(|f| f.is_lost(ticket) || f.ticket >= ticket)
-            .await
-            .map_err(|_| StoreError::FlusherGone)?;
-        if !state.is_lost(ticket) {
-            return Ok(());
+        loop {
+            {
+                let state = rx.borrow_and_update();
+                if state.is_lost(ticket) {
+                    let (error, full) = state.error.clone().unwrap_or_default();
+                    drop(state);
+                    if full {
+                        return Err(self.full(self.free_space().unwrap_or(0)));
+                    }
+                    return Err(StoreError::Transaction(format!(
+                        "commit {ticket} was not stored: {error}"
+                    )));
+                }
+                if state.ticket >= ticket {
+                    return Ok(());
+                }
+            }
+            let flushed_here = match self.control.flush_lock.try_lock() {
+                Ok(guard) => {
+                    self.flush_applied();
+                    drop(guard);
+                    true
+                }
+                Err(std::sync::TryLockError::WouldBlock) => false,
+                Err(std::sync::TryLockError::Poisoned(_)) => return Err(StoreError::FlusherGone),
+            };
+            if !flushed_here {
+                // Woken when the flush under way is published; then look again.
+                rx.changed().await.map_err(|_| StoreError::FlusherGone)?;
+            }
         }
-        let (error, full) = state.error.clone().unwrap_or_default();
-        drop(state);
-        if full {
-            return Err(self.full(self.free_space().unwrap_or(0)));
-        }
-        Err(StoreError::Transaction(format!(
-            "commit {ticket} was not stored: {error}"
-        )))
     }
 }
