@@ -85,6 +85,25 @@ fn digest(seq: u64, e: &AuditEvent, prev: &str) -> String {
     h.finalize().to_hex().to_string()
 }
 
+/// The document prefix under which a store keeps the audit trails a merge of provinces
+/// brought in (`quyhoach merge`): `merge/trail/<old province code>`, an [`ImportedTrail`].
+pub const IMPORTED_TRAIL_PREFIX: &str = "merge/trail/";
+
+/// An old province node's audit trail as the merged node keeps it: its own chain, tagged with
+/// its origin, never re-chained into the keeping node's, so that it verifies as the old node
+/// wrote it ([`verify`]; its seals with the old node's key, [`verify_sealed`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportedTrail {
+    /// The old province's code (2024 structure).
+    pub origin: String,
+    /// The records in stored order.
+    pub records: Vec<AuditRecord>,
+    /// How many records the old store said it wrote.
+    pub head: u64,
+    /// The old node's seals, by record number.
+    pub seals: BTreeMap<u64, String>,
+}
+
 /// Where the chain is broken.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Broken {

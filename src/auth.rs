@@ -181,17 +181,12 @@ impl Caller {
     ///
     /// [`Error::Denied`] if the caller is not a clerk, or is a clerk of another unit.
     pub fn require_clerk_of(&self, unit: &str) -> Result<(), Error> {
-        self.require(Role::Clerk)?;
-        match self {
-            Caller::Certified { unit: own, .. } if own != unit => Err(self.forbid(
-                "unit",
-                format!(
-                    "a clerk of {own} cannot write the plans of {}",
-                    crate::domain::validate::short(unit)
-                ),
-            )),
-            _ => Ok(()),
-        }
+        self.require_role_of(Role::Clerk, unit, "unit", |own| {
+            format!(
+                "a clerk of {own} cannot write the plans of {}",
+                crate::domain::validate::short(unit)
+            )
+        })
     }
 
     /// A decision taken by `approving_unit` (the node's unit): an approver of that unit.
@@ -200,14 +195,9 @@ impl Caller {
     ///
     /// [`Error::Denied`] if the caller is not an approver, or is an approver of another unit.
     pub fn require_approver_at(&self, approving_unit: &str) -> Result<(), Error> {
-        self.require(Role::Approver)?;
-        match self {
-            Caller::Certified { unit: own, .. } if own != approving_unit => Err(self.forbid(
-                "caller",
-                format!("an approver of {own} cannot decide at {approving_unit}"),
-            )),
-            _ => Ok(()),
-        }
+        self.require_role_of(Role::Approver, approving_unit, "caller", |own| {
+            format!("an approver of {own} cannot decide at {approving_unit}")
+        })
     }
 
     /// A node-to-node call claiming to come from `from_unit`: a node certificate of that unit.
@@ -217,15 +207,28 @@ impl Caller {
     /// [`Error::Denied`] if the caller has no node certificate, or its certificate is for
     /// another unit than `from_unit`.
     pub fn require_node(&self, from_unit: &str) -> Result<(), Error> {
-        self.require(Role::Node)?;
+        self.require_role_of(Role::Node, from_unit, "from_unit", |own| {
+            format!(
+                "the certificate is for {own}, but the call claims to come from {}",
+                crate::domain::validate::short(from_unit)
+            )
+        })
+    }
+
+    /// Requires `role` held in `unit` itself: a certificate of another unit is refused on
+    /// `field` with `refusal(its unit)` (an insecure caller always passes).
+    fn require_role_of(
+        &self,
+        role: Role,
+        unit: &str,
+        field: &str,
+        refusal: impl FnOnce(&str) -> String,
+    ) -> Result<(), Error> {
+        self.require(role)?;
         match self {
-            Caller::Certified { unit: own, .. } if own != from_unit => Err(self.forbid(
-                "from_unit",
-                format!(
-                    "the certificate is for {own}, but the call claims to come from {}",
-                    crate::domain::validate::short(from_unit)
-                ),
-            )),
+            Caller::Certified { unit: own, .. } if own != unit => {
+                Err(self.forbid(field, refusal(own)))
+            }
             _ => Ok(()),
         }
     }

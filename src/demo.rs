@@ -119,6 +119,28 @@ pub struct DemoOutcome {
     pub consolidated: Vec<pb::ConsolidatedEntry>,
     /// Every plan the province holds.
     pub province_plans: Vec<pb::PlanSummary>,
+    /// What the second act (the reorganisation of 1 July 2025) ended with; `None` when only
+    /// the first act ran ([`start_demo`]).
+    pub second_act: Option<SecondAct>,
+}
+
+/// What the demo's second act ended with: the province moved to two levels on 1 July 2025,
+/// commune 16690's plan pending at the abolished district 412 re-routed to the province and
+/// decided there, and the new commune 16681 (Phường Thành Vinh) drafting from its sources.
+#[derive(Debug, Clone)]
+pub struct SecondAct {
+    /// The dry run's answer: every plan of the province and its fate.
+    pub dry_run: pb::ReorganizeResponse,
+    /// 16690's re-routed version as the province decided it.
+    pub rerouted: pb::PlanSummary,
+    /// The decision's outcome at 16690's own node (approved or returned).
+    pub decided_at_owner: pb::PlanSummary,
+    /// 16681's first draft in the new structure, drawn from its sources.
+    pub drafted: pb::Plan,
+    /// The province's consolidated list afterwards: each entry's unit named in its time.
+    pub consolidated: Vec<pb::ConsolidatedEntry>,
+    /// The province's findings afterwards.
+    pub findings: Vec<pb::Finding>,
 }
 
 /// The demo's hierarchy, still running after the flow: for `--keep` and for tests that drive
@@ -131,6 +153,8 @@ pub struct Demo {
     /// The province's web page, e.g. `http://127.0.0.1:40123`.
     pub web_url: String,
     pki: Pki,
+    /// The folder of the nodes' stores.
+    root: PathBuf,
     /// Holds the temporary folder (when no `--data`) until the demo is dropped.
     _temp: tempfile::TempDir,
 }
@@ -208,7 +232,9 @@ impl Demo {
 /// cannot be written ([`DemoError`] says which).
 pub async fn run(options: DemoOptions, out: Out<'_>) -> Result<DemoOutcome, DemoError> {
     let keep = options.keep;
-    let demo = start_demo(options, &mut *out).await?;
+    let mut demo = start_demo(options, &mut *out).await?;
+    let act = second_act(&mut demo, &mut *out).await?;
+    demo.outcome.second_act = Some(act);
     let login = demo.login_url(&demo.operator(PROVINCE)).await?;
     writeln!(
         out,
@@ -228,6 +254,7 @@ pub async fn run(options: DemoOptions, out: Out<'_>) -> Result<DemoOutcome, Demo
         findings: demo.outcome.findings.clone(),
         consolidated: demo.outcome.consolidated.clone(),
         province_plans: demo.outcome.province_plans.clone(),
+        second_act: demo.outcome.second_act.clone(),
     };
     let held = outcome.province_plans.len();
     demo.stop().await?;
@@ -360,14 +387,7 @@ pub async fn start_demo(options: DemoOptions, out: Out<'_>) -> Result<Demo, Demo
     )?;
     table::print_consolidated(&mut &mut *out, &consolidated)?;
 
-    let province_plans = p
-        .list_plans(pb::ListPlansRequest {
-            term: TERM.into(),
-            ..Default::default()
-        })
-        .await?
-        .into_inner()
-        .plans;
+    let province_plans = client::list_plans(&mut p, "", TERM).await?;
     writeln!(
         out,
         "\n== Plans held at the province, with the owner's own view"
@@ -380,14 +400,7 @@ pub async fn start_demo(options: DemoOptions, out: Out<'_>) -> Result<Demo, Demo
     for s in &province_plans {
         let id = s.id.clone().unwrap_or_default();
         let mut own = connect(&id.unit).await?;
-        let owner = own
-            .get_plan(pb::GetPlanRequest {
-                unit: id.unit.clone(),
-                term: id.term.clone(),
-                version: id.version,
-            })
-            .await?
-            .into_inner();
+        let owner = client::get_plan(&mut own, &id.unit, &id.term, id.version).await?;
         let same = if owner.hash == s.hash {
             "same hash"
         } else {
@@ -442,9 +455,11 @@ pub async fn start_demo(options: DemoOptions, out: Out<'_>) -> Result<Demo, Demo
             findings: report.findings,
             consolidated,
             province_plans,
+            second_act: None,
         },
         web_url,
         pki,
+        root,
         _temp: temp,
     })
 }
@@ -512,6 +527,17 @@ async fn start(
     unit: &str,
     parent: Option<String>,
 ) -> Result<Running, DemoError> {
+    start_in(root, pki, unit, parent, None).await
+}
+
+/// Starts `unit`'s node; `units` names its units (`builtin:2025`), the default when `None`.
+async fn start_in(
+    root: &std::path::Path,
+    pki: &Pki,
+    unit: &str,
+    parent: Option<String>,
+    units: Option<&str>,
+) -> Result<Running, DemoError> {
     let nodes = pki.dir.join("nodes");
     debug_assert!(!pki.ca_pem.is_empty());
     let config = RawConfig {
@@ -525,6 +551,7 @@ async fn start(
         ca: Some(pki.dir.join("ca.pem")),
         // The province serves its web page (the Organization Board's workstation).
         web: (unit == PROVINCE).then(|| "127.0.0.1:0".to_string()),
+        units: units.map(str::to_string),
         ..RawConfig::default()
     }
     .validate()?;
@@ -680,6 +707,289 @@ async fn wait_for_status(
             return Err(DemoError::Timeout {
                 unit: unit.to_string(),
                 status: format!("{status:?}"),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The second act (issue 22): after the three-level flow, the province is reorganised to two
+/// levels on 1 July 2025. District 412 first reopens commune 16690's approved list (the annual
+/// review) and 16690 submits a second version, still pending at 412 when the district is
+/// abolished; the dry run says where every plan goes; the reorganisation is applied; 16690's
+/// node, restarted under the province, pushes its pending version there, and the province
+/// decides it; the new commune 16681 (Phường Thành Vinh, which absorbed old Phường Quang Trung
+/// of the same code and five other communes), restarted under the province, drafts from its
+/// sources. The province's page then shows both periods: the 2024 lists under their names of
+/// then, the abolished districts' apart.
+///
+/// # Errors
+///
+/// A node refuses a step, cannot be restarted, or a plan does not reach the state waited for
+/// ([`DemoError`] says which).
+pub async fn second_act(demo: &mut Demo, out: Out<'_>) -> Result<SecondAct, DemoError> {
+    writeln!(
+        out,
+        "\n== Second act: the reorganisation of 1 July 2025 (districts abolished, communes under the province)"
+    )?;
+    let pending_commune = "16690";
+    let new_commune = "16681";
+    let mut d = client::connect_to(demo.addr("412"), demo.operator("412")).await?;
+    let approved = wait_for_status(&mut d, pending_commune, pb::PlanStatus::Approved).await?;
+    d.decide_plan(pb::DecidePlanRequest {
+        plan: approved.id.clone(),
+        hash: approved.hash.clone(),
+        outcome: pb::Outcome::Return.into(),
+        reasons: vec!["Rà soát hằng năm: cập nhật danh sách trước khi sắp xếp đơn vị".into()],
+        cite_findings: vec![],
+        cms_signature: Vec::new(),
+    })
+    .await?;
+    let mut c =
+        client::connect_to(demo.addr(pending_commune), demo.operator(pending_commune)).await?;
+    wait_for_status(&mut c, pending_commune, pb::PlanStatus::Returned).await?;
+    c.create_draft(pb::CreateDraftRequest {
+        unit: pending_commune.into(),
+        term: TERM.into(),
+        from_sources: false,
+    })
+    .await?;
+    c.adopt_plan(pb::AdoptPlanRequest {
+        unit: pending_commune.into(),
+        term: TERM.into(),
+        adopted_on: "2025-06-20".into(),
+        revision: None,
+    })
+    .await
+    .map_err(|source| DemoError::Adopt {
+        unit: pending_commune.to_string(),
+        source,
+    })?;
+    c.submit_plan(pb::SubmitPlanRequest {
+        unit: pending_commune.into(),
+        term: TERM.into(),
+        revision: None,
+        hash: String::new(),
+    })
+    .await?;
+    let pending = wait_for_status(&mut d, pending_commune, pb::PlanStatus::Received).await?;
+    writeln!(
+        out,
+        "   {pending_commune:>6}  412 reopened its approved list (annual review); v{} adopted on 2025-06-20 awaits 412's decision",
+        pending.id.clone().unwrap_or_default().version
+    )?;
+
+    let mut p = client::connect_to(demo.addr(PROVINCE), demo.operator(PROVINCE)).await?;
+    let request = |dry_run| pb::ReorganizeRequest {
+        to: "builtin:2025".into(),
+        on: "2025-07-01".into(),
+        dry_run,
+    };
+    // The province hears of the pending version from the district's reports.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = p
+            .completeness(pb::CompletenessRequest {
+                under: String::new(),
+                term: TERM.into(),
+            })
+            .await?
+            .into_inner();
+        if r.units
+            .iter()
+            .any(|u| u.unit == pending_commune && u.pending_at == "412")
+        {
+            break;
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(DemoError::Timeout {
+                unit: pending_commune.to_string(),
+                status: "known at the province as pending at 412".into(),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let dry_run = p.reorganize(request(true)).await?.into_inner();
+    writeln!(
+        out,
+        "   dry run (quyhoach reorganize --to builtin:2025 --on 2025-07-01 --dry-run): {} plans",
+        dry_run.plans.len()
+    )?;
+    for f in &dry_run.plans {
+        let id = f.plan.clone().unwrap_or_default();
+        let fate = match f.fate.as_str() {
+            "pending" => format!("pending at {}, decided by {}", f.pending_at, f.decided_by),
+            "source" => format!("read-only source of {}", f.into.join(", ")),
+            other => other.to_string(),
+        };
+        writeln!(
+            out,
+            "   {:>6}  v{:<2} {:<50} {fate}",
+            id.unit, id.version, f.name
+        )?;
+    }
+    let applied = p.reorganize(request(false)).await?.into_inner();
+    writeln!(
+        out,
+        "   applied: structure {} → {} on {}",
+        applied.from, applied.to, applied.on
+    )?;
+
+    // The commune nodes move under the province (their district is abolished).
+    for unit in [pending_commune, new_commune] {
+        restart_under_province(demo, unit).await?;
+        writeln!(
+            out,
+            "   {unit:>6}  restarted under the province ({})",
+            demo.addr(unit)
+        )?;
+    }
+    let rerouted = wait_for_status(&mut p, pending_commune, pb::PlanStatus::Received).await?;
+    writeln!(
+        out,
+        "   {pending_commune:>6}  v{} re-routed: pushed again to the province, which decides it",
+        rerouted.id.clone().unwrap_or_default().version
+    )?;
+    appraise(&mut p, &rerouted, &mut *out).await?;
+    let mut c =
+        client::connect_to(demo.addr(pending_commune), demo.operator(pending_commune)).await?;
+    let decided_at_owner = wait_decided(&mut c, pending_commune).await?;
+
+    let mut n = client::connect_to(demo.addr(new_commune), demo.operator(new_commune)).await?;
+    let drafted = n
+        .create_draft(pb::CreateDraftRequest {
+            unit: new_commune.into(),
+            term: TERM.into(),
+            from_sources: true,
+        })
+        .await?
+        .into_inner();
+    let id = drafted.id.clone().unwrap_or_default();
+    writeln!(
+        out,
+        "   {new_commune:>6}  Phường Thành Vinh drafts from its sources (quyhoach draft --from-sources): v{}, {} entries",
+        id.version,
+        drafted.entries.len()
+    )?;
+    for e in &drafted.entries {
+        let o = e.origin.clone().unwrap_or_default();
+        let from = o.plan.unwrap_or_default();
+        writeln!(
+            out,
+            "           {:<12} {:<28} from {}/{}/v{} #{}",
+            e.position,
+            e.cadre.clone().unwrap_or_default().full_name,
+            from.unit,
+            from.term,
+            from.version,
+            o.position
+        )?;
+    }
+
+    let consolidated = p
+        .consolidated(pb::ConsolidatedRequest {
+            term: TERM.into(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .entries;
+    let mut names: Vec<(String, String)> = consolidated
+        .iter()
+        .map(|e| (e.unit.clone(), e.unit_name.clone()))
+        .collect();
+    names.sort();
+    names.dedup();
+    writeln!(
+        out,
+        "\n== Both periods at the province: every list under its unit's name of its time"
+    )?;
+    for (unit, name) in &names {
+        writeln!(out, "   {unit:>6}  {name}")?;
+    }
+    let findings = p
+        .check(pb::CheckRequest {
+            term: TERM.into(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .findings;
+    let tagged = findings
+        .iter()
+        .filter(|f| !f.reorganised_on.is_empty())
+        .count();
+    writeln!(
+        out,
+        "   {} findings at the province after the reorganisation, {tagged} tagged to it",
+        findings.len()
+    )?;
+    Ok(SecondAct {
+        dry_run,
+        rerouted,
+        decided_at_owner,
+        drafted,
+        consolidated,
+        findings,
+    })
+}
+
+/// Stops `unit`'s node and starts it again on its store, under the province, in the
+/// two-level structure (what a commune whose district was abolished does).
+async fn restart_under_province(demo: &mut Demo, unit: &str) -> Result<(), DemoError> {
+    let at = demo
+        .nodes
+        .iter()
+        .position(|(u, _)| u == unit)
+        .expect("demo unit");
+    let (_, node) = demo.nodes.remove(at);
+    node.stop().await?;
+    let province = demo
+        .nodes
+        .iter()
+        .find(|(u, _)| u == PROVINCE)
+        .map(|(_, n)| n.url())
+        .expect("the province");
+    let node = start_in(
+        &demo.root,
+        &demo.pki,
+        unit,
+        Some(province),
+        Some("builtin:2025"),
+    )
+    .await?;
+    demo.nodes.insert(at, (unit.to_string(), node));
+    Ok(())
+}
+
+/// Polls `c` until the latest plan of `unit` is decided (approved or returned).
+async fn wait_decided(
+    c: &mut pb::planning_client::PlanningClient<tonic::transport::Channel>,
+    unit: &str,
+) -> Result<pb::PlanSummary, DemoError> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        for status in [pb::PlanStatus::Approved, pb::PlanStatus::Returned] {
+            let plans = c
+                .list_plans(pb::ListPlansRequest {
+                    under: unit.into(),
+                    term: TERM.into(),
+                    latest_only: true,
+                    ..Default::default()
+                })
+                .await?
+                .into_inner()
+                .plans;
+            if let Some(p) = plans.into_iter().find(|p| {
+                p.id.as_ref().is_some_and(|id| id.unit == unit) && p.status == status as i32
+            }) {
+                return Ok(p);
+            }
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(DemoError::Timeout {
+                unit: unit.to_string(),
+                status: "decided".into(),
             });
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

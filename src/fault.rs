@@ -24,6 +24,12 @@ pub fn crash_point(point: &str) {
     }
 }
 
+/// `quyhoach merge`: every source read and checked, before the one transaction is committed.
+pub const MERGE_BEFORE_COMMIT: &str = "merge-before-commit";
+
+/// `quyhoach merge`: the transaction committed, before it is known to be on disk.
+pub const MERGE_AFTER_COMMIT: &str = "merge-after-commit";
+
 /// When a push is taken, before it is stored (for the panic-hook test).
 pub const ON_PUSH: &str = "on-push";
 

@@ -64,6 +64,21 @@ extern crate self as quyhoach;
 #[allow(dead_code)]
 mod synth;
 
+/// The tests' synthetic province: "40" of the 2024 structure with about `entries` entries made
+/// from `seed`, beside the units and the catalogue it was made from.
+#[cfg(test)]
+pub(crate) fn synthetic_province(
+    seed: u64,
+    entries: usize,
+) -> (domain::Hierarchy, domain::Catalog, synth::Synthetic) {
+    let hierarchy = config::load_units("builtin:2024").expect("the built-in units load");
+    let catalog = config::builtin_catalog().expect("the built-in catalogue loads");
+    let mut spec = synth::Spec::sized("40", synth::Size::S, seed);
+    spec.target_entries = entries;
+    let plans = synth::generate(&hierarchy, &catalog, &spec);
+    (hierarchy, catalog, plans)
+}
+
 pub mod audit;
 pub mod auth;
 pub mod bundle;

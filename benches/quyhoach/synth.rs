@@ -373,6 +373,7 @@ impl<'a> Maker<'a> {
                     cadre: cadre.clone(),
                     position: p.code.clone(),
                     source: EntrySource::Voted,
+                    origin: None,
                 })
             })
             .collect();

@@ -167,8 +167,25 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
                     findings.push(said);
                 }
             }
-            if let Some(why) = trail.behind {
-                findings.push(why);
+            if let Some(why) = &trail.behind {
+                findings.push(why.clone());
+            }
+            // The trails a merge of provinces brought in: each its own chain, under its own
+            // node's identity (its seals need that node's key, which this command is not
+            // given).
+            let mut imported = Vec::new();
+            for t in &trail.imported {
+                match quyhoach::audit::verify(&t.records, t.head) {
+                    Ok(()) => imported.push(format!(
+                        "chain of province {} (merged in): intact, {} records",
+                        t.origin,
+                        t.records.len()
+                    )),
+                    Err(b) => findings.push(format!(
+                        "the chain of province {} (merged in) is broken at record {}: {}",
+                        t.origin, b.position, b.problem
+                    )),
+                }
             }
             match findings.len() {
                 0 => {}
@@ -200,6 +217,9 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
                 out,
                 "audit chain intact: {n} records; {sealed}; {witnessed}"
             )?;
+            for line in &imported {
+                writeln!(out, "{line}")?;
+            }
         }
         Command::Verify {
             data: None, node, ..
@@ -220,6 +240,9 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
                 )
             }
             writeln!(out, "audit chain intact: {} records", r.total)?;
+            for line in &r.chains {
+                writeln!(out, "{line}")?;
+            }
         }
         Command::Key { out: path } => {
             write_key(&path, &quyhoach::audit::AuditKey::generate_file_text())

@@ -17,7 +17,7 @@ use quyhoach::{
     sync::folder_parent::read_bounded,
 };
 
-use super::{args::NodeArgs, Out};
+use super::{args::NodeArgs, progress::Progress, Out};
 
 /// Commands about bundle files.
 #[derive(Subcommand)]
@@ -108,17 +108,20 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
             node,
             receipt_out,
         } => {
+            let progress = Progress::start(&format!("reading {}", file.display()));
             let bytes = read_bounded(&file).with_context(|| format!("{}", file.display()))?;
+            let len = bytes.len();
+            progress.step(&format!("sending {len} bytes to {}", node.node));
             let mut client = node
                 .connect()
                 .await?
                 .max_decoding_message_size(MAX_BUNDLE + BUNDLE_FRAME_SLACK)
                 .max_encoding_message_size(MAX_BUNDLE + BUNDLE_FRAME_SLACK);
-            let reply = client
-                .import_bundle(pb::ImportBundleRequest { bundle: bytes })
-                .await?
-                .into_inner();
-            writeln!(out, "{}", reply.outcome)?;
+            let request = pb::ImportBundleRequest { bundle: bytes };
+            let reply = progress.during(client.import_bundle(request)).await?;
+            let reply = reply.into_inner();
+            let file_name = file.display();
+            writeln!(out, "imported {file_name} ({len} bytes): {}", reply.outcome)?;
             if !reply.receipt.is_empty() {
                 let to = receipt_out.unwrap_or_else(|| {
                     file.parent()

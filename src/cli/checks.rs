@@ -228,6 +228,8 @@ fn findings_json(findings: &[pb::Finding]) -> String {
                 "id": f.id,
                 "rule": f.rule,
                 "ruleset": f.ruleset,
+                "reorganised_on": (!f.reorganised_on.is_empty()).then_some(&f.reorganised_on),
+                "merger": f.merger,
                 "severity": if f.severity == pb::Severity::Error as i32 { "error" } else { "warning" },
                 "units": f.units,
                 "person": f.person_name,

@@ -15,6 +15,8 @@
 //! - [`status`]: `status` and `units`, what a node knows of itself.
 //! - [`web`]: `web-login`, a short-lived sign-in URL for a node's web page.
 //! - [`reorganise`]: `reorganize`, a province's move to the next structure of units.
+//! - [`progress`]: the spinner a command shows on a terminal while a node does long work.
+//! - [`merge`]: `merge`, province nodes' stores brought into the new province's store.
 //! - [`args`]: the arguments every client command shares (`--node`, `--ca`, `--cert`,
 //!   `--key`; `--unit`, `--term`) and the connection they make.
 //!
@@ -51,8 +53,10 @@ mod audit;
 mod bundles;
 mod certs;
 mod checks;
+mod merge;
 mod nodes;
 mod plans;
+mod progress;
 mod reorganise;
 mod sheets;
 mod status;
@@ -141,6 +145,8 @@ enum Command {
     Web(web::Command),
     #[command(flatten)]
     Reorganise(reorganise::Command),
+    #[command(flatten)]
+    Merge(merge::Command),
 }
 
 /// Parses the arguments, runs the command and turns its outcome into the exit code.
@@ -190,6 +196,7 @@ async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
         Command::Status(c) => status::run(c, out).await,
         Command::Web(c) => web::run(c, out).await,
         Command::Reorganise(c) => reorganise::run(c, out).await,
+        Command::Merge(c) => merge::run(c, out).await,
     }
 }
 

@@ -7,7 +7,10 @@ use std::{io::Write, path::PathBuf};
 use anyhow::Context;
 use clap::Subcommand;
 use quyhoach::{
-    client::{self, table},
+    client::{
+        self,
+        table::{self, plan_ref},
+    },
     config,
     grpc::pb,
     tabular::{Format, ImportContext},
@@ -22,7 +25,17 @@ use super::{
 #[derive(Subcommand)]
 pub enum Command {
     /// Open a draft plan for (unit, term).
-    Draft(PlanArgs),
+    ///
+    /// With --from-sources, a unit created by a reorganisation starts its first draft from the
+    /// approved entries of the old units it absorbed, each entry keeping its provenance
+    /// (`plan` shows it); refused when the unit has no sources or already has a draft.
+    Draft {
+        #[command(flatten)]
+        plan: PlanArgs,
+        /// Start from the approved entries of the old units this unit absorbed.
+        #[arg(long)]
+        from_sources: bool,
+    },
     /// Put a unit's list and its ballot rounds into its draft.
     ///
     /// The list is .xlsx or .csv in the format `import` reads (as the files of data/demo/);
@@ -164,24 +177,34 @@ pub enum Command {
 /// reached, or the node refuses the request (its status is passed on).
 pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
     match command {
-        Command::Draft(p) => {
+        Command::Draft {
+            plan: p,
+            from_sources,
+        } => {
             let mut c = p.node.connect().await?;
-            let plan = c
-                .create_draft(pb::CreateDraftRequest {
-                    unit: p.unit,
-                    term: p.term,
-                })
-                .await?
-                .into_inner();
-            let id = plan.id.unwrap_or_default();
+            let request = pb::CreateDraftRequest {
+                unit: p.unit,
+                term: p.term,
+                from_sources,
+            };
+            let plan = c.create_draft(request).await?.into_inner();
+            let entries = plan.entries.len();
             writeln!(
                 out,
-                "draft {}/{} v{} ({} entries)",
-                id.unit,
-                id.term,
-                id.version,
-                plan.entries.len()
+                "draft {} ({entries} entries)",
+                plan_ref(plan.id.as_ref())
             )?;
+            if from_sources {
+                let mut drawn: std::collections::BTreeMap<String, usize> = Default::default();
+                for e in &plan.entries {
+                    if let Some(o) = &e.origin {
+                        *drawn.entry(origin_plan(o)).or_default() += 1;
+                    }
+                }
+                for (source, n) in drawn {
+                    writeln!(out, "  from {source}: {n} entries")?;
+                }
+            }
         }
         Command::Load {
             plan,
@@ -216,7 +239,7 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
             let revision = match revision {
                 Some(r) => r,
                 None => {
-                    let shown = reviewed(&mut c, &plan.unit, &plan.term).await?;
+                    let shown = client::get_plan(&mut c, &plan.unit, &plan.term, 0).await?;
                     writeln!(
                         out,
                         "adopting revision {} of {}/{}: {} entries, {} ballot round(s)",
@@ -238,12 +261,7 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
                 })
                 .await?
                 .into_inner();
-            let id = p.id.unwrap_or_default();
-            writeln!(
-                out,
-                "adopted {}/{} v{} hash {}",
-                id.unit, id.term, id.version, p.hash
-            )?;
+            writeln!(out, "adopted {} hash {}", plan_ref(p.id.as_ref()), p.hash)?;
         }
         Command::Submit {
             plan: p,
@@ -254,14 +272,11 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
             let (revision, hash) = match (revision, hash) {
                 (Some(r), Some(h)) => (r, h),
                 (revision, hash) => {
-                    let shown = reviewed(&mut c, &p.unit, &p.term).await?;
-                    let id = shown.id.clone().unwrap_or_default();
+                    let shown = client::get_plan(&mut c, &p.unit, &p.term, 0).await?;
                     writeln!(
                         out,
-                        "submitting {}/{} v{} revision {} hash {}: {} entries",
-                        id.unit,
-                        id.term,
-                        id.version,
+                        "submitting {} revision {} hash {}: {} entries",
+                        plan_ref(shown.id.as_ref()),
                         shown.revision,
                         shown.hash,
                         shown.entries.len()
@@ -282,29 +297,20 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
                 .await?
                 .into_inner();
             let s = r.plan.unwrap_or_default();
-            let id = s.id.unwrap_or_default();
-            writeln!(
-                out,
-                "submitted {}/{} v{} to {} (hash {})",
-                id.unit, id.term, id.version, r.approver, s.hash
-            )?;
+            let id = plan_ref(s.id.as_ref());
+            writeln!(out, "submitted {id} to {} (hash {})", r.approver, s.hash)?;
         }
         Command::Withdraw(p) => {
             let mut c = p.node.connect().await?;
-            let plan = c
-                .withdraw_submission(pb::WithdrawSubmissionRequest {
-                    unit: p.unit,
-                    term: p.term,
-                })
-                .await?
-                .into_inner();
-            let id = plan.id.unwrap_or_default();
+            let request = pb::WithdrawSubmissionRequest {
+                unit: p.unit,
+                term: p.term,
+            };
+            let plan = c.withdraw_submission(request).await?.into_inner();
             writeln!(
                 out,
-                "withdrew {}/{} v{} from the outbox: it is a draft again (revision {}, {} entries)",
-                id.unit,
-                id.term,
-                id.version,
+                "withdrew {} from the outbox: it is a draft again (revision {}, {} entries)",
+                plan_ref(plan.id.as_ref()),
                 plan.revision,
                 plan.entries.len()
             )?;
@@ -314,15 +320,7 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
             plans: SubtreeArgs { under, term },
         } => {
             let mut c = node.connect().await?;
-            let plans = c
-                .list_plans(pb::ListPlansRequest {
-                    under,
-                    term,
-                    ..Default::default()
-                })
-                .await?
-                .into_inner()
-                .plans;
+            let plans = client::list_plans(&mut c, &under, &term).await?;
             writeln!(
                 out,
                 "{:<6} {:<10} {:<3} {:<10} {:>7}  hash",
@@ -344,24 +342,9 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
         }
         Command::Plan { plan, version } => {
             let mut c = plan.node.connect().await?;
-            let p = c
-                .get_plan(pb::GetPlanRequest {
-                    unit: plan.unit,
-                    term: plan.term,
-                    version,
-                })
-                .await?
-                .into_inner();
-            let id = p.id.clone().unwrap_or_default();
-            writeln!(
-                out,
-                "{}/{} v{}: {} hash {}",
-                id.unit,
-                id.term,
-                id.version,
-                table::status_name(p.status),
-                p.hash
-            )?;
+            let p = client::get_plan(&mut c, &plan.unit, &plan.term, version).await?;
+            let status = table::status_name(p.status);
+            writeln!(out, "{}: {status} hash {}", plan_ref(p.id.as_ref()), p.hash)?;
             if p.revision != 0 {
                 writeln!(out, "revision {}", p.revision)?;
             }
@@ -392,9 +375,14 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
             }
             for e in &p.entries {
                 let c = e.cadre.clone().unwrap_or_default();
+                let from = e
+                    .origin
+                    .as_ref()
+                    .map(|o| format!("  from {} #{}", origin_plan(o), o.position))
+                    .unwrap_or_default();
                 writeln!(
                     out,
-                    "  {:<12} {:<28} {}",
+                    "  {:<12} {:<28} {}{from}",
                     e.position, c.full_name, c.birth_date
                 )?;
             }
@@ -429,14 +417,10 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
                 })
                 .await?
                 .into_inner();
-            let id = d.plan.unwrap_or_default();
             writeln!(
                 out,
-                "{:?} {}/{} v{} by {}{}",
-                outcome,
-                id.unit,
-                id.term,
-                id.version,
+                "{outcome:?} {} by {}{}",
+                plan_ref(d.plan.as_ref()),
                 d.decided_by,
                 if cms.is_some() {
                     ", with its CMS signature verified and kept"
@@ -473,19 +457,16 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
                 })
                 .await?
                 .into_inner();
-            let id = f.plan.unwrap_or_default();
             let (vi, en) = match kind {
                 pb::FulfilmentKind::Elected => ("đã bầu", "elected"),
                 _ => ("đã bố trí", "appointed"),
             };
             writeln!(
                 out,
-                "fulfilled ({en}, {vi}): {} {} in {}/{} v{} -> {}, decision {} of {}",
+                "fulfilled ({en}, {vi}): {} {} in {} -> {}, decision {} of {}",
                 f.national_id,
                 f.position,
-                id.unit,
-                id.term,
-                id.version,
+                plan_ref(f.plan.as_ref()),
                 f.post,
                 f.decision_number,
                 f.decided_on
@@ -509,22 +490,6 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// The latest version of (unit, term) as the node holds it, with its revision: what `adopt`
-/// and `submit` show before they act, and then pass back.
-async fn reviewed(
-    c: &mut pb::planning_client::PlanningClient<tonic::transport::Channel>,
-    unit: &str,
-    term: &str,
-) -> anyhow::Result<pb::Plan> {
-    Ok(c.get_plan(pb::GetPlanRequest {
-        unit: unit.into(),
-        term: term.into(),
-        version: 0,
-    })
-    .await?
-    .into_inner())
 }
 
 /// Reads a CMS signature file: DER as it is, or PEM (`-----BEGIN PKCS7-----` or `CMS`)
@@ -558,4 +523,10 @@ fn read_cms(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
     base64::engine::general_purpose::STANDARD
         .decode(body)
         .with_context(|| format!("{}: the PEM does not decode", path.display()))
+}
+
+/// The source plan an entry was drawn from, as `unit/term/vN`.
+fn origin_plan(o: &pb::EntryOrigin) -> String {
+    let id = o.plan.clone().unwrap_or_default();
+    format!("{}/{}/v{}", id.unit, id.term, id.version)
 }

@@ -7,7 +7,7 @@ use std::io::Write;
 use clap::Subcommand;
 use quyhoach::grpc::pb;
 
-use super::{args::NodeArgs, Out};
+use super::{args::NodeArgs, progress::Progress, Out};
 
 /// The reorganisation of a province's units.
 #[derive(Subcommand)]
@@ -43,10 +43,14 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
             dry_run,
         } => {
             let mut c = node.connect().await?;
-            let r = c
-                .reorganize(pb::ReorganizeRequest { to, on, dry_run })
-                .await?
-                .into_inner();
+            // Applying moves every plan of the province and restarts its view: long work.
+            let progress = Progress::start(&if dry_run {
+                format!("listing what {to} makes of every plan")
+            } else {
+                format!("reorganising {} into {to}", node.node)
+            });
+            let request = pb::ReorganizeRequest { to, on, dry_run };
+            let r = progress.during(c.reorganize(request)).await?.into_inner();
             writeln!(
                 out,
                 "structure {} -> {} on {}{}",

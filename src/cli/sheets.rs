@@ -146,8 +146,6 @@ pub async fn run(command: Command, stdout: &mut Out) -> anyhow::Result<()> {
             per_unit,
             layout,
         } => {
-            jobs::check_export(what, &out, &unit, &term)?;
-            let mut c = node.connect().await?;
             let job = ExportJob {
                 what,
                 out: &out,
@@ -156,6 +154,9 @@ pub async fn run(command: Command, stdout: &mut Out) -> anyhow::Result<()> {
                 per_unit,
                 layout,
             };
+            // Arguments that cannot work are refused before the node is asked anything.
+            job.check()?;
+            let mut c = node.connect().await?;
             jobs::export(&mut c, job, stdout).await?;
         }
         Command::Template {

@@ -217,6 +217,7 @@ pub async fn load_unit(
         .create_draft(pb::CreateDraftRequest {
             unit: unit.into(),
             term: term.into(),
+            from_sources: false,
         })
         .await
         .map_err(refused("the draft".into()))?;
@@ -252,6 +253,44 @@ pub async fn load_unit(
             .map_err(refused("the ballot round".into()))?;
     }
     Ok(entries.len())
+}
+
+/// Version `version` of (unit, term) as the node holds it; 0 for the latest, with its revision.
+///
+/// # Errors
+///
+/// The node's status: `NOT_FOUND` when it holds no such version.
+pub async fn get_plan(
+    client: &mut PlanningClient<Channel>,
+    unit: &str,
+    term: &str,
+    version: u32,
+) -> Result<pb::Plan, tonic::Status> {
+    let request = pb::GetPlanRequest {
+        unit: unit.into(),
+        term: term.into(),
+        version,
+    };
+    Ok(client.get_plan(request).await?.into_inner())
+}
+
+/// The plans the node holds in `under`'s subtree for `term` (each everything when empty), every
+/// version of each.
+///
+/// # Errors
+///
+/// The node's status when it refuses the listing.
+pub async fn list_plans(
+    client: &mut PlanningClient<Channel>,
+    under: &str,
+    term: &str,
+) -> Result<Vec<pb::PlanSummary>, tonic::Status> {
+    let request = pb::ListPlansRequest {
+        under: under.into(),
+        term: term.into(),
+        ..Default::default()
+    };
+    Ok(client.list_plans(request).await?.into_inner().plans)
 }
 
 /// Entries asked for per page when the CLI lists or exports the consolidated list: well below

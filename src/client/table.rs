@@ -24,6 +24,13 @@ pub fn level_name(level: i32) -> &'static str {
     convert::level_from_pb(level).map_or("?", Level::as_str)
 }
 
+/// A plan version as the CLI and the demo name it: `unit/term vN`; `/ v0` when the node sent no
+/// ID.
+pub fn plan_ref(id: Option<&pb::PlanId>) -> String {
+    let id = id.cloned().unwrap_or_default();
+    format!("{}/{} v{}", id.unit, id.term, id.version)
+}
+
 /// Prints the consolidated list as a table, numbered (STT).
 ///
 /// # Errors
@@ -136,11 +143,15 @@ pub fn print_status(out: &mut impl Write, s: &pb::SyncStatusResponse) -> io::Res
         show("child", c)?;
     }
     for c in &s.conflicts {
-        let id = c.plan.clone().unwrap_or_default();
         writeln!(
             out,
-            "  CONFLICT {}/{} v{}: {} holds {}, {} offered {} ({})",
-            id.unit, id.term, id.version, c.to_unit, c.held_hash, c.from_unit, c.offered_hash, c.at
+            "  CONFLICT {}: {} holds {}, {} offered {} ({})",
+            plan_ref(c.plan.as_ref()),
+            c.to_unit,
+            c.held_hash,
+            c.from_unit,
+            c.offered_hash,
+            c.at
         )?;
     }
     writeln!(
@@ -178,7 +189,21 @@ pub fn print_findings(out: &mut impl Write, findings: &[pb::Finding]) -> io::Res
             f.units.join(","),
             person
         )?;
+        if !f.merger.is_empty() {
+            writeln!(
+                out,
+                "     sáp nhập tỉnh / merger of provinces {}: re-plan (the lists collide since the merger)",
+                f.merger.join(", ")
+            )?;
+        }
         writeln!(out, "     {}", f.message_vi)?;
+        if !f.reorganised_on.is_empty() {
+            writeln!(
+                out,
+                "     sắp xếp đơn vị {} (reorganisation)",
+                f.reorganised_on
+            )?;
+        }
         if let Some(a) = &f.acceptance {
             writeln!(
                 out,

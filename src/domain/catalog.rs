@@ -114,13 +114,6 @@ impl Catalog {
     }
 }
 
-fn records(text: &str) -> impl Iterator<Item = (u64, Result<csv::StringRecord, csv::Error>)> + '_ {
-    csv::Reader::from_reader(text.as_bytes())
-        .into_records()
-        .enumerate()
-        .map(|(i, r)| (i as u64 + 2, r))
-}
-
 /// Parses `code,level,kind,grade,title_vi,title_en`.
 ///
 /// # Errors
@@ -129,14 +122,10 @@ fn records(text: &str) -> impl Iterator<Item = (u64, Result<csv::StringRecord, c
 /// grade that is not a number.
 pub fn parse_positions(text: &str) -> Result<BTreeMap<String, Position>, ParseError> {
     let mut out = BTreeMap::new();
-    for (line, rec) in records(text) {
-        let bad = |problem: String| ParseError {
-            file: "positions",
-            line,
-            problem,
-        };
-        let rec = rec.map_err(|e| bad(e.to_string()))?;
-        let f = |n: usize| rec.get(n).unwrap_or("").trim();
+    for rec in super::csv_records("positions", text) {
+        let rec = rec?;
+        let bad = |problem: String| rec.bad(problem);
+        let f = |n: usize| rec.cell(n);
         let position = Position {
             code: f(0).to_string(),
             level: f(1).parse().map_err(bad)?,
@@ -180,14 +169,10 @@ pub fn parse_terms(text: &str) -> Result<BTreeMap<String, Term>, ParseError> {
     })
     .collect();
     let mut out = BTreeMap::new();
-    for (line, rec) in records(text) {
-        let bad = |problem: String| ParseError {
-            file: "terms",
-            line,
-            problem,
-        };
-        let rec = rec.map_err(|e| bad(e.to_string()))?;
-        let f = |n: usize| rec.get(n).unwrap_or("").trim();
+    for rec in super::csv_records("terms", text) {
+        let rec = rec?;
+        let bad = |problem: String| rec.bad(problem);
+        let f = |n: usize| rec.cell(n);
         let date = |n: usize, name: &str| parse_date(name, f(n)).map_err(|e| bad(e.to_string()));
         let mut levels = BTreeMap::new();
         for &(i, level, name) in &by_level {
@@ -213,13 +198,18 @@ pub fn parse_terms(text: &str) -> Result<BTreeMap<String, Term>, ParseError> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn shipped_catalogue_parses() {
-        let c = Catalog::parse(
+    /// The catalogue the program ships (`data/positions.csv`, `data/terms.csv`).
+    fn shipped() -> Catalog {
+        Catalog::parse(
             include_str!("../../data/positions.csv"),
             include_str!("../../data/terms.csv"),
         )
-        .unwrap();
+        .unwrap()
+    }
+
+    #[test]
+    fn shipped_catalogue_parses() {
+        let c = shipped();
         let p = c.position("D.CT.UBND").unwrap();
         assert_eq!(
             (p.level, p.kind, p.grade),
@@ -233,11 +223,7 @@ mod tests {
 
     #[test]
     fn chi_thi_45_dates_by_level_and_old_files_without_them() {
-        let c = Catalog::parse(
-            include_str!("../../data/positions.csv"),
-            include_str!("../../data/terms.csv"),
-        )
-        .unwrap();
+        let c = shipped();
         let t = c.term("2025-2030").unwrap();
         let day = |y, m| NaiveDate::from_ymd_opt(y, m, 1).unwrap();
         assert_eq!(t.age_reference(Some(Level::Commune)), day(2025, 7));

@@ -76,22 +76,14 @@ pub struct Mapping {
 /// A [`ParseError`] (file `mapping`) for the first line that is not CSV, lacks a code, or has
 /// a share other than `whole` or `part`.
 pub fn parse_mappings(text: &str) -> Result<Vec<Mapping>, ParseError> {
-    let bad = |line: u64, problem: String| ParseError {
-        file: "mapping",
-        line,
-        problem,
-    };
-    let mut reader = csv::Reader::from_reader(text.as_bytes());
     let mut out = Vec::new();
-    for (i, record) in reader.records().enumerate() {
-        let line = i as u64 + 2;
-        let record = record.map_err(|e| bad(line, e.to_string()))?;
-        let field = |n: usize| record.get(n).unwrap_or("").trim().to_string();
-        let (old, new) = (field(0), field(1));
+    for record in super::csv_records("mapping", text) {
+        let record = record?;
+        let (old, new) = (record.cell(0).to_string(), record.cell(1).to_string());
         if old.is_empty() || new.is_empty() {
-            return Err(bad(line, "old_code and new_code are required".into()));
+            return Err(record.bad("old_code and new_code are required"));
         }
-        let share = field(2).parse::<Share>().map_err(|e| bad(line, e))?;
+        let share = record.cell(2).parse::<Share>().map_err(|e| record.bad(e))?;
         out.push(Mapping { old, new, share });
     }
     Ok(out)

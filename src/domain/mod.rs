@@ -13,8 +13,9 @@ pub mod validate;
 pub use catalog::{Catalog, Position, PositionKind, Term};
 pub use history::{Hierarchy, Mapping, Share, UnitHistory};
 pub use plan::{
-    BallotRound, Body, Cadre, Decision, Discipline, DisciplineKind, Entry, EntrySource, Gender,
-    Outcome, Plan, PlanId, PlanStatus, Rating, RatingLevel, RetirementRegime, Tally,
+    BallotRound, Body, Cadre, Decision, Discipline, DisciplineKind, Entry, EntryOrigin,
+    EntrySource, Gender, Outcome, Plan, PlanId, PlanStatus, Rating, RatingLevel, RetirementRegime,
+    Tally,
 };
 pub use records::{Conflict, Fulfilment, FulfilmentKind, OutboxItem, PlanHeader, Receipt};
 pub use unit::{Level, Structure, Unit};
@@ -51,6 +52,51 @@ pub struct ParseError {
     pub line: u64,
     /// What is wrong, in plain words.
     pub problem: String,
+}
+
+/// One record of a CSV reference file (units, mappings, positions, terms), with its line.
+pub(crate) struct CsvRecord {
+    file: &'static str,
+    line: u64,
+    record: csv::StringRecord,
+}
+
+impl CsvRecord {
+    /// Cell `n`, trimmed; empty where the record is shorter.
+    pub(crate) fn cell(&self, n: usize) -> &str {
+        self.record.get(n).unwrap_or("").trim()
+    }
+
+    /// The error of this record's line: `problem`.
+    pub(crate) fn bad(&self, problem: impl Into<String>) -> ParseError {
+        ParseError {
+            file: self.file,
+            line: self.line,
+            problem: problem.into(),
+        }
+    }
+}
+
+/// The records of `text`, the CSV of the file named `file`, below its header (line 1); a
+/// record that is not CSV is the [`ParseError`] of its line.
+pub(crate) fn csv_records<'t>(
+    file: &'static str,
+    text: &'t str,
+) -> impl Iterator<Item = Result<CsvRecord, ParseError>> + 't {
+    csv::Reader::from_reader(text.as_bytes())
+        .into_records()
+        .enumerate()
+        .map(move |(i, record)| {
+            let line = i as u64 + 2;
+            match record {
+                Ok(record) => Ok(CsvRecord { file, line, record }),
+                Err(e) => Err(ParseError {
+                    file,
+                    line,
+                    problem: e.to_string(),
+                }),
+            }
+        })
 }
 
 /// Parses an ISO date (`YYYY-MM-DD`), naming `field` when it is not a real calendar date.

@@ -373,6 +373,24 @@ pub enum EntrySource {
     AddedByAuthority,
 }
 
+/// Where an entry of a new unit's plan was drawn from: an entry of an approved plan of an old
+/// unit that the reorganisation mapping says the new unit absorbed (`draft --from-sources`,
+/// issue 22; `docs/reorganisation.md`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct EntryOrigin {
+    /// The source plan version: the old unit, the term and the approved version.
+    pub plan: PlanId,
+    /// The entry's position in that version's list, from 1 (the order the version stores and
+    /// `plan` prints).
+    pub position: u32,
+}
+
+impl fmt::Display for EntryOrigin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} #{}", self.plan, self.position)
+    }
+}
+
 /// One line of a plan: a cadre planned for a position.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
@@ -382,6 +400,11 @@ pub struct Entry {
     pub position: String,
     /// How the entry got into the list.
     pub source: EntrySource,
+    /// The approved entry of an old unit's plan it was drawn from, if any. Not part of the
+    /// serde shape: the store keeps it as a trailer of the plan's body (`store::codec`), so
+    /// that the encoding of every plan without provenance stays what it was.
+    #[serde(skip)]
+    pub origin: Option<EntryOrigin>,
 }
 
 impl Entry {
@@ -570,6 +593,16 @@ impl Plan {
         self.entries.sort_by(|a, b| a.key().cmp(&b.key()));
     }
 
+    /// The entries that list the person with `national_id` (one a position planned).
+    pub fn entries_of<'p, 'n>(
+        &'p self,
+        national_id: &'n str,
+    ) -> impl Iterator<Item = &'p Entry> + use<'p, 'n> {
+        self.entries
+            .iter()
+            .filter(move |e| e.cadre.national_id == national_id)
+    }
+
     /// The yes votes of the last round that voted on (person, position), with the round.
     pub fn votes_for(&self, national_id: &str, position: &str) -> Option<(&BallotRound, u32)> {
         self.rounds.iter().rev().find_map(|round| {
@@ -666,6 +699,7 @@ pub fn canonical_bytes(plan: &Plan) -> Vec<u8> {
     let mut entries: Vec<&Entry> = plan.entries.iter().collect();
     entries.sort_by(|a, b| a.key().cmp(&b.key()));
     if entries.iter().any(|e| extended(&e.cadre)) {
+        let entries = entries.clone();
         w.s("quyhoach.plan.v2-attributes");
         for e in entries {
             let c = &e.cadre;
@@ -681,6 +715,23 @@ pub fn canonical_bytes(plan: &Plan) -> Vec<u8> {
                 w.d(d.announced_on);
                 w.n(u64::from(d.complaint_pending));
                 w.d(d.new_violation_on);
+            }
+        }
+    }
+    // Provenance (issue 22) follows as its own trailer, only when some entry was drawn from a
+    // source, for the same reason: it is content (what was approved came from there).
+    if entries.iter().any(|e| e.origin.is_some()) {
+        w.s("quyhoach.plan.v3-origins");
+        for e in entries {
+            match &e.origin {
+                Some(o) => {
+                    w.n(1);
+                    w.s(&o.plan.unit);
+                    w.s(&o.plan.term);
+                    w.n(o.plan.version.into());
+                    w.n(o.position.into());
+                }
+                None => w.n(0),
             }
         }
     }
@@ -749,25 +800,38 @@ pub const MAX_PROSE: usize = 2_000;
 /// characters, or contains control or bidirectional control characters.
 pub fn clean_text_max(field: &str, value: &str, max: usize) -> Result<String, FieldError> {
     let v = text::nfc(value);
-    if v.is_empty() {
+    text_within(field, &v, max)?;
+    Ok(v)
+}
+
+/// Checks text as it stands, normalized or not: not empty, at most `max` characters, no
+/// control or bidirectional control characters. A fresh write checks it once normalized
+/// ([`clean_text_max`]); a stored value, which must already be, as it comes
+/// (`validate::stored_text`).
+///
+/// # Errors
+///
+/// A [`FieldError`] naming `field` when any of these fails.
+pub(super) fn text_within(field: &str, value: &str, max: usize) -> Result<(), FieldError> {
+    if value.is_empty() {
         return Err(FieldError::new(field, "must not be empty"));
     }
-    if v.chars().count() > max {
+    if value.chars().count() > max {
         return Err(FieldError::new(
             field,
             format!("longer than {max} characters"),
         ));
     }
-    if v.chars().any(char::is_control) {
+    if value.chars().any(char::is_control) {
         return Err(FieldError::new(field, "contains control characters"));
     }
-    if v.chars().any(text::is_bidi_control) {
+    if value.chars().any(text::is_bidi_control) {
         return Err(FieldError::new(
             field,
             "contains bidirectional control characters",
         ));
     }
-    Ok(v)
+    Ok(())
 }
 
 impl Cadre {
@@ -974,6 +1038,7 @@ mod tests {
             cadre: cadre(id, "Nguyễn Thị Hoa"),
             position: pos.into(),
             source: EntrySource::Voted,
+            origin: None,
         }
     }
 

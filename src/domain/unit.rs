@@ -82,29 +82,21 @@ impl Structure {
     /// A [`ParseError`] for the first line that is not CSV or has an unknown level, or (line 0)
     /// for a hierarchy that does not hold together, as [`Structure::from_units`] checks.
     pub fn parse(text: &str) -> Result<Self, ParseError> {
-        let bad = |line: u64, problem: String| ParseError {
-            file: "units",
-            line,
-            problem,
-        };
-        let mut reader = csv::Reader::from_reader(text.as_bytes());
         let mut units = Vec::new();
-        for (i, record) in reader.records().enumerate() {
-            let line = i as u64 + 2;
-            let record = record.map_err(|e| bad(line, e.to_string()))?;
-            let field = |n: usize| record.get(n).unwrap_or("").trim().to_string();
-            let code = field(0);
+        for record in super::csv_records("units", text) {
+            let record = record?;
+            let code = record.cell(0).to_string();
             if code.is_empty() {
                 // The published lists hold a few rows without a code (units being created or
                 // dissolved); they cannot be referenced, so they are skipped.
                 continue;
             }
-            let level = field(1).parse::<Level>().map_err(|e| bad(line, e))?;
-            let parent = Some(field(3)).filter(|p| !p.is_empty());
+            let level = record.cell(1).parse::<Level>().map_err(|e| record.bad(e))?;
+            let parent = Some(record.cell(3).to_string()).filter(|p| !p.is_empty());
             units.push(Unit {
                 code,
                 level,
-                name: super::text::nfc(&field(2)),
+                name: super::text::nfc(record.cell(2)),
                 parent,
             });
         }

@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use chrono::NaiveDate;
 
 use super::{
-    plan::{validate_national_id, MAX_PROSE, MAX_TEXT},
+    plan::{text_within, validate_national_id, MAX_PROSE, MAX_TEXT},
     text, BallotRound, Catalog, Decision, Entry, FieldError, Hierarchy, Outcome, Plan, Unit,
 };
 
@@ -67,24 +67,7 @@ pub fn short(value: &str) -> String {
 ///
 /// A [`FieldError`] naming `field` when any of these fails.
 pub fn stored_text(field: &str, value: &str, max: usize) -> Result<(), FieldError> {
-    if value.is_empty() {
-        return Err(FieldError::new(field, "must not be empty"));
-    }
-    if value.chars().count() > max {
-        return Err(FieldError::new(
-            field,
-            format!("longer than {max} characters"),
-        ));
-    }
-    if value.chars().any(char::is_control) {
-        return Err(FieldError::new(field, "contains control characters"));
-    }
-    if value.chars().any(text::is_bidi_control) {
-        return Err(FieldError::new(
-            field,
-            "contains bidirectional control characters",
-        ));
-    }
+    text_within(field, value, max)?;
     if !text::is_nfc_form(value) {
         return Err(FieldError::new(
             field,
@@ -248,6 +231,64 @@ impl Context<'_> {
             self.position(&f(&format!("cadre.current_positions[{i}]")), p)?;
         }
         self.unit(&f("cadre.current_unit"), &c.current_unit)?;
+        if let Some(origin) = &entry.origin {
+            self.origin(&f("origin"), unit, origin)?;
+        }
+        Ok(())
+    }
+
+    /// Checks an entry's provenance (issue 22): it names a version (from 1) and a place in its
+    /// list (1 to [`MAX_ENTRIES`]) of a plan of a unit that `unit` absorbed in a
+    /// reorganisation, for a known term. What the source held is the rules' business (R5
+    /// counts a provenance only when the province holds that approved version with that
+    /// person); this keeps a peer from naming a unit that is no source of its own.
+    ///
+    /// # Errors
+    ///
+    /// A [`FieldError`] on `field.plan.unit`, `field.plan.term`, `field.plan.version` or
+    /// `field.position`.
+    pub fn origin(
+        &self,
+        field: &str,
+        unit: &Unit,
+        origin: &super::EntryOrigin,
+    ) -> Result<(), FieldError> {
+        let f = |name: &str| format!("{field}.{name}");
+        let sources = self
+            .hierarchy
+            .history()
+            .absorbed_by(&unit.code, self.hierarchy.period());
+        if !sources
+            .iter()
+            .any(|(p, u)| u.code == origin.plan.unit && *p < self.hierarchy.period())
+        {
+            return Err(FieldError::new(
+                f("plan.unit"),
+                format!(
+                    "{} is not a unit that {} absorbed in a reorganisation, so no source of its plans",
+                    prefix(&origin.plan.unit),
+                    unit.code
+                ),
+            ));
+        }
+        if self.catalog.term(&origin.plan.term).is_none() {
+            return Err(FieldError::new(
+                f("plan.term"),
+                format!("unknown term {}", prefix(&origin.plan.term)),
+            ));
+        }
+        if origin.plan.version == 0 {
+            return Err(FieldError::new(f("plan.version"), "versions start at 1"));
+        }
+        if origin.position == 0 || origin.position as usize > MAX_ENTRIES {
+            return Err(FieldError::new(
+                f("position"),
+                format!(
+                    "{} is not a place in a list (1 to {MAX_ENTRIES})",
+                    origin.position
+                ),
+            ));
+        }
         Ok(())
     }
 

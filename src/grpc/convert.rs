@@ -5,9 +5,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use super::pb;
 use crate::domain::{
-    parse_date, BallotRound, Body, Cadre, Decision, Discipline, DisciplineKind, Entry, EntrySource,
-    FieldError, Gender, Level, Outcome, Plan, PlanHeader, PlanId, PlanStatus, Rating, RatingLevel,
-    Receipt, RetirementRegime, Tally, Unit,
+    parse_date, BallotRound, Body, Cadre, Decision, Discipline, DisciplineKind, Entry, EntryOrigin,
+    EntrySource, FieldError, Gender, Level, Outcome, Plan, PlanHeader, PlanId, PlanStatus, Rating,
+    RatingLevel, Receipt, RetirementRegime, Tally, Unit,
 };
 
 type R<T> = Result<T, FieldError>;
@@ -343,6 +343,7 @@ pub fn entry_from_pb(field: &str, e: pb::Entry) -> R<Entry> {
         cadre,
         position,
         source,
+        origin,
     } = e;
     let source = match pb::EntrySource::try_from(source) {
         Ok(pb::EntrySource::AddedByAuthority) => EntrySource::AddedByAuthority,
@@ -362,6 +363,14 @@ pub fn entry_from_pb(field: &str, e: pb::Entry) -> R<Entry> {
         )?,
         position: position.trim().to_string(),
         source,
+        origin: origin
+            .map(|o| -> R<EntryOrigin> {
+                Ok(EntryOrigin {
+                    plan: plan_id_from_pb(&format!("{field}.origin.plan"), o.plan)?,
+                    position: o.position,
+                })
+            })
+            .transpose()?,
     })
 }
 
@@ -371,6 +380,10 @@ pub fn entry_to_pb(e: &Entry) -> pb::Entry {
         cadre: Some(cadre_to_pb(&e.cadre)),
         position: e.position.clone(),
         source: source_to_pb(e.source).into(),
+        origin: e.origin.as_ref().map(|o| pb::EntryOrigin {
+            plan: Some(plan_id_to_pb(&o.plan)),
+            position: o.position,
+        }),
     }
 }
 
@@ -695,6 +708,7 @@ pub fn finding_to_pb(f: &crate::node::CheckedFinding) -> pb::Finding {
         id,
         finding,
         acceptance,
+        merger,
     } = f;
     pb::Finding {
         id: id.clone(),
@@ -721,6 +735,11 @@ pub fn finding_to_pb(f: &crate::node::CheckedFinding) -> pb::Finding {
             .ruleset
             .map(|r| r.citation().to_string())
             .unwrap_or_default(),
+        reorganised_on: finding
+            .reorganised_on
+            .map(|d| d.to_string())
+            .unwrap_or_default(),
+        merger: merger.clone(),
     }
 }
 
@@ -758,6 +777,7 @@ pub fn eligible_to_pb(a: &crate::node::EligibleAnswer) -> pb::EligibleResponse {
                 id: crate::node::finding_id(f),
                 finding: f.clone(),
                 acceptance: None,
+                merger: Vec::new(),
             })
         }),
         on: on.to_string(),

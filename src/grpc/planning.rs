@@ -232,11 +232,21 @@ impl pb::planning_server::Planning for PlanningService {
         req: Request<pb::CreateDraftRequest>,
     ) -> Result<Response<pb::Plan>, Status> {
         let who = self.who(&req)?;
-        let pb::CreateDraftRequest { unit, term } = req.into_inner();
-        let plan = self
-            .node
-            .create_draft(&who, unit.trim(), term.trim())
-            .await?;
+        let pb::CreateDraftRequest {
+            unit,
+            term,
+            from_sources,
+        } = req.into_inner();
+        let plan = if from_sources {
+            self.node
+                .create_draft_from_sources(&who, unit.trim(), term.trim())
+                .await?
+                .plan
+        } else {
+            self.node
+                .create_draft(&who, unit.trim(), term.trim())
+                .await?
+        };
         Ok(Response::new(self.plan_out(plan).await?))
     }
 
@@ -552,6 +562,7 @@ impl pb::planning_server::Planning for PlanningService {
             records,
             total,
             verdict,
+            merged_chains,
         } = self.node.audit_selection(
             &who,
             &AuditFilter {
@@ -575,16 +586,36 @@ impl pb::planning_server::Planning for PlanningService {
                 digest: r.digest,
             })
             .collect();
-        let (intact, broken_at, problem) = match verdict {
+        let (mut intact, broken_at, mut problem) = match verdict {
             Ok(()) => (true, 0, String::new()),
             Err(b) => (false, b.position, b.problem),
         };
+        let mut chains = Vec::new();
+        for (origin, n, broken) in merged_chains {
+            match broken {
+                None => chains.push(format!(
+                    "chain of province {origin} (merged in): intact, {n} records"
+                )),
+                Some(b) => {
+                    let said = format!(
+                        "chain of province {origin} (merged in): broken at record {}: {}",
+                        b.position, b.problem
+                    );
+                    if intact {
+                        problem = said.clone();
+                    }
+                    intact = false;
+                    chains.push(said);
+                }
+            }
+        }
         Ok(Response::new(pb::AuditResponse {
             records,
             intact,
             broken_at,
             problem,
             total,
+            chains,
         }))
     }
 
@@ -827,23 +858,15 @@ impl pb::planning_server::Planning for PlanningService {
         req: Request<pb::FulfilRequest>,
     ) -> Result<Response<pb::Fulfilment>, Status> {
         let who = self.who(&req)?;
-        let pb::FulfilRequest {
-            plan,
-            national_id,
-            position,
-            kind,
-            post,
-            decision_number,
-            decided_on,
-        } = req.into_inner();
+        let r = req.into_inner();
         let request = crate::node::FulfilRequest {
-            plan: plan_id_from_pb("plan", plan).map_err(bad)?,
-            national_id: national_id.trim().to_string(),
-            position: position.trim().to_string(),
-            kind: fulfilment_kind_from_pb("kind", kind).map_err(bad)?,
-            post,
-            decision_number,
-            decided_on,
+            plan: plan_id_from_pb("plan", r.plan).map_err(bad)?,
+            national_id: r.national_id.trim().to_string(),
+            position: r.position.trim().to_string(),
+            kind: fulfilment_kind_from_pb("kind", r.kind).map_err(bad)?,
+            post: r.post,
+            decision_number: r.decision_number,
+            decided_on: r.decided_on,
         };
         let f = self.node.fulfil(&who, request).await?;
         Ok(Response::new(fulfilment_to_pb(&who, &f)))

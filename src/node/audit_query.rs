@@ -30,6 +30,9 @@ pub struct AuditSelection {
     pub total: u64,
     /// Whether the whole chain verifies, or where it first breaks.
     pub verdict: std::result::Result<(), Broken>,
+    /// The chains a merge of provinces brought in (`quyhoach merge`), each verified on its
+    /// own: `(origin province, its records, where it breaks if it does)`.
+    pub merged_chains: Vec<(String, u64, Option<Broken>)>,
 }
 
 impl AuditFilter {
@@ -62,10 +65,18 @@ impl Node {
         if filter.limit > 0 && records.len() > filter.limit {
             records.drain(..records.len() - filter.limit);
         }
+        let merged_chains = crate::store::trail::imported_trails(self.store.as_ref())?
+            .into_iter()
+            .map(|t| {
+                let broken = crate::audit::verify(&t.records, t.head).err();
+                (t.origin, t.records.len() as u64, broken)
+            })
+            .collect();
         Ok(AuditSelection {
             records,
             total,
             verdict,
+            merged_chains,
         })
     }
 }

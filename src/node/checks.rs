@@ -54,6 +54,10 @@ pub struct CheckedFinding {
     pub finding: Finding,
     /// Its written acceptance, if it is a warning someone accepted.
     pub acceptance: Option<Acceptance>,
+    /// The old provinces its plans come from, sorted, when it is an R2, R3 or R21 finding
+    /// between plans of different provinces merged into this one (`quyhoach merge`): a
+    /// collision the merger made, to re-plan, not an error of either list. Empty otherwise.
+    pub merger: Vec<String>,
 }
 
 /// What a check reports.
@@ -240,10 +244,27 @@ impl Node {
                 .find_map(|plan| held.get(&acceptance_key(plan, &id)))
                 .cloned();
         }
+        let merger = self.merger_of(&finding);
         Ok(CheckedFinding {
             id,
             finding,
             acceptance,
+            merger,
+        })
+    }
+
+    /// The old provinces `finding` joins, if it is a collision the merger of provinces made
+    /// ([`super::merge::merger_tag`]); empty when this store holds no merged province.
+    pub(crate) fn merger_of(&self, finding: &Finding) -> Vec<String> {
+        if self.merged.is_empty() {
+            return Vec::new();
+        }
+        super::merge::merger_tag(finding, &|unit| {
+            self.merged
+                .get(unit)
+                .cloned()
+                .or_else(|| super::merge::origin_province(&self.hierarchy, unit))
+                .unwrap_or_else(|| self.unit.code.clone())
         })
     }
 
@@ -459,18 +480,16 @@ impl Node {
             return Ok(());
         }
         let found = self.plan_findings(id).await?;
+        let refuse = |why: String| Err(Error::precondition("plan", format!("{id} {why}")));
         let errors: Vec<String> = found
             .iter()
             .filter(|f| f.finding.severity == Severity::Error)
             .map(|f| format!("{} {} ({})", f.finding.rule, f.finding.message_en, f.id))
             .collect();
         if !errors.is_empty() {
-            return Err(Error::precondition(
-                "plan",
-                format!(
-                    "{id} cannot be approved while it has errors: {}",
-                    errors.join("; ")
-                ),
+            return refuse(format!(
+                "cannot be approved while it has errors: {}",
+                errors.join("; ")
             ));
         }
         let open: Vec<String> = found
@@ -479,12 +498,9 @@ impl Node {
             .map(|f| format!("{} ({})", f.finding.rule, f.id))
             .collect();
         if !open.is_empty() {
-            return Err(Error::precondition(
-                "plan",
-                format!(
-                    "{id} has warnings not yet accepted with a justification: {}",
-                    open.join(", ")
-                ),
+            return refuse(format!(
+                "has warnings not yet accepted with a justification: {}",
+                open.join(", ")
             ));
         }
         Ok(())

@@ -69,17 +69,7 @@ impl Node {
                 ),
             ));
         }
-        self.known_unit("unit", unit)?;
-        if !self.hierarchy.is_within(unit, &self.unit.code) {
-            return Err(Error::denied(
-                "unit",
-                format!(
-                    "unit {} is outside the subtree of {}",
-                    crate::domain::validate::short(unit),
-                    self.unit.code
-                ),
-            ));
-        }
+        self.subtree_unit("unit", unit)?;
         who.require_read(&self.hierarchy, "unit", unit)?;
         self.view_settled().await?;
         let readable = |p: &Plan| {

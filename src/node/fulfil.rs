@@ -77,33 +77,17 @@ impl Node {
     /// is not approved, on `entry` when it was already fulfilled by another decision;
     /// [`Error::Store`] if storage fails.
     pub async fn fulfil(&self, who: &Caller, req: FulfilRequest) -> Result<Fulfilment> {
-        let FulfilRequest {
-            plan,
-            national_id,
-            position,
-            kind,
-            post,
-            decision_number,
-            decided_on,
-        } = req;
-        self.known_unit("plan.unit", &plan.unit)?;
+        // What is used as given; the rest is checked into its own form below.
+        let (plan, national_id, position, kind) =
+            (req.plan, req.national_id, req.position, req.kind);
+        self.subtree_unit("plan.unit", &plan.unit)?;
         self.known_term("plan.term", &plan.term)?;
-        if !self.hierarchy.is_within(&plan.unit, &self.unit.code) {
-            return Err(Error::denied(
-                "plan.unit",
-                format!(
-                    "unit {} is outside the subtree of {}",
-                    crate::domain::validate::short(&plan.unit),
-                    self.unit.code
-                ),
-            ));
-        }
         if who.require_approver_at(&self.unit.code).is_err() {
             who.require_clerk_of(&plan.unit)?;
         }
         validate_national_id("national_id", &national_id)?;
-        let decision_number = clean_text("decision_number", &decision_number)?;
-        let decided_on: NaiveDate = parse_date("decided_on", &decided_on)?;
+        let decision_number = clean_text("decision_number", &req.decision_number)?;
+        let decided_on: NaiveDate = parse_date("decided_on", &req.decided_on)?;
         let today = self.today();
         if decided_on > today {
             return Err(Error::invalid(
@@ -112,10 +96,9 @@ impl Node {
             ));
         }
         let catalog = self.catalog();
-        let post = if post.trim().is_empty() {
-            position.clone()
-        } else {
-            post.trim().to_string()
+        let post = match req.post.trim() {
+            "" => position.clone(),
+            post => post.to_string(),
         };
         let planned = catalog.position(&position);
         match (catalog.position(&post), planned) {

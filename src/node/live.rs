@@ -328,32 +328,22 @@ fn diff(
     at: DateTime<Utc>,
     out: &mut Vec<(String, Finding, FindingEvent)>,
 ) {
-    for (k, f) in before {
-        if !after.contains_key(k) {
-            out.push((
-                k.clone(),
-                f.clone(),
-                FindingEvent {
+    let only_in = |change: &str, from: &HashMap<String, Finding>, to: &HashMap<String, Finding>| {
+        from.iter()
+            .filter(|(k, _)| !to.contains_key(*k))
+            .map(|(k, f)| {
+                let event = FindingEvent {
                     at,
-                    change: "cleared".into(),
+                    change: change.into(),
                     why: why.to_string(),
-                },
-            ));
-        }
-    }
-    for (k, f) in after {
-        if !before.contains_key(k) {
-            out.push((
-                k.clone(),
-                f.clone(),
-                FindingEvent {
-                    at,
-                    change: "appeared".into(),
-                    why: why.to_string(),
-                },
-            ));
-        }
-    }
+                };
+                (k.clone(), f.clone(), event)
+            })
+            .collect::<Vec<_>>()
+    };
+    // A finding only before was cleared; one only after appeared.
+    out.extend(only_in("cleared", before, after));
+    out.extend(only_in("appeared", after, before));
 }
 
 #[cfg(test)]
@@ -362,11 +352,25 @@ mod tests {
 
     use super::*;
     use crate::{
-        config,
         domain::{Plan, PlanHeader, PlanStatus},
-        synth::{generate, Size, Spec},
         view::ViewChange,
     };
+
+    /// The setting of the synthetic province's own node, "40", on 1 November 2025.
+    fn province_40<'a>(
+        hierarchy: &'a Hierarchy,
+        catalog: &'a Catalog,
+        rules: &'a RulesFile,
+    ) -> Setting<'a> {
+        Setting {
+            hierarchy,
+            catalog,
+            rules,
+            today: NaiveDate::from_ymd_opt(2025, 11, 1).unwrap(),
+            own: "40",
+            fulfilled: &[],
+        }
+    }
 
     /// Every finding of a full check of the view, by ID.
     fn full_findings(view: &View, at: &Setting<'_>) -> HashMap<String, Finding> {
@@ -402,20 +406,9 @@ mod tests {
     /// live findings kept by re-checking only the related plans equal a full check after each.
     #[test]
     fn live_findings_equal_a_full_check_after_every_arrival() {
-        let hierarchy = config::load_units("builtin:2024").unwrap();
-        let catalog = config::builtin_catalog().unwrap();
-        let mut spec = Spec::sized("40", Size::S, 11);
-        spec.target_entries = 6_000;
-        let g = generate(&hierarchy, &catalog, &spec);
+        let (hierarchy, catalog, g) = crate::synthetic_province(11, 6_000);
         let rules = RulesFile::default();
-        let at = Setting {
-            hierarchy: &hierarchy,
-            catalog: &catalog,
-            rules: &rules,
-            today: NaiveDate::from_ymd_opt(2025, 11, 1).unwrap(),
-            own: "40",
-            fulfilled: &[],
-        };
+        let at = province_40(&hierarchy, &catalog, &rules);
         let (mut held_back, mut first): (Vec<&Plan>, Vec<&Plan>) = (Vec::new(), Vec::new());
         for (i, p) in g.plans.iter().enumerate() {
             if i % 5 == 0 {
@@ -483,20 +476,9 @@ mod tests {
     /// once, though that person is in neither the approved version nor its predecessor.
     #[test]
     fn an_approval_below_updates_r5_on_the_upper_list() {
-        let hierarchy = config::load_units("builtin:2024").unwrap();
-        let catalog = config::builtin_catalog().unwrap();
-        let mut spec = Spec::sized("40", Size::S, 5);
-        spec.target_entries = 6_000;
-        let g = generate(&hierarchy, &catalog, &spec);
+        let (hierarchy, catalog, g) = crate::synthetic_province(5, 6_000);
         let rules = RulesFile::default();
-        let at = Setting {
-            hierarchy: &hierarchy,
-            catalog: &catalog,
-            rules: &rules,
-            today: NaiveDate::from_ymd_opt(2025, 11, 1).unwrap(),
-            own: "40",
-            fulfilled: &[],
-        };
+        let at = province_40(&hierarchy, &catalog, &rules);
         // A lower list held back, below an upper list of the same term.
         let (upper, lower) = g
             .plans

@@ -3,6 +3,7 @@
 //! its changes, commits them in one transaction and waits until they are durable before it
 //! returns, so that a returned `Ok` may be acknowledged.
 
+mod appraisal;
 mod approval;
 mod audit_query;
 pub mod bundles;
@@ -12,6 +13,7 @@ mod eligible;
 mod exports;
 mod fulfil;
 mod live;
+pub mod merge;
 mod progress;
 mod query;
 mod reconcile;
@@ -19,6 +21,7 @@ mod reference;
 mod reorganise;
 mod signing;
 mod since_approved;
+mod sources;
 mod status;
 mod structure;
 mod units;
@@ -42,6 +45,10 @@ use crate::{
     view,
 };
 
+pub use appraisal::{
+    Appraisal, ApprovedTogether, AwaitingPlan, NotApproved, RuleGroup, ShownPlan,
+    MAX_APPROVE_AT_ONCE,
+};
 pub use approval::ApprovalSignature;
 pub use audit_query::{AuditFilter, AuditSelection};
 pub use checks::{finding_id, Acceptance, CheckFilter, CheckOutcome, CheckedFinding, Completeness};
@@ -57,6 +64,7 @@ pub use query::{
 pub use reconcile::{digest, ParentView, PlanState, Reconciled, Repairs};
 pub use reference::Reference;
 pub use reorganise::{Fate, PlanFate, Reorganisation, StructureChoice};
+pub use sources::{FromSources, SkippedEntry, SourceUse};
 pub use status::{ChildReport, LinkState, LinkStatus, SyncStatus};
 pub use structure::Structure;
 pub use web_login::{WebIdentity, LOGIN_TOKEN_SECONDS};
@@ -174,6 +182,10 @@ pub struct Node {
     /// Every entry recorded here as fulfilled (elected or appointed), read by R2 and the
     /// person page.
     fulfilled: RwLock<Vec<crate::domain::Fulfilment>>,
+    /// Every unit a merge of provinces brought into this store, to the old province it came
+    /// from (`quyhoach merge`, [`merge::merged_units`]); read at start, since a merge runs on
+    /// a stopped node.
+    merged: std::collections::BTreeMap<String, String>,
 }
 
 impl Node {
@@ -207,6 +219,7 @@ impl Node {
             .set(view_built_in.as_secs_f64());
         let acceptances = checks::stored_acceptances(store.as_ref())?;
         let fulfilled = fulfil::stored_fulfilments(store.as_ref())?;
+        let merged = merge::merged_units(store.as_ref())?;
         let node = Self {
             unit,
             hierarchy,
@@ -236,6 +249,7 @@ impl Node {
             classification: None,
             signer: std::sync::OnceLock::new(),
             fulfilled: RwLock::new(fulfilled),
+            merged,
         };
         if node.runs_checks() {
             node.live
@@ -576,6 +590,23 @@ impl Node {
         })
     }
 
+    /// Looks up a unit of this node's subtree, naming `field` when it is unknown
+    /// ([`Error::NotFound`]) or lies outside the subtree ([`Error::Denied`]).
+    fn subtree_unit(&self, field: &str, code: &str) -> Result<&Unit> {
+        let unit = self.known_unit(field, code)?;
+        if !self.hierarchy.is_within(code, &self.unit.code) {
+            return Err(Error::denied(
+                field,
+                format!(
+                    "unit {} is outside the subtree of {}",
+                    crate::domain::validate::short(code),
+                    self.unit.code
+                ),
+            ));
+        }
+        Ok(unit)
+    }
+
     fn known_term(&self, field: &str, code: &str) -> Result<()> {
         let reference = self.reference();
         match reference.catalog.term(code) {
@@ -638,17 +669,7 @@ impl Node {
         if under.is_empty() {
             return Ok(self.unit.code.clone());
         }
-        self.known_unit("under", under)?;
-        if !self.hierarchy.is_within(under, &self.unit.code) {
-            return Err(Error::denied(
-                "under",
-                format!(
-                    "unit {} is outside the subtree of {}",
-                    crate::domain::validate::short(under),
-                    self.unit.code
-                ),
-            ));
-        }
+        self.subtree_unit("under", under)?;
         Ok(under.to_string())
     }
 }

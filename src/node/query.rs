@@ -565,11 +565,7 @@ impl Node {
                 let Some(plan) = self.store.plan(&id)? else {
                     continue;
                 };
-                let entries: Vec<_> = plan
-                    .entries
-                    .into_iter()
-                    .filter(|e| e.cadre.national_id == national_id)
-                    .collect();
+                let entries: Vec<_> = plan.entries_of(national_id).cloned().collect();
                 if !entries.is_empty() {
                     out.push(Listing {
                         id,

@@ -97,7 +97,7 @@ impl Node {
     }
 
     /// The change that counts one more change of the draft of (unit, term), to commit with it.
-    fn next_revision(&self, unit: &str, term: &str) -> Result<Change> {
+    pub(super) fn next_revision(&self, unit: &str, term: &str) -> Result<Change> {
         Ok(Change::SetMeta(
             revision_key(unit, term),
             self.revision(unit, term)?.saturating_add(1),
@@ -761,7 +761,7 @@ impl Node {
     }
 
     /// Normalizes and checks an entry against the catalogue and the unit it is planned in.
-    fn validate_entry(&self, unit: &Unit, mut entry: Entry) -> Result<Entry> {
+    pub(super) fn validate_entry(&self, unit: &Unit, mut entry: Entry) -> Result<Entry> {
         entry.cadre = entry.cadre.validate("entry.cadre", self.today())?;
         let position = self.known_position("entry.position", &entry.position)?;
         if position.level != unit.level {

@@ -95,7 +95,14 @@ pub(crate) fn r3(ctx: &Ctx<'_>, index: &Persons<'_>, out: &mut Vec<Finding>) {
 ///
 /// - A cadre in an upper list whose current unit lies below the list's unit should be in that
 ///   lower unit's approved list (for the same term or its pair) or hold a key post there. Checked
-///   only when the lower unit has an approved list to compare with.
+///   only when the lower unit has an approved list to compare with. Across a reorganisation
+///   (issue 22) the rule follows the sources: for an upper list of the structure in force, a
+///   unit created by the reorganisation that has no approved list of its own since then is
+///   judged by the approved lists of the old units it absorbed (such a finding carries the
+///   reorganisation's day; an older upper list names its units as they were then), and an
+///   entry drawn from an old
+///   unit's approved list (its provenance names a version the province holds approved, listing
+///   that person at that place) counts as based on it.
 /// - A cadre planned for a key leadership post should be in the same unit's committee list: the
 ///   committee entries of the unit's current plan for the party term (the plan's own term when
 ///   it is a party term, else its pair). Checked only when that plan is held.
@@ -156,6 +163,57 @@ pub(crate) fn r5(ctx: &Ctx<'_>, index: &Persons<'_>, out: &mut Vec<Finding>) {
         })
         .collect();
     let mut within: HashMap<(&str, &str), bool> = HashMap::default();
+    let hierarchy = ctx.snap.hierarchy;
+    let now = hierarchy.period();
+    // The lower lists of a unit the reorganisation created: its own approved lists made since,
+    // else those of its sources (with the day of the reorganisation to tag the finding).
+    let since_now = hierarchy.history().periods().get(now).and_then(|p| p.from);
+    // An upper plan of the structure in force: of a unit that is not abolished, adopted since
+    // the structure took effect or not adopted. An older plan names its units as they were.
+    let made_now = |plan: &Plan| {
+        since_now.is_some_and(|since| {
+            !hierarchy.is_former(&plan.id.unit) && plan.adopted_on.is_none_or(|d| d >= since)
+        })
+    };
+    let lower_lists =
+        |lower: &str, terms: &[&str], recent: bool| -> (Vec<&Plan>, Option<NaiveDate>) {
+            let own = |code: &str, made_since: Option<NaiveDate>| -> Vec<&Plan> {
+                terms
+                    .iter()
+                    .filter_map(|t| approved.get(&(code, *t)).copied())
+                    .filter(|l| made_since.is_none_or(|d| l.adopted_on.is_none_or(|a| a >= d)))
+                    .collect()
+            };
+            let Some(since) = hierarchy.new_since(lower).filter(|_| recent) else {
+                return (own(lower, None), None);
+            };
+            let mine = own(lower, Some(since));
+            if !mine.is_empty() {
+                return (mine, None);
+            }
+            let sources: Vec<&Plan> = hierarchy
+                .history()
+                .absorbed_by(lower, now)
+                .into_iter()
+                .filter(|(p, _)| *p < now)
+                .flat_map(|(_, u)| own(&u.code, None))
+                .collect();
+            (sources, Some(since))
+        };
+    // An entry drawn from an approved list: the version its provenance names is held
+    // approved and lists the same person at that place.
+    let drawn_from_approved = |e: &crate::domain::Entry| {
+        e.origin.as_ref().is_some_and(|o| {
+            ctx.snap.plans.iter().any(|l| {
+                l.id == o.plan
+                    && l.status == PlanStatus::Approved
+                    && (o.position as usize)
+                        .checked_sub(1)
+                        .and_then(|i| l.entries.get(i))
+                        .is_some_and(|src| src.cadre.national_id == e.cadre.national_id)
+            })
+        })
+    };
     for p in 0..index.len() {
         let id = index.id(p);
         let rows = index.rows(p);
@@ -180,12 +238,13 @@ pub(crate) fn r5(ctx: &Ctx<'_>, index: &Persons<'_>, out: &mut Vec<Finding>) {
                     .current_positions
                     .iter()
                     .any(|p| key_posts.contains(p.as_str()))
+                && !group.iter().any(|&r| drawn_from_approved(index.entry(r)))
             {
-                let lists: Vec<&Plan> = [Some(plan.id.term.as_str()), pair]
+                let wanted: Vec<&str> = [Some(plan.id.term.as_str()), pair]
                     .into_iter()
                     .flatten()
-                    .filter_map(|t| approved.get(&(lower, t)).copied())
                     .collect();
+                let (lists, across) = lower_lists(lower, &wanted, made_now(plan));
                 if !lists.is_empty() && !lists.iter().any(|l| in_list(l)) {
                     let positions: Vec<String> = group
                         .iter()
@@ -198,7 +257,7 @@ pub(crate) fn r5(ctx: &Ctx<'_>, index: &Persons<'_>, out: &mut Vec<Finding>) {
                         .map(|l| l.id.to_string())
                         .collect::<Vec<_>>()
                         .join(", ");
-                    out.push(Finding::new(
+                    let mut finding = Finding::new(
                         RuleId::R5,
                         Severity::Warning,
                         vec![unit.to_string(), lower.to_string()],
@@ -214,7 +273,17 @@ pub(crate) fn r5(ctx: &Ctx<'_>, index: &Persons<'_>, out: &mut Vec<Finding>) {
                             "{label} is planned for {} in unit {unit} but is not in the approved list of their own unit {lower} ({names}) and holds no key post there; lower-level plans are the basis of upper-level plans",
                             positions.join(", ")
                         ),
-                    ));
+                    );
+                    if across.is_some() {
+                        finding.message_vi.push_str(&format!(
+                            " (đơn vị {lower} mới thành lập khi sắp xếp: so với danh sách đã phê duyệt của các đơn vị cũ hợp thành)"
+                        ));
+                        finding.message_en.push_str(&format!(
+                            " ({lower} was created by the reorganisation: compared with the approved lists of the old units it absorbed)"
+                        ));
+                    }
+                    finding.reorganised_on = across;
+                    out.push(finding);
                 }
             }
             let is_key = |r: &Row| {
@@ -612,10 +681,14 @@ mod tests {
     use unicode_normalization::UnicodeNormalization;
 
     use super::*;
-    use crate::rules::{
-        engine::{check, Scope, Snapshot, SubmittedCopy},
-        params::RulesFile,
-        testkit::*,
+    use crate::{
+        domain::{EntryOrigin, Hierarchy},
+        rules::{
+            engine::{check, Scope, Snapshot, SubmittedCopy},
+            finding::Report,
+            params::RulesFile,
+            testkit::*,
+        },
     };
 
     // ---- R3
@@ -730,6 +803,153 @@ mod tests {
         let mut plans = upper_and_lower(false);
         plans[1].status = PlanStatus::Received;
         assert!(w.rule(&plans, RuleId::R5).findings.is_empty());
+    }
+
+    /// The test province before (period 0) or after (period 1) a reorganisation on 1 July
+    /// 2025 that makes communes 16681 and 16684 one commune 16681 directly under the province.
+    fn reorganised(period: usize) -> World {
+        use crate::domain::{history::Period, Mapping, Share, Structure, UnitHistory};
+        let after = "code,level,name,parent_code\n40,province,Tỉnh Nghệ An,\n16681,commune,Phường Thành Vinh,40\n16700,commune,Xã Tây Hiếu,40\n";
+        let row = |old: &str| Mapping {
+            old: old.into(),
+            new: "16681".into(),
+            share: Share::Whole,
+        };
+        let history = UnitHistory::new(
+            vec![
+                Period {
+                    label: "2024".into(),
+                    from: None,
+                    structure: Structure::parse(UNITS).unwrap(),
+                },
+                Period {
+                    label: "2025".into(),
+                    from: Some(d(2025, 7, 1)),
+                    structure: Structure::parse(after).unwrap(),
+                },
+            ],
+            vec![vec![row("16681"), row("16684")]],
+        )
+        .unwrap();
+        World {
+            hierarchy: Hierarchy::with_history(std::sync::Arc::new(history), period),
+            catalog: crate::config::builtin_catalog().unwrap(),
+        }
+    }
+
+    /// An approved list of `unit` adopted on 1 March 2025 (before the reorganisation) listing
+    /// `cadres` as party-committee members.
+    fn approved_before(unit: &str, cadres: &[Cadre]) -> Plan {
+        let mut p = plan(unit, "2025-2030", 1);
+        p.status = PlanStatus::Approved;
+        p.adopted_on = Some(d(2025, 3, 1));
+        for c in cadres {
+            p.entries.push(voted(&mut p.rounds, c.clone(), "C.DUV"));
+        }
+        p
+    }
+
+    #[test]
+    fn r5_follows_the_sources_of_a_unit_the_reorganisation_created() {
+        let mut c = cadre(ID1, "Nguyễn Văn A");
+        c.current_unit = "16681".into();
+        c.current_positions = vec!["C.PCT.UBND".into()];
+        let other = cadre(ID2, "Lê Văn B");
+        // The province's list (adopted after 1 July) plans a cadre of the new commune 16681,
+        // which has no approved list of its own yet.
+        let province = |c: &Cadre| {
+            let mut p = plan("40", "2025-2030", 1);
+            p.entries.push(voted(&mut p.rounds, c.clone(), "P.UV.BTV"));
+            p
+        };
+        let about = |r: &Report| -> Vec<Finding> {
+            r.findings
+                .iter()
+                .filter(|f| f.units.contains(&"16681".to_string()))
+                .cloned()
+                .collect()
+        };
+        let after = reorganised(1);
+        // Listed by one of its sources (old 16684): based on it.
+        let plans = [
+            province(&c),
+            approved_before("16681", std::slice::from_ref(&other)),
+            approved_before("16684", &[other.clone(), c.clone()]),
+        ];
+        assert!(about(&after.rule(&plans, RuleId::R5)).is_empty());
+        // Listed by none of its sources: a warning, tagged to the reorganisation.
+        let plans = [
+            province(&c),
+            approved_before("16681", std::slice::from_ref(&other)),
+            approved_before("16684", std::slice::from_ref(&other)),
+        ];
+        let found = about(&after.rule(&plans, RuleId::R5));
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert_eq!(found[0].reorganised_on, Some(d(2025, 7, 1)));
+        assert!(
+            found[0]
+                .message_en
+                .contains("16681/2025-2030/v1, 16684/2025-2030/v1"),
+            "{}",
+            found[0].message_en
+        );
+        // The other side of the boundary: before the reorganisation the same lists are judged
+        // as they were (old 16681's own list only), and nothing is tagged.
+        let before = reorganised(0);
+        let plans = [
+            province(&c),
+            approved_before("16681", std::slice::from_ref(&other)),
+            approved_before("16684", &[other.clone(), c.clone()]),
+        ];
+        let found = about(&before.rule(&plans, RuleId::R5));
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert_eq!(found[0].reorganised_on, None);
+    }
+
+    #[test]
+    fn r5_counts_an_entry_drawn_from_an_approved_source_as_based_on_it() {
+        let w = reorganised(1);
+        // A cadre of old commune 16684 (absorbed by the new 16681) is not in 16684's approved
+        // list, but is in old 16681's, and the new commune's list drew them from there.
+        let mut c = cadre(ID1, "Nguyễn Văn A");
+        c.current_unit = "16684".into();
+        let other = cadre(ID2, "Lê Văn B");
+        let source = approved_before("16681", &[other.clone(), c.clone()]);
+        let new_list = |origin: Option<EntryOrigin>| {
+            let mut p = plan("16681", "2025-2030", 2);
+            let mut e = voted(&mut p.rounds, c.clone(), "C.DUV");
+            e.origin = origin;
+            p.entries.push(e);
+            vec![
+                p,
+                source.clone(),
+                approved_before("16684", std::slice::from_ref(&other)),
+            ]
+        };
+        let origin = |version: u32, position: u32| EntryOrigin {
+            plan: PlanId {
+                unit: "16681".into(),
+                term: "2025-2030".into(),
+                version,
+            },
+            position,
+        };
+        assert!(w
+            .rule(&new_list(Some(origin(1, 2))), RuleId::R5)
+            .findings
+            .is_empty());
+        // Without provenance, or with one the province cannot verify (another place in the
+        // list, a version it does not hold approved), the cadre's own unit's list decides.
+        for bad in [
+            None,
+            Some(origin(1, 1)),
+            Some(origin(1, 9)),
+            Some(origin(3, 2)),
+        ] {
+            let r = w.rule(&new_list(bad.clone()), RuleId::R5);
+            assert_eq!(r.findings.len(), 1, "{bad:?}: {r:#?}");
+            assert_eq!(r.findings[0].units, ["16681", "16684"]);
+        }
     }
 
     #[test]
@@ -862,8 +1082,6 @@ mod tests {
         };
         check(&snap, &scope, today(), &RulesFile::default())
     }
-
-    use crate::rules::finding::Report;
 
     #[test]
     fn r22_copy_must_match_what_the_owner_submitted() {

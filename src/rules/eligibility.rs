@@ -52,11 +52,7 @@ pub fn eligibility(
     let mut best: Option<(&Plan, &str, u32)> = None;
     for plan in plans.iter().filter(current) {
         unit_has_plan |= plan.id.unit == unit;
-        for e in plan
-            .entries
-            .iter()
-            .filter(|e| e.cadre.national_id == person)
-        {
+        for e in plan.entries_of(person) {
             let fits = e.position == position
                 || catalog
                     .position(&e.position)

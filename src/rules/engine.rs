@@ -282,13 +282,45 @@ fn ruleset_of(ctx: &Ctx<'_>, f: &Finding) -> Ruleset {
         .unwrap_or_else(|| Ruleset::for_date(ctx.today))
 }
 
+/// The day of the reorganisation a finding looks across (issue 22), if it does: a rule set it
+/// (R5 judging a new unit by its sources), or the finding cites both a plan made before the
+/// structure in force (of a unit since abolished, or adopted before it took effect) and one
+/// made in it (adopted since, or an unadopted draft of a unit the reorganisation created).
+/// `None` on a node that never reorganised.
+fn reorganised_on(ctx: &Ctx<'_>, f: &Finding) -> Option<NaiveDate> {
+    if f.reorganised_on.is_some() {
+        return f.reorganised_on;
+    }
+    let hierarchy = ctx.snap.hierarchy;
+    let now = hierarchy.period();
+    if now == 0 {
+        return None;
+    }
+    let since = hierarchy.history().periods()[now].from?;
+    let (mut before, mut after) = (false, false);
+    for id in &f.plans {
+        let Some(plan) = ctx.snap.plans.iter().find(|p| &p.id == id) else {
+            continue;
+        };
+        match plan.adopted_on {
+            _ if hierarchy.is_former(&id.unit) => before = true,
+            Some(d) if d < since => before = true,
+            Some(_) => after = true,
+            None if hierarchy.new_since(&id.unit).is_some() => after = true,
+            None => {}
+        }
+    }
+    (before && after).then_some(since)
+}
+
 fn finish(ctx: &Ctx<'_>, out: Vec<Finding>, scope: &Scope) -> Report {
     let hierarchy = ctx.snap.hierarchy;
     let out = out
         .into_iter()
         .filter(|f| scope.contains(f, hierarchy))
-        .map(|f| {
+        .map(|mut f| {
             let ruleset = ruleset_of(ctx, &f);
+            f.reorganised_on = reorganised_on(ctx, &f);
             f.judged_by(ruleset)
         })
         .collect();
@@ -310,12 +342,7 @@ mod tests {
     /// over a synthetic province large enough to carry findings of many rules.
     #[test]
     fn a_check_on_two_threads_equals_one_on_one_thread() {
-        use crate::synth::{generate, Size, Spec};
-        let hierarchy = crate::config::load_units("builtin:2024").unwrap();
-        let catalog = crate::config::builtin_catalog().unwrap();
-        let mut spec = Spec::sized("40", Size::S, 11);
-        spec.target_entries = 12_000;
-        let g = generate(&hierarchy, &catalog, &spec);
+        let (hierarchy, catalog, g) = crate::synthetic_province(11, 12_000);
         let snapshot = Snapshot {
             plans: &g.plans,
             hierarchy: &hierarchy,
@@ -500,6 +527,7 @@ mod tests {
             cadre: dup,
             position: "D.TP".into(),
             source: EntrySource::AddedByAuthority,
+            origin: None,
         });
         plans.push(v2);
         let w = World::new();
@@ -643,6 +671,7 @@ mod tests {
                     } else {
                         EntrySource::Voted
                     },
+                    origin: None,
                 }
             });
         let round = (

@@ -197,6 +197,13 @@ pub struct Finding {
     /// findings stored before this field existed read as `None`).
     #[serde(default)]
     pub ruleset: Option<Ruleset>,
+    /// Set when the finding looks across a reorganisation of units (issue 22): it reads a plan
+    /// made before the structure in force and a unit or plan of that structure (a new unit's
+    /// entry drawn from an old unit's list, a new unit's sources standing in for its approved
+    /// list). The day that structure took effect (`2025-07-01`). Set by the engine; findings
+    /// stored before this field existed read as `None`.
+    #[serde(default)]
+    pub reorganised_on: Option<chrono::NaiveDate>,
 }
 
 impl Finding {
@@ -230,6 +237,7 @@ impl Finding {
             message_en,
             plans: tidy(plans),
             ruleset: None,
+            reorganised_on: None,
         }
     }
 

@@ -1700,6 +1700,7 @@ mod tests {
             cadre: cadre(ID2, "Lê Văn B"),
             position: "D.BT".into(),
             source: EntrySource::Voted,
+            origin: None,
         });
         assert_eq!(w.findings(p.clone(), RuleId::R19).len(), 1);
         p.entries[1].source = EntrySource::AddedByAuthority;

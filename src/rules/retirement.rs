@@ -291,11 +291,12 @@ mod tests {
         ((1980, 2), (2040, 2), 720),
     ];
 
-    #[test]
-    fn men_match_decree_135_appendix() {
-        for &((by, bm), want, age) in MEN {
-            let got = retirement_month(d(by, bm, 15), Gender::Male);
-            assert_eq!(got, want, "man born {bm}/{by}");
+    /// Every example of an appendix: the retirement month of a person of `gender` born on
+    /// `day` of the example's month, and the age in months then.
+    fn matches_appendix(examples: &[Example], gender: Gender, day: u32) {
+        for &((by, bm), want, age) in examples {
+            let got = retirement_month(d(by, bm, day), gender);
+            assert_eq!(got, want, "{gender:?} born {bm}/{by}");
             assert_eq!(
                 month_index(got.0, got.1) - month_index(by, bm),
                 i64::from(age)
@@ -304,15 +305,13 @@ mod tests {
     }
 
     #[test]
+    fn men_match_decree_135_appendix() {
+        matches_appendix(MEN, Gender::Male, 15);
+    }
+
+    #[test]
     fn women_match_decree_135_appendix() {
-        for &((by, bm), want, age) in WOMEN {
-            let got = retirement_month(d(by, bm, 1), Gender::Female);
-            assert_eq!(got, want, "woman born {bm}/{by}");
-            assert_eq!(
-                month_index(got.0, got.1) - month_index(by, bm),
-                i64::from(age)
-            );
-        }
+        matches_appendix(WOMEN, Gender::Female, 1);
     }
 
     #[test]
@@ -337,30 +336,13 @@ mod tests {
     fn months_until_retirement_counts_to_the_end_of_the_retirement_month() {
         // Man born January 1962 retires in July 2022: the pension starts 1 August 2022.
         let birth = d(1962, 1, 10);
-        assert_eq!(
-            months_until_retirement(birth, Gender::Male, d(2017, 8, 1)),
-            60
-        );
-        assert_eq!(
-            months_until_retirement(birth, Gender::Male, d(2017, 8, 2)),
-            59
-        );
-        assert_eq!(
-            months_until_retirement(birth, Gender::Male, d(2017, 7, 31)),
-            60
-        );
-        assert_eq!(
-            months_until_retirement(birth, Gender::Male, d(2022, 7, 1)),
-            1
-        );
-        assert_eq!(
-            months_until_retirement(birth, Gender::Male, d(2022, 8, 1)),
-            0
-        );
-        assert_eq!(
-            months_until_retirement(birth, Gender::Male, d(2023, 8, 1)),
-            -12
-        );
+        let on = |day| months_until_retirement(birth, Gender::Male, day);
+        assert_eq!(on(d(2017, 8, 1)), 60);
+        assert_eq!(on(d(2017, 8, 2)), 59);
+        assert_eq!(on(d(2017, 7, 31)), 60);
+        assert_eq!(on(d(2022, 7, 1)), 1);
+        assert_eq!(on(d(2022, 8, 1)), 0);
+        assert_eq!(on(d(2023, 8, 1)), -12);
     }
 
     #[test]

@@ -174,6 +174,7 @@ pub fn voted_with(rounds: &mut Vec<BallotRound>, cadre: Cadre, position: &str, y
         cadre,
         position: position.into(),
         source: EntrySource::Voted,
+        origin: None,
     }
 }
 
@@ -190,6 +191,7 @@ pub fn entry(cadre: Cadre, position: &str) -> Entry {
         cadre,
         position: position.into(),
         source: EntrySource::AddedByAuthority,
+        origin: None,
     }
 }
 

@@ -22,7 +22,7 @@
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 use super::{keys, Result, StoreError};
-use crate::domain::{BallotRound, Entry, Plan};
+use crate::domain::{BallotRound, Entry, EntryOrigin, Plan};
 
 /// The store format this code writes and reads, kept in the meta tree under [`FORMAT_KEY`].
 /// Format 3 added the 2025 attributes of a cadre and of a discipline record; a format-2 store
@@ -215,13 +215,22 @@ fn seal_record(id: &crate::domain::PlanId, bytes: &[u8]) -> Vec<(Vec<u8>, Vec<u8
         .collect()
 }
 
-/// The postcard record of a plan's body, before it is deflated.
+/// The postcard record of a plan's body, before it is deflated: the entries and rounds, then,
+/// only when some entry was drawn from a source (issue 22), the entries' provenance as a
+/// trailer (`Vec<Option<EntryOrigin>>`, one per entry in stored order). A body without
+/// provenance is byte for byte what format 3 always wrote.
 fn body_record(plan: &Plan) -> Vec<u8> {
-    postcard::to_allocvec(&BodyRef {
+    let mut bytes = postcard::to_allocvec(&BodyRef {
         entries: &plan.entries,
         rounds: &plan.rounds,
     })
-    .expect("domain values always encode")
+    .expect("domain values always encode");
+    if plan.entries.iter().any(|e| e.origin.is_some()) {
+        let origins: Vec<Option<&EntryOrigin>> =
+            plan.entries.iter().map(|e| e.origin.as_ref()).collect();
+        bytes = postcard::to_extend(&origins, bytes).expect("domain values always encode");
+    }
+    bytes
 }
 
 /// The shapes of format 2 that format 3 changed: a cadre without its retirement regime,
@@ -300,6 +309,7 @@ mod v2 {
                 },
                 position,
                 source,
+                origin: None,
             }
         }
     }
@@ -334,7 +344,28 @@ pub fn decode_body(
     plan_key: &[u8],
     chunks: impl IntoIterator<Item = (impl AsRef<[u8]>, impl AsRef<[u8]>)>,
 ) -> Result<Body> {
-    decode_body_as(tree, plan_key, chunks)
+    let plain = inflate(tree, plan_key, chunks)?;
+    let (mut body, rest) = postcard::take_from_bytes::<Body>(&plain)
+        .map_err(|e| corrupt(tree, plan_key, e.to_string()))?;
+    if rest.is_empty() {
+        return Ok(body);
+    }
+    let origins: Vec<Option<EntryOrigin>> = decode_payload(tree, plan_key, rest)?;
+    if origins.len() != body.entries.len() {
+        return Err(corrupt(
+            tree,
+            plan_key,
+            format!(
+                "{} entries but provenance for {}",
+                body.entries.len(),
+                origins.len()
+            ),
+        ));
+    }
+    for (entry, origin) in body.entries.iter_mut().zip(origins) {
+        entry.origin = origin;
+    }
+    Ok(body)
 }
 
 fn decode_body_as<T: DeserializeOwned>(
@@ -342,6 +373,16 @@ fn decode_body_as<T: DeserializeOwned>(
     plan_key: &[u8],
     chunks: impl IntoIterator<Item = (impl AsRef<[u8]>, impl AsRef<[u8]>)>,
 ) -> Result<T> {
+    let plain = inflate(tree, plan_key, chunks)?;
+    decode_payload(tree, plan_key, &plain)
+}
+
+/// A plan's body record from its chunks, inflated, every envelope checked.
+fn inflate(
+    tree: &str,
+    plan_key: &[u8],
+    chunks: impl IntoIterator<Item = (impl AsRef<[u8]>, impl AsRef<[u8]>)>,
+) -> Result<Vec<u8>> {
     let mut bytes = Vec::new();
     for (i, (key, value)) in chunks.into_iter().enumerate() {
         let key = key.as_ref();
@@ -373,7 +414,7 @@ fn decode_body_as<T: DeserializeOwned>(
             "body inflates past its bound".into(),
         ));
     }
-    decode_payload(tree, plan_key, &plain)
+    Ok(plain)
 }
 
 /// What a format-2 store holds, written for the tests of the upgrade.
@@ -466,6 +507,7 @@ mod tests {
             },
             position: "C.CT".into(),
             source: EntrySource::Voted,
+            origin: None,
         });
         p.rounds.push(BallotRound {
             body: Voter::StandingCommittee,
@@ -514,6 +556,35 @@ mod tests {
         assert_eq!(body.rounds, plan.rounds);
         // Format 3 reads it no more: the upgrade is needed.
         assert!(decode_body("bodies", &key, chunks).is_err());
+    }
+
+    #[test]
+    fn an_entrys_provenance_is_kept_as_a_trailer() {
+        let mut plan = sample();
+        let plain = body_record(&plan);
+        plan.entries[0].origin = Some(crate::domain::EntryOrigin {
+            plan: PlanId {
+                unit: "16663".into(),
+                term: "2025-2030".into(),
+                version: 2,
+            },
+            position: 3,
+        });
+        let record = body_record(&plan);
+        assert!(
+            record.starts_with(&plain),
+            "the trailer follows format 3's record"
+        );
+        let key = keys::plan(&plan.id);
+        let body = decode_body("bodies", &key, encode_body(&plan)).unwrap();
+        assert_eq!(body.entries, plan.entries);
+        // A trailer that does not match the entries is corruption, not a panic.
+        let mut bad = plain.clone();
+        bad = postcard::to_extend(&vec![None::<crate::domain::EntryOrigin>; 7], bad).unwrap();
+        let err = decode_body("bodies", &key, seal_record(&plan.id, &bad))
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("provenance"), "{err}");
     }
 
     #[test]

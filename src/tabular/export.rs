@@ -122,6 +122,8 @@ pub fn plan_sheet<'e>(
         (Some(r), Some(level)) => r.position_label(code, level),
         _ => code.to_string(),
     };
+    let entries: Vec<(&Entry, Option<u32>)> = entries.into_iter().collect();
+    let drawn = entries.iter().any(|(e, _)| e.origin.is_some());
     let mut rows = Vec::new();
     for (i, (entry, yes)) in entries.into_iter().enumerate() {
         let c = &entry.cadre;
@@ -171,14 +173,31 @@ pub fn plan_sheet<'e>(
                 Column::Ratings => super::attributes::format_ratings(&c.ratings).into(),
             }
         };
-        rows.push(Column::ALL.into_iter().map(cell).collect());
+        let mut row: Vec<ExportCell> = Column::ALL.into_iter().map(cell).collect();
+        if drawn {
+            row.push(match &entry.origin {
+                Some(o) => o.to_string().into(),
+                None => ExportCell::Empty,
+            });
+        }
+        rows.push(row);
+    }
+    let mut headers: Vec<String> = Column::ALL.iter().map(|c| c.title().to_string()).collect();
+    if drawn {
+        headers.push(DRAWN_FROM.to_string());
     }
     ExportSheet {
         name: name.to_string(),
-        headers: Column::ALL.iter().map(|c| c.title().to_string()).collect(),
+        headers,
         rows,
     }
 }
+
+/// The header of the column an exported plan gains when some entry was drawn from an old
+/// unit's approved list (issue 22): the source version and the entry's place in it,
+/// `16681/2025-2030/v1 #2`. The import ignores it (the provenance is set by
+/// `draft --from-sources` only).
+pub const DRAWN_FROM: &str = "Lấy từ danh sách (sắp xếp đơn vị)";
 
 /// A sheet of a whole plan in the order of the usual list: by planned position, most senior
 /// first, then by name the Vietnamese way; yes votes from the plan's last round for each.

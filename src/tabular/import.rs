@@ -663,6 +663,7 @@ impl RowChecker<'_> {
                 cadre,
                 position,
                 source,
+                origin: None,
             },
             yes_votes,
         })

@@ -105,16 +105,27 @@ pub struct Merged {
 }
 
 /// `rows` (the data rows below the header) with the value of each merged region that starts
-/// among them and spans several rows written into every empty cell the region covers (all its
-/// columns): "Chức vụ hiện tại" merged over two deputy chairmen is the current position of
-/// both. Left alone, because there a merge is layout, not data: regions that start above (the
-/// title block, a two-row header) and regions within one row (a group heading across the
-/// columns, "I. Quy hoạch chức danh Bí thư"). Columns are bounded by the widest row, so a
-/// region that claims the whole sheet costs nothing.
+/// among them written into every empty cell the region covers, as the clerk sees it:
+///
+/// - across rows: "Chức vụ hiện tại" merged over two deputy chairmen is the current position
+///   of both;
+/// - across columns: "Đơn vị công tác" merged over two columns of one person's row holds the
+///   same text in both (what each column makes of it is that column's to judge, and a problem
+///   there is named by row and column like any other);
+/// - a block (several rows and columns): every cell of it.
+///
+/// Left alone, because there a merge is layout, not data: regions that start above (the title
+/// block, a merged header cell, a two-row header), and a region within one row beside which at
+/// most one other cell is written (a group heading across the columns, "I. Quy hoạch chức danh
+/// Bí thư", with or without its number in a cell of its own; a signature line). Columns are bounded by the widest row, so a region that claims the
+/// whole sheet costs nothing.
 pub fn fill_merged(rows: &[Row], merged: &[Merged]) -> Vec<Row> {
     let mut out = rows.to_vec();
     let width = out.iter().map(|r| r.cells.len()).max().unwrap_or(0);
-    for m in merged.iter().filter(|m| m.last_row > m.first_row) {
+    for m in merged {
+        if m.last_row == m.first_row && m.last_col <= m.first_col {
+            continue;
+        }
         let Some(top) = out.iter().position(|r| r.number == m.first_row) else {
             continue;
         };
@@ -125,6 +136,19 @@ pub fn fill_merged(rows: &[Row], merged: &[Merged]) -> Vec<Row> {
         let last_col = m.last_col.min(width - 1);
         if last_col < m.first_col {
             continue;
+        }
+        if m.last_row == m.first_row {
+            // A person's row has a name, a birth date, an ID… beside the region; a heading
+            // has its title and at most its number.
+            let beside = out[top]
+                .cells
+                .iter()
+                .enumerate()
+                .filter(|(i, c)| !(m.first_col..=last_col).contains(i) && !c.is_empty())
+                .count();
+            if beside < 2 {
+                continue;
+            }
         }
         for row in out[top..].iter_mut().take_while(|r| r.number <= m.last_row) {
             if row.cells.len() <= last_col {
@@ -138,4 +162,88 @@ pub fn fill_merged(rows: &[Row], merged: &[Merged]) -> Vec<Row> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(number: usize, cells: &[&str]) -> Row {
+        Row {
+            number,
+            cells: cells
+                .iter()
+                .map(|c| match c {
+                    &"" => Cell::Empty,
+                    t => Cell::Text(t.to_string()),
+                })
+                .collect(),
+        }
+    }
+
+    fn merged(first_row: usize, last_row: usize, first_col: usize, last_col: usize) -> Merged {
+        Merged {
+            first_row,
+            last_row,
+            first_col,
+            last_col,
+        }
+    }
+
+    fn texts(rows: &[Row]) -> Vec<Vec<String>> {
+        rows.iter()
+            .map(|r| r.cells.iter().map(Cell::display).collect())
+            .collect()
+    }
+
+    #[test]
+    fn a_merge_in_the_data_fills_across_rows_columns_and_blocks() {
+        let rows = [
+            row(4, &["1", "An", "C.PCT.UBND", "", "16681", "2025-2030", ""]),
+            row(5, &["2", "Bình", "", "", "", "", ""]),
+        ];
+        let regions = [
+            merged(4, 5, 4, 4), // across rows
+            merged(4, 4, 2, 3), // across columns
+            merged(4, 5, 5, 6), // a block
+        ];
+        assert_eq!(
+            texts(&fill_merged(&rows, &regions)),
+            [
+                [
+                    "1",
+                    "An",
+                    "C.PCT.UBND",
+                    "C.PCT.UBND",
+                    "16681",
+                    "2025-2030",
+                    "2025-2030"
+                ],
+                ["2", "Bình", "", "", "16681", "2025-2030", "2025-2030"],
+            ]
+        );
+    }
+
+    #[test]
+    fn a_heading_or_a_merge_that_starts_above_stays_layout() {
+        // A heading across the row, and one whose number stands in a cell of its own: at
+        // most one other cell beside the region. A region from the header above.
+        let rows = [
+            row(10, &["I. Quy hoạch chức danh Bí thư", "", ""]),
+            row(11, &["II", "Quy hoạch chức danh Chủ tịch", ""]),
+            row(12, &["1", "An", ""]),
+        ];
+        let regions = [
+            merged(10, 10, 0, 2),
+            merged(11, 11, 1, 2),
+            merged(8, 12, 2, 2),
+        ];
+        assert_eq!(texts(&fill_merged(&rows, &regions)), texts(&rows));
+        // Two cells beside the region: a person's row, filled.
+        let person = [row(12, &["1", "An", "C.CC", ""])];
+        assert_eq!(
+            texts(&fill_merged(&person, &[merged(12, 12, 2, 3)])),
+            [["1", "An", "C.CC", "C.CC"]]
+        );
+    }
 }

@@ -471,6 +471,7 @@ pub(super) fn sample_entries() -> Vec<(Entry, Option<u32>)> {
         cadre,
         position: position.into(),
         source,
+        origin: None,
     };
     vec![
         (entry(a.clone(), "C.BT", EntrySource::Voted), Some(27)),
@@ -548,6 +549,39 @@ fn csv_export_imports_back_to_the_same_entries() {
         assert!(out.starts_with(export::BOM));
         assert_reads_back(out.as_slice(), Format::Csv, &ctx, &entries);
     }
+}
+
+#[test]
+fn an_entrys_provenance_is_exported_in_its_own_column_and_ignored_on_import() {
+    let (catalog, hierarchy) = reference();
+    let ctx = context(&catalog, &hierarchy);
+    let entries = sample_entries();
+    let plain = plan_sheet("x", entries.iter().map(|(e, y)| (e, *y)), &ctx);
+    assert!(!plain.headers.iter().any(|h| h == export::DRAWN_FROM));
+    let mut drawn = entries.clone();
+    drawn[1].0.origin = Some(crate::domain::EntryOrigin {
+        plan: PlanId {
+            unit: "16663".into(),
+            term: "2025-2030".into(),
+            version: 2,
+        },
+        position: 4,
+    });
+    let sheet = plan_sheet("x", drawn.iter().map(|(e, y)| (e, *y)), &ctx);
+    assert_eq!(sheet.headers.last().unwrap(), export::DRAWN_FROM);
+    let last = sheet.headers.len() - 1;
+    assert_eq!(
+        sheet.rows[1][last],
+        ExportCell::Text("16663/2025-2030/v2 #4".into())
+    );
+    assert_eq!(sheet.rows[0][last], ExportCell::Empty);
+    assert_eq!(
+        super::columns::Column::from_header(export::DRAWN_FROM),
+        None
+    );
+    let mut out = Vec::new();
+    export_csv(&mut out, None, &sheet.headers, &sheet.text_rows()).unwrap();
+    assert_reads_back(out.as_slice(), Format::Csv, &ctx, &entries);
 }
 
 #[test]

@@ -12,7 +12,7 @@ mod persons;
 use std::collections::{HashMap, HashSet};
 
 use crate::{
-    domain::{Plan, PlanHeader, PlanId, PlanStatus, Receipt},
+    domain::{Decision, Plan, PlanHeader, PlanId, PlanStatus, Receipt},
     rules::{RulesFile, SubmittedCopy},
     store::{self, Change, Store},
 };
@@ -432,28 +432,24 @@ pub enum ViewChange {
 impl ViewChange {
     /// The changes of a commit that the view follows.
     pub fn of(changes: &[Change]) -> Vec<ViewChange> {
+        // A plan or header written with a decision brings the decision too.
+        let decided = |id: &PlanId, decision: &Option<Decision>| {
+            decision.as_ref().map(|d| ViewChange::Decision {
+                id: id.clone(),
+                hash: d.hash.clone(),
+                by: d.decided_by.clone(),
+            })
+        };
         let mut out = Vec::new();
         for c in changes {
             match c {
                 Change::PutPlan(p) => {
                     out.push(ViewChange::Plan(p.clone()));
-                    if let Some(d) = &p.decision {
-                        out.push(ViewChange::Decision {
-                            id: p.id.clone(),
-                            hash: d.hash.clone(),
-                            by: d.decided_by.clone(),
-                        });
-                    }
+                    out.extend(decided(&p.id, &p.decision));
                 }
                 Change::PutHeader(h) => {
                     out.push(ViewChange::Header(h.clone()));
-                    if let Some(d) = &h.decision {
-                        out.push(ViewChange::Decision {
-                            id: h.id.clone(),
-                            hash: d.hash.clone(),
-                            by: d.decided_by.clone(),
-                        });
-                    }
+                    out.extend(decided(&h.id, &h.decision));
                 }
                 Change::PutReceipt(r) => out.push(ViewChange::Receipt(r.clone())),
                 _ => {}

@@ -326,11 +326,7 @@ impl View {
         for &s in self.by_id.get(tiebreak(national_id)) {
             for p in self.slot_plans(s as usize) {
                 let plan = &self.plans[p];
-                let found: Vec<_> = plan
-                    .entries
-                    .iter()
-                    .filter(|e| e.cadre.national_id == national_id)
-                    .collect();
+                let found: Vec<_> = plan.entries_of(national_id).collect();
                 if !found.is_empty() {
                     out.push((plan, found));
                 }
@@ -362,21 +358,13 @@ mod tests {
 
     use super::super::ViewChange;
     use super::*;
-    use crate::{
-        config,
-        rules::{self, RulesFile, Scope, Snapshot},
-        synth::{generate, Size, Spec},
-    };
+    use crate::rules::{self, RulesFile, Scope, Snapshot};
 
     /// A re-check over the related plans finds what a re-check over the whole view finds, for
     /// district and commune plans of a synthetic province with persons listed in several units.
     #[test]
     fn a_check_over_the_related_plans_equals_one_over_the_whole_view() {
-        let hierarchy = config::load_units("builtin:2024").unwrap();
-        let catalog = config::builtin_catalog().unwrap();
-        let mut spec = Spec::sized("40", Size::S, 7);
-        spec.target_entries = 6_000;
-        let g = generate(&hierarchy, &catalog, &spec);
+        let (hierarchy, catalog, g) = crate::synthetic_province(7, 6_000);
         let rules = RulesFile::default();
         let mut view = View::default();
         view.apply(

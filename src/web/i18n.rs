@@ -129,6 +129,7 @@ impl Lang {
             "reference_data" => ("Cập nhật dữ liệu tham chiếu", "Reference data updated"),
             "web_key" => ("Khoá trang web", "Web page key"),
             "web_login" => ("Đăng nhập trang web", "Web sign-in"),
+            "merge" => ("Sáp nhập tỉnh", "Provinces merged"),
             other => return other.to_string(),
         };
         self.t(vi, en).to_string()
@@ -153,6 +154,16 @@ impl Lang {
                 .into()
             },
         )
+    }
+
+    /// The tag of a finding the merger of provinces made, naming the old provinces whose
+    /// lists collide (`quyhoach merge`, docs/merging-provinces.md).
+    pub fn merger(self, provinces: &[String]) -> String {
+        let list = provinces.join(", ");
+        match self {
+            Lang::Vi => format!("Do sáp nhập tỉnh ({list})"),
+            Lang::En => format!("From the merger of provinces ({list})"),
+        }
     }
 
     /// A severity.

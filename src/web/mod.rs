@@ -7,9 +7,11 @@
 //! Pages: the overview (`/`), the consolidated list (`/tong-hop`, with its `.csv` and `.xlsx`
 //! export), the findings (`/phat-hien`), a plan (`/ke-hoach/UNIT/TERM/VERSION`, with versions,
 //! diff, rounds, decisions, audit records and the approver's actions), a person
-//! (`/nguoi/REF`) and the structure charts (`/co-cau`).
+//! (`/nguoi/REF`), the structure charts (`/co-cau`) and the appraisal of every plan awaiting
+//! this unit, with the approval of the clean ones together (`/tham-dinh`).
 
 mod actions;
+mod appraisal;
 mod diff;
 mod i18n;
 mod layout;
@@ -121,6 +123,7 @@ pub async fn router(
         .route("/tong-hop.csv", get(pages::consolidated_csv))
         .route("/tong-hop.xlsx", get(pages::consolidated_xlsx))
         .route("/phat-hien", get(pages::findings))
+        .route("/phat-hien/sap-nhap", get(pages::merger_worklist))
         .route("/ke-hoach/{unit}/{term}/{version}", get(pages::plan))
         .route(
             "/ke-hoach/{unit}/{term}/{version}/quyet-dinh",
@@ -130,6 +133,8 @@ pub async fn router(
             "/ke-hoach/{unit}/{term}/{version}/chap-nhan",
             post(actions::accept),
         )
+        .route(appraisal::PATH, get(appraisal::appraisal))
+        .route("/tham-dinh/phe-duyet", post(appraisal::approve))
         .route("/nguoi", get(person::find))
         .route("/nguoi/{reference}", get(person::person))
         .route("/co-cau", get(structure::structure))
@@ -166,23 +171,18 @@ fn with_security_headers(router: Router, https: bool) -> Router {
     use axum::http::HeaderValue;
     use tower_http::set_header::SetResponseHeaderLayer;
     let hsts = HeaderValue::from_static(STRICT_TRANSPORT_SECURITY);
+    // Whatever the response set itself, these replace it.
+    let always = [
+        (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "same-origin"),
+    ];
+    let router = always.into_iter().fold(router, |router, (name, value)| {
+        let value = HeaderValue::from_static(value);
+        router.layer(SetResponseHeaderLayer::overriding(name, value))
+    });
     router
-        .layer(SetResponseHeaderLayer::overriding(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_FRAME_OPTIONS,
-            HeaderValue::from_static("DENY"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("same-origin"),
-        ))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),

@@ -32,6 +32,7 @@ async fn bad_entries_and_ballots_are_refused_and_change_nothing() {
     c.create_draft(pb::CreateDraftRequest {
         unit: "16681".into(),
         term: TERM.into(),
+        from_sources: false,
     })
     .await
     .unwrap();
@@ -44,6 +45,7 @@ async fn bad_entries_and_ballots_are_refused_and_change_nothing() {
         c.create_draft(pb::CreateDraftRequest {
             unit: "99999".into(),
             term: TERM.into(),
+            from_sources: false,
         })
         .await,
         Code::NotFound,
@@ -53,6 +55,7 @@ async fn bad_entries_and_ballots_are_refused_and_change_nothing() {
         c.create_draft(pb::CreateDraftRequest {
             unit: "16681".into(),
             term: "2040-2045".into(),
+            from_sources: false,
         })
         .await,
         Code::NotFound,

@@ -27,7 +27,7 @@ use crate::{
         district_entry, draft_with, everything, round, start_tls, start_with, tls_config,
         wait_status, TERM,
     },
-    procs::{cli, eventually, listening, serve_command},
+    procs::{cli, eventually, listening, on_terminal, serve_command},
 };
 
 /// A person's certificate files of `unit` with `roles`, written under `dir/people`.
@@ -141,6 +141,11 @@ fn carry(file: &Path, to: &Path) -> PathBuf {
     dest
 }
 
+/// The size of `file` in bytes.
+fn len(file: &Path) -> u64 {
+    std::fs::metadata(file).unwrap().len()
+}
+
 /// The province 40's office: its node's address and a clerk's certificate files.
 struct Office {
     addr: String,
@@ -174,15 +179,25 @@ impl Office {
         ]
     }
 
-    /// `quyhoach bundle import FILE` at this office's node.
-    async fn import(&self, file: &Path) -> crate::procs::Ran {
+    /// The arguments of `quyhoach bundle import FILE` at this office's node.
+    fn import_args(&self, file: &Path) -> Vec<String> {
         let mut args = vec![
             "bundle".to_string(),
             "import".into(),
             file.display().to_string(),
         ];
         args.extend(self.node_args());
-        cli(args).await
+        args
+    }
+
+    /// `quyhoach bundle import FILE` at this office's node.
+    async fn import(&self, file: &Path) -> crate::procs::Ran {
+        cli(self.import_args(file)).await
+    }
+
+    /// The same at a terminal ([`on_terminal`]): its progress is drawn.
+    async fn import_on_terminal(&self, file: &Path) -> crate::procs::Ran {
+        on_terminal(self.import_args(file)).await
     }
 
     /// `quyhoach bundle export` of 412's plan at this office's node into `out`.
@@ -317,8 +332,17 @@ async fn a_district_linked_by_a_folder_gets_its_plan_approved_as_over_grpc() {
     // Carried to the province and imported there: received, and a signed receipt written.
     let inbox = d.join("province-inbox");
     let carried = carry(&pushed, &inbox);
-    let (ok, text) = office.import(&carried).await.said();
+    // At a terminal the import shows its progress, then says what it did.
+    let (ok, text) = office.import_on_terminal(&carried).await.said();
     assert!(ok, "{text}");
+    assert!(
+        text.contains(&format!("sending {} bytes to", len(&carried))),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("imported {}", carried.display())),
+        "{text}"
+    );
     assert!(
         text.contains("412/2025-2030/v1 from 412 received as submitted"),
         "{text}"
@@ -529,6 +553,8 @@ async fn every_attack_on_a_bundle_is_refused_with_its_reason_and_nothing_is_stor
         .bundle;
     let (ok, text) = office.import(&pushed).await.said();
     assert!(ok && text.contains("already held"), "{text}");
+    // Through a pipe, no progress is drawn.
+    assert!(!text.contains("sending"), "{text}");
     let again = format::read(&std::fs::read(&receipt).unwrap())
         .unwrap()
         .bundle;
@@ -596,6 +622,7 @@ async fn every_attack_on_a_bundle_is_refused_with_its_reason_and_nothing_is_stor
         .create_draft(pb::CreateDraftRequest {
             unit: "412".into(),
             term: TERM.into(),
+            from_sources: false,
         })
         .await
         .unwrap();

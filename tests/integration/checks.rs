@@ -31,6 +31,7 @@ pub(crate) async fn district_plan(
     c.create_draft(pb::CreateDraftRequest {
         unit: unit.into(),
         term: TERM.into(),
+        from_sources: false,
     })
     .await
     .unwrap();

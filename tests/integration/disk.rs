@@ -33,6 +33,7 @@ async fn nothing_leaves_a_node_before_its_commit_is_on_disk() {
     c.create_draft(pb::CreateDraftRequest {
         unit: unit.clone(),
         term: term.clone(),
+        from_sources: false,
     })
     .await
     .unwrap();
@@ -152,6 +153,7 @@ async fn sigkill_during_start_up_never_leaves_a_store_that_will_not_open() {
     c.create_draft(pb::CreateDraftRequest {
         unit: "40".into(),
         term: DRAFT_TERM.into(),
+        from_sources: false,
     })
     .await
     .unwrap();
@@ -267,6 +269,7 @@ async fn a_full_disk_refuses_writes_keeps_reads_and_recovers_without_restart() {
     c.create_draft(pb::CreateDraftRequest {
         unit: "40".into(),
         term: TERM.into(),
+        from_sources: false,
     })
     .await
     .unwrap();
@@ -380,6 +383,7 @@ async fn a_store_rolled_back_behind_its_record_is_refused_at_start() {
     c.create_draft(pb::CreateDraftRequest {
         unit: "40".into(),
         term: TERM.into(),
+        from_sources: false,
     })
     .await
     .unwrap();
@@ -475,6 +479,7 @@ async fn a_log_cut_to_half_is_found_not_served() {
     c.create_draft(pb::CreateDraftRequest {
         unit: "40".into(),
         term: TERM.into(),
+        from_sources: false,
     })
     .await
     .unwrap();

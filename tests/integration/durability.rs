@@ -12,6 +12,7 @@ async fn a_reopened_node_still_has_every_acknowledged_plan() {
     p.create_draft(pb::CreateDraftRequest {
         unit: "40".into(),
         term: TERM.into(),
+        from_sources: false,
     })
     .await
     .unwrap();

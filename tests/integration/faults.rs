@@ -23,6 +23,7 @@ pub(crate) async fn submit(
     c.create_draft(pb::CreateDraftRequest {
         unit: unit.into(),
         term: term.into(),
+        from_sources: false,
     })
     .await?;
     c.put_entry(pb::PutEntryRequest {
@@ -273,6 +274,7 @@ async fn finish(c: &mut PlanningClient<Channel>, unit: &str, term: &str, n: u32)
                 c.create_draft(pb::CreateDraftRequest {
                     unit: unit_s,
                     term: term_s,
+                    from_sources: false,
                 })
                 .await
                 .unwrap();

@@ -86,6 +86,7 @@ async fn a_fulfilled_entry_is_kept_shown_and_no_longer_counted_at_the_next_revie
     dc.create_draft(pb::CreateDraftRequest {
         unit: "412".into(),
         term: TERM.into(),
+        from_sources: false,
     })
     .await
     .unwrap();
@@ -289,6 +290,7 @@ async fn a_fulfilled_entry_is_kept_shown_and_no_longer_counted_at_the_next_revie
     dc.create_draft(pb::CreateDraftRequest {
         unit: "412".into(),
         term: TERM.into(),
+        from_sources: false,
     })
     .await
     .unwrap();

@@ -311,6 +311,7 @@ async fn fill_free_loop(dir: &Path, disk: &SmallDisk, name: &str, points: &[&str
     c.create_draft(pb::CreateDraftRequest {
         unit: "40".into(),
         term: TERM.into(),
+        from_sources: false,
     })
     .await
     .unwrap();

@@ -195,6 +195,7 @@ pub fn entry(n: u32, name: &str, position: &str, unit: &str) -> pb::Entry {
         }),
         position: position.into(),
         source: pb::EntrySource::Voted.into(),
+        origin: None,
     }
 }
 
@@ -237,6 +238,7 @@ pub async fn draft_with(c: &mut PlanningClient<Channel>, unit: &str, entries: Ve
     c.create_draft(pb::CreateDraftRequest {
         unit: unit.into(),
         term: TERM.into(),
+        from_sources: false,
     })
     .await
     .unwrap();
@@ -280,6 +282,7 @@ pub async fn adopted_plan(
     c.create_draft(pb::CreateDraftRequest {
         unit: unit.into(),
         term: TERM.into(),
+        from_sources: false,
     })
     .await
     .unwrap();

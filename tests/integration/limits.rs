@@ -141,6 +141,7 @@ async fn random_well_formed_requests_never_write_when_refused() {
     c.create_draft(pb::CreateDraftRequest {
         unit: "412".into(),
         term: TERM.into(),
+        from_sources: false,
     })
     .await
     .unwrap();
@@ -158,7 +159,11 @@ async fn random_well_formed_requests_never_write_when_refused() {
         let before = writes_by_callers(&mut c).await;
         let result: Result<(), tonic::Status> = match call.clone() {
             Call::Draft(unit, term) => c
-                .create_draft(pb::CreateDraftRequest { unit, term })
+                .create_draft(pb::CreateDraftRequest {
+                    unit,
+                    term,
+                    from_sources: false,
+                })
                 .await
                 .map(|_| ()),
             Call::Put(unit, cadre, position) => c
@@ -169,6 +174,7 @@ async fn random_well_formed_requests_never_write_when_refused() {
                         cadre: Some(*cadre),
                         position,
                         source: 1,
+                        origin: None,
                     }),
                 })
                 .await

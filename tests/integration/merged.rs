@@ -232,3 +232,146 @@ async fn a_formula_without_a_saved_value_is_a_problem_named_by_row_and_column() 
     assert!(!said.contains("row 5"), "{said}");
     assert!(said.contains("2 good rows"), "{said}");
 }
+
+/// A list laid out the way offices merge cells, read through the binary: a two-row header
+/// whose cells are merged down both rows and whose "Họ và tên" is a block over two columns
+/// (a merged header cell); in the data, a name merged across the two columns under it, a
+/// current post merged across "Chức vụ hiện tại" and "Chức danh quy hoạch" (across columns:
+/// the value fills both), "Đơn vị công tác" merged down four rows (across rows), and
+/// "Nhiệm kỳ" with the note beside it merged as one block over four rows and two columns.
+fn offices_list(path: &std::path::Path) {
+    const HEAD: [(u16, &str); 11] = [
+        (0, "STT"),
+        (1, "Họ và tên"),
+        (3, "Ngày sinh"),
+        (4, "Giới tính"),
+        (5, "Dân tộc"),
+        (6, "Số CCCD"),
+        (7, "Chức vụ hiện tại"),
+        (8, "Chức danh quy hoạch"),
+        (9, "Đơn vị công tác"),
+        (10, "Nhiệm kỳ"),
+        (11, "Ghi chú"),
+    ];
+    let people = [
+        (
+            "1",
+            "Nguyễn Văn An",
+            "01/01/1980",
+            "Nam",
+            "040080000021",
+            "C.PCT.UBND",
+            "C.CT.UBND",
+        ),
+        (
+            "2",
+            "Lê Văn Bình",
+            "02/02/1981",
+            "Nam",
+            "040081000022",
+            "C.PCT.HDND",
+            "",
+        ),
+        (
+            "3",
+            "Trần Thị Cúc",
+            "03/03/1985",
+            "Nữ",
+            "040185000023",
+            "C.CC",
+            "C.PCT.UBND",
+        ),
+        (
+            "4",
+            "Đỗ Văn Dũng",
+            "04/04/1986",
+            "Nam",
+            "040086000024",
+            "C.CC",
+            "C.PCT.HDND",
+        ),
+    ];
+    let plain = rust_xlsxwriter::Format::new();
+    let mut book = Workbook::new();
+    let sheet = book.add_worksheet();
+    sheet
+        .merge_range(0, 0, 0, 11, "DANH SÁCH QUY HOẠCH", &plain)
+        .unwrap();
+    for (col, title) in HEAD {
+        let last = if col == 1 { 2 } else { col };
+        sheet.merge_range(1, col, 2, last, title, &plain).unwrap();
+    }
+    for (i, (stt, name, born, gender, id, current, planned)) in people.iter().enumerate() {
+        let r = 3 + i as u32;
+        sheet.write_string(r, 0, *stt).unwrap();
+        if i == 0 {
+            sheet.merge_range(r, 1, r, 2, name, &plain).unwrap();
+        } else {
+            sheet.write_string(r, 1, *name).unwrap();
+        }
+        sheet.write_string(r, 3, *born).unwrap();
+        sheet.write_string(r, 4, *gender).unwrap();
+        sheet.write_string(r, 5, "Kinh").unwrap();
+        sheet.write_string(r, 6, *id).unwrap();
+        if planned.is_empty() {
+            sheet.merge_range(r, 7, r, 8, current, &plain).unwrap();
+        } else {
+            sheet.write_string(r, 7, *current).unwrap();
+            sheet.write_string(r, 8, *planned).unwrap();
+        }
+    }
+    sheet.merge_range(3, 9, 6, 9, "16681", &plain).unwrap();
+    sheet.merge_range(3, 10, 6, 11, TERM, &plain).unwrap();
+    book.save(path).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merged_ranges_across_rows_across_columns_a_block_and_a_merged_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let nowhere = format!("http://{}", crate::procs::free_addr());
+    let commune = start(dir.path(), "16681", Some(nowhere), "builtin:2024").await;
+    let addr = commune.addr.to_string();
+    let file = dir.path().join("offices.xlsx");
+    offices_list(&file);
+
+    let (ok, said) = import(&file, &["--node", &addr]).await;
+    assert!(ok, "{said}");
+    assert!(said.contains("4 good rows, 0 problems"), "{said}");
+    let mut c = client(&commune).await;
+    let plan = c
+        .get_plan(pb::GetPlanRequest {
+            unit: "16681".into(),
+            term: TERM.into(),
+            version: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let entry = |name: &str| {
+        plan.entries
+            .iter()
+            .find(|e| e.cadre.as_ref().unwrap().full_name == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} not imported: {plan:?}"))
+    };
+    // The merged header cell names its column; the name merged under it is read once.
+    assert_eq!(plan.entries.len(), 4, "{plan:?}");
+    assert_eq!(entry("Nguyễn Văn An").position, "C.CT.UBND");
+    // Across columns: Bình's post fills both cells it covers.
+    let binh = entry("Lê Văn Bình");
+    assert_eq!(
+        binh.cadre.as_ref().unwrap().current_positions,
+        ["C.PCT.HDND"]
+    );
+    assert_eq!(binh.position, "C.PCT.HDND");
+    // Across rows and the block: every row has the unit (and the term, or it would be a
+    // problem of the row).
+    for e in &plan.entries {
+        assert_eq!(e.cadre.as_ref().unwrap().current_unit, "16681", "{e:?}");
+    }
+    assert_eq!(
+        entry("Đỗ Văn Dũng").cadre.unwrap().current_positions,
+        ["C.CC"]
+    );
+    commune.stop().await.unwrap();
+}

@@ -120,6 +120,7 @@ async fn run(ops: Vec<Op>) {
                     c.create_draft(pb::CreateDraftRequest {
                         unit: UNIT.into(),
                         term: TERM.into(),
+                        from_sources: false,
                     })
                     .await
                     .unwrap();

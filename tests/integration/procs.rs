@@ -21,7 +21,11 @@ use tonic::transport::Channel;
 /// standard input closed: every test that runs the command line starts from it, adding its
 /// arguments and the variables it is about.
 pub fn quyhoach() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_quyhoach"));
+    clean(Command::new(env!("CARGO_BIN_EXE_quyhoach")))
+}
+
+/// `cmd` without the test's `QUYHOACH_*` variables, with standard input closed.
+fn clean(mut cmd: Command) -> Command {
     for (k, _) in std::env::vars() {
         if k.starts_with("QUYHOACH_") {
             cmd.env_remove(k);
@@ -72,6 +76,22 @@ pub async fn run(cmd: &mut Command) -> Ran {
 /// Runs the binary with `args` to its end (see [`run`]).
 pub async fn cli<S: AsRef<OsStr>>(args: impl IntoIterator<Item = S>) -> Ran {
     run(quyhoach().args(args)).await
+}
+
+/// Runs the binary with `args` as a person at a terminal does: under util-linux's `script`,
+/// which gives it a pseudo-terminal for standard output and standard error. All it drew there
+/// (progress included, with its terminal codes) lands in [`Ran::stdout`]; `ok` is its own
+/// exit status.
+pub async fn on_terminal<S: AsRef<str>>(args: impl IntoIterator<Item = S>) -> Ran {
+    let quote = |a: &str| format!("'{}'", a.replace('\'', r"'\''"));
+    let mut line = quote(env!("CARGO_BIN_EXE_quyhoach"));
+    for a in args {
+        line.push(' ');
+        line.push_str(&quote(a.as_ref()));
+    }
+    let mut cmd = clean(Command::new("script"));
+    cmd.args(["--quiet", "--return", "--command", &line, "/dev/null"]);
+    run(&mut cmd).await
 }
 
 /// A node running as its own process.

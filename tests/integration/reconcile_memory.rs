@@ -88,6 +88,7 @@ fn entry() -> Entry {
         },
         position: "C.BT".into(),
         source: EntrySource::Voted,
+        origin: None,
     }
 }
 

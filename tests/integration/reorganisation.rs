@@ -9,7 +9,7 @@ use tonic::transport::Channel;
 
 use crate::{
     harness::*,
-    procs::{cli, eventually},
+    procs::{cli, eventually, on_terminal},
 };
 
 /// Đông Vĩnh's 2024 list, as the province's Board reads it after the reorganisation.
@@ -217,6 +217,7 @@ async fn three_levels_reorganised_to_two_lose_no_plan_and_strand_none() {
     s.create_draft(pb::CreateDraftRequest {
         unit: "16690".into(),
         term: TERM.into(),
+        from_sources: false,
     })
     .await
     .unwrap();
@@ -288,6 +289,8 @@ async fn three_levels_reorganised_to_two_lose_no_plan_and_strand_none() {
     };
     let ran = cli(reorganize(&["--on", "2025-07-01", "--dry-run"])).await;
     assert!(ran.ok, "{}", ran.text());
+    // Through a pipe, no progress is drawn.
+    assert!(!ran.text().contains("listing what"), "{}", ran.text());
     let line = |unit: &str| {
         ran.stdout
             .lines()
@@ -337,9 +340,19 @@ async fn three_levels_reorganised_to_two_lose_no_plan_and_strand_none() {
         .unwrap_err();
     assert_eq!(err.code(), tonic::Code::FailedPrecondition);
 
-    let applied = cli(reorganize(&["--on", "2025-07-01"])).await;
+    // At a terminal, the reorganisation shows its progress while the node works, then says
+    // what it did.
+    let applied = on_terminal(reorganize(&["--on", "2025-07-01"])).await;
     assert!(applied.ok, "{}", applied.text());
+    assert!(
+        applied
+            .stdout
+            .contains(&format!("reorganising {node} into builtin:2025")),
+        "{}",
+        applied.stdout
+    );
     assert!(applied.stdout.contains(": applied"), "{}", applied.stdout);
+    assert!(applied.stdout.contains(" plans: "), "{}", applied.stdout);
     let again = cli(reorganize(&["--on", "2025-07-01"])).await;
     assert!(!again.ok, "a second reorganisation to the same structure");
     let audit = p
@@ -467,6 +480,7 @@ async fn a_plan_pending_at_an_abolished_district_reaches_the_province() {
     c.create_draft(pb::CreateDraftRequest {
         unit: "16681".into(),
         term: TERM.into(),
+        from_sources: false,
     })
     .await
     .unwrap();

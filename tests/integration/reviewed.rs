@@ -57,6 +57,7 @@ async fn draft_of_three(c: &mut PlanningClient<Channel>, term: &str) -> pb::Plan
     c.create_draft(pb::CreateDraftRequest {
         unit: "16681".into(),
         term: term.into(),
+        from_sources: false,
     })
     .await
     .unwrap();

@@ -42,6 +42,7 @@ async fn a_200_kb_value_in_any_text_field_is_refused_clearly_and_changes_nothing
     c.create_draft(pb::CreateDraftRequest {
         unit: "412".into(),
         term: TERM.into(),
+        from_sources: false,
     })
     .await
     .unwrap();
@@ -57,6 +58,7 @@ async fn a_200_kb_value_in_any_text_field_is_refused_clearly_and_changes_nothing
         .create_draft(pb::CreateDraftRequest {
             unit: huge.clone(),
             term: TERM.into(),
+            from_sources: false,
         })
         .await
         .map(|_| ())
@@ -66,6 +68,7 @@ async fn a_200_kb_value_in_any_text_field_is_refused_clearly_and_changes_nothing
         .create_draft(pb::CreateDraftRequest {
             unit: "412".into(),
             term: huge.clone(),
+            from_sources: false,
         })
         .await
         .map(|_| ())

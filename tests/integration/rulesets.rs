@@ -84,6 +84,7 @@ async fn a_decree_172_form_dated_from_july_2025_is_refused_naming_the_field() {
     c.create_draft(pb::CreateDraftRequest {
         unit: "40".into(),
         term: TERM.into(),
+        from_sources: false,
     })
     .await
     .unwrap();

@@ -61,6 +61,7 @@ fn entry() -> impl Strategy<Value = Entry> {
             },
             position,
             source: EntrySource::Voted,
+            origin: None,
         })
 }
 

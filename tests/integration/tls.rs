@@ -76,6 +76,7 @@ async fn every_denial_is_explained_and_changes_nothing() {
         .create_draft(pb::CreateDraftRequest {
             unit: "16681".into(),
             term: TERM.into(),
+            from_sources: false,
         })
         .await
         .unwrap();
@@ -88,6 +89,7 @@ async fn every_denial_is_explained_and_changes_nothing() {
             .create_draft(pb::CreateDraftRequest {
                 unit: "16681".into(),
                 term: TERM.into(),
+                from_sources: false,
             })
             .await,
         Code::PermissionDenied,

@@ -302,6 +302,7 @@ async fn a_huge_value_is_quoted_only_by_its_first_characters() {
         .create_draft(pb::CreateDraftRequest {
             unit: huge.clone(),
             term: TERM.into(),
+            from_sources: false,
         })
         .await
         .unwrap_err();

@@ -183,6 +183,7 @@ async fn completeness_says_where_each_plan_is() {
         .create_draft(pb::CreateDraftRequest {
             unit: "16690".into(),
             term: TERM.into(),
+            from_sources: false,
         })
         .await
         .unwrap();
@@ -279,6 +280,7 @@ fn big_district_plan(unit: &str, term: &str, base: u32) -> Plan {
             },
             position: POSITIONS[(i % 4) as usize].into(),
             source: EntrySource::Voted,
+            origin: None,
         });
     }
     plan.sort_entries();

@@ -3,10 +3,12 @@
 //! Chromium and chromedriver must be installed (`.ci/run` installs Debian's packages when they
 //! are missing); without them the browser test fails, naming what is missing.
 //!
-//! The browser test is in [`browser`]; the checks over plain HTTP, without a browser, in
-//! [`access`]. What both use (revising 412's plan, waiting for it) is here.
+//! The browser tests are in [`browser`] and [`appraisal`]; the checks over plain HTTP,
+//! without a browser, in [`access`]. What they share (revising 412's plan, waiting for it) is
+//! here.
 
 pub(crate) mod access;
+mod appraisal;
 mod browser;
 mod language;
 mod list;
@@ -39,6 +41,7 @@ pub async fn revise_412(demo: &Demo) -> String {
         .create_draft(pb::CreateDraftRequest {
             unit: "412".into(),
             term: TERM.into(),
+            from_sources: false,
         })
         .await
         .unwrap()
@@ -80,6 +83,7 @@ pub async fn revise_412(demo: &Demo) -> String {
             }),
             position: removed.position.clone(),
             source: removed.source,
+            origin: None,
         }),
     })
     .await

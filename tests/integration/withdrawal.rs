@@ -135,6 +135,7 @@ async fn a_withdrawal_after_the_plan_was_carried_up_reaches_the_province() {
         .create_draft(pb::CreateDraftRequest {
             unit: "16681".into(),
             term: TERM.into(),
+            from_sources: false,
         })
         .await
         .unwrap()

@@ -94,6 +94,7 @@ async fn returned_plan_comes_back_with_reasons_and_is_resubmitted_as_a_new_versi
         .create_draft(pb::CreateDraftRequest {
             unit: "16681".into(),
             term: TERM.into(),
+            from_sources: false,
         })
         .await
         .unwrap()
@@ -165,6 +166,7 @@ async fn ballot_round_reports_who_passed_at_the_fifty_percent_boundary() {
     c.create_draft(pb::CreateDraftRequest {
         unit: "16681".into(),
         term: TERM.into(),
+        from_sources: false,
     })
     .await
     .unwrap();
@@ -201,6 +203,7 @@ async fn consolidated_list_sorts_the_vietnamese_way_and_searches_without_diacrit
     p.create_draft(pb::CreateDraftRequest {
         unit: "40".into(),
         term: TERM.into(),
+        from_sources: false,
     })
     .await
     .unwrap();
@@ -293,4 +296,56 @@ async fn the_demo_runs_the_whole_flow_and_reports_exactly_its_deliberate_breaks(
     assert_eq!(rules, ["R1", "R2", "R3", "R6", "R19", "R21"]);
     let r3 = outcome.findings.iter().find(|f| f.rule == "R3").unwrap();
     assert_eq!(r3.units, ["412", "427"], "R3 across two districts");
+
+    // The second act: reorganised to two levels on 1 July 2025.
+    let act = outcome.second_act.expect("the demo runs its second act");
+    let fate = |unit: &str| {
+        act.dry_run
+            .plans
+            .iter()
+            .find(|f| f.plan.as_ref().unwrap().unit == unit)
+            .unwrap_or_else(|| panic!("no fate for {unit}"))
+    };
+    assert_eq!(fate("16690").fate, "pending");
+    assert_eq!(fate("16690").pending_at, "412");
+    assert_eq!(fate("16690").decided_by, "40");
+    assert_eq!(fate("16681").fate, "source");
+    assert_eq!(fate("40").fate, "stays");
+    // 16690's version pending at the abolished district reached the province and was decided.
+    let rerouted = act.rerouted.id.clone().unwrap();
+    assert_eq!(rerouted.version, 2);
+    assert_eq!(act.decided_at_owner.id, act.rerouted.id);
+    assert!(
+        [
+            pb::PlanStatus::Approved as i32,
+            pb::PlanStatus::Returned as i32
+        ]
+        .contains(&act.decided_at_owner.status),
+        "{:?}",
+        act.decided_at_owner
+    );
+    // The new commune drew its first draft from old Phường Quang Trung's approved list.
+    let drafted = act.drafted.id.clone().unwrap();
+    assert_eq!((drafted.unit.as_str(), drafted.version), ("16681", 2));
+    assert!(!act.drafted.entries.is_empty());
+    for e in &act.drafted.entries {
+        let from = e.origin.as_ref().unwrap().plan.clone().unwrap();
+        assert_eq!((from.unit.as_str(), from.version), ("16681", 1));
+    }
+    // Both periods: the 2024 lists under their names of then.
+    let name = |unit: &str| {
+        act.consolidated
+            .iter()
+            .find(|e| e.unit == unit)
+            .map(|e| e.unit_name.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        name("16681"),
+        "Phường Quang Trung (Thành phố Vinh, 2024; now part of Phường Thành Vinh)"
+    );
+    assert_eq!(
+        name("17617"),
+        "Thị trấn Đô Lương (Huyện Đô Lương, 2024; now part of Xã Đô Lương)"
+    );
 }

@@ -166,15 +166,8 @@ async fn current_draft(
             None,
         )
     };
-    let latest = match client
-        .get_plan(pb::GetPlanRequest {
-            unit: unit.into(),
-            term: term.into(),
-            version: 0,
-        })
-        .await
-    {
-        Ok(p) => p.into_inner(),
+    let latest = match quyhoach::client::get_plan(client, unit, term, 0).await {
+        Ok(p) => p,
         Err(s) if s.code() == tonic::Code::NotFound => return Ok(empty()),
         Err(s) => return Err(s.into()),
     };
@@ -362,23 +355,6 @@ pub fn template(
     Ok(())
 }
 
-/// Checks an export's arguments before anything is asked of a node: the output's extension
-/// names a format, the output goes into an existing folder and is not a symbolic link or a
-/// folder, and a plan export names its plan.
-///
-/// # Errors
-///
-/// When the extension is not .xlsx, .csv or .json, the output's folder does not exist, the
-/// output is a symbolic link or a folder, or a plan export lacks its unit or term.
-pub fn check_export(what: What, out: &Path, unit: &str, term: &str) -> anyhow::Result<()> {
-    format_of(out)?;
-    check_out_path(out)?;
-    if what == What::Plan && (unit.is_empty() || term.is_empty()) {
-        bail!("--unit and --term name the plan to export");
-    }
-    Ok(())
-}
-
 /// An export's output is a new file, or a regular file it replaces, in a folder that exists:
 /// never written through a symbolic link (personal data would land wherever the link points,
 /// and the file there would be truncated), never a folder.
@@ -509,6 +485,25 @@ pub struct ExportJob<'a> {
     pub layout: Layout,
 }
 
+impl ExportJob<'_> {
+    /// Checks an export's arguments before anything is asked of a node: the output's extension
+    /// names a format, the output goes into an existing folder and is not a symbolic link or a
+    /// folder, and a plan export names its plan.
+    ///
+    /// # Errors
+    ///
+    /// When the extension is not .xlsx, .csv or .json, the output's folder does not exist, the
+    /// output is a symbolic link or a folder, or a plan export lacks its unit or term.
+    pub fn check(&self) -> anyhow::Result<()> {
+        format_of(self.out)?;
+        check_out_path(self.out)?;
+        if self.what == What::Plan && (self.unit.is_empty() || self.term.is_empty()) {
+            bail!("--unit and --term name the plan to export");
+        }
+        Ok(())
+    }
+}
+
 /// Exports from a node to the job's file.
 ///
 /// # Errors
@@ -520,17 +515,10 @@ pub async fn export(
     job: ExportJob<'_>,
     stdout: &mut impl Write,
 ) -> anyhow::Result<usize> {
-    let ExportJob {
-        what,
-        out,
-        unit,
-        term,
-        per_unit,
-        layout,
-    } = job;
-    check_export(what, out, unit, term)?;
+    job.check()?;
+    let (what, out, unit, term) = (job.what, job.out, job.unit, job.term);
     let format = format_of(out)?;
-    if layout == Layout::Official && (what != What::Plan || format != "xlsx") {
+    if job.layout == Layout::Official && (what != What::Plan || format != "xlsx") {
         bail!("the official layout is for a unit's plan (--what plan) in .xlsx");
     }
     // The plan's version, once the node has sent it: the record names it.
@@ -555,24 +543,17 @@ pub async fn export(
             if let Some(bar) = progress {
                 bar.finish_and_clear();
             }
-            consolidated_sheets(&entries, per_unit)?
+            consolidated_sheets(&entries, job.per_unit)?
         }
         What::Plan => {
-            let plan = client
-                .get_plan(pb::GetPlanRequest {
-                    unit: unit.into(),
-                    term: term.into(),
-                    version: 0,
-                })
-                .await?
-                .into_inner();
+            let plan = quyhoach::client::get_plan(client, unit, term, 0).await?;
             let approved_before = plan.approved_before;
             let plan = convert::plan_from_pb("plan", plan)?;
             version = plan.id.version;
             let hierarchy = config::load_units("builtin:2024")?;
             let catalog = config::builtin_catalog()?;
             let ctx = context_today(&catalog, &hierarchy, unit, term);
-            if layout == Layout::Official {
+            if job.layout == Layout::Official {
                 let request = record_request(what, "official", unit, term, &plan);
                 let mark = record(client, request).await?;
                 let bytes = tabular::official_plan_bytes(&plan, &ctx, mark.as_ref())?;
@@ -594,14 +575,7 @@ pub async fn export(
             )];
             // In a workbook, what changed since the last approved version (the annual review).
             if approved_before > 0 && format_of(out)? == "xlsx" {
-                let base = client
-                    .get_plan(pb::GetPlanRequest {
-                        unit: unit.into(),
-                        term: term.into(),
-                        version: approved_before,
-                    })
-                    .await?
-                    .into_inner();
+                let base = quyhoach::client::get_plan(client, unit, term, approved_before).await?;
                 let base = convert::plan_from_pb("plan", base)?;
                 sheets.push(changes_sheet(&base, &plan));
             }

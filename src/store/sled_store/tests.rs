@@ -29,6 +29,7 @@ fn plan(unit: &str, version: u32, n: usize) -> Plan {
             },
             position: "C.BT".into(),
             source: EntrySource::Voted,
+            origin: None,
         })
         .collect();
     p

@@ -78,43 +78,19 @@ impl ListQuery {
     /// The query string of page `page` of this list (the export links and the pager).
     fn query_string(&self, page: usize) -> String {
         let number = |n: Option<u32>| n.map(|n| n.to_string()).unwrap_or_default();
+        let word = |w: Option<&str>| w.unwrap_or_default().to_string();
         let pairs = [
             ("under", self.under.clone()),
             ("term", self.term.clone()),
             ("position", self.position.clone()),
-            (
-                "status",
-                self.status
-                    .map(|s| s.as_str().to_string())
-                    .unwrap_or_default(),
-            ),
+            ("status", word(self.status.map(PlanStatus::as_str))),
             ("name", self.name.clone()),
-            (
-                "level",
-                self.level
-                    .map(|l| l.as_str().to_string())
-                    .unwrap_or_default(),
-            ),
-            (
-                "gender",
-                self.gender
-                    .map(|g| g.as_str().to_string())
-                    .unwrap_or_default(),
-            ),
+            ("level", word(self.level.map(Level::as_str))),
+            ("gender", word(self.gender.map(Gender::as_str))),
             ("age_min", number(self.age_min)),
             ("age_max", number(self.age_max)),
-            (
-                "rule",
-                self.rule
-                    .map(|r| r.as_str().to_string())
-                    .unwrap_or_default(),
-            ),
-            (
-                "sort",
-                self.sort
-                    .map(|s| s.as_str().to_string())
-                    .unwrap_or_default(),
-            ),
+            ("rule", word(self.rule.map(RuleId::as_str))),
+            ("sort", word(self.sort.map(SortKey::as_str))),
             ("size", self.size.map(|s| s.to_string()).unwrap_or_default()),
         ];
         let mut out: Vec<String> = pairs
@@ -346,15 +322,22 @@ fn download(content_type: &str, name: &str, bytes: Vec<u8>) -> Response {
         .into_response()
 }
 
-/// Records the download of `shown` as `format` in the node's audit trail, for `viewer`
-/// (nothing is sent when the record cannot be written), and returns the classification the
-/// file carries.
-async fn record_download(
+/// The rows the list shows for `q` as an export sheet, and the classification the file carries,
+/// once the download as `format` is recorded in the node's audit trail for `viewer` (nothing
+/// is sent when the record cannot be written).
+async fn download_sheet(
     state: &WebState,
     viewer: &Viewer,
-    shown: &Shown,
+    q: &ListQuery,
     format: crate::node::ExportFormat,
-) -> Result<Option<crate::tabular::Classification>, WebError> {
+) -> Result<
+    (
+        crate::tabular::ExportSheet,
+        Option<crate::tabular::Classification>,
+    ),
+    WebError,
+> {
+    let shown = shown(state, viewer, q).await?;
     let export = crate::node::Export {
         what: crate::node::ExportWhat::Consolidated,
         format,
@@ -364,7 +347,8 @@ async fn record_download(
         rows: shown.page.entries.len() as u64,
         face: "web",
     };
-    Ok(state.node.record_export(&viewer.caller, &export).await?)
+    let mark = state.node.record_export(&viewer.caller, &export).await?;
+    Ok((export_sheet(viewer, &shown), mark))
 }
 
 /// `GET /tong-hop.csv`: exactly the rows the list shows for the same query, as CSV, opening
@@ -374,9 +358,7 @@ pub async fn consolidated_csv(
     viewer: Viewer,
     Typed(q): Typed<ListQuery>,
 ) -> Result<Response, WebError> {
-    let shown = shown(&state, &viewer, &q).await?;
-    let sheet = export_sheet(&viewer, &shown);
-    let mark = record_download(&state, &viewer, &shown, crate::node::ExportFormat::Csv).await?;
+    let (sheet, mark) = download_sheet(&state, &viewer, &q, crate::node::ExportFormat::Csv).await?;
     let mut bytes = Vec::new();
     crate::tabular::export_csv(
         &mut bytes,
@@ -394,9 +376,8 @@ pub async fn consolidated_xlsx(
     viewer: Viewer,
     Typed(q): Typed<ListQuery>,
 ) -> Result<Response, WebError> {
-    let shown = shown(&state, &viewer, &q).await?;
-    let sheet = export_sheet(&viewer, &shown);
-    let mark = record_download(&state, &viewer, &shown, crate::node::ExportFormat::Xlsx).await?;
+    let (sheet, mark) =
+        download_sheet(&state, &viewer, &q, crate::node::ExportFormat::Xlsx).await?;
     let bytes = crate::tabular::xlsx_bytes(&[sheet], mark.as_ref())
         .map_err(|e| WebError::bad_request(e.to_string()))?;
     Ok(download(

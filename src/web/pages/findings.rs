@@ -7,7 +7,12 @@ use axum::extract::{Query, State};
 use maud::{html, Markup};
 use serde::Deserialize;
 
-use crate::web::{i18n::moment, layout::page, session::Viewer, WebError, WebState};
+use crate::web::{
+    i18n::{date, moment},
+    layout::page,
+    session::Viewer,
+    WebError, WebState,
+};
 use crate::{
     node::{CheckFilter, CheckedFinding},
     rules::{RuleId, Severity},
@@ -39,7 +44,9 @@ pub fn finding_item(state: &WebState, viewer: &Viewer, f: &CheckedFinding) -> Ma
             span class=(format!("sev {}", x.severity.as_str())) { (l.severity(x.severity)) }
             " " strong { (x.rule.as_str()) } " "
             @if let Some(r) = x.ruleset { span.ruleset data-ruleset=(r.as_str()) { (r.citation()) } " " }
+            @if let Some(on) = x.reorganised_on { span.reorganised data-reorganised=(on) { (l.t("Sắp xếp đơn vị ", "Reorganisation of ")) (date(on)) } " " }
             span.muted { "#" (f.id) }
+            @if !f.merger.is_empty() { " " span.merger data-merger=(f.merger.join(",")) { (l.merger(&f.merger)) } }
             p { (l.t(&x.message_vi, &x.message_en)) }
             @if !persons.is_empty() {
                 p { (l.t("Người:", "Person:")) " "
@@ -128,6 +135,7 @@ pub async fn findings(
             } }
             button type="submit" { (l.t("Lọc", "Filter")) }
         }
+        p { a id="merger-worklist" href="/phat-hien/sap-nhap" { (l.t("Danh sách quy hoạch lại sau sáp nhập tỉnh", "Re-planning worklist after the merger of provinces")) } }
         p id="summary" { (outcome.findings.len()) " " (l.t("phát hiện trên", "findings over")) " " (outcome.entries) " " (l.t("dòng", "entries")) }
         @for ((_, _), list) in &by_rule {
             @let first = &list[0].finding;
@@ -146,3 +154,72 @@ pub async fn findings(
 }
 
 // ----------------------------------------------------------------------------------- plan
+
+/// `GET /phat-hien/sap-nhap`: the re-planning worklist after a merger of provinces: every
+/// finding the merger made (R2, R3, R21 between lists of different old provinces,
+/// [`crate::node::merge::merger_tag`]), grouped by post. Nobody is dropped: the page lists
+/// what to re-plan.
+pub async fn merger_worklist(
+    State(state): State<WebState>,
+    viewer: Viewer,
+    Query(q): Query<FindingsQuery>,
+) -> Result<Markup, WebError> {
+    let l = viewer.lang;
+    let under = state.node.scope(&viewer.caller, q.under.trim())?;
+    let outcome = state
+        .node
+        .check(
+            &viewer.caller,
+            &CheckFilter {
+                under,
+                term: Some(q.term.clone()).filter(|t| !t.is_empty()),
+                rules: crate::node::merge::MERGER_RULES.to_vec(),
+                severity: None,
+                plan: None,
+            },
+        )
+        .await?;
+    let catalog = state.node.catalog();
+    let mut by_post: BTreeMap<String, Vec<&CheckedFinding>> = BTreeMap::new();
+    for f in outcome.findings.iter().filter(|f| !f.merger.is_empty()) {
+        by_post
+            .entry(f.finding.positions.join(", "))
+            .or_default()
+            .push(f);
+    }
+    let post_name = |codes: &str| -> String {
+        if codes.is_empty() {
+            return l.t("(không gắn chức danh)", "(no post named)").to_string();
+        }
+        codes
+            .split(", ")
+            .map(|c| match catalog.position(c) {
+                Some(p) => format!("{} ({c})", l.t(&p.title_vi, &p.title_en)),
+                None => c.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let total: usize = by_post.values().map(Vec::len).sum();
+    let content = html! {
+        p { a href="/phat-hien" { (l.t("← Phát hiện", "← Findings")) } }
+        p id="summary" {
+            (total) " " (l.t(
+                "phát hiện do sáp nhập tỉnh: danh sách các tỉnh cũ trùng nhau, cần quy hoạch lại; không ai bị loại khỏi danh sách.",
+                "findings from the merger of provinces: the old provinces' lists collide and are to be re-planned; nobody is dropped.",
+            ))
+        }
+        @for (post, list) in &by_post {
+            section.post data-post=(post) {
+                h2 { (l.t("Chức danh:", "Post:")) " " (post_name(post)) " (" (list.len()) ")" }
+                ul.findings { @for f in list { (finding_item(&state, &viewer, f)) } }
+            }
+        }
+    };
+    Ok(page(
+        &viewer,
+        l.t("Quy hoạch lại sau sáp nhập", "Re-planning after the merger"),
+        "/phat-hien",
+        content,
+    ))
+}

@@ -103,6 +103,14 @@ fn unit_name(state: &WebState, code: &str) -> String {
 
 /// The name of a plan's unit in the structure of the plan's date (its adoption day): a 2024
 /// list by its 2024 commune, "(…, 2024; now part of …)" ([`crate::node::Node::unit_name_at`]).
+pub(in crate::web) fn plan_unit_name_at(
+    state: &WebState,
+    code: &str,
+    on: Option<chrono::NaiveDate>,
+) -> String {
+    plan_unit_name(state, code, on)
+}
+
 fn plan_unit_name(state: &WebState, code: &str, on: Option<chrono::NaiveDate>) -> String {
     match state.node.unit_name_at(code, on) {
         name if name.is_empty() => code.to_string(),

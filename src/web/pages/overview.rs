@@ -151,6 +151,7 @@ pub async fn overview(
         }
         section {
             h2 { (l.t("Kế hoạch chờ đơn vị này quyết định", "Plans awaiting this unit's decision")) }
+            p { a id="appraisal-link" href="/tham-dinh" { (l.t("Thẩm định tất cả cùng lúc", "Appraise them all at once")) } }
             @if waiting.is_empty() {
                 p.muted { (l.t("Không có.", "None.")) }
             } @else {

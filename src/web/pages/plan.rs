@@ -6,7 +6,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 
 use crate::web::{
-    diff::diff_plans,
+    diff::{diff_plans, PlanDiff},
     i18n::{date, moment},
     layout::page,
     session::Viewer,
@@ -121,12 +121,28 @@ pub async fn plan(
             .collect::<Vec<_>>()
             .join(", ")
     };
+    // What changed between two versions: persons added, removed, moved, and votes changed.
+    let differences = |d: &PlanDiff| {
+        html! {
+            @if d.added.is_empty() && d.removed.is_empty() && d.moved.is_empty() && d.votes.is_empty() {
+                p.muted { (l.t("Không có khác biệt.", "No differences.")) }
+            }
+            ul {
+                @for x in &d.added { li.added { "+ " (l.t("Thêm", "Added")) ": " (person_link(&x.national_id, &x.full_name)) " — " (positions(&x.after)) } }
+                @for x in &d.removed { li.removed { "− " (l.t("Bớt", "Removed")) ": " (person_link(&x.national_id, &x.full_name)) " — " (positions(&x.before)) } }
+                @for x in &d.moved { li.moved { "↔ " (l.t("Chuyển chức danh", "Moved")) ": " (person_link(&x.national_id, &x.full_name)) " — " (positions(&x.before)) " → " (positions(&x.after)) } }
+                @for x in &d.votes { li.votes { "± " (l.t("Phiếu thay đổi", "Votes changed")) ": " (x.full_name) " (" (position_title(&state, l, &x.position)) "): "
+                    (x.before.map(|v| v.to_string()).unwrap_or("—".into())) " → " (x.after.map(|v| v.to_string()).unwrap_or("—".into())) } }
+            }
+        }
+    };
     let title = format!(
         "{} · {} · v{}",
         plan_unit_name(&state, &unit, plan.adopted_on),
         term,
         plan.id.version
     );
+    let drawn = plan.entries.iter().any(|e| e.origin.is_some());
     let content = html! {
         p id="plan-status" {
             span class=(format!("state {}", plan.status.as_str())) { (l.status(plan.status)) }
@@ -157,16 +173,7 @@ pub async fn plan(
         @if let Some((a, b, d)) = &diff {
             section id="diff" {
                 h2 { (l.t("Khác biệt", "Differences")) " v" (a) " → v" (b) }
-                @if d.added.is_empty() && d.removed.is_empty() && d.moved.is_empty() && d.votes.is_empty() {
-                    p.muted { (l.t("Không có khác biệt.", "No differences.")) }
-                }
-                ul {
-                    @for x in &d.added { li.added { "+ " (l.t("Thêm", "Added")) ": " (person_link(&x.national_id, &x.full_name)) " — " (positions(&x.after)) } }
-                    @for x in &d.removed { li.removed { "− " (l.t("Bớt", "Removed")) ": " (person_link(&x.national_id, &x.full_name)) " — " (positions(&x.before)) } }
-                    @for x in &d.moved { li.moved { "↔ " (l.t("Chuyển chức danh", "Moved")) ": " (person_link(&x.national_id, &x.full_name)) " — " (positions(&x.before)) " → " (positions(&x.after)) } }
-                    @for x in &d.votes { li.votes { "± " (l.t("Phiếu thay đổi", "Votes changed")) ": " (x.full_name) " (" (position_title(&state, l, &x.position)) "): "
-                        (x.before.map(|v| v.to_string()).unwrap_or("—".into())) " → " (x.after.map(|v| v.to_string()).unwrap_or("—".into())) } }
-                }
+                (differences(d))
             }
         }
         @if plan.id.version > 1 {
@@ -176,16 +183,7 @@ pub async fn plan(
                 @match &since_approved {
                     None => { p.muted { (l.t("Chưa có bản nào trước bản này được phê duyệt.", "No earlier version was approved.")) } }
                     Some((_, d)) => {
-                        @if d.added.is_empty() && d.removed.is_empty() && d.moved.is_empty() && d.votes.is_empty() {
-                            p.muted { (l.t("Không có khác biệt.", "No differences.")) }
-                        }
-                        ul {
-                            @for x in &d.added { li.added { "+ " (l.t("Thêm", "Added")) ": " (person_link(&x.national_id, &x.full_name)) " — " (positions(&x.after)) } }
-                            @for x in &d.removed { li.removed { "− " (l.t("Bớt", "Removed")) ": " (person_link(&x.national_id, &x.full_name)) " — " (positions(&x.before)) } }
-                            @for x in &d.moved { li.moved { "↔ " (l.t("Chuyển chức danh", "Moved")) ": " (person_link(&x.national_id, &x.full_name)) " — " (positions(&x.before)) " → " (positions(&x.after)) } }
-                            @for x in &d.votes { li.votes { "± " (l.t("Phiếu thay đổi", "Votes changed")) ": " (x.full_name) " (" (position_title(&state, l, &x.position)) "): "
-                                (x.before.map(|v| v.to_string()).unwrap_or("—".into())) " → " (x.after.map(|v| v.to_string()).unwrap_or("—".into())) } }
-                        }
+                        (differences(d))
                     }
                 }
             }
@@ -193,11 +191,14 @@ pub async fn plan(
         section {
             h2 { (l.t("Danh sách", "Entries")) " (" (plan.entries.len()) ")" }
             div.scroll { table id="entries" {
-                thead { tr { th { (l.t("Họ và tên", "Full name")) } th { (l.t("Ngày sinh", "Born")) } th { (l.t("Số CCCD", "National ID")) } th { (l.t("Chức danh quy hoạch", "Planned position")) } th.num { (l.t("Phiếu", "Votes")) } } }
+                thead { tr { th { (l.t("Họ và tên", "Full name")) } th { (l.t("Ngày sinh", "Born")) } th { (l.t("Số CCCD", "National ID")) } th { (l.t("Chức danh quy hoạch", "Planned position")) } th.num { (l.t("Phiếu", "Votes")) } @if drawn { th { (l.t("Lấy từ danh sách", "Drawn from")) } } } }
                 tbody { @for e in &plan.entries {
                     tr { td { (person_link(&e.cadre.national_id, &e.cadre.full_name)) } td { (date(e.cadre.birth_date)) }
                         td.id { (shown_id(&viewer, &e.cadre.national_id)) } td { (position_title(&state, l, &e.position)) }
-                        td.num { @if let Some((_, y)) = plan.votes_for(&e.cadre.national_id, &e.position) { (y) } } }
+                        td.num { @if let Some((_, y)) = plan.votes_for(&e.cadre.national_id, &e.position) { (y) } }
+                        @if drawn { td.origin { @if let Some(o) = &e.origin {
+                            a.plan href=(plan_href(&o.plan)) { (unit_name(&state, &o.plan.unit)) " " (o.plan.term) " v" (o.plan.version) } " #" (o.position)
+                        } } } }
                 } }
             } }
         }

@@ -16,8 +16,8 @@ use quyhoach::{
 use super::*;
 
 /// chromedriver and the headless Chromium it drives; the driver process dies with it.
-struct Browser {
-    client: Client,
+pub(super) struct Browser {
+    pub(super) client: Client,
     _driver: tokio::process::Child,
     _profile: tempfile::TempDir,
 }
@@ -38,7 +38,7 @@ fn find_program(names: &[&str]) -> Option<PathBuf> {
     None
 }
 
-async fn browser() -> Browser {
+pub(super) async fn browser() -> Browser {
     let driver = find_program(&["chromedriver"]).expect(
         "chromedriver not found: the browser tests need Debian's chromium and chromium-driver \
          (apt-get install -y chromium chromium-driver; .ci/run installs them)",
@@ -105,13 +105,13 @@ fn screenshots() -> PathBuf {
     dir
 }
 
-async fn shoot(c: &Client, name: &str) {
+pub(super) async fn shoot(c: &Client, name: &str) {
     let png = c.screenshot().await.unwrap();
     assert!(png.starts_with(b"\x89PNG"), "{name}: a PNG");
     std::fs::write(screenshots().join(format!("{name}.png")), png).unwrap();
 }
 
-async fn text(c: &Client, css: &str) -> String {
+pub(super) async fn text(c: &Client, css: &str) -> String {
     c.find(Locator::Css(css))
         .await
         .unwrap_or_else(|e| panic!("{css}: {e}"))
@@ -120,7 +120,7 @@ async fn text(c: &Client, css: &str) -> String {
         .unwrap()
 }
 
-async fn exists(c: &Client, css: &str) -> bool {
+pub(super) async fn exists(c: &Client, css: &str) -> bool {
     !c.find_all(Locator::Css(css)).await.unwrap().is_empty()
 }
 
@@ -144,7 +144,7 @@ async fn no_horizontal_scroll(c: &Client, page: &str, width: u32, height: u32) {
 }
 
 /// Waits until the browser's URL contains `part` and the page has loaded.
-async fn wait_url(c: &Client, part: &str) {
+pub(super) async fn wait_url(c: &Client, part: &str) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     loop {
         let url = c.current_url().await.unwrap();

@@ -229,13 +229,14 @@ async fn every_page_speaks_its_viewers_language() {
             queue.extend(links(&r.body));
         }
         // Every kind of page was reached: the overview, the list, a plan, a person, the
-        // findings and the structure.
+        // findings, the structure and the appraisal.
         for kind in [
             "/tong-hop",
             "/ke-hoach/",
             "/nguoi/",
             "/phat-hien",
             "/co-cau",
+            "/tham-dinh",
         ] {
             assert!(
                 seen.iter().any(|p| p.starts_with(kind)),

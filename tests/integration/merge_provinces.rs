@@ -1,0 +1,318 @@
+//! Merging provinces (issue 22, "Merging provinces"): two province nodes of 2024 that the
+//! 2025 structure merged (44 Quảng Bình and 45 Quảng Trị, now province 44 Quảng Trị) merged
+//! into one store with the real binary, on stopped nodes: every plan kept once with all its
+//! versions, every audit trail verifies under its own node, the collisions the merger made
+//! are tagged (and one inside one old province is not), a dry run and a rerun write nothing, a
+//! merge killed midway and rerun gives each plan once, and a province that did not merge into
+//! the target is refused with nothing written.
+
+use std::{collections::BTreeMap, path::Path};
+
+use quyhoach::grpc::pb::{self, planning_client::PlanningClient};
+use tonic::transport::Channel;
+
+use crate::{harness::*, procs::cli};
+
+/// A person both old provinces planned, under two spellings of the name (R21 between lists
+/// of different provinces: the merger's collision).
+const SHARED: u32 = 501;
+/// A person province 45 planned twice, under two spellings (R21 inside one old province).
+const INSIDE_45: u32 = 601;
+
+fn approve(s: &pb::PlanSummary) -> pb::DecidePlanRequest {
+    pb::DecidePlanRequest {
+        cite_findings: vec![],
+        plan: s.id.clone(),
+        hash: s.hash.clone(),
+        outcome: pb::Outcome::Approve.into(),
+        reasons: vec![],
+        cms_signature: Vec::new(),
+    }
+}
+
+/// An entry of a province's own list: a deputy department director planned as director.
+fn provincial(n: u32, name: &str, province: &str) -> pb::Entry {
+    let mut e = entry(n, name, "P.GD.SO", province);
+    e.cadre.as_mut().unwrap().current_positions = vec!["P.PGD.SO".into()];
+    e
+}
+
+/// One 2024 province with a district and a commune below it, each with plans: the commune's
+/// approved by the district (a copy at the province), the district's own received and
+/// pending at the province, the province's own adopted. `extra` goes into the province's list.
+async fn province_with_plans(
+    dir: &Path,
+    province: &str,
+    district: &str,
+    commune: &str,
+    base: u32,
+    extra: Vec<pb::Entry>,
+    district_extra: Vec<pb::Entry>,
+) {
+    let p_node = start(dir, province, None, "builtin:2024").await;
+    let d_node = start(dir, district, Some(p_node.url()), "builtin:2024").await;
+    let c_node = start(dir, commune, Some(d_node.url()), "builtin:2024").await;
+    let mut c = client(&c_node).await;
+    adopted_plan(
+        &mut c,
+        commune,
+        &[
+            (base + 1, "Nguyễn Thị Hoa", "C.BT"),
+            (base + 2, "Lê Văn Tám", "C.CT.UBND"),
+        ],
+    )
+    .await;
+    let mut d = client(&d_node).await;
+    let (_, received) = submit_until_received(&mut c, commune, &mut d).await;
+    d.decide_plan(approve(&received)).await.unwrap();
+    let mut p = client(&p_node).await;
+    wait_status(&mut p, commune, pb::PlanStatus::Approved).await;
+    let mut entries = vec![district_entry(base + 3, "Trần Văn Bình", district)];
+    entries.extend(district_extra);
+    adopted_without_vote(&mut d, district, entries).await;
+    submit_until_received(&mut d, district, &mut p).await;
+    let mut entries = vec![provincial(base + 4, "Phạm Văn Đức", province)];
+    entries.extend(extra);
+    adopted_without_vote(&mut p, province, entries).await;
+    c_node.stop().await.unwrap();
+    d_node.stop().await.unwrap();
+    p_node.stop().await.unwrap();
+}
+
+/// Every plan version a node holds, whole, by its id.
+async fn held(c: &mut PlanningClient<Channel>) -> BTreeMap<String, pb::Plan> {
+    everything(c)
+        .await
+        .into_iter()
+        .map(|p| {
+            let id = p.id.clone().unwrap();
+            (format!("{}/{}/v{}", id.unit, id.term, id.version), p)
+        })
+        .collect()
+}
+
+/// What `audit verify --data` says of a stopped node's store.
+async fn verify(store: &Path) -> (bool, String) {
+    cli(["audit", "verify", "--data"]
+        .map(String::from)
+        .into_iter()
+        .chain([store.display().to_string()]))
+    .await
+    .said()
+}
+
+async fn merge(args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
+    let mut cmd = crate::procs::quyhoach();
+    cmd.arg("merge").args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    crate::procs::run(&mut cmd).await.said()
+}
+
+#[tokio::test]
+async fn two_provinces_merge_into_one_with_every_plan_and_trail_and_the_collisions_tagged() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    province_with_plans(
+        d,
+        "44",
+        "450",
+        "18853",
+        100,
+        vec![provincial(SHARED, "Nguyễn Văn Hợp", "44")],
+        vec![],
+    )
+    .await;
+    province_with_plans(
+        d,
+        "45",
+        "461",
+        "19330",
+        200,
+        vec![
+            provincial(SHARED, "Nguyễn Văn Hộp", "45"),
+            provincial(INSIDE_45, "Trần Thị Lan", "45"),
+        ],
+        vec![district_entry(INSIDE_45, "Trần Thị Lân", "461")],
+    )
+    .await;
+    // Hà Tĩnh (42) stayed a province of its own in 2025.
+    {
+        let n = start(d, "42", None, "builtin:2024").await;
+        let mut c = client(&n).await;
+        adopted_without_vote(&mut c, "42", vec![provincial(300, "Võ Văn Kiệt", "42")]).await;
+        n.stop().await.unwrap();
+    }
+    // What each old node holds, as it served it.
+    let mut before = BTreeMap::new();
+    for unit in ["44", "45"] {
+        let n = start(d, unit, None, "builtin:2024").await;
+        before.extend(held(&mut client(&n).await).await);
+        n.stop().await.unwrap();
+    }
+    let target = d.join("44");
+    let t = target.display().to_string();
+    let s45 = d.join("45").display().to_string();
+    let s42 = d.join("42").display().to_string();
+    let (ok, said) = verify(&target).await;
+    assert!(ok, "{said}");
+    let records_before = said.clone();
+
+    // A source whose province did not merge into the target: refused, naming the unit, and
+    // nothing written.
+    let (ok, said) = merge(&["--data", &t, "--from", &s45, "--from", &s42], &[]).await;
+    assert!(!ok, "{said}");
+    assert!(
+        said.contains("unit 42") && said.contains("did not merge into province 44"),
+        "{said}"
+    );
+    assert_eq!(verify(&target).await, (true, records_before.clone()));
+
+    // The dry run lists what would come in and writes nothing.
+    let (ok, said) = merge(&["--data", &t, "--from", &s45, "--dry-run"], &[]).await;
+    assert!(ok, "{said}");
+    assert!(
+        said.contains("from ") && said.contains("(province 45, Tỉnh Quảng Trị)"),
+        "{said}"
+    );
+    assert!(said.contains("461 ") && said.contains("19330 "), "{said}");
+    assert!(said.contains("is listed by provinces 44, 45"), "{said}");
+    assert!(
+        !said.contains("Trần Thị"),
+        "a collision inside one province is not the merger's: {said}"
+    );
+    assert!(said.contains("dry run: nothing written"), "{said}");
+    assert_eq!(verify(&target).await, (true, records_before.clone()));
+
+    // Killed before its transaction: nothing written.
+    let crash = |point| [("QUYHOACH_CRASH_AT", point)];
+    let (ok, said) = merge(
+        &["--data", &t, "--from", &s45],
+        &crash("merge-before-commit"),
+    )
+    .await;
+    assert!(!ok, "the merge was killed: {said}");
+    assert_eq!(verify(&target).await, (true, records_before.clone()));
+    // Killed after committing, before the commit is known to be on disk; then run again.
+    let (ok, said) = merge(
+        &["--data", &t, "--from", &s45],
+        &crash("merge-after-commit"),
+    )
+    .await;
+    assert!(!ok, "the merge was killed: {said}");
+    let (ok, said) = merge(&["--data", &t, "--from", &s45], &[]).await;
+    assert!(ok, "{said}");
+    assert!(
+        said.contains("merged 1 provinces into 44") || said.contains("nothing to merge"),
+        "{said}"
+    );
+    // A rerun changes nothing.
+    let (ok, said) = verify(&target).await;
+    assert!(ok, "{said}");
+    let merged_records = said.clone();
+    assert!(
+        said.contains("chain of province 45 (merged in): intact"),
+        "{said}"
+    );
+    let (ok, said) = merge(&["--data", &t, "--from", &s45], &[]).await;
+    assert!(ok, "{said}");
+    assert!(said.contains("nothing to merge"), "{said}");
+    assert_eq!(verify(&target).await, (true, merged_records));
+    // The source still verifies under its own identity, untouched.
+    let (ok, said) = verify(&d.join("45")).await;
+    assert!(ok, "{said}");
+
+    // The merged node, in the two-level structure: every plan of both old nodes exactly once,
+    // with every version, as each old node served it.
+    let node = start_with(quyhoach::config::RawConfig {
+        web: Some("127.0.0.1:0".into()),
+        ..node_config(d, "44", None, "builtin:2025")
+    })
+    .await;
+    let mut c = client(&node).await;
+    let after = held(&mut c).await;
+    assert_eq!(
+        after.keys().collect::<Vec<_>>(),
+        before.keys().collect::<Vec<_>>(),
+        "every plan version of both old provinces, once"
+    );
+    for (id, plan) in &before {
+        let now = &after[id];
+        assert_eq!(now.entries, plan.entries, "{id}");
+        assert_eq!(now.hash, plan.hash, "{id}");
+        assert_eq!(now.status, plan.status, "{id}");
+    }
+    // The merge is one audit record of the new node, naming the source and its chain head.
+    let audit = c
+        .audit(pb::AuditRequest {
+            action: "merge".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(audit.records.len(), 1, "{:?}", audit.records);
+    assert!(
+        audit.records[0].detail.contains("province 45"),
+        "{:?}",
+        audit.records
+    );
+    assert!(
+        audit.records[0].detail.contains("chain head "),
+        "{:?}",
+        audit.records
+    );
+    assert!(audit.intact);
+
+    // The collisions: R21 between 44's and 45's lists is tagged to the merger; R21 inside 45
+    // is not.
+    let findings = c
+        .check(pb::CheckRequest {
+            term: TERM.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .findings;
+    let about = |n: u32| {
+        let id = format!("0400800{n:05}");
+        let masked = quyhoach::node::mask_id(&id);
+        findings
+            .iter()
+            .filter(|f| f.rule == "R21" && f.person_id_masked == masked)
+            .collect::<Vec<_>>()
+    };
+    let shared = about(SHARED);
+    assert!(!shared.is_empty(), "{findings:#?}");
+    assert!(
+        shared.iter().all(|f| f.merger == ["44", "45"]),
+        "{shared:#?}"
+    );
+    let inside = about(INSIDE_45);
+    assert!(!inside.is_empty(), "{findings:#?}");
+    assert!(inside.iter().all(|f| f.merger.is_empty()), "{inside:#?}");
+
+    // Through the binary: `check` shows the tag.
+    let addr = node.addr.to_string();
+    let ran = cli(["check", "--node", &addr, "--term", TERM]).await;
+    assert!(
+        ran.text().contains("merger of provinces 44, 45"),
+        "{}",
+        ran.text()
+    );
+    // The web page: the findings page links to the worklist, which lists the merger's
+    // collisions by post and not the one inside 45.
+    let http = crate::web::access::Http::new(&node.web_url().unwrap(), None);
+    let page = http.send("GET", "/phat-hien", None, "").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("/phat-hien/sap-nhap"), "{}", page.body);
+    assert!(page.body.contains("data-merger=\"44,45\""), "{}", page.body);
+    let page = http.send("GET", "/phat-hien/sap-nhap", None, "").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("data-merger=\"44,45\""), "{}", page.body);
+    assert!(page.body.contains("Nguyễn Văn H"), "{}", page.body);
+    assert!(!page.body.contains("Trần Thị"), "{}", page.body);
+    node.stop().await.unwrap();
+}
