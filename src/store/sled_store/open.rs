@@ -215,7 +215,7 @@ impl SledStore {
         self.applied_tx.send_replace(last);
         // No flush runs while the engine is replaced; one under way ends first (the failure
         // moved the generation on, so it acknowledges nothing).
-        let _flush = self
+        let flushing = self
             .control
             .flush_lock
             .lock()
@@ -244,6 +244,9 @@ impl SledStore {
         self.control.full.store(false, Ordering::Release);
         self.control.failed.store(false, Ordering::Release);
         self.control.epoch.fetch_add(1, Ordering::AcqRel);
+        // Waiters that found the flush lock taken by this reopen look again now that it is free.
+        drop(flushing);
+        self.flushed_tx.send_modify(|_| {});
         tracing::info!(path = %self.path.display(), "store reopened from disk; reads and writes resume");
         Ok(())
     }

@@ -364,6 +364,9 @@ impl SledStore {
                 Ok(guard) => {
                     self.flush_applied();
                     drop(guard);
+                    // Wakes whoever found the lock taken after this flush published: they look
+                    // again now that it is free.
+                    self.flushed_tx.send_modify(|_| {});
                     true
                 }
                 Err(std::sync::TryLockError::WouldBlock) => false,
