@@ -372,14 +372,13 @@ pub async fn start_demo(options: DemoOptions, out: Out<'_>) -> Result<Demo, Demo
         }
     }
 
-    let consolidated = p
-        .consolidated(pb::ConsolidatedRequest {
-            term: TERM.into(),
-            ..Default::default()
-        })
-        .await?
-        .into_inner()
-        .entries;
+    let request = pb::ConsolidatedRequest {
+        term: TERM.into(),
+
+        ..Default::default()
+    };
+
+    let consolidated = client::consolidated_all(&mut p, request).await?;
     writeln!(
         out,
         "\n== Consolidated list at the province ({} entries, Vietnamese order)",
@@ -685,28 +684,36 @@ async fn wait_for_status(
     unit: &str,
     status: pb::PlanStatus,
 ) -> Result<pb::PlanSummary, DemoError> {
+    wait_until(c, unit, &format!("{status:?}"), |s| s == status as i32).await
+}
+
+/// Polls `c` until the latest plan of `unit` has a status that `wanted` accepts (`what` names
+/// it); fails after 30 seconds.
+async fn wait_until(
+    c: &mut pb::planning_client::PlanningClient<tonic::transport::Channel>,
+    unit: &str,
+    what: &str,
+    wanted: impl Fn(i32) -> bool,
+) -> Result<pb::PlanSummary, DemoError> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let plans = c
-            .list_plans(pb::ListPlansRequest {
-                under: unit.into(),
-                term: TERM.into(),
-                latest_only: true,
-                ..Default::default()
-            })
-            .await?
-            .into_inner()
-            .plans;
+        let request = pb::ListPlansRequest {
+            under: unit.into(),
+            term: TERM.into(),
+            latest_only: true,
+            ..Default::default()
+        };
+        let plans = c.list_plans(request).await?.into_inner().plans;
         if let Some(p) = plans
             .into_iter()
-            .find(|p| p.id.as_ref().is_some_and(|id| id.unit == unit) && p.status == status as i32)
+            .find(|p| p.id.as_ref().is_some_and(|id| id.unit == unit) && wanted(p.status))
         {
             return Ok(p);
         }
         if tokio::time::Instant::now() > deadline {
             return Err(DemoError::Timeout {
                 unit: unit.to_string(),
-                status: format!("{status:?}"),
+                status: what.to_string(),
             });
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -886,14 +893,13 @@ pub async fn second_act(demo: &mut Demo, out: Out<'_>) -> Result<SecondAct, Demo
         )?;
     }
 
-    let consolidated = p
-        .consolidated(pb::ConsolidatedRequest {
-            term: TERM.into(),
-            ..Default::default()
-        })
-        .await?
-        .into_inner()
-        .entries;
+    let request = pb::ConsolidatedRequest {
+        term: TERM.into(),
+
+        ..Default::default()
+    };
+
+    let consolidated = client::consolidated_all(&mut p, request).await?;
     let mut names: Vec<(String, String)> = consolidated
         .iter()
         .map(|e| (e.unit.clone(), e.unit_name.clone()))
@@ -967,31 +973,9 @@ async fn wait_decided(
     c: &mut pb::planning_client::PlanningClient<tonic::transport::Channel>,
     unit: &str,
 ) -> Result<pb::PlanSummary, DemoError> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        for status in [pb::PlanStatus::Approved, pb::PlanStatus::Returned] {
-            let plans = c
-                .list_plans(pb::ListPlansRequest {
-                    under: unit.into(),
-                    term: TERM.into(),
-                    latest_only: true,
-                    ..Default::default()
-                })
-                .await?
-                .into_inner()
-                .plans;
-            if let Some(p) = plans.into_iter().find(|p| {
-                p.id.as_ref().is_some_and(|id| id.unit == unit) && p.status == status as i32
-            }) {
-                return Ok(p);
-            }
-        }
-        if tokio::time::Instant::now() > deadline {
-            return Err(DemoError::Timeout {
-                unit: unit.to_string(),
-                status: "decided".into(),
-            });
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let decided = [pb::PlanStatus::Approved, pb::PlanStatus::Returned];
+    wait_until(c, unit, "decided", |s| {
+        decided.iter().any(|d| *d as i32 == s)
+    })
+    .await
 }

@@ -73,23 +73,51 @@ pub struct Process {
     pub web: String,
 }
 
-/// Starts `quyhoach serve` for `unit` on a free port and waits until it listens.
+/// A node's certificate, key and authority files, for a node served over mutual TLS.
+pub struct TlsFiles {
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
+    pub ca: std::path::PathBuf,
+}
+
+/// Starts `quyhoach serve --insecure` for `unit` on a free port and waits until it listens.
 pub async fn serve_process(unit: &str, data: &Path) -> anyhow::Result<Process> {
+    serve_process_with(unit, data, None).await
+}
+
+/// Starts `quyhoach serve` for `unit` on a free port, over mutual TLS with `tls` (its node
+/// certificate: it can then sign and verify bundles) or else `--insecure`, and waits until it
+/// listens. [`Process::url`] is `http://ADDR` either way; a TLS client connects to the address.
+pub async fn serve_process_with(
+    unit: &str,
+    data: &Path,
+    tls: Option<&TlsFiles>,
+) -> anyhow::Result<Process> {
     let web = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_quyhoach"))
-        .args([
-            "serve",
-            "--unit",
-            unit,
-            "--listen",
-            "127.0.0.1:0",
-            "--insecure",
-            "--rate-limit",
-            "10000000",
-            "--web",
-            &web.to_string(),
-            "--data",
-        ])
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_quyhoach"));
+    command.args([
+        "serve",
+        "--unit",
+        unit,
+        "--listen",
+        "127.0.0.1:0",
+        "--rate-limit",
+        "10000000",
+        "--web",
+        &web.to_string(),
+    ]);
+    match tls {
+        Some(t) => command
+            .arg("--cert")
+            .arg(&t.cert)
+            .arg("--key")
+            .arg(&t.key)
+            .arg("--ca")
+            .arg(&t.ca),
+        None => command.arg("--insecure"),
+    };
+    let mut child = command
+        .arg("--data")
         .arg(data)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())

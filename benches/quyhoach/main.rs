@@ -8,8 +8,8 @@
 //!
 //! 1. upward push throughput ([`push`]);
 //! 2. full and incremental checks at S, M and L, by the rules alone ([`checks`]);
-//! 3. the province node holding L: queries, checks, memory, disk, and its web pages
-//!    ([`province`], [`web`]);
+//! 3. the province node holding L: queries, checks, memory, disk, its web pages, then bundles
+//!    arriving and the reorganisation to the 2025 structure ([`province`], [`web`], [`timed`]);
 //! 4. cold full sync of a province ([`sync`]).
 //!
 //! Nodes run in this process on loopback (the helper [`helpers::start_node`]), except the
@@ -23,6 +23,7 @@ mod push;
 mod sync;
 mod synth;
 mod table;
+mod timed;
 mod web;
 
 use std::{collections::BTreeSet, time::Instant};

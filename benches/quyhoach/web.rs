@@ -1,4 +1,5 @@
-//! Issue 15's figures, measured in section 3 on the province node holding L: its web pages.
+//! Issue 15's and issue 26's figures, measured in section 3 on the province node holding L: its
+//! web pages, for one district and for the whole province.
 
 use std::time::{Duration, Instant};
 
@@ -8,8 +9,11 @@ use crate::{
     TERM,
 };
 
-/// Issue 15: the web page at L (an `--insecure` node, so no sign-in): the consolidated page of
-/// one district and one person's page, timed from request to the last byte on loopback.
+/// The web page at L (an `--insecure` node, so no sign-in), timed from request to the last byte
+/// on loopback, each beside the stylesheet of the same page: issue 15's consolidated page of one
+/// district and one person's page; issue 26's pages over the whole province: the consolidated
+/// list unfiltered (its first page and its last), the findings page with every finding, the
+/// structure charts and the overview with every unit.
 pub async fn web_pages(
     web: &str,
     district: &str,
@@ -32,9 +36,10 @@ pub async fn web_pages(
             let body = res.into_body().collect().await?.to_bytes();
             anyhow::ensure!(
                 status.is_success() || status.is_redirection(),
-                "{url}: {status}"
+                "{url}: {status} {}",
+                String::from_utf8_lossy(&body[..body.len().min(300)])
             );
-            anyhow::Ok((location, body.len()))
+            anyhow::Ok((location, body))
         }
     };
     let budget = Duration::from_secs(if quick { 3 } else { 30 });
@@ -57,6 +62,35 @@ pub async fn web_pages(
     let (location, _) = get(format!("{web}/nguoi?cccd={national_id}")).await?;
     let person_url = format!("{web}{}", location.unwrap_or_default());
     let person = timed(person_url, 100).await?;
+    // The whole province, every page in the default term (the newest held).
+    let size_of = |url: String| {
+        let get = &get;
+        async move { anyhow::Ok(get(url).await?.1) }
+    };
+    let first_url = format!("{web}/tong-hop");
+    let first_body = size_of(first_url.clone()).await?;
+    let rows_total = number_after(&first_body, "<p id=\"summary\">").unwrap_or(0);
+    let first = timed(first_url, 200).await?;
+    // A page past the last is the last.
+    let last_url = format!("{web}/tong-hop?page=1000000");
+    let last_body = size_of(last_url.clone()).await?;
+    anyhow::ensure!(
+        rows_total > 0 && last_body.len() > 10_000,
+        "the consolidated page of the whole province is empty"
+    );
+    let last = timed(last_url, 200).await?;
+    let findings_url = format!("{web}/phat-hien");
+    let findings_body = size_of(findings_url.clone()).await?;
+    let findings_n = number_after(&findings_body, "<p id=\"summary\">").unwrap_or(0);
+    let findings = timed(findings_url, 100).await?;
+    let structure_url = format!("{web}/co-cau");
+    let structure_body = size_of(structure_url.clone()).await?;
+    let planned = number_after(&structure_body, "<p id=\"summary\">").unwrap_or(0);
+    let structure = timed(structure_url, 100).await?;
+    let overview_url = format!("{web}/?all=1");
+    let overview_body = size_of(overview_url.clone()).await?;
+    let units = count(&overview_body, "<tr data-unit=");
+    let overview = timed(overview_url, 100).await?;
     let floor99 = percentile(&floor, 0.99);
     let line = |figure: String, t: &[Duration]| {
         let p99 = percentile(t, 0.99);
@@ -84,5 +118,60 @@ pub async fn web_pages(
             ),
             &person,
         ),
+        line(
+            format!(
+                "26. web: consolidated page at L, whole province unfiltered, first page ({rows_total} rows, {} KiB; {} samples)",
+                first_body.len() / 1024,
+                first.len()
+            ),
+            &first,
+        ),
+        line(
+            format!(
+                "26. web: consolidated page at L, whole province unfiltered, last page ({} KiB; {} samples)",
+                last_body.len() / 1024,
+                last.len()
+            ),
+            &last,
+        ),
+        line(
+            format!(
+                "26. web: findings page at L, every finding ({findings_n} findings, {} KiB; {} samples)",
+                findings_body.len() / 1024,
+                findings.len()
+            ),
+            &findings,
+        ),
+        line(
+            format!(
+                "26. web: structure charts at L, whole province ({planned} planned; {} samples)",
+                structure.len()
+            ),
+            &structure,
+        ),
+        line(
+            format!(
+                "26. web: overview at L, every unit ({units} units, {} KiB; {} samples)",
+                overview_body.len() / 1024,
+                overview.len()
+            ),
+            &overview,
+        ),
     ])
+}
+
+/// The number written right after `marker` in a page, if any.
+fn number_after(body: &[u8], marker: &str) -> Option<usize> {
+    let text = std::str::from_utf8(body).ok()?;
+    let at = text.find(marker)? + marker.len();
+    let digits: String = text[at..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
+    digits.parse().ok()
+}
+
+/// How many times `needle` occurs in a page.
+fn count(body: &[u8], needle: &str) -> usize {
+    memchr::memmem::find_iter(body, needle.as_bytes()).count()
 }

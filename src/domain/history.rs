@@ -604,14 +604,20 @@ impl Hierarchy {
     }
 
     /// The name of `code` for the Board, in the structure of `date` (today's when none): a
-    /// current unit by its name; a unit since abolished as "<name> (<its parent>, <its
-    /// period>; now part of <its successors>)", the parent left out when it is a province.
+    /// current unit, or one that went on unchanged since (a province kept by the
+    /// reorganisation), by its name; a unit since abolished or merged as "<name> (<its parent>,
+    /// <its period>; now part of <its successors>)", the parent left out when it is a province.
     pub fn name_in_time(&self, code: &str, date: Option<NaiveDate>) -> Option<String> {
         let now = self.period();
         let at = date.map_or(now, |d| self.period_at(d));
         let (p, unit) = self.history.find(code, at)?;
+        // A unit that went on unchanged through every reorganisation since (a province the
+        // reorganisation kept) is named as it is now.
         if p == now {
             return Some(unit.name.clone());
+        }
+        if (p..now).all(|i| self.history.continues(code, i)) {
+            return Some(self.current().get(code).unwrap_or(unit).name.clone());
         }
         let old = &self.history.periods[p];
         let mut place: Vec<&str> = Vec::new();

@@ -678,14 +678,11 @@ impl Node {
         id: &PlanId,
     ) -> Result<Option<ApprovalSignature>> {
         who.require_read(&self.hierarchy, "unit", &id.unit)?;
-        let Some(value) = self.store.document(&signature_key(id))? else {
+        let stored: Option<StoredSignature> =
+            crate::store::decoded_document(&*self.store, &signature_key(id))?;
+        let Some(stored) = stored else {
             return Ok(None);
         };
-        let stored: StoredSignature =
-            serde_json::from_value(value).map_err(|e| crate::store::StoreError::Corrupt {
-                key: signature_key(id),
-                reason: e.to_string(),
-            })?;
         Ok(Some(stored.try_into().map_err(|reason| {
             crate::store::StoreError::Corrupt {
                 key: signature_key(id),

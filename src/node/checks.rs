@@ -233,7 +233,7 @@ impl Node {
         })
     }
 
-    fn with_acceptance(&self, finding: Finding) -> Result<CheckedFinding> {
+    pub(super) fn with_acceptance(&self, finding: Finding) -> Result<CheckedFinding> {
         let id = finding_id(&finding);
         let mut acceptance = None;
         if finding.severity == Severity::Warning {

@@ -517,16 +517,7 @@ pub fn merged_units(store: &dyn Store) -> Result<BTreeMap<String, String>, Store
 ///
 /// [`StoreError::Corrupt`] for a marker that cannot be decoded; the store's errors.
 pub fn merged_sources(store: &dyn Store) -> Result<Vec<MergedSource>, StoreError> {
-    store
-        .documents(SOURCE_PREFIX)?
-        .into_iter()
-        .map(|(key, v)| {
-            serde_json::from_value(v).map_err(|e| StoreError::Corrupt {
-                key,
-                reason: e.to_string(),
-            })
-        })
-        .collect()
+    crate::store::decoded_documents(store, SOURCE_PREFIX)
 }
 
 /// The old provinces a finding's plans come from, when it is one of [`MERGER_RULES`] and they

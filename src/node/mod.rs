@@ -14,6 +14,7 @@ mod exports;
 mod fulfil;
 mod live;
 pub mod merge;
+mod pages;
 mod progress;
 mod query;
 mod reconcile;

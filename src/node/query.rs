@@ -290,6 +290,33 @@ impl Node {
                 pages: 0,
             });
         }
+        // A list filtered by plan only, in name order: the page is found by rank, without
+        // merging the rows before it (`View::page_at`), so the last page of a whole province
+        // costs what the first does.
+        if request.sort == SortKey::Name {
+            if let Some(total) = view.total_by_plans(&self.hierarchy, &rows) {
+                let at = Paging::clamp(total, size, start);
+                if let Some(page) = view.page_at(&self.hierarchy, &rows, at.first, size) {
+                    let end = if size == 0 {
+                        total
+                    } else {
+                        (at.first + size).min(total)
+                    };
+                    return Ok(ConsolidatedPage {
+                        entries: page.rows.iter().map(entry).collect(),
+                        next_page_token: if end < total {
+                            format!("@{end}")
+                        } else {
+                            String::new()
+                        },
+                        total: page.total,
+                        first: Some(at.first),
+                        page: at.page,
+                        pages: at.pages,
+                    });
+                }
+            }
+        }
         // The name order needs only the rows up to the end of the page asked for; the others
         // sort every match (stably, so the name order stays within ties).
         let wanted = match (request.sort, start) {

@@ -67,17 +67,7 @@ impl Node {
         status: PlanStatus,
     ) -> Result<Option<PlanSignature>> {
         let k = key(kind, id, status);
-        self.store
-            .document(&k)?
-            .map(|v| {
-                serde_json::from_value(v).map_err(|e| {
-                    Error::Store(crate::store::StoreError::Corrupt {
-                        key: k.clone(),
-                        reason: e.to_string(),
-                    })
-                })
-            })
-            .transpose()
+        Ok(crate::store::decoded_document(&*self.store, &k)?)
     }
 
     /// Every signature kept on the version `id`.
@@ -86,18 +76,7 @@ impl Node {
     ///
     /// [`Error::Store`] if storage fails or a kept document does not decode.
     pub fn signatures_of(&self, id: &PlanId) -> Result<Vec<PlanSignature>> {
-        self.store
-            .documents(&prefix(id))?
-            .into_iter()
-            .map(|(k, v)| {
-                serde_json::from_value(v).map_err(|e| {
-                    Error::Store(crate::store::StoreError::Corrupt {
-                        key: k,
-                        reason: e.to_string(),
-                    })
-                })
-            })
-            .collect()
+        Ok(crate::store::decoded_documents(&*self.store, &prefix(id))?)
     }
 
     /// This node's signature on `statement`: the one kept for the same version, kind and

@@ -83,6 +83,8 @@ impl Node {
             minority: 0,
             params,
         };
+        // Counted by the plans' own strings, owned once per ethnicity at the end.
+        let mut ethnicity: std::collections::HashMap<&str, usize> = Default::default();
         for plan in current.values().filter(|p| p.status != PlanStatus::Draft) {
             let level = self.hierarchy.get(&plan.id.unit).map(|u| u.level);
             for e in &plan.entries {
@@ -95,7 +97,7 @@ impl Node {
                     s.young += 1;
                 }
                 *s.ages.entry((age / 5 * 5).clamp(25, 60)).or_default() += 1;
-                *s.ethnicity.entry(e.cadre.ethnicity.clone()).or_default() += 1;
+                *ethnicity.entry(e.cadre.ethnicity.as_str()).or_default() += 1;
                 if let Some(level) = level {
                     *s.levels.entry(level).or_default() += 1;
                 }
@@ -104,6 +106,10 @@ impl Node {
                 }
             }
         }
+        s.ethnicity = ethnicity
+            .into_iter()
+            .map(|(k, n)| (k.to_string(), n))
+            .collect();
         Ok(s)
     }
 }

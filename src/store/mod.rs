@@ -97,6 +97,44 @@ pub enum StoreError {
 /// The storage layer's result, with [`StoreError`] as its error.
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+/// Document `key` of `store` read as a `T` (it is JSON); none when there is no such document.
+///
+/// # Errors
+///
+/// [`StoreError::Corrupt`] naming `key` if the document is not a `T`; the store's errors.
+pub fn decoded_document<T: serde::de::DeserializeOwned>(
+    store: &dyn Store,
+    key: &str,
+) -> Result<Option<T>> {
+    store
+        .document(key)?
+        .map(|v| decode(key.to_string(), v))
+        .transpose()
+}
+
+/// Every document of `store` whose name starts with `prefix`, read as a `T`, in name order.
+///
+/// # Errors
+///
+/// [`StoreError::Corrupt`] naming the first document that is not a `T`; the store's errors.
+pub fn decoded_documents<T: serde::de::DeserializeOwned>(
+    store: &dyn Store,
+    prefix: &str,
+) -> Result<Vec<T>> {
+    store
+        .documents(prefix)?
+        .into_iter()
+        .map(|(key, v)| decode(key, v))
+        .collect()
+}
+
+fn decode<T: serde::de::DeserializeOwned>(key: String, value: serde_json::Value) -> Result<T> {
+    serde_json::from_value(value).map_err(|e| StoreError::Corrupt {
+        key,
+        reason: e.to_string(),
+    })
+}
+
 /// One change in a transaction.
 #[derive(Debug, Clone)]
 pub enum Change {

@@ -55,16 +55,7 @@ pub struct StoredTrail {
 ///
 /// [`StoreError::Corrupt`] for a kept trail that cannot be decoded; the store's errors.
 pub fn imported_trails(store: &dyn Store) -> Result<Vec<crate::audit::ImportedTrail>, StoreError> {
-    store
-        .documents(crate::audit::IMPORTED_TRAIL_PREFIX)?
-        .into_iter()
-        .map(|(key, v)| {
-            serde_json::from_value(v).map_err(|e| StoreError::Corrupt {
-                key,
-                reason: e.to_string(),
-            })
-        })
-        .collect()
+    super::decoded_documents(store, crate::audit::IMPORTED_TRAIL_PREFIX)
 }
 
 /// Reads the audit trail of the store in `path` without changing it: the store's files are

@@ -5,9 +5,13 @@
 //! - [`list`](self::list): the consolidated list's compact rows, its filter, pages and cursors.
 //! - [`persons`](self::persons): the person index, and what an incremental check reads
 //!   ([`View::related`]).
+//! - [`pages`](self::pages): what the pages read for a whole province: a page of the list by
+//!   rank ([`View::page_at`]), the terms held in a subtree.
 
 mod list;
+mod pages;
 mod persons;
+mod size;
 
 use std::collections::{HashMap, HashSet};
 
@@ -21,6 +25,7 @@ pub use list::{Cursor, Flagged, Page, RowFilter, RowOut};
 use list::{Names, Row};
 use persons::SlotIndex;
 pub use persons::{name_identity, Related};
+pub use size::HeapBytes;
 
 /// Distinct strings stored once, named by a small index.
 #[derive(Default)]

@@ -348,4 +348,5 @@ async fn the_demo_runs_the_whole_flow_and_reports_exactly_its_deliberate_breaks(
         name("17617"),
         "Thị trấn Đô Lương (Huyện Đô Lương, 2024; now part of Xã Đô Lương)"
     );
+    assert_eq!(name("40"), "Tỉnh Nghệ An", "the province went on unchanged");
 }

@@ -104,6 +104,11 @@ fn a_node_in_2025_scopes_and_names_2024_units() {
         h.name_in_time("412", None).unwrap(),
         "Thành phố Vinh (2024; now divided among 6 units)"
     );
+    // The province went on unchanged: its 2024 list is named as the province is now.
+    assert_eq!(
+        h.name_in_time("40", Some(date(2025, 4, 15))).unwrap(),
+        "Tỉnh Nghệ An"
+    );
     // Under an abolished root lie the units that did in its own structure.
     assert!(h.is_within("16663", "412"));
     assert_eq!(h.subtree("412").len(), 34);

@@ -94,9 +94,10 @@ pub async fn findings(
         }
     };
     let under = state.node.scope(&viewer.caller, q.under.trim())?;
+    // At the province, the live findings: no rule runs for the page.
     let outcome = state
         .node
-        .check(
+        .findings(
             &viewer.caller,
             &CheckFilter {
                 under,

@@ -11,10 +11,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 
 use super::{i18n::Lang, session::Viewer, WebError, WebState};
-use crate::{
-    domain::PlanId,
-    node::{mask_id, PlanFilter},
-};
+use crate::{domain::PlanId, node::mask_id};
 
 pub use consolidated::*;
 pub use findings::*;
@@ -72,20 +69,10 @@ pub(in crate::web) async fn terms(
     if !wanted.trim().is_empty() {
         return Ok((terms, wanted.trim().to_string()));
     }
-    let held = state
-        .node
-        .list_plans(
-            &viewer.caller,
-            &PlanFilter {
-                under: viewer.root.clone(),
-                latest_only: true,
-                ..Default::default()
-            },
-        )
-        .await?;
+    let held = state.node.held_terms(&viewer.caller, &viewer.root).await?;
     let default = terms
         .iter()
-        .find(|t| held.iter().any(|h| &h.id.term == *t))
+        .find(|t| held.contains(t))
         .or(terms.first())
         .cloned()
         .unwrap_or_default();

@@ -134,13 +134,20 @@ pub async fn overview(
         .iter()
         .filter_map(|c| hierarchy.get(c))
         .collect();
+    // Each subordinate unit's completeness is its share of the whole one: its units missing
+    // and the overdue findings naming a unit of its subtree (as `completeness` of the child
+    // would answer), without asking the node again per child.
     let mut per_child = Vec::new();
     for child in &children {
-        let c = node
-            .completeness(&viewer.caller, &child.code, &term)
-            .await?;
+        let within = |u: &str| hierarchy.is_within(u, &child.code);
         let total = hierarchy.subtree(&child.code).len();
-        per_child.push((child, total - c.missing.len(), total, c.overdue.len()));
+        let missing = completeness.missing.iter().filter(|u| within(u)).count();
+        let late = completeness
+            .overdue
+            .iter()
+            .filter(|f| f.finding.units.iter().any(|u| within(u)))
+            .count();
+        per_child.push((child, total - missing, total, late));
     }
     // Scoped like the SyncStatus RPC: only a caller who may read this node's own unit.
     let sync = node.sync_status_seen_by(&viewer.caller)?;
