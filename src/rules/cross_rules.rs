@@ -381,6 +381,110 @@ fn variants<'a>(
     (out.len() > 1).then_some(out)
 }
 
+/// R2 across the province-level lists a merger of provinces brings together (issue 22,
+/// "Merging provinces"): at a province holding the decided lists (approved, or adopted: a
+/// province's own list has no approving level above it here) of more than one province-level
+/// unit for one term, as a province formed by merging two or three old provinces does, the
+/// cadres planned for each leadership post are counted across those lists, each person once by
+/// national ID (as R21 identifies a person), not counting entries fulfilled before their
+/// version. A count over `max_cadres_per_position` (of the ruleset in force at the latest
+/// decision among the lists) is one error naming every list that plans the post; a post only
+/// one list plans is left to the per-plan R2. The node tags such a finding as coming from the
+/// merger with the old provinces' codes (`crate::node::merge::merger_tag`).
+pub(crate) fn r2_across_provinces(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+    // The latest decided version of each province-level unit × term.
+    let mut decided: HashMap<(&str, &str), &Plan> = HashMap::default();
+    for p in ctx.snap.plans.iter().filter(|p| {
+        matches!(p.status, PlanStatus::Approved | PlanStatus::Adopted)
+            && ctx.unit_level(&p.id.unit) == Some(Level::Province)
+    }) {
+        let slot = decided
+            .entry((p.id.unit.as_str(), p.id.term.as_str()))
+            .or_insert(p);
+        if p.id.version > slot.id.version {
+            *slot = p;
+        }
+    }
+    if decided.len() < 2 {
+        return;
+    }
+    // (term, post) → (the plans listing it, national ID → first record).
+    type Listed<'a> = (
+        BTreeSet<&'a PlanId>,
+        std::collections::BTreeMap<&'a str, &'a Cadre>,
+    );
+    let mut posts: std::collections::BTreeMap<(&str, &str), Listed<'_>> = Default::default();
+    for plan in decided.values() {
+        for e in &plan.entries {
+            let leadership = ctx
+                .position(&e.position)
+                .is_some_and(|p| p.kind == PositionKind::Leadership);
+            let released = ctx
+                .snap
+                .fulfilled
+                .iter()
+                .any(|f| f.releases(&plan.id, &e.cadre.national_id, &e.position));
+            if !leadership || released {
+                continue;
+            }
+            let (plans, people) = posts
+                .entry((plan.id.term.as_str(), e.position.as_str()))
+                .or_default();
+            plans.insert(&plan.id);
+            people
+                .entry(e.cadre.national_id.as_str())
+                .or_insert(&e.cadre);
+        }
+    }
+    for ((term, code), (plans, people)) in posts {
+        let units: BTreeSet<&str> = plans.iter().map(|id| id.unit.as_str()).collect();
+        if units.len() < 2 {
+            continue;
+        }
+        let latest = plans
+            .iter()
+            .filter_map(|id| decided.get(&(id.unit.as_str(), id.term.as_str())))
+            .map(|p| ctx.decision_date(p))
+            .max()
+            .unwrap_or(ctx.today);
+        let cap = ctx.rules.params_for(latest).max_cadres_per_position;
+        let count = u32::try_from(people.len()).unwrap_or(u32::MAX);
+        if count <= cap {
+            continue;
+        }
+        let Some(pos) = ctx.position(code) else {
+            continue;
+        };
+        let names = people
+            .values()
+            .map(|c| person(c).label())
+            .collect::<Vec<_>>()
+            .join("; ");
+        let lists = plans
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        out.push(Finding::new(
+            RuleId::R2,
+            Severity::Error,
+            units.iter().map(|u| (*u).to_string()).collect(),
+            None,
+            vec![code.to_string()],
+            vec![term.to_string()],
+            plans.iter().map(|id| (*id).clone()).collect(),
+            format!(
+                "{count} cán bộ được quy hoạch vào {code} ({}) nhiệm kỳ {term} trong các danh sách cấp tỉnh {lists}: {names}; tối đa {cap}",
+                pos.title_vi
+            ),
+            format!(
+                "{count} cadres are planned for {code} ({}) in term {term} across the province-level lists {lists}: {names}; at most {cap}",
+                pos.title_en
+            ),
+        ));
+    }
+}
+
 /// R21, in two parts:
 ///
 /// - One national ID recorded with different full names (compared by their identity key,
@@ -979,6 +1083,78 @@ mod tests {
         assert_eq!(r.findings[0].terms, ["2025-2030", "2026-2031"]);
         // Without the party plan there is nothing to compare with.
         assert!(w.rule(&[gov], RuleId::R5).findings.is_empty());
+    }
+
+    // ---- R2 across the lists of merged provinces
+
+    /// Two provinces' decided lists for one term and post: 40 lists `in_40`, 42 lists
+    /// `in_42` (national IDs), everyone for P.CT.UBND; a hierarchy holding both provinces.
+    fn merged_provinces(in_40: &[&str], in_42: &[&str]) -> (World, [Plan; 2]) {
+        let world = World {
+            hierarchy: Hierarchy::parse(&format!("{UNITS}42,province,Tỉnh Hà Tĩnh,\n")).unwrap(),
+            ..World::new()
+        };
+        let list = |unit: &str, ids: &[&str], status: PlanStatus| {
+            let mut p = plan(unit, "2025-2030", 1);
+            p.status = status;
+            for id in ids {
+                let who = cadre(id, &format!("Người {id}"));
+                p.entries.push(voted(&mut p.rounds, who, "P.CT.UBND"));
+            }
+            p
+        };
+        let plans = [
+            list("40", in_40, PlanStatus::Approved),
+            list("42", in_42, PlanStatus::Adopted),
+        ];
+        (world, plans)
+    }
+
+    #[test]
+    fn r2_counts_a_post_across_merged_provinces_lists_at_the_limit_none_over_it_one() {
+        // Three distinct people (ID2 listed by both counts once): at the limit.
+        let (w, at_limit) = merged_provinces(&[ID1, ID2], &[ID2, "001080000003"]);
+        let r = w.rule(&at_limit, RuleId::R2);
+        assert!(r.findings.is_empty(), "{r:#?}");
+        // Four: one finding naming both lists, tagged to the merger by the node.
+        let (w, over) = merged_provinces(&[ID1, ID2], &[ID2, "001080000003", "001080000004"]);
+        let r = w.rule(&over, RuleId::R2);
+        assert_eq!(r.findings.len(), 1, "{r:#?}");
+        let f = &r.findings[0];
+        assert_eq!(f.severity, Severity::Error);
+        assert_eq!(f.units, ["40", "42"]);
+        assert_eq!(f.positions, ["P.CT.UBND"]);
+        assert_eq!(f.plans, [over[0].id.clone(), over[1].id.clone()]);
+        assert_contains(&f.message_vi, "4 cán bộ được quy hoạch vào P.CT.UBND");
+        assert_contains(&f.message_en, "40/2025-2030/v1, 42/2025-2030/v1");
+        assert_contains(&f.message_en, "at most 3");
+        assert_eq!(
+            crate::node::merge::merger_tag(f, &|unit: &str| unit.to_string()),
+            ["40", "42"]
+        );
+    }
+
+    #[test]
+    fn r2_across_provinces_ignores_undecided_lists_other_terms_and_one_province() {
+        let four = ["001080000003", "001080000004"];
+        // A draft of 42 is not a decided list.
+        let (w, mut plans) = merged_provinces(&[ID1, ID2], &four);
+        plans[1].status = PlanStatus::Draft;
+        assert!(w.rule(&plans, RuleId::R2).findings.is_empty());
+        // Another term.
+        let (w, mut plans) = merged_provinces(&[ID1, ID2], &four);
+        plans[1].id.term = "2030-2035".into();
+        assert!(w.rule(&plans, RuleId::R2).findings.is_empty());
+        // Two district lists are not provincial lists.
+        let (w, mut plans) = merged_provinces(&[ID1, ID2], &four);
+        plans[0].id.unit = "412".into();
+        plans[1].id.unit = "414".into();
+        for p in &mut plans {
+            for e in &mut p.entries {
+                e.position = "D.CT.UBND".into();
+            }
+        }
+        assert!(w.rule(&plans, RuleId::R2).findings.is_empty());
     }
 
     // ---- R21

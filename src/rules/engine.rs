@@ -112,6 +112,11 @@ fn check_on(
         if scope.wants_rule(RuleId::R22) {
             cross_rules::r22(&ctx, None, &mut out);
         }
+        // Only in a full check: an incremental snapshot holds only the plans related to the
+        // arriving one by person, not every province-level list this rule counts across.
+        if scope.wants_rule(RuleId::R2) {
+            cross_rules::r2_across_provinces(&ctx, &mut out);
+        }
         out
     };
     let out = if parallel {

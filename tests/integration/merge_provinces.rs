@@ -293,6 +293,20 @@ async fn two_provinces_merge_into_one_with_every_plan_and_trail_and_the_collisio
     let inside = about(INSIDE_45);
     assert!(!inside.is_empty(), "{findings:#?}");
     assert!(inside.iter().all(|f| f.merger.is_empty()), "{inside:#?}");
+    // R2 across the old provinces' lists: each lists at most three for P.GD.SO (44: 104 and
+    // SHARED; 45: 204, SHARED and INSIDE_45), but the merged province plans four distinct
+    // people for the post (SHARED once): one R2 error naming both lists, tagged to the merger.
+    let r2: Vec<_> = findings.iter().filter(|f| f.rule == "R2").collect();
+    assert_eq!(r2.len(), 1, "{findings:#?}");
+    assert_eq!(r2[0].merger, ["44", "45"], "{r2:#?}");
+    assert!(
+        r2[0]
+            .message_en
+            .contains("4 cadres are planned for P.GD.SO")
+            && r2[0].message_en.contains("44/")
+            && r2[0].message_en.contains("45/"),
+        "{r2:#?}"
+    );
 
     // A plan pending at an old province comes in pending: the new province decides it.
     let pending = wait_status(&mut c, "461", pb::PlanStatus::Received).await;
@@ -342,6 +356,21 @@ async fn two_provinces_merge_into_one_with_every_plan_and_trail_and_the_collisio
     assert_eq!(page.status, 200);
     assert!(page.body.contains("data-merger=\"44,45\""), "{}", page.body);
     assert!(page.body.contains("Nguyễn Văn H"), "{}", page.body);
-    assert!(!page.body.contains("Trần Thị"), "{}", page.body);
+    // The R2 collision is listed under its post (it names Trần Thị Lan, one of 45's four);
+    // the R21 finding inside 45 is not listed.
+    assert!(page.body.contains("data-post=\"P.GD.SO\""), "{}", page.body);
+    assert!(
+        page.body.contains("4 cán bộ được quy hoạch vào P.GD.SO"),
+        "{}",
+        page.body
+    );
+    assert!(
+        !page
+            .body
+            .split("<li class=\"finding\"")
+            .any(|item| item.contains("data-rule=\"R21\"") && item.contains("Trần Thị")),
+        "{}",
+        page.body
+    );
     node.stop().await.unwrap();
 }
