@@ -338,8 +338,15 @@ async fn fill_free_loop(dir: &Path, disk: &SmallDisk, name: &str, points: &[&str
         let mut first_refusal = None;
         // Writes until one is refused, then more: all refused, none visible.
         for attempt in 0..400 {
+            // One entry at a time first; after 200 acknowledged ones, 100 at a time: sled
+            // may place small writes in segments it freed inside its own files (no new
+            // blocks of the full disk), and how much of that room there is depends on when
+            // its compaction last ran, so a run of small writes alone may never meet the
+            // full disk.
             let count = if matches!(point, "transaction" | "torn") && attempt == 0 {
                 1_800
+            } else if attempt >= 200 {
+                100
             } else {
                 1
             };
@@ -347,7 +354,8 @@ async fn fill_free_loop(dir: &Path, disk: &SmallDisk, name: &str, points: &[&str
             // every chunk of the plan's body that is on disk (half applied, it would tear it).
             // An import replaces too when adding would pass a plan's 5,000 entries (sled may
             // find room for one in the space its files hold, and acknowledge it).
-            let replace = count > 1 && (point == "torn" || acked.ids.len() + 1_800 > 5_000);
+            let replace =
+                count > 1 && (point == "torn" || acked.ids.len() + count as usize > 5_000);
             let result = match count {
                 1 => put(&mut c, next).await,
                 _ => import_as(&mut c, next, count, replace).await,
