@@ -25,28 +25,6 @@ pub fn nfc(s: &str) -> String {
     composed.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// Returns true if and only if `s` is already in the form [`nfc`] gives (so `nfc(s) == s`):
-/// NFC, white space only single ASCII spaces between words, nothing leading or trailing.
-/// Decided without allocating for the common case: the quick check of Unicode's normalization
-/// (UAX #15, "Detecting Normalization Forms": `NFC_Quick_Check`) answers yes for text with no
-/// character that composition could change, which is every name typed in precomposed
-/// Vietnamese; only a "maybe" or "no" falls back to composing `s`.
-pub fn is_nfc_form(s: &str) -> bool {
-    use unicode_normalization::{is_nfc_quick, IsNormalized};
-    let spaced = !s.starts_with(' ')
-        && !s.ends_with(' ')
-        && !s.contains("  ")
-        && !s.chars().any(|c| c != ' ' && c.is_whitespace());
-    if !spaced {
-        return false;
-    }
-    match is_nfc_quick(s.chars()) {
-        IsNormalized::Yes => true,
-        IsNormalized::No => false,
-        IsNormalized::Maybe => nfc(s) == s,
-    }
-}
-
 /// Returns the search key of `s`: lower case, no diacritics, đ as d, white space folded, and,
 /// as in a name's identity key ([`super::name::key`]), no invisible characters, compatibility
 /// forms (full-width letters) folded and look-alike letters read as the letter they imitate.
@@ -132,29 +110,6 @@ pub fn name_sort_key(name: &str) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_quick_form_check_agrees_with_composing() {
-        let nfd: String = "Nguyễn Thị Ánh".nfd().collect();
-        for s in [
-            "Nguyễn Thị Ánh",
-            nfd.as_str(),
-            " Lê Văn Tám",
-            "Lê Văn Tám ",
-            "Lê  Văn Tám",
-            "Lê\tVăn",
-            "Lê\u{a0}Văn",
-            "Lê\u{3000}Văn",
-            "",
-            "a",
-            "Hoa\u{301}",
-            "e\u{301}",
-            "\u{212b}",
-            "Tày",
-        ] {
-            assert_eq!(is_nfc_form(s), nfc(s) == s, "{s:?}");
-        }
-    }
 
     #[test]
     fn nfd_and_nfc_are_one_name() {

@@ -68,7 +68,7 @@ pub fn short(value: &str) -> String {
 /// A [`FieldError`] naming `field` when any of these fails.
 pub fn stored_text(field: &str, value: &str, max: usize) -> Result<(), FieldError> {
     text_within(field, value, max)?;
-    if !text::is_nfc_form(value) {
+    if text::nfc(value) != value {
         return Err(FieldError::new(
             field,
             "is not in normal form (NFC, single spaces, no leading or trailing space)",

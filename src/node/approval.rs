@@ -139,9 +139,37 @@ impl Node {
         if !direct && plan.status == PlanStatus::Returned {
             return self.take_withdrawal(who, from, plan, hash).await;
         }
-        // Everything the commit writes is built and encoded before the write lock: under it
-        // only the checks against what is held and the staging run (docs/performance.md).
-        let pushed_status = plan.status;
+        let guard = self.lock().await;
+        if let Some(existing) = self.store.header(&plan.id)? {
+            let held = existing.hash.clone().unwrap_or_default();
+            if held != hash {
+                return Err(Error::HashConflict {
+                    plan: plan.id.clone(),
+                    held,
+                    offered: hash,
+                });
+            }
+            drop(guard);
+            self.settle().await?;
+            let receipt = self.store.receipt(&plan.id)?.ok_or_else(|| {
+                Error::precondition("plan", format!("{} is held without its receipt", plan.id))
+            })?;
+            return Ok((receipt, true));
+        }
+        if direct && plan.status != PlanStatus::Submitted {
+            return Err(Error::invalid(
+                "plan.status",
+                format!(
+                    "a child submits its own plan as submitted, not {}",
+                    plan.status.as_str()
+                ),
+            ));
+        }
+        if !direct {
+            self.check_forwarded_approval(&plan, &hash)?;
+        }
+        self.check_version_order(&plan, direct)?;
+
         let received_at = self.now();
         plan.received_at = Some(received_at);
         plan.status = if direct {
@@ -151,7 +179,7 @@ impl Node {
         };
         let receipt = Receipt {
             plan: plan.id.clone(),
-            hash: hash.clone(),
+            hash,
             received_by: self.unit.code.clone(),
             received_at,
         };
@@ -177,39 +205,7 @@ impl Node {
         let event = Event::new("receive_push", Some(&plan.id))
             .detail(detail)
             .by(who);
-        let ready = self.prepare(event, changes);
-
-        let guard = self.lock().await;
-        if let Some(existing) = self.store.header(&plan.id)? {
-            let held = existing.hash.clone().unwrap_or_default();
-            if held != hash {
-                return Err(Error::HashConflict {
-                    plan: plan.id.clone(),
-                    held,
-                    offered: hash,
-                });
-            }
-            drop(guard);
-            self.settle().await?;
-            let receipt = self.store.receipt(&plan.id)?.ok_or_else(|| {
-                Error::precondition("plan", format!("{} is held without its receipt", plan.id))
-            })?;
-            return Ok((receipt, true));
-        }
-        if direct && pushed_status != PlanStatus::Submitted {
-            return Err(Error::invalid(
-                "plan.status",
-                format!(
-                    "a child submits its own plan as submitted, not {}",
-                    pushed_status.as_str()
-                ),
-            ));
-        }
-        if !direct {
-            self.check_forwarded_approval(&plan, &hash)?;
-        }
-        self.check_version_order(&plan, direct)?;
-        self.commit_ready(guard, ready).await?;
+        self.commit(guard, event, changes).await?;
         if direct {
             self.pending_changed(&plan.id.unit, 1.0);
         }

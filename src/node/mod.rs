@@ -103,14 +103,6 @@ impl Event {
     }
 }
 
-/// A commit made ready before the write lock ([`Node::prepare`]).
-struct Ready {
-    action: &'static str,
-    prepared: crate::store::Prepared,
-    followed: Vec<view::ViewChange>,
-    revisions: Vec<(String, u64)>,
-}
-
 /// A source of the current time, passed in so that tests control it.
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
@@ -372,16 +364,8 @@ impl Node {
         &self,
         guard: MutexGuard<'_, ()>,
         event: Event,
-        changes: Vec<Change>,
+        mut changes: Vec<Change>,
     ) -> Result<()> {
-        let ready = self.prepare(event, changes);
-        self.commit_ready(guard, ready).await
-    }
-
-    /// A commit's changes with its audit record, what the view follows of them and their
-    /// records encoded ahead ([`Store::prepare`]): built before the write lock is taken, so
-    /// that the lock covers only the checks and the staging. Reads and writes nothing.
-    fn prepare(&self, event: Event, mut changes: Vec<Change>) -> Ready {
         let action = event.action;
         let plan_hash = event.plan.as_ref().and_then(|id| {
             changes.iter().find_map(|c| match c {
@@ -410,25 +394,7 @@ impl Node {
                 _ => None,
             })
             .collect();
-        Ready {
-            action,
-            prepared: self.store.prepare(changes),
-            followed,
-            revisions,
-        }
-    }
-
-    /// Commits what [`Node::prepare`] made ready and waits until it is on disk. Call with the
-    /// write lock held, after the checks that depend on what is held; the lock is released
-    /// before waiting.
-    async fn commit_ready(&self, guard: MutexGuard<'_, ()>, ready: Ready) -> Result<()> {
-        let Ready {
-            action,
-            prepared,
-            followed,
-            revisions,
-        } = ready;
-        let ticket = self.store.commit_prepared(prepared)?;
+        let ticket = self.store.commit(changes)?;
         if !followed.is_empty() {
             self.view_pending
                 .lock()

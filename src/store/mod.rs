@@ -165,47 +165,6 @@ pub enum Change {
     Audit(crate::audit::AuditEvent),
 }
 
-/// A transaction's changes with what can be encoded of them ahead of the commit: made by
-/// [`Store::prepare`] before the caller takes its locks, so that the commit itself (serialized
-/// with every other) only assigns sequence numbers, chains the audit trail and stages.
-pub struct Prepared {
-    changes: Vec<Change>,
-    /// For each change, in order: its writes encoded ahead, if its keys and values depend on
-    /// nothing the commit reads.
-    ahead: Vec<Option<Ahead>>,
-}
-
-/// The writes of one change encoded ahead of its commit.
-enum Ahead {
-    /// Writes that need nothing read at the commit.
-    Writes(Vec<staging::Write>),
-    /// A whole plan: its body's chunks and its header; the commit adds the removal of any
-    /// chunk of the body it replaces beyond these.
-    Plan {
-        chunks: Vec<staging::Write>,
-        header: staging::Write,
-    },
-}
-
-impl Prepared {
-    /// Changes with nothing encoded ahead.
-    pub fn new(changes: Vec<Change>) -> Self {
-        let ahead = changes.iter().map(|_| None).collect();
-        Self { changes, ahead }
-    }
-
-    /// The changes, in order.
-    pub fn changes(&self) -> &[Change] {
-        &self.changes
-    }
-
-    /// Appends a change, encoded at the commit.
-    pub fn push(&mut self, change: Change) {
-        self.changes.push(change);
-        self.ahead.push(None);
-    }
-}
-
 /// The storage a node needs.
 pub trait Store: Send + Sync + 'static {
     /// One plan version, whole.
@@ -339,21 +298,7 @@ pub trait Store: Send + Sync + 'static {
     /// [`StoreError::Behind`] if the store has lost data, [`StoreError::Full`] while the disk is
     /// full, [`StoreError::Transaction`] if the transaction fails, or another [`StoreError`] if
     /// the engine or the flusher fails; nothing is applied then.
-    fn commit(&self, changes: Vec<Change>) -> Result<u64> {
-        self.commit_prepared(self.prepare(changes))
-    }
-    /// Encodes ahead what a commit of `changes` can encode without reading the store (plan
-    /// bodies, headers, receipts, documents): call it before taking a lock that serializes
-    /// commits, and hand the result to [`Store::commit_prepared`]. Reads and writes nothing.
-    fn prepare(&self, changes: Vec<Change>) -> Prepared {
-        Prepared::new(changes)
-    }
-    /// [`Store::commit`] of prepared changes.
-    ///
-    /// # Errors
-    ///
-    /// As [`Store::commit`].
-    fn commit_prepared(&self, prepared: Prepared) -> Result<u64>;
+    fn commit(&self, changes: Vec<Change>) -> Result<u64>;
     /// Resolves once everything committed up to `ticket` is flushed and synced to disk.
     fn wait_durable(
         &self,

@@ -1,13 +1,6 @@
-//! Group commit on the waiting task: the first [`SledStore::durable`] caller whose commit is
-//! applied but not yet on disk takes the flush lock and makes durable, on its own thread, every
-//! commit applied so far (sled's blocking `flush()`, then an `fsync` of the data file), and
-//! tells every waiter how far that reached; a waiter that finds the lock taken waits for that
-//! flush and looks again, so one flush serves every commit applied before it began. No thread
-//! hand-off sits on a commit's path (a flusher thread cost two wake-ups a push: docs/
-//! performance.md). Also here: the marks of what is durable, shared with the store, and the
-//! durable-state record's pace.
-//!
-//! [`SledStore::durable`]: super::SledStore
+//! The flusher thread: one thread per open engine that makes staged-and-applied commits
+//! durable (sled's blocking `flush()`, then an `fsync` of the data file) and tells waiters how
+//! far that reached; and the marks of what is durable, shared with the store.
 
 use std::{
     collections::VecDeque,
@@ -15,9 +8,8 @@ use std::{
     path::PathBuf,
     sync::{
         atomic::{AtomicBool, AtomicU64, Ordering},
-        Condvar, Mutex,
+        Arc, Condvar, Mutex,
     },
-    time::{Duration, Instant},
 };
 
 use sled::Tree;
@@ -28,9 +20,9 @@ use super::{
         codec,
         staging::Write,
         state::{self, DurableState},
-        Result,
+        Result, StoreError,
     },
-    is_disk_full, SledStore, AUDIT, AUDIT_SEQ, DECISION_SEQ, META, OUTBOX_SEQ, TREE_NAMES,
+    is_disk_full, Engine, SledStore, AUDIT, AUDIT_SEQ, DECISION_SEQ, META, OUTBOX_SEQ, TREE_NAMES,
 };
 use crate::audit::AuditRecord;
 
@@ -102,20 +94,11 @@ impl Marks {
     }
 }
 
-/// When the durable-state record was last written, and whether a flush since then is not in
-/// it yet.
-struct StateClock {
-    written: Instant,
-    behind: bool,
-}
-
-/// Shared between the store, the tasks that flush it and its reopener thread.
+/// Shared between the store and its flusher thread.
 pub(super) struct FlushControl {
-    /// Held by whoever flushes: one flush at a time, and none while the engine is replaced.
-    pub(super) flush_lock: Mutex<()>,
-    /// The pace of the durable-state record (written at most every [`state::MIN_INTERVAL`];
-    /// the reopener thread catches it up when the store goes idle with it behind).
-    state_clock: Mutex<StateClock>,
+    /// Highest ticket some waiter asked to be made durable, and whether to stop.
+    pub(super) wanted: Mutex<(u64, bool)>,
+    pub(super) wake: Condvar,
     /// Durable and pending sequence marks, advanced by the flusher.
     pub(super) marks: Mutex<Marks>,
     /// A test-only pause before every flush (`QUYHOACH_FLUSH_DELAY_MS`, see [`crate::fault`]).
@@ -131,8 +114,8 @@ pub(super) struct FlushControl {
     /// Moves on at every failure and every reopen: a read that began in another epoch may have
     /// read the failed engine, and is not served.
     pub(super) epoch: AtomicU64,
-    /// Moves on at every failure: a flush that began in an older generation acknowledges
-    /// nothing (what it wrote is taken back at the reopen, as refused).
+    /// The generation of the flusher that may run: a flusher whose generation is older stops
+    /// (the failure path moves it on, so a failed engine is never flushed again).
     pub(super) generation: AtomicU64,
     /// For each sled transaction applied and not yet known durable (its last ticket): the
     /// values its writes replaced, so that a reopen can take back from disk what sled wrote of
@@ -162,11 +145,8 @@ impl FlushControl {
         behind: Option<String>,
     ) -> Self {
         Self {
-            flush_lock: Mutex::new(()),
-            state_clock: Mutex::new(StateClock {
-                written: Instant::now() - state::MIN_INTERVAL,
-                behind: false,
-            }),
+            wanted: Mutex::new((0, false)),
+            wake: Condvar::new(),
             marks: Mutex::new(marks),
             delay: crate::fault::flush_delay(),
             failed: AtomicBool::new(false),
@@ -184,7 +164,7 @@ impl FlushControl {
     }
 
     /// The failure path: from now on the store serves nothing from this engine. Marks it
-    /// failed (reads and writes are refused), voids any flush under way, tells every waiter whose
+    /// failed (reads and writes are refused), stops its flusher, tells every waiter whose
     /// commit was not flushed yet that it is lost (none of them was acknowledged), and wakes
     /// the reopener. A second failure before the reopen only keeps the first reason.
     pub(super) fn fail(&self, tx: &watch::Sender<Flushed>, why: String, full: bool) {
@@ -204,6 +184,9 @@ impl FlushControl {
         }
         tracing::error!(error = %why, full, "store failed; reads and writes are refused until it is reopened from disk");
         self.generation.fetch_add(1, Ordering::AcqRel);
+        // Taking the lock orders the flusher's look at the generation with this notify.
+        drop(self.wanted.lock());
+        self.wake.notify_all();
         tx.send_modify(|f| {
             f.lost.push((f.ticket + 1, u64::MAX));
             f.error = Some((why, full));
@@ -213,22 +196,13 @@ impl FlushControl {
         self.reopen_wake.notify_all();
     }
 
-    /// Returns true if and only if the flush begun in `generation` may no longer acknowledge.
+    /// Returns true if and only if the flusher of `generation` must stop.
     fn stopped(&self, generation: u64) -> bool {
         self.generation.load(Ordering::Acquire) != generation
     }
 
     /// Writes the durable-state record from the durable marks, unless the store is behind it.
     pub(super) fn write_state(&self) {
-        let Ok(mut clock) = self.state_clock.lock() else {
-            return;
-        };
-        self.write_state_locked(&mut clock);
-    }
-
-    fn write_state_locked(&self, clock: &mut StateClock) {
-        clock.written = Instant::now();
-        clock.behind = false;
         if self.behind.is_some() || !self.record {
             return;
         }
@@ -239,88 +213,114 @@ impl FlushControl {
             tracing::warn!(file = %self.state_path.display(), error = %e, "cannot write the durable-state record");
         }
     }
-
-    /// After a flush: writes the durable-state record if the last write is
-    /// [`state::MIN_INTERVAL`] old, else notes it behind and wakes the reopener thread, which
-    /// writes it once the interval is over if no flush has by then.
-    fn flushed_state(&self) {
-        let Ok(mut clock) = self.state_clock.lock() else {
-            return;
-        };
-        if clock.written.elapsed() >= state::MIN_INTERVAL {
-            self.write_state_locked(&mut clock);
-        } else if !clock.behind {
-            clock.behind = true;
-            drop(clock);
-            // Taken so that the reopener, between its look at the clock and its wait, cannot
-            // miss this.
-            drop(self.closing.lock());
-            self.reopen_wake.notify_all();
-        }
-    }
-
-    /// How long until the durable-state record, behind the last flush, is due; `None` when it
-    /// is not behind.
-    pub(super) fn state_due(&self) -> Option<Duration> {
-        let clock = self.state_clock.lock().ok()?;
-        clock
-            .behind
-            .then(|| state::MIN_INTERVAL.saturating_sub(clock.written.elapsed()))
-    }
 }
 
 impl SledStore {
-    /// Makes every commit applied so far durable, on the calling thread: sled's `flush()`,
-    /// then an `fsync` of the data file; then advances the durable marks and publishes the
-    /// ticket reached (always publishes, so that waiters look again). Call with the flush lock
-    /// held. A failed flush fails the store ([`FlushControl::fail`]).
-    pub(super) fn flush_applied(&self) {
-        let control = &self.control;
-        let generation = control.generation.load(Ordering::Acquire);
-        let target = self.applied.load(Ordering::Acquire);
-        let nothing_new = self.flushed_tx.borrow().ticket >= target;
-        let engine = match self.engine() {
-            Ok(engine) if !nothing_new && !control.failed.load(Ordering::Acquire) => engine,
-            // Failed (its waiters were told), or nothing to do: wake the waiters to look again.
-            _ => {
-                self.flushed_tx.send_modify(|_| {});
+    /// Starts the flusher thread of `engine`, counting from ticket `done`.
+    pub(super) fn spawn_flusher(&self, engine: &Engine, done: u64) -> Result<()> {
+        let flusher = {
+            let (db, applied, control) = (
+                engine.db.clone(),
+                self.applied.clone(),
+                self.control.clone(),
+            );
+            let (tx, data_file) = (self.flushed_tx.clone(), self.path.join("db"));
+            let generation = control.generation.load(Ordering::Acquire);
+            std::thread::Builder::new()
+                .name("sled-flusher".into())
+                .spawn(move || flush_loop(db, data_file, applied, control, tx, done, generation))?
+        };
+        *self.flusher.lock().map_err(|_| StoreError::FlusherGone)? = Some(flusher);
+        Ok(())
+    }
+}
+
+/// The flusher thread of one engine (`generation`): waits until some commit wants
+/// durability, notes the latest applied ticket, flushes and syncs, then publishes that ticket.
+/// It stops when the store closes or fails (a failure anywhere moves the generation on).
+pub(super) fn flush_loop(
+    db: sled::Db,
+    data_file: PathBuf,
+    applied: Arc<AtomicU64>,
+    control: Arc<FlushControl>,
+    tx: Arc<watch::Sender<Flushed>>,
+    mut done: u64,
+    generation: u64,
+) {
+    let mut state_written = std::time::Instant::now() - state::MIN_INTERVAL;
+    // A flush whose marks are not in the durable-state record yet.
+    let mut state_behind = false;
+    loop {
+        {
+            let mut wanted = match control.wanted.lock() {
+                Ok(w) => w,
+                Err(_) => return,
+            };
+            while wanted.0 <= done && !wanted.1 && !control.stopped(generation) {
+                if !state_behind {
+                    wanted = match control.wake.wait(wanted) {
+                        Ok(w) => w,
+                        Err(_) => return,
+                    };
+                    continue;
+                }
+                // Idle with the record behind: bring it up to date once the interval is over.
+                let wait = state::MIN_INTERVAL.saturating_sub(state_written.elapsed());
+                let (w, timeout) = match control.wake.wait_timeout(wanted, wait) {
+                    Ok(r) => r,
+                    Err(_) => return,
+                };
+                wanted = w;
+                if timeout.timed_out() {
+                    control.write_state();
+                    state_written = std::time::Instant::now();
+                    state_behind = false;
+                }
+            }
+            if (wanted.1 && wanted.0 <= done) || control.stopped(generation) {
                 return;
             }
-        };
+        }
+        let target = applied.load(Ordering::Acquire);
         if let Some(delay) = control.delay {
             std::thread::sleep(delay);
         }
-        let result = match engine.db.flush() {
+        let result = match db.flush() {
             Err(sled::Error::Io(e)) => Err(e),
             Err(e) => Err(std::io::Error::other(e.to_string())),
-            Ok(_) => File::open(self.path.join("db")).and_then(|f| f.sync_data()),
+            Ok(_) => File::open(&data_file).and_then(|f| f.sync_data()),
         }
         .map_err(|e| (e.to_string(), is_disk_full(&e)));
-        drop(engine);
-        if let Err((e, full)) = result {
-            control.fail(&self.flushed_tx, format!("a flush failed: {e}"), full);
-            return;
-        }
-        {
-            // Acknowledged under the undo lock, unless the store failed meanwhile: then what
-            // this flush wrote is taken back at the reopen, as refused.
-            let Ok(mut undo) = control.undo.lock() else {
-                self.flushed_tx.send_modify(|_| {});
-                return;
-            };
-            if control.stopped(generation) {
+        match result {
+            Ok(()) => {
+                // Acknowledged under the undo lock, unless the store failed meanwhile: then
+                // what this flush wrote is taken back at the reopen, as refused.
+                let Ok(mut undo) = control.undo.lock() else {
+                    return;
+                };
+                if control.stopped(generation) {
+                    return;
+                }
+                done = target;
+                undo.retain(|(t, _)| *t > target);
+                // The marks first: a reader woken by the ticket must find them advanced.
+                if let Ok(mut marks) = control.marks.lock() {
+                    marks.flushed(target);
+                }
+                tx.send_modify(|f| f.ticket = target);
                 drop(undo);
-                self.flushed_tx.send_modify(|_| {});
+                if state_written.elapsed() >= state::MIN_INTERVAL {
+                    control.write_state();
+                    state_written = std::time::Instant::now();
+                    state_behind = false;
+                } else {
+                    state_behind = true;
+                }
+            }
+            Err((e, full)) => {
+                control.fail(&tx, format!("a flush failed: {e}"), full);
                 return;
             }
-            undo.retain(|(t, _)| *t > target);
-            // The marks first: a reader woken by the ticket must find them advanced.
-            if let Ok(mut marks) = control.marks.lock() {
-                marks.flushed(target);
-            }
-            self.flushed_tx
-                .send_modify(|f| f.ticket = f.ticket.max(target));
         }
-        control.flushed_state();
     }
 }

@@ -2,9 +2,9 @@
 //!
 //! Durability. sled's `flush()` writes its log with `sync_file_range` on Linux, which survives a
 //! killed process but not a power cut, and its own `sync_all` runs only in the background. So
-//! the first waiter whose commit is not on disk calls the blocking `flush()` on its own task and
-//! then `fsync`s the data file itself, and wakes every waiter whose commit came before that
-//! flush began: concurrent commits share one flush (`flusher.rs`). `flush_async` is never used (it deadlocks in 0.34.7 with many concurrent callers,
+//! one flusher thread calls the blocking `flush()` and then `fsync`s the data file itself, and
+//! wakes every waiter whose commit came before that flush began: concurrent commits share one
+//! flush. `flush_async` is never used (it deadlocks in 0.34.7 with many concurrent callers,
 //! sled issue 1308). Concurrent commits also share one sled transaction: a commit is staged in
 //! memory (`staging.rs`, visible to reads at once) and the first waiter applies every staged
 //! commit together.
@@ -17,9 +17,9 @@
 //! # Files
 //!
 //! `open.rs` opens the folder (lock, start-up repair, format check, durable-state record) and
-//! reopens it after a failed flush; `flusher.rs` is the flush of applied commits and the durable
-//! marks it advances; `write.rs` turns changes into writes, stages and applies them, and makes
-//! them durable; `read.rs` reads through the staged commits into sled and implements [`Store`].
+//! reopens it after a failed flush; `flusher.rs` is the flusher thread and the durable marks it
+//! advances; `write.rs` turns changes into writes, stages and applies them, and waits for the
+//! flusher; `read.rs` reads through the staged commits into sled and implements [`Store`].
 
 use std::{
     fs::File,
@@ -28,6 +28,7 @@ use std::{
         atomic::{AtomicU64, Ordering},
         Arc, Mutex,
     },
+    thread::JoinHandle,
 };
 
 use tokio::sync::watch;
@@ -98,7 +99,7 @@ pub struct SledStore {
     staged: Mutex<Staged>,
     /// Held by whoever applies staged commits to sled, so that they are applied in order.
     apply_lock: Mutex<()>,
-    /// Ticket of the latest commit applied to sled (the next flush makes up to it durable).
+    /// Ticket of the latest commit applied to sled (the flusher makes up to it durable).
     applied: Arc<AtomicU64>,
     /// Tells waiters that an applier finished (the ticket it reached).
     applied_tx: watch::Sender<u64>,
@@ -106,8 +107,9 @@ pub struct SledStore {
     transactions: AtomicU64,
     control: Arc<FlushControl>,
     flushed: watch::Receiver<Flushed>,
-    /// Publishes what is durable.
+    /// Publishes what is durable; shared with the flusher thread of each engine.
     flushed_tx: Arc<watch::Sender<Flushed>>,
+    flusher: Mutex<Option<JoinHandle<()>>>,
     path: PathBuf,
     /// The key audit records are sealed with; set once, before the first commit, and never
     /// written into the store.
@@ -272,6 +274,13 @@ impl Drop for SledStore {
             if let Err(e) = self.apply_staged() {
                 tracing::error!(error = %e, "staged commits not applied at close");
             }
+        }
+        if let Ok(mut wanted) = self.control.wanted.lock() {
+            wanted.1 = true;
+        }
+        self.control.wake.notify_all();
+        if let Some(handle) = self.flusher.lock().ok().and_then(|mut h| h.take()) {
+            let _ = handle.join();
         }
         if let Ok(engine) =
             self.engine()

@@ -163,10 +163,12 @@ impl SledStore {
             control,
             flushed: rx,
             flushed_tx: Arc::new(tx),
+            flusher: Mutex::new(None),
             path: path.to_path_buf(),
             audit_key: std::sync::OnceLock::new(),
             earlier_audit_keys: std::sync::OnceLock::new(),
         };
+        store.spawn_flusher(&engine, 0)?;
         *store.engine.write().map_err(|_| StoreError::FlusherGone)? = Some(Arc::new(engine));
         let store = Arc::new(store);
         let (weak, control) = (Arc::downgrade(&store), store.control.clone());
@@ -179,7 +181,7 @@ impl SledStore {
     /// After a failure ([`FlushControl::fail`]): if there is space again, drops the failed
     /// engine (sled's error is sticky and its memory may hold refused or half-applied
     /// commits), opens sled again on what is on disk, takes back whatever sled wrote there of
-    /// commits that were never acknowledged. Every commit not
+    /// commits that were never acknowledged, and starts a new flusher. Every commit not
     /// acknowledged before the failure is gone; none of them was acknowledged. Called only by
     /// the reopener thread.
     ///
@@ -213,13 +215,15 @@ impl SledStore {
         };
         self.applied.store(last, Ordering::Release);
         self.applied_tx.send_replace(last);
-        // No flush runs while the engine is replaced; one under way ends first (the failure
-        // moved the generation on, so it acknowledges nothing).
-        let flushing = self
-            .control
-            .flush_lock
+        // The failure moved the flusher's generation on, so it has stopped or is stopping.
+        let flusher = self
+            .flusher
             .lock()
-            .map_err(|_| StoreError::FlusherGone)?;
+            .map_err(|_| StoreError::FlusherGone)?
+            .take();
+        if let Some(handle) = flusher {
+            let _ = handle.join();
+        }
         let mut slot = self.engine.write().map_err(|_| StoreError::FlusherGone)?;
         drop(slot.take());
         // A reader that cloned the old engine a moment ago may still hold sled's file lock:
@@ -232,6 +236,9 @@ impl SledStore {
             .marks
             .lock()
             .map_err(|_| StoreError::FlusherGone)? = Marks::of(&engine.trees)?;
+        if let Ok(mut wanted) = self.control.wanted.lock() {
+            wanted.0 = wanted.0.max(last);
+        }
         self.flushed_tx.send_modify(|f| {
             if let Some(range) = f.lost.last_mut() {
                 range.1 = last;
@@ -239,14 +246,12 @@ impl SledStore {
             f.ticket = last;
             f.error = None;
         });
+        self.spawn_flusher(&engine, last)?;
         *slot = Some(Arc::new(engine));
         drop(slot);
         self.control.full.store(false, Ordering::Release);
         self.control.failed.store(false, Ordering::Release);
         self.control.epoch.fetch_add(1, Ordering::AcqRel);
-        // Waiters that found the flush lock taken by this reopen look again now that it is free.
-        drop(flushing);
-        self.flushed_tx.send_modify(|_| {});
         tracing::info!(path = %self.path.display(), "store reopened from disk; reads and writes resume");
         Ok(())
     }
@@ -291,8 +296,6 @@ fn take_back(engine: &Engine, control: &FlushControl) -> Result<()> {
 
 /// The reopener thread: sleeps until the store fails, then tries [`SledStore::reopen`] with a
 /// growing pause (up to [`REOPEN_PAUSE_MAX`]) until it succeeds; ends when the store closes.
-/// Meanwhile it brings the durable-state record up to the last flush once the store has been
-/// idle for [`state::MIN_INTERVAL`] with the record behind.
 fn reopener(store: std::sync::Weak<SledStore>, control: Arc<FlushControl>) {
     let mut pause = REOPEN_PAUSE_MIN;
     loop {
@@ -301,23 +304,9 @@ fn reopener(store: std::sync::Weak<SledStore>, control: Arc<FlushControl>) {
                 return;
             };
             while !*closing && !control.failed.load(Ordering::Acquire) {
-                closing = match control.state_due() {
-                    Some(wait) if wait.is_zero() => {
-                        drop(closing);
-                        control.write_state();
-                        match control.closing.lock() {
-                            Ok(c) => c,
-                            Err(_) => return,
-                        }
-                    }
-                    Some(wait) => match control.reopen_wake.wait_timeout(closing, wait) {
-                        Ok((c, _)) => c,
-                        Err(_) => return,
-                    },
-                    None => match control.reopen_wake.wait(closing) {
-                        Ok(c) => c,
-                        Err(_) => return,
-                    },
+                closing = match control.reopen_wake.wait(closing) {
+                    Ok(c) => c,
+                    Err(_) => return,
                 };
             }
             if *closing {

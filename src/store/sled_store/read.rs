@@ -270,12 +270,8 @@ impl Store for SledStore {
         self.guarded(|| self.scan(CONFLICTS, b""))
     }
 
-    fn prepare(&self, changes: Vec<Change>) -> super::super::Prepared {
-        self.encode_ahead(changes)
-    }
-
-    fn commit_prepared(&self, prepared: super::super::Prepared) -> Result<u64> {
-        self.stage_commit(prepared)
+    fn commit(&self, changes: Vec<Change>) -> Result<u64> {
+        self.stage_commit(changes)
     }
 
     fn wait_durable(

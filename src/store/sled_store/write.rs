@@ -1,6 +1,6 @@
 //! Writing the store: a commit turns its changes into plain writes under the commit lock and
 //! stages them; the first waiter applies every staged commit in one sled transaction and then
-//! flushes them, or waits for the flush under way.
+//! waits for the flusher.
 
 use std::sync::atomic::Ordering;
 
@@ -8,8 +8,8 @@ use sled::{transaction::TransactionError, IVec, Transactional, Tree};
 
 use super::{
     super::{
-        codec, keys, staging::Write, state::DurableState, Ahead, Change, PlanHeader, Prepared,
-        Result, Store, StoreError,
+        codec, keys, staging::Write, state::DurableState, Change, PlanHeader, Result, Store,
+        StoreError,
     },
     is_disk_full, SledStore, AUDIT, AUDIT_SEALS, AUDIT_SEQ, BODIES, CONFLICTS, CONFLICT_SEQ,
     DECISIONS, DECISION_SEQ, DOCUMENTS, META, OUTBOX, OUTBOX_SEQ, PLANS, RECEIPTS, STAGED_LIMIT,
@@ -29,54 +29,11 @@ fn next_key(seq: &mut u64) -> Vec<u8> {
     seq.to_be_bytes().to_vec()
 }
 
-/// The writes of `change` if they depend on nothing read at the commit: its keys are not
-/// sequence numbers and it chains nothing.
-fn ahead_of(change: &Change) -> Option<Ahead> {
-    let writes = match change {
-        Change::PutPlan(plan) => {
-            let chunks = codec::encode_body(plan)
-                .into_iter()
-                .map(|(key, value)| (BODIES, key, Some(IVec::from(value))))
-                .collect();
-            let header = record_write(PLANS, keys::plan(&plan.id), &PlanHeader::of(plan));
-            return Some(Ahead::Plan { chunks, header });
-        }
-        Change::PutHeader(h) => vec![record_write(PLANS, keys::plan(&h.id), h)],
-        Change::PutReceipt(r) => vec![record_write(RECEIPTS, keys::plan(&r.plan), r)],
-        Change::SetDocument(key, value) => {
-            let key = key.clone().into_bytes();
-            let value = codec::encode_json(&key, value);
-            vec![(DOCUMENTS, key, Some(IVec::from(value)))]
-        }
-        Change::DeleteDocument(key) => vec![(DOCUMENTS, key.clone().into_bytes(), None)],
-        Change::SetMeta(key, value) => {
-            let key = key.clone().into_bytes();
-            let value = codec::encode_u64(&key, *value);
-            vec![(META, key, Some(IVec::from(value)))]
-        }
-        Change::Dequeue(seq) => vec![(OUTBOX, seq.to_be_bytes().to_vec(), None)],
-        Change::Enqueue(_)
-        | Change::LogDecision(_)
-        | Change::RecordConflict(_)
-        | Change::AtLeastDecisionSeq(_)
-        | Change::Audit(_) => return None,
-    };
-    Some(Ahead::Writes(writes))
-}
-
 impl SledStore {
-    /// [`Store::prepare`](super::super::Store::prepare): encodes every change whose writes
-    /// need nothing read at the commit (above all, a plan's deflated body).
-    pub(super) fn encode_ahead(&self, changes: Vec<Change>) -> Prepared {
-        let ahead = changes.iter().map(ahead_of).collect();
-        Prepared { changes, ahead }
-    }
-
     /// Turns changes into plain writes (tree, key, value or delete), reading what must be
-    /// replaced; what was encoded ahead is taken as it is. Called under the commit lock.
-    pub(super) fn plan_writes(&self, prepared: Prepared) -> Result<(Vec<Write>, DurableState)> {
-        let Prepared { changes, ahead } = prepared;
-        let mut out: Vec<Write> = Vec::with_capacity(changes.len() + 4);
+    /// replaced. Called under the commit lock.
+    pub(super) fn plan_writes(&self, changes: Vec<Change>) -> Result<(Vec<Write>, DurableState)> {
+        let mut out: Vec<Write> = Vec::new();
         let mut outbox_seq = self.meta(OUTBOX_SEQ)?.unwrap_or(0);
         let mut decision_seq = self.meta(DECISION_SEQ)?.unwrap_or(0);
         let mut conflict_seq = self.meta(CONFLICT_SEQ)?.unwrap_or(0);
@@ -88,47 +45,50 @@ impl SledStore {
         let put = |out: &mut Vec<Write>, tree: usize, key: Vec<u8>, value: Vec<u8>| {
             out.push((tree, key, Some(IVec::from(value))))
         };
-        for (change, ahead) in changes.into_iter().zip(ahead) {
-            let ahead = match ahead {
-                Some(ahead) => ahead,
-                None => match ahead_of(&change) {
-                    Some(ahead) => ahead,
-                    None => Ahead::Writes(Vec::new()),
-                },
-            };
-            match (change, ahead) {
-                (Change::PutPlan(plan), Ahead::Plan { chunks, header }) => {
+        for change in changes {
+            match change {
+                Change::PutPlan(plan) => {
+                    let chunks = codec::encode_body(&plan);
                     // A shorter body than the one it replaces leaves no chunk behind.
                     for (key, _) in self.raw_prefix(BODIES, &keys::items_prefix(&plan.id))? {
-                        if !chunks.iter().any(|(_, k, _)| k.as_slice() == key.as_ref()) {
+                        if !chunks.iter().any(|(k, _)| k.as_slice() == key.as_ref()) {
                             out.push((BODIES, key.to_vec(), None));
                         }
                     }
-                    out.extend(chunks);
-                    out.push(header);
+                    for (key, value) in chunks {
+                        put(&mut out, BODIES, key, value);
+                    }
+                    out.push(record_write(
+                        PLANS,
+                        keys::plan(&plan.id),
+                        &PlanHeader::of(&plan),
+                    ));
                 }
-                (
-                    Change::PutPlan(_)
-                    | Change::PutHeader(_)
-                    | Change::PutReceipt(_)
-                    | Change::SetDocument(..)
-                    | Change::DeleteDocument(_)
-                    | Change::SetMeta(..)
-                    | Change::Dequeue(_),
-                    Ahead::Writes(writes),
-                ) => out.extend(writes),
-                (Change::Enqueue(item), _) => {
+                Change::PutHeader(h) => out.push(record_write(PLANS, keys::plan(&h.id), &h)),
+                Change::Enqueue(item) => {
                     out.push(record_write(OUTBOX, next_key(&mut outbox_seq), &item));
                 }
-                (Change::LogDecision(d), _) => {
+                Change::Dequeue(seq) => out.push((OUTBOX, seq.to_be_bytes().to_vec(), None)),
+                Change::PutReceipt(r) => out.push(record_write(RECEIPTS, keys::plan(&r.plan), &r)),
+                Change::LogDecision(d) => {
                     decision_seq += 1;
                     let key = keys::decision(&d.plan.unit, decision_seq);
                     out.push(record_write(DECISIONS, key, &d));
                 }
-                (Change::Audit(event), _) => {
+                Change::SetDocument(key, value) => {
+                    let key = key.into_bytes();
+                    let value = codec::encode_json(&key, &value);
+                    put(&mut out, DOCUMENTS, key, value);
+                }
+                Change::Audit(event) => {
                     let prev = match audit_prev.take() {
                         Some(prev) => prev,
-                        None => self.audit_head_staged()?,
+                        None => match self.raw_last(AUDIT)? {
+                            Some((k, v)) => {
+                                codec::decode::<AuditRecord>(TREE_NAMES[AUDIT], &k, &v)?.digest
+                            }
+                            None => String::new(),
+                        },
                     };
                     audit_seq += 1;
                     let record = AuditRecord::seal(audit_seq, event, prev);
@@ -140,19 +100,16 @@ impl SledStore {
                     }
                     out.push(record_write(AUDIT, key, &record));
                 }
-                (Change::RecordConflict(c), _) => {
+                Change::DeleteDocument(key) => out.push((DOCUMENTS, key.into_bytes(), None)),
+                Change::RecordConflict(c) => {
                     out.push(record_write(CONFLICTS, next_key(&mut conflict_seq), &c));
                 }
-                (Change::AtLeastDecisionSeq(seq), _) => decision_seq = decision_seq.max(seq),
-                (
-                    Change::PutHeader(_)
-                    | Change::PutReceipt(_)
-                    | Change::SetDocument(..)
-                    | Change::DeleteDocument(_)
-                    | Change::SetMeta(..)
-                    | Change::Dequeue(_),
-                    Ahead::Plan { .. },
-                ) => unreachable!("only a plan is encoded ahead as a plan"),
+                Change::AtLeastDecisionSeq(seq) => decision_seq = decision_seq.max(seq),
+                Change::SetMeta(key, value) => {
+                    let key = key.into_bytes();
+                    let value = codec::encode_u64(&key, value);
+                    put(&mut out, META, key, value);
+                }
             }
         }
         for (name, start, now) in [
@@ -169,7 +126,10 @@ impl SledStore {
         }
         let audit_head = match audit_prev {
             Some(head) => head,
-            None => self.audit_head_staged()?,
+            None => match self.raw_last(AUDIT)? {
+                Some((k, v)) => codec::decode::<AuditRecord>(TREE_NAMES[AUDIT], &k, &v)?.digest,
+                None => String::new(),
+            },
         };
         let after = DurableState {
             audit_seq,
@@ -178,15 +138,6 @@ impl SledStore {
             outbox_seq,
         };
         Ok((out, after))
-    }
-
-    /// The digest of the last audit record, staged or in sled (empty for none). Called under
-    /// the commit lock.
-    fn audit_head_staged(&self) -> Result<String> {
-        Ok(match self.raw_last(AUDIT)? {
-            Some((k, v)) => codec::decode::<AuditRecord>(TREE_NAMES[AUDIT], &k, &v)?.digest,
-            None => String::new(),
-        })
     }
 
     /// Applies every staged commit to sled in one transaction, in ticket order, keeping the
@@ -291,7 +242,7 @@ impl SledStore {
 
     /// [`Store::commit`](super::super::Store::commit): computes the writes under the commit
     /// lock, stages them, and applies the staged commits early when they pile up.
-    pub(super) fn stage_commit(&self, prepared: Prepared) -> Result<u64> {
+    pub(super) fn stage_commit(&self, changes: Vec<Change>) -> Result<u64> {
         let (ticket, pile) = {
             let _guard = self
                 .commit_lock
@@ -304,7 +255,7 @@ impl SledStore {
             if self.control.failed.load(Ordering::Acquire) {
                 return Err(self.refused());
             }
-            let (writes, after) = self.plan_writes(prepared)?;
+            let (writes, after) = self.plan_writes(changes)?;
             // The marks are registered as the commit is staged (visible to reads), so that no
             // reader takes its sequence numbers as durable before the flusher covers it.
             let mut marks = self
@@ -333,49 +284,37 @@ impl SledStore {
     }
 
     /// [`Store::wait_durable`](super::super::Store::wait_durable): applies the staged commits
-    /// up to `ticket` if nobody else is, then makes them durable on this task if no flush is
-    /// under way ([`SledStore::flush_applied`]), or waits for the flush under way and looks
-    /// again (group commit: one flush serves every commit applied before it began).
+    /// up to `ticket` if nobody else is, then waits for the flusher to make them durable.
     pub(super) async fn durable(&self, ticket: u64) -> Result<()> {
         let applied = self.applied_up_to(ticket).await;
         if self.staged()?.failure(ticket).is_some() {
             return Err(self.refused());
         }
         applied?;
-        let mut rx = self.flushed.clone();
-        loop {
-            {
-                let state = rx.borrow_and_update();
-                if state.is_lost(ticket) {
-                    let (error, full) = state.error.clone().unwrap_or_default();
-                    drop(state);
-                    if full {
-                        return Err(self.full(self.free_space().unwrap_or(0)));
-                    }
-                    return Err(StoreError::Transaction(format!(
-                        "commit {ticket} was not stored: {error}"
-                    )));
-                }
-                if state.ticket >= ticket {
-                    return Ok(());
-                }
-            }
-            let flushed_here = match self.control.flush_lock.try_lock() {
-                Ok(guard) => {
-                    self.flush_applied();
-                    drop(guard);
-                    // Wakes whoever found the lock taken after this flush published: they look
-                    // again now that it is free.
-                    self.flushed_tx.send_modify(|_| {});
-                    true
-                }
-                Err(std::sync::TryLockError::WouldBlock) => false,
-                Err(std::sync::TryLockError::Poisoned(_)) => return Err(StoreError::FlusherGone),
-            };
-            if !flushed_here {
-                // Woken when the flush under way is published; then look again.
-                rx.changed().await.map_err(|_| StoreError::FlusherGone)?;
-            }
+        {
+            let mut wanted = self
+                .control
+                .wanted
+                .lock()
+                .map_err(|_| StoreError::FlusherGone)?;
+            wanted.0 = wanted.0.max(ticket);
         }
+        self.control.wake.notify_one();
+        let mut rx = self.flushed.clone();
+        let state = rx
+            .wait_for(|f| f.is_lost(ticket) || f.ticket >= ticket)
+            .await
+            .map_err(|_| StoreError::FlusherGone)?;
+        if !state.is_lost(ticket) {
+            return Ok(());
+        }
+        let (error, full) = state.error.clone().unwrap_or_default();
+        drop(state);
+        if full {
+            return Err(self.full(self.free_space().unwrap_or(0)));
+        }
+        Err(StoreError::Transaction(format!(
+            "commit {ticket} was not stored: {error}"
+        )))
     }
 }
