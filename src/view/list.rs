@@ -426,24 +426,7 @@ impl View {
         } else {
             None
         };
-        let rows = chosen
-            .into_iter()
-            .map(|r| {
-                let plan = &self.plans[self.slots[r.slot as usize].current];
-                let e = self.entry(r);
-                RowOut {
-                    id: &plan.id,
-                    status: plan.status,
-                    position: &e.position,
-                    full_name: &e.cadre.full_name,
-                    national_id: &e.cadre.national_id,
-                    birth_date: e.cadre.birth_date,
-                    gender: e.cadre.gender,
-                    votes: r.votes,
-                    source: e.source,
-                }
-            })
-            .collect();
+        let rows = chosen.into_iter().map(|r| self.row_out(r)).collect();
         Page { rows, next, total }
     }
 

@@ -103,8 +103,8 @@ impl View {
         })
     }
 
-    /// A row as a caller reads it.
-    fn row_out(&self, r: &Row) -> RowOut<'_> {
+    /// A row as a caller reads it (the pages by rank and by filter alike).
+    pub(super) fn row_out(&self, r: &Row) -> RowOut<'_> {
         let plan = &self.plans[self.slots[r.slot as usize].current];
         let e = self.entry(r);
         RowOut {
