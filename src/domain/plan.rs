@@ -402,9 +402,11 @@ pub struct Entry {
     pub source: EntrySource,
     /// The approved entry of an old unit's plan it was drawn from, if any. Not part of the
     /// serde shape: the store keeps it as a trailer of the plan's body (`store::codec`), so
-    /// that the encoding of every plan without provenance stays what it was.
+    /// that the encoding of every plan without provenance stays what it was. Boxed: almost no
+    /// entry has one, and inline it added about 64 bytes to every entry the view holds
+    /// (~21 MiB at the benchmark's L, 399,680 entries; issue 26); boxed it is 8.
     #[serde(skip)]
-    pub origin: Option<EntryOrigin>,
+    pub origin: Option<Box<EntryOrigin>>,
 }
 
 impl Entry {

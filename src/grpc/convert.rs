@@ -370,7 +370,8 @@ pub fn entry_from_pb(field: &str, e: pb::Entry) -> R<Entry> {
                     position: o.position,
                 })
             })
-            .transpose()?,
+            .transpose()?
+            .map(Box::new),
     })
 }
 

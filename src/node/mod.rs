@@ -57,6 +57,7 @@ pub use eligible::EligibleAnswer;
 pub use exports::{Export, ExportFormat, ExportWhat};
 pub use fulfil::FulfilRequest;
 pub use live::{FindingEvent, FindingHistory};
+pub use pages::FindingsPage;
 pub use progress::{Progress, ReportedPlan, UnitProgress};
 pub use query::{
     mask_id, ConsolidatedEntry, ConsolidatedFilter, ConsolidatedPage, Listing, PageAt, PageRequest,

@@ -1,9 +1,90 @@
 //! What the web pages ask of a node for a whole province (issue 26), answered from memory: the
 //! terms held within a subtree, read from the view, and the findings page's findings, read from
-//! the live findings at the province instead of a fresh check of every plan.
+//! the live findings at the province instead of a fresh check of every plan, one page of them
+//! at a time ([`Node::findings_page`]), and the latest plan headers of a subtree.
 
-use super::{checks::CheckOutcome, CheckFilter, Node};
-use crate::{auth::Caller, error::Result, rules::Scope};
+use std::cmp::Ordering;
+
+use super::{checks::CheckOutcome, CheckFilter, CheckedFinding, Node};
+use crate::{
+    auth::Caller,
+    domain::PlanHeader,
+    error::Result,
+    rules::{Finding, RuleId, Scope, Severity},
+};
+
+/// One page of the findings within a filter, in the findings page's order (rule, then
+/// severity, then the order of a check's report: first unit, person, …).
+#[derive(Debug, Clone)]
+pub struct FindingsPage {
+    /// The page's findings, at most the page size, each with its ID and acceptance.
+    pub findings: Vec<CheckedFinding>,
+    /// How many findings match every filter, over all pages (exact).
+    pub total: usize,
+    /// How many findings each rule and severity has within the subtree and term (the rule
+    /// and severity filters not applied), in page order; only those with at least one.
+    pub counts: Vec<(RuleId, Severity, usize)>,
+    /// The place of the page's first finding in the whole filtered list, from 0.
+    pub first: usize,
+    /// The page number, from 1, clamped to `1..=pages`.
+    pub page: usize,
+    /// How many pages there are; at least 1 (an empty list has one empty page).
+    pub pages: usize,
+    /// The number of entries the view holds, as a full check counts them.
+    pub entries: usize,
+}
+
+/// The findings page's order: rule, severity, then a report's order.
+fn page_order(a: &Finding, b: &Finding) -> Ordering {
+    (a.rule, a.severity)
+        .cmp(&(b.rule, b.severity))
+        .then_with(|| a.sort_key().cmp(&b.sort_key()))
+}
+
+/// Pages `found` (every finding within the subtree and term): counts them by rule and
+/// severity, keeps those `filter`'s rules and severity want, sorts them, and returns the
+/// counts, the total and the range of page `page` (from 1, clamped) of `size` (0: all).
+fn paginate<T>(
+    found: &mut Vec<T>,
+    finding: impl Fn(&T) -> &Finding,
+    filter: &CheckFilter,
+    page: usize,
+    size: usize,
+) -> (
+    Vec<(RuleId, Severity, usize)>,
+    usize,
+    std::ops::Range<usize>,
+    usize,
+    usize,
+) {
+    let mut counts: std::collections::BTreeMap<(RuleId, Severity), usize> = Default::default();
+    for f in found.iter() {
+        let f = finding(f);
+        *counts.entry((f.rule, f.severity)).or_default() += 1;
+    }
+    found.retain(|f| {
+        let f = finding(f);
+        (filter.rules.is_empty() || filter.rules.contains(&f.rule))
+            && filter.severity.is_none_or(|s| s == f.severity)
+    });
+    let total = found.len();
+    let size = if size == 0 { total.max(1) } else { size };
+    let pages = total.div_ceil(size).max(1);
+    let page = page.clamp(1, pages);
+    let first = (page - 1) * size;
+    let range = first.min(total)..(first + size).min(total);
+    // Only the page's findings need their place: select them, then sort only them.
+    if range.end < total && range.end > 0 {
+        found.select_nth_unstable_by(range.end - 1, |a, b| page_order(finding(a), finding(b)));
+        found.truncate(range.end);
+    }
+    if range.start > 0 && range.start < found.len() {
+        found.select_nth_unstable_by(range.start, |a, b| page_order(finding(a), finding(b)));
+    }
+    found[range.clone()].sort_unstable_by(|a, b| page_order(finding(a), finding(b)));
+    let counts = counts.into_iter().map(|((r, s), n)| (r, s, n)).collect();
+    (counts, total, range, page, pages)
+}
 
 impl Node {
     /// The terms of the plans held within `under` (empty: the caller's scope), newest first,
@@ -65,5 +146,118 @@ impl Node {
             entries,
             micros: 0,
         })
+    }
+
+    /// One page of the findings within `filter` (`filter.plan` is ignored): page `page` (from
+    /// 1; past the last is the last) of `size` findings (0: all), with the exact total and the
+    /// counts per rule and severity within the subtree and term. At the province it reads the
+    /// live findings (no rule runs) and copies only the page's findings out of them; elsewhere
+    /// it runs a check of the subtree, as [`Node::findings`] does.
+    ///
+    /// # Errors
+    ///
+    /// As [`Node::check`].
+    pub async fn findings_page(
+        &self,
+        who: &Caller,
+        filter: &CheckFilter,
+        page: usize,
+        size: usize,
+    ) -> Result<FindingsPage> {
+        let within = CheckFilter {
+            under: filter.under.clone(),
+            term: filter.term.clone(),
+            rules: Vec::new(),
+            severity: None,
+            plan: None,
+        };
+        if !self.runs_checks() {
+            let outcome = self.check(who, &within).await?;
+            let mut found = outcome.findings;
+            let (counts, total, range, page, pages) =
+                paginate(&mut found, |f| &f.finding, filter, page, size);
+            let first = range.start;
+            let findings = found.drain(range).collect();
+            return Ok(FindingsPage {
+                findings,
+                total,
+                counts,
+                first,
+                page,
+                pages,
+                entries: outcome.entries,
+            });
+        }
+        let root = self.scope(who, &filter.under)?;
+        if let Some(term) = &filter.term {
+            self.known_term("term", term)?;
+        }
+        self.wait_live().await?;
+        let scope = Scope {
+            unit: Some(root),
+            term: filter.term.clone(),
+            rules: Vec::new(),
+            severity: None,
+        };
+        let (counts, total, first, page, pages, chosen) = {
+            let live = self.live.read().unwrap_or_else(|e| e.into_inner());
+            let mut found: Vec<&Finding> = live
+                .findings
+                .values()
+                .filter(|f| scope.contains(f, &self.hierarchy))
+                .collect();
+            let (counts, total, range, page, pages) =
+                paginate(&mut found, |f| f, filter, page, size);
+            let chosen: Vec<Finding> = found[range.clone()].iter().map(|f| (*f).clone()).collect();
+            (counts, total, range.start, page, pages, chosen)
+        };
+        let entries = self
+            .view
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .entries();
+        let findings = chosen
+            .into_iter()
+            .map(|f| self.with_acceptance(f))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(FindingsPage {
+            findings,
+            total,
+            counts,
+            first,
+            page,
+            pages,
+            entries,
+        })
+    }
+
+    /// The header of the latest version of every unit × term held within `under` (empty: the
+    /// caller's scope), of `term` if given, read from the view rather than from the store, in
+    /// the store's order (unit, term); what the overview shows.
+    ///
+    /// # Errors
+    ///
+    /// As [`Node::held_terms`]; [`crate::error::Error::NotFound`] for an unknown term.
+    pub async fn latest_headers(
+        &self,
+        who: &Caller,
+        under: &str,
+        term: Option<&str>,
+    ) -> Result<Vec<PlanHeader>> {
+        let root = self.scope(who, under)?;
+        if let Some(term) = term {
+            self.known_term("term", term)?;
+        }
+        self.view_settled().await?;
+        let mut headers: Vec<PlanHeader> = {
+            let view = self.view.read().unwrap_or_else(|e| e.into_inner());
+            view.currents()
+                .filter(|p| term.is_none_or(|t| p.id.term == t))
+                .filter(|p| self.hierarchy.is_within(&p.id.unit, &root))
+                .map(PlanHeader::of)
+                .collect()
+        };
+        headers.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        Ok(headers)
     }
 }

@@ -202,7 +202,7 @@ impl Node {
                     continue;
                 }
                 let copy = Entry {
-                    origin: Some(origin.clone()),
+                    origin: Some(Box::new(origin.clone())),
                     ..e.clone()
                 };
                 match self.validate_entry(&owner, copy) {

@@ -1022,7 +1022,7 @@ mod tests {
         let new_list = |origin: Option<EntryOrigin>| {
             let mut p = plan("16681", "2025-2030", 2);
             let mut e = voted(&mut p.rounds, c.clone(), "C.DUV");
-            e.origin = origin;
+            e.origin = origin.map(Box::new);
             p.entries.push(e);
             vec![
                 p,

@@ -256,7 +256,7 @@ impl Finding {
     }
 
     /// The key findings are sorted by: rule, first unit, person, then the rest.
-    fn sort_key(&self) -> impl Ord + '_ {
+    pub(crate) fn sort_key(&self) -> impl Ord + '_ {
         (
             self.rule,
             self.units.first(),

@@ -227,7 +227,7 @@ fn body_record(plan: &Plan) -> Vec<u8> {
     .expect("domain values always encode");
     if plan.entries.iter().any(|e| e.origin.is_some()) {
         let origins: Vec<Option<&EntryOrigin>> =
-            plan.entries.iter().map(|e| e.origin.as_ref()).collect();
+            plan.entries.iter().map(|e| e.origin.as_deref()).collect();
         bytes = postcard::to_extend(&origins, bytes).expect("domain values always encode");
     }
     bytes
@@ -363,7 +363,7 @@ pub fn decode_body(
         ));
     }
     for (entry, origin) in body.entries.iter_mut().zip(origins) {
-        entry.origin = origin;
+        entry.origin = origin.map(Box::new);
     }
     Ok(body)
 }
@@ -562,14 +562,14 @@ mod tests {
     fn an_entrys_provenance_is_kept_as_a_trailer() {
         let mut plan = sample();
         let plain = body_record(&plan);
-        plan.entries[0].origin = Some(crate::domain::EntryOrigin {
+        plan.entries[0].origin = Some(Box::new(crate::domain::EntryOrigin {
             plan: PlanId {
                 unit: "16663".into(),
                 term: "2025-2030".into(),
                 version: 2,
             },
             position: 3,
-        });
+        }));
         let record = body_record(&plan);
         assert!(
             record.starts_with(&plain),

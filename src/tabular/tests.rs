@@ -559,14 +559,14 @@ fn an_entrys_provenance_is_exported_in_its_own_column_and_ignored_on_import() {
     let plain = plan_sheet("x", entries.iter().map(|(e, y)| (e, *y)), &ctx);
     assert!(!plain.headers.iter().any(|h| h == export::DRAWN_FROM));
     let mut drawn = entries.clone();
-    drawn[1].0.origin = Some(crate::domain::EntryOrigin {
+    drawn[1].0.origin = Some(Box::new(crate::domain::EntryOrigin {
         plan: PlanId {
             unit: "16663".into(),
             term: "2025-2030".into(),
             version: 2,
         },
         position: 4,
-    });
+    }));
     let sheet = plan_sheet("x", drawn.iter().map(|(e, y)| (e, *y)), &ctx);
     assert_eq!(sheet.headers.last().unwrap(), export::DRAWN_FROM);
     let last = sheet.headers.len() - 1;

@@ -103,9 +103,11 @@ impl View {
             for e in &p.entries {
                 entries_strings += cadre_heap(&e.cadre)
                     + string(&e.position)
-                    + e.origin
-                        .as_ref()
-                        .map_or(0, |o| string(&o.plan.unit) + string(&o.plan.term));
+                    + e.origin.as_ref().map_or(0, |o| {
+                        block(size_of::<crate::domain::EntryOrigin>())
+                            + string(&o.plan.unit)
+                            + string(&o.plan.term)
+                    });
             }
             rounds += vec_block(&p.rounds);
             for r in &p.rounds {

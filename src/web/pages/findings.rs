@@ -9,8 +9,9 @@ use serde::Deserialize;
 
 use crate::web::{
     i18n::{date, moment},
-    layout::page,
+    layout::{form_urlencoded_path, page},
     session::Viewer,
+    typed::{blank_or_number, Typed},
     WebError, WebState,
 };
 use crate::{
@@ -32,6 +33,40 @@ pub struct FindingsQuery {
     /// Only findings involving a unit within this subtree (the caller's own when empty).
     #[serde(default)]
     under: String,
+    /// The page, from 1; past the last is the last.
+    #[serde(default, deserialize_with = "blank_or_number")]
+    page: Option<usize>,
+    /// Findings a page (empty: [`FINDINGS_PAGE_SIZE`]; 0: all).
+    #[serde(default, deserialize_with = "blank_or_number")]
+    size: Option<usize>,
+}
+
+/// How many findings a page of `/phat-hien` shows unless asked otherwise: the whole
+/// province's 7,365 findings at L were 5.3 MB of HTML on one page (issue 26).
+pub const FINDINGS_PAGE_SIZE: usize = 200;
+
+impl FindingsQuery {
+    /// The query string of page `page` with these filters (the pager's links), `rule` and
+    /// `severity` replaced when given (the counts' links, which start at page 1).
+    fn query_string(&self, page: usize, rule: Option<&str>, severity: Option<&str>) -> String {
+        let size = self.size.map(|s| s.to_string()).unwrap_or_default();
+        let pairs = [
+            ("under", self.under.trim()),
+            ("term", self.term.trim()),
+            ("rule", rule.unwrap_or(self.rule.trim())),
+            ("severity", severity.unwrap_or(self.severity.trim())),
+            ("size", size.as_str()),
+        ];
+        let mut out: Vec<String> = pairs
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| format!("{k}={}", form_urlencoded_path(v)))
+            .collect();
+        if page > 1 {
+            out.push(format!("page={page}"));
+        }
+        out.join("&")
+    }
 }
 
 /// One finding as a list item: rule, severity, message, persons, plans, acceptance.
@@ -68,11 +103,14 @@ pub fn finding_item(state: &WebState, viewer: &Viewer, f: &CheckedFinding) -> Ma
     }
 }
 
-/// `GET /phat-hien`: the findings by rule and severity.
+/// `GET /phat-hien`: the findings by rule and severity, one page at a time
+/// ([`FINDINGS_PAGE_SIZE`] unless `size` says otherwise): the counts per rule and severity at
+/// the top (each a link to its findings), the exact total, then the page's findings grouped by
+/// rule and severity, and links to the previous and next pages keeping every filter.
 pub async fn findings(
     State(state): State<WebState>,
     viewer: Viewer,
-    Query(q): Query<FindingsQuery>,
+    Typed(q): Typed<FindingsQuery>,
 ) -> Result<Markup, WebError> {
     let l = viewer.lang;
     let (terms, _) = terms(&state, &viewer, "-").await?;
@@ -94,36 +132,57 @@ pub async fn findings(
         }
     };
     let under = state.node.scope(&viewer.caller, q.under.trim())?;
-    // At the province, the live findings: no rule runs for the page.
-    let outcome = state
+    let units = state.node.hierarchy().subtree(&viewer.root);
+    // At the province, the live findings, one page copied out: no rule runs for the page.
+    let shown = state
         .node
-        .findings(
+        .findings_page(
             &viewer.caller,
             &CheckFilter {
                 under,
-                term: Some(q.term.clone()).filter(|t| !t.is_empty()),
+                term: Some(q.term.trim().to_string()).filter(|t| !t.is_empty()),
                 rules,
                 severity,
                 plan: None,
             },
+            q.page.unwrap_or(1),
+            q.size.unwrap_or(FINDINGS_PAGE_SIZE),
         )
         .await?;
-    let mut by_rule: BTreeMap<(usize, u8), Vec<&CheckedFinding>> = BTreeMap::new();
-    for f in &outcome.findings {
-        let sev = match f.finding.severity {
-            Severity::Error => 0,
-            Severity::Warning => 1,
-        };
+    let (page_no, pages) = (shown.page, shown.pages);
+    let here = q.query_string(page_no, None, None);
+    let mut by_rule: BTreeMap<(RuleId, Severity), Vec<&CheckedFinding>> = BTreeMap::new();
+    for f in &shown.findings {
         by_rule
-            .entry((f.finding.rule as usize, sev))
+            .entry((f.finding.rule, f.finding.severity))
             .or_default()
             .push(f);
     }
+    let count_of = |rule: RuleId, sev: Severity| {
+        shown
+            .counts
+            .iter()
+            .find(|(r, s, _)| *r == rule && *s == sev)
+            .map_or(0, |c| c.2)
+    };
+    let pager = html! {
+        @if pages > 1 {
+            nav.pager {
+                @if page_no > 1 { a rel="prev" href=(format!("/phat-hien?{}", q.query_string(page_no - 1, None, None))) { "← " (l.t("Trước", "Previous")) } }
+                " " (page_no) "/" (pages) " "
+                @if page_no < pages { a rel="next" href=(format!("/phat-hien?{}", q.query_string(page_no + 1, None, None))) { (l.t("Sau", "Next")) " →" } }
+            }
+        }
+    };
     let content = html! {
         form.filters method="get" action="/phat-hien" {
             label { (l.t("Nhiệm kỳ", "Term")) " " select name="term" {
                 option value="" { (l.t("Tất cả", "All")) }
                 @for t in &terms { option value=(t) selected[*t == q.term] { (t) } }
+            } }
+            label { (l.t("Đơn vị", "Unit")) " " select name="under" {
+                option value="" { (l.t("Tất cả", "All")) }
+                @for u in &units { option value=(u.code) selected[q.under.trim() == u.code] { (u.name) } }
             } }
             label { (l.t("Quy tắc", "Rule")) " " select name="rule" {
                 option value="" { (l.t("Tất cả", "All")) }
@@ -134,22 +193,51 @@ pub async fn findings(
                 option value="error" selected[q.severity == "error"] { (l.severity(Severity::Error)) }
                 option value="warning" selected[q.severity == "warning"] { (l.severity(Severity::Warning)) }
             } }
+            @if let Some(size) = q.size { input type="hidden" name="size" value=(size); }
             button type="submit" { (l.t("Lọc", "Filter")) }
         }
         p { a id="merger-worklist" href="/phat-hien/sap-nhap" { (l.t("Danh sách quy hoạch lại sau sáp nhập tỉnh", "Re-planning worklist after the merger of provinces")) } }
-        p id="summary" { (outcome.findings.len()) " " (l.t("phát hiện trên", "findings over")) " " (outcome.entries) " " (l.t("dòng", "entries")) }
-        @for ((_, _), list) in &by_rule {
-            @let first = &list[0].finding;
+        p id="summary" {
+            (shown.total) " " (l.t("phát hiện trên", "findings over")) " " (shown.entries) " " (l.t("dòng", "entries"))
+            @if pages > 1 { " · " (l.t("trang", "page")) " " (page_no) "/" (pages) }
+        }
+        @if !shown.counts.is_empty() {
+            div.scroll { table id="finding-counts" {
+                thead { tr {
+                    th { (l.t("Quy tắc", "Rule")) }
+                    th.num { (l.severity(Severity::Error)) }
+                    th.num { (l.severity(Severity::Warning)) }
+                } }
+                tbody {
+                    @for rule in RuleId::ALL {
+                        @let (errors, warnings) = (count_of(rule, Severity::Error), count_of(rule, Severity::Warning));
+                        @if errors + warnings > 0 {
+                            tr data-rule=(rule.as_str()) {
+                                td { a href=(format!("/phat-hien?{}", q.query_string(1, Some(rule.as_str()), Some("")))) { (rule.as_str()) } }
+                                @for (sev, n) in [(Severity::Error, errors), (Severity::Warning, warnings)] {
+                                    td.num data-severity=(sev.as_str()) data-count=(n) {
+                                        @if n > 0 { a href=(format!("/phat-hien?{}", q.query_string(1, Some(rule.as_str()), Some(sev.as_str())))) { (n) } } @else { "0" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            } }
+        }
+        (pager)
+        @for ((rule, sev), list) in &by_rule {
             section.rule {
-                h2 { (first.rule.as_str()) " · " (l.severity(first.severity)) " (" (list.len()) ")" }
+                h2 { (rule.as_str()) " · " (l.severity(*sev)) " (" (count_of(*rule, *sev)) ")" }
                 ul.findings { @for f in list { (finding_item(&state, &viewer, f)) } }
             }
         }
+        (pager)
     };
     Ok(page(
         &viewer,
         l.t("Phát hiện", "Findings"),
-        "/phat-hien",
+        &format!("/phat-hien?{here}"),
         content,
     ))
 }

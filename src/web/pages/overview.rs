@@ -6,15 +6,12 @@ use std::collections::HashMap;
 use axum::extract::{Query, State};
 use maud::{html, Markup};
 
+use crate::domain::{Level, PlanHeader, PlanId, PlanStatus};
 use crate::web::{
     i18n::{moment, Lang},
     layout::page,
     session::Viewer,
     WebError, WebState,
-};
-use crate::{
-    domain::{Level, PlanHeader, PlanId, PlanStatus},
-    node::PlanFilter,
 };
 
 use super::*;
@@ -73,16 +70,9 @@ pub async fn overview(
     } else {
         q.term
     };
+    // The latest version of each unit × term, from the view (not the store's headers).
     let headers = node
-        .list_plans(
-            &viewer.caller,
-            &PlanFilter {
-                under: viewer.root.clone(),
-                term: Some(term.clone()),
-                latest_only: true,
-                ..Default::default()
-            },
-        )
+        .latest_headers(&viewer.caller, &viewer.root, Some(&term))
         .await?;
     let latest: HashMap<&str, &PlanHeader> =
         headers.iter().map(|h| (h.id.unit.as_str(), h)).collect();
