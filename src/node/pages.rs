@@ -261,3 +261,78 @@ impl Node {
         Ok(headers)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `n` findings of a few rules, severities and units, in a scrambled order.
+    fn findings(n: usize) -> Vec<Finding> {
+        let rules = [RuleId::R1, RuleId::R3, RuleId::R19, RuleId::R21];
+        (0..n)
+            .map(|i| {
+                let k = (i * 7919) % n;
+                Finding::new(
+                    rules[k % rules.len()],
+                    if k % 3 == 0 {
+                        Severity::Warning
+                    } else {
+                        Severity::Error
+                    },
+                    vec![format!("{}", 400 + k % 11)],
+                    None,
+                    vec![],
+                    vec!["2025-2030".into()],
+                    vec![],
+                    format!("vi {k}"),
+                    format!("en {k}"),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_page_is_the_same_slice_of_the_whole_sorted_list_and_the_counts_are_of_all() {
+        let all = findings(103);
+        for (rules, severity) in [
+            (vec![], None),
+            (vec![RuleId::R3], None),
+            (vec![], Some(Severity::Warning)),
+        ] {
+            let filter = CheckFilter {
+                rules: rules.clone(),
+                severity,
+                ..CheckFilter::default()
+            };
+            let mut wanted: Vec<&Finding> = all
+                .iter()
+                .filter(|f| rules.is_empty() || rules.contains(&f.rule))
+                .filter(|f| severity.is_none_or(|s| s == f.severity))
+                .collect();
+            wanted.sort_by(|a, b| page_order(a, b));
+            for size in [1, 7, 50, 0, 500] {
+                let pages = if size == 0 {
+                    1
+                } else {
+                    wanted.len().div_ceil(size).max(1)
+                };
+                for page in [0, 1, 2, pages - 1, pages, pages + 5] {
+                    let mut found: Vec<&Finding> = all.iter().collect();
+                    let (counts, total, range, got_page, got_pages) =
+                        paginate(&mut found, |f| f, &filter, page, size);
+                    assert_eq!(total, wanted.len());
+                    assert_eq!(got_pages, pages, "size {size}");
+                    assert_eq!(got_page, page.clamp(1, pages));
+                    let expected = if size == 0 {
+                        &wanted[..]
+                    } else {
+                        let start = ((got_page - 1) * size).min(wanted.len());
+                        &wanted[start..(start + size).min(wanted.len())]
+                    };
+                    assert_eq!(&found[range], expected, "page {page} of {size}");
+                    assert_eq!(counts.iter().map(|c| c.2).sum::<usize>(), all.len());
+                }
+            }
+        }
+    }
+}

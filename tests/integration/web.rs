@@ -10,6 +10,7 @@
 pub(crate) mod access;
 mod appraisal;
 mod browser;
+mod findings_pages;
 mod language;
 mod list;
 mod whole;

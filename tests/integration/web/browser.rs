@@ -162,7 +162,7 @@ pub(super) async fn wait_url(c: &Client, part: &str) {
     }
 }
 
-async fn sign_in(c: &Client, demo: &Demo, tls: &Tls) {
+pub(super) async fn sign_in(c: &Client, demo: &Demo, tls: &Tls) {
     c.delete_all_cookies().await.unwrap();
     let url = demo.login_url(tls).await.unwrap();
     c.goto(&url).await.unwrap();
