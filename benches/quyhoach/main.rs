@@ -10,7 +10,8 @@
 //! 2. full and incremental checks at S, M and L, by the rules alone ([`checks`]);
 //! 3. the province node holding L: queries, checks, memory, disk, its web pages, then bundles
 //!    arriving and the reorganisation to the 2025 structure ([`province`], [`web`], [`timed`]);
-//! 4. cold full sync of a province ([`sync`]).
+//! 4. cold full sync of a province ([`sync`]);
+//! 5. a merger of two provinces of L each with `quyhoach merge` ([`merger`]).
 //!
 //! Nodes run in this process on loopback (the helper [`helpers::start_node`]), except the
 //! province holding L, which runs as a child `quyhoach serve` process so that its memory is its
@@ -18,6 +19,7 @@
 
 mod checks;
 mod helpers;
+mod merger;
 mod province;
 mod push;
 mod sync;
@@ -45,11 +47,12 @@ const SEED: u64 = 2024;
 const TERM: &str = "2025-2030";
 
 /// The sections of the run, by number, as `--only` names them.
-const SECTIONS: [&str; 4] = [
+const SECTIONS: [&str; 5] = [
     "upward push throughput",
     "full and incremental checks at S, M, L",
     "the province node holding L: queries, checks, memory, web pages",
     "cold full sync",
+    "a merger of two provinces of L each",
 ];
 
 /// What the command line asks for.
@@ -152,6 +155,12 @@ fn main() -> anyhow::Result<()> {
             let sync = sync::cold_sync(&reference, quick).await?;
             show(&sync);
             rows.extend(sync);
+        }
+        if only.contains(&5) {
+            heading(5);
+            let merged = merger::merger_of_two_l(&reference, scale).await?;
+            show(&merged);
+            rows.extend(merged);
         }
         anyhow::Ok(())
     })?;

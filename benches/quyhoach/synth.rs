@@ -82,6 +82,10 @@ pub struct Spec {
     pub break_share: f64,
     /// The seed: the same spec gives the same plans.
     pub seed: u64,
+    /// The serial of the first person made (national IDs are unique per serial below
+    /// 1,000,000): two provinces generated apart give them distinct ranges, so that their
+    /// lists share no one by chance (section 5's merger).
+    pub first_person: u64,
 }
 
 impl Spec {
@@ -93,6 +97,7 @@ impl Spec {
             party_terms: size.party_terms().iter().map(|t| t.to_string()).collect(),
             break_share: 0.02,
             seed,
+            first_person: 0,
         }
     }
 }
@@ -138,6 +143,7 @@ pub fn generate(hierarchy: &Hierarchy, catalog: &Catalog, spec: &Spec) -> Synthe
     let total_weight: f64 = units.iter().map(|u| weight(u.level)).sum();
     let per_weight = spec.target_entries as f64 / (total_weight * plans_per_unit as f64);
     let mut maker = Maker::new(catalog, spec.seed, spec.break_share);
+    maker.next_person = spec.first_person;
     let mut out = Synthetic {
         plans: Vec::new(),
         entries: 0,

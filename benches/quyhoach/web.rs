@@ -12,7 +12,8 @@ use crate::{
 /// The web page at L (an `--insecure` node, so no sign-in), timed from request to the last byte
 /// on loopback, each beside the stylesheet of the same page: issue 15's consolidated page of one
 /// district and one person's page; issue 26's pages over the whole province: the consolidated
-/// list unfiltered (its first page and its last), the findings page with every finding, the
+/// list unfiltered (its first page and its last), the findings page over every finding (its
+/// first page and its last, 200 findings a page), the
 /// structure charts and the overview with every unit.
 pub async fn web_pages(
     web: &str,
@@ -83,6 +84,9 @@ pub async fn web_pages(
     let findings_body = size_of(findings_url.clone()).await?;
     let findings_n = number_after(&findings_body, "<p id=\"summary\">").unwrap_or(0);
     let findings = timed(findings_url, 100).await?;
+    let findings_last_url = format!("{web}/phat-hien?page=1000000");
+    let findings_last_body = size_of(findings_last_url.clone()).await?;
+    let findings_last = timed(findings_last_url, 100).await?;
     let structure_url = format!("{web}/co-cau");
     let structure_body = size_of(structure_url.clone()).await?;
     let planned = number_after(&structure_body, "<p id=\"summary\">").unwrap_or(0);
@@ -136,11 +140,19 @@ pub async fn web_pages(
         ),
         line(
             format!(
-                "26. web: findings page at L, every finding ({findings_n} findings, {} KiB; {} samples)",
+                "26. web: findings page at L, every finding, first page ({findings_n} findings, 200 a page, {} KiB; {} samples)",
                 findings_body.len() / 1024,
                 findings.len()
             ),
             &findings,
+        ),
+        line(
+            format!(
+                "26. web: findings page at L, every finding, last page ({} KiB; {} samples)",
+                findings_last_body.len() / 1024,
+                findings_last.len()
+            ),
+            &findings_last,
         ),
         line(
             format!(

@@ -124,7 +124,7 @@ impl Source {
 fn placed(h: &Hierarchy, unit: &str, target: &str) -> Option<(String, String, Option<String>)> {
     let history = h.history();
     let now = h.period();
-    let (p, _) = history.find(unit, now)?;
+    let p = earliest(h, unit)?;
     let structure = &history.periods()[p].structure;
     let province = structure.province_of(unit)?;
     let outside = history
@@ -134,10 +134,21 @@ fn placed(h: &Hierarchy, unit: &str, target: &str) -> Option<(String, String, Op
     Some((province.code.clone(), province.name.clone(), outside))
 }
 
+/// The earliest period (up to the current one) whose structure has the code `unit`. A code
+/// can name units of two structures in different provinces: the 2024 commune 19333 (Phường 1,
+/// of Quảng Trị, 45) kept its code as the 2025 commune Phường Đông Hà of the new province 44,
+/// so a search from the current structure placed an old Quảng Trị list in 44 and refused the
+/// store as holding two provinces.
+fn earliest(h: &Hierarchy, unit: &str) -> Option<usize> {
+    let periods = h.history().periods();
+    (0..=h.period().min(periods.len().saturating_sub(1)))
+        .find(|&p| periods[p].structure.get(unit).is_some())
+}
+
 /// The old province of a unit, as [`placed`] finds it (code only); none for an unknown code.
 pub fn origin_province(h: &Hierarchy, unit: &str) -> Option<String> {
     let history = h.history();
-    let (p, _) = history.find(unit, h.period())?;
+    let p = earliest(h, unit)?;
     history.periods()[p]
         .structure
         .province_of(unit)
@@ -532,5 +543,22 @@ pub fn merger_tag(finding: &crate::rules::Finding, origin: &dyn Fn(&str) -> Stri
         provinces.into_iter().collect()
     } else {
         Vec::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 2024 commune whose code a 2025 commune of the new province kept is placed in its old
+    /// province, whose successor lies in the new one.
+    #[test]
+    fn a_code_kept_across_the_reorganisation_is_placed_in_its_old_province() {
+        let h = crate::config::load_units("builtin:2025").unwrap();
+        assert_eq!(origin_province(&h, "19333").as_deref(), Some("45"));
+        let (code, _, outside) = placed(&h, "19333", "44").unwrap();
+        assert_eq!((code.as_str(), outside), ("45", None));
+        assert_eq!(origin_province(&h, "19330").as_deref(), Some("45"));
+        assert_eq!(origin_province(&h, "18853").as_deref(), Some("44"));
     }
 }
