@@ -23,7 +23,7 @@ pub struct FindingsPage {
     pub total: usize,
     /// How many findings each rule and severity has within the subtree and term (the rule
     /// and severity filters not applied), in page order; only those with at least one.
-    pub counts: Vec<(RuleId, Severity, usize)>,
+    pub counts: Counts,
     /// The place of the page's first finding in the whole filtered list, from 0.
     pub first: usize,
     /// The page number, from 1, clamped to `1..=pages`.
@@ -41,6 +41,9 @@ fn page_order(a: &Finding, b: &Finding) -> Ordering {
         .then_with(|| a.sort_key().cmp(&b.sort_key()))
 }
 
+/// Per rule and severity, how many findings: the counts a page shows.
+pub type Counts = Vec<(RuleId, Severity, usize)>;
+
 /// Pages `found` (every finding within the subtree and term): counts them by rule and
 /// severity, keeps those `filter`'s rules and severity want, sorts them, and returns the
 /// counts, the total and the range of page `page` (from 1, clamped) of `size` (0: all).
@@ -50,13 +53,7 @@ fn paginate<T>(
     filter: &CheckFilter,
     page: usize,
     size: usize,
-) -> (
-    Vec<(RuleId, Severity, usize)>,
-    usize,
-    std::ops::Range<usize>,
-    usize,
-    usize,
-) {
+) -> (Counts, usize, std::ops::Range<usize>, usize, usize) {
     let mut counts: std::collections::BTreeMap<(RuleId, Severity), usize> = Default::default();
     for f in found.iter() {
         let f = finding(f);
@@ -274,7 +271,7 @@ mod tests {
                 let k = (i * 7919) % n;
                 Finding::new(
                     rules[k % rules.len()],
-                    if k % 3 == 0 {
+                    if k.is_multiple_of(3) {
                         Severity::Warning
                     } else {
                         Severity::Error
