@@ -1,7 +1,7 @@
 //! Section 5, a merger of two provinces of L each (issue 26: under 60 s): the synthetic
-//! province at L generated twice, over the real 2024 subtrees of Quảng Bình (44) and Quảng Trị
-//! (45), which became 44 Tỉnh Quảng Trị on 1 July 2025, each loaded into its own store as its
-//! province node holds it; then `quyhoach merge --data NEW --from 44 --from 45 --unit 44`, the
+//! province at L generated twice, over the real 2024 subtrees of Hải Phòng (31) and Hải Dương
+//! (30), which became 31 Thành phố Hải Phòng on 1 July 2025, each loaded into its own store as
+//! its province node holds it; then `quyhoach merge --data NEW --from 31 --from 30 --unit 31`, the
 //! real binary, into an empty store of the new province, timed until it exits (its one
 //! transaction durable). The baseline, in the same run: opening the two source stores and
 //! building each one's view, as their nodes do at start; and, after the merger, the same for
@@ -25,8 +25,10 @@ use crate::{
     SEED,
 };
 
-/// The old provinces merged, the first of them the new province's code.
-const MERGED: [&str; 2] = ["44", "45"];
+/// The old provinces merged, the first of them the new province's code: the largest pair
+/// merged in 2025 (183 and 220 units in 2024), so that 400,000 entries each stay within a
+/// plan's 5,000 entries (Quảng Bình's 160 units made its province's own list longer).
+const MERGED: [&str; 2] = ["31", "30"];
 /// The issue's target for the merger of two provinces of L.
 const TARGET: Duration = Duration::from_secs(60);
 
@@ -97,7 +99,7 @@ pub async fn merger_of_two_l(r: &Reference, scale: f64) -> anyhow::Result<Vec<Ro
     );
 
     // The new province's store, empty, as its node leaves it when first started.
-    let target = dir.path().join("new-44");
+    let target = dir.path().join("new");
     drop(SledStore::open(&target)?);
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_quyhoach"));
     command.arg("merge").arg("--data").arg(&target);
@@ -135,7 +137,7 @@ pub async fn merger_of_two_l(r: &Reference, scale: f64) -> anyhow::Result<Vec<Ro
     Ok(vec![
         row(
             &format!(
-                "5. merger of two L provinces: quyhoach merge 44 + 45 → 44 ({versions} plan versions, {entries} entries), until it exits"
+                "5. merger of two L provinces: quyhoach merge 31 + 30 → 31 ({versions} plan versions, {entries} entries), until it exits"
             ),
             secs(took),
             baseline_label,
