@@ -94,7 +94,8 @@ async fn the_findings_page_lists_what_a_full_check_finds_and_follows_an_arrival(
     assert_ne!(before, after, "412's version 2 changes the findings");
 }
 
-/// The overview's completeness per district is `Completeness` of that district; the
+/// The overview's rows show the latest version of each plan as `ListPlans` does, and its
+/// completeness per district is `Completeness` of that district; the
 /// unfiltered consolidated list, walked page by page to past its last, is the whole list the
 /// gRPC query gives.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -120,6 +121,37 @@ async fn the_overview_and_the_unfiltered_list_agree_with_the_queries() {
         .unwrap();
 
     let overview = page(format!("/?term={TERM}&all=1")).await;
+    // Each unit's row shows the latest version the store holds (the overview reads the view's
+    // headers, ListPlans the store's) and its number of entries.
+    let latest = c
+        .list_plans(pb::ListPlansRequest {
+            term: TERM.into(),
+            latest_only: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .plans;
+    assert!(latest.len() > 3, "{} plans", latest.len());
+    for p in &latest {
+        let id = p.id.as_ref().unwrap();
+        let at = overview
+            .find(&format!("<tr data-unit=\"{}\">", id.unit))
+            .unwrap_or_else(|| panic!("no row for {}", id.unit));
+        let row = &overview[at..];
+        let row = &row[..row.find("</tr>").unwrap()];
+        assert!(
+            row.contains(&format!(
+                "href=\"/ke-hoach/{}/{TERM}/{}\"",
+                id.unit, id.version
+            )) && row.contains(&format!("<td class=\"num\">{}</td>", p.entries)),
+            "{}: v{} with {} entries: {row}",
+            id.unit,
+            id.version,
+            p.entries
+        );
+    }
     let table = &overview[overview.find("id=\"completeness\"").unwrap()..];
     let table = &table[..table.find("</table>").unwrap()];
     let rows: Vec<&str> = table.split("<tr><td>").skip(1).collect();
