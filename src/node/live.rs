@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::{checks::finding_id, Node};
 use crate::view::View;
 use crate::{
-    domain::{Catalog, Hierarchy, PlanId},
+    domain::{Catalog, Hierarchy, Level, Plan, PlanId},
     error::Result,
     rules::{self, Finding, RulesFile, Scope, Snapshot, CROSS_PERSON_RULES},
     store::Change,
@@ -284,6 +284,27 @@ pub(crate) fn recheck_plan(
     also: &HashSet<String>,
     at: &Setting<'_>,
 ) -> (HashMap<String, Finding>, HashMap<String, Finding>) {
+    // R2 across the old provinces' lists (a merger's) counts every province-level list of the
+    // term, which the related plans below need not hold: taken before they are moved out.
+    let provincial: Vec<Plan> = if at
+        .hierarchy
+        .get(&id.unit)
+        .is_some_and(|u| u.level == Level::Province)
+    {
+        view.plans()
+            .iter()
+            .filter(|p| {
+                p.id.term == id.term
+                    && at
+                        .hierarchy
+                        .get(&p.id.unit)
+                        .is_some_and(|u| u.level == Level::Province)
+            })
+            .cloned()
+            .collect()
+    } else {
+        Vec::new()
+    };
     let submitted = view.submitted_for(id, at.own);
     let related = view.related(id, also, at.rules);
     let snapshot = Snapshot {
@@ -309,11 +330,33 @@ pub(crate) fn recheck_plan(
         .filter(|(_, f)| recomputed_by(f, id, &persons))
         .map(|(k, f)| (k.clone(), f.clone()))
         .collect();
-    let after: HashMap<String, Finding> = report
+    let mut after: HashMap<String, Finding> = report
         .findings
         .into_iter()
         .map(|f| (finding_id(&f), f))
         .collect();
+    if !provincial.is_empty() {
+        let snapshot = Snapshot {
+            plans: &provincial,
+            hierarchy: at.hierarchy,
+            catalog: at.catalog,
+            submitted: &[],
+            fulfilled: at.fulfilled,
+        };
+        // Only the findings naming a list of this unit × term: the others were not
+        // recomputed (`recomputed_by`), and did not change.
+        after.extend(
+            rules::check_r2_across_provinces(&snapshot, at.today, at.rules)
+                .findings
+                .into_iter()
+                .filter(|f| {
+                    f.plans
+                        .iter()
+                        .any(|p| p.unit == id.unit && p.term == id.term)
+                })
+                .map(|f| (finding_id(&f), f)),
+        );
+    }
     for k in before.keys() {
         findings.remove(k);
     }
