@@ -63,7 +63,7 @@ fn approve(s: &pb::PlanSummary) -> pb::DecidePlanRequest {
 }
 
 /// `unit`'s list adopted on 20 March 2026 (in the 2025 structure), submitted to the province
-/// and approved there.
+/// and decided there.
 async fn approved_2026(
     c: &mut PlanningClient<Channel>,
     p: &mut PlanningClient<Channel>,
@@ -100,8 +100,15 @@ async fn approved_2026(
     .await
     .unwrap();
     let (_, received) = submit_until_received(c, unit, p).await;
-    p.decide_plan(approve(&received)).await.unwrap();
-    wait_status(p, unit, pb::PlanStatus::Approved).await;
+    // Returned with a reason: a decided plan either way, without accepting warnings first.
+    p.decide_plan(pb::DecidePlanRequest {
+        outcome: pb::Outcome::Return.into(),
+        reasons: vec!["Bổ sung nhân sự dự nguồn".into()],
+        ..approve(&received)
+    })
+    .await
+    .unwrap();
+    wait_status(p, unit, pb::PlanStatus::Returned).await;
 }
 
 async fn as_person(
@@ -274,7 +281,8 @@ async fn a_later_reorganisation_from_data_files_keeps_every_plan_and_widens_no_s
     // The province's officers read every plan, old communes included.
     let mut board = as_person(&province, &ca, "40", &[Role::Reader]).await;
     for unit in ["16690", "16702", "16681"] {
-        get(&mut board, unit).await.unwrap();
+        let read = get(&mut board, unit).await;
+        assert!(read.is_ok(), "{unit}: {read:?}");
     }
     province.stop().await.unwrap();
 }
