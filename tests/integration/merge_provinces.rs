@@ -110,6 +110,53 @@ async fn merge(args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
     crate::procs::run(&mut cmd).await.said()
 }
 
+/// Province 44's node holding its own and province 45's stores merged with the binary (the
+/// collisions of the test below: R2 across both lists for P.GD.SO and R21 of `SHARED`, both
+/// the merger's, and R21 inside 45), started in the two-level structure with its web page
+/// (plain HTTP, insecure).
+pub(crate) async fn merged_province(d: &Path) -> quyhoach::server::Running {
+    province_with_plans(
+        d,
+        "44",
+        "450",
+        "18853",
+        100,
+        vec![provincial(SHARED, "Nguyễn Văn Hợp", "44")],
+        vec![],
+    )
+    .await;
+    province_with_plans(
+        d,
+        "45",
+        "461",
+        "19330",
+        200,
+        vec![
+            provincial(SHARED, "Nguyễn Văn Hộp", "45"),
+            provincial(INSIDE_45, "Trần Thị Lan", "45"),
+        ],
+        vec![district_entry(INSIDE_45, "Trần Thị Lân", "461")],
+    )
+    .await;
+    let (t, s45) = (d.join("44"), d.join("45"));
+    let (ok, said) = merge(
+        &[
+            "--data",
+            &t.display().to_string(),
+            "--from",
+            &s45.display().to_string(),
+        ],
+        &[],
+    )
+    .await;
+    assert!(ok, "{said}");
+    start_with(quyhoach::config::RawConfig {
+        web: Some("127.0.0.1:0".into()),
+        ..node_config(d, "44", None, "builtin:2025")
+    })
+    .await
+}
+
 #[tokio::test]
 async fn two_provinces_merge_into_one_with_every_plan_and_trail_and_the_collisions_tagged() {
     let dir = tempfile::tempdir().unwrap();

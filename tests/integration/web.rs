@@ -12,6 +12,7 @@ mod appraisal;
 mod browser;
 mod language;
 mod list;
+mod merger;
 mod whole;
 
 /// The plain-HTTP client of the web page, which the sign-in tests use too.
