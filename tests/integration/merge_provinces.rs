@@ -421,3 +421,89 @@ async fn two_provinces_merge_into_one_with_every_plan_and_trail_and_the_collisio
     );
     node.stop().await.unwrap();
 }
+
+/// The seals of a merged-in chain, checked with the old node's key (`audit verify --data …
+/// --old-key 45=KEY`): intact with its key, broken with another, and a key for a province
+/// that was not merged in is refused, naming it.
+#[tokio::test]
+async fn a_merged_in_chain_s_seals_are_checked_with_the_old_node_s_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (key, other) = (d.join("45.audit.key"), d.join("other.audit.key"));
+    for k in [&key, &other] {
+        std::fs::write(k, quyhoach::audit::AuditKey::generate_file_text()).unwrap();
+    }
+    {
+        let n = start_with(quyhoach::config::RawConfig {
+            audit_key: Some(key.clone()),
+            ..node_config(d, "45", None, "builtin:2024")
+        })
+        .await;
+        adopted_without_vote(
+            &mut client(&n).await,
+            "45",
+            vec![provincial(200, "Lê Thị Thu", "45")],
+        )
+        .await;
+        n.stop().await.unwrap();
+        let n = start(d, "44", None, "builtin:2024").await;
+        adopted_without_vote(
+            &mut client(&n).await,
+            "44",
+            vec![provincial(100, "Phạm Văn Đức", "44")],
+        )
+        .await;
+        n.stop().await.unwrap();
+    }
+    let (t, s45) = (
+        d.join("44").display().to_string(),
+        d.join("45").display().to_string(),
+    );
+    let (ok, said) = merge(&["--data", &t, "--from", &s45], &[]).await;
+    assert!(ok, "{said}");
+    let verify_with = |old: &str| {
+        cli([
+            "audit".to_string(),
+            "verify".into(),
+            "--data".into(),
+            t.clone(),
+            "--old-key".into(),
+            old.to_string(),
+        ])
+    };
+    let ran = verify_with(&format!("45={}", key.display())).await;
+    assert!(ran.ok, "{}", ran.text());
+    assert!(
+        ran.stdout
+            .contains("chain of province 45 (merged in): intact, ",)
+            && ran
+                .stdout
+                .contains("every record sealed with the old node's key"),
+        "{}",
+        ran.text()
+    );
+    // Without the key, the seals are said not checked.
+    let (ok, said) = verify(&d.join("44")).await;
+    assert!(
+        ok && said.contains("seals not checked (give --old-key 45=KEY)"),
+        "{said}"
+    );
+    // Another key does not open the seals: refused, naming the chain and the record.
+    let ran = verify_with(&format!("45={}", other.display())).await;
+    assert!(!ran.ok, "{}", ran.text());
+    assert!(
+        ran.stderr
+            .contains("the chain of province 45 (merged in) is broken at record 1")
+            && ran.stderr.contains("seal does not match"),
+        "{}",
+        ran.stderr
+    );
+    // A key for a province that was not merged in.
+    let ran = verify_with(&format!("46={}", key.display())).await;
+    assert!(!ran.ok, "{}", ran.text());
+    assert!(
+        ran.stderr.contains("old_key: no chain of province 46"),
+        "{}",
+        ran.stderr
+    );
+}
