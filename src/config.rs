@@ -160,8 +160,8 @@ pub struct RawConfig {
         deserialize_with = "text"
     )]
     pub parent_dir: Option<PathBuf>,
-    /// Units file, or builtin:2024 (three levels) / builtin:2025 (two levels)
-    /// [default: builtin:2024].
+    /// Units file, or builtin:2024 (three levels) / builtin:2025 (two levels), or the label
+    /// of a structure added with --reorganisation [default: builtin:2024].
     #[arg(long)]
     #[serde(
         skip_serializing_if = "Option::is_none",
