@@ -160,8 +160,8 @@ pub struct RawConfig {
         deserialize_with = "text"
     )]
     pub parent_dir: Option<PathBuf>,
-    /// Units file, or builtin:2024 (three levels) / builtin:2025 (two levels)
-    /// [default: builtin:2024].
+    /// Units file, or builtin:2024 (three levels) / builtin:2025 (two levels), or the label
+    /// of a structure added with --reorganisation [default: builtin:2024].
     #[arg(long)]
     #[serde(
         skip_serializing_if = "Option::is_none",
@@ -169,6 +169,18 @@ pub struct RawConfig {
         deserialize_with = "text"
     )]
     pub units: Option<String>,
+    /// A later reorganisation of units this deployment adds after the built-in history: a
+    /// TOML file with the new structure's `label`, the day it takes effect (`on`), its
+    /// `units` file and its `mapping` CSV (old_code,new_code,share, as
+    /// data/units-2024-to-2025.csv), paths relative to the file; repeatable, in date order
+    /// (docs/reorganisation.md) [default: none].
+    #[arg(long = "reorganisation", value_name = "FILE")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "paths"
+    )]
+    pub reorganisation: Option<Vec<PathBuf>>,
     /// Folder holding positions.csv and terms.csv [default: the shipped ones].
     #[arg(long)]
     #[serde(
@@ -320,6 +332,41 @@ where
     }))
 }
 
+/// Reads a list of paths, given as a list or (from the environment) as one path.
+fn paths<'de, D>(deserializer: D) -> Result<Option<Vec<PathBuf>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Given {
+        One(PathBuf),
+        Many(Vec<PathBuf>),
+    }
+    Ok(
+        Option::<Given>::deserialize(deserializer)?.map(|g| match g {
+            Given::One(p) => vec![p],
+            Given::Many(v) => v,
+        }),
+    )
+}
+
+/// The line (1-based) a TOML error points at in `text`, and its message led by its key.
+fn toml_problem(text: &str, e: &toml::de::Error) -> (usize, String) {
+    let start = e.span().map_or(0, |s| s.start).min(text.len());
+    let line = text[..start].matches('\n').count() + 1;
+    let line_text = text.lines().nth(line - 1).unwrap_or("");
+    let key = line_text
+        .split_once('=')
+        .map(|(k, _)| k.trim())
+        .filter(|k| !k.is_empty() && !k.starts_with('[') && !e.message().contains(k));
+    let problem = match key {
+        Some(k) => format!("{k}: {}", e.message()),
+        None => e.message().to_string(),
+    };
+    (line, problem)
+}
+
 impl RawConfig {
     /// Reads a TOML file.
     ///
@@ -338,20 +385,7 @@ impl RawConfig {
 
     /// Parses TOML text; the error is the line (1-based) and the problem, led by its key.
     fn from_toml(text: &str) -> Result<Self, (usize, String)> {
-        toml::from_str(text).map_err(|e| {
-            let start = e.span().map_or(0, |s| s.start).min(text.len());
-            let line = text[..start].matches('\n').count() + 1;
-            let line_text = text.lines().nth(line - 1).unwrap_or("");
-            let key = line_text
-                .split_once('=')
-                .map(|(k, _)| k.trim())
-                .filter(|k| !k.is_empty() && !k.starts_with('[') && !e.message().contains(k));
-            let problem = match key {
-                Some(k) => format!("{k}: {}", e.message()),
-                None => e.message().to_string(),
-            };
-            (line, problem)
-        })
+        toml::from_str(text).map_err(|e| toml_problem(text, &e))
     }
 
     /// Checks everything and loads the reference data.
@@ -364,7 +398,10 @@ impl RawConfig {
     /// together with `insecure`, an address that is not host:port, a zero limit or period);
     /// [`ConfigError::Read`] if a file a setting names cannot be read.
     pub fn validate(self) -> Result<Config, ConfigError> {
-        let hierarchy = load_units(self.units.as_deref().unwrap_or(DEFAULT_UNITS))?;
+        let hierarchy = load_units_with(
+            self.units.as_deref().unwrap_or(DEFAULT_UNITS),
+            self.reorganisation.as_deref().unwrap_or_default(),
+        )?;
         let catalog = match &self.reference {
             Some(dir) => load_catalog(dir)?,
             None => builtin_catalog()?,
@@ -757,6 +794,152 @@ pub fn load_units(spec: &str) -> Result<Hierarchy, ConfigError> {
     Hierarchy::parse(&text).map_err(|e| ConfigError::invalid("units", format!("{spec} {e}")))
 }
 
+/// As [`load_units`], followed by a deployment's own later reorganisations (`files`, the
+/// `reorganisation` setting, oldest first), each a TOML file:
+///
+/// ```toml
+/// label = "2027"                       # the new structure's name, unused so far
+/// on = "2027-01-01"                    # the day it takes effect, after the last structure's
+/// units = "units-2027.csv"             # code,level,name,parent_code, as data/units-2025.csv
+/// mapping = "units-2025-to-2027.csv"   # old_code,new_code,share, as data/units-2024-to-2025.csv
+/// ```
+///
+/// (`units` and `mapping` relative to the file). Each is checked like the built-in history
+/// ([`UnitHistory::then`]): dates strictly increasing, every old code of the mapping in the
+/// structure before, every new code in the new one, no unit without a successor. `spec` may
+/// name an added structure by its label, to start a node in it; otherwise the node starts in
+/// `spec`'s structure and moves to an added one when its province reorganises
+/// ([`crate::node::Node::reorganize`]).
+///
+/// # Errors
+///
+/// As [`load_units`]; [`ConfigError::Read`] (`reorganisation`) for a file that cannot be
+/// read; [`ConfigError::Invalid`] (`reorganisation`) naming the file, its line and the
+/// problem for a file that does not parse or does not join the history.
+pub fn load_units_with(spec: &str, files: &[PathBuf]) -> Result<Hierarchy, ConfigError> {
+    const KEY: &str = "reorganisation";
+    if files.is_empty() {
+        return load_units(spec);
+    }
+    let (mut history, start) = match builtin_period(spec) {
+        Some(p) => ((*builtin_history()?).clone(), Some(p)),
+        None => match std::fs::read_to_string(spec) {
+            Ok(text) => (
+                UnitHistory::single(
+                    "",
+                    Structure::parse(&text)
+                        .map_err(|e| ConfigError::invalid("units", format!("{spec} {e}")))?,
+                ),
+                Some(0),
+            ),
+            // Not a file: perhaps the label of an added structure, looked up below.
+            Err(_) => ((*builtin_history()?).clone(), None),
+        },
+    };
+    let bad = |path: &Path, line: u64, problem: String| {
+        ConfigError::invalid(
+            KEY,
+            if line == 0 {
+                format!("{}: {problem}", path.display())
+            } else {
+                format!("{} line {line}: {problem}", path.display())
+            },
+        )
+    };
+    for file in files {
+        let text = std::fs::read_to_string(file).map_err(ConfigError::read(KEY, file))?;
+        let described: ReorganisationFile = toml::from_str(&text).map_err(|e| {
+            let (line, problem) = toml_problem(&text, &e);
+            bad(file, line as u64, problem)
+        })?;
+        let line_of = |key: &str| {
+            text.lines()
+                .position(|l| l.split_once('=').is_some_and(|(k, _)| k.trim() == key))
+                .map_or(0, |i| i as u64 + 1)
+        };
+        let label = described.label.trim().to_string();
+        if label.is_empty()
+            || label.starts_with("builtin:")
+            || history.period_named(&label).is_some()
+        {
+            return Err(bad(
+                file,
+                line_of("label"),
+                format!(
+                    "label: {label:?} is empty, starts with builtin: or names a structure the \
+                     history has already"
+                ),
+            ));
+        }
+        let on = crate::domain::parse_date("on", &described.on)
+            .map_err(|e| bad(file, line_of("on"), e.to_string()))?;
+        let last = history.periods().last().expect("a history has a structure");
+        if let Some(before) = last.from.filter(|d| on <= *d) {
+            return Err(bad(
+                file,
+                line_of("on"),
+                format!(
+                    "on: {on} is not after {before}, the day structure {} took effect: \
+                     reorganisations come in date order",
+                    last.label
+                ),
+            ));
+        }
+        let folder = file.parent().unwrap_or(Path::new("."));
+        let units_path = folder.join(&described.units);
+        let units_text =
+            std::fs::read_to_string(&units_path).map_err(ConfigError::read(KEY, &units_path))?;
+        let structure =
+            Structure::parse(&units_text).map_err(|e| bad(&units_path, e.line, e.problem))?;
+        let mapping_path = folder.join(&described.mapping);
+        let mapping_text = std::fs::read_to_string(&mapping_path)
+            .map_err(ConfigError::read(KEY, &mapping_path))?;
+        let rows = crate::domain::history::parse_mapping_lines(&mapping_text)
+            .map_err(|e| bad(&mapping_path, e.line, e.problem))?;
+        history = history
+            .then(
+                Period {
+                    label,
+                    from: Some(on),
+                    structure,
+                },
+                rows,
+            )
+            .map_err(|e| bad(&mapping_path, e.line, e.problem))?;
+    }
+    let start = match start {
+        Some(p) => p,
+        None => history
+            .period_named(spec)
+            .filter(|p| *p >= 2)
+            .ok_or_else(|| {
+                ConfigError::invalid(
+                    "units",
+                    format!(
+                        "{spec:?} is neither a units file, builtin:2024, builtin:2025 nor the \
+                         label of a reorganisation given"
+                    ),
+                )
+            })?,
+    };
+    Ok(Hierarchy::with_history(Arc::new(history), start))
+}
+
+/// A deployment's own later reorganisation, as its TOML file describes it
+/// ([`load_units_with`]).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReorganisationFile {
+    /// The new structure's label (`2027`).
+    label: String,
+    /// The day it takes effect, `YYYY-MM-DD`.
+    on: String,
+    /// Its units file, relative to the TOML file.
+    units: PathBuf,
+    /// The mapping from the structure before, relative to the TOML file.
+    mapping: PathBuf,
+}
+
 /// The period of the built-in history a structure name (`builtin:2024`, `builtin:2025`)
 /// stands for.
 pub fn builtin_period(spec: &str) -> Option<usize> {
@@ -980,6 +1163,145 @@ mod tests {
         let mut r = raw("40", None);
         r.crl = Some(dir.path().join("crl.pem"));
         assert_eq!(r.validate().unwrap_err().keys(), ["crl"]);
+    }
+
+    /// Writes a 2027 reorganisation merging communes 16690 and 16702 of province 40 into a new
+    /// commune 99901 (`mapping` is the mapping's CSV), and answers its TOML file.
+    fn reorganisation_2027(dir: &Path, on: &str, mapping: &str) -> PathBuf {
+        let units: String = UNITS_2025
+            .lines()
+            .filter(|l| !l.starts_with("16690,") && !l.starts_with("16702,"))
+            .chain(["99901,commune,Phường Vinh Mới,40"])
+            .map(|l| format!("{l}\n"))
+            .collect();
+        std::fs::write(dir.join("units-2027.csv"), units).unwrap();
+        std::fs::write(dir.join("units-2025-to-2027.csv"), mapping).unwrap();
+        let file = dir.join("2027.toml");
+        std::fs::write(
+            &file,
+            format!(
+                "label = \"2027\"\non = \"{on}\"\nunits = \"units-2027.csv\"\n\
+                 mapping = \"units-2025-to-2027.csv\"\n"
+            ),
+        )
+        .unwrap();
+        file
+    }
+
+    const MERGE_2027: &str = "old_code,new_code,share\n16690,99901,whole\n16702,99901,whole\n";
+
+    #[test]
+    fn a_deployment_adds_its_own_later_reorganisation() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = reorganisation_2027(dir.path(), "2027-01-01", MERGE_2027);
+        let h = load_units_with("builtin:2025", std::slice::from_ref(&file)).unwrap();
+        assert_eq!(h.period(), 1);
+        let labels: Vec<&str> = h
+            .history()
+            .periods()
+            .iter()
+            .map(|p| p.label.as_str())
+            .collect();
+        assert_eq!(labels, ["2024", "2025", "2027"]);
+        assert_eq!(
+            h.history()
+                .successors("16690", 1, 2)
+                .into_iter()
+                .collect::<Vec<_>>(),
+            ["99901"]
+        );
+        // A 2024 commune of Vinh went into 16690 in 2025, and so into 99901.
+        assert_eq!(
+            h.history()
+                .successors("16690", 0, 2)
+                .into_iter()
+                .collect::<Vec<_>>(),
+            ["99901"]
+        );
+        // Started in the added structure by its label.
+        let h = load_units_with("2027", std::slice::from_ref(&file)).unwrap();
+        assert_eq!(h.period(), 2);
+        assert!(h.get("99901").is_some());
+        // Given through the settings (TOML key, one path or a list).
+        let raw = RawConfig::from_toml(&format!(
+            "unit = \"40\"\nreorganisation = {:?}\n",
+            file.display().to_string()
+        ))
+        .unwrap();
+        assert_eq!(raw.reorganisation.as_deref(), Some(&[file.clone()][..]));
+    }
+
+    #[test]
+    fn a_bad_reorganisation_is_refused_naming_file_line_and_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let refused = |file: &PathBuf| {
+            let e = load_units_with("builtin:2025", std::slice::from_ref(file)).unwrap_err();
+            assert_eq!(e.keys(), ["reorganisation"]);
+            e.to_string()
+        };
+        let mapping = d.join("units-2025-to-2027.csv").display().to_string();
+        // An old code the structure before lacks, on line 3.
+        let f = reorganisation_2027(
+            d,
+            "2027-01-01",
+            "old_code,new_code,share\n16690,99901,whole\n412,99901,whole\n",
+        );
+        assert_eq!(
+            refused(&f),
+            format!("reorganisation: {mapping} line 3: old unit 412 is not in structure 2025")
+        );
+        // A new code the new structure lacks.
+        let f = reorganisation_2027(
+            d,
+            "2027-01-01",
+            "old_code,new_code,share\n16690,16702,whole\n16702,99901,whole\n",
+        );
+        assert_eq!(
+            refused(&f),
+            format!("reorganisation: {mapping} line 2: new unit 16702 is not in structure 2027")
+        );
+        // A unit that vanishes unmapped.
+        let f = reorganisation_2027(
+            d,
+            "2027-01-01",
+            "old_code,new_code,share\n16690,99901,whole\n",
+        );
+        let e = refused(&f);
+        assert!(
+            e.starts_with(&format!("reorganisation: {mapping}: unit 16702 "))
+                && e.contains("has no successor in 2027"),
+            "{e}"
+        );
+        // A date not after the last structure's, on line 2 of the TOML file.
+        let f = reorganisation_2027(d, "2025-07-01", MERGE_2027);
+        let e = refused(&f);
+        assert!(
+            e.starts_with(&format!(
+                "reorganisation: {} line 2: on: 2025-07-01 is not after",
+                f.display()
+            )),
+            "{e}"
+        );
+        // A units file that does not parse names its line.
+        let f = reorganisation_2027(d, "2027-01-01", MERGE_2027);
+        std::fs::write(
+            d.join("units-2027.csv"),
+            "code,level,name,parent_code\n1,hamlet,X,\n",
+        )
+        .unwrap();
+        let e = refused(&f);
+        assert!(e.contains("units-2027.csv line 2: "), "{e}");
+        // A key the file does not take.
+        std::fs::write(&f, "label = \"2027\"\nwhen = \"2027-01-01\"\n").unwrap();
+        let e = refused(&f);
+        assert!(e.contains("2027.toml line 2: "), "{e}");
+        // Two files out of date order.
+        let a = reorganisation_2027(d, "2027-01-01", MERGE_2027);
+        let e = load_units_with("builtin:2025", &[a.clone(), a])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("label: \"2027\""), "{e}");
     }
 
     #[test]

@@ -42,6 +42,11 @@ pub enum Command {
         /// had an audit key; it logs the number when it first starts with one).
         #[arg(long, default_value_t = 0, requires = "audit_key")]
         unsealed: u64,
+        /// The audit key of an old province node whose store `quyhoach merge` brought in,
+        /// as CODE=FILE (the old province's code, its TLS private key or --audit-key file):
+        /// that merged-in chain's seals are checked too (repeatable; with --data).
+        #[arg(long, value_name = "CODE=FILE")]
+        old_key: Vec<String>,
         /// A head the parent witnessed, `<seq>:<digest>` as the parent's `receive_push`
         /// records show it after `head` (repeatable; with --data).
         #[arg(long)]
@@ -118,12 +123,37 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
             data: Some(dir),
             audit_key,
             unsealed,
+            old_key,
             witness,
             witnessed_child,
             node,
         } => {
             // A copy is read, so that verifying never changes (or creates) the store.
             let trail = quyhoach::store::trail::read_store_copy(&dir)?;
+            // The old nodes' keys, by province, each for a chain the store holds.
+            let mut old_keys: std::collections::BTreeMap<String, Vec<quyhoach::audit::AuditKey>> =
+                Default::default();
+            for given in &old_key {
+                let Some((code, path)) = given.split_once('=') else {
+                    anyhow::bail!("old_key: {given:?} is not CODE=FILE (e.g. 45=nodes/45.key)");
+                };
+                if !trail.imported.iter().any(|t| t.origin == code) {
+                    anyhow::bail!(
+                        "old_key: no chain of province {code} was merged into {} (merged in: {})",
+                        dir.display(),
+                        trail
+                            .imported
+                            .iter()
+                            .map(|t| t.origin.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    );
+                }
+                old_keys
+                    .entry(code.to_string())
+                    .or_default()
+                    .push(quyhoach::audit::AuditKey::load(std::path::Path::new(path))?);
+            }
             let keys = audit_key
                 .iter()
                 .map(|p| quyhoach::audit::AuditKey::load(p))
@@ -171,13 +201,30 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
                 findings.push(why.clone());
             }
             // The trails a merge of provinces brought in: each its own chain, under its own
-            // node's identity (its seals need that node's key, which this command is not
-            // given).
+            // node's identity: its seals are checked with the old node's key when given.
             let mut imported = Vec::new();
             for t in &trail.imported {
-                match quyhoach::audit::verify(&t.records, t.head) {
-                    Ok(()) => imported.push(format!(
-                        "chain of province {} (merged in): intact, {} records",
+                let verified = match old_keys.get(&t.origin) {
+                    None => quyhoach::audit::verify(&t.records, t.head)
+                        .map(|()| format!("seals not checked (give --old-key {}=KEY)", t.origin)),
+                    Some(keys) => {
+                        let check = quyhoach::audit::SealCheck {
+                            seals: &t.seals,
+                            keys,
+                            unsealed: quyhoach::audit::Unsealed::Prefix,
+                        };
+                        quyhoach::audit::verify_sealed(&t.records, t.head, check).map(|u| match u {
+                            0 => "every record sealed with the old node's key".to_string(),
+                            u => format!(
+                                "records 1..={u} unsealed, the rest sealed with the old \
+                                 node's key"
+                            ),
+                        })
+                    }
+                };
+                match verified {
+                    Ok(sealed) => imported.push(format!(
+                        "chain of province {} (merged in): intact, {} records; {sealed}",
                         t.origin,
                         t.records.len()
                     )),

@@ -17,10 +17,12 @@ pub enum Command {
     Reorganize {
         #[command(flatten)]
         node: NodeArgs,
-        /// The structure to move to: builtin:2025 (the two-level structure).
+        /// The structure to move to: builtin:2025 (the two-level structure), or the label of
+        /// a later one the node was given with `serve --reorganisation FILE` (e.g. 2027).
         #[arg(long)]
         to: String,
-        /// The day it takes effect, YYYY-MM-DD (2025-07-01 for builtin:2025).
+        /// The day it takes effect, YYYY-MM-DD (2025-07-01 for builtin:2025; a later
+        /// structure's `on`).
         #[arg(long)]
         on: String,
         /// Change nothing: list what would become of each plan.

@@ -56,6 +56,19 @@ pub struct Mapping {
 /// A [`ParseError`] (file `mapping`) for the first line that is not CSV, lacks a code, or has
 /// a share other than `whole` or `part`.
 pub fn parse_mappings(text: &str) -> Result<Vec<Mapping>, ParseError> {
+    Ok(parse_mapping_lines(text)?
+        .into_iter()
+        .map(|(_, m)| m)
+        .collect())
+}
+
+/// As [`parse_mappings`], each row with its line in the file (1-based; the header is line 1),
+/// so that [`UnitHistory::then`] can name the line of a row it refuses.
+///
+/// # Errors
+///
+/// As [`parse_mappings`].
+pub fn parse_mapping_lines(text: &str) -> Result<Vec<(u64, Mapping)>, ParseError> {
     let mut out = Vec::new();
     for record in super::csv_records("mapping", text) {
         let record = record?;
@@ -64,7 +77,7 @@ pub fn parse_mappings(text: &str) -> Result<Vec<Mapping>, ParseError> {
             return Err(record.bad("old_code and new_code are required"));
         }
         let share = record.cell(2).parse::<Share>().map_err(|e| record.bad(e))?;
-        out.push(Mapping { old, new, share });
+        out.push((record.line, Mapping { old, new, share }));
     }
     Ok(out)
 }
@@ -87,6 +100,57 @@ pub struct UnitHistory {
     /// `steps[i]`: each old code of period `i` with an explicit mapping, to its new codes in
     /// period `i + 1`.
     steps: Vec<HashMap<String, Vec<(String, Share)>>>,
+}
+
+/// A problem of a mapping as a whole (line 0).
+fn whole_file(problem: String) -> ParseError {
+    ParseError {
+        file: "mapping",
+        line: 0,
+        problem,
+    }
+}
+
+/// The step from `old` to `new` by `rows` (each with its line, 0 when unknown): every old code
+/// in `old`, every new code in `new`, a `whole` row its old unit's only one.
+fn build_step(
+    old: &Period,
+    new: &Period,
+    rows: Vec<(u64, Mapping)>,
+) -> Result<HashMap<String, Vec<(String, Share)>>, ParseError> {
+    let at = |line: u64, problem: String| ParseError {
+        file: "mapping",
+        line,
+        problem,
+    };
+    let mut step: HashMap<String, Vec<(String, Share)>> = HashMap::new();
+    for (line, m) in rows {
+        if old.structure.get(&m.old).is_none() {
+            return Err(at(
+                line,
+                format!("old unit {} is not in structure {}", m.old, old.label),
+            ));
+        }
+        if new.structure.get(&m.new).is_none() {
+            return Err(at(
+                line,
+                format!("new unit {} is not in structure {}", m.new, new.label),
+            ));
+        }
+        let code = m.old.clone();
+        let rows = step.entry(m.old).or_default();
+        rows.push((m.new, m.share));
+        if rows.len() > 1 && rows.iter().any(|(_, s)| *s == Share::Whole) {
+            return Err(at(
+                line,
+                format!(
+                    "old unit {code} went whole into one unit, yet has {} rows",
+                    rows.len()
+                ),
+            ));
+        }
+    }
+    Ok(step)
 }
 
 impl UnitHistory {
@@ -114,11 +178,7 @@ impl UnitHistory {
     /// `whole` row is not its old unit's only row, or a unit would have no successor (its
     /// plans would be lost).
     pub fn new(periods: Vec<Period>, mappings: Vec<Vec<Mapping>>) -> Result<Self, ParseError> {
-        let bad = |problem: String| ParseError {
-            file: "mapping",
-            line: 0,
-            problem,
-        };
+        let bad = whole_file;
         if periods.is_empty() || mappings.len() + 1 != periods.len() {
             return Err(bad(format!(
                 "{} structures need {} mappings, not {}",
@@ -146,55 +206,75 @@ impl UnitHistory {
         }
         let mut steps = Vec::with_capacity(mappings.len());
         for (i, rows) in mappings.into_iter().enumerate() {
-            let (old, new) = (&periods[i].structure, &periods[i + 1].structure);
-            let mut step: HashMap<String, Vec<(String, Share)>> = HashMap::new();
-            for m in rows {
-                if old.get(&m.old).is_none() {
-                    return Err(bad(format!(
-                        "old unit {} is not in structure {}",
-                        m.old, periods[i].label
-                    )));
-                }
-                if new.get(&m.new).is_none() {
-                    return Err(bad(format!(
-                        "new unit {} is not in structure {}",
-                        m.new,
-                        periods[i + 1].label
-                    )));
-                }
-                step.entry(m.old).or_default().push((m.new, m.share));
-            }
-            for (code, rows) in &step {
-                if rows.len() > 1 && rows.iter().any(|(_, s)| *s == Share::Whole) {
-                    return Err(bad(format!(
-                        "old unit {code} went whole into one unit, yet has {} rows",
-                        rows.len()
-                    )));
-                }
-            }
-            steps.push(step);
+            let rows = rows.into_iter().map(|m| (0, m)).collect();
+            steps.push(build_step(&periods[i], &periods[i + 1], rows)?);
         }
         let history = Self { periods, steps };
         for i in 0..history.steps.len() {
-            let mut lost: Vec<&Unit> = history.periods[i]
-                .structure
-                .units()
-                .filter(|u| history.successors(&u.code, i, i + 1).is_empty())
-                .collect();
-            lost.sort_by(|a, b| a.code.cmp(&b.code));
-            if let Some(u) = lost.first() {
-                return Err(bad(format!(
-                    "unit {} ({}) of structure {} has no successor in {} ({} such units): add \
-                     it to the mapping",
-                    u.code,
-                    u.name,
-                    history.periods[i].label,
-                    history.periods[i + 1].label,
-                    lost.len()
-                )));
-            }
+            history.check_none_lost(i)?;
         }
         Ok(history)
+    }
+
+    /// This history followed by one more structure, `period`, which `rows` (each with its
+    /// line in the mapping file, from [`parse_mapping_lines`]) lead to from the last one: a
+    /// deployment's own later reorganisation. The same rules as [`UnitHistory::new`].
+    ///
+    /// # Errors
+    ///
+    /// A [`ParseError`] (file `mapping`) naming the line of the row at fault (an old code the
+    /// last structure lacks, a new code `period` lacks, a `whole` row that is not its old
+    /// unit's only one), or line 0 when `period` has no date, a date not after the last
+    /// structure's, a label already used, or a unit of the last structure would have no
+    /// successor.
+    pub fn then(mut self, period: Period, rows: Vec<(u64, Mapping)>) -> Result<Self, ParseError> {
+        let last = self.periods.last().expect("a history has a structure");
+        let Some(from) = period.from else {
+            return Err(whole_file(format!(
+                "structure {} needs the date it takes effect",
+                period.label
+            )));
+        };
+        if let Some(before) = last.from.filter(|d| from <= *d) {
+            return Err(whole_file(format!(
+                "structure {} ({from}) does not come after {} ({before}): dates must \
+                 increase strictly",
+                period.label, last.label
+            )));
+        }
+        if period.label.is_empty() || self.period_named(&period.label).is_some() {
+            return Err(whole_file(format!(
+                "structure label {:?} is empty or already used",
+                period.label
+            )));
+        }
+        let step = build_step(last, &period, rows)?;
+        self.periods.push(period);
+        self.steps.push(step);
+        self.check_none_lost(self.steps.len() - 1)?;
+        Ok(self)
+    }
+
+    /// Refuses step `i` if a unit of period `i` has no successor in period `i + 1`.
+    fn check_none_lost(&self, i: usize) -> Result<(), ParseError> {
+        let mut lost: Vec<&Unit> = self.periods[i]
+            .structure
+            .units()
+            .filter(|u| self.successors(&u.code, i, i + 1).is_empty())
+            .collect();
+        lost.sort_by(|a, b| a.code.cmp(&b.code));
+        match lost.first() {
+            Some(u) => Err(whole_file(format!(
+                "unit {} ({}) of structure {} has no successor in {} ({} such units): add \
+                 it to the mapping",
+                u.code,
+                u.name,
+                self.periods[i].label,
+                self.periods[i + 1].label,
+                lost.len()
+            ))),
+            None => Ok(()),
+        }
     }
 
     /// The periods, oldest first.

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::{checks::finding_id, Node};
 use crate::view::View;
 use crate::{
-    domain::{Catalog, Hierarchy, PlanId},
+    domain::{Catalog, Hierarchy, Level, Plan, PlanId},
     error::Result,
     rules::{self, Finding, RulesFile, Scope, Snapshot, CROSS_PERSON_RULES},
     store::Change,
@@ -284,6 +284,27 @@ pub(crate) fn recheck_plan(
     also: &HashSet<String>,
     at: &Setting<'_>,
 ) -> (HashMap<String, Finding>, HashMap<String, Finding>) {
+    // R2 across the old provinces' lists (a merger's) counts every province-level list of the
+    // term, which the related plans below need not hold: taken before they are moved out.
+    let provincial: Vec<Plan> = if at
+        .hierarchy
+        .get(&id.unit)
+        .is_some_and(|u| u.level == Level::Province)
+    {
+        view.plans()
+            .iter()
+            .filter(|p| {
+                p.id.term == id.term
+                    && at
+                        .hierarchy
+                        .get(&p.id.unit)
+                        .is_some_and(|u| u.level == Level::Province)
+            })
+            .cloned()
+            .collect()
+    } else {
+        Vec::new()
+    };
     let submitted = view.submitted_for(id, at.own);
     let related = view.related(id, also, at.rules);
     let snapshot = Snapshot {
@@ -309,11 +330,33 @@ pub(crate) fn recheck_plan(
         .filter(|(_, f)| recomputed_by(f, id, &persons))
         .map(|(k, f)| (k.clone(), f.clone()))
         .collect();
-    let after: HashMap<String, Finding> = report
+    let mut after: HashMap<String, Finding> = report
         .findings
         .into_iter()
         .map(|f| (finding_id(&f), f))
         .collect();
+    if !provincial.is_empty() {
+        let snapshot = Snapshot {
+            plans: &provincial,
+            hierarchy: at.hierarchy,
+            catalog: at.catalog,
+            submitted: &[],
+            fulfilled: at.fulfilled,
+        };
+        // Only the findings naming a list of this unit × term: the others were not
+        // recomputed (`recomputed_by`), and did not change.
+        after.extend(
+            rules::check_r2_across_provinces(&snapshot, at.today, at.rules)
+                .findings
+                .into_iter()
+                .filter(|f| {
+                    f.plans
+                        .iter()
+                        .any(|p| p.unit == id.unit && p.term == id.term)
+                })
+                .map(|f| (finding_id(&f), f)),
+        );
+    }
     for k in before.keys() {
         findings.remove(k);
     }
@@ -469,6 +512,85 @@ mod tests {
             assert_eq!(kept(&live), full_check(&view, &at), "after step {step}");
         }
         assert!(changed_findings > 0, "the arrivals changed some findings");
+    }
+
+    /// R2 across the old provinces' lists through the live findings (issue 22): after a
+    /// merger the finding was there after a full check but cleared by the re-check of a new
+    /// version of one of the lists (its snapshot holds only the plans related by person), until
+    /// the next full rebuild. Now a new version that keeps the collision keeps the finding
+    /// (naming the new version), one that removes it clears it, and the live set equals a full
+    /// check after each.
+    #[test]
+    fn r2_across_merged_provinces_follows_each_new_version_of_a_list() {
+        use crate::rules::testkit::{cadre, plan, voted, World, UNITS};
+        let world = World {
+            hierarchy: Hierarchy::parse(&format!("{UNITS}42,province,Tỉnh Hà Tĩnh,\n")).unwrap(),
+            ..World::new()
+        };
+        let rules = RulesFile::default();
+        let at = Setting {
+            hierarchy: &world.hierarchy,
+            catalog: &world.catalog,
+            rules: &rules,
+            today: NaiveDate::from_ymd_opt(2025, 11, 1).unwrap(),
+            own: "40",
+            fulfilled: &[],
+        };
+        let list = |unit: &str, version: u32, ids: &[&str]| {
+            let mut p = plan(unit, "2025-2030", version);
+            p.status = PlanStatus::Approved;
+            for id in ids {
+                let who = cadre(id, &format!("Người {id}"));
+                p.entries.push(voted(&mut p.rounds, who, "P.CT.UBND"));
+            }
+            p
+        };
+        let (a, b, c, d) = (
+            "001080000001",
+            "001080000002",
+            "001080000003",
+            "001080000004",
+        );
+        let r2_plans = |live: &HashMap<String, Finding>| -> Vec<Vec<String>> {
+            let mut out: Vec<Vec<String>> = live
+                .values()
+                .filter(|f| f.rule == rules::RuleId::R2)
+                .map(|f| f.plans.iter().map(ToString::to_string).collect())
+                .collect();
+            out.sort();
+            out
+        };
+        let mut view = View::default();
+        view.apply(
+            vec![
+                ViewChange::Plan(list("40", 1, &[a, b])),
+                ViewChange::Plan(list("42", 1, &[b, c, d])),
+            ],
+            &rules,
+            "40",
+        );
+        let mut live = full_findings(&view, &at);
+        assert_eq!(
+            r2_plans(&live),
+            [["40/2025-2030/v1", "42/2025-2030/v1"]],
+            "the merger's collision, after a full check"
+        );
+        // A new version of 42's list keeping the collision, then one removing it.
+        let steps = [
+            (
+                list("42", 2, &[b, c, d]),
+                vec![["40/2025-2030/v1", "42/2025-2030/v2"]],
+            ),
+            (list("42", 3, &[b, c]), vec![]),
+        ];
+        for (next, expected) in steps {
+            let version = next.id.version;
+            for (id, also) in view.apply(vec![ViewChange::Plan(next)], &rules, "40") {
+                recheck_plan(&mut view, &mut live, &id, &also, &at);
+            }
+            assert_eq!(r2_plans(&live), expected, "after 42 v{version}");
+            assert_eq!(kept(&live), full_check(&view, &at), "after 42 v{version}");
+        }
     }
 
     /// R5 through the live findings: when a lower unit's list is approved, the warning on an

@@ -137,6 +137,21 @@ fn check_on(
     finish(&ctx, out, scope)
 }
 
+/// R2 across the province-level lists of a merger of provinces alone
+/// ([`cross_rules::r2_across_provinces`]), for a snapshot holding every province-level list
+/// the node holds: what the live findings re-derive when one of those lists changes, since the
+/// snapshot of [`check_incremental`] holds only the plans related to the change by person.
+pub fn check_r2_across_provinces(
+    snapshot: &Snapshot<'_>,
+    today: NaiveDate,
+    rules: &RulesFile,
+) -> Report {
+    let ctx = Ctx::new(snapshot, today, rules);
+    let mut out = Vec::new();
+    cross_rules::r2_across_provinces(&ctx, &mut out);
+    finish(&ctx, out, &Scope::default())
+}
+
 /// The number of entries (of every version held) from which a full [`check`] runs the per-plan
 /// and the cross-plan rules on two threads (below it, a thread costs more than it saves).
 const PARALLEL_FROM_ENTRIES: usize = 10_000;

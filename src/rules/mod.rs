@@ -23,8 +23,8 @@ pub(crate) mod testkit;
 
 pub use eligibility::{eligibility, Eligibility};
 pub use engine::{
-    check, check_incremental, check_incremental_with, touched_persons, Scope, Snapshot,
-    SubmittedCopy, CROSS_PERSON_RULES,
+    check, check_incremental, check_incremental_with, check_r2_across_provinces, touched_persons,
+    Scope, Snapshot, SubmittedCopy, CROSS_PERSON_RULES,
 };
 pub use finding::{Finding, PersonRef, Report, RuleId, Severity};
 pub use params::{

@@ -21,6 +21,7 @@ mod full_disk;
 mod harness;
 mod hostile;
 mod import_bounds;
+mod later_reorganisation;
 mod limits;
 mod lists;
 mod merge_provinces;

@@ -13,6 +13,7 @@ mod browser;
 mod findings_pages;
 mod language;
 mod list;
+mod merger;
 mod whole;
 
 /// The plain-HTTP client of the web page, which the sign-in tests use too.

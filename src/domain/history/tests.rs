@@ -226,6 +226,69 @@ fn a_mapping_that_loses_a_unit_or_splits_a_whole_is_refused() {
     assert_eq!((err.file, err.line), ("mapping", 2));
 }
 
+/// `then` appends a structure exactly as `new` joins it, and names the line of a row it refuses.
+#[test]
+fn a_later_structure_appended_joins_as_one_given_at_once_and_names_the_line() {
+    let mapping = "old_code,new_code,share\nA,N,whole\nB,N,whole\nC,M,part\nC,R,part\nE,R,whole\n";
+    let whole = two_periods(mapping).unwrap();
+    let first = UnitHistory::single("old", whole.periods()[0].structure.clone());
+    let next = || Period {
+        label: "new".into(),
+        from: Some(date(2025, 7, 1)),
+        structure: whole.periods()[1].structure.clone(),
+    };
+    let appended = first
+        .clone()
+        .then(next(), parse_mapping_lines(mapping).unwrap())
+        .unwrap();
+    for code in ["P", "D1", "D2", "A", "B", "C", "Q", "D3", "E"] {
+        assert_eq!(
+            appended.successors(code, 0, 1),
+            whole.successors(code, 0, 1),
+            "{code}"
+        );
+        assert_eq!(
+            appended.absorbed_into(code, 0, 1),
+            whole.absorbed_into(code, 0, 1),
+            "{code}"
+        );
+    }
+    let refused = |m: &str| {
+        first
+            .clone()
+            .then(next(), parse_mapping_lines(m).unwrap())
+            .unwrap_err()
+    };
+    let e = refused("old_code,new_code,share\nA,N,whole\nZ,N,whole\n");
+    assert_eq!(
+        (e.line, e.problem.as_str()),
+        (3, "old unit Z is not in structure old")
+    );
+    let e = refused("old_code,new_code,share\nA,N,whole\nB,X,whole\n");
+    assert_eq!(
+        (e.line, e.problem.as_str()),
+        (3, "new unit X is not in structure new")
+    );
+    let e = refused("old_code,new_code,share\nA,N,whole\nA,M,part\n");
+    assert_eq!(e.line, 3, "{e}");
+    let e = refused("old_code,new_code,share\nA,N,whole\n");
+    assert_eq!(e.line, 0, "{e}");
+    assert!(e.problem.contains("no successor"), "{e}");
+    // A date not after the last structure's, and a label already used.
+    let e = whole.clone().then(next(), Vec::new()).unwrap_err();
+    assert!(e.problem.contains("does not come after"), "{e}");
+    let e = first
+        .then(
+            Period {
+                label: "old".into(),
+                ..next()
+            },
+            Vec::new(),
+        )
+        .unwrap_err();
+    assert!(e.problem.contains("already used"), "{e}");
+}
+
 /// A random history: two provinces with districts and communes, then `steps` two-level
 /// reorganisations, each mapping every commune of the structure before to one new commune
 /// (whole) or two or three (part), anywhere in either province.
