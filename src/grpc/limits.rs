@@ -181,6 +181,9 @@ pub fn check_shape(method: &str, body: &[u8]) -> Result<(), Status> {
         }
         "/quyhoach.v1.Planning/PutEntry" => entries_in(message, 3, 1, "entry")?,
         "/quyhoach.v1.Planning/RecordBallotRound" => round_in(message, 3, 1, "round")?,
+        "/quyhoach.v1.Planning/ApproveClean" => {
+            repeated(message, 1, crate::node::MAX_APPROVE_AT_ONCE, "plans")?;
+        }
         _ => {
             for field in Fields(message) {
                 field?;
