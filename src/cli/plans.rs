@@ -576,7 +576,11 @@ async fn approve_clean(
         writeln!(out, "{}/{}/v{}@{}", id.unit, id.term, id.version, s.hash)?;
     }
     if dry_run {
-        writeln!(out, "dry run: {} plan(s) would be approved; nothing was", shown.len())?;
+        writeln!(
+            out,
+            "dry run: {} plan(s) would be approved; nothing was",
+            shown.len()
+        )?;
         return Ok(());
     }
     if shown.is_empty() {

@@ -144,8 +144,12 @@ pub async fn record_left(
     if let Some(who) = who {
         event = event.by(who);
     }
-    node.commit(guard, event, vec![Change::SetDocument(left_key(&plan.id), value)])
-        .await
+    node.commit(
+        guard,
+        event,
+        vec![Change::SetDocument(left_key(&plan.id), value)],
+    )
+    .await
 }
 
 /// Removes `path` and makes the removal durable (the folder flushed), as a withdrawal does

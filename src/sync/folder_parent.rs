@@ -87,9 +87,8 @@ impl FolderParent {
         plan: &Plan,
         exported: &exchange::Exported,
     ) -> Result<(), PushRefused> {
-        let failed = |e: std::io::Error| {
-            PushRefused::Failed(format!("cannot write {}: {e}", up.display()))
-        };
+        let failed =
+            |e: std::io::Error| PushRefused::Failed(format!("cannot write {}: {e}", up.display()));
         let name = &exported.file_name;
         let dir = std::fs::canonicalize(up).unwrap_or_else(|_| up.to_path_buf());
         let via = exchange::Via::Folder { dir };

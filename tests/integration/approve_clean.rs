@@ -42,7 +42,12 @@ fn identity(ca: &Authority, unit: &str, roles: &[Role]) -> Tls {
     }
 }
 
-async fn as_(node: &Running, ca: &Authority, unit: &str, roles: &[Role]) -> PlanningClient<Channel> {
+async fn as_(
+    node: &Running,
+    ca: &Authority,
+    unit: &str,
+    roles: &[Role],
+) -> PlanningClient<Channel> {
     client::connect(&node.addr.to_string(), Some(&identity(ca, unit, roles)))
         .await
         .unwrap()
@@ -50,7 +55,14 @@ async fn as_(node: &Running, ca: &Authority, unit: &str, roles: &[Role]) -> Plan
 
 /// The client arguments of a person of `unit` with `roles` at `node`, their certificate
 /// files written under `dir/people`.
-fn person_args(dir: &Path, ca: &Authority, node: &Running, unit: &str, roles: &[Role], stem: &str) -> Vec<String> {
+fn person_args(
+    dir: &Path,
+    ca: &Authority,
+    node: &Running,
+    unit: &str,
+    roles: &[Role],
+    stem: &str,
+) -> Vec<String> {
     let issued = ca
         .issue(&Subject::new(unit, roles, "Lê Văn Thẩm Định", 1))
         .unwrap();
@@ -169,13 +181,26 @@ async fn approve_clean_approves_exactly_the_clean_plans_each_its_own_decision() 
     let clean: Vec<(String, bool)> = listed
         .plans
         .iter()
-        .map(|p| (p.plan.as_ref().unwrap().id.as_ref().unwrap().unit.clone(), p.clean))
+        .map(|p| {
+            (
+                p.plan.as_ref().unwrap().id.as_ref().unwrap().unit.clone(),
+                p.clean,
+            )
+        })
         .collect();
     assert_eq!(
         clean,
-        [("16681".into(), true), ("16690".into(), true), ("16702".into(), false)]
+        [
+            ("16681".into(), true),
+            ("16690".into(), true),
+            ("16702".into(), false)
+        ]
     );
-    assert!(listed.by_rule.iter().any(|g| g.rule == "R19"), "{:?}", listed.by_rule);
+    assert!(
+        listed.by_rule.iter().any(|g| g.rule == "R19"),
+        "{:?}",
+        listed.by_rule
+    );
 
     // A hash that is not the one held (a listing gone stale): refused by name, both hashes
     // named, nothing approved.
@@ -193,11 +218,16 @@ async fn approve_clean_approves_exactly_the_clean_plans_each_its_own_decision() 
     let r = &stale.results[0];
     assert!(r.decision.is_none());
     assert!(
-        r.refused.contains("16681") && r.refused.contains(&hashes[0]) && r.refused.contains(&hashes[1]),
+        r.refused.contains("16681")
+            && r.refused.contains(&hashes[0])
+            && r.refused.contains(&hashes[1]),
         "{}",
         r.refused
     );
-    assert_eq!(status_at(&mut reader, "16681").await.status, pb::PlanStatus::Received as i32);
+    assert_eq!(
+        status_at(&mut reader, "16681").await.status,
+        pb::PlanStatus::Received as i32
+    );
 
     // A clerk of the province: PERMISSION_DENIED, through gRPC and the binary, nothing approved.
     let mut clerk = as_(&province, &ca, "40", &[Role::Clerk]).await;
@@ -212,7 +242,11 @@ async fn approve_clean_approves_exactly_the_clean_plans_each_its_own_decision() 
         .unwrap_err();
     assert_eq!(refused.code(), tonic::Code::PermissionDenied, "{refused}");
     let clerk_args = person_args(d, &ca, &province, "40", &[Role::Clerk], "clerk-40");
-    let ran = cli(["approve-clean", "--term", TERM].into_iter().map(String::from).chain(clerk_args.clone())).await;
+    let ran = cli(["approve-clean", "--term", TERM]
+        .into_iter()
+        .map(String::from)
+        .chain(clerk_args.clone()))
+    .await;
     assert!(!ran.ok, "a clerk's approve-clean must fail: {}", ran.text());
     assert!(ran.stderr.contains("PermissionDenied"), "{}", ran.text());
 
@@ -232,16 +266,32 @@ async fn approve_clean_approves_exactly_the_clean_plans_each_its_own_decision() 
     let shown_16690 = format!("16690/{TERM}/v1@{}", hashes[1]);
     assert!(dry.stdout.contains(&shown_16681), "{}", dry.stdout);
     assert!(dry.stdout.contains(&shown_16690), "{}", dry.stdout);
-    assert!(!dry.stdout.contains(&format!("16702/{TERM}/v1@")), "{}", dry.stdout);
-    assert!(dry.stdout.contains("not clean: 16702") && dry.stdout.contains("R19"), "{}", dry.stdout);
+    assert!(
+        !dry.stdout.contains(&format!("16702/{TERM}/v1@")),
+        "{}",
+        dry.stdout
+    );
+    assert!(
+        dry.stdout.contains("not clean: 16702") && dry.stdout.contains("R19"),
+        "{}",
+        dry.stdout
+    );
     for (unit, ..) in communes {
-        assert_eq!(status_at(&mut reader, unit).await.status, pb::PlanStatus::Received as i32, "{unit}");
+        assert_eq!(
+            status_at(&mut reader, unit).await.status,
+            pb::PlanStatus::Received as i32,
+            "{unit}"
+        );
     }
 
     // The real run approves exactly the two clean plans, each its own decision and record.
     let ran = cli(command(&[])).await;
     assert!(ran.ok, "{}", ran.text());
-    assert!(ran.stdout.contains("2 approved, 0 refused"), "{}", ran.stdout);
+    assert!(
+        ran.stdout.contains("2 approved, 0 refused"),
+        "{}",
+        ran.stdout
+    );
     for (i, unit) in ["16681", "16690"].into_iter().enumerate() {
         let held = status_at(&mut reader, unit).await;
         assert_eq!(held.status, pb::PlanStatus::Approved as i32, "{unit}");
@@ -249,12 +299,24 @@ async fn approve_clean_approves_exactly_the_clean_plans_each_its_own_decision() 
         assert_eq!(decision.hash, hashes[i], "{unit}: its own hash");
         assert_eq!(decision.outcome, pb::Outcome::Approve as i32);
         let records = decide_records(&mut reader, unit).await;
-        assert_eq!(records.len(), 1, "{unit}: one audit record of its own: {records:?}");
+        assert_eq!(
+            records.len(),
+            1,
+            "{unit}: one audit record of its own: {records:?}"
+        );
         assert_eq!(records[0].plan_hash, hashes[i]);
-        assert!(records[0].actor.contains("Lê Văn Thẩm Định"), "{:?}", records[0]);
+        assert!(
+            records[0].actor.contains("Lê Văn Thẩm Định"),
+            "{:?}",
+            records[0]
+        );
     }
     let third = status_at(&mut reader, "16702").await;
-    assert_eq!(third.status, pb::PlanStatus::Received as i32, "the plan with an error stays");
+    assert_eq!(
+        third.status,
+        pb::PlanStatus::Received as i32,
+        "the plan with an error stays"
+    );
     assert!(decide_records(&mut reader, "16702").await.is_empty());
 
     // The dry run's listing again, now stale (decided since): refused by name, non-zero exit,
@@ -266,7 +328,11 @@ async fn approve_clean_approves_exactly_the_clean_plans_each_its_own_decision() 
         "{}",
         again.text()
     );
-    assert_eq!(decide_records(&mut reader, "16681").await.len(), 1, "no second decision");
+    assert_eq!(
+        decide_records(&mut reader, "16681").await.len(),
+        1,
+        "no second decision"
+    );
 
     for node in nodes {
         node.stop().await.unwrap();

@@ -74,7 +74,11 @@ pub(crate) async fn as_person(
 }
 
 /// The district 412's own plan: one entry, voted, adopted.
-pub(crate) async fn adopt_district_plan(c: &mut PlanningClient<Channel>, n: u32, name: &str) -> pb::Plan {
+pub(crate) async fn adopt_district_plan(
+    c: &mut PlanningClient<Channel>,
+    n: u32,
+    name: &str,
+) -> pb::Plan {
     draft_with(c, "412", vec![district_entry(n, name, "412")]).await;
     c.record_ballot_round(pb::RecordBallotRoundRequest {
         unit: "412".into(),

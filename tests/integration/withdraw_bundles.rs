@@ -67,10 +67,16 @@ async fn a_bundle_still_in_up_is_removed_and_the_version_withdrawn() {
     submit(&mut clerk).await;
     let pushed = bundle_appears(&usb.join("up"), "push-412-2025-2030-v1").await;
 
-    let back = withdraw(&mut clerk).await.expect("withdrawn while its file waits in up/");
+    let back = withdraw(&mut clerk)
+        .await
+        .expect("withdrawn while its file waits in up/");
     assert_eq!(back.status, pb::PlanStatus::Draft as i32);
     assert!(!pushed.exists(), "the node removed its own bundle");
-    assert!(files_in(&usb.join("up")).is_empty(), "{:?}", files_in(&usb.join("up")));
+    assert!(
+        files_in(&usb.join("up")).is_empty(),
+        "{:?}",
+        files_in(&usb.join("up"))
+    );
     assert_eq!(outbox(&mut clerk).await, 0);
     let audit = clerk
         .audit(pb::AuditRequest {
@@ -83,7 +89,10 @@ async fn a_bundle_still_in_up_is_removed_and_the_version_withdrawn() {
         .into_inner()
         .records;
     assert!(
-        audit.len() == 1 && audit[0].detail.contains("push-412-2025-2030-v1-submitted.qhb"),
+        audit.len() == 1
+            && audit[0]
+                .detail
+                .contains("push-412-2025-2030-v1-submitted.qhb"),
         "the withdrawal's record names the file removed: {audit:?}"
     );
 
@@ -115,7 +124,10 @@ async fn a_bundle_still_in_up_is_removed_and_the_version_withdrawn() {
     assert!(ok, "{text}");
     let mut reader = as_person(&province.addr.to_string(), &ca, "40", &[Role::Reader]).await;
     let held = wait_status(&mut reader, "412", pb::PlanStatus::Received).await;
-    assert_eq!(held.hash, adopted.hash, "the province holds the corrected content");
+    assert_eq!(
+        held.hash, adopted.hash,
+        "the province holds the corrected content"
+    );
 
     district.stop().await.unwrap();
     province.stop().await.unwrap();
@@ -146,7 +158,9 @@ async fn a_bundle_carried_out_of_up_or_exported_refuses_the_withdrawal() {
     assert_eq!(refused.code(), tonic::Code::FailedPrecondition, "{refused}");
     let said = refused.message();
     assert!(
-        said.contains(&name) && said.contains("bundle export") && said.contains("ask 40 to return it"),
+        said.contains(&name)
+            && said.contains("bundle export")
+            && said.contains("ask 40 to return it"),
         "{said}"
     );
     let today = chrono::Utc::now().date_naive().to_string();
@@ -189,7 +203,9 @@ async fn a_bundle_moved_out_of_up_refuses_the_withdrawal_and_is_not_written_agai
         let mut c = clerk.clone();
         async move {
             let error = sync_status(&mut c).await.parent?.last_error;
-            error.ends_with("waiting to be carried to the parent: ").then_some(error)
+            error
+                .ends_with("waiting to be carried to the parent: ")
+                .then_some(error)
         }
     })
     .await;
@@ -204,7 +220,10 @@ async fn a_bundle_moved_out_of_up_refuses_the_withdrawal_and_is_not_written_agai
     );
     assert_eq!(latest(&mut clerk).await, before, "nothing changed");
     assert_eq!(outbox(&mut clerk).await, 1);
-    assert!(bundles_in(&usb.join("up")).is_empty(), "a carried bundle is not written again");
+    assert!(
+        bundles_in(&usb.join("up")).is_empty(),
+        "a carried bundle is not written again"
+    );
 
     // The province takes the carried bundle; its receipt closes the outbox item.
     let office = Office::new(d, &ca, province.addr.to_string(), "40");
