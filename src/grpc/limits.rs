@@ -288,6 +288,22 @@ mod tests {
     }
 
     #[test]
+    fn an_approval_of_more_plans_than_a_province_has_is_refused_before_decoding() {
+        // ApproveCleanRequest { plans: [ShownPlan {}; n] }
+        let request = |n: usize| frame(&[0x0a, 0x00].repeat(n));
+        let max = crate::node::MAX_APPROVE_AT_ONCE;
+        let refused =
+            check_shape("/quyhoach.v1.Planning/ApproveClean", &request(max + 1)).unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+        assert!(
+            refused.message().starts_with("plans:"),
+            "{}",
+            refused.message()
+        );
+        check_shape("/quyhoach.v1.Planning/ApproveClean", &request(max)).unwrap();
+    }
+
+    #[test]
     fn broken_wire_data_is_invalid_argument() {
         let refused =
             check_shape("/quyhoach.v1.Planning/ListTerms", &frame(&[0x0a, 0x05, 1])).unwrap_err();
