@@ -219,11 +219,20 @@ impl Parent for FolderParent {
                 .map_err(|e| PushRefused::Failed(format!("cannot write {}: {e}", up.display())))?;
             tracing::info!(plan = %plan.id, file = %exported.file_name, "bundle written for the parent");
         }
-        Err(PushRefused::Failed(format!(
-            "folder link {}: waiting to be carried to the parent: {}",
-            self.dir.display(),
-            self.waiting().join(", ")
-        )))
+        let waiting = self.waiting();
+        Err(PushRefused::Failed(if waiting.is_empty() {
+            format!(
+                "folder link {}: every bundle was carried; waiting for the parent's receipt in {}",
+                self.dir.display(),
+                self.dir.join("down").display()
+            )
+        } else {
+            format!(
+                "folder link {}: waiting to be carried to the parent: {}",
+                self.dir.display(),
+                waiting.join(", ")
+            )
+        }))
     }
 
     async fn pull_decisions(
