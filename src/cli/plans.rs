@@ -1,5 +1,5 @@
 //! A unit's plan from draft to decision: `draft`, `load`, `adopt`, `submit`, `withdraw`,
-//! `plans`, `plan`, `decide`, the consolidated list of the plans a node holds, and `fulfil` (a
+//! `plans`, `plan`, `decide`, `approve-clean` (many plans at once), the consolidated list of the plans a node holds, and `fulfil` (a
 //! planned entry used by an election or appointment).
 
 use std::{io::Write, path::PathBuf};
@@ -122,6 +122,27 @@ pub enum Command {
         /// -inkey me.key -outform DER -out h.p7s`.
         #[arg(long)]
         cms: Option<PathBuf>,
+    },
+    /// Approve at once the clean plans awaiting this node's unit (many plans at once).
+    ///
+    /// Lists the received plans awaiting this unit's decision, as the web page's appraisal view
+    /// does, with their errors and open warnings, then approves the clean ones (no error, no
+    /// unaccepted warning), each with the hash listed: each its own decision and audit record.
+    /// With --plan, approves exactly the plans given (as a --dry-run listed them) instead of
+    /// listing afresh. Exits non-zero if any plan was refused, naming it and why.
+    ApproveClean {
+        #[command(flatten)]
+        node: NodeArgs,
+        /// Only plans of this term.
+        #[arg(long, default_value = "")]
+        term: String,
+        /// List what would be approved; approve nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// A plan as shown before, UNIT/TERM/vN@HASH (repeatable; the lines a --dry-run
+        /// prints): approve exactly these, with these hashes.
+        #[arg(long, value_name = "UNIT/TERM/vN@HASH")]
+        plan: Vec<String>,
     },
     /// Record that a planned cadre was elected or appointed (the entry is fulfilled).
     ///
@@ -429,6 +450,12 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
                 }
             )?;
         }
+        Command::ApproveClean {
+            node,
+            term,
+            dry_run,
+            plan,
+        } => approve_clean(node, term, dry_run, plan, out).await?,
         Command::Fulfil {
             plan,
             version,
@@ -490,6 +517,134 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `approve-clean`: the plans shown (listed now, or given with --plan), printed, then approved
+/// together unless a dry run; fails naming every plan not approved.
+async fn approve_clean(
+    node: NodeArgs,
+    term: String,
+    dry_run: bool,
+    given: Vec<String>,
+    out: &mut Out,
+) -> anyhow::Result<()> {
+    let mut c = node.connect().await?;
+    let shown: Vec<pb::ShownPlan> = if given.is_empty() {
+        let appraisal = c
+            .appraisal(pb::AppraisalRequest { term })
+            .await?
+            .into_inner();
+        let (clean, held): (Vec<_>, Vec<_>) = appraisal.plans.into_iter().partition(|p| p.clean);
+        writeln!(
+            out,
+            "{} plan(s) awaiting a decision: {} clean, {} with errors or open warnings",
+            clean.len() + held.len(),
+            clean.len(),
+            held.len()
+        )?;
+        for p in &held {
+            let s = p.plan.clone().unwrap_or_default();
+            let rules: std::collections::BTreeSet<&str> =
+                p.findings.iter().map(|f| f.rule.as_str()).collect();
+            writeln!(
+                out,
+                "  not clean: {} ({} error(s), {} open warning(s): {})",
+                plan_ref(s.id.as_ref()),
+                p.errors,
+                p.open_warnings,
+                rules.into_iter().collect::<Vec<_>>().join(", ")
+            )?;
+        }
+        clean
+            .into_iter()
+            .map(|p| {
+                let s = p.plan.unwrap_or_default();
+                pb::ShownPlan {
+                    plan: s.id,
+                    hash: s.hash,
+                }
+            })
+            .collect()
+    } else {
+        given
+            .iter()
+            .map(|g| parse_shown(g))
+            .collect::<anyhow::Result<_>>()?
+    };
+    for s in &shown {
+        let id = s.plan.clone().unwrap_or_default();
+        writeln!(out, "{}/{}/v{}@{}", id.unit, id.term, id.version, s.hash)?;
+    }
+    if dry_run {
+        writeln!(
+            out,
+            "dry run: {} plan(s) would be approved; nothing was",
+            shown.len()
+        )?;
+        return Ok(());
+    }
+    if shown.is_empty() {
+        writeln!(out, "no clean plan to approve")?;
+        return Ok(());
+    }
+    let answer = c
+        .approve_clean(pb::ApproveCleanRequest {
+            plans: shown.clone(),
+        })
+        .await?
+        .into_inner();
+    let mut refused = Vec::new();
+    for r in &answer.results {
+        match &r.decision {
+            Some(d) => writeln!(
+                out,
+                "approved {} hash {} by {} at {}",
+                plan_ref(r.plan.as_ref()),
+                d.hash,
+                d.decided_by,
+                d.decided_at
+            )?,
+            None => refused.push(format!("{}: {}", plan_ref(r.plan.as_ref()), r.refused)),
+        }
+    }
+    writeln!(
+        out,
+        "{} approved, {} refused",
+        answer.results.len() - refused.len(),
+        refused.len()
+    )?;
+    if !refused.is_empty() {
+        anyhow::bail!("not approved: {}", refused.join("; "));
+    }
+    Ok(())
+}
+
+/// A plan as `approve-clean` prints it, `UNIT/TERM/vN@HASH`.
+///
+/// # Errors
+///
+/// Naming `--plan` and the value when it is not of that shape.
+fn parse_shown(text: &str) -> anyhow::Result<pb::ShownPlan> {
+    let bad = || anyhow::anyhow!("--plan {text:?}: expected UNIT/TERM/vN@HASH");
+    let (id, hash) = text.trim().split_once('@').ok_or_else(bad)?;
+    let mut parts = id.split('/');
+    let (Some(unit), Some(term), Some(v), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(bad());
+    };
+    let version = v
+        .strip_prefix('v')
+        .and_then(|n| n.parse::<u32>().ok())
+        .ok_or_else(bad)?;
+    Ok(pb::ShownPlan {
+        plan: Some(pb::PlanId {
+            unit: unit.into(),
+            term: term.into(),
+            version,
+        }),
+        hash: hash.into(),
+    })
 }
 
 /// Reads a CMS signature file: DER as it is, or PEM (`-----BEGIN PKCS7-----` or `CMS`)

@@ -950,3 +950,76 @@ pub fn reorganisation_to_pb(r: &crate::node::Reorganisation) -> pb::ReorganizeRe
             .collect(),
     }
 }
+
+/// The proto form of a plan awaiting this unit's decision (the national IDs in its findings
+/// masked).
+pub fn awaiting_to_pb(p: &crate::node::AwaitingPlan) -> pb::AwaitingPlan {
+    pb::AwaitingPlan {
+        plan: Some(summary_to_pb(&p.header)),
+        errors: p.errors() as u32,
+        open_warnings: p.open_warnings() as u32,
+        clean: p.is_clean(),
+        findings: p.findings.iter().map(finding_to_pb).collect(),
+    }
+}
+
+/// The proto form of an appraisal: the awaiting plans and their findings by rule.
+pub fn appraisal_to_pb(a: &crate::node::Appraisal) -> pb::AppraisalResponse {
+    pb::AppraisalResponse {
+        plans: a.plans.iter().map(awaiting_to_pb).collect(),
+        by_rule: a
+            .by_rule
+            .iter()
+            .map(|g| pb::RuleGroup {
+                rule: g.rule.as_str().into(),
+                severity: severity_to_pb(g.severity).into(),
+                findings: g.findings as u32,
+                plans: g.plans.iter().map(plan_id_to_pb).collect(),
+            })
+            .collect(),
+    }
+}
+
+/// The plans of an `ApproveClean` request as the node takes them, `plans[i].plan` and
+/// `plans[i].hash` named in any error.
+///
+/// # Errors
+///
+/// A [`FieldError`] naming `plans[i].plan` when a plan ID is missing or malformed.
+pub fn shown_from_pb(plans: Vec<pb::ShownPlan>) -> R<Vec<crate::node::ShownPlan>> {
+    plans
+        .into_iter()
+        .enumerate()
+        .map(|(i, s)| {
+            Ok(crate::node::ShownPlan {
+                plan: plan_id_from_pb(&format!("plans[{i}].plan"), s.plan)?,
+                hash: s.hash.trim().to_string(),
+            })
+        })
+        .collect()
+}
+
+/// The answer to an `ApproveClean` request: one result per plan `shown`, in its order, the
+/// decision of each approved one or the reason another was not.
+pub fn approved_together_to_pb(
+    shown: &[crate::node::ShownPlan],
+    done: &crate::node::ApprovedTogether,
+) -> pb::ApproveCleanResponse {
+    let results = shown
+        .iter()
+        .map(|s| {
+            let decision = done.approved.iter().find(|d| d.plan == s.plan);
+            let refused = done.refused.iter().find(|r| r.plan == s.plan);
+            pb::ApproveCleanResult {
+                plan: Some(plan_id_to_pb(&s.plan)),
+                decision: decision.map(decision_to_pb),
+                refused: match (decision, refused) {
+                    (Some(_), _) => String::new(),
+                    (None, Some(r)) => r.reason.clone(),
+                    (None, None) => "not decided".into(),
+                },
+            }
+        })
+        .collect();
+    pb::ApproveCleanResponse { results }
+}

@@ -181,6 +181,9 @@ pub fn check_shape(method: &str, body: &[u8]) -> Result<(), Status> {
         }
         "/quyhoach.v1.Planning/PutEntry" => entries_in(message, 3, 1, "entry")?,
         "/quyhoach.v1.Planning/RecordBallotRound" => round_in(message, 3, 1, "round")?,
+        "/quyhoach.v1.Planning/ApproveClean" => {
+            repeated(message, 1, crate::node::MAX_APPROVE_AT_ONCE, "plans")?;
+        }
         _ => {
             for field in Fields(message) {
                 field?;
@@ -282,6 +285,22 @@ mod tests {
         let mut push = vec![0x12, 0x90, 0x4e];
         push.extend_from_slice(&ok);
         check_shape("/quyhoach.v1.NodeSync/Push", &frame(&push)).unwrap();
+    }
+
+    #[test]
+    fn an_approval_of_more_plans_than_a_province_has_is_refused_before_decoding() {
+        // ApproveCleanRequest { plans: [ShownPlan {}; n] }
+        let request = |n: usize| frame(&[0x0a, 0x00].repeat(n));
+        let max = crate::node::MAX_APPROVE_AT_ONCE;
+        let refused =
+            check_shape("/quyhoach.v1.Planning/ApproveClean", &request(max + 1)).unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+        assert!(
+            refused.message().starts_with("plans:"),
+            "{}",
+            refused.message()
+        );
+        check_shape("/quyhoach.v1.Planning/ApproveClean", &request(max)).unwrap();
     }
 
     #[test]

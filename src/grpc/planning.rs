@@ -872,6 +872,28 @@ impl pb::planning_server::Planning for PlanningService {
         Ok(Response::new(fulfilment_to_pb(&who, &f)))
     }
 
+    async fn appraisal(
+        &self,
+        req: Request<pb::AppraisalRequest>,
+    ) -> Result<Response<pb::AppraisalResponse>, Status> {
+        let who = self.who(&req)?;
+        let pb::AppraisalRequest { term } = req.into_inner();
+        let term = opt(term);
+        let appraisal = self.node.appraisal(&who, term.as_deref()).await?;
+        Ok(Response::new(appraisal_to_pb(&appraisal)))
+    }
+
+    async fn approve_clean(
+        &self,
+        req: Request<pb::ApproveCleanRequest>,
+    ) -> Result<Response<pb::ApproveCleanResponse>, Status> {
+        let who = self.who(&req)?;
+        let pb::ApproveCleanRequest { plans } = req.into_inner();
+        let shown = shown_from_pb(plans).map_err(bad)?;
+        let done = self.node.approve_clean(&who, &shown).await?;
+        Ok(Response::new(approved_together_to_pb(&shown, &done)))
+    }
+
     type ConsolidatedStreamStream = std::pin::Pin<
         Box<dyn tokio_stream::Stream<Item = Result<pb::ConsolidatedEntry, Status>> + Send>,
     >;

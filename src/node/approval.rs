@@ -694,13 +694,31 @@ impl Node {
     /// Returns true if and only if `plan` is a lower unit's version held here that its
     /// approving unit (not this node) approved and then took back: every level above the one
     /// that withdrew it shows it so.
+    ///
+    /// On the unit's own node, its own version returned after its approving unit had approved
+    /// it (the approval, then the withdrawal, pulled down) shows so too (issue 23: "withdrawn by
+    /// 412 on …, reason …" at the commune as at the province), from the record
+    /// [`Node::apply_decisions`] keeps of the approval taken back.
     pub fn is_withdrawn(&self, plan: &Plan) -> bool {
-        plan.id.unit != self.unit.code
-            && plan.status == PlanStatus::Returned
+        let returned_by_another = plan.status == PlanStatus::Returned
             && plan
                 .decision
                 .as_ref()
-                .is_some_and(|d| d.outcome == Outcome::Return && d.decided_by != self.unit.code)
+                .is_some_and(|d| d.outcome == Outcome::Return && d.decided_by != self.unit.code);
+        if !returned_by_another {
+            return false;
+        }
+        plan.id.unit != self.unit.code || self.approval_taken_back(&plan.id).is_some()
+    }
+
+    /// The approval of this node's own version `id` that its approving unit took back since
+    /// (pulled down before the withdrawal), if any.
+    pub fn approval_taken_back(&self, id: &PlanId) -> Option<Decision> {
+        self.store
+            .document(&taken_back_key(id))
+            .ok()
+            .flatten()
+            .and_then(|v| serde_json::from_value(v).ok())
     }
 
     /// A withdrawal is refused once the level above has approved this node's own plan of the
@@ -765,6 +783,10 @@ impl Node {
         let mut changes = Vec::new();
         let mut applied = 0;
         let parent = self.parent_unit().map(|u| u.code.clone());
+        // Headers changed earlier in this batch: an approval and its withdrawal may come
+        // down together.
+        let mut changed: std::collections::HashMap<PlanId, crate::domain::PlanHeader> =
+            Default::default();
         for (seq, d) in decisions {
             // A parent is not trusted either: a decision must be well formed, come from the
             // parent, and concern a plan of this unit that this node submitted.
@@ -776,7 +798,11 @@ impl Node {
                 tracing::warn!(plan = %d.plan, by = %d.decided_by, "decision not by the parent on this unit's plan; ignored");
                 continue;
             }
-            let Some(mut header) = self.store.header(&d.plan)? else {
+            let held = match changed.get(&d.plan) {
+                Some(h) => Some(h.clone()),
+                None => self.store.header(&d.plan)?,
+            };
+            let Some(mut header) = held else {
                 tracing::warn!(plan = %d.plan, "decision for a plan this node does not hold");
                 continue;
             };
@@ -796,8 +822,19 @@ impl Node {
                 tracing::warn!(plan = %d.plan, status = header.status.as_str(), "decision for a plan not awaiting one; ignored");
                 continue;
             }
+            if header.status == PlanStatus::Approved && d.outcome == Outcome::Return {
+                // A withdrawal: keep the approval it takes back, so that this node too shows
+                // the version as withdrawn (`is_withdrawn`), not as a plain return.
+                if let Some(approval) = header.decision.as_ref() {
+                    let value = serde_json::to_value(approval).map_err(|e| {
+                        Error::precondition("decision", format!("cannot be kept: {e}"))
+                    })?;
+                    changes.push(Change::SetDocument(taken_back_key(&d.plan), value));
+                }
+            }
             header.status = status_of(d.outcome);
             header.decision = Some(d);
+            changed.insert(header.id.clone(), header.clone());
             changes.push(Change::PutHeader(header));
             applied += 1;
         }
@@ -861,6 +898,11 @@ impl Node {
 }
 
 const DECISION_CURSOR: &str = "cursor.decisions";
+
+/// The document key of the approval of this node's own version `id` that was taken back.
+fn taken_back_key(id: &PlanId) -> String {
+    format!("taken-back/{}/{}/{}", id.unit, id.term, id.version)
+}
 
 fn status_of(outcome: Outcome) -> PlanStatus {
     match outcome {

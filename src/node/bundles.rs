@@ -2,8 +2,20 @@
 //! plans) as a bundle, and applying a bundle exactly as the link would: a push through the
 //! node's own receive path with the bundle's signer as the caller, a receipt closing the outbox
 //! item it acknowledges, decisions through the path pulled decisions take.
+//!
+//! A push bundle of this node's own plan version that leaves the node (`bundle export`, or the
+//! folder link writing it into `DIR/up/`) is recorded in the same commit as a document
+//! ([`Left`], under `bundle-left/<unit>/<term>/<version>`), so that
+//! [`Node::withdraw_submission`] can tell a version still only queued here from one whose file
+//! may already be on its way (issue 21; docs/offline-transfer.md, "A withdrawal after a bundle
+//! left").
 
-use super::Node;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{Event, Node};
 use crate::{
     auth::Caller,
     bundle::{
@@ -12,7 +24,151 @@ use crate::{
     },
     domain::{OutboxItem, Plan, PlanId, PlanStatus},
     error::{Error, Result},
+    store::Change,
 };
+
+/// How a push bundle of this node's own plan version left the node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Via {
+    /// Answered to `bundle export` (the `ExportBundle` call): the clerk's command wrote it
+    /// wherever they chose; the node cannot take it back.
+    Export,
+    /// Written by the folder link into its `up` folder (the absolute or configured path of
+    /// `DIR/up/`), where it waits to be carried; the node may remove it while it is there.
+    Folder {
+        /// The folder the file was written into.
+        dir: PathBuf,
+    },
+}
+
+/// The record that a push bundle of a plan version left this node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Left {
+    /// The bundle's file name as the node names it (`push-412-2025-2030-v1-submitted.qhb`).
+    pub file: String,
+    /// The content hash of the version it carries (64 hex digits).
+    pub hash: String,
+    /// When the node wrote it (its clock, UTC).
+    pub at: DateTime<Utc>,
+    /// How it left.
+    pub via: Via,
+}
+
+impl Left {
+    /// Where the file lies while it waits in a folder link's `up/`; `None` for an export.
+    pub fn path(&self) -> Option<PathBuf> {
+        match &self.via {
+            Via::Export => None,
+            Via::Folder { dir } => Some(dir.join(&self.file)),
+        }
+    }
+}
+
+/// The document key of the bundles that left for plan version `id`.
+pub(super) fn left_key(id: &PlanId) -> String {
+    format!("bundle-left/{}/{}/{}", id.unit, id.term, id.version)
+}
+
+/// The bundles recorded as having left for plan version `id` (any content hash).
+///
+/// # Errors
+///
+/// [`Error::Store`] if storage fails; [`Error::Precondition`] if the stored record does not
+/// decode.
+pub fn left(node: &Node, id: &PlanId) -> Result<Vec<Left>> {
+    match node.store().document(&left_key(id))? {
+        None => Ok(Vec::new()),
+        Some(value) => serde_json::from_value(value).map_err(|e| {
+            Error::precondition(
+                "bundle",
+                format!("the record of the bundles of {id} that left does not decode: {e}"),
+            )
+        }),
+    }
+}
+
+/// Records, durably and audited (`bundle_left`, by `who`, or the node's own work for the
+/// folder link), that the push bundle `file` of this node's own version `plan` left the node
+/// `via` as said, before the bytes leave. Nothing is written when that same record is held.
+///
+/// # Errors
+///
+/// [`Error::Precondition`] if the version no longer holds that content as submitted (it was
+/// withdrawn meanwhile: the bundle must not leave); [`Error::Store`] if storage fails.
+pub async fn record_left(
+    node: &Node,
+    who: Option<&Caller>,
+    plan: &Plan,
+    file: &str,
+    via: Via,
+) -> Result<()> {
+    let hash = plan.hash.clone().unwrap_or_default();
+    let guard = node.lock().await;
+    let held = node.store().header(&plan.id)?;
+    let still = held.as_ref().is_some_and(|h| {
+        h.hash.as_deref() == Some(hash.as_str())
+            && !matches!(h.status, PlanStatus::Draft | PlanStatus::Adopted)
+    });
+    if !still {
+        return Err(Error::precondition(
+            "version",
+            format!(
+                "{} no longer holds the content {hash} as submitted (withdrawn meanwhile?); \
+                 its bundle was not written",
+                plan.id
+            ),
+        ));
+    }
+    let mut records = left(node, &plan.id)?;
+    if records
+        .iter()
+        .any(|r| r.file == file && r.hash == hash && r.via == via)
+    {
+        return Ok(());
+    }
+    let record = Left {
+        file: file.into(),
+        hash,
+        at: node.now(),
+        via,
+    };
+    let detail = match &record.via {
+        Via::Export => format!("{file} answered to bundle export"),
+        Via::Folder { dir } => format!("{file} written into {}", dir.display()),
+    };
+    records.push(record);
+    let value = serde_json::to_value(&records)
+        .map_err(|e| Error::precondition("bundle", format!("cannot be recorded: {e}")))?;
+    let mut event = Event::new("bundle_left", Some(&plan.id)).detail(detail);
+    if let Some(who) = who {
+        event = event.by(who);
+    }
+    node.commit(
+        guard,
+        event,
+        vec![Change::SetDocument(left_key(&plan.id), value)],
+    )
+    .await
+}
+
+/// Removes `path` and makes the removal durable (the folder flushed), as a withdrawal does
+/// with its own bundle still waiting in a folder link's `up/`; a file already gone is fine.
+///
+/// # Errors
+///
+/// The file system's error.
+pub fn remove_durably(path: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
 
 /// A bundle file written by a node.
 #[derive(Debug, Clone)]
@@ -156,7 +312,11 @@ pub async fn export(
         .max_by_key(|(_, item)| item.plan.version);
     if let Some((_, item)) = queued.filter(|_| direction == Direction::Any) {
         let plan = node.outgoing(&item)?;
-        return push_bundle(node, &plan).await;
+        let exported = push_bundle(node, &plan).await?;
+        if plan.id.unit == node.unit().code {
+            record_left(node, Some(who), &plan, &exported.file_name, Via::Export).await?;
+        }
+        return Ok(exported);
     }
     if unit == node.unit().code {
         let version = match version {
@@ -188,7 +348,9 @@ pub async fn export(
             queued_at: node.now(),
             approval: None,
         })?;
-        return push_bundle(node, &plan).await;
+        let exported = push_bundle(node, &plan).await?;
+        record_left(node, Some(who), &plan, &exported.file_name, Via::Export).await?;
+        return Ok(exported);
     }
     if node.approves(unit) {
         let decisions = node.decisions_for(unit, 0).await?;

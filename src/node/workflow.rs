@@ -684,6 +684,7 @@ impl Node {
                 ),
             ));
         };
+        let removed = self.take_back_bundles(&header.id, header.hash.as_deref(), &approver)?;
         let mut plan = self.load(&header.id)?;
         plan.status = PlanStatus::Draft;
         plan.hash = None;
@@ -691,20 +692,93 @@ impl Node {
         plan.received_at = None;
         plan.decision = None;
         let out = plan.clone();
+        let mut detail = format!(
+            "from the outbox for {approver}, queued at {}",
+            item.queued_at.format("%Y-%m-%d %H:%M:%S UTC")
+        );
+        for path in &removed {
+            detail.push_str(&format!("; its bundle {} removed", path.display()));
+        }
         let event = Event::new("withdraw_submission", Some(&plan.id))
-            .detail(format!(
-                "from the outbox for {approver}, queued at {}",
-                item.queued_at.format("%Y-%m-%d %H:%M:%S UTC")
-            ))
+            .detail(detail)
             .by(who);
         let changes = vec![
             Change::Dequeue(seq),
             Change::PutPlan(plan),
             self.next_revision(unit, term)?,
+            Change::DeleteDocument(super::bundles::left_key(&header.id)),
         ];
         self.commit(guard, event, changes).await?;
         tracing::info!(plan = %out.id, approver, "submission withdrawn from the outbox");
         Ok(out)
+    }
+
+    /// Before a withdrawal of `id` (content `hash`): makes sure no bundle of that content is
+    /// out of the node's reach. A bundle answered to `bundle export` refuses the withdrawal; one
+    /// the folder link wrote that still waits in its `up/` folder is removed (durably), as is
+    /// its temporary file; one no longer there (carried, or lost) refuses it. Answers the files
+    /// removed. Called with the write lock and the push lock held, so that no bundle is
+    /// written meanwhile.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Precondition`] naming the file, when it was written and whom to ask for a
+    /// return; [`Error::Store`] if a file cannot be removed or storage fails.
+    fn take_back_bundles(
+        &self,
+        id: &PlanId,
+        hash: Option<&str>,
+        approver: &str,
+    ) -> Result<Vec<std::path::PathBuf>> {
+        use super::bundles::{left, remove_durably, Via};
+        let left: Vec<_> = left(self, id)?
+            .into_iter()
+            .filter(|l| Some(l.hash.as_str()) == hash)
+            .collect();
+        let when = |at: &chrono::DateTime<chrono::Utc>| at.format("%Y-%m-%d %H:%M UTC").to_string();
+        if let Some(l) = left.iter().find(|l| l.via == Via::Export) {
+            return Err(Error::precondition(
+                "term",
+                format!(
+                    "{id} cannot be withdrawn here: its bundle {} was written on {} by bundle \
+                     export and may be on its way: carry it and ask {approver} to return it",
+                    l.file,
+                    when(&l.at)
+                ),
+            ));
+        }
+        let mut remove = Vec::new();
+        for l in &left {
+            let Some(path) = l.path() else { continue };
+            let tmp = path.with_file_name(format!(".{}.tmp", l.file));
+            if path.exists() {
+                remove.push(path);
+            } else if tmp.exists() {
+                remove.push(tmp);
+            } else {
+                return Err(Error::precondition(
+                    "term",
+                    format!(
+                        "{id} cannot be withdrawn here: its bundle {} was written on {} into {} \
+                         and is no longer there (carried?): carry it and ask {approver} to \
+                         return it",
+                        l.file,
+                        when(&l.at),
+                        path.parent().unwrap_or(&path).display()
+                    ),
+                ));
+            }
+        }
+        for path in &remove {
+            remove_durably(path).map_err(|e| {
+                Error::Store(crate::store::StoreError::Io(std::io::Error::new(
+                    e.kind(),
+                    format!("removing {}: {e}", path.display()),
+                )))
+            })?;
+            tracing::info!(plan = %id, file = %path.display(), "bundle removed from the folder link: withdrawn");
+        }
+        Ok(remove)
     }
 
     /// Loads the open draft of (unit, term), applies `edit` to it, and stores it.

@@ -75,6 +75,41 @@ impl FolderParent {
         Ok(found)
     }
 
+    /// Writes the push bundle of this node's own version `plan` into `up` once: the bytes under
+    /// the temporary name (flushed), then the record that it left (`record_left`, so that a
+    /// withdrawal finds it), then the rename. A file that was written before and is gone now
+    /// was carried (moved out of `up/`) and is not written again: a withdrawal then refuses,
+    /// and `bundle export` writes another. A temporary file without its record (a crash
+    /// between the two) is written again.
+    async fn write_own(
+        &self,
+        up: &Path,
+        plan: &Plan,
+        exported: &exchange::Exported,
+    ) -> Result<(), PushRefused> {
+        let failed =
+            |e: std::io::Error| PushRefused::Failed(format!("cannot write {}: {e}", up.display()));
+        let name = &exported.file_name;
+        let dir = std::fs::canonicalize(up).unwrap_or_else(|_| up.to_path_buf());
+        let via = exchange::Via::Folder { dir };
+        let hash = plan.hash.clone().unwrap_or_default();
+        let recorded = exchange::left(&self.node, &plan.id)
+            .map_err(|e| PushRefused::Failed(format!("push {}: {e}", plan.id)))?
+            .iter()
+            .any(|l| &l.file == name && l.hash == hash && l.via == via);
+        let (tmp, to) = temporary(up, name).map_err(failed)?;
+        if to.exists() || (recorded && !tmp.exists()) {
+            return Ok(());
+        }
+        write_temporary(&tmp, &exported.bytes).map_err(failed)?;
+        exchange::record_left(&self.node, None, plan, name, via)
+            .await
+            .map_err(|e| PushRefused::Failed(format!("push {}: {e}", plan.id)))?;
+        publish(up, &tmp, &to).map_err(failed)?;
+        tracing::info!(plan = %plan.id, file = %name, "bundle written for the parent");
+        Ok(())
+    }
+
     /// Bundles waiting in `up/` to be carried.
     fn waiting(&self) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(self.dir.join("up"))
@@ -128,18 +163,32 @@ pub fn read_bounded(path: &Path) -> std::io::Result<Vec<u8>> {
 ///
 /// The file system's error.
 pub fn write_durably(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<PathBuf> {
-    crate::pki::check_stem(name)?;
-    let tmp = dir.join(format!(".{name}.tmp"));
-    let to = dir.join(name);
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-    }
-    crate::fault::crash_point(BUNDLE_WRITTEN);
-    std::fs::rename(&tmp, &to)?;
-    std::fs::File::open(dir)?.sync_all()?;
+    let (tmp, to) = temporary(dir, name)?;
+    write_temporary(&tmp, bytes)?;
+    publish(dir, &tmp, &to)?;
     Ok(to)
+}
+
+/// The temporary path (`dir/.name.tmp`) and the final one of a bundle `name` in `dir`.
+fn temporary(dir: &Path, name: &str) -> std::io::Result<(PathBuf, PathBuf)> {
+    crate::pki::check_stem(name)?;
+    Ok((dir.join(format!(".{name}.tmp")), dir.join(name)))
+}
+
+/// Writes `bytes` to the temporary file `tmp` and flushes it to disk.
+fn write_temporary(tmp: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut f = std::fs::File::create(tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    crate::fault::crash_point(BUNDLE_WRITTEN);
+    Ok(())
+}
+
+/// Renames `tmp` to `to` in `dir` and flushes the folder.
+fn publish(dir: &Path, tmp: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::rename(tmp, to)?;
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(())
 }
 
 impl Parent for FolderParent {
@@ -163,16 +212,27 @@ impl Parent for FolderParent {
             .await
             .map_err(|e| PushRefused::Failed(format!("push {}: {e}", plan.id)))?;
         let up = self.dir.join("up");
-        if !up.join(&exported.file_name).exists() {
+        if plan.id.unit == self.node.unit().code {
+            self.write_own(&up, plan, &exported).await?;
+        } else if !up.join(&exported.file_name).exists() {
             write_durably(&up, &exported.file_name, &exported.bytes)
                 .map_err(|e| PushRefused::Failed(format!("cannot write {}: {e}", up.display())))?;
             tracing::info!(plan = %plan.id, file = %exported.file_name, "bundle written for the parent");
         }
-        Err(PushRefused::Failed(format!(
-            "folder link {}: waiting to be carried to the parent: {}",
-            self.dir.display(),
-            self.waiting().join(", ")
-        )))
+        let waiting = self.waiting();
+        Err(PushRefused::Failed(if waiting.is_empty() {
+            format!(
+                "folder link {}: every bundle was carried; waiting for the parent's receipt in {}",
+                self.dir.display(),
+                self.dir.join("down").display()
+            )
+        } else {
+            format!(
+                "folder link {}: waiting to be carried to the parent: {}",
+                self.dir.display(),
+                waiting.join(", ")
+            )
+        }))
     }
 
     async fn pull_decisions(

@@ -31,7 +31,7 @@ use crate::{
 };
 
 /// A person's certificate files of `unit` with `roles`, written under `dir/people`.
-fn person(
+pub(crate) fn person(
     dir: &Path,
     ca: &Authority,
     unit: &str,
@@ -49,7 +49,7 @@ fn person(
 }
 
 /// A Planning client of the node at `addr` as a person of `unit` with `roles`.
-async fn as_person(
+pub(crate) async fn as_person(
     addr: &str,
     ca: &Authority,
     unit: &str,
@@ -74,7 +74,11 @@ async fn as_person(
 }
 
 /// The district 412's own plan: one entry, voted, adopted.
-async fn adopt_district_plan(c: &mut PlanningClient<Channel>, n: u32, name: &str) -> pb::Plan {
+pub(crate) async fn adopt_district_plan(
+    c: &mut PlanningClient<Channel>,
+    n: u32,
+    name: &str,
+) -> pb::Plan {
     draft_with(c, "412", vec![district_entry(n, name, "412")]).await;
     c.record_ballot_round(pb::RecordBallotRoundRequest {
         unit: "412".into(),
@@ -94,7 +98,7 @@ async fn adopt_district_plan(c: &mut PlanningClient<Channel>, n: u32, name: &str
     .into_inner()
 }
 
-async fn submit(c: &mut PlanningClient<Channel>) {
+pub(crate) async fn submit(c: &mut PlanningClient<Channel>) {
     c.submit_plan(pb::SubmitPlanRequest {
         unit: "412".into(),
         term: TERM.into(),
@@ -106,7 +110,7 @@ async fn submit(c: &mut PlanningClient<Channel>) {
 }
 
 /// The bundle files (`*.qhb`) in `dir`, sorted.
-fn bundles_in(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn bundles_in(dir: &Path) -> Vec<PathBuf> {
     let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|r| {
             r.filter_map(|e| e.ok().map(|e| e.path()))
@@ -120,7 +124,7 @@ fn bundles_in(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// Waits until `dir` holds a bundle whose name starts with `prefix`, and answers it.
-async fn bundle_appears(dir: &Path, prefix: &str) -> PathBuf {
+pub(crate) async fn bundle_appears(dir: &Path, prefix: &str) -> PathBuf {
     eventually(
         20,
         &format!("a {prefix}… bundle in {}", dir.display()),
@@ -134,7 +138,7 @@ async fn bundle_appears(dir: &Path, prefix: &str) -> PathBuf {
 }
 
 /// Copies `file` into `to` (a folder): carrying it on a USB stick.
-fn carry(file: &Path, to: &Path) -> PathBuf {
+pub(crate) fn carry(file: &Path, to: &Path) -> PathBuf {
     std::fs::create_dir_all(to).unwrap();
     let dest = to.join(file.file_name().unwrap());
     std::fs::copy(file, &dest).unwrap();
@@ -147,7 +151,7 @@ fn len(file: &Path) -> u64 {
 }
 
 /// The province 40's office: its node's address and a clerk's certificate files.
-struct Office {
+pub(crate) struct Office {
     addr: String,
     ca: PathBuf,
     cert: PathBuf,
@@ -155,7 +159,7 @@ struct Office {
 }
 
 impl Office {
-    fn new(dir: &Path, ca: &Authority, addr: String, unit: &str) -> Office {
+    pub(crate) fn new(dir: &Path, ca: &Authority, addr: String, unit: &str) -> Office {
         let (cert, key) = person(dir, ca, unit, &[Role::Clerk], &format!("clerk-{unit}"));
         std::fs::write(dir.join("ca.pem"), &ca.cert_pem).unwrap();
         Office {
@@ -191,7 +195,7 @@ impl Office {
     }
 
     /// `quyhoach bundle import FILE` at this office's node.
-    async fn import(&self, file: &Path) -> crate::procs::Ran {
+    pub(crate) async fn import(&self, file: &Path) -> crate::procs::Ran {
         cli(self.import_args(file)).await
     }
 
@@ -201,7 +205,7 @@ impl Office {
     }
 
     /// `quyhoach bundle export` of 412's plan at this office's node into `out`.
-    async fn export(&self, out: &Path) -> crate::procs::Ran {
+    pub(crate) async fn export(&self, out: &Path) -> crate::procs::Ran {
         let mut args = vec![
             "bundle".to_string(),
             "export".into(),
@@ -218,7 +222,7 @@ impl Office {
 }
 
 /// A district 412 node in this process whose only link to its parent is `usb`.
-async fn folder_district(dir: &Path, ca: &Authority, usb: &Path) -> Running {
+pub(crate) async fn folder_district(dir: &Path, ca: &Authority, usb: &Path) -> Running {
     start_with(RawConfig {
         parent_dir: Some(usb.to_path_buf()),
         retry_max_ms: Some(100),
@@ -227,7 +231,7 @@ async fn folder_district(dir: &Path, ca: &Authority, usb: &Path) -> Running {
     .await
 }
 
-async fn sync_status(c: &mut PlanningClient<Channel>) -> pb::SyncStatusResponse {
+pub(crate) async fn sync_status(c: &mut PlanningClient<Channel>) -> pb::SyncStatusResponse {
     c.sync_status(pb::SyncStatusRequest {})
         .await
         .unwrap()

@@ -1,6 +1,7 @@
 //! Integration tests: real nodes on loopback, each with its own sled store in a temporary
 //! folder, spoken to over real gRPC.
 
+mod approve_clean;
 mod audit;
 mod bad_input;
 mod bundles;
@@ -50,5 +51,6 @@ mod trust;
 mod view;
 mod web;
 mod web_limits;
+mod withdraw_bundles;
 mod withdrawal;
 mod workflow;

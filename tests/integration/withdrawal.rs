@@ -250,3 +250,60 @@ async fn a_withdrawal_is_refused_once_the_province_approved_the_district_plan_on
     );
     tree.stop().await;
 }
+
+/// Issue 23, the unit's own node: the commune whose approved v1 its district took back shows
+/// it as withdrawn (by 412, with the reason), through GetPlan and `quyhoach plan`, not as a
+/// plain return; a version returned without having been approved is a plain return.
+#[tokio::test]
+async fn the_commune_sees_its_own_version_withdrawn_not_merely_returned() {
+    let tree = Tree::start().await;
+    let mut commune = client(&tree.commune).await;
+    let mut sibling = client(&tree.sibling).await;
+    let mut district = client(&tree.district).await;
+    approved_at_district(&mut commune, &mut district, "16681", 1).await;
+    wait_status(&mut commune, "16681", pb::PlanStatus::Approved).await;
+    withdraw(&mut district, "16681").await.unwrap();
+    wait_status(&mut commune, "16681", pb::PlanStatus::Returned).await;
+    let own = version_1(&mut commune, "16681").await;
+    assert!(own.withdrawn, "{own:?}");
+    let d = own.decision.unwrap();
+    assert_eq!(
+        (d.decided_by.as_str(), d.reasons.as_slice()),
+        ("412", ["Hồ sơ nhân sự chưa đầy đủ".to_string()].as_slice())
+    );
+    let ran = crate::procs::cli([
+        "plan",
+        "--node",
+        &tree.commune.addr.to_string(),
+        "--unit",
+        "16681",
+        "--term",
+        TERM,
+    ])
+    .await;
+    assert!(ran.ok, "{}", ran.text());
+    assert!(
+        ran.stdout.contains("withdrawn by 412 on ")
+            && ran.stdout.contains("reason Hồ sơ nhân sự chưa đầy đủ"),
+        "{}",
+        ran.stdout
+    );
+
+    // Returned at once, never approved: a plain return.
+    let adopted = adopted_plan(&mut sibling, "16690", &[(2, "Lê Văn Nam", "C.BT")]).await;
+    submit_until_received(&mut sibling, "16690", &mut district).await;
+    district
+        .decide_plan(pb::DecidePlanRequest {
+            plan: adopted.id.clone(),
+            hash: adopted.hash.clone(),
+            outcome: pb::Outcome::Return.into(),
+            reasons: vec!["Thiếu biên bản kiểm phiếu".into()],
+            cite_findings: vec![],
+            cms_signature: Vec::new(),
+        })
+        .await
+        .unwrap();
+    wait_status(&mut sibling, "16690", pb::PlanStatus::Returned).await;
+    assert!(!version_1(&mut sibling, "16690").await.withdrawn);
+    tree.stop().await;
+}
