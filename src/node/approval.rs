@@ -5,6 +5,10 @@
 use super::{Event, Node};
 use crate::{
     auth::Caller,
+    bundle::{
+        format::{check_push, PushSignatures},
+        sign::PlanSignature,
+    },
     domain::{Conflict, Decision, OutboxItem, Outcome, Plan, PlanId, PlanStatus, Receipt},
     error::{Error, Result},
     store::Change,
@@ -69,8 +73,32 @@ impl Node {
         plan: Plan,
         child_head: Option<&str>,
     ) -> Result<(Receipt, bool)> {
+        self.receive_signed_push(who, from, plan, child_head, None)
+            .await
+    }
+
+    /// [`Node::receive_push`] with the signatures the push carries (over gRPC or in a bundle:
+    /// `node::bundles::receive` is the one caller of both links). A node with a key (started
+    /// with a certificate) requires them and checks them with `bundle::format::check_push`
+    /// after the plan's own checks and before anything is stored, and keeps them in the
+    /// transaction that stores the plan; a node without one (`--insecure`) has no authority to
+    /// check them against and keeps none.
+    ///
+    /// # Errors
+    ///
+    /// As [`Node::receive_push`]; [`Error::Invalid`] on `signature` when a node with a key
+    /// gets an unsigned push ("the push is unsigned"), or on the signature that does not
+    /// verify, naming why.
+    pub async fn receive_signed_push(
+        &self,
+        who: &Caller,
+        from: &str,
+        plan: Plan,
+        child_head: Option<&str>,
+        signed: Option<PushSignatures>,
+    ) -> Result<(Receipt, bool)> {
         who.require_node(from)?;
-        let result = self.take_push(who, from, plan, child_head).await;
+        let result = self.take_push(who, from, plan, child_head, signed).await;
         self.count_push(&result.as_ref().map(|(_, dup)| *dup).map_err(|_| ()));
         if let Err(Error::HashConflict {
             plan,
@@ -121,6 +149,7 @@ impl Node {
         from: &str,
         mut plan: Plan,
         child_head: Option<&str>,
+        signed: Option<PushSignatures>,
     ) -> Result<(Receipt, bool)> {
         self.check_push_origin(from, &plan.id)?;
         // What a child pushes passes the checks of a local write, before anything is stored.
@@ -135,9 +164,12 @@ impl Node {
                 ),
             ));
         }
+        let signatures = self.checked_push_signatures(from, &plan, signed)?;
         let direct = plan.id.unit == from;
         if !direct && plan.status == PlanStatus::Returned {
-            return self.take_withdrawal(who, from, plan, hash).await;
+            return self
+                .take_withdrawal(who, from, plan, hash, signatures)
+                .await;
         }
         let guard = self.lock().await;
         if let Some(existing) = self.store.header(&plan.id)? {
@@ -154,6 +186,7 @@ impl Node {
             let receipt = self.store.receipt(&plan.id)?.ok_or_else(|| {
                 Error::precondition("plan", format!("{} is held without its receipt", plan.id))
             })?;
+            self.keep_signatures(signatures).await?;
             return Ok((receipt, true));
         }
         if direct && plan.status != PlanStatus::Submitted {
@@ -191,6 +224,9 @@ impl Node {
                 received_at.timestamp_millis() as u64,
             ),
         ];
+        for s in &signatures {
+            changes.push(super::signing::keeping(s)?);
+        }
         if !direct && self.parent_unit().is_some() {
             changes.push(Change::Enqueue(OutboxItem {
                 plan: plan.id.clone(),
@@ -229,6 +265,7 @@ impl Node {
         from: &str,
         mut plan: Plan,
         hash: String,
+        signatures: Vec<PlanSignature>,
     ) -> Result<(Receipt, bool)> {
         self.check_forwarded_withdrawal(&plan, &hash)?;
         let withdrawal = plan.decision.clone();
@@ -254,6 +291,7 @@ impl Node {
                             format!("{} is held without its receipt", plan.id),
                         )
                     })?;
+                    self.keep_signatures(signatures).await?;
                     return Ok((receipt, true));
                 }
                 status => {
@@ -292,6 +330,9 @@ impl Node {
             super::status::child_receipt_key(from),
             received_at.timestamp_millis() as u64,
         ));
+        for s in &signatures {
+            changes.push(super::signing::keeping(s)?);
+        }
         let forward = self.parent_unit().is_some();
         if forward {
             changes.push(Change::Enqueue(OutboxItem {
@@ -313,6 +354,41 @@ impl Node {
         }
         tracing::info!(plan = %receipt.plan, from, "withdrawal received");
         Ok((receipt, false))
+    }
+
+    /// The signatures of a push, checked as `bundle::format::check_push` checks them (the
+    /// same function a push bundle is verified with), to keep with the plan; none on a node
+    /// without a key.
+    fn checked_push_signatures(
+        &self,
+        from: &str,
+        plan: &Plan,
+        signed: Option<PushSignatures>,
+    ) -> Result<Vec<PlanSignature>> {
+        let Ok(trust) = self.trust() else {
+            return Ok(Vec::new());
+        };
+        let Some(signed) = signed else {
+            return Err(Error::invalid(
+                "signature",
+                format!(
+                    "the push of {} is unsigned: node {} takes only pushes signed by the child's node (its submission, or its decision on a lower plan)",
+                    plan.id, self.unit.code
+                ),
+            ));
+        };
+        check_push(trust, from, plan, &signed, "").map_err(Error::Invalid)?;
+        Ok(std::iter::once(signed.signature)
+            .chain(signed.forwarded)
+            .collect())
+    }
+
+    /// Keeps signatures carried again by a push already held (each kept once).
+    async fn keep_signatures(&self, signatures: Vec<PlanSignature>) -> Result<()> {
+        for s in signatures {
+            self.keep_signature(s).await?;
+        }
+        Ok(())
     }
 
     /// A forwarded withdrawal must carry a return of exactly this content by its approver.

@@ -577,9 +577,12 @@ async fn every_attack_on_a_bundle_is_refused_with_its_reason_and_nothing_is_stor
     plan.hash = Some(plan.content_hash());
     let forged = format::Bundle {
         content: Content::Push {
-            signature: district_key
-                .sign(Statement::submitted(&plan, chrono::Utc::now()))
-                .unwrap(),
+            signed: format::PushSignatures {
+                signature: district_key
+                    .sign(Statement::submitted(&plan, chrono::Utc::now()))
+                    .unwrap(),
+                forwarded: Vec::new(),
+            },
             plan: plan.clone(),
             audit_head,
         },

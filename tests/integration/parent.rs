@@ -65,6 +65,7 @@ impl NodeSync for Impostor {
             received_by: "412".into(),
             received_at: chrono::Utc::now().to_rfc3339(),
             duplicate: false,
+            signature: None,
         }))
     }
 
@@ -99,6 +100,7 @@ impl NodeSync for Impostor {
                     decision: Some(d),
                 })
                 .collect(),
+            signatures: Vec::new(),
         }))
     }
 

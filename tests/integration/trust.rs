@@ -60,6 +60,7 @@ async fn push(s: &mut NodeSyncClient<Channel>, plan: Plan) -> Result<pb::Receipt
     s.push(pb::PushRequest {
         from_unit: plan.id.unit.clone(),
         plan: Some(sealed(plan)),
+        ..Default::default()
     })
     .await
     .map(|r| r.into_inner())

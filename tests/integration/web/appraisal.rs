@@ -93,6 +93,7 @@ async fn push(node: &Running, ca: &Authority, plan: &Plan) {
         .push(pb::PushRequest {
             from_unit: plan.id.unit.clone(),
             plan: Some(convert::plan_to_pb(plan)),
+            ..Default::default()
         })
         .await
         .unwrap_or_else(|e| panic!("push of {}: {e}", plan.id));
