@@ -234,10 +234,16 @@ impl Node {
                 approval: plan.decision.clone(),
             }));
         }
-        let detail = match child_head.filter(|h| !h.is_empty()) {
+        let mut detail = match child_head.filter(|h| !h.is_empty()) {
             Some(head) => format!("from {from}, head {head}"),
             None => format!("from {from}"),
         };
+        for s in &signatures {
+            detail.push_str(&format!(
+                "; keeps the signature: {}",
+                s.statement.describe()
+            ));
+        }
         let event = Event::new("receive_push", Some(&plan.id))
             .detail(detail)
             .by(who);
@@ -345,8 +351,15 @@ impl Node {
             .as_ref()
             .map(|d| (d.decided_by.clone(), d.reasons.join("; ")))
             .unwrap_or_default();
+        let mut detail = format!("from {from}: withdrawn by {by}: {reasons}");
+        for s in &signatures {
+            detail.push_str(&format!(
+                "; keeps the signature: {}",
+                s.statement.describe()
+            ));
+        }
         let event = Event::new("receive_withdrawal", Some(&plan.id))
-            .detail(format!("from {from}: withdrawn by {by}: {reasons}"))
+            .detail(detail)
             .by(who);
         self.commit(guard, event, changes).await?;
         if forward {

@@ -252,10 +252,10 @@ pub async fn decision_signatures(
 }
 
 /// The child's side of decisions coming down, over either link: on a node with a key, every
-/// decision its parent took must come with the parent node's signature on exactly that
-/// decision, verifying with the authority (a signature is found by what it vouches for);
-/// those on this node's own plans are kept. A decision another node took is not applied
-/// (`Node::apply_decisions` skips it) and needs none. A node without a key checks and keeps
+/// decision its parent took on this node's own plans (those `Node::apply_decisions` applies)
+/// must come with the parent node's signature on exactly that decision, verifying with the
+/// authority (a signature is found by what it vouches for), and is kept. A decision that is
+/// not applied (another node's, or on another unit's plan) needs none. A node without a key checks and keeps
 /// nothing.
 ///
 /// # Errors
@@ -275,7 +275,11 @@ pub async fn take_decisions(
         .map(|u| u.code.clone())
         .unwrap_or_default();
     let mut keep = Vec::new();
-    for (seq, d) in decisions.iter().filter(|(_, d)| d.decided_by == parent) {
+    let own = &node.unit().code;
+    for (seq, d) in decisions
+        .iter()
+        .filter(|(_, d)| d.decided_by == parent && &d.plan.unit == own)
+    {
         let expected = Statement::decision(d);
         let Some(s) = signatures.iter().find(|s| s.statement == expected) else {
             return Err(Error::invalid(
@@ -289,9 +293,7 @@ pub async fn take_decisions(
         trust
             .verify(s)
             .map_err(|e| Error::invalid("signatures", format!("decision {seq}: {e}")))?;
-        if d.plan.unit == node.unit().code {
-            keep.push(s.clone());
-        }
+        keep.push(s.clone());
     }
     for s in keep {
         node.keep_signature(s).await?;

@@ -348,12 +348,12 @@ async fn a_district_linked_by_a_folder_gets_its_plan_approved_as_over_grpc() {
         "{text}"
     );
     let receipt = bundle_appears(&inbox, "receipt-412-2025-2030-v1").await;
-    // The province keeps the district's signature with the plan.
+    // The province keeps the district's signature with the plan, in the same transaction.
     let mut province_clerk = as_person(&province.addr.to_string(), &ca, "40", &[Role::Admin]).await;
     let kept = province_clerk
         .audit(pb::AuditRequest {
             unit: "412".into(),
-            action: "keep_signature".into(),
+            action: "receive_push".into(),
             ..Default::default()
         })
         .await
