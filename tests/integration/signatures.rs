@@ -105,15 +105,27 @@ struct Signing {
 
 impl Signing {
     async fn start(ca: Option<&Authority>) -> Signing {
+        Self::start_with_crl(ca, None).await
+    }
+
+    /// As [`Signing::start`], the district also naming the signing authority's revocation
+    /// list `crl` (PEM).
+    async fn start_with_crl(ca: Option<&Authority>, crl: Option<String>) -> Signing {
         let dir = tempfile::tempdir().unwrap();
         let signing_ca = ca.map(|ca| {
             let path = dir.path().join("signing-ca.pem");
             std::fs::write(&path, &ca.cert_pem).unwrap();
             path
         });
+        let signing_crl = crl.map(|pem| {
+            let path = dir.path().join("signing-crl.pem");
+            std::fs::write(&path, pem).unwrap();
+            path
+        });
         let province = start(dir.path(), "40", None, "builtin:2024").await;
         let district = start_with(RawConfig {
             signing_ca,
+            signing_crl,
             ..node_config(dir.path(), "412", Some(province.url()), "builtin:2024")
         })
         .await;
@@ -376,4 +388,59 @@ async fn serve_refuses_a_signing_ca_that_is_no_certificate() {
     .validate()
     .unwrap_err();
     assert!(e.to_string().contains("signing_ca"), "{e}");
+}
+
+/// Issue 25: the approver's certificate is checked against the signing authority's revocation
+/// list (`serve --signing-crl`). A revoked approver's signature is refused naming the
+/// certificate's serial, and nothing is stored; another approver of the same authority, not
+/// on the list, approves. A list the authority did not sign stops the node at start.
+#[tokio::test]
+async fn a_revoked_approver_s_cms_signature_is_refused_naming_the_serial() {
+    let ca = Authority::create("Ban Cơ yếu Chính phủ (thử)", 30).unwrap();
+    let revoked = signer(&ca, "Người Bị Thu Hồi", -1, 365);
+    let approver = signer(&ca, "Trần Văn Phê Duyệt", -1, 365);
+    let serial_bytes = quyhoach::pki::serial_of(&revoked.cert_pem).unwrap();
+    let crl = ca
+        .revocation_list(&[(serial_bytes, time::OffsetDateTime::now_utc())], 30)
+        .unwrap();
+    let net = Signing::start_with_crl(Some(&ca), Some(crl)).await;
+    let content = quyhoach::signature::approval_content(&net.hash);
+    let mut d = client(&net.district).await;
+    let before = everything(&mut d).await;
+
+    let e = d
+        .decide_plan(approve(sign(&revoked, &content)))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    assert!(e.message().contains("cms_signature"), "{}", e.message());
+    assert!(e.message().contains("revoked"), "{}", e.message());
+    assert!(
+        e.message().contains(&serial(&revoked)),
+        "names the serial: {}",
+        e.message()
+    );
+    assert_eq!(everything(&mut d).await, before, "nothing stored");
+
+    d.decide_plan(approve(sign(&approver, &content)))
+        .await
+        .unwrap();
+    let kept = version_1(&net.district).await.approval_signature.unwrap();
+    assert_eq!(kept.serial, serial(&approver));
+    net.stop().await;
+
+    // A revocation list made by another authority is refused at start.
+    let stranger = Authority::create("Một tổ chức khác", 30).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (ca_path, crl_path) = (dir.path().join("ca.pem"), dir.path().join("crl.pem"));
+    std::fs::write(&ca_path, &ca.cert_pem).unwrap();
+    std::fs::write(&crl_path, stranger.revocation_list(&[], 30).unwrap()).unwrap();
+    let e = RawConfig {
+        signing_ca: Some(ca_path),
+        signing_crl: Some(crl_path),
+        ..node_config(dir.path(), "40", None, "builtin:2024")
+    }
+    .validate()
+    .unwrap_err();
+    assert!(e.to_string().contains("signing_crl"), "{e}");
 }
