@@ -257,3 +257,105 @@ async fn a_push_signed_by_a_sibling_or_unsigned_is_refused_and_nothing_is_stored
     );
     t.stop().await;
 }
+
+/// Issue 25: a bundle carries the classification mark of the deployment that wrote it (under
+/// the seal), and `bundle verify` prints it first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bundle_carries_the_classification_mark_and_verify_prints_it_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Authority::create("test CA", 1).unwrap();
+    let province = crate::harness::start_tls(dir.path(), &ca, "40", None).await;
+    let district = crate::harness::start_with(quyhoach::config::RawConfig {
+        classification: Some("Mật".into()),
+        ..crate::harness::tls_config(dir.path(), &ca, "412", Some(province.url()))
+    })
+    .await;
+    let issued = ca
+        .issue(&Subject::new("412", &[Role::Clerk], "Đỗ Văn Huyện", 1))
+        .unwrap();
+    let tls = quyhoach::config::Tls {
+        cert_pem: issued.cert_pem,
+        key_pem: issued.key_pem,
+        ca_pem: ca.cert_pem.clone(),
+    };
+    let mut clerk = quyhoach::client::connect(&district.addr.to_string(), Some(&tls))
+        .await
+        .unwrap();
+    draft_with(
+        &mut clerk,
+        "412",
+        vec![district_entry(3, "Lê Hữu Phước", "412")],
+    )
+    .await;
+    clerk
+        .record_ballot_round(pb::RecordBallotRoundRequest {
+            unit: "412".into(),
+            term: TERM.into(),
+            round: Some(round(&[(3, "D.PCT.UBND", 20)])),
+        })
+        .await
+        .unwrap();
+    clerk
+        .adopt_plan(pb::AdoptPlanRequest {
+            unit: "412".into(),
+            term: TERM.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    clerk
+        .submit_plan(pb::SubmitPlanRequest {
+            unit: "412".into(),
+            term: TERM.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+
+    let verify = |file: PathBuf| {
+        let ca_pem = dir.path().join("ca.pem").display().to_string();
+        async move {
+            cli([
+                "bundle",
+                "verify",
+                &file.display().to_string(),
+                "--ca",
+                &ca_pem,
+            ])
+            .await
+        }
+    };
+    let export = |node: String, unit: &str, stem: &str| {
+        let mut args: Vec<String> = vec!["bundle".into(), "export".into(), "--node".into(), node];
+        args.extend(person(dir.path(), &ca, unit, &[Role::Clerk], stem));
+        let file = dir.path().join(format!("{stem}.qhb"));
+        args.extend(
+            [
+                "--unit",
+                "412",
+                "--term",
+                TERM,
+                "--out",
+                &file.display().to_string(),
+            ]
+            .map(String::from),
+        );
+        (args, file)
+    };
+    // The district's push of its plan, marked.
+    let (args, file) = export(district.addr.to_string(), "412", "clerk-412");
+    let ran = cli(&args).await;
+    assert!(ran.ok, "{}{}", ran.stdout, ran.stderr);
+    let ran = verify(file).await;
+    assert!(ran.ok, "{}{}", ran.stdout, ran.stderr);
+    assert_eq!(
+        ran.stdout.lines().next(),
+        Some("classification: MẬT"),
+        "{}",
+        ran.stdout
+    );
+    assert!(ran.stdout.contains("every signature and hash holds"));
+
+    district.stop().await.unwrap();
+    province.stop().await.unwrap();
+}
