@@ -10,68 +10,25 @@
 //!
 //! Reads are scoped to the caller's own unit and everything below it, whatever the role.
 
-use std::{fmt, str::FromStr};
-
 use crate::{
     domain::{FieldError, Hierarchy},
     error::Error,
 };
 
-/// A role a certificate can carry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Role {
-    /// Another quyhoach node.
-    Node,
-    /// A unit clerk: writes its own unit's plans.
-    Clerk,
-    /// An approver: decides the plans its unit approves.
-    Approver,
-    /// A board reader: read-only consolidated queries and checks.
-    Reader,
-    /// An administrator: reference data.
-    Admin,
-}
-
-impl Role {
-    /// Every role, in the order they are listed and printed.
-    pub const ALL: [Role; 5] = [
-        Role::Node,
-        Role::Clerk,
-        Role::Approver,
-        Role::Reader,
-        Role::Admin,
-    ];
-
-    /// The role's name, as certificates and the CLI write it: e.g. `clerk`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Node => "node",
-            Role::Clerk => "clerk",
-            Role::Approver => "approver",
-            Role::Reader => "reader",
-            Role::Admin => "admin",
-        }
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Role {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Role::ALL
-            .into_iter()
-            .find(|r| r.as_str() == s.trim())
-            .ok_or_else(|| {
-                format!(
-                    "unknown role {} (node, clerk, approver, reader or admin)",
-                    crate::domain::validate::short(s)
-                )
-            })
+crate::domain::words::words! {
+    /// A role a certificate can carry.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    pub enum Role ("role") {
+        /// Another quyhoach node.
+        Node = "node",
+        /// A unit clerk: writes its own unit's plans.
+        Clerk = "clerk",
+        /// An approver: decides the plans its unit approves.
+        Approver = "approver",
+        /// A board reader: read-only consolidated queries and checks.
+        Reader = "reader",
+        /// An administrator: reference data.
+        Admin = "admin",
     }
 }
 

@@ -100,6 +100,10 @@ const TERM: &str = "2025-2030";
 const PROVINCE: &str = "40";
 const DISTRICTS: [(&str, [&str; 2]); 2] =
     [("412", ["16681", "16690"]), ("427", ["17617", "17623"])];
+/// The commune that shares no network with its district (Law 117/2025/QH15): its node's link
+/// is a folder (`serve --parent-dir`), and the demo carries its bundles as a person would carry
+/// a USB stick (docs/offline-transfer.md).
+const BY_FOLDER: &str = "17623";
 
 /// Options of `quyhoach demo`.
 #[derive(Debug, Clone, Default)]
@@ -119,6 +123,8 @@ pub struct DemoOutcome {
     pub consolidated: Vec<pb::ConsolidatedEntry>,
     /// Every plan the province holds.
     pub province_plans: Vec<pb::PlanSummary>,
+    /// The bundle files carried between commune 17623's folder and its district, in order.
+    pub carried: Vec<String>,
     /// What the second act (the reorganisation of 1 July 2025) ended with; `None` when only
     /// the first act ran ([`start_demo`]).
     pub second_act: Option<SecondAct>,
@@ -254,6 +260,7 @@ pub async fn run(options: DemoOptions, out: Out<'_>) -> Result<DemoOutcome, Demo
         findings: demo.outcome.findings.clone(),
         consolidated: demo.outcome.consolidated.clone(),
         province_plans: demo.outcome.province_plans.clone(),
+        carried: demo.outcome.carried.clone(),
         second_act: demo.outcome.second_act.clone(),
     };
     let held = outcome.province_plans.len();
@@ -310,7 +317,11 @@ pub async fn start_demo(options: DemoOptions, out: Out<'_>) -> Result<Demo, Demo
     for (district, communes) in DISTRICTS {
         let d = start(&root, &pki, district, Some(province.url())).await?;
         for commune in communes {
-            let c = start(&root, &pki, commune, Some(d.url())).await?;
+            let c = if commune == BY_FOLDER {
+                start_by_folder(&root, &pki, commune).await?
+            } else {
+                start(&root, &pki, commune, Some(d.url())).await?
+            };
             nodes.push((commune.to_string(), c));
         }
         nodes.push((district.to_string(), d));
@@ -319,6 +330,13 @@ pub async fn start_demo(options: DemoOptions, out: Out<'_>) -> Result<Demo, Demo
     for (unit, node) in &nodes {
         writeln!(out, "   {unit:>6}  {}", node.url())?;
     }
+    let usb = root.join(format!("usb-{BY_FOLDER}"));
+    writeln!(
+        out,
+        "   {BY_FOLDER:>6}  shares no network with its district: its link is the folder {}",
+        usb.display()
+    )?;
+    let mut carried = Vec::new();
     let url = |unit: &str| {
         nodes
             .iter()
@@ -350,6 +368,21 @@ pub async fn start_demo(options: DemoOptions, out: Out<'_>) -> Result<Demo, Demo
         }
     }
 
+    let district_of = |commune: &str| {
+        DISTRICTS
+            .iter()
+            .find(|(_, cs)| cs.contains(&commune))
+            .map(|(d, _)| *d)
+            .expect("demo commune")
+    };
+    writeln!(
+        out,
+        "== {BY_FOLDER}'s plan is carried to {} on removable media",
+        district_of(BY_FOLDER)
+    )?;
+    let mut by_folder_district = connect(district_of(BY_FOLDER)).await?;
+    carry_up(&mut by_folder_district, &usb, &mut carried, &mut *out).await?;
+
     writeln!(out, "== Districts approve their communes' plans")?;
     for (district, communes) in DISTRICTS {
         let mut c = connect(district).await?;
@@ -358,6 +391,7 @@ pub async fn start_demo(options: DemoOptions, out: Out<'_>) -> Result<Demo, Demo
             decide(&mut c, &plan, district, &mut *out).await?;
         }
     }
+    carry_down(&mut by_folder_district, &usb, &mut carried, &mut *out).await?;
     writeln!(out, "== The province appraises the districts' plans: errors are returned, warnings accepted in writing")?;
     let mut p = connect(PROVINCE).await?;
     for (district, _) in DISTRICTS {
@@ -454,6 +488,7 @@ pub async fn start_demo(options: DemoOptions, out: Out<'_>) -> Result<Demo, Demo
             findings: report.findings,
             consolidated,
             province_plans,
+            carried,
             second_act: None,
         },
         web_url,
@@ -555,6 +590,127 @@ async fn start_in(
     }
     .validate()?;
     Ok(server::spawn(config, system_clock()).await?)
+}
+
+/// Starts `unit`'s node with a folder for its only link to its parent (`serve --parent-dir`).
+async fn start_by_folder(
+    root: &std::path::Path,
+    pki: &Pki,
+    unit: &str,
+) -> Result<Running, DemoError> {
+    let nodes = pki.dir.join("nodes");
+    let config = RawConfig {
+        unit: Some(unit.into()),
+        listen: Some("127.0.0.1:0".into()),
+        data: Some(root.join(unit)),
+        parent_dir: Some(root.join(format!("usb-{unit}"))),
+        poll_ms: Some(100),
+        retry_max_ms: Some(200),
+        cert: Some(nodes.join(format!("{unit}.pem"))),
+        key: Some(nodes.join(format!("{unit}.key"))),
+        ca: Some(pki.dir.join("ca.pem")),
+        ..RawConfig::default()
+    }
+    .validate()?;
+    Ok(server::spawn(config, system_clock()).await?)
+}
+
+/// Waits (30 s at most) for a bundle file in `dir` whose name starts with `prefix`.
+async fn bundle_in(dir: &std::path::Path, prefix: &str) -> Result<PathBuf, DemoError> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(files) = std::fs::read_dir(dir) {
+            let found = files.filter_map(|f| f.ok()).map(|f| f.path()).find(|p| {
+                p.extension().is_some_and(|e| e == "qhb")
+                    && p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with(prefix))
+            });
+            if let Some(path) = found {
+                return Ok(path);
+            }
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(DemoError::Timeout {
+                unit: BY_FOLDER.to_string(),
+                status: format!("a bundle {prefix}… in {}", dir.display()),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Writes `bytes` into `dir/name` (what a person copying onto the stick does).
+fn put_file(dir: &std::path::Path, name: &str, bytes: &[u8]) -> Result<PathBuf, DemoError> {
+    let path = dir.join(name);
+    let files = |source| DemoError::Files {
+        path: path.clone(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(files)?;
+    std::fs::write(&path, bytes).map_err(files)?;
+    Ok(path)
+}
+
+/// Carries the folder commune's push from its `up/` to the district, which imports it as a
+/// push, and carries the signed receipt back into `down/`.
+async fn carry_up(
+    district: &mut pb::planning_client::PlanningClient<tonic::transport::Channel>,
+    usb: &std::path::Path,
+    carried: &mut Vec<String>,
+    out: Out<'_>,
+) -> Result<(), DemoError> {
+    let pushed = bundle_in(&usb.join("up"), &format!("push-{BY_FOLDER}-")).await?;
+    let bytes = std::fs::read(&pushed).map_err(|source| DemoError::Files {
+        path: pushed.clone(),
+        source,
+    })?;
+    let r = district
+        .import_bundle(pb::ImportBundleRequest { bundle: bytes })
+        .await?
+        .into_inner();
+    let name = pushed
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
+    writeln!(out, "   up/{name} imported: {}", r.outcome)?;
+    carried.push(format!("up/{name}"));
+    put_file(&usb.join("down"), &r.receipt_file_name, &r.receipt)?;
+    writeln!(
+        out,
+        "   down/{} (the signed receipt) carried back",
+        r.receipt_file_name
+    )?;
+    carried.push(format!("down/{}", r.receipt_file_name));
+    Ok(())
+}
+
+/// Exports the district's decision on the folder commune's plan as a bundle and carries it
+/// into the commune's `down/`.
+async fn carry_down(
+    district: &mut pb::planning_client::PlanningClient<tonic::transport::Channel>,
+    usb: &std::path::Path,
+    carried: &mut Vec<String>,
+    out: Out<'_>,
+) -> Result<(), DemoError> {
+    let b = district
+        .export_bundle(pb::ExportBundleRequest {
+            unit: BY_FOLDER.into(),
+            term: TERM.into(),
+            version: 0,
+            decisions: true,
+        })
+        .await?
+        .into_inner();
+    put_file(&usb.join("down"), &b.file_name, &b.bundle)?;
+    writeln!(
+        out,
+        "   down/{} (the district's signed decision) carried to {BY_FOLDER}",
+        b.file_name
+    )?;
+    carried.push(format!("down/{}", b.file_name));
+    Ok(())
 }
 
 async fn record_and_adopt(

@@ -21,32 +21,17 @@ use crate::{
 /// something else can never pass for one of these.
 const STATEMENT_HEADER: &str = "quyhoach signed statement 1";
 
-/// What a signature vouches for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Kind {
-    /// A unit's node hands this version of its own plan up.
-    Submitted,
-    /// The approving unit's node approved or returned this version.
-    Decision,
-    /// The receiving node holds this version (with the status it arrived with).
-    Receipt,
-}
-
-impl Kind {
-    /// The word used in the statement and in file names: `submitted`, `decision`, `receipt`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Submitted => "submitted",
-            Kind::Decision => "decision",
-            Kind::Receipt => "receipt",
-        }
-    }
-}
-
-impl fmt::Display for Kind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+crate::domain::words::words! {
+    /// What a signature vouches for.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum Kind ("signature kind") {
+        /// A unit's node hands this version of its own plan up.
+        Submitted = "submitted",
+        /// The approving unit's node approved or returned this version.
+        Decision = "decision",
+        /// The receiving node holds this version (with the status it arrived with).
+        Receipt = "receipt",
     }
 }
 

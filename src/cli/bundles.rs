@@ -36,6 +36,10 @@ pub enum Command {
         /// The version [default: the latest].
         #[arg(long, default_value_t = 0)]
         version: u32,
+        /// Only the decisions this node took on UNIT's plan, to carry down to UNIT (a district
+        /// that approved a commune's plan also holds the approval's push for its own parent).
+        #[arg(long)]
+        decisions: bool,
         /// The file to write.
         #[arg(long)]
         out: PathBuf,
@@ -79,6 +83,7 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
             unit,
             term,
             version,
+            decisions,
             out: path,
         } => {
             let mut client = node
@@ -90,6 +95,7 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
                     unit,
                     term,
                     version,
+                    decisions,
                 })
                 .await?
                 .into_inner();

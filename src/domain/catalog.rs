@@ -2,31 +2,22 @@
 //! files so that a province can replace them with its own (the grades shipped here approximate
 //! Quy định 368-QĐ/TW). Parsed here from text; `config` reads the files.
 
-use std::{collections::BTreeMap, str::FromStr};
+use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use super::{parse_date, Level, ParseError};
 
-/// What kind of seat a position is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PositionKind {
-    /// A party-committee seat (cấp ủy).
-    Committee,
-    /// A leadership or management post (lãnh đạo, quản lý).
-    Leadership,
-}
-
-impl FromStr for PositionKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim() {
-            "committee" => Ok(Self::Committee),
-            "leadership" => Ok(Self::Leadership),
-            other => Err(format!("unknown position kind {other:?}")),
-        }
+crate::domain::words::words! {
+    /// What kind of seat a position is.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    pub enum PositionKind ("position kind") {
+        /// A party-committee seat (cấp ủy).
+        Committee = "committee",
+        /// A leadership or management post (lãnh đạo, quản lý).
+        Leadership = "leadership",
     }
 }
 

@@ -14,8 +14,6 @@
 
 use std::{
     collections::{BTreeSet, HashMap},
-    fmt,
-    str::FromStr,
     sync::{
         atomic::{AtomicUsize, Ordering},
         Arc,
@@ -29,32 +27,14 @@ use super::{
     ParseError,
 };
 
-/// How much of an old unit went into a new one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Share {
-    /// The old unit went wholly into the new one (its only row in the mapping).
-    Whole,
-    /// The old unit was divided, and the new one took a part (one row per part).
-    Part,
-}
-
-impl FromStr for Share {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "whole" => Ok(Share::Whole),
-            "part" => Ok(Share::Part),
-            other => Err(format!("unknown share {other:?} (expected whole or part)")),
-        }
-    }
-}
-
-impl fmt::Display for Share {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Share::Whole => "whole",
-            Share::Part => "part",
-        })
+crate::domain::words::words! {
+    /// How much of an old unit went into a new one.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum Share ("share") {
+        /// The old unit went wholly into the new one (its only row in the mapping).
+        Whole = "whole",
+        /// The old unit was divided, and the new one took a part (one row per part).
+        Part = "part",
     }
 }
 

@@ -9,6 +9,7 @@ pub mod records;
 pub mod text;
 pub mod unit;
 pub mod validate;
+pub mod words;
 
 pub use catalog::{Catalog, Position, PositionKind, Term};
 pub use history::{Hierarchy, Mapping, Share, UnitHistory};

@@ -919,32 +919,37 @@ impl BallotRound {
         if self.convened == 0 {
             return Err(FieldError::new(f("convened"), "must be at least 1"));
         }
-        if self.present > self.convened {
-            return Err(FieldError::new(
-                f("present"),
-                format!(
-                    "{} present is more than the {} convened",
-                    self.present, self.convened
-                ),
-            ));
-        }
-        if self.ballots_issued > self.present {
-            return Err(FieldError::new(
-                f("ballots_issued"),
-                format!(
-                    "{} ballots issued to {} present",
-                    self.ballots_issued, self.present
-                ),
-            ));
-        }
-        if self.valid_ballots > self.ballots_issued {
-            return Err(FieldError::new(
-                f("valid_ballots"),
-                format!(
-                    "{} valid of {} issued",
-                    self.valid_ballots, self.ballots_issued
-                ),
-            ));
+        // Each count is bounded by the one before it: convened ≥ present ≥ issued ≥ valid.
+        let chain = [
+            (
+                "present",
+                self.present,
+                "present",
+                self.convened,
+                "convened",
+            ),
+            (
+                "ballots_issued",
+                self.ballots_issued,
+                "ballots issued",
+                self.present,
+                "present",
+            ),
+            (
+                "valid_ballots",
+                self.valid_ballots,
+                "valid ballots",
+                self.ballots_issued,
+                "issued",
+            ),
+        ];
+        for (name, count, what, bound, of) in chain {
+            if count > bound {
+                return Err(FieldError::new(
+                    f(name),
+                    format!("{count} {what} is more than the {bound} {of}"),
+                ));
+            }
         }
         if self.tallies.is_empty() {
             return Err(FieldError::new(

@@ -4,52 +4,23 @@
 //! (province → commune, since July 2025) load the same way. Parsed here from text; `config`
 //! reads the file.
 
-use std::{collections::HashMap, fmt, str::FromStr};
+use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
 use super::ParseError;
 
-/// The level of a unit in local government (cấp).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Level {
-    /// Xã, phường, thị trấn.
-    Commune,
-    /// Huyện, quận, thị xã, thành phố thuộc tỉnh (until 30 June 2025).
-    District,
-    /// Tỉnh, thành phố trực thuộc trung ương.
-    Province,
-}
-
-impl Level {
-    /// The level's name: `commune`, `district` or `province`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Level::Commune => "commune",
-            Level::District => "district",
-            Level::Province => "province",
-        }
-    }
-}
-
-impl fmt::Display for Level {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Level {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "commune" => Ok(Level::Commune),
-            "district" => Ok(Level::District),
-            "province" => Ok(Level::Province),
-            other => Err(format!(
-                "unknown level {other:?} (expected province, district or commune)"
-            )),
-        }
+crate::domain::words::words! {
+    /// The level of a unit in local government (cấp).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    pub enum Level ("level") {
+        /// Xã, phường, thị trấn.
+        Commune = "commune",
+        /// Huyện, quận, thị xã, thành phố thuộc tỉnh (until 30 June 2025).
+        District = "district",
+        /// Tỉnh, thành phố trực thuộc trung ương.
+        Province = "province",
     }
 }
 

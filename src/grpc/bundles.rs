@@ -27,8 +27,15 @@ pub async fn export(
         unit,
         term,
         version,
+        decisions,
     } = req.into_inner();
-    let exported = exchange::export(node, who, unit.trim(), term.trim(), version).await?;
+    let direction = if decisions {
+        exchange::Direction::Down
+    } else {
+        exchange::Direction::Any
+    };
+    let exported =
+        exchange::export(node, who, unit.trim(), term.trim(), version, direction).await?;
     Ok(Response::new(pb::BundleResponse {
         bundle: exported.bytes,
         file_name: exported.file_name,

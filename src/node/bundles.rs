@@ -301,12 +301,25 @@ pub async fn take_decisions(
     Ok(())
 }
 
+/// Which way an exported bundle is to travel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// What this node would push up for the plan if it has any, else its decisions on it.
+    Any,
+    /// Only the decisions this node took on a child's plan, to carry down to the child: a
+    /// district that approved a commune's plan also holds the approval's push for its own
+    /// parent, and this asks for the other one.
+    Down,
+}
+
 /// A bundle of what this node holds for `unit`'s plan of `term` (`version` 0: the latest):
 ///
 /// - an item waiting in the outbox for that version: its push, as the link would send it;
 /// - this node's own plan, submitted before: its push as submitted (carried again);
 /// - a child's plan: every decision this node logged for that child, each signed, so that the
 ///   child applies them in order (its cursor skips those it has).
+///
+/// With [`Direction::Down`] only the last: the decisions for the child.
 ///
 /// # Errors
 ///
@@ -320,8 +333,18 @@ pub async fn export(
     unit: &str,
     term: &str,
     version: u32,
+    direction: Direction,
 ) -> Result<Exported> {
     who.require_clerk_of(&node.unit().code)?;
+    if direction == Direction::Down && !node.approves(unit) {
+        return Err(Error::invalid(
+            "decisions",
+            format!(
+                "node {} does not decide the plans of {unit}: it has no decisions to carry down to it",
+                node.unit().code
+            ),
+        ));
+    }
     let wanted =
         |id: &PlanId| id.unit == unit && id.term == term && (version == 0 || id.version == version);
     let queued = node
@@ -330,7 +353,7 @@ pub async fn export(
         .into_iter()
         .filter(|(_, item)| wanted(&item.plan))
         .max_by_key(|(_, item)| item.plan.version);
-    if let Some((_, item)) = queued {
+    if let Some((_, item)) = queued.filter(|_| direction == Direction::Any) {
         let plan = node.outgoing(&item)?;
         return push_bundle(node, &plan).await;
     }

@@ -2,108 +2,44 @@
 //! the units, person, positions and terms involved, and a message in Vietnamese and English that a
 //! clerk can act on. Messages never carry a full national ID: only its last four digits.
 
-use std::{fmt, str::FromStr};
-
 use serde::{Deserialize, Serialize};
 
 use super::params::Ruleset;
 use crate::domain::{Cadre, Level, PlanId};
 
-/// The stable rule IDs of `docs/rules.md` (R23–R26: the rules since 2025, `docs/rules-377.md`).
-/// R9–R11 and R16 are reserved (not defined there); R13 and R15 are workflow rules with nothing
-/// to find.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[allow(missing_docs)]
-pub enum RuleId {
-    R1,
-    R2,
-    R3,
-    R4,
-    R5,
-    R6,
-    R7,
-    R8,
-    R9,
-    R10,
-    R11,
-    R12,
-    R13,
-    R14,
-    R15,
-    R16,
-    R17,
-    R18,
-    R19,
-    R20,
-    R21,
-    R22,
-    R23,
-    R24,
-    R25,
-    R26,
-}
-
-impl RuleId {
-    /// Every rule ID in order.
-    pub const ALL: [RuleId; 26] = [
-        Self::R1,
-        Self::R2,
-        Self::R3,
-        Self::R4,
-        Self::R5,
-        Self::R6,
-        Self::R7,
-        Self::R8,
-        Self::R9,
-        Self::R10,
-        Self::R11,
-        Self::R12,
-        Self::R13,
-        Self::R14,
-        Self::R15,
-        Self::R16,
-        Self::R17,
-        Self::R18,
-        Self::R19,
-        Self::R20,
-        Self::R21,
-        Self::R22,
-        Self::R23,
-        Self::R24,
-        Self::R25,
-        Self::R26,
-    ];
-
-    /// The ID as written in `docs/rules.md`: `"R1"`.
-    pub fn as_str(self) -> &'static str {
-        const NAMES: [&str; 26] = [
-            "R1", "R2", "R3", "R4", "R5", "R6", "R7", "R8", "R9", "R10", "R11", "R12", "R13",
-            "R14", "R15", "R16", "R17", "R18", "R19", "R20", "R21", "R22", "R23", "R24", "R25",
-            "R26",
-        ];
-        NAMES[self as usize]
-    }
-}
-
-impl fmt::Display for RuleId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for RuleId {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let t = s.trim();
-        Self::ALL
-            .into_iter()
-            .find(|r| r.as_str().eq_ignore_ascii_case(t))
-            .ok_or_else(|| {
-                format!(
-                    "unknown rule {} (expected R1 … R26)",
-                    crate::domain::validate::prefix(s)
-                )
-            })
+crate::domain::words::words! {
+    /// The stable rule IDs of `docs/rules.md` (R23–R26: the rules since 2025, `docs/rules-377.md`).
+    /// R9–R11 and R16 are reserved (not defined there); R13 and R15 are workflow rules with nothing
+    /// to find.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    #[allow(missing_docs)]
+    pub enum RuleId ("rule") {
+        R1 = "R1",
+        R2 = "R2",
+        R3 = "R3",
+        R4 = "R4",
+        R5 = "R5",
+        R6 = "R6",
+        R7 = "R7",
+        R8 = "R8",
+        R9 = "R9",
+        R10 = "R10",
+        R11 = "R11",
+        R12 = "R12",
+        R13 = "R13",
+        R14 = "R14",
+        R15 = "R15",
+        R16 = "R16",
+        R17 = "R17",
+        R18 = "R18",
+        R19 = "R19",
+        R20 = "R20",
+        R21 = "R21",
+        R22 = "R22",
+        R23 = "R23",
+        R24 = "R24",
+        R25 = "R25",
+        R26 = "R26",
     }
 }
 

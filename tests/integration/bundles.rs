@@ -388,6 +388,45 @@ async fn a_district_linked_by_a_folder_gets_its_plan_approved_as_over_grpc() {
     );
     carry(&decisions, &usb.join("down"));
     wait_status(&mut clerk, "412", pb::PlanStatus::Approved).await;
+    // Decisions to carry down exist only for a unit this node decides: 40 decides 412's
+    // plans (the same decision again), not its own.
+    for (unit, decides) in [("412", true), ("40", false)] {
+        let again = inbox.join(format!("down-{unit}.qhb"));
+        let mut args = vec![
+            "bundle".to_string(),
+            "export".into(),
+            "--decisions".into(),
+            "--unit".into(),
+            unit.into(),
+            "--term".into(),
+            TERM.into(),
+            "--out".into(),
+            again.display().to_string(),
+        ];
+        args.extend(office.node_args());
+        let (ok, text) = cli(args).await.said();
+        assert_eq!(ok, decides, "{unit}: {text}");
+        if decides {
+            let (ok, text) = cli([
+                "bundle".to_string(),
+                "verify".into(),
+                again.display().to_string(),
+                "--ca".into(),
+                office.ca.display().to_string(),
+            ])
+            .await
+            .said();
+            assert!(
+                ok && text.contains("signed: decision 412/2025-2030/v1 approved by 40"),
+                "{text}"
+            );
+        } else {
+            assert!(
+                text.contains("does not decide the plans of 40") && !again.exists(),
+                "{text}"
+            );
+        }
+    }
 
     // The same flow over gRPC ends the same on both sides.
     let dir2 = tempfile::tempdir().unwrap();

@@ -287,6 +287,24 @@ async fn the_demo_runs_the_whole_flow_and_reports_exactly_its_deliberate_breaks(
     for commune in ["16681", "16690", "17617", "17623"] {
         assert_eq!(status(commune), pb::PlanStatus::Approved, "{commune}");
     }
+    // 17623 shares no network with its district: its push, the receipt and the decision
+    // travelled as bundle files through its folder, and its plan reached the province.
+    let carried: Vec<&str> = outcome
+        .carried
+        .iter()
+        .map(|f| f.split('-').next().unwrap())
+        .collect();
+    assert_eq!(
+        carried,
+        ["up/push", "down/receipt", "down/decisions"],
+        "{:?}",
+        outcome.carried
+    );
+    assert!(
+        outcome.carried.iter().all(|f| f.contains("17623")),
+        "{:?}",
+        outcome.carried
+    );
     // The districts' plans break R1, R3 and R21: the province returned them.
     assert_eq!(status("412"), pb::PlanStatus::Returned);
     assert_eq!(status("427"), pb::PlanStatus::Returned);

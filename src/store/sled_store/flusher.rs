@@ -134,6 +134,9 @@ pub(super) struct FlushControl {
     /// Set at open when the store is behind its durable-state record: what it lacks. Writes
     /// are refused and the record is left as it is, as evidence.
     pub(super) behind: Option<String>,
+    /// The take-back record (`<data>.takeback`, see [`super::takeback`]), if its room could be
+    /// reserved at open: while the store is failed, [`FlushControl::undo`] is kept there too.
+    pub(super) takeback: Option<PathBuf>,
 }
 
 impl FlushControl {
@@ -143,6 +146,7 @@ impl FlushControl {
         state_path: PathBuf,
         record: bool,
         behind: Option<String>,
+        takeback: Option<PathBuf>,
     ) -> Self {
         Self {
             wanted: Mutex::new((0, false)),
@@ -160,6 +164,28 @@ impl FlushControl {
             state_path,
             record,
             behind,
+            takeback,
+        }
+    }
+
+    /// Keeps `undo` in the take-back record, synced, so that a kill before the reopen still
+    /// takes it back at the next start. Called with the undo lock held, once the store failed.
+    pub(super) fn save_takeback(&self, undo: &VecDeque<(u64, Vec<Write>)>) {
+        let Some(path) = &self.takeback else { return };
+        if let Err(e) = super::takeback::save(path, undo.iter().flat_map(|(_, w)| w.iter())) {
+            tracing::error!(file = %path.display(), error = %e, "the values to take back could not be recorded: a kill before the store reopens may show refused writes after the restart");
+        }
+    }
+
+    /// Clears the take-back record once what it held is taken back and on disk.
+    ///
+    /// # Errors
+    ///
+    /// Writing or syncing the record fails.
+    pub(super) fn clear_takeback(&self) -> std::io::Result<()> {
+        match &self.takeback {
+            Some(path) => super::takeback::save(path, std::iter::empty()),
+            None => Ok(()),
         }
     }
 
@@ -176,6 +202,11 @@ impl FlushControl {
         }
         let first = !self.failed.swap(true, Ordering::AcqRel);
         self.epoch.fetch_add(1, Ordering::AcqRel);
+        if let Ok(undo) = &undo {
+            if first {
+                self.save_takeback(undo);
+            }
+        }
         if !first {
             return;
         }

@@ -39,6 +39,7 @@ use super::{is_disk_full, staging::Staged, Result, Store, StoreError};
 mod flusher;
 mod open;
 mod read;
+mod takeback;
 #[cfg(test)]
 mod tests;
 mod write;

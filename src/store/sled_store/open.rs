@@ -14,9 +14,13 @@ use sled::{transaction::TransactionError, Transactional, Tree};
 use tokio::sync::watch;
 
 use super::{
-    super::{codec, keys, staging::Staged, state, Result, StoreError},
+    super::{
+        codec, keys,
+        staging::{Staged, Write},
+        state, Result, StoreError,
+    },
     flusher::{FlushControl, Flushed, Marks},
-    Engine, SledStore, AUDIT, BODIES, FORMAT_1_TREE, META, PLANS, TREE_NAMES,
+    takeback, Engine, SledStore, AUDIT, BODIES, FORMAT_1_TREE, META, PLANS, TREE_NAMES,
 };
 use crate::{audit::AuditRecord, domain::PlanHeader};
 
@@ -114,6 +118,15 @@ impl SledStore {
     pub fn open(path: &Path) -> Result<Arc<Self>> {
         std::fs::create_dir_all(path)?;
         let engine = open_engine(path)?;
+        let takeback_path = takeback::path_for(path);
+        take_back_recorded(&engine, path, &takeback_path)?;
+        let takeback_ready = match takeback::reserve(&takeback_path) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(file = %takeback_path.display(), error = %e, "no room reserved for the take-back record: a node killed while its store is failed may show refused writes after the restart");
+                false
+            }
+        };
         let applied = Arc::new(AtomicU64::new(0));
         let state_path = state::path_for(path);
         let (marks, record) = match Marks::of(&engine.trees) {
@@ -149,7 +162,13 @@ impl SledStore {
         if let Some(why) = &behind {
             tracing::error!(reason = %why, "store behind its durable-state record; writes refused");
         }
-        let control = Arc::new(FlushControl::new(marks, state_path, record, behind));
+        let control = Arc::new(FlushControl::new(
+            marks,
+            state_path,
+            record,
+            behind,
+            takeback_ready.then_some(takeback_path),
+        ));
         control.write_state();
         let (tx, rx) = watch::channel(Flushed::default());
         let store = Self {
@@ -229,8 +248,19 @@ impl SledStore {
         // A reader that cloned the old engine a moment ago may still hold sled's file lock:
         // `open_engine` waits for it (`LOCK_WAIT`).
         let engine = open_engine(&self.path)?;
-        take_back(&engine, &self.control)?;
-        File::open(self.path.join("db"))?.sync_all()?;
+        {
+            let mut undo = self
+                .control
+                .undo
+                .lock()
+                .map_err(|_| StoreError::FlusherGone)?;
+            take_back(&engine, undo.iter().flat_map(|(_, w)| w.iter()))?;
+            File::open(self.path.join("db"))?.sync_all()?;
+            // Taken back and on disk: the record is no longer needed (kept until then, so
+            // that a kill in between takes back again at the next start).
+            self.control.clear_takeback()?;
+            undo.clear();
+        }
         *self
             .control
             .marks
@@ -258,19 +288,21 @@ impl SledStore {
 }
 
 /// Writes back, in one transaction, the values that refused commits replaced (the earliest
-/// replaced value of each key is the acknowledged one), and flushes; clears the take-back list
-/// only once that is done.
-fn take_back(engine: &Engine, control: &FlushControl) -> Result<()> {
-    let mut undo = control.undo.lock().map_err(|_| StoreError::FlusherGone)?;
-    if undo.is_empty() {
-        return Ok(());
-    }
+/// replaced value of each key is the acknowledged one), and flushes. Returns how many keys it
+/// wrote back.
+fn take_back<'a>(engine: &Engine, writes: impl Iterator<Item = &'a Write>) -> Result<usize> {
     let mut before: std::collections::BTreeMap<(usize, &[u8]), &Option<sled::IVec>> =
         Default::default();
-    for (_, writes) in undo.iter() {
-        for (tree, key, old) in writes {
-            before.entry((*tree, key.as_slice())).or_insert(old);
-        }
+    for (tree, key, old) in writes {
+        before.entry((*tree, key.as_slice())).or_insert(old);
+    }
+    if before.is_empty() {
+        return Ok(0);
+    }
+    if let Some(((tree, _), _)) = before.iter().find(|((t, _), _)| *t >= engine.trees.len()) {
+        return Err(StoreError::Transaction(format!(
+            "a value to take back names tree {tree}, which the store does not have"
+        )));
     }
     let trees: Vec<&Tree> = engine.trees.iter().collect();
     trees
@@ -290,7 +322,35 @@ fn take_back(engine: &Engine, control: &FlushControl) -> Result<()> {
         keys = before.len(),
         "took back from disk what sled had written of refused commits"
     );
-    undo.clear();
+    Ok(before.len())
+}
+
+/// At open: takes back what the take-back record holds (a node killed while its store was
+/// failed, before the reopen took it back), syncs, and clears the record.
+///
+/// # Errors
+///
+/// Writing back, syncing or clearing fails. A damaged record is logged and left as evidence,
+/// not applied: it was being written when the process died, so what it lacks is unknown.
+fn take_back_recorded(engine: &Engine, path: &Path, record: &Path) -> Result<()> {
+    let writes = match takeback::load(record) {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::error!(error = %e, "the take-back record is damaged and is not applied");
+            return Ok(());
+        }
+    };
+    if writes.is_empty() {
+        return Ok(());
+    }
+    let keys = take_back(engine, writes.iter())?;
+    File::open(path.join("db"))?.sync_all()?;
+    takeback::save(record, std::iter::empty())?;
+    tracing::warn!(
+        keys,
+        file = %record.display(),
+        "took back at start what a store failed before a kill held of refused commits"
+    );
     Ok(())
 }
 

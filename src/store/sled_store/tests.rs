@@ -546,3 +546,90 @@ async fn a_store_behind_its_durable_state_record_refuses_writes_and_keeps_the_re
         "the record is kept as evidence"
     );
 }
+
+/// A process killed while its store is failed (the disk full, before the reopen took back what
+/// sled had written of refused commits): at the next start the take-back record is applied, so
+/// the refused value is not read back, and the record is cleared. Without the record (the
+/// other side of the boundary) the refused value is what sled has on disk.
+#[tokio::test]
+async fn a_kill_while_the_store_is_failed_still_takes_back_refused_commits_at_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("store");
+    let store = SledStore::open(&data).unwrap();
+    let key = b"test/take-back".to_vec();
+    let engine = store.engine().unwrap();
+    // Acknowledged: on disk.
+    engine.trees[super::META]
+        .insert(&key, &b"acknowledged"[..])
+        .unwrap();
+    engine.db.flush().unwrap();
+    // Refused: applied in sled's memory and written by sled on its own, then the store fails
+    // before its flush is acknowledged.
+    let old = engine.trees[super::META]
+        .insert(&key, &b"refused"[..])
+        .unwrap();
+    store
+        .control
+        .undo
+        .lock()
+        .unwrap()
+        .push_back((1, vec![(super::META, key.clone(), old)]));
+    engine.db.flush().unwrap();
+    store
+        .control
+        .fail(&store.flushed_tx, "test: the disk is full".into(), true);
+    // The kill: what is on disk now is what the next start finds.
+    let copy = |to: &std::path::Path, with_record: bool| {
+        std::fs::create_dir_all(to).unwrap();
+        for f in std::fs::read_dir(&data).unwrap() {
+            let f = f.unwrap();
+            copy_tree(&f.path(), &to.join(f.file_name()));
+        }
+        if with_record {
+            std::fs::copy(
+                super::takeback::path_for(&data),
+                super::takeback::path_for(to),
+            )
+            .unwrap();
+        }
+    };
+    let (killed, unrecorded) = (dir.path().join("killed"), dir.path().join("unrecorded"));
+    copy(&killed, true);
+    copy(&unrecorded, false);
+    drop(engine);
+    drop(store);
+
+    let read = |path: &std::path::Path| {
+        let store = SledStore::open(path).unwrap();
+        let v = store.engine().unwrap().trees[super::META]
+            .get(&key)
+            .unwrap();
+        v.map(|v| String::from_utf8(v.to_vec()).unwrap())
+    };
+    assert_eq!(read(&killed).as_deref(), Some("acknowledged"));
+    assert!(
+        super::takeback::load(&super::takeback::path_for(&killed))
+            .unwrap()
+            .is_empty(),
+        "the record is cleared once taken back"
+    );
+    assert_eq!(
+        read(&killed).as_deref(),
+        Some("acknowledged"),
+        "and stays so"
+    );
+    assert_eq!(read(&unrecorded).as_deref(), Some("refused"));
+}
+
+/// Copies a file, or a folder with everything in it.
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    if from.is_dir() {
+        std::fs::create_dir_all(to).unwrap();
+        for f in std::fs::read_dir(from).unwrap() {
+            let f = f.unwrap();
+            copy_tree(&f.path(), &to.join(f.file_name()));
+        }
+    } else {
+        std::fs::copy(from, to).unwrap();
+    }
+}

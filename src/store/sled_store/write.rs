@@ -179,6 +179,10 @@ impl SledStore {
         // Kept before the ticket counts as applied, so a flush that covers it finds it.
         if let Ok(mut undo) = self.control.undo.lock() {
             undo.push_back((last, replaced.into_inner()));
+            // The store failed while this transaction ran: its values join the record.
+            if self.control.failed.load(Ordering::Acquire) {
+                self.control.save_takeback(&undo);
+            }
         }
         match result {
             Ok(()) => {
