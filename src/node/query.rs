@@ -537,6 +537,9 @@ pub struct Listing {
     pub status: PlanStatus,
     /// Its entries naming the person (one per planned position).
     pub entries: Vec<crate::domain::Entry>,
+    /// The day it was adopted, if it was: the date whose structure names its unit
+    /// ([`Node::unit_name_at`]).
+    pub adopted_on: Option<chrono::NaiveDate>,
 }
 
 impl Node {
@@ -566,6 +569,7 @@ impl Node {
                         id: plan.id.clone(),
                         status: plan.status,
                         entries: entries.into_iter().cloned().collect(),
+                        adopted_on: plan.adopted_on,
                     });
                 }
             }
@@ -598,6 +602,7 @@ impl Node {
                         id,
                         status: plan.status,
                         entries,
+                        adopted_on: plan.adopted_on,
                     });
                 }
             }

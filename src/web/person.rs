@@ -154,14 +154,19 @@ pub async fn person(
         }
         None => Vec::new(),
     };
-    let found: Vec<(PlanId, PlanStatus, Entry)> = listings
+    // Each plan's unit is named in the structure of the plan's own date ("…, 2024; now part
+    // of …" for a list made before the reorganisation).
+    let found: Vec<(PlanId, PlanStatus, Entry, String)> = listings
         .into_iter()
         .flat_map(|l| {
             let (id, status) = (l.id, l.status);
-            l.entries.into_iter().map(move |e| (id.clone(), status, e))
+            let name = super::pages::plan_unit_name_at(&state, &id.unit, l.adopted_on);
+            l.entries
+                .into_iter()
+                .map(move |e| (id.clone(), status, e, name.clone()))
         })
         .collect();
-    let Some((_, _, first)) = found.last() else {
+    let Some((_, _, first, _)) = found.last() else {
         return Err(WebError {
             status: axum::http::StatusCode::NOT_FOUND,
             message: l
@@ -177,7 +182,7 @@ pub async fn person(
     let asked_unit = match q.don_vi.trim() {
         "" => found
             .last()
-            .map(|(id, _, _)| id.unit.clone())
+            .map(|(id, _, _, _)| id.unit.clone())
             .unwrap_or_default(),
         u => u.to_string(),
     };
@@ -226,8 +231,8 @@ pub async fn person(
             h2 { (l.t("Trong các danh sách quy hoạch", "In the planning lists")) " (" (found.len()) ")" }
             div.scroll { table id="appearances" {
                 thead { tr { th { (l.t("Đơn vị", "Unit")) } th { (l.t("Cấp", "Level")) } th { (l.t("Nhiệm kỳ", "Term")) } th { (l.t("Phiên bản", "Version")) } th { (l.t("Họ và tên ghi trong danh sách", "Name as listed")) } th { (l.t("Chức danh quy hoạch", "Planned position")) } th { (l.t("Kết quả", "Outcome")) } } }
-                tbody { @for (id, status, e) in &found {
-                    tr { td { (unit_name(&id.unit)) } td { (level(&id.unit)) } td { (id.term) }
+                tbody { @for (id, status, e, named) in &found {
+                    tr { td { (named) } td { (level(&id.unit)) } td { (id.term) }
                         td { a href=(plan_href(id)) { "v" (id.version) " · " (l.status(*status)) } }
                         td { (e.cadre.full_name) }
                         td { (catalog.position(&e.position).map(|p| l.t(&p.title_vi, &p.title_en).to_string()).unwrap_or(e.position.clone())) }

@@ -132,6 +132,37 @@ async fn a_province_restarted_in_two_levels_keeps_the_plans_of_abolished_units()
         "{}",
         page.body
     );
+    // The person page names each list she is on in its time too.
+    let hoa_id = p
+        .get_plan(pb::GetPlanRequest {
+            unit: "16681".into(),
+            term: TERM.into(),
+            version: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .entries
+        .into_iter()
+        .find(|e| e.cadre.as_ref().unwrap().full_name == "Nguyễn Thị Hoa")
+        .unwrap()
+        .cadre
+        .unwrap()
+        .national_id;
+    let http = crate::web::access::Http::new(&province.web_url().unwrap(), None);
+    let found = http
+        .send("GET", &format!("/nguoi?cccd={hoa_id}"), None, "")
+        .await;
+    assert_eq!(found.status, 303, "{}", found.body);
+    let at = found.headers["location"].to_str().unwrap().to_string();
+    let person = http.send("GET", &at, Some("qh_lang=en"), "").await;
+    assert_eq!(person.status, 200, "{}", person.body);
+    let appearances = person
+        .body
+        .split(r#"id="appearances""#)
+        .nth(1)
+        .unwrap_or_default();
+    assert!(appearances.contains(QUANG_TRUNG_2024), "{}", person.body);
     let plans_after = latest_plans(&mut p).await;
     assert_eq!(
         plans_after.keys().collect::<Vec<_>>(),
