@@ -141,6 +141,27 @@ impl Statement {
         Ok(())
     }
 
+    /// What the statement is, as a noun: `submission`, `decision`, `receipt`.
+    pub fn noun(&self) -> &'static str {
+        match self.kind {
+            Kind::Submitted => "submission",
+            Kind::Decision => "decision",
+            Kind::Receipt => "receipt",
+        }
+    }
+
+    /// One line for an audit record, without status words (the web page shows a record's
+    /// detail as written, in either language): `decision on 40/2025-2030/v1 by 40, hash …`.
+    pub fn audit_line(&self) -> String {
+        format!(
+            "{} on {} by {}, hash {}",
+            self.noun(),
+            self.plan,
+            self.by,
+            self.hash
+        )
+    }
+
     /// One line for people: `decision 40/2025-2030/v1 approved by 40 at … (hash …)`.
     pub fn describe(&self) -> String {
         format!(

@@ -238,12 +238,7 @@ impl Node {
             Some(head) => format!("from {from}, head {head}"),
             None => format!("from {from}"),
         };
-        for s in &signatures {
-            detail.push_str(&format!(
-                "; keeps the signature: {}",
-                s.statement.describe()
-            ));
-        }
+        detail.push_str(&kept_signatures(&signatures));
         let event = Event::new("receive_push", Some(&plan.id))
             .detail(detail)
             .by(who);
@@ -352,12 +347,7 @@ impl Node {
             .map(|d| (d.decided_by.clone(), d.reasons.join("; ")))
             .unwrap_or_default();
         let mut detail = format!("from {from}: withdrawn by {by}: {reasons}");
-        for s in &signatures {
-            detail.push_str(&format!(
-                "; keeps the signature: {}",
-                s.statement.describe()
-            ));
-        }
+        detail.push_str(&kept_signatures(&signatures));
         let event = Event::new("receive_withdrawal", Some(&plan.id))
             .detail(detail)
             .by(who);
@@ -1002,4 +992,18 @@ impl TryFrom<StoredSignature> for ApprovalSignature {
 /// The store document that keeps the approval signature of `id`.
 fn signature_key(id: &PlanId) -> String {
     format!("cms.approval/{}/{}/{}", id.unit, id.term, id.version)
+}
+
+/// The signatures a push keeps, for its audit record: `; keeps the signatures: submission by
+/// 16681, decision by 412` (no status words, which the web page shows untranslated in a
+/// record's detail; the statements themselves are in the kept documents).
+fn kept_signatures(signatures: &[PlanSignature]) -> String {
+    if signatures.is_empty() {
+        return String::new();
+    }
+    let named: Vec<String> = signatures
+        .iter()
+        .map(|s| format!("{} by {}", s.statement.noun(), s.statement.by))
+        .collect();
+    format!("; keeps the signatures: {}", named.join(", "))
 }

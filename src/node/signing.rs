@@ -151,7 +151,7 @@ impl Node {
         signature: PlanSignature,
     ) -> Result<()> {
         let s = &signature.statement;
-        let event = Event::new(action, Some(&s.plan)).detail(s.describe());
+        let event = Event::new(action, Some(&s.plan)).detail(s.audit_line());
         self.commit(guard, event, vec![keeping(&signature)?]).await
     }
 }

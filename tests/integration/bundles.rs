@@ -360,7 +360,7 @@ async fn a_district_linked_by_a_folder_gets_its_plan_approved_as_over_grpc() {
         .unwrap()
         .into_inner();
     assert!(
-        format!("{kept:?}").contains("submitted 412/2025-2030/v1 submitted by 412"),
+        format!("{kept:?}").contains("keeps the signatures: submission by 412"),
         "{kept:?}"
     );
 
