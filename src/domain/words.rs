@@ -5,7 +5,7 @@
 
 /// Declares an enum whose every value is one word:
 ///
-/// ```ignore
+/// ```text
 /// words! {
 ///     /// The level of a unit.
 ///     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
