@@ -295,6 +295,16 @@ pub struct RawConfig {
         deserialize_with = "text"
     )]
     pub signing_ca: Option<PathBuf>,
+    /// The revocation list (PEM) of the signing authority (`--signing-ca`), signed by it: an
+    /// approval whose CMS signer's certificate it names is refused, naming the serial
+    /// [default: none].
+    #[arg(long)]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "text"
+    )]
+    pub signing_crl: Option<PathBuf>,
     /// The classification (độ mật) every export carries: "Tuyệt mật", "Tối mật" or "Mật"
     /// (Law 117/2025/QH15), written in capitals at the top right of a sheet and on the first
     /// line of a CSV file [default: none, exports unmarked].
@@ -580,6 +590,21 @@ impl RawConfig {
                 })
             })
             .transpose()?;
+        let signing_authority =
+            match (&self.signing_crl, signing_authority) {
+                (None, authority) => authority,
+                (Some(_), None) => return Err(ConfigError::invalid(
+                    "signing_crl",
+                    "is the revocation list of the signing authority: name it with --signing-ca",
+                )),
+                (Some(path), Some(authority)) => {
+                    let pem = std::fs::read_to_string(path)
+                        .map_err(ConfigError::read("signing_crl", path))?;
+                    Some(authority.with_revocation_list(&pem).map_err(|e| {
+                        ConfigError::invalid("signing_crl", format!("{}: {e}", path.display()))
+                    })?)
+                }
+            };
         let classification = self
             .classification
             .as_deref()

@@ -221,5 +221,6 @@ pub fn push_request(from: &str, plan: &Plan) -> pb::PushRequest {
     pb::PushRequest {
         from_unit: from.to_string(),
         plan: Some(plan_to_pb(plan)),
+        ..Default::default()
     }
 }

@@ -108,10 +108,14 @@ pub async fn time_dependent(
             from_unit: district.to_string(),
             to_unit: PROVINCE.into(),
             created_at: now,
+            classification: String::new(),
             content: Content::Push {
                 plan,
                 audit_head: String::new(),
-                signature,
+                signed: quyhoach::bundle::format::PushSignatures {
+                    signature,
+                    forwarded: Vec::new(),
+                },
             },
         }
         .write(&signer)

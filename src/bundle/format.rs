@@ -24,6 +24,23 @@ pub const FORMAT: u32 = 1;
 pub const MAX_BUNDLE: usize = 16 * 1024 * 1024;
 /// The most decisions one bundle carries.
 pub const MAX_DECISIONS: usize = 10_000;
+/// The most signatures a push forwards from the nodes below the pusher (today one: the plan's
+/// own node's submission), and the most a record carries.
+pub const MAX_FORWARDED: usize = 4;
+/// The most signatures a record bundle carries.
+pub const MAX_RECORD_SIGNATURES: usize = 16;
+
+/// The signatures a push carries, over gRPC (`PushRequest.signature`, `forwarded`) as in a
+/// bundle (`BundledPush`): the pushing node's own, and those of the nodes below it that it
+/// verified and forwards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushSignatures {
+    /// The pusher's submission (its own plan) or decision (a lower plan).
+    pub signature: PlanSignature,
+    /// For a lower plan: the plan's own node's submission, as the pusher verified and keeps it
+    /// (at most [`MAX_FORWARDED`]); empty for the pusher's own plan.
+    pub forwarded: Vec<PlanSignature>,
+}
 
 /// What a bundle carries.
 // One bundle holds one content, read once: boxing the push buys nothing.
@@ -36,8 +53,9 @@ pub enum Content {
         plan: Plan,
         /// The writing node's audit head, `<seq>:<digest>` (empty if none).
         audit_head: String,
-        /// The submission (own plan) or decision (a lower plan) signature.
-        signature: PlanSignature,
+        /// The submission (own plan) or decision (a lower plan) signature, and the
+        /// signatures forwarded from below.
+        signed: PushSignatures,
     },
     /// The parent's receipt for a push.
     Receipt {
@@ -53,6 +71,14 @@ pub enum Content {
         /// One signature per decision, in the same order.
         signatures: Vec<PlanSignature>,
     },
+    /// A plan version as the writing node holds it, with every signature it keeps on it, for
+    /// `bundle verify` (a record is never imported).
+    Record {
+        /// The version as held.
+        plan: Plan,
+        /// Every signature kept on it: submission, decisions, receipts.
+        signatures: Vec<PlanSignature>,
+    },
 }
 
 impl Content {
@@ -62,6 +88,7 @@ impl Content {
             Content::Push { .. } => "push",
             Content::Receipt { .. } => "receipt",
             Content::Decisions { .. } => "decisions",
+            Content::Record { .. } => "record",
         }
     }
 }
@@ -75,6 +102,9 @@ pub struct Bundle {
     pub to_unit: String,
     /// When it was written.
     pub created_at: DateTime<Utc>,
+    /// The writing deployment's classification mark (độ mật, `serve --classification`), as
+    /// its exports carry it; empty when the deployment names none. Under the seal.
+    pub classification: String,
     /// What it carries.
     pub content: Content,
 }
@@ -106,6 +136,10 @@ impl Bundle {
                 self.to_unit,
                 decisions.iter().map(|(s, _)| *s).max().unwrap_or(0)
             ),
+            Content::Record { plan, .. } => format!(
+                "record-{}-{}-v{}-at-{}.qhb",
+                plan.id.unit, plan.id.term, plan.id.version, self.from_unit
+            ),
         }
     }
 
@@ -123,11 +157,12 @@ impl Bundle {
                 Content::Push {
                     plan,
                     audit_head,
-                    signature,
+                    signed,
                 } => pb::bundle_body::Content::Push(pb::BundledPush {
                     plan: Some(convert::plan_to_pb(plan)),
                     audit_head: audit_head.clone(),
-                    signature: Some(signature_to_pb(signature)),
+                    signature: Some(signature_to_pb(&signed.signature)),
+                    forwarded: signed.forwarded.iter().map(signature_to_pb).collect(),
                 }),
                 Content::Receipt { receipt, signature } => {
                     pb::bundle_body::Content::Receipt(pb::BundledReceipt {
@@ -148,8 +183,15 @@ impl Bundle {
                         .collect(),
                     signatures: signatures.iter().map(signature_to_pb).collect(),
                 }),
+                Content::Record { plan, signatures } => {
+                    pb::bundle_body::Content::Record(pb::BundledRecord {
+                        plan: Some(convert::plan_to_pb(plan)),
+                        signatures: signatures.iter().map(signature_to_pb).collect(),
+                    })
+                }
             }),
             chain: Vec::new(),
+            classification: self.classification.clone(),
         }
         .encode_to_vec();
         let (algorithm, signature) = signer.sign_bytes(&body)?;
@@ -244,11 +286,8 @@ pub fn read(bytes: &[u8]) -> Result<Sealed, FieldError> {
                     .ok_or_else(|| bad("bundle.push.plan", "is required"))?,
             )?,
             audit_head: p.audit_head,
-            signature: signature_from_pb(
-                "bundle.push.signature",
-                p.signature
-                    .ok_or_else(|| bad("bundle.push.signature", "is missing"))?,
-            )?,
+            signed: push_signatures_from_pb("bundle.push.", p.signature, p.forwarded)?
+                .ok_or_else(|| bad("bundle.push.signature", "is missing"))?,
         },
         Some(pb::bundle_body::Content::Receipt(r)) => Content::Receipt {
             receipt: convert::receipt_from_pb(
@@ -289,12 +328,41 @@ pub fn read(bytes: &[u8]) -> Result<Sealed, FieldError> {
                 signatures,
             }
         }
+        Some(pb::bundle_body::Content::Record(r)) => {
+            if r.signatures.len() > MAX_RECORD_SIGNATURES {
+                return Err(bad(
+                    "bundle.record.signatures",
+                    format!("more than {MAX_RECORD_SIGNATURES} signatures"),
+                ));
+            }
+            Content::Record {
+                plan: convert::plan_from_pb(
+                    "bundle.record.plan",
+                    r.plan
+                        .ok_or_else(|| bad("bundle.record.plan", "is required"))?,
+                )?,
+                signatures: r
+                    .signatures
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, s)| signature_from_pb(&format!("bundle.record.signatures[{i}]"), s))
+                    .collect::<Result<Vec<_>, FieldError>>()?,
+            }
+        }
     };
+    if body.classification.chars().count() > 64 || body.classification.chars().any(char::is_control)
+    {
+        return Err(bad(
+            "bundle.classification",
+            "longer than 64 characters or holds a control character",
+        ));
+    }
     Ok(Sealed {
         bundle: Bundle {
             from_unit: body.from_unit,
             to_unit: body.to_unit,
             created_at,
+            classification: body.classification,
             content,
         },
         body: file.body,
@@ -362,32 +430,8 @@ impl Sealed {
             Ok(s.statement.clone())
         };
         let statements = match &b.content {
-            Content::Push {
-                plan, signature, ..
-            } => {
-                sign::matches_plan(&signature.statement, plan)
-                    .map_err(|e| bad("bundle.push.signature", e))?;
-                let expected = if plan.id.unit == b.from_unit {
-                    if plan.status != PlanStatus::Submitted {
-                        return Err(bad(
-                            "bundle.push.plan.status",
-                            format!(
-                                "a unit's own plan goes up as submitted, not {}",
-                                plan.status.as_str()
-                            ),
-                        ));
-                    }
-                    Statement::submitted(plan, signature.statement.date)
-                } else {
-                    let d = plan.decision.as_ref().ok_or_else(|| {
-                        bad(
-                            "bundle.push.plan.decision",
-                            "a lower plan goes up with the decision on it",
-                        )
-                    })?;
-                    Statement::decision(d)
-                };
-                vec![check("bundle.push.signature", signature, &expected)?]
+            Content::Push { plan, signed, .. } => {
+                check_push(trust, &b.from_unit, plan, signed, "bundle.push.")?
             }
             Content::Receipt { receipt, signature } => {
                 let expected = Statement::receipt(receipt, signature.statement.status);
@@ -420,12 +464,211 @@ impl Sealed {
                     })
                     .collect::<Result<_, _>>()?
             }
+            Content::Record { plan, signatures } => signatures
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    let field = format!("bundle.record.signatures[{i}]");
+                    check_held(trust, plan, s).map_err(|e| bad(&field, e))?;
+                    Ok(s.statement.clone())
+                })
+                .collect::<Result<_, FieldError>>()?,
         };
         Ok(Verified {
             sealed_by,
             statements,
         })
     }
+}
+
+/// Verifies the signatures a push from the node of `from` carries for `plan`, with the
+/// authority (`trust`): the same checks for a push over gRPC (`Node::receive_signed_push`) and
+/// a push bundle ([`Sealed::verify`]). `at` prefixes the field names (`bundle.push.` or empty).
+///
+/// - `signature`: for `from`'s own plan (which must be `submitted`), its submission of exactly
+///   this content; for a lower plan, the decision the plan carries, exactly; in both cases by
+///   a node certificate of `from` that chains to the authority, is valid now and not revoked
+///   (`Trust::verify`), over the statement's bytes;
+/// - `forwarded` (at most [`MAX_FORWARDED`], only with a lower plan): each the submission of
+///   this content by the plan's own unit's node, verified the same way.
+///
+/// Returns the statements verified, the pusher's first.
+///
+/// # Errors
+///
+/// A [`FieldError`] naming the signature (`signature`, `forwarded[i]`) or the plan field that
+/// does not hold and why.
+pub fn check_push(
+    trust: &Trust,
+    from: &str,
+    plan: &Plan,
+    signed: &PushSignatures,
+    at: &str,
+) -> Result<Vec<Statement>, FieldError> {
+    let field = format!("{at}signature");
+    let signature = &signed.signature;
+    sign::matches_plan(&signature.statement, plan).map_err(|e| bad(&field, e))?;
+    let own = plan.id.unit == from;
+    let expected = if own {
+        if plan.status != PlanStatus::Submitted {
+            return Err(bad(
+                &format!("{at}plan.status"),
+                format!(
+                    "a unit's own plan goes up as submitted, not {}",
+                    plan.status.as_str()
+                ),
+            ));
+        }
+        Statement::submitted(plan, signature.statement.date)
+    } else {
+        let d = plan.decision.as_ref().ok_or_else(|| {
+            bad(
+                &format!("{at}plan.decision"),
+                "a lower plan goes up with the decision on it",
+            )
+        })?;
+        Statement::decision(d)
+    };
+    if signature.statement.by != from {
+        return Err(bad(
+            &field,
+            format!(
+                "is by {}, but the push comes from {}",
+                signature.statement.by,
+                crate::domain::validate::short(from)
+            ),
+        ));
+    }
+    if signature.statement != expected {
+        return Err(bad(
+            &field,
+            format!(
+                "vouches for {}, but the push carries {}",
+                signature.statement.describe(),
+                expected.describe()
+            ),
+        ));
+    }
+    trust.verify(signature).map_err(|e| bad(&field, e))?;
+    let mut statements = vec![signature.statement.clone()];
+    if signed.forwarded.len() > MAX_FORWARDED {
+        return Err(bad(
+            &format!("{at}forwarded"),
+            format!("more than {MAX_FORWARDED} signatures"),
+        ));
+    }
+    for (i, s) in signed.forwarded.iter().enumerate() {
+        let field = format!("{at}forwarded[{i}]");
+        if own {
+            return Err(bad(&field, "a unit's own plan carries its submission only"));
+        }
+        let expected = Statement::submitted(plan, s.statement.date);
+        if s.statement != expected {
+            return Err(bad(
+                &field,
+                format!(
+                    "vouches for {}, but only the submission of {} by its own node is forwarded",
+                    s.statement.describe(),
+                    plan.id
+                ),
+            ));
+        }
+        sign::matches_plan(&s.statement, plan).map_err(|e| bad(&field, e))?;
+        trust.verify(s).map_err(|e| bad(&field, e))?;
+        statements.push(s.statement.clone());
+    }
+    Ok(statements)
+}
+
+/// Checks a signature a node keeps on a version it holds (a record bundle's): it vouches for
+/// this version and content; a submission is by the plan's own unit, as submitted; a decision
+/// by the unit that decided the version held is exactly that decision; and it verifies with
+/// the authority (`Trust::verify`).
+///
+/// # Errors
+///
+/// A sentence saying what does not hold.
+pub fn check_held(trust: &Trust, plan: &Plan, s: &PlanSignature) -> Result<(), String> {
+    let st = &s.statement;
+    if st.plan != plan.id || st.hash != plan.content_hash() {
+        return Err(format!(
+            "vouches for {}, but the record holds {} with hash {}",
+            st.describe(),
+            plan.id,
+            plan.content_hash()
+        ));
+    }
+    match st.kind {
+        Kind::Submitted if st.by != plan.id.unit || st.status != PlanStatus::Submitted => {
+            return Err(format!(
+                "{} is not a submission by {}'s own node",
+                st.describe(),
+                plan.id.unit
+            ))
+        }
+        Kind::Decision => {
+            if let Some(d) = plan.decision.as_ref().filter(|d| d.decided_by == st.by) {
+                let expected = Statement::decision(d);
+                if st != &expected {
+                    return Err(format!(
+                        "vouches for {}, but the record holds {}",
+                        st.describe(),
+                        expected.describe()
+                    ));
+                }
+            }
+        }
+        _ => {}
+    }
+    trust.verify(s)?;
+    Ok(())
+}
+
+/// A push's signatures from their proto form (`at` prefixes the field names); none when the
+/// push carries no signature and forwards none.
+///
+/// # Errors
+///
+/// A [`FieldError`] on the signature that is malformed, on `forwarded` without `signature`,
+/// or on more than [`MAX_FORWARDED`] forwarded.
+pub fn push_signatures_from_pb(
+    at: &str,
+    signature: Option<pb::NodeSignature>,
+    forwarded: Vec<pb::NodeSignature>,
+) -> Result<Option<PushSignatures>, FieldError> {
+    if forwarded.len() > MAX_FORWARDED {
+        return Err(bad(
+            &format!("{at}forwarded"),
+            format!("more than {MAX_FORWARDED} signatures"),
+        ));
+    }
+    let Some(signature) = signature else {
+        if forwarded.is_empty() {
+            return Ok(None);
+        }
+        return Err(bad(
+            &format!("{at}signature"),
+            "is missing, though signatures are forwarded",
+        ));
+    };
+    Ok(Some(PushSignatures {
+        signature: signature_from_pb(&format!("{at}signature"), signature)?,
+        forwarded: forwarded
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| signature_from_pb(&format!("{at}forwarded[{i}]"), s))
+            .collect::<Result<_, _>>()?,
+    }))
+}
+
+/// The proto form of a push's signatures: (`signature`, `forwarded`).
+pub fn push_signatures_to_pb(
+    s: &PushSignatures,
+) -> (Option<pb::NodeSignature>, Vec<pb::NodeSignature>) {
+    (
+        Some(signature_to_pb(&s.signature)),
+        s.forwarded.iter().map(signature_to_pb).collect(),
+    )
 }
 
 /// The proto form of a signature.

@@ -141,6 +141,27 @@ impl Statement {
         Ok(())
     }
 
+    /// What the statement is, as a noun: `submission`, `decision`, `receipt`.
+    pub fn noun(&self) -> &'static str {
+        match self.kind {
+            Kind::Submitted => "submission",
+            Kind::Decision => "decision",
+            Kind::Receipt => "receipt",
+        }
+    }
+
+    /// One line for an audit record, without status words (the web page shows a record's
+    /// detail as written, in either language): `decision on 40/2025-2030/v1 by 40, hash …`.
+    pub fn audit_line(&self) -> String {
+        format!(
+            "{} on {} by {}, hash {}",
+            self.noun(),
+            self.plan,
+            self.by,
+            self.hash
+        )
+    }
+
     /// One line for people: `decision 40/2025-2030/v1 approved by 40 at … (hash …)`.
     pub fn describe(&self) -> String {
         format!(
@@ -303,25 +324,34 @@ fn verification_algorithm(
     }
 }
 
-/// The authority a signer's certificate must chain to, and its revocation list if any.
+/// The authority a signer's certificate must chain to (each certificate of the authority
+/// file: a deployment moving to a new authority trusts the old and the new, as its TLS does),
+/// and its revocation list if any.
 #[derive(Clone)]
 pub struct Trust {
-    ca: Vec<u8>,
+    ca: Vec<Vec<u8>>,
     crl: Option<Vec<u8>>,
 }
 
 impl Trust {
-    /// The trust of an authority certificate (PEM) and an optional revocation list (PEM).
+    /// The trust of the authority certificates (PEM, one or more) and an optional revocation
+    /// list (PEM).
     ///
     /// # Errors
     ///
     /// A sentence if either cannot be read.
     pub fn from_pem(ca_pem: &str, crl_pem: Option<&str>) -> Result<Self, String> {
-        let ca = CertificateDer::from_pem_slice(ca_pem.as_bytes())
-            .map_err(|e| format!("ca: no certificate: {e}"))?
-            .to_vec();
-        webpki::anchor_from_trusted_cert(&CertificateDer::from(ca.as_slice()))
-            .map_err(|e| format!("ca: not a usable authority certificate: {e}"))?;
+        let ca = CertificateDer::pem_slice_iter(ca_pem.as_bytes())
+            .map(|c| c.map(|c| c.to_vec()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("ca: no certificate: {e}"))?;
+        if ca.is_empty() {
+            return Err("ca: no certificate".into());
+        }
+        for c in &ca {
+            webpki::anchor_from_trusted_cert(&CertificateDer::from(c.as_slice()))
+                .map_err(|e| format!("ca: not a usable authority certificate: {e}"))?;
+        }
         let crl = crl_pem
             .map(|pem| {
                 CertificateRevocationListDer::from_pem_slice(pem.as_bytes())
@@ -343,8 +373,15 @@ impl Trust {
         let der = CertificateDer::from(certificate);
         let ee = webpki::EndEntityCert::try_from(&der)
             .map_err(|e| format!("the signer's certificate is unreadable: {e:?}"))?;
-        let ca = CertificateDer::from(self.ca.as_slice());
-        let anchor = webpki::anchor_from_trusted_cert(&ca)
+        let ca: Vec<CertificateDer<'_>> = self
+            .ca
+            .iter()
+            .map(|c| CertificateDer::from(c.as_slice()))
+            .collect();
+        let anchors = ca
+            .iter()
+            .map(webpki::anchor_from_trusted_cert)
+            .collect::<Result<Vec<_>, _>>()
             .map_err(|e| format!("the authority certificate is unusable: {e:?}"))?;
         let crl = self
             .crl
@@ -372,7 +409,7 @@ impl Trust {
             .all;
         ee.verify_for_usage(
             algorithms,
-            &[anchor],
+            &anchors,
             &[],
             UnixTime::now(),
             webpki::KeyUsage::client_auth(),

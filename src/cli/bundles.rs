@@ -177,6 +177,16 @@ fn describe(
     len: usize,
     b: &format::Bundle,
 ) -> std::io::Result<()> {
+    // The mark first, where an office looks for it (it is under the seal, checked below).
+    writeln!(
+        out,
+        "classification: {}",
+        if b.classification.is_empty() {
+            "(none)"
+        } else {
+            &b.classification
+        }
+    )?;
     writeln!(
         out,
         "{}: {} bytes, format {}, a {} from {} to {}, written {}",
@@ -188,34 +198,47 @@ fn describe(
         b.to_unit,
         b.created_at.to_rfc3339()
     )?;
+    let plan_lines = |out: &mut Out, plan: &quyhoach::domain::Plan| -> std::io::Result<()> {
+        let hash = plan.content_hash();
+        writeln!(
+            out,
+            "holds: plan {} {}, {} entries, {} ballot round(s), hash {} ({})",
+            plan.id,
+            plan.status.as_str(),
+            plan.entries.len(),
+            plan.rounds.len(),
+            plan.hash.as_deref().unwrap_or("-"),
+            if plan.hash.as_deref() == Some(hash.as_str()) {
+                "the content's own".to_string()
+            } else {
+                format!("NOT the content's, which is {hash}")
+            }
+        )?;
+        if let Some(d) = &plan.decision {
+            writeln!(
+                out,
+                "decision: {:?} by {} at {}",
+                d.outcome,
+                d.decided_by,
+                d.decided_at.to_rfc3339()
+            )?;
+        }
+        Ok(())
+    };
     match &b.content {
+        Content::Record { plan, signatures } => {
+            plan_lines(out, plan)?;
+            writeln!(
+                out,
+                "as held by {}, with {} signature(s) kept on it",
+                b.from_unit,
+                signatures.len()
+            )?;
+        }
         Content::Push {
             plan, audit_head, ..
         } => {
-            let hash = plan.content_hash();
-            writeln!(
-                out,
-                "holds: plan {} {}, {} entries, {} ballot round(s), hash {} ({})",
-                plan.id,
-                plan.status.as_str(),
-                plan.entries.len(),
-                plan.rounds.len(),
-                plan.hash.as_deref().unwrap_or("-"),
-                if plan.hash.as_deref() == Some(hash.as_str()) {
-                    "the content's own".to_string()
-                } else {
-                    format!("NOT the content's, which is {hash}")
-                }
-            )?;
-            if let Some(d) = &plan.decision {
-                writeln!(
-                    out,
-                    "decision: {:?} by {} at {}",
-                    d.outcome,
-                    d.decided_by,
-                    d.decided_at.to_rfc3339()
-                )?;
-            }
+            plan_lines(out, plan)?;
             writeln!(
                 out,
                 "audit head of {}: {}",

@@ -644,6 +644,7 @@ pub fn receipt_to_pb(r: &Receipt, duplicate: bool) -> pb::Receipt {
         received_by: r.received_by.clone(),
         received_at: r.received_at.to_rfc3339(),
         duplicate,
+        signature: None,
     }
 }
 
@@ -660,6 +661,7 @@ pub fn receipt_from_pb(r: pb::Receipt) -> R<Receipt> {
         received_by,
         received_at,
         duplicate: _,
+        signature: _,
     } = r;
     Ok(Receipt {
         plan: plan_id_from_pb("receipt.plan", plan)?,

@@ -174,6 +174,12 @@ pub fn check_shape(method: &str, body: &[u8]) -> Result<(), Status> {
                 entries_in(plan, 4, MAX_ENTRIES, "plan.entries")?;
                 round_in(plan, 5, MAX_ROUNDS, "plan.rounds")?;
             }
+            repeated(
+                message,
+                4,
+                crate::bundle::format::MAX_FORWARDED,
+                "forwarded",
+            )?;
         }
         "/quyhoach.v1.Planning/ImportEntries" => {
             entries_in(message, 3, MAX_ENTRIES, "entries")?;

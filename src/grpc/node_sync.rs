@@ -6,9 +6,10 @@ use tonic::{Request, Response, Status};
 
 use super::{convert::*, pb};
 use crate::{
+    bundle::format::{push_signatures_from_pb, signature_to_pb},
     domain::FieldError,
     error::Error,
-    node::{ChildReport, Node},
+    node::{bundles as exchange, ChildReport, Node},
 };
 
 /// The `NodeSync` gRPC service: the calls one node makes to its parent (pushes, pulls, reconciliation).
@@ -30,10 +31,17 @@ impl pb::node_sync_server::NodeSync for NodeSyncService {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| crate::audit::parse_head(v).ok())
             .map(|(seq, digest)| format!("{seq}:{digest}"));
-        let pb::PushRequest { from_unit, plan } = req.into_inner();
+        let pb::PushRequest {
+            from_unit,
+            plan,
+            signature,
+            forwarded,
+        } = req.into_inner();
         let plan = plan
             .ok_or_else(|| Status::from(Error::Invalid(FieldError::new("plan", "is required"))))?;
         let plan = plan_from_pb("plan", plan).map_err(|e| Status::from(Error::Invalid(e)))?;
+        let signed = push_signatures_from_pb("", signature, forwarded)
+            .map_err(|e| Status::from(Error::Invalid(e)))?;
         if let Some(e) = plan.entries.first() {
             crate::fault::panic_point(crate::fault::ON_PUSH, &e.cadre.national_id);
         }
@@ -43,16 +51,16 @@ impl pb::node_sync_server::NodeSync for NodeSyncService {
         let from = from_unit.trim().to_string();
         // The province re-checks every plan it receives once it is durable, off the push's
         // path (see `Node::commit`).
-        let (receipt, duplicate) =
-            tokio::spawn(
-                async move { node.receive_push(&who, &from, plan, head.as_deref()).await },
-            )
-            .await
-            .map_err(|e| Status::internal(format!("push handler failed: {e}")))??;
-        if !duplicate {
-            crate::fault::crash_point(crate::fault::AFTER_RECEIVE);
-        }
-        Ok(Response::new(receipt_to_pb(&receipt, duplicate)))
+        // The same receive as a push bundle's: signatures checked and kept with the plan, the
+        // receipt signed.
+        let (receipt, duplicate, signature) = tokio::spawn(async move {
+            exchange::receive(&node, &who, &from, plan, head.as_deref(), signed).await
+        })
+        .await
+        .map_err(|e| Status::internal(format!("push handler failed: {e}")))??;
+        let mut answer = receipt_to_pb(&receipt, duplicate);
+        answer.signature = signature.as_ref().map(signature_to_pb);
+        Ok(Response::new(answer))
     }
 
     async fn pull_decisions(
@@ -88,14 +96,24 @@ impl pb::node_sync_server::NodeSync for NodeSyncService {
         let decisions = self
             .node
             .answer_pull(&who, &from_unit, after, plan_states, report)
+            .await?;
+        // Each signed as a decisions bundle signs it.
+        let signatures = exchange::decision_signatures(&self.node, &decisions)
             .await?
+            .iter()
+            .map(signature_to_pb)
+            .collect();
+        let decisions = decisions
             .into_iter()
             .map(|(seq, d)| pb::SequencedDecision {
                 seq,
                 decision: Some(decision_to_pb(&d)),
             })
             .collect();
-        Ok(Response::new(pb::PullDecisionsResponse { decisions }))
+        Ok(Response::new(pb::PullDecisionsResponse {
+            decisions,
+            signatures,
+        }))
     }
 
     async fn reconcile(

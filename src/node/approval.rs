@@ -5,6 +5,10 @@
 use super::{Event, Node};
 use crate::{
     auth::Caller,
+    bundle::{
+        format::{check_push, PushSignatures},
+        sign::PlanSignature,
+    },
     domain::{Conflict, Decision, OutboxItem, Outcome, Plan, PlanId, PlanStatus, Receipt},
     error::{Error, Result},
     store::Change,
@@ -69,8 +73,32 @@ impl Node {
         plan: Plan,
         child_head: Option<&str>,
     ) -> Result<(Receipt, bool)> {
+        self.receive_signed_push(who, from, plan, child_head, None)
+            .await
+    }
+
+    /// [`Node::receive_push`] with the signatures the push carries (over gRPC or in a bundle:
+    /// `node::bundles::receive` is the one caller of both links). A node with a key (started
+    /// with a certificate) requires them and checks them with `bundle::format::check_push`
+    /// after the plan's own checks and before anything is stored, and keeps them in the
+    /// transaction that stores the plan; a node without one (`--insecure`) has no authority to
+    /// check them against and keeps none.
+    ///
+    /// # Errors
+    ///
+    /// As [`Node::receive_push`]; [`Error::Invalid`] on `signature` when a node with a key
+    /// gets an unsigned push ("the push is unsigned"), or on the signature that does not
+    /// verify, naming why.
+    pub async fn receive_signed_push(
+        &self,
+        who: &Caller,
+        from: &str,
+        plan: Plan,
+        child_head: Option<&str>,
+        signed: Option<PushSignatures>,
+    ) -> Result<(Receipt, bool)> {
         who.require_node(from)?;
-        let result = self.take_push(who, from, plan, child_head).await;
+        let result = self.take_push(who, from, plan, child_head, signed).await;
         self.count_push(&result.as_ref().map(|(_, dup)| *dup).map_err(|_| ()));
         if let Err(Error::HashConflict {
             plan,
@@ -121,6 +149,7 @@ impl Node {
         from: &str,
         mut plan: Plan,
         child_head: Option<&str>,
+        signed: Option<PushSignatures>,
     ) -> Result<(Receipt, bool)> {
         self.check_push_origin(from, &plan.id)?;
         // What a child pushes passes the checks of a local write, before anything is stored.
@@ -135,9 +164,12 @@ impl Node {
                 ),
             ));
         }
+        let signatures = self.checked_push_signatures(from, &plan, signed)?;
         let direct = plan.id.unit == from;
         if !direct && plan.status == PlanStatus::Returned {
-            return self.take_withdrawal(who, from, plan, hash).await;
+            return self
+                .take_withdrawal(who, from, plan, hash, signatures)
+                .await;
         }
         let guard = self.lock().await;
         if let Some(existing) = self.store.header(&plan.id)? {
@@ -154,6 +186,7 @@ impl Node {
             let receipt = self.store.receipt(&plan.id)?.ok_or_else(|| {
                 Error::precondition("plan", format!("{} is held without its receipt", plan.id))
             })?;
+            self.keep_signatures(signatures).await?;
             return Ok((receipt, true));
         }
         if direct && plan.status != PlanStatus::Submitted {
@@ -191,6 +224,9 @@ impl Node {
                 received_at.timestamp_millis() as u64,
             ),
         ];
+        for s in &signatures {
+            changes.push(super::signing::keeping(s)?);
+        }
         if !direct && self.parent_unit().is_some() {
             changes.push(Change::Enqueue(OutboxItem {
                 plan: plan.id.clone(),
@@ -198,10 +234,11 @@ impl Node {
                 approval: plan.decision.clone(),
             }));
         }
-        let detail = match child_head.filter(|h| !h.is_empty()) {
+        let mut detail = match child_head.filter(|h| !h.is_empty()) {
             Some(head) => format!("from {from}, head {head}"),
             None => format!("from {from}"),
         };
+        detail.push_str(&kept_signatures(&signatures));
         let event = Event::new("receive_push", Some(&plan.id))
             .detail(detail)
             .by(who);
@@ -229,6 +266,7 @@ impl Node {
         from: &str,
         mut plan: Plan,
         hash: String,
+        signatures: Vec<PlanSignature>,
     ) -> Result<(Receipt, bool)> {
         self.check_forwarded_withdrawal(&plan, &hash)?;
         let withdrawal = plan.decision.clone();
@@ -254,6 +292,7 @@ impl Node {
                             format!("{} is held without its receipt", plan.id),
                         )
                     })?;
+                    self.keep_signatures(signatures).await?;
                     return Ok((receipt, true));
                 }
                 status => {
@@ -292,6 +331,9 @@ impl Node {
             super::status::child_receipt_key(from),
             received_at.timestamp_millis() as u64,
         ));
+        for s in &signatures {
+            changes.push(super::signing::keeping(s)?);
+        }
         let forward = self.parent_unit().is_some();
         if forward {
             changes.push(Change::Enqueue(OutboxItem {
@@ -304,8 +346,10 @@ impl Node {
             .as_ref()
             .map(|d| (d.decided_by.clone(), d.reasons.join("; ")))
             .unwrap_or_default();
+        let mut detail = format!("from {from}: withdrawn by {by}: {reasons}");
+        detail.push_str(&kept_signatures(&signatures));
         let event = Event::new("receive_withdrawal", Some(&plan.id))
-            .detail(format!("from {from}: withdrawn by {by}: {reasons}"))
+            .detail(detail)
             .by(who);
         self.commit(guard, event, changes).await?;
         if forward {
@@ -313,6 +357,41 @@ impl Node {
         }
         tracing::info!(plan = %receipt.plan, from, "withdrawal received");
         Ok((receipt, false))
+    }
+
+    /// The signatures of a push, checked as `bundle::format::check_push` checks them (the
+    /// same function a push bundle is verified with), to keep with the plan; none on a node
+    /// without a key.
+    fn checked_push_signatures(
+        &self,
+        from: &str,
+        plan: &Plan,
+        signed: Option<PushSignatures>,
+    ) -> Result<Vec<PlanSignature>> {
+        let Ok(trust) = self.trust() else {
+            return Ok(Vec::new());
+        };
+        let Some(signed) = signed else {
+            return Err(Error::invalid(
+                "signature",
+                format!(
+                    "the push of {} is unsigned: node {} takes only pushes signed by the child's node (its submission, or its decision on a lower plan)",
+                    plan.id, self.unit.code
+                ),
+            ));
+        };
+        check_push(trust, from, plan, &signed, "").map_err(Error::Invalid)?;
+        Ok(std::iter::once(signed.signature)
+            .chain(signed.forwarded)
+            .collect())
+    }
+
+    /// Keeps signatures carried again by a push already held (each kept once).
+    async fn keep_signatures(&self, signatures: Vec<PlanSignature>) -> Result<()> {
+        for s in signatures {
+            self.keep_signature(s).await?;
+        }
+        Ok(())
     }
 
     /// A forwarded withdrawal must carry a return of exactly this content by its approver.
@@ -955,4 +1034,18 @@ impl TryFrom<StoredSignature> for ApprovalSignature {
 /// The store document that keeps the approval signature of `id`.
 fn signature_key(id: &PlanId) -> String {
     format!("cms.approval/{}/{}/{}", id.unit, id.term, id.version)
+}
+
+/// The signatures a push keeps, for its audit record: `; keeps the signatures: submission by
+/// 16681, decision by 412` (no status words, which the web page shows untranslated in a
+/// record's detail; the statements themselves are in the kept documents).
+fn kept_signatures(signatures: &[PlanSignature]) -> String {
+    if signatures.is_empty() {
+        return String::new();
+    }
+    let named: Vec<String> = signatures
+        .iter()
+        .map(|s| format!("{} by {}", s.statement.noun(), s.statement.by))
+        .collect();
+    format!("; keeps the signatures: {}", named.join(", "))
 }

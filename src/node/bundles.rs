@@ -9,6 +9,13 @@
 //! [`Node::withdraw_submission`] can tell a version still only queued here from one whose file
 //! may already be on its way (issue 21; docs/offline-transfer.md, "A withdrawal after a bundle
 //! left").
+//!
+//! The signatures of a link are made and taken here, one function per step for both links
+//! (the gRPC link, `sync::grpc_parent` and `grpc::node_sync`, and bundles, over a folder or
+//! carried by hand): [`push_signatures`] (what a push carries), [`receive`] (taking a push and
+//! signing its receipt), [`take_receipt`] (the child keeping the parent's signed receipt),
+//! [`decision_signatures`] (the parent signing the decisions it sends down) and
+//! [`take_decisions`] (the child verifying and keeping them).
 
 use std::path::{Path, PathBuf};
 
@@ -19,10 +26,10 @@ use super::{Event, Node};
 use crate::{
     auth::Caller,
     bundle::{
-        format::{self, Bundle, Content},
+        format::{self, Bundle, Content, PushSignatures},
         sign::{Kind, PlanSignature, Statement},
     },
-    domain::{OutboxItem, Plan, PlanId, PlanStatus},
+    domain::{Decision, OutboxItem, Plan, PlanId, PlanStatus, Receipt},
     error::{Error, Result},
     store::Change,
 };
@@ -200,9 +207,34 @@ fn seal(node: &Node, bundle: &Bundle) -> Result<Exported> {
     })
 }
 
-/// The signature a pushed plan travels with: this node's submission of its own plan, or its
-/// decision on a lower plan (kept when made; signed now if it was made before the node had a
-/// key).
+/// The signatures a pushed plan travels with, over either link: this node's submission of its
+/// own plan, or its decision on a lower plan (kept when made; signed now if it was made before
+/// the node had a key), and for a lower plan the submission of its own node, forwarded when it
+/// is kept here (it is kept from the push that brought the plan).
+///
+/// # Errors
+///
+/// [`Error::Precondition`] if the node has no key or the plan cannot be signed;
+/// [`Error::Store`] if storage fails.
+pub async fn push_signatures(node: &Node, plan: &Plan) -> Result<PushSignatures> {
+    let signature = push_signature(node, plan).await?;
+    let forwarded = if plan.id.unit == node.unit().code {
+        Vec::new()
+    } else {
+        node.kept_signature(Kind::Submitted, &plan.id, PlanStatus::Submitted)?
+            .filter(|s| {
+                s.statement.by == plan.id.unit
+                    && plan.hash.as_deref() == Some(s.statement.hash.as_str())
+            })
+            .into_iter()
+            .collect()
+    };
+    Ok(PushSignatures {
+        signature,
+        forwarded,
+    })
+}
+
 async fn push_signature(node: &Node, plan: &Plan) -> Result<PlanSignature> {
     if plan.id.unit == node.unit().code {
         return node.signed(Statement::submitted(plan, node.now())).await;
@@ -239,7 +271,7 @@ pub async fn push_bundle(node: &Node, plan: &Plan) -> Result<Exported> {
     let parent = node
         .parent_unit()
         .ok_or_else(|| Error::precondition("unit", "this node has no parent to push to"))?;
-    let signature = push_signature(node, plan).await?;
+    let signed = push_signatures(node, plan).await?;
     let audit_head = node
         .store()
         .audit_head()?
@@ -249,13 +281,180 @@ pub async fn push_bundle(node: &Node, plan: &Plan) -> Result<Exported> {
         from_unit: node.unit().code.clone(),
         to_unit: parent.code.clone(),
         created_at: node.now(),
+        classification: classification(node),
         content: Content::Push {
             plan: plan.clone(),
             audit_head,
-            signature,
+            signed,
         },
     };
     seal(node, &bundle)
+}
+
+/// The classification mark this node's bundles carry (empty: none).
+fn classification(node: &Node) -> String {
+    node.classification()
+        .map(|c| c.as_str().to_string())
+        .unwrap_or_default()
+}
+
+/// Takes a push from the child `from` (its node is `who`) over either link: the node's receive
+/// path with the signatures the push carries (checked and kept with the plan, see
+/// `Node::receive_signed_push`), then this node's signed receipt (the one kept, for a push
+/// taken before). Returns the receipt, whether the push was held already, and the receipt's
+/// signature (none on a node without a key).
+///
+/// # Errors
+///
+/// Whatever the receive path refuses; [`Error::Store`] if storage fails.
+pub async fn receive(
+    node: &Node,
+    who: &Caller,
+    from: &str,
+    plan: Plan,
+    child_head: Option<&str>,
+    signed: Option<PushSignatures>,
+) -> Result<(Receipt, bool, Option<PlanSignature>)> {
+    let status = plan.status;
+    let (receipt, duplicate) = node
+        .receive_signed_push(who, from, plan, child_head, signed)
+        .await?;
+    if !duplicate {
+        crate::fault::crash_point(crate::fault::AFTER_RECEIVE);
+    }
+    let signature = match node.signer() {
+        Ok(_) => Some(node.signed(Statement::receipt(&receipt, status)).await?),
+        Err(_) => None,
+    };
+    Ok((receipt, duplicate, signature))
+}
+
+/// The child's side of a receipt, over either link: the parent's signature on `receipt` for a
+/// version pushed as `status` must be there (on a node with a key), say exactly that, by the
+/// node of this node's parent, and verify with the authority; it is then kept. A node without a
+/// key checks and keeps nothing.
+///
+/// # Errors
+///
+/// [`Error::Invalid`] on `receipt.signature` naming what does not hold; [`Error::Store`] if
+/// storage fails.
+pub async fn take_receipt(
+    node: &Node,
+    receipt: &Receipt,
+    status: PlanStatus,
+    signature: Option<PlanSignature>,
+) -> Result<()> {
+    let Ok(trust) = node.trust() else {
+        return Ok(());
+    };
+    let field = "receipt.signature";
+    let signature = signature.ok_or_else(|| {
+        Error::invalid(
+            field,
+            format!("the parent's receipt for {} is unsigned", receipt.plan),
+        )
+    })?;
+    let expected = Statement::receipt(receipt, status);
+    if signature.statement != expected {
+        return Err(Error::invalid(
+            field,
+            format!(
+                "vouches for {}, but the receipt says {}",
+                signature.statement.describe(),
+                expected.describe()
+            ),
+        ));
+    }
+    let parent = node
+        .parent_unit()
+        .map(|u| u.code.clone())
+        .unwrap_or_default();
+    if receipt.received_by != parent {
+        return Err(Error::invalid(
+            field,
+            format!(
+                "the receipt is by {}, not by this node's parent {parent}",
+                crate::domain::validate::short(&receipt.received_by)
+            ),
+        ));
+    }
+    trust
+        .verify(&signature)
+        .map_err(|e| Error::invalid(field, e))?;
+    node.keep_signature(signature).await
+}
+
+/// This node's signature on each of `decisions` it took (as it sends them down, over either
+/// link), in their order; a decision another node took (a merged province's, logged here by the
+/// merge) gets none. None at all on a node without a key.
+///
+/// # Errors
+///
+/// [`Error::Store`] if storage fails.
+pub async fn decision_signatures(
+    node: &Node,
+    decisions: &[(u64, Decision)],
+) -> Result<Vec<PlanSignature>> {
+    if node.signer().is_err() {
+        return Ok(Vec::new());
+    }
+    let mut signatures = Vec::with_capacity(decisions.len());
+    for (_, d) in decisions {
+        if d.decided_by == node.unit().code {
+            signatures.push(node.signed(Statement::decision(d)).await?);
+        }
+    }
+    Ok(signatures)
+}
+
+/// The child's side of decisions coming down, over either link: on a node with a key, every
+/// decision its parent took on this node's own plans (those `Node::apply_decisions` applies)
+/// must come with the parent node's signature on exactly that decision, verifying with the
+/// authority (a signature is found by what it vouches for), and is kept. A decision that is
+/// not applied (another node's, or on another unit's plan) needs none. A node without a key checks and keeps
+/// nothing.
+///
+/// # Errors
+///
+/// [`Error::Invalid`] on `signatures` naming the decision left unsigned or the signature that
+/// does not verify; [`Error::Store`] if storage fails.
+pub async fn take_decisions(
+    node: &Node,
+    decisions: &[(u64, Decision)],
+    signatures: Vec<PlanSignature>,
+) -> Result<()> {
+    let Ok(trust) = node.trust() else {
+        return Ok(());
+    };
+    let parent = node
+        .parent_unit()
+        .map(|u| u.code.clone())
+        .unwrap_or_default();
+    let mut keep = Vec::new();
+    let own = &node.unit().code;
+    for (seq, d) in decisions
+        .iter()
+        .filter(|(_, d)| d.decided_by == parent && &d.plan.unit == own)
+    {
+        let expected = Statement::decision(d);
+        let Some(s) = signatures.iter().find(|s| s.statement == expected) else {
+            return Err(Error::invalid(
+                "signatures",
+                format!(
+                    "decision {seq} ({}) comes down unsigned: every decision of {parent} comes with its node's signature",
+                    expected.describe()
+                ),
+            ));
+        };
+        trust
+            .verify(s)
+            .map_err(|e| Error::invalid("signatures", format!("decision {seq}: {e}")))?;
+        keep.push(s.clone());
+    }
+    for s in keep {
+        node.keep_signature(s).await?;
+    }
+    Ok(())
 }
 
 /// Which way an exported bundle is to travel.
@@ -363,20 +562,52 @@ pub async fn export(
                 format!("no decision on {unit}'s plan of {term} here"),
             ));
         }
-        let mut signatures = Vec::with_capacity(decisions.len());
-        for (_, d) in &decisions {
-            signatures.push(node.signed(Statement::decision(d)).await?);
+        node.signer()?;
+        let signatures = decision_signatures(node, &decisions).await?;
+        if signatures.len() != decisions.len() {
+            return Err(Error::precondition(
+                "unit",
+                format!("some decisions on {unit}'s plans were taken by another node; a decisions bundle carries only this node's"),
+            ));
         }
         let bundle = Bundle {
             from_unit: node.unit().code.clone(),
             to_unit: unit.into(),
             created_at: node.now(),
+            classification: classification(node),
             content: Content::Decisions {
                 decisions,
                 signatures,
             },
         };
         return seal(node, &bundle);
+    }
+    // A lower plan held here (it came up through a child): its record, with every signature
+    // kept on it, for anyone to verify with the authority alone.
+    let version = match version {
+        0 => node.store().latest_version(unit, term)?,
+        v => Some(v),
+    };
+    if let Some(version) = version {
+        let id = PlanId {
+            unit: unit.into(),
+            term: term.into(),
+            version,
+        };
+        if let Some(plan) = node.store().plan(&id)? {
+            node.signer()?;
+            let bundle = Bundle {
+                from_unit: node.unit().code.clone(),
+                to_unit: node.unit().code.clone(),
+                created_at: node.now(),
+                classification: classification(node),
+                content: Content::Record {
+                    signatures: node.signatures_of(&id)?,
+                    plan,
+                },
+            };
+            return seal(node, &bundle);
+        }
     }
     Err(Error::not_found(
         "unit",
@@ -431,7 +662,7 @@ pub async fn import(node: &Node, carrier: &Caller, bytes: &[u8]) -> Result<Impor
         Content::Push {
             plan,
             audit_head,
-            signature,
+            signed,
         } => {
             let status = plan.status;
             let id = plan.id.clone();
@@ -454,19 +685,17 @@ pub async fn import(node: &Node, carrier: &Caller, bytes: &[u8]) -> Result<Impor
                 .ok()
                 .map(|(seq, digest)| format!("{seq}:{digest}"));
             // The bundle's signer, the child's node, is the caller: the receive path holds it
-            // to the rules a push over gRPC is held to.
-            let (receipt, duplicate) = node
-                .receive_push(&who, &from, plan, head.as_deref())
-                .await?;
-            if !duplicate {
-                crate::fault::crash_point(crate::fault::AFTER_RECEIVE);
-            }
-            node.keep_signature(signature).await?;
-            let receipt_signature = node.signed(Statement::receipt(&receipt, status)).await?;
+            // to the rules a push over gRPC is held to, and keeps the signatures with the plan.
+            let (receipt, duplicate, receipt_signature) =
+                receive(node, &who, &from, plan, head.as_deref(), Some(signed)).await?;
+            let receipt_signature = receipt_signature.ok_or_else(|| {
+                Error::precondition("node", "a node without a key cannot sign a receipt")
+            })?;
             let back = Bundle {
                 from_unit: node.unit().code.clone(),
                 to_unit: from.clone(),
                 created_at: receipt.received_at,
+                classification: classification(node),
                 content: Content::Receipt {
                     receipt: receipt.clone(),
                     signature: receipt_signature,
@@ -501,7 +730,7 @@ pub async fn import(node: &Node, carrier: &Caller, bytes: &[u8]) -> Result<Impor
                     break;
                 }
             }
-            node.keep_signature(signature).await?;
+            take_receipt(node, &receipt, status, Some(signature)).await?;
             match waiting {
                 Some(seq) => {
                     node.delivered(seq, receipt).await?;
@@ -541,6 +770,7 @@ pub async fn import(node: &Node, carrier: &Caller, bytes: &[u8]) -> Result<Impor
         } => {
             from_parent(node, &from)?;
             let cursor = node.decision_cursor()?;
+            let decisions_seqs: Vec<u64> = decisions.iter().map(|(s, _)| *s).collect();
             let fresh: Vec<_> = decisions.into_iter().filter(|(s, _)| *s > cursor).collect();
             if fresh.is_empty() {
                 return Ok(Imported {
@@ -549,18 +779,27 @@ pub async fn import(node: &Node, carrier: &Caller, bytes: &[u8]) -> Result<Impor
                     duplicate: true,
                 });
             }
+            let fresh_signatures = signatures
+                .into_iter()
+                .zip(&decisions_seqs)
+                .filter(|(_, seq)| **seq > cursor)
+                .map(|(s, _)| s)
+                .collect();
+            take_decisions(node, &fresh, fresh_signatures).await?;
             let applied = node.apply_decisions(fresh).await?;
-            for s in signatures {
-                if s.statement.plan.unit == node.unit().code {
-                    node.keep_signature(s).await?;
-                }
-            }
             Ok(Imported {
                 outcome: format!("{applied} decision(s) of {from} applied"),
                 receipt: None,
                 duplicate: applied == 0,
             })
         }
+        Content::Record { plan, .. } => Err(Error::precondition(
+            "bundle.content",
+            format!(
+                "a record of {} is for `quyhoach bundle verify`; it is not imported",
+                plan.id
+            ),
+        )),
     }
 }
 

@@ -151,11 +151,21 @@ impl Node {
         signature: PlanSignature,
     ) -> Result<()> {
         let s = &signature.statement;
-        let k = key(s.kind, &s.plan, s.status);
-        let event = Event::new(action, Some(&s.plan)).detail(s.describe());
-        let value = serde_json::to_value(&signature)
-            .map_err(|e| Error::precondition("signature", format!("cannot be kept: {e}")))?;
-        self.commit(guard, event, vec![Change::SetDocument(k, value)])
-            .await
+        let event = Event::new(action, Some(&s.plan)).detail(s.audit_line());
+        self.commit(guard, event, vec![keeping(&signature)?]).await
     }
+}
+
+/// The store change that keeps `signature` (verified by the caller) as its document, for a
+/// transaction that also holds what it vouches for (a received push keeps the child's
+/// signatures with the plan).
+///
+/// # Errors
+///
+/// [`Error::Precondition`] if it cannot be encoded.
+pub(super) fn keeping(signature: &PlanSignature) -> Result<Change> {
+    let s = &signature.statement;
+    let value = serde_json::to_value(signature)
+        .map_err(|e| Error::precondition("signature", format!("cannot be kept: {e}")))?;
+    Ok(Change::SetDocument(key(s.kind, &s.plan, s.status), value))
 }

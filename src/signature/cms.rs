@@ -162,6 +162,53 @@ fn check_signature(
 }
 
 /// Returns true if and only if `issuer`'s key made the signature on `cert`.
+/// The certificates (issuer, serial bytes) a revocation list (PEM) names, once its signature is
+/// found to be by one of `anchors` (x509-cert decodes it; the signature is checked as a
+/// certificate's is).
+pub(super) fn revoked_by(
+    anchors: &[Certificate],
+    pem: &str,
+) -> Result<Vec<(x509_cert::name::Name, Vec<u8>)>, String> {
+    use rustls_pki_types::{pem::PemObject, CertificateRevocationListDer};
+    let der = CertificateRevocationListDer::from_pem_slice(pem.as_bytes())
+        .map_err(|e| format!("no revocation list: {e}"))?;
+    let crl = x509_cert::crl::CertificateList::from_der(der.as_ref())
+        .map_err(|e| format!("the revocation list does not decode: {e}"))?;
+    let tbs = crl
+        .tbs_cert_list
+        .to_der()
+        .map_err(|e| format!("the revocation list does not encode: {e}"))?;
+    let signed = anchors.iter().any(|a| {
+        a.tbs_certificate.subject == crl.tbs_cert_list.issuer
+            && check_signature(
+                &a.tbs_certificate.subject_public_key_info,
+                crl.signature_algorithm.oid,
+                None,
+                &tbs,
+                crl.signature.raw_bytes(),
+            )
+            .is_ok()
+    });
+    if !signed {
+        return Err(format!(
+            "the revocation list of {} is not signed by the signing authority",
+            crl.tbs_cert_list.issuer
+        ));
+    }
+    Ok(crl
+        .tbs_cert_list
+        .revoked_certificates
+        .iter()
+        .flatten()
+        .map(|r| {
+            (
+                crl.tbs_cert_list.issuer.clone(),
+                r.serial_number.as_bytes().to_vec(),
+            )
+        })
+        .collect())
+}
+
 fn issued_by(cert: &Certificate, issuer: &Certificate) -> bool {
     if cert.tbs_certificate.issuer != issuer.tbs_certificate.subject {
         return false;
@@ -441,6 +488,15 @@ pub fn verify(
             }
         }
     };
+    for c in &path {
+        if authority.is_revoked(c) {
+            return Err(CmsError::Untrusted(format!(
+                "the certificate of {} (serial {}) is revoked: the signing authority's revocation list names it",
+                c.tbs_certificate.subject,
+                hex_serial(c)
+            )));
+        }
+    }
     for c in path.iter().copied().chain(std::iter::once(anchor)) {
         let validity = &c.tbs_certificate.validity;
         let (from, until) = (unix(&validity.not_before), unix(&validity.not_after));
@@ -458,14 +514,18 @@ pub fn verify(
     Ok(Verified {
         signer: common_name(&cert.tbs_certificate.subject),
         subject,
-        serial: cert
-            .tbs_certificate
-            .serial_number
-            .as_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect(),
+        serial: hex_serial(cert),
         issuer: cert.tbs_certificate.issuer.to_string(),
         signed_at: DateTime::<Utc>::from_timestamp(signed_at, 0).unwrap_or(now),
     })
+}
+
+/// A certificate's serial number in lowercase hex, as `certs` and revocation lists show it.
+fn hex_serial(cert: &Certificate) -> String {
+    cert.tbs_certificate
+        .serial_number
+        .as_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }

@@ -31,6 +31,9 @@ pub fn approval_content(hash: &str) -> Vec<u8> {
 pub struct SigningAuthority {
     /// The trust anchors, decoded from the PEM file.
     anchors: Vec<Certificate>,
+    /// The certificates the authority's revocation list names (`serve --signing-crl`): each
+    /// its issuer and its serial number's bytes.
+    revoked: Vec<(x509_cert::name::Name, Vec<u8>)>,
 }
 
 impl std::fmt::Debug for SigningAuthority {
@@ -53,7 +56,30 @@ impl SigningAuthority {
         if anchors.is_empty() {
             return Err("holds no certificate".into());
         }
-        Ok(Self { anchors })
+        Ok(Self {
+            anchors,
+            revoked: Vec::new(),
+        })
+    }
+
+    /// The authority with its revocation list (PEM, `X509 CRL`): the list must be issued and
+    /// signed by one of the authority's certificates; a signature whose signer's certificate
+    /// it names is then refused ([`verify`]).
+    ///
+    /// # Errors
+    ///
+    /// The reason, in words, when the text holds no revocation list, or one not signed by the
+    /// authority.
+    pub fn with_revocation_list(mut self, pem: &str) -> Result<Self, String> {
+        self.revoked = self::cms::revoked_by(&self.anchors, pem)?;
+        Ok(self)
+    }
+
+    pub(crate) fn is_revoked(&self, cert: &Certificate) -> bool {
+        let tbs = &cert.tbs_certificate;
+        self.revoked
+            .iter()
+            .any(|(issuer, serial)| *issuer == tbs.issuer && serial == tbs.serial_number.as_bytes())
     }
 
     /// The subjects of the trusted certificates, as RFC 4514 text.

@@ -200,8 +200,7 @@ impl Parent for FolderParent {
                     && plan.hash.as_deref() == Some(receipt.hash.as_str())
                     && signature.statement.status == plan.status;
                 if fits {
-                    self.node
-                        .keep_signature(signature)
+                    exchange::take_receipt(&self.node, &receipt, plan.status, Some(signature))
                         .await
                         .map_err(|e| PushRefused::Failed(e.to_string()))?;
                     return Ok(receipt);
@@ -240,7 +239,7 @@ impl Parent for FolderParent {
         _from: &str,
         request: PullRequest,
     ) -> Result<Vec<(u64, Decision)>, String> {
-        let mut decisions: std::collections::BTreeMap<u64, Decision> = Default::default();
+        let mut decisions: std::collections::BTreeMap<u64, (Decision, _)> = Default::default();
         for bundle in self.arrived()? {
             if let Content::Decisions {
                 decisions: carried,
@@ -249,16 +248,19 @@ impl Parent for FolderParent {
             {
                 for ((seq, d), s) in carried.into_iter().zip(signatures) {
                     if seq > request.after && d.plan.unit == self.node.unit().code {
-                        self.node
-                            .keep_signature(s)
-                            .await
-                            .map_err(|e| e.to_string())?;
-                        decisions.insert(seq, d);
+                        decisions.insert(seq, (d, s));
                     }
                 }
             }
         }
-        Ok(decisions.into_iter().collect())
+        let (decisions, signatures): (Vec<_>, Vec<_>) = decisions
+            .into_iter()
+            .map(|(seq, (d, s))| ((seq, d), s))
+            .unzip();
+        exchange::take_decisions(&self.node, &decisions, signatures)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(decisions)
     }
 
     async fn get_reference(

@@ -8,6 +8,7 @@ use tonic::{transport::Channel, Code};
 
 use super::{drive, Parent, PullRequest, PushRefused};
 use crate::{
+    bundle::format::{push_signatures_to_pb, signature_from_pb},
     config::{SyncSettings, Tls},
     domain::{Decision, Plan, Receipt},
     grpc::{
@@ -15,33 +16,46 @@ use crate::{
         pb::{self, node_sync_client::NodeSyncClient},
         HELD_HASH, OFFERED_HASH,
     },
-    node::{Node, ParentView, Reference},
+    node::{bundles as exchange, Node, ParentView, Reference},
 };
 
 /// The parent over gRPC.
 pub struct GrpcParent {
     client: NodeSyncClient<Channel>,
-    /// This node's store, whose audit head each push carries for the parent to witness.
-    store: Arc<dyn crate::store::Store>,
+    /// This node: its store's audit head travels with each push for the parent to witness, its
+    /// key signs what it pushes, and it keeps the parent's signed receipts and decisions.
+    node: Arc<Node>,
 }
 
 impl Parent for GrpcParent {
     async fn push(&mut self, from: &str, plan: &Plan) -> Result<Receipt, PushRefused> {
         let id = plan.id.clone();
+        // Signed as a push bundle is (one function for both links); a node without a key
+        // (`--insecure`) pushes unsigned, which only a parent without one takes.
+        let (signature, forwarded) = if self.node.signer().is_ok() {
+            let signed = exchange::push_signatures(&self.node, plan)
+                .await
+                .map_err(|e| PushRefused::Failed(format!("push {id}: {e}")))?;
+            push_signatures_to_pb(&signed)
+        } else {
+            (None, Vec::new())
+        };
         let request = pb::PushRequest {
             from_unit: from.to_string(),
             plan: Some(plan_to_pb(plan)),
+            signature,
+            forwarded,
         };
         // The parent keeps this node's audit head as a witness of its chain.
         let mut request = tonic::Request::new(request);
-        if let Ok(Some((seq, digest))) = self.store.audit_head() {
+        if let Ok(Some((seq, digest))) = self.node.store().audit_head() {
             if let Ok(value) = format!("{seq}:{digest}").parse() {
                 request
                     .metadata_mut()
                     .insert(crate::audit::HEAD_METADATA, value);
             }
         }
-        let receipt = match self.client.push(request).await {
+        let mut receipt = match self.client.push(request).await {
             Ok(r) => r.into_inner(),
             Err(status) => {
                 let message = format!("push {id}: {:?}: {}", status.code(), status.message());
@@ -63,8 +77,18 @@ impl Parent for GrpcParent {
                 return Err(PushRefused::Failed(message));
             }
         };
-        receipt_from_pb(receipt)
-            .map_err(|e| PushRefused::Failed(format!("push {id}: bad receipt: {e}")))
+        let signature = receipt
+            .signature
+            .take()
+            .map(|s| signature_from_pb("receipt.signature", s))
+            .transpose()
+            .map_err(|e| PushRefused::Failed(format!("push {id}: bad receipt: {e}")))?;
+        let receipt = receipt_from_pb(receipt)
+            .map_err(|e| PushRefused::Failed(format!("push {id}: bad receipt: {e}")))?;
+        exchange::take_receipt(&self.node, &receipt, plan.status, signature)
+            .await
+            .map_err(|e| PushRefused::Failed(format!("push {id}: {e}")))?;
+        Ok(receipt)
     }
 
     async fn pull_decisions(
@@ -94,7 +118,7 @@ impl Parent for GrpcParent {
             .await
             .map_err(|s| format!("pull decisions: {:?}: {}", s.code(), s.message()))?
             .into_inner();
-        response
+        let decisions = response
             .decisions
             .into_iter()
             .map(|d| {
@@ -104,7 +128,18 @@ impl Parent for GrpcParent {
                     decision_from_pb("decision", decision).map_err(|e| e.to_string())?,
                 ))
             })
-            .collect()
+            .collect::<Result<Vec<_>, String>>()?;
+        let signatures = response
+            .signatures
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| signature_from_pb(&format!("signatures[{i}]"), s))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("pull decisions: {e}"))?;
+        exchange::take_decisions(&self.node, &decisions, signatures)
+            .await
+            .map_err(|e| format!("pull decisions: {e}"))?;
+        Ok(decisions)
     }
 
     async fn get_reference(&mut self, from: &str, have: u64) -> Result<Option<Reference>, String> {
@@ -185,7 +220,7 @@ pub async fn run(
     };
     let link = GrpcParent {
         client: NodeSyncClient::new(channel),
-        store: node.store().clone(),
+        node: node.clone(),
     };
     drive(node, link, settings, &parent).await
 }

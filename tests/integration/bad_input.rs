@@ -231,6 +231,7 @@ async fn submitted_versions_cannot_be_edited_and_wrong_nodes_cannot_decide_or_re
             .push(pb::PushRequest {
                 from_unit: "16681".into(),
                 plan: Some(plan.clone()),
+                ..Default::default()
             })
             .await,
         Code::PermissionDenied,
@@ -242,6 +243,7 @@ async fn submitted_versions_cannot_be_edited_and_wrong_nodes_cannot_decide_or_re
             .push(pb::PushRequest {
                 from_unit: "412".into(),
                 plan: Some(plan.clone()),
+                ..Default::default()
             })
             .await,
         Code::InvalidArgument,
@@ -255,6 +257,7 @@ async fn submitted_versions_cannot_be_edited_and_wrong_nodes_cannot_decide_or_re
             .push(pb::PushRequest {
                 from_unit: "412".into(),
                 plan: Some(other),
+                ..Default::default()
             })
             .await,
         Code::PermissionDenied,
@@ -269,6 +272,7 @@ async fn submitted_versions_cannot_be_edited_and_wrong_nodes_cannot_decide_or_re
             .push(pb::PushRequest {
                 from_unit: "16681".into(),
                 plan: Some(tampered),
+                ..Default::default()
             })
             .await,
         Code::InvalidArgument,
@@ -297,6 +301,7 @@ async fn the_same_push_twice_returns_the_first_receipt_and_other_content_is_refu
         .push(pb::PushRequest {
             from_unit: "16681".into(),
             plan: Some(plan.clone()),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -313,6 +318,7 @@ async fn the_same_push_twice_returns_the_first_receipt_and_other_content_is_refu
         .push(pb::PushRequest {
             from_unit: "16681".into(),
             plan: Some(other.clone()),
+            ..Default::default()
         })
         .await
         .unwrap_err();

@@ -352,19 +352,19 @@ async fn a_district_linked_by_a_folder_gets_its_plan_approved_as_over_grpc() {
         "{text}"
     );
     let receipt = bundle_appears(&inbox, "receipt-412-2025-2030-v1").await;
-    // The province keeps the district's signature with the plan.
+    // The province keeps the district's signature with the plan, in the same transaction.
     let mut province_clerk = as_person(&province.addr.to_string(), &ca, "40", &[Role::Admin]).await;
     let kept = province_clerk
         .audit(pb::AuditRequest {
             unit: "412".into(),
-            action: "keep_signature".into(),
+            action: "receive_push".into(),
             ..Default::default()
         })
         .await
         .unwrap()
         .into_inner();
     assert!(
-        format!("{kept:?}").contains("submitted 412/2025-2030/v1 submitted by 412"),
+        format!("{kept:?}").contains("keeps the signatures: submission by 412"),
         "{kept:?}"
     );
 
@@ -620,9 +620,12 @@ async fn every_attack_on_a_bundle_is_refused_with_its_reason_and_nothing_is_stor
     plan.hash = Some(plan.content_hash());
     let forged = format::Bundle {
         content: Content::Push {
-            signature: district_key
-                .sign(Statement::submitted(&plan, chrono::Utc::now()))
-                .unwrap(),
+            signed: format::PushSignatures {
+                signature: district_key
+                    .sign(Statement::submitted(&plan, chrono::Utc::now()))
+                    .unwrap(),
+                forwarded: Vec::new(),
+            },
             plan: plan.clone(),
             audit_head,
         },

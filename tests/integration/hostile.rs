@@ -324,6 +324,7 @@ async fn a_handlers_panic_is_logged_masked_and_answered() {
         .push(pb::PushRequest {
             from_unit: "16681".into(),
             plan: Some(quyhoach::grpc::convert::plan_to_pb(&plan)),
+            ..Default::default()
         })
         .await
         .unwrap_err();

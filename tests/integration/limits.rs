@@ -228,6 +228,7 @@ async fn random_well_formed_requests_never_write_when_refused() {
                 s.push(pb::PushRequest {
                     from_unit: from,
                     plan: Some(plan),
+                    ..Default::default()
                 })
                 .await
                 .map(|_| ())

@@ -42,6 +42,7 @@ mod rpc_inputs;
 mod rulesets;
 mod sheets;
 mod signatures;
+mod signed_push;
 mod signin;
 mod sources;
 mod stored;

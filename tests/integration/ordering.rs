@@ -36,6 +36,7 @@ fn push(from: &str, plan: &Plan) -> pb::PushRequest {
     pb::PushRequest {
         from_unit: from.into(),
         plan: Some(convert::plan_to_pb(plan)),
+        ..Default::default()
     }
 }
 

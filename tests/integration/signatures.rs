@@ -105,15 +105,27 @@ struct Signing {
 
 impl Signing {
     async fn start(ca: Option<&Authority>) -> Signing {
+        Self::start_with_crl(ca.map(|ca| ca.cert_pem.as_str()), None).await
+    }
+
+    /// As [`Signing::start`] with the signing authority's certificate `ca` (PEM), the
+    /// district also naming the authority's revocation list `crl` (PEM).
+    async fn start_with_crl(ca: Option<&str>, crl: Option<String>) -> Signing {
         let dir = tempfile::tempdir().unwrap();
         let signing_ca = ca.map(|ca| {
             let path = dir.path().join("signing-ca.pem");
-            std::fs::write(&path, &ca.cert_pem).unwrap();
+            std::fs::write(&path, ca).unwrap();
+            path
+        });
+        let signing_crl = crl.map(|pem| {
+            let path = dir.path().join("signing-crl.pem");
+            std::fs::write(&path, pem).unwrap();
             path
         });
         let province = start(dir.path(), "40", None, "builtin:2024").await;
         let district = start_with(RawConfig {
             signing_ca,
+            signing_crl,
             ..node_config(dir.path(), "412", Some(province.url()), "builtin:2024")
         })
         .await;
@@ -376,4 +388,229 @@ async fn serve_refuses_a_signing_ca_that_is_no_certificate() {
     .validate()
     .unwrap_err();
     assert!(e.to_string().contains("signing_ca"), "{e}");
+}
+
+/// Issue 25: the approver's certificate is checked against the signing authority's revocation
+/// list (`serve --signing-crl`). A revoked approver's signature is refused naming the
+/// certificate's serial, and nothing is stored; another approver of the same authority, not
+/// on the list, approves. A list the authority did not sign stops the node at start.
+#[tokio::test]
+async fn a_revoked_approver_s_cms_signature_is_refused_naming_the_serial() {
+    let ca = Authority::create("Ban Cơ yếu Chính phủ (thử)", 30).unwrap();
+    let revoked = signer(&ca, "Người Bị Thu Hồi", -1, 365);
+    let approver = signer(&ca, "Trần Văn Phê Duyệt", -1, 365);
+    let serial_bytes = quyhoach::pki::serial_of(&revoked.cert_pem).unwrap();
+    let crl = ca
+        .revocation_list(&[(serial_bytes, time::OffsetDateTime::now_utc())], 30)
+        .unwrap();
+    let net = Signing::start_with_crl(Some(&ca.cert_pem), Some(crl)).await;
+    let content = quyhoach::signature::approval_content(&net.hash);
+    let mut d = client(&net.district).await;
+    let before = everything(&mut d).await;
+
+    let e = d
+        .decide_plan(approve(sign(&revoked, &content)))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    assert!(e.message().contains("cms_signature"), "{}", e.message());
+    assert!(e.message().contains("revoked"), "{}", e.message());
+    assert!(
+        e.message().contains(&serial(&revoked)),
+        "names the serial: {}",
+        e.message()
+    );
+    assert_eq!(everything(&mut d).await, before, "nothing stored");
+
+    d.decide_plan(approve(sign(&approver, &content)))
+        .await
+        .unwrap();
+    let kept = version_1(&net.district).await.approval_signature.unwrap();
+    assert_eq!(kept.serial, serial(&approver));
+    net.stop().await;
+
+    // A revocation list made by another authority is refused at start.
+    let stranger = Authority::create("Một tổ chức khác", 30).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (ca_path, crl_path) = (dir.path().join("ca.pem"), dir.path().join("crl.pem"));
+    std::fs::write(&ca_path, &ca.cert_pem).unwrap();
+    std::fs::write(&crl_path, stranger.revocation_list(&[], 30).unwrap()).unwrap();
+    let e = RawConfig {
+        signing_ca: Some(ca_path),
+        signing_crl: Some(crl_path),
+        ..node_config(dir.path(), "40", None, "builtin:2024")
+    }
+    .validate()
+    .unwrap_err();
+    assert!(e.to_string().contains("signing_crl"), "{e}");
+}
+
+/// A detached CMS SignedData (DER) over `content` made with an RSA key (PKCS #1 v1.5, SHA-256)
+/// and its certificate (PEM), as token software with an RSA token makes it.
+fn sign_rsa(cert_pem: &str, key_pem: &str, content: &[u8]) -> Vec<u8> {
+    use rsa::pkcs8::DecodePrivateKey;
+    let cert = Certificate::from_pem(cert_pem.as_bytes()).unwrap();
+    let key = rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new(
+        rsa::RsaPrivateKey::from_pkcs8_pem(key_pem).unwrap(),
+    );
+    let encapsulated = EncapsulatedContentInfo {
+        econtent_type: ID_DATA,
+        econtent: None,
+    };
+    let digest_algorithm = AlgorithmIdentifierOwned {
+        oid: ID_SHA256,
+        parameters: None,
+    };
+    let sid = SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
+        issuer: cert.tbs_certificate.issuer.clone(),
+        serial_number: cert.tbs_certificate.serial_number.clone(),
+    });
+    let digest = sha2::Sha256::digest(content);
+    let mut signer_info = SignerInfoBuilder::new(
+        &key,
+        sid,
+        digest_algorithm.clone(),
+        &encapsulated,
+        Some(&digest[..]),
+    )
+    .unwrap();
+    signer_info
+        .add_signed_attribute(cms::builder::create_signing_time_attribute().unwrap())
+        .unwrap();
+    SignedDataBuilder::new(&encapsulated)
+        .add_digest_algorithm(digest_algorithm)
+        .unwrap()
+        .add_certificate(CertificateChoices::Certificate(cert))
+        .unwrap()
+        .add_signer_info::<_, rsa::pkcs1v15::Signature>(signer_info)
+        .unwrap()
+        .build()
+        .unwrap()
+        .to_der()
+        .unwrap()
+}
+
+/// Runs the `openssl` command line in `dir`, which must succeed.
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("the openssl command line (Debian's openssl package)");
+    assert!(out.status.success(), "openssl {args:?}: {out:?}");
+}
+
+/// Issue 25: an approval signed with an RSA-2048 official-use certificate (an RSA authority and
+/// signer made in the test with the `openssl` command line) verifies and is kept; the same
+/// signer's signature over other bytes is refused, naming `cms_signature`, and stores nothing.
+#[tokio::test]
+async fn an_rsa_2048_cms_signature_verifies_and_one_over_other_bytes_does_not() {
+    let pki = tempfile::tempdir().unwrap();
+    let p = pki.path();
+    std::fs::write(
+        p.join("signer.ext"),
+        "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,nonRepudiation\n",
+    )
+    .unwrap();
+    openssl(
+        p,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=Test RSA Signing CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
+    );
+    openssl(
+        p,
+        &[
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+            "signer.key",
+        ],
+    );
+    openssl(
+        p,
+        &[
+            "req",
+            "-new",
+            "-key",
+            "signer.key",
+            "-subj",
+            "/CN=Tran Van RSA",
+            "-out",
+            "signer.csr",
+        ],
+    );
+    openssl(
+        p,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "signer.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "30",
+            "-sha256",
+            "-extfile",
+            "signer.ext",
+            "-out",
+            "signer.pem",
+        ],
+    );
+    let read = |name: &str| std::fs::read_to_string(p.join(name)).unwrap();
+    let (ca_pem, cert_pem, key_pem) = (read("ca.pem"), read("signer.pem"), read("signer.key"));
+    assert!(key_pem.contains("BEGIN PRIVATE KEY"), "PKCS #8: {key_pem}");
+
+    let net = Signing::start_with_crl(Some(&ca_pem), None).await;
+    let content = quyhoach::signature::approval_content(&net.hash);
+    let mut d = client(&net.district).await;
+    let before = everything(&mut d).await;
+    let other = sign_rsa(
+        &cert_pem,
+        &key_pem,
+        &quyhoach::signature::approval_content(&"0".repeat(64)),
+    );
+    let e = d.decide_plan(approve(other)).await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    assert!(
+        e.message().contains("cms_signature") && e.message().contains("other bytes"),
+        "{}",
+        e.message()
+    );
+    assert_eq!(everything(&mut d).await, before, "nothing stored");
+
+    d.decide_plan(approve(sign_rsa(&cert_pem, &key_pem, &content)))
+        .await
+        .unwrap();
+    let kept = version_1(&net.district).await.approval_signature.unwrap();
+    assert_eq!(kept.signer, "Tran Van RSA");
+    assert!(
+        kept.issuer.contains("Test RSA Signing CA"),
+        "{}",
+        kept.issuer
+    );
+    net.stop().await;
 }

@@ -164,6 +164,7 @@ async fn every_denial_is_explained_and_changes_nothing() {
         let push = pb::PushRequest {
             from_unit: from_unit.into(),
             plan: Some(pushed(plan_unit)),
+            ..Default::default()
         };
         denied(c.push(push).await, Code::PermissionDenied, says);
     }
@@ -179,6 +180,7 @@ async fn every_denial_is_explained_and_changes_nothing() {
             .push(pb::PushRequest {
                 from_unit: "16681".into(),
                 plan: Some(pushed("16681")),
+                ..Default::default()
             })
             .await,
         Code::PermissionDenied,

@@ -5,11 +5,16 @@
 use proptest::{prelude::*, strategy::ValueTree, test_runner::TestRunner};
 use quyhoach::{
     auth::Role,
+    bundle::{
+        format::{push_signatures_to_pb, PushSignatures},
+        sign::{Signer, Statement},
+    },
     domain::{self, BallotRound, Body, Plan, PlanId, PlanStatus, Tally},
     grpc::{
         convert,
         pb::{self, node_sync_client::NodeSyncClient, planning_client::PlanningClient},
     },
+    pki::{Authority, Subject},
 };
 use tonic::{transport::Channel, Code};
 
@@ -56,10 +61,30 @@ fn sealed(mut plan: Plan) -> pb::Plan {
     convert::plan_to_pb(&plan)
 }
 
-async fn push(s: &mut NodeSyncClient<Channel>, plan: Plan) -> Result<pb::Receipt, tonic::Status> {
+/// Pushes `plan` as its node would: sealed, and signed (its submission) with a node key of its
+/// unit from `ca`, so that what the parent refuses is the plan, not a missing signature.
+async fn push(
+    s: &mut NodeSyncClient<Channel>,
+    ca: &Authority,
+    plan: Plan,
+) -> Result<pb::Receipt, tonic::Status> {
+    let mut submitted = plan.clone();
+    submitted.status = PlanStatus::Submitted;
+    submitted.hash = Some(submitted.content_hash());
+    let key = ca.issue(&Subject::node(&plan.id.unit, &[], 1)).unwrap();
+    let signer = Signer::from_pem(&key.key_pem, &key.cert_pem, &ca.cert_pem, None).unwrap();
+    let signed = PushSignatures {
+        signature: signer
+            .sign(Statement::submitted(&submitted, chrono::Utc::now()))
+            .unwrap(),
+        forwarded: Vec::new(),
+    };
+    let (signature, forwarded) = push_signatures_to_pb(&signed);
     s.push(pb::PushRequest {
         from_unit: plan.id.unit.clone(),
         plan: Some(sealed(plan)),
+        signature,
+        forwarded,
     })
     .await
     .map(|r| r.into_inner())
@@ -132,7 +157,7 @@ async fn a_poisoned_push_is_refused_by_field_and_nothing_is_stored() {
     for (field, poison) in cases {
         let mut plan = plan_of("16681", 2);
         poison(&mut plan);
-        let status = push(&mut s, plan).await.expect_err(field);
+        let status = push(&mut s, &t.ca, plan).await.expect_err(field);
         assert_eq!(
             status.code(),
             Code::InvalidArgument,
@@ -153,7 +178,7 @@ async fn a_poisoned_push_is_refused_by_field_and_nothing_is_stored() {
     );
 
     // The well-formed plan still goes through, and the consolidated list reads it.
-    push(&mut s, plan_of("16681", 2)).await.unwrap();
+    push(&mut s, &t.ca, plan_of("16681", 2)).await.unwrap();
     let list = reader
         .consolidated(pb::ConsolidatedRequest::default())
         .await
@@ -226,7 +251,7 @@ async fn random_pushes_from_a_real_child_certificate_never_write_when_refused() 
     for plan in plans {
         let before = held(&mut reader).await;
         let local = plan.clone();
-        match push(&mut s, plan).await {
+        match push(&mut s, &t.ca, plan).await {
             Err(status) => {
                 refused += 1;
                 assert_eq!(held(&mut reader).await, before, "{}", status.message());

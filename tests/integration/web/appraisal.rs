@@ -10,6 +10,10 @@ use std::path::Path;
 use fantoccini::Locator;
 use quyhoach::{
     auth::Role,
+    bundle::{
+        format::{push_signatures_to_pb, PushSignatures},
+        sign::{Signer, Statement},
+    },
     client,
     config::{RawConfig, Tls},
     domain::{Plan, PlanId, PlanStatus},
@@ -89,10 +93,21 @@ async fn push(node: &Running, ca: &Authority, plan: &Plan) {
     let channel = client::channel(&node.addr.to_string(), Some(&tls))
         .await
         .unwrap();
+    // Signed as the commune's node signs its submission.
+    let signer = Signer::from_pem(&tls.key_pem, &tls.cert_pem, &ca.cert_pem, None).unwrap();
+    let signed = PushSignatures {
+        signature: signer
+            .sign(Statement::submitted(plan, chrono::Utc::now()))
+            .unwrap(),
+        forwarded: Vec::new(),
+    };
+    let (signature, forwarded) = push_signatures_to_pb(&signed);
     NodeSyncClient::new(channel)
         .push(pb::PushRequest {
             from_unit: plan.id.unit.clone(),
             plan: Some(convert::plan_to_pb(plan)),
+            signature,
+            forwarded,
         })
         .await
         .unwrap_or_else(|e| panic!("push of {}: {e}", plan.id));
