@@ -98,6 +98,22 @@ pub struct NotApproved {
     /// Why, naming what changed since it was shown ("has errors now: R21 …", "you decided on
     /// … but … holds …", "… is approved; it cannot be approved").
     pub reason: String,
+    /// The same reason as a kind, for a face that words it in its viewer's language.
+    pub why: Why,
+}
+
+/// Why a plan shown as clean was not approved, by kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Why {
+    /// It is no longer awaiting this unit's decision: it has this status now.
+    Status(PlanStatus),
+    /// Its content changed since it was shown (another hash is held now).
+    Changed,
+    /// It has errors or unaccepted warnings now: each as (rule, message in Vietnamese,
+    /// message in English, finding ID).
+    NotClean(Vec<(RuleId, String, String, String)>),
+    /// Anything else (the English reason says what).
+    Other,
 }
 
 /// What an [`Node::approve_clean`] request did, plan by plan.
@@ -216,10 +232,14 @@ impl Node {
             match self.approve_one_clean(who, s).await {
                 Ok(decision) => done.approved.push(decision),
                 Err(e @ Error::Store(_)) => return Err(e),
-                Err(e) => done.refused.push(NotApproved {
-                    plan: s.plan.clone(),
-                    reason: e.to_string(),
-                }),
+                Err(e) => {
+                    let why = self.why_not(s, &e).await?;
+                    done.refused.push(NotApproved {
+                        plan: s.plan.clone(),
+                        reason: e.to_string(),
+                        why,
+                    })
+                }
             }
         }
         tracing::info!(
@@ -233,17 +253,57 @@ impl Node {
     /// One plan of [`Node::approve_clean`]: no error and no open warning now, then
     /// [`Node::decide`] with the hash shown (which refuses another hash or status, and at the
     /// province checks the findings again under the node's lock).
+    /// The kind of the refusal `e` of `s`: from the plan's status and hash as held now, then
+    /// its blocking findings.
+    async fn why_not(&self, s: &ShownPlan, e: &Error) -> Result<Why> {
+        let Some(header) = self.store.header(&s.plan)? else {
+            return Ok(Why::Other);
+        };
+        if header.status != PlanStatus::Received {
+            return Ok(Why::Status(header.status));
+        }
+        if header.hash.as_deref().is_some_and(|h| h != s.hash) {
+            return Ok(Why::Changed);
+        }
+        if matches!(e, Error::Precondition(_)) {
+            let blocking = self.blocking(&s.plan).await?;
+            if !blocking.is_empty() {
+                return Ok(Why::NotClean(blocking));
+            }
+        }
+        Ok(Why::Other)
+    }
+
+    /// The findings of `id` that keep it from being clean: errors and unaccepted warnings, as
+    /// (rule, message in Vietnamese, in English, finding ID).
+    async fn blocking(&self, id: &PlanId) -> Result<Vec<(RuleId, String, String, String)>> {
+        Ok(self
+            .plan_findings(id)
+            .await?
+            .iter()
+            .filter(|f| {
+                f.finding.severity == Severity::Error
+                    || (f.finding.severity == Severity::Warning && f.acceptance.is_none())
+            })
+            .map(|f| {
+                (
+                    f.finding.rule,
+                    f.finding.message_vi.clone(),
+                    f.finding.message_en.clone(),
+                    f.id.clone(),
+                )
+            })
+            .collect())
+    }
+
     async fn approve_one_clean(&self, who: &Caller, s: &ShownPlan) -> Result<Decision> {
         self.known_unit("plan.unit", &s.plan.unit)?;
         if self.store.header(&s.plan)?.is_some() {
-            let findings = self.plan_findings(&s.plan).await?;
-            let blocking: Vec<String> = findings
-                .iter()
-                .filter(|f| {
-                    f.finding.severity == Severity::Error
-                        || (f.finding.severity == Severity::Warning && f.acceptance.is_none())
-                })
-                .map(|f| format!("{} {} ({})", f.finding.rule, f.finding.message_en, f.id))
+            let blocking: Vec<String> = self
+                .blocking(&s.plan)
+                .await?
+                .into_iter()
+                .map(|(rule, _, en, id)| format!("{rule} {en} ({id})"))
                 .collect();
             if !blocking.is_empty() {
                 return Err(Error::precondition(

@@ -47,7 +47,7 @@ use crate::{
 };
 
 pub use appraisal::{
-    Appraisal, ApprovedTogether, AwaitingPlan, NotApproved, RuleGroup, ShownPlan,
+    Appraisal, ApprovedTogether, AwaitingPlan, NotApproved, RuleGroup, ShownPlan, Why,
     MAX_APPROVE_AT_ONCE,
 };
 pub use approval::ApprovalSignature;

@@ -10,7 +10,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 
 use super::{
-    i18n::moment,
+    i18n::{moment, Lang},
     layout::page,
     pages::plan_href,
     session::{check_csrf, Viewer},
@@ -212,7 +212,7 @@ pub async fn approve(
             h2 { (l.t("Không được phê duyệt", "Not approved")) }
             ul id="refused" { @for r in &done.refused {
                 li.bad data-unit=(r.plan.unit) { a href=(plan_href(&r.plan)) { (unit_name(&r.plan)) " " (r.plan.term) " v" (r.plan.version) }
-                    ": " (r.reason) }
+                    ": " (why_not(l, r)) }
             } }
         } }
         p { a href=(PATH) { (l.t("Quay lại trang thẩm định", "Back to the appraisal")) } }
@@ -223,4 +223,38 @@ pub async fn approve(
         PATH,
         content,
     ))
+}
+
+/// Why a plan was not approved, in the viewer's language.
+fn why_not(l: Lang, r: &crate::node::NotApproved) -> String {
+    use crate::node::Why;
+    match &r.why {
+        Why::Status(status) => format!(
+            "{} ({}: {})",
+            l.t("không còn chờ phê duyệt", "no longer awaiting approval"),
+            l.t("nay", "now"),
+            l.status(*status)
+        ),
+        Why::Changed => l
+            .t(
+                "nội dung đã thay đổi kể từ khi trang được hiển thị; mở lại trang thẩm định",
+                "its content changed since the page was shown; open the appraisal again",
+            )
+            .to_string(),
+        Why::NotClean(blocking) => {
+            let found: Vec<String> = blocking
+                .iter()
+                .map(|(rule, vi, en, id)| format!("{rule} {} ({id})", l.t(vi, en)))
+                .collect();
+            format!(
+                "{}: {}",
+                l.t(
+                    "có lỗi hoặc cảnh báo chưa được chấp nhận",
+                    "has errors or unaccepted warnings now"
+                ),
+                found.join("; ")
+            )
+        }
+        Why::Other => r.reason.clone(),
+    }
 }

@@ -266,10 +266,20 @@ async fn the_province_approves_the_clean_plans_at_once_each_its_own_decision() {
             "{unit} approved"
         );
     }
+    // Each reason in the page's language (Vietnamese): the status now, the rule broken now.
     let refused_16690 = text(c, "#refused li[data-unit='16690']").await;
-    assert!(refused_16690.contains("returned"), "{refused_16690}");
+    assert!(
+        refused_16690.contains("không còn chờ phê duyệt")
+            && refused_16690.contains(quyhoach::domain::PlanStatus::Returned.vi_title()),
+        "{refused_16690}"
+    );
     let refused_16708 = text(c, "#refused li[data-unit='16708']").await;
-    assert!(refused_16708.contains("R21"), "{refused_16708}");
+    assert!(
+        refused_16708.contains("có lỗi hoặc cảnh báo chưa được chấp nhận")
+            && refused_16708.contains("R21")
+            && !refused_16708.contains("is not clean"),
+        "{refused_16708}"
+    );
     shoot(c, "appraisal-approved").await;
 
     // Each approval is its own decision on its own hash, with its own audit record by the
