@@ -5,15 +5,17 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-# The web page's browser tests drive Debian's headless Chromium through chromedriver.
-if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+# The web page's browser tests drive Debian's headless Chromium through chromedriver; the
+# test of an RSA approver's CMS signature makes its authority with the openssl command line.
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null ||
+    ! command -v openssl >/dev/null; then
     sudo=""
     if [ "$(id -u)" -ne 0 ]; then
         sudo="sudo"
     fi
     export DEBIAN_FRONTEND=noninteractive
-    $sudo apt-get install -y chromium chromium-driver ||
-        { $sudo apt-get update && $sudo apt-get install -y chromium chromium-driver; }
+    $sudo apt-get install -y chromium chromium-driver openssl ||
+        { $sudo apt-get update && $sudo apt-get install -y chromium chromium-driver openssl; }
 fi
 
 cargo fmt --check
