@@ -101,6 +101,12 @@ pub async fn push_throughput(r: &Reference, quick: bool) -> anyhow::Result<Vec<R
     let sync_time = fsync_time()?;
     let bound = CHILDREN as f64 / sync_time.as_secs_f64();
 
+    // What the signatures of a signed push cost (the bench's nodes run --insecure, so the
+    // rows above carry none): the child signs its submission, the parent verifies it (the
+    // certificate against the authority, then the signature) and signs its receipt.
+    let per_push = Duration::from_secs_f64(1.0 / push_rate);
+    let signing = signature_time(&all_plans)?;
+
     let ratio = push_rate / echo_rate;
     Ok(vec![
         row(
@@ -128,6 +134,14 @@ pub async fn push_throughput(r: &Reference, quick: bool) -> anyhow::Result<Vec<R
                 all_plans.len()
             ),
             format!("{:.2}", push_rate / store_rate),
+        )
+        .target("-", None),
+        row(
+            "1. a signed push's signatures: sign + verify + sign the receipt (ECDSA P-256), one thread",
+            format!("{} per push", ms(signing)),
+            "the time one push takes above (1 / rate, 16 children in parallel)",
+            ms(per_push),
+            format!("{:.2}", signing.as_secs_f64() / per_push.as_secs_f64()),
         )
         .target("-", None),
         row(
@@ -270,4 +284,53 @@ async fn store_rate(plans: &[Plan]) -> anyhow::Result<(f64, u64)> {
         task.await??;
     }
     Ok((per_sec(plans.len(), t.elapsed()), store.transactions()))
+}
+
+/// The mean time, over `plans`, of the three signature steps of a signed push on one thread:
+/// the child's node signs its submission, the parent verifies it against the authority, and
+/// the parent signs its receipt (`node::bundles`, `bundle::sign`).
+fn signature_time(plans: &[Plan]) -> anyhow::Result<Duration> {
+    use quyhoach::{
+        auth::Role,
+        bundle::sign::{Kind, Signer, Statement},
+        pki::{Authority, Subject},
+    };
+    let ca = Authority::create("bench CA", 2).map_err(anyhow::Error::msg)?;
+    let signer = |unit: &str| -> anyhow::Result<Signer> {
+        let issued = ca
+            .issue(&Subject::new(
+                unit,
+                &[Role::Node],
+                &format!("quyhoach node {unit}"),
+                2,
+            ))
+            .map_err(anyhow::Error::msg)?;
+        Signer::from_pem(&issued.key_pem, &issued.cert_pem, &ca.cert_pem, None)
+            .map_err(anyhow::Error::msg)
+    };
+    let parent = signer(PROVINCE)?;
+    let mut children = std::collections::HashMap::new();
+    for plan in plans {
+        if !children.contains_key(&plan.id.unit) {
+            children.insert(plan.id.unit.clone(), signer(&plan.id.unit)?);
+        }
+    }
+    let now = chrono::Utc::now();
+    let t = Instant::now();
+    for plan in plans {
+        let child = &children[&plan.id.unit];
+        let submitted = child
+            .sign(Statement::submitted(plan, now))
+            .map_err(anyhow::Error::msg)?;
+        let by = parent
+            .trust
+            .verify(&submitted)
+            .map_err(anyhow::Error::msg)?;
+        std::hint::black_box(by);
+        let mut receipt = submitted.statement.clone();
+        receipt.kind = Kind::Receipt;
+        receipt.by = PROVINCE.into();
+        std::hint::black_box(parent.sign(receipt).map_err(anyhow::Error::msg)?);
+    }
+    Ok(t.elapsed() / plans.len().max(1) as u32)
 }
