@@ -467,6 +467,8 @@ async fn a_full_tmpfs_refuses_never_shows_a_refused_write_and_recovers() {
     .await;
 }
 
+/// The same loop on ext4 over a loop device, its refusal points in turn: inside the flush,
+/// inside a transaction, and met first by sled's periodic flush after the node stayed idle.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_ext4_refuses_never_shows_a_refused_write_and_recovers() {
     let dir = tempfile::tempdir().unwrap();
@@ -481,7 +483,7 @@ async fn a_full_ext4_refuses_never_shows_a_refused_write_and_recovers() {
         dir.path(),
         &disk,
         "ext4",
-        &["flush", "transaction"],
+        &["flush", "transaction", "idle"],
         cycles(),
     )
     .await;
