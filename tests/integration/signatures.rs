@@ -41,8 +41,22 @@ fn signer(ca: &Authority, name: &str, from_days: i64, until_days: i64) -> Issued
 /// A detached CMS SignedData (DER) over `content` by `who`, with its certificate, as token
 /// software makes it: content-type, message-digest and signing-time signed attributes.
 fn sign(who: &Issued, content: &[u8]) -> Vec<u8> {
-    let cert = Certificate::from_pem(who.cert_pem.as_bytes()).unwrap();
     let key = p256::ecdsa::SigningKey::from_pkcs8_pem(&who.key_pem).unwrap();
+    sign_cms::<_, p256::ecdsa::DerSignature>(&key, &who.cert_pem, content)
+}
+
+/// A detached CMS SignedData (DER) over `content` with `key` and its certificate `cert_pem`:
+/// content-type, message-digest and signing-time signed attributes, whatever the key's
+/// algorithm (`Sig`: how its signatures are encoded).
+fn sign_cms<K, Sig>(key: &K, cert_pem: &str, content: &[u8]) -> Vec<u8>
+where
+    K: p256::ecdsa::signature::Keypair
+        + spki::DynSignatureAlgorithmIdentifier
+        + p256::ecdsa::signature::Signer<Sig>,
+    K::VerifyingKey: spki::EncodePublicKey,
+    Sig: spki::SignatureBitStringEncoding,
+{
+    let cert = Certificate::from_pem(cert_pem.as_bytes()).unwrap();
     let encapsulated = EncapsulatedContentInfo {
         econtent_type: ID_DATA,
         econtent: None,
@@ -57,7 +71,7 @@ fn sign(who: &Issued, content: &[u8]) -> Vec<u8> {
     });
     let digest = sha2::Sha256::digest(content);
     let mut signer_info = SignerInfoBuilder::new(
-        &key,
+        key,
         sid,
         digest_algorithm.clone(),
         &encapsulated,
@@ -73,7 +87,7 @@ fn sign(who: &Issued, content: &[u8]) -> Vec<u8> {
         .unwrap()
         .add_certificate(CertificateChoices::Certificate(cert))
         .unwrap()
-        .add_signer_info::<_, p256::ecdsa::DerSignature>(signer_info)
+        .add_signer_info::<_, Sig>(signer_info)
         .unwrap()
         .build()
         .unwrap()
@@ -449,45 +463,10 @@ async fn a_revoked_approver_s_cms_signature_is_refused_naming_the_serial() {
 /// and its certificate (PEM), as token software with an RSA token makes it.
 fn sign_rsa(cert_pem: &str, key_pem: &str, content: &[u8]) -> Vec<u8> {
     use rsa::pkcs8::DecodePrivateKey;
-    let cert = Certificate::from_pem(cert_pem.as_bytes()).unwrap();
     let key = rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new(
         rsa::RsaPrivateKey::from_pkcs8_pem(key_pem).unwrap(),
     );
-    let encapsulated = EncapsulatedContentInfo {
-        econtent_type: ID_DATA,
-        econtent: None,
-    };
-    let digest_algorithm = AlgorithmIdentifierOwned {
-        oid: ID_SHA256,
-        parameters: None,
-    };
-    let sid = SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
-        issuer: cert.tbs_certificate.issuer.clone(),
-        serial_number: cert.tbs_certificate.serial_number.clone(),
-    });
-    let digest = sha2::Sha256::digest(content);
-    let mut signer_info = SignerInfoBuilder::new(
-        &key,
-        sid,
-        digest_algorithm.clone(),
-        &encapsulated,
-        Some(&digest[..]),
-    )
-    .unwrap();
-    signer_info
-        .add_signed_attribute(cms::builder::create_signing_time_attribute().unwrap())
-        .unwrap();
-    SignedDataBuilder::new(&encapsulated)
-        .add_digest_algorithm(digest_algorithm)
-        .unwrap()
-        .add_certificate(CertificateChoices::Certificate(cert))
-        .unwrap()
-        .add_signer_info::<_, rsa::pkcs1v15::Signature>(signer_info)
-        .unwrap()
-        .build()
-        .unwrap()
-        .to_der()
-        .unwrap()
+    sign_cms::<_, rsa::pkcs1v15::Signature>(&key, cert_pem, content)
 }
 
 /// Runs the `openssl` command line in `dir`, which must succeed.
