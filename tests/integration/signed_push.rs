@@ -155,30 +155,7 @@ async fn a_push_signed_by_a_sibling_or_unsigned_is_refused_and_nothing_is_stored
     // The district's own plan, adopted at the district (never submitted there, so its link
     // does not push it); the test pushes it as node 412 itself.
     let mut district = t.as_(&t.district, "412", &[Role::Clerk]).await;
-    draft_with(
-        &mut district,
-        "412",
-        vec![district_entry(3, "Lê Hữu Phước", "412")],
-    )
-    .await;
-    district
-        .record_ballot_round(pb::RecordBallotRoundRequest {
-            unit: "412".into(),
-            term: TERM.into(),
-            round: Some(round(&[(3, "D.PCT.UBND", 20)])),
-        })
-        .await
-        .unwrap();
-    let adopted = district
-        .adopt_plan(pb::AdoptPlanRequest {
-            unit: "412".into(),
-            term: TERM.into(),
-            adopted_on: String::new(),
-            revision: None,
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let adopted = crate::bundles::adopt_district_plan(&mut district, 3, "Lê Hữu Phước").await;
     let mut plan = convert::plan_from_pb("plan", adopted).unwrap();
     plan.status = quyhoach::domain::PlanStatus::Submitted;
     plan.hash = Some(plan.content_hash());

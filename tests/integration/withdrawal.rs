@@ -190,30 +190,7 @@ async fn a_withdrawal_is_refused_once_the_province_approved_the_district_plan_on
     wait_status(&mut province, "16690", pb::PlanStatus::Approved).await;
 
     // The district's own plan submitted but not yet approved: a withdrawal goes through.
-    draft_with(
-        &mut district,
-        "412",
-        vec![district_entry(3, "Lê Hữu Phước", "412")],
-    )
-    .await;
-    district
-        .record_ballot_round(pb::RecordBallotRoundRequest {
-            unit: "412".into(),
-            term: TERM.into(),
-            round: Some(round(&[(3, "D.PCT.UBND", 20)])),
-        })
-        .await
-        .unwrap();
-    let own = district
-        .adopt_plan(pb::AdoptPlanRequest {
-            unit: "412".into(),
-            term: TERM.into(),
-            adopted_on: String::new(),
-            revision: None,
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let own = crate::bundles::adopt_district_plan(&mut district, 3, "Lê Hữu Phước").await;
     submit_until_received(&mut district, "412", &mut province).await;
     withdraw(&mut district, "16681").await.unwrap();
     province_shows_withdrawn(&mut province, "16681").await;
