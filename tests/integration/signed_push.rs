@@ -258,36 +258,8 @@ async fn a_bundle_carries_the_classification_mark_and_verify_prints_it_first() {
     let mut clerk = quyhoach::client::connect(&district.addr.to_string(), Some(&tls))
         .await
         .unwrap();
-    draft_with(
-        &mut clerk,
-        "412",
-        vec![district_entry(3, "Lê Hữu Phước", "412")],
-    )
-    .await;
-    clerk
-        .record_ballot_round(pb::RecordBallotRoundRequest {
-            unit: "412".into(),
-            term: TERM.into(),
-            round: Some(round(&[(3, "D.PCT.UBND", 20)])),
-        })
-        .await
-        .unwrap();
-    clerk
-        .adopt_plan(pb::AdoptPlanRequest {
-            unit: "412".into(),
-            term: TERM.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    clerk
-        .submit_plan(pb::SubmitPlanRequest {
-            unit: "412".into(),
-            term: TERM.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    crate::bundles::adopt_district_plan(&mut clerk, 3, "Lê Hữu Phước").await;
+    crate::bundles::submit(&mut clerk).await;
 
     let verify = |file: PathBuf| {
         let ca_pem = dir.path().join("ca.pem").display().to_string();
