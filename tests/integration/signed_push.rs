@@ -22,10 +22,7 @@ use quyhoach::{
 use tonic::Code;
 
 use crate::{
-    harness::{
-        adopted_plan, district_entry, draft_with, round, submit_until_received, wait_status,
-        TlsTree, TERM,
-    },
+    harness::{adopted_plan, submit_until_received, wait_status, TlsTree, TERM},
     procs::cli,
 };
 
