@@ -572,24 +572,14 @@ async fn start_in(
     parent: Option<String>,
     units: Option<&str>,
 ) -> Result<Running, DemoError> {
-    let nodes = pki.dir.join("nodes");
-    debug_assert!(!pki.ca_pem.is_empty());
-    let config = RawConfig {
-        unit: Some(unit.into()),
-        listen: Some("127.0.0.1:0".into()),
-        data: Some(root.join(unit)),
+    spawn(RawConfig {
         parent,
-        poll_ms: Some(100),
-        cert: Some(nodes.join(format!("{unit}.pem"))),
-        key: Some(nodes.join(format!("{unit}.key"))),
-        ca: Some(pki.dir.join("ca.pem")),
         // The province serves its web page (the Organization Board's workstation).
         web: (unit == PROVINCE).then(|| "127.0.0.1:0".to_string()),
         units: units.map(str::to_string),
-        ..RawConfig::default()
-    }
-    .validate()?;
-    Ok(server::spawn(config, system_clock()).await?)
+        ..node_config(root, pki, unit)
+    })
+    .await
 }
 
 /// Starts `unit`'s node with a folder for its only link to its parent (`serve --parent-dir`).
@@ -598,21 +588,32 @@ async fn start_by_folder(
     pki: &Pki,
     unit: &str,
 ) -> Result<Running, DemoError> {
+    spawn(RawConfig {
+        parent_dir: Some(root.join(format!("usb-{unit}"))),
+        retry_max_ms: Some(200),
+        ..node_config(root, pki, unit)
+    })
+    .await
+}
+
+/// What every demo node has: a loopback port, its store under `root`, its certificate.
+fn node_config(root: &std::path::Path, pki: &Pki, unit: &str) -> RawConfig {
     let nodes = pki.dir.join("nodes");
-    let config = RawConfig {
+    debug_assert!(!pki.ca_pem.is_empty());
+    RawConfig {
         unit: Some(unit.into()),
         listen: Some("127.0.0.1:0".into()),
         data: Some(root.join(unit)),
-        parent_dir: Some(root.join(format!("usb-{unit}"))),
         poll_ms: Some(100),
-        retry_max_ms: Some(200),
         cert: Some(nodes.join(format!("{unit}.pem"))),
         key: Some(nodes.join(format!("{unit}.key"))),
         ca: Some(pki.dir.join("ca.pem")),
         ..RawConfig::default()
     }
-    .validate()?;
-    Ok(server::spawn(config, system_clock()).await?)
+}
+
+async fn spawn(config: RawConfig) -> Result<Running, DemoError> {
+    Ok(server::spawn(config.validate()?, system_clock()).await?)
 }
 
 /// Waits (30 s at most) for a bundle file in `dir` whose name starts with `prefix`.
