@@ -242,8 +242,8 @@ async fn run_with_web(
     })
     // The gate holds each method to its own limit before decoding (`limits::max_request`);
     // this one is the largest of them, a bundle's.
-    .max_decoding_message_size(MAX_SYNC_MESSAGE + crate::grpc::limits::BUNDLE_FRAME_SLACK)
-    .max_encoding_message_size(MAX_SYNC_MESSAGE + crate::grpc::limits::BUNDLE_FRAME_SLACK);
+    .max_decoding_message_size(crate::grpc::limits::MAX_ANSWER)
+    .max_encoding_message_size(crate::grpc::limits::MAX_ANSWER);
     let node_sync = NodeSyncServer::new(NodeSyncService {
         node: node.clone(),
         insecure,

@@ -86,10 +86,8 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
             decisions,
             out: path,
         } => {
-            let mut client = node
-                .connect()
-                .await?
-                .max_decoding_message_size(MAX_BUNDLE + BUNDLE_FRAME_SLACK);
+            // The project's client reads answers as large as a bundle's (`client::connect`).
+            let mut client = node.connect().await?;
             let reply = client
                 .export_bundle(pb::ExportBundleRequest {
                     unit,
@@ -121,7 +119,6 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
             let mut client = node
                 .connect()
                 .await?
-                .max_decoding_message_size(MAX_BUNDLE + BUNDLE_FRAME_SLACK)
                 .max_encoding_message_size(MAX_BUNDLE + BUNDLE_FRAME_SLACK);
             let request = pb::ImportBundleRequest { bundle: bytes };
             let reply = progress.during(client.import_bundle(request)).await?;

@@ -101,16 +101,17 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
                 Some("warning") => pb::Severity::Warning,
                 _ => pb::Severity::Unspecified,
             };
-            let r = c
-                .check(pb::CheckRequest {
+            let r = quyhoach::client::check_all(
+                &mut c,
+                pb::CheckRequest {
                     under,
                     term,
                     rules: rule,
                     severity: severity.into(),
                     ..Default::default()
-                })
-                .await?
-                .into_inner();
+                },
+            )
+            .await?;
             if json {
                 writeln!(out, "{}", findings_json(&r.findings))?;
             } else {

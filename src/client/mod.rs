@@ -92,7 +92,8 @@ pub async fn connect(
     addr: &str,
     tls: Option<&Tls>,
 ) -> Result<PlanningClient<Channel>, ConnectError> {
-    Ok(PlanningClient::new(channel(addr, tls).await?))
+    Ok(PlanningClient::new(channel(addr, tls).await?)
+        .max_decoding_message_size(crate::grpc::limits::MAX_ANSWER))
 }
 
 /// Why a unit's list could not be loaded into its draft.
@@ -291,6 +292,26 @@ pub async fn list_plans(
         ..Default::default()
     };
     Ok(client.list_plans(request).await?.into_inner().plans)
+}
+
+/// Every finding of the check `request` asks for, read from `CheckStream` part by part (a
+/// province's full check passes one message), with the entries checked and the time taken.
+///
+/// # Errors
+///
+/// The node's status when the check is refused or a part cannot be read.
+pub async fn check_all(
+    client: &mut PlanningClient<Channel>,
+    request: pb::CheckRequest,
+) -> Result<pb::CheckResponse, tonic::Status> {
+    let mut parts = client.check_stream(request).await?.into_inner();
+    let mut all = pb::CheckResponse::default();
+    while let Some(part) = parts.message().await? {
+        all.findings.extend(part.findings);
+        all.entries_checked = part.entries_checked;
+        all.micros = part.micros;
+    }
+    Ok(all)
 }
 
 /// Entries asked for per page when the CLI lists or exports the consolidated list: well below

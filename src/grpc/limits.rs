@@ -34,6 +34,11 @@ pub fn max_request(method: &str) -> usize {
 /// the field tags, a file name), in bytes.
 pub const BUNDLE_FRAME_SLACK: usize = 4096;
 
+/// The largest answer the client-facing service sends (a bundle's, in bytes), and so the
+/// largest the project's own client reads: a province's full check can answer more than
+/// gRPC's default 4 MiB, which a client left at the default refuses with OUT_OF_RANGE.
+pub const MAX_ANSWER: usize = MAX_SYNC_MESSAGE + BUNDLE_FRAME_SLACK;
+
 /// The fields of one protobuf message, one at a time: (field number, payload of a
 /// length-delimited field). Yields an error for wire data no protobuf decoder would accept.
 struct Fields<'a>(&'a [u8]);

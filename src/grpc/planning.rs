@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
-use super::{convert::*, pb};
+use super::{convert::*, limits::MAX_ANSWER, pb};
 use crate::{
     domain::{parse_date, FieldError, PlanId},
     error::Error,
@@ -14,7 +14,58 @@ use crate::{
     },
 };
 
+/// About how many bytes of findings one part of `CheckStream` holds.
+const CHECK_PART: usize = 1024 * 1024;
+
 impl PlanningService {
+    /// The findings a `Check` request asks for (the live ones of one version with `stored`,
+    /// otherwise a fresh check), in the shape of its answer.
+    async fn checked(&self, req: Request<pb::CheckRequest>) -> Result<pb::CheckResponse, Status> {
+        let who = self.who(&req)?;
+        let pb::CheckRequest {
+            under,
+            term,
+            rules,
+            severity,
+            plan,
+            stored,
+        } = req.into_inner();
+        let under = self.node.scope(&who, &under)?;
+        let rules = rules
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                r.parse()
+                    .map_err(|e: String| bad(FieldError::new(format!("rules[{i}]"), e)))
+            })
+            .collect::<Result<Vec<_>, Status>>()?;
+        let plan = plan
+            .map(|p| plan_id_from_pb("plan", Some(p)))
+            .transpose()
+            .map_err(bad)?;
+        let filter = CheckFilter {
+            under: under.trim().to_string(),
+            term: opt(term),
+            rules,
+            severity: severity_from_pb("severity", severity).map_err(bad)?,
+            plan,
+        };
+        if stored {
+            let findings = self.node.stored_check(&who, &filter).await?;
+            return Ok(pb::CheckResponse {
+                findings: findings.iter().map(finding_to_pb).collect(),
+                entries_checked: 0,
+                micros: 0,
+            });
+        }
+        let outcome = self.node.check(&who, &filter).await?;
+        Ok(pb::CheckResponse {
+            findings: outcome.findings.iter().map(finding_to_pb).collect(),
+            entries_checked: outcome.entries as u64,
+            micros: outcome.micros,
+        })
+    }
+
     /// The filter and paging of a consolidated request, as the caller may see it.
     fn consolidated_filter(
         &self,
@@ -623,49 +674,51 @@ impl pb::planning_server::Planning for PlanningService {
         &self,
         req: Request<pb::CheckRequest>,
     ) -> Result<Response<pb::CheckResponse>, Status> {
-        let who = self.who(&req)?;
-        let pb::CheckRequest {
-            under,
-            term,
-            rules,
-            severity,
-            plan,
-            stored,
-        } = req.into_inner();
-        let under = self.node.scope(&who, &under)?;
-        let rules = rules
-            .iter()
-            .enumerate()
-            .map(|(i, r)| {
-                r.parse()
-                    .map_err(|e: String| bad(FieldError::new(format!("rules[{i}]"), e)))
-            })
-            .collect::<Result<Vec<_>, Status>>()?;
-        let plan = plan
-            .map(|p| plan_id_from_pb("plan", Some(p)))
-            .transpose()
-            .map_err(bad)?;
-        let filter = CheckFilter {
-            under: under.trim().to_string(),
-            term: opt(term),
-            rules,
-            severity: severity_from_pb("severity", severity).map_err(bad)?,
-            plan,
-        };
-        if stored {
-            let findings = self.node.stored_check(&who, &filter).await?;
-            return Ok(Response::new(pb::CheckResponse {
-                findings: findings.iter().map(finding_to_pb).collect(),
-                entries_checked: 0,
-                micros: 0,
-            }));
+        let answer = self.checked(req).await?;
+        let len = prost::Message::encoded_len(&answer);
+        if len > MAX_ANSWER {
+            return Err(Status::resource_exhausted(format!(
+                "the answer holds {} findings ({len} bytes), more than one message of {} \
+                 bytes: narrow it (under, term, rules, severity) or ask CheckStream",
+                answer.findings.len(),
+                MAX_ANSWER
+            )));
         }
-        let outcome = self.node.check(&who, &filter).await?;
-        Ok(Response::new(pb::CheckResponse {
-            findings: outcome.findings.iter().map(finding_to_pb).collect(),
-            entries_checked: outcome.entries as u64,
-            micros: outcome.micros,
-        }))
+        Ok(Response::new(answer))
+    }
+
+    async fn check_stream(
+        &self,
+        req: Request<pb::CheckRequest>,
+    ) -> Result<Response<Self::CheckStreamStream>, Status> {
+        let pb::CheckResponse {
+            findings,
+            entries_checked,
+            micros,
+        } = self.checked(req).await?;
+        // Parts of about CHECK_PART bytes; every part repeats the two figures.
+        let mut parts = Vec::new();
+        let mut part = Vec::new();
+        let mut bytes = 0;
+        for finding in findings {
+            bytes += prost::Message::encoded_len(&finding);
+            part.push(finding);
+            if bytes >= CHECK_PART {
+                parts.push(std::mem::take(&mut part));
+                bytes = 0;
+            }
+        }
+        if !part.is_empty() || parts.is_empty() {
+            parts.push(part);
+        }
+        let stream = tokio_stream::iter(parts.into_iter().map(move |findings| {
+            Ok(pb::CheckResponse {
+                findings,
+                entries_checked,
+                micros,
+            })
+        }));
+        Ok(Response::new(Box::pin(stream)))
     }
 
     async fn accept_warning(
@@ -894,6 +947,9 @@ impl pb::planning_server::Planning for PlanningService {
         Ok(Response::new(approved_together_to_pb(&shown, &done)))
     }
 
+    type CheckStreamStream = std::pin::Pin<
+        Box<dyn tokio_stream::Stream<Item = Result<pb::CheckResponse, Status>> + Send>,
+    >;
     type ConsolidatedStreamStream = std::pin::Pin<
         Box<dyn tokio_stream::Stream<Item = Result<pb::ConsolidatedEntry, Status>> + Send>,
     >;

@@ -244,7 +244,9 @@ impl Proc {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {
             match PlanningClient::connect(self.url()).await {
-                Ok(c) => return c,
+                // Reads answers as large as the node sends, as the project's own client does
+                // (a full check of thousands of long-named entries passes 4 MiB).
+                Ok(c) => return c.max_decoding_message_size(quyhoach::grpc::limits::MAX_ANSWER),
                 Err(e) if tokio::time::Instant::now() > deadline => {
                     panic!("cannot reach {}: {e}", self.unit)
                 }

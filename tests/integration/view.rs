@@ -293,7 +293,8 @@ fn big_district_plan(unit: &str, term: &str, base: u32) -> Plan {
 
 /// Fault 1 of issue 13: a province of 40,000 entries (two districts, four terms of 5,000) has
 /// more than 4 MiB of consolidated rows; `quyhoach consolidated` and `quyhoach export --what
-/// consolidated` page through it and give every row. The plans are written into the
+/// consolidated` page through it and give every row; its full check (29 MB of findings) comes
+/// whole through `CheckStream` and `quyhoach check`. The plans are written into the
 /// province's store before it starts (as if they had arrived), to keep the test short.
 #[tokio::test]
 async fn a_consolidated_list_larger_than_a_message_lists_and_exports_whole() {
@@ -392,5 +393,41 @@ async fn a_consolidated_list_larger_than_a_message_lists_and_exports_whole() {
     .unwrap();
     assert_eq!(all.len(), 40_000);
     assert_eq!(seen, [(15_000, 40_000), (30_000, 40_000), (40_000, 40_000)]);
+
+    // The full check of these plans passes even the largest message the node sends: the
+    // unary Check refuses it by name, CheckStream gives it in parts of about 1 MiB, and the
+    // CLI's `check` (which streams) prints every finding.
+    let refused = p.check(pb::CheckRequest::default()).await.unwrap_err();
+    assert_eq!(refused.code(), Code::ResourceExhausted);
+    assert!(
+        refused.message().contains("CheckStream"),
+        "{}",
+        refused.message()
+    );
+    let mut parts = p
+        .check_stream(pb::CheckRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let mut streamed = Vec::new();
+    let mut largest = 0;
+    while let Some(part) = parts.message().await.unwrap() {
+        assert_eq!(part.entries_checked, 40_000);
+        largest = largest.max(prost::Message::encoded_len(&part));
+        streamed.extend(part.findings);
+    }
+    let bytes: usize = streamed.iter().map(prost::Message::encoded_len).sum();
+    assert!(
+        bytes > quyhoach::grpc::limits::MAX_ANSWER,
+        "{bytes} bytes of findings"
+    );
+    assert!(largest < 2 * 1024 * 1024, "a part of {largest} bytes");
+    let Ran { ok, stdout, stderr } = cli(&["check", "--node", &url, "--json"]).await;
+    assert!(ok, "check failed: {stderr}");
+    let printed: Vec<serde_json::Value> = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(printed.len(), streamed.len());
+    let printed: std::collections::BTreeSet<_> =
+        printed.iter().map(|f| f["id"].as_str().unwrap()).collect();
+    assert_eq!(printed, streamed.iter().map(|f| f.id.as_str()).collect());
     province.stop().await.unwrap();
 }

@@ -582,15 +582,16 @@ pub async fn export(
             sheets
         }
         What::Findings => {
-            let findings = client
-                .check(pb::CheckRequest {
+            let findings = quyhoach::client::check_all(
+                client,
+                pb::CheckRequest {
                     under: unit.into(),
                     term: term.into(),
                     ..Default::default()
-                })
-                .await?
-                .into_inner()
-                .findings;
+                },
+            )
+            .await?
+            .findings;
             vec![findings_sheet(&findings)]
         }
     };
