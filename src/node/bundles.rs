@@ -400,11 +400,59 @@ pub async fn decision_signatures(
     }
     let mut signatures = Vec::with_capacity(decisions.len());
     for (_, d) in decisions {
-        if d.decided_by == node.unit().code {
-            signatures.push(node.signed(Statement::decision(d)).await?);
+        if let Some(s) = decision_signature(node, d).await? {
+            signatures.push(s);
         }
     }
     Ok(signatures)
+}
+
+/// This node's signature on one decision it took (the kept one if it signed it before), as
+/// every link sends it down: a pull, a decisions bundle and a reconciliation (`node::reconcile`).
+/// `None` for a decision another node took, or on a node without a key.
+///
+/// # Errors
+///
+/// [`Error::Store`] if storage fails.
+pub async fn decision_signature(node: &Node, d: &Decision) -> Result<Option<PlanSignature>> {
+    if node.signer().is_err() || d.decided_by != node.unit().code {
+        return Ok(None);
+    }
+    Ok(Some(node.signed(Statement::decision(d)).await?))
+}
+
+/// The one check of a parent's decision coming down, over every link (a pull, a decisions
+/// bundle, a reconciliation): among `signatures` the one whose statement is exactly `d`
+/// (unit, term, version, status, content hash, date, deciding unit, reasons), and it verifies
+/// with `trust`: its certificate chains to the authority, is valid now and unrevoked, and is
+/// the node certificate of the deciding unit (`Trust::verify`). `which` names the decision in
+/// the error ("decision 3").
+///
+/// # Errors
+///
+/// [`Error::Invalid`] on `field`: the decision comes unsigned, or its signature does not verify.
+pub fn verified_decision(
+    trust: &crate::bundle::sign::Trust,
+    field: &str,
+    which: &str,
+    d: &Decision,
+    signatures: &[PlanSignature],
+) -> Result<PlanSignature> {
+    let expected = Statement::decision(d);
+    let Some(s) = signatures.iter().find(|s| s.statement == expected) else {
+        return Err(Error::invalid(
+            field,
+            format!(
+                "{which} ({}) comes down unsigned: every decision of {} comes with its node's signature",
+                expected.describe(),
+                d.decided_by
+            ),
+        ));
+    };
+    trust
+        .verify(s)
+        .map_err(|e| Error::invalid(field, format!("{which}: {e}")))?;
+    Ok(s.clone())
 }
 
 /// The child's side of decisions coming down, over either link: on a node with a key, every
@@ -436,20 +484,13 @@ pub async fn take_decisions(
         .iter()
         .filter(|(_, d)| d.decided_by == parent && &d.plan.unit == own)
     {
-        let expected = Statement::decision(d);
-        let Some(s) = signatures.iter().find(|s| s.statement == expected) else {
-            return Err(Error::invalid(
-                "signatures",
-                format!(
-                    "decision {seq} ({}) comes down unsigned: every decision of {parent} comes with its node's signature",
-                    expected.describe()
-                ),
-            ));
-        };
-        trust
-            .verify(s)
-            .map_err(|e| Error::invalid("signatures", format!("decision {seq}: {e}")))?;
-        keep.push(s.clone());
+        keep.push(verified_decision(
+            trust,
+            "signatures",
+            &format!("decision {seq}"),
+            d,
+            &signatures,
+        )?);
     }
     for s in keep {
         node.keep_signature(s).await?;

@@ -63,7 +63,7 @@ pub use query::{
     mask_id, ConsolidatedEntry, ConsolidatedFilter, ConsolidatedPage, Listing, PageAt, PageRequest,
     PlanFilter, SortKey,
 };
-pub use reconcile::{digest, ParentView, PlanState, Reconciled, Repairs};
+pub use reconcile::{digest, ParentView, PlanState, Reconciled, Repairs, Restored};
 pub use reference::Reference;
 pub use reorganise::{Fate, PlanFate, Reorganisation, StructureChoice};
 pub use sources::{FromSources, SkippedEntry, SourceUse};
