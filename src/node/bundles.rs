@@ -512,7 +512,8 @@ pub enum Direction {
 /// A bundle of what this node holds for `unit`'s plan of `term` (`version` 0: the latest):
 ///
 /// - an item waiting in the outbox for that version: its push, as the link would send it;
-/// - this node's own plan, submitted before: its push as submitted (carried again);
+/// - this node's own plan, submitted before: its push as submitted (carried again), or, once
+///   its parent decided it, its record with every signature kept on it;
 /// - a child's plan: every decision this node logged for that child, each signed, so that the
 ///   child applies them in order (its cursor skips those it has).
 ///
@@ -583,6 +584,18 @@ pub async fn export(
                 ),
             ));
         }
+        // A version the parent decided has nothing left to carry up: its record, with the
+        // parent's receipt and decision signatures kept on it (however the decision came:
+        // pulled, carried or restored by reconciliation), proves who decided.
+        if header
+            .decision
+            .as_ref()
+            .is_some_and(|d| d.decided_by != node.unit().code)
+        {
+            if let Some(plan) = node.store().plan(&id)? {
+                return record(node, plan);
+            }
+        }
         let plan = node.outgoing(&OutboxItem {
             plan: id,
             queued_at: node.now(),
@@ -636,18 +649,7 @@ pub async fn export(
             version,
         };
         if let Some(plan) = node.store().plan(&id)? {
-            node.signer()?;
-            let bundle = Bundle {
-                from_unit: node.unit().code.clone(),
-                to_unit: node.unit().code.clone(),
-                created_at: node.now(),
-                classification: classification(node),
-                content: Content::Record {
-                    signatures: node.signatures_of(&id)?,
-                    plan,
-                },
-            };
-            return seal(node, &bundle);
+            return record(node, plan);
         }
     }
     Err(Error::not_found(
@@ -657,6 +659,27 @@ pub async fn export(
             node.unit().code
         ),
     ))
+}
+
+/// A record bundle of `plan` as held here, with every signature kept on it, sealed by this
+/// node: for `bundle verify`, never imported.
+///
+/// # Errors
+///
+/// [`Error::Precondition`] if the node has no key; [`Error::Store`] if storage fails.
+fn record(node: &Node, plan: Plan) -> Result<Exported> {
+    node.signer()?;
+    let bundle = Bundle {
+        from_unit: node.unit().code.clone(),
+        to_unit: node.unit().code.clone(),
+        created_at: node.now(),
+        classification: classification(node),
+        content: Content::Record {
+            signatures: node.signatures_of(&plan.id)?,
+            plan,
+        },
+    };
+    seal(node, &bundle)
 }
 
 /// Reads and verifies a bundle for this node: its size, format, seal and every signature

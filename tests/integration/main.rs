@@ -35,6 +35,7 @@ mod parent;
 mod procs;
 mod queued;
 mod reconcile_memory;
+mod reconcile_signed;
 mod recovery;
 mod reorganisation;
 mod reviewed;
