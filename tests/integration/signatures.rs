@@ -459,6 +459,76 @@ async fn a_revoked_approver_s_cms_signature_is_refused_naming_the_serial() {
     assert!(e.to_string().contains("signing_crl"), "{e}");
 }
 
+/// Issue 25: the signing authority's revocation list is read again when its file changes.
+/// An approver revoked by a new list written while the district runs is refused at their next
+/// CMS signature, naming the serial, without a restart; a list then damaged, or signed by
+/// another authority, is refused and the last good one stays in force (the approver is still
+/// refused); an approver the list does not name approves.
+#[tokio::test]
+async fn an_approver_revoked_while_the_node_runs_is_refused_without_a_restart() {
+    let ca = Authority::create("Ban Cơ yếu Chính phủ (thử)", 30).unwrap();
+    let revoked = signer(&ca, "Người Bị Thu Hồi", -1, 365);
+    let approver = signer(&ca, "Trần Văn Phê Duyệt", -1, 365);
+    let empty = ca.revocation_list(&[], 30).unwrap();
+    let net = Signing::start_with_crl(Some(&ca.cert_pem), Some(empty)).await;
+    let crl_path = net.dir.path().join("signing-crl.pem");
+    let content = quyhoach::signature::approval_content(&net.hash);
+    let mut d = client(&net.district).await;
+    let before = everything(&mut d).await;
+
+    // The authority revokes the approver; the operator puts its new list in place.
+    let serial_bytes = quyhoach::pki::serial_of(&revoked.cert_pem).unwrap();
+    let listed = ca
+        .revocation_list(&[(serial_bytes, time::OffsetDateTime::now_utc())], 30)
+        .unwrap();
+    std::fs::write(&crl_path, &listed).unwrap();
+    let refused = |e: &tonic::Status| {
+        assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+        assert!(e.message().contains("cms_signature"), "{}", e.message());
+        assert!(e.message().contains("revoked"), "{}", e.message());
+        assert!(
+            e.message().contains(&serial(&revoked)),
+            "names the serial: {}",
+            e.message()
+        );
+    };
+    let e = d
+        .decide_plan(approve(sign(&revoked, &content)))
+        .await
+        .unwrap_err();
+    refused(&e);
+    assert_eq!(everything(&mut d).await, before, "nothing stored");
+
+    // A damaged list, then one signed by another authority: each refused, the last good
+    // list stays in force.
+    std::fs::write(
+        &crl_path,
+        "-----BEGIN X509 CRL-----\nnot a list\n-----END X509 CRL-----\n",
+    )
+    .unwrap();
+    let e = d
+        .decide_plan(approve(sign(&revoked, &content)))
+        .await
+        .unwrap_err();
+    refused(&e);
+    let stranger = Authority::create("Một tổ chức khác", 30).unwrap();
+    std::fs::write(&crl_path, stranger.revocation_list(&[], 30).unwrap()).unwrap();
+    let e = d
+        .decide_plan(approve(sign(&revoked, &content)))
+        .await
+        .unwrap_err();
+    refused(&e);
+    assert_eq!(everything(&mut d).await, before, "nothing stored");
+
+    // An approver the list does not name approves.
+    d.decide_plan(approve(sign(&approver, &content)))
+        .await
+        .unwrap();
+    let kept = version_1(&net.district).await.approval_signature.unwrap();
+    assert_eq!(kept.serial, serial(&approver));
+    net.stop().await;
+}
+
 /// A detached CMS SignedData (DER) over `content` made with an RSA key (PKCS #1 v1.5, SHA-256)
 /// and its certificate (PEM), as token software with an RSA token makes it.
 fn sign_rsa(cert_pem: &str, key_pem: &str, content: &[u8]) -> Vec<u8> {
