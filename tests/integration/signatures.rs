@@ -140,6 +140,8 @@ impl Signing {
         let district = start_with(RawConfig {
             signing_ca,
             signing_crl,
+            // Its web page too, for the approval form's signature file.
+            web: Some("127.0.0.1:0".into()),
             ..node_config(dir.path(), "412", Some(province.url()), "builtin:2024")
         })
         .await;
@@ -526,6 +528,113 @@ async fn an_approver_revoked_while_the_node_runs_is_refused_without_a_restart() 
         .unwrap();
     let kept = version_1(&net.district).await.approval_signature.unwrap();
     assert_eq!(kept.serial, serial(&approver));
+    net.stop().await;
+}
+
+/// A `multipart/form-data` body of the web page's approve form (boundary [`BOUNDARY`]): the
+/// page's token, the version's hash, `approve`, and the signature file `cms` (`p7s`).
+fn approve_form(csrf: &str, hash: &str, p7s: &[u8]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (name, value) in [("csrf", csrf), ("hash", hash), ("outcome", "approve")] {
+        body.extend_from_slice(
+            format!(
+                "--{BOUNDARY}\r\ncontent-disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    body.extend_from_slice(
+        format!(
+            "--{BOUNDARY}\r\ncontent-disposition: form-data; name=\"cms\"; filename=\"phe-duyet.p7s\"\r\ncontent-type: application/pkcs7-signature\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(p7s);
+    body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
+    body
+}
+
+const BOUNDARY: &str = "----quyhoach-test-7d1f";
+
+/// Issue 25: the web page's approval form takes the approver's detached CMS signature as a
+/// file upload (multipart/form-data), verified by the node exactly as `decide --cms FILE` is.
+/// A signature over other bytes, and one by another authority's certificate, are refused with
+/// the reason on the page (naming `cms_signature`) and nothing is decided; the signature over
+/// the version's hash, uploaded as PEM, approves, and `GetPlan` names its signer.
+#[tokio::test]
+async fn the_web_approval_form_takes_a_cms_signature_file_and_refuses_one_that_does_not_hold() {
+    let ca = Authority::create("Ban Cơ yếu Chính phủ (thử)", 30).unwrap();
+    let approver = signer(&ca, "Trần Văn Phê Duyệt", -1, 365);
+    let net = Signing::start(Some(&ca)).await;
+    let http = crate::web::access::Http::new(&net.district.web_url().unwrap(), None);
+    let page_path = format!("/ke-hoach/16681/{TERM}/1");
+    let page = http.send("GET", &page_path, None, "").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("enctype=\"multipart/form-data\"") && page.body.contains("name=\"cms\""),
+        "the approve form offers the signature file: {}",
+        page.body
+    );
+    assert!(page.body.contains(&net.hash), "the form shows what to sign");
+    let csrf = crate::web::access::csrf_of(&page.body);
+    let content = quyhoach::signature::approval_content(&net.hash);
+    let mut d = client(&net.district).await;
+    let before = everything(&mut d).await;
+    let post = |p7s: Vec<u8>| {
+        let http = &http;
+        let body = approve_form(&csrf, &net.hash, &p7s);
+        let path = format!("{page_path}/quyet-dinh");
+        async move {
+            let content_type = format!("multipart/form-data; boundary={BOUNDARY}");
+            http.send_bytes(
+                "POST",
+                &path,
+                None,
+                body,
+                &[("content-type", content_type.as_str())],
+            )
+            .await
+        }
+    };
+
+    let stranger = Authority::create("Một tổ chức khác", 30).unwrap();
+    let outsider = signer(&stranger, "Người Ngoài", -1, 365);
+    for (what, p7s, status) in [
+        ("over other bytes", sign(&approver, b"other bytes"), 400),
+        ("by another authority", sign(&outsider, &content), 409),
+    ] {
+        let r = post(p7s).await;
+        assert_eq!(r.status, status, "{what}: {}", r.body);
+        assert!(
+            r.body.contains("id=\"error\""),
+            "{what}: the reason on the page"
+        );
+        assert!(r.body.contains("cms_signature"), "{what}: {}", r.body);
+        assert_eq!(everything(&mut d).await, before, "{what}: nothing decided");
+    }
+
+    // The good signature, as the PEM a token's software may save.
+    let der = sign(&approver, &content);
+    let pem = {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&der);
+        let lines: Vec<&str> = b64
+            .as_bytes()
+            .chunks(64)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect();
+        format!(
+            "-----BEGIN PKCS7-----\n{}\n-----END PKCS7-----\n",
+            lines.join("\n")
+        )
+    };
+    let r = post(pem.into_bytes()).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let plan = version_1(&net.district).await;
+    assert_eq!(plan.status, pb::PlanStatus::Approved as i32);
+    let kept = plan.approval_signature.unwrap();
+    assert_eq!(kept.serial, serial(&approver));
+    assert_eq!(kept.signer, "Trần Văn Phê Duyệt");
     net.stop().await;
 }
 
