@@ -42,7 +42,7 @@ mod reviewed;
 mod rpc_inputs;
 mod rulesets;
 mod sheets;
-mod signatures;
+pub(crate) mod signatures;
 mod signed_push;
 mod signin;
 mod sources;

@@ -30,7 +30,7 @@ const ID_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1
 const ID_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.1");
 
 /// The approver's certificate from `ca`, valid from `from_days` to `until_days` days from now.
-fn signer(ca: &Authority, name: &str, from_days: i64, until_days: i64) -> Issued {
+pub(crate) fn signer(ca: &Authority, name: &str, from_days: i64, until_days: i64) -> Issued {
     let now = time::OffsetDateTime::now_utc();
     let mut subject = Subject::new("412", &[], name, 1);
     subject.not_before = now + time::Duration::days(from_days);
@@ -40,7 +40,7 @@ fn signer(ca: &Authority, name: &str, from_days: i64, until_days: i64) -> Issued
 
 /// A detached CMS SignedData (DER) over `content` by `who`, with its certificate, as token
 /// software makes it: content-type, message-digest and signing-time signed attributes.
-fn sign(who: &Issued, content: &[u8]) -> Vec<u8> {
+pub(crate) fn sign(who: &Issued, content: &[u8]) -> Vec<u8> {
     let key = p256::ecdsa::SigningKey::from_pkcs8_pem(&who.key_pem).unwrap();
     sign_cms::<_, p256::ecdsa::DerSignature>(&key, &who.cert_pem, content)
 }
@@ -108,17 +108,17 @@ fn serial(who: &Issued) -> String {
 
 /// A province, a district that names `ca` as its signing authority (when given), and a
 /// commune whose version 1 the district holds as received.
-struct Signing {
-    dir: TempDir,
+pub(crate) struct Signing {
+    pub(crate) dir: TempDir,
     province: Running,
-    district: Running,
+    pub(crate) district: Running,
     commune: Running,
     /// The hash of the commune's version 1.
-    hash: String,
+    pub(crate) hash: String,
 }
 
 impl Signing {
-    async fn start(ca: Option<&Authority>) -> Signing {
+    pub(crate) async fn start(ca: Option<&Authority>) -> Signing {
         Self::start_with_crl(ca.map(|ca| ca.cert_pem.as_str()), None).await
     }
 
@@ -165,7 +165,7 @@ impl Signing {
         path.to_str().unwrap().to_string()
     }
 
-    async fn stop(self) {
+    pub(crate) async fn stop(self) {
         for node in [self.commune, self.district, self.province] {
             node.stop().await.unwrap();
         }
@@ -202,7 +202,7 @@ fn approve(cms_signature: Vec<u8>) -> pb::DecidePlanRequest {
     }
 }
 
-async fn version_1(node: &Running) -> pb::Plan {
+pub(crate) async fn version_1(node: &Running) -> pb::Plan {
     client(node)
         .await
         .get_plan(pb::GetPlanRequest {
