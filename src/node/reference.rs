@@ -37,6 +37,23 @@ pub struct Reference {
 }
 
 impl Reference {
+    /// Reads the JSON document a parent sends its reference data as, over either link (a
+    /// `NodeSync.GetReference` answer's `document`, a reference bundle's): the one reader of
+    /// both, so a document is taken the same way whichever way it came. Nothing in it is
+    /// trusted yet: [`Node::receive_reference`] checks it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Invalid`] naming `reference` when the document does not decode.
+    pub fn from_document(document: &str) -> Result<Reference> {
+        serde_json::from_str(document).map_err(|e| {
+            Error::invalid(
+                "reference",
+                format!("the parent's reference data does not decode: {e}"),
+            )
+        })
+    }
+
     /// Returns true if and only if both carry the same catalogue and rules, whatever their
     /// versions and structures.
     pub fn same_content(&self, other: &Reference) -> bool {
@@ -80,19 +97,41 @@ impl Node {
         Ok(())
     }
 
-    /// Takes a newer version received from the parent; an older or equal one is ignored.
+    /// Takes a newer version received from the parent, over either link (a gRPC
+    /// `GetReference` answer, a reference bundle in a folder link's `down/` or imported by
+    /// hand); an older or equal one is ignored. Checked by [`Node::check_reference`] first.
     ///
     /// # Errors
     ///
-    /// [`Error::Invalid`] when the version jumps more than [`MAX_REFERENCE_STEP`] ahead of the
-    /// one held or the rule parameters are out of their sane ranges: a parent is checked like
-    /// a local rules file, and nothing is stored.
+    /// As [`Node::check_reference`]; nothing is stored then.
     pub async fn receive_reference(&self, reference: Reference) -> Result<bool> {
         let held = self.reference().version;
         if reference.version <= held {
             return Ok(false);
         }
-        if reference.version - held > MAX_REFERENCE_STEP {
+        self.check_reference(&reference)?;
+        self.put_reference(reference.clone()).await?;
+        tracing::info!(
+            version = reference.version,
+            "reference data received from the parent"
+        );
+        self.follow_structure(reference.structure.as_ref());
+        self.swap_reference(reference);
+        Ok(true)
+    }
+
+    /// Checks reference data from the parent as a local setting is checked, without taking
+    /// it: the version at most [`MAX_REFERENCE_STEP`] ahead of the one held, the rule
+    /// parameters in their sane ranges (`RulesFile::validate`, as a rules file at start), every
+    /// code well-formed, and the structure one this node's history has, on its day.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Invalid`] naming `reference.version`, `reference.rules`, `reference.catalog`
+    /// or `reference.structure.on` and the problem.
+    pub fn check_reference(&self, reference: &Reference) -> Result<()> {
+        let held = self.reference().version;
+        if reference.version.saturating_sub(held) > MAX_REFERENCE_STEP {
             return Err(Error::invalid(
                 "reference.version",
                 format!(
@@ -113,15 +152,7 @@ impl Node {
         {
             crate::domain::validate::code("reference.catalog", code).map_err(Error::Invalid)?;
         }
-        self.check_structure(reference.structure.as_ref())?;
-        self.put_reference(reference.clone()).await?;
-        tracing::info!(
-            version = reference.version,
-            "reference data received from the parent"
-        );
-        self.follow_structure(reference.structure.as_ref());
-        self.swap_reference(reference);
-        Ok(true)
+        self.check_structure(reference.structure.as_ref())
     }
 
     /// The reference data to hand a child that holds `have`, if this node's is newer.

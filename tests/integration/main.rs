@@ -36,6 +36,7 @@ mod procs;
 mod queued;
 mod reconcile_memory;
 mod recovery;
+mod reference_bundles;
 mod reorganisation;
 mod reviewed;
 mod rpc_inputs;
