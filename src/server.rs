@@ -136,6 +136,7 @@ async fn run_with_web(
         catalog: config.catalog.as_ref().clone(),
         rules: config.rules.clone(),
         structure: None,
+        reorganisations: config.reorganisations.clone(),
     };
     let node = Node::open(
         config.unit.clone(),

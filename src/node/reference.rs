@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::{reorganise::StructureChoice, Event, Node};
 use crate::{
     auth::Caller,
-    domain::{Catalog, Level},
+    domain::{Catalog, LaterReorganisation, Level, UnitHistory},
     error::{Error, Result},
     rules::RulesFile,
     store::Change,
@@ -34,6 +34,13 @@ pub struct Reference {
     /// ([`Node::reorganize`]); none while it is in the one its nodes were started with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub structure: Option<StructureChoice>,
+    /// The later reorganisations the province's deployment adds after the built-in history
+    /// (its `--reorganisation` files' contents, oldest first), so that a node below started
+    /// without the files learns the structures: it checks them as the files are checked at
+    /// start (`UnitHistory::with_later`) and joins them to its history. Empty when there are
+    /// none (and then absent from the JSON, as before they travelled).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reorganisations: Vec<LaterReorganisation>,
 }
 
 impl Reference {
@@ -54,10 +61,12 @@ impl Reference {
         })
     }
 
-    /// Returns true if and only if both carry the same catalogue and rules, whatever their
-    /// versions and structures.
+    /// Returns true if and only if both carry the same catalogue, rules and later
+    /// reorganisations, whatever their versions and structure choices.
     pub fn same_content(&self, other: &Reference) -> bool {
-        self.catalog == other.catalog && self.rules == other.rules
+        self.catalog == other.catalog
+            && self.rules == other.rules
+            && self.reorganisations == other.reorganisations
     }
 }
 
@@ -92,6 +101,15 @@ impl Node {
         } else {
             stored.unwrap_or(configured)
         };
+        // The later structures learnt from the parent before a restart (the units files of
+        // this node give the earlier ones).
+        match self.joined_history(&chosen.reorganisations) {
+            Ok(Some(longer)) => self.learn_history(longer),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "the stored later reorganisations do not join this node's units; it keeps its own")
+            }
+        }
         self.follow_structure(chosen.structure.as_ref());
         self.swap_reference(chosen);
         Ok(())
@@ -109,12 +127,15 @@ impl Node {
         if reference.version <= held {
             return Ok(false);
         }
-        self.check_reference(&reference)?;
+        let longer = self.checked(&reference)?;
         self.put_reference(reference.clone()).await?;
         tracing::info!(
             version = reference.version,
             "reference data received from the parent"
         );
+        if let Some(longer) = longer {
+            self.learn_history(longer);
+        }
         self.follow_structure(reference.structure.as_ref());
         self.swap_reference(reference);
         Ok(true)
@@ -128,8 +149,14 @@ impl Node {
     /// # Errors
     ///
     /// [`Error::Invalid`] naming `reference.version`, `reference.rules`, `reference.catalog`
-    /// or `reference.structure.on` and the problem.
+    /// `reference.reorganisations[i]` or `reference.structure.on` and the problem.
     pub fn check_reference(&self, reference: &Reference) -> Result<()> {
+        self.checked(reference).map(|_| ())
+    }
+
+    /// As [`Node::check_reference`], answering the longer history the reference data's later
+    /// reorganisations make, if they add any.
+    fn checked(&self, reference: &Reference) -> Result<Option<UnitHistory>> {
         let held = self.reference().version;
         if reference.version.saturating_sub(held) > MAX_REFERENCE_STEP {
             return Err(Error::invalid(
@@ -152,7 +179,36 @@ impl Node {
         {
             crate::domain::validate::code("reference.catalog", code).map_err(Error::Invalid)?;
         }
-        self.check_structure(reference.structure.as_ref())
+        let longer = self.joined_history(&reference.reorganisations)?;
+        self.check_structure(
+            longer.as_ref().unwrap_or(self.hierarchy.history()),
+            reference.structure.as_ref(),
+        )?;
+        Ok(longer)
+    }
+
+    /// This node's history with the later reorganisations `later` joined, checked exactly as
+    /// the `--reorganisation` files are at start (`UnitHistory::with_later`); `None` when they
+    /// add nothing, or when the node was started with its own units file (a history of one
+    /// unlabelled structure: it keeps its file, as it ignores a structure choice then).
+    fn joined_history(&self, later: &[LaterReorganisation]) -> Result<Option<UnitHistory>> {
+        let history = self.hierarchy.history();
+        if later.is_empty() || history.periods().iter().all(|p| p.label.is_empty()) {
+            return Ok(None);
+        }
+        history
+            .with_later(later)
+            .map_err(|(i, e)| Error::invalid(&format!("reference.reorganisations[{i}]"), e))
+    }
+
+    /// Makes `longer` this node's history (its period unchanged), logging what it learnt.
+    fn learn_history(&self, longer: UnitHistory) {
+        let labels: Vec<String> = longer.periods().iter().map(|p| p.label.clone()).collect();
+        if self.hierarchy.extend(longer) {
+            tracing::info!(structures = ?labels, "later reorganisations learnt from the province's reference data");
+        } else {
+            tracing::warn!(structures = ?labels, "later reorganisations not learnt while running; restart the node to learn them");
+        }
     }
 
     /// The reference data to hand a child that holds `have`, if this node's is newer.

@@ -257,3 +257,184 @@ async fn reference_data_comes_down_a_folder_as_a_sealed_bundle_and_forgeries_cha
     district.stop().await.unwrap();
     province.stop().await.unwrap();
 }
+
+/// Writes a 2027 reorganisation of province 40 into `dir`: communes 16690 and 16702 merged
+/// into a new 99901, and commune 16681 renamed; answers its TOML file.
+fn write_2027(dir: &Path) -> std::path::PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let units: String = quyhoach::config::UNITS_2025
+        .lines()
+        .filter(|l| !l.starts_with("16690,") && !l.starts_with("16702,"))
+        .map(|l| {
+            if l.starts_with("16681,") {
+                RENAMED_2027.to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .chain(["99901,commune,Phường Vinh Mới,40".to_string()])
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(dir.join("units-2027.csv"), units).unwrap();
+    std::fs::write(
+        dir.join("units-2025-to-2027.csv"),
+        "old_code,new_code,share\n16690,99901,whole\n16702,99901,whole\n",
+    )
+    .unwrap();
+    let file = dir.join("reorganisation-2027.toml");
+    std::fs::write(
+        &file,
+        "label = \"2027\"\non = \"2027-01-01\"\nunits = \"units-2027.csv\"\n\
+         mapping = \"units-2025-to-2027.csv\"\n",
+    )
+    .unwrap();
+    file
+}
+
+/// Commune 16681 in the 2027 structure.
+const RENAMED_2027: &str = "16681,commune,Phường Thành Vinh Mới,40";
+
+/// The arguments naming the node at `addr` with a person's certificate of `unit`.
+fn person_args(d: &Path, ca: &Authority, addr: &str, unit: &str, roles: &[Role]) -> Vec<String> {
+    let stem = format!("p-{unit}-{}", roles.len());
+    let (cert, key) = crate::bundles::person(d, ca, unit, roles, &stem);
+    vec![
+        "--node".into(),
+        addr.into(),
+        "--ca".into(),
+        d.join("ca.pem").display().to_string(),
+        "--cert".into(),
+        cert.display().to_string(),
+        "--key".into(),
+        key.display().to_string(),
+    ]
+}
+
+#[tokio::test]
+async fn a_later_reorganisation_travels_down_with_the_reference_data_and_a_bad_one_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ca = Authority::create("Tỉnh Nghệ An CA", 1).unwrap();
+    let file = write_2027(&d.join("files"));
+    // Only the province is given the reorganisation's files.
+    let province = start_with(RawConfig {
+        units: Some("builtin:2025".into()),
+        reorganisation: Some(vec![file]),
+        ..tls_config(d, &ca, "40", None)
+    })
+    .await;
+    let commune = start_with(RawConfig {
+        units: Some("builtin:2025".into()),
+        ..tls_config(d, &ca, "16681", Some(province.url()))
+    })
+    .await;
+    let at_commune = person_args(d, &ca, &commune.addr.to_string(), "16681", &[Role::Clerk]);
+    let mut board = as_person(&province.addr.to_string(), &ca, "40", &[Role::Clerk]).await;
+    let mut clerk = as_person(&commune.addr.to_string(), &ca, "16681", &[Role::Clerk]).await;
+    let v1 = sync_status(&mut board).await.reference_version;
+    eventually(20, "the commune to hold the province's version", || {
+        let mut c = clerk.clone();
+        async move { (sync_status(&mut c).await.reference_version == v1).then_some(()) }
+    })
+    .await;
+    let units = || {
+        let args: Vec<String> = ["units".to_string()]
+            .into_iter()
+            .chain(at_commune.clone())
+            .collect();
+        async move {
+            let (ok, text) = cli(&args).await.said();
+            assert!(ok, "{text}");
+            text
+        }
+    };
+    let before = units().await;
+    assert!(
+        before.contains("Phường Thành Vinh") && !before.contains("Phường Thành Vinh Mới"),
+        "{before}"
+    );
+
+    // The province applies the 2027 reorganisation; the commune, which was never given the
+    // files, learnt the structure from the reference data and follows it.
+    let mut reorganize: Vec<String> = ["reorganize", "--to", "2027", "--on", "2027-01-01"]
+        .map(String::from)
+        .to_vec();
+    reorganize.extend(person_args(
+        d,
+        &ca,
+        &province.addr.to_string(),
+        "40",
+        &[Role::Admin, Role::Clerk],
+    ));
+    let (ok, text) = cli(&reorganize).await.said();
+    assert!(ok, "{text}");
+    let v2 = sync_status(&mut board).await.reference_version;
+    assert!(v2 > v1);
+    eventually(20, "the commune to follow the 2027 structure", || {
+        let units = units();
+        async move { units.await.contains("Phường Thành Vinh Mới").then_some(()) }
+    })
+    .await;
+    assert_eq!(sync_status(&mut clerk).await.reference_version, v2);
+
+    // A later reorganisation the province's own node signed but that loses a unit (a 2028
+    // structure without 99901 and no mapping for it) is refused as the file would be at
+    // start; the commune keeps its version and its structure.
+    // The province's own data, as it would export it, with a 2028 added.
+    let exported = d.join("carried").join("ref-16681.qhb");
+    std::fs::create_dir_all(exported.parent().unwrap()).unwrap();
+    let mut args: Vec<String> = ["bundle", "export", "--reference", "--for", "16681", "--out"]
+        .map(String::from)
+        .to_vec();
+    args.push(exported.display().to_string());
+    args.extend(Office::new(d, &ca, province.addr.to_string(), "40").node_args());
+    let (ok, text) = cli(&args).await.said();
+    assert!(ok, "{text}");
+    let genuine = format::read(&std::fs::read(&exported).unwrap())
+        .unwrap()
+        .bundle;
+    let Content::Reference { document, .. } = &genuine.content else {
+        panic!("not a reference bundle: {}", genuine.content.kind())
+    };
+    let held = Reference::from_document(document).unwrap();
+    assert_eq!(held.version, v2);
+    assert_eq!(
+        held.reorganisations.len(),
+        1,
+        "the 2027 reorganisation travels"
+    );
+    let mut bad = held.clone();
+    bad.version = v2 + 1;
+    let mut r2028 = bad.reorganisations[0].clone();
+    r2028.label = "2028".into();
+    r2028.on = chrono::NaiveDate::from_ymd_opt(2028, 1, 1).unwrap();
+    r2028.units = r2028
+        .units
+        .lines()
+        .filter(|l| !l.starts_with("99901,"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    r2028.mapping = "old_code,new_code,share\n".into();
+    bad.reorganisations.push(r2028);
+    let mut forged = genuine.clone();
+    forged.content = Content::Reference {
+        version: bad.version,
+        document: serde_json::to_string(&bad).unwrap(),
+    };
+    let forged_file = d.join("carried").join("bad-2028.qhb");
+    std::fs::write(&forged_file, forged.write(&node_key(d, &ca, "40")).unwrap()).unwrap();
+    let (ok, text) = Office::new(d, &ca, commune.addr.to_string(), "16681")
+        .import(&forged_file)
+        .await
+        .said();
+    assert!(!ok, "accepted: {text}");
+    assert!(
+        text.contains("reference.reorganisations[1]") && text.contains("99901"),
+        "{text}"
+    );
+    assert_eq!(sync_status(&mut clerk).await.reference_version, v2);
+    assert!(units().await.contains("Phường Thành Vinh Mới"));
+
+    commune.stop().await.unwrap();
+    province.stop().await.unwrap();
+}
