@@ -128,7 +128,11 @@ impl Node {
             return Ok(false);
         }
         let longer = self.checked(&reference)?;
-        self.put_reference(reference.clone()).await?;
+        // The link and a clerk's `bundle import` may bring versions at once: the store and
+        // the version in force only ever move forward.
+        if !self.put_received(&reference).await? {
+            return Ok(false);
+        }
         tracing::info!(
             version = reference.version,
             "reference data received from the parent"
@@ -137,7 +141,35 @@ impl Node {
             self.learn_history(longer);
         }
         self.follow_structure(reference.structure.as_ref());
-        self.swap_reference(reference);
+        match self.reference.write() {
+            Ok(mut r) if r.version < reference.version => *r = Arc::new(reference),
+            Ok(_) => {}
+            Err(e) => *e.into_inner() = Arc::new(reference),
+        }
+        Ok(true)
+    }
+
+    /// Stores reference data received from the parent unless the store holds that version or
+    /// a later one already (read under the node's lock); returns true if it was stored.
+    async fn put_received(&self, reference: &Reference) -> Result<bool> {
+        let value = serde_json::to_value(reference).expect("reference data serializes");
+        let guard = self.lock().await;
+        let stored = self
+            .store
+            .document(DOCUMENT)?
+            .and_then(|v| v.get("version").and_then(serde_json::Value::as_u64))
+            .unwrap_or(0);
+        if stored >= reference.version {
+            return Ok(false);
+        }
+        let event =
+            Event::new("reference_data", None).detail(format!("version {}", reference.version));
+        self.commit(
+            guard,
+            event,
+            vec![Change::SetDocument(DOCUMENT.into(), value)],
+        )
+        .await?;
         Ok(true)
     }
 

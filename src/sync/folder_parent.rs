@@ -1,11 +1,10 @@
 //! The upward link over a folder (`serve --parent-dir DIR`), for a node that shares no network
 //! with its parent: plans go up as bundle files written into `DIR/up/`, and receipts,
 //! decisions and the parent's reference data come back as bundle files someone puts into
-//! `DIR/down/` (removable media carried
-//! between the two offices; docs/offline-transfer.md). It is the same [`Parent`] as the gRPC
-//! link, driven by the same loop ([`super::drive`]), so the outbox keeps its guarantees: an
-//! item stays queued, in order, until a receipt for exactly its version, hash and status,
-//! signed by the parent's node, is found in `down/`.
+//! `DIR/down/` (removable media carried between the two offices; docs/offline-transfer.md).
+//! It is the same [`Parent`] as the gRPC link, driven by the same loop ([`super::drive`]), so
+//! the outbox keeps its guarantees: an item stays queued, in order, until a receipt for
+//! exactly its version, hash and status, signed by the parent's node, is found in `down/`.
 //!
 //! A bundle is written to a temporary name in `up/` (starting with a dot), flushed to disk and
 //! renamed, so that `up/` never shows a partial bundle under a bundle's name. What arrives in
