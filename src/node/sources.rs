@@ -360,14 +360,7 @@ impl Node {
         child: &str,
         held: &[PlanId],
     ) -> Result<Vec<Plan>> {
-        who.require_node(child)?;
-        self.known_unit("from_unit", child)?;
-        if !self.approves(child) {
-            return Err(Error::denied(
-                "from_unit",
-                format!("{child} is not a child of {}", self.unit.code),
-            ));
-        }
+        self.require_child_node(who, child)?;
         if held.len() > MAX_HELD_SOURCES {
             return Err(Error::invalid(
                 "held",

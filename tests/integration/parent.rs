@@ -460,17 +460,10 @@ async fn a_new_communes_sources_from_its_parent_are_checked_like_a_push() {
         source_list("16693", pb::PlanStatus::Approved, true).hash
     );
     assert_eq!(kept.status, pb::PlanStatus::Approved as i32);
-    let trail = c
-        .audit(pb::AuditRequest {
-            action: "receive_sources".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(trail.records.len(), 1, "{:?}", trail.records);
+    let trail = audit_records(&mut c, "receive_sources").await;
+    assert_eq!(trail.len(), 1, "{trail:?}");
     assert_eq!(
-        trail.records[0].detail, "from 40: 16693/2025-2030/v1",
+        trail[0].detail, "from 40: 16693/2025-2030/v1",
         "only the honest list is kept"
     );
     commune.stop().await.unwrap();

@@ -421,22 +421,9 @@ async fn a_new_commune_fetches_the_lists_of_the_communes_it_absorbed_from_the_pr
         ]
     );
     // Kept once, audited, and no conflict with the parent's view of the subtree.
-    let trail = c
-        .audit(pb::AuditRequest {
-            action: "receive_sources".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(trail.records.len(), 1, "{:?}", trail.records);
-    assert!(
-        trail.records[0]
-            .detail
-            .contains("from 40: 16693/2025-2030/v1"),
-        "{}",
-        trail.records[0].detail
-    );
+    let trail = audit_records(&mut c, "receive_sources").await;
+    assert_eq!(trail.len(), 1, "{trail:?}");
+    assert_eq!(trail[0].detail, "from 40: 16693/2025-2030/v1");
     let status = c
         .sync_status(pb::SyncStatusRequest {})
         .await
