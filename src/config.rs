@@ -16,7 +16,10 @@ use std::{
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    domain::{history::Period, Catalog, Hierarchy, Level, Structure, Unit, UnitHistory},
+    domain::{
+        history::Period, Catalog, Hierarchy, LaterReorganisation, Level, Structure, Unit,
+        UnitHistory,
+    },
     rules::RulesFile,
 };
 
@@ -410,7 +413,7 @@ impl RawConfig {
     /// together with `insecure`, an address that is not host:port, a zero limit or period);
     /// [`ConfigError::Read`] if a file a setting names cannot be read.
     pub fn validate(self) -> Result<Config, ConfigError> {
-        let hierarchy = load_units_with(
+        let (hierarchy, reorganisations) = load_units_and_reorganisations(
             self.units.as_deref().unwrap_or(DEFAULT_UNITS),
             self.reorganisation.as_deref().unwrap_or_default(),
         )?;
@@ -656,6 +659,7 @@ impl RawConfig {
             parent,
             parent_dir,
             hierarchy: Arc::new(hierarchy),
+            reorganisations,
             catalog: Arc::new(catalog),
             rules,
             sync,
@@ -845,9 +849,22 @@ pub fn load_units(spec: &str) -> Result<Hierarchy, ConfigError> {
 /// read; [`ConfigError::Invalid`] (`reorganisation`) naming the file, its line and the
 /// problem for a file that does not parse or does not join the history.
 pub fn load_units_with(spec: &str, files: &[PathBuf]) -> Result<Hierarchy, ConfigError> {
+    load_units_and_reorganisations(spec, files).map(|(h, _)| h)
+}
+
+/// As [`load_units_with`], answering also each later reorganisation as read from its files
+/// (the texts of its units file and mapping), for the reference data to carry down.
+///
+/// # Errors
+///
+/// As [`load_units_with`].
+pub fn load_units_and_reorganisations(
+    spec: &str,
+    files: &[PathBuf],
+) -> Result<(Hierarchy, Vec<LaterReorganisation>), ConfigError> {
     const KEY: &str = "reorganisation";
     if files.is_empty() {
-        return load_units(spec);
+        return load_units(spec).map(|h| (h, Vec::new()));
     }
     let (mut history, start) = match builtin_period(spec) {
         Some(p) => ((*builtin_history()?).clone(), Some(p)),
@@ -874,6 +891,7 @@ pub fn load_units_with(spec: &str, files: &[PathBuf]) -> Result<Hierarchy, Confi
             },
         )
     };
+    let mut later = Vec::with_capacity(files.len());
     for file in files {
         let text = std::fs::read_to_string(file).map_err(ConfigError::read(KEY, file))?;
         let described: ReorganisationFile = toml::from_str(&text).map_err(|e| {
@@ -915,25 +933,27 @@ pub fn load_units_with(spec: &str, files: &[PathBuf]) -> Result<Hierarchy, Confi
         }
         let folder = file.parent().unwrap_or(Path::new("."));
         let units_path = folder.join(&described.units);
-        let units_text =
+        let units =
             std::fs::read_to_string(&units_path).map_err(ConfigError::read(KEY, &units_path))?;
-        let structure =
-            Structure::parse(&units_text).map_err(|e| bad(&units_path, e.line, e.problem))?;
         let mapping_path = folder.join(&described.mapping);
-        let mapping_text = std::fs::read_to_string(&mapping_path)
+        let mapping = std::fs::read_to_string(&mapping_path)
             .map_err(ConfigError::read(KEY, &mapping_path))?;
-        let rows = crate::domain::history::parse_mapping_lines(&mapping_text)
-            .map_err(|e| bad(&mapping_path, e.line, e.problem))?;
-        history = history
-            .then(
-                Period {
-                    label,
-                    from: Some(on),
-                    structure,
-                },
-                rows,
-            )
-            .map_err(|e| bad(&mapping_path, e.line, e.problem))?;
+        let r = LaterReorganisation {
+            label,
+            on,
+            units,
+            mapping,
+        };
+        // The same check a node applies to one its parent's reference data carries.
+        history = history.join(&r).map_err(|e| {
+            let path = if e.file == "units" {
+                &units_path
+            } else {
+                &mapping_path
+            };
+            bad(path, e.line, e.problem)
+        })?;
+        later.push(r);
     }
     let start = match start {
         Some(p) => p,
@@ -950,7 +970,7 @@ pub fn load_units_with(spec: &str, files: &[PathBuf]) -> Result<Hierarchy, Confi
                 )
             })?,
     };
-    Ok(Hierarchy::with_history(Arc::new(history), start))
+    Ok((Hierarchy::with_history(Arc::new(history), start), later))
 }
 
 /// A deployment's own later reorganisation, as its TOML file describes it
@@ -1149,6 +1169,9 @@ pub struct Config {
     pub parent_dir: Option<PathBuf>,
     /// Every unit of the units file.
     pub hierarchy: Arc<Hierarchy>,
+    /// The later reorganisations the `reorganisation` setting's files describe, oldest
+    /// first, as the reference data carries them down (empty without the setting).
+    pub reorganisations: Vec<LaterReorganisation>,
     /// Positions and terms.
     pub catalog: Arc<Catalog>,
     /// The rule parameters of both rulesets.

@@ -864,7 +864,94 @@ pub async fn import(node: &Node, carrier: &Caller, bytes: &[u8]) -> Result<Impor
                 plan.id
             ),
         )),
+        Content::Reference { version, document } => {
+            let held = node.reference().version;
+            let reference = reference_carried(node, &from, version, &document)?;
+            if node.receive_reference(reference).await? {
+                Ok(Imported {
+                    outcome: format!(
+                        "reference data version {version} of {from} taken (version {held} was held)"
+                    ),
+                    receipt: None,
+                    duplicate: false,
+                })
+            } else {
+                Ok(Imported {
+                    outcome: format!(
+                        "reference data version {version} of {from} is not newer than the version {held} held: nothing changed"
+                    ),
+                    receipt: None,
+                    duplicate: true,
+                })
+            }
+        }
     }
+}
+
+/// The reference data a verified reference bundle from `from` carries, read as a gRPC
+/// `GetReference` answer is ([`super::Reference::from_document`]), for
+/// [`Node::receive_reference`] to check and take, as it takes that answer: the bundle must
+/// come from this node's parent, and its document say the version the bundle names.
+///
+/// # Errors
+///
+/// [`Error::Denied`] if `from` is not this node's parent; [`Error::Invalid`] if the document
+/// does not decode or says another version.
+pub fn reference_carried(
+    node: &Node,
+    from: &str,
+    version: u64,
+    document: &str,
+) -> Result<super::Reference> {
+    from_parent(node, from)?;
+    let reference = super::Reference::from_document(document)?;
+    if reference.version != version {
+        return Err(Error::invalid(
+            "bundle.reference.version",
+            format!(
+                "the bundle says version {version}, its document {}",
+                reference.version
+            ),
+        ));
+    }
+    Ok(reference)
+}
+
+/// A bundle of this node's reference data (all of it, whatever the child holds: it applies
+/// only a newer version) for the child `child`, to carry down to a child linked by a folder
+/// (`bundle export --reference --unit CHILD`); sealed by this node, its only signature.
+///
+/// # Errors
+///
+/// [`Error::Denied`] unless `who` is a clerk of this node's unit; [`Error::NotFound`] for an
+/// unknown unit; [`Error::Invalid`] naming `unit` if this node does not approve `child` (it is
+/// not its parent); [`Error::Precondition`] if the node has no key.
+pub fn export_reference(node: &Node, who: &Caller, child: &str) -> Result<Exported> {
+    who.require_clerk_of(&node.unit().code)?;
+    node.known_unit("unit", child)?;
+    if !node.approves(child) {
+        return Err(Error::invalid(
+            "unit",
+            format!(
+                "{child} is not a child of {}: its reference data comes from its own parent",
+                node.unit().code
+            ),
+        ));
+    }
+    let reference = node.reference();
+    let document = serde_json::to_string(reference.as_ref())
+        .map_err(|e| Error::precondition("reference", format!("does not encode: {e}")))?;
+    let bundle = Bundle {
+        from_unit: node.unit().code.clone(),
+        to_unit: child.to_string(),
+        created_at: node.now(),
+        classification: classification(node),
+        content: Content::Reference {
+            version: reference.version,
+            document,
+        },
+    };
+    seal(node, &bundle)
 }
 
 /// Requires a bundle to come from this node's parent.

@@ -158,7 +158,7 @@ impl Parent for GrpcParent {
         if response.document.is_empty() {
             return Ok(None);
         }
-        serde_json::from_str(&response.document)
+        Reference::from_document(&response.document)
             .map(Some)
             .map_err(|e| format!("reference data: {e}"))
     }

@@ -37,6 +37,7 @@ mod queued;
 mod reconcile_memory;
 mod reconcile_signed;
 mod recovery;
+mod reference_bundles;
 mod reorganisation;
 mod reviewed;
 mod rpc_inputs;

@@ -405,6 +405,7 @@ async fn a_login_token_expires_and_no_other_node_accepts_it() {
             catalog: config.catalog.as_ref().clone(),
             rules: config.rules.clone(),
             structure: None,
+            reorganisations: Vec::new(),
         };
         quyhoach::node::Node::open(
             config.unit.clone(),
