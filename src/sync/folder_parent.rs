@@ -21,8 +21,8 @@ use super::{drive, Parent, PullRequest, PushRefused};
 use crate::{
     bundle::format::{self, Content, MAX_BUNDLE},
     config::SyncSettings,
-    domain::{Decision, Plan, Receipt},
-    node::{bundles as exchange, Node, ParentView, Reference},
+    domain::{Decision, Fulfilment, Plan, Receipt},
+    node::{bundles as exchange, FulfilmentTaken, Node, ParentView, Reference},
 };
 
 /// The crash point after a bundle's temporary file is written and flushed, before its rename
@@ -232,6 +232,22 @@ impl Parent for FolderParent {
                 waiting.join(", ")
             )
         }))
+    }
+
+    async fn push_fulfilment(
+        &mut self,
+        _from: &str,
+        fulfilment: &Fulfilment,
+    ) -> Result<FulfilmentTaken, PushRefused> {
+        Err(PushRefused::Failed(format!(
+            "fulfilment of {}: fulfilments do not travel over a folder yet",
+            fulfilment.plan
+        )))
+    }
+
+    fn carries_fulfilments(&self) -> bool {
+        // Kept queued: a bundle for a fulfilment is not written yet (docs/life-cycle.md).
+        false
     }
 
     async fn pull_decisions(
