@@ -11,7 +11,7 @@ use prost::Message;
 use super::sign::{self, Kind, PlanSignature, Signer, Statement, Trust};
 use crate::{
     auth::Caller,
-    domain::{Decision, FieldError, Plan, PlanStatus, Receipt},
+    domain::{Decision, FieldError, Fulfilment, Plan, PlanStatus, Receipt},
     grpc::{convert, pb},
 };
 
@@ -79,6 +79,20 @@ pub enum Content {
         /// Every signature kept on it: submission, decisions, receipts.
         signatures: Vec<PlanSignature>,
     },
+    /// A fulfilment going up, recorded at the writing node or below it; the seal signs it.
+    Fulfilment {
+        /// The fulfilment, as `NodeSync.PushFulfilment` carries it.
+        fulfilment: Fulfilment,
+    },
+    /// The parent's answer to a fulfilment: what it holds now for that entry.
+    FulfilmentAnswer {
+        /// The record the parent holds.
+        held: Fulfilment,
+        /// The parent held the same decision already.
+        duplicate: bool,
+        /// The parent held another decision for the entry and kept it.
+        conflict: bool,
+    },
 }
 
 impl Content {
@@ -89,6 +103,8 @@ impl Content {
             Content::Receipt { .. } => "receipt",
             Content::Decisions { .. } => "decisions",
             Content::Record { .. } => "record",
+            Content::Fulfilment { .. } => "fulfilment",
+            Content::FulfilmentAnswer { .. } => "fulfilment answer",
         }
     }
 }
@@ -140,6 +156,12 @@ impl Bundle {
                 "record-{}-{}-v{}-at-{}.qhb",
                 plan.id.unit, plan.id.term, plan.id.version, self.from_unit
             ),
+            Content::Fulfilment { fulfilment } => {
+                format!("fulfil-{}.qhb", fulfilment_file_part(fulfilment))
+            }
+            Content::FulfilmentAnswer { held, .. } => {
+                format!("fulfilled-{}.qhb", fulfilment_file_part(held))
+            }
         }
     }
 
@@ -189,6 +211,22 @@ impl Bundle {
                         signatures: signatures.iter().map(signature_to_pb).collect(),
                     })
                 }
+                Content::Fulfilment { fulfilment } => {
+                    pb::bundle_body::Content::Fulfilment(pb::BundledFulfilment {
+                        fulfilment: Some(convert::fulfilment_record_to_pb(fulfilment)),
+                    })
+                }
+                Content::FulfilmentAnswer {
+                    held,
+                    duplicate,
+                    conflict,
+                } => pb::bundle_body::Content::FulfilmentAnswer(pb::BundledFulfilmentAnswer {
+                    answer: Some(pb::PushFulfilmentResponse {
+                        held: Some(convert::fulfilment_record_to_pb(held)),
+                        duplicate: *duplicate,
+                        conflict: *conflict,
+                    }),
+                }),
             }),
             chain: Vec::new(),
             classification: self.classification.clone(),
@@ -217,6 +255,21 @@ impl Bundle {
         }
         Ok(bytes)
     }
+}
+
+/// The part of a fulfilment bundle's file name that names its entry:
+/// `16681-2025-2030-v1-C.PCT.UBND-3f2a9c1e` (the person as the first 8 hex digits of the BLAKE3
+/// of the CCCD, which a file name does not show).
+fn fulfilment_file_part(f: &Fulfilment) -> String {
+    let person = blake3::hash(f.national_id.as_bytes()).to_hex();
+    format!(
+        "{}-{}-v{}-{}-{}",
+        f.plan.unit,
+        f.plan.term,
+        f.plan.version,
+        f.position,
+        &person[..8]
+    )
 }
 
 /// A bundle read from its bytes, not yet verified.
@@ -349,6 +402,28 @@ pub fn read(bytes: &[u8]) -> Result<Sealed, FieldError> {
                     .collect::<Result<Vec<_>, FieldError>>()?,
             }
         }
+        Some(pb::bundle_body::Content::Fulfilment(f)) => Content::Fulfilment {
+            fulfilment: convert::fulfilment_from_pb(
+                "bundle.fulfilment.fulfilment",
+                f.fulfilment
+                    .ok_or_else(|| bad("bundle.fulfilment.fulfilment", "is required"))?,
+            )?,
+        },
+        Some(pb::bundle_body::Content::FulfilmentAnswer(a)) => {
+            let answer = a
+                .answer
+                .ok_or_else(|| bad("bundle.fulfilment_answer.answer", "is required"))?;
+            Content::FulfilmentAnswer {
+                held: convert::fulfilment_from_pb(
+                    "bundle.fulfilment_answer.answer.held",
+                    answer.held.ok_or_else(|| {
+                        bad("bundle.fulfilment_answer.answer.held", "is required")
+                    })?,
+                )?,
+                duplicate: answer.duplicate,
+                conflict: answer.conflict,
+            }
+        }
     };
     if body.classification.chars().count() > 64 || body.classification.chars().any(char::is_control)
     {
@@ -473,6 +548,8 @@ impl Sealed {
                     Ok(s.statement.clone())
                 })
                 .collect::<Result<_, FieldError>>()?,
+            // The seal, by the writer's node certificate, is the signature on these.
+            Content::Fulfilment { .. } | Content::FulfilmentAnswer { .. } => Vec::new(),
         };
         Ok(Verified {
             sealed_by,

@@ -239,15 +239,37 @@ impl Parent for FolderParent {
         _from: &str,
         fulfilment: &Fulfilment,
     ) -> Result<FulfilmentTaken, PushRefused> {
+        let what = format!("fulfilment of {}", fulfilment.plan);
+        for bundle in self.arrived().map_err(PushRefused::Failed)? {
+            if let Content::FulfilmentAnswer {
+                held,
+                duplicate,
+                conflict,
+            } = bundle.content
+            {
+                if exchange::same_entry(&held, fulfilment) {
+                    return Ok(FulfilmentTaken {
+                        held,
+                        duplicate,
+                        conflict,
+                    });
+                }
+            }
+        }
+        let exported = exchange::fulfilment_bundle(&self.node, fulfilment)
+            .map_err(|e| PushRefused::Failed(format!("{what}: {e}")))?;
+        let up = self.dir.join("up");
+        if !up.join(&exported.file_name).exists() {
+            write_durably(&up, &exported.file_name, &exported.bytes)
+                .map_err(|e| PushRefused::Failed(format!("cannot write {}: {e}", up.display())))?;
+            tracing::info!(plan = %fulfilment.plan, file = %exported.file_name, "fulfilment bundle written for the parent");
+        }
         Err(PushRefused::Failed(format!(
-            "fulfilment of {}: fulfilments do not travel over a folder yet",
-            fulfilment.plan
+            "folder link {}: {what} waits to be carried to the parent ({}) and its answer to come back into {}",
+            self.dir.display(),
+            exported.file_name,
+            self.dir.join("down").display()
         )))
-    }
-
-    fn carries_fulfilments(&self) -> bool {
-        // Kept queued: a bundle for a fulfilment is not written yet (docs/life-cycle.md).
-        false
     }
 
     async fn pull_decisions(

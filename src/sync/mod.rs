@@ -96,11 +96,6 @@ pub trait Parent: Send {
         from: &str,
         fulfilment: &Fulfilment,
     ) -> impl std::future::Future<Output = Result<FulfilmentTaken, PushRefused>> + Send;
-    /// Returns true if and only if this link carries fulfilments. One that does not (the
-    /// folder link, so far) leaves them queued and never lets them hold up the plans.
-    fn carries_fulfilments(&self) -> bool {
-        true
-    }
     /// Fetches the decisions taken on the child's subtree after `request.after`.
     fn pull_decisions(
         &mut self,
@@ -318,11 +313,7 @@ pub async fn step<P: Parent>(node: &Node, parent: &mut P) -> Result<(), String> 
     // Fulfilments go up in the order they were queued, each once the approval it rests on
     // has left the outbox and before whatever was queued after that approval (a withdrawal
     // of the same version goes after its fulfilments).
-    let mut fulfilments = if parent.carries_fulfilments() {
-        node.queued_fulfilments().map_err(|e| e.to_string())?
-    } else {
-        Vec::new()
-    };
+    let mut fulfilments = node.queued_fulfilments().map_err(|e| e.to_string())?;
     let mut at = 0;
     'items: loop {
         let rest = &outbox[at..];

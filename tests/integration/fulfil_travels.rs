@@ -383,3 +383,94 @@ async fn a_fulfilment_recorded_just_before_a_sigkill_of_the_district_arrives_onc
     assert_eq!(f.plan, Some(id("412", 1)));
     assert!(f.detail.contains("125/QĐ-UBND"), "{f:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_fulfilment_travels_over_a_folder_link_as_a_sealed_bundle() {
+    use crate::bundles::{
+        adopt_district_plan, as_person, bundle_appears, carry, folder_district, submit, Office,
+    };
+    use quyhoach::{auth::Role, pki::Authority};
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ca = Authority::create("Tỉnh Nghệ An CA", 1).unwrap();
+    let province = start_tls(d, &ca, "40", None).await;
+    let usb = d.join("usb");
+    let district = folder_district(d, &ca, &usb).await;
+    let office = Office::new(d, &ca, province.addr.to_string(), "40");
+    let district_addr = district.addr.to_string();
+    let province_addr = province.addr.to_string();
+    let mut clerk = as_person(&district_addr, &ca, "412", &[Role::Clerk]).await;
+    let mut approver = as_person(&province_addr, &ca, "40", &[Role::Approver]).await;
+    let mut admin = as_person(&province_addr, &ca, "40", &[Role::Admin]).await;
+    let mut district_admin = as_person(&district_addr, &ca, "412", &[Role::Admin]).await;
+
+    // The district's plan goes up on the stick, is approved, and the decision comes down.
+    let own = adopt_district_plan(&mut clerk, 3, "Lê Hữu Phước").await;
+    submit(&mut clerk).await;
+    let inbox = d.join("province-inbox");
+    let pushed = bundle_appears(&usb.join("up"), "push-412-2025-2030-v1").await;
+    let (ok, text) = office.import(&carry(&pushed, &inbox)).await.said();
+    assert!(ok, "{text}");
+    let receipt = bundle_appears(&inbox, "receipt-412-2025-2030-v1").await;
+    carry(&receipt, &usb.join("down"));
+    approve(&mut approver, "412", 1, &own.hash).await;
+    let decisions = inbox.join("decisions-for-412.qhb");
+    let (ok, text) = office.export(&decisions).await.said();
+    assert!(ok, "{text}");
+    carry(&decisions, &usb.join("down"));
+    wait_status(&mut clerk, "412", pb::PlanStatus::Approved).await;
+
+    // The clerk records that person 3 was appointed: it waits in up/ as a bundle sealed by the
+    // district's node.
+    clerk
+        .fulfil(fulfil_request("412", 3, "D.PCT.UBND", "125/QĐ-UBND"))
+        .await
+        .unwrap();
+    let up = bundle_appears(&usb.join("up"), "fulfil-412-2025-2030-v1-D.PCT.UBND").await;
+    let (ok, text) = crate::procs::cli([
+        "bundle".to_string(),
+        "verify".into(),
+        up.display().to_string(),
+        "--ca".into(),
+        d.join("ca.pem").display().to_string(),
+    ])
+    .await
+    .said();
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("sealed by: quyhoach node 412 [node@412]")
+            && text.contains("holds: fulfilment of 412/2025-2030/v1 for D.PCT.UBND")
+            && text.contains("125/QĐ-UBND"),
+        "{text}"
+    );
+
+    // Imported at the province: checked like a local write, kept, answered; twice is once.
+    let carried = carry(&up, &inbox);
+    let (ok, text) = office.import(&carried).await.said();
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("fulfilment of 412/2025-2030/v1 from 412 received"),
+        "{text}"
+    );
+    let (ok, text) = office.import(&carried).await.said();
+    assert!(ok && text.contains("already held"), "{text}");
+    assert_eq!(audit(&mut admin, "receive_fulfilment").await.len(), 1);
+
+    // The answer carried back settles the district's queue.
+    let answer = bundle_appears(&inbox, "fulfilled-412-2025-2030-v1-D.PCT.UBND").await;
+    carry(&answer, &usb.join("down"));
+    eventually(20, "the district to settle its queue", || {
+        let mut c = district_admin.clone();
+        async move { (audit(&mut c, "fulfilment_delivered").await.len() == 1).then_some(()) }
+    })
+    .await;
+    assert_eq!(
+        audit(&mut district_admin, "fulfilment_delivered")
+            .await
+            .len(),
+        1
+    );
+    district.stop().await.unwrap();
+    province.stop().await.unwrap();
+}
