@@ -201,7 +201,7 @@ async fn a_fulfilment_recorded_at_the_district_reaches_the_province_and_r2_there
             term: TERM.into(),
             rules: vec!["R2".into()],
             plan: Some(id("16681", 2)),
-            stored: true,
+            stored: false,
             ..Default::default()
         })
         .await
