@@ -186,17 +186,7 @@ impl Node {
         from: &str,
         offered: Fulfilment,
     ) -> Result<FulfilmentTaken> {
-        who.require_node(from)?;
-        self.known_unit("from_unit", from)?;
-        if !self.approves(from) {
-            return Err(Error::denied(
-                "from_unit",
-                format!(
-                    "{from} is not a child of {}; hand a fulfilment to your own parent",
-                    self.unit.code
-                ),
-            ));
-        }
+        self.require_child_node(who, from)?;
         self.known_unit("fulfilment.plan.unit", &offered.plan.unit)?;
         if !self.hierarchy.is_within(&offered.plan.unit, from) {
             return Err(Error::denied(

@@ -50,18 +50,6 @@ fn handed_up(unit: &str, n: u32, decision: &str) -> pb::Fulfilment {
     }
 }
 
-/// The records of `action` in the audit trail of the node behind `c`.
-async fn audit(c: &mut PlanningClient<Channel>, action: &str) -> Vec<pb::AuditRecord> {
-    c.audit(pb::AuditRequest {
-        action: action.into(),
-        ..Default::default()
-    })
-    .await
-    .unwrap()
-    .into_inner()
-    .records
-}
-
 /// Approves `unit` version `version` with `hash` at the node behind `c`.
 async fn approve(c: &mut PlanningClient<Channel>, unit: &str, version: u32, hash: &str) {
     c.decide_plan(pb::DecidePlanRequest {
@@ -131,7 +119,7 @@ async fn a_fulfilment_recorded_at_the_district_reaches_the_province_and_r2_there
     .await;
     assert!(page.contains("12/NQ-HĐND"), "{page}");
     assert!(page.contains("Đã bầu"), "{page}");
-    let received = audit(&mut pc, "receive_fulfilment").await;
+    let received = audit_records(&mut pc, "receive_fulfilment").await;
     assert_eq!(received.len(), 1, "{received:?}");
     assert!(received[0].detail.starts_with("from 412"), "{received:?}");
     assert_eq!(received[0].plan, Some(id("16681", 1)));
@@ -142,7 +130,7 @@ async fn a_fulfilment_recorded_at_the_district_reaches_the_province_and_r2_there
     // The district's link settled it, once.
     eventually(10, "the district to settle its queue", || {
         let mut dc = dc.clone();
-        async move { (audit(&mut dc, "fulfilment_delivered").await.len() == 1).then_some(()) }
+        async move { (audit_records(&mut dc, "fulfilment_delivered").await.len() == 1).then_some(()) }
     })
     .await;
 
@@ -278,8 +266,12 @@ async fn a_fulfilment_from_a_sibling_or_for_no_entry_is_refused_and_nothing_is_s
     assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
     assert!(e.message().contains("decided_on"), "{e:?}");
     // Nothing was stored, at either level.
-    assert!(audit(&mut pc, "receive_fulfilment").await.is_empty());
-    assert!(audit(&mut dc, "receive_fulfilment").await.is_empty());
+    assert!(audit_records(&mut pc, "receive_fulfilment")
+        .await
+        .is_empty());
+    assert!(audit_records(&mut dc, "receive_fulfilment")
+        .await
+        .is_empty());
 
     // The district's own push of it is taken; the same again is one; another decision for
     // the same entry keeps the record held and is answered as a conflict.
@@ -303,7 +295,7 @@ async fn a_fulfilment_from_a_sibling_or_for_no_entry_is_refused_and_nothing_is_s
         .into_inner();
     assert!(other.conflict, "{other:?}");
     assert_eq!(other.held.unwrap().decision_number, "12/NQ-HĐND");
-    assert_eq!(audit(&mut pc, "receive_fulfilment").await.len(), 1);
+    assert_eq!(audit_records(&mut pc, "receive_fulfilment").await.len(), 1);
     let status = pc
         .sync_status(pb::SyncStatusRequest::default())
         .await
@@ -368,18 +360,31 @@ async fn a_fulfilment_recorded_just_before_a_sigkill_of_the_district_arrives_onc
     let mut dc = district.client().await;
     eventually(30, "the fulfilment at the province", || {
         let mut pc = pc.clone();
-        async move { (!audit(&mut pc, "receive_fulfilment").await.is_empty()).then_some(()) }
+        async move {
+            (!audit_records(&mut pc, "receive_fulfilment")
+                .await
+                .is_empty())
+            .then_some(())
+        }
     })
     .await;
     eventually(10, "the district to settle its queue", || {
         let mut dc = dc.clone();
-        async move { (!audit(&mut dc, "fulfilment_delivered").await.is_empty()).then_some(()) }
+        async move {
+            (!audit_records(&mut dc, "fulfilment_delivered")
+                .await
+                .is_empty())
+            .then_some(())
+        }
     })
     .await;
     // Once at the province, settled once at the district.
-    assert_eq!(audit(&mut pc, "receive_fulfilment").await.len(), 1);
-    assert_eq!(audit(&mut dc, "fulfilment_delivered").await.len(), 1);
-    let f = audit(&mut pc, "receive_fulfilment").await.remove(0);
+    assert_eq!(audit_records(&mut pc, "receive_fulfilment").await.len(), 1);
+    assert_eq!(
+        audit_records(&mut dc, "fulfilment_delivered").await.len(),
+        1
+    );
+    let f = audit_records(&mut pc, "receive_fulfilment").await.remove(0);
     assert_eq!(f.plan, Some(id("412", 1)));
     assert!(f.detail.contains("125/QĐ-UBND"), "{f:?}");
 }
@@ -455,18 +460,21 @@ async fn a_fulfilment_travels_over_a_folder_link_as_a_sealed_bundle() {
     );
     let (ok, text) = office.import(&carried).await.said();
     assert!(ok && text.contains("already held"), "{text}");
-    assert_eq!(audit(&mut admin, "receive_fulfilment").await.len(), 1);
+    assert_eq!(
+        audit_records(&mut admin, "receive_fulfilment").await.len(),
+        1
+    );
 
     // The answer carried back settles the district's queue.
     let answer = bundle_appears(&inbox, "fulfilled-412-2025-2030-v1-D.PCT.UBND").await;
     carry(&answer, &usb.join("down"));
     eventually(20, "the district to settle its queue", || {
         let mut c = district_admin.clone();
-        async move { (audit(&mut c, "fulfilment_delivered").await.len() == 1).then_some(()) }
+        async move { (audit_records(&mut c, "fulfilment_delivered").await.len() == 1).then_some(()) }
     })
     .await;
     assert_eq!(
-        audit(&mut district_admin, "fulfilment_delivered")
+        audit_records(&mut district_admin, "fulfilment_delivered")
             .await
             .len(),
         1
