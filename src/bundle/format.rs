@@ -83,6 +83,8 @@ pub enum Content {
     Fulfilment {
         /// The fulfilment, as `NodeSync.PushFulfilment` carries it.
         fulfilment: Fulfilment,
+        /// The writing node's statement of kind fulfilment on it.
+        signature: PlanSignature,
     },
     /// The parent's answer to a fulfilment: what it holds now for that entry.
     FulfilmentAnswer {
@@ -156,7 +158,7 @@ impl Bundle {
                 "record-{}-{}-v{}-at-{}.qhb",
                 plan.id.unit, plan.id.term, plan.id.version, self.from_unit
             ),
-            Content::Fulfilment { fulfilment } => {
+            Content::Fulfilment { fulfilment, .. } => {
                 format!("fulfil-{}.qhb", fulfilment_file_part(fulfilment))
             }
             Content::FulfilmentAnswer { held, .. } => {
@@ -211,11 +213,13 @@ impl Bundle {
                         signatures: signatures.iter().map(signature_to_pb).collect(),
                     })
                 }
-                Content::Fulfilment { fulfilment } => {
-                    pb::bundle_body::Content::Fulfilment(pb::BundledFulfilment {
-                        fulfilment: Some(convert::fulfilment_record_to_pb(fulfilment)),
-                    })
-                }
+                Content::Fulfilment {
+                    fulfilment,
+                    signature,
+                } => pb::bundle_body::Content::Fulfilment(pb::BundledFulfilment {
+                    fulfilment: Some(convert::fulfilment_record_to_pb(fulfilment)),
+                    signature: Some(signature_to_pb(signature)),
+                }),
                 Content::FulfilmentAnswer {
                     held,
                     duplicate,
@@ -408,6 +412,11 @@ pub fn read(bytes: &[u8]) -> Result<Sealed, FieldError> {
                 f.fulfilment
                     .ok_or_else(|| bad("bundle.fulfilment.fulfilment", "is required"))?,
             )?,
+            signature: signature_from_pb(
+                "bundle.fulfilment.signature",
+                f.signature
+                    .ok_or_else(|| bad("bundle.fulfilment.signature", "is missing"))?,
+            )?,
         },
         Some(pb::bundle_body::Content::FulfilmentAnswer(a)) => {
             let answer = a
@@ -548,8 +557,18 @@ impl Sealed {
                     Ok(s.statement.clone())
                 })
                 .collect::<Result<_, FieldError>>()?,
-            // The seal, by the writer's node certificate, is the signature on these.
-            Content::Fulfilment { .. } | Content::FulfilmentAnswer { .. } => Vec::new(),
+            // The writer's statement on what the fulfilment says; the version's hash in it is
+            // checked by the node that imports it, which holds the version.
+            Content::Fulfilment {
+                fulfilment,
+                signature,
+            } => {
+                let expected =
+                    Statement::fulfilment(fulfilment, &signature.statement.hash, &b.from_unit);
+                vec![check("bundle.fulfilment.signature", signature, &expected)?]
+            }
+            // The seal, by the parent's node certificate, signs its answer.
+            Content::FulfilmentAnswer { .. } => Vec::new(),
         };
         Ok(Verified {
             sealed_by,
@@ -780,11 +799,12 @@ pub fn signature_from_pb(field: &str, s: pb::NodeSignature) -> Result<PlanSignat
         "submitted" => Kind::Submitted,
         "decision" => Kind::Decision,
         "receipt" => Kind::Receipt,
+        "fulfilment" => Kind::Fulfilment,
         other => {
             return Err(bad(
                 &format!("{field}.statement.kind"),
                 format!(
-                    "{} is not submitted, decision or receipt",
+                    "{} is not submitted, decision, receipt or fulfilment",
                     crate::domain::validate::short(other)
                 ),
             ))

@@ -255,7 +255,7 @@ fn describe(
             receipt.received_by,
             receipt.received_at.to_rfc3339()
         )?,
-        Content::Fulfilment { fulfilment: f } => writeln!(
+        Content::Fulfilment { fulfilment: f, .. } => writeln!(
             out,
             "holds: fulfilment of {} for {} ({} to {}), decision {} of {}, recorded by {} at {}",
             f.plan,

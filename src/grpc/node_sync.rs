@@ -71,7 +71,12 @@ impl pb::node_sync_server::NodeSync for NodeSyncService {
         let pb::PushFulfilmentRequest {
             from_unit,
             fulfilment,
+            signature,
         } = req.into_inner();
+        let signature = signature
+            .map(|s| crate::bundle::format::signature_from_pb("signature", s))
+            .transpose()
+            .map_err(|e| Status::from(Error::Invalid(e)))?;
         let fulfilment = fulfilment.ok_or_else(|| {
             Status::from(Error::Invalid(FieldError::new("fulfilment", "is required")))
         })?;
@@ -80,10 +85,12 @@ impl pb::node_sync_server::NodeSync for NodeSyncService {
         // Run to completion even if the child hangs up mid-way, as a push does.
         let node = self.node.clone();
         let from = from_unit.trim().to_string();
-        let taken =
-            tokio::spawn(async move { node.receive_fulfilment(&who, &from, fulfilment).await })
+        let taken = tokio::spawn(async move {
+            node.receive_fulfilment(&who, &from, fulfilment, signature)
                 .await
-                .map_err(|e| Status::internal(format!("fulfilment handler failed: {e}")))??;
+        })
+        .await
+        .map_err(|e| Status::internal(format!("fulfilment handler failed: {e}")))??;
         Ok(Response::new(pb::PushFulfilmentResponse {
             held: Some(fulfilment_record_to_pb(&taken.held)),
             duplicate: taken.duplicate,

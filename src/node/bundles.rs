@@ -307,6 +307,9 @@ pub fn fulfilment_bundle(node: &Node, fulfilment: &crate::domain::Fulfilment) ->
         classification: classification(node),
         content: Content::Fulfilment {
             fulfilment: fulfilment.clone(),
+            signature: node.fulfilment_signature(fulfilment)?.ok_or_else(|| {
+                Error::precondition("node", "a node without a key cannot write a bundle")
+            })?,
         },
     };
     seal(node, &bundle)
@@ -823,10 +826,15 @@ pub async fn import(node: &Node, carrier: &Caller, bytes: &[u8]) -> Result<Impor
                 duplicate: applied == 0,
             })
         }
-        Content::Fulfilment { fulfilment } => {
+        Content::Fulfilment {
+            fulfilment,
+            signature,
+        } => {
             // The bundle's signer, the child's node, is the caller: checked exactly as a
-            // fulfilment handed up over gRPC.
-            let taken = node.receive_fulfilment(&who, &from, fulfilment).await?;
+            // fulfilment handed up over gRPC, its signature too.
+            let taken = node
+                .receive_fulfilment(&who, &from, fulfilment, Some(signature))
+                .await?;
             let back = Bundle {
                 from_unit: node.unit().code.clone(),
                 to_unit: from.clone(),

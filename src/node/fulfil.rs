@@ -18,6 +18,7 @@ use chrono::NaiveDate;
 use super::{live::Recheck, Event, Node};
 use crate::{
     auth::Caller,
+    bundle::sign::{PlanSignature, Statement},
     domain::{
         parse_date,
         plan::{clean_text, validate_national_id},
@@ -29,6 +30,10 @@ use crate::{
 
 /// Where fulfilments are kept in the store's documents.
 const FULFILMENTS: &str = "fulfil/";
+
+/// Where the signatures of fulfilments handed up are kept: `<unit>/<term>/<CCCD>/<position>/`
+/// then the sending unit.
+const SIGNATURES: &str = "fulfil-signature/";
 
 /// Where fulfilments waiting to be handed to the parent are kept.
 const QUEUED: &str = "fulfil-out/";
@@ -158,7 +163,7 @@ impl Node {
         let event = Event::new("fulfil", Some(&fulfilment.plan))
             .by(who)
             .detail(describe(&fulfilment));
-        self.keep_fulfilment(guard, event, &key, &fulfilment)
+        self.keep_fulfilment(guard, event, &key, &fulfilment, Vec::new())
             .await?;
         Ok(fulfilment)
     }
@@ -185,6 +190,7 @@ impl Node {
         who: &Caller,
         from: &str,
         offered: Fulfilment,
+        signature: Option<PlanSignature>,
     ) -> Result<FulfilmentTaken> {
         self.require_child_node(who, from)?;
         self.known_unit("fulfilment.plan.unit", &offered.plan.unit)?;
@@ -229,6 +235,7 @@ impl Node {
         let mut fulfilment = self.checked_fulfilment(request).await?;
         fulfilment.recorded_by = recorded_by;
         fulfilment.recorded_at = offered.recorded_at;
+        let kept = self.checked_fulfilment_signature(from, &fulfilment, signature)?;
         let key = fulfilment_key(
             &fulfilment.plan.unit,
             &fulfilment.plan.term,
@@ -261,10 +268,22 @@ impl Node {
                 conflict: true,
             });
         }
+        let mut detail = format!("from {from}: {}", describe(&fulfilment));
+        let mut also = Vec::new();
+        if let Some(s) = kept {
+            detail.push_str(&format!(
+                "; keeps the signature: {}",
+                s.statement.audit_line()
+            ));
+            also.push(Change::SetDocument(
+                format!("{SIGNATURES}{}/{from}", &key[FULFILMENTS.len()..]),
+                serde_json::to_value(&s).expect("signatures serialize"),
+            ));
+        }
         let event = Event::new("receive_fulfilment", Some(&fulfilment.plan))
             .by(who)
-            .detail(format!("from {from}: {}", describe(&fulfilment)));
-        self.keep_fulfilment(guard, event, &key, &fulfilment)
+            .detail(detail);
+        self.keep_fulfilment(guard, event, &key, &fulfilment, also)
             .await?;
         tracing::info!(plan = %fulfilment.plan, from, "fulfilment received");
         Ok(FulfilmentTaken {
@@ -421,6 +440,76 @@ impl Node {
         })
     }
 
+    /// This node's signed statement on `fulfilment`, which it hands up (the version's content
+    /// hash as held here, the digest of what it says); none on a node without a key.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] if the version is not held here; [`Error::Precondition`] if the
+    /// key fails to sign; [`Error::Store`] if storage fails.
+    pub fn fulfilment_signature(&self, fulfilment: &Fulfilment) -> Result<Option<PlanSignature>> {
+        let Ok(signer) = self.signer() else {
+            return Ok(None);
+        };
+        let hash = self
+            .store
+            .header(&fulfilment.plan)?
+            .and_then(|h| h.hash)
+            .ok_or_else(|| {
+                Error::not_found("plan", format!("no plan version {} here", fulfilment.plan))
+            })?;
+        signer
+            .sign(Statement::fulfilment(fulfilment, &hash, &self.unit.code))
+            .map(Some)
+            .map_err(|e| Error::precondition("signature", e))
+    }
+
+    /// The signature a fulfilment handed up by `from` carries, checked: a node with a key
+    /// requires it, by the node of `from`, vouching for exactly this fulfilment of the version
+    /// held here (its content hash); a node without one has no authority to check it against
+    /// and keeps none.
+    fn checked_fulfilment_signature(
+        &self,
+        from: &str,
+        fulfilment: &Fulfilment,
+        signature: Option<PlanSignature>,
+    ) -> Result<Option<PlanSignature>> {
+        let Ok(trust) = self.trust() else {
+            return Ok(None);
+        };
+        let Some(signature) = signature else {
+            return Err(Error::invalid(
+                "signature",
+                format!(
+                    "the fulfilment of {} is unsigned: node {} takes only fulfilments signed by the child's node",
+                    fulfilment.plan, self.unit.code
+                ),
+            ));
+        };
+        let hash = self
+            .store
+            .header(&fulfilment.plan)?
+            .and_then(|h| h.hash)
+            .unwrap_or_default();
+        let expected = Statement::fulfilment(fulfilment, &hash, from);
+        if signature.statement != expected {
+            return Err(Error::invalid(
+                "signature",
+                format!(
+                    "vouches for {} (digest {}), but the fulfilment carried is {} (digest {})",
+                    signature.statement.describe(),
+                    signature.statement.detail,
+                    expected.describe(),
+                    expected.detail
+                ),
+            ));
+        }
+        trust
+            .verify(&signature)
+            .map_err(|e| Error::invalid("signature", e))?;
+        Ok(Some(signature))
+    }
+
     /// The fulfilment held under `key`, if any.
     fn held_fulfilment(&self, key: &str) -> Result<Option<Fulfilment>> {
         Ok(self
@@ -437,9 +526,11 @@ impl Node {
         event: Event,
         key: &str,
         fulfilment: &Fulfilment,
+        also: Vec<Change>,
     ) -> Result<()> {
         let value = serde_json::to_value(fulfilment).expect("fulfilments serialize");
         let mut changes = vec![Change::SetDocument(key.to_string(), value.clone())];
+        changes.extend(also);
         let forward = self.parent_unit().is_some();
         if forward {
             changes.push(Change::SetDocument(

@@ -100,11 +100,19 @@ impl Parent for GrpcParent {
         fulfilment: &Fulfilment,
     ) -> Result<FulfilmentTaken, PushRefused> {
         let what = format!("fulfilment of {}", fulfilment.plan);
+        // Signed by this node when it has a key, as its pushes are.
+        let signature = self
+            .node
+            .fulfilment_signature(fulfilment)
+            .map_err(|e| PushRefused::Failed(format!("{what}: {e}")))?
+            .as_ref()
+            .map(crate::bundle::format::signature_to_pb);
         let response = self
             .client
             .push_fulfilment(pb::PushFulfilmentRequest {
                 from_unit: from.to_string(),
                 fulfilment: Some(fulfilment_record_to_pb(fulfilment)),
+                signature,
             })
             .await
             .map_err(|s| PushRefused::Failed(format!("{what}: {:?}: {}", s.code(), s.message())))?

@@ -158,7 +158,7 @@ impl Parent for LocalParent {
         fulfilment: &Fulfilment,
     ) -> Result<FulfilmentTaken, PushRefused> {
         self.node
-            .receive_fulfilment(&Caller::node_of(from), from, fulfilment.clone())
+            .receive_fulfilment(&Caller::node_of(from), from, fulfilment.clone(), None)
             .await
             .map_err(|e| PushRefused::Failed(format!("fulfilment of {}: {e}", fulfilment.plan)))
     }

@@ -224,6 +224,7 @@ async fn a_fulfilment_from_a_sibling_or_for_no_entry_is_refused_and_nothing_is_s
     let push = |from: &str, f: pb::Fulfilment| pb::PushFulfilmentRequest {
         from_unit: from.into(),
         fulfilment: Some(f),
+        signature: None,
     };
     // The sibling commune hands 16681's fulfilment to the district: refused.
     let mut at_district = sync_client(&tree.district).await;
@@ -446,7 +447,9 @@ async fn a_fulfilment_travels_over_a_folder_link_as_a_sealed_bundle() {
     assert!(
         text.contains("sealed by: quyhoach node 412 [node@412]")
             && text.contains("holds: fulfilment of 412/2025-2030/v1 for D.PCT.UBND")
-            && text.contains("125/QĐ-UBND"),
+            && text.contains("125/QĐ-UBND")
+            && text.contains("signed: fulfilment 412/2025-2030/v1 approved by 412")
+            && text.contains("every signature and hash holds"),
         "{text}"
     );
 
@@ -460,9 +463,14 @@ async fn a_fulfilment_travels_over_a_folder_link_as_a_sealed_bundle() {
     );
     let (ok, text) = office.import(&carried).await.said();
     assert!(ok && text.contains("already held"), "{text}");
-    assert_eq!(
-        audit_records(&mut admin, "receive_fulfilment").await.len(),
-        1
+    let received = audit_records(&mut admin, "receive_fulfilment").await;
+    assert_eq!(received.len(), 1);
+    // The district's signed statement is kept with it, in the same transaction.
+    assert!(
+        received[0]
+            .detail
+            .contains("keeps the signature: fulfilment on 412/2025-2030/v1 by 412"),
+        "{received:?}"
     );
 
     // The answer carried back settles the district's queue.
