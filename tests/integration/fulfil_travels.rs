@@ -490,3 +490,55 @@ async fn a_fulfilment_travels_over_a_folder_link_as_a_sealed_bundle() {
     district.stop().await.unwrap();
     province.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn over_tls_a_fulfilment_goes_up_signed_and_an_unsigned_one_is_refused() {
+    use quyhoach::auth::Role;
+
+    let tree = TlsTree::start().await;
+    let mut clerk = tree.as_(&tree.commune, "16681", &[Role::Clerk]).await;
+    let mut district = tree.as_(&tree.district, "412", &[Role::Approver]).await;
+    let mut admin = tree.as_(&tree.province, "40", &[Role::Admin]).await;
+    let v1 = adopted_plan(&mut clerk, "16681", &PEOPLE[..2]).await;
+    submit_until_received(&mut clerk, "16681", &mut district).await;
+    approve(&mut district, "16681", 1, &v1.hash).await;
+    wait_status(&mut admin, "16681", pb::PlanStatus::Approved).await;
+
+    // Handed up by the district's node without its signature: refused, nothing kept.
+    let mut as_412 = tree.node_as(&tree.province, "412").await;
+    let e = as_412
+        .push_fulfilment(pb::PushFulfilmentRequest {
+            from_unit: "412".into(),
+            fulfilment: Some(handed_up("16681", 1, "12/NQ-HĐND")),
+            signature: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    assert!(e.message().contains("signature"), "{e:?}");
+    assert!(audit_records(&mut admin, "receive_fulfilment")
+        .await
+        .is_empty());
+
+    // Recorded by the district's approver: it reaches the province signed by 412's node.
+    district
+        .fulfil(fulfil_request("16681", 1, POST, "12/NQ-HĐND"))
+        .await
+        .unwrap();
+    let received = eventually(20, "the fulfilment at the province", || {
+        let mut c = admin.clone();
+        async move {
+            let r = audit_records(&mut c, "receive_fulfilment").await;
+            (!r.is_empty()).then_some(r)
+        }
+    })
+    .await;
+    assert_eq!(received.len(), 1);
+    assert!(
+        received[0]
+            .detail
+            .contains("keeps the signature: fulfilment on 16681/2025-2030/v1 by 412"),
+        "{received:?}"
+    );
+    tree.stop().await;
+}
