@@ -11,7 +11,7 @@ use prost::Message;
 use super::sign::{self, Kind, PlanSignature, Signer, Statement, Trust};
 use crate::{
     auth::Caller,
-    domain::{Decision, FieldError, Plan, PlanStatus, Receipt},
+    domain::{Decision, FieldError, Fulfilment, Plan, PlanStatus, Receipt},
     grpc::{convert, pb},
 };
 
@@ -88,6 +88,22 @@ pub enum Content {
         /// The reference data as JSON.
         document: String,
     },
+    /// A fulfilment going up, recorded at the writing node or below it; the seal signs it.
+    Fulfilment {
+        /// The fulfilment, as `NodeSync.PushFulfilment` carries it.
+        fulfilment: Fulfilment,
+        /// The writing node's statement of kind fulfilment on it.
+        signature: PlanSignature,
+    },
+    /// The parent's answer to a fulfilment: what it holds now for that entry.
+    FulfilmentAnswer {
+        /// The record the parent holds.
+        held: Fulfilment,
+        /// The parent held the same decision already.
+        duplicate: bool,
+        /// The parent held another decision for the entry and kept it.
+        conflict: bool,
+    },
 }
 
 impl Content {
@@ -99,6 +115,8 @@ impl Content {
             Content::Decisions { .. } => "decisions",
             Content::Record { .. } => "record",
             Content::Reference { .. } => "reference",
+            Content::Fulfilment { .. } => "fulfilment",
+            Content::FulfilmentAnswer { .. } => "fulfilment answer",
         }
     }
 }
@@ -155,6 +173,12 @@ impl Bundle {
                 "reference-{}-to-{}-v{version}.qhb",
                 self.from_unit, self.to_unit
             ),
+            Content::Fulfilment { fulfilment, .. } => {
+                format!("fulfil-{}.qhb", fulfilment_file_part(fulfilment))
+            }
+            Content::FulfilmentAnswer { held, .. } => {
+                format!("fulfilled-{}.qhb", fulfilment_file_part(held))
+            }
         }
     }
 
@@ -210,6 +234,24 @@ impl Bundle {
                         document: document.clone(),
                     })
                 }
+                Content::Fulfilment {
+                    fulfilment,
+                    signature,
+                } => pb::bundle_body::Content::Fulfilment(pb::BundledFulfilment {
+                    fulfilment: Some(convert::fulfilment_record_to_pb(fulfilment)),
+                    signature: Some(signature_to_pb(signature)),
+                }),
+                Content::FulfilmentAnswer {
+                    held,
+                    duplicate,
+                    conflict,
+                } => pb::bundle_body::Content::FulfilmentAnswer(pb::BundledFulfilmentAnswer {
+                    answer: Some(pb::PushFulfilmentResponse {
+                        held: Some(convert::fulfilment_record_to_pb(held)),
+                        duplicate: *duplicate,
+                        conflict: *conflict,
+                    }),
+                }),
             }),
             chain: Vec::new(),
             classification: self.classification.clone(),
@@ -238,6 +280,21 @@ impl Bundle {
         }
         Ok(bytes)
     }
+}
+
+/// The part of a fulfilment bundle's file name that names its entry:
+/// `16681-2025-2030-v1-C.PCT.UBND-3f2a9c1e` (the person as the first 8 hex digits of the BLAKE3
+/// of the CCCD, which a file name does not show).
+fn fulfilment_file_part(f: &Fulfilment) -> String {
+    let person = blake3::hash(f.national_id.as_bytes()).to_hex();
+    format!(
+        "{}-{}-v{}-{}-{}",
+        f.plan.unit,
+        f.plan.term,
+        f.plan.version,
+        f.position,
+        &person[..8]
+    )
 }
 
 /// A bundle read from its bytes, not yet verified.
@@ -385,6 +442,33 @@ pub fn read(bytes: &[u8]) -> Result<Sealed, FieldError> {
                 document: r.document,
             }
         }
+        Some(pb::bundle_body::Content::Fulfilment(f)) => Content::Fulfilment {
+            fulfilment: convert::fulfilment_from_pb(
+                "bundle.fulfilment.fulfilment",
+                f.fulfilment
+                    .ok_or_else(|| bad("bundle.fulfilment.fulfilment", "is required"))?,
+            )?,
+            signature: signature_from_pb(
+                "bundle.fulfilment.signature",
+                f.signature
+                    .ok_or_else(|| bad("bundle.fulfilment.signature", "is missing"))?,
+            )?,
+        },
+        Some(pb::bundle_body::Content::FulfilmentAnswer(a)) => {
+            let answer = a
+                .answer
+                .ok_or_else(|| bad("bundle.fulfilment_answer.answer", "is required"))?;
+            Content::FulfilmentAnswer {
+                held: convert::fulfilment_from_pb(
+                    "bundle.fulfilment_answer.answer.held",
+                    answer.held.ok_or_else(|| {
+                        bad("bundle.fulfilment_answer.answer.held", "is required")
+                    })?,
+                )?,
+                duplicate: answer.duplicate,
+                conflict: answer.conflict,
+            }
+        }
     };
     if body.classification.chars().count() > 64 || body.classification.chars().any(char::is_control)
     {
@@ -512,6 +596,18 @@ impl Sealed {
                 .collect::<Result<_, FieldError>>()?,
             // The seal, checked above, is the reference data's only signature.
             Content::Reference { .. } => Vec::new(),
+            // The writer's statement on what the fulfilment says; the version's hash in it is
+            // checked by the node that imports it, which holds the version.
+            Content::Fulfilment {
+                fulfilment,
+                signature,
+            } => {
+                let expected =
+                    Statement::fulfilment(fulfilment, &signature.statement.hash, &b.from_unit);
+                vec![check("bundle.fulfilment.signature", signature, &expected)?]
+            }
+            // The seal, by the parent's node certificate, signs its answer.
+            Content::FulfilmentAnswer { .. } => Vec::new(),
         };
         Ok(Verified {
             sealed_by,
@@ -742,11 +838,12 @@ pub fn signature_from_pb(field: &str, s: pb::NodeSignature) -> Result<PlanSignat
         "submitted" => Kind::Submitted,
         "decision" => Kind::Decision,
         "receipt" => Kind::Receipt,
+        "fulfilment" => Kind::Fulfilment,
         other => {
             return Err(bad(
                 &format!("{field}.statement.kind"),
                 format!(
-                    "{} is not submitted, decision or receipt",
+                    "{} is not submitted, decision, receipt or fulfilment",
                     crate::domain::validate::short(other)
                 ),
             ))

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     auth::{Caller, Role},
-    domain::{Decision, Outcome, Plan, PlanId, PlanStatus, Receipt},
+    domain::{Decision, Fulfilment, Outcome, Plan, PlanId, PlanStatus, Receipt},
 };
 
 /// The first line of every signed statement: names the format, so that a signature made for
@@ -32,6 +32,8 @@ crate::domain::words::words! {
         Decision = "decision",
         /// The receiving node holds this version (with the status it arrived with).
         Receipt = "receipt",
+        /// The sending node hands up a fulfilment of an entry of this approved version.
+        Fulfilment = "fulfilment",
     }
 }
 
@@ -100,6 +102,21 @@ impl Statement {
         }
     }
 
+    /// A fulfilment handed up by the node of `by`, of an entry of the approved version whose
+    /// content hash is `hash`: its date is when the fulfilment was recorded, its detail the
+    /// digest of what it says ([`fulfilment_digest`]).
+    pub fn fulfilment(f: &Fulfilment, hash: &str, by: &str) -> Self {
+        Statement {
+            kind: Kind::Fulfilment,
+            plan: f.plan.clone(),
+            status: PlanStatus::Approved,
+            hash: hash.to_string(),
+            date: f.recorded_at,
+            by: by.to_string(),
+            detail: fulfilment_digest(f),
+        }
+    }
+
     /// The bytes signed: UTF-8 lines `field: value`, in a fixed order, after a header line.
     /// Every value is a validated code, a hash, a date or a status word, so none holds a line
     /// break (a statement whose values do are refused by [`Statement::check`]).
@@ -147,6 +164,7 @@ impl Statement {
             Kind::Submitted => "submission",
             Kind::Decision => "decision",
             Kind::Receipt => "receipt",
+            Kind::Fulfilment => "fulfilment",
         }
     }
 
@@ -174,6 +192,26 @@ impl Statement {
             self.hash
         )
     }
+}
+
+/// The hex BLAKE3 of what a fulfilment says, one field a line (CCCD, planned position, kind,
+/// post, decision number, decision date, who recorded it), so that its signature covers the
+/// decision as well as the entry.
+pub fn fulfilment_digest(f: &Fulfilment) -> String {
+    let mut hasher = blake3::Hasher::new();
+    for field in [
+        f.national_id.as_str(),
+        f.position.as_str(),
+        f.kind.as_str(),
+        f.post.as_str(),
+        f.decision_number.as_str(),
+        &f.decided_on.to_string(),
+        f.recorded_by.as_str(),
+    ] {
+        hasher.update(field.as_bytes());
+        hasher.update(b"\n");
+    }
+    hasher.finalize().to_hex().to_string()
 }
 
 /// The hex BLAKE3 of a decision's reasons, one a line, so that a decision's signature covers

@@ -302,6 +302,37 @@ fn describe(
                 Err(e) => writeln!(out, "holds: reference data version {version}: {e}")?,
             }
         }
+        Content::Fulfilment { fulfilment: f, .. } => writeln!(
+            out,
+            "holds: fulfilment of {} for {} ({} to {}), decision {} of {}, recorded by {} at {}",
+            f.plan,
+            f.position,
+            f.kind.as_str(),
+            f.post,
+            f.decision_number,
+            f.decided_on,
+            f.recorded_by,
+            f.recorded_at.to_rfc3339()
+        )?,
+        Content::FulfilmentAnswer {
+            held: f,
+            duplicate,
+            conflict,
+        } => writeln!(
+            out,
+            "holds: answer to a fulfilment of {} for {}: held decision {} of {}{}",
+            f.plan,
+            f.position,
+            f.decision_number,
+            f.decided_on,
+            if *conflict {
+                " (another decision was offered: conflict)"
+            } else if *duplicate {
+                " (already held)"
+            } else {
+                ""
+            }
+        )?,
         Content::Decisions { decisions, .. } => {
             for (seq, d) in decisions {
                 writeln!(

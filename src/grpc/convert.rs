@@ -809,10 +809,17 @@ pub fn fulfilment_to_pb(
     who: &crate::auth::Caller,
     f: &crate::domain::Fulfilment,
 ) -> pb::Fulfilment {
+    let mut shown = fulfilment_record_to_pb(f);
+    shown.national_id = who.shown_id(&f.national_id);
+    shown
+}
+
+/// The proto form of a fulfilment as a node hands it to another: the national ID whole.
+pub fn fulfilment_record_to_pb(f: &crate::domain::Fulfilment) -> pb::Fulfilment {
     use crate::domain::FulfilmentKind;
     pb::Fulfilment {
         plan: Some(plan_id_to_pb(&f.plan)),
-        national_id: who.shown_id(&f.national_id),
+        national_id: f.national_id.clone(),
         position: f.position.clone(),
         kind: match f.kind {
             FulfilmentKind::Appointed => pb::FulfilmentKind::Appointed,
@@ -825,6 +832,28 @@ pub fn fulfilment_to_pb(
         recorded_by: f.recorded_by.clone(),
         recorded_at: f.recorded_at.to_rfc3339(),
     }
+}
+
+/// A fulfilment from its proto form, as a node hands it up: shapes only (the plan ID, the
+/// kind, the dates); what it says is checked by `Node::receive_fulfilment` like a local write.
+///
+/// # Errors
+///
+/// A [`FieldError`] on `field.plan`, `field.kind`, `field.decided_on` or `field.recorded_at`
+/// when missing or out of shape.
+pub fn fulfilment_from_pb(field: &str, f: pb::Fulfilment) -> R<crate::domain::Fulfilment> {
+    Ok(crate::domain::Fulfilment {
+        plan: plan_id_from_pb(&format!("{field}.plan"), f.plan)?,
+        national_id: f.national_id,
+        position: f.position,
+        kind: fulfilment_kind_from_pb(&format!("{field}.kind"), f.kind)?,
+        post: f.post,
+        decision_number: f.decision_number,
+        decided_on: date(&format!("{field}.decided_on"), &f.decided_on)?,
+        recorded_by: f.recorded_by,
+        recorded_at: timestamp(&format!("{field}.recorded_at"), &f.recorded_at)?
+            .ok_or_else(|| FieldError::new(format!("{field}.recorded_at"), "is required"))?,
+    })
 }
 
 /// A plan state a child reports in its pull; the status must be a real one.

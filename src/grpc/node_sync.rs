@@ -63,6 +63,41 @@ impl pb::node_sync_server::NodeSync for NodeSyncService {
         Ok(Response::new(answer))
     }
 
+    async fn push_fulfilment(
+        &self,
+        req: Request<pb::PushFulfilmentRequest>,
+    ) -> Result<Response<pb::PushFulfilmentResponse>, Status> {
+        let who = super::caller(self.insecure, &req)?;
+        let pb::PushFulfilmentRequest {
+            from_unit,
+            fulfilment,
+            signature,
+        } = req.into_inner();
+        let signature = signature
+            .map(|s| crate::bundle::format::signature_from_pb("signature", s))
+            .transpose()
+            .map_err(|e| Status::from(Error::Invalid(e)))?;
+        let fulfilment = fulfilment.ok_or_else(|| {
+            Status::from(Error::Invalid(FieldError::new("fulfilment", "is required")))
+        })?;
+        let fulfilment = fulfilment_from_pb("fulfilment", fulfilment)
+            .map_err(|e| Status::from(Error::Invalid(e)))?;
+        // Run to completion even if the child hangs up mid-way, as a push does.
+        let node = self.node.clone();
+        let from = from_unit.trim().to_string();
+        let taken = tokio::spawn(async move {
+            node.receive_fulfilment(&who, &from, fulfilment, signature)
+                .await
+        })
+        .await
+        .map_err(|e| Status::internal(format!("fulfilment handler failed: {e}")))??;
+        Ok(Response::new(pb::PushFulfilmentResponse {
+            held: Some(fulfilment_record_to_pb(&taken.held)),
+            duplicate: taken.duplicate,
+            conflict: taken.conflict,
+        }))
+    }
+
     async fn pull_decisions(
         &self,
         req: Request<pb::PullDecisionsRequest>,

@@ -291,6 +291,39 @@ pub async fn push_bundle(node: &Node, plan: &Plan) -> Result<Exported> {
     seal(node, &bundle)
 }
 
+/// The bundle of a fulfilment going up to this node's parent, sealed by this node.
+///
+/// # Errors
+///
+/// [`Error::Precondition`] if the node has no key or no parent.
+pub fn fulfilment_bundle(node: &Node, fulfilment: &crate::domain::Fulfilment) -> Result<Exported> {
+    let parent = node
+        .parent_unit()
+        .ok_or_else(|| Error::precondition("unit", "this node has no parent to push to"))?;
+    let bundle = Bundle {
+        from_unit: node.unit().code.clone(),
+        to_unit: parent.code.clone(),
+        created_at: node.now(),
+        classification: classification(node),
+        content: Content::Fulfilment {
+            fulfilment: fulfilment.clone(),
+            signature: node.fulfilment_signature(fulfilment)?.ok_or_else(|| {
+                Error::precondition("node", "a node without a key cannot write a bundle")
+            })?,
+        },
+    };
+    seal(node, &bundle)
+}
+
+/// Returns true if and only if `a` and `b` are about the same entry (unit, term, person,
+/// planned position).
+pub fn same_entry(a: &crate::domain::Fulfilment, b: &crate::domain::Fulfilment) -> bool {
+    a.plan.unit == b.plan.unit
+        && a.plan.term == b.plan.term
+        && a.national_id == b.national_id
+        && a.position == b.position
+}
+
 /// The classification mark this node's bundles carry (empty: none).
 fn classification(node: &Node) -> String {
     node.classification()
@@ -855,6 +888,83 @@ pub async fn import(node: &Node, carrier: &Caller, bytes: &[u8]) -> Result<Impor
                 outcome: format!("{applied} decision(s) of {from} applied"),
                 receipt: None,
                 duplicate: applied == 0,
+            })
+        }
+        Content::Fulfilment {
+            fulfilment,
+            signature,
+        } => {
+            // The bundle's signer, the child's node, is the caller: checked exactly as a
+            // fulfilment handed up over gRPC, its signature too.
+            let taken = node
+                .receive_fulfilment(&who, &from, fulfilment, Some(signature))
+                .await?;
+            let back = Bundle {
+                from_unit: node.unit().code.clone(),
+                to_unit: from.clone(),
+                created_at: node.now(),
+                classification: classification(node),
+                content: Content::FulfilmentAnswer {
+                    held: taken.held.clone(),
+                    duplicate: taken.duplicate,
+                    conflict: taken.conflict,
+                },
+            };
+            let outcome = if taken.conflict {
+                format!(
+                    "fulfilment of {} from {from}: this node holds another decision ({} of {}) and keeps it; the conflict is recorded",
+                    taken.held.plan, taken.held.decision_number, taken.held.decided_on
+                )
+            } else if taken.duplicate {
+                format!(
+                    "fulfilment of {} from {from} was already held: nothing changed",
+                    taken.held.plan
+                )
+            } else {
+                format!(
+                    "fulfilment of {} from {from} received: decision {} of {}",
+                    taken.held.plan, taken.held.decision_number, taken.held.decided_on
+                )
+            };
+            Ok(Imported {
+                outcome,
+                receipt: Some(seal(node, &back)?),
+                duplicate: taken.duplicate,
+            })
+        }
+        Content::FulfilmentAnswer {
+            held,
+            duplicate,
+            conflict,
+        } => {
+            from_parent(node, &from)?;
+            let waiting = node
+                .queued_fulfilments()?
+                .into_iter()
+                .find(|(_, f)| same_entry(f, &held));
+            let Some((key, sent)) = waiting else {
+                return Ok(Imported {
+                    outcome: format!(
+                        "no fulfilment of that entry of {} waits to go up: nothing changed",
+                        held.plan
+                    ),
+                    receipt: None,
+                    duplicate: true,
+                });
+            };
+            let taken = super::FulfilmentTaken {
+                held,
+                duplicate,
+                conflict,
+            };
+            node.fulfilment_delivered(&key, &sent, &taken).await?;
+            Ok(Imported {
+                outcome: format!(
+                    "fulfilment of {} delivered: the answer from {from} closes it",
+                    sent.plan
+                ),
+                receipt: None,
+                duplicate: false,
             })
         }
         Content::Record { plan, .. } => Err(Error::precondition(

@@ -55,7 +55,7 @@ pub use audit_query::{AuditFilter, AuditSelection};
 pub use checks::{finding_id, Acceptance, CheckFilter, CheckOutcome, CheckedFinding, Completeness};
 pub use eligible::EligibleAnswer;
 pub use exports::{Export, ExportFormat, ExportWhat};
-pub use fulfil::FulfilRequest;
+pub use fulfil::{FulfilRequest, FulfilmentTaken};
 pub use live::{FindingEvent, FindingHistory};
 pub use pages::FindingsPage;
 pub use progress::{Progress, ReportedPlan, UnitProgress};

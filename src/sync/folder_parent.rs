@@ -21,8 +21,8 @@ use super::{drive, Parent, PullRequest, PushRefused};
 use crate::{
     bundle::format::{self, Content, MAX_BUNDLE},
     config::SyncSettings,
-    domain::{Decision, Plan, Receipt},
-    node::{bundles as exchange, Node, ParentView, Reference},
+    domain::{Decision, Fulfilment, Plan, Receipt},
+    node::{bundles as exchange, FulfilmentTaken, Node, ParentView, Reference},
 };
 
 /// The crash point after a bundle's temporary file is written and flushed, before its rename
@@ -232,6 +232,44 @@ impl Parent for FolderParent {
                 waiting.join(", ")
             )
         }))
+    }
+
+    async fn push_fulfilment(
+        &mut self,
+        _from: &str,
+        fulfilment: &Fulfilment,
+    ) -> Result<FulfilmentTaken, PushRefused> {
+        let what = format!("fulfilment of {}", fulfilment.plan);
+        for bundle in self.arrived().map_err(PushRefused::Failed)? {
+            if let Content::FulfilmentAnswer {
+                held,
+                duplicate,
+                conflict,
+            } = bundle.content
+            {
+                if exchange::same_entry(&held, fulfilment) {
+                    return Ok(FulfilmentTaken {
+                        held,
+                        duplicate,
+                        conflict,
+                    });
+                }
+            }
+        }
+        let exported = exchange::fulfilment_bundle(&self.node, fulfilment)
+            .map_err(|e| PushRefused::Failed(format!("{what}: {e}")))?;
+        let up = self.dir.join("up");
+        if !up.join(&exported.file_name).exists() {
+            write_durably(&up, &exported.file_name, &exported.bytes)
+                .map_err(|e| PushRefused::Failed(format!("cannot write {}: {e}", up.display())))?;
+            tracing::info!(plan = %fulfilment.plan, file = %exported.file_name, "fulfilment bundle written for the parent");
+        }
+        Err(PushRefused::Failed(format!(
+            "folder link {}: {what} waits to be carried to the parent ({}) and its answer to come back into {}",
+            self.dir.display(),
+            exported.file_name,
+            self.dir.join("down").display()
+        )))
     }
 
     async fn pull_decisions(

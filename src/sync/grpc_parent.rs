@@ -10,16 +10,16 @@ use super::{drive, Parent, PullRequest, PushRefused};
 use crate::{
     bundle::format::{push_signatures_to_pb, signature_from_pb},
     config::{SyncSettings, Tls},
-    domain::{Decision, Plan, Receipt},
+    domain::{Decision, Fulfilment, Plan, Receipt},
     grpc::{
         convert::{
-            decision_from_pb, plan_from_pb, plan_id_to_pb, plan_state_from_pb, plan_to_pb,
-            receipt_from_pb,
+            decision_from_pb, fulfilment_from_pb, fulfilment_record_to_pb, plan_from_pb,
+            plan_id_to_pb, plan_state_from_pb, plan_to_pb, receipt_from_pb,
         },
         pb::{self, node_sync_client::NodeSyncClient},
         HELD_HASH, OFFERED_HASH,
     },
-    node::{bundles as exchange, Node, ParentView, Reference},
+    node::{bundles as exchange, FulfilmentTaken, Node, ParentView, Reference},
 };
 
 /// The parent over gRPC.
@@ -92,6 +92,43 @@ impl Parent for GrpcParent {
             .await
             .map_err(|e| PushRefused::Failed(format!("push {id}: {e}")))?;
         Ok(receipt)
+    }
+
+    async fn push_fulfilment(
+        &mut self,
+        from: &str,
+        fulfilment: &Fulfilment,
+    ) -> Result<FulfilmentTaken, PushRefused> {
+        let what = format!("fulfilment of {}", fulfilment.plan);
+        // Signed by this node when it has a key, as its pushes are.
+        let signature = self
+            .node
+            .fulfilment_signature(fulfilment)
+            .map_err(|e| PushRefused::Failed(format!("{what}: {e}")))?
+            .as_ref()
+            .map(crate::bundle::format::signature_to_pb);
+        let response = self
+            .client
+            .push_fulfilment(pb::PushFulfilmentRequest {
+                from_unit: from.to_string(),
+                fulfilment: Some(fulfilment_record_to_pb(fulfilment)),
+                signature,
+            })
+            .await
+            .map_err(|s| PushRefused::Failed(format!("{what}: {:?}: {}", s.code(), s.message())))?
+            .into_inner();
+        let held = response
+            .held
+            .ok_or_else(|| PushRefused::Failed(format!("{what}: the answer holds no record")))
+            .and_then(|h| {
+                fulfilment_from_pb("held", h)
+                    .map_err(|e| PushRefused::Failed(format!("{what}: bad answer: {e}")))
+            })?;
+        Ok(FulfilmentTaken {
+            held,
+            duplicate: response.duplicate,
+            conflict: response.conflict,
+        })
     }
 
     async fn pull_decisions(

@@ -19,8 +19,8 @@ use rand::Rng;
 use crate::{
     auth::Caller,
     config::SyncSettings,
-    domain::{Conflict, Decision, Plan, Receipt},
-    node::{Node, ParentView, Reconciled, Reference},
+    domain::{Conflict, Decision, Fulfilment, Outcome, Plan, Receipt},
+    node::{FulfilmentTaken, Node, ParentView, Reconciled, Reference},
 };
 
 /// The delay before retry number `attempt` (1-based): doubling from `min`, capped at `max`,
@@ -89,6 +89,13 @@ pub trait Parent: Send {
         from: &str,
         plan: &Plan,
     ) -> impl std::future::Future<Output = Result<Receipt, PushRefused>> + Send;
+    /// Hands one fulfilment up (recorded at this node or received from below); returns what
+    /// the parent holds for that entry now.
+    fn push_fulfilment(
+        &mut self,
+        from: &str,
+        fulfilment: &Fulfilment,
+    ) -> impl std::future::Future<Output = Result<FulfilmentTaken, PushRefused>> + Send;
     /// Fetches the decisions taken on the child's subtree after `request.after`.
     fn pull_decisions(
         &mut self,
@@ -143,6 +150,17 @@ impl Parent for LocalParent {
             }),
             Err(e) => Err(PushRefused::Failed(format!("push {}: {e}", plan.id))),
         }
+    }
+
+    async fn push_fulfilment(
+        &mut self,
+        from: &str,
+        fulfilment: &Fulfilment,
+    ) -> Result<FulfilmentTaken, PushRefused> {
+        self.node
+            .receive_fulfilment(&Caller::node_of(from), from, fulfilment.clone(), None)
+            .await
+            .map_err(|e| PushRefused::Failed(format!("fulfilment of {}: {e}", fulfilment.plan)))
     }
 
     async fn pull_decisions(
@@ -348,8 +366,44 @@ pub async fn step<P: Parent>(node: &Node, parent: &mut P) -> Result<(), String> 
     // the outbox and the refusal (as the link's last error), and its decisions still come
     // down. The refusal is this step's outcome.
     let mut refused = None;
-    for (seq, item) in outbox {
-        let plan = node.outgoing(&item).map_err(|e| e.to_string())?;
+    // Fulfilments go up in the order they were queued, each once the approval it rests on
+    // has left the outbox and before whatever was queued after that approval (a withdrawal
+    // of the same version goes after its fulfilments).
+    let mut fulfilments = node.queued_fulfilments().map_err(|e| e.to_string())?;
+    let mut at = 0;
+    'items: loop {
+        let rest = &outbox[at..];
+        let mut k = 0;
+        while k < fulfilments.len() {
+            let waits = rest.iter().any(|(_, item)| {
+                item.plan == fulfilments[k].1.plan
+                    && item
+                        .approval
+                        .as_ref()
+                        .is_some_and(|d| d.outcome == Outcome::Approve)
+            });
+            if waits {
+                k += 1;
+                continue;
+            }
+            let (key, fulfilment) = &fulfilments[k];
+            match push_fulfilment(parent, &from, fulfilment).await {
+                Ok(taken) => {
+                    node.fulfilment_delivered(key, fulfilment, &taken)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    fulfilments.remove(k);
+                }
+                Err(e) => {
+                    refused = Some(e.to_string());
+                    break 'items;
+                }
+            }
+        }
+        let Some((seq, item)) = outbox.get(at) else {
+            break;
+        };
+        let plan = node.outgoing(item).map_err(|e| e.to_string())?;
         let receipt = match parent.push(&from, &plan).await {
             Ok(r) => r,
             Err(e) => {
@@ -360,9 +414,10 @@ pub async fn step<P: Parent>(node: &Node, parent: &mut P) -> Result<(), String> 
                 break;
             }
         };
-        node.delivered(seq, receipt)
+        node.delivered(*seq, receipt)
             .await
             .map_err(|e| e.to_string())?;
+        at += 1;
     }
     drop(pushing);
 
@@ -390,6 +445,28 @@ pub async fn step<P: Parent>(node: &Node, parent: &mut P) -> Result<(), String> 
         Some(why) => Err(why),
         None => Ok(()),
     }
+}
+
+/// Hands `fulfilment` to the parent and checks that the answer is about the same entry: a
+/// parent's answer is validated like any input from a peer.
+async fn push_fulfilment<P: Parent>(
+    parent: &mut P,
+    from: &str,
+    fulfilment: &Fulfilment,
+) -> Result<FulfilmentTaken, PushRefused> {
+    let taken = parent.push_fulfilment(from, fulfilment).await?;
+    let h = &taken.held;
+    let same_entry = h.plan.unit == fulfilment.plan.unit
+        && h.plan.term == fulfilment.plan.term
+        && h.national_id == fulfilment.national_id
+        && h.position == fulfilment.position;
+    if !same_entry {
+        return Err(PushRefused::Failed(format!(
+            "fulfilment of {}: the parent answered about another entry ({})",
+            fulfilment.plan, h.plan
+        )));
+    }
+    Ok(taken)
 }
 
 /// Keeps the parent's refusal of a conflicting push, with both hashes, in this node's store.

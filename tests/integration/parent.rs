@@ -104,6 +104,21 @@ impl NodeSync for Impostor {
         }))
     }
 
+    async fn push_fulfilment(
+        &self,
+        req: Request<pb::PushFulfilmentRequest>,
+    ) -> Result<Response<pb::PushFulfilmentResponse>, Status> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        // An answer about another person's entry, which the child must not take as delivery.
+        let mut held = req.into_inner().fulfilment.unwrap_or_default();
+        held.national_id = "040080099999".into();
+        Ok(Response::new(pb::PushFulfilmentResponse {
+            held: Some(held),
+            duplicate: true,
+            conflict: false,
+        }))
+    }
+
     async fn reconcile(
         &self,
         _: Request<pb::ReconcileRequest>,
@@ -186,6 +201,13 @@ fn source_list(unit: &str, status: pb::PlanStatus, right_hash: bool) -> pb::Plan
 #[tonic::async_trait]
 impl NodeSync for SourceForger {
     async fn push(&self, _: Request<pb::PushRequest>) -> Result<Response<pb::Receipt>, Status> {
+        Err(Status::unavailable("not in this test"))
+    }
+
+    async fn push_fulfilment(
+        &self,
+        _: Request<pb::PushFulfilmentRequest>,
+    ) -> Result<Response<pb::PushFulfilmentResponse>, Status> {
         Err(Status::unavailable("not in this test"))
     }
 
