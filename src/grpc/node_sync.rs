@@ -136,6 +136,27 @@ impl pb::node_sync_server::NodeSync for NodeSyncService {
         }))
     }
 
+    async fn get_sources(
+        &self,
+        req: Request<pb::SourcesRequest>,
+    ) -> Result<Response<pb::SourcesResponse>, Status> {
+        let who = super::caller(self.insecure, &req)?;
+        let pb::SourcesRequest { from_unit, held } = req.into_inner();
+        let held = held
+            .into_iter()
+            .enumerate()
+            .map(|(i, id)| plan_id_from_pb(&format!("held[{i}]"), Some(id)))
+            .collect::<Result<Vec<_>, FieldError>>()
+            .map_err(|e| Status::from(Error::Invalid(e)))?;
+        let plans = self
+            .node
+            .answer_sources(&who, from_unit.trim(), &held)
+            .await?;
+        Ok(Response::new(pb::SourcesResponse {
+            plans: plans.iter().map(plan_to_pb).collect(),
+        }))
+    }
+
     async fn get_reference(
         &self,
         req: Request<pb::ReferenceRequest>,

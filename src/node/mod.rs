@@ -626,6 +626,25 @@ impl Node {
         }
     }
 
+    /// Requires `who` to be the node of `child`, a known unit, and `child` a child of this
+    /// node: who may ask this node as its parent.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Denied`] unless `who` is the node of `child`, or if `child` is not a child of
+    /// this node; [`Error::NotFound`] if `child` is an unknown unit.
+    pub(crate) fn require_child_node(&self, who: &Caller, child: &str) -> Result<()> {
+        who.require_node(child)?;
+        self.known_unit("from_unit", child)?;
+        if !self.approves(child) {
+            return Err(Error::denied(
+                "from_unit",
+                format!("{child} is not a child of {}", self.unit.code),
+            ));
+        }
+        Ok(())
+    }
+
     /// Returns true if and only if this node approves the plans of `unit`: it serves the
     /// unit's parent, or the parent is an old province whose node's store was merged into
     /// this one (`quyhoach merge`, docs/merging-provinces.md): the new province decides what

@@ -103,6 +103,32 @@ impl Node {
         Ok(terms)
     }
 
+    /// The root of the caller's subtree that `filter` asks for, its term known, once the live
+    /// findings hold every change acknowledged before the call.
+    async fn live_scope(&self, who: &Caller, filter: &CheckFilter) -> Result<String> {
+        let root = self.scope(who, &filter.under)?;
+        if let Some(term) = &filter.term {
+            self.known_term("term", term)?;
+        }
+        self.wait_live().await?;
+        Ok(root)
+    }
+
+    /// `chosen` with their acceptances, and the number of entries the view holds (what a full
+    /// check counts).
+    fn with_acceptances(&self, chosen: Vec<Finding>) -> Result<(Vec<CheckedFinding>, usize)> {
+        let entries = self
+            .view
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .entries();
+        let findings = chosen
+            .into_iter()
+            .map(|f| self.with_acceptance(f))
+            .collect::<Result<Vec<_>>>()?;
+        Ok((findings, entries))
+    }
+
     /// The findings within `filter`, as [`Node::check`] reports them: at the province (which
     /// keeps the live findings, exactly those of a full check, current with every change
     /// acknowledged before the call), read from the live findings without running the rules;
@@ -117,11 +143,7 @@ impl Node {
         if !self.runs_checks() || filter.plan.is_some() {
             return self.check(who, filter).await;
         }
-        let root = self.scope(who, &filter.under)?;
-        if let Some(term) = &filter.term {
-            self.known_term("term", term)?;
-        }
-        self.wait_live().await?;
+        let root = self.live_scope(who, filter).await?;
         let scope = Scope {
             unit: Some(root),
             term: filter.term.clone(),
@@ -129,15 +151,7 @@ impl Node {
             severity: filter.severity,
         };
         let found = self.live_where(|f| scope.contains(f, &self.hierarchy));
-        let entries = self
-            .view
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .entries();
-        let findings = found
-            .into_iter()
-            .map(|f| self.with_acceptance(f))
-            .collect::<Result<Vec<_>>>()?;
+        let (findings, entries) = self.with_acceptances(found)?;
         Ok(CheckOutcome {
             findings,
             entries,
@@ -185,11 +199,7 @@ impl Node {
                 entries: outcome.entries,
             });
         }
-        let root = self.scope(who, &filter.under)?;
-        if let Some(term) = &filter.term {
-            self.known_term("term", term)?;
-        }
-        self.wait_live().await?;
+        let root = self.live_scope(who, filter).await?;
         let scope = Scope {
             unit: Some(root),
             term: filter.term.clone(),
@@ -208,15 +218,7 @@ impl Node {
             let chosen: Vec<Finding> = found[range.clone()].iter().map(|f| (*f).clone()).collect();
             (counts, total, range.start, page, pages, chosen)
         };
-        let entries = self
-            .view
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .entries();
-        let findings = chosen
-            .into_iter()
-            .map(|f| self.with_acceptance(f))
-            .collect::<Result<Vec<_>>>()?;
+        let (findings, entries) = self.with_acceptances(chosen)?;
         Ok(FindingsPage {
             findings,
             total,

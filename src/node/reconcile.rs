@@ -262,8 +262,15 @@ impl Node {
                 }
             }
         }
+        // The lists of the old units this node's unit absorbed, which other nodes sent up, are
+        // in the parent's view of this subtree; this node never sent them (it fetches them as
+        // sources, `Node::take_sources`), so they are no conflict.
+        let sources = self.sources_of(&self.unit.code);
         for s in &view.plans {
-            if pending.contains(&s.plan) || self.parent_receipt(&s.plan)?.is_some() {
+            if pending.contains(&s.plan)
+                || sources.contains(&s.plan.unit)
+                || self.parent_receipt(&s.plan)?.is_some()
+            {
                 continue;
             }
             let mine = self.store.header(&s.plan)?.and_then(|h| h.hash);

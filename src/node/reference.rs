@@ -136,14 +136,7 @@ impl Node {
         child: &str,
         have: u64,
     ) -> Result<Option<Arc<Reference>>> {
-        who.require_node(child)?;
-        self.known_unit("from_unit", child)?;
-        if !self.approves(child) {
-            return Err(Error::denied(
-                "from_unit",
-                format!("{child} is not a child of {}", self.unit.code),
-            ));
-        }
+        self.require_child_node(who, child)?;
         let mine = self.reference();
         Ok((mine.version > have).then_some(mine))
     }

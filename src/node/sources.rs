@@ -1,6 +1,10 @@
 //! Old plans are sources (issue 22): a unit a reorganisation created starts its first draft
 //! from the approved entries of the old units the mapping says it absorbed, wholly or in part,
-//! each entry keeping its provenance ([`EntryOrigin`]). See `docs/reorganisation.md`.
+//! each entry keeping its provenance ([`EntryOrigin`]). A node that never held its sources'
+//! plans (an old commune of another node) fetches them from its parent first
+//! ([`Node::answer_sources`], [`Node::take_sources`]). See `docs/reorganisation.md`.
+
+use std::collections::{BTreeSet, HashSet};
 
 use super::{Event, Node};
 use crate::{
@@ -296,5 +300,179 @@ impl Node {
             }
         }
         Ok(None)
+    }
+}
+
+/// How many source versions a child may say it holds in one request.
+pub const MAX_HELD_SOURCES: usize = 2_000;
+
+impl Node {
+    /// The old units `unit` absorbed in the reorganisations before the structure in force (its
+    /// sources), by code, without `unit`'s own code (a node holds its own old plans already).
+    /// Empty for a unit that no reorganisation created.
+    pub(super) fn sources_of(&self, unit: &str) -> BTreeSet<String> {
+        let now = self.hierarchy.period();
+        self.hierarchy
+            .history()
+            .absorbed_by(unit, now)
+            .into_iter()
+            .filter(|(p, u)| *p < now && u.code != unit)
+            .map(|(_, u)| u.code.clone())
+            .collect()
+    }
+
+    /// The old units this node's unit absorbed and the versions of their plans this node holds:
+    /// what the sync task asks its parent for (none asked when the first is empty).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] if the store cannot be read.
+    pub fn held_sources(&self) -> Result<(BTreeSet<String>, Vec<PlanId>)> {
+        let sources = self.sources_of(&self.unit.code);
+        if sources.is_empty() {
+            return Ok((sources, Vec::new()));
+        }
+        let held = self
+            .store
+            .headers_where(&|unit, _| sources.contains(unit))?
+            .into_iter()
+            .map(|h| h.id)
+            .take(MAX_HELD_SOURCES)
+            .collect();
+        Ok((sources, held))
+    }
+
+    /// Parent side: the latest approved version of every (old unit, term) that the child unit
+    /// `child` absorbed in a reorganisation (its sources, [`Node::create_draft_from_sources`])
+    /// and that is not in `held`, as this node holds them; at most [`MAX_ENTRIES`] entries
+    /// together (one plan whole when it alone has more), so that an answer is no larger than
+    /// a push; the child asks again for the rest. A new commune's node never held the lists of
+    /// the old communes of other nodes that it absorbed; the province holds them all.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Denied`] unless `who` is the node of `child` and `child` is a child of this
+    /// node; [`Error::NotFound`] for an unknown unit; [`Error::Invalid`] if `held` names more
+    /// than [`MAX_HELD_SOURCES`] versions; [`Error::Store`] if the store cannot be read.
+    pub async fn answer_sources(
+        &self,
+        who: &Caller,
+        child: &str,
+        held: &[PlanId],
+    ) -> Result<Vec<Plan>> {
+        self.require_child_node(who, child)?;
+        if held.len() > MAX_HELD_SOURCES {
+            return Err(Error::invalid(
+                "held",
+                format!(
+                    "{} versions; at most {MAX_HELD_SOURCES} may be named",
+                    held.len()
+                ),
+            ));
+        }
+        self.settle().await?;
+        let held: HashSet<&PlanId> = held.iter().collect();
+        let terms: Vec<String> = self.reference().catalog.terms.keys().cloned().collect();
+        let mut out: Vec<Plan> = Vec::new();
+        let mut entries = 0;
+        for unit in self.sources_of(child) {
+            for term in &terms {
+                let Some(plan) = self.latest_approved(&unit, term)? else {
+                    continue;
+                };
+                if held.contains(&plan.id) {
+                    continue;
+                }
+                if !out.is_empty() && entries + plan.entries.len() > MAX_ENTRIES {
+                    return Ok(out);
+                }
+                entries += plan.entries.len();
+                out.push(plan);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Child side: keeps the source plans the parent `parent` answered
+    /// ([`Node::answer_sources`]), so that [`Node::create_draft_from_sources`] can draw on
+    /// them. Never trusted: each must be a plan of an old unit this node's unit absorbed,
+    /// approved, pass the checks of a local write, and carry the hash of its content; a
+    /// version held here already with the same hash is skipped. One bad plan refuses the
+    /// whole answer, and nothing of it is stored; the rest are kept in one audited commit.
+    /// Answers how many plans were kept.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Invalid`] naming `plans[i]` and the problem, or a version held here with
+    /// another hash; [`Error::Store`] if storage fails.
+    pub async fn take_sources(&self, parent: &str, plans: Vec<Plan>) -> Result<usize> {
+        if plans.is_empty() {
+            return Ok(0);
+        }
+        let sources = self.sources_of(&self.unit.code);
+        let guard = self.lock().await;
+        let mut seen = HashSet::new();
+        let mut changes = Vec::new();
+        let mut kept = Vec::new();
+        for (i, plan) in plans.into_iter().enumerate() {
+            let field = format!("plans[{i}]");
+            if !sources.contains(&plan.id.unit) {
+                return Err(Error::invalid(
+                    &field,
+                    format!(
+                        "{} is not an old unit that {} absorbed",
+                        plan.id, self.unit.code
+                    ),
+                ));
+            }
+            if plan.status != PlanStatus::Approved || plan.decision.is_none() {
+                return Err(Error::invalid(
+                    &field,
+                    format!(
+                        "{} is {} without an approval; only approved lists are sources",
+                        plan.id,
+                        plan.status.as_str()
+                    ),
+                ));
+            }
+            self.validated(Some(parent), |c| c.plan(&field, &plan))?;
+            let hash = plan.hash.clone().unwrap_or_default();
+            if hash != plan.content_hash() {
+                return Err(Error::invalid(
+                    &format!("{field}.hash"),
+                    format!(
+                        "{hash:?} is not the hash of {}'s content ({})",
+                        plan.id,
+                        plan.content_hash()
+                    ),
+                ));
+            }
+            if !seen.insert(plan.id.clone()) {
+                return Err(Error::invalid(&field, format!("{} comes twice", plan.id)));
+            }
+            if let Some(h) = self.store.header(&plan.id)? {
+                if h.hash.as_deref() == Some(hash.as_str()) {
+                    continue;
+                }
+                return Err(Error::invalid(
+                    &field,
+                    format!(
+                        "{} is held here with hash {}, not {hash}",
+                        plan.id,
+                        h.hash.unwrap_or_default()
+                    ),
+                ));
+            }
+            kept.push(plan.id.to_string());
+            changes.push(Change::PutPlan(plan));
+        }
+        if changes.is_empty() {
+            return Ok(0);
+        }
+        let event = Event::new("receive_sources", None)
+            .detail(format!("from {parent}: {}", kept.join(", ")));
+        self.commit(guard, event, changes).await?;
+        tracing::info!(from = parent, plans = kept.len(), "source plans received");
+        Ok(kept.len())
     }
 }

@@ -272,6 +272,15 @@ impl Parent for FolderParent {
         Ok(None)
     }
 
+    async fn get_sources(
+        &mut self,
+        _from: &str,
+        _held: Vec<crate::domain::PlanId>,
+    ) -> Result<Vec<Plan>, String> {
+        // Source plans do not travel over a folder: a call has no answer to wait for here.
+        Ok(Vec::new())
+    }
+
     async fn reconcile(
         &mut self,
         _from: &str,

@@ -12,7 +12,10 @@ use crate::{
     config::{SyncSettings, Tls},
     domain::{Decision, Plan, Receipt},
     grpc::{
-        convert::{decision_from_pb, plan_state_from_pb, plan_to_pb, receipt_from_pb},
+        convert::{
+            decision_from_pb, plan_from_pb, plan_id_to_pb, plan_state_from_pb, plan_to_pb,
+            receipt_from_pb,
+        },
         pb::{self, node_sync_client::NodeSyncClient},
         HELD_HASH, OFFERED_HASH,
     },
@@ -160,6 +163,29 @@ impl Parent for GrpcParent {
             .map_err(|e| format!("reference data: {e}"))
     }
 
+    async fn get_sources(
+        &mut self,
+        from: &str,
+        held: Vec<crate::domain::PlanId>,
+    ) -> Result<Vec<Plan>, String> {
+        let response = self
+            .client
+            .get_sources(pb::SourcesRequest {
+                from_unit: from.to_string(),
+                held: held.iter().map(plan_id_to_pb).collect(),
+            })
+            .await
+            .map_err(|s| format!("source plans: {:?}: {}", s.code(), s.message()))?
+            .into_inner();
+        response
+            .plans
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| plan_from_pb(&format!("plans[{i}]"), p))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("source plans: {e}"))
+    }
+
     async fn reconcile(
         &mut self,
         from: &str,
@@ -219,7 +245,9 @@ pub async fn run(
         }
     };
     let link = GrpcParent {
-        client: NodeSyncClient::new(channel),
+        // Answers as large as the parent sends (source plans: a whole plan).
+        client: NodeSyncClient::new(channel)
+            .max_decoding_message_size(crate::grpc::limits::MAX_SYNC_MESSAGE),
         node: node.clone(),
     };
     drive(node, link, settings, &parent).await

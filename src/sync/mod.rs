@@ -101,6 +101,13 @@ pub trait Parent: Send {
         from: &str,
         have: u64,
     ) -> impl std::future::Future<Output = Result<Option<Reference>, String>> + Send;
+    /// Fetches the approved plans of the old units the child's unit absorbed that it does not
+    /// hold (`held`); see [`Node::answer_sources`].
+    fn get_sources(
+        &mut self,
+        from: &str,
+        held: Vec<crate::domain::PlanId>,
+    ) -> impl std::future::Future<Output = Result<Vec<Plan>, String>> + Send;
     /// Compares digests of the child's subtree; see [`crate::node::ParentView`].
     fn reconcile(
         &mut self,
@@ -164,6 +171,17 @@ impl Parent for LocalParent {
             .map(|r| r.as_ref().clone()))
     }
 
+    async fn get_sources(
+        &mut self,
+        from: &str,
+        held: Vec<crate::domain::PlanId>,
+    ) -> Result<Vec<Plan>, String> {
+        self.node
+            .answer_sources(&Caller::node_of(from), from, &held)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
     async fn reconcile(
         &mut self,
         from: &str,
@@ -183,6 +201,7 @@ impl Parent for LocalParent {
 pub async fn drive<P: Parent>(node: Arc<Node>, mut parent: P, settings: SyncSettings, name: &str) {
     let wake = node.outbox_wake();
     let mut next_reconcile = tokio::time::Instant::now();
+    let mut next_sources = tokio::time::Instant::now();
     loop {
         if tokio::time::Instant::now() >= next_reconcile {
             match reconcile(&node, &mut parent).await {
@@ -191,6 +210,14 @@ pub async fn drive<P: Parent>(node: Arc<Node>, mut parent: P, settings: SyncSett
                     tracing::warn!(parent = name, error = %e, "reconciliation with parent failed");
                     next_reconcile = tokio::time::Instant::now() + settings.reconcile_every();
                 }
+            }
+        }
+        if tokio::time::Instant::now() >= next_sources {
+            // With the reconciliation's cadence: a source approved later at the parent comes
+            // down within one period.
+            next_sources = tokio::time::Instant::now() + settings.reconcile_every();
+            if let Err(e) = fetch_sources(&node, &mut parent).await {
+                tracing::warn!(parent = name, error = %e, "source plans not fetched");
             }
         }
         let result = step(&node, &mut parent).await;
@@ -273,6 +300,30 @@ pub async fn reconcile<P: Parent>(node: &Node, parent: &mut P) -> Result<Reconci
     }
     node.note_reconciled(Ok(&done));
     Ok(done)
+}
+
+/// For a node whose unit a reorganisation created: fetches from the parent the approved plans
+/// of the old units it absorbed that it does not hold, and keeps them
+/// ([`Node::take_sources`]), so that its first draft can start from them. Answers how many
+/// were kept; nothing is asked of the parent by a node with no sources.
+///
+/// # Errors
+///
+/// The parent cannot be reached or refuses, its answer does not pass the checks (nothing of
+/// it is kept), or the store fails.
+pub async fn fetch_sources<P: Parent>(node: &Node, parent: &mut P) -> Result<usize, String> {
+    let (sources, held) = node.held_sources().map_err(|e| e.to_string())?;
+    let Some(above) = node.parent_unit().map(|u| u.code.clone()) else {
+        return Ok(0);
+    };
+    if sources.is_empty() {
+        return Ok(0);
+    }
+    let from = node.unit().code.clone();
+    let plans = parent.get_sources(&from, held).await?;
+    node.take_sources(&above, plans)
+        .await
+        .map_err(|e| format!("source plans from {above}: {e}"))
 }
 
 /// Delivers every queued item in order, then pulls decisions and reference data. The pushes

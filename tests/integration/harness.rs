@@ -416,3 +416,15 @@ pub fn chain(e: &dyn std::error::Error) -> String {
     }
     line
 }
+
+/// The audit records of `action` that the node behind `c` holds, oldest first.
+pub async fn audit_records(c: &mut PlanningClient<Channel>, action: &str) -> Vec<pb::AuditRecord> {
+    c.audit(pb::AuditRequest {
+        action: action.into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+    .into_inner()
+    .records
+}

@@ -138,16 +138,103 @@ impl NodeSync for Impostor {
             document: serde_json::to_string(&reference).unwrap(),
         }))
     }
+
+    async fn get_sources(
+        &self,
+        _: Request<pb::SourcesRequest>,
+    ) -> Result<Response<pb::SourcesResponse>, Status> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        Ok(Response::new(pb::SourcesResponse::default()))
+    }
+}
+
+/// A parent province (40) after the reorganisation whose answers to a new commune's request
+/// for its sources are, in turn: the list of an old commune it did not absorb, a list not
+/// approved, a list whose hash is not its content's, and from then on an honest one (old
+/// 16693's approved list). Its other answers are empty.
+#[derive(Default, Clone)]
+struct SourceForger {
+    asked: Arc<AtomicUsize>,
+}
+
+/// A one-entry list of the old commune `unit`, version 1, with `status`, approved by 412,
+/// carrying the hash of its content when `right_hash`.
+fn source_list(unit: &str, status: pb::PlanStatus, right_hash: bool) -> pb::Plan {
+    let mut plan = pb::Plan {
+        id: Some(pb::PlanId {
+            unit: unit.into(),
+            term: TERM.into(),
+            version: 1,
+        }),
+        status: status.into(),
+        entries: vec![entry(51, "Đinh Thị Nga", "C.BT", unit)],
+        rounds: vec![round(&[(51, "C.BT", 20)])],
+        adopted_on: "2025-03-20".into(),
+        ..Default::default()
+    };
+    let held = quyhoach::grpc::convert::plan_from_pb("plan", plan.clone()).unwrap();
+    plan.hash = if right_hash {
+        held.content_hash()
+    } else {
+        "0".repeat(64)
+    };
+    plan.decision = Some(forged(unit, 1, &plan.hash, "412", pb::Outcome::Approve));
+    plan
+}
+
+#[tonic::async_trait]
+impl NodeSync for SourceForger {
+    async fn push(&self, _: Request<pb::PushRequest>) -> Result<Response<pb::Receipt>, Status> {
+        Err(Status::unavailable("not in this test"))
+    }
+
+    async fn pull_decisions(
+        &self,
+        _: Request<pb::PullDecisionsRequest>,
+    ) -> Result<Response<pb::PullDecisionsResponse>, Status> {
+        Ok(Response::new(pb::PullDecisionsResponse::default()))
+    }
+
+    async fn reconcile(
+        &self,
+        _: Request<pb::ReconcileRequest>,
+    ) -> Result<Response<pb::ReconcileResponse>, Status> {
+        Ok(Response::new(pb::ReconcileResponse::default()))
+    }
+
+    async fn get_reference(
+        &self,
+        _: Request<pb::ReferenceRequest>,
+    ) -> Result<Response<pb::ReferenceResponse>, Status> {
+        Ok(Response::new(pb::ReferenceResponse::default()))
+    }
+
+    async fn get_sources(
+        &self,
+        _: Request<pb::SourcesRequest>,
+    ) -> Result<Response<pb::SourcesResponse>, Status> {
+        let plan = match self.asked.fetch_add(1, Ordering::SeqCst) {
+            0 => source_list("16681", pb::PlanStatus::Approved, true),
+            1 => source_list("16693", pb::PlanStatus::Submitted, true),
+            2 => source_list("16693", pb::PlanStatus::Approved, false),
+            _ => source_list("16693", pb::PlanStatus::Approved, true),
+        };
+        Ok(Response::new(pb::SourcesResponse { plans: vec![plan] }))
+    }
 }
 
 /// Serves `impostor` over TLS with a node certificate of `unit`; returns its URL.
-async fn serve(ca: &Authority, unit: &str, impostor: Impostor) -> String {
+async fn serve<S: NodeSync>(ca: &Authority, unit: &str, impostor: S) -> String {
     let issued = ca.issue(&Subject::node(unit, &[], 1)).unwrap();
     serve_as(ca, issued, impostor).await
 }
 
 /// Serves `impostor` over TLS with the certificate `issued`; returns its URL.
-async fn serve_as(ca: &Authority, issued: quyhoach::pki::Issued, impostor: Impostor) -> String {
+async fn serve_as<S: NodeSync>(
+    ca: &Authority,
+    issued: quyhoach::pki::Issued,
+    impostor: S,
+) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let tls = ServerTlsConfig::new()
@@ -318,4 +405,65 @@ async fn a_parent_whose_certificate_is_revoked_gets_nothing() {
     assert!(impostor.pushed.lock().unwrap().is_empty());
     commune.stop().await.unwrap();
     t.stop().await;
+}
+
+/// Issue 22: a new commune's node fetches the lists of the old communes it absorbed from its
+/// parent, and takes them like a push, never on trust. The forged answers (a list of a commune
+/// that 16690 did not absorb, one not approved, one whose hash is not its content's) are
+/// refused whole and nothing of them is kept; the honest answer that follows is kept, once.
+#[tokio::test]
+async fn a_new_communes_sources_from_its_parent_are_checked_like_a_push() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Authority::create("test CA", 1).unwrap();
+    let forger = SourceForger::default();
+    let url = serve(&ca, "40", forger.clone()).await;
+    let commune = start_with(quyhoach::config::RawConfig {
+        units: Some("builtin:2025".into()),
+        ..tls_config(dir.path(), &ca, "16690", Some(url))
+    })
+    .await;
+    let reader = ca
+        .issue(&Subject::new("16690", &[Role::Reader], "Nguyễn Văn Đọc", 1))
+        .unwrap();
+    let mut c = quyhoach::client::connect(
+        &commune.addr.to_string(),
+        Some(&quyhoach::config::Tls {
+            ca_pem: ca.cert_pem.clone(),
+            cert_pem: reader.cert_pem,
+            key_pem: reader.key_pem,
+        }),
+    )
+    .await
+    .unwrap();
+    let get = |unit: &str| pb::GetPlanRequest {
+        unit: unit.into(),
+        term: TERM.into(),
+        version: 1,
+    };
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    let kept = loop {
+        if let Ok(plan) = c.get_plan(get("16693")).await {
+            break plan.into_inner();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the honest answer was never kept ({} asked)",
+            forger.asked.load(Ordering::SeqCst)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    // Kept only after the three forgeries were refused, with the honest hash.
+    assert!(forger.asked.load(Ordering::SeqCst) >= 4);
+    assert_eq!(
+        kept.hash,
+        source_list("16693", pb::PlanStatus::Approved, true).hash
+    );
+    assert_eq!(kept.status, pb::PlanStatus::Approved as i32);
+    let trail = audit_records(&mut c, "receive_sources").await;
+    assert_eq!(trail.len(), 1, "{trail:?}");
+    assert_eq!(
+        trail[0].detail, "from 40: 16693/2025-2030/v1",
+        "only the honest list is kept"
+    );
+    commune.stop().await.unwrap();
 }

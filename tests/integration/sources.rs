@@ -323,3 +323,113 @@ async fn a_full_check_across_a_reorganisation_differs_only_by_tagged_findings() 
         n.stop().await.unwrap();
     }
 }
+
+/// Issue 22, sources a node does not hold: the new commune 16690 (Phường Trường Vinh) absorbed
+/// old 16693, whose list was kept by 16693's own node and carried up to the province; 16690's
+/// node never held it. Once 16690 is restarted under the province in two levels, its link
+/// fetches the approved lists of the old communes it absorbed (and only those: not 16681's),
+/// so that its first draft starts from them, each entry naming its source.
+#[tokio::test]
+async fn a_new_commune_fetches_the_lists_of_the_communes_it_absorbed_from_the_province() {
+    let dir = tempfile::tempdir().unwrap();
+    let province = start(dir.path(), "40", None, "builtin:2024").await;
+    let district = start(dir.path(), "412", Some(province.url()), "builtin:2024").await;
+    let mut p = client(&province).await;
+    let mut d = client(&district).await;
+    // Two old communes' lists approved by 412 and carried up: 16693's (absorbed by the new
+    // 16690) and 16681's (absorbed by the new 16681, not by 16690).
+    for (unit, people) in [
+        (
+            "16693",
+            [
+                (31, "Đặng Thị Mai", "C.BT"),
+                (32, "Võ Văn Lâm", "C.CT.UBND"),
+            ],
+        ),
+        (
+            "16681",
+            [(41, "Hà Thị Lan", "C.BT"), (42, "Lò Văn Sáng", "C.CT.UBND")],
+        ),
+    ] {
+        let node = start(dir.path(), unit, Some(district.url()), "builtin:2024").await;
+        let mut c = client(&node).await;
+        adopted_plan(&mut c, unit, &people).await;
+        let (_, received) = submit_until_received(&mut c, unit, &mut d).await;
+        d.decide_plan(approve(&received)).await.unwrap();
+        wait_status(&mut p, unit, pb::PlanStatus::Approved).await;
+        node.stop().await.unwrap();
+    }
+    p.reorganize(pb::ReorganizeRequest {
+        to: "builtin:2025".into(),
+        on: "2025-07-01".into(),
+        dry_run: false,
+    })
+    .await
+    .unwrap();
+    district.stop().await.unwrap();
+
+    // 16690's node, which never held 16693's list, restarted under the province.
+    let node = start(dir.path(), "16690", Some(province.url()), "builtin:2025").await;
+    let mut c = client(&node).await;
+    let held = |unit: &'static str| {
+        let mut c = c.clone();
+        async move {
+            c.get_plan(pb::GetPlanRequest {
+                unit: unit.into(),
+                term: TERM.into(),
+                version: 1,
+            })
+            .await
+        }
+    };
+    eventually(20, "16690's node to hold 16693's approved list", || async {
+        held("16693").await.ok().map(|_| ())
+    })
+    .await;
+    let source = held("16693").await.unwrap().into_inner();
+    assert_eq!(source.status, pb::PlanStatus::Approved as i32);
+    assert_eq!(source.entries.len(), 2);
+    let other = held("16681").await.unwrap_err();
+    assert_eq!(other.code(), tonic::Code::NotFound, "{}", other.message());
+
+    let draft = c
+        .create_draft(pb::CreateDraftRequest {
+            unit: "16690".into(),
+            term: TERM.into(),
+            from_sources: true,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let drawn: Vec<(String, String, u32)> = draft
+        .entries
+        .iter()
+        .map(|e| {
+            let origin = e.origin.clone().unwrap();
+            (
+                e.cadre.as_ref().unwrap().full_name.clone(),
+                origin.plan.unwrap().unit,
+                origin.position,
+            )
+        })
+        .collect();
+    assert_eq!(
+        drawn,
+        [
+            ("Đặng Thị Mai".to_string(), "16693".to_string(), 1),
+            ("Võ Văn Lâm".to_string(), "16693".to_string(), 2),
+        ]
+    );
+    // Kept once, audited, and no conflict with the parent's view of the subtree.
+    let trail = audit_records(&mut c, "receive_sources").await;
+    assert_eq!(trail.len(), 1, "{trail:?}");
+    assert_eq!(trail[0].detail, "from 40: 16693/2025-2030/v1");
+    let status = c
+        .sync_status(pb::SyncStatusRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(status.conflicts.is_empty(), "{:?}", status.conflicts);
+    node.stop().await.unwrap();
+    province.stop().await.unwrap();
+}
