@@ -16,7 +16,10 @@ use std::{
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    domain::{history::Period, Catalog, Hierarchy, Level, Structure, Unit, UnitHistory},
+    domain::{
+        history::Period, Catalog, Hierarchy, LaterReorganisation, Level, Structure, Unit,
+        UnitHistory,
+    },
     rules::RulesFile,
 };
 
@@ -296,7 +299,9 @@ pub struct RawConfig {
     )]
     pub signing_ca: Option<PathBuf>,
     /// The revocation list (PEM) of the signing authority (`--signing-ca`), signed by it: an
-    /// approval whose CMS signer's certificate it names is refused, naming the serial
+    /// approval whose CMS signer's certificate it names is refused, naming the serial. Read
+    /// again when the file changes (its modification time or length), so a revocation takes
+    /// effect without a restart; a new list that does not hold keeps the last good one
     /// [default: none].
     #[arg(long)]
     #[serde(
@@ -408,7 +413,7 @@ impl RawConfig {
     /// together with `insecure`, an address that is not host:port, a zero limit or period);
     /// [`ConfigError::Read`] if a file a setting names cannot be read.
     pub fn validate(self) -> Result<Config, ConfigError> {
-        let hierarchy = load_units_with(
+        let (hierarchy, reorganisations) = load_units_and_reorganisations(
             self.units.as_deref().unwrap_or(DEFAULT_UNITS),
             self.reorganisation.as_deref().unwrap_or_default(),
         )?;
@@ -592,18 +597,19 @@ impl RawConfig {
             .transpose()?;
         let signing_authority =
             match (&self.signing_crl, signing_authority) {
-                (None, authority) => authority,
+                (None, authority) => authority.map(SigningTrust::fixed),
                 (Some(_), None) => return Err(ConfigError::invalid(
                     "signing_crl",
                     "is the revocation list of the signing authority: name it with --signing-ca",
                 )),
-                (Some(path), Some(authority)) => {
-                    let pem = std::fs::read_to_string(path)
-                        .map_err(ConfigError::read("signing_crl", path))?;
-                    Some(authority.with_revocation_list(&pem).map_err(|e| {
-                        ConfigError::invalid("signing_crl", format!("{}: {e}", path.display()))
-                    })?)
-                }
+                (Some(path), Some(authority)) => Some(
+                    SigningTrust::watching(authority, path).map_err(|e| match e {
+                        CrlReadError::Read(e) => ConfigError::read("signing_crl", path)(e),
+                        CrlReadError::Invalid(e) => {
+                            ConfigError::invalid("signing_crl", format!("{}: {e}", path.display()))
+                        }
+                    })?,
+                ),
             };
         let classification = self
             .classification
@@ -653,6 +659,7 @@ impl RawConfig {
             parent,
             parent_dir,
             hierarchy: Arc::new(hierarchy),
+            reorganisations,
             catalog: Arc::new(catalog),
             rules,
             sync,
@@ -842,9 +849,22 @@ pub fn load_units(spec: &str) -> Result<Hierarchy, ConfigError> {
 /// read; [`ConfigError::Invalid`] (`reorganisation`) naming the file, its line and the
 /// problem for a file that does not parse or does not join the history.
 pub fn load_units_with(spec: &str, files: &[PathBuf]) -> Result<Hierarchy, ConfigError> {
+    load_units_and_reorganisations(spec, files).map(|(h, _)| h)
+}
+
+/// As [`load_units_with`], answering also each later reorganisation as read from its files
+/// (the texts of its units file and mapping), for the reference data to carry down.
+///
+/// # Errors
+///
+/// As [`load_units_with`].
+pub fn load_units_and_reorganisations(
+    spec: &str,
+    files: &[PathBuf],
+) -> Result<(Hierarchy, Vec<LaterReorganisation>), ConfigError> {
     const KEY: &str = "reorganisation";
     if files.is_empty() {
-        return load_units(spec);
+        return load_units(spec).map(|h| (h, Vec::new()));
     }
     let (mut history, start) = match builtin_period(spec) {
         Some(p) => ((*builtin_history()?).clone(), Some(p)),
@@ -871,6 +891,7 @@ pub fn load_units_with(spec: &str, files: &[PathBuf]) -> Result<Hierarchy, Confi
             },
         )
     };
+    let mut later = Vec::with_capacity(files.len());
     for file in files {
         let text = std::fs::read_to_string(file).map_err(ConfigError::read(KEY, file))?;
         let described: ReorganisationFile = toml::from_str(&text).map_err(|e| {
@@ -912,25 +933,27 @@ pub fn load_units_with(spec: &str, files: &[PathBuf]) -> Result<Hierarchy, Confi
         }
         let folder = file.parent().unwrap_or(Path::new("."));
         let units_path = folder.join(&described.units);
-        let units_text =
+        let units =
             std::fs::read_to_string(&units_path).map_err(ConfigError::read(KEY, &units_path))?;
-        let structure =
-            Structure::parse(&units_text).map_err(|e| bad(&units_path, e.line, e.problem))?;
         let mapping_path = folder.join(&described.mapping);
-        let mapping_text = std::fs::read_to_string(&mapping_path)
+        let mapping = std::fs::read_to_string(&mapping_path)
             .map_err(ConfigError::read(KEY, &mapping_path))?;
-        let rows = crate::domain::history::parse_mapping_lines(&mapping_text)
-            .map_err(|e| bad(&mapping_path, e.line, e.problem))?;
-        history = history
-            .then(
-                Period {
-                    label,
-                    from: Some(on),
-                    structure,
-                },
-                rows,
-            )
-            .map_err(|e| bad(&mapping_path, e.line, e.problem))?;
+        let r = LaterReorganisation {
+            label,
+            on,
+            units,
+            mapping,
+        };
+        // The same check a node applies to one its parent's reference data carries.
+        history = history.join(&r).map_err(|e| {
+            let path = if e.file == "units" {
+                &units_path
+            } else {
+                &mapping_path
+            };
+            bad(path, e.line, e.problem)
+        })?;
+        later.push(r);
     }
     let start = match start {
         Some(p) => p,
@@ -947,7 +970,7 @@ pub fn load_units_with(spec: &str, files: &[PathBuf]) -> Result<Hierarchy, Confi
                 )
             })?,
     };
-    Ok(Hierarchy::with_history(Arc::new(history), start))
+    Ok((Hierarchy::with_history(Arc::new(history), start), later))
 }
 
 /// A deployment's own later reorganisation, as its TOML file describes it
@@ -1010,6 +1033,127 @@ pub fn builtin_history() -> Result<Arc<UnitHistory>, ConfigError> {
         .map_err(|e| ConfigError::invalid("units", format!("built-in history: {e}")))
 }
 
+/// The signing authority approvers' CMS signatures are verified against (`serve --signing-ca`),
+/// with its revocation list (`serve --signing-crl FILE`) followed on disk: at each use
+/// ([`SigningTrust::current`]) the file's modification time and length are compared with
+/// those of the last reading, and a changed file is read again, so that an approver revoked
+/// while the node runs is refused from the next signature on, without a restart. A new list
+/// that cannot be read, does not parse or is not signed by the authority is refused with an
+/// error in the log, and the last good one stays in force (a revocation is never undone by a
+/// damaged file). Cheap to clone: the clones share one state.
+#[derive(Clone)]
+pub struct SigningTrust {
+    inner: Arc<std::sync::Mutex<CrlState>>,
+}
+
+/// What [`SigningTrust`] holds: the authority without any list, the list's file, and the
+/// authority as last read with it.
+struct CrlState {
+    base: crate::signature::SigningAuthority,
+    /// The revocation list's file and the (modification time, length) last seen there.
+    file: Option<(PathBuf, Option<(std::time::SystemTime, u64)>)>,
+    current: Arc<crate::signature::SigningAuthority>,
+}
+
+/// Why a revocation list file could not be taken.
+#[derive(Debug)]
+pub enum CrlReadError {
+    /// The file cannot be read.
+    Read(std::io::Error),
+    /// It is no revocation list of the authority (the reason, in words).
+    Invalid(String),
+}
+
+impl std::fmt::Debug for SigningTrust {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        f.debug_struct("SigningTrust")
+            .field("authority", &state.base)
+            .field("crl", &state.file.as_ref().map(|(p, _)| p))
+            .finish()
+    }
+}
+
+impl SigningTrust {
+    /// The authority with no revocation list.
+    pub fn fixed(authority: crate::signature::SigningAuthority) -> Self {
+        Self {
+            inner: Arc::new(std::sync::Mutex::new(CrlState {
+                current: Arc::new(authority.clone()),
+                base: authority,
+                file: None,
+            })),
+        }
+    }
+
+    /// The authority with the revocation list in `path` (PEM, `X509 CRL`, signed by the
+    /// authority), read now and again whenever the file changes.
+    ///
+    /// # Errors
+    ///
+    /// [`CrlReadError`] if the file cannot be read now or holds no list the authority signed.
+    pub fn watching(
+        authority: crate::signature::SigningAuthority,
+        path: &Path,
+    ) -> Result<Self, CrlReadError> {
+        let stamp = stamp_of(path).map_err(CrlReadError::Read)?;
+        let pem = std::fs::read_to_string(path).map_err(CrlReadError::Read)?;
+        let current = authority
+            .clone()
+            .with_revocation_list(&pem)
+            .map_err(CrlReadError::Invalid)?;
+        Ok(Self {
+            inner: Arc::new(std::sync::Mutex::new(CrlState {
+                base: authority,
+                file: Some((path.to_path_buf(), Some(stamp))),
+                current: Arc::new(current),
+            })),
+        })
+    }
+
+    /// The authority with the revocation list now in force: the file read again first if its
+    /// modification time or length changed since it was last read. A file that cannot be
+    /// read or is no list of the authority leaves the last good list in force and is logged
+    /// (once per change of the file).
+    pub fn current(&self) -> Arc<crate::signature::SigningAuthority> {
+        let mut state = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let Some((path, seen)) = &state.file else {
+            return state.current.clone();
+        };
+        let path = path.clone();
+        let stamp = stamp_of(&path).ok();
+        if stamp.is_some() && stamp == *seen {
+            return state.current.clone();
+        }
+        let read = std::fs::read_to_string(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|pem| state.base.clone().with_revocation_list(&pem));
+        match (stamp, read) {
+            (Some(stamp), Ok(authority)) => {
+                tracing::info!(crl = %path.display(), "the signing authority's revocation list changed; read again");
+                state.current = Arc::new(authority);
+                state.file = Some((path, Some(stamp)));
+            }
+            (stamp, Err(e)) => {
+                if stamp != *seen {
+                    tracing::error!(crl = %path.display(), error = %e, "the signing authority's new revocation list is refused; the last good one stays in force");
+                }
+                // Remembered, so that the same bad file is not read (and logged) again; a
+                // missing file is looked for at each use.
+                state.file = Some((path, stamp));
+            }
+            (None, Ok(_)) => {}
+        }
+        state.current.clone()
+    }
+}
+
+/// A file's modification time and length.
+fn stamp_of(path: &Path) -> std::io::Result<(std::time::SystemTime, u64)> {
+    let meta = std::fs::metadata(path)?;
+    Ok((meta.modified()?, meta.len()))
+}
+
 /// A validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -1025,6 +1169,9 @@ pub struct Config {
     pub parent_dir: Option<PathBuf>,
     /// Every unit of the units file.
     pub hierarchy: Arc<Hierarchy>,
+    /// The later reorganisations the `reorganisation` setting's files describe, oldest
+    /// first, as the reference data carries them down (empty without the setting).
+    pub reorganisations: Vec<LaterReorganisation>,
     /// Positions and terms.
     pub catalog: Arc<Catalog>,
     /// The rule parameters of both rulesets.
@@ -1047,8 +1194,9 @@ pub struct Config {
     /// The authority's revocation list (PEM), checked for every client certificate and for
     /// the parent's.
     pub crl_pem: Option<String>,
-    /// The authority approvers' CMS signatures must chain to; none: such approvals refused.
-    pub signing_authority: Option<crate::signature::SigningAuthority>,
+    /// The authority approvers' CMS signatures must chain to, with its revocation list
+    /// followed on disk; none: such approvals refused.
+    pub signing_authority: Option<SigningTrust>,
     /// The classification every export carries; none: exports unmarked.
     pub classification: Option<crate::tabular::Classification>,
     /// Timing of the upward link.

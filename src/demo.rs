@@ -701,6 +701,7 @@ async fn carry_down(
             term: TERM.into(),
             version: 0,
             decisions: true,
+            reference: false,
         })
         .await?
         .into_inner();

@@ -136,6 +136,19 @@ async fn run_with_web(
         catalog: config.catalog.as_ref().clone(),
         rules: config.rules.clone(),
         structure: None,
+        // Later reorganisations travel only after the built-in history: after a deployment's
+        // own units file they name units a node below with the built-in history cannot know.
+        reorganisations: if config
+            .hierarchy
+            .history()
+            .periods()
+            .iter()
+            .any(|p| p.label.is_empty())
+        {
+            Vec::new()
+        } else {
+            config.reorganisations.clone()
+        },
     };
     let node = Node::open(
         config.unit.clone(),

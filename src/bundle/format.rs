@@ -79,16 +79,26 @@ pub enum Content {
         /// Every signature kept on it: submission, decisions, receipts.
         signatures: Vec<PlanSignature>,
     },
+    /// The parent's reference data going down to a child: the JSON document a
+    /// `NodeSync.GetReference` answer carries (the node reads it, `node::Reference`), whose
+    /// only signature is the bundle's seal.
+    Reference {
+        /// The version carried; the document's own must equal it.
+        version: u64,
+        /// The reference data as JSON.
+        document: String,
+    },
 }
 
 impl Content {
-    /// `push`, `receipt` or `decisions`.
+    /// `push`, `receipt`, `decisions`, `record` or `reference`.
     pub fn kind(&self) -> &'static str {
         match self {
             Content::Push { .. } => "push",
             Content::Receipt { .. } => "receipt",
             Content::Decisions { .. } => "decisions",
             Content::Record { .. } => "record",
+            Content::Reference { .. } => "reference",
         }
     }
 }
@@ -111,7 +121,8 @@ pub struct Bundle {
 
 impl Bundle {
     /// A file name for the bundle: `push-40-2025-2030-v1-submitted.qhb`,
-    /// `receipt-40-2025-2030-v1-submitted.qhb`, `decisions-40-to-12.qhb` (up to sequence 12).
+    /// `receipt-40-2025-2030-v1-submitted.qhb`, `decisions-40-to-12.qhb` (up to sequence 12),
+    /// `reference-40-to-412-v3.qhb` (version 3 of 40's reference data, for 412).
     pub fn file_name(&self) -> String {
         match &self.content {
             Content::Push { plan, .. } => format!(
@@ -139,6 +150,10 @@ impl Bundle {
             Content::Record { plan, .. } => format!(
                 "record-{}-{}-v{}-at-{}.qhb",
                 plan.id.unit, plan.id.term, plan.id.version, self.from_unit
+            ),
+            Content::Reference { version, .. } => format!(
+                "reference-{}-to-{}-v{version}.qhb",
+                self.from_unit, self.to_unit
             ),
         }
     }
@@ -187,6 +202,12 @@ impl Bundle {
                     pb::bundle_body::Content::Record(pb::BundledRecord {
                         plan: Some(convert::plan_to_pb(plan)),
                         signatures: signatures.iter().map(signature_to_pb).collect(),
+                    })
+                }
+                Content::Reference { version, document } => {
+                    pb::bundle_body::Content::Reference(pb::BundledReference {
+                        version: *version,
+                        document: document.clone(),
                     })
                 }
             }),
@@ -349,6 +370,21 @@ pub fn read(bytes: &[u8]) -> Result<Sealed, FieldError> {
                     .collect::<Result<Vec<_>, FieldError>>()?,
             }
         }
+        Some(pb::bundle_body::Content::Reference(r)) => {
+            if r.version == 0 {
+                return Err(bad(
+                    "bundle.reference.version",
+                    "is 0: a parent's reference data has a version from 1",
+                ));
+            }
+            if r.document.trim().is_empty() {
+                return Err(bad("bundle.reference.document", "is empty"));
+            }
+            Content::Reference {
+                version: r.version,
+                document: r.document,
+            }
+        }
     };
     if body.classification.chars().count() > 64 || body.classification.chars().any(char::is_control)
     {
@@ -390,7 +426,8 @@ impl Sealed {
     ///   content hash (recomputed); a push of a lower plan: the decision it carries, by the
     ///   writer (the approving node), of the content hash;
     /// - a receipt: by the writer, for the receipt carried;
-    /// - decisions: one signature each, by the writer, for the decision carried.
+    /// - decisions: one signature each, by the writer, for the decision carried;
+    /// - reference data: none inside; the seal is its signature.
     ///
     /// # Errors
     ///
@@ -473,6 +510,8 @@ impl Sealed {
                     Ok(s.statement.clone())
                 })
                 .collect::<Result<_, FieldError>>()?,
+            // The seal, checked above, is the reference data's only signature.
+            Content::Reference { .. } => Vec::new(),
         };
         Ok(Verified {
             sealed_by,

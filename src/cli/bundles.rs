@@ -23,23 +23,29 @@ use super::{args::NodeArgs, progress::Progress, Out};
 #[derive(Subcommand)]
 pub enum Command {
     /// Write what the node would push for a plan version into a file (at the approving
-    /// node: the decisions on a child's plan).
+    /// node: the decisions on a child's plan; with --reference: its reference data for a
+    /// child).
     Export {
         #[command(flatten)]
         node: NodeArgs,
-        /// The plan's unit.
-        #[arg(long)]
+        /// The plan's unit (with --reference: the child the reference data is for).
+        #[arg(long, visible_alias = "for")]
         unit: String,
-        /// The term, e.g. 2025-2030.
-        #[arg(long)]
+        /// The term, e.g. 2025-2030 (not with --reference).
+        #[arg(long, required_unless_present = "reference", default_value = "")]
         term: String,
         /// The version [default: the latest].
         #[arg(long, default_value_t = 0)]
         version: u32,
         /// Only the decisions this node took on UNIT's plan, to carry down to UNIT (a district
         /// that approved a commune's plan also holds the approval's push for its own parent).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "reference")]
         decisions: bool,
+        /// This node's reference data (positions, terms, rule parameters, the structure and
+        /// later reorganisations), sealed for the child UNIT, to carry into the child's
+        /// `down/` folder (or `bundle import` it at the child's node).
+        #[arg(long, conflicts_with_all = ["version"])]
+        reference: bool,
         /// The file to write.
         #[arg(long)]
         out: PathBuf,
@@ -84,6 +90,7 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
             term,
             version,
             decisions,
+            reference,
             out: path,
         } => {
             // The project's client reads answers as large as a bundle's (`client::connect`).
@@ -94,6 +101,7 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
                     term,
                     version,
                     decisions,
+                    reference,
                 })
                 .await?
                 .into_inner();
@@ -160,6 +168,18 @@ pub async fn run(command: Command, out: &mut Out) -> anyhow::Result<()> {
             )?;
             for s in &verified.statements {
                 writeln!(out, "signed: {} (the signature holds)", s.describe())?;
+            }
+            if let Content::Reference { version, document } = &sealed.bundle.content {
+                // The seal is the reference data's signature; the document must also be one.
+                let r = quyhoach::node::Reference::from_document(document).map_err(|e| {
+                    anyhow::anyhow!("{e}: the bundle does NOT hold usable reference data")
+                })?;
+                if r.version != *version {
+                    anyhow::bail!(
+                        "bundle.reference.version: the bundle says version {version}, its document {}",
+                        r.version
+                    );
+                }
             }
             writeln!(out, "every signature and hash holds")?;
             Ok(())
@@ -255,6 +275,33 @@ fn describe(
             receipt.received_by,
             receipt.received_at.to_rfc3339()
         )?,
+        Content::Reference { version, document } => {
+            match quyhoach::node::Reference::from_document(document) {
+                Ok(r) => {
+                    writeln!(
+                        out,
+                        "holds: reference data version {version} of {}: {} positions, {} terms, structure {}",
+                        b.from_unit,
+                        r.catalog.positions.len(),
+                        r.catalog.terms.len(),
+                        r.structure
+                            .as_ref()
+                            .map_or("as the nodes were started".to_string(), |s| format!(
+                                "{} (since {})",
+                                s.label, s.on
+                            )),
+                    )?;
+                    if r.version != *version {
+                        writeln!(
+                            out,
+                            "the document says version {}: NOT the bundle's",
+                            r.version
+                        )?;
+                    }
+                }
+                Err(e) => writeln!(out, "holds: reference data version {version}: {e}")?,
+            }
+        }
         Content::Decisions { decisions, .. } => {
             for (seq, d) in decisions {
                 writeln!(

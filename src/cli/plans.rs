@@ -655,29 +655,8 @@ fn parse_shown(text: &str) -> anyhow::Result<pb::ShownPlan> {
 /// When the file cannot be read, is larger than a signature may be, or is PEM that does not
 /// decode.
 fn read_cms(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
-    use base64::Engine;
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    if bytes.len() > quyhoach::signature::MAX_CMS_BYTES * 2 {
-        anyhow::bail!(
-            "{}: {} bytes is too large for a CMS signature",
-            path.display(),
-            bytes.len()
-        );
-    }
-    let Some(text) = std::str::from_utf8(&bytes)
-        .ok()
-        .filter(|t| t.trim_start().starts_with("-----BEGIN"))
-    else {
-        return Ok(bytes);
-    };
-    let body: String = text
-        .lines()
-        .filter(|l| !l.starts_with("-----"))
-        .flat_map(|l| l.trim().chars())
-        .collect();
-    base64::engine::general_purpose::STANDARD
-        .decode(body)
-        .with_context(|| format!("{}: the PEM does not decode", path.display()))
+    quyhoach::signature::cms_der(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
 /// The source plan an entry was drawn from, as `unit/term/vN`.

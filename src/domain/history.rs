@@ -16,11 +16,12 @@ use std::{
     collections::{BTreeSet, HashMap},
     sync::{
         atomic::{AtomicUsize, Ordering},
-        Arc,
+        Arc, OnceLock,
     },
 };
 
 use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
 
 use super::{
     unit::{Level, Structure, Unit},
@@ -153,7 +154,115 @@ fn build_step(
     Ok(step)
 }
 
+/// A deployment's own later reorganisation as data: what its TOML file and the two CSV files
+/// it names say (`config::load_units_with`), and what the province's reference data carries
+/// down to the nodes below, so that a node started without the files learns the structure
+/// (docs/reorganisation.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LaterReorganisation {
+    /// The new structure's label (`2027`), not used before.
+    pub label: String,
+    /// The day it takes effect.
+    pub on: NaiveDate,
+    /// Its units file's text: `code,level,name,parent_code`, as `data/units-2025.csv`.
+    pub units: String,
+    /// Its mapping's text: `old_code,new_code,share`, as `data/units-2024-to-2025.csv`.
+    pub mapping: String,
+}
+
+/// The largest units or mapping text one later reorganisation may carry, in bytes: the 2025
+/// units file of the whole country is under 400 KB.
+pub const MAX_REORGANISATION_TEXT: usize = 4 * 1024 * 1024;
+
+/// Returns true if and only if both structures hold exactly the same units.
+fn same_units(a: &Structure, b: &Structure) -> bool {
+    a.len() == b.len() && a.units().all(|u| b.get(&u.code) == Some(u))
+}
+
 impl UnitHistory {
+    /// This history followed by `r`, checked exactly as a reorganisation file given at start
+    /// is: its units file and mapping parse, its label is new, not empty and not `builtin:…`,
+    /// and [`UnitHistory::then`] holds (the date after the last structure's, every code of
+    /// the mapping known on its side, a `whole` row its old unit's only one, no unit without
+    /// a successor).
+    ///
+    /// # Errors
+    ///
+    /// A [`ParseError`] whose `file` is `units` or `mapping` (with the line at fault, or 0)
+    /// naming the problem.
+    pub fn join(self, r: &LaterReorganisation) -> Result<Self, ParseError> {
+        for (file, text) in [("units", &r.units), ("mapping", &r.mapping)] {
+            if text.len() > MAX_REORGANISATION_TEXT {
+                return Err(ParseError {
+                    file,
+                    line: 0,
+                    problem: format!(
+                        "{} bytes, more than the {MAX_REORGANISATION_TEXT} a reorganisation's file may hold",
+                        text.len()
+                    ),
+                });
+            }
+        }
+        if r.label.trim() != r.label || r.label.starts_with("builtin:") {
+            return Err(whole_file(format!(
+                "label {:?} has spaces around it or starts with builtin:",
+                r.label
+            )));
+        }
+        let structure =
+            Structure::parse(&r.units).map_err(|e| ParseError { file: "units", ..e })?;
+        let rows = parse_mapping_lines(&r.mapping)?;
+        self.then(
+            Period {
+                label: r.label.clone(),
+                from: Some(r.on),
+                structure,
+            },
+            rows,
+        )
+    }
+
+    /// This history with the later reorganisations `later` a parent's reference data carries
+    /// (oldest first): each one this history has already (by label) must be the same (its
+    /// date and its units); the others are joined in order by [`UnitHistory::join`]. Answers
+    /// `None` when nothing is added.
+    ///
+    /// # Errors
+    ///
+    /// The index of the reorganisation at fault and a sentence naming the file, the line and
+    /// the problem.
+    pub fn with_later(
+        &self,
+        later: &[LaterReorganisation],
+    ) -> Result<Option<UnitHistory>, (usize, String)> {
+        let mut grown: Option<UnitHistory> = None;
+        for (i, r) in later.iter().enumerate() {
+            let now = grown.as_ref().unwrap_or(self);
+            if let Some(p) = now.period_named(&r.label).filter(|_| !r.label.is_empty()) {
+                let held = &now.periods[p];
+                let same = held.from == Some(r.on)
+                    && Structure::parse(&r.units).is_ok_and(|s| same_units(&s, &held.structure));
+                if !same {
+                    return Err((
+                        i,
+                        format!(
+                            "structure {} differs from the one of that label this node has \
+                             (its date or its units)",
+                            r.label
+                        ),
+                    ));
+                }
+                continue;
+            }
+            let joined = now
+                .clone()
+                .join(r)
+                .map_err(|e| (i, format!("structure {}: {e}", r.label)))?;
+            grown = Some(joined);
+        }
+        Ok(grown)
+    }
+
     /// A history of one structure, in force since always.
     pub fn single(label: &str, structure: Structure) -> Self {
         Self {
@@ -408,13 +517,23 @@ pub struct Hierarchy {
     /// reorganisation. The structures themselves never change, so references into them stay
     /// valid.
     current: AtomicUsize,
+    /// Longer histories learnt while the node runs (later reorganisations carried by the
+    /// reference data, [`Hierarchy::extend`]), each set once and never changed or dropped, so
+    /// that references into any of them stay valid: the last one set is the history. A node
+    /// learns at most [`MAX_EXTENSIONS`] per run; it learns the rest when it restarts.
+    later: [OnceLock<Arc<UnitHistory>>; MAX_EXTENSIONS],
 }
+
+/// How many times a running node's history may grow ([`Hierarchy::extend`]); a restart starts
+/// afresh with the history stored in its reference data.
+pub const MAX_EXTENSIONS: usize = 8;
 
 impl Clone for Hierarchy {
     fn clone(&self) -> Self {
         Self {
-            history: self.history.clone(),
+            history: self.latest().clone(),
             current: AtomicUsize::new(self.period()),
+            later: Default::default(),
         }
     }
 }
@@ -455,12 +574,45 @@ impl Hierarchy {
         Self {
             history,
             current: AtomicUsize::new(current),
+            later: Default::default(),
         }
     }
 
     /// The history behind it.
     pub fn history(&self) -> &UnitHistory {
-        &self.history
+        self.latest()
+    }
+
+    /// The longest history known: the last one [`Hierarchy::extend`] set, else the first.
+    fn latest(&self) -> &Arc<UnitHistory> {
+        self.later
+            .iter()
+            .rev()
+            .find_map(OnceLock::get)
+            .unwrap_or(&self.history)
+    }
+
+    /// Grows the history to `longer` (the history so far with later structures after it,
+    /// as [`UnitHistory::with_later`] makes it), keeping the node's period. Returns false,
+    /// changing nothing, when `longer` does not start with every structure of the history
+    /// (by label and date) or adds none, or when this run has grown it [`MAX_EXTENSIONS`]
+    /// times already (a restart learns it).
+    pub fn extend(&self, longer: UnitHistory) -> bool {
+        let now = self.history();
+        let prefix = longer.periods.len() > now.periods.len()
+            && now
+                .periods
+                .iter()
+                .zip(&longer.periods)
+                .all(|(a, b)| a.label == b.label && a.from == b.from);
+        if !prefix {
+            return false;
+        }
+        let longer = Arc::new(longer);
+        match self.later.iter().find(|slot| slot.get().is_none()) {
+            Some(slot) => slot.set(longer).is_ok(),
+            None => false,
+        }
     }
 
     /// The index of the current period.
@@ -470,7 +622,7 @@ impl Hierarchy {
 
     /// Moves to `period`. Returns true if and only if the history has that period.
     pub fn switch_to(&self, period: usize) -> bool {
-        if period >= self.history.periods.len() {
+        if period >= self.history().periods.len() {
             return false;
         }
         self.current.store(period, Ordering::Release);
@@ -479,18 +631,18 @@ impl Hierarchy {
 
     /// The current structure.
     pub fn current(&self) -> &Structure {
-        &self.history.periods[self.period()].structure
+        &self.history().periods[self.period()].structure
     }
 
     /// The current period's label (`2024`, `2025`; empty for a hierarchy without history).
     pub fn label(&self) -> &str {
-        &self.history.periods[self.period()].label
+        &self.history().periods[self.period()].label
     }
 
     /// The unit with this code: of the current structure, else of the latest earlier one
     /// that has it (a unit since abolished).
     pub fn get(&self, code: &str) -> Option<&Unit> {
-        self.history.find(code, self.period()).map(|(_, u)| u)
+        self.history().find(code, self.period()).map(|(_, u)| u)
     }
 
     /// Returns true if and only if `code` is a unit of an earlier structure only.
@@ -511,8 +663,8 @@ impl Hierarchy {
     /// The units directly under `code` in the current structure (for a unit since
     /// abolished, in its own structure), sorted by code.
     pub fn children(&self, code: &str) -> &[String] {
-        match self.history.find(code, self.period()) {
-            Some((p, _)) => self.history.periods[p].structure.children(code),
+        match self.history().find(code, self.period()) {
+            Some((p, _)) => self.history().periods[p].structure.children(code),
             None => &[],
         }
     }
@@ -520,8 +672,8 @@ impl Hierarchy {
     /// The parent of `code`: in the current structure, or for a unit since abolished the
     /// parent it had (which approved its plans).
     pub fn parent(&self, code: &str) -> Option<&Unit> {
-        let (p, _) = self.history.find(code, self.period())?;
-        self.history.periods[p].structure.parent(code)
+        let (p, _) = self.history().find(code, self.period())?;
+        self.history().periods[p].structure.parent(code)
     }
 
     /// Returns true if and only if `code` is `root` or lies below it. A unit since abolished
@@ -538,16 +690,16 @@ impl Hierarchy {
             if cur.get(code).is_some() {
                 return cur.is_within(code, root);
             }
-            return match self.history.find(code, now) {
+            return match self.history().find(code, now) {
                 Some((p, _)) => {
-                    let s = self.history.successors(code, p, now);
+                    let s = self.history().successors(code, p, now);
                     !s.is_empty() && s.iter().all(|c| cur.is_within(c, root))
                 }
                 None => false,
             };
         }
-        match self.history.find(root, now) {
-            Some((p, _)) => self.history.periods[p].structure.is_within(code, root),
+        match self.history().find(root, now) {
+            Some((p, _)) => self.history().periods[p].structure.is_within(code, root),
             None => false,
         }
     }
@@ -566,7 +718,7 @@ impl Hierarchy {
         if cur.get(code).is_some() || cur.get(root).is_none() {
             return false;
         }
-        match self.history.find(code, now) {
+        match self.history().find(code, now) {
             Some((p, _)) if p < now => self
                 .history
                 .absorbed_into(code, p, now)
@@ -579,8 +731,8 @@ impl Hierarchy {
     /// `root` and every unit below it, in depth-first order, children sorted by code: in the
     /// current structure, or for a unit since abolished in its own.
     pub fn subtree(&self, root: &str) -> Vec<&Unit> {
-        match self.history.find(root, self.period()) {
-            Some((p, _)) => self.history.periods[p].structure.subtree(root),
+        match self.history().find(root, self.period()) {
+            Some((p, _)) => self.history().periods[p].structure.subtree(root),
             None => Vec::new(),
         }
     }
@@ -611,7 +763,7 @@ impl Hierarchy {
     /// The current successors of `code` (itself for a current unit), sorted by code.
     pub fn successors_now(&self, code: &str) -> Vec<&Unit> {
         let now = self.period();
-        match self.history.find(code, now) {
+        match self.history().find(code, now) {
             Some((p, _)) => self
                 .history
                 .successors(code, p, now)
@@ -627,9 +779,9 @@ impl Hierarchy {
     /// keeping an old commune's code). It starts without an approved plan.
     pub fn new_since(&self, code: &str) -> Option<NaiveDate> {
         let now = self.period();
-        let from = self.history.periods[now].from?;
+        let from = self.history().periods[now].from?;
         self.current().get(code)?;
-        (!self.history.continues(code, now - 1)).then_some(from)
+        (!self.history().continues(code, now - 1)).then_some(from)
     }
 
     /// Returns true if and only if the current parent of `code` is not the one it had in the
@@ -643,7 +795,7 @@ impl Hierarchy {
         let Some(unit) = self.current().get(code) else {
             return false;
         };
-        match self.history.find(code, now - 1) {
+        match self.history().find(code, now - 1) {
             Some((_, before)) => before.parent != unit.parent,
             None => true,
         }
@@ -652,7 +804,7 @@ impl Hierarchy {
     /// Returns true if and only if `date` lies before the current structure took effect (a
     /// plan adopted then was made in an earlier structure).
     pub fn is_before_current(&self, date: NaiveDate) -> bool {
-        self.history.periods[self.period()]
+        self.history().periods[self.period()]
             .from
             .is_some_and(|from| date < from)
     }
@@ -660,7 +812,7 @@ impl Hierarchy {
     /// The period a plan dated `date` belongs to on this node: the period in force on that
     /// date, but never one the node has not reached.
     pub fn period_at(&self, date: NaiveDate) -> usize {
-        self.history.period_at(date).min(self.period())
+        self.history().period_at(date).min(self.period())
     }
 
     /// The name of `code` for the Board, in the structure of `date` (today's when none): a
@@ -670,16 +822,16 @@ impl Hierarchy {
     pub fn name_in_time(&self, code: &str, date: Option<NaiveDate>) -> Option<String> {
         let now = self.period();
         let at = date.map_or(now, |d| self.period_at(d));
-        let (p, unit) = self.history.find(code, at)?;
+        let (p, unit) = self.history().find(code, at)?;
         // A unit that went on unchanged through every reorganisation since (a province the
         // reorganisation kept) is named as it is now.
         if p == now {
             return Some(unit.name.clone());
         }
-        if (p..now).all(|i| self.history.continues(code, i)) {
+        if (p..now).all(|i| self.history().continues(code, i)) {
             return Some(self.current().get(code).unwrap_or(unit).name.clone());
         }
-        let old = &self.history.periods[p];
+        let old = &self.history().periods[p];
         let mut place: Vec<&str> = Vec::new();
         if let Some(parent) = old
             .structure

@@ -12,7 +12,7 @@ pub mod validate;
 pub mod words;
 
 pub use catalog::{Catalog, Position, PositionKind, Term};
-pub use history::{Hierarchy, Mapping, Share, UnitHistory};
+pub use history::{Hierarchy, LaterReorganisation, Mapping, Share, UnitHistory};
 pub use plan::{
     BallotRound, Body, Cadre, CompactString, Decision, Discipline, DisciplineKind, Entry,
     EntryOrigin, EntrySource, Gender, Outcome, Plan, PlanId, PlanStatus, Rating, RatingLevel,

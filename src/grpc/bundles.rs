@@ -1,6 +1,6 @@
 //! The two `Planning` methods that carry bundles (docs/offline-transfer.md): `ExportBundle`
 //! writes what this node would push for a plan version (or the decisions it took on a
-//! child's), `ImportBundle` applies one as the link would. Both are for a clerk of this
+//! child's, or its reference data for a child), `ImportBundle` applies one as the link would. Both are for a clerk of this
 //! node's unit, the person who carries the files; the push inside a bundle is taken with the
 //! bundle's signer, the child's node, as the caller.
 
@@ -28,7 +28,22 @@ pub async fn export(
         term,
         version,
         decisions,
+        reference,
     } = req.into_inner();
+    if reference {
+        if decisions {
+            return Err(crate::error::Error::invalid(
+                "reference",
+                "a bundle carries either the reference data or decisions, not both",
+            )
+            .into());
+        }
+        let exported = exchange::export_reference(node, who, unit.trim())?;
+        return Ok(Response::new(pb::BundleResponse {
+            bundle: exported.bytes,
+            file_name: exported.file_name,
+        }));
+    }
     let direction = if decisions {
         exchange::Direction::Down
     } else {

@@ -892,10 +892,14 @@ pub fn plan_state_to_pb(s: &crate::node::PlanState) -> pb::PlanDigest {
         hash: s.hash.clone(),
         status: status_to_pb(s.status).into(),
         decision: s.decision.as_ref().map(decision_to_pb),
+        // The signature is put on by the service (`bundle::format::signature_to_pb`).
+        signature: None,
     }
 }
 
-/// A plan version as the parent says it holds it; validated like any input.
+/// A plan version as the parent says it holds it; validated like any input. Its
+/// `signature` is left to the caller (`bundle::format::signature_from_pb`), which the
+/// link verifies before anything is applied.
 ///
 /// # Errors
 ///
@@ -907,6 +911,7 @@ pub fn plan_state_from_pb(field: &str, d: pb::PlanDigest) -> R<crate::node::Plan
         hash,
         status,
         decision,
+        signature: _,
     } = d;
     Ok(crate::node::PlanState {
         plan: plan_id_from_pb(&format!("{field}.plan"), plan)?,
@@ -918,6 +923,7 @@ pub fn plan_state_from_pb(field: &str, d: pb::PlanDigest) -> R<crate::node::Plan
         decision: decision
             .map(|d| decision_from_pb(&format!("{field}.decision"), d))
             .transpose()?,
+        signature: None,
     })
 }
 

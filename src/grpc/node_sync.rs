@@ -131,7 +131,14 @@ impl pb::node_sync_server::NodeSync for NodeSyncService {
             .answer_reconcile(&who, from_unit.trim(), &digest, decision_cursor)
             .await?;
         Ok(Response::new(pb::ReconcileResponse {
-            plans: view.plans.iter().map(plan_state_to_pb).collect(),
+            plans: view
+                .plans
+                .iter()
+                .map(|s| pb::PlanDigest {
+                    signature: s.signature.as_ref().map(signature_to_pb),
+                    ..plan_state_to_pb(s)
+                })
+                .collect(),
             digest: view.digest,
         }))
     }

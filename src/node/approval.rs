@@ -724,17 +724,19 @@ impl Node {
     }
 
     /// Verifies a CMS signature over the version whose hash is `hash`, against this node's
-    /// signing authority, at this node's time.
+    /// signing authority with its revocation list as it is now on disk
+    /// (`config::SigningTrust::current`), at this node's time.
     fn verify_cms(&self, der: &[u8], hash: &str) -> Result<crate::signature::Verified> {
-        let authority = self.signing_authority.as_ref().ok_or_else(|| {
+        let trust = self.signing_authority.as_ref().ok_or_else(|| {
             Error::precondition(
                 "cms_signature",
                 "this node names no signing authority (serve --signing-ca FILE), so it cannot \
                  verify a CMS signature",
             )
         })?;
+        let authority = trust.current();
         let content = crate::signature::approval_content(hash);
-        crate::signature::verify(der, &content, authority, self.now()).map_err(|e| {
+        crate::signature::verify(der, &content, &authority, self.now()).map_err(|e| {
             tracing::warn!(reason = %e, "cms signature refused");
             if e.is_precondition() {
                 Error::precondition("cms_signature", e.to_string())

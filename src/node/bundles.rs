@@ -400,11 +400,59 @@ pub async fn decision_signatures(
     }
     let mut signatures = Vec::with_capacity(decisions.len());
     for (_, d) in decisions {
-        if d.decided_by == node.unit().code {
-            signatures.push(node.signed(Statement::decision(d)).await?);
+        if let Some(s) = decision_signature(node, d).await? {
+            signatures.push(s);
         }
     }
     Ok(signatures)
+}
+
+/// This node's signature on one decision it took (the kept one if it signed it before), as
+/// every link sends it down: a pull, a decisions bundle and a reconciliation (`node::reconcile`).
+/// `None` for a decision another node took, or on a node without a key.
+///
+/// # Errors
+///
+/// [`Error::Store`] if storage fails.
+pub async fn decision_signature(node: &Node, d: &Decision) -> Result<Option<PlanSignature>> {
+    if node.signer().is_err() || d.decided_by != node.unit().code {
+        return Ok(None);
+    }
+    Ok(Some(node.signed(Statement::decision(d)).await?))
+}
+
+/// The one check of a parent's decision coming down, over every link (a pull, a decisions
+/// bundle, a reconciliation): among `signatures` the one whose statement is exactly `d`
+/// (unit, term, version, status, content hash, date, deciding unit, reasons), and it verifies
+/// with `trust`: its certificate chains to the authority, is valid now and unrevoked, and is
+/// the node certificate of the deciding unit (`Trust::verify`). `which` names the decision in
+/// the error ("decision 3").
+///
+/// # Errors
+///
+/// [`Error::Invalid`] on `field`: the decision comes unsigned, or its signature does not verify.
+pub fn verified_decision(
+    trust: &crate::bundle::sign::Trust,
+    field: &str,
+    which: &str,
+    d: &Decision,
+    signatures: &[PlanSignature],
+) -> Result<PlanSignature> {
+    let expected = Statement::decision(d);
+    let Some(s) = signatures.iter().find(|s| s.statement == expected) else {
+        return Err(Error::invalid(
+            field,
+            format!(
+                "{which} ({}) comes down unsigned: every decision of {} comes with its node's signature",
+                expected.describe(),
+                d.decided_by
+            ),
+        ));
+    };
+    trust
+        .verify(s)
+        .map_err(|e| Error::invalid(field, format!("{which}: {e}")))?;
+    Ok(s.clone())
 }
 
 /// The child's side of decisions coming down, over either link: on a node with a key, every
@@ -436,20 +484,13 @@ pub async fn take_decisions(
         .iter()
         .filter(|(_, d)| d.decided_by == parent && &d.plan.unit == own)
     {
-        let expected = Statement::decision(d);
-        let Some(s) = signatures.iter().find(|s| s.statement == expected) else {
-            return Err(Error::invalid(
-                "signatures",
-                format!(
-                    "decision {seq} ({}) comes down unsigned: every decision of {parent} comes with its node's signature",
-                    expected.describe()
-                ),
-            ));
-        };
-        trust
-            .verify(s)
-            .map_err(|e| Error::invalid("signatures", format!("decision {seq}: {e}")))?;
-        keep.push(s.clone());
+        keep.push(verified_decision(
+            trust,
+            "signatures",
+            &format!("decision {seq}"),
+            d,
+            &signatures,
+        )?);
     }
     for s in keep {
         node.keep_signature(s).await?;
@@ -471,7 +512,8 @@ pub enum Direction {
 /// A bundle of what this node holds for `unit`'s plan of `term` (`version` 0: the latest):
 ///
 /// - an item waiting in the outbox for that version: its push, as the link would send it;
-/// - this node's own plan, submitted before: its push as submitted (carried again);
+/// - this node's own plan, submitted before: its push as submitted (carried again), or, once
+///   its parent decided it, its record with every signature kept on it;
 /// - a child's plan: every decision this node logged for that child, each signed, so that the
 ///   child applies them in order (its cursor skips those it has).
 ///
@@ -542,6 +584,18 @@ pub async fn export(
                 ),
             ));
         }
+        // A version the parent decided has nothing left to carry up: its record, with the
+        // parent's receipt and decision signatures kept on it (however the decision came:
+        // pulled, carried or restored by reconciliation), proves who decided.
+        if header
+            .decision
+            .as_ref()
+            .is_some_and(|d| d.decided_by != node.unit().code)
+        {
+            if let Some(plan) = node.store().plan(&id)? {
+                return record(node, plan);
+            }
+        }
         let plan = node.outgoing(&OutboxItem {
             plan: id,
             queued_at: node.now(),
@@ -595,18 +649,7 @@ pub async fn export(
             version,
         };
         if let Some(plan) = node.store().plan(&id)? {
-            node.signer()?;
-            let bundle = Bundle {
-                from_unit: node.unit().code.clone(),
-                to_unit: node.unit().code.clone(),
-                created_at: node.now(),
-                classification: classification(node),
-                content: Content::Record {
-                    signatures: node.signatures_of(&id)?,
-                    plan,
-                },
-            };
-            return seal(node, &bundle);
+            return record(node, plan);
         }
     }
     Err(Error::not_found(
@@ -616,6 +659,27 @@ pub async fn export(
             node.unit().code
         ),
     ))
+}
+
+/// A record bundle of `plan` as held here, with every signature kept on it, sealed by this
+/// node: for `bundle verify`, never imported.
+///
+/// # Errors
+///
+/// [`Error::Precondition`] if the node has no key; [`Error::Store`] if storage fails.
+fn record(node: &Node, plan: Plan) -> Result<Exported> {
+    node.signer()?;
+    let bundle = Bundle {
+        from_unit: node.unit().code.clone(),
+        to_unit: node.unit().code.clone(),
+        created_at: node.now(),
+        classification: classification(node),
+        content: Content::Record {
+            signatures: node.signatures_of(&plan.id)?,
+            plan,
+        },
+    };
+    seal(node, &bundle)
 }
 
 /// Reads and verifies a bundle for this node: its size, format, seal and every signature
@@ -800,7 +864,94 @@ pub async fn import(node: &Node, carrier: &Caller, bytes: &[u8]) -> Result<Impor
                 plan.id
             ),
         )),
+        Content::Reference { version, document } => {
+            let held = node.reference().version;
+            let reference = reference_carried(node, &from, version, &document)?;
+            if node.receive_reference(reference).await? {
+                Ok(Imported {
+                    outcome: format!(
+                        "reference data version {version} of {from} taken (version {held} was held)"
+                    ),
+                    receipt: None,
+                    duplicate: false,
+                })
+            } else {
+                Ok(Imported {
+                    outcome: format!(
+                        "reference data version {version} of {from} is not newer than the version {held} held: nothing changed"
+                    ),
+                    receipt: None,
+                    duplicate: true,
+                })
+            }
+        }
     }
+}
+
+/// The reference data a verified reference bundle from `from` carries, read as a gRPC
+/// `GetReference` answer is ([`super::Reference::from_document`]), for
+/// [`Node::receive_reference`] to check and take, as it takes that answer: the bundle must
+/// come from this node's parent, and its document say the version the bundle names.
+///
+/// # Errors
+///
+/// [`Error::Denied`] if `from` is not this node's parent; [`Error::Invalid`] if the document
+/// does not decode or says another version.
+pub fn reference_carried(
+    node: &Node,
+    from: &str,
+    version: u64,
+    document: &str,
+) -> Result<super::Reference> {
+    from_parent(node, from)?;
+    let reference = super::Reference::from_document(document)?;
+    if reference.version != version {
+        return Err(Error::invalid(
+            "bundle.reference.version",
+            format!(
+                "the bundle says version {version}, its document {}",
+                reference.version
+            ),
+        ));
+    }
+    Ok(reference)
+}
+
+/// A bundle of this node's reference data (all of it, whatever the child holds: it applies
+/// only a newer version) for the child `child`, to carry down to a child linked by a folder
+/// (`bundle export --reference --unit CHILD`); sealed by this node, its only signature.
+///
+/// # Errors
+///
+/// [`Error::Denied`] unless `who` is a clerk of this node's unit; [`Error::NotFound`] for an
+/// unknown unit; [`Error::Invalid`] naming `unit` if this node does not approve `child` (it is
+/// not its parent); [`Error::Precondition`] if the node has no key.
+pub fn export_reference(node: &Node, who: &Caller, child: &str) -> Result<Exported> {
+    who.require_clerk_of(&node.unit().code)?;
+    node.known_unit("unit", child)?;
+    if !node.approves(child) {
+        return Err(Error::invalid(
+            "unit",
+            format!(
+                "{child} is not a child of {}: its reference data comes from its own parent",
+                node.unit().code
+            ),
+        ));
+    }
+    let reference = node.reference();
+    let document = serde_json::to_string(reference.as_ref())
+        .map_err(|e| Error::precondition("reference", format!("does not encode: {e}")))?;
+    let bundle = Bundle {
+        from_unit: node.unit().code.clone(),
+        to_unit: child.to_string(),
+        created_at: node.now(),
+        classification: classification(node),
+        content: Content::Reference {
+            version: reference.version,
+            document,
+        },
+    };
+    seal(node, &bundle)
 }
 
 /// Requires a bundle to come from this node's parent.

@@ -35,7 +35,7 @@ impl Node {
 
     /// Parent side of a reconciliation: this node's digest of `child`'s subtree, with the
     /// plans it holds of it only when the child's `digest` differs (so an agreeing child gets
-    /// a short answer).
+    /// a short answer), each decision this node took on them signed as a pull signs it.
     ///
     /// # Errors
     ///
@@ -53,6 +53,7 @@ impl Node {
         if view.digest == digest {
             view.plans.clear();
         }
+        self.sign_view(&mut view).await?;
         Ok(view)
     }
 }

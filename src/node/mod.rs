@@ -63,7 +63,7 @@ pub use query::{
     mask_id, ConsolidatedEntry, ConsolidatedFilter, ConsolidatedPage, Listing, PageAt, PageRequest,
     PlanFilter, SortKey,
 };
-pub use reconcile::{digest, ParentView, PlanState, Reconciled, Repairs};
+pub use reconcile::{digest, ParentView, PlanState, Reconciled, Repairs, Restored};
 pub use reference::Reference;
 pub use reorganise::{Fate, PlanFate, Reorganisation, StructureChoice};
 pub use sources::{FromSources, SkippedEntry, SourceUse};
@@ -167,7 +167,7 @@ pub struct Node {
     pushing: Mutex<()>,
     /// The authority approvers' CMS signatures must chain to (`serve --signing-ca`); none:
     /// an approval carrying one is refused.
-    signing_authority: Option<crate::signature::SigningAuthority>,
+    signing_authority: Option<crate::config::SigningTrust>,
     /// The classification every export carries (`serve --classification`); none: unmarked.
     classification: Option<crate::tabular::Classification>,
     /// The node's signing key and the authority it checks other signers against; unset on an
@@ -263,10 +263,11 @@ impl Node {
     }
 
     /// The node with the authority that approvers' detached CMS signatures must chain to
-    /// (`serve --signing-ca`), or none (then an approval carrying one is refused).
+    /// (`serve --signing-ca`) and its revocation list as followed on disk (`--signing-crl`),
+    /// or none (then an approval carrying one is refused).
     pub fn with_signing_authority(
         mut self,
-        authority: Option<crate::signature::SigningAuthority>,
+        authority: Option<crate::config::SigningTrust>,
     ) -> Self {
         self.signing_authority = authority;
         self

@@ -10,8 +10,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
-use super::{Event, Node};
+use super::{bundles, signing::keeping, Event, Node};
 use crate::{
+    bundle::sign::PlanSignature,
     domain::{Conflict, Decision, Outcome, Plan, PlanId, PlanStatus, Receipt},
     error::{Error, Result},
     store::Change,
@@ -28,6 +29,9 @@ pub struct PlanState {
     pub status: PlanStatus,
     /// The holder's own decision on the version, if it decided it.
     pub decision: Option<Decision>,
+    /// The holder's node signature on `decision` (the parent signs as a pull would, see
+    /// `bundles::decision_signature`); `None` without a decision or a key.
+    pub signature: Option<PlanSignature>,
 }
 
 /// What the parent answered to a reconciliation.
@@ -44,8 +48,9 @@ pub struct ParentView {
 pub struct Repairs {
     /// Versions the child holds a receipt for and the parent lacks: to push again, in order.
     pub push: Vec<Plan>,
-    /// Decisions of the parent on versions the child holds, that the child lacks.
-    pub decisions: Vec<Decision>,
+    /// Decisions of the parent on versions the child holds, that the child lacks, each with
+    /// the signature the parent sent on it (verified by [`Node::restore_decisions`]).
+    pub decisions: Vec<(Decision, Option<PlanSignature>)>,
     /// Versions the parent holds that the child never sent.
     pub conflicts: Vec<Conflict>,
     /// Versions the parent lacks that cannot be pushed again (a lower plan whose approval
@@ -67,6 +72,15 @@ pub struct Reconciled {
     /// Differences left after the last reconciliation (a push refused, an approval that
     /// cannot be rebuilt).
     pub unresolved: u64,
+}
+
+/// What [`Node::restore_decisions`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Restored {
+    /// Decisions applied (each with its verified signature, on a node with a key).
+    pub applied: usize,
+    /// Why each refused decision was refused (its signature missing or not verifying).
+    pub refused: Vec<String>,
 }
 
 /// The reconciliation state of this node's links (kept in memory).
@@ -153,6 +167,7 @@ impl Node {
                     hash: h.hash.clone()?,
                     status: h.status,
                     decision: h.decision.filter(|d| d.decided_by == self.unit.code),
+                    signature: None,
                     plan: h.id,
                 })
             })
@@ -194,6 +209,7 @@ impl Node {
                 hash: receipt.hash,
                 status,
                 decision: None,
+                signature: None,
             });
         }
         Ok(out)
@@ -257,7 +273,7 @@ impl Node {
                         && h.decision.as_ref() != Some(d)
                         && h.id.unit == self.unit.code
                     {
-                        repairs.decisions.push(d.clone());
+                        repairs.decisions.push((d.clone(), there.signature.clone()));
                     }
                 }
             }
@@ -361,18 +377,56 @@ impl Node {
             .await
     }
 
-    /// Applies decisions of the parent that reconciliation found missing here.
+    /// Parent side: puts this node's signature on each decision it took in `view` (as a pull
+    /// signs them, `bundles::decision_signature`), so that a child restores them signed.
+    ///
+    /// # Errors
+    ///
+    /// The store fails (keeping a new signature).
+    pub async fn sign_view(&self, view: &mut ParentView) -> Result<()> {
+        for s in &mut view.plans {
+            if let Some(d) = &s.decision {
+                s.signature = bundles::decision_signature(self, d).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies decisions of the parent that reconciliation found missing here. On a node with
+    /// a key (a TLS link), each must come with its parent's signature, checked by the same
+    /// function as a pull's (`bundles::verified_decision`) and kept in the transaction that
+    /// applies the decision; one whose signature is missing or does not verify is refused:
+    /// nothing of it is stored, and the reason is returned (and logged by the link). A node
+    /// without a key applies them as they come, as its pulls do.
     ///
     /// # Errors
     ///
     /// The store fails.
-    pub async fn restore_decisions(&self, decisions: Vec<Decision>) -> Result<usize> {
+    pub async fn restore_decisions(
+        &self,
+        decisions: Vec<(Decision, Option<PlanSignature>)>,
+    ) -> Result<Restored> {
+        let mut restored = Restored::default();
         if decisions.is_empty() {
-            return Ok(0);
+            return Ok(restored);
+        }
+        let trust = self.trust().ok();
+        let mut verified = Vec::with_capacity(decisions.len());
+        for (d, signature) in decisions {
+            let Some(trust) = trust else {
+                verified.push((d, None));
+                continue;
+            };
+            let which = format!("the decision on {} restored by reconciliation", d.plan);
+            let signatures: Vec<PlanSignature> = signature.into_iter().collect();
+            match bundles::verified_decision(trust, "plans.signature", &which, &d, &signatures) {
+                Ok(s) => verified.push((d, Some(s))),
+                Err(e) => restored.refused.push(e.to_string()),
+            }
         }
         let guard = self.lock().await;
         let mut changes = Vec::new();
-        for d in decisions {
+        for (d, signature) in verified {
             let Some(mut header) = self.store.header(&d.plan)? else {
                 continue;
             };
@@ -385,15 +439,20 @@ impl Node {
             };
             header.decision = Some(d);
             changes.push(Change::PutHeader(header));
+            if let Some(s) = &signature {
+                changes.push(keeping(s)?);
+            }
+            restored.applied += 1;
         }
-        let n = changes.len();
-        if n == 0 {
-            return Ok(0);
+        if restored.applied == 0 {
+            return Ok(restored);
         }
-        let event = Event::new("reconcile_decisions", None)
-            .detail(format!("{n} decisions of the parent restored"));
+        let event = Event::new("reconcile_decisions", None).detail(format!(
+            "{} decisions of the parent restored",
+            restored.applied
+        ));
         self.commit(guard, event, changes).await?;
-        Ok(n)
+        Ok(restored)
     }
 
     /// Records what a reconciliation did (`Err` when it could not compare at all).
@@ -459,6 +518,7 @@ mod tests {
             hash: hash.into(),
             status,
             decision: None,
+            signature: None,
         }
     }
 

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::{reorganise::StructureChoice, Event, Node};
 use crate::{
     auth::Caller,
-    domain::{Catalog, Level},
+    domain::{Catalog, LaterReorganisation, Level, UnitHistory},
     error::{Error, Result},
     rules::RulesFile,
     store::Change,
@@ -34,13 +34,39 @@ pub struct Reference {
     /// ([`Node::reorganize`]); none while it is in the one its nodes were started with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub structure: Option<StructureChoice>,
+    /// The later reorganisations the province's deployment adds after the built-in history
+    /// (its `--reorganisation` files' contents, oldest first), so that a node below started
+    /// without the files learns the structures: it checks them as the files are checked at
+    /// start (`UnitHistory::with_later`) and joins them to its history. Empty when there are
+    /// none (and then absent from the JSON, as before they travelled).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reorganisations: Vec<LaterReorganisation>,
 }
 
 impl Reference {
-    /// Returns true if and only if both carry the same catalogue and rules, whatever their
-    /// versions and structures.
+    /// Reads the JSON document a parent sends its reference data as, over either link (a
+    /// `NodeSync.GetReference` answer's `document`, a reference bundle's): the one reader of
+    /// both, so a document is taken the same way whichever way it came. Nothing in it is
+    /// trusted yet: [`Node::receive_reference`] checks it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Invalid`] naming `reference` when the document does not decode.
+    pub fn from_document(document: &str) -> Result<Reference> {
+        serde_json::from_str(document).map_err(|e| {
+            Error::invalid(
+                "reference",
+                format!("the parent's reference data does not decode: {e}"),
+            )
+        })
+    }
+
+    /// Returns true if and only if both carry the same catalogue, rules and later
+    /// reorganisations, whatever their versions and structure choices.
     pub fn same_content(&self, other: &Reference) -> bool {
-        self.catalog == other.catalog && self.rules == other.rules
+        self.catalog == other.catalog
+            && self.rules == other.rules
+            && self.reorganisations == other.reorganisations
     }
 }
 
@@ -75,24 +101,96 @@ impl Node {
         } else {
             stored.unwrap_or(configured)
         };
+        // The later structures learnt from the parent before a restart (the units files of
+        // this node give the earlier ones).
+        match self.joined_history(&chosen.reorganisations) {
+            Ok(Some(longer)) => self.learn_history(longer),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "the stored later reorganisations do not join this node's units; it keeps its own")
+            }
+        }
         self.follow_structure(chosen.structure.as_ref());
         self.swap_reference(chosen);
         Ok(())
     }
 
-    /// Takes a newer version received from the parent; an older or equal one is ignored.
+    /// Takes a newer version received from the parent, over either link (a gRPC
+    /// `GetReference` answer, a reference bundle in a folder link's `down/` or imported by
+    /// hand); an older or equal one is ignored. Checked by [`Node::check_reference`] first.
     ///
     /// # Errors
     ///
-    /// [`Error::Invalid`] when the version jumps more than [`MAX_REFERENCE_STEP`] ahead of the
-    /// one held or the rule parameters are out of their sane ranges: a parent is checked like
-    /// a local rules file, and nothing is stored.
+    /// As [`Node::check_reference`]; nothing is stored then.
     pub async fn receive_reference(&self, reference: Reference) -> Result<bool> {
         let held = self.reference().version;
         if reference.version <= held {
             return Ok(false);
         }
-        if reference.version - held > MAX_REFERENCE_STEP {
+        let longer = self.checked(&reference)?;
+        // The link and a clerk's `bundle import` may bring versions at once: the store and
+        // the version in force only ever move forward.
+        if !self.put_received(&reference).await? {
+            return Ok(false);
+        }
+        tracing::info!(
+            version = reference.version,
+            "reference data received from the parent"
+        );
+        if let Some(longer) = longer {
+            self.learn_history(longer);
+        }
+        self.follow_structure(reference.structure.as_ref());
+        match self.reference.write() {
+            Ok(mut r) if r.version < reference.version => *r = Arc::new(reference),
+            Ok(_) => {}
+            Err(e) => *e.into_inner() = Arc::new(reference),
+        }
+        Ok(true)
+    }
+
+    /// Stores reference data received from the parent unless the store holds that version or
+    /// a later one already (read under the node's lock); returns true if it was stored.
+    async fn put_received(&self, reference: &Reference) -> Result<bool> {
+        let value = serde_json::to_value(reference).expect("reference data serializes");
+        let guard = self.lock().await;
+        let stored = self
+            .store
+            .document(DOCUMENT)?
+            .and_then(|v| v.get("version").and_then(serde_json::Value::as_u64))
+            .unwrap_or(0);
+        if stored >= reference.version {
+            return Ok(false);
+        }
+        let event =
+            Event::new("reference_data", None).detail(format!("version {}", reference.version));
+        self.commit(
+            guard,
+            event,
+            vec![Change::SetDocument(DOCUMENT.into(), value)],
+        )
+        .await?;
+        Ok(true)
+    }
+
+    /// Checks reference data from the parent as a local setting is checked, without taking
+    /// it: the version at most [`MAX_REFERENCE_STEP`] ahead of the one held, the rule
+    /// parameters in their sane ranges (`RulesFile::validate`, as a rules file at start), every
+    /// code well-formed, and the structure one this node's history has, on its day.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Invalid`] naming `reference.version`, `reference.rules`, `reference.catalog`
+    /// `reference.reorganisations[i]` or `reference.structure.on` and the problem.
+    pub fn check_reference(&self, reference: &Reference) -> Result<()> {
+        self.checked(reference).map(|_| ())
+    }
+
+    /// As [`Node::check_reference`], answering the longer history the reference data's later
+    /// reorganisations make, if they add any.
+    fn checked(&self, reference: &Reference) -> Result<Option<UnitHistory>> {
+        let held = self.reference().version;
+        if reference.version.saturating_sub(held) > MAX_REFERENCE_STEP {
             return Err(Error::invalid(
                 "reference.version",
                 format!(
@@ -113,15 +211,36 @@ impl Node {
         {
             crate::domain::validate::code("reference.catalog", code).map_err(Error::Invalid)?;
         }
-        self.check_structure(reference.structure.as_ref())?;
-        self.put_reference(reference.clone()).await?;
-        tracing::info!(
-            version = reference.version,
-            "reference data received from the parent"
-        );
-        self.follow_structure(reference.structure.as_ref());
-        self.swap_reference(reference);
-        Ok(true)
+        let longer = self.joined_history(&reference.reorganisations)?;
+        self.check_structure(
+            longer.as_ref().unwrap_or(self.hierarchy.history()),
+            reference.structure.as_ref(),
+        )?;
+        Ok(longer)
+    }
+
+    /// This node's history with the later reorganisations `later` joined, checked exactly as
+    /// the `--reorganisation` files are at start (`UnitHistory::with_later`); `None` when they
+    /// add nothing, or when the node was started with its own units file (a history of one
+    /// unlabelled structure: it keeps its file, as it ignores a structure choice then).
+    fn joined_history(&self, later: &[LaterReorganisation]) -> Result<Option<UnitHistory>> {
+        let history = self.hierarchy.history();
+        if later.is_empty() || history.periods().iter().all(|p| p.label.is_empty()) {
+            return Ok(None);
+        }
+        history
+            .with_later(later)
+            .map_err(|(i, e)| Error::invalid(&format!("reference.reorganisations[{i}]"), e))
+    }
+
+    /// Makes `longer` this node's history (its period unchanged), logging what it learnt.
+    fn learn_history(&self, longer: UnitHistory) {
+        let labels: Vec<String> = longer.periods().iter().map(|p| p.label.clone()).collect();
+        if self.hierarchy.extend(longer) {
+            tracing::info!(structures = ?labels, "later reorganisations learnt from the province's reference data");
+        } else {
+            tracing::warn!(structures = ?labels, "later reorganisations not learnt while running; restart the node to learn them");
+        }
     }
 
     /// The reference data to hand a child that holds `have`, if this node's is newer.

@@ -305,11 +305,15 @@ impl Node {
         }
     }
 
-    /// Checks a structure choice a parent sends down, like a local setting: a structure this
-    /// node's history has, on the day it takes effect there.
-    pub(super) fn check_structure(&self, choice: Option<&StructureChoice>) -> Result<()> {
+    /// Checks a structure choice a parent sends down, like a local setting: a structure
+    /// `history` (this node's, with the later reorganisations the same reference data
+    /// carries) has, on the day it takes effect there.
+    pub(super) fn check_structure(
+        &self,
+        history: &crate::domain::UnitHistory,
+        choice: Option<&StructureChoice>,
+    ) -> Result<()> {
         let Some(choice) = choice else { return Ok(()) };
-        let history = self.hierarchy.history();
         let Some(p) = history.period_named(&choice.label) else {
             // A node started with its own units file has no history to follow; it keeps it.
             return Ok(());

@@ -25,6 +25,38 @@ pub fn approval_content(hash: &str) -> Vec<u8> {
     hash.as_bytes().to_vec()
 }
 
+/// A CMS signature file's bytes as DER, as `quyhoach decide --cms FILE` and the web page's
+/// approval form read them: DER as it is, or PEM (`-----BEGIN PKCS7-----` or `CMS`) decoded.
+/// Verification ([`verify`]) then bounds the DER to [`MAX_CMS_BYTES`].
+///
+/// # Errors
+///
+/// A sentence when the bytes are more than twice [`MAX_CMS_BYTES`] (no signature file is),
+/// or are PEM whose body does not decode.
+pub fn cms_der(bytes: &[u8]) -> Result<Vec<u8>, String> {
+    use base64::Engine;
+    if bytes.len() > MAX_CMS_BYTES * 2 {
+        return Err(format!(
+            "{} bytes is too large for a CMS signature",
+            bytes.len()
+        ));
+    }
+    let Some(text) = std::str::from_utf8(bytes)
+        .ok()
+        .filter(|t| t.trim_start().starts_with("-----BEGIN"))
+    else {
+        return Ok(bytes.to_vec());
+    };
+    let body: String = text
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .flat_map(|l| l.trim().chars())
+        .collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .map_err(|e| format!("the PEM does not decode: {e}"))
+}
+
 /// The certificates a deployment trusts for approvers' signatures: the root (or roots) of the
 /// official-use PKI as the deployment names it (for a test, any authority made for it).
 #[derive(Clone)]

@@ -1,10 +1,10 @@
 //! The upward link over a folder (`serve --parent-dir DIR`), for a node that shares no network
-//! with its parent: plans go up as bundle files written into `DIR/up/`, and receipts and
-//! decisions come back as bundle files someone puts into `DIR/down/` (removable media carried
-//! between the two offices; docs/offline-transfer.md). It is the same [`Parent`] as the gRPC
-//! link, driven by the same loop ([`super::drive`]), so the outbox keeps its guarantees: an
-//! item stays queued, in order, until a receipt for exactly its version, hash and status,
-//! signed by the parent's node, is found in `down/`.
+//! with its parent: plans go up as bundle files written into `DIR/up/`, and receipts,
+//! decisions and the parent's reference data come back as bundle files someone puts into
+//! `DIR/down/` (removable media carried between the two offices; docs/offline-transfer.md).
+//! It is the same [`Parent`] as the gRPC link, driven by the same loop ([`super::drive`]), so
+//! the outbox keeps its guarantees: an item stays queued, in order, until a receipt for
+//! exactly its version, hash and status, signed by the parent's node, is found in `down/`.
 //!
 //! A bundle is written to a temporary name in `up/` (starting with a dot), flushed to disk and
 //! renamed, so that `up/` never shows a partial bundle under a bundle's name. What arrives in
@@ -263,13 +263,32 @@ impl Parent for FolderParent {
         Ok(decisions)
     }
 
-    async fn get_reference(
-        &mut self,
-        _from: &str,
-        _have: u64,
-    ) -> Result<Option<Reference>, String> {
-        // Reference data does not travel over a folder yet: the node keeps its own files'.
-        Ok(None)
+    async fn get_reference(&mut self, _from: &str, have: u64) -> Result<Option<Reference>, String> {
+        // The newest reference bundle in down/ from this node's parent, read as a gRPC
+        // answer's document is; `sync::step` hands it to `Node::receive_reference`, which
+        // checks it as it checks that answer. A bundle that is not the parent's, whose
+        // document does not decode, or that those checks refuse (`Node::check_reference`) is
+        // logged and skipped like any bundle that does not verify, so that it never hides an
+        // older good one.
+        let mut newest: Option<Reference> = None;
+        for bundle in self.arrived()? {
+            if let Content::Reference { version, document } = &bundle.content {
+                if *version <= have || newest.as_ref().is_some_and(|n| n.version >= *version) {
+                    continue;
+                }
+                match exchange::reference_carried(&self.node, &bundle.from_unit, *version, document)
+                    .and_then(|r| self.node.check_reference(&r).map(|()| r))
+                {
+                    Ok(reference) => newest = Some(reference),
+                    Err(e) => tracing::warn!(
+                        file = %bundle.file_name(),
+                        error = %e,
+                        "reference bundle in down/ refused"
+                    ),
+                }
+            }
+        }
+        Ok(newest)
     }
 
     async fn get_sources(

@@ -158,7 +158,7 @@ impl Parent for GrpcParent {
         if response.document.is_empty() {
             return Ok(None);
         }
-        serde_json::from_str(&response.document)
+        Reference::from_document(&response.document)
             .map(Some)
             .map_err(|e| format!("reference data: {e}"))
     }
@@ -206,10 +206,21 @@ impl Parent for GrpcParent {
             .plans
             .into_iter()
             .enumerate()
-            .map(|(i, d)| {
-                plan_state_from_pb(&format!("plans[{i}]"), d).map_err(|e| format!("reconcile: {e}"))
+            .map(|(i, mut d)| {
+                let field = format!("plans[{i}]");
+                let signature = d
+                    .signature
+                    .take()
+                    .map(|s| signature_from_pb(&format!("{field}.signature"), s))
+                    .transpose()
+                    .map_err(|e| format!("reconcile: {e}"))?;
+                let mut state =
+                    plan_state_from_pb(&field, d).map_err(|e| format!("reconcile: {e}"))?;
+                // Verified by `Node::restore_decisions` before anything is applied.
+                state.signature = signature;
+                Ok(state)
             })
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Result<Vec<_>, String>>()?;
         Ok(ParentView {
             digest: response.digest,
             plans,

@@ -278,10 +278,15 @@ pub async fn reconcile<P: Parent>(node: &Node, parent: &mut P) -> Result<Reconci
             }
         }
     }
-    done.decisions = node
+    let restored = node
         .restore_decisions(repairs.decisions)
         .await
-        .map_err(|e| e.to_string())? as u64;
+        .map_err(|e| e.to_string())?;
+    done.decisions = restored.applied as u64;
+    for why in &restored.refused {
+        tracing::warn!(error = %why, "a decision restored by reconciliation refused");
+    }
+    done.unresolved += restored.refused.len() as u64;
     for conflict in repairs.conflicts {
         tracing::warn!(plan = %conflict.plan, "the parent holds a version this node never sent");
         node.record_conflict(conflict)

@@ -4,7 +4,8 @@
 //! gRPC call, on behalf of the signed-in person, so that it leaves the same audit record.
 
 use axum::{
-    extract::{Path, State},
+    extract::{FromRequest, Multipart, Path, Request, State},
+    http::header::CONTENT_TYPE,
     response::{IntoResponse, Redirect, Response},
 };
 use maud::{html, Markup};
@@ -13,7 +14,7 @@ use serde::Deserialize;
 use super::{
     pages::{load_plan, plan_href},
     session::{check_csrf, Viewer},
-    typed::{one_or_many, TypedForm},
+    typed::{one_or_many, read_form, TypedForm},
     WebError, WebState,
 };
 use crate::{
@@ -30,10 +31,15 @@ pub fn forms(viewer: &Viewer, plan: &Plan, findings: &[CheckedFinding]) -> Marku
     html! {
         section.actions id="actions" {
             h2 { (l.t("Quyết định của đơn vị", "This unit's decision")) }
-            form.action id="approve-form" method="post" action=(action("quyet-dinh")) {
+            form.action id="approve-form" method="post" action=(action("quyet-dinh")) enctype="multipart/form-data" {
                 input type="hidden" name="csrf" value=(viewer.csrf);
                 input type="hidden" name="hash" value=(hash);
                 input type="hidden" name="outcome" value="approve";
+                label {
+                    (l.t("Chữ ký số (tệp .p7s, không bắt buộc), ký trên chuỗi", "Digital signature (a .p7s file, optional), signed over the text"))
+                    " " code.hash { (hash) }
+                    input type="file" id="cms" name="cms" accept=".p7s,.p7m,.pem,application/pkcs7-signature";
+                }
                 button.primary id="approve" type="submit" { (l.t("Phê duyệt", "Approve")) }
             }
             form.action id="return-form" method="post" action=(action("quyet-dinh")) {
@@ -95,6 +101,60 @@ pub struct DecideForm {
     cite: Vec<String>,
 }
 
+/// The body of a decision: the return form's (`application/x-www-form-urlencoded`, read as
+/// [`TypedForm`] reads it), or the approve form's (`multipart/form-data`), whose `cms` part is
+/// the approver's detached CMS signature file (`.p7s`, DER or PEM, as `quyhoach decide --cms
+/// FILE` reads it; an empty part: none chosen). Any other part is refused naming it; the body
+/// is bounded by axum's default limit (2 MiB) and the file by
+/// [`crate::signature::cms_der`].
+#[derive(Debug)]
+pub struct DecideBody {
+    form: DecideForm,
+    /// The signature file's bytes as DER, when one was chosen.
+    cms: Option<Vec<u8>>,
+}
+
+impl<S: Send + Sync> FromRequest<S> for DecideBody {
+    type Rejection = WebError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let multipart = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("multipart/form-data"));
+        if !multipart {
+            let TypedForm(form) = TypedForm::<DecideForm>::from_request(req, state).await?;
+            return Ok(Self { form, cms: None });
+        }
+        let mut parts = Multipart::from_request(req, state)
+            .await
+            .map_err(|r| WebError::bad_request(format!("form: {}", r.body_text())))?;
+        let bad = |e: axum::extract::multipart::MultipartError| {
+            WebError::bad_request(format!("form: {}", e.body_text()))
+        };
+        let mut pairs = Vec::new();
+        let mut cms = None;
+        while let Some(part) = parts.next_field().await.map_err(bad)? {
+            let name = part.name().unwrap_or_default().to_string();
+            if name == "cms" {
+                let bytes = part.bytes().await.map_err(bad)?;
+                if !bytes.is_empty() {
+                    let der = crate::signature::cms_der(&bytes)
+                        .map_err(|e| WebError::bad_request(format!("cms_signature: {e}")))?;
+                    cms = Some(der);
+                }
+            } else {
+                pairs.push((name, part.text().await.map_err(bad)?));
+            }
+        }
+        Ok(Self {
+            form: read_form(pairs)?,
+            cms,
+        })
+    }
+}
+
 /// The accept-a-warning form as [`forms`] writes it.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -110,12 +170,15 @@ pub struct AcceptForm {
     by: String,
 }
 
-/// `POST /ke-hoach/UNIT/TERM/VERSION/quyet-dinh`: approve or return.
+/// `POST /ke-hoach/UNIT/TERM/VERSION/quyet-dinh`: approve or return. An approval may carry
+/// the approver's detached CMS signature (the form's `cms` file), verified by the node exactly
+/// as `DecidePlan`'s `cms_signature` (`Node::decide_signed`): a signature that does not hold
+/// is refused with its reason on the error page, and nothing is decided.
 pub async fn decide(
     State(state): State<WebState>,
     viewer: Viewer,
     Path((unit, term, version)): Path<(String, String, String)>,
-    TypedForm(form): TypedForm<DecideForm>,
+    DecideBody { form, cms }: DecideBody,
 ) -> Result<Response, WebError> {
     check_csrf(&viewer, &form.csrf)?;
     let node = &state.node;
@@ -138,13 +201,14 @@ pub async fn decide(
         .filter(|r| !r.is_empty())
         .map(String::from)
         .collect();
-    node.decide(
+    node.decide_signed(
         &viewer.caller,
         &plan.id,
         form.hash.trim(),
         outcome,
         reasons,
         &cite,
+        cms.as_deref(),
     )
     .await?;
     Ok(Redirect::to(&plan_href(&plan.id)).into_response())

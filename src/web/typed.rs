@@ -59,7 +59,7 @@ where
 }
 
 /// The pairs of a form body as a `T` (see [`TypedForm`]).
-fn read_form<T: DeserializeOwned>(pairs: Vec<(String, String)>) -> Result<T, WebError> {
+pub(super) fn read_form<T: DeserializeOwned>(pairs: Vec<(String, String)>) -> Result<T, WebError> {
     let mut fields = serde_json::Map::new();
     for (name, value) in pairs {
         match fields.remove(&name) {

@@ -170,7 +170,7 @@ impl Office {
         }
     }
 
-    fn node_args(&self) -> Vec<String> {
+    pub(crate) fn node_args(&self) -> Vec<String> {
         vec![
             "--node".into(),
             self.addr.clone(),

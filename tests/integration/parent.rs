@@ -132,6 +132,7 @@ impl NodeSync for Impostor {
             catalog,
             rules,
             structure: None,
+            reorganisations: Vec::new(),
         };
         Ok(Response::new(pb::ReferenceResponse {
             version,

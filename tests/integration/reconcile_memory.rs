@@ -53,6 +53,7 @@ async fn node(dir: &Path, name: &str, unit: &str) -> Arc<Node> {
         catalog: config.catalog.as_ref().clone(),
         rules: config.rules.clone(),
         structure: None,
+        reorganisations: Vec::new(),
     };
     let store = SledStore::open(&config.data).unwrap();
     Arc::new(

@@ -30,7 +30,7 @@ const ID_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1
 const ID_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.1");
 
 /// The approver's certificate from `ca`, valid from `from_days` to `until_days` days from now.
-fn signer(ca: &Authority, name: &str, from_days: i64, until_days: i64) -> Issued {
+pub(crate) fn signer(ca: &Authority, name: &str, from_days: i64, until_days: i64) -> Issued {
     let now = time::OffsetDateTime::now_utc();
     let mut subject = Subject::new("412", &[], name, 1);
     subject.not_before = now + time::Duration::days(from_days);
@@ -40,7 +40,7 @@ fn signer(ca: &Authority, name: &str, from_days: i64, until_days: i64) -> Issued
 
 /// A detached CMS SignedData (DER) over `content` by `who`, with its certificate, as token
 /// software makes it: content-type, message-digest and signing-time signed attributes.
-fn sign(who: &Issued, content: &[u8]) -> Vec<u8> {
+pub(crate) fn sign(who: &Issued, content: &[u8]) -> Vec<u8> {
     let key = p256::ecdsa::SigningKey::from_pkcs8_pem(&who.key_pem).unwrap();
     sign_cms::<_, p256::ecdsa::DerSignature>(&key, &who.cert_pem, content)
 }
@@ -108,17 +108,17 @@ fn serial(who: &Issued) -> String {
 
 /// A province, a district that names `ca` as its signing authority (when given), and a
 /// commune whose version 1 the district holds as received.
-struct Signing {
-    dir: TempDir,
+pub(crate) struct Signing {
+    pub(crate) dir: TempDir,
     province: Running,
-    district: Running,
+    pub(crate) district: Running,
     commune: Running,
     /// The hash of the commune's version 1.
-    hash: String,
+    pub(crate) hash: String,
 }
 
 impl Signing {
-    async fn start(ca: Option<&Authority>) -> Signing {
+    pub(crate) async fn start(ca: Option<&Authority>) -> Signing {
         Self::start_with_crl(ca.map(|ca| ca.cert_pem.as_str()), None).await
     }
 
@@ -140,6 +140,8 @@ impl Signing {
         let district = start_with(RawConfig {
             signing_ca,
             signing_crl,
+            // Its web page too, for the approval form's signature file.
+            web: Some("127.0.0.1:0".into()),
             ..node_config(dir.path(), "412", Some(province.url()), "builtin:2024")
         })
         .await;
@@ -163,7 +165,7 @@ impl Signing {
         path.to_str().unwrap().to_string()
     }
 
-    async fn stop(self) {
+    pub(crate) async fn stop(self) {
         for node in [self.commune, self.district, self.province] {
             node.stop().await.unwrap();
         }
@@ -200,7 +202,7 @@ fn approve(cms_signature: Vec<u8>) -> pb::DecidePlanRequest {
     }
 }
 
-async fn version_1(node: &Running) -> pb::Plan {
+pub(crate) async fn version_1(node: &Running) -> pb::Plan {
     client(node)
         .await
         .get_plan(pb::GetPlanRequest {
@@ -457,6 +459,183 @@ async fn a_revoked_approver_s_cms_signature_is_refused_naming_the_serial() {
     .validate()
     .unwrap_err();
     assert!(e.to_string().contains("signing_crl"), "{e}");
+}
+
+/// Issue 25: the signing authority's revocation list is read again when its file changes.
+/// An approver revoked by a new list written while the district runs is refused at their next
+/// CMS signature, naming the serial, without a restart; a list then damaged, or signed by
+/// another authority, is refused and the last good one stays in force (the approver is still
+/// refused); an approver the list does not name approves.
+#[tokio::test]
+async fn an_approver_revoked_while_the_node_runs_is_refused_without_a_restart() {
+    let ca = Authority::create("Ban Cơ yếu Chính phủ (thử)", 30).unwrap();
+    let revoked = signer(&ca, "Người Bị Thu Hồi", -1, 365);
+    let approver = signer(&ca, "Trần Văn Phê Duyệt", -1, 365);
+    let empty = ca.revocation_list(&[], 30).unwrap();
+    let net = Signing::start_with_crl(Some(&ca.cert_pem), Some(empty)).await;
+    let crl_path = net.dir.path().join("signing-crl.pem");
+    let content = quyhoach::signature::approval_content(&net.hash);
+    let mut d = client(&net.district).await;
+    let before = everything(&mut d).await;
+
+    // The authority revokes the approver; the operator puts its new list in place.
+    let serial_bytes = quyhoach::pki::serial_of(&revoked.cert_pem).unwrap();
+    let listed = ca
+        .revocation_list(&[(serial_bytes, time::OffsetDateTime::now_utc())], 30)
+        .unwrap();
+    std::fs::write(&crl_path, &listed).unwrap();
+    let refused = |e: &tonic::Status| {
+        assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+        assert!(e.message().contains("cms_signature"), "{}", e.message());
+        assert!(e.message().contains("revoked"), "{}", e.message());
+        assert!(
+            e.message().contains(&serial(&revoked)),
+            "names the serial: {}",
+            e.message()
+        );
+    };
+    let e = d
+        .decide_plan(approve(sign(&revoked, &content)))
+        .await
+        .unwrap_err();
+    refused(&e);
+    assert_eq!(everything(&mut d).await, before, "nothing stored");
+
+    // A damaged list, then one signed by another authority: each refused, the last good
+    // list stays in force.
+    std::fs::write(
+        &crl_path,
+        "-----BEGIN X509 CRL-----\nnot a list\n-----END X509 CRL-----\n",
+    )
+    .unwrap();
+    let e = d
+        .decide_plan(approve(sign(&revoked, &content)))
+        .await
+        .unwrap_err();
+    refused(&e);
+    let stranger = Authority::create("Một tổ chức khác", 30).unwrap();
+    std::fs::write(&crl_path, stranger.revocation_list(&[], 30).unwrap()).unwrap();
+    let e = d
+        .decide_plan(approve(sign(&revoked, &content)))
+        .await
+        .unwrap_err();
+    refused(&e);
+    assert_eq!(everything(&mut d).await, before, "nothing stored");
+
+    // An approver the list does not name approves.
+    d.decide_plan(approve(sign(&approver, &content)))
+        .await
+        .unwrap();
+    let kept = version_1(&net.district).await.approval_signature.unwrap();
+    assert_eq!(kept.serial, serial(&approver));
+    net.stop().await;
+}
+
+/// A `multipart/form-data` body of the web page's approve form (boundary [`BOUNDARY`]): the
+/// page's token, the version's hash, `approve`, and the signature file `cms` (`p7s`).
+fn approve_form(csrf: &str, hash: &str, p7s: &[u8]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (name, value) in [("csrf", csrf), ("hash", hash), ("outcome", "approve")] {
+        body.extend_from_slice(
+            format!(
+                "--{BOUNDARY}\r\ncontent-disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    body.extend_from_slice(
+        format!(
+            "--{BOUNDARY}\r\ncontent-disposition: form-data; name=\"cms\"; filename=\"phe-duyet.p7s\"\r\ncontent-type: application/pkcs7-signature\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(p7s);
+    body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
+    body
+}
+
+const BOUNDARY: &str = "----quyhoach-test-7d1f";
+
+/// Issue 25: the web page's approval form takes the approver's detached CMS signature as a
+/// file upload (multipart/form-data), verified by the node exactly as `decide --cms FILE` is.
+/// A signature over other bytes, and one by another authority's certificate, are refused with
+/// the reason on the page (naming `cms_signature`) and nothing is decided; the signature over
+/// the version's hash, uploaded as PEM, approves, and `GetPlan` names its signer.
+#[tokio::test]
+async fn the_web_approval_form_takes_a_cms_signature_file_and_refuses_one_that_does_not_hold() {
+    let ca = Authority::create("Ban Cơ yếu Chính phủ (thử)", 30).unwrap();
+    let approver = signer(&ca, "Trần Văn Phê Duyệt", -1, 365);
+    let net = Signing::start(Some(&ca)).await;
+    let http = crate::web::access::Http::new(&net.district.web_url().unwrap(), None);
+    let page_path = format!("/ke-hoach/16681/{TERM}/1");
+    let page = http.send("GET", &page_path, None, "").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("enctype=\"multipart/form-data\"") && page.body.contains("name=\"cms\""),
+        "the approve form offers the signature file: {}",
+        page.body
+    );
+    assert!(page.body.contains(&net.hash), "the form shows what to sign");
+    let csrf = crate::web::access::csrf_of(&page.body);
+    let content = quyhoach::signature::approval_content(&net.hash);
+    let mut d = client(&net.district).await;
+    let before = everything(&mut d).await;
+    let post = |p7s: Vec<u8>| {
+        let http = &http;
+        let body = approve_form(&csrf, &net.hash, &p7s);
+        let path = format!("{page_path}/quyet-dinh");
+        async move {
+            let content_type = format!("multipart/form-data; boundary={BOUNDARY}");
+            http.send_bytes(
+                "POST",
+                &path,
+                None,
+                body,
+                &[("content-type", content_type.as_str())],
+            )
+            .await
+        }
+    };
+
+    let stranger = Authority::create("Một tổ chức khác", 30).unwrap();
+    let outsider = signer(&stranger, "Người Ngoài", -1, 365);
+    for (what, p7s, status) in [
+        ("over other bytes", sign(&approver, b"other bytes"), 400),
+        ("by another authority", sign(&outsider, &content), 409),
+    ] {
+        let r = post(p7s).await;
+        assert_eq!(r.status, status, "{what}: {}", r.body);
+        assert!(
+            r.body.contains("id=\"error\""),
+            "{what}: the reason on the page"
+        );
+        assert!(r.body.contains("cms_signature"), "{what}: {}", r.body);
+        assert_eq!(everything(&mut d).await, before, "{what}: nothing decided");
+    }
+
+    // The good signature, as the PEM a token's software may save.
+    let der = sign(&approver, &content);
+    let pem = {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&der);
+        let lines: Vec<&str> = b64
+            .as_bytes()
+            .chunks(64)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect();
+        format!(
+            "-----BEGIN PKCS7-----\n{}\n-----END PKCS7-----\n",
+            lines.join("\n")
+        )
+    };
+    let r = post(pem.into_bytes()).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let plan = version_1(&net.district).await;
+    assert_eq!(plan.status, pb::PlanStatus::Approved as i32);
+    let kept = plan.approval_signature.unwrap();
+    assert_eq!(kept.serial, serial(&approver));
+    assert_eq!(kept.signer, "Trần Văn Phê Duyệt");
+    net.stop().await;
 }
 
 /// A detached CMS SignedData (DER) over `content` made with an RSA key (PKCS #1 v1.5, SHA-256)

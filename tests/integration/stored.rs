@@ -127,6 +127,7 @@ fn read_everything(plan: Plan) {
             catalog: catalog.clone(),
             rules: Default::default(),
             structure: None,
+            reorganisations: Vec::new(),
         };
         let node = Node::open(
             unit,
@@ -239,6 +240,7 @@ async fn node_holding_the_last_version(dir: &std::path::Path, unit: &str) -> Nod
             catalog,
             rules: Default::default(),
             structure: None,
+            reorganisations: Vec::new(),
         },
         store,
         system_clock(),

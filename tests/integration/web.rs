@@ -10,6 +10,7 @@
 pub(crate) mod access;
 mod appraisal;
 mod browser;
+mod cms_upload;
 mod findings_pages;
 mod language;
 mod list;

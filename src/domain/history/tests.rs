@@ -289,6 +289,93 @@ fn a_later_structure_appended_joins_as_one_given_at_once_and_names_the_line() {
     assert!(e.problem.contains("already used"), "{e}");
 }
 
+/// What a province's reference data carries of a later reorganisation: 2027 merges communes
+/// 16690 and 16702 of province 40 into a new 99901.
+fn r2027() -> LaterReorganisation {
+    LaterReorganisation {
+        label: "2027".into(),
+        on: date(2027, 1, 1),
+        units: include_str!("../../../data/units-2025.csv")
+            .lines()
+            .filter(|l| !l.starts_with("16690,") && !l.starts_with("16702,"))
+            .chain(["99901,commune,Phường Vinh Mới,40"])
+            .map(|l| format!("{l}\n"))
+            .collect(),
+        mapping: "old_code,new_code,share\n16690,99901,whole\n16702,99901,whole\n".into(),
+    }
+}
+
+#[test]
+fn later_reorganisations_carried_down_join_once_and_a_bad_one_is_refused_whole() {
+    let h = Hierarchy::with_history(builtin(), 1);
+    // A reference into the history taken before it grows stays valid (set-once slots).
+    let before = h.get("16681").unwrap();
+    let longer = h
+        .history()
+        .with_later(&[r2027()])
+        .unwrap()
+        .expect("2027 is new here");
+    assert!(h.extend(longer));
+    assert_eq!(before.name, "Phường Thành Vinh");
+    assert_eq!(h.history().period_named("2027"), Some(2));
+    assert_eq!(h.period(), 1, "learning a structure is not moving to it");
+    assert!(h.get("99901").is_none());
+    assert!(h.switch_to(2));
+    assert_eq!(h.get("99901").unwrap().name, "Phường Vinh Mới");
+    assert_eq!(h.clone().history().periods().len(), 3, "a clone keeps it");
+
+    // Known already and the same: nothing to add; known but different: refused.
+    assert!(h.history().with_later(&[r2027()]).unwrap().is_none());
+    let moved = LaterReorganisation {
+        on: date(2027, 2, 1),
+        ..r2027()
+    };
+    let (i, e) = h.history().with_later(&[moved]).unwrap_err();
+    assert_eq!(i, 0);
+    assert!(e.contains("differs"), "{e}");
+
+    // Each check of a file at start holds for one carried down, naming its index.
+    let lost = LaterReorganisation {
+        label: "2028".into(),
+        on: date(2028, 1, 1),
+        units: r2027()
+            .units
+            .lines()
+            .filter(|l| !l.starts_with("99901,"))
+            .map(|l| format!("{l}\n"))
+            .collect(),
+        mapping: "old_code,new_code,share\n".into(),
+    };
+    let (i, e) = h
+        .history()
+        .with_later(&[r2027(), lost.clone()])
+        .unwrap_err();
+    assert_eq!(i, 1);
+    assert!(e.contains("99901") && e.contains("no successor"), "{e}");
+    let early = LaterReorganisation {
+        on: date(2026, 1, 1),
+        ..lost.clone()
+    };
+    let (_, e) = h.history().with_later(&[early]).unwrap_err();
+    assert!(e.contains("does not come after"), "{e}");
+    let builtin_label = LaterReorganisation {
+        label: "builtin:2028".into(),
+        ..lost.clone()
+    };
+    let (_, e) = h.history().with_later(&[builtin_label]).unwrap_err();
+    assert!(e.contains("builtin:"), "{e}");
+    let unknown = LaterReorganisation {
+        mapping: "old_code,new_code,share\n99901,77777,whole\n".into(),
+        ..lost
+    };
+    let (_, e) = h.history().with_later(&[unknown]).unwrap_err();
+    assert!(e.contains("mapping line 2") && e.contains("77777"), "{e}");
+
+    // A history that does not continue this one is not taken.
+    assert!(!h.extend((*builtin()).clone()));
+    assert_eq!(h.history().periods().len(), 3);
+}
+
 /// A random history: two provinces with districts and communes, then `steps` two-level
 /// reorganisations, each mapping every commune of the structure before to one new commune
 /// (whole) or two or three (part), anywhere in either province.

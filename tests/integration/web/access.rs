@@ -90,6 +90,25 @@ impl Http {
         body: &str,
         headers: &[(&str, &str)],
     ) -> Reply {
+        let form = [("content-type", "application/x-www-form-urlencoded")];
+        let headers: Vec<(&str, &str)> = match method {
+            "POST" => form.iter().chain(headers).copied().collect(),
+            _ => headers.to_vec(),
+        };
+        self.send_bytes(method, path, cookie, body.as_bytes().to_vec(), &headers)
+            .await
+    }
+
+    /// A request with `body` as bytes and exactly the `headers` given (a POST names its own
+    /// content type: a multipart form, say).
+    pub(crate) async fn send_bytes(
+        &self,
+        method: &str,
+        path: &str,
+        cookie: Option<&str>,
+        body: Vec<u8>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
         // A full URL (a login link) is reduced to its path and query.
         let path = match path.split_once("://") {
             Some((_, rest)) => &rest[rest.find('/').unwrap()..],
@@ -102,15 +121,10 @@ impl Http {
         if let Some(c) = cookie {
             req = req.header("cookie", c);
         }
-        if method == "POST" {
-            req = req.header("content-type", "application/x-www-form-urlencoded");
-        }
         for (name, value) in headers {
             req = req.header(*name, *value);
         }
-        let req = req
-            .body(Full::new(bytes::Bytes::from(body.to_string())))
-            .unwrap();
+        let req = req.body(Full::new(bytes::Bytes::from(body))).unwrap();
         let tcp = tokio::net::TcpStream::connect(&self.addr).await.unwrap();
         match &self.tls {
             Some(connector) => {
@@ -156,7 +170,7 @@ pub(crate) fn token_of(url: &str) -> String {
     url.split_once("token=").unwrap().1.to_string()
 }
 
-fn csrf_of(body: &str) -> String {
+pub(crate) fn csrf_of(body: &str) -> String {
     let at = body
         .find("name=\"csrf\" value=\"")
         .expect("a form with its CSRF token")
@@ -391,6 +405,7 @@ async fn a_login_token_expires_and_no_other_node_accepts_it() {
             catalog: config.catalog.as_ref().clone(),
             rules: config.rules.clone(),
             structure: None,
+            reorganisations: Vec::new(),
         };
         quyhoach::node::Node::open(
             config.unit.clone(),
