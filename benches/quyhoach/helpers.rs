@@ -119,7 +119,12 @@ pub async fn serve_process_with(
     let mut child = command
         .arg("--data")
         .arg(data)
-        .env("RUST_LOG", "warn")
+        // `QUYHOACH_BENCH_CHILD_LOG=warn,quyhoach::memory=info` shows the node's memory at
+        // each of its steps (view built, live findings, full check).
+        .env(
+            "RUST_LOG",
+            std::env::var("QUYHOACH_BENCH_CHILD_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)

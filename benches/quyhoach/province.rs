@@ -30,7 +30,12 @@ pub async fn province_holding_l(
     quick: bool,
 ) -> anyhow::Result<Vec<Row>> {
     let dir = tempfile::tempdir()?;
-    let data = dir.path().join(PROVINCE);
+    // `QUYHOACH_BENCH_PROVINCE_STORE=DIR` loads the province store into DIR/PROVINCE (which
+    // must not exist) and keeps it, to serve it again by hand (`quyhoach serve --data`).
+    let data = match std::env::var_os("QUYHOACH_BENCH_PROVINCE_STORE") {
+        Some(kept) => std::path::PathBuf::from(kept).join(PROVINCE),
+        None => dir.path().join(PROVINCE),
+    };
     // One district plan is kept back, to arrive over NodeSync; and another district's plans of
     // the term (its own and its communes'), to arrive as bundles ([`crate::timed`]).
     let held_back = district_plan(&r.hierarchy, &g.plans).clone();

@@ -356,7 +356,7 @@ impl<'a> Maker<'a> {
             }
             breaks += 1;
             match self.rng.random_range(0..3) {
-                0 => cadre.current_positions = vec![wants[0].code.clone()],
+                0 => cadre.current_positions = vec![wants[0].code.as_str().into()],
                 1 => {
                     let months = if cadre.gender == Gender::Male {
                         744
@@ -365,10 +365,11 @@ impl<'a> Maker<'a> {
                     };
                     let birth = reference - chrono::Months::new(months - 30);
                     cadre.birth_date = birth;
-                    cadre.national_id = national_id(cadre.gender, birth.year(), self.next_person);
+                    cadre.national_id =
+                        national_id(cadre.gender, birth.year(), self.next_person).into();
                     self.next_person += 1;
                 }
-                _ => under_voted.push((cadre.national_id.clone(), wants[0].code.clone())),
+                _ => under_voted.push((cadre.national_id.to_string(), wants[0].code.clone())),
             }
         }
 
@@ -377,7 +378,7 @@ impl<'a> Maker<'a> {
             .flat_map(|(cadre, wants)| {
                 wants.iter().map(move |p| Entry {
                     cadre: cadre.clone(),
-                    position: p.code.clone(),
+                    position: p.code.as_str().into(),
                     source: EntrySource::Voted,
                     origin: None,
                 })
@@ -408,14 +409,14 @@ impl<'a> Maker<'a> {
         if !leadership.is_empty() {
             let tallies: Vec<(String, String)> = leadership
                 .iter()
-                .map(|e| (e.cadre.national_id.clone(), e.position.clone()))
+                .map(|e| (e.cadre.national_id.to_string(), e.position.to_string()))
                 .collect();
             rounds.push(self.round(Body::KeyCadresConference, first_day, (lo, hi), tallies, &[]));
         }
         let (lo, hi) = committee_size(unit.level);
         let tallies: Vec<(String, String)> = entries
             .iter()
-            .map(|e| (e.cadre.national_id.clone(), e.position.clone()))
+            .map(|e| (e.cadre.national_id.to_string(), e.position.to_string()))
             .collect();
         rounds.push(self.round(
             Body::ExecutiveCommittee,
@@ -475,8 +476,8 @@ impl<'a> Maker<'a> {
                     self.rng.random_range(pass.min(valid)..=valid)
                 };
                 Tally {
-                    national_id,
-                    position,
+                    national_id: national_id.into(),
+                    position: position.into(),
                     yes,
                 }
             })
@@ -522,14 +523,14 @@ impl<'a> Maker<'a> {
         let id = national_id(gender, birth_date.year(), self.next_person);
         self.next_person += 1;
         Cadre {
-            national_id: id,
-            full_name: self.name(gender),
+            national_id: id.into(),
+            full_name: self.name(gender).into(),
             birth_date,
             gender,
-            ethnicity: pick_weighted(&mut self.rng, ETHNICITIES).to_string(),
-            current_positions,
-            current_unit: unit.code.clone(),
-            qualifications: self.qualifications(),
+            ethnicity: pick_weighted(&mut self.rng, ETHNICITIES).into(),
+            current_positions: current_positions.into_iter().map(Into::into).collect(),
+            current_unit: unit.code.as_str().into(),
+            qualifications: self.qualifications().into_iter().map(Into::into).collect(),
             discipline: Vec::new(),
             appointment_proposed_on: None,
             retirement_regime: Default::default(),

@@ -238,8 +238,8 @@ pub async fn load_unit(
             .iter()
             .filter_map(|e| {
                 Some(pb::Tally {
-                    national_id: e.entry.cadre.national_id.clone(),
-                    position: e.entry.position.clone(),
+                    national_id: e.entry.cadre.national_id.to_string(),
+                    position: e.entry.position.to_string(),
                     yes: e.yes_votes?,
                 })
             })

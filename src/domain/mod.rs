@@ -14,9 +14,9 @@ pub mod words;
 pub use catalog::{Catalog, Position, PositionKind, Term};
 pub use history::{Hierarchy, LaterReorganisation, Mapping, Share, UnitHistory};
 pub use plan::{
-    BallotRound, Body, Cadre, Decision, Discipline, DisciplineKind, Entry, EntryOrigin,
-    EntrySource, Gender, Outcome, Plan, PlanId, PlanStatus, Rating, RatingLevel, RetirementRegime,
-    Tally,
+    BallotRound, Body, Cadre, CompactString, Decision, Discipline, DisciplineKind, Entry,
+    EntryOrigin, EntrySource, Gender, Outcome, Plan, PlanId, PlanStatus, Rating, RatingLevel,
+    RetirementRegime, Tally,
 };
 pub use records::{Conflict, Fulfilment, FulfilmentKind, OutboxItem, PlanHeader, Receipt};
 pub use unit::{Level, Structure, Unit};

@@ -1,10 +1,17 @@
 //! Plans (danh sách quy hoạch) and what they hold: cadres (cán bộ), entries, ballot rounds
 //! (vòng bỏ phiếu) and decisions (quyết định phê duyệt / trả lại). Also the canonical encoding
 //! whose blake3 hash identifies a submitted version.
+//!
+//! An entry's strings (national ID, name, ethnicity, unit and position codes) are
+//! [`CompactString`]s: one of up to 24 bytes is kept inline, in the 24 bytes a `String` takes,
+//! instead of in a heap block of its own. A province node holds every current entry decoded
+//! (the view, issue 26), and almost all of these are that short; the serde shape, and so the
+//! stored encoding and the content hash, are a `String`'s.
 
 use std::fmt;
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
+pub use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 
 use super::{text, FieldError};
@@ -332,21 +339,21 @@ pub struct Rating {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cadre {
     /// Số CCCD: exactly 12 digits.
-    pub national_id: String,
+    pub national_id: CompactString,
     /// Full name, NFC, family name first.
-    pub full_name: String,
+    pub full_name: CompactString,
     /// Date of birth, as on the national ID card.
     pub birth_date: NaiveDate,
     /// Gender, as on the national ID card.
     pub gender: Gender,
     /// Dân tộc, e.g. "Kinh", "Thái".
-    pub ethnicity: String,
+    pub ethnicity: CompactString,
     /// Codes of the positions the person holds now (R1 compares against the highest).
-    pub current_positions: Vec<String>,
+    pub current_positions: Vec<CompactString>,
     /// The unit the person works in now.
-    pub current_unit: String,
+    pub current_unit: CompactString,
     /// Qualifications (trình độ), free text.
-    pub qualifications: Vec<String>,
+    pub qualifications: Vec<CompactString>,
     /// Disciplinary history (R12, R14).
     pub discipline: Vec<Discipline>,
     /// Date of an open proposal to appoint or nominate this person, if any (R4).
@@ -397,7 +404,7 @@ pub struct Entry {
     /// The person planned.
     pub cadre: Cadre,
     /// Code of the planned position (chức danh quy hoạch).
-    pub position: String,
+    pub position: CompactString,
     /// How the entry got into the list.
     pub source: EntrySource,
     /// The approved entry of an old unit's plan it was drawn from, if any. Not part of the
@@ -432,9 +439,9 @@ pub enum Body {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tally {
     /// The nominee's national ID number.
-    pub national_id: String,
+    pub national_id: CompactString,
     /// Code of the position voted on.
-    pub position: String,
+    pub position: CompactString,
     /// How many valid ballots said yes.
     pub yes: u32,
 }
@@ -851,8 +858,9 @@ impl Cadre {
         self.full_name = clean_text(
             &name_field,
             &super::name::display(&name_field, &self.full_name)?,
-        )?;
-        self.ethnicity = clean_text(&format!("{field}.ethnicity"), &self.ethnicity)?;
+        )?
+        .into();
+        self.ethnicity = clean_text(&format!("{field}.ethnicity"), &self.ethnicity)?.into();
         let age_years = today.years_since(self.birth_date);
         if !matches!(age_years, Some(18..=100)) {
             return Err(FieldError::new(
@@ -864,7 +872,7 @@ impl Cadre {
             ));
         }
         for (i, q) in self.qualifications.iter_mut().enumerate() {
-            *q = clean_text(&format!("{field}.qualifications[{i}]"), q)?;
+            *q = clean_text(&format!("{field}.qualifications[{i}]"), q)?.into();
         }
         for (i, d) in self.discipline.iter().enumerate() {
             d.validate(&format!("{field}.discipline[{i}]"), today)?;

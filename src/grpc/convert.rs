@@ -247,17 +247,17 @@ pub fn cadre_from_pb(field: &str, c: pb::Cadre) -> R<Cadre> {
         })
         .collect::<R<Vec<_>>>()?;
     Ok(Cadre {
-        national_id: national_id.trim().to_string(),
-        full_name,
+        national_id: national_id.trim().into(),
+        full_name: full_name.into(),
         birth_date: date(&format!("{field}.birth_date"), &birth_date)?,
         gender,
-        ethnicity,
+        ethnicity: ethnicity.into(),
         current_positions: current_positions
             .into_iter()
-            .map(|p| p.trim().to_string())
+            .map(|p| p.trim().into())
             .collect(),
-        current_unit: current_unit.trim().to_string(),
-        qualifications,
+        current_unit: current_unit.trim().into(),
+        qualifications: qualifications.into_iter().map(Into::into).collect(),
         discipline,
         appointment_proposed_on: opt_date(
             &format!("{field}.appointment_proposed_on"),
@@ -272,14 +272,14 @@ pub fn cadre_from_pb(field: &str, c: pb::Cadre) -> R<Cadre> {
 /// The proto form of a cadre.
 pub fn cadre_to_pb(c: &Cadre) -> pb::Cadre {
     pb::Cadre {
-        national_id: c.national_id.clone(),
-        full_name: c.full_name.clone(),
+        national_id: c.national_id.to_string(),
+        full_name: c.full_name.to_string(),
         birth_date: c.birth_date.to_string(),
         gender: gender_to_pb(c.gender).into(),
-        ethnicity: c.ethnicity.clone(),
-        current_positions: c.current_positions.clone(),
-        current_unit: c.current_unit.clone(),
-        qualifications: c.qualifications.clone(),
+        ethnicity: c.ethnicity.to_string(),
+        current_positions: c.current_positions.iter().map(|s| s.to_string()).collect(),
+        current_unit: c.current_unit.to_string(),
+        qualifications: c.qualifications.iter().map(|s| s.to_string()).collect(),
         discipline: c
             .discipline
             .iter()
@@ -361,7 +361,7 @@ pub fn entry_from_pb(field: &str, e: pb::Entry) -> R<Entry> {
             &format!("{field}.cadre"),
             required(&format!("{field}.cadre"), cadre)?,
         )?,
-        position: position.trim().to_string(),
+        position: position.trim().into(),
         source,
         origin: origin
             .map(|o| -> R<EntryOrigin> {
@@ -379,7 +379,7 @@ pub fn entry_from_pb(field: &str, e: pb::Entry) -> R<Entry> {
 pub fn entry_to_pb(e: &Entry) -> pb::Entry {
     pb::Entry {
         cadre: Some(cadre_to_pb(&e.cadre)),
-        position: e.position.clone(),
+        position: e.position.to_string(),
         source: source_to_pb(e.source).into(),
         origin: e.origin.as_ref().map(|o| pb::EntryOrigin {
             plan: Some(plan_id_to_pb(&o.plan)),
@@ -431,8 +431,8 @@ pub fn round_from_pb(field: &str, r: pb::BallotRound) -> R<BallotRound> {
                     yes,
                 } = t;
                 Tally {
-                    national_id: national_id.trim().to_string(),
-                    position: position.trim().to_string(),
+                    national_id: national_id.trim().into(),
+                    position: position.trim().into(),
                     yes,
                 }
             })
@@ -458,8 +458,8 @@ pub fn round_to_pb(r: &BallotRound) -> pb::BallotRound {
             .tallies
             .iter()
             .map(|t| pb::Tally {
-                national_id: t.national_id.clone(),
-                position: t.position.clone(),
+                national_id: t.national_id.to_string(),
+                position: t.position.to_string(),
                 yes: t.yes,
             })
             .collect(),

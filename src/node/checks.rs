@@ -226,6 +226,9 @@ impl Node {
             .into_iter()
             .map(|finding| self.with_acceptance(finding))
             .collect::<Result<Vec<_>>>()?;
+        if filter.plan.is_none() {
+            super::status::log_memory("full check");
+        }
         Ok(CheckOutcome {
             findings,
             entries,
@@ -399,6 +402,7 @@ impl Node {
                 changed = events.len(),
                 "live findings updated"
             );
+            super::status::log_memory("live findings updated");
             // The history is written by this task alone, without the write lock (an approval
             // holding it may be waiting for the next batch). The batch counts as done once its
             // history is written (or refused), so that whoever waits for the live findings
@@ -406,6 +410,7 @@ impl Node {
             if let Err(e) = self.record_history(events).await {
                 tracing::error!(error = %e, "finding history not recorded");
             }
+            super::status::log_memory("finding history recorded");
             self.rechecks_done.send_modify(|done| *done += n);
         }
     }

@@ -92,7 +92,7 @@ impl Node {
                 }
                 if person.full_name.is_empty() {
                     if let Some(e) = entries.first() {
-                        person.full_name = e.cadre.full_name.clone();
+                        person.full_name = e.cadre.full_name.to_string();
                     }
                 }
                 if readable(plan) {

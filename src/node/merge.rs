@@ -390,8 +390,8 @@ pub fn plan_merge(
     let mut note = |plan: &Plan, province: &str| {
         for e in &plan.entries {
             let slot = people
-                .entry(e.cadre.national_id.clone())
-                .or_insert_with(|| (e.cadre.full_name.clone(), BTreeSet::new()));
+                .entry(e.cadre.national_id.to_string())
+                .or_insert_with(|| (e.cadre.full_name.to_string(), BTreeSet::new()));
             slot.1.insert(province.to_string());
         }
     };

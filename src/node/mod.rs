@@ -200,6 +200,7 @@ impl Node {
         stuck_after: std::time::Duration,
     ) -> Result<Self> {
         let started = std::time::Instant::now();
+        status::log_memory("store opened");
         let view = view::View::build(store.as_ref(), &configured.rules, &unit.code)?;
         let view_built_in = started.elapsed();
         tracing::info!(
@@ -209,6 +210,7 @@ impl Node {
             millis = view_built_in.as_millis() as u64,
             "view built"
         );
+        status::log_memory("view built");
         metrics::gauge!("quyhoach_view_build_seconds", "unit" => unit.code.clone())
             .set(view_built_in.as_secs_f64());
         let acceptances = checks::stored_acceptances(store.as_ref())?;
@@ -250,6 +252,7 @@ impl Node {
                 .write()
                 .unwrap_or_else(|e| e.into_inner())
                 .findings = node.open_in_history()?;
+            status::log_memory("open findings read");
             node.queue_recheck(live::Recheck::Full {
                 why: "checked at start".into(),
             });

@@ -177,7 +177,7 @@ impl Node {
                 };
                 let skip = |reason: String| SkippedEntry {
                     origin: origin.clone(),
-                    position: e.position.clone(),
+                    position: e.position.to_string(),
                     reason,
                 };
                 match catalog.position(&e.position) {

@@ -315,3 +315,27 @@ impl Node {
         })
     }
 }
+
+/// The process's resident memory now and at its peak, in KiB (`VmRSS`, `VmHWM` of
+/// `/proc/self/status`); none where the file is not there (not Linux). Logged at the steps
+/// that set a node's memory (the view built, the live findings, a full check), so that the
+/// benchmark (section 3) and an operator can say which step sets the peak.
+pub(crate) fn memory_kib() -> Option<(u64, u64)> {
+    let text = std::fs::read_to_string("/proc/self/status").ok()?;
+    let field = |key: &str| -> Option<u64> {
+        text.lines()
+            .find(|l| l.starts_with(key))?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+/// Logs [`memory_kib`] at `step` (at `info`, target `quyhoach::memory`).
+pub(crate) fn log_memory(step: &str) {
+    if let Some((rss, hwm)) = memory_kib() {
+        tracing::info!(target: "quyhoach::memory", step, rss_kib = rss, peak_kib = hwm, "memory");
+    }
+}

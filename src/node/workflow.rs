@@ -446,8 +446,8 @@ impl Node {
             .tallies
             .iter()
             .map(|t| TallyResult {
-                national_id: t.national_id.clone(),
-                position: t.position.clone(),
+                national_id: t.national_id.to_string(),
+                position: t.position.to_string(),
                 yes: t.yes,
                 passed: ballot::passes(&round, t.yes, &params),
             })

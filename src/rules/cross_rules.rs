@@ -23,7 +23,7 @@ use crate::domain::{Cadre, Gender, Level, Plan, PlanId, PlanStatus, PositionKind
 /// A person as cross-plan findings name them: the NFC name of their first record.
 fn person(cadre: &Cadre) -> PersonRef {
     PersonRef {
-        national_id: cadre.national_id.clone(),
+        national_id: cadre.national_id.to_string(),
         full_name: name_key(&cadre.full_name).into_owned(),
     }
 }
@@ -248,7 +248,7 @@ pub(crate) fn r5(ctx: &Ctx<'_>, index: &Persons<'_>, out: &mut Vec<Finding>) {
                 if !lists.is_empty() && !lists.iter().any(|l| in_list(l)) {
                     let positions: Vec<String> = group
                         .iter()
-                        .map(|&r| index.entry(r).position.clone())
+                        .map(|&r| index.entry(r).position.to_string())
                         .collect();
                     let who = person(c);
                     let label = who.label();
@@ -311,7 +311,7 @@ pub(crate) fn r5(ctx: &Ctx<'_>, index: &Persons<'_>, out: &mut Vec<Finding>) {
             let key: Vec<String> = group
                 .iter()
                 .filter(|r| is_key(r))
-                .map(|&r| index.entry(r).position.clone())
+                .map(|&r| index.entry(r).position.to_string())
                 .collect();
             let who = person(c);
             let label = who.label();

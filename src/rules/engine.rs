@@ -477,7 +477,7 @@ mod tests {
                     1 + k % 12,
                     1 + k % 28,
                 );
-                c.current_unit = code.clone();
+                c.current_unit = code.as_str().into();
                 if n % 97 == 0 {
                     c.discipline.push(Discipline {
                         kind: DisciplineKind::Warning,

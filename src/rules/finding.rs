@@ -91,8 +91,8 @@ impl PersonRef {
     /// The person of a cadre record.
     pub fn of(cadre: &Cadre) -> Self {
         Self {
-            national_id: cadre.national_id.clone(),
-            full_name: cadre.full_name.clone(),
+            national_id: cadre.national_id.to_string(),
+            full_name: cadre.full_name.to_string(),
         }
     }
 

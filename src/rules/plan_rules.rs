@@ -58,7 +58,7 @@ fn person_finding(
     message: impl FnOnce(&str, &str) -> (String, String),
 ) -> Finding {
     let person = PersonRef::of(&entries[0].cadre);
-    let positions: Vec<String> = entries.iter().map(|e| e.position.clone()).collect();
+    let positions: Vec<String> = entries.iter().map(|e| e.position.to_string()).collect();
     let (vi, en) = message(&person.label(), &positions.join(", "));
     finding(rule, severity, plan, Some(person), positions, vi, en)
 }
@@ -171,7 +171,7 @@ pub(crate) fn r1(ctx: &Ctx<'_>, plan: &Plan, out: &mut Vec<Finding>) {
         let Some(planned) = ctx.position(&e.position) else {
             let who = who();
             out.push(error(
-                vec![e.position.clone()],
+                vec![e.position.to_string()],
                 format!(
                     "{who}: chức danh quy hoạch {} không có trong danh mục chức danh nên không so sánh được; sửa mã chức danh {at_vi}",
                     e.position
@@ -188,12 +188,12 @@ pub(crate) fn r1(ctx: &Ctx<'_>, plan: &Plan, out: &mut Vec<Finding>) {
             .current_positions
             .iter()
             .filter(|c| ctx.position(c).is_none())
-            .map(String::as_str)
+            .map(|c| c.as_str())
             .collect();
         if !unknown.is_empty() {
             let who = who();
             out.push(error(
-                vec![e.position.clone()],
+                vec![e.position.to_string()],
                 format!(
                     "{who}: chức danh hiện giữ {} không có trong danh mục nên không kiểm tra được việc quy hoạch vào {}; sửa mã chức danh {at_vi}",
                     unknown.join(", "),
@@ -224,7 +224,7 @@ pub(crate) fn r1(ctx: &Ctx<'_>, plan: &Plan, out: &mut Vec<Finding>) {
         if let Some(cur) = highest.filter(too_low) {
             let who = who();
             out.push(error(
-                vec![e.position.clone(), cur.code.clone()],
+                vec![e.position.to_string(), cur.code.clone()],
                 format!(
                     "{who} được quy hoạch vào {} ({}, bậc {}) không cao hơn chức danh hiện giữ cao nhất {} ({}, bậc {}); chỉ quy hoạch vào chức danh cao hơn {at_vi}",
                     planned.code, planned.title_vi, planned.grade, cur.code, cur.title_vi, cur.grade
@@ -319,7 +319,7 @@ pub(crate) fn r4(ctx: &Ctx<'_>, view: &PlanView<'_>, out: &mut Vec<Finding>) {
                 let when = votes
                     .get(&(id, e.position.as_str()))
                     .map_or(decided, |(r, _)| r.date);
-                (e.position.clone(), when)
+                (e.position.to_string(), when)
             })
             .filter(|(_, when)| proposed <= *when)
             .collect();
@@ -379,7 +379,7 @@ pub(crate) fn r6(ctx: &Ctx<'_>, view: &PlanView<'_>, out: &mut Vec<Finding>) {
             by_reference
                 .entry(term.age_reference(level))
                 .or_default()
-                .push(e.position.clone());
+                .push(e.position.to_string());
         }
         for (reference, positions) in by_reference {
             let months = schedule.calendar_months_to_retirement(c.birth_date, reference);
@@ -439,7 +439,7 @@ fn missing_table(
         Severity::Error,
         plan,
         Some(PersonRef::of(c)),
-        entries.iter().map(|e| e.position.clone()).collect(),
+        entries.iter().map(|e| e.position.to_string()).collect(),
         format!(
             "{who} theo chế độ nghỉ hưu {} ({}) nhưng tệp quy định của tỉnh không có bảng tuổi nghỉ hưu {file_table}; không tính được tuổi quy hoạch, bổ sung bảng này {at_vi}",
             regime.vi(),
@@ -887,7 +887,7 @@ pub(crate) fn r19(ctx: &Ctx<'_>, view: &PlanView<'_>, out: &mut Vec<Finding>) {
             Severity::Error,
             plan,
             Some(PersonRef::of(&e.cadre)),
-            vec![e.position.clone()],
+            vec![e.position.to_string()],
             vi,
             en,
         ));

@@ -131,7 +131,7 @@ pub(crate) fn r25(ctx: &Ctx<'_>, view: &PlanView<'_>, out: &mut Vec<Finding>) {
             continue;
         }
         let who = PersonRef::of(c).label();
-        let positions: Vec<String> = entries.iter().map(|e| e.position.clone()).collect();
+        let positions: Vec<String> = entries.iter().map(|e| e.position.to_string()).collect();
         let list_vi: Vec<String> = hits
             .iter()
             .map(|d| format!("{} ngày {}", discipline_vi(d.kind), d.decided_on))

@@ -289,14 +289,14 @@ mod v2 {
             } = e;
             domain::Entry {
                 cadre: domain::Cadre {
-                    national_id: c.national_id,
-                    full_name: c.full_name,
+                    national_id: c.national_id.into(),
+                    full_name: c.full_name.into(),
                     birth_date: c.birth_date,
                     gender: c.gender,
-                    ethnicity: c.ethnicity,
-                    current_positions: c.current_positions,
-                    current_unit: c.current_unit,
-                    qualifications: c.qualifications,
+                    ethnicity: c.ethnicity.into(),
+                    current_positions: c.current_positions.into_iter().map(Into::into).collect(),
+                    current_unit: c.current_unit.into(),
+                    qualifications: c.qualifications.into_iter().map(Into::into).collect(),
                     discipline: c
                         .discipline
                         .into_iter()
@@ -307,7 +307,7 @@ mod v2 {
                     science_technology: false,
                     ratings: Vec::new(),
                 },
-                position,
+                position: position.into(),
                 source,
                 origin: None,
             }
@@ -429,14 +429,24 @@ pub(crate) mod format2 {
             .iter()
             .map(|e| v2::Entry {
                 cadre: v2::Cadre {
-                    national_id: e.cadre.national_id.clone(),
-                    full_name: e.cadre.full_name.clone(),
+                    national_id: e.cadre.national_id.to_string(),
+                    full_name: e.cadre.full_name.to_string(),
                     birth_date: e.cadre.birth_date,
                     gender: e.cadre.gender,
-                    ethnicity: e.cadre.ethnicity.clone(),
-                    current_positions: e.cadre.current_positions.clone(),
-                    current_unit: e.cadre.current_unit.clone(),
-                    qualifications: e.cadre.qualifications.clone(),
+                    ethnicity: e.cadre.ethnicity.to_string(),
+                    current_positions: e
+                        .cadre
+                        .current_positions
+                        .iter()
+                        .map(|p| p.to_string())
+                        .collect(),
+                    current_unit: e.cadre.current_unit.to_string(),
+                    qualifications: e
+                        .cadre
+                        .qualifications
+                        .iter()
+                        .map(|q| q.to_string())
+                        .collect(),
                     discipline: e
                         .cadre
                         .discipline
@@ -448,7 +458,7 @@ pub(crate) mod format2 {
                         .collect(),
                     appointment_proposed_on: e.cadre.appointment_proposed_on,
                 },
-                position: e.position.clone(),
+                position: e.position.to_string(),
                 source: e.source,
             })
             .collect();
@@ -634,7 +644,7 @@ mod tests {
             .map(|i: u32| {
                 let mut e = plan.entries[0].clone();
                 // Incompressible, so that the body takes several chunks.
-                e.cadre.full_name = blake3::hash(&i.to_be_bytes()).to_hex().to_string();
+                e.cadre.full_name = blake3::hash(&i.to_be_bytes()).to_hex().as_str().into();
                 e
             })
             .collect();

@@ -179,10 +179,10 @@ fn entries(report: &ImportReport) -> Got {
             let c = &e.entry.cadre;
             (
                 e.row,
-                c.full_name.clone(),
+                c.full_name.to_string(),
                 c.birth_date.format("%d/%m/%Y").to_string(),
                 c.gender,
-                e.entry.position.clone(),
+                e.entry.position.to_string(),
             )
         })
         .collect()

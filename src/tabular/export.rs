@@ -138,7 +138,7 @@ pub fn plan_sheet<'e>(
             .collect();
         let unit = match &resolver {
             Some(r) => r.unit_label(&c.current_unit),
-            None => c.current_unit.clone(),
+            None => c.current_unit.to_string(),
         };
         let cell = |column| -> ExportCell {
             match column {

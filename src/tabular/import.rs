@@ -268,7 +268,10 @@ pub fn import(sheet: &Sheet, ctx: &ImportContext<'_>) -> ImportReport {
         };
         let id_header = layout.header(Column::NationalId);
         let cadre = &imported.entry.cadre;
-        let key = (cadre.national_id.clone(), imported.entry.position.clone());
+        let key = (
+            cadre.national_id.to_string(),
+            imported.entry.position.to_string(),
+        );
         if let Some(first) = seen_entry.get(&key) {
             report.problem(
                 row.number,
@@ -280,7 +283,7 @@ pub fn import(sheet: &Sheet, ctx: &ImportContext<'_>) -> ImportReport {
             );
             continue;
         }
-        if let Some((first, other)) = seen_person.get(&cadre.national_id) {
+        if let Some((first, other)) = seen_person.get(cadre.national_id.as_str()) {
             if let Some(what) = differs(cadre, other) {
                 report.problem(
                     row.number,
@@ -302,7 +305,7 @@ pub fn import(sheet: &Sheet, ctx: &ImportContext<'_>) -> ImportReport {
                 continue;
             }
         } else {
-            seen_person.insert(cadre.national_id.clone(), (row.number, cadre.clone()));
+            seen_person.insert(cadre.national_id.to_string(), (row.number, cadre.clone()));
         }
         seen_entry.insert(key, row.number);
         report.entries.push(imported);
@@ -576,7 +579,7 @@ impl RowChecker<'_> {
         let mut current_positions = Vec::new();
         for item in split(&text(Column::CurrentPositions), &[';', ',']) {
             match self.resolver.position(item, current_level) {
-                Ok(pos) => current_positions.push(pos.code.clone()),
+                Ok(pos) => current_positions.push(pos.code.as_str().into()),
                 Err(reason) => p.add(Some(Column::CurrentPositions), reason),
             }
         }
@@ -614,7 +617,7 @@ impl RowChecker<'_> {
         let qualifications = qualification_cells
             .iter()
             .flat_map(|cell| split(cell, &[';']))
-            .map(str::to_string)
+            .map(Into::into)
             .collect();
 
         use super::attributes as attr;
@@ -639,13 +642,13 @@ impl RowChecker<'_> {
             Vec::new(),
         );
         let cadre = Cadre {
-            national_id,
-            full_name: text(Column::FullName),
+            national_id: national_id.into(),
+            full_name: text(Column::FullName).into(),
             birth_date,
             gender,
-            ethnicity: text(Column::Ethnicity),
+            ethnicity: text(Column::Ethnicity).into(),
             current_positions,
-            current_unit,
+            current_unit: current_unit.into(),
             qualifications,
             discipline,
             appointment_proposed_on: None,
@@ -661,7 +664,7 @@ impl RowChecker<'_> {
             row: row.number,
             entry: Entry {
                 cadre,
-                position,
+                position: position.into(),
                 source,
                 origin: None,
             },
@@ -704,7 +707,7 @@ fn validate_cadre(
         let field = err.field.strip_prefix("cadre.").unwrap_or(&err.field);
         let column = match field {
             "national_id" => {
-                cadre.national_id = "0".repeat(12);
+                cadre.national_id = "0".repeat(12).into();
                 Column::NationalId
             }
             "full_name" => {

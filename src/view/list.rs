@@ -324,7 +324,7 @@ impl View {
                 && born_by.is_none_or(|d| birth <= d)
                 && born_after.is_none_or(|d| birth > d)
                 && filter.flagged.is_none_or(|f| {
-                    f.persons.contains(&p.national_id)
+                    f.persons.contains(p.national_id.as_str())
                         || f.lines.iter().any(|(id, positions)| {
                             let plan = &self.plans[self.slots[r.slot as usize].current];
                             *id == plan.id

@@ -270,7 +270,7 @@ impl View {
             self.plans[cur]
                 .entries
                 .iter()
-                .map(|e| e.cadre.national_id.clone())
+                .map(|e| e.cadre.national_id.to_string())
                 .collect()
         } else {
             HashSet::new()

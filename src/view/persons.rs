@@ -229,7 +229,7 @@ impl View {
             for p in self.slot_plans(s as usize) {
                 for e in &self.plans[p].entries {
                     if e.cadre.current_unit == unit_name {
-                        persons.insert(e.cadre.national_id.clone());
+                        persons.insert(e.cadre.national_id.to_string());
                     }
                 }
             }
@@ -246,7 +246,7 @@ impl View {
             for p in self.slot_plans(s) {
                 for e in &self.plans[p].entries {
                     if key_posts.contains(e.position.as_str()) {
-                        persons.insert(e.cadre.national_id.clone());
+                        persons.insert(e.cadre.national_id.to_string());
                     }
                 }
             }

@@ -6,7 +6,7 @@
 use std::{collections::HashMap, mem::size_of};
 
 use super::{list::Row, persons::SlotSet, Slot, View};
-use crate::domain::{Cadre, Entry, Plan};
+use crate::domain::{Cadre, CompactString, Entry, Plan};
 
 /// Bytes held by each part of the view (see [`View::heap_bytes`]).
 #[derive(Debug, Clone, Default)]
@@ -60,6 +60,19 @@ fn strings(v: &[String], capacity: usize) -> usize {
     block(capacity * size_of::<String>()) + v.iter().map(string).sum::<usize>()
 }
 
+/// A [`CompactString`]: a heap block only when it is longer than its 24 inline bytes.
+fn short(s: &CompactString) -> usize {
+    if s.is_heap_allocated() {
+        block(s.capacity())
+    } else {
+        0
+    }
+}
+
+fn shorts(v: &[CompactString], capacity: usize) -> usize {
+    block(capacity * size_of::<CompactString>()) + v.iter().map(short).sum::<usize>()
+}
+
 fn vec_block<T>(v: &Vec<T>) -> usize {
     block(v.capacity() * size_of::<T>())
 }
@@ -76,12 +89,12 @@ fn table<K, V, S>(m: &HashMap<K, V, S>) -> usize {
 
 /// What one cadre owns on the heap (its inline bytes are counted with the entry).
 fn cadre_heap(c: &Cadre) -> usize {
-    string(&c.national_id)
-        + string(&c.full_name)
-        + string(&c.ethnicity)
-        + strings(&c.current_positions, c.current_positions.capacity())
-        + string(&c.current_unit)
-        + strings(&c.qualifications, c.qualifications.capacity())
+    short(&c.national_id)
+        + short(&c.full_name)
+        + short(&c.ethnicity)
+        + shorts(&c.current_positions, c.current_positions.capacity())
+        + short(&c.current_unit)
+        + shorts(&c.qualifications, c.qualifications.capacity())
         + vec_block(&c.discipline)
         + vec_block(&c.ratings)
 }
@@ -102,7 +115,7 @@ impl View {
             entries_inline += block(p.entries.capacity() * size_of::<Entry>());
             for e in &p.entries {
                 entries_strings += cadre_heap(&e.cadre)
-                    + string(&e.position)
+                    + short(&e.position)
                     + e.origin.as_ref().map_or(0, |o| {
                         block(size_of::<crate::domain::EntryOrigin>())
                             + string(&o.plan.unit)
@@ -113,7 +126,7 @@ impl View {
             for r in &p.rounds {
                 rounds += vec_block(&r.tallies);
                 for t in &r.tallies {
-                    rounds += string(&t.national_id) + string(&t.position);
+                    rounds += short(&t.national_id) + short(&t.position);
                 }
             }
             plan_rest += plan_header_heap(p);

@@ -57,8 +57,8 @@ pub fn diff_plans(older: &Plan, newer: &Plan) -> PlanDiff {
     let a = by_person(older);
     let b = by_person(newer);
     let line = |e: &Entry, before: &BTreeSet<&str>, after: &BTreeSet<&str>| DiffLine {
-        national_id: e.cadre.national_id.clone(),
-        full_name: e.cadre.full_name.clone(),
+        national_id: e.cadre.national_id.to_string(),
+        full_name: e.cadre.full_name.to_string(),
         before: before.iter().map(|s| s.to_string()).collect(),
         after: after.iter().map(|s| s.to_string()).collect(),
     };
@@ -88,9 +88,9 @@ pub fn diff_plans(older: &Plan, newer: &Plan) -> PlanDiff {
         let after = newer.votes_for(id, &e.position).map(|(_, y)| y);
         if before != after {
             diff.votes.push(VoteChange {
-                national_id: id.clone(),
-                full_name: e.cadre.full_name.clone(),
-                position: e.position.clone(),
+                national_id: id.to_string(),
+                full_name: e.cadre.full_name.to_string(),
+                position: e.position.to_string(),
                 before,
                 after,
             });

@@ -224,7 +224,7 @@ pub async fn person(
             dt { (l.t("Dân tộc", "Ethnicity")) } dd { (cadre.ethnicity) }
             dt { (l.t("Đơn vị công tác", "Works at")) } dd { (unit_name(&cadre.current_unit)) }
             dt { (l.t("Chức vụ hiện tại", "Current positions")) } dd {
-                (cadre.current_positions.iter().map(|p| catalog.position(p).map(|x| l.t(&x.title_vi, &x.title_en).to_string()).unwrap_or(p.clone())).collect::<Vec<_>>().join(", "))
+                (cadre.current_positions.iter().map(|p| catalog.position(p).map(|x| l.t(&x.title_vi, &x.title_en).to_string()).unwrap_or(p.to_string())).collect::<Vec<_>>().join(", "))
             }
         }
         section {
@@ -235,7 +235,7 @@ pub async fn person(
                     tr { td { (named) } td { (level(&id.unit)) } td { (id.term) }
                         td { a href=(plan_href(id)) { "v" (id.version) " · " (l.status(*status)) } }
                         td { (e.cadre.full_name) }
-                        td { (catalog.position(&e.position).map(|p| l.t(&p.title_vi, &p.title_en).to_string()).unwrap_or(e.position.clone())) }
+                        td { (catalog.position(&e.position).map(|p| l.t(&p.title_vi, &p.title_en).to_string()).unwrap_or(e.position.to_string())) }
                         td.outcome {
                             @if let Some(f) = outcome(id, e) {
                                 span.fulfilled data-outcome="fulfilled" {

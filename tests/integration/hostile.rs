@@ -342,7 +342,7 @@ async fn a_handlers_panic_is_logged_masked_and_answered() {
         "{log}"
     );
     assert!(
-        !log.contains(&id),
+        !log.contains(id.as_str()),
         "the full national ID reached the log: {log}"
     );
 }

@@ -45,13 +45,13 @@ fn entry() -> impl Strategy<Value = Entry> {
     )
         .prop_map(|(id, name, birth, position, current, unit, female)| Entry {
             cadre: Cadre {
-                national_id: id,
-                full_name: name,
+                national_id: id.into(),
+                full_name: name.into(),
                 birth_date: birth,
                 gender: if female { Gender::Female } else { Gender::Male },
                 ethnicity: "Kinh".into(),
-                current_positions: vec![current],
-                current_unit: unit,
+                current_positions: vec![current.into()],
+                current_unit: unit.into(),
                 qualifications: vec![],
                 discipline: vec![],
                 appointment_proposed_on: None,
@@ -59,7 +59,7 @@ fn entry() -> impl Strategy<Value = Entry> {
                 science_technology: false,
                 ratings: Vec::new(),
             },
-            position,
+            position: position.into(),
             source: EntrySource::Voted,
             origin: None,
         })
@@ -94,7 +94,7 @@ fn plan() -> impl Strategy<Value = Plan> {
                 ballots_issued: counts[2],
                 valid_ballots: counts[3],
                 tallies: vec![Tally {
-                    national_id: tally_id,
+                    national_id: tally_id.into(),
                     position: entries
                         .first()
                         .map(|e| e.position.clone())

@@ -119,7 +119,7 @@ async fn a_poisoned_push_is_refused_by_field_and_nothing_is_stored() {
                 p.entries = (0..5_001u32)
                     .map(|i| {
                         let mut e = e.clone();
-                        e.cadre.national_id = format!("0400900{i:05}");
+                        e.cadre.national_id = format!("0400900{i:05}").into();
                         e
                     })
                     .collect();
@@ -218,16 +218,16 @@ fn hostile_plan() -> impl Strategy<Value = Plan> {
             let mut plan = plan_of("16681", 2);
             let e = &mut plan.entries[1].cadre;
             if let Some(id) = id {
-                e.national_id = id;
+                e.national_id = id.into();
             }
             if let Some(name) = name {
-                e.full_name = name;
+                e.full_name = name.into();
             }
             if let Some(unit) = unit {
-                e.current_unit = unit;
+                e.current_unit = unit.into();
             }
             if let Some(position) = position {
-                plan.entries[1].position = position;
+                plan.entries[1].position = position.into();
             }
             if let Some((convened, present, issued, valid, yes)) = counts {
                 let r = &mut plan.rounds[0];

@@ -255,13 +255,14 @@ fn big_district_plan(unit: &str, term: &str, base: u32) -> Plan {
         let k = base + i;
         plan.entries.push(Entry {
             cadre: Cadre {
-                national_id: format!("04{k:010}"),
+                national_id: format!("04{k:010}").into(),
                 full_name: format!(
                     "{} {} {}",
                     FAMILY[(k % 8) as usize],
                     MIDDLE[(k / 8 % 6) as usize],
                     GIVEN[(k / 48 % 10) as usize]
-                ),
+                )
+                .into(),
                 birth_date: chrono::NaiveDate::from_ymd_opt(1984, 5, 5).unwrap(),
                 gender: if k.is_multiple_of(2) {
                     Gender::Female

@@ -82,7 +82,7 @@ fn id(unit: &str, version: u32) -> PlanId {
 fn adopted(unit: &str, version: u32, n: usize) -> Plan {
     let mut p = plan(unit, version, n);
     for (i, e) in p.entries.iter_mut().enumerate() {
-        e.cadre.full_name = blake3::hash(&i.to_be_bytes()).to_hex().to_string();
+        e.cadre.full_name = blake3::hash(&i.to_be_bytes()).to_hex().as_str().into();
     }
     p.status = crate::domain::PlanStatus::Adopted;
     p.hash = Some(p.content_hash());
