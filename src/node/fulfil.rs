@@ -40,7 +40,9 @@ const QUEUED: &str = "fulfil-out/";
 
 /// The document key of the fulfilment of (unit, term, person, planned position): one per
 /// entry of a unit × term, whatever version it was recorded on.
-fn fulfilment_key(unit: &str, term: &str, national_id: &str, position: &str) -> String {
+fn fulfilment_key(f: &Fulfilment) -> String {
+    let (unit, term, national_id, position) =
+        (&f.plan.unit, &f.plan.term, &f.national_id, &f.position);
     format!("{FULFILMENTS}{unit}/{term}/{national_id}/{position}")
 }
 
@@ -139,12 +141,7 @@ impl Node {
         let mut fulfilment = self.checked_fulfilment(req).await?;
         fulfilment.recorded_by = who.label();
         fulfilment.recorded_at = self.now();
-        let key = fulfilment_key(
-            &fulfilment.plan.unit,
-            &fulfilment.plan.term,
-            &fulfilment.national_id,
-            &fulfilment.position,
-        );
+        let key = fulfilment_key(&fulfilment);
         let guard = self.lock().await;
         if let Some(before) = self.held_fulfilment(&key)? {
             if same_decision(&before, &fulfilment) {
@@ -236,12 +233,7 @@ impl Node {
         fulfilment.recorded_by = recorded_by;
         fulfilment.recorded_at = offered.recorded_at;
         let kept = self.checked_fulfilment_signature(from, &fulfilment, signature)?;
-        let key = fulfilment_key(
-            &fulfilment.plan.unit,
-            &fulfilment.plan.term,
-            &fulfilment.national_id,
-            &fulfilment.position,
-        );
+        let key = fulfilment_key(&fulfilment);
         let guard = self.lock().await;
         if let Some(held) = self.held_fulfilment(&key)? {
             drop(guard);
