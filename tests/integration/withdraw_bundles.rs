@@ -54,8 +54,22 @@ fn files_in(dir: &Path) -> Vec<String> {
     names
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_bundle_still_in_up_is_removed_and_the_version_withdrawn() {
+/// A province and district 412 over TLS, the district linked only by the folder `usb`, whose
+/// clerk adopted and submitted the district's plan; its push bundle is in `usb/up`.
+struct Submitted {
+    dir: tempfile::TempDir,
+    ca: Authority,
+    province: quyhoach::server::Running,
+    usb: std::path::PathBuf,
+    district: quyhoach::server::Running,
+    clerk: Client,
+    /// The adopted version.
+    first: pb::Plan,
+    /// Its push bundle in `usb/up`.
+    pushed: std::path::PathBuf,
+}
+
+async fn submitted_by_folder() -> Submitted {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let ca = Authority::create("Tỉnh Nghệ An CA", 1).unwrap();
@@ -66,6 +80,31 @@ async fn a_bundle_still_in_up_is_removed_and_the_version_withdrawn() {
     let first = adopt_district_plan(&mut clerk, 3, "Lê Hữu Phước").await;
     submit(&mut clerk).await;
     let pushed = bundle_appears(&usb.join("up"), "push-412-2025-2030-v1").await;
+    Submitted {
+        dir,
+        ca,
+        province,
+        usb,
+        district,
+        clerk,
+        first,
+        pushed,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_bundle_still_in_up_is_removed_and_the_version_withdrawn() {
+    let Submitted {
+        dir,
+        ca,
+        province,
+        usb,
+        district,
+        mut clerk,
+        first,
+        pushed,
+    } = submitted_by_folder().await;
+    let d = dir.path();
 
     let back = withdraw(&mut clerk)
         .await
@@ -135,16 +174,17 @@ async fn a_bundle_still_in_up_is_removed_and_the_version_withdrawn() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_bundle_carried_out_of_up_or_exported_refuses_the_withdrawal() {
-    let dir = tempfile::tempdir().unwrap();
+    let Submitted {
+        dir,
+        ca,
+        province,
+        usb: _,
+        district,
+        mut clerk,
+        first: _,
+        pushed,
+    } = submitted_by_folder().await;
     let d = dir.path();
-    let ca = Authority::create("Tỉnh Nghệ An CA", 1).unwrap();
-    let province = start_tls(d, &ca, "40", None).await;
-    let usb = d.join("usb");
-    let district = folder_district(d, &ca, &usb).await;
-    let mut clerk = as_person(&district.addr.to_string(), &ca, "412", &[Role::Clerk]).await;
-    adopt_district_plan(&mut clerk, 3, "Lê Hữu Phước").await;
-    submit(&mut clerk).await;
-    let pushed = bundle_appears(&usb.join("up"), "push-412-2025-2030-v1").await;
     let name = pushed.file_name().unwrap().to_string_lossy().into_owned();
 
     // `bundle export` at the district answers the same push to the clerk's command.
@@ -182,16 +222,17 @@ async fn a_bundle_carried_out_of_up_or_exported_refuses_the_withdrawal() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_bundle_moved_out_of_up_refuses_the_withdrawal_and_is_not_written_again() {
-    let dir = tempfile::tempdir().unwrap();
+    let Submitted {
+        dir,
+        ca,
+        province,
+        usb,
+        district,
+        mut clerk,
+        first: _,
+        pushed,
+    } = submitted_by_folder().await;
     let d = dir.path();
-    let ca = Authority::create("Tỉnh Nghệ An CA", 1).unwrap();
-    let province = start_tls(d, &ca, "40", None).await;
-    let usb = d.join("usb");
-    let district = folder_district(d, &ca, &usb).await;
-    let mut clerk = as_person(&district.addr.to_string(), &ca, "412", &[Role::Clerk]).await;
-    adopt_district_plan(&mut clerk, 3, "Lê Hữu Phước").await;
-    submit(&mut clerk).await;
-    let pushed = bundle_appears(&usb.join("up"), "push-412-2025-2030-v1").await;
     let name = pushed.file_name().unwrap().to_string_lossy().into_owned();
 
     // Carried: moved onto the stick's own folder.
