@@ -280,28 +280,8 @@ impl View {
             next: None,
             total: 0,
         };
-        // Resolve every filter to indexes once.
-        let term = match filter.term {
-            Some(t) => match self.terms.get(t) {
-                Some(t) => Some(t),
-                None => return empty,
-            },
-            None => None,
-        };
-        let in_scope: Vec<usize> = (0..self.slots.len())
-            .filter(|&s| {
-                let slot = &self.slots[s];
-                let plan = &self.plans[slot.current];
-                let unit = self.units.name(slot.unit);
-                !slot.rows.is_empty()
-                    && term.is_none_or(|t| t == slot.term)
-                    && filter.status.is_none_or(|st| st == plan.status)
-                    && hierarchy.is_within(unit, filter.under)
-                    && filter
-                        .level
-                        .is_none_or(|l| hierarchy.get(unit).is_some_and(|u| u.level == l))
-            })
-            .collect();
+        // Resolve every filter to indexes once; an unknown term leaves no slot in scope.
+        let in_scope = self.slots_within(hierarchy, filter);
         let position = match filter.position {
             Some(p) => match self.positions.get(p) {
                 Some(i) => Some(i),

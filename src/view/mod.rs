@@ -402,6 +402,21 @@ impl View {
     }
 }
 
+#[cfg(test)]
+impl View {
+    /// A view of the province `40` holding every version of `plans`, checked against `rules`:
+    /// what the view's tests start from.
+    pub(crate) fn of_plans(plans: &[Plan], rules: &RulesFile) -> View {
+        let mut view = View::default();
+        view.apply(
+            plans.iter().cloned().map(ViewChange::Plan).collect(),
+            rules,
+            "40",
+        );
+        view
+    }
+}
+
 /// The attested hash of a lower plan version: its approval by another unit, else the
 /// receipt this node gave.
 fn attestation(store: &dyn Store, h: &PlanHeader, own: &str) -> store::Result<Option<String>> {

@@ -216,7 +216,6 @@ fn by_plans_only(filter: &RowFilter<'_>) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::super::ViewChange;
     use super::*;
     use crate::{
         config,
@@ -242,18 +241,8 @@ mod tests {
     /// last one short, and offsets past the end.
     #[test]
     fn a_page_by_rank_is_the_same_slice_of_the_merged_list() {
-        let hierarchy = config::load_units("builtin:2024").unwrap();
-        let catalog = config::builtin_catalog().unwrap();
-        let mut spec = Spec::sized("40", Size::S, 11);
-        spec.target_entries = 4_000;
-        let g = generate(&hierarchy, &catalog, &spec);
-        let rules = RulesFile::default();
-        let mut view = View::default();
-        view.apply(
-            g.plans.iter().cloned().map(ViewChange::Plan).collect(),
-            &rules,
-            "40",
-        );
+        let (hierarchy, _, g) = crate::synthetic_province(11, 4_000);
+        let view = View::of_plans(&g.plans, &RulesFile::default());
         let district = g
             .plans
             .iter()
@@ -316,12 +305,7 @@ mod tests {
         let mut spec = Spec::sized("40", Size::M, 3);
         spec.target_entries = 3_000;
         let g = generate(&hierarchy, &catalog, &spec);
-        let mut view = View::default();
-        view.apply(
-            g.plans.iter().cloned().map(ViewChange::Plan).collect(),
-            &RulesFile::default(),
-            "40",
-        );
+        let view = View::of_plans(&g.plans, &RulesFile::default());
         let mut held: Vec<String> = g.plans.iter().map(|p| p.id.term.clone()).collect();
         held.sort();
         held.dedup();

@@ -369,7 +369,6 @@ mod tests {
 
     use chrono::NaiveDate;
 
-    use super::super::ViewChange;
     use super::*;
     use crate::rules::{self, RulesFile, Scope, Snapshot};
 
@@ -379,12 +378,7 @@ mod tests {
     fn a_check_over_the_related_plans_equals_one_over_the_whole_view() {
         let (hierarchy, catalog, g) = crate::synthetic_province(7, 6_000);
         let rules = RulesFile::default();
-        let mut view = View::default();
-        view.apply(
-            g.plans.iter().cloned().map(ViewChange::Plan).collect(),
-            &rules,
-            "40",
-        );
+        let mut view = View::of_plans(&g.plans, &rules);
         let today = NaiveDate::from_ymd_opt(2025, 11, 1).unwrap();
         let all = view.plans().to_vec();
         let whole = Snapshot {

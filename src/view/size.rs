@@ -232,24 +232,8 @@ mod tests {
     /// the entries and names each part (`-- --nocapture` prints it).
     #[test]
     fn the_estimate_counts_every_part() {
-        use crate::{
-            config,
-            rules::RulesFile,
-            synth::{generate, Size, Spec},
-            view::ViewChange,
-        };
-        let hierarchy = config::load_units("builtin:2024").unwrap();
-        let catalog = config::builtin_catalog().unwrap();
-        let mut spec = Spec::sized("40", Size::S, 7);
-        spec.target_entries = 6_000;
-        let g = generate(&hierarchy, &catalog, &spec);
-        let rules = RulesFile::default();
-        let mut view = View::default();
-        view.apply(
-            g.plans.iter().cloned().map(ViewChange::Plan).collect(),
-            &rules,
-            "40",
-        );
+        let (_, _, g) = crate::synthetic_province(7, 6_000);
+        let view = View::of_plans(&g.plans, &crate::rules::RulesFile::default());
         let bytes = view.heap_bytes();
         println!("{}", bytes.per_entry(view.entries()));
         assert!(bytes.parts.iter().all(|(_, b)| *b > 0), "{bytes:?}");
