@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use crate::web::{
     i18n::date,
-    layout::{form_urlencoded_path, page},
+    layout::page,
     session::Viewer,
     typed::{blank_is_none, blank_or_number, Typed},
     WebError, WebState,
@@ -78,30 +78,26 @@ impl ListQuery {
     /// The query string of page `page` of this list (the export links and the pager).
     fn query_string(&self, page: usize) -> String {
         let number = |n: Option<u32>| n.map(|n| n.to_string()).unwrap_or_default();
-        let word = |w: Option<&str>| w.unwrap_or_default().to_string();
-        let pairs = [
-            ("under", self.under.clone()),
-            ("term", self.term.clone()),
-            ("position", self.position.clone()),
-            ("status", word(self.status.map(PlanStatus::as_str))),
-            ("name", self.name.clone()),
-            ("level", word(self.level.map(Level::as_str))),
-            ("gender", word(self.gender.map(Gender::as_str))),
-            ("age_min", number(self.age_min)),
-            ("age_max", number(self.age_max)),
-            ("rule", word(self.rule.map(RuleId::as_str))),
-            ("sort", word(self.sort.map(SortKey::as_str))),
-            ("size", self.size.map(|s| s.to_string()).unwrap_or_default()),
-        ];
-        let mut out: Vec<String> = pairs
-            .iter()
-            .filter(|(_, v)| !v.is_empty())
-            .map(|(k, v)| format!("{k}={}", form_urlencoded_path(v)))
-            .collect();
-        if page > 1 {
-            out.push(format!("page={page}"));
-        }
-        out.join("&")
+        let word = |w: Option<&'static str>| w.unwrap_or_default();
+        let (age_min, age_max) = (number(self.age_min), number(self.age_max));
+        let size = self.size.map(|s| s.to_string()).unwrap_or_default();
+        listing_query(
+            &[
+                ("under", self.under.as_str()),
+                ("term", self.term.as_str()),
+                ("position", self.position.as_str()),
+                ("status", word(self.status.map(PlanStatus::as_str))),
+                ("name", self.name.as_str()),
+                ("level", word(self.level.map(Level::as_str))),
+                ("gender", word(self.gender.map(Gender::as_str))),
+                ("age_min", age_min.as_str()),
+                ("age_max", age_max.as_str()),
+                ("rule", word(self.rule.map(RuleId::as_str))),
+                ("sort", word(self.sort.map(SortKey::as_str))),
+                ("size", size.as_str()),
+            ],
+            page,
+        )
     }
 
     fn page_size(&self) -> usize {

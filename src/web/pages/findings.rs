@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use crate::web::{
     i18n::{date, moment},
-    layout::{form_urlencoded_path, page},
+    layout::page,
     session::Viewer,
     typed::{blank_or_number, Typed},
     WebError, WebState,
@@ -50,22 +50,16 @@ impl FindingsQuery {
     /// `severity` replaced when given (the counts' links, which start at page 1).
     fn query_string(&self, page: usize, rule: Option<&str>, severity: Option<&str>) -> String {
         let size = self.size.map(|s| s.to_string()).unwrap_or_default();
-        let pairs = [
-            ("under", self.under.trim()),
-            ("term", self.term.trim()),
-            ("rule", rule.unwrap_or(self.rule.trim())),
-            ("severity", severity.unwrap_or(self.severity.trim())),
-            ("size", size.as_str()),
-        ];
-        let mut out: Vec<String> = pairs
-            .iter()
-            .filter(|(_, v)| !v.is_empty())
-            .map(|(k, v)| format!("{k}={}", form_urlencoded_path(v)))
-            .collect();
-        if page > 1 {
-            out.push(format!("page={page}"));
-        }
-        out.join("&")
+        listing_query(
+            &[
+                ("under", self.under.trim()),
+                ("term", self.term.trim()),
+                ("rule", rule.unwrap_or(self.rule.trim())),
+                ("severity", severity.unwrap_or(self.severity.trim())),
+                ("size", size.as_str()),
+            ],
+            page,
+        )
     }
 }
 

@@ -10,7 +10,7 @@ mod plan;
 use maud::{html, Markup};
 use serde::Deserialize;
 
-use super::{i18n::Lang, session::Viewer, WebError, WebState};
+use super::{i18n::Lang, layout::form_urlencoded_path, session::Viewer, WebError, WebState};
 use crate::{domain::PlanId, node::mask_id};
 
 pub use consolidated::*;
@@ -77,6 +77,21 @@ pub(in crate::web) async fn terms(
         .cloned()
         .unwrap_or_default();
     Ok((terms, default))
+}
+
+/// The query string of page `page` of a filtered listing (its pager's and export's links):
+/// `key=value` for each pair whose value is not empty, URL-encoded, in the order given, then
+/// `page=N` past the first page, joined by `&`.
+fn listing_query(pairs: &[(&str, &str)], page: usize) -> String {
+    let mut out: Vec<String> = pairs
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| format!("{k}={}", form_urlencoded_path(v)))
+        .collect();
+    if page > 1 {
+        out.push(format!("page={page}"));
+    }
+    out.join("&")
 }
 
 fn unit_name(state: &WebState, code: &str) -> String {
