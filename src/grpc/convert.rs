@@ -45,6 +45,20 @@ fn required<T>(field: &str, v: Option<T>) -> R<T> {
     v.ok_or_else(|| FieldError::new(field, "is required"))
 }
 
+/// The message field `field` of a request, which must be present, converted by `from_pb`
+/// (which names what is wrong inside it, below `field`).
+///
+/// # Errors
+///
+/// `field` "is required" when it is absent; otherwise what `from_pb` refuses.
+pub fn required_from_pb<P, T>(
+    field: &str,
+    value: Option<P>,
+    from_pb: impl FnOnce(&str, P) -> R<T>,
+) -> R<T> {
+    from_pb(field, required(field, value)?)
+}
+
 /// The proto form of a unit level.
 pub fn level_to_pb(l: Level) -> pb::Level {
     match l {

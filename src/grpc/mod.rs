@@ -92,6 +92,12 @@ impl From<Error> for Status {
     }
 }
 
+/// A request's bad field as the status its caller gets: INVALID_ARGUMENT naming the field and
+/// the problem (`From<Error> for Status`).
+fn bad(e: crate::domain::FieldError) -> Status {
+    Error::Invalid(e).into()
+}
+
 /// The caller behind a request, as the [`gate`] admitted it (from its client certificate, or
 /// [`Caller::Insecure`](crate::auth::Caller::Insecure) on a node started with `--insecure`);
 /// read from the certificate again only for a service mounted without the gate.

@@ -4,11 +4,10 @@ use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
-use super::{convert::*, pb};
+use super::{bad, convert::*, pb};
 use crate::{
     bundle::format::{push_signatures_from_pb, signature_to_pb},
     domain::FieldError,
-    error::Error,
     node::{bundles as exchange, ChildReport, Node},
 };
 
@@ -37,11 +36,8 @@ impl pb::node_sync_server::NodeSync for NodeSyncService {
             signature,
             forwarded,
         } = req.into_inner();
-        let plan = plan
-            .ok_or_else(|| Status::from(Error::Invalid(FieldError::new("plan", "is required"))))?;
-        let plan = plan_from_pb("plan", plan).map_err(|e| Status::from(Error::Invalid(e)))?;
-        let signed = push_signatures_from_pb("", signature, forwarded)
-            .map_err(|e| Status::from(Error::Invalid(e)))?;
+        let plan = required_from_pb("plan", plan, plan_from_pb).map_err(bad)?;
+        let signed = push_signatures_from_pb("", signature, forwarded).map_err(bad)?;
         if let Some(e) = plan.entries.first() {
             crate::fault::panic_point(crate::fault::ON_PUSH, &e.cadre.national_id);
         }
@@ -76,12 +72,9 @@ impl pb::node_sync_server::NodeSync for NodeSyncService {
         let signature = signature
             .map(|s| crate::bundle::format::signature_from_pb("signature", s))
             .transpose()
-            .map_err(|e| Status::from(Error::Invalid(e)))?;
-        let fulfilment = fulfilment.ok_or_else(|| {
-            Status::from(Error::Invalid(FieldError::new("fulfilment", "is required")))
-        })?;
-        let fulfilment = fulfilment_from_pb("fulfilment", fulfilment)
-            .map_err(|e| Status::from(Error::Invalid(e)))?;
+            .map_err(bad)?;
+        let fulfilment =
+            required_from_pb("fulfilment", fulfilment, fulfilment_from_pb).map_err(bad)?;
         // Run to completion even if the child hangs up mid-way, as a push does.
         let node = self.node.clone();
         let from = from_unit.trim().to_string();
@@ -118,7 +111,7 @@ impl pb::node_sync_server::NodeSync for NodeSyncService {
             .enumerate()
             .map(|(i, s)| reported_plan_from_pb(&format!("plan_states[{i}]"), s))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| Status::from(Error::Invalid(e)))?;
+            .map_err(bad)?;
         let report = ChildReport {
             reported_at: self.node.now(),
             outbox_length,
@@ -189,7 +182,7 @@ impl pb::node_sync_server::NodeSync for NodeSyncService {
             .enumerate()
             .map(|(i, id)| plan_id_from_pb(&format!("held[{i}]"), Some(id)))
             .collect::<Result<Vec<_>, FieldError>>()
-            .map_err(|e| Status::from(Error::Invalid(e)))?;
+            .map_err(bad)?;
         let plans = self
             .node
             .answer_sources(&who, from_unit.trim(), &held)

@@ -4,10 +4,9 @@ use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
-use super::{convert::*, limits::MAX_ANSWER, pb};
+use super::{bad, convert::*, limits::MAX_ANSWER, pb};
 use crate::{
     domain::{parse_date, FieldError, PlanId},
-    error::Error,
     node::{
         AuditFilter, AuditSelection, CheckFilter, ConsolidatedFilter, Node, PageAt, PageRequest,
         PlanFilter, Reviewed, SortKey,
@@ -187,10 +186,6 @@ fn consolidated_to_pb(
     }
 }
 
-fn bad(e: FieldError) -> Status {
-    Error::Invalid(e).into()
-}
-
 fn opt(s: String) -> Option<String> {
     Some(s.trim().to_string()).filter(|s| !s.is_empty())
 }
@@ -307,8 +302,7 @@ impl pb::planning_server::Planning for PlanningService {
     ) -> Result<Response<pb::Plan>, Status> {
         let who = self.who(&req)?;
         let pb::PutEntryRequest { unit, term, entry } = req.into_inner();
-        let entry = entry.ok_or_else(|| bad(FieldError::new("entry", "is required")))?;
-        let entry = entry_from_pb("entry", entry).map_err(bad)?;
+        let entry = required_from_pb("entry", entry, entry_from_pb).map_err(bad)?;
         let plan = self
             .node
             .put_entry(&who, unit.trim(), term.trim(), entry)
@@ -375,8 +369,7 @@ impl pb::planning_server::Planning for PlanningService {
     ) -> Result<Response<pb::RecordBallotRoundResponse>, Status> {
         let who = self.who(&req)?;
         let pb::RecordBallotRoundRequest { unit, term, round } = req.into_inner();
-        let round = round.ok_or_else(|| bad(FieldError::new("round", "is required")))?;
-        let round = round_from_pb("round", round).map_err(bad)?;
+        let round = required_from_pb("round", round, round_from_pb).map_err(bad)?;
         let r = self
             .node
             .record_round(&who, unit.trim(), term.trim(), round)
@@ -863,8 +856,7 @@ impl pb::planning_server::Planning for PlanningService {
     ) -> Result<Response<pb::ReorganizeResponse>, Status> {
         let who = self.who(&req)?;
         let pb::ReorganizeRequest { to, on, dry_run } = req.into_inner();
-        let on = crate::domain::parse_date("on", on.trim())
-            .map_err(|e| Status::from(Error::Invalid(e)))?;
+        let on = crate::domain::parse_date("on", on.trim()).map_err(bad)?;
         let r = self.node.reorganize(&who, &to, on, dry_run).await?;
         Ok(Response::new(reorganisation_to_pb(&r)))
     }

@@ -40,6 +40,7 @@ mod reconcile_signed;
 mod recovery;
 mod reference_bundles;
 mod reorganisation;
+mod required_fields;
 mod reviewed;
 mod rpc_inputs;
 mod rulesets;
