@@ -4,7 +4,7 @@
 //! node's unit, the person who carries the files; the push inside a bundle is taken with the
 //! bundle's signer, the child's node, as the caller.
 
-use tonic::{Request, Response, Status};
+use tonic::Status;
 
 use super::pb;
 use crate::{
@@ -12,25 +12,26 @@ use crate::{
     node::{bundles as exchange, Node},
 };
 
-/// `ExportBundle` for `who`.
+/// `ExportBundle` for `who`: the bundle and the name to save it under.
 ///
 /// # Errors
 ///
-/// PERMISSION_DENIED if `who` is not a clerk of this node's unit; otherwise the status of the
-/// node's refusal (`node::bundles::export`).
+/// INVALID_ARGUMENT if `reference` and `decisions` are both asked; PERMISSION_DENIED if `who`
+/// is not a clerk of this node's unit; otherwise the status of the node's refusal
+/// (`node::bundles::export`, `node::bundles::export_reference`).
 pub async fn export(
     node: &Node,
     who: &Caller,
-    req: Request<pb::ExportBundleRequest>,
-) -> Result<Response<pb::BundleResponse>, Status> {
+    request: pb::ExportBundleRequest,
+) -> Result<pb::BundleResponse, Status> {
     let pb::ExportBundleRequest {
         unit,
         term,
         version,
         decisions,
         reference,
-    } = req.into_inner();
-    if reference {
+    } = request;
+    let exported = if reference {
         if decisions {
             return Err(crate::error::Error::invalid(
                 "reference",
@@ -38,26 +39,23 @@ pub async fn export(
             )
             .into());
         }
-        let exported = exchange::export_reference(node, who, unit.trim())?;
-        return Ok(Response::new(pb::BundleResponse {
-            bundle: exported.bytes,
-            file_name: exported.file_name,
-        }));
-    }
-    let direction = if decisions {
-        exchange::Direction::Down
+        exchange::export_reference(node, who, unit.trim())?
     } else {
-        exchange::Direction::Any
+        let direction = if decisions {
+            exchange::Direction::Down
+        } else {
+            exchange::Direction::Any
+        };
+        exchange::export(node, who, unit.trim(), term.trim(), version, direction).await?
     };
-    let exported =
-        exchange::export(node, who, unit.trim(), term.trim(), version, direction).await?;
-    Ok(Response::new(pb::BundleResponse {
+    Ok(pb::BundleResponse {
         bundle: exported.bytes,
         file_name: exported.file_name,
-    }))
+    })
 }
 
-/// `ImportBundle` for `who`.
+/// `ImportBundle` for `who`: the bundle `bytes` applied as the link would apply it, and the
+/// receipt file to carry back.
 ///
 /// # Errors
 ///
@@ -68,10 +66,9 @@ pub async fn export(
 pub async fn import(
     node: std::sync::Arc<Node>,
     who: &Caller,
-    req: Request<pb::ImportBundleRequest>,
-) -> Result<Response<pb::ImportBundleResponse>, Status> {
+    pb::ImportBundleRequest { bundle: bytes }: pb::ImportBundleRequest,
+) -> Result<pb::ImportBundleResponse, Status> {
     let who = who.clone();
-    let bytes = req.into_inner().bundle;
     // Run to completion even if the clerk's command goes away mid-way, so that a bundle is
     // applied whole or not at all, as a push is.
     let imported = tokio::spawn(async move { exchange::import(&node, &who, &bytes).await })
@@ -81,10 +78,10 @@ pub async fn import(
         Some(r) => (r.bytes, r.file_name),
         None => (Vec::new(), String::new()),
     };
-    Ok(Response::new(pb::ImportBundleResponse {
+    Ok(pb::ImportBundleResponse {
         outcome: imported.outcome,
         receipt,
         receipt_file_name,
         duplicate: imported.duplicate,
-    }))
+    })
 }

@@ -197,7 +197,9 @@ impl pb::planning_server::Planning for PlanningService {
         req: Request<pb::ExportBundleRequest>,
     ) -> Result<Response<pb::BundleResponse>, Status> {
         let who = self.who(&req)?;
-        super::bundles::export(&self.node, &who, req).await
+        super::bundles::export(&self.node, &who, req.into_inner())
+            .await
+            .map(Response::new)
     }
 
     async fn import_bundle(
@@ -205,7 +207,9 @@ impl pb::planning_server::Planning for PlanningService {
         req: Request<pb::ImportBundleRequest>,
     ) -> Result<Response<pb::ImportBundleResponse>, Status> {
         let who = self.who(&req)?;
-        super::bundles::import(self.node.clone(), &who, req).await
+        super::bundles::import(self.node.clone(), &who, req.into_inner())
+            .await
+            .map(Response::new)
     }
 
     async fn list_units(

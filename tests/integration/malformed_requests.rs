@@ -1,6 +1,8 @@
-//! A request without a message field it cannot do without (PutEntry's entry,
-//! RecordBallotRound's round, Push's plan, PushFulfilment's fulfilment) is refused with
-//! INVALID_ARGUMENT naming the field as required, on both services, and writes nothing.
+//! Requests refused for their own shape, before any node operation runs, on both services:
+//! one without a message field it cannot do without (PutEntry's entry, RecordBallotRound's
+//! round, Push's plan, PushFulfilment's fulfilment) is refused with INVALID_ARGUMENT naming
+//! the field as required; an ExportBundle asking for the reference data and decisions at once
+//! is refused naming `reference`. Nothing is written.
 
 use quyhoach::grpc::pb;
 use tonic::Code;
@@ -71,4 +73,39 @@ async fn a_request_without_its_required_message_is_refused_naming_it_and_changes
     refused_for_lacking(&e, "fulfilment");
 
     assert_eq!(everything(&mut c).await, before);
+}
+
+#[tokio::test]
+async fn an_export_of_the_reference_data_and_decisions_at_once_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let province = start(dir.path(), "40", None, "builtin:2024").await;
+    let mut c = client(&province).await;
+    let e = c
+        .export_bundle(pb::ExportBundleRequest {
+            unit: "412".into(),
+            term: TERM.into(),
+            version: 1,
+            decisions: true,
+            reference: true,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    assert!(
+        e.message().contains("reference") && e.message().contains("not both"),
+        "{}",
+        e.message()
+    );
+    // The reference data alone passes the shape check and reaches the node, whose own refusal
+    // (an insecure node signs no bundle) is another one.
+    let alone = c
+        .export_bundle(pb::ExportBundleRequest {
+            unit: "412".into(),
+            reference: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(alone.code(), Code::FailedPrecondition, "{alone:?}");
+    assert!(!alone.message().contains("not both"), "{alone:?}");
 }
