@@ -44,6 +44,36 @@ fn page_order(a: &Finding, b: &Finding) -> Ordering {
 /// Per rule and severity, how many findings: the counts a page shows.
 pub type Counts = Vec<(RuleId, Severity, usize)>;
 
+/// Where one page lies in a filtered list of findings, as [`paginate`] finds it.
+#[derive(Debug)]
+struct Paging {
+    /// Per rule and severity, within the subtree and term.
+    counts: Counts,
+    /// How many findings match every filter.
+    total: usize,
+    /// The page's findings' places in the filtered, sorted list.
+    range: std::ops::Range<usize>,
+    /// The page number, from 1, clamped to `1..=pages`.
+    page: usize,
+    /// How many pages there are; at least 1.
+    pages: usize,
+}
+
+impl Paging {
+    /// The page of `findings` (those in `range`, in order), with the `entries` the view holds.
+    fn into_page(self, findings: Vec<CheckedFinding>, entries: usize) -> FindingsPage {
+        FindingsPage {
+            findings,
+            total: self.total,
+            counts: self.counts,
+            first: self.range.start,
+            page: self.page,
+            pages: self.pages,
+            entries,
+        }
+    }
+}
+
 /// Pages `found` (every finding within the subtree and term): counts them by rule and
 /// severity, keeps those `filter`'s rules and severity want, sorts them, and returns the
 /// counts, the total and the range of page `page` (from 1, clamped) of `size` (0: all).
@@ -53,7 +83,7 @@ fn paginate<T>(
     filter: &CheckFilter,
     page: usize,
     size: usize,
-) -> (Counts, usize, std::ops::Range<usize>, usize, usize) {
+) -> Paging {
     let mut counts: std::collections::BTreeMap<(RuleId, Severity), usize> = Default::default();
     for f in found.iter() {
         let f = finding(f);
@@ -80,7 +110,13 @@ fn paginate<T>(
     }
     found[range.clone()].sort_unstable_by(|a, b| page_order(finding(a), finding(b)));
     let counts = counts.into_iter().map(|((r, s), n)| (r, s, n)).collect();
-    (counts, total, range, page, pages)
+    Paging {
+        counts,
+        total,
+        range,
+        page,
+        pages,
+    }
 }
 
 impl Node {
@@ -185,19 +221,9 @@ impl Node {
         if !self.runs_checks() {
             let outcome = self.check(who, &within).await?;
             let mut found = outcome.findings;
-            let (counts, total, range, page, pages) =
-                paginate(&mut found, |f| &f.finding, filter, page, size);
-            let first = range.start;
-            let findings = found.drain(range).collect();
-            return Ok(FindingsPage {
-                findings,
-                total,
-                counts,
-                first,
-                page,
-                pages,
-                entries: outcome.entries,
-            });
+            let paging = paginate(&mut found, |f| &f.finding, filter, page, size);
+            let findings = found.drain(paging.range.clone()).collect();
+            return Ok(paging.into_page(findings, outcome.entries));
         }
         let root = self.live_scope(who, filter).await?;
         let scope = Scope {
@@ -206,28 +232,22 @@ impl Node {
             rules: Vec::new(),
             severity: None,
         };
-        let (counts, total, first, page, pages, chosen) = {
+        let (paging, chosen) = {
             let live = self.live.read().unwrap_or_else(|e| e.into_inner());
             let mut found: Vec<&Finding> = live
                 .findings
                 .values()
                 .filter(|f| scope.contains(f, &self.hierarchy))
                 .collect();
-            let (counts, total, range, page, pages) =
-                paginate(&mut found, |f| f, filter, page, size);
-            let chosen: Vec<Finding> = found[range.clone()].iter().map(|f| (*f).clone()).collect();
-            (counts, total, range.start, page, pages, chosen)
+            let paging = paginate(&mut found, |f| f, filter, page, size);
+            let chosen: Vec<Finding> = found[paging.range.clone()]
+                .iter()
+                .map(|f| (*f).clone())
+                .collect();
+            (paging, chosen)
         };
         let (findings, entries) = self.with_acceptances(chosen)?;
-        Ok(FindingsPage {
-            findings,
-            total,
-            counts,
-            first,
-            page,
-            pages,
-            entries,
-        })
+        Ok(paging.into_page(findings, entries))
     }
 
     /// The header of the latest version of every unit × term held within `under` (empty: the
@@ -317,8 +337,13 @@ mod tests {
                 };
                 for page in [0, 1, 2, pages - 1, pages, pages + 5] {
                     let mut found: Vec<&Finding> = all.iter().collect();
-                    let (counts, total, range, got_page, got_pages) =
-                        paginate(&mut found, |f| f, &filter, page, size);
+                    let Paging {
+                        counts,
+                        total,
+                        range,
+                        page: got_page,
+                        pages: got_pages,
+                    } = paginate(&mut found, |f| f, &filter, page, size);
                     assert_eq!(total, wanted.len());
                     assert_eq!(got_pages, pages, "size {size}");
                     assert_eq!(got_page, page.clamp(1, pages));
