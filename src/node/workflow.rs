@@ -2,7 +2,7 @@
 
 use chrono::NaiveDate;
 
-use super::{Event, Node};
+use super::{at_most, Event, Node};
 use crate::{
     auth::Caller,
     domain::{
@@ -161,9 +161,7 @@ impl Node {
     /// term is unknown; [`Error::Denied`] if the unit is not this node's own; [`Error::Precondition`] if the latest version is approved or awaits
     /// a decision; [`Error::Store`] if storage fails.
     pub async fn create_draft(&self, who: &Caller, unit: &str, term: &str) -> Result<Plan> {
-        who.require_clerk_of(unit)?;
-        self.owned_unit(unit)?;
-        self.known_term("term", term)?;
+        self.own_plan_write(who, unit, term)?;
         let guard = self.lock().await;
         let (draft, new) = self.draft_or_next(unit, term)?;
         if !new {
@@ -235,9 +233,7 @@ impl Node {
         term: &str,
         entry: Entry,
     ) -> Result<Plan> {
-        who.require_clerk_of(unit)?;
-        let owner = self.owned_unit(unit)?.clone();
-        self.known_term("term", term)?;
+        let owner = self.own_plan_write(who, unit, term)?.clone();
         let entry = self.validate_entry(&owner, entry)?;
         self.edit_draft(who, "put_entry", unit, term, |plan| {
             let detail = format!(
@@ -284,18 +280,13 @@ impl Node {
         round: Option<BallotRound>,
         replace: bool,
     ) -> Result<Plan> {
-        who.require_clerk_of(unit)?;
-        let owner = self.owned_unit(unit)?.clone();
-        self.known_term("term", term)?;
+        let owner = self.own_plan_write(who, unit, term)?.clone();
         if entries.is_empty() {
             return Err(Error::invalid("entries", "nothing to import"));
         }
-        if entries.len() > MAX_ENTRIES {
-            return Err(Error::invalid(
-                "entries",
-                format!("a plan holds at most {MAX_ENTRIES} entries"),
-            ));
-        }
+        at_most("entries", entries.len(), MAX_ENTRIES, |_| {
+            format!("a plan holds at most {MAX_ENTRIES} entries")
+        })?;
         let entries = entries
             .into_iter()
             .enumerate()
@@ -338,12 +329,9 @@ impl Node {
                 None => plan.entries.push(entry),
             }
         }
-        if plan.entries.len() > MAX_ENTRIES {
-            return Err(Error::invalid(
-                "entries",
-                format!("a plan holds at most {MAX_ENTRIES} entries"),
-            ));
-        }
+        at_most("entries", plan.entries.len(), MAX_ENTRIES, |_| {
+            format!("a plan holds at most {MAX_ENTRIES} entries")
+        })?;
         let mut detail = match replaced {
             Some(old) => format!("{count} entries replacing {old}"),
             None => format!("{count} entries"),
@@ -378,9 +366,7 @@ impl Node {
         national_id: &str,
         position: &str,
     ) -> Result<Plan> {
-        who.require_clerk_of(unit)?;
-        self.owned_unit(unit)?;
-        self.known_term("term", term)?;
+        self.own_plan_write(who, unit, term)?;
         self.edit_draft(who, "remove_entry", unit, term, |plan| {
             let before = plan.entries.len();
             plan.entries.retain(|e| e.key() != (position, national_id));
@@ -416,9 +402,7 @@ impl Node {
         term: &str,
         round: BallotRound,
     ) -> Result<RoundResult> {
-        who.require_clerk_of(unit)?;
-        self.owned_unit(unit)?;
-        self.known_term("term", term)?;
+        self.own_plan_write(who, unit, term)?;
         round.validate_counts("round")?;
         self.validated(None, |c| c.round("round", &round))?;
         crate::domain::parse_date("round.date", &round.date.to_string())?;
@@ -506,9 +490,7 @@ impl Node {
         adopted_on: Option<NaiveDate>,
         reviewed: &Reviewed,
     ) -> Result<Plan> {
-        who.require_clerk_of(unit)?;
-        self.owned_unit(unit)?;
-        self.known_term("term", term)?;
+        self.own_plan_write(who, unit, term)?;
         let adopted_on = adopted_on.unwrap_or_else(|| self.today());
         if adopted_on > self.today() {
             return Err(Error::invalid(
@@ -564,9 +546,7 @@ impl Node {
         term: &str,
         reviewed: &Reviewed,
     ) -> Result<(PlanHeader, Unit)> {
-        who.require_clerk_of(unit)?;
-        self.owned_unit(unit)?;
-        self.known_term("term", term)?;
+        self.own_plan_write(who, unit, term)?;
         let Some(approver) = self.parent_unit().cloned() else {
             return Err(Error::precondition(
                 "unit",
@@ -637,9 +617,7 @@ impl Node {
     /// message names who and when, and that it must be returned there); [`Error::Store`] if
     /// storage fails.
     pub async fn withdraw_submission(&self, who: &Caller, unit: &str, term: &str) -> Result<Plan> {
-        who.require_clerk_of(unit)?;
-        self.owned_unit(unit)?;
-        self.known_term("term", term)?;
+        self.own_plan_write(who, unit, term)?;
         let _pushing = self.pushing().await;
         let guard = self.lock().await;
         let Some(header) = self.latest(unit, term)? else {
