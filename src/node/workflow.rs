@@ -96,6 +96,35 @@ impl Node {
         Ok(self.store.meta(&revision_key(unit, term))?.unwrap_or(0))
     }
 
+    /// The header of the latest version of (`unit`, `term`), which a step needs in `status`;
+    /// `only` says which (e.g. "an adopted version can be submitted"). The caller holds the lock.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] naming `term` when there is no plan; [`Error::Precondition`] naming
+    /// `term` when the latest version is in another status; [`Error::Store`] if storage fails.
+    fn latest_in(
+        &self,
+        unit: &str,
+        term: &str,
+        status: PlanStatus,
+        only: &str,
+    ) -> Result<PlanHeader> {
+        let Some(header) = self.latest(unit, term)? else {
+            return Err(Error::not_found(
+                "term",
+                format!("no plan for {unit} in term {term}"),
+            ));
+        };
+        if header.status != status {
+            return Err(Error::precondition(
+                "term",
+                format!("{} is {}; only {only}", header.id, header.status.as_str()),
+            ));
+        }
+        Ok(header)
+    }
+
     /// The change that counts one more change of the draft of (unit, term), to commit with it.
     pub(super) fn next_revision(&self, unit: &str, term: &str) -> Result<Change> {
         Ok(Change::SetMeta(
@@ -557,22 +586,12 @@ impl Node {
             ));
         };
         let guard = self.lock().await;
-        let Some(mut header) = self.latest(unit, term)? else {
-            return Err(Error::not_found(
-                "term",
-                format!("no plan for {unit} in term {term}"),
-            ));
-        };
-        if header.status != PlanStatus::Adopted {
-            return Err(Error::precondition(
-                "term",
-                format!(
-                    "{} is {}; only an adopted version can be submitted",
-                    header.id,
-                    header.status.as_str()
-                ),
-            ));
-        }
+        let mut header = self.latest_in(
+            unit,
+            term,
+            PlanStatus::Adopted,
+            "an adopted version can be submitted",
+        )?;
         reviewed.check(
             &header.id,
             self.revision(unit, term)?,
@@ -620,26 +639,16 @@ impl Node {
         self.own_plan_write(who, unit, term)?;
         let _pushing = self.pushing().await;
         let guard = self.lock().await;
-        let Some(header) = self.latest(unit, term)? else {
-            return Err(Error::not_found(
-                "term",
-                format!("no plan for {unit} in term {term}"),
-            ));
-        };
+        let header = self.latest_in(
+            unit,
+            term,
+            PlanStatus::Submitted,
+            "a submitted version still waiting to be sent can be withdrawn",
+        )?;
         let approver = self
             .parent_unit()
             .map(|u| u.code.clone())
             .unwrap_or_default();
-        if header.status != PlanStatus::Submitted {
-            return Err(Error::precondition(
-                "term",
-                format!(
-                    "{} is {}; only a submitted version still waiting to be sent can be withdrawn",
-                    header.id,
-                    header.status.as_str()
-                ),
-            ));
-        }
         let queued = self
             .store
             .outbox()?
