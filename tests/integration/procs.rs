@@ -263,7 +263,13 @@ impl Proc {
     /// What a failed test needs to know about this node: whether its process still runs, and
     /// the last lines of its log (the store's directory is gone once the test ends).
     pub fn post_mortem(&self) -> String {
-        let log = std::fs::read_to_string(self.data.with_extension("log")).unwrap_or_default();
+        let log = match std::fs::read(self.data.with_extension("log")) {
+            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+            Err(e) => format!(
+                "cannot read {}: {e}",
+                self.data.with_extension("log").display()
+            ),
+        };
         let lines: Vec<&str> = log.lines().collect();
         let tail = lines[lines.len().saturating_sub(40)..].join("\n");
         let pid = self
