@@ -6,6 +6,7 @@ pub mod convert;
 pub mod gate;
 pub mod incoming;
 pub mod limits;
+pub mod node_convert;
 mod node_sync;
 pub mod paged;
 mod planning;

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
-use super::{convert::*, pb};
+use super::{convert::*, node_convert::*, pb};
 use crate::{
     bundle::format::{push_signatures_from_pb, signature_to_pb},
     domain::FieldError,

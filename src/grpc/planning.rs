@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
-use super::{convert::*, limits::MAX_ANSWER, pb};
+use super::{convert::*, limits::MAX_ANSWER, node_convert::*, pb};
 use crate::{
     domain::{parse_date, FieldError, PlanId},
     error::Error,

@@ -64,8 +64,8 @@ pub use query::{
     PlanFilter, SortKey,
 };
 pub use reconcile::{digest, ParentView, PlanState, Reconciled, Repairs, Restored};
-pub use reference::Reference;
-pub use reorganise::{Fate, PlanFate, Reorganisation, StructureChoice};
+pub use reference::{Reference, StructureChoice};
+pub use reorganise::{Fate, PlanFate, Reorganisation};
 pub use sources::{FromSources, SkippedEntry, SourceUse};
 pub use status::{ChildReport, LinkState, LinkStatus, SyncStatus};
 pub use structure::Structure;

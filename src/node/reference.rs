@@ -3,9 +3,10 @@
 
 use std::sync::Arc;
 
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use super::{reorganise::StructureChoice, Event, Node};
+use super::{Event, Node};
 use crate::{
     auth::Caller,
     domain::{Catalog, LaterReorganisation, Level, UnitHistory},
@@ -19,6 +20,15 @@ pub(super) const DOCUMENT: &str = "reference";
 /// How far ahead of the version held a parent's reference data may jump: the province's
 /// version grows by one per change, so a larger jump is a forgery or a fault.
 pub const MAX_REFERENCE_STEP: u64 = 1_000;
+
+/// The structure a province has moved its nodes to, carried in the reference data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StructureChoice {
+    /// The label of the structure in the units' history (`2025`).
+    pub label: String,
+    /// The day it took effect, as the history has it (`2025-07-01`).
+    pub on: NaiveDate,
+}
 
 /// One version of the reference data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

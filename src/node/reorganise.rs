@@ -6,24 +6,14 @@
 //! besides is in `docs/reorganisation.md`.
 
 use chrono::NaiveDate;
-use serde::{Deserialize, Serialize};
 
-use super::{live, Event, Node};
+use super::{live, reference::StructureChoice, Event, Node};
 use crate::{
     auth::{Caller, Role},
     domain::{Level, PlanId, PlanStatus},
     error::{Error, Result},
     store::Change,
 };
-
-/// The structure a province has moved its nodes to, carried in the reference data.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StructureChoice {
-    /// The label of the structure in the units' history (`2025`).
-    pub label: String,
-    /// The day it took effect, as the history has it (`2025-07-01`).
-    pub on: NaiveDate,
-}
 
 /// What becomes of one plan in a reorganisation.
 #[derive(Debug, Clone, PartialEq, Eq)]

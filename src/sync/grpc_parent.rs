@@ -14,8 +14,9 @@ use crate::{
     grpc::{
         convert::{
             decision_from_pb, fulfilment_from_pb, fulfilment_record_to_pb, plan_from_pb,
-            plan_id_to_pb, plan_state_from_pb, plan_to_pb, receipt_from_pb,
+            plan_id_to_pb, plan_to_pb, receipt_from_pb,
         },
+        node_convert::{plan_state_from_pb, reported_plan_to_pb},
         pb::{self, node_sync_client::NodeSyncClient},
         HELD_HASH, OFFERED_HASH,
     },
@@ -160,11 +161,7 @@ impl Parent for GrpcParent {
                 .unwrap_or_default(),
             last_error: r.last_error.unwrap_or_default(),
             reference_version: r.reference_version,
-            plan_states: r
-                .plan_states
-                .iter()
-                .map(crate::grpc::convert::reported_plan_to_pb)
-                .collect(),
+            plan_states: r.plan_states.iter().map(reported_plan_to_pb).collect(),
         };
         let response = answer("pull decisions", self.client.pull_decisions(request)).await?;
         let decisions = response

@@ -248,11 +248,36 @@ impl Proc {
                 // (a full check of thousands of long-named entries passes 4 MiB).
                 Ok(c) => return c.max_decoding_message_size(quyhoach::grpc::limits::MAX_ANSWER),
                 Err(e) if tokio::time::Instant::now() > deadline => {
-                    panic!("cannot reach {}: {e}", self.unit)
+                    panic!(
+                        "cannot reach {} at {}: {e:?}\n{}",
+                        self.unit,
+                        self.addr,
+                        self.post_mortem()
+                    )
                 }
                 Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
             }
         }
+    }
+
+    /// What a failed test needs to know about this node: whether its process still runs, and
+    /// the last lines of its log (the store's directory is gone once the test ends).
+    pub fn post_mortem(&self) -> String {
+        let log = match std::fs::read(self.data.with_extension("log")) {
+            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+            Err(e) => format!(
+                "cannot read {}: {e}",
+                self.data.with_extension("log").display()
+            ),
+        };
+        let lines: Vec<&str> = log.lines().collect();
+        let tail = lines[lines.len().saturating_sub(40)..].join("\n");
+        let pid = self
+            .child
+            .id()
+            .map_or("gone".to_string(), |p| p.to_string());
+        let alive = std::path::Path::new(&format!("/proc/{pid}")).exists();
+        format!("process {pid} (running: {alive}); its log ends:\n{tail}")
     }
 
     pub async fn status(&self) -> pb::SyncStatusResponse {
