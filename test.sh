@@ -6,16 +6,17 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 # The web page's browser tests drive Debian's headless Chromium through chromedriver; the
-# test of an RSA approver's CMS signature makes its authority with the openssl command line.
+# test of an RSA approver's CMS signature makes its authority with the openssl command line;
+# the first-start crash test kills the node at chosen system calls with strace.
 if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null ||
-    ! command -v openssl >/dev/null; then
+    ! command -v openssl >/dev/null || ! command -v strace >/dev/null; then
     sudo=""
     if [ "$(id -u)" -ne 0 ]; then
         sudo="sudo"
     fi
     export DEBIAN_FRONTEND=noninteractive
-    $sudo apt-get install -y chromium chromium-driver openssl ||
-        { $sudo apt-get update && $sudo apt-get install -y chromium chromium-driver openssl; }
+    $sudo apt-get install -y chromium chromium-driver openssl strace ||
+        { $sudo apt-get update && $sudo apt-get install -y chromium chromium-driver openssl strace; }
 fi
 
 cargo fmt --check

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{CheckedFinding, Node, PlanFilter};
+use super::{at_most, CheckedFinding, Node, PlanFilter};
 use crate::{
     auth::Caller,
     domain::{Decision, Outcome, PlanHeader, PlanId, PlanStatus},
@@ -203,15 +203,9 @@ impl Node {
         if shown.is_empty() {
             return Err(Error::invalid("plans", "no plan chosen to approve"));
         }
-        if shown.len() > MAX_APPROVE_AT_ONCE {
-            return Err(Error::invalid(
-                "plans",
-                format!(
-                    "at most {MAX_APPROVE_AT_ONCE} plans at once, not {}",
-                    shown.len()
-                ),
-            ));
-        }
+        at_most("plans", shown.len(), MAX_APPROVE_AT_ONCE, |n| {
+            format!("at most {MAX_APPROVE_AT_ONCE} plans at once, not {n}")
+        })?;
         for (i, s) in shown.iter().enumerate() {
             let hex = s.hash.len() == 64 && s.hash.bytes().all(|b| b.is_ascii_hexdigit());
             if !hex {

@@ -2,7 +2,7 @@
 //! in version order), deciding, forwarding approved plans upward, and applying the decisions
 //! that come back down.
 
-use super::{Event, Node};
+use super::{at_most, Event, Node};
 use crate::{
     auth::Caller,
     bundle::{
@@ -21,12 +21,9 @@ pub const MAX_CITATIONS: usize = 20;
 /// Checks the findings a return cites, before any is looked up: at most [`MAX_CITATIONS`],
 /// each a finding ID (short, letters, digits, `-`, `_`, `.`), none twice.
 fn check_citations(cite: &[String]) -> Result<()> {
-    if cite.len() > MAX_CITATIONS {
-        return Err(Error::invalid(
-            "cite_findings",
-            format!("at most {MAX_CITATIONS} findings, not {}", cite.len()),
-        ));
-    }
+    at_most("cite_findings", cite.len(), MAX_CITATIONS, |n| {
+        format!("at most {MAX_CITATIONS} findings, not {n}")
+    })?;
     for (i, c) in cite.iter().enumerate() {
         let well_formed = !c.is_empty()
             && c.len() <= 64

@@ -277,18 +277,15 @@ pub async fn push_bundle(node: &Node, plan: &Plan) -> Result<Exported> {
         .audit_head()?
         .map(|(seq, digest)| format!("{seq}:{digest}"))
         .unwrap_or_default();
-    let bundle = Bundle {
-        from_unit: node.unit().code.clone(),
-        to_unit: parent.code.clone(),
-        created_at: node.now(),
-        classification: classification(node),
-        content: Content::Push {
+    seal_to(
+        node,
+        parent.code.clone(),
+        Content::Push {
             plan: plan.clone(),
             audit_head,
             signed,
         },
-    };
-    seal(node, &bundle)
+    )
 }
 
 /// The bundle of a fulfilment going up to this node's parent, sealed by this node.
@@ -300,19 +297,16 @@ pub fn fulfilment_bundle(node: &Node, fulfilment: &crate::domain::Fulfilment) ->
     let parent = node
         .parent_unit()
         .ok_or_else(|| Error::precondition("unit", "this node has no parent to push to"))?;
-    let bundle = Bundle {
-        from_unit: node.unit().code.clone(),
-        to_unit: parent.code.clone(),
-        created_at: node.now(),
-        classification: classification(node),
-        content: Content::Fulfilment {
+    seal_to(
+        node,
+        parent.code.clone(),
+        Content::Fulfilment {
             fulfilment: fulfilment.clone(),
             signature: node.fulfilment_signature(fulfilment)?.ok_or_else(|| {
                 Error::precondition("node", "a node without a key cannot write a bundle")
             })?,
         },
-    };
-    seal(node, &bundle)
+    )
 }
 
 /// Returns true if and only if `a` and `b` are about the same entry (unit, term, person,
@@ -322,6 +316,27 @@ pub fn same_entry(a: &crate::domain::Fulfilment, b: &crate::domain::Fulfilment) 
         && a.plan.term == b.plan.term
         && a.national_id == b.national_id
         && a.position == b.position
+}
+
+/// A bundle of `content` from this node to the unit `to_unit`, written now, with the
+/// classification mark this node's bundles carry: every bundle a node writes is one.
+fn addressed(node: &Node, to_unit: String, content: Content) -> Bundle {
+    Bundle {
+        from_unit: node.unit().code.clone(),
+        to_unit,
+        created_at: node.now(),
+        classification: classification(node),
+        content,
+    }
+}
+
+/// [`addressed`], sealed by this node.
+///
+/// # Errors
+///
+/// [`Error::Precondition`] if the node has no key or the bundle cannot be written.
+fn seal_to(node: &Node, to_unit: String, content: Content) -> Result<Exported> {
+    seal(node, &addressed(node, to_unit, content))
 }
 
 /// The classification mark this node's bundles carry (empty: none).
@@ -657,17 +672,14 @@ pub async fn export(
                 format!("some decisions on {unit}'s plans were taken by another node; a decisions bundle carries only this node's"),
             ));
         }
-        let bundle = Bundle {
-            from_unit: node.unit().code.clone(),
-            to_unit: unit.into(),
-            created_at: node.now(),
-            classification: classification(node),
-            content: Content::Decisions {
+        return seal_to(
+            node,
+            unit.into(),
+            Content::Decisions {
                 decisions,
                 signatures,
             },
-        };
-        return seal(node, &bundle);
+        );
     }
     // A lower plan held here (it came up through a child): its record, with every signature
     // kept on it, for anyone to verify with the authority alone.
@@ -702,17 +714,14 @@ pub async fn export(
 /// [`Error::Precondition`] if the node has no key; [`Error::Store`] if storage fails.
 fn record(node: &Node, plan: Plan) -> Result<Exported> {
     node.signer()?;
-    let bundle = Bundle {
-        from_unit: node.unit().code.clone(),
-        to_unit: node.unit().code.clone(),
-        created_at: node.now(),
-        classification: classification(node),
-        content: Content::Record {
+    seal_to(
+        node,
+        node.unit().code.clone(),
+        Content::Record {
             signatures: node.signatures_of(&plan.id)?,
             plan,
         },
-    };
-    seal(node, &bundle)
+    )
 }
 
 /// Reads and verifies a bundle for this node: its size, format, seal and every signature
@@ -789,14 +798,15 @@ pub async fn import(node: &Node, carrier: &Caller, bytes: &[u8]) -> Result<Impor
                 Error::precondition("node", "a node without a key cannot sign a receipt")
             })?;
             let back = Bundle {
-                from_unit: node.unit().code.clone(),
-                to_unit: from.clone(),
                 created_at: receipt.received_at,
-                classification: classification(node),
-                content: Content::Receipt {
-                    receipt: receipt.clone(),
-                    signature: receipt_signature,
-                },
+                ..addressed(
+                    node,
+                    from.clone(),
+                    Content::Receipt {
+                        receipt: receipt.clone(),
+                        signature: receipt_signature,
+                    },
+                )
             };
             let outcome = if duplicate {
                 format!(
@@ -899,17 +909,15 @@ pub async fn import(node: &Node, carrier: &Caller, bytes: &[u8]) -> Result<Impor
             let taken = node
                 .receive_fulfilment(&who, &from, fulfilment, Some(signature))
                 .await?;
-            let back = Bundle {
-                from_unit: node.unit().code.clone(),
-                to_unit: from.clone(),
-                created_at: node.now(),
-                classification: classification(node),
-                content: Content::FulfilmentAnswer {
+            let back = addressed(
+                node,
+                from.clone(),
+                Content::FulfilmentAnswer {
                     held: taken.held.clone(),
                     duplicate: taken.duplicate,
                     conflict: taken.conflict,
                 },
-            };
+            );
             let outcome = if taken.conflict {
                 format!(
                     "fulfilment of {} from {from}: this node holds another decision ({} of {}) and keeps it; the conflict is recorded",
@@ -1051,17 +1059,14 @@ pub fn export_reference(node: &Node, who: &Caller, child: &str) -> Result<Export
     let reference = node.reference();
     let document = serde_json::to_string(reference.as_ref())
         .map_err(|e| Error::precondition("reference", format!("does not encode: {e}")))?;
-    let bundle = Bundle {
-        from_unit: node.unit().code.clone(),
-        to_unit: child.to_string(),
-        created_at: node.now(),
-        classification: classification(node),
-        content: Content::Reference {
+    seal_to(
+        node,
+        child.to_string(),
+        Content::Reference {
             version: reference.version,
             document,
         },
-    };
-    seal(node, &bundle)
+    )
 }
 
 /// Requires a bundle to come from this node's parent.

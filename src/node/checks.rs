@@ -14,7 +14,7 @@ use crate::{
     auth::Caller,
     domain::{Level, PlanId},
     error::{Error, Result},
-    rules::{self, Finding, RuleId, Scope, Severity, Snapshot},
+    rules::{self, Finding, RuleId, Scope, Severity},
     store::Change,
 };
 
@@ -131,13 +131,8 @@ impl Node {
         let view = self.view.read().unwrap_or_else(|e| e.into_inner());
         let submitted = view.submitted(&self.unit.code);
         let fulfilled = self.fulfilled.read().unwrap_or_else(|e| e.into_inner());
-        let snapshot = Snapshot {
-            plans: view.plans(),
-            hierarchy: &self.hierarchy,
-            catalog: &reference.catalog,
-            submitted: &submitted,
-            fulfilled: &fulfilled,
-        };
+        let at = self.setting(reference, today, &fulfilled);
+        let snapshot = at.snapshot(view.plans(), &submitted);
         let started = Instant::now();
         let report = rules::check(&snapshot, scope, today, &reference.rules);
         (report, started.elapsed().as_micros() as u64, view.entries())
@@ -200,13 +195,8 @@ impl Node {
                 let submitted = view.submitted_for(id, &self.unit.code);
                 let related = view.related(id, &Default::default(), &reference.rules);
                 let fulfilled = self.fulfilled.read().unwrap_or_else(|e| e.into_inner());
-                let snapshot = Snapshot {
-                    plans: related.plans(),
-                    hierarchy: &self.hierarchy,
-                    catalog: &reference.catalog,
-                    submitted: &submitted,
-                    fulfilled: &fulfilled,
-                };
+                let at = self.setting(&reference, today, &fulfilled);
+                let snapshot = at.snapshot(related.plans(), &submitted);
                 let started = Instant::now();
                 let report =
                     rules::check_incremental(&snapshot, id, &scope, today, &reference.rules);

@@ -15,7 +15,7 @@ use crate::view::View;
 use crate::{
     domain::{Catalog, Hierarchy, Level, Plan, PlanId},
     error::Result,
-    rules::{self, Finding, RulesFile, Scope, Snapshot, CROSS_PERSON_RULES},
+    rules::{self, Finding, RulesFile, Scope, Snapshot, SubmittedCopy, CROSS_PERSON_RULES},
     store::Change,
 };
 
@@ -155,14 +155,7 @@ impl Node {
                 &mut live.findings,
                 id,
                 also,
-                &Setting {
-                    hierarchy: &self.hierarchy,
-                    catalog: &reference.catalog,
-                    rules: &reference.rules,
-                    today,
-                    own: &self.unit.code,
-                    fulfilled: &fulfilled,
-                },
+                &self.setting(&reference, today, &fulfilled),
             );
             diff(&before, &after, why, now, &mut events);
         }
@@ -288,6 +281,45 @@ pub(crate) struct Setting<'a> {
     pub fulfilled: &'a [crate::domain::Fulfilment],
 }
 
+impl<'a> Setting<'a> {
+    /// The snapshot the rules read: `plans` and the copies their owners `submitted` (R22),
+    /// with this setting's units, catalogue and fulfilled entries.
+    pub(crate) fn snapshot<'s>(
+        &'s self,
+        plans: &'s [Plan],
+        submitted: &'s [SubmittedCopy],
+    ) -> Snapshot<'s> {
+        Snapshot {
+            plans,
+            hierarchy: self.hierarchy,
+            catalog: self.catalog,
+            submitted,
+            fulfilled: self.fulfilled,
+        }
+    }
+}
+
+impl Node {
+    /// What the rules run against on this node: its units and own unit, `reference`'s
+    /// catalogue and parameters, `today`, and `fulfilled`, the entries fulfilled here (the
+    /// caller holds their lock for the setting's time).
+    pub(crate) fn setting<'a>(
+        &'a self,
+        reference: &'a super::reference::Reference,
+        today: NaiveDate,
+        fulfilled: &'a [crate::domain::Fulfilment],
+    ) -> Setting<'a> {
+        Setting {
+            hierarchy: &self.hierarchy,
+            catalog: &reference.catalog,
+            rules: &reference.rules,
+            today,
+            own: &self.unit.code,
+            fulfilled,
+        }
+    }
+}
+
 /// Brings `findings` up to date after a change to `id`'s unit × term (whose replaced version
 /// listed `also`), re-checking only the plans related to it in the view; returns the findings
 /// it recomputed, before and after.
@@ -321,13 +353,7 @@ pub(crate) fn recheck_plan(
     };
     let submitted = view.submitted_for(id, at.own);
     let related = view.related(id, also, at.rules);
-    let snapshot = Snapshot {
-        plans: related.plans(),
-        hierarchy: at.hierarchy,
-        catalog: at.catalog,
-        submitted: &submitted,
-        fulfilled: at.fulfilled,
-    };
+    let snapshot = at.snapshot(related.plans(), &submitted);
     let also_refs: HashSet<&str> = related.persons().iter().map(String::as_str).collect();
     let mut persons = rules::touched_persons(&snapshot, id);
     persons.extend(also_refs.iter().copied());
@@ -350,13 +376,7 @@ pub(crate) fn recheck_plan(
         .map(|f| (finding_id(&f), f))
         .collect();
     if !provincial.is_empty() {
-        let snapshot = Snapshot {
-            plans: &provincial,
-            hierarchy: at.hierarchy,
-            catalog: at.catalog,
-            submitted: &[],
-            fulfilled: at.fulfilled,
-        };
+        let snapshot = at.snapshot(&provincial, &[]);
         // Only the findings naming a list of this unit × term: the others were not
         // recomputed (`recomputed_by`), and did not change.
         after.extend(
@@ -432,18 +452,16 @@ mod tests {
     /// Every finding of a full check of the view, by ID.
     fn full_findings(view: &View, at: &Setting<'_>) -> HashMap<String, Finding> {
         let submitted = view.submitted(at.own);
-        let snapshot = Snapshot {
-            plans: view.plans(),
-            hierarchy: at.hierarchy,
-            catalog: at.catalog,
-            submitted: &submitted,
-            fulfilled: at.fulfilled,
-        };
-        rules::check(&snapshot, &Scope::default(), at.today, at.rules)
-            .findings
-            .into_iter()
-            .map(|f| (finding_id(&f), f))
-            .collect()
+        rules::check(
+            &at.snapshot(view.plans(), &submitted),
+            &Scope::default(),
+            at.today,
+            at.rules,
+        )
+        .findings
+        .into_iter()
+        .map(|f| (finding_id(&f), f))
+        .collect()
     }
 
     /// Every finding of a full check, by ID, with its message.

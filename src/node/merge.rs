@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     audit::AuditEvent,
-    domain::{validate::Context, Catalog, Decision, Hierarchy, Plan, PlanId, Receipt},
+    domain::{validate::Context, Catalog, Conflict, Decision, Hierarchy, Plan, PlanId, Receipt},
     store::{Change, Store, StoreError},
 };
 
@@ -100,6 +100,9 @@ pub struct Source {
     pub decisions: Vec<Decision>,
     /// The carried documents (acceptances, fulfilments, signatures).
     pub documents: Vec<(String, serde_json::Value)>,
+    /// The pushes it refused because it already held another content for the same version
+    /// (shown by `status` as conflicts), so that the new province's node still shows them.
+    pub conflicts: Vec<Conflict>,
     /// The audit trail.
     pub trail: ImportedTrail,
     /// Set by [`plan_merge`]: the target already holds this source (a rerun).
@@ -281,6 +284,34 @@ pub fn read_source(
             documents.push((key, value));
         }
     }
+    let waiting = store.outbox()?;
+    if let Some((_, first)) = waiting.first() {
+        return Err(refuse(format!(
+            "{} plan versions wait in its outbox to go to a parent (the first: {}); a province \
+             node has no parent, so this is the store of a district or a commune: only province \
+             nodes are merged; nothing was merged",
+            waiting.len(),
+            first.plan
+        )));
+    }
+    let mut conflicts = Vec::new();
+    for c in store.conflicts()? {
+        if !units.contains(&c.plan.unit) {
+            return Err(refuse(format!(
+                "conflict over {}: it concerns unit {}, of which it holds no plan",
+                c.plan,
+                crate::domain::validate::prefix(&c.plan.unit)
+            )));
+        }
+        for (field, hash) in [
+            ("held_hash", &c.held_hash),
+            ("offered_hash", &c.offered_hash),
+        ] {
+            crate::domain::validate::hash(&format!("conflict over {}: {field}", c.plan), hash)
+                .map_err(|e| refuse(e.to_string()))?;
+        }
+        conflicts.push(c);
+    }
     Ok(Source {
         label: label.to_string(),
         province: province.clone(),
@@ -288,6 +319,7 @@ pub fn read_source(
         plans,
         receipts,
         decisions,
+        conflicts,
         documents,
         trail: ImportedTrail {
             origin: province,
@@ -457,6 +489,7 @@ pub fn merge_changes(sources: &[Source], target: &str, now: DateTime<Utc>) -> Ve
         changes.extend(s.plans.iter().cloned().map(Change::PutPlan));
         changes.extend(s.receipts.iter().cloned().map(Change::PutReceipt));
         changes.extend(s.decisions.iter().cloned().map(Change::LogDecision));
+        changes.extend(s.conflicts.iter().cloned().map(Change::RecordConflict));
         changes.extend(
             s.documents
                 .iter()
@@ -483,12 +516,13 @@ pub fn merge_changes(sources: &[Source], target: &str, now: DateTime<Utc>) -> Ve
             serde_json::to_value(&marker).expect("a marker serializes"),
         ));
         named.push(format!(
-            "province {} ({}) from {}: {} plan versions, {} decisions, chain head {}",
+            "province {} ({}) from {}: {} plan versions, {} decisions, {} conflicts, chain head {}",
             s.province,
             s.province_name,
             s.label,
             s.plans.len(),
             s.decisions.len(),
+            s.conflicts.len(),
             head.map(|(n, d)| format!("{n}:{d}"))
                 .unwrap_or_else(|| "none (empty trail)".into())
         ));
@@ -560,5 +594,90 @@ mod tests {
         assert_eq!((code.as_str(), outside), ("45", None));
         assert_eq!(origin_province(&h, "19330").as_deref(), Some("45"));
         assert_eq!(origin_province(&h, "18853").as_deref(), Some("44"));
+    }
+
+    /// Reads, as a merge does into province 44, the store of old province 45 holding 45's own
+    /// adopted list and what `extra` commits beside it.
+    async fn read_45_with(extra: Vec<Change>) -> Result<Source, MergeError> {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::SledStore::open(&dir.path().join("45")).unwrap();
+        let mut plan = crate::rules::testkit::plan("45", "2025-2030", 1);
+        plan.status = crate::domain::PlanStatus::Adopted;
+        plan.hash = Some(plan.content_hash());
+        let mut changes = vec![Change::PutPlan(plan)];
+        changes.extend(extra);
+        let ticket = store.commit(changes).unwrap();
+        store.wait_durable(ticket).await.unwrap();
+        let hierarchy = crate::config::load_units("builtin:2025").unwrap();
+        let catalog = crate::config::builtin_catalog().unwrap();
+        let ctx = MergeContext {
+            hierarchy: &hierarchy,
+            catalog: &catalog,
+            today: NaiveDate::from_ymd_opt(2025, 8, 1).unwrap(),
+            target: "44",
+        };
+        read_source("45", store.as_ref(), &ctx, &mut || {})
+    }
+
+    fn conflict_over(unit: &str) -> Conflict {
+        Conflict {
+            plan: PlanId {
+                unit: unit.into(),
+                term: "2025-2030".into(),
+                version: 1,
+            },
+            held_hash: "a".repeat(64),
+            offered_hash: "b".repeat(64),
+            from: "461".into(),
+            to: "45".into(),
+            at: DateTime::parse_from_rfc3339("2025-06-01T08:00:00Z")
+                .unwrap()
+                .into(),
+        }
+    }
+
+    /// The pushes an old province refused as conflicts come into the new province's node
+    /// with its plans; one that names a unit the source holds no plan of is refused.
+    #[tokio::test]
+    async fn a_sources_conflicts_are_merged_and_a_stray_one_is_refused() {
+        let source = read_45_with(vec![Change::RecordConflict(conflict_over("45"))])
+            .await
+            .unwrap();
+        assert_eq!(source.conflicts, [conflict_over("45")]);
+        let changes = merge_changes(&[source], "44", Utc::now());
+        assert!(changes
+            .iter()
+            .any(|c| matches!(c, Change::RecordConflict(c) if *c == conflict_over("45"))));
+        let Err(MergeError::Refused(why)) =
+            read_45_with(vec![Change::RecordConflict(conflict_over("461"))]).await
+        else {
+            panic!("a conflict over a unit without a plan was merged")
+        };
+        assert!(why.contains("conflict over 461/2025-2030/v1"), "{why}");
+    }
+
+    /// A store with plan versions waiting to go to a parent is no province's node: refused,
+    /// naming the first of them.
+    #[tokio::test]
+    async fn a_store_with_an_outbox_is_refused_as_no_provinces() {
+        let waiting = crate::domain::OutboxItem {
+            plan: PlanId {
+                unit: "45".into(),
+                term: "2025-2030".into(),
+                version: 1,
+            },
+            queued_at: Utc::now(),
+            approval: None,
+        };
+        let Err(MergeError::Refused(why)) = read_45_with(vec![Change::Enqueue(waiting)]).await
+        else {
+            panic!("a store with an outbox was merged")
+        };
+        assert!(
+            why.contains("1 plan versions wait in its outbox") && why.contains("45/2025-2030/v1"),
+            "{why}"
+        );
+        // Without it, the same store is read.
+        read_45_with(vec![]).await.unwrap();
     }
 }

@@ -112,6 +112,24 @@ pub fn system_clock() -> Clock {
     Arc::new(Utc::now)
 }
 
+/// Refuses `count` items for `field` when more than `max` are allowed, saying so with
+/// `problem(count)`: the one bound check of every repeated input an operation caps.
+///
+/// # Errors
+///
+/// [`Error::Invalid`] naming `field` with `problem(count)` when `count > max`.
+fn at_most(
+    field: &str,
+    count: usize,
+    max: usize,
+    problem: impl FnOnce(usize) -> String,
+) -> Result<()> {
+    if count > max {
+        return Err(Error::invalid(field, problem(count)));
+    }
+    Ok(())
+}
+
 /// Everything a node operation needs.
 pub struct Node {
     /// The unit this node serves.
@@ -598,6 +616,21 @@ impl Node {
                 ),
             )),
         }
+    }
+
+    /// Checks a write to this node's own plan of (`unit`, `term`), as every step of the
+    /// owner's workflow begins: `who` is a clerk of `unit`, this node serves `unit`, and
+    /// `term` is a known term. Answers the unit.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Denied`] unless `who` is a clerk of `unit` and this node serves it;
+    /// [`Error::NotFound`] naming `unit` or `term` for an unknown one.
+    fn own_plan_write(&self, who: &Caller, unit: &str, term: &str) -> Result<&Unit> {
+        who.require_clerk_of(unit)?;
+        let owner = self.owned_unit(unit)?;
+        self.known_term("term", term)?;
+        Ok(owner)
     }
 
     /// Checks that `unit` exists and that this node owns its plans.

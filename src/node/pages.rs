@@ -5,7 +5,11 @@
 
 use std::cmp::Ordering;
 
-use super::{checks::CheckOutcome, CheckFilter, CheckedFinding, Node};
+use super::{
+    checks::CheckOutcome,
+    query::{Paging, Start},
+    CheckFilter, CheckedFinding, Node,
+};
 use crate::{
     auth::Caller,
     domain::PlanHeader,
@@ -44,6 +48,33 @@ fn page_order(a: &Finding, b: &Finding) -> Ordering {
 /// Per rule and severity, how many findings: the counts a page shows.
 pub type Counts = Vec<(RuleId, Severity, usize)>;
 
+/// One page of a filtered list of findings, as [`paginate`] finds it.
+#[derive(Debug)]
+struct Paged {
+    /// Per rule and severity, within the subtree and term.
+    counts: Counts,
+    /// How many findings match every filter.
+    total: usize,
+    /// The page, clamped, and its findings' places in the filtered, sorted list.
+    at: Paging,
+}
+
+impl Paged {
+    /// The page of `findings` (those in `at.rows()`, in order), with the `entries` the view
+    /// holds.
+    fn into_page(self, findings: Vec<CheckedFinding>, entries: usize) -> FindingsPage {
+        FindingsPage {
+            findings,
+            total: self.total,
+            counts: self.counts,
+            first: self.at.first,
+            page: self.at.page,
+            pages: self.at.pages,
+            entries,
+        }
+    }
+}
+
 /// Pages `found` (every finding within the subtree and term): counts them by rule and
 /// severity, keeps those `filter`'s rules and severity want, sorts them, and returns the
 /// counts, the total and the range of page `page` (from 1, clamped) of `size` (0: all).
@@ -53,7 +84,7 @@ fn paginate<T>(
     filter: &CheckFilter,
     page: usize,
     size: usize,
-) -> (Counts, usize, std::ops::Range<usize>, usize, usize) {
+) -> Paged {
     let mut counts: std::collections::BTreeMap<(RuleId, Severity), usize> = Default::default();
     for f in found.iter() {
         let f = finding(f);
@@ -65,11 +96,8 @@ fn paginate<T>(
             && filter.severity.is_none_or(|s| s == f.severity)
     });
     let total = found.len();
-    let size = if size == 0 { total.max(1) } else { size };
-    let pages = total.div_ceil(size).max(1);
-    let page = page.clamp(1, pages);
-    let first = (page - 1) * size;
-    let range = first.min(total)..(first + size).min(total);
+    let at = Paging::clamp(total, size, Start::Number(page));
+    let range = at.rows();
     // Only the page's findings need their place: select them, then sort only them.
     if range.end < total && range.end > 0 {
         found.select_nth_unstable_by(range.end - 1, |a, b| page_order(finding(a), finding(b)));
@@ -78,9 +106,9 @@ fn paginate<T>(
     if range.start > 0 && range.start < found.len() {
         found.select_nth_unstable_by(range.start, |a, b| page_order(finding(a), finding(b)));
     }
-    found[range.clone()].sort_unstable_by(|a, b| page_order(finding(a), finding(b)));
+    found[range].sort_unstable_by(|a, b| page_order(finding(a), finding(b)));
     let counts = counts.into_iter().map(|((r, s), n)| (r, s, n)).collect();
-    (counts, total, range, page, pages)
+    Paged { counts, total, at }
 }
 
 impl Node {
@@ -185,19 +213,9 @@ impl Node {
         if !self.runs_checks() {
             let outcome = self.check(who, &within).await?;
             let mut found = outcome.findings;
-            let (counts, total, range, page, pages) =
-                paginate(&mut found, |f| &f.finding, filter, page, size);
-            let first = range.start;
-            let findings = found.drain(range).collect();
-            return Ok(FindingsPage {
-                findings,
-                total,
-                counts,
-                first,
-                page,
-                pages,
-                entries: outcome.entries,
-            });
+            let paged = paginate(&mut found, |f| &f.finding, filter, page, size);
+            let findings = found.drain(paged.at.rows()).collect();
+            return Ok(paged.into_page(findings, outcome.entries));
         }
         let root = self.live_scope(who, filter).await?;
         let scope = Scope {
@@ -206,28 +224,22 @@ impl Node {
             rules: Vec::new(),
             severity: None,
         };
-        let (counts, total, first, page, pages, chosen) = {
+        let (paged, chosen) = {
             let live = self.live.read().unwrap_or_else(|e| e.into_inner());
             let mut found: Vec<&Finding> = live
                 .findings
                 .values()
                 .filter(|f| scope.contains(f, &self.hierarchy))
                 .collect();
-            let (counts, total, range, page, pages) =
-                paginate(&mut found, |f| f, filter, page, size);
-            let chosen: Vec<Finding> = found[range.clone()].iter().map(|f| (*f).clone()).collect();
-            (counts, total, range.start, page, pages, chosen)
+            let paged = paginate(&mut found, |f| f, filter, page, size);
+            let chosen: Vec<Finding> = found[paged.at.rows()]
+                .iter()
+                .map(|f| (*f).clone())
+                .collect();
+            (paged, chosen)
         };
         let (findings, entries) = self.with_acceptances(chosen)?;
-        Ok(FindingsPage {
-            findings,
-            total,
-            counts,
-            first,
-            page,
-            pages,
-            entries,
-        })
+        Ok(paged.into_page(findings, entries))
     }
 
     /// The header of the latest version of every unit × term held within `under` (empty: the
@@ -317,8 +329,9 @@ mod tests {
                 };
                 for page in [0, 1, 2, pages - 1, pages, pages + 5] {
                     let mut found: Vec<&Finding> = all.iter().collect();
-                    let (counts, total, range, got_page, got_pages) =
+                    let Paged { counts, total, at } =
                         paginate(&mut found, |f| f, &filter, page, size);
+                    let (range, got_page, got_pages) = (at.rows(), at.page, at.pages);
                     assert_eq!(total, wanted.len());
                     assert_eq!(got_pages, pages, "size {size}");
                     assert_eq!(got_page, page.clamp(1, pages));

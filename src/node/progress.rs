@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use super::Node;
+use super::{at_most, Node};
 use crate::{
     domain::{PlanId, PlanStatus},
     error::{Error, Result},
@@ -127,15 +127,9 @@ impl Node {
     ///
     /// [`Error::Invalid`] naming the first state that is not.
     pub fn note_lower_states(&self, child: &str, states: Vec<ReportedPlan>) -> Result<()> {
-        if states.len() > MAX_REPORTED_STATES {
-            return Err(Error::invalid(
-                "plan_states",
-                format!(
-                    "holds {} states; at most {MAX_REPORTED_STATES}",
-                    states.len()
-                ),
-            ));
-        }
+        at_most("plan_states", states.len(), MAX_REPORTED_STATES, |n| {
+            format!("holds {n} states; at most {MAX_REPORTED_STATES}")
+        })?;
         for (i, s) in states.iter().enumerate() {
             for (field, unit) in [("plan.unit", &s.id.unit), ("held_by", &s.held_by)] {
                 if !self.hierarchy.is_within(unit, child) {

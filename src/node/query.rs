@@ -297,15 +297,10 @@ impl Node {
             if let Some(total) = view.total_by_plans(&self.hierarchy, &rows) {
                 let at = Paging::clamp(total, size, start);
                 if let Some(page) = view.page_at(&self.hierarchy, &rows, at.first, size) {
-                    let end = if size == 0 {
-                        total
-                    } else {
-                        (at.first + size).min(total)
-                    };
                     return Ok(ConsolidatedPage {
                         entries: page.rows.iter().map(entry).collect(),
-                        next_page_token: if end < total {
-                            format!("@{end}")
+                        next_page_token: if at.end < total {
+                            format!("@{}", at.end)
                         } else {
                             String::new()
                         },
@@ -335,19 +330,14 @@ impl Node {
         }
         let total = usize::try_from(page.total).unwrap_or(usize::MAX);
         let at = Paging::clamp(total, size, start);
-        let end = if size == 0 {
-            total
-        } else {
-            (at.first + size).min(total)
-        };
         let entries: Vec<ConsolidatedEntry> = all
-            .get(at.first..end.min(all.len()))
+            .get(at.first..at.end.min(all.len()))
             .unwrap_or_default()
             .iter()
             .map(entry)
             .collect();
-        let next_page_token = if end < total {
-            format!("@{end}")
+        let next_page_token = if at.end < total {
+            format!("@{}", at.end)
         } else {
             String::new()
         };
@@ -431,29 +421,33 @@ pub struct PageRequest {
 
 /// Where a page starts, resolved from a [`PageAt`].
 #[derive(Debug, Clone, Copy)]
-enum Start {
+pub(super) enum Start {
     Cursor,
     Offset(usize),
     Number(usize),
 }
 
-/// A page number clamped to the list: the page, how many there are, and its first row.
+/// A page clamped to the list: the page number (from 1), how many there are, and its rows
+/// (`first..end`, places in the whole sorted list); the consolidated list's pages and the
+/// findings page's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Paging {
-    page: usize,
-    pages: usize,
-    first: usize,
+pub(super) struct Paging {
+    pub(super) page: usize,
+    pub(super) pages: usize,
+    pub(super) first: usize,
+    pub(super) end: usize,
 }
 
 impl Paging {
     /// Pages of `size` rows over `total` (0: one page of everything); past the last page is
     /// the last page, an empty list is one empty page.
-    fn clamp(total: usize, size: usize, start: Start) -> Self {
+    pub(super) fn clamp(total: usize, size: usize, start: Start) -> Self {
         if size == 0 {
             return Paging {
                 page: 1,
                 pages: 1,
                 first: 0,
+                end: total,
             };
         }
         let pages = total.div_ceil(size).max(1);
@@ -466,7 +460,17 @@ impl Paging {
             Start::Offset(o) if o < total => o,
             _ => (page - 1) * size,
         };
-        Paging { page, pages, first }
+        Paging {
+            page,
+            pages,
+            first,
+            end: (first + size).min(total),
+        }
+    }
+
+    /// The page's rows, as places in the whole sorted list.
+    pub(super) fn rows(&self) -> std::ops::Range<usize> {
+        self.first..self.end
     }
 }
 
@@ -628,34 +632,48 @@ impl Node {
 mod tests {
     use super::*;
 
-    fn at(total: usize, size: usize, start: Start) -> (usize, usize, usize) {
+    fn at(total: usize, size: usize, start: Start) -> (usize, usize, usize, usize) {
         let p = Paging::clamp(total, size, start);
-        (p.page, p.pages, p.first)
+        (p.page, p.pages, p.first, p.end)
     }
 
     #[test]
     fn a_page_number_is_clamped_to_the_pages_there_are() {
-        // 5 rows, 2 a page: pages 1, 2, 3 (the last holds one row).
-        assert_eq!(at(5, 2, Start::Number(1)), (1, 3, 0));
-        assert_eq!(at(5, 2, Start::Number(3)), (3, 3, 4));
-        // Past the last page is the last page; page 0 is the first.
-        assert_eq!(at(5, 2, Start::Number(4)), (3, 3, 4));
-        assert_eq!(at(5, 2, Start::Number(usize::MAX)), (3, 3, 4));
-        assert_eq!(at(5, 2, Start::Number(0)), (1, 3, 0));
-        // Exactly full pages: the last starts at the last pair.
-        assert_eq!(at(4, 2, Start::Number(9)), (2, 2, 2));
-        // An empty list is one empty page.
-        assert_eq!(at(0, 2, Start::Number(1)), (1, 1, 0));
-        assert_eq!(at(0, 2, Start::Number(7)), (1, 1, 0));
-        // Size 0 is everything on one page.
-        assert_eq!(at(5, 0, Start::Number(3)), (1, 1, 0));
+        // (rows, page size, page asked for) and the (page, pages, first row, end) it gives.
+        for (total, size, n, want) in [
+            // 5 rows, 2 a page: pages 1, 2, 3 (the last holds one row).
+            (5, 2, 1, (1, 3, 0, 2)),
+            (5, 2, 3, (3, 3, 4, 5)),
+            // Past the last page is the last page; page 0 is the first.
+            (5, 2, 4, (3, 3, 4, 5)),
+            (5, 2, usize::MAX, (3, 3, 4, 5)),
+            (5, 2, 0, (1, 3, 0, 2)),
+            // Exactly full pages: the last starts at the last pair.
+            (4, 2, 9, (2, 2, 2, 4)),
+            // An empty list is one empty page.
+            (0, 2, 1, (1, 1, 0, 0)),
+            (0, 2, 7, (1, 1, 0, 0)),
+            // Size 0 is everything on one page.
+            (5, 0, 3, (1, 1, 0, 5)),
+        ] {
+            assert_eq!(
+                at(total, size, Start::Number(n)),
+                want,
+                "page {n} of {size} over {total} rows"
+            );
+        }
     }
 
     #[test]
     fn an_offset_past_the_end_is_the_last_page() {
-        assert_eq!(at(5, 2, Start::Offset(2)), (2, 3, 2));
-        assert_eq!(at(5, 2, Start::Offset(4)), (3, 3, 4));
-        assert_eq!(at(5, 2, Start::Offset(5)), (3, 3, 4));
-        assert_eq!(at(5, 2, Start::Offset(usize::MAX)), (3, 3, 4));
+        // 5 rows, 2 a page: the offset asked for and the (page, pages, first row, end) it gives.
+        for (offset, want) in [
+            (2, (2, 3, 2, 4)),
+            (4, (3, 3, 4, 5)),
+            (5, (3, 3, 4, 5)),
+            (usize::MAX, (3, 3, 4, 5)),
+        ] {
+            assert_eq!(at(5, 2, Start::Offset(offset)), want, "offset {offset}");
+        }
     }
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
+use tokio::sync::MutexGuard;
 
 use super::{Event, Node};
 use crate::{
@@ -103,7 +104,7 @@ impl Node {
                         structure: other.and_then(|s| s.structure),
                         ..configured
                     };
-                    self.put_reference(next.clone()).await?;
+                    self.put_reference(self.lock().await, &next).await?;
                     tracing::info!(version = next.version, "reference data has a new version");
                     next
                 }
@@ -162,7 +163,6 @@ impl Node {
     /// Stores reference data received from the parent unless the store holds that version or
     /// a later one already (read under the node's lock); returns true if it was stored.
     async fn put_received(&self, reference: &Reference) -> Result<bool> {
-        let value = serde_json::to_value(reference).expect("reference data serializes");
         let guard = self.lock().await;
         let stored = self
             .store
@@ -172,14 +172,7 @@ impl Node {
         if stored >= reference.version {
             return Ok(false);
         }
-        let event =
-            Event::new("reference_data", None).detail(format!("version {}", reference.version));
-        self.commit(
-            guard,
-            event,
-            vec![Change::SetDocument(DOCUMENT.into(), value)],
-        )
-        .await?;
+        self.put_reference(guard, reference).await?;
         Ok(true)
     }
 
@@ -270,9 +263,11 @@ impl Node {
         Ok((mine.version > have).then_some(mine))
     }
 
-    async fn put_reference(&self, reference: Reference) -> Result<()> {
-        let value = serde_json::to_value(&reference).expect("reference data serializes");
-        let guard = self.lock().await;
+    /// Stores `reference` as the reference data held, under the node's lock `guard`, with an
+    /// audit record naming its version: the one write of it, for the province's own new
+    /// version and for one received from the parent.
+    async fn put_reference(&self, guard: MutexGuard<'_, ()>, reference: &Reference) -> Result<()> {
+        let value = serde_json::to_value(reference).expect("reference data serializes");
         let event =
             Event::new("reference_data", None).detail(format!("version {}", reference.version));
         self.commit(

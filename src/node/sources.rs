@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeSet, HashSet};
 
-use super::{Event, Node};
+use super::{at_most, Event, Node};
 use crate::{
     auth::Caller,
     domain::{validate::MAX_ENTRIES, Entry, EntryOrigin, Plan, PlanId, PlanStatus},
@@ -75,9 +75,7 @@ impl Node {
         unit: &str,
         term: &str,
     ) -> Result<FromSources> {
-        who.require_clerk_of(unit)?;
-        let owner = self.owned_unit(unit)?.clone();
-        self.known_term("term", term)?;
+        let owner = self.own_plan_write(who, unit, term)?.clone();
         let now = self.hierarchy.period();
         let history = self.hierarchy.history();
         let Some(since) = self.hierarchy.new_since(unit) else {
@@ -234,16 +232,12 @@ impl Node {
                 ),
             ));
         }
-        if entries.len() > MAX_ENTRIES {
-            return Err(Error::invalid(
-                "unit",
-                format!(
-                    "the sources of {unit} hold {} entries together; a plan holds at most \
-                     {MAX_ENTRIES}",
-                    entries.len()
-                ),
-            ));
-        }
+        at_most("unit", entries.len(), MAX_ENTRIES, |n| {
+            format!(
+                "the sources of {unit} hold {n} entries together; a plan holds at most \
+                 {MAX_ENTRIES}"
+            )
+        })?;
         let mut plan = Plan::new_draft(
             PlanId {
                 unit: unit.into(),
@@ -361,15 +355,9 @@ impl Node {
         held: &[PlanId],
     ) -> Result<Vec<Plan>> {
         self.require_child_node(who, child)?;
-        if held.len() > MAX_HELD_SOURCES {
-            return Err(Error::invalid(
-                "held",
-                format!(
-                    "{} versions; at most {MAX_HELD_SOURCES} may be named",
-                    held.len()
-                ),
-            ));
-        }
+        at_most("held", held.len(), MAX_HELD_SOURCES, |n| {
+            format!("{n} versions; at most {MAX_HELD_SOURCES} may be named")
+        })?;
         self.settle().await?;
         let held: HashSet<&PlanId> = held.iter().collect();
         let terms: Vec<String> = self.reference().catalog.terms.keys().cloned().collect();

@@ -2,7 +2,7 @@
 
 use chrono::NaiveDate;
 
-use super::{Event, Node};
+use super::{at_most, Event, Node};
 use crate::{
     auth::Caller,
     domain::{
@@ -96,6 +96,35 @@ impl Node {
         Ok(self.store.meta(&revision_key(unit, term))?.unwrap_or(0))
     }
 
+    /// The header of the latest version of (`unit`, `term`), which a step needs in `status`;
+    /// `only` says which (e.g. "an adopted version can be submitted"). The caller holds the lock.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] naming `term` when there is no plan; [`Error::Precondition`] naming
+    /// `term` when the latest version is in another status; [`Error::Store`] if storage fails.
+    fn latest_in(
+        &self,
+        unit: &str,
+        term: &str,
+        status: PlanStatus,
+        only: &str,
+    ) -> Result<PlanHeader> {
+        let Some(header) = self.latest(unit, term)? else {
+            return Err(Error::not_found(
+                "term",
+                format!("no plan for {unit} in term {term}"),
+            ));
+        };
+        if header.status != status {
+            return Err(Error::precondition(
+                "term",
+                format!("{} is {}; only {only}", header.id, header.status.as_str()),
+            ));
+        }
+        Ok(header)
+    }
+
     /// The change that counts one more change of the draft of (unit, term), to commit with it.
     pub(super) fn next_revision(&self, unit: &str, term: &str) -> Result<Change> {
         Ok(Change::SetMeta(
@@ -161,9 +190,7 @@ impl Node {
     /// term is unknown; [`Error::Denied`] if the unit is not this node's own; [`Error::Precondition`] if the latest version is approved or awaits
     /// a decision; [`Error::Store`] if storage fails.
     pub async fn create_draft(&self, who: &Caller, unit: &str, term: &str) -> Result<Plan> {
-        who.require_clerk_of(unit)?;
-        self.owned_unit(unit)?;
-        self.known_term("term", term)?;
+        self.own_plan_write(who, unit, term)?;
         let guard = self.lock().await;
         let (draft, new) = self.draft_or_next(unit, term)?;
         if !new {
@@ -235,9 +262,7 @@ impl Node {
         term: &str,
         entry: Entry,
     ) -> Result<Plan> {
-        who.require_clerk_of(unit)?;
-        let owner = self.owned_unit(unit)?.clone();
-        self.known_term("term", term)?;
+        let owner = self.own_plan_write(who, unit, term)?.clone();
         let entry = self.validate_entry(&owner, entry)?;
         self.edit_draft(who, "put_entry", unit, term, |plan| {
             let detail = format!(
@@ -284,18 +309,13 @@ impl Node {
         round: Option<BallotRound>,
         replace: bool,
     ) -> Result<Plan> {
-        who.require_clerk_of(unit)?;
-        let owner = self.owned_unit(unit)?.clone();
-        self.known_term("term", term)?;
+        let owner = self.own_plan_write(who, unit, term)?.clone();
         if entries.is_empty() {
             return Err(Error::invalid("entries", "nothing to import"));
         }
-        if entries.len() > MAX_ENTRIES {
-            return Err(Error::invalid(
-                "entries",
-                format!("a plan holds at most {MAX_ENTRIES} entries"),
-            ));
-        }
+        at_most("entries", entries.len(), MAX_ENTRIES, |_| {
+            format!("a plan holds at most {MAX_ENTRIES} entries")
+        })?;
         let entries = entries
             .into_iter()
             .enumerate()
@@ -338,12 +358,9 @@ impl Node {
                 None => plan.entries.push(entry),
             }
         }
-        if plan.entries.len() > MAX_ENTRIES {
-            return Err(Error::invalid(
-                "entries",
-                format!("a plan holds at most {MAX_ENTRIES} entries"),
-            ));
-        }
+        at_most("entries", plan.entries.len(), MAX_ENTRIES, |_| {
+            format!("a plan holds at most {MAX_ENTRIES} entries")
+        })?;
         let mut detail = match replaced {
             Some(old) => format!("{count} entries replacing {old}"),
             None => format!("{count} entries"),
@@ -378,9 +395,7 @@ impl Node {
         national_id: &str,
         position: &str,
     ) -> Result<Plan> {
-        who.require_clerk_of(unit)?;
-        self.owned_unit(unit)?;
-        self.known_term("term", term)?;
+        self.own_plan_write(who, unit, term)?;
         self.edit_draft(who, "remove_entry", unit, term, |plan| {
             let before = plan.entries.len();
             plan.entries.retain(|e| e.key() != (position, national_id));
@@ -416,9 +431,7 @@ impl Node {
         term: &str,
         round: BallotRound,
     ) -> Result<RoundResult> {
-        who.require_clerk_of(unit)?;
-        self.owned_unit(unit)?;
-        self.known_term("term", term)?;
+        self.own_plan_write(who, unit, term)?;
         round.validate_counts("round")?;
         self.validated(None, |c| c.round("round", &round))?;
         crate::domain::parse_date("round.date", &round.date.to_string())?;
@@ -506,9 +519,7 @@ impl Node {
         adopted_on: Option<NaiveDate>,
         reviewed: &Reviewed,
     ) -> Result<Plan> {
-        who.require_clerk_of(unit)?;
-        self.owned_unit(unit)?;
-        self.known_term("term", term)?;
+        self.own_plan_write(who, unit, term)?;
         let adopted_on = adopted_on.unwrap_or_else(|| self.today());
         if adopted_on > self.today() {
             return Err(Error::invalid(
@@ -564,9 +575,7 @@ impl Node {
         term: &str,
         reviewed: &Reviewed,
     ) -> Result<(PlanHeader, Unit)> {
-        who.require_clerk_of(unit)?;
-        self.owned_unit(unit)?;
-        self.known_term("term", term)?;
+        self.own_plan_write(who, unit, term)?;
         let Some(approver) = self.parent_unit().cloned() else {
             return Err(Error::precondition(
                 "unit",
@@ -577,22 +586,12 @@ impl Node {
             ));
         };
         let guard = self.lock().await;
-        let Some(mut header) = self.latest(unit, term)? else {
-            return Err(Error::not_found(
-                "term",
-                format!("no plan for {unit} in term {term}"),
-            ));
-        };
-        if header.status != PlanStatus::Adopted {
-            return Err(Error::precondition(
-                "term",
-                format!(
-                    "{} is {}; only an adopted version can be submitted",
-                    header.id,
-                    header.status.as_str()
-                ),
-            ));
-        }
+        let mut header = self.latest_in(
+            unit,
+            term,
+            PlanStatus::Adopted,
+            "an adopted version can be submitted",
+        )?;
         reviewed.check(
             &header.id,
             self.revision(unit, term)?,
@@ -637,31 +636,19 @@ impl Node {
     /// message names who and when, and that it must be returned there); [`Error::Store`] if
     /// storage fails.
     pub async fn withdraw_submission(&self, who: &Caller, unit: &str, term: &str) -> Result<Plan> {
-        who.require_clerk_of(unit)?;
-        self.owned_unit(unit)?;
-        self.known_term("term", term)?;
+        self.own_plan_write(who, unit, term)?;
         let _pushing = self.pushing().await;
         let guard = self.lock().await;
-        let Some(header) = self.latest(unit, term)? else {
-            return Err(Error::not_found(
-                "term",
-                format!("no plan for {unit} in term {term}"),
-            ));
-        };
+        let header = self.latest_in(
+            unit,
+            term,
+            PlanStatus::Submitted,
+            "a submitted version still waiting to be sent can be withdrawn",
+        )?;
         let approver = self
             .parent_unit()
             .map(|u| u.code.clone())
             .unwrap_or_default();
-        if header.status != PlanStatus::Submitted {
-            return Err(Error::precondition(
-                "term",
-                format!(
-                    "{} is {}; only a submitted version still waiting to be sent can be withdrawn",
-                    header.id,
-                    header.status.as_str()
-                ),
-            ));
-        }
         let queued = self
             .store
             .outbox()?

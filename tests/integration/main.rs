@@ -17,6 +17,7 @@ mod durability;
 mod eligible;
 mod export_paths;
 mod faults;
+mod first_start;
 mod fulfil_travels;
 mod fulfilled;
 mod full_disk;

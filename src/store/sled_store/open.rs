@@ -83,6 +83,7 @@ pub(super) const MIN_FREE: u64 = 1024 * 1024;
 /// Opens sled on `path` with a small page cache, checks its format, and syncs what it created.
 pub(super) fn open_engine(path: &Path) -> Result<Engine> {
     let folder_lock = lock_folder(path)?;
+    remove_unfinished_creation(path)?;
     remove_partial_snapshots(path)?;
     let db = open_sled(path)?;
     let found = check_format(&db, path)?;
@@ -399,6 +400,27 @@ const REOPEN_PAUSE_MIN: std::time::Duration = std::time::Duration::from_millis(2
 /// The longest pause between two attempts: how long after space is freed the store may take to
 /// answer again.
 const REOPEN_PAUSE_MAX: std::time::Duration = std::time::Duration::from_millis(400);
+
+/// Removes what a creation of the store that was cut short left: sled 0.34.7 writes its `conf`
+/// file in two writes (the settings, then their checksum) before it creates `db`, so a node
+/// killed in between leaves a `conf` that sled refuses to read ("Read corrupted data") at every
+/// start after. Without `db` the store never held anything (every value sled keeps is in `db`
+/// or in a blob that `db` names), so the partial `conf` is removed and sled writes it again.
+pub(super) fn remove_unfinished_creation(path: &Path) -> Result<()> {
+    let conf = path.join("conf");
+    if path.join("db").exists() || !conf.exists() {
+        return Ok(());
+    }
+    let bytes = conf.metadata().map(|m| m.len()).unwrap_or(0);
+    tracing::warn!(
+        file = %conf.display(),
+        bytes,
+        "removing the settings file of a store whose creation was cut short (no db file)"
+    );
+    std::fs::remove_file(&conf)?;
+    File::open(path)?.sync_all()?;
+    Ok(())
+}
 
 /// Removes the `snap.<lsn>.generating` files that sled 0.34.7 leaves when it is interrupted
 /// while writing a snapshot. Its reader takes the last snapshot file in name order, which is
