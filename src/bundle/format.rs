@@ -314,6 +314,50 @@ fn bad(field: &str, problem: impl Into<String>) -> FieldError {
     FieldError::new(field, problem)
 }
 
+/// Nothing if the statement signed is the one `expected`; otherwise the error names both:
+/// "vouches for `signed`, but `carrier` `expected`" (`carrier`: e.g. "the push carries").
+fn same_statement(signed: &Statement, expected: &Statement, carrier: &str) -> Result<(), String> {
+    if signed == expected {
+        return Ok(());
+    }
+    Err(format!(
+        "vouches for {}, but {carrier} {}",
+        signed.describe(),
+        expected.describe()
+    ))
+}
+
+/// A [`FieldError`] on `field` if it holds more than `max` items (`what`: what they are).
+fn at_most<T>(field: &str, items: &[T], max: usize, what: &str) -> Result<(), FieldError> {
+    if items.len() > max {
+        return Err(bad(field, format!("more than {max} {what}")));
+    }
+    Ok(())
+}
+
+/// `v`, or a [`FieldError`] on `field`: "is required".
+fn required<T>(field: &str, v: Option<T>) -> Result<T, FieldError> {
+    v.ok_or_else(|| bad(field, "is required"))
+}
+
+/// The message that must stand at `field`, read by `from_pb` (which names its sub-fields
+/// under `field`); "is required" without one.
+fn from_required<P, T>(
+    field: &str,
+    v: Option<P>,
+    from_pb: impl FnOnce(&str, P) -> Result<T, FieldError>,
+) -> Result<T, FieldError> {
+    from_pb(field, required(field, v)?)
+}
+
+/// The signature that must stand at `field`, from its proto form; "is missing" without one.
+fn required_signature(
+    field: &str,
+    s: Option<pb::NodeSignature>,
+) -> Result<PlanSignature, FieldError> {
+    signature_from_pb(field, s.ok_or_else(|| bad(field, "is missing"))?)
+}
+
 /// Reads a bundle file's bytes: its size, magic and format version, and its protobuf, into a
 /// [`Sealed`] bundle. Nothing is verified yet.
 ///
@@ -358,73 +402,38 @@ pub fn read(bytes: &[u8]) -> Result<Sealed, FieldError> {
     let content = match body.content {
         None => return Err(bad("bundle.content", "is missing")),
         Some(pb::bundle_body::Content::Push(p)) => Content::Push {
-            plan: convert::plan_from_pb(
-                "bundle.push.plan",
-                p.plan
-                    .ok_or_else(|| bad("bundle.push.plan", "is required"))?,
-            )?,
+            plan: from_required("bundle.push.plan", p.plan, convert::plan_from_pb)?,
             audit_head: p.audit_head,
             signed: push_signatures_from_pb("bundle.push.", p.signature, p.forwarded)?
                 .ok_or_else(|| bad("bundle.push.signature", "is missing"))?,
         },
         Some(pb::bundle_body::Content::Receipt(r)) => Content::Receipt {
-            receipt: convert::receipt_from_pb(
-                r.receipt
-                    .ok_or_else(|| bad("bundle.receipt.receipt", "is required"))?,
-            )?,
-            signature: signature_from_pb(
-                "bundle.receipt.signature",
-                r.signature
-                    .ok_or_else(|| bad("bundle.receipt.signature", "is missing"))?,
-            )?,
+            receipt: convert::receipt_from_pb(required("bundle.receipt.receipt", r.receipt)?)?,
+            signature: required_signature("bundle.receipt.signature", r.signature)?,
         },
         Some(pb::bundle_body::Content::Decisions(d)) => {
-            if d.decisions.len() > MAX_DECISIONS {
-                return Err(bad(
-                    "bundle.decisions",
-                    format!("more than {MAX_DECISIONS} decisions"),
-                ));
-            }
+            at_most("bundle.decisions", &d.decisions, MAX_DECISIONS, "decisions")?;
             let decisions = d
                 .decisions
                 .into_iter()
                 .enumerate()
                 .map(|(i, s)| {
                     let field = format!("bundle.decisions.decisions[{i}]");
-                    let decision = s.decision.ok_or_else(|| bad(&field, "is required"))?;
-                    Ok((s.seq, convert::decision_from_pb(&field, decision)?))
+                    let decision = from_required(&field, s.decision, convert::decision_from_pb)?;
+                    Ok((s.seq, decision))
                 })
-                .collect::<Result<Vec<_>, FieldError>>()?;
-            let signatures = d
-                .signatures
-                .into_iter()
-                .enumerate()
-                .map(|(i, s)| signature_from_pb(&format!("bundle.decisions.signatures[{i}]"), s))
                 .collect::<Result<Vec<_>, FieldError>>()?;
             Content::Decisions {
                 decisions,
-                signatures,
+                signatures: signatures_from_pb("bundle.decisions.signatures", d.signatures)?,
             }
         }
         Some(pb::bundle_body::Content::Record(r)) => {
-            if r.signatures.len() > MAX_RECORD_SIGNATURES {
-                return Err(bad(
-                    "bundle.record.signatures",
-                    format!("more than {MAX_RECORD_SIGNATURES} signatures"),
-                ));
-            }
+            let field = "bundle.record.signatures";
+            at_most(field, &r.signatures, MAX_RECORD_SIGNATURES, "signatures")?;
             Content::Record {
-                plan: convert::plan_from_pb(
-                    "bundle.record.plan",
-                    r.plan
-                        .ok_or_else(|| bad("bundle.record.plan", "is required"))?,
-                )?,
-                signatures: r
-                    .signatures
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, s)| signature_from_pb(&format!("bundle.record.signatures[{i}]"), s))
-                    .collect::<Result<Vec<_>, FieldError>>()?,
+                plan: from_required("bundle.record.plan", r.plan, convert::plan_from_pb)?,
+                signatures: signatures_from_pb(field, r.signatures)?,
             }
         }
         Some(pb::bundle_body::Content::Reference(r)) => {
@@ -443,27 +452,20 @@ pub fn read(bytes: &[u8]) -> Result<Sealed, FieldError> {
             }
         }
         Some(pb::bundle_body::Content::Fulfilment(f)) => Content::Fulfilment {
-            fulfilment: convert::fulfilment_from_pb(
+            fulfilment: from_required(
                 "bundle.fulfilment.fulfilment",
-                f.fulfilment
-                    .ok_or_else(|| bad("bundle.fulfilment.fulfilment", "is required"))?,
+                f.fulfilment,
+                convert::fulfilment_from_pb,
             )?,
-            signature: signature_from_pb(
-                "bundle.fulfilment.signature",
-                f.signature
-                    .ok_or_else(|| bad("bundle.fulfilment.signature", "is missing"))?,
-            )?,
+            signature: required_signature("bundle.fulfilment.signature", f.signature)?,
         },
         Some(pb::bundle_body::Content::FulfilmentAnswer(a)) => {
-            let answer = a
-                .answer
-                .ok_or_else(|| bad("bundle.fulfilment_answer.answer", "is required"))?;
+            let answer = required("bundle.fulfilment_answer.answer", a.answer)?;
             Content::FulfilmentAnswer {
-                held: convert::fulfilment_from_pb(
+                held: from_required(
                     "bundle.fulfilment_answer.answer.held",
-                    answer.held.ok_or_else(|| {
-                        bad("bundle.fulfilment_answer.answer.held", "is required")
-                    })?,
+                    answer.held,
+                    convert::fulfilment_from_pb,
                 )?,
                 duplicate: answer.duplicate,
                 conflict: answer.conflict,
@@ -528,16 +530,8 @@ impl Sealed {
             .map_err(|e| bad("bundle.seal", e))?;
         sign::require_node_of(&sealed_by, &b.from_unit).map_err(|e| bad("bundle.seal", e))?;
         let check = |field: &str, s: &PlanSignature, expected: &Statement| {
-            if &s.statement != expected {
-                return Err(bad(
-                    field,
-                    format!(
-                        "vouches for {}, but the bundle carries {}",
-                        s.statement.describe(),
-                        expected.describe()
-                    ),
-                ));
-            }
+            same_statement(&s.statement, expected, "the bundle carries")
+                .map_err(|e| bad(field, e))?;
             if s.statement.by != b.from_unit {
                 return Err(bad(
                     field,
@@ -674,24 +668,12 @@ pub fn check_push(
             ),
         ));
     }
-    if signature.statement != expected {
-        return Err(bad(
-            &field,
-            format!(
-                "vouches for {}, but the push carries {}",
-                signature.statement.describe(),
-                expected.describe()
-            ),
-        ));
-    }
+    same_statement(&signature.statement, &expected, "the push carries")
+        .map_err(|e| bad(&field, e))?;
     trust.verify(signature).map_err(|e| bad(&field, e))?;
     let mut statements = vec![signature.statement.clone()];
-    if signed.forwarded.len() > MAX_FORWARDED {
-        return Err(bad(
-            &format!("{at}forwarded"),
-            format!("more than {MAX_FORWARDED} signatures"),
-        ));
-    }
+    let forwarded = format!("{at}forwarded");
+    at_most(&forwarded, &signed.forwarded, MAX_FORWARDED, "signatures")?;
     for (i, s) in signed.forwarded.iter().enumerate() {
         let field = format!("{at}forwarded[{i}]");
         if own {
@@ -743,14 +725,7 @@ pub fn check_held(trust: &Trust, plan: &Plan, s: &PlanSignature) -> Result<(), S
         }
         Kind::Decision => {
             if let Some(d) = plan.decision.as_ref().filter(|d| d.decided_by == st.by) {
-                let expected = Statement::decision(d);
-                if st != &expected {
-                    return Err(format!(
-                        "vouches for {}, but the record holds {}",
-                        st.describe(),
-                        expected.describe()
-                    ));
-                }
+                same_statement(st, &Statement::decision(d), "the record holds")?;
             }
         }
         _ => {}
@@ -771,12 +746,8 @@ pub fn push_signatures_from_pb(
     signature: Option<pb::NodeSignature>,
     forwarded: Vec<pb::NodeSignature>,
 ) -> Result<Option<PushSignatures>, FieldError> {
-    if forwarded.len() > MAX_FORWARDED {
-        return Err(bad(
-            &format!("{at}forwarded"),
-            format!("more than {MAX_FORWARDED} signatures"),
-        ));
-    }
+    let field = format!("{at}forwarded");
+    at_most(&field, &forwarded, MAX_FORWARDED, "signatures")?;
     let Some(signature) = signature else {
         if forwarded.is_empty() {
             return Ok(None);
@@ -788,12 +759,24 @@ pub fn push_signatures_from_pb(
     };
     Ok(Some(PushSignatures {
         signature: signature_from_pb(&format!("{at}signature"), signature)?,
-        forwarded: forwarded
-            .into_iter()
-            .enumerate()
-            .map(|(i, s)| signature_from_pb(&format!("{at}forwarded[{i}]"), s))
-            .collect::<Result<_, _>>()?,
+        forwarded: signatures_from_pb(&field, forwarded)?,
     }))
+}
+
+/// Signatures from their proto form, the `i`-th named `field[i]` in an error.
+///
+/// # Errors
+///
+/// A [`FieldError`] on the first signature that is malformed (see [`signature_from_pb`]).
+pub fn signatures_from_pb(
+    field: &str,
+    signatures: Vec<pb::NodeSignature>,
+) -> Result<Vec<PlanSignature>, FieldError> {
+    signatures
+        .into_iter()
+        .enumerate()
+        .map(|(i, s)| signature_from_pb(&format!("{field}[{i}]"), s))
+        .collect()
 }
 
 /// The proto form of a push's signatures: (`signature`, `forwarded`).

@@ -18,6 +18,9 @@
 /// }
 /// ```
 ///
+/// Where every word is the value's own name (rule IDs: `R1` is "R1"), the values are listed
+/// without words: `pub enum RuleId ("rule") { R1, R2 }`.
+///
 /// It adds `ALL` (every value in declared order), `as_str` (the word), `Display` (the word) and
 /// `FromStr` (the word, trimmed, any ASCII case; otherwise the error of [`unknown`] naming the
 /// set, the value given and the words expected).
@@ -25,7 +28,20 @@ macro_rules! words {
     (
         $(#[$meta:meta])*
         $vis:vis enum $name:ident ($what:literal) {
-            $( $(#[$vmeta:meta])* $variant:ident = $word:literal ),+ $(,)?
+            $( $(#[$vmeta:meta])* $variant:ident ),+ $(,)?
+        }
+    ) => {
+        $crate::domain::words::words! {
+            $(#[$meta])*
+            $vis enum $name ($what) {
+                $( $(#[$vmeta])* $variant = stringify!($variant) ),+
+            }
+        }
+    };
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident ($what:literal) {
+            $( $(#[$vmeta:meta])* $variant:ident = $word:expr ),+ $(,)?
         }
     ) => {
         $(#[$meta])*

@@ -2,13 +2,13 @@
 //! service behind the [`Parent`] trait, and [`run`], which opens the TLS link to the parent
 //! (`crate::link`) and drives the sync logic over it.
 
-use std::sync::Arc;
+use std::{future::Future, sync::Arc};
 
-use tonic::{transport::Channel, Code};
+use tonic::{transport::Channel, Code, Status};
 
 use super::{drive, Parent, PullRequest, PushRefused};
 use crate::{
-    bundle::format::{push_signatures_to_pb, signature_from_pb},
+    bundle::format::{push_signatures_to_pb, signature_from_pb, signatures_from_pb},
     config::{SyncSettings, Tls},
     domain::{Decision, Fulfilment, Plan, Receipt},
     grpc::{
@@ -22,6 +22,22 @@ use crate::{
     },
     node::{bundles as exchange, FulfilmentTaken, Node, ParentView, Reference},
 };
+
+/// The answer to a call to the parent, or what failed, for the link's status: what was asked,
+/// then the gRPC code and the parent's message.
+async fn answer<T>(
+    what: &str,
+    call: impl Future<Output = Result<tonic::Response<T>, Status>>,
+) -> Result<T, String> {
+    call.await
+        .map(tonic::Response::into_inner)
+        .map_err(|s| failed(what, &s))
+}
+
+/// What failed, the gRPC code and the parent's message.
+fn failed(what: &str, status: &Status) -> String {
+    format!("{what}: {:?}: {}", status.code(), status.message())
+}
 
 /// The parent over gRPC.
 pub struct GrpcParent {
@@ -62,7 +78,7 @@ impl Parent for GrpcParent {
         let mut receipt = match self.client.push(request).await {
             Ok(r) => r.into_inner(),
             Err(status) => {
-                let message = format!("push {id}: {:?}: {}", status.code(), status.message());
+                let message = failed(&format!("push {id}"), &status);
                 if status.code() == Code::AlreadyExists {
                     let get = |key: &str| {
                         status
@@ -108,16 +124,14 @@ impl Parent for GrpcParent {
             .map_err(|e| PushRefused::Failed(format!("{what}: {e}")))?
             .as_ref()
             .map(crate::bundle::format::signature_to_pb);
-        let response = self
-            .client
-            .push_fulfilment(pb::PushFulfilmentRequest {
-                from_unit: from.to_string(),
-                fulfilment: Some(fulfilment_record_to_pb(fulfilment)),
-                signature,
-            })
+        let request = pb::PushFulfilmentRequest {
+            from_unit: from.to_string(),
+            fulfilment: Some(fulfilment_record_to_pb(fulfilment)),
+            signature,
+        };
+        let response = answer(&what, self.client.push_fulfilment(request))
             .await
-            .map_err(|s| PushRefused::Failed(format!("{what}: {:?}: {}", s.code(), s.message())))?
-            .into_inner();
+            .map_err(PushRefused::Failed)?;
         let held = response
             .held
             .ok_or_else(|| PushRefused::Failed(format!("{what}: the answer holds no record")))
@@ -149,12 +163,7 @@ impl Parent for GrpcParent {
             reference_version: r.reference_version,
             plan_states: r.plan_states.iter().map(reported_plan_to_pb).collect(),
         };
-        let response = self
-            .client
-            .pull_decisions(request)
-            .await
-            .map_err(|s| format!("pull decisions: {:?}: {}", s.code(), s.message()))?
-            .into_inner();
+        let response = answer("pull decisions", self.client.pull_decisions(request)).await?;
         let decisions = response
             .decisions
             .into_iter()
@@ -166,12 +175,7 @@ impl Parent for GrpcParent {
                 ))
             })
             .collect::<Result<Vec<_>, String>>()?;
-        let signatures = response
-            .signatures
-            .into_iter()
-            .enumerate()
-            .map(|(i, s)| signature_from_pb(&format!("signatures[{i}]"), s))
-            .collect::<Result<Vec<_>, _>>()
+        let signatures = signatures_from_pb("signatures", response.signatures)
             .map_err(|e| format!("pull decisions: {e}"))?;
         exchange::take_decisions(&self.node, &decisions, signatures)
             .await
@@ -180,15 +184,11 @@ impl Parent for GrpcParent {
     }
 
     async fn get_reference(&mut self, from: &str, have: u64) -> Result<Option<Reference>, String> {
-        let response = self
-            .client
-            .get_reference(pb::ReferenceRequest {
-                from_unit: from.to_string(),
-                have_version: have,
-            })
-            .await
-            .map_err(|s| format!("reference data: {:?}: {}", s.code(), s.message()))?
-            .into_inner();
+        let request = pb::ReferenceRequest {
+            from_unit: from.to_string(),
+            have_version: have,
+        };
+        let response = answer("reference data", self.client.get_reference(request)).await?;
         if response.document.is_empty() {
             return Ok(None);
         }
@@ -202,15 +202,11 @@ impl Parent for GrpcParent {
         from: &str,
         held: Vec<crate::domain::PlanId>,
     ) -> Result<Vec<Plan>, String> {
-        let response = self
-            .client
-            .get_sources(pb::SourcesRequest {
-                from_unit: from.to_string(),
-                held: held.iter().map(plan_id_to_pb).collect(),
-            })
-            .await
-            .map_err(|s| format!("source plans: {:?}: {}", s.code(), s.message()))?
-            .into_inner();
+        let request = pb::SourcesRequest {
+            from_unit: from.to_string(),
+            held: held.iter().map(plan_id_to_pb).collect(),
+        };
+        let response = answer("source plans", self.client.get_sources(request)).await?;
         response
             .plans
             .into_iter()
@@ -226,16 +222,12 @@ impl Parent for GrpcParent {
         digest: &str,
         decision_cursor: u64,
     ) -> Result<ParentView, String> {
-        let response = self
-            .client
-            .reconcile(pb::ReconcileRequest {
-                from_unit: from.to_string(),
-                digest: digest.to_string(),
-                decision_cursor,
-            })
-            .await
-            .map_err(|s| format!("reconcile: {:?}: {}", s.code(), s.message()))?
-            .into_inner();
+        let request = pb::ReconcileRequest {
+            from_unit: from.to_string(),
+            digest: digest.to_string(),
+            decision_cursor,
+        };
+        let response = answer("reconcile", self.client.reconcile(request)).await?;
         let plans = response
             .plans
             .into_iter()
