@@ -533,7 +533,7 @@ impl pb::planning_server::Planning for PlanningService {
         let outcome = outcome_from_pb("outcome", outcome).map_err(bad)?;
         let d = self
             .node
-            .decide_signed(
+            .decide(
                 &who,
                 &id,
                 hash.trim(),

@@ -306,7 +306,15 @@ impl Node {
                 ));
             }
         }
-        self.decide(who, &s.plan, &s.hash, Outcome::Approve, Vec::new(), &[])
-            .await
+        self.decide(
+            who,
+            &s.plan,
+            &s.hash,
+            Outcome::Approve,
+            Vec::new(),
+            &[],
+            None,
+        )
+        .await
     }
 }

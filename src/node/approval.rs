@@ -522,46 +522,30 @@ impl Node {
     /// Approves or returns a plan this node approves. An approval travels on upward; a return may
     /// also reopen an approved version for revision (a withdrawal), which travels upward too, in
     /// the same transaction, so that every level above shows the version as returned by this
-    /// node with its reasons.
+    /// node with its reasons. An approval may carry `cms`: a detached CMS (PKCS#7) SignedData,
+    /// DER, made by the approver with an official-use certificate over
+    /// [`crate::signature::approval_content`] of the held version's hash (Decree 68/2024). It is
+    /// verified against the node's signing authority before anything is written, and kept with
+    /// the decision, in the same transaction ([`Node::approval_signature`]); `None` (or empty)
+    /// approves without one.
     ///
     /// # Errors
     ///
     /// [`Error::Denied`] unless `who` is an approver of this node's unit, or if this node does
-    /// not approve the plan's unit; [`Error::NotFound`] if the plan's unit is unknown; [`Error::Invalid`] if the reasons are too many, malformed, missing from a
-    /// return, or findings are cited on an approval, more than [`MAX_CITATIONS`] of them, one
-    /// twice, or an ID that is no finding ID; [`Error::NotFound`] if the plan version or a
-    /// cited finding is not held here; [`Error::Precondition`] if `hash` is not the held hash, the
-    /// status does not allow the outcome, (at the province) the plan has errors or unaccepted
-    /// warnings, or a withdrawal (a return of an approved version) comes after the level above
-    /// approved this node's own plan of the term on top of it; [`Error::Store`] if storage
-    /// fails.
-    pub async fn decide(
-        &self,
-        who: &Caller,
-        id: &PlanId,
-        hash: &str,
-        outcome: Outcome,
-        reasons: Vec<String>,
-        cite: &[String],
-    ) -> Result<Decision> {
-        self.decide_signed(who, id, hash, outcome, reasons, cite, None)
-            .await
-    }
-
-    /// [`Node::decide`], with an approval that may carry `cms`: a detached CMS (PKCS#7)
-    /// SignedData, DER, made by the approver with an official-use certificate over
-    /// [`crate::signature::approval_content`] of the held version's hash (Decree 68/2024). It is
-    /// verified against the node's signing authority before anything is written, and kept with
-    /// the decision, in the same transaction ([`Node::approval_signature`]).
-    ///
-    /// # Errors
-    ///
-    /// As [`Node::decide`]; and, naming the field `cms_signature`: [`Error::Invalid`] if it
-    /// comes with a return, is malformed, or signs other bytes ([`crate::signature::verify`]);
-    /// [`Error::Precondition`] if this node names no signing authority, or the signer's
-    /// certificate does not chain to it or was not valid at the signing time.
+    /// not approve the plan's unit; [`Error::NotFound`] if the plan's unit is unknown;
+    /// [`Error::Invalid`] if the reasons are too many, malformed, missing from a return, or
+    /// findings are cited on an approval, more than [`MAX_CITATIONS`] of them, one twice, or an
+    /// ID that is no finding ID; [`Error::NotFound`] if the plan version or a cited finding is
+    /// not held here; [`Error::Precondition`] if `hash` is not the held hash, the status does
+    /// not allow the outcome, (at the province) the plan has errors or unaccepted warnings, or a
+    /// withdrawal (a return of an approved version) comes after the level above approved this
+    /// node's own plan of the term on top of it; [`Error::Store`] if storage fails. Naming the
+    /// field `cms_signature`: [`Error::Invalid`] if `cms` comes with a return, is malformed, or
+    /// signs other bytes ([`crate::signature::verify`]); [`Error::Precondition`] if this node
+    /// names no signing authority, or the signer's certificate does not chain to it or was not
+    /// valid at the signing time.
     #[allow(clippy::too_many_arguments)]
-    pub async fn decide_signed(
+    pub async fn decide(
         &self,
         who: &Caller,
         id: &PlanId,

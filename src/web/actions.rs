@@ -172,7 +172,7 @@ pub struct AcceptForm {
 
 /// `POST /ke-hoach/UNIT/TERM/VERSION/quyet-dinh`: approve or return. An approval may carry
 /// the approver's detached CMS signature (the form's `cms` file), verified by the node exactly
-/// as `DecidePlan`'s `cms_signature` (`Node::decide_signed`): a signature that does not hold
+/// as `DecidePlan`'s `cms_signature` (`Node::decide`): a signature that does not hold
 /// is refused with its reason on the error page, and nothing is decided.
 pub async fn decide(
     State(state): State<WebState>,
@@ -201,7 +201,7 @@ pub async fn decide(
         .filter(|r| !r.is_empty())
         .map(String::from)
         .collect();
-    node.decide_signed(
+    node.decide(
         &viewer.caller,
         &plan.id,
         form.hash.trim(),

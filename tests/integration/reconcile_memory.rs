@@ -134,6 +134,7 @@ async fn a_parent_rebuilt_from_nothing_is_healed_and_a_restored_child_gets_its_d
             Outcome::Return,
             vec!["Bổ sung".into()],
             &[],
+            None,
         )
         .await
         .unwrap();
@@ -175,6 +176,7 @@ async fn a_parent_rebuilt_from_nothing_is_healed_and_a_restored_child_gets_its_d
             Outcome::Return,
             vec!["Bổ sung lại".into()],
             &[],
+            None,
         )
         .await
         .unwrap();
@@ -283,6 +285,7 @@ async fn a_province_that_missed_a_withdrawal_gets_it_from_reconciliation() {
             Outcome::Approve,
             vec![],
             &[],
+            None,
         )
         .await
         .unwrap();
@@ -306,6 +309,7 @@ async fn a_province_that_missed_a_withdrawal_gets_it_from_reconciliation() {
             Outcome::Return,
             vec!["Rút lại".into()],
             &[],
+            None,
         )
         .await
         .unwrap();
