@@ -365,6 +365,20 @@ impl Node {
         self.hierarchy.name_in_time(unit, on).unwrap_or_default()
     }
 
+    /// The name of plan `id`'s unit in the structure of the plan's own date (its adoption day),
+    /// as [`Node::unit_name_at`] spells it, for a finding or a list that cites plan versions: a
+    /// 2024 list is named by its 2024 commune. The date is read from the current version held
+    /// in the view; an older version, or one not held, is named in today's structure.
+    pub fn plan_unit_name(&self, id: &PlanId) -> String {
+        let on = {
+            let view = self.view.read().unwrap_or_else(|e| e.into_inner());
+            view.current(&id.unit, &id.term)
+                .filter(|p| p.id.version == id.version)
+                .and_then(|p| p.adopted_on)
+        };
+        self.unit_name_at(&id.unit, on)
+    }
+
     /// The unit this node's parent serves, if any.
     pub fn parent_unit(&self) -> Option<&Unit> {
         self.hierarchy.parent(&self.unit.code)

@@ -163,6 +163,18 @@ async fn a_province_restarted_in_two_levels_keeps_the_plans_of_abolished_units()
         .nth(1)
         .unwrap_or_default();
     assert!(appearances.contains(QUANG_TRUNG_2024), "{}", person.body);
+    // And so do the findings that cite her commune's 2024 list.
+    let findings = http
+        .send(
+            "GET",
+            &format!("/phat-hien?term={TERM}"),
+            Some("qh_lang=en"),
+            "",
+        )
+        .await;
+    assert_eq!(findings.status, 200, "{}", findings.body);
+    let cited = format!(r#"href="/ke-hoach/16681/{TERM}/1">{QUANG_TRUNG_2024} {TERM} v1<"#);
+    assert!(findings.body.contains(&cited), "{}", findings.body);
     let plans_after = latest_plans(&mut p).await;
     assert_eq!(
         plans_after.keys().collect::<Vec<_>>(),

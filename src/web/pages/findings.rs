@@ -87,7 +87,7 @@ pub fn finding_item(state: &WebState, viewer: &Viewer, f: &CheckedFinding) -> Ma
             }
             p { (l.t("Kế hoạch:", "Plans:")) " "
                 @for id in &x.plans {
-                    a.plan href=(plan_href(id)) { (unit_name(state, &id.unit)) " " (id.term) " v" (id.version) } " "
+                    a.plan href=(plan_href(id)) { (plan_name(state, id)) " " (id.term) " v" (id.version) } " "
                 }
             }
             @if let Some(a) = &f.acceptance {

@@ -113,6 +113,15 @@ pub(in crate::web) fn plan_unit_name_at(
     plan_unit_name(state, code, on)
 }
 
+/// The name of plan `id`'s unit in the structure of its own date
+/// ([`crate::node::Node::plan_unit_name`]); its code when the code is unknown.
+fn plan_name(state: &WebState, id: &PlanId) -> String {
+    match state.node.plan_unit_name(id) {
+        name if name.is_empty() => id.unit.clone(),
+        name => name,
+    }
+}
+
 fn plan_unit_name(state: &WebState, code: &str, on: Option<chrono::NaiveDate>) -> String {
     match state.node.unit_name_at(code, on) {
         name if name.is_empty() => code.to_string(),
