@@ -18,8 +18,26 @@ async fn verify(dir: &std::path::Path) -> (bool, String) {
 }
 
 /// Rewrites the audit tree of a stopped node's store with `edit`.
+/// sled opened on a stopped node's store, as a tamperer would. A store just closed (by the
+/// node, or by the previous step here) may still be locked for a moment while sled's own
+/// threads let go of its file; the store's own opening waits for that too (`open_sled`).
+fn raw_sled(dir: &std::path::Path) -> sled::Db {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match sled::open(dir) {
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            opened => return opened.unwrap(),
+        }
+    }
+}
+
 fn tamper(dir: &std::path::Path, edit: impl FnOnce(&sled::Tree)) {
-    let db = sled::open(dir).unwrap();
+    let db = raw_sled(dir);
     edit(&db.open_tree("audit").unwrap());
     db.flush().unwrap();
 }
@@ -82,8 +100,7 @@ async fn every_change_is_recorded_and_verify_finds_tampering_where_it_is() {
     let n = trail.total;
 
     // Altered: the actor of record 3 rewritten in place.
-    let saved = sled::open(&store)
-        .unwrap()
+    let saved = raw_sled(&store)
         .open_tree("audit")
         .unwrap()
         .get(key(3))
@@ -122,7 +139,7 @@ async fn every_change_is_recorded_and_verify_finds_tampering_where_it_is() {
 
     // Reordered: records 4 and 5 swapped.
     let (r4, r5) = {
-        let db = sled::open(&store).unwrap();
+        let db = raw_sled(&store);
         let t = db.open_tree("audit").unwrap();
         (
             t.get(key(4)).unwrap().unwrap(),
@@ -210,7 +227,7 @@ async fn verify_never_changes_a_store_and_a_path_that_is_not_one_is_an_error() {
 /// as they were (the forger cannot make new ones); those of removed records are removed.
 fn forge(from: &std::path::Path, to: &std::path::Path, edit: impl FnOnce(&mut Vec<AuditEvent>)) {
     copy_dir(from, to);
-    let db = sled::open(to).unwrap();
+    let db = raw_sled(to);
     let audit = db.open_tree("audit").unwrap();
     let seals = db.open_tree("audit_seals").unwrap();
     let mut events: Vec<AuditEvent> = audit
@@ -432,7 +449,7 @@ async fn each_rewrite_is_named_at_its_first_differing_record() {
         events[2].detail = "forged".into()
     });
     {
-        let db = sled::open(forged.path()).unwrap();
+        let db = raw_sled(forged.path());
         db.open_tree("audit_seals").unwrap().clear().unwrap();
         db.flush().unwrap();
     }

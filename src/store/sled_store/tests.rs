@@ -124,7 +124,7 @@ async fn damaged(damage: impl FnOnce(&sled::Db)) -> (tempfile::TempDir, Arc<Sled
         .await;
     }
     {
-        let db = sled::open(dir.path().join("store")).unwrap();
+        let db = super::open::open_sled(&dir.path().join("store")).unwrap();
         damage(&db);
         db.flush().unwrap();
     }
@@ -220,7 +220,7 @@ async fn a_format_2_store_is_upgraded_when_opened_and_reads_the_same_plans() {
     );
     drop(store);
     // The mark says 3 now, and the store opens again as format 3.
-    let db = sled::open(dir.path().join("store")).unwrap();
+    let db = super::open::open_sled(&dir.path().join("store")).unwrap();
     let key = codec::FORMAT_KEY.as_bytes();
     let mark = db.open_tree("meta").unwrap().get(key).unwrap().unwrap();
     assert_eq!(codec::decode_u64("meta", key, &mark).unwrap(), 3);
@@ -258,7 +258,7 @@ async fn a_body_that_decodes_but_is_not_the_hashed_content_is_refused() {
 async fn a_format_1_store_is_refused_with_what_to_do() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let db = sled::open(dir.path().join("store")).unwrap();
+        let db = super::open::open_sled(&dir.path().join("store")).unwrap();
         for name in ["plans", "entries", "rounds", "meta"] {
             db.open_tree(name).unwrap();
         }
@@ -276,7 +276,7 @@ async fn a_format_1_store_is_refused_with_what_to_do() {
     assert!(message.contains("format 1"), "{message}");
     assert!(message.contains("quyhoach export"), "{message}");
     // Nothing was written to it.
-    let db = sled::open(dir.path().join("store")).unwrap();
+    let db = super::open::open_sled(&dir.path().join("store")).unwrap();
     assert!(db.open_tree("meta").unwrap().is_empty());
 }
 
