@@ -466,15 +466,17 @@ impl Node {
     /// re-checks of what they touched. Commits the store refused (a full disk) are dropped,
     /// never shown: call only once every commit up to `ticket` is durable or refused.
     fn after_durable(&self, ticket: u64) {
-        let ready: Vec<(&'static str, Vec<view::ViewChange>)> = {
-            let mut pending = self.view_pending.lock().unwrap_or_else(|e| e.into_inner());
-            let later = pending.split_off(&(ticket + 1));
+        // Held until the re-checks are queued: a reader that settles the view meanwhile
+        // (`view_settled`, then `wait_live`) waits here, and so counts them, instead of finding
+        // nothing pending and answering live findings without the changes taken out here.
+        let mut pending = self.view_pending.lock().unwrap_or_else(|e| e.into_inner());
+        let later = pending.split_off(&(ticket + 1));
+        let ready: Vec<(&'static str, Vec<view::ViewChange>)> =
             std::mem::replace(&mut *pending, later)
                 .into_iter()
                 .filter(|(t, _)| !self.store.refused(*t))
                 .map(|(_, v)| v)
-                .collect()
-        };
+                .collect();
         if ready.is_empty() {
             return;
         }
@@ -496,6 +498,7 @@ impl Node {
                 self.queue_recheck(live::Recheck::Plan { id, also, why });
             }
         }
+        drop(pending);
     }
 
     /// Brings the view up to every commit made so far: waits until they are durable, then

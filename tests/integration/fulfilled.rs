@@ -306,19 +306,29 @@ async fn a_fulfilled_entry_is_kept_shown_and_no_longer_counted_at_the_next_revie
     let v2 = adopt(&mut dc).await;
     assert_eq!(v2.entries.len(), 6);
     submit_until_received(&mut dc, "412", &mut pc).await;
-    let r2 = pc
-        .check(pb::CheckRequest {
-            under: "412".into(),
-            term: TERM.into(),
-            rules: vec!["R2".into()],
-            plan: Some(id("412", 2)),
-            stored: true,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .findings;
+    // The live findings follow an arrival in the background (the arrival checks); a stored
+    // Check waits for the re-checks of every change the node's view has taken, and the status
+    // polled above may be read before v2 is among them, so they are asked until v2 has one.
+    let r2 = crate::procs::eventually(30, "v2's live R2 finding", || {
+        let mut pc = pc.clone();
+        async move {
+            let findings = pc
+                .check(pb::CheckRequest {
+                    under: "412".into(),
+                    term: TERM.into(),
+                    rules: vec!["R2".into()],
+                    plan: Some(id("412", 2)),
+                    stored: true,
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .findings;
+            (!findings.is_empty()).then_some(findings)
+        }
+    })
+    .await;
     assert_eq!(r2.len(), 1, "{r2:?}");
     let m = &r2[0].message_vi;
     assert!(m.starts_with("4 cán bộ"), "{m}");
