@@ -10,7 +10,7 @@ use rand::Rng;
 
 use crate::{
     faults::{find, plans},
-    harness::entry,
+    harness::{draft_with, entry},
     procs::*,
 };
 
@@ -266,13 +266,7 @@ async fn a_full_disk_refuses_writes_keeps_reads_and_recovers_without_restart() {
     };
     let mut node = Proc::node(dir.path(), "40", None, &[]).await;
     let mut c = node.client().await;
-    c.create_draft(pb::CreateDraftRequest {
-        unit: "40".into(),
-        term: TERM.into(),
-        from_sources: false,
-    })
-    .await
-    .unwrap();
+    draft_with(&mut c, "40", Vec::new()).await;
     let mut acked = std::collections::BTreeSet::new();
     for n in 0..3 {
         put(&mut c, n).await.unwrap();
@@ -380,13 +374,7 @@ async fn a_store_rolled_back_behind_its_record_is_refused_at_start() {
     let dir = tempfile::tempdir().unwrap();
     let mut node = Proc::node(dir.path(), "40", None, &[]).await;
     let mut c = node.client().await;
-    c.create_draft(pb::CreateDraftRequest {
-        unit: "40".into(),
-        term: TERM.into(),
-        from_sources: false,
-    })
-    .await
-    .unwrap();
+    draft_with(&mut c, "40", Vec::new()).await;
     put(&mut c, 1).await.unwrap();
     node.terminate().await;
     let data = dir.path().join("40");
@@ -476,13 +464,7 @@ async fn a_log_cut_to_half_is_found_not_served() {
     let dir = tempfile::tempdir().unwrap();
     let mut node = Proc::node(dir.path(), "40", None, &[]).await;
     let mut c = node.client().await;
-    c.create_draft(pb::CreateDraftRequest {
-        unit: "40".into(),
-        term: TERM.into(),
-        from_sources: false,
-    })
-    .await
-    .unwrap();
+    draft_with(&mut c, "40", Vec::new()).await;
     for n in 0..60 {
         put(&mut c, n).await.unwrap();
     }

@@ -24,13 +24,7 @@ async fn a_request_without_its_required_message_is_refused_naming_it_and_changes
     let dir = tempfile::tempdir().unwrap();
     let province = start(dir.path(), "40", None, "builtin:2024").await;
     let mut c = client(&province).await;
-    c.create_draft(pb::CreateDraftRequest {
-        unit: "40".into(),
-        term: TERM.into(),
-        from_sources: false,
-    })
-    .await
-    .unwrap();
+    draft_with(&mut c, "40", Vec::new()).await;
     let before = everything(&mut c).await;
 
     let e = c

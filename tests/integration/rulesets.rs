@@ -81,13 +81,7 @@ async fn a_decree_172_form_dated_from_july_2025_is_refused_naming_the_field() {
     let dir = tempfile::tempdir().unwrap();
     let province = start(dir.path(), "40", None, "builtin:2024").await;
     let mut c = client(&province).await;
-    c.create_draft(pb::CreateDraftRequest {
-        unit: "40".into(),
-        term: TERM.into(),
-        from_sources: false,
-    })
-    .await
-    .unwrap();
+    draft_with(&mut c, "40", Vec::new()).await;
     let put = |day: &str| {
         let mut e = province_entry(7, "Đỗ Văn Bảy");
         e.cadre.as_mut().unwrap().discipline = vec![pb::Discipline {
